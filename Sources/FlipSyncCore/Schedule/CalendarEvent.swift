@@ -666,3 +666,38 @@ extension CalendarEvent {
         microseconds = [.init(start: 0, stop: -1, repeatEvery: 0)]
     }
 }
+
+extension CalendarEvent {
+    /// Whether the local time shown at `instant` satisfies every field of the expression.
+    /// (Independent of `next`, which searches; tests use one to check the other.)
+    public func matches(_ instant: Timestamp, in defaultZone: ZoneRules) -> Bool {
+        let zone = self.zone ?? defaultZone
+        let local = zone.localDateTime(at: instant.secondsSinceEpoch)
+        func inChain(_ chain: Chain, _ value: Int) -> Bool {
+            guard let chain else { return true }
+            return chain.contains { e in
+                if value == e.start { return true }
+                guard e.repeatEvery > 0, value > e.start, e.stop < 0 || value <= e.stop else { return false }
+                return (value - e.start) % e.repeatEvery == 0
+            }
+        }
+        if let weekdays {
+            let wday = local.date.weekday
+            if weekdays & (1 << (wday == 0 ? 6 : wday - 1)) == 0 { return false }
+        }
+        guard inChain(years, local.year), inChain(months, local.month), inChain(hours, local.hour),
+              inChain(minutes, local.minute), inChain(microseconds, local.second * Self.usecPerSec) else { return false }
+        guard let days else { return true }
+        if !endOfMonth { return inChain(days, local.day) }
+        // `~N` counts from the month's end (`~1` is the last day); a repetition runs forwards.
+        let length = CivilDate.daysIn(month: local.month, year: local.year)
+        return days.contains { e in
+            var start = length - e.start + 1
+            var stop = e.stop >= 0 ? length - e.stop + 1 : -1
+            if stop > 0 { swap(&start, &stop) }
+            if local.day == start { return true }
+            guard e.repeatEvery > 0, local.day > start, stop < 0 || local.day <= stop else { return false }
+            return (local.day - start) % e.repeatEvery == 0
+        }
+    }
+}

@@ -33,6 +33,15 @@ public struct CronExpression: Hashable, Sendable, CustomStringConvertible {
         text.hasPrefix("@") || text.split(whereSeparator: { $0 == " " || $0 == "\t" }).count == 5
     }
 
+    /// Three to seven fields made only of cron characters: meant as cron, with a field too many
+    /// or too few (OnCalendar always has a `:`, `-`, a letter or a shorthand).
+    static func looksLikeMiscountedCron(_ text: String) -> Bool {
+        let fields = text.split(whereSeparator: { $0 == " " || $0 == "\t" })
+        return (3...7).contains(fields.count) && fields.allSatisfy { field in
+            field.unicodeScalars.allSatisfy { "0123456789*,/".unicodeScalars.contains($0) }
+        }
+    }
+
     public init(parsing text: String) throws(ScheduleError) {
         let original = text
         func fail(_ message: String) -> ScheduleError { ScheduleError(expression: original, message: message) }
@@ -279,5 +288,14 @@ private struct CronCursor {
     private func isSkipped(_ wall: Int64) -> Bool {
         let utc = wall - Int64(zone.utcOffset(forWall: wall, fold: 0))
         return utc + Int64(zone.utcOffset(at: utc)) != wall
+    }
+}
+
+extension CronExpression {
+    /// Whether the local time shown at `instant` satisfies every field (second 0).
+    public func matches(_ instant: Timestamp, in zone: ZoneRules) -> Bool {
+        let local = zone.localDateTime(at: instant.secondsSinceEpoch)
+        return local.second == 0 && matchesMinute(local.minute) && matchesHour(local.hour)
+            && matchesMonth(local.month) && matchesDay(local.date)
     }
 }

@@ -23,7 +23,7 @@ public enum ScheduleExpression: Schedule, Hashable {
             self = .cron(try CronExpression(parsing: String(trimmed.dropFirst(5)).trimmingASCIISpaces()))
         } else if trimmed.hasPrefix("calendar:") {
             self = .calendar(try CalendarEvent(parsing: String(trimmed.dropFirst(9)).trimmingASCIISpaces()))
-        } else if CronExpression.looksLikeCron(trimmed) {
+        } else if CronExpression.looksLikeCron(trimmed) || CronExpression.looksLikeMiscountedCron(trimmed) {
             self = .cron(try CronExpression(parsing: trimmed))
         } else {
             self = .calendar(try CalendarEvent(parsing: trimmed))

@@ -1,0 +1,240 @@
+import FlipSyncTOML
+
+/// The daemon's configuration (`config/flipsync.toml`; under systemd `/etc/flipsync/flipsync.toml`).
+///
+/// Relative paths in the file are relative to the file's own directory. Missing keys take the
+/// defaults documented in README.md.
+public struct FlipSyncConfig: Sendable {
+    public enum LogLevel: String, CaseIterable, Sendable {
+        case trace, debug, info, notice, warning, error, critical
+    }
+
+    /// Requests per second and burst, e.g. `rate_limit = "5/s"`, `burst = 10`.
+    public struct RateLimit: Sendable, Hashable {
+        public var requests: Int
+        public var per: TimeSpan
+        public var burst: Int
+    }
+
+    public struct Marketplace: Sendable, Hashable {
+        public var name: MarketplaceName
+        public var baseURL: String
+        /// Credential names (looked up in `$CREDENTIALS_DIRECTORY` or `credentials_directory`),
+        /// by role: `client_id`, `client_secret`, `refresh_token`, …
+        public var credentials: [String: String]
+        public var rateLimit: RateLimit
+        public var feePercent: Percent
+        public var feeFixed: Money
+        /// eBay's `X-EBAY-C-MARKETPLACE-ID`, Amazon's marketplace id, Shopify's shop.
+        public var marketplaceID: String?
+    }
+
+    /// Where the file came from (`"(built-in defaults)"` when none was read).
+    public var file: String
+    public var databasePath: String
+    public var jobsDirectory: String
+    public var timezone: ZoneRules
+    public var poolSize: Int
+    public var controlSocket: String
+    public var logLevel: LogLevel
+    public var currency: Currency
+    public var runRetention: TimeSpan
+    public var drainTimeout: TimeSpan
+    /// Development only: a directory holding credential files when not run under systemd.
+    public var credentialsDirectory: String?
+    public var marketplaces: [MarketplaceName: Marketplace]
+    /// Unit prices by provider and operation (per call, or per million units for keys ending in `_per_million`).
+    public var prices: [String: [String: Money]]
+    public var dailyBudget: Money?
+    public var monthlyBudget: Money?
+
+    public var jobDefaults: JobDefaults {
+        JobDefaults(timezone: timezone, currency: currency, configuredMarketplaces: Set(marketplaces.keys), configFile: file)
+    }
+
+    /// The environment a path default depends on (systemd sets these for the service).
+    public struct Environment: Sendable {
+        public var stateDirectory: String?
+        public var runtimeDirectory: String?
+        public var workingDirectory: String
+
+        public init(stateDirectory: String? = nil, runtimeDirectory: String? = nil, workingDirectory: String) {
+            self.stateDirectory = stateDirectory
+            self.runtimeDirectory = runtimeDirectory
+            self.workingDirectory = workingDirectory
+        }
+
+        public static var current: Environment {
+            Environment(stateDirectory: FileSystem.environment("STATE_DIRECTORY"),
+                        runtimeDirectory: FileSystem.environment("RUNTIME_DIRECTORY"),
+                        workingDirectory: FileSystem.currentDirectory())
+        }
+    }
+
+    /// Built-in defaults, used when no config file exists: local SQLite, jobs in `./jobs`, UTC,
+    /// no marketplaces.
+    public static func defaults(environment: Environment) -> FlipSyncConfig {
+        let log = DiagnosticLog()
+        // Reading an empty table yields exactly the documented defaults.
+        return read(file: "(built-in defaults)", directory: environment.workingDirectory,
+                    table: TOMLTable(entries: [], position: TOMLPosition(line: 1, column: 1)),
+                    environment: environment, log: log)!
+    }
+
+    /// Loads and validates a config file. Problems go to `log`; `nil` if there was any.
+    public static func load(path: String, environment: Environment, log: DiagnosticLog) -> FlipSyncConfig? {
+        guard let table = ConfigFileLoader.parse(path: path, log: log) else { return nil }
+        let directory = FileSystem.directory(of: path)
+        return read(file: path, directory: directory, table: table, environment: environment, log: log)
+    }
+
+    static func read(file: String, directory: String, table: TOMLTable, environment: Environment,
+                     log: DiagnosticLog) -> FlipSyncConfig? {
+        var r = TableReader(file: file, table: table, scope: "", log: log)
+        func resolve(_ path: String) -> String { FileSystem.resolve(path, against: directory) }
+
+        var d = r.table("daemon") ?? TableReader(file: file, table: TOMLTable(entries: [], position: table.position),
+                                                  scope: "daemon", log: log)
+        let database = d.string("database")
+        let jobs = d.string("jobs_directory")
+        let tz = d.string("timezone")
+        var zone = ZoneRules.utc
+        if let tz {
+            if let z = try? ZoneRules.named(tz.value) { zone = z } else {
+                d.error(tz.line, "\"daemon.timezone\": unknown time zone \"\(tz.value)\"")
+            }
+        }
+        let pool = d.integer("pool_size", in: 1...4096)
+        let socket = d.string("control_socket")
+        let level: Located<LogLevel>? = d.choice("log_level")
+        let currencyText = d.string("currency")
+        var currency = Currency.usd
+        if let currencyText {
+            if let c = Currency(code: currencyText.value) { currency = c } else {
+                d.error(currencyText.line, "\"daemon.currency\": unknown currency \"\(currencyText.value)\"")
+            }
+        }
+        let retention = d.duration("run_retention", in: .seconds(3600)...TimeSpan.seconds(3650 * 86_400))
+        let drain = d.duration("drain_timeout", in: .zero...TimeSpan.seconds(3600))
+        let credentials = d.string("credentials_directory")
+        d.finish()
+
+        var marketplaces: [MarketplaceName: Marketplace] = [:]
+        if var m = r.table("marketplaces") {
+            for entry in m.table.entries {
+                guard let name = MarketplaceName(rawValue: entry.key) else {
+                    _ = m.node(entry.key)
+                    var message = "unknown marketplace \"\(entry.key)\" in [marketplaces]; expected one of: "
+                        + MarketplaceName.allCases.map(\.rawValue).joined(separator: ", ")
+                    if let guess = Suggestion.closest(to: entry.key, in: MarketplaceName.allCases.map(\.rawValue)) {
+                        message += "; did you mean \"\(guess)\"?"
+                    }
+                    m.error(entry.keyPosition.line, message)
+                    continue
+                }
+                guard var t = m.table(entry.key) else { continue }
+                if let marketplace = readMarketplace(name, &t, currency: currency) { marketplaces[name] = marketplace }
+                t.finish()
+            }
+            m.finish()
+        }
+
+        var prices: [String: [String: Money]] = [:]
+        if var p = r.table("prices") {
+            for entry in p.table.entries {
+                guard var t = p.table(entry.key) else { continue }
+                var table: [String: Money] = [:]
+                for item in t.table.entries {
+                    if let price = t.money(item.key) {
+                        if price.value.currency != currency {
+                            t.error(price.line, "price \"\(t.qualified(item.key))\" is in \(price.value.currency) but the config's currency is \(currency)")
+                        }
+                        table[item.key] = price.value
+                    }
+                }
+                t.finish()
+                prices[entry.key] = table
+            }
+            p.finish()
+        }
+
+        var daily: Located<Money>?, monthly: Located<Money>?
+        if var b = r.table("budgets") {
+            daily = b.money("daily")
+            monthly = b.money("monthly")
+            for budget in [daily, monthly].compactMap({ $0 }) where budget.value.currency != currency {
+                b.error(budget.line, "budget \(budget.value) is in \(budget.value.currency) but the config's currency is \(currency)")
+            }
+            b.finish()
+        }
+        r.finish()
+        guard !log.hasErrors else { return nil }
+
+        let databasePath = database.map { resolve($0.value) }
+            ?? environment.stateDirectory.map { $0 + "/flipsync.sqlite" }
+            ?? FileSystem.resolve("var/flipsync.sqlite", against: environment.workingDirectory)
+        let socketPath = socket.map { resolve($0.value) }
+            ?? environment.runtimeDirectory.map { $0 + "/control.sock" }
+            ?? FileSystem.resolve("var/flipsyncd.sock", against: environment.workingDirectory)
+        return FlipSyncConfig(
+            file: file, databasePath: databasePath,
+            jobsDirectory: resolve(jobs?.value ?? "jobs"), timezone: zone, poolSize: pool?.value ?? 64,
+            controlSocket: socketPath, logLevel: level?.value ?? .info, currency: currency,
+            runRetention: retention?.value ?? .seconds(90 * 86_400), drainTimeout: drain?.value ?? .seconds(30),
+            credentialsDirectory: credentials.map { resolve($0.value) }, marketplaces: marketplaces, prices: prices,
+            dailyBudget: daily?.value, monthlyBudget: monthly?.value)
+    }
+
+    private static func readMarketplace(_ name: MarketplaceName, _ t: inout TableReader, currency: Currency) -> Marketplace? {
+        let url = t.string("base_url", required: true)
+        if let url, !(url.value.hasPrefix("https://") || url.value.hasPrefix("http://127.") || url.value.hasPrefix("http://localhost")
+                      || url.value.hasPrefix("http://[::1]")) {
+            t.error(url.line, "\"\(t.qualified("base_url"))\" must be https:// (plain http is allowed only on loopback, for the sandbox)")
+        }
+        var credentials: [String: String] = [:]
+        if var c = t.table("credentials") {
+            for entry in c.table.entries {
+                if let value = c.string(entry.key) {
+                    if !value.value.isEmpty, value.value.utf8.allSatisfy({ ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 45 || $0 == 95 || $0 == 46 }),
+                       !value.value.hasPrefix(".") {
+                        credentials[entry.key] = value.value
+                    } else {
+                        // The value is a credential *name*, never the secret; refuse anything that
+                        // could be a secret pasted in by mistake, and do not echo it.
+                        c.error(value.line, "\"\(c.qualified(entry.key))\" must name a credential file ([a-z0-9._-]), not hold the secret itself")
+                    }
+                }
+            }
+            c.finish()
+        }
+        var rate = RateLimit(requests: 5, per: .seconds(1), burst: 10)
+        if let limit = t.parsed("rate_limit", { (text) throws(ValueError) in try parseRate(text) }) {
+            rate.requests = limit.value.0
+            rate.per = limit.value.1
+        }
+        if let burst = t.integer("burst", in: 1...100_000) { rate.burst = burst.value }
+        let feePercent = t.percent("fee_percent", in: 0...500_000)
+        let feeFixed = t.money("fee_fixed")
+        if let feeFixed, feeFixed.value.currency != currency {
+            t.error(feeFixed.line, "\"\(t.qualified("fee_fixed"))\" is in \(feeFixed.value.currency) but the config's currency is \(currency)")
+        }
+        let id = t.string("marketplace_id")
+        guard let url else { return nil }
+        return Marketplace(name: name, baseURL: url.value, credentials: credentials, rateLimit: rate,
+                           feePercent: feePercent?.value ?? Percent(partsPerMillion: 0),
+                           feeFixed: feeFixed?.value ?? .zero(currency), marketplaceID: id?.value)
+    }
+
+    /// `"5/s"`, `"100/min"`, `"1/2s"`.
+    static func parseRate(_ text: String) throws(ValueError) -> (Int, TimeSpan) {
+        let parts = text.split(separator: "/", maxSplits: 1)
+        guard parts.count == 2, let n = Int(String(parts[0]).trimmingASCIISpaces()), n > 0, n <= 1_000_000 else {
+            throw ValueError("expected a rate like \"5/s\" or \"100/min\", found \"\(text)\"")
+        }
+        var unit = String(parts[1]).trimmingASCIISpaces()
+        if let first = unit.first, !first.isNumber { unit = "1" + unit }
+        let span = try TimeSpan(parsing: unit)
+        guard span.milliseconds > 0 else { throw ValueError("rate period must be positive in \"\(text)\"") }
+        return (n, span)
+    }
+}

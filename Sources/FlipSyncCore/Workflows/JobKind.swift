@@ -1,0 +1,85 @@
+/// The four things a job can do. Each kind's parameter schema lives with its workflow.
+public enum JobKind: String, CaseIterable, Sendable, Hashable, Codable {
+    case repricingSweep = "repricing-sweep"
+    case marketplaceSync = "marketplace-sync"
+    case shippingArbitrage = "shipping-arbitrage"
+    case readinessScan = "readiness-scan"
+}
+
+/// A marketplace FlipSync can act on.
+public enum MarketplaceName: String, CaseIterable, Sendable, Hashable, Codable, Comparable {
+    case ebay, amazon, shopify
+
+    public static func < (a: MarketplaceName, b: MarketplaceName) -> Bool { a.rawValue < b.rawValue }
+}
+
+/// A job's `[params]`, validated by its kind's schema.
+public enum JobParameters: Sendable, Hashable {
+    case repricingSweep(RepricingSweep.Parameters)
+    case marketplaceSync(MarketplaceSync.Parameters)
+    case shippingArbitrage(ShippingArbitrage.Parameters)
+    case readinessScan(ReadinessScan.Parameters)
+
+    /// The marketplaces these parameters act on.
+    public var marketplaces: [Located<MarketplaceName>] {
+        switch self {
+        case .repricingSweep(let p): return p.marketplaces
+        case .marketplaceSync(let p): return p.marketplaces
+        case .shippingArbitrage(let p): return p.marketplaces
+        case .readinessScan: return []
+        }
+    }
+
+    /// Money amounts in the parameters, for the currency check against the config.
+    var amounts: [Located<Money>] {
+        switch self {
+        case .repricingSweep(let p):
+            var out = [p.changeThreshold]
+            if case .amount(let m) = p.undercut.value { out.append(Located(value: m, line: p.undercut.line)) }
+            return out
+        case .shippingArbitrage(let p): return p.minSaving.map { [$0] } ?? []
+        case .marketplaceSync, .readinessScan: return []
+        }
+    }
+
+    static func read(kind: JobKind, from reader: inout TableReader) -> JobParameters? {
+        switch kind {
+        case .repricingSweep: return RepricingSweep.Parameters(reading: &reader).map(JobParameters.repricingSweep)
+        case .marketplaceSync: return MarketplaceSync.Parameters(reading: &reader).map(JobParameters.marketplaceSync)
+        case .shippingArbitrage: return ShippingArbitrage.Parameters(reading: &reader).map(JobParameters.shippingArbitrage)
+        case .readinessScan: return ReadinessScan.Parameters(reading: &reader).map(JobParameters.readinessScan)
+        }
+    }
+}
+
+extension TableReader {
+    /// `marketplaces = ["ebay", …]`: known names, no repeats, at least `minimum`.
+    mutating func marketplaces(minimum: Int) -> [Located<MarketplaceName>]? {
+        guard let list = strings("marketplaces", required: true) else { return nil }
+        var out: [Located<MarketplaceName>] = []
+        var ok = true
+        for item in list.value {
+            guard let name = MarketplaceName(rawValue: item.value) else {
+                var message = "unknown marketplace \"\(item.value)\"; expected one of: "
+                    + MarketplaceName.allCases.map(\.rawValue).joined(separator: ", ")
+                if let guess = Suggestion.closest(to: item.value, in: MarketplaceName.allCases.map(\.rawValue)) {
+                    message += "; did you mean \"\(guess)\"?"
+                }
+                error(item.line, message)
+                ok = false
+                continue
+            }
+            if out.contains(where: { $0.value == name }) {
+                error(item.line, "marketplace \"\(name.rawValue)\" is listed twice")
+                ok = false
+            }
+            out.append(Located(value: name, line: item.line))
+        }
+        guard ok else { return nil }
+        guard out.count >= minimum else {
+            error(list.line, "\"\(qualified("marketplaces"))\" needs at least \(minimum) marketplaces, found \(out.count)")
+            return nil
+        }
+        return out
+    }
+}
