@@ -1,5 +1,8 @@
 import ArgumentParser
 import FlipSyncCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @main
 struct FlipSyncCtl: ParsableCommand {
@@ -25,6 +28,7 @@ func systemZone() -> ZoneRules {
 }
 
 func printError(_ message: String) {
+    fflush(nil)  // keep stdout and stderr in order when both go to one place
     var stderr = StandardError()
     print(message, to: &stderr)
 }

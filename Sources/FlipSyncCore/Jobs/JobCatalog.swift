@@ -39,7 +39,8 @@ public struct JobCatalog: Sendable {
 
     /// The job files of a directory: `*.toml`, not hidden, sorted by name.
     public static func jobFiles(in directory: String) -> [String]? {
-        FileSystem.contents(of: directory)?
+        let directory = directory.count > 1 && directory.hasSuffix("/") ? String(directory.dropLast()) : directory
+        return FileSystem.contents(of: directory)?
             .filter { $0.hasSuffix(".toml") && !$0.hasPrefix(".") }
             .map { directory + "/" + $0 }
     }

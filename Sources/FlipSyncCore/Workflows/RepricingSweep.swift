@@ -62,7 +62,11 @@ public enum RepricingSweep {
                     }
                     return .percent(p)
                 }
-                return .amount(try Money(parsing: text))
+                do {
+                    return .amount(try Money(parsing: text))
+                } catch {
+                    throw ValueError("expected a percentage like \"1%\" or an amount like \"0.25 USD\", found \"\(text)\"")
+                }
             }
             let minMargin = r.percent("min_margin", in: 0...5 * Self.oneHundredPercent)
             let maxChange = r.percent("max_change", in: 1...Self.oneHundredPercent)

@@ -1,0 +1,207 @@
+import Foundation
+import Testing
+@testable import FlipSyncTOML
+
+/// The same type-tagged rendering `Vectors/generate.py` makes of tomllib's result.
+func canonical(_ value: TOMLValue) -> String {
+    func pad(_ v: Int, _ width: Int) -> String {
+        let s = String(v)
+        return String(repeating: "0", count: max(0, width - s.count)) + s
+    }
+    func jsonString(_ s: String) -> String {
+        var out = "\""
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case "\u{08}": out += "\\b"
+            case "\u{0C}": out += "\\f"
+            default:
+                if scalar.value < 0x20 || scalar.value > 0x7E {
+                    for unit in String(scalar).utf16 {
+                        let hex = String(unit, radix: 16)
+                        out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                    }
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return out + "\""
+    }
+    switch value {
+    case .boolean(let b): return "bool:\(b)"
+    case .integer(let i): return "int:\(i)"
+    case .float(let d):
+        if d.isNaN { return "float:nan" }
+        let hex = String(d.bitPattern, radix: 16)
+        return "float:" + String(repeating: "0", count: 16 - hex.count) + hex
+    case .string(let s): return "string:" + jsonString(s)
+    case .dateTime(let t):
+        let date = "\(pad(t.year, 4))-\(pad(t.month, 2))-\(pad(t.day, 2))"
+        let time = "\(pad(t.hour, 2)):\(pad(t.minute, 2)):\(pad(t.second, 2)).\(pad(t.nanosecond / 1000, 6))"
+        switch t.kind {
+        case .offsetDateTime:
+            let o = t.offsetSeconds ?? 0
+            return "datetime:\(date)T\(time)\(o >= 0 ? "+" : "")\(o)"
+        case .localDateTime: return "datetime-local:\(date)T\(time)"
+        case .localDate: return "date-local:\(date)"
+        case .localTime: return "time-local:\(time)"
+        }
+    case .array(let items): return "[" + items.map { canonical($0.value) }.joined(separator: ",") + "]"
+    case .table(let table):
+        // Python sorts keys by code point; so do we (unicodeScalars order).
+        let sorted = table.entries.sorted { $0.key.unicodeScalars.lexicographicallyPrecedes($1.key.unicodeScalars) }
+        return "{" + sorted.map { jsonString($0.key) + ":" + canonical($0.node.value) }.joined(separator: ",") + "}"
+    }
+}
+
+struct Vectors: Decodable {
+    struct Valid: Decodable { var toml: String; var canonical: String }
+    struct Invalid: Decodable { var toml: String; var line: Int? }
+    var valid: [Valid]
+    var invalid: [Invalid]
+
+    static let shared: Vectors = {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Vectors/vectors.json")
+        return try! JSONDecoder().decode(Vectors.self, from: Data(contentsOf: url))
+    }()
+}
+
+@Suite("TOML agrees with Python's tomllib")
+struct TOMLOracleTests {
+    @Test("every document tomllib accepts parses to the same value")
+    func validDocuments() {
+        var failures: [String] = []
+        for v in Vectors.shared.valid {
+            do {
+                let got = canonical(.table(try TOML.parse(v.toml)))
+                if got != v.canonical { failures.append("\(v.toml.debugDescription)\n  want \(v.canonical)\n  got  \(got)") }
+            } catch {
+                failures.append("\(v.toml.debugDescription): \(error)")
+            }
+        }
+        #expect(Vectors.shared.valid.count > 500)
+        #expect(failures.isEmpty, "\(failures.count) failures:\n\(failures.prefix(10).joined(separator: "\n"))")
+    }
+
+    @Test("every document tomllib rejects is rejected, at the same line where known")
+    func invalidDocuments() {
+        var failures: [String] = []
+        for v in Vectors.shared.invalid {
+            do {
+                let table = try TOML.parse(v.toml)
+                failures.append("\(v.toml.debugDescription): accepted as \(canonical(.table(table)))")
+            } catch {
+                if let line = v.line, error.position.line != line {
+                    failures.append("\(v.toml.debugDescription): line \(error.position.line), expected \(line): \(error.message)")
+                }
+            }
+        }
+        #expect(Vectors.shared.invalid.count > 500)
+        #expect(failures.isEmpty, "\(failures.count) failures:\n\(failures.prefix(10).joined(separator: "\n"))")
+    }
+}
+
+@Suite("TOML positions and messages")
+struct TOMLPositionTests {
+    @Test("keys, values and tables know their lines and columns")
+    func positions() throws {
+        let doc = try TOML.parse("""
+            # header comment
+            name = "x"
+              a.b.c = 1
+            [server]
+            port = 8080
+            [[jobs]]
+            id = 1
+            [[jobs]]
+            id = 2
+            """)
+        let name = try #require(doc.entries.first)
+        #expect(name.key == "name" && name.keyPosition == TOMLPosition(line: 2, column: 1))
+        #expect(name.node.position == TOMLPosition(line: 2, column: 8))
+        let a = try #require(doc.entries.first { $0.key == "a" })
+        #expect(a.keyPosition == TOMLPosition(line: 3, column: 3))
+        guard case .table(let server) = doc["server"]?.value else { Issue.record("no [server]"); return }
+        #expect(server.position.line == 4 && server.entries[0].keyPosition.line == 5)
+        guard case .array(let jobs) = doc["jobs"]?.value else { Issue.record("no [[jobs]]"); return }
+        #expect(jobs.map(\.position.line) == [6, 8])
+    }
+
+    @Test(arguments: [
+        ("a = 1\nb 2\n", 2, "expected '=' after key \"b\", found '2'"),
+        ("a = \"open\n", 1, "unterminated string"),
+        ("a = 1\n\n[t]\nx = 1\na = 2\nx = 3\n", 6, "duplicate key \"x\" (first defined on line 4)"),
+        ("a = \"bad \\q escape\"\n", 1, "invalid escape \"\\q\""),
+        ("d = 2026-02-30\n", 1, "invalid date"),
+        ("[t]\n[t]\n", 2, "table [t] is defined more than once"),
+        ("a = 1\nÿ = 2\n", 2, "invalid character 'ÿ' in key"),
+    ])
+    func messages(_ text: String, _ line: Int, _ message: String) {
+        #expect {
+            _ = try TOML.parse(text)
+        } throws: { error in
+            guard let e = error as? TOMLError else { return false }
+            return e.position.line == line && e.message == message
+        }
+    }
+
+    @Test("nesting deeper than the limit is refused, not recursed into")
+    func depth() {
+        let deep = "a = " + String(repeating: "[", count: 10_000) + String(repeating: "]", count: 10_000)
+        #expect(throws: TOMLError(position: TOMLPosition(line: 1, column: 69), message: "nesting deeper than 64 levels")) {
+            try TOML.parse(deep)
+        }
+        #expect(throws: Never.self) { try TOML.parse("a = " + String(repeating: "[", count: 64) + String(repeating: "]", count: 64)) }
+    }
+
+    @Test("invalid UTF-8 is an error at its line, not a crash")
+    func invalidUTF8() {
+        #expect(throws: TOMLError(position: TOMLPosition(line: 2, column: 6), message: "invalid UTF-8")) {
+            try TOML.parse(bytes: Array("a = 1\nb = \"".utf8) + [0xFF, 0x22, 0x0A])
+        }
+    }
+
+    @Test("CRLF line endings and a byte-order mark are accepted")
+    func crlfAndBOM() throws {
+        let doc = try TOML.parse(bytes: [0xEF, 0xBB, 0xBF] + Array("a = 1\r\nb = \"\"\"x\r\ny\"\"\"\r\n".utf8))
+        #expect(doc["a"]?.value == .integer(1) && doc["b"]?.value == .string("x\ny"))
+        #expect(doc.entries[1].keyPosition.line == 2)
+    }
+
+    @Test("random mutations never crash and every error has a line inside the document")
+    func fuzz() {
+        var state: UInt64 = 0x5EED
+        func random(_ n: Int) -> Int {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int((state >> 33) % UInt64(max(n, 1)))
+        }
+        let seeds = Vectors.shared.valid.map { Array($0.toml.utf8) }.filter { !$0.isEmpty }
+        let alphabet = Array("=[]{}\"'.,#\n\r\t \\xuU0_+-:Tz".utf8) + [0x00, 0xC3, 0xFF, 0x7F]
+        var cases = 0
+        for _ in 0..<20_000 {
+            var bytes = seeds[random(seeds.count)]
+            for _ in 0...random(4) {
+                let i = random(bytes.count)
+                switch random(3) {
+                case 0: bytes.remove(at: i)
+                case 1: bytes.insert(alphabet[random(alphabet.count)], at: i)
+                default: bytes[i] = alphabet[random(alphabet.count)]
+                }
+                if bytes.isEmpty { bytes = [0x61] }
+            }
+            let lines = bytes.filter { $0 == 0x0A }.count + 1
+            do {
+                _ = try TOML.parse(bytes: bytes)
+            } catch {
+                #expect(error.position.line >= 1 && error.position.line <= lines, "\(bytes)")
+            }
+            cases += 1
+        }
+        #expect(cases == 20_000)
+    }
+}
