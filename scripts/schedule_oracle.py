@@ -87,6 +87,11 @@ def random_base(rng: random.Random, zone: str) -> int:
         year = rng.choice([2028, 2032, 2036, 2040, 2044])
         t = int(datetime(year, 2, 28, tzinfo=timezone.utc).timestamp())
         return t + rng.randint(-2 * 86400, 2 * 86400)
+    if roll < 0.85 and trans:
+        # Past 2037 the zoneinfo tables end and the POSIX rule in each file's footer decides.
+        late = [t for t in trans if t > 2145916800]
+        if late:
+            return rng.choice(late) + rng.randint(-30 * 3600, 3 * 3600)
     lo = int(datetime(2025, 1, 1, tzinfo=timezone.utc).timestamp())
     hi = int(datetime(2045, 12, 31, tzinfo=timezone.utc).timestamp())
     return rng.randint(lo, hi)
@@ -163,13 +168,21 @@ def random_calendar(rng: random.Random) -> str:
     return " ".join(parts)
 
 
-def run_systemd(expr: str, zone: str, via_env: bool, base: int) -> dict:
+def run_systemd(expr: str, zone: str, via_env: bool, base: int, iterations: int = ITERATIONS) -> dict:
     full = expr if via_env else f"{expr} {zone}"
     env = dict(os.environ, TZ=(zone if via_env else "UTC"), LC_ALL="C")
     proc = subprocess.run(
-        ["systemd-analyze", "calendar", f"--base-time=@{base}", f"--iterations={ITERATIONS}", full],
+        ["systemd-analyze", "calendar", f"--base-time=@{base}", f"--iterations={iterations}", full],
         capture_output=True, text=True, env=env)
     if proc.returncode != 0:
+        if "Failed to determine next elapse" in proc.stderr:
+            # systemd parsed it but its search gave up (its 1000-iteration guard) at some step:
+            # record the fire times before that step; the step itself has no answer to compare.
+            for shorter in range(iterations - 1, 0, -1):
+                prefix = run_systemd(expr, zone, via_env, base, shorter)
+                if "next" in prefix:
+                    return {"next": prefix["next"], "computeError": True}
+            return {"next": [], "computeError": True}
         return {"error": True}
     lines = proc.stdout.splitlines()
     normalized = next((l.split(": ", 1)[1] for l in lines if l.strip().startswith("Normalized form:")), None)
@@ -313,6 +326,7 @@ def check(args: argparse.Namespace) -> int:
     rng = random.Random(seed)
     failures = 0
     total = 0
+    gave_up = 0
     for kind, count in (("calendar", args.calendar), ("cron", args.cron)):
         rows = evaluate(make_cases(rng, count, kind), kind)
 
@@ -327,7 +341,12 @@ def check(args: argparse.Namespace) -> int:
             results = list(pool.map(ours, rows))
         for row, proc in results:
             total += 1
-            if row.get("error"):
+            if row.get("computeError"):
+                want = [datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") for t in row["next"]]
+                got = proc.stdout.split()
+                ok = proc.returncode == 0 and len(got) == ITERATIONS and got[:len(want)] == want
+                gave_up += 1
+            elif row.get("error"):
                 ok = proc.returncode == 2
                 got = f"exit {proc.returncode}"
             else:
@@ -338,7 +357,8 @@ def check(args: argparse.Namespace) -> int:
                 failures += 1
                 if failures <= 20:
                     print(f"MISMATCH {kind} {row!r}\n  ours: {got} {proc.stderr.strip()}", file=sys.stderr)
-    print(f"oracle check: seed {seed}, fresh cases vs systemd-analyze and cronsim")
+    print(f"oracle check: seed {seed}, fresh cases vs systemd-analyze and cronsim"
+          f" ({gave_up} where systemd's search gave up; there we only require fire times)")
     print(f"oracle: {total - failures} passed, {failures} failed")
     return 1 if failures else 0
 

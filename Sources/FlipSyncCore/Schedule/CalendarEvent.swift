@@ -130,14 +130,35 @@ public struct CalendarEvent: Hashable, Sendable, CustomStringConvertible {
     /// The first fire time strictly after `instant`, reading the expression in its own zone if it
     /// names one, else in `defaultZone`. `nil` if it never fires again (before 2200).
     public func next(after instant: Timestamp, in defaultZone: ZoneRules) -> Timestamp? {
-        var clock = BrokenDownClock(zone: zone ?? defaultZone)
-        // systemd adds one microsecond to the base and searches from there.
-        let base = instant.secondsSinceEpoch
-        var tm = clock.localtime(base)
+        let zone = self.zone ?? defaultZone
+        switch search(after: instant, in: zone, carryDSTFlag: true) {
+        case .found(let t): return t
+        case .never: return nil
+        case .gaveUp:
+            // systemd 252 gives up here ("Resource deadlock avoided"): its search carries the
+            // DST flag of a normalised time into the next mktime call, and for a zone whose
+            // jump straddles the hour (Pacific/Chatham's 02:45 -> 03:45) glibc then moves the
+            // reset hour backwards and the search oscillates. A job must not stop firing
+            // because of that, so search again without carrying the flag.
+            if case .found(let t) = search(after: instant, in: zone, carryDSTFlag: false) { return t }
+            return nil
+        }
+    }
+
+    enum SearchResult { case found(Timestamp), never, gaveUp }
+
+    /// `calendar_spec_next_usec`: systemd adds one microsecond to the base and searches from there.
+    func search(after instant: Timestamp, in zone: ZoneRules, carryDSTFlag: Bool) -> SearchResult {
+        var clock = BrokenDownClock(zone: zone)
+        var tm = clock.localtime(instant.secondsSinceEpoch)
         var usec = 1
-        guard findNext(&tm, &usec, &clock), usec == 0 else { return nil }
-        guard let t = clock.mktime(&tm) else { return nil }
-        return Timestamp(secondsSinceEpoch: t)
+        switch findNext(&tm, &usec, &clock, carryDSTFlag: carryDSTFlag) {
+        case .found:
+            guard usec == 0, let t = clock.mktime(&tm) else { return .never }
+            return .found(Timestamp(secondsSinceEpoch: t))
+        case .never: return .never
+        case .gaveUp: return .gaveUp
+        }
     }
 
     /// The earliest matching value of `chain` at or after `value` (systemd's
@@ -174,29 +195,23 @@ public struct CalendarEvent: Hashable, Sendable, CustomStringConvertible {
         return t.day
     }
 
-    /// systemd's `tm_within_bounds`: 1 if `tm` is a real, normalised local time; 0 if normalising
-    /// moved it forward (then `tm` holds the normalised time with the lower fields reset);
-    /// -1 if it is out of range or normalising would go backwards.
+    /// systemd's `tm_within_bounds` (252): 1 if `tm` is a real, normalised local time; 0 if
+    /// normalising moved it forward (then `tm` holds the normalised time, DST flag included,
+    /// with the fields below the first changed one reset); -1 if it is out of range or
+    /// normalising would go backwards.
     private func withinBounds(_ tm: inout BrokenDownTime, _ clock: inout BrokenDownClock) -> Int {
         if tm.year > Self.maxYear { return -1 }
         var t = tm
         guard let instant = clock.mktime(&t), instant >= 0 else { return -1 }
-        // Compare field by field; where normalisation changed a field, reset the ones below it.
-        let pairs = [(t.year, tm.year), (t.month, tm.month), (t.day, tm.day),
-                     (t.hour, tm.hour), (t.minute, tm.minute), (t.second, tm.second)]
+        // Normalising "3-33" gives "4-2" and would skip "4-1": reset the units below the
+        // first one that changed.
         var cmp = 0
-        for (level, (normalised, original)) in pairs.enumerated() where normalised != original {
-            cmp = normalised < original ? -1 : 1
-            switch level {
-            case 0: t.month = 0
-            case 1: t.day = 1
-            case 2: t.hour = 0
-            case 3: t.minute = 0
-            case 4: t.second = 0
-            default: break
-            }
-            break
-        }
+        if t.year != tm.year { cmp = t.year < tm.year ? -1 : 1; t.month = 0 }
+        else if t.month != tm.month { cmp = t.month < tm.month ? -1 : 1; t.day = 1 }
+        else if t.day != tm.day { cmp = t.day < tm.day ? -1 : 1; t.hour = 0 }
+        else if t.hour != tm.hour { cmp = t.hour < tm.hour ? -1 : 1; t.minute = 0 }
+        else if t.minute != tm.minute { cmp = t.minute < tm.minute ? -1 : 1; t.second = 0 }
+        else if t.second != tm.second { cmp = t.second < tm.second ? -1 : 1 }
         if cmp < 0 { return -1 }
         if cmp > 0 { tm = t }
         return cmp == 0 ? 1 : 0
@@ -213,17 +228,33 @@ public struct CalendarEvent: Hashable, Sendable, CustomStringConvertible {
     /// systemd's `find_next`, step for step: find the earliest matching year, then month, day,
     /// weekday, hour, minute and second; whenever a field has to move, reset the ones below it
     /// and start over from the normalised time.
-    private func findNext(_ tm: inout BrokenDownTime, _ usec: inout Int, _ clock: inout BrokenDownClock) -> Bool {
+    private enum FindResult { case found, never, gaveUp }
+
+    /// systemd's `tm_compare`: the fields from year to second.
+    private static func compareFields(_ a: BrokenDownTime, _ b: BrokenDownTime) -> Int {
+        let x = (a.year, a.month, a.day, a.hour, a.minute, a.second)
+        let y = (b.year, b.month, b.day, b.hour, b.minute, b.second)
+        return x < y ? -1 : (x > y ? 1 : 0)
+    }
+
+    private func findNext(_ tm: inout BrokenDownTime, _ usec: inout Int, _ clock: inout BrokenDownClock,
+                          carryDSTFlag: Bool) -> FindResult {
         var c = tm
         var tmUsec = usec
+        // Once a candidate turns out not to be after the start (a jump moved it back), systemd
+        // advances an hour and lets mktime keep the DST flag it found from then on.
+        var invalidateDST = false
+        var first = true
         for _ in 0..<1000 {
+            if !carryDSTFlag && !first { c.isDST = -1 }
+            first = false
             _ = clock.mktime(&c)
-            c.isDST = -1
+            if !invalidateDST { c.isDST = -1 }
 
             var r = match(years, isDay: false, c, &c.year, &clock)
             if r > 0 { c.month = 0; c.day = 1; c.hour = 0; c.minute = 0; c.second = 0; tmUsec = 0 }
-            if r < 0 { return false }
-            if withinBounds(&c, &clock) <= 0 { return false }
+            if r < 0 { return .never }
+            if withinBounds(&c, &clock) <= 0 { return .never }
 
             var month = c.month + 1
             r = match(months, isDay: false, c, &month, &clock)
@@ -266,11 +297,19 @@ public struct CalendarEvent: Hashable, Sendable, CustomStringConvertible {
             if r < 0 { c.minute += 1; c.second = 0; tmUsec = 0; continue }
             if r == 0 { continue }
 
+            var order = Self.compareFields(tm, c)
+            if order == 0 { order = usec < tmUsec + 1 ? -1 : (usec > tmUsec + 1 ? 1 : 0) }
+            if order >= 0 {
+                invalidateDST = true
+                c.hour += 1
+                continue
+            }
+
             tm = c
             usec = tmUsec
-            return true
+            return .found
         }
-        return false
+        return .gaveUp
     }
 }
 
@@ -284,23 +323,22 @@ struct BrokenDownTime: Hashable, Sendable {
     var isDST = -1
 }
 
-/// `localtime` and `mktime` over one zone, including the state glibc's `mktime` keeps between
-/// calls (the offset it found last), which decides which occurrence of a repeated local time it
-/// returns when the caller does not say (`isDST == -1`).
+/// `localtime` and `mktime` over one zone, with glibc's `mktime` algorithm (`__mktime_internal`,
+/// glibc 2.36) emulated probe by probe — including the offset it remembers between calls, which
+/// decides which occurrence of a repeated local time it returns and on which side of a jump a
+/// skipped local time lands. systemd's daylight-saving behaviour is made of exactly these choices.
 struct BrokenDownClock {
     let zone: ZoneRules
-    let isUTC: Bool
-    private var lastOffset: Int
+    /// glibc's `localtime_offset`: the result of the last call minus its wall time (`t - L`).
+    private var offsetGuess: Int64 = 0
 
     init(zone: ZoneRules) {
         self.zone = zone
-        self.isUTC = zone === ZoneRules.utc
-        self.lastOffset = 0
     }
 
     mutating func localtime(_ instant: Int64) -> BrokenDownTime {
         let type = zone.type(at: instant)
-        lastOffset = type.utcOffset
+        offsetGuess = -Int64(type.utcOffset)
         return fields(instant, type)
     }
 
@@ -313,38 +351,56 @@ struct BrokenDownClock {
                               isDST: type.isDST ? 1 : 0)
     }
 
-    /// Normalises `tm` in place and returns its instant, as glibc's `mktime` does:
-    /// out-of-range fields carry over; a skipped local time moves by the size of the jump
-    /// (towards the daylight-time side); a repeated local time takes the occurrence that
-    /// `tm.isDST` asks for, or else the one with the offset found by the previous call.
+    /// Normalises `tm` in place and returns its instant, or `nil` (leaving `tm` alone) where
+    /// glibc's `mktime` fails.
     @discardableResult
     mutating func mktime(_ tm: inout BrokenDownTime) -> Int64? {
+        // Out-of-range fields carry over linearly; L is the requested wall time as if UTC.
         let wall = CivilDateTime(year: tm.year, month: tm.month + 1, day: tm.day,
-                                 hour: tm.hour, minute: tm.minute, second: tm.second).secondsAsIfUTC
-        let instant: Int64
-        switch zone.resolve(wall: wall) {
-        case .unique(let t):
-            instant = t
-        case .repeated(let first, let second, let firstType, let secondType):
-            if tm.isDST >= 0 && firstType.isDST != secondType.isDST {
-                instant = firstType.isDST == (tm.isDST != 0) ? first : second
-            } else if Int64(secondType.utcOffset) == Int64(lastOffset) && firstType.utcOffset != lastOffset {
-                instant = second
-            } else {
-                instant = first
+                                 hour: tm.hour, minute: tm.minute, second: min(max(tm.second, 0), 59)).secondsAsIfUTC
+        let requested = tm.isDST
+        // Probe: guess with the remembered offset, then correct by the error, until the wall
+        // time matches or the guesses oscillate across a jump forward.
+        let t0 = wall + offsetGuess
+        var t = t0, t1 = t0, t2 = t0
+        var dst2 = false
+        var probes = 6
+        var type = zone.type(at: t)
+        var matched = false
+        while true {
+            type = zone.type(at: t)
+            let dt = wall - (t + Int64(type.utcOffset))
+            if dt == 0 { matched = true; break }
+            if t == t1 && t != t2 && (requested < 0 ? (!dst2 || type.isDST) : ((requested != 0) != type.isDST)) {
+                break  // in a jump: keep this probe, one jump's size from the requested time
             }
-        case .skipped(let transition):
-            // glibc prefers the side whose tm_isdst is set; for ordinary daylight saving that is
-            // the side after the jump, so the wall time moves forward by the jump's size.
-            if transition.before.isDST && !transition.after.isDST {
-                instant = wall - Int64(transition.after.utcOffset)
-            } else {
-                instant = wall - Int64(transition.before.utcOffset)
-            }
+            probes -= 1
+            if probes == 0 { return nil }
+            (t1, t2, dst2) = (t2, t, type.isDST)
+            t += dt
         }
-        lastOffset = Int(wall - instant)
-        tm = fields(instant, zone.type(at: instant))
-        return instant
+        if matched && requested >= 0 && (requested != 0) != type.isDST {
+            // The wall time exists, but not with the requested DST flag: use the offset of the
+            // nearest time (probing a week at a time, earlier first) that has it.
+            let stride: Int64 = 601_200
+            var found = false
+            var delta = stride
+            search: while delta < 536_454_000 / 2 + stride {
+                for direction: Int64 in [-1, 1] {
+                    let other = zone.type(at: t + delta * direction)
+                    if other.isDST == (requested != 0) {
+                        t = wall - Int64(other.utcOffset)
+                        found = true
+                        break search
+                    }
+                }
+                delta += stride
+            }
+            if !found { return nil }
+        }
+        offsetGuess = t - wall
+        tm = fields(t, zone.type(at: t))
+        return t
     }
 }
 
