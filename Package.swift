@@ -33,7 +33,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "FlipSyncTOMLTests", dependencies: ["FlipSyncTOML"]),
+        .testTarget(name: "FlipSyncTOMLTests", dependencies: ["FlipSyncTOML"], exclude: ["Vectors"]),
         .testTarget(name: "FlipSyncCoreTests", dependencies: ["FlipSyncCore"], exclude: ["Vectors"]),
     ],
     swiftLanguageModes: [.v6]

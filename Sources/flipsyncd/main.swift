@@ -1,2 +1,0 @@
-import FlipSyncCore
-print("flipsyncctl")
