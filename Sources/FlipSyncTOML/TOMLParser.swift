@@ -397,7 +397,8 @@ private struct Parser {
 
     // MARK: Key/value pairs
 
-    mutating func parseKeyValue(into table: TableBuilder, header: [String], flags: Flags) throws(TOMLError) {
+    /// `key = value`, up to the end of the value.
+    mutating func parseKeyAndValue() throws(TOMLError) -> ([String], TOMLPosition, TOMLNode) {
         let (key, keyPosition) = try parseKey()
         skipWhitespace()
         guard peek == UInt8(ascii: "=") else {
@@ -405,7 +406,11 @@ private struct Parser {
         }
         index += 1
         skipWhitespace()
-        let value = try parseValue()
+        return (key, keyPosition, try parseValue())
+    }
+
+    mutating func parseKeyValue(into table: TableBuilder, header: [String], flags: Flags) throws(TOMLError) {
+        let (key, keyPosition, value) = try parseKeyAndValue()
         let absolute = header + key
         for i in 1..<key.count {
             let container = header + key[0..<i]
@@ -521,14 +526,7 @@ private struct Parser {
             return .table(table.freeze())
         }
         while true {
-            let (key, keyPosition) = try parseKey()
-            skipWhitespace()
-            guard peek == UInt8(ascii: "=") else {
-                throw error("expected '=' after key \"\(Self.display(key))\", found \(describe(peek))")
-            }
-            index += 1
-            skipWhitespace()
-            let value = try parseValue()
+            let (key, keyPosition, value) = try parseKeyAndValue()
             if flags.isSet(key, Flags.frozen) || flags.isSet(Array(key.dropLast()), Flags.frozen) {
                 throw TOMLError(position: keyPosition, message: "cannot add to \"\(Self.display(Array(key.dropLast())))\": it is an inline table or array")
             }

@@ -124,12 +124,8 @@ public struct FlipSyncConfig: Sendable {
             for entry in m.table.entries {
                 guard let name = MarketplaceName(rawValue: entry.key) else {
                     _ = m.node(entry.key)
-                    var message = "unknown marketplace \"\(entry.key)\" in [marketplaces]; expected one of: "
-                        + MarketplaceName.allCases.map(\.rawValue).joined(separator: ", ")
-                    if let guess = Suggestion.closest(to: entry.key, in: MarketplaceName.allCases.map(\.rawValue)) {
-                        message += "; did you mean \"\(guess)\"?"
-                    }
-                    m.error(entry.keyPosition.line, message)
+                    m.error(entry.keyPosition.line, Suggestion.unknown("marketplace", entry.key, in: "[marketplaces]",
+                                                                       options: MarketplaceName.allCases.map(\.rawValue)))
                     continue
                 }
                 guard var t = m.table(entry.key) else { continue }

@@ -180,10 +180,7 @@ struct TableReader {
     where T.RawValue == String {
         guard let s = string(key, required: required) else { return nil }
         if let value = T(rawValue: s.value) { return Located(value: value, line: s.line) }
-        let options = T.allCases.map(\.rawValue)
-        var message = "\"\(qualified(key))\" is \"\(s.value)\"; expected one of: \(options.joined(separator: ", "))"
-        if let guess = Suggestion.closest(to: s.value, in: options) { message += "; did you mean \"\(guess)\"?" }
-        error(s.line, message)
+        error(s.line, "\"\(qualified(key))\" is \"\(s.value)\"" + Suggestion.expectation(s.value, options: T.allCases.map(\.rawValue)))
         return nil
     }
 
@@ -235,6 +232,18 @@ struct TableReader {
 
 /// "Did you mean": the closest candidate by edit distance, if it is close enough to be a typo.
 enum Suggestion {
+    /// `unknown WHAT "VALUE" [in CONTEXT]; expected one of: A, B, C; did you mean "A"?`
+    static func unknown(_ what: String, _ value: String, in context: String? = nil, options: [String]) -> String {
+        "unknown \(what) \"\(value)\"" + (context.map { " in \($0)" } ?? "") + expectation(value, options: options)
+    }
+
+    /// `; expected one of: A, B, C; did you mean "A"?`
+    static func expectation(_ value: String, options: [String]) -> String {
+        var message = "; expected one of: \(options.joined(separator: ", "))"
+        if let guess = closest(to: value, in: options) { message += "; did you mean \"\(guess)\"?" }
+        return message
+    }
+
     static func closest(to word: String, in candidates: [String]) -> String? {
         let lowered = word.lowercased()
         var best: (String, Int)?

@@ -340,7 +340,7 @@ private struct PosixScanner {
 
     mutating func number() -> Int? {
         var value = 0, digits = 0
-        while let c = peek, c >= 48, c <= 57, digits < 4 {
+        while let c = peek, c >= 48, c <= 57, digits < 3 {
             value = value * 10 + Int(c - 48)
             index += 1
             digits += 1
@@ -348,7 +348,8 @@ private struct PosixScanner {
         return digits > 0 ? value : nil
     }
 
-    /// `[+-]hh[:mm[:ss]]` in seconds (POSIX sign: positive is west of Greenwich).
+    /// `[+-]hh[:mm[:ss]]` in seconds, sign as written (for a zone offset POSIX's positive is
+    /// west of Greenwich; the caller negates).
     mutating func offset() -> Int? {
         var sign = 1
         if consume("-") { sign = -1 } else { _ = consume("+") }
@@ -380,20 +381,10 @@ private struct PosixScanner {
         }
         var time = 7200
         if consume("/") {
-            // RFC 8536 allows -167...167 hours here; the sign is the ordinary one.
-            var sign = 1
-            if consume("-") { sign = -1 } else { _ = consume("+") }
-            guard let hours = number() else { return nil }
-            time = hours * 3600
-            if consume(":") {
-                guard let minutes = number() else { return nil }
-                time += minutes * 60
-                if consume(":") {
-                    guard let seconds = number() else { return nil }
-                    time += seconds
-                }
-            }
-            time *= sign
+            // RFC 8536 allows -167...167 hours here, with the ordinary sign: the same grammar
+            // as an offset.
+            guard let t = offset() else { return nil }
+            time = t
         }
         return PosixZoneRule.DateRule(kind: kind, time: time)
     }

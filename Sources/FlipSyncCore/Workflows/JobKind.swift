@@ -60,12 +60,7 @@ extension TableReader {
         var ok = true
         for item in list.value {
             guard let name = MarketplaceName(rawValue: item.value) else {
-                var message = "unknown marketplace \"\(item.value)\"; expected one of: "
-                    + MarketplaceName.allCases.map(\.rawValue).joined(separator: ", ")
-                if let guess = Suggestion.closest(to: item.value, in: MarketplaceName.allCases.map(\.rawValue)) {
-                    message += "; did you mean \"\(guess)\"?"
-                }
-                error(item.line, message)
+                error(item.line, Suggestion.unknown("marketplace", item.value, options: MarketplaceName.allCases.map(\.rawValue)))
                 ok = false
                 continue
             }

@@ -37,12 +37,7 @@ public enum ReadinessScan {
             if let list = r.strings("probes") {
                 for item in list.value {
                     guard let probe = Probe(rawValue: item.value) else {
-                        var message = "unknown probe \"\(item.value)\"; expected one of: "
-                            + Probe.allCases.map(\.rawValue).joined(separator: ", ")
-                        if let guess = Suggestion.closest(to: item.value, in: Probe.allCases.map(\.rawValue)) {
-                            message += "; did you mean \"\(guess)\"?"
-                        }
-                        r.error(item.line, message)
+                        r.error(item.line, Suggestion.unknown("probe", item.value, options: Probe.allCases.map(\.rawValue)))
                         continue
                     }
                     if !probes.contains(probe) { probes.append(probe) }

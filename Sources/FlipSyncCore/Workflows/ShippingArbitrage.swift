@@ -25,7 +25,7 @@ public enum ShippingArbitrage {
             if let list = r.strings("rate_sources") {
                 for item in list.value {
                     guard let source = RateSource(rawValue: item.value) else {
-                        r.error(item.line, "unknown rate source \"\(item.value)\"; expected one of: api, rate-cards")
+                        r.error(item.line, Suggestion.unknown("rate source", item.value, options: RateSource.allCases.map(\.rawValue)))
                         continue
                     }
                     if !sources.contains(source) { sources.append(source) }
