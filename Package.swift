@@ -3,7 +3,7 @@ import PackageDescription
 
 let package = Package(
     name: "FlipSync",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "flipsyncctl", targets: ["flipsyncctl"]),
         .executable(name: "flipsyncd", targets: ["flipsyncd"]),
@@ -11,30 +11,68 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // A TOML 1.0 parser that keeps the line of every key and value, so job files
         // can be validated with `PATH:LINE: error: message`.
         .target(name: "FlipSyncTOML"),
-        // Pure domain logic: job files, schedules, money. No I/O beyond protocols
-        // (and reading the system's zoneinfo).
-        .target(name: "FlipSyncCore", dependencies: ["FlipSyncTOML"]),
+        // Pure domain logic: job files, schedules, money, the scheduler, the agent pool, workflows.
+        // No I/O beyond protocols (and reading the system's zoneinfo).
+        .target(name: "FlipSyncCore", dependencies: [
+            "FlipSyncTOML",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // The run ledger: SQLite through GRDB. The only module that knows SQL.
+        .target(name: "FlipSyncStore", dependencies: [
+            "FlipSyncCore",
+            .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
+        // libsystemd, through pkg-config (Debian: libsystemd-dev).
+        .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+        // The journal log handler, sd_notify and the watchdog, credentials.
+        .target(name: "FlipSyncSystemd", dependencies: [
+            "CSystemd",
+            "FlipSyncCore",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // The control socket: a Unix socket with peer-credential checks, its wire format and client.
+        .target(name: "FlipSyncControl", dependencies: [
+            "FlipSyncCore",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // Helpers for tests: a clock tests move by hand.
+        .target(name: "FlipSyncTestKit", dependencies: ["FlipSyncCore"]),
         .executableTarget(
             name: "flipsyncctl",
             dependencies: [
                 "FlipSyncCore",
+                "FlipSyncStore",
+                "FlipSyncControl",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .executableTarget(
             name: "flipsyncd",
             dependencies: [
                 "FlipSyncCore",
+                "FlipSyncStore",
+                "FlipSyncSystemd",
+                "FlipSyncControl",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
         .testTarget(name: "FlipSyncTOMLTests", dependencies: ["FlipSyncTOML"], exclude: ["Vectors"]),
-        .testTarget(name: "FlipSyncCoreTests", dependencies: ["FlipSyncCore"], exclude: ["Vectors"]),
+        .testTarget(name: "FlipSyncCoreTests", dependencies: ["FlipSyncCore", "FlipSyncStore", "FlipSyncTestKit"],
+                    exclude: ["Vectors"]),
+        .testTarget(name: "FlipSyncSystemdTests", dependencies: ["FlipSyncSystemd", "FlipSyncCore"]),
+        .testTarget(name: "FlipSyncControlTests", dependencies: ["FlipSyncControl", "FlipSyncCore"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -36,6 +36,10 @@ public struct FlipSyncConfig: Sendable {
     public var timezone: ZoneRules
     public var poolSize: Int
     public var controlSocket: String
+    /// Who may use the control socket besides root and the daemon's own user: user names or uids.
+    public var controlUsers: [String]
+    /// Members of this group (primary or supplementary) may use the control socket.
+    public var controlGroup: String?
     public var logLevel: LogLevel
     public var currency: Currency
     public var runRetention: TimeSpan
@@ -106,6 +110,8 @@ public struct FlipSyncConfig: Sendable {
         }
         let pool = d.integer("pool_size", in: 1...4096)
         let socket = d.string("control_socket")
+        let controlUsers = d.strings("control_users")
+        let controlGroup = d.string("control_group")
         let level: Located<LogLevel>? = d.choice("log_level")
         let currencyText = d.string("currency")
         var currency = Currency.usd
@@ -175,7 +181,8 @@ public struct FlipSyncConfig: Sendable {
         return FlipSyncConfig(
             file: file, databasePath: databasePath,
             jobsDirectory: resolve(jobs?.value ?? "jobs"), timezone: zone, poolSize: pool?.value ?? 64,
-            controlSocket: socketPath, logLevel: level?.value ?? .info, currency: currency,
+            controlSocket: socketPath, controlUsers: controlUsers?.value.map(\.value) ?? [],
+            controlGroup: controlGroup?.value, logLevel: level?.value ?? .info, currency: currency,
             runRetention: retention?.value ?? .seconds(90 * 86_400), drainTimeout: drain?.value ?? .seconds(30),
             credentialsDirectory: credentials.map { resolve($0.value) }, marketplaces: marketplaces, prices: prices,
             dailyBudget: daily?.value, monthlyBudget: monthly?.value)

@@ -36,6 +36,23 @@ public enum FileSystem {
         return joined.hasPrefix("/") ? "/" + result : (result.isEmpty ? "." : result)
     }
 
+    public struct CreateError: Error, Sendable, CustomStringConvertible {
+        public var path: String
+        public var reason: String
+        public var description: String { "cannot create directory \(path): \(reason)" }
+    }
+
+    /// `mkdir -p`: creates `path` and its missing parents with `mode` (existing ones are left as
+    /// they are).
+    public static func makeDirectories(_ path: String, mode: mode_t = 0o755) throws(CreateError) {
+        if kind(of: path) == .directory { return }
+        let parent = directory(of: path)
+        if parent != path && parent != "." && parent != "/" { try makeDirectories(parent, mode: mode) }
+        if mkdir(path, mode) != 0 && errno != EEXIST {
+            throw CreateError(path: path, reason: String(cString: strerror(errno)))
+        }
+    }
+
     public enum Kind { case file, directory, other }
 
     public static func kind(of path: String) -> Kind? {

@@ -1,0 +1,159 @@
+/// Why a run exists.
+public enum RunTrigger: String, Sendable, Hashable, Codable, CaseIterable {
+    case schedule
+    case catchUp = "catch-up"
+    case manual
+}
+
+/// Where a run is in its life. A run is a row before it starts and a row when it ends.
+public enum RunStatus: String, Sendable, Hashable, Codable, CaseIterable {
+    case queued, running, succeeded, failed, cancelled
+    case timedOut = "timed_out"
+    case interrupted, skipped
+    case budgetExhausted = "budget_exhausted"
+
+    public var isFinal: Bool { self != .queued && self != .running }
+}
+
+/// Why a fire did not run.
+public enum SkipReason: String, Sendable, Hashable, Codable {
+    /// The previous run was still going (`overlap = "skip"`, or the queue already held one).
+    case overlap
+    /// The fire passed while the daemon was down or the clock jumped, and catch-up did not run it.
+    case missed
+    /// The job was paused.
+    case paused
+}
+
+/// A task's state.
+public enum TaskStatus: String, Sendable, Hashable, Codable {
+    case pending, running, succeeded, failed, cancelled
+}
+
+/// A run as the ledger keeps it.
+public struct RunInfo: Sendable, Hashable, Codable {
+    public var id: Int64
+    public var job: String
+    public var kind: String
+    public var trigger: RunTrigger
+    /// For manual runs: the uid of the caller.
+    public var requestedBy: UInt32?
+    /// The fire time this run is for (schedule and catch-up runs), seconds since the epoch.
+    public var scheduledAt: Int64?
+    /// Milliseconds since the epoch.
+    public var createdAt: Int64
+    public var startedAt: Int64?
+    public var finishedAt: Int64?
+    public var status: RunStatus
+    public var skipReason: SkipReason?
+    public var summary: String?
+    public var error: String?
+    public var spendMicros: Int64
+    /// The interrupted run this one resumes.
+    public var resumes: Int64?
+
+    public init(id: Int64, job: String, kind: String, trigger: RunTrigger, requestedBy: UInt32? = nil,
+                scheduledAt: Int64?, createdAt: Int64, startedAt: Int64? = nil, finishedAt: Int64? = nil,
+                status: RunStatus, skipReason: SkipReason? = nil, summary: String? = nil, error: String? = nil,
+                spendMicros: Int64 = 0, resumes: Int64? = nil) {
+        self.id = id
+        self.job = job
+        self.kind = kind
+        self.trigger = trigger
+        self.requestedBy = requestedBy
+        self.scheduledAt = scheduledAt
+        self.createdAt = createdAt
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.status = status
+        self.skipReason = skipReason
+        self.summary = summary
+        self.error = error
+        self.spendMicros = spendMicros
+        self.resumes = resumes
+    }
+}
+
+/// A task as the ledger keeps it. `key` is the idempotency key: unique within a run, the same
+/// when a resumed run plans the same work again.
+public struct TaskInfo: Sendable, Hashable, Codable {
+    public var runID: Int64
+    public var key: String
+    public var agent: String
+    public var status: TaskStatus
+    public var attempts: Int
+    public var startedAt: Int64?
+    public var finishedAt: Int64?
+    /// JSON text.
+    public var result: String?
+    public var error: String?
+
+    public init(runID: Int64, key: String, agent: String, status: TaskStatus, attempts: Int = 0,
+                startedAt: Int64? = nil, finishedAt: Int64? = nil, result: String? = nil, error: String? = nil) {
+        self.runID = runID
+        self.key = key
+        self.agent = agent
+        self.status = status
+        self.attempts = attempts
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.result = result
+        self.error = error
+    }
+}
+
+/// Per-job scheduling state that survives restarts.
+public struct ScheduleState: Sendable, Hashable, Codable {
+    public var job: String
+    /// The last fire time handled (run, skipped or missed), seconds since the epoch.
+    public var lastScheduledAt: Int64?
+    public var lastRunID: Int64?
+    public var nextDueAt: Int64?
+    public var paused: Bool
+
+    public init(job: String, lastScheduledAt: Int64? = nil, lastRunID: Int64? = nil, nextDueAt: Int64? = nil, paused: Bool = false) {
+        self.job = job
+        self.lastScheduledAt = lastScheduledAt
+        self.lastRunID = lastRunID
+        self.nextDueAt = nextDueAt
+        self.paused = paused
+    }
+}
+
+public enum LedgerError: Error, Sendable, CustomStringConvertible {
+    case storage(String)
+    case notFound(String)
+
+    public var description: String {
+        switch self {
+        case .storage(let message): return "run ledger: \(message)"
+        case .notFound(let what): return "run ledger: no \(what)"
+        }
+    }
+}
+
+/// What the scheduler and the run coordinator record. One writer; every call is a transaction.
+///
+/// Contract: `recordFire` inserts a run for `(job, scheduledAt)` at most once — a second call for
+/// the same fire returns `nil` and changes nothing — so a fire can never be recorded twice, even
+/// across crashes and clock jumps.
+public protocol RunLedger: Sendable {
+    /// A new run row for a fire or a manual request, or `nil` if that fire is already recorded.
+    func recordFire(job: String, kind: String, trigger: RunTrigger, requestedBy: UInt32?, scheduledAt: Int64?,
+                    status: RunStatus, skipReason: SkipReason?, summary: String?, at: Int64,
+                    resumes: Int64?) throws -> RunInfo?
+    func markRunning(runID: Int64, at: Int64) throws
+    func finishRun(runID: Int64, status: RunStatus, summary: String?, error: String?, spendMicros: Int64, at: Int64) throws
+    /// Runs left `queued` or `running` by a previous process become `interrupted`; returns them.
+    func interruptLeftovers(at: Int64, reason: String) throws -> [RunInfo]
+    func run(id: Int64) throws -> RunInfo?
+    func tasks(runID: Int64) throws -> [TaskInfo]
+    /// Inserts or updates the task `(runID, key)`.
+    func saveTask(_ task: TaskInfo) throws
+    func scheduleStates() throws -> [String: ScheduleState]
+    func saveScheduleState(_ state: ScheduleState) throws
+    /// Deletes up to `limit` finished runs (and their tasks) created before `before`; returns how many.
+    func pruneRuns(createdBefore before: Int64, limit: Int) throws -> Int
+    /// Recent finished runs, newest first (for the readiness scan and `flipsyncctl runs`).
+    func recentRuns(job: String?, limit: Int) throws -> [RunInfo]
+}

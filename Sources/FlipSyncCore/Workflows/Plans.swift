@@ -1,0 +1,167 @@
+/// What the readiness scan can ask of the run ledger.
+public protocol LedgerProbe: Sendable {
+    /// Times `count` single-row writes and reads; microseconds each.
+    func timedRoundTrips(count: Int) throws -> (writes: [Int64], reads: [Int64])
+    /// `PRAGMA quick_check`: "ok" when sound.
+    func integrityCheck(full: Bool) throws(LedgerError) -> String
+}
+
+/// The plans this build has. Until the marketplace clients exist, only the readiness scan has
+/// real work (the daemon checking itself); the other kinds fail with a reason, never with
+/// made-up business results.
+public struct WorkflowPlans: Sendable {
+    let ledger: any RunLedger
+    let probe: any LedgerProbe
+
+    public init(ledger: any RunLedger, probe: any LedgerProbe) {
+        self.ledger = ledger
+        self.probe = probe
+    }
+
+    public func plan(for kind: JobKind) -> any WorkflowPlan {
+        switch kind {
+        case .readinessScan: return SelfCheckPlan(ledger: ledger, probe: probe)
+        case .repricingSweep, .marketplaceSync, .shippingArbitrage: return UnavailablePlan(kind: kind)
+        }
+    }
+}
+
+/// A job kind whose workflow needs parts this build does not have.
+struct UnavailablePlan: WorkflowPlan {
+    let kind: JobKind
+
+    func tasks(for job: JobDefinition, runID: Int64) async throws -> [PlannedTask] {
+        [PlannedTask(key: "marketplace-clients", agent: "unavailable")]
+    }
+
+    func agent(named name: String) -> (any Agent)? { Unavailable(kind: kind) }
+
+    struct Unavailable: Agent {
+        let kind: JobKind
+        var name: String { "unavailable" }
+        func perform(_ task: PlannedTask, context: AgentContext) async throws -> TaskOutput {
+            throw TaskFailure.permanent("the \(kind.rawValue) workflow needs the marketplace clients, which this build does not have yet")
+        }
+    }
+}
+
+/// The readiness scan's probes of the daemon itself: database round trips and integrity,
+/// scheduler lateness, recent run success. Every figure is measured now, from real operations.
+struct SelfCheckPlan: WorkflowPlan {
+    let ledger: any RunLedger
+    let probe: any LedgerProbe
+
+    func tasks(for job: JobDefinition, runID: Int64) async throws -> [PlannedTask] {
+        var operations = 200
+        if case .readinessScan(let p) = job.parameters { operations = p.databaseOperations }
+        return [
+            PlannedTask(key: "database", agent: "database-probe", input: "\(operations)"),
+            PlannedTask(key: "scheduler", agent: "scheduler-probe"),
+            PlannedTask(key: "pool", agent: "pool-probe"),
+        ]
+    }
+
+    func agent(named name: String) -> (any Agent)? {
+        switch name {
+        case "database-probe": return DatabaseProbe(probe: probe)
+        case "scheduler-probe": return SchedulerProbe(ledger: ledger)
+        case "pool-probe": return PoolProbe(ledger: ledger)
+        default: return nil
+        }
+    }
+
+    func summarize(_ tasks: [TaskInfo]) -> String {
+        tasks.map { "\($0.key): \($0.status == .succeeded ? "ok" : ($0.error ?? $0.status.rawValue))" }.joined(separator: "; ")
+    }
+
+    struct DatabaseProbe: Agent {
+        let probe: any LedgerProbe
+        var name: String { "database-probe" }
+
+        func perform(_ task: PlannedTask, context: AgentContext) async throws -> TaskOutput {
+            let count = Int(task.input) ?? 200
+            let (writes, reads) = try probe.timedRoundTrips(count: count)
+            let check = try probe.integrityCheck(full: false)
+            let w = Percentiles(writes), r = Percentiles(reads)
+            let result = """
+                {"operations":\(count),"write_us":{"p50":\(w.p50),"p95":\(w.p95),"max":\(w.max)},\
+                "read_us":{"p50":\(r.p50),"p95":\(r.p95),"max":\(r.max)},"quick_check":\(JSON.string(check))}
+                """
+            guard check == "ok" else { throw TaskFailure.permanent("PRAGMA quick_check: \(check)") }
+            return TaskOutput(result: result, summary: "write p95 \(w.p95)µs, read p95 \(r.p95)µs, quick_check ok")
+        }
+    }
+
+    struct SchedulerProbe: Agent {
+        let ledger: any RunLedger
+        var name: String { "scheduler-probe" }
+
+        func perform(_ task: PlannedTask, context: AgentContext) async throws -> TaskOutput {
+            let runs = try ledger.recentRuns(job: nil, limit: 500)
+            let lateness = runs.compactMap { run -> Int64? in
+                guard run.trigger == .schedule, let due = run.scheduledAt, let started = run.startedAt else { return nil }
+                return max(0, started - due * 1000)
+            }
+            let skipped = runs.filter { $0.status == .skipped }.count
+            let missed = runs.filter { $0.skipReason == .missed }.count
+            let p = Percentiles(lateness)
+            let result = """
+                {"fires":\(lateness.count),"lateness_ms":{"p50":\(p.p50),"p95":\(p.p95),"max":\(p.max)},\
+                "skipped":\(skipped),"missed":\(missed)}
+                """
+            return TaskOutput(result: result, summary: "\(lateness.count) fires, lateness p95 \(p.p95)ms, \(missed) missed")
+        }
+    }
+
+    struct PoolProbe: Agent {
+        let ledger: any RunLedger
+        var name: String { "pool-probe" }
+
+        func perform(_ task: PlannedTask, context: AgentContext) async throws -> TaskOutput {
+            let finished = try ledger.recentRuns(job: nil, limit: 200).filter {
+                $0.status.isFinal && $0.status != .skipped && $0.id != context.runID
+            }
+            let ok = finished.filter { $0.status == .succeeded }.count
+            let result = "{\"runs\":\(finished.count),\"succeeded\":\(ok)}"
+            return TaskOutput(result: result, summary: "\(ok) of \(finished.count) recent runs succeeded")
+        }
+    }
+}
+
+/// Nearest-rank percentiles of a sample.
+struct Percentiles {
+    var p50: Int64 = 0, p95: Int64 = 0, max: Int64 = 0
+
+    init(_ values: [Int64]) {
+        guard !values.isEmpty else { return }
+        let sorted = values.sorted()
+        func rank(_ q: Double) -> Int64 { sorted[Swift.min(sorted.count - 1, Int((q * Double(sorted.count)).rounded(.up)) - 1)] }
+        p50 = rank(0.5)
+        p95 = rank(0.95)
+        max = sorted[sorted.count - 1]
+    }
+}
+
+/// Just enough JSON writing for task results.
+enum JSON {
+    static func string(_ s: String) -> String {
+        var out = "\""
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if scalar.value < 0x20 {
+                    let hex = String(scalar.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return out + "\""
+    }
+}

@@ -1,0 +1,230 @@
+import Logging
+
+/// How far a run has got: tasks finished (whatever their outcome) of those planned.
+public struct RunProgress: Sendable, Hashable {
+    public var runID: Int64
+    public var total: Int
+    public var finished: Int
+}
+
+/// Runs one job run from start to end. The scheduler hands runs to an executor.
+public protocol RunExecutor: Sendable {
+    /// Executes `run` (already a `queued` row) for `job`, records every task and the final status,
+    /// and returns that status. Cancellation ends the run `cancelled`.
+    func execute(run: RunInfo, job: JobDefinition) async -> RunStatus
+}
+
+/// The "executive" of a run: plans the tasks from the job's kind, fans them out to agents under
+/// the job's `concurrency` and the daemon's pool, retries transient failures with backoff,
+/// enforces the job's `timeout` and budget, gathers the results and decides the outcome.
+public struct RunCoordinator: RunExecutor {
+    let ledger: any RunLedger
+    let pool: PermitPool
+    let clock: any SchedulerClock
+    let plan: @Sendable (JobKind) -> any WorkflowPlan
+    let logger: Logger
+    let onProgress: (@Sendable (RunProgress) -> Void)?
+
+    /// `onProgress` is told after the tasks are planned and after each task ends (for progress bars).
+    public init(ledger: any RunLedger, pool: PermitPool, clock: any SchedulerClock,
+                plan: @escaping @Sendable (JobKind) -> any WorkflowPlan, logger: Logger,
+                onProgress: (@Sendable (RunProgress) -> Void)? = nil) {
+        self.ledger = ledger
+        self.pool = pool
+        self.clock = clock
+        self.plan = plan
+        self.logger = logger
+        self.onProgress = onProgress
+    }
+
+    private enum Ending: Error {
+        case timedOut
+        case budget(String)
+    }
+
+    public func execute(run: RunInfo, job: JobDefinition) async -> RunStatus {
+        var logger = self.logger
+        logger[metadataKey: "job"] = "\(job.name)"
+        logger[metadataKey: "kind"] = "\(job.kind.rawValue)"
+        logger[metadataKey: "run"] = "\(run.id)"
+        do {
+            try ledger.markRunning(runID: run.id, at: clock.wallMilliseconds())
+        } catch {
+            logger.error("cannot record run start: \(error)")
+            return .failed
+        }
+        logger.info("run started (\(run.trigger.rawValue))", metadata: ["event": "run-started"])
+        let budget = Budget(limit: job.budget) { [logger] spent, limit in
+            logger.warning("run has spent \(spent) of its \(limit) budget (80%)", metadata: ["event": "budget-warning"])
+        }
+        let context = AgentContext(job: job, runID: run.id, budget: budget, clock: clock, logger: logger)
+        let workflow = plan(job.kind)
+
+        var status: RunStatus
+        var errorText: String?
+        do {
+            try await withTimeout(job.timeout) {
+                try await runTasks(run: run, job: job, workflow: workflow, context: context)
+            }
+            let tasks = try ledger.tasks(runID: run.id)
+            if let failed = tasks.first(where: { $0.status == .failed }) {
+                status = .failed
+                errorText = "task \(failed.key): \(failed.error ?? "failed")"
+            } else {
+                status = .succeeded
+            }
+        } catch Ending.timedOut {
+            status = .timedOut
+            errorText = "timed out after \(job.timeout)"
+        } catch Ending.budget(let message) {
+            status = .budgetExhausted
+            errorText = message
+        } catch is CancellationError {
+            status = .cancelled
+            errorText = "cancelled"
+        } catch {
+            status = .failed
+            errorText = "\(error)"
+        }
+        let summary: String
+        do {
+            summary = workflow.summarize(try ledger.tasks(runID: run.id))
+        } catch {
+            // Without its task results the run cannot claim success.
+            summary = "task results unreadable"
+            if status == .succeeded { status = .failed }
+            errorText = errorText ?? "cannot read task results: \(error)"
+        }
+        do {
+            try ledger.finishRun(runID: run.id, status: status, summary: summary, error: errorText,
+                                 spendMicros: budget.spentMicros, at: clock.wallMilliseconds())
+        } catch {
+            logger.error("cannot record run end: \(error)")
+        }
+        var metadata: Logger.Metadata = ["event": "\(status == .succeeded ? "run-finished" : (status == .budgetExhausted ? "budget-exhausted" : "run-failed"))",
+                                         "status": "\(status.rawValue)", "spend_micros": "\(budget.spentMicros)"]
+        if let errorText { metadata["error"] = "\(errorText)" }
+        if status == .succeeded {
+            logger.info("run finished: \(summary)", metadata: metadata)
+        } else {
+            logger.error("run \(status.rawValue): \(errorText ?? summary)", metadata: metadata)
+        }
+        return status
+    }
+
+    /// Runs `body`, or throws `Ending.timedOut` once `limit` passes on the scheduler's clock
+    /// (cancelling `body`, whose tasks record themselves as cancelled).
+    private func withTimeout(_ limit: TimeSpan, _ body: @escaping @Sendable () async throws -> Void) async throws {
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                try await body()
+                return true
+            }
+            group.addTask { [clock] in
+                try await clock.sleep(milliseconds: limit.milliseconds)
+                return false
+            }
+            defer { group.cancelAll() }
+            guard let finished = try await group.next() else { return }
+            if !finished { throw Ending.timedOut }
+        }
+    }
+
+    private func runTasks(run: RunInfo, job: JobDefinition, workflow: any WorkflowPlan, context: AgentContext) async throws {
+        let planned = try await workflow.tasks(for: job, runID: run.id)
+        // A resumed run keeps what already succeeded in the run it resumes.
+        var done: [String: TaskInfo] = [:]
+        if let previous = run.resumes {
+            for task in try ledger.tasks(runID: previous) where task.status == .succeeded { done[task.key] = task }
+        }
+        var remaining: [PlannedTask] = []
+        for task in planned {
+            if var finished = done[task.key] {
+                finished.runID = run.id
+                try ledger.saveTask(finished)
+            } else {
+                try ledger.saveTask(TaskInfo(runID: run.id, key: task.key, agent: task.agent, status: .pending))
+                remaining.append(task)
+            }
+        }
+        let policy = RetryPolicy(job.retry)
+        var progress = RunProgress(runID: run.id, total: planned.count, finished: planned.count - remaining.count)
+        onProgress?(progress)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            var next = remaining.makeIterator()
+            var inFlight = 0
+            func startNext() -> Bool {
+                guard let task = next.next() else { return false }
+                group.addTask { try await perform(task, workflow: workflow, policy: policy, context: context) }
+                return true
+            }
+            while inFlight < job.concurrency, startNext() { inFlight += 1 }
+            while try await group.next() != nil {
+                inFlight -= 1
+                progress.finished += 1
+                onProgress?(progress)
+                if startNext() { inFlight += 1 }
+            }
+        }
+    }
+
+    /// One task, with its retries; records each state. Throws only to end the whole run
+    /// (cancellation, budget); an ordinary failure is recorded and the run goes on.
+    private func perform(_ task: PlannedTask, workflow: any WorkflowPlan, policy: RetryPolicy, context: AgentContext) async throws {
+        var info = TaskInfo(runID: context.runID, key: task.key, agent: task.agent, status: .running)
+        guard let agent = workflow.agent(named: task.agent) else {
+            info.status = .failed
+            info.error = "no agent \"\(task.agent)\""
+            try ledger.saveTask(info)
+            return
+        }
+        var random = SystemRandomNumberGenerator()
+        for attempt in 1...policy.attempts {
+            try Task.checkCancellation()
+            info.attempts = attempt
+            info.status = .running
+            info.startedAt = clock.wallMilliseconds()
+            try ledger.saveTask(info)
+            do {
+                let output = try await pool.withPermit { try await agent.perform(task, context: context) }
+                info.status = .succeeded
+                info.result = output.result
+                info.error = nil
+                info.finishedAt = clock.wallMilliseconds()
+                try ledger.saveTask(info)
+                return
+            } catch let failure as TaskFailure {
+                info.finishedAt = clock.wallMilliseconds()
+                info.error = failure.description
+                switch failure {
+                case .transient(_, let retryAfter) where attempt < policy.attempts:
+                    info.status = .pending
+                    try ledger.saveTask(info)
+                    let wait = policy.delay(afterAttempt: attempt, retryAfter: retryAfter, using: &random)
+                    context.logger.notice("task \(task.key) failed (attempt \(attempt) of \(policy.attempts)), retrying in \(wait): \(failure)",
+                                          metadata: ["task": "\(task.key)"])
+                    try await clock.sleep(milliseconds: wait.milliseconds)
+                case .budgetExhausted(let message):
+                    info.status = .failed
+                    try ledger.saveTask(info)
+                    throw Ending.budget(message)
+                default:
+                    info.status = .failed
+                    try ledger.saveTask(info)
+                    return
+                }
+            } catch is CancellationError {
+                info.status = .cancelled
+                info.finishedAt = clock.wallMilliseconds()
+                try? ledger.saveTask(info)
+                throw CancellationError()
+            } catch {
+                info.status = .failed
+                info.error = "\(error)"
+                info.finishedAt = clock.wallMilliseconds()
+                try ledger.saveTask(info)
+                return
+            }
+        }
+    }
+}

@@ -1,0 +1,327 @@
+import FlipSyncCore
+import GRDB
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The run ledger in SQLite: runs, tasks and per-job schedule state.
+///
+/// The daemon opens it read-write as a `DatabasePool` (WAL: one writer, concurrent readers,
+/// `synchronous = NORMAL`, so a power loss can lose the last transactions but never corrupts);
+/// `flipsyncctl` opens it read-only, so it works while the daemon is down or running.
+public final class RunStore: RunLedger, LedgerProbe, Sendable {
+    private let writer: any DatabaseWriter
+    private let reader: any DatabaseReader
+
+    public enum Mode: Sendable { case readWrite, readOnly }
+
+    /// Opens (creating and migrating, in read-write mode) the database at `path`.
+    public init(path: String, mode: Mode = .readWrite) throws(LedgerError) {
+        do {
+            var config = Configuration()
+            config.busyMode = .timeout(5)
+            config.label = "flipsync"
+            switch mode {
+            case .readWrite:
+                config.prepareDatabase { db in
+                    try db.execute(sql: "PRAGMA synchronous = NORMAL")
+                    try db.execute(sql: "PRAGMA foreign_keys = ON")
+                }
+                let pool = try DatabasePool(path: path, configuration: config)
+                try Self.migrator.migrate(pool)
+                writer = pool
+                reader = pool
+            case .readOnly:
+                config.readonly = true
+                let queue = try DatabaseQueue(path: path, configuration: config)
+                // Refuse a database from a newer FlipSync rather than misread it.
+                let applied = try queue.read { db in try Self.migrator.appliedIdentifiers(db) }
+                let known = Set(Self.migrator.migrations)
+                guard applied.isSubset(of: known) else {
+                    throw LedgerError.storage("\(path) was written by a newer FlipSync (migrations \(applied.subtracting(known).sorted()))")
+                }
+                writer = queue
+                reader = queue
+            }
+        } catch let error as LedgerError {
+            throw error
+        } catch {
+            throw .storage("cannot open \(path): \(error)")
+        }
+    }
+
+    /// Named schema steps; never edit one that has shipped, add another.
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: runs, tasks, schedule state") { db in
+            try db.execute(sql: """
+                CREATE TABLE runs (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    job TEXT NOT NULL,
+                    kind TEXT NOT NULL,
+                    trigger TEXT NOT NULL CHECK (trigger IN ('schedule', 'catch-up', 'manual')),
+                    requested_by INTEGER,
+                    scheduled_at INTEGER,
+                    created_at INTEGER NOT NULL,
+                    started_at INTEGER,
+                    finished_at INTEGER,
+                    status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'succeeded', 'failed', 'cancelled',
+                                                           'timed_out', 'interrupted', 'skipped', 'budget_exhausted')),
+                    skip_reason TEXT,
+                    summary TEXT,
+                    error TEXT,
+                    spend_micros INTEGER NOT NULL DEFAULT 0,
+                    resumes INTEGER REFERENCES runs(id) ON DELETE SET NULL
+                );
+                -- A fire is recorded once: (job, scheduled_at) is unique for scheduled and catch-up runs.
+                CREATE UNIQUE INDEX runs_fire ON runs(job, scheduled_at) WHERE scheduled_at IS NOT NULL;
+                CREATE INDEX runs_job_created ON runs(job, created_at);
+                CREATE INDEX runs_status ON runs(status) WHERE status IN ('queued', 'running');
+
+                CREATE TABLE tasks (
+                    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+                    key TEXT NOT NULL,
+                    agent TEXT NOT NULL,
+                    status TEXT NOT NULL CHECK (status IN ('pending', 'running', 'succeeded', 'failed', 'cancelled')),
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    started_at INTEGER,
+                    finished_at INTEGER,
+                    result TEXT,
+                    error TEXT,
+                    PRIMARY KEY (run_id, key)
+                );  -- with a rowid: tasks list in the order they were planned
+
+                CREATE TABLE schedule_state (
+                    job TEXT PRIMARY KEY,
+                    last_scheduled_at INTEGER,
+                    last_run_id INTEGER,
+                    next_due_at INTEGER,
+                    paused INTEGER NOT NULL DEFAULT 0
+                ) WITHOUT ROWID;
+                """)
+        }
+        return migrator
+    }
+
+    private func write<T>(_ body: (Database) throws -> T) throws(LedgerError) -> T {
+        do { return try writer.write(body) } catch { throw .storage("\(error)") }
+    }
+
+    private func read<T>(_ body: (Database) throws -> T) throws(LedgerError) -> T {
+        do { return try reader.read(body) } catch { throw .storage("\(error)") }
+    }
+
+    // MARK: - Runs
+
+    public func recordFire(job: String, kind: String, trigger: RunTrigger, requestedBy: UInt32?, scheduledAt: Int64?,
+                           status: RunStatus, skipReason: SkipReason?, summary: String?, at: Int64,
+                           resumes: Int64?) throws(LedgerError) -> RunInfo? {
+        try write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO runs (job, kind, trigger, requested_by, scheduled_at, created_at, status, skip_reason,
+                                      summary, finished_at, resumes)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT DO NOTHING
+                    """,
+                arguments: [job, kind, trigger.rawValue, requestedBy.map { Int64($0) }, scheduledAt, at, status.rawValue,
+                            skipReason?.rawValue, summary, status.isFinal ? at : nil, resumes])
+            guard db.changesCount == 1 else { return nil }
+            return try RunRow.fetchOne(db, key: db.lastInsertedRowID)?.info
+        }
+    }
+
+    public func markRunning(runID: Int64, at: Int64) throws(LedgerError) {
+        try write { db in
+            try db.execute(sql: "UPDATE runs SET status = 'running', started_at = ? WHERE id = ? AND status = 'queued'",
+                           arguments: [at, runID])
+        }
+    }
+
+    public func finishRun(runID: Int64, status: RunStatus, summary: String?, error: String?, spendMicros: Int64,
+                          at: Int64) throws(LedgerError) {
+        try write { db in
+            try db.execute(
+                sql: """
+                    UPDATE runs SET status = ?, summary = ?, error = ?, spend_micros = ?, finished_at = ?
+                    WHERE id = ? AND status IN ('queued', 'running')
+                    """,
+                arguments: [status.rawValue, summary, error, spendMicros, at, runID])
+        }
+    }
+
+    public func interruptLeftovers(at: Int64, reason: String) throws(LedgerError) -> [RunInfo] {
+        try write { db in
+            let leftovers = try RunRow.filter(sql: "status IN ('queued', 'running')").order(sql: "id").fetchAll(db)
+            try db.execute(
+                sql: "UPDATE runs SET status = 'interrupted', error = ?, finished_at = ? WHERE status IN ('queued', 'running')",
+                arguments: [reason, at])
+            try db.execute(
+                sql: "UPDATE tasks SET status = 'pending' WHERE status = 'running' AND run_id IN (SELECT id FROM runs WHERE status = 'interrupted')")
+            return leftovers.map { row in
+                var info = row.info
+                info.status = .interrupted
+                info.error = reason
+                info.finishedAt = at
+                return info
+            }
+        }
+    }
+
+    public func run(id: Int64) throws(LedgerError) -> RunInfo? {
+        try read { db in try RunRow.fetchOne(db, key: id)?.info }
+    }
+
+    public func recentRuns(job: String?, limit: Int) throws(LedgerError) -> [RunInfo] {
+        try read { db in
+            var request = RunRow.order(sql: "id DESC").limit(limit)
+            if let job { request = request.filter(sql: "job = ?", arguments: [job]) }
+            return try request.fetchAll(db).map(\.info)
+        }
+    }
+
+    public func pruneRuns(createdBefore before: Int64, limit: Int) throws(LedgerError) -> Int {
+        try write { db in
+            try db.execute(
+                sql: """
+                    DELETE FROM runs WHERE id IN (
+                        SELECT id FROM runs WHERE created_at < ? AND status NOT IN ('queued', 'running')
+                        ORDER BY id LIMIT ?)
+                    """,
+                arguments: [before, limit])
+            return db.changesCount
+        }
+    }
+
+    // MARK: - Tasks
+
+    public func tasks(runID: Int64) throws(LedgerError) -> [TaskInfo] {
+        try read { db in
+            try TaskRow.filter(sql: "run_id = ?", arguments: [runID]).order(sql: "rowid").fetchAll(db).map(\.info)
+        }
+    }
+
+    public func saveTask(_ task: TaskInfo) throws(LedgerError) {
+        try write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO tasks (run_id, key, agent, status, attempts, started_at, finished_at, result, error)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (run_id, key) DO UPDATE SET
+                        agent = excluded.agent, status = excluded.status, attempts = excluded.attempts,
+                        started_at = excluded.started_at, finished_at = excluded.finished_at,
+                        result = excluded.result, error = excluded.error
+                    """,
+                arguments: [task.runID, task.key, task.agent, task.status.rawValue, task.attempts, task.startedAt,
+                            task.finishedAt, task.result, task.error])
+        }
+    }
+
+    // MARK: - Schedule state
+
+    public func scheduleStates() throws(LedgerError) -> [String: ScheduleState] {
+        try read { db in
+            let rows = try Row.fetchAll(db, sql: "SELECT job, last_scheduled_at, last_run_id, next_due_at, paused FROM schedule_state")
+            return Dictionary(uniqueKeysWithValues: rows.map { row in
+                let job: String = row["job"]
+                return (job, ScheduleState(job: job, lastScheduledAt: row["last_scheduled_at"], lastRunID: row["last_run_id"],
+                                           nextDueAt: row["next_due_at"], paused: row["paused"]))
+            })
+        }
+    }
+
+    public func saveScheduleState(_ state: ScheduleState) throws(LedgerError) {
+        try write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO schedule_state (job, last_scheduled_at, last_run_id, next_due_at, paused) VALUES (?, ?, ?, ?, ?)
+                    ON CONFLICT (job) DO UPDATE SET last_scheduled_at = excluded.last_scheduled_at,
+                        last_run_id = excluded.last_run_id, next_due_at = excluded.next_due_at, paused = excluded.paused
+                    """,
+                arguments: [state.job, state.lastScheduledAt, state.lastRunID, state.nextDueAt, state.paused])
+        }
+    }
+
+    // MARK: - Health
+
+    /// Times `count` single-row writes (each its own transaction, as the daemon writes) and reads
+    /// against a scratch table, in microseconds.
+    public func timedRoundTrips(count: Int) throws -> (writes: [Int64], reads: [Int64]) {
+        func micros() -> Int64 {
+            var ts = timespec()
+            clock_gettime(CLOCK_MONOTONIC, &ts)
+            return Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1000
+        }
+        try writer.write { db in
+            try db.execute(sql: "CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY, value TEXT NOT NULL)")
+            try db.execute(sql: "DELETE FROM probe")
+        }
+        var writes: [Int64] = [], reads: [Int64] = []
+        for i in 0..<count {
+            let start = micros()
+            try writer.write { db in try db.execute(sql: "INSERT INTO probe (id, value) VALUES (?, ?)", arguments: [i, "probe \(i)"]) }
+            writes.append(micros() - start)
+            let readStart = micros()
+            _ = try reader.read { db in try String.fetchOne(db, sql: "SELECT value FROM probe WHERE id = ?", arguments: [i]) }
+            reads.append(micros() - readStart)
+        }
+        try writer.write { db in try db.execute(sql: "DELETE FROM probe") }
+        return (writes, reads)
+    }
+
+    /// `PRAGMA quick_check` (or the full `integrity_check`): "ok" when the file is sound.
+    public func integrityCheck(full: Bool = false) throws(LedgerError) -> String {
+        try read { db in
+            try String.fetchAll(db, sql: full ? "PRAGMA integrity_check" : "PRAGMA quick_check").joined(separator: "; ")
+        }
+    }
+}
+
+// MARK: - Rows
+
+private struct RunRow: Codable, FetchableRecord, TableRecord {
+    static let databaseTableName = "runs"
+    static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
+
+    var id: Int64
+    var job: String
+    var kind: String
+    var trigger: RunTrigger
+    var requestedBy: Int64?
+    var scheduledAt: Int64?
+    var createdAt: Int64
+    var startedAt: Int64?
+    var finishedAt: Int64?
+    var status: RunStatus
+    var skipReason: SkipReason?
+    var summary: String?
+    var error: String?
+    var spendMicros: Int64
+    var resumes: Int64?
+
+    var info: RunInfo {
+        RunInfo(id: id, job: job, kind: kind, trigger: trigger, requestedBy: requestedBy.map { UInt32(truncatingIfNeeded: $0) },
+                scheduledAt: scheduledAt, createdAt: createdAt, startedAt: startedAt, finishedAt: finishedAt, status: status,
+                skipReason: skipReason, summary: summary, error: error, spendMicros: spendMicros, resumes: resumes)
+    }
+}
+
+private struct TaskRow: Codable, FetchableRecord, TableRecord {
+    static let databaseTableName = "tasks"
+    static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
+
+    var runId: Int64
+    var key: String
+    var agent: String
+    var status: TaskStatus
+    var attempts: Int
+    var startedAt: Int64?
+    var finishedAt: Int64?
+    var result: String?
+    var error: String?
+
+    var info: TaskInfo {
+        TaskInfo(runID: runId, key: key, agent: agent, status: status, attempts: attempts, startedAt: startedAt,
+                 finishedAt: finishedAt, result: result, error: error)
+    }
+}
