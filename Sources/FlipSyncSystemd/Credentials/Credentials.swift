@@ -1,0 +1,107 @@
+import FlipSyncCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Reads the daemon's secrets (marketplace tokens, client secrets) as systemd credentials.
+///
+/// Under systemd, `LoadCredential=NAME:/etc/flipsync/credentials/NAME` makes each one a file in
+/// `$CREDENTIALS_DIRECTORY`, readable only by the service; outside systemd (development) they are
+/// files in the config's `credentials_directory`, which must be readable by their owner only.
+public enum Credentials {
+    /// Credentials are short; anything bigger is a wrong file.
+    static let maximumSize = 64 * 1024
+
+    /// The credential `name`, from `$CREDENTIALS_DIRECTORY` if set, else from
+    /// `credentialsDirectory` (development). One trailing newline is removed.
+    ///
+    /// `name` must be made of `[a-z0-9._-]` and not start with a dot. A file from the development
+    /// directory is refused if its group or others have any permission on it. Errors name the
+    /// credential and its path, never its content.
+    public static func read(_ name: String, credentialsDirectory: String?) throws(CredentialError) -> Secret {
+        try read(name, systemdDirectory: FileSystem.environment("CREDENTIALS_DIRECTORY"),
+                 developmentDirectory: credentialsDirectory)
+    }
+
+    /// ``read(_:credentialsDirectory:)`` with the systemd directory given rather than read from the environment.
+    static func read(_ name: String, systemdDirectory: String?, developmentDirectory: String?) throws(CredentialError) -> Secret {
+        guard isValidName(name) else { throw .invalidName(name) }
+        guard let directory = systemdDirectory ?? developmentDirectory else { throw .noDirectory(name: name) }
+        let path = directory.hasSuffix("/") ? directory + name : directory + "/" + name
+
+        var st = stat()
+        guard stat(path, &st) == 0 else {
+            let code = errno
+            if code == ENOENT { throw .missing(name: name, path: path) }
+            throw .unreadable(name: name, path: path, reason: String(cString: strerror(code)))
+        }
+        // systemd makes its copies private to the service; a developer's file may be too open.
+        // (Checked before opening: this guards against a mistake, not against someone who can
+        // already replace files in the directory.)
+        let groupOrOther = UInt32(st.st_mode) & 0o077
+        if systemdDirectory == nil && groupOrOther != 0 {
+            throw .accessibleByOthers(name: name, path: path, mode: UInt32(st.st_mode) & 0o7777)
+        }
+
+        let bytes: [UInt8]
+        switch FileSystem.readFile(path, limit: maximumSize, refuseWorldWritable: false) {
+        case .success(let read): bytes = read
+        case .failure(.tooLarge(let limit)): throw .tooLarge(name: name, path: path, limit: limit)
+        case .failure(.notAFile): throw .unreadable(name: name, path: path, reason: "not a regular file")
+        case .failure(.cannotOpen(let reason)): throw .unreadable(name: name, path: path, reason: reason)
+        case .failure(.writableByOthers): throw .unreadable(name: name, path: path, reason: "writable by others")
+        }
+        let content = bytes.last == UInt8(ascii: "\n") ? bytes.dropLast() : bytes[...]
+        guard !content.isEmpty else { throw .empty(name: name, path: path) }
+        guard let text = String(validating: content, as: UTF8.self) else { throw .notText(name: name, path: path) }
+        return Secret(text)
+    }
+
+    /// `[a-z0-9._-]+`, not starting with a dot (so never `.`, `..` or a hidden file), at most 255 bytes.
+    static func isValidName(_ name: String) -> Bool {
+        guard !name.isEmpty, name.utf8.count <= 255, name.utf8.first != UInt8(ascii: ".") else { return false }
+        return name.utf8.allSatisfy {
+            ($0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z")) || $0.isASCIIDigit
+                || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-")
+        }
+    }
+}
+
+/// Why a credential could not be read. Each case names the credential and, once known, its path —
+/// never its content.
+public enum CredentialError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The name is not `[a-z0-9._-]+` or starts with a dot.
+    case invalidName(String)
+    /// Neither `$CREDENTIALS_DIRECTORY` nor a development directory is set.
+    case noDirectory(name: String)
+    case missing(name: String, path: String)
+    /// A development credential file whose group or others have permissions (`mode`, e.g. 0o644).
+    case accessibleByOthers(name: String, path: String, mode: UInt32)
+    case unreadable(name: String, path: String, reason: String)
+    case tooLarge(name: String, path: String, limit: Int)
+    /// Empty, or only a newline.
+    case empty(name: String, path: String)
+    /// Not valid UTF-8.
+    case notText(name: String, path: String)
+
+    public var description: String {
+        switch self {
+        case .invalidName(let name):
+            return "invalid credential name \"\(name)\": use lowercase letters, digits, '.', '_' and '-', not starting with '.'"
+        case .noDirectory(let name):
+            return "credential \"\(name)\": no credentials directory (under systemd add LoadCredential=\(name):/etc/flipsync/credentials/\(name) to the unit; in development set [daemon] credentials_directory)"
+        case .missing(let name, let path):
+            return "credential \"\(name)\": \(path) does not exist (under systemd: is there a LoadCredential=\(name):… line in the unit?)"
+        case .accessibleByOthers(let name, let path, let mode):
+            return "credential \"\(name)\": \(path) is accessible by group or others (mode 0\(String(mode, radix: 8))); run chmod 600 \(path)"
+        case .unreadable(let name, let path, let reason):
+            return "credential \"\(name)\": cannot read \(path): \(reason)"
+        case .tooLarge(let name, let path, let limit):
+            return "credential \"\(name)\": \(path) is larger than \(limit) bytes"
+        case .empty(let name, let path):
+            return "credential \"\(name)\": \(path) is empty"
+        case .notText(let name, let path):
+            return "credential \"\(name)\": \(path) is not UTF-8 text"
+        }
+    }
+}
