@@ -5,15 +5,16 @@ import Glibc
 #endif
 
 @main
-struct FlipSyncCtl: ParsableCommand {
+struct FlipSyncCtl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "flipsyncctl",
-        abstract: "Operate FlipSync: check job files, preview schedules, control the daemon.",
+        abstract: "Operate FlipSync: check job files, preview schedules, control the daemon, read the run ledger.",
         discussion: """
             Job files live in the jobs directory named by the config file (default \
             config/flipsync.toml). Errors are printed as PATH:LINE: error: MESSAGE.
             """,
-        subcommands: [ValidateCommand.self, NextCommand.self]
+        subcommands: [ValidateCommand.self, NextCommand.self, ListCommand.self, StatusCommand.self, RunCommand.self,
+                      PauseCommand.self, ResumeCommand.self, RunsCommand.self, ShowCommand.self]
     )
 }
 

@@ -1,19 +1,23 @@
 import ArgumentParser
 import FlipSyncCore
 
-/// The FlipSync daemon. This build loads and checks its configuration; the scheduler loop,
-/// run ledger and systemd integration are the next piece of work (see README, "Status").
+/// The FlipSync daemon: the command line. `Daemon` does the wiring.
 @main
-struct FlipSyncDaemon: ParsableCommand {
+struct FlipSyncDaemon: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "flipsyncd",
         abstract: "The FlipSync job daemon.",
         discussion: """
             Reads the config file (default: $CONFIGURATION_DIRECTORY/flipsync.toml under systemd, \
-            else config/flipsync.toml) and the job files of its jobs directory.
+            else config/flipsync.toml, else the built-in defaults) and the job files of its jobs \
+            directory, then schedules and runs the jobs until SIGTERM. SIGHUP re-reads config and \
+            jobs (an invalid set is refused and the running jobs stay). Meant to run as the systemd \
+            service systemd/flipsyncd.service (Type=notify): it logs to the journal, reports \
+            READY, STATUS, RELOADING, STOPPING and WATCHDOG through sd_notify, and takes commands \
+            from `flipsyncctl` on its control socket.
 
             --check loads and validates everything, prints each job's next run and exits: 0 if \
-            valid, 1 if not. Running the scheduler itself is not available in this build.
+            valid, 1 if not.
             """
     )
 
@@ -23,25 +27,23 @@ struct FlipSyncDaemon: ParsableCommand {
     @Flag(name: .long, help: "Validate the config and jobs, print the next runs, and exit.")
     var check = false
 
-    func run() throws {
-        let environment = FlipSyncConfig.Environment.current
+    @Flag(name: .long, help: "Log to the journal even when stderr is not connected to it.")
+    var journal = false
+
+    func run() async throws {
         let explicit = config ?? FileSystem.environment("CONFIGURATION_DIRECTORY").map { $0 + "/flipsync.toml" }
-        let loaded = ConfigLocator.load(explicit: explicit, environment: environment)
-        let now = SystemClock.now()
-        let (catalog, jobDiagnostics) = JobCatalog.load(paths: [loaded.config.jobsDirectory],
-                                                        defaults: loaded.jobDefaults, now: now)
-        let diagnostics = (loaded.diagnostics + jobDiagnostics).sorted()
-        for diagnostic in diagnostics { FileSystem.writeToStandardError(diagnostic.description + "\n") }
-        for job in catalog.jobs {
-            let next = job.nextFire(after: now).map(\.iso8601UTC) ?? "never"
-            print("\(job.name) (\(job.kind.rawValue)): next run \(next)")
-        }
-        let errors = diagnostics.filter { $0.severity == .error }.count
+        let setup = DaemonSetup(configPath: explicit, environment: .current)
         if check {
-            print("\(catalog.jobs.count) jobs, \(errors) errors")
-            throw ExitCode(errors > 0 ? 1 : 0)
+            let now = SystemClock.now()
+            let loaded = setup.load(now: now)
+            for diagnostic in loaded.diagnostics { FileSystem.writeToStandardError(diagnostic.description + "\n") }
+            for job in loaded.catalog.jobs {
+                print("\(job.name) (\(job.kind.rawValue)): next run \(job.nextFire(after: now).map(\.iso8601UTC) ?? "never")")
+            }
+            print("\(loaded.catalog.jobs.count) jobs, \(loaded.errors.count) errors")
+            throw ExitCode(loaded.errors.isEmpty ? 0 : 1)
         }
-        FileSystem.writeToStandardError("flipsyncd: the scheduler loop is not available in this build; use --check, or `flipsyncctl validate`\n")
-        throw ExitCode(1)
+        let code = await Daemon(setup: setup, forceJournal: journal).run()
+        throw ExitCode(code)
     }
 }

@@ -1,0 +1,143 @@
+import ArgumentParser
+import FlipSyncControl
+import FlipSyncCore
+import FlipSyncStore
+import Logging
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run a job now: through the daemon, or --local in the foreground without one.",
+        discussion: """
+            Without --local, asks the running flipsyncd to start a run of JOB now. The run is \
+            recorded as manual, with your uid, and follows the job's overlap policy. --wait \
+            waits for it to end and prints its status.
+
+            With --local, runs the job here, in the foreground, without a daemon: same plan, same \
+            agents, same limits (timeout, retries, concurrency, budget), recorded in the same run \
+            ledger (the config's database). A progress bar shows on a terminal, and a summary of \
+            every task at the end.
+
+            Exit status: 0 if the run succeeded (or, without --wait, was started), 1 otherwise.
+            """
+    )
+
+    @OptionGroup var daemon: DaemonOptions
+
+    @Argument(help: "The job's name.")
+    var job: String
+
+    @Flag(name: .long, help: "Wait for the run to end (through the daemon).")
+    var wait = false
+
+    @Flag(name: .long, help: "Run in the foreground, without the daemon.")
+    var local = false
+
+    func run() async throws {
+        if local {
+            try await runLocally()
+            return
+        }
+        let response = try daemon.send(.run(job: job, wait: wait)) { started in
+            if let run = started.run { print("started run \(run.id) of \(run.job)") }
+        }
+        guard let run = response.run else { return }
+        guard wait else {
+            print("started run \(run.id) of \(run.job)")
+            return
+        }
+        let status = response.finalStatus ?? .failed
+        print("run \(run.id) of \(run.job): \(status.rawValue)")
+        if status != .succeeded { throw ExitCode(1) }
+    }
+
+    private func runLocally() async throws {
+        let clock = SystemSchedulerClock()
+        let loaded = DaemonSetup(configPath: daemon.config, environment: .current).load(now: clock.now())
+        for diagnostic in loaded.diagnostics where !loaded.configIsValid || diagnostic.file.hasSuffix("/\(job).toml") {
+            printError(diagnostic.description)
+        }
+        guard loaded.configIsValid else { throw ExitCode(1) }
+        guard let definition = loaded.catalog[job] else {
+            let names = loaded.catalog.jobs.map(\.name).joined(separator: ", ")
+            printError("flipsyncctl: no valid job \"\(job)\" in \(loaded.config.jobsDirectory) (jobs: \(names.isEmpty ? "none" : names))")
+            throw ExitCode(1)
+        }
+        let config = loaded.config
+        let store: RunStore
+        do {
+            try FileSystem.makeDirectories(FileSystem.directory(of: config.databasePath), mode: 0o700)
+            store = try RunStore(path: config.databasePath)
+        } catch {
+            printError("flipsyncctl: \(error)")
+            throw ExitCode(1)
+        }
+        var logger = Logger(label: "flipsyncctl", factory: { StreamLogHandler.standardError(label: $0) })
+        logger.logLevel = .warning
+        let bar = ProgressBar(enabled: isatty(2) == 1)
+        let plans = WorkflowPlans(ledger: store, probe: store)
+        let coordinator = RunCoordinator(ledger: store, pool: PermitPool(permits: config.poolSize), clock: clock,
+                                         plan: { plans.plan(for: $0) }, logger: logger,
+                                         onProgress: { bar.show($0) })
+        guard let run = try store.recordFire(job: definition.name, kind: definition.kind.rawValue, trigger: .manual,
+                                             requestedBy: getuid(), scheduledAt: nil, status: .queued, skipReason: nil,
+                                             summary: nil, at: clock.wallMilliseconds(), resumes: nil) else {
+            printError("flipsyncctl: could not record the run")
+            throw ExitCode(1)
+        }
+        print("run \(run.id) of \(definition.name) (\(definition.kind.rawValue)), ledger \(config.databasePath)")
+        let status = await coordinator.execute(run: run, job: definition)
+        bar.finish()
+        let finished = try store.run(id: run.id) ?? run
+        let tasks = try store.tasks(runID: run.id)
+        print(Table.render(taskTable(tasks)), terminator: "")
+        print("run \(run.id): \(status.rawValue) in \(duration(finished))\(finished.summary.map { " — \($0)" } ?? "")")
+        if let error = finished.error, status != .succeeded { print("error: \(error)") }
+        if status != .succeeded { throw ExitCode(1) }
+    }
+}
+
+/// A one-line progress bar on stderr, redrawn in place; silent when stderr is not a terminal.
+final class ProgressBar: Sendable {
+    let enabled: Bool
+
+    init(enabled: Bool) { self.enabled = enabled }
+
+    func show(_ progress: RunProgress) {
+        guard enabled, progress.total > 0 else { return }
+        let width = 30
+        let filled = progress.finished * width / progress.total
+        let line = "\r[" + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+            + "] \(progress.finished)/\(progress.total) tasks"
+        FileSystem.writeToStandardError(line)
+    }
+
+    func finish() {
+        if enabled { FileSystem.writeToStandardError("\n") }
+    }
+}
+
+func taskTable(_ tasks: [TaskInfo]) -> [[String]] {
+    var rows = [["TASK", "AGENT", "STATUS", "TRIES", "TIME", "RESULT"]]
+    for task in tasks {
+        let time = zip(task.startedAt, task.finishedAt).map { "\($1 - $0)ms" } ?? "-"
+        var result = task.status == .succeeded ? (task.result ?? "") : (task.error ?? "")
+        if result.count > 100 { result = String(result.prefix(97)) + "..." }
+        rows.append([task.key, task.agent, task.status.rawValue, "\(task.attempts)", time, result])
+    }
+    return rows
+}
+
+func duration(_ run: RunInfo) -> String {
+    guard let started = run.startedAt, let finished = run.finishedAt else { return "-" }
+    let ms = finished - started
+    return ms < 10_000 ? "\(ms)ms" : span(ms / 1000)
+}
+
+private func zip<A, B>(_ a: A?, _ b: B?) -> (A, B)? {
+    guard let a, let b else { return nil }
+    return (a, b)
+}

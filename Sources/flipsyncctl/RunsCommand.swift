@@ -1,0 +1,122 @@
+import ArgumentParser
+import FlipSyncCore
+import FlipSyncStore
+import Foundation
+
+struct RunsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "runs",
+        abstract: "List recent runs from the run ledger (works while the daemon is down).",
+        discussion: """
+            Reads the SQLite run ledger read-only. Newest first: RUN, JOB, TRIGGER (schedule, \
+            catch-up, manual by uid N), SCHEDULED (the fire time the run is for), STARTED, \
+            DURATION, STATUS (queued, running, succeeded, failed, cancelled, timed_out, \
+            interrupted, skipped, budget_exhausted), SUMMARY.
+            """
+    )
+
+    @OptionGroup var ledger: LedgerOptions
+
+    @Argument(help: "Only this job's runs.")
+    var job: String?
+
+    @Option(name: .long, help: "How many runs (default 20).")
+    var limit = 20
+
+    @Flag(name: .long, help: "Print JSON.")
+    var json = false
+
+    func run() throws {
+        let store = try ledger.open()
+        let runs = try store.recentRuns(job: job, limit: max(1, limit))
+        if json {
+            print(try JSONOutput.encode(runs))
+            return
+        }
+        let zone = systemZone()
+        var rows = [["RUN", "JOB", "TRIGGER", "SCHEDULED", "STARTED", "DURATION", "STATUS", "SUMMARY"]]
+        for run in runs {
+            var trigger = run.trigger.rawValue
+            if let uid = run.requestedBy { trigger += " by uid \(uid)" }
+            var summary = run.skipReason.map { "skipped: \($0.rawValue)" } ?? run.error ?? run.summary ?? ""
+            if summary.count > 80 { summary = String(summary.prefix(77)) + "..." }
+            rows.append([
+                "\(run.id)", run.job, trigger,
+                run.scheduledAt.map { localDescription(Timestamp(secondsSinceEpoch: $0), in: zone) } ?? "-",
+                run.startedAt.map { localDescription(Timestamp(milliseconds: $0), in: zone) } ?? "-",
+                duration(run), run.status.rawValue, summary,
+            ])
+        }
+        print(Table.render(rows), terminator: "")
+    }
+}
+
+struct ShowCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "show",
+        abstract: "Show one run and every task of it, from the run ledger.",
+        discussion: """
+            Reads the SQLite run ledger read-only, so it works while the daemon is down. --json \
+            prints {"run": {...}, "tasks": [...]}, each task's result as the JSON its agent \
+            recorded (the evidence behind the run's outcome).
+            """
+    )
+
+    @OptionGroup var ledger: LedgerOptions
+
+    @Argument(help: ArgumentHelp("The run's id.", valueName: "run"))
+    var runID: Int64
+
+    @Flag(name: .long, help: "Print JSON.")
+    var json = false
+
+    func run() throws {
+        let store = try ledger.open()
+        guard let info = try store.run(id: runID) else {
+            printError("flipsyncctl: no run \(runID)")
+            throw ExitCode(1)
+        }
+        let tasks = try store.tasks(runID: runID)
+        if json {
+            print(try showJSON(info, tasks))
+            return
+        }
+        let zone = systemZone()
+        func time(_ ms: Int64?) -> String { ms.map { localDescription(Timestamp(milliseconds: $0), in: zone) } ?? "-" }
+        var lines = [
+            "run \(info.id): \(info.job) (\(info.kind)) — \(info.status.rawValue)",
+            "trigger:   \(info.trigger.rawValue)\(info.requestedBy.map { " by uid \($0)" } ?? "")",
+            "scheduled: \(info.scheduledAt.map { localDescription(Timestamp(secondsSinceEpoch: $0), in: zone) } ?? "-")",
+            "created:   \(time(info.createdAt))",
+            "started:   \(time(info.startedAt))",
+            "finished:  \(time(info.finishedAt)) (\(duration(info)))",
+            "spend:     \(Money(micros: info.spendMicros, currency: .usd))",
+        ]
+        if let resumes = info.resumes { lines.append("resumes:   run \(resumes)") }
+        if let reason = info.skipReason { lines.append("skipped:   \(reason.rawValue)") }
+        if let summary = info.summary { lines.append("summary:   \(summary)") }
+        if let error = info.error { lines.append("error:     \(error)") }
+        print(lines.joined(separator: "\n"))
+        if !tasks.isEmpty {
+            print()
+            print(Table.render(taskTable(tasks)), terminator: "")
+        }
+    }
+
+    /// The run and its tasks, with each task's recorded result embedded as JSON, not as a string.
+    private func showJSON(_ info: RunInfo, _ tasks: [TaskInfo]) throws -> String {
+        let encoder = JSONEncoder()
+        func object(_ value: some Encodable) throws -> Any { try JSONSerialization.jsonObject(with: encoder.encode(value)) }
+        var taskObjects: [Any] = []
+        for task in tasks {
+            var object = try object(task) as? [String: Any] ?? [:]
+            if let text = task.result, let parsed = try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed]) {
+                object["result"] = parsed
+            }
+            taskObjects.append(object)
+        }
+        let document: [String: Any] = ["run": try object(info), "tasks": taskObjects]
+        let data = try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        return String(decoding: data, as: UTF8.self)
+    }
+}
