@@ -260,7 +260,7 @@ public actor Scheduler {
                 catchUps = missed.filter { now - $0 <= window }
             }
         }
-        if missed.count > 1 {
+        if !missed.isEmpty {
             logger.warning("\(missed.count) fires of \(job.name) were missed (\(Timestamp(secondsSinceEpoch: missed[0])) to \(Timestamp(secondsSinceEpoch: missed.last!))); catch_up = \(job.catchUp.rawValue) runs \(catchUps.count)",
                            metadata: ["job": "\(job.name)", "event": "run-missed"])
         }

@@ -1,0 +1,159 @@
+import Foundation
+import Logging
+import Synchronization
+import Testing
+@testable import FlipSyncCore
+import FlipSyncStore
+import FlipSyncTestKit
+
+/// Shared mutable state for closures that outlive a test's scope.
+final class Locked<Value: Sendable>: Sendable {
+    let state: Mutex<Value>
+    init(_ value: Value) { state = Mutex(value) }
+    func withLock<R>(_ body: (inout Value) -> R) -> R { state.withLock { body(&$0) } }
+}
+
+@Suite("Pool: rate limits, retries, budgets, permits")
+struct PoolTests {
+    @Test("a token bucket gives its burst at once, then one token per interval on the clock")
+    func tokenBucket() {
+        let clock = ManualClock(Timestamp(parsing: "2026-11-25T12:00:00Z")!)
+        let bucket = TokenBucket(requests: 5, per: .seconds(1), burst: 3, clock: clock)
+        #expect((0..<3).map { _ in bucket.tryAcquire() } == [nil, nil, nil])
+        #expect(bucket.tryAcquire() == TimeSpan(milliseconds: 200))
+        clock.advance(byMilliseconds: 199)
+        #expect(bucket.tryAcquire() != nil)
+        clock.advance(byMilliseconds: 1)
+        #expect(bucket.tryAcquire() == nil)
+        clock.advance(bySeconds: 60)  // refills only up to the burst
+        #expect((0..<4).map { _ in bucket.tryAcquire() == nil } == [true, true, true, false])
+    }
+
+    @Test("a server's rate-limit signal empties the bucket")
+    func drain() {
+        let clock = ManualClock(Timestamp(parsing: "2026-11-25T12:00:00Z")!)
+        let bucket = TokenBucket(requests: 10, per: .seconds(1), burst: 10, clock: clock)
+        bucket.drain()
+        #expect(bucket.tryAcquire() == TimeSpan(milliseconds: 100))
+    }
+
+    @Test("retry delays are fully jittered below the exponential cap, and never below Retry-After",
+          arguments: [1, 2, 3, 4, 10, 60])
+    func retryDelay(attempt: Int) {
+        let policy = RetryPolicy(attempts: 5, backoff: .seconds(2), maxBackoff: .seconds(60))
+        var random = SystemRandomNumberGenerator()
+        let cap = min(2000 * (Int64(1) << min(attempt - 1, 40)), 60_000)
+        var seen = Set<Int64>()
+        for _ in 0..<200 {
+            let delay = policy.delay(afterAttempt: attempt, retryAfter: nil, using: &random).milliseconds
+            #expect(delay >= 0 && delay <= cap)
+            seen.insert(delay)
+            #expect(policy.delay(afterAttempt: attempt, retryAfter: .seconds(90), using: &random).milliseconds >= 90_000)
+        }
+        #expect(seen.count > 1, "delays are jittered, not fixed")
+    }
+
+    @Test("concurrent reservations never overshoot the budget together")
+    func budgetConcurrency() async {
+        let budget = Budget(limit: Money(micros: 1_000_000, currency: .usd))
+        let granted = Locked(0)
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<500 {
+                group.addTask {
+                    guard let reservation = try? budget.reserve(Money(micros: 7_000, currency: .usd)) else { return }
+                    granted.withLock { $0 += 1 }
+                    await Task.yield()
+                    budget.settle(reservation, actual: Money(micros: 7_000, currency: .usd))
+                }
+            }
+        }
+        #expect(granted.withLock { $0 } == 142)  // floor(1.00 / 0.007)
+        #expect(budget.spentMicros == 994_000)
+    }
+
+    @Test("the budget warns once, when spending first reaches 80%")
+    func budgetWarning() throws {
+        let warnings = Locked<[Int64]>([])
+        let budget = Budget(limit: Money(micros: 100, currency: .usd)) { spent, _ in warnings.withLock { $0.append(spent.micros) } }
+        for _ in 0..<9 {
+            let r = try budget.reserve(Money(micros: 10, currency: .usd))
+            budget.settle(r, actual: Money(micros: 10, currency: .usd))
+        }
+        #expect(warnings.withLock { $0 } == [80])
+    }
+
+    @Test("the permit pool holds at most its capacity, and a cancelled waiter leaves the queue")
+    func permits() async throws {
+        let pool = PermitPool(permits: 2)
+        try await pool.acquire()
+        try await pool.acquire()
+        #expect(pool.inUse == 2)
+        let waiter = Task { try await pool.acquire() }
+        waiter.cancel()
+        await #expect(throws: CancellationError.self) { try await waiter.value }
+        pool.release()
+        #expect(pool.inUse == 1)
+        try await pool.acquire()
+        #expect(pool.inUse == 2)
+    }
+}
+
+@Suite("Daemon setup and retention")
+struct DaemonSetupTests {
+    func write(_ scratch: Scratch, jobs: [String: String]) -> String {
+        let config = scratch.write("flipsync.toml", """
+            [daemon]
+            jobs_directory = "jobs"
+            database = "var/ledger.sqlite"
+            """)
+        try? FileManager.default.createDirectory(atPath: scratch.path + "/jobs", withIntermediateDirectories: true)
+        for (name, text) in jobs { _ = scratch.write("jobs/\(name).toml", text) }
+        return config
+    }
+
+    @Test("a bad job file is reported at its line and the valid jobs still load")
+    func badJobKeepsOthers() {
+        let scratch = Scratch()
+        let config = write(scratch, jobs: ["good": job("good", "daily"), "bad": job("bad", "every blue moon")])
+        let loaded = DaemonSetup(configPath: config, environment: .init(workingDirectory: scratch.path)).load(now: validationNow)
+        #expect(loaded.configIsValid)
+        #expect(loaded.catalog.jobs.map(\.name) == ["good"])
+        #expect(loaded.errors.map { "\($0.file):\($0.line)" } == ["\(scratch.path)/jobs/bad.toml:3"])
+        #expect(loaded.config.databasePath == scratch.path + "/var/ledger.sqlite")
+    }
+
+    @Test("settings a reload cannot apply are named")
+    func restartOnly() {
+        let scratch = Scratch()
+        let config = write(scratch, jobs: [:])
+        let setup = DaemonSetup(configPath: config, environment: .init(workingDirectory: scratch.path))
+        let before = setup.load(now: validationNow).config
+        _ = scratch.write("flipsync.toml", "[daemon]\njobs_directory = \"jobs\"\ndatabase = \"elsewhere.sqlite\"\npool_size = 8\n")
+        let after = setup.load(now: validationNow).config
+        #expect(before.restartOnlyChanges(comparedTo: after) == ["daemon.database", "daemon.pool_size"])
+    }
+
+    @Test("pruning deletes finished runs older than the retention, in batches, and keeps the rest")
+    func prune() async throws {
+        let scratch = Scratch()
+        let store = try RunStore(path: scratch.path + "/ledger.sqlite")
+        let clock = ManualClock(Timestamp(parsing: "2026-11-25T12:00:00Z")!)
+        let day: Int64 = 86_400_000
+        let now = clock.wallMilliseconds()
+        for i in 0..<1_203 {
+            let old = i < 1_200
+            let run = try #require(try store.recordFire(job: "j", kind: "readiness-scan", trigger: .manual, requestedBy: nil,
+                                                        scheduledAt: nil, status: .queued, skipReason: nil, summary: nil,
+                                                        at: old ? now - 100 * day : now - day, resumes: nil))
+            try store.saveTask(TaskInfo(runID: run.id, key: "t", agent: "a", status: .succeeded))
+            if i != 0 { try store.finishRun(runID: run.id, status: .succeeded, summary: nil, error: nil, spendMicros: 0, at: run.createdAt) }
+        }
+        let pruner = RetentionPruner(ledger: store, clock: clock, retention: .seconds(90 * 86_400), batchSize: 500,
+                                     logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        #expect(try await pruner.pruneOnce() == 1_199)  // run 1 is still queued: never pruned
+        let left = try store.recentRuns(job: nil, limit: 10_000)
+        #expect(left.count == 4)
+        #expect(try store.tasks(runID: left.last!.id).count == 1)
+        #expect(try store.integrityCheck(full: true) == "ok")
+    }
+}
