@@ -267,6 +267,24 @@ struct SchedulerTests {
         await h.stop()
     }
 
+    @Test("waiting for a run returns its final status; a cancelled wait returns nil and the run goes on")
+    func waitForRun() async throws {
+        let h = try Harness(jobs: [job("slow", "daily")], at: "2026-11-25T12:00:00Z", autoFinish: false)
+        await h.start()
+        let run = try await h.scheduler.trigger(job: "slow", requestedBy: 0)
+        _ = await h.eventsUntilIdle()
+        let scheduler = h.scheduler
+        let abandoned = Task { await scheduler.waitForRun(run.id) }
+        abandoned.cancel()
+        #expect(await abandoned.value == nil)
+        let waiting = Task { await scheduler.waitForRun(run.id) }
+        await Task.yield()
+        h.executor.finish(run.id, .succeeded)
+        #expect(await waiting.value == .succeeded)
+        #expect(await scheduler.waitForRun(run.id) == .succeeded, "a finished run answers at once")
+        await h.stop()
+    }
+
     @Test("stop lets a running run finish within the drain time, and cancels it after")
     func drain() async throws {
         let h = try Harness(jobs: [job("slow", "minutely")], at: "2026-11-25T12:00:59Z", autoFinish: false)

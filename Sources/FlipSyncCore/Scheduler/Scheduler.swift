@@ -84,7 +84,8 @@ public actor Scheduler {
     private var running: [String: (runID: Int64, handle: Task<RunStatus, Never>?)] = [:]
     private var queued: [String: [RunInfo]] = [:]
     private var startQueue: [(RunInfo, JobDefinition)] = []
-    private var waiters: [Int64: [CheckedContinuation<RunStatus, Never>]] = [:]
+    private var waiters: [Int64: [(id: Int, continuation: CheckedContinuation<RunStatus?, Never>)]] = [:]
+    private var nextWaiterID = 0
     private var stopping = false
     private var sleeper: Task<Void, any Error>?
     private var wakePending = false
@@ -367,7 +368,7 @@ public actor Scheduler {
     private func finished(_ run: RunInfo, job: JobDefinition, status: RunStatus) {
         if running[job.name]?.runID == run.id { running[job.name] = nil }
         eventSink.yield(.finished(runID: run.id, job: job.name, status: status))
-        for waiter in waiters.removeValue(forKey: run.id) ?? [] { waiter.resume(returning: status) }
+        for waiter in waiters.removeValue(forKey: run.id) ?? [] { waiter.continuation.resume(returning: status) }
         if !stopping, var waiting = queued[job.name], !waiting.isEmpty {
             let next = waiting.removeFirst()
             queued[job.name] = waiting
@@ -432,9 +433,25 @@ public actor Scheduler {
     }
 
     /// Waits for a run to end and returns its status.
-    public func waitForRun(_ runID: Int64) async -> RunStatus {
+    /// Returns `nil` if the waiting task is cancelled first (the run goes on).
+    public func waitForRun(_ runID: Int64) async -> RunStatus? {
         if let info = try? ledger.run(id: runID), info.status.isFinal { return info.status }
-        return await withCheckedContinuation { waiters[runID, default: []].append($0) }
+        nextWaiterID += 1
+        let id = nextWaiterID
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<RunStatus?, Never>) in
+                if Task.isCancelled { continuation.resume(returning: nil) } else {
+                    waiters[runID, default: []].append((id, continuation))
+                }
+            }
+        } onCancel: {
+            Task { await self.dropWaiter(runID: runID, id: id) }
+        }
+    }
+
+    private func dropWaiter(runID: Int64, id: Int) {
+        guard let index = waiters[runID]?.firstIndex(where: { $0.id == id }) else { return }
+        waiters[runID]?.remove(at: index).continuation.resume(returning: nil)
     }
 
     public func setPaused(_ paused: Bool, job name: String) throws(ControlError) {
