@@ -122,10 +122,12 @@ struct ControlSocketLifecycleTests {
             }
         }
         // Both connections are now being served: the waiting client has its first line.
-        #expect(try await offPool { started.wait(timeout: .now() + 10) } == .success)
+        #expect(try await offPool { started.wait(timeout: .now() + 60) } == .success)
 
         let elapsed = try await offPool { ContinuousClock().measure { server.stop() } }
-        #expect(elapsed < .seconds(3))
+        // Not a speed target: far below the connections' 60 s request timeout, so stop did not
+        // wait for them (generous, because CI's two cores may be busy with other tests).
+        #expect(elapsed < .seconds(30))
         guard case .failure(.connectionClosed) = try await waiting else {
             Issue.record("the waiting client should see the connection closed")
             return

@@ -127,7 +127,7 @@ struct TimedOut: Error, CustomStringConvertible {
 
 /// Runs blocking socket code on a thread of its own — the cooperative pool has one thread per
 /// core, and the server's handler tasks need it — and fails instead of hanging past `limit`.
-func offPool<T: Sendable>(limit: Duration = .seconds(10), _ body: @escaping @Sendable () throws -> T) async throws -> T {
+func offPool<T: Sendable>(limit: Duration = .seconds(60), _ body: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { continuation in
         let once = ResumeOnce(continuation)
         Thread { once.resume(with: Result { try body() }) }.start()
@@ -152,7 +152,7 @@ private final class ResumeOnce<T: Sendable>: Sendable {
 }
 
 /// Waits for the next element of `iterator`, failing instead of hanging past `limit`.
-func next<Element: Sendable>(_ stream: AsyncStream<Element>, within limit: Duration = .seconds(10)) async throws -> Element? {
+func next<Element: Sendable>(_ stream: AsyncStream<Element>, within limit: Duration = .seconds(60)) async throws -> Element? {
     try await withThrowingTaskGroup(of: Element?.self) { group in
         group.addTask {
             var iterator = stream.makeAsyncIterator()
@@ -235,7 +235,7 @@ struct RawConnection: Sendable {
     }
 
     /// Response lines until the final one or the end of the stream; fails after `limit`.
-    func responses(within limit: Duration = .seconds(5)) throws -> [ControlResponse] {
+    func responses(within limit: Duration = .seconds(60)) throws -> [ControlResponse] {
         var reader = LineReader(fd: fd)
         let deadline = ContinuousClock.now + limit
         var lines: [ControlResponse] = []
