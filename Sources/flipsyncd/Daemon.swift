@@ -79,6 +79,9 @@ struct Daemon {
         }
         defer { control.stop() }
 
+        // Trapped before READY=1: from then on systemd may send SIGHUP or SIGTERM at any moment,
+        // and neither may kill the process with its default action.
+        let signals = await UnixSignalsSequence(trapping: .sighup, .sigterm, .sigint)
         let reloader = Reloader(setup: setup, running: config, scheduler: scheduler, notifier: notifier,
                                 problem: reloadProblem, logger: logger)
         let pruner = RetentionPruner(ledger: store, clock: clock, retention: config.runRetention, logger: logger)
@@ -87,10 +90,10 @@ struct Daemon {
                 .init(service: SchedulerService(scheduler: scheduler, drain: config.drainTimeout, notifier: notifier, logger: logger)),
                 .init(service: Background(name: "pruner") { await pruner.run() },
                       successTerminationBehavior: .ignore),
-                .init(service: reloader),
             ],
-            gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
+        await group.addServiceUnlessShutdown(.init(service: SignalHandler(signals: signals, reloader: reloader, group: group),
+                                                   successTerminationBehavior: .ignore))
 
         let status = await scheduler.statusLine()
         notifier.ready(status: status)
@@ -154,29 +157,41 @@ struct Background: Service, CustomStringConvertible {
     var description: String { name }
 
     func run() async throws {
-        try await cancelWhenGracefulShutdown { await body() }
+        await cancelWhenGracefulShutdown { await body() }
+    }
+}
+
+/// Signals, trapped once at start: SIGHUP reloads, SIGTERM and SIGINT stop the daemon gracefully.
+struct SignalHandler: Service, CustomStringConvertible {
+    let signals: UnixSignalsSequence
+    let reloader: Reloader
+    let group: ServiceGroup
+
+    var description: String { "signals" }
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            for await signal in signals {
+                if signal == .sighup {
+                    await reloader.reload()
+                } else {
+                    await group.triggerGracefulShutdown()
+                }
+            }
+        }
     }
 }
 
 /// SIGHUP: re-read the config and jobs. A valid set replaces the catalog (changed schedules take
 /// effect, running runs go on); an invalid one is refused whole, every error is logged with its
 /// file and line, and STATUS says so until a later reload succeeds.
-struct Reloader: Service, CustomStringConvertible {
+struct Reloader: Sendable {
     let setup: DaemonSetup
     let running: FlipSyncConfig
     let scheduler: Scheduler
     let notifier: Notifier
     let problem: ReloadProblem
     let logger: Logger
-
-    var description: String { "reloader" }
-
-    func run() async throws {
-        let signals = await UnixSignalsSequence(trapping: .sighup)
-        try await cancelWhenGracefulShutdown {
-            for await _ in signals { await reload() }
-        }
-    }
 
     func reload() async {
         notifier.reloading()

@@ -220,7 +220,7 @@ public actor Scheduler {
             if previous == nil || changed { prepare(job, now: now, scheduleChanged: previous != nil) }
         }
         for name in nextDue.keys where newCatalog[name] == nil { nextDue[name] = nil }
-        logger.info("reloaded \(newCatalog.jobs.count) jobs", metadata: ["event": "reloaded"])
+        logger.debug("scheduler now holds \(newCatalog.jobs.count) jobs")
         wake()
     }
 
