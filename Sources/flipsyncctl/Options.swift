@@ -47,6 +47,9 @@ struct LedgerOptions: ParsableArguments {
     @Option(name: .long, help: "The SQLite run ledger (default: from the config; under systemd /var/lib/flipsync/flipsync.sqlite).")
     var database: String?
 
+    /// The config's currency: the unit of the ledger's spend figures.
+    var currency: Currency { ConfigLocator.load(explicit: config, environment: .current).config.currency }
+
     func open() throws -> RunStore {
         let path = database ?? ConfigLocator.load(explicit: config, environment: .current).config.databasePath
         guard FileSystem.kind(of: path) == .file else {

@@ -90,7 +90,7 @@ struct ShowCommand: ParsableCommand {
             "created:   \(time(info.createdAt))",
             "started:   \(time(info.startedAt))",
             "finished:  \(time(info.finishedAt)) (\(duration(info)))",
-            "spend:     \(Money(micros: info.spendMicros, currency: .usd))",
+            "spend:     \(Money(micros: info.spendMicros, currency: ledger.currency))",
         ]
         if let resumes = info.resumes { lines.append("resumes:   run \(resumes)") }
         if let reason = info.skipReason { lines.append("skipped:   \(reason.rawValue)") }
