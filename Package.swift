@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "flipsyncctl", targets: ["flipsyncctl"]),
         .executable(name: "flipsyncd", targets: ["flipsyncd"]),
+        .executable(name: "flipsync-sandbox", targets: ["flipsync-sandbox"]),
         .library(name: "FlipSyncCore", targets: ["FlipSyncCore"]),
     ],
     dependencies: [
@@ -14,6 +15,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         // A TOML 1.0 parser that keeps the line of every key and value, so job files
@@ -42,6 +44,21 @@ let package = Package(
         .target(name: "FlipSyncControl", dependencies: [
             "FlipSyncCore",
             .product(name: "Logging", package: "swift-log"),
+        ]),
+        // Marketplace, carrier and LLM clients over one HTTP transport (libcurl through FoundationNetworking).
+        .target(name: "FlipSyncMarketplaces", dependencies: [
+            "FlipSyncCore",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // The local sandbox marketplace: the real APIs' shapes on loopback, with seeded data and faults.
+        .target(name: "FlipSyncSandbox", dependencies: [
+            "FlipSyncCore",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "flipsync-sandbox", dependencies: [
+            "FlipSyncSandbox",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Helpers for tests: a clock tests move by hand.
         .target(name: "FlipSyncTestKit", dependencies: ["FlipSyncCore"]),
@@ -73,6 +90,7 @@ let package = Package(
                     exclude: ["Vectors"]),
         .testTarget(name: "FlipSyncSystemdTests", dependencies: ["FlipSyncSystemd", "FlipSyncCore"]),
         .testTarget(name: "FlipSyncControlTests", dependencies: ["FlipSyncControl", "FlipSyncCore"]),
+        .testTarget(name: "FlipSyncMarketplacesTests", dependencies: ["FlipSyncMarketplaces", "FlipSyncSandbox", "FlipSyncCore", "FlipSyncTestKit"]),
     ],
     swiftLanguageModes: [.v6]
 )

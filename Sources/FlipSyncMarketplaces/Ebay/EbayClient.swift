@@ -1,0 +1,509 @@
+import FlipSyncCore
+import Foundation
+import Logging
+
+/// The credentials of one eBay application (and, for the Sell APIs, one seller).
+public struct EbayCredentials: Sendable, Hashable, CustomStringConvertible {
+    /// The App ID (client id). Not secret, but never logged either.
+    public var clientID: String
+    /// The Cert ID (client secret).
+    public var clientSecret: SecretText
+    /// The seller's long-lived refresh token; needed only for the Sell APIs.
+    public var refreshToken: SecretText?
+
+    public init(clientID: String, clientSecret: SecretText, refreshToken: SecretText? = nil) {
+        self.clientID = clientID
+        self.clientSecret = clientSecret
+        self.refreshToken = refreshToken
+    }
+
+    public var description: String { "EbayCredentials(client secret: <redacted>, refresh token: \(refreshToken == nil ? "none" : "<redacted>"))" }
+}
+
+/// Where and how fast to call eBay.
+public struct EbayClientConfiguration: Sendable, Hashable {
+    /// `https://api.ebay.com`, `https://api.sandbox.ebay.com`, or the local sandbox
+    /// (`http://127.0.0.1:8780/ebay`). API paths are appended to it.
+    public var baseURL: String
+    /// `X-EBAY-C-MARKETPLACE-ID`, e.g. `EBAY_US`.
+    public var marketplaceID: String
+    /// The token bucket: `requests` per `per`, holding at most `burst`.
+    public var requests: Int
+    public var per: TimeSpan
+    public var burst: Int
+    /// What one call costs (`[prices.ebay] call`); zero for eBay today.
+    public var callPrice: Money
+    /// Per-request timeout.
+    public var timeout: TimeSpan
+    /// Scopes asked for with the refresh-token grant (user token, Sell APIs).
+    public var userScopes: [String]
+
+    public static let applicationScope = "https://api.ebay.com/oauth/api_scope"
+    public static let inventoryScope = "https://api.ebay.com/oauth/api_scope/sell.inventory"
+
+    public init(baseURL: String, marketplaceID: String = "EBAY_US", requests: Int = 5, per: TimeSpan = .seconds(1),
+                burst: Int = 10, callPrice: Money = .zero(.usd), timeout: TimeSpan = .seconds(30),
+                userScopes: [String] = [EbayClientConfiguration.inventoryScope]) {
+        self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        self.marketplaceID = marketplaceID
+        self.requests = requests
+        self.per = per
+        self.burst = burst
+        self.callPrice = callPrice
+        self.timeout = timeout
+        self.userScopes = userScopes
+    }
+
+    /// From `[marketplaces.ebay]` and `[prices.ebay] call` in the daemon's config.
+    public init(_ marketplace: FlipSyncConfig.Marketplace, callPrice: Money?) {
+        self.init(baseURL: marketplace.baseURL, marketplaceID: marketplace.marketplaceID ?? "EBAY_US",
+                  requests: marketplace.rateLimit.requests, per: marketplace.rateLimit.per,
+                  burst: marketplace.rateLimit.burst, callPrice: callPrice ?? .zero(marketplace.feeFixed.currency))
+    }
+}
+
+/// eBay's REST APIs: OAuth tokens, Browse search, and the Inventory API's offers, inventory
+/// items and bulk price/quantity updates.
+///
+/// Every request takes a token from the bucket for (host, client id) first, and is reported to
+/// the `SpendRecorder` once sent. Access tokens are cached per grant (`OAuthTokenCache`); a 401
+/// drops the token and the request is retried once with a fresh one.
+///
+/// Errors thrown are `MarketplaceError` (or `CancellationError` when the task is cancelled).
+/// No error message, log line or description contains a secret or a token.
+public final class EbayClient: Sendable {
+    public let configuration: EbayClientConfiguration
+    private let credentials: EbayCredentials
+    private let transport: any HTTPTransport
+    private let recorder: any SpendRecorder
+    private let bucket: TokenBucket
+    private let logger: Logger
+    private let applicationTokens: OAuthTokenCache
+    private let userTokens: OAuthTokenCache
+
+    public static let provider = "ebay"
+
+    public init(configuration: EbayClientConfiguration, credentials: EbayCredentials, transport: any HTTPTransport,
+                recorder: any SpendRecorder, rateLimiters: RateLimiters, clock: any SchedulerClock = SystemSchedulerClock(),
+                logger: Logger = Logger(label: "flipsync.marketplaces.ebay")) {
+        self.configuration = configuration
+        self.credentials = credentials
+        self.transport = transport
+        self.recorder = recorder
+        self.logger = logger
+        let host = URLParts(configuration.baseURL).map { "\($0.host):\($0.port)" } ?? configuration.baseURL
+        bucket = rateLimiters.bucket("\(host)|\(credentials.clientID)", requests: configuration.requests,
+                                     per: configuration.per, burst: configuration.burst)
+        // The caches' fetch closures capture a `TokenMinter` value, not the client: no cycle.
+        let mint = TokenMinter(configuration: configuration, credentials: credentials, transport: transport,
+                               recorder: recorder, bucket: bucket, logger: logger)
+        applicationTokens = OAuthTokenCache(clock: clock) { try await mint.applicationToken() }
+        userTokens = OAuthTokenCache(clock: clock) { try await mint.userToken() }
+    }
+
+    // MARK: Browse
+
+    /// One page of competitor listings, cheapest first (price plus shipping).
+    ///
+    /// `GET /buy/browse/v1/item_summary/search` with `gtin` or `q`, `filter=conditionIds:{…}`,
+    /// `sort=price`, `limit`, `offset` (a record offset); application token.
+    /// References: eBay Browse API overview (https://developer.ebay.com/api-docs/buy/browse/overview.html),
+    /// type `ItemSummary` (https://developer.ebay.com/api-docs/buy/browse/types/gct:ItemSummary),
+    /// type `Seller` (https://developer.ebay.com/api-docs/buy/browse/types/gct:Seller; `feedbackPercentage`
+    /// is a string), and `SearchPagedCollection` (`itemSummaries`, `total`, `offset`, `limit`, `next`).
+    public func searchPage(_ query: BrowseQuery, offset: Int = 0) async throws -> BrowsePage {
+        guard (1...200).contains(query.pageSize) else { throw MarketplaceError.refused("Browse page size must be 1…200, not \(query.pageSize)") }
+        var parameters: [(String, String)] = []
+        switch query.key {
+        case .gtin(let gtin): parameters.append(("gtin", gtin))
+        case .keywords(let words): parameters.append(("q", words))
+        }
+        if !query.conditionIDs.isEmpty {
+            parameters.append(("filter", "conditionIds:{\(query.conditionIDs.map(String.init).joined(separator: "|"))}"))
+        }
+        parameters += [("sort", "price"), ("limit", String(query.pageSize)), ("offset", String(offset))]
+        let url = configuration.baseURL + "/buy/browse/v1/item_summary/search?" + FormEncoding.encode(parameters)
+        let response = try await authorized("browse.item_summary.search", tokens: applicationTokens) { token in
+            self.request(.get, url, token: token)
+        }
+        let wire = try decode(WireSearchResponse.self, response, operation: "browse.item_summary.search")
+        let items = try (wire.itemSummaries ?? []).map { item in
+            guard let price = item.price else { throw MarketplaceError.malformed("item \(item.itemId) has no price") }
+            let seller = try item.seller.map { s in
+                let percentage = try s.feedbackPercentage.map { text in
+                    do { return try Percent(parsing: text + "%") } catch {
+                        throw MarketplaceError.malformed("item \(item.itemId): seller feedbackPercentage is not a number")
+                    }
+                }
+                return CompetitorListing.Seller(username: s.username ?? "", feedbackPercentage: percentage, feedbackScore: s.feedbackScore)
+            }
+            return CompetitorListing(
+                itemID: item.itemId, title: item.title ?? "", price: try money(price, field: "price of \(item.itemId)"),
+                shippingCost: try item.shippingOptions?.first?.shippingCost.map { try money($0, field: "shipping of \(item.itemId)") },
+                condition: item.condition, conditionID: item.conditionId.flatMap { Int($0) }, gtin: item.gtin, seller: seller)
+        }
+        return BrowsePage(items: items, total: wire.total ?? items.count, offset: wire.offset ?? offset,
+                          limit: wire.limit ?? query.pageSize, hasNext: wire.next != nil)
+    }
+
+    /// Every listing matching `query`, paging with `offset` until eBay has no `next` page or
+    /// `maxItems` were read (eBay serves at most 10,000 results of one search).
+    public func searchAll(_ query: BrowseQuery, maxItems: Int = 10_000) async throws -> [CompetitorListing] {
+        var all: [CompetitorListing] = []
+        var offset = 0
+        while all.count < maxItems {
+            let page = try await searchPage(query, offset: offset)
+            all += page.items
+            guard page.hasNext, !page.items.isEmpty else { break }
+            offset = page.offset + page.items.count
+            // eBay refuses offsets past its 10,000-result window rather than serving them.
+            guard offset < 10_000 else { break }
+        }
+        return Array(all.prefix(maxItems))
+    }
+
+    // MARK: Inventory
+
+    /// Our offers for one SKU.
+    ///
+    /// `GET /sell/inventory/v1/offer?sku=…`; user token.
+    /// Reference: eBay Inventory API, "getOffers" and type `Offers` / `EbayOfferDetailsWithAll`
+    /// (https://developer.ebay.com/api-docs/sell/inventory/types/slr:Offers,
+    /// https://developer.ebay.com/api-docs/sell/inventory/types/slr:EbayOfferDetailsWithAll).
+    public func offers(sku: String) async throws -> [SellerOffer] {
+        let url = configuration.baseURL + "/sell/inventory/v1/offer?" + FormEncoding.encode([("sku", sku)])
+        let response = try await authorized("inventory.offer.get_offers", tokens: userTokens) { token in
+            self.request(.get, url, token: token)
+        }
+        let wire = try decode(WireOffersResponse.self, response, operation: "inventory.offer.get_offers")
+        return try (wire.offers ?? []).map { offer in
+            SellerOffer(offerID: offer.offerId, sku: offer.sku, marketplaceID: offer.marketplaceId,
+                        price: try offer.pricingSummary?.price.map { try money($0, field: "price of offer \(offer.offerId)") },
+                        availableQuantity: offer.availableQuantity, status: offer.status)
+        }
+    }
+
+    /// One page of our inventory items. Start with `offset` 0 and then pass `nextOffset`.
+    ///
+    /// `GET /sell/inventory/v1/inventory_item?limit=&offset=`; user token. `limit` is 1…200
+    /// (default 25); eBay documents `offset` here as the page number (0 first, 1 second, …).
+    /// Reference: eBay Inventory API, "getInventoryItems" (`inventoryItems[]`, `total`, `next`;
+    /// https://developer.ebay.com/api-docs/sell/inventory/resources/inventory_item/methods/getInventoryItems),
+    /// type `Availability.shipToLocationAvailability`
+    /// (https://developer.ebay.com/api-docs/sell/inventory/types/slr:Availability).
+    public func inventoryItems(limit: Int = 100, offset: Int = 0) async throws -> InventoryPage {
+        guard (1...200).contains(limit) else { throw MarketplaceError.refused("inventory page size must be 1…200, not \(limit)") }
+        let url = configuration.baseURL + "/sell/inventory/v1/inventory_item?"
+            + FormEncoding.encode([("limit", String(limit)), ("offset", String(offset))])
+        let response = try await authorized("inventory.inventory_item.get_inventory_items", tokens: userTokens) { token in
+            self.request(.get, url, token: token)
+        }
+        let wire = try decode(WireInventoryResponse.self, response, operation: "inventory.inventory_item.get_inventory_items")
+        let items = (wire.inventoryItems ?? []).map { item in
+            InventoryItem(sku: item.sku, title: item.product?.title, condition: item.condition,
+                          quantity: item.availability?.shipToLocationAvailability?.quantity,
+                          upc: item.product?.upc ?? [], ean: item.product?.ean ?? [], aspects: item.product?.aspects ?? [:])
+        }
+        var nextOffset: Int?
+        if let next = wire.next {
+            guard let value = Self.queryValue("offset", in: next).flatMap({ Int($0) }) else {
+                throw MarketplaceError.malformed("inventory.inventory_item.get_inventory_items: \"next\" has no numeric offset")
+            }
+            nextOffset = value
+        }
+        return InventoryPage(items: items, total: wire.total ?? items.count, nextOffset: nextOffset)
+    }
+
+    /// eBay accepts at most this many SKUs per `bulkUpdatePriceQuantity` call.
+    public static let bulkUpdateLimit = 25
+
+    /// Updates prices and quantities, 25 SKUs per call, returning every item's own status.
+    ///
+    /// `POST /sell/inventory/v1/bulk_update_price_quantity`; user token. eBay answers 200 when
+    /// every item succeeded and 207 when some did not; each item carries `statusCode`, `errors`
+    /// and `warnings`. A chunk that fails as a whole stops the run: its updates and the later
+    /// ones are returned as `unconfirmed` with the `failure`.
+    /// Reference: eBay Inventory API, "bulkUpdatePriceQuantity"
+    /// (https://developer.ebay.com/api-docs/sell/static/inventory/bulk-updates.html), types
+    /// `PriceQuantity`, `BulkPriceQuantityResponse`, `PriceQuantityResponse`
+    /// (https://developer.ebay.com/api-docs/sell/inventory/types/slr:PriceQuantityResponse).
+    public func bulkUpdatePriceQuantity(_ updates: [PriceQuantityUpdate]) async throws -> BulkUpdateOutcome {
+        // Validate everything before sending anything, so a bad value cannot leave half a batch applied.
+        let requests = try updates.map(Self.wireRequest)
+        var outcome = BulkUpdateOutcome(results: [], calls: 0, unconfirmed: [], failure: nil)
+        var start = 0
+        while start < requests.count {
+            let end = min(start + Self.bulkUpdateLimit, requests.count)
+            let body = try JSONEncoder().encode(WireBulkRequest(requests: Array(requests[start..<end])))
+            let url = configuration.baseURL + "/sell/inventory/v1/bulk_update_price_quantity"
+            outcome.calls += 1
+            do {
+                let response = try await authorized("inventory.bulk_update_price_quantity", tokens: userTokens) { token in
+                    self.request(.post, url, token: token, body: Array(body))
+                }
+                let wire = try decode(WireBulkResponse.self, response, operation: "inventory.bulk_update_price_quantity")
+                guard let items = wire.responses else {
+                    throw MarketplaceError.malformed("bulk_update_price_quantity answered \(response.status) without \"responses\"")
+                }
+                outcome.results += items.map {
+                    PriceQuantityResult(statusCode: $0.statusCode, sku: $0.sku, offerID: $0.offerId,
+                                        errors: $0.errors ?? [], warnings: $0.warnings ?? [])
+                }
+            } catch let error as MarketplaceError {
+                outcome.failure = error
+                outcome.unconfirmed = Array(updates[start...])
+                return outcome
+            }
+            start = end
+        }
+        return outcome
+    }
+
+    static func wireRequest(_ update: PriceQuantityUpdate) throws -> WireBulkRequest.Request {
+        if let quantity = update.shipToLocationQuantity, quantity < 0 {
+            throw MarketplaceError.refused("quantity for SKU \(update.sku) is negative")
+        }
+        let offers = try update.offers.map { offer in
+            if let quantity = offer.availableQuantity, quantity < 0 {
+                throw MarketplaceError.refused("available quantity for offer \(offer.offerID) is negative")
+            }
+            return WireBulkRequest.Request.Offer(offerId: offer.offerID, availableQuantity: offer.availableQuantity,
+                                                 price: try offer.price.map { try wireAmount($0, sku: update.sku) })
+        }
+        return WireBulkRequest.Request(sku: update.sku,
+                                       shipToLocationAvailability: update.shipToLocationQuantity.map { .init(quantity: $0) },
+                                       offers: offers.isEmpty ? nil : offers)
+    }
+
+    /// A price as eBay wants it: a decimal string with the currency's digits, never rounded here.
+    static func wireAmount(_ price: Money, sku: String) throws -> WireAmount {
+        let step = Money(minorUnits: 1, currency: price.currency).micros
+        guard price.micros > 0, price.micros % step == 0 else {
+            throw MarketplaceError.refused("price \(price) for SKU \(sku) must be positive and in whole \(price.currency) minor units")
+        }
+        return WireAmount(value: Money(micros: price.micros, currency: price.currency).fixedDecimalString, currency: price.currency.code)
+    }
+
+    // MARK: Plumbing
+
+    private func request(_ method: HTTPRequest.Method, _ url: String, token: IssuedToken, body: [UInt8] = []) -> HTTPRequest {
+        var headers: [(name: String, value: String)] = [
+            ("Authorization", "Bearer \(token.accessToken.reveal())"),
+            ("X-EBAY-C-MARKETPLACE-ID", configuration.marketplaceID),
+            ("Accept", "application/json"),
+        ]
+        if !body.isEmpty { headers.append(("Content-Type", "application/json")) }
+        return HTTPRequest(method: method, url: url, headers: headers, body: body, timeout: configuration.timeout)
+    }
+
+    /// Sends with a cached token; on 401 drops it and retries once with a fresh one. Non-2xx
+    /// statuses become `MarketplaceError`s.
+    private func authorized(_ operation: String, tokens: OAuthTokenCache,
+                            _ build: @Sendable (IssuedToken) -> HTTPRequest) async throws -> HTTPResponse {
+        var token = try await tokens.token()
+        var response = try await Metered.send(build(token), operation: operation, transport: transport, recorder: recorder,
+                                              bucket: bucket, price: configuration.callPrice, logger: logger)
+        if response.status == 401 {
+            await tokens.invalidate(token)
+            token = try await tokens.token()
+            response = try await Metered.send(build(token), operation: operation, transport: transport, recorder: recorder,
+                                              bucket: bucket, price: configuration.callPrice, logger: logger)
+            if response.status == 401 {
+                throw MarketplaceError.auth("eBay rejected a freshly issued token for \(operation): \(Self.apiMessage(response))")
+            }
+        }
+        try Self.check(response, operation: operation)
+        return response
+    }
+
+    static func check(_ response: HTTPResponse, operation: String) throws {
+        switch response.status {
+        case 200...299: return
+        case 401, 403: throw MarketplaceError.auth("eBay refused \(operation) (HTTP \(response.status)): \(apiMessage(response))")
+        case 429: throw MarketplaceError.rateLimited(retryAfter: retryAfter(response))
+        case 300...399:
+            throw MarketplaceError.permanent(status: response.status, message: "\(operation) answered with a redirect, which is not followed")
+        case 500...599: throw MarketplaceError.transient("eBay \(operation) answered HTTP \(response.status): \(apiMessage(response))")
+        default: throw MarketplaceError.permanent(status: response.status, message: apiMessage(response))
+        }
+    }
+
+    /// eBay's error body (`errors[].errorId`, `message`) as one line, or the status alone.
+    static func apiMessage(_ response: HTTPResponse) -> String {
+        if let body = try? JSONDecoder().decode(WireErrorBody.self, from: Data(response.body)), let errors = body.errors, !errors.isEmpty {
+            return errors.map(\.description).joined(separator: "; ")
+        }
+        return "HTTP \(response.status) without an eBay error body"
+    }
+
+    /// A query parameter's value in a URL (unescaped), or nil.
+    static func queryValue(_ name: String, in url: String) -> String? {
+        guard let query = url.split(separator: "?", maxSplits: 1).dropFirst().first else { return nil }
+        for pair in query.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            if parts.first.map(String.init)?.removingPercentEncoding == name {
+                return parts.count > 1 ? String(parts[1]).removingPercentEncoding : ""
+            }
+        }
+        return nil
+    }
+
+    /// `Retry-After` in seconds. (The HTTP-date form is not used by eBay and is ignored.)
+    static func retryAfter(_ response: HTTPResponse) -> TimeSpan? {
+        guard let text = response.header("Retry-After"), let seconds = Int64(text.trimmingCharacters(in: .whitespaces)), seconds >= 0 else { return nil }
+        return .seconds(seconds)
+    }
+
+    private func decode<T: Decodable>(_ type: T.Type, _ response: HTTPResponse, operation: String) throws -> T {
+        do {
+            return try JSONDecoder().decode(type, from: Data(response.body))
+        } catch {
+            throw MarketplaceError.malformed("\(operation): the body is not the documented JSON (\(Self.decodingSummary(error)))")
+        }
+    }
+
+    /// Where decoding failed, without echoing any of the body.
+    static func decodingSummary(_ error: any Error) -> String {
+        guard let error = error as? DecodingError else { return "not JSON" }
+        func path(_ context: DecodingError.Context) -> String {
+            let p = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+            return p.isEmpty ? "top level" : p
+        }
+        switch error {
+        case .keyNotFound(let key, let context): return "missing \"\(key.stringValue)\" at \(path(context))"
+        case .typeMismatch(_, let context), .valueNotFound(_, let context): return "wrong type at \(path(context))"
+        case .dataCorrupted(let context): return "not valid JSON at \(path(context))"
+        @unknown default: return "undecodable"
+        }
+    }
+
+    private func money(_ amount: WireAmount, field: String) throws -> Money {
+        do {
+            return try Money(parsing: "\(amount.value) \(amount.currency)")
+        } catch {
+            throw MarketplaceError.malformed("\(field): \(error)")
+        }
+    }
+}
+
+extension Money {
+    /// Exactly the currency's minor-unit digits (`12.50`, `1200`), for amounts already known to
+    /// be whole minor units.
+    var fixedDecimalString: String {
+        let digits = currency.minorUnitDigits
+        let minor = minorUnits
+        let scale = (0..<digits).reduce(Int64(1)) { value, _ in value * 10 }
+        let whole = minor.magnitude / UInt64(scale)
+        let sign = minor < 0 ? "-" : ""
+        guard digits > 0 else { return "\(sign)\(whole)" }
+        let fraction = String(minor.magnitude % UInt64(scale))
+        return "\(sign)\(whole).\(String(repeating: "0", count: digits - fraction.count))\(fraction)"
+    }
+}
+
+/// `application/x-www-form-urlencoded` and query strings: everything but RFC 3986 unreserved
+/// characters is percent-encoded.
+enum FormEncoding {
+    static func encode(_ pairs: [(String, String)]) -> String {
+        pairs.map { "\(escape($0.0))=\(escape($0.1))" }.joined(separator: "&")
+    }
+
+    static func escape(_ text: String) -> String {
+        var out = ""
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+                out.unicodeScalars.append(Unicode.Scalar(byte))
+            default:
+                let hex = Array("0123456789ABCDEF".utf8)
+                out += "%" + String(decoding: [hex[Int(byte >> 4)], hex[Int(byte & 15)]], as: UTF8.self)
+            }
+        }
+        return out
+    }
+}
+
+/// Sends one request through the bucket and reports it to the recorder.
+enum Metered {
+    static func send(_ request: HTTPRequest, operation: String, transport: any HTTPTransport, recorder: any SpendRecorder,
+                     bucket: TokenBucket, price: Money, logger: Logger) async throws -> HTTPResponse {
+        try await bucket.acquire()
+        let clock = ContinuousClock()
+        let started = clock.now
+        do {
+            let response = try await transport.send(request)
+            recorder.record(MeteredCall(provider: EbayClient.provider, operation: operation, cost: price, status: response.status))
+            logger.debug("eBay call", metadata: ["operation": "\(operation)", "status": "\(response.status)",
+                                                 "elapsed": "\(clock.now - started)"])
+            return response
+        } catch let error as HTTPTransportError {
+            // Refused before sending: nothing to meter. Sent without an answer: still a call.
+            if case .timedOut = error { recorder.record(MeteredCall(provider: EbayClient.provider, operation: operation, cost: price, status: nil)) }
+            if case .connection = error { recorder.record(MeteredCall(provider: EbayClient.provider, operation: operation, cost: price, status: nil)) }
+            logger.debug("eBay call failed", metadata: ["operation": "\(operation)", "error": "\(error)"])
+            throw MarketplaceError(error)
+        }
+    }
+}
+
+/// Requests tokens from `/identity/v1/oauth2/token` with HTTP Basic client authentication.
+struct TokenMinter: Sendable {
+    let configuration: EbayClientConfiguration
+    let credentials: EbayCredentials
+    let transport: any HTTPTransport
+    let recorder: any SpendRecorder
+    let bucket: TokenBucket
+    let logger: Logger
+
+    static let operation = "identity.oauth2.token"
+
+    /// Client-credentials grant: an application token (Browse).
+    /// Reference: eBay, "Using the client credentials grant type"
+    /// (https://developer.ebay.com/api-docs/static/oauth-client-credentials-grant.html).
+    func applicationToken() async throws -> IssuedToken {
+        try await mint(grant: "client credentials",
+                       form: [("grant_type", "client_credentials"), ("scope", EbayClientConfiguration.applicationScope)])
+    }
+
+    /// Refresh-token grant: a user token for the Sell APIs.
+    /// Reference: eBay, "Using a refresh token to update a User access token"
+    /// (https://developer.ebay.com/api-docs/static/oauth-refresh-token-request.html).
+    func userToken() async throws -> IssuedToken {
+        guard let refreshToken = credentials.refreshToken else {
+            throw MarketplaceError.auth("no eBay refresh token is configured; the Sell APIs need one")
+        }
+        return try await mint(grant: "refresh token",
+                              form: [("grant_type", "refresh_token"), ("refresh_token", refreshToken.reveal()),
+                                     ("scope", configuration.userScopes.joined(separator: " "))])
+    }
+
+    private func mint(grant: String, form: [(String, String)]) async throws -> IssuedToken {
+        let basic = Data("\(credentials.clientID):\(credentials.clientSecret.reveal())".utf8).base64EncodedString()
+        let request = HTTPRequest(method: .post, url: configuration.baseURL + "/identity/v1/oauth2/token",
+                                  headers: [("Authorization", "Basic \(basic)"),
+                                            ("Content-Type", "application/x-www-form-urlencoded"),
+                                            ("Accept", "application/json")],
+                                  body: Array(FormEncoding.encode(form).utf8), timeout: configuration.timeout)
+        let response = try await Metered.send(request, operation: Self.operation, transport: transport, recorder: recorder,
+                                              bucket: bucket, price: configuration.callPrice, logger: logger)
+        switch response.status {
+        case 200:
+            // Never echo this body anywhere: it is the token.
+            guard let wire = try? JSONDecoder().decode(WireTokenResponse.self, from: Data(response.body)), !wire.access_token.isEmpty,
+                  wire.expires_in > 0 else {
+                throw MarketplaceError.malformed("the \(grant) token response lacks access_token/expires_in")
+            }
+            return IssuedToken(accessToken: SecretText(wire.access_token), expiresIn: .seconds(Int64(wire.expires_in)),
+                               tokenType: wire.token_type ?? "")
+        case 429:
+            throw MarketplaceError.rateLimited(retryAfter: EbayClient.retryAfter(response))
+        case 500...599:
+            throw MarketplaceError.transient("eBay's token endpoint answered HTTP \(response.status)")
+        default:
+            let oauth = try? JSONDecoder().decode(WireOAuthError.self, from: Data(response.body))
+            let reason = [oauth?.error, oauth?.error_description].compactMap { $0 }.joined(separator: ": ")
+            throw MarketplaceError.auth("eBay refused the \(grant) token request (HTTP \(response.status))\(reason.isEmpty ? "" : ": \(reason)")")
+        }
+    }
+}

@@ -1,0 +1,287 @@
+import FlipSyncCore
+
+// Our values for eBay's REST shapes. The wire structs (`Wire*`) mirror eBay's JSON field names
+// exactly; the public values are what callers use, with money parsed exactly (never via Double).
+
+/// A Browse `item_summary/search` query.
+public struct BrowseQuery: Sendable, Hashable {
+    public enum Key: Sendable, Hashable {
+        /// `gtin=`: a UPC, EAN or ISBN.
+        case gtin(String)
+        /// `q=`: keywords.
+        case keywords(String)
+    }
+
+    public var key: Key
+    /// `filter=conditionIds:{1000|1500}`; empty means any condition.
+    public var conditionIDs: [Int]
+    /// Page size, 1…200 (eBay's maximum).
+    public var pageSize: Int
+
+    public init(_ key: Key, conditionIDs: [Int] = [], pageSize: Int = 50) {
+        self.key = key
+        self.conditionIDs = conditionIDs
+        self.pageSize = pageSize
+    }
+}
+
+/// A competitor's listing from Browse search (eBay's `ItemSummary`).
+public struct CompetitorListing: Sendable, Hashable {
+    public var itemID: String
+    public var title: String
+    public var price: Money
+    /// The first shipping option's cost; nil when eBay gives none (e.g. local pickup only).
+    public var shippingCost: Money?
+    public var condition: String?
+    public var conditionID: Int?
+    public var gtin: String?
+    public var seller: Seller?
+
+    public struct Seller: Sendable, Hashable {
+        public var username: String
+        /// eBay sends a decimal string ("99.8"); kept exact as a `Percent`.
+        public var feedbackPercentage: Percent?
+        public var feedbackScore: Int?
+
+        public init(username: String, feedbackPercentage: Percent?, feedbackScore: Int?) {
+            self.username = username
+            self.feedbackPercentage = feedbackPercentage
+            self.feedbackScore = feedbackScore
+        }
+    }
+
+    public init(itemID: String, title: String, price: Money, shippingCost: Money?, condition: String?, conditionID: Int?,
+                gtin: String?, seller: Seller?) {
+        self.itemID = itemID
+        self.title = title
+        self.price = price
+        self.shippingCost = shippingCost
+        self.condition = condition
+        self.conditionID = conditionID
+        self.gtin = gtin
+        self.seller = seller
+    }
+}
+
+/// One page of a Browse search.
+public struct BrowsePage: Sendable, Hashable {
+    public var items: [CompetitorListing]
+    public var total: Int
+    public var offset: Int
+    public var limit: Int
+    /// eBay's `next` URL is present exactly when another page exists.
+    public var hasNext: Bool
+}
+
+/// One of our offers (eBay's `EbayOfferDetailsWithAll`, the fields we use).
+public struct SellerOffer: Sendable, Hashable {
+    public var offerID: String
+    public var sku: String
+    public var marketplaceID: String?
+    public var price: Money?
+    public var availableQuantity: Int?
+    /// `PUBLISHED` or `UNPUBLISHED`.
+    public var status: String?
+}
+
+/// One of our inventory items (eBay's `InventoryItemWithSkuLocaleGroupid`, the fields we use).
+public struct InventoryItem: Sendable, Hashable {
+    public var sku: String
+    public var title: String?
+    public var condition: String?
+    public var quantity: Int?
+    public var upc: [String]
+    public var ean: [String]
+    public var aspects: [String: [String]]
+}
+
+/// One page of `getInventoryItems`.
+public struct InventoryPage: Sendable, Hashable {
+    public var items: [InventoryItem]
+    public var total: Int
+    /// The `offset` to ask for the next page, taken from eBay's `next` URL; nil on the last page.
+    /// (eBay documents this call's `offset` as a page number, unlike Browse's record offset, so
+    /// callers pass back what eBay gave rather than computing it.)
+    public var nextOffset: Int?
+    public var hasNext: Bool { nextOffset != nil }
+}
+
+/// One SKU's change for `bulkUpdatePriceQuantity` (eBay's `PriceQuantity`).
+public struct PriceQuantityUpdate: Sendable, Hashable {
+    public struct OfferChange: Sendable, Hashable {
+        public var offerID: String
+        public var availableQuantity: Int?
+        public var price: Money?
+
+        public init(offerID: String, availableQuantity: Int? = nil, price: Money? = nil) {
+            self.offerID = offerID
+            self.availableQuantity = availableQuantity
+            self.price = price
+        }
+    }
+
+    public var sku: String
+    /// `shipToLocationAvailability.quantity`: the total quantity across marketplaces.
+    public var shipToLocationQuantity: Int?
+    public var offers: [OfferChange]
+
+    public init(sku: String, shipToLocationQuantity: Int? = nil, offers: [OfferChange] = []) {
+        self.sku = sku
+        self.shipToLocationQuantity = shipToLocationQuantity
+        self.offers = offers
+    }
+}
+
+/// eBay's `ErrorDetailV3`, as found in error bodies and per-item results.
+public struct EbayErrorDetail: Sendable, Hashable, Codable, CustomStringConvertible {
+    public var errorId: Int?
+    public var domain: String?
+    public var category: String?
+    public var message: String?
+    public var longMessage: String?
+
+    public init(errorId: Int?, domain: String? = nil, category: String? = nil, message: String?, longMessage: String? = nil) {
+        self.errorId = errorId
+        self.domain = domain
+        self.category = category
+        self.message = message
+        self.longMessage = longMessage
+    }
+
+    public var description: String {
+        let text = message ?? longMessage ?? "(no message)"
+        return errorId.map { "eBay error \($0): \(text)" } ?? text
+    }
+}
+
+/// One item's outcome in a `bulkUpdatePriceQuantity` response (eBay's `PriceQuantityResponse`).
+public struct PriceQuantityResult: Sendable, Hashable {
+    public var statusCode: Int
+    public var sku: String?
+    public var offerID: String?
+    public var errors: [EbayErrorDetail]
+    public var warnings: [EbayErrorDetail]
+
+    public var succeeded: Bool { statusCode == 200 }
+}
+
+/// What a (chunked) bulk update did: the per-item results of every chunk that was answered,
+/// and, if a chunk failed as a whole, the error and the updates whose outcome is not known.
+public struct BulkUpdateOutcome: Sendable {
+    public var results: [PriceQuantityResult]
+    /// Calls made (one per chunk of at most 25 updates).
+    public var calls: Int
+    /// The failed chunk's updates (eBay may or may not have applied them) and every later
+    /// chunk's (not sent); empty when every chunk was answered.
+    public var unconfirmed: [PriceQuantityUpdate]
+    public var failure: MarketplaceError?
+}
+
+// MARK: Wire shapes
+
+struct WireAmount: Codable, Hashable {
+    var value: String
+    var currency: String
+}
+
+struct WireSearchResponse: Decodable {
+    struct Item: Decodable {
+        struct Seller: Decodable {
+            var username: String?
+            var feedbackPercentage: String?
+            var feedbackScore: Int?
+        }
+        struct ShippingOption: Decodable {
+            var shippingCost: WireAmount?
+        }
+        var itemId: String
+        var title: String?
+        var price: WireAmount?
+        var condition: String?
+        var conditionId: String?
+        var gtin: String?
+        var seller: Seller?
+        var shippingOptions: [ShippingOption]?
+    }
+    var itemSummaries: [Item]?
+    var total: Int?
+    var offset: Int?
+    var limit: Int?
+    var next: String?
+}
+
+struct WireOffersResponse: Decodable {
+    struct Offer: Decodable {
+        struct PricingSummary: Decodable { var price: WireAmount? }
+        var offerId: String
+        var sku: String
+        var marketplaceId: String?
+        var pricingSummary: PricingSummary?
+        var availableQuantity: Int?
+        var status: String?
+    }
+    var offers: [Offer]?
+}
+
+struct WireInventoryResponse: Decodable {
+    struct Item: Decodable {
+        struct Product: Decodable {
+            var title: String?
+            var aspects: [String: [String]]?
+            var upc: [String]?
+            var ean: [String]?
+        }
+        struct Availability: Decodable {
+            struct ShipTo: Decodable { var quantity: Int? }
+            var shipToLocationAvailability: ShipTo?
+        }
+        var sku: String
+        var product: Product?
+        var availability: Availability?
+        var condition: String?
+    }
+    var inventoryItems: [Item]?
+    var total: Int?
+    var next: String?
+}
+
+struct WireBulkRequest: Encodable {
+    struct Request: Encodable {
+        struct ShipTo: Encodable { var quantity: Int }
+        struct Offer: Encodable {
+            var offerId: String
+            var availableQuantity: Int?
+            var price: WireAmount?
+        }
+        var sku: String
+        var shipToLocationAvailability: ShipTo?
+        var offers: [Offer]?
+    }
+    var requests: [Request]
+}
+
+struct WireBulkResponse: Decodable {
+    struct Item: Decodable {
+        var statusCode: Int
+        var sku: String?
+        var offerId: String?
+        var errors: [EbayErrorDetail]?
+        var warnings: [EbayErrorDetail]?
+    }
+    var responses: [Item]?
+}
+
+struct WireErrorBody: Decodable {
+    var errors: [EbayErrorDetail]?
+}
+
+struct WireTokenResponse: Decodable {
+    var access_token: String
+    var expires_in: Int
+    var token_type: String?
+}
+
+struct WireOAuthError: Decodable {
+    var error: String?
+    var error_description: String?
+}

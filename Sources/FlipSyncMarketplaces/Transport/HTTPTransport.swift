@@ -1,0 +1,141 @@
+import FlipSyncCore
+
+/// One HTTP exchange to send: an absolute URL, headers, a body and a time limit.
+///
+/// `description` never shows header values that carry credentials (`Authorization`, cookies,
+/// API keys) nor the body (a token request's body carries a refresh token), so a request can be
+/// logged or put in an error message safely.
+public struct HTTPRequest: Sendable, CustomStringConvertible {
+    public enum Method: String, Sendable {
+        case get = "GET", post = "POST", put = "PUT", patch = "PATCH", delete = "DELETE"
+    }
+
+    public var method: Method
+    /// An absolute `http://` or `https://` URL, query included and already percent-encoded.
+    public var url: String
+    /// Header names and values in order. Names compare case-insensitively.
+    public var headers: [(name: String, value: String)]
+    public var body: [UInt8]
+    /// The longest the exchange may take; past it the transport gives up with `.timedOut`.
+    public var timeout: TimeSpan
+
+    public init(method: Method, url: String, headers: [(name: String, value: String)] = [], body: [UInt8] = [],
+                timeout: TimeSpan = .seconds(30)) {
+        self.method = method
+        self.url = url
+        self.headers = headers
+        self.body = body
+        self.timeout = timeout
+    }
+
+    /// Headers whose values are never shown.
+    static let sensitiveHeaders: Set<String> = ["authorization", "proxy-authorization", "cookie", "set-cookie",
+                                                "x-api-key", "x-amz-access-token", "x-shopify-access-token"]
+
+    public var description: String {
+        let shown = headers.map { header in
+            Self.sensitiveHeaders.contains(header.name.lowercased()) ? "\(header.name): <redacted>" : "\(header.name): \(header.value)"
+        }
+        return "\(method.rawValue) \(url) [\(shown.joined(separator: ", "))] body: \(body.count) bytes"
+    }
+}
+
+/// What came back: the status, the headers (names lower-cased) and the body bytes.
+public struct HTTPResponse: Sendable {
+    public var status: Int
+    public var headers: [String: String]
+    public var body: [UInt8]
+
+    public init(status: Int, headers: [String: String] = [:], body: [UInt8] = []) {
+        self.status = status
+        self.headers = Dictionary(headers.map { ($0.key.lowercased(), $0.value) }, uniquingKeysWith: { _, last in last })
+        self.body = body
+    }
+
+    public func header(_ name: String) -> String? { headers[name.lowercased()] }
+}
+
+/// Why a request got no response.
+public enum HTTPTransportError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The URL's host is not in the allow-list; nothing was sent.
+    case hostNotAllowed(String)
+    /// The URL is not an absolute http(s) URL; nothing was sent.
+    case invalidURL(String)
+    /// No complete response within the request's timeout.
+    case timedOut(url: String, after: TimeSpan)
+    /// The connection failed (refused, reset, DNS, TLS).
+    case connection(url: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .hostNotAllowed(let host): return "host \"\(host)\" is not in the allow-list; request not sent"
+        case .invalidURL(let url): return "\"\(url)\" is not an absolute http(s) URL; request not sent"
+        case .timedOut(let url, let after): return "no response from \(url) within \(after)"
+        case .connection(let url, let reason): return "connection to \(url) failed: \(reason)"
+        }
+    }
+}
+
+/// Sends one HTTP request and returns its response, whatever the status.
+///
+/// Contract: a response with any status (including 3xx, 4xx, 5xx) is returned, never thrown;
+/// redirects are not followed. Failures to get a response throw `HTTPTransportError`.
+/// Cancelling the calling task cancels the request promptly and throws `CancellationError`.
+public protocol HTTPTransport: Sendable {
+    func send(_ request: HTTPRequest) async throws -> HTTPResponse
+}
+
+/// The hosts a transport may call: `host` (any port) or `host:port`, compared case-insensitively.
+public struct HostAllowList: Sendable, Hashable {
+    public private(set) var entries: Set<String>
+
+    public init(_ entries: some Sequence<String>) {
+        self.entries = Set(entries.map { $0.lowercased() })
+    }
+
+    /// The host (and port) of every base URL, e.g. from `[marketplaces.*] base_url`.
+    public init(baseURLs: some Sequence<String>) {
+        self.init(baseURLs.compactMap { URLParts($0).map { "\($0.host):\($0.port)" } })
+    }
+
+    public func allows(host: String, port: Int) -> Bool {
+        let host = host.lowercased()
+        return entries.contains(host) || entries.contains("\(host):\(port)")
+    }
+}
+
+/// The scheme, host and port of an absolute http(s) URL, parsed without Foundation so the
+/// allow-list check cannot disagree with itself across platforms.
+struct URLParts: Hashable {
+    var scheme: String
+    var host: String
+    var port: Int
+
+    init?(_ url: String) {
+        let lower = url.lowercased()
+        let scheme: String
+        if lower.hasPrefix("https://") { scheme = "https" } else if lower.hasPrefix("http://") { scheme = "http" } else { return nil }
+        let rest = lower.dropFirst(scheme.count + 3)
+        let authority = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+        guard !authority.isEmpty, !authority.contains("@") else { return nil }
+        var host = Substring(authority)
+        var port = scheme == "https" ? 443 : 80
+        if host.hasPrefix("[") {
+            guard let close = host.firstIndex(of: "]") else { return nil }
+            let after = host[host.index(after: close)...]
+            host = host[host.index(after: host.startIndex)..<close]
+            if after.hasPrefix(":") {
+                guard let p = Int(after.dropFirst()), (1...65535).contains(p) else { return nil }
+                port = p
+            } else if !after.isEmpty { return nil }
+        } else if let colon = host.lastIndex(of: ":") {
+            guard let p = Int(host[host.index(after: colon)...]), (1...65535).contains(p) else { return nil }
+            port = p
+            host = host[..<colon]
+        }
+        guard !host.isEmpty else { return nil }
+        self.scheme = scheme
+        self.host = String(host)
+        self.port = port
+    }
+}

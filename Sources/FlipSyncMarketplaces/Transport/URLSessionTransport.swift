@@ -1,0 +1,118 @@
+import FlipSyncCore
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Synchronization
+
+/// The production transport: `URLSession` (libcurl underneath on Linux).
+///
+/// - Only hosts in `allowList` are called; any other URL is refused before anything is sent.
+/// - Redirects are never followed: the 3xx response itself is returned.
+/// - Each request has its own timeout (`HTTPRequest.timeout`), applied as URLSession's
+///   `timeoutInterval` (the longest wait for data; a slow trickle can exceed it in total).
+/// - TLS certificates are always verified (no authentication-challenge override exists here).
+/// - No cookies, no cache: every call reaches the server.
+/// - Cancelling the calling Swift task cancels the URLSession task.
+public final class URLSessionTransport: HTTPTransport, Sendable {
+    public let allowList: HostAllowList
+    private let session: URLSession
+    private let delegate: SessionDelegate
+
+    public init(allowList: HostAllowList) {
+        self.allowList = allowList
+        let configuration = URLSessionConfiguration.ephemeral
+        configuration.httpCookieAcceptPolicy = .never
+        configuration.httpShouldSetCookies = false
+        configuration.urlCache = nil
+        configuration.requestCachePolicy = .reloadIgnoringLocalCacheData
+        delegate = SessionDelegate()
+        session = URLSession(configuration: configuration, delegate: delegate, delegateQueue: nil)
+    }
+
+    deinit {
+        session.invalidateAndCancel()
+    }
+
+    public func send(_ request: HTTPRequest) async throws -> HTTPResponse {
+        guard let parts = URLParts(request.url), let url = URL(string: request.url) else {
+            throw HTTPTransportError.invalidURL(request.url)
+        }
+        guard allowList.allows(host: parts.host, port: parts.port) else {
+            throw HTTPTransportError.hostNotAllowed(parts.host)
+        }
+        try Task.checkCancellation()
+        var urlRequest = URLRequest(url: url)
+        urlRequest.httpMethod = request.method.rawValue
+        urlRequest.timeoutInterval = Double(max(request.timeout.milliseconds, 1)) / 1000
+        for header in request.headers {
+            urlRequest.addValue(header.value, forHTTPHeaderField: header.name)
+        }
+        if !request.body.isEmpty { urlRequest.httpBody = Data(request.body) }
+
+        let task = session.dataTask(with: urlRequest)
+        let outcome: Result<HTTPResponse, any Error> = await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Result<HTTPResponse, any Error>, Never>) in
+                delegate.register(task, continuation: continuation)
+                task.resume()
+                // A cancel that arrived before the task existed would otherwise be lost.
+                if Task.isCancelled { task.cancel() }
+            }
+        } onCancel: {
+            task.cancel()
+        }
+        switch outcome {
+        case .success(let response):
+            return response
+        case .failure(let error as URLError) where error.code == .cancelled:
+            throw CancellationError()
+        case .failure(let error as URLError) where error.code == .timedOut:
+            throw HTTPTransportError.timedOut(url: request.url, after: request.timeout)
+        case .failure(let error as URLError):
+            throw HTTPTransportError.connection(url: request.url, reason: "\(error.code.rawValue) \(error.localizedDescription)")
+        case .failure(let error):
+            throw HTTPTransportError.connection(url: request.url, reason: "\(error)")
+        }
+    }
+}
+
+/// Collects each task's body and completes its continuation; refuses every redirect.
+private final class SessionDelegate: NSObject, URLSessionDataDelegate, Sendable {
+    private struct Pending {
+        var continuation: CheckedContinuation<Result<HTTPResponse, any Error>, Never>
+        var body: [UInt8] = []
+    }
+
+    private let pending = Mutex<[Int: Pending]>([:])
+
+    func register(_ task: URLSessionTask, continuation: CheckedContinuation<Result<HTTPResponse, any Error>, Never>) {
+        pending.withLock { $0[task.taskIdentifier] = Pending(continuation: continuation) }
+    }
+
+    func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive data: Data) {
+        pending.withLock { $0[dataTask.taskIdentifier]?.body.append(contentsOf: data) }
+    }
+
+    func urlSession(_ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
+                    newRequest request: URLRequest, completionHandler: @escaping @Sendable (URLRequest?) -> Void) {
+        // Never follow: the caller sees the 3xx and decides (our clients treat it as an error).
+        completionHandler(nil)
+    }
+
+    func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: (any Error)?) {
+        guard let entry = pending.withLock({ $0.removeValue(forKey: task.taskIdentifier) }) else { return }
+        if let error {
+            entry.continuation.resume(returning: .failure(error))
+            return
+        }
+        guard let http = task.response as? HTTPURLResponse else {
+            entry.continuation.resume(returning: .failure(URLError(.badServerResponse)))
+            return
+        }
+        var headers: [String: String] = [:]
+        for (key, value) in http.allHeaderFields {
+            if let key = key as? String, let value = value as? String { headers[key.lowercased()] = value }
+        }
+        entry.continuation.resume(returning: .success(HTTPResponse(status: http.statusCode, headers: headers, body: entry.body)))
+    }
+}

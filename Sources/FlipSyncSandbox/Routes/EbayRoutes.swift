@@ -1,0 +1,291 @@
+import FlipSyncCore
+import Foundation
+import Hummingbird
+
+/// eBay's REST endpoints, with eBay's paths, JSON shapes and error bodies, over `SandboxState`.
+///
+/// Shapes follow eBay's documentation: the OAuth token endpoint (client-credentials and
+/// refresh-token grants), Browse `item_summary/search` (`SearchPagedCollection` of
+/// `ItemSummary`), Inventory `getOffers` (`Offers`), `getInventoryItems` (`InventoryItems`) and
+/// `bulkUpdatePriceQuantity` (`BulkPriceQuantityResponse`). Error ids are the sandbox's own
+/// except 1001 (invalid access token) and 1100 (insufficient permissions), which are eBay's.
+struct EbayRoutes: Sendable {
+    let state: SandboxState
+
+    func register(on router: Router<BasicRequestContext>) {
+        let ebay = router.group("ebay")
+        ebay.post("identity/v1/oauth2/token") { request, _ in try await self.token(request) }
+        ebay.get("buy/browse/v1/item_summary/search") { request, _ in await self.search(request) }
+        ebay.get("sell/inventory/v1/offer") { request, _ in await self.offers(request) }
+        ebay.get("sell/inventory/v1/inventory_item") { request, _ in await self.inventoryItems(request) }
+        ebay.post("sell/inventory/v1/bulk_update_price_quantity") { request, _ in try await self.bulkUpdate(request) }
+    }
+
+    // MARK: Faults and auth
+
+    /// Applies the route's fault, if any: the response to send instead, or nil to go on.
+    /// `malformed` is returned separately because it replaces only a successful body.
+    private func fault(_ route: SandboxRoute) async -> (response: Response?, malformed: Bool) {
+        guard let fault = state.begin(route) else { return (nil, false) }
+        if let latency = fault.latencyMilliseconds, latency > 0 { await state.hold(route, milliseconds: latency) }
+        if fault.expireTokens == true { state.expireAllTokens() }
+        if let status = fault.status {
+            if status == 429 {
+                var headers: HTTPFields = [:]
+                if let seconds = fault.retryAfterSeconds { headers[.retryAfter] = String(seconds) }
+                return (JSON.ebayError(status: 429, errorId: fault.errorId ?? 2001, category: "REQUEST",
+                                       message: fault.message ?? "Too many requests. The request limit has been reached for the resource.",
+                                       headers: headers), false)
+            }
+            return (JSON.ebayError(status: status, errorId: fault.errorId ?? (status >= 500 ? 2003 : 2004),
+                                   category: status >= 500 ? "APPLICATION" : "REQUEST",
+                                   message: fault.message ?? (status >= 500 ? "There was a problem with an eBay internal system or process."
+                                                                             : "The request has errors.")), false)
+        }
+        if let location = fault.redirectTo {
+            return (Response(status: .found, headers: [.location: location]), false)
+        }
+        return (nil, fault.malformed == true)
+    }
+
+    private static let malformedBody = Array(#"{"itemSummaries":[{"itemId":"v1|1|0","price":{"value":"#.utf8)
+
+    /// Checks the bearer token; `needsUser` for the Sell APIs.
+    private func authorize(_ request: Request, needsUser: Bool) -> Response? {
+        switch state.check(bearer: request.headers[.authorization]) {
+        case .valid(let kind):
+            if needsUser && kind != .user {
+                return JSON.ebayError(status: 403, errorId: 1100, domain: "ACCESS", category: "REQUEST",
+                                      message: "Access denied - Insufficient permissions to fulfill the request.")
+            }
+            return nil
+        case .missing, .invalid, .expired:
+            return JSON.ebayError(status: 401, errorId: 1001, domain: "OAuth", category: "REQUEST", message: "Invalid access token")
+        }
+    }
+
+    // MARK: Token
+
+    func token(_ request: Request) async throws -> Response {
+        let (faulted, malformed) = await fault(.token)
+        if let faulted { return faulted }
+        func oauthError(_ status: HTTPResponse.Status, _ error: String, _ description: String) -> Response {
+            JSON.response(["error": error, "error_description": description], status: status)
+        }
+        guard let basic = request.headers[.authorization], basic.hasPrefix("Basic "),
+              let decoded = Data(base64Encoded: String(basic.dropFirst(6))).map({ String(decoding: $0, as: UTF8.self) }),
+              let colon = decoded.firstIndex(of: ":"),
+              decoded[..<colon] == state.credentials.clientID, decoded[decoded.index(after: colon)...] == state.credentials.clientSecret
+        else { return oauthError(.unauthorized, "invalid_client", "client authentication failed") }
+        let form = Self.parseForm(String(decoding: try await JSON.body(request), as: UTF8.self))
+        let kind: SandboxState.IssuedToken.Kind
+        switch form["grant_type"] {
+        case "client_credentials":
+            kind = .application
+        case "refresh_token":
+            guard form["refresh_token"] == state.credentials.refreshToken else {
+                return oauthError(.badRequest, "invalid_grant",
+                                  "the provided authorization refresh token is invalid or was issued to another client")
+            }
+            kind = .user
+        default:
+            return oauthError(.badRequest, "unsupported_grant_type", "grant type in request is not supported by the authorization server")
+        }
+        if malformed { return JSON.raw(Array(#"{"access_token":"#.utf8)) }
+        let token = state.issueToken(kind: kind)
+        return JSON.response(["access_token": token, "expires_in": Int(state.tokenLifetime.seconds),
+                              "token_type": kind == .user ? "User Access Token" : "Application Access Token"])
+    }
+
+    static func parseForm(_ text: String) -> [String: String] {
+        var out: [String: String] = [:]
+        for pair in text.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            func decode(_ s: Substring) -> String { String(s).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(s) }
+            out[decode(parts[0])] = parts.count > 1 ? decode(parts[1]) : ""
+        }
+        return out
+    }
+
+    // MARK: Browse
+
+    func search(_ request: Request) async -> Response {
+        let (faulted, malformed) = await fault(.search)
+        if let faulted { return faulted }
+        if let denied = authorize(request, needsUser: false) { return denied }
+        let query = request.uri.queryParameters
+        let gtin = query["gtin"].map(String.init)
+        let keywords = query["q"].map { String($0).lowercased().split(separator: " ").map(String.init) }
+        guard gtin != nil || keywords != nil else {
+            return JSON.ebayError(status: 400, errorId: 12001, domain: "API_BROWSE",
+                                  message: "The call must have a valid 'q', 'category_ids', 'epid', 'gtin', or 'charity_ids' query parameter.")
+        }
+        let limit = query["limit"].map { Int($0) } ?? 50
+        let offset = query["offset"].map { Int($0) } ?? 0
+        guard let limit, (1...200).contains(limit) else {
+            return JSON.ebayError(status: 400, errorId: 12002, domain: "API_BROWSE", message: "The 'limit' value must be between 1 and 200.")
+        }
+        guard let offset, offset >= 0, offset <= 9_999 else {
+            return JSON.ebayError(status: 400, errorId: 12003, domain: "API_BROWSE", message: "The 'offset' value must be between 0 and 9999.")
+        }
+        var conditionIDs: Set<Int>? = nil
+        if let filter = query["filter"] {
+            // Only `conditionIds:{a|b}` is understood; other filters are refused, not ignored.
+            guard filter.hasPrefix("conditionIds:{"), filter.hasSuffix("}") else {
+                return JSON.ebayError(status: 400, errorId: 12004, domain: "API_BROWSE", message: "The sandbox supports only the conditionIds filter.")
+            }
+            let ids = filter.dropFirst("conditionIds:{".count).dropLast().split(separator: "|").map { Int($0) }
+            guard !ids.isEmpty, ids.allSatisfy({ $0 != nil }) else {
+                return JSON.ebayError(status: 400, errorId: 12004, domain: "API_BROWSE", message: "The conditionIds filter is not valid.")
+            }
+            conditionIDs = Set(ids.compactMap { $0 })
+        }
+        var matches = state.competitors.filter { offer in
+            if let gtin, offer.gtin != gtin { return false }
+            if let keywords, !keywords.allSatisfy({ offer.title.lowercased().contains($0) }) { return false }
+            if let conditionIDs, !conditionIDs.contains(offer.condition.id) { return false }
+            return true
+        }
+        if query["sort"] == "price" {
+            matches.sort { ($0.landedMicros, $0.itemId) < ($1.landedMicros, $1.itemId) }
+        }
+        let page = matches.dropFirst(offset).prefix(limit)
+        if malformed { return JSON.raw(Self.malformedBody) }
+        let base = "/ebay/buy/browse/v1/item_summary/search"
+        var body: [String: Any] = ["href": "\(base)?limit=\(limit)&offset=\(offset)", "total": matches.count,
+                                   "limit": limit, "offset": offset]
+        if offset + limit < matches.count { body["next"] = "\(base)?limit=\(limit)&offset=\(offset + limit)" }
+        if offset > 0 { body["prev"] = "\(base)?limit=\(limit)&offset=\(max(0, offset - limit))" }
+        if !page.isEmpty {
+            body["itemSummaries"] = page.map { offer -> [String: Any] in
+                var item: [String: Any] = [
+                    "itemId": offer.itemId, "title": offer.title, "price": JSON.amount(offer.priceMicros, offer.currency),
+                    "condition": offer.condition.text, "conditionId": String(offer.condition.id),
+                    "buyingOptions": ["FIXED_PRICE"],
+                    "seller": ["username": offer.sellerUsername, "feedbackPercentage": offer.feedbackPercentage,
+                               "feedbackScore": offer.feedbackScore],
+                    "shippingOptions": [["shippingCostType": "FIXED", "shippingCost": JSON.amount(offer.shippingMicros, offer.currency)]],
+                ]
+                if let gtin = offer.gtin { item["gtin"] = gtin }
+                return item
+            }
+        }
+        return JSON.response(body)
+    }
+
+    // MARK: Inventory
+
+    func offers(_ request: Request) async -> Response {
+        let (faulted, malformed) = await fault(.offers)
+        if let faulted { return faulted }
+        if let denied = authorize(request, needsUser: true) { return denied }
+        guard let sku = request.uri.queryParameters["sku"].map(String.init), !sku.isEmpty else {
+            return JSON.ebayError(status: 400, errorId: 25707, domain: "API_INVENTORY", message: "The 'sku' query parameter is required.")
+        }
+        guard let listing = state.listing(sku: sku) else {
+            return JSON.ebayError(status: 404, errorId: 25713, domain: "API_INVENTORY", message: "This Offer is not available.")
+        }
+        if malformed { return JSON.raw(Array(#"{"offers":[{"offerId":5"#.utf8)) }
+        let offer: [String: Any] = [
+            "offerId": listing.offerId, "sku": listing.sku, "marketplaceId": "EBAY_US", "format": "FIXED_PRICE",
+            "availableQuantity": listing.quantity, "pricingSummary": ["price": JSON.amount(listing.priceMicros, listing.currency)],
+            "status": "PUBLISHED", "listing": ["listingId": String(110_000_000_000 + (Int64(listing.offerId) ?? 0)), "listingStatus": "ACTIVE"],
+        ]
+        return JSON.response(["href": "/ebay/sell/inventory/v1/offer?sku=\(sku)", "limit": 25, "size": 1, "total": 1, "offers": [offer]])
+    }
+
+    func inventoryItems(_ request: Request) async -> Response {
+        let (faulted, malformed) = await fault(.inventoryItems)
+        if let faulted { return faulted }
+        if let denied = authorize(request, needsUser: true) { return denied }
+        let query = request.uri.queryParameters
+        guard let limit = query["limit"].map({ Int($0) }) ?? 25, (1...200).contains(limit),
+              let offset = query["offset"].map({ Int($0) }) ?? 0, offset >= 0 else {
+            return JSON.ebayError(status: 400, errorId: 25709, domain: "API_INVENTORY", message: "Invalid value for limit or offset.")
+        }
+        let listings = state.listings
+        if malformed { return JSON.raw(Array(#"{"inventoryItems":[{"sku":"#.utf8)) }
+        // eBay documents getInventoryItems' `offset` as a page number (0, 1, 2, …), not a record offset.
+        let page = listings.dropFirst(offset * limit).prefix(limit)
+        let base = "/ebay/sell/inventory/v1/inventory_item"
+        var body: [String: Any] = ["href": "\(base)?limit=\(limit)&offset=\(offset)", "limit": limit, "size": page.count,
+                                   "total": listings.count]
+        if (offset + 1) * limit < listings.count { body["next"] = "\(base)?limit=\(limit)&offset=\(offset + 1)" }
+        if offset > 0 { body["prev"] = "\(base)?limit=\(limit)&offset=\(offset - 1)" }
+        body["inventoryItems"] = page.map { listing -> [String: Any] in
+            ["sku": listing.sku, "locale": "en_US", "condition": listing.condition.inventoryEnum,
+             "product": ["title": listing.title, "aspects": ["Brand": [listing.brand]], "upc": [listing.gtin]],
+             "availability": ["shipToLocationAvailability": ["quantity": listing.quantity]]]
+        }
+        return JSON.response(body)
+    }
+
+    private struct BulkRequest: Decodable {
+        struct Item: Decodable {
+            struct ShipTo: Decodable { var quantity: Int? }
+            struct Offer: Decodable {
+                struct Amount: Decodable { var value: String; var currency: String }
+                var offerId: String?
+                var availableQuantity: Int?
+                var price: Amount?
+            }
+            var sku: String?
+            var shipToLocationAvailability: ShipTo?
+            var offers: [Offer]?
+        }
+        var requests: [Item]
+    }
+
+    func bulkUpdate(_ request: Request) async throws -> Response {
+        let (faulted, malformed) = await fault(.bulkUpdate)
+        if let faulted { return faulted }
+        if let denied = authorize(request, needsUser: true) { return denied }
+        guard let body = JSON.decode(BulkRequest.self, try await JSON.body(request)) else {
+            return JSON.ebayError(status: 400, errorId: 25709, domain: "API_INVENTORY", message: "The request body is not valid JSON for this call.")
+        }
+        guard (1...25).contains(body.requests.count) else {
+            return JSON.ebayError(status: 400, errorId: 25715, domain: "API_INVENTORY",
+                                  message: "A bulkUpdatePriceQuantity call takes between 1 and 25 requests; this one had \(body.requests.count).")
+        }
+        var results: [[String: Any]] = []
+        for item in body.requests {
+            func failure(_ status: Int, _ errorId: Int, _ message: String, offerId: String? = nil) -> [String: Any] {
+                var result: [String: Any] = ["statusCode": status,
+                                             "errors": [["errorId": errorId, "domain": "API_INVENTORY", "category": "REQUEST", "message": message]]]
+                result["sku"] = item.sku
+                result["offerId"] = offerId
+                return result
+            }
+            guard let sku = item.sku, let listing = state.listing(sku: sku) else {
+                results.append(failure(404, 25702, "SKU \(item.sku ?? "(missing)") is not available in the system."))
+                continue
+            }
+            let offer = item.offers?.first
+            if let offer, offer.offerId != listing.offerId {
+                results.append(failure(400, 25713, "Offer \(offer.offerId ?? "(missing)") does not belong to SKU \(sku).", offerId: offer.offerId))
+                continue
+            }
+            var priceMicros: Int64?
+            if let price = offer?.price {
+                guard price.currency == listing.currency, let money = try? Money(parsing: "\(price.value) \(price.currency)"),
+                      money.micros > 0, money.micros % 10_000 == 0 else {
+                    results.append(failure(400, 25604, "Invalid price \(price.value) \(price.currency) for SKU \(sku).", offerId: offer?.offerId))
+                    continue
+                }
+                priceMicros = money.micros
+            }
+            let quantity = offer?.availableQuantity ?? item.shipToLocationAvailability?.quantity
+            if let quantity, quantity < 0 {
+                results.append(failure(400, 25604, "Invalid quantity \(quantity) for SKU \(sku).", offerId: offer?.offerId))
+                continue
+            }
+            state.apply(sku: sku, offerId: offer?.offerId, priceMicros: priceMicros, quantity: quantity)
+            var result: [String: Any] = ["statusCode": 200, "sku": sku]
+            result["offerId"] = offer?.offerId
+            results.append(result)
+        }
+        if malformed { return JSON.raw(Array(#"{"responses":[{"statusCode":"#.utf8)) }
+        let allSucceeded = results.allSatisfy { ($0["statusCode"] as? Int) == 200 }
+        return JSON.response(["responses": results], status: allSucceeded ? .ok : HTTPResponse.Status(code: 207))
+    }
+}

@@ -1,0 +1,121 @@
+import FlipSyncCore
+import Hummingbird
+import Logging
+
+/// How to build and where to serve a sandbox.
+public struct SandboxConfiguration: Sendable, Hashable {
+    /// Always loopback by default; the sandbox is not meant to be reachable from elsewhere.
+    public var host: String
+    /// 0 picks a free port (tests); `SandboxServer.port` says which.
+    public var port: Int
+    public var seed: UInt64
+    public var listings: Int
+    public var credentials: SandboxCredentials
+    /// `expires_in` of issued tokens (eBay's are 7200 s).
+    public var tokenLifetime: TimeSpan
+
+    public init(host: String = "127.0.0.1", port: Int = 0, seed: UInt64 = 1, listings: Int = 200,
+                credentials: SandboxCredentials = .development, tokenLifetime: TimeSpan = .seconds(7200)) {
+        self.host = host
+        self.port = port
+        self.seed = seed
+        self.listings = listings
+        self.credentials = credentials
+        self.tokenLifetime = tokenLifetime
+    }
+}
+
+public enum SandboxError: Error, CustomStringConvertible {
+    case didNotStart(String)
+
+    public var description: String {
+        switch self {
+        case .didNotStart(let reason): return "the sandbox did not start: \(reason)"
+        }
+    }
+}
+
+/// The local marketplace simulator: a Hummingbird server speaking eBay's REST shapes under
+/// `/ebay`, with admin endpoints under `/_admin`, over seeded, mutable `SandboxState`.
+///
+/// In-process use (tests): `let sandbox = try await SandboxServer.start(...)`, use
+/// `sandbox.baseURL`, then `await sandbox.stop()`; stopping ends the server task and returns
+/// once it has finished. Standalone use: `SandboxServer.runUntilSignalled(...)`.
+public final class SandboxServer: Sendable {
+    public let state: SandboxState
+    /// The port actually bound.
+    public let port: Int
+    public let host: String
+    private let task: Task<Void, any Error>
+
+    /// `http://127.0.0.1:PORT`; eBay's API lives under `baseURL + "/ebay"`.
+    public var baseURL: String { "http://\(host):\(port)" }
+
+    private init(state: SandboxState, host: String, port: Int, task: Task<Void, any Error>) {
+        self.state = state
+        self.host = host
+        self.port = port
+        self.task = task
+    }
+
+    static func makeState(_ configuration: SandboxConfiguration, clock: any SchedulerClock) -> SandboxState {
+        SandboxState(catalog: SeededCatalog(seed: configuration.seed, listings: configuration.listings),
+                     credentials: configuration.credentials, tokenLifetime: configuration.tokenLifetime, clock: clock)
+    }
+
+    static func makeRouter(_ state: SandboxState) -> Router<BasicRequestContext> {
+        let router = Router()
+        EbayRoutes(state: state).register(on: router)
+        AdminRoutes(state: state).register(on: router)
+        return router
+    }
+
+    /// Starts serving in a background task and returns once the port is bound.
+    public static func start(_ configuration: SandboxConfiguration = SandboxConfiguration(),
+                             clock: any SchedulerClock = SystemSchedulerClock(),
+                             logger: Logger = Logger(label: "flipsync.sandbox")) async throws -> SandboxServer {
+        let state = makeState(configuration, clock: clock)
+        let (bound, continuation) = AsyncStream<Int>.makeStream()
+        let app = Application(
+            router: makeRouter(state),
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "flipsync-sandbox"),
+            onServerRunning: { channel in
+                continuation.yield(channel.localAddress?.port ?? 0)
+                continuation.finish()
+            },
+            logger: logger)
+        let task = Task {
+            defer { continuation.finish() }
+            try await app.run()
+        }
+        var iterator = bound.makeAsyncIterator()
+        guard let port = await iterator.next(), port > 0 else {
+            // The server ended before binding: surface its error.
+            task.cancel()
+            try await task.value
+            throw SandboxError.didNotStart("no port was bound on \(configuration.host):\(configuration.port)")
+        }
+        return SandboxServer(state: state, host: configuration.host, port: port, task: task)
+    }
+
+    /// Stops serving: held (delayed) requests are released, the server task is cancelled and
+    /// awaited.
+    public func stop() async {
+        state.markStopping()
+        task.cancel()
+        _ = try? await task.value
+    }
+
+    /// Serves until SIGINT or SIGTERM (the `flipsync-sandbox` executable).
+    public static func runUntilSignalled(_ configuration: SandboxConfiguration,
+                                         logger: Logger = Logger(label: "flipsync.sandbox"),
+                                         onBound: @escaping @Sendable (Int) -> Void) async throws {
+        let state = makeState(configuration, clock: SystemSchedulerClock())
+        let app = Application(
+            router: makeRouter(state),
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "flipsync-sandbox"),
+            onServerRunning: { channel in onBound(channel.localAddress?.port ?? 0) },
+            logger: logger)
+        try await app.runService()
+    }
+}

@@ -1,0 +1,241 @@
+import FlipSyncCore
+import Foundation
+import Synchronization
+
+/// The credentials the sandbox accepts at its token endpoint.
+public struct SandboxCredentials: Sendable, Hashable {
+    public var clientID: String
+    public var clientSecret: String
+    public var refreshToken: String
+
+    public init(clientID: String, clientSecret: String, refreshToken: String) {
+        self.clientID = clientID
+        self.clientSecret = clientSecret
+        self.refreshToken = refreshToken
+    }
+
+    /// What `flipsync-sandbox` accepts when run standalone (development only; not secrets).
+    public static let development = SandboxCredentials(clientID: "sandbox-client", clientSecret: "sandbox-secret",
+                                                       refreshToken: "sandbox-refresh-token")
+
+    /// The credentials named in `config/flipsync.toml` (`ebay-client-id`, `ebay-client-secret`,
+    /// `ebay-refresh-token`), read from a credentials directory so the daemon and the sandbox
+    /// agree. A trailing newline in a file is ignored. Nil if any file is missing or empty.
+    public init?(directory: String, names: (clientID: String, clientSecret: String, refreshToken: String) =
+                    ("ebay-client-id", "ebay-client-secret", "ebay-refresh-token")) {
+        func read(_ name: String) -> String? {
+            guard let text = try? String(contentsOfFile: directory + "/" + name, encoding: .utf8) else { return nil }
+            let value = text.hasSuffix("\n") ? String(text.dropLast()) : text
+            return value.isEmpty ? nil : value
+        }
+        guard let id = read(names.clientID), let secret = read(names.clientSecret), let refresh = read(names.refreshToken) else {
+            return nil
+        }
+        self.init(clientID: id, clientSecret: secret, refreshToken: refresh)
+    }
+}
+
+/// The routes faults can be injected into.
+public enum SandboxRoute: String, Sendable, Hashable, Codable, CaseIterable {
+    case token, search, offers, inventoryItems = "inventory_items", bulkUpdate = "bulk_update"
+}
+
+/// A fault applied to the next `remaining` requests of one route (all of them if nil).
+///
+/// Applied in this order: `latencyMilliseconds`, then `expireTokens` (every issued token
+/// expires, so the request fails authentication), then `status` (429 carries `Retry-After:
+/// retryAfterSeconds`; other statuses carry an eBay error body with `errorId`/`message`), then
+/// `redirectTo` (a 302 to that URL), then `malformed` (a 200 whose body is cut-off JSON).
+public struct SandboxFault: Sendable, Hashable, Codable {
+    public var route: SandboxRoute
+    public var remaining: Int?
+    public var latencyMilliseconds: Int?
+    public var expireTokens: Bool?
+    public var status: Int?
+    public var retryAfterSeconds: Int?
+    public var errorId: Int?
+    public var message: String?
+    public var redirectTo: String?
+    public var malformed: Bool?
+
+    public init(route: SandboxRoute, remaining: Int? = nil, latencyMilliseconds: Int? = nil, expireTokens: Bool? = nil,
+                status: Int? = nil, retryAfterSeconds: Int? = nil, errorId: Int? = nil, message: String? = nil,
+                redirectTo: String? = nil, malformed: Bool? = nil) {
+        self.redirectTo = redirectTo
+        self.route = route
+        self.remaining = remaining
+        self.latencyMilliseconds = latencyMilliseconds
+        self.expireTokens = expireTokens
+        self.status = status
+        self.retryAfterSeconds = retryAfterSeconds
+        self.errorId = errorId
+        self.message = message
+        self.malformed = malformed
+    }
+}
+
+/// One applied price/quantity change, in the order applied.
+public struct AppliedUpdate: Sendable, Hashable, Codable {
+    public var sequence: Int
+    public var sku: String
+    public var offerId: String?
+    public var oldPriceMicros: Int64
+    public var newPriceMicros: Int64
+    public var oldQuantity: Int
+    public var newQuantity: Int
+    public var atMilliseconds: Int64
+}
+
+/// Everything the sandbox knows, behind one lock. Reads return copies.
+public final class SandboxState: Sendable {
+    struct IssuedToken {
+        enum Kind: String { case application, user }
+        var kind: Kind
+        var expiresAt: Int64
+    }
+
+    struct Inner {
+        var listings: [SandboxListing]
+        var indexBySKU: [String: Int]
+        var competitors: [SandboxCompetitorOffer]
+        var tokens: [String: IssuedToken] = [:]
+        var tokensIssued: [String: Int] = [:]
+        var tokenCounter = 0
+        var updates: [AppliedUpdate] = []
+        var faults: [SandboxFault] = []
+        var requests: [String: Int] = [:]
+        var inFlight: [SandboxRoute: Int] = [:]
+        var inFlightWaiters: [(route: SandboxRoute, continuation: CheckedContinuation<Void, Never>)] = []
+        var stopping = false
+    }
+
+    let inner: Mutex<Inner>
+    public let credentials: SandboxCredentials
+    public let tokenLifetime: TimeSpan
+    let clock: any SchedulerClock
+
+    public init(catalog: SeededCatalog, credentials: SandboxCredentials, tokenLifetime: TimeSpan, clock: any SchedulerClock) {
+        self.credentials = credentials
+        self.tokenLifetime = tokenLifetime
+        self.clock = clock
+        let index = Dictionary(uniqueKeysWithValues: catalog.listings.enumerated().map { ($1.sku, $0) })
+        inner = Mutex(Inner(listings: catalog.listings, indexBySKU: index, competitors: catalog.competitors))
+    }
+
+    // MARK: Inspection
+
+    public var listings: [SandboxListing] { inner.withLock { $0.listings } }
+    public var competitors: [SandboxCompetitorOffer] { inner.withLock { $0.competitors } }
+    public var updates: [AppliedUpdate] { inner.withLock { $0.updates } }
+    public func listing(sku: String) -> SandboxListing? { inner.withLock { s in s.indexBySKU[sku].map { s.listings[$0] } } }
+    /// Tokens issued so far, by grant (`application`, `user`).
+    public var tokensIssued: [String: Int] { inner.withLock { $0.tokensIssued } }
+    /// Requests received so far, by route (admin routes not counted).
+    public var requestCounts: [String: Int] { inner.withLock { $0.requests } }
+
+    // MARK: Tokens
+
+    func issueToken(kind: IssuedToken.Kind) -> String {
+        let now = clock.monotonicMilliseconds()
+        return inner.withLock { s in
+            s.tokenCounter += 1
+            var rng = SeededGenerator(seed: UInt64(s.tokenCounter) &* 0x2545_F491_4F6C_DD1D ^ UInt64(bitPattern: now))
+            let token = "v^1.1#i^1#sandbox#\(kind.rawValue)#\(s.tokenCounter)#\(String(rng.next(), radix: 36))\(String(rng.next(), radix: 36))"
+            s.tokens[token] = IssuedToken(kind: kind, expiresAt: now + tokenLifetime.milliseconds)
+            s.tokensIssued[kind.rawValue, default: 0] += 1
+            return token
+        }
+    }
+
+    enum TokenCheck { case valid(IssuedToken.Kind), missing, invalid, expired }
+
+    func check(bearer: String?) -> TokenCheck {
+        guard let bearer, bearer.hasPrefix("Bearer ") else { return .missing }
+        let now = clock.monotonicMilliseconds()
+        return inner.withLock { s in
+            guard let token = s.tokens[String(bearer.dropFirst(7))] else { return .invalid }
+            return token.expiresAt > now ? .valid(token.kind) : .expired
+        }
+    }
+
+    /// Every token issued so far expires now (as if their lifetime had passed).
+    public func expireAllTokens() {
+        let now = clock.monotonicMilliseconds()
+        inner.withLock { s in
+            for key in s.tokens.keys { s.tokens[key]?.expiresAt = now }
+        }
+    }
+
+    // MARK: Faults
+
+    public func inject(_ fault: SandboxFault) { inner.withLock { $0.faults.append(fault) } }
+    public func clearFaults() { inner.withLock { $0.faults.removeAll() } }
+
+    /// Counts the request and takes the first fault for `route`, using up one of its `remaining`.
+    func begin(_ route: SandboxRoute) -> SandboxFault? {
+        inner.withLock { s in
+            s.requests[route.rawValue, default: 0] += 1
+            guard let index = s.faults.firstIndex(where: { $0.route == route }) else { return nil }
+            let fault = s.faults[index]
+            if let remaining = fault.remaining {
+                if remaining <= 1 { s.faults.remove(at: index) } else { s.faults[index].remaining = remaining - 1 }
+            }
+            return fault
+        }
+    }
+
+    /// Holds a request for `milliseconds`, counted as in flight; returns early when the server stops.
+    func hold(_ route: SandboxRoute, milliseconds: Int) async {
+        let waiters = inner.withLock { s in
+            s.inFlight[route, default: 0] += 1
+            let ready = s.inFlightWaiters.filter { $0.route == route }
+            s.inFlightWaiters.removeAll { $0.route == route }
+            return ready
+        }
+        for waiter in waiters { waiter.continuation.resume() }
+        defer { inner.withLock { $0.inFlight[route, default: 1] -= 1 } }
+        // Short slices so a stopping server is not held up by an injected delay.
+        let deadline = clock.monotonicMilliseconds() + Int64(milliseconds)
+        while clock.monotonicMilliseconds() < deadline, !inner.withLock({ $0.stopping }), !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(min(20, max(1, deadline - clock.monotonicMilliseconds()))))
+        }
+    }
+
+    /// Returns once a request to `route` is being held by an injected latency (for tests that
+    /// must act while a request is in flight, without sleeping).
+    public func waitUntilHeld(_ route: SandboxRoute) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let already = inner.withLock { s in
+                if s.inFlight[route, default: 0] > 0 { return true }
+                s.inFlightWaiters.append((route, continuation))
+                return false
+            }
+            if already { continuation.resume() }
+        }
+    }
+
+    func markStopping() {
+        let waiters = inner.withLock { s in
+            s.stopping = true
+            defer { s.inFlightWaiters.removeAll() }
+            return s.inFlightWaiters
+        }
+        for waiter in waiters { waiter.continuation.resume() }
+    }
+
+    // MARK: Updates
+
+    func apply(sku: String, offerId: String?, priceMicros: Int64?, quantity: Int?) {
+        let now = clock.wallMilliseconds()
+        inner.withLock { s in
+            guard let index = s.indexBySKU[sku] else { return }
+            let old = s.listings[index]
+            if let priceMicros { s.listings[index].priceMicros = priceMicros }
+            if let quantity { s.listings[index].quantity = quantity }
+            s.updates.append(AppliedUpdate(sequence: s.updates.count + 1, sku: sku, offerId: offerId,
+                                           oldPriceMicros: old.priceMicros, newPriceMicros: s.listings[index].priceMicros,
+                                           oldQuantity: old.quantity, newQuantity: s.listings[index].quantity,
+                                           atMilliseconds: now))
+        }
+    }
+}

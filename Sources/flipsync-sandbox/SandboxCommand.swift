@@ -1,0 +1,55 @@
+import ArgumentParser
+import FlipSyncSandbox
+import Foundation
+
+@main
+struct SandboxCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "flipsync-sandbox",
+        abstract: "Run the local marketplace sandbox on loopback.",
+        discussion: """
+            Serves eBay's REST shapes under /ebay (OAuth token, Browse item_summary/search,
+            Inventory offers, inventory items and bulk_update_price_quantity) over a catalog
+            generated from --seed, plus /_admin to inspect state, read the log of applied updates,
+            inject faults and expire tokens. config/flipsync.toml points at
+            http://127.0.0.1:8780/ebay by default. With --credentials-directory it accepts the
+            values of the files ebay-client-id, ebay-client-secret and ebay-refresh-token there
+            (the names config/flipsync.toml uses); without it, client id "sandbox-client",
+            secret "sandbox-secret" and refresh token "sandbox-refresh-token".
+            Stops on SIGINT or SIGTERM.
+            """)
+
+    @Option(help: "The loopback address to listen on.")
+    var host = "127.0.0.1"
+
+    @Option(help: "The port to listen on (0 picks a free one and prints it).")
+    var port = 8780
+
+    @Option(help: "The seed of the generated catalog; the same seed gives the same data.")
+    var seed: UInt64 = 1
+
+    @Option(help: "How many of our listings to generate.")
+    var listings = 200
+
+    @Option(help: "A directory with ebay-client-id, ebay-client-secret and ebay-refresh-token files to accept.")
+    var credentialsDirectory: String?
+
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be 0…65535") }
+        guard (1...100_000).contains(listings) else { throw ValidationError("--listings must be 1…100000") }
+    }
+
+    func run() async throws {
+        var configuration = SandboxConfiguration(host: host, port: port, seed: seed, listings: listings)
+        if let credentialsDirectory {
+            guard let credentials = SandboxCredentials(directory: credentialsDirectory) else {
+                throw ValidationError("\(credentialsDirectory) must hold non-empty ebay-client-id, ebay-client-secret and ebay-refresh-token files")
+            }
+            configuration.credentials = credentials
+        }
+        try await SandboxServer.runUntilSignalled(configuration) { bound in
+            // Unbuffered, so a script reading our output learns the port at once.
+            FileHandle.standardOutput.write(Data("flipsync-sandbox: listening on http://\(host):\(bound) (eBay under /ebay, admin under /_admin)\n".utf8))
+        }
+    }
+}

@@ -1,0 +1,95 @@
+import FlipSyncCore
+@testable import FlipSyncMarketplaces
+import FlipSyncSandbox
+import Foundation
+import Testing
+
+@Suite("Secrets, error mapping and wire values")
+struct RedactionAndMappingTests {
+    @Test("a request's description hides credentials and the body")
+    func requestDescription() {
+        let request = HTTPRequest(method: .post, url: "https://api.ebay.com/identity/v1/oauth2/token",
+                                  headers: [("Authorization", "Basic c2VjcmV0"), ("authorization", "Bearer tok-123"),
+                                            ("X-EBAY-C-MARKETPLACE-ID", "EBAY_US")],
+                                  body: Array("refresh_token=r-456".utf8))
+        let text = "\(request)"
+        #expect(!text.contains("c2VjcmV0") && !text.contains("tok-123") && !text.contains("r-456"))
+        #expect(text.contains("Authorization: <redacted>") && text.contains("EBAY_US") && text.contains("19 bytes"))
+    }
+
+    @Test("secrets and credentials never print their values")
+    func secretText() {
+        let secret = SecretText("hunter2")
+        let credentials = EbayCredentials(clientID: "id", clientSecret: secret, refreshToken: SecretText("r-789"))
+        for text in ["\(secret)", String(reflecting: secret), "\(credentials)", String(reflecting: credentials)] {
+            #expect(!text.contains("hunter2") && !text.contains("r-789"), "\(text)")
+        }
+        var dumped = ""
+        dump(credentials, to: &dumped)
+        #expect(!dumped.contains("hunter2") && !dumped.contains("r-789"))
+        #expect(secret.reveal() == "hunter2")
+    }
+
+    @Test("errors map to the coordinator's TaskFailure", arguments: [
+        (MarketplaceError.rateLimited(retryAfter: .seconds(3)), true, TimeSpan?.some(.seconds(3))),
+        (.transient("HTTP 503"), true, nil),
+        (.auth("refused"), false, nil),
+        (.permanent(status: 400, message: "bad"), false, nil),
+        (.malformed("cut off"), false, nil),
+        (.refused("host"), false, nil),
+    ])
+    func taskFailure(_ error: MarketplaceError, _ retryable: Bool, _ retryAfter: TimeSpan?) {
+        switch error.taskFailure {
+        case .transient(_, let after): #expect(retryable && after == retryAfter)
+        case .permanent: #expect(!retryable)
+        case .budgetExhausted: Issue.record("never budgetExhausted")
+        }
+    }
+
+    @Test("prices go on the wire with exactly the currency's digits", arguments: [
+        (Int64(12_990_000), "12.99"), (12_500_000, "12.50"), (1_000_000, "1.00"), (10_000, "0.01"), (123_456_780_000, "123456.78"),
+    ])
+    func wireAmount(_ micros: Int64, _ expected: String) throws {
+        #expect(try EbayClient.wireAmount(Money(micros: micros, currency: .usd), sku: "S").value == expected)
+    }
+
+    @Test("a yen price has no decimals; a fraction of a cent or a zero price is refused")
+    func wireAmountEdges() throws {
+        #expect(try EbayClient.wireAmount(Money(minorUnits: 1200, currency: Currency(code: "JPY")!), sku: "S").value == "1200")
+        #expect(throws: MarketplaceError.self) { try EbayClient.wireAmount(Money(micros: 12_995_000, currency: .usd), sku: "S") }
+        #expect(throws: MarketplaceError.self) { try EbayClient.wireAmount(.zero(.usd), sku: "S") }
+    }
+
+    @Test("Retry-After is read in seconds; anything else is no hint")
+    func retryAfter() {
+        #expect(EbayClient.retryAfter(HTTPResponse(status: 429, headers: ["Retry-After": "12"])) == .seconds(12))
+        #expect(EbayClient.retryAfter(HTTPResponse(status: 429, headers: ["retry-after": " 0 "])) == .seconds(0))
+        #expect(EbayClient.retryAfter(HTTPResponse(status: 429, headers: ["Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"])) == nil)
+        #expect(EbayClient.retryAfter(HTTPResponse(status: 429)) == nil)
+    }
+
+    @Test("the same seed gives the same catalog; another seed a different one")
+    func deterministicCatalog() {
+        let a = SeededCatalog(seed: 42, listings: 30)
+        let b = SeededCatalog(seed: 42, listings: 30)
+        #expect(a.listings == b.listings && a.competitors == b.competitors)
+        #expect(SeededCatalog(seed: 43, listings: 30).listings != a.listings)
+        #expect(a.competitors.contains { $0.gtin == nil } && a.competitors.contains { $0.gtin != nil })
+        #expect(Set(a.listings.map(\.sku)).count == 30 && Set(a.listings.map(\.gtin)).count == 30)
+    }
+}
+
+@Suite("Sandbox credentials")
+struct SandboxCredentialsTests {
+    @Test("credentials are read from the files config/flipsync.toml names; a missing file gives none")
+    func fromDirectory() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("flipsync-creds-\(UInt64.random(in: 0...UInt64.max))").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try "id-1\n".write(toFile: directory + "/ebay-client-id", atomically: true, encoding: .utf8)
+        try "secret-2".write(toFile: directory + "/ebay-client-secret", atomically: true, encoding: .utf8)
+        #expect(SandboxCredentials(directory: directory) == nil)
+        try "refresh-3\n".write(toFile: directory + "/ebay-refresh-token", atomically: true, encoding: .utf8)
+        #expect(SandboxCredentials(directory: directory) == SandboxCredentials(clientID: "id-1", clientSecret: "secret-2", refreshToken: "refresh-3"))
+    }
+}

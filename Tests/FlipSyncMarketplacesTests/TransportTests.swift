@@ -1,0 +1,93 @@
+import FlipSyncCore
+import FlipSyncMarketplaces
+import FlipSyncSandbox
+import FlipSyncTestKit
+import Testing
+
+@Suite("HTTP transport", .timeLimit(.minutes(1)))
+struct TransportTests {
+    @Test("a request to a host outside the allow-list is refused without being sent")
+    func allowList() async throws {
+        try await Harness.with(allowList: HostAllowList(["api.ebay.com"])) { h in
+            let error = await caught { _ = try await h.client.searchPage(BrowseQuery(.keywords("acme"))) }
+            guard case .refused(let message)? = error as? MarketplaceError else {
+                Issue.record("expected .refused, got \(String(describing: error))")
+                return
+            }
+            #expect(message.contains("127.0.0.1"))
+            #expect(h.sandbox.state.requestCounts.isEmpty)
+            #expect(h.recorder.recorded.isEmpty)
+        }
+    }
+
+    @Test("the allow-list matches a host on any port, or host:port exactly")
+    func allowListMatching() {
+        let list = HostAllowList(["api.ebay.com", "127.0.0.1:8780"])
+        #expect(list.allows(host: "API.eBay.com", port: 443))
+        #expect(list.allows(host: "127.0.0.1", port: 8780))
+        #expect(!list.allows(host: "127.0.0.1", port: 8781))
+        #expect(!list.allows(host: "api.ebay.com.evil.example", port: 443))
+        let fromConfig = HostAllowList(baseURLs: ["http://127.0.0.1:8780/ebay", "https://api.ebay.com"])
+        #expect(fromConfig.allows(host: "api.ebay.com", port: 443) && fromConfig.allows(host: "127.0.0.1", port: 8780))
+        #expect(!fromConfig.allows(host: "api.ebay.com", port: 80))
+    }
+
+    @Test("a URL with credentials in it, or not http(s), is refused")
+    func invalidURLs() async {
+        let transport = URLSessionTransport(allowList: HostAllowList(["example.com"]))
+        for url in ["ftp://example.com/x", "http://user:pass@example.com/", "example.com/x", "http://:80/"] {
+            let error = await caught { _ = try await transport.send(HTTPRequest(method: .get, url: url)) }
+            #expect(error as? HTTPTransportError == .invalidURL(url), "\(url)")
+        }
+    }
+
+    @Test("a redirect is not followed: the 3xx comes back and becomes a permanent error")
+    func redirectNotFollowed() async throws {
+        try await Harness.with { h in
+            try await h.inject(SandboxFault(route: .search, remaining: 1,
+                                            redirectTo: h.sandbox.baseURL + "/ebay/buy/browse/v1/item_summary/search?q=acme"))
+            let error = await caught { _ = try await h.client.searchPage(BrowseQuery(.keywords("acme"))) }
+            guard case .permanent(let status, _)? = error as? MarketplaceError else {
+                Issue.record("expected .permanent, got \(String(describing: error))")
+                return
+            }
+            #expect(status == 302)
+            #expect(h.sandbox.state.requestCounts["search"] == 1)
+        }
+    }
+
+    @Test("every request, token requests included, takes a token from the bucket for its host and credential")
+    func rateLimited() async throws {
+        let clock = ManualClock(Timestamp(secondsSinceEpoch: 1_800_000_000))
+        try await Harness.with(clock: clock, requests: 1, per: .seconds(60), burst: 3) { h in
+            _ = try await h.client.searchPage(BrowseQuery(.keywords("acme")))  // token + search
+            _ = try await h.client.searchPage(BrowseQuery(.keywords("acme")))  // bucket now empty
+            let third = Task { try await h.client.searchPage(BrowseQuery(.keywords("acme"))) }
+            await clock.waitForSleepers(1)
+            #expect(h.sandbox.state.requestCounts["search"] == 2)
+            clock.advance(bySeconds: 60)
+            _ = try await third.value
+            #expect(h.sandbox.state.requestCounts["search"] == 3)
+            #expect(h.sandbox.state.requestCounts["token"] == 1)
+        }
+    }
+
+    @Test("cancelling the task cancels a slow in-flight request promptly")
+    func cancellation() async throws {
+        try await Harness.with { h in
+            _ = try await h.client.searchPage(BrowseQuery(.keywords("acme")))  // token already cached
+            try await h.inject(SandboxFault(route: .search, remaining: 1, latencyMilliseconds: 30_000))
+            let clock = ContinuousClock()
+            let started = clock.now
+            let task = Task { try await h.client.searchPage(BrowseQuery(.keywords("acme"))) }
+            await h.sandbox.state.waitUntilHeld(.search)
+            task.cancel()
+            let result = await task.result
+            #expect(clock.now - started < .seconds(5))
+            guard case .failure(let error) = result, error is CancellationError else {
+                Issue.record("expected CancellationError, got \(result)")
+                return
+            }
+        }
+    }
+}
