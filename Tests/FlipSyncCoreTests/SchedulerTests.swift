@@ -189,6 +189,22 @@ struct SchedulerTests {
         await h.stop()
     }
 
+    @Test("a scheduler a few seconds behind misses nothing: each fire less than a minute late is handled by overlap")
+    func behindButOnTime() async throws {
+        let h = try Harness(jobs: [job("every-second", "*-*-* *:*:*", "overlap = \"queue\"\ncatch_up = \"latest\"")],
+                            at: "2026-11-25T12:00:00Z")
+        await h.start()
+        h.clock.suspend(forMilliseconds: 2_000)  // the loop was held up: 12:00:01 and :02 pass unseen
+        h.clock.advance(bySeconds: 1)             // it wakes for 12:00:01 at 12:00:03
+        func settled() throws -> Bool { let r = try h.runs("every-second"); return r.count >= 3 && r.allSatisfy(\.status.isFinal) }
+        for _ in 0..<10 where try !settled() { _ = await h.eventsUntilIdle() }
+        let runs = try h.runs("every-second")
+        #expect(runs.compactMap(\.scheduledAt) == (1...3).map { Timestamp(parsing: "2026-11-25T12:00:00Z")!.secondsSinceEpoch + $0 })
+        #expect(runs.map(\.status) == [.succeeded, .succeeded, .skipped])
+        #expect(runs.last?.skipReason == .overlap, "a queue of one: the third waits for nobody, and is skipped as an overlap, not missed")
+        await h.stop()
+    }
+
     @Test("after downtime, catch_up = all runs each missed fire within the window, oldest first")
     func restartCatchUpAll() async throws {
         let scratch = Scratch()

@@ -65,8 +65,9 @@ public actor Scheduler {
         }
     }
 
-    /// A fire is on time if it is handled within this long of its due time; later ones were
-    /// missed (the daemon was down, the machine slept or the clock jumped) and follow `catch_up`.
+    /// A fire is on time if it is handled less than this long after its due time (seconds); later
+    /// ones were missed (the daemon was down, the machine slept or the clock jumped) and follow
+    /// `catch_up`.
     public static let onTimeTolerance: Int64 = 60
 
     private let ledger: any RunLedger
@@ -248,15 +249,17 @@ public actor Scheduler {
 
     private func handle(_ fires: [Int64], of job: JobDefinition, now: Int64) {
         let paused = states[job.name]?.paused ?? false
-        let onTime = fires.last.flatMap { now - $0 <= Self.onTimeTolerance ? $0 : nil }
-        let missed = onTime == nil ? fires : Array(fires.dropLast())
+        // Fires less than the tolerance late are on time and run (each by the overlap policy),
+        // however many there are: a scheduler a few seconds behind misses nothing.
+        let onTime = fires.filter { now - $0 < Self.onTimeTolerance }
+        let missed = fires.filter { now - $0 >= Self.onTimeTolerance }
         let window = job.catchUpWindow.seconds
         var catchUps: [Int64] = []
         if !paused {
             switch job.catchUp {
             case .skip: break
             case .latest:
-                if onTime == nil, let latest = missed.last, now - latest <= window { catchUps = [latest] }
+                if onTime.isEmpty, let latest = missed.last, now - latest <= window { catchUps = [latest] }
             case .all:
                 catchUps = missed.filter { now - $0 <= window }
             }
@@ -268,12 +271,12 @@ public actor Scheduler {
         for fire in missed where !catchUps.contains(fire) {
             skip(job, at: fire, reason: paused ? .paused : .missed, note: paused ? "job paused" : "missed (daemon down, suspend or clock jump)")
         }
-        for fire in catchUps { request(job, trigger: .catchUp, scheduledAt: fire, requestedBy: nil) }
-        if let onTime {
+        for fire in catchUps { request(job, trigger: .catchUp, scheduledAt: fire, requestedBy: nil, persistState: false) }
+        for fire in onTime {
             if paused {
-                skip(job, at: onTime, reason: .paused, note: "job paused")
+                skip(job, at: fire, reason: .paused, note: "job paused")
             } else {
-                request(job, trigger: .schedule, scheduledAt: onTime, requestedBy: nil)
+                request(job, trigger: .schedule, scheduledAt: fire, requestedBy: nil, persistState: false)
             }
         }
     }
@@ -297,8 +300,10 @@ public actor Scheduler {
     /// A run is wanted now: start it, queue it, skip it or replace the running one, as the job's
     /// `overlap` says. Returns the new run, or nil if the fire was skipped or already recorded.
     @discardableResult
+    /// `persistState: false` when the caller saves the job's schedule state itself (`fireDue`
+    /// does, once per job per tick), to spare the ledger a write per fire.
     private func request(_ job: JobDefinition, trigger: RunTrigger, scheduledAt: Int64?, requestedBy: UInt32?,
-                         resumes: Int64? = nil) -> RunInfo? {
+                         resumes: Int64? = nil, persistState: Bool = true) -> RunInfo? {
         if let current = running[job.name] {
             switch job.overlap {
             case .skip:
@@ -347,7 +352,7 @@ public actor Scheduler {
         }
         var state = states[job.name] ?? ScheduleState(job: job.name)
         state.lastRunID = run.id
-        save(state)
+        if persistState { save(state) } else { states[job.name] = state }
         return run
     }
 
