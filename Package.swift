@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "flipsyncctl", targets: ["flipsyncctl"]),
         .executable(name: "flipsyncd", targets: ["flipsyncd"]),
         .executable(name: "flipsync-sandbox", targets: ["flipsync-sandbox"]),
+        .executable(name: "flipsync-bench", targets: ["flipsync-bench"]),
         .library(name: "FlipSyncCore", targets: ["FlipSyncCore"]),
     ],
     dependencies: [
@@ -85,6 +86,7 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
+        .executableTarget(name: "flipsync-bench", dependencies: ["FlipSyncCore", "FlipSyncStore", .product(name: "Logging", package: "swift-log")], path: "Benchmarks/flipsync-bench"),
         .testTarget(name: "FlipSyncTOMLTests", dependencies: ["FlipSyncTOML"], exclude: ["Vectors"]),
         .testTarget(name: "FlipSyncCoreTests", dependencies: ["FlipSyncCore", "FlipSyncStore", "FlipSyncTestKit"],
                     exclude: ["Vectors"]),

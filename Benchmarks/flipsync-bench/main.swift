@@ -1,0 +1,75 @@
+import Foundation
+
+// flipsync-bench: where flipsyncd stands against its limits and against the tools people use
+// instead (issue 7). Every comparison runs side by side in this one invocation and is reported
+// as a ratio, because the machine is noisy. Progress goes to stderr; the table to stdout.
+//
+//   swift run -c release flipsync-bench [--quick] [--only NAME]...
+//
+// NAME: schedule, lateness, idle, pool, ledger, footprint.
+
+let usage = """
+    usage: flipsync-bench [--quick] [--only NAME]...
+      --quick      shorter runs (lateness 10 s instead of the issue's 60 s, fewer iterations)
+      --only NAME  run only NAME (repeatable): schedule, lateness, idle, pool, ledger, footprint
+    """
+
+let allBenchmarks = ["schedule", "lateness", "idle", "pool", "ledger", "footprint"]
+var quick = false
+var only: [String] = []
+var arguments = CommandLine.arguments.dropFirst().makeIterator()
+while let argument = arguments.next() {
+    switch argument {
+    case "--quick": quick = true
+    case "--only":
+        guard let name = arguments.next(), allBenchmarks.contains(name) else {
+            FileHandle.standardError.write(Data((usage + "\n").utf8))
+            exit(2)
+        }
+        only.append(name)
+    case "-h", "--help":
+        print(usage)
+        exit(0)
+    default:
+        FileHandle.standardError.write(Data(("unknown argument \(argument)\n" + usage + "\n").utf8))
+        exit(2)
+    }
+}
+let selected = only.isEmpty ? allBenchmarks : allBenchmarks.filter(only.contains)
+
+#if DEBUG
+log("warning: a debug build; run `swift run -c release flipsync-bench` for figures worth keeping")
+#endif
+
+let table = ResultTable()
+let began = Date()
+var failures = 0
+for name in selected {
+    log("[\(name)]")
+    do {
+        switch name {
+        case "schedule": try ScheduleBench.run(quick: quick, table: table)
+        case "lateness": try await SchedulerBench.lateness(quick: quick, table: table)
+        case "idle": try await SchedulerBench.idleWakeups(quick: quick, table: table)
+        case "pool": try await PoolBench.run(quick: quick, table: table)
+        case "ledger": try LedgerBench.run(quick: quick, table: table)
+        case "footprint": try FootprintBench.run(quick: quick, table: table)
+        default: break
+        }
+    } catch {
+        failures += 1
+        log("  \(name) failed: \(error)")
+        table.add(ResultRow(benchmark: name, metric: "failed", value: "\(error)"))
+    }
+}
+
+let stamp = ISO8601DateFormatter().string(from: began)
+print("flipsync-bench \(quick ? "--quick " : "")— \(stamp) — \(machineDescription())")
+print("")
+print(table.render())
+if !table.notes.isEmpty {
+    print("")
+    for note in table.notes { print("- " + note) }
+}
+if blackHole == 42 { print("") }  // keeps measured results alive
+exit(failures == 0 ? 0 : 1)
