@@ -55,7 +55,7 @@ struct JobFileFuzzTests {
 
     @Test("10,000 mutated files: no crash, and every error names a line inside its file")
     func mutatedFiles() throws {
-        var random = SeededRandom(seed: 0xF11B5)
+        var random = SplitMix64(state: 0xF11B5)  // fixed seed: a failure reproduces
         let seeds = try Self.shipped()
         let defaults = JobDefaults(timezone: .utc, currency: .usd, configuredMarketplaces: Set(MarketplaceName.allCases),
                                    configFile: "config/flipsync.toml")
@@ -86,18 +86,5 @@ struct JobFileFuzzTests {
         // Both outcomes occur: the mutations are neither all harmless nor all fatal.
         #expect(refused > 1_000)
         #expect(valid > 100)
-    }
-}
-
-/// SplitMix64: a small, fixed-seed generator, so a failing case can be reproduced.
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
