@@ -65,12 +65,6 @@ struct LedgerOptions: ParsableArguments {
     }
 }
 
-extension Timestamp {
-    init(milliseconds: Int64) {
-        self.init(secondsSinceEpoch: milliseconds >= 0 ? milliseconds / 1000 : (milliseconds - 999) / 1000)
-    }
-}
-
 /// `3h 12min left`-style spans for tables, from seconds.
 func span(_ seconds: Int64) -> String {
     TimeSpan.seconds(abs(seconds)).roundedForHumans

@@ -19,9 +19,13 @@ public protocol SchedulerClock: Sendable {
 }
 
 extension SchedulerClock {
-    public func now() -> Timestamp {
-        let ms = wallMilliseconds()
-        return Timestamp(secondsSinceEpoch: ms >= 0 ? ms / 1000 : (ms - 999) / 1000)
+    public func now() -> Timestamp { Timestamp(milliseconds: wallMilliseconds()) }
+}
+
+extension Timestamp {
+    /// The whole second containing `milliseconds` since the epoch (rounded down, also before 1970).
+    public init(milliseconds: Int64) {
+        self.init(secondsSinceEpoch: milliseconds >= 0 ? milliseconds / 1000 : (milliseconds - 999) / 1000)
     }
 }
 
