@@ -35,9 +35,32 @@ public struct SandboxCredentials: Sendable, Hashable {
     }
 }
 
-/// The routes faults can be injected into.
-public enum SandboxRoute: String, Sendable, Hashable, Codable, CaseIterable {
-    case token, search, offers, inventoryItems = "inventory_items", bulkUpdate = "bulk_update"
+/// The routes faults can be injected into, by name (`"token"`, `"amazon.offers"`, …). Each
+/// API's routes file declares its own in an extension; `SandboxRoute.all` lists them for the
+/// admin endpoint's validation.
+public struct SandboxRoute: RawRepresentable, Sendable, Hashable, Codable, CustomStringConvertible {
+    public var rawValue: String
+    public init(rawValue: String) { self.rawValue = rawValue }
+    public init(_ rawValue: String) { self.rawValue = rawValue }
+    public var description: String { rawValue }
+
+    public init(from decoder: any Decoder) throws {
+        rawValue = try decoder.singleValueContainer().decode(String.self)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(rawValue)
+    }
+}
+
+/// eBay's routes.
+extension SandboxRoute {
+    public static let token = SandboxRoute("token")
+    public static let search = SandboxRoute("search")
+    public static let offers = SandboxRoute("offers")
+    public static let inventoryItems = SandboxRoute("inventory_items")
+    public static let bulkUpdate = SandboxRoute("bulk_update")
 }
 
 /// A fault applied to the next `remaining` requests of one route (all of them if nil).

@@ -1,4 +1,3 @@
-import FlipSyncCore
 import Synchronization
 
 /// One metered call to a provider: what was called, how many units it used and what it cost.
