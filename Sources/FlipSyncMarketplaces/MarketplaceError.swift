@@ -4,7 +4,7 @@ import FlipSyncCore
 ///
 /// Messages never contain secrets (client secrets, refresh tokens, access tokens): they are
 /// built from statuses, operation names and the API's own error text only.
-public enum MarketplaceError: Error, Sendable, Hashable, CustomStringConvertible {
+public enum MarketplaceError: RetryClassified, Sendable, Hashable, CustomStringConvertible {
     /// Credentials were refused (a token request failed, or a fresh token was still rejected).
     case auth(String)
     /// HTTP 429; wait at least `retryAfter` (from `Retry-After`) when the server said so.

@@ -193,7 +193,14 @@ public struct RunCoordinator: RunExecutor {
                 info.finishedAt = clock.wallMilliseconds()
                 try ledger.saveTask(info)
                 return
-            } catch let failure as TaskFailure {
+            } catch is CancellationError {
+                info.status = .cancelled
+                info.finishedAt = clock.wallMilliseconds()
+                try? ledger.saveTask(info)
+                throw CancellationError()
+            } catch {
+                // A client's typed error (e.g. a marketplace's) says itself whether a retry can help.
+                let failure = (error as? TaskFailure) ?? (error as? any RetryClassified)?.taskFailure ?? .permanent("\(error)")
                 info.finishedAt = clock.wallMilliseconds()
                 info.error = failure.description
                 switch failure {
@@ -213,17 +220,6 @@ public struct RunCoordinator: RunExecutor {
                     try ledger.saveTask(info)
                     return
                 }
-            } catch is CancellationError {
-                info.status = .cancelled
-                info.finishedAt = clock.wallMilliseconds()
-                try? ledger.saveTask(info)
-                throw CancellationError()
-            } catch {
-                info.status = .failed
-                info.error = "\(error)"
-                info.finishedAt = clock.wallMilliseconds()
-                try ledger.saveTask(info)
-                return
             }
         }
     }

@@ -1,0 +1,212 @@
+/// The one interface the workflows use to act on a sales channel (eBay, Amazon, Shopify).
+///
+/// Implementations live in `FlipSyncMarketplaces` (one per API, each over the real API's
+/// shapes); the workflows in this module only see these values, so a repricing decision or a
+/// stock sync reads the same whatever the channel.
+///
+/// Errors: implementations throw errors that conform to `RetryClassified` (the marketplace
+/// clients' `MarketplaceError` does), so the run coordinator knows whether a retry can help,
+/// or `CancellationError` when the task is cancelled.
+public protocol Marketplace: Sendable {
+    var name: MarketplaceName { get }
+
+    /// Our active listings on this channel, every page.
+    func activeListings() async throws -> [MarketplaceListing]
+
+    /// Other sellers' offers for the same item (by identifier, and where the API can, by
+    /// similar title), cheapest landed price first, plus the Buy Box where the channel has one.
+    /// Our own offers may be included, flagged `isOurs`.
+    func competition(for listing: MarketplaceListing) async throws -> Competition
+
+    /// Applies price and/or quantity changes, batched as the API allows (eBay: 25 per call),
+    /// and returns one result per change, in the same order.
+    func apply(_ changes: [ListingChange]) async throws -> [ListingChangeResult]
+
+    /// Order lines created after `cursor` (nil: the channel's first page of recent orders),
+    /// every page, and the cursor to persist for next time. A line may be returned again
+    /// (cursors overlap on purpose); callers apply each `(marketplace, orderID, lineID)` once.
+    func orders(since cursor: String?) async throws -> OrdersPage
+}
+
+/// An error that says whether retrying can help.
+public protocol RetryClassified: Error {
+    var taskFailure: TaskFailure { get }
+}
+
+/// An item's condition, normalised across channels' vocabularies.
+public enum ItemCondition: String, Sendable, Hashable, Codable, CaseIterable {
+    case new
+    case newOther = "new-other"
+    case refurbished
+    case used
+    case forParts = "for-parts"
+}
+
+/// One of our listings as a channel shows it now.
+public struct MarketplaceListing: Sendable, Hashable {
+    public var marketplace: MarketplaceName
+    public var sku: String
+    /// The channel's id for what we update: eBay offer id, Amazon ASIN, Shopify variant id.
+    public var listingID: String
+    public var gtin: String?
+    public var asin: String?
+    public var title: String
+    public var condition: ItemCondition
+    public var price: Money
+    public var quantity: Int
+    /// What the buyer pays us for shipping, where the channel says.
+    public var shippingCharged: Money?
+
+    public init(marketplace: MarketplaceName, sku: String, listingID: String, gtin: String? = nil, asin: String? = nil,
+                title: String, condition: ItemCondition, price: Money, quantity: Int, shippingCharged: Money? = nil) {
+        self.marketplace = marketplace
+        self.sku = sku
+        self.listingID = listingID
+        self.gtin = gtin
+        self.asin = asin
+        self.title = title
+        self.condition = condition
+        self.price = price
+        self.quantity = quantity
+        self.shippingCharged = shippingCharged
+    }
+}
+
+/// Another seller's offer, as the channel shows it.
+public struct CompetitorOffer: Sendable, Hashable {
+    public var offerID: String
+    public var title: String
+    /// True when the channel matched it to our item by GTIN/ASIN; false for a similar title only.
+    public var matchedByIdentifier: Bool
+    public var price: Money
+    public var shipping: Money
+    public var condition: ItemCondition
+    public var sellerID: String
+    /// Positive feedback share, when the channel gives one.
+    public var sellerFeedback: Percent?
+    /// Our own offer, shown back to us (Amazon's offers list includes it).
+    public var isOurs: Bool
+    public var isBuyBoxWinner: Bool
+
+    /// Price plus shipping: what the buyer pays, and what competition is measured by.
+    public var landed: Money { price + shipping }
+
+    public init(offerID: String, title: String, matchedByIdentifier: Bool, price: Money, shipping: Money,
+                condition: ItemCondition, sellerID: String, sellerFeedback: Percent?, isOurs: Bool = false,
+                isBuyBoxWinner: Bool = false) {
+        self.offerID = offerID
+        self.title = title
+        self.matchedByIdentifier = matchedByIdentifier
+        self.price = price
+        self.shipping = shipping
+        self.condition = condition
+        self.sellerID = sellerID
+        self.sellerFeedback = sellerFeedback
+        self.isOurs = isOurs
+        self.isBuyBoxWinner = isBuyBoxWinner
+    }
+}
+
+/// The competition for one listing.
+public struct Competition: Sendable, Hashable {
+    public var offers: [CompetitorOffer]
+    /// The Buy Box landed price (Amazon), when there is one.
+    public var buyBox: Money?
+
+    public init(offers: [CompetitorOffer], buyBox: Money? = nil) {
+        self.offers = offers
+        self.buyBox = buyBox
+    }
+}
+
+/// A price and/or quantity change to one listing.
+public struct ListingChange: Sendable, Hashable {
+    public var sku: String
+    public var listingID: String
+    public var price: Money?
+    public var quantity: Int?
+
+    public init(sku: String, listingID: String, price: Money? = nil, quantity: Int? = nil) {
+        self.sku = sku
+        self.listingID = listingID
+        self.price = price
+        self.quantity = quantity
+    }
+}
+
+/// What became of one change: applied, or refused with the API's reason.
+public struct ListingChangeResult: Sendable, Hashable {
+    public enum Outcome: Sendable, Hashable {
+        case applied
+        case failed(String)
+    }
+
+    public var sku: String
+    public var listingID: String
+    public var outcome: Outcome
+
+    public init(sku: String, listingID: String, outcome: Outcome) {
+        self.sku = sku
+        self.listingID = listingID
+        self.outcome = outcome
+    }
+}
+
+/// A shipping destination, as much of it as the channel gives.
+public struct Destination: Sendable, Hashable {
+    public var postalCode: String
+    public var country: String
+    public var region: String?
+
+    public init(postalCode: String, country: String, region: String? = nil) {
+        self.postalCode = postalCode
+        self.country = country
+        self.region = region
+    }
+}
+
+/// One line of one order.
+public struct OrderLine: Sendable, Hashable {
+    public var marketplace: MarketplaceName
+    public var orderID: String
+    public var lineID: String
+    public var sku: String
+    public var quantity: Int
+    /// When the buyer placed it, milliseconds since the epoch.
+    public var placedAt: Int64
+    /// What the buyer paid for the item(s) and for shipping on this line.
+    public var itemPrice: Money?
+    public var shippingPaid: Money?
+    public var destination: Destination?
+    /// The latest delivery the channel promised the buyer, milliseconds since the epoch.
+    public var deliverBy: Int64?
+    /// Still to ship (not shipped, not cancelled).
+    public var open: Bool
+
+    public init(marketplace: MarketplaceName, orderID: String, lineID: String, sku: String, quantity: Int, placedAt: Int64,
+                itemPrice: Money? = nil, shippingPaid: Money? = nil, destination: Destination? = nil, deliverBy: Int64? = nil,
+                open: Bool = true) {
+        self.marketplace = marketplace
+        self.orderID = orderID
+        self.lineID = lineID
+        self.sku = sku
+        self.quantity = quantity
+        self.placedAt = placedAt
+        self.itemPrice = itemPrice
+        self.shippingPaid = shippingPaid
+        self.destination = destination
+        self.deliverBy = deliverBy
+        self.open = open
+    }
+}
+
+/// Order lines and the cursor to persist for the next call.
+public struct OrdersPage: Sendable, Hashable {
+    public var lines: [OrderLine]
+    public var cursor: String?
+
+    public init(lines: [OrderLine], cursor: String?) {
+        self.lines = lines
+        self.cursor = cursor
+    }
+}
