@@ -1,4 +1,5 @@
 import Foundation
+import FlipSyncCore
 import Hummingbird
 
 /// `/_admin`: inspect the sandbox's state and drive it (faults, token expiry). Not an eBay API.
@@ -9,6 +10,11 @@ import Hummingbird
 /// - `GET /_admin/updates`: the full log of applied price/quantity updates, in order.
 /// - `POST /_admin/tokens/expire`: every issued token expires now.
 /// - `POST /_admin/faults` with a `SandboxFault` JSON body; `DELETE /_admin/faults` clears them.
+/// - `GET /_admin/channels/{amazon|shopify}`: our listings there as they are now.
+/// - `GET /_admin/products`, `GET /_admin/stock`: physical details, and units on the shelf by SKU.
+/// - `POST /_admin/orders` `{"marketplace":"ebay","sku":"FS-00001","quantity":1}`: a buyer
+///   orders now (409 with the reason when the channel lists less); `GET /_admin/orders`: every
+///   order so far (due feed orders included); `GET /_admin/oversells`: orders the shelf could not fill.
 struct AdminRoutes: Sendable {
     let state: SandboxState
 
@@ -37,6 +43,32 @@ struct AdminRoutes: Sendable {
             }
             self.state.inject(fault)
             return JSON.response(["injected": true])
+        }
+        admin.get("channels/:marketplace") { _, context in
+            guard let name = context.parameters.get("marketplace"), let marketplace = MarketplaceName(rawValue: name),
+                  marketplace != .ebay else {
+                return JSON.response(["error": "expected amazon or shopify (eBay's listings are /_admin/listings)"], status: .notFound)
+            }
+            return Self.encode(self.state.channelListings(marketplace))
+        }
+        admin.get("products") { _, _ in Self.encode(self.state.products) }
+        admin.get("stock") { _, _ in Self.encode(self.state.stock) }
+        admin.get("orders") { _, _ in
+            self.state.arriveDueOrders()
+            return Self.encode(self.state.orders)
+        }
+        admin.get("oversells") { _, _ in Self.encode(self.state.oversells) }
+        admin.post("orders") { request, _ in
+            struct Placement: Decodable { var marketplace: MarketplaceName; var sku: String; var quantity: Int? }
+            guard let placement = JSON.decode(Placement.self, try await JSON.body(request)),
+                  (1...1000).contains(placement.quantity ?? 1) else {
+                return JSON.response(["error": "expected {\"marketplace\": \"ebay\", \"sku\": \"…\", \"quantity\": 1}"], status: .badRequest)
+            }
+            do {
+                return Self.encode(try self.state.placeOrder(placement.marketplace, sku: placement.sku, quantity: placement.quantity ?? 1))
+            } catch {
+                return JSON.response(["error": "\(error)"], status: .conflict)
+            }
         }
         admin.delete("faults") { _, _ in
             self.state.clearFaults()

@@ -13,9 +13,21 @@ public struct SandboxConfiguration: Sendable, Hashable {
     public var credentials: SandboxCredentials
     /// `expires_in` of issued tokens (eBay's are 7200 s).
     public var tokenLifetime: TimeSpan
+    /// Buyers' orders arriving by themselves, spread over the channels (0: only the orders
+    /// placed through `/_admin/orders`).
+    public var ordersPerHour: Int
+    /// What the Amazon LWA token endpoint accepts (client id, secret, refresh token).
+    public var amazonCredentials: SandboxCredentials
+    /// The Admin API access token the Shopify routes accept (`X-Shopify-Access-Token`).
+    public var shopifyAccessToken: String
 
     public init(host: String = "127.0.0.1", port: Int = 0, seed: UInt64 = 1, listings: Int = 200,
-                credentials: SandboxCredentials = .development, tokenLifetime: TimeSpan = .seconds(7200)) {
+                credentials: SandboxCredentials = .development, tokenLifetime: TimeSpan = .seconds(7200),
+                ordersPerHour: Int = 0, amazonCredentials: SandboxCredentials = .amazonDevelopment,
+                shopifyAccessToken: String = "sandbox-shopify-token") {
+        self.ordersPerHour = ordersPerHour
+        self.amazonCredentials = amazonCredentials
+        self.shopifyAccessToken = shopifyAccessToken
         self.host = host
         self.port = port
         self.seed = seed
@@ -60,7 +72,9 @@ public final class SandboxServer: Sendable {
 
     static func makeState(_ configuration: SandboxConfiguration, clock: any SchedulerClock) -> SandboxState {
         SandboxState(catalog: SeededCatalog(seed: configuration.seed, listings: configuration.listings),
-                     credentials: configuration.credentials, tokenLifetime: configuration.tokenLifetime, clock: clock)
+                     credentials: configuration.credentials, tokenLifetime: configuration.tokenLifetime, clock: clock,
+                     ordersPerHour: configuration.ordersPerHour, seed: configuration.seed,
+                     amazonCredentials: configuration.amazonCredentials, shopifyAccessToken: configuration.shopifyAccessToken)
     }
 
     static func makeRouter(_ state: SandboxState) -> Router<BasicRequestContext> {

@@ -17,6 +17,10 @@ public struct SandboxCredentials: Sendable, Hashable {
     /// What `flipsync-sandbox` accepts when run standalone (development only; not secrets).
     public static let development = SandboxCredentials(clientID: "sandbox-client", clientSecret: "sandbox-secret",
                                                        refreshToken: "sandbox-refresh-token")
+    /// The same, for Amazon's LWA token endpoint.
+    public static let amazonDevelopment = SandboxCredentials(clientID: "amzn1.application-oa2-client.sandbox",
+                                                             clientSecret: "sandbox-lwa-secret",
+                                                             refreshToken: "Atzr|sandbox-refresh-token")
 
     /// The credentials named in `config/flipsync.toml` (`ebay-client-id`, `ebay-client-secret`,
     /// `ebay-refresh-token`), read from a credentials directory so the daemon and the sandbox
@@ -97,9 +101,10 @@ public struct SandboxFault: Sendable, Hashable, Codable {
     }
 }
 
-/// One applied price/quantity change, in the order applied.
+/// One applied price/quantity change, in the order applied, on any channel.
 public struct AppliedUpdate: Sendable, Hashable, Codable {
     public var sequence: Int
+    public var marketplace: MarketplaceName
     public var sku: String
     public var offerId: String?
     public var oldPriceMicros: Int64
@@ -112,7 +117,8 @@ public struct AppliedUpdate: Sendable, Hashable, Codable {
 /// Everything the sandbox knows, behind one lock. Reads return copies.
 public final class SandboxState: Sendable {
     struct IssuedToken {
-        enum Kind: String { case application, user }
+        /// eBay's grants, and Amazon LWA's access tokens.
+        enum Kind: String { case application, user, amazon }
         var kind: Kind
         var expiresAt: Int64
     }
@@ -121,6 +127,14 @@ public final class SandboxState: Sendable {
         var listings: [SandboxListing]
         var indexBySKU: [String: Int]
         var competitors: [SandboxCompetitorOffer]
+        var products: [String: SandboxProduct]
+        /// Amazon's and Shopify's listings, by SKU (eBay's are `listings`).
+        var channels: [MarketplaceName: [String: SandboxChannelListing]]
+        /// Units on the shelf, by SKU: what every channel sells from.
+        var stock: [String: Int]
+        var orders: [SandboxOrder] = []
+        var oversells: [SandboxOversell] = []
+        var feed: OrderFeed
         var tokens: [String: IssuedToken] = [:]
         var tokensIssued: [String: Int] = [:]
         var tokenCounter = 0
@@ -133,16 +147,30 @@ public final class SandboxState: Sendable {
     }
 
     let inner: Mutex<Inner>
+    /// eBay's credentials.
     public let credentials: SandboxCredentials
+    public let amazonCredentials: SandboxCredentials
+    public let shopifyAccessToken: String
     public let tokenLifetime: TimeSpan
     let clock: any SchedulerClock
 
-    public init(catalog: SeededCatalog, credentials: SandboxCredentials, tokenLifetime: TimeSpan, clock: any SchedulerClock) {
+    public init(catalog: SeededCatalog, credentials: SandboxCredentials, tokenLifetime: TimeSpan, clock: any SchedulerClock,
+                ordersPerHour: Int = 0, seed: UInt64 = 1, amazonCredentials: SandboxCredentials = .amazonDevelopment,
+                shopifyAccessToken: String = "sandbox-shopify-token") {
         self.credentials = credentials
+        self.amazonCredentials = amazonCredentials
+        self.shopifyAccessToken = shopifyAccessToken
         self.tokenLifetime = tokenLifetime
         self.clock = clock
         let index = Dictionary(uniqueKeysWithValues: catalog.listings.enumerated().map { ($1.sku, $0) })
-        inner = Mutex(Inner(listings: catalog.listings, indexBySKU: index, competitors: catalog.competitors))
+        let channels = SeededCatalog.channels(for: catalog.listings, seed: seed)
+        inner = Mutex(Inner(
+            listings: catalog.listings, indexBySKU: index, competitors: catalog.competitors,
+            products: Dictionary(uniqueKeysWithValues: channels.products.map { ($0.sku, $0) }),
+            channels: [.amazon: Dictionary(uniqueKeysWithValues: channels.amazon.map { ($0.sku, $0) }),
+                       .shopify: Dictionary(uniqueKeysWithValues: channels.shopify.map { ($0.sku, $0) })],
+            stock: Dictionary(uniqueKeysWithValues: channels.products.map { ($0.sku, $0.initialStock) }),
+            feed: OrderFeed(seed: seed, ordersPerHour: ordersPerHour, startMilliseconds: clock.wallMilliseconds())))
     }
 
     // MARK: Inspection
@@ -255,7 +283,7 @@ public final class SandboxState: Sendable {
             let old = s.listings[index]
             if let priceMicros { s.listings[index].priceMicros = priceMicros }
             if let quantity { s.listings[index].quantity = quantity }
-            s.updates.append(AppliedUpdate(sequence: s.updates.count + 1, sku: sku, offerId: offerId,
+            s.updates.append(AppliedUpdate(sequence: s.updates.count + 1, marketplace: .ebay, sku: sku, offerId: offerId,
                                            oldPriceMicros: old.priceMicros, newPriceMicros: s.listings[index].priceMicros,
                                            oldQuantity: old.quantity, newQuantity: s.listings[index].quantity,
                                            atMilliseconds: now))
