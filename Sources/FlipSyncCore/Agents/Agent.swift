@@ -50,11 +50,17 @@ public protocol Agent: Sendable {
 public protocol WorkflowPlan: Sendable {
     func tasks(for job: JobDefinition, runID: Int64) async throws -> [PlannedTask]
     func agent(named name: String) -> (any Agent)?
+    /// Called when every task so far has ended: the next wave of tasks for the same run, or
+    /// none to finish. Throwing ends the run `failed` with the error (a circuit breaker that
+    /// forbids applying, say). Keys must be unique across waves.
+    func followUp(after tasks: [TaskInfo], job: JobDefinition, runID: Int64) async throws -> [PlannedTask]
     /// Sums up finished tasks for the run's summary.
     func summarize(_ tasks: [TaskInfo]) -> String
 }
 
 extension WorkflowPlan {
+    public func followUp(after tasks: [TaskInfo], job: JobDefinition, runID: Int64) async throws -> [PlannedTask] { [] }
+
     public func summarize(_ tasks: [TaskInfo]) -> String {
         let ok = tasks.filter { $0.status == .succeeded }.count
         return "\(ok) of \(tasks.count) task\(tasks.count == 1 ? "" : "s") succeeded"

@@ -130,26 +130,44 @@ public struct RunCoordinator: RunExecutor {
         }
     }
 
+    /// Runs the plan's tasks, then each further wave the plan asks for once the previous one
+    /// has ended (at most `maxWaves` in all), so a plan can decide everything first and act
+    /// after (repricing applies its decisions only when the circuit breaker allows).
     private func runTasks(run: RunInfo, job: JobDefinition, workflow: any WorkflowPlan, context: AgentContext) async throws {
-        let planned = try await workflow.tasks(for: job, runID: run.id)
         // A resumed run keeps what already succeeded in the run it resumes.
         var done: [String: TaskInfo] = [:]
         if let previous = run.resumes {
             for task in try ledger.tasks(runID: previous) where task.status == .succeeded { done[task.key] = task }
         }
+        var wave = try await workflow.tasks(for: job, runID: run.id)
+        var progress = RunProgress(runID: run.id, total: 0, finished: 0)
+        for _ in 1...Self.maxWaves where !wave.isEmpty {
+            try await runWave(wave, done: done, progress: &progress, job: job, workflow: workflow, context: context)
+            wave = try await workflow.followUp(after: try ledger.tasks(runID: run.id), job: job, runID: run.id)
+        }
+    }
+
+    static let maxWaves = 4
+
+    private func runWave(_ planned: [PlannedTask], done: [String: TaskInfo], progress: inout RunProgress, job: JobDefinition,
+                         workflow: any WorkflowPlan, context: AgentContext) async throws {
         var remaining: [PlannedTask] = []
         for task in planned {
             if var finished = done[task.key] {
-                finished.runID = run.id
+                finished.runID = context.runID
                 try ledger.saveTask(finished)
             } else {
-                try ledger.saveTask(TaskInfo(runID: run.id, key: task.key, agent: task.agent, status: .pending))
+                try ledger.saveTask(TaskInfo(runID: context.runID, key: task.key, agent: task.agent, status: .pending))
                 remaining.append(task)
             }
         }
         let policy = RetryPolicy(job.retry)
-        var progress = RunProgress(runID: run.id, total: planned.count, finished: planned.count - remaining.count)
+        progress.total += planned.count
+        progress.finished += planned.count - remaining.count
         onProgress?(progress)
+        var finished = progress.finished
+        let report = onProgress
+        let total = progress.total
         try await withThrowingTaskGroup(of: Void.self) { group in
             var next = remaining.makeIterator()
             var inFlight = 0
@@ -161,11 +179,12 @@ public struct RunCoordinator: RunExecutor {
             while inFlight < job.concurrency, startNext() { inFlight += 1 }
             while try await group.next() != nil {
                 inFlight -= 1
-                progress.finished += 1
-                onProgress?(progress)
+                finished += 1
+                report?(RunProgress(runID: context.runID, total: total, finished: finished))
                 if startNext() { inFlight += 1 }
             }
         }
+        progress.finished = finished
     }
 
     /// One task, with its retries; records each state. Throws only to end the whole run
@@ -186,7 +205,11 @@ public struct RunCoordinator: RunExecutor {
             info.startedAt = clock.wallMilliseconds()
             try ledger.saveTask(info)
             do {
-                let output = try await pool.withPermit { try await agent.perform(task, context: context) }
+                // Metered calls deep inside the agent are recorded against this job, run and task.
+                let spending = SpendContext(job: context.job.name, runID: context.runID, taskKey: task.key)
+                let output = try await SpendContext.$current.withValue(spending) {
+                    try await pool.withPermit { try await agent.perform(task, context: context) }
+                }
                 info.status = .succeeded
                 info.result = output.result
                 info.error = nil
