@@ -92,6 +92,9 @@ let package = Package(
                     exclude: ["Vectors"]),
         .testTarget(name: "FlipSyncSystemdTests", dependencies: ["FlipSyncSystemd", "FlipSyncCore"]),
         .testTarget(name: "FlipSyncControlTests", dependencies: ["FlipSyncControl", "FlipSyncCore"]),
+        // Workflows end to end: the daemon's plans over the real clients, against the sandbox, into SQLite.
+        .testTarget(name: "FlipSyncWorkflowTests", dependencies: ["FlipSyncCore", "FlipSyncStore", "FlipSyncMarketplaces",
+                                                                  "FlipSyncSandbox", "FlipSyncTestKit"]),
         .testTarget(name: "FlipSyncMarketplacesTests", dependencies: ["FlipSyncMarketplaces", "FlipSyncSandbox", "FlipSyncCore", "FlipSyncTestKit"]),
     ],
     swiftLanguageModes: [.v6]
