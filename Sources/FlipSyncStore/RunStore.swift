@@ -10,8 +10,8 @@ import Glibc
 /// `synchronous = NORMAL`, so a power loss can lose the last transactions but never corrupts);
 /// `flipsyncctl` opens it read-only, so it works while the daemon is down or running.
 public final class RunStore: RunLedger, LedgerProbe, Sendable {
-    private let writer: any DatabaseWriter
-    private let reader: any DatabaseReader
+    let writer: any DatabaseWriter
+    let reader: any DatabaseReader
 
     public enum Mode: Sendable { case readWrite, readOnly }
 
@@ -100,14 +100,17 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
                 ) WITHOUT ROWID;
                 """)
         }
+        SpendLedger.registerMigrations(&migrator)
+        SyncStore.registerMigrations(&migrator)
+        registerRepricingMigrations(&migrator)
         return migrator
     }
 
-    private func write<T>(_ body: (Database) throws -> T) throws(LedgerError) -> T {
+    func write<T>(_ body: (Database) throws -> T) throws(LedgerError) -> T {
         do { return try writer.write(body) } catch { throw .storage("\(error)") }
     }
 
-    private func read<T>(_ body: (Database) throws -> T) throws(LedgerError) -> T {
+    func read<T>(_ body: (Database) throws -> T) throws(LedgerError) -> T {
         do { return try reader.read(body) } catch { throw .storage("\(error)") }
     }
 

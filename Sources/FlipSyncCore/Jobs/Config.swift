@@ -27,6 +27,21 @@ public struct FlipSyncConfig: Sendable {
         public var feeFixed: Money
         /// eBay's `X-EBAY-C-MARKETPLACE-ID`, Amazon's marketplace id, Shopify's shop.
         public var marketplaceID: String?
+        /// Where tokens come from when not under `base_url` (Amazon's LWA endpoint).
+        public var tokenURL: String?
+        /// Our seller id on the channel (Amazon's selling partner id, eBay's user name): our own
+        /// offers are recognised by it.
+        public var sellerID: String?
+    }
+
+    /// A carrier rate-shopping API or an LLM endpoint: where it is, its credentials (names, not
+    /// values), how fast it may be called, and for an LLM, which model.
+    public struct Endpoint: Sendable, Hashable {
+        public var name: String
+        public var baseURL: String
+        public var credentials: [String: String]
+        public var rateLimit: RateLimit
+        public var model: String?
     }
 
     /// Where the file came from (`"(built-in defaults)"` when none was read).
@@ -51,6 +66,10 @@ public struct FlipSyncConfig: Sendable {
     public var prices: [String: [String: Money]]
     public var dailyBudget: Money?
     public var monthlyBudget: Money?
+    /// `[carriers.NAME]`: rate-shopping APIs (`easypost`).
+    public var carriers: [String: Endpoint] = [:]
+    /// `[llm.NAME]`: `ollama` (asked first) and `openai` (an OpenAI-compatible API, for escalation).
+    public var llm: [String: Endpoint] = [:]
 
     public var jobDefaults: JobDefaults {
         JobDefaults(timezone: timezone, currency: currency, configuredMarketplaces: Set(marketplaces.keys), configFile: file)
@@ -160,6 +179,9 @@ public struct FlipSyncConfig: Sendable {
             p.finish()
         }
 
+        let carriers = readEndpoints("carriers", from: &r, known: ["easypost"], models: false)
+        let llm = readEndpoints("llm", from: &r, known: ["ollama", "openai"], models: true)
+
         var daily: Located<Money>?, monthly: Located<Money>?
         if var b = r.table("budgets") {
             daily = b.money("daily")
@@ -185,47 +207,94 @@ public struct FlipSyncConfig: Sendable {
             controlGroup: controlGroup?.value, logLevel: level?.value ?? .info, currency: currency,
             runRetention: retention?.value ?? .seconds(90 * 86_400), drainTimeout: drain?.value ?? .seconds(30),
             credentialsDirectory: credentials.map { resolve($0.value) }, marketplaces: marketplaces, prices: prices,
-            dailyBudget: daily?.value, monthlyBudget: monthly?.value)
+            dailyBudget: daily?.value, monthlyBudget: monthly?.value, carriers: carriers, llm: llm)
     }
 
-    private static func readMarketplace(_ name: MarketplaceName, _ t: inout TableReader, currency: Currency) -> Marketplace? {
+    /// `[SECTION.NAME]` tables of endpoints, each with `base_url`, `credentials`, `rate_limit`,
+    /// `burst` and (for LLMs) `model`.
+    private static func readEndpoints(_ section: String, from r: inout TableReader, known: [String], models: Bool) -> [String: Endpoint] {
+        var out: [String: Endpoint] = [:]
+        guard var s = r.table(section) else { return out }
+        for entry in s.table.entries {
+            guard known.contains(entry.key) else {
+                _ = s.node(entry.key)
+                s.error(entry.keyPosition.line, Suggestion.unknown(section == "llm" ? "LLM provider" : "carrier API", entry.key,
+                                                                   in: "[\(section)]", options: known))
+                continue
+            }
+            guard var t = s.table(entry.key) else { continue }
+            let url = readBaseURL(&t)
+            let credentials = readCredentialNames(&t)
+            let rate = readRate(&t)
+            let model = models ? t.string("model", required: true) : nil
+            t.finish()
+            if let url { out[entry.key] = Endpoint(name: entry.key, baseURL: url, credentials: credentials, rateLimit: rate, model: model?.value) }
+        }
+        s.finish()
+        return out
+    }
+
+    /// `base_url`: https, or plain http on loopback (the sandbox, a local Ollama).
+    private static func readBaseURL(_ t: inout TableReader) -> String? {
         let url = t.string("base_url", required: true)
         if let url, !(url.value.hasPrefix("https://") || url.value.hasPrefix("http://127.") || url.value.hasPrefix("http://localhost")
                       || url.value.hasPrefix("http://[::1]")) {
             t.error(url.line, "\"\(t.qualified("base_url"))\" must be https:// (plain http is allowed only on loopback, for the sandbox)")
         }
+        return url?.value
+    }
+
+    /// `credentials = { role = "credential-file-name", … }`: names only, never values.
+    private static func readCredentialNames(_ t: inout TableReader) -> [String: String] {
         var credentials: [String: String] = [:]
-        if var c = t.table("credentials") {
-            for entry in c.table.entries {
-                if let value = c.string(entry.key) {
-                    if !value.value.isEmpty, value.value.utf8.allSatisfy({ ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 45 || $0 == 95 || $0 == 46 }),
-                       !value.value.hasPrefix(".") {
-                        credentials[entry.key] = value.value
-                    } else {
-                        // The value is a credential *name*, never the secret; refuse anything that
-                        // could be a secret pasted in by mistake, and do not echo it.
-                        c.error(value.line, "\"\(c.qualified(entry.key))\" must name a credential file ([a-z0-9._-]), not hold the secret itself")
-                    }
+        guard var c = t.table("credentials") else { return credentials }
+        for entry in c.table.entries {
+            if let value = c.string(entry.key) {
+                if !value.value.isEmpty, value.value.utf8.allSatisfy({ ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 45 || $0 == 95 || $0 == 46 }),
+                   !value.value.hasPrefix(".") {
+                    credentials[entry.key] = value.value
+                } else {
+                    // The value is a credential *name*, never the secret; refuse anything that
+                    // could be a secret pasted in by mistake, and do not echo it.
+                    c.error(value.line, "\"\(c.qualified(entry.key))\" must name a credential file ([a-z0-9._-]), not hold the secret itself")
                 }
             }
-            c.finish()
         }
+        c.finish()
+        return credentials
+    }
+
+    /// `rate_limit = "5/s"` and `burst = 10`.
+    private static func readRate(_ t: inout TableReader) -> RateLimit {
         var rate = RateLimit(requests: 5, per: .seconds(1), burst: 10)
         if let limit = t.parsed("rate_limit", { (text) throws(ValueError) in try parseRate(text) }) {
             rate.requests = limit.value.0
             rate.per = limit.value.1
         }
         if let burst = t.integer("burst", in: 1...100_000) { rate.burst = burst.value }
+        return rate
+    }
+
+    private static func readMarketplace(_ name: MarketplaceName, _ t: inout TableReader, currency: Currency) -> Marketplace? {
+        let url = readBaseURL(&t)
+        let credentials = readCredentialNames(&t)
+        let rate = readRate(&t)
         let feePercent = t.percent("fee_percent", in: 0...500_000)
         let feeFixed = t.money("fee_fixed")
         if let feeFixed, feeFixed.value.currency != currency {
             t.error(feeFixed.line, "\"\(t.qualified("fee_fixed"))\" is in \(feeFixed.value.currency) but the config's currency is \(currency)")
         }
         let id = t.string("marketplace_id")
+        let tokenURL = t.string("token_url")
+        if let tokenURL, !(tokenURL.value.hasPrefix("https://") || tokenURL.value.hasPrefix("http://127.")) {
+            t.error(tokenURL.line, "\"\(t.qualified("token_url"))\" must be https:// (plain http is allowed only on loopback)")
+        }
+        let sellerID = t.string("seller_id")
         guard let url else { return nil }
-        return Marketplace(name: name, baseURL: url.value, credentials: credentials, rateLimit: rate,
+        return Marketplace(name: name, baseURL: url, credentials: credentials, rateLimit: rate,
                            feePercent: feePercent?.value ?? Percent(partsPerMillion: 0),
-                           feeFixed: feeFixed?.value ?? .zero(currency), marketplaceID: id?.value)
+                           feeFixed: feeFixed?.value ?? .zero(currency), marketplaceID: id?.value,
+                           tokenURL: tokenURL?.value, sellerID: sellerID?.value)
     }
 
     /// `"5/s"`, `"100/min"`, `"1/2s"`.

@@ -1,0 +1,175 @@
+import FlipSyncCore
+import Foundation
+import GRDB
+
+/// The repricing tables: each sweep's listings snapshot and decisions, and unit costs.
+extension RunStore: RepricingLedger {
+    static func registerRepricingMigrations(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("v3: repricing listings, decisions, unit costs") { db in
+            try db.execute(sql: """
+                CREATE TABLE sweep_listings (
+                    sweep_id INTEGER NOT NULL,
+                    marketplace TEXT NOT NULL,
+                    sku TEXT NOT NULL,
+                    listing_id TEXT NOT NULL,
+                    title TEXT NOT NULL,
+                    gtin TEXT,
+                    asin TEXT,
+                    condition TEXT NOT NULL,
+                    price_micros INTEGER NOT NULL,
+                    currency TEXT NOT NULL,
+                    quantity INTEGER NOT NULL,
+                    shipping_micros INTEGER,
+                    PRIMARY KEY (sweep_id, marketplace, sku)
+                ) WITHOUT ROWID;
+
+                CREATE TABLE decisions (
+                    sweep_id INTEGER NOT NULL,
+                    marketplace TEXT NOT NULL,
+                    sku TEXT NOT NULL,
+                    listing_id TEXT NOT NULL,
+                    currency TEXT NOT NULL,
+                    old_price_micros INTEGER NOT NULL,
+                    new_price_micros INTEGER,
+                    floor_micros INTEGER,
+                    ceiling_micros INTEGER,
+                    lowest_competitor_micros INTEGER,
+                    buy_box_micros INTEGER,
+                    offers_considered INTEGER NOT NULL,
+                    offers_excluded TEXT NOT NULL,
+                    strategy TEXT NOT NULL,
+                    reason_code TEXT NOT NULL,
+                    reason TEXT NOT NULL,
+                    state TEXT NOT NULL CHECK (state IN ('hold', 'planned', 'sending', 'applied', 'failed', 'dry-run', 'blocked')),
+                    api_result TEXT,
+                    PRIMARY KEY (sweep_id, marketplace, sku)
+                ) WITHOUT ROWID;
+
+                CREATE TABLE unit_costs (
+                    sku TEXT PRIMARY KEY,
+                    cost_micros INTEGER NOT NULL,
+                    currency TEXT NOT NULL,
+                    source TEXT NOT NULL,
+                    updated_at INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                """)
+        }
+    }
+
+    public func saveSweepListings(_ listings: [MarketplaceListing], sweep: Int64, marketplace: MarketplaceName) throws {
+        try write { db in
+            try db.execute(literal: "DELETE FROM sweep_listings WHERE sweep_id = \(sweep) AND marketplace = \(marketplace.rawValue)")
+            for l in listings {
+                try db.execute(literal: """
+                    INSERT INTO sweep_listings (sweep_id, marketplace, sku, listing_id, title, gtin, asin, condition,
+                                                price_micros, currency, quantity, shipping_micros)
+                    VALUES (\(sweep), \(marketplace.rawValue), \(l.sku), \(l.listingID), \(l.title), \(l.gtin), \(l.asin),
+                            \(l.condition.rawValue), \(l.price.micros), \(l.price.currency.code), \(l.quantity), \(l.shippingCharged?.micros))
+                    """)
+            }
+        }
+    }
+
+    public func sweepListings(sweep: Int64, marketplace: MarketplaceName) throws -> [MarketplaceListing] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM sweep_listings WHERE sweep_id = ? AND marketplace = ? ORDER BY sku",
+                             arguments: [sweep, marketplace.rawValue]).map { row in
+                let currency = Currency(code: row["currency"]) ?? .usd
+                return MarketplaceListing(
+                    marketplace: marketplace, sku: row["sku"], listingID: row["listing_id"], gtin: row["gtin"], asin: row["asin"],
+                    title: row["title"], condition: ItemCondition(rawValue: row["condition"]) ?? .new,
+                    price: Money(micros: row["price_micros"], currency: currency), quantity: row["quantity"],
+                    shippingCharged: (row["shipping_micros"] as Int64?).map { Money(micros: $0, currency: currency) })
+            }
+        }
+    }
+
+    public func saveUnitCosts(_ costs: [String: Money], source: String, at: Int64) throws {
+        try write { db in
+            for (sku, cost) in costs {
+                try db.execute(literal: """
+                    INSERT INTO unit_costs (sku, cost_micros, currency, source, updated_at)
+                    VALUES (\(sku), \(cost.micros), \(cost.currency.code), \(source), \(at))
+                    ON CONFLICT (sku) DO UPDATE SET cost_micros = excluded.cost_micros, currency = excluded.currency,
+                        source = excluded.source, updated_at = excluded.updated_at
+                    """)
+            }
+        }
+    }
+
+    public func unitCosts() throws -> [String: Money] {
+        try read { db in
+            var out: [String: Money] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT sku, cost_micros, currency FROM unit_costs") {
+                out[row["sku"]] = Money(micros: row["cost_micros"], currency: Currency(code: row["currency"]) ?? .usd)
+            }
+            return out
+        }
+    }
+
+    public func saveDecision(_ d: DecisionRecord, sweep: Int64) throws {
+        let excluded = String(decoding: try JSONEncoder.sorted.encode(d.offersExcluded), as: UTF8.self)
+        try write { db in
+            try db.execute(literal: """
+                INSERT OR REPLACE INTO decisions (sweep_id, marketplace, sku, listing_id, currency, old_price_micros, new_price_micros,
+                    floor_micros, ceiling_micros, lowest_competitor_micros, buy_box_micros, offers_considered, offers_excluded,
+                    strategy, reason_code, reason, state, api_result)
+                VALUES (\(sweep), \(d.marketplace.rawValue), \(d.sku), \(d.listingID), \(d.currency), \(d.oldPriceMicros),
+                    \(d.newPriceMicros), \(d.floorMicros), \(d.ceilingMicros), \(d.lowestCompetitorMicros), \(d.buyBoxMicros),
+                    \(d.offersConsidered), \(excluded), \(d.strategy), \(d.reasonCode), \(d.reason), \(d.state.rawValue), \(d.apiResult))
+                """)
+        }
+    }
+
+    public func decisions(sweep: Int64) throws -> [DecisionRecord] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM decisions WHERE sweep_id = ? ORDER BY marketplace, sku", arguments: [sweep])
+                .map(Self.decision)
+        }
+    }
+
+    public func markDecisions(sweep: Int64, marketplace: MarketplaceName, skus: [String], state: DecisionRecord.State,
+                              results: [String: String]) throws {
+        try write { db in
+            for sku in skus {
+                try db.execute(literal: """
+                    UPDATE decisions SET state = \(state.rawValue), api_result = COALESCE(\(results[sku]), api_result)
+                    WHERE sweep_id = \(sweep) AND marketplace = \(marketplace.rawValue) AND sku = \(sku)
+                    """)
+            }
+        }
+    }
+
+    public func sweepID(ofRun runID: Int64) throws -> Int64 {
+        try read { db in
+            // Follow `resumes` back to the first run; bounded, since a chain is short.
+            var id = runID
+            for _ in 0..<1000 {
+                guard let previous = try Int64.fetchOne(db, sql: "SELECT resumes FROM runs WHERE id = ?", arguments: [id]) else { break }
+                id = previous
+            }
+            return id
+        }
+    }
+
+    static func decision(_ row: Row) -> DecisionRecord {
+        let excludedText: String = row["offers_excluded"]
+        let excluded = (try? JSONDecoder().decode([String: Int].self, from: Data(excludedText.utf8))) ?? [:]
+        return DecisionRecord(
+            marketplace: MarketplaceName(rawValue: row["marketplace"]) ?? .ebay, sku: row["sku"], listingID: row["listing_id"],
+            currency: row["currency"], oldPriceMicros: row["old_price_micros"], newPriceMicros: row["new_price_micros"],
+            floorMicros: row["floor_micros"], ceilingMicros: row["ceiling_micros"],
+            lowestCompetitorMicros: row["lowest_competitor_micros"], buyBoxMicros: row["buy_box_micros"],
+            offersConsidered: row["offers_considered"], offersExcluded: excluded, strategy: row["strategy"],
+            reasonCode: row["reason_code"], reason: row["reason"],
+            state: DecisionRecord.State(rawValue: row["state"]) ?? .failed, apiResult: row["api_result"])
+    }
+}
+
+extension JSONEncoder {
+    static var sorted: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return encoder
+    }
+}
