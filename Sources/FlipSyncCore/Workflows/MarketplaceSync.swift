@@ -8,8 +8,13 @@ public enum MarketplaceSync {
         public var priceSource: MarketplaceName?
         /// Units held back from every channel.
         public var safetyStock: Int
+        /// Off: a listing the sync finds lower than it should be (an operator paused it, say) is
+        /// recorded as drift but never raised; quantities are only lowered, which cannot oversell.
         public var correctDrift: Bool
         public var dryRun: Bool
+        /// The channel whose live quantity seeds a SKU's on-hand stock the first time the SKU is
+        /// seen (default: the first marketplace listed). Afterwards only orders change on-hand.
+        public var stockSource: MarketplaceName
 
         init?(reading r: inout TableReader) {
             let marketplaces = r.marketplaces(minimum: 2)
@@ -18,6 +23,7 @@ public enum MarketplaceSync {
             let safetyStock = r.integer("safety_stock", in: 0...1_000_000)
             let drift = r.bool("correct_drift")
             let dryRun = r.bool("dry_run")
+            let stockSource: Located<MarketplaceName>? = r.choice("stock_source")
             r.finish()
             guard let marketplaces else { return nil }
             if pushPrice?.value == true {
@@ -30,6 +36,10 @@ public enum MarketplaceSync {
                     return nil
                 }
             }
+            if let stockSource, !marketplaces.contains(where: { $0.value == stockSource.value }) {
+                r.error(stockSource.line, "\"params.stock_source\" \"\(stockSource.value.rawValue)\" is not among the marketplaces")
+                return nil
+            }
             if r.log.hasErrors { return nil }
             self.marketplaces = marketplaces
             self.pushPrice = pushPrice?.value ?? false
@@ -37,6 +47,7 @@ public enum MarketplaceSync {
             self.safetyStock = safetyStock?.value ?? 0
             self.correctDrift = drift?.value ?? true
             self.dryRun = dryRun?.value ?? false
+            self.stockSource = stockSource?.value ?? marketplaces[0].value
         }
     }
 }

@@ -1,0 +1,144 @@
+/// The `marketplace-sync` workflow: one on-hand figure per SKU, every order line applied
+/// exactly once, and every channel brought to what that stock allows.
+///
+/// A run is four waves at most (the run coordinator's limit):
+/// 1. `orders:<mp>` — pull every order line since that channel's cursor and apply the page
+///    (lines + cursor in one transaction). The stock source's task first seeds SKUs it lists
+///    that have no on-hand yet.
+/// 2. `push:<mp>` — read the channel's live listings, then pull that channel's orders again (so
+///    every sale its live quantities show is in on-hand), compute each SKU's target
+///    `max(0, onHand − safety_stock)`, record drift and the intended changes, then push only
+///    the differences, in batches, recording each result. If any wave-1 pull failed, on-hand may
+///    be too high, so this wave only lowers quantities.
+/// 3. `recheck:<mp>` — pull orders again.
+/// 4. `repush:<mp>` — only if the recheck applied new lines: push again, once.
+///
+/// Guarantees: no line counts twice (unique key), a pushed quantity is never above
+/// `onHand − safety_stock`, and a re-run (after a crash, a cancel, or just the next run) sends
+/// only what still differs from live, so no change is applied twice. What it cannot promise:
+/// channels sell on their own between our pushes, so units sold on two or more channels
+/// between one push and the next can exceed on-hand; `safety_stock` is the buffer for that.
+public struct MarketplaceSyncPlan: WorkflowPlan {
+    let marketplaces: [MarketplaceName: any Marketplace]
+    let ledger: any SyncLedger
+    let batchSize: Int
+
+    /// `marketplaces`: a client per channel the jobs may name. `batchSize`: changes per
+    /// `Marketplace.apply` call (the client splits further as its API requires).
+    public init(marketplaces: [MarketplaceName: any Marketplace], ledger: any SyncLedger, batchSize: Int = 25) {
+        self.marketplaces = marketplaces
+        self.ledger = ledger
+        self.batchSize = max(1, batchSize)
+    }
+
+    public func tasks(for job: JobDefinition, runID: Int64) async throws -> [PlannedTask] {
+        try Self.parameters(job).marketplaces.map {
+            PlannedTask(key: "orders:\($0.value.rawValue)", agent: OrderPull.name, input: $0.value.rawValue)
+        }
+    }
+
+    public func followUp(after tasks: [TaskInfo], job: JobDefinition, runID: Int64) async throws -> [PlannedTask] {
+        let names = try Self.parameters(job).marketplaces.map(\.value.rawValue)
+        func wave(_ prefix: String) -> [TaskInfo] { tasks.filter { $0.key.hasPrefix(prefix + ":") } }
+        func allSucceeded(_ prefix: String) -> Bool { wave(prefix).allSatisfy { $0.status == .succeeded } }
+        func push(_ prefix: String, lowerOnly: Bool) -> [PlannedTask] {
+            names.map { PlannedTask(key: "\(prefix):\($0)", agent: Push.name, input: PushInput(marketplace: $0, lowerOnly: lowerOnly).text) }
+        }
+        if wave("push").isEmpty { return push("push", lowerOnly: !allSucceeded("orders")) }
+        if wave("recheck").isEmpty {
+            return names.map { PlannedTask(key: "recheck:\($0)", agent: OrderPull.name, input: $0) }
+        }
+        let newLines = wave("recheck").reduce(0) { $0 + SyncCounts(json: $1.result).applied }
+        if wave("repush").isEmpty, newLines > 0 { return push("repush", lowerOnly: !allSucceeded("recheck")) }
+        return []
+    }
+
+    public func agent(named name: String) -> (any Agent)? {
+        switch name {
+        case OrderPull.name: return OrderPull(marketplaces: marketplaces, ledger: ledger)
+        case Push.name: return Push(marketplaces: marketplaces, ledger: ledger, batchSize: batchSize)
+        default: return nil
+        }
+    }
+
+    /// "orders: 3 lines applied, 1 duplicate, 0 oversold; drift 2; pushed 5 ok, 0 failed" (+ " (dry run)").
+    public func summarize(_ tasks: [TaskInfo]) -> String {
+        var total = SyncCounts()
+        for task in tasks where task.status == .succeeded { total.add(SyncCounts(json: task.result)) }
+        let failedTasks = tasks.filter { $0.status != .succeeded }.count
+        var line = "orders: \(total.applied) line\(total.applied == 1 ? "" : "s") applied, \(total.duplicates) duplicate"
+            + "\(total.duplicates == 1 ? "" : "s"), \(total.oversells) oversold; drift \(total.drift); "
+            + "pushed \(total.pushed) ok, \(total.failed) failed"
+        if total.planned > 0, total.pushed == 0, total.failed == 0 { line += ", \(total.planned) not sent (dry run)" }
+        if failedTasks > 0 { line += "; \(failedTasks) task\(failedTasks == 1 ? "" : "s") not succeeded" }
+        return line
+    }
+
+    static func parameters(_ job: JobDefinition) throws -> MarketplaceSync.Parameters {
+        guard case .marketplaceSync(let parameters) = job.parameters else {
+            throw TaskFailure.permanent("job \(job.name) is not a marketplace-sync job")
+        }
+        return parameters
+    }
+}
+
+/// A push task's input: `"<marketplace>"`, or `"<marketplace> lower-only"` when on-hand may be
+/// too high (a pull failed), so quantities may only go down.
+struct PushInput: Hashable {
+    var marketplace: String
+    var lowerOnly: Bool
+
+    init(marketplace: String, lowerOnly: Bool) {
+        self.marketplace = marketplace
+        self.lowerOnly = lowerOnly
+    }
+
+    init(_ text: String) {
+        let words = text.split(separator: " ")
+        marketplace = words.first.map(String.init) ?? ""
+        lowerOnly = words.dropFirst().contains("lower-only")
+    }
+
+    var text: String { lowerOnly ? "\(marketplace) lower-only" : marketplace }
+}
+
+/// The counts every sync task reports, as its JSON result (a flat object of integers).
+struct SyncCounts: Hashable {
+    var applied = 0, duplicates = 0, oversells = 0, seeded = 0
+    var seen = 0, unknown = 0, drift = 0, planned = 0, pushed = 0, failed = 0
+
+    private var fields: [(String, Int)] {
+        [("applied", applied), ("duplicates", duplicates), ("oversells", oversells), ("seeded", seeded), ("seen", seen),
+         ("unknown", unknown), ("drift", drift), ("planned", planned), ("pushed", pushed), ("failed", failed)]
+    }
+
+    init() {}
+
+    /// Reads a result written by `json`; absent or unreadable fields are 0.
+    init(json: String?) {
+        var values: [String: Int] = [:]
+        let body = (json ?? "").filter { !"{} \n\"".contains($0) }
+        for pair in body.split(separator: ",") {
+            let parts = pair.split(separator: ":", maxSplits: 1)
+            if parts.count == 2, let value = Int(parts[1]) { values[String(parts[0])] = value }
+        }
+        applied = values["applied"] ?? 0
+        duplicates = values["duplicates"] ?? 0
+        oversells = values["oversells"] ?? 0
+        seeded = values["seeded"] ?? 0
+        seen = values["seen"] ?? 0
+        unknown = values["unknown"] ?? 0
+        drift = values["drift"] ?? 0
+        planned = values["planned"] ?? 0
+        pushed = values["pushed"] ?? 0
+        failed = values["failed"] ?? 0
+    }
+
+    var json: String { "{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}" }
+
+    mutating func add(_ other: SyncCounts) {
+        applied += other.applied; duplicates += other.duplicates; oversells += other.oversells; seeded += other.seeded
+        seen += other.seen; unknown += other.unknown; drift += other.drift; planned += other.planned
+        pushed += other.pushed; failed += other.failed
+    }
+}
