@@ -14,7 +14,8 @@ struct FlipSyncCtl: AsyncParsableCommand {
             config/flipsync.toml). Errors are printed as PATH:LINE: error: MESSAGE.
             """,
         subcommands: [ValidateCommand.self, NextCommand.self, ListCommand.self, StatusCommand.self, RunCommand.self,
-                      PauseCommand.self, ResumeCommand.self, RunsCommand.self, ShowCommand.self]
+                      PauseCommand.self, ResumeCommand.self, RunsCommand.self, ShowCommand.self,
+                      SpendCommand.self]
     )
 }
 

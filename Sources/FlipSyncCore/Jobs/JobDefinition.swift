@@ -46,6 +46,8 @@ public struct JobDefinition: Sendable, Hashable {
     public var jitter: TimeSpan
     public var concurrency: Int
     public var budget: Money?
+    /// Spend cap for all of this job's runs in one day of the daemon's time zone (`daily_budget`).
+    public var dailyBudget: Money?
     public var retry: RetrySettings
     public var resumeInterrupted: Bool
     public var parameters: JobParameters
@@ -57,7 +59,8 @@ public struct JobDefinition: Sendable, Hashable {
         a.name == b.name && a.kind == b.kind && a.description == b.description && a.scheduleText == b.scheduleText
             && a.timezone.identifier == b.timezone.identifier && a.enabled == b.enabled && a.timeout == b.timeout
             && a.overlap == b.overlap && a.catchUp == b.catchUp && a.catchUpWindow == b.catchUpWindow
-            && a.jitter == b.jitter && a.concurrency == b.concurrency && a.budget == b.budget && a.retry == b.retry
+            && a.jitter == b.jitter && a.concurrency == b.concurrency && a.budget == b.budget
+            && a.dailyBudget == b.dailyBudget && a.retry == b.retry
             && a.resumeInterrupted == b.resumeInterrupted && a.parameters == b.parameters && a.file == b.file
     }
 
@@ -138,6 +141,13 @@ enum JobFileReader {
         if let budget, budget.value.micros == 0 {
             r.error(budget.line, "\"budget\" of 0 allows no paid call at all; leave it out for no per-run cap")
         }
+        let dailyBudget = r.money("daily_budget")
+        if let dailyBudget, dailyBudget.value.currency != defaults.currency {
+            r.error(dailyBudget.line, "\"daily_budget\" is in \(dailyBudget.value.currency) but the config's currency is \(defaults.currency)")
+        }
+        if let dailyBudget, dailyBudget.value.micros == 0 {
+            r.error(dailyBudget.line, "\"daily_budget\" of 0 allows no paid call at all; leave it out for no daily cap")
+        }
         let resume = r.bool("resume_interrupted")
 
         var retry = RetrySettings.default
@@ -183,7 +193,7 @@ enum JobFileReader {
             enabled: enabled?.value ?? true, timeout: timeout?.value ?? .seconds(3600),
             overlap: overlap?.value ?? .skip, catchUp: catchUp?.value ?? .latest,
             catchUpWindow: catchUpWindow?.value ?? .seconds(86_400), jitter: jitter?.value ?? .zero,
-            concurrency: concurrency?.value ?? 8, budget: budget?.value, retry: retry,
+            concurrency: concurrency?.value ?? 8, budget: budget?.value, dailyBudget: dailyBudget?.value, retry: retry,
             resumeInterrupted: resume?.value ?? false, parameters: parameters, file: file, line: name.line)
         // An expression that parses can still never fire (`0 2 30 2 *` is caught by the parser;
         // `*-02-30` or a year in the past are caught here).

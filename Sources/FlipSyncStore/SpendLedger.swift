@@ -1,0 +1,508 @@
+import FlipSyncCore
+import GRDB
+import Synchronization
+
+/// The durable spend ledger: one `spend` row per metered call, and the budgets enforced
+/// against it.
+///
+/// Budgets are enforced with reservations, in memory and under one lock: the money spent in the
+/// current local day and month (and by each job today, and by each run with a per-run limit) is
+/// loaded from the table when the ledger opens and whenever the day changes, then kept current
+/// by `record`. `reserve` refuses a call when spent + reserved by calls in flight + its estimate
+/// would exceed any budget that applies (`SpendBudgets`), so concurrent tasks cannot overshoot
+/// together, and a restart cannot reset a budget. `record` writes the row and settles the
+/// reservation at the real cost in one short transaction, under the same lock, so the table and
+/// the totals never disagree.
+///
+/// The job, run and task of a call come from `SpendContext.current`, bound by the run
+/// coordinator around each task. Limits are looked up at each reservation: `setBudgets` (on a
+/// reload) applies at once, to runs already going too.
+///
+/// Costs in a currency other than the budgets' are recorded but cannot be counted; the ledger
+/// says so through `onEvent`. Reaching 80% of a budget is told once per budget period and limit
+/// (a budget already 80% spent when loaded counts as told).
+public final class SpendLedger: SpendRecorder, Sendable {
+    private let writer: any DatabaseWriter
+    private let clock: any SchedulerClock
+    private let onEvent: @Sendable (SpendEvent) -> Void
+    private let tally: Mutex<Tally>
+    /// Queries over the same database.
+    public let history: SpendHistory
+
+    /// The spend ledger in `store`'s database (opened read-write; its migrations create the
+    /// `spend` table), with `budgets`, loading today's and this month's totals from the table.
+    /// `onEvent` is told of 80% warnings and of calls that could not be counted; the daemon
+    /// journals them (`SpendEvent.log(to:)`).
+    public init(store: RunStore, budgets: SpendBudgets, clock: any SchedulerClock,
+                onEvent: @escaping @Sendable (SpendEvent) -> Void = { _ in }) throws(LedgerError) {
+        writer = store.writer
+        self.clock = clock
+        self.onEvent = onEvent
+        history = SpendHistory(store: store)
+        tally = Mutex(Tally(budgets: budgets))
+        let now = clock.wallMilliseconds()
+        let loaded = tally.withLock { t in Result { () throws(LedgerError) in try roll(&t, to: now) } }
+        try loaded.get()
+    }
+
+    /// Registers the `spend` table's schema steps; `RunStore.migrator` calls it.
+    static func registerMigrations(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("spend: one row per metered call") { db in
+            try db.execute(sql: """
+                CREATE TABLE spend (
+                    id INTEGER PRIMARY KEY,
+                    at_ms INTEGER NOT NULL,
+                    provider TEXT NOT NULL,
+                    operation TEXT NOT NULL,
+                    units INTEGER NOT NULL,
+                    input_tokens INTEGER NOT NULL DEFAULT 0,
+                    cached_input_tokens INTEGER NOT NULL DEFAULT 0,
+                    output_tokens INTEGER NOT NULL DEFAULT 0,
+                    cost_micros INTEGER NOT NULL,
+                    currency TEXT NOT NULL,
+                    job TEXT,
+                    run_id INTEGER,
+                    task_key TEXT,
+                    served_from_cache INTEGER NOT NULL CHECK (served_from_cache IN (0, 1)),
+                    status INTEGER
+                );
+                -- Day and month totals, per-job day totals and every report scan a time range.
+                CREATE INDEX spend_at ON spend(at_ms, currency, cost_micros);
+                -- A run's spend (per-run budgets, the run's spend_micros).
+                CREATE INDEX spend_run ON spend(run_id, currency, cost_micros) WHERE run_id IS NOT NULL;
+                """)
+        }
+    }
+
+    /// Replaces the limits (after a reload). A new zone or currency reloads the period totals.
+    public func setBudgets(_ budgets: SpendBudgets) {
+        tally.withLock { t in
+            if budgets.timezone.identifier != t.budgets.timezone.identifier || budgets.currency != t.budgets.currency {
+                t.day = 0..<0
+            }
+            t.budgets = budgets
+        }
+    }
+
+    public var budgets: SpendBudgets { tally.withLock { $0.budgets } }
+
+    /// What run `runID` has spent, from the table (for the run's `spend_micros`).
+    public func spent(runID: Int64) throws(LedgerError) -> Money {
+        let currency = budgets.currency
+        do {
+            let micros = try writer.read { db in try Self.runSpent(db, runID: runID, currency: currency) }
+            return Money(micros: micros, currency: currency)
+        } catch {
+            throw .storage("\(error)")
+        }
+    }
+
+    // MARK: - SpendRecorder
+
+    public func reserve(provider: String, operation: String, estimate: Money) throws(TaskFailure) -> SpendReservation {
+        let context = SpendContext.current
+        let outcome = tally.withLock { t -> Result<Int64, TaskFailure> in
+            let now = clock.wallMilliseconds()  // read under the lock, so the periods only move forward
+            guard estimate.currency == t.budgets.currency else {
+                return .failure(.permanent("\(provider) \(operation) is priced in \(estimate.currency) but budgets are in \(t.budgets.currency)"))
+            }
+            guard estimate.micros >= 0 else {
+                return .failure(.permanent("\(provider) \(operation): negative estimate \(estimate)"))
+            }
+            do {
+                try roll(&t, to: now)
+                for budget in try applicableBudgets(&t, context: context) {
+                    let committed = budget.spent + budget.reserved
+                    if Int128(committed) + Int128(estimate.micros) > Int128(budget.limit) {
+                        let currency = t.budgets.currency
+                        let money = { (micros: Int64) in Money(micros: micros, currency: currency) }
+                        return .failure(.budgetExhausted(
+                            "\(budget.scope) of \(money(budget.limit)) exhausted: \(money(budget.spent)) spent, "
+                                + "\(money(budget.reserved)) reserved, \(estimate) requested for \(provider) \(operation)"))
+                    }
+                }
+            } catch {
+                return .failure(.transient("spend ledger unreadable, cannot check budgets: \(error)", retryAfter: nil))
+            }
+            t.nextID += 1
+            t.hold(Hold(micros: estimate.micros, job: context?.job, runID: context?.runID), id: t.nextID)
+            return .success(t.nextID)
+        }
+        return SpendReservation(id: try outcome.get(), estimate: estimate)
+    }
+
+    public func record(_ call: MeteredCall, settling reservation: SpendReservation?) {
+        let context = SpendContext.current
+        let events = tally.withLock { t -> [SpendEvent] in
+            let now = clock.wallMilliseconds()
+            if let reservation { t.release(id: reservation.id) }
+            var events: [SpendEvent] = []
+            let counted = call.cost.currency == t.budgets.currency
+            if !counted {
+                events.append(.notCounted("\(call.provider) \(call.operation) cost \(call.cost) but budgets are in \(t.budgets.currency)"))
+            }
+            // The budgets are found before the row is written, so a run loaded now does not count the call twice.
+            var budgets: [Applicable]?
+            do {
+                try roll(&t, to: now)
+                budgets = counted ? try applicableBudgets(&t, context: context) : nil
+            } catch {
+                events.append(.notCounted("\(call.provider) \(call.operation) (\(call.cost)): \(error)"))
+            }
+            do {
+                try writer.write { db in try Self.insert(db, call, context: context, at: now) }
+            } catch {
+                // The money is spent all the same: it still counts in memory until the next reload.
+                events.append(.notCounted("\(call.provider) \(call.operation) (\(call.cost)) not recorded: \(error)"))
+            }
+            if let budgets, call.cost.micros != 0 {
+                t.add(call.cost.micros, context: context)
+                events += t.crossings(of: budgets)
+            }
+            return events
+        }
+        for event in events { onEvent(event) }
+    }
+
+    // MARK: - Totals in memory
+
+    private struct Hold {
+        var micros: Int64
+        var job: String?
+        var runID: Int64?
+    }
+
+    /// A budget that applies to a call, with what counts against it now.
+    private struct Applicable {
+        var scope: BudgetScope
+        var limit: Int64
+        var spent: Int64
+        var reserved: Int64
+    }
+
+    private struct Tally {
+        var budgets: SpendBudgets
+        /// The periods the totals are for; empty until loaded.
+        var day: Range<Int64> = 0..<0
+        var month: Range<Int64> = 0..<0
+        var daySpent: Int64 = 0
+        var monthSpent: Int64 = 0
+        var jobDaySpent: [String: Int64] = [:]
+        /// Runs of jobs with a per-run limit, loaded on first use and forgotten when the day changes.
+        var runSpent: [Int64: Int64] = [:]
+        var holds: [Int64: Hold] = [:]
+        var reserved: Int64 = 0
+        var reservedByJob: [String: Int64] = [:]
+        var reservedByRun: [Int64: Int64] = [:]
+        var nextID: Int64 = 0
+        /// Budgets (scope and limit) already told to be 80% spent in their current period.
+        var warned: Set<WarningKey> = []
+
+        struct WarningKey: Hashable {
+            var scope: BudgetScope
+            var limit: Int64
+        }
+
+        init(budgets: SpendBudgets) { self.budgets = budgets }
+
+        mutating func hold(_ hold: Hold, id: Int64) {
+            holds[id] = hold
+            reserved += hold.micros
+            if let job = hold.job { reservedByJob[job, default: 0] += hold.micros }
+            if let run = hold.runID { reservedByRun[run, default: 0] += hold.micros }
+        }
+
+        mutating func release(id: Int64) {
+            guard let hold = holds.removeValue(forKey: id) else { return }
+            reserved -= hold.micros
+            if let job = hold.job {
+                reservedByJob[job, default: 0] -= hold.micros
+                if reservedByJob[job] == 0 { reservedByJob[job] = nil }
+            }
+            if let run = hold.runID {
+                reservedByRun[run, default: 0] -= hold.micros
+                if reservedByRun[run] == 0 { reservedByRun[run] = nil }
+            }
+        }
+
+        mutating func add(_ micros: Int64, context: SpendContext?) {
+            daySpent += micros
+            monthSpent += micros
+            if let context {
+                jobDaySpent[context.job, default: 0] += micros
+                // Only runs being tracked (loaded by `applicableBudgets` before the row was written).
+                if runSpent[context.runID] != nil { runSpent[context.runID]! += micros }
+            }
+        }
+
+        /// Spent as of now (after `add`), for each budget that was `applicable`.
+        func spent(_ scope: BudgetScope) -> Int64 {
+            switch scope {
+            case .daily: return daySpent
+            case .monthly: return monthSpent
+            case .jobDaily(let job): return jobDaySpent[job] ?? 0
+            case .run(_, let runID): return runSpent[runID] ?? 0
+            }
+        }
+
+        /// Marks and returns the budgets that have just reached 80%.
+        mutating func crossings(of budgets: [Applicable]) -> [SpendEvent] {
+            var events: [SpendEvent] = []
+            for budget in budgets {
+                let spent = spent(budget.scope)
+                guard Self.reachedWarning(spent: spent, limit: budget.limit),
+                      warned.insert(WarningKey(scope: budget.scope, limit: budget.limit)).inserted else { continue }
+                events.append(.nearLimit(BudgetWarning(scope: budget.scope, limit: Money(micros: budget.limit, currency: self.budgets.currency),
+                                                       spent: Money(micros: spent, currency: self.budgets.currency))))
+            }
+            return events
+        }
+
+        /// A budget already 80% spent when its total is loaded was told by whoever spent it.
+        mutating func markWarnedIfReached(_ scope: BudgetScope, limit: Money?, spent: Int64) {
+            if let limit, Self.reachedWarning(spent: spent, limit: limit.micros) {
+                warned.insert(WarningKey(scope: scope, limit: limit.micros))
+            }
+        }
+
+        static func reachedWarning(spent: Int64, limit: Int64) -> Bool {
+            Int128(spent) * 5 >= Int128(limit) * 4
+        }
+    }
+
+    /// Moves the totals to the day and month containing `now`, reloading them from the table
+    /// when the day changed (or the clock went back).
+    private func roll(_ t: inout Tally, to now: Int64) throws(LedgerError) {
+        guard !t.day.contains(now) else { return }
+        let periods = LocalPeriods(zone: t.budgets.timezone)
+        let day = periods.day(containing: now), month = periods.month(containing: now)
+        let currency = t.budgets.currency.code
+        let loaded: (day: Int64, month: Int64, jobs: [String: Int64])
+        do {
+            loaded = try writer.read { db in
+                func sum(_ range: Range<Int64>) throws -> Int64 {
+                    try Int64.fetchOne(db, sql: """
+                        SELECT COALESCE(SUM(cost_micros), 0) FROM spend WHERE at_ms >= ? AND at_ms < ? AND currency = ?
+                        """, arguments: [range.lowerBound, range.upperBound, currency]) ?? 0
+                }
+                let rows = try Row.fetchAll(db, sql: """
+                    SELECT job, SUM(cost_micros) AS spent FROM spend
+                    WHERE at_ms >= ? AND at_ms < ? AND currency = ? AND job IS NOT NULL GROUP BY job
+                    """, arguments: [day.lowerBound, day.upperBound, currency])
+                let jobs = Dictionary(uniqueKeysWithValues: rows.map { ($0["job"] as String, $0["spent"] as Int64) })
+                return (try sum(day), try sum(month), jobs)
+            }
+        } catch {
+            throw .storage("cannot load spend totals: \(error)")
+        }
+        // Day and run warnings start afresh (runs reload and re-mark); the month's only in a new month.
+        let sameMonth = month == t.month
+        t.warned = t.warned.filter { key in
+            if case .monthly = key.scope { return sameMonth }
+            return false
+        }
+        (t.day, t.month, t.daySpent, t.monthSpent, t.jobDaySpent) = (day, month, loaded.day, loaded.month, loaded.jobs)
+        t.runSpent = [:]
+        t.markWarnedIfReached(.daily, limit: t.budgets.daily, spent: t.daySpent)
+        t.markWarnedIfReached(.monthly, limit: t.budgets.monthly, spent: t.monthSpent)
+        for (job, spent) in t.jobDaySpent {
+            t.markWarnedIfReached(.jobDaily(job: job), limit: t.budgets.jobs[job]?.perDay, spent: spent)
+        }
+    }
+
+    /// The budgets that apply to a call made in `context`, loading its run's total if needed.
+    private func applicableBudgets(_ t: inout Tally, context: SpendContext?) throws(LedgerError) -> [Applicable] {
+        var result: [Applicable] = []
+        if let limit = t.budgets.daily {
+            result.append(Applicable(scope: .daily, limit: limit.micros, spent: t.daySpent, reserved: t.reserved))
+        }
+        if let limit = t.budgets.monthly {
+            result.append(Applicable(scope: .monthly, limit: limit.micros, spent: t.monthSpent, reserved: t.reserved))
+        }
+        guard let context, let limits = t.budgets.jobs[context.job] else { return result }
+        if let limit = limits.perDay {
+            result.append(Applicable(scope: .jobDaily(job: context.job), limit: limit.micros,
+                                     spent: t.jobDaySpent[context.job] ?? 0, reserved: t.reservedByJob[context.job] ?? 0))
+        }
+        if let limit = limits.perRun {
+            let scope = BudgetScope.run(job: context.job, runID: context.runID)
+            if t.runSpent[context.runID] == nil {
+                let currency = t.budgets.currency
+                do {
+                    let spent = try writer.read { db in try Self.runSpent(db, runID: context.runID, currency: currency) }
+                    t.runSpent[context.runID] = spent
+                    t.markWarnedIfReached(scope, limit: limit, spent: spent)
+                } catch {
+                    throw .storage("cannot load the spend of run \(context.runID): \(error)")
+                }
+            }
+            result.append(Applicable(scope: scope, limit: limit.micros, spent: t.runSpent[context.runID] ?? 0,
+                                     reserved: t.reservedByRun[context.runID] ?? 0))
+        }
+        return result
+    }
+
+    // MARK: - SQL
+
+    private static func runSpent(_ db: Database, runID: Int64, currency: Currency) throws -> Int64 {
+        try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(cost_micros), 0) FROM spend WHERE run_id = ? AND currency = ?",
+                           arguments: [runID, currency.code]) ?? 0
+    }
+
+    private static func insert(_ db: Database, _ call: MeteredCall, context: SpendContext?, at: Int64) throws {
+        try db.execute(
+            sql: """
+                INSERT INTO spend (at_ms, provider, operation, units, input_tokens, cached_input_tokens, output_tokens,
+                                   cost_micros, currency, job, run_id, task_key, served_from_cache, status)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [at, call.provider, call.operation, call.units, call.inputTokens, call.cachedInputTokens,
+                        call.outputTokens, call.cost.micros, call.cost.currency.code, context?.job, context?.runID,
+                        context?.taskKey, call.servedFromCache, call.status])
+    }
+}
+
+// MARK: - Reports
+
+/// How spend totals are grouped.
+public enum SpendGrouping: String, CaseIterable, Sendable {
+    case job, provider, day
+}
+
+/// The spend of one group (a job, a provider or a local day) in one currency.
+public struct SpendTotal: Sendable, Hashable {
+    /// The job's name (nil for calls made outside any job), the provider, or the local day `YYYY-MM-DD`.
+    public var key: String?
+    public var calls: Int64
+    /// Calls answered from a local cache, no request sent.
+    public var cachedCalls: Int64
+    public var units: Int64
+    public var inputTokens: Int64
+    public var cachedInputTokens: Int64
+    public var outputTokens: Int64
+    public var cost: Money
+
+    /// The share of calls answered from a local cache (rounded down to a part per million).
+    public var cachedShare: Percent {
+        Percent(partsPerMillion: calls == 0 ? 0 : cachedCalls * 1_000_000 / calls)
+    }
+
+    /// The sum of `totals`, one per currency (key nil), in currency-code order.
+    public static func sums(of totals: [SpendTotal]) -> [SpendTotal] {
+        var sums: [String: SpendTotal] = [:]
+        for t in totals {
+            var sum = sums[t.cost.currency.code] ?? SpendTotal(key: nil, calls: 0, cachedCalls: 0, units: 0, inputTokens: 0,
+                                                                cachedInputTokens: 0, outputTokens: 0, cost: .zero(t.cost.currency))
+            sum.calls += t.calls
+            sum.cachedCalls += t.cachedCalls
+            sum.units += t.units
+            sum.inputTokens += t.inputTokens
+            sum.cachedInputTokens += t.cachedInputTokens
+            sum.outputTokens += t.outputTokens
+            sum.cost = sum.cost + t.cost
+            sums[t.cost.currency.code] = sum
+        }
+        return sums.keys.sorted().map { sums[$0]! }
+    }
+}
+
+/// One recorded call: when (wall milliseconds), for which job, run and task, and the call.
+public struct SpendEntry: Sendable, Hashable {
+    public var at: Int64
+    public var job: String?
+    public var runID: Int64?
+    public var taskKey: String?
+    public var call: MeteredCall
+}
+
+/// Read-only queries over the `spend` table.
+public struct SpendHistory: Sendable {
+    private let reader: any DatabaseReader
+
+    /// Queries `store`'s database (read-only or not: `flipsyncctl` opens it read-only).
+    public init(store: RunStore) { reader = store.reader }
+
+    /// Totals of every call at or after `since` (milliseconds since the epoch), grouped `by`
+    /// job, provider or local day in `timezone`; days in order, jobs and providers by cost
+    /// (highest first). One row per group and currency; sums are exact.
+    public func totals(since: Int64, by grouping: SpendGrouping, timezone: ZoneRules) throws(LedgerError) -> [SpendTotal] {
+        do {
+            return try reader.read { db in
+                guard try db.tableExists("spend") else { return [] }
+                let key: SQL
+                switch grouping {
+                case .job: key = "job"
+                case .provider: key = "provider"
+                case .day:
+                    let span = try Row.fetchOne(db, sql: "SELECT MIN(at_ms) AS first, MAX(at_ms) AS last FROM spend WHERE at_ms >= ?",
+                                                arguments: [since])
+                    guard let first: Int64 = span?["first"], let last: Int64 = span?["last"] else { return [] }
+                    key = Self.localDayNumber(timezone, from: first, through: last)
+                }
+                let order: SQL = grouping == .day ? "grouping_key" : "cost DESC, grouping_key"
+                let request = SQLRequest<Row>(literal: """
+                    SELECT \(key) AS grouping_key, currency, COUNT(*) AS calls, SUM(served_from_cache) AS cached_calls,
+                           SUM(units) AS units, SUM(input_tokens) AS input_tokens,
+                           SUM(cached_input_tokens) AS cached_input_tokens, SUM(output_tokens) AS output_tokens,
+                           SUM(cost_micros) AS cost
+                    FROM spend WHERE at_ms >= \(since)
+                    GROUP BY grouping_key, currency ORDER BY \(order), currency
+                    """)
+                return try request.fetchAll(db).map { row throws -> SpendTotal in
+                    let code: String = row["currency"]
+                    guard let currency = Currency(code: code) else { throw LedgerError.storage("unknown currency \"\(code)\" in spend") }
+                    var key: String? = row["grouping_key"]
+                    if grouping == .day, let day: Int64 = row["grouping_key"] {
+                        key = String(CivilDateTime(utcSeconds: day * 86_400).iso8601.prefix(10))
+                    }
+                    return SpendTotal(key: key, calls: row["calls"], cachedCalls: row["cached_calls"], units: row["units"],
+                                      inputTokens: row["input_tokens"], cachedInputTokens: row["cached_input_tokens"],
+                                      outputTokens: row["output_tokens"], cost: Money(micros: row["cost"], currency: currency))
+                }
+            }
+        } catch let error as LedgerError {
+            throw error
+        } catch {
+            throw .storage("\(error)")
+        }
+    }
+
+    /// Every call recorded for run `runID`, in the order recorded.
+    public func calls(runID: Int64) throws(LedgerError) -> [SpendEntry] {
+        do {
+            return try reader.read { db in
+                guard try db.tableExists("spend") else { return [] }
+                return try Row.fetchAll(db, sql: "SELECT * FROM spend WHERE run_id = ? ORDER BY id", arguments: [runID]).map { row in
+                    let code: String = row["currency"]
+                    guard let currency = Currency(code: code) else { throw LedgerError.storage("unknown currency \"\(code)\" in spend") }
+                    let call = MeteredCall(provider: row["provider"], operation: row["operation"], units: row["units"],
+                                           cost: Money(micros: row["cost_micros"], currency: currency),
+                                           servedFromCache: row["served_from_cache"], status: row["status"],
+                                           inputTokens: row["input_tokens"], cachedInputTokens: row["cached_input_tokens"],
+                                           outputTokens: row["output_tokens"])
+                    return SpendEntry(at: row["at_ms"], job: row["job"], runID: row["run_id"], taskKey: row["task_key"], call: call)
+                }
+            }
+        } catch let error as LedgerError {
+            throw error
+        } catch {
+            throw .storage("\(error)")
+        }
+    }
+
+    /// SQL for the local day number (days since 1970-01-01 in `zone`) of `at_ms`, exact for
+    /// rows from `from` through `through`: the zone's UTC offset is piecewise constant between
+    /// its transitions, so a CASE over the transitions in that range gives every row its offset.
+    private static func localDayNumber(_ zone: ZoneRules, from: Int64, through: Int64) -> SQL {
+        var seconds = Timestamp(milliseconds: from).secondsSinceEpoch
+        var offset: SQL = "CASE"
+        var current = Int64(zone.utcOffset(at: seconds)) * 1000
+        while let transition = zone.transition(after: seconds), transition.at * 1000 <= through {
+            offset.append(literal: " WHEN at_ms < \(transition.at * 1000) THEN \(current)")
+            current = Int64(transition.after.utcOffset) * 1000
+            seconds = transition.at
+        }
+        offset.append(literal: " ELSE \(current) END")
+        return "(at_ms + \(offset)) / 86400000"
+    }
+}

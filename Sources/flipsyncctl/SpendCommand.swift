@@ -1,0 +1,119 @@
+import ArgumentParser
+import FlipSyncCore
+import FlipSyncStore
+
+extension SpendGrouping: ExpressibleByArgument {}
+
+struct SpendCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "spend",
+        abstract: "Show what the API calls cost, by day, job or provider, from the spend ledger.",
+        discussion: """
+            Reads the SQLite run ledger read-only, so it works while the daemon is down. Every \
+            metered call the daemon made since --since (a local date in the daemon's time zone; \
+            default: the first of the current month) is summed by local day, job or provider: \
+            CALLS, CACHED (the share answered from a local cache, no request sent), UNITS, input, \
+            cached-input and output TOKENS, and COST, exact to the micro-unit (0.004215 USD). \
+            The TOTAL line sums each currency. --json prints the same rows with cost_micros.
+            """
+    )
+
+    @OptionGroup var ledger: LedgerOptions
+
+    @Option(name: .long, help: ArgumentHelp("The first local day to count (default: the first of this month).", valueName: "YYYY-MM-DD"))
+    var since: String?
+
+    @Option(name: .long, help: "Group by day, job or provider (default: day).")
+    var by: SpendGrouping = .day
+
+    @Flag(name: .long, help: "Print JSON.")
+    var json = false
+
+    func run() throws {
+        let store = try ledger.open()
+        let config = ConfigLocator.load(explicit: ledger.config, environment: .current).config
+        let periods = LocalPeriods(zone: config.timezone)
+        let start: Int64
+        if let since {
+            guard let date = Timestamp(parsing: since), since.utf8.count == 10 else {
+                printError("flipsyncctl: --since \"\(since)\": expected a date like 2026-11-01")
+                throw ExitCode(1)
+            }
+            start = periods.start(of: CivilDateTime(utcSeconds: date.secondsSinceEpoch).date)
+        } else {
+            start = periods.month(containing: SystemSchedulerClock().wallMilliseconds()).lowerBound
+        }
+        let totals: [SpendTotal]
+        do {
+            totals = try SpendHistory(store: store).totals(since: start, by: by, timezone: config.timezone)
+        } catch {
+            printError("flipsyncctl: \(error)")
+            throw ExitCode(1)
+        }
+        let day = periods.date(atMilliseconds: start)
+        let firstDay = String(CivilDateTime(year: day.year, month: day.month, day: day.day).iso8601.prefix(10))
+        if json {
+            print(try JSONOutput.encode(SpendReport(since: firstDay, timezone: config.timezone.identifier, by: by.rawValue,
+                                                    rows: totals.map(SpendReport.Row.init))))
+            return
+        }
+        print("spend since \(firstDay) (\(config.timezone.identifier)), by \(by.rawValue)")
+        var rows = [[by.rawValue.uppercased(), "CALLS", "CACHED", "UNITS", "INPUT TOKENS", "CACHED TOKENS", "OUTPUT TOKENS", "COST"]]
+        func row(_ key: String, _ t: SpendTotal) -> [String] {
+            [key, "\(t.calls)", "\(t.cachedShare)", "\(t.units)", "\(t.inputTokens)", "\(t.cachedInputTokens)",
+             "\(t.outputTokens)", "\(t.cost)"]
+        }
+        for total in totals { rows.append(row(total.key ?? "-", total)) }
+        for total in SpendTotal.sums(of: totals) { rows.append(row("TOTAL", total)) }
+        print(Table.render(rows), terminator: "")
+    }
+}
+
+/// `flipsyncctl spend --json`.
+private struct SpendReport: Encodable {
+    struct Row: Encodable {
+        var key: String?
+        var calls: Int64
+        var cachedCalls: Int64
+        var cachedShare: String
+        var units: Int64
+        var inputTokens: Int64
+        var cachedInputTokens: Int64
+        var outputTokens: Int64
+        var costMicros: Int64
+        var cost: String
+        var currency: String
+
+        init(_ t: SpendTotal) {
+            (key, calls, cachedCalls, cachedShare, units) = (t.key, t.calls, t.cachedCalls, "\(t.cachedShare)", t.units)
+            (inputTokens, cachedInputTokens, outputTokens) = (t.inputTokens, t.cachedInputTokens, t.outputTokens)
+            (costMicros, cost, currency) = (t.cost.micros, t.cost.decimalString, t.cost.currency.code)
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case key, calls, units, cost, currency
+            case cachedCalls = "cached_calls", cachedShare = "cached_share", inputTokens = "input_tokens"
+            case cachedInputTokens = "cached_input_tokens", outputTokens = "output_tokens", costMicros = "cost_micros"
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(key, forKey: .key)  // null for calls outside any job, not left out
+            try c.encode(calls, forKey: .calls)
+            try c.encode(cachedCalls, forKey: .cachedCalls)
+            try c.encode(cachedShare, forKey: .cachedShare)
+            try c.encode(units, forKey: .units)
+            try c.encode(inputTokens, forKey: .inputTokens)
+            try c.encode(cachedInputTokens, forKey: .cachedInputTokens)
+            try c.encode(outputTokens, forKey: .outputTokens)
+            try c.encode(costMicros, forKey: .costMicros)
+            try c.encode(cost, forKey: .cost)
+            try c.encode(currency, forKey: .currency)
+        }
+    }
+
+    var since: String
+    var timezone: String
+    var by: String
+    var rows: [Row]
+}
