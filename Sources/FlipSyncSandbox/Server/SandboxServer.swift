@@ -80,6 +80,8 @@ public final class SandboxServer: Sendable {
     static func makeRouter(_ state: SandboxState) -> Router<BasicRequestContext> {
         let router = Router()
         EbayRoutes(state: state).register(on: router)
+        CarrierRoutes(state: state).register(on: router)
+        LLMRoutes(state: state).register(on: router)
         AdminRoutes(state: state).register(on: router)
         return router
     }

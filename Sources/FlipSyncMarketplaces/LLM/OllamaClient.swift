@@ -1,0 +1,140 @@
+import FlipSyncCore
+import Foundation
+import Logging
+
+/// Where the local Ollama server is and which model to ask.
+public struct OllamaConfiguration: Sendable, Hashable {
+    /// `http://127.0.0.1:11434` or the sandbox (`http://127.0.0.1:8780/ollama`); `/api/chat` is appended.
+    public var baseURL: String
+    /// `llama3.2:3b`, `qwen2.5:7b`, …
+    public var model: String
+    /// Usually free; give prices to meter a hosted Ollama.
+    public var prices: TokenPrices
+    /// Used when a request sets no `maxOutputTokens` (sent as `options.num_predict`).
+    public var defaultMaxOutputTokens: Int
+    public var requests: Int
+    public var per: TimeSpan
+    public var burst: Int
+    /// Local models can be slow to load; generous by default.
+    public var timeout: TimeSpan
+
+    public init(baseURL: String, model: String, prices: TokenPrices = .free(), defaultMaxOutputTokens: Int = 256,
+                requests: Int = 10, per: TimeSpan = .seconds(1), burst: Int = 10, timeout: TimeSpan = .seconds(120)) {
+        self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        self.model = model
+        self.prices = prices
+        self.defaultMaxOutputTokens = defaultMaxOutputTokens
+        self.requests = requests
+        self.per = per
+        self.burst = burst
+        self.timeout = timeout
+    }
+
+    /// From `[llm.ollama]` and `[prices.ollama]`.
+    public init(_ endpoint: FlipSyncConfig.Endpoint, prices: [String: Money]?, currency: Currency) {
+        self.init(baseURL: endpoint.baseURL, model: endpoint.model ?? "", prices: TokenPrices(prices, currency: currency),
+                  requests: endpoint.rateLimit.requests, per: endpoint.rateLimit.per, burst: endpoint.rateLimit.burst)
+    }
+}
+
+/// A local model through Ollama's chat API. Every call is recorded with its token counts;
+/// its cost is zero unless the configuration gives prices, and only then is a reservation made
+/// first (worst case: the prompt's UTF-8 bytes as input tokens plus the output cap).
+public final class OllamaClient: ChatModel {
+    public let configuration: OllamaConfiguration
+    private let exchange: MeteredExchange
+
+    public static let provider = "ollama"
+    public static let operation = "api.chat"
+
+    public init(configuration: OllamaConfiguration, transport: any HTTPTransport, recorder: any SpendRecorder,
+                rateLimiters: RateLimiters, logger: Logger = Logger(label: "flipsync.llm.ollama")) {
+        self.configuration = configuration
+        let host = URLParts(configuration.baseURL).map { "\($0.host):\($0.port)" } ?? configuration.baseURL
+        let bucket = rateLimiters.bucket("\(host)|ollama", requests: configuration.requests, per: configuration.per,
+                                         burst: configuration.burst)
+        exchange = MeteredExchange(provider: Self.provider, transport: transport, recorder: recorder, bucket: bucket, logger: logger)
+    }
+
+    /// `POST /api/chat` with `{"model", "messages": [{"role", "content"}], "stream": false,
+    /// "format": "json" (when asked), "options": {"num_predict"}}`; the answer's
+    /// `message.content`, `prompt_eval_count` (input tokens), `eval_count` (output tokens) and
+    /// `done` are read. Errors are `{"error": "…"}`.
+    /// Reference: Ollama API, "Generate a chat completion"
+    /// (https://github.com/ollama/ollama/blob/main/docs/api.md#generate-a-chat-completion; also
+    /// https://docs.ollama.com/api/chat).
+    public func complete(_ request: ChatRequest) async throws -> ChatCompletion {
+        let maxOutput = request.maxOutputTokens ?? configuration.defaultMaxOutputTokens
+        let wire = WireOllamaChatRequest(model: configuration.model,
+                                         messages: request.messages.map { .init(role: $0.role.rawValue, content: $0.content) },
+                                         stream: false, format: request.jsonOutput ? "json" : nil,
+                                         options: .init(num_predict: maxOutput))
+        let http = HTTPRequest(method: .post, url: configuration.baseURL + "/api/chat",
+                               headers: [("Content-Type", "application/json"), ("Accept", "application/json")],
+                               body: Array(try JSONEncoder().encode(wire)), timeout: configuration.timeout)
+        let prices = configuration.prices
+        let estimate = prices.cost(of: ChatUsage(inputTokens: LLMEstimate.inputTokenBound(request.messages), outputTokens: Int64(maxOutput)))
+        let operation = Self.operation
+        return try await exchange.send(http, operation: operation, estimate: estimate) { response in
+            try StatusMapping.check(response, api: "Ollama", operation: operation, apiMessage: Self.apiMessage)
+            let answer = try StatusMapping.decode(WireOllamaChatResponse.self, response, operation: operation)
+            guard answer.done else { throw MarketplaceError.malformed("\(operation): the answer is not done (\"done\": false)") }
+            let usage = ChatUsage(inputTokens: answer.prompt_eval_count ?? 0, outputTokens: answer.eval_count ?? 0)
+            let cost = prices.cost(of: usage)
+            let completion = ChatCompletion(text: answer.message.content, usage: usage, model: answer.model ?? configuration.model,
+                                            provider: Self.provider, cost: cost)
+            return .init(value: completion,
+                         call: MeteredCall(provider: Self.provider, operation: operation, units: usage.inputTokens + usage.outputTokens,
+                                           cost: cost, status: response.status, inputTokens: usage.inputTokens,
+                                           outputTokens: usage.outputTokens))
+        }
+    }
+
+    /// Ollama's `{"error": "…"}`, or nil.
+    static func apiMessage(_ response: HTTPResponse) -> String? {
+        (try? JSONDecoder().decode(WireOllamaError.self, from: Data(response.body)))?.error
+    }
+}
+
+/// Upper bounds for reserving before a call.
+enum LLMEstimate {
+    /// A token is at least one UTF-8 byte, so the bytes bound the input tokens; each message
+    /// adds a few tokens of framing.
+    static func inputTokenBound(_ messages: [ChatMessage]) -> Int64 {
+        Int64(messages.reduce(3) { $0 + $1.content.utf8.count + $1.role.rawValue.utf8.count + 4 })
+    }
+}
+
+struct WireOllamaChatRequest: Encodable {
+    struct Message: Encodable {
+        var role: String
+        var content: String
+    }
+
+    struct Options: Encodable {
+        var num_predict: Int
+    }
+
+    var model: String
+    var messages: [Message]
+    var stream: Bool
+    var format: String?
+    var options: Options
+}
+
+struct WireOllamaChatResponse: Decodable {
+    struct Message: Decodable {
+        var role: String?
+        var content: String
+    }
+
+    var model: String?
+    var message: Message
+    var done: Bool
+    var prompt_eval_count: Int64?
+    var eval_count: Int64?
+}
+
+struct WireOllamaError: Decodable {
+    var error: String
+}
