@@ -1,0 +1,58 @@
+/// Stops a sweep before it applies a wave of deep price cuts — the mark of bad competitor data
+/// (a mis-parsed price, a mismatched listing) rather than of a real market.
+///
+/// A decision is a *sharp drop* when it has a new price and `old − new > drop × old` (exact).
+/// The breaker trips when sharp drops are more than `share` of **all** decisions evaluated,
+/// holds included: the share measures how much of the catalogue would be cut, so a run where
+/// one listing of a hundred drops sharply does not trip it. With no decisions it never trips.
+public enum CircuitBreaker {
+    /// Why the breaker tripped.
+    public struct Trip: Sendable, Hashable, CustomStringConvertible {
+        /// One sharp drop, for the operator to check first.
+        public struct Example: Sendable, Hashable {
+            public var sku: String
+            public var marketplace: MarketplaceName
+            public var oldPrice: Money
+            public var newPrice: Money
+            /// `(old − new) / old`, rounded down to a part per million.
+            public var drop: Percent
+        }
+
+        public var sharpDrops: Int
+        public var evaluated: Int
+        public var share: Percent
+        public var drop: Percent
+        /// The deepest drops first (by `drop`, then SKU), at most `maxExamples`.
+        public var worst: [Example]
+
+        public var description: String {
+            var text = "circuit breaker: \(sharpDrops) of \(evaluated) decisions would cut the price by more than \(drop) "
+                + "(the limit is \(share) of decisions)"
+            if !worst.isEmpty {
+                text += "; deepest: " + worst.map { "\($0.sku) \($0.oldPrice) → \($0.newPrice) (−\($0.drop))" }
+                    .joined(separator: ", ")
+            }
+            return text
+        }
+    }
+
+    public static let maxExamples = 5
+
+    /// The trip, or `nil` when the decisions may be applied.
+    public static func evaluate(decisions: [PricingDecision], share: Percent, drop: Percent) -> Trip? {
+        let million: Int128 = 1_000_000  // parts per million in one whole
+        var sharp: [Trip.Example] = []
+        for d in decisions {
+            guard let new = d.newPrice, d.oldPrice.micros > 0, new < d.oldPrice else { continue }
+            let cut = Int128((d.oldPrice - new).micros)
+            let old = Int128(d.oldPrice.micros)
+            guard cut * million > Int128(drop.partsPerMillion) * old else { continue }
+            sharp.append(Trip.Example(sku: d.sku, marketplace: d.marketplace, oldPrice: d.oldPrice, newPrice: new,
+                                      drop: Percent(partsPerMillion: Int64(cut * million / old))))
+        }
+        guard Int128(sharp.count) * million > Int128(share.partsPerMillion) * Int128(decisions.count) else { return nil }
+        sharp.sort { ($0.drop, $1.sku) > ($1.drop, $0.sku) }
+        return Trip(sharpDrops: sharp.count, evaluated: decisions.count, share: share, drop: drop,
+                    worst: Array(sharp.prefix(maxExamples)))
+    }
+}
