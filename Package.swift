@@ -61,6 +61,9 @@ let package = Package(
             "FlipSyncSandbox",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // Assembles a run's world from the config: ledger, spend ledger, channel clients, plans.
+        .target(name: "FlipSyncRuntime", dependencies: ["FlipSyncCore", "FlipSyncStore", "FlipSyncMarketplaces", "FlipSyncSystemd",
+                                                        .product(name: "Logging", package: "swift-log")]),
         // Helpers for tests: a clock tests move by hand.
         .target(name: "FlipSyncTestKit", dependencies: ["FlipSyncCore"]),
         .executableTarget(
@@ -69,6 +72,8 @@ let package = Package(
                 "FlipSyncCore",
                 "FlipSyncStore",
                 "FlipSyncControl",
+                "FlipSyncRuntime",
+                "FlipSyncSandbox",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -80,6 +85,7 @@ let package = Package(
                 "FlipSyncStore",
                 "FlipSyncSystemd",
                 "FlipSyncControl",
+                "FlipSyncRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -73,15 +73,24 @@ extension RunStore: RepricingLedger {
     public func sweepListings(sweep: Int64, marketplace: MarketplaceName) throws -> [MarketplaceListing] {
         try read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM sweep_listings WHERE sweep_id = ? AND marketplace = ? ORDER BY sku",
-                             arguments: [sweep, marketplace.rawValue]).map { row in
-                let currency = Currency(code: row["currency"]) ?? .usd
-                return MarketplaceListing(
-                    marketplace: marketplace, sku: row["sku"], listingID: row["listing_id"], gtin: row["gtin"], asin: row["asin"],
-                    title: row["title"], condition: ItemCondition(rawValue: row["condition"]) ?? .new,
-                    price: Money(micros: row["price_micros"], currency: currency), quantity: row["quantity"],
-                    shippingCharged: (row["shipping_micros"] as Int64?).map { Money(micros: $0, currency: currency) })
-            }
+                             arguments: [sweep, marketplace.rawValue]).map(Self.listing)
         }
+    }
+
+    public func sweepListing(sweep: Int64, marketplace: MarketplaceName, sku: String) throws -> MarketplaceListing? {
+        try read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM sweep_listings WHERE sweep_id = ? AND marketplace = ? AND sku = ?",
+                             arguments: [sweep, marketplace.rawValue, sku]).map(Self.listing)
+        }
+    }
+
+    static func listing(_ row: Row) -> MarketplaceListing {
+        let currency = Currency(code: row["currency"]) ?? .usd
+        return MarketplaceListing(
+            marketplace: MarketplaceName(rawValue: row["marketplace"]) ?? .ebay, sku: row["sku"], listingID: row["listing_id"],
+            gtin: row["gtin"], asin: row["asin"], title: row["title"], condition: ItemCondition(rawValue: row["condition"]) ?? .new,
+            price: Money(micros: row["price_micros"], currency: currency), quantity: row["quantity"],
+            shippingCharged: (row["shipping_micros"] as Int64?).map { Money(micros: $0, currency: currency) })
     }
 
     public func saveUnitCosts(_ costs: [String: Money], source: String, at: Int64) throws {
@@ -104,6 +113,14 @@ extension RunStore: RepricingLedger {
                 out[row["sku"]] = Money(micros: row["cost_micros"], currency: Currency(code: row["currency"]) ?? .usd)
             }
             return out
+        }
+    }
+
+    public func unitCost(sku: String) throws -> Money? {
+        try read { db in
+            try Row.fetchOne(db, sql: "SELECT cost_micros, currency FROM unit_costs WHERE sku = ?", arguments: [sku]).map {
+                Money(micros: $0["cost_micros"], currency: Currency(code: $0["currency"]) ?? .usd)
+            }
         }
     }
 

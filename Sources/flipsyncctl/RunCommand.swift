@@ -1,6 +1,7 @@
 import ArgumentParser
 import FlipSyncControl
 import FlipSyncCore
+import FlipSyncRuntime
 import FlipSyncStore
 import Logging
 #if canImport(Glibc)
@@ -36,6 +37,15 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Run in the foreground, without the daemon.")
     var local = false
 
+    @Flag(name: .long, help: """
+        With --local: serve the built-in sandbox marketplace in-process on the loopback address         the config's base URLs name, with its development credentials, for the run's duration.
+        """)
+    var sandbox = false
+
+    func validate() throws {
+        if sandbox && !local { throw ValidationError("--sandbox works with --local only (the daemon talks to the endpoints its config names)") }
+    }
+
     func run() async throws {
         if local {
             try await runLocally()
@@ -67,18 +77,29 @@ struct RunCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let config = loaded.config
-        let store: RunStore
+        var logger = Logger(label: "flipsyncctl", factory: { StreamLogHandler.standardError(label: $0) })
+        logger.logLevel = .warning
+        var local: LocalSandbox?
+        if sandbox {
+            do {
+                local = try await LocalSandbox.start(config: config, logger: logger)
+                print("sandbox marketplace serving on \(local!.server.baseURL)")
+            } catch {
+                printError("flipsyncctl: \(error)")
+                throw ExitCode(1)
+            }
+        }
+        defer { if let server = local?.server { Task { await server.stop() } } }
+        let runtime: Runtime
         do {
-            try FileSystem.makeDirectories(FileSystem.directory(of: config.databasePath), mode: 0o700)
-            store = try RunStore(path: config.databasePath)
+            runtime = try Runtime.open(config: config, jobs: loaded.catalog.jobs, clock: clock, logger: logger, secret: local?.secret)
         } catch {
             printError("flipsyncctl: \(error)")
             throw ExitCode(1)
         }
-        var logger = Logger(label: "flipsyncctl", factory: { StreamLogHandler.standardError(label: $0) })
-        logger.logLevel = .warning
+        let store = runtime.store
+        let plans = runtime.plans
         let bar = ProgressBar(enabled: isatty(2) == 1)
-        let plans = WorkflowPlans(ledger: store, probe: store)
         let coordinator = RunCoordinator(ledger: store, pool: PermitPool(permits: config.poolSize), clock: clock,
                                          plan: { plans.plan(for: $0) }, logger: logger,
                                          onProgress: { bar.show($0) })
@@ -93,7 +114,7 @@ struct RunCommand: AsyncParsableCommand {
         bar.finish()
         let finished = try store.run(id: run.id) ?? run
         let tasks = try store.tasks(runID: run.id)
-        print(Table.render(taskTable(tasks)), terminator: "")
+        print(Table.render(taskTable(tasks, limit: 30)), terminator: "")
         print("run \(run.id): \(status.rawValue) in \(duration(finished))\(finished.summary.map { " — \($0)" } ?? "")")
         if let error = finished.error, status != .succeeded { print("error: \(error)") }
         if status != .succeeded { throw ExitCode(1) }
@@ -120,9 +141,20 @@ final class ProgressBar: Sendable {
     }
 }
 
-func taskTable(_ tasks: [TaskInfo]) -> [[String]] {
+/// The tasks as table rows; past `limit` tasks, the failed ones (up to `limit`) and a count by
+/// agent and status instead of every row.
+func taskTable(_ tasks: [TaskInfo], limit: Int = .max) -> [[String]] {
     var rows = [["TASK", "AGENT", "STATUS", "TRIES", "TIME", "RESULT"]]
-    for task in tasks {
+    var shown = tasks
+    if tasks.count > limit {
+        shown = Array(tasks.filter { $0.status != .succeeded }.prefix(limit))
+        let counts = Dictionary(grouping: tasks, by: { "\($0.agent) \($0.status.rawValue)" }).mapValues(\.count)
+        for (key, count) in counts.sorted(by: { $0.key < $1.key }) {
+            let parts = key.split(separator: " ")
+            rows.append(["(\(count) tasks)", String(parts[0]), String(parts[1]), "", "", ""])
+        }
+    }
+    for task in shown {
         let time = zip(task.startedAt, task.finishedAt).map { "\($1 - $0)ms" } ?? "-"
         var result = task.status == .succeeded ? (task.result ?? "") : (task.error ?? "")
         if result.count > 100 { result = String(result.prefix(97)) + "..." }

@@ -58,7 +58,10 @@ struct ShowCommand: ParsableCommand {
         discussion: """
             Reads the SQLite run ledger read-only, so it works while the daemon is down. --json \
             prints {"run": {...}, "tasks": [...]}, each task's result as the JSON its agent \
-            recorded (the evidence behind the run's outcome).
+            recorded (the evidence behind the run's outcome), and for a repricing sweep \
+            "decisions": every listing's decision with its old and new price, floor, ceiling, \
+            lowest competitor, offers considered and excluded, strategy, reason, state and the \
+            marketplace's answer (money in exact micro-units).
             """
     )
 
@@ -77,8 +80,9 @@ struct ShowCommand: ParsableCommand {
             throw ExitCode(1)
         }
         let tasks = try store.tasks(runID: runID)
+        let decisions = info.kind == JobKind.repricingSweep.rawValue ? try store.decisions(sweep: try store.sweepID(ofRun: runID)) : []
         if json {
-            print(try showJSON(info, tasks))
+            print(try showJSON(info, tasks, decisions))
             return
         }
         let zone = systemZone()
@@ -99,12 +103,32 @@ struct ShowCommand: ParsableCommand {
         print(lines.joined(separator: "\n"))
         if !tasks.isEmpty {
             print()
-            print(Table.render(taskTable(tasks)), terminator: "")
+            print(Table.render(taskTable(tasks, limit: 40)), terminator: "")
+        }
+        if !decisions.isEmpty {
+            print()
+            print(Table.render(decisionTable(decisions, limit: 40)), terminator: "")
         }
     }
 
+    /// Decisions that change a price first, then holds; at most `limit` rows.
+    private func decisionTable(_ decisions: [DecisionRecord], limit: Int) -> [[String]] {
+        var rows = [["MARKETPLACE", "SKU", "OLD", "NEW", "FLOOR", "CEILING", "LOWEST", "OFFERS", "STATE", "REASON"]]
+        func money(_ micros: Int64?, _ currency: String) -> String {
+            micros.map { Money(micros: $0, currency: Currency(code: currency) ?? .usd).decimalString } ?? "-"
+        }
+        let ordered = decisions.filter { $0.newPriceMicros != nil } + decisions.filter { $0.newPriceMicros == nil }
+        for d in ordered.prefix(limit) {
+            rows.append([d.marketplace.rawValue, d.sku, money(d.oldPriceMicros, d.currency), money(d.newPriceMicros, d.currency),
+                         money(d.floorMicros, d.currency), money(d.ceilingMicros, d.currency), money(d.lowestCompetitorMicros, d.currency),
+                         "\(d.offersConsidered)", d.state.rawValue, d.reasonCode])
+        }
+        if decisions.count > limit { rows.append(["…", "\(decisions.count - limit) more (--json shows all)", "", "", "", "", "", "", "", ""]) }
+        return rows
+    }
+
     /// The run and its tasks, with each task's recorded result embedded as JSON, not as a string.
-    private func showJSON(_ info: RunInfo, _ tasks: [TaskInfo]) throws -> String {
+    private func showJSON(_ info: RunInfo, _ tasks: [TaskInfo], _ decisions: [DecisionRecord]) throws -> String {
         let encoder = JSONEncoder()
         func object(_ value: some Encodable) throws -> Any { try JSONSerialization.jsonObject(with: encoder.encode(value)) }
         var taskObjects: [Any] = []
@@ -115,7 +139,8 @@ struct ShowCommand: ParsableCommand {
             }
             taskObjects.append(object)
         }
-        let document: [String: Any] = ["run": try object(info), "tasks": taskObjects]
+        var document: [String: Any] = ["run": try object(info), "tasks": taskObjects]
+        if info.kind == JobKind.repricingSweep.rawValue { document["decisions"] = try decisions.map(object) }
         let data = try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
         return String(decoding: data, as: UTF8.self)
     }

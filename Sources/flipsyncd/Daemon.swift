@@ -1,5 +1,6 @@
 import FlipSyncControl
 import FlipSyncCore
+import FlipSyncRuntime
 import FlipSyncStore
 import FlipSyncSystemd
 import Logging
@@ -36,18 +37,18 @@ struct Daemon {
         let config = loaded.config
         logger[metadataKey: "config"] = "\(config.file)"
 
-        let store: RunStore
+        let runtime: Runtime
         do {
-            try FileSystem.makeDirectories(FileSystem.directory(of: config.databasePath), mode: 0o700)
-            store = try RunStore(path: config.databasePath)
+            runtime = try Runtime.open(config: config, jobs: loaded.catalog.jobs, clock: clock, logger: logger)
         } catch {
             logger.critical("cannot open the run ledger: \(error)", metadata: ["event": "database-failed"])
             return 1
         }
-        logger.info("run ledger \(config.databasePath)")
+        let store = runtime.store
+        let plans = runtime.plans
+        logger.info("run ledger \(config.databasePath); marketplaces: \(runtime.services.marketplaces.keys.map(\.rawValue).sorted().joined(separator: ", "))")
 
         let pool = PermitPool(permits: config.poolSize)
-        let plans = WorkflowPlans(ledger: store, probe: store)
         let coordinator = RunCoordinator(ledger: store, pool: pool, clock: clock, plan: { plans.plan(for: $0) }, logger: logger)
         let reloadProblem = ReloadProblem()
         let scheduler = Scheduler(

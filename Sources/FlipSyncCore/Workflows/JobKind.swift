@@ -36,6 +36,7 @@ public enum JobParameters: Sendable, Hashable {
         case .repricingSweep(let p):
             var out = [p.changeThreshold]
             if case .amount(let m) = p.undercut.value { out.append(Located(value: m, line: p.undercut.line)) }
+            if let shipping = p.shippingCost { out.append(Located(value: shipping, line: p.changeThreshold.line)) }
             return out
         case .shippingArbitrage(let p): return p.minSaving.map { [$0] } ?? []
         case .marketplaceSync, .readinessScan: return []

@@ -6,32 +6,60 @@ public protocol LedgerProbe: Sendable {
     func integrityCheck(full: Bool) throws(LedgerError) -> String
 }
 
-/// The plans this build has. Until the marketplace clients exist, only the readiness scan has
-/// real work (the daemon checking itself); the other kinds fail with a reason, never with
-/// made-up business results.
+/// What the workflows act through: the configured channels and what they need besides.
+/// Built once from the config (`ChannelDirectory` in FlipSyncMarketplaces) and shared by every run.
+public struct WorkflowServices: Sendable {
+    public var marketplaces: [MarketplaceName: any Marketplace]
+    public var fees: [MarketplaceName: MarketplaceFees]
+    public var costSources: [MarketplaceName: any UnitCostSource]
+    /// Why a configured channel could not be set up (a missing credential, say), by channel:
+    /// a job that needs it fails with this reason instead of a vaguer one.
+    public var unavailable: [MarketplaceName: String]
+
+    public init(marketplaces: [MarketplaceName: any Marketplace] = [:], fees: [MarketplaceName: MarketplaceFees] = [:],
+                costSources: [MarketplaceName: any UnitCostSource] = [:], unavailable: [MarketplaceName: String] = [:]) {
+        self.marketplaces = marketplaces
+        self.fees = fees
+        self.costSources = costSources
+        self.unavailable = unavailable
+    }
+}
+
+/// The plans this build has, one per job kind.
 public struct WorkflowPlans: Sendable {
     let ledger: any RunLedger
     let probe: any LedgerProbe
+    let repricing: any RepricingLedger
+    let services: WorkflowServices
+    let clock: any SchedulerClock
 
-    public init(ledger: any RunLedger, probe: any LedgerProbe) {
+    public init(ledger: any RunLedger, probe: any LedgerProbe, repricing: any RepricingLedger, services: WorkflowServices,
+                clock: any SchedulerClock) {
         self.ledger = ledger
         self.probe = probe
+        self.repricing = repricing
+        self.services = services
+        self.clock = clock
     }
 
     public func plan(for kind: JobKind) -> any WorkflowPlan {
         switch kind {
         case .readinessScan: return SelfCheckPlan(ledger: ledger, probe: probe)
-        case .repricingSweep, .marketplaceSync, .shippingArbitrage: return UnavailablePlan(kind: kind)
+        case .repricingSweep:
+            return RepricingSweepPlan(marketplaces: services.marketplaces, fees: services.fees, costSources: services.costSources,
+                                      ledger: repricing, clock: clock, unavailable: services.unavailable)
+        case .marketplaceSync, .shippingArbitrage: return UnavailablePlan(kind: kind)
         }
     }
 }
 
-/// A job kind whose workflow needs parts this build does not have.
+/// A job kind whose workflow this build does not have yet: it fails with the reason, never
+/// with made-up results.
 struct UnavailablePlan: WorkflowPlan {
     let kind: JobKind
 
     func tasks(for job: JobDefinition, runID: Int64) async throws -> [PlannedTask] {
-        [PlannedTask(key: "marketplace-clients", agent: "unavailable")]
+        [PlannedTask(key: "workflow", agent: "unavailable")]
     }
 
     func agent(named name: String) -> (any Agent)? { Unavailable(kind: kind) }
@@ -40,7 +68,7 @@ struct UnavailablePlan: WorkflowPlan {
         let kind: JobKind
         var name: String { "unavailable" }
         func perform(_ task: PlannedTask, context: AgentContext) async throws -> TaskOutput {
-            throw TaskFailure.permanent("the \(kind.rawValue) workflow needs the marketplace clients, which this build does not have yet")
+            throw TaskFailure.permanent("the \(kind.rawValue) workflow is not in this build yet")
         }
     }
 }

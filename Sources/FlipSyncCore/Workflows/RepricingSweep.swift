@@ -48,6 +48,11 @@ public enum RepricingSweep {
         public var breakerDrop: Percent
         public var llmMatching: Bool
         public var dryRun: Bool
+        /// What shipping one order costs us (a label), counted in the floor. Nil: zero.
+        public var shippingCost: Money? = nil
+        /// The channel whose item costs (Shopify's inventory item `cost`) are the unit costs.
+        /// Nil: only costs already in the ledger are used.
+        public var costSource: MarketplaceName? = nil
 
         static let oneHundredPercent: Int64 = 1_000_000
 
@@ -79,6 +84,8 @@ public enum RepricingSweep {
             let breakerDrop = r.percent("breaker_drop", in: 1...Self.oneHundredPercent)
             let llm = r.bool("llm_matching")
             let dryRun = r.bool("dry_run")
+            let shippingCost = r.money("shipping_cost")
+            let costSource: Located<MarketplaceName>? = r.choice("cost_source")
             r.finish()
             guard let marketplaces else { return nil }
             if strategy?.value == .matchBuyBox, !marketplaces.contains(where: { $0.value == .amazon }) {
@@ -100,6 +107,8 @@ public enum RepricingSweep {
             self.breakerDrop = breakerDrop?.value ?? Percent(partsPerMillion: 250_000)
             self.llmMatching = llm?.value ?? false
             self.dryRun = dryRun?.value ?? false
+            self.shippingCost = shippingCost?.value
+            self.costSource = costSource?.value
         }
     }
 }

@@ -70,9 +70,11 @@ public protocol RepricingLedger: Sendable {
     /// The listings a sweep works on, as read at its start (replacing any saved for that marketplace).
     func saveSweepListings(_ listings: [MarketplaceListing], sweep: Int64, marketplace: MarketplaceName) throws
     func sweepListings(sweep: Int64, marketplace: MarketplaceName) throws -> [MarketplaceListing]
+    func sweepListing(sweep: Int64, marketplace: MarketplaceName, sku: String) throws -> MarketplaceListing?
     /// Unit costs by SKU, from the configured cost source.
     func saveUnitCosts(_ costs: [String: Money], source: String, at: Int64) throws
     func unitCosts() throws -> [String: Money]
+    func unitCost(sku: String) throws -> Money?
     /// Inserts or replaces the decision for (sweep, marketplace, sku).
     func saveDecision(_ decision: DecisionRecord, sweep: Int64) throws
     /// Every decision of a sweep, by marketplace then SKU.

@@ -1,0 +1,286 @@
+import Logging
+
+/// A channel that knows what our items cost us (Shopify's inventory items carry `cost`).
+public protocol UnitCostSource: Sendable {
+    /// Unit cost by SKU, for every item the channel knows a cost of.
+    func unitCosts() async throws -> [String: Money]
+}
+
+/// The repricing sweep as a run: three waves, so nothing is applied before everything is decided.
+///
+/// 1. `listings:<marketplace>` reads our active listings into the ledger (the sweep's snapshot),
+///    and `costs` refreshes unit costs from the job's `cost_source`.
+/// 2. `decide:<marketplace>:<sku>` gathers the competition for one listing, decides with
+///    `Repricer` and records the decision (a row whatever the outcome: hold, planned, dry run).
+///    Only when every task of wave 1 succeeded; a listing whose decision fails is left as it is.
+/// 3. Unless the `CircuitBreaker` trips (then nothing is applied, every planned decision is
+///    `blocked` and the run fails with the reason), `apply:<marketplace>:<n>` sends the planned
+///    changes in batches of `batchSize`. Each decision is marked `sending` before its call and
+///    `applied`/`failed` after; after a crash, a `sending` decision is checked against the live
+///    price before anything is sent again, so no change is applied twice.
+///
+/// A resumed run continues the same sweep (its first run's id): tasks that succeeded are not
+/// repeated, and the batches keep their keys because they are cut from the stored decisions.
+public struct RepricingSweepPlan: WorkflowPlan {
+    let marketplaces: [MarketplaceName: any Marketplace]
+    let fees: [MarketplaceName: MarketplaceFees]
+    let costSources: [MarketplaceName: any UnitCostSource]
+    let ledger: any RepricingLedger
+    let clock: any SchedulerClock
+    let unavailable: [MarketplaceName: String]
+    let batchSize: Int
+
+    public init(marketplaces: [MarketplaceName: any Marketplace], fees: [MarketplaceName: MarketplaceFees],
+                costSources: [MarketplaceName: any UnitCostSource], ledger: any RepricingLedger, clock: any SchedulerClock,
+                unavailable: [MarketplaceName: String] = [:], batchSize: Int = 25) {
+        self.unavailable = unavailable
+        self.marketplaces = marketplaces
+        self.fees = fees
+        self.costSources = costSources
+        self.ledger = ledger
+        self.clock = clock
+        self.batchSize = max(1, batchSize)
+    }
+
+    static func parameters(_ job: JobDefinition) throws -> RepricingSweep.Parameters {
+        guard case .repricingSweep(let p) = job.parameters else {
+            throw TaskFailure.permanent("job \(job.name) is not a repricing sweep")
+        }
+        return p
+    }
+
+    public func tasks(for job: JobDefinition, runID: Int64) async throws -> [PlannedTask] {
+        let p = try Self.parameters(job)
+        var tasks = p.marketplaces.map { PlannedTask(key: "listings:\($0.value.rawValue)", agent: "listings", input: $0.value.rawValue) }
+        if let source = p.costSource { tasks.insert(PlannedTask(key: "costs", agent: "costs", input: source.rawValue), at: 0) }
+        return tasks
+    }
+
+    public func followUp(after tasks: [TaskInfo], job: JobDefinition, runID: Int64) async throws -> [PlannedTask] {
+        let p = try Self.parameters(job)
+        let sweep = try ledger.sweepID(ofRun: runID)
+        if !tasks.contains(where: { $0.key.hasPrefix("decide:") }) {
+            // Without every listing and the costs, deciding on half the inputs is worse than not deciding.
+            guard !tasks.contains(where: { $0.status != .succeeded }) else { return [] }
+            var next: [PlannedTask] = []
+            for marketplace in p.marketplaces.map(\.value) {
+                for listing in try ledger.sweepListings(sweep: sweep, marketplace: marketplace) {
+                    next.append(PlannedTask(key: "decide:\(marketplace.rawValue):\(listing.sku)", agent: "decide",
+                                            input: "\(marketplace.rawValue)\n\(listing.sku)"))
+                }
+            }
+            return next
+        }
+        guard !tasks.contains(where: { $0.key.hasPrefix("apply:") }), !p.dryRun else { return [] }
+        let decisions = try ledger.decisions(sweep: sweep)
+        if let trip = CircuitBreaker.evaluate(records: decisions, share: p.breakerShare, drop: p.breakerDrop) {
+            for (marketplace, group) in Dictionary(grouping: decisions.filter { $0.state == .planned }, by: \.marketplace) {
+                try ledger.markDecisions(sweep: sweep, marketplace: marketplace, skus: group.map(\.sku), state: .blocked, results: [:])
+            }
+            throw TaskFailure.permanent("\(trip); nothing was applied")
+        }
+        return Self.batches(of: decisions, size: batchSize)
+    }
+
+    /// The apply tasks: every decision with a new price, by marketplace and SKU, cut into batches.
+    /// Decisions already applied stay in their batch, so a resumed sweep cuts the same batches.
+    static func batches(of decisions: [DecisionRecord], size: Int) -> [PlannedTask] {
+        let changing = decisions.filter { [.planned, .sending, .applied, .failed].contains($0.state) }
+        var tasks: [PlannedTask] = []
+        for (marketplace, group) in Dictionary(grouping: changing, by: \.marketplace).sorted(by: { $0.key < $1.key }) {
+            let skus = group.map(\.sku).sorted()
+            for (index, start) in stride(from: 0, to: skus.count, by: size).enumerated() {
+                let batch = skus[start..<min(start + size, skus.count)]
+                tasks.append(PlannedTask(key: "apply:\(marketplace.rawValue):\(index + 1)", agent: "apply",
+                                         input: ([marketplace.rawValue] + batch).joined(separator: "\n")))
+            }
+        }
+        return tasks
+    }
+
+    public func agent(named name: String) -> (any Agent)? {
+        switch name {
+        case "listings": return ListingsReader(plan: self)
+        case "costs": return CostReader(plan: self)
+        case "decide": return PriceDecider(plan: self)
+        case "apply": return PriceApplier(plan: self)
+        default: return nil
+        }
+    }
+
+    public func summarize(_ tasks: [TaskInfo]) -> String {
+        guard let runID = tasks.first?.runID, let sweep = try? ledger.sweepID(ofRun: runID),
+              let decisions = try? ledger.decisions(sweep: sweep), !decisions.isEmpty else {
+            let failed = tasks.filter { $0.status == .failed }.count
+            return "\(tasks.count) task\(tasks.count == 1 ? "" : "s"), \(failed) failed, no decisions"
+        }
+        let byState = Dictionary(grouping: decisions, by: \.state).mapValues(\.count)
+        let order: [DecisionRecord.State] = [.applied, .failed, .sending, .planned, .dryRun, .blocked, .hold]
+        let parts = order.compactMap { state in byState[state].map { "\($0) \(state.rawValue)" } }
+        return "\(decisions.count) listings decided: " + parts.joined(separator: ", ")
+    }
+
+    func marketplace(_ name: String) throws -> any Marketplace {
+        guard let marketplaceName = MarketplaceName(rawValue: name), let marketplace = marketplaces[marketplaceName] else {
+            if let reason = MarketplaceName(rawValue: name).flatMap({ unavailable[$0] }) {
+                throw TaskFailure.permanent("marketplace \(name) is unavailable: \(reason)")
+            }
+            throw TaskFailure.permanent("marketplace \(name) is not configured (no [marketplaces.\(name)] in the config)")
+        }
+        return marketplace
+    }
+
+    // MARK: Agents
+
+    struct ListingsReader: Agent {
+        let plan: RepricingSweepPlan
+        var name: String { "listings" }
+
+        func perform(_ task: PlannedTask, context: AgentContext) async throws -> TaskOutput {
+            let marketplace = try plan.marketplace(task.input)
+            let listings = try await marketplace.activeListings()
+            let sweep = try plan.ledger.sweepID(ofRun: context.runID)
+            try plan.ledger.saveSweepListings(listings, sweep: sweep, marketplace: marketplace.name)
+            return TaskOutput(result: "{\"listings\":\(listings.count)}", summary: "\(listings.count) active listings")
+        }
+    }
+
+    struct CostReader: Agent {
+        let plan: RepricingSweepPlan
+        var name: String { "costs" }
+
+        func perform(_ task: PlannedTask, context: AgentContext) async throws -> TaskOutput {
+            guard let name = MarketplaceName(rawValue: task.input), let source = plan.costSources[name] else {
+                throw TaskFailure.permanent("cost_source \(task.input) cannot give unit costs (only a configured Shopify store can)")
+            }
+            let costs = try await source.unitCosts()
+            try plan.ledger.saveUnitCosts(costs, source: name.rawValue, at: plan.clock.wallMilliseconds())
+            return TaskOutput(result: "{\"costs\":\(costs.count)}", summary: "\(costs.count) unit costs from \(name.rawValue)")
+        }
+    }
+
+    struct PriceDecider: Agent {
+        let plan: RepricingSweepPlan
+        var name: String { "decide" }
+
+        func perform(_ task: PlannedTask, context: AgentContext) async throws -> TaskOutput {
+            let parts = task.input.split(separator: "\n", maxSplits: 1).map(String.init)
+            guard parts.count == 2 else { throw TaskFailure.permanent("malformed decide task input") }
+            let marketplace = try plan.marketplace(parts[0])
+            let p = try RepricingSweepPlan.parameters(context.job)
+            let sweep = try plan.ledger.sweepID(ofRun: context.runID)
+            guard let listing = try plan.ledger.sweepListing(sweep: sweep, marketplace: marketplace.name, sku: parts[1]) else {
+                throw TaskFailure.permanent("listing \(parts[1]) is not in the sweep's snapshot")
+            }
+            let record: DecisionRecord
+            if let cost = try plan.ledger.unitCost(sku: listing.sku) {
+                let competition = try await marketplace.competition(for: listing)
+                let fees = plan.fees[marketplace.name] ?? MarketplaceFees(percent: Percent(partsPerMillion: 0), fixed: .zero(listing.price.currency))
+                let decision = Repricer.decide(listing: listing, cost: cost, shippingCost: p.shippingCost ?? .zero(listing.price.currency),
+                                               fees: fees, parameters: p, competition: competition)
+                record = DecisionRecord(decision, dryRun: p.dryRun)
+            } else {
+                // Never reprice without a floor, and the floor needs the cost.
+                record = DecisionRecord(
+                    marketplace: marketplace.name, sku: listing.sku, listingID: listing.listingID, currency: listing.price.currency.code,
+                    oldPriceMicros: listing.price.micros, newPriceMicros: nil, floorMicros: nil, ceilingMicros: nil,
+                    lowestCompetitorMicros: nil, buyBoxMicros: nil, offersConsidered: 0, offersExcluded: [:],
+                    strategy: p.strategy.rawValue, reasonCode: "no-cost",
+                    reason: "no unit cost is known for \(listing.sku), so there is no floor; set cost_source or import costs", state: .hold)
+            }
+            try plan.ledger.saveDecision(record, sweep: sweep)
+            let new = record.newPriceMicros.map { String($0) } ?? "null"
+            return TaskOutput(result: "{\"state\":\(JSON.string(record.state.rawValue)),\"reason\":\(JSON.string(record.reasonCode)),"
+                                + "\"old_micros\":\(record.oldPriceMicros),\"new_micros\":\(new)}",
+                              summary: record.reason)
+        }
+    }
+
+    struct PriceApplier: Agent {
+        let plan: RepricingSweepPlan
+        var name: String { "apply" }
+
+        func perform(_ task: PlannedTask, context: AgentContext) async throws -> TaskOutput {
+            let lines = task.input.split(separator: "\n").map(String.init)
+            guard let first = lines.first else { throw TaskFailure.permanent("malformed apply task input") }
+            let marketplace = try plan.marketplace(first)
+            let sweep = try plan.ledger.sweepID(ofRun: context.runID)
+            let wanted = Set(lines.dropFirst())
+            let decisions = try plan.ledger.decisions(sweep: sweep).filter { $0.marketplace == marketplace.name && wanted.contains($0.sku) }
+            var toSend = decisions.filter { $0.state == .planned }
+            var reconciled = 0
+            let unsure = decisions.filter { $0.state == .sending }
+            if !unsure.isEmpty {
+                // A call may have landed before a crash: the live price says whether it did.
+                let live = Dictionary(try await marketplace.activeListings().map { ($0.sku, $0.price.micros) }, uniquingKeysWith: { a, _ in a })
+                for decision in unsure {
+                    if let price = live[decision.sku], price == decision.newPriceMicros {
+                        try plan.ledger.markDecisions(sweep: sweep, marketplace: marketplace.name, skus: [decision.sku], state: .applied,
+                                                      results: [decision.sku: "already live (checked after an interrupted call)"])
+                        reconciled += 1
+                    } else {
+                        toSend.append(decision)
+                    }
+                }
+            }
+            guard !toSend.isEmpty else {
+                return TaskOutput(result: "{\"sent\":0,\"reconciled\":\(reconciled)}", summary: "nothing left to send")
+            }
+            let changes = toSend.map { d in
+                ListingChange(sku: d.sku, listingID: d.listingID,
+                              price: Money(micros: d.newPriceMicros ?? d.oldPriceMicros, currency: Currency(code: d.currency) ?? .usd))
+            }
+            // The intent first: after a crash from here on, the live price is checked before resending.
+            try plan.ledger.markDecisions(sweep: sweep, marketplace: marketplace.name, skus: toSend.map(\.sku), state: .sending, results: [:])
+            let results = try await marketplace.apply(changes)
+            var applied: [String] = [], failed: [String] = [], messages: [String: String] = [:]
+            for result in results {
+                switch result.outcome {
+                case .applied:
+                    applied.append(result.sku)
+                    messages[result.sku] = "applied"
+                case .failed(let message):
+                    failed.append(result.sku)
+                    messages[result.sku] = message
+                }
+            }
+            try plan.ledger.markDecisions(sweep: sweep, marketplace: marketplace.name, skus: applied, state: .applied, results: messages)
+            try plan.ledger.markDecisions(sweep: sweep, marketplace: marketplace.name, skus: failed, state: .failed, results: messages)
+            if !failed.isEmpty {
+                context.logger.warning("\(failed.count) of \(changes.count) price changes refused by \(marketplace.name.rawValue)",
+                                       metadata: ["event": "price-update-refused", "marketplace": "\(marketplace.name.rawValue)"])
+            }
+            return TaskOutput(result: "{\"sent\":\(changes.count),\"applied\":\(applied.count),\"failed\":\(failed.count),\"reconciled\":\(reconciled)}",
+                              summary: "\(applied.count) of \(changes.count) applied")
+        }
+    }
+}
+
+extension DecisionRecord {
+    /// The row for a decision: planned when it changes the price (or dry-run), hold otherwise.
+    init(_ d: PricingDecision, dryRun: Bool) {
+        self.init(marketplace: d.marketplace, sku: d.sku, listingID: d.listingID, currency: d.oldPrice.currency.code,
+                  oldPriceMicros: d.oldPrice.micros, newPriceMicros: d.newPrice?.micros, floorMicros: d.floor?.price.micros,
+                  ceilingMicros: d.ceiling?.price.micros, lowestCompetitorMicros: d.lowestCompetitorLanded?.micros,
+                  buyBoxMicros: d.buyBox?.micros, offersConsidered: d.offersConsidered,
+                  offersExcluded: Dictionary(uniqueKeysWithValues: d.offersExcluded.map { ($0.key.rawValue, $0.value) }),
+                  strategy: d.strategy.rawValue, reasonCode: d.reason.rawValue, reason: d.explanation,
+                  state: d.newPrice == nil ? .hold : (dryRun ? .dryRun : .planned))
+    }
+}
+
+extension CircuitBreaker {
+    /// The breaker over recorded decisions (a resumed sweep has no decisions in memory).
+    static func evaluate(records: [DecisionRecord], share: Percent, drop: Percent) -> Trip? {
+        let decisions = records.map { r in
+            let currency = Currency(code: r.currency) ?? .usd
+            return PricingDecision(
+                sku: r.sku, marketplace: r.marketplace, listingID: r.listingID, oldPrice: Money(micros: r.oldPriceMicros, currency: currency),
+                newPrice: r.newPriceMicros.map { Money(micros: $0, currency: currency) }, floor: nil, ceiling: nil,
+                lowestCompetitorLanded: nil, buyBox: nil, offersConsidered: r.offersConsidered, offersExcluded: [:],
+                strategy: RepricingSweep.Strategy(rawValue: r.strategy) ?? .beatLowest,
+                reason: PricingDecision.Reason(rawValue: r.reasonCode) ?? .unchanged, explanation: r.reason)
+        }
+        return evaluate(decisions: decisions, share: share, drop: drop)
+    }
+}

@@ -1,0 +1,82 @@
+import FlipSyncCore
+import Logging
+
+/// Builds the channel clients the config names, over one transport whose allow-list is exactly
+/// the configured hosts, sharing one set of rate limiters and one spend recorder.
+///
+/// A channel whose credentials cannot be read is left out with the reason (in
+/// `WorkflowServices.unavailable`), so the jobs that need it fail saying why, and the others run.
+public enum ChannelDirectory {
+    /// Reads a credential by its name in the config (`ebay-client-secret`, …).
+    public typealias SecretLookup = @Sendable (String) throws -> SecretText
+
+    /// The hosts of every configured base URL and token URL: the transport calls nothing else.
+    public static func allowList(_ config: FlipSyncConfig) -> HostAllowList {
+        var urls = config.marketplaces.values.flatMap { [$0.baseURL] + ($0.tokenURL.map { [$0] } ?? []) }
+        urls += config.carriers.values.map(\.baseURL) + config.llm.values.map(\.baseURL)
+        return HostAllowList(baseURLs: urls)
+    }
+
+    public static func services(config: FlipSyncConfig, secret: SecretLookup, transport: any HTTPTransport,
+                                recorder: any SpendRecorder, rateLimiters: RateLimiters, clock: any SchedulerClock,
+                                logger: Logger) -> WorkflowServices {
+        var services = WorkflowServices()
+        for (name, m) in config.marketplaces.sorted(by: { $0.key < $1.key }) {
+            services.fees[name] = MarketplaceFees(m)
+            let callPrice = config.prices[name.rawValue]?["call"]
+            do {
+                func credential(_ role: String) throws -> SecretText {
+                    guard let file = m.credentials[role] else {
+                        throw ChannelSetupError("[marketplaces.\(name.rawValue)] credentials has no \"\(role)\"")
+                    }
+                    return try secret(file)
+                }
+                switch name {
+                case .ebay:
+                    let client = EbayClient(
+                        configuration: EbayClientConfiguration(m, callPrice: callPrice),
+                        credentials: EbayCredentials(clientID: try credential("client_id").reveal(),
+                                                     clientSecret: try credential("client_secret"),
+                                                     refreshToken: try credential("refresh_token")),
+                        transport: transport, recorder: recorder, rateLimiters: rateLimiters, clock: clock, logger: logger)
+                    services.marketplaces[name] = EbayMarketplace(client: client, ourUsername: m.sellerID)
+                case .amazon:
+                    guard let sellerID = m.sellerID else { throw ChannelSetupError("[marketplaces.amazon] needs seller_id") }
+                    let rate = AmazonRate(requestsPerSecond: Double(m.rateLimit.requests) * 1000 / Double(max(1, m.rateLimit.per.milliseconds)),
+                                          burst: m.rateLimit.burst)
+                    let configuration = AmazonClientConfiguration(
+                        baseURL: m.baseURL, tokenURL: m.tokenURL ?? AmazonClientConfiguration.northAmericaTokenURL,
+                        marketplaceID: m.marketplaceID ?? "ATVPDKIKX0DER", sellerID: sellerID,
+                        callPrice: callPrice ?? .zero(config.currency), rates: AmazonClientConfiguration.uniformRates(rate))
+                    let client = AmazonClient(
+                        configuration: configuration,
+                        credentials: AmazonCredentials(clientID: try credential("client_id").reveal(),
+                                                       clientSecret: try credential("client_secret"),
+                                                       refreshToken: try credential("refresh_token")),
+                        transport: transport, recorder: recorder, rateLimiters: rateLimiters, clock: clock, logger: logger)
+                    services.marketplaces[name] = AmazonMarketplace(client: client, clock: clock)
+                case .shopify:
+                    let client = ShopifyClient(configuration: ShopifyClientConfiguration(m, callPrice: callPrice),
+                                               accessToken: try credential("access_token"), transport: transport,
+                                               recorder: recorder, rateLimiters: rateLimiters, clock: clock, logger: logger)
+                    let shopify = ShopifyMarketplace(client: client, logger: logger)
+                    services.marketplaces[name] = shopify
+                    services.costSources[name] = shopify
+                }
+            } catch {
+                services.unavailable[name] = "\(error)"
+                logger.error("marketplace \(name.rawValue) is unavailable: \(error)",
+                             metadata: ["event": "marketplace-unavailable", "marketplace": "\(name.rawValue)"])
+            }
+        }
+        return services
+    }
+}
+
+/// A channel that could not be set up from the config.
+struct ChannelSetupError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+extension ShopifyMarketplace: UnitCostSource {}

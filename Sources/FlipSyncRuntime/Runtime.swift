@@ -1,0 +1,38 @@
+import FlipSyncCore
+import FlipSyncMarketplaces
+import FlipSyncStore
+import FlipSyncSystemd
+import Logging
+
+/// Everything a run needs, assembled once from the config: the ledger, the spend ledger that
+/// enforces the budgets, the channel clients and the plans. `flipsyncd` and
+/// `flipsyncctl run --local` assemble the same thing, so a local run is the daemon's run.
+public struct Runtime: Sendable {
+    public let store: RunStore
+    public let spend: SpendLedger
+    public let services: WorkflowServices
+    public let plans: WorkflowPlans
+
+    /// Opens (creating if needed) the ledger and builds the channels. Channels whose credentials
+    /// cannot be read are left out with the reason; a ledger that cannot be opened throws.
+    public static func open(config: FlipSyncConfig, jobs: [JobDefinition], clock: any SchedulerClock, logger: Logger,
+                            secret: ChannelDirectory.SecretLookup? = nil,
+                            transport: (any HTTPTransport)? = nil) throws -> Runtime {
+        try FileSystem.makeDirectories(FileSystem.directory(of: config.databasePath), mode: 0o700)
+        let store = try RunStore(path: config.databasePath)
+        let spend = try SpendLedger(store: store, budgets: SpendBudgets(config: config, jobs: jobs), clock: clock,
+                                    onEvent: { $0.log(to: logger) })
+        let services = ChannelDirectory.services(
+            config: config, secret: secret ?? credentials(config), transport: transport ?? URLSessionTransport(allowList: ChannelDirectory.allowList(config)),
+            recorder: spend, rateLimiters: RateLimiters(clock: clock), clock: clock, logger: logger)
+        let plans = WorkflowPlans(ledger: store, probe: store, repricing: store, services: services, clock: clock)
+        return Runtime(store: store, spend: spend, services: services, plans: plans)
+    }
+
+    /// Credentials as the daemon reads them: `$CREDENTIALS_DIRECTORY` (systemd's
+    /// `LoadCredential=`), else the config's `credentials_directory` (development).
+    public static func credentials(_ config: FlipSyncConfig) -> ChannelDirectory.SecretLookup {
+        let directory = config.credentialsDirectory
+        return { name in SecretText(try Credentials.read(name, credentialsDirectory: directory).reveal()) }
+    }
+}

@@ -1,0 +1,63 @@
+import FlipSyncCore
+import FlipSyncMarketplaces
+import FlipSyncSandbox
+import Logging
+
+/// `run --local --sandbox`: the built-in sandbox marketplace, served in-process on the loopback
+/// address the config's base URLs name, and its development credentials handed to the clients
+/// by the credential names the config uses. Never used against anything but loopback.
+struct LocalSandbox {
+    let server: SandboxServer
+    let secret: ChannelDirectory.SecretLookup
+
+    struct Refused: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    static func start(config: FlipSyncConfig, logger: Logger) async throws -> LocalSandbox {
+        var urls = config.marketplaces.values.map(\.baseURL) + config.carriers.values.map(\.baseURL) + config.llm.values.map(\.baseURL)
+        urls += config.marketplaces.values.compactMap(\.tokenURL)
+        let addresses = Set(urls.compactMap(Self.loopbackAddress))
+        guard addresses.count == 1, let address = addresses.first, urls.allSatisfy({ Self.loopbackAddress($0) != nil }) else {
+            throw Refused(description: "--sandbox needs every base_url in \(config.file) on one loopback address and port (the sandbox's), e.g. http://127.0.0.1:8780/ebay")
+        }
+        let server = try await SandboxServer.start(SandboxConfiguration(host: address.host, port: address.port), logger: logger)
+        // Credential name → the sandbox's development value, by the role the config gives it.
+        var values: [String: String] = [:]
+        let byMarketplace: [MarketplaceName: [String: String]] = [
+            .ebay: ["client_id": SandboxCredentials.development.clientID, "client_secret": SandboxCredentials.development.clientSecret,
+                    "refresh_token": SandboxCredentials.development.refreshToken],
+            .amazon: ["client_id": SandboxCredentials.amazonDevelopment.clientID,
+                      "client_secret": SandboxCredentials.amazonDevelopment.clientSecret,
+                      "refresh_token": SandboxCredentials.amazonDevelopment.refreshToken],
+            .shopify: ["access_token": server.state.shopifyAccessToken],
+        ]
+        for (name, marketplace) in config.marketplaces {
+            for (role, file) in marketplace.credentials { values[file] = byMarketplace[name]?[role] }
+        }
+        for endpoint in config.carriers.values { for file in endpoint.credentials.values { values[file] = SandboxServer.easyPostAPIKey } }
+        for endpoint in config.llm.values { for file in endpoint.credentials.values { values[file] = SandboxServer.openAIAPIKey } }
+        let known = values
+        return LocalSandbox(server: server, secret: { name in
+            guard let value = known[name] else { throw Refused(description: "the sandbox has no development value for credential \"\(name)\"") }
+            return SecretText(value)
+        })
+    }
+
+    struct Address: Hashable {
+        var host: String
+        var port: Int
+    }
+
+    /// The address of an `http://127.x.x.x:PORT/…` or `http://localhost:PORT/…` URL.
+    static func loopbackAddress(_ url: String) -> Address? {
+        guard url.hasPrefix("http://") else { return nil }
+        let authority = url.dropFirst(7).prefix { $0 != "/" }
+        let parts = authority.split(separator: ":")
+        guard parts.count == 2, let port = Int(parts[1]), (1...65535).contains(port) else { return nil }
+        let host = String(parts[0])
+        guard host.hasPrefix("127.") || host == "localhost" else { return nil }
+        return Address(host: host, port: port)
+    }
+}
+
