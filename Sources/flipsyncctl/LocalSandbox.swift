@@ -22,21 +22,7 @@ struct LocalSandbox {
             throw Refused(description: "--sandbox needs every base_url in \(config.file) on one loopback address and port (the sandbox's), e.g. http://127.0.0.1:8780/ebay")
         }
         let server = try await SandboxServer.start(SandboxConfiguration(host: address.host, port: address.port), logger: logger)
-        // Credential name → the sandbox's development value, by the role the config gives it.
-        var values: [String: String] = [:]
-        let byMarketplace: [MarketplaceName: [String: String]] = [
-            .ebay: ["client_id": SandboxCredentials.development.clientID, "client_secret": SandboxCredentials.development.clientSecret,
-                    "refresh_token": SandboxCredentials.development.refreshToken],
-            .amazon: ["client_id": SandboxCredentials.amazonDevelopment.clientID,
-                      "client_secret": SandboxCredentials.amazonDevelopment.clientSecret,
-                      "refresh_token": SandboxCredentials.amazonDevelopment.refreshToken],
-            .shopify: ["access_token": server.state.shopifyAccessToken],
-        ]
-        for (name, marketplace) in config.marketplaces {
-            for (role, file) in marketplace.credentials { values[file] = byMarketplace[name]?[role] }
-        }
-        for endpoint in config.carriers.values { for file in endpoint.credentials.values { values[file] = SandboxServer.easyPostAPIKey } }
-        for endpoint in config.llm.values { for file in endpoint.credentials.values { values[file] = SandboxServer.openAIAPIKey } }
+        let values = server.developmentCredentials(for: config)
         let known = values
         return LocalSandbox(server: server, secret: { name in
             guard let value = known[name] else { throw Refused(description: "the sandbox has no development value for credential \"\(name)\"") }

@@ -227,7 +227,7 @@ struct RunCoordinatorTests {
     @Test("the readiness self-check measures the real database and records its evidence")
     func selfCheck() async throws {
         let h = try CoordinatorHarness("[params]\ndatabase_operations = 25")
-        let plans = WorkflowPlans(ledger: h.store, probe: h.store)
+        let plans = WorkflowPlans(ledger: h.store, probe: h.store, repricing: h.store, services: WorkflowServices(), clock: h.clock)
         let coordinator = RunCoordinator(ledger: h.store, pool: PermitPool(permits: 4), clock: h.clock,
                                          plan: { plans.plan(for: $0) }, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         let run = try h.newRun()

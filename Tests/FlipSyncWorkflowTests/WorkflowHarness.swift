@@ -1,4 +1,5 @@
 import FlipSyncCore
+import FlipSyncMarketplaces
 import FlipSyncSandbox
 import FlipSyncStore
 import Foundation
@@ -31,5 +32,102 @@ struct WorkflowHarness: Sendable {
             await sandbox.stop()
             throw error
         }
+    }
+}
+
+/// The daemon's world over the harness's sandbox: a real config file and job files, loaded as
+/// the daemon loads them, channels built by `ChannelDirectory` with the sandbox's development
+/// credentials, and a `RunCoordinator` over the harness's SQLite ledger.
+struct WorkflowWorld: Sendable {
+    let harness: WorkflowHarness
+    let config: FlipSyncConfig
+    let catalog: JobCatalog
+    let services: WorkflowServices
+    let spend: InMemorySpendRecorder
+    let clock: any SchedulerClock
+
+    /// The config: every marketplace on the sandbox with generous rate limits.
+    static func configText(baseURL: String) -> String {
+        """
+        [daemon]
+        database = "flipsync.sqlite"
+        jobs_directory = "jobs"
+        timezone = "America/New_York"
+        currency = "USD"
+
+        [marketplaces.ebay]
+        base_url = "\(baseURL)/ebay"
+        credentials = { client_id = "ebay-client-id", client_secret = "ebay-client-secret", refresh_token = "ebay-refresh-token" }
+        rate_limit = "1000/s"
+        burst = 1000
+        fee_percent = "13.25%"
+        fee_fixed = "0.30 USD"
+
+        [marketplaces.amazon]
+        base_url = "\(baseURL)/amazon"
+        token_url = "\(baseURL)/amazon/auth/o2/token"
+        seller_id = "A1SANDBOXSELLER"
+        credentials = { client_id = "amazon-lwa-client-id", client_secret = "amazon-lwa-client-secret", refresh_token = "amazon-refresh-token" }
+        rate_limit = "1000/s"
+        burst = 1000
+        fee_percent = "15%"
+
+        [marketplaces.shopify]
+        base_url = "\(baseURL)/shopify"
+        credentials = { access_token = "shopify-access-token" }
+        rate_limit = "1000/s"
+        burst = 1000
+        fee_percent = "2.9%"
+        fee_fixed = "0.30 USD"
+        """
+    }
+
+    /// Writes the config and `jobs` (file name without `.toml` → text), loads them and builds the channels.
+    static func load(_ harness: WorkflowHarness, jobs: [String: String], clock: any SchedulerClock = SystemSchedulerClock()) throws -> WorkflowWorld {
+        let jobsDirectory = harness.directory + "/jobs"
+        try FileManager.default.createDirectory(atPath: jobsDirectory, withIntermediateDirectories: true)
+        for (name, text) in jobs { try text.write(toFile: "\(jobsDirectory)/\(name).toml", atomically: true, encoding: .utf8) }
+        let configPath = harness.directory + "/flipsync.toml"
+        try configText(baseURL: harness.sandbox.baseURL).write(toFile: configPath, atomically: true, encoding: .utf8)
+        let loaded = DaemonSetup(configPath: configPath, environment: .current).load(now: clock.now())
+        guard loaded.errors.isEmpty else { throw LoadError(diagnostics: loaded.errors.map(\.description)) }
+        let values = harness.sandbox.developmentCredentials(for: loaded.config)
+        let spend = InMemorySpendRecorder()
+        let services = ChannelDirectory.services(
+            config: loaded.config,
+            secret: { name in
+                guard let value = values[name] else { throw LoadError(diagnostics: ["no development value for \(name)"]) }
+                return SecretText(value)
+            },
+            transport: URLSessionTransport(allowList: ChannelDirectory.allowList(loaded.config)), recorder: spend,
+            rateLimiters: RateLimiters(clock: clock), clock: clock, logger: WorkflowHarness.quietLogger)
+        return WorkflowWorld(harness: harness, config: loaded.config, catalog: loaded.catalog, services: services, spend: spend, clock: clock)
+    }
+
+    struct LoadError: Error, CustomStringConvertible {
+        var diagnostics: [String]
+        var description: String { diagnostics.joined(separator: "\n") }
+    }
+
+    func coordinator(plan: @escaping @Sendable (JobKind) -> any WorkflowPlan) -> RunCoordinator {
+        RunCoordinator(ledger: harness.store, pool: PermitPool(permits: 64), clock: clock, plan: plan, logger: WorkflowHarness.quietLogger)
+    }
+
+    var plans: WorkflowPlans {
+        WorkflowPlans(ledger: harness.store, probe: harness.store, repricing: harness.store, services: services, clock: clock)
+    }
+
+    /// Records a manual run of `job` (resuming `resumes` if given) and executes it with the daemon's plans.
+    func run(_ job: String, resumes: Int64? = nil, coordinator: RunCoordinator? = nil) async throws -> (run: RunInfo, status: RunStatus) {
+        guard let definition = catalog[job] else { throw LoadError(diagnostics: ["no job \(job)"]) }
+        let plans = self.plans
+        let coordinator = coordinator ?? self.coordinator(plan: { plans.plan(for: $0) })
+        guard let run = try harness.store.recordFire(job: job, kind: definition.kind.rawValue, trigger: .manual, requestedBy: nil,
+                                                     scheduledAt: nil, status: .queued, skipReason: nil, summary: nil,
+                                                     at: clock.wallMilliseconds(), resumes: resumes) else {
+            throw LoadError(diagnostics: ["run not recorded"])
+        }
+        let status = await coordinator.execute(run: run, job: definition)
+        return (try harness.store.run(id: run.id) ?? run, status)
     }
 }

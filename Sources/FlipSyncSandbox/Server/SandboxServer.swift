@@ -80,6 +80,8 @@ public final class SandboxServer: Sendable {
     static func makeRouter(_ state: SandboxState) -> Router<BasicRequestContext> {
         let router = Router()
         EbayRoutes(state: state).register(on: router)
+        AmazonRoutes(state: state).register(on: router)
+        ShopifyRoutes(state: state).register(on: router)
         CarrierRoutes(state: state).register(on: router)
         LLMRoutes(state: state).register(on: router)
         AdminRoutes(state: state).register(on: router)
@@ -133,5 +135,27 @@ public final class SandboxServer: Sendable {
             onServerRunning: { channel in onBound(channel.localAddress?.port ?? 0) },
             logger: logger)
         try await app.runService()
+    }
+}
+
+extension SandboxServer {
+    /// The sandbox's development value of every credential `config` names, by credential name,
+    /// chosen by the role the config gives it (eBay's and Amazon's client id, secret and refresh
+    /// token; Shopify's access token; the EasyPost and OpenAI keys). Not secrets: the sandbox's.
+    public func developmentCredentials(for config: FlipSyncConfig) -> [String: String] {
+        let byMarketplace: [MarketplaceName: [String: String]] = [
+            .ebay: ["client_id": state.credentials.clientID, "client_secret": state.credentials.clientSecret,
+                    "refresh_token": state.credentials.refreshToken],
+            .amazon: ["client_id": state.amazonCredentials.clientID, "client_secret": state.amazonCredentials.clientSecret,
+                      "refresh_token": state.amazonCredentials.refreshToken],
+            .shopify: ["access_token": state.shopifyAccessToken],
+        ]
+        var values: [String: String] = [:]
+        for (name, marketplace) in config.marketplaces {
+            for (role, file) in marketplace.credentials { values[file] = byMarketplace[name]?[role] }
+        }
+        for endpoint in config.carriers.values { for file in endpoint.credentials.values { values[file] = Self.easyPostAPIKey } }
+        for endpoint in config.llm.values { for file in endpoint.credentials.values { values[file] = Self.openAIAPIKey } }
+        return values
     }
 }

@@ -143,6 +143,7 @@ public final class SandboxState: Sendable {
         var requests: [String: Int] = [:]
         var inFlight: [SandboxRoute: Int] = [:]
         var inFlightWaiters: [(route: SandboxRoute, continuation: CheckedContinuation<Void, Never>)] = []
+        var updateWaiters: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
         var stopping = false
     }
 
@@ -265,6 +266,29 @@ public final class SandboxState: Sendable {
         }
     }
 
+    /// Returns once at least `count` updates have been applied in all (for tests that must know
+    /// a request in flight has landed, without sleeping). Returns at once when the server stops.
+    public func waitForUpdates(count: Int) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let ready = inner.withLock { s in
+                if s.updates.count >= count || s.stopping { return true }
+                s.updateWaiters.append((count, continuation))
+                return false
+            }
+            if ready { continuation.resume() }
+        }
+    }
+
+    func releaseUpdateWaiters() {
+        let ready = inner.withLock { s in
+            let count = s.updates.count
+            let ready = s.updateWaiters.filter { $0.count <= count || s.stopping }
+            s.updateWaiters.removeAll { $0.count <= count || s.stopping }
+            return ready
+        }
+        for waiter in ready { waiter.continuation.resume() }
+    }
+
     func markStopping() {
         let waiters = inner.withLock { s in
             s.stopping = true
@@ -272,12 +296,14 @@ public final class SandboxState: Sendable {
             return s.inFlightWaiters
         }
         for waiter in waiters { waiter.continuation.resume() }
+        releaseUpdateWaiters()
     }
 
     // MARK: Updates
 
     func apply(sku: String, offerId: String?, priceMicros: Int64?, quantity: Int?) {
         let now = clock.wallMilliseconds()
+        defer { releaseUpdateWaiters() }
         inner.withLock { s in
             guard let index = s.indexBySKU[sku] else { return }
             let old = s.listings[index]

@@ -98,6 +98,7 @@ extension SandboxState {
     @discardableResult
     public func applyChannel(_ marketplace: MarketplaceName, sku: String, priceMicros: Int64?, quantity: Int?) -> Bool {
         let now = clock.wallMilliseconds()
+        defer { releaseUpdateWaiters() }
         return inner.withLock { s in
             guard let old = s.channels[marketplace]?[sku] else { return false }
             var new = old

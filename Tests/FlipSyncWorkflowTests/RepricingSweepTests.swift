@@ -1,0 +1,129 @@
+import FlipSyncCore
+import FlipSyncSandbox
+import Foundation
+import Testing
+
+/// The repricing sweep end to end: the sandbox's listings, competition and costs over real
+/// HTTP, decisions in SQLite, changes applied through the real APIs, the sandbox's update log
+/// as the witness of what was applied.
+@Suite("Repricing sweep, end to end", .timeLimit(.minutes(1)))
+struct RepricingSweepTests {
+    static func job(_ extra: String = "", marketplaces: String = #"["ebay", "amazon"]"#) -> String {
+        """
+        name = "sweep"
+        kind = "repricing-sweep"
+        schedule = "daily"
+        timeout = "5m"
+        concurrency = 16
+
+        [params]
+        marketplaces = \(marketplaces)
+        cost_source = "shopify"
+        shipping_cost = "4.50 USD"
+        strategy = "beat-lowest"
+        undercut = "1%"
+        min_margin = "15%"
+        max_change = "10%"
+        rounding = ".99"
+        \(extra)
+        """
+    }
+
+    @Test("every listing gets a decision within its bounds, and exactly the changes decided are applied, once each")
+    func sweepAppliesExactlyItsDecisions() async throws {
+        try await WorkflowHarness.with(listings: 60) { h in
+            let world = try WorkflowWorld.load(h, jobs: ["sweep": Self.job()])
+            let (run, status) = try await world.run("sweep")
+            #expect(status == .succeeded, "\(run.error ?? "")")
+            let decisions = try h.store.decisions(sweep: run.id)
+            let ebay = h.sandbox.state.listings, amazon = h.sandbox.state.channelListings(.amazon)
+            #expect(decisions.count == ebay.count + amazon.count)
+            let changed = decisions.filter { $0.newPriceMicros != nil }
+            #expect(!changed.isEmpty)
+            for d in changed {
+                let new = try #require(d.newPriceMicros), floor = try #require(d.floorMicros), ceiling = try #require(d.ceilingMicros)
+                #expect(floor <= new && new <= ceiling, "\(d.sku): \(floor) ≤ \(new) ≤ \(ceiling)")
+                #expect(abs(new - d.oldPriceMicros) * 10 <= d.oldPriceMicros, "\(d.sku): moved more than 10%")
+                #expect(new % 10_000 == 0, "\(d.sku): not whole cents")
+                #expect(d.state == .applied, "\(d.sku): \(d.state) \(d.apiResult ?? "")")
+            }
+            // The witness: one update per applied decision, to its new price, and nothing else.
+            let updates = h.sandbox.state.updates
+            #expect(updates.count == changed.count)
+            let applied = Dictionary(uniqueKeysWithValues: changed.map { ("\($0.marketplace.rawValue)/\($0.sku)", $0.newPriceMicros!) })
+            for update in updates {
+                #expect(applied["\(update.marketplace.rawValue)/\(update.sku)"] == update.newPriceMicros)
+            }
+            for d in changed where d.marketplace == .ebay {
+                #expect(h.sandbox.state.listing(sku: d.sku)?.priceMicros == d.newPriceMicros)
+            }
+            for d in changed where d.marketplace == .amazon {
+                #expect(h.sandbox.state.channelListing(.amazon, sku: d.sku)?.priceMicros == d.newPriceMicros)
+            }
+            // Holds say why, and every decision used the sandbox's cost (no "no-cost" holds).
+            #expect(!decisions.contains { $0.reasonCode == "no-cost" })
+            #expect(decisions.filter { $0.newPriceMicros == nil }.allSatisfy { $0.state == .hold && !$0.reason.isEmpty })
+        }
+    }
+
+    @Test("a dry run decides and records everything and applies nothing")
+    func dryRunAppliesNothing() async throws {
+        try await WorkflowHarness.with(listings: 30) { h in
+            let world = try WorkflowWorld.load(h, jobs: ["sweep": Self.job("dry_run = true")])
+            let (run, status) = try await world.run("sweep")
+            #expect(status == .succeeded, "\(run.error ?? "")")
+            let decisions = try h.store.decisions(sweep: run.id)
+            #expect(decisions.contains { $0.state == .dryRun })
+            #expect(decisions.allSatisfy { $0.state == .dryRun || $0.state == .hold })
+            #expect(h.sandbox.state.updates.isEmpty)
+        }
+    }
+
+    @Test("when too many prices would drop sharply, the breaker applies nothing and fails the run with the reason")
+    func circuitBreakerBlocksTheSweep() async throws {
+        try await WorkflowHarness.with(listings: 40) { h in
+            // A 40% undercut with room to move 60% and no margin: a price war the breaker must stop.
+            let job = Self.job("", marketplaces: #"["ebay"]"#)
+                .replacingOccurrences(of: #"undercut = "1%""#, with: #"undercut = "40%""#)
+                .replacingOccurrences(of: #"max_change = "10%""#, with: #"max_change = "60%""#)
+                .replacingOccurrences(of: #"min_margin = "15%""#, with: #"min_margin = "0%""#)
+                + "\nbreaker_share = \"5%\"\nbreaker_drop = \"20%\"\n"
+            let world = try WorkflowWorld.load(h, jobs: ["sweep": job])
+            let (run, status) = try await world.run("sweep")
+            #expect(status == .failed)
+            #expect(run.error?.contains("circuit breaker") == true, "\(run.error ?? "")")
+            #expect(h.sandbox.state.updates.isEmpty)
+            let decisions = try h.store.decisions(sweep: run.id)
+            #expect(decisions.contains { $0.state == .blocked })
+            #expect(!decisions.contains { $0.state == .planned || $0.state == .applied })
+        }
+    }
+
+    @Test("a sweep cancelled while a batch is in flight, then resumed, applies no change twice")
+    func resumedSweepAppliesNoChangeTwice() async throws {
+        try await WorkflowHarness.with(listings: 60) { h in
+            let world = try WorkflowWorld.load(h, jobs: ["sweep": Self.job("", marketplaces: #"["ebay"]"#)])
+            // The first bulk update is held long enough to cancel the run while it is in flight.
+            h.sandbox.state.inject(SandboxFault(route: .bulkUpdate, remaining: 1, latencyMilliseconds: 300))
+            let first = Task { try await world.run("sweep") }
+            await h.sandbox.state.waitUntilHeld(.bulkUpdate)
+            first.cancel()
+            let (cancelled, status) = try await first.value
+            #expect(status == .cancelled)
+            // The held batch still lands on the marketplace after we stopped listening.
+            let sending = try h.store.decisions(sweep: cancelled.id).filter { $0.state == .sending }
+            #expect(!sending.isEmpty)
+            await h.sandbox.state.waitForUpdates(count: sending.count)
+
+            let (resumed, resumedStatus) = try await world.run("sweep", resumes: cancelled.id)
+            #expect(resumedStatus == .succeeded, "\(resumed.error ?? "")")
+            let decisions = try h.store.decisions(sweep: cancelled.id)
+            let changed = decisions.filter { $0.newPriceMicros != nil }
+            #expect(changed.allSatisfy { $0.state == .applied })
+            let perSKU = Dictionary(grouping: h.sandbox.state.updates, by: \.sku)
+            #expect(perSKU.values.allSatisfy { $0.count == 1 }, "an update was applied twice")
+            #expect(perSKU.count == changed.count)
+            #expect(decisions.contains { $0.apiResult?.contains("already live") == true })
+        }
+    }
+}
