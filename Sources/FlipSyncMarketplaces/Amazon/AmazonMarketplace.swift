@@ -1,0 +1,165 @@
+import FlipSyncCore
+
+/// Amazon as a `Marketplace`, over `AmazonClient`.
+///
+/// - `activeListings`: every page of `searchListingsItems`; items without a price in our
+///   marketplace (no offer yet) or without an ASIN are not active listings and are left out.
+/// - `competition`: `getItemOffers` for the listing's ASIN in its condition; our own offer is
+///   included, flagged `isOurs` (Amazon's `MyOffer`); `buyBox` is the summary's Buy Box landed
+///   price for that condition.
+/// - `apply`: one `patchListingsItem` per change (the Listings Items API has no batch call).
+///   `ACCEPTED` is applied; `INVALID`, or a refusal of that one item (a 4xx), is failed with
+///   Amazon's reasons. A rate limit, a transient or an auth error is thrown: the whole call can
+///   be retried, since each patch replaces values and applying it twice is harmless.
+/// - `orders(since:)`: the cursor is the ISO 8601 `CreatedAfter` to ask for next: the newest
+///   `PurchaseDate` seen minus `overlap` (orders can show up in the API a little after they
+///   were placed), never earlier than the cursor it started from. A nil cursor starts
+///   `firstLookback` ago. Lines come from `getOrderItems`; open means Pending, Unshipped or
+///   PartiallyShipped.
+public struct AmazonMarketplace: Marketplace {
+    public let client: AmazonClient
+    public let overlap: TimeSpan
+    public let firstLookback: TimeSpan
+    private let clock: any SchedulerClock
+
+    public var name: MarketplaceName { .amazon }
+
+    public init(client: AmazonClient, overlap: TimeSpan = .seconds(300), firstLookback: TimeSpan = .seconds(7 * 86_400),
+                clock: any SchedulerClock = SystemSchedulerClock()) {
+        self.client = client
+        self.overlap = overlap
+        self.firstLookback = firstLookback
+        self.clock = clock
+    }
+
+    public func activeListings() async throws -> [MarketplaceListing] {
+        var listings: [MarketplaceListing] = []
+        var pageToken: String?
+        repeat {
+            let page = try await client.listings(pageToken: pageToken)
+            for item in page.items {
+                guard let asin = item.asin, let price = item.price else { continue }
+                listings.append(MarketplaceListing(
+                    marketplace: .amazon, sku: item.sku, listingID: asin, gtin: item.gtin, asin: asin, title: item.title ?? "",
+                    condition: Self.condition(listingConditionType: item.conditionType), price: price,
+                    quantity: item.quantity ?? 0))
+            }
+            guard page.nextPageToken == nil || page.nextPageToken != pageToken else {
+                throw MarketplaceError.malformed("listings.searchListingsItems: pagination.nextToken did not advance")
+            }
+            pageToken = page.nextPageToken
+        } while pageToken != nil
+        return listings
+    }
+
+    public func competition(for listing: MarketplaceListing) async throws -> Competition {
+        let asin = listing.asin ?? listing.listingID
+        let requested = Self.itemCondition(listing.condition)
+        let result = try await client.itemOffers(asin: asin, condition: requested)
+        let offers = result.offers.map { offer in
+            CompetitorOffer(
+                offerID: "\(asin)|\(offer.sellerID)|\(offer.subCondition)|\(offer.isFulfilledByAmazon ? "AFN" : "MFN")",
+                title: listing.title, matchedByIdentifier: true, price: offer.listingPrice, shipping: offer.shipping,
+                condition: Self.condition(requested: requested, subCondition: offer.subCondition), sellerID: offer.sellerID,
+                sellerFeedback: offer.positiveFeedback, isOurs: offer.isMyOffer, isBuyBoxWinner: offer.isBuyBoxWinner)
+        }.sorted { ($0.landed, $0.sellerID) < ($1.landed, $1.sellerID) }
+        let buyBox = result.buyBoxPrices.first { $0.condition.lowercased() == requested.rawValue.lowercased() }
+            ?? result.buyBoxPrices.first
+        return Competition(offers: offers, buyBox: buyBox?.landed)
+    }
+
+    public func apply(_ changes: [ListingChange]) async throws -> [ListingChangeResult] {
+        var results: [ListingChangeResult] = []
+        for change in changes {
+            func result(_ outcome: ListingChangeResult.Outcome) -> ListingChangeResult {
+                ListingChangeResult(sku: change.sku, listingID: change.listingID, outcome: outcome)
+            }
+            do {
+                let submission = try await client.patchListing(sku: change.sku, price: change.price, quantity: change.quantity)
+                switch submission.status {
+                case .accepted, .valid:
+                    results.append(result(.applied))
+                case .invalid:
+                    let errors = submission.issues.filter { $0.severity == "ERROR" }
+                    let reasons = (errors.isEmpty ? submission.issues : errors).map(\.description)
+                    results.append(result(.failed(reasons.isEmpty ? "Amazon found the submission INVALID" : reasons.joined(separator: "; "))))
+                case .other(let status):
+                    results.append(result(.failed("Amazon answered status \(status)")))
+                }
+            } catch let error as MarketplaceError {
+                switch error {
+                case .permanent, .refused: results.append(result(.failed(error.description)))
+                case .auth, .rateLimited, .transient, .malformed: throw error
+                }
+            }
+        }
+        return results
+    }
+
+    public func orders(since cursor: String?) async throws -> OrdersPage {
+        let createdAfter: Int64
+        if let cursor {
+            createdAfter = try AmazonClient.milliseconds(cursor, field: "the Amazon orders cursor")
+        } else {
+            createdAfter = clock.wallMilliseconds() - firstLookback.milliseconds
+        }
+        var lines: [OrderLine] = []
+        var newest: Int64?
+        var nextToken: String?
+        repeat {
+            let page = try await client.orders(createdAfter: createdAfter, nextToken: nextToken)
+            for order in page.orders {
+                newest = max(newest ?? order.purchasedAt, order.purchasedAt)
+                let destination = order.shippingAddress.flatMap { address -> Destination? in
+                    guard let postalCode = address.postalCode, let country = address.countryCode else { return nil }
+                    return Destination(postalCode: postalCode, country: country, region: address.stateOrRegion)
+                }
+                let open = ["Pending", "Unshipped", "PartiallyShipped"].contains(order.status)
+                for item in try await client.orderItems(orderID: order.orderID) {
+                    lines.append(OrderLine(marketplace: .amazon, orderID: order.orderID, lineID: item.orderItemID, sku: item.sku,
+                                           quantity: item.quantityOrdered, placedAt: order.purchasedAt, itemPrice: item.itemPrice,
+                                           shippingPaid: item.shippingPrice, destination: destination,
+                                           deliverBy: order.latestDeliveryAt, open: open))
+                }
+            }
+            guard page.nextToken == nil || page.nextToken != nextToken else {
+                throw MarketplaceError.malformed("orders.getOrders: NextToken did not advance")
+            }
+            nextToken = page.nextToken
+        } while nextToken != nil
+        let next = max(createdAfter, (newest ?? createdAfter) - overlap.milliseconds)
+        return OrdersPage(lines: lines, cursor: AmazonClient.iso8601(next))
+    }
+
+    // MARK: Conditions
+
+    /// The Product Pricing condition to ask offers for. Amazon has no "for parts" condition;
+    /// such items sell as used.
+    static func itemCondition(_ condition: ItemCondition) -> AmazonItemCondition {
+        switch condition {
+        case .new, .newOther: return .new
+        case .refurbished: return .refurbished
+        case .used, .forParts: return .used
+        }
+    }
+
+    /// An offer's condition: the requested one, refined by `SubCondition` for new items
+    /// (open box and OEM are "new other").
+    static func condition(requested: AmazonItemCondition, subCondition: String) -> ItemCondition {
+        switch requested {
+        case .new: return ["open box", "oem"].contains(subCondition.lowercased()) ? .newOther : .new
+        case .refurbished: return .refurbished
+        case .used, .collectible, .club: return .used
+        }
+    }
+
+    /// A Listings Items `conditionType` (`new_new`, `new_open_box`, `used_good`, …).
+    static func condition(listingConditionType type: String?) -> ItemCondition {
+        switch type {
+        case "new_new", nil: return .new
+        case "new_open_box", "new_oem": return .newOther
+        case "refurbished_refurbished": return .refurbished
+        default: return .used
+        }
+    }
+}

@@ -1,0 +1,390 @@
+import FlipSyncCore
+import Foundation
+
+// Our values for the Selling Partner API's shapes. The wire structs (`AmazonWire*`) mirror
+// Amazon's JSON field names exactly; the public values are what callers use, with money parsed
+// exactly (JSON numbers through `Decimal`, never `Double`).
+
+/// The SP-API operations this client calls, each with its own token bucket per seller.
+///
+/// `rawValue` is the name recorded in the spend ledger (`MeteredCall.operation`).
+public enum AmazonOperation: String, Sendable, Hashable, CaseIterable {
+    /// Login with Amazon: refresh-token grant.
+    case token = "lwa.token"
+    case getItemOffers = "pricing.getItemOffers"
+    case searchListingsItems = "listings.searchListingsItems"
+    case patchListingsItem = "listings.patchListingsItem"
+    case getOrders = "orders.getOrders"
+    case getOrderItems = "orders.getOrderItems"
+
+    /// Amazon's documented default usage plan for the operation (its API reference's "Usage
+    /// Plan" table). LWA publishes none; one request a second, burst 5, is our own cap.
+    public var defaultRate: AmazonRate {
+        switch self {
+        case .token: return AmazonRate(requestsPerSecond: 1, burst: 5)
+        case .getItemOffers: return AmazonRate(requestsPerSecond: 0.5, burst: 1)
+        case .searchListingsItems: return AmazonRate(requestsPerSecond: 5, burst: 5)
+        case .patchListingsItem: return AmazonRate(requestsPerSecond: 5, burst: 10)
+        case .getOrders: return AmazonRate(requestsPerSecond: 0.0167, burst: 20)
+        case .getOrderItems: return AmazonRate(requestsPerSecond: 0.5, burst: 30)
+        }
+    }
+}
+
+/// A usage plan: sustained requests per second (fractional: getOrders allows 0.0167) and burst.
+public struct AmazonRate: Sendable, Hashable {
+    public var requestsPerSecond: Double
+    public var burst: Int
+
+    public init(requestsPerSecond: Double, burst: Int) {
+        self.requestsPerSecond = requestsPerSecond
+        self.burst = burst
+    }
+}
+
+/// Product Pricing v0 `ItemCondition`.
+public enum AmazonItemCondition: String, Sendable, Hashable, CaseIterable {
+    case new = "New", used = "Used", collectible = "Collectible", refurbished = "Refurbished", club = "Club"
+}
+
+/// One offer from `getItemOffers` (`OfferDetail`).
+public struct AmazonOffer: Sendable, Hashable {
+    /// `SellerId`; Amazon may omit it, then it is empty.
+    public var sellerID: String
+    /// `SubCondition`: new, mint, very good, good, acceptable, … (lower-case as Amazon sends it).
+    public var subCondition: String
+    /// `SellerFeedbackRating.SellerPositiveFeedbackRating`, exact.
+    public var positiveFeedback: Percent?
+    public var feedbackCount: Int?
+    public var listingPrice: Money
+    public var shipping: Money
+    public var isBuyBoxWinner: Bool
+    /// `MyOffer`: the calling seller's own offer.
+    public var isMyOffer: Bool
+    public var isFulfilledByAmazon: Bool
+
+    public var landed: Money { listingPrice + shipping }
+}
+
+/// A Buy Box or lowest price from `Summary` (`LandedPrice`, `ListingPrice`, `Shipping`).
+public struct AmazonSummaryPrice: Sendable, Hashable {
+    /// `condition` as Amazon sends it (`new`, `used`, …).
+    public var condition: String
+    public var landed: Money
+    public var listing: Money
+    public var shipping: Money
+}
+
+/// `getItemOffers`' payload: the offers for one ASIN in one condition and the summary's prices.
+public struct AmazonItemOffers: Sendable, Hashable {
+    public var asin: String
+    public var condition: AmazonItemCondition
+    public var offers: [AmazonOffer]
+    public var buyBoxPrices: [AmazonSummaryPrice]
+    public var lowestPrices: [AmazonSummaryPrice]
+    public var totalOfferCount: Int
+}
+
+/// One of our listings from `searchListingsItems` (`Item` with summaries, attributes, offers
+/// and fulfillment availability).
+public struct AmazonListingItem: Sendable, Hashable {
+    public var sku: String
+    public var asin: String?
+    public var title: String?
+    public var productType: String?
+    /// `conditionType`, e.g. `new_new`, `used_very_good`.
+    public var conditionType: String?
+    /// `BUYABLE`, `DISCOVERABLE`.
+    public var status: [String]
+    /// The B2C offer price in our marketplace (`offers[].price`), or `purchasable_offer`'s `our_price`.
+    public var price: Money?
+    /// `fulfillmentAvailability` for channel `DEFAULT` (merchant fulfilled).
+    public var quantity: Int?
+    /// From the `externally_assigned_product_identifier` attribute (UPC/EAN/GTIN), when present.
+    public var gtin: String?
+}
+
+/// One page of `searchListingsItems`.
+public struct AmazonListingsPage: Sendable, Hashable {
+    public var items: [AmazonListingItem]
+    /// `numberOfResults`: every match, not just this page's.
+    public var numberOfResults: Int
+    /// `pagination.nextToken`, to pass as `pageToken`; nil on the last page.
+    public var nextPageToken: String?
+}
+
+/// An issue from `patchListingsItem` (`Issue`).
+public struct AmazonListingIssue: Sendable, Hashable, CustomStringConvertible {
+    public var code: String
+    public var message: String
+    /// `ERROR`, `WARNING`, `INFO`.
+    public var severity: String
+    public var attributeNames: [String]
+
+    public var description: String { "\(severity) \(code): \(message)" }
+}
+
+/// `patchListingsItem`'s `ListingsItemSubmissionResponse`.
+public struct AmazonSubmission: Sendable, Hashable {
+    public enum Status: Sendable, Hashable {
+        case accepted, invalid, valid
+        case other(String)
+    }
+
+    public var sku: String
+    public var status: Status
+    public var submissionID: String
+    public var issues: [AmazonListingIssue]
+}
+
+/// The parts of a `ShippingAddress` Amazon returns without a restricted data token.
+public struct AmazonAddress: Sendable, Hashable {
+    public var postalCode: String?
+    public var city: String?
+    public var stateOrRegion: String?
+    public var countryCode: String?
+}
+
+/// An order from `getOrders` (`Order`).
+public struct AmazonOrder: Sendable, Hashable {
+    public var orderID: String
+    /// `PurchaseDate`, milliseconds since the epoch.
+    public var purchasedAt: Int64
+    /// `OrderStatus`: Pending, Unshipped, PartiallyShipped, Shipped, Canceled, …
+    public var status: String
+    /// `LatestDeliveryDate`, milliseconds since the epoch.
+    public var latestDeliveryAt: Int64?
+    public var shippingAddress: AmazonAddress?
+    public var orderTotal: Money?
+}
+
+/// One page of `getOrders`.
+public struct AmazonOrdersPage: Sendable, Hashable {
+    public var orders: [AmazonOrder]
+    /// `NextToken`; nil on the last page.
+    public var nextToken: String?
+}
+
+/// A line of an order from `getOrderItems` (`OrderItem`).
+public struct AmazonOrderItem: Sendable, Hashable {
+    public var orderItemID: String
+    public var sku: String
+    public var asin: String
+    public var quantityOrdered: Int
+    /// `ItemPrice`: the line's total for every unit, as Amazon documents it.
+    public var itemPrice: Money?
+    public var shippingPrice: Money?
+}
+
+// MARK: Wire shapes
+
+/// `{"errors":[{"code","message","details"}]}` (SP-API `ErrorList`).
+struct AmazonWireErrorList: Decodable {
+    struct Error: Decodable, CustomStringConvertible {
+        var code: String
+        var message: String
+        var details: String?
+        var description: String {
+            let extra = details.map { $0.isEmpty ? "" : " (\($0))" } ?? ""
+            return "\(code): \(message)\(extra)"
+        }
+    }
+    var errors: [Error]?
+}
+
+/// LWA's token response and error body.
+struct AmazonWireToken: Decodable {
+    var access_token: String
+    var token_type: String?
+    var expires_in: Int
+}
+
+struct AmazonWireOAuthError: Decodable {
+    var error: String?
+    var error_description: String?
+}
+
+/// Product Pricing v0 `MoneyType`: `Amount` is a JSON number.
+struct AmazonWireNumberMoney: Decodable {
+    var CurrencyCode: String
+    var Amount: Decimal
+}
+
+struct AmazonWireOffersResponse: Decodable {
+    struct Payload: Decodable {
+        struct Summary: Decodable {
+            struct Price: Decodable {
+                var condition: String?
+                var LandedPrice: AmazonWireNumberMoney?
+                var ListingPrice: AmazonWireNumberMoney
+                var Shipping: AmazonWireNumberMoney
+            }
+            var TotalOfferCount: Int?
+            var LowestPrices: [Price]?
+            var BuyBoxPrices: [Price]?
+        }
+        struct Offer: Decodable {
+            struct Feedback: Decodable {
+                var SellerPositiveFeedbackRating: Decimal?
+                var FeedbackCount: Int?
+            }
+            var SellerId: String?
+            var SubCondition: String
+            var SellerFeedbackRating: Feedback?
+            var ListingPrice: AmazonWireNumberMoney
+            var Shipping: AmazonWireNumberMoney
+            var IsBuyBoxWinner: Bool?
+            var MyOffer: Bool?
+            var IsFulfilledByAmazon: Bool
+        }
+        var ASIN: String?
+        var status: String?
+        var Summary: Summary
+        var Offers: [Offer]
+    }
+    var payload: Payload?
+}
+
+/// Listings Items 2021-08-01 `Money`: `amount` is a decimal string.
+struct AmazonWireStringMoney: Decodable {
+    var currencyCode: String
+    var amount: String
+}
+
+struct AmazonWireListingsResponse: Decodable {
+    struct Item: Decodable {
+        struct Summary: Decodable {
+            var marketplaceId: String
+            var asin: String?
+            var productType: String?
+            var conditionType: String?
+            var status: [String]?
+            var itemName: String?
+        }
+        struct Offer: Decodable {
+            var marketplaceId: String
+            var offerType: String
+            var price: AmazonWireStringMoney
+        }
+        struct Availability: Decodable {
+            var fulfillmentChannelCode: String
+            var quantity: Int?
+        }
+        struct Attributes: Decodable {
+            struct Identifier: Decodable {
+                var type: String?
+                var value: String?
+            }
+            var externally_assigned_product_identifier: [Identifier]?
+        }
+        var sku: String
+        var summaries: [Summary]?
+        var offers: [Offer]?
+        var fulfillmentAvailability: [Availability]?
+        var attributes: Attributes?
+    }
+    struct Pagination: Decodable {
+        var nextToken: String?
+    }
+    var numberOfResults: Int
+    var pagination: Pagination?
+    var items: [Item]
+}
+
+struct AmazonWireSubmission: Decodable {
+    struct Issue: Decodable {
+        var code: String
+        var message: String
+        var severity: String
+        var attributeNames: [String]?
+    }
+    var sku: String
+    var status: String
+    var submissionId: String
+    var issues: [Issue]?
+}
+
+/// The `patchListingsItem` body: `ListingsItemPatchRequest`.
+struct AmazonWirePatchRequest: Encodable {
+    struct Patch: Encodable {
+        var op: String
+        var path: String
+        var value: [Value]
+    }
+    /// The two attribute values we patch, each encoded with exactly its documented keys.
+    enum Value: Encodable {
+        case purchasableOffer(marketplaceID: String, currency: String, ourPrice: Decimal)
+        case fulfillmentAvailability(quantity: Int)
+
+        private struct Offer: Encodable {
+            struct Price: Encodable {
+                struct Schedule: Encodable { var value_with_tax: Decimal }
+                var schedule: [Schedule]
+            }
+            var marketplace_id: String
+            var currency: String
+            var audience: String
+            var our_price: [Price]
+        }
+        private struct Availability: Encodable {
+            var fulfillment_channel_code: String
+            var quantity: Int
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            switch self {
+            case .purchasableOffer(let marketplaceID, let currency, let ourPrice):
+                try Offer(marketplace_id: marketplaceID, currency: currency, audience: "ALL",
+                          our_price: [.init(schedule: [.init(value_with_tax: ourPrice)])]).encode(to: encoder)
+            case .fulfillmentAvailability(let quantity):
+                try Availability(fulfillment_channel_code: "DEFAULT", quantity: quantity).encode(to: encoder)
+            }
+        }
+    }
+    var productType: String
+    var patches: [Patch]
+}
+
+/// Orders v0 `Money`: `Amount` is a decimal string.
+struct AmazonWireOrderMoney: Decodable {
+    var CurrencyCode: String
+    var Amount: String
+}
+
+struct AmazonWireOrdersResponse: Decodable {
+    struct Payload: Decodable {
+        struct Order: Decodable {
+            struct Address: Decodable {
+                var City: String?
+                var StateOrRegion: String?
+                var PostalCode: String?
+                var CountryCode: String?
+            }
+            var AmazonOrderId: String
+            var PurchaseDate: String
+            var OrderStatus: String
+            var LatestDeliveryDate: String?
+            var ShippingAddress: Address?
+            var OrderTotal: AmazonWireOrderMoney?
+        }
+        var Orders: [Order]
+        var NextToken: String?
+    }
+    var payload: Payload?
+}
+
+struct AmazonWireOrderItemsResponse: Decodable {
+    struct Payload: Decodable {
+        struct Item: Decodable {
+            var ASIN: String
+            var SellerSKU: String?
+            var OrderItemId: String
+            var QuantityOrdered: Int
+            var ItemPrice: AmazonWireOrderMoney?
+            var ShippingPrice: AmazonWireOrderMoney?
+        }
+        var OrderItems: [Item]
+        var NextToken: String?
+    }
+    var payload: Payload?
+}
