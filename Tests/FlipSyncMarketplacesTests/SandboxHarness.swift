@@ -21,13 +21,17 @@ struct Harness: Sendable {
     }
 
     /// Runs `body` with a fresh sandbox and client, and always stops the sandbox afterwards.
+    /// `clock` drives the client (rate limits, token renewal); `sandboxClock` the sandbox (order
+    /// times, token expiry), the system clock for each if nil.
     static func with<T: Sendable>(listings: Int = 80, clientSecret: String = credentials.clientSecret,
                                   refreshToken: String = credentials.refreshToken, allowList: HostAllowList? = nil,
-                                  clock: (any SchedulerClock)? = nil, timeout: TimeSpan = .seconds(10),
+                                  clock: (any SchedulerClock)? = nil, sandboxClock: (any SchedulerClock)? = nil,
+                                  timeout: TimeSpan = .seconds(10),
                                   requests: Int = 1000, per: TimeSpan = .seconds(1), burst: Int = 1000,
                                   _ body: @Sendable (Harness) async throws -> T) async throws -> T {
         let sandbox = try await SandboxServer.start(
-            SandboxConfiguration(port: 0, seed: 7, listings: listings, credentials: credentials), logger: quietLogger)
+            SandboxConfiguration(port: 0, seed: 7, listings: listings, credentials: credentials),
+            clock: sandboxClock ?? SystemSchedulerClock(), logger: quietLogger)
         do {
             let transport = URLSessionTransport(allowList: allowList ?? HostAllowList(["127.0.0.1:\(sandbox.port)"]))
             let recorder = InMemorySpendRecorder()
@@ -63,6 +67,32 @@ struct Harness: Sendable {
     }
 
     struct AdminError: Error { var status: Int }
+
+    /// Places `count` one-unit eBay orders, going round the listings that still list stock.
+    func placeEbayOrders(_ count: Int) throws -> [SandboxOrder] {
+        let skus = sandbox.state.listings.map(\.sku)
+        var placed: [SandboxOrder] = []
+        var index = 0
+        while placed.count < count {
+            guard index < skus.count * 100 else { throw OutOfStock() }
+            if let order = try? sandbox.state.placeOrder(.ebay, sku: skus[index % skus.count], quantity: 1) { placed.append(order) }
+            index += 1
+        }
+        return placed
+    }
+
+    struct OutOfStock: Error {}
+}
+
+extension OrderLine {
+    /// The line the eBay adapter should report for a sandbox order.
+    init(_ order: SandboxOrder) {
+        self.init(marketplace: .ebay, orderID: order.orderID, lineID: order.lineID, sku: order.sku, quantity: order.quantity,
+                  placedAt: order.placedAtMilliseconds, itemPrice: Money(micros: order.itemTotalMicros, currency: .usd),
+                  shippingPaid: Money(micros: order.shippingPaidMicros, currency: .usd),
+                  destination: Destination(postalCode: order.shipTo.postalCode, country: order.shipTo.country, region: order.shipTo.region),
+                  deliverBy: order.deliverByMilliseconds, open: true)
+    }
 }
 
 /// The error `body` throws, or nil.

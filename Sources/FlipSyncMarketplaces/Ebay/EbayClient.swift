@@ -40,10 +40,12 @@ public struct EbayClientConfiguration: Sendable, Hashable {
 
     public static let applicationScope = "https://api.ebay.com/oauth/api_scope"
     public static let inventoryScope = "https://api.ebay.com/oauth/api_scope/sell.inventory"
+    /// Read-only access to orders: all `getOrders` needs.
+    public static let fulfillmentScope = "https://api.ebay.com/oauth/api_scope/sell.fulfillment.readonly"
 
     public init(baseURL: String, marketplaceID: String = "EBAY_US", requests: Int = 5, per: TimeSpan = .seconds(1),
                 burst: Int = 10, callPrice: Money = .zero(.usd), timeout: TimeSpan = .seconds(30),
-                userScopes: [String] = [EbayClientConfiguration.inventoryScope]) {
+                userScopes: [String] = [EbayClientConfiguration.inventoryScope, EbayClientConfiguration.fulfillmentScope]) {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.marketplaceID = marketplaceID
         self.requests = requests
@@ -62,8 +64,8 @@ public struct EbayClientConfiguration: Sendable, Hashable {
     }
 }
 
-/// eBay's REST APIs: OAuth tokens, Browse search, and the Inventory API's offers, inventory
-/// items and bulk price/quantity updates.
+/// eBay's REST APIs: OAuth tokens, Browse search, the Inventory API's offers, inventory items
+/// and bulk price/quantity updates, and the Fulfillment API's orders.
 ///
 /// Every request takes a token from the bucket for (host, client id) first, and is reported to
 /// the `SpendRecorder` once sent. Access tokens are cached per grant (`OAuthTokenCache`); a 401
@@ -169,7 +171,9 @@ public final class EbayClient: Sendable {
     /// `GET /sell/inventory/v1/offer?sku=…`; user token.
     /// Reference: eBay Inventory API, "getOffers" and type `Offers` / `EbayOfferDetailsWithAll`
     /// (https://developer.ebay.com/api-docs/sell/inventory/types/slr:Offers,
-    /// https://developer.ebay.com/api-docs/sell/inventory/types/slr:EbayOfferDetailsWithAll).
+    /// https://developer.ebay.com/api-docs/sell/inventory/types/slr:EbayOfferDetailsWithAll),
+    /// `ListingPolicies.shippingCostOverrides` of type `ShippingCostOverride`
+    /// (https://developer.ebay.com/api-docs/sell/inventory/types/slr:ShippingCostOverride).
     public func offers(sku: String) async throws -> [SellerOffer] {
         let url = configuration.baseURL + "/sell/inventory/v1/offer?" + FormEncoding.encode([("sku", sku)])
         let response = try await authorized("inventory.offer.get_offers", tokens: userTokens) { token in
@@ -177,9 +181,12 @@ public final class EbayClient: Sendable {
         }
         let wire = try decode(WireOffersResponse.self, response, operation: "inventory.offer.get_offers")
         return try (wire.offers ?? []).map { offer in
-            SellerOffer(offerID: offer.offerId, sku: offer.sku, marketplaceID: offer.marketplaceId,
-                        price: try offer.pricingSummary?.price.map { try money($0, field: "price of offer \(offer.offerId)") },
-                        availableQuantity: offer.availableQuantity, status: offer.status)
+            let domestic = offer.listingPolicies?.shippingCostOverrides?
+                .first { $0.shippingServiceType == "DOMESTIC" && ($0.priority ?? 1) == 1 }?.shippingCost
+            return SellerOffer(offerID: offer.offerId, sku: offer.sku, marketplaceID: offer.marketplaceId,
+                               price: try offer.pricingSummary?.price.map { try money($0, field: "price of offer \(offer.offerId)") },
+                               availableQuantity: offer.availableQuantity, status: offer.status,
+                               domesticShippingCost: try domestic.map { try money($0, field: "shipping cost of offer \(offer.offerId)") })
         }
     }
 
@@ -284,6 +291,67 @@ public final class EbayClient: Sendable {
         return WireAmount(value: Money(micros: price.micros, currency: price.currency).fixedDecimalString, currency: price.currency.code)
     }
 
+    // MARK: Fulfillment
+
+    /// eBay serves at most this many orders per `getOrders` page.
+    public static let ordersPageLimit = 200
+
+    /// One page of our orders created at or after `createdSince` (milliseconds since the
+    /// epoch; nil: eBay's default, the last 90 days). Start at `offset` 0 and add each page's
+    /// order count while `hasNext`.
+    ///
+    /// `GET /sell/fulfillment/v1/order?filter=creationdate:[2024-01-01T00:00:00.000Z..]&limit=&offset=`;
+    /// user token with `sell.fulfillment` or `sell.fulfillment.readonly`. `limit` is 1…200
+    /// (eBay's default 50); `offset` is a record offset. Response `OrderSearchPagedCollection`:
+    /// `orders[]`, `total`, `offset`, `limit`, `next`.
+    /// References: eBay Fulfillment API, "getOrders"
+    /// (https://developer.ebay.com/api-docs/sell/fulfillment/resources/order/methods/getOrders),
+    /// types `OrderSearchPagedCollection`
+    /// (https://developer.ebay.com/api-docs/sell/fulfillment/types/sel:OrderSearchPagedCollection),
+    /// `LineItem` (https://developer.ebay.com/api-docs/sell/fulfillment/types/sel:LineItem),
+    /// `LineItemFulfillmentInstructions`
+    /// (https://developer.ebay.com/api-docs/sell/fulfillment/types/sel:LineItemFulfillmentInstructions),
+    /// `OrderFulfillmentStatus` (https://developer.ebay.com/api-docs/sell/fulfillment/types/sel:OrderFulfillmentStatus)
+    /// and `CancelStateEnum` (https://developer.ebay.com/api-docs/sell/fulfillment/types/sel:CancelStateEnum).
+    public func orders(createdSince: Int64?, offset: Int = 0, limit: Int = EbayClient.ordersPageLimit) async throws -> FulfillmentOrdersPage {
+        guard (1...Self.ordersPageLimit).contains(limit) else { throw MarketplaceError.refused("orders page size must be 1…200, not \(limit)") }
+        guard offset >= 0 else { throw MarketplaceError.refused("orders offset must not be negative") }
+        var parameters: [(String, String)] = []
+        if let createdSince { parameters.append(("filter", "creationdate:[\(EbayTimestamp.string(milliseconds: createdSince))..]")) }
+        parameters += [("limit", String(limit)), ("offset", String(offset))]
+        let operation = "fulfillment.getOrders"
+        let url = configuration.baseURL + "/sell/fulfillment/v1/order?" + FormEncoding.encode(parameters)
+        let response = try await authorized(operation, tokens: userTokens) { token in
+            self.request(.get, url, token: token)
+        }
+        let wire = try decode(WireOrdersResponse.self, response, operation: operation)
+        let orders = try (wire.orders ?? []).map { order in
+            guard let created = EbayTimestamp.milliseconds(order.creationDate) else {
+                throw MarketplaceError.malformed("\(operation): order \(order.orderId) has no valid creationDate")
+            }
+            let start = order.fulfillmentStartInstructions?.first
+            let address = start?.shippingStep?.shipTo?.contactAddress
+            return FulfillmentOrder(
+                orderID: order.orderId, creationDate: created, fulfillmentStatus: order.orderFulfillmentStatus,
+                cancelState: order.cancelStatus?.cancelState,
+                deliveryCost: try order.pricingSummary?.deliveryCost.map { try money($0, field: "delivery cost of order \(order.orderId)") },
+                shipTo: address.map { FulfillmentOrder.Address(postalCode: $0.postalCode, city: $0.city, stateOrProvince: $0.stateOrProvince,
+                                                               countryCode: $0.countryCode) },
+                maxEstimatedDeliveryDate: try start?.maxEstimatedDeliveryDate.map { try timestamp($0, field: "delivery date of order \(order.orderId)") },
+                lineItems: try (order.lineItems ?? []).map { line in
+                    let field = "line \(line.lineItemId) of order \(order.orderId)"
+                    return FulfillmentOrder.LineItem(
+                        lineItemID: line.lineItemId, sku: line.sku, quantity: line.quantity,
+                        lineItemCost: try line.lineItemCost.map { try money($0, field: "cost of \(field)") },
+                        shippingCost: try line.deliveryCost?.shippingCost.map { try money($0, field: "shipping cost of \(field)") },
+                        fulfillmentStatus: line.lineItemFulfillmentStatus,
+                        maxEstimatedDeliveryDate: try line.lineItemFulfillmentInstructions?.maxEstimatedDeliveryDate
+                            .map { try timestamp($0, field: "delivery date of \(field)") })
+                })
+        }
+        return FulfillmentOrdersPage(orders: orders, total: wire.total ?? orders.count, offset: wire.offset ?? offset, hasNext: wire.next != nil)
+    }
+
     // MARK: Plumbing
 
     private func request(_ method: HTTPRequest.Method, _ url: String, token: IssuedToken, body: [UInt8] = []) -> HTTPRequest {
@@ -375,6 +443,11 @@ public final class EbayClient: Sendable {
         case .dataCorrupted(let context): return "not valid JSON at \(path(context))"
         @unknown default: return "undecodable"
         }
+    }
+
+    private func timestamp(_ text: String, field: String) throws -> Int64 {
+        guard let milliseconds = EbayTimestamp.milliseconds(text) else { throw MarketplaceError.malformed("\(field) is not an ISO 8601 timestamp") }
+        return milliseconds
     }
 
     private func money(_ amount: WireAmount, field: String) throws -> Money {

@@ -82,6 +82,11 @@ public struct SellerOffer: Sendable, Hashable {
     public var availableQuantity: Int?
     /// `PUBLISHED` or `UNPUBLISHED`.
     public var status: String?
+    /// The first domestic shipping service's cost to the buyer, when the offer overrides its
+    /// fulfillment policy (`listingPolicies.shippingCostOverrides[]` with `shippingServiceType`
+    /// `DOMESTIC` and `priority` 1); nil otherwise, since the policy's own costs are not part of
+    /// the offer.
+    public var domesticShippingCost: Money?
 }
 
 /// One of our inventory items (eBay's `InventoryItemWithSkuLocaleGroupid`, the fields we use).
@@ -104,6 +109,59 @@ public struct InventoryPage: Sendable, Hashable {
     /// callers pass back what eBay gave rather than computing it.)
     public var nextOffset: Int?
     public var hasNext: Bool { nextOffset != nil }
+}
+
+/// One order from the Fulfillment API's `getOrders` (eBay's `Order`, the fields we use).
+public struct FulfillmentOrder: Sendable, Hashable {
+    public var orderID: String
+    /// `creationDate`, milliseconds since the epoch.
+    public var creationDate: Int64
+    /// `orderFulfillmentStatus`: `NOT_STARTED`, `IN_PROGRESS` or `FULFILLED`.
+    public var fulfillmentStatus: String?
+    /// `cancelStatus.cancelState`: `NONE_REQUESTED`, `IN_PROGRESS` or `CANCELED`.
+    public var cancelState: String?
+    /// `pricingSummary.deliveryCost`: shipping for the whole order.
+    public var deliveryCost: Money?
+    /// `fulfillmentStartInstructions[0].shippingStep.shipTo.contactAddress`.
+    public var shipTo: Address?
+    /// `fulfillmentStartInstructions[0].maxEstimatedDeliveryDate`, milliseconds since the epoch.
+    public var maxEstimatedDeliveryDate: Int64?
+    public var lineItems: [LineItem]
+
+    /// eBay's `LineItem`, the fields we use.
+    public struct LineItem: Sendable, Hashable {
+        public var lineItemID: String
+        /// Absent for listings not created with a SKU.
+        public var sku: String?
+        public var quantity: Int
+        /// `lineItemCost`: unit price times quantity, before discounts.
+        public var lineItemCost: Money?
+        /// `deliveryCost.shippingCost`: shipping for every unit of the line (zero when free).
+        public var shippingCost: Money?
+        /// `lineItemFulfillmentStatus`: `NOT_STARTED`, `IN_PROGRESS` or `FULFILLED`.
+        public var fulfillmentStatus: String?
+        /// `lineItemFulfillmentInstructions.maxEstimatedDeliveryDate`, milliseconds since the epoch.
+        public var maxEstimatedDeliveryDate: Int64?
+    }
+
+    /// eBay's `Address`, the fields we use.
+    public struct Address: Sendable, Hashable {
+        public var postalCode: String?
+        public var city: String?
+        public var stateOrProvince: String?
+        public var countryCode: String?
+    }
+}
+
+/// One page of `getOrders`.
+public struct FulfillmentOrdersPage: Sendable, Hashable {
+    public var orders: [FulfillmentOrder]
+    /// Orders matching the filter, over every page.
+    public var total: Int
+    /// The record offset of this page's first order.
+    public var offset: Int
+    /// eBay's `next` URL is present exactly when another page exists.
+    public var hasNext: Bool
 }
 
 /// One SKU's change for `bulkUpdatePriceQuantity` (eBay's `PriceQuantity`).
@@ -213,7 +271,16 @@ struct WireSearchResponse: Decodable {
 struct WireOffersResponse: Decodable {
     struct Offer: Decodable {
         struct PricingSummary: Decodable { var price: WireAmount? }
+        struct ListingPolicies: Decodable {
+            struct ShippingCostOverride: Decodable {
+                var priority: Int?
+                var shippingServiceType: String?
+                var shippingCost: WireAmount?
+            }
+            var shippingCostOverrides: [ShippingCostOverride]?
+        }
         var offerId: String
+        var listingPolicies: ListingPolicies?
         var sku: String
         var marketplaceId: String?
         var pricingSummary: PricingSummary?
@@ -221,6 +288,52 @@ struct WireOffersResponse: Decodable {
         var status: String?
     }
     var offers: [Offer]?
+}
+
+struct WireOrdersResponse: Decodable {
+    struct Order: Decodable {
+        struct CancelStatus: Decodable { var cancelState: String? }
+        struct PricingSummary: Decodable { var deliveryCost: WireAmount? }
+        struct FulfillmentStartInstruction: Decodable {
+            struct ShippingStep: Decodable {
+                struct ShipTo: Decodable {
+                    struct ContactAddress: Decodable {
+                        var city: String?
+                        var stateOrProvince: String?
+                        var postalCode: String?
+                        var countryCode: String?
+                    }
+                    var contactAddress: ContactAddress?
+                }
+                var shipTo: ShipTo?
+            }
+            var maxEstimatedDeliveryDate: String?
+            var shippingStep: ShippingStep?
+        }
+        struct LineItem: Decodable {
+            struct DeliveryCost: Decodable { var shippingCost: WireAmount? }
+            struct FulfillmentInstructions: Decodable { var maxEstimatedDeliveryDate: String? }
+            var lineItemId: String
+            var sku: String?
+            var quantity: Int
+            var lineItemCost: WireAmount?
+            var deliveryCost: DeliveryCost?
+            var lineItemFulfillmentStatus: String?
+            var lineItemFulfillmentInstructions: FulfillmentInstructions?
+        }
+        var orderId: String
+        var creationDate: String
+        var orderFulfillmentStatus: String?
+        var cancelStatus: CancelStatus?
+        var pricingSummary: PricingSummary?
+        var fulfillmentStartInstructions: [FulfillmentStartInstruction]?
+        var lineItems: [LineItem]?
+    }
+    var orders: [Order]?
+    var total: Int?
+    var offset: Int?
+    var limit: Int?
+    var next: String?
 }
 
 struct WireInventoryResponse: Decodable {

@@ -7,8 +7,9 @@ import Hummingbird
 /// Shapes follow eBay's documentation: the OAuth token endpoint (client-credentials and
 /// refresh-token grants), Browse `item_summary/search` (`SearchPagedCollection` of
 /// `ItemSummary`), Inventory `getOffers` (`Offers`), `getInventoryItems` (`InventoryItems`) and
-/// `bulkUpdatePriceQuantity` (`BulkPriceQuantityResponse`). Error ids are the sandbox's own
-/// except 1001 (invalid access token) and 1100 (insufficient permissions), which are eBay's.
+/// `bulkUpdatePriceQuantity` (`BulkPriceQuantityResponse`), and Fulfillment `getOrders`
+/// (`OrderSearchPagedCollection` of `Order`). Error ids are the sandbox's own except 1001
+/// (invalid access token) and 1100 (insufficient permissions), which are eBay's.
 struct EbayRoutes: Sendable {
     let state: SandboxState
 
@@ -19,6 +20,7 @@ struct EbayRoutes: Sendable {
         ebay.get("sell/inventory/v1/offer") { request, _ in await self.offers(request) }
         ebay.get("sell/inventory/v1/inventory_item") { request, _ in await self.inventoryItems(request) }
         ebay.post("sell/inventory/v1/bulk_update_price_quantity") { request, _ in try await self.bulkUpdate(request) }
+        ebay.get("sell/fulfillment/v1/order") { request, _ in await self.orders(request) }
     }
 
     // MARK: Faults and auth
@@ -189,6 +191,9 @@ struct EbayRoutes: Sendable {
         let offer: [String: Any] = [
             "offerId": listing.offerId, "sku": listing.sku, "marketplaceId": "EBAY_US", "format": "FIXED_PRICE",
             "availableQuantity": listing.quantity, "pricingSummary": ["price": JSON.amount(listing.priceMicros, listing.currency)],
+            "listingPolicies": ["fulfillmentPolicyId": "6000000001", "shippingCostOverrides": state.product(sku: sku).map { product in
+                [["priority": 1, "shippingServiceType": "DOMESTIC", "shippingCost": JSON.amount(product.shippingChargedMicros, listing.currency)]]
+            } ?? []],
             "status": "PUBLISHED", "listing": ["listingId": String(110_000_000_000 + (Int64(listing.offerId) ?? 0)), "listingStatus": "ACTIVE"],
         ]
         return JSON.response(["href": "/ebay/sell/inventory/v1/offer?sku=\(sku)", "limit": 25, "size": 1, "total": 1, "offers": [offer]])
@@ -288,4 +293,120 @@ struct EbayRoutes: Sendable {
         let allSucceeded = results.allSatisfy { ($0["statusCode"] as? Int) == 200 }
         return JSON.response(["responses": results], status: allSucceeded ? .ok : HTTPResponse.Status(code: 207))
     }
+
+    // MARK: Fulfillment
+
+    /// `GET /sell/fulfillment/v1/order`: our eBay orders, oldest first, filtered by
+    /// `creationdate:[from..]` / `creationdate:[from..to]` (inclusive; `lastmodifieddate` is the
+    /// same here, since sandbox orders never change), paged by `limit` (1…200, default 50) and
+    /// record `offset`. Orders are never fulfilled or cancelled in the sandbox.
+    func orders(_ request: Request) async -> Response {
+        let (faulted, malformed) = await fault(.orders)
+        if let faulted { return faulted }
+        if let denied = authorize(request, needsUser: true) { return denied }
+        let query = request.uri.queryParameters
+        guard let limit = query["limit"].map({ Int($0) }) ?? 50, (1...200).contains(limit) else {
+            return JSON.ebayError(status: 400, errorId: 30840, domain: "API_FULFILLMENT", message: "The 'limit' value must be between 1 and 200.")
+        }
+        guard let offset = query["offset"].map({ Int($0) }) ?? 0, offset >= 0 else {
+            return JSON.ebayError(status: 400, errorId: 30850, domain: "API_FULFILLMENT", message: "The 'offset' value must be 0 or more.")
+        }
+        var range = Int64.min...Int64.max
+        let filter = query["filter"].map(String.init)
+        if let filter {
+            guard let parsed = Self.creationRange(filter) else {
+                return JSON.ebayError(status: 400, errorId: 30800, domain: "API_FULFILLMENT",
+                                      message: "The sandbox supports only creationdate:[from..] or creationdate:[from..to] (or lastmodifieddate) with ISO 8601 UTC timestamps.")
+            }
+            range = parsed
+        }
+        state.arriveDueOrders()
+        let matches = state.orders.enumerated()
+            .filter { $0.element.marketplace == .ebay && range.contains($0.element.placedAtMilliseconds) }
+            .sorted { ($0.element.placedAtMilliseconds, $0.offset) < ($1.element.placedAtMilliseconds, $1.offset) }
+            .map(\.element)
+        if malformed { return JSON.raw(Array(#"{"orders":[{"orderId":"#.utf8)) }
+        let page = matches.dropFirst(offset).prefix(limit)
+        func href(_ offset: Int) -> String {
+            var parameters = filter.map { "filter=\($0.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")&" } ?? ""
+            parameters += "limit=\(limit)&offset=\(offset)"
+            return "/ebay/sell/fulfillment/v1/order?" + parameters
+        }
+        var body: [String: Any] = ["href": href(offset), "total": matches.count, "limit": limit, "offset": offset, "warnings": [Any]()]
+        if offset + limit < matches.count { body["next"] = href(offset + limit) }
+        if offset > 0 { body["prev"] = href(max(0, offset - limit)) }
+        body["orders"] = page.map(orderBody)
+        return JSON.response(body)
+    }
+
+    private func orderBody(_ order: SandboxOrder) -> [String: Any] {
+        let currency = state.listing(sku: order.sku)?.currency ?? "USD"
+        let created = Self.timestamp(order.placedAtMilliseconds)
+        let deliverBy = Self.timestamp(order.deliverByMilliseconds)
+        let shipBy = Self.timestamp(order.placedAtMilliseconds + 86_400_000)
+        let address: [String: Any] = ["city": order.shipTo.city, "stateOrProvince": order.shipTo.region,
+                                      "postalCode": order.shipTo.postalCode, "countryCode": order.shipTo.country]
+        let line: [String: Any] = [
+            "lineItemId": order.lineID, "legacyItemId": String(110_000_000_000 + (Int64(state.listing(sku: order.sku)?.offerId ?? "") ?? 0)),
+            "sku": order.sku, "title": state.listing(sku: order.sku)?.title ?? order.sku, "quantity": order.quantity, "soldFormat": "FIXED_PRICE",
+            "listingMarketplaceId": "EBAY_US", "purchaseMarketplaceId": "EBAY_US",
+            "lineItemCost": JSON.amount(order.itemTotalMicros, currency),
+            "deliveryCost": ["shippingCost": JSON.amount(order.shippingPaidMicros, currency)],
+            "total": JSON.amount(order.itemTotalMicros + order.shippingPaidMicros, currency),
+            "appliedPromotions": [Any](), "lineItemFulfillmentStatus": "NOT_STARTED",
+            "lineItemFulfillmentInstructions": ["minEstimatedDeliveryDate": Self.timestamp(order.deliverByMilliseconds - 2 * 86_400_000),
+                                                "maxEstimatedDeliveryDate": deliverBy, "shipByDate": shipBy, "guaranteedDelivery": false],
+        ]
+        return [
+            "orderId": order.orderID, "legacyOrderId": order.orderID, "creationDate": created, "lastModifiedDate": created,
+            "orderFulfillmentStatus": "NOT_STARTED", "orderPaymentStatus": "PAID", "sellerId": "flipsync_sandbox_seller",
+            "cancelStatus": ["cancelState": "NONE_REQUESTED", "cancelRequests": [Any]()],
+            "pricingSummary": ["priceSubtotal": JSON.amount(order.itemTotalMicros, currency),
+                               "deliveryCost": JSON.amount(order.shippingPaidMicros, currency),
+                               "total": JSON.amount(order.itemTotalMicros + order.shippingPaidMicros, currency)],
+            "fulfillmentStartInstructions": [[
+                "fulfillmentInstructionsType": "SHIP_TO", "ebaySupportedFulfillment": false,
+                "minEstimatedDeliveryDate": Self.timestamp(order.deliverByMilliseconds - 2 * 86_400_000), "maxEstimatedDeliveryDate": deliverBy,
+                "shippingStep": ["shippingCarrierCode": "USPS", "shippingServiceCode": "USPSPriority",
+                                 "shipTo": ["fullName": "Sandbox Buyer", "contactAddress": address]],
+            ]],
+            "lineItems": [line],
+        ]
+    }
+
+    /// The creation-date range of a `getOrders` filter, or nil if the filter is anything else.
+    static func creationRange(_ filter: String) -> ClosedRange<Int64>? {
+        var range = Int64.min...Int64.max
+        for criterion in filter.split(separator: ",") {
+            let parts = criterion.split(separator: ":", maxSplits: 1)
+            guard parts.count == 2, ["creationdate", "lastmodifieddate"].contains(parts[0]),
+                  parts[1].hasPrefix("["), parts[1].hasSuffix("]") else { return nil }
+            let bounds = parts[1].dropFirst().dropLast().components(separatedBy: "..")
+            guard bounds.count == 2, let from = milliseconds(bounds[0]) else { return nil }
+            let to = bounds[1].isEmpty ? Int64.max : milliseconds(bounds[1])
+            guard let to, from <= to else { return nil }
+            range = max(range.lowerBound, from)...min(range.upperBound, to)
+        }
+        return range
+    }
+
+    /// eBay's `YYYY-MM-DDTHH:MM:SS.sssZ`.
+    static func timestamp(_ milliseconds: Int64) -> String {
+        let seconds = milliseconds / 1000
+        let fraction = String(milliseconds % 1000)
+        return CivilDateTime(utcSeconds: seconds).iso8601 + "." + String(repeating: "0", count: 3 - fraction.count) + fraction + "Z"
+    }
+
+    /// Parses exactly `YYYY-MM-DDTHH:MM:SS.sssZ` (what eBay documents for these filters).
+    static func milliseconds(_ text: String) -> Int64? {
+        guard text.utf8.count == 24, text.hasSuffix("Z"), Array(text.utf8)[19] == UInt8(ascii: "."),
+              let fraction = Int64(text.dropFirst(20).dropLast()), fraction >= 0,
+              let seconds = Timestamp(parsing: String(text.prefix(19)) + "Z") else { return nil }
+        return seconds.secondsSinceEpoch * 1000 + fraction
+    }
+}
+
+/// eBay's Fulfillment routes.
+extension SandboxRoute {
+    public static let orders = SandboxRoute("orders")
 }
