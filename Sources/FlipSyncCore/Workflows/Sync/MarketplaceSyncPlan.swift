@@ -11,7 +11,8 @@
 ///    the differences, in batches, recording each result. If any wave-1 pull failed, on-hand may
 ///    be too high, so this wave only lowers quantities.
 /// 3. `recheck:<mp>` — pull orders again.
-/// 4. `repush:<mp>` — only if the recheck applied new lines: push again, once.
+/// 4. `repush:<mp>` — only if lines were applied after the push wave began (by the push tasks'
+///    own pulls or the recheck): push again, once.
 ///
 /// Guarantees: no line counts twice (unique key), a pushed quantity is never above
 /// `onHand − safety_stock`, and a re-run (after a crash, a cancel, or just the next run) sends
@@ -22,13 +23,17 @@ public struct MarketplaceSyncPlan: WorkflowPlan {
     let marketplaces: [MarketplaceName: any Marketplace]
     let ledger: any SyncLedger
     let batchSize: Int
+    let unavailable: [MarketplaceName: String]
 
-    /// `marketplaces`: a client per channel the jobs may name. `batchSize`: changes per
+    /// `marketplaces`: a client per channel the jobs may name; `unavailable`: why a configured
+    /// channel has none (its tasks fail with that reason). `batchSize`: changes per
     /// `Marketplace.apply` call (the client splits further as its API requires).
-    public init(marketplaces: [MarketplaceName: any Marketplace], ledger: any SyncLedger, batchSize: Int = 25) {
+    public init(marketplaces: [MarketplaceName: any Marketplace], ledger: any SyncLedger, batchSize: Int = 25,
+                unavailable: [MarketplaceName: String] = [:]) {
         self.marketplaces = marketplaces
         self.ledger = ledger
         self.batchSize = max(1, batchSize)
+        self.unavailable = unavailable
     }
 
     public func tasks(for job: JobDefinition, runID: Int64) async throws -> [PlannedTask] {
@@ -48,15 +53,17 @@ public struct MarketplaceSyncPlan: WorkflowPlan {
         if wave("recheck").isEmpty {
             return names.map { PlannedTask(key: "recheck:\($0)", agent: OrderPull.name, input: $0) }
         }
-        let newLines = wave("recheck").reduce(0) { $0 + SyncCounts(json: $1.result).applied }
+        // Lines applied after the push wave began (by a push task's own pull, or the recheck) may
+        // be missing from targets other push tasks had already computed.
+        let newLines = (wave("push") + wave("recheck")).reduce(0) { $0 + SyncCounts(json: $1.result).applied }
         if wave("repush").isEmpty, newLines > 0 { return push("repush", lowerOnly: !allSucceeded("recheck")) }
         return []
     }
 
     public func agent(named name: String) -> (any Agent)? {
         switch name {
-        case OrderPull.name: return OrderPull(marketplaces: marketplaces, ledger: ledger)
-        case Push.name: return Push(marketplaces: marketplaces, ledger: ledger, batchSize: batchSize)
+        case OrderPull.name: return OrderPull(channels: SyncChannels(clients: marketplaces, unavailable: unavailable), ledger: ledger)
+        case Push.name: return Push(channels: SyncChannels(clients: marketplaces, unavailable: unavailable), ledger: ledger, batchSize: batchSize)
         default: return nil
         }
     }

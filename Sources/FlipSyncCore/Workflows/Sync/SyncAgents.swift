@@ -5,13 +5,13 @@ import Logging
 /// Input: the marketplace's name. Safe to repeat: lines already applied are ignored.
 struct OrderPull: Agent {
     static let name = "sync-orders"
-    let marketplaces: [MarketplaceName: any Marketplace]
+    let channels: SyncChannels
     let ledger: any SyncLedger
     var name: String { Self.name }
 
     func perform(_ task: PlannedTask, context: AgentContext) async throws -> TaskOutput {
         let parameters = try MarketplaceSyncPlan.parameters(context.job)
-        let client = try SyncSteps.client(task.input, in: marketplaces)
+        let client = try channels.client(task.input)
         var counts = SyncCounts()
         if client.name == parameters.stockSource {
             let live = try await client.activeListings()
@@ -28,7 +28,7 @@ struct OrderPull: Agent {
 /// what differs, so a change that landed before a crash is not sent again.
 struct Push: Agent {
     static let name = "sync-push"
-    let marketplaces: [MarketplaceName: any Marketplace]
+    let channels: SyncChannels
     let ledger: any SyncLedger
     let batchSize: Int
     var name: String { Self.name }
@@ -36,7 +36,7 @@ struct Push: Agent {
     func perform(_ task: PlannedTask, context: AgentContext) async throws -> TaskOutput {
         let parameters = try MarketplaceSyncPlan.parameters(context.job)
         let input = PushInput(task.input)
-        let client = try SyncSteps.client(input.marketplace, in: marketplaces)
+        let client = try channels.client(input.marketplace)
         var counts = SyncCounts()
         // Live first, then this channel's orders: every sale the live quantities already show is
         // then in on-hand, so a target above live is never a unit this channel has sold.
@@ -48,7 +48,7 @@ struct Push: Agent {
 
         var sourcePrices: [String: Money] = [:]
         if parameters.pushPrice, let source = parameters.priceSource, source != client.name {
-            let sourceClient = try SyncSteps.client(source.rawValue, in: marketplaces)
+            let sourceClient = try channels.client(source.rawValue)
             for listing in try await sourceClient.activeListings() { sourcePrices[listing.sku] = listing.price }
         }
         let onHand = try ledger.onHand()
@@ -119,15 +119,22 @@ struct Push: Agent {
     }
 }
 
-/// Steps the sync's agents share.
-enum SyncSteps {
-    static func client(_ name: String, in marketplaces: [MarketplaceName: any Marketplace]) throws -> any Marketplace {
-        guard let marketplace = MarketplaceName(rawValue: name), let client = marketplaces[marketplace] else {
-            throw TaskFailure.permanent("no client for marketplace \"\(name)\" in this daemon")
+/// The channel clients the daemon has, and why the others are missing.
+struct SyncChannels {
+    let clients: [MarketplaceName: any Marketplace]
+    let unavailable: [MarketplaceName: String]
+
+    func client(_ name: String) throws -> any Marketplace {
+        guard let marketplace = MarketplaceName(rawValue: name), let client = clients[marketplace] else {
+            let reason = MarketplaceName(rawValue: name).flatMap { unavailable[$0] } ?? "this daemon has no client for it"
+            throw TaskFailure.permanent("marketplace \"\(name)\": \(reason)")
         }
         return client
     }
+}
 
+/// Steps the sync's agents share.
+enum SyncSteps {
     /// Seeds on-hand from the stock source's live listings for SKUs seen for the first time.
     static func seed(_ live: [MarketplaceListing], ledger: any SyncLedger, source: MarketplaceName, context: AgentContext) throws -> Int {
         var quantities: [String: Int] = [:]
