@@ -451,10 +451,9 @@ public struct SpendHistory: Sendable {
                 return try request.fetchAll(db).map { row throws -> SpendTotal in
                     let code: String = row["currency"]
                     guard let currency = Currency(code: code) else { throw LedgerError.storage("unknown currency \"\(code)\" in spend") }
-                    var key: String? = row["grouping_key"]
-                    if grouping == .day, let day: Int64 = row["grouping_key"] {
-                        key = String(CivilDateTime(utcSeconds: day * 86_400).iso8601.prefix(10))
-                    }
+                    let key: String? = grouping == .day
+                        ? String(CivilDateTime(utcSeconds: (row["grouping_key"] as Int64) * 86_400).iso8601.prefix(10))
+                        : row["grouping_key"] as String?
                     return SpendTotal(key: key, calls: row["calls"], cachedCalls: row["cached_calls"], units: row["units"],
                                       inputTokens: row["input_tokens"], cachedInputTokens: row["cached_input_tokens"],
                                       outputTokens: row["output_tokens"], cost: Money(micros: row["cost"], currency: currency))
@@ -495,14 +494,14 @@ public struct SpendHistory: Sendable {
     /// its transitions, so a CASE over the transitions in that range gives every row its offset.
     private static func localDayNumber(_ zone: ZoneRules, from: Int64, through: Int64) -> SQL {
         var seconds = Timestamp(milliseconds: from).secondsSinceEpoch
-        var offset: SQL = "CASE"
         var current = Int64(zone.utcOffset(at: seconds)) * 1000
+        var cases: SQL = ""
         while let transition = zone.transition(after: seconds), transition.at * 1000 <= through {
-            offset.append(literal: " WHEN at_ms < \(transition.at * 1000) THEN \(current)")
+            cases.append(literal: "WHEN at_ms < \(transition.at * 1000) THEN \(current) ")
             current = Int64(transition.after.utcOffset) * 1000
             seconds = transition.at
         }
-        offset.append(literal: " ELSE \(current) END")
+        let offset: SQL = cases.isEmpty ? "\(current)" : "CASE \(cases)ELSE \(current) END"
         return "(at_ms + \(offset)) / 86400000"
     }
 }

@@ -23,7 +23,7 @@ struct SpendCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("The first local day to count (default: the first of this month).", valueName: "YYYY-MM-DD"))
     var since: String?
 
-    @Option(name: .long, help: "Group by day, job or provider (default: day).")
+    @Option(name: .long, help: "Group by day, job or provider.")
     var by: SpendGrouping = .day
 
     @Flag(name: .long, help: "Print JSON.")
