@@ -218,3 +218,23 @@ extension SyncEndToEndTests {
         #expect(rig.state.updates.count == updates)
     }
 }
+
+extension SyncEndToEndTests {
+    @Test func whenAChannelsOrdersCannotBeReadQuantitiesAreOnlyLowered() async throws {
+        try await WorkflowHarness.with(listings: Self.listings) { harness in
+            let rig = try SyncRig(harness, params: "safety_stock = 1")
+            #expect(try await rig.run().status == .succeeded)
+            let onHand = try rig.ledger.onHand()
+            let skus = rig.skusOnEveryChannel.filter { (onHand[$0] ?? 0) >= 3 }
+            let (low, high) = (try #require(skus.first), try #require(skus.last))
+            rig.state.applyChannel(.shopify, sku: low, priceMicros: nil, quantity: 0)
+            rig.state.applyChannel(.shopify, sku: high, priceMicros: nil, quantity: 40)
+            // Amazon's orders are unreadable: on-hand may be too high, so nothing may go up.
+            rig.state.inject(SandboxFault(route: .amazonOrders, status: 500))
+            let run = try await rig.run()
+            #expect(run.status == .failed)
+            #expect(rig.state.channelListing(.shopify, sku: low)?.quantity == 0)
+            #expect(rig.state.channelListing(.shopify, sku: high)?.quantity == onHand[high]! - 1)
+        }
+    }
+}
