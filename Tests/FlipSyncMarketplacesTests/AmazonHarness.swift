@@ -5,15 +5,18 @@ import Foundation
 import Logging
 import Synchronization
 
-/// A clock on the machine's time plus whatever its sleeps added: a sleep returns at once and
-/// moves this clock forward instead. Token buckets at Amazon's real rates (0.5/s, 0.0167/s)
-/// then cost a test no waiting, and `slept` says how long they would have waited.
+/// A clock whose monotonic time moves only by its sleeps: a sleep returns at once and moves
+/// the clock forward instead. Token buckets then refill only by what their own waits add, so
+/// pacing is exact however loaded the machine, and `slept` says how long they would have
+/// waited. Wall time is the machine's plus the same offset (the sandbox stamps orders with
+/// the machine's time).
 final class VirtualSleepClock: SchedulerClock {
     private let offset = Mutex<Int64>(0)
     private let system = SystemSchedulerClock()
+    private let start = SystemSchedulerClock().monotonicMilliseconds()
 
     func wallMilliseconds() -> Int64 { system.wallMilliseconds() + offset.withLock { $0 } }
-    func monotonicMilliseconds() -> Int64 { system.monotonicMilliseconds() + offset.withLock { $0 } }
+    func monotonicMilliseconds() -> Int64 { start + offset.withLock { $0 } }
 
     func sleep(milliseconds: Int64) async throws {
         try Task.checkCancellation()
