@@ -19,8 +19,10 @@ public enum ChannelDirectory {
 
     public static func services(config: FlipSyncConfig, secret: SecretLookup, transport: any HTTPTransport,
                                 recorder: any SpendRecorder, rateLimiters: RateLimiters, clock: any SchedulerClock,
-                                logger: Logger) -> WorkflowServices {
+                                matchCache: (any MatchCache)? = nil, logger: Logger) -> WorkflowServices {
         var services = WorkflowServices()
+        services.matcher = matcher(config: config, secret: secret, transport: transport, recorder: recorder,
+                                   rateLimiters: rateLimiters, clock: clock, cache: matchCache, logger: logger)
         for (name, m) in config.marketplaces.sorted(by: { $0.key < $1.key }) {
             services.fees[name] = MarketplaceFees(m)
             let callPrice = config.prices[name.rawValue]?["call"]
@@ -70,6 +72,35 @@ public enum ChannelDirectory {
             }
         }
         return services
+    }
+}
+
+extension ChannelDirectory {
+    /// The product matcher of `llm_matching`: `[llm.ollama]` first and `[llm.openai]` for
+    /// escalation (either alone works), with answers cached in `cache`. Nil without an LLM or a
+    /// cache; an LLM whose credentials cannot be read is left out, said in the journal.
+    static func matcher(config: FlipSyncConfig, secret: SecretLookup, transport: any HTTPTransport, recorder: any SpendRecorder,
+                        rateLimiters: RateLimiters, clock: any SchedulerClock, cache: (any MatchCache)?,
+                        logger: Logger) -> (any OfferMatcher)? {
+        guard let cache else { return nil }
+        var models: [any ChatModel] = []
+        if let ollama = config.llm["ollama"] {
+            models.append(OllamaClient(configuration: OllamaConfiguration(ollama, prices: config.prices["ollama"], currency: config.currency),
+                                       transport: transport, recorder: recorder, rateLimiters: rateLimiters, logger: logger))
+        }
+        if let openai = config.llm["openai"] {
+            do {
+                guard let name = openai.credentials["api_key"] else { throw ChannelSetupError("[llm.openai] credentials has no \"api_key\"") }
+                models.append(OpenAIChatClient(
+                    configuration: OpenAIChatConfiguration(openai, prices: config.prices["openai"], currency: config.currency),
+                    apiKey: try secret(name), transport: transport, recorder: recorder, rateLimiters: rateLimiters, logger: logger))
+            } catch {
+                logger.error("LLM openai is unavailable: \(error)", metadata: ["event": "llm-unavailable"])
+            }
+        }
+        guard let primary = models.first else { return nil }
+        return CachedOfferMatcher(matcher: ProductMatcher(primary: primary, escalation: models.dropFirst().first),
+                                  cache: cache, recorder: recorder, clock: clock)
     }
 }
 

@@ -24,9 +24,19 @@ public struct Runtime: Sendable {
                                     onEvent: { $0.log(to: logger) })
         let services = ChannelDirectory.services(
             config: config, secret: secret ?? credentials(config), transport: transport ?? URLSessionTransport(allowList: ChannelDirectory.allowList(config)),
-            recorder: spend, rateLimiters: RateLimiters(clock: clock), clock: clock, logger: logger)
-        let plans = WorkflowPlans(ledger: store, probe: store, repricing: store, services: services, clock: clock)
+            recorder: spend, rateLimiters: RateLimiters(clock: clock), clock: clock, matchCache: store, logger: logger)
+        let plans = WorkflowPlans(ledger: store, probe: store, repricing: store, sync: SyncStore(store: store), services: services,
+                                  clock: clock)
         return Runtime(store: store, spend: spend, services: services, plans: plans)
+    }
+
+    /// The run coordinator over this runtime's ledger and plans, its runs' spend read from the
+    /// spend ledger.
+    public func coordinator(pool: PermitPool, clock: any SchedulerClock, logger: Logger,
+                            onProgress: (@Sendable (RunProgress) -> Void)? = nil) -> RunCoordinator {
+        let plans = self.plans, spend = self.spend
+        return RunCoordinator(ledger: store, pool: pool, clock: clock, plan: { plans.plan(for: $0) }, logger: logger,
+                              onProgress: onProgress, runSpend: { (try? spend.spent(runID: $0).micros) ?? 0 })
     }
 
     /// Credentials as the daemon reads them: `$CREDENTIALS_DIRECTORY` (systemd's

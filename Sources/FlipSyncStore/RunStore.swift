@@ -103,6 +103,8 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
         SpendLedger.registerMigrations(&migrator)
         SyncStore.registerMigrations(&migrator)
         registerRepricingMigrations(&migrator)
+        registerShippingMigrations(&migrator)
+        registerMatchMigrations(&migrator)
         return migrator
     }
 

@@ -15,7 +15,12 @@ import GRDB
 ///
 /// Every write is one transaction; a page of order lines and its cursor commit together.
 public final class SyncStore: SyncLedger, Sendable {
-    private let writer: DatabasePool
+    private let writer: any DatabaseWriter
+
+    /// Shares the run ledger's database connection (the daemon's one writer).
+    public init(store: RunStore) {
+        writer = store.writer
+    }
 
     /// Opens (creating and migrating) the run ledger's database at `path`.
     public init(path: String) throws(LedgerError) {

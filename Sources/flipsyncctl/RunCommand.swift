@@ -98,11 +98,9 @@ struct RunCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let store = runtime.store
-        let plans = runtime.plans
         let bar = ProgressBar(enabled: isatty(2) == 1)
-        let coordinator = RunCoordinator(ledger: store, pool: PermitPool(permits: config.poolSize), clock: clock,
-                                         plan: { plans.plan(for: $0) }, logger: logger,
-                                         onProgress: { bar.show($0) })
+        let coordinator = runtime.coordinator(pool: PermitPool(permits: config.poolSize), clock: clock, logger: logger,
+                                              onProgress: { bar.show($0) })
         guard let run = try store.recordFire(job: definition.name, kind: definition.kind.rawValue, trigger: .manual,
                                              requestedBy: getuid(), scheduledAt: nil, status: .queued, skipReason: nil,
                                              summary: nil, at: clock.wallMilliseconds(), resumes: nil) else {

@@ -45,11 +45,10 @@ struct Daemon {
             return 1
         }
         let store = runtime.store
-        let plans = runtime.plans
         logger.info("run ledger \(config.databasePath); marketplaces: \(runtime.services.marketplaces.keys.map(\.rawValue).sorted().joined(separator: ", "))")
 
         let pool = PermitPool(permits: config.poolSize)
-        let coordinator = RunCoordinator(ledger: store, pool: pool, clock: clock, plan: { plans.plan(for: $0) }, logger: logger)
+        let coordinator = runtime.coordinator(pool: pool, clock: clock, logger: logger)
         let reloadProblem = ReloadProblem()
         let scheduler = Scheduler(
             catalog: loaded.catalog, ledger: store, clock: clock, executor: coordinator, logger: logger,
@@ -83,7 +82,7 @@ struct Daemon {
         // Trapped before READY=1: from then on systemd may send SIGHUP or SIGTERM at any moment,
         // and neither may kill the process with its default action.
         let signals = await UnixSignalsSequence(trapping: .sighup, .sigterm, .sigint)
-        let reloader = Reloader(setup: setup, running: config, scheduler: scheduler, notifier: notifier,
+        let reloader = Reloader(setup: setup, running: config, scheduler: scheduler, spend: runtime.spend, notifier: notifier,
                                 problem: reloadProblem, logger: logger)
         let pruner = RetentionPruner(ledger: store, clock: clock, retention: config.runRetention, logger: logger)
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
@@ -190,6 +189,7 @@ struct Reloader: Sendable {
     let setup: DaemonSetup
     let running: FlipSyncConfig
     let scheduler: Scheduler
+    let spend: SpendLedger
     let notifier: Notifier
     let problem: ReloadProblem
     let logger: Logger
@@ -204,6 +204,8 @@ struct Reloader: Sendable {
                 logger.warning("\(setting) changed; it takes effect after a restart", metadata: ["event": "reloaded"])
             }
             await scheduler.reload(loaded.catalog)
+            // Budgets (the config's and each job's) take effect at once.
+            spend.setBudgets(SpendBudgets(config: loaded.config, jobs: loaded.catalog.jobs))
             problem.note = nil
             logger.notice("reloaded: \(loaded.catalog.jobs.count) jobs", metadata: ["event": "reloaded"])
         } else {

@@ -53,35 +53,6 @@ struct PoolTests {
         #expect(seen.count > 1, "delays are jittered, not fixed")
     }
 
-    @Test("concurrent reservations never overshoot the budget together")
-    func budgetConcurrency() async {
-        let budget = Budget(limit: Money(micros: 1_000_000, currency: .usd))
-        let granted = Locked(0)
-        await withTaskGroup(of: Void.self) { group in
-            for _ in 0..<500 {
-                group.addTask {
-                    guard let reservation = try? budget.reserve(Money(micros: 7_000, currency: .usd)) else { return }
-                    granted.withLock { $0 += 1 }
-                    await Task.yield()
-                    budget.settle(reservation, actual: Money(micros: 7_000, currency: .usd))
-                }
-            }
-        }
-        #expect(granted.withLock { $0 } == 142)  // floor(1.00 / 0.007)
-        #expect(budget.spentMicros == 994_000)
-    }
-
-    @Test("the budget warns once, when spending first reaches 80%")
-    func budgetWarning() throws {
-        let warnings = Locked<[Int64]>([])
-        let budget = Budget(limit: Money(micros: 100, currency: .usd)) { spent, _ in warnings.withLock { $0.append(spent.micros) } }
-        for _ in 0..<9 {
-            let r = try budget.reserve(Money(micros: 10, currency: .usd))
-            budget.settle(r, actual: Money(micros: 10, currency: .usd))
-        }
-        #expect(warnings.withLock { $0 } == [80])
-    }
-
     @Test("the permit pool holds at most its capacity, and a cancelled waiter leaves the queue")
     func permits() async throws {
         let pool = PermitPool(permits: 2)

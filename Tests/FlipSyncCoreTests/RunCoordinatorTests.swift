@@ -187,23 +187,27 @@ struct RunCoordinatorTests {
         #expect(try h.store.tasks(runID: run.id).map(\.status) == [.cancelled, .cancelled])
     }
 
-    @Test("a spend budget reached ends the run budget_exhausted with the results it has")
+    @Test("a spend budget reached ends the run budget_exhausted with the results it has, and its spend recorded")
     func budgetExhausted() async throws {
         let h = try CoordinatorHarness("budget = \"0.03 USD\"\nconcurrency = 1")
-        let agent = ScriptedAgent { _, _, context in
-            do {
-                let reservation = try context.budget.reserve(Money(micros: 10_000, currency: .usd))
-                context.budget.settle(reservation, actual: Money(micros: 10_000, currency: .usd))
-            } catch {
-                throw TaskFailure.budgetExhausted("\(error)")
-            }
+        let spend = try SpendLedger(store: h.store, budgets: SpendBudgets(config: .defaults(environment: .current), jobs: [h.job]),
+                                    clock: h.clock)
+        let agent = ScriptedAgent { _, _, _ in
+            let cent = Money(micros: 10_000, currency: .usd)
+            let reservation = try spend.reserve(provider: "carrier", operation: "rate_quote", estimate: cent)
+            spend.record(MeteredCall(provider: "carrier", operation: "rate_quote", cost: cent, status: 200), settling: reservation)
             return ok
         }
         let run = try h.newRun()
-        let status = await h.coordinator(ScriptedPlan(keys: ["a", "b", "c", "d", "e"], agent: agent)).execute(run: run, job: h.job)
+        let coordinator = RunCoordinator(ledger: h.store, pool: PermitPool(permits: 4), clock: h.clock,
+                                         plan: { _ in ScriptedPlan(keys: ["a", "b", "c", "d", "e"], agent: agent) },
+                                         logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
+                                         runSpend: { (try? spend.spent(runID: $0).micros) ?? 0 })
+        let status = await coordinator.execute(run: run, job: h.job)
         #expect(status == .budgetExhausted)
         let recorded = try #require(try h.store.run(id: run.id))
         #expect(recorded.spendMicros == 30_000)
+        #expect(recorded.error?.contains("0.03") == true, "\(recorded.error ?? "")")
         #expect(try h.store.tasks(runID: run.id).prefix(3).allSatisfy { $0.status == .succeeded })
     }
 
@@ -227,7 +231,8 @@ struct RunCoordinatorTests {
     @Test("the readiness self-check measures the real database and records its evidence")
     func selfCheck() async throws {
         let h = try CoordinatorHarness("[params]\ndatabase_operations = 25")
-        let plans = WorkflowPlans(ledger: h.store, probe: h.store, repricing: h.store, services: WorkflowServices(), clock: h.clock)
+        let plans = WorkflowPlans(ledger: h.store, probe: h.store, repricing: h.store, sync: SyncStore(store: h.store),
+                                  services: WorkflowServices(), clock: h.clock)
         let coordinator = RunCoordinator(ledger: h.store, pool: PermitPool(permits: 4), clock: h.clock,
                                          plan: { plans.plan(for: $0) }, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         let run = try h.newRun()

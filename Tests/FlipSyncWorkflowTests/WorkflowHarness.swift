@@ -43,7 +43,8 @@ struct WorkflowWorld: Sendable {
     let config: FlipSyncConfig
     let catalog: JobCatalog
     let services: WorkflowServices
-    let spend: InMemorySpendRecorder
+    /// The real spend ledger (the harness's SQLite), with the config's and the jobs' budgets.
+    let spend: SpendLedger
     let clock: any SchedulerClock
 
     /// The config: every marketplace on the sandbox with generous rate limits.
@@ -82,17 +83,42 @@ struct WorkflowWorld: Sendable {
         """
     }
 
-    /// Writes the config and `jobs` (file name without `.toml` → text), loads them and builds the channels.
-    static func load(_ harness: WorkflowHarness, jobs: [String: String], clock: any SchedulerClock = SystemSchedulerClock()) throws -> WorkflowWorld {
+    /// The sandbox's LLMs and their prices, for `llm_matching`.
+    static func llmConfigText(baseURL: String) -> String {
+        """
+
+        [llm.ollama]
+        base_url = "\(baseURL)/ollama"
+        model = "llama3.2:3b"
+        rate_limit = "1000/s"
+
+        [llm.openai]
+        base_url = "\(baseURL)/openai"
+        model = "gpt-4o-mini"
+        credentials = { api_key = "openai-api-key" }
+        rate_limit = "1000/s"
+
+        [prices.openai]
+        input_tokens_per_million = "0.15 USD"
+        cached_input_tokens_per_million = "0.075 USD"
+        output_tokens_per_million = "0.60 USD"
+        """
+    }
+
+    /// Writes the config (plus `extraConfig`) and `jobs` (file name without `.toml` → text),
+    /// loads them and builds the channels.
+    static func load(_ harness: WorkflowHarness, jobs: [String: String], extraConfig: String = "",
+                     clock: any SchedulerClock = SystemSchedulerClock()) throws -> WorkflowWorld {
         let jobsDirectory = harness.directory + "/jobs"
         try FileManager.default.createDirectory(atPath: jobsDirectory, withIntermediateDirectories: true)
         for (name, text) in jobs { try text.write(toFile: "\(jobsDirectory)/\(name).toml", atomically: true, encoding: .utf8) }
         let configPath = harness.directory + "/flipsync.toml"
-        try configText(baseURL: harness.sandbox.baseURL).write(toFile: configPath, atomically: true, encoding: .utf8)
+        try (configText(baseURL: harness.sandbox.baseURL) + extraConfig).write(toFile: configPath, atomically: true, encoding: .utf8)
         let loaded = DaemonSetup(configPath: configPath, environment: .current).load(now: clock.now())
         guard loaded.errors.isEmpty else { throw LoadError(diagnostics: loaded.errors.map(\.description)) }
         let values = harness.sandbox.developmentCredentials(for: loaded.config)
-        let spend = InMemorySpendRecorder()
+        let spend = try SpendLedger(store: harness.store, budgets: SpendBudgets(config: loaded.config, jobs: loaded.catalog.jobs),
+                                    clock: clock)
         let services = ChannelDirectory.services(
             config: loaded.config,
             secret: { name in
@@ -100,7 +126,7 @@ struct WorkflowWorld: Sendable {
                 return SecretText(value)
             },
             transport: URLSessionTransport(allowList: ChannelDirectory.allowList(loaded.config)), recorder: spend,
-            rateLimiters: RateLimiters(clock: clock), clock: clock, logger: WorkflowHarness.quietLogger)
+            rateLimiters: RateLimiters(clock: clock), clock: clock, matchCache: harness.store, logger: WorkflowHarness.quietLogger)
         return WorkflowWorld(harness: harness, config: loaded.config, catalog: loaded.catalog, services: services, spend: spend, clock: clock)
     }
 
@@ -110,11 +136,14 @@ struct WorkflowWorld: Sendable {
     }
 
     func coordinator(plan: @escaping @Sendable (JobKind) -> any WorkflowPlan) -> RunCoordinator {
-        RunCoordinator(ledger: harness.store, pool: PermitPool(permits: 64), clock: clock, plan: plan, logger: WorkflowHarness.quietLogger)
+        let spend = self.spend
+        return RunCoordinator(ledger: harness.store, pool: PermitPool(permits: 64), clock: clock, plan: plan,
+                              logger: WorkflowHarness.quietLogger, runSpend: { (try? spend.spent(runID: $0).micros) ?? 0 })
     }
 
     var plans: WorkflowPlans {
-        WorkflowPlans(ledger: harness.store, probe: harness.store, repricing: harness.store, services: services, clock: clock)
+        WorkflowPlans(ledger: harness.store, probe: harness.store, repricing: harness.store, sync: SyncStore(store: harness.store),
+                      services: services, clock: clock)
     }
 
     /// Records a manual run of `job` (resuming `resumes` if given) and executes it with the daemon's plans.

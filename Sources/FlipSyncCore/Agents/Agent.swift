@@ -30,7 +30,6 @@ public struct TaskOutput: Sendable, Hashable {
 public struct AgentContext: Sendable {
     public var job: JobDefinition
     public var runID: Int64
-    public var budget: Budget
     public var clock: any SchedulerClock
     public var logger: Logger
 }

@@ -45,6 +45,12 @@ extension FlipSyncConfig {
         if controlGroup != other.controlGroup { changed.append("daemon.control_group") }
         if poolSize != other.poolSize { changed.append("daemon.pool_size") }
         if jobsDirectory != other.jobsDirectory { changed.append("daemon.jobs_directory") }
+        // The channel clients hold their endpoints, limits and credentials (systemd re-reads
+        // LoadCredential= files only on restart, too).
+        if marketplaces != other.marketplaces { changed.append("[marketplaces]") }
+        if carriers != other.carriers { changed.append("[carriers]") }
+        if llm != other.llm { changed.append("[llm]") }
+        if prices != other.prices { changed.append("[prices]") }
         return changed
     }
 }

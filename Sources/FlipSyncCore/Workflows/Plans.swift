@@ -12,12 +12,16 @@ public struct WorkflowServices: Sendable {
     public var marketplaces: [MarketplaceName: any Marketplace]
     public var fees: [MarketplaceName: MarketplaceFees]
     public var costSources: [MarketplaceName: any UnitCostSource]
+    /// Judges title-only competitor offers (`llm_matching`), when an LLM is configured.
+    public var matcher: (any OfferMatcher)?
     /// Why a configured channel could not be set up (a missing credential, say), by channel:
     /// a job that needs it fails with this reason instead of a vaguer one.
     public var unavailable: [MarketplaceName: String]
 
     public init(marketplaces: [MarketplaceName: any Marketplace] = [:], fees: [MarketplaceName: MarketplaceFees] = [:],
-                costSources: [MarketplaceName: any UnitCostSource] = [:], unavailable: [MarketplaceName: String] = [:]) {
+                costSources: [MarketplaceName: any UnitCostSource] = [:], matcher: (any OfferMatcher)? = nil,
+                unavailable: [MarketplaceName: String] = [:]) {
+        self.matcher = matcher
         self.marketplaces = marketplaces
         self.fees = fees
         self.costSources = costSources
@@ -30,11 +34,13 @@ public struct WorkflowPlans: Sendable {
     let ledger: any RunLedger
     let probe: any LedgerProbe
     let repricing: any RepricingLedger
+    let sync: any SyncLedger
     let services: WorkflowServices
     let clock: any SchedulerClock
 
-    public init(ledger: any RunLedger, probe: any LedgerProbe, repricing: any RepricingLedger, services: WorkflowServices,
-                clock: any SchedulerClock) {
+    public init(ledger: any RunLedger, probe: any LedgerProbe, repricing: any RepricingLedger, sync: any SyncLedger,
+                services: WorkflowServices, clock: any SchedulerClock) {
+        self.sync = sync
         self.ledger = ledger
         self.probe = probe
         self.repricing = repricing
@@ -47,8 +53,10 @@ public struct WorkflowPlans: Sendable {
         case .readinessScan: return SelfCheckPlan(ledger: ledger, probe: probe)
         case .repricingSweep:
             return RepricingSweepPlan(marketplaces: services.marketplaces, fees: services.fees, costSources: services.costSources,
-                                      ledger: repricing, clock: clock, unavailable: services.unavailable)
-        case .marketplaceSync, .shippingArbitrage: return UnavailablePlan(kind: kind)
+                                      ledger: repricing, clock: clock, matcher: services.matcher, unavailable: services.unavailable)
+        case .marketplaceSync:
+            return MarketplaceSyncPlan(marketplaces: services.marketplaces, ledger: sync, unavailable: services.unavailable)
+        case .shippingArbitrage: return UnavailablePlan(kind: kind)
         }
     }
 }

@@ -24,11 +24,16 @@ public struct RunCoordinator: RunExecutor {
     let plan: @Sendable (JobKind) -> any WorkflowPlan
     let logger: Logger
     let onProgress: (@Sendable (RunProgress) -> Void)?
+    let runSpend: @Sendable (Int64) -> Int64
 
-    /// `onProgress` is told after the tasks are planned and after each task ends (for progress bars).
+    /// `onProgress` is told after the tasks are planned and after each task ends (for progress
+    /// bars). `runSpend` says what a run has spent, in micro-units, from the spend ledger (which
+    /// also enforces the job's `budget`: a paid call over it fails its task with
+    /// `TaskFailure.budgetExhausted`, and the run ends `budget_exhausted`).
     public init(ledger: any RunLedger, pool: PermitPool, clock: any SchedulerClock,
                 plan: @escaping @Sendable (JobKind) -> any WorkflowPlan, logger: Logger,
-                onProgress: (@Sendable (RunProgress) -> Void)? = nil) {
+                onProgress: (@Sendable (RunProgress) -> Void)? = nil, runSpend: @escaping @Sendable (Int64) -> Int64 = { _ in 0 }) {
+        self.runSpend = runSpend
         self.ledger = ledger
         self.pool = pool
         self.clock = clock
@@ -54,10 +59,7 @@ public struct RunCoordinator: RunExecutor {
             return .failed
         }
         logger.info("run started (\(run.trigger.rawValue))", metadata: ["event": "run-started"])
-        let budget = Budget(limit: job.budget) { [logger] spent, limit in
-            logger.warning("run has spent \(spent) of its \(limit) budget (80%)", metadata: ["event": "budget-warning"])
-        }
-        let context = AgentContext(job: job, runID: run.id, budget: budget, clock: clock, logger: logger)
+        let context = AgentContext(job: job, runID: run.id, clock: clock, logger: logger)
         let workflow = plan(job.kind)
 
         var status: RunStatus
@@ -95,14 +97,15 @@ public struct RunCoordinator: RunExecutor {
             if status == .succeeded { status = .failed }
             errorText = errorText ?? "cannot read task results: \(error)"
         }
+        let spent = runSpend(run.id)
         do {
             try ledger.finishRun(runID: run.id, status: status, summary: summary, error: errorText,
-                                 spendMicros: budget.spentMicros, at: clock.wallMilliseconds())
+                                 spendMicros: spent, at: clock.wallMilliseconds())
         } catch {
             logger.error("cannot record run end: \(error)")
         }
         var metadata: Logger.Metadata = ["event": "\(status == .succeeded ? "run-finished" : (status == .budgetExhausted ? "budget-exhausted" : "run-failed"))",
-                                         "status": "\(status.rawValue)", "spend_micros": "\(budget.spentMicros)"]
+                                         "status": "\(status.rawValue)", "spend_micros": "\(spent)"]
         if let errorText { metadata["error"] = "\(errorText)" }
         if status == .succeeded {
             logger.info("run finished: \(summary)", metadata: metadata)
@@ -134,10 +137,14 @@ public struct RunCoordinator: RunExecutor {
     /// has ended (at most `maxWaves` in all), so a plan can decide everything first and act
     /// after (repricing applies its decisions only when the circuit breaker allows).
     private func runTasks(run: RunInfo, job: JobDefinition, workflow: any WorkflowPlan, context: AgentContext) async throws {
-        // A resumed run keeps what already succeeded in the run it resumes.
+        // A resumed run keeps what already succeeded anywhere in its chain of resumes: a run
+        // killed before it copied its predecessor's tasks must not make the next one start over.
         var done: [String: TaskInfo] = [:]
-        if let previous = run.resumes {
-            for task in try ledger.tasks(runID: previous) where task.status == .succeeded { done[task.key] = task }
+        var previous = run.resumes
+        for _ in 0..<Self.maxResumeChain {
+            guard let id = previous else { break }
+            for task in try ledger.tasks(runID: id) where task.status == .succeeded && done[task.key] == nil { done[task.key] = task }
+            previous = try ledger.run(id: id)?.resumes
         }
         var wave = try await workflow.tasks(for: job, runID: run.id)
         var progress = RunProgress(runID: run.id, total: 0, finished: 0)
@@ -148,6 +155,9 @@ public struct RunCoordinator: RunExecutor {
     }
 
     static let maxWaves = 4
+    /// How far back a resumed run looks for finished tasks (a chain longer than this means
+    /// something else is wrong; the rest is redone, idempotently).
+    static let maxResumeChain = 1000
 
     private func runWave(_ planned: [PlannedTask], done: [String: TaskInfo], progress: inout RunProgress, job: JobDefinition,
                          workflow: any WorkflowPlan, context: AgentContext) async throws {

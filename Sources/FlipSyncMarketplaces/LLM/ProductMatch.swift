@@ -35,7 +35,7 @@ public enum ProductMatchPrompt {
         let perMille = NSDecimalNumber(decimal: rounded).intValue
         guard (0...1000).contains(perMille) else { throw .malformed("\(completion.provider) gave a confidence outside 0…1") }
         return ProductMatchVerdict(sameProduct: answer.same_product, confidencePerMille: perMille, provider: completion.provider,
-                                   cost: completion.cost)
+                                   cost: completion.cost, usage: completion.usage)
     }
 
     static func oneLine(_ title: String) -> String {
@@ -52,8 +52,12 @@ public struct ProductMatchVerdict: Sendable, Hashable {
     public var provider: String
     /// What this verdict's call cost.
     public var cost: Money
+    /// The tokens of that call (what a cached verdict saves).
+    public var usage: ChatUsage
 
-    public init(sameProduct: Bool, confidencePerMille: Int, provider: String, cost: Money) {
+    public init(sameProduct: Bool, confidencePerMille: Int, provider: String, cost: Money,
+                usage: ChatUsage = ChatUsage(inputTokens: 0, outputTokens: 0)) {
+        self.usage = usage
         self.sameProduct = sameProduct
         self.confidencePerMille = confidencePerMille
         self.provider = provider

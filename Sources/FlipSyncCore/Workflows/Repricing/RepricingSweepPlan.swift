@@ -27,12 +27,14 @@ public struct RepricingSweepPlan: WorkflowPlan {
     let costSources: [MarketplaceName: any UnitCostSource]
     let ledger: any RepricingLedger
     let clock: any SchedulerClock
+    let matcher: (any OfferMatcher)?
     let unavailable: [MarketplaceName: String]
     let batchSize: Int
 
     public init(marketplaces: [MarketplaceName: any Marketplace], fees: [MarketplaceName: MarketplaceFees],
                 costSources: [MarketplaceName: any UnitCostSource], ledger: any RepricingLedger, clock: any SchedulerClock,
-                unavailable: [MarketplaceName: String] = [:], batchSize: Int = 25) {
+                matcher: (any OfferMatcher)? = nil, unavailable: [MarketplaceName: String] = [:], batchSize: Int = 25) {
+        self.matcher = matcher
         self.unavailable = unavailable
         self.marketplaces = marketplaces
         self.fees = fees
@@ -176,8 +178,9 @@ public struct RepricingSweepPlan: WorkflowPlan {
             if let cost = try plan.ledger.unitCost(sku: listing.sku) {
                 let competition = try await marketplace.competition(for: listing)
                 let fees = plan.fees[marketplace.name] ?? MarketplaceFees(percent: Percent(partsPerMillion: 0), fixed: .zero(listing.price.currency))
+                let accepted = try await acceptedTitleMatches(listing, competition, p)
                 let decision = Repricer.decide(listing: listing, cost: cost, shippingCost: p.shippingCost ?? .zero(listing.price.currency),
-                                               fees: fees, parameters: p, competition: competition)
+                                               fees: fees, parameters: p, competition: competition, acceptedTitleMatches: accepted)
                 record = DecisionRecord(decision, dryRun: p.dryRun)
             } else {
                 // Never reprice without a floor, and the floor needs the cost.
@@ -194,7 +197,25 @@ public struct RepricingSweepPlan: WorkflowPlan {
                                 + "\"old_micros\":\(record.oldPriceMicros),\"new_micros\":\(new)}",
                               summary: record.reason)
         }
+
+        /// The title-only offers the matcher judges the same product, with confidence: only
+        /// those that could count otherwise (not ours, same condition, enough feedback) are
+        /// asked about, so no model is paid for an offer the filter would drop anyway.
+        func acceptedTitleMatches(_ listing: MarketplaceListing, _ competition: Competition,
+                                  _ p: RepricingSweep.Parameters) async throws -> Set<String> {
+            guard p.llmMatching, let matcher = plan.matcher else { return [] }
+            var accepted: Set<String> = []
+            for offer in competition.offers where !offer.matchedByIdentifier && !offer.isOurs && offer.condition == listing.condition {
+                guard let feedback = offer.sellerFeedback, feedback >= p.minSellerFeedback else { continue }
+                let match = try await matcher.judge(listing, offer)
+                if match.sameProduct && match.confidencePerMille >= RepricingSweepPlan.minimumMatchConfidence { accepted.insert(offer.offerID) }
+            }
+            return accepted
+        }
     }
+
+    /// A confident "same product" from the matcher is needed before a title-only offer counts.
+    static let minimumMatchConfidence = 800
 
     struct PriceApplier: Agent {
         let plan: RepricingSweepPlan
