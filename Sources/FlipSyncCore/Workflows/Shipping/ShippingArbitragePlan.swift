@@ -1,0 +1,255 @@
+/// Shipping arbitrage as a run: two waves.
+///
+/// 1. `packaging` imports the job's packaging file into the ledger (the file is the table), and
+///    `orders:<marketplace>` reads the order lines created since the (job, marketplace) cursor
+///    and records the open ones as pending, moving the cursor in the same transaction.
+/// 2. `quote:<marketplace>:<order>:<line>` for every pending line of the job (this run's and
+///    any an earlier run could not finish), once the packaging was imported: the box from the
+///    packaging table (one box per unit), quotes from every configured shopper of the job's
+///    `rate_sources` to the line's real destination (each quote a row, saved as each source
+///    answers), then the line's one recommendation: the cheapest quote that arrives by the
+///    promised date, with the margin against the buyer's shipping payment and the saving
+///    against the default service. A line without packaging data, destination or SKU is
+///    recorded `skipped` with the reason, never guessed.
+///
+/// Quotes from an API are paid calls that reserve their cost first: a budget that cannot afford
+/// one throws `TaskFailure.budgetExhausted`, which ends the run `budget_exhausted` with the rows
+/// recorded so far; the lines left pending are quoted by the next run. Nothing is ever bought.
+public struct ShippingArbitragePlan: WorkflowPlan {
+    let marketplaces: [MarketplaceName: any Marketplace]
+    let shoppers: [String: any RateShopper]
+    let ledger: any ShippingLedger
+    let clock: any SchedulerClock
+    let currency: Currency
+    let unavailable: [MarketplaceName: String]
+
+    /// `shoppers` by name (`easypost`, `rate-cards`); `currency` is the config's, the only one
+    /// whose quotes and payments are compared.
+    public init(marketplaces: [MarketplaceName: any Marketplace], shoppers: [String: any RateShopper], ledger: any ShippingLedger,
+                clock: any SchedulerClock, currency: Currency, unavailable: [MarketplaceName: String] = [:]) {
+        self.marketplaces = marketplaces
+        self.shoppers = shoppers
+        self.ledger = ledger
+        self.clock = clock
+        self.currency = currency
+        self.unavailable = unavailable
+    }
+
+    static func parameters(_ job: JobDefinition) throws -> ShippingArbitrage.Parameters {
+        guard case .shippingArbitrage(let p) = job.parameters else {
+            throw TaskFailure.permanent("job \(job.name) is not a shipping-arbitrage job")
+        }
+        return p
+    }
+
+    /// The shoppers for the job's rate sources, by name; every source must have one.
+    func shoppers(for p: ShippingArbitrage.Parameters) throws -> [any RateShopper] {
+        var chosen: [any RateShopper] = []
+        for source in p.rateSources {
+            let matching = shoppers.values.filter { $0.kind == source }.sorted { $0.name < $1.name }
+            guard !matching.isEmpty else {
+                throw TaskFailure.permanent(source == .api
+                    ? "rate source \"api\" has no rate-shopping API: configure [carriers.easypost] with its api_key credential"
+                    : "rate source \"rate-cards\" has no rate cards configured")
+            }
+            chosen += matching
+        }
+        return chosen
+    }
+
+    public func tasks(for job: JobDefinition, runID: Int64) async throws -> [PlannedTask] {
+        let p = try Self.parameters(job)
+        _ = try shoppers(for: p)
+        return [PlannedTask(key: "packaging", agent: "packaging", input: p.packaging.value)]
+            + p.marketplaces.map { PlannedTask(key: "orders:\($0.value.rawValue)", agent: "orders", input: $0.value.rawValue) }
+    }
+
+    public func followUp(after tasks: [TaskInfo], job: JobDefinition, runID: Int64) async throws -> [PlannedTask] {
+        guard !tasks.contains(where: { $0.key.hasPrefix("quote:") }) else { return [] }
+        // Without the packaging table every line would be skipped for want of data it may have.
+        guard tasks.contains(where: { $0.key == "packaging" && $0.status == .succeeded }) else { return [] }
+        let p = try Self.parameters(job)
+        let wanted = Set(p.marketplaces.map(\.value))
+        return try ledger.pendingLines(job: job.name).filter { wanted.contains($0.marketplace) }.map { line in
+            PlannedTask(key: "quote:\(line.marketplace.rawValue):\(line.orderID):\(line.lineID)", agent: "quote",
+                        input: [line.marketplace.rawValue, line.orderID, line.lineID].joined(separator: "\n"))
+        }
+    }
+
+    public func agent(named name: String) -> (any Agent)? {
+        switch name {
+        case "packaging": return PackagingImporter(plan: self)
+        case "orders": return OrdersReader(plan: self)
+        case "quote": return LineQuoter(plan: self)
+        default: return nil
+        }
+    }
+
+    /// Lines decided, total saving against the default service (actionable ones), and every line
+    /// whose buyer-paid shipping does not cover its cheapest adequate label.
+    public func summarize(_ tasks: [TaskInfo]) -> String {
+        guard let runID = tasks.first?.runID, let rows = try? ledger.shippingRecommendations(runID: runID), !rows.isEmpty else {
+            let failed = tasks.filter { $0.status == .failed }.count
+            return "\(tasks.count) task\(tasks.count == 1 ? "" : "s"), \(failed) failed, no lines decided"
+        }
+        let summary = ShippingRunSummary(rows, currency: currency)
+        return summary.text
+    }
+
+    func marketplace(_ name: String) throws -> any Marketplace {
+        guard let marketplaceName = MarketplaceName(rawValue: name), let marketplace = marketplaces[marketplaceName] else {
+            if let reason = MarketplaceName(rawValue: name).flatMap({ unavailable[$0] }) {
+                throw TaskFailure.permanent("marketplace \(name) is unavailable: \(reason)")
+            }
+            throw TaskFailure.permanent("marketplace \(name) is not configured (no [marketplaces.\(name)] in the config)")
+        }
+        return marketplace
+    }
+
+    // MARK: Agents
+
+    struct PackagingImporter: Agent {
+        let plan: ShippingArbitragePlan
+        var name: String { "packaging" }
+
+        func perform(_ task: PlannedTask, context: AgentContext) async throws -> TaskOutput {
+            let p = try ShippingArbitragePlan.parameters(context.job)
+            let path = task.input
+            let bytes: [UInt8]
+            switch FileSystem.readFile(path, limit: 16 << 20) {
+            case .success(let read): bytes = read
+            case .failure(let error):
+                throw TaskFailure.permanent("\(context.job.file):\(p.packaging.line): packaging file \(path): \(error)")
+            }
+            guard let text = String(validating: bytes, as: UTF8.self) else {
+                throw TaskFailure.permanent("\(context.job.file):\(p.packaging.line): packaging file \(path) is not UTF-8")
+            }
+            let items: [PackedItem]
+            do {
+                items = try PackagingFile.parse(text, file: path)
+            } catch {
+                throw TaskFailure.permanent("packaging: \(error)")
+            }
+            try plan.ledger.replacePackaging(items, source: path, at: plan.clock.wallMilliseconds())
+            return TaskOutput(result: "{\"skus\":\(items.count)}", summary: "\(items.count) SKUs' packaging from \(path)")
+        }
+    }
+
+    struct OrdersReader: Agent {
+        let plan: ShippingArbitragePlan
+        var name: String { "orders" }
+
+        func perform(_ task: PlannedTask, context: AgentContext) async throws -> TaskOutput {
+            let marketplace = try plan.marketplace(task.input)
+            let job = context.job.name
+            let cursor = try plan.ledger.shippingCursor(job: job, marketplace: marketplace.name)
+            let page = try await marketplace.orders(since: cursor)
+            let open = page.lines.filter(\.open)
+            let new = try plan.ledger.recordOrders(open, cursor: page.cursor ?? cursor, job: job, marketplace: marketplace.name,
+                                                   runID: context.runID, at: plan.clock.wallMilliseconds())
+            return TaskOutput(result: "{\"lines\":\(page.lines.count),\"open\":\(open.count),\"new\":\(new)}",
+                              summary: "\(page.lines.count) order lines, \(open.count) open, \(new) new")
+        }
+    }
+
+    struct LineQuoter: Agent {
+        let plan: ShippingArbitragePlan
+        var name: String { "quote" }
+
+        func perform(_ task: PlannedTask, context: AgentContext) async throws -> TaskOutput {
+            let parts = task.input.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            guard parts.count == 3, let marketplace = MarketplaceName(rawValue: parts[0]) else {
+                throw TaskFailure.permanent("malformed quote task input")
+            }
+            let p = try ShippingArbitragePlan.parameters(context.job)
+            let job = context.job.name
+            guard let line = try plan.ledger.pendingLine(job: job, marketplace: marketplace, orderID: parts[1], lineID: parts[2]) else {
+                return TaskOutput(result: "{\"status\":\"already-decided\"}", summary: "already decided")
+            }
+            let now = plan.clock.wallMilliseconds()
+            let recommendation: ShippingRecommendation
+            switch try readiness(line, now: now) {
+            case .skip(let reason):
+                recommendation = ShippingChoice.skipped(line, reason: reason, currency: plan.currency)
+            case .ready(let destination, let size):
+                let request = ParcelRequest(originPostalCode: p.originPostalCode, destination: destination, size: size)
+                let shipAt = ShippingChoice.shipAt(placedAt: line.placedAt, handlingDays: p.handlingDays, now: now)
+                var quotes: [RateQuote] = []
+                for shopper in try plan.shoppers(for: p) {
+                    let answer = try await shopper.quotes(for: request)
+                    // Saved as each source answers: a budget exhausted by the next one keeps these.
+                    try plan.ledger.saveQuotes(answer.map { ShippingChoice.record($0, line: line, shipAt: shipAt) }, job: job,
+                                               runID: context.runID, at: plan.clock.wallMilliseconds())
+                    quotes += answer
+                }
+                recommendation = ShippingChoice.recommend(line: line, quotes: quotes, shipAt: shipAt, defaultService: p.defaultService,
+                                                          minSaving: p.minSaving?.value, currency: plan.currency)
+            }
+            try plan.ledger.saveRecommendation(recommendation, job: job, runID: context.runID, at: plan.clock.wallMilliseconds())
+            let label = recommendation.labelMicros.map(String.init) ?? "null"
+            let margin = recommendation.marginMicros.map(String.init) ?? "null"
+            let saving = recommendation.savingMicros.map(String.init) ?? "null"
+            return TaskOutput(result: "{\"status\":\(JSON.string(recommendation.status.rawValue)),\"label_micros\":\(label),"
+                                + "\"margin_micros\":\(margin),\"saving_micros\":\(saving)}",
+                              summary: recommendation.status == .skipped ? "skipped: \(recommendation.reason)" : recommendation.reason)
+        }
+
+        enum Readiness {
+            case skip(String)
+            case ready(Destination, ParcelSize)
+        }
+
+        /// What quoting needs, or why the line cannot be quoted honestly.
+        func readiness(_ line: OrderLine, now: Int64) throws -> Readiness {
+            if line.sku.isEmpty { return .skip("no SKU on the order line") }
+            if line.quantity < 1 { return .skip("quantity \(line.quantity)") }
+            if let deliverBy = line.deliverBy, deliverBy < now { return .skip("the promised delivery date passed before it was quoted") }
+            guard let destination = line.destination, !destination.postalCode.isEmpty else { return .skip("no destination postal code") }
+            guard let size = try plan.ledger.packaging(sku: line.sku) else { return .skip("no packaging data for \(line.sku)") }
+            return .ready(destination, size)
+        }
+    }
+}
+
+/// A run's recommendations summed up: lines by status, labels, the saving against the default
+/// service (actionable lines only) and the lines that lose money on shipping. Exact sums.
+public struct ShippingRunSummary: Sendable, Hashable {
+    public var recommended: Int
+    public var noAdequateRate: Int
+    public var skipped: Int
+    public var actionable: Int
+    public var totalSaving: Money
+    public var losingLines: [ShippingRecommendation]
+
+    public init(_ rows: [ShippingRecommendation], currency: Currency) {
+        let mine = rows.filter { $0.currency == currency.code }
+        recommended = mine.filter { $0.status == .recommended }.count
+        noAdequateRate = mine.filter { $0.status == .noAdequateRate }.count
+        skipped = mine.filter { $0.status == .skipped }.count
+        let acting = mine.filter(\.actionable)
+        actionable = acting.count
+        totalSaving = Money(micros: acting.reduce(0) { $0 + ($1.savingMicros ?? 0) }, currency: currency)
+        losingLines = mine.filter(\.losesMoney)
+        self.currency = currency
+    }
+
+    let currency: Currency
+
+    public var text: String {
+        var parts = ["\(recommended + noAdequateRate + skipped) lines: \(recommended) recommended"]
+        if noAdequateRate > 0 { parts.append("\(noAdequateRate) without an adequate rate") }
+        if skipped > 0 { parts.append("\(skipped) skipped") }
+        var text = parts.joined(separator: ", ")
+        text += "; saving \(totalSaving) on \(actionable) line\(actionable == 1 ? "" : "s")"
+        if losingLines.isEmpty {
+            text += "; no line loses money on shipping"
+        } else {
+            let listed = losingLines.prefix(20).map { r in
+                "\(r.marketplace.rawValue) \(r.orderID)/\(r.lineID) \(r.sku) short \(Money(micros: -(r.marginMicros ?? 0), currency: currency))"
+            }
+            text += "; \(losingLines.count) losing money: " + listed.joined(separator: ", ")
+            if losingLines.count > 20 { text += ", and \(losingLines.count - 20) more" }
+        }
+        return text
+    }
+}

@@ -1,0 +1,257 @@
+import FlipSyncCore
+import GRDB
+
+/// The shipping-arbitrage tables: orders cursors, pending open lines, the packaging table, every
+/// quote and one recommendation per line.
+extension RunStore: ShippingLedger {
+    static func registerShippingMigrations(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("v5: shipping quotes and recommendations") { db in
+            try db.execute(sql: """
+                CREATE TABLE shipping_cursors (
+                    job TEXT NOT NULL,
+                    marketplace TEXT NOT NULL,
+                    cursor TEXT,
+                    updated_at INTEGER NOT NULL,
+                    PRIMARY KEY (job, marketplace)
+                ) WITHOUT ROWID;
+
+                CREATE TABLE shipping_lines (
+                    job TEXT NOT NULL,
+                    marketplace TEXT NOT NULL,
+                    order_id TEXT NOT NULL,
+                    line_id TEXT NOT NULL,
+                    sku TEXT NOT NULL,
+                    quantity INTEGER NOT NULL,
+                    placed_at INTEGER NOT NULL,
+                    item_price_micros INTEGER,
+                    item_currency TEXT,
+                    shipping_paid_micros INTEGER,
+                    shipping_currency TEXT,
+                    postal_code TEXT,
+                    country TEXT,
+                    region TEXT,
+                    deliver_by INTEGER,
+                    run_id INTEGER NOT NULL,
+                    recorded_at INTEGER NOT NULL,
+                    PRIMARY KEY (job, marketplace, order_id, line_id)
+                ) WITHOUT ROWID;
+
+                CREATE TABLE shipping_packaging (
+                    sku TEXT PRIMARY KEY,
+                    weight_tenths_oz INTEGER NOT NULL CHECK (weight_tenths_oz > 0),
+                    length_tenths_in INTEGER NOT NULL CHECK (length_tenths_in > 0),
+                    width_tenths_in INTEGER NOT NULL CHECK (width_tenths_in > 0),
+                    height_tenths_in INTEGER NOT NULL CHECK (height_tenths_in > 0),
+                    source TEXT NOT NULL,
+                    imported_at INTEGER NOT NULL
+                ) WITHOUT ROWID;
+
+                CREATE TABLE shipping_quotes (
+                    run_id INTEGER NOT NULL,
+                    job TEXT NOT NULL,
+                    marketplace TEXT NOT NULL,
+                    order_id TEXT NOT NULL,
+                    line_id TEXT NOT NULL,
+                    source TEXT NOT NULL,
+                    carrier TEXT NOT NULL,
+                    service TEXT NOT NULL,
+                    service_key TEXT NOT NULL,
+                    amount_micros INTEGER NOT NULL,
+                    currency TEXT NOT NULL,
+                    delivery_days INTEGER,
+                    guaranteed INTEGER NOT NULL CHECK (guaranteed IN (0, 1)),
+                    billable_oz INTEGER,
+                    rate_id TEXT,
+                    arrives_at INTEGER,
+                    adequate INTEGER NOT NULL CHECK (adequate IN (0, 1)),
+                    quoted_at INTEGER NOT NULL,
+                    PRIMARY KEY (run_id, marketplace, order_id, line_id, source, carrier, service)
+                ) WITHOUT ROWID;
+
+                CREATE TABLE shipping_recommendations (
+                    job TEXT NOT NULL,
+                    marketplace TEXT NOT NULL,
+                    order_id TEXT NOT NULL,
+                    line_id TEXT NOT NULL,
+                    run_id INTEGER NOT NULL,
+                    sku TEXT NOT NULL,
+                    quantity INTEGER NOT NULL,
+                    postal_code TEXT,
+                    ship_at INTEGER,
+                    deliver_by INTEGER,
+                    status TEXT NOT NULL CHECK (status IN ('recommended', 'no-adequate-rate', 'skipped')),
+                    reason TEXT NOT NULL,
+                    parcels INTEGER NOT NULL,
+                    carrier TEXT,
+                    service TEXT,
+                    service_key TEXT,
+                    source TEXT,
+                    delivery_days INTEGER,
+                    billable_oz INTEGER,
+                    currency TEXT NOT NULL,
+                    label_micros INTEGER,
+                    buyer_paid_micros INTEGER,
+                    margin_micros INTEGER,
+                    default_service TEXT,
+                    default_micros INTEGER,
+                    saving_micros INTEGER,
+                    actionable INTEGER NOT NULL CHECK (actionable IN (0, 1)),
+                    decided_at INTEGER NOT NULL,
+                    PRIMARY KEY (job, marketplace, order_id, line_id)
+                ) WITHOUT ROWID;
+                CREATE INDEX shipping_recommendations_run ON shipping_recommendations(run_id);
+                """)
+        }
+    }
+
+    public func shippingCursor(job: String, marketplace: MarketplaceName) throws -> String? {
+        try read { db in
+            try String.fetchOne(db, sql: "SELECT cursor FROM shipping_cursors WHERE job = ? AND marketplace = ?",
+                                arguments: [job, marketplace.rawValue])
+        }
+    }
+
+    public func recordOrders(_ lines: [OrderLine], cursor: String?, job: String, marketplace: MarketplaceName, runID: Int64,
+                             at: Int64) throws -> Int {
+        try write { db in
+            var new = 0
+            for l in lines {
+                try db.execute(literal: """
+                    INSERT INTO shipping_lines (job, marketplace, order_id, line_id, sku, quantity, placed_at, item_price_micros,
+                                                item_currency, shipping_paid_micros, shipping_currency, postal_code, country, region,
+                                                deliver_by, run_id, recorded_at)
+                    VALUES (\(job), \(l.marketplace.rawValue), \(l.orderID), \(l.lineID), \(l.sku), \(l.quantity), \(l.placedAt),
+                            \(l.itemPrice?.micros), \(l.itemPrice?.currency.code), \(l.shippingPaid?.micros),
+                            \(l.shippingPaid?.currency.code), \(l.destination?.postalCode), \(l.destination?.country),
+                            \(l.destination?.region), \(l.deliverBy), \(runID), \(at))
+                    ON CONFLICT DO NOTHING
+                    """)
+                new += db.changesCount
+            }
+            try db.execute(literal: """
+                INSERT INTO shipping_cursors (job, marketplace, cursor, updated_at) VALUES (\(job), \(marketplace.rawValue), \(cursor), \(at))
+                ON CONFLICT (job, marketplace) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at
+                """)
+            return new
+        }
+    }
+
+    private static let pendingSQL = """
+        SELECT l.* FROM shipping_lines l
+        LEFT JOIN shipping_recommendations r
+          ON r.job = l.job AND r.marketplace = l.marketplace AND r.order_id = l.order_id AND r.line_id = l.line_id
+        WHERE r.job IS NULL AND l.job = ?
+        """
+
+    public func pendingLines(job: String) throws -> [OrderLine] {
+        try read { db in
+            try Row.fetchAll(db, sql: Self.pendingSQL + " ORDER BY l.marketplace, l.order_id, l.line_id", arguments: [job])
+                .map(Self.orderLine)
+        }
+    }
+
+    public func pendingLine(job: String, marketplace: MarketplaceName, orderID: String, lineID: String) throws -> OrderLine? {
+        try read { db in
+            try Row.fetchOne(db, sql: Self.pendingSQL + " AND l.marketplace = ? AND l.order_id = ? AND l.line_id = ?",
+                             arguments: [job, marketplace.rawValue, orderID, lineID]).map(Self.orderLine)
+        }
+    }
+
+    static func orderLine(_ row: Row) -> OrderLine {
+        func money(_ micros: String, _ currency: String) -> Money? {
+            guard let amount = row[micros] as Int64?, let code = row[currency] as String?, let c = Currency(code: code) else { return nil }
+            return Money(micros: amount, currency: c)
+        }
+        let postal: String? = row["postal_code"]
+        return OrderLine(
+            marketplace: MarketplaceName(rawValue: row["marketplace"]) ?? .ebay, orderID: row["order_id"], lineID: row["line_id"],
+            sku: row["sku"], quantity: row["quantity"], placedAt: row["placed_at"],
+            itemPrice: money("item_price_micros", "item_currency"), shippingPaid: money("shipping_paid_micros", "shipping_currency"),
+            destination: postal.map { Destination(postalCode: $0, country: row["country"] ?? "US", region: row["region"]) },
+            deliverBy: row["deliver_by"], open: true)
+    }
+
+    public func replacePackaging(_ items: [PackedItem], source: String, at: Int64) throws {
+        try write { db in
+            try db.execute(sql: "DELETE FROM shipping_packaging")
+            for item in items {
+                let s = item.size
+                try db.execute(literal: """
+                    INSERT INTO shipping_packaging (sku, weight_tenths_oz, length_tenths_in, width_tenths_in, height_tenths_in, source, imported_at)
+                    VALUES (\(item.sku), \(s.weightTenthsOz), \(s.lengthTenthsIn), \(s.widthTenthsIn), \(s.heightTenthsIn), \(source), \(at))
+                    """)
+            }
+        }
+    }
+
+    public func packaging(sku: String) throws -> ParcelSize? {
+        try read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM shipping_packaging WHERE sku = ?", arguments: [sku]).map { row in
+                ParcelSize(lengthTenthsIn: row["length_tenths_in"], widthTenthsIn: row["width_tenths_in"],
+                           heightTenthsIn: row["height_tenths_in"], weightTenthsOz: row["weight_tenths_oz"])
+            }
+        }
+    }
+
+    public func saveQuotes(_ quotes: [ShippingQuoteRecord], job: String, runID: Int64, at: Int64) throws {
+        try write { db in
+            for q in quotes {
+                try db.execute(literal: """
+                    INSERT OR REPLACE INTO shipping_quotes (run_id, job, marketplace, order_id, line_id, source, carrier, service,
+                        service_key, amount_micros, currency, delivery_days, guaranteed, billable_oz, rate_id, arrives_at, adequate, quoted_at)
+                    VALUES (\(runID), \(job), \(q.marketplace.rawValue), \(q.orderID), \(q.lineID), \(q.source), \(q.carrier), \(q.service),
+                        \(q.serviceKey), \(q.amountMicros), \(q.currency), \(q.deliveryDays), \(q.deliveryDateGuaranteed), \(q.billableOunces),
+                        \(q.rateID), \(q.arrivesAt), \(q.adequate), \(at))
+                    """)
+            }
+        }
+    }
+
+    public func shippingQuotes(runID: Int64) throws -> [ShippingQuoteRecord] {
+        try read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT * FROM shipping_quotes WHERE run_id = ?
+                ORDER BY marketplace, order_id, line_id, amount_micros, carrier, service, source
+                """, arguments: [runID]).map { row in
+                ShippingQuoteRecord(
+                    marketplace: MarketplaceName(rawValue: row["marketplace"]) ?? .ebay, orderID: row["order_id"], lineID: row["line_id"],
+                    source: row["source"], carrier: row["carrier"], service: row["service"], serviceKey: row["service_key"],
+                    amountMicros: row["amount_micros"], currency: row["currency"], deliveryDays: row["delivery_days"],
+                    deliveryDateGuaranteed: row["guaranteed"], billableOunces: row["billable_oz"], rateID: row["rate_id"],
+                    arrivesAt: row["arrives_at"], adequate: row["adequate"])
+            }
+        }
+    }
+
+    public func saveRecommendation(_ r: ShippingRecommendation, job: String, runID: Int64, at: Int64) throws {
+        try write { db in
+            try db.execute(literal: """
+                INSERT OR REPLACE INTO shipping_recommendations (job, marketplace, order_id, line_id, run_id, sku, quantity, postal_code,
+                    ship_at, deliver_by, status, reason, parcels, carrier, service, service_key, source, delivery_days, billable_oz,
+                    currency, label_micros, buyer_paid_micros, margin_micros, default_service, default_micros, saving_micros, actionable,
+                    decided_at)
+                VALUES (\(job), \(r.marketplace.rawValue), \(r.orderID), \(r.lineID), \(runID), \(r.sku), \(r.quantity),
+                    \(r.destinationPostalCode), \(r.shipAt), \(r.deliverBy), \(r.status.rawValue), \(r.reason), \(r.parcels), \(r.carrier),
+                    \(r.service), \(r.serviceKey), \(r.source), \(r.deliveryDays), \(r.billableOunces), \(r.currency), \(r.labelMicros),
+                    \(r.buyerPaidMicros), \(r.marginMicros), \(r.defaultService), \(r.defaultMicros), \(r.savingMicros), \(r.actionable), \(at))
+                """)
+        }
+    }
+
+    public func shippingRecommendations(runID: Int64) throws -> [ShippingRecommendation] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM shipping_recommendations WHERE run_id = ? ORDER BY marketplace, order_id, line_id",
+                             arguments: [runID]).map { row in
+                ShippingRecommendation(
+                    marketplace: MarketplaceName(rawValue: row["marketplace"]) ?? .ebay, orderID: row["order_id"], lineID: row["line_id"],
+                    sku: row["sku"], quantity: row["quantity"], destinationPostalCode: row["postal_code"], shipAt: row["ship_at"],
+                    deliverBy: row["deliver_by"], status: ShippingRecommendation.Status(rawValue: row["status"]) ?? .skipped,
+                    reason: row["reason"], parcels: row["parcels"], carrier: row["carrier"], service: row["service"],
+                    serviceKey: row["service_key"], source: row["source"], deliveryDays: row["delivery_days"],
+                    billableOunces: row["billable_oz"], currency: row["currency"], labelMicros: row["label_micros"],
+                    buyerPaidMicros: row["buyer_paid_micros"], marginMicros: row["margin_micros"], defaultService: row["default_service"],
+                    defaultMicros: row["default_micros"], savingMicros: row["saving_micros"], actionable: row["actionable"])
+            }
+        }
+    }
+}
