@@ -220,6 +220,7 @@ public struct ShippingRunSummary: Sendable, Hashable {
     public var actionable: Int
     public var totalSaving: Money
     public var losingLines: [ShippingRecommendation]
+    public var currency: Currency
 
     public init(_ rows: [ShippingRecommendation], currency: Currency) {
         let mine = rows.filter { $0.currency == currency.code }
@@ -232,8 +233,6 @@ public struct ShippingRunSummary: Sendable, Hashable {
         losingLines = mine.filter(\.losesMoney)
         self.currency = currency
     }
-
-    let currency: Currency
 
     public var text: String {
         var parts = ["\(recommended + noAdequateRate + skipped) lines: \(recommended) recommended"]
