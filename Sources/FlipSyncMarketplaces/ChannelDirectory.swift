@@ -71,6 +71,20 @@ public enum ChannelDirectory {
                              metadata: ["event": "marketplace-unavailable", "marketplace": "\(name.rawValue)"])
             }
         }
+        services.currency = config.currency
+        if let easypost = config.carriers["easypost"] {
+            do {
+                guard let name = easypost.credentials["api_key"] else {
+                    throw ChannelSetupError("[carriers.easypost] credentials has no \"api_key\"")
+                }
+                let client = CarrierClient(
+                    configuration: CarrierClientConfiguration(easypost, prices: config.prices["carrier"], currency: config.currency),
+                    apiKey: try secret(name), transport: transport, recorder: recorder, rateLimiters: rateLimiters, logger: logger)
+                services.rateShoppers["easypost"] = CarrierRateShopper(client: client)
+            } catch {
+                logger.error("carrier easypost is unavailable: \(error)", metadata: ["event": "carrier-unavailable"])
+            }
+        }
         return services
     }
 }

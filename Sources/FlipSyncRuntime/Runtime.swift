@@ -25,8 +25,8 @@ public struct Runtime: Sendable {
         let services = ChannelDirectory.services(
             config: config, secret: secret ?? credentials(config), transport: transport ?? URLSessionTransport(allowList: ChannelDirectory.allowList(config)),
             recorder: spend, rateLimiters: RateLimiters(clock: clock), clock: clock, matchCache: store, logger: logger)
-        let plans = WorkflowPlans(ledger: store, probe: store, repricing: store, sync: SyncStore(store: store), services: services,
-                                  clock: clock)
+        let plans = WorkflowPlans(ledger: store, probe: store, repricing: store, sync: SyncStore(store: store), shipping: store,
+                                  spend: SpendEvidence(store: store, spend: spend), services: services, clock: clock)
         return Runtime(store: store, spend: spend, services: services, plans: plans)
     }
 

@@ -8,11 +8,12 @@ struct SandboxCommand: AsyncParsableCommand {
         commandName: "flipsync-sandbox",
         abstract: "Run the local marketplace sandbox on loopback.",
         discussion: """
-            Serves eBay's REST shapes under /ebay (OAuth token, Browse item_summary/search,
-            Inventory offers, inventory items and bulk_update_price_quantity) over a catalog
-            generated from --seed, plus /_admin to inspect state, read the log of applied updates,
-            inject faults and expire tokens. config/flipsync.toml points at
-            http://127.0.0.1:8780/ebay by default. With --credentials-directory it accepts the
+            Serves the real APIs' shapes over a catalog generated from --seed: eBay under /ebay
+            (OAuth, Browse, Inventory, Fulfillment orders), Amazon SP-API under /amazon (LWA,
+            Product Pricing, Listings Items, Orders), Shopify Admin under /shopify, EasyPost
+            under /easypost, Ollama under /ollama and OpenAI-compatible chat under /openai; plus
+            /_admin to inspect state, read the log of applied updates, place orders, inject
+            faults and expire tokens. config/flipsync.toml points at http://127.0.0.1:8780. With --credentials-directory it accepts the
             values of the files ebay-client-id, ebay-client-secret and ebay-refresh-token there
             (the names config/flipsync.toml uses); without it, client id "sandbox-client",
             secret "sandbox-secret" and refresh token "sandbox-refresh-token".
@@ -31,16 +32,20 @@ struct SandboxCommand: AsyncParsableCommand {
     @Option(help: "How many of our listings to generate.")
     var listings = 200
 
+    @Option(help: "Buyers' orders arriving by themselves, spread over the channels (0: only those placed through /_admin/orders).")
+    var ordersPerHour = 0
+
     @Option(help: "A directory with ebay-client-id, ebay-client-secret and ebay-refresh-token files to accept.")
     var credentialsDirectory: String?
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0…65535") }
         guard (1...100_000).contains(listings) else { throw ValidationError("--listings must be 1…100000") }
+        guard (0...360_000).contains(ordersPerHour) else { throw ValidationError("--orders-per-hour must be 0…360000") }
     }
 
     func run() async throws {
-        var configuration = SandboxConfiguration(host: host, port: port, seed: seed, listings: listings)
+        var configuration = SandboxConfiguration(host: host, port: port, seed: seed, listings: listings, ordersPerHour: ordersPerHour)
         if let credentialsDirectory {
             guard let credentials = SandboxCredentials(directory: credentialsDirectory) else {
                 throw ValidationError("\(credentialsDirectory) must hold non-empty ebay-client-id, ebay-client-secret and ebay-refresh-token files")
@@ -49,7 +54,7 @@ struct SandboxCommand: AsyncParsableCommand {
         }
         try await SandboxServer.runUntilSignalled(configuration) { bound in
             // Unbuffered, so a script reading our output learns the port at once.
-            FileHandle.standardOutput.write(Data("flipsync-sandbox: listening on http://\(host):\(bound) (eBay under /ebay, admin under /_admin)\n".utf8))
+            FileHandle.standardOutput.write(Data("flipsync-sandbox: listening on http://\(host):\(bound) (/ebay, /amazon, /shopify, /easypost, /ollama, /openai; admin under /_admin)\n".utf8))
         }
     }
 }

@@ -232,12 +232,15 @@ struct RunCoordinatorTests {
     func selfCheck() async throws {
         let h = try CoordinatorHarness("[params]\ndatabase_operations = 25")
         let plans = WorkflowPlans(ledger: h.store, probe: h.store, repricing: h.store, sync: SyncStore(store: h.store),
-                                  services: WorkflowServices(), clock: h.clock)
+                                  shipping: h.store, spend: nil, services: WorkflowServices(), clock: h.clock)
         let coordinator = RunCoordinator(ledger: h.store, pool: PermitPool(permits: 4), clock: h.clock,
                                          plan: { plans.plan(for: $0) }, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         let run = try h.newRun()
-        #expect(await coordinator.execute(run: run, job: h.job) == .succeeded)
+        // Without a spend ledger the spend probe cannot run (and says so); the database probe must.
+        _ = await coordinator.execute(run: run, job: h.job)
         let database = try #require(try h.store.tasks(runID: run.id).first { $0.key == "database" })
+        #expect(database.status == .succeeded)
+        #expect(try h.store.tasks(runID: run.id).first { $0.key == "spend" }?.status == .failed)
         let result = try #require(database.result)
         #expect(result.contains("\"operations\":25"))
         #expect(result.contains("\"quick_check\":\"ok\""))

@@ -34,7 +34,7 @@ struct ReadinessScanTests {
             transport: URLSessionTransport(allowList: ChannelDirectory.allowList(loaded.config)), recorder: spend,
             rateLimiters: RateLimiters(clock: clock), clock: clock, logger: WorkflowHarness.quietLogger)
         let plan = ReadinessScanPlan(ledger: h.store, database: h.store, services: services,
-                                     spend: ReadinessSpendSource(spend: spend, runs: h.store), clock: clock)
+                                     spend: SpendEvidence(store: h.store, spend: spend), clock: clock)
         let coordinator = RunCoordinator(ledger: h.store, pool: PermitPool(permits: 8), clock: clock, plan: { _ in plan },
                                          logger: WorkflowHarness.quietLogger)
         let run = try #require(try h.store.recordFire(job: job.name, kind: job.kind.rawValue, trigger: .manual, requestedBy: nil,

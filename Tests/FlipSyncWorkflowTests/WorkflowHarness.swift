@@ -143,7 +143,7 @@ struct WorkflowWorld: Sendable {
 
     var plans: WorkflowPlans {
         WorkflowPlans(ledger: harness.store, probe: harness.store, repricing: harness.store, sync: SyncStore(store: harness.store),
-                      services: services, clock: clock)
+                      shipping: harness.store, spend: SpendEvidence(store: harness.store, spend: spend), services: services, clock: clock)
     }
 
     /// Records a manual run of `job` (resuming `resumes` if given) and executes it with the daemon's plans.
