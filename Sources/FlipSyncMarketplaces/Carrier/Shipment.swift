@@ -30,33 +30,9 @@ public struct ShippingAddress: Sendable, Hashable {
     }
 }
 
-/// A box to ship, exact in tenths as EasyPost takes it: dimensions in tenths of an inch and the
-/// weight in tenths of an ounce (`12.5 oz` is 125). All positive.
-public struct Parcel: Sendable, Hashable {
-    public var lengthTenthsIn: Int
-    public var widthTenthsIn: Int
-    public var heightTenthsIn: Int
-    public var weightTenthsOz: Int
-
-    public init(lengthTenthsIn: Int, widthTenthsIn: Int, heightTenthsIn: Int, weightTenthsOz: Int) {
-        self.lengthTenthsIn = lengthTenthsIn
-        self.widthTenthsIn = widthTenthsIn
-        self.heightTenthsIn = heightTenthsIn
-        self.weightTenthsOz = weightTenthsOz
-    }
-
-    /// Whole inches and ounces: `Parcel(inches: 12, 10, 4, ounces: 20)`.
-    public init(inches length: Int, _ width: Int, _ height: Int, ounces: Int) {
-        self.init(lengthTenthsIn: length * 10, widthTenthsIn: width * 10, heightTenthsIn: height * 10, weightTenthsOz: ounces * 10)
-    }
-
-    /// L×W×H in thousandths of a cubic inch (tenths cubed), exact.
-    public var volumeThousandthsCubicIn: Int64 {
-        Int64(lengthTenthsIn) * Int64(widthTenthsIn) * Int64(heightTenthsIn)
-    }
-
-    var isValid: Bool { lengthTenthsIn > 0 && widthTenthsIn > 0 && heightTenthsIn > 0 && weightTenthsOz > 0 }
-}
+/// A box to ship, exact in tenths as EasyPost takes it: the core's `ParcelSize` (dimensions in
+/// tenths of an inch, weight in tenths of an ounce).
+public typealias Parcel = ParcelSize
 
 /// A parcel going from one address to another: what a rate quote is asked for.
 public struct Shipment: Sendable, Hashable {

@@ -123,13 +123,7 @@ public struct RepricingSweepPlan: WorkflowPlan {
     }
 
     func marketplace(_ name: String) throws -> any Marketplace {
-        guard let marketplaceName = MarketplaceName(rawValue: name), let marketplace = marketplaces[marketplaceName] else {
-            if let reason = MarketplaceName(rawValue: name).flatMap({ unavailable[$0] }) {
-                throw TaskFailure.permanent("marketplace \(name) is unavailable: \(reason)")
-            }
-            throw TaskFailure.permanent("marketplace \(name) is not configured (no [marketplaces.\(name)] in the config)")
-        }
-        return marketplace
+        try Channels(clients: marketplaces, unavailable: unavailable).client(name)
     }
 
     // MARK: Agents

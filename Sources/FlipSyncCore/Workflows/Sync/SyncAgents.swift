@@ -5,7 +5,7 @@ import Logging
 /// Input: the marketplace's name. Safe to repeat: lines already applied are ignored.
 struct OrderPull: Agent {
     static let name = "sync-orders"
-    let channels: SyncChannels
+    let channels: Channels
     let ledger: any SyncLedger
     var name: String { Self.name }
 
@@ -28,7 +28,7 @@ struct OrderPull: Agent {
 /// what differs, so a change that landed before a crash is not sent again.
 struct Push: Agent {
     static let name = "sync-push"
-    let channels: SyncChannels
+    let channels: Channels
     let ledger: any SyncLedger
     let batchSize: Int
     var name: String { Self.name }
@@ -116,20 +116,6 @@ struct Push: Agent {
         var summary = "\(client.name.rawValue): \(counts.seen) listings, \(counts.drift) drifted, "
         summary += parameters.dryRun ? "\(counts.planned) changes not sent (dry run)" : "\(counts.pushed) pushed, \(counts.failed) refused"
         return TaskOutput(result: counts.json, summary: summary)
-    }
-}
-
-/// The channel clients the daemon has, and why the others are missing.
-struct SyncChannels {
-    let clients: [MarketplaceName: any Marketplace]
-    let unavailable: [MarketplaceName: String]
-
-    func client(_ name: String) throws -> any Marketplace {
-        guard let marketplace = MarketplaceName(rawValue: name), let client = clients[marketplace] else {
-            let reason = MarketplaceName(rawValue: name).flatMap { unavailable[$0] } ?? "this daemon has no client for it"
-            throw TaskFailure.permanent("marketplace \"\(name)\": \(reason)")
-        }
-        return client
     }
 }
 
