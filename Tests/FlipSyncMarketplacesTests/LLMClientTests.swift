@@ -188,7 +188,8 @@ struct LLMClientTests {
         try await LLMHarness.with { l in
             let matcher = ProductMatcher(primary: l.ollama, escalation: l.openAI, escalateBelowPerMille: 800)
             let same = try await matcher.judge(ours: "Acme Widget Pro 3000 Blue", theirs: "acme widget pro 3000 blue")
-            #expect(same == ProductMatchVerdict(sameProduct: true, confidencePerMille: 900, provider: "ollama", cost: .zero(.usd)))
+            #expect(same.sameProduct && same.confidencePerMille == 900 && same.provider == "ollama" && same.cost == .zero(.usd))
+            #expect(same.usage.inputTokens > 0 && same.usage.outputTokens > 0, "the verdict carries its call's usage")
             let different = try await matcher.judge(ours: "Acme Widget Pro 3000 Blue", theirs: "Zed Blender Max")
             #expect(different.sameProduct == false && different.provider == "ollama")
             #expect(l.received(.openAIChat) == 0)
