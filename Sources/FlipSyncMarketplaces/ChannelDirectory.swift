@@ -21,8 +21,13 @@ public enum ChannelDirectory {
                                 recorder: any SpendRecorder, rateLimiters: RateLimiters, clock: any SchedulerClock,
                                 matchCache: (any MatchCache)? = nil, logger: Logger) -> WorkflowServices {
         var services = WorkflowServices()
-        services.matcher = matcher(config: config, secret: secret, transport: transport, recorder: recorder,
-                                   rateLimiters: rateLimiters, clock: clock, cache: matchCache, logger: logger)
+        let models = chatModels(config: config, secret: secret, transport: transport, recorder: recorder,
+                                rateLimiters: rateLimiters, logger: logger)
+        for (name, model) in models { services.llmProbes[name] = ChatProbe(model: model) }
+        if let cache = matchCache, let primary = models.first?.model {
+            services.matcher = CachedOfferMatcher(matcher: ProductMatcher(primary: primary, escalation: models.dropFirst().first?.model),
+                                                  cache: cache, recorder: recorder, clock: clock)
+        }
         for (name, m) in config.marketplaces.sorted(by: { $0.key < $1.key }) {
             services.fees[name] = MarketplaceFees(m)
             let callPrice = config.prices[name.rawValue]?["call"]
@@ -81,6 +86,7 @@ public enum ChannelDirectory {
                     configuration: CarrierClientConfiguration(easypost, prices: config.prices["carrier"], currency: config.currency),
                     apiKey: try secret(name), transport: transport, recorder: recorder, rateLimiters: rateLimiters, logger: logger)
                 services.rateShoppers["easypost"] = CarrierRateShopper(client: client)
+                services.carrierProbes["easypost"] = CarrierQuoteProbe(client: client)
             } catch {
                 logger.error("carrier easypost is unavailable: \(error)", metadata: ["event": "carrier-unavailable"])
             }
@@ -90,31 +96,27 @@ public enum ChannelDirectory {
 }
 
 extension ChannelDirectory {
-    /// The product matcher of `llm_matching`: `[llm.ollama]` first and `[llm.openai]` for
-    /// escalation (either alone works), with answers cached in `cache`. Nil without an LLM or a
-    /// cache; an LLM whose credentials cannot be read is left out, said in the journal.
-    static func matcher(config: FlipSyncConfig, secret: SecretLookup, transport: any HTTPTransport, recorder: any SpendRecorder,
-                        rateLimiters: RateLimiters, clock: any SchedulerClock, cache: (any MatchCache)?,
-                        logger: Logger) -> (any OfferMatcher)? {
-        guard let cache else { return nil }
-        var models: [any ChatModel] = []
+    /// The configured chat models, in the order `llm_matching` asks them: `[llm.ollama]` first,
+    /// `[llm.openai]` for escalation (either alone works). An LLM whose credentials cannot be
+    /// read is left out, said in the journal.
+    static func chatModels(config: FlipSyncConfig, secret: SecretLookup, transport: any HTTPTransport, recorder: any SpendRecorder,
+                           rateLimiters: RateLimiters, logger: Logger) -> [(name: String, model: any ChatModel)] {
+        var models: [(name: String, model: any ChatModel)] = []
         if let ollama = config.llm["ollama"] {
-            models.append(OllamaClient(configuration: OllamaConfiguration(ollama, prices: config.prices["ollama"], currency: config.currency),
-                                       transport: transport, recorder: recorder, rateLimiters: rateLimiters, logger: logger))
+            models.append(("ollama", OllamaClient(configuration: OllamaConfiguration(ollama, prices: config.prices["ollama"], currency: config.currency),
+                                                  transport: transport, recorder: recorder, rateLimiters: rateLimiters, logger: logger)))
         }
         if let openai = config.llm["openai"] {
             do {
                 guard let name = openai.credentials["api_key"] else { throw ChannelSetupError("[llm.openai] credentials has no \"api_key\"") }
-                models.append(OpenAIChatClient(
+                models.append(("openai", OpenAIChatClient(
                     configuration: OpenAIChatConfiguration(openai, prices: config.prices["openai"], currency: config.currency),
-                    apiKey: try secret(name), transport: transport, recorder: recorder, rateLimiters: rateLimiters, logger: logger))
+                    apiKey: try secret(name), transport: transport, recorder: recorder, rateLimiters: rateLimiters, logger: logger)))
             } catch {
                 logger.error("LLM openai is unavailable: \(error)", metadata: ["event": "llm-unavailable"])
             }
         }
-        guard let primary = models.first else { return nil }
-        return CachedOfferMatcher(matcher: ProductMatcher(primary: primary, escalation: models.dropFirst().first),
-                                  cache: cache, recorder: recorder, clock: clock)
+        return models
     }
 }
 

@@ -15,7 +15,7 @@ struct ReadinessScanTests {
 
     /// Runs the shipped readiness-scan job once against the harness's sandbox; returns the run
     /// and the report as `flipsyncctl readiness --json` prints it (from a read-only ledger).
-    static func scan(_ h: WorkflowHarness) async throws -> (run: RunInfo, status: RunStatus, json: String) {
+    static func scan(_ h: WorkflowHarness, extraConfig: String = "") async throws -> (run: RunInfo, status: RunStatus, json: String) {
         let clock = SystemSchedulerClock()
         let jobs = h.directory + "/jobs"
         try FileManager.default.createDirectory(atPath: jobs, withIntermediateDirectories: true)
@@ -28,7 +28,7 @@ struct ReadinessScanTests {
             try job.write(toFile: jobs + "/readiness-scan.toml", atomically: true, encoding: .utf8)
         }
         let configPath = h.directory + "/flipsync.toml"
-        try WorkflowWorld.configText(baseURL: h.sandbox.baseURL).write(toFile: configPath, atomically: true, encoding: .utf8)
+        try (WorkflowWorld.configText(baseURL: h.sandbox.baseURL) + extraConfig).write(toFile: configPath, atomically: true, encoding: .utf8)
         let loaded = DaemonSetup(configPath: configPath, environment: .current).load(now: clock.now())
         #expect(loaded.errors.isEmpty, "\(loaded.errors)")
         let job = try #require(loaded.catalog["readiness-scan"])
@@ -146,6 +146,30 @@ struct ReadinessScanTests {
             // A manual run is no scheduled fire, and no business job has run.
             #expect(second.probes.first { $0.key == "scheduler" }?.evidence["fires"] == .integer(0))
             #expect(checks["workflow.recent_runs"]?.passed == false)
+        }
+    }
+
+    @Test("configured carrier and LLM endpoints are probed with real calls and scored")
+    func carriersAndLLMs() async throws {
+        try await WorkflowHarness.with { h in
+            let extra = WorkflowWorld.llmConfigText(baseURL: h.sandbox.baseURL) + """
+
+                [carriers.easypost]
+                base_url = "\(h.sandbox.baseURL)/easypost"
+                credentials = { api_key = "easypost-api-key" }
+                rate_limit = "1000/s"
+
+                [prices.carrier]
+                rate_quote = "0.005 USD"
+                """
+            let (run, _, json) = try await Self.scan(h, extraConfig: extra)
+            let tasks = try h.store.tasks(runID: run.id)
+            for key in ["carrier:easypost", "llm:ollama", "llm:openai"] {
+                #expect(tasks.first { $0.key == key }?.status == .succeeded, "\(key): \(tasks.first { $0.key == key }?.error ?? "missing")")
+            }
+            #expect(h.sandbox.state.requestCounts["carrier.rates"] == 1, "one real quote")
+            #expect(json.contains("carrier:easypost") && json.contains("llm:openai"))
+            #expect(!json.contains("not probed"))
         }
     }
 }

@@ -18,6 +18,9 @@ public struct WorkflowServices: Sendable {
     public var rateShoppers: [String: any RateShopper]
     /// The config's currency: the only one whose quotes and payments are compared.
     public var currency: Currency
+    /// The readiness scan's probes of the carrier APIs and the LLMs, by name.
+    public var carrierProbes: [String: any ReachabilityProbe] = [:]
+    public var llmProbes: [String: any ReachabilityProbe] = [:]
     /// Why a configured channel could not be set up (a missing credential, say), by channel:
     /// a job that needs it fails with this reason instead of a vaguer one.
     public var unavailable: [MarketplaceName: String]

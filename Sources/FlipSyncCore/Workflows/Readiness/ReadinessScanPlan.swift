@@ -35,12 +35,13 @@ public struct ReadinessScanPlan: WorkflowPlan {
         self.spend = spend
     }
 
-    /// The services' marketplaces, each pinged with `RecentOrdersPing`.
+    /// The services' marketplaces, each pinged with `RecentOrdersPing`, and their carrier and
+    /// LLM probes.
     public init(ledger: any RunLedger, database: any LedgerProbe, services: WorkflowServices,
                 spend: (any SpendEvidenceSource)?, clock: any SchedulerClock) {
         self.init(ledger: ledger, database: database,
                   marketplaces: services.marketplaces.mapValues { RecentOrdersPing(marketplace: $0, clock: clock) },
-                  unavailable: services.unavailable, spend: spend)
+                  unavailable: services.unavailable, carriers: services.carrierProbes, llms: services.llmProbes, spend: spend)
     }
 
     /// The job's readiness parameters (the defaults for a job of another kind).
