@@ -29,6 +29,12 @@ struct SpendCommand: ParsableCommand {
     @Flag(name: .long, help: "Print JSON.")
     var json = false
 
+    @Flag(name: .long, help: """
+        Instead: what LLM product matching cost since the date, measured from the ledger, against what \
+        the same judgements would have cost as uncached calls to the premium model ([prices.openai]).
+        """)
+    var llmSavings = false
+
     func run() throws {
         let store = try ledger.open()
         let config = ConfigLocator.load(explicit: ledger.config, environment: .current).config
@@ -42,6 +48,10 @@ struct SpendCommand: ParsableCommand {
             start = periods.start(of: CivilDateTime(utcSeconds: date.secondsSinceEpoch).date)
         } else {
             start = periods.month(containing: SystemSchedulerClock().wallMilliseconds()).lowerBound
+        }
+        if llmSavings {
+            try printLLMSavings(store: store, config: config, since: start)
+            return
         }
         let totals: [SpendTotal]
         do {
@@ -66,6 +76,34 @@ struct SpendCommand: ParsableCommand {
         for total in totals { rows.append(row(total.key ?? "-", total)) }
         for total in SpendTotal.sums(of: totals) { rows.append(row("TOTAL", total)) }
         print(Table.render(rows), terminator: "")
+    }
+}
+
+extension SpendCommand {
+    /// Model calls and cache hits since `since`, what they cost, and the premium-model cost.
+    func printLLMSavings(store: RunStore, config: FlipSyncConfig, since: Int64) throws {
+        let prices = config.prices["openai"] ?? [:]
+        guard let input = prices["input_tokens_per_million"], let output = prices["output_tokens_per_million"] else {
+            printError("flipsyncctl: --llm-savings needs [prices.openai] input_tokens_per_million and output_tokens_per_million in the config")
+            throw ExitCode(1)
+        }
+        let savings = try store.llmSavings(since: since, premiumInputPerMillion: input, premiumOutputPerMillion: output)
+        if json {
+            print(try JSONOutput.encode(savings))
+            return
+        }
+        let currency = Currency(code: savings.currency) ?? config.currency
+        func money(_ micros: Int64) -> String { "\(Money(micros: micros, currency: currency))" }
+        let calls = savings.modelCalls.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+        print(Table.render([
+            ["LLM PRODUCT MATCHING", ""],
+            ["model calls", calls.isEmpty ? "none" : calls],
+            ["answered from the cache", "\(savings.cacheHits)"],
+            ["tokens in / out", "\(savings.inputTokens) / \(savings.outputTokens)"],
+            ["cost, measured", money(savings.actualMicros)],
+            ["premium model, uncached", money(savings.premiumMicros)],
+            ["saved", money(savings.savedMicros)],
+        ]), terminator: "")
     }
 }
 
