@@ -12,11 +12,14 @@ import Glibc
 public final class RunStore: RunLedger, LedgerProbe, Sendable {
     let writer: any DatabaseWriter
     let reader: any DatabaseReader
+    /// Named in every storage error, so a full disk or a lock says which file.
+    let path: String
 
     public enum Mode: Sendable { case readWrite, readOnly }
 
     /// Opens (creating and migrating, in read-write mode) the database at `path`.
     public init(path: String, mode: Mode = .readWrite) throws(LedgerError) {
+        self.path = path
         do {
             var config = Configuration()
             config.busyMode = .timeout(5)
@@ -29,11 +32,24 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
                 }
                 let pool = try DatabasePool(path: path, configuration: config)
                 try Self.migrator.migrate(pool)
+                // A read-only file with a -wal beside it opens "read-write" and then fails every
+                // write: refuse it now with a write that changes nothing.
+                try pool.write { db in try db.execute(sql: "UPDATE schedule_state SET paused = paused WHERE 0") }
                 writer = pool
                 reader = pool
             case .readOnly:
                 config.readonly = true
-                let queue = try DatabaseQueue(path: path, configuration: config)
+                let queue: DatabaseQueue
+                do {
+                    queue = try DatabaseQueue(path: path, configuration: config)
+                } catch let error as DatabaseError
+                            where [.SQLITE_CANTOPEN, .SQLITE_READONLY].contains(error.resultCode) && Self.isFrozen(path) {
+                    // Reading a WAL database needs a -wal and a -shm beside it, which SQLite cannot
+                    // create in a directory it may not write (or on a read-only file system). With
+                    // no -wal there nobody is writing the file, so it is read as immutable.
+                    guard let frozen = try? DatabaseQueue(path: Self.immutableURI(path), configuration: config) else { throw error }
+                    queue = frozen
+                }
                 // Refuse a database from a newer FlipSync rather than misread it.
                 let applied = try queue.read { db in try Self.migrator.appliedIdentifiers(db) }
                 let known = Set(Self.migrator.migrations)
@@ -46,8 +62,34 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
         } catch let error as LedgerError {
             throw error
         } catch {
-            throw .storage("cannot open \(path): \(error)")
+            let hint = mode == .readWrite && Self.isOnReadOnlyFileSystem(path) ? " (the file system is read-only)" : ""
+            throw .storage("cannot open \(path)\(hint): \(error)")
         }
+    }
+
+    /// Whether the file system holding `path` is mounted read-only.
+    static func isOnReadOnlyFileSystem(_ path: String) -> Bool {
+        var info = statvfs()
+        return statvfs(path, &info) == 0 && info.f_flag & UInt(ST_RDONLY) != 0
+    }
+
+    /// In a directory this process may not write, with no write-ahead log beside it: nobody is
+    /// writing it now.
+    static func isFrozen(_ path: String) -> Bool {
+        access(FileSystem.directory(of: path), W_OK) != 0 && access(path + "-wal", F_OK) != 0
+    }
+
+    /// `path` as an SQLite URI that opens it immutable (no locks, no -shm).
+    static func immutableURI(_ path: String) -> String {
+        let escaped = path.map { character in
+            switch character {
+            case "%": "%25"
+            case "?": "%3F"
+            case "#": "%23"
+            default: String(character)
+            }
+        }
+        return "file:\(escaped.joined())?immutable=1"
     }
 
     /// Named schema steps; never edit one that has shipped, add another.
@@ -109,11 +151,11 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
     }
 
     func write<T>(_ body: (Database) throws -> T) throws(LedgerError) -> T {
-        do { return try writer.write(body) } catch { throw .storage("\(error)") }
+        do { return try writer.write(body) } catch { throw .storage("\(path): \(error)") }
     }
 
     func read<T>(_ body: (Database) throws -> T) throws(LedgerError) -> T {
-        do { return try reader.read(body) } catch { throw .storage("\(error)") }
+        do { return try reader.read(body) } catch { throw .storage("\(path): \(error)") }
     }
 
     // MARK: - Runs
