@@ -4,18 +4,21 @@ import Foundation
 // instead (issue 7). Every comparison runs side by side in this one invocation and is reported
 // as a ratio, because the machine is noisy. Progress goes to stderr; the table to stdout.
 //
-//   swift run -c release flipsync-bench [--quick] [--only NAME]...
+//   swift run -c release flipsync-bench [--quick] [--only NAME]... [--sweep-listings N]
 //
-// NAME: schedule, lateness, idle, pool, ledger, footprint.
+// NAME: schedule, lateness, idle, pool, ledger, footprint, sweep.
 
 let usage = """
-    usage: flipsync-bench [--quick] [--only NAME]...
-      --quick      shorter runs (lateness 10 s instead of the issue's 60 s, fewer iterations)
-      --only NAME  run only NAME (repeatable): schedule, lateness, idle, pool, ledger, footprint
+    usage: flipsync-bench [--quick] [--only NAME]... [--sweep-listings N]
+      --quick             shorter runs (lateness 10 s instead of the issue's 60 s, fewer iterations,
+                          a sweep of 500 listings instead of 1,000)
+      --only NAME         run only NAME (repeatable): schedule, lateness, idle, pool, ledger, footprint, sweep
+      --sweep-listings N  the sweep's listings (1…100000), whatever --quick says
     """
 
-let allBenchmarks = ["schedule", "lateness", "idle", "pool", "ledger", "footprint"]
+let allBenchmarks = ["schedule", "lateness", "idle", "pool", "ledger", "sweep", "footprint"]
 var quick = false
+var sweepListings: Int?
 var only: [String] = []
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
 while let argument = arguments.next() {
@@ -27,6 +30,12 @@ while let argument = arguments.next() {
             exit(2)
         }
         only.append(name)
+    case "--sweep-listings":
+        guard let text = arguments.next(), let count = Int(text), (1...100_000).contains(count) else {
+            FileHandle.standardError.write(Data((usage + "\n").utf8))
+            exit(2)
+        }
+        sweepListings = count
     case "-h", "--help":
         print(usage)
         exit(0)
@@ -53,6 +62,7 @@ for name in selected {
         case "idle": try await SchedulerBench.idleWakeups(quick: quick, table: table)
         case "pool": try await PoolBench.run(quick: quick, table: table)
         case "ledger": try LedgerBench.run(quick: quick, table: table)
+        case "sweep": try await SweepBench.run(quick: quick, listings: sweepListings, table: table)
         case "footprint": try FootprintBench.run(quick: quick, table: table)
         default: break
         }
