@@ -46,7 +46,10 @@ public enum ChannelDirectory {
                                                      clientSecret: try credential("client_secret"),
                                                      refreshToken: try credential("refresh_token")),
                         transport: transport, recorder: recorder, rateLimiters: rateLimiters, clock: clock, logger: logger)
-                    services.marketplaces[name] = EbayMarketplace(client: client, ourUsername: m.sellerID)
+                    // Offers are read one SKU at a time (eBay's getOffers needs the SKU): as many at once
+                    // as the daemon's pool allows, within the marketplace's rate limit.
+                    services.marketplaces[name] = EbayMarketplace(client: client, ourUsername: m.sellerID,
+                                                                  offerReadsInFlight: min(64, config.poolSize))
                 case .amazon:
                     guard let sellerID = m.sellerID else { throw ChannelSetupError("[marketplaces.amazon] needs seller_id") }
                     let rate = AmazonRate(requestsPerSecond: Double(m.rateLimit.requests) * 1000 / Double(max(1, m.rateLimit.per.milliseconds)),

@@ -23,7 +23,7 @@ public struct Runtime: Sendable {
         let spend = try SpendLedger(store: store, budgets: SpendBudgets(config: config, jobs: jobs), clock: clock,
                                     onEvent: { $0.log(to: logger) })
         let services = ChannelDirectory.services(
-            config: config, secret: secret ?? credentials(config), transport: transport ?? URLSessionTransport(allowList: ChannelDirectory.allowList(config)),
+            config: config, secret: secret ?? credentials(config), transport: transport ?? URLSessionTransport(allowList: ChannelDirectory.allowList(config), connectionsPerHost: config.poolSize),
             recorder: spend, rateLimiters: RateLimiters(clock: clock), clock: clock, matchCache: store, logger: logger)
         let plans = WorkflowPlans(ledger: store, probe: store, repricing: store, sync: SyncStore(store: store), shipping: store,
                                   spend: SpendEvidence(store: store, spend: spend), services: services, clock: clock)

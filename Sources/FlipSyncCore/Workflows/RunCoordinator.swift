@@ -214,18 +214,13 @@ public struct RunCoordinator: RunExecutor {
             info.status = .running
             info.startedAt = clock.wallMilliseconds()
             try ledger.saveTask(info)
+            let output: TaskOutput
             do {
                 // Metered calls deep inside the agent are recorded against this job, run and task.
                 let spending = SpendContext(job: context.job.name, runID: context.runID, taskKey: task.key)
-                let output = try await SpendContext.$current.withValue(spending) {
+                output = try await SpendContext.$current.withValue(spending) {
                     try await pool.withPermit { try await agent.perform(task, context: context) }
                 }
-                info.status = .succeeded
-                info.result = output.result
-                info.error = nil
-                info.finishedAt = clock.wallMilliseconds()
-                try ledger.saveTask(info)
-                return
             } catch is CancellationError {
                 info.status = .cancelled
                 info.finishedAt = clock.wallMilliseconds()
@@ -253,7 +248,16 @@ public struct RunCoordinator: RunExecutor {
                     try ledger.saveTask(info)
                     return
                 }
+                continue
             }
+            // Outside the agent's `do`: a ledger error here is the ledger's, not a failure of
+            // work that succeeded (which must not be redone as if it had failed).
+            info.status = .succeeded
+            info.result = output.result
+            info.error = nil
+            info.finishedAt = clock.wallMilliseconds()
+            try ledger.saveTask(info)
+            return
         }
     }
 }

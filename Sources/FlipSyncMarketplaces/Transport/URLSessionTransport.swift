@@ -19,9 +19,13 @@ public final class URLSessionTransport: HTTPTransport, Sendable {
     private let session: URLSession
     private let delegate: SessionDelegate
 
-    public init(allowList: HostAllowList) {
+    /// `connectionsPerHost`: connections kept open to one host at once (Foundation's default is
+    /// 6, which would cap a sweep at 6 requests in flight whatever its concurrency); the daemon
+    /// passes its pool size.
+    public init(allowList: HostAllowList, connectionsPerHost: Int = 64) {
         self.allowList = allowList
         let configuration = URLSessionConfiguration.ephemeral
+        configuration.httpMaximumConnectionsPerHost = max(1, connectionsPerHost)
         configuration.httpCookieAcceptPolicy = .never
         configuration.httpShouldSetCookies = false
         configuration.urlCache = nil
