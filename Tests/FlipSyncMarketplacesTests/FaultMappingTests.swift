@@ -77,14 +77,16 @@ struct FaultMappingTests {
 
     @Test("a request slower than its timeout is a transient error")
     func timeout() async throws {
-        try await Harness.with(timeout: TimeSpan(milliseconds: 300)) { h in
-            try await h.inject(SandboxFault(route: .search, remaining: 1, latencyMilliseconds: 5_000))
+        try await Harness.with(timeout: .seconds(2)) { h in
+            // The token first, so the only request that can time out is the delayed search.
+            _ = try await h.client.searchPage(BrowseQuery(.keywords("acme")))
+            try await h.inject(SandboxFault(route: .search, remaining: 1, latencyMilliseconds: 10_000))
             let error = await caught { _ = try await h.client.searchPage(BrowseQuery(.keywords("acme"))) }
             guard case .transient(let message)? = error as? MarketplaceError else {
                 Issue.record("expected .transient, got \(String(describing: error))")
                 return
             }
-            #expect(message.contains("no response"))
+            #expect(message.contains("no response") && message.contains("item_summary/search"), "\(message)")
         }
     }
 }
