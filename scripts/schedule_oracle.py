@@ -321,12 +321,35 @@ def generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def confirmed_fire_by_fire(row: dict, got: list[str]) -> bool:
+    """True when every fire systemd listed is among ours and each of ours is systemd's own next
+    elapse from one second before it: the lists differ only where systemd's chained iterations
+    skipped a fire."""
+    want = [datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") for t in row["next"]]
+    if len(got) != ITERATIONS or not set(want[:ITERATIONS - 1]) <= set(got) or got == want:
+        return False
+    # As run_systemd asks it: the zone in the expression, or in TZ.
+    full = f'{row["expr"]} {row["zone"]}' if row["zoneInExpression"] else row["expr"]
+    env = dict(os.environ, TZ=("UTC" if row["zoneInExpression"] else row["zone"]), LC_ALL="C")
+    for fire in got:
+        t = int(datetime.strptime(fire, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp())
+        out = subprocess.run(["systemd-analyze", "calendar", f"--base-time=@{t - 1}", "--iterations=1", full],
+                             capture_output=True, text=True, env=env).stdout
+        # "Next elapse: Tue 2028-02-29 23:00:01 UTC", or "(in UTC): …" when TZ is not UTC.
+        lines = [l for l in out.splitlines() if "(in UTC):" in l] or [l for l in out.splitlines() if "Next elapse:" in l]
+        words = lines[0].split() if lines else []
+        if len(words) < 3 or words[-1] != "UTC" or f"{words[-3]}T{words[-2]}Z" != fire:
+            return False
+    return True
+
+
 def check(args: argparse.Namespace) -> int:
     seed = args.seed if args.seed is not None else int(time.time())
     rng = random.Random(seed)
     failures = 0
     total = 0
     gave_up = 0
+    chained_skips = 0
     for kind, count in (("calendar", args.calendar), ("cron", args.cron)):
         rows = evaluate(make_cases(rng, count, kind), kind)
 
@@ -353,12 +376,20 @@ def check(args: argparse.Namespace) -> int:
                 want = [datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") for t in row["next"]]
                 got = proc.stdout.split()
                 ok = proc.returncode == 0 and got == want
+            if not ok and kind == "calendar" and not row.get("error") and proc.returncode == 0 \
+                    and confirmed_fire_by_fire(row, proc.stdout.split()):
+                # systemd's chained iteration skipped a fire that its own next() confirms (seen with
+                # a repeated seconds field after a minute carry, e.g. *:*:01/23 from :47 gives the
+                # next minute's :24, while from :00 it gives :01): systemd's quirk, not ours.
+                ok = True
+                chained_skips += 1
             if not ok:
                 failures += 1
                 if failures <= 20:
                     print(f"MISMATCH {kind} {row!r}\n  ours: {got} {proc.stderr.strip()}", file=sys.stderr)
     print(f"oracle check: seed {seed}, fresh cases vs systemd-analyze and cronsim"
-          f" ({gave_up} where systemd's search gave up; there we only require fire times)")
+          f" ({gave_up} where systemd's search gave up; there we only require fire times;"
+          f" {chained_skips} where systemd's chained iterations skipped a fire it confirms one by one)")
     print(f"oracle: {total - failures} passed, {failures} failed")
     return 1 if failures else 0
 
