@@ -106,7 +106,7 @@ extension ChannelDirectory {
                            rateLimiters: RateLimiters, logger: Logger) -> [(name: String, model: any ChatModel)] {
         var models: [(name: String, model: any ChatModel)] = []
         if let ollama = config.llm["ollama"] {
-            models.append(("ollama", OllamaClient(configuration: OllamaConfiguration(ollama, prices: config.prices["ollama"], currency: config.currency),
+            models.append(("ollama", OllamaClient(configuration: .ollama(ollama, prices: config.prices["ollama"], currency: config.currency),
                                                   transport: transport, recorder: recorder, rateLimiters: rateLimiters, logger: logger)))
         }
         if let openai = config.llm["openai"] {

@@ -113,3 +113,38 @@ public struct TokenPrices: Sendable, Hashable {
         return Money(micros: (scaled + 999_999) / 1_000_000, currency: currency)
     }
 }
+
+/// Where a chat model is, which model to ask, what its tokens cost and how fast it may be
+/// called: the same for Ollama and for an OpenAI-compatible API.
+public struct ChatModelConfiguration: Sendable, Hashable {
+    /// e.g. `http://127.0.0.1:11434`, `https://api.openai.com`, or the sandbox's `/ollama`, `/openai`.
+    public var baseURL: String
+    /// `llama3.2:3b`, `gpt-4o-mini`, …
+    public var model: String
+    public var prices: TokenPrices
+    /// Used when a request sets no `maxOutputTokens`.
+    public var defaultMaxOutputTokens: Int
+    public var requests: Int
+    public var per: TimeSpan
+    public var burst: Int
+    public var timeout: TimeSpan
+
+    public init(baseURL: String, model: String, prices: TokenPrices = .free(), defaultMaxOutputTokens: Int = 256,
+                requests: Int = 5, per: TimeSpan = .seconds(1), burst: Int = 5, timeout: TimeSpan = .seconds(60)) {
+        self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        self.model = model
+        self.prices = prices
+        self.defaultMaxOutputTokens = defaultMaxOutputTokens
+        self.requests = requests
+        self.per = per
+        self.burst = burst
+        self.timeout = timeout
+    }
+
+    /// From `[llm.NAME]` and `[prices.NAME]`.
+    public init(_ endpoint: FlipSyncConfig.Endpoint, prices: [String: Money]?, currency: Currency, timeout: TimeSpan = .seconds(60)) {
+        self.init(baseURL: endpoint.baseURL, model: endpoint.model ?? "", prices: TokenPrices(prices, currency: currency),
+                  requests: endpoint.rateLimit.requests, per: endpoint.rateLimit.per, burst: endpoint.rateLimit.burst,
+                  timeout: timeout)
+    }
+}

@@ -2,38 +2,15 @@ import FlipSyncCore
 import Foundation
 import Logging
 
-/// Where the local Ollama server is and which model to ask.
-public struct OllamaConfiguration: Sendable, Hashable {
-    /// `http://127.0.0.1:11434` or the sandbox (`http://127.0.0.1:8780/ollama`); `/api/chat` is appended.
-    public var baseURL: String
-    /// `llama3.2:3b`, `qwen2.5:7b`, …
-    public var model: String
-    /// Usually free; give prices to meter a hosted Ollama.
-    public var prices: TokenPrices
-    /// Used when a request sets no `maxOutputTokens` (sent as `options.num_predict`).
-    public var defaultMaxOutputTokens: Int
-    public var requests: Int
-    public var per: TimeSpan
-    public var burst: Int
-    /// Local models can be slow to load; generous by default.
-    public var timeout: TimeSpan
+/// Where the local Ollama server is and which model to ask (`/api/chat` is appended to the base
+/// URL). Usually free; give prices to meter a hosted Ollama. Local models can be slow to load,
+/// so the timeout is generous.
+public typealias OllamaConfiguration = ChatModelConfiguration
 
-    public init(baseURL: String, model: String, prices: TokenPrices = .free(), defaultMaxOutputTokens: Int = 256,
-                requests: Int = 10, per: TimeSpan = .seconds(1), burst: Int = 10, timeout: TimeSpan = .seconds(120)) {
-        self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
-        self.model = model
-        self.prices = prices
-        self.defaultMaxOutputTokens = defaultMaxOutputTokens
-        self.requests = requests
-        self.per = per
-        self.burst = burst
-        self.timeout = timeout
-    }
-
-    /// From `[llm.ollama]` and `[prices.ollama]`.
-    public init(_ endpoint: FlipSyncConfig.Endpoint, prices: [String: Money]?, currency: Currency) {
-        self.init(baseURL: endpoint.baseURL, model: endpoint.model ?? "", prices: TokenPrices(prices, currency: currency),
-                  requests: endpoint.rateLimit.requests, per: endpoint.rateLimit.per, burst: endpoint.rateLimit.burst)
+extension ChatModelConfiguration {
+    /// From `[llm.ollama]` and `[prices.ollama]`, with a 120 s timeout.
+    public static func ollama(_ endpoint: FlipSyncConfig.Endpoint, prices: [String: Money]?, currency: Currency) -> Self {
+        Self(endpoint, prices: prices, currency: currency, timeout: .seconds(120))
     }
 }
 

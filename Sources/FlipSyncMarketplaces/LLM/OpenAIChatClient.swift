@@ -2,38 +2,10 @@ import FlipSyncCore
 import Foundation
 import Logging
 
-/// Where OpenAI (or a compatible server) is, which model to ask, and what tokens cost.
-public struct OpenAIChatConfiguration: Sendable, Hashable {
-    /// `https://api.openai.com` or the sandbox (`http://127.0.0.1:8780/openai`); `/v1/chat/completions` is appended.
-    public var baseURL: String
-    /// `gpt-4o-mini`, …
-    public var model: String
-    public var prices: TokenPrices
-    /// Used when a request sets no `maxOutputTokens`; always sent as `max_completion_tokens`.
-    public var defaultMaxOutputTokens: Int
-    public var requests: Int
-    public var per: TimeSpan
-    public var burst: Int
-    public var timeout: TimeSpan
-
-    public init(baseURL: String, model: String, prices: TokenPrices, defaultMaxOutputTokens: Int = 256, requests: Int = 5,
-                per: TimeSpan = .seconds(1), burst: Int = 5, timeout: TimeSpan = .seconds(60)) {
-        self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
-        self.model = model
-        self.prices = prices
-        self.defaultMaxOutputTokens = defaultMaxOutputTokens
-        self.requests = requests
-        self.per = per
-        self.burst = burst
-        self.timeout = timeout
-    }
-
-    /// From `[llm.openai]` and `[prices.openai]`.
-    public init(_ endpoint: FlipSyncConfig.Endpoint, prices: [String: Money]?, currency: Currency) {
-        self.init(baseURL: endpoint.baseURL, model: endpoint.model ?? "", prices: TokenPrices(prices, currency: currency),
-                  requests: endpoint.rateLimit.requests, per: endpoint.rateLimit.per, burst: endpoint.rateLimit.burst)
-    }
-}
+/// Where OpenAI (or a compatible server) is, which model to ask, and what tokens cost
+/// (`/v1/chat/completions` is appended to the base URL; the output cap is always sent as
+/// `max_completion_tokens`).
+public typealias OpenAIChatConfiguration = ChatModelConfiguration
 
 /// OpenAI's Chat Completions API, a paid model.
 ///
