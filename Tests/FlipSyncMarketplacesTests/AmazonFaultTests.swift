@@ -121,10 +121,10 @@ struct AmazonFaultTests {
 
     @Test("a request slower than its timeout is a transient error, metered with no status")
     func timeout() async throws {
-        try await AmazonHarness.with(timeout: .seconds(2)) { h in
+        try await AmazonHarness.with(timeout: .seconds(8)) { h in
             // The token first, so the only request that can time out is the delayed one.
             _ = try await h.client.listings()
-            h.state.inject(SandboxFault(route: .amazonListings, remaining: 1, latencyMilliseconds: 10_000))
+            h.state.inject(SandboxFault(route: .amazonListings, remaining: 1, latencyMilliseconds: 60_000))
             let error = await caught { _ = try await h.client.listings() }
             guard case .transient(let message)? = error as? MarketplaceError else {
                 Issue.record("expected .transient, got \(String(describing: error))")

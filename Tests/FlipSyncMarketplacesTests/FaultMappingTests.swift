@@ -77,10 +77,10 @@ struct FaultMappingTests {
 
     @Test("a request slower than its timeout is a transient error")
     func timeout() async throws {
-        try await Harness.with(timeout: .seconds(2)) { h in
+        try await Harness.with(timeout: .seconds(8)) { h in
             // The token first, so the only request that can time out is the delayed search.
             _ = try await h.client.searchPage(BrowseQuery(.keywords("acme")))
-            try await h.inject(SandboxFault(route: .search, remaining: 1, latencyMilliseconds: 10_000))
+            try await h.inject(SandboxFault(route: .search, remaining: 1, latencyMilliseconds: 60_000))
             let error = await caught { _ = try await h.client.searchPage(BrowseQuery(.keywords("acme"))) }
             guard case .transient(let message)? = error as? MarketplaceError else {
                 Issue.record("expected .transient, got \(String(describing: error))")
