@@ -73,13 +73,15 @@ struct MeteredExchange: Sendable {
 /// 429 is rate limited (with `Retry-After` seconds), 5xx transient, 3xx (never followed) and
 /// other 4xx permanent. `apiMessage` extracts the API's own error text from the body.
 enum StatusMapping {
+    /// `retryAfter` reads a 429's wait (whole seconds by default; Shopify sends fractions).
     static func check(_ response: HTTPResponse, api: String, operation: String,
-                      apiMessage: (HTTPResponse) -> String?) throws(MarketplaceError) {
+                      apiMessage: (HTTPResponse) -> String?,
+                      retryAfter: (HTTPResponse) -> TimeSpan? = EbayClient.retryAfter) throws(MarketplaceError) {
         func message() -> String { apiMessage(response) ?? "HTTP \(response.status) without a \(api) error body" }
         switch response.status {
         case 200...299: return
         case 401, 403: throw .auth("\(api) refused \(operation) (HTTP \(response.status)): \(message())")
-        case 429: throw .rateLimited(retryAfter: EbayClient.retryAfter(response))
+        case 429: throw .rateLimited(retryAfter: retryAfter(response))
         case 300...399: throw .permanent(status: response.status, message: "\(operation) answered with a redirect, which is not followed")
         case 500...599: throw .transient("\(api) \(operation) answered HTTP \(response.status): \(message())")
         default: throw .permanent(status: response.status, message: message())

@@ -385,15 +385,7 @@ public final class EbayClient: Sendable {
     }
 
     static func check(_ response: HTTPResponse, operation: String) throws {
-        switch response.status {
-        case 200...299: return
-        case 401, 403: throw MarketplaceError.auth("eBay refused \(operation) (HTTP \(response.status)): \(apiMessage(response))")
-        case 429: throw MarketplaceError.rateLimited(retryAfter: retryAfter(response))
-        case 300...399:
-            throw MarketplaceError.permanent(status: response.status, message: "\(operation) answered with a redirect, which is not followed")
-        case 500...599: throw MarketplaceError.transient("eBay \(operation) answered HTTP \(response.status): \(apiMessage(response))")
-        default: throw MarketplaceError.permanent(status: response.status, message: apiMessage(response))
-        }
+        try StatusMapping.check(response, api: "eBay", operation: operation, apiMessage: { apiMessage($0) })
     }
 
     /// eBay's error body (`errors[].errorId`, `message`) as one line, or the status alone.

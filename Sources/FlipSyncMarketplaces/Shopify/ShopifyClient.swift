@@ -349,15 +349,8 @@ public final class ShopifyClient: Sendable {
     static let callLimitHeader = "X-Shopify-Shop-Api-Call-Limit"
 
     static func check(_ response: HTTPResponse, operation: String) throws {
-        switch response.status {
-        case 200...299: return
-        case 401, 403: throw MarketplaceError.auth("Shopify refused \(operation) (HTTP \(response.status)): \(apiMessage(response))")
-        case 429: throw MarketplaceError.rateLimited(retryAfter: retryAfter(response))
-        case 300...399:
-            throw MarketplaceError.permanent(status: response.status, message: "\(operation) answered with a redirect, which is not followed")
-        case 500...599: throw MarketplaceError.transient("Shopify \(operation) answered HTTP \(response.status): \(apiMessage(response))")
-        default: throw MarketplaceError.permanent(status: response.status, message: apiMessage(response))
-        }
+        try StatusMapping.check(response, api: "Shopify", operation: operation, apiMessage: { apiMessage($0) },
+                                retryAfter: { retryAfter($0) })
     }
 
     /// Shopify's error body as one line: `{"errors":"…"}`, `{"errors":["…"]}` or
