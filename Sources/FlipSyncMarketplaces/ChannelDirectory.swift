@@ -6,6 +6,7 @@ import Logging
 ///
 /// A channel whose credentials cannot be read is left out with the reason (in
 /// `WorkflowServices.unavailable`), so the jobs that need it fail saying why, and the others run.
+/// Likewise a rate-card file with a problem is journaled at its `file:line` and left out.
 public enum ChannelDirectory {
     /// Reads a credential by its name in the config (`ebay-client-secret`, …).
     public typealias SecretLookup = @Sendable (String) throws -> SecretText
@@ -93,6 +94,15 @@ public enum ChannelDirectory {
             } catch {
                 logger.error("carrier easypost is unavailable: \(error)", metadata: ["event": "carrier-unavailable"])
             }
+        }
+        // Offline rate cards (`daemon.rate_cards`): a bad file is journaled at its line and left
+        // out; the cards that load quote as the "rate-cards" source.
+        let rateCards = RateCardSet.load(config)
+        for diagnostic in rateCards.diagnostics {
+            logger.error("\(diagnostic)", metadata: ["event": "rate-card-invalid", "file": "\(diagnostic.file)", "line": "\(diagnostic.line)"])
+        }
+        if !rateCards.cards.cards.isEmpty {
+            services.rateShoppers["rate-cards"] = RateCardShopper(cards: rateCards.cards)
         }
         return services
     }

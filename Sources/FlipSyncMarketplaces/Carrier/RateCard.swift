@@ -28,13 +28,9 @@ public struct ZoneChart: Sendable, Hashable {
     }
 }
 
-/// Which parcels a carrier bills by dimensional weight.
-public enum DimensionalRule: Sendable, Hashable {
-    /// Every parcel (UPS and FedEx daily rates).
-    case always
-    /// Only parcels over one cubic foot, 1,728 cubic inches (USPS).
-    case overOneCubicFoot
-}
+/// Which parcels a carrier bills by dimensional weight: `.always` (UPS and FedEx daily rates) or
+/// `.overOneCubicFoot`, 1,728 cubic inches (USPS). The same words a rate-card file uses.
+public typealias DimensionalRule = RateCardFile.DimensionalRule
 
 /// One weight break: the prices, one per zone 1…8, for parcels up to `upTo` (inclusive).
 /// `upTo` is whole ounces in a card's ounce breaks (16 standing for "up to 15.99 oz") and whole
@@ -63,9 +59,16 @@ public enum BillableWeight: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-/// A rate card in the card's own words.
+/// A rate card in the card's own words, and which part of it is wrong (so a card read from a
+/// file can be reported at that part's line).
 public struct RateCardError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The part at fault; indexes count from 0 in the card's own arrays.
+    public enum Part: Sendable, Hashable {
+        case card, dimensionalDivisor, transitDays, ounceBreak(Int), poundBreak(Int), zoneEntry(Int), fallbackZone
+    }
+
     public var card: String
+    public var part: Part
     public var problem: String
     public var description: String { "rate card \(card): \(problem)" }
 }
@@ -100,25 +103,30 @@ public struct RateCard: Sendable, Hashable {
     public init(carrier: String, service: String, zones: ZoneChart, dimensionalDivisor: Int, dimensionalRule: DimensionalRule,
                 ounceBreaks: [WeightBreak] = [], poundBreaks: [WeightBreak], transitDays: [Int]) throws(RateCardError) {
         let name = "\(carrier) \(service)"
-        func fail(_ problem: String) -> RateCardError { RateCardError(card: name, problem: problem) }
-        guard dimensionalDivisor > 0 else { throw fail("the dimensional divisor must be positive") }
-        guard transitDays.count == 8, transitDays.allSatisfy({ $0 > 0 }) else { throw fail("transit days must be 8 positive numbers, zones 1…8") }
-        guard !(ounceBreaks.isEmpty && poundBreaks.isEmpty) else { throw fail("there are no weight breaks") }
-        guard let currency = (ounceBreaks + poundBreaks).first?.prices.first?.currency else { throw fail("a weight break has no prices") }
-        for (kind, breaks) in [("ounce", ounceBreaks), ("pound", poundBreaks)] {
+        func fail(_ part: RateCardError.Part, _ problem: String) -> RateCardError { RateCardError(card: name, part: part, problem: problem) }
+        guard dimensionalDivisor > 0 else { throw fail(.dimensionalDivisor, "the dimensional divisor must be positive") }
+        guard transitDays.count == 8, transitDays.allSatisfy({ $0 > 0 }) else {
+            throw fail(.transitDays, "transit days must be 8 positive numbers, zones 1…8")
+        }
+        guard !(ounceBreaks.isEmpty && poundBreaks.isEmpty) else { throw fail(.card, "there are no weight breaks") }
+        let first = ounceBreaks.isEmpty ? RateCardError.Part.poundBreak(0) : .ounceBreak(0)
+        guard let currency = (ounceBreaks + poundBreaks).first?.prices.first?.currency else { throw fail(first, "a weight break has no prices") }
+        for (kind, breaks, part) in [("ounce", ounceBreaks, RateCardError.Part.ounceBreak), ("pound", poundBreaks, RateCardError.Part.poundBreak)] {
             for (index, weightBreak) in breaks.enumerated() {
-                guard weightBreak.prices.count == 8 else { throw fail("\(kind) break \(weightBreak.upTo) needs 8 prices, zones 1…8") }
+                guard weightBreak.prices.count == 8 else { throw fail(part(index), "\(kind) break \(weightBreak.upTo) needs 8 prices, zones 1…8") }
                 guard weightBreak.prices.allSatisfy({ $0.currency == currency && $0.micros > 0 }) else {
-                    throw fail("\(kind) break \(weightBreak.upTo): every price must be positive and in \(currency)")
+                    throw fail(part(index), "\(kind) break \(weightBreak.upTo): every price must be positive and in \(currency)")
                 }
                 guard weightBreak.upTo > (index == 0 ? 0 : breaks[index - 1].upTo) else {
-                    throw fail("\(kind) breaks must be positive and increasing")
+                    throw fail(part(index), "\(kind) breaks must be positive and increasing")
                 }
             }
         }
-        guard ounceBreaks.allSatisfy({ $0.upTo <= 16 }) else { throw fail("ounce breaks go up to 16 oz (15.99 oz) at most") }
-        let zoneNumbers = zones.entries.map(\.zone) + (zones.fallbackZone.map { [$0] } ?? [])
-        guard zoneNumbers.allSatisfy({ (1...8).contains($0) }) else { throw fail("zones are numbered 1…8") }
+        if let index = ounceBreaks.firstIndex(where: { $0.upTo > 16 }) {
+            throw fail(.ounceBreak(index), "ounce breaks go up to 16 oz (15.99 oz) at most")
+        }
+        if let index = zones.entries.firstIndex(where: { !(1...8).contains($0.zone) }) { throw fail(.zoneEntry(index), "zones are numbered 1…8") }
+        if let fallback = zones.fallbackZone, !(1...8).contains(fallback) { throw fail(.fallbackZone, "zones are numbered 1…8") }
         self.carrier = carrier
         self.service = service
         self.zones = zones
