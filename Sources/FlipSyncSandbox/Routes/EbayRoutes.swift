@@ -142,12 +142,7 @@ struct EbayRoutes: Sendable {
             }
             conditionIDs = Set(ids.compactMap { $0 })
         }
-        var matches = state.competitors.filter { offer in
-            if let gtin, offer.gtin != gtin { return false }
-            if let keywords, !keywords.allSatisfy({ offer.title.lowercased().contains($0) }) { return false }
-            if let conditionIDs, !conditionIDs.contains(offer.condition.id) { return false }
-            return true
-        }
+        var matches = state.searchCompetitors(gtin: gtin, keywords: keywords, conditionIDs: conditionIDs)
         if query["sort"] == "price" {
             matches.sort { ($0.landedMicros, $0.itemId) < ($1.landedMicros, $1.itemId) }
         }
@@ -208,14 +203,13 @@ struct EbayRoutes: Sendable {
               let offset = query["offset"].map({ Int($0) }) ?? 0, offset >= 0 else {
             return JSON.ebayError(status: 400, errorId: 25709, domain: "API_INVENTORY", message: "Invalid value for limit or offset.")
         }
-        let listings = state.listings
-        if malformed { return JSON.raw(Array(#"{"inventoryItems":[{"sku":"#.utf8)) }
         // eBay documents getInventoryItems' `offset` as a page number (0, 1, 2, …), not a record offset.
-        let page = listings.dropFirst(offset * limit).prefix(limit)
+        let (page, total) = state.listingsPage(start: offset * limit, limit: limit)
+        if malformed { return JSON.raw(Array(#"{"inventoryItems":[{"sku":"#.utf8)) }
         let base = "/ebay/sell/inventory/v1/inventory_item"
         var body: [String: Any] = ["href": "\(base)?limit=\(limit)&offset=\(offset)", "limit": limit, "size": page.count,
-                                   "total": listings.count]
-        if (offset + 1) * limit < listings.count { body["next"] = "\(base)?limit=\(limit)&offset=\(offset + 1)" }
+                                   "total": total]
+        if (offset + 1) * limit < total { body["next"] = "\(base)?limit=\(limit)&offset=\(offset + 1)" }
         if offset > 0 { body["prev"] = "\(base)?limit=\(limit)&offset=\(offset - 1)" }
         body["inventoryItems"] = page.map { listing -> [String: Any] in
             ["sku": listing.sku, "locale": "en_US", "condition": listing.condition.inventoryEnum,

@@ -126,7 +126,6 @@ public final class SandboxState: Sendable {
     struct Inner {
         var listings: [SandboxListing]
         var indexBySKU: [String: Int]
-        var competitors: [SandboxCompetitorOffer]
         var products: [String: SandboxProduct]
         /// Amazon's and Shopify's listings, by SKU (eBay's are `listings`).
         var channels: [MarketplaceName: [String: SandboxChannelListing]]
@@ -148,6 +147,8 @@ public final class SandboxState: Sendable {
     }
 
     let inner: Mutex<Inner>
+    /// Competitor offers never change once seeded, so they and their search index live outside the lock.
+    let competitorIndex: CompetitorIndex
     /// eBay's credentials.
     public let credentials: SandboxCredentials
     public let amazonCredentials: SandboxCredentials
@@ -165,8 +166,9 @@ public final class SandboxState: Sendable {
         self.clock = clock
         let index = Dictionary(uniqueKeysWithValues: catalog.listings.enumerated().map { ($1.sku, $0) })
         let channels = SeededCatalog.channels(for: catalog.listings, seed: seed)
+        competitorIndex = CompetitorIndex(catalog.competitors)
         inner = Mutex(Inner(
-            listings: catalog.listings, indexBySKU: index, competitors: catalog.competitors,
+            listings: catalog.listings, indexBySKU: index,
             products: Dictionary(uniqueKeysWithValues: channels.products.map { ($0.sku, $0) }),
             channels: [.amazon: Dictionary(uniqueKeysWithValues: channels.amazon.map { ($0.sku, $0) }),
                        .shopify: Dictionary(uniqueKeysWithValues: channels.shopify.map { ($0.sku, $0) })],
@@ -177,7 +179,23 @@ public final class SandboxState: Sendable {
     // MARK: Inspection
 
     public var listings: [SandboxListing] { inner.withLock { $0.listings } }
-    public var competitors: [SandboxCompetitorOffer] { inner.withLock { $0.competitors } }
+    public var competitors: [SandboxCompetitorOffer] { competitorIndex.offers }
+    /// Browse search's matches, in catalog order: the competitor offers with `gtin`, whose
+    /// lower-cased title contains every one of `keywords` (lower-case, without spaces), and whose
+    /// condition id is one of `conditionIDs` (nil: no constraint). Exactly what filtering
+    /// `competitors` gives, without scanning them (see `CompetitorIndex`).
+    public func searchCompetitors(gtin: String?, keywords: [String]?, conditionIDs: Set<Int>?) -> [SandboxCompetitorOffer] {
+        competitorIndex.matches(gtin: gtin, keywords: keywords, conditionIDs: conditionIDs).map { competitorIndex.offers[Int($0)] }
+    }
+    /// The competitor offers with `gtin`, in catalog order.
+    public func competitors(gtin: String) -> [SandboxCompetitorOffer] {
+        searchCompetitors(gtin: gtin, keywords: nil, conditionIDs: nil)
+    }
+    /// `limit` of our listings from the `start`th, and how many there are: one page copied under
+    /// the lock, not the whole array.
+    func listingsPage(start: Int, limit: Int) -> (page: [SandboxListing], total: Int) {
+        inner.withLock { s in (Array(s.listings.dropFirst(start).prefix(limit)), s.listings.count) }
+    }
     public var updates: [AppliedUpdate] { inner.withLock { $0.updates } }
     public func listing(sku: String) -> SandboxListing? { inner.withLock { s in s.indexBySKU[sku].map { s.listings[$0] } } }
     /// Tokens issued so far, by grant (`application`, `user`).
