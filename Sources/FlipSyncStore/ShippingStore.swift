@@ -102,7 +102,92 @@ extension RunStore: ShippingLedger {
                 CREATE INDEX shipping_recommendations_run ON shipping_recommendations(run_id);
                 """)
         }
+        // Listings are kept per sweep (the first run of a chain of resumes): a resumed run
+        // continues its sweep's listings and never records or counts one twice.
+        migrator.registerMigration("v7-shipping: listings' shipping settings, quotes and verdicts") { db in
+            try db.execute(sql: """
+                CREATE TABLE shipping_listings (
+                    sweep_id INTEGER NOT NULL,
+                    marketplace TEXT NOT NULL,
+                    listing_id TEXT NOT NULL,
+                    sku TEXT NOT NULL,
+                    price_micros INTEGER,
+                    price_currency TEXT,
+                    charge_micros INTEGER,
+                    charge_currency TEXT,
+                    handling_days INTEGER,
+                    service_key TEXT,
+                    policy TEXT NOT NULL,
+                    note TEXT,
+                    run_id INTEGER NOT NULL,
+                    recorded_at INTEGER NOT NULL,
+                    PRIMARY KEY (sweep_id, marketplace, listing_id)
+                ) WITHOUT ROWID;
+
+                CREATE TABLE shipping_listing_quotes (
+                    sweep_id INTEGER NOT NULL,
+                    marketplace TEXT NOT NULL,
+                    listing_id TEXT NOT NULL,
+                    postal_code TEXT NOT NULL,
+                    source TEXT NOT NULL,
+                    carrier TEXT NOT NULL,
+                    service TEXT NOT NULL,
+                    service_key TEXT NOT NULL,
+                    amount_micros INTEGER NOT NULL,
+                    currency TEXT NOT NULL,
+                    delivery_days INTEGER,
+                    billable_oz INTEGER,
+                    adequate INTEGER NOT NULL CHECK (adequate IN (0, 1)),
+                    run_id INTEGER NOT NULL,
+                    quoted_at INTEGER NOT NULL,
+                    PRIMARY KEY (sweep_id, marketplace, listing_id, postal_code, source, carrier, service)
+                ) WITHOUT ROWID;
+
+                CREATE TABLE shipping_listing_destinations (
+                    sweep_id INTEGER NOT NULL,
+                    marketplace TEXT NOT NULL,
+                    listing_id TEXT NOT NULL,
+                    postal_code TEXT NOT NULL,
+                    \(Self.verdictColumns),
+                    PRIMARY KEY (sweep_id, marketplace, listing_id, postal_code)
+                ) WITHOUT ROWID;
+
+                CREATE TABLE shipping_listing_verdicts (
+                    sweep_id INTEGER NOT NULL,
+                    marketplace TEXT NOT NULL,
+                    listing_id TEXT NOT NULL,
+                    postal_code TEXT,
+                    \(Self.verdictColumns),
+                    PRIMARY KEY (sweep_id, marketplace, listing_id)
+                ) WITHOUT ROWID;
+                """)
+        }
     }
+
+    /// The columns a per-destination row and a listing's verdict share.
+    private static let verdictColumns = """
+        sku TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('recommended', 'no-adequate-rate', 'skipped')),
+        reason TEXT NOT NULL,
+        handling_days INTEGER,
+        promise_days INTEGER,
+        carrier TEXT,
+        service TEXT,
+        service_key TEXT,
+        source TEXT,
+        delivery_days INTEGER,
+        billable_oz INTEGER,
+        currency TEXT NOT NULL,
+        charged_micros INTEGER,
+        label_micros INTEGER,
+        margin_micros INTEGER,
+        default_service TEXT,
+        default_micros INTEGER,
+        saving_micros INTEGER,
+        actionable INTEGER NOT NULL CHECK (actionable IN (0, 1)),
+        run_id INTEGER NOT NULL,
+        decided_at INTEGER NOT NULL
+        """
 
     public func shippingCursor(job: String, marketplace: MarketplaceName) throws -> String? {
         try read { db in
@@ -253,5 +338,132 @@ extension RunStore: ShippingLedger {
                     defaultMicros: row["default_micros"], savingMicros: row["saving_micros"], actionable: row["actionable"])
             }
         }
+    }
+
+    // MARK: Listings
+
+    public func recordListings(_ listings: [ListingShipping], sweep: Int64, runID: Int64, at: Int64) throws {
+        try write { db in
+            for l in listings {
+                try db.execute(literal: """
+                    INSERT OR REPLACE INTO shipping_listings (sweep_id, marketplace, listing_id, sku, price_micros, price_currency,
+                        charge_micros, charge_currency, handling_days, service_key, policy, note, run_id, recorded_at)
+                    VALUES (\(sweep), \(l.marketplace.rawValue), \(l.listingID), \(l.sku), \(l.price?.micros), \(l.price?.currency.code),
+                        \(l.charge?.micros), \(l.charge?.currency.code), \(l.handlingDays), \(l.serviceKey), \(l.policy), \(l.note),
+                        \(runID), \(at))
+                    """)
+            }
+        }
+    }
+
+    private static let unjudgedSQL = """
+        SELECT l.* FROM shipping_listings l
+        LEFT JOIN shipping_listing_verdicts v
+          ON v.sweep_id = l.sweep_id AND v.marketplace = l.marketplace AND v.listing_id = l.listing_id
+        WHERE v.sweep_id IS NULL AND l.sweep_id = ?
+        """
+
+    public func unjudgedListings(sweep: Int64) throws -> [ListingShipping] {
+        try read { db in
+            try Row.fetchAll(db, sql: Self.unjudgedSQL + " ORDER BY l.marketplace, l.listing_id", arguments: [sweep]).map(Self.listing)
+        }
+    }
+
+    public func recordedListing(sweep: Int64, marketplace: MarketplaceName, listingID: String) throws -> ListingShipping? {
+        try read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM shipping_listings WHERE sweep_id = ? AND marketplace = ? AND listing_id = ?",
+                             arguments: [sweep, marketplace.rawValue, listingID]).map(Self.listing)
+        }
+    }
+
+    static func listing(_ row: Row) -> ListingShipping {
+        func money(_ micros: String, _ currency: String) -> Money? {
+            guard let amount = row[micros] as Int64?, let code = row[currency] as String?, let c = Currency(code: code) else { return nil }
+            return Money(micros: amount, currency: c)
+        }
+        return ListingShipping(
+            marketplace: MarketplaceName(rawValue: row["marketplace"]) ?? .ebay, sku: row["sku"], listingID: row["listing_id"],
+            price: money("price_micros", "price_currency"), charge: money("charge_micros", "charge_currency"),
+            handlingDays: row["handling_days"], serviceKey: row["service_key"], policy: row["policy"], note: row["note"])
+    }
+
+    public func saveListingQuotes(_ quotes: [ListingQuoteRecord], sweep: Int64, runID: Int64, at: Int64) throws {
+        try write { db in
+            for q in quotes {
+                try db.execute(literal: """
+                    INSERT OR REPLACE INTO shipping_listing_quotes (sweep_id, marketplace, listing_id, postal_code, source, carrier, service,
+                        service_key, amount_micros, currency, delivery_days, billable_oz, adequate, run_id, quoted_at)
+                    VALUES (\(sweep), \(q.marketplace.rawValue), \(q.listingID), \(q.destinationPostalCode), \(q.source), \(q.carrier),
+                        \(q.service), \(q.serviceKey), \(q.amountMicros), \(q.currency), \(q.deliveryDays), \(q.billableOunces), \(q.adequate),
+                        \(runID), \(at))
+                    """)
+            }
+        }
+    }
+
+    public func listingQuotes(sweep: Int64) throws -> [ListingQuoteRecord] {
+        try read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT * FROM shipping_listing_quotes WHERE sweep_id = ?
+                ORDER BY marketplace, listing_id, postal_code, amount_micros, carrier, service, source
+                """, arguments: [sweep]).map { row in
+                ListingQuoteRecord(
+                    marketplace: MarketplaceName(rawValue: row["marketplace"]) ?? .ebay, listingID: row["listing_id"],
+                    destinationPostalCode: row["postal_code"], source: row["source"], carrier: row["carrier"], service: row["service"],
+                    serviceKey: row["service_key"], amountMicros: row["amount_micros"], currency: row["currency"],
+                    deliveryDays: row["delivery_days"], billableOunces: row["billable_oz"], adequate: row["adequate"])
+            }
+        }
+    }
+
+    public func saveListingVerdict(_ verdict: ListingShippingVerdict, destinations: [ListingShippingVerdict], sweep: Int64, runID: Int64,
+                                   at: Int64) throws {
+        try write { db in
+            try db.execute(literal: "DELETE FROM shipping_listing_destinations WHERE sweep_id = \(sweep) "
+                + "AND marketplace = \(verdict.marketplace.rawValue) AND listing_id = \(verdict.listingID)")
+            for row in destinations where row.destinationPostalCode != nil {
+                try Self.insertVerdict(row, table: "shipping_listing_destinations", sweep: sweep, runID: runID, at: at, db)
+            }
+            try Self.insertVerdict(verdict, table: "shipping_listing_verdicts", sweep: sweep, runID: runID, at: at, db)
+        }
+    }
+
+    private static func insertVerdict(_ v: ListingShippingVerdict, table: String, sweep: Int64, runID: Int64, at: Int64,
+                                      _ db: Database) throws {
+        try db.execute(literal: """
+            INSERT OR REPLACE INTO \(sql: table) (sweep_id, marketplace, listing_id, postal_code, sku, status, reason,
+                handling_days, promise_days, carrier, service, service_key, source, delivery_days, billable_oz, currency, charged_micros,
+                label_micros, margin_micros, default_service, default_micros, saving_micros, actionable, run_id, decided_at)
+            VALUES (\(sweep), \(v.marketplace.rawValue), \(v.listingID), \(v.destinationPostalCode), \(v.sku), \(v.status.rawValue),
+                \(v.reason), \(v.handlingDays), \(v.promiseDays), \(v.carrier), \(v.service), \(v.serviceKey), \(v.source), \(v.deliveryDays),
+                \(v.billableOunces), \(v.currency), \(v.chargedMicros), \(v.labelMicros), \(v.marginMicros), \(v.defaultService),
+                \(v.defaultMicros), \(v.savingMicros), \(v.actionable), \(runID), \(at))
+            """)
+    }
+
+    public func listingVerdicts(sweep: Int64) throws -> [ListingShippingVerdict] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM shipping_listing_verdicts WHERE sweep_id = ? ORDER BY marketplace, listing_id",
+                             arguments: [sweep]).map(Self.verdict)
+        }
+    }
+
+    public func listingDestinationVerdicts(sweep: Int64) throws -> [ListingShippingVerdict] {
+        try read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT * FROM shipping_listing_destinations WHERE sweep_id = ? ORDER BY marketplace, listing_id, postal_code
+                """, arguments: [sweep]).map(Self.verdict)
+        }
+    }
+
+    static func verdict(_ row: Row) -> ListingShippingVerdict {
+        ListingShippingVerdict(
+            marketplace: MarketplaceName(rawValue: row["marketplace"]) ?? .ebay, listingID: row["listing_id"], sku: row["sku"],
+            destinationPostalCode: row["postal_code"], status: ShippingRecommendation.Status(rawValue: row["status"]) ?? .skipped,
+            reason: row["reason"], handlingDays: row["handling_days"], promiseDays: row["promise_days"], carrier: row["carrier"],
+            service: row["service"], serviceKey: row["service_key"], source: row["source"], deliveryDays: row["delivery_days"],
+            billableOunces: row["billable_oz"], currency: row["currency"], chargedMicros: row["charged_micros"],
+            labelMicros: row["label_micros"], marginMicros: row["margin_micros"], defaultService: row["default_service"],
+            defaultMicros: row["default_micros"], savingMicros: row["saving_micros"], actionable: row["actionable"])
     }
 }

@@ -26,6 +26,72 @@ public protocol Marketplace: Sendable {
     /// every page, and the cursor to persist for next time. A line may be returned again
     /// (cursors overlap on purpose); callers apply each `(marketplace, orderID, lineID)` once.
     func orders(since cursor: String?) async throws -> OrdersPage
+
+    /// Our active listings' shipping settings as buyers see them: what one unit's shipping is
+    /// charged to a domestic address, the handling time and the advertised service, where the
+    /// channel says. Channels whose API cannot read them throw `UnsupportedByChannel` (the
+    /// default).
+    func listingShipping() async throws -> [ListingShipping]
+}
+
+extension Marketplace {
+    public func listingShipping() async throws -> [ListingShipping] {
+        throw UnsupportedByChannel(marketplace: name, operation: "reading listings' shipping settings",
+                                   reason: "this channel's client has no read of them")
+    }
+}
+
+/// A channel cannot do what was asked of it through its API: permanent, never retried.
+public struct UnsupportedByChannel: RetryClassified, Sendable, Hashable, CustomStringConvertible {
+    public var marketplace: MarketplaceName
+    public var operation: String
+    public var reason: String
+
+    public init(marketplace: MarketplaceName, operation: String, reason: String) {
+        self.marketplace = marketplace
+        self.operation = operation
+        self.reason = reason
+    }
+
+    public var description: String { "\(marketplace.rawValue) does not support \(operation): \(reason)" }
+    public var taskFailure: TaskFailure { .permanent(description) }
+}
+
+/// One listing's shipping settings, as the channel charges the buyer (domestic, one unit).
+public struct ListingShipping: Sendable, Hashable {
+    public var marketplace: MarketplaceName
+    public var sku: String
+    /// eBay offer id, Shopify variant id.
+    public var listingID: String
+    public var price: Money?
+    /// What the buyer is charged to ship one unit with the listing's first (default) service:
+    /// zero for free shipping. Nil when the channel computes it at checkout (calculated
+    /// shipping) or no rate applies; `note` says which.
+    public var charge: Money?
+    /// Days from the sale to the parcel leaving, as the listing promises (eBay's handling
+    /// time); nil where the channel has none (Shopify).
+    public var handlingDays: Int?
+    /// The advertised service as a service key (`usps-ground-advantage`), when the channel
+    /// names a carrier service (eBay); nil for Shopify's named rates.
+    public var serviceKey: String?
+    /// Where the settings come from, for people: `eBay fulfillment policy 6000000001 "Free
+    /// shipping"`, `Shopify zone "Domestic", rate "Standard"`.
+    public var policy: String
+    /// Why `charge` is nil, or anything else a reader of the row should know.
+    public var note: String?
+
+    public init(marketplace: MarketplaceName, sku: String, listingID: String, price: Money? = nil, charge: Money?,
+                handlingDays: Int?, serviceKey: String?, policy: String, note: String? = nil) {
+        self.marketplace = marketplace
+        self.sku = sku
+        self.listingID = listingID
+        self.price = price
+        self.charge = charge
+        self.handlingDays = handlingDays
+        self.serviceKey = serviceKey
+        self.policy = policy
+        self.note = note
+    }
 }
 
 /// An error that says whether retrying can help.

@@ -22,14 +22,52 @@ public enum ShippingArbitrage {
         /// The packaging file (`sku,weight_oz,length_in,width_in,height_in`), resolved against the
         /// job file's directory.
         public var packaging: Located<String>
+        /// Also judge every active listing's shipping settings (eBay, Shopify).
+        public var includeListings: Bool
+        /// US postal codes listings are quoted to (a listing has no buyer yet); each listing is
+        /// judged by its worst destination.
+        public var listingDestinations: [String]
+        /// Days from sale to delivery a listing promises; nil: the listing's handling time plus
+        /// the transit of its advertised service (or `default_service`) to each destination.
+        public var listingPromiseDays: Int?
 
         init?(reading r: inout TableReader) {
             let marketplaces = r.marketplaces(minimum: 1)
-            // Listings carry no destination to quote to, and no label-buying step exists: both
-            // are refused rather than silently ignored.
-            if let listings = r.bool("include_listings"), listings.value {
-                r.error(listings.line, "\"params.include_listings\" = true is not supported yet: only open orders are quoted; remove it or set it to false")
+            let includeListings = r.bool("include_listings")
+            if let includeListings, includeListings.value, let marketplaces {
+                // Amazon's SP-API reads a listing's shipping *template name* at most, never the
+                // template's rates: there is nothing honest to compare a label with.
+                for amazon in marketplaces where amazon.value == .amazon {
+                    r.error(amazon.line, "\"params.include_listings\" = true cannot include amazon: the Selling Partner API has no read "
+                        + "of a shipping template's rates (only its name), so what Amazon buyers are charged for shipping is not known; "
+                        + "list amazon in another shipping-arbitrage job without include_listings")
+                }
             }
+            // A listing has no buyer yet: it is quoted to these destinations and judged by the worst.
+            var destinations: [String] = []
+            if let list = r.strings("listing_destinations") {
+                for item in list.value {
+                    if !Self.isPostalCode(item.value) {
+                        r.error(item.line, "\"params.listing_destinations\" entry \"\(item.value)\" is not a postal code")
+                    } else if destinations.contains(item.value) {
+                        r.error(item.line, "\"params.listing_destinations\" lists \"\(item.value)\" twice")
+                    } else {
+                        destinations.append(item.value)
+                    }
+                }
+                if list.value.count > 20 { r.error(list.line, "\"params.listing_destinations\" has \(list.value.count) entries; at most 20") }
+                if includeListings?.value != true {
+                    r.error(list.line, "\"params.listing_destinations\" is only used with \"params.include_listings\" = true")
+                }
+            } else if let includeListings, includeListings.value {
+                r.error(includeListings.line, "\"params.include_listings\" = true needs \"params.listing_destinations\" "
+                    + "(postal codes to quote listings to, e.g. [\"10001\", \"60601\", \"94105\"])")
+            }
+            let promise = r.integer("listing_promise_days", in: 1...60)
+            if let promise, includeListings?.value != true {
+                r.error(promise.line, "\"params.listing_promise_days\" is only used with \"params.include_listings\" = true")
+            }
+            // No label-buying step exists: refused rather than silently ignored.
             if let buy = r.bool("buy_labels"), buy.value {
                 r.error(buy.line, "\"params.buy_labels\" = true is not supported: this build only quotes and never buys labels; remove it or set it to false")
             }
@@ -65,6 +103,9 @@ public enum ShippingArbitrage {
             self.originPostalCode = origin.value
             self.defaultService = defaultService?.value
             self.minSaving = minSaving
+            self.includeListings = includeListings?.value ?? false
+            self.listingDestinations = destinations
+            self.listingPromiseDays = promise?.value
             self.packaging = Located(value: FileSystem.resolve(packaging.value, against: FileSystem.directory(of: r.file)),
                                      line: packaging.line)
         }

@@ -17,6 +17,8 @@ import FlipSyncCore
 ///   being sent. A call that fails as a whole throws its error; earlier calls may have been
 ///   applied, and setting the same price or quantity again is harmless, so the whole set can be
 ///   retried.
+/// - `listingShipping`: each published offer's fulfillment policy and shipping-cost override
+///   (see the method).
 /// - `orders`: `getOrders` by creation date, every page. The cursor is the ISO 8601
 ///   `creationDate` of the newest order seen minus `cursorOverlap` (five minutes), never moving
 ///   back; orders created at or after it are returned, so lines near the cursor come again.
@@ -90,6 +92,70 @@ public struct EbayMarketplace: Marketplace {
             marketplace: .ebay, sku: item.sku, listingID: offer.offerID, gtin: item.upc.first ?? item.ean.first,
             title: item.title ?? "", condition: condition, price: price,
             quantity: offer.availableQuantity ?? item.quantity ?? 0, shippingCharged: offer.domesticShippingCost)
+    }
+
+    // MARK: Listings' shipping
+
+    /// Every active listing's domestic shipping as buyers see it: the published offer's
+    /// fulfillment policy (`listingPolicies.fulfillmentPolicyId`), read once for all with
+    /// `getFulfillmentPolicies` (and by id for any policy that list lacks), and the offer's own
+    /// `shippingCostOverrides`.
+    ///
+    /// The charge is for the policy's first domestic service (by `sortOrder`): the offer's
+    /// priority-1 domestic override when it has one (eBay: an override replaces the policy's
+    /// cost for that service), else zero with `freeShipping`, else its `shippingCost`; nil for
+    /// calculated shipping (eBay computes it per buyer) and local pickup. The service key is
+    /// the carrier code and the service code without that prefix (`USPS` + `USPSGroundAdvantage`
+    /// → `usps-ground-advantage`). Handling time is the policy's `handlingTime` in days
+    /// (business days are taken as days). A listing whose offer names no policy is left out
+    /// with nothing to judge.
+    public func listingShipping() async throws -> [ListingShipping] {
+        var items: [InventoryItem] = []
+        var offset: Int? = 0
+        while let current = offset {
+            let page = try await client.inventoryItems(limit: 200, offset: current)
+            items += page.items
+            offset = page.nextOffset
+        }
+        let offers = try await publishedOffers(for: items.map(\.sku)).compactMap { $0 }
+        var policies: [String: FulfillmentPolicy] = [:]
+        for policy in try await client.fulfillmentPolicies() { policies[policy.policyID] = policy }
+        var out: [ListingShipping] = []
+        for offer in offers {
+            guard let policyID = offer.fulfillmentPolicyID else { continue }
+            if policies[policyID] == nil { policies[policyID] = try await client.fulfillmentPolicy(id: policyID) }
+            guard let policy = policies[policyID] else { continue }
+            out.append(Self.shipping(offer, policy: policy))
+        }
+        return out
+    }
+
+    static func shipping(_ offer: SellerOffer, policy: FulfillmentPolicy) -> ListingShipping {
+        let first = policy.domesticServices.first
+        var charge: Money?
+        var note: String?
+        if policy.localPickup || first == nil {
+            note = "local pickup only: no domestic shipping service"
+        } else if let override = offer.domesticShippingCost {
+            charge = override
+        } else if first?.freeShipping == true {
+            charge = first?.shippingCost.map { .zero($0.currency) } ?? offer.price.map { .zero($0.currency) }
+        } else if policy.domesticCostType == "CALCULATED" {
+            note = "calculated shipping: eBay charges each buyer the carrier's rate"
+        } else {
+            charge = first?.shippingCost
+            if charge == nil { note = "the policy's first domestic service has no shippingCost" }
+        }
+        // Without a carrier code the service code cannot be split honestly: no key.
+        let key = first.flatMap { service -> String? in
+            guard let carrier = service.carrierCode, !carrier.isEmpty else { return nil }
+            let code = service.serviceCode
+            let name = code.lowercased().hasPrefix(carrier.lowercased()) ? String(code.dropFirst(carrier.count)) : code
+            return RateQuote.serviceKey(carrier: carrier, service: name)
+        }
+        return ListingShipping(marketplace: .ebay, sku: offer.sku, listingID: offer.offerID, price: offer.price, charge: charge,
+                               handlingDays: policy.handlingDays, serviceKey: key,
+                               policy: "eBay fulfillment policy \(policy.policyID) \"\(policy.name)\"", note: note)
     }
 
     // MARK: Competition

@@ -87,6 +87,36 @@ public struct SellerOffer: Sendable, Hashable {
     /// `DOMESTIC` and `priority` 1); nil otherwise, since the policy's own costs are not part of
     /// the offer.
     public var domesticShippingCost: Money?
+    /// `listingPolicies.fulfillmentPolicyId`: the fulfillment (shipping) policy the offer uses.
+    public var fulfillmentPolicyID: String? = nil
+}
+
+/// A seller's fulfillment (shipping) business policy (eBay's `FulfillmentPolicy`, the fields
+/// we use).
+public struct FulfillmentPolicy: Sendable, Hashable {
+    public var policyID: String
+    public var name: String
+    public var marketplaceID: String?
+    /// `handlingTime.value` in days (`unit` `DAY` or `BUSINESS_DAY`); nil when not set.
+    public var handlingDays: Int?
+    /// True when the policy offers local pickup only (no shipping).
+    public var localPickup: Bool
+    /// The `DOMESTIC` shipping option's `costType`: `FLAT_RATE`, `CALCULATED` or `NOT_SPECIFIED`.
+    public var domesticCostType: String?
+    /// The `DOMESTIC` option's services, by `sortOrder` (the first is what buyers see first).
+    public var domesticServices: [Service]
+
+    /// eBay's `ShippingService`, the fields we use.
+    public struct Service: Sendable, Hashable {
+        public var sortOrder: Int?
+        /// `USPS`, `UPS`, `FedEx`.
+        public var carrierCode: String?
+        /// `USPSGroundAdvantage`, `UPSGround`, `USPSPriority`.
+        public var serviceCode: String
+        /// What the buyer pays for one unit; absent for calculated shipping.
+        public var shippingCost: Money?
+        public var freeShipping: Bool
+    }
 }
 
 /// One of our inventory items (eBay's `InventoryItemWithSkuLocaleGroupid`, the fields we use).
@@ -278,6 +308,7 @@ struct WireOffersResponse: Decodable {
                 var shippingCost: WireAmount?
             }
             var shippingCostOverrides: [ShippingCostOverride]?
+            var fulfillmentPolicyId: String?
         }
         var offerId: String
         var listingPolicies: ListingPolicies?
@@ -288,6 +319,36 @@ struct WireOffersResponse: Decodable {
         var status: String?
     }
     var offers: [Offer]?
+}
+
+struct WireFulfillmentPolicy: Decodable {
+    struct TimeDuration: Decodable {
+        var unit: String?
+        var value: Int?
+    }
+    struct ShippingOption: Decodable {
+        struct ShippingService: Decodable {
+            var sortOrder: Int?
+            var shippingCarrierCode: String?
+            var shippingServiceCode: String?
+            var shippingCost: WireAmount?
+            var freeShipping: Bool?
+        }
+        var optionType: String?
+        var costType: String?
+        var shippingServices: [ShippingService]?
+    }
+    var fulfillmentPolicyId: String
+    var name: String?
+    var marketplaceId: String?
+    var handlingTime: TimeDuration?
+    var localPickup: Bool?
+    var shippingOptions: [ShippingOption]?
+}
+
+struct WireFulfillmentPoliciesResponse: Decodable {
+    var fulfillmentPolicies: [WireFulfillmentPolicy]?
+    var total: Int?
 }
 
 struct WireOrdersResponse: Decodable {

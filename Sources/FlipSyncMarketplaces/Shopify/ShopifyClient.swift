@@ -58,7 +58,7 @@ public struct ShopifyClientConfiguration: Sendable, Hashable {
 }
 
 /// One shop's REST Admin API: products and variants, locations, inventory levels and items,
-/// and orders.
+/// orders, and shipping zones.
 ///
 /// Every request takes a token from our bucket for (host, token), then waits until Shopify's
 /// own leaky bucket has room (`ShopifyCallLimit`, fed by `X-Shopify-Shop-Api-Call-Limit`),
@@ -251,6 +251,39 @@ public final class ShopifyClient: Sendable {
         return ShopifyOrdersPage(orders: orders, nextPageInfo: next)
     }
 
+    // MARK: Shipping zones
+
+    /// The shop's shipping zones with their countries and flat rates.
+    ///
+    /// `GET /admin/api/{version}/shipping_zones.json`; answers `{"shipping_zones":[…]}`, each
+    /// with `id`, `name`, `countries[]` (`code`, `provinces[].code`), `weight_based_shipping_rates[]`
+    /// (`name`, `price` as a string, `weight_low`/`weight_high` in kilograms),
+    /// `price_based_shipping_rates[]` (`name`, `price`, `min_order_subtotal`/`max_order_subtotal`
+    /// as strings or null) and `carrier_shipping_rate_providers[]`. Prices are in the shop's currency.
+    /// Reference: ShippingZone resource (https://shopify.dev/docs/api/admin-rest/2024-10/resources/shippingzone).
+    public func shippingZones() async throws -> [ShopifyShippingZone] {
+        let operation = "shipping_zones.list"
+        let response = try await send(.get, "shipping_zones.json", operation: operation)
+        return try decode(ShopifyWire.ShippingZonesResponse.self, response, operation: operation).shipping_zones.map { zone in
+            let field = "shipping zone \(zone.id)"
+            func grams(_ kilograms: Double?) -> Int? { kilograms.map { Int(($0 * 1000).rounded()) } }
+            return ShopifyShippingZone(
+                id: zone.id, name: zone.name ?? "",
+                countries: (zone.countries ?? []).map { .init(code: $0.code, provinceCodes: ($0.provinces ?? []).compactMap(\.code)) },
+                weightRates: try (zone.weight_based_shipping_rates ?? []).map { rate in
+                    ShopifyShippingZone.WeightRate(name: rate.name ?? "", price: try money(rate.price, configuration.currency, field: field),
+                                                   lowGrams: grams(rate.weight_low) ?? 0, highGrams: grams(rate.weight_high))
+                },
+                priceRates: try (zone.price_based_shipping_rates ?? []).map { rate in
+                    ShopifyShippingZone.PriceRate(
+                        name: rate.name ?? "", price: try money(rate.price, configuration.currency, field: field),
+                        minSubtotal: try rate.min_order_subtotal.map { try money($0, configuration.currency, field: field) },
+                        maxSubtotal: try rate.max_order_subtotal.map { try money($0, configuration.currency, field: field) })
+                },
+                carrierRateProviders: zone.carrier_shipping_rate_providers?.count ?? 0)
+        }
+    }
+
     // MARK: Wire values
 
     private func pageSize() throws -> Int {
@@ -328,7 +361,7 @@ public final class ShopifyClient: Sendable {
             // Refused before sending: nothing to meter. Sent without an answer: still a call.
             switch error {
             case .timedOut, .connection:
-                recorder.record(MeteredCall(provider: Self.provider, operation: operation, cost: configuration.callPrice, status: nil))
+                await recorder.record(MeteredCall(provider: Self.provider, operation: operation, cost: configuration.callPrice, status: nil))
             case .hostNotAllowed, .invalidURL: break
             }
             logger.debug("Shopify call failed", metadata: ["operation": "\(operation)", "error": "\(error)"])
@@ -339,7 +372,7 @@ public final class ShopifyClient: Sendable {
         }
         let callLimitHeader = response.header(Self.callLimitHeader)
         callLimit.finish(header: callLimitHeader)
-        recorder.record(MeteredCall(provider: Self.provider, operation: operation, cost: configuration.callPrice, status: response.status))
+        await recorder.record(MeteredCall(provider: Self.provider, operation: operation, cost: configuration.callPrice, status: response.status))
         logger.debug("Shopify call", metadata: ["operation": "\(operation)", "status": "\(response.status)",
                                                 "call_limit": "\(callLimitHeader ?? "-")", "elapsed": "\(clock.now - started)"])
         try Self.check(response, operation: operation)

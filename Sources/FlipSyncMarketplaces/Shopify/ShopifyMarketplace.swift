@@ -131,6 +131,54 @@ public final class ShopifyMarketplace: Marketplace {
         return costs
     }
 
+    /// Every SKU'd variant's domestic (US) shipping charge from the shop's shipping zones: the
+    /// zones whose countries include `US`, their weight-based rates that take the variant's
+    /// weight and their price-based rates that take its price, one unit as the whole order.
+    /// The buyer picks the cheapest rate offered, so that is the charge. The REST resource does
+    /// not say which delivery profile a product is in, so when several zones cover the US every
+    /// one counts: the charge is the lowest any of them offers, never an overstatement.
+    /// Shopify has no handling time and its rates name no carrier service (`handlingDays` and
+    /// `serviceKey` are nil). Carrier-calculated rates are computed at checkout: without a flat
+    /// rate that applies, the charge is nil with a note saying why.
+    public func listingShipping() async throws -> [ListingShipping] {
+        let zones = try await client.shippingZones().filter { $0.countries.contains { $0.code == "US" } }
+        return try await allVariants().compactMap { variant -> ListingShipping? in
+            guard let sku = variant.sku, !sku.isEmpty else { return nil }
+            return Self.shipping(variant, sku: sku, zones: zones)
+        }
+    }
+
+    static func shipping(_ variant: ShopifyVariant, sku: String, zones: [ShopifyShippingZone]) -> ListingShipping {
+        let grams = Self.grams(variant)
+        var offered: [(zone: String, rate: String, price: Money)] = []
+        for zone in zones {
+            if let grams {
+                for rate in zone.weightRates where rate.applies(grams: grams) { offered.append((zone.name, rate.name, rate.price)) }
+            }
+            for rate in zone.priceRates where rate.applies(subtotal: variant.price) { offered.append((zone.name, rate.name, rate.price)) }
+        }
+        let cheapest = offered.min { ($0.price.micros, $0.zone, $0.rate) < ($1.price.micros, $1.zone, $1.rate) }
+        var note: String?
+        if cheapest == nil {
+            note = zones.isEmpty ? "no shipping zone covers US"
+                : zones.contains { $0.carrierRateProviders > 0 } ? "carrier-calculated rates: Shopify computes them at checkout"
+                : "no flat rate of the US zones applies to \(grams.map { "\($0) g" } ?? "an unknown weight") at \(variant.price)"
+        }
+        return ListingShipping(marketplace: .shopify, sku: sku, listingID: String(variant.variantID), price: variant.price,
+                               charge: cheapest?.price, handlingDays: nil, serviceKey: nil,
+                               policy: cheapest.map { "Shopify zone \"\($0.zone)\", rate \"\($0.rate)\"" } ?? "Shopify shipping zones",
+                               note: note)
+    }
+
+    /// The variant's weight in grams: `weight` in its `weight_unit` when given, else `grams`.
+    static func grams(_ variant: ShopifyVariant) -> Int? {
+        if let weight = variant.weight, let unit = variant.weightUnit {
+            let perUnit: Double? = ["g": 1, "kg": 1000, "oz": 28.349523125, "lb": 453.59237][unit]
+            if let perUnit { return Int((weight * perUnit).rounded()) }
+        }
+        return variant.grams
+    }
+
     // MARK: Helpers
 
     static func lines(of order: ShopifyOrder) -> [OrderLine] {

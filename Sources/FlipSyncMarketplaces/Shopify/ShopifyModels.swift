@@ -115,6 +115,46 @@ public struct ShopifyOrdersPage: Sendable, Hashable {
     public var nextPageInfo: String?
 }
 
+/// A shipping zone (Shopify's `ShippingZone`, the fields we use): where it ships and its flat rates.
+public struct ShopifyShippingZone: Sendable, Hashable {
+    public var id: Int64
+    public var name: String
+    public var countries: [Country]
+    public var weightRates: [WeightRate]
+    public var priceRates: [PriceRate]
+    /// Carrier-calculated rate providers (their rates are computed at checkout, not listed).
+    public var carrierRateProviders: Int
+
+    public struct Country: Sendable, Hashable {
+        /// ISO 3166-1 alpha-2, or `*` for the rest of the world.
+        public var code: String
+        /// Empty: the whole country.
+        public var provinceCodes: [String]
+    }
+
+    /// A rate for orders whose weight is within `lowGrams…highGrams` (no upper bound when nil).
+    public struct WeightRate: Sendable, Hashable {
+        public var name: String
+        public var price: Money
+        public var lowGrams: Int
+        public var highGrams: Int?
+
+        public func applies(grams: Int) -> Bool { grams >= lowGrams && highGrams.map { grams <= $0 } ?? true }
+    }
+
+    /// A rate for orders whose subtotal is within `minSubtotal…maxSubtotal` (open where nil).
+    public struct PriceRate: Sendable, Hashable {
+        public var name: String
+        public var price: Money
+        public var minSubtotal: Money?
+        public var maxSubtotal: Money?
+
+        public func applies(subtotal: Money) -> Bool {
+            (minSubtotal.map { subtotal.micros >= $0.micros } ?? true) && (maxSubtotal.map { subtotal.micros <= $0.micros } ?? true)
+        }
+    }
+}
+
 /// Shopify's JSON, field for field.
 enum ShopifyWire {
     struct ProductsResponse: Decodable { var products: [Product] }
@@ -188,6 +228,34 @@ enum ShopifyWire {
         var fulfillment_status: String?
     }
     struct ShippingLine: Decodable { var price: String }
+
+    struct ShippingZonesResponse: Decodable { var shipping_zones: [ShippingZone] }
+    struct ShippingZone: Decodable {
+        struct Country: Decodable {
+            struct Province: Decodable { var code: String? }
+            var code: String
+            var provinces: [Province]?
+        }
+        struct WeightRate: Decodable {
+            var name: String?
+            var price: String
+            var weight_low: Double?
+            var weight_high: Double?
+        }
+        struct PriceRate: Decodable {
+            var name: String?
+            var price: String
+            var min_order_subtotal: String?
+            var max_order_subtotal: String?
+        }
+        struct CarrierProvider: Decodable { var id: Int64? }
+        var id: Int64
+        var name: String?
+        var countries: [Country]?
+        var weight_based_shipping_rates: [WeightRate]?
+        var price_based_shipping_rates: [PriceRate]?
+        var carrier_shipping_rate_providers: [CarrierProvider]?
+    }
     struct Address: Decodable {
         var zip: String?
         var province_code: String?

@@ -12,6 +12,7 @@ extension SandboxRoute {
     public static let shopifyInventoryLevels = SandboxRoute("shopify.inventory_levels")
     public static let shopifyInventoryItems = SandboxRoute("shopify.inventory_items")
     public static let shopifyOrders = SandboxRoute("shopify.orders")
+    public static let shopifyShippingZones = SandboxRoute("shopify.shipping_zones")
 }
 
 /// The sandbox shop's fixed facts.
@@ -34,7 +35,8 @@ public enum SandboxShopify {
 ///   (price), `GET locations.json`, `POST inventory_levels/set.json`,
 ///   `GET inventory_items.json?ids=` (`cost` is the catalog's cost of the SKU; at most
 ///   `limit` items, no further pages), `GET orders.json` (`status`, `since_id`,
-///   `created_at_min`, `limit`, `page_info`).
+///   `created_at_min`, `limit`, `page_info`), `GET shipping_zones.json` (the fixed zones of
+///   `SandboxShippingPolicies`).
 /// - Paging: a `Link: <…page_info=…>; rel="next"` header when more records follow; a request
 ///   with `page_info` may carry only `limit` (as on Shopify). Results are in id order.
 /// - Auth: `X-Shopify-Access-Token` must equal `state.shopifyAccessToken`, else 401 with
@@ -81,6 +83,9 @@ struct ShopifyRoutes: Sendable {
             try await self.handle(.shopifyInventoryItems, request) { self.inventoryItems(request) }
         }
         api.get("orders.json") { request, _ in try await self.handle(.shopifyOrders, request) { try self.orders(request) } }
+        api.get("shipping_zones.json") { request, _ in
+            try await self.handle(.shopifyShippingZones, request) { Reply(body: ["shipping_zones": SandboxShippingPolicies.shopifyZones]) }
+        }
     }
 
     /// What a handler answers; `handle` serialises it and adds the call-limit header.

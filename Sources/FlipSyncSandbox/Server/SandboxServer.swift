@@ -80,6 +80,7 @@ public final class SandboxServer: Sendable {
     static func makeRouter(_ state: SandboxState) -> Router<BasicRequestContext> {
         let router = Router()
         EbayRoutes(state: state).register(on: router)
+        EbayAccountRoutes(state: state).register(on: router)
         AmazonRoutes(state: state).register(on: router)
         ShopifyRoutes(state: state).register(on: router)
         CarrierRoutes(state: state).register(on: router)

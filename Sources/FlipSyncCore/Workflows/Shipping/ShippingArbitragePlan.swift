@@ -12,6 +12,13 @@
 ///    against the default service. A line without packaging data, destination or SKU is
 ///    recorded `skipped` with the reason, never guessed.
 ///
+/// With `include_listings`, the same waves judge active listings' shipping settings:
+/// `listings:<marketplace>` (wave 1) reads them and records them for the sweep (the first run of
+/// a chain of resumes), and `listing:<marketplace>:<listing>` (wave 2) quotes the SKU's box to
+/// every `listing_destinations` entry and records one row per destination and the listing's
+/// verdict at its worst destination (`ListingShippingJudgement`). A listing with a verdict is
+/// done for the sweep, so a resumed run neither quotes nor counts it again.
+///
 /// Quotes from an API are paid calls that reserve their cost first: a budget that cannot afford
 /// one throws `TaskFailure.budgetExhausted`, which ends the run `budget_exhausted` with the rows
 /// recorded so far; the lines left pending are quoted by the next run. Nothing is ever bought.
@@ -60,19 +67,28 @@ public struct ShippingArbitragePlan: WorkflowPlan {
     public func tasks(for job: JobDefinition, runID: Int64) async throws -> [PlannedTask] {
         let p = try Self.parameters(job)
         _ = try shoppers(for: p)
+        let listings = p.includeListings
+            ? p.marketplaces.map { PlannedTask(key: "listings:\($0.value.rawValue)", agent: "listings", input: $0.value.rawValue) } : []
         return [PlannedTask(key: "packaging", agent: "packaging", input: p.packaging.value)]
             + p.marketplaces.map { PlannedTask(key: "orders:\($0.value.rawValue)", agent: "orders", input: $0.value.rawValue) }
+            + listings
     }
 
     public func followUp(after tasks: [TaskInfo], job: JobDefinition, runID: Int64) async throws -> [PlannedTask] {
-        guard !tasks.contains(where: { $0.key.hasPrefix("quote:") }) else { return [] }
+        guard !tasks.contains(where: { $0.key.hasPrefix("quote:") || $0.key.hasPrefix("listing:") }) else { return [] }
         // Without the packaging table every line would be skipped for want of data it may have.
         guard tasks.contains(where: { $0.key == "packaging" && $0.status == .succeeded }) else { return [] }
         let p = try Self.parameters(job)
         let wanted = Set(p.marketplaces.map(\.value))
-        return try ledger.pendingLines(job: job.name).filter { wanted.contains($0.marketplace) }.map { line in
+        let lines = try ledger.pendingLines(job: job.name).filter { wanted.contains($0.marketplace) }.map { line in
             PlannedTask(key: "quote:\(line.marketplace.rawValue):\(line.orderID):\(line.lineID)", agent: "quote",
                         input: [line.marketplace.rawValue, line.orderID, line.lineID].joined(separator: "\n"))
+        }
+        guard p.includeListings else { return lines }
+        let listings = try ledger.unjudgedListings(sweep: ledger.sweepID(ofRun: runID)).filter { wanted.contains($0.marketplace) }
+        return lines + listings.map { listing in
+            PlannedTask(key: "listing:\(listing.marketplace.rawValue):\(listing.listingID)", agent: "listing",
+                        input: [listing.marketplace.rawValue, listing.listingID].joined(separator: "\n"))
         }
     }
 
@@ -81,19 +97,26 @@ public struct ShippingArbitragePlan: WorkflowPlan {
         case "packaging": return PackagingImporter(plan: self)
         case "orders": return OrdersReader(plan: self)
         case "quote": return LineQuoter(plan: self)
+        case "listings": return ListingsReader(plan: self)
+        case "listing": return ListingJudge(plan: self)
         default: return nil
         }
     }
 
     /// Lines decided, total saving against the default service (actionable ones), and every line
-    /// whose buyer-paid shipping does not cover its cheapest adequate label.
+    /// whose buyer-paid shipping does not cover its cheapest adequate label; then, when listings
+    /// were judged, the sweep's listings the same way (`ListingShippingSummary`).
     public func summarize(_ tasks: [TaskInfo]) -> String {
-        guard let runID = tasks.first?.runID, let rows = try? ledger.shippingRecommendations(runID: runID), !rows.isEmpty else {
-            let failed = tasks.filter { $0.status == .failed }.count
-            return "\(tasks.count) task\(tasks.count == 1 ? "" : "s"), \(failed) failed, no lines decided"
+        let failed = tasks.filter { $0.status == .failed }.count
+        var text = "\(tasks.count) task\(tasks.count == 1 ? "" : "s"), \(failed) failed, no lines decided"
+        if let runID = tasks.first?.runID, let rows = try? ledger.shippingRecommendations(runID: runID), !rows.isEmpty {
+            text = ShippingRunSummary(rows, currency: currency).text
         }
-        let summary = ShippingRunSummary(rows, currency: currency)
-        return summary.text
+        if tasks.contains(where: { $0.key.hasPrefix("listings:") }), let runID = tasks.first?.runID,
+           let verdicts = try? ledger.listingVerdicts(sweep: ledger.sweepID(ofRun: runID)) {
+            text += "; " + ListingShippingSummary(verdicts, currency: currency).text
+        }
+        return text
     }
 
     func marketplace(_ name: String) throws -> any Marketplace {
@@ -143,6 +166,81 @@ public struct ShippingArbitragePlan: WorkflowPlan {
                                                    runID: context.runID, at: plan.clock.wallMilliseconds())
             return TaskOutput(result: "{\"lines\":\(page.lines.count),\"open\":\(open.count),\"new\":\(new)}",
                               summary: "\(page.lines.count) order lines, \(open.count) open, \(new) new")
+        }
+    }
+
+    struct ListingsReader: Agent {
+        let plan: ShippingArbitragePlan
+        var name: String { "listings" }
+
+        func perform(_ task: PlannedTask, context: AgentContext) async throws -> TaskOutput {
+            let marketplace = try plan.marketplace(task.input)
+            let listings = try await marketplace.listingShipping()
+            let sweep = try plan.ledger.sweepID(ofRun: context.runID)
+            try plan.ledger.recordListings(listings, sweep: sweep, runID: context.runID, at: plan.clock.wallMilliseconds())
+            let free = listings.filter { $0.charge?.micros == 0 }.count
+            return TaskOutput(result: "{\"listings\":\(listings.count),\"free_shipping\":\(free)}",
+                              summary: "\(listings.count) listings' shipping settings, \(free) with free shipping")
+        }
+    }
+
+    struct ListingJudge: Agent {
+        let plan: ShippingArbitragePlan
+        var name: String { "listing" }
+
+        func perform(_ task: PlannedTask, context: AgentContext) async throws -> TaskOutput {
+            let parts = task.input.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            guard parts.count == 2, let marketplace = MarketplaceName(rawValue: parts[0]) else {
+                throw TaskFailure.permanent("malformed listing task input")
+            }
+            let p = try ShippingArbitragePlan.parameters(context.job)
+            let sweep = try plan.ledger.sweepID(ofRun: context.runID)
+            guard let listing = try plan.ledger.recordedListing(sweep: sweep, marketplace: marketplace, listingID: parts[1]) else {
+                throw TaskFailure.permanent("listing \(parts[1]) on \(marketplace.rawValue) was not recorded by this sweep")
+            }
+            let handling = listing.handlingDays ?? p.handlingDays
+            let reference = listing.serviceKey ?? p.defaultService
+            var rows: [ListingShippingVerdict] = []
+            if listing.sku.isEmpty {
+                rows = [ListingShippingJudgement.skipped(listing, destination: nil, reason: "no SKU on the listing", handlingDays: handling,
+                                                         currency: plan.currency)]
+            } else if let size = try plan.ledger.packaging(sku: listing.sku) {
+                for destination in p.listingDestinations {
+                    let request = ParcelRequest(originPostalCode: p.originPostalCode,
+                                                destination: Destination(postalCode: destination, country: "US"), size: size)
+                    var quotes: [RateQuote] = []
+                    for shopper in try plan.shoppers(for: p) { quotes += try await shopper.quotes(for: request) }
+                    let promise = ListingShippingJudgement.promiseDays(fixed: p.listingPromiseDays, handlingDays: handling,
+                                                                       reference: reference, quotes: quotes, currency: plan.currency)
+                    try plan.ledger.saveListingQuotes(quotes.map {
+                        ListingShippingJudgement.record($0, listing: listing, destination: destination, handlingDays: handling, promiseDays: promise)
+                    }, sweep: sweep, runID: context.runID, at: plan.clock.wallMilliseconds())
+                    guard let promise else {
+                        let why = reference.map { "\($0) was not quoted there with transit days" } ?? "the listing names no carrier service"
+                        rows.append(ListingShippingJudgement.skipped(
+                            listing, destination: destination,
+                            reason: "to \(destination): no delivery promise: \(why); set params.listing_promise_days or params.default_service",
+                            handlingDays: handling, currency: plan.currency))
+                        continue
+                    }
+                    rows.append(ListingShippingJudgement.judge(listing, destination: destination, quotes: quotes, handlingDays: handling,
+                                                               promiseDays: promise, defaultService: reference,
+                                                               minSaving: p.minSaving?.value, currency: plan.currency))
+                }
+            } else {
+                rows = [ListingShippingJudgement.skipped(listing, destination: nil, reason: "no packaging data for \(listing.sku)",
+                                                         handlingDays: handling, currency: plan.currency)]
+            }
+            guard let verdict = ListingShippingJudgement.verdict(rows) else {
+                throw TaskFailure.permanent("listing \(listing.listingID): no destinations to judge")
+            }
+            try plan.ledger.saveListingVerdict(verdict, destinations: rows, sweep: sweep, runID: context.runID,
+                                               at: plan.clock.wallMilliseconds())
+            let margin = verdict.marginMicros.map(String.init) ?? "null"
+            let label = verdict.labelMicros.map(String.init) ?? "null"
+            return TaskOutput(result: "{\"status\":\(JSON.string(verdict.status.rawValue)),\"label_micros\":\(label),"
+                                + "\"margin_micros\":\(margin)}",
+                              summary: verdict.reason)
         }
     }
 
