@@ -11,7 +11,7 @@ import Foundation
 let usage = """
     usage: flipsync-bench [--quick] [--only NAME]... [--sweep-listings N]
       --quick             shorter runs (lateness 10 s instead of the issue's 60 s, fewer iterations,
-                          a sweep of 500 listings instead of 1,000)
+                          a sweep of 1,000 listings instead of the issue's 100,000)
       --only NAME         run only NAME (repeatable): schedule, lateness, idle, pool, ledger, footprint, sweep
       --sweep-listings N  the sweep's listings (1…100000), whatever --quick says
     """
