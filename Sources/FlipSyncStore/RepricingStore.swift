@@ -124,9 +124,9 @@ extension RunStore: RepricingLedger {
         }
     }
 
-    public func saveDecision(_ d: DecisionRecord, sweep: Int64) throws {
+    public func saveDecision(_ d: DecisionRecord, sweep: Int64) async throws {
         let excluded = String(decoding: try JSONEncoder.sorted.encode(d.offersExcluded), as: UTF8.self)
-        try write { db in
+        try await groupWrite { db in
             try db.execute(literal: """
                 INSERT OR REPLACE INTO decisions (sweep_id, marketplace, sku, listing_id, currency, old_price_micros, new_price_micros,
                     floor_micros, ceiling_micros, lowest_competitor_micros, buy_box_micros, offers_considered, offers_excluded,
@@ -145,9 +145,20 @@ extension RunStore: RepricingLedger {
         }
     }
 
+    public func decisions(sweep: Int64, marketplace: MarketplaceName, skus: [String]) throws -> [DecisionRecord] {
+        try read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT * FROM decisions WHERE sweep_id = ? AND marketplace = ? AND sku IN (SELECT value FROM json_each(?))
+                ORDER BY sku
+                """, arguments: [sweep, marketplace.rawValue, String(decoding: try JSONEncoder().encode(skus), as: UTF8.self)])
+                .map(Self.decision)
+        }
+    }
+
     public func markDecisions(sweep: Int64, marketplace: MarketplaceName, skus: [String], state: DecisionRecord.State,
-                              results: [String: String]) throws {
-        try write { db in
+                              results: [String: String]) async throws {
+        guard !skus.isEmpty else { return }
+        try await groupWrite { db in
             for sku in skus {
                 try db.execute(literal: """
                     UPDATE decisions SET state = \(state.rawValue), api_result = COALESCE(\(results[sku]), api_result)

@@ -14,6 +14,8 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
     let reader: any DatabaseReader
     /// Named in every storage error, so a full disk or a lock says which file.
     let path: String
+    /// The writes made while tasks run (task states, decisions, spend rows) go through it.
+    let group: GroupCommit
 
     public enum Mode: Sendable { case readWrite, readOnly }
 
@@ -65,6 +67,7 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
             let hint = mode == .readWrite && Self.isOnReadOnlyFileSystem(path) ? " (the file system is read-only)" : ""
             throw .storage("cannot open \(path)\(hint): \(error)")
         }
+        group = GroupCommit(writer: writer)
     }
 
     /// Whether the file system holding `path` is mounted read-only.
@@ -154,6 +157,11 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
         do { return try writer.write(body) } catch { throw .storage("\(path): \(error)") }
     }
 
+    /// `body` in the next group-commit transaction (`GroupCommit`), once that is committed.
+    func groupWrite<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(LedgerError) -> T {
+        do { return try await group.commit(body) } catch { throw .storage("\(path): \(error)") }
+    }
+
     func read<T>(_ body: (Database) throws -> T) throws(LedgerError) -> T {
         do { return try reader.read(body) } catch { throw .storage("\(path): \(error)") }
     }
@@ -179,22 +187,40 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
     }
 
     public func markRunning(runID: Int64, at: Int64) throws(LedgerError) {
-        try write { db in
-            try db.execute(sql: "UPDATE runs SET status = 'running', started_at = ? WHERE id = ? AND status = 'queued'",
-                           arguments: [at, runID])
-        }
+        try write { db in try Self.markRunning(db, runID: runID, at: at) }
+    }
+
+    public func commitRunning(runID: Int64, at: Int64) async throws(LedgerError) {
+        try await groupWrite { db in try Self.markRunning(db, runID: runID, at: at) }
+    }
+
+    private static func markRunning(_ db: Database, runID: Int64, at: Int64) throws {
+        try db.execute(sql: "UPDATE runs SET status = 'running', started_at = ? WHERE id = ? AND status = 'queued'",
+                       arguments: [at, runID])
     }
 
     public func finishRun(runID: Int64, status: RunStatus, summary: String?, error: String?, spendMicros: Int64,
                           at: Int64) throws(LedgerError) {
         try write { db in
-            try db.execute(
-                sql: """
-                    UPDATE runs SET status = ?, summary = ?, error = ?, spend_micros = ?, finished_at = ?
-                    WHERE id = ? AND status IN ('queued', 'running')
-                    """,
-                arguments: [status.rawValue, summary, error, spendMicros, at, runID])
+            try Self.finishRun(db, runID: runID, status: status, summary: summary, error: error, spendMicros: spendMicros, at: at)
         }
+    }
+
+    public func commitFinish(runID: Int64, status: RunStatus, summary: String?, error: String?, spendMicros: Int64,
+                             at: Int64) async throws(LedgerError) {
+        try await groupWrite { db in
+            try Self.finishRun(db, runID: runID, status: status, summary: summary, error: error, spendMicros: spendMicros, at: at)
+        }
+    }
+
+    private static func finishRun(_ db: Database, runID: Int64, status: RunStatus, summary: String?, error: String?,
+                                  spendMicros: Int64, at: Int64) throws {
+        try db.execute(
+            sql: """
+                UPDATE runs SET status = ?, summary = ?, error = ?, spend_micros = ?, finished_at = ?
+                WHERE id = ? AND status IN ('queued', 'running')
+                """,
+            arguments: [status.rawValue, summary, error, spendMicros, at, runID])
     }
 
     public func interruptLeftovers(at: Int64, reason: String) throws(LedgerError) -> [RunInfo] {
@@ -249,19 +275,31 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
     }
 
     public func saveTask(_ task: TaskInfo) throws(LedgerError) {
+        try write { db in try Self.upsert(task, db) }
+    }
+
+    public func saveTasks(_ tasks: [TaskInfo]) throws(LedgerError) {
         try write { db in
-            try db.execute(
-                sql: """
-                    INSERT INTO tasks (run_id, key, agent, status, attempts, started_at, finished_at, result, error)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT (run_id, key) DO UPDATE SET
-                        agent = excluded.agent, status = excluded.status, attempts = excluded.attempts,
-                        started_at = excluded.started_at, finished_at = excluded.finished_at,
-                        result = excluded.result, error = excluded.error
-                    """,
-                arguments: [task.runID, task.key, task.agent, task.status.rawValue, task.attempts, task.startedAt,
-                            task.finishedAt, task.result, task.error])
+            for task in tasks { try Self.upsert(task, db) }
         }
+    }
+
+    public func commitTask(_ task: TaskInfo) async throws(LedgerError) {
+        try await groupWrite { db in try Self.upsert(task, db) }
+    }
+
+    private static func upsert(_ task: TaskInfo, _ db: Database) throws {
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO tasks (run_id, key, agent, status, attempts, started_at, finished_at, result, error)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (run_id, key) DO UPDATE SET
+                    agent = excluded.agent, status = excluded.status, attempts = excluded.attempts,
+                    started_at = excluded.started_at, finished_at = excluded.finished_at,
+                    result = excluded.result, error = excluded.error
+                """
+        ).execute(arguments: [task.runID, task.key, task.agent, task.status.rawValue, task.attempts, task.startedAt,
+                              task.finishedAt, task.result, task.error])
     }
 
     // MARK: - Schedule state

@@ -10,9 +10,10 @@ import Synchronization
 /// loaded from the table when the ledger opens and whenever the day changes, then kept current
 /// by `record`. `reserve` refuses a call when spent + reserved by calls in flight + its estimate
 /// would exceed any budget that applies (`SpendBudgets`), so concurrent tasks cannot overshoot
-/// together, and a restart cannot reset a budget. `record` writes the row and settles the
-/// reservation at the real cost in one short transaction, under the same lock, so the table and
-/// the totals never disagree.
+/// together, and a restart cannot reset a budget. `record` settles the reservation at the real
+/// cost under the same lock, then writes the row through the store's group commit and returns
+/// once it is committed (the totals move first, so a total loaded from the table meanwhile never
+/// counts the call twice).
 ///
 /// The job, run and task of a call come from `SpendContext.current`, bound by the run
 /// coordinator around each task. Limits are looked up at each reservation: `setBudgets` (on a
@@ -23,6 +24,7 @@ import Synchronization
 /// (a budget already 80% spent when loaded counts as told).
 public final class SpendLedger: SpendRecorder, Sendable {
     private let writer: any DatabaseWriter
+    private let group: GroupCommit
     private let clock: any SchedulerClock
     private let onEvent: @Sendable (SpendEvent) -> Void
     private let tally: Mutex<Tally>
@@ -36,6 +38,7 @@ public final class SpendLedger: SpendRecorder, Sendable {
     public init(store: RunStore, budgets: SpendBudgets, clock: any SchedulerClock,
                 onEvent: @escaping @Sendable (SpendEvent) -> Void = { _ in }) throws(LedgerError) {
         writer = store.writer
+        group = store.group
         self.clock = clock
         self.onEvent = onEvent
         history = SpendHistory(store: store)
@@ -131,9 +134,9 @@ public final class SpendLedger: SpendRecorder, Sendable {
         return SpendReservation(id: try outcome.get(), estimate: estimate)
     }
 
-    public func record(_ call: MeteredCall, settling reservation: SpendReservation?) {
+    public func record(_ call: MeteredCall, settling reservation: SpendReservation?) async {
         let context = SpendContext.current
-        let events = tally.withLock { t -> [SpendEvent] in
+        let (now, early) = tally.withLock { t -> (Int64, [SpendEvent]) in
             let now = clock.wallMilliseconds()
             if let reservation { t.release(id: reservation.id) }
             var events: [SpendEvent] = []
@@ -141,27 +144,28 @@ public final class SpendLedger: SpendRecorder, Sendable {
             if !counted {
                 events.append(.notCounted("\(call.provider) \(call.operation) cost \(call.cost) but budgets are in \(t.budgets.currency)"))
             }
-            // The budgets are found before the row is written, so a run loaded now does not count the call twice.
-            var budgets: [Applicable]?
+            // The totals move before the row is written: a run or period loaded from the table
+            // from now on cannot hold this call yet, so it is never counted twice.
             do {
                 try roll(&t, to: now)
-                budgets = counted ? try applicableBudgets(&t, context: context) : nil
+                if counted, call.cost.micros != 0 {
+                    let budgets = try applicableBudgets(&t, context: context)
+                    t.add(call.cost.micros, context: context)
+                    events += t.crossings(of: budgets)
+                }
             } catch {
                 events.append(.notCounted("\(call.provider) \(call.operation) (\(call.cost)): \(error)"))
             }
-            do {
-                try writer.write { db in try Self.insert(db, call, context: context, at: now) }
-            } catch {
-                // The money is spent all the same: it still counts in memory until the next reload.
-                events.append(.notCounted("\(call.provider) \(call.operation) (\(call.cost)) not recorded: \(error)"))
-            }
-            if let budgets, call.cost.micros != 0 {
-                t.add(call.cost.micros, context: context)
-                events += t.crossings(of: budgets)
-            }
-            return events
+            return (now, events)
         }
-        for event in events { onEvent(event) }
+        for event in early { onEvent(event) }
+        // Committed with the other writes waiting (group commit); returns once it is on disk.
+        do {
+            try await group.commit { db in try Self.insert(db, call, context: context, at: now) }
+        } catch {
+            // The money is spent all the same: it still counts in memory until the next reload.
+            onEvent(.notCounted("\(call.provider) \(call.operation) (\(call.cost)) not recorded: \(error)"))
+        }
     }
 
     // MARK: - Totals in memory

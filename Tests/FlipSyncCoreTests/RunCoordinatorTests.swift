@@ -195,7 +195,7 @@ struct RunCoordinatorTests {
         let agent = ScriptedAgent { _, _, _ in
             let cent = Money(micros: 10_000, currency: .usd)
             let reservation = try spend.reserve(provider: "carrier", operation: "rate_quote", estimate: cent)
-            spend.record(MeteredCall(provider: "carrier", operation: "rate_quote", cost: cent, status: 200), settling: reservation)
+            await spend.record(MeteredCall(provider: "carrier", operation: "rate_quote", cost: cent, status: 200), settling: reservation)
             return ok
         }
         let run = try h.newRun()

@@ -32,18 +32,18 @@ func paid(_ cost: Int64, provider: String = "carrier", operation: String = "rate
 }
 
 /// Reserves `estimate` and records the call at `actual`, inside `context` (if any).
-func spend(_ ledger: SpendLedger, _ actual: Int64, estimate: Int64? = nil, in context: SpendContext? = nil) throws {
-    try SpendContext.$current.withValue(context) {
+func spend(_ ledger: SpendLedger, _ actual: Int64, estimate: Int64? = nil, in context: SpendContext? = nil) async throws {
+    try await SpendContext.$current.withValue(context) {
         let reservation = try ledger.reserve(provider: "carrier", operation: "rates.quote", estimate: usd(estimate ?? actual))
-        ledger.record(paid(actual), settling: reservation)
+        await ledger.record(paid(actual), settling: reservation)
     }
 }
 
-func refused(_ ledger: SpendLedger, _ estimate: Int64, in context: SpendContext? = nil) -> String? {
-    SpendContext.$current.withValue(context) { () -> String? in
+func refused(_ ledger: SpendLedger, _ estimate: Int64, in context: SpendContext? = nil) async -> String? {
+    await SpendContext.$current.withValue(context) { () async -> String? in
         do throws(TaskFailure) {
             let reservation = try ledger.reserve(provider: "carrier", operation: "rates.quote", estimate: usd(estimate))
-            ledger.record(paid(0), settling: reservation)  // give the money back: this only probes
+            await ledger.record(paid(0), settling: reservation)  // give the money back: this only probes
             return nil
         } catch {
             guard case .budgetExhausted(let message) = error else { return "unexpected: \(error)" }
@@ -60,9 +60,9 @@ struct SpendLedgerTests {
         let ledger = try SpendLedger(store: h.store, budgets: SpendBudgets(currency: .usd, timezone: .utc), clock: h.clock)
         let agent = ScriptedAgent { key, _, _ in
             let reservation = try ledger.reserve(provider: "openai", operation: "responses", estimate: usd(2_000))
-            ledger.record(MeteredCall(provider: "openai", operation: "responses", units: 150, cost: usd(1_234), status: 200,
+            await ledger.record(MeteredCall(provider: "openai", operation: "responses", units: 150, cost: usd(1_234), status: 200,
                                       inputTokens: 100, cachedInputTokens: 40, outputTokens: 50), settling: reservation)
-            ledger.record(MeteredCall(provider: "ebay", operation: "browse.item_summary.search", cost: usd(0),
+            await ledger.record(MeteredCall(provider: "ebay", operation: "browse.item_summary.search", cost: usd(0),
                                       servedFromCache: key == "b", status: key == "b" ? nil : 200))
             return ok
         }
@@ -80,7 +80,7 @@ struct SpendLedgerTests {
         #expect(calls.first { $0.taskKey == "b" && $0.call.provider == "ebay" }?.call.servedFromCache == true)
         #expect(try ledger.spent(runID: run.id) == usd(2_468))
         // Outside any task there is no context: the row has no job.
-        ledger.record(paid(5))
+        await ledger.record(paid(5))
         #expect(try ledger.history.totals(since: 0, by: .job, timezone: .utc).map(\.key) == ["probe", nil])
     }
 
@@ -115,7 +115,7 @@ struct SpendLedgerTests {
                         else { return }
                         granted.withLock { $0 += 1 }
                         await Task.yield()  // hold the reservation while others try
-                        ledger.record(paid(10_000, operation: "labels.buy"), settling: reservation)
+                        await ledger.record(paid(10_000, operation: "labels.buy"), settling: reservation)
                     }
                 }
             }
@@ -123,134 +123,134 @@ struct SpendLedgerTests {
         #expect(granted.withLock { $0 } == 100)
         #expect(try ledger.spent(runID: 7) == Self.oneDollar)
         #expect(try ledger.history.totals(since: 0, by: .provider, timezone: newYork).map(\.cost) == [Self.oneDollar])
-        #expect(refused(ledger, 1, in: context) != nil)
+        #expect(await refused(ledger, 1, in: context) != nil)
     }
 
     @Test("settling at an actual cost below the estimate frees the difference at once")
-    func settleBelowEstimate() throws {
+    func settleBelowEstimate() async throws {
         let h = SpendHarness(at: "2026-11-25T12:00:00Z")
         let ledger = try h.open(SpendBudgets(currency: .usd, timezone: newYork, daily: usd(100_000)))
         let held = try ledger.reserve(provider: "carrier", operation: "labels.buy", estimate: usd(100_000))
-        #expect(refused(ledger, 1) != nil, "the whole budget is reserved")
-        ledger.record(paid(30_000), settling: held)
-        #expect(refused(ledger, 70_001) != nil)
-        #expect(refused(ledger, 70_000) == nil)
+        #expect(await refused(ledger, 1) != nil, "the whole budget is reserved")
+        await ledger.record(paid(30_000), settling: held)
+        #expect(await refused(ledger, 70_001) != nil)
+        #expect(await refused(ledger, 70_000) == nil)
         // A call that was never made settles at zero and gives everything back.
         let unused = try ledger.reserve(provider: "carrier", operation: "labels.buy", estimate: usd(70_000))
-        ledger.record(MeteredCall(provider: "carrier", operation: "labels.buy", cost: usd(0), status: nil), settling: unused)
-        #expect(refused(ledger, 70_000) == nil)
+        await ledger.record(MeteredCall(provider: "carrier", operation: "labels.buy", cost: usd(0), status: nil), settling: unused)
+        #expect(await refused(ledger, 70_000) == nil)
     }
 
     @Test("a refusal names the budget, its limit, what is spent and reserved, and what was asked")
-    func refusalMessage() throws {
+    func refusalMessage() async throws {
         let h = SpendHarness(at: "2026-11-25T12:00:00Z")
         let ledger = try h.open(SpendBudgets(currency: .usd, timezone: newYork, daily: usd(5_000_000),
                                              jobs: ["reprice": .init(perRun: usd(50_000))]))
         let context = SpendContext(job: "reprice", runID: 3, taskKey: "sku-1")
-        try spend(ledger, 40_000, in: context)
+        try await spend(ledger, 40_000, in: context)
         _ = try SpendContext.$current.withValue(context) {
             try ledger.reserve(provider: "carrier", operation: "rates.quote", estimate: usd(4_215))
         }
-        #expect(refused(ledger, 10_000, in: context)
+        #expect(await refused(ledger, 10_000, in: context)
             == "budget of run 3 of job \"reprice\" of 0.05 USD exhausted: 0.04 USD spent, 0.004215 USD reserved, 0.01 USD requested for carrier rates.quote")
-        #expect(refused(ledger, 10_000, in: SpendContext(job: "reprice", runID: 4, taskKey: "sku-1")) == nil, "another run has its own budget")
-        #expect(refused(ledger, 10_000) == nil, "outside a run only the global budgets apply")
+        #expect(await refused(ledger, 10_000, in: SpendContext(job: "reprice", runID: 4, taskKey: "sku-1")) == nil, "another run has its own budget")
+        #expect(await refused(ledger, 10_000) == nil, "outside a run only the global budgets apply")
     }
 
     @Test("the daily budget resets at local midnight in the configured zone, not at UTC midnight")
-    func dailyResetsAtLocalMidnight() throws {
+    func dailyResetsAtLocalMidnight() async throws {
         let h = SpendHarness(at: "2026-11-25T18:30:00-05:00")
         let ledger = try h.open(SpendBudgets(currency: .usd, timezone: newYork, daily: usd(50_000)))
-        try spend(ledger, 50_000)
-        #expect(refused(ledger, 1) != nil)
+        try await spend(ledger, 50_000)
+        #expect(await refused(ledger, 1) != nil)
         h.clock.advance(to: Timestamp(parsing: "2026-11-26T00:00:00Z")!)  // 19:00 in New York
-        #expect(refused(ledger, 1) != nil)
+        #expect(await refused(ledger, 1) != nil)
         h.clock.advance(to: Timestamp(parsing: "2026-11-25T23:59:59-05:00")!)
-        #expect(refused(ledger, 1) != nil)
+        #expect(await refused(ledger, 1) != nil)
         h.clock.advance(bySeconds: 1)
-        #expect(refused(ledger, 50_000) == nil)
-        try spend(ledger, 50_000)
-        #expect(refused(ledger, 1) != nil)
+        #expect(await refused(ledger, 50_000) == nil)
+        try await spend(ledger, 50_000)
+        #expect(await refused(ledger, 1) != nil)
     }
 
     @Test("a job's daily budget counts all its runs, only its own, and resets at local midnight")
-    func jobDailyBudget() throws {
+    func jobDailyBudget() async throws {
         let h = SpendHarness(at: "2026-11-25T22:00:00-05:00")
         let ledger = try h.open(SpendBudgets(currency: .usd, timezone: newYork, jobs: ["reprice": .init(perDay: usd(30_000))]))
-        try spend(ledger, 20_000, in: SpendContext(job: "reprice", runID: 1, taskKey: "a"))
-        try spend(ledger, 10_000, in: SpendContext(job: "reprice", runID: 2, taskKey: "a"))
-        #expect(refused(ledger, 1, in: SpendContext(job: "reprice", runID: 3, taskKey: "a"))?.hasPrefix("daily budget of job \"reprice\" of 0.03 USD") == true)
-        #expect(refused(ledger, 1_000_000, in: SpendContext(job: "sync", runID: 4, taskKey: "a")) == nil)
+        try await spend(ledger, 20_000, in: SpendContext(job: "reprice", runID: 1, taskKey: "a"))
+        try await spend(ledger, 10_000, in: SpendContext(job: "reprice", runID: 2, taskKey: "a"))
+        #expect(await refused(ledger, 1, in: SpendContext(job: "reprice", runID: 3, taskKey: "a"))?.hasPrefix("daily budget of job \"reprice\" of 0.03 USD") == true)
+        #expect(await refused(ledger, 1_000_000, in: SpendContext(job: "sync", runID: 4, taskKey: "a")) == nil)
         h.clock.advance(to: Timestamp(parsing: "2026-11-26T00:00:00-05:00")!)
-        #expect(refused(ledger, 30_000, in: SpendContext(job: "reprice", runID: 3, taskKey: "a")) == nil)
+        #expect(await refused(ledger, 30_000, in: SpendContext(job: "reprice", runID: 3, taskKey: "a")) == nil)
     }
 
     @Test("the monthly budget counts every day of the local month and resets on the 1st at local midnight")
-    func monthlyBudget() throws {
+    func monthlyBudget() async throws {
         let h = SpendHarness(at: "2026-11-01T00:00:00-04:00")
         let ledger = try h.open(SpendBudgets(currency: .usd, timezone: newYork, monthly: usd(100_000)))
-        try spend(ledger, 60_000)
+        try await spend(ledger, 60_000)
         h.clock.advance(to: Timestamp(parsing: "2026-11-30T23:59:59-05:00")!)
-        try spend(ledger, 40_000)
-        #expect(refused(ledger, 1)?.hasPrefix("monthly budget of 0.10 USD exhausted: 0.10 USD spent") == true)
+        try await spend(ledger, 40_000)
+        #expect(await refused(ledger, 1)?.hasPrefix("monthly budget of 0.10 USD exhausted: 0.10 USD spent") == true)
         h.clock.advance(bySeconds: 1)
-        #expect(refused(ledger, 100_000) == nil)
+        #expect(await refused(ledger, 100_000) == nil)
     }
 
     @Test("reaching 80% of a budget warns once per period; a new day warns again")
-    func warningOnce() throws {
+    func warningOnce() async throws {
         let h = SpendHarness(at: "2026-11-25T12:00:00-05:00")
         let ledger = try h.open(SpendBudgets(currency: .usd, timezone: newYork, daily: usd(100_000), monthly: usd(10_000_000)))
-        try spend(ledger, 79_999)
+        try await spend(ledger, 79_999)
         #expect(h.warnings.isEmpty)
-        try spend(ledger, 1)
+        try await spend(ledger, 1)
         #expect(h.warnings == [BudgetWarning(scope: .daily, limit: usd(100_000), spent: usd(80_000))])
-        try spend(ledger, 10_000)
-        try spend(ledger, 10_000)
+        try await spend(ledger, 10_000)
+        try await spend(ledger, 10_000)
         #expect(h.warnings.count == 1)
         h.clock.advance(to: Timestamp(parsing: "2026-11-26T09:00:00-05:00")!)
-        try spend(ledger, 90_000)
+        try await spend(ledger, 90_000)
         #expect(h.warnings.count == 2)
         #expect(h.warnings.last == BudgetWarning(scope: .daily, limit: usd(100_000), spent: usd(90_000)))
         // A restart does not warn again for a budget already past 80%.
         let reopened = try h.open(SpendBudgets(currency: .usd, timezone: newYork, daily: usd(100_000)))
-        try spend(reopened, 1_000)
+        try await spend(reopened, 1_000)
         #expect(h.warnings.count == 2)
     }
 
     @Test("a per-run budget warns for that run only, once")
-    func runWarning() throws {
+    func runWarning() async throws {
         let h = SpendHarness(at: "2026-11-25T12:00:00Z")
         let ledger = try h.open(SpendBudgets(currency: .usd, timezone: .utc, jobs: ["reprice": .init(perRun: usd(10_000))]))
-        for _ in 0..<9 { try spend(ledger, 1_000, in: SpendContext(job: "reprice", runID: 1, taskKey: "a")) }
-        try spend(ledger, 8_000, in: SpendContext(job: "reprice", runID: 2, taskKey: "a"))
+        for _ in 0..<9 { try await spend(ledger, 1_000, in: SpendContext(job: "reprice", runID: 1, taskKey: "a")) }
+        try await spend(ledger, 8_000, in: SpendContext(job: "reprice", runID: 2, taskKey: "a"))
         #expect(h.warnings.map(\.scope) == [.run(job: "reprice", runID: 1), .run(job: "reprice", runID: 2)])
     }
 
     @Test("reopening the database reloads what today, this month and a run have spent: a restart cannot reset a budget")
-    func reopenReloads() throws {
+    func reopenReloads() async throws {
         let h = SpendHarness(at: "2026-11-25T12:00:00-05:00")
         let budgets = SpendBudgets(currency: .usd, timezone: newYork, daily: usd(200_000), monthly: usd(150_000),
                                    jobs: ["reprice": .init(perRun: usd(40_000), perDay: usd(70_000))])
         do {
             let ledger = try h.open(budgets)
-            try spend(ledger, 50_000)  // yesterday, by the time of the restart: counts for the month only
+            try await spend(ledger, 50_000)  // yesterday, by the time of the restart: counts for the month only
             h.clock.advance(to: Timestamp(parsing: "2026-11-26T08:00:00-05:00")!)
-            try spend(ledger, 35_000, in: SpendContext(job: "reprice", runID: 9, taskKey: "a"))
-            try spend(ledger, 20_000, in: SpendContext(job: "reprice", runID: 10, taskKey: "a"))
+            try await spend(ledger, 35_000, in: SpendContext(job: "reprice", runID: 9, taskKey: "a"))
+            try await spend(ledger, 20_000, in: SpendContext(job: "reprice", runID: 10, taskKey: "a"))
         }
         let ledger = try h.open(budgets)
-        #expect(refused(ledger, 5_001, in: SpendContext(job: "reprice", runID: 9, taskKey: "b"))?
+        #expect(await refused(ledger, 5_001, in: SpendContext(job: "reprice", runID: 9, taskKey: "b"))?
             .hasPrefix("budget of run 9 of job \"reprice\" of 0.04 USD exhausted: 0.035 USD spent") == true)
-        #expect(refused(ledger, 15_001, in: SpendContext(job: "reprice", runID: 11, taskKey: "a"))?
+        #expect(await refused(ledger, 15_001, in: SpendContext(job: "reprice", runID: 11, taskKey: "a"))?
             .hasPrefix("daily budget of job \"reprice\" of 0.07 USD exhausted: 0.055 USD spent") == true)
-        #expect(refused(ledger, 145_001)?.hasPrefix("daily budget of 0.20 USD exhausted: 0.055 USD spent") == true)
-        #expect(refused(ledger, 45_001)?.hasPrefix("monthly budget of 0.15 USD exhausted: 0.105 USD spent") == true)
-        #expect(refused(ledger, 45_000) == nil)
+        #expect(await refused(ledger, 145_001)?.hasPrefix("daily budget of 0.20 USD exhausted: 0.055 USD spent") == true)
+        #expect(await refused(ledger, 45_001)?.hasPrefix("monthly budget of 0.15 USD exhausted: 0.105 USD spent") == true)
+        #expect(await refused(ledger, 45_000) == nil)
     }
 
     @Test("totals by job, provider and local day are exact, across a DST change")
-    func totals() throws {
+    func totals() async throws {
         // 2026-11-01 is the day New York falls back: 25 hours long.
         let h = SpendHarness(at: "2026-10-31T23:59:59-04:00")
         let ledger = try h.open(SpendBudgets(currency: .usd, timezone: newYork))
@@ -264,7 +264,7 @@ struct SpendLedgerTests {
         ]
         for (time, context, call) in calls {
             h.clock.advance(to: Timestamp(parsing: time)!)
-            SpendContext.$current.withValue(context) { ledger.record(call) }
+            await SpendContext.$current.withValue(context) { await ledger.record(call) }
         }
         let periods = LocalPeriods(zone: newYork)
         let since = periods.start(of: CivilDate(year: 2026, month: 11, day: 1))
@@ -293,27 +293,27 @@ struct SpendLedgerTests {
     }
 
     @Test("a paid call priced in another currency is refused; one recorded in it is kept but not counted")
-    func foreignCurrency() throws {
+    func foreignCurrency() async throws {
         let h = SpendHarness(at: "2026-11-25T12:00:00Z")
         let ledger = try h.open(SpendBudgets(currency: .usd, timezone: .utc, daily: usd(10)))
         let eur = Currency(code: "EUR")!
         #expect(throws: TaskFailure.self) { try ledger.reserve(provider: "x", operation: "y", estimate: Money(micros: 1, currency: eur)) }
-        ledger.record(MeteredCall(provider: "x", operation: "y", cost: Money(micros: 1_000, currency: eur), status: 200))
-        #expect(refused(ledger, 10) == nil)
+        await ledger.record(MeteredCall(provider: "x", operation: "y", cost: Money(micros: 1_000, currency: eur), status: 200))
+        #expect(await refused(ledger, 10) == nil)
         let totals = try ledger.history.totals(since: 0, by: .provider, timezone: .utc)
         #expect(totals.contains { $0.key == "x" && $0.cost == Money(micros: 1_000, currency: eur) })
         #expect(h.events.withLock { $0.count } == 1)
     }
 
     @Test("new limits from a reload apply at the next reservation")
-    func setBudgets() throws {
+    func setBudgets() async throws {
         let h = SpendHarness(at: "2026-11-25T12:00:00Z")
         let ledger = try h.open(SpendBudgets(currency: .usd, timezone: .utc, daily: usd(10_000)))
-        try spend(ledger, 10_000)
-        #expect(refused(ledger, 1) != nil)
+        try await spend(ledger, 10_000)
+        #expect(await refused(ledger, 1) != nil)
         ledger.setBudgets(SpendBudgets(currency: .usd, timezone: .utc, daily: usd(20_000)))
-        #expect(refused(ledger, 10_000) == nil)
-        #expect(refused(ledger, 10_001) != nil)
+        #expect(await refused(ledger, 10_000) == nil)
+        #expect(await refused(ledger, 10_001) != nil)
     }
 }
 
@@ -332,7 +332,7 @@ struct LocalPeriodsTests {
     }
 
     @Test("a day whose midnight the clocks skip starts when they resume")
-    func skippedMidnight() throws {
+    func skippedMidnight() async throws {
         // São Paulo went from 2018-11-04 00:00 straight to 01:00.
         let periods = LocalPeriods(zone: try ZoneRules.named("America/Sao_Paulo"))
         #expect(periods.start(of: CivilDate(year: 2018, month: 11, day: 4)) == Timestamp(parsing: "2018-11-04T01:00:00-02:00")!.secondsSinceEpoch * 1000)

@@ -150,10 +150,33 @@ public protocol RunLedger: Sendable {
     func tasks(runID: Int64) throws -> [TaskInfo]
     /// Inserts or updates the task `(runID, key)`.
     func saveTask(_ task: TaskInfo) throws
+    /// `saveTask` for many tasks, in one transaction.
+    func saveTasks(_ tasks: [TaskInfo]) throws
+    /// `saveTask` for the run coordinator's tasks in flight: committed together with the other
+    /// writes waiting at the same moment (group commit), returning once it is committed.
+    func commitTask(_ task: TaskInfo) async throws
+    /// `markRunning` and `finishRun` through the same group commit.
+    func commitRunning(runID: Int64, at: Int64) async throws
+    func commitFinish(runID: Int64, status: RunStatus, summary: String?, error: String?, spendMicros: Int64, at: Int64) async throws
     func scheduleStates() throws -> [String: ScheduleState]
     func saveScheduleState(_ state: ScheduleState) throws
     /// Deletes up to `limit` finished runs (and their tasks) created before `before`; returns how many.
     func pruneRuns(createdBefore before: Int64, limit: Int) throws -> Int
     /// Recent finished runs, newest first (for the readiness scan and `flipsyncctl runs`).
     func recentRuns(job: String?, limit: Int) throws -> [RunInfo]
+}
+
+extension RunLedger {
+    public func saveTasks(_ tasks: [TaskInfo]) throws {
+        for task in tasks { try saveTask(task) }
+    }
+
+    public func commitTask(_ task: TaskInfo) async throws { try saveTask(task) }
+
+    public func commitRunning(runID: Int64, at: Int64) async throws { try markRunning(runID: runID, at: at) }
+
+    public func commitFinish(runID: Int64, status: RunStatus, summary: String?, error: String?, spendMicros: Int64,
+                             at: Int64) async throws {
+        try finishRun(runID: runID, status: status, summary: summary, error: error, spendMicros: spendMicros, at: at)
+    }
 }

@@ -45,7 +45,7 @@ public struct SpendReservation: Sendable, Hashable {
 }
 
 /// Where every call a client makes is reported, sent or not, answered or not. The spend
-/// ledger (RunStore) implements it durably; `record` must not block on I/O for long.
+/// ledger (RunStore) implements it durably: `record` returns once the call's row is committed.
 ///
 /// A paid call (one that costs money: a carrier quote or label, a metered LLM call) first
 /// `reserve`s its worst-case cost, which throws `TaskFailure.budgetExhausted` when a budget
@@ -54,11 +54,11 @@ public struct SpendReservation: Sendable, Hashable {
 /// just recorded.
 public protocol SpendRecorder: Sendable {
     func reserve(provider: String, operation: String, estimate: Money) throws(TaskFailure) -> SpendReservation
-    func record(_ call: MeteredCall, settling reservation: SpendReservation?)
+    func record(_ call: MeteredCall, settling reservation: SpendReservation?) async
 }
 
 extension SpendRecorder {
-    public func record(_ call: MeteredCall) { record(call, settling: nil) }
+    public func record(_ call: MeteredCall) async { await record(call, settling: nil) }
 }
 
 /// Keeps calls in memory, for tests and for runs with no ledger; an optional limit stands in

@@ -53,7 +53,7 @@ public struct RunCoordinator: RunExecutor {
         logger[metadataKey: "kind"] = "\(job.kind.rawValue)"
         logger[metadataKey: "run"] = "\(run.id)"
         do {
-            try ledger.markRunning(runID: run.id, at: clock.wallMilliseconds())
+            try await ledger.commitRunning(runID: run.id, at: clock.wallMilliseconds())
         } catch {
             logger.error("cannot record run start: \(error)")
             return .failed
@@ -99,8 +99,8 @@ public struct RunCoordinator: RunExecutor {
         }
         let spent = runSpend(run.id)
         do {
-            try ledger.finishRun(runID: run.id, status: status, summary: summary, error: errorText,
-                                 spendMicros: spent, at: clock.wallMilliseconds())
+            try await ledger.commitFinish(runID: run.id, status: status, summary: summary, error: errorText,
+                                          spendMicros: spent, at: clock.wallMilliseconds())
         } catch {
             logger.error("cannot record run end: \(error)")
         }
@@ -162,15 +162,20 @@ public struct RunCoordinator: RunExecutor {
     private func runWave(_ planned: [PlannedTask], done: [String: TaskInfo], progress: inout RunProgress, job: JobDefinition,
                          workflow: any WorkflowPlan, context: AgentContext) async throws {
         var remaining: [PlannedTask] = []
+        var rows: [TaskInfo] = []
+        rows.reserveCapacity(planned.count)
         for task in planned {
             if var finished = done[task.key] {
                 finished.runID = context.runID
-                try ledger.saveTask(finished)
+                rows.append(finished)
             } else {
-                try ledger.saveTask(TaskInfo(runID: context.runID, key: task.key, agent: task.agent, status: .pending))
+                rows.append(TaskInfo(runID: context.runID, key: task.key, agent: task.agent, status: .pending))
                 remaining.append(task)
             }
         }
+        // The whole wave is planned in one transaction; each task's states then go through the
+        // ledger's group commit, shared with the other tasks in flight.
+        try ledger.saveTasks(rows)
         let policy = RetryPolicy(job.retry)
         progress.total += planned.count
         progress.finished += planned.count - remaining.count
@@ -204,7 +209,7 @@ public struct RunCoordinator: RunExecutor {
         guard let agent = workflow.agent(named: task.agent) else {
             info.status = .failed
             info.error = "no agent \"\(task.agent)\""
-            try ledger.saveTask(info)
+            try await ledger.commitTask(info)
             return
         }
         var random = SystemRandomNumberGenerator()
@@ -213,7 +218,7 @@ public struct RunCoordinator: RunExecutor {
             info.attempts = attempt
             info.status = .running
             info.startedAt = clock.wallMilliseconds()
-            try ledger.saveTask(info)
+            try await ledger.commitTask(info)
             let output: TaskOutput
             do {
                 // Metered calls deep inside the agent are recorded against this job, run and task.
@@ -224,7 +229,7 @@ public struct RunCoordinator: RunExecutor {
             } catch is CancellationError {
                 info.status = .cancelled
                 info.finishedAt = clock.wallMilliseconds()
-                try? ledger.saveTask(info)
+                try? await ledger.commitTask(info)
                 throw CancellationError()
             } catch {
                 // A client's typed error (e.g. a marketplace's) says itself whether a retry can help.
@@ -234,18 +239,18 @@ public struct RunCoordinator: RunExecutor {
                 switch failure {
                 case .transient(_, let retryAfter) where attempt < policy.attempts:
                     info.status = .pending
-                    try ledger.saveTask(info)
+                    try await ledger.commitTask(info)
                     let wait = policy.delay(afterAttempt: attempt, retryAfter: retryAfter, using: &random)
                     context.logger.notice("task \(task.key) failed (attempt \(attempt) of \(policy.attempts)), retrying in \(wait): \(failure)",
                                           metadata: ["task": "\(task.key)"])
                     try await clock.sleep(milliseconds: wait.milliseconds)
                 case .budgetExhausted(let message):
                     info.status = .failed
-                    try ledger.saveTask(info)
+                    try await ledger.commitTask(info)
                     throw Ending.budget(message)
                 default:
                     info.status = .failed
-                    try ledger.saveTask(info)
+                    try await ledger.commitTask(info)
                     return
                 }
                 continue
@@ -256,7 +261,7 @@ public struct RunCoordinator: RunExecutor {
             info.result = output.result
             info.error = nil
             info.finishedAt = clock.wallMilliseconds()
-            try ledger.saveTask(info)
+            try await ledger.commitTask(info)
             return
         }
     }

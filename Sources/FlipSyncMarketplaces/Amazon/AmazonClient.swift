@@ -448,7 +448,7 @@ struct AmazonExchange: Sendable {
         let started = clock.now
         do {
             let response = try await transport.send(request)
-            recorder.record(MeteredCall(provider: AmazonClient.provider, operation: operation.rawValue, cost: price, status: response.status))
+            await recorder.record(MeteredCall(provider: AmazonClient.provider, operation: operation.rawValue, cost: price, status: response.status))
             limits.adopt(operation, header: response.header("x-amzn-RateLimit-Limit"))
             logger.debug("Amazon call", metadata: ["operation": "\(operation.rawValue)", "status": "\(response.status)",
                                                    "elapsed": "\(clock.now - started)"])
@@ -457,7 +457,7 @@ struct AmazonExchange: Sendable {
             // Refused before sending: nothing to meter. Sent without an answer: still a call.
             switch error {
             case .timedOut, .connection:
-                recorder.record(MeteredCall(provider: AmazonClient.provider, operation: operation.rawValue, cost: price, status: nil))
+                await recorder.record(MeteredCall(provider: AmazonClient.provider, operation: operation.rawValue, cost: price, status: nil))
             case .hostNotAllowed, .invalidURL: break
             }
             logger.debug("Amazon call failed", metadata: ["operation": "\(operation.rawValue)", "error": "\(error)"])

@@ -42,27 +42,27 @@ struct MeteredExchange: Sendable {
         } catch let error as HTTPTransportError {
             switch error {
             case .hostNotAllowed, .invalidURL:
-                recorder.record(MeteredCall(provider: provider, operation: operation, units: 0, cost: zero, status: nil),
+                await recorder.record(MeteredCall(provider: provider, operation: operation, units: 0, cost: zero, status: nil),
                                 settling: reservation)
             case .timedOut, .connection:
-                recorder.record(MeteredCall(provider: provider, operation: operation, cost: estimate, status: nil),
+                await recorder.record(MeteredCall(provider: provider, operation: operation, cost: estimate, status: nil),
                                 settling: reservation)
             }
             logger.debug("call failed", metadata: ["provider": "\(provider)", "operation": "\(operation)", "error": "\(error)"])
             throw MarketplaceError(error)
         } catch {
             // Cancelled while in flight: the provider may still bill it.
-            recorder.record(MeteredCall(provider: provider, operation: operation, cost: estimate, status: nil), settling: reservation)
+            await recorder.record(MeteredCall(provider: provider, operation: operation, cost: estimate, status: nil), settling: reservation)
             throw error
         }
         logger.debug("call", metadata: ["provider": "\(provider)", "operation": "\(operation)", "status": "\(response.status)"])
         do {
             let outcome = try interpret(response)
-            recorder.record(outcome.call, settling: reservation)
+            await recorder.record(outcome.call, settling: reservation)
             return outcome.value
         } catch {
             let billed = (200...299).contains(response.status) ? estimate : zero
-            recorder.record(MeteredCall(provider: provider, operation: operation, cost: billed, status: response.status),
+            await recorder.record(MeteredCall(provider: provider, operation: operation, cost: billed, status: response.status),
                             settling: reservation)
             throw error
         }

@@ -26,7 +26,7 @@ public struct CachedOfferMatcher: OfferMatcher {
         let hash = Self.titleHash(offer.title)
         let now = clock.wallMilliseconds()
         if let hit = try cache.cachedMatch(sku: listing.sku, offerID: offer.offerID, titleHash: hash, now: now) {
-            recorder.record(MeteredCall(provider: hit.provider, operation: Self.operation, units: hit.inputTokens + hit.outputTokens,
+            await recorder.record(MeteredCall(provider: hit.provider, operation: Self.operation, units: hit.inputTokens + hit.outputTokens,
                                         cost: .zero(listing.price.currency), servedFromCache: true, status: nil,
                                         inputTokens: hit.inputTokens, outputTokens: hit.outputTokens))
             return TitleMatch(sameProduct: hit.sameProduct, confidencePerMille: hit.confidencePerMille, provider: hit.provider, fromCache: true)

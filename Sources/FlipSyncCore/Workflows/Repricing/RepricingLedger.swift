@@ -76,12 +76,14 @@ public protocol RepricingLedger: Sendable {
     func unitCosts() throws -> [String: Money]
     func unitCost(sku: String) throws -> Money?
     /// Inserts or replaces the decision for (sweep, marketplace, sku).
-    func saveDecision(_ decision: DecisionRecord, sweep: Int64) throws
+    func saveDecision(_ decision: DecisionRecord, sweep: Int64) async throws
     /// Every decision of a sweep, by marketplace then SKU.
     func decisions(sweep: Int64) throws -> [DecisionRecord]
+    /// The decisions of a sweep for these SKUs of one marketplace, by SKU.
+    func decisions(sweep: Int64, marketplace: MarketplaceName, skus: [String]) throws -> [DecisionRecord]
     /// Moves decisions to `state`, with the API's result for each SKU when given.
     func markDecisions(sweep: Int64, marketplace: MarketplaceName, skus: [String], state: DecisionRecord.State,
-                       results: [String: String]) throws
+                       results: [String: String]) async throws
     /// The sweep a run belongs to: the first run of its chain of resumes.
     func sweepID(ofRun runID: Int64) throws -> Int64
 }

@@ -77,7 +77,7 @@ public struct RepricingSweepPlan: WorkflowPlan {
         let decisions = try ledger.decisions(sweep: sweep)
         if let trip = CircuitBreaker.evaluate(records: decisions, share: p.breakerShare, drop: p.breakerDrop) {
             for (marketplace, group) in Dictionary(grouping: decisions.filter { $0.state == .planned }, by: \.marketplace) {
-                try ledger.markDecisions(sweep: sweep, marketplace: marketplace, skus: group.map(\.sku), state: .blocked, results: [:])
+                try await ledger.markDecisions(sweep: sweep, marketplace: marketplace, skus: group.map(\.sku), state: .blocked, results: [:])
             }
             throw TaskFailure.permanent("\(trip); nothing was applied")
         }
@@ -185,7 +185,7 @@ public struct RepricingSweepPlan: WorkflowPlan {
                     strategy: p.strategy.rawValue, reasonCode: "no-cost",
                     reason: "no unit cost is known for \(listing.sku), so there is no floor; set cost_source or import costs", state: .hold)
             }
-            try plan.ledger.saveDecision(record, sweep: sweep)
+            try await plan.ledger.saveDecision(record, sweep: sweep)
             let new = record.newPriceMicros.map { String($0) } ?? "null"
             return TaskOutput(result: "{\"state\":\(JSON.string(record.state.rawValue)),\"reason\":\(JSON.string(record.reasonCode)),"
                                 + "\"old_micros\":\(record.oldPriceMicros),\"new_micros\":\(new)}",
@@ -220,8 +220,7 @@ public struct RepricingSweepPlan: WorkflowPlan {
             guard let first = lines.first else { throw TaskFailure.permanent("malformed apply task input") }
             let marketplace = try plan.marketplace(first)
             let sweep = try plan.ledger.sweepID(ofRun: context.runID)
-            let wanted = Set(lines.dropFirst())
-            let decisions = try plan.ledger.decisions(sweep: sweep).filter { $0.marketplace == marketplace.name && wanted.contains($0.sku) }
+            let decisions = try plan.ledger.decisions(sweep: sweep, marketplace: marketplace.name, skus: Array(lines.dropFirst()))
             var toSend = decisions.filter { $0.state == .planned }
             var reconciled = 0
             let unsure = decisions.filter { $0.state == .sending }
@@ -230,7 +229,7 @@ public struct RepricingSweepPlan: WorkflowPlan {
                 let live = Dictionary(try await marketplace.activeListings().map { ($0.sku, $0.price.micros) }, uniquingKeysWith: { a, _ in a })
                 for decision in unsure {
                     if let price = live[decision.sku], price == decision.newPriceMicros {
-                        try plan.ledger.markDecisions(sweep: sweep, marketplace: marketplace.name, skus: [decision.sku], state: .applied,
+                        try await plan.ledger.markDecisions(sweep: sweep, marketplace: marketplace.name, skus: [decision.sku], state: .applied,
                                                       results: [decision.sku: "already live (checked after an interrupted call)"])
                         reconciled += 1
                     } else {
@@ -246,7 +245,7 @@ public struct RepricingSweepPlan: WorkflowPlan {
                               price: Money(micros: d.newPriceMicros ?? d.oldPriceMicros, currency: Currency(code: d.currency) ?? .usd))
             }
             // The intent first: after a crash from here on, the live price is checked before resending.
-            try plan.ledger.markDecisions(sweep: sweep, marketplace: marketplace.name, skus: toSend.map(\.sku), state: .sending, results: [:])
+            try await plan.ledger.markDecisions(sweep: sweep, marketplace: marketplace.name, skus: toSend.map(\.sku), state: .sending, results: [:])
             let results = try await marketplace.apply(changes)
             var applied: [String] = [], failed: [String] = [], messages: [String: String] = [:]
             for result in results {
@@ -259,8 +258,8 @@ public struct RepricingSweepPlan: WorkflowPlan {
                     messages[result.sku] = message
                 }
             }
-            try plan.ledger.markDecisions(sweep: sweep, marketplace: marketplace.name, skus: applied, state: .applied, results: messages)
-            try plan.ledger.markDecisions(sweep: sweep, marketplace: marketplace.name, skus: failed, state: .failed, results: messages)
+            try await plan.ledger.markDecisions(sweep: sweep, marketplace: marketplace.name, skus: applied, state: .applied, results: messages)
+            try await plan.ledger.markDecisions(sweep: sweep, marketplace: marketplace.name, skus: failed, state: .failed, results: messages)
             if !failed.isEmpty {
                 context.logger.warning("\(failed.count) of \(changes.count) price changes refused by \(marketplace.name.rawValue)",
                                        metadata: ["event": "price-update-refused", "marketplace": "\(marketplace.name.rawValue)"])

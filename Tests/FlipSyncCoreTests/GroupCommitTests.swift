@@ -1,0 +1,104 @@
+import Dispatch
+import Foundation
+import GRDB
+import Synchronization
+import Testing
+@testable import FlipSyncCore
+@testable import FlipSyncStore
+
+/// Counts the transactions committed on a connection.
+private final class CommitCounter: TransactionObserver, @unchecked Sendable {
+    private let count = Mutex(0)
+    var commits: Int { count.withLock { $0 } }
+    func observes(eventsOfKind eventKind: DatabaseEventKind) -> Bool { true }
+    func databaseDidChange(with event: DatabaseEvent) {}
+    func databaseDidCommit(_ db: Database) { count.withLock { $0 += 1 } }
+    func databaseDidRollback(_ db: Database) {}
+}
+
+private final class Flag: Sendable {
+    let value = Atomic(false)
+}
+
+@Suite("Group commit")
+struct GroupCommitTests {
+    struct Refused: Error {}
+
+    @Test("writes that wait while a transaction commits go into the next one together; one write's error fails only that write")
+    func batchesAndIsolates() async throws {
+        let scratch = Scratch()
+        let store = try RunStore(path: scratch.path + "/ledger.sqlite")
+        let run = try #require(try store.recordFire(job: "j", kind: "repricing-sweep", trigger: .manual, requestedBy: nil,
+                                                     scheduledAt: nil, status: .queued, skipReason: nil, summary: nil, at: 0,
+                                                     resumes: nil))
+        let counter = CommitCounter()
+        try await store.writer.write { db in db.add(transactionObserver: counter, extent: .databaseLifetime) }
+        let before = counter.commits
+
+        // The first write holds the writer until the other 100 are queued behind it.
+        let gate = DispatchSemaphore(value: 0)
+        let entered = Flag()
+        async let first: Void = store.groupWrite { db in
+            try db.execute(sql: "INSERT INTO tasks (run_id, key, agent, status) VALUES (?, 'gate', 'a', 'pending')", arguments: [run.id])
+            entered.value.store(true, ordering: .releasing)
+            gate.wait()
+        }
+        while !entered.value.load(ordering: .acquiring) { await Task.yield() }
+        let results = await withTaskGroup(of: (Int, Bool).self) { group -> [Int: Bool] in
+            for i in 0..<100 {
+                group.addTask {
+                    do {
+                        try await store.groupWrite { db in
+                            try db.execute(sql: "INSERT INTO tasks (run_id, key, agent, status) VALUES (?, ?, 'a', 'pending')",
+                                           arguments: [run.id, "t\(i)"])
+                            if i == 42 { throw Refused() }
+                        }
+                        return (i, true)
+                    } catch {
+                        return (i, false)
+                    }
+                }
+            }
+            while store.group.waiting < 100 { await Task.yield() }
+            gate.signal()
+            var results: [Int: Bool] = [:]
+            for await (i, ok) in group { results[i] = ok }
+            return results
+        }
+        try await first
+
+        #expect(results.count == 100)
+        #expect(results.filter { !$0.value }.map(\.key) == [42])
+        let keys = Set(try store.tasks(runID: run.id).map(\.key))
+        #expect(keys.count == 100, "99 writes and the gate")
+        #expect(!keys.contains("t42"), "the failed write's own row was rolled back")
+        #expect(keys.contains("t41") && keys.contains("t43"))
+        // One transaction for the gate, one for the hundred queued behind it.
+        #expect(counter.commits - before == 2)
+    }
+
+    @Test("a run's task states committed through the group are read back as saved")
+    func commitTaskRoundTrip() async throws {
+        let scratch = Scratch()
+        let store = try RunStore(path: scratch.path + "/ledger.sqlite")
+        let run = try #require(try store.recordFire(job: "j", kind: "repricing-sweep", trigger: .manual, requestedBy: nil,
+                                                     scheduledAt: nil, status: .queued, skipReason: nil, summary: nil, at: 0,
+                                                     resumes: nil))
+        try store.saveTasks((0..<50).map { TaskInfo(runID: run.id, key: "k\($0)", agent: "a", status: .pending) })
+        await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 0..<50 {
+                group.addTask {
+                    try await store.commitTask(TaskInfo(runID: run.id, key: "k\(i)", agent: "a", status: .succeeded, attempts: 1,
+                                                        result: "{\"i\":\(i)}"))
+                }
+            }
+        }
+        try await store.commitRunning(runID: run.id, at: 5)
+        try await store.commitFinish(runID: run.id, status: .succeeded, summary: "ok", error: nil, spendMicros: 7, at: 9)
+        let tasks = try store.tasks(runID: run.id)
+        #expect(tasks.map(\.key) == (0..<50).map { "k\($0)" }, "planned order kept")
+        #expect(tasks.allSatisfy { $0.status == .succeeded && $0.result == "{\"i\":\($0.key.dropFirst())}" })
+        let info = try #require(try store.run(id: run.id))
+        #expect(info.status == .succeeded && info.startedAt == 5 && info.finishedAt == 9 && info.spendMicros == 7)
+    }
+}
