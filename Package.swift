@@ -73,6 +73,7 @@ let package = Package(
                 "FlipSyncStore",
                 "FlipSyncControl",
                 "FlipSyncRuntime",
+                "FlipSyncMarketplaces",
                 "FlipSyncSandbox",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FlipSyncCore
+import FlipSyncMarketplaces
 
 struct ValidateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -29,6 +30,7 @@ struct ValidateCommand: ParsableCommand {
         let environment = FlipSyncConfig.Environment.current
         let loaded = ConfigLocator.load(explicit: config, environment: environment)
         var diagnostics = loaded.diagnostics
+        diagnostics += RateCardSet.load(loaded.config).diagnostics
         var current = SystemClock.now()
         if let now {
             guard let t = Timestamp(parsing: now) else {

@@ -45,6 +45,8 @@ extension FlipSyncConfig {
         if controlGroup != other.controlGroup { changed.append("daemon.control_group") }
         if poolSize != other.poolSize { changed.append("daemon.pool_size") }
         if jobsDirectory != other.jobsDirectory { changed.append("daemon.jobs_directory") }
+        // Rate cards are read when the channels are built, at start.
+        if rateCards != other.rateCards { changed.append("daemon.rate_cards") }
         // The channel clients hold their endpoints, limits and credentials (systemd re-reads
         // LoadCredential= files only on restart, too).
         if marketplaces != other.marketplaces { changed.append("[marketplaces]") }

@@ -186,7 +186,7 @@ struct EbayRoutes: Sendable {
         let offer: [String: Any] = [
             "offerId": listing.offerId, "sku": listing.sku, "marketplaceId": "EBAY_US", "format": "FIXED_PRICE",
             "availableQuantity": listing.quantity, "pricingSummary": ["price": JSON.amount(listing.priceMicros, listing.currency)],
-            "listingPolicies": ["fulfillmentPolicyId": "6000000001", "shippingCostOverrides": state.product(sku: sku).map { product in
+            "listingPolicies": ["fulfillmentPolicyId": SandboxShippingPolicies.ebayPolicy(for: state.product(sku: sku)).id, "shippingCostOverrides": state.product(sku: sku).map { product in
                 [["priority": 1, "shippingServiceType": "DOMESTIC", "shippingCost": JSON.amount(product.shippingChargedMicros, listing.currency)]]
             } ?? []],
             "status": "PUBLISHED", "listing": ["listingId": String(110_000_000_000 + (Int64(listing.offerId) ?? 0)), "listingStatus": "ACTIVE"],
