@@ -127,6 +127,12 @@ public struct CivilDate: Hashable, Sendable {
     }
 
     public var weekday: Int { Self.weekday(daysSinceEpoch: daysSinceEpoch) }
+
+    /// The date after this one.
+    var nextDay: CivilDate {
+        if day < Self.daysIn(month: month, year: year) { return CivilDate(year: year, month: month, day: day + 1) }
+        return month < 12 ? CivilDate(year: year, month: month + 1, day: 1) : CivilDate(year: year + 1, month: 1, day: 1)
+    }
 }
 
 /// Wall-clock fields with no time zone: a date and a time of day.
@@ -176,5 +182,55 @@ public struct CivilDateTime: Hashable, Comparable, Sendable {
             return digits.count >= width ? digits : String(repeating: "0", count: width - digits.count) + digits
         }
         return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(hour, 2)):\(pad(minute, 2)):\(pad(second, 2))"
+    }
+}
+
+/// Conversions between day numbers and dates for one search, which moves mostly within a day,
+/// a month, or to the next day: it remembers the last day and month it converted and steps from
+/// them instead of converting from scratch. Same results as `CivilDate` and `CivilDateTime`.
+struct CivilDayCache {
+    private var day: Int64 = 0
+    private var date = CivilDate(year: 1970, month: 1, day: 1)
+    private var monthYear = 1970, month = 1
+    private var monthFirstDay: Int64 = 0
+
+    /// `CivilDate(daysSinceEpoch:)`.
+    mutating func date(daysSinceEpoch days: Int64) -> CivilDate {
+        if days == day { return date }
+        if days == day + 1 {
+            date = date.nextDay
+        } else {
+            date = CivilDate(daysSinceEpoch: days)
+        }
+        day = days
+        return date
+    }
+
+    /// `CivilDate.daysSinceEpoch(year:month:day:)`, for `month` in 1...12.
+    mutating func daysSinceEpoch(year: Int, month: Int, day: Int) -> Int64 {
+        if year != monthYear || month != self.month {
+            monthFirstDay = CivilDate.daysSinceEpoch(year: year, month: month, day: 1)
+            (monthYear, self.month) = (year, month)
+        }
+        return monthFirstDay + Int64(day - 1)
+    }
+
+    /// `CivilDateTime(utcSeconds:)`.
+    mutating func dateTime(utcSeconds: Int64) -> CivilDateTime {
+        var days = utcSeconds / 86_400
+        var rem = utcSeconds % 86_400
+        if rem < 0 { rem += 86_400; days -= 1 }
+        let date = date(daysSinceEpoch: days)
+        return CivilDateTime(year: date.year, month: date.month, day: date.day,
+                             hour: Int(rem / 3600), minute: Int(rem % 3600 / 60), second: Int(rem % 60))
+    }
+
+    /// `CivilDateTime(...).secondsAsIfUTC`: fields out of range carry over linearly.
+    mutating func secondsAsIfUTC(year: Int, month: Int, day: Int, hour: Int, minute: Int, second: Int) -> Int64 {
+        var y = year, m = month - 1
+        y += m >= 0 ? m / 12 : (m - 11) / 12
+        m = ((m % 12) + 12) % 12
+        let days = daysSinceEpoch(year: y, month: m + 1, day: 1) + Int64(day - 1)
+        return days * 86_400 + Int64(hour) * 3600 + Int64(minute) * 60 + Int64(second)
     }
 }

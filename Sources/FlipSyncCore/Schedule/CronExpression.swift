@@ -161,8 +161,13 @@ public struct CronExpression: Hashable, Sendable, CustomStringConvertible {
     func matchesMinute(_ m: Int) -> Bool { minutes & (1 << UInt64(m)) != 0 }
 
     func matchesDay(_ date: CivilDate) -> Bool {
+        matchesDay(date, weekday: date.weekday)
+    }
+
+    /// `weekday`: `date.weekday`, when the caller has it.
+    func matchesDay(_ date: CivilDate, weekday: Int) -> Bool {
         let dom = daysOfMonth & (1 << UInt32(date.day)) != 0
-        let dow = daysOfWeek & (1 << UInt8(date.weekday)) != 0
+        let dow = daysOfWeek & (1 << UInt8(weekday)) != 0
         return dayAnd ? (dom && dow) : (dom || dow)
     }
 
@@ -187,17 +192,23 @@ public struct CronExpression: Hashable, Sendable, CustomStringConvertible {
             if cursor.fields.year > startYear + 50 { return nil }
             // Day
             var date = cursor.fields.date
-            if !matchesDay(date) {
+            var day = cursor.day
+            if !matchesDay(date, weekday: CivilDate.weekday(daysSinceEpoch: day)) {
                 repeat {
-                    date = CivilDate(daysSinceEpoch: date.daysSinceEpoch + 1)
-                } while !matchesDay(date) && date.day != 1
-                cursor.setMidnight(of: date)
+                    date = date.nextDay
+                    day += 1
+                } while !matchesDay(date, weekday: CivilDate.weekday(daysSinceEpoch: day)) && date.day != 1
+                cursor.setMidnight(ofDay: day)
                 continue
             }
             // Hour
             if !matchesHour(cursor.fields.hour) {
                 cursor.replace(minute: 0, second: 0)
-                repeat { cursor.tick(3600) } while !matchesHour(cursor.fields.hour) && cursor.fields.hour != 0
+                var steps = 1
+                while cursor.fields.hour + steps < 24 && !matchesHour(cursor.fields.hour + steps) { steps += 1 }
+                if !cursor.tickSteadily(3600, times: steps) {
+                    repeat { cursor.tick(3600) } while !matchesHour(cursor.fields.hour) && cursor.fields.hour != 0
+                }
                 continue
             }
             // Minute
@@ -207,9 +218,13 @@ public struct CronExpression: Hashable, Sendable, CustomStringConvertible {
                     let target = minutes.trailingZeroBitCount
                     cursor.tick(Int64((target - cursor.fields.minute + 60) % 60) * 60)
                 }
-                while !matchesMinute(cursor.fields.minute) {
-                    cursor.tick(60)
-                    if cursor.fields.minute == 0 { break }
+                var steps = 1
+                while cursor.fields.minute + steps < 60 && !matchesMinute(cursor.fields.minute + steps) { steps += 1 }
+                if matchesMinute(cursor.fields.minute) || !cursor.tickSteadily(60, times: steps) {
+                    while !matchesMinute(cursor.fields.minute) {
+                        cursor.tick(60)
+                        if cursor.fields.minute == 0 { break }
+                    }
                 }
                 continue
             }
@@ -228,7 +243,8 @@ public struct CronExpression: Hashable, Sendable, CustomStringConvertible {
 /// like a calendar; otherwise it is an instant seen through the zone, with PEP 495's `fold`
 /// telling the two occurrences of a repeated local time apart.
 private struct CronCursor {
-    let zone: ZoneRules
+    var zone: ZoneCursor
+    var calendar = CivilDayCache()
     let wallClock: Bool
     /// Local wall time in seconds (fields read as if UTC).
     var wall: Int64
@@ -236,44 +252,72 @@ private struct CronCursor {
     var fields: CivilDateTime
 
     init(zone: ZoneRules, instant: Int64, wallClock: Bool) {
-        self.zone = zone
+        var cursor = ZoneCursor(zone: zone)
+        let offset = cursor.utcOffset(at: instant)
+        let wall = instant + Int64(offset)
+        fold = wallClock ? 0 : (cursor.utcOffset(forWall: wall, fold: 0) != offset ? 1 : 0)
+        self.zone = cursor
         self.wallClock = wallClock
-        let offset = zone.utcOffset(at: instant)
-        wall = instant + Int64(offset)
-        fold = wallClock ? 0 : (zone.utcOffset(forWall: wall, fold: 0) != offset ? 1 : 0)
-        fields = CivilDateTime(utcSeconds: wall)
+        self.wall = wall
+        var calendar = CivilDayCache()
+        fields = calendar.dateTime(utcSeconds: wall)
+        self.calendar = calendar
     }
 
-    var instant: Int64 { wall - Int64(zone.utcOffset(forWall: wall, fold: fold)) }
+    /// The day number of `fields`' date.
+    var day: Int64 { wall >= 0 ? wall / 86_400 : (wall - 86_399) / 86_400 }
+
+    mutating func instant() -> Int64 { wall - Int64(zone.utcOffset(forWall: wall, fold: fold)) }
 
     mutating func tick(_ seconds: Int64) {
         if wallClock {
             set(wall: wall + seconds, fold: 0)
         } else {
-            let utc = instant + seconds
+            let utc = instant() + seconds
             let offset = zone.utcOffset(at: utc)
             let newWall = utc + Int64(offset)
             set(wall: newWall, fold: zone.utcOffset(forWall: newWall, fold: 0) != offset ? 1 : 0)
         }
     }
 
+    /// `times` calls of `tick(seconds)` in one step, where the result is the same: the wall
+    /// clock moves by `seconds` each call (in wall-clock mode always; otherwise when no
+    /// transition is near, so each call finds the offset unchanged and the fold 0). Returns
+    /// `false`, without moving, where it cannot tell.
+    mutating func tickSteadily(_ seconds: Int64, times: Int) -> Bool {
+        let distance = seconds * Int64(times)
+        if !wallClock {
+            // `instant` and `utcOffset(forWall:)` look a window either side of the wall time,
+            // which is within a day of the instant.
+            let start = instant()
+            guard zone.isSteady(from: start - 2 * ZoneRules.window, through: start + distance + 2 * ZoneRules.window) else {
+                return false
+            }
+        }
+        tick(distance)
+        return true
+    }
+
     private mutating func set(wall: Int64, fold: Int) {
         self.wall = wall
         self.fold = fold
-        fields = CivilDateTime(utcSeconds: wall)
+        fields = calendar.dateTime(utcSeconds: wall)
     }
 
     /// `datetime.combine(date, time(), tzinfo)`: local midnight, first occurrence.
     mutating func setMidnight(of date: CivilDate) {
-        set(wall: date.daysSinceEpoch * 86_400, fold: 0)
+        setMidnight(ofDay: calendar.daysSinceEpoch(year: date.year, month: date.month, day: date.day))
+    }
+
+    mutating func setMidnight(ofDay day: Int64) {
+        set(wall: day * 86_400, fold: 0)
     }
 
     /// `datetime.replace(...)`: new wall fields, same fold.
     mutating func replace(minute: Int? = nil, second: Int) {
-        var f = fields
-        if let minute { f.minute = minute }
-        f.second = second
-        set(wall: f.secondsAsIfUTC, fold: fold)
+        let f = fields
+        set(wall: calendar.secondsAsIfUTC(year: f.year, month: f.month, day: f.day, hour: f.hour,
+                                          minute: minute ?? f.minute, second: second), fold: fold)
     }
 
     /// The instant the search ended on. In wall-clock mode a local time skipped by a jump
@@ -282,10 +326,10 @@ private struct CronCursor {
         if wallClock {
             while isSkipped(wall) { set(wall: wall + 60, fold: 0) }
         }
-        return instant
+        return instant()
     }
 
-    private func isSkipped(_ wall: Int64) -> Bool {
+    private mutating func isSkipped(_ wall: Int64) -> Bool {
         let utc = wall - Int64(zone.utcOffset(forWall: wall, fold: 0))
         return utc + Int64(zone.utcOffset(at: utc)) != wall
     }
