@@ -153,8 +153,36 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
         return migrator
     }
 
+    /// `body` in its own transaction, or, inside `batch`, in a savepoint of the batch's
+    /// transaction (so its failure stays its own).
     func write<T>(_ body: (Database) throws -> T) throws(LedgerError) -> T {
-        do { return try writer.write(body) } catch { throw .storage("\(path): \(error)") }
+        do {
+            return try writer.unsafeReentrantWrite { db in
+                var result: T?
+                try db.inSavepoint {
+                    result = try body(db)
+                    return .commit
+                }
+                return result!
+            }
+        } catch {
+            throw .storage("\(path): \(error)")
+        }
+    }
+
+    public func batch(_ body: () -> Void) throws(LedgerError) {
+        do {
+            try writer.writeWithoutTransaction { db in
+                // IMMEDIATE: a locked database fails here, once, after the busy timeout, before
+                // `body` runs, rather than at each of its writes.
+                try db.inTransaction(.immediate) {
+                    body()
+                    return .commit
+                }
+            }
+        } catch {
+            throw .storage("\(path): \(error)")
+        }
     }
 
     /// `body` in the next group-commit transaction (`GroupCommit`), once that is committed.

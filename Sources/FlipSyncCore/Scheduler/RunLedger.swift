@@ -155,6 +155,11 @@ public protocol RunLedger: Sendable {
     /// `saveTask` for the run coordinator's tasks in flight: committed together with the other
     /// writes waiting at the same moment (group commit), returning once it is committed.
     func commitTask(_ task: TaskInfo) async throws
+    /// Runs `body`, committing the writes it makes through this ledger in one transaction (each
+    /// in its own savepoint, so one failing write fails alone). Throws without running `body`
+    /// when that transaction cannot begin (a lock held past the busy timeout), and after it when
+    /// the transaction cannot commit, in which case none of its writes happened.
+    func batch(_ body: () -> Void) throws
     /// `markRunning` and `finishRun` through the same group commit.
     func commitRunning(runID: Int64, at: Int64) async throws
     func commitFinish(runID: Int64, status: RunStatus, summary: String?, error: String?, spendMicros: Int64, at: Int64) async throws
@@ -167,6 +172,8 @@ public protocol RunLedger: Sendable {
 }
 
 extension RunLedger {
+    public func batch(_ body: () -> Void) throws { body() }
+
     public func saveTasks(_ tasks: [TaskInfo]) throws {
         for task in tasks { try saveTask(task) }
     }

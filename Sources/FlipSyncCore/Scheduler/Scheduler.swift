@@ -227,7 +227,29 @@ public actor Scheduler {
 
     // MARK: - Firing
 
+    /// Every due fire of every job, recorded in one ledger transaction: a thousand jobs due in
+    /// the same second cost one commit, not two thousand. If the transaction cannot begin (the
+    /// ledger is locked past its busy timeout) nothing is fired and the fires wait for the next
+    /// turn of the loop, which pings the watchdog first; if it cannot commit, the scheduler's
+    /// own state goes back to what the ledger holds, so the same fires are tried again (each is
+    /// recorded at most once, by its unique key).
     private func fireDue() {
+        let now = clock.now().secondsSinceEpoch
+        guard nextDue.values.contains(where: { $0 <= now }) else { return }
+        let saved = (nextDue, states, running, queued, startQueue)
+        var ran = false
+        do {
+            try ledger.batch {
+                ran = true
+                fireDueJobs()
+            }
+        } catch {
+            if ran { (nextDue, states, running, queued, startQueue) = saved }
+            logger.error("cannot record the fires due now; they wait for the next turn: \(error)", metadata: ["event": "fires-deferred"])
+        }
+    }
+
+    private func fireDueJobs() {
         let now = clock.now().secondsSinceEpoch
         for job in catalog.jobs {
             guard job.enabled, var due = nextDue[job.name], due <= now else { continue }
