@@ -2,9 +2,11 @@ import FlipSyncCore
 import FlipSyncStore
 import Foundation
 
-/// Item 4 of issue 7: task-result rows per second into the run ledger as the daemon writes them
-/// (`RunStore.saveTask`, one transaction per row) against the raw ceiling: the `sqlite3` shell
-/// importing the same rows from a CSV in one transaction, into the same schema.
+/// Item 4 of issue 7: task-result rows per second into the run ledger as the daemon writes them,
+/// against the raw ceiling: the `sqlite3` shell importing the same rows from a CSV in one
+/// transaction, into the same schema. The daemon writes a wave's planned tasks with `saveTasks`
+/// (one transaction) and each task's states while it runs with `commitTask` (group commit, shared
+/// with the other tasks in flight); `saveTask` (one transaction per row) is shown for reference.
 enum LedgerBench {
     static func rows(runID: Int64, count: Int) -> [TaskInfo] {
         let base = wallMilliseconds()
@@ -17,26 +19,56 @@ enum LedgerBench {
 
     static func csvField(_ text: String) -> String { "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
 
-    static func run(quick: Bool, table: ResultTable) throws {
+    static let writers = 64
+
+    static func run(quick: Bool, table: ResultTable) async throws {
         let count = quick ? 5_000 : 20_000
         let scratch = try ScratchDirectory("ledger")
         defer { scratch.remove() }
 
-        // Ours: the daemon's path, one saveTask (one write transaction) per row.
-        let store = try RunStore(path: scratch.file("daemon.sqlite"))
-        guard let run = try store.recordFire(job: "bench", kind: "repricing-sweep", trigger: .manual, requestedBy: nil, scheduledAt: nil,
-                                             status: .running, skipReason: nil, summary: nil, at: wallMilliseconds(), resumes: nil) else {
-            throw BenchError.setup("could not record a run")
+        func freshRun(_ name: String) throws -> (RunStore, [TaskInfo]) {
+            let store = try RunStore(path: scratch.file("\(name).sqlite"))
+            guard let run = try store.recordFire(job: "bench", kind: "repricing-sweep", trigger: .manual, requestedBy: nil, scheduledAt: nil,
+                                                 status: .running, skipReason: nil, summary: nil, at: wallMilliseconds(), resumes: nil) else {
+                throw BenchError.setup("could not record a run")
+            }
+            return (store, rows(runID: run.id, count: count))
         }
-        let tasks = rows(runID: run.id, count: count)
-        let start = nowNanoseconds()
-        for task in tasks { try store.saveTask(task) }
-        let ours = Double(count) / (Double(nowNanoseconds() - start) / 1e9)
+        func rate(_ start: UInt64) -> Double { Double(count) / (Double(nowNanoseconds() - start) / 1e9) }
+
+        // One transaction per row (saveTask): what every write cost before group commit.
+        let (single, singleRows) = try freshRun("single")
+        var start = nowNanoseconds()
+        for task in singleRows { try single.saveTask(task) }
+        let perRow = rate(start)
+
+        // Tasks in flight: 64 writers, each committing its rows through the group commit.
+        let (grouped, groupedRows) = try freshRun("grouped")
+        start = nowNanoseconds()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for writer in 0..<writers {
+                group.addTask {
+                    for index in stride(from: writer, to: groupedRows.count, by: writers) { try await grouped.commitTask(groupedRows[index]) }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let ours = rate(start)
+
+        // A wave planned: all its rows in one transaction (saveTasks).
+        let (wave, waveRows) = try freshRun("wave")
+        start = nowNanoseconds()
+        try wave.saveTasks(waveRows)
+        let planned = rate(start)
+        for (store, written, name) in [(single, singleRows, "single"), (grouped, groupedRows, "grouped"), (wave, waveRows, "wave")] {
+            let saved = try store.tasks(runID: written[0].runID).count
+            guard saved == count else { throw BenchError.setup("\(name): \(saved) rows saved, not \(count)") }
+        }
 
         // The ceiling: the sqlite3 shell, same schema (made by RunStore's migrations), same
         // pragmas, the same rows from a CSV, one transaction.
         guard commandExists("sqlite3") else {
-            table.add(ResultRow(benchmark: "4 ledger", metric: "task rows/s, RunStore.saveTask (1 txn/row)",
+            table.add(ResultRow(benchmark: "4 ledger", metric: "task rows/s, commitTask from \(writers) tasks (group commit)",
                                 value: formatCount(ours), reference: "sqlite3 shell missing (apt-get install -y sqlite3)"))
             return
         }
@@ -72,11 +104,19 @@ enum LedgerBench {
         }
         let seconds = max(1e-6, Double(result.nanoseconds) - Double(empty.nanoseconds)) / 1e9
         let ceiling = Double(count) / seconds
-        table.add(ResultRow(benchmark: "4 ledger", metric: "task rows/s, RunStore.saveTask (1 txn/row), \(formatCount(Double(count))) rows",
-                            value: formatCount(ours) + " rows/s",
-                            reference: "sqlite3 .import, 1 txn: \(formatCount(ceiling)) rows/s",
+        let rowCount = formatCount(Double(count))
+        let reference = "sqlite3 .import, 1 txn: \(formatCount(ceiling)) rows/s"
+        table.add(ResultRow(benchmark: "4 ledger", metric: "task rows/s, commitTask from \(writers) tasks in flight (group commit), \(rowCount) rows",
+                            value: formatCount(ours) + " rows/s", reference: reference,
                             ratio: format(ours / ceiling, digits: 3) + "×", goal: "batched, near the ceiling",
-                            verdict: "no batch API"))
-        table.notes.append("ledger: RunStore has no batch API (every saveTask is its own write transaction, WAL, synchronous=NORMAL), so the \"batched\" figure the issue asks for cannot be measured through it; a run writes 3 rows per task (pending, running, result), so tasks/s ≈ rows/s ÷ 3")
+                            verdict: ours / ceiling >= 0.25 ? "meets" : "short"))
+        table.add(ResultRow(benchmark: "4 ledger", metric: "task rows/s, saveTasks (a wave planned, 1 txn), \(rowCount) rows",
+                            value: formatCount(planned) + " rows/s", reference: reference,
+                            ratio: format(planned / ceiling, digits: 3) + "×", goal: "batched, near the ceiling",
+                            verdict: planned / ceiling >= 0.5 ? "meets" : "short"))
+        table.add(ResultRow(benchmark: "4 ledger", metric: "task rows/s, saveTask (1 txn/row, for reference), \(rowCount) rows",
+                            value: formatCount(perRow) + " rows/s", reference: reference,
+                            ratio: format(perRow / ceiling, digits: 3) + "×", goal: "", verdict: ""))
+        table.notes.append("ledger: WAL, synchronous=NORMAL, the daemon's schema and statements; a run writes 3 rows per task (pending, running, result), so tasks/s ≈ rows/s ÷ 3. \"Near the ceiling\" is read as ≥ 0.5× for one transaction and ≥ 0.25× for group commit, which pays a savepoint and a task switch per row")
     }
 }

@@ -61,7 +61,7 @@ for name in selected {
         case "lateness": try await SchedulerBench.lateness(quick: quick, table: table)
         case "idle": try await SchedulerBench.idleWakeups(quick: quick, table: table)
         case "pool": try await PoolBench.run(quick: quick, table: table)
-        case "ledger": try LedgerBench.run(quick: quick, table: table)
+        case "ledger": try await LedgerBench.run(quick: quick, table: table)
         case "sweep": try await SweepBench.run(quick: quick, listings: sweepListings, table: table)
         case "footprint": try FootprintBench.run(quick: quick, table: table)
         default: break

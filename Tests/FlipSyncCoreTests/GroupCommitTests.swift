@@ -43,7 +43,9 @@ struct GroupCommitTests {
             entered.value.store(true, ordering: .releasing)
             gate.wait()
         }
-        while !entered.value.load(ordering: .acquiring) { await Task.yield() }
+        // Bounded waits: a broken group commit fails the test instead of hanging it.
+        let deadline = ContinuousClock.now + .seconds(60)
+        while !entered.value.load(ordering: .acquiring), ContinuousClock.now < deadline { await Task.yield() }
         let results = await withTaskGroup(of: (Int, Bool).self) { group -> [Int: Bool] in
             for i in 0..<100 {
                 group.addTask {
@@ -59,7 +61,7 @@ struct GroupCommitTests {
                     }
                 }
             }
-            while store.group.waiting < 100 { await Task.yield() }
+            while store.group.waiting < 100, ContinuousClock.now < deadline { await Task.yield() }
             gate.signal()
             var results: [Int: Bool] = [:]
             for await (i, ok) in group { results[i] = ok }

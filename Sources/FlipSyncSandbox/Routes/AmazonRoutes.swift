@@ -235,7 +235,7 @@ struct AmazonRoutes: Sendable {
     func offers(asin: String, condition: String) -> (offers: [Offer], winner: Int?)? {
         guard let ours = state.channelListings(.amazon).first(where: { $0.listingID == asin }),
               let product = state.product(sku: ours.sku) else { return nil }
-        var offers: [Offer] = state.competitors.compactMap { competitor in
+        var offers: [Offer] = state.competitors(gtin: product.gtin).compactMap { competitor in
             guard competitor.gtin == product.gtin, let mapped = Self.pricingCondition(competitor.condition),
                   mapped.condition == condition else { return nil }
             let tenths = Int(competitor.feedbackPercentage.replacingOccurrences(of: ".", with: "")) ?? 0
