@@ -269,6 +269,17 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
         }
     }
 
+    /// Interrupted runs created at or after `since` that no run resumes: a daemon killed after
+    /// marking its leftovers interrupted but before recording their resumes leaves these, and
+    /// the next start resumes them.
+    public func unresumedInterruptions(createdSince since: Int64) throws(LedgerError) -> [RunInfo] {
+        try read { db in
+            try RunRow.filter(sql: """
+                status = 'interrupted' AND created_at >= ? AND NOT EXISTS (SELECT 1 FROM runs AS later WHERE later.resumes = runs.id)
+                """, arguments: [since]).order(sql: "id").fetchAll(db).map(\.info)
+        }
+    }
+
     public func run(id: Int64) throws(LedgerError) -> RunInfo? {
         try read { db in try RunRow.fetchOne(db, key: id)?.info }
     }

@@ -15,6 +15,8 @@ import Glibc
 /// coordinator, the control socket, the journal and sd_notify, and the signals that drive
 /// reload (SIGHUP) and stop (SIGTERM, SIGINT). Every decision lives in the libraries.
 struct Daemon {
+    /// How far back a start looks for interrupted runs no run resumes yet.
+    static let resumeHorizonMilliseconds: Int64 = 86_400_000
     let setup: DaemonSetup
     let forceJournal: Bool
 
@@ -57,12 +59,19 @@ struct Daemon {
             onStatus: { line in notifier.status(reloadProblem.note.map { "\(line); \($0)" } ?? line) })
 
         do {
-            let leftovers = try store.interruptLeftovers(at: clock.wallMilliseconds(), reason: "the daemon stopped while the run was going")
+            let now = clock.wallMilliseconds()
+            let leftovers = try store.interruptLeftovers(at: now, reason: "the daemon stopped while the run was going")
             for run in leftovers {
                 logger.warning("run \(run.id) of \(run.job) was interrupted by a restart",
                                metadata: ["event": "run-interrupted", "job": "\(run.job)", "run": "\(run.id)"])
-                await scheduler.resume(interrupted: run)
             }
+            // Marking the leftovers and recording their resumes are separate writes: runs a
+            // previous start marked but was killed before resuming are resumed now (from the
+            // last day; older ones are left as they are).
+            let marked = Set(leftovers.map(\.id))
+            let earlier = try store.unresumedInterruptions(createdSince: now - Self.resumeHorizonMilliseconds)
+                .filter { !marked.contains($0.id) }
+            for run in leftovers + earlier { await scheduler.resume(interrupted: run) }
         } catch {
             logger.error("cannot mark interrupted runs: \(error)")
         }
