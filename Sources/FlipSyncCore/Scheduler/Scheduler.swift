@@ -241,7 +241,7 @@ public actor Scheduler {
         do {
             try ledger.batch {
                 ran = true
-                fireDueJobs()
+                fireDueJobs(now: now)
             }
         } catch {
             if ran { (nextDue, states, running, queued, startQueue) = saved }
@@ -249,8 +249,7 @@ public actor Scheduler {
         }
     }
 
-    private func fireDueJobs() {
-        let now = clock.now().secondsSinceEpoch
+    private func fireDueJobs(now: Int64) {
         for job in catalog.jobs {
             guard job.enabled, var due = nextDue[job.name], due <= now else { continue }
             // Every fire time up to now, a bounded batch at a time.
