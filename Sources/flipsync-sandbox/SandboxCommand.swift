@@ -13,10 +13,14 @@ struct SandboxCommand: AsyncParsableCommand {
             Product Pricing, Listings Items, Orders), Shopify Admin under /shopify, EasyPost
             under /easypost, Ollama under /ollama and OpenAI-compatible chat under /openai; plus
             /_admin to inspect state, read the log of applied updates, place orders, inject
-            faults and expire tokens. config/flipsync.toml points at http://127.0.0.1:8780. With --credentials-directory it accepts the
-            values of the files ebay-client-id, ebay-client-secret and ebay-refresh-token there
-            (the names config/flipsync.toml uses); without it, client id "sandbox-client",
-            secret "sandbox-secret" and refresh token "sandbox-refresh-token".
+            faults and expire tokens. config/flipsync.toml points at http://127.0.0.1:8780. With
+            --credentials-directory it accepts the values of the credential files there, by the
+            names config/flipsync.toml and the shipped unit use (ebay-client-id, ebay-client-secret,
+            ebay-refresh-token; amazon-lwa-client-id, amazon-lwa-client-secret,
+            amazon-refresh-token; shopify-access-token; easypost-api-key; openai-api-key); a group
+            must be complete, and a group that is absent keeps the sandbox's development values
+            (eBay: client id "sandbox-client", secret "sandbox-secret", refresh token
+            "sandbox-refresh-token").
             Stops on SIGINT or SIGTERM.
             """)
 
@@ -35,7 +39,7 @@ struct SandboxCommand: AsyncParsableCommand {
     @Option(help: "Buyers' orders arriving by themselves, spread over the channels (0: only those placed through /_admin/orders).")
     var ordersPerHour = 0
 
-    @Option(help: "A directory with ebay-client-id, ebay-client-secret and ebay-refresh-token files to accept.")
+    @Option(help: "A directory of credential files to accept (ebay-*, amazon-lwa-*, amazon-refresh-token, shopify-access-token, easypost-api-key, openai-api-key).")
     var credentialsDirectory: String?
 
     func validate() throws {
@@ -47,10 +51,11 @@ struct SandboxCommand: AsyncParsableCommand {
     func run() async throws {
         var configuration = SandboxConfiguration(host: host, port: port, seed: seed, listings: listings, ordersPerHour: ordersPerHour)
         if let credentialsDirectory {
-            guard let credentials = SandboxCredentials(directory: credentialsDirectory) else {
-                throw ValidationError("\(credentialsDirectory) must hold non-empty ebay-client-id, ebay-client-secret and ebay-refresh-token files")
+            do {
+                try SandboxCredentialFiles.load(directory: credentialsDirectory, into: &configuration)
+            } catch {
+                throw ValidationError("--credentials-directory: \(error)")
             }
-            configuration.credentials = credentials
         }
         try await SandboxServer.runUntilSignalled(configuration) { bound in
             // Unbuffered, so a script reading our output learns the port at once.

@@ -2,6 +2,9 @@ import FlipSyncCore
 @testable import FlipSyncMarketplaces
 import FlipSyncSandbox
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import Testing
 
 @Suite("Secrets, error mapping and wire values")
@@ -79,7 +82,7 @@ struct RedactionAndMappingTests {
     }
 }
 
-@Suite("Sandbox credentials")
+@Suite("Sandbox credentials", .timeLimit(.minutes(1)))
 struct SandboxCredentialsTests {
     @Test("credentials are read from the files config/flipsync.toml names; a missing file gives none")
     func fromDirectory() throws {
@@ -91,5 +94,58 @@ struct SandboxCredentialsTests {
         #expect(SandboxCredentials(directory: directory) == nil)
         try "refresh-3\n".write(toFile: directory + "/ebay-refresh-token", atomically: true, encoding: .utf8)
         #expect(SandboxCredentials(directory: directory) == SandboxCredentials(clientID: "id-1", clientSecret: "secret-2", refreshToken: "refresh-3"))
+    }
+
+    @Test("--credentials-directory: every group of files sets what the sandbox accepts; a partial group or an empty directory is refused")
+    func everyCredentialFile() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("flipsync-creds-\(UInt64.random(in: 0...UInt64.max))").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var configuration = SandboxConfiguration()
+        #expect(throws: SandboxCredentialFiles.Failure.self) { try SandboxCredentialFiles.load(directory: directory, into: &configuration) }
+        let values = ["ebay-client-id": "e1", "ebay-client-secret": "e2", "ebay-refresh-token": "e3",
+                      "amazon-lwa-client-id": "a1", "amazon-lwa-client-secret": "a2", "amazon-refresh-token": "a3",
+                      "shopify-access-token": "s1", "easypost-api-key": "p1", "openai-api-key": "o1"]
+        try "a1\n".write(toFile: directory + "/amazon-lwa-client-id", atomically: true, encoding: .utf8)
+        #expect(throws: SandboxCredentialFiles.Failure.self) { try SandboxCredentialFiles.load(directory: directory, into: &configuration) }
+        for (name, value) in values { try (value + "\n").write(toFile: directory + "/" + name, atomically: true, encoding: .utf8) }
+        let read = try SandboxCredentialFiles.load(directory: directory, into: &configuration)
+        #expect(Set(read) == Set(values.keys))
+        #expect(configuration.credentials == SandboxCredentials(clientID: "e1", clientSecret: "e2", refreshToken: "e3"))
+        #expect(configuration.amazonCredentials == SandboxCredentials(clientID: "a1", clientSecret: "a2", refreshToken: "a3"))
+        #expect(configuration.shopifyAccessToken == "s1")
+        #expect(configuration.easyPostAPIKey == "p1")
+        #expect(configuration.openAIAPIKey == "o1")
+    }
+
+    @Test("a sandbox given other carrier and OpenAI keys accepts those and refuses the development ones")
+    func configuredKeysAreEnforced() async throws {
+        var configuration = SandboxConfiguration(listings: 1)
+        configuration.easyPostAPIKey = "ep-\(UInt64.random(in: 0...UInt64.max))"
+        configuration.openAIAPIKey = "oa-\(UInt64.random(in: 0...UInt64.max))"
+        let sandbox = try await SandboxServer.start(configuration)
+        do {
+            func status(_ path: String, _ authorization: String, _ body: String) async throws -> Int {
+                var request = URLRequest(url: URL(string: sandbox.baseURL + path)!)
+                request.httpMethod = "POST"
+                request.setValue(authorization, forHTTPHeaderField: "Authorization")
+                request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+                request.httpBody = Data(body.utf8)
+                request.timeoutInterval = 20
+                let (_, response) = try await URLSession.shared.data(for: request)
+                return (response as? HTTPURLResponse)?.statusCode ?? -1
+            }
+            func basic(_ key: String) -> String { "Basic " + Data((key + ":").utf8).base64EncodedString() }
+            let shipment = #"{"shipment":{"from_address":{"zip":"94105"},"to_address":{"zip":"10001"},"parcel":{"length":10,"width":8,"height":4,"weight":12}}}"#
+            let chat = #"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}"#
+            #expect(try await status("/easypost/v2/shipments", basic(configuration.easyPostAPIKey), shipment) == 201)
+            #expect(try await status("/easypost/v2/shipments", basic(SandboxServer.easyPostAPIKey), shipment) == 401)
+            #expect(try await status("/openai/v1/chat/completions", "Bearer " + configuration.openAIAPIKey, chat) == 200)
+            #expect(try await status("/openai/v1/chat/completions", "Bearer " + SandboxServer.openAIAPIKey, chat) == 401)
+        } catch {
+            await sandbox.stop()
+            throw error
+        }
+        await sandbox.stop()
     }
 }

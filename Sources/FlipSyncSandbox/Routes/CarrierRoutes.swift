@@ -52,7 +52,7 @@ struct CarrierRoutes: Sendable {
                        message: message ?? (status == 429 ? "Too many requests." : "The sandbox was asked to fail this request."))
         }
         if let faulted { return faulted }
-        guard Self.authorized(request.headers[.authorization]) else {
+        guard Self.authorized(request.headers[.authorization], key: state.easyPostAPIKey) else {
             return Self.error(status: 401, code: "APIKEY.INVALID", message: "Invalid or missing API key.")
         }
         let bytes = try await JSON.body(request)
@@ -83,10 +83,10 @@ struct CarrierRoutes: Sendable {
     }
 
     /// `Basic base64("KEY:")`; the password part is ignored, as EasyPost does.
-    static func authorized(_ header: String?) -> Bool {
+    static func authorized(_ header: String?, key: String) -> Bool {
         guard let header, header.hasPrefix("Basic "),
               let decoded = Data(base64Encoded: String(header.dropFirst(6))).map({ String(decoding: $0, as: UTF8.self) }) else { return false }
-        return decoded.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) == SandboxServer.easyPostAPIKey
+        return decoded.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) == key
     }
 
     /// EasyPost's error body: `{"error": {"code", "message", "errors": []}}`.

@@ -84,7 +84,7 @@ struct LLMRoutes: Sendable {
                              message: message ?? "The sandbox was asked to fail this request.")
         }
         if let faulted { return faulted }
-        guard request.headers[.authorization] == "Bearer \(SandboxServer.openAIAPIKey)" else {
+        guard request.headers[.authorization] == "Bearer \(state.openAIAPIKey)" else {
             // Unlike OpenAI, no part of the key is echoed.
             return Self.openAIError(status: 401, type: "invalid_request_error", code: "invalid_api_key", message: "Incorrect API key provided.")
         }

@@ -20,6 +20,9 @@ public struct SandboxConfiguration: Sendable, Hashable {
     public var amazonCredentials: SandboxCredentials
     /// The Admin API access token the Shopify routes accept (`X-Shopify-Access-Token`).
     public var shopifyAccessToken: String
+    /// The EasyPost API key and the OpenAI key accepted.
+    public var easyPostAPIKey: String = SandboxServer.easyPostAPIKey
+    public var openAIAPIKey: String = SandboxServer.openAIAPIKey
 
     public init(host: String = "127.0.0.1", port: Int = 0, seed: UInt64 = 1, listings: Int = 200,
                 credentials: SandboxCredentials = .development, tokenLifetime: TimeSpan = .seconds(7200),
@@ -74,7 +77,8 @@ public final class SandboxServer: Sendable {
         SandboxState(catalog: SeededCatalog(seed: configuration.seed, listings: configuration.listings),
                      credentials: configuration.credentials, tokenLifetime: configuration.tokenLifetime, clock: clock,
                      ordersPerHour: configuration.ordersPerHour, seed: configuration.seed,
-                     amazonCredentials: configuration.amazonCredentials, shopifyAccessToken: configuration.shopifyAccessToken)
+                     amazonCredentials: configuration.amazonCredentials, shopifyAccessToken: configuration.shopifyAccessToken,
+                     easyPostAPIKey: configuration.easyPostAPIKey, openAIAPIKey: configuration.openAIAPIKey)
     }
 
     static func makeRouter(_ state: SandboxState) -> Router<BasicRequestContext> {
@@ -155,8 +159,8 @@ extension SandboxServer {
         for (name, marketplace) in config.marketplaces {
             for (role, file) in marketplace.credentials { values[file] = byMarketplace[name]?[role] }
         }
-        for endpoint in config.carriers.values { for file in endpoint.credentials.values { values[file] = Self.easyPostAPIKey } }
-        for endpoint in config.llm.values { for file in endpoint.credentials.values { values[file] = Self.openAIAPIKey } }
+        for endpoint in config.carriers.values { for file in endpoint.credentials.values { values[file] = state.easyPostAPIKey } }
+        for endpoint in config.llm.values { for file in endpoint.credentials.values { values[file] = state.openAIAPIKey } }
         return values
     }
 }

@@ -153,12 +153,18 @@ public final class SandboxState: Sendable {
     public let credentials: SandboxCredentials
     public let amazonCredentials: SandboxCredentials
     public let shopifyAccessToken: String
+    /// The EasyPost key (`Basic base64("KEY:")`) and the OpenAI key (`Bearer KEY`) accepted.
+    public let easyPostAPIKey: String
+    public let openAIAPIKey: String
     public let tokenLifetime: TimeSpan
     let clock: any SchedulerClock
 
     public init(catalog: SeededCatalog, credentials: SandboxCredentials, tokenLifetime: TimeSpan, clock: any SchedulerClock,
                 ordersPerHour: Int = 0, seed: UInt64 = 1, amazonCredentials: SandboxCredentials = .amazonDevelopment,
-                shopifyAccessToken: String = "sandbox-shopify-token") {
+                shopifyAccessToken: String = "sandbox-shopify-token",
+                easyPostAPIKey: String = SandboxServer.easyPostAPIKey, openAIAPIKey: String = SandboxServer.openAIAPIKey) {
+        self.easyPostAPIKey = easyPostAPIKey
+        self.openAIAPIKey = openAIAPIKey
         self.credentials = credentials
         self.amazonCredentials = amazonCredentials
         self.shopifyAccessToken = shopifyAccessToken
