@@ -42,7 +42,7 @@ public final class URLSessionTransport: HTTPTransport, Sendable {
         guard let parts = URLParts(request.url), let url = URL(string: request.url) else {
             throw HTTPTransportError.invalidURL(request.url)
         }
-        guard allowList.allows(host: parts.host, port: parts.port) else {
+        guard allowList.allows(scheme: parts.scheme, host: parts.host, port: parts.port) else {
             throw HTTPTransportError.hostNotAllowed(parts.host)
         }
         try Task.checkCancellation()
