@@ -61,10 +61,13 @@ public enum HTTPTransportError: Error, Sendable, Hashable, CustomStringConvertib
     case hostNotAllowed(String)
     /// The URL is not an absolute http(s) URL; nothing was sent.
     case invalidURL(String)
-    /// No complete response within the request's timeout.
+    /// No complete response within the request's timeout, counted over the whole exchange.
     case timedOut(url: String, after: TimeSpan)
     /// The connection failed (refused, reset, DNS, TLS).
     case connection(url: String, reason: String)
+    /// The response body grew past `limit` bytes; the exchange was abandoned. Not retried: the
+    /// same request would get the same answer.
+    case responseTooLarge(url: String, limit: Int)
 
     public var description: String {
         switch self {
@@ -73,6 +76,7 @@ public enum HTTPTransportError: Error, Sendable, Hashable, CustomStringConvertib
         case .invalidURL(let url): return "\"\(url)\" is not an absolute http(s) URL; request not sent"
         case .timedOut(let url, let after): return "no response from \(url) within \(after)"
         case .connection(let url, let reason): return "connection to \(url) failed: \(reason)"
+        case .responseTooLarge(let url, let limit): return "the response from \(url) is larger than \(limit) bytes; abandoned"
         }
     }
 }
