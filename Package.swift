@@ -58,6 +58,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "flipsync-sandbox", dependencies: [
+            "FlipSyncCore",
             "FlipSyncSandbox",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),

@@ -46,6 +46,7 @@ public enum MarketplaceError: RetryClassified, Sendable, Hashable, CustomStringC
         switch error {
         case .hostNotAllowed, .invalidURL: self = .refused(error.description)
         case .timedOut, .connection: self = .transient(error.description)
+        case .responseTooLarge: self = .malformed(error.description)
         }
     }
 }

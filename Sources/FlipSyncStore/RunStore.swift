@@ -28,6 +28,7 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
             config.label = "flipsync"
             switch mode {
             case .readWrite:
+                try Self.createPrivately(path)
                 config.prepareDatabase { db in
                     try db.execute(sql: "PRAGMA synchronous = NORMAL")
                     try db.execute(sql: "PRAGMA foreign_keys = ON")
@@ -68,6 +69,23 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
             throw .storage("cannot open \(path)\(hint): \(error)")
         }
         group = GroupCommit(writer: writer)
+    }
+
+    /// Creates the ledger file, if it does not exist yet, with mode 0600 whatever the umask:
+    /// it holds every run, its errors and its spend, and outside systemd (whose `UMask=0077`
+    /// already does this) a 0644 file would be readable by every local user. SQLite gives the
+    /// `-wal` and `-shm` files it creates beside it the database file's mode. An existing file
+    /// keeps its mode. A symbolic link in its place is not followed.
+    static func createPrivately(_ path: String) throws(LedgerError) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        if fd < 0 {
+            if errno == EEXIST { return }
+            // A read-only file system or directory: let SQLite's own error say so.
+            return
+        }
+        defer { close(fd) }
+        // The umask may have removed bits, never added them; make it exactly 0600.
+        guard fchmod(fd, 0o600) == 0 else { throw .storage("cannot set the mode of \(path): \(String(cString: strerror(errno)))") }
     }
 
     /// Whether the file system holding `path` is mounted read-only.

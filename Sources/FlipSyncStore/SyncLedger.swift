@@ -28,6 +28,7 @@ public final class SyncStore: SyncLedger, Sendable {
             var config = Configuration()
             config.busyMode = .timeout(5)
             config.label = "flipsync-sync"
+            try RunStore.createPrivately(path)
             config.prepareDatabase { db in
                 try db.execute(sql: "PRAGMA synchronous = NORMAL")
                 try db.execute(sql: "PRAGMA foreign_keys = ON")

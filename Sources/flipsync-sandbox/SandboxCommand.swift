@@ -1,4 +1,5 @@
 import ArgumentParser
+import FlipSyncCore
 import FlipSyncSandbox
 import Foundation
 
@@ -24,7 +25,7 @@ struct SandboxCommand: AsyncParsableCommand {
             Stops on SIGINT or SIGTERM.
             """)
 
-    @Option(help: "The loopback address to listen on.")
+    @Option(help: "The loopback address to listen on: 127.x.x.x, ::1 or localhost; anything else is refused.")
     var host = "127.0.0.1"
 
     @Option(help: "The port to listen on (0 picks a free one and prints it).")
@@ -43,6 +44,9 @@ struct SandboxCommand: AsyncParsableCommand {
     var credentialsDirectory: String?
 
     func validate() throws {
+        guard LoopbackHost.isLoopback(host: host) else {
+            throw ValidationError("--host must be a loopback address (127.x.x.x, ::1 or localhost), not \"\(host)\": the sandbox accepts well-known development credentials")
+        }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0…65535") }
         guard (1...100_000).contains(listings) else { throw ValidationError("--listings must be 1…100000") }
         guard (0...360_000).contains(ordersPerHour) else { throw ValidationError("--orders-per-hour must be 0…360000") }

@@ -35,15 +35,13 @@ struct LocalSandbox {
         var port: Int
     }
 
-    /// The address of an `http://127.x.x.x:PORT/…` or `http://localhost:PORT/…` URL.
+    /// The address of a plain `http://HOST:PORT/…` URL whose host is loopback by
+    /// `LoopbackHost` (127.x.x.x, [::1], localhost), with its port written out.
     static func loopbackAddress(_ url: String) -> Address? {
-        guard url.hasPrefix("http://") else { return nil }
-        let authority = url.dropFirst(7).prefix { $0 != "/" }
-        let parts = authority.split(separator: ":")
-        guard parts.count == 2, let port = Int(parts[1]), (1...65535).contains(port) else { return nil }
-        let host = String(parts[0])
-        guard host.hasPrefix("127.") || host == "localhost" else { return nil }
-        return Address(host: host, port: port)
+        guard let parts = HTTPURLAuthority(url), parts.scheme == "http", LoopbackHost.isLoopback(host: parts.host) else { return nil }
+        // The port must be explicit: the sandbox never listens on 80.
+        let authority = url.dropFirst(7).prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+        guard authority.hasSuffix(":\(parts.port)") else { return nil }
+        return Address(host: parts.host, port: parts.port)
     }
 }
-

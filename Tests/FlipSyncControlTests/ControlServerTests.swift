@@ -115,15 +115,16 @@ struct ControlServerTests {
         }
     }
 
-    @Test("connections beyond the limit are told the daemon is busy")
+    @Test("connections beyond the limit and the reserve are told the daemon is busy")
     func busy() async throws {
-        try await withServer(maxConnections: 1) { server, client in
-            let (lines, holder) = try await offPool {
-                // Accepted first (the backlog is in order): it takes the only slot and says nothing.
-                let holder = try RawConnection(path: server.path)
-                return (try client.responses(to: .list), holder)
+        try await withServer(maxConnections: 1, reservedConnections: 1) { server, client in
+            let (lines, holders) = try await offPool {
+                // Accepted first (the backlog is in order): they take the only slot and the
+                // reserve, and say nothing.
+                let holders = [try RawConnection(path: server.path), try RawConnection(path: server.path)]
+                return (try client.responses(to: .list), holders)
             }
-            holder.close()
+            holders.forEach { $0.close() }
             #expect(lines == [.failure("flipsyncd is busy: all 1 control connections are in use; try again")])
         }
     }

@@ -192,12 +192,14 @@ func withServer(access: ControlAccess = ControlAccess(allowedUIDs: [geteuid()]),
                 handler: any ControlHandler = RecordingHandler(),
                 logger: Logger = quietLogger,
                 maxConnections: Int = ControlServer.defaultMaxConnections,
+                reservedConnections: Int = ControlServer.defaultReservedConnections,
                 requestTimeout: Duration = .seconds(5),
                 _ body: (ControlServer, ControlClient) async throws -> Void) async throws {
     let directory = try TemporaryDirectory()
     defer { directory.remove() }
     let server = ControlServer(path: directory.socketPath, access: access, handler: handler, logger: logger,
-                               maxConnections: maxConnections, requestTimeout: requestTimeout)
+                               maxConnections: maxConnections, reservedConnections: reservedConnections,
+                               requestTimeout: requestTimeout)
     try server.start()
     do {
         try await body(server, ControlClient(path: directory.socketPath))

@@ -15,15 +15,24 @@ import Synchronization
 ///
 /// Threads: `accept` and socket reads block, and the cooperative pool has only one thread per
 /// core, so the accept loop and each connection run on threads of their own — at most
-/// `maxConnections` connections; further clients are told the daemon is busy. Only the handler
+/// `maxConnections` connections, plus `reservedConnections` kept for short requests; further
+/// clients are told the daemon is busy. Only the handler
 /// runs on the pool, in a task per request, and hands its lines back to the connection's thread
 /// without blocking. A connection waits at most `requestTimeout` for its request line and gives
 /// up writing to a client that does not read for as long.
+///
+/// Reserve: when the `maxConnections` general slots are all held (by `run --wait` clients, or by
+/// clients that say nothing), a connection still gets one of `reservedConnections` reserve
+/// slots. There it has at most one second to send its request, and only short requests are
+/// served (`list`, `status`, `pause`, `resume`, `run` without `wait`); a `run --wait` there is
+/// told the daemon is busy. One uid holds at most half the reserve (at least one slot), so one
+/// user cannot take it all. `status` therefore answers however many runs are being waited for.
 ///
 /// Life: ``start()`` returns once the socket listens, so clients can connect at once; ``stop()``
 /// ends everything. A server is started at most once.
 public final class ControlServer: Sendable {
     public static let defaultMaxConnections = 32
+    public static let defaultReservedConnections = 4
 
     /// Where the socket lives.
     public let path: String
@@ -31,6 +40,7 @@ public final class ControlServer: Sendable {
     private let handler: any ControlHandler
     private let logger: Logger
     private let maxConnections: Int
+    private let reservedConnections: Int
     private let requestTimeout: Duration
     private let state = Mutex(State())
     /// Every thread the server started — the accept loop and each connection; `stop` waits for all.
@@ -54,24 +64,34 @@ public final class ControlServer: Sendable {
 
     private struct State {
         var phase = Phase.idle
-        /// The open client connections. A connection's thread closes its descriptor under the
-        /// lock, so `stop` never shuts down a descriptor number that was closed and reused.
-        var connections: Set<Int32> = []
+        /// The open client connections: whether each holds a reserve slot, and its peer's uid. A
+        /// connection's thread closes its descriptor under the lock, so `stop` never shuts down a
+        /// descriptor number that was closed and reused.
+        var connections: [Int32: Slot] = [:]
+    }
+
+    private struct Slot {
+        var reserve: Bool
+        var uid: UInt32?
     }
 
     /// - Parameters:
     ///   - path: the socket's path, at most 107 bytes (`sun_path`).
     ///   - handler: answers the requests of allowed peers.
     ///   - maxConnections: connections served at once; more are told the daemon is busy.
+    ///   - reservedConnections: further connections admitted when those are all held, for short
+    ///     requests only.
     ///   - requestTimeout: how long a client may take to send its request line, and to read a
     ///     response line once it is sent.
     public init(path: String, access: ControlAccess, handler: any ControlHandler, logger: Logger,
-                maxConnections: Int = ControlServer.defaultMaxConnections, requestTimeout: Duration = .seconds(5)) {
+                maxConnections: Int = ControlServer.defaultMaxConnections,
+                reservedConnections: Int = ControlServer.defaultReservedConnections, requestTimeout: Duration = .seconds(5)) {
         self.path = path
         self.access = access
         self.handler = handler
         self.logger = logger
         self.maxConnections = max(1, maxConnections)
+        self.reservedConnections = max(0, reservedConnections)
         self.requestTimeout = requestTimeout
     }
 
@@ -121,7 +141,7 @@ public final class ControlServer: Sendable {
             guard case .listening(let listener) = state.phase else { return nil }
             // Wakes each connection's thread wherever it waits: reading the request, waiting for
             // its handler (as POLLHUP), or writing to a client that does not read.
-            for fd in state.connections { _ = shutdown(fd, Int32(SHUT_RDWR)) }
+            for fd in state.connections.keys { _ = shutdown(fd, Int32(SHUT_RDWR)) }
             return listener
         }
         if let listener {
@@ -166,26 +186,23 @@ public final class ControlServer: Sendable {
         guard fd >= 0 else { throw .system(operation: "create a socket for", path: path, errno: errno) }
         var bound = false
         do throws(ControlError) {
+            // On Linux the socket file bind creates takes the socket's own mode (less the umask):
+            // set before bind, the file is never wider than 0660, even for a moment.
+            _ = fchmod(fd, 0o660)
             guard UnixSocket.withAddress(of: path, { bind(fd, $0, $1) }) == 0 else {
                 throw .system(operation: "bind", path: path, errno: errno)
             }
             bound = true
-            // The kernel checks write permission on the socket file at connect. Until this chmod
-            // the file has the umask's mode; the peer check covers that moment.
-            guard chmod(path, 0o660) == 0 else { throw .system(operation: "set the mode of", path: path, errno: errno) }
-            // Only when the group differs: under systemd the runtime directory's group is usually
-            // right already, and the unit's syscall filter refuses chown.
-            var created = stat()
-            if let group = access.allowedGroup, lstat(path, &created) == 0, created.st_gid != group,
-               chown(path, uid_t.max, group) != 0 {
-                logger.warning("cannot give \(path) to group \(group): \(String(cString: strerror(errno))); only the daemon's user can connect",
+            // The kernel checks write permission on the socket file at connect; the umask may
+            // have taken the group's bits. Set mode and group through a handle on the file bind
+            // made, never by path: a link swapped in meanwhile is not followed.
+            let info = try Self.setModeAndGroup(path: path, group: access.allowedGroup) { group, code in
+                logger.warning("cannot give \(path) to group \(group): \(String(cString: strerror(code))); only the daemon's user can connect",
                                metadata: ["event": "control-chown-failed"])
             }
             guard Glibc.listen(fd, 64) == 0 else { throw .system(operation: "listen on", path: path, errno: errno) }
             // Non-blocking, so a client that vanishes between poll and accept cannot block the loop.
             UnixSocket.setNonBlocking(fd)
-            var info = stat()
-            guard lstat(path, &info) == 0 else { throw .system(operation: "inspect", path: path, errno: errno) }
             var wake: [Int32] = [-1, -1]
             guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &wake) == 0 else {
                 throw .system(operation: "create a wake-up socket pair for", path: path, errno: errno)
@@ -196,6 +213,34 @@ public final class ControlServer: Sendable {
             if bound { _ = unlink(path) }
             throw error
         }
+    }
+
+    /// `O_PATH` and `AT_EMPTY_PATH` (Linux), which Swift's Glibc module does not export.
+    private static let openPath: Int32 = 0o10000000
+    private static let atEmptyPath: Int32 = 0x1000
+
+    /// Gives the socket file at `path` mode 0660 and (if set and different) `group`, through an
+    /// `O_PATH | O_NOFOLLOW` handle: if `path` is not a socket owned by this user — a symbolic
+    /// link, say — nothing is changed and `notASocket` is thrown. Returns the file's `stat`.
+    /// A failed chown is reported to `chownFailed` (under systemd the unit's syscall filter
+    /// refuses chown; the runtime directory's group is usually right already).
+    static func setModeAndGroup(path: String, group: UInt32?,
+                                chownFailed: (UInt32, Int32) -> Void) throws(ControlError) -> stat {
+        let handle = open(path, openPath | O_NOFOLLOW | O_CLOEXEC)
+        guard handle >= 0 else { throw .system(operation: "open", path: path, errno: errno) }
+        defer { _ = Glibc.close(handle) }
+        var info = stat()
+        guard fstat(handle, &info) == 0 else { throw .system(operation: "inspect", path: path, errno: errno) }
+        guard info.st_mode & S_IFMT == S_IFSOCK, info.st_uid == geteuid() else { throw .notASocket(path: path) }
+        // chmod of /proc/self/fd/N reaches the very file the handle holds (fchmod refuses O_PATH).
+        if info.st_mode & 0o7777 != 0o660 {
+            guard chmod("/proc/self/fd/\(handle)", 0o660) == 0 else { throw .system(operation: "set the mode of", path: path, errno: errno) }
+        }
+        if let group, info.st_gid != group {
+            if fchownat(handle, "", uid_t.max, group, atEmptyPath) != 0 { chownFailed(group, errno) }
+        }
+        guard fstat(handle, &info) == 0 else { throw .system(operation: "inspect", path: path, errno: errno) }
+        return info
     }
 
     private func close(_ listener: Listener) {
@@ -242,14 +287,33 @@ public final class ControlServer: Sendable {
         }
     }
 
+    /// The uid the kernel vouches for on `client`, without the groups (cheap, for admission).
+    private static func peerUID(_ client: Int32) -> UInt32? {
+        var ucred = [UInt32](repeating: 0, count: 3)
+        var length = socklen_t(12)
+        let result = ucred.withUnsafeMutableBytes { getsockopt(client, SOL_SOCKET, SO_PEERCRED, $0.baseAddress, &length) }
+        return result == 0 ? ucred[1] : nil
+    }
+
     private func admit(_ client: Int32) {
-        let admitted = state.withLock { state in
-            guard case .listening = state.phase, state.connections.count < maxConnections else { return false }
-            state.connections.insert(client)
-            return true
+        let uid = Self.peerUID(client)
+        let perUserReserve = max(1, reservedConnections / 2)
+        let slot: Slot? = state.withLock { state in
+            guard case .listening = state.phase else { return nil }
+            let reserved = state.connections.values.filter(\.reserve)
+            if state.connections.count - reserved.count < maxConnections {
+                state.connections[client] = Slot(reserve: false, uid: uid)
+            } else if reserved.count < reservedConnections, let uid,
+                      reserved.filter({ $0.uid == uid }).count < perUserReserve {
+                state.connections[client] = Slot(reserve: true, uid: uid)
+            } else {
+                return nil
+            }
+            return state.connections[client]
         }
-        guard admitted else {
-            logger.warning("refused a control connection: \(maxConnections) are open", metadata: ["event": "control-busy"])
+        guard let slot else {
+            logger.warning("refused a control connection: \(maxConnections) are open and the reserve is held",
+                           metadata: ["event": "control-busy"])
             // Never block the accept loop on a client: one whose buffer is full misses the reason.
             let line = ControlWire.line(ControlResponse.failure(ControlError.busy(limit: maxConnections).description))
             _ = UnixSocket.sendAll(client, line, flags: Int32(MSG_DONTWAIT))
@@ -258,9 +322,9 @@ public final class ControlServer: Sendable {
         }
         threads.enter()
         let thread = Thread { [self] in
-            serve(client)
+            serve(client, reserve: slot.reserve)
             state.withLock { state in
-                state.connections.remove(client)
+                state.connections[client] = nil
                 _ = Glibc.close(client)
             }
             threads.leave()
@@ -271,7 +335,7 @@ public final class ControlServer: Sendable {
 
     // MARK: - One connection
 
-    private func serve(_ client: Int32) {
+    private func serve(_ client: Int32, reserve: Bool) {
         UnixSocket.setSendTimeout(client, requestTimeout)
         let peer: PeerCredentials
         do {
@@ -289,7 +353,8 @@ public final class ControlServer: Sendable {
         }
         let request: ControlRequest
         do {
-            guard let received = try readRequest(from: client) else { return }  // It left without asking.
+            let timeout = reserve ? min(requestTimeout, .seconds(1)) : requestTimeout
+            guard let received = try readRequest(from: client, timeout: timeout) else { return }  // It left without asking.
             request = received
         } catch {
             logger.notice("bad control request from uid \(peer.uid): \(error)",
@@ -297,18 +362,23 @@ public final class ControlServer: Sendable {
             write(.failure(error.description), to: client)
             return
         }
+        if reserve, case .run(_, wait: true) = request {
+            logger.notice("refused run --wait from uid \(peer.uid) in a reserve slot", metadata: ["event": "control-busy"])
+            write(.failure(ControlError.busy(limit: maxConnections).description), to: client)
+            return
+        }
         answer(request, from: peer, on: client)
     }
 
-    private func readRequest(from client: Int32) throws(ControlError) -> ControlRequest? {
+    private func readRequest(from client: Int32, timeout: Duration) throws(ControlError) -> ControlRequest? {
         var reader = LineReader(fd: client)
         let line: [UInt8]?
         do throws(LineReader.Failure) {
-            line = try reader.nextLine(limit: ControlRequest.maxLineBytes, deadline: .now + requestTimeout)
+            line = try reader.nextLine(limit: ControlRequest.maxLineBytes, deadline: .now + timeout)
         } catch {
             switch error {
             case .tooLong: throw .requestTooLong(limit: ControlRequest.maxLineBytes)
-            case .timedOut: throw .requestTimedOut(after: requestTimeout)
+            case .timedOut: throw .requestTimedOut(after: timeout)
             case .system(let code): throw .system(operation: "read a request from", path: path, errno: code)
             }
         }

@@ -239,14 +239,20 @@ public struct FlipSyncConfig: Sendable {
         return out
     }
 
-    /// `base_url`: https, or plain http on loopback (the sandbox, a local Ollama).
+    /// `base_url`: https, or plain http on a loopback host (the sandbox, a local Ollama), as
+    /// `LoopbackHost` decides it from the parsed host — never from a prefix of the text.
     private static func readBaseURL(_ t: inout TableReader) -> String? {
         let url = t.string("base_url", required: true)
-        if let url, !(url.value.hasPrefix("https://") || url.value.hasPrefix("http://127.") || url.value.hasPrefix("http://localhost")
-                      || url.value.hasPrefix("http://[::1]")) {
-            t.error(url.line, "\"\(t.qualified("base_url"))\" must be https:// (plain http is allowed only on loopback, for the sandbox)")
-        }
+        if let url { checkURL(url, key: "base_url", &t) }
         return url?.value
+    }
+
+    private static func checkURL(_ url: Located<String>, key: String, _ t: inout TableReader) {
+        if HTTPURLAuthority(url.value) == nil {
+            t.error(url.line, "\"\(t.qualified(key))\" must be an absolute https:// URL with a plain host name or address and no user@ part (found \"\(url.value)\")")
+        } else if !LoopbackHost.isSecureOrLoopback(url: url.value) {
+            t.error(url.line, "\"\(t.qualified(key))\" must be https:// (plain http is allowed only on loopback, for the sandbox)")
+        }
     }
 
     /// `credentials = { role = "credential-file-name", … }`: names only, never values.
@@ -291,9 +297,7 @@ public struct FlipSyncConfig: Sendable {
         }
         let id = t.string("marketplace_id")
         let tokenURL = t.string("token_url")
-        if let tokenURL, !(tokenURL.value.hasPrefix("https://") || tokenURL.value.hasPrefix("http://127.")) {
-            t.error(tokenURL.line, "\"\(t.qualified("token_url"))\" must be https:// (plain http is allowed only on loopback)")
-        }
+        if let tokenURL { checkURL(tokenURL, key: "token_url", &t) }
         let sellerID = t.string("seller_id")
         guard let url else { return nil }
         return Marketplace(name: name, baseURL: url, credentials: credentials, rateLimit: rate,

@@ -15,6 +15,9 @@ enum ConfigFileLoader {
             log.error(path, 1, "file is larger than \(limit / 1024) KiB; job and config files are small, refusing it")
         case .failure(.writableByOthers):
             log.error(path, 1, "file is writable by other users; refusing it (fix with: chmod o-w \(path))")
+        case .failure(let refused):
+            // Group-writable, not owned by root or us, in an untrusted directory.
+            log.error(path, 1, refused.message(path: path))
         case .success(let bytes):
             do {
                 return try TOML.parse(bytes: bytes)

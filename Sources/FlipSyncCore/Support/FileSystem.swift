@@ -81,22 +81,65 @@ public enum FileSystem {
 
     public enum ReadError: Error, Equatable {
         case cannotOpen(String)
+        /// A FIFO, device, socket or directory: never opened for reading (a FIFO would block).
         case notAFile
         case tooLarge(limit: Int)
+        /// World-writable.
         case writableByOthers
+        /// Writable by the file's group.
+        case writableByGroup
+        /// Owned by `uid`, which is neither root nor the reading process's effective user.
+        case notOwned(uid: UInt32)
+        /// The directory holding the file is owned by `uid` (neither root nor this user) or is
+        /// writable by its group or others (`mode`): whoever may write it may replace the file.
+        case untrustedDirectory(path: String, uid: UInt32, mode: UInt32)
     }
 
-    /// Reads a whole regular file of at most `limit` bytes. Refuses files that other users may
-    /// write (a job file decides what runs against accounts with real money).
-    public static func readFile(_ path: String, limit: Int, refuseWorldWritable: Bool = true) -> Result<[UInt8], ReadError> {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+    /// Which files ``readFile(_:limit:requireTrusted:)`` accepts.
+    ///
+    /// A trusted file (as sshd's `StrictModes`) is a regular file owned by root or by the
+    /// reading process's effective user, not writable by its group or by others, in a directory
+    /// that is also owned by root or that user and not writable by its group or others. Only
+    /// that directory is checked (the one the path names, and if the path goes through a
+    /// symbolic link, the one the file really is in), not its ancestors. Group write is refused
+    /// whatever the group, root's included.
+    public static func isTrustedOwner(_ uid: uid_t) -> Bool { uid == 0 || uid == geteuid() }
+
+    /// Reads a whole regular file of at most `limit` bytes, from one descriptor: it is opened
+    /// non-blocking (a FIFO or device in its place never blocks the reader), `fstat`ed, refused
+    /// unless a regular file, and read from that same descriptor, never more than `limit + 1`
+    /// bytes (no check-then-reopen race, no unbounded read of a growing file). With
+    /// `requireTrusted` (the default), also refuses a file that is not trusted (see
+    /// ``isTrustedOwner(_:)``): a job file decides what runs against accounts with real money.
+    public static func readFile(_ path: String, limit: Int, requireTrusted: Bool = true) -> Result<[UInt8], ReadError> {
+        // A quick look first, so a device is never even opened; the descriptor is checked again.
+        var pre = stat()
+        if stat(path, &pre) == 0, (pre.st_mode & S_IFMT) != S_IFREG { return .failure(.notAFile) }
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
         guard fd >= 0 else { return .failure(.cannotOpen(String(cString: strerror(errno)))) }
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return .failure(.notAFile) }
-        if refuseWorldWritable && (st.st_mode & S_IWOTH) != 0 { return .failure(.writableByOthers) }
+        if requireTrusted {
+            if (st.st_mode & S_IWOTH) != 0 { return .failure(.writableByOthers) }
+            if (st.st_mode & S_IWGRP) != 0 { return .failure(.writableByGroup) }
+            if !isTrustedOwner(st.st_uid) { return .failure(.notOwned(uid: UInt32(st.st_uid))) }
+            var directories = [directory(of: path)]
+            if let real = realPath(ofDescriptor: fd) {
+                let realDirectory = directory(of: real)
+                if realDirectory != directories[0] { directories.append(realDirectory) }
+            }
+            for dir in directories {
+                var ds = stat()
+                guard stat(dir, &ds) == 0 else { return .failure(.cannotOpen("cannot inspect its directory \(dir): \(String(cString: strerror(errno)))")) }
+                if !isTrustedOwner(ds.st_uid) || (ds.st_mode & (S_IWGRP | S_IWOTH)) != 0 {
+                    return .failure(.untrustedDirectory(path: dir, uid: UInt32(ds.st_uid), mode: UInt32(ds.st_mode) & 0o7777))
+                }
+            }
+        }
         guard st.st_size <= limit else { return .failure(.tooLarge(limit: limit)) }
-        var bytes = [UInt8](repeating: 0, count: Int(st.st_size))
+        // Bounded by `limit + 1` whatever the file does meanwhile.
+        var bytes = [UInt8](repeating: 0, count: min(Int(st.st_size), limit) + 1)
         var filled = 0
         while filled < bytes.count {
             let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + filled, $0.count - filled) }
@@ -104,6 +147,36 @@ public enum FileSystem {
             if n <= 0 { break }
             filled += n
         }
+        guard filled <= limit else { return .failure(.tooLarge(limit: limit)) }
         return .success(Array(bytes[0..<filled]))
+    }
+
+    /// Where an open descriptor's file really is (`/proc/self/fd/N`), symbolic links resolved.
+    static func realPath(ofDescriptor fd: Int32) -> String? {
+        var buffer = [CChar](repeating: 0, count: 4097)
+        let n = readlink("/proc/self/fd/\(fd)", &buffer, 4096)
+        guard n > 0, buffer[0] == CChar(UInt8(ascii: "/")) else { return nil }
+        buffer[n] = 0
+        return String(cString: buffer)
+    }
+}
+
+extension FileSystem.ReadError {
+    /// The reason as a diagnostic says it, with the command that fixes it where there is one.
+    public func message(path: String) -> String {
+        switch self {
+        case .cannotOpen(let reason): return "cannot read: \(reason)"
+        case .notAFile: return "not a regular file"
+        case .tooLarge(let limit): return "file is larger than \(limit / 1024) KiB; job and config files are small, refusing it"
+        case .writableByOthers: return "file is writable by other users; refusing it (fix with: chmod o-w \(path))"
+        case .writableByGroup: return "file is writable by its group; refusing it (fix with: chmod g-w \(path))"
+        case .notOwned(let uid):
+            return "file is owned by uid \(uid), not by root or uid \(geteuid()) (this process's user); refusing it (fix with: chown root \(path))"
+        case .untrustedDirectory(let directory, let uid, let mode):
+            if (mode & 0o022) != 0 {
+                return "its directory \(directory) is writable by its group or other users (mode 0\(String(mode, radix: 8))); refusing it (fix with: chmod go-w \(directory))"
+            }
+            return "its directory \(directory) is owned by uid \(uid), not by root or uid \(geteuid()); refusing it (fix with: chown root \(directory))"
+        }
     }
 }

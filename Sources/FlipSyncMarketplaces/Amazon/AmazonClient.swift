@@ -456,7 +456,7 @@ struct AmazonExchange: Sendable {
         } catch let error as HTTPTransportError {
             // Refused before sending: nothing to meter. Sent without an answer: still a call.
             switch error {
-            case .timedOut, .connection:
+            case .timedOut, .connection, .responseTooLarge:
                 await recorder.record(MeteredCall(provider: AmazonClient.provider, operation: operation.rawValue, cost: price, status: nil))
             case .hostNotAllowed, .invalidURL: break
             }

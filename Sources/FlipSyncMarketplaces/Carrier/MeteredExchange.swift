@@ -44,7 +44,7 @@ struct MeteredExchange: Sendable {
             case .hostNotAllowed, .invalidURL:
                 await recorder.record(MeteredCall(provider: provider, operation: operation, units: 0, cost: zero, status: nil),
                                 settling: reservation)
-            case .timedOut, .connection:
+            case .timedOut, .connection, .responseTooLarge:
                 await recorder.record(MeteredCall(provider: provider, operation: operation, cost: estimate, status: nil),
                                 settling: reservation)
             }

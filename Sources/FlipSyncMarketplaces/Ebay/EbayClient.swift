@@ -573,6 +573,7 @@ enum Metered {
             // Refused before sending: nothing to meter. Sent without an answer: still a call.
             if case .timedOut = error { await recorder.record(MeteredCall(provider: EbayClient.provider, operation: operation, cost: price, status: nil)) }
             if case .connection = error { await recorder.record(MeteredCall(provider: EbayClient.provider, operation: operation, cost: price, status: nil)) }
+            if case .responseTooLarge = error { await recorder.record(MeteredCall(provider: EbayClient.provider, operation: operation, cost: price, status: nil)) }
             logger.debug("eBay call failed", metadata: ["operation": "\(operation)", "error": "\(error)"])
             throw MarketplaceError(error)
         }

@@ -360,7 +360,7 @@ public final class ShopifyClient: Sendable {
             callLimit.finish(header: nil)
             // Refused before sending: nothing to meter. Sent without an answer: still a call.
             switch error {
-            case .timedOut, .connection:
+            case .timedOut, .connection, .responseTooLarge:
                 await recorder.record(MeteredCall(provider: Self.provider, operation: operation, cost: configuration.callPrice, status: nil))
             case .hostNotAllowed, .invalidURL: break
             }

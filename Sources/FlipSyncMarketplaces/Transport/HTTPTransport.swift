@@ -61,17 +61,22 @@ public enum HTTPTransportError: Error, Sendable, Hashable, CustomStringConvertib
     case hostNotAllowed(String)
     /// The URL is not an absolute http(s) URL; nothing was sent.
     case invalidURL(String)
-    /// No complete response within the request's timeout.
+    /// No complete response within the request's timeout, counted over the whole exchange.
     case timedOut(url: String, after: TimeSpan)
     /// The connection failed (refused, reset, DNS, TLS).
     case connection(url: String, reason: String)
+    /// The response body grew past `limit` bytes; the exchange was abandoned. Not retried: the
+    /// same request would get the same answer.
+    case responseTooLarge(url: String, limit: Int)
 
     public var description: String {
         switch self {
-        case .hostNotAllowed(let host): return "host \"\(host)\" is not in the allow-list; request not sent"
+        case .hostNotAllowed(let host):
+            return "host \"\(host)\" is not in the allow-list (plain http is allowed only to a loopback host); request not sent"
         case .invalidURL(let url): return "\"\(url)\" is not an absolute http(s) URL; request not sent"
         case .timedOut(let url, let after): return "no response from \(url) within \(after)"
         case .connection(let url, let reason): return "connection to \(url) failed: \(reason)"
+        case .responseTooLarge(let url, let limit): return "the response from \(url) is larger than \(limit) bytes; abandoned"
         }
     }
 }
@@ -93,49 +98,28 @@ public struct HostAllowList: Sendable, Hashable {
         self.entries = Set(entries.map { $0.lowercased() })
     }
 
-    /// The host (and port) of every base URL, e.g. from `[marketplaces.*] base_url`.
+    /// The host (and port) of every base URL, e.g. from `[marketplaces.*] base_url`. A plain
+    /// `http://` URL is taken only when its host is loopback (`LoopbackHost`); others are left
+    /// out, so credentials never go to them unencrypted.
     public init(baseURLs: some Sequence<String>) {
-        self.init(baseURLs.compactMap { URLParts($0).map { "\($0.host):\($0.port)" } })
+        self.init(baseURLs.compactMap { url in
+            URLParts(url).flatMap { $0.scheme == "https" || LoopbackHost.isLoopback(host: $0.host) ? "\($0.host):\($0.port)" : nil }
+        })
     }
 
     public func allows(host: String, port: Int) -> Bool {
         let host = host.lowercased()
         return entries.contains(host) || entries.contains("\(host):\(port)")
     }
-}
 
-/// The scheme, host and port of an absolute http(s) URL, parsed without Foundation so the
-/// allow-list check cannot disagree with itself across platforms.
-struct URLParts: Hashable {
-    var scheme: String
-    var host: String
-    var port: Int
-
-    init?(_ url: String) {
-        let lower = url.lowercased()
-        let scheme: String
-        if lower.hasPrefix("https://") { scheme = "https" } else if lower.hasPrefix("http://") { scheme = "http" } else { return nil }
-        let rest = lower.dropFirst(scheme.count + 3)
-        let authority = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
-        guard !authority.isEmpty, !authority.contains("@") else { return nil }
-        var host = Substring(authority)
-        var port = scheme == "https" ? 443 : 80
-        if host.hasPrefix("[") {
-            guard let close = host.firstIndex(of: "]") else { return nil }
-            let after = host[host.index(after: close)...]
-            host = host[host.index(after: host.startIndex)..<close]
-            if after.hasPrefix(":") {
-                guard let p = Int(after.dropFirst()), (1...65535).contains(p) else { return nil }
-                port = p
-            } else if !after.isEmpty { return nil }
-        } else if let colon = host.lastIndex(of: ":") {
-            guard let p = Int(host[host.index(after: colon)...]), (1...65535).contains(p) else { return nil }
-            port = p
-            host = host[..<colon]
-        }
-        guard !host.isEmpty else { return nil }
-        self.scheme = scheme
-        self.host = String(host)
-        self.port = port
+    /// ``allows(host:port:)``, and for plain `http` only a loopback host: whatever the list
+    /// holds, a request in clear text never leaves the machine.
+    public func allows(scheme: String, host: String, port: Int) -> Bool {
+        guard scheme == "https" || LoopbackHost.isLoopback(host: host) else { return false }
+        return allows(host: host, port: port)
     }
 }
+
+/// The scheme, host and port of an absolute http(s) URL: `HTTPURLAuthority`'s strict parse
+/// (FlipSyncCore), so the allow-list, config validation and the loopback rule read a URL alike.
+typealias URLParts = HTTPURLAuthority

@@ -9,8 +9,11 @@ import Synchronization
 ///
 /// - Only hosts in `allowList` are called; any other URL is refused before anything is sent.
 /// - Redirects are never followed: the 3xx response itself is returned.
-/// - Each request has its own timeout (`HTTPRequest.timeout`), applied as URLSession's
-///   `timeoutInterval` (the longest wait for data; a slow trickle can exceed it in total).
+/// - Each request has its own timeout (`HTTPRequest.timeout`), a deadline for the whole
+///   exchange — connecting, sending, and every byte of the response: a server that trickles
+///   bytes cannot stretch it. Past it the request is cancelled and `.timedOut` thrown.
+/// - A response body larger than `maxResponseBytes` (default 16 MiB) is abandoned as soon as it
+///   passes the limit, with `.responseTooLarge` (a permanent failure, never retried).
 /// - TLS certificates are always verified (no authentication-challenge override exists here).
 /// - No cookies, no cache: every call reaches the server.
 /// - Cancelling the calling Swift task cancels the URLSession task.
@@ -22,15 +25,20 @@ public final class URLSessionTransport: HTTPTransport, Sendable {
     /// `connectionsPerHost`: connections kept open to one host at once (Foundation's default is
     /// 6, which would cap a sweep at 6 requests in flight whatever its concurrency); the daemon
     /// passes its pool size.
-    public init(allowList: HostAllowList, connectionsPerHost: Int = 64) {
+    /// The largest response body accepted, in bytes.
+    public let maxResponseBytes: Int
+    public static let defaultMaxResponseBytes = 16 << 20
+
+    public init(allowList: HostAllowList, connectionsPerHost: Int = 64, maxResponseBytes: Int = URLSessionTransport.defaultMaxResponseBytes) {
         self.allowList = allowList
+        self.maxResponseBytes = max(1, maxResponseBytes)
         let configuration = URLSessionConfiguration.ephemeral
         configuration.httpMaximumConnectionsPerHost = max(1, connectionsPerHost)
         configuration.httpCookieAcceptPolicy = .never
         configuration.httpShouldSetCookies = false
         configuration.urlCache = nil
         configuration.requestCachePolicy = .reloadIgnoringLocalCacheData
-        delegate = SessionDelegate()
+        delegate = SessionDelegate(maxBodyBytes: self.maxResponseBytes)
         session = URLSession(configuration: configuration, delegate: delegate, delegateQueue: nil)
     }
 
@@ -42,7 +50,7 @@ public final class URLSessionTransport: HTTPTransport, Sendable {
         guard let parts = URLParts(request.url), let url = URL(string: request.url) else {
             throw HTTPTransportError.invalidURL(request.url)
         }
-        guard allowList.allows(host: parts.host, port: parts.port) else {
+        guard allowList.allows(scheme: parts.scheme, host: parts.host, port: parts.port) else {
             throw HTTPTransportError.hostNotAllowed(parts.host)
         }
         try Task.checkCancellation()
@@ -55,6 +63,15 @@ public final class URLSessionTransport: HTTPTransport, Sendable {
         if !request.body.isEmpty { urlRequest.httpBody = Data(request.body) }
 
         let task = session.dataTask(with: urlRequest)
+        // The deadline of the whole exchange: URLSession's timeoutInterval only bounds each wait
+        // for data.
+        let delegate = self.delegate
+        let timeout = request.timeout
+        let deadline = Task {
+            try await Task.sleep(for: .milliseconds(max(timeout.milliseconds, 1)))
+            delegate.abandon(task, because: .deadline)
+        }
+        defer { deadline.cancel() }
         let outcome: Result<HTTPResponse, any Error> = await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Result<HTTPResponse, any Error>, Never>) in
                 delegate.register(task, continuation: continuation)
@@ -68,6 +85,10 @@ public final class URLSessionTransport: HTTPTransport, Sendable {
         switch outcome {
         case .success(let response):
             return response
+        case .failure(let error as Abandoned) where error == .deadline:
+            throw HTTPTransportError.timedOut(url: request.url, after: request.timeout)
+        case .failure(let error as Abandoned) where error == .tooLarge:
+            throw HTTPTransportError.responseTooLarge(url: request.url, limit: maxResponseBytes)
         case .failure(let error as URLError) where error.code == .cancelled:
             throw CancellationError()
         case .failure(let error as URLError) where error.code == .timedOut:
@@ -80,21 +101,54 @@ public final class URLSessionTransport: HTTPTransport, Sendable {
     }
 }
 
-/// Collects each task's body and completes its continuation; refuses every redirect.
+/// Why the transport gave up on a task itself.
+private enum Abandoned: Error, Equatable {
+    case deadline, tooLarge
+}
+
+/// Collects each task's body (at most `maxBodyBytes`) and completes its continuation; refuses
+/// every redirect.
 private final class SessionDelegate: NSObject, URLSessionDataDelegate, Sendable {
     private struct Pending {
         var continuation: CheckedContinuation<Result<HTTPResponse, any Error>, Never>
         var body: [UInt8] = []
+        var abandoned: Abandoned?
     }
 
     private let pending = Mutex<[Int: Pending]>([:])
+    private let maxBodyBytes: Int
+
+    init(maxBodyBytes: Int) {
+        self.maxBodyBytes = maxBodyBytes
+    }
 
     func register(_ task: URLSessionTask, continuation: CheckedContinuation<Result<HTTPResponse, any Error>, Never>) {
         pending.withLock { $0[task.taskIdentifier] = Pending(continuation: continuation) }
     }
 
+    /// Cancels `task`, which then completes with `reason` rather than as cancelled.
+    func abandon(_ task: URLSessionTask, because reason: Abandoned) {
+        let found = pending.withLock { pending -> Bool in
+            guard pending[task.taskIdentifier] != nil else { return false }
+            if pending[task.taskIdentifier]?.abandoned == nil { pending[task.taskIdentifier]?.abandoned = reason }
+            return true
+        }
+        if found { task.cancel() }
+    }
+
     func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive data: Data) {
-        pending.withLock { $0[dataTask.taskIdentifier]?.body.append(contentsOf: data) }
+        let overflow = pending.withLock { pending -> Bool in
+            let id = dataTask.taskIdentifier
+            guard let held = pending[id]?.body.count, pending[id]?.abandoned == nil else { return false }
+            guard held + data.count <= maxBodyBytes else {
+                pending[id]?.abandoned = .tooLarge
+                pending[id]?.body = []
+                return true
+            }
+            pending[id]?.body.append(contentsOf: data)
+            return false
+        }
+        if overflow { dataTask.cancel() }
     }
 
     func urlSession(_ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
@@ -105,6 +159,10 @@ private final class SessionDelegate: NSObject, URLSessionDataDelegate, Sendable 
 
     func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: (any Error)?) {
         guard let entry = pending.withLock({ $0.removeValue(forKey: task.taskIdentifier) }) else { return }
+        if let reason = entry.abandoned {
+            entry.continuation.resume(returning: .failure(reason))
+            return
+        }
         if let error {
             entry.continuation.resume(returning: .failure(error))
             return

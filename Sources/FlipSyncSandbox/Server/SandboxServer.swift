@@ -42,11 +42,21 @@ public struct SandboxConfiguration: Sendable, Hashable {
 
 public enum SandboxError: Error, CustomStringConvertible {
     case didNotStart(String)
+    /// `host` is not loopback (`LoopbackHost`): the sandbox accepts well-known development
+    /// credentials and is never served anywhere else.
+    case notLoopback(String)
 
     public var description: String {
         switch self {
         case .didNotStart(let reason): return "the sandbox did not start: \(reason)"
+        case .notLoopback(let host):
+            return "the sandbox serves only on a loopback address (127.x.x.x, ::1 or localhost), not \"\(host)\""
         }
+    }
+
+    /// Throws ``notLoopback(_:)`` unless `host` is loopback.
+    static func requireLoopback(_ host: String) throws(SandboxError) {
+        guard LoopbackHost.isLoopback(host: host) else { throw .notLoopback(host) }
     }
 }
 
@@ -64,7 +74,7 @@ public final class SandboxServer: Sendable {
     private let task: Task<Void, any Error>
 
     /// `http://127.0.0.1:PORT`; eBay's API lives under `baseURL + "/ebay"`.
-    public var baseURL: String { "http://\(host):\(port)" }
+    public var baseURL: String { host.contains(":") ? "http://[\(host)]:\(port)" : "http://\(host):\(port)" }
 
     private init(state: SandboxState, host: String, port: Int, task: Task<Void, any Error>) {
         self.state = state
@@ -97,6 +107,7 @@ public final class SandboxServer: Sendable {
     public static func start(_ configuration: SandboxConfiguration = SandboxConfiguration(),
                              clock: any SchedulerClock = SystemSchedulerClock(),
                              logger: Logger = Logger(label: "flipsync.sandbox")) async throws -> SandboxServer {
+        try SandboxError.requireLoopback(configuration.host)
         let state = makeState(configuration, clock: clock)
         let (bound, continuation) = AsyncStream<Int>.makeStream()
         let app = Application(
@@ -133,6 +144,7 @@ public final class SandboxServer: Sendable {
     public static func runUntilSignalled(_ configuration: SandboxConfiguration,
                                          logger: Logger = Logger(label: "flipsync.sandbox"),
                                          onBound: @escaping @Sendable (Int) -> Void) async throws {
+        try SandboxError.requireLoopback(configuration.host)
         let state = makeState(configuration, clock: SystemSchedulerClock())
         let app = Application(
             router: makeRouter(state),

@@ -44,12 +44,14 @@ public enum Credentials {
         }
 
         let bytes: [UInt8]
-        switch FileSystem.readFile(path, limit: maximumSize, refuseWorldWritable: false) {
+        // One descriptor, opened non-blocking (a FIFO here never blocks the daemon), refused
+        // unless a regular file owned by root or the daemon's user, writable by nobody else, in
+        // a directory nobody else may write.
+        switch FileSystem.readFile(path, limit: maximumSize) {
         case .success(let read): bytes = read
         case .failure(.tooLarge(let limit)): throw .tooLarge(name: name, path: path, limit: limit)
-        case .failure(.notAFile): throw .unreadable(name: name, path: path, reason: "not a regular file")
         case .failure(.cannotOpen(let reason)): throw .unreadable(name: name, path: path, reason: reason)
-        case .failure(.writableByOthers): throw .unreadable(name: name, path: path, reason: "writable by others")
+        case .failure(let refused): throw .unreadable(name: name, path: path, reason: refused.message(path: path))
         }
         let content = bytes.last == UInt8(ascii: "\n") ? bytes.dropLast() : bytes[...]
         guard !content.isEmpty else { throw .empty(name: name, path: path) }
