@@ -150,6 +150,7 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
         registerRepricingMigrations(&migrator)
         registerShippingMigrations(&migrator)
         registerMatchMigrations(&migrator)
+        registerRepricingShippingMigration(&migrator)
         return migrator
     }
 

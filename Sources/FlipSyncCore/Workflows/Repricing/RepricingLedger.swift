@@ -29,6 +29,9 @@ public struct DecisionRecord: Sendable, Hashable, Codable {
     /// The lowest eligible competitor's landed price (price + shipping).
     public var lowestCompetitorMicros: Int64?
     public var buyBoxMicros: Int64?
+    /// The shipping we charge the buyer, as the decision used it (our own offer's, else the
+    /// listing's); nil when unknown.
+    public var shippingChargedMicros: Int64?
     public var offersConsidered: Int
     /// Offers left out, by reason (`ours`, `condition`, `feedback`, `unmatched-title`, …).
     public var offersExcluded: [String: Int]
@@ -43,7 +46,7 @@ public struct DecisionRecord: Sendable, Hashable, Codable {
     public init(marketplace: MarketplaceName, sku: String, listingID: String, currency: String, oldPriceMicros: Int64,
                 newPriceMicros: Int64?, floorMicros: Int64?, ceilingMicros: Int64?, lowestCompetitorMicros: Int64?,
                 buyBoxMicros: Int64?, offersConsidered: Int, offersExcluded: [String: Int], strategy: String,
-                reasonCode: String, reason: String, state: State, apiResult: String? = nil) {
+                reasonCode: String, reason: String, state: State, apiResult: String? = nil, shippingChargedMicros: Int64? = nil) {
         self.marketplace = marketplace
         self.sku = sku
         self.listingID = listingID
@@ -54,6 +57,7 @@ public struct DecisionRecord: Sendable, Hashable, Codable {
         self.ceilingMicros = ceilingMicros
         self.lowestCompetitorMicros = lowestCompetitorMicros
         self.buyBoxMicros = buyBoxMicros
+        self.shippingChargedMicros = shippingChargedMicros
         self.offersConsidered = offersConsidered
         self.offersExcluded = offersExcluded
         self.strategy = strategy
