@@ -336,11 +336,14 @@ struct RepricerReadmeExampleTests {
         #expect(d.shippingCharged == usd("3.50") && d.newPrice == usd("15.80") && d.reason == .followedCompetition, "\(d.explanation)")
     }
 
-    @Test("README: rounding at the max-change edge: 138.00 − 10% = 124.20, down to 123.99 would cross it, so 124.99 (max-change)")
+    @Test("README: rounding at the max-change edge: 137.99 − 10% → 124.20; down to 123.99 would cross it, so 124.99 (max-change)")
     func roundingAtTheWindowEdge() {
-        let d = Self.amazon(price: "138.00", offers: [pricingOffer("them", price: "110.00"), pricingOffer("us", price: "138.00", ours: true)],
-                            parameters: Self.amazonParameters.with { $0.ceilingMarkup = pct("150%") })
+        // Amazon FS-00011 of the trust issue: lowest landed 111.36, our offer ships for 3.99.
+        let offers = [pricingOffer("them", price: "107.37", shipping: "3.99"), pricingOffer("us", price: "137.99", shipping: "3.99", ours: true)]
+        let d = Self.amazon(price: "137.99", offers: offers, parameters: Self.amazonParameters.with { $0.ceilingMarkup = pct("150%") })
+        // T = 111.36 − 1.1136 = 110.2464; 110.2464 − 3.99 = 106.2564 → 106.25; window [124.20, 151.78] → 124.20.
         #expect(d.newPrice == usd("124.99") && d.reason == .limitedByMaxChange, "\(d.explanation)")
+        #expect(d.explanation.contains("limited by max change 10% to 124.20 USD"))
     }
 
     @Test("a followed price that rounds up because rounding down would cross the floor is at-floor")

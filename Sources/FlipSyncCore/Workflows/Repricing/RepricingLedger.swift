@@ -33,10 +33,11 @@ public struct DecisionRecord: Sendable, Hashable, Codable {
     /// listing's); nil when unknown.
     public var shippingChargedMicros: Int64?
     public var offersConsidered: Int
-    /// Offers left out, by reason (`ours`, `condition`, `feedback`, `unmatched-title`, …).
+    /// Offers left out, by `CompetitorFilter.ExclusionReason` code (`ours`, `other-condition`, `low-feedback`, …).
     public var offersExcluded: [String: Int]
     public var strategy: String
-    /// A stable code (`beat-lowest`, `below-threshold`, `no-cost`, …) and a sentence for people.
+    /// A stable code (`PricingDecision.Reason`'s raw values, or `no-cost`; README "Reason codes")
+    /// and a sentence for people.
     public var reasonCode: String
     public var reason: String
     public var state: State
