@@ -56,6 +56,13 @@ extension RunStore: RepricingLedger {
         }
     }
 
+    /// Appended after every other migration (see `RunStore.migrator`).
+    static func registerRepricingShippingMigration(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("v8-repricing: decisions record the shipping we charge") { db in
+            try db.execute(sql: "ALTER TABLE decisions ADD COLUMN shipping_charged_micros INTEGER")
+        }
+    }
+
     public func saveSweepListings(_ listings: [MarketplaceListing], sweep: Int64, marketplace: MarketplaceName) throws {
         try write { db in
             try db.execute(literal: "DELETE FROM sweep_listings WHERE sweep_id = \(sweep) AND marketplace = \(marketplace.rawValue)")
@@ -130,10 +137,11 @@ extension RunStore: RepricingLedger {
             try db.execute(literal: """
                 INSERT OR REPLACE INTO decisions (sweep_id, marketplace, sku, listing_id, currency, old_price_micros, new_price_micros,
                     floor_micros, ceiling_micros, lowest_competitor_micros, buy_box_micros, offers_considered, offers_excluded,
-                    strategy, reason_code, reason, state, api_result)
+                    strategy, reason_code, reason, state, api_result, shipping_charged_micros)
                 VALUES (\(sweep), \(d.marketplace.rawValue), \(d.sku), \(d.listingID), \(d.currency), \(d.oldPriceMicros),
                     \(d.newPriceMicros), \(d.floorMicros), \(d.ceilingMicros), \(d.lowestCompetitorMicros), \(d.buyBoxMicros),
-                    \(d.offersConsidered), \(excluded), \(d.strategy), \(d.reasonCode), \(d.reason), \(d.state.rawValue), \(d.apiResult))
+                    \(d.offersConsidered), \(excluded), \(d.strategy), \(d.reasonCode), \(d.reason), \(d.state.rawValue), \(d.apiResult),
+                    \(d.shippingChargedMicros))
                 """)
         }
     }
@@ -190,7 +198,8 @@ extension RunStore: RepricingLedger {
             lowestCompetitorMicros: row["lowest_competitor_micros"], buyBoxMicros: row["buy_box_micros"],
             offersConsidered: row["offers_considered"], offersExcluded: excluded, strategy: row["strategy"],
             reasonCode: row["reason_code"], reason: row["reason"],
-            state: DecisionRecord.State(rawValue: row["state"]) ?? .failed, apiResult: row["api_result"])
+            state: DecisionRecord.State(rawValue: row["state"]) ?? .failed, apiResult: row["api_result"],
+            shippingChargedMicros: row["shipping_charged_micros"])
     }
 }
 

@@ -60,7 +60,8 @@ struct ShowCommand: ParsableCommand {
             prints {"run": {...}, "tasks": [...]}, each task's result as the JSON its agent \
             recorded (the evidence behind the run's outcome), and for a repricing sweep \
             "decisions": every listing's decision with its old and new price, floor, ceiling, \
-            lowest competitor, offers considered and excluded, strategy, reason, state and the \
+            lowest competitor, Buy Box, the shipping we charge the buyer, offers considered and \
+            excluded, strategy, reason code and sentence, state and the \
             marketplace's answer (money in exact micro-units).
             """
     )

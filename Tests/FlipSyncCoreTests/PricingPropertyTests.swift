@@ -50,7 +50,7 @@ struct PricingPropertyTests {
         let conditions: [ItemCondition] = [.new, .new, .new, .used]
         let listing = MarketplaceListing(
             marketplace: .ebay, sku: "SKU", listingID: "L", title: "t", condition: conditions.randomElement(using: &rng)!,
-            price: oldPrice, quantity: 1, shippingCharged: Bool.random(using: &rng) ? nil : amount(0...1_500, currency, &rng))
+            price: oldPrice, quantity: Int.random(in: 0..<50, using: &rng) == 0 ? 0 : 1, shippingCharged: Bool.random(using: &rng) ? nil : amount(0...1_500, currency, &rng))
         let feePercent = Int.random(in: 0..<200, using: &rng) == 0
             ? Percent(partsPerMillion: 1_000_000) : percent(0...500_000, &rng)
         let fees = MarketplaceFees(percent: feePercent, fixed: amount(0...100, currency, &rng))
@@ -153,6 +153,11 @@ struct PricingPropertyTests {
         }
     }
 
+    /// The shipping we charge as the README defines it: our own offer's (the largest), else the listing's.
+    static func shippingCharged(_ inputs: Inputs) -> Money? {
+        inputs.competition.offers.filter(\.isOurs).map(\.shipping).max() ?? inputs.listing.shippingCharged
+    }
+
     @Test("beat-lowest with no rounding lands exactly at the undercut price when no bound applies")
     func beatLowestLandsBelowCompetition() {
         var rng = SplitMix64(state: 0xBEA7)
@@ -168,11 +173,37 @@ struct PricingPropertyTests {
             case .percent(let p): undercut = p.of(lowest)
             case .amount(let a): undercut = a
             }
-            let charged = inputs.listing.shippingCharged ?? .zero(new.currency)
+            guard let charged = Self.shippingCharged(inputs) else {
+                Issue.record("followed competition without a known shipping charge")
+                continue
+            }
+            #expect(d.shippingCharged == charged)
             #expect(new == (lowest - undercut - charged).roundedDownToMinorUnit)
             #expect(new + charged <= lowest - undercut)
             checked += 1
         }
         #expect(checked > 100)
+    }
+
+    @Test("beat-lowest, any rounding: landed price after the change ≤ lowest landed − undercut whenever not clamped")
+    func beatLowestLandedNeverAboveTarget() {
+        var rng = SplitMix64(state: 0x1A4D_ED)
+        var checked = 0
+        for _ in 0..<20_000 {
+            var inputs = Self.randomInputs(&rng)
+            inputs.parameters.strategy = .beatLowest
+            let d = inputs.decide()
+            // Not clamped: the strategy's target decided the price (no floor, ceiling or max-change).
+            guard d.reason == .followedCompetition, let new = d.newPrice, let lowest = d.lowestCompetitorLanded,
+                  let charged = Self.shippingCharged(inputs) else { continue }
+            let undercut: Money
+            switch inputs.parameters.undercut.value {
+            case .percent(let p): undercut = p.of(lowest)
+            case .amount(let a): undercut = a
+            }
+            #expect(new + charged <= lowest - undercut, "\(inputs.parameters.rounding): \(d.explanation)")
+            checked += 1
+        }
+        #expect(checked > 500)
     }
 }

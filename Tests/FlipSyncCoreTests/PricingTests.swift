@@ -6,9 +6,10 @@ import Testing
 func usd(_ text: String) -> Money { try! Money(parsing: text + " USD") }
 func pct(_ text: String) -> Percent { try! Percent(parsing: text) }
 
-func pricingListing(price: String, shippingCharged: String? = nil, condition: ItemCondition = .new) -> MarketplaceListing {
-    MarketplaceListing(marketplace: .ebay, sku: "SKU-1", listingID: "L-1", title: "Widget", condition: condition,
-                       price: usd(price), quantity: 1, shippingCharged: shippingCharged.map(usd))
+func pricingListing(price: String, shippingCharged: String? = nil, condition: ItemCondition = .new,
+                    marketplace: MarketplaceName = .ebay, quantity: Int = 1) -> MarketplaceListing {
+    MarketplaceListing(marketplace: marketplace, sku: "SKU-1", listingID: "L-1", title: "Widget", condition: condition,
+                       price: usd(price), quantity: quantity, shippingCharged: shippingCharged.map(usd))
 }
 
 func pricingOffer(_ id: String, price: String, shipping: String = "0", byIdentifier: Bool = true,
@@ -133,7 +134,7 @@ struct CompetitorFilterTests {
 struct DecisionCase: CustomTestStringConvertible, Sendable {
     var name: String
     var price = "20.00"
-    var shippingCharged: String? = nil
+    var shippingCharged: String? = "0.00"
     var parameters = RepricingSweep.Parameters(minMargin: pct("10%"), ceilingMarkup: pct("150%"))
     var offers: [CompetitorOffer] = []
     var buyBox: Money? = nil
@@ -205,8 +206,16 @@ struct RepricerExampleTests {
         DecisionCase(name: "alone, ceiling: reaches the ceiling when max change allows",
                      parameters: base.with { $0.maxChange = pct("50%") }, expected: usd("25.00"), reason: .aloneCeiling),
         DecisionCase(name: "alone, hold: holds", parameters: base.with { $0.whenAlone = .hold }, expected: nil, reason: .aloneHold),
-        DecisionCase(name: "alone, hold: a price below the floor still moves up to it", price: "14.00",
-                     parameters: base.with { $0.whenAlone = .hold }, expected: usd("14.45"), reason: .atFloor),
+        DecisionCase(name: "alone, hold: a price below the floor still moves up to it, and the reason names the floor",
+                     price: "14.00", parameters: base.with { $0.whenAlone = .hold }, expected: usd("14.45"), reason: .belowFloor),
+        DecisionCase(name: "alone, hold: a price above the ceiling moves down to it (max change 20%)", price: "26.00",
+                     parameters: base.with { $0.whenAlone = .hold; $0.maxChange = pct("20%") }, expected: usd("25.00"),
+                     reason: .aboveCeiling),
+        DecisionCase(name: "alone, hold: a price inside the bounds is not rounded", price: "20.37",
+                     parameters: base.with { $0.whenAlone = .hold; $0.rounding = .cents99 }, expected: nil, reason: .aloneHold),
+        DecisionCase(name: "match-buy-box with no Buy Box: a price below the floor moves up to it", price: "14.00",
+                     parameters: base.with { $0.strategy = .matchBuyBox }, offers: lowest1950, expected: usd("14.45"),
+                     reason: .belowFloor),
         DecisionCase(name: "only excluded offers count as alone",
                      offers: [pricingOffer("u", price: "5", condition: .used), pricingOffer("t", price: "5", byIdentifier: false)],
                      expected: usd("22.00"), reason: .limitedByMaxChange),
@@ -266,7 +275,115 @@ struct RepricerExampleTests {
         #expect(d.floor?.price == usd("14.45") && d.ceiling?.price == usd("25.00"))
         #expect(d.lowestCompetitorLanded == usd("19.50") && d.offersConsidered == 2 && d.offersExcluded == [.otherCondition: 1])
         #expect(d.strategy == .beatLowest && d.sku == "SKU-1" && d.listingID == "L-1" && d.oldPrice == usd("20.00"))
-        #expect(d.explanation == "lowest landed 19.50 USD − undercut 0.195 USD; target landed 19.305 USD − shipping charged 0.00 USD → 19.30 USD; 20.00 USD → 19.30 USD")
+        #expect(d.explanation == "lowest landed 19.50 USD − undercut 0.195 USD; target landed 19.305 USD − shipping charged 0.00 USD (the listing's shipping) → 19.30 USD; 20.00 USD → 19.30 USD")
+        #expect(d.shippingCharged == usd("0.00"))
+    }
+}
+
+// MARK: - README worked examples, our shipping, guardrails
+
+@Suite("Pricing: README worked examples and the shipping we charge")
+struct RepricerReadmeExampleTests {
+    /// Amazon, FS-00032 of the trust issue: cost 60.00, shipping cost 4.50, fees 15% + 0, margin 15%
+    /// → floor 73.50 / 0.85 = 86.470… → 86.48; no markup, so the ceiling is today's price.
+    static let amazonParameters = RepricingSweep.Parameters(
+        marketplaces: [.amazon], undercut: .percent(pct("1%")), minMargin: pct("15%"), maxChange: pct("10%"), rounding: .cents99)
+    static let amazonFees = MarketplaceFees(percent: pct("15%"), fixed: usd("0"))
+
+    static func amazon(price: String, offers: [CompetitorOffer], parameters: RepricingSweep.Parameters = amazonParameters,
+                       quantity: Int = 1) -> PricingDecision {
+        Repricer.decide(listing: pricingListing(price: price, marketplace: .amazon, quantity: quantity), cost: usd("60.00"),
+                        shippingCost: usd("4.50"), fees: amazonFees, parameters: parameters, competition: Competition(offers: offers))
+    }
+
+    @Test("README: Amazon beat-lowest takes our shipping from our own offer: 117.99 with 4.99 shipping vs 115.42 landed → 108.99")
+    func amazonBeatLowestUsesOurShipping() throws {
+        let offers = [pricingOffer("them", price: "110.43", shipping: "4.99"), pricingOffer("other", price: "125.00", shipping: "0"),
+                      pricingOffer("us", price: "117.99", shipping: "4.99", ours: true)]
+        let d = Self.amazon(price: "117.99", offers: offers)
+        // L = 115.42; T = 115.42 − 1% × 115.42 = 114.2658; item 114.2658 − 4.99 = 109.2758 → 109.27; .99 → 108.99.
+        #expect(d.floor?.price == usd("86.48") && d.ceiling?.price == usd("117.99"))
+        #expect(d.newPrice == usd("108.99"), "\(d.explanation)")
+        #expect(d.reason == .followedCompetition && d.shippingCharged == usd("4.99"))
+        #expect(try #require(d.newPrice) + usd("4.99") < usd("115.42"))  // landed 113.98
+        // With an undercut of 0.01: 115.41 − 4.99 = 110.42 → 109.99, landed 114.98.
+        let cent = Self.amazon(price: "117.99", offers: offers,
+                               parameters: Self.amazonParameters.with { $0.undercut.value = .amount(usd("0.01")) })
+        #expect(cent.newPrice == usd("109.99"), "\(cent.explanation)")
+    }
+
+    @Test("Amazon without our own offer among the offers: holds own-shipping-unknown, never assumes free shipping")
+    func ownOfferMissingHolds() {
+        let d = Self.amazon(price: "117.99", offers: [pricingOffer("them", price: "110.43", shipping: "4.99")])
+        #expect(d.newPrice == nil && d.reason == .ownShippingUnknown && d.shippingCharged == nil, "\(d.explanation)")
+        // The guardrail still applies: a price below the floor moves up to it, then rounds like any move
+        // (.99: down to 85.99 would cross the floor, so up to 86.99).
+        let low = Self.amazon(price: "80.00", offers: [pricingOffer("them", price: "110.43", shipping: "4.99")],
+                              parameters: Self.amazonParameters.with { $0.ceilingMarkup = pct("150%") })
+        #expect(low.newPrice == usd("86.99") && low.reason == .belowFloor, "\(low.explanation)")
+    }
+
+    @Test("our own offer's shipping wins over the listing's; with several of ours, the largest")
+    func ownOfferShippingWins() {
+        let listing = pricingListing(price: "20.00", shippingCharged: "1.00")
+        let offers = [pricingOffer("a", price: "17.50", shipping: "2.00"), pricingOffer("me", price: "20.00", shipping: "3.00", ours: true),
+                      pricingOffer("me2", price: "20.00", shipping: "3.50", ours: true)]
+        let d = Repricer.decide(listing: listing, cost: usd("10.00"), shippingCost: usd("2.00"),
+                                fees: MarketplaceFees(percent: pct("10%"), fixed: usd("0")),
+                                parameters: RepricerExampleTests.base.with { $0.maxChange = pct("50%") },
+                                competition: Competition(offers: offers))
+        // 19.50 − 0.195 = 19.305 − 3.50 = 15.805 → 15.80.
+        #expect(d.shippingCharged == usd("3.50") && d.newPrice == usd("15.80") && d.reason == .followedCompetition, "\(d.explanation)")
+    }
+
+    @Test("README: rounding at the max-change edge: 137.99 − 10% → 124.20; down to 123.99 would cross it, so 124.99 (max-change)")
+    func roundingAtTheWindowEdge() {
+        // Amazon FS-00011 of the trust issue: lowest landed 111.36, our offer ships for 3.99.
+        let offers = [pricingOffer("them", price: "107.37", shipping: "3.99"), pricingOffer("us", price: "137.99", shipping: "3.99", ours: true)]
+        let d = Self.amazon(price: "137.99", offers: offers, parameters: Self.amazonParameters.with { $0.ceilingMarkup = pct("150%") })
+        // T = 111.36 − 1.1136 = 110.2464; 110.2464 − 3.99 = 106.2564 → 106.25; window [124.20, 151.78] → 124.20.
+        #expect(d.newPrice == usd("124.99") && d.reason == .limitedByMaxChange, "\(d.explanation)")
+        #expect(d.explanation.contains("limited by max change 10% to 124.20 USD"))
+    }
+
+    @Test("a followed price that rounds up because rounding down would cross the floor is at-floor")
+    func roundedUpAtTheFloor() throws {
+        // Floor 14.45; L = 14.60, T = 14.454 → 14.45; .99 down is 13.99 < 14.45, so up to 14.99.
+        let d = DecisionCase(name: "", parameters: RepricerExampleTests.base.with { $0.maxChange = pct("50%"); $0.rounding = .cents99 },
+                             offers: [pricingOffer("a", price: "14.60")], expected: nil, reason: .atFloor).decide()
+        #expect(d.newPrice == usd("14.99") && d.reason == .atFloor, "\(d.explanation)")
+    }
+
+    @Test("README: hold with the price above the ceiling: 107.99 cut to the ceiling 89.19 (above-ceiling); with 10% it is out of reach")
+    func holdAboveTheCeiling() {
+        func decide(_ maxChange: String) -> PricingDecision {
+            Repricer.decide(listing: pricingListing(price: "107.99", shippingCharged: "0.00"), cost: usd("59.46"), shippingCost: usd("4.50"),
+                            fees: MarketplaceFees(percent: pct("13.25%"), fixed: usd("0.30")),
+                            parameters: RepricingSweep.Parameters(minMargin: pct("10%"), maxChange: pct(maxChange), ceilingMarkup: pct("50%"),
+                                                                  whenAlone: .hold),
+                            competition: Competition(offers: []))
+        }
+        let d = decide("20%")
+        // Ceiling 59.46 × 1.5 = 89.19; window 107.99 ± 21.598 → [86.40, 129.58]; floor 70.206 / 0.8675 → 80.93.
+        #expect(d.ceiling?.price == usd("89.19") && d.floor?.price == usd("80.93"))
+        #expect(d.newPrice == usd("89.19") && d.reason == .aboveCeiling, "\(d.explanation)")
+        // 10%: the window's lower edge 97.20 is above the ceiling: no allowed price, held for review.
+        #expect(decide("10%").reason == .outOfReach)
+    }
+
+    @Test("window edges are rounded inward: 19.99 ± 10% (1.999) → [18.00, 21.98]")
+    func windowEdgesInward() {
+        let up = DecisionCase(name: "", price: "19.99", expected: nil, reason: .limitedByMaxChange).decide()
+        #expect(up.newPrice == usd("21.98") && up.reason == .limitedByMaxChange, "\(up.explanation)")
+        let down = DecisionCase(name: "", price: "19.99", offers: [pricingOffer("a", price: "10.00")], expected: nil,
+                                reason: .limitedByMaxChange).decide()
+        #expect(down.newPrice == usd("18.00") && down.reason == .limitedByMaxChange, "\(down.explanation)")
+    }
+
+    @Test("an out-of-stock listing holds out-of-stock")
+    func outOfStock() {
+        let d = Self.amazon(price: "117.99", offers: [], quantity: 0)
+        #expect(d.newPrice == nil && d.reason == .outOfStock && d.floor == nil)
     }
 }
 

@@ -126,4 +126,39 @@ struct RepricingSweepTests {
             #expect(decisions.contains { $0.apiResult?.contains("already live") == true })
         }
     }
+
+    @Test("Amazon beat-lowest compares landed to landed: after applying, our price + our shipping re-read from getItemOffers is below the lowest competitor's landed price")
+    func amazonBeatLowestBeatsLanded() async throws {
+        try await WorkflowHarness.with(listings: 300, seed: 913_377) { h in
+            let world = try WorkflowWorld.load(h, jobs: ["sweep": Self.job("ceiling_markup = \"200%\"", marketplaces: #"["amazon"]"#)])
+            let (run, status) = try await world.run("sweep")
+            #expect(status == .succeeded, "\(run.error ?? "")")
+            let decisions = try h.store.decisions(sweep: run.id)
+            let amazon = try #require(world.services.marketplaces[.amazon])
+            let live = Dictionary(uniqueKeysWithValues: try await amazon.activeListings().map { ($0.sku, $0) })
+            let filterFeedback = try Percent(parsing: "95%")
+            var checked = 0
+            for d in decisions where d.reasonCode == "followed-competition" {
+                // Every followed decision knew our shipping: Amazon's listings never say it, so it came from MyOffer.
+                let charged = try #require(d.shippingChargedMicros, "\(d.sku): followed competition without our shipping")
+                #expect(d.state == .applied, "\(d.sku): \(d.state)")
+                let listing = try #require(live[d.sku])
+                #expect(listing.price.micros == d.newPriceMicros)
+                let offers = try await amazon.competition(for: listing).offers
+                let ours = try #require(offers.first { $0.isOurs }, "\(d.sku): our offer is not shown after the change")
+                #expect(ours.price.micros == d.newPriceMicros && ours.shipping.micros == charged)
+                let lowest = try #require(CompetitorFilter(condition: listing.condition, currency: listing.price.currency,
+                                                           minSellerFeedback: filterFeedback, llmMatching: false,
+                                                           acceptedTitleMatches: []).apply(to: offers).lowestLanded)
+                #expect(lowest.micros == d.lowestCompetitorMicros)
+                #expect(ours.landed < lowest, "\(d.sku): landed \(ours.landed) is not below the lowest competitor \(lowest)")
+                checked += 1
+            }
+            #expect(checked >= 5, "only \(checked) Amazon decisions followed the competition")
+            // A listing whose own offer Amazon does not show holds rather than assuming free shipping.
+            for d in decisions where d.reasonCode == "own-shipping-unknown" { #expect(d.newPriceMicros == nil) }
+            // Out-of-stock listings are decided (a hold row) without reading their competition.
+            for d in decisions where d.reasonCode == "out-of-stock" { #expect(d.newPriceMicros == nil && d.offersConsidered == 0) }
+        }
+    }
 }

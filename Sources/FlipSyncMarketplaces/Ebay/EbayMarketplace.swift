@@ -4,8 +4,11 @@ import FlipSyncCore
 ///
 /// - `activeListings`: every inventory item (all pages) joined with its published offer on the
 ///   client's marketplace; items without one are not active listings and are left out.
-///   `listingID` is the offer id; `shippingCharged` is the offer's domestic shipping-cost
-///   override, and nil when the offer has none (the fulfillment policy's own costs are not read).
+///   `listingID` is the offer id; `shippingCharged` is what the buyer pays to ship one unit
+///   domestically: the offer's priority-1 domestic shipping-cost override, else its fulfillment
+///   policy's first domestic service as `listingShipping` reads it (zero for free shipping);
+///   nil for calculated shipping, local pickup or an offer without a policy. The policies are
+///   read (`getFulfillmentPolicies`, once) only when some offer has no override.
 /// - `competition`: Browse search by our GTIN in our condition (`matchedByIdentifier`), plus a
 ///   keyword search by our title in our condition whose results without a GTIN are added as
 ///   title-only offers. Nothing is filtered for the repricer's sake; offers are left out only
@@ -54,10 +57,22 @@ public struct EbayMarketplace: Marketplace {
             offset = page.nextOffset
         }
         let offers = try await publishedOffers(for: items.map(\.sku))
-        return try zip(items, offers).compactMap { item, offer in
-            guard let offer else { return nil }
-            return try listing(item, offer)
+        // Only an offer without its own shipping-cost override needs its policy's cost.
+        var policies: [String: FulfillmentPolicy] = [:]
+        if offers.contains(where: { $0 != nil && $0?.domesticShippingCost == nil && $0?.fulfillmentPolicyID != nil }) {
+            for policy in try await client.fulfillmentPolicies() { policies[policy.policyID] = policy }
         }
+        var listings: [MarketplaceListing] = []
+        for (item, offer) in zip(items, offers) {
+            guard let offer else { continue }
+            var charge = offer.domesticShippingCost
+            if charge == nil, let policyID = offer.fulfillmentPolicyID {
+                if policies[policyID] == nil { policies[policyID] = try await client.fulfillmentPolicy(id: policyID) }
+                charge = policies[policyID].flatMap { Self.shipping(offer, policy: $0).charge }
+            }
+            listings.append(try listing(item, offer, shippingCharged: charge))
+        }
+        return listings
     }
 
     /// Each SKU's published offer on the client's marketplace (nil when it has none), in order.
@@ -83,7 +98,7 @@ public struct EbayMarketplace: Marketplace {
         }
     }
 
-    private func listing(_ item: InventoryItem, _ offer: SellerOffer) throws -> MarketplaceListing {
+    private func listing(_ item: InventoryItem, _ offer: SellerOffer, shippingCharged: Money?) throws -> MarketplaceListing {
         guard let price = offer.price else { throw MarketplaceError.malformed("published offer \(offer.offerID) has no price") }
         guard let conditionEnum = item.condition, let condition = EbayCondition.condition(inventoryEnum: conditionEnum) else {
             throw MarketplaceError.malformed("inventory item \(item.sku) has condition \(item.condition ?? "(none)"), which is not one of eBay's")
@@ -91,7 +106,7 @@ public struct EbayMarketplace: Marketplace {
         return MarketplaceListing(
             marketplace: .ebay, sku: item.sku, listingID: offer.offerID, gtin: item.upc.first ?? item.ean.first,
             title: item.title ?? "", condition: condition, price: price,
-            quantity: offer.availableQuantity ?? item.quantity ?? 0, shippingCharged: offer.domesticShippingCost)
+            quantity: offer.availableQuantity ?? item.quantity ?? 0, shippingCharged: shippingCharged)
     }
 
     // MARK: Listings' shipping

@@ -207,6 +207,13 @@ struct AmazonRoutes: Sendable {
         }
     }
 
+    /// Our own offer's pricing condition and sub-condition: the same as our listing's
+    /// `conditionType` says (`used_acceptable` for anything Amazon has no condition for), so
+    /// every listing Amazon sells shows our offer (`MyOffer`) in its condition.
+    static func ownPricingCondition(_ condition: ListingCondition) -> (condition: String, subCondition: String) {
+        pricingCondition(condition) ?? ("Used", "acceptable")
+    }
+
     /// The Listings Items `conditionType` of one of our listings.
     static func conditionType(_ condition: ListingCondition) -> String {
         switch condition.id {
@@ -244,7 +251,7 @@ struct AmazonRoutes: Sendable {
                          shippingMicros: competitor.shippingMicros, feedbackTenths: tenths, feedbackCount: competitor.feedbackScore,
                          fulfilledByAmazon: seller.utf8.last.map { $0 % 3 == 0 } ?? false, mine: false)
         }
-        if ours.quantity > 0, let listing = state.listing(sku: ours.sku), let mapped = Self.pricingCondition(listing.condition),
+        if ours.quantity > 0, let listing = state.listing(sku: ours.sku), case let mapped = Self.ownPricingCondition(listing.condition),
            mapped.condition == condition {
             offers.append(Offer(sellerID: SandboxState.amazonSellerID, subCondition: mapped.subCondition,
                                 priceMicros: ours.priceMicros, shippingMicros: product.shippingChargedMicros,

@@ -1,20 +1,32 @@
 /// Decides one listing's new price. Pure: the same inputs always give the same decision.
+/// README "How repricing decides" states the same rules, in the same order.
 ///
-/// 1. Bounds: the `PriceFloor` (margin after fees, shipping and cost), the `Ceiling`, and the
-///    window `old ± max_change × old`. If the floor is above the ceiling, or no whole-cent price
-///    in the window lies between them, the listing holds for review.
-/// 2. Target, on landed prices (price + shipping), because buyers compare landed prices: the
-///    lowest eligible competitor's landed price `L` (see `CompetitorFilter`), and our landed target
-///    `T = L − undercut` (`beat-lowest`), `T = L` (`match-lowest`) or `T = Buy Box`
-///    (`match-buy-box`; with no Buy Box the target is the old price). Our item price is
-///    `T − the shipping we charge the buyer`, rounded down to the cent. With no eligible
-///    competition, `when_alone` makes the target the ceiling or the old price.
-/// 3. The target is clamped to [floor, ceiling], then to the `max_change` window — so even a
-///    "hold" moves a price that is outside [floor, ceiling] back inside, by at most `max_change`.
-/// 4. Rounding to an ending (.99, .95, .49, .00): down to the ending; if that falls below the
-///    lower bound, up to the next ending; if that breaks the upper bound, the unrounded price.
-///    Rounding never reverses the move's direction.
-/// 5. A price equal to the old one, or closer to it than `change_threshold`, holds.
+/// 0. A listing with quantity 0 or less holds `out-of-stock`.
+/// 1. Bounds: the `PriceFloor` (margin after fees, shipping and cost, rounded up to the cent),
+///    the `Ceiling` (rounded down to the cent), and the window: `step = ⌊max_change × old⌋` in
+///    micro-units, edges `old − step` rounded up and `old + step` rounded down to the cent. The
+///    allowed range is `[lower, upper] = [max(floor, window low), min(ceiling, window high)]`. If
+///    the floor is above the ceiling, or the range is empty, the listing holds for review.
+/// 2. Target, on landed prices (price + shipping): the lowest eligible competitor's landed price
+///    `L` (see `CompetitorFilter`), and our landed target `T = L − undercut` (`beat-lowest`;
+///    a percentage undercut is `⌊share × L⌋` in micro-units), `T = L` (`match-lowest`) or
+///    `T = Buy Box` (`match-buy-box`). Our item price is `T − S`, rounded down to the cent,
+///    where `S` is the shipping we charge the buyer: our own offer's shipping as the channel
+///    shows it among the offers (`isOurs`; the largest if several), else the listing's
+///    `shippingCharged`. With no eligible competition, `when_alone` makes the target the
+///    ceiling, or holds (`alone-hold`); `match-buy-box` with no Buy Box holds (`no-buy-box`);
+///    a target that needs `S` when `S` is unknown holds (`own-shipping-unknown`).
+/// 3. A target is clamped to [floor, ceiling], then to the window. A hold of step 2 stays a hold
+///    (the price is not moved or rounded) unless the price is outside [floor, ceiling]: then the
+///    guardrail moves it to the floor or the ceiling, by at most the window (`below-floor`,
+///    `above-ceiling`).
+/// 4. Rounding to an ending (.99, .95, .49, .00): down to the ending; if that is below `lower`,
+///    up to the next ending; if that is above `upper`, or would reverse the move (a rise turned
+///    into a cut or a cut into a rise), the unrounded price. A `followed-competition` price that
+///    rounded up becomes `at-floor` (when `lower` is the floor) or `max-change` (when `lower` is
+///    the window's edge).
+/// 5. A price equal to the old one holds `unchanged`; a change smaller than `change_threshold`
+///    holds `below-threshold`.
 public enum Repricer {
     public static func decide(
         listing: MarketplaceListing, cost: Money, shippingCost: Money, fees: MarketplaceFees,
@@ -37,15 +49,26 @@ public enum Repricer {
             return decision
         }
 
+        // 0. Stock.
+        if listing.quantity <= 0 {
+            return hold(.outOfStock, "quantity \(listing.quantity): an out-of-stock listing is not repriced")
+        }
+
         // 1. Bounds. Money arithmetic traps on mixed currencies, so check them first.
+        let ownOffers = competition.offers.filter(\.isOurs)
         var amounts: [(String, Money?)] = [("cost", cost), ("shipping cost", shippingCost), ("fixed fee", fees.fixed),
                                            ("change_threshold", p.changeThreshold.value),
                                            ("shipping charged", listing.shippingCharged), ("ceiling override", ceilingOverride)]
+        amounts += ownOffers.map { ("shipping of our own offer", $0.shipping) }
         if case .amount(let undercut) = p.undercut.value { amounts.append(("undercut", undercut)) }
         if p.strategy == .matchBuyBox { amounts.append(("Buy Box", competition.buyBox)) }
         for case let (name, amount?) in amounts where amount.currency != currency {
             return hold(.currencyMismatch, "the \(name) is in \(amount.currency) but the listing is priced in \(currency)")
         }
+        let ownShipping = ownOffers.map(\.shipping).max()
+        let charged = ownShipping ?? listing.shippingCharged
+        let chargedSource = ownShipping != nil ? "our offer's shipping" : "the listing's shipping"
+        decision.shippingCharged = charged
         guard let floor = PriceFloor(cost: cost, shipping: shippingCost, fees: fees, minMargin: p.minMargin) else {
             return hold(.floorUnreachable, "no price earns a \(p.minMargin) margin after a \(fees.percent) fee")
         }
@@ -56,7 +79,8 @@ public enum Repricer {
             return hold(.floorAboveCeiling, "the floor \(floor.price) is above the ceiling \(ceiling.price); needs review")
         }
         let step = Money(micros: maxStepMicros(of: old, by: p.maxChange), currency: currency)
-        let lower = max(floor.price, (old - step).roundedUpToMinorUnit)
+        let windowLow = (old - step).roundedUpToMinorUnit
+        let lower = max(floor.price, windowLow)
         let upper = min(ceiling.price, (old + step).roundedDownToMinorUnit)
         guard lower <= upper else {
             return hold(.outOfReach, "no price within \(p.maxChange) of \(old) lies between the floor \(floor.price) "
@@ -65,7 +89,7 @@ public enum Repricer {
 
         // 2. Target.
         var notes: [String] = []
-        let target: Money
+        var target: Money
         var reason: PricingDecision.Reason
         if offers.considered.isEmpty {
             notes.append("no eligible competition (\(offers.excludedCount) offers excluded)")
@@ -74,36 +98,67 @@ public enum Repricer {
             case .hold: (target, reason) = (old, .aloneHold)
             }
         } else if let landed = landedTarget(p, lowest: offers.lowestLanded!, buyBox: competition.buyBox, notes: &notes) {
-            let charged = listing.shippingCharged ?? .zero(currency)
-            target = (landed - charged).roundedDownToMinorUnit
-            reason = .followedCompetition
-            notes.append("target landed \(landed) − shipping charged \(charged) → \(target)")
+            if let charged {
+                target = (landed - charged).roundedDownToMinorUnit
+                reason = .followedCompetition
+                notes.append("target landed \(landed) − shipping charged \(charged) (\(chargedSource)) → \(target)")
+            } else {
+                notes.append("the shipping we charge is unknown: our own offer is not among the \(competition.offers.count) "
+                             + "offers shown and the listing does not say its shipping")
+                (target, reason) = (old, .ownShippingUnknown)
+            }
         } else {
             notes.append("no Buy Box among \(offers.considered.count) eligible offers")
             (target, reason) = (old, .noBuyBox)
         }
 
         // 3. Bounds.
-        let bounded = min(max(target, floor.price), ceiling.price)
-        let limited = min(max(bounded, lower), upper)
-        if limited != bounded {
-            reason = .limitedByMaxChange
-            notes.append("limited by max change \(p.maxChange) to \(limited)")
-        } else if target < floor.price {
-            reason = .atFloor
-            notes.append("raised to the floor \(floor.price)")
-        } else if target > ceiling.price {
-            reason = .atCeiling
-            notes.append("lowered to the ceiling \(ceiling.price)")
+        let limited: Money
+        if reason.isStrategyHold {
+            // `lower ≤ upper` was checked, so the window always reaches the bound here.
+            if old < floor.price {
+                limited = floor.price
+                reason = .belowFloor
+                notes.append("the price \(old) is below the floor \(floor.price): raised to it")
+            } else if old > ceiling.price {
+                limited = ceiling.price
+                reason = .aboveCeiling
+                notes.append("the price \(old) is above the ceiling \(ceiling.price): lowered to it")
+            } else {
+                // A hold holds: the price is inside [floor, ceiling], so it is neither moved nor rounded.
+                return hold(reason, (notes + ["price stays \(old)"]).joined(separator: "; "))
+            }
+        } else {
+            let bounded = min(max(target, floor.price), ceiling.price)
+            limited = min(max(bounded, lower), upper)
+            if limited != bounded {
+                reason = .limitedByMaxChange
+                notes.append("limited by max change \(p.maxChange) to \(limited)")
+            } else if target < floor.price {
+                reason = .atFloor
+                notes.append("raised to the floor \(floor.price)")
+            } else if target > ceiling.price {
+                reason = .atCeiling
+                notes.append("lowered to the ceiling \(ceiling.price)")
+            }
         }
 
         // 4. Rounding.
         let price = rounded(limited, to: p.rounding, within: lower...upper, from: old)
-        if price != limited { notes.append("rounded to \(p.rounding.rawValue): \(price)") }
+        if price != limited {
+            if price > limited, reason == .followedCompetition {
+                // Rounding down would have crossed the lower bound: that bound decided the price.
+                reason = lower == floor.price ? .atFloor : .limitedByMaxChange
+                notes.append("rounded up to \(p.rounding.rawValue): \(price), since rounding down would cross "
+                             + (reason == .atFloor ? "the floor \(floor.price)" : "the max change edge \(windowLow)"))
+            } else {
+                notes.append("rounded to \(p.rounding.rawValue): \(price)")
+            }
+        }
 
         // 5. Threshold.
         if price == old {
-            return hold(reason.changesPrice ? .unchanged : reason, (notes + ["price stays \(old)"]).joined(separator: "; "))
+            return hold(.unchanged, (notes + ["price stays \(old)"]).joined(separator: "; "))
         }
         let change = price > old ? price - old : old - price
         if change < p.changeThreshold.value {

@@ -29,11 +29,15 @@ public struct DecisionRecord: Sendable, Hashable, Codable {
     /// The lowest eligible competitor's landed price (price + shipping).
     public var lowestCompetitorMicros: Int64?
     public var buyBoxMicros: Int64?
+    /// The shipping we charge the buyer, as the decision used it (our own offer's, else the
+    /// listing's); nil when unknown.
+    public var shippingChargedMicros: Int64?
     public var offersConsidered: Int
-    /// Offers left out, by reason (`ours`, `condition`, `feedback`, `unmatched-title`, …).
+    /// Offers left out, by `CompetitorFilter.ExclusionReason` code (`ours`, `other-condition`, `low-feedback`, …).
     public var offersExcluded: [String: Int]
     public var strategy: String
-    /// A stable code (`beat-lowest`, `below-threshold`, `no-cost`, …) and a sentence for people.
+    /// A stable code (`PricingDecision.Reason`'s raw values, or `no-cost`; README "Reason codes")
+    /// and a sentence for people.
     public var reasonCode: String
     public var reason: String
     public var state: State
@@ -43,7 +47,7 @@ public struct DecisionRecord: Sendable, Hashable, Codable {
     public init(marketplace: MarketplaceName, sku: String, listingID: String, currency: String, oldPriceMicros: Int64,
                 newPriceMicros: Int64?, floorMicros: Int64?, ceilingMicros: Int64?, lowestCompetitorMicros: Int64?,
                 buyBoxMicros: Int64?, offersConsidered: Int, offersExcluded: [String: Int], strategy: String,
-                reasonCode: String, reason: String, state: State, apiResult: String? = nil) {
+                reasonCode: String, reason: String, state: State, apiResult: String? = nil, shippingChargedMicros: Int64? = nil) {
         self.marketplace = marketplace
         self.sku = sku
         self.listingID = listingID
@@ -54,6 +58,7 @@ public struct DecisionRecord: Sendable, Hashable, Codable {
         self.ceilingMicros = ceilingMicros
         self.lowestCompetitorMicros = lowestCompetitorMicros
         self.buyBoxMicros = buyBoxMicros
+        self.shippingChargedMicros = shippingChargedMicros
         self.offersConsidered = offersConsidered
         self.offersExcluded = offersExcluded
         self.strategy = strategy

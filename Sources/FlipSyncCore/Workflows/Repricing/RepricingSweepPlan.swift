@@ -170,7 +170,8 @@ public struct RepricingSweepPlan: WorkflowPlan {
             }
             let record: DecisionRecord
             if let cost = try plan.ledger.unitCost(sku: listing.sku) {
-                let competition = try await marketplace.competition(for: listing)
+                // An out-of-stock listing holds whatever the competition: no call is spent on it.
+                let competition = listing.quantity > 0 ? try await marketplace.competition(for: listing) : Competition(offers: [])
                 let fees = plan.fees[marketplace.name] ?? MarketplaceFees(percent: Percent(partsPerMillion: 0), fixed: .zero(listing.price.currency))
                 let accepted = try await acceptedTitleMatches(listing, competition, p)
                 let decision = Repricer.decide(listing: listing, cost: cost, shippingCost: p.shippingCost ?? .zero(listing.price.currency),
@@ -279,7 +280,8 @@ extension DecisionRecord {
                   buyBoxMicros: d.buyBox?.micros, offersConsidered: d.offersConsidered,
                   offersExcluded: Dictionary(uniqueKeysWithValues: d.offersExcluded.map { ($0.key.rawValue, $0.value) }),
                   strategy: d.strategy.rawValue, reasonCode: d.reason.rawValue, reason: d.explanation,
-                  state: d.newPrice == nil ? .hold : (dryRun ? .dryRun : .planned))
+                  state: d.newPrice == nil ? .hold : (dryRun ? .dryRun : .planned),
+                  shippingChargedMicros: d.shippingCharged?.micros)
     }
 }
 
