@@ -160,7 +160,7 @@ struct ShippingPlanTests {
     func pastPromise() async throws {
         let h = try ShippingPlanHarness()
         var late = h.line(1, sku: "FS-1")
-        late.deliverBy = h.clock.wallMilliseconds() - 1
+        late.deliverBy = h.clock.wallMilliseconds() - ShippingChoice.dayMilliseconds  // yesterday's date
         let ebay = ScriptedOrders(.ebay, lines: [late])
         let rates = FixedRates()
         let (run, _) = try await h.run(h.plan(ebay, rates))
@@ -168,6 +168,63 @@ struct ShippingPlanTests {
         #expect(row.status == .skipped)
         #expect(row.reason.contains("promised delivery date passed"))
         #expect(rates.asked.isEmpty)
+    }
+
+    @Test("a promise dated today has not passed: the line is quoted (and judged by date, not by the hour)")
+    func promiseToday() async throws {
+        let h = try ShippingPlanHarness()
+        var line = h.line(1, sku: "FS-1")
+        line.deliverBy = h.clock.wallMilliseconds() - 1  // 11:59:59.999 today
+        let rates = FixedRates()
+        let (run, _) = try await h.run(h.plan(ScriptedOrders(.ebay, lines: [line]), rates))
+        let row = try #require(try h.store.shippingRecommendations(runID: run.id).first)
+        #expect(row.status == .noAdequateRate, "\(row.reason)")
+        #expect(rates.asked.count == 1)
+    }
+
+    @Test("an order without a delivery date is held to default_promise_days business days from the order (default 5)",
+          arguments: [("default_promise_days = 3", "ups-ground", "2026-11-30", ShippingRecommendation.Status.recommended),
+                      ("", "usps-ground-advantage", "2026-12-02", ShippingRecommendation.Status.recommended)])
+    func defaultPromise(_ params: String, _ chosen: String, _ promiseDate: String, _ status: ShippingRecommendation.Status) async throws {
+        // Ordered Wednesday 2026-11-25 12:00 UTC; handling 1 → ships Thursday. Ground Advantage
+        // (3 business days) arrives Tuesday 12-01, UPS Ground (2) Monday 11-30.
+        let h = try ShippingPlanHarness(params: params)
+        var line = h.line(1, sku: "FS-1")
+        line.deliverBy = nil
+        let (run, runStatus) = try await h.run(h.plan(ScriptedOrders(.ebay, lines: [line]), FixedRates()))
+        #expect(runStatus == .succeeded, "\(run.error ?? "")")
+        let row = try #require(try h.store.shippingRecommendations(runID: run.id).first)
+        #expect(row.status == status, "\(row.reason)")
+        #expect(row.serviceKey == chosen, "\(row.reason)")
+        #expect(row.deliverBy == Timestamp(parsing: promiseDate + "T12:00:00Z")!.secondsSinceEpoch * 1000)
+        #expect(row.shipAt == Timestamp(parsing: "2026-11-26T12:00:00Z")!.secondsSinceEpoch * 1000)
+        #expect(row.reason.contains("gives no delivery date: default_promise_days"), "\(row.reason)")
+        let quotes = try h.store.shippingQuotes(runID: run.id)
+        #expect(quotes.first { $0.serviceKey == "usps-ground-advantage" }?.adequate == (chosen == "usps-ground-advantage"))
+        #expect(quotes.first { $0.serviceKey == "usps-ground-advantage" }?.arrivesAt
+                == Timestamp(parsing: "2026-12-01T12:00:00Z")!.secondsSinceEpoch * 1000)
+    }
+
+    @Test("default_promise_days out of range, or not above handling_days, is refused at its line", arguments: [
+        ("default_promise_days = 0", "allowed: 1…30"), ("default_promise_days = 31", "allowed: 1…30"),
+        ("default_promise_days = 1", "must be more than \"params.handling_days\" (1)"),
+    ])
+    func defaultPromiseRefused(_ line: String, _ fragment: String) throws {
+        let scratch = Scratch()
+        let file = scratch.write("job.toml", """
+            name = "ship"
+            kind = "shipping-arbitrage"
+            schedule = "hourly"
+
+            [params]
+            marketplaces = ["shopify"]
+            origin_postal_code = "10001"
+            packaging = "packaging.csv"
+            \(line)
+            """)
+        let (catalog, diagnostics) = JobCatalog.load(paths: [file], defaults: testDefaults, now: Timestamp(parsing: "2026-11-25T12:00:00Z")!)
+        #expect(catalog.jobs.isEmpty)
+        #expect(diagnostics.contains { "\($0)".contains("job.toml:9:") && "\($0)".contains(fragment) }, "\(diagnostics)")
     }
 
     @Test("job files: buying labels and listings are refused, not ignored; a default service must be a service key",

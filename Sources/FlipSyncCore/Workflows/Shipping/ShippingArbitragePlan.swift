@@ -303,7 +303,7 @@ public struct ShippingArbitragePlan: WorkflowPlan {
             if line.sku.isEmpty { return .skip("no SKU on the order line") }
             if line.quantity < 1 { return .skip("quantity \(line.quantity)") }
             if BusinessDays.date(deliverBy) < BusinessDays.date(now) {
-                return .skip("the promised delivery date \(ShippingChoice.dateText(deliverBy)) passed before it was quoted")
+                return .skip("the promised delivery date passed before it was quoted (\(ShippingChoice.dateText(deliverBy)))")
             }
             guard let destination = line.destination, !destination.postalCode.isEmpty else { return .skip("no destination postal code") }
             guard let size = try plan.ledger.packaging(sku: line.sku) else { return .skip("no packaging data for \(line.sku)") }
