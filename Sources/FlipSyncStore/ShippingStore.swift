@@ -170,8 +170,9 @@ extension RunStore: ShippingLedger {
             for table in ["shipping_recommendations", "shipping_listing_destinations", "shipping_listing_verdicts"] {
                 guard let sql = try String.fetchOne(db, sql: "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?",
                                                     arguments: [table]), sql.contains(old) else { continue }
-                let wider = sql.replacing(old, with: new)
-                    .replacing("CREATE TABLE \(table)", with: "CREATE TABLE \(table)_v8")
+                // The definition from its column list on, under the new name (SQLite may have quoted the old one).
+                guard let columns = sql.firstIndex(of: "(") else { continue }
+                let wider = "CREATE TABLE \(table)_v8 " + sql[columns...].replacing(old, with: new)
                 try db.execute(sql: wider)
                 try db.execute(sql: "INSERT INTO \(table)_v8 SELECT * FROM \(table)")
                 try db.execute(sql: "DROP TABLE \(table)")

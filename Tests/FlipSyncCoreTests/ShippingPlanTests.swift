@@ -2,6 +2,7 @@ import FlipSyncCore
 import FlipSyncStore
 import FlipSyncTestKit
 import Foundation
+import GRDB
 import Logging
 import Synchronization
 import Testing
@@ -168,6 +169,48 @@ struct ShippingPlanTests {
         #expect(row.status == .skipped)
         #expect(row.reason.contains("promised delivery date passed"))
         #expect(rates.asked.isEmpty)
+    }
+
+    @Test("a ledger made before the new statuses keeps its rows and takes default-inadequate and no-rate after the v8 migration")
+    func statusMigration() throws {
+        let scratch = Scratch()
+        let path = scratch.path + "/ledger.sqlite"
+        let row = ShippingRecommendation(marketplace: .ebay, orderID: "o1", lineID: "o1-1", sku: "FS-1", quantity: 1,
+                                         destinationPostalCode: "94103", shipAt: 1, deliverBy: 2, status: .recommended, reason: "old",
+                                         parcels: 1, currency: "USD", labelMicros: 5_200_000)
+        do {
+            let store = try RunStore(path: path)
+            try store.saveRecommendation(row, job: "ship", runID: 1, at: 3)
+        }
+        // Put the table back as the v5 migration made it, and forget v8.
+        let old = "CHECK (status IN ('recommended', 'no-adequate-rate', 'skipped'))"
+        let new = "CHECK (status IN ('recommended', 'default-inadequate', 'no-adequate-rate', 'no-rate', 'skipped'))"
+        do {
+            let queue = try DatabaseQueue(path: path)
+            try queue.write { db in
+                let sql = try #require(try String.fetchOne(db, sql: "SELECT sql FROM sqlite_master WHERE name = 'shipping_recommendations'"))
+                #expect(sql.contains(new))
+                let columns = try #require(sql.firstIndex(of: "("))
+                try db.execute(sql: "CREATE TABLE shipping_recommendations_old " + sql[columns...].replacing(new, with: old))
+                try db.execute(sql: "INSERT INTO shipping_recommendations_old SELECT * FROM shipping_recommendations")
+                try db.execute(sql: "DROP TABLE shipping_recommendations")
+                try db.execute(sql: "ALTER TABLE shipping_recommendations_old RENAME TO shipping_recommendations")
+                try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier LIKE 'v8-shipping:%'")
+            }
+            #expect(throws: (any Error).self) {
+                try queue.write { db in try db.execute(sql: "UPDATE shipping_recommendations SET status = 'no-rate'") }
+            }
+        }
+        let store = try RunStore(path: path)
+        #expect(try store.shippingRecommendations(runID: 1) == [row])
+        var later = row
+        later.orderID = "o2"
+        later.status = .noRate
+        try store.saveRecommendation(later, job: "ship", runID: 1, at: 4)
+        later.orderID = "o3"
+        later.status = .defaultInadequate
+        try store.saveRecommendation(later, job: "ship", runID: 1, at: 4)
+        #expect(try store.shippingRecommendations(runID: 1).map(\.status) == [.recommended, .noRate, .defaultInadequate])
     }
 
     @Test("a promise dated today has not passed: the line is quoted (and judged by date, not by the hour)")
