@@ -187,8 +187,9 @@ public enum ListingShippingJudgement {
     /// A destination without an adequate rate: the fastest quote and its lateness in business days.
     static func listingLateness(_ r: ShippingRecommendation, handlingDays: Int, promiseDays: Int) -> String {
         guard let key = r.serviceKey, let days = r.deliveryDays else { return "no quote gives transit days" }
+        let late = handlingDays + days - promiseDays
         return "no quote arrives in time; the fastest, \(key), takes \(handlingDays)+\(days) business days, "
-            + "\(handlingDays + days - promiseDays) late"
+            + "\(late) business day\(late == 1 ? "" : "s") late"
     }
 
     /// The listing's verdict: its worst judged destination (dearest adequate label, then lowest
