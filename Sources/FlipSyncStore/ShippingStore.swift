@@ -162,6 +162,24 @@ extension RunStore: ShippingLedger {
                 ) WITHOUT ROWID;
                 """)
         }
+        // Two more statuses (`default-inadequate`, `no-rate`): SQLite cannot alter a CHECK, so each
+        // table is rebuilt from its own definition with the wider one, rows copied as they are.
+        migrator.registerMigration("v8-shipping: statuses default-inadequate and no-rate") { db in
+            let old = "CHECK (status IN ('recommended', 'no-adequate-rate', 'skipped'))"
+            let new = "CHECK (status IN ('recommended', 'default-inadequate', 'no-adequate-rate', 'no-rate', 'skipped'))"
+            for table in ["shipping_recommendations", "shipping_listing_destinations", "shipping_listing_verdicts"] {
+                guard let sql = try String.fetchOne(db, sql: "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?",
+                                                    arguments: [table]), sql.contains(old) else { continue }
+                // The definition from its column list on, under the new name (SQLite may have quoted the old one).
+                guard let columns = sql.firstIndex(of: "(") else { continue }
+                let wider = "CREATE TABLE \(table)_v8 " + sql[columns...].replacing(old, with: new)
+                try db.execute(sql: wider)
+                try db.execute(sql: "INSERT INTO \(table)_v8 SELECT * FROM \(table)")
+                try db.execute(sql: "DROP TABLE \(table)")
+                try db.execute(sql: "ALTER TABLE \(table)_v8 RENAME TO \(table)")
+            }
+            try db.execute(sql: "CREATE INDEX IF NOT EXISTS shipping_recommendations_run ON shipping_recommendations(run_id)")
+        }
     }
 
     /// The columns a per-destination row and a listing's verdict share.

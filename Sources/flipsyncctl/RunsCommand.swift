@@ -62,7 +62,10 @@ struct ShowCommand: ParsableCommand {
             "decisions": every listing's decision with its old and new price, floor, ceiling, \
             lowest competitor, Buy Box, the shipping we charge the buyer, offers considered and \
             excluded, strategy, reason code and sentence, state and the \
-            marketplace's answer (money in exact micro-units).
+            marketplace's answer (money in exact micro-units); for a shipping-arbitrage run \
+            "shipping": "recommendations" (every line's decision), "losing_lines" (every line \
+            whose buyer-paid shipping does not cover the chosen label, worst first), and, when \
+            listings were judged, "listing_verdicts" and "losing_listings" the same way.
             """
     )
 
@@ -82,8 +85,9 @@ struct ShowCommand: ParsableCommand {
         }
         let tasks = try store.tasks(runID: runID)
         let decisions = info.kind == JobKind.repricingSweep.rawValue ? try store.decisions(sweep: try store.sweepID(ofRun: runID)) : []
+        let shipping = info.kind == JobKind.shippingArbitrage.rawValue ? try ShippingShow(store: store, runID: runID) : nil
         if json {
-            print(try showJSON(info, tasks, decisions))
+            print(try showJSON(info, tasks, decisions, shipping))
             return
         }
         let zone = systemZone()
@@ -110,6 +114,24 @@ struct ShowCommand: ParsableCommand {
             print()
             print(Table.render(decisionTable(decisions, limit: 40)), terminator: "")
         }
+        if let shipping, !shipping.losingLines.isEmpty {
+            print()
+            print(Table.render(losingTable(shipping.losingLines, limit: 40)), terminator: "")
+        }
+    }
+
+    /// Losing lines, worst first; at most `limit` rows.
+    private func losingTable(_ rows: [ShippingRecommendation], limit: Int) -> [[String]] {
+        var table = [["MARKETPLACE", "ORDER/LINE", "SKU", "LABEL", "PAID", "SHORT", "SERVICE"]]
+        func money(_ micros: Int64?, _ currency: String) -> String {
+            micros.map { Money(micros: $0, currency: Currency(code: currency) ?? .usd).decimalString } ?? "-"
+        }
+        for r in rows.prefix(limit) {
+            table.append([r.marketplace.rawValue, "\(r.orderID)/\(r.lineID)", r.sku, money(r.labelMicros, r.currency),
+                          money(r.buyerPaidMicros, r.currency), money(r.marginMicros.map { -$0 }, r.currency), r.serviceKey ?? "-"])
+        }
+        if rows.count > limit { table.append(["…", "\(rows.count - limit) more (--json shows all)", "", "", "", "", ""]) }
+        return table
     }
 
     /// Decisions that change a price first, then holds; at most `limit` rows.
@@ -129,7 +151,7 @@ struct ShowCommand: ParsableCommand {
     }
 
     /// The run and its tasks, with each task's recorded result embedded as JSON, not as a string.
-    private func showJSON(_ info: RunInfo, _ tasks: [TaskInfo], _ decisions: [DecisionRecord]) throws -> String {
+    private func showJSON(_ info: RunInfo, _ tasks: [TaskInfo], _ decisions: [DecisionRecord], _ shipping: ShippingShow?) throws -> String {
         let encoder = JSONEncoder()
         func object(_ value: some Encodable) throws -> Any { try JSONSerialization.jsonObject(with: encoder.encode(value)) }
         var taskObjects: [Any] = []
@@ -142,7 +164,33 @@ struct ShowCommand: ParsableCommand {
         }
         var document: [String: Any] = ["run": try object(info), "tasks": taskObjects]
         if info.kind == JobKind.repricingSweep.rawValue { document["decisions"] = try decisions.map(object) }
+        if let shipping {
+            var section: [String: Any] = ["recommendations": try shipping.recommendations.map(object),
+                                          "losing_lines": try shipping.losingLines.map(object)]
+            if let verdicts = shipping.listingVerdicts {
+                section["listing_verdicts"] = try verdicts.map(object)
+                section["losing_listings"] = try shipping.losingListings.map(object)
+            }
+            document["shipping"] = section
+        }
         let data = try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
         return String(decoding: data, as: UTF8.self)
+    }
+}
+
+/// A shipping-arbitrage run's rows for `show`: every line's recommendation, the losing ones worst
+/// first (as the run's summary orders them), and the sweep's listing verdicts when it judged any.
+struct ShippingShow {
+    var recommendations: [ShippingRecommendation]
+    var losingLines: [ShippingRecommendation]
+    var listingVerdicts: [ListingShippingVerdict]?
+    var losingListings: [ListingShippingVerdict]
+
+    init(store: RunStore, runID: Int64) throws {
+        recommendations = try store.shippingRecommendations(runID: runID)
+        losingLines = ShippingRunSummary.worstFirst(recommendations.filter(\.losesMoney))
+        let verdicts = try store.listingVerdicts(sweep: store.sweepID(ofRun: runID))
+        listingVerdicts = verdicts.isEmpty ? nil : verdicts
+        losingListings = ListingShippingSummary.worstFirst(verdicts.filter(\.losesMoney))
     }
 }

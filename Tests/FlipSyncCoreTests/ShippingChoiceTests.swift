@@ -72,60 +72,164 @@ struct ShippingChoiceTests {
 
     // MARK: The promise
 
-    @Test("ship date is order time plus handling days, or now when that has passed")
-    func shipDate() {
-        #expect(ShippingChoice.shipAt(placedAt: Self.placed, handlingDays: 2, now: Self.placed + 1) == Self.placed + 2 * Self.day)
-        #expect(ShippingChoice.shipAt(placedAt: Self.placed, handlingDays: 1, now: Self.placed + 3 * Self.day) == Self.placed + 3 * Self.day)
+    /// Milliseconds of an ISO 8601 UTC time.
+    static func at(_ text: String) -> Int64 { Timestamp(parsing: text)!.secondsSinceEpoch * 1000 }
+
+    static func recommend(_ line: OrderLine, _ quotes: [RateQuote], shipAt: Int64, defaultService: String? = nil,
+                          minSaving: Money? = nil) -> ShippingRecommendation {
+        ShippingChoice.recommend(line: line, quotes: quotes, shipAt: shipAt, deliverBy: line.deliverBy, defaultService: defaultService,
+                                 minSaving: minSaving, currency: .usd)
     }
 
-    @Test("adequate: arrives by the promised date, to the millisecond; without days it is not, unless nothing was promised")
+    @Test("business days: Mon–Fri in UTC, no holidays; Friday + 2 is Tuesday, a weekend start counts from Monday", arguments: [
+        ("2026-12-04T15:00:00Z", 2, "2026-12-08T15:00:00Z"),   // Friday + 2 → Tuesday
+        ("2026-12-04T15:00:00Z", 0, "2026-12-04T15:00:00Z"),   // Friday + 0 → Friday
+        ("2026-12-05T09:00:00Z", 0, "2026-12-07T09:00:00Z"),   // Saturday + 0 → Monday
+        ("2026-12-05T09:00:00Z", 1, "2026-12-08T09:00:00Z"),   // Saturday + 1 → Tuesday
+        ("2026-12-06T23:59:59Z", 1, "2026-12-08T23:59:59Z"),   // Sunday + 1 → Tuesday
+        ("2026-12-02T10:00:00Z", 5, "2026-12-09T10:00:00Z"),   // Wednesday + 5 → next Wednesday
+        ("2026-12-02T10:00:00Z", 8, "2026-12-14T10:00:00Z"),   // Wednesday + 8 → Monday after next
+        ("2026-12-31T10:00:00Z", 1, "2027-01-01T10:00:00Z"),   // no holidays: New Year's Day counts
+    ])
+    func businessDays(_ from: String, _ n: Int, _ to: String) {
+        #expect(BusinessDays.add(n, to: Self.at(from)) == Self.at(to))
+    }
+
+    @Test("ship date: order time plus handling business days, or now when later, moved off a weekend to Monday")
+    func shipDate() {
+        // Thursday 10:00 + 1 business day → Friday 10:00.
+        #expect(ShippingChoice.shipAt(placedAt: Self.at("2026-12-03T10:00:00Z"), handlingDays: 1, now: Self.at("2026-12-03T11:00:00Z"))
+                == Self.at("2026-12-04T10:00:00Z"))
+        // Friday + 1 → Monday (not Saturday).
+        #expect(ShippingChoice.shipAt(placedAt: Self.at("2026-12-04T10:00:00Z"), handlingDays: 1, now: Self.at("2026-12-04T11:00:00Z"))
+                == Self.at("2026-12-07T10:00:00Z"))
+        // Handling long past: now, a Saturday, moves to Monday at the same time.
+        #expect(ShippingChoice.shipAt(placedAt: Self.at("2026-11-20T10:00:00Z"), handlingDays: 1, now: Self.at("2026-12-05T16:00:00Z"))
+                == Self.at("2026-12-07T16:00:00Z"))
+    }
+
+    @Test("the worked example: shipped Friday, 2 business days in transit, arrives Tuesday; adequate for a Tuesday promise at any hour, not for Monday")
+    func workedExample() {
+        let friday = Self.at("2026-12-04T15:00:00Z")
+        let twoDays = Self.quote("UPS", "Ground", cents: 900, days: 2)
+        #expect(ShippingChoice.arrival(of: twoDays, shipAt: friday) == Self.at("2026-12-08T15:00:00Z"))
+        #expect(ShippingChoice.isAdequate(twoDays, shipAt: friday, deliverBy: Self.at("2026-12-08T00:00:00Z")))  // same date
+        #expect(!ShippingChoice.isAdequate(twoDays, shipAt: friday, deliverBy: Self.at("2026-12-07T23:59:59Z")))  // Monday
+        // Counted in calendar days (the old rule) it would have arrived Sunday and passed a Monday promise.
+    }
+
+    @Test("adequate: the arrival's date is on or before the promise's date; without days it is not, unless nothing was promised")
     func adequacy() {
-        let shipAt = Self.placed + Self.day
-        let deliverBy = shipAt + 5 * Self.day
+        let shipAt = Self.at("2026-12-01T10:00:00Z")            // Tuesday
+        let deliverBy = Self.at("2026-12-08T06:00:00Z")         // next Tuesday: 5 business days
         #expect(ShippingChoice.isAdequate(Self.quote("USPS", "GroundAdvantage", cents: 500, days: 5), shipAt: shipAt, deliverBy: deliverBy))
-        #expect(!ShippingChoice.isAdequate(Self.quote("USPS", "GroundAdvantage", cents: 500, days: 5), shipAt: shipAt + 1, deliverBy: deliverBy))
+        #expect(!ShippingChoice.isAdequate(Self.quote("USPS", "GroundAdvantage", cents: 500, days: 6), shipAt: shipAt, deliverBy: deliverBy))
         #expect(!ShippingChoice.isAdequate(Self.quote("USPS", "GroundAdvantage", cents: 500, days: nil), shipAt: shipAt, deliverBy: deliverBy))
         #expect(ShippingChoice.isAdequate(Self.quote("USPS", "GroundAdvantage", cents: 500, days: nil), shipAt: shipAt, deliverBy: nil))
+    }
+
+    @Test("no delivery date from the channel (Shopify): the promise is the order + default_promise_days business days, so a 6-day label is not chosen for a 3-day default")
+    func defaultPromise() {
+        let monday = Self.at("2026-11-30T09:00:00Z")
+        let shopify = OrderLine(marketplace: .shopify, orderID: "5500000003", lineID: "1", sku: "FS-00001", quantity: 1, placedAt: monday,
+                                shippingPaid: Self.usd(800), destination: Destination(postalCode: "94103", country: "US"), deliverBy: nil)
+        let promise = ShippingChoice.promise(of: shopify, defaultPromiseDays: 3)
+        #expect(promise == Self.at("2026-12-03T09:00:00Z"))  // Thursday
+        let shipAt = ShippingChoice.shipAt(placedAt: monday, handlingDays: 1, now: monday)  // Tuesday
+        let quotes = [Self.quote("USPS", "GroundAdvantage", cents: 450, days: 6), Self.quote("USPS", "Priority", cents: 870, days: 2),
+                      Self.quote("UPS", "Ground", cents: 990, days: 3)]
+        let r = ShippingChoice.recommend(line: shopify, quotes: quotes, shipAt: shipAt, deliverBy: promise, defaultService: nil,
+                                         minSaving: nil, currency: .usd)
+        #expect(r.status == .recommended)
+        #expect(r.serviceKey == "usps-priority")
+        #expect(r.deliverBy == promise)
+        // A channel's own date wins over the default.
+        var ebay = shopify
+        ebay.deliverBy = Self.at("2026-12-10T09:00:00Z")
+        #expect(ShippingChoice.promise(of: ebay, defaultPromiseDays: 3) == ebay.deliverBy)
     }
 
     // MARK: The choice
 
     @Test("the cheapest quote that meets the promise wins over a cheaper one that does not, and over a dearer one")
     func cheapestAdequate() {
-        let line = Self.line()
-        let shipAt = Self.placed + Self.day  // 5 days left
-        let quotes = [Self.quote("USPS", "GroundAdvantage", cents: 450, days: 6), Self.quote("UPS", "Ground", cents: 980, days: 4),
-                      Self.quote("USPS", "Priority", cents: 870, days: 3), Self.quote("FedEx", "Economy", cents: 300, days: nil)]
-        let r = ShippingChoice.recommend(line: line, quotes: quotes, shipAt: shipAt, defaultService: "usps-ground-advantage",
-                                         minSaving: nil, currency: .usd)
+        let line = Self.line()                       // placed Monday; promise 6 calendar days later, Sunday
+        let shipAt = Self.placed + Self.day          // Tuesday: 3 business days to Friday
+        let quotes = [Self.quote("USPS", "GroundAdvantage", cents: 450, days: 4), Self.quote("UPS", "Ground", cents: 980, days: 3),
+                      Self.quote("USPS", "Priority", cents: 870, days: 2), Self.quote("FedEx", "Economy", cents: 300, days: nil)]
+        let r = Self.recommend(line, quotes, shipAt: shipAt, defaultService: "ups-ground")
         #expect(r.status == .recommended)
         #expect(r.serviceKey == "usps-priority")
         #expect(r.labelMicros == Self.usd(870).micros)
-        // The default (Ground Advantage) misses the promise: the adequate label costs more.
-        #expect(r.savingMicros == Self.usd(450 - 870).micros)
-        #expect(!r.actionable)
+        #expect(r.defaultMicros == Self.usd(980).micros)
+        #expect(r.savingMicros == Self.usd(980 - 870).micros)
+        #expect(r.actionable)
         #expect(r.marginMicros == Self.usd(599 - 870).micros)
         #expect(r.losesMoney)
     }
 
+    @Test("the default service's only quote misses the promise: default-inadequate, saving 0 (never negative), not actionable")
+    func defaultInadequate() {
+        let quotes = [Self.quote("USPS", "GroundAdvantage", cents: 450, days: 4), Self.quote("USPS", "Priority", cents: 870, days: 2)]
+        let r = Self.recommend(Self.line(), quotes, shipAt: Self.placed + Self.day, defaultService: "usps-ground-advantage")
+        #expect(r.status == .defaultInadequate)
+        #expect(r.serviceKey == "usps-priority")
+        #expect(r.labelMicros == Self.usd(870).micros)
+        #expect(r.defaultMicros == Self.usd(450).micros)
+        #expect(r.savingMicros == 0)
+        #expect(!r.actionable)
+        #expect(r.reason.contains("misses the promise"))
+        // Two quotes of the default service, one adequate: measured against the adequate one.
+        let both = quotes + [Self.quote("USPS", "GroundAdvantage", cents: 990, days: 2, source: "rate-cards")]
+        let measured = Self.recommend(Self.line(), both, shipAt: Self.placed + Self.day, defaultService: "usps-ground-advantage")
+        #expect(measured.status == .recommended)
+        #expect(measured.defaultMicros == Self.usd(990).micros && measured.savingMicros == Self.usd(120).micros)
+        // Never a negative saving, whatever the quotes.
+        for days in 1...6 {
+            let r = Self.recommend(Self.line(), [Self.quote("USPS", "GroundAdvantage", cents: 300, days: days),
+                                                 Self.quote("UPS", "Ground", cents: 700, days: 1)],
+                                   shipAt: Self.placed + Self.day, defaultService: "usps-ground-advantage")
+            #expect((r.savingMicros ?? 0) >= 0)
+        }
+    }
+
     @Test("equal prices: the faster service is chosen")
     func tieGoesToTheFaster() {
-        let quotes = [Self.quote("UPS", "Ground", cents: 700, days: 4), Self.quote("USPS", "Priority", cents: 700, days: 2)]
-        let r = ShippingChoice.recommend(line: Self.line(), quotes: quotes, shipAt: Self.placed + Self.day, defaultService: nil,
-                                         minSaving: nil, currency: .usd)
+        let quotes = [Self.quote("UPS", "Ground", cents: 700, days: 3), Self.quote("USPS", "Priority", cents: 700, days: 2)]
+        let r = Self.recommend(Self.line(), quotes, shipAt: Self.placed + Self.day)
         #expect(r.serviceKey == "usps-priority")
         #expect(r.savingMicros == nil)
     }
 
-    @Test("no quote arrives in time: no adequate rate, nothing chosen, not counted as losing money")
+    @Test("quotes exist but none arrives in time: no-adequate-rate records the fastest quote and its lateness, no margin, not losing")
     func noAdequateRate() {
-        let r = ShippingChoice.recommend(line: Self.line(deliverBy: Self.placed + 2 * Self.day),
-                                         quotes: [Self.quote("USPS", "GroundAdvantage", cents: 450, days: 3)],
-                                         shipAt: Self.placed + Self.day, defaultService: nil, minSaving: nil, currency: .usd)
+        // Placed Monday, promise Wednesday; shipped Tuesday.
+        let line = Self.line(paid: Self.usd(100), deliverBy: Self.placed + 2 * Self.day)
+        let quotes = [Self.quote("USPS", "GroundAdvantage", cents: 450, days: 5), Self.quote("UPS", "Ground", cents: 990, days: 3),
+                      Self.quote("USPS", "Priority", cents: 900, days: 3), Self.quote("FedEx", "Economy", cents: 100, days: nil)]
+        let r = Self.recommend(line, quotes, shipAt: Self.placed + Self.day, defaultService: "ups-ground")
         #expect(r.status == .noAdequateRate)
-        #expect(r.labelMicros == nil && r.carrier == nil)
+        // Fastest: 3 days (Friday), the cheaper of the two.
+        #expect(r.serviceKey == "usps-priority" && r.labelMicros == Self.usd(900).micros && r.deliveryDays == 3)
+        #expect(r.marginMicros == nil && r.savingMicros == nil && r.defaultMicros == nil && !r.actionable)
         #expect(!r.losesMoney)
-        #expect(r.reason.contains("promised date"))
+        #expect(r.reason.contains("none of 4 quotes arrives by"), "\(r.reason)")
+        #expect(r.reason.contains("2 days late"), "\(r.reason)")
+        let summary = ShippingRunSummary([r], currency: .usd)
+        #expect(summary.noAdequateRate == 1 && summary.losingLines.isEmpty && summary.totalSaving.micros == 0)
+        #expect(summary.text.contains("1 without an adequate rate"))
+    }
+
+    @Test("no quote at all, or none in the config's currency: no-rate")
+    func noRate() throws {
+        let none = Self.recommend(Self.line(), [], shipAt: Self.placed + Self.day)
+        #expect(none.status == .noRate && none.labelMicros == nil)
+        let eur = try #require(Currency(code: "EUR"))
+        let foreign = Self.recommend(Self.line(), [RateQuote(source: "x", carrier: "DHL", service: "Paket",
+                                                            amount: Money(minorUnits: 100, currency: eur), deliveryDays: 1)],
+                                     shipAt: Self.placed + Self.day)
+        #expect(foreign.status == .noRate)
+        #expect(foreign.reason.contains("no quote in USD"))
     }
 
     @Test("quotes in another currency are never compared")
@@ -133,8 +237,7 @@ struct ShippingChoiceTests {
         let eur = try #require(Currency(code: "EUR"))
         let quotes = [RateQuote(source: "x", carrier: "DHL", service: "Paket", amount: Money(minorUnits: 100, currency: eur), deliveryDays: 1),
                       Self.quote("USPS", "Priority", cents: 800, days: 2)]
-        let r = ShippingChoice.recommend(line: Self.line(), quotes: quotes, shipAt: Self.placed + Self.day, defaultService: nil,
-                                         minSaving: nil, currency: .usd)
+        let r = Self.recommend(Self.line(), quotes, shipAt: Self.placed + Self.day)
         #expect(r.serviceKey == "usps-priority")
     }
 
@@ -142,21 +245,26 @@ struct ShippingChoiceTests {
     func savingsExact() {
         // 3 boxes at 4.33 against a default of 5.10 and a buyer payment of 12.00.
         let quotes = [Self.quote("USPS", "GroundAdvantage", cents: 510, days: 3), Self.quote("UPS", "Ground", cents: 433, days: 3)]
-        let r = ShippingChoice.recommend(line: Self.line(quantity: 3, paid: Self.usd(1200)), quotes: quotes, shipAt: Self.placed + Self.day,
-                                         defaultService: "usps-ground-advantage", minSaving: Self.usd(231), currency: .usd)
+        let r = Self.recommend(Self.line(quantity: 3, paid: Self.usd(1200)), quotes, shipAt: Self.placed + Self.day,
+                               defaultService: "usps-ground-advantage", minSaving: Self.usd(231))
         #expect(r.parcels == 3)
         #expect(r.labelMicros == 12_990_000)
         #expect(r.defaultMicros == 15_300_000)
         #expect(r.savingMicros == 2_310_000)
         #expect(r.marginMicros == -990_000)
         #expect(r.actionable)  // 2.31 ≥ 2.31
-        let below = ShippingChoice.recommend(line: Self.line(quantity: 3, paid: Self.usd(1200)), quotes: quotes,
-                                             shipAt: Self.placed + Self.day, defaultService: "usps-ground-advantage",
-                                             minSaving: Self.usd(232), currency: .usd)
+        let below = Self.recommend(Self.line(quantity: 3, paid: Self.usd(1200)), quotes, shipAt: Self.placed + Self.day,
+                                   defaultService: "usps-ground-advantage", minSaving: Self.usd(232))
         #expect(!below.actionable)
     }
 
-    @Test("the run summary sums actionable savings exactly and lists every line that loses money")
+    static func losing(_ i: Int, shortCents: Int64) -> ShippingRecommendation {
+        ShippingRecommendation(marketplace: .ebay, orderID: "o\(i)", lineID: "l\(i)", sku: "S", quantity: 1, destinationPostalCode: "94103",
+                               shipAt: 0, deliverBy: nil, status: .recommended, reason: "", parcels: 1, currency: "USD",
+                               labelMicros: 1_000_000 + shortCents * 10_000, buyerPaidMicros: 1_000_000, marginMicros: -shortCents * 10_000)
+    }
+
+    @Test("the run summary sums actionable savings exactly and names every losing line when at most 20, worst first, 'N of N shown'")
     func summaryExact() {
         // 5,000 × 0.10 + 5,000 × 0.20: exactly 1,500.00, which a Double sum would miss.
         var rows: [ShippingRecommendation] = []
@@ -165,16 +273,49 @@ struct ShippingChoiceTests {
             rows.append(ShippingRecommendation(
                 marketplace: .ebay, orderID: "o\(i)", lineID: "l\(i)", sku: "S", quantity: 1, destinationPostalCode: "94103",
                 shipAt: 0, deliverBy: nil, status: .recommended, reason: "", parcels: 1, currency: "USD", labelMicros: 1_000_000,
-                buyerPaidMicros: i < 3 ? 0 : 2_000_000, marginMicros: i < 3 ? -1_000_000 : 1_000_000,
+                buyerPaidMicros: i < 3 ? Int64(i) * 100_000 : 2_000_000, marginMicros: i < 3 ? Int64(i) * 100_000 - 1_000_000 : 1_000_000,
                 savingMicros: saving, actionable: true))
         }
         rows.append(ShippingChoice.skipped(Self.line(), reason: "no packaging data for FS-00001", currency: .usd))
-        let summary = ShippingRunSummary(rows, currency: .usd)
+        let summary = ShippingRunSummary(rows, currency: .usd, runID: 7)
         #expect(summary.totalSaving == Money(micros: 1_500_000_000, currency: .usd))
         #expect(summary.recommended == 10_000 && summary.skipped == 1 && summary.actionable == 10_000)
         #expect(summary.losingLines.map(\.orderID) == ["o0", "o1", "o2"])
         #expect(summary.text.contains("saving 1500.00 USD"))
-        #expect(summary.text.contains("3 losing money: ebay o0/l0 S short 1.00 USD"))
+        #expect(summary.text.contains("3 losing money, 2.70 USD short in all (3 of 3 shown, worst first): ebay o0/l0 S short 1.00 USD, "
+                                      + "ebay o1/l1 S short 0.90 USD, ebay o2/l2 S short 0.80 USD"), "\(summary.text)")
+        #expect(!summary.text.contains("show 7 --json"))
+    }
+
+    @Test("26 losing lines: the 20 worst are named, '20 of 26 shown', and the summary points at show --json's shipping.losing_lines")
+    func summaryPointsAtTheRest() {
+        // Shortfalls 0.01 … 0.26; the worst (61.06) is last in order-id order, as in the run.
+        var rows = (1...25).map { Self.losing($0, shortCents: Int64($0)) }
+        rows.append(Self.losing(99, shortCents: 6106))
+        let summary = ShippingRunSummary(rows, currency: .usd, runID: 42)
+        #expect(summary.losingLines.count == 26)
+        #expect(summary.losingLines.first?.orderID == "o99")
+        let text = summary.text
+        #expect(text.contains("26 losing money"))
+        #expect(text.contains("(20 of 26 shown, worst first; all in `flipsyncctl show 42 --json`, field `shipping.losing_lines`)"), "\(text)")
+        #expect(text.contains("ebay o99/l99 S short 61.06 USD"))
+        // The 20 named are the 20 largest shortfalls: 61.06, then 0.25 down to 0.07.
+        for i in 7...25 { #expect(text.contains("o\(i)/l\(i) "), "o\(i)") }
+        for i in 1...6 { #expect(!text.contains("o\(i)/l\(i) "), "o\(i)") }
+        #expect(summary.totalShortfall == Money(micros: (6106 + (1...25).reduce(0, +)) * 10_000, currency: .usd))
+    }
+
+    @Test("listings: at most 20 losing listings named, worst first, with 'N of M shown' and the pointer to shipping.losing_listings")
+    func listingSummaryPointsAtTheRest() {
+        let verdicts = (1...22).map { i in
+            ListingShippingVerdict(marketplace: .ebay, listingID: "L\(i)", sku: "S\(i)", destinationPostalCode: "94103", status: .recommended,
+                                   reason: "", currency: "USD", chargedMicros: 0, labelMicros: Int64(i) * 10_000, marginMicros: -Int64(i) * 10_000)
+        }
+        let summary = ListingShippingSummary(verdicts, currency: .usd, runID: 9)
+        #expect(summary.losing.first?.listingID == "L22")
+        #expect(summary.text.contains("(20 of 22 shown, worst first; all in `flipsyncctl show 9 --json`, field `shipping.losing_listings`)"),
+                "\(summary.text)")
+        #expect(!summary.text.contains("L1 ") && !summary.text.contains("L2 ") && summary.text.contains("L3 "))
     }
 
     // MARK: Packaging file

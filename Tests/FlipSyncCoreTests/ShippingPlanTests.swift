@@ -2,6 +2,7 @@ import FlipSyncCore
 import FlipSyncStore
 import FlipSyncTestKit
 import Foundation
+import GRDB
 import Logging
 import Synchronization
 import Testing
@@ -160,7 +161,7 @@ struct ShippingPlanTests {
     func pastPromise() async throws {
         let h = try ShippingPlanHarness()
         var late = h.line(1, sku: "FS-1")
-        late.deliverBy = h.clock.wallMilliseconds() - 1
+        late.deliverBy = h.clock.wallMilliseconds() - ShippingChoice.dayMilliseconds  // yesterday's date
         let ebay = ScriptedOrders(.ebay, lines: [late])
         let rates = FixedRates()
         let (run, _) = try await h.run(h.plan(ebay, rates))
@@ -168,6 +169,105 @@ struct ShippingPlanTests {
         #expect(row.status == .skipped)
         #expect(row.reason.contains("promised delivery date passed"))
         #expect(rates.asked.isEmpty)
+    }
+
+    @Test("a ledger made before the new statuses keeps its rows and takes default-inadequate and no-rate after the v8 migration")
+    func statusMigration() throws {
+        let scratch = Scratch()
+        let path = scratch.path + "/ledger.sqlite"
+        let row = ShippingRecommendation(marketplace: .ebay, orderID: "o1", lineID: "o1-1", sku: "FS-1", quantity: 1,
+                                         destinationPostalCode: "94103", shipAt: 1, deliverBy: 2, status: .recommended, reason: "old",
+                                         parcels: 1, currency: "USD", labelMicros: 5_200_000)
+        do {
+            let store = try RunStore(path: path)
+            try store.saveRecommendation(row, job: "ship", runID: 1, at: 3)
+        }
+        // Put the table back as the v5 migration made it, and forget v8.
+        let old = "CHECK (status IN ('recommended', 'no-adequate-rate', 'skipped'))"
+        let new = "CHECK (status IN ('recommended', 'default-inadequate', 'no-adequate-rate', 'no-rate', 'skipped'))"
+        do {
+            let queue = try DatabaseQueue(path: path)
+            try queue.write { db in
+                let sql = try #require(try String.fetchOne(db, sql: "SELECT sql FROM sqlite_master WHERE name = 'shipping_recommendations'"))
+                #expect(sql.contains(new))
+                let columns = try #require(sql.firstIndex(of: "("))
+                try db.execute(sql: "CREATE TABLE shipping_recommendations_old " + sql[columns...].replacing(new, with: old))
+                try db.execute(sql: "INSERT INTO shipping_recommendations_old SELECT * FROM shipping_recommendations")
+                try db.execute(sql: "DROP TABLE shipping_recommendations")
+                try db.execute(sql: "ALTER TABLE shipping_recommendations_old RENAME TO shipping_recommendations")
+                try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier LIKE 'v8-shipping:%'")
+            }
+            #expect(throws: (any Error).self) {
+                try queue.write { db in try db.execute(sql: "UPDATE shipping_recommendations SET status = 'no-rate'") }
+            }
+        }
+        let store = try RunStore(path: path)
+        #expect(try store.shippingRecommendations(runID: 1) == [row])
+        var later = row
+        later.orderID = "o2"
+        later.status = .noRate
+        try store.saveRecommendation(later, job: "ship", runID: 1, at: 4)
+        later.orderID = "o3"
+        later.status = .defaultInadequate
+        try store.saveRecommendation(later, job: "ship", runID: 1, at: 4)
+        #expect(try store.shippingRecommendations(runID: 1).map(\.status) == [.recommended, .noRate, .defaultInadequate])
+    }
+
+    @Test("a promise dated today has not passed: the line is quoted (and judged by date, not by the hour)")
+    func promiseToday() async throws {
+        let h = try ShippingPlanHarness()
+        var line = h.line(1, sku: "FS-1")
+        line.deliverBy = h.clock.wallMilliseconds() - 1  // 11:59:59.999 today
+        let rates = FixedRates()
+        let (run, _) = try await h.run(h.plan(ScriptedOrders(.ebay, lines: [line]), rates))
+        let row = try #require(try h.store.shippingRecommendations(runID: run.id).first)
+        #expect(row.status == .noAdequateRate, "\(row.reason)")
+        #expect(rates.asked.count == 1)
+    }
+
+    @Test("an order without a delivery date is held to default_promise_days business days from the order (default 5)",
+          arguments: [("default_promise_days = 3", "ups-ground", "2026-11-30", ShippingRecommendation.Status.recommended),
+                      ("", "usps-ground-advantage", "2026-12-02", ShippingRecommendation.Status.recommended)])
+    func defaultPromise(_ params: String, _ chosen: String, _ promiseDate: String, _ status: ShippingRecommendation.Status) async throws {
+        // Ordered Wednesday 2026-11-25 12:00 UTC; handling 1 → ships Thursday. Ground Advantage
+        // (3 business days) arrives Tuesday 12-01, UPS Ground (2) Monday 11-30.
+        let h = try ShippingPlanHarness(params: params)
+        var line = h.line(1, sku: "FS-1")
+        line.deliverBy = nil
+        let (run, runStatus) = try await h.run(h.plan(ScriptedOrders(.ebay, lines: [line]), FixedRates()))
+        #expect(runStatus == .succeeded, "\(run.error ?? "")")
+        let row = try #require(try h.store.shippingRecommendations(runID: run.id).first)
+        #expect(row.status == status, "\(row.reason)")
+        #expect(row.serviceKey == chosen, "\(row.reason)")
+        #expect(row.deliverBy == Timestamp(parsing: promiseDate + "T12:00:00Z")!.secondsSinceEpoch * 1000)
+        #expect(row.shipAt == Timestamp(parsing: "2026-11-26T12:00:00Z")!.secondsSinceEpoch * 1000)
+        #expect(row.reason.contains("gives no delivery date: default_promise_days"), "\(row.reason)")
+        let quotes = try h.store.shippingQuotes(runID: run.id)
+        #expect(quotes.first { $0.serviceKey == "usps-ground-advantage" }?.adequate == (chosen == "usps-ground-advantage"))
+        #expect(quotes.first { $0.serviceKey == "usps-ground-advantage" }?.arrivesAt
+                == Timestamp(parsing: "2026-12-01T12:00:00Z")!.secondsSinceEpoch * 1000)
+    }
+
+    @Test("default_promise_days out of range, or not above handling_days, is refused at its line", arguments: [
+        ("default_promise_days = 0", "allowed: 1…30"), ("default_promise_days = 31", "allowed: 1…30"),
+        ("default_promise_days = 1", "must be more than \"params.handling_days\" (1)"),
+    ])
+    func defaultPromiseRefused(_ line: String, _ fragment: String) throws {
+        let scratch = Scratch()
+        let file = scratch.write("job.toml", """
+            name = "ship"
+            kind = "shipping-arbitrage"
+            schedule = "hourly"
+
+            [params]
+            marketplaces = ["shopify"]
+            origin_postal_code = "10001"
+            packaging = "packaging.csv"
+            \(line)
+            """)
+        let (catalog, diagnostics) = JobCatalog.load(paths: [file], defaults: testDefaults, now: Timestamp(parsing: "2026-11-25T12:00:00Z")!)
+        #expect(catalog.jobs.isEmpty)
+        #expect(diagnostics.contains { "\($0)".contains("job.toml:9:") && "\($0)".contains(fragment) }, "\(diagnostics)")
     }
 
     @Test("job files: buying labels and listings are refused, not ignored; a default service must be a service key",

@@ -12,8 +12,11 @@ public enum ShippingArbitrage {
     public struct Parameters: Sendable, Hashable {
         public var marketplaces: [Located<MarketplaceName>]
         public var rateSources: [RateSource]
-        /// Days from the order to the parcel leaving (0…30).
+        /// Business days from the order to the parcel leaving (0…30).
         public var handlingDays: Int
+        /// Business days from the order to delivery, the promise for an order whose channel gives
+        /// no delivery date (Shopify) (1…30, default 5).
+        public var defaultPromiseDays: Int
         public var originPostalCode: String
         /// The seller's usual service as a service key (`usps-ground-advantage`), to measure savings against.
         public var defaultService: String?
@@ -82,6 +85,11 @@ public enum ShippingArbitrage {
                 }
             }
             let handling = r.integer("handling_days", in: 0...30)
+            let defaultPromise = r.integer("default_promise_days", in: 1...30)
+            if let defaultPromise, defaultPromise.value <= (handling?.value ?? 1) {
+                r.error(defaultPromise.line, "\"params.default_promise_days\" = \(defaultPromise.value) must be more than "
+                    + "\"params.handling_days\" (\(handling?.value ?? 1)): no label could arrive by such a promise")
+            }
             let origin = r.string("origin_postal_code", required: true)
             if let origin, !Self.isPostalCode(origin.value) {
                 r.error(origin.line, "\"params.origin_postal_code\" \"\(origin.value)\" is not a postal code")
@@ -100,6 +108,7 @@ public enum ShippingArbitrage {
             self.marketplaces = marketplaces
             self.rateSources = sources.isEmpty ? [.api] : sources
             self.handlingDays = handling?.value ?? 1
+            self.defaultPromiseDays = defaultPromise?.value ?? 5
             self.originPostalCode = origin.value
             self.defaultService = defaultService?.value
             self.minSaving = minSaving

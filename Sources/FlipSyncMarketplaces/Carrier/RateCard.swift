@@ -93,7 +93,7 @@ public struct RateCard: Sendable, Hashable {
     public let dimensionalRule: DimensionalRule
     public let ounceBreaks: [WeightBreak]
     public let poundBreaks: [WeightBreak]
-    /// Transit days by zone, 1…8.
+    /// Transit days by zone, 1…8, in business days (Mon–Fri), as shipping arbitrage counts them.
     public let transitDays: [Int]
     public let currency: Currency
 

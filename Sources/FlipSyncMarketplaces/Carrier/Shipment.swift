@@ -54,7 +54,7 @@ public struct CarrierRate: Sendable, Hashable {
     /// The carrier's service name as the API spells it: `GroundAdvantage`, `Priority`, `Ground`.
     public var service: String
     public var amount: Money
-    /// Transit days the carrier estimates, when it says.
+    /// Transit days the carrier estimates (EasyPost `delivery_days`, read as business days), when it says.
     public var deliveryDays: Int?
     public var deliveryDateGuaranteed: Bool
     /// The API's id for buying this rate later (`rate_…`); nil for rate-card quotes.

@@ -144,13 +144,17 @@ public enum ListingShippingJudgement {
     /// The judgement for one destination from every quote for the listing's box there.
     public static func judge(_ listing: ListingShipping, destination: String, quotes: [RateQuote], handlingDays: Int, promiseDays: Int,
                              defaultService: String?, minSaving: Money?, currency: Currency) -> ListingShippingVerdict {
-        let day = ShippingChoice.dayMilliseconds
-        // The listing as an order of one unit sold at time 0: the order path's decision, unchanged.
+        // The listing as an order of one unit sold on a Monday at 00:00 UTC (1970-01-05): handling
+        // and promise counted in business days from there, the order path's decision unchanged,
+        // so a quote is adequate exactly when handling + transit ≤ promise.
+        let sale: Int64 = 4 * ShippingChoice.dayMilliseconds
         let line = OrderLine(marketplace: listing.marketplace, orderID: listing.listingID, lineID: destination, sku: listing.sku,
-                             quantity: 1, placedAt: 0, shippingPaid: listing.charge,
-                             destination: Destination(postalCode: destination, country: "US"), deliverBy: Int64(promiseDays) * day)
-        let r = ShippingChoice.recommend(line: line, quotes: quotes, shipAt: Int64(handlingDays) * day, defaultService: defaultService,
-                                         minSaving: minSaving, currency: currency)
+                             quantity: 1, placedAt: sale, shippingPaid: listing.charge,
+                             destination: Destination(postalCode: destination, country: "US"),
+                             deliverBy: BusinessDays.add(promiseDays, to: sale))
+        let r = ShippingChoice.recommend(line: line, quotes: quotes, shipAt: BusinessDays.add(handlingDays, to: sale),
+                                         deliverBy: line.deliverBy, defaultService: defaultService, minSaving: minSaving,
+                                         currency: currency)
         var row = ListingShippingVerdict(
             marketplace: listing.marketplace, listingID: listing.listingID, sku: listing.sku, destinationPostalCode: destination,
             status: r.status, reason: r.reason, handlingDays: handlingDays, promiseDays: promiseDays, carrier: r.carrier,
@@ -158,13 +162,14 @@ public enum ListingShippingJudgement {
             billableOunces: r.billableOunces, currency: currency.code, chargedMicros: r.buyerPaidMicros, labelMicros: r.labelMicros,
             marginMicros: r.marginMicros, defaultService: defaultService, defaultMicros: r.defaultMicros, savingMicros: r.savingMicros,
             actionable: r.actionable)
-        guard r.status == .recommended, let label = r.labelMicros, let key = r.serviceKey else {
-            row.reason = "to \(destination): \(r.reason) (promise \(promiseDays) days from sale)"
+        guard r.status.hasChoice, let label = r.labelMicros, let key = r.serviceKey else {
+            row.reason = "to \(destination): \(r.status == .noAdequateRate ? listingLateness(r, handlingDays: handlingDays, promiseDays: promiseDays) : r.reason)"
+                + " (promise \(promiseDays) business days from sale)"
             return row
         }
         let money = { (micros: Int64) in Money(micros: micros, currency: currency).description }
         var reason = "to \(destination): \(key) at \(money(label))"
-        if let days = r.deliveryDays { reason += ", \(handlingDays)+\(days) of \(promiseDays) days" }
+        if let days = r.deliveryDays { reason += ", \(handlingDays)+\(days) of \(promiseDays) business days" }
         if let margin = r.marginMicros, let charged = r.buyerPaidMicros {
             reason += charged == 0 ? "; free shipping" : "; charged \(money(charged))"
             reason += margin < 0 ? ", \(money(-margin)) short on every sale" : ", covers it by \(money(margin))"
@@ -172,18 +177,28 @@ public enum ListingShippingJudgement {
             reason += "; charge unknown" + (listing.note.map { " (\($0))" } ?? "")
         }
         if let saving = r.savingMicros, let defaultService {
-            reason += saving >= 0 ? "; saves \(money(saving)) against \(defaultService)"
-                : "; \(money(-saving)) more than \(defaultService), which misses the promise"
+            reason += r.status == .defaultInadequate ? "; \(defaultService) misses the promise, so no saving is claimed"
+                : "; saves \(money(saving)) against \(defaultService)"
         }
         row.reason = reason
         return row
     }
 
+    /// A destination without an adequate rate: the fastest quote and its lateness in business days.
+    static func listingLateness(_ r: ShippingRecommendation, handlingDays: Int, promiseDays: Int) -> String {
+        guard let key = r.serviceKey, let days = r.deliveryDays else { return "no quote gives transit days" }
+        let late = handlingDays + days - promiseDays
+        return "no quote arrives in time; the fastest, \(key), takes \(handlingDays)+\(days) business days, "
+            + "\(late) business day\(late == 1 ? "" : "s") late"
+    }
+
     /// The listing's verdict: its worst judged destination (dearest adequate label, then lowest
-    /// margin, then postal code). Destinations that could not be judged are counted in the
-    /// reason; with none judged, the first no-adequate-rate row, else the first skipped one.
+    /// margin, then postal code) among those with a chosen label (`recommended`,
+    /// `default-inadequate`). Destinations that could not be judged are counted in the reason;
+    /// with none judged, the first no-adequate-rate row, else the first no-rate one, else the
+    /// first skipped one.
     public static func verdict(_ rows: [ListingShippingVerdict]) -> ListingShippingVerdict? {
-        let judged = rows.filter { $0.status == .recommended }
+        let judged = rows.filter { $0.status.hasChoice }
         let ordered = judged.sorted { a, b in
             let (la, lb) = (a.labelMicros ?? 0, b.labelMicros ?? 0)
             if la != lb { return la > lb }
@@ -192,7 +207,7 @@ public enum ListingShippingJudgement {
             return (a.destinationPostalCode ?? "") < (b.destinationPostalCode ?? "")
         }
         guard var worst = ordered.first else {
-            return rows.first { $0.status == .noAdequateRate } ?? rows.first
+            return rows.first { $0.status == .noAdequateRate } ?? rows.first { $0.status == .noRate } ?? rows.first
         }
         let unjudged = rows.count - judged.count
         worst.reason = "worst of \(rows.count) destinations " + worst.reason
@@ -207,46 +222,69 @@ public enum ListingShippingJudgement {
 
 /// A sweep's listing verdicts summed up: listings by status, the saving against their reference
 /// service (actionable ones), and the listings that lose money on every sale to their worst
-/// destination, with the total shortfall per sale. Exact sums.
+/// destination, with the total shortfall per sale. Exact sums. The text names at most 20 losing
+/// listings, the worst first (largest shortfall, then marketplace, listing id), says "N of M
+/// shown", and, when some are left out, points at `flipsyncctl show RUN --json`, field
+/// `shipping.losing_listings`.
 public struct ListingShippingSummary: Sendable, Hashable {
     public var judged: Int
+    public var defaultInadequate: Int
     public var noAdequateRate: Int
+    public var noRate: Int
     public var skipped: Int
     public var actionable: Int
     public var totalSaving: Money
+    /// Every losing listing, worst first.
     public var losing: [ListingShippingVerdict]
     /// Σ (label − charge) over `losing`: lost per sale of each.
     public var totalShortfall: Money
+    public var runID: Int64?
 
-    public init(_ verdicts: [ListingShippingVerdict], currency: Currency) {
+    public init(_ verdicts: [ListingShippingVerdict], currency: Currency, runID: Int64? = nil) {
         let mine = verdicts.filter { $0.currency == currency.code }
         judged = mine.filter { $0.status == .recommended }.count
+        defaultInadequate = mine.filter { $0.status == .defaultInadequate }.count
         noAdequateRate = mine.filter { $0.status == .noAdequateRate }.count
+        noRate = mine.filter { $0.status == .noRate }.count
         skipped = mine.filter { $0.status == .skipped }.count
         let acting = mine.filter(\.actionable)
         actionable = acting.count
         totalSaving = Money(micros: acting.reduce(0) { $0 + ($1.savingMicros ?? 0) }, currency: currency)
-        losing = mine.filter(\.losesMoney)
+        losing = Self.worstFirst(mine.filter(\.losesMoney))
         totalShortfall = Money(micros: losing.reduce(0) { $0 - ($1.marginMicros ?? 0) }, currency: currency)
+        self.runID = runID
+    }
+
+    /// Losing listings, the largest shortfall first, then by marketplace, listing id.
+    public static func worstFirst(_ verdicts: [ListingShippingVerdict]) -> [ListingShippingVerdict] {
+        verdicts.sorted { a, b in
+            let (ma, mb) = (a.marginMicros ?? 0, b.marginMicros ?? 0)
+            if ma != mb { return ma < mb }
+            return (a.marketplace.rawValue, a.listingID) < (b.marketplace.rawValue, b.listingID)
+        }
     }
 
     public var text: String {
         let currency = totalSaving.currency
-        var parts = ["\(judged + noAdequateRate + skipped) listings: \(judged) judged"]
+        var parts = ["\(judged + defaultInadequate + noAdequateRate + noRate + skipped) listings: \(judged) judged"]
+        if defaultInadequate > 0 { parts.append("\(defaultInadequate) judged with the reference service inadequate") }
         if noAdequateRate > 0 { parts.append("\(noAdequateRate) without an adequate rate") }
+        if noRate > 0 { parts.append("\(noRate) without a rate") }
         if skipped > 0 { parts.append("\(skipped) skipped") }
         var text = parts.joined(separator: ", ")
         text += "; saving \(totalSaving) per sale on \(actionable) listing\(actionable == 1 ? "" : "s")"
         if losing.isEmpty {
             text += "; no listing loses money on shipping"
         } else {
-            let listed = losing.prefix(20).map { v in
+            let shown = losing.prefix(ShippingRunSummary.shownLimit)
+            let listed = shown.map { v in
                 "\(v.marketplace.rawValue) \(v.listingID) \(v.sku) to \(v.destinationPostalCode ?? "?") short "
                     + "\(Money(micros: -(v.marginMicros ?? 0), currency: currency))"
             }
-            text += "; \(losing.count) listing\(losing.count == 1 ? "" : "s") losing money on every sale, \(totalShortfall) in all: "
-                + listed.joined(separator: ", ")
-            if losing.count > 20 { text += ", and \(losing.count - 20) more" }
+            text += "; \(losing.count) listing\(losing.count == 1 ? "" : "s") losing money on every sale, \(totalShortfall) in all "
+                + "(\(shown.count) of \(losing.count) shown, worst first"
+            if shown.count < losing.count { text += "; " + ShippingRunSummary.pointer(runID: runID, field: "losing_listings") }
+            text += "): " + listed.joined(separator: ", ")
         }
         return text
     }

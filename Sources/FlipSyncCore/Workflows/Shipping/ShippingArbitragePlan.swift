@@ -103,18 +103,19 @@ public struct ShippingArbitragePlan: WorkflowPlan {
         }
     }
 
-    /// Lines decided, total saving against the default service (actionable ones), and every line
-    /// whose buyer-paid shipping does not cover its cheapest adequate label; then, when listings
-    /// were judged, the sweep's listings the same way (`ListingShippingSummary`).
+    /// Lines decided by status, total saving against the default service (actionable ones), and
+    /// the lines whose buyer-paid shipping does not cover their cheapest adequate label (at most
+    /// 20 named, worst first, "N of M shown"; `ShippingRunSummary`); then, when listings were
+    /// judged, the sweep's listings the same way (`ListingShippingSummary`).
     public func summarize(_ tasks: [TaskInfo]) -> String {
         let failed = tasks.filter { $0.status == .failed }.count
         var text = "\(tasks.count) task\(tasks.count == 1 ? "" : "s"), \(failed) failed, no lines decided"
         if let runID = tasks.first?.runID, let rows = try? ledger.shippingRecommendations(runID: runID), !rows.isEmpty {
-            text = ShippingRunSummary(rows, currency: currency).text
+            text = ShippingRunSummary(rows, currency: currency, runID: runID).text
         }
         if tasks.contains(where: { $0.key.hasPrefix("listings:") }), let runID = tasks.first?.runID,
            let verdicts = try? ledger.listingVerdicts(sweep: ledger.sweepID(ofRun: runID)) {
-            text += "; " + ListingShippingSummary(verdicts, currency: currency).text
+            text += "; " + ListingShippingSummary(verdicts, currency: currency, runID: runID).text
         }
         return text
     }
@@ -259,10 +260,15 @@ public struct ShippingArbitragePlan: WorkflowPlan {
                 return TaskOutput(result: "{\"status\":\"already-decided\"}", summary: "already decided")
             }
             let now = plan.clock.wallMilliseconds()
+            // The channel's promise, or the job's default where the channel gives none.
+            let deliverBy = ShippingChoice.promise(of: line, defaultPromiseDays: p.defaultPromiseDays)
+            let promiseNote = line.deliverBy == nil
+                ? "\(line.marketplace.rawValue) gives no delivery date: default_promise_days = \(p.defaultPromiseDays) business days from the order"
+                : nil
             let recommendation: ShippingRecommendation
-            switch try readiness(line, now: now) {
+            switch try readiness(line, deliverBy: deliverBy, now: now) {
             case .skip(let reason):
-                recommendation = ShippingChoice.skipped(line, reason: reason, currency: plan.currency)
+                recommendation = ShippingChoice.skipped(line, reason: reason, currency: plan.currency, deliverBy: deliverBy)
             case .ready(let destination, let size):
                 let request = ParcelRequest(originPostalCode: p.originPostalCode, destination: destination, size: size)
                 let shipAt = ShippingChoice.shipAt(placedAt: line.placedAt, handlingDays: p.handlingDays, now: now)
@@ -270,12 +276,13 @@ public struct ShippingArbitragePlan: WorkflowPlan {
                 for shopper in try plan.shoppers(for: p) {
                     let answer = try await shopper.quotes(for: request)
                     // Saved as each source answers: a budget exhausted by the next one keeps these.
-                    try plan.ledger.saveQuotes(answer.map { ShippingChoice.record($0, line: line, shipAt: shipAt) }, job: job,
-                                               runID: context.runID, at: plan.clock.wallMilliseconds())
+                    try plan.ledger.saveQuotes(answer.map { ShippingChoice.record($0, line: line, shipAt: shipAt, deliverBy: deliverBy) },
+                                               job: job, runID: context.runID, at: plan.clock.wallMilliseconds())
                     quotes += answer
                 }
-                recommendation = ShippingChoice.recommend(line: line, quotes: quotes, shipAt: shipAt, defaultService: p.defaultService,
-                                                          minSaving: p.minSaving?.value, currency: plan.currency)
+                recommendation = ShippingChoice.recommend(line: line, quotes: quotes, shipAt: shipAt, deliverBy: deliverBy,
+                                                          defaultService: p.defaultService, minSaving: p.minSaving?.value,
+                                                          currency: plan.currency, promiseNote: promiseNote)
             }
             try plan.ledger.saveRecommendation(recommendation, job: job, runID: context.runID, at: plan.clock.wallMilliseconds())
             let label = recommendation.labelMicros.map(String.init) ?? "null"
@@ -292,10 +299,12 @@ public struct ShippingArbitragePlan: WorkflowPlan {
         }
 
         /// What quoting needs, or why the line cannot be quoted honestly.
-        func readiness(_ line: OrderLine, now: Int64) throws -> Readiness {
+        func readiness(_ line: OrderLine, deliverBy: Int64, now: Int64) throws -> Readiness {
             if line.sku.isEmpty { return .skip("no SKU on the order line") }
             if line.quantity < 1 { return .skip("quantity \(line.quantity)") }
-            if let deliverBy = line.deliverBy, deliverBy < now { return .skip("the promised delivery date passed before it was quoted") }
+            if BusinessDays.date(deliverBy) < BusinessDays.date(now) {
+                return .skip("the promised delivery date passed before it was quoted (\(ShippingChoice.dateText(deliverBy)))")
+            }
             guard let destination = line.destination, !destination.postalCode.isEmpty else { return .skip("no destination postal code") }
             guard let size = try plan.ledger.packaging(sku: line.sku) else { return .skip("no packaging data for \(line.sku)") }
             return .ready(destination, size)
@@ -303,43 +312,78 @@ public struct ShippingArbitragePlan: WorkflowPlan {
     }
 }
 
-/// A run's recommendations summed up: lines by status, labels, the saving against the default
-/// service (actionable lines only) and the lines that lose money on shipping. Exact sums.
+/// A run's recommendations summed up: lines by status, the saving against the default service
+/// (actionable lines only) and the lines that lose money on shipping. Exact sums.
+///
+/// The text names at most `shownLimit` losing lines, the worst first (largest shortfall, then
+/// marketplace, order, line), says "N of M shown", and, when some are left out, where the full
+/// list is: `flipsyncctl show RUN --json`, field `shipping.losing_lines`.
 public struct ShippingRunSummary: Sendable, Hashable {
+    public static let shownLimit = 20
+
     public var recommended: Int
+    public var defaultInadequate: Int
     public var noAdequateRate: Int
+    public var noRate: Int
     public var skipped: Int
     public var actionable: Int
     public var totalSaving: Money
+    /// Every losing line, worst first.
     public var losingLines: [ShippingRecommendation]
+    /// Σ (label − buyer paid) over `losingLines`.
+    public var totalShortfall: Money
     public var currency: Currency
+    public var runID: Int64?
 
-    public init(_ rows: [ShippingRecommendation], currency: Currency) {
+    public init(_ rows: [ShippingRecommendation], currency: Currency, runID: Int64? = nil) {
         let mine = rows.filter { $0.currency == currency.code }
         recommended = mine.filter { $0.status == .recommended }.count
+        defaultInadequate = mine.filter { $0.status == .defaultInadequate }.count
         noAdequateRate = mine.filter { $0.status == .noAdequateRate }.count
+        noRate = mine.filter { $0.status == .noRate }.count
         skipped = mine.filter { $0.status == .skipped }.count
         let acting = mine.filter(\.actionable)
         actionable = acting.count
         totalSaving = Money(micros: acting.reduce(0) { $0 + ($1.savingMicros ?? 0) }, currency: currency)
-        losingLines = mine.filter(\.losesMoney)
+        losingLines = Self.worstFirst(mine.filter(\.losesMoney))
+        totalShortfall = Money(micros: losingLines.reduce(0) { $0 - ($1.marginMicros ?? 0) }, currency: currency)
         self.currency = currency
+        self.runID = runID
+    }
+
+    /// Losing lines, the largest shortfall first, then by marketplace, order, line.
+    public static func worstFirst(_ rows: [ShippingRecommendation]) -> [ShippingRecommendation] {
+        rows.sorted { a, b in
+            let (ma, mb) = (a.marginMicros ?? 0, b.marginMicros ?? 0)
+            if ma != mb { return ma < mb }
+            return (a.marketplace.rawValue, a.orderID, a.lineID) < (b.marketplace.rawValue, b.orderID, b.lineID)
+        }
+    }
+
+    /// Where the full lists are, for a summary that leaves some out.
+    static func pointer(runID: Int64?, field: String) -> String {
+        "all in `flipsyncctl show \(runID.map(String.init) ?? "RUN") --json`, field `shipping.\(field)`"
     }
 
     public var text: String {
-        var parts = ["\(recommended + noAdequateRate + skipped) lines: \(recommended) recommended"]
+        let total = recommended + defaultInadequate + noAdequateRate + noRate + skipped
+        var parts = ["\(total) lines: \(recommended) recommended"]
+        if defaultInadequate > 0 { parts.append("\(defaultInadequate) recommended with the default service inadequate") }
         if noAdequateRate > 0 { parts.append("\(noAdequateRate) without an adequate rate") }
+        if noRate > 0 { parts.append("\(noRate) without a rate") }
         if skipped > 0 { parts.append("\(skipped) skipped") }
         var text = parts.joined(separator: ", ")
         text += "; saving \(totalSaving) on \(actionable) line\(actionable == 1 ? "" : "s")"
         if losingLines.isEmpty {
             text += "; no line loses money on shipping"
         } else {
-            let listed = losingLines.prefix(20).map { r in
+            let shown = losingLines.prefix(Self.shownLimit)
+            let listed = shown.map { r in
                 "\(r.marketplace.rawValue) \(r.orderID)/\(r.lineID) \(r.sku) short \(Money(micros: -(r.marginMicros ?? 0), currency: currency))"
             }
-            text += "; \(losingLines.count) losing money: " + listed.joined(separator: ", ")
-            if losingLines.count > 20 { text += ", and \(losingLines.count - 20) more" }
+            text += "; \(losingLines.count) losing money, \(totalShortfall) short in all (\(shown.count) of \(losingLines.count) shown, worst first"
+            if shown.count < losingLines.count { text += "; " + Self.pointer(runID: runID, field: "losing_lines") }
+            text += "): " + listed.joined(separator: ", ")
         }
         return text
     }

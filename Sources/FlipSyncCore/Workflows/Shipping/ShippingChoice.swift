@@ -1,13 +1,26 @@
 /// The shipping decision for one order line, as recorded: what was quoted, what was chosen and
 /// why, and what it saves or loses. All amounts exact, in micro-units of `currency`.
 public struct ShippingRecommendation: Sendable, Hashable, Codable {
-    public enum Status: String, Sendable, Hashable, Codable {
-        /// The cheapest label that meets the promise was found.
+    /// Every status a line (or a listing's destination, or a listing's verdict) can have.
+    public enum Status: String, Sendable, Hashable, Codable, CaseIterable {
+        /// The cheapest adequate label was chosen; `default_service` (when set and quoted) has an
+        /// adequate quote too, and the saving is measured against it (never negative).
         case recommended
-        /// Quotes came back, but none meets the delivery promise (or none was in the currency).
+        /// The cheapest adequate label was chosen, but `default_service` was quoted and none of
+        /// its quotes arrives by the promise: no saving is claimed (saving 0, not actionable).
+        case defaultInadequate = "default-inadequate"
+        /// Quotes in the config's currency came back, but none arrives by the promise. The label
+        /// fields describe the fastest quote (the earliest arrival, then the cheapest), which is
+        /// late; no margin or saving is computed, so the line counts neither as saving nor as losing.
         case noAdequateRate = "no-adequate-rate"
+        /// No quote in the config's currency at all (no source serves the destination, or every
+        /// quote was in another currency).
+        case noRate = "no-rate"
         /// Not quoted: the reason says why (no packaging data, no destination, …).
         case skipped
+
+        /// A label was chosen: the margin (and the saving, if any) are computed.
+        public var hasChoice: Bool { self == .recommended || self == .defaultInadequate }
     }
 
     public var marketplace: MarketplaceName
@@ -16,8 +29,11 @@ public struct ShippingRecommendation: Sendable, Hashable, Codable {
     public var sku: String
     public var quantity: Int
     public var destinationPostalCode: String?
-    /// The earliest the parcel can leave: the order's time plus the handling days, or now if later.
+    /// The ship date: the order time plus the handling days counted in business days, or now if
+    /// later, moved to the next Monday (same time of day) when it falls on a weekend.
     public var shipAt: Int64?
+    /// The promise applied: the channel's delivery date, or, where the channel gives none, the
+    /// order time plus `default_promise_days` business days.
     public var deliverBy: Int64?
     public var status: Status
     public var reason: String
@@ -34,13 +50,14 @@ public struct ShippingRecommendation: Sendable, Hashable, Codable {
     public var labelMicros: Int64?
     /// What the buyer paid for shipping on this line, when the channel says.
     public var buyerPaidMicros: Int64?
-    /// Buyer paid − label: negative when the line loses money on shipping.
+    /// Buyer paid − label: negative when the line loses money on shipping (nil without a choice).
     public var marginMicros: Int64?
-    /// The default service's labels for the line, when it was quoted.
+    /// The default service's labels for the line, when it was quoted: its cheapest adequate
+    /// quote, or (status `default-inadequate`) its cheapest quote, which misses the promise.
     public var defaultService: String?
     public var defaultMicros: Int64?
-    /// Default − chosen: what switching saves (negative when the default cannot meet the promise
-    /// and a dearer service must be used).
+    /// Default − chosen when the default service has an adequate quote (≥ 0, the chosen label
+    /// being the cheapest adequate); 0 for `default-inadequate`; nil otherwise.
     public var savingMicros: Int64?
     /// The saving is positive and at least `min_saving`: a recommendation to act on.
     public var actionable: Bool
@@ -123,76 +140,162 @@ public struct ShippingQuoteRecord: Sendable, Hashable, Codable {
     }
 }
 
-/// The pure decision: ship date, adequacy against the promise, the cheapest adequate service and
-/// the savings. Integer math; calendar days of 24 hours.
-public enum ShippingChoice {
+/// Business days: Monday to Friday, in UTC, with no holidays. Day boundaries are UTC midnights.
+public enum BusinessDays {
     public static let dayMilliseconds: Int64 = 86_400_000
 
-    /// The earliest the parcel leaves: order time + handling days, or `now` when that has passed
-    /// (a label bought now cannot ship in the past).
+    /// The UTC date as whole days since 1970-01-01 (a Thursday), rounding down.
+    public static func date(_ milliseconds: Int64) -> Int64 {
+        milliseconds >= 0 ? milliseconds / dayMilliseconds : -((-milliseconds + dayMilliseconds - 1) / dayMilliseconds)
+    }
+
+    /// 0 = Monday … 6 = Sunday, in UTC.
+    public static func weekday(_ milliseconds: Int64) -> Int {
+        Int(((date(milliseconds) + 3) % 7 + 7) % 7)
+    }
+
+    public static func isBusinessDay(_ milliseconds: Int64) -> Bool { weekday(milliseconds) < 5 }
+
+    /// `t` itself on a weekday; on Saturday or Sunday, the next Monday at the same time of day.
+    public static func rollForward(_ t: Int64) -> Int64 {
+        switch weekday(t) {
+        case 5: return t + 2 * dayMilliseconds
+        case 6: return t + dayMilliseconds
+        default: return t
+        }
+    }
+
+    /// `n` business days after `t` (same time of day): from `rollForward(t)`, step one calendar
+    /// day at a time and count the weekdays reached. Friday + 2 → Tuesday; Saturday + 1 → Tuesday;
+    /// n = 0 → `rollForward(t)`.
+    public static func add(_ n: Int, to t: Int64) -> Int64 {
+        var at = rollForward(t)
+        var left = max(0, n)
+        // Whole weeks first (5 business days = 7 calendar days), then day by day.
+        at += Int64(left / 5) * 7 * dayMilliseconds
+        left %= 5
+        while left > 0 {
+            at += dayMilliseconds
+            if isBusinessDay(at) { left -= 1 }
+        }
+        return at
+    }
+}
+
+/// The pure decision: ship date, adequacy against the promise, the cheapest adequate service and
+/// the savings. Integer math; transit and handling in business days (`BusinessDays`), the
+/// promise compared by UTC calendar date.
+public enum ShippingChoice {
+    public static let dayMilliseconds: Int64 = BusinessDays.dayMilliseconds
+
+    /// The ship date: order time + `handlingDays` business days, or `now` when that has passed
+    /// (a label bought now cannot ship in the past), moved to Monday when it falls on a weekend.
     public static func shipAt(placedAt: Int64, handlingDays: Int, now: Int64) -> Int64 {
-        max(placedAt + Int64(handlingDays) * dayMilliseconds, now)
+        BusinessDays.rollForward(max(BusinessDays.add(handlingDays, to: placedAt), now))
     }
 
-    /// When the parcel arrives if it leaves at `shipAt`, or nil without transit days.
+    /// The promise the line is held to: the channel's `deliverBy`, or, when the channel gives
+    /// none (Shopify), the order time + `defaultPromiseDays` business days.
+    public static func promise(of line: OrderLine, defaultPromiseDays: Int) -> Int64 {
+        line.deliverBy ?? BusinessDays.add(defaultPromiseDays, to: line.placedAt)
+    }
+
+    /// When the parcel arrives if it leaves at `shipAt`: `deliveryDays` business days later, or
+    /// nil without transit days.
     public static func arrival(of quote: RateQuote, shipAt: Int64) -> Int64? {
-        quote.deliveryDays.map { shipAt + Int64($0) * dayMilliseconds }
+        quote.deliveryDays.map { BusinessDays.add($0, to: shipAt) }
     }
 
-    /// Meets the promise: arrives no later than `deliverBy`. Without a promise any quote is
-    /// adequate; with one, a quote without transit days is not (it cannot be shown to meet it).
+    /// Meets the promise: the arrival's UTC date is on or before the promise's UTC date. Without
+    /// a promise any quote is adequate; with one, a quote without transit days is not (it
+    /// cannot be shown to meet it).
     public static func isAdequate(_ quote: RateQuote, shipAt: Int64, deliverBy: Int64?) -> Bool {
         guard let deliverBy else { return true }
         guard let arrival = arrival(of: quote, shipAt: shipAt) else { return false }
-        return arrival <= deliverBy
+        return BusinessDays.date(arrival) <= BusinessDays.date(deliverBy)
     }
 
-    /// The row for one quote of `line`.
-    public static func record(_ quote: RateQuote, line: OrderLine, shipAt: Int64) -> ShippingQuoteRecord {
+    /// The row for one quote of `line`, judged against `deliverBy` (the promise applied).
+    public static func record(_ quote: RateQuote, line: OrderLine, shipAt: Int64, deliverBy: Int64?) -> ShippingQuoteRecord {
         ShippingQuoteRecord(
             marketplace: line.marketplace, orderID: line.orderID, lineID: line.lineID, source: quote.source, carrier: quote.carrier,
             service: quote.service, serviceKey: quote.serviceKey, amountMicros: quote.amount.micros, currency: quote.amount.currency.code,
             deliveryDays: quote.deliveryDays, deliveryDateGuaranteed: quote.deliveryDateGuaranteed, billableOunces: quote.billableOunces,
             rateID: quote.rateID, arrivesAt: arrival(of: quote, shipAt: shipAt),
-            adequate: isAdequate(quote, shipAt: shipAt, deliverBy: line.deliverBy))
+            adequate: isAdequate(quote, shipAt: shipAt, deliverBy: deliverBy))
     }
 
     /// A line that cannot be quoted, and why.
-    public static func skipped(_ line: OrderLine, reason: String, currency: Currency) -> ShippingRecommendation {
+    public static func skipped(_ line: OrderLine, reason: String, currency: Currency, deliverBy: Int64? = nil) -> ShippingRecommendation {
         ShippingRecommendation(marketplace: line.marketplace, orderID: line.orderID, lineID: line.lineID, sku: line.sku,
                                quantity: line.quantity, destinationPostalCode: line.destination?.postalCode, shipAt: nil,
-                               deliverBy: line.deliverBy, status: .skipped, reason: reason, parcels: max(0, line.quantity),
+                               deliverBy: deliverBy ?? line.deliverBy, status: .skipped, reason: reason, parcels: max(0, line.quantity),
                                currency: currency.code, buyerPaidMicros: line.shippingPaid?.micros)
     }
 
-    /// The decision for `line` shipped as `line.quantity` boxes, from every quote for one box.
+    /// `2026-12-08`: a UTC date for reasons.
+    static func dateText(_ milliseconds: Int64) -> String {
+        let d = CivilDate(daysSinceEpoch: BusinessDays.date(milliseconds))
+        func pad(_ v: Int) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        return "\(d.year)-\(pad(d.month))-\(pad(d.day))"
+    }
+
+    /// The decision for `line` shipped as `line.quantity` boxes, from every quote for one box,
+    /// against the promise `deliverBy` (`promise(of:defaultPromiseDays:)`; nil: none).
     ///
     /// Only quotes in `currency` count. The choice is the cheapest adequate quote (ties: fewer
-    /// transit days, then carrier, service, source). Savings: against the buyer's shipping
-    /// payment (margin) and against the cheapest quote of `defaultService` (whether or not it
-    /// meets the promise: the seller would have bought it). A saving is actionable when it is
-    /// positive and at least `minSaving`.
-    public static func recommend(line: OrderLine, quotes: [RateQuote], shipAt: Int64, defaultService: String?, minSaving: Money?,
-                                 currency: Currency) -> ShippingRecommendation {
+    /// transit days, then carrier, service, source). Margin: buyer paid − chosen labels. Saving:
+    /// against the cheapest *adequate* quote of `defaultService` (so never negative); when the
+    /// default service was quoted but none of its quotes is adequate, status
+    /// `default-inadequate` and saving 0. A saving is actionable when it is positive and at least
+    /// `minSaving`. With quotes but none adequate: `no-adequate-rate`, with the fastest quote
+    /// recorded and its lateness in the reason; with no quote in the currency: `no-rate`.
+    public static func recommend(line: OrderLine, quotes: [RateQuote], shipAt: Int64, deliverBy: Int64?, defaultService: String?,
+                                 minSaving: Money?, currency: Currency, promiseNote: String? = nil) -> ShippingRecommendation {
         let parcels = Int64(max(1, line.quantity))
         var row = ShippingRecommendation(
             marketplace: line.marketplace, orderID: line.orderID, lineID: line.lineID, sku: line.sku, quantity: line.quantity,
-            destinationPostalCode: line.destination?.postalCode, shipAt: shipAt, deliverBy: line.deliverBy, status: .noAdequateRate,
+            destinationPostalCode: line.destination?.postalCode, shipAt: shipAt, deliverBy: deliverBy, status: .noRate,
             reason: "", parcels: Int(parcels), currency: currency.code, defaultService: defaultService)
         let paid = line.shippingPaid.flatMap { $0.currency == currency ? $0 : nil }
         row.buyerPaidMicros = paid?.micros
+        let money = { (micros: Int64) in Money(micros: micros, currency: currency).description }
+        let promiseText = deliverBy.map { "the promise \(dateText($0))" + (promiseNote.map { " (\($0))" } ?? "") } ?? "no promise"
         let usable = quotes.filter { $0.amount.currency == currency }
         let ordered = usable.sorted {
             ($0.amount.micros, $0.deliveryDays ?? Int.max, $0.carrier, $0.service, $0.source)
                 < ($1.amount.micros, $1.deliveryDays ?? Int.max, $1.carrier, $1.service, $1.source)
         }
-        if let defaultService, let standard = ordered.first(where: { $0.serviceKey == defaultService }) {
-            row.defaultMicros = standard.amount.micros * parcels
-        }
-        guard let best = ordered.first(where: { isAdequate($0, shipAt: shipAt, deliverBy: line.deliverBy) }) else {
-            row.reason = quotes.isEmpty ? "no source quoted this parcel to \(line.destination?.postalCode ?? "?")"
-                : usable.isEmpty ? "no quote in \(currency.code) (of \(quotes.count))"
-                : "none of \(usable.count) quotes arrives by the promised date"
+        let adequate = ordered.filter { isAdequate($0, shipAt: shipAt, deliverBy: deliverBy) }
+        guard let best = adequate.first else {
+            guard !usable.isEmpty else {
+                row.status = .noRate
+                row.reason = quotes.isEmpty ? "no source quoted this parcel to \(line.destination?.postalCode ?? "?")"
+                    : "no quote in \(currency.code) (of \(quotes.count))"
+                return row
+            }
+            // The fastest: the earliest arrival (quotes without transit days last), then the cheapest.
+            let fastest = ordered.min { a, b in
+                let (x, y) = (arrival(of: a, shipAt: shipAt) ?? Int64.max, arrival(of: b, shipAt: shipAt) ?? Int64.max)
+                return x < y
+            }!
+            row.status = .noAdequateRate
+            row.carrier = fastest.carrier
+            row.service = fastest.service
+            row.serviceKey = fastest.serviceKey
+            row.source = fastest.source
+            row.deliveryDays = fastest.deliveryDays
+            row.billableOunces = fastest.billableOunces
+            row.labelMicros = fastest.amount.micros * parcels
+            var reason = "none of \(usable.count) quote\(usable.count == 1 ? "" : "s") arrives by \(promiseText)"
+            if let arrives = arrival(of: fastest, shipAt: shipAt), let deliverBy {
+                let late = BusinessDays.date(arrives) - BusinessDays.date(deliverBy)
+                reason += "; the fastest, \(fastest.serviceKey) at \(money(fastest.amount.micros * parcels)), arrives \(dateText(arrives)), "
+                    + "\(late) day\(late == 1 ? "" : "s") late"
+            } else {
+                reason += "; no quote gives transit days"
+            }
+            row.reason = reason
             return row
         }
         let label = best.amount.micros * parcels
@@ -205,20 +308,31 @@ public enum ShippingChoice {
         row.billableOunces = best.billableOunces
         row.labelMicros = label
         row.marginMicros = paid.map { $0.micros - label }
-        row.savingMicros = row.defaultMicros.map { $0 - label }
+        if let defaultService {
+            if let standard = adequate.first(where: { $0.serviceKey == defaultService }) {
+                row.defaultMicros = standard.amount.micros * parcels
+                row.savingMicros = standard.amount.micros * parcels - label
+            } else if let standard = ordered.first(where: { $0.serviceKey == defaultService }) {
+                row.status = .defaultInadequate
+                row.defaultMicros = standard.amount.micros * parcels
+                row.savingMicros = 0
+            }
+        }
         let threshold = minSaving.flatMap { $0.currency == currency ? $0.micros : nil } ?? 0
         row.actionable = (row.savingMicros ?? 0) > 0 && (row.savingMicros ?? 0) >= threshold
-        let money = { (micros: Int64) in Money(micros: micros, currency: currency).description }
         var reason = "\(best.serviceKey) from \(best.source) at \(money(label))"
         if parcels > 1 { reason += " for \(parcels) boxes" }
-        if let days = best.deliveryDays { reason += ", \(days) day\(days == 1 ? "" : "s") in transit" }
-        if let margin = row.marginMicros {
-            reason += margin < 0 ? "; the buyer paid \(money(paid!.micros)), \(money(-margin)) short"
-                : "; the buyer paid \(money(paid!.micros))"
+        if let days = best.deliveryDays, let arrives = arrival(of: best, shipAt: shipAt) {
+            reason += ", \(days) business day\(days == 1 ? "" : "s") in transit, arrives \(dateText(arrives)) for \(promiseText)"
+        }
+        if let margin = row.marginMicros, let paid {
+            reason += margin < 0 ? "; the buyer paid \(money(paid.micros)), \(money(-margin)) short"
+                : "; the buyer paid \(money(paid.micros))"
         }
         if let saving = row.savingMicros, let defaultService {
-            reason += saving >= 0 ? "; saves \(money(saving)) against \(defaultService)"
-                : "; \(money(-saving)) more than \(defaultService), which misses the promise"
+            reason += row.status == .defaultInadequate
+                ? "; \(defaultService) misses the promise, so no saving is claimed"
+                : "; saves \(money(saving)) against \(defaultService)"
         }
         row.reason = reason
         return row

@@ -62,7 +62,7 @@ public struct RateQuote: Sendable, Hashable {
     public var service: String
     /// The price of one label, exact.
     public var amount: Money
-    /// Transit days the carrier estimates, when it says. Without them a quote cannot be shown
+    /// Transit business days (Mon–Fri) the carrier estimates, when it says. Without them a quote cannot be shown
     /// to meet a delivery promise.
     public var deliveryDays: Int?
     public var deliveryDateGuaranteed: Bool
