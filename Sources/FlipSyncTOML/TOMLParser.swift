@@ -1,12 +1,18 @@
 /// Parsing entry points.
 public enum TOML {
+    /// How deep a document may nest: every part of a key (table headers and dotted keys, inside
+    /// inline tables too) and every element of an array is one level, so the value at
+    /// `a.b.c[0][1].d` is 6 levels deep. Deeper documents are refused with an error, never
+    /// recursed into; the parser's work then stays linear in the document's size.
+    public static let defaultMaxDepth = 32
+
     /// Parses a whole TOML 1.0 document. Throws the first error, with its line and column.
-    /// Nesting of arrays and inline tables deeper than `maxDepth` is refused.
-    public static func parse(_ text: String, maxDepth: Int = 64) throws(TOMLError) -> TOMLTable {
+    /// Anything nested deeper than `maxDepth` levels (see `defaultMaxDepth`) is refused.
+    public static func parse(_ text: String, maxDepth: Int = defaultMaxDepth) throws(TOMLError) -> TOMLTable {
         try parse(bytes: Array(text.utf8), maxDepth: maxDepth)
     }
 
-    public static func parse(bytes: some Collection<UInt8>, maxDepth: Int = 64) throws(TOMLError) -> TOMLTable {
+    public static func parse(bytes: some Collection<UInt8>, maxDepth: Int = defaultMaxDepth) throws(TOMLError) -> TOMLTable {
         var parser = Parser(bytes: Array(bytes), maxDepth: maxDepth)
         return try parser.parseDocument()
     }
@@ -24,7 +30,7 @@ private final class TableBuilder {
     enum Slot {
         case value(TOMLNode, keyPosition: TOMLPosition)
         case table(TableBuilder, keyPosition: TOMLPosition)
-        case tableArray([TableBuilder], keyPosition: TOMLPosition)
+        case tableArray(TableArrayBuilder, keyPosition: TOMLPosition)
     }
 
     init(position: TOMLPosition) {
@@ -46,13 +52,24 @@ private final class TableBuilder {
             case .table(let table, let keyPosition):
                 entries.append(.init(key: key, keyPosition: keyPosition,
                                      node: TOMLNode(value: .table(table.freeze()), position: table.position)))
-            case .tableArray(let tables, let keyPosition):
+            case .tableArray(let array, let keyPosition):
+                let tables = array.tables
                 let nodes = tables.map { TOMLNode(value: .table($0.freeze()), position: $0.position) }
                 entries.append(.init(key: key, keyPosition: keyPosition,
                                      node: TOMLNode(value: .array(nodes), position: tables.first?.position ?? keyPosition)))
             }
         }
         return TOMLTable(entries: entries, position: position)
+    }
+}
+
+/// The tables of an `[[array]]` so far. A reference, so appending one more never copies the
+/// others (a file of many `[[x]]` headers stays linear).
+private final class TableArrayBuilder {
+    var tables: [TableBuilder]
+
+    init(_ first: TableBuilder) {
+        tables = [first]
     }
 }
 
@@ -71,7 +88,8 @@ private final class Flags {
     }
 
     let root = Node()
-    var pending: [([String], UInt8)] = []
+    /// Key paths whose prefixes of lengths `lengths` get `flag` at the next header.
+    var pending: [(key: [String], lengths: Range<Int>, flag: UInt8)] = []
 
     func set(_ key: [String], _ flag: UInt8, recursive: Bool) {
         var node = root
@@ -106,10 +124,38 @@ private final class Flags {
         return (target.flags | target.recursiveFlags) & flag != 0
     }
 
-    func addPending(_ key: [String], _ flag: UInt8) { pending.append((key, flag)) }
+    /// `isSet(Array(key[0..<n]), flag)` for each `n` in `lengths`, in one walk: the first such
+    /// length that is set, or nil.
+    func firstSetPrefix(_ key: [String], lengths: Range<Int>, _ flag: UInt8) -> Int? {
+        var node = root
+        var ancestorRecursive: UInt8 = 0
+        for n in 1..<max(1, lengths.upperBound) {
+            guard let next = node.nested[key[n - 1]] else { return nil }
+            if lengths.contains(n) && (ancestorRecursive | next.flags | next.recursiveFlags) & flag != 0 { return n }
+            ancestorRecursive |= next.recursiveFlags
+            node = next
+        }
+        return nil
+    }
+
+    /// `set(Array(key[0..<n]), flag, recursive: false)` for each `n` in `lengths`, at the next
+    /// `finalizePending()`.
+    func addPending(_ key: [String], lengths: Range<Int>, _ flag: UInt8) {
+        if !lengths.isEmpty { pending.append((key, lengths, flag)) }
+    }
 
     func finalizePending() {
-        for (key, flag) in pending { set(key, flag, recursive: false) }
+        for (key, lengths, flag) in pending {
+            var node = root
+            for n in 1..<lengths.upperBound {
+                if let next = node.nested[key[n - 1]] { node = next } else {
+                    let next = Node()
+                    node.nested[key[n - 1]] = next
+                    node = next
+                }
+                if lengths.contains(n) { node.flags |= flag }
+            }
+        }
         pending.removeAll()
     }
 }
@@ -122,7 +168,10 @@ private struct Parser {
     var index = 0
     var line = 1
     var lineStart = 0
-    var depth = 0
+    /// For documents with non-ASCII text, `scalarsBefore[i]` is the number of Unicode scalars in
+    /// `bytes[0..<i]` (set once the document is known to be UTF-8), so a column costs O(1);
+    /// for ASCII documents columns are byte offsets and this stays empty.
+    var scalarsBefore: [UInt32] = []
 
     init(bytes: [UInt8], maxDepth: Int) {
         self.bytes = bytes
@@ -135,15 +184,14 @@ private struct Parser {
     var peek: UInt8 { index < bytes.count ? bytes[index] : 0 }
     func peek(_ offset: Int) -> UInt8 { index + offset < bytes.count ? bytes[index + offset] : 0 }
 
+    /// O(1): the parser keeps `line` and `lineStart` as it goes, and columns (which count
+    /// Unicode scalars) come from `scalarsBefore`. Never re-scans the line.
     func position(at offset: Int) -> TOMLPosition {
-        // Columns count Unicode scalars: skip UTF-8 continuation bytes.
-        var column = 1
-        var i = lineStart
-        while i < offset && i < bytes.count {
-            if bytes[i] & 0xC0 != 0x80 { column += 1 }
-            i += 1
+        let offset = min(max(offset, lineStart), bytes.count)
+        if scalarsBefore.isEmpty {
+            return TOMLPosition(line: line, column: offset - lineStart + 1)
         }
-        return TOMLPosition(line: line, column: column)
+        return TOMLPosition(line: line, column: Int(scalarsBefore[offset] - scalarsBefore[lineStart]) + 1)
     }
 
     var position: TOMLPosition { position(at: index) }
@@ -242,6 +290,7 @@ private struct Parser {
         var i = 0
         var lineNumber = 1
         var start = 0
+        var ascii = true
         while i < bytes.count {
             let b = bytes[i]
             if b < 0x80 {
@@ -271,22 +320,40 @@ private struct Parser {
                 ok = scalar >= minimum && scalar <= 0x10FFFF && !(0xD800...0xDFFF).contains(scalar)
             }
             guard ok else {
-                line = lineNumber
-                lineStart = start
-                throw error("invalid UTF-8", at: i)
+                // Once, on the way out: the column counts the scalars before the bad byte.
+                var column = 1
+                for k in start..<i where bytes[k] & 0xC0 != 0x80 { column += 1 }
+                throw TOMLError(position: TOMLPosition(line: lineNumber, column: column), message: "invalid UTF-8")
             }
+            ascii = false
             i += length
+        }
+        if !ascii {
+            scalarsBefore.reserveCapacity(bytes.count + 1)
+            var count: UInt32 = 0
+            for b in bytes {
+                scalarsBefore.append(count)
+                if b & 0xC0 != 0x80 { count += 1 }
+            }
+            scalarsBefore.append(count)
         }
     }
 
     // MARK: Keys
 
-    /// `a.b."c d"`: the parts, and where the key starts.
-    mutating func parseKey() throws(TOMLError) -> ([String], TOMLPosition) {
+    /// The error for anything nested deeper than `maxDepth`, at `offset`.
+    func tooDeep(at offset: Int? = nil) -> TOMLError {
+        error("nested deeper than \(maxDepth) levels (the limit; each part of a key and each array element is one level)", at: offset)
+    }
+
+    /// `a.b."c d"`: the parts, and where the key starts. More than `maxParts` parts is an error
+    /// at the first part too many (the rest is not read).
+    mutating func parseKey(maxParts: Int) throws(TOMLError) -> ([String], TOMLPosition) {
         let start = position
         var parts: [String] = []
         while true {
             skipWhitespace()
+            if parts.count >= maxParts { throw tooDeep() }
             parts.append(try parseSimpleKey())
             skipWhitespace()
             guard peek == UInt8(ascii: ".") else { break }
@@ -334,7 +401,7 @@ private struct Parser {
         let headerStart = position
         let isArray = peek(1) == UInt8(ascii: "[")
         index += isArray ? 2 : 1
-        let (key, _) = try parseKey()
+        let (key, _) = try parseKey(maxParts: maxDepth)
         skipWhitespace()
         guard peek == UInt8(ascii: "]") else { throw error("expected ']' to close the table header, found \(describe(peek))") }
         index += 1
@@ -355,10 +422,9 @@ private struct Parser {
             table = TableBuilder(position: headerStart)
             switch parent.slots[last] {
             case nil:
-                parent.set(last, .tableArray([table], keyPosition: headerStart))
-            case .tableArray(var tables, let keyPosition)?:
-                tables.append(table)
-                parent.set(last, .tableArray(tables, keyPosition: keyPosition))
+                parent.set(last, .tableArray(TableArrayBuilder(table), keyPosition: headerStart))
+            case .tableArray(let array, _)?:
+                array.tables.append(table)
             default:
                 throw error("cannot define [[\(name)]]: \"\(name)\" is already defined as a value or table", at: index - 1)
             }
@@ -385,8 +451,8 @@ private struct Parser {
                 table = child
             case .table(let child, _)?:
                 table = child
-            case .tableArray(let tables, _)?:
-                table = tables[tables.count - 1]
+            case .tableArray(let array, _)?:
+                table = array.tables[array.tables.count - 1]
             case .value(_, let keyPosition)?:
                 throw TOMLError(position: position,
                                 message: "cannot use \"\(part)\" as a table: it is already a value (line \(keyPosition.line))")
@@ -397,29 +463,28 @@ private struct Parser {
 
     // MARK: Key/value pairs
 
-    /// `key = value`, up to the end of the value.
-    mutating func parseKeyAndValue() throws(TOMLError) -> ([String], TOMLPosition, TOMLNode) {
-        let (key, keyPosition) = try parseKey()
+    /// `key = value`, up to the end of the value, in a table `level` levels deep.
+    mutating func parseKeyAndValue(level: Int) throws(TOMLError) -> ([String], TOMLPosition, TOMLNode) {
+        let (key, keyPosition) = try parseKey(maxParts: maxDepth - level)
         skipWhitespace()
         guard peek == UInt8(ascii: "=") else {
             throw error("expected '=' after key \"\(Self.display(key))\", found \(describe(peek))")
         }
         index += 1
         skipWhitespace()
-        return (key, keyPosition, try parseValue())
+        return (key, keyPosition, try parseValue(level: level + key.count))
     }
 
     mutating func parseKeyValue(into table: TableBuilder, header: [String], flags: Flags) throws(TOMLError) {
-        let (key, keyPosition, value) = try parseKeyAndValue()
+        let (key, keyPosition, value) = try parseKeyAndValue(level: header.count)
         let absolute = header + key
-        for i in 1..<key.count {
-            let container = header + key[0..<i]
-            if flags.isSet(container, Flags.explicitNest) {
-                throw TOMLError(position: keyPosition,
-                                message: "cannot add to table [\(Self.display(container))] with a dotted key: it is defined by a header")
-            }
-            flags.addPending(container, Flags.explicitNest)
+        // The tables the dotted key passes through: header + key[0..<i] for 1 ≤ i < key.count.
+        let containers = (header.count + 1)..<(header.count + key.count)
+        if let n = flags.firstSetPrefix(absolute, lengths: containers, Flags.explicitNest) {
+            throw TOMLError(position: keyPosition,
+                            message: "cannot add to table [\(Self.display(Array(absolute[0..<n])))] with a dotted key: it is defined by a header")
         }
+        flags.addPending(absolute, lengths: containers, Flags.explicitNest)
         let parentKey = Array(absolute.dropLast())
         if flags.isSet(parentKey, Flags.frozen) {
             throw TOMLError(position: keyPosition, message: "cannot add to \"\(Self.display(parentKey))\": it is an inline table or array")
@@ -443,7 +508,8 @@ private struct Parser {
 
     // MARK: Values
 
-    mutating func parseValue() throws(TOMLError) -> TOMLNode {
+    /// A value `level` levels deep (its key path's length, counting array elements).
+    mutating func parseValue(level: Int) throws(TOMLError) -> TOMLNode {
         let start = position
         let value: TOMLValue
         switch peek {
@@ -470,9 +536,9 @@ private struct Parser {
                 throw error("invalid value (strings need quotes)")
             }
         case UInt8(ascii: "["):
-            value = try parseArray()
+            value = try parseArray(level: level)
         case UInt8(ascii: "{"):
-            value = try parseInlineTable()
+            value = try parseInlineTable(level: level)
         case 0 where atEnd:
             throw error("expected a value, found end of file")
         default:
@@ -482,20 +548,15 @@ private struct Parser {
         return TOMLNode(value: value, position: start)
     }
 
-    mutating func enterNesting() throws(TOMLError) {
-        depth += 1
-        if depth > maxDepth { throw error("nesting deeper than \(maxDepth) levels") }
-    }
-
-    mutating func parseArray() throws(TOMLError) -> TOMLValue {
-        try enterNesting()
-        defer { depth -= 1 }
+    /// Its elements are one level deeper than the array.
+    mutating func parseArray(level: Int) throws(TOMLError) -> TOMLValue {
         index += 1
         var items: [TOMLNode] = []
         while true {
             try skipWhitespaceCommentsAndNewlines()
             if peek == UInt8(ascii: "]") { index += 1; return .array(items) }
-            items.append(try parseValue())
+            if level + 1 > maxDepth { throw tooDeep() }
+            items.append(try parseValue(level: level + 1))
             try skipWhitespaceCommentsAndNewlines()
             if peek == UInt8(ascii: ",") { index += 1; continue }
             if peek == UInt8(ascii: "]") { index += 1; return .array(items) }
@@ -513,9 +574,8 @@ private struct Parser {
         }
     }
 
-    mutating func parseInlineTable() throws(TOMLError) -> TOMLValue {
-        try enterNesting()
-        defer { depth -= 1 }
+    /// Its keys' parts add levels, as dotted keys do.
+    mutating func parseInlineTable(level: Int) throws(TOMLError) -> TOMLValue {
         let start = position
         index += 1
         let table = TableBuilder(position: start)
@@ -526,7 +586,7 @@ private struct Parser {
             return .table(table.freeze())
         }
         while true {
-            let (key, keyPosition, value) = try parseKeyAndValue()
+            let (key, keyPosition, value) = try parseKeyAndValue(level: level)
             if flags.isSet(key, Flags.frozen) || flags.isSet(Array(key.dropLast()), Flags.frozen) {
                 throw TOMLError(position: keyPosition, message: "cannot add to \"\(Self.display(Array(key.dropLast())))\": it is an inline table or array")
             }

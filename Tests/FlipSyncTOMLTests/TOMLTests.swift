@@ -150,13 +150,110 @@ struct TOMLPositionTests {
         }
     }
 
-    @Test("nesting deeper than the limit is refused, not recursed into")
+    static let tooDeep = "nested deeper than 32 levels (the limit; each part of a key and each array element is one level)"
+
+    @Test("arrays nested deeper than the limit are refused, not recursed into")
     func depth() {
         let deep = "a = " + String(repeating: "[", count: 10_000) + String(repeating: "]", count: 10_000)
-        #expect(throws: TOMLError(position: TOMLPosition(line: 1, column: 69), message: "nesting deeper than 64 levels")) {
+        // `a` is level 1, the 33rd '[' (column 37) would be level 33.
+        #expect(throws: TOMLError(position: TOMLPosition(line: 1, column: 37), message: Self.tooDeep)) {
             try TOML.parse(deep)
         }
-        #expect(throws: Never.self) { try TOML.parse("a = " + String(repeating: "[", count: 64) + String(repeating: "]", count: 64)) }
+        #expect(throws: Never.self) { try TOML.parse("a = " + String(repeating: "[", count: 32) + String(repeating: "]", count: 32)) }
+        #expect(TOML.defaultMaxDepth == 32)
+    }
+
+    @Test("a table header of 8,000 parts is an error at the 33rd part, not a crash")
+    func deepHeader() throws {
+        let header = "[" + Array(repeating: "a", count: 8_000).joined(separator: ".") + "]\nx = 1\n"
+        #expect(header.utf8.count > 16_000)
+        // '[' is column 1, part n starts at column 2n.
+        #expect(throws: TOMLError(position: TOMLPosition(line: 1, column: 66), message: Self.tooDeep)) { try TOML.parse(header) }
+        let arrayHeader = "[[" + Array(repeating: "a", count: 8_000).joined(separator: ".") + "]]\n"
+        #expect(throws: TOMLError(position: TOMLPosition(line: 1, column: 67), message: Self.tooDeep)) { try TOML.parse(arrayHeader) }
+        // 32 parts are allowed; a key inside would be level 33.
+        let limit = "[" + Array(repeating: "a", count: 32).joined(separator: ".") + "]\n"
+        #expect(throws: Never.self) { try TOML.parse(limit) }
+        #expect(throws: TOMLError(position: TOMLPosition(line: 2, column: 1), message: Self.tooDeep)) { try TOML.parse(limit + "x = 1\n") }
+        let inside = try TOML.parse("[" + Array(repeating: "a", count: 31).joined(separator: ".") + "]\nx = 1\n")
+        var table = inside
+        for _ in 0..<31 {
+            guard case .table(let next) = table["a"]?.value else { Issue.record("no table a"); return }
+            table = next
+        }
+        #expect(table["x"]?.value == .integer(1))
+    }
+
+    @Test("a dotted key of 10,000 parts is an error at the 33rd part; its levels add to the header's")
+    func deepDottedKey() {
+        let key = Array(repeating: "a", count: 10_000).joined(separator: ".") + " = 1\n"
+        #expect(throws: TOMLError(position: TOMLPosition(line: 2, column: 65), message: Self.tooDeep)) { try TOML.parse("# x\n" + key) }
+        #expect(throws: Never.self) { try TOML.parse(Array(repeating: "a", count: 32).joined(separator: ".") + " = 1\n") }
+        let header = "[" + Array(repeating: "t", count: 30).joined(separator: ".") + "]\n"
+        #expect(throws: Never.self) { try TOML.parse(header + "b.c = 1\n") }
+        #expect(throws: TOMLError(position: TOMLPosition(line: 2, column: 5), message: Self.tooDeep)) { try TOML.parse(header + "b.c.d = 1\n") }
+    }
+
+    @Test("inline tables and arrays of inline tables nested deeper than the limit are refused")
+    func deepInlineTables() {
+        let tables = "a = " + String(repeating: "{b = ", count: 10_000) + "1" + String(repeating: "}", count: 10_000)
+        #expect { try TOML.parse(tables) } throws: { ($0 as? TOMLError)?.message == Self.tooDeep && ($0 as? TOMLError)?.position.line == 1 }
+        // a, then 31 b's: 32 levels.
+        #expect(throws: Never.self) { try TOML.parse("a = " + String(repeating: "{b = ", count: 31) + "1" + String(repeating: "}", count: 31)) }
+        #expect(throws: TOMLError(position: TOMLPosition(line: 1, column: 161), message: Self.tooDeep)) {
+            try TOML.parse("a = " + String(repeating: "{b = ", count: 32) + "1" + String(repeating: "}", count: 32))
+        }
+        // Each array element and each key part inside is a level: [{b = [{b = …}]}].
+        let mixed = "a = " + String(repeating: "[{b = ", count: 5_000) + "1" + String(repeating: "}]", count: 5_000)
+        #expect { try TOML.parse(mixed) } throws: { ($0 as? TOMLError)?.message == Self.tooDeep }
+        let dotted = "a = " + String(repeating: "{b.c.d = ", count: 5_000) + "1" + String(repeating: "}", count: 5_000)
+        #expect { try TOML.parse(dotted) } throws: { ($0 as? TOMLError)?.message == Self.tooDeep }
+    }
+
+    @Test("one-line arrays of 20,000 and 60,000 items parse whole, with every item's column")
+    func longLines() throws {
+        for count in [20_000, 60_000] {
+            let doc = try TOML.parse("a = [" + Array(repeating: "1", count: count).joined(separator: ",") + "]\n")
+            guard case .array(let items) = doc["a"]?.value else { Issue.record("no array"); return }
+            #expect(items.count == count)
+            // Item n starts at column 6 + 2n: columns stay right without re-scanning the line.
+            #expect(items.last?.position == TOMLPosition(line: 1, column: 6 + 2 * (count - 1)))
+        }
+        let strings = try TOML.parse("a = [" + Array(repeating: "\"é\"", count: 20_000).joined(separator: ",") + "]\n")
+        guard case .array(let items) = strings["a"]?.value else { Issue.record("no array"); return }
+        // Columns count scalars: "é" is 3 columns and 4 bytes.
+        #expect(items.last?.position == TOMLPosition(line: 1, column: 6 + 4 * 19_999))
+    }
+
+    @Test("columns count Unicode scalars, not bytes, after non-ASCII text")
+    func scalarColumns() throws {
+        let doc = try TOML.parse("x = 1\nt = {\"é\" = 1, b = 2}\n")
+        guard case .table(let t) = doc["t"]?.value else { Issue.record("no t"); return }
+        #expect(t.entries.map(\.keyPosition) == [TOMLPosition(line: 2, column: 6), TOMLPosition(line: 2, column: 15)])
+        // '!' is the 6th byte of its line but the 5th scalar.
+        #expect(throws: TOMLError(position: TOMLPosition(line: 2, column: 5), message: "expected '=' after key \"\"é\"\", found '!'")) {
+            try TOML.parse("x = 1\n\"é\" ! 1\n")
+        }
+    }
+
+    @Test("50,000 [[x]] headers and 5,000 deep dotted keys parse whole")
+    func manyTablesAndDottedKeys() throws {
+        let doc = try TOML.parse(String(repeating: "[[x]]\ny = 1\n", count: 50_000))
+        guard case .array(let xs) = doc["x"]?.value else { Issue.record("no x"); return }
+        #expect(xs.count == 50_000 && xs.last?.position.line == 99_999)
+        let prefix = Array(repeating: "p", count: 31).joined(separator: ".")
+        var text = ""
+        for i in 0..<5_000 { text += "\(prefix).k\(i) = \(i)\n" }
+        var table = try TOML.parse(text)
+        for _ in 0..<31 {
+            guard case .table(let next) = table["p"]?.value else { Issue.record("no table p"); return }
+            table = next
+        }
+        #expect(table.entries.count == 5_000 && table["k4999"]?.value == .integer(4_999))
+        // A duplicate among them is still found, at its line.
+        #expect(throws: TOMLError(position: TOMLPosition(line: 5_001, column: 1), message: "duplicate key \"\(prefix).k7\" (first defined on line 8)")) {
+            try TOML.parse(text + "\(prefix).k7 = 0\n")
+        }
     }
 
     @Test("invalid UTF-8 is an error at its line, not a crash")

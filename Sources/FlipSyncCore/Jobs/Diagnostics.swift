@@ -21,7 +21,40 @@ public struct Diagnostic: Hashable, Sendable, CustomStringConvertible, Comparabl
         self.message = message
     }
 
-    public var description: String { "\(file):\(line): \(severity.rawValue): \(message)" }
+    /// One line, always starting with `FILE:LINE:`: control characters in the file name or the
+    /// message (which quotes values from the file) are escaped, so a value cannot end the line
+    /// early or fake a diagnostic for another file.
+    public var description: String {
+        "\(Self.escaped(file)):\(line): \(severity.rawValue): \(Self.escaped(message))"
+    }
+
+    /// `text` with every character that could break or disguise a line written as an escape:
+    /// `\n`, `\r`, `\t`, and `\u{XX}` for the other C0 controls, DEL, the C1 controls, the
+    /// line and paragraph separators (U+2028, U+2029) and the bidirectional controls
+    /// (U+200E, U+200F, U+202A–U+202E, U+2066–U+2069). Other text is unchanged.
+    public static func escaped(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: needsEscape) else { return text }
+        var out = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars {
+            guard needsEscape(scalar) else { out.append(scalar); continue }
+            let escape: String
+            switch scalar {
+            case "\n": escape = "\\n"
+            case "\r": escape = "\\r"
+            case "\t": escape = "\\t"
+            default: escape = "\\u{\(String(scalar.value, radix: 16, uppercase: true))}"
+            }
+            out.append(contentsOf: escape.unicodeScalars)
+        }
+        return String(out)
+    }
+
+    static func needsEscape(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x00...0x1F, 0x7F...0x9F, 0x2028, 0x2029, 0x200E, 0x200F, 0x202A...0x202E, 0x2066...0x2069: return true
+        default: return false
+        }
+    }
 
     public static func < (a: Diagnostic, b: Diagnostic) -> Bool {
         (a.file, a.line, a.message) < (b.file, b.line, b.message)
@@ -244,11 +277,19 @@ enum Suggestion {
         return message
     }
 
+    /// Words longer than this get no suggestion: no key, zone or option is nearly this long,
+    /// and the edit distance costs time proportional to the product of the lengths.
+    static let maxSuggestedLength = 64
+
     static func closest(to word: String, in candidates: [String]) -> String? {
+        guard word.utf8.count <= maxSuggestedLength else { return nil }
         let lowered = word.lowercased()
         var best: (String, Int)?
         for candidate in Set(candidates) {
-            let d = distance(lowered, candidate.lowercased())
+            let other = candidate.lowercased()
+            // The distance is at least the difference in length, and at most 3 is ever accepted.
+            guard abs(other.utf8.count - lowered.utf8.count) <= 3 else { continue }
+            let d = distance(lowered, other)
             if best.map({ d < $0.1 || (d == $0.1 && candidate < $0.0) }) ?? true { best = (candidate, d) }
         }
         guard let (candidate, d) = best else { return nil }
