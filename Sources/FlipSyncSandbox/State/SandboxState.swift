@@ -153,6 +153,9 @@ public final class SandboxState: Sendable {
     public let credentials: SandboxCredentials
     public let amazonCredentials: SandboxCredentials
     public let shopifyAccessToken: String
+    /// The Shopify GraphQL Admin API's cost bucket (`SandboxShopify.maximumAvailable` points,
+    /// `restoreRate` a second until `setShopifyThrottle` changes it).
+    public let shopifyCost: ShopifyCostBucket
     public let tokenLifetime: TimeSpan
     let clock: any SchedulerClock
 
@@ -162,6 +165,8 @@ public final class SandboxState: Sendable {
         self.credentials = credentials
         self.amazonCredentials = amazonCredentials
         self.shopifyAccessToken = shopifyAccessToken
+        shopifyCost = ShopifyCostBucket(maximumAvailable: SandboxShopify.maximumAvailable, restoreRate: SandboxShopify.restoreRate,
+                                        clock: clock)
         self.tokenLifetime = tokenLifetime
         self.clock = clock
         let index = Dictionary(uniqueKeysWithValues: catalog.listings.enumerated().map { ($1.sku, $0) })
