@@ -138,7 +138,7 @@ struct ListingShippingClientTests {
         #expect((shipping.charge == nil) == (shipping.note != nil))
     }
 
-    @Test("shipping_zones.json: zones, countries and rates with weights in grams and subtotals exact")
+    @Test("shipping_zones.json (still REST): zones, countries and rates with weights in grams and subtotals exact")
     func shopifyZones() async throws {
         try await ShopifyHarness.with(listings: 3) { h in
             let zones = try await h.client.shippingZones()

@@ -19,7 +19,7 @@ struct ShopifyHarness: Sendable {
     /// `clock` (when given) drives both the sandbox and the client, so Shopify's bucket leaks
     /// only when the test advances it.
     static func with<T: Sendable>(listings: Int = 30, token: String = ShopifyHarness.token, clock: (any SchedulerClock)? = nil,
-                                  pageSize: Int = 250, _ body: @Sendable (ShopifyHarness) async throws -> T) async throws -> T {
+                                  pageSize: Int = 100, orderPageSize: Int = 25, compareRetries: Int = 3, _ body: @Sendable (ShopifyHarness) async throws -> T) async throws -> T {
         let clock = clock ?? SystemSchedulerClock()
         let sandbox = try await SandboxServer.start(
             SandboxConfiguration(port: 0, seed: 11, listings: listings, shopifyAccessToken: Self.token), clock: clock,
@@ -29,7 +29,8 @@ struct ShopifyHarness: Sendable {
             let recorder = InMemorySpendRecorder()
             let client = ShopifyClient(
                 configuration: ShopifyClientConfiguration(baseURL: sandbox.baseURL + "/shopify", requests: 1000, burst: 1000,
-                                                          timeout: .seconds(10), pageSize: pageSize),
+                                                          timeout: .seconds(10), pageSize: pageSize, orderPageSize: orderPageSize,
+                                                          compareRetries: compareRetries),
                 accessToken: SecretText(token), transport: transport, recorder: recorder, rateLimiters: RateLimiters(clock: clock),
                 clock: clock, logger: Harness.quietLogger)
             let marketplace = ShopifyMarketplace(client: client, logger: Harness.quietLogger)
@@ -51,6 +52,14 @@ struct ShopifyHarness: Sendable {
         try await transport.send(HTTPRequest(
             method: method, url: sandbox.baseURL + "/shopify/admin/api/\(SandboxShopify.apiVersion)/" + path,
             headers: [("X-Shopify-Access-Token", token), ("Content-Type", "application/json")], body: Array(body.utf8)))
+    }
+
+    /// A raw GraphQL request to the sandbox (`POST graphql.json`), bypassing the client; the
+    /// status and the parsed JSON body.
+    func graphQL(_ query: String, variables: String = "{}", token: String = ShopifyHarness.token) async throws -> (status: Int, body: [String: Any]) {
+        let body = #"{"query":\#(String(decoding: try JSONSerialization.data(withJSONObject: [query]), as: UTF8.self).dropFirst().dropLast()),"variables":\#(variables)}"#
+        let response = try await raw(.post, "graphql.json", token: token, body: body)
+        return (response.status, (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any] ?? [:])
     }
 
     /// Calls recorded for `operation` with each status.

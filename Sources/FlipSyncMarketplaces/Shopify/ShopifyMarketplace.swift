@@ -2,9 +2,11 @@ import FlipSyncCore
 import Logging
 import Synchronization
 
-/// Our own Shopify store as a `Marketplace`: listings are product variants (`listingID` is the
-/// variant id), prices are set per variant, quantities per inventory item at the stock location,
-/// and orders are read with Shopify's `since_id` cursor.
+/// Our own Shopify store as a `Marketplace`, over the GraphQL Admin API: listings are product
+/// variants (`listingID` is the variant id) with the quantity available at the stock location,
+/// prices are set per product (`productVariantsBulkUpdate`), quantities per inventory item
+/// with a compare-and-set (`inventorySetQuantities` with `compareQuantity`), and orders are
+/// read by `updated_at`.
 ///
 /// A store of our own has no other sellers in it, so `competition(for:)` is always empty: the
 /// repricer prices Shopify listings from the other channels' competition and our costs
@@ -15,8 +17,14 @@ import Synchronization
 public final class ShopifyMarketplace: Marketplace {
     public let client: ShopifyClient
     private let logger: Logger
-    /// Variant id → inventory item id, learned from product pages and variant reads.
-    private let inventoryItemIDs = Mutex<[Int64: Int64]>([:])
+    /// What the last read said of each variant: its product, inventory item and available quantity.
+    private let known = Mutex<[Int64: Known]>([:])
+
+    struct Known: Hashable {
+        var productID: Int64
+        var inventoryItemID: Int64?
+        var available: Int?
+    }
 
     public var name: MarketplaceName { .shopify }
 
@@ -25,8 +33,9 @@ public final class ShopifyMarketplace: Marketplace {
         self.logger = logger
     }
 
-    /// Every variant of every active product with a SKU, as a new-condition listing.
-    /// Variants without a SKU cannot be matched to our catalog and are left out (logged).
+    /// Every variant of every active product with a SKU, as a new-condition listing whose
+    /// quantity is what is available at the stock location. Variants without a SKU cannot be
+    /// matched to our catalog and are left out (logged).
     public func activeListings() async throws -> [MarketplaceListing] {
         var listings: [MarketplaceListing] = []
         for variant in try await allVariants() {
@@ -37,7 +46,7 @@ public final class ShopifyMarketplace: Marketplace {
             listings.append(MarketplaceListing(
                 marketplace: .shopify, sku: sku, listingID: String(variant.variantID),
                 gtin: variant.barcode.flatMap { $0.isEmpty ? nil : $0 }, title: variant.productTitle ?? "",
-                condition: .new, price: variant.price, quantity: variant.inventoryQuantity ?? 0))
+                condition: .new, price: variant.price, quantity: variant.available ?? 0))
         }
         return listings
     }
@@ -47,86 +56,143 @@ public final class ShopifyMarketplace: Marketplace {
         Competition(offers: [])
     }
 
-    /// Each change in order: its price through `variants/{id}.json`, then its quantity through
-    /// `inventory_levels/set.json`. A change Shopify refuses (4xx) or we refuse to send fails
-    /// alone with that message; a rate limit, an outage, a bad token or a malformed answer is
-    /// thrown and stops the batch.
+    /// Prices first, one `productVariantsBulkUpdate` per product (a variant Shopify refuses
+    /// fails alone, with Shopify's code and message); then each quantity through
+    /// `inventorySetQuantities`, compared with the quantity this marketplace last read for the
+    /// item (its last `activeListings`, else a read just before the push).
+    ///
+    /// A stale compare (`COMPARE_QUANTITY_STALE`) means the quantity changed on Shopify since it
+    /// was read, a concurrent sale: the item is read again, the units sold since (read − now,
+    /// when positive) come off the target, and the set is retried against the new quantity, at
+    /// most `compareRetries` times; then the change fails. A quantity is never written over one
+    /// we have not seen. A change with a refused price does not send its quantity. A rate limit,
+    /// an outage, a bad token, a GraphQL error or a malformed answer is thrown and stops the batch.
     public func apply(_ changes: [ListingChange]) async throws -> [ListingChangeResult] {
-        var results: [ListingChangeResult] = []
-        for change in changes {
-            func result(_ outcome: ListingChangeResult.Outcome) -> ListingChangeResult {
-                ListingChangeResult(sku: change.sku, listingID: change.listingID, outcome: outcome)
-            }
-            guard let variantID = Int64(change.listingID) else {
-                results.append(result(.failed("listing id \"\(change.listingID)\" is not a Shopify variant id")))
-                continue
-            }
-            // Which half failed, when one did: a price already set stays set.
-            var part = "price"
-            do {
-                if let price = change.price {
-                    let updated = try await client.updateVariantPrice(variantID: variantID, price: price)
-                    remember(updated)
-                }
-                if let quantity = change.quantity {
-                    part = "quantity"
-                    _ = try await client.setInventory(inventoryItemID: try await inventoryItemID(of: variantID), available: quantity)
-                }
-                results.append(result(.applied))
-            } catch let error as MarketplaceError {
-                switch error {
-                case .permanent(let status, let message):
-                    results.append(result(.failed("\(part): Shopify refused it (HTTP \(status)): \(message)")))
-                case .refused(let message): results.append(result(.failed("\(part): \(message)")))
-                case .auth, .rateLimited, .transient, .malformed: throw error
-                }
+        var failures: [Int: String] = [:]
+        var variantIDs: [Int: Int64] = [:]
+        for (index, change) in changes.enumerated() {
+            if let id = Int64(change.listingID) { variantIDs[index] = id } else {
+                failures[index] = "listing id \"\(change.listingID)\" is not a Shopify variant id"
             }
         }
-        return results
+        // What each variant is: from the last read, else read now.
+        var info: [Int64: Known] = [:]
+        for index in changes.indices {
+            guard let id = variantIDs[index], failures[index] == nil, info[id] == nil else { continue }
+            if let found = try await knownVariant(id) { info[id] = found } else {
+                failures[index] = "\(changes[index].price != nil ? "price" : "quantity"): Shopify has no variant \(id)"
+            }
+        }
+        // Prices, grouped per product in the order products first appear.
+        var byProduct: [(product: Int64, entries: [(index: Int, variantID: Int64, price: Money)])] = []
+        for (index, change) in changes.enumerated() {
+            guard let price = change.price, failures[index] == nil, let id = variantIDs[index], let product = info[id]?.productID else { continue }
+            if let at = byProduct.firstIndex(where: { $0.product == product }) {
+                byProduct[at].entries.append((index, id, price))
+            } else {
+                byProduct.append((product, [(index, id, price)]))
+            }
+        }
+        for group in byProduct {
+            do {
+                let refused = try await client.updatePrices(productID: group.product, group.entries.map { ($0.variantID, $0.price) })
+                for entry in group.entries {
+                    if let message = refused[entry.variantID] { failures[entry.index] = "price: Shopify refused it: \(message)" }
+                }
+            } catch MarketplaceError.refused(let message) {
+                for entry in group.entries { failures[entry.index] = "price: \(message)" }
+            }
+        }
+        // Quantities, one compare-and-set each.
+        for (index, change) in changes.enumerated() {
+            guard let quantity = change.quantity, failures[index] == nil, let id = variantIDs[index] else { continue }
+            do {
+                if let failure = try await setQuantity(variantID: id, known: info[id], target: quantity) {
+                    failures[index] = "quantity: \(failure)"
+                }
+            } catch MarketplaceError.refused(let message) {
+                failures[index] = "quantity: \(message)"
+            }
+        }
+        return changes.enumerated().map { index, change in
+            ListingChangeResult(sku: change.sku, listingID: change.listingID, outcome: failures[index].map { .failed($0) } ?? .applied)
+        }
     }
 
-    /// Lines of orders with an id above `cursor` (every order Shopify returns when nil), every
-    /// page; the new cursor is the highest order id seen (the old one when there is nothing new).
-    ///
-    /// Shipping paid is the order's `shipping_lines` total, put on its first line (zero on the
-    /// others); a line is open while neither it nor its order is fulfilled and the order is not
-    /// cancelled. Shopify's REST order has no promised delivery date, so `deliverBy` is nil.
-    /// Orders are read by id, so a later change of an order already read (fulfilled,
-    /// cancelled) is not seen again through this cursor.
-    public func orders(since cursor: String?) async throws -> OrdersPage {
-        var sinceID: Int64?
-        if let cursor {
-            guard let id = Int64(cursor), id >= 0 else {
-                throw MarketplaceError.refused("Shopify order cursor \"\(cursor)\" is not an order id")
+    /// Sets one variant's available quantity to `target` with compare-and-set; nil when set,
+    /// else why not. See `apply`.
+    private func setQuantity(variantID: Int64, known: Known?, target: Int) async throws -> String? {
+        guard target >= 0 else { throw MarketplaceError.refused("quantity for variant \(variantID) is negative") }
+        guard let item = known?.inventoryItemID else { return "variant \(variantID) has no inventory item" }
+        var compare: Int
+        if let read = known?.available { compare = read } else { compare = try await client.available(inventoryItemID: item) ?? 0 }
+        var target = target
+        var attempts = 0
+        while true {
+            switch try await client.setInventory(inventoryItemID: item, available: target, compareQuantity: compare) {
+            case .applied:
+                remember(variantID) { $0.available = target }
+                return nil
+            case .refused(let message):
+                return "Shopify refused it: \(message)"
+            case .stale:
+                attempts += 1
+                let now = try await client.available(inventoryItemID: item) ?? 0
+                remember(variantID) { $0.available = now }
+                // Units sold on Shopify since the read are gone from the shelf too: list that many fewer.
+                let sold = compare - now
+                if sold > 0 { target = max(0, target - sold) }
+                logger.info("Shopify quantity changed since it was read; re-read",
+                            metadata: ["variant": "\(variantID)", "read": "\(compare)", "now": "\(now)", "target": "\(target)"])
+                compare = now
+                guard attempts <= client.configuration.compareRetries else {
+                    return "the quantity kept changing on Shopify (\(attempts) stale compares); not overwritten"
+                }
             }
-            sinceID = id
+        }
+    }
+
+    /// Lines of orders updated at or after `cursor` (an ISO 8601 `updated_at`; every order
+    /// Shopify returns when nil, or when the cursor is an order id from the REST client), every
+    /// page; the new cursor is the latest `updatedAt` seen (the old one when there is nothing new).
+    /// The filter is inclusive, so the orders at the cursor's second come again (callers apply
+    /// each line once), and an order changed after it was read (fulfilled, cancelled) is read again.
+    ///
+    /// Shipping paid is the order's `totalShippingPriceSet`, put on its first line (zero on the
+    /// others); a line is open while it has units left to fulfil, its order is not fulfilled
+    /// and not cancelled. Shopify's order has no promised delivery date, so `deliverBy` is nil.
+    public func orders(since cursor: String?) async throws -> OrdersPage {
+        var since: String?
+        var latest: (seconds: Int64, text: String)?
+        if let cursor {
+            if let stamp = Timestamp(parsing: cursor) {
+                since = cursor
+                latest = (stamp.secondsSinceEpoch, cursor)
+            } else if Int64(cursor) == nil {
+                throw MarketplaceError.refused("Shopify order cursor \"\(cursor)\" is not an ISO 8601 time")
+            }
         }
         var lines: [OrderLine] = []
-        var highest = sinceID
-        var pageInfo: String?
+        var after: String?
         repeat {
-            let page = try await client.orders(sinceID: sinceID, pageInfo: pageInfo)
+            let page = try await client.orders(updatedAtMin: since, after: after)
             for order in page.orders {
-                highest = max(highest ?? order.id, order.id)
+                if let stamp = Timestamp(parsing: order.updatedAt), stamp.secondsSinceEpoch > latest?.seconds ?? .min {
+                    latest = (stamp.secondsSinceEpoch, stamp.iso8601UTC)
+                }
                 lines += Self.lines(of: order)
             }
-            pageInfo = page.nextPageInfo
-        } while pageInfo != nil
-        return OrdersPage(lines: lines, cursor: highest.map(String.init))
+            after = page.nextCursor
+        } while after != nil
+        return OrdersPage(lines: lines, cursor: latest?.text ?? cursor)
     }
 
     /// SKU → our unit cost, from the inventory items of every active variant; SKUs whose
     /// item has no cost are left out. The repricer's cost source for this store.
     public func unitCosts() async throws -> [String: Money] {
-        let variants = try await allVariants()
-        var skuByItem: [Int64: String] = [:]
-        for variant in variants {
-            if let item = variant.inventoryItemID, let sku = variant.sku, !sku.isEmpty { skuByItem[item] = sku }
-        }
         var costs: [String: Money] = [:]
-        for item in try await client.inventoryItems(ids: skuByItem.keys.sorted()) {
-            guard let cost = item.cost, let sku = skuByItem[item.id] ?? item.sku else { continue }
-            costs[sku] = cost
+        for variant in try await allVariants() {
+            if let cost = variant.unitCost, let sku = variant.sku, !sku.isEmpty { costs[sku] = cost }
         }
         return costs
     }
@@ -170,13 +236,11 @@ public final class ShopifyMarketplace: Marketplace {
                                note: note)
     }
 
-    /// The variant's weight in grams: `weight` in its `weight_unit` when given, else `grams`.
+    /// The variant's weight in grams: its inventory item's `measurement.weight` in its unit.
     static func grams(_ variant: ShopifyVariant) -> Int? {
-        if let weight = variant.weight, let unit = variant.weightUnit {
-            let perUnit: Double? = ["g": 1, "kg": 1000, "oz": 28.349523125, "lb": 453.59237][unit]
-            if let perUnit { return Int((weight * perUnit).rounded()) }
-        }
-        return variant.grams
+        guard let weight = variant.weight, let unit = variant.weightUnit,
+              let perUnit = ["g": 1, "kg": 1000, "oz": 28.349523125, "lb": 453.59237][unit] else { return nil }
+        return Int((weight * perUnit).rounded())
     }
 
     // MARK: Helpers
@@ -197,28 +261,30 @@ public final class ShopifyMarketplace: Marketplace {
 
     private func allVariants() async throws -> [ShopifyVariant] {
         var variants: [ShopifyVariant] = []
-        var pageInfo: String?
+        var after: String?
         repeat {
-            let page = try await client.products(pageInfo: pageInfo)
+            let page = try await client.variants(after: after)
             variants += page.variants
-            pageInfo = page.nextPageInfo
-        } while pageInfo != nil
-        variants.forEach(remember)
+            after = page.nextCursor
+        } while after != nil
+        known.withLock { known in
+            for variant in variants {
+                known[variant.variantID] = Known(productID: variant.productID, inventoryItemID: variant.inventoryItemID, available: variant.available)
+            }
+        }
         return variants
     }
 
-    private func remember(_ variant: ShopifyVariant) {
-        guard let item = variant.inventoryItemID else { return }
-        inventoryItemIDs.withLock { $0[variant.variantID] = item }
+    private func remember(_ variantID: Int64, _ change: (inout Known) -> Void) {
+        known.withLock { if $0[variantID] != nil { change(&$0[variantID]!) } }
     }
 
-    private func inventoryItemID(of variantID: Int64) async throws -> Int64 {
-        if let known = inventoryItemIDs.withLock({ $0[variantID] }) { return known }
-        let variant = try await client.variant(id: variantID)
-        remember(variant)
-        guard let item = variant.inventoryItemID else {
-            throw MarketplaceError.malformed("variant \(variantID) has no inventory_item_id")
-        }
-        return item
+    /// The variant as last read, or read now; nil when Shopify has no such variant.
+    private func knownVariant(_ variantID: Int64) async throws -> Known? {
+        if let found = known.withLock({ $0[variantID] }) { return found }
+        guard let variant = try await client.variant(id: variantID) else { return nil }
+        let found = Known(productID: variant.productID, inventoryItemID: variant.inventoryItemID, available: variant.available)
+        known.withLock { $0[variantID] = found }
+        return found
     }
 }

@@ -1,58 +1,63 @@
 import FlipSyncCore
 
-// Our values for the Shopify REST Admin API's shapes. The wire structs (`ShopifyWire.*`) mirror
-// Shopify's JSON field names exactly; the public values are what callers use, with money
-// parsed exactly (never via Double). Shopify's REST prices are decimal strings without a
-// currency: product prices and costs are in the shop's currency, order amounts in the order's.
+// Our values for the Shopify GraphQL Admin API's shapes (and the one REST resource still read,
+// shipping zones). The wire structs (`ShopifyWire.*`) mirror Shopify's JSON field names
+// exactly; the public values are what callers use, with money parsed exactly (never via
+// Double) and ids as the numbers at the end of Shopify's GIDs (`gid://shopify/ProductVariant/N`).
 
-/// One product variant (Shopify's `ProductVariant`, the fields we use) with its product's title.
+/// One product variant (Shopify's `ProductVariant`, the fields we use) with its product and
+/// inventory item.
 public struct ShopifyVariant: Sendable, Hashable {
     public var variantID: Int64
     public var productID: Int64
-    /// The product's title (nil where the call returns the variant alone).
+    /// The product's title.
     public var productTitle: String?
     public var sku: String?
     public var price: Money
-    /// Units available across locations, as Shopify totals them (read-only since 2023).
-    public var inventoryQuantity: Int?
-    /// The inventory item whose level `inventory_levels/set` changes and whose `cost` is ours.
+    /// Units available at the stock location (`inventoryLevel.quantities(names: ["available"])`);
+    /// nil when the item is not stocked there.
+    public var available: Int?
+    /// The inventory item whose quantity `inventorySetQuantities` sets and whose `unitCost` is ours.
     public var inventoryItemID: Int64?
+    /// The inventory item's unit cost, in the shop's currency; nil when none was entered.
+    public var unitCost: Money?
     /// The barcode, UPC, or ISBN.
     public var barcode: String?
-    public var grams: Int?
     public var weight: Double?
-    /// `g`, `kg`, `oz` or `lb`.
+    /// `g`, `kg`, `oz` or `lb` (from GraphQL's `GRAMS`, `KILOGRAMS`, `OUNCES`, `POUNDS`).
     public var weightUnit: String?
 
-    public init(variantID: Int64, productID: Int64, productTitle: String?, sku: String?, price: Money, inventoryQuantity: Int?,
-                inventoryItemID: Int64?, barcode: String?, grams: Int?, weight: Double?, weightUnit: String?) {
+    public init(variantID: Int64, productID: Int64, productTitle: String?, sku: String?, price: Money, available: Int?,
+                inventoryItemID: Int64?, unitCost: Money? = nil, barcode: String?, weight: Double?, weightUnit: String?) {
         self.variantID = variantID
         self.productID = productID
         self.productTitle = productTitle
         self.sku = sku
         self.price = price
-        self.inventoryQuantity = inventoryQuantity
+        self.available = available
         self.inventoryItemID = inventoryItemID
+        self.unitCost = unitCost
         self.barcode = barcode
-        self.grams = grams
         self.weight = weight
         self.weightUnit = weightUnit
     }
 }
 
-/// One page of `products.json`, flattened to variants, and the cursor of the next page.
-public struct ShopifyProductsPage: Sendable, Hashable {
+/// One page of `productVariants` and the cursor of the next page.
+public struct ShopifyVariantsPage: Sendable, Hashable {
     public var variants: [ShopifyVariant]
-    /// `page_info` of the `Link: <…>; rel="next"` URL; nil on the last page.
-    public var nextPageInfo: String?
+    /// `pageInfo.endCursor` when `hasNextPage`; nil on the last page.
+    public var nextCursor: String?
 }
 
-/// An inventory item (Shopify's `InventoryItem`): our unit cost of one variant.
-public struct ShopifyInventoryItem: Sendable, Hashable {
-    public var id: Int64
-    public var sku: String?
-    /// The unit cost, in the shop's currency; nil when the merchant has not entered one.
-    public var cost: Money?
+/// What `inventorySetQuantities` did with one quantity.
+public enum ShopifyInventorySet: Sendable, Hashable {
+    case applied
+    /// `COMPARE_QUANTITY_STALE`: the quantity is no longer the one compared (a concurrent sale
+    /// or change); nothing was written.
+    case stale
+    /// Another user error: Shopify's code and message.
+    case refused(String)
 }
 
 /// A location stock is kept at (Shopify's `Location`).
@@ -60,13 +65,6 @@ public struct ShopifyLocation: Sendable, Hashable {
     public var id: Int64
     public var name: String
     public var active: Bool
-}
-
-/// An inventory item's available quantity at one location (Shopify's `InventoryLevel`).
-public struct ShopifyInventoryLevel: Sendable, Hashable {
-    public var inventoryItemID: Int64
-    public var locationID: Int64
-    public var available: Int?
 }
 
 /// A shipping address's parts that rates and promises depend on.
@@ -79,7 +77,7 @@ public struct ShopifyAddress: Sendable, Hashable {
     public var city: String?
 }
 
-/// One line of an order (Shopify's `line_items[]`).
+/// One line of an order (Shopify's `LineItem`).
 public struct ShopifyLineItem: Sendable, Hashable {
     public var id: Int64
     public var variantID: Int64?
@@ -87,7 +85,7 @@ public struct ShopifyLineItem: Sendable, Hashable {
     public var quantity: Int
     /// The unit price before discounts.
     public var price: Money
-    /// `fulfilled`, `partial` or nil (not fulfilled).
+    /// `fulfilled` (nothing left to fulfil) or nil.
     public var fulfillmentStatus: String?
 }
 
@@ -98,21 +96,23 @@ public struct ShopifyOrder: Sendable, Hashable {
     public var name: String?
     /// Milliseconds since the epoch (Shopify gives whole seconds).
     public var createdAt: Int64
+    /// When it last changed, as Shopify wrote it (ISO 8601): the orders cursor.
+    public var updatedAt: String
     public var currency: Currency
     public var lineItems: [ShopifyLineItem]
-    /// The sum of `shipping_lines[].price`: what the buyer paid for shipping.
+    /// `totalShippingPriceSet.shopMoney`: what the buyer paid for shipping.
     public var shipping: Money
     public var shippingAddress: ShopifyAddress?
-    /// `fulfilled`, `partial`, `restocked` or nil (none fulfilled).
+    /// `fulfilled`, `partial` or nil (none fulfilled), from `displayFulfillmentStatus`.
     public var fulfillmentStatus: String?
     /// When it was cancelled, milliseconds since the epoch; nil if it was not.
     public var cancelledAt: Int64?
 }
 
-/// One page of `orders.json` and the cursor of the next page.
+/// One page of the `orders` query and the cursor of the next page.
 public struct ShopifyOrdersPage: Sendable, Hashable {
     public var orders: [ShopifyOrder]
-    public var nextPageInfo: String?
+    public var nextCursor: String?
 }
 
 /// A shipping zone (Shopify's `ShippingZone`, the fields we use): where it ships and its flat rates.
@@ -157,78 +157,121 @@ public struct ShopifyShippingZone: Sendable, Hashable {
 
 /// Shopify's JSON, field for field.
 enum ShopifyWire {
-    struct ProductsResponse: Decodable { var products: [Product] }
-    struct Product: Decodable {
-        var id: Int64
-        var title: String?
-        var variants: [Variant]?
+    // GraphQL envelope: `data`, `errors[]` and `extensions.cost`.
+    struct ErrorsEnvelope: Decodable {
+        var errors: [GraphQLError]?
+        var extensions: Extensions?
     }
-    struct VariantResponse: Decodable { var variant: Variant }
+    struct DataEnvelope<T: Decodable>: Decodable { var data: T }
+    struct GraphQLError: Decodable {
+        struct Extensions: Decodable { var code: String? }
+        var message: String
+        var extensions: Extensions?
+    }
+    struct Extensions: Decodable { var cost: Cost? }
+    struct Cost: Decodable {
+        var requestedQueryCost: Double?
+        var actualQueryCost: Double?
+        var throttleStatus: ShopifyCostLimit.ThrottleStatus?
+    }
+    struct UserError: Decodable {
+        var field: [String]?
+        var message: String
+        var code: String?
+    }
+    struct PageInfo: Decodable {
+        var hasNextPage: Bool
+        var endCursor: String?
+    }
+    struct Connection<Node: Decodable>: Decodable {
+        var nodes: [Node]
+        var pageInfo: PageInfo
+    }
+    struct MoneyV2: Decodable {
+        var amount: String
+        var currencyCode: String
+    }
+    struct MoneyBag: Decodable { var shopMoney: MoneyV2 }
+
+    struct VariantsData: Decodable { var productVariants: Connection<Variant> }
+    struct VariantData: Decodable { var productVariant: Variant? }
     struct Variant: Decodable {
-        var id: Int64
-        var product_id: Int64
+        struct Product: Decodable {
+            var id: String
+            var title: String?
+        }
+        var id: String
         var sku: String?
         var price: String
-        var inventory_quantity: Int?
-        var inventory_item_id: Int64?
         var barcode: String?
-        var grams: Int?
-        var weight: Double?
-        var weight_unit: String?
+        var product: Product
+        var inventoryItem: InventoryItem?
     }
-    struct VariantUpdate: Encodable {
-        struct Fields: Encodable { var id: Int64; var price: String }
-        var variant: Fields
-    }
-
-    struct LocationsResponse: Decodable { var locations: [Location] }
-    struct Location: Decodable {
-        var id: Int64
-        var name: String?
-        var active: Bool?
-    }
-
-    struct InventoryLevelSet: Encodable {
-        var location_id: Int64
-        var inventory_item_id: Int64
-        var available: Int
-    }
-    struct InventoryLevelResponse: Decodable { var inventory_level: InventoryLevel }
-    struct InventoryLevel: Decodable {
-        var inventory_item_id: Int64
-        var location_id: Int64
-        var available: Int?
-    }
-
-    struct InventoryItemsResponse: Decodable { var inventory_items: [InventoryItem] }
     struct InventoryItem: Decodable {
-        var id: Int64
-        var sku: String?
-        var cost: String?
+        struct Measurement: Decodable {
+            struct Weight: Decodable {
+                var unit: String
+                var value: Double
+            }
+            var weight: Weight?
+        }
+        struct Level: Decodable {
+            struct Quantity: Decodable {
+                var name: String
+                var quantity: Int
+            }
+            var quantities: [Quantity]
+        }
+        var id: String
+        var unitCost: MoneyV2?
+        var measurement: Measurement?
+        var inventoryLevel: Level?
+    }
+    struct InventoryItemData: Decodable { var inventoryItem: InventoryItem? }
+
+    struct LocationsData: Decodable { var locations: Connection<Location> }
+    struct Location: Decodable {
+        var id: String
+        var name: String?
+        var isActive: Bool?
     }
 
-    struct OrdersResponse: Decodable { var orders: [Order] }
+    struct BulkUpdateData: Decodable { var productVariantsBulkUpdate: MutationPayload? }
+    struct SetQuantitiesData: Decodable { var inventorySetQuantities: MutationPayload? }
+    struct MutationPayload: Decodable { var userErrors: [UserError] }
+
+    struct OrdersData: Decodable { var orders: Connection<Order> }
     struct Order: Decodable {
-        var id: Int64
+        var id: String
         var name: String?
-        var created_at: String
-        var currency: String?
-        var fulfillment_status: String?
-        var cancelled_at: String?
-        var line_items: [LineItem]
-        var shipping_lines: [ShippingLine]?
-        var shipping_address: Address?
+        var createdAt: String
+        var updatedAt: String
+        var cancelledAt: String?
+        var displayFulfillmentStatus: String?
+        var currencyCode: String?
+        var totalShippingPriceSet: MoneyBag?
+        var shippingAddress: Address?
+        var lineItems: Connection<LineItem>
+    }
+    struct OrderLinesData: Decodable {
+        struct Lines: Decodable { var lineItems: Connection<LineItem> }
+        var order: Lines?
     }
     struct LineItem: Decodable {
-        var id: Int64
-        var variant_id: Int64?
+        var id: String
         var sku: String?
         var quantity: Int
-        var price: String
-        var fulfillment_status: String?
+        var unfulfilledQuantity: Int?
+        var originalUnitPriceSet: MoneyBag
     }
-    struct ShippingLine: Decodable { var price: String }
+    struct Address: Decodable {
+        var zip: String?
+        var provinceCode: String?
+        var countryCodeV2: String?
+        var city: String?
+    }
 
+    // REST (shipping zones only).
     struct ShippingZonesResponse: Decodable { var shipping_zones: [ShippingZone] }
     struct ShippingZone: Decodable {
         struct Country: Decodable {
@@ -255,11 +298,5 @@ enum ShopifyWire {
         var weight_based_shipping_rates: [WeightRate]?
         var price_based_shipping_rates: [PriceRate]?
         var carrier_shipping_rate_providers: [CarrierProvider]?
-    }
-    struct Address: Decodable {
-        var zip: String?
-        var province_code: String?
-        var country_code: String?
-        var city: String?
     }
 }

@@ -3,52 +3,65 @@ import Foundation
 import Hummingbird
 import Synchronization
 
-/// Shopify's routes, for faults.
+/// Shopify's routes, for faults and request counts. GraphQL requests count under the route of
+/// their (first) root field, `shopify.<rootField>`; a body that is not a GraphQL request under
+/// `shopify.graphql`.
 extension SandboxRoute {
-    public static let shopifyProducts = SandboxRoute("shopify.products")
-    /// `GET` and `PUT variants/{id}.json`.
-    public static let shopifyVariants = SandboxRoute("shopify.variants")
+    public static let shopifyGraphQL = SandboxRoute("shopify.graphql")
+    public static let shopifyProductVariants = SandboxRoute("shopify.productVariants")
+    public static let shopifyProductVariant = SandboxRoute("shopify.productVariant")
+    public static let shopifyInventoryItem = SandboxRoute("shopify.inventoryItem")
     public static let shopifyLocations = SandboxRoute("shopify.locations")
-    public static let shopifyInventoryLevels = SandboxRoute("shopify.inventory_levels")
-    public static let shopifyInventoryItems = SandboxRoute("shopify.inventory_items")
     public static let shopifyOrders = SandboxRoute("shopify.orders")
+    public static let shopifyOrder = SandboxRoute("shopify.order")
+    public static let shopifyProductVariantsBulkUpdate = SandboxRoute("shopify.productVariantsBulkUpdate")
+    public static let shopifyInventorySetQuantities = SandboxRoute("shopify.inventorySetQuantities")
+    /// REST `GET shipping_zones.json` (still REST: see the README).
     public static let shopifyShippingZones = SandboxRoute("shopify.shipping_zones")
 }
 
 /// The sandbox shop's fixed facts.
 public enum SandboxShopify {
-    /// The one API version served: `/shopify/admin/api/2024-10/…`.
-    public static let apiVersion = "2024-10"
+    /// The one API version served: `/shopify/admin/api/2025-01/graphql.json`.
+    public static let apiVersion = "2025-01"
     /// The shop's only location (the warehouse every channel ships from).
     public static let locationID: Int64 = 68_000_000_001
-    /// Shopify's bucket on standard plans: 40 calls, leaking 2 a second.
+    public static var locationGID: String { "gid://shopify/Location/\(locationID)" }
+    /// The GraphQL cost bucket: 2,000 points, 100 restored a second; one query may request at most 1,000.
+    public static let maximumAvailable: Double = 2000
+    public static let restoreRate: Double = 100
+    public static let maxQueryCost = 1000
+    /// The REST bucket (shipping zones only): 40 calls, leaking 2 a second.
     public static let bucketCapacity = 40
     public static let leakPerSecond = 2
-    /// The shop's UTC offset in `created_at` (New York in summer), fixed.
+    /// The shop's UTC offset in REST times, fixed.
     public static let utcOffsetSeconds = -4 * 3600
 }
 
-/// Shopify's REST Admin API (version 2024-10) under `/shopify/admin/api/2024-10`, over
-/// `SandboxState`'s Shopify listings, products, costs and orders.
+/// Shopify's GraphQL Admin API (version 2025-01) at `POST /shopify/admin/api/2025-01/graphql.json`,
+/// over `SandboxState`'s Shopify listings, products, costs and orders, and the one REST
+/// resource FlipSync still reads (`GET shipping_zones.json`).
 ///
-/// - `GET products.json` (`limit`, `status`, `page_info`), `GET`/`PUT variants/{id}.json`
-///   (price), `GET locations.json`, `POST inventory_levels/set.json`,
-///   `GET inventory_items.json?ids=` (`cost` is the catalog's cost of the SKU; at most
-///   `limit` items, no further pages), `GET orders.json` (`status`, `since_id`,
-///   `created_at_min`, `limit`, `page_info`), `GET shipping_zones.json` (the fixed zones of
-///   `SandboxShippingPolicies`).
-/// - Paging: a `Link: <…page_info=…>; rel="next"` header when more records follow; a request
-///   with `page_info` may carry only `limit` (as on Shopify). Results are in id order.
+/// - A hand-rolled engine (`ShopifyGraphQL.swift`) parses the document, validates it against
+///   a schema of exactly the fields served (an unknown field or argument is answered HTTP 200
+///   with `{"errors":[{"message":"Field 'x' doesn't exist on type 'Y'","extensions":{"code":"undefinedField",…}}]}`,
+///   before anything runs), computes the requested cost, and projects the resolved values.
+/// - Root fields: `productVariants` (`first` ≤ 250, `after`, `query`: `product_status:active`
+///   or `product_id:N`), `productVariant(id:)`, `inventoryItem(id:)`, `locations`, `orders`
+///   (`query: "updated_at:>='ISO 8601'"`, `sortKey: UPDATED_AT|ID`), `order(id:)`; mutations
+///   `productVariantsBulkUpdate` (per-variant `userErrors`, applied only when all are valid
+///   unless `allowPartialUpdates`) and `inventorySetQuantities` (`name: "available"`; a
+///   `compareQuantity` that is not the quantity now answers `userErrors` code
+///   `COMPARE_QUANTITY_STALE` and changes nothing).
+/// - Cost: every answer carries `extensions.cost` (`requestedQueryCost`, `actualQueryCost`,
+///   `throttleStatus`); a query over 1,000 points is `MAX_COST_EXCEEDED`; one that does not fit
+///   the bucket is answered HTTP 200 with `{"errors":[{"message":"Throttled","extensions":{"code":"THROTTLED"}}]}`
+///   and the cost, as Shopify does. The sandbox charges the requested cost (no refund).
 /// - Auth: `X-Shopify-Access-Token` must equal `state.shopifyAccessToken`, else 401 with
 ///   Shopify's `{"errors":"[API] Invalid API key or access token …"}`.
-/// - Rate limit: a real leaky bucket (40 calls, leaking 2/s on the state's clock) for the
-///   shop; every authorised response carries `X-Shopify-Shop-Api-Call-Limit: used/40`, and a
-///   call into a full bucket is answered 429 with `Retry-After` (fractional seconds).
-/// - Errors use Shopify's bodies: `{"errors":"Not Found"}`, or per field
-///   `{"errors":{"price":["must be greater than or equal to 0"]}}` (422).
-/// - Faults, in eBay's order: latency, then `expireTokens` (the token is refused: 401), then
-///   `status` (`{"errors": message}`; 429 with `Retry-After: N.0`), then `redirectTo`, then
-///   `malformed` (a successful body cut in half). `errorId` is not used: Shopify has none.
+/// - Faults, by route `shopify.<rootField>`, in eBay's order: latency, then `expireTokens` (401),
+///   then `status` (`{"errors": message}`; 429 with `Retry-After: N.0`), then `redirectTo`,
+///   then `malformed` (a successful body cut in half).
 struct ShopifyRoutes: Sendable {
     let state: SandboxState
     let bucket: ShopifyCallBucket
@@ -61,54 +74,44 @@ struct ShopifyRoutes: Sendable {
 
     static let accessTokenHeader = "X-Shopify-Access-Token"
     static let callLimitHeader = "X-Shopify-Shop-Api-Call-Limit"
-    static let linkHeader = "Link"
     static let basePath = "/shopify/admin/api/\(SandboxShopify.apiVersion)"
 
     func register(on router: Router<BasicRequestContext>) {
         let api = router.group(RouterPath(String(Self.basePath.dropFirst())))
-        api.get("products.json") { request, _ in try await self.handle(.shopifyProducts, request) { try self.products(request) } }
-        api.get("variants/{id}.json") { request, context in
-            try await self.handle(.shopifyVariants, request) { self.variant(id: context.parameters.get("id")) }
-        }
-        api.put("variants/{id}.json") { request, context in
-            try await self.handle(.shopifyVariants, request) {
-                self.updateVariant(id: context.parameters.get("id"), body: try await JSON.body(request))
-            }
-        }
-        api.get("locations.json") { request, _ in try await self.handle(.shopifyLocations, request) { Self.locations() } }
-        api.post("inventory_levels/set.json") { request, _ in
-            try await self.handle(.shopifyInventoryLevels, request) { self.setInventory(body: try await JSON.body(request)) }
-        }
-        api.get("inventory_items.json") { request, _ in
-            try await self.handle(.shopifyInventoryItems, request) { self.inventoryItems(request) }
-        }
-        api.get("orders.json") { request, _ in try await self.handle(.shopifyOrders, request) { try self.orders(request) } }
+        api.post("graphql.json") { request, _ in try await self.graphQL(request) }
         api.get("shipping_zones.json") { request, _ in
-            try await self.handle(.shopifyShippingZones, request) { Reply(body: ["shipping_zones": SandboxShippingPolicies.shopifyZones]) }
+            try await self.handleREST(.shopifyShippingZones, request) { Reply(body: ["shipping_zones": SandboxShippingPolicies.shopifyZones]) }
         }
     }
 
-    /// What a handler answers; `handle` serialises it and adds the call-limit header.
+    /// What a handler answers; serialised with sorted keys.
     struct Reply {
         var status: HTTPResponse.Status = .ok
         var body: Any
         var headers: HTTPFields = [:]
-
-        static func errors(_ status: HTTPResponse.Status, _ errors: Any) -> Reply { Reply(status: status, body: ["errors": errors]) }
-        static var notFound: Reply { .errors(.notFound, "Not Found") }
     }
 
-    // MARK: Faults, auth and the bucket
+    // MARK: Faults and auth
 
-    private func handle(_ route: SandboxRoute, _ request: Request, _ work: () async throws -> Reply) async throws -> Response {
-        var malformed = false
-        if let fault = state.begin(route) {
-            if let latency = fault.latencyMilliseconds, latency > 0 { await state.hold(route, milliseconds: latency) }
-            if fault.expireTokens == true { return Self.unauthorized }
-            if let status = fault.status { return Self.faultResponse(status: status, fault: fault) }
-            if let location = fault.redirectTo { return Response(status: .found, headers: [.location: location]) }
-            malformed = fault.malformed == true
-        }
+    /// Applies an injected fault; a response when the fault decides it, and whether to cut the body.
+    private func fault(_ route: SandboxRoute) async -> (response: Response?, malformed: Bool) {
+        guard let fault = state.begin(route) else { return (nil, false) }
+        if let latency = fault.latencyMilliseconds, latency > 0 { await state.hold(route, milliseconds: latency) }
+        if fault.expireTokens == true { return (Self.unauthorized, false) }
+        if let status = fault.status { return (Self.faultResponse(status: status, fault: fault), false) }
+        if let location = fault.redirectTo { return (Response(status: .found, headers: [.location: location]), false) }
+        return (nil, fault.malformed == true)
+    }
+
+    private static func serialise(_ reply: Reply, malformed: Bool) -> Response {
+        let bytes = Array((try? JSONSerialization.data(withJSONObject: reply.body, options: [.sortedKeys])) ?? Data("{}".utf8))
+        if malformed, (200..<300).contains(reply.status.code) { return JSON.raw(Array(bytes.prefix(bytes.count / 2)), headers: reply.headers) }
+        return JSON.raw(bytes, status: reply.status, headers: reply.headers)
+    }
+
+    private func handleREST(_ route: SandboxRoute, _ request: Request, _ work: () async throws -> Reply) async throws -> Response {
+        let (faulted, malformed) = await fault(route)
+        if let faulted { return faulted }
         guard request.headers[named: Self.accessTokenHeader] == state.shopifyAccessToken else { return Self.unauthorized }
         let admission = bucket.admit()
         guard admission.admitted else {
@@ -116,12 +119,9 @@ struct ShopifyRoutes: Sendable {
             headers[named: Self.callLimitHeader] = admission.callLimit
             return JSON.response(["errors": Self.throttledMessage], status: .tooManyRequests, headers: headers)
         }
-        let reply = try await work()
-        var headers = reply.headers
-        headers[named: Self.callLimitHeader] = admission.callLimit
-        let bytes = Array((try? JSONSerialization.data(withJSONObject: reply.body, options: [.sortedKeys])) ?? Data("{}".utf8))
-        if malformed, (200..<300).contains(reply.status.code) { return JSON.raw(Array(bytes.prefix(bytes.count / 2)), headers: headers) }
-        return JSON.raw(bytes, status: reply.status, headers: headers)
+        var reply = try await work()
+        reply.headers[named: Self.callLimitHeader] = admission.callLimit
+        return Self.serialise(reply, malformed: malformed)
     }
 
     static let throttledMessage = "Exceeded \(SandboxShopify.leakPerSecond) calls per second for api client. "
@@ -134,7 +134,6 @@ struct ShopifyRoutes: Sendable {
     static func faultResponse(status: Int, fault: SandboxFault) -> Response {
         if status == 429 {
             var headers: HTTPFields = [:]
-            headers[named: Self.callLimitHeader] = "\(SandboxShopify.bucketCapacity)/\(SandboxShopify.bucketCapacity)"
             if let seconds = fault.retryAfterSeconds { headers[.retryAfter] = "\(seconds).0" }
             return JSON.response(["errors": fault.message ?? throttledMessage], status: .tooManyRequests, headers: headers)
         }
@@ -142,245 +141,425 @@ struct ShopifyRoutes: Sendable {
         return JSON.response(["errors": fault.message ?? fallback], status: HTTPResponse.Status(code: status))
     }
 
-    // MARK: Products and variants
+    // MARK: GraphQL
 
-    func products(_ request: Request) throws -> Reply {
-        let query = request.uri.queryParameters
-        guard let limit = Self.limit(query) else { return Self.badLimit }
-        var afterID: Int64 = 0
-        var status = query["status"].map(String.init)
-        if let token = query["page_info"] {
-            guard query.count == (query["limit"] == nil ? 1 : 2), let cursor = Cursor(token) else { return Self.badPageInfo }
-            afterID = cursor.lastID
-            status = cursor.status
-        }
-        // Every sandbox product is active.
-        let listings = status == nil || status == "active" ? state.channelListings(.shopify) : []
-        let products = listings.compactMap { listing in Int64(listing.productID ?? "").map { ($0, listing) } }
-            .filter { $0.0 > afterID }.sorted { $0.0 < $1.0 }
-        let page = products.prefix(limit)
-        var reply = Reply(body: ["products": page.map { id, listing -> [String: Any] in
-            ["id": id, "title": state.product(sku: listing.sku)?.title ?? listing.sku, "status": "active",
-             "variants": [variantJSON(listing)]]
-        }])
-        if products.count > limit, let last = page.last {
-            reply.headers[named: Self.linkHeader] = next(request, "products.json", limit, Cursor(lastID: last.0, status: status))
-        }
-        return reply
+    private struct GraphQLRequest: Decodable {
+        var query: String
+        var operationName: String?
     }
 
-    func variant(id: String?) -> Reply {
-        guard let listing = shopifyListing(variantID: id) else { return .notFound }
-        return Reply(body: ["variant": variantJSON(listing)])
-    }
-
-    private struct VariantUpdate: Decodable {
-        struct Fields: Decodable { var id: Int64?; var price: String? }
-        var variant: Fields
-    }
-
-    func updateVariant(id: String?, body: [UInt8]) -> Reply {
-        guard let listing = shopifyListing(variantID: id) else { return .notFound }
-        guard let update = JSON.decode(VariantUpdate.self, body) else {
-            return .errors(.badRequest, ["variant": "Required parameter missing or invalid"])
+    func graphQL(_ request: Request) async throws -> Response {
+        let body = try await JSON.body(request)
+        let parsed = JSON.decode(GraphQLRequest.self, body)
+        let variables = ((try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any])?["variables"] as? [String: Any] ?? [:]
+        var document: GQLDocument?
+        var syntaxError: GQLSyntaxError?
+        if let parsed {
+            do { document = try GQLParser.parse(parsed.query) } catch let error as GQLSyntaxError { syntaxError = error }
         }
-        if let bodyID = update.variant.id, String(bodyID) != listing.listingID { return .notFound }
-        if let text = update.variant.price {
-            guard let price = try? Money(parsing: "\(text) USD", allowNegative: true) else {
-                return .errors(.unprocessableContent, ["price": ["is not a number"]])
+        let route = document?.rootFields.first.map { SandboxRoute("shopify.\($0.name)") } ?? .shopifyGraphQL
+        let (faulted, malformed) = await fault(route)
+        if let faulted { return faulted }
+        guard request.headers[named: Self.accessTokenHeader] == state.shopifyAccessToken else { return Self.unauthorized }
+        guard parsed != nil else {
+            return Self.serialise(Reply(status: .badRequest, body: ["errors": ["query": "Required parameter missing or invalid"]]), malformed: false)
+        }
+        guard let document else {
+            let error = syntaxError ?? GQLSyntaxError(message: "Parse error", line: 1, column: 1)
+            return Self.serialise(Reply(body: ["errors": [GQLError(message: error.message, code: "syntaxError", line: error.line,
+                                                                   column: error.column).json]]), malformed: malformed)
+        }
+        var merged = variables
+        for (name, value) in document.variableDefaults where merged[name] == nil { merged[name] = value.resolved([:]) }
+        let invalid = Self.schema.validate(document)
+        if !invalid.isEmpty {
+            let errors = invalid
+            return Self.serialise(Reply(body: ["errors": errors.map(\.json)]), malformed: malformed)
+        }
+        let cost = Self.schema.cost(document, variables: merged)
+        if cost > SandboxShopify.maxQueryCost {
+            let status = state.shopifyCost.status
+            return Self.serialise(Reply(body: [
+                "errors": [GQLError(message: "Query cost is \(cost), which exceeds the single query max cost limit (\(SandboxShopify.maxQueryCost)).",
+                                    code: "MAX_COST_EXCEEDED", extra: ["cost": cost, "maxCost": SandboxShopify.maxQueryCost]).json],
+                "extensions": Self.costJSON(requested: cost, actual: nil, status),
+            ]), malformed: malformed)
+        }
+        let (admitted, status) = state.shopifyCost.take(cost)
+        guard admitted else {
+            return Self.serialise(Reply(body: [
+                "errors": [GQLError(message: "Throttled", code: "THROTTLED",
+                                    extra: ["documentation": "https://shopify.dev/api/usage/rate-limits"]).json],
+                "extensions": Self.costJSON(requested: cost, actual: nil, status),
+            ]), malformed: malformed)
+        }
+        var data: [String: Any] = [:]
+        var errors: [GQLError] = []
+        for field in document.rootFields {
+            do {
+                let (value, typeName) = try resolveRoot(field, mutation: document.kind == "mutation", variables: merged)
+                data[field.key] = Self.schema.project(field.selections, value, typeName: typeName, variables: merged)
+            } catch let error as GQLError {
+                var located = error
+                located.line = field.line
+                located.column = field.column
+                located.path = [field.key]
+                errors.append(located)
+                data[field.key] = NSNull()
             }
-            guard price.micros >= 0 else { return .errors(.unprocessableContent, ["price": ["must be greater than or equal to 0"]]) }
-            guard price.micros % 10_000 == 0 else {
-                return .errors(.unprocessableContent, ["price": ["must have at most two decimal places"]])
-            }
-            state.applyChannel(.shopify, sku: listing.sku, priceMicros: price.micros, quantity: nil)
         }
-        guard let updated = state.channelListing(.shopify, sku: listing.sku) else { return .notFound }
-        return Reply(body: ["variant": variantJSON(updated)])
+        var reply: [String: Any] = ["data": data, "extensions": Self.costJSON(requested: cost, actual: cost, status)]
+        if !errors.isEmpty { reply["errors"] = errors.map(\.json) }
+        return Self.serialise(Reply(body: reply), malformed: malformed)
     }
 
-    private func shopifyListing(variantID: String?) -> SandboxChannelListing? {
-        guard let variantID else { return nil }
-        return state.channelListings(.shopify).first { $0.listingID == variantID }
+    static func costJSON(requested: Int, actual: Int?, _ status: ShopifyCostBucket.Status) -> [String: Any] {
+        ["cost": ["requestedQueryCost": requested, "actualQueryCost": actual.map { $0 as Any } ?? NSNull(),
+                  "throttleStatus": ["maximumAvailable": status.maximumAvailable, "currentlyAvailable": status.currentlyAvailable,
+                                     "restoreRate": status.restoreRate]] as [String: Any]]
     }
 
-    private func variantJSON(_ listing: SandboxChannelListing) -> [String: Any] {
+    private func resolveRoot(_ field: GQLField, mutation: Bool, variables: [String: Any]) throws -> (Any, String) {
+        func argument(_ name: String) -> Any? { field.argument(name, variables) }
+        switch (mutation, field.name) {
+        case (false, "productVariants"): return (try productVariants(first: argument("first"), after: argument("after"), query: argument("query")),
+                                                 "ProductVariantConnection")
+        case (false, "productVariant"):
+            return (Self.gidNumber(argument("id"), "ProductVariant").flatMap(shopifyListing(variantID:)).map(variantNode) ?? NSNull(), "ProductVariant")
+        case (false, "inventoryItem"):
+            let id = Self.gidNumber(argument("id"), "InventoryItem").map(String.init)
+            let listing = state.channelListings(.shopify).first { $0.inventoryItemID == id }
+            return (listing.map(itemNode) ?? NSNull(), "InventoryItem")
+        case (false, "locations"):
+            let first = try Self.pageSize(argument("first"))
+            _ = first
+            return (GQLSchema.connection(argument("after") == nil ? [(Self.cursor("l", [SandboxShopify.locationID]), Self.locationNode)] : [],
+                                         hasNextPage: false), "LocationConnection")
+        case (false, "orders"): return (try orders(first: argument("first"), after: argument("after"), query: argument("query"),
+                                                   sortKey: argument("sortKey")), "OrderConnection")
+        case (false, "order"):
+            let id = Self.gidNumber(argument("id"), "Order")
+            return (allOrders().first { $0.id == id }.map { orderNode($0.id, $0.number, $0.order) } ?? NSNull(), "Order")
+        case (true, "productVariantsBulkUpdate"):
+            return (try bulkUpdate(productID: argument("productId"), variants: argument("variants"),
+                                   partial: argument("allowPartialUpdates") as? Bool ?? false), "ProductVariantsBulkUpdatePayload")
+        case (true, "inventorySetQuantities"): return (try setQuantities(argument("input")), "InventorySetQuantitiesPayload")
+        default:
+            throw GQLError(message: "Field '\(field.name)' doesn't exist on type '\(mutation ? "Mutation" : "QueryRoot")'", code: "undefinedField")
+        }
+    }
+
+    // MARK: Products, variants and inventory
+
+    private func productVariants(first: Any?, after: Any?, query: Any?) throws -> [String: Any] {
+        let limit = try Self.pageSize(first)
+        var listings = state.channelListings(.shopify).compactMap { listing in Int64(listing.listingID).map { ($0, listing) } }
+        if let query = query as? String, !query.isEmpty {
+            let filter = query.trimmingCharacters(in: .whitespaces)
+            if filter == "product_status:active" || filter == "status:active" {
+                // Every sandbox product is active.
+            } else if filter.hasPrefix("product_id:"), let product = Int64(filter.dropFirst("product_id:".count)) {
+                listings = listings.filter { $0.1.productID == String(product) }
+            } else {
+                throw GQLError(message: "The sandbox supports query: \"product_status:active\" or \"product_id:N\", not \"\(filter)\"",
+                               code: "BAD_REQUEST")
+            }
+        }
+        listings.sort { $0.0 < $1.0 }
+        if let after {
+            guard let token = after as? String, let last = Self.decodeCursor(token, "v").first else {
+                throw GQLError(message: "Invalid cursor for current pagination sort.", code: "BAD_REQUEST")
+            }
+            listings = listings.filter { $0.0 > last }
+        }
+        let page = listings.prefix(limit)
+        return GQLSchema.connection(page.map { (Self.cursor("v", [$0.0]), variantNode($0.1)) }, hasNextPage: listings.count > limit,
+                                    hasPreviousPage: after != nil)
+    }
+
+    private func shopifyListing(variantID: Int64) -> SandboxChannelListing? {
+        state.channelListings(.shopify).first { $0.listingID == String(variantID) }
+    }
+
+    private func productNode(_ listing: SandboxChannelListing) -> [String: Any] {
+        let id = listing.productID ?? "0"
+        let title = state.product(sku: listing.sku)?.title ?? listing.sku
+        let big = listing.productID == "7900000000"
+        return ["id": "gid://shopify/Product/\(id)", "legacyResourceId": id, "title": big ? "Sandbox Big Product" : title,
+                "status": "ACTIVE", "handle": "product-\(id)"]
+    }
+
+    private func variantNode(_ listing: SandboxChannelListing) -> [String: Any] {
         let product = state.product(sku: listing.sku)
-        let ounces = product?.weightOunces ?? 0
+        let big = listing.productID == "7900000000"
         return [
-            "id": Int64(listing.listingID) ?? 0, "product_id": Int64(listing.productID ?? "") ?? 0, "title": "Default Title",
-            "sku": listing.sku, "price": Self.decimal(listing.priceMicros), "inventory_quantity": listing.quantity,
-            "inventory_item_id": Int64(listing.inventoryItemID ?? "") ?? 0, "inventory_management": "shopify",
-            "barcode": product?.gtin ?? NSNull(),
-            // 1 oz = 28.349523125 g, rounded to the gram.
-            "grams": (Int64(ounces) * 28_349_523 + 500_000) / 1_000_000, "weight": ounces, "weight_unit": "oz",
+            "id": "gid://shopify/ProductVariant/\(listing.listingID)", "legacyResourceId": listing.listingID, "sku": listing.sku,
+            "title": big ? (product?.title.components(separatedBy: " - ").last ?? listing.sku) : "Default Title",
+            "price": Self.decimal(listing.priceMicros), "compareAtPrice": NSNull(),
+            "barcode": product.map { $0.gtin.isEmpty ? NSNull() : $0.gtin as Any } ?? NSNull(), "inventoryQuantity": listing.quantity,
+            "product": productNode(listing), "inventoryItem": itemNode(listing),
         ]
     }
 
-    // MARK: Locations and inventory
-
-    static func locations() -> Reply {
-        let warehouse = SandboxAddress.warehouse
-        return Reply(body: ["locations": [[
-            "id": SandboxShopify.locationID, "name": "Sandbox Warehouse", "address1": "450 W 33rd St", "city": warehouse.city,
-            "zip": warehouse.postalCode, "province_code": warehouse.region, "country_code": warehouse.country, "active": true,
-            "legacy": false,
-        ] as [String: Any]]])
+    private func itemNode(_ listing: SandboxChannelListing) -> [String: Any] {
+        let item = listing.inventoryItemID ?? "0"
+        let ounces = state.product(sku: listing.sku)?.weightOunces ?? 0
+        let cost: Any = state.listing(sku: listing.sku).map { ["amount": Self.decimal($0.costMicros), "currencyCode": "USD"] as [String: Any] }
+            ?? NSNull()
+        let sku = listing.sku
+        let state = state
+        return [
+            "id": "gid://shopify/InventoryItem/\(item)", "legacyResourceId": item, "sku": sku, "tracked": true, "unitCost": cost,
+            "measurement": ["weight": ["unit": "OUNCES", "value": Double(ounces)] as [String: Any]],
+            "inventoryLevel": GQLResolver { arguments in
+                guard Self.gidNumber(arguments["locationId"], "Location") == SandboxShopify.locationID else { return nil }
+                let quantity = state.channelListing(.shopify, sku: sku)?.quantity ?? 0
+                return [
+                    "id": "gid://shopify/InventoryLevel/\(item)?inventory_item_id=\(item)", "location": Self.locationNode,
+                    "quantities": GQLResolver { arguments in
+                        let names = arguments["names"] as? [Any] ?? []
+                        return names.compactMap { $0 as? String }.map { name -> [String: Any] in
+                            let value = ["available": quantity, "on_hand": quantity][name] ?? 0
+                            return ["name": name, "quantity": value]
+                        }
+                    },
+                ] as [String: Any]
+            },
+        ]
     }
 
-    private struct InventorySet: Decodable {
-        var location_id: Int64?
-        var inventory_item_id: Int64?
-        var available: Int?
+    static var locationNode: [String: Any] {
+        ["id": SandboxShopify.locationGID, "legacyResourceId": String(SandboxShopify.locationID), "name": "Sandbox Warehouse",
+         "isActive": true, "fulfillsOnlineOrders": true]
     }
 
-    func setInventory(body: [UInt8]) -> Reply {
-        guard let request = JSON.decode(InventorySet.self, body) else {
-            return .errors(.badRequest, ["inventory_item_id": "Required parameter missing or invalid"])
+    private func bulkUpdate(productID: Any?, variants: Any?, partial: Bool) throws -> [String: Any] {
+        guard let product = Self.gidNumber(productID, "Product"),
+              let listings = Optional(state.channelListings(.shopify).filter { $0.productID == String(product) }), !listings.isEmpty else {
+            return ["product": NSNull(), "productVariants": NSNull(),
+                    "userErrors": [Self.userError(["productId"], "Product does not exist", "PRODUCT_DOES_NOT_EXIST")]]
         }
-        for (name, present) in [("location_id", request.location_id != nil), ("inventory_item_id", request.inventory_item_id != nil),
-                                ("available", request.available != nil)] where !present {
-            return .errors(.badRequest, [name: "Required parameter missing or invalid"])
+        guard let inputs = variants as? [Any] else { throw GQLError(message: "Variable $variants of type [ProductVariantsBulkInput!]! was provided invalid value", code: "INVALID_VARIABLE") }
+        var errors: [[String: Any]] = []
+        var valid: [(SandboxChannelListing, Int64?)] = []
+        for (index, raw) in inputs.enumerated() {
+            guard let input = raw as? [String: Any] else { continue }
+            for key in input.keys where !["id", "price", "compareAtPrice", "barcode"].contains(key) {
+                throw GQLError(message: "Variable $variants of type [ProductVariantsBulkInput!]! was provided invalid value for \(index).\(key) (Field is not defined on ProductVariantsBulkInput)",
+                               code: "INVALID_VARIABLE")
+            }
+            guard let id = Self.gidNumber(input["id"], "ProductVariant"), let listing = listings.first(where: { $0.listingID == String(id) }) else {
+                errors.append(Self.userError(["variants", String(index), "id"], "Product variant does not exist", "PRODUCT_VARIANT_DOES_NOT_EXIST"))
+                continue
+            }
+            var price: Int64?
+            if let text = input["price"] as? String {
+                guard let money = try? Money(parsing: "\(text) USD", allowNegative: true) else {
+                    errors.append(Self.userError(["variants", String(index), "price"], "Price is not a number", "INVALID_INPUT"))
+                    continue
+                }
+                guard money.micros >= 0 else {
+                    errors.append(Self.userError(["variants", String(index), "price"], "Price must be greater than or equal to 0",
+                                                 "GREATER_THAN_OR_EQUAL_TO"))
+                    continue
+                }
+                guard money.micros % 10_000 == 0 else {
+                    errors.append(Self.userError(["variants", String(index), "price"], "Price must have at most two decimal places", "INVALID_INPUT"))
+                    continue
+                }
+                price = money.micros
+            }
+            valid.append((listing, price))
         }
-        guard request.location_id == SandboxShopify.locationID,
-              let listing = state.channelListings(.shopify).first(where: { $0.inventoryItemID == String(request.inventory_item_id!) })
-        else { return .notFound }
-        // Shopify would accept a negative level; the sandbox's listings never hold one.
-        guard let available = request.available, available >= 0 else {
-            return .errors(.unprocessableContent, ["available": ["must be greater than or equal to 0"]])
+        if errors.isEmpty || partial {
+            for (listing, price) in valid where price != nil {
+                state.applyChannel(.shopify, sku: listing.sku, priceMicros: price, quantity: nil)
+            }
         }
-        state.applyChannel(.shopify, sku: listing.sku, priceMicros: nil, quantity: available)
-        return Reply(body: ["inventory_level": [
-            "inventory_item_id": request.inventory_item_id!, "location_id": SandboxShopify.locationID, "available": available,
-            "updated_at": Self.shopTime(state.clock.wallMilliseconds()),
-        ] as [String: Any]])
+        let applied = errors.isEmpty || partial
+        let updated = applied ? valid.compactMap { state.channelListing(.shopify, sku: $0.0.sku) }.map(variantNode) : []
+        return ["product": productNode(listings[0]), "productVariants": updated, "userErrors": errors]
     }
 
-    func inventoryItems(_ request: Request) -> Reply {
-        let query = request.uri.queryParameters
-        guard let limit = Self.limit(query) else { return Self.badLimit }
-        guard let text = query["ids"], !text.isEmpty else { return .errors(.badRequest, ["ids": "Required parameter missing or invalid"]) }
-        let ids = text.split(separator: ",").map { Int64($0) }
-        guard ids.allSatisfy({ $0 != nil }) else { return .errors(.badRequest, ["ids": "Required parameter missing or invalid"]) }
-        guard ids.count <= 100 else { return .errors(.unprocessableContent, ["ids": ["must have at most 100 ids"]]) }
-        let wanted = Set(ids.compactMap { $0 })
-        let items = state.channelListings(.shopify).compactMap { listing -> (Int64, SandboxChannelListing)? in
-            guard let id = Int64(listing.inventoryItemID ?? ""), wanted.contains(id) else { return nil }
-            return (id, listing)
-        }.sorted { $0.0 < $1.0 }.prefix(limit)
-        return Reply(body: ["inventory_items": items.map { id, listing -> [String: Any] in
-            let cost: Any = state.listing(sku: listing.sku).map { Self.decimal($0.costMicros) } ?? NSNull()
-            return ["id": id, "sku": listing.sku, "cost": cost, "tracked": true, "requires_shipping": true]
-        }])
+    private func setQuantities(_ input: Any?) throws -> [String: Any] {
+        guard let input = input as? [String: Any], let name = input["name"] as? String, let reason = input["reason"] as? String,
+              let quantities = input["quantities"] as? [Any] else {
+            throw GQLError(message: "Variable $input of type InventorySetQuantitiesInput! was provided invalid value", code: "INVALID_VARIABLE")
+        }
+        var errors: [[String: Any]] = []
+        if name != "available" {
+            errors.append(Self.userError(["input", "name"], "The quantity name must be available in the sandbox", "INVALID_NAME"))
+        }
+        let reasons: Set<String> = ["correction", "cycle_count_available", "damaged", "movement_created", "movement_updated", "movement_received",
+                                    "movement_canceled", "other", "promotion", "quality_control", "received", "reservation_created",
+                                    "reservation_deleted", "reservation_updated", "restock", "safety_stock", "shrinkage"]
+        if !reasons.contains(reason) { errors.append(Self.userError(["input", "reason"], "The reason is invalid", "INVALID_REASON")) }
+        let ignoreCompare = input["ignoreCompareQuantity"] as? Bool ?? false
+        var items: [(sku: String, compare: Int?, quantity: Int)] = []
+        for (index, raw) in quantities.enumerated() {
+            let path = ["input", "quantities", String(index)]
+            guard let entry = raw as? [String: Any], let quantity = Self.int(entry["quantity"]) else {
+                errors.append(Self.userError(path + ["quantity"], "The quantity is invalid", "INVALID_QUANTITY_TOO_LOW"))
+                continue
+            }
+            let item = Self.gidNumber(entry["inventoryItemId"], "InventoryItem").map(String.init)
+            guard let listing = state.channelListings(.shopify).first(where: { $0.inventoryItemID == item }) else {
+                errors.append(Self.userError(path + ["inventoryItemId"], "The specified inventory item could not be found.", "INVALID_INVENTORY_ITEM"))
+                continue
+            }
+            guard Self.gidNumber(entry["locationId"], "Location") == SandboxShopify.locationID else {
+                errors.append(Self.userError(path + ["locationId"], "The specified location could not be found.", "INVALID_LOCATION"))
+                continue
+            }
+            // The sandbox's listings never hold a negative quantity.
+            guard quantity >= 0 else {
+                errors.append(Self.userError(path + ["quantity"], "The quantity can't be lower than 0.", "INVALID_QUANTITY_TOO_LOW"))
+                continue
+            }
+            let compare = Self.int(entry["compareQuantity"])
+            if compare == nil && !ignoreCompare {
+                errors.append(Self.userError(path + ["compareQuantity"], "The compareQuantity argument must be given to each quantity or ignored using ignoreCompareQuantity.",
+                                             "COMPARE_QUANTITY_REQUIRED"))
+                continue
+            }
+            items.append((listing.sku, ignoreCompare ? nil : compare, quantity))
+        }
+        guard errors.isEmpty else { return ["inventoryAdjustmentGroup": NSNull(), "userErrors": errors] }
+        let before = items.map { state.channelListing(.shopify, sku: $0.sku)?.quantity ?? 0 }
+        if let stale = state.setShopifyQuantities(items) {
+            return ["inventoryAdjustmentGroup": NSNull(), "userErrors": stale.map { entry in
+                Self.userError(["input", "quantities", String(entry.index), "compareQuantity"],
+                               "The compareQuantity argument no longer matches the persisted quantity.", "COMPARE_QUANTITY_STALE")
+            }]
+        }
+        let changes: [[String: Any]] = zip(items, before).map { item, old in
+            let listing = state.channelListing(.shopify, sku: item.sku)
+            return ["name": "available", "delta": item.quantity - old, "quantityAfterChange": item.quantity,
+                    "item": listing.map(itemNode) ?? NSNull(), "location": Self.locationNode]
+        }
+        return ["inventoryAdjustmentGroup": ["id": "gid://shopify/InventoryAdjustmentGroup/\(state.updates.count)", "reason": reason,
+                                             "changes": changes] as [String: Any],
+                "userErrors": [] as [Any]]
+    }
+
+    static func userError(_ field: [String], _ message: String, _ code: String) -> [String: Any] {
+        ["field": field, "message": message, "code": code]
     }
 
     // MARK: Orders
 
-    func orders(_ request: Request) throws -> Reply {
-        let query = request.uri.queryParameters
-        guard let limit = Self.limit(query) else { return Self.badLimit }
-        var cursor = Cursor(lastID: 0, status: query["status"].map(String.init) ?? "open", createdAtMin: nil)
-        if let token = query["page_info"] {
-            guard query.count == (query["limit"] == nil ? 1 : 2), let decoded = Cursor(token) else { return Self.badPageInfo }
-            cursor = decoded
-        } else {
-            if let since = query["since_id"] {
-                guard let id = Int64(since), id >= 0 else { return .errors(.badRequest, ["since_id": "Required parameter missing or invalid"]) }
-                cursor.lastID = id
-            }
-            if let min = query["created_at_min"] {
-                guard let stamp = Timestamp(parsing: String(min)) else {
-                    return .errors(.badRequest, ["created_at_min": "Required parameter missing or invalid"])
-                }
-                cursor.createdAtMin = stamp.secondsSinceEpoch
-            }
-        }
-        guard ["open", "closed", "cancelled", "any"].contains(cursor.status) else {
-            return .errors(.badRequest, ["status": "Required parameter missing or invalid"])
-        }
+    private func allOrders() -> [(id: Int64, number: Int, order: SandboxOrder)] {
         state.arriveDueOrders()
-        let all = state.orders.filter { $0.marketplace == .shopify }
-        // The sandbox's orders are never fulfilled or cancelled: all are open.
-        let matching = cursor.status == "open" || cursor.status == "any"
-            ? all.enumerated().compactMap { index, order in Int64(order.orderID).map { ($0, index + 1, order) } }
-            : []
-        let selected = matching.filter { id, _, order in
-            id > cursor.lastID && cursor.createdAtMin.map { order.placedAtMilliseconds >= $0 * 1000 } ?? true
-        }.sorted { $0.0 < $1.0 }
-        let page = selected.prefix(limit)
-        var reply = Reply(body: ["orders": page.map { id, number, order in orderJSON(id: id, number: number, order) }])
-        if selected.count > limit, let last = page.last {
-            var nextCursor = cursor
-            nextCursor.lastID = last.0
-            reply.headers[named: Self.linkHeader] = next(request, "orders.json", limit, nextCursor)
+        return state.orders.enumerated().compactMap { index, order in
+            guard order.marketplace == .shopify, let id = Int64(order.orderID) else { return nil }
+            return (id, index + 1, order)
         }
-        return reply
     }
 
-    private func orderJSON(id: Int64, number: Int, _ order: SandboxOrder) -> [String: Any] {
+    private func orders(first: Any?, after: Any?, query: Any?, sortKey: Any?) throws -> [String: Any] {
+        let limit = try Self.pageSize(first)
+        var minSeconds: Int64?
+        if let query = query as? String, !query.isEmpty {
+            let filter = query.trimmingCharacters(in: .whitespaces)
+            guard filter.hasPrefix("updated_at:>="),
+                  let stamp = Timestamp(parsing: filter.dropFirst("updated_at:>=".count).trimmingCharacters(in: CharacterSet(charactersIn: "'\""))) else {
+                throw GQLError(message: "The sandbox supports query: \"updated_at:>='ISO 8601'\", not \"\(filter)\"", code: "BAD_REQUEST")
+            }
+            minSeconds = stamp.secondsSinceEpoch
+        }
+        let key = sortKey as? String ?? "ID"
+        guard ["ID", "UPDATED_AT", "CREATED_AT", "PROCESSED_AT"].contains(key) else {
+            throw GQLError(message: "Argument 'sortKey' on Field 'orders' has an invalid value (\(key)).", code: "argumentLiteralsIncompatible")
+        }
+        // The sandbox's orders never change after they are placed: updated_at is created_at.
+        var selected = allOrders().filter { entry in minSeconds.map { entry.order.placedAtMilliseconds / 1000 >= $0 } ?? true }
+        func sortKeyOf(_ entry: (id: Int64, number: Int, order: SandboxOrder)) -> [Int64] {
+            key == "ID" ? [entry.id] : [entry.order.placedAtMilliseconds / 1000, entry.id]
+        }
+        selected.sort { sortKeyOf($0).lexicographicallyPrecedes(sortKeyOf($1)) }
+        if let after {
+            guard let token = after as? String, case let last = Self.decodeCursor(token, "o"), !last.isEmpty else {
+                throw GQLError(message: "Invalid cursor for current pagination sort.", code: "BAD_REQUEST")
+            }
+            selected = selected.filter { last.lexicographicallyPrecedes(sortKeyOf($0)) }
+        }
+        let page = selected.prefix(limit)
+        return GQLSchema.connection(page.map { (Self.cursor("o", sortKeyOf($0)), orderNode($0.id, $0.number, $0.order)) },
+                                    hasNextPage: selected.count > limit, hasPreviousPage: after != nil)
+    }
+
+    private func orderNode(_ id: Int64, _ number: Int, _ order: SandboxOrder) -> [String: Any] {
         let listing = state.channelListing(.shopify, sku: order.sku)
         let unitMicros = order.itemTotalMicros / Int64(max(order.quantity, 1))
         let line: [String: Any] = [
-            "id": id * 10 + 1, "variant_id": Int64(listing?.listingID ?? "") ?? NSNull(),
-            "product_id": Int64(listing?.productID ?? "") ?? NSNull(), "sku": order.sku,
-            "title": state.product(sku: order.sku)?.title ?? order.sku, "quantity": order.quantity,
-            "price": Self.decimal(unitMicros), "fulfillment_status": NSNull(),
+            "id": "gid://shopify/LineItem/\(id * 10 + 1)", "sku": order.sku, "title": state.product(sku: order.sku)?.title ?? order.sku,
+            "quantity": order.quantity, "currentQuantity": order.quantity, "unfulfilledQuantity": order.quantity,
+            "variant": listing.map(variantNode) ?? NSNull(), "originalUnitPriceSet": Self.moneyBag(unitMicros),
         ]
+        let time = Timestamp(milliseconds: order.placedAtMilliseconds).iso8601UTC
         return [
-            "id": id, "name": "#\(1000 + number)", "order_number": 1000 + number, "created_at": Self.shopTime(order.placedAtMilliseconds),
-            "currency": "USD", "financial_status": "paid", "fulfillment_status": NSNull(), "cancelled_at": NSNull(),
-            "subtotal_price": Self.decimal(order.itemTotalMicros),
-            "total_price": Self.decimal(order.itemTotalMicros + order.shippingPaidMicros),
-            "line_items": [line],
-            "shipping_lines": [["id": id * 10 + 2, "title": "Standard Shipping", "price": Self.decimal(order.shippingPaidMicros)]],
-            "shipping_address": ["city": order.shipTo.city, "zip": order.shipTo.postalCode, "province_code": order.shipTo.region,
-                                 "country_code": order.shipTo.country],
+            "id": "gid://shopify/Order/\(id)", "legacyResourceId": String(id), "name": "#\(1000 + number)", "createdAt": time, "updatedAt": time,
+            "cancelledAt": NSNull(), "closed": false, "displayFulfillmentStatus": "UNFULFILLED", "displayFinancialStatus": "PAID",
+            "currencyCode": "USD", "subtotalPriceSet": Self.moneyBag(order.itemTotalMicros),
+            "totalPriceSet": Self.moneyBag(order.itemTotalMicros + order.shippingPaidMicros),
+            "totalShippingPriceSet": Self.moneyBag(order.shippingPaidMicros),
+            "shippingAddress": ["city": order.shipTo.city, "zip": order.shipTo.postalCode, "provinceCode": order.shipTo.region,
+                                "countryCodeV2": order.shipTo.country] as [String: Any],
+            "lineItems": GQLResolver { arguments in
+                let first = Self.int(arguments["first"]) ?? 0
+                let start = (arguments["after"] as? String).flatMap { Self.decodeCursor($0, "li").first } ?? 0
+                let nodes = start < 1 && first > 0 ? [(Self.cursor("li", [1]), line)] : []
+                return GQLSchema.connection(nodes, hasNextPage: false, hasPreviousPage: start > 0)
+            },
         ]
     }
 
-    // MARK: Paging and values
+    static func moneyBag(_ micros: Int64) -> [String: Any] {
+        let money: [String: Any] = ["amount": decimal(micros), "currencyCode": "USD"]
+        return ["shopMoney": money, "presentmentMoney": money]
+    }
 
-    /// What `page_info` carries: where the last page ended and the first request's filters.
-    /// Opaque to clients (base64url of JSON, like Shopify's).
-    struct Cursor: Codable {
-        var lastID: Int64
-        var status: String?
-        var createdAtMin: Int64?
+    // MARK: Values
 
-        init(lastID: Int64, status: String?, createdAtMin: Int64? = nil) {
-            self.lastID = lastID
-            self.status = status
-            self.createdAtMin = createdAtMin
+    /// `first`: 1…250, as Shopify requires.
+    static func pageSize(_ value: Any?) throws -> Int {
+        guard let first = int(value), (1...250).contains(first) else {
+            throw GQLError(message: "The 'first' argument must be between 1 and 250.", code: "BAD_REQUEST")
         }
+        return first
+    }
 
-        init?(_ token: Substring) {
-            var base64 = token.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-            base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
-            guard let data = Data(base64Encoded: base64), let cursor = try? JSONDecoder().decode(Cursor.self, from: data) else { return nil }
-            self = cursor
-        }
-
-        var token: String {
-            let data = (try? JSONEncoder().encode(self)) ?? Data()
-            return data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-                .replacingOccurrences(of: "=", with: "")
+    static func int(_ value: Any?) -> Int? {
+        switch value {
+        case let v as Int: return v
+        case let v as Int64: return Int(v)
+        case let v as Double: return v == v.rounded() ? Int(v) : nil
+        case let v as NSNumber: return v.intValue
+        default: return nil
         }
     }
 
-    private func next(_ request: Request, _ resource: String, _ limit: Int, _ cursor: Cursor) -> String {
-        let authority = request.head.authority ?? "127.0.0.1"
-        return "<http://\(authority)\(Self.basePath)/\(resource)?limit=\(limit)&page_info=\(cursor.token)>; rel=\"next\""
+    /// The number at the end of `gid://shopify/{type}/{n}` (nil for another type or a bad id).
+    static func gidNumber(_ value: Any?, _ type: String) -> Int64? {
+        guard let text = value as? String, text.hasPrefix("gid://shopify/\(type)/") else { return nil }
+        return Int64(text.dropFirst("gid://shopify/\(type)/".count).prefix { $0 != "?" })
     }
 
-    /// `limit`: 50 by default, at most 250; nil when out of range.
-    static func limit(_ query: Parameters) -> Int? {
-        guard let text = query["limit"] else { return 50 }
-        guard let value = Int(text), (1...250).contains(value) else { return nil }
-        return value
+    /// Opaque cursors: base64url of `kind:n1:n2…`.
+    static func cursor(_ kind: String, _ values: [Int64]) -> String {
+        Data(([kind] + values.map(String.init)).joined(separator: ":").utf8).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
     }
 
-    static var badLimit: Reply { .errors(.badRequest, ["limit": "must be between 1 and 250"]) }
-    static var badPageInfo: Reply { .errors(.badRequest, ["page_info": "Invalid value, or sent with parameters other than limit."]) }
+    static func decodeCursor(_ token: String, _ kind: String) -> [Int64] {
+        var base64 = token.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
+        guard let data = Data(base64Encoded: base64) else { return [] }
+        let parts = String(decoding: data, as: UTF8.self).split(separator: ":")
+        guard parts.first.map(String.init) == kind else { return [] }
+        let values = parts.dropFirst().compactMap { Int64($0) }
+        return values.count == parts.count - 1 ? values : []
+    }
 
     /// Micro-units as Shopify's decimal string, two places: `12.99`.
     static func decimal(_ micros: Int64) -> String {
@@ -389,14 +568,56 @@ struct ShopifyRoutes: Sendable {
         return "\(cents < 0 ? "-" : "")\(cents.magnitude / 100).\(fraction.count == 1 ? "0" + fraction : fraction)"
     }
 
-    /// ISO 8601 in the shop's offset: `2024-10-01T08:30:00-04:00`.
-    static func shopTime(_ milliseconds: Int64) -> String {
-        let seconds = Timestamp(milliseconds: milliseconds).secondsSinceEpoch
-        let offset = SandboxShopify.utcOffsetSeconds
-        let local = CivilDateTime(utcSeconds: seconds + Int64(offset))
-        let hours = abs(offset) / 3600, minutes = abs(offset) % 3600 / 60
-        return local.iso8601 + (offset < 0 ? "-" : "+") + (hours < 10 ? "0" : "") + "\(hours):" + (minutes < 10 ? "0" : "") + "\(minutes)"
-    }
+    // MARK: Schema
+
+    /// Exactly the types and fields the sandbox serves (a subset of Shopify's 2025-01 schema).
+    static let schema: GQLSchema = {
+        func f(_ type: GQLFieldType, _ arguments: String...) -> GQLSchemaField { GQLSchemaField(type: type, arguments: Set(arguments)) }
+        let s = f(.scalar)
+        return GQLSchema.build([
+            "QueryRoot": [
+                "productVariants": f(.connection("ProductVariant"), "first", "after", "last", "before", "query", "sortKey", "reverse"),
+                "productVariant": f(.object("ProductVariant"), "id"),
+                "inventoryItem": f(.object("InventoryItem"), "id"),
+                "locations": f(.connection("Location"), "first", "after", "last", "before", "query", "includeInactive", "includeLegacy"),
+                "orders": f(.connection("Order"), "first", "after", "last", "before", "query", "sortKey", "reverse"),
+                "order": f(.object("Order"), "id"),
+            ],
+            "Mutation": [
+                "productVariantsBulkUpdate": f(.object("ProductVariantsBulkUpdatePayload"), "productId", "variants", "allowPartialUpdates"),
+                "inventorySetQuantities": f(.object("InventorySetQuantitiesPayload"), "input"),
+            ],
+            "ProductVariant": ["id": s, "legacyResourceId": s, "sku": s, "title": s, "price": s, "compareAtPrice": s, "barcode": s,
+                               "inventoryQuantity": s, "product": f(.object("Product")), "inventoryItem": f(.object("InventoryItem"))],
+            "Product": ["id": s, "legacyResourceId": s, "title": s, "status": s, "handle": s],
+            "InventoryItem": ["id": s, "legacyResourceId": s, "sku": s, "tracked": s, "unitCost": f(.object("MoneyV2")),
+                              "measurement": f(.object("InventoryItemMeasurement")), "inventoryLevel": f(.object("InventoryLevel"), "locationId")],
+            "InventoryItemMeasurement": ["weight": f(.object("Weight"))],
+            "Weight": ["unit": s, "value": s],
+            "InventoryLevel": ["id": s, "location": f(.object("Location")), "quantities": f(.list("InventoryQuantity"), "names")],
+            "InventoryQuantity": ["name": s, "quantity": s],
+            "Location": ["id": s, "legacyResourceId": s, "name": s, "isActive": s, "fulfillsOnlineOrders": s],
+            "MoneyV2": ["amount": s, "currencyCode": s],
+            "MoneyBag": ["shopMoney": f(.object("MoneyV2")), "presentmentMoney": f(.object("MoneyV2"))],
+            "MailingAddress": ["zip": s, "provinceCode": s, "countryCodeV2": s, "city": s],
+            "Order": ["id": s, "legacyResourceId": s, "name": s, "createdAt": s, "updatedAt": s, "cancelledAt": s, "closed": s,
+                      "displayFulfillmentStatus": s, "displayFinancialStatus": s, "currencyCode": s,
+                      "subtotalPriceSet": f(.object("MoneyBag")), "totalPriceSet": f(.object("MoneyBag")),
+                      "totalShippingPriceSet": f(.object("MoneyBag")), "shippingAddress": f(.object("MailingAddress")),
+                      "lineItems": f(.connection("LineItem"), "first", "after", "last", "before")],
+            "LineItem": ["id": s, "sku": s, "title": s, "quantity": s, "currentQuantity": s, "unfulfilledQuantity": s,
+                         "variant": f(.object("ProductVariant")), "originalUnitPriceSet": f(.object("MoneyBag"))],
+            "ProductVariantsBulkUpdatePayload": ["product": f(.object("Product")), "productVariants": f(.list("ProductVariant")),
+                                                 "userErrors": f(.list("ProductVariantsBulkUpdateUserError"))],
+            "ProductVariantsBulkUpdateUserError": ["field": s, "message": s, "code": s],
+            "InventorySetQuantitiesPayload": ["inventoryAdjustmentGroup": f(.object("InventoryAdjustmentGroup")),
+                                              "userErrors": f(.list("InventorySetQuantitiesUserError"))],
+            "InventorySetQuantitiesUserError": ["field": s, "message": s, "code": s],
+            "InventoryAdjustmentGroup": ["id": s, "reason": s, "changes": f(.list("InventoryChange"))],
+            "InventoryChange": ["name": s, "delta": s, "quantityAfterChange": s, "item": f(.object("InventoryItem")),
+                                "location": f(.object("Location"))],
+        ])
+    }()
 }
 
 /// The shop's leaky bucket: `capacity` calls, leaking `leakPerSecond` on the sandbox's clock.

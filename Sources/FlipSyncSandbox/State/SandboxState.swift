@@ -156,6 +156,9 @@ public final class SandboxState: Sendable {
     /// The EasyPost key (`Basic base64("KEY:")`) and the OpenAI key (`Bearer KEY`) accepted.
     public let easyPostAPIKey: String
     public let openAIAPIKey: String
+    /// The Shopify GraphQL Admin API's cost bucket (`SandboxShopify.maximumAvailable` points,
+    /// `restoreRate` a second until `setShopifyThrottle` changes it).
+    public let shopifyCost: ShopifyCostBucket
     public let tokenLifetime: TimeSpan
     let clock: any SchedulerClock
 
@@ -168,6 +171,8 @@ public final class SandboxState: Sendable {
         self.credentials = credentials
         self.amazonCredentials = amazonCredentials
         self.shopifyAccessToken = shopifyAccessToken
+        shopifyCost = ShopifyCostBucket(maximumAvailable: SandboxShopify.maximumAvailable, restoreRate: SandboxShopify.restoreRate,
+                                        clock: clock)
         self.tokenLifetime = tokenLifetime
         self.clock = clock
         let index = Dictionary(uniqueKeysWithValues: catalog.listings.enumerated().map { ($1.sku, $0) })

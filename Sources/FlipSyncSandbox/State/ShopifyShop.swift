@@ -1,0 +1,120 @@
+import FlipSyncCore
+import Synchronization
+
+/// The sandbox shop's GraphQL cost bucket: `maximumAvailable` points, restored at
+/// `restoreRate` a second on the sandbox's clock. A query takes its requested cost when it
+/// fits, and is throttled (nothing taken) when it does not.
+/// Reference: https://shopify.dev/docs/api/usage/limits#graphql-admin-api-rate-limits.
+public final class ShopifyCostBucket: Sendable {
+    public struct Status: Sendable, Hashable {
+        public var maximumAvailable: Double
+        public var currentlyAvailable: Double
+        public var restoreRate: Double
+    }
+
+    private struct State {
+        var maximum: Double
+        var rate: Double
+        var available: Double
+        var last: Int64
+    }
+
+    private let state: Mutex<State>
+    private let clock: any SchedulerClock
+
+    init(maximumAvailable: Double, restoreRate: Double, clock: any SchedulerClock) {
+        self.clock = clock
+        state = Mutex(State(maximum: maximumAvailable, rate: restoreRate, available: maximumAvailable, last: clock.monotonicMilliseconds()))
+    }
+
+    private static func restore(_ s: inout State, now: Int64) {
+        s.available = min(s.maximum, s.available + Double(now - s.last) / 1000 * s.rate)
+        s.last = now
+    }
+
+    /// Takes `cost` points if they are available; the status after (or at) the attempt.
+    func take(_ cost: Int) -> (admitted: Bool, status: Status) {
+        let now = clock.monotonicMilliseconds()
+        return state.withLock { s in
+            Self.restore(&s, now: now)
+            let admitted = Double(cost) <= s.available
+            if admitted { s.available -= Double(cost) }
+            return (admitted, Status(maximumAvailable: s.maximum, currentlyAvailable: s.available, restoreRate: s.rate))
+        }
+    }
+
+    public var status: Status {
+        let now = clock.monotonicMilliseconds()
+        return state.withLock { s in
+            Self.restore(&s, now: now)
+            return Status(maximumAvailable: s.maximum, currentlyAvailable: s.available, restoreRate: s.rate)
+        }
+    }
+
+    /// A new size and restore rate; the bucket starts full.
+    func configure(maximumAvailable: Double, restoreRate: Double) {
+        let now = clock.monotonicMilliseconds()
+        state.withLock { s in
+            s = State(maximum: maximumAvailable, rate: restoreRate, available: maximumAvailable, last: now)
+        }
+    }
+}
+
+extension SandboxState {
+    /// Resizes the Shopify GraphQL cost bucket (tests use a tiny one to provoke `THROTTLED`).
+    public func setShopifyThrottle(maximumAvailable: Double, restoreRate: Double) {
+        shopifyCost.configure(maximumAvailable: maximumAvailable, restoreRate: restoreRate)
+    }
+
+    /// Adds one Shopify product with `variants` variants (SKUs `{skuPrefix}-0001`…, all in
+    /// stock, priced 10.00 + 0.01 × n), on Shopify only: what REST could not serve past 100
+    /// variants. Not seeded: the seeded catalog (and every count pinned on it) is unchanged.
+    @discardableResult
+    public func addShopifyProduct(variants: Int, skuPrefix: String = "BIG", title: String = "Sandbox Big Product",
+                                  quantity: Int = 5) -> [SandboxChannelListing] {
+        let productID: Int64 = 7_900_000_000
+        return inner.withLock { s in
+            var added: [SandboxChannelListing] = []
+            for n in 1...max(variants, 1) {
+                let suffix = String(n)
+                let sku = "\(skuPrefix)-\(String(repeating: "0", count: max(0, 4 - suffix.count)))\(suffix)"
+                let listing = SandboxChannelListing(
+                    marketplace: .shopify, sku: sku, listingID: String(49_000_000_000 + Int64(n)), priceMicros: 10_000_000 + Int64(n) * 10_000,
+                    quantity: quantity, productID: String(productID), inventoryItemID: String(49_500_000_000 + Int64(n)))
+                s.products[sku] = SandboxProduct(sku: sku, gtin: "", asin: nil, title: "\(title) - Size \(n)", weightOunces: 8,
+                                                 lengthInches: 6, widthInches: 4, heightInches: 2, shippingChargedMicros: 0,
+                                                 initialStock: quantity)
+                s.channels[.shopify, default: [:]][sku] = listing
+                s.stock[sku] = quantity
+                added.append(listing)
+            }
+            return added
+        }
+    }
+
+    /// `inventorySetQuantities` at the shop's one location, all or nothing under one lock: each
+    /// item's listed quantity becomes `quantity` if it equals `compare` (nil: not compared).
+    /// Nil when applied; else the indices whose compare was stale, with the quantity found.
+    func setShopifyQuantities(_ items: [(sku: String, compare: Int?, quantity: Int)]) -> [(index: Int, current: Int)]? {
+        let now = clock.wallMilliseconds()
+        defer { releaseUpdateWaiters() }
+        return inner.withLock { s -> [(index: Int, current: Int)]? in
+            var stale: [(index: Int, current: Int)] = []
+            for (index, item) in items.enumerated() {
+                let current = s.channels[.shopify]?[item.sku]?.quantity ?? 0
+                if let compare = item.compare, compare != current { stale.append((index, current)) }
+            }
+            guard stale.isEmpty else { return stale }
+            for item in items {
+                guard let old = s.channels[.shopify]?[item.sku] else { continue }
+                var new = old
+                new.quantity = item.quantity
+                s.channels[.shopify]?[item.sku] = new
+                s.updates.append(AppliedUpdate(sequence: s.updates.count + 1, marketplace: .shopify, sku: item.sku, offerId: old.listingID,
+                                               oldPriceMicros: old.priceMicros, newPriceMicros: new.priceMicros,
+                                               oldQuantity: old.quantity, newQuantity: new.quantity, atMilliseconds: now))
+            }
+            return nil
+        }
+    }
+}
