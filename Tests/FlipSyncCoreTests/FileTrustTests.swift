@@ -94,7 +94,7 @@ struct FileTrustTests {
         #expect(log.entries.first?.message.hasPrefix("file is owned by uid 65534") == true)
     }
 
-    @Test("a file that is larger than the limit is refused even if read in full would be bounded")
+    @Test("readFile refuses a file one byte over its limit and reads one exactly at it")
     func bounded() {
         let scratch = Scratch()
         let file = scratch.write("f", String(repeating: "x", count: 100))
