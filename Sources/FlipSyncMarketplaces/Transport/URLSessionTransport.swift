@@ -55,16 +55,7 @@ public final class URLSessionTransport: HTTPTransport, Sendable {
         if !request.body.isEmpty { urlRequest.httpBody = Data(request.body) }
 
         let task = session.dataTask(with: urlRequest)
-        let outcome: Result<HTTPResponse, any Error> = await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Result<HTTPResponse, any Error>, Never>) in
-                delegate.register(task, continuation: continuation)
-                task.resume()
-                // A cancel that arrived before the task existed would otherwise be lost.
-                if Task.isCancelled { task.cancel() }
-            }
-        } onCancel: {
-            task.cancel()
-        }
+        let outcome = await delegate.exchange(task)
         switch outcome {
         case .success(let response):
             return response
@@ -81,20 +72,76 @@ public final class URLSessionTransport: HTTPTransport, Sendable {
 }
 
 /// Collects each task's body and completes its continuation; refuses every redirect.
-private final class SessionDelegate: NSObject, URLSessionDataDelegate, Sendable {
+///
+/// Cancellation can land at any moment relative to the exchange: before the continuation is
+/// registered, between registering and `resume()`, or while the request is on the wire. A
+/// cancel that lands before registration is remembered (`cancelledEarly`) and the exchange ends
+/// at once without starting the task; a cancelled URLSession task's completion that arrives
+/// before registration can therefore never be dropped with its continuation left waiting (the
+/// hang of issue 14, item 9: the completion of a task cancelled before `register` was discarded
+/// and the run awaited it forever).
+final class SessionDelegate: NSObject, URLSessionDataDelegate, Sendable {
     private struct Pending {
         var continuation: CheckedContinuation<Result<HTTPResponse, any Error>, Never>
         var body: [UInt8] = []
     }
 
-    private let pending = Mutex<[Int: Pending]>([:])
+    private enum Slot {
+        /// Registered and started: its completion resumes the continuation.
+        case waiting(Pending)
+        /// Cancelled before it was registered: registering ends it at once.
+        case cancelledEarly
+    }
 
-    func register(_ task: URLSessionTask, continuation: CheckedContinuation<Result<HTTPResponse, any Error>, Never>) {
-        pending.withLock { $0[task.taskIdentifier] = Pending(continuation: continuation) }
+    private let slots = Mutex<[Int: Slot]>([:])
+
+    /// Runs `task` to its end; a cancel of the calling Swift task at any point ends it with
+    /// `URLError(.cancelled)`.
+    func exchange(_ task: URLSessionDataTask) async -> Result<HTTPResponse, any Error> {
+        let outcome = await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Result<HTTPResponse, any Error>, Never>) in
+                if register(task, continuation: continuation) { task.resume() }
+            }
+        } onCancel: {
+            cancel(task)
+        }
+        // A cancel that arrived after the completion left a marker: nothing will read it.
+        slots.withLock { _ = $0.removeValue(forKey: task.taskIdentifier) }
+        return outcome
+    }
+
+    /// Registers `continuation` for `task`; false (and the continuation resumed, cancelled) if
+    /// the task was cancelled before, in which case it must not be started.
+    func register(_ task: URLSessionTask, continuation: CheckedContinuation<Result<HTTPResponse, any Error>, Never>) -> Bool {
+        let start = slots.withLock { s -> Bool in
+            if case .cancelledEarly? = s[task.taskIdentifier] {
+                s[task.taskIdentifier] = nil
+                return false
+            }
+            s[task.taskIdentifier] = .waiting(Pending(continuation: continuation))
+            return true
+        }
+        if !start { continuation.resume(returning: .failure(URLError(.cancelled))) }
+        return start
+    }
+
+    /// The calling Swift task was cancelled: cancel `task`, and remember it if not registered yet.
+    func cancel(_ task: URLSessionTask) {
+        slots.withLock { s in
+            if s[task.taskIdentifier] == nil { s[task.taskIdentifier] = .cancelledEarly }
+        }
+        // A registered task completes with URLError(.cancelled) through the delegate; an
+        // unregistered one's completion finds no continuation and is dropped, harmlessly.
+        task.cancel()
     }
 
     func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive data: Data) {
-        pending.withLock { $0[dataTask.taskIdentifier]?.body.append(contentsOf: data) }
+        slots.withLock { s in
+            guard case .waiting(var entry)? = s[dataTask.taskIdentifier] else { return }
+            s[dataTask.taskIdentifier] = nil  // the dictionary's copy goes, so the append does not copy the body
+            entry.body.append(contentsOf: data)
+            s[dataTask.taskIdentifier] = .waiting(entry)
+        }
     }
 
     func urlSession(_ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
@@ -104,7 +151,12 @@ private final class SessionDelegate: NSObject, URLSessionDataDelegate, Sendable 
     }
 
     func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: (any Error)?) {
-        guard let entry = pending.withLock({ $0.removeValue(forKey: task.taskIdentifier) }) else { return }
+        let entry = slots.withLock { s -> Pending? in
+            guard case .waiting(let entry)? = s[task.taskIdentifier] else { return nil }
+            s[task.taskIdentifier] = nil
+            return entry
+        }
+        guard let entry else { return }
         if let error {
             entry.continuation.resume(returning: .failure(error))
             return
