@@ -36,7 +36,7 @@ final class WriteLock: Sendable {
     }
 }
 
-@Suite("Storage faults")
+@Suite("Storage faults", .timeLimit(.minutes(5)))
 struct StorageFaultTests {
     @Test("a write while another connection holds the lock fails after the busy timeout, naming the file and the lock; reads go on, and writes work once it is released")
     func lockedLedger() throws {

@@ -4,7 +4,7 @@ import FlipSyncSandbox
 import Foundation
 import Testing
 
-@Suite("Secrets, error mapping and wire values")
+@Suite("Secrets, error mapping and wire values", .timeLimit(.minutes(2)))
 struct RedactionAndMappingTests {
     @Test("a request's description hides credentials and the body")
     func requestDescription() {
@@ -79,7 +79,7 @@ struct RedactionAndMappingTests {
     }
 }
 
-@Suite("Sandbox credentials")
+@Suite("Sandbox credentials", .timeLimit(.minutes(2)))
 struct SandboxCredentialsTests {
     @Test("credentials are read from the files config/flipsync.toml names; a missing file gives none")
     func fromDirectory() throws {
