@@ -56,6 +56,7 @@ let package = Package(
             "FlipSyncCore",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .executableTarget(name: "flipsync-sandbox", dependencies: [
             "FlipSyncCore",

@@ -1,7 +1,7 @@
 import Testing
 @testable import FlipSyncControl
 
-@Suite("Who may control the daemon")
+@Suite("Who may control the daemon", .timeLimit(.minutes(2)))
 struct ControlAccessTests {
     static let alice = PeerCredentials(pid: 100, uid: 1000, gid: 1000, groups: [1000, 27])
     static let flipsyncGroup: UInt32 = 998

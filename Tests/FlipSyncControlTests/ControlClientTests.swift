@@ -3,7 +3,7 @@ import Glibc
 import Testing
 @testable import FlipSyncControl
 
-@Suite("Control client: reaching the daemon")
+@Suite("Control client: reaching the daemon", .timeLimit(.minutes(2)))
 struct ControlClientTests {
     @Test("no socket file means the daemon is not running")
     func noSocket() throws {

@@ -4,7 +4,7 @@ import Glibc
 import Testing
 @testable import FlipSyncControl
 
-@Suite("Control server: requests and answers")
+@Suite("Control server: requests and answers", .timeLimit(.minutes(2)))
 struct ControlServerTests {
     @Test("every request reaches the handler with the caller's credentials and its answer comes back", arguments: [
         (ControlRequest.list, ControlResponse(jobs: [Fixture.job])),

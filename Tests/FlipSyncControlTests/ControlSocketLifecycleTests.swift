@@ -6,7 +6,7 @@ import Logging
 import Testing
 @testable import FlipSyncControl
 
-@Suite("Control server: the socket file and stopping")
+@Suite("Control server: the socket file and stopping", .timeLimit(.minutes(2)))
 struct ControlSocketLifecycleTests {
     static let logger = quietLogger
 

@@ -3,7 +3,7 @@ import Foundation
 import Testing
 @testable import FlipSyncControl
 
-@Suite("Wire format")
+@Suite("Wire format", .timeLimit(.minutes(2)))
 struct WireFormatTests {
     @Test("a request is one line of JSON keyed by command, keys sorted", arguments: [
         (ControlRequest.list, #"{"command":"list"}"#),

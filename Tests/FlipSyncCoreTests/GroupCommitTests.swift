@@ -20,7 +20,7 @@ private final class Flag: Sendable {
     let value = Atomic(false)
 }
 
-@Suite("Group commit")
+@Suite("Group commit", .timeLimit(.minutes(5)))
 struct GroupCommitTests {
     struct Refused: Error {}
 

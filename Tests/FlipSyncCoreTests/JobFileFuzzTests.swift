@@ -3,10 +3,13 @@ import Testing
 @testable import FlipSyncCore
 import FlipSyncTOML
 
+/// 5 minutes for the CI run; a soak (`FLIPSYNC_FUZZ_CASES`) gets a minute per 10,000 cases more.
+let fuzzTimeLimit: TimeLimitTrait.Duration = .minutes(5 + (ProcessInfo.processInfo.environment["FLIPSYNC_FUZZ_CASES"].flatMap(Int.init) ?? 0) / 10_000)
+
 /// Mutates the shipped job and config files at random (a fixed seed, so a failure reproduces)
 /// and checks what an operator relies on: never a crash or a hang, and every problem reported
 /// at a line inside the file.
-@Suite("Job and config files under random mutation")
+@Suite("Job and config files under random mutation", .timeLimit(fuzzTimeLimit))
 struct JobFileFuzzTests {
     static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 

@@ -43,7 +43,7 @@ let minimalRepricing = """
     marketplaces = ["ebay"]
     """
 
-@Suite("Job files: validation")
+@Suite("Job files: validation", .timeLimit(.minutes(2)))
 struct JobValidationTests {
     @Test("a minimal job takes the documented defaults")
     func defaults() throws {
@@ -208,7 +208,7 @@ struct JobValidationTests {
     }
 }
 
-@Suite("The shipped config and jobs")
+@Suite("The shipped config and jobs", .timeLimit(.minutes(2)))
 struct ShippedFilesTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 
@@ -263,7 +263,7 @@ struct ShippedFilesTests {
     }
 }
 
-@Suite("Money, percentages and durations")
+@Suite("Money, percentages and durations", .timeLimit(.minutes(2)))
 struct ValueTests {
     @Test(arguments: [
         ("0.50 USD", 500_000, "0.50 USD"), ("USD 19.99", 19_990_000, "19.99 USD"), ("12 EUR", 12_000_000, "12.00 EUR"),

@@ -13,7 +13,7 @@ final class Locked<Value: Sendable>: Sendable {
     func withLock<R>(_ body: (inout Value) -> R) -> R { state.withLock { body(&$0) } }
 }
 
-@Suite("Pool: rate limits, retries, budgets, permits")
+@Suite("Pool: rate limits, retries, budgets, permits", .timeLimit(.minutes(2)))
 struct PoolTests {
     @Test("a token bucket gives its burst at once, then one token per interval on the clock")
     func tokenBucket() {
@@ -69,7 +69,7 @@ struct PoolTests {
     }
 }
 
-@Suite("Daemon setup and retention")
+@Suite("Daemon setup and retention", .timeLimit(.minutes(2)))
 struct DaemonSetupTests {
     func write(_ scratch: Scratch, jobs: [String: String]) -> String {
         let config = scratch.write("flipsync.toml", """

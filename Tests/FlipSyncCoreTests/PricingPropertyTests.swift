@@ -3,7 +3,7 @@ import Testing
 
 /// Random listings, costs, fees, offers and parameters (a fixed seed, so a failure reproduces),
 /// and the invariants every decision must keep.
-@Suite("Pricing: invariants over random inputs")
+@Suite("Pricing: invariants over random inputs", .timeLimit(.minutes(5)))
 struct PricingPropertyTests {
     static let currencies = [Currency.usd, Currency(code: "JPY")!, Currency(code: "KWD")!]
 

@@ -22,7 +22,7 @@ func pricingOffer(_ id: String, price: String, shipping: String = "0", byIdentif
 
 // MARK: - The floor
 
-@Suite("Pricing: the price floor")
+@Suite("Pricing: the price floor", .timeLimit(.minutes(2)))
 struct PriceFloorTests {
     @Test("worked example: cost 10.00, eBay 13.25% + 0.30, shipping 4.50, margin 15% → floor 18.79")
     func workedExample() throws {
@@ -84,7 +84,7 @@ struct PriceFloorTests {
 
 // MARK: - Competitor filter
 
-@Suite("Pricing: which competitor offers count")
+@Suite("Pricing: which competitor offers count", .timeLimit(.minutes(2)))
 struct CompetitorFilterTests {
     static let offers = [
         pricingOffer("ours", price: "5", ours: true),
@@ -161,7 +161,7 @@ extension RepricingSweep.Parameters {
     }
 }
 
-@Suite("Pricing: decisions, one behaviour per example")
+@Suite("Pricing: decisions, one behaviour per example", .timeLimit(.minutes(2)))
 struct RepricerExampleTests {
     static let base = RepricingSweep.Parameters(minMargin: pct("10%"), ceilingMarkup: pct("150%"))
     static let lowest1950 = [pricingOffer("a", price: "17.50", shipping: "2.00"), pricingOffer("b", price: "20.00", shipping: "0")]
@@ -389,7 +389,7 @@ struct RepricerReadmeExampleTests {
 
 // MARK: - Rounding
 
-@Suite("Pricing: rounding to an ending")
+@Suite("Pricing: rounding to an ending", .timeLimit(.minutes(2)))
 struct PricingRoundingTests {
     struct Case: CustomTestStringConvertible, Sendable {
         var name: String
@@ -442,7 +442,7 @@ struct PricingRoundingTests {
 
 // MARK: - Circuit breaker
 
-@Suite("Pricing: the circuit breaker")
+@Suite("Pricing: the circuit breaker", .timeLimit(.minutes(2)))
 struct CircuitBreakerTests {
     static func decision(_ sku: String, old: String, new: String?) -> PricingDecision {
         PricingDecision(sku: sku, marketplace: .ebay, listingID: sku, oldPrice: usd(old), newPrice: new.map(usd), floor: nil,

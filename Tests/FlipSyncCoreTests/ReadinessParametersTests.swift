@@ -1,7 +1,7 @@
 import Testing
 @testable import FlipSyncCore
 
-@Suite("Readiness parameters")
+@Suite("Readiness parameters", .timeLimit(.minutes(2)))
 struct ReadinessParametersTests {
     static let head = "name = \"ready\"\nkind = \"readiness-scan\"\nschedule = \"daily\"\n[params]\n"
 

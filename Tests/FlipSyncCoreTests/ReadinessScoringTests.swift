@@ -31,7 +31,7 @@ enum HealthyEvidence {
     }
 }
 
-@Suite("Readiness scoring")
+@Suite("Readiness scoring", .timeLimit(.minutes(2)))
 struct ReadinessScoringTests {
     let defaults = ReadinessScan.Parameters()
 

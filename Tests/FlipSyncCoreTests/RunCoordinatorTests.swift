@@ -82,7 +82,7 @@ struct CoordinatorHarness {
     }
 }
 
-@Suite("Run coordinator")
+@Suite("Run coordinator", .timeLimit(.minutes(2)))
 struct RunCoordinatorTests {
     @Test("a run whose tasks all succeed is succeeded, with every task a row")
     func allSucceed() async throws {

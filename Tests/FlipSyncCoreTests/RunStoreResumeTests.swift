@@ -2,7 +2,7 @@ import Testing
 @testable import FlipSyncCore
 @testable import FlipSyncStore
 
-@Suite("Interrupted runs left without a resume")
+@Suite("Interrupted runs left without a resume", .timeLimit(.minutes(2)))
 struct RunStoreResumeTests {
     @Test("a run marked interrupted whose resume was never recorded is found, until a run resumes it; older ones are not")
     func unresumed() throws {

@@ -97,7 +97,7 @@ func checkAgainstOracle(_ cases: [OracleCase], parse: (String) throws -> any Sch
 func iso(_ t: Int64) -> String { Timestamp(secondsSinceEpoch: t).iso8601UTC }
 
 
-@Suite("Schedules agree with independent oracles")
+@Suite("Schedules agree with independent oracles", .timeLimit(.minutes(5)))
 struct ScheduleOracleTests {
     @Test("OnCalendar fire times equal systemd-analyze calendar's, DST days included")
     func calendarMatchesSystemd() throws {

@@ -28,7 +28,7 @@ struct SplitMix64: RandomNumberGenerator {
     }
 }
 
-@Suite("Schedules: the daylight-saving rules, written down as examples")
+@Suite("Schedules: the daylight-saving rules, written down as examples", .timeLimit(.minutes(2)))
 struct DaylightSavingExamples {
     struct Example: CustomTestStringConvertible, Sendable {
         var rule: String
@@ -92,7 +92,7 @@ struct DaylightSavingExamples {
     }
 }
 
-@Suite("Schedules: parsing")
+@Suite("Schedules: parsing", .timeLimit(.minutes(2)))
 struct ScheduleParsing {
     @Test(arguments: [
         ("Mon..Fri *-*-* 02:00", "calendar"), ("daily", "calendar"), ("*:0/10", "calendar"),
@@ -147,7 +147,7 @@ struct ScheduleParsing {
     }
 }
 
-@Suite("Schedules: properties over random expressions")
+@Suite("Schedules: properties over random expressions", .timeLimit(.minutes(5)))
 struct ScheduleProperties {
     static func randomCalendar(_ rng: inout SplitMix64) -> String {
         func component(_ lo: Int, _ hi: Int) -> String {
@@ -271,7 +271,7 @@ struct ScheduleProperties {
     }
 }
 
-@Suite("Time zones")
+@Suite("Time zones", .timeLimit(.minutes(2)))
 struct ZoneTests {
     @Test("offsets follow the TZif table and the POSIX rule beyond it")
     func offsets() {

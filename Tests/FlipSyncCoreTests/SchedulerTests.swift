@@ -124,7 +124,7 @@ func job(_ name: String, _ schedule: String, _ extra: String = "") -> String {
     """
 }
 
-@Suite("Scheduler")
+@Suite("Scheduler", .timeLimit(.minutes(5)))
 struct SchedulerTests {
     @Test("sleeps until the fire time and fires once, exactly then")
     func firesOnTime() async throws {

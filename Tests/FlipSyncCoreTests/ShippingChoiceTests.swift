@@ -3,7 +3,7 @@ import Testing
 
 /// The shipping decision as pure math: billable weight, the promise, the cheapest adequate
 /// service, exact savings and margins, the packaging file.
-@Suite("Shipping choice")
+@Suite("Shipping choice", .timeLimit(.minutes(2)))
 struct ShippingChoiceTests {
     static func usd(_ cents: Int64) -> Money { Money(minorUnits: cents, currency: .usd) }
     static let day = ShippingChoice.dayMilliseconds

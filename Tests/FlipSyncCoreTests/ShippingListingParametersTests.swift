@@ -2,7 +2,7 @@ import Testing
 @testable import FlipSyncCore
 
 /// `include_listings` and its parameters, as the job file is validated.
-@Suite("Shipping arbitrage: listings' parameters")
+@Suite("Shipping arbitrage: listings' parameters", .timeLimit(.minutes(2)))
 struct ShippingListingParametersTests {
     static func job(marketplaces: String = #"["ebay", "shopify"]"#, extra: String) -> String {
         """

@@ -99,7 +99,7 @@ struct ShippingPlanHarness {
     }
 }
 
-@Suite("Shipping arbitrage plan")
+@Suite("Shipping arbitrage plan", .timeLimit(.minutes(2)))
 struct ShippingPlanTests {
     @Test("a line whose SKU has no packaging row is recorded skipped and never quoted; the others are decided")
     func skippedWithoutPackaging() async throws {

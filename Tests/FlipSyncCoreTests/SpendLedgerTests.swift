@@ -52,7 +52,7 @@ func refused(_ ledger: SpendLedger, _ estimate: Int64, in context: SpendContext?
     }
 }
 
-@Suite("Spend ledger: recording, budgets, reservations")
+@Suite("Spend ledger: recording, budgets, reservations", .timeLimit(.minutes(2)))
 struct SpendLedgerTests {
     @Test("a call recorded deep inside a task carries the job, run and task the coordinator bound")
     func taskLocalContext() async throws {
@@ -317,7 +317,7 @@ struct SpendLedgerTests {
     }
 }
 
-@Suite("Local days and months")
+@Suite("Local days and months", .timeLimit(.minutes(2)))
 struct LocalPeriodsTests {
     @Test("days are 23, 24 or 25 hours across DST, and start at local midnight", arguments: [
         ("2026-03-08T12:00:00-04:00", "2026-03-08T00:00:00-05:00", 23),

@@ -145,7 +145,7 @@ struct EbayOrdersTests {
     }
 }
 
-@Suite("eBay order lines and timestamps")
+@Suite("eBay order lines and timestamps", .timeLimit(.minutes(2)))
 struct EbayOrderMappingTests {
     static func order(status: String?, cancel: String?, lineStatus: String?) -> FulfillmentOrder {
         FulfillmentOrder(orderID: "01-1", creationDate: 5, fulfillmentStatus: status, cancelState: cancel, deliveryCost: nil,

@@ -34,7 +34,7 @@ struct LLMHarness: Sendable {
     func received(_ route: SandboxRoute) -> Int { h.sandbox.state.requestCounts[route.rawValue] ?? 0 }
 }
 
-@Suite("Token costs")
+@Suite("Token costs", .timeLimit(.minutes(2)))
 struct TokenCostTests {
     struct Case: Sendable, CustomTestStringConvertible {
         var name: String

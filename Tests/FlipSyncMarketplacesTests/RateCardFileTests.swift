@@ -69,7 +69,7 @@ enum ShippedConfig {
     static func path(_ relative: String) -> String { root.appendingPathComponent(relative).path }
 }
 
-@Suite("Rate-card files")
+@Suite("Rate-card files", .timeLimit(.minutes(2)))
 struct RateCardFileTests {
     @Test("a loaded card quotes the hand-computed price: ounces, pounds, zones from the chart and the fallback, exact to the micro")
     func goodCardQuotes() throws {
@@ -217,7 +217,7 @@ struct RateCardFileTests {
     }
 }
 
-@Suite("Rate cards in the daemon config")
+@Suite("Rate cards in the daemon config", .timeLimit(.minutes(2)))
 struct RateCardConfigTests {
     static func config(_ dir: RateCardDirectory, rateCards: String) throws -> String {
         try dir.write("flipsync.toml", """

@@ -33,7 +33,7 @@ enum TestCards {
     }
 }
 
-@Suite("Offline rate cards")
+@Suite("Offline rate cards", .timeLimit(.minutes(2)))
 struct RateCardTests {
     struct WeightCase: Sendable, CustomTestStringConvertible {
         var name: String

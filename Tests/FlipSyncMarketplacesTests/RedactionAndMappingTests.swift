@@ -7,7 +7,7 @@ import FoundationNetworking
 #endif
 import Testing
 
-@Suite("Secrets, error mapping and wire values")
+@Suite("Secrets, error mapping and wire values", .timeLimit(.minutes(2)))
 struct RedactionAndMappingTests {
     @Test("a request's description hides credentials and the body")
     func requestDescription() {
@@ -82,7 +82,7 @@ struct RedactionAndMappingTests {
     }
 }
 
-@Suite("Sandbox credentials", .timeLimit(.minutes(1)))
+@Suite("Sandbox credentials", .timeLimit(.minutes(2)))
 struct SandboxCredentialsTests {
     @Test("credentials are read from the files config/flipsync.toml names; a missing file gives none")
     func fromDirectory() throws {

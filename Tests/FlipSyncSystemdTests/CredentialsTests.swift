@@ -4,7 +4,7 @@ import Glibc
 #endif
 @testable import FlipSyncSystemd
 
-@Suite("Credentials")
+@Suite("Credentials", .timeLimit(.minutes(2)))
 struct CredentialsTests {
     @Test("one trailing newline is removed, and only one", arguments: [
         ("s3cret", "s3cret"), ("s3cret\n", "s3cret"), ("s3cret\n\n", "s3cret\n"), ("line1\nline2\n", "line1\nline2"),
@@ -107,7 +107,7 @@ struct CredentialsTests {
     }
 }
 
-@Suite("Secret")
+@Suite("Secret", .timeLimit(.minutes(2)))
 struct SecretTests {
     struct MarketplaceAuth { var clientID: String; var clientSecret: Secret }
 

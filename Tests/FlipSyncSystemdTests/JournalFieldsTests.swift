@@ -11,7 +11,7 @@ private func event(_ level: Logger.Level = .info, _ message: Logger.Message, err
              file: "FlipSyncCore/Workflows/RunCoordinator.swift", function: "execute(run:job:)", line: 90)
 }
 
-@Suite("Journal fields")
+@Suite("Journal fields", .timeLimit(.minutes(2)))
 struct JournalFieldsTests {
     @Test("swift-log levels map to syslog priorities", arguments: [
         (Logger.Level.trace, 7), (.debug, 7), (.info, 6), (.notice, 5), (.warning, 4), (.error, 3), (.critical, 2),

@@ -77,7 +77,7 @@ private func monotonicMicroseconds() -> UInt64 {
 
 /// Everything that reads or changes the process environment. Tests share one process, so these
 /// run one at a time and restore what they change.
-@Suite("Process environment", .serialized)
+@Suite("Process environment", .serialized, .timeLimit(.minutes(2)))
 struct ProcessEnvironmentTests {
     /// A notifier talking to a fresh socket, with the watchdog variables unset.
     private func withNotifier(abstract: Bool = false, _ body: (Notifier, NotifySocket) throws -> Void) throws {
@@ -205,7 +205,7 @@ struct ProcessEnvironmentTests {
     }
 }
 
-@Suite("Watchdog interval")
+@Suite("Watchdog interval", .timeLimit(.minutes(2)))
 struct WatchdogIntervalTests {
     @Test("half of WATCHDOG_USEC when the watchdog is meant for this process", arguments: [
         ("30000000", nil, TimeSpan.seconds(15)),

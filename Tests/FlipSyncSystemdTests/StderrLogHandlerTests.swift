@@ -12,7 +12,7 @@ private func line(_ level: Logger.Level = .info, _ message: Logger.Message, _ me
     return StderrLogHandler.line(for: event, metadata: metadata, at: at)
 }
 
-@Suite("Stderr log lines")
+@Suite("Stderr log lines", .timeLimit(.minutes(2)))
 struct StderrLogHandlerTests {
     @Test("a line is time, padded level, message, then metadata sorted by key")
     func layout() {

@@ -7,7 +7,7 @@ private let catalogPath = repositoryRoot + "/systemd/flipsyncd.catalog"
 
 /// The shipped unit and catalog, checked with systemd's own tools. These fail (rather than skip)
 /// when `systemd-analyze` or `journalctl` is missing: CI installs systemd.
-@Suite("systemd unit and catalog")
+@Suite("systemd unit and catalog", .timeLimit(.minutes(2)))
 struct UnitFileTests {
     @Test("systemd-analyze security rates the unit's exposure 2.0 or lower")
     func exposure() throws {

@@ -71,7 +71,7 @@ struct Vectors: Decodable {
     }()
 }
 
-@Suite("TOML agrees with Python's tomllib")
+@Suite("TOML agrees with Python's tomllib", .timeLimit(.minutes(5)))
 struct TOMLOracleTests {
     @Test("every document tomllib accepts parses to the same value")
     func validDocuments() {
@@ -106,7 +106,7 @@ struct TOMLOracleTests {
     }
 }
 
-@Suite("TOML positions and messages")
+@Suite("TOML positions and messages", .timeLimit(.minutes(5)))
 struct TOMLPositionTests {
     @Test("keys, values and tables know their lines and columns")
     func positions() throws {

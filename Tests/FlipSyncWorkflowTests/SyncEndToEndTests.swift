@@ -5,7 +5,7 @@ import Testing
 
 /// The marketplace sync end to end: the sandbox's eBay, Amazon and Shopify over real HTTP,
 /// the real clients, a real run coordinator and SQLite.
-@Suite(.serialized) struct SyncEndToEndTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct SyncEndToEndTests {
     static let listings = 8
 
     @Test func ordersOnTwoMarketplacesAreAppliedOnceAndEveryChannelConverges() async throws {

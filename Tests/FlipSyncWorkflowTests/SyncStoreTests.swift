@@ -5,7 +5,7 @@ import Testing
 
 /// The sync's SQLite ledger on its own: exactly-once order lines, the seeding rule, oversells,
 /// expected quantities and push records.
-@Suite struct SyncStoreTests {
+@Suite(.timeLimit(.minutes(2))) struct SyncStoreTests {
     static func withStore(_ body: (SyncStore, String) throws -> Void) throws {
         let directory = NSTemporaryDirectory() + "flipsync-sync-\(UInt64.random(in: 0...UInt64.max))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

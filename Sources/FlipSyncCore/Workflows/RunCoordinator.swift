@@ -98,12 +98,7 @@ public struct RunCoordinator: RunExecutor {
             errorText = errorText ?? "cannot read task results: \(error)"
         }
         let spent = runSpend(run.id)
-        do {
-            try await ledger.commitFinish(runID: run.id, status: status, summary: summary, error: errorText,
-                                          spendMicros: spent, at: clock.wallMilliseconds())
-        } catch {
-            logger.error("cannot record run end: \(error)")
-        }
+        await recordFinish(runID: run.id, status: status, summary: summary, error: errorText, spendMicros: spent, logger: logger)
         var metadata: Logger.Metadata = ["event": "\(status == .succeeded ? "run-finished" : (status == .budgetExhausted ? "budget-exhausted" : "run-failed"))",
                                          "status": "\(status.rawValue)", "spend_micros": "\(spent)"]
         if let errorText { metadata["error"] = "\(errorText)" }
@@ -113,6 +108,60 @@ public struct RunCoordinator: RunExecutor {
             logger.error("run \(status.rawValue): \(errorText ?? summary)", metadata: metadata)
         }
         return status
+    }
+
+    /// Waits between attempts to record a run's end, in milliseconds: six attempts over ~31 s (plus
+    /// the ledger's 5 s busy timeout per attempt while it is locked), then `finishBackgroundRetry`.
+    static let finishRetryDelays: [Int64] = [1_000, 2_000, 4_000, 8_000, 16_000]
+    /// After those, a background task tries again this often until the end is recorded (or the
+    /// daemon stops, and its next start marks the run `interrupted`).
+    static let finishBackgroundRetry: Int64 = 60_000
+
+    /// Records the run's end (status, summary, error, spend), retrying a failed write: a ledger
+    /// locked for a while or a full disk must not leave the row `running`. The end's time is when
+    /// the run ended, not when the write got through. A cancelled caller (the daemon stopping)
+    /// makes one more attempt and gives up: the next start marks the run `interrupted`.
+    private func recordFinish(runID: Int64, status: RunStatus, summary: String, error: String?, spendMicros: Int64,
+                              logger: Logger) async {
+        let endedAt = clock.wallMilliseconds()
+        let ledger = self.ledger, clock = self.clock
+        @Sendable func attempt() async -> (any Error)? {
+            do {
+                try await ledger.commitFinish(runID: runID, status: status, summary: summary, error: error,
+                                              spendMicros: spendMicros, at: endedAt)
+                return nil
+            } catch {
+                return error
+            }
+        }
+        for (index, delay) in ([0] + Self.finishRetryDelays).enumerated() {
+            if index > 0 {
+                do { try await clock.sleep(milliseconds: delay) } catch { break }  // cancelled: one last try below
+            }
+            guard let failure = await attempt() else {
+                if index > 0 { logger.notice("run end recorded on attempt \(index + 1)", metadata: ["event": "run-end-recorded"]) }
+                return
+            }
+            logger.error("cannot record run end (attempt \(index + 1) of \(Self.finishRetryDelays.count + 1)): \(failure)",
+                         metadata: ["event": "run-end-unrecorded"])
+        }
+        if Task.isCancelled {
+            if await attempt() == nil { return }
+            logger.error("cannot record run end; stopping: the next start marks the run interrupted",
+                         metadata: ["event": "run-end-unrecorded"])
+            return
+        }
+        // Still failing: keep trying in the background, so the row does not stay `running` while
+        // the daemon runs on (the scheduler already knows the run ended).
+        Task.detached {
+            while true {
+                do { try await clock.sleep(milliseconds: Self.finishBackgroundRetry) } catch { return }
+                if await attempt() == nil {
+                    logger.notice("run end recorded in the background", metadata: ["event": "run-end-recorded"])
+                    return
+                }
+            }
+        }
     }
 
     /// Runs `body`, or throws `Ending.timedOut` once `limit` passes on the scheduler's clock

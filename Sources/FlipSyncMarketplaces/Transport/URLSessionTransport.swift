@@ -72,16 +72,7 @@ public final class URLSessionTransport: HTTPTransport, Sendable {
             delegate.abandon(task, because: .deadline)
         }
         defer { deadline.cancel() }
-        let outcome: Result<HTTPResponse, any Error> = await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Result<HTTPResponse, any Error>, Never>) in
-                delegate.register(task, continuation: continuation)
-                task.resume()
-                // A cancel that arrived before the task existed would otherwise be lost.
-                if Task.isCancelled { task.cancel() }
-            }
-        } onCancel: {
-            task.cancel()
-        }
+        let outcome = await delegate.exchange(task)
         switch outcome {
         case .success(let response):
             return response
@@ -102,50 +93,106 @@ public final class URLSessionTransport: HTTPTransport, Sendable {
 }
 
 /// Why the transport gave up on a task itself.
-private enum Abandoned: Error, Equatable {
+enum Abandoned: Error, Equatable {
     case deadline, tooLarge
 }
 
 /// Collects each task's body (at most `maxBodyBytes`) and completes its continuation; refuses
 /// every redirect.
-private final class SessionDelegate: NSObject, URLSessionDataDelegate, Sendable {
+///
+/// Cancellation can land at any moment relative to the exchange: before the continuation is
+/// registered, between registering and `resume()`, or while the request is on the wire. A
+/// cancel that lands before registration is remembered (`cancelledEarly`) and the exchange ends
+/// at once without starting the task; a cancelled URLSession task's completion that arrives
+/// before registration can therefore never be dropped with its continuation left waiting (the
+/// hang of issue 14, item 9: the completion of a task cancelled before `register` was discarded
+/// and the run awaited it forever).
+final class SessionDelegate: NSObject, URLSessionDataDelegate, Sendable {
     private struct Pending {
         var continuation: CheckedContinuation<Result<HTTPResponse, any Error>, Never>
         var body: [UInt8] = []
         var abandoned: Abandoned?
     }
 
-    private let pending = Mutex<[Int: Pending]>([:])
+    private enum Slot {
+        /// Registered and started: its completion resumes the continuation.
+        case waiting(Pending)
+        /// Cancelled before it was registered: registering ends it at once.
+        case cancelledEarly
+    }
+
+    private let slots = Mutex<[Int: Slot]>([:])
     private let maxBodyBytes: Int
 
     init(maxBodyBytes: Int) {
         self.maxBodyBytes = maxBodyBytes
     }
 
-    func register(_ task: URLSessionTask, continuation: CheckedContinuation<Result<HTTPResponse, any Error>, Never>) {
-        pending.withLock { $0[task.taskIdentifier] = Pending(continuation: continuation) }
+    /// Runs `task` to its end; a cancel of the calling Swift task at any point ends it with
+    /// `URLError(.cancelled)`.
+    func exchange(_ task: URLSessionDataTask) async -> Result<HTTPResponse, any Error> {
+        let outcome = await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Result<HTTPResponse, any Error>, Never>) in
+                if register(task, continuation: continuation) { task.resume() }
+            }
+        } onCancel: {
+            cancel(task)
+        }
+        // A cancel that arrived after the completion left a marker: nothing will read it.
+        slots.withLock { _ = $0.removeValue(forKey: task.taskIdentifier) }
+        return outcome
     }
 
-    /// Cancels `task`, which then completes with `reason` rather than as cancelled.
+    /// Registers `continuation` for `task`; false (and the continuation resumed, cancelled) if
+    /// the task was cancelled before, in which case it must not be started.
+    func register(_ task: URLSessionTask, continuation: CheckedContinuation<Result<HTTPResponse, any Error>, Never>) -> Bool {
+        let start = slots.withLock { s -> Bool in
+            if case .cancelledEarly? = s[task.taskIdentifier] {
+                s[task.taskIdentifier] = nil
+                return false
+            }
+            s[task.taskIdentifier] = .waiting(Pending(continuation: continuation))
+            return true
+        }
+        if !start { continuation.resume(returning: .failure(URLError(.cancelled))) }
+        return start
+    }
+
+    /// The calling Swift task was cancelled: cancel `task`, and remember it if not registered yet.
+    func cancel(_ task: URLSessionTask) {
+        slots.withLock { s in
+            if s[task.taskIdentifier] == nil { s[task.taskIdentifier] = .cancelledEarly }
+        }
+        // A registered task completes with URLError(.cancelled) through the delegate; an
+        // unregistered one's completion finds no continuation and is dropped, harmlessly.
+        task.cancel()
+    }
+
+    /// Cancels `task`, which then completes with `reason` rather than as cancelled. A task not
+    /// registered (yet, or any more) is left alone: the deadline is armed only after `send` made
+    /// the task, and an exchange that already ended has nothing to abandon.
     func abandon(_ task: URLSessionTask, because reason: Abandoned) {
-        let found = pending.withLock { pending -> Bool in
-            guard pending[task.taskIdentifier] != nil else { return false }
-            if pending[task.taskIdentifier]?.abandoned == nil { pending[task.taskIdentifier]?.abandoned = reason }
+        let found = slots.withLock { s -> Bool in
+            guard case .waiting(var entry)? = s[task.taskIdentifier] else { return false }
+            if entry.abandoned == nil { entry.abandoned = reason }
+            s[task.taskIdentifier] = .waiting(entry)
             return true
         }
         if found { task.cancel() }
     }
 
     func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive data: Data) {
-        let overflow = pending.withLock { pending -> Bool in
+        let overflow = slots.withLock { s -> Bool in
             let id = dataTask.taskIdentifier
-            guard let held = pending[id]?.body.count, pending[id]?.abandoned == nil else { return false }
-            guard held + data.count <= maxBodyBytes else {
-                pending[id]?.abandoned = .tooLarge
-                pending[id]?.body = []
+            guard case .waiting(var entry)? = s[id], entry.abandoned == nil else { return false }
+            s[id] = nil  // the dictionary's copy goes, so the append does not copy the body
+            defer { s[id] = .waiting(entry) }
+            guard entry.body.count + data.count <= maxBodyBytes else {
+                entry.abandoned = .tooLarge
+                entry.body = []
                 return true
             }
-            pending[id]?.body.append(contentsOf: data)
+            entry.body.append(contentsOf: data)
             return false
         }
         if overflow { dataTask.cancel() }
@@ -158,7 +205,12 @@ private final class SessionDelegate: NSObject, URLSessionDataDelegate, Sendable 
     }
 
     func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: (any Error)?) {
-        guard let entry = pending.withLock({ $0.removeValue(forKey: task.taskIdentifier) }) else { return }
+        let entry = slots.withLock { s -> Pending? in
+            guard case .waiting(let entry)? = s[task.taskIdentifier] else { return nil }
+            s[task.taskIdentifier] = nil
+            return entry
+        }
+        guard let entry else { return }
         if let reason = entry.abandoned {
             entry.continuation.resume(returning: .failure(reason))
             return

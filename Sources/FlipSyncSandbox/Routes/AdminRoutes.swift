@@ -4,7 +4,8 @@ import Hummingbird
 
 /// `/_admin`: inspect the sandbox's state and drive it (faults, token expiry). Not an eBay API.
 ///
-/// - `GET /_admin/state`: counts (listings, tokens issued by grant, requests by route, updates).
+/// - `GET /_admin/state`: counts (listings, tokens issued by grant, requests by route, updates,
+///   faults applied by route and by kind).
 /// - `GET /_admin/listings`, `GET /_admin/listings/{sku}`: our listings as they are now.
 /// - `GET /_admin/competitors`: every competitor offer Browse can return.
 /// - `GET /_admin/updates`: the full log of applied price/quantity updates, in order.
@@ -21,8 +22,10 @@ struct AdminRoutes: Sendable {
     func register(on router: Router<BasicRequestContext>) {
         let admin = router.group("_admin")
         admin.get("state") { _, _ in
-            JSON.response(["listings": self.state.listings.count, "tokensIssued": self.state.tokensIssued,
-                           "requests": self.state.requestCounts, "updates": self.state.updates.count])
+            let faults = self.state.faultsApplied
+            return JSON.response(["listings": self.state.listings.count, "tokensIssued": self.state.tokensIssued,
+                                  "requests": self.state.requestCounts, "updates": self.state.updates.count,
+                                  "faults": faults.byRoute, "faultKinds": faults.byKind])
         }
         admin.get("listings") { _, _ in Self.encode(self.state.listings) }
         admin.get("listings/:sku") { _, context in

@@ -1,6 +1,7 @@
 import FlipSyncCore
 import Hummingbird
 import Logging
+import ServiceLifecycle
 
 /// How to build and where to serve a sandbox.
 public struct SandboxConfiguration: Sendable, Hashable {
@@ -72,11 +73,13 @@ public final class SandboxServer: Sendable {
     public let port: Int
     public let host: String
     private let task: Task<Void, any Error>
+    private let services: ServiceGroup
 
     /// `http://127.0.0.1:PORT`; eBay's API lives under `baseURL + "/ebay"`.
     public var baseURL: String { host.contains(":") ? "http://[\(host)]:\(port)" : "http://\(host):\(port)" }
 
-    private init(state: SandboxState, host: String, port: Int, task: Task<Void, any Error>) {
+    private init(state: SandboxState, host: String, port: Int, task: Task<Void, any Error>, services: ServiceGroup) {
+        self.services = services
         self.state = state
         self.host = host
         self.port = port
@@ -118,9 +121,14 @@ public final class SandboxServer: Sendable {
                 continuation.finish()
             },
             logger: logger)
+        // Run in a service group so `stop()` can shut down gracefully: cancelling the server task
+        // instead traps in NIO when an accepted connection is still buffered ("Deinited
+        // NIOAsyncWriter without calling finish()", apple/swift-nio#2637), which a request
+        // cancelled mid-connect leaves behind.
+        let services = ServiceGroup(configuration: .init(services: [app], logger: logger))
         let task = Task {
             defer { continuation.finish() }
-            try await app.run()
+            try await services.run()
         }
         var iterator = bound.makeAsyncIterator()
         guard let port = await iterator.next(), port > 0 else {
@@ -129,16 +137,27 @@ public final class SandboxServer: Sendable {
             try await task.value
             throw SandboxError.didNotStart("no port was bound on \(configuration.host):\(configuration.port)")
         }
-        return SandboxServer(state: state, host: configuration.host, port: port, task: task)
+        return SandboxServer(state: state, host: configuration.host, port: port, task: task, services: services)
     }
 
-    /// Stops serving: held (delayed) requests are released, the server task is cancelled and
-    /// awaited.
+    /// Stops serving: held (delayed) requests are released, the server shuts down gracefully
+    /// (it stops accepting, serves every connection already accepted, closes idle keep-alive
+    /// connections) and its task is awaited. A shutdown still under way after
+    /// `SandboxServer.stopGrace` is cancelled instead, so a stuck connection cannot hold `stop()`.
     public func stop() async {
         state.markStopping()
-        task.cancel()
+        await services.triggerGracefulShutdown()
+        let task = self.task
+        let deadline = Task {
+            try await Task.sleep(for: Self.stopGrace)
+            task.cancel()
+        }
         _ = try? await task.value
+        deadline.cancel()
     }
+
+    /// How long `stop()` lets a graceful shutdown take before cancelling the server.
+    public static let stopGrace: Duration = .seconds(10)
 
     /// Serves until SIGINT or SIGTERM (the `flipsync-sandbox` executable).
     public static func runUntilSignalled(_ configuration: SandboxConfiguration,

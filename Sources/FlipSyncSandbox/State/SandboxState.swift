@@ -67,7 +67,12 @@ extension SandboxRoute {
     public static let bulkUpdate = SandboxRoute("bulk_update")
 }
 
-/// A fault applied to the next `remaining` requests of one route (all of them if nil).
+/// A fault applied to the next `remaining` requests of one route (all of them if nil). With
+/// `percent`, each request of the route draws whether the fault applies to it, with that
+/// probability, from the sandbox's seeded generator (a run with the same seed and the same
+/// requests draws the same); a request it misses is not faulted by it and does not use up
+/// `remaining`. The first of a route's faults that applies is the one used. `kind` is a free
+/// label: the sandbox counts the faults it applied by route and by kind (`faultsApplied`).
 ///
 /// Applied in this order: `latencyMilliseconds`, then `expireTokens` (every issued token
 /// expires, so the request fails authentication), then `status` (429 carries `Retry-After:
@@ -84,10 +89,14 @@ public struct SandboxFault: Sendable, Hashable, Codable {
     public var message: String?
     public var redirectTo: String?
     public var malformed: Bool?
+    public var percent: Int?
+    public var kind: String?
 
     public init(route: SandboxRoute, remaining: Int? = nil, latencyMilliseconds: Int? = nil, expireTokens: Bool? = nil,
                 status: Int? = nil, retryAfterSeconds: Int? = nil, errorId: Int? = nil, message: String? = nil,
-                redirectTo: String? = nil, malformed: Bool? = nil) {
+                redirectTo: String? = nil, malformed: Bool? = nil, percent: Int? = nil, kind: String? = nil) {
+        self.percent = percent
+        self.kind = kind
         self.redirectTo = redirectTo
         self.route = route
         self.remaining = remaining
@@ -134,11 +143,16 @@ public final class SandboxState: Sendable {
         var orders: [SandboxOrder] = []
         var oversells: [SandboxOversell] = []
         var feed: OrderFeed
+        /// Draws `percent` faults' dice.
+        var faultRandom: SeededGenerator
         var tokens: [String: IssuedToken] = [:]
         var tokensIssued: [String: Int] = [:]
         var tokenCounter = 0
         var updates: [AppliedUpdate] = []
         var faults: [SandboxFault] = []
+        /// Faults applied so far, by route and by kind.
+        var faultsByRoute: [String: Int] = [:]
+        var faultsByKind: [String: Int] = [:]
         var requests: [String: Int] = [:]
         var inFlight: [SandboxRoute: Int] = [:]
         var inFlightWaiters: [(route: SandboxRoute, continuation: CheckedContinuation<Void, Never>)] = []
@@ -184,7 +198,8 @@ public final class SandboxState: Sendable {
             channels: [.amazon: Dictionary(uniqueKeysWithValues: channels.amazon.map { ($0.sku, $0) }),
                        .shopify: Dictionary(uniqueKeysWithValues: channels.shopify.map { ($0.sku, $0) })],
             stock: Dictionary(uniqueKeysWithValues: channels.products.map { ($0.sku, $0.initialStock) }),
-            feed: OrderFeed(seed: seed, ordersPerHour: ordersPerHour, startMilliseconds: clock.wallMilliseconds())))
+            feed: OrderFeed(seed: seed, ordersPerHour: ordersPerHour, startMilliseconds: clock.wallMilliseconds()),
+            faultRandom: SeededGenerator(seed: seed ^ 0xFA17_FA17_FA17_FA17)))
     }
 
     // MARK: Inspection
@@ -213,6 +228,11 @@ public final class SandboxState: Sendable {
     public var tokensIssued: [String: Int] { inner.withLock { $0.tokensIssued } }
     /// Requests received so far, by route (admin routes not counted).
     public var requestCounts: [String: Int] { inner.withLock { $0.requests } }
+    /// Faults applied so far (requests answered with an injected fault), by route and by the
+    /// faults' `kind` (those without one under `""`).
+    public var faultsApplied: (byRoute: [String: Int], byKind: [String: Int]) {
+        inner.withLock { ($0.faultsByRoute, $0.faultsByKind) }
+    }
 
     // MARK: Tokens
 
@@ -252,16 +272,22 @@ public final class SandboxState: Sendable {
     public func inject(_ fault: SandboxFault) { inner.withLock { $0.faults.append(fault) } }
     public func clearFaults() { inner.withLock { $0.faults.removeAll() } }
 
-    /// Counts the request and takes the first fault for `route`, using up one of its `remaining`.
+    /// Counts the request and takes the first fault for `route` that applies to it (a `percent`
+    /// fault draws whether it does), using up one of its `remaining`; counts the fault applied.
     func begin(_ route: SandboxRoute) -> SandboxFault? {
         inner.withLock { s in
             s.requests[route.rawValue, default: 0] += 1
-            guard let index = s.faults.firstIndex(where: { $0.route == route }) else { return nil }
-            let fault = s.faults[index]
-            if let remaining = fault.remaining {
-                if remaining <= 1 { s.faults.remove(at: index) } else { s.faults[index].remaining = remaining - 1 }
+            for index in s.faults.indices where s.faults[index].route == route {
+                let fault = s.faults[index]
+                if let percent = fault.percent, Int.random(in: 0..<100, using: &s.faultRandom) >= percent { continue }
+                if let remaining = fault.remaining {
+                    if remaining <= 1 { s.faults.remove(at: index) } else { s.faults[index].remaining = remaining - 1 }
+                }
+                s.faultsByRoute[route.rawValue, default: 0] += 1
+                s.faultsByKind[fault.kind ?? "", default: 0] += 1
+                return fault
             }
-            return fault
+            return nil
         }
     }
 
