@@ -259,14 +259,21 @@ public final class ShopifyMarketplace: Marketplace {
         }
     }
 
+    /// Every variant of active products: page by page, or, above `bulkThreshold` variants, with
+    /// one bulk operation.
     private func allVariants() async throws -> [ShopifyVariant] {
         var variants: [ShopifyVariant] = []
-        var after: String?
-        repeat {
-            let page = try await client.variants(after: after)
-            variants += page.variants
-            after = page.nextCursor
-        } while after != nil
+        _ = try await client.stockLocationID()
+        if try await client.variantsCount() > client.configuration.bulkThreshold {
+            variants = try await client.bulkVariants()
+        } else {
+            var after: String?
+            repeat {
+                let page = try await client.variants(after: after)
+                variants += page.variants
+                after = page.nextCursor
+            } while after != nil
+        }
         known.withLock { known in
             for variant in variants {
                 known[variant.variantID] = Known(productID: variant.productID, inventoryItemID: variant.inventoryItemID, available: variant.available)
