@@ -95,6 +95,17 @@ struct ShopifyMarketplaceTests {
         }
     }
 
+    @Test("a bulk file on a host outside the allow-list is refused unsent, and the catalog is read page by page instead")
+    func bulkFileRefusedFallsBackToPages() async throws {
+        try await ShopifyHarness.with(listings: 30, bulkThreshold: 10) { h in
+            h.state.shopifyBulk.setFileHost("localhost")
+            let listings = try await h.marketplace.activeListings()
+            #expect(listings.map(\.sku) == h.state.channelListings(.shopify).map(\.sku))
+            #expect(h.statuses("bulkOperationRunQuery") == [200] && h.statuses("bulk.file").isEmpty)
+            #expect(h.statuses("productVariants") == [200])
+        }
+    }
+
     @Test("price and quantity changes persist in the shop and are logged, one result per change")
     func applyPersists() async throws {
         try await ShopifyHarness.with(listings: 10) { h in

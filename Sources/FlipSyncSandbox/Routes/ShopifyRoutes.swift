@@ -264,7 +264,8 @@ struct ShopifyRoutes: Sendable {
         case (true, "bulkOperationRunQuery"): return (runBulk(argument("query") as? String ?? ""), "BulkOperationRunQueryPayload")
         case (false, "currentBulkOperation"):
             guard let (operation, done) = state.shopifyBulk.poll() else { return (NSNull(), "BulkOperation") }
-            let authority = request.head.authority ?? "127.0.0.1"
+            var authority = request.head.authority ?? "127.0.0.1"
+            if let host = state.shopifyBulk.fileHost { authority = host + (authority.split(separator: ":").last.map { ":\($0)" } ?? "") }
             return ([
                 "id": "gid://shopify/BulkOperation/\(operation.id)", "status": done ? "COMPLETED" : "RUNNING", "errorCode": NSNull(),
                 "objectCount": String(done ? operation.lines.count : 0), "rootObjectCount": String(done ? operation.lines.count : 0),

@@ -130,10 +130,15 @@ public final class ShopifyBulkStore: Sendable {
         var createdAt: Int64
     }
 
-    private let state = Mutex<(operations: [Operation], pollsBeforeDone: Int)>(([], 0))
+    private let state = Mutex<(operations: [Operation], pollsBeforeDone: Int, fileHost: String?)>(([], 0, nil))
 
     /// How many `currentBulkOperation` reads of a new operation answer `RUNNING` first.
     public func setPollsBeforeDone(_ polls: Int) { state.withLock { $0.pollsBeforeDone = max(0, polls) } }
+
+    /// The host the result files' URLs name (default: the one the request came to), e.g. one
+    /// outside a client's allow-list, as Shopify's `storage.googleapis.com` is.
+    public func setFileHost(_ host: String?) { state.withLock { $0.fileHost = host } }
+    var fileHost: String? { state.withLock { $0.fileHost } }
 
     func add(query: String, lines: [[UInt8]], at milliseconds: Int64) -> Int {
         state.withLock { s in
