@@ -119,7 +119,7 @@ struct ShopifyRoutes: Sendable {
     }
 
     private static func serialise(_ reply: Reply, malformed: Bool) -> Response {
-        let bytes = Array((try? JSONSerialization.data(withJSONObject: reply.body, options: [.sortedKeys])) ?? Data("{}".utf8))
+        let bytes = Array((try? JSONSerialization.data(withJSONObject: reply.body, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8))
         if malformed, (200..<300).contains(reply.status.code) { return JSON.raw(Array(bytes.prefix(bytes.count / 2)), headers: reply.headers) }
         return JSON.raw(bytes, status: reply.status, headers: reply.headers)
     }
@@ -301,7 +301,7 @@ struct ShopifyRoutes: Sendable {
         let projected = Self.schema.project(root.selections, all, typeName: "ProductVariantConnection", variables: [:]) as? [String: Any] ?? [:]
         var nodes = projected["nodes"] as? [Any] ?? []
         if nodes.isEmpty, let edges = projected["edges"] as? [[String: Any]] { nodes = edges.compactMap { $0["node"] } }
-        let lines = nodes.map { Array((try? JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys])) ?? Data("{}".utf8)) }
+        let lines = nodes.map { Array((try? JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)) }
         let id = state.shopifyBulk.add(query: query, lines: lines, at: state.clock.wallMilliseconds())
         return ["bulkOperation": ["id": "gid://shopify/BulkOperation/\(id)", "status": "CREATED"] as [String: Any], "userErrors": [] as [Any]]
     }
