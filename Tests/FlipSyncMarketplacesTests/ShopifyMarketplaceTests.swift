@@ -68,6 +68,44 @@ struct ShopifyMarketplaceTests {
         }
     }
 
+    @Test("above the bulk threshold the catalog is read with one bulk operation, polled on the clock, its JSONL file read: the same listings as paging")
+    func bulkOperationRead() async throws {
+        let clock = ManualClock(Timestamp(secondsSinceEpoch: 1_727_784_000))
+        try await ShopifyHarness.with(listings: 30, clock: clock, bulkThreshold: 100) { h in
+            h.state.addShopifyProduct(variants: 150)
+            h.state.shopifyBulk.setPollsBeforeDone(1)
+            let reading = Task { try await h.marketplace.activeListings() }
+            await clock.waitForSleepers(1)
+            // Polled once (RUNNING); the next poll waits the poll interval on the clock.
+            #expect(h.statuses("currentBulkOperation") == [200] && clock.nextWakeWallMilliseconds == clock.wallMilliseconds() + 1000)
+            clock.advance(byMilliseconds: 1000)
+            let listings = try await reading.value
+            let expected = h.state.channelListings(.shopify).sorted { Int64($0.listingID)! < Int64($1.listingID)! }
+            #expect(listings.count == 180)
+            #expect(listings.map(\.listingID) == expected.map(\.listingID))
+            #expect(listings.map(\.price) == expected.map { Money(micros: $0.priceMicros, currency: .usd) })
+            #expect(listings.map(\.quantity) == expected.map(\.quantity))
+            #expect(h.statuses("productVariantsCount") == [200] && h.statuses("bulkOperationRunQuery") == [200])
+            #expect(h.statuses("currentBulkOperation") == [200, 200] && h.statuses("bulk.file") == [200])
+            #expect(h.statuses("productVariants").isEmpty)
+            // What was read is known: a push needs no variant read.
+            let big = try #require(expected.last)
+            let results = try await h.marketplace.apply([ListingChange(sku: big.sku, listingID: big.listingID, quantity: big.quantity + 1)])
+            #expect(results.map(\.outcome) == [.applied] && h.statuses("productVariant").isEmpty)
+        }
+    }
+
+    @Test("a bulk file on a host outside the allow-list is refused unsent, and the catalog is read page by page instead")
+    func bulkFileRefusedFallsBackToPages() async throws {
+        try await ShopifyHarness.with(listings: 30, bulkThreshold: 10) { h in
+            h.state.shopifyBulk.setFileHost("localhost")
+            let listings = try await h.marketplace.activeListings()
+            #expect(listings.map(\.sku) == h.state.channelListings(.shopify).map(\.sku))
+            #expect(h.statuses("bulkOperationRunQuery") == [200] && h.statuses("bulk.file").isEmpty)
+            #expect(h.statuses("productVariants") == [200])
+        }
+    }
+
     @Test("price and quantity changes persist in the shop and are logged, one result per change")
     func applyPersists() async throws {
         try await ShopifyHarness.with(listings: 10) { h in

@@ -33,13 +33,17 @@ public struct ShopifyClientConfiguration: Sendable, Hashable {
     public var compareRetries: Int
     /// How many times a `THROTTLED` query is sent again before `.rateLimited` is thrown.
     public var throttleRetries: Int
+    /// Above this many variants the catalog is read with a bulk operation, not page by page.
+    public var bulkThreshold: Int
+    /// How long to wait between polls of a running bulk operation.
+    public var bulkPollInterval: TimeSpan
 
     public static let defaultAPIVersion = "2025-01"
 
     public init(baseURL: String, apiVersion: String = ShopifyClientConfiguration.defaultAPIVersion, locationID: Int64? = nil,
                 currency: Currency = .usd, requests: Int = 2, per: TimeSpan = .seconds(1), burst: Int = 40,
                 callPrice: Money = .zero(.usd), timeout: TimeSpan = .seconds(30), pageSize: Int = 100, orderPageSize: Int = 25,
-                compareRetries: Int = 3, throttleRetries: Int = 5) {
+                compareRetries: Int = 3, throttleRetries: Int = 5, bulkThreshold: Int = 2000, bulkPollInterval: TimeSpan = .seconds(1)) {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.apiVersion = apiVersion
         self.locationID = locationID
@@ -53,6 +57,8 @@ public struct ShopifyClientConfiguration: Sendable, Hashable {
         self.orderPageSize = orderPageSize
         self.compareRetries = compareRetries
         self.throttleRetries = throttleRetries
+        self.bulkThreshold = bulkThreshold
+        self.bulkPollInterval = bulkPollInterval
     }
 
     /// From `[marketplaces.shopify]` and `[prices.shopify] call`; the currency is `fee_fixed`'s.
@@ -198,6 +204,77 @@ public final class ShopifyClient: Sendable {
             throw MarketplaceError.permanent(status: 200, message: "Shopify has no inventory item \(inventoryItemID)")
         }
         return item.inventoryLevel?.quantities.first { $0.name == "available" }?.quantity
+    }
+
+    static let variantsCountQuery = "query FlipSyncVariantsCount { productVariantsCount(limit: null) { count precision } }"
+
+    /// How many variants the shop has (all products; no limit).
+    ///
+    /// `productVariantsCount(limit: null)`. Reference: https://shopify.dev/docs/api/admin-graphql/2025-01/queries/productVariantsCount.
+    public func variantsCount() async throws -> Int {
+        try await graphQL("productVariantsCount", Self.variantsCountQuery, [:], as: ShopifyWire.CountData.self).productVariantsCount.count
+    }
+
+    static let bulkRunMutation = """
+        mutation FlipSyncBulkVariants($query: String!) {
+          bulkOperationRunQuery(query: $query) { bulkOperation { id status } userErrors { field message code } }
+        }
+        """
+
+    static let bulkPollQuery = """
+        query FlipSyncBulkStatus { currentBulkOperation { id status errorCode objectCount url } }
+        """
+
+    /// Every variant of active products through one bulk operation: `bulkOperationRunQuery`
+    /// with the same fields as `variants(after:)` (the location as a literal: a bulk query
+    /// takes no variables), `currentBulkOperation` polled every `bulkPollInterval` on the clock
+    /// until `COMPLETED`, then the JSONL file at its `url` read, one variant a line. The file
+    /// is fetched without the access token (Shopify's URL is signed); its host must be in the
+    /// transport's allow-list (`storage.googleapis.com` for Shopify), else `.refused`.
+    /// Reference: https://shopify.dev/docs/api/usage/bulk-operations/queries,
+    /// https://shopify.dev/docs/api/admin-graphql/2025-01/mutations/bulkOperationRunQuery and
+    /// https://shopify.dev/docs/api/admin-graphql/2025-01/queries/currentBulkOperation.
+    public func bulkVariants() async throws -> [ShopifyVariant] {
+        let location = Self.gid("Location", try await stockLocationID())
+        let fields = Self.variantFields.replacingOccurrences(of: "$locationId", with: "\"\(location)\"")
+        let query = "{ productVariants(query: \"product_status:active\") { edges { node { \(fields) } } } }"
+        let started = try await graphQL("bulkOperationRunQuery", Self.bulkRunMutation, ["query": query], as: ShopifyWire.BulkRunData.self)
+        guard let payload = started.bulkOperationRunQuery else { throw MarketplaceError.malformed("bulkOperationRunQuery: no payload") }
+        if let error = payload.userErrors.first {
+            throw MarketplaceError.permanent(status: 200, message: "Shopify bulkOperationRunQuery: \(error.code ?? "USER_ERROR"): \(error.message)")
+        }
+        guard let id = payload.bulkOperation?.id else { throw MarketplaceError.malformed("bulkOperationRunQuery: no bulk operation") }
+        var url: String?
+        while true {
+            let polled = try await graphQL("currentBulkOperation", Self.bulkPollQuery, [:], as: ShopifyWire.BulkPollData.self)
+            guard let operation = polled.currentBulkOperation, operation.id == id else {
+                throw MarketplaceError.transient("Shopify bulk operation \(id) is no longer the current one")
+            }
+            if operation.status == "COMPLETED" {
+                url = operation.url
+                break
+            }
+            guard ["CREATED", "RUNNING"].contains(operation.status) else {
+                throw MarketplaceError.transient("Shopify bulk operation \(id) ended \(operation.status) (\(operation.errorCode ?? "no error code"))")
+            }
+            try await clock.sleep(milliseconds: configuration.bulkPollInterval.milliseconds)
+        }
+        // No url: nothing matched.
+        guard let url else { return [] }
+        try await bucket.acquire()
+        let response = try await exchange(HTTPRequest(method: .get, url: url, headers: [("Accept", "application/jsonl")], timeout: configuration.timeout),
+                                          operation: "bulk.file", finish: { _ in })
+        var variants: [ShopifyVariant] = []
+        for (number, line) in response.body.split(separator: UInt8(ascii: "\n")).enumerated() where !line.isEmpty {
+            do {
+                variants.append(try variant(JSONDecoder().decode(ShopifyWire.Variant.self, from: Data(line))))
+            } catch let error as MarketplaceError {
+                throw error
+            } catch {
+                throw MarketplaceError.malformed("bulk.file: line \(number + 1) is not a variant (\(EbayClient.decodingSummary(error)))")
+            }
+        }
+        return variants
     }
 
     // MARK: Prices

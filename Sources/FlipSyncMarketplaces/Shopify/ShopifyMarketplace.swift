@@ -259,14 +259,29 @@ public final class ShopifyMarketplace: Marketplace {
         }
     }
 
+    /// Every variant of active products: page by page, or, above `bulkThreshold` variants, with
+    /// one bulk operation (page by page after all when the transport refuses its file's host).
     private func allVariants() async throws -> [ShopifyVariant] {
         var variants: [ShopifyVariant] = []
-        var after: String?
-        repeat {
-            let page = try await client.variants(after: after)
-            variants += page.variants
-            after = page.nextCursor
-        } while after != nil
+        _ = try await client.stockLocationID()
+        var paged = true
+        if try await client.variantsCount() > client.configuration.bulkThreshold {
+            do {
+                variants = try await client.bulkVariants()
+                paged = false
+            } catch MarketplaceError.refused(let reason) {
+                // The result file's host is not in the allow-list: read page by page instead.
+                logger.warning("Shopify bulk read refused; reading page by page", metadata: ["reason": "\(reason)"])
+            }
+        }
+        if paged {
+            var after: String?
+            repeat {
+                let page = try await client.variants(after: after)
+                variants += page.variants
+                after = page.nextCursor
+            } while after != nil
+        }
         known.withLock { known in
             for variant in variants {
                 known[variant.variantID] = Known(productID: variant.productID, inventoryItemID: variant.inventoryItemID, available: variant.available)

@@ -229,6 +229,28 @@ enum ShopifyWire {
     }
     struct InventoryItemData: Decodable { var inventoryItem: InventoryItem? }
 
+    struct CountData: Decodable {
+        struct Count: Decodable { var count: Int }
+        var productVariantsCount: Count
+    }
+    struct BulkRunData: Decodable {
+        struct Payload: Decodable {
+            struct Operation: Decodable { var id: String }
+            var bulkOperation: Operation?
+            var userErrors: [UserError]
+        }
+        var bulkOperationRunQuery: Payload?
+    }
+    struct BulkPollData: Decodable {
+        struct Operation: Decodable {
+            var id: String
+            var status: String
+            var errorCode: String?
+            var url: String?
+        }
+        var currentBulkOperation: Operation?
+    }
+
     struct LocationsData: Decodable { var locations: Connection<Location> }
     struct Location: Decodable {
         var id: String

@@ -343,12 +343,13 @@ struct GQLSchema {
     let mutationType = "Mutation"
 
     /// Validates the whole document: every error found (none when it is valid).
-    func validate(_ document: GQLDocument) -> [GQLError] {
+    /// `bulk`: a bulk operation's query, whose connections take no `first`.
+    func validate(_ document: GQLDocument, bulk: Bool = false) -> [GQLError] {
         var errors: [GQLError] = []
         let root = document.kind == "mutation" ? mutationType : queryType
         let operationPath = "\(document.kind)\(document.name.map { " \($0)" } ?? "")"
         let cost = walk(document.selections, on: root, path: [operationPath], variables: [:], errors: &errors, isRoot: true,
-                        defaults: document.variableDefaults)
+                        defaults: document.variableDefaults, bulk: bulk)
         _ = cost
         return errors
     }
@@ -362,7 +363,7 @@ struct GQLSchema {
     }
 
     private func walk(_ selections: [GQLSelection], on typeName: String, path: [String], variables: [String: Any],
-                      errors: inout [GQLError], isRoot: Bool = false, defaults: [String: GQLValue]) -> Int {
+                      errors: inout [GQLError], isRoot: Bool = false, defaults: [String: GQLValue], bulk: Bool = false) -> Int {
         var cost = 0
         let fields = types[typeName] ?? [:]
         for selection in selections {
@@ -373,7 +374,8 @@ struct GQLSchema {
                                            path: path))
                     continue
                 }
-                cost += walk(children, on: typeName, path: path, variables: variables, errors: &errors, isRoot: isRoot, defaults: defaults)
+                cost += walk(children, on: typeName, path: path, variables: variables, errors: &errors, isRoot: isRoot, defaults: defaults,
+                             bulk: bulk)
             case .field(let field):
                 let here = path + [field.key]
                 if field.name == "__typename" { continue }
@@ -408,15 +410,16 @@ struct GQLSchema {
                         for (name, value) in defaults where mergedVariables[name] == nil { mergedVariables[name] = value.resolved([:]) }
                         let firstValue = field.argument("first", mergedVariables) ?? field.argument("last", mergedVariables)
                         let first = (firstValue as? Int64).map(Int.init) ?? (firstValue as? Int) ?? 0
-                        if field.arguments.allSatisfy({ $0.0 != "first" && $0.0 != "last" }) {
+                        if !bulk, field.arguments.allSatisfy({ $0.0 != "first" && $0.0 != "last" }) {
                             errors.append(GQLError(message: "you must provide one of first or last", code: "BAD_REQUEST",
                                                    line: field.line, column: field.column, path: here))
                         }
                         let nodeCost = walk(field.selections, on: connectionType, path: here, variables: variables, errors: &errors,
-                                            defaults: defaults)
+                                            defaults: defaults, bulk: bulk)
                         selfCost = 2 + max(first, 1) * (1 + nodeCost)
                     } else {
-                        let childCost = walk(field.selections, on: child, path: here, variables: variables, errors: &errors, defaults: defaults)
+                        let childCost = walk(field.selections, on: child, path: here, variables: variables, errors: &errors, defaults: defaults,
+                                             bulk: bulk)
                         if case .list = schemaField.type { selfCost = childCost } else { selfCost = child == "PageInfo" ? 0 : 1 + childCost }
                     }
                 }

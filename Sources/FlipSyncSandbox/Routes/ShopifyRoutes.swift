@@ -16,6 +16,11 @@ extension SandboxRoute {
     public static let shopifyOrder = SandboxRoute("shopify.order")
     public static let shopifyProductVariantsBulkUpdate = SandboxRoute("shopify.productVariantsBulkUpdate")
     public static let shopifyInventorySetQuantities = SandboxRoute("shopify.inventorySetQuantities")
+    public static let shopifyProductVariantsCount = SandboxRoute("shopify.productVariantsCount")
+    public static let shopifyBulkOperationRunQuery = SandboxRoute("shopify.bulkOperationRunQuery")
+    public static let shopifyCurrentBulkOperation = SandboxRoute("shopify.currentBulkOperation")
+    /// `GET /shopify/bulk/{id}.jsonl`: a bulk operation's result file (no token, like Shopify's signed URLs).
+    public static let shopifyBulkFile = SandboxRoute("shopify.bulk_file")
     /// REST `GET shipping_zones.json` (still REST: see the README).
     public static let shopifyShippingZones = SandboxRoute("shopify.shipping_zones")
 }
@@ -79,6 +84,16 @@ struct ShopifyRoutes: Sendable {
     func register(on router: Router<BasicRequestContext>) {
         let api = router.group(RouterPath(String(Self.basePath.dropFirst())))
         api.post("graphql.json") { request, _ in try await self.graphQL(request) }
+        router.get("shopify/bulk/{file}") { request, context in
+            let (faulted, malformed) = await self.fault(.shopifyBulkFile)
+            if let faulted { return faulted }
+            guard let name = context.parameters.get("file"), name.hasSuffix(".jsonl"), let id = Int(name.dropLast(6)),
+                  let bytes = self.state.shopifyBulk.file(id: id) else {
+                return JSON.response(["errors": "Not Found"], status: .notFound)
+            }
+            let body = malformed ? Array(bytes.prefix(bytes.count / 2)) : bytes
+            return Response(status: .ok, headers: [.contentType: "application/jsonl"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
+        }
         api.get("shipping_zones.json") { request, _ in
             try await self.handleREST(.shopifyShippingZones, request) { Reply(body: ["shipping_zones": SandboxShippingPolicies.shopifyZones]) }
         }
@@ -104,7 +119,7 @@ struct ShopifyRoutes: Sendable {
     }
 
     private static func serialise(_ reply: Reply, malformed: Bool) -> Response {
-        let bytes = Array((try? JSONSerialization.data(withJSONObject: reply.body, options: [.sortedKeys])) ?? Data("{}".utf8))
+        let bytes = Array((try? JSONSerialization.data(withJSONObject: reply.body, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8))
         if malformed, (200..<300).contains(reply.status.code) { return JSON.raw(Array(bytes.prefix(bytes.count / 2)), headers: reply.headers) }
         return JSON.raw(bytes, status: reply.status, headers: reply.headers)
     }
@@ -197,7 +212,7 @@ struct ShopifyRoutes: Sendable {
         var errors: [GQLError] = []
         for field in document.rootFields {
             do {
-                let (value, typeName) = try resolveRoot(field, mutation: document.kind == "mutation", variables: merged)
+                let (value, typeName) = try resolveRoot(field, mutation: document.kind == "mutation", variables: merged, request: request)
                 data[field.key] = Self.schema.project(field.selections, value, typeName: typeName, variables: merged)
             } catch let error as GQLError {
                 var located = error
@@ -219,7 +234,7 @@ struct ShopifyRoutes: Sendable {
                                      "restoreRate": status.restoreRate]] as [String: Any]]
     }
 
-    private func resolveRoot(_ field: GQLField, mutation: Bool, variables: [String: Any]) throws -> (Any, String) {
+    private func resolveRoot(_ field: GQLField, mutation: Bool, variables: [String: Any], request: Request) throws -> (Any, String) {
         func argument(_ name: String) -> Any? { field.argument(name, variables) }
         switch (mutation, field.name) {
         case (false, "productVariants"): return (try productVariants(first: argument("first"), after: argument("after"), query: argument("query")),
@@ -244,15 +259,57 @@ struct ShopifyRoutes: Sendable {
             return (try bulkUpdate(productID: argument("productId"), variants: argument("variants"),
                                    partial: argument("allowPartialUpdates") as? Bool ?? false), "ProductVariantsBulkUpdatePayload")
         case (true, "inventorySetQuantities"): return (try setQuantities(argument("input")), "InventorySetQuantitiesPayload")
+        case (false, "productVariantsCount"):
+            return (["count": state.channelListings(.shopify).count, "precision": "EXACT"] as [String: Any], "Count")
+        case (true, "bulkOperationRunQuery"): return (runBulk(argument("query") as? String ?? ""), "BulkOperationRunQueryPayload")
+        case (false, "currentBulkOperation"):
+            guard let (operation, done) = state.shopifyBulk.poll() else { return (NSNull(), "BulkOperation") }
+            var authority = request.head.authority ?? "127.0.0.1"
+            if let host = state.shopifyBulk.fileHost { authority = host + (authority.split(separator: ":").last.map { ":\($0)" } ?? "") }
+            return ([
+                "id": "gid://shopify/BulkOperation/\(operation.id)", "status": done ? "COMPLETED" : "RUNNING", "errorCode": NSNull(),
+                "objectCount": String(done ? operation.lines.count : 0), "rootObjectCount": String(done ? operation.lines.count : 0),
+                "url": done && !operation.lines.isEmpty ? "http://\(authority)/shopify/bulk/\(operation.id).jsonl" as Any : NSNull(),
+                "partialDataUrl": NSNull(), "query": operation.query, "type": "QUERY",
+                "createdAt": Timestamp(milliseconds: operation.createdAt).iso8601UTC,
+                "completedAt": done ? Timestamp(milliseconds: state.clock.wallMilliseconds()).iso8601UTC as Any : NSNull(),
+            ] as [String: Any], "BulkOperation")
         default:
             throw GQLError(message: "Field '\(field.name)' doesn't exist on type '\(mutation ? "Mutation" : "QueryRoot")'", code: "undefinedField")
         }
     }
 
+    // MARK: Bulk operations
+
+    /// `bulkOperationRunQuery`: the query's one root connection (`productVariants` only), every
+    /// node, one JSON object a line (nested objects inline, as Shopify writes them when the
+    /// query has no nested connection).
+    private func runBulk(_ query: String) -> [String: Any] {
+        func refused(_ message: String, _ code: String) -> [String: Any] {
+            ["bulkOperation": NSNull(), "userErrors": [Self.userError(["query"], message, code)]]
+        }
+        guard !state.shopifyBulk.running else {
+            return refused("A bulk query operation for this app and shop is already in progress.", "OPERATION_IN_PROGRESS")
+        }
+        guard let document = try? GQLParser.parse(query), document.kind == "query" else { return refused("Invalid bulk query: it does not parse", "INVALID") }
+        let invalid = Self.schema.validate(document, bulk: true)
+        if let first = invalid.first { return refused("Invalid bulk query: \(first.message)", "INVALID") }
+        guard document.rootFields.count == 1, let root = document.rootFields.first, root.name == "productVariants",
+              let all = try? productVariants(first: Int.max, after: nil, query: root.argument("query", [:])) else {
+            return refused("The sandbox runs bulk queries over one productVariants connection only", "INVALID")
+        }
+        let projected = Self.schema.project(root.selections, all, typeName: "ProductVariantConnection", variables: [:]) as? [String: Any] ?? [:]
+        var nodes = projected["nodes"] as? [Any] ?? []
+        if nodes.isEmpty, let edges = projected["edges"] as? [[String: Any]] { nodes = edges.compactMap { $0["node"] } }
+        let lines = nodes.map { Array((try? JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)) }
+        let id = state.shopifyBulk.add(query: query, lines: lines, at: state.clock.wallMilliseconds())
+        return ["bulkOperation": ["id": "gid://shopify/BulkOperation/\(id)", "status": "CREATED"] as [String: Any], "userErrors": [] as [Any]]
+    }
+
     // MARK: Products, variants and inventory
 
     private func productVariants(first: Any?, after: Any?, query: Any?) throws -> [String: Any] {
-        let limit = try Self.pageSize(first)
+        let limit = first as? Int == Int.max ? Int.max : try Self.pageSize(first)
         var listings = state.channelListings(.shopify).compactMap { listing in Int64(listing.listingID).map { ($0, listing) } }
         if let query = query as? String, !query.isEmpty {
             let filter = query.trimmingCharacters(in: .whitespaces)
@@ -273,7 +330,7 @@ struct ShopifyRoutes: Sendable {
             listings = listings.filter { $0.0 > last }
         }
         let page = listings.prefix(limit)
-        return GQLSchema.connection(page.map { (Self.cursor("v", [$0.0]), variantNode($0.1)) }, hasNextPage: listings.count > limit,
+        return GQLSchema.connection(page.map { (Self.cursor("v", [$0.0]), variantNode($0.1)) }, hasNextPage: listings.count > page.count,
                                     hasPreviousPage: after != nil)
     }
 
@@ -582,11 +639,19 @@ struct ShopifyRoutes: Sendable {
                 "locations": f(.connection("Location"), "first", "after", "last", "before", "query", "includeInactive", "includeLegacy"),
                 "orders": f(.connection("Order"), "first", "after", "last", "before", "query", "sortKey", "reverse"),
                 "order": f(.object("Order"), "id"),
+                "productVariantsCount": f(.object("Count"), "query", "limit"),
+                "currentBulkOperation": f(.object("BulkOperation"), "type"),
             ],
             "Mutation": [
                 "productVariantsBulkUpdate": f(.object("ProductVariantsBulkUpdatePayload"), "productId", "variants", "allowPartialUpdates"),
                 "inventorySetQuantities": f(.object("InventorySetQuantitiesPayload"), "input"),
+                "bulkOperationRunQuery": f(.object("BulkOperationRunQueryPayload"), "query", "groupObjects"),
             ],
+            "Count": ["count": s, "precision": s],
+            "BulkOperation": ["id": s, "status": s, "errorCode": s, "objectCount": s, "rootObjectCount": s, "url": s, "partialDataUrl": s,
+                              "query": s, "type": s, "createdAt": s, "completedAt": s],
+            "BulkOperationRunQueryPayload": ["bulkOperation": f(.object("BulkOperation")), "userErrors": f(.list("BulkOperationUserError"))],
+            "BulkOperationUserError": ["field": s, "message": s, "code": s],
             "ProductVariant": ["id": s, "legacyResourceId": s, "sku": s, "title": s, "price": s, "compareAtPrice": s, "barcode": s,
                                "inventoryQuantity": s, "product": f(.object("Product")), "inventoryItem": f(.object("InventoryItem"))],
             "Product": ["id": s, "legacyResourceId": s, "title": s, "status": s, "handle": s],

@@ -173,6 +173,8 @@ public final class SandboxState: Sendable {
     /// The Shopify GraphQL Admin API's cost bucket (`SandboxShopify.maximumAvailable` points,
     /// `restoreRate` a second until `setShopifyThrottle` changes it).
     public let shopifyCost: ShopifyCostBucket
+    /// The Shopify shop's bulk operations (`bulkOperationRunQuery`).
+    public let shopifyBulk = ShopifyBulkStore()
     public let tokenLifetime: TimeSpan
     let clock: any SchedulerClock
 

@@ -118,3 +118,52 @@ extension SandboxState {
         }
     }
 }
+
+/// The sandbox shop's bulk operations: their JSONL results, and how many polls each reports
+/// `RUNNING` before `COMPLETED` (0 by default; tests raise it to exercise polling).
+public final class ShopifyBulkStore: Sendable {
+    struct Operation {
+        var id: Int
+        var query: String
+        var lines: [[UInt8]]
+        var pollsLeft: Int
+        var createdAt: Int64
+    }
+
+    private let state = Mutex<(operations: [Operation], pollsBeforeDone: Int, fileHost: String?)>(([], 0, nil))
+
+    /// How many `currentBulkOperation` reads of a new operation answer `RUNNING` first.
+    public func setPollsBeforeDone(_ polls: Int) { state.withLock { $0.pollsBeforeDone = max(0, polls) } }
+
+    /// The host the result files' URLs name (default: the one the request came to), e.g. one
+    /// outside a client's allow-list, as Shopify's `storage.googleapis.com` is.
+    public func setFileHost(_ host: String?) { state.withLock { $0.fileHost = host } }
+    var fileHost: String? { state.withLock { $0.fileHost } }
+
+    func add(query: String, lines: [[UInt8]], at milliseconds: Int64) -> Int {
+        state.withLock { s in
+            let id = s.operations.count + 1
+            s.operations.append(Operation(id: id, query: query, lines: lines, pollsLeft: s.pollsBeforeDone, createdAt: milliseconds))
+            return id
+        }
+    }
+
+    /// The latest operation, counting this read as a poll: (operation, completed).
+    func poll() -> (Operation, Bool)? {
+        state.withLock { s in
+            guard let last = s.operations.indices.last else { return nil }
+            let done = s.operations[last].pollsLeft == 0
+            if !done { s.operations[last].pollsLeft -= 1 }
+            return (s.operations[last], done)
+        }
+    }
+
+    /// Whether the latest operation is still running (a new one is refused meanwhile, as on Shopify).
+    var running: Bool { state.withLock { $0.operations.last.map { $0.pollsLeft > 0 } ?? false } }
+
+    func file(id: Int) -> [UInt8]? {
+        state.withLock { s in
+            s.operations.first { $0.id == id }.map { Array($0.lines.joined(separator: [UInt8(ascii: "\n")])) + ($0.lines.isEmpty ? [] : [UInt8(ascii: "\n")]) }
+        }
+    }
+}
