@@ -6,17 +6,17 @@ import Foundation
 //
 //   swift run -c release flipsync-bench [--quick] [--only NAME]... [--sweep-listings N]
 //
-// NAME: schedule, lateness, idle, pool, ledger, footprint, sweep.
+// NAME: schedule, lateness, idle, pool, ledger, footprint, sweep, toml.
 
 let usage = """
     usage: flipsync-bench [--quick] [--only NAME]... [--sweep-listings N]
       --quick             shorter runs (lateness 10 s instead of the issue's 60 s, fewer iterations,
                           a sweep of 1,000 listings instead of the issue's 100,000)
-      --only NAME         run only NAME (repeatable): schedule, lateness, idle, pool, ledger, footprint, sweep
+      --only NAME         run only NAME (repeatable): schedule, lateness, idle, pool, ledger, footprint, sweep, toml
       --sweep-listings N  the sweep's listings (1…100000), whatever --quick says
     """
 
-let allBenchmarks = ["schedule", "lateness", "idle", "pool", "ledger", "sweep", "footprint"]
+let allBenchmarks = ["schedule", "lateness", "idle", "pool", "ledger", "sweep", "footprint", "toml"]
 var quick = false
 var sweepListings: Int?
 var only: [String] = []
@@ -64,6 +64,7 @@ for name in selected {
         case "ledger": try await LedgerBench.run(quick: quick, table: table)
         case "sweep": try await SweepBench.run(quick: quick, listings: sweepListings, table: table)
         case "footprint": try FootprintBench.run(quick: quick, table: table)
+        case "toml": try TOMLBench.run(quick: quick, table: table)
         default: break
         }
     } catch {

@@ -755,6 +755,7 @@ private struct Parser {
         if digitsAhead == 2 && peek(2) == UInt8(ascii: ":") { return .dateTime(try parseDateTime()) }
 
         while index < bytes.count, Self.isNumberByte(bytes[index]) { index += 1 }
+        if let value = Self.plainDecimal(bytes[start..<index]) { return .integer(value) }
         let token = String(decoding: bytes[start..<index], as: UTF8.self)
         if let value = Self.integer(token) { return .integer(value) }
         if let value = Self.float(token) { return .float(value) }
@@ -764,6 +765,24 @@ private struct Parser {
     }
 
     static func isDigit(_ b: UInt8) -> Bool { b >= 48 && b <= 57 }
+
+    /// The common case without building strings: an optional sign and 1 to 18 decimal digits,
+    /// no leading zero, no underscore. Anything else (nil) takes the general path.
+    static func plainDecimal(_ token: ArraySlice<UInt8>) -> Int64? {
+        var digits = token[...]
+        var negative = false
+        if let first = digits.first, first == UInt8(ascii: "+") || first == UInt8(ascii: "-") {
+            negative = first == UInt8(ascii: "-")
+            digits = digits.dropFirst()
+        }
+        guard (1...18).contains(digits.count), digits.count == 1 || digits.first != UInt8(ascii: "0") else { return nil }
+        var value: Int64 = 0
+        for b in digits {
+            guard isDigit(b) else { return nil }
+            value = value * 10 + Int64(b - 48)
+        }
+        return negative ? -value : value
+    }
 
     static func isNumberByte(_ b: UInt8) -> Bool {
         isBareKeyByte(b) || b == UInt8(ascii: "+") || b == UInt8(ascii: ".")

@@ -1,3 +1,4 @@
+import Dispatch
 import FlipSyncControl
 import FlipSyncCore
 import FlipSyncRuntime
@@ -179,15 +180,65 @@ struct SignalHandler: Service, CustomStringConvertible {
     var description: String { "signals" }
 
     func run() async throws {
+        // A reload reads and parses every file; it runs beside this loop, so SIGTERM during a
+        // slow one is acted on at once.
+        let reloads = ReloadRunner(reloader: reloader)
+        defer { reloads.cancel() }
         await cancelWhenGracefulShutdown {
             for await signal in signals {
                 if signal == .sighup {
-                    await reloader.reload()
+                    reloads.request()
                 } else {
                     await group.triggerGracefulShutdown()
                 }
             }
         }
+    }
+}
+
+/// Reloads one at a time, off the signal loop: SIGHUPs that arrive while one runs fold into
+/// one more reload after it. Cancelled when the daemon stops: a reload then in progress is not
+/// applied.
+final class ReloadRunner: Sendable {
+    private struct State {
+        var task: Task<Void, Never>?
+        var again = false
+    }
+
+    private let state = Mutex(State())
+    let reloader: Reloader
+
+    init(reloader: Reloader) {
+        self.reloader = reloader
+    }
+
+    func request() {
+        state.withLock { s in
+            if s.task != nil {
+                s.again = true
+                return
+            }
+            s.task = Task { await self.loop() }
+        }
+    }
+
+    private func loop() async {
+        while !Task.isCancelled {
+            await reloader.reload()
+            let more = state.withLock { s in
+                if s.again && !Task.isCancelled {
+                    s.again = false
+                    return true
+                }
+                s.task = nil
+                return false
+            }
+            if !more { return }
+        }
+    }
+
+    func cancel() {
+        state.withLock { $0.task }?.cancel()
     }
 }
 
@@ -206,7 +257,16 @@ struct Reloader: Sendable {
     func reload() async {
         notifier.reloading()
         logger.info("reloading config and jobs", metadata: ["event": "reloading"])
-        let loaded = setup.load(now: SystemClock.now())
+        // Reading and parsing is plain blocking work: a thread of its own, so neither the signal
+        // loop nor the scheduler's threads wait for it.
+        let setup = self.setup
+        let loaded = await withCheckedContinuation { (done: CheckedContinuation<DaemonSetup.Loaded, Never>) in
+            DispatchQueue.global(qos: .utility).async { done.resume(returning: setup.load(now: SystemClock.now())) }
+        }
+        guard !Task.isCancelled else {
+            logger.notice("reload not applied: the daemon is stopping", metadata: ["event": "reload-abandoned"])
+            return
+        }
         let errors = loaded.errors
         if errors.isEmpty {
             for setting in running.restartOnlyChanges(comparedTo: loaded.config) {

@@ -33,7 +33,7 @@ struct JobFileFuzzTests {
                                     "\"Mars/Olympus\"", "[params]", "[retry]", "[daemon]", "a.b.c"].map { Array($0.utf8) }
         for _ in 0...Int.random(in: 0...3, using: &random) where !lines.isEmpty {
             let i = Int.random(in: 0..<lines.count, using: &random)
-            switch Int.random(in: 0..<7, using: &random) {
+            switch Int.random(in: 0..<10, using: &random) {
             case 0: lines.remove(at: i)
             case 1: lines.insert(lines[Int.random(in: 0..<lines.count, using: &random)], at: i)
             case 2:  // replace the value of a key = value line
@@ -47,8 +47,25 @@ struct JobFileFuzzTests {
             case 4:
                 let at = Int.random(in: 0...lines[i].count, using: &random)
                 lines[i].insert(contentsOf: fragments.randomElement(using: &random)!, at: at)
-            case 5:  // deep nesting
-                lines.insert(Array(("x = " + String(repeating: "[", count: Int.random(in: 1...5000, using: &random))).utf8), at: i)
+            case 5:  // deep nesting: arrays, inline tables
+                let depth = Int.random(in: 1...5000, using: &random)
+                let opener = ["[", "{a = ", "[{b.c = "].randomElement(using: &random)!
+                lines.insert(Array(("x = " + String(repeating: opener, count: depth)).utf8), at: i)
+            case 7:  // deep table headers and dotted keys, around the 32-level limit or far past it
+                let parts = Bool.random(using: &random) ? Int.random(in: 28...36, using: &random) : Int.random(in: 1...8000, using: &random)
+                let key = Array(repeating: ["a", "params", "\"q\""].randomElement(using: &random)!, count: parts).joined(separator: ".")
+                lines.insert(Array((Bool.random(using: &random) ? "[\(key)]" : "\(key) = 1").utf8), at: i)
+            case 8:  // a long line: a one-line array, or a long value
+                let items = Int.random(in: 1...2000, using: &random)
+                let line = Bool.random(using: &random)
+                    ? "x = [" + Array(repeating: ["1", "\"é\"", "{}", "[]"].randomElement(using: &random)!, count: items).joined(separator: ",") + "]"
+                    : "timezone = \"" + String(repeating: "America/New_York", count: items) + "\""
+                lines.insert(Array(line.utf8), at: i)
+            case 9:  // control characters and separators inside a value (they must not break a diagnostic's line)
+                if let eq = lines[i].firstIndex(of: 0x3D) {
+                    let nasty = ["\\n", "\\r", "\\u2028", "\\u0085", "\\u001b[2J", "\\t"].randomElement(using: &random)!
+                    lines[i] = Array(lines[i][...eq]) + Array(" \"x\(nasty)other.toml:1: error: y\"".utf8)
+                }
             default:
                 if !lines[i].isEmpty { lines[i][Int.random(in: 0..<lines[i].count, using: &random)] = UInt8.random(in: 0...255, using: &random) }
             }
@@ -86,6 +103,9 @@ struct JobFileFuzzTests {
             }
             for entry in log.entries {
                 #expect(entry.file == seed.name)
+                // Printed, every diagnostic is one line starting with FILE:LINE:.
+                let printed = entry.description
+                #expect(printed.hasPrefix("\(seed.name):\(entry.line): ") && !printed.contains(where: \.isNewline), "\(printed)")
                 #expect(entry.line >= 1 && entry.line <= lineCount, "seed \(Self.seed): \(entry) in \(String(decoding: bytes, as: UTF8.self))")
                 #expect(!entry.message.isEmpty)
             }
