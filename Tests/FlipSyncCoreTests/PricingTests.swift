@@ -282,7 +282,7 @@ struct RepricerExampleTests {
 
 // MARK: - README worked examples, our shipping, guardrails
 
-@Suite("Pricing: README worked examples and the shipping we charge")
+@Suite("Pricing: README worked examples and the shipping we charge", .timeLimit(.minutes(2)))
 struct RepricerReadmeExampleTests {
     /// Amazon, FS-00032 of the trust issue: cost 60.00, shipping cost 4.50, fees 15% + 0, margin 15%
     /// → floor 73.50 / 0.85 = 86.470… → 86.48; no markup, so the ceiling is today's price.
