@@ -35,7 +35,7 @@ struct EbayRoutes: Sendable {
             if status == 429 {
                 var headers: HTTPFields = [:]
                 if let seconds = fault.retryAfterSeconds { headers[.retryAfter] = String(seconds) }
-                return (JSON.ebayError(status: 429, errorId: fault.errorId ?? 2001, category: "REQUEST",
+                return (JSON.ebayError(status: 429, errorId: fault.errorId ?? 2001, domain: "ACCESS", category: "REQUEST",
                                        message: fault.message ?? "Too many requests. The request limit has been reached for the resource.",
                                        headers: headers), false)
             }

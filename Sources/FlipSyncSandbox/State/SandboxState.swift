@@ -84,10 +84,13 @@ public struct SandboxFault: Sendable, Hashable, Codable {
     public var message: String?
     public var redirectTo: String?
     public var malformed: Bool?
+    /// Amazon's routes: `x-amzn-RateLimit-Limit` on the error (the production limiter sets it).
+    public var rateLimitLimit: String?
 
     public init(route: SandboxRoute, remaining: Int? = nil, latencyMilliseconds: Int? = nil, expireTokens: Bool? = nil,
                 status: Int? = nil, retryAfterSeconds: Int? = nil, errorId: Int? = nil, message: String? = nil,
-                redirectTo: String? = nil, malformed: Bool? = nil) {
+                redirectTo: String? = nil, malformed: Bool? = nil, rateLimitLimit: String? = nil) {
+        self.rateLimitLimit = rateLimitLimit
         self.redirectTo = redirectTo
         self.route = route
         self.remaining = remaining
@@ -161,17 +164,22 @@ public final class SandboxState: Sendable {
     public let shopifyCost: ShopifyCostBucket
     public let tokenLifetime: TimeSpan
     let clock: any SchedulerClock
+    /// The limits enforced (`SandboxLimits.generous` unless configured).
+    let limiter: SandboxLimiter
+    public var limits: SandboxLimits { limiter.limits }
 
     public init(catalog: SeededCatalog, credentials: SandboxCredentials, tokenLifetime: TimeSpan, clock: any SchedulerClock,
                 ordersPerHour: Int = 0, seed: UInt64 = 1, amazonCredentials: SandboxCredentials = .amazonDevelopment,
                 shopifyAccessToken: String = "sandbox-shopify-token",
-                easyPostAPIKey: String = SandboxServer.easyPostAPIKey, openAIAPIKey: String = SandboxServer.openAIAPIKey) {
+                easyPostAPIKey: String = SandboxServer.easyPostAPIKey, openAIAPIKey: String = SandboxServer.openAIAPIKey,
+                limits: SandboxLimits = .generous) {
+        limiter = SandboxLimiter(limits: limits, clock: clock)
         self.easyPostAPIKey = easyPostAPIKey
         self.openAIAPIKey = openAIAPIKey
         self.credentials = credentials
         self.amazonCredentials = amazonCredentials
         self.shopifyAccessToken = shopifyAccessToken
-        shopifyCost = ShopifyCostBucket(maximumAvailable: SandboxShopify.maximumAvailable, restoreRate: SandboxShopify.restoreRate,
+        shopifyCost = ShopifyCostBucket(maximumAvailable: limits.shopifyMaximumAvailable, restoreRate: limits.shopifyRestoreRate,
                                         clock: clock)
         self.tokenLifetime = tokenLifetime
         self.clock = clock
@@ -252,10 +260,22 @@ public final class SandboxState: Sendable {
     public func inject(_ fault: SandboxFault) { inner.withLock { $0.faults.append(fault) } }
     public func clearFaults() { inner.withLock { $0.faults.removeAll() } }
 
-    /// Counts the request and takes the first fault for `route`, using up one of its `remaining`.
+    /// Counts the request, then applies the limits (`SandboxLimiter`): a refused request is
+    /// answered as a 429 fault would be (eBay: errorId 2001; Amazon: `QuotaExceeded` with
+    /// `x-amzn-RateLimit-Limit`), and uses up no injected fault. Otherwise takes the first fault
+    /// for `route`, using up one of its `remaining`. Every route's fault handling calls this,
+    /// so it is the one place limits apply.
     func begin(_ route: SandboxRoute) -> SandboxFault? {
-        inner.withLock { s in
-            s.requests[route.rawValue, default: 0] += 1
+        inner.withLock { $0.requests[route.rawValue, default: 0] += 1 }
+        if let refusal = limiter.admit(route) {
+            switch refusal {
+            case .rate(let limit, _):
+                return SandboxFault(route: route, status: 429, errorId: 2001, rateLimitLimit: limit)
+            case .daily:
+                return SandboxFault(route: route, status: 429, errorId: 2001, rateLimitLimit: limiter.rateHeader(route))
+            }
+        }
+        return inner.withLock { s in
             guard let index = s.faults.firstIndex(where: { $0.route == route }) else { return nil }
             let fault = s.faults[index]
             if let remaining = fault.remaining {
