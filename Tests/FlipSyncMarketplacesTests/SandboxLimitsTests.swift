@@ -102,6 +102,35 @@ struct SandboxLimitsTests {
         }
     }
 
+    @Test("getOrders at 0.0167/s burst 20: 20 calls at once pass, the 21st is 429 with 0.0167; one token is back after 59.881 s")
+    func amazonBurst() async throws {
+        let clock = ManualClock(Timestamp(secondsSinceEpoch: 1_780_000_000))
+        try await Raw.with(.production, clock: clock) { raw in
+            let token = try await raw.amazonToken()
+            func orders() async throws -> HTTPResponse {
+                try await raw.send(.get, "/amazon/orders/v0/orders?MarketplaceIds=\(SandboxState.amazonMarketplaceID)&CreatedAfter=2026-01-01T00:00:00Z",
+                                   headers: [("x-amz-access-token", token)])
+            }
+            for _ in 0..<20 {
+                let response = try await orders()
+                #expect(response.status == 200)
+                #expect(response.header("x-amzn-RateLimit-Limit") == "0.0167")
+            }
+            let refused = try await orders()
+            #expect(refused.status == 429)
+            #expect(refused.header("x-amzn-RateLimit-Limit") == "0.0167")
+            let row = try await raw.limitRow("amazon.orders")
+            #expect(row["burst"] as? Int == 20)
+            #expect(row["tokens"] as? Double == 0)
+            // 1 / 0.0167 s = 59.880… s.
+            clock.advance(byMilliseconds: 59_879)
+            #expect(try await orders().status == 429)
+            clock.advance(byMilliseconds: 2)
+            #expect(try await orders().status == 200)
+            #expect(try await orders().status == 429)
+        }
+    }
+
     /// Each day's reset is local midnight in America/Los_Angeles: on a DST-change day the next
     /// reset is 23 (March) or 25 (November) hours after the previous one.
     @Test("eBay Browse's daily quota: past it 429 errorId 2001, reset at midnight Pacific, across DST changes",
