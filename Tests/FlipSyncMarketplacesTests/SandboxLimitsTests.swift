@@ -185,6 +185,35 @@ struct SandboxLimitsTests {
         }
     }
 
+    @Test("eBay's OAuth quotas are per grant type: past client_credentials' quota it is 429 errorId 2001, refresh-token grants go on")
+    func ebayTokenQuotas() async throws {
+        #expect(SandboxLimits.production.routes[.ebayTokenClientCredentials]?.dailyQuota == 1_000)
+        #expect(SandboxLimits.production.routes[.ebayTokenRefreshToken]?.dailyQuota == 50_000)
+        var limits = SandboxLimits.production
+        limits.routes[.ebayTokenClientCredentials]?.dailyQuota = 2
+        let clock = ManualClock(try #require(Timestamp(parsing: "2026-06-01T12:00:00Z")))
+        try await Raw.with(limits, clock: clock) { raw in
+            let c = raw.sandbox.state.credentials
+            let basic = "Basic " + Data("\(c.clientID):\(c.clientSecret)".utf8).base64EncodedString()
+            func grant(_ body: String) async throws -> HTTPResponse {
+                try await raw.send(.post, "/ebay/identity/v1/oauth2/token",
+                                   headers: [("Authorization", basic), ("Content-Type", "application/x-www-form-urlencoded")], body: body)
+            }
+            #expect(try await grant("grant_type=client_credentials").status == 200)
+            #expect(try await grant("grant_type=client_credentials").status == 200)
+            let refused = try await grant("grant_type=client_credentials")
+            #expect(refused.status == 429)
+            #expect((raw.json(refused)["errors"] as? [[String: Any]])?.first?["errorId"] as? Int == 2001)
+            #expect(try await grant("grant_type=refresh_token&refresh_token=\(c.refreshToken)").status == 200)
+            let row = try await raw.limitRow("token.client_credentials")
+            #expect(row["remaining"] as? Int == 0)
+            // 2026-06-01 is PDT: the next midnight there is 07:00Z on the 2nd.
+            #expect(row["reset"] as? String == "2026-06-02T07:00:00Z")
+            clock.advance(to: try #require(Timestamp(parsing: "2026-06-02T07:00:00Z")))
+            #expect(try await grant("grant_type=client_credentials").status == 200)
+        }
+    }
+
     @Test("the generous profile (the default) throttles neither Amazon nor eBay, and advertises the ×100 rates")
     func generous() async throws {
         #expect(SandboxConfiguration().limits == .generous)

@@ -2,6 +2,12 @@ import FlipSyncCore
 import Foundation
 import Synchronization
 
+extension SandboxRoute {
+    /// eBay's token endpoint as the limits count it: by grant type (faults still use `token`).
+    public static let ebayTokenClientCredentials = SandboxRoute("token.client_credentials")
+    public static let ebayTokenRefreshToken = SandboxRoute("token.refresh_token")
+}
+
 /// One route's production limit: a token bucket (`rate` requests a second, at most `burst`
 /// at once) and/or a daily quota shared by the routes of one `quotaGroup`, reset at midnight
 /// America/Los_Angeles (eBay's day).
@@ -66,6 +72,7 @@ public struct SandboxLimits: Sendable, Hashable {
     static let spapi = "github.com/amzn/selling-partner-api-models@34dc93fe"
     static let ebayBuyLimits = "developer.ebay.com/develop/api/buy/api_call_limits"
     static let ebaySellLimits = "developer.ebay.com/develop/api/sell/api_call_limits"
+    static let ebayOAuthLimits = "developer.ebay.com/api-docs/static/oauth-rate-limits.html"
 
     /// The real limits, one row a route, each with its source.
     public static let production = SandboxLimits(
@@ -93,9 +100,11 @@ public struct SandboxLimits: Sendable, Hashable {
             .ebayFulfillmentPolicy: SandboxLimit(dailyQuota: 25_000, quotaGroup: "ebay.account", source: ebaySellLimits),
             // TODO: Inventory API (offers, inventory_items, bulk_update) and Fulfillment API
             // (orders) rows: their numbers were cut off in the text of ebaySellLimits read here.
-            // TODO: OAuth token (developer.ebay.com/api-docs/static/oauth-rate-limits.html):
-            // client_credentials 1,000/day, refresh_token 50,000/day, per grant type; the limiter
-            // sees the route before the grant is parsed, so no row yet.
+            // OAuth token endpoint, per grant type (the `token` route counts under
+            // `token.<grant_type>`): developer.ebay.com/api-docs/static/oauth-rate-limits.html,
+            // "Client credentials grant … 1,000 requests/day", "Refresh token grant … 50,000 requests/day".
+            .ebayTokenClientCredentials: SandboxLimit(dailyQuota: 1_000, source: ebayOAuthLimits),
+            .ebayTokenRefreshToken: SandboxLimit(dailyQuota: 50_000, source: ebayOAuthLimits),
         ],
         // shopify.dev/docs/apps/build/apis/graphql-admin/rate-limits: Standard plan 100 points/second.
         // The bucket's size is not in that table; 2,000 is the size the sandbox already serves.

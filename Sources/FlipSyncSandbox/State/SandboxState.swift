@@ -264,10 +264,11 @@ public final class SandboxState: Sendable {
     /// answered as a 429 fault would be (eBay: errorId 2001; Amazon: `QuotaExceeded` with
     /// `x-amzn-RateLimit-Limit`), and uses up no injected fault. Otherwise takes the first fault
     /// for `route`, using up one of its `remaining`. Every route's fault handling calls this,
-    /// so it is the one place limits apply.
-    func begin(_ route: SandboxRoute) -> SandboxFault? {
+    /// so it is the one place limits apply. `limitAs` is the table row that counts the call when
+    /// it is not `route`'s own (eBay's token endpoint: `token.client_credentials`, `token.refresh_token`).
+    func begin(_ route: SandboxRoute, limitAs: SandboxRoute? = nil) -> SandboxFault? {
         inner.withLock { $0.requests[route.rawValue, default: 0] += 1 }
-        if let refusal = limiter.admit(route) {
+        if let refusal = limiter.admit(limitAs ?? route) {
             switch refusal {
             case .rate(let limit, _):
                 return SandboxFault(route: route, status: 429, errorId: 2001, rateLimitLimit: limit)
