@@ -22,6 +22,10 @@ struct SandboxCommand: AsyncParsableCommand {
             must be complete, and a group that is absent keeps the sandbox's development values
             (eBay: client id "sandbox-client", secret "sandbox-secret", refresh token
             "sandbox-refresh-token").
+            --limits production enforces each operation's real rate, burst and daily quota
+            (Amazon 429 QuotaExceeded with x-amzn-RateLimit-Limit, eBay 429 errorId 2001, eBay
+            days from midnight America/Los_Angeles); --limits generous (the default) limits
+            nothing but the Shopify cost bucket. GET /_admin/limits shows them.
             Stops on SIGINT or SIGTERM.
             """)
 
@@ -43,7 +47,11 @@ struct SandboxCommand: AsyncParsableCommand {
     @Option(help: "A directory of credential files to accept (ebay-*, amazon-lwa-*, amazon-refresh-token, shopify-access-token, easypost-api-key, openai-api-key).")
     var credentialsDirectory: String?
 
+    @Option(help: "generous (default: nothing throttled but Shopify's cost bucket) or production (real rates, bursts and daily quotas).")
+    var limits = "generous"
+
     func validate() throws {
+        guard SandboxLimits(named: limits) != nil else { throw ValidationError("--limits must be generous or production, not \"\(limits)\"") }
         guard LoopbackHost.isLoopback(host: host) else {
             throw ValidationError("--host must be a loopback address (127.x.x.x, ::1 or localhost), not \"\(host)\": the sandbox accepts well-known development credentials")
         }
@@ -54,6 +62,7 @@ struct SandboxCommand: AsyncParsableCommand {
 
     func run() async throws {
         var configuration = SandboxConfiguration(host: host, port: port, seed: seed, listings: listings, ordersPerHour: ordersPerHour)
+        configuration.limits = SandboxLimits(named: limits) ?? .generous
         if let credentialsDirectory {
             do {
                 try SandboxCredentialFiles.load(directory: credentialsDirectory, into: &configuration)

@@ -12,6 +12,8 @@ import Hummingbird
 /// - `POST /_admin/tokens/expire`: every issued token expires now.
 /// - `POST /_admin/faults` with a `SandboxFault` JSON body; `DELETE /_admin/faults` clears them.
 /// - `GET /_admin/channels/{amazon|shopify}`: our listings there as they are now.
+/// - `GET /_admin/limits`: the profile (`generous` or `production`), the Shopify cost bucket, and
+///   each limited route's rate, burst, tokens now, daily quota, used, remaining and reset.
 /// - `GET /_admin/products`, `GET /_admin/stock`: physical details, and units on the shelf by SKU.
 /// - `POST /_admin/orders` `{"marketplace":"ebay","sku":"FS-00001","quantity":1}`: a buyer
 ///   orders now (409 with the reason when the channel lists less); `GET /_admin/orders`: every
@@ -53,6 +55,13 @@ struct AdminRoutes: Sendable {
                 return JSON.response(["error": "expected amazon or shopify (eBay's listings are /_admin/listings)"], status: .notFound)
             }
             return Self.encode(self.state.channelListings(marketplace))
+        }
+        admin.get("limits") { _, _ in
+            let shopify = self.state.shopifyCost.status
+            return JSON.response(["profile": self.state.limits.name, "routes": self.state.limiter.report(),
+                                  "shopifyCost": ["maximumAvailable": shopify.maximumAvailable,
+                                                  "currentlyAvailable": shopify.currentlyAvailable,
+                                                  "restoreRate": shopify.restoreRate]])
         }
         admin.get("products") { _, _ in Self.encode(self.state.products) }
         admin.get("stock") { _, _ in Self.encode(self.state.stock) }

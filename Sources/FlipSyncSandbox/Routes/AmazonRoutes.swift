@@ -46,8 +46,9 @@ extension SandboxState {
 /// vary as Amazon's do). Answers from the handlers carry `x-amzn-RateLimit-Limit`: Amazon's
 /// default rate for the operation times 100, so clients that honour the header
 /// slow down in Amazon's proportions without making tests and demos wait minutes (getOrders'
-/// 0.0167/s would be one call a minute). The sandbox itself throttles nothing; 429s come from
-/// faults. Faults apply like eBay's (`EbayRoutes`): 429
+/// 0.0167/s would be one call a minute). Under `--limits production` the header is Amazon's own
+/// rate and the sandbox throttles each operation to it (`SandboxLimits.production`); otherwise
+/// it throttles nothing and 429s come from faults. Faults apply like eBay's (`EbayRoutes`): 429
 /// answers `QuotaExceeded`, other statuses `InternalFailure` (5xx) or `InvalidInput` (4xx), with
 /// the fault's `message`; `errorId` is eBay's and ignored here.
 struct AmazonRoutes: Sendable {
@@ -100,6 +101,7 @@ struct AmazonRoutes: Sendable {
             if status == 429 {
                 var headers: HTTPFields = [:]
                 if let seconds = fault.retryAfterSeconds { headers[.retryAfter] = String(seconds) }
+                if let limit = fault.rateLimitLimit { headers[.init("x-amzn-RateLimit-Limit")!] = limit }
                 return (Self.error(status: 429, code: "QuotaExceeded",
                                    message: fault.message ?? "You exceeded your quota for the requested resource.",
                                    headers: headers), false)
@@ -266,7 +268,7 @@ struct AmazonRoutes: Sendable {
     }
 
     func itemOffers(_ request: Request, asin: String) async -> Response {
-        let rate = AdvertisedRate.itemOffers
+        let rate = state.limiter.rateHeader(.amazonOffers) ?? AdvertisedRate.itemOffers
         let (faulted, malformed) = await fault(.amazonOffers)
         if let faulted { return faulted }
         if let denied = authorize(request) { return denied }
@@ -334,7 +336,7 @@ struct AmazonRoutes: Sendable {
     static let listingCreated: Int64 = 1_704_067_200_000  // 2024-01-01T00:00:00Z
 
     func searchListings(_ request: Request, sellerID: String) async -> Response {
-        let rate = AdvertisedRate.searchListings
+        let rate = state.limiter.rateHeader(.amazonListings) ?? AdvertisedRate.searchListings
         let (faulted, malformed) = await fault(.amazonListings)
         if let faulted { return faulted }
         if let denied = authorize(request) { return denied }
@@ -439,7 +441,7 @@ struct AmazonRoutes: Sendable {
     }
 
     func patchListing(_ request: Request, sellerID: String, sku rawSKU: String) async throws -> Response {
-        let rate = AdvertisedRate.patchListing
+        let rate = state.limiter.rateHeader(.amazonPatch) ?? AdvertisedRate.patchListing
         let (faulted, malformed) = await fault(.amazonPatch)
         if let faulted { return faulted }
         if let denied = authorize(request) { return denied }
@@ -526,7 +528,7 @@ struct AmazonRoutes: Sendable {
     // MARK: Orders v0
 
     func orders(_ request: Request) async -> Response {
-        let rate = AdvertisedRate.orders
+        let rate = state.limiter.rateHeader(.amazonOrders) ?? AdvertisedRate.orders
         let (faulted, malformed) = await fault(.amazonOrders)
         if let faulted { return faulted }
         if let denied = authorize(request) { return denied }
@@ -591,7 +593,7 @@ struct AmazonRoutes: Sendable {
     }
 
     func orderItems(_ request: Request, orderID rawOrderID: String) async -> Response {
-        let rate = AdvertisedRate.orderItems
+        let rate = state.limiter.rateHeader(.amazonOrderItems) ?? AdvertisedRate.orderItems
         let (faulted, malformed) = await fault(.amazonOrderItems)
         if let faulted { return faulted }
         if let denied = authorize(request) { return denied }

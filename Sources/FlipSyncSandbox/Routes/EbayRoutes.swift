@@ -27,15 +27,16 @@ struct EbayRoutes: Sendable {
 
     /// Applies the route's fault, if any: the response to send instead, or nil to go on.
     /// `malformed` is returned separately because it replaces only a successful body.
-    private func fault(_ route: SandboxRoute) async -> (response: Response?, malformed: Bool) {
-        guard let fault = state.begin(route) else { return (nil, false) }
+    /// `limitAs` names the row of the limits table that counts the call, when not `route`'s own.
+    private func fault(_ route: SandboxRoute, limitAs: SandboxRoute? = nil) async -> (response: Response?, malformed: Bool) {
+        guard let fault = state.begin(route, limitAs: limitAs) else { return (nil, false) }
         if let latency = fault.latencyMilliseconds, latency > 0 { await state.hold(route, milliseconds: latency) }
         if fault.expireTokens == true { state.expireAllTokens() }
         if let status = fault.status {
             if status == 429 {
                 var headers: HTTPFields = [:]
                 if let seconds = fault.retryAfterSeconds { headers[.retryAfter] = String(seconds) }
-                return (JSON.ebayError(status: 429, errorId: fault.errorId ?? 2001, category: "REQUEST",
+                return (JSON.ebayError(status: 429, errorId: fault.errorId ?? 2001, domain: "ACCESS", category: "REQUEST",
                                        message: fault.message ?? "Too many requests. The request limit has been reached for the resource.",
                                        headers: headers), false)
             }
@@ -69,7 +70,10 @@ struct EbayRoutes: Sendable {
     // MARK: Token
 
     func token(_ request: Request) async throws -> Response {
-        let (faulted, malformed) = await fault(.token)
+        // eBay's OAuth quotas are per grant type, so the body is read before the limits apply.
+        let body = try await JSON.body(request)
+        let form = Self.parseForm(String(decoding: body, as: UTF8.self))
+        let (faulted, malformed) = await fault(.token, limitAs: form["grant_type"].map { SandboxRoute("token.\($0)") })
         if let faulted { return faulted }
         func oauthError(_ status: HTTPResponse.Status, _ error: String, _ description: String) -> Response {
             JSON.response(["error": error, "error_description": description], status: status)
@@ -79,7 +83,6 @@ struct EbayRoutes: Sendable {
               let colon = decoded.firstIndex(of: ":"),
               decoded[..<colon] == state.credentials.clientID, decoded[decoded.index(after: colon)...] == state.credentials.clientSecret
         else { return oauthError(.unauthorized, "invalid_client", "client authentication failed") }
-        let form = Self.parseForm(String(decoding: try await JSON.body(request), as: UTF8.self))
         let kind: SandboxState.IssuedToken.Kind
         switch form["grant_type"] {
         case "client_credentials":

@@ -24,6 +24,9 @@ public struct SandboxConfiguration: Sendable, Hashable {
     /// The EasyPost API key and the OpenAI key accepted.
     public var easyPostAPIKey: String = SandboxServer.easyPostAPIKey
     public var openAIAPIKey: String = SandboxServer.openAIAPIKey
+    /// How strict: `.generous` (the default, for quick demos) or `.production` (each
+    /// operation's real rate, burst and daily quota; `SandboxLimits.production`).
+    public var limits: SandboxLimits = .generous
 
     public init(host: String = "127.0.0.1", port: Int = 0, seed: UInt64 = 1, listings: Int = 200,
                 credentials: SandboxCredentials = .development, tokenLifetime: TimeSpan = .seconds(7200),
@@ -91,7 +94,8 @@ public final class SandboxServer: Sendable {
                      credentials: configuration.credentials, tokenLifetime: configuration.tokenLifetime, clock: clock,
                      ordersPerHour: configuration.ordersPerHour, seed: configuration.seed,
                      amazonCredentials: configuration.amazonCredentials, shopifyAccessToken: configuration.shopifyAccessToken,
-                     easyPostAPIKey: configuration.easyPostAPIKey, openAIAPIKey: configuration.openAIAPIKey)
+                     easyPostAPIKey: configuration.easyPostAPIKey, openAIAPIKey: configuration.openAIAPIKey,
+                     limits: configuration.limits)
     }
 
     static func makeRouter(_ state: SandboxState) -> Router<BasicRequestContext> {
@@ -106,7 +110,9 @@ public final class SandboxServer: Sendable {
         return router
     }
 
-    /// Starts serving in a background task and returns once the port is bound.
+    /// Starts serving in a background task and returns once the port is bound. `clock` drives
+    /// everything timed (tokens, orders, the limits' buckets and Pacific days): a test's
+    /// `ManualClock` moves them all.
     public static func start(_ configuration: SandboxConfiguration = SandboxConfiguration(),
                              clock: any SchedulerClock = SystemSchedulerClock(),
                              logger: Logger = Logger(label: "flipsync.sandbox")) async throws -> SandboxServer {

@@ -91,12 +91,16 @@ public struct SandboxFault: Sendable, Hashable, Codable {
     public var malformed: Bool?
     public var percent: Int?
     public var kind: String?
+    /// Amazon's routes: `x-amzn-RateLimit-Limit` on the error (the production limiter sets it).
+    public var rateLimitLimit: String?
 
     public init(route: SandboxRoute, remaining: Int? = nil, latencyMilliseconds: Int? = nil, expireTokens: Bool? = nil,
                 status: Int? = nil, retryAfterSeconds: Int? = nil, errorId: Int? = nil, message: String? = nil,
-                redirectTo: String? = nil, malformed: Bool? = nil, percent: Int? = nil, kind: String? = nil) {
+                redirectTo: String? = nil, malformed: Bool? = nil, percent: Int? = nil, kind: String? = nil,
+                rateLimitLimit: String? = nil) {
         self.percent = percent
         self.kind = kind
+        self.rateLimitLimit = rateLimitLimit
         self.redirectTo = redirectTo
         self.route = route
         self.remaining = remaining
@@ -177,17 +181,22 @@ public final class SandboxState: Sendable {
     public let shopifyBulk = ShopifyBulkStore()
     public let tokenLifetime: TimeSpan
     let clock: any SchedulerClock
+    /// The limits enforced (`SandboxLimits.generous` unless configured).
+    let limiter: SandboxLimiter
+    public var limits: SandboxLimits { limiter.limits }
 
     public init(catalog: SeededCatalog, credentials: SandboxCredentials, tokenLifetime: TimeSpan, clock: any SchedulerClock,
                 ordersPerHour: Int = 0, seed: UInt64 = 1, amazonCredentials: SandboxCredentials = .amazonDevelopment,
                 shopifyAccessToken: String = "sandbox-shopify-token",
-                easyPostAPIKey: String = SandboxServer.easyPostAPIKey, openAIAPIKey: String = SandboxServer.openAIAPIKey) {
+                easyPostAPIKey: String = SandboxServer.easyPostAPIKey, openAIAPIKey: String = SandboxServer.openAIAPIKey,
+                limits: SandboxLimits = .generous) {
+        limiter = SandboxLimiter(limits: limits, clock: clock)
         self.easyPostAPIKey = easyPostAPIKey
         self.openAIAPIKey = openAIAPIKey
         self.credentials = credentials
         self.amazonCredentials = amazonCredentials
         self.shopifyAccessToken = shopifyAccessToken
-        shopifyCost = ShopifyCostBucket(maximumAvailable: SandboxShopify.maximumAvailable, restoreRate: SandboxShopify.restoreRate,
+        shopifyCost = ShopifyCostBucket(maximumAvailable: limits.shopifyMaximumAvailable, restoreRate: limits.shopifyRestoreRate,
                                         clock: clock)
         self.tokenLifetime = tokenLifetime
         self.clock = clock
@@ -274,11 +283,25 @@ public final class SandboxState: Sendable {
     public func inject(_ fault: SandboxFault) { inner.withLock { $0.faults.append(fault) } }
     public func clearFaults() { inner.withLock { $0.faults.removeAll() } }
 
-    /// Counts the request and takes the first fault for `route` that applies to it (a `percent`
-    /// fault draws whether it does), using up one of its `remaining`; counts the fault applied.
-    func begin(_ route: SandboxRoute) -> SandboxFault? {
-        inner.withLock { s in
-            s.requests[route.rawValue, default: 0] += 1
+    /// Counts the request, then applies the limits (`SandboxLimiter`): a refused request is
+    /// answered as a 429 fault would be (eBay: errorId 2001; Amazon: `QuotaExceeded` with
+    /// `x-amzn-RateLimit-Limit`), and uses up no injected fault. Otherwise takes the first fault
+    /// for `route` that applies to it (a `percent` fault draws whether it does), using up one of
+    /// its `remaining`, and counts the fault applied. Every route's fault handling calls this, so
+    /// it is the one place limits and faults apply. `limitAs` is the table row that counts the
+    /// call when it is not `route`'s own (eBay's token endpoint: `token.client_credentials`,
+    /// `token.refresh_token`).
+    func begin(_ route: SandboxRoute, limitAs: SandboxRoute? = nil) -> SandboxFault? {
+        inner.withLock { $0.requests[route.rawValue, default: 0] += 1 }
+        if let refusal = limiter.admit(limitAs ?? route) {
+            switch refusal {
+            case .rate(let limit, _):
+                return SandboxFault(route: route, status: 429, errorId: 2001, rateLimitLimit: limit)
+            case .daily:
+                return SandboxFault(route: route, status: 429, errorId: 2001, rateLimitLimit: limiter.rateHeader(route))
+            }
+        }
+        return inner.withLock { s in
             for index in s.faults.indices where s.faults[index].route == route {
                 let fault = s.faults[index]
                 if let percent = fault.percent, Int.random(in: 0..<100, using: &s.faultRandom) >= percent { continue }
