@@ -38,8 +38,8 @@ public struct SandboxLimit: Sendable, Hashable {
     }
 }
 
-/// How strict the sandbox is: `.generous` (no limits beyond the Shopify cost bucket: quick
-/// demos, the default) or `.production` (each operation's real rate, burst and daily quota).
+/// How strict the sandbox is: `.generous` (nothing throttled; the Shopify cost bucket is ten
+/// times Shopify's largest plan's, so no query waits: quick demos and tests, the default) or `.production` (each operation's real rate, burst and daily quota).
 /// Tests may change one row (`limits.routes[.search]?.dailyQuota = 5`).
 public struct SandboxLimits: Sendable, Hashable {
     public var name: String
@@ -64,10 +64,12 @@ public struct SandboxLimits: Sendable, Hashable {
         }
     }
 
-    /// Today's behaviour: nothing throttled but the Shopify cost bucket (`SandboxShopify`'s 2,000 / 100).
+    /// Nothing throttled: no route limits, and a Shopify cost bucket of 200,000 points restored at
+    /// 100,000 a second, so no query FlipSync sends ever waits (the Shopify client still follows
+    /// the bucket it reports). Tests of throttling shrink the bucket (`setShopifyThrottle`) or use
+    /// `.production` (Shopify's Standard plan: 2,000 / 100).
     public static let generous = SandboxLimits(name: "generous", routes: [:],
-                                               shopifyMaximumAvailable: SandboxShopify.maximumAvailable,
-                                               shopifyRestoreRate: SandboxShopify.restoreRate)
+                                               shopifyMaximumAvailable: 200_000, shopifyRestoreRate: 100_000)
 
     static let spapi = "github.com/amzn/selling-partner-api-models@34dc93fe"
     static let ebayBuyLimits = "developer.ebay.com/develop/api/buy/api_call_limits"
