@@ -161,4 +161,52 @@ struct RepricingSweepTests {
             for d in decisions where d.reasonCode == "out-of-stock" { #expect(d.newPriceMicros == nil && d.offersConsidered == 0) }
         }
     }
+
+    @Test("Amazon competition through getListingOffersBatch (20 SKUs a request) decides exactly as getItemOffers does on the same data")
+    func batchAndPerItemDecideAlike() async throws {
+        try await WorkflowHarness.with(listings: 200, seed: 913_377) { h in
+            let batchWorld = try WorkflowWorld.load(h, jobs: ["sweep": Self.job("ceiling_markup = \"200%\"\ndry_run = true", marketplaces: #"["amazon"]"#)])
+            let (batchRun, batchStatus) = try await batchWorld.run("sweep")
+            #expect(batchStatus == .succeeded, "\(batchRun.error ?? "")")
+            let counts = h.sandbox.state.requestCounts
+            let batchCalls = counts[SandboxRoute.amazonListingOffersBatch.rawValue] ?? 0
+            #expect(counts[SandboxRoute.amazonOffers.rawValue] == nil, "the sweep called getItemOffers")
+            let amazonListings = h.sandbox.state.channelListings(.amazon).count
+            #expect(batchCalls >= 1 && batchCalls <= (amazonListings + 19) / 20)
+
+            // The same sweep with a client that only knows getItemOffers, one listing at a time.
+            var services = batchWorld.services
+            services.marketplaces[.amazon] = PerItemMarketplace(base: try #require(services.marketplaces[.amazon]))
+            let perItemWorld = WorkflowWorld(harness: h, config: batchWorld.config, catalog: batchWorld.catalog, services: services,
+                                             spend: batchWorld.spend, clock: batchWorld.clock)
+            let (itemRun, itemStatus) = try await perItemWorld.run("sweep")
+            #expect(itemStatus == .succeeded, "\(itemRun.error ?? "")")
+            let itemCalls = h.sandbox.state.requestCounts[SandboxRoute.amazonOffers.rawValue] ?? 0
+            #expect(h.sandbox.state.requestCounts[SandboxRoute.amazonListingOffersBatch.rawValue] == batchCalls)
+            #expect(itemCalls > batchCalls * 10, "\(itemCalls) getItemOffers calls against \(batchCalls) batches")
+
+            func comparable(_ d: DecisionRecord) -> String {
+                [d.sku, "\(d.newPriceMicros ?? -1)", "\(d.floorMicros ?? -1)", "\(d.ceilingMicros ?? -1)", "\(d.lowestCompetitorMicros ?? -1)",
+                 "\(d.buyBoxMicros ?? -1)", "\(d.offersConsidered)", "\(d.offersExcluded.sorted { $0.key < $1.key })", d.reasonCode, d.reason,
+                 d.state.rawValue, "\(d.shippingChargedMicros ?? -1)"].joined(separator: "|")
+            }
+            let batched = try h.store.decisions(sweep: batchRun.id).sorted { $0.sku < $1.sku }.map(comparable)
+            let perItem = try h.store.decisions(sweep: itemRun.id).sorted { $0.sku < $1.sku }.map(comparable)
+            #expect(batched.count == amazonListings)
+            #expect(batched == perItem)
+            #expect(batched.contains { $0.contains("followed-competition") }, "no decision followed the competition")
+            #expect(batched.contains { $0.contains("own-shipping-unknown") } == perItem.contains { $0.contains("own-shipping-unknown") })
+        }
+    }
+}
+
+/// A marketplace that reads competition one listing at a time (the protocol's default), over
+/// another's calls: the per-item path for comparing with a batch one.
+struct PerItemMarketplace: Marketplace {
+    let base: any Marketplace
+    var name: MarketplaceName { base.name }
+    func activeListings() async throws -> [MarketplaceListing] { try await base.activeListings() }
+    func competition(for listing: MarketplaceListing) async throws -> Competition { try await base.competition(for: listing) }
+    func apply(_ changes: [ListingChange]) async throws -> [ListingChangeResult] { try await base.apply(changes) }
+    func orders(since cursor: String?) async throws -> OrdersPage { try await base.orders(since: cursor) }
 }
