@@ -21,8 +21,10 @@ public protocol Marketplace: Sendable {
     /// The competition for several listings, read as the channel's batch endpoints allow:
     /// one result per listing, in the same order. A failure of one listing only (Amazon's
     /// 404 inside a batch) is that listing's `.failed`; a failure of the whole read is thrown.
-    /// The default reads each listing with `competition(for:)`.
-    func competitions(for listings: [MarketplaceListing]) async throws -> [CompetitionLookup]
+    /// `titleMatches` false says offers found by similar title only will not be used (no
+    /// matcher judges them), so a channel may skip the searches that find only those (eBay's
+    /// keyword search). The default reads each listing with `competition(for:)`.
+    func competitions(for listings: [MarketplaceListing], titleMatches: Bool) async throws -> [CompetitionLookup]
 
     /// How the repricing sweep cuts listings into groups whose competition is read together
     /// (one `decide` task each): Amazon, 20 SKUs (`getListingOffersBatch`); eBay, the listings
@@ -46,7 +48,7 @@ public protocol Marketplace: Sendable {
 }
 
 extension Marketplace {
-    public func competitions(for listings: [MarketplaceListing]) async throws -> [CompetitionLookup] {
+    public func competitions(for listings: [MarketplaceListing], titleMatches: Bool) async throws -> [CompetitionLookup] {
         var results: [CompetitionLookup] = []
         for listing in listings { results.append(.found(try await competition(for: listing))) }
         return results

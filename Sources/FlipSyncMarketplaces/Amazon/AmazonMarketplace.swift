@@ -63,8 +63,9 @@ public struct AmazonMarketplace: Marketplace {
     /// `getListingOffersBatch`, 20 SKUs a request, each in its listing's condition. The offers
     /// are the same as `getItemOffers` gives for the listing's ASIN, so the competition (and
     /// every decision made from it) is the same; an entry Amazon answers with an error (404
-    /// for a SKU it does not know) is that listing's `.failed`.
-    public func competitions(for listings: [MarketplaceListing]) async throws -> [CompetitionLookup] {
+    /// for a SKU it does not know) is that listing's `.failed`. Amazon matches by ASIN only, so
+    /// `titleMatches` changes nothing.
+    public func competitions(for listings: [MarketplaceListing], titleMatches: Bool = true) async throws -> [CompetitionLookup] {
         var results: [CompetitionLookup] = []
         for start in stride(from: 0, to: listings.count, by: AmazonClient.listingOffersBatchLimit) {
             let chunk = Array(listings[start..<min(start + AmazonClient.listingOffersBatchLimit, listings.count)])

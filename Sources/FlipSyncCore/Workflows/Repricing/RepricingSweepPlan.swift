@@ -186,7 +186,9 @@ public struct RepricingSweepPlan: WorkflowPlan {
             // can be repriced: an out-of-stock listing holds whatever the competition, and one
             // without a cost has no floor, so no call is spent on either.
             let toRead = listings.filter { costs[$0.sku] != nil && $0.quantity > 0 }
-            let lookups = toRead.isEmpty ? [] : try await marketplace.competitions(for: toRead)
+            // Title-only offers count only when the matcher accepts them: without one, the searches
+            // that find nothing else are not made.
+            let lookups = toRead.isEmpty ? [] : try await marketplace.competitions(for: toRead, titleMatches: p.llmMatching && plan.matcher != nil)
             guard lookups.count == toRead.count else {
                 throw TaskFailure.permanent("\(marketplace.name.rawValue) gave \(lookups.count) competition results for \(toRead.count) listings")
             }
