@@ -1,5 +1,6 @@
 import FlipSyncCore
 import FlipSyncSandbox
+import Synchronization
 import Foundation
 import Testing
 
@@ -198,6 +199,65 @@ struct RepricingSweepTests {
             #expect(batched.contains { $0.contains("own-shipping-unknown") } == perItem.contains { $0.contains("own-shipping-unknown") })
         }
     }
+}
+
+extension RepricingSweepTests {
+    @Test("max_listings_per_run: each run checks the N never or longest unchecked, carries the rest, and every listing is checked within ⌈M/N⌉ runs")
+    func rollingCoverage() async throws {
+        try await WorkflowHarness.with(listings: 30) { h in
+            let clock = NightClock()
+            let n = 8
+            let world = try WorkflowWorld.load(h, jobs: ["sweep": Self.job("dry_run = true\nmax_listings_per_run = \(n)", marketplaces: #"["ebay"]"#)],
+                                               clock: clock)
+            let m = h.sandbox.state.listings.count
+            let runs = (m + n - 1) / n
+            try #require(runs >= 3)
+            var firstChecked: [String: Int] = [:]
+            for night in 0..<runs {
+                let neverBefore = h.sandbox.state.listings.map(\.sku).filter { firstChecked[$0] == nil }.sorted()
+                let (run, status) = try await world.run("sweep")
+                #expect(status == .succeeded, "\(run.error ?? "")")
+                let skus = try h.store.decisions(sweep: run.id).map(\.sku)
+                #expect(skus.count == n, "night \(night)")
+                // Never-checked listings go first, by SKU; a run with fewer of them fills up with the oldest.
+                #expect(Set(neverBefore.prefix(n)).isSubset(of: Set(skus)), "night \(night): not the first never-checked SKUs")
+                for sku in skus where firstChecked[sku] == nil { firstChecked[sku] = night }
+                let never = m - firstChecked.count
+                var summary = "checked \(n) of \(m) listings; \(m - n) carried to the next run"
+                if never > 0 { summary += "; oldest unchecked: never checked (\(never))" }
+                #expect(run.summary?.hasSuffix(summary) == true || never == 0, "\(run.summary ?? "")")
+                clock.nextNight()
+            }
+            #expect(firstChecked.count == m, "\(m - firstChecked.count) listings never checked in \(runs) runs")
+            // From then on each night checks the longest unchecked and says how old the rest are.
+            let before = try h.store.coverage(marketplace: .ebay).sorted { ($0.value.lastChecked, $0.key) < ($1.value.lastChecked, $1.key) }
+            let (run, _) = try await world.run("sweep")
+            let again = Set(try h.store.decisions(sweep: run.id).map(\.sku))
+            #expect(again == Set(before.prefix(n).map(\.key)))
+            let oldestRest = try #require(before.dropFirst(n).map(\.value.lastChecked).min())
+            let nights = (clock.wallMilliseconds() - oldestRest) / 86_400_000
+            #expect(nights >= 1)
+            #expect(run.summary?.hasSuffix("checked \(n) of \(m) listings; \(m - n) carried to the next run; oldest unchecked: \(nights) nights") == true,
+                    "\(run.summary ?? "")")
+            // The ledger keeps when each was checked.
+            let coverage = try h.store.coverage(marketplace: .ebay)
+            #expect(coverage.count == m)
+            let now = clock.wallMilliseconds()
+            #expect(again.allSatisfy { c in coverage[c].map { now - $0.lastChecked < 60_000 } == true })
+        }
+    }
+
+}
+
+/// The machine's clock, whose wall time the test moves a night ahead between runs; monotonic
+/// time and sleeps are the machine's, so rate limits and token lifetimes are unaffected.
+final class NightClock: SchedulerClock {
+    private let offset = Mutex<Int64>(0)
+    private let system = SystemSchedulerClock()
+    func wallMilliseconds() -> Int64 { system.wallMilliseconds() + offset.withLock { $0 } }
+    func monotonicMilliseconds() -> Int64 { system.monotonicMilliseconds() }
+    func sleep(milliseconds: Int64) async throws { try await system.sleep(milliseconds: milliseconds) }
+    func nextNight() { offset.withLock { $0 += 86_400_000 } }
 }
 
 /// A marketplace that reads competition one listing at a time (the protocol's default), over

@@ -68,7 +68,9 @@ public struct RepricingSweepPlan: WorkflowPlan {
             guard !tasks.contains(where: { $0.status != .succeeded }) else { return [] }
             var next: [PlannedTask] = []
             for marketplace in p.marketplaces.map(\.value) {
-                let listings = try ledger.sweepListings(sweep: sweep, marketplace: marketplace)
+                let listings = try Self.selected(try ledger.sweepListings(sweep: sweep, marketplace: marketplace),
+                                                 coverage: try ledger.coverage(marketplace: marketplace), sweep: sweep,
+                                                 max: p.maxListingsPerRun)
                 // Listings whose competition is read together are decided by one task; alone,
                 // a listing's task is keyed by its SKU. Groups are cut from the stored snapshot
                 // (SKU order), so a resumed sweep cuts the same ones.
@@ -91,6 +93,50 @@ public struct RepricingSweepPlan: WorkflowPlan {
             throw TaskFailure.permanent("\(trip); nothing was applied")
         }
         return Self.batches(of: decisions, size: batchSize)
+    }
+
+    /// The listings this sweep checks, in SKU order: all of them, or with `max` the `max` that
+    /// were never checked first, then those checked longest ago, then by SKU. Listings this
+    /// sweep already checked (before a resume) come first, so a resumed sweep selects what it
+    /// selected before. The rest are carried to the next run, where they are older than any
+    /// listing checked now: every listing is checked within ⌈listings / max⌉ runs.
+    static func selected(_ listings: [MarketplaceListing], coverage: [String: ListingCoverage], sweep: Int64,
+                         max: Int?) -> [MarketplaceListing] {
+        guard let max, listings.count > max else { return listings }
+        let ordered = listings.sorted { a, b in
+            func rank(_ l: MarketplaceListing) -> (Int, Int64, String) {
+                guard let c = coverage[l.sku] else { return (1, 0, l.sku) }
+                return c.sweep == sweep ? (0, 0, l.sku) : (2, c.lastChecked, l.sku)
+            }
+            return rank(a) < rank(b)
+        }
+        return ordered.prefix(max).sorted { $0.sku < $1.sku }
+    }
+
+    /// "checked N of M listings; K carried to the next run; oldest unchecked: D nights" over the
+    /// sweep's snapshot and decisions (a listing is checked when it has a decision).
+    func coverageSummary(sweep: Int64, marketplaces: [MarketplaceName], decisions: [DecisionRecord]) -> String? {
+        let decided = Set(decisions.map { "\($0.marketplace.rawValue)/\($0.sku)" })
+        var total = 0, checked = 0, never = 0
+        var oldest: Int64?
+        for marketplace in marketplaces {
+            guard let listings = try? ledger.sweepListings(sweep: sweep, marketplace: marketplace),
+                  let coverage = try? ledger.coverage(marketplace: marketplace) else { return nil }
+            total += listings.count
+            for listing in listings {
+                if decided.contains("\(marketplace.rawValue)/\(listing.sku)") { checked += 1; continue }
+                if let c = coverage[listing.sku] { oldest = Swift.min(oldest ?? c.lastChecked, c.lastChecked) } else { never += 1 }
+            }
+        }
+        let carried = total - checked
+        var text = "checked \(checked) of \(total) listings; \(carried) carried to the next run"
+        if never > 0 {
+            text += "; oldest unchecked: never checked (\(never))"
+        } else if let oldest {
+            let nights = Swift.max(0, (clock.wallMilliseconds() - oldest) / 86_400_000)
+            text += "; oldest unchecked: \(nights) night\(nights == 1 ? "" : "s")"
+        }
+        return text
     }
 
     /// The apply tasks: every decision with a new price, by marketplace and SKU, cut into batches.
@@ -128,7 +174,9 @@ public struct RepricingSweepPlan: WorkflowPlan {
         let byState = Dictionary(grouping: decisions, by: \.state).mapValues(\.count)
         let order: [DecisionRecord.State] = [.applied, .failed, .sending, .planned, .dryRun, .blocked, .hold]
         let parts = order.compactMap { state in byState[state].map { "\($0) \(state.rawValue)" } }
-        return "\(decisions.count) listings decided: " + parts.joined(separator: ", ")
+        let marketplaces = tasks.compactMap { $0.key.hasPrefix("listings:") ? MarketplaceName(rawValue: String($0.key.dropFirst(9))) : nil }
+        let coverage = coverageSummary(sweep: sweep, marketplaces: marketplaces, decisions: decisions)
+        return "\(decisions.count) listings decided: " + parts.joined(separator: ", ") + (coverage.map { "; " + $0 } ?? "")
     }
 
     func marketplace(_ name: String) throws -> any Marketplace {
@@ -223,6 +271,8 @@ public struct RepricingSweepPlan: WorkflowPlan {
                 try await plan.ledger.saveDecision(record, sweep: sweep)
                 records.append(record)
             }
+            try plan.ledger.markChecked(marketplace: marketplace.name, skus: records.map(\.sku), sweep: sweep,
+                                        at: plan.clock.wallMilliseconds())
             if !failures.isEmpty {
                 context.logger.warning("\(failures.count) of \(listings.count) listings' competition could not be read",
                                        metadata: ["event": "competition-unreadable", "marketplace": "\(marketplace.name.rawValue)"])
