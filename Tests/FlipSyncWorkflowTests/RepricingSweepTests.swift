@@ -249,6 +249,53 @@ extension RepricingSweepTests {
 
 }
 
+extension RepricingSweepTests {
+    @Test("eBay: listings sharing a GTIN are decided together from one Browse search per GTIN and condition")
+    func ebaySearchesPerGTIN() async throws {
+        try await WorkflowHarness.with(listings: 40) { h in
+            let world = try WorkflowWorld.load(h, jobs: ["sweep": Self.job("dry_run = true", marketplaces: #"["ebay"]"#)])
+            var services = world.services
+            services.marketplaces[.ebay] = SharedGTINMarketplace(base: try #require(services.marketplaces[.ebay]), distinct: 5)
+            let shared = WorkflowWorld(harness: h, config: world.config, catalog: world.catalog, services: services,
+                                       spend: world.spend, clock: world.clock)
+            let (run, status) = try await shared.run("sweep")
+            #expect(status == .succeeded, "\(run.error ?? "")")
+            let listings = Dictionary(uniqueKeysWithValues: try h.store.sweepListings(sweep: run.id, marketplace: .ebay).map { ($0.sku, $0) })
+            let decisions = try h.store.decisions(sweep: run.id)
+            #expect(decisions.count == listings.count)
+            let read = decisions.filter { !["no-cost", "out-of-stock"].contains($0.reasonCode) }.compactMap { listings[$0.sku] }
+            let gtins = Set(read.compactMap(\.gtin)), pairs = Set(read.map { "\($0.gtin ?? "")|\($0.condition)" })
+            let searches = h.sandbox.state.requestCounts[SandboxRoute.search.rawValue] ?? 0
+            #expect(gtins.count <= 5 && read.count > 10)
+            #expect(searches >= gtins.count && searches <= pairs.count, "\(searches) searches, \(gtins.count) GTINs, \(read.count) listings read")
+            #expect(decisions.contains { $0.reasonCode == "followed-competition" || $0.offersConsidered > 0 })
+        }
+    }
+}
+
+/// eBay's listings as if only `distinct` products were listed, several times each: listing i
+/// carries the GTIN of listing i mod `distinct`. Everything else is the real client's.
+struct SharedGTINMarketplace: Marketplace {
+    let base: any Marketplace
+    let distinct: Int
+    var name: MarketplaceName { base.name }
+    func activeListings() async throws -> [MarketplaceListing] {
+        let listings = try await base.activeListings()
+        return listings.enumerated().map { index, listing in
+            var copy = listing
+            copy.gtin = listings[index % distinct].gtin
+            return copy
+        }
+    }
+    func competition(for listing: MarketplaceListing) async throws -> Competition { try await base.competition(for: listing) }
+    func competitions(for listings: [MarketplaceListing], titleMatches: Bool) async throws -> [CompetitionLookup] {
+        try await base.competitions(for: listings, titleMatches: titleMatches)
+    }
+    func competitionGroups(_ listings: [MarketplaceListing]) -> [[MarketplaceListing]] { base.competitionGroups(listings) }
+    func apply(_ changes: [ListingChange]) async throws -> [ListingChangeResult] { try await base.apply(changes) }
+    func orders(since cursor: String?) async throws -> OrdersPage { try await base.orders(since: cursor) }
+}
+
 /// The machine's clock, whose wall time the test moves a night ahead between runs; monotonic
 /// time and sleeps are the machine's, so rate limits and token lifetimes are unaffected.
 final class NightClock: SchedulerClock {
