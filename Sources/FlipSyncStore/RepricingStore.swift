@@ -100,6 +100,44 @@ extension RunStore: RepricingLedger {
             shippingCharged: (row["shipping_micros"] as Int64?).map { Money(micros: $0, currency: currency) })
     }
 
+    static func registerCoverageMigrations(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("v9-coverage: when each listing was last checked") { db in
+            try db.execute(sql: """
+                CREATE TABLE listing_coverage (
+                    marketplace TEXT NOT NULL,
+                    sku TEXT NOT NULL,
+                    last_checked INTEGER NOT NULL,
+                    sweep_id INTEGER NOT NULL,
+                    PRIMARY KEY (marketplace, sku)
+                ) WITHOUT ROWID;
+                """)
+        }
+    }
+
+    public func coverage(marketplace: MarketplaceName) throws -> [String: ListingCoverage] {
+        try read { db in
+            var result: [String: ListingCoverage] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT sku, last_checked, sweep_id FROM listing_coverage WHERE marketplace = ?",
+                                        arguments: [marketplace.rawValue]) {
+                result[row["sku"]] = ListingCoverage(lastChecked: row["last_checked"], sweep: row["sweep_id"])
+            }
+            return result
+        }
+    }
+
+    public func markChecked(marketplace: MarketplaceName, skus: [String], sweep: Int64, at: Int64) throws {
+        guard !skus.isEmpty else { return }
+        try write { db in
+            for sku in skus {
+                try db.execute(literal: """
+                    INSERT INTO listing_coverage (marketplace, sku, last_checked, sweep_id)
+                    VALUES (\(marketplace.rawValue), \(sku), \(at), \(sweep))
+                    ON CONFLICT (marketplace, sku) DO UPDATE SET last_checked = excluded.last_checked, sweep_id = excluded.sweep_id
+                    """)
+            }
+        }
+    }
+
     public func saveUnitCosts(_ costs: [String: Money], source: String, at: Int64) throws {
         try write { db in
             for (sku, cost) in costs {

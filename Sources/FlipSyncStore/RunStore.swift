@@ -168,6 +168,7 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
         registerRepricingMigrations(&migrator)
         registerShippingMigrations(&migrator)
         registerMatchMigrations(&migrator)
+        registerCoverageMigrations(&migrator)
         registerRepricingShippingMigration(&migrator)
         return migrator
     }

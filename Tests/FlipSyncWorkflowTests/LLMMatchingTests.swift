@@ -50,7 +50,11 @@ struct LLMMatchingTests {
             #expect(status == .succeeded)
             #expect(!(try world.spend.history.calls(runID: run.id)).contains { $0.call.provider == "ollama" || $0.call.provider == "openai" })
             let decisions = try h.store.decisions(sweep: run.id)
-            #expect(decisions.contains { ($0.offersExcluded["title-only"] ?? 0) > 0 })
+            // Title-only offers could not count, so the keyword searches that find them are not
+            // made: one GTIN search per distinct GTIN, and no title-only offer is even seen.
+            #expect(decisions.allSatisfy { ($0.offersExcluded["title-only"] ?? 0) == 0 })
+            let searches = h.sandbox.state.requestCounts[SandboxRoute.search.rawValue] ?? 0
+            #expect(searches > 0 && searches <= Set(h.sandbox.state.listings.map(\.gtin)).count)
         }
     }
 }

@@ -1,5 +1,6 @@
 import FlipSyncCore
 import FlipSyncSandbox
+import Synchronization
 import Foundation
 import Testing
 
@@ -161,4 +162,158 @@ struct RepricingSweepTests {
             for d in decisions where d.reasonCode == "out-of-stock" { #expect(d.newPriceMicros == nil && d.offersConsidered == 0) }
         }
     }
+
+    @Test("Amazon competition through getListingOffersBatch (20 SKUs a request) decides exactly as getItemOffers does on the same data")
+    func batchAndPerItemDecideAlike() async throws {
+        try await WorkflowHarness.with(listings: 200, seed: 913_377) { h in
+            let batchWorld = try WorkflowWorld.load(h, jobs: ["sweep": Self.job("ceiling_markup = \"200%\"\ndry_run = true", marketplaces: #"["amazon"]"#)])
+            let (batchRun, batchStatus) = try await batchWorld.run("sweep")
+            #expect(batchStatus == .succeeded, "\(batchRun.error ?? "")")
+            let counts = h.sandbox.state.requestCounts
+            let batchCalls = counts[SandboxRoute.amazonListingOffersBatch.rawValue] ?? 0
+            #expect(counts[SandboxRoute.amazonOffers.rawValue] == nil, "the sweep called getItemOffers")
+            let amazonListings = h.sandbox.state.channelListings(.amazon).count
+            #expect(batchCalls >= 1 && batchCalls <= (amazonListings + 19) / 20)
+
+            // The same sweep with a client that only knows getItemOffers, one listing at a time.
+            var services = batchWorld.services
+            services.marketplaces[.amazon] = PerItemMarketplace(base: try #require(services.marketplaces[.amazon]))
+            let perItemWorld = WorkflowWorld(harness: h, config: batchWorld.config, catalog: batchWorld.catalog, services: services,
+                                             spend: batchWorld.spend, clock: batchWorld.clock)
+            let (itemRun, itemStatus) = try await perItemWorld.run("sweep")
+            #expect(itemStatus == .succeeded, "\(itemRun.error ?? "")")
+            let itemCalls = h.sandbox.state.requestCounts[SandboxRoute.amazonOffers.rawValue] ?? 0
+            #expect(h.sandbox.state.requestCounts[SandboxRoute.amazonListingOffersBatch.rawValue] == batchCalls)
+            #expect(itemCalls > batchCalls * 10, "\(itemCalls) getItemOffers calls against \(batchCalls) batches")
+
+            func comparable(_ d: DecisionRecord) -> String {
+                [d.sku, "\(d.newPriceMicros ?? -1)", "\(d.floorMicros ?? -1)", "\(d.ceilingMicros ?? -1)", "\(d.lowestCompetitorMicros ?? -1)",
+                 "\(d.buyBoxMicros ?? -1)", "\(d.offersConsidered)", "\(d.offersExcluded.sorted { $0.key < $1.key })", d.reasonCode, d.reason,
+                 d.state.rawValue, "\(d.shippingChargedMicros ?? -1)"].joined(separator: "|")
+            }
+            let batched = try h.store.decisions(sweep: batchRun.id).sorted { $0.sku < $1.sku }.map(comparable)
+            let perItem = try h.store.decisions(sweep: itemRun.id).sorted { $0.sku < $1.sku }.map(comparable)
+            #expect(batched.count == amazonListings)
+            #expect(batched == perItem)
+            #expect(batched.contains { $0.contains("followed-competition") }, "no decision followed the competition")
+            #expect(batched.contains { $0.contains("own-shipping-unknown") } == perItem.contains { $0.contains("own-shipping-unknown") })
+        }
+    }
+}
+
+extension RepricingSweepTests {
+    @Test("max_listings_per_run: each run checks the N never or longest unchecked, carries the rest, and every listing is checked within ⌈M/N⌉ runs")
+    func rollingCoverage() async throws {
+        try await WorkflowHarness.with(listings: 30) { h in
+            let clock = NightClock()
+            let n = 8
+            let world = try WorkflowWorld.load(h, jobs: ["sweep": Self.job("dry_run = true\nmax_listings_per_run = \(n)", marketplaces: #"["ebay"]"#)],
+                                               clock: clock)
+            let m = h.sandbox.state.listings.count
+            let runs = (m + n - 1) / n
+            try #require(runs >= 3)
+            var firstChecked: [String: Int] = [:]
+            for night in 0..<runs {
+                let neverBefore = h.sandbox.state.listings.map(\.sku).filter { firstChecked[$0] == nil }.sorted()
+                let (run, status) = try await world.run("sweep")
+                #expect(status == .succeeded, "\(run.error ?? "")")
+                let skus = try h.store.decisions(sweep: run.id).map(\.sku)
+                #expect(skus.count == n, "night \(night)")
+                // Never-checked listings go first, by SKU; a run with fewer of them fills up with the oldest.
+                #expect(Set(neverBefore.prefix(n)).isSubset(of: Set(skus)), "night \(night): not the first never-checked SKUs")
+                for sku in skus where firstChecked[sku] == nil { firstChecked[sku] = night }
+                let never = m - firstChecked.count
+                var summary = "checked \(n) of \(m) listings; \(m - n) carried to the next run"
+                if never > 0 { summary += "; oldest unchecked: never checked (\(never))" }
+                #expect(run.summary?.hasSuffix(summary) == true || never == 0, "\(run.summary ?? "")")
+                clock.nextNight()
+            }
+            #expect(firstChecked.count == m, "\(m - firstChecked.count) listings never checked in \(runs) runs")
+            // From then on each night checks the longest unchecked and says how old the rest are.
+            let before = try h.store.coverage(marketplace: .ebay).sorted { ($0.value.lastChecked, $0.key) < ($1.value.lastChecked, $1.key) }
+            let (run, _) = try await world.run("sweep")
+            let again = Set(try h.store.decisions(sweep: run.id).map(\.sku))
+            #expect(again == Set(before.prefix(n).map(\.key)))
+            let oldestRest = try #require(before.dropFirst(n).map(\.value.lastChecked).min())
+            let nights = (clock.wallMilliseconds() - oldestRest) / 86_400_000
+            #expect(nights >= 1)
+            #expect(run.summary?.hasSuffix("checked \(n) of \(m) listings; \(m - n) carried to the next run; oldest unchecked: \(nights) nights") == true,
+                    "\(run.summary ?? "")")
+            // The ledger keeps when each was checked.
+            let coverage = try h.store.coverage(marketplace: .ebay)
+            #expect(coverage.count == m)
+            let now = clock.wallMilliseconds()
+            #expect(again.allSatisfy { c in coverage[c].map { now - $0.lastChecked < 60_000 } == true })
+        }
+    }
+
+}
+
+extension RepricingSweepTests {
+    @Test("eBay: listings sharing a GTIN are decided together from one Browse search per GTIN and condition")
+    func ebaySearchesPerGTIN() async throws {
+        try await WorkflowHarness.with(listings: 40) { h in
+            let world = try WorkflowWorld.load(h, jobs: ["sweep": Self.job("dry_run = true", marketplaces: #"["ebay"]"#)])
+            var services = world.services
+            services.marketplaces[.ebay] = SharedGTINMarketplace(base: try #require(services.marketplaces[.ebay]), distinct: 5)
+            let shared = WorkflowWorld(harness: h, config: world.config, catalog: world.catalog, services: services,
+                                       spend: world.spend, clock: world.clock)
+            let (run, status) = try await shared.run("sweep")
+            #expect(status == .succeeded, "\(run.error ?? "")")
+            let listings = Dictionary(uniqueKeysWithValues: try h.store.sweepListings(sweep: run.id, marketplace: .ebay).map { ($0.sku, $0) })
+            let decisions = try h.store.decisions(sweep: run.id)
+            #expect(decisions.count == listings.count)
+            let read = decisions.filter { !["no-cost", "out-of-stock"].contains($0.reasonCode) }.compactMap { listings[$0.sku] }
+            let gtins = Set(read.compactMap(\.gtin)), pairs = Set(read.map { "\($0.gtin ?? "")|\($0.condition)" })
+            let searches = h.sandbox.state.requestCounts[SandboxRoute.search.rawValue] ?? 0
+            #expect(gtins.count <= 5 && read.count > 10)
+            #expect(searches >= gtins.count && searches <= pairs.count, "\(searches) searches, \(gtins.count) GTINs, \(read.count) listings read")
+            #expect(decisions.contains { $0.reasonCode == "followed-competition" || $0.offersConsidered > 0 })
+        }
+    }
+}
+
+/// eBay's listings as if only `distinct` products were listed, several times each: listing i
+/// carries the GTIN of listing i mod `distinct`. Everything else is the real client's.
+struct SharedGTINMarketplace: Marketplace {
+    let base: any Marketplace
+    let distinct: Int
+    var name: MarketplaceName { base.name }
+    func activeListings() async throws -> [MarketplaceListing] {
+        let listings = try await base.activeListings()
+        return listings.enumerated().map { index, listing in
+            var copy = listing
+            copy.gtin = listings[index % distinct].gtin
+            return copy
+        }
+    }
+    func competition(for listing: MarketplaceListing) async throws -> Competition { try await base.competition(for: listing) }
+    func competitions(for listings: [MarketplaceListing], titleMatches: Bool) async throws -> [CompetitionLookup] {
+        try await base.competitions(for: listings, titleMatches: titleMatches)
+    }
+    func competitionGroups(_ listings: [MarketplaceListing]) -> [[MarketplaceListing]] { base.competitionGroups(listings) }
+    func apply(_ changes: [ListingChange]) async throws -> [ListingChangeResult] { try await base.apply(changes) }
+    func orders(since cursor: String?) async throws -> OrdersPage { try await base.orders(since: cursor) }
+}
+
+/// The machine's clock, whose wall time the test moves a night ahead between runs; monotonic
+/// time and sleeps are the machine's, so rate limits and token lifetimes are unaffected.
+final class NightClock: SchedulerClock {
+    private let offset = Mutex<Int64>(0)
+    private let system = SystemSchedulerClock()
+    func wallMilliseconds() -> Int64 { system.wallMilliseconds() + offset.withLock { $0 } }
+    func monotonicMilliseconds() -> Int64 { system.monotonicMilliseconds() }
+    func sleep(milliseconds: Int64) async throws { try await system.sleep(milliseconds: milliseconds) }
+    func nextNight() { offset.withLock { $0 += 86_400_000 } }
+}
+
+/// A marketplace that reads competition one listing at a time (the protocol's default), over
+/// another's calls: the per-item path for comparing with a batch one.
+struct PerItemMarketplace: Marketplace {
+    let base: any Marketplace
+    var name: MarketplaceName { base.name }
+    func activeListings() async throws -> [MarketplaceListing] { try await base.activeListings() }
+    func competition(for listing: MarketplaceListing) async throws -> Competition { try await base.competition(for: listing) }
+    func apply(_ changes: [ListingChange]) async throws -> [ListingChangeResult] { try await base.apply(changes) }
+    func orders(since cursor: String?) async throws -> OrdersPage { try await base.orders(since: cursor) }
 }

@@ -18,6 +18,19 @@ public protocol Marketplace: Sendable {
     /// Our own offers may be included, flagged `isOurs`.
     func competition(for listing: MarketplaceListing) async throws -> Competition
 
+    /// The competition for several listings, read as the channel's batch endpoints allow:
+    /// one result per listing, in the same order. A failure of one listing only (Amazon's
+    /// 404 inside a batch) is that listing's `.failed`; a failure of the whole read is thrown.
+    /// `titleMatches` false says offers found by similar title only will not be used (no
+    /// matcher judges them), so a channel may skip the searches that find only those (eBay's
+    /// keyword search). The default reads each listing with `competition(for:)`.
+    func competitions(for listings: [MarketplaceListing], titleMatches: Bool) async throws -> [CompetitionLookup]
+
+    /// How the repricing sweep cuts listings into groups whose competition is read together
+    /// (one `decide` task each): Amazon, 20 SKUs (`getListingOffersBatch`); eBay, the listings
+    /// sharing a GTIN. The default: each listing alone.
+    func competitionGroups(_ listings: [MarketplaceListing]) -> [[MarketplaceListing]]
+
     /// Applies price and/or quantity changes, batched as the API allows (eBay: 25 per call),
     /// and returns one result per change, in the same order.
     func apply(_ changes: [ListingChange]) async throws -> [ListingChangeResult]
@@ -35,6 +48,16 @@ public protocol Marketplace: Sendable {
 }
 
 extension Marketplace {
+    public func competitions(for listings: [MarketplaceListing], titleMatches: Bool) async throws -> [CompetitionLookup] {
+        var results: [CompetitionLookup] = []
+        for listing in listings { results.append(.found(try await competition(for: listing))) }
+        return results
+    }
+
+    public func competitionGroups(_ listings: [MarketplaceListing]) -> [[MarketplaceListing]] {
+        listings.map { [$0] }
+    }
+
     public func listingShipping() async throws -> [ListingShipping] {
         throw UnsupportedByChannel(marketplace: name, operation: "reading listings' shipping settings",
                                    reason: "this channel's client has no read of them")
@@ -183,6 +206,13 @@ public struct Competition: Sendable, Hashable {
         self.offers = offers
         self.buyBox = buyBox
     }
+}
+
+/// One listing's competition as a batch read found it: the competition, or why that listing's
+/// part of the batch failed (the rest of the batch stands).
+public enum CompetitionLookup: Sendable, Hashable {
+    case found(Competition)
+    case failed(String)
 }
 
 /// A price and/or quantity change to one listing.

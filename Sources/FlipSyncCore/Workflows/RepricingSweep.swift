@@ -53,6 +53,10 @@ public enum RepricingSweep {
         /// The channel whose item costs (Shopify's inventory item `cost`) are the unit costs.
         /// Nil: only costs already in the ledger are used.
         public var costSource: MarketplaceName? = nil
+        /// At most this many listings per marketplace are checked by one run (never checked
+        /// first, then the longest since checked, then by SKU); the rest are carried to the
+        /// next run. Nil: every listing.
+        public var maxListingsPerRun: Int? = nil
 
         static let oneHundredPercent: Int64 = 1_000_000
 
@@ -86,6 +90,7 @@ public enum RepricingSweep {
             let dryRun = r.bool("dry_run")
             let shippingCost = r.money("shipping_cost")
             let costSource: Located<MarketplaceName>? = r.choice("cost_source")
+            let maxListings = r.integer("max_listings_per_run", in: 1...10_000_000)
             r.finish()
             guard let marketplaces else { return nil }
             if strategy?.value == .matchBuyBox, !marketplaces.contains(where: { $0.value == .amazon }) {
@@ -109,6 +114,7 @@ public enum RepricingSweep {
             self.dryRun = dryRun?.value ?? false
             self.shippingCost = shippingCost?.value
             self.costSource = costSource?.value
+            self.maxListingsPerRun = maxListings?.value
         }
     }
 }

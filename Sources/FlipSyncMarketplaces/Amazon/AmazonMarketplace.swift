@@ -7,6 +7,8 @@ import FlipSyncCore
 /// - `competition`: `getItemOffers` for the listing's ASIN in its condition; our own offer is
 ///   included, flagged `isOurs` (Amazon's `MyOffer`); `buyBox` is the summary's Buy Box landed
 ///   price for that condition.
+/// - `competitions(for:)`: the same offers through `getListingOffersBatch`, 20 SKUs a request
+///   (what the repricing sweep uses: 20 listings per 0.5 requests/s instead of one).
 /// - `apply`: one `patchListingsItem` per change (the Listings Items API has no batch call).
 ///   `ACCEPTED` is applied; `INVALID`, or a refusal of that one item (a 4xx), is failed with
 ///   Amazon's reasons. A rate limit, a transient or an auth error is thrown: the whole call can
@@ -53,9 +55,57 @@ public struct AmazonMarketplace: Marketplace {
     }
 
     public func competition(for listing: MarketplaceListing) async throws -> Competition {
-        let asin = listing.asin ?? listing.listingID
         let requested = Self.itemCondition(listing.condition)
-        let result = try await client.itemOffers(asin: asin, condition: requested)
+        let result = try await client.itemOffers(asin: listing.asin ?? listing.listingID, condition: requested)
+        return Self.competition(listing, result, requested: requested)
+    }
+
+    /// `getListingOffersBatch`, 20 SKUs a request, each in its listing's condition. The offers
+    /// are the same as `getItemOffers` gives for the listing's ASIN, so the competition (and
+    /// every decision made from it) is the same; an entry Amazon answers with an error (404
+    /// for a SKU it does not know) is that listing's `.failed`. Amazon matches by ASIN only, so
+    /// `titleMatches` changes nothing.
+    public func competitions(for listings: [MarketplaceListing], titleMatches: Bool = true) async throws -> [CompetitionLookup] {
+        var results: [CompetitionLookup] = []
+        for start in stride(from: 0, to: listings.count, by: AmazonClient.listingOffersBatchLimit) {
+            let chunk = Array(listings[start..<min(start + AmazonClient.listingOffersBatchLimit, listings.count)])
+            // A SKU twice in one batch is refused by Amazon; ask once and share the answer.
+            var unique: [MarketplaceListing] = []
+            for listing in chunk where !unique.contains(where: { $0.sku == listing.sku }) { unique.append(listing) }
+            let entries = try await client.listingOffersBatch(unique.map {
+                AmazonListingOffersRequest(sku: $0.sku, condition: Self.itemCondition($0.condition))
+            })
+            let bySKU = Dictionary(entries.map { ($0.sku, $0) }, uniquingKeysWith: { a, _ in a })
+            for listing in chunk {
+                guard let entry = bySKU[listing.sku] else {
+                    results.append(.failed("getListingOffersBatch gave no answer for SKU \(listing.sku)"))
+                    continue
+                }
+                if let offers = entry.offers {
+                    results.append(.found(Self.competition(listing, offers, requested: Self.itemCondition(listing.condition))))
+                } else if entry.status == 429 {
+                    throw MarketplaceError.rateLimited(retryAfter: nil)
+                } else if entry.status >= 500 {
+                    throw MarketplaceError.transient("getListingOffersBatch: SKU \(listing.sku): HTTP \(entry.status): \(entry.error ?? "")")
+                } else {
+                    results.append(.failed("getListingOffersBatch: SKU \(listing.sku): HTTP \(entry.status): \(entry.error ?? "")"))
+                }
+            }
+        }
+        return results
+    }
+
+    /// 20 listings a group, in the order given (the sweep gives SKU order).
+    public func competitionGroups(_ listings: [MarketplaceListing]) -> [[MarketplaceListing]] {
+        stride(from: 0, to: listings.count, by: AmazonClient.listingOffersBatchLimit).map {
+            Array(listings[$0..<min($0 + AmazonClient.listingOffersBatchLimit, listings.count)])
+        }
+    }
+
+    /// Offers on the listing's ASIN as competition: our own flagged `isOurs` (`MyOffer`), the
+    /// Buy Box that of the requested condition (else the first).
+    static func competition(_ listing: MarketplaceListing, _ result: AmazonItemOffers, requested: AmazonItemCondition) -> Competition {
+        let asin = listing.asin ?? listing.listingID
         let offers = result.offers.map { offer in
             CompetitorOffer(
                 offerID: "\(asin)|\(offer.sellerID)|\(offer.subCondition)|\(offer.isFulfilledByAmazon ? "AFN" : "MFN")",

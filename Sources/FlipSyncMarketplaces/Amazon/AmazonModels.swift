@@ -12,6 +12,7 @@ public enum AmazonOperation: String, Sendable, Hashable, CaseIterable {
     /// Login with Amazon: refresh-token grant.
     case token = "lwa.token"
     case getItemOffers = "pricing.getItemOffers"
+    case getListingOffersBatch = "pricing.getListingOffersBatch"
     case searchListingsItems = "listings.searchListingsItems"
     case patchListingsItem = "listings.patchListingsItem"
     case getOrders = "orders.getOrders"
@@ -23,6 +24,7 @@ public enum AmazonOperation: String, Sendable, Hashable, CaseIterable {
         switch self {
         case .token: return AmazonRate(requestsPerSecond: 1, burst: 5)
         case .getItemOffers: return AmazonRate(requestsPerSecond: 0.5, burst: 1)
+        case .getListingOffersBatch: return AmazonRate(requestsPerSecond: 0.5, burst: 1)
         case .searchListingsItems: return AmazonRate(requestsPerSecond: 5, burst: 5)
         case .patchListingsItem: return AmazonRate(requestsPerSecond: 5, burst: 10)
         case .getOrders: return AmazonRate(requestsPerSecond: 0.0167, burst: 20)
@@ -83,6 +85,27 @@ public struct AmazonItemOffers: Sendable, Hashable {
     public var buyBoxPrices: [AmazonSummaryPrice]
     public var lowestPrices: [AmazonSummaryPrice]
     public var totalOfferCount: Int
+}
+
+/// One request of a `getListingOffersBatch` call: our SKU, in the condition to ask offers for.
+public struct AmazonListingOffersRequest: Sendable, Hashable {
+    public var sku: String
+    public var condition: AmazonItemCondition
+
+    public init(sku: String, condition: AmazonItemCondition) {
+        self.sku = sku
+        self.condition = condition
+    }
+}
+
+/// One response of a `getListingOffersBatch` call: the SKU asked about, the entry's HTTP status
+/// (`status.statusCode`), and the offers when it is 2xx, or Amazon's errors otherwise.
+public struct AmazonListingOffersEntry: Sendable, Hashable {
+    public var sku: String
+    public var status: Int
+    public var offers: AmazonItemOffers?
+    /// The entry's `body.errors` as one line, when it has any.
+    public var error: String?
 }
 
 /// One of our listings from `searchListingsItems` (`Item` with summaries, attributes, offers
@@ -210,6 +233,38 @@ struct AmazonWireNumberMoney: Decodable {
     var Amount: Decimal
 }
 
+struct AmazonWireListingOffersBatchRequest: Encodable {
+    struct Request: Encodable {
+        var uri: String
+        var method: String
+        var MarketplaceId: String
+        var ItemCondition: String
+        var CustomerType: String
+    }
+    var requests: [Request]
+}
+
+struct AmazonWireListingOffersBatchResponse: Decodable {
+    struct Entry: Decodable {
+        struct Status: Decodable {
+            var statusCode: Int
+            var reasonPhrase: String?
+        }
+        struct Request: Decodable {
+            var SellerSKU: String?
+            var ItemCondition: String?
+        }
+        var status: Status?
+        var body: Body
+        var request: Request?
+    }
+    struct Body: Decodable {
+        var payload: AmazonWireOffersResponse.Payload?
+        var errors: [AmazonWireErrorList.Error]?
+    }
+    var responses: [Entry]
+}
+
 struct AmazonWireOffersResponse: Decodable {
     struct Payload: Decodable {
         struct Summary: Decodable {
@@ -238,6 +293,7 @@ struct AmazonWireOffersResponse: Decodable {
             var IsFulfilledByAmazon: Bool
         }
         var ASIN: String?
+        var SKU: String?
         var status: String?
         var Summary: Summary
         var Offers: [Offer]

@@ -15,6 +15,9 @@ import FlipSyncCore
 ///   when they cannot be priced (no shipping cost, e.g. pickup only, or shipping in another
 ///   currency than the price) or carry a GTIN other than ours. `isOurs` when the seller's
 ///   username is `ourUsername` (eBay usernames are compared without case).
+/// - `competitions(for:titleMatches:)` (the repricing sweep): listings sharing a GTIN share one
+///   GTIN search (`competitionGroups` puts them in one group); the keyword search is made only
+///   when title-only offers can be used (`llm_matching` with a matcher) or there is no GTIN.
 /// - `apply`: `bulkUpdatePriceQuantity`, 25 SKUs per call. A change eBay would not accept
 ///   (price finer than a cent, negative quantity, nothing to change) fails on its own without
 ///   being sent. A call that fails as a whole throws its error; earlier calls may have been
@@ -176,19 +179,61 @@ public struct EbayMarketplace: Marketplace {
     // MARK: Competition
 
     public func competition(for listing: MarketplaceListing) async throws -> Competition {
+        var searches: [String: [CompetitorListing]] = [:]
+        return try await competition(for: listing, gtinSearches: &searches, titleSearch: true)
+    }
+
+    /// The listings together: one GTIN search per distinct GTIN and condition, shared by the
+    /// listings that have them; the keyword search per listing only when `titleMatches` (its
+    /// offers without our GTIN are title-only, and count only when a matcher accepts them) or
+    /// when the listing has no GTIN. Offers and their order are as `competition(for:)` gives,
+    /// less the title-only ones when the keyword search is skipped.
+    public func competitions(for listings: [MarketplaceListing], titleMatches: Bool) async throws -> [CompetitionLookup] {
+        var searches: [String: [CompetitorListing]] = [:]
+        var results: [CompetitionLookup] = []
+        for listing in listings {
+            results.append(.found(try await competition(for: listing, gtinSearches: &searches,
+                                                        titleSearch: titleMatches || listing.gtin == nil)))
+        }
+        return results
+    }
+
+    /// Listings sharing a GTIN in one group (their competition comes from one search), in order
+    /// of each GTIN's first listing; a listing without a GTIN alone.
+    public func competitionGroups(_ listings: [MarketplaceListing]) -> [[MarketplaceListing]] {
+        var groups: [[MarketplaceListing]] = [], index: [String: Int] = [:]
+        for listing in listings {
+            if let gtin = listing.gtin, let at = index[gtin] {
+                groups[at].append(listing)
+            } else {
+                if let gtin = listing.gtin { index[gtin] = groups.count }
+                groups.append([listing])
+            }
+        }
+        return groups
+    }
+
+    private func competition(for listing: MarketplaceListing, gtinSearches: inout [String: [CompetitorListing]],
+                             titleSearch: Bool) async throws -> Competition {
         let conditionIDs = EbayCondition.ids(for: listing.condition)
         var offers: [CompetitorOffer] = []
         var seen = Set<String>()
         if let gtin = listing.gtin {
-            let found = try await client.searchAll(BrowseQuery(.gtin(gtin), conditionIDs: conditionIDs, pageSize: 200),
+            let key = "\(gtin)|\(conditionIDs.map(String.init).sorted().joined(separator: ","))"
+            let found: [CompetitorListing]
+            if let cached = gtinSearches[key] {
+                found = cached
+            } else {
+                found = try await client.searchAll(BrowseQuery(.gtin(gtin), conditionIDs: conditionIDs, pageSize: 200),
                                                    maxItems: maxResultsPerSearch)
+                gtinSearches[key] = found
+            }
             for item in found where seen.insert(item.itemID).inserted {
                 if let offer = offer(item, byIdentifier: true, queried: listing.condition) { offers.append(offer) }
             }
         }
         let words = listing.title.split(whereSeparator: \.isWhitespace).joined(separator: " ")
-        if !words.isEmpty {
-            let found = try await client.searchAll(BrowseQuery(.keywords(words), conditionIDs: conditionIDs, pageSize: 200),
+        if titleSearch && !words.isEmpty {            let found = try await client.searchAll(BrowseQuery(.keywords(words), conditionIDs: conditionIDs, pageSize: 200),
                                                    maxItems: maxResultsPerSearch)
             for item in found where seen.insert(item.itemID).inserted {
                 // A result with our GTIN is an identifier match found by title; one with another GTIN is another product.

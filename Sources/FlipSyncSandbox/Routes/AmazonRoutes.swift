@@ -6,6 +6,7 @@ import Hummingbird
 extension SandboxRoute {
     public static let amazonToken = SandboxRoute("amazon.token")
     public static let amazonOffers = SandboxRoute("amazon.offers")
+    public static let amazonListingOffersBatch = SandboxRoute("amazon.listing_offers_batch")
     public static let amazonListings = SandboxRoute("amazon.listings")
     public static let amazonPatch = SandboxRoute("amazon.patch")
     public static let amazonOrders = SandboxRoute("amazon.orders")
@@ -31,6 +32,13 @@ extension SandboxState {
 ///   are not sellable on Amazon and left out), plus our own offer (`MyOffer`) when it is in
 ///   stock. The Buy Box goes to the lowest landed price among sellers with at least 95%
 ///   positive feedback (ties: the lower seller id); nobody wins when no seller qualifies.
+/// - `POST /amazon/batches/products/pricing/v0/listingOffers`: `getListingOffersBatch`, 1…20
+///   requests of `uri` `/products/pricing/v0/listings/{SellerSKU}/offers`, `method` `GET`,
+///   `MarketplaceId`, `ItemCondition`: each entry's `body.payload` is what `getItemOffers`
+///   gives for that SKU's ASIN (with `SKU` and `Identifier.SellerSKU`), our offer `MyOffer`
+///   with its shipping; a SKU that is not ours is a 404 `NotFound` inside its entry, a
+///   malformed entry a 400 `InvalidInput` inside its entry; a body that is not such a list is
+///   a 400 for the whole request. Route name `amazon.listing_offers_batch`.
 /// - `GET /amazon/listings/2021-08-01/items/{sellerId}`: `searchListingsItems`, SKU order,
 ///   `pageSize` 1…20, opaque `pageToken`s.
 /// - `PATCH /amazon/listings/2021-08-01/items/{sellerId}/{sku}`: `patchListingsItem` for
@@ -64,6 +72,7 @@ struct AmazonRoutes: Sendable {
     /// searchListingsItems 5, patchListingsItem 5, getOrders 0.0167, getOrderItems 0.5) × 100.
     enum AdvertisedRate {
         static let itemOffers = "50"
+        static let listingOffersBatch = "50"
         static let searchListings = "500"
         static let patchListing = "500"
         static let orders = "1.67"
@@ -75,6 +84,9 @@ struct AmazonRoutes: Sendable {
         amazon.post("auth/o2/token") { request, _ in try await self.token(request) }
         amazon.get("products/pricing/v0/items/:asin/offers") { request, context in
             await self.itemOffers(request, asin: context.parameters.get("asin") ?? "")
+        }
+        amazon.post("batches/products/pricing/v0/listingOffers") { request, _ in
+            try await self.listingOffersBatch(request)
         }
         amazon.get("listings/2021-08-01/items/:sellerId") { request, context in
             await self.searchListings(request, sellerID: context.parameters.get("sellerId") ?? "")
@@ -283,8 +295,14 @@ struct AmazonRoutes: Sendable {
         guard let found = self.offers(asin: asin, condition: condition) else {
             return Self.notFound("ASIN \(asin) is not in the sandbox's catalog.", rate: rate)
         }
-        let (offers, winner) = found
         if malformed { return Self.malformed(#"{"payload":{"ASIN":"#) }
+        return Self.answer(["payload": payload(found, asin: asin, sku: nil, condition: condition)], rate: rate)
+    }
+
+    /// A `GetOffersResult`: the offers on `asin` in `condition`, identified by ASIN
+    /// (`getItemOffers`) or also by our SKU (`getListingOffers`, in a batch).
+    func payload(_ found: (offers: [Offer], winner: Int?), asin: String, sku: String?, condition: String) -> [String: Any] {
+        let (offers, winner) = found
         let lower = condition.lowercased()
         func price(_ offer: Offer) -> [String: Any] {
             ["LandedPrice": Self.numberMoney(offer.landedMicros), "ListingPrice": Self.numberMoney(offer.priceMicros),
@@ -307,9 +325,9 @@ struct AmazonRoutes: Sendable {
                                       "OfferCount": offers.filter { $0.feedbackTenths >= Self.buyBoxFeedbackTenths }.count]],
         ]
         if let winner { summary["BuyBoxPrices"] = [price(offers[winner]).merging(["condition": lower]) { a, _ in a }] }
-        let body: [String: Any] = ["payload": [
+        var identifier: [String: Any] = ["MarketplaceId": SandboxState.amazonMarketplaceID, "ASIN": asin, "ItemCondition": condition]
+        var payload: [String: Any] = [
             "ASIN": asin, "status": "Success", "ItemCondition": condition, "MarketplaceID": SandboxState.amazonMarketplaceID,
-            "Identifier": ["MarketplaceId": SandboxState.amazonMarketplaceID, "ASIN": asin, "ItemCondition": condition],
             "Summary": summary,
             "Offers": offers.enumerated().map { index, offer -> [String: Any] in
                 var item: [String: Any] = [
@@ -324,8 +342,70 @@ struct AmazonRoutes: Sendable {
                 if !offer.fulfilledByAmazon { item["ShipsFrom"] = ["State": "NY", "Country": "US"] }
                 return item
             },
-        ] as [String: Any]]
-        return Self.answer(body, rate: rate)
+        ]
+        if let sku {
+            payload["SKU"] = sku
+            payload["marketplaceId"] = SandboxState.amazonMarketplaceID
+            identifier["SellerSKU"] = sku
+        }
+        payload["Identifier"] = identifier
+        return payload
+    }
+
+    /// `getListingOffersBatch`: each request answered in its own entry, as Amazon does.
+    func listingOffersBatch(_ request: Request) async throws -> Response {
+        let rate = AdvertisedRate.listingOffersBatch
+        let (faulted, malformed) = await fault(.amazonListingOffersBatch)
+        if let faulted { return faulted }
+        if let denied = authorize(request) { return denied }
+        let bytes = try await JSON.body(request)
+        guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any],
+              let requests = object["requests"] as? [[String: Any]] else {
+            return Self.invalidInput("The body must be a GetListingOffersBatchRequest: {\"requests\":[…]}.", rate: rate)
+        }
+        guard (1...20).contains(requests.count) else {
+            return Self.invalidInput("requests must have 1…20 items, not \(requests.count).", rate: rate)
+        }
+        if malformed { return Self.malformed(#"{"responses":[{"status":"#) }
+        let conditions = ["New", "Used", "Collectible", "Refurbished", "Club"]
+        let prefix = "/products/pricing/v0/listings/", suffix = "/offers"
+        var responses: [[String: Any]] = []
+        for entry in requests {
+            let uri = entry["uri"] as? String ?? ""
+            let escaped = uri.hasPrefix(prefix) && uri.hasSuffix(suffix) && uri.count > prefix.count + suffix.count
+                ? String(uri.dropFirst(prefix.count).dropLast(suffix.count)) : nil
+            let sku = escaped.flatMap { $0.removingPercentEncoding }
+            let condition = entry["ItemCondition"] as? String ?? ""
+            var echoed: [String: Any] = ["MarketplaceId": entry["MarketplaceId"] as? String ?? "", "ItemCondition": condition,
+                                         "CustomerType": entry["CustomerType"] as? String ?? "Consumer"]
+            if let sku { echoed["SellerSKU"] = sku }
+            func failed(_ status: Int, _ phrase: String, _ code: String, _ message: String) {
+                responses.append(["status": ["statusCode": status, "reasonPhrase": phrase],
+                                  "headers": ["x-amzn-RequestId": "sandbox-\(responses.count)"],
+                                  "body": ["errors": [["code": code, "message": message, "details": ""]]], "request": echoed])
+            }
+            guard let sku, !sku.isEmpty, entry["method"] as? String == "GET" else {
+                failed(400, "Bad Request", "InvalidInput", "uri must be \(prefix){SellerSKU}\(suffix) and method GET."); continue
+            }
+            guard entry["MarketplaceId"] as? String == SandboxState.amazonMarketplaceID else {
+                failed(400, "Bad Request", "InvalidInput", "Invalid MarketplaceId: the sandbox serves \(SandboxState.amazonMarketplaceID) only.")
+                continue
+            }
+            guard conditions.contains(condition) else {
+                failed(400, "Bad Request", "InvalidInput", "ItemCondition is required: one of \(conditions.joined(separator: ", ")).")
+                continue
+            }
+            guard let ours = state.channelListings(.amazon).first(where: { $0.sku == sku }),
+                  let found = offers(asin: ours.listingID, condition: condition) else {
+                failed(404, "Not Found", "NotFound", "SKU \(sku) is not one of seller \(SandboxState.amazonSellerID)'s listings.")
+                continue
+            }
+            responses.append(["status": ["statusCode": 200, "reasonPhrase": "OK"],
+                              "headers": ["x-amzn-RequestId": "sandbox-\(responses.count)"],
+                              "body": ["payload": payload(found, asin: ours.listingID, sku: sku, condition: condition)],
+                              "request": echoed])
+        }
+        return Self.answer(["responses": responses], rate: rate)
     }
 
     // MARK: Listings Items 2021-08-01

@@ -10,9 +10,11 @@ public protocol UnitCostSource: Sendable {
 ///
 /// 1. `listings:<marketplace>` reads our active listings into the ledger (the sweep's snapshot),
 ///    and `costs` refreshes unit costs from the job's `cost_source`.
-/// 2. `decide:<marketplace>:<sku>` gathers the competition for one listing, decides with
-///    `Repricer` and records the decision (a row whatever the outcome: hold, planned, dry run).
-///    Only when every task of wave 1 succeeded; a listing whose decision fails is left as it is.
+/// 2. `decide:<marketplace>:<sku>` (one listing) or `decide:<marketplace>:group-<n>` (the
+///    listings the marketplace's `competitionGroups` reads together: 20 Amazon SKUs per
+///    `getListingOffersBatch`) gathers the competition, decides each listing with `Repricer`
+///    and records each decision (a row whatever the outcome: hold, planned, dry run). Only when
+///    every task of wave 1 succeeded; a listing whose decision fails is left as it is.
 /// 3. Unless the `CircuitBreaker` trips (then nothing is applied, every planned decision is
 ///    `blocked` and the run fails with the reason), `apply:<marketplace>:<n>` sends the planned
 ///    changes in batches of `batchSize`. Each decision is marked `sending` before its call and
@@ -66,9 +68,18 @@ public struct RepricingSweepPlan: WorkflowPlan {
             guard !tasks.contains(where: { $0.status != .succeeded }) else { return [] }
             var next: [PlannedTask] = []
             for marketplace in p.marketplaces.map(\.value) {
-                for listing in try ledger.sweepListings(sweep: sweep, marketplace: marketplace) {
-                    next.append(PlannedTask(key: "decide:\(marketplace.rawValue):\(listing.sku)", agent: "decide",
-                                            input: "\(marketplace.rawValue)\n\(listing.sku)"))
+                let listings = try Self.selected(try ledger.sweepListings(sweep: sweep, marketplace: marketplace),
+                                                 coverage: try ledger.coverage(marketplace: marketplace), sweep: sweep,
+                                                 max: p.maxListingsPerRun)
+                // Listings whose competition is read together are decided by one task; alone,
+                // a listing's task is keyed by its SKU. Groups are cut from the stored snapshot
+                // (SKU order), so a resumed sweep cuts the same ones.
+                let groups = (try? self.marketplace(marketplace.rawValue))?.competitionGroups(listings) ?? listings.map { [$0] }
+                for (index, group) in groups.enumerated() where !group.isEmpty {
+                    let key = group.count == 1 ? "decide:\(marketplace.rawValue):\(group[0].sku)"
+                                               : "decide:\(marketplace.rawValue):group-\(index + 1)"
+                    next.append(PlannedTask(key: key, agent: "decide",
+                                            input: ([marketplace.rawValue] + group.map(\.sku)).joined(separator: "\n")))
                 }
             }
             return next
@@ -82,6 +93,50 @@ public struct RepricingSweepPlan: WorkflowPlan {
             throw TaskFailure.permanent("\(trip); nothing was applied")
         }
         return Self.batches(of: decisions, size: batchSize)
+    }
+
+    /// The listings this sweep checks, in SKU order: all of them, or with `max` the `max` that
+    /// were never checked first, then those checked longest ago, then by SKU. Listings this
+    /// sweep already checked (before a resume) come first, so a resumed sweep selects what it
+    /// selected before. The rest are carried to the next run, where they are older than any
+    /// listing checked now: every listing is checked within ⌈listings / max⌉ runs.
+    static func selected(_ listings: [MarketplaceListing], coverage: [String: ListingCoverage], sweep: Int64,
+                         max: Int?) -> [MarketplaceListing] {
+        guard let max, listings.count > max else { return listings }
+        let ordered = listings.sorted { a, b in
+            func rank(_ l: MarketplaceListing) -> (Int, Int64, String) {
+                guard let c = coverage[l.sku] else { return (1, 0, l.sku) }
+                return c.sweep == sweep ? (0, 0, l.sku) : (2, c.lastChecked, l.sku)
+            }
+            return rank(a) < rank(b)
+        }
+        return ordered.prefix(max).sorted { $0.sku < $1.sku }
+    }
+
+    /// "checked N of M listings; K carried to the next run; oldest unchecked: D nights" over the
+    /// sweep's snapshot and decisions (a listing is checked when it has a decision).
+    func coverageSummary(sweep: Int64, marketplaces: [MarketplaceName], decisions: [DecisionRecord]) -> String? {
+        let decided = Set(decisions.map { "\($0.marketplace.rawValue)/\($0.sku)" })
+        var total = 0, checked = 0, never = 0
+        var oldest: Int64?
+        for marketplace in marketplaces {
+            guard let listings = try? ledger.sweepListings(sweep: sweep, marketplace: marketplace),
+                  let coverage = try? ledger.coverage(marketplace: marketplace) else { return nil }
+            total += listings.count
+            for listing in listings {
+                if decided.contains("\(marketplace.rawValue)/\(listing.sku)") { checked += 1; continue }
+                if let c = coverage[listing.sku] { oldest = Swift.min(oldest ?? c.lastChecked, c.lastChecked) } else { never += 1 }
+            }
+        }
+        let carried = total - checked
+        var text = "checked \(checked) of \(total) listings; \(carried) carried to the next run"
+        if never > 0 {
+            text += "; oldest unchecked: never checked (\(never))"
+        } else if let oldest {
+            let nights = Swift.max(0, (clock.wallMilliseconds() - oldest) / 86_400_000)
+            text += "; oldest unchecked: \(nights) night\(nights == 1 ? "" : "s")"
+        }
+        return text
     }
 
     /// The apply tasks: every decision with a new price, by marketplace and SKU, cut into batches.
@@ -119,7 +174,9 @@ public struct RepricingSweepPlan: WorkflowPlan {
         let byState = Dictionary(grouping: decisions, by: \.state).mapValues(\.count)
         let order: [DecisionRecord.State] = [.applied, .failed, .sending, .planned, .dryRun, .blocked, .hold]
         let parts = order.compactMap { state in byState[state].map { "\($0) \(state.rawValue)" } }
-        return "\(decisions.count) listings decided: " + parts.joined(separator: ", ")
+        let marketplaces = tasks.compactMap { $0.key.hasPrefix("listings:") ? MarketplaceName(rawValue: String($0.key.dropFirst(9))) : nil }
+        let coverage = coverageSummary(sweep: sweep, marketplaces: marketplaces, decisions: decisions)
+        return "\(decisions.count) listings decided: " + parts.joined(separator: ", ") + (coverage.map { "; " + $0 } ?? "")
     }
 
     func marketplace(_ name: String) throws -> any Marketplace {
@@ -160,37 +217,80 @@ public struct RepricingSweepPlan: WorkflowPlan {
         var name: String { "decide" }
 
         func perform(_ task: PlannedTask, context: AgentContext) async throws -> TaskOutput {
-            let parts = task.input.split(separator: "\n", maxSplits: 1).map(String.init)
-            guard parts.count == 2 else { throw TaskFailure.permanent("malformed decide task input") }
-            let marketplace = try plan.marketplace(parts[0])
+            let lines = task.input.split(separator: "\n").map(String.init)
+            guard lines.count >= 2 else { throw TaskFailure.permanent("malformed decide task input") }
+            let marketplace = try plan.marketplace(lines[0])
             let p = try RepricingSweepPlan.parameters(context.job)
             let sweep = try plan.ledger.sweepID(ofRun: context.runID)
-            guard let listing = try plan.ledger.sweepListing(sweep: sweep, marketplace: marketplace.name, sku: parts[1]) else {
-                throw TaskFailure.permanent("listing \(parts[1]) is not in the sweep's snapshot")
+            var listings: [MarketplaceListing] = [], costs: [String: Money] = [:]
+            for sku in lines.dropFirst() {
+                guard let listing = try plan.ledger.sweepListing(sweep: sweep, marketplace: marketplace.name, sku: sku) else {
+                    throw TaskFailure.permanent("listing \(sku) is not in the sweep's snapshot")
+                }
+                listings.append(listing)
+                if let cost = try plan.ledger.unitCost(sku: sku) { costs[sku] = cost }
             }
-            let record: DecisionRecord
-            if let cost = try plan.ledger.unitCost(sku: listing.sku) {
-                // An out-of-stock listing holds whatever the competition: no call is spent on it.
-                let competition = listing.quantity > 0 ? try await marketplace.competition(for: listing) : Competition(offers: [])
-                let fees = plan.fees[marketplace.name] ?? MarketplaceFees(percent: Percent(partsPerMillion: 0), fixed: .zero(listing.price.currency))
-                let accepted = try await acceptedTitleMatches(listing, competition, p)
-                let decision = Repricer.decide(listing: listing, cost: cost, shippingCost: p.shippingCost ?? .zero(listing.price.currency),
-                                               fees: fees, parameters: p, competition: competition, acceptedTitleMatches: accepted)
-                record = DecisionRecord(decision, dryRun: p.dryRun)
-            } else {
-                // Never reprice without a floor, and the floor needs the cost.
-                record = DecisionRecord(
-                    marketplace: marketplace.name, sku: listing.sku, listingID: listing.listingID, currency: listing.price.currency.code,
-                    oldPriceMicros: listing.price.micros, newPriceMicros: nil, floorMicros: nil, ceilingMicros: nil,
-                    lowestCompetitorMicros: nil, buyBoxMicros: nil, offersConsidered: 0, offersExcluded: [:],
-                    strategy: p.strategy.rawValue, reasonCode: "no-cost",
-                    reason: "no unit cost is known for \(listing.sku), so there is no floor; set cost_source or import costs", state: .hold)
+            // Competition is read (in one batch where the channel has one) only for listings that
+            // can be repriced: an out-of-stock listing holds whatever the competition, and one
+            // without a cost has no floor, so no call is spent on either.
+            let toRead = listings.filter { costs[$0.sku] != nil && $0.quantity > 0 }
+            // Title-only offers count only when the matcher accepts them: without one, the searches
+            // that find nothing else are not made.
+            let lookups = toRead.isEmpty ? [] : try await marketplace.competitions(for: toRead, titleMatches: p.llmMatching && plan.matcher != nil)
+            guard lookups.count == toRead.count else {
+                throw TaskFailure.permanent("\(marketplace.name.rawValue) gave \(lookups.count) competition results for \(toRead.count) listings")
             }
-            try await plan.ledger.saveDecision(record, sweep: sweep)
-            let new = record.newPriceMicros.map { String($0) } ?? "null"
-            return TaskOutput(result: "{\"state\":\(JSON.string(record.state.rawValue)),\"reason\":\(JSON.string(record.reasonCode)),"
-                                + "\"old_micros\":\(record.oldPriceMicros),\"new_micros\":\(new)}",
-                              summary: record.reason)
+            let found = Dictionary(zip(toRead.map(\.sku), lookups), uniquingKeysWith: { a, _ in a })
+            var records: [DecisionRecord] = [], failures: [String] = []
+            for listing in listings {
+                let record: DecisionRecord
+                if let cost = costs[listing.sku] {
+                    let competition: Competition
+                    switch found[listing.sku] {
+                    case .found(let read): competition = read
+                    case .failed(let reason):
+                        // That listing's part of the batch failed: it is left as it is, undecided.
+                        failures.append("\(listing.sku): \(reason)")
+                        continue
+                    case nil: competition = Competition(offers: [])
+                    }
+                    let fees = plan.fees[marketplace.name] ?? MarketplaceFees(percent: Percent(partsPerMillion: 0), fixed: .zero(listing.price.currency))
+                    let accepted = try await acceptedTitleMatches(listing, competition, p)
+                    let decision = Repricer.decide(listing: listing, cost: cost, shippingCost: p.shippingCost ?? .zero(listing.price.currency),
+                                                   fees: fees, parameters: p, competition: competition, acceptedTitleMatches: accepted)
+                    record = DecisionRecord(decision, dryRun: p.dryRun)
+                } else {
+                    // Never reprice without a floor, and the floor needs the cost.
+                    record = DecisionRecord(
+                        marketplace: marketplace.name, sku: listing.sku, listingID: listing.listingID, currency: listing.price.currency.code,
+                        oldPriceMicros: listing.price.micros, newPriceMicros: nil, floorMicros: nil, ceilingMicros: nil,
+                        lowestCompetitorMicros: nil, buyBoxMicros: nil, offersConsidered: 0, offersExcluded: [:],
+                        strategy: p.strategy.rawValue, reasonCode: "no-cost",
+                        reason: "no unit cost is known for \(listing.sku), so there is no floor; set cost_source or import costs", state: .hold)
+                }
+                try await plan.ledger.saveDecision(record, sweep: sweep)
+                records.append(record)
+            }
+            try plan.ledger.markChecked(marketplace: marketplace.name, skus: records.map(\.sku), sweep: sweep,
+                                        at: plan.clock.wallMilliseconds())
+            if !failures.isEmpty {
+                context.logger.warning("\(failures.count) of \(listings.count) listings' competition could not be read",
+                                       metadata: ["event": "competition-unreadable", "marketplace": "\(marketplace.name.rawValue)"])
+            }
+            if records.isEmpty && !failures.isEmpty {
+                throw TaskFailure.permanent("no competition could be read: " + failures.joined(separator: "; "))
+            }
+            if listings.count == 1, let record = records.first {
+                let new = record.newPriceMicros.map { String($0) } ?? "null"
+                return TaskOutput(result: "{\"state\":\(JSON.string(record.state.rawValue)),\"reason\":\(JSON.string(record.reasonCode)),"
+                                    + "\"old_micros\":\(record.oldPriceMicros),\"new_micros\":\(new)}",
+                                  summary: record.reason)
+            }
+            let changing = records.filter { $0.newPriceMicros != nil }.count
+            let unread = failures.isEmpty ? "" : "; not decided: " + failures.joined(separator: "; ")
+            return TaskOutput(result: "{\"decided\":\(records.count),\"changing\":\(changing),\"unread\":\(failures.count),"
+                                + "\"competition_reads\":\(toRead.count)}",
+                              summary: "\(records.count) of \(listings.count) listings decided, \(changing) changing\(unread)")
         }
 
         /// The title-only offers the matcher judges the same product, with confidence: only
