@@ -354,7 +354,7 @@ struct AmazonRoutes: Sendable {
 
     /// `getListingOffersBatch`: each request answered in its own entry, as Amazon does.
     func listingOffersBatch(_ request: Request) async throws -> Response {
-        let rate = AdvertisedRate.listingOffersBatch
+        let rate = state.limiter.rateHeader(.amazonListingOffersBatch) ?? AdvertisedRate.listingOffersBatch
         let (faulted, malformed) = await fault(.amazonListingOffersBatch)
         if let faulted { return faulted }
         if let denied = authorize(request) { return denied }

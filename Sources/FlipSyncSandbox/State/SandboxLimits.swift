@@ -83,9 +83,8 @@ public struct SandboxLimits: Sendable, Hashable {
             // Amazon SP-API: each operation's "Usage Plan" table (Rate (requests per second) | Burst).
             // models/product-pricing-api-model/productPricingV0.json, getItemOffers: 0.5 | 1
             .amazonOffers: SandboxLimit(rate: 0.5, burst: 1, source: spapi + " productPricingV0.json getItemOffers"),
-            // TODO(getListingOffersBatch): no such route in this tree yet. When it lands, add:
             // productPricingV0.json getListingOffersBatch: 0.5 | 1
-            // .amazonListingOffersBatch: SandboxLimit(rate: 0.5, burst: 1, source: spapi + " productPricingV0.json getListingOffersBatch"),
+            .amazonListingOffersBatch: SandboxLimit(rate: 0.5, burst: 1, source: spapi + " productPricingV0.json getListingOffersBatch"),
             // models/listings-items-api-model/listingsItems_2021-08-01.json, searchListingsItems: 5 | 5
             .amazonListings: SandboxLimit(rate: 5, burst: 5, source: spapi + " listingsItems_2021-08-01.json searchListingsItems"),
             // listingsItems_2021-08-01.json, patchListingsItem: 5 | 5
