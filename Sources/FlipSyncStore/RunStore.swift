@@ -169,6 +169,7 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
         registerShippingMigrations(&migrator)
         registerMatchMigrations(&migrator)
         registerRepricingShippingMigration(&migrator)
+        QuotaStore.registerMigrations(&migrator)
         return migrator
     }
 
