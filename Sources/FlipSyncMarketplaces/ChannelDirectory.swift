@@ -20,10 +20,10 @@ public enum ChannelDirectory {
 
     public static func services(config: FlipSyncConfig, secret: SecretLookup, transport: any HTTPTransport,
                                 recorder: any SpendRecorder, rateLimiters: RateLimiters, clock: any SchedulerClock,
-                                matchCache: (any MatchCache)? = nil, logger: Logger) -> WorkflowServices {
+                                matchCache: (any MatchCache)? = nil, quota: (any QuotaLedger)? = nil, logger: Logger) -> WorkflowServices {
         var services = WorkflowServices()
         let models = chatModels(config: config, secret: secret, transport: transport, recorder: recorder,
-                                rateLimiters: rateLimiters, logger: logger)
+                                rateLimiters: rateLimiters, quota: quota, logger: logger)
         for (name, model) in models { services.llmProbes[name] = ChatProbe(model: model) }
         if let cache = matchCache, let primary = models.first?.model {
             services.matcher = CachedOfferMatcher(matcher: ProductMatcher(primary: primary, escalation: models.dropFirst().first?.model),
@@ -46,7 +46,7 @@ public enum ChannelDirectory {
                         credentials: EbayCredentials(clientID: try credential("client_id").reveal(),
                                                      clientSecret: try credential("client_secret"),
                                                      refreshToken: try credential("refresh_token")),
-                        transport: transport, recorder: recorder, rateLimiters: rateLimiters, clock: clock, logger: logger)
+                        transport: transport, recorder: recorder, rateLimiters: rateLimiters, clock: clock, quota: quota, logger: logger)
                     // Offers are read one SKU at a time (eBay's getOffers needs the SKU): as many at once
                     // as the daemon's pool allows, within the marketplace's rate limit.
                     services.marketplaces[name] = EbayMarketplace(client: client, ourUsername: m.sellerID,
@@ -64,12 +64,12 @@ public enum ChannelDirectory {
                         credentials: AmazonCredentials(clientID: try credential("client_id").reveal(),
                                                        clientSecret: try credential("client_secret"),
                                                        refreshToken: try credential("refresh_token")),
-                        transport: transport, recorder: recorder, rateLimiters: rateLimiters, clock: clock, logger: logger)
+                        transport: transport, recorder: recorder, rateLimiters: rateLimiters, clock: clock, quota: quota, logger: logger)
                     services.marketplaces[name] = AmazonMarketplace(client: client, clock: clock)
                 case .shopify:
                     let client = ShopifyClient(configuration: ShopifyClientConfiguration(m, callPrice: callPrice),
                                                accessToken: try credential("access_token"), transport: transport,
-                                               recorder: recorder, rateLimiters: rateLimiters, clock: clock, logger: logger)
+                                               recorder: recorder, rateLimiters: rateLimiters, clock: clock, quota: quota, logger: logger)
                     let shopify = ShopifyMarketplace(client: client, logger: logger)
                     services.marketplaces[name] = shopify
                     services.costSources[name] = shopify
@@ -88,7 +88,7 @@ public enum ChannelDirectory {
                 }
                 let client = CarrierClient(
                     configuration: CarrierClientConfiguration(easypost, prices: config.prices["carrier"], currency: config.currency),
-                    apiKey: try secret(name), transport: transport, recorder: recorder, rateLimiters: rateLimiters, logger: logger)
+                    apiKey: try secret(name), transport: transport, recorder: recorder, rateLimiters: rateLimiters, quota: quota, logger: logger)
                 services.rateShoppers["easypost"] = CarrierRateShopper(client: client)
                 services.carrierProbes["easypost"] = CarrierQuoteProbe(client: client)
             } catch {
@@ -113,18 +113,18 @@ extension ChannelDirectory {
     /// `[llm.openai]` for escalation (either alone works). An LLM whose credentials cannot be
     /// read is left out, said in the journal.
     static func chatModels(config: FlipSyncConfig, secret: SecretLookup, transport: any HTTPTransport, recorder: any SpendRecorder,
-                           rateLimiters: RateLimiters, logger: Logger) -> [(name: String, model: any ChatModel)] {
+                           rateLimiters: RateLimiters, quota: (any QuotaLedger)? = nil, logger: Logger) -> [(name: String, model: any ChatModel)] {
         var models: [(name: String, model: any ChatModel)] = []
         if let ollama = config.llm["ollama"] {
             models.append(("ollama", OllamaClient(configuration: .ollama(ollama, prices: config.prices["ollama"], currency: config.currency),
-                                                  transport: transport, recorder: recorder, rateLimiters: rateLimiters, logger: logger)))
+                                                  transport: transport, recorder: recorder, rateLimiters: rateLimiters, quota: quota, logger: logger)))
         }
         if let openai = config.llm["openai"] {
             do {
                 guard let name = openai.credentials["api_key"] else { throw ChannelSetupError("[llm.openai] credentials has no \"api_key\"") }
                 models.append(("openai", OpenAIChatClient(
                     configuration: OpenAIChatConfiguration(openai, prices: config.prices["openai"], currency: config.currency),
-                    apiKey: try secret(name), transport: transport, recorder: recorder, rateLimiters: rateLimiters, logger: logger)))
+                    apiKey: try secret(name), transport: transport, recorder: recorder, rateLimiters: rateLimiters, quota: quota, logger: logger)))
             } catch {
                 logger.error("LLM openai is unavailable: \(error)", metadata: ["event": "llm-unavailable"])
             }

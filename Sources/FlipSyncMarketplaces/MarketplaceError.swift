@@ -18,6 +18,15 @@ public enum MarketplaceError: RetryClassified, Sendable, Hashable, CustomStringC
     case malformed(String)
     /// The request was not sent: its host is not allowed, its URL or a value in it is invalid.
     case refused(String)
+    /// Not sent: the API's daily quota is used (or reserved for another job), or the provider
+    /// said it is exhausted. Not retried: it would be refused again until `resetAt`.
+    case quotaExhausted(QuotaRefusal)
+
+    /// When the quota that refused the call resets (milliseconds since the epoch).
+    public var quotaResetAt: Int64? {
+        if case .quotaExhausted(let refusal) = self { return refusal.resetAt }
+        return nil
+    }
 
     public var description: String {
         switch self {
@@ -28,6 +37,7 @@ public enum MarketplaceError: RetryClassified, Sendable, Hashable, CustomStringC
         case .permanent(let status, let message): return "HTTP \(status): \(message)"
         case .malformed(let message): return "malformed response: \(message)"
         case .refused(let message): return "request refused: \(message)"
+        case .quotaExhausted(let refusal): return "quota: \(refusal)"
         }
     }
 
@@ -37,7 +47,7 @@ public enum MarketplaceError: RetryClassified, Sendable, Hashable, CustomStringC
         switch self {
         case .rateLimited(let retryAfter): return .transient(description, retryAfter: retryAfter)
         case .transient: return .transient(description, retryAfter: nil)
-        case .auth, .permanent, .malformed, .refused: return .permanent(description)
+        case .auth, .permanent, .malformed, .refused, .quotaExhausted: return .permanent(description)
         }
     }
 

@@ -10,6 +10,9 @@ import Logging
 public struct Runtime: Sendable {
     public let store: RunStore
     public let spend: SpendLedger
+    /// Every call counted per provider, API and quota window; `quota.remaining(for:policy:)`
+    /// tells a run what its job may still use today.
+    public let quota: QuotaStore
     public let services: WorkflowServices
     public let plans: WorkflowPlans
 
@@ -22,12 +25,14 @@ public struct Runtime: Sendable {
         let store = try RunStore(path: config.databasePath)
         let spend = try SpendLedger(store: store, budgets: SpendBudgets(config: config, jobs: jobs), clock: clock,
                                     onEvent: { $0.log(to: logger) })
+        let quota = QuotaStore(store: store, policy: QuotaPolicy(config: config, jobs: jobs), clock: clock,
+                               onError: { logger.error("\($0)", metadata: ["event": "quota-ledger-error"]) })
         let services = ChannelDirectory.services(
             config: config, secret: secret ?? credentials(config), transport: transport ?? URLSessionTransport(allowList: ChannelDirectory.allowList(config), connectionsPerHost: config.poolSize),
-            recorder: spend, rateLimiters: RateLimiters(clock: clock), clock: clock, matchCache: store, logger: logger)
+            recorder: spend, rateLimiters: RateLimiters(clock: clock), clock: clock, matchCache: store, quota: quota, logger: logger)
         let plans = WorkflowPlans(ledger: store, probe: store, repricing: store, sync: SyncStore(store: store), shipping: store,
                                   spend: SpendEvidence(store: store, spend: spend), services: services, clock: clock)
-        return Runtime(store: store, spend: spend, services: services, plans: plans)
+        return Runtime(store: store, spend: spend, quota: quota, services: services, plans: plans)
     }
 
     /// The run coordinator over this runtime's ledger and plans, its runs' spend read from the

@@ -170,6 +170,7 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
         registerMatchMigrations(&migrator)
         registerCoverageMigrations(&migrator)
         registerRepricingShippingMigration(&migrator)
+        QuotaStore.registerMigrations(&migrator)
         return migrator
     }
 

@@ -15,7 +15,7 @@ struct FlipSyncCtl: AsyncParsableCommand {
             """,
         subcommands: [ValidateCommand.self, NextCommand.self, ListCommand.self, StatusCommand.self, RunCommand.self,
                       PauseCommand.self, ResumeCommand.self, RunsCommand.self, ShowCommand.self,
-                      SpendCommand.self, ReadinessCommand.self]
+                      SpendCommand.self, QuotaCommand.self, ReadinessCommand.self]
     )
 }
 

@@ -32,6 +32,9 @@ public struct FlipSyncConfig: Sendable {
         /// Our seller id on the channel (Amazon's selling partner id, eBay's user name): our own
         /// offers are recognised by it.
         public var sellerID: String?
+        /// `daily_quota = { browse = 5000, … }` (eBay only): the API's daily call limit when eBay
+        /// raised it (Application Growth Check); absent keys keep eBay's documented defaults.
+        public var dailyQuota: [String: Int64] = [:]
     }
 
     /// A carrier rate-shopping API or an LLM endpoint: where it is, its credentials (names, not
@@ -74,6 +77,9 @@ public struct FlipSyncConfig: Sendable {
     public var carriers: [String: Endpoint] = [:]
     /// `[llm.NAME]`: `ollama` (asked first) and `openai` (an OpenAI-compatible API, for escalation).
     public var llm: [String: Endpoint] = [:]
+    /// `[quotas] reserve = { marketplace-sync = "20%" }`: the share of each daily quota kept
+    /// for a job kind or a job name.
+    public var quotaReserves: [String: QuotaShare] = [:]
 
     public var jobDefaults: JobDefaults {
         JobDefaults(timezone: timezone, currency: currency, configuredMarketplaces: Set(marketplaces.keys), configFile: file)
@@ -196,6 +202,24 @@ public struct FlipSyncConfig: Sendable {
             }
             b.finish()
         }
+        var reserves: [String: QuotaShare] = [:]
+        if var q = r.table("quotas") {
+            if var res = q.table("reserve") {
+                var total: Int64 = 0
+                for entry in res.table.entries {
+                    guard let share = res.percent(entry.key, in: 10_000...1_000_000) else { continue }
+                    guard share.value.partsPerMillion % 10_000 == 0 else {
+                        res.error(share.line, "\"\(res.qualified(entry.key))\" must be a whole percentage, like \"20%\"")
+                        continue
+                    }
+                    total += share.value.partsPerMillion
+                    if total > 1_000_000 { res.error(share.line, "the reserves in [quotas] reserve add up to more than 100%") }
+                    reserves[entry.key] = .percent(Int(share.value.partsPerMillion / 10_000))
+                }
+                res.finish()
+            }
+            q.finish()
+        }
         r.finish()
         guard !log.hasErrors else { return nil }
 
@@ -212,7 +236,7 @@ public struct FlipSyncConfig: Sendable {
             controlGroup: controlGroup?.value, logLevel: level?.value ?? .info, currency: currency,
             runRetention: retention?.value ?? .seconds(90 * 86_400), drainTimeout: drain?.value ?? .seconds(30),
             credentialsDirectory: credentials.map { resolve($0.value) }, marketplaces: marketplaces, prices: prices,
-            dailyBudget: daily?.value, monthlyBudget: monthly?.value, carriers: carriers, llm: llm)
+            dailyBudget: daily?.value, monthlyBudget: monthly?.value, carriers: carriers, llm: llm, quotaReserves: reserves)
     }
 
     /// `[SECTION.NAME]` tables of endpoints, each with `base_url`, `credentials`, `rate_limit`,
@@ -299,11 +323,24 @@ public struct FlipSyncConfig: Sendable {
         let tokenURL = t.string("token_url")
         if let tokenURL { checkURL(tokenURL, key: "token_url", &t) }
         let sellerID = t.string("seller_id")
+        var quotas: [String: Int64] = [:]
+        if var q = t.table("daily_quota") {
+            let known = QuotaPolicy.documentedLimits.keys.filter { $0.provider == name.rawValue }.map(\.api).sorted()
+            for entry in q.table.entries {
+                guard let n = q.integer(entry.key, in: 1...1_000_000_000) else { continue }
+                if known.contains(entry.key) {
+                    quotas[entry.key] = Int64(n.value)
+                } else {
+                    q.error(n.line, Suggestion.unknown("API", entry.key, in: "[\(t.qualified("daily_quota"))]", options: known))
+                }
+            }
+            q.finish()
+        }
         guard let url else { return nil }
         return Marketplace(name: name, baseURL: url, credentials: credentials, rateLimit: rate,
                            feePercent: feePercent?.value ?? Percent(partsPerMillion: 0),
                            feeFixed: feeFixed?.value ?? .zero(currency), marketplaceID: id?.value,
-                           tokenURL: tokenURL?.value, sellerID: sellerID?.value)
+                           tokenURL: tokenURL?.value, sellerID: sellerID?.value, dailyQuota: quotas)
     }
 
     /// `"5/s"`, `"100/min"`, `"1/2s"`.

@@ -84,7 +84,7 @@ public final class AmazonClient: Sendable {
 
     public init(configuration: AmazonClientConfiguration, credentials: AmazonCredentials, transport: any HTTPTransport,
                 recorder: any SpendRecorder, rateLimiters: RateLimiters, clock: any SchedulerClock = SystemSchedulerClock(),
-                logger: Logger = Logger(label: "flipsync.marketplaces.amazon")) {
+                quota: (any QuotaLedger)? = nil, logger: Logger = Logger(label: "flipsync.marketplaces.amazon")) {
         self.configuration = configuration
         let apiHost = URLParts(configuration.baseURL).map { "\($0.host):\($0.port)" } ?? configuration.baseURL
         let tokenHost = URLParts(configuration.tokenURL).map { "\($0.host):\($0.port)" } ?? configuration.tokenURL
@@ -95,8 +95,8 @@ public final class AmazonClient: Sendable {
                                     : "amazon|\(apiHost)|\(configuration.sellerID)|\(operation.rawValue)"
             },
             rates: configuration.rates, clock: clock)
-        exchange = AmazonExchange(transport: transport, recorder: recorder, limits: limits, price: configuration.callPrice,
-                                  logger: logger)
+        exchange = AmazonExchange(pipeline: RequestPipeline(transport: transport, recorder: recorder, quota: quota, logger: logger),
+                                  limits: limits, price: configuration.callPrice)
         // The cache's fetch closure captures a minter value, not the client: no cycle.
         let minter = AmazonTokenMinter(tokenURL: configuration.tokenURL, timeout: configuration.timeout,
                                        credentials: credentials, exchange: exchange)
@@ -501,33 +501,18 @@ public final class AmazonClient: Sendable {
 /// Sends one request through its operation's bucket, reports it to the recorder and adopts
 /// the rate Amazon states in `x-amzn-RateLimit-Limit`.
 struct AmazonExchange: Sendable {
-    let transport: any HTTPTransport
-    let recorder: any SpendRecorder
+    let pipeline: RequestPipeline
     let limits: AmazonOperationLimits
     let price: Money
-    let logger: Logger
 
+    /// Counted in the quota ledger per operation (`amazon`/`pricing.getItemOffers`): SP-API's
+    /// limits are rates, enforced by the operation's bucket, not daily quotas.
     func send(_ request: HTTPRequest, _ operation: AmazonOperation) async throws -> HTTPResponse {
-        try await limits.bucket(operation).acquire()
-        let clock = ContinuousClock()
-        let started = clock.now
-        do {
-            let response = try await transport.send(request)
-            await recorder.record(MeteredCall(provider: AmazonClient.provider, operation: operation.rawValue, cost: price, status: response.status))
-            limits.adopt(operation, header: response.header("x-amzn-RateLimit-Limit"))
-            logger.debug("Amazon call", metadata: ["operation": "\(operation.rawValue)", "status": "\(response.status)",
-                                                   "elapsed": "\(clock.now - started)"])
-            return response
-        } catch let error as HTTPTransportError {
-            // Refused before sending: nothing to meter. Sent without an answer: still a call.
-            switch error {
-            case .timedOut, .connection, .responseTooLarge:
-                await recorder.record(MeteredCall(provider: AmazonClient.provider, operation: operation.rawValue, cost: price, status: nil))
-            case .hostNotAllowed, .invalidURL: break
-            }
-            logger.debug("Amazon call failed", metadata: ["operation": "\(operation.rawValue)", "error": "\(error)"])
-            throw MarketplaceError(error)
-        }
+        let limits = self.limits
+        return try await pipeline.send(request, PipelineCall(
+            provider: AmazonClient.provider, operation: operation.rawValue, price: price,
+            limit: { try await limits.bucket(operation).acquire() },
+            finish: { response in if let response { limits.adopt(operation, header: response.header("x-amzn-RateLimit-Limit")) } }))
     }
 }
 

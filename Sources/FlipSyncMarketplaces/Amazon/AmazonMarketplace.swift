@@ -139,7 +139,7 @@ public struct AmazonMarketplace: Marketplace {
             } catch let error as MarketplaceError {
                 switch error {
                 case .permanent, .refused: results.append(result(.failed(error.description)))
-                case .auth, .rateLimited, .transient, .malformed: throw error
+                case .auth, .rateLimited, .transient, .malformed, .quotaExhausted: throw error
                 }
             }
         }

@@ -46,13 +46,14 @@ public struct CarrierClientConfiguration: Sendable, Hashable {
 public final class CarrierClient: Sendable {
     public let configuration: CarrierClientConfiguration
     private let apiKey: SecretText
-    private let exchange: MeteredExchange
+    private let exchange: RequestPipeline
+    private let bucket: TokenBucket
 
     public static let provider = "carrier"
     public static let quoteOperation = "shipments.create"
 
     public init(configuration: CarrierClientConfiguration, apiKey: SecretText, transport: any HTTPTransport,
-                recorder: any SpendRecorder, rateLimiters: RateLimiters,
+                recorder: any SpendRecorder, rateLimiters: RateLimiters, quota: (any QuotaLedger)? = nil,
                 logger: Logger = Logger(label: "flipsync.marketplaces.carrier")) {
         self.configuration = configuration
         self.apiKey = apiKey
@@ -60,7 +61,8 @@ public final class CarrierClient: Sendable {
         // One bucket per host and key; the key is named by its hash, never spelled out.
         let bucket = rateLimiters.bucket("\(host)|carrier|\(apiKey.reveal().hashValue)", requests: configuration.requests,
                                          per: configuration.per, burst: configuration.burst)
-        exchange = MeteredExchange(provider: Self.provider, transport: transport, recorder: recorder, bucket: bucket, logger: logger)
+        self.bucket = bucket
+        exchange = RequestPipeline(transport: transport, recorder: recorder, quota: quota, logger: logger)
     }
 
     /// Every rate the carriers offer for `shipment`, cheapest first.
@@ -86,7 +88,8 @@ public final class CarrierClient: Sendable {
                                   body: Array(body), timeout: configuration.timeout)
         let operation = Self.quoteOperation
         let price = configuration.quotePrice
-        return try await exchange.send(request, operation: operation, estimate: price) { response in
+        return try await exchange.send(request, PipelineCall(provider: Self.provider, operation: operation, price: price,
+                                                 limit: { [bucket] in try await bucket.acquire() })) { response in
             try StatusMapping.check(response, api: "EasyPost", operation: operation, apiMessage: Self.apiMessage)
             let wire = try StatusMapping.decode(WireShipmentResponse.self, response, operation: operation)
             let rates = try wire.rates.map { rate in

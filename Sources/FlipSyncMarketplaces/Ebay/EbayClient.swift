@@ -79,8 +79,7 @@ public struct EbayClientConfiguration: Sendable, Hashable {
 public final class EbayClient: Sendable {
     public let configuration: EbayClientConfiguration
     private let credentials: EbayCredentials
-    private let transport: any HTTPTransport
-    private let recorder: any SpendRecorder
+    private let pipeline: RequestPipeline
     private let bucket: TokenBucket
     private let logger: Logger
     private let applicationTokens: OAuthTokenCache
@@ -90,18 +89,16 @@ public final class EbayClient: Sendable {
 
     public init(configuration: EbayClientConfiguration, credentials: EbayCredentials, transport: any HTTPTransport,
                 recorder: any SpendRecorder, rateLimiters: RateLimiters, clock: any SchedulerClock = SystemSchedulerClock(),
-                logger: Logger = Logger(label: "flipsync.marketplaces.ebay")) {
+                quota: (any QuotaLedger)? = nil, logger: Logger = Logger(label: "flipsync.marketplaces.ebay")) {
         self.configuration = configuration
         self.credentials = credentials
-        self.transport = transport
-        self.recorder = recorder
+        pipeline = RequestPipeline(transport: transport, recorder: recorder, quota: quota, logger: logger)
         self.logger = logger
         let host = URLParts(configuration.baseURL).map { "\($0.host):\($0.port)" } ?? configuration.baseURL
         bucket = rateLimiters.bucket("\(host)|\(credentials.clientID)", requests: configuration.requests,
                                      per: configuration.per, burst: configuration.burst)
         // The caches' fetch closures capture a `TokenMinter` value, not the client: no cycle.
-        let mint = TokenMinter(configuration: configuration, credentials: credentials, transport: transport,
-                               recorder: recorder, bucket: bucket, logger: logger)
+        let mint = TokenMinter(configuration: configuration, credentials: credentials, pipeline: pipeline, bucket: bucket)
         applicationTokens = OAuthTokenCache(clock: clock) { try await mint.applicationToken() }
         userTokens = OAuthTokenCache(clock: clock) { try await mint.userToken() }
     }
@@ -436,13 +433,12 @@ public final class EbayClient: Sendable {
     private func authorized(_ operation: String, tokens: OAuthTokenCache,
                             _ build: @Sendable (IssuedToken) -> HTTPRequest) async throws -> HTTPResponse {
         var token = try await tokens.token()
-        var response = try await Metered.send(build(token), operation: operation, transport: transport, recorder: recorder,
-                                              bucket: bucket, price: configuration.callPrice, logger: logger)
+        let call = Self.call(operation, bucket: bucket, price: configuration.callPrice)
+        var response = try await pipeline.send(build(token), call)
         if response.status == 401 {
             await tokens.invalidate(token)
             token = try await tokens.token()
-            response = try await Metered.send(build(token), operation: operation, transport: transport, recorder: recorder,
-                                              bucket: bucket, price: configuration.callPrice, logger: logger)
+            response = try await pipeline.send(build(token), call)
             if response.status == 401 {
                 throw MarketplaceError.auth("eBay rejected a freshly issued token for \(operation): \(Self.apiMessage(response))")
             }
@@ -556,27 +552,37 @@ enum FormEncoding {
     }
 }
 
-/// Sends one request through the bucket and reports it to the recorder.
-enum Metered {
-    static func send(_ request: HTTPRequest, operation: String, transport: any HTTPTransport, recorder: any SpendRecorder,
-                     bucket: TokenBucket, price: Money, logger: Logger) async throws -> HTTPResponse {
-        try await bucket.acquire()
-        let clock = ContinuousClock()
-        let started = clock.now
-        do {
-            let response = try await transport.send(request)
-            await recorder.record(MeteredCall(provider: EbayClient.provider, operation: operation, cost: price, status: response.status))
-            logger.debug("eBay call", metadata: ["operation": "\(operation)", "status": "\(response.status)",
-                                                 "elapsed": "\(clock.now - started)"])
-            return response
-        } catch let error as HTTPTransportError {
-            // Refused before sending: nothing to meter. Sent without an answer: still a call.
-            if case .timedOut = error { await recorder.record(MeteredCall(provider: EbayClient.provider, operation: operation, cost: price, status: nil)) }
-            if case .connection = error { await recorder.record(MeteredCall(provider: EbayClient.provider, operation: operation, cost: price, status: nil)) }
-            if case .responseTooLarge = error { await recorder.record(MeteredCall(provider: EbayClient.provider, operation: operation, cost: price, status: nil)) }
-            logger.debug("eBay call failed", metadata: ["operation": "\(operation)", "error": "\(error)"])
-            throw MarketplaceError(error)
+extension EbayClient {
+    /// eBay's error id for "Too many requests. The request limit has been reached for the
+    /// resource." — with HTTP 429, the application's daily call limit for the API is used.
+    static let callLimitErrorID = 2001
+
+    /// The daily quota an eBay operation counts against (eBay, "API call limits",
+    /// https://developer.ebay.com/develop/get-started/api-call-limits): Browse's getItems has its
+    /// own; every other Browse method shares one; token grants have theirs. Other operations are
+    /// counted under their own name with no limit.
+    static func quotaKey(_ operation: String) -> QuotaKey {
+        let api: String
+        switch operation {
+        case "browse.item.get_items": api = "browse_get_items"
+        case _ where operation.hasPrefix("browse."): api = "browse"
+        case TokenMinter.clientCredentialsOperation: api = "oauth_client_credentials"
+        case TokenMinter.refreshTokenOperation: api = "oauth_refresh_token"
+        default: api = operation
         }
+        return QuotaKey(provider: provider, api: api)
+    }
+
+    /// A 429 whose body carries error 2001 and no `Retry-After`: the daily quota, not a short
+    /// burst (a throttle that says when to come back is retried then).
+    static func isQuotaExhausted(_ response: HTTPResponse) -> Bool {
+        guard response.status == 429, response.header("Retry-After") == nil, let body = try? JSONDecoder().decode(WireErrorBody.self, from: Data(response.body)) else { return false }
+        return body.errors?.contains { $0.errorId == callLimitErrorID } ?? false
+    }
+
+    static func call(_ operation: String, bucket: TokenBucket, price: Money) -> PipelineCall {
+        PipelineCall(provider: provider, operation: operation, quota: quotaKey(operation), price: price,
+                     limit: { try await bucket.acquire() }, isQuotaExhausted: { isQuotaExhausted($0) })
     }
 }
 
@@ -584,12 +590,13 @@ enum Metered {
 struct TokenMinter: Sendable {
     let configuration: EbayClientConfiguration
     let credentials: EbayCredentials
-    let transport: any HTTPTransport
-    let recorder: any SpendRecorder
+    let pipeline: RequestPipeline
     let bucket: TokenBucket
-    let logger: Logger
 
     static let operation = "identity.oauth2.token"
+    /// The operations as the quota ledger tells the two grants apart (each has its own daily limit).
+    static let clientCredentialsOperation = "identity.oauth2.token.client_credentials"
+    static let refreshTokenOperation = "identity.oauth2.token.refresh_token"
 
     /// Client-credentials grant: an application token (Browse).
     /// Reference: eBay, "Using the client credentials grant type"
@@ -618,8 +625,9 @@ struct TokenMinter: Sendable {
                                             ("Content-Type", "application/x-www-form-urlencoded"),
                                             ("Accept", "application/json")],
                                   body: Array(FormEncoding.encode(form).utf8), timeout: configuration.timeout)
-        let response = try await Metered.send(request, operation: Self.operation, transport: transport, recorder: recorder,
-                                              bucket: bucket, price: configuration.callPrice, logger: logger)
+        var call = EbayClient.call(Self.operation, bucket: bucket, price: configuration.callPrice)
+        call.quota = EbayClient.quotaKey(grant == "client credentials" ? Self.clientCredentialsOperation : Self.refreshTokenOperation)
+        let response = try await pipeline.send(request, call)
         switch response.status {
         case 200:
             // Never echo this body anywhere: it is the token.

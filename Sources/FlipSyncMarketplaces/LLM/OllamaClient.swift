@@ -19,18 +19,20 @@ extension ChatModelConfiguration {
 /// first (worst case: the prompt's UTF-8 bytes as input tokens plus the output cap).
 public final class OllamaClient: ChatModel {
     public let configuration: OllamaConfiguration
-    private let exchange: MeteredExchange
+    private let exchange: RequestPipeline
+    private let bucket: TokenBucket
 
     public static let provider = "ollama"
     public static let operation = "api.chat"
 
     public init(configuration: OllamaConfiguration, transport: any HTTPTransport, recorder: any SpendRecorder,
-                rateLimiters: RateLimiters, logger: Logger = Logger(label: "flipsync.llm.ollama")) {
+                rateLimiters: RateLimiters, quota: (any QuotaLedger)? = nil, logger: Logger = Logger(label: "flipsync.llm.ollama")) {
         self.configuration = configuration
         let host = URLParts(configuration.baseURL).map { "\($0.host):\($0.port)" } ?? configuration.baseURL
         let bucket = rateLimiters.bucket("\(host)|ollama", requests: configuration.requests, per: configuration.per,
                                          burst: configuration.burst)
-        exchange = MeteredExchange(provider: Self.provider, transport: transport, recorder: recorder, bucket: bucket, logger: logger)
+        self.bucket = bucket
+        exchange = RequestPipeline(transport: transport, recorder: recorder, quota: quota, logger: logger)
     }
 
     /// `POST /api/chat` with `{"model", "messages": [{"role", "content"}], "stream": false,
@@ -52,7 +54,8 @@ public final class OllamaClient: ChatModel {
         let prices = configuration.prices
         let estimate = prices.cost(of: ChatUsage(inputTokens: LLMEstimate.inputTokenBound(request.messages), outputTokens: Int64(maxOutput)))
         let operation = Self.operation
-        return try await exchange.send(http, operation: operation, estimate: estimate) { response in
+        return try await exchange.send(http, PipelineCall(provider: Self.provider, operation: operation, price: estimate,
+                                                 limit: { [bucket] in try await bucket.acquire() })) { response in
             try StatusMapping.check(response, api: "Ollama", operation: operation, apiMessage: Self.apiMessage)
             let answer = try StatusMapping.decode(WireOllamaChatResponse.self, response, operation: operation)
             guard answer.done else { throw MarketplaceError.malformed("\(operation): the answer is not done (\"done\": false)") }

@@ -18,20 +18,22 @@ public typealias OpenAIChatConfiguration = ChatModelConfiguration
 public final class OpenAIChatClient: ChatModel {
     public let configuration: OpenAIChatConfiguration
     private let apiKey: SecretText
-    private let exchange: MeteredExchange
+    private let exchange: RequestPipeline
+    private let bucket: TokenBucket
 
     public static let provider = "openai"
     public static let operation = "chat.completions"
 
     public init(configuration: OpenAIChatConfiguration, apiKey: SecretText, transport: any HTTPTransport,
-                recorder: any SpendRecorder, rateLimiters: RateLimiters, logger: Logger = Logger(label: "flipsync.llm.openai")) {
+                recorder: any SpendRecorder, rateLimiters: RateLimiters, quota: (any QuotaLedger)? = nil, logger: Logger = Logger(label: "flipsync.llm.openai")) {
         self.configuration = configuration
         self.apiKey = apiKey
         let host = URLParts(configuration.baseURL).map { "\($0.host):\($0.port)" } ?? configuration.baseURL
         // One bucket per host and key; the key is named by its hash, never spelled out.
         let bucket = rateLimiters.bucket("\(host)|openai|\(apiKey.reveal().hashValue)", requests: configuration.requests,
                                          per: configuration.per, burst: configuration.burst)
-        exchange = MeteredExchange(provider: Self.provider, transport: transport, recorder: recorder, bucket: bucket, logger: logger)
+        self.bucket = bucket
+        exchange = RequestPipeline(transport: transport, recorder: recorder, quota: quota, logger: logger)
     }
 
     /// `POST /v1/chat/completions` with `{"model", "messages": [{"role", "content"}],
@@ -56,7 +58,8 @@ public final class OpenAIChatClient: ChatModel {
         let prices = configuration.prices
         let estimate = prices.cost(of: ChatUsage(inputTokens: LLMEstimate.inputTokenBound(request.messages), outputTokens: Int64(maxOutput)))
         let operation = Self.operation
-        return try await exchange.send(http, operation: operation, estimate: estimate) { response in
+        return try await exchange.send(http, PipelineCall(provider: Self.provider, operation: operation, price: estimate,
+                                                 limit: { [bucket] in try await bucket.acquire() })) { response in
             try StatusMapping.check(response, api: "OpenAI", operation: operation, apiMessage: Self.apiMessage)
             let answer = try StatusMapping.decode(WireOpenAIChatResponse.self, response, operation: operation)
             guard let content = answer.choices.first?.message.content else {

@@ -92,8 +92,7 @@ public struct ShopifyClientConfiguration: Sendable, Hashable {
 public final class ShopifyClient: Sendable {
     public let configuration: ShopifyClientConfiguration
     private let accessToken: SecretText
-    private let transport: any HTTPTransport
-    private let recorder: any SpendRecorder
+    private let pipeline: RequestPipeline
     private let bucket: TokenBucket
     let costLimit: ShopifyCostLimit
     private let clock: any SchedulerClock
@@ -110,11 +109,10 @@ public final class ShopifyClient: Sendable {
 
     public init(configuration: ShopifyClientConfiguration, accessToken: SecretText, transport: any HTTPTransport,
                 recorder: any SpendRecorder, rateLimiters: RateLimiters, clock: any SchedulerClock = SystemSchedulerClock(),
-                logger: Logger = Logger(label: "flipsync.marketplaces.shopify")) {
+                quota: (any QuotaLedger)? = nil, logger: Logger = Logger(label: "flipsync.marketplaces.shopify")) {
         self.configuration = configuration
         self.accessToken = accessToken
-        self.transport = transport
-        self.recorder = recorder
+        pipeline = RequestPipeline(transport: transport, recorder: recorder, quota: quota, logger: logger)
         self.logger = logger
         self.clock = clock
         let host = URLParts(configuration.baseURL).map { "\($0.host):\($0.port)" } ?? configuration.baseURL
@@ -630,10 +628,13 @@ public final class ShopifyClient: Sendable {
                                   headers: [("X-Shopify-Access-Token", accessToken.reveal()), ("Accept", "application/json"),
                                             ("Content-Type", "application/json")],
                                   body: body, timeout: configuration.timeout)
-        try await bucket.acquire()
-        try await costLimit.acquire(cost: cost)
-        let response = try await exchange(request, operation: operation, finish: { self.costLimit.finish(cost: cost, reported: $0) })
-        return response
+        let bucket = self.bucket, costLimit = self.costLimit
+        // The ledger counts the requested cost points (Shopify's quota is points, not calls).
+        let call = PipelineCall(provider: Self.provider, operation: operation, quota: Self.graphQLQuota,
+                                units: Int64(cost.rounded(.up)), price: configuration.callPrice,
+                                limit: { try await bucket.acquire(); try await costLimit.acquire(cost: cost) },
+                                finish: { response in costLimit.finish(cost: cost, reported: response.flatMap(Self.throttleStatus)) })
+        return try await exchange(request, call)
     }
 
     /// Sends one REST request (shipping zones) through our bucket, records it, and checks its status.
@@ -641,38 +642,21 @@ public final class ShopifyClient: Sendable {
         let url = configuration.baseURL + "/admin/api/\(configuration.apiVersion)/" + path
         let request = HTTPRequest(method: .get, url: url, headers: [("X-Shopify-Access-Token", accessToken.reveal()), ("Accept", "application/json")],
                                   timeout: configuration.timeout)
-        try await bucket.acquire()
-        return try await exchange(request, operation: operation, finish: { _ in })
+        let bucket = self.bucket
+        return try await exchange(request, PipelineCall(provider: Self.provider, operation: operation, price: configuration.callPrice,
+                                                        limit: { try await bucket.acquire() }))
     }
 
-    private func exchange(_ request: HTTPRequest, operation: String,
-                          finish: (ShopifyCostLimit.ThrottleStatus?) -> Void) async throws -> HTTPResponse {
-        let clock = ContinuousClock()
-        let started = clock.now
-        let response: HTTPResponse
-        do {
-            response = try await transport.send(request)
-        } catch let error as HTTPTransportError {
-            finish(nil)
-            // Refused before sending: nothing to meter. Sent without an answer: still a call.
-            switch error {
-            case .timedOut, .connection, .responseTooLarge:
-                await recorder.record(MeteredCall(provider: Self.provider, operation: operation, cost: configuration.callPrice, status: nil))
-            case .hostNotAllowed, .invalidURL: break
-            }
-            logger.debug("Shopify call failed", metadata: ["operation": "\(operation)", "error": "\(error)"])
-            throw MarketplaceError(error)
-        } catch {
-            finish(nil)
-            throw error
-        }
-        let status = (try? JSONDecoder().decode(ShopifyWire.ErrorsEnvelope.self, from: Data(response.body)))?.extensions?.cost?.throttleStatus
-        finish(status)
-        await recorder.record(MeteredCall(provider: Self.provider, operation: operation, cost: configuration.callPrice, status: response.status))
-        logger.debug("Shopify call", metadata: ["operation": "\(operation)", "status": "\(response.status)",
-                                                "available": "\(status.map { String($0.currentlyAvailable) } ?? "-")",
-                                                "elapsed": "\(clock.now - started)"])
-        try Self.check(response, operation: operation)
+    /// The quota-ledger key of every GraphQL call: its units are cost points.
+    static let graphQLQuota = QuotaKey(provider: provider, api: "graphql")
+
+    static func throttleStatus(_ response: HTTPResponse) -> ShopifyCostLimit.ThrottleStatus? {
+        (try? JSONDecoder().decode(ShopifyWire.ErrorsEnvelope.self, from: Data(response.body)))?.extensions?.cost?.throttleStatus
+    }
+
+    private func exchange(_ request: HTTPRequest, _ call: PipelineCall) async throws -> HTTPResponse {
+        let response = try await pipeline.send(request, call)
+        try Self.check(response, operation: call.operation)
         return response
     }
 

@@ -88,6 +88,14 @@ public enum HTTPTransportError: Error, Sendable, Hashable, CustomStringConvertib
 /// Cancelling the calling task cancels the request promptly and throws `CancellationError`.
 public protocol HTTPTransport: Sendable {
     func send(_ request: HTTPRequest) async throws -> HTTPResponse
+    /// Throws when `send` would refuse `request` before sending it (a host not in the
+    /// allow-list, an invalid URL): the request pipeline asks first, so a refused request never
+    /// counts against a quota. The default admits everything.
+    func admit(_ request: HTTPRequest) throws(HTTPTransportError)
+}
+
+extension HTTPTransport {
+    public func admit(_ request: HTTPRequest) throws(HTTPTransportError) {}
 }
 
 /// The hosts a transport may call: `host` (any port) or `host:port`, compared case-insensitively.

@@ -46,6 +46,11 @@ public final class URLSessionTransport: HTTPTransport, Sendable {
         session.invalidateAndCancel()
     }
 
+    public func admit(_ request: HTTPRequest) throws(HTTPTransportError) {
+        guard let parts = URLParts(request.url), URL(string: request.url) != nil else { throw .invalidURL(request.url) }
+        guard allowList.allows(scheme: parts.scheme, host: parts.host, port: parts.port) else { throw .hostNotAllowed(parts.host) }
+    }
+
     public func send(_ request: HTTPRequest) async throws -> HTTPResponse {
         guard let parts = URLParts(request.url), let url = URL(string: request.url) else {
             throw HTTPTransportError.invalidURL(request.url)

@@ -1,0 +1,135 @@
+import FlipSyncCore
+import GRDB
+import Synchronization
+
+/// The quota ledger in the run store's database: one `quota` row per provider, API and window
+/// (`window_start`, `window_end` in milliseconds since the epoch, `used`, `quota_limit`,
+/// `exhausted_until`). Each `consume` checks and counts in one write transaction, so concurrent
+/// tasks and a restart cannot go past the limit.
+///
+/// Every call is counted when let through, before it is sent (a call that then fails is still
+/// counted: the provider counts it too). Storage errors do not stop calls: the call is let
+/// through and the error told through `onError`.
+public final class QuotaStore: QuotaLedger, Sendable {
+    private let writer: any DatabaseWriter
+    private let reader: any DatabaseReader
+    private let clock: any SchedulerClock
+    private let policyBox: Mutex<QuotaPolicy>
+    private let onError: @Sendable (String) -> Void
+
+    public init(store: RunStore, policy: QuotaPolicy, clock: any SchedulerClock,
+                onError: @escaping @Sendable (String) -> Void = { _ in }) {
+        writer = store.writer
+        reader = store.reader
+        self.clock = clock
+        policyBox = Mutex(policy)
+        self.onError = onError
+    }
+
+    public var policy: QuotaPolicy { policyBox.withLock { $0 } }
+
+    /// A reload's new limits and reserves, from the next call on.
+    public func setPolicy(_ policy: QuotaPolicy) { policyBox.withLock { $0 = policy } }
+
+    static func registerMigrations(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("v9-quota: calls counted per provider, API and quota window") { db in
+            try db.execute(sql: """
+                CREATE TABLE quota (
+                    provider TEXT NOT NULL,
+                    api TEXT NOT NULL,
+                    window_start INTEGER NOT NULL,
+                    window_end INTEGER NOT NULL,
+                    used INTEGER NOT NULL DEFAULT 0,
+                    quota_limit INTEGER,
+                    exhausted_until INTEGER,
+                    PRIMARY KEY (provider, api, window_start)
+                )
+                """)
+        }
+    }
+
+    public func consume(_ key: QuotaKey, units: Int64, job: String?) throws(QuotaRefusal) {
+        let policy = self.policy
+        let now = clock.wallMilliseconds()
+        let window = policy.window(key, at: now)
+        let limit = policy.limits[key]
+        let outcome: Result<Void, QuotaRefusal>
+        do {
+            outcome = try writer.write { db -> Result<Void, QuotaRefusal> in
+                let row = try Row.fetchOne(db, sql: "SELECT used, exhausted_until FROM quota WHERE provider = ? AND api = ? AND window_start = ?",
+                                           arguments: [key.provider, key.api, window.lowerBound])
+                let used: Int64 = row?["used"] ?? 0
+                if let until: Int64 = row?["exhausted_until"], until > now {
+                    return .failure(QuotaRefusal(key: key, reason: .exhausted, resetAt: until))
+                }
+                if let limit {
+                    if used + units > limit { return .failure(QuotaRefusal(key: key, reason: .limitReached, resetAt: window.upperBound)) }
+                    if used + units > policy.ceiling(limit: limit, for: job) {
+                        return .failure(QuotaRefusal(key: key, reason: .reserved, resetAt: window.upperBound))
+                    }
+                }
+                try db.execute(sql: """
+                    INSERT INTO quota (provider, api, window_start, window_end, used, quota_limit) VALUES (?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (provider, api, window_start) DO UPDATE SET used = used + excluded.used, quota_limit = excluded.quota_limit
+                    """, arguments: [key.provider, key.api, window.lowerBound, window.upperBound, units, limit])
+                return .success(())
+            }
+        } catch {
+            onError("quota ledger: \(error)")
+            return
+        }
+        try outcome.get()
+    }
+
+    public func markExhausted(_ key: QuotaKey) -> (resetAt: Int64, first: Bool) {
+        let policy = self.policy
+        let now = clock.wallMilliseconds()
+        let window = policy.window(key, at: now)
+        do {
+            return try writer.write { db in
+                let until: Int64? = try Int64.fetchOne(db, sql: "SELECT exhausted_until FROM quota WHERE provider = ? AND api = ? AND window_start = ?",
+                                                       arguments: [key.provider, key.api, window.lowerBound])
+                if let until, until > now { return (until, false) }
+                try db.execute(sql: """
+                    INSERT INTO quota (provider, api, window_start, window_end, used, quota_limit, exhausted_until) VALUES (?, ?, ?, ?, 0, ?, ?)
+                    ON CONFLICT (provider, api, window_start) DO UPDATE SET exhausted_until = excluded.exhausted_until
+                    """, arguments: [key.provider, key.api, window.lowerBound, window.upperBound, policy.limits[key], window.upperBound])
+                return (window.upperBound, true)
+            }
+        } catch {
+            onError("quota ledger: \(error)")
+            return (window.upperBound, true)
+        }
+    }
+
+    public func usage() -> [QuotaUsage] {
+        Self.usage(reader: reader, policy: policy, now: clock.wallMilliseconds())
+    }
+
+    /// The current window of every API with a limit or a call counted (read-only: `flipsyncctl quota`).
+    public static func usage(store: RunStore, policy: QuotaPolicy, now: Int64) -> [QuotaUsage] {
+        usage(reader: store.reader, policy: policy, now: now)
+    }
+
+    static func usage(reader: any DatabaseReader, policy: QuotaPolicy, now: Int64) -> [QuotaUsage] {
+        var keys = Set(policy.limits.keys)
+        var rows: [QuotaKey: Row] = [:]
+        let all = (try? reader.read { db in try Row.fetchAll(db, sql: "SELECT * FROM quota WHERE window_end > ? ORDER BY window_start", arguments: [now]) }) ?? []
+        for row in all {
+            let key = QuotaKey(provider: row["provider"], api: row["api"])
+            let window = policy.window(key, at: now)
+            guard row["window_start"] as Int64 == window.lowerBound else { continue }
+            keys.insert(key)
+            rows[key] = row
+        }
+        return keys.sorted().map { key in
+            let window = policy.window(key, at: now)
+            let row = rows[key]
+            let limit = policy.limits[key]
+            let until: Int64? = row?["exhausted_until"]
+            return QuotaUsage(key: key, windowStart: window.lowerBound, windowEnd: window.upperBound, used: row?["used"] ?? 0,
+                              limit: limit, reserved: limit.map { policy.reserved(limit: $0) } ?? 0,
+                              exhaustedUntil: until.flatMap { $0 > now ? $0 : nil })
+        }
+    }
+}
