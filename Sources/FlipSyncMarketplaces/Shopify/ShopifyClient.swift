@@ -259,9 +259,10 @@ public final class ShopifyClient: Sendable {
         }
         // No url: nothing matched.
         guard let url else { return [] }
-        try await bucket.acquire()
+        let bucket = self.bucket
         let response = try await exchange(HTTPRequest(method: .get, url: url, headers: [("Accept", "application/jsonl")], timeout: configuration.timeout),
-                                          operation: "bulk.file", finish: { _ in })
+                                          PipelineCall(provider: Self.provider, operation: "bulk.file", price: configuration.callPrice,
+                                                       limit: { try await bucket.acquire() }))
         var variants: [ShopifyVariant] = []
         for (number, line) in response.body.split(separator: UInt8(ascii: "\n")).enumerated() where !line.isEmpty {
             do {
