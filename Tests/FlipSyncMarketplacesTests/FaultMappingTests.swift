@@ -16,7 +16,9 @@ struct FaultMappingTests {
     static let cases: [Case] = [
         Case(name: "429 with Retry-After", fault: SandboxFault(route: .search, remaining: 1, status: 429, retryAfterSeconds: 7),
              expected: .rateLimited(retryAfter: .seconds(7)), retryable: true),
-        Case(name: "429 without Retry-After", fault: SandboxFault(route: .search, remaining: 1, status: 429),
+        // eBay's call-limit error (2001) on a 429 means the day's quota is gone (QuotaTests); any
+        // other 429 is a throttle, retried.
+        Case(name: "429 without Retry-After, not the call-limit error", fault: SandboxFault(route: .search, remaining: 1, status: 429, errorId: 2002),
              expected: .rateLimited(retryAfter: nil), retryable: true),
         Case(name: "500", fault: SandboxFault(route: .search, remaining: 1, status: 500),
              expected: .transient("eBay browse.item_summary.search answered HTTP 500: eBay error 2003: There was a problem with an eBay internal system or process."),
