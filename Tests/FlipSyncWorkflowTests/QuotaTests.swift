@@ -145,7 +145,7 @@ struct QuotaTests {
     func exhaustedOnce() async throws {
         try await Self.withEbay { sandbox, client, quota, transport, recorder, events in
             let fault = SandboxFault(route: .search, remaining: 3, status: 429, errorId: 2001,
-                                     message: "Too many requests. The request limit has been reached for the resource.")
+                                     message: "Too many requests. The daily call limit has been reached for the resource.")
             let admin = HTTPRequest(method: .post, url: sandbox.baseURL + "/_admin/faults", headers: [("Content-Type", "application/json")],
                                     body: Array(try JSONEncoder().encode(fault)))
             #expect(try await transport.inner.send(admin).status == 200)
@@ -161,6 +161,7 @@ struct QuotaTests {
                 return
             }
             #expect(sandbox.state.requestCounts["search"] == 1)
+            #expect(EbayClient.isQuotaExhausted(HTTPResponse(status: 429, body: Array(#"{"errors":[{"errorId":2001,"message":"Too many requests. The request limit has been reached for the resource."}]}"#.utf8))) == false)
             let sent = transport.sent
             for _ in 0..<2 {
                 do {

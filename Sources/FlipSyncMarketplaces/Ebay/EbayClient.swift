@@ -573,11 +573,16 @@ extension EbayClient {
         return QuotaKey(provider: provider, api: api)
     }
 
-    /// A 429 whose body carries error 2001 and no `Retry-After`: the daily quota, not a short
-    /// burst (a throttle that says when to come back is retried then).
-    static func isQuotaExhausted(_ response: HTTPResponse) -> Bool {
-        guard response.status == 429, response.header("Retry-After") == nil, let body = try? JSONDecoder().decode(WireErrorBody.self, from: Data(response.body)) else { return false }
-        return body.errors?.contains { $0.errorId == callLimitErrorID } ?? false
+    /// A 429 with no `Retry-After` whose error 2001 says the limit is a daily one ("daily" or
+    /// "per day" in its message or long message): the daily quota, not a short burst. eBay uses
+    /// error 2001 for both, so a 2001 that does not say so stays `.rateLimited` and is retried.
+    public static func isQuotaExhausted(_ response: HTTPResponse) -> Bool {
+        guard response.status == 429, response.header("Retry-After") == nil,
+              let body = try? JSONDecoder().decode(WireErrorBody.self, from: Data(response.body)) else { return false }
+        return body.errors?.contains { error in
+            let text = ((error.message ?? "") + " " + (error.longMessage ?? "")).lowercased()
+            return error.errorId == callLimitErrorID && (text.contains("daily") || text.contains("per day"))
+        } ?? false
     }
 
     static func call(_ operation: String, bucket: TokenBucket, price: Money) -> PipelineCall {
