@@ -161,7 +161,10 @@ struct QuotaTests {
                 return
             }
             #expect(sandbox.state.requestCounts["search"] == 1)
-            #expect(EbayClient.isQuotaExhausted(HTTPResponse(status: 429, body: Array(#"{"errors":[{"errorId":2001,"message":"Too many requests. The request limit has been reached for the resource."}]}"#.utf8))) == false)
+            // eBay's own wording for a spent call limit is exhausted; a 429 with Retry-After, or with another error, is a throttle.
+            #expect(EbayClient.isQuotaExhausted(HTTPResponse(status: 429, body: Array(#"{"errors":[{"errorId":2001,"message":"Too many requests. The request limit has been reached for the resource."}]}"#.utf8))))
+            #expect(EbayClient.isQuotaExhausted(HTTPResponse(status: 429, headers: ["retry-after": "7"], body: Array(#"{"errors":[{"errorId":2001,"message":"Too many requests."}]}"#.utf8))) == false)
+            #expect(EbayClient.isQuotaExhausted(HTTPResponse(status: 429, body: Array(#"{"errors":[{"errorId":2002,"message":"Too many requests."}]}"#.utf8))) == false)
             let sent = transport.sent
             for _ in 0..<2 {
                 do {

@@ -573,16 +573,16 @@ extension EbayClient {
         return QuotaKey(provider: provider, api: api)
     }
 
-    /// A 429 with no `Retry-After` whose error 2001 says the limit is a daily one ("daily" or
-    /// "per day" in its message or long message): the daily quota, not a short burst. eBay uses
-    /// error 2001 for both, so a 2001 that does not say so stays `.rateLimited` and is retried.
+    /// A 429 with no `Retry-After` carrying error 2001 ("Too many requests. The request limit has
+    /// been reached for the resource."): the API's call limit is used up. eBay's limits for the APIs
+    /// FlipSync calls are daily (Browse, OAuth grants, Account; developer.ebay.com "API call
+    /// limits"), with no shorter throttle, so this is the day's quota, not a burst: retrying it
+    /// before midnight Pacific only spends more refused calls. Any other 429, and a 429 that says
+    /// when to come back (`Retry-After`), stays `.rateLimited` and is retried.
     public static func isQuotaExhausted(_ response: HTTPResponse) -> Bool {
         guard response.status == 429, response.header("Retry-After") == nil,
               let body = try? JSONDecoder().decode(WireErrorBody.self, from: Data(response.body)) else { return false }
-        return body.errors?.contains { error in
-            let text = ((error.message ?? "") + " " + (error.longMessage ?? "")).lowercased()
-            return error.errorId == callLimitErrorID && (text.contains("daily") || text.contains("per day"))
-        } ?? false
+        return body.errors?.contains { $0.errorId == callLimitErrorID } ?? false
     }
 
     static func call(_ operation: String, bucket: TokenBucket, price: Money) -> PipelineCall {
