@@ -280,13 +280,7 @@ public enum ShippingChoice {
                 return x < y
             }!
             row.status = .noAdequateRate
-            row.carrier = fastest.carrier
-            row.service = fastest.service
-            row.serviceKey = fastest.serviceKey
-            row.source = fastest.source
-            row.deliveryDays = fastest.deliveryDays
-            row.billableOunces = fastest.billableOunces
-            row.labelMicros = fastest.amount.micros * parcels
+            row.take(fastest, parcels: parcels)
             var reason = "none of \(usable.count) quote\(usable.count == 1 ? "" : "s") arrives by \(promiseText)"
             if let arrives = arrival(of: fastest, shipAt: shipAt), let deliverBy {
                 let late = BusinessDays.date(arrives) - BusinessDays.date(deliverBy)
@@ -300,13 +294,7 @@ public enum ShippingChoice {
         }
         let label = best.amount.micros * parcels
         row.status = .recommended
-        row.carrier = best.carrier
-        row.service = best.service
-        row.serviceKey = best.serviceKey
-        row.source = best.source
-        row.deliveryDays = best.deliveryDays
-        row.billableOunces = best.billableOunces
-        row.labelMicros = label
+        row.take(best, parcels: parcels)
         row.marginMicros = paid.map { $0.micros - label }
         if let defaultService {
             if let standard = adequate.first(where: { $0.serviceKey == defaultService }) {
@@ -420,5 +408,18 @@ extension Substring {
         while s.first == " " { s = s.dropFirst() }
         while s.last == " " { s = s.dropLast() }
         return s
+    }
+}
+
+extension ShippingRecommendation {
+    /// The label of `quote` for `parcels` boxes: who carries it, how, how fast and at what cost.
+    mutating func take(_ quote: RateQuote, parcels: Int64) {
+        carrier = quote.carrier
+        service = quote.service
+        serviceKey = quote.serviceKey
+        source = quote.source
+        deliveryDays = quote.deliveryDays
+        billableOunces = quote.billableOunces
+        labelMicros = quote.amount.micros * parcels
     }
 }
