@@ -31,7 +31,8 @@ public struct Runtime: Sendable {
             config: config, secret: secret ?? credentials(config), transport: transport ?? URLSessionTransport(allowList: ChannelDirectory.allowList(config), connectionsPerHost: config.poolSize),
             recorder: spend, rateLimiters: RateLimiters(clock: clock), clock: clock, matchCache: store, quota: quota, logger: logger)
         let plans = WorkflowPlans(ledger: store, probe: store, repricing: store, sync: SyncStore(store: store), shipping: store,
-                                  spend: SpendEvidence(store: store, spend: spend), services: services, clock: clock)
+                                  spend: SpendEvidence(store: store, spend: spend), services: services, clock: clock,
+                                  quota: quota, competitors: store)
         return Runtime(store: store, spend: spend, quota: quota, services: services, plans: plans)
     }
 

@@ -94,9 +94,10 @@ public struct SandboxLimits: Sendable, Hashable {
             // ordersV0.json, getOrderItems: 0.5 | 30
             .amazonOrderItems: SandboxLimit(rate: 0.5, burst: 30, source: spapi + " ordersV0.json getOrderItems"),
             // eBay, default call limits a day (midnight to midnight Pacific).
-            // Buy: "Browse API: All methods except getItems: 5000 API calls per day" (getItems has
-            // its own 5,000; the sandbox serves only item_summary/search).
+            // Buy: "Browse API: All methods except getItems: 5000 API calls per day".
             .search: SandboxLimit(dailyQuota: 5_000, quotaGroup: "ebay.browse", source: ebayBuyLimits),
+            // Buy: "Browse API: getItems: 5000 API calls per day", its own quota.
+            .getItems: SandboxLimit(dailyQuota: 5_000, quotaGroup: "ebay.browse_get_items", source: ebayBuyLimits),
             // Sell: "Account API: 25,000 API calls per day".
             .ebayFulfillmentPolicy: SandboxLimit(dailyQuota: 25_000, quotaGroup: "ebay.account", source: ebaySellLimits),
             // TODO: Inventory API (offers, inventory_items, bulk_update) and Fulfillment API

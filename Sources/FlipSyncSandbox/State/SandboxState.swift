@@ -62,6 +62,8 @@ public struct SandboxRoute: RawRepresentable, Sendable, Hashable, Codable, Custo
 extension SandboxRoute {
     public static let token = SandboxRoute("token")
     public static let search = SandboxRoute("search")
+    /// Browse `getItems` (`GET /buy/browse/v1/item/?item_ids=…`).
+    public static let getItems = SandboxRoute("get_items")
     public static let offers = SandboxRoute("offers")
     public static let inventoryItems = SandboxRoute("inventory_items")
     public static let bulkUpdate = SandboxRoute("bulk_update")
@@ -162,11 +164,15 @@ public final class SandboxState: Sendable {
         var inFlightWaiters: [(route: SandboxRoute, continuation: CheckedContinuation<Void, Never>)] = []
         var updateWaiters: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
         var stopping = false
+        /// Competitor listings ended (`endCompetitorItem`): no longer found by search or getItems.
+        var endedItems: Set<String> = []
     }
 
     let inner: Mutex<Inner>
     /// Competitor offers never change once seeded, so they and their search index live outside the lock.
     let competitorIndex: CompetitorIndex
+    /// Each competitor offer's index in `competitorIndex.offers`, by item id (getItems).
+    let competitorByID: [String: Int]
     /// eBay's credentials.
     public let credentials: SandboxCredentials
     public let amazonCredentials: SandboxCredentials
@@ -203,6 +209,7 @@ public final class SandboxState: Sendable {
         let index = Dictionary(uniqueKeysWithValues: catalog.listings.enumerated().map { ($1.sku, $0) })
         let channels = SeededCatalog.channels(for: catalog.listings, seed: seed)
         competitorIndex = CompetitorIndex(catalog.competitors)
+        competitorByID = Dictionary(catalog.competitors.enumerated().map { ($1.itemId, $0) }, uniquingKeysWith: { a, _ in a })
         inner = Mutex(Inner(
             listings: catalog.listings, indexBySKU: index,
             products: Dictionary(uniqueKeysWithValues: channels.products.map { ($0.sku, $0) }),
@@ -222,8 +229,17 @@ public final class SandboxState: Sendable {
     /// condition id is one of `conditionIDs` (nil: no constraint). Exactly what filtering
     /// `competitors` gives, without scanning them (see `CompetitorIndex`).
     public func searchCompetitors(gtin: String?, keywords: [String]?, conditionIDs: Set<Int>?) -> [SandboxCompetitorOffer] {
-        competitorIndex.matches(gtin: gtin, keywords: keywords, conditionIDs: conditionIDs).map { competitorIndex.offers[Int($0)] }
+        let ended = inner.withLock { $0.endedItems }
+        let found = competitorIndex.matches(gtin: gtin, keywords: keywords, conditionIDs: conditionIDs).map { competitorIndex.offers[Int($0)] }
+        return ended.isEmpty ? found : found.filter { !ended.contains($0.itemId) }
     }
+    /// The competitor listing with this item id, unless unknown or ended (Browse getItems).
+    public func competitorItem(id: String) -> SandboxCompetitorOffer? {
+        guard let index = competitorByID[id], !inner.withLock({ $0.endedItems.contains(id) }) else { return nil }
+        return competitorIndex.offers[index]
+    }
+    /// Ends a competitor listing: search and getItems no longer return it.
+    public func endCompetitorItem(_ id: String) { _ = inner.withLock { $0.endedItems.insert(id) } }
     /// The competitor offers with `gtin`, in catalog order.
     public func competitors(gtin: String) -> [SandboxCompetitorOffer] {
         searchCompetitors(gtin: gtin, keywords: nil, conditionIDs: nil)

@@ -32,10 +32,18 @@ public struct RepricingSweepPlan: WorkflowPlan {
     let matcher: (any OfferMatcher)?
     let unavailable: [MarketplaceName: String]
     let batchSize: Int
+    /// The quota ledger: with it, each run is sized from what its job has left (quota calls,
+    /// the timeout); without it, only `max_listings_per_run` bounds a run.
+    let quota: (any QuotaAllowance)?
+    /// Competitor ids earlier searches found (eBay refreshes them with getItems).
+    let competitors: (any CompetitorMemory)?
 
     public init(marketplaces: [MarketplaceName: any Marketplace], fees: [MarketplaceName: MarketplaceFees],
                 costSources: [MarketplaceName: any UnitCostSource], ledger: any RepricingLedger, clock: any SchedulerClock,
-                matcher: (any OfferMatcher)? = nil, unavailable: [MarketplaceName: String] = [:], batchSize: Int = 25) {
+                matcher: (any OfferMatcher)? = nil, unavailable: [MarketplaceName: String] = [:], batchSize: Int = 25,
+                quota: (any QuotaAllowance)? = nil, competitors: (any CompetitorMemory)? = nil) {
+        self.quota = quota
+        self.competitors = competitors
         self.matcher = matcher
         self.unavailable = unavailable
         self.marketplaces = marketplaces
@@ -63,23 +71,43 @@ public struct RepricingSweepPlan: WorkflowPlan {
     public func followUp(after tasks: [TaskInfo], job: JobDefinition, runID: Int64) async throws -> [PlannedTask] {
         let p = try Self.parameters(job)
         let sweep = try ledger.sweepID(ofRun: runID)
-        if !tasks.contains(where: { $0.key.hasPrefix("decide:") }) {
+        if !tasks.contains(where: { $0.key.hasPrefix("decide:") || $0.key.hasPrefix("plan:") }) {
             // Without every listing and the costs, deciding on half the inputs is worse than not deciding.
             guard !tasks.contains(where: { $0.status != .succeeded }) else { return [] }
             var next: [PlannedTask] = []
+            let costs = quota == nil ? [:] : try ledger.unitCosts()
+            let left = quota?.remaining(for: job.name) ?? [:]
+            let now = clock.wallMilliseconds()
             for marketplace in p.marketplaces.map(\.value) {
-                let listings = try Self.selected(try ledger.sweepListings(sweep: sweep, marketplace: marketplace),
-                                                 coverage: try ledger.coverage(marketplace: marketplace), sweep: sweep,
-                                                 max: p.maxListingsPerRun)
+                let channel = try? self.marketplace(marketplace.rawValue)
+                let options = CompetitionOptions(titleMatches: p.llmMatching && matcher != nil, memory: competitors,
+                                                 refreshSince: now - Int64(p.researchDays) * 86_400_000, now: now)
+                let snapshot = try ledger.sweepListings(sweep: sweep, marketplace: marketplace)
+                let capacity: Capacity
+                if quota != nil, let channel {
+                    capacity = Self.capacity(
+                        snapshot, coverage: try ledger.coverage(marketplace: marketplace), sweep: sweep, max: p.maxListingsPerRun,
+                        rate: channel.competitionReadRate, timeout: job.timeout, counter: channel.competitionCallCounter(options: options),
+                        remaining: left, needsRead: { costs[$0.sku] != nil && $0.quantity > 0 })
+                } else {
+                    capacity = Self.capacity(snapshot, coverage: try ledger.coverage(marketplace: marketplace), sweep: sweep,
+                                             max: p.maxListingsPerRun)
+                }
+                let listings = capacity.selected
+                if quota != nil {
+                    next.append(PlannedTask(key: "plan:\(marketplace.rawValue)", agent: "plan",
+                                            input: capacity.record(marketplace: marketplace)))
+                }
                 // Listings whose competition is read together are decided by one task; alone,
                 // a listing's task is keyed by its SKU. Groups are cut from the stored snapshot
                 // (SKU order), so a resumed sweep cuts the same ones.
-                let groups = (try? self.marketplace(marketplace.rawValue))?.competitionGroups(listings) ?? listings.map { [$0] }
-                for (index, group) in groups.enumerated() where !group.isEmpty {
-                    let key = group.count == 1 ? "decide:\(marketplace.rawValue):\(group[0].sku)"
-                                               : "decide:\(marketplace.rawValue):group-\(index + 1)"
+                let groups = channel?.competitionGroups(listings, options: options) ?? listings.map { CompetitionGroup(listings: [$0]) }
+                for (index, group) in groups.enumerated() where !group.listings.isEmpty {
+                    let key = group.refresh ? "decide:\(marketplace.rawValue):refresh"
+                        : group.listings.count == 1 ? "decide:\(marketplace.rawValue):\(group.listings[0].sku)"
+                        : "decide:\(marketplace.rawValue):group-\(index + 1)"
                     next.append(PlannedTask(key: key, agent: "decide",
-                                            input: ([marketplace.rawValue] + group.map(\.sku)).joined(separator: "\n")))
+                                            input: ([marketplace.rawValue] + group.listings.map(\.sku)).joined(separator: "\n")))
                 }
             }
             return next
@@ -102,15 +130,116 @@ public struct RepricingSweepPlan: WorkflowPlan {
     /// listing checked now: every listing is checked within ⌈listings / max⌉ runs.
     static func selected(_ listings: [MarketplaceListing], coverage: [String: ListingCoverage], sweep: Int64,
                          max: Int?) -> [MarketplaceListing] {
-        guard let max, listings.count > max else { return listings }
-        let ordered = listings.sorted { a, b in
-            func rank(_ l: MarketplaceListing) -> (Int, Int64, String) {
-                guard let c = coverage[l.sku] else { return (1, 0, l.sku) }
-                return c.sweep == sweep ? (0, 0, l.sku) : (2, c.lastChecked, l.sku)
+        capacity(listings, coverage: coverage, sweep: sweep, max: max).selected
+    }
+
+    /// The share of a run's timeout its competition reads may fill when the channel's reads
+    /// are rate-limited; the rest is left for reading listings and applying changes.
+    static let competitionShareOfTimeout: Int64 = 80
+
+    /// What one marketplace's part of a run checks, and what bounded it.
+    struct Capacity {
+        var selected: [MarketplaceListing]
+        var total: Int
+        /// The bound that stopped the walk, as the summary names it; nil when all were taken.
+        var limitedBy: String?
+        /// Quota calls the selection is planned to take, and what was left before it.
+        var planned: [QuotaKey: Int64] = [:]
+        var left: [QuotaKey: Int64] = [:]
+        /// Listings the timeout leaves room for, when the channel's reads are rate-limited.
+        var timeoutListings: Int?
+        var timeoutRequests: Int64?
+        var rate: CompetitionReadRate?
+        var timeout: TimeSpan?
+
+        /// The `plan` task's input: one `field=value` a line (its journal metadata).
+        func record(marketplace: MarketplaceName) -> String {
+            var fields: [(String, String)] = [("marketplace", marketplace.rawValue), ("selected", String(selected.count)),
+                                              ("listings", String(total)), ("limited_by", limitedBy ?? "")]
+            for (key, calls) in planned.sorted(by: { $0.key < $1.key }) {
+                fields.append(("calls_planned.\(key.provider)/\(key.api)", String(calls)))
+                if let before = left[key] { fields.append(("calls_left.\(key.provider)/\(key.api)", String(before))) }
             }
-            return rank(a) < rank(b)
+            if let timeoutListings, let timeoutRequests, let rate, let timeout {
+                fields.append(("timeout_listings", String(timeoutListings)))
+                fields.append(("timeout_requests", String(timeoutRequests)))
+                fields.append(("timeout_operation", rate.operation))
+                fields.append(("timeout", timeout.description))
+            }
+            return fields.map { "\($0)=\($1)" }.joined(separator: "\n")
         }
-        return ordered.prefix(max).sorted { $0.sku < $1.sku }
+    }
+
+    /// The listings one marketplace's part of this run checks, in SKU order, from its snapshot
+    /// in coverage order (this sweep's own first, never checked by SKU, oldest `last_checked`,
+    /// SKU). A listing is taken while every bound holds:
+    ///
+    /// - `max`: at most that many listings (`max_listings_per_run`);
+    /// - `rate` and `timeout`: at most as many listings as the requests that fit in
+    ///   `competitionShareOfTimeout`% of the timeout carry (`CompetitionReadRate.requests(in:)`
+    ///   × listings per request), every listing taken counted;
+    /// - `counter` and `remaining`: the quota calls the listings needing a read add (one search
+    ///   per distinct search, getItems batched) fit what the job has left of each quota.
+    ///
+    /// The walk stops at the first listing a count bound refuses. A listing whose calls do not
+    /// fit is carried, and from then on only listings adding no calls are taken (their search
+    /// is already taken, or they need no read), so no listing checked goes before an older one
+    /// that needed calls.
+    static func capacity(_ listings: [MarketplaceListing], coverage: [String: ListingCoverage], sweep: Int64, max: Int?,
+                         rate: CompetitionReadRate? = nil, timeout: TimeSpan? = nil, counter: (any CompetitionCallCounter)? = nil,
+                         remaining: [QuotaKey: Int64] = [:],
+                         needsRead: (MarketplaceListing) -> Bool = { _ in true }) -> Capacity {
+        var result = Capacity(selected: listings, total: listings.count)
+        var timeoutCap: Int?
+        if let rate, let timeout {
+            let requests = rate.requests(in: timeout.milliseconds * competitionShareOfTimeout / 100)
+            let listings = requests > Int64(Int.max / 2) / Int64(Swift.max(1, rate.listingsPerRequest))
+                ? Int.max / 2 : Int(requests) * Swift.max(1, rate.listingsPerRequest)
+            timeoutCap = listings
+            result.timeoutListings = listings
+            result.timeoutRequests = requests
+            result.rate = rate
+            result.timeout = timeout
+        }
+        if counter == nil, listings.count <= Swift.min(max ?? Int.max, timeoutCap ?? Int.max) { return result }
+        func rank(_ l: MarketplaceListing) -> (Int, Int64, String) {
+            guard let c = coverage[l.sku] else { return (1, 0, l.sku) }
+            return c.sweep == sweep ? (0, 0, l.sku) : (2, c.lastChecked, l.sku)
+        }
+        let ordered = listings.sorted { rank($0) < rank($1) }
+        var left = remaining
+        result.left = remaining
+        var taken: [MarketplaceListing] = []
+        var limitedBy: String?
+        var onlyFree = false
+        for listing in ordered {
+            if let max, taken.count >= max, max <= (timeoutCap ?? Int.max) {
+                limitedBy = limitedBy ?? "max_listings_per_run"
+                break
+            }
+            if let timeoutCap, taken.count >= timeoutCap {
+                limitedBy = limitedBy ?? "timeout"
+                break
+            }
+            if let counter, rank(listing).0 != 0, needsRead(listing) {
+                let adds = counter.adding(listing).filter { $0.value > 0 }
+                if let over = adds.sorted(by: { $0.key < $1.key }).first(where: { key, calls in left[key].map { calls > $0 } ?? false }) {
+                    limitedBy = limitedBy ?? "\(over.key.provider)/\(over.key.api) quota (\(remaining[over.key] ?? 0) calls left)"
+                    onlyFree = true
+                    continue
+                }
+                if onlyFree && !adds.isEmpty { continue }
+                counter.take(listing)
+                for (key, calls) in adds {
+                    left[key]? -= calls
+                    result.planned[key, default: 0] += calls
+                }
+            }
+            taken.append(listing)
+        }
+        result.selected = taken.sorted { $0.sku < $1.sku }
+        result.limitedBy = limitedBy
+        return result
     }
 
     /// "checked N of M listings; K carried to the next run; oldest unchecked: D nights" over the
@@ -159,6 +288,7 @@ public struct RepricingSweepPlan: WorkflowPlan {
         switch name {
         case "listings": return ListingsReader(plan: self)
         case "costs": return CostReader(plan: self)
+        case "plan": return PlanRecorder()
         case "decide": return PriceDecider(plan: self)
         case "apply": return PriceApplier(plan: self)
         default: return nil
@@ -166,8 +296,9 @@ public struct RepricingSweepPlan: WorkflowPlan {
     }
 
     public func summarize(_ tasks: [TaskInfo]) -> String {
+        let planned = tasks.contains { $0.key.hasPrefix("plan:") }
         guard let runID = tasks.first?.runID, let sweep = try? ledger.sweepID(ofRun: runID),
-              let decisions = try? ledger.decisions(sweep: sweep), !decisions.isEmpty else {
+              let decisions = try? ledger.decisions(sweep: sweep), !decisions.isEmpty || planned else {
             let failed = tasks.filter { $0.status == .failed }.count
             return "\(tasks.count) task\(tasks.count == 1 ? "" : "s"), \(failed) failed, no decisions"
         }
@@ -175,8 +306,15 @@ public struct RepricingSweepPlan: WorkflowPlan {
         let order: [DecisionRecord.State] = [.applied, .failed, .sending, .planned, .dryRun, .blocked, .hold]
         let parts = order.compactMap { state in byState[state].map { "\($0) \(state.rawValue)" } }
         let marketplaces = tasks.compactMap { $0.key.hasPrefix("listings:") ? MarketplaceName(rawValue: String($0.key.dropFirst(9))) : nil }
-        let coverage = coverageSummary(sweep: sweep, marketplaces: marketplaces, decisions: decisions)
-        return "\(decisions.count) listings decided: " + parts.joined(separator: ", ") + (coverage.map { "; " + $0 } ?? "")
+        var coverage = coverageSummary(sweep: sweep, marketplaces: marketplaces, decisions: decisions)
+        // What bounded each marketplace's part (the plan tasks' records), each bound once.
+        var bounds: [String] = []
+        for task in tasks where task.key.hasPrefix("plan:") {
+            if let bound = PlanRecorder.limitedBy(inResult: task.result), !bound.isEmpty, !bounds.contains(bound) { bounds.append(bound) }
+        }
+        if !bounds.isEmpty, coverage != nil { coverage! += "; limited by " + bounds.joined(separator: ", ") }
+        return "\(decisions.count) listings decided" + (parts.isEmpty ? "" : ": " + parts.joined(separator: ", "))
+            + (coverage.map { "; " + $0 } ?? "")
     }
 
     func marketplace(_ name: String) throws -> any Marketplace {
@@ -212,6 +350,48 @@ public struct RepricingSweepPlan: WorkflowPlan {
         }
     }
 
+    /// Records and journals (event `sweep-plan`) how one marketplace's part of the run was
+    /// sized: listings taken of the snapshot, the bound that stopped it, the quota calls planned
+    /// and left, the timeout's room. Its result keeps `limited_by` for the run's summary.
+    struct PlanRecorder: Agent {
+        var name: String { "plan" }
+
+        func perform(_ task: PlannedTask, context: AgentContext) async throws -> TaskOutput {
+            var fields: [(String, String)] = []
+            for line in task.input.split(separator: "\n") {
+                guard let eq = line.firstIndex(of: "=") else { continue }
+                fields.append((String(line[..<eq]), String(line[line.index(after: eq)...])))
+            }
+            let field = Dictionary(fields, uniquingKeysWith: { a, _ in a })
+            let marketplace = field["marketplace"] ?? "?"
+            var message = "\(marketplace): checking \(field["selected"] ?? "?") of \(field["listings"] ?? "?") listings"
+            if let bound = field["limited_by"], !bound.isEmpty { message += "; limited by \(bound)" }
+            let calls = fields.filter { $0.0.hasPrefix("calls_planned.") }.map { key, value -> String in
+                let api = String(key.dropFirst("calls_planned.".count))
+                return "\(api) \(value)" + (field["calls_left.\(api)"].map { " of \($0) left" } ?? "")
+            }
+            if !calls.isEmpty { message += "; quota calls planned: " + calls.joined(separator: ", ") }
+            if let requests = field["timeout_requests"], let timeout = field["timeout"] {
+                message += "; timeout \(timeout): \(requests) \(field["timeout_operation"] ?? "") requests "
+                    + "(\(field["timeout_listings"] ?? "?") listings) in \(RepricingSweepPlan.competitionShareOfTimeout)%"
+            }
+            var metadata: Logger.Metadata = ["event": "sweep-plan"]
+            for (key, value) in fields { metadata[key] = "\(value)" }
+            context.logger.info("\(message)", metadata: metadata)
+            return TaskOutput(result: "{\"limited_by\":\(JSON.string(field["limited_by"] ?? "")),\"selected\":\(field["selected"] ?? "0"),"
+                                + "\"listings\":\(field["listings"] ?? "0")}",
+                              summary: message)
+        }
+
+        /// `limited_by` from a plan task's result (the first field, a JSON string without escapes).
+        static func limitedBy(inResult result: String?) -> String? {
+            guard let result, result.hasPrefix("{\"limited_by\":\"") else { return nil }
+            let rest = result.dropFirst("{\"limited_by\":\"".count)
+            guard let end = rest.firstIndex(of: "\"") else { return nil }
+            return String(rest[..<end])
+        }
+    }
+
     struct PriceDecider: Agent {
         let plan: RepricingSweepPlan
         var name: String { "decide" }
@@ -236,7 +416,9 @@ public struct RepricingSweepPlan: WorkflowPlan {
             let toRead = listings.filter { costs[$0.sku] != nil && $0.quantity > 0 }
             // Title-only offers count only when the matcher accepts them: without one, the searches
             // that find nothing else are not made.
-            let lookups = toRead.isEmpty ? [] : try await marketplace.competitions(for: toRead, titleMatches: p.llmMatching && plan.matcher != nil)
+            let options = CompetitionOptions(titleMatches: p.llmMatching && plan.matcher != nil, memory: plan.competitors,
+                                             refresh: task.key.hasSuffix(":refresh"), now: plan.clock.wallMilliseconds())
+            let lookups = toRead.isEmpty ? [] : try await marketplace.competitions(for: toRead, options: options)
             guard lookups.count == toRead.count else {
                 throw TaskFailure.permanent("\(marketplace.name.rawValue) gave \(lookups.count) competition results for \(toRead.count) listings")
             }
