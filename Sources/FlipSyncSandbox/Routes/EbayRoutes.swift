@@ -17,8 +17,8 @@ struct EbayRoutes: Sendable {
         let ebay = router.group("ebay")
         ebay.post("identity/v1/oauth2/token") { request, _ in try await self.token(request) }
         ebay.get("buy/browse/v1/item_summary/search") { request, _ in await self.search(request) }
+        // eBay's path is `item/?item_ids=…`; the router takes it with or without the slash.
         ebay.get("buy/browse/v1/item") { request, _ in await self.getItems(request) }
-        ebay.get("buy/browse/v1/item/") { request, _ in await self.getItems(request) }
         ebay.get("sell/inventory/v1/offer") { request, _ in await self.offers(request) }
         ebay.get("sell/inventory/v1/inventory_item") { request, _ in await self.inventoryItems(request) }
         ebay.post("sell/inventory/v1/bulk_update_price_quantity") { request, _ in try await self.bulkUpdate(request) }
