@@ -18,6 +18,10 @@ import FlipSyncCore
 /// - `competitions(for:titleMatches:)` (the repricing sweep): listings sharing a GTIN share one
 ///   GTIN search (`competitionGroups` puts them in one group); the keyword search is made only
 ///   when title-only offers can be used (`llm_matching` with a matcher) or there is no GTIN.
+/// - `competitions(for:options:)`: the same, remembering each GTIN search's competitor ids; in
+///   the refresh group (GTINs searched within `research_days`) those ids are read with getItems,
+///   20 a call across GTINs, instead of searching again. `competitionCallCounter` counts the
+///   Browse and getItems calls this takes, listing by listing, for the sweep's capacity.
 /// - `apply`: `bulkUpdatePriceQuantity`, 25 SKUs per call. A change eBay would not accept
 ///   (price finer than a cent, negative quantity, nothing to change) fails on its own without
 ///   being sent. A call that fails as a whole throws its error; earlier calls may have been

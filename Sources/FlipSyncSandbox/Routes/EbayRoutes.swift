@@ -6,7 +6,7 @@ import Hummingbird
 ///
 /// Shapes follow eBay's documentation: the OAuth token endpoint (client-credentials and
 /// refresh-token grants), Browse `item_summary/search` (`SearchPagedCollection` of
-/// `ItemSummary`), Inventory `getOffers` (`Offers`), `getInventoryItems` (`InventoryItems`) and
+/// `ItemSummary`) and `getItems` (`Items` of `CoreItem`), Inventory `getOffers` (`Offers`), `getInventoryItems` (`InventoryItems`) and
 /// `bulkUpdatePriceQuantity` (`BulkPriceQuantityResponse`), and Fulfillment `getOrders`
 /// (`OrderSearchPagedCollection` of `Order`). Error ids are the sandbox's own except 1001
 /// (invalid access token) and 1100 (insufficient permissions), which are eBay's.
