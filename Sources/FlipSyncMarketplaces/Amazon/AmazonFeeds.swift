@@ -369,3 +369,21 @@ struct AmazonWireProcessingReport: Decodable {
     var issues: [Issue]
     var summary: Summary?
 }
+
+/// Where Amazon's presigned feed-document URLs point (`createFeedDocument`'s and
+/// `getFeedDocument`'s `url`): Amazon's S3 document store ("tortuga"), not the SP-API host. The
+/// model's examples do not name it; these are the hosts of real North America URLs
+/// (`https://tortuga-prod-na.s3-external-1.amazonaws.com/…`, `https://tortuga-prod-na.s3.amazonaws.com/…`,
+/// as Amazon's feed and report documents show them). Other regions' hosts are not encoded: a
+/// document URL on a host outside the allow-list is refused before anything is sent.
+public enum AmazonFeedDocumentHosts {
+    public static let northAmerica = ["tortuga-prod-na.s3-external-1.amazonaws.com", "tortuga-prod-na.s3.amazonaws.com"]
+
+    /// The document-store URLs to allow for an SP-API base URL: North America's for
+    /// `https://sellingpartnerapi-na.amazon.com`, none otherwise.
+    public static func urls(forBaseURL baseURL: String) -> [String] {
+        guard let parts = HTTPURLAuthority(baseURL), parts.scheme == "https",
+              parts.host.lowercased() == "sellingpartnerapi-na.amazon.com" else { return [] }
+        return northAmerica.map { "https://\($0)" }
+    }
+}

@@ -71,6 +71,8 @@ public final class SandboxAmazonFeeds: Sendable {
     }
     /// A document's contents as uploaded (or a report as stored, maybe gzipped).
     public func documentContents(_ id: String) -> [UInt8]? { state.withLock { $0.documents[id]?.contents } }
+    /// The result document (processing report) of a feed, once it ended.
+    public func resultDocumentID(feed id: String) -> String? { state.withLock { $0.feeds[id]?.resultDocumentID } }
     /// The input document of a feed.
     public func inputDocumentID(feed id: String) -> String? { state.withLock { $0.feeds[id]?.documentID } }
 
