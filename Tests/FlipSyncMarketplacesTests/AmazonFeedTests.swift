@@ -3,6 +3,7 @@ import FlipSyncMarketplaces
 import FlipSyncSandbox
 import Foundation
 import Synchronization
+import FlipSyncTestKit
 import Testing
 
 /// Amazon price updates through the Feeds API (JSON_LISTINGS_FEED) over real HTTP to the
@@ -174,6 +175,42 @@ struct AmazonFeedTests {
             #expect(h.marketplace.prefersBulk(changes: 501, timeLeft: .seconds(1)))
             #expect(!h.marketplace.prefersBulk(changes: 1_000_000, timeLeft: nil))
             #expect(h.marketplace.bulkLimit == 25_000)
+        }
+    }
+
+    @Test("under production limits the feed operations answer at Amazon's rates: getFeedDocument 0.0222/s burst 10 (the 11th call is 429 QuotaExceeded with 0.0222, one token back after 45.046 s), createFeed 0.0083/s burst 15, with their sources")
+    func productionFeedLimits() async throws {
+        let clock = ManualClock(Timestamp(secondsSinceEpoch: 1_780_000_000))
+        try await SandboxLimitsTests.Raw.with(.production, clock: clock) { raw in
+            let token = try await raw.amazonToken()
+            let created = try await raw.send(.post, "/amazon/feeds/2021-06-30/documents",
+                                             headers: [("x-amz-access-token", token), ("Content-Type", "application/json")],
+                                             body: #"{"contentType":"application/json; charset=UTF-8"}"#)
+            #expect(created.status == 201 && created.header("x-amzn-RateLimit-Limit") == "0.5")
+            let id = try #require(raw.json(created)["feedDocumentId"] as? String)
+            func read() async throws -> HTTPResponse {
+                try await raw.send(.get, "/amazon/feeds/2021-06-30/documents/\(id)", headers: [("x-amz-access-token", token)])
+            }
+            for _ in 0..<10 {
+                let response = try await read()
+                #expect(response.status == 200 && response.header("x-amzn-RateLimit-Limit") == "0.0222")
+            }
+            let refused = try await read()
+            #expect(refused.status == 429 && refused.header("x-amzn-RateLimit-Limit") == "0.0222")
+            #expect(String(decoding: refused.body, as: UTF8.self).contains("QuotaExceeded"))
+            // 1 / 0.0222 s = 45.045… s.
+            clock.advance(byMilliseconds: 45_044)
+            #expect(try await read().status == 429)
+            clock.advance(byMilliseconds: 2)
+            #expect(try await read().status == 200)
+            for (route, rate, burst, operation) in [("amazon.get_feed_document", 0.0222, 10, "getFeedDocument"),
+                                                    ("amazon.create_feed", 0.0083, 15, "createFeed"),
+                                                    ("amazon.get_feed", 2.0, 15, "getFeed"),
+                                                    ("amazon.create_feed_document", 0.5, 15, "createFeedDocument")] {
+                let row = try await raw.limitRow(route)
+                #expect(row["rate"] as? Double == rate && row["burst"] as? Int == burst, "\(route)")
+                #expect((row["source"] as? String)?.hasSuffix("feeds_2021-06-30.json \(operation)") == true, "\(route)")
+            }
         }
     }
 }
