@@ -151,4 +151,23 @@ struct AmazonFeedSweepTests {
             for d in decisions { #expect(h.sandbox.state.channelListing(.amazon, sku: d.sku)?.priceMicros == d.newPriceMicros) }
         }
     }
+
+    @Test("a transient error while waiting for the feed fails the task's attempt; its retry polls the same feed (no second submission) and applies the report")
+    func retryPollsTheSameFeed() async throws {
+        try await WorkflowHarness.with(listings: 80) { h in
+            let world = try WorkflowWorld.load(h, jobs: ["sweep": Self.job()], amazonRate: Self.amazonRate)
+            h.sandbox.state.amazonFeeds.setProcessingDelay(milliseconds: 0)
+            h.sandbox.state.inject(SandboxFault(route: .amazonGetFeed, remaining: 1, status: 503))
+            let (run, status) = try await world.run("sweep")
+            #expect(status == .succeeded, "\(run.error ?? "")")
+            let apply = try #require(try h.store.tasks(runID: run.id).first { $0.key == "apply:amazon:bulk-1" })
+            #expect(apply.attempts == 2)
+            #expect(h.sandbox.state.amazonFeeds.feeds.count == 1)
+            #expect(h.sandbox.state.requestCounts["amazon.create_feed"] == 1)
+            #expect(h.sandbox.state.requestCounts["amazon.get_feed"] == 2)
+            let changed = Self.changing(try h.store.decisions(sweep: run.id))
+            #expect(!changed.isEmpty && changed.allSatisfy { $0.state == .applied })
+            #expect(h.sandbox.state.updates.count == changed.count)
+        }
+    }
 }

@@ -68,7 +68,7 @@ public struct AmazonClientConfiguration: Sendable, Hashable {
 /// Amazon's Selling Partner API: LWA tokens, Product Pricing v0 `getItemOffers` and
 /// `getListingOffersBatch`, Listings
 /// Items 2021-08-01 `searchListingsItems` and `patchListingsItem`, Orders v0 `getOrders` and
-/// `getOrderItems`.
+/// `getOrderItems`, and Feeds 2021-06-30 for JSON_LISTINGS_FEED price updates (`AmazonFeeds.swift`).
 ///
 /// Every request takes a token from its operation's bucket for this seller first
 /// (`AmazonOperationLimits`; a response's `x-amzn-RateLimit-Limit` sets the rate from then on),

@@ -13,6 +13,8 @@ import FlipSyncCore
 ///   `ACCEPTED` is applied; `INVALID`, or a refusal of that one item (a 4xx), is failed with
 ///   Amazon's reasons. A rate limit, a transient or an auth error is thrown: the whole call can
 ///   be retried, since each patch replaces values and applying it twice is harmless.
+/// - `applyInBulk` (`BulkApplyingMarketplace`): the same changes as one JSON_LISTINGS_FEED, when
+///   the sweep's rule says the patches cannot fit the run's time left (see the extension below).
 /// - `orders(since:)`: the cursor is the ISO 8601 `CreatedAfter` to ask for next: the newest
 ///   `PurchaseDate` seen minus `overlap` (orders can show up in the API a little after they
 ///   were placed), never earlier than the cursor it started from. A nil cursor starts

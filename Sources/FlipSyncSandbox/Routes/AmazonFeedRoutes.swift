@@ -91,10 +91,17 @@ extension AmazonRoutes {
         return Response(status: status, headers: [.contentType: "application/xml"], body: .init(byteBuffer: ByteBuffer(string: xml)))
     }
 
+    /// A fault on the document store answers as S3 does: its status with an XML error.
+    private func storeFault() async -> Response? {
+        guard let fault = state.begin(.amazonFeedDocumentStore) else { return nil }
+        if let latency = fault.latencyMilliseconds, latency > 0 { await state.hold(.amazonFeedDocumentStore, milliseconds: latency) }
+        guard let status = fault.status else { return nil }
+        return Self.storeError(HTTPResponse.Status(code: status), status == 503 ? "SlowDown" : (status >= 500 ? "InternalError" : "AccessDenied"),
+                               fault.message ?? "The document store refused the request.")
+    }
+
     func upload(_ request: Request, id: String) async throws -> Response {
-        guard state.begin(.amazonFeedDocumentStore) == nil else {
-            return Self.storeError(.serviceUnavailable, "SlowDown", "Please reduce your request rate.")
-        }
+        if let faulted = await storeFault() { return faulted }
         if request.headers[.init("x-amz-access-token")!] != nil {
             state.amazonFeeds.noteUploadWithToken()
             return Self.storeError(.badRequest, "InvalidArgument", "An SP-API access token was sent to the document store.")
@@ -114,9 +121,7 @@ extension AmazonRoutes {
     }
 
     func download(_ request: Request, id: String) async -> Response {
-        guard state.begin(.amazonFeedDocumentStore) == nil else {
-            return Self.storeError(.serviceUnavailable, "SlowDown", "Please reduce your request rate.")
-        }
+        if let faulted = await storeFault() { return faulted }
         guard let document = state.amazonFeeds.document(id), let contents = document.contents else {
             return Self.storeError(.notFound, "NoSuchKey", "The specified key does not exist.")
         }

@@ -45,6 +45,8 @@ extension SandboxState {
 ///   `/attributes/purchasable_offer` (`our_price`) and `/attributes/fulfillment_availability`
 ///   (channel `DEFAULT`); a bad value answers `INVALID` with issues (codes are the sandbox's
 ///   own) and changes nothing; `ACCEPTED` is applied at once (Amazon applies it within minutes).
+/// - Feeds API 2021-06-30 under `/amazon/feeds/2021-06-30` and its document store: see
+///   `AmazonFeedRoutes.swift` (processing: `SandboxAmazonFeeds`).
 /// - `GET /amazon/orders/v0/orders` (`CreatedAfter` or `LastUpdatedAfter`, `MaxResultsPerPage`
 ///   1…100, `NextToken`) and `GET /amazon/orders/v0/orders/{orderId}/orderItems`: Orders v0.
 ///

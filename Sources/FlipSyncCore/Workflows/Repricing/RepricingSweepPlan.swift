@@ -19,7 +19,11 @@ public protocol UnitCostSource: Sendable {
 ///    `blocked` and the run fails with the reason), `apply:<marketplace>:<n>` sends the planned
 ///    changes in batches of `batchSize`. Each decision is marked `sending` before its call and
 ///    `applied`/`failed` after; after a crash, a `sending` decision is checked against the live
-///    price before anything is sent again, so no change is applied twice.
+///    price before anything is sent again, so no change is applied twice. A marketplace that
+///    `prefersBulk` for its changes in the run's time left (`BulkApplyingMarketplace`: Amazon's
+///    JSON_LISTINGS_FEED) gets `apply:<marketplace>:bulk-<n>` tasks instead, one submission each;
+///    the submission's id is written on its decisions before its outcome is waited for, and a
+///    resumed run waits for that submission rather than sending again.
 ///
 /// A resumed run continues the same sweep (its first run's id): tasks that succeeded are not
 /// repeated, and the batches keep their keys because they are cut from the stored decisions.
