@@ -35,6 +35,8 @@ let package = Package(
         ]),
         // libsystemd, through pkg-config (Debian: libsystemd-dev).
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+        // zlib, for Amazon's GZIP feed documents (Debian: zlib1g-dev).
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // The journal log handler, sd_notify and the watchdog, credentials.
         .target(name: "FlipSyncSystemd", dependencies: [
             "CSystemd",
@@ -48,11 +50,13 @@ let package = Package(
         ]),
         // Marketplace, carrier and LLM clients over one HTTP transport (libcurl through FoundationNetworking).
         .target(name: "FlipSyncMarketplaces", dependencies: [
+            "CZlib",
             "FlipSyncCore",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // The local sandbox marketplace: the real APIs' shapes on loopback, with seeded data and faults.
         .target(name: "FlipSyncSandbox", dependencies: [
+            "CZlib",
             "FlipSyncCore",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),

@@ -11,10 +11,14 @@ public enum ChannelDirectory {
     /// Reads a credential by its name in the config (`ebay-client-secret`, …).
     public typealias SecretLookup = @Sendable (String) throws -> SecretText
 
-    /// The hosts of every configured base URL and token URL: the transport calls nothing else.
+    /// The hosts of every configured base URL and token URL: the transport calls nothing else —
+    /// but for Amazon's feed documents: with an SP-API base URL of North America, the document
+    /// store its presigned feed-document URLs name (`AmazonFeedDocumentHosts`). A sandbox's
+    /// documents are on the sandbox's own host, already in the list.
     public static func allowList(_ config: FlipSyncConfig) -> HostAllowList {
         var urls = config.marketplaces.values.flatMap { [$0.baseURL] + ($0.tokenURL.map { [$0] } ?? []) }
         urls += config.carriers.values.map(\.baseURL) + config.llm.values.map(\.baseURL)
+        if let amazon = config.marketplaces[.amazon] { urls += AmazonFeedDocumentHosts.urls(forBaseURL: amazon.baseURL) }
         return HostAllowList(baseURLs: urls)
     }
 

@@ -48,7 +48,7 @@ struct WorkflowWorld: Sendable {
     let clock: any SchedulerClock
 
     /// The config: every marketplace on the sandbox with generous rate limits.
-    static func configText(baseURL: String) -> String {
+    static func configText(baseURL: String, amazonRate: String = "1000/s") -> String {
         """
         [daemon]
         database = "flipsync.sqlite"
@@ -69,7 +69,7 @@ struct WorkflowWorld: Sendable {
         token_url = "\(baseURL)/amazon/auth/o2/token"
         seller_id = "A1SANDBOXSELLER"
         credentials = { client_id = "amazon-lwa-client-id", client_secret = "amazon-lwa-client-secret", refresh_token = "amazon-refresh-token" }
-        rate_limit = "1000/s"
+        rate_limit = "\(amazonRate)"
         burst = 1000
         fee_percent = "15%"
 
@@ -108,12 +108,12 @@ struct WorkflowWorld: Sendable {
     /// Writes the config (plus `extraConfig`) and `jobs` (file name without `.toml` → text),
     /// loads them and builds the channels.
     static func load(_ harness: WorkflowHarness, jobs: [String: String], extraConfig: String = "",
-                     clock: any SchedulerClock = SystemSchedulerClock()) throws -> WorkflowWorld {
+                     clock: any SchedulerClock = SystemSchedulerClock(), amazonRate: String = "1000/s") throws -> WorkflowWorld {
         let jobsDirectory = harness.directory + "/jobs"
         try FileManager.default.createDirectory(atPath: jobsDirectory, withIntermediateDirectories: true)
         for (name, text) in jobs { try text.write(toFile: "\(jobsDirectory)/\(name).toml", atomically: true, encoding: .utf8) }
         let configPath = harness.directory + "/flipsync.toml"
-        try (configText(baseURL: harness.sandbox.baseURL) + extraConfig).write(toFile: configPath, atomically: true, encoding: .utf8)
+        try (configText(baseURL: harness.sandbox.baseURL, amazonRate: amazonRate) + extraConfig).write(toFile: configPath, atomically: true, encoding: .utf8)
         let loaded = DaemonSetup(configPath: configPath, environment: .current).load(now: clock.now())
         guard loaded.errors.isEmpty else { throw LoadError(diagnostics: loaded.errors.map(\.description)) }
         let values = harness.sandbox.developmentCredentials(for: loaded.config)

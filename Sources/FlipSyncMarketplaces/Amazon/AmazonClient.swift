@@ -38,6 +38,12 @@ public struct AmazonClientConfiguration: Sendable, Hashable {
     /// Usage plans by operation; missing operations use `AmazonOperation.defaultRate`. A
     /// response's `x-amzn-RateLimit-Limit` overrides the rate (not the burst).
     public var rates: [AmazonOperation: AmazonRate]
+    /// Feeds: the first `getFeed` is sent at once; then the waits between polls start at
+    /// `feedPollInterval` and double up to `feedPollMaxInterval`; a feed not finished within
+    /// `feedDeadline` of the first poll is a `transient` error (the feed id stays recorded).
+    public var feedPollInterval: TimeSpan = .seconds(5)
+    public var feedPollMaxInterval: TimeSpan = .seconds(60)
+    public var feedDeadline: TimeSpan = .seconds(1800)
 
     public static let northAmericaTokenURL = "https://api.amazon.com/auth/o2/token"
 
@@ -62,7 +68,7 @@ public struct AmazonClientConfiguration: Sendable, Hashable {
 /// Amazon's Selling Partner API: LWA tokens, Product Pricing v0 `getItemOffers` and
 /// `getListingOffersBatch`, Listings
 /// Items 2021-08-01 `searchListingsItems` and `patchListingsItem`, Orders v0 `getOrders` and
-/// `getOrderItems`.
+/// `getOrderItems`, and Feeds 2021-06-30 for JSON_LISTINGS_FEED price updates (`AmazonFeeds.swift`).
 ///
 /// Every request takes a token from its operation's bucket for this seller first
 /// (`AmazonOperationLimits`; a response's `x-amzn-RateLimit-Limit` sets the rate from then on),
@@ -77,8 +83,10 @@ public struct AmazonClientConfiguration: Sendable, Hashable {
 /// or an access token.
 public final class AmazonClient: Sendable {
     public let configuration: AmazonClientConfiguration
-    private let exchange: AmazonExchange
+    let exchange: AmazonExchange
     private let tokens: OAuthTokenCache
+    /// Waits between feed polls (`AmazonFeeds`).
+    let clock: any SchedulerClock
 
     public static let provider = "amazon"
 
@@ -86,6 +94,7 @@ public final class AmazonClient: Sendable {
                 recorder: any SpendRecorder, rateLimiters: RateLimiters, clock: any SchedulerClock = SystemSchedulerClock(),
                 quota: (any QuotaLedger)? = nil, logger: Logger = Logger(label: "flipsync.marketplaces.amazon")) {
         self.configuration = configuration
+        self.clock = clock
         let apiHost = URLParts(configuration.baseURL).map { "\($0.host):\($0.port)" } ?? configuration.baseURL
         let tokenHost = URLParts(configuration.tokenURL).map { "\($0.host):\($0.port)" } ?? configuration.tokenURL
         let limits = AmazonOperationLimits(
@@ -389,7 +398,7 @@ public final class AmazonClient: Sendable {
 
     // MARK: Plumbing
 
-    private func request(_ method: HTTPRequest.Method, _ url: String, token: IssuedToken, body: [UInt8] = []) -> HTTPRequest {
+    func request(_ method: HTTPRequest.Method, _ url: String, token: IssuedToken, body: [UInt8] = []) -> HTTPRequest {
         var headers: [(name: String, value: String)] = [
             ("x-amz-access-token", token.accessToken.reveal()),
             ("Accept", "application/json"),
@@ -401,7 +410,7 @@ public final class AmazonClient: Sendable {
 
     /// Sends with a cached token; when Amazon refuses the token, drops it and retries once with
     /// a fresh one. Non-2xx statuses become `MarketplaceError`s.
-    private func authorized(_ operation: AmazonOperation, _ build: @Sendable (IssuedToken) -> HTTPRequest) async throws -> HTTPResponse {
+    func authorized(_ operation: AmazonOperation, _ build: @Sendable (IssuedToken) -> HTTPRequest) async throws -> HTTPResponse {
         var token = try await tokens.token()
         var response = try await exchange.send(build(token), operation)
         if Self.refusesToken(response) {
@@ -428,7 +437,7 @@ public final class AmazonClient: Sendable {
         }
     }
 
-    private func check(_ response: HTTPResponse, _ operation: AmazonOperation) throws {
+    func check(_ response: HTTPResponse, _ operation: AmazonOperation) throws {
         switch response.status {
         case 200...299: return
         case 401, 403: throw MarketplaceError.auth("Amazon refused \(operation.rawValue) (HTTP \(response.status)): \(Self.apiMessage(response))")
@@ -455,7 +464,7 @@ public final class AmazonClient: Sendable {
         return "HTTP \(response.status) without an Amazon error body"
     }
 
-    private func decode<T: Decodable>(_ type: T.Type, _ response: HTTPResponse, operation: AmazonOperation) throws -> T {
+    func decode<T: Decodable>(_ type: T.Type, _ response: HTTPResponse, operation: AmazonOperation) throws -> T {
         do {
             return try JSONDecoder().decode(type, from: Data(response.body))
         } catch {

@@ -45,6 +45,8 @@ extension SandboxState {
 ///   `/attributes/purchasable_offer` (`our_price`) and `/attributes/fulfillment_availability`
 ///   (channel `DEFAULT`); a bad value answers `INVALID` with issues (codes are the sandbox's
 ///   own) and changes nothing; `ACCEPTED` is applied at once (Amazon applies it within minutes).
+/// - Feeds API 2021-06-30 under `/amazon/feeds/2021-06-30` and its document store: see
+///   `AmazonFeedRoutes.swift` (processing: `SandboxAmazonFeeds`).
 /// - `GET /amazon/orders/v0/orders` (`CreatedAfter` or `LastUpdatedAfter`, `MaxResultsPerPage`
 ///   1…100, `NextToken`) and `GET /amazon/orders/v0/orders/{orderId}/orderItems`: Orders v0.
 ///
@@ -96,6 +98,7 @@ struct AmazonRoutes: Sendable {
                                         sku: context.parameters.get("sku") ?? "")
         }
         amazon.get("orders/v0/orders") { request, _ in await self.orders(request) }
+        registerFeeds(on: router)
         amazon.get("orders/v0/orders/:orderId/orderItems") { request, context in
             await self.orderItems(request, orderID: context.parameters.get("orderId") ?? "")
         }
@@ -105,7 +108,10 @@ struct AmazonRoutes: Sendable {
 
     /// Applies the route's fault, if any: the response to send instead, or nil to go on.
     /// `malformed` is returned separately because it replaces only a successful body.
-    private func fault(_ route: SandboxRoute) async -> (response: Response?, malformed: Bool) {
+    func fault(_ route: SandboxRoute) async -> (response: Response?, malformed: Bool) {
+        // Feeds are processed on the sandbox's clock, whoever calls next (as Amazon processes
+        // them whether or not anyone polls).
+        state.processDueAmazonFeeds()
         guard let fault = state.begin(route) else { return (nil, false) }
         if let latency = fault.latencyMilliseconds, latency > 0 { await state.hold(route, milliseconds: latency) }
         if fault.expireTokens == true { state.expireAllTokens() }
@@ -129,7 +135,7 @@ struct AmazonRoutes: Sendable {
     }
 
     /// Checks `x-amz-access-token` against the LWA tokens issued.
-    private func authorize(_ request: Request) -> Response? {
+    func authorize(_ request: Request) -> Response? {
         func denied(_ details: String) -> Response {
             Self.error(status: 403, code: "Unauthorized", message: "Access to requested resource is denied.", details: details)
         }
@@ -565,7 +571,12 @@ struct AmazonRoutes: Sendable {
                           attribute: "purchasable_offer", category: "INVALID_ATTRIBUTE")
                 } else if let money = try? Money(parsing: "\(amount) USD", allowNegative: true), money.micros > 0,
                           money.micros % 10_000 == 0 {
-                    priceMicros = money.micros
+                    if let minimum = state.amazonFeeds.minimumPriceMicros, money.micros < minimum {
+                        issue("SANDBOX_PRICE_BELOW_MINIMUM", "The price \(amount) is below the minimum \(Self.decimalText(minimum)) allowed for this listing.",
+                              attribute: "purchasable_offer", category: "INVALID_PRICE")
+                    } else {
+                        priceMicros = money.micros
+                    }
                 } else {
                     issue("SANDBOX_INVALID_PRICE", "The price \(amount) is not valid: it must be greater than 0 with at most 2 decimal places.",
                           attribute: "purchasable_offer", category: "INVALID_PRICE")

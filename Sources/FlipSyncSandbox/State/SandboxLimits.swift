@@ -72,6 +72,7 @@ public struct SandboxLimits: Sendable, Hashable {
                                                shopifyMaximumAvailable: 200_000, shopifyRestoreRate: 100_000)
 
     static let spapi = "github.com/amzn/selling-partner-api-models@34dc93fe"
+    static let spapiFeeds = spapi + " feeds_2021-06-30.json"
     static let ebayBuyLimits = "developer.ebay.com/develop/api/buy/api_call_limits"
     static let ebaySellLimits = "developer.ebay.com/develop/api/sell/api_call_limits"
     static let ebayOAuthLimits = "developer.ebay.com/api-docs/static/oauth-rate-limits.html"
@@ -93,6 +94,15 @@ public struct SandboxLimits: Sendable, Hashable {
             .amazonOrders: SandboxLimit(rate: 0.0167, burst: 20, source: spapi + " ordersV0.json getOrders"),
             // ordersV0.json, getOrderItems: 0.5 | 30
             .amazonOrderItems: SandboxLimit(rate: 0.5, burst: 30, source: spapi + " ordersV0.json getOrderItems"),
+            // models/feeds-api-model/feeds_2021-06-30.json, createFeedDocument: 0.5 | 15
+            .amazonCreateFeedDocument: SandboxLimit(rate: 0.5, burst: 15, source: spapiFeeds + " createFeedDocument"),
+            // feeds_2021-06-30.json, createFeed: 0.0083 | 15 (the model says JSON_LISTINGS_FEED's own
+            // limit may differ; the table's is the one encoded)
+            .amazonCreateFeed: SandboxLimit(rate: 0.0083, burst: 15, source: spapiFeeds + " createFeed"),
+            // feeds_2021-06-30.json, getFeed: 2 | 15
+            .amazonGetFeed: SandboxLimit(rate: 2, burst: 15, source: spapiFeeds + " getFeed"),
+            // feeds_2021-06-30.json, getFeedDocument: 0.0222 | 10
+            .amazonGetFeedDocument: SandboxLimit(rate: 0.0222, burst: 10, source: spapiFeeds + " getFeedDocument"),
             // eBay, default call limits a day (midnight to midnight Pacific).
             // Buy: "Browse API: All methods except getItems: 5000 API calls per day".
             .search: SandboxLimit(dailyQuota: 5_000, quotaGroup: "ebay.browse", source: ebayBuyLimits),

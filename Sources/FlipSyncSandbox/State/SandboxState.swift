@@ -185,6 +185,8 @@ public final class SandboxState: Sendable {
     public let shopifyCost: ShopifyCostBucket
     /// The Shopify shop's bulk operations (`bulkOperationRunQuery`).
     public let shopifyBulk = ShopifyBulkStore()
+    /// Amazon's Feeds API documents and feeds (`SandboxAmazonFeeds`).
+    public let amazonFeeds = SandboxAmazonFeeds()
     public let tokenLifetime: TimeSpan
     let clock: any SchedulerClock
     /// The limits enforced (`SandboxLimits.generous` unless configured).

@@ -19,7 +19,11 @@ public protocol UnitCostSource: Sendable {
 ///    `blocked` and the run fails with the reason), `apply:<marketplace>:<n>` sends the planned
 ///    changes in batches of `batchSize`. Each decision is marked `sending` before its call and
 ///    `applied`/`failed` after; after a crash, a `sending` decision is checked against the live
-///    price before anything is sent again, so no change is applied twice.
+///    price before anything is sent again, so no change is applied twice. A marketplace that
+///    `prefersBulk` for its changes in the run's time left (`BulkApplyingMarketplace`: Amazon's
+///    JSON_LISTINGS_FEED) gets `apply:<marketplace>:bulk-<n>` tasks instead, one submission each;
+///    the submission's id is written on its decisions before its outcome is waited for, and a
+///    resumed run waits for that submission rather than sending again.
 ///
 /// A resumed run continues the same sweep (its first run's id): tasks that succeeded are not
 /// repeated, and the batches keep their keys because they are cut from the stored decisions.
@@ -120,7 +124,27 @@ public struct RepricingSweepPlan: WorkflowPlan {
             }
             throw TaskFailure.permanent("\(trip); nothing was applied")
         }
-        return Self.batches(of: decisions, size: batchSize)
+        return Self.batches(of: decisions, size: batchSize, bulk: try bulkMarketplaces(decisions, job: job, runID: runID))
+    }
+
+    /// The marketplaces whose changes go in bulk this run, with their submission size: those
+    /// whose channel `prefersBulk` for the changes still to send (planned or sending) in the
+    /// run's time left (the job's `timeout` less the time since the run started), and those
+    /// with a change in a pending bulk submission (a resumed run waits for it in bulk again).
+    func bulkMarketplaces(_ decisions: [DecisionRecord], job: JobDefinition, runID: Int64) throws -> [MarketplaceName: Int] {
+        let timeLeft = try ledger.runStartedAt(runID: runID).map {
+            TimeSpan(milliseconds: job.timeout.milliseconds - max(0, clock.wallMilliseconds() - $0))
+        }
+        var bulk: [MarketplaceName: Int] = [:]
+        for (name, group) in Dictionary(grouping: decisions, by: \.marketplace) {
+            guard let channel = (try? marketplace(name.rawValue)) as? any BulkApplyingMarketplace else { continue }
+            let toSend = group.filter { $0.state == .planned || $0.state == .sending }
+            let pending = toSend.contains { $0.state == .sending && BulkMarker.parse($0.apiResult) != nil }
+            if pending || (!toSend.isEmpty && channel.prefersBulk(changes: toSend.count, timeLeft: timeLeft)) {
+                bulk[name] = max(1, channel.bulkLimit)
+            }
+        }
+        return bulk
     }
 
     /// The listings this sweep checks, in SKU order: all of them, or with `max` the `max` that
@@ -270,14 +294,18 @@ public struct RepricingSweepPlan: WorkflowPlan {
 
     /// The apply tasks: every decision with a new price, by marketplace and SKU, cut into batches.
     /// Decisions already applied stay in their batch, so a resumed sweep cuts the same batches.
-    static func batches(of decisions: [DecisionRecord], size: Int) -> [PlannedTask] {
+    /// A marketplace in `bulk` is cut into submissions of that size instead
+    /// (`apply:<marketplace>:bulk-<n>`, agent `apply-bulk`).
+    static func batches(of decisions: [DecisionRecord], size: Int, bulk: [MarketplaceName: Int] = [:]) -> [PlannedTask] {
         let changing = decisions.filter { [.planned, .sending, .applied, .failed].contains($0.state) }
         var tasks: [PlannedTask] = []
         for (marketplace, group) in Dictionary(grouping: changing, by: \.marketplace).sorted(by: { $0.key < $1.key }) {
             let skus = group.map(\.sku).sorted()
-            for (index, start) in stride(from: 0, to: skus.count, by: size).enumerated() {
-                let batch = skus[start..<min(start + size, skus.count)]
-                tasks.append(PlannedTask(key: "apply:\(marketplace.rawValue):\(index + 1)", agent: "apply",
+            let step = bulk[marketplace] ?? size
+            for (index, start) in stride(from: 0, to: skus.count, by: step).enumerated() {
+                let batch = skus[start..<min(start + step, skus.count)]
+                tasks.append(PlannedTask(key: "apply:\(marketplace.rawValue):\(bulk[marketplace] == nil ? "" : "bulk-")\(index + 1)",
+                                         agent: bulk[marketplace] == nil ? "apply" : "apply-bulk",
                                          input: ([marketplace.rawValue] + batch).joined(separator: "\n")))
             }
         }
@@ -291,6 +319,7 @@ public struct RepricingSweepPlan: WorkflowPlan {
         case "plan": return PlanRecorder()
         case "decide": return PriceDecider(plan: self)
         case "apply": return PriceApplier(plan: self)
+        case "apply-bulk": return PriceApplier(plan: self, bulk: true)
         default: return nil
         }
     }
@@ -494,9 +523,16 @@ public struct RepricingSweepPlan: WorkflowPlan {
     /// A confident "same product" from the matcher is needed before a title-only offer counts.
     static let minimumMatchConfidence = 800
 
+    /// Sends one batch of planned changes. With `bulk` (agent `apply-bulk`), the batch goes as
+    /// one bulk submission of a `BulkApplyingMarketplace` (Amazon: one JSON_LISTINGS_FEED);
+    /// its id is written on every decision in it (`BulkMarker`, still `sending`) before the
+    /// outcome is waited for, so a resumed run waits for that submission instead of sending
+    /// again. Decisions already in a pending submission are resolved from it, whatever the
+    /// batch's agent.
     struct PriceApplier: Agent {
         let plan: RepricingSweepPlan
-        var name: String { "apply" }
+        var bulk = false
+        var name: String { bulk ? "apply-bulk" : "apply" }
 
         func perform(_ task: PlannedTask, context: AgentContext) async throws -> TaskOutput {
             let lines = task.input.split(separator: "\n").map(String.init)
@@ -506,7 +542,23 @@ public struct RepricingSweepPlan: WorkflowPlan {
             let decisions = try plan.ledger.decisions(sweep: sweep, marketplace: marketplace.name, skus: Array(lines.dropFirst()))
             var toSend = decisions.filter { $0.state == .planned }
             var reconciled = 0
-            let unsure = decisions.filter { $0.state == .sending }
+            var tally = Tally()
+            // Changes in a bulk submission made before an interruption: its outcome, never a resend.
+            let pending = decisions.filter { $0.state == .sending && BulkMarker.parse($0.apiResult) != nil }
+            if !pending.isEmpty {
+                guard let channel = marketplace as? any BulkApplyingMarketplace else {
+                    throw TaskFailure.permanent("\(marketplace.name.rawValue) has decisions in a bulk submission but cannot read one")
+                }
+                let bySubmission = Dictionary(grouping: pending, by: { BulkMarker.parse($0.apiResult)!.submission })
+                for (submission, group) in bySubmission.sorted(by: { $0.key < $1.key }) {
+                    let items = group.map { BulkItem(change: Self.change($0), messageID: BulkMarker.parse($0.apiResult)!.messageID) }
+                    let results = try await ended(group.map(\.sku), marketplace.name, sweep) {
+                        try await channel.bulkResults(submission: submission, items: items)
+                    }
+                    try await record(results, marketplace.name, sweep, &tally)
+                }
+            }
+            let unsure = decisions.filter { $0.state == .sending && BulkMarker.parse($0.apiResult) == nil }
             if !unsure.isEmpty {
                 // A call may have landed before a crash: the live price says whether it did.
                 let live = Dictionary(try await marketplace.activeListings().map { ($0.sku, $0.price.micros) }, uniquingKeysWith: { a, _ in a })
@@ -521,15 +573,61 @@ public struct RepricingSweepPlan: WorkflowPlan {
                 }
             }
             guard !toSend.isEmpty else {
-                return TaskOutput(result: "{\"sent\":0,\"reconciled\":\(reconciled)}", summary: "nothing left to send")
+                return output(sent: tally.sent, applied: tally.applied, failed: tally.failed, reconciled: reconciled,
+                              summary: tally.sent == 0 ? "nothing left to send" : nil)
             }
-            let changes = toSend.map { d in
-                ListingChange(sku: d.sku, listingID: d.listingID,
-                              price: Money(micros: d.newPriceMicros ?? d.oldPriceMicros, currency: Currency(code: d.currency) ?? .usd))
-            }
+            let changes = toSend.map(Self.change)
             // The intent first: after a crash from here on, the live price is checked before resending.
             try await plan.ledger.markDecisions(sweep: sweep, marketplace: marketplace.name, skus: toSend.map(\.sku), state: .sending, results: [:])
-            let results = try await marketplace.apply(changes)
+            let results: [ListingChangeResult]
+            if bulk, let channel = marketplace as? any BulkApplyingMarketplace {
+                let ledger = plan.ledger, name = marketplace.name, skus = changes.map(\.sku)
+                results = try await ended(skus, name, sweep) {
+                    try await channel.applyInBulk(changes) { submission in
+                        // Before waiting for the outcome: a resumed run asks for this submission's.
+                        let markers = Dictionary(uniqueKeysWithValues: skus.enumerated().map {
+                            ($1, BulkMarker.text(submission: submission, messageID: $0 + 1))
+                        })
+                        try await ledger.markDecisions(sweep: sweep, marketplace: name, skus: skus, state: .sending, results: markers)
+                    }
+                }
+            } else {
+                results = try await marketplace.apply(changes)
+            }
+            try await record(results, marketplace.name, sweep, &tally)
+            if tally.failed > 0 {
+                context.logger.warning("\(tally.failed) of \(tally.sent) price changes refused by \(marketplace.name.rawValue)",
+                                       metadata: ["event": "price-update-refused", "marketplace": "\(marketplace.name.rawValue)"])
+            }
+            return output(sent: tally.sent, applied: tally.applied, failed: tally.failed, reconciled: reconciled, summary: nil)
+        }
+
+        struct Tally {
+            var sent = 0, applied = 0, failed = 0
+        }
+
+        static func change(_ d: DecisionRecord) -> ListingChange {
+            ListingChange(sku: d.sku, listingID: d.listingID,
+                          price: Money(micros: d.newPriceMicros ?? d.oldPriceMicros, currency: Currency(code: d.currency) ?? .usd))
+        }
+
+        /// Runs a bulk call; when its submission ended without results, its decisions stay
+        /// `sending` with the reason (no longer naming the submission, so a resumed run checks
+        /// their live prices), and the error is rethrown.
+        func ended(_ skus: [String], _ marketplace: MarketplaceName, _ sweep: Int64,
+                   _ body: () async throws -> [ListingChangeResult]) async throws -> [ListingChangeResult] {
+            do {
+                return try await body()
+            } catch let error as BulkSubmissionEnded {
+                let text = "\(error.reason); nothing counted as applied, the live price is checked before sending again"
+                try await plan.ledger.markDecisions(sweep: sweep, marketplace: marketplace, skus: skus, state: .sending,
+                                                    results: Dictionary(uniqueKeysWithValues: skus.map { ($0, text) }))
+                throw error
+            }
+        }
+
+        /// Marks each result's decision applied or failed, with the API's result.
+        func record(_ results: [ListingChangeResult], _ marketplace: MarketplaceName, _ sweep: Int64, _ tally: inout Tally) async throws {
             var applied: [String] = [], failed: [String] = [], messages: [String: String] = [:]
             for result in results {
                 switch result.outcome {
@@ -541,14 +639,17 @@ public struct RepricingSweepPlan: WorkflowPlan {
                     messages[result.sku] = message
                 }
             }
-            try await plan.ledger.markDecisions(sweep: sweep, marketplace: marketplace.name, skus: applied, state: .applied, results: messages)
-            try await plan.ledger.markDecisions(sweep: sweep, marketplace: marketplace.name, skus: failed, state: .failed, results: messages)
-            if !failed.isEmpty {
-                context.logger.warning("\(failed.count) of \(changes.count) price changes refused by \(marketplace.name.rawValue)",
-                                       metadata: ["event": "price-update-refused", "marketplace": "\(marketplace.name.rawValue)"])
-            }
-            return TaskOutput(result: "{\"sent\":\(changes.count),\"applied\":\(applied.count),\"failed\":\(failed.count),\"reconciled\":\(reconciled)}",
-                              summary: "\(applied.count) of \(changes.count) applied")
+            try await plan.ledger.markDecisions(sweep: sweep, marketplace: marketplace, skus: applied, state: .applied, results: messages)
+            try await plan.ledger.markDecisions(sweep: sweep, marketplace: marketplace, skus: failed, state: .failed, results: messages)
+            tally.sent += results.count
+            tally.applied += applied.count
+            tally.failed += failed.count
+        }
+
+        func output(sent: Int, applied: Int, failed: Int, reconciled: Int, summary: String?) -> TaskOutput {
+            TaskOutput(result: "{\"sent\":\(sent),\"applied\":\(applied),\"failed\":\(failed),\"reconciled\":\(reconciled)"
+                         + (bulk ? ",\"bulk\":true}" : "}"),
+                       summary: summary ?? "\(applied) of \(sent) applied")
         }
     }
 }
