@@ -12,11 +12,22 @@ public enum ChannelDirectory {
     public typealias SecretLookup = @Sendable (String) throws -> SecretText
 
     /// The hosts of every configured base URL and token URL: the transport calls nothing else.
+    /// Plus, when Shopify is configured on a real store (an https `base_url` that is not
+    /// loopback), `shopifyBulkFileURL`'s host: Shopify serves a bulk operation's result file
+    /// from Google Cloud Storage, not from the shop. The sandbox serves that file from its own
+    /// host, which its `base_url` already allows, so nothing is added for it.
     public static func allowList(_ config: FlipSyncConfig) -> HostAllowList {
         var urls = config.marketplaces.values.flatMap { [$0.baseURL] + ($0.tokenURL.map { [$0] } ?? []) }
         urls += config.carriers.values.map(\.baseURL) + config.llm.values.map(\.baseURL)
+        if let shopify = config.marketplaces[.shopify], let parts = HTTPURLAuthority(shopify.baseURL),
+           parts.scheme == "https", !LoopbackHost.isLoopback(host: parts.host) {
+            urls.append(shopifyBulkFileURL)
+        }
         return HostAllowList(baseURLs: urls)
     }
+
+    /// Where Shopify's bulk operation result files are (signed Google Cloud Storage URLs).
+    public static let shopifyBulkFileURL = "https://storage.googleapis.com"
 
     public static func services(config: FlipSyncConfig, secret: SecretLookup, transport: any HTTPTransport,
                                 recorder: any SpendRecorder, rateLimiters: RateLimiters, clock: any SchedulerClock,

@@ -162,6 +162,11 @@ public final class SandboxState: Sendable {
         var inFlightWaiters: [(route: SandboxRoute, continuation: CheckedContinuation<Void, Never>)] = []
         var updateWaiters: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
         var stopping = false
+        /// Shopify's listings by variant id, by inventory item id, and a product's SKUs: the
+        /// GraphQL routes look them up without scanning every listing.
+        var shopifyIndex = ShopifyListingIndex()
+        /// Shopify GraphQL queries answered `THROTTLED`.
+        var shopifyThrottled = 0
     }
 
     let inner: Mutex<Inner>
@@ -189,7 +194,7 @@ public final class SandboxState: Sendable {
                 ordersPerHour: Int = 0, seed: UInt64 = 1, amazonCredentials: SandboxCredentials = .amazonDevelopment,
                 shopifyAccessToken: String = "sandbox-shopify-token",
                 easyPostAPIKey: String = SandboxServer.easyPostAPIKey, openAIAPIKey: String = SandboxServer.openAIAPIKey,
-                limits: SandboxLimits = .generous) {
+                limits: SandboxLimits = .generous, amazonTenths: Int = 6) {
         limiter = SandboxLimiter(limits: limits, clock: clock)
         self.easyPostAPIKey = easyPostAPIKey
         self.openAIAPIKey = openAIAPIKey
@@ -201,7 +206,7 @@ public final class SandboxState: Sendable {
         self.tokenLifetime = tokenLifetime
         self.clock = clock
         let index = Dictionary(uniqueKeysWithValues: catalog.listings.enumerated().map { ($1.sku, $0) })
-        let channels = SeededCatalog.channels(for: catalog.listings, seed: seed)
+        let channels = SeededCatalog.channels(for: catalog.listings, seed: seed, amazonTenths: amazonTenths)
         competitorIndex = CompetitorIndex(catalog.competitors)
         inner = Mutex(Inner(
             listings: catalog.listings, indexBySKU: index,
@@ -210,7 +215,8 @@ public final class SandboxState: Sendable {
                        .shopify: Dictionary(uniqueKeysWithValues: channels.shopify.map { ($0.sku, $0) })],
             stock: Dictionary(uniqueKeysWithValues: channels.products.map { ($0.sku, $0.initialStock) }),
             feed: OrderFeed(seed: seed, ordersPerHour: ordersPerHour, startMilliseconds: clock.wallMilliseconds()),
-            faultRandom: SeededGenerator(seed: seed ^ 0xFA17_FA17_FA17_FA17)))
+            faultRandom: SeededGenerator(seed: seed ^ 0xFA17_FA17_FA17_FA17),
+            shopifyIndex: ShopifyListingIndex(channels.shopify)))
     }
 
     // MARK: Inspection
