@@ -140,8 +140,9 @@ public final class SandboxState: Sendable {
         var listings: [SandboxListing]
         var indexBySKU: [String: Int]
         var products: [String: SandboxProduct]
-        /// Amazon's and Shopify's listings, by SKU (eBay's are `listings`).
-        var channels: [MarketplaceName: [String: SandboxChannelListing]]
+        /// Amazon's and Shopify's listings, by SKU (eBay's are `listings`). Any change drops the
+        /// sorted copies `channelListings` keeps.
+        var channels: [MarketplaceName: [String: SandboxChannelListing]] { didSet { sortedChannels = [:] } }
         /// Units on the shelf, by SKU: what every channel sells from.
         var stock: [String: Int]
         var orders: [SandboxOrder] = []
@@ -167,6 +168,9 @@ public final class SandboxState: Sendable {
         var shopifyIndex = ShopifyListingIndex()
         /// Shopify GraphQL queries answered `THROTTLED`.
         var shopifyThrottled = 0
+        /// `channels[marketplace]` in SKU order, kept until any channel's listings change
+        /// (`channelListings` is read per request: sorting 20,000 listings each time is not free).
+        var sortedChannels: [MarketplaceName: [SandboxChannelListing]] = [:]
     }
 
     let inner: Mutex<Inner>
