@@ -81,15 +81,16 @@ struct QuotaConfigTests {
             spare = 1
             """)
         #expect(config == nil)
+        // Sorted by line, then by message.
         #expect(diagnostics == [
             "\(file):4: \"marketplaces.ebay.daily_quota.browse\" is 0; allowed: 1…1000000000",
-            "\(file):4: unknown API \"browze\" in [marketplaces.ebay.daily_quota]; expected one of: browse, browse_get_items, oauth_client_credentials, oauth_refresh_token; did you mean \"browse\"?",
-            "\(file):4: \"marketplaces.ebay.daily_quota.oauth_refresh_token\" must be an integer, not a string",
             "\(file):4: \"marketplaces.ebay.daily_quota.browse_get_items\" is 2000000000; allowed: 1…1000000000",
+            "\(file):4: \"marketplaces.ebay.daily_quota.oauth_refresh_token\" must be an integer, found a string",
+            "\(file):4: unknown API \"browze\" in [marketplaces.ebay.daily_quota]; expected one of: browse, browse_get_items, oauth_client_credentials, oauth_refresh_token; did you mean \"browse\"?",
             "\(file):10: \"marketplaces.amazon.daily_quota\": amazon has no daily call quotas; only eBay's APIs have them",
             "\(file):13: \"quotas.reserve.marketplace-sync\" must be a whole percentage, like \"20%\"",
+            "\(file):13: \"quotas.reserve.nightly\" must be a string, found an integer",
             "\(file):13: \"quotas.reserve.readiness-scan\" is 0%; allowed: 1%…100%",
-            "\(file):13: \"quotas.reserve.nightly\" must be a percentage string, not an integer",
             "\(file):13: \"quotas.reserve.shipping\" is 101%; allowed: 1%…100%",
             "\(file):14: unknown key \"spare\" in [quotas]",
         ])
