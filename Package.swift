@@ -99,7 +99,7 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
-        .executableTarget(name: "flipsync-bench", dependencies: ["FlipSyncCore", "FlipSyncStore", "FlipSyncMarketplaces", "FlipSyncSandbox", .product(name: "Logging", package: "swift-log")], path: "Benchmarks/flipsync-bench"),
+        .executableTarget(name: "flipsync-bench", dependencies: ["FlipSyncCore", "FlipSyncStore", "FlipSyncMarketplaces", "FlipSyncSandbox", "FlipSyncRuntime", .product(name: "Logging", package: "swift-log")], path: "Benchmarks/flipsync-bench"),
         .testTarget(name: "FlipSyncTOMLTests", dependencies: ["FlipSyncTOML"], exclude: ["Vectors"]),
         .testTarget(name: "FlipSyncCoreTests", dependencies: ["FlipSyncCore", "FlipSyncStore", "FlipSyncTestKit",
                                                               .product(name: "GRDB", package: "GRDB.swift")],

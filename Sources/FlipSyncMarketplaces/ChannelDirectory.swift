@@ -13,14 +13,24 @@ public enum ChannelDirectory {
 
     /// The hosts of every configured base URL and token URL: the transport calls nothing else —
     /// but for Amazon's feed documents: with an SP-API base URL of North America, the document
-    /// store its presigned feed-document URLs name (`AmazonFeedDocumentHosts`). A sandbox's
-    /// documents are on the sandbox's own host, already in the list.
+    /// store its presigned feed-document URLs name (`AmazonFeedDocumentHosts`); and, when Shopify
+    /// is configured on a real store (an https `base_url` that is not loopback),
+    /// `shopifyBulkFileURL`'s host: Shopify serves a bulk operation's result file from Google
+    /// Cloud Storage, not from the shop. A sandbox serves feed documents and bulk files from its
+    /// own host, already in the list.
     public static func allowList(_ config: FlipSyncConfig) -> HostAllowList {
         var urls = config.marketplaces.values.flatMap { [$0.baseURL] + ($0.tokenURL.map { [$0] } ?? []) }
         urls += config.carriers.values.map(\.baseURL) + config.llm.values.map(\.baseURL)
         if let amazon = config.marketplaces[.amazon] { urls += AmazonFeedDocumentHosts.urls(forBaseURL: amazon.baseURL) }
+        if let shopify = config.marketplaces[.shopify], let parts = HTTPURLAuthority(shopify.baseURL),
+           parts.scheme == "https", !LoopbackHost.isLoopback(host: parts.host) {
+            urls.append(shopifyBulkFileURL)
+        }
         return HostAllowList(baseURLs: urls)
     }
+
+    /// Where Shopify's bulk operation result files are (signed Google Cloud Storage URLs).
+    public static let shopifyBulkFileURL = "https://storage.googleapis.com"
 
     public static func services(config: FlipSyncConfig, secret: SecretLookup, transport: any HTTPTransport,
                                 recorder: any SpendRecorder, rateLimiters: RateLimiters, clock: any SchedulerClock,

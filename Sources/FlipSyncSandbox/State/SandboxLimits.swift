@@ -123,6 +123,18 @@ public struct SandboxLimits: Sendable, Hashable {
         shopifyMaximumAvailable: 2_000, shopifyRestoreRate: 100)
 }
 
+/// How many requests one limit row refused: over its rate (bucket empty) or over its daily quota.
+public struct SandboxLimitRefusals: Sendable, Hashable {
+    public var rate = 0
+    public var daily = 0
+    public var total: Int { rate + daily }
+}
+
+extension SandboxState {
+    /// The 429s the production limits answered so far (not injected faults), by limit row.
+    public var limitRefusals: [SandboxRoute: SandboxLimitRefusals] { limiter.refusals }
+}
+
 /// Enforces `SandboxLimits` on the sandbox's clock: token buckets on its monotonic time, daily
 /// quotas by the Pacific day of its wall time (`LocalPeriods` over `ZoneRules`).
 final class SandboxLimiter: Sendable {
@@ -138,6 +150,7 @@ final class SandboxLimiter: Sendable {
     private struct State {
         var buckets: [SandboxRoute: Bucket] = [:]
         var days: [String: Day] = [:]
+        var refusals: [SandboxRoute: SandboxLimitRefusals] = [:]
     }
 
     let limits: SandboxLimits
@@ -167,6 +180,7 @@ final class SandboxLimiter: Sendable {
             if !day.day.contains(wall) { day = Day(used: 0, day: pacific.day(containing: wall)) }
             if let quota = limit.dailyQuota, day.used >= quota {
                 s.days[key] = day
+                s.refusals[route, default: SandboxLimitRefusals()].daily += 1
                 return .daily(resetMilliseconds: day.day.upperBound)
             }
             if let rate = limit.rate {
@@ -175,6 +189,7 @@ final class SandboxLimiter: Sendable {
                 bucket.last = monotonic
                 guard bucket.tokens >= 1 else {
                     s.buckets[route] = bucket
+                    s.refusals[route, default: SandboxLimitRefusals()].rate += 1
                     let wait = Int64(((1 - bucket.tokens) / rate * 1000).rounded(.up))
                     return .rate(limit: limit.rateHeader, retryAfterMilliseconds: wait)
                 }
@@ -186,6 +201,9 @@ final class SandboxLimiter: Sendable {
             return nil
         }
     }
+
+    /// The 429s answered so far by the limits, by the table row that refused them.
+    var refusals: [SandboxRoute: SandboxLimitRefusals] { state.withLock { $0.refusals } }
 
     /// `x-amzn-RateLimit-Limit` for `route` under these limits; nil when it has no rate here.
     func rateHeader(_ route: SandboxRoute) -> String? { limits.routes[route]?.rateHeader }

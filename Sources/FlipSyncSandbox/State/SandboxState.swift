@@ -142,8 +142,9 @@ public final class SandboxState: Sendable {
         var listings: [SandboxListing]
         var indexBySKU: [String: Int]
         var products: [String: SandboxProduct]
-        /// Amazon's and Shopify's listings, by SKU (eBay's are `listings`).
-        var channels: [MarketplaceName: [String: SandboxChannelListing]]
+        /// Amazon's and Shopify's listings, by SKU (eBay's are `listings`). Any change drops the
+        /// sorted copies `channelListings` keeps.
+        var channels: [MarketplaceName: [String: SandboxChannelListing]] { didSet { sortedChannels = [:] } }
         /// Units on the shelf, by SKU: what every channel sells from.
         var stock: [String: Int]
         var orders: [SandboxOrder] = []
@@ -166,6 +167,14 @@ public final class SandboxState: Sendable {
         var stopping = false
         /// Competitor listings ended (`endCompetitorItem`): no longer found by search or getItems.
         var endedItems: Set<String> = []
+        /// Shopify's listings by variant id, by inventory item id, and a product's SKUs: the
+        /// GraphQL routes look them up without scanning every listing.
+        var shopifyIndex = ShopifyListingIndex()
+        /// Shopify GraphQL queries answered `THROTTLED`.
+        var shopifyThrottled = 0
+        /// `channels[marketplace]` in SKU order, kept until any channel's listings change
+        /// (`channelListings` is read per request: sorting 20,000 listings each time is not free).
+        var sortedChannels: [MarketplaceName: [SandboxChannelListing]] = [:]
     }
 
     let inner: Mutex<Inner>
@@ -197,7 +206,7 @@ public final class SandboxState: Sendable {
                 ordersPerHour: Int = 0, seed: UInt64 = 1, amazonCredentials: SandboxCredentials = .amazonDevelopment,
                 shopifyAccessToken: String = "sandbox-shopify-token",
                 easyPostAPIKey: String = SandboxServer.easyPostAPIKey, openAIAPIKey: String = SandboxServer.openAIAPIKey,
-                limits: SandboxLimits = .generous) {
+                limits: SandboxLimits = .generous, amazonTenths: Int = 6) {
         limiter = SandboxLimiter(limits: limits, clock: clock)
         self.easyPostAPIKey = easyPostAPIKey
         self.openAIAPIKey = openAIAPIKey
@@ -209,7 +218,7 @@ public final class SandboxState: Sendable {
         self.tokenLifetime = tokenLifetime
         self.clock = clock
         let index = Dictionary(uniqueKeysWithValues: catalog.listings.enumerated().map { ($1.sku, $0) })
-        let channels = SeededCatalog.channels(for: catalog.listings, seed: seed)
+        let channels = SeededCatalog.channels(for: catalog.listings, seed: seed, amazonTenths: amazonTenths)
         competitorIndex = CompetitorIndex(catalog.competitors)
         competitorByID = Dictionary(catalog.competitors.enumerated().map { ($1.itemId, $0) }, uniquingKeysWith: { a, _ in a })
         inner = Mutex(Inner(
@@ -219,7 +228,8 @@ public final class SandboxState: Sendable {
                        .shopify: Dictionary(uniqueKeysWithValues: channels.shopify.map { ($0.sku, $0) })],
             stock: Dictionary(uniqueKeysWithValues: channels.products.map { ($0.sku, $0.initialStock) }),
             feed: OrderFeed(seed: seed, ordersPerHour: ordersPerHour, startMilliseconds: clock.wallMilliseconds()),
-            faultRandom: SeededGenerator(seed: seed ^ 0xFA17_FA17_FA17_FA17)))
+            faultRandom: SeededGenerator(seed: seed ^ 0xFA17_FA17_FA17_FA17),
+            shopifyIndex: ShopifyListingIndex(channels.shopify)))
     }
 
     // MARK: Inspection
