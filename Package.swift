@@ -32,6 +32,7 @@ let package = Package(
         .target(name: "FlipSyncStore", dependencies: [
             "FlipSyncCore",
             .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         // libsystemd, through pkg-config (Debian: libsystemd-dev).
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
@@ -47,6 +48,7 @@ let package = Package(
         .target(name: "FlipSyncControl", dependencies: [
             "FlipSyncCore",
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         // Marketplace, carrier and LLM clients over one HTTP transport (libcurl through FoundationNetworking).
         .target(name: "FlipSyncMarketplaces", dependencies: [
@@ -67,9 +69,13 @@ let package = Package(
             "FlipSyncSandbox",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        // Assembles a run's world from the config: ledger, spend ledger, channel clients, plans.
+        // Assembles a run's world from the config (ledger, spend ledger, channel clients, plans),
+        // starts one run (`runOnce`), and holds the daemon's decisions and services: the scheduler
+        // service, reload on SIGHUP, resuming interrupted runs.
         .target(name: "FlipSyncRuntime", dependencies: ["FlipSyncCore", "FlipSyncStore", "FlipSyncMarketplaces", "FlipSyncSystemd",
-                                                        .product(name: "Logging", package: "swift-log")]),
+                                                        .product(name: "Logging", package: "swift-log"),
+                                                        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                                                        .product(name: "UnixSignals", package: "swift-service-lifecycle")]),
         // Helpers for tests: a clock tests move by hand.
         .target(name: "FlipSyncTestKit", dependencies: ["FlipSyncCore"]),
         .executableTarget(
@@ -106,6 +112,9 @@ let package = Package(
                     exclude: ["Vectors"]),
         .testTarget(name: "FlipSyncSystemdTests", dependencies: ["FlipSyncSystemd", "FlipSyncCore"]),
         .testTarget(name: "FlipSyncControlTests", dependencies: ["FlipSyncControl", "FlipSyncCore"]),
+        .testTarget(name: "FlipSyncRuntimeTests", dependencies: ["FlipSyncRuntime", "FlipSyncCore", "FlipSyncStore", "FlipSyncSystemd",
+                                                                 "FlipSyncTestKit",
+                                                                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
         // Workflows end to end: the daemon's plans over the real clients, against the sandbox, into SQLite.
         .testTarget(name: "FlipSyncWorkflowTests", dependencies: ["FlipSyncCore", "FlipSyncStore", "FlipSyncMarketplaces",
                                                                   "FlipSyncSandbox", "FlipSyncTestKit"]),

@@ -45,6 +45,24 @@ public struct Runtime: Sendable {
                               onProgress: onProgress, runSpend: { (try? spend.spent(runID: $0).micros) ?? 0 })
     }
 
+    /// One run of `job`, now, outside the scheduler — `flipsyncctl run --local` and anything
+    /// else that starts a single run: recorded as a `manual` run requested by `requestedBy` (a
+    /// uid), told to `onStarted` once recorded, executed by this runtime's run coordinator (same
+    /// plan, agents, limits and ledger as the daemon's runs) and read back once it has ended.
+    public func runOnce(job: JobDefinition, requestedBy: UInt32?, pool: PermitPool, clock: any SchedulerClock, logger: Logger,
+                        onStarted: (RunInfo) -> Void = { _ in },
+                        onProgress: (@Sendable (RunProgress) -> Void)? = nil) async throws(LedgerError) -> (run: RunInfo, status: RunStatus) {
+        guard let run = try store.recordFire(job: job.name, kind: job.kind.rawValue, trigger: .manual, requestedBy: requestedBy,
+                                             scheduledAt: nil, status: .queued, skipReason: nil, summary: nil,
+                                             at: clock.wallMilliseconds(), resumes: nil) else {
+            // Only a second record of one scheduled fire returns nil; a manual run has none.
+            throw .storage("could not record a run of \(job.name)")
+        }
+        onStarted(run)
+        let status = await coordinator(pool: pool, clock: clock, logger: logger, onProgress: onProgress).execute(run: run, job: job)
+        return (try store.run(id: run.id) ?? run, status)
+    }
+
     /// Credentials as the daemon reads them: `$CREDENTIALS_DIRECTORY` (systemd's
     /// `LoadCredential=`), else the config's `credentials_directory` (development).
     public static func credentials(_ config: FlipSyncConfig) -> ChannelDirectory.SecretLookup {
