@@ -100,7 +100,8 @@ let package = Package(
         .testTarget(name: "FlipSyncCoreTests", dependencies: ["FlipSyncCore", "FlipSyncStore", "FlipSyncTestKit",
                                                               .product(name: "GRDB", package: "GRDB.swift")],
                     exclude: ["Vectors"]),
-        .testTarget(name: "FlipSyncSystemdTests", dependencies: ["FlipSyncSystemd", "FlipSyncCore"]),
+        .testTarget(name: "FlipSyncSystemdTests", dependencies: ["FlipSyncSystemd", "FlipSyncCore", "FlipSyncRuntime", "FlipSyncTestKit",
+                                                                 .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "FlipSyncControlTests", dependencies: ["FlipSyncControl", "FlipSyncCore"]),
         // Workflows end to end: the daemon's plans over the real clients, against the sandbox, into SQLite.
         .testTarget(name: "FlipSyncWorkflowTests", dependencies: ["FlipSyncCore", "FlipSyncStore", "FlipSyncMarketplaces",
