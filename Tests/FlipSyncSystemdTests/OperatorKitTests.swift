@@ -97,4 +97,38 @@ struct OperatorKitTests {
             #expect(lines.contains { $0.hasPrefix("swift-argument-parser 1.8.2 ") })
         }
     }
+
+    /// The pages are generated once and committed (scripts/man-pages; `--check` compares them
+    /// exactly). This catches a page left behind by a new subcommand or option without the tool.
+    @Test("man/flipsyncctl.1 documents every subcommand and option flipsyncctl has")
+    func manPageCurrent() throws {
+        let dump = try runCommand(try builtProgram("flipsyncctl"), ["--experimental-dump-help"])
+        #expect(dump.status == 0, "\(dump.stderr)")
+        let root = try #require((try JSONSerialization.jsonObject(with: Data(dump.stdout.utf8)) as? [String: Any])?["command"] as? [String: Any])
+        let page = try String(contentsOfFile: repositoryRoot + "/man/flipsyncctl.1", encoding: .utf8)
+        let subcommands = try #require(root["subcommands"] as? [[String: Any]])
+        #expect(subcommands.count >= OperatorKitTests.dataCommands.count)
+        for command in subcommands {
+            let name = try #require(command["commandName"] as? String)
+            #expect(page.contains(".It Em \(name)\n"),
+                    "man/flipsyncctl.1 lacks the subcommand \(name): run scripts/man-pages")
+            for argument in command["arguments"] as? [[String: Any]] ?? [] {
+                for spelling in argument["names"] as? [[String: Any]] ?? [] where spelling["kind"] as? String == "long" {
+                    let option = try #require(spelling["name"] as? String)
+                    #expect(page.contains("Fl -\(option)"), "man/flipsyncctl.1 lacks \(name) --\(option): run scripts/man-pages")
+                }
+            }
+        }
+        for page in ["flipsyncd.8", "flipsync.toml.5"] {
+            #expect(FileManager.default.fileExists(atPath: repositoryRoot + "/man/" + page), "\(page)")
+        }
+    }
+
+    @Test("flipsyncctl --generate-completion-script writes a bash, zsh and fish completion naming the subcommands",
+          arguments: ["bash", "zsh", "fish"])
+    func completions(shell: String) throws {
+        let result = try runCommand(try builtProgram("flipsyncctl"), ["--generate-completion-script", shell])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("flipsyncctl") && result.stdout.contains("readiness") && result.stdout.contains("validate"))
+    }
 }
