@@ -1,5 +1,6 @@
 import ArgumentParser
 import FlipSyncCore
+import FlipSyncRuntime
 import UnixSignals
 
 /// The FlipSync daemon: the command line. `Daemon` does the wiring.
@@ -18,8 +19,10 @@ struct FlipSyncDaemon: AsyncParsableCommand {
             from `flipsyncctl` on its control socket.
 
             --check loads and validates everything, prints each job's next run and exits: 0 if \
-            valid, 1 if not.
-            """
+            valid, 1 if not. --version prints FlipSync's version and the exact version of every \
+            package it was built from.
+            """,
+        version: BuildInfo.versionText(program: "flipsyncd")
     )
 
     @Option(name: .long, help: "The config file.")
