@@ -80,8 +80,13 @@ struct AmazonFeedTests {
                 ListingChange(sku: listings[2].sku, listingID: listings[2].listingID, price: Self.usd(0)),
             ]
             let submissions = Mutex<[String]>([])
-            let results = try await h.marketplace.applyInBulk(changes) { id in submissions.withLock { $0.append(id) } }
+            let messages = Mutex<[Int]>([])
+            let results = try await h.marketplace.applyInBulk(changes) { id, ids in
+                submissions.withLock { $0.append(id) }
+                messages.withLock { $0 = ids }
+            }
             #expect(submissions.withLock { $0 } == h.state.amazonFeeds.feeds.map(\.id))
+            #expect(messages.withLock { $0 } == [1, 2, 3], "the refused fourth change is not a message")
             #expect(results.map(\.sku) == changes.map(\.sku))
             #expect(results[0].outcome == .applied)
             guard case .failed(let unknown) = results[1].outcome, case .failed(let low) = results[2].outcome,
@@ -130,7 +135,7 @@ struct AmazonFeedTests {
             let listings = Array(h.state.channelListings(.amazon).prefix(2))
             let changes = listings.map { ListingChange(sku: $0.sku, listingID: $0.listingID, price: Self.usd(15_000_000)) }
             let submitted = Mutex<String?>(nil)
-            let error = await caught { _ = try await h.marketplace.applyInBulk(changes) { id in submitted.withLock { $0 = id } } }
+            let error = await caught { _ = try await h.marketplace.applyInBulk(changes) { id, _ in submitted.withLock { $0 = id } } }
             guard let ended = error as? BulkSubmissionEnded else {
                 Issue.record("expected BulkSubmissionEnded, got \(String(describing: error))")
                 return

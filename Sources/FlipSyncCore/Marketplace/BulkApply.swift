@@ -14,11 +14,13 @@ public protocol BulkApplyingMarketplace: Marketplace {
     /// unknown, then never).
     func prefersBulk(changes: Int, timeLeft: TimeSpan?) -> Bool
 
-    /// Submits `changes` (at most `bulkLimit`) as one submission. Change `i` is message `i + 1`.
-    /// Calls `submitted` with the submission's id once it exists and before waiting for its
-    /// outcome; returns one result per change, in order. A submission that ends without results
-    /// throws `BulkSubmissionEnded`.
-    func applyInBulk(_ changes: [ListingChange], submitted: @Sendable (String) async throws -> Void) async throws -> [ListingChangeResult]
+    /// Submits `changes` (at most `bulkLimit`) as one submission. Change `i` is message `i + 1`;
+    /// a change the channel refuses before sending is failed and is not a message. Calls
+    /// `submitted` with the submission's id and the message numbers in it once it exists and
+    /// before waiting for its outcome; returns one result per change, in order. A submission
+    /// that ends without results throws `BulkSubmissionEnded`.
+    func applyInBulk(_ changes: [ListingChange],
+                     submitted: @Sendable (_ submission: String, _ messageIDs: [Int]) async throws -> Void) async throws -> [ListingChangeResult]
 
     /// The outcome of a submission made earlier: waits for it like `applyInBulk` does, and
     /// returns one result per item, in order.

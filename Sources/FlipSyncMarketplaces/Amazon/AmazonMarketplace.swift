@@ -245,7 +245,8 @@ extension AmazonMarketplace: BulkApplyingMarketplace {
     /// Checks each change as `patchListingsItem` would (a refused one fails here, and is not
     /// sent), submits the others as one feed (message `i + 1` is change `i`), reports the feed
     /// id, then waits for the processing report.
-    public func applyInBulk(_ changes: [ListingChange], submitted: @Sendable (String) async throws -> Void) async throws -> [ListingChangeResult] {
+    public func applyInBulk(_ changes: [ListingChange],
+                            submitted: @Sendable (_ submission: String, _ messageIDs: [Int]) async throws -> Void) async throws -> [ListingChangeResult] {
         guard changes.count <= bulkLimit else {
             throw MarketplaceError.refused("a feed carries at most \(bulkLimit) changes, not \(changes.count)")
         }
@@ -263,7 +264,7 @@ extension AmazonMarketplace: BulkApplyingMarketplace {
             let feedID = try await client.submitListingsFeed(items.map {
                 AmazonFeedMessage(messageID: $0.messageID, sku: $0.change.sku, price: $0.change.price, quantity: $0.change.quantity)
             })
-            try await submitted(feedID)
+            try await submitted(feedID, items.map(\.messageID))
             for (item, result) in zip(items, try await bulkResults(submission: feedID, items: items)) {
                 results[item.messageID - 1] = result
             }

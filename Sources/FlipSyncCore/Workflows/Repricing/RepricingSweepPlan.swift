@@ -583,12 +583,13 @@ public struct RepricingSweepPlan: WorkflowPlan {
             if bulk, let channel = marketplace as? any BulkApplyingMarketplace {
                 let ledger = plan.ledger, name = marketplace.name, skus = changes.map(\.sku)
                 results = try await ended(skus, name, sweep) {
-                    try await channel.applyInBulk(changes) { submission in
+                    try await channel.applyInBulk(changes) { submission, messageIDs in
                         // Before waiting for the outcome: a resumed run asks for this submission's.
-                        let markers = Dictionary(uniqueKeysWithValues: skus.enumerated().map {
-                            ($1, BulkMarker.text(submission: submission, messageID: $0 + 1))
-                        })
-                        try await ledger.markDecisions(sweep: sweep, marketplace: name, skus: skus, state: .sending, results: markers)
+                        let inIt = messageIDs.filter { (1...skus.count).contains($0) }
+                        let markers = Dictionary(inIt.map { (skus[$0 - 1], BulkMarker.text(submission: submission, messageID: $0)) },
+                                                 uniquingKeysWith: { a, _ in a })
+                        try await ledger.markDecisions(sweep: sweep, marketplace: name, skus: inIt.map { skus[$0 - 1] }, state: .sending,
+                                                       results: markers)
                     }
                 }
             } else {
