@@ -14,7 +14,7 @@ struct CapacityWorld: Sendable {
     let quota: QuotaStore
     let events: EventLog
     let clock: ManualClock
-    /// What the runs use: `clock`, or the machine's for a test that must not wait on a manual one.
+    /// What the runs use (`clock`, unless a test loads a world on another).
     let runClock: any SchedulerClock
 
     static let browse = QuotaKey(provider: "ebay", api: "browse")
@@ -24,18 +24,17 @@ struct CapacityWorld: Sendable {
     static let start = QuotaTests.at(2026, 6, 10, 18)
 
     static func with(listings: Int = 40, limits: SandboxLimits, extraConfig: String = "", jobs: [String: String],
-                     systemClock: Bool = false, _ body: @Sendable (CapacityWorld) async throws -> Void) async throws {
+                     _ body: @Sendable (CapacityWorld) async throws -> Void) async throws {
         let directory = NSTemporaryDirectory() + "flipsync-capacity-\(UInt64.random(in: 0...UInt64.max))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let clock = ManualClock(start)
         var configuration = SandboxConfiguration(port: 0, seed: 11, listings: listings)
         configuration.limits = limits
-        let runClock: any SchedulerClock = systemClock ? SystemSchedulerClock() : clock
-        let sandbox = try await SandboxServer.start(configuration, clock: runClock, logger: WorkflowHarness.quietLogger)
+        let sandbox = try await SandboxServer.start(configuration, clock: clock, logger: WorkflowHarness.quietLogger)
         do {
             let harness = WorkflowHarness(sandbox: sandbox, store: try RunStore(path: directory + "/flipsync.sqlite"), directory: directory)
-            try await body(try load(harness, clock: clock, runClock: runClock, extraConfig: extraConfig, jobs: jobs))
+            try await body(try load(harness, clock: clock, extraConfig: extraConfig, jobs: jobs))
             await sandbox.stop()
         } catch {
             await sandbox.stop()
