@@ -14,7 +14,7 @@ struct CapacityWorld: Sendable {
     let quota: QuotaStore
     let events: EventLog
     let clock: ManualClock
-    /// What the runs use: `clock`, or the machine's for a test that must not wait on a manual one.
+    /// What the runs use (`clock`, unless a test loads a world on another).
     let runClock: any SchedulerClock
 
     static let browse = QuotaKey(provider: "ebay", api: "browse")
@@ -24,18 +24,17 @@ struct CapacityWorld: Sendable {
     static let start = QuotaTests.at(2026, 6, 10, 18)
 
     static func with(listings: Int = 40, limits: SandboxLimits, extraConfig: String = "", jobs: [String: String],
-                     systemClock: Bool = false, _ body: @Sendable (CapacityWorld) async throws -> Void) async throws {
+                     _ body: @Sendable (CapacityWorld) async throws -> Void) async throws {
         let directory = NSTemporaryDirectory() + "flipsync-capacity-\(UInt64.random(in: 0...UInt64.max))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let clock = ManualClock(start)
         var configuration = SandboxConfiguration(port: 0, seed: 11, listings: listings)
         configuration.limits = limits
-        let runClock: any SchedulerClock = systemClock ? SystemSchedulerClock() : clock
-        let sandbox = try await SandboxServer.start(configuration, clock: runClock, logger: WorkflowHarness.quietLogger)
+        let sandbox = try await SandboxServer.start(configuration, clock: clock, logger: WorkflowHarness.quietLogger)
         do {
             let harness = WorkflowHarness(sandbox: sandbox, store: try RunStore(path: directory + "/flipsync.sqlite"), directory: directory)
-            try await body(try load(harness, clock: clock, runClock: runClock, extraConfig: extraConfig, jobs: jobs))
+            try await body(try load(harness, clock: clock, extraConfig: extraConfig, jobs: jobs))
             await sandbox.stop()
         } catch {
             await sandbox.stop()
@@ -71,6 +70,23 @@ struct CapacityWorld: Sendable {
         return WorkflowPlans(ledger: h.store, probe: h.store, repricing: h.store, sync: SyncStore(store: h.store), shipping: h.store,
                              spend: SpendEvidence(store: h.store, spend: world.spend), services: world.services, clock: runClock,
                              quota: quota, competitors: h.store)
+    }
+
+    /// Runs `job` while moving the manual clock to each wake-up the run waits for (a rate
+    /// limiter's), never past what it waits for: the run's own timeout is one more sleeper, so
+    /// the clock moves only while something else sleeps too, and the timeout fires only if the
+    /// waits add up to it.
+    func runPumping(_ job: String) async throws -> (run: RunInfo, status: RunStatus) {
+        let clock = self.clock
+        let pump = Task {
+            while !Task.isCancelled {
+                await clock.waitForSleepers(2)
+                if Task.isCancelled { return }
+                if let next = clock.nextWakeWallMilliseconds { clock.advance(byMilliseconds: max(1, next - clock.wallMilliseconds())) }
+            }
+        }
+        defer { pump.cancel() }
+        return try await run(job)
     }
 
     func run(_ job: String) async throws -> (run: RunInfo, status: RunStatus) {
@@ -279,20 +295,22 @@ struct SweepCapacityTests {
 
     @Test("Amazon: with a short timeout the sweep plans only the getListingOffersBatch requests that fit and says limited by timeout")
     func timeoutBoundsAmazon() async throws {
-        try await CapacityWorld.with(listings: 400, limits: .generous,
-                                     jobs: ["sweep": CapacityWorld.job(marketplaces: #"["amazon"]"#, timeout: "20s")], systemClock: true) { w in
-            let (run, status) = try await w.run("sweep")
+        // The Amazon client learns its rates from the sandbox's headers and waits on them: the
+        // manual clock is moved to each wait's end, so the 4 s timeout is the clock's, not the machine's.
+        try await CapacityWorld.with(listings: 100, limits: .generous,
+                                     jobs: ["sweep": CapacityWorld.job(marketplaces: #"["amazon"]"#, timeout: "4s")]) { w in
+            let (run, status) = try await w.runPumping("sweep")
             #expect(status == .succeeded, "\(run.error ?? "")")
             let snapshot = try w.world.harness.store.sweepListings(sweep: run.id, marketplace: .amazon)
-            // 80% of 20 s at 0.5 requests/s with a burst of 1: 1 + ⌊16 × 0.5⌋ = 9 requests of 20 SKUs.
-            try #require(snapshot.count > 180)
+            // 80% of 4 s at 0.5 requests/s with a burst of 1: 1 + ⌊3.2 × 0.5⌋ = 2 requests of 20 SKUs.
+            try #require(snapshot.count > 40)
             let decisions = try w.world.harness.store.decisions(sweep: run.id)
-            #expect(decisions.count == 180)
-            #expect(Set(decisions.map(\.sku)) == Set(snapshot.map(\.sku).sorted().prefix(180)))
-            #expect((w.world.harness.sandbox.state.requestCounts["amazon.listing_offers_batch"] ?? 0) <= 9)
+            #expect(decisions.count == 40)
+            #expect(Set(decisions.map(\.sku)) == Set(snapshot.map(\.sku).sorted().prefix(40)))
+            #expect((w.world.harness.sandbox.state.requestCounts["amazon.listing_offers_batch"] ?? 0) == 2)
             #expect(run.summary?.hasSuffix("; limited by timeout") == true, "\(run.summary ?? "")")
             let plan = try #require(w.events.named("sweep-plan").first)
-            #expect(plan["timeout_requests"] == "9" && plan["timeout_listings"] == "180" && plan["limited_by"] == "timeout", "\(plan)")
+            #expect(plan["timeout_requests"] == "2" && plan["timeout_listings"] == "40" && plan["limited_by"] == "timeout", "\(plan)")
         }
     }
 }
