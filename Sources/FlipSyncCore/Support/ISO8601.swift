@@ -4,8 +4,10 @@
 public enum ISO8601 {
     /// Milliseconds since the epoch of `YYYY-MM-DD[(T| )HH:MM:SS[.fraction][Z|±HH:MM]]` (no zone
     /// is UTC): the forms `Timestamp(parsing:)` reads, plus an optional fraction of a second of
-    /// any length after the seconds (digits past the third are dropped). Nil if it is not one.
+    /// any length after the seconds (digits past the third are dropped). Nil if it is not one —
+    /// `Timestamp(parsing:)`'s `@SECONDS` form included, which is not ISO 8601.
     public static func milliseconds(_ text: String) -> Int64? {
+        guard !text.hasPrefix("@") else { return nil }
         let bytes = Array(text.utf8)
         guard bytes.count > 19, bytes[19] == UInt8(ascii: ".") else {
             return Timestamp(parsing: text).map { $0.secondsSinceEpoch * 1000 }
