@@ -16,7 +16,7 @@ import Glibc
 ///
 /// The sandbox runs as its own process (`flipsync-sandbox` next to this binary), so the peak RSS
 /// reported is the sweep's alone. The sweep is the daemon's: config and job loaded with
-/// `DaemonSetup`, channels from `ChannelDirectory`, the real `RunCoordinator` and plans, a SQLite
+/// `DaemonSetup`, channels from `ChannelFactory`, the real `RunCoordinator` and plans, a SQLite
 /// ledger in a scratch directory. Unit costs are imported into the ledger before the run (the
 /// sandbox's cost of each SKU), so the job needs no `cost_source` and talks to eBay only.
 enum SweepBench {
@@ -295,13 +295,13 @@ enum SweepBench {
             var logger = Logger(label: "flipsync-bench")
             logger.logLevel = .critical
             let spend = try SpendLedger(store: store, budgets: SpendBudgets(config: loaded.config, jobs: loaded.catalog.jobs), clock: clock)
-            let services = ChannelDirectory.services(
+            let services = ChannelFactory.services(
                 config: loaded.config,
                 secret: { name in
                     guard let value = values[name] else { throw BenchError.setup("no development value for \(name)") }
                     return SecretText(value)
                 },
-                transport: RecordingTransport(inner: URLSessionTransport(allowList: ChannelDirectory.allowList(loaded.config)),
+                transport: RecordingTransport(inner: URLSessionTransport(allowList: ChannelFactory.allowList(loaded.config)),
                                               recorder: recorder),
                 recorder: spend, rateLimiters: RateLimiters(clock: clock), clock: clock, matchCache: store, logger: logger)
             let plans = WorkflowPlans(ledger: store, probe: store, repricing: store, sync: SyncStore(store: store),

@@ -8,7 +8,8 @@ public final class DaemonStatus: Sendable {
     private struct State {
         var reloadProblem: String?
         var ready = false
-        var readyWaiters: [CheckedContinuation<Void, Never>] = []
+        var readyWaiters: [Int: CheckedContinuation<Void, Never>] = [:]
+        var nextWaiter = 0
     }
 
     private let state = Mutex(State())
@@ -34,19 +35,28 @@ public final class DaemonStatus: Sendable {
         let waiters = state.withLock { s in
             s.ready = true
             defer { s.readyWaiters.removeAll() }
-            return s.readyWaiters
+            return Array(s.readyWaiters.values)
         }
         for waiter in waiters { waiter.resume() }
     }
 
-    /// Returns once `READY=1` has been sent (at once if it has).
+    /// Returns once `READY=1` has been sent (at once if it has), or once the task is cancelled.
     func untilReady() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let ready = state.withLock { s in
-                if !s.ready { s.readyWaiters.append(continuation) }
-                return s.ready
+        let id = state.withLock { s in
+            s.nextWaiter += 1
+            return s.nextWaiter
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = state.withLock { s in
+                    if s.ready || Task.isCancelled { return true }
+                    s.readyWaiters[id] = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
             }
-            if ready { continuation.resume() }
+        } onCancel: {
+            state.withLock { $0.readyWaiters.removeValue(forKey: id) }?.resume()
         }
     }
 }

@@ -19,7 +19,7 @@ public struct Runtime: Sendable {
     /// Opens (creating if needed) the ledger and builds the channels. Channels whose credentials
     /// cannot be read are left out with the reason; a ledger that cannot be opened throws.
     public static func open(config: FlipSyncConfig, jobs: [JobDefinition], clock: any SchedulerClock, logger: Logger,
-                            secret: ChannelDirectory.SecretLookup? = nil,
+                            secret: ChannelFactory.SecretLookup? = nil,
                             transport: (any HTTPTransport)? = nil) throws -> Runtime {
         try FileSystem.makeDirectories(FileSystem.directory(of: config.databasePath), mode: 0o700)
         let store = try RunStore(path: config.databasePath)
@@ -27,8 +27,8 @@ public struct Runtime: Sendable {
                                     onEvent: { $0.log(to: logger) })
         let quota = QuotaStore(store: store, policy: QuotaPolicy(config: config, jobs: jobs), clock: clock,
                                onError: { logger.error("\($0)", metadata: ["event": "quota-ledger-error"]) })
-        let services = ChannelDirectory.services(
-            config: config, secret: secret ?? credentials(config), transport: transport ?? URLSessionTransport(allowList: ChannelDirectory.allowList(config), connectionsPerHost: config.poolSize),
+        let services = ChannelFactory.services(
+            config: config, secret: secret ?? credentials(config), transport: transport ?? URLSessionTransport(allowList: ChannelFactory.allowList(config), connectionsPerHost: config.poolSize),
             recorder: spend, rateLimiters: RateLimiters(clock: clock), clock: clock, matchCache: store, quota: quota, logger: logger)
         let plans = WorkflowPlans(ledger: store, probe: store, repricing: store, sync: SyncStore(store: store), shipping: store,
                                   spend: SpendEvidence(store: store, spend: spend), services: services, clock: clock,
@@ -65,7 +65,7 @@ public struct Runtime: Sendable {
 
     /// Credentials as the daemon reads them: `$CREDENTIALS_DIRECTORY` (systemd's
     /// `LoadCredential=`), else the config's `credentials_directory` (development).
-    public static func credentials(_ config: FlipSyncConfig) -> ChannelDirectory.SecretLookup {
+    public static func credentials(_ config: FlipSyncConfig) -> ChannelFactory.SecretLookup {
         let directory = config.credentialsDirectory
         return { name in SecretText(try Credentials.read(name, credentialsDirectory: directory).reveal()) }
     }

@@ -8,7 +8,7 @@ import Logging
 /// by the credential names the config uses. Never used against anything but loopback.
 struct LocalSandbox {
     let server: SandboxServer
-    let secret: ChannelDirectory.SecretLookup
+    let secret: ChannelFactory.SecretLookup
 
     struct Refused: Error, CustomStringConvertible {
         var description: String

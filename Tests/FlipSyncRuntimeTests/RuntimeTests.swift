@@ -20,7 +20,7 @@ struct Scratch {
     func write(_ name: String, _ text: String) -> String {
         let file = path + "/" + name
         try? FileManager.default.createDirectory(atPath: (file as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: file, contents: Data(text.utf8))
+        _ = FileManager.default.createFile(atPath: file, contents: Data(text.utf8))
         return file
     }
 
@@ -116,5 +116,13 @@ struct DaemonStatusTests {
         status.markReady()
         #expect(await waiter.value)
         await status.untilReady()  // at once, now
+    }
+
+    @Test("a cancelled wait for READY=1 returns without it (a stop before READY=1 does not hang the reload service)")
+    func cancelledWait() async {
+        let status = DaemonStatus()
+        let waiter = Task { await status.untilReady(); return status.isReady }
+        waiter.cancel()
+        #expect(await waiter.value == false)
     }
 }

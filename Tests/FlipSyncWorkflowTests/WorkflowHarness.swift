@@ -36,7 +36,7 @@ struct WorkflowHarness: Sendable {
 }
 
 /// The daemon's world over the harness's sandbox: a real config file and job files, loaded as
-/// the daemon loads them, channels built by `ChannelDirectory` with the sandbox's development
+/// the daemon loads them, channels built by `ChannelFactory` with the sandbox's development
 /// credentials, and a `RunCoordinator` over the harness's SQLite ledger.
 struct WorkflowWorld: Sendable {
     let harness: WorkflowHarness
@@ -119,13 +119,13 @@ struct WorkflowWorld: Sendable {
         let values = harness.sandbox.developmentCredentials(for: loaded.config)
         let spend = try SpendLedger(store: harness.store, budgets: SpendBudgets(config: loaded.config, jobs: loaded.catalog.jobs),
                                     clock: clock)
-        let services = ChannelDirectory.services(
+        let services = ChannelFactory.services(
             config: loaded.config,
             secret: { name in
                 guard let value = values[name] else { throw LoadError(diagnostics: ["no development value for \(name)"]) }
                 return SecretText(value)
             },
-            transport: URLSessionTransport(allowList: ChannelDirectory.allowList(loaded.config)), recorder: spend,
+            transport: URLSessionTransport(allowList: ChannelFactory.allowList(loaded.config)), recorder: spend,
             rateLimiters: RateLimiters(clock: clock), clock: clock, matchCache: harness.store, logger: WorkflowHarness.quietLogger)
         return WorkflowWorld(harness: harness, config: loaded.config, catalog: loaded.catalog, services: services, spend: spend, clock: clock)
     }

@@ -7,7 +7,8 @@ public protocol LedgerProbe: Sendable {
 }
 
 /// What the workflows act through: the configured channels and what they need besides.
-/// Built once from the config (`ChannelDirectory` in FlipSyncMarketplaces) and shared by every run.
+/// Built once from the config (`ChannelFactory` in FlipSyncMarketplaces) and shared by every run;
+/// a plan finds a marketplace's client in it through `MarketplaceClients`.
 public struct WorkflowServices: Sendable {
     public var marketplaces: [MarketplaceName: any Marketplace]
     public var fees: [MarketplaceName: MarketplaceFees]

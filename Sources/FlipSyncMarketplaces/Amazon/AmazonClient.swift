@@ -491,19 +491,16 @@ public final class AmazonClient: Sendable {
     /// `2026-03-01T12:00:00Z` (whole seconds, rounded down).
     static func iso8601(_ milliseconds: Int64) -> String {
         let seconds = milliseconds >= 0 ? milliseconds / 1000 : (milliseconds - 999) / 1000
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter.string(from: Date(timeIntervalSince1970: TimeInterval(seconds)))
+        return Timestamp(secondsSinceEpoch: seconds).iso8601UTC
     }
 
-    /// An ISO 8601 date-time, with or without fractional seconds, as milliseconds since the epoch.
+    /// An ISO 8601 date-time, with or without fractional seconds, as milliseconds since the epoch
+    /// (`ISO8601.milliseconds`, the one reader).
     static func milliseconds(_ text: String, field: String) throws -> Int64 {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        if let date = formatter.date(from: text) { return Int64((date.timeIntervalSince1970 * 1000).rounded()) }
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let date = formatter.date(from: text) { return Int64((date.timeIntervalSince1970 * 1000).rounded()) }
-        throw MarketplaceError.malformed("\(field) is not an ISO 8601 date-time")
+        guard let milliseconds = ISO8601.milliseconds(text) else {
+            throw MarketplaceError.malformed("\(field) is not an ISO 8601 date-time")
+        }
+        return milliseconds
     }
 }
 

@@ -539,21 +539,6 @@ public final class EbayClient: Sendable {
     }
 }
 
-extension Money {
-    /// Exactly the currency's minor-unit digits (`12.50`, `1200`), for amounts already known to
-    /// be whole minor units.
-    var fixedDecimalString: String {
-        let digits = currency.minorUnitDigits
-        let minor = minorUnits
-        let scale = (0..<digits).reduce(Int64(1)) { value, _ in value * 10 }
-        let whole = minor.magnitude / UInt64(scale)
-        let sign = minor < 0 ? "-" : ""
-        guard digits > 0 else { return "\(sign)\(whole)" }
-        let fraction = String(minor.magnitude % UInt64(scale))
-        return "\(sign)\(whole).\(String(repeating: "0", count: digits - fraction.count))\(fraction)"
-    }
-}
-
 /// `application/x-www-form-urlencoded` and query strings: everything but RFC 3986 unreserved
 /// characters is percent-encoded.
 enum FormEncoding {

@@ -705,11 +705,9 @@ struct AmazonRoutes: Sendable {
 
     // MARK: Values
 
-    /// Whole cents as a decimal string: `12.99`.
+    /// Whole cents as a decimal string: `12.99` (`Money.fixedDecimalString`).
     static func decimalText(_ micros: Int64) -> String {
-        let cents = micros / 10_000
-        let fraction = String(cents % 100)
-        return "\(cents / 100).\(fraction.count == 1 ? "0" + fraction : fraction)"
+        Money(micros: micros, currency: .usd).fixedDecimalString
     }
 
     /// The same amount as an exact JSON number.
@@ -722,18 +720,11 @@ struct AmazonRoutes: Sendable {
     static func orderMoney(_ micros: Int64) -> [String: Any] { ["CurrencyCode": "USD", "Amount": decimalText(micros)] }
 
     static func iso8601(_ milliseconds: Int64) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter.string(from: Date(timeIntervalSince1970: TimeInterval(milliseconds / 1000)))
+        Timestamp(secondsSinceEpoch: milliseconds / 1000).iso8601UTC
     }
 
     static func milliseconds(_ text: String) -> Int64? {
-        let formatter = ISO8601DateFormatter()
-        for options: ISO8601DateFormatter.Options in [[.withInternetDateTime], [.withInternetDateTime, .withFractionalSeconds]] {
-            formatter.formatOptions = options
-            if let date = formatter.date(from: text) { return Int64((date.timeIntervalSince1970 * 1000).rounded()) }
-        }
-        return nil
+        ISO8601.milliseconds(text)
     }
 
     /// An opaque paging token: the kind and numbers, base64url.

@@ -430,12 +430,13 @@ struct EbayRoutes: Sendable {
         return CivilDateTime(utcSeconds: seconds).iso8601 + "." + String(repeating: "0", count: 3 - fraction.count) + fraction + "Z"
     }
 
-    /// Parses exactly `YYYY-MM-DDTHH:MM:SS.sssZ` (what eBay documents for these filters).
+    /// Reads exactly `YYYY-MM-DDTHH:MM:SS.sssZ` (what eBay documents for these filters): that
+    /// shape, then `ISO8601.milliseconds`.
     static func milliseconds(_ text: String) -> Int64? {
-        guard text.utf8.count == 24, text.hasSuffix("Z"), Array(text.utf8)[19] == UInt8(ascii: "."),
-              let fraction = Int64(text.dropFirst(20).dropLast()), fraction >= 0,
-              let seconds = Timestamp(parsing: String(text.prefix(19)) + "Z") else { return nil }
-        return seconds.secondsSinceEpoch * 1000 + fraction
+        let bytes = Array(text.utf8)
+        guard bytes.count == 24, text.hasSuffix("Z"), bytes[19] == UInt8(ascii: "."),
+              bytes[20..<23].allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) else { return nil }
+        return ISO8601.milliseconds(text)
     }
 }
 

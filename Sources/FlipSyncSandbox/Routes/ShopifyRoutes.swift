@@ -619,11 +619,9 @@ struct ShopifyRoutes: Sendable {
         return values.count == parts.count - 1 ? values : []
     }
 
-    /// Micro-units as Shopify's decimal string, two places: `12.99`.
+    /// Micro-units as Shopify's decimal string, two places: `12.99` (`Money.fixedDecimalString`).
     static func decimal(_ micros: Int64) -> String {
-        let cents = micros / 10_000
-        let fraction = String(cents.magnitude % 100)
-        return "\(cents < 0 ? "-" : "")\(cents.magnitude / 100).\(fraction.count == 1 ? "0" + fraction : fraction)"
+        Money(micros: micros, currency: .usd).fixedDecimalString
     }
 
     // MARK: Schema

@@ -1,13 +1,14 @@
 import FlipSyncCore
 import Logging
 
-/// Builds the channel clients the config names, over one transport whose allow-list is exactly
+/// Builds the `WorkflowServices` (the channel clients the config names, and what the workflows
+/// need besides) once from the config, over one transport whose allow-list is exactly
 /// the configured hosts, sharing one set of rate limiters and one spend recorder.
 ///
 /// A channel whose credentials cannot be read is left out with the reason (in
 /// `WorkflowServices.unavailable`), so the jobs that need it fail saying why, and the others run.
 /// Likewise a rate-card file with a problem is journaled at its `file:line` and left out.
-public enum ChannelDirectory {
+public enum ChannelFactory {
     /// Reads a credential by its name in the config (`ebay-client-secret`, …).
     public typealias SecretLookup = @Sendable (String) throws -> SecretText
 
@@ -122,7 +123,7 @@ public enum ChannelDirectory {
     }
 }
 
-extension ChannelDirectory {
+extension ChannelFactory {
     /// The configured chat models, in the order `llm_matching` asks them: `[llm.ollama]` first,
     /// `[llm.openai]` for escalation (either alone works). An LLM whose credentials cannot be
     /// read is left out, said in the journal.
