@@ -404,7 +404,7 @@ final class QuotaWorld: @unchecked Sendable {
         var logger = Logger(label: "flipsync-bench.quota")
         logger.logLevel = .critical
         let transport = VirtualTimeTransport(
-            inner: URLSessionTransport(allowList: ChannelDirectory.allowList(loaded.config), connectionsPerHost: loaded.config.poolSize),
+            inner: URLSessionTransport(allowList: ChannelFactory.allowList(loaded.config), connectionsPerHost: loaded.config.poolSize),
             clock: clock)
         runtime = try Runtime.open(config: loaded.config, jobs: loaded.catalog.jobs, clock: clock, logger: logger,
                                    secret: { name in

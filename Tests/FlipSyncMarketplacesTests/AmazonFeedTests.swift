@@ -224,13 +224,13 @@ struct AmazonFeedTests {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
         let production = ConfigLocator.load(explicit: root + "/config/production.example.toml", environment: .init(workingDirectory: "/"))
         try #require(production.config.marketplaces[.amazon]?.baseURL == "https://sellingpartnerapi-na.amazon.com")
-        let list = ChannelDirectory.allowList(production.config)
+        let list = ChannelFactory.allowList(production.config)
         #expect(list.allows(scheme: "https", host: "tortuga-prod-na.s3-external-1.amazonaws.com", port: 443))
         #expect(list.allows(scheme: "https", host: "tortuga-prod-na.s3.amazonaws.com", port: 443))
         #expect(!list.allows(scheme: "http", host: "tortuga-prod-na.s3.amazonaws.com", port: 80))
         #expect(!list.allows(scheme: "https", host: "tortuga-prod-eu.s3-eu-west-1.amazonaws.com", port: 443))
         let sandbox = ConfigLocator.load(explicit: root + "/config/flipsync.toml", environment: .init(workingDirectory: "/"))
-        let sandboxList = ChannelDirectory.allowList(sandbox.config)
+        let sandboxList = ChannelFactory.allowList(sandbox.config)
         #expect(sandboxList.allows(scheme: "http", host: "127.0.0.1", port: 8780))
         #expect(!sandboxList.entries.contains { $0.contains("tortuga") })
     }

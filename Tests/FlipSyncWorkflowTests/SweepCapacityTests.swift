@@ -52,13 +52,13 @@ struct CapacityWorld: Sendable {
         let base = try WorkflowWorld.load(harness, jobs: jobs, extraConfig: extraConfig, clock: clock)
         let quota = QuotaStore(store: harness.store, policy: QuotaPolicy(config: base.config, jobs: base.catalog.jobs), clock: clock)
         let values = harness.sandbox.developmentCredentials(for: base.config)
-        let services = ChannelDirectory.services(
+        let services = ChannelFactory.services(
             config: base.config,
             secret: { name in
                 guard let value = values[name] else { throw WorkflowWorld.LoadError(diagnostics: ["no development value for \(name)"]) }
                 return SecretText(value)
             },
-            transport: URLSessionTransport(allowList: ChannelDirectory.allowList(base.config)), recorder: base.spend,
+            transport: URLSessionTransport(allowList: ChannelFactory.allowList(base.config)), recorder: base.spend,
             rateLimiters: RateLimiters(clock: clock), clock: clock, matchCache: harness.store, quota: quota,
             logger: WorkflowHarness.quietLogger)
         let world = WorkflowWorld(harness: harness, config: base.config, catalog: base.catalog, services: services, spend: base.spend, clock: clock)
