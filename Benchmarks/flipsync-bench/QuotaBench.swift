@@ -35,31 +35,38 @@ enum QuotaBench {
     static var sweepBrowseCeiling: Int { ebayBrowseLimit - (ebayBrowseLimit * syncReservePercent + 99) / 100 }
     static let concurrency = 16
 
-    static func run(quick: Bool, listings: Int?, nights: Int?, table: ResultTable) async throws {
+    /// The parts, each on fresh sandboxes of its own: `--quota-part` picks some (all by default).
+    static let parts = ["ebay-capped", "ebay-uncapped", "ebay-naive", "amazon", "shopify"]
+
+    static func run(quick: Bool, listings: Int?, nights: Int?, parts selected: [String], table: ResultTable) async throws {
+        let selected = selected.isEmpty ? parts : selected
         let count = listings ?? (quick ? 2_000 : 20_000)
         let nightCap = nights ?? maxNights
         let label = "\(formatCount(Double(count))) listings"
         let catalog = SeededCatalog(seed: 1, listings: count, sharedGTINPercent: sharedGTINPercent)
         let gtins = Set(catalog.listings.map(\.gtin)).count
+        let pairs = Set(catalog.listings.map { "\($0.gtin)|\($0.condition.inventoryEnum)" }).count
+        let inStockPairs = Set(catalog.listings.filter { $0.quantity > 0 }.map { "\($0.gtin)|\($0.condition.inventoryEnum)" }).count
         table.notes.append("quota: a \(label) catalog (seed 1, \(sharedGTINPercent)% of listings another listing of a product already listed): "
-                           + "\(formatCount(Double(gtins))) distinct GTINs; every product on eBay, Amazon and Shopify; sandbox limits `production`; "
+                           + "\(formatCount(Double(gtins))) distinct GTINs, \(formatCount(Double(pairs))) distinct GTIN-and-condition pairs "
+                           + "(\(formatCount(Double(inStockPairs))) of them with a listing in stock: the searches a full sweep makes); every product on eBay, Amazon and Shopify; sandbox limits `production`; "
                            + "one virtual clock for FlipSync and the sandbox (a sleep advances it once no request is in flight); "
                            + "config as production.example.toml (eBay 5/s burst 10, Amazon 1/2s burst 1 then x-amzn-RateLimit-Limit) "
                            + "but Shopify rate_limit 50/s so that Shopify's cost bucket, not our own limit, is what binds; "
                            + "[quotas] reserve marketplace-sync \(syncReservePercent)%; jobs: concurrency \(concurrency), timeout 12h")
-        try await ebay(count: count, gtins: gtins, nightCap: nightCap, table: table)
-        try await amazon(count: count, table: table)
-        try await shopify(count: count, table: table)
+        try await ebay(count: count, gtins: gtins, nightCap: nightCap, parts: selected, table: table)
+        if selected.contains("amazon") { try await amazon(count: count, table: table) }
+        if selected.contains("shopify") { try await shopify(count: count, table: table) }
     }
 
     // MARK: eBay
 
-    static func ebay(count: Int, gtins: Int, nightCap: Int, table: ResultTable) async throws {
+    static func ebay(count: Int, gtins: Int, nightCap: Int, parts: [String], table: ResultTable) async throws {
         let goalNights = (gtins + sweepBrowseCeiling - 1) / sweepBrowseCeiling
         let bench = "Q ebay"
         // The planner, as README tells a large catalog to run today (max_listings_per_run at the
         // Browse calls the sweep may make a day), then with no cap (the sweep left to size itself).
-        for cap in [sweepBrowseCeiling, nil] as [Int?] {
+        for cap in [sweepBrowseCeiling, nil] as [Int?] where parts.contains(cap == nil ? "ebay-uncapped" : "ebay-capped") {
             let name = cap.map { "planner, max_listings_per_run = \($0)" } ?? "planner, no max_listings_per_run"
             log("  eBay \(name)")
             let world = try await QuotaWorld(listings: count, sweepCap: cap)
@@ -67,6 +74,7 @@ enum QuotaBench {
             var first: (calls: Int, decide: Int64, run: Int64, status: RunStatus)?
             var maxUsed: Int64 = 0
             var perNight: [String] = []
+            var lastCovered = -1
             for night in 1...nightCap {
                 let before = world.sandbox.state.requestCounts
                 let started = world.clock.monotonicMilliseconds()
@@ -80,6 +88,12 @@ enum QuotaBench {
                 perNight.append("night \(night): \(status.rawValue), \(searches) searches, \(covered)/\(count) checked, \(format(Double(elapsed) / 60_000, digits: 0)) min")
                 log("    " + perNight.last!)
                 if covered >= count { nightsNeeded = night; break }
+                // A night that checked nothing new will be followed by the same night again.
+                if covered == lastCovered {
+                    perNight.append("stalled: night \(night) checked no listing not checked before")
+                    break
+                }
+                lastCovered = covered
                 world.nextNight(night)
             }
             let violations = world.sandbox.state.limitRefusals.filter { $0.key.rawValue == "search" }.values.reduce(0) { $0 + $1.total }
@@ -100,7 +114,7 @@ enum QuotaBench {
             table.add(ResultRow(benchmark: bench, metric: "\(name): quota-violation 429s (sandbox; all routes \(all429))",
                                 value: "\(violations)", goal: "0", verdict: violations == 0 && all429 == 0 ? "meets" : "short"))
             table.add(ResultRow(benchmark: bench, metric: "\(name): nights until every listing checked once",
-                                value: nightsNeeded.map { "\($0)" } ?? "not within \(nightCap)",
+                                value: nightsNeeded.map { "\($0)" } ?? (perNight.last?.hasPrefix("stalled") == true ? "never (stalled)" : "not within \(nightCap)"),
                                 reference: "⌈\(formatCount(Double(gtins))) GTINs ÷ \(sweepBrowseCeiling)⌉ = \(goalNights)",
                                 goal: "≤ \(goalNights)", verdict: (nightsNeeded ?? .max) <= goalNights ? "meets" : "short"))
             table.notes.append("ebay \(name): " + perNight.joined(separator: "; "))
@@ -108,6 +122,7 @@ enum QuotaBench {
 
         // Naive: one Browse search per listing, as many a night as the quota lets a call
         // outside the sync (limit − reserve), night after night until every listing was read.
+        guard parts.contains("ebay-naive") else { return }
         log("  eBay naive: one Browse search per listing")
         let world = try await QuotaWorld(listings: count, sweepCap: nil)
         let marketplace = try world.marketplace(.ebay)
