@@ -110,8 +110,12 @@ public struct SandboxLimits: Sendable, Hashable {
             .getItems: SandboxLimit(dailyQuota: 5_000, quotaGroup: "ebay.browse_get_items", source: ebayBuyLimits),
             // Sell: "Account API: 25,000 API calls per day".
             .ebayFulfillmentPolicy: SandboxLimit(dailyQuota: 25_000, quotaGroup: "ebay.account", source: ebaySellLimits),
-            // TODO: Inventory API (offers, inventory_items, bulk_update) and Fulfillment API
-            // (orders) rows: their numbers were cut off in the text of ebaySellLimits read here.
+            // Not limited: Inventory API (offers, inventory_items, bulk_update) and Fulfillment API
+            // (orders). ebaySellLimits has their default daily limits, but the copies of that page
+            // read for this table (2026-12-02, twice) stop after the Analytics API row, so no number
+            // is guessed. FlipSync counts them per operation (`ebay/inventory.offer.get_offers`, …);
+            // encoding one needs its row here, its key in QuotaPolicy.documentedLimits, and
+            // EbayClient.quotaKey mapping `inventory.*` / `fulfillment.*` to that key.
             // OAuth token endpoint, per grant type (the `token` route counts under
             // `token.<grant_type>`): developer.ebay.com/api-docs/static/oauth-rate-limits.html,
             // "Client credentials grant … 1,000 requests/day", "Refresh token grant … 50,000 requests/day".
