@@ -21,7 +21,7 @@ struct AllowListTests {
 
     @Test("a real store: its shop and storage.googleapis.com over https, nothing else; plain http to that host is still refused")
     func realStore() throws {
-        let list = ChannelDirectory.allowList(try Self.config(shopify: "https://my-shop.myshopify.com"))
+        let list = ChannelFactory.allowList(try Self.config(shopify: "https://my-shop.myshopify.com"))
         #expect(list.entries == ["my-shop.myshopify.com:443", "storage.googleapis.com:443"])
         #expect(list.allows(scheme: "https", host: "storage.googleapis.com", port: 443))
         #expect(!list.allows(scheme: "http", host: "storage.googleapis.com", port: 80))
@@ -30,7 +30,7 @@ struct AllowListTests {
 
     @Test("the sandbox: only its own host, which serves the bulk file itself")
     func sandbox() throws {
-        let list = ChannelDirectory.allowList(try Self.config(shopify: "http://127.0.0.1:8080/shopify"))
+        let list = ChannelFactory.allowList(try Self.config(shopify: "http://127.0.0.1:8080/shopify"))
         #expect(list.entries == ["127.0.0.1:8080"])
         #expect(!list.allows(scheme: "https", host: "storage.googleapis.com", port: 443))
     }
