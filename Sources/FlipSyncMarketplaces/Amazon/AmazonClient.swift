@@ -280,7 +280,7 @@ public final class AmazonClient: Sendable {
     /// `ACCEPTED` (queued for processing) or `INVALID` with `issues`; both are returned, not thrown.
     /// `productType` is the listing's Amazon product type; `PRODUCT` is accepted for offer-only changes.
     /// References: Listings Items API 2021-08-01, "patchListingsItem" (usage plan 5 requests/s,
-    /// burst 10; https://developer-docs.amazon.com/sp-api/docs/listings-items-api-v2021-08-01-reference#patchlistingsitem),
+    /// burst 5, as `listingsItems_2021-08-01.json`'s usage-plan table gives it; https://developer-docs.amazon.com/sp-api/docs/listings-items-api-v2021-08-01-reference#patchlistingsitem),
     /// types `ListingsItemPatchRequest`, `PatchOperation`, `ListingsItemSubmissionResponse`, `Issue`;
     /// tutorial "Manage purchasable offer" (https://developer-docs.amazon.com/sp-api/docs/manage-purchasable-offer)
     /// for the `purchasable_offer` value (`marketplace_id`, `currency`, `audience`,

@@ -34,7 +34,7 @@ public enum AmazonOperation: String, Sendable, Hashable, CaseIterable {
         case .getItemOffers: return AmazonRate(requestsPerSecond: 0.5, burst: 1)
         case .getListingOffersBatch: return AmazonRate(requestsPerSecond: 0.5, burst: 1)
         case .searchListingsItems: return AmazonRate(requestsPerSecond: 5, burst: 5)
-        case .patchListingsItem: return AmazonRate(requestsPerSecond: 5, burst: 10)
+        case .patchListingsItem: return AmazonRate(requestsPerSecond: 5, burst: 5)
         case .getOrders: return AmazonRate(requestsPerSecond: 0.0167, burst: 20)
         case .getOrderItems: return AmazonRate(requestsPerSecond: 0.5, burst: 30)
         // models/feeds-api-model/feeds_2021-06-30.json, each operation's "Usage Plan" table.
