@@ -3,7 +3,7 @@ import Testing
 
 @Suite("Repricing sweep capacity: research_days and the planner's walk", .timeLimit(.minutes(1)))
 struct SweepCapacityPlanTests {
-    @Test("research_days: default 7, 1…90 accepted, 0 or 91 refused at its line")
+    @Test("research_days: default 7, 0…90 accepted (0: always search), -1 or 91 refused at its line")
     func researchDaysValidation() {
         func parse(_ extra: String) -> (RepricingSweep.Parameters?, [String]) {
             let (jobs, errors) = check(minimalRepricing + "\n" + extra)
@@ -12,7 +12,8 @@ struct SweepCapacityPlanTests {
         }
         #expect(parse("").0?.researchDays == 7)
         #expect(parse("research_days = 90").0?.researchDays == 90)
-        for bad in ["research_days = 0", "research_days = 91", "research_days = \"7\""] {
+        #expect(parse("research_days = 0").0?.researchDays == 0)
+        for bad in ["research_days = -1", "research_days = 91", "research_days = \"7\""] {
             let (p, errors) = parse(bad)
             #expect(p == nil && errors.count == 1 && errors.first?.hasPrefix("6: ") == true && errors.first?.contains("research_days") == true,
                     "\(bad): \(errors)")

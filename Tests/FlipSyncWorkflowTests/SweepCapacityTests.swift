@@ -293,6 +293,22 @@ struct SweepCapacityTests {
         }
     }
 
+    @Test("research_days = 0: every sweep searches every GTIN again and never calls getItems")
+    func researchDaysZeroAlwaysSearches() async throws {
+        try await CapacityWorld.with(limits: CapacityWorld.production(browse: 5_000), extraConfig: CapacityWorld.quotaConfig(browse: 5_000),
+                                     jobs: ["sweep": CapacityWorld.job("research_days = 0")]) { w in
+            let (first, status) = try await w.run("sweep")
+            #expect(status == .succeeded, "\(first.error ?? "")")
+            let searches = w.requests(.search)
+            #expect(searches > 0)
+            w.clock.advance(byMilliseconds: 60_000)
+            let (second, secondStatus) = try await w.run("sweep")
+            #expect(secondStatus == .succeeded, "\(second.error ?? "")")
+            #expect(w.requests(.search) == 2 * searches)
+            #expect(w.requests(.getItems) == 0)
+        }
+    }
+
     @Test("Amazon: with a short timeout the sweep plans only the getListingOffersBatch requests that fit and says limited by timeout")
     func timeoutBoundsAmazon() async throws {
         // The Amazon client learns its rates from the sandbox's headers and waits on them: the

@@ -95,7 +95,7 @@ public enum RepricingSweep {
             let shippingCost = r.money("shipping_cost")
             let costSource: Located<MarketplaceName>? = r.choice("cost_source")
             let maxListings = r.integer("max_listings_per_run", in: 1...10_000_000)
-            let researchDays = r.integer("research_days", in: 1...90)
+            let researchDays = r.integer("research_days", in: 0...90)
             r.finish()
             guard let marketplaces else { return nil }
             if strategy?.value == .matchBuyBox, !marketplaces.contains(where: { $0.value == .amazon }) {

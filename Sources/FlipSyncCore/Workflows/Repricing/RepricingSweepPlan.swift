@@ -85,7 +85,7 @@ public struct RepricingSweepPlan: WorkflowPlan {
             for marketplace in p.marketplaces.map(\.value) {
                 let channel = try? self.marketplace(marketplace.rawValue)
                 let options = CompetitionOptions(titleMatches: p.llmMatching && matcher != nil, memory: competitors,
-                                                 refreshSince: now - Int64(p.researchDays) * 86_400_000, now: now)
+                                                 refreshSince: p.researchDays == 0 ? nil : now - Int64(p.researchDays) * 86_400_000, now: now)
                 let snapshot = try ledger.sweepListings(sweep: sweep, marketplace: marketplace)
                 let capacity: Capacity
                 if quota != nil, let channel {
