@@ -288,22 +288,7 @@ public final class AmazonClient: Sendable {
     public func patchListing(sku: String, price: Money? = nil, quantity: Int? = nil,
                              productType: String = "PRODUCT") async throws -> AmazonSubmission {
         let operation = AmazonOperation.patchListingsItem
-        guard price != nil || quantity != nil else { throw MarketplaceError.refused("a patch for SKU \(sku) changes nothing") }
-        var patches: [AmazonWirePatchRequest.Patch] = []
-        if let price {
-            let step = Money(minorUnits: 1, currency: price.currency).micros
-            guard price.micros > 0, price.micros % step == 0, let amount = Decimal(string: price.fixedDecimalString) else {
-                throw MarketplaceError.refused("price \(price) for SKU \(sku) must be positive and in whole \(price.currency) minor units")
-            }
-            patches.append(.init(op: "replace", path: "/attributes/purchasable_offer",
-                                 value: [.purchasableOffer(marketplaceID: configuration.marketplaceID,
-                                                           currency: price.currency.code, ourPrice: amount)]))
-        }
-        if let quantity {
-            guard quantity >= 0 else { throw MarketplaceError.refused("quantity for SKU \(sku) is negative") }
-            patches.append(.init(op: "replace", path: "/attributes/fulfillment_availability",
-                                 value: [.fulfillmentAvailability(quantity: quantity)]))
-        }
+        let patches = try self.patches(sku: sku, price: price, quantity: quantity)
         let body = try JSONEncoder().encode(AmazonWirePatchRequest(productType: productType, patches: patches))
         let url = configuration.baseURL
             + "/listings/2021-08-01/items/\(FormEncoding.escape(configuration.sellerID))/\(FormEncoding.escape(sku))?"

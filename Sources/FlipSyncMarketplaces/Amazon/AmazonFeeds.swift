@@ -280,7 +280,8 @@ extension AmazonClient {
             messagesInvalid: wire.summary?.messagesInvalid)
     }
 
-    /// The patches for one listing, as `patchListing` sends them (same checks).
+    /// The patches for one listing, as `patchListing` and a feed message send them: the price as
+    /// `purchasable_offer` (positive, whole minor units), the quantity as `fulfillment_availability`.
     func patches(sku: String, price: Money?, quantity: Int?) throws -> [AmazonWirePatchRequest.Patch] {
         guard price != nil || quantity != nil else { throw MarketplaceError.refused("an update of SKU \(sku) changes nothing") }
         var patches: [AmazonWirePatchRequest.Patch] = []
