@@ -504,26 +504,10 @@ struct AmazonRoutes: Sendable {
         return item
     }
 
-    /// `ListingsItemPatchRequest`, with both supported attributes' keys in one value shape.
+    /// `ListingsItemPatchRequest`.
     private struct PatchRequest: Decodable {
-        struct Patch: Decodable {
-            struct Value: Decodable {
-                struct OurPrice: Decodable {
-                    struct Schedule: Decodable { var value_with_tax: Decimal? }
-                    var schedule: [Schedule]?
-                }
-                var marketplace_id: String?
-                var currency: String?
-                var our_price: [OurPrice]?
-                var fulfillment_channel_code: String?
-                var quantity: Int?
-            }
-            var op: String?
-            var path: String?
-            var value: [Value]?
-        }
         var productType: String?
-        var patches: [Patch]?
+        var patches: [SandboxAmazonPatch]?
     }
 
     func patchListing(_ request: Request, sellerID: String, sku rawSKU: String) async throws -> Response {
@@ -749,4 +733,23 @@ extension String {
     fileprivate func leftPadded(_ width: Int) -> String {
         count >= width ? self : String(repeating: "0", count: width - count) + self
     }
+}
+
+/// One `PatchOperation` of `patchListingsItem` and of a `JSON_LISTINGS_FEED` message, with both
+/// supported attributes' keys in one value shape.
+struct SandboxAmazonPatch: Decodable {
+    struct Value: Decodable {
+        struct OurPrice: Decodable {
+            struct Schedule: Decodable { var value_with_tax: Decimal? }
+            var schedule: [Schedule]?
+        }
+        var marketplace_id: String?
+        var currency: String?
+        var our_price: [OurPrice]?
+        var fulfillment_channel_code: String?
+        var quantity: Int?
+    }
+    var op: String?
+    var path: String?
+    var value: [Value]?
 }

@@ -181,27 +181,11 @@ extension SandboxState {
             var version: String?
         }
         struct Message: Decodable {
-            struct Patch: Decodable {
-                struct Value: Decodable {
-                    struct OurPrice: Decodable {
-                        struct Schedule: Decodable { var value_with_tax: Decimal? }
-                        var schedule: [Schedule]?
-                    }
-                    var marketplace_id: String?
-                    var currency: String?
-                    var our_price: [OurPrice]?
-                    var fulfillment_channel_code: String?
-                    var quantity: Int?
-                }
-                var op: String?
-                var path: String?
-                var value: [Value]?
-            }
             var messageId: Int?
             var sku: String?
             var operationType: String?
             var productType: String?
-            var patches: [Patch]?
+            var patches: [SandboxAmazonPatch]?
         }
         var header: Header?
         var messages: [Message]?
