@@ -17,6 +17,8 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", exact: "2.13.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-metrics", exact: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", exact: "2.4.1"),
     ],
     targets: [
         // A TOML 1.0 parser that keeps the line of every key and value, so job files
@@ -31,6 +33,7 @@ let package = Package(
         // The run ledger: SQLite through GRDB. The only module that knows SQL.
         .target(name: "FlipSyncStore", dependencies: [
             "FlipSyncCore",
+            .product(name: "CoreMetrics", package: "swift-metrics"),
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
@@ -73,6 +76,8 @@ let package = Package(
         // starts one run (`runOnce`), and holds the daemon's decisions and services: the scheduler
         // service, reload on SIGHUP, resuming interrupted runs.
         .target(name: "FlipSyncRuntime", dependencies: ["FlipSyncCore", "FlipSyncStore", "FlipSyncMarketplaces", "FlipSyncSystemd",
+                                                        .product(name: "Hummingbird", package: "hummingbird"),
+                                                        .product(name: "Prometheus", package: "swift-prometheus"),
                                                         .product(name: "Logging", package: "swift-log"),
                                                         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                                                         .product(name: "UnixSignals", package: "swift-service-lifecycle")]),
@@ -114,7 +119,7 @@ let package = Package(
                                                                  .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "FlipSyncControlTests", dependencies: ["FlipSyncControl", "FlipSyncCore"]),
         .testTarget(name: "FlipSyncRuntimeTests", dependencies: ["FlipSyncRuntime", "FlipSyncCore", "FlipSyncStore", "FlipSyncSystemd",
-                                                                 "FlipSyncTestKit",
+                                                                 "FlipSyncTestKit", "FlipSyncSandbox", "FlipSyncMarketplaces",
                                                                  .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
         // Workflows end to end: the daemon's plans over the real clients, against the sandbox, into SQLite.
         .testTarget(name: "FlipSyncWorkflowTests", dependencies: ["FlipSyncCore", "FlipSyncStore", "FlipSyncMarketplaces",

@@ -28,6 +28,7 @@ extension BuildInfo {
         ResolvedPackage(identity: "swift-nio-ssl", version: "2.37.6"),
         ResolvedPackage(identity: "swift-nio-transport-services", version: "1.28.0"),
         ResolvedPackage(identity: "swift-numerics", version: "1.1.1"),
+        ResolvedPackage(identity: "swift-prometheus", version: "2.4.1"),
         ResolvedPackage(identity: "swift-service-context", version: "1.5.1"),
         ResolvedPackage(identity: "swift-service-lifecycle", version: "2.13.0"),
         ResolvedPackage(identity: "swift-system", version: "1.8.1"),

@@ -18,11 +18,13 @@ public struct Runtime: Sendable {
 
     /// Opens (creating if needed) the ledger and builds the channels. Channels whose credentials
     /// cannot be read are left out with the reason; a ledger that cannot be opened throws.
+    /// `metrics` is told of what the ledger records (`DaemonMetrics.ledger` when the config
+    /// has `daemon.metrics`).
     public static func open(config: FlipSyncConfig, jobs: [JobDefinition], clock: any SchedulerClock, logger: Logger,
                             secret: ChannelFactory.SecretLookup? = nil,
-                            transport: (any HTTPTransport)? = nil) throws -> Runtime {
+                            transport: (any HTTPTransport)? = nil, metrics: LedgerMetrics = .off) throws -> Runtime {
         try FileSystem.makeDirectories(FileSystem.directory(of: config.databasePath), mode: 0o700)
-        let store = try RunStore(path: config.databasePath)
+        let store = try RunStore(path: config.databasePath, metrics: metrics)
         let spend = try SpendLedger(store: store, budgets: SpendBudgets(config: config, jobs: jobs), clock: clock,
                                     onEvent: { $0.log(to: logger) })
         let quota = QuotaStore(store: store, policy: QuotaPolicy(config: config, jobs: jobs), clock: clock,

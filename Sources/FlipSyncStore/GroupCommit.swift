@@ -37,8 +37,11 @@ final class GroupCommit: Sendable {
     /// The most writes one transaction takes, so a long queue cannot make one commit slow for all.
     static let maxBatch = 1024
 
-    init(writer: any DatabaseWriter) {
+    private let metrics: LedgerMetrics
+
+    init(writer: any DatabaseWriter, metrics: LedgerMetrics = .off) {
         self.writer = writer
+        self.metrics = metrics
     }
 
     /// Runs `work` in the next group transaction and returns its value once that is committed.
@@ -93,6 +96,7 @@ final class GroupCommit: Sendable {
                 return
             }
             let results: [Result<any Sendable, any Error>]
+            let started = DispatchTime.now().uptimeNanoseconds
             do {
                 results = try writer.write { db in
                     // Alone in its transaction, a write needs no savepoint to keep others apart.
@@ -111,6 +115,8 @@ final class GroupCommit: Sendable {
             } catch {
                 results = Array(repeating: .failure(error), count: batch.count)
             }
+            // The transaction's time, from the drainer taking the batch to its commit.
+            metrics.ledgerCommit(nanoseconds: Int64(DispatchTime.now().uptimeNanoseconds - started))
             for (pending, result) in zip(batch, results) { pending.done(result) }
         }
     }

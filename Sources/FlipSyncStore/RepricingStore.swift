@@ -182,6 +182,7 @@ extension RunStore: RepricingLedger {
                     \(d.shippingChargedMicros))
                 """)
         }
+        metrics.decision(marketplace: d.marketplace.rawValue, reason: d.reasonCode)
     }
 
     public func decisions(sweep: Int64) throws -> [DecisionRecord] {
@@ -212,6 +213,8 @@ extension RunStore: RepricingLedger {
                     """)
             }
         }
+        // Only the circuit breaker blocks a sweep's decisions: once per marketplace it stopped.
+        if state == .blocked { metrics.breakerTrip(marketplace: marketplace.rawValue) }
     }
 
     public func runStartedAt(runID: Int64) throws -> Int64? {

@@ -16,12 +16,15 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
     let path: String
     /// The writes made while tasks run (task states, decisions, spend rows) go through it.
     let group: GroupCommit
+    /// Told of each run's start and end, each metered call, decision and commit as it is recorded.
+    public let metrics: LedgerMetrics
 
     public enum Mode: Sendable { case readWrite, readOnly }
 
     /// Opens (creating and migrating, in read-write mode) the database at `path`.
-    public init(path: String, mode: Mode = .readWrite) throws(LedgerError) {
+    public init(path: String, mode: Mode = .readWrite, metrics: LedgerMetrics = .off) throws(LedgerError) {
         self.path = path
+        self.metrics = metrics
         do {
             var config = Configuration()
             config.busyMode = .timeout(5)
@@ -68,7 +71,7 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
             let hint = mode == .readWrite && Self.isOnReadOnlyFileSystem(path) ? " (the file system is read-only)" : ""
             throw .storage("cannot open \(path)\(hint): \(error)")
         }
-        group = GroupCommit(writer: writer)
+        group = GroupCommit(writer: writer, metrics: metrics)
     }
 
     /// Creates the ledger file, if it does not exist yet, with mode 0600 whatever the umask:
@@ -221,7 +224,7 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
     public func recordFire(job: String, kind: String, trigger: RunTrigger, requestedBy: UInt32?, scheduledAt: Int64?,
                            status: RunStatus, skipReason: SkipReason?, summary: String?, at: Int64,
                            resumes: Int64?) throws(LedgerError) -> RunInfo? {
-        try write { db in
+        let run = try write { db -> RunInfo? in
             try db.execute(
                 sql: """
                     INSERT INTO runs (job, kind, trigger, requested_by, scheduled_at, created_at, status, skip_reason,
@@ -234,46 +237,63 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
             guard db.changesCount == 1 else { return nil }
             return try RunRow.fetchOne(db, key: db.lastInsertedRowID)?.info
         }
+        if let run, run.status.isFinal { metrics.runFinished(job: run.job, status: run.status.rawValue, durationMilliseconds: nil) }
+        return run
     }
 
     public func markRunning(runID: Int64, at: Int64) throws(LedgerError) {
-        try write { db in try Self.markRunning(db, runID: runID, at: at) }
+        let started = try write { db in try Self.markRunning(db, runID: runID, at: at) }
+        started.map { metrics.runStarted(job: $0.job, latenessMilliseconds: $0.scheduledAt.map { at - $0 }) }
     }
 
     public func commitRunning(runID: Int64, at: Int64) async throws(LedgerError) {
-        try await groupWrite { db in try Self.markRunning(db, runID: runID, at: at) }
+        let started = try await groupWrite { db in try Self.markRunning(db, runID: runID, at: at) }
+        started.map { metrics.runStarted(job: $0.job, latenessMilliseconds: $0.scheduledAt.map { at - $0 }) }
     }
 
-    private static func markRunning(_ db: Database, runID: Int64, at: Int64) throws {
-        try db.execute(sql: "UPDATE runs SET status = 'running', started_at = ? WHERE id = ? AND status = 'queued'",
-                       arguments: [at, runID])
+    /// The run's job and scheduled time when it went from queued to running, else nil.
+    private static func markRunning(_ db: Database, runID: Int64, at: Int64) throws -> (job: String, scheduledAt: Int64?)? {
+        try Row.fetchOne(db, sql: "UPDATE runs SET status = 'running', started_at = ? WHERE id = ? AND status = 'queued' RETURNING job, scheduled_at",
+                         arguments: [at, runID]).map { ($0["job"], $0["scheduled_at"]) }
     }
 
     public func finishRun(runID: Int64, status: RunStatus, summary: String?, error: String?, spendMicros: Int64,
                           at: Int64) throws(LedgerError) {
-        try write { db in
+        let finished = try write { db in
             try Self.finishRun(db, runID: runID, status: status, summary: summary, error: error, spendMicros: spendMicros, at: at)
         }
+        finished.map { metrics.runFinished(job: $0.job, status: status.rawValue, durationMilliseconds: $0.startedAt.map { at - $0 }) }
     }
 
     public func commitFinish(runID: Int64, status: RunStatus, summary: String?, error: String?, spendMicros: Int64,
                              at: Int64) async throws(LedgerError) {
-        try await groupWrite { db in
+        let finished = try await groupWrite { db in
             try Self.finishRun(db, runID: runID, status: status, summary: summary, error: error, spendMicros: spendMicros, at: at)
         }
+        finished.map { metrics.runFinished(job: $0.job, status: status.rawValue, durationMilliseconds: $0.startedAt.map { at - $0 }) }
     }
 
     private static func finishRun(_ db: Database, runID: Int64, status: RunStatus, summary: String?, error: String?,
-                                  spendMicros: Int64, at: Int64) throws {
-        try db.execute(
+                                  spendMicros: Int64, at: Int64) throws -> (job: String, startedAt: Int64?)? {
+        try Row.fetchOne(
+            db,
             sql: """
                 UPDATE runs SET status = ?, summary = ?, error = ?, spend_micros = ?, finished_at = ?
                 WHERE id = ? AND status IN ('queued', 'running')
+                RETURNING job, started_at
                 """,
-            arguments: [status.rawValue, summary, error, spendMicros, at, runID])
+            arguments: [status.rawValue, summary, error, spendMicros, at, runID]).map { ($0["job"], $0["started_at"]) }
     }
 
     public func interruptLeftovers(at: Int64, reason: String) throws(LedgerError) -> [RunInfo] {
+        let leftovers = try interruptLeftoverRows(at: at, reason: reason)
+        for run in leftovers {
+            metrics.runFinished(job: run.job, status: RunStatus.interrupted.rawValue, durationMilliseconds: run.startedAt.map { at - $0 })
+        }
+        return leftovers
+    }
+
+    private func interruptLeftoverRows(at: Int64, reason: String) throws(LedgerError) -> [RunInfo] {
         try write { db in
             let leftovers = try RunRow.filter(sql: "status IN ('queued', 'running')").order(sql: "id").fetchAll(db)
             try db.execute(

@@ -25,6 +25,7 @@ import Synchronization
 public final class SpendLedger: SpendRecorder, Sendable {
     private let writer: any DatabaseWriter
     private let group: GroupCommit
+    private let metrics: LedgerMetrics
     private let clock: any SchedulerClock
     private let onEvent: @Sendable (SpendEvent) -> Void
     private let tally: Mutex<Tally>
@@ -39,6 +40,7 @@ public final class SpendLedger: SpendRecorder, Sendable {
                 onEvent: @escaping @Sendable (SpendEvent) -> Void = { _ in }) throws(LedgerError) {
         writer = store.writer
         group = store.group
+        metrics = store.metrics
         self.clock = clock
         self.onEvent = onEvent
         history = SpendHistory(store: store)
@@ -162,6 +164,7 @@ public final class SpendLedger: SpendRecorder, Sendable {
         // Committed with the other writes waiting (group commit); returns once it is on disk.
         do {
             try await group.commit { db in try Self.insert(db, call, context: context, at: now) }
+            metrics.apiCall(call)
         } catch {
             // The money is spent all the same: it still counts in memory until the next reload.
             onEvent(.notCounted("\(call.provider) \(call.operation) (\(call.cost)) not recorded: \(error)"))

@@ -16,14 +16,17 @@ import GRDB
 /// Every write is one transaction; a page of order lines and its cursor commit together.
 public final class SyncStore: SyncLedger, Sendable {
     private let writer: any DatabaseWriter
+    private let metrics: LedgerMetrics
 
-    /// Shares the run ledger's database connection (the daemon's one writer).
+    /// Shares the run ledger's database connection (the daemon's one writer) and its metrics.
     public init(store: RunStore) {
         writer = store.writer
+        metrics = store.metrics
     }
 
     /// Opens (creating and migrating) the run ledger's database at `path`.
     public init(path: String) throws(LedgerError) {
+        metrics = .off
         do {
             var config = Configuration()
             config.busyMode = .timeout(5)
@@ -150,7 +153,7 @@ public final class SyncStore: SyncLedger, Sendable {
 
     public func applyOrders(_ page: OrdersPage, job: String, marketplace: MarketplaceName, runID: Int64,
                             at: Int64) throws(LedgerError) -> OrderApplication {
-        try write { db in
+        let outcome = try write { db in
             var outcome = OrderApplication()
             for line in page.lines {
                 let onHand = try Int.fetchOne(db, sql: "SELECT on_hand FROM sync_stock WHERE sku = ?", arguments: [line.sku])
@@ -193,6 +196,8 @@ public final class SyncStore: SyncLedger, Sendable {
                 arguments: [job, marketplace.rawValue, page.cursor, at])
             return outcome
         }
+        metrics.oversells(marketplace: marketplace.rawValue, count: outcome.oversells.count)
+        return outcome
     }
 
     @discardableResult
@@ -259,6 +264,7 @@ public final class SyncStore: SyncLedger, Sendable {
                                 intent.livePrice.currency.code, at])
             }
         }
+        metrics.driftCorrections(marketplace: marketplace, count: plan.drift.count)
     }
 
     public func recordResults(_ results: [PushResult], marketplace: MarketplaceName, runID: Int64, at: Int64) throws(LedgerError) {

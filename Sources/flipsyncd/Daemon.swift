@@ -40,9 +40,12 @@ struct Daemon {
         let config = loaded.config
         logger[metadataKey: "config"] = "\(config.file)"
 
+        // Prometheus metrics only when `daemon.metrics` names a (loopback) address.
+        let metrics = config.metrics.map { _ in DaemonMetrics() }
         let runtime: Runtime
         do {
-            runtime = try Runtime.open(config: config, jobs: loaded.catalog.jobs, clock: clock, logger: logger)
+            runtime = try Runtime.open(config: config, jobs: loaded.catalog.jobs, clock: clock, logger: logger,
+                                       metrics: metrics?.ledger ?? .off)
         } catch {
             logger.critical("cannot open the run ledger: \(error)", metadata: ["event": "database-failed"])
             return 1
@@ -50,7 +53,8 @@ struct Daemon {
         logger.info("run ledger \(config.databasePath); marketplaces: \(runtime.services.marketplaces.keys.map(\.rawValue).sorted().joined(separator: ", "))")
 
         let status = DaemonStatus()
-        let scheduler = runtime.scheduler(catalog: loaded.catalog, pool: PermitPool(permits: config.poolSize), clock: clock,
+        let pool = PermitPool(permits: config.poolSize)
+        let scheduler = runtime.scheduler(catalog: loaded.catalog, pool: pool, clock: clock,
                                           notifier: notifier, status: status, logger: logger)
         await runtime.resumeInterrupted(in: scheduler, at: clock.wallMilliseconds(), logger: logger)
 
@@ -72,10 +76,21 @@ struct Daemon {
         // after the group has trapped SIGTERM and SIGINT.
         let reloader = Reloader(setup: setup, running: config, scheduler: scheduler, spend: runtime.spend, notifier: notifier,
                                 status: status, logger: logger)
+        var metricsServices: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let metrics, let address = config.metrics {
+            let metricsLogger = logger
+            metricsServices.append(.init(service: MetricsServer.service(
+                address: address, metrics: metrics, pool: pool, quota: runtime.quota, logger: logger,
+                onBound: { port in
+                    metricsLogger.notice("metrics on http://\(MetricsAddress(host: address.host, port: port))/metrics",
+                                         metadata: ["event": "metrics-listening"])
+                })))
+        }
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
             services: [
                 .init(service: GroupCommitService(store: runtime.store)),
                 .init(service: control),
+            ] + metricsServices + [
                 .init(service: SchedulerService(scheduler: scheduler, drain: config.drainTimeout, notifier: notifier,
                                                 status: status, logger: logger)),
                 RetentionPruner(ledger: runtime.store, clock: clock, retention: config.runRetention, logger: logger).service,

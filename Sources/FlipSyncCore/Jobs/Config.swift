@@ -80,6 +80,9 @@ public struct FlipSyncConfig: Sendable {
     /// `[quotas] reserve = { marketplace-sync = "20%" }`: the share of each daily quota kept
     /// for a job kind or a job name.
     public var quotaReserves: [String: QuotaShare] = [:]
+    /// `daemon.metrics = "127.0.0.1:9466"`: where flipsyncd serves Prometheus metrics at
+    /// `/metrics` (loopback only); nil (the default) serves none.
+    public var metrics: MetricsAddress? = nil
 
     public var jobDefaults: JobDefaults {
         JobDefaults(timezone: timezone, currency: currency, configuredMarketplaces: Set(marketplaces.keys), configFile: file)
@@ -153,6 +156,13 @@ public struct FlipSyncConfig: Sendable {
         let retention = d.duration("run_retention", in: .seconds(3600)...TimeSpan.seconds(3650 * 86_400))
         let drain = d.duration("drain_timeout", in: .zero...TimeSpan.seconds(3600))
         let credentials = d.string("credentials_directory")
+        var metrics: MetricsAddress?
+        if let text = d.string("metrics") {
+            switch MetricsAddress.parse(text.value) {
+            case .success(let address): metrics = address
+            case .failure(let problem): d.error(text.line, "\"daemon.metrics\": \(problem.message)")
+            }
+        }
         d.finish()
 
         var marketplaces: [MarketplaceName: Marketplace] = [:]
@@ -236,7 +246,8 @@ public struct FlipSyncConfig: Sendable {
             controlGroup: controlGroup?.value, logLevel: level?.value ?? .info, currency: currency,
             runRetention: retention?.value ?? .seconds(90 * 86_400), drainTimeout: drain?.value ?? .seconds(30),
             credentialsDirectory: credentials.map { resolve($0.value) }, marketplaces: marketplaces, prices: prices,
-            dailyBudget: daily?.value, monthlyBudget: monthly?.value, carriers: carriers, llm: llm, quotaReserves: reserves)
+            dailyBudget: daily?.value, monthlyBudget: monthly?.value, carriers: carriers, llm: llm, quotaReserves: reserves,
+            metrics: metrics)
     }
 
     /// `[SECTION.NAME]` tables of endpoints, each with `base_url`, `credentials`, `rate_limit`,
@@ -544,5 +555,47 @@ public struct RateCardFile: Sendable, Hashable {
         }
         guard low <= high else { throw ValueError("the range \"\(text)\" runs backwards") }
         return low...high
+    }
+}
+
+/// `daemon.metrics`: a loopback host and a port, `HOST:PORT` (`127.0.0.1:9466`, `[::1]:9466`,
+/// `localhost:9466`). Port 0 asks the kernel for a free port (tests). Any host that is not
+/// loopback (by `LoopbackHost`) is refused: the metrics have no authentication.
+public struct MetricsAddress: Sendable, Hashable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+
+    public struct Problem: Error, Sendable { public var message: String }
+
+    public static func parse(_ text: String) -> Result<MetricsAddress, Problem> {
+        let host: Substring, portText: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else {
+                return .failure(Problem(message: "must be HOST:PORT, like \"127.0.0.1:9466\" (found \"\(text)\")"))
+            }
+            host = text[text.index(after: text.startIndex)..<close]
+            portText = text[text.index(close, offsetBy: 2)...]
+        } else {
+            guard let colon = text.lastIndex(of: ":"), !text[..<colon].contains(":") else {
+                return .failure(Problem(message: "must be HOST:PORT, like \"127.0.0.1:9466\" (found \"\(text)\")"))
+            }
+            host = text[..<colon]
+            portText = text[text.index(after: colon)...]
+        }
+        guard !portText.isEmpty, portText.count <= 5, portText.allSatisfy({ $0.isASCII && $0.isNumber }), let port = Int(portText),
+              port <= 65_535 else {
+            return .failure(Problem(message: "the port must be a number 0…65535 (found \"\(text)\")"))
+        }
+        guard LoopbackHost.isLoopback(host: String(host)) else {
+            return .failure(Problem(message: "metrics are served on loopback only (127.0.0.1, ::1 or localhost): \"\(host)\" is not"))
+        }
+        return .success(MetricsAddress(host: String(host), port: port))
     }
 }

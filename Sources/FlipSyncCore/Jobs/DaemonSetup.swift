@@ -44,6 +44,7 @@ extension FlipSyncConfig {
         if controlUsers != other.controlUsers { changed.append("daemon.control_users") }
         if controlGroup != other.controlGroup { changed.append("daemon.control_group") }
         if poolSize != other.poolSize { changed.append("daemon.pool_size") }
+        if metrics != other.metrics { changed.append("daemon.metrics") }
         if jobsDirectory != other.jobsDirectory { changed.append("daemon.jobs_directory") }
         // Rate cards are read when the channels are built, at start.
         if rateCards != other.rateCards { changed.append("daemon.rate_cards") }

@@ -19,6 +19,8 @@ public final class PermitPool: Sendable {
     }
 
     public var inUse: Int { state.withLock { capacity - $0.available } }
+    /// Tasks waiting for a permit.
+    public var waiting: Int { state.withLock { $0.waiters.count } }
 
     public func acquire() async throws {
         let id = state.withLock { s in
