@@ -243,12 +243,12 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
 
     public func markRunning(runID: Int64, at: Int64) throws(LedgerError) {
         let started = try write { db in try Self.markRunning(db, runID: runID, at: at) }
-        started.map { metrics.runStarted(job: $0.job, latenessMilliseconds: $0.scheduledAt.map { at - $0 }) }
+        started.map { metrics.runStarted(job: $0.job, latenessMilliseconds: $0.scheduledAt.map { at - $0 * 1000 }) }
     }
 
     public func commitRunning(runID: Int64, at: Int64) async throws(LedgerError) {
         let started = try await groupWrite { db in try Self.markRunning(db, runID: runID, at: at) }
-        started.map { metrics.runStarted(job: $0.job, latenessMilliseconds: $0.scheduledAt.map { at - $0 }) }
+        started.map { metrics.runStarted(job: $0.job, latenessMilliseconds: $0.scheduledAt.map { at - $0 * 1000 }) }
     }
 
     /// The run's job and scheduled time when it went from queued to running, else nil.
@@ -445,7 +445,7 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
 
 // MARK: - Rows
 
-private struct RunRow: Codable, FetchableRecord, TableRecord {
+struct RunRow: Codable, FetchableRecord, TableRecord {
     static let databaseTableName = "runs"
     static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
 

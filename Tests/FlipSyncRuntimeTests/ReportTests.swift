@@ -1,0 +1,220 @@
+import FlipSyncCore
+import FlipSyncMarketplaces
+import FlipSyncSandbox
+import FlipSyncStore
+import Foundation
+import Logging
+import Testing
+@testable import FlipSyncRuntime
+
+/// The repository (this file is Tests/FlipSyncRuntimeTests/ReportTests.swift).
+private let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().path
+
+/// Where the reports' HTML and screenshots are kept for a person to look at:
+/// `$FLIPSYNC_TEST_OUTPUT/reports`, else `.build/test-output/reports`.
+private let outputDirectory: String = {
+    let base = ProcessInfo.processInfo.environment["FLIPSYNC_TEST_OUTPUT"] ?? repositoryRoot + "/.build/test-output"
+    let directory = base + "/reports"
+    try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    return directory
+}()
+
+private func run(_ program: String, _ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: program)
+    process.arguments = arguments
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let stdout = out.fileHandleForReading.readDataToEndOfFile(), stderr = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+}
+
+/// Headless Chromium (Debian's `chromium`, installed by scripts/setup). Absent, the test fails,
+/// unless FLIPSYNC_NO_CHROMIUM=1 says explicitly to skip the browser checks.
+enum Chromium {
+    static var skip: Bool { ProcessInfo.processInfo.environment["FLIPSYNC_NO_CHROMIUM"] == "1" }
+
+    static var program: String? {
+        ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    static func arguments(_ extra: [String], _ file: String) -> [String] {
+        ["90", program!, "--headless", "--disable-gpu", "--no-sandbox", "--hide-scrollbars",
+         "--user-data-dir=\(NSTemporaryDirectory())flipsync-chromium-\(UInt64.random(in: 0...UInt64.max))"] + extra + ["file://" + file]
+    }
+
+    /// A screenshot of `file` at 1200×1600 in `png`; returns the PNG's bytes.
+    static func screenshot(_ file: String, to png: String) throws -> Data {
+        try? FileManager.default.removeItem(atPath: png)
+        let result = try run("/usr/bin/timeout", arguments(["--screenshot=\(png)", "--window-size=1200,1600"], file))
+        #expect(result.status == 0, "chromium: \(result.stderr.suffix(2000))")
+        return try Data(contentsOf: URL(fileURLWithPath: png))
+    }
+
+    /// The DOM after Chromium has parsed and laid out `file`.
+    static func dom(_ file: String) throws -> String {
+        let result = try run("/usr/bin/timeout", arguments(["--dump-dom"], file))
+        #expect(result.status == 0, "chromium: \(result.stderr.suffix(2000))")
+        return result.stdout
+    }
+
+    /// A PNG of 1200×1600 (IHDR) that is not one flat colour: more than a few kilobytes.
+    static func checkPNG(_ data: Data, minimumBytes: Int = 15_000) {
+        let bytes = [UInt8](data)
+        #expect(bytes.count > minimumBytes, "PNG of \(bytes.count) bytes")
+        #expect(bytes.prefix(8) == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
+        guard bytes.count > 24 else { return }
+        func be32(_ at: Int) -> Int { bytes[at..<at + 4].reduce(0) { $0 << 8 | Int($1) } }
+        #expect(be32(16) == 1200 && be32(20) == 1600, "PNG is \(be32(16))×\(be32(20))")
+    }
+}
+
+extension String {
+    func occurrences(of needle: String) -> Int { components(separatedBy: needle).count - 1 }
+
+    /// The integer values of `attribute="…"` on every element whose markup contains `marker`.
+    func attributeValues(_ attribute: String, on marker: String) -> [Int64] {
+        components(separatedBy: marker).dropFirst().compactMap { tail in
+            let element = tail.prefix { $0 != ">" }
+            guard let range = element.range(of: "\(attribute)=\"") else { return nil }
+            return Int64(element[range.upperBound...].prefix { $0 != "\"" })
+        }
+    }
+}
+
+@Suite("HTML reports: a repricing run and a period, from a real ledger, opened in headless Chromium", .timeLimit(.minutes(4)))
+struct ReportTests {
+    @Test("flipsyncctl report writes both kinds from a sandbox sweep's ledger; the SVG elements match the data; Chromium renders them")
+    func reportsFromLedger() async throws {
+        let scratch = Scratch()
+        defer { scratch.remove() }
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let sandbox = try await SandboxServer.start(SandboxConfiguration(port: 0, seed: 11, listings: 60), logger: logger)
+        do {
+            let configFile = scratch.write("flipsync.toml", MetricsTests.config(baseURL: sandbox.baseURL) + """
+
+                [budgets]
+                daily = "0.50 USD"
+                monthly = "15 USD"
+                """)
+            scratch.write("jobs/sweep.toml", MetricsTests.sweep)
+            scratch.write("jobs/scan.toml", MetricsTests.scan)
+            let clock = SystemSchedulerClock()
+            let loaded = DaemonSetup(configPath: configFile, environment: .init(workingDirectory: scratch.path)).load(now: clock.now())
+            #expect(loaded.errors.isEmpty, "\(loaded.errors)")
+            let values = sandbox.developmentCredentials(for: loaded.config)
+            let metrics = DaemonMetrics()
+            let runtime = try Runtime.open(config: loaded.config, jobs: loaded.catalog.jobs, clock: clock, logger: logger,
+                                           secret: { name in SecretText(try #require(values[name])) }, metrics: metrics.ledger)
+            let pool = PermitPool(permits: 8)
+            let (sweep, sweepStatus) = try await runtime.runOnce(job: try #require(loaded.catalog["sweep"]), requestedBy: nil,
+                                                                 pool: pool, clock: clock, logger: logger)
+            #expect(sweepStatus == .succeeded, "\(sweep.error ?? "")")
+            _ = try await runtime.runOnce(job: try #require(loaded.catalog["scan"]), requestedBy: nil, pool: pool, clock: clock,
+                                          logger: logger)
+            await sandbox.stop()
+
+            // The command, as an operator runs it, against the ledger just written.
+            let ctl = repositoryRoot + "/.build/debug/flipsyncctl"
+            let runHTML = outputDirectory + "/run-report.html", periodHTML = outputDirectory + "/period-report.html"
+            let today = String(PeriodReport.dayKey(LocalPeriods(zone: loaded.config.timezone), clock.wallMilliseconds()))
+            for arguments in [["report", "\(sweep.id)", "--html", runHTML], ["report", "--since", today, "--html", periodHTML]] {
+                let result = try run(ctl, arguments + ["--config", configFile])
+                #expect(result.status == 0, "flipsyncctl \(arguments): \(result.stderr)")
+            }
+            let runPage = try String(contentsOfFile: runHTML, encoding: .utf8)
+            let periodPage = try String(contentsOfFile: periodHTML, encoding: .utf8)
+
+            // Run report: one point per decision, one histogram count per change, one bar per reason.
+            let decisions = try runtime.store.decisions(sweep: sweep.id)
+            #expect(!decisions.isEmpty)
+            #expect(runPage.occurrences(of: "<circle class=\"point ") == decisions.count)
+            let changes = decisions.filter { $0.newPriceMicros != nil }
+            #expect(!changes.isEmpty)
+            #expect(runPage.attributeValues("data-count", on: "<rect class=\"bar\"").reduce(0, +) == Int64(changes.count))
+            let reasons = Dictionary(grouping: decisions, by: \.reasonCode)
+            #expect(runPage.occurrences(of: "<rect class=\"reason\"") == reasons.count)
+            #expect(runPage.attributeValues("data-count", on: "<rect class=\"reason\"").sorted()
+                == reasons.values.map { Int64($0.count) }.sorted())
+            #expect(runPage.contains("id=\"breaker\" data-tripped=\"false\""))
+            #expect(runPage.contains("id=\"violations\" data-count=\"0\""))
+            #expect(runPage.occurrences(of: "class=\"point violation\"") == 0)
+
+            // Period report: one mark per run, the spend bars add up to the ledger's micros, the
+            // daily budget line, one coverage bar per sweep and marketplace with its checked count.
+            let runs = try runtime.store.runs(createdSince: 0)
+            #expect(periodPage.occurrences(of: "<circle class=\"run ") == runs.count)
+            let spent = try runtime.spend.history.totals(since: 0, by: .provider, timezone: .utc).reduce(Int64(0)) { $0 + $1.cost.micros }
+            #expect(spent > 0)
+            #expect(periodPage.attributeValues("data-micros", on: "<rect class=\"spend\"").reduce(0, +) == spent)
+            #expect(periodPage.occurrences(of: "<line class=\"budget\"") == 1)
+            let checked = Dictionary(grouping: decisions, by: \.marketplace.rawValue).mapValues { Int64($0.count) }
+            #expect(periodPage.occurrences(of: "<rect class=\"coverage\"") == checked.count)
+            #expect(periodPage.attributeValues("data-checked", on: "<rect class=\"coverage\"").sorted() == checked.values.sorted())
+
+            // Self-contained: no script, nothing fetched.
+            for page in [runPage, periodPage] {
+                #expect(!page.lowercased().contains("<script") && !page.contains(" src=") && !page.contains(" href="))
+                #expect(!page.contains("https://") && page.replacingOccurrences(of: "http://www.w3.org/2000/svg", with: "").contains("http://") == false)
+            }
+
+            // The scrape as a page too, for the README's picture.
+            let scrapeHTML = outputDirectory + "/metrics-scrape.html"
+            let scrape = metrics.scrape(pool: pool, quota: runtime.quota)
+            try Data(HTML.page(title: "flipsyncd /metrics", body: "<h1>curl http://127.0.0.1:9466/metrics</h1><pre style=\"font-size:11px\">\(HTML.escape(scrape))</pre>").utf8)
+                .write(to: URL(fileURLWithPath: scrapeHTML))
+
+            // Headless Chromium parses the same elements and draws each page.
+            guard !Chromium.skip else { return }
+            guard Chromium.program != nil else {
+                Issue.record("chromium is not installed (scripts/setup installs it); set FLIPSYNC_NO_CHROMIUM=1 to skip explicitly")
+                return
+            }
+            let runDOM = try Chromium.dom(runHTML)
+            #expect(runDOM.occurrences(of: "<circle class=\"point ") == decisions.count)
+            let periodDOM = try Chromium.dom(periodHTML)
+            #expect(periodDOM.occurrences(of: "<circle class=\"run ") == runs.count)
+            for (page, name) in [(runHTML, "run-report"), (periodHTML, "period-report"), (scrapeHTML, "metrics-scrape")] {
+                let png = try Chromium.screenshot(page, to: outputDirectory + "/\(name).png")
+                Chromium.checkPNG(png)
+                print("report screenshot: \(outputDirectory)/\(name).png (\(png.count) bytes; \(try Data(contentsOf: URL(fileURLWithPath: page)).count) bytes of HTML)")
+            }
+        } catch {
+            await sandbox.stop()
+            throw error
+        }
+    }
+
+    @Test("untrusted SKUs and titles are escaped, and a price outside its floor or ceiling is a red point and a banner")
+    func hostileTextAndViolations() throws {
+        let hostile = "<script>alert(1)</script>\"'&"
+        func decision(_ sku: String, old: Int64, new: Int64?, floor: Int64, ceiling: Int64, reason: String) -> DecisionRecord {
+            DecisionRecord(marketplace: .ebay, sku: sku, listingID: "L-\(sku)", currency: "USD", oldPriceMicros: old, newPriceMicros: new,
+                           floorMicros: floor, ceilingMicros: ceiling, lowestCompetitorMicros: nil, buyBoxMicros: nil,
+                           offersConsidered: 0, offersExcluded: [:], strategy: "beat-lowest", reasonCode: reason, reason: "",
+                           state: .planned)
+        }
+        let decisions = [
+            decision(hostile, old: 20_000_000, new: 9_000_000, floor: 12_000_000, ceiling: 30_000_000, reason: "beat-lowest"),
+            decision("OK-1", old: 20_000_000, new: 19_500_000, floor: 12_000_000, ceiling: 30_000_000, reason: "beat-lowest"),
+            decision("OK-2", old: 25_000_000, new: nil, floor: 12_000_000, ceiling: 30_000_000, reason: "<b>hold</b>"),
+        ]
+        let run = RunInfo(id: 7, job: "sweep<i>", kind: "repricing-sweep", trigger: .manual, scheduledAt: nil, createdAt: 0,
+                          status: .succeeded)
+        let page = RunReport(run: run, decisions: decisions, titles: ["ebay/\(hostile)": "\"><img src=x onerror=alert(2)>"],
+                             timezone: .utc).html()
+        #expect(!page.contains("<script>") && !page.contains("<img") && !page.contains("<b>hold") && !page.contains("<i>"))
+        #expect(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;&quot;&#39;&amp;"))
+        #expect(page.contains("&quot;&gt;&lt;img src=x onerror=alert(2)&gt;"))
+        #expect(page.occurrences(of: "<circle class=\"point violation\"") == 1)
+        #expect(page.occurrences(of: "<circle class=\"point ") == 3)
+        #expect(page.contains("id=\"violations\" data-count=\"1\""))
+        #expect(page.contains("1 NEW PRICE OUTSIDE FLOOR/CEILING"))
+        #expect(HTML.escape("a\u{0}b") == "a\u{FFFD}b")
+    }
+}
