@@ -45,7 +45,8 @@ public enum HTML {
         return (tenths < 0 && whole == 0 ? "-" : "") + "\(whole)" + (frac == 0 ? "" : ".\(frac)")
     }
 
-    static func page(title: String, body: String) -> String {
+    public static func page(title: String, body: String,
+                            footer: String = "Drawn by FlipSync from the run ledger. No script, nothing loaded from the network.") -> String {
         """
         <!DOCTYPE html>
         <html lang="en">
@@ -69,7 +70,7 @@ public enum HTML {
         </head>
         <body>
         \(body)
-        <p class="meta">Drawn by FlipSync from the run ledger. No script, nothing loaded from the network.</p>
+        <p class="meta">\(escape(footer))</p>
         </body>
         </html>
 

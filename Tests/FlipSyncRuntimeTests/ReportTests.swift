@@ -2,6 +2,7 @@ import FlipSyncCore
 import FlipSyncMarketplaces
 import FlipSyncSandbox
 import FlipSyncStore
+import FlipSyncTestKit
 import Foundation
 import Logging
 import Testing
@@ -104,7 +105,8 @@ struct ReportTests {
                 """)
             scratch.write("jobs/sweep.toml", MetricsTests.sweep)
             scratch.write("jobs/scan.toml", MetricsTests.scan)
-            let clock = SystemSchedulerClock()
+            // Four nights of the same jobs on a clock the test moves: 2026-11-20 02:00 New York onwards.
+            let clock = ManualClock(Timestamp(secondsSinceEpoch: 1_795_158_000))
             let loaded = DaemonSetup(configPath: configFile, environment: .init(workingDirectory: scratch.path)).load(now: clock.now())
             #expect(loaded.errors.isEmpty, "\(loaded.errors)")
             let values = sandbox.developmentCredentials(for: loaded.config)
@@ -112,18 +114,34 @@ struct ReportTests {
             let runtime = try Runtime.open(config: loaded.config, jobs: loaded.catalog.jobs, clock: clock, logger: logger,
                                            secret: { name in SecretText(try #require(values[name])) }, metrics: metrics.ledger)
             let pool = PermitPool(permits: 8)
-            let (sweep, sweepStatus) = try await runtime.runOnce(job: try #require(loaded.catalog["sweep"]), requestedBy: nil,
-                                                                 pool: pool, clock: clock, logger: logger)
-            #expect(sweepStatus == .succeeded, "\(sweep.error ?? "")")
-            _ = try await runtime.runOnce(job: try #require(loaded.catalog["scan"]), requestedBy: nil, pool: pool, clock: clock,
-                                          logger: logger)
+            // What a run waits for on the manual clock (a rate limiter's next token, a retry's
+            // backoff) is woken by moving the clock to it, never past it: the run's own timeout
+            // is one more sleeper, so the clock moves only while something else sleeps too.
+            let pump = Task {
+                while !Task.isCancelled {
+                    await clock.waitForSleepers(2)
+                    if Task.isCancelled { return }
+                    if let next = clock.nextWakeWallMilliseconds { clock.advance(byMilliseconds: max(1, next - clock.wallMilliseconds())) }
+                }
+            }
+            defer { pump.cancel() }
+            var sweeps: [RunInfo] = []
+            for night in 0..<4 {
+                let (sweep, sweepStatus) = try await runtime.runOnce(job: try #require(loaded.catalog["sweep"]), requestedBy: nil,
+                                                                     pool: pool, clock: clock, logger: logger)
+                #expect(sweepStatus == .succeeded, "night \(night): \(sweep.error ?? "")")
+                sweeps.append(sweep)
+                _ = try await runtime.runOnce(job: try #require(loaded.catalog["scan"]), requestedBy: nil, pool: pool, clock: clock,
+                                              logger: logger)
+                clock.advance(byMilliseconds: 86_400_000)
+            }
+            let sweep = sweeps[0]
             await sandbox.stop()
 
             // The command, as an operator runs it, against the ledger just written.
             let ctl = repositoryRoot + "/.build/debug/flipsyncctl"
             let runHTML = outputDirectory + "/run-report.html", periodHTML = outputDirectory + "/period-report.html"
-            let today = String(PeriodReport.dayKey(LocalPeriods(zone: loaded.config.timezone), clock.wallMilliseconds()))
-            for arguments in [["report", "\(sweep.id)", "--html", runHTML], ["report", "--since", today, "--html", periodHTML]] {
+            for arguments in [["report", "\(sweep.id)", "--html", runHTML], ["report", "--since", "2026-11-20", "--html", periodHTML]] {
                 let result = try run(ctl, arguments + ["--config", configFile])
                 #expect(result.status == 0, "flipsyncctl \(arguments): \(result.stderr)")
             }
@@ -153,9 +171,17 @@ struct ReportTests {
             #expect(spent > 0)
             #expect(periodPage.attributeValues("data-micros", on: "<rect class=\"spend\"").reduce(0, +) == spent)
             #expect(periodPage.occurrences(of: "<line class=\"budget\"") == 1)
-            let checked = Dictionary(grouping: decisions, by: \.marketplace.rawValue).mapValues { Int64($0.count) }
+            // One stack per night with spend (four nights), one bar per provider with spend in it.
+            let days = Set(periodPage.components(separatedBy: "<rect class=\"spend\" data-day=\"").dropFirst().map { String($0.prefix(10)) })
+            #expect(days == ["2026-11-20", "2026-11-21", "2026-11-22", "2026-11-23"])
+            let providers = try runtime.spend.history.totals(since: 0, by: .provider, timezone: .utc).filter { $0.cost.micros > 0 }.count
+            #expect(periodPage.occurrences(of: "<rect class=\"spend\"") == 4 * providers)
+            var checked: [Int64] = []
+            for s in sweeps {
+                checked += Dictionary(grouping: try runtime.store.decisions(sweep: s.id), by: \.marketplace.rawValue).values.map { Int64($0.count) }
+            }
             #expect(periodPage.occurrences(of: "<rect class=\"coverage\"") == checked.count)
-            #expect(periodPage.attributeValues("data-checked", on: "<rect class=\"coverage\"").sorted() == checked.values.sorted())
+            #expect(periodPage.attributeValues("data-checked", on: "<rect class=\"coverage\"").sorted() == checked.sorted())
 
             // Self-contained: no script, nothing fetched.
             for page in [runPage, periodPage] {
@@ -166,7 +192,8 @@ struct ReportTests {
             // The scrape as a page too, for the README's picture.
             let scrapeHTML = outputDirectory + "/metrics-scrape.html"
             let scrape = metrics.scrape(pool: pool, quota: runtime.quota)
-            try Data(HTML.page(title: "flipsyncd /metrics", body: "<h1>curl http://127.0.0.1:9466/metrics</h1><pre style=\"font-size:11px\">\(HTML.escape(scrape))</pre>").utf8)
+            try Data(HTML.page(title: "flipsyncd /metrics", body: "<h1>curl http://127.0.0.1:9466/metrics</h1><pre style=\"font-size:11px\">\(HTML.escape(scrape))</pre>",
+                               footer: "flipsyncd's metrics after the test's four sweeps and scans.").utf8)
                 .write(to: URL(fileURLWithPath: scrapeHTML))
 
             // Headless Chromium parses the same elements and draws each page.
