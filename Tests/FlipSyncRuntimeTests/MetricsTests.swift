@@ -283,6 +283,56 @@ struct MetricsTests {
         }
     }
 
+    @Test("the ledger's facts as metrics: fire lateness from the scheduled time, run duration, skipped and interrupted runs, decisions and a breaker trip")
+    func ledgerFacts() async throws {
+        let scratch = Scratch()
+        defer { scratch.remove() }
+        let metrics = DaemonMetrics()
+        let store = try RunStore(path: scratch.path + "/ledger.sqlite", metrics: metrics.ledger)
+        let fire: Int64 = 1_780_000_000  // seconds, as the ledger keeps scheduled times
+        let nightly = try #require(try store.recordFire(job: "nightly", kind: "repricing-sweep", trigger: .schedule, requestedBy: nil,
+                                                        scheduledAt: fire, status: .queued, skipReason: nil, summary: nil,
+                                                        at: fire * 1000 + 100, resumes: nil))
+        try await store.commitRunning(runID: nightly.id, at: fire * 1000 + 2_500)
+        let d = DecisionRecord(marketplace: .ebay, sku: "SKU-SECRET-1", listingID: "L1", currency: "USD", oldPriceMicros: 10_000_000,
+                               newPriceMicros: 9_000_000, floorMicros: 8_000_000, ceilingMicros: 12_000_000, lowestCompetitorMicros: nil,
+                               buyBoxMicros: nil, offersConsidered: 1, offersExcluded: [:], strategy: "beat-lowest",
+                               reasonCode: "followed-competition", reason: "", state: .planned)
+        try await store.saveDecision(d, sweep: nightly.id)
+        try await store.markDecisions(sweep: nightly.id, marketplace: .ebay, skus: [d.sku], state: .blocked, results: [:])
+        try await store.commitFinish(runID: nightly.id, status: .failed, summary: nil, error: "breaker", spendMicros: 0,
+                                     at: fire * 1000 + 62_500)
+        // Finishing or starting it again changes no row, so counts nothing.
+        try store.markRunning(runID: nightly.id, at: fire * 1000 + 70_000)
+        try store.finishRun(runID: nightly.id, status: .succeeded, summary: nil, error: nil, spendMicros: 0, at: fire * 1000 + 80_000)
+        _ = try store.recordFire(job: "nightly", kind: "repricing-sweep", trigger: .schedule, requestedBy: nil, scheduledAt: fire + 86_400,
+                                 status: .skipped, skipReason: .overlap, summary: nil, at: (fire + 86_400) * 1000, resumes: nil)
+        let manual = try #require(try store.recordFire(job: "sync", kind: "marketplace-sync", trigger: .manual, requestedBy: nil,
+                                                       scheduledAt: nil, status: .queued, skipReason: nil, summary: nil,
+                                                       at: fire * 1000, resumes: nil))
+        try store.markRunning(runID: manual.id, at: fire * 1000 + 1_000)
+        _ = try store.interruptLeftovers(at: fire * 1000 + 31_000, reason: "stopped")
+
+        let samples = try PrometheusText.parse(metrics.scrape(pool: PermitPool(permits: 2), quota: nil)).samples
+        #expect(samples.sum(LedgerMetrics.Name.runsStarted, ["job": "nightly"]) == 1)
+        #expect(samples.sum(LedgerMetrics.Name.runsStarted, ["job": "sync"]) == 1)
+        // 2.5 s late: in the 5 s bucket, not the 1 s one; the manual run has no lateness.
+        #expect(samples.sum(LedgerMetrics.Name.fireLateness + "_count") == 1)
+        #expect(samples.sum(LedgerMetrics.Name.fireLateness + "_sum", ["job": "nightly"]) == 2.5)
+        #expect(samples.sum(LedgerMetrics.Name.fireLateness + "_bucket", ["job": "nightly", "le": "1.0"]) == 0)
+        #expect(samples.sum(LedgerMetrics.Name.fireLateness + "_bucket", ["job": "nightly", "le": "5.0"]) == 1)
+        #expect(samples.sum(LedgerMetrics.Name.runDuration + "_sum", ["job": "nightly"]) == 60)
+        #expect(samples.sum(LedgerMetrics.Name.runDuration + "_sum", ["job": "sync"]) == 30)
+        #expect(samples.sum(LedgerMetrics.Name.runs, ["job": "nightly", "status": "failed"]) == 1)
+        #expect(samples.sum(LedgerMetrics.Name.runs, ["job": "nightly", "status": "skipped"]) == 1)
+        #expect(samples.sum(LedgerMetrics.Name.runs, ["job": "sync", "status": "interrupted"]) == 1)
+        #expect(samples.sum(LedgerMetrics.Name.runs) == 3)
+        #expect(samples.sum(LedgerMetrics.Name.decisions, ["marketplace": "ebay", "reason": "followed-competition"]) == 1)
+        #expect(samples.sum(LedgerMetrics.Name.breakerTrips, ["marketplace": "ebay"]) == 1)
+        #expect(samples.sum(LedgerMetrics.Name.tasksInFlight) == 0)
+        #expect(!samples.contains { $0.labels.values.contains { $0.contains("SKU-SECRET") || $0 == "L1" } })
+    }
+
     @Test("daemon.metrics: loopback HOST:PORT only; anything else is a config error at file:line")
     func metricsAddressIsLoopbackOnly() throws {
         #expect(try MetricsAddress.parse("127.0.0.1:9466").get() == MetricsAddress(host: "127.0.0.1", port: 9466))
