@@ -283,7 +283,7 @@ struct MetricsTests {
         }
     }
 
-    @Test("the ledger's facts as metrics: fire lateness from the scheduled time, run duration, skipped and interrupted runs, decisions and a breaker trip")
+    @Test("the ledger's facts as metrics: fire lateness from the scheduled time, run duration, skipped and interrupted runs, decisions, a breaker trip, an oversell and drift")
     func ledgerFacts() async throws {
         let scratch = Scratch()
         defer { scratch.remove() }
@@ -312,6 +312,17 @@ struct MetricsTests {
                                                        at: fire * 1000, resumes: nil))
         try store.markRunning(runID: manual.id, at: fire * 1000 + 1_000)
         _ = try store.interruptLeftovers(at: fire * 1000 + 31_000, reason: "stopped")
+        // Marketplace sync: one oversold order line on Shopify, two drifted quantities on eBay.
+        let sync = SyncStore(store: store)
+        try sync.seed(["SKU-SECRET-2": 1, "SKU-SECRET-3": 5], from: .ebay, at: 0)
+        let line = OrderLine(marketplace: .shopify, orderID: "9", lineID: "9-1", sku: "SKU-SECRET-2", quantity: 3, placedAt: 0)
+        let applied = try sync.applyOrders(OrdersPage(lines: [line], cursor: "x"), job: "sync", marketplace: .shopify, runID: manual.id, at: 1)
+        #expect(applied.oversells.count == 1)
+        try sync.recordPlan(PushPlan(marketplace: .ebay, observed: ["SKU-SECRET-2": 4, "SKU-SECRET-3": 9],
+                                     drift: [Drift(sku: "SKU-SECRET-2", live: 4, expected: 1, target: 0),
+                                             Drift(sku: "SKU-SECRET-3", live: 9, expected: 5, target: 5)],
+                                     intents: [], dryRun: false),
+                            job: "sync", runID: manual.id, at: 2)
 
         let samples = try PrometheusText.parse(metrics.scrape(pool: PermitPool(permits: 2), quota: nil)).samples
         #expect(samples.sum(LedgerMetrics.Name.runsStarted, ["job": "nightly"]) == 1)
@@ -330,7 +341,9 @@ struct MetricsTests {
         #expect(samples.sum(LedgerMetrics.Name.decisions, ["marketplace": "ebay", "reason": "followed-competition"]) == 1)
         #expect(samples.sum(LedgerMetrics.Name.breakerTrips, ["marketplace": "ebay"]) == 1)
         #expect(samples.sum(LedgerMetrics.Name.tasksInFlight) == 0)
-        #expect(!samples.contains { $0.labels.values.contains { $0.contains("SKU-SECRET") || $0 == "L1" } })
+        #expect(samples.sum(LedgerMetrics.Name.oversells, ["marketplace": "shopify"]) == 1)
+        #expect(samples.sum(LedgerMetrics.Name.driftCorrections, ["marketplace": "ebay"]) == 2)
+        #expect(!samples.contains { $0.labels.values.contains { $0.contains("SKU-SECRET") || $0 == "L1" || $0 == "9" } })
     }
 
     @Test("daemon.metrics: loopback HOST:PORT only; anything else is a config error at file:line")
