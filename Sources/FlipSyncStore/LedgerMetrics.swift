@@ -77,7 +77,7 @@ public final class LedgerMetrics: Sendable {
         Counter(label: Name.apiCalls, dimensions: [("provider", call.provider), ("operation", call.operation),
                                                    ("status_class", Self.statusClass(call))], factory: factory).increment()
         if call.cost.micros > 0 {
-            Counter(label: Name.apiSpend, dimensions: [("provider", call.provider)], factory: factory)
+            Counter(label: Name.apiSpend, dimensions: [("provider", call.provider), ("currency", call.cost.currency.code)], factory: factory)
                 .increment(by: call.cost.micros)
         }
     }

@@ -241,7 +241,7 @@ struct MetricsTests {
                 for total in byProvider {
                     let provider = try #require(total.key)
                     #expect(samples.sum(LedgerMetrics.Name.apiCalls, ["provider": provider]) == Double(total.calls), "\(provider)")
-                    #expect(samples.sum(LedgerMetrics.Name.apiSpend, ["provider": provider]) == Double(total.cost.micros), "\(provider)")
+                    #expect(samples.sum(LedgerMetrics.Name.apiSpend, ["provider": provider, "currency": total.cost.currency.code]) == Double(total.cost.micros), "\(provider)")
                     #expect(total.cost.micros > 0)
                 }
                 #expect(samples.sum(LedgerMetrics.Name.apiCalls) == Double(byProvider.reduce(0) { $0 + $1.calls }))
