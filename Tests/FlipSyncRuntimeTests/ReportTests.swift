@@ -244,4 +244,40 @@ struct ReportTests {
         #expect(page.contains("1 NEW PRICE OUTSIDE FLOOR/CEILING"))
         #expect(HTML.escape("a\u{0}b") == "a\u{FFFD}b")
     }
+
+    @Test("a tripped breaker is a red verdict with the run's (escaped) error; a period shows each job's lateness and each day's spend against the budget")
+    func breakerAndLateness() throws {
+        var blocked = DecisionRecord(marketplace: .amazon, sku: "B-1", listingID: "L", currency: "USD", oldPriceMicros: 30_000_000,
+                                     newPriceMicros: 20_000_000, floorMicros: 10_000_000, ceilingMicros: 40_000_000,
+                                     lowestCompetitorMicros: nil, buyBoxMicros: nil, offersConsidered: 0, offersExcluded: [:],
+                                     strategy: "beat-lowest", reasonCode: "followed-competition", reason: "", state: .blocked)
+        let run = RunInfo(id: 9, job: "sweep", kind: "repricing-sweep", trigger: .schedule, scheduledAt: 1_000, createdAt: 1_000_000,
+                          status: .failed, error: "circuit breaker: 60% of changes <drop> more than 20%")
+        let tripped = RunReport(run: run, decisions: [blocked], titles: [:], timezone: .utc).html()
+        #expect(tripped.contains("id=\"breaker\" data-tripped=\"true\""))
+        #expect(tripped.contains("TRIPPED: nothing was applied. circuit breaker: 60% of changes &lt;drop&gt; more than 20%"))
+        blocked.state = .applied
+        #expect(RunReport(run: run, decisions: [blocked], titles: [:], timezone: .utc).html().contains("data-tripped=\"false\""))
+
+        // Two scheduled runs 250 ms and 4,000 ms late, one manual run (no lateness).
+        let day: Int64 = 86_400_000, start: Int64 = 1_795_158_000_000
+        let runs = [
+            RunInfo(id: 1, job: "nightly", kind: "repricing-sweep", trigger: .schedule, scheduledAt: start / 1000 + 60,
+                    createdAt: start + 60_000, startedAt: start + 60_250, status: .succeeded),
+            RunInfo(id: 2, job: "nightly", kind: "repricing-sweep", trigger: .schedule, scheduledAt: (start + day) / 1000 + 60,
+                    createdAt: start + day + 60_000, startedAt: start + day + 64_000, status: .timedOut),
+            RunInfo(id: 3, job: "nightly", kind: "repricing-sweep", trigger: .manual, scheduledAt: nil,
+                    createdAt: start + day + 90_000, startedAt: start + day + 90_000, status: .succeeded),
+        ]
+        let spend = [PeriodReport.SpendDay(day: "2026-11-20", provider: "ebay", calls: 10, micros: 700_000),
+                     PeriodReport.SpendDay(day: "2026-11-21", provider: "ebay", calls: 10, micros: 300_000)]
+        let page = PeriodReport(since: start, until: start + 2 * day, timezone: .utc, currency: .usd, runs: runs, spend: spend,
+                                dailyBudget: Money(micros: 500_000, currency: .usd), monthlyBudget: nil, coverage: []).html()
+        #expect(page.contains("<td>nightly</td><td class=\"num\">3</td>"))
+        #expect(page.contains("<td class=\"num\">250 ms</td><td class=\"num\">4000 ms</td>"))
+        #expect(page.occurrences(of: "<circle class=\"run status-timed_out\"") == 1)
+        #expect(page.occurrences(of: "<rect class=\"spend\"") == 2)
+        #expect(page.contains("daily budget 0.50 USD"))
+        #expect(page.contains("No repricing sweep in the period."))
+    }
 }
