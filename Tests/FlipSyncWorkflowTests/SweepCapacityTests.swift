@@ -47,7 +47,7 @@ struct CapacityWorld: Sendable {
     /// with the config's limits and reserves, the channels' requests counted by it, and plans
     /// given the ledger and the competitor memory (as `Runtime.open` does).
     static func load(_ harness: WorkflowHarness, clock: ManualClock, runClock: (any SchedulerClock)? = nil, extraConfig: String,
-                     jobs: [String: String]) throws -> CapacityWorld {
+                     jobs: [String: String], offerMemory: Bool = true) throws -> CapacityWorld {
         let clock0 = clock
         let clock = runClock ?? clock0
         let base = try WorkflowWorld.load(harness, jobs: jobs, extraConfig: extraConfig, clock: clock)
@@ -61,7 +61,7 @@ struct CapacityWorld: Sendable {
             },
             transport: URLSessionTransport(allowList: ChannelFactory.allowList(base.config)), recorder: base.spend,
             rateLimiters: RateLimiters(clock: clock), clock: clock, matchCache: harness.store, quota: quota,
-            logger: WorkflowHarness.quietLogger)
+            offerMemory: offerMemory ? harness.store : nil, logger: WorkflowHarness.quietLogger)
         let world = WorkflowWorld(harness: harness, config: base.config, catalog: base.catalog, services: services, spend: base.spend, clock: clock)
         return CapacityWorld(world: world, quota: quota, events: EventLog(), clock: clock0, runClock: clock)
     }

@@ -40,14 +40,21 @@ public struct EbayMarketplace: Marketplace {
     public let maxResultsPerSearch: Int
     /// How many `getOffers` calls `activeListings` keeps in flight (the rate limiter still applies).
     public let offerReadsInFlight: Int
+    /// Each SKU's published offer as last read or set; nil: every SKU's offer is read each time.
+    public let offerMemory: (any OfferMemory)?
+    /// The time remembered offers are stamped with.
+    public let clock: any SchedulerClock
 
     /// How far the orders cursor stays behind the newest order seen.
     public static let cursorOverlap = TimeSpan.seconds(5 * 60)
 
     public var name: MarketplaceName { .ebay }
 
-    public init(client: EbayClient, ourUsername: String? = nil, maxResultsPerSearch: Int = 400, offerReadsInFlight: Int = 8) {
+    public init(client: EbayClient, ourUsername: String? = nil, maxResultsPerSearch: Int = 400, offerReadsInFlight: Int = 8,
+                offerMemory: (any OfferMemory)? = nil, clock: any SchedulerClock = SystemSchedulerClock()) {
         self.client = client
+        self.offerMemory = offerMemory
+        self.clock = clock
         self.ourUsername = ourUsername
         self.maxResultsPerSearch = maxResultsPerSearch
         self.offerReadsInFlight = max(1, offerReadsInFlight)
@@ -83,7 +90,25 @@ public struct EbayMarketplace: Marketplace {
     }
 
     /// Each SKU's published offer on the client's marketplace (nil when it has none), in order.
+    /// With `offerMemory`, a SKU whose offer is remembered is not read again (offer ids are
+    /// stable; its price and quantity are as last read or as FlipSync last set them); the
+    /// others are read with getOffers and remembered.
     private func publishedOffers(for skus: [String]) async throws -> [SellerOffer?] {
+        let remembered = try offerMemory?.rememberedOffers(marketplace: .ebay) ?? [:]
+        var found = [SellerOffer?](repeating: nil, count: skus.count)
+        var toRead: [Int] = []
+        for (index, sku) in skus.enumerated() {
+            if let offer = remembered[sku] { found[index] = Self.sellerOffer(offer) } else { toRead.append(index) }
+        }
+        let read = try await readOffers(toRead.map { skus[$0] })
+        for (index, offer) in zip(toRead, read) { found[index] = offer }
+        try offerMemory?.rememberOffers(marketplace: .ebay, read.compactMap { $0.map(remembering) })
+        return found
+    }
+
+    /// getOffers for each SKU, up to `offerReadsInFlight` at once: its published offer on the
+    /// client's marketplace, or nil.
+    private func readOffers(_ skus: [String]) async throws -> [SellerOffer?] {
         let marketplaceID = client.configuration.marketplaceID
         return try await withThrowingTaskGroup(of: (Int, SellerOffer?).self) { group in
             var found = [SellerOffer?](repeating: nil, count: skus.count)
@@ -103,6 +128,19 @@ public struct EbayMarketplace: Marketplace {
             }
             return found
         }
+    }
+
+    private func remembering(_ offer: SellerOffer) -> RememberedOffer {
+        RememberedOffer(sku: offer.sku, offerID: offer.offerID, marketplaceID: offer.marketplaceID, price: offer.price,
+                        availableQuantity: offer.availableQuantity, domesticShippingCost: offer.domesticShippingCost,
+                        fulfillmentPolicyID: offer.fulfillmentPolicyID, updatedAt: clock.wallMilliseconds())
+    }
+
+    static func sellerOffer(_ offer: RememberedOffer) -> SellerOffer {
+        // Quantity: none, so the inventory item's (read every time, after sales) is the listing's.
+        SellerOffer(offerID: offer.offerID, sku: offer.sku, marketplaceID: offer.marketplaceID, price: offer.price,
+                    availableQuantity: nil, status: "PUBLISHED", domesticShippingCost: offer.domesticShippingCost,
+                    fulfillmentPolicyID: offer.fulfillmentPolicyID)
     }
 
     private func listing(_ item: InventoryItem, _ offer: SellerOffer, shippingCharged: Money?) throws -> MarketplaceListing {
@@ -405,25 +443,81 @@ public struct EbayMarketplace: Marketplace {
                 results[index] = .failed(error.description)
             }
         }
+        var listingIDs = changes.map(\.listingID)
         if !sent.isEmpty {
-            let outcome = try await client.bulkUpdatePriceQuantity(sent.map(\.update))
-            if let failure = outcome.failure { throw failure }
-            // eBay answers per SKU, not necessarily in request order; a SKU sent twice is answered twice.
-            var answers: [String: ArraySlice<PriceQuantityResult>] = [:]
-            for result in outcome.results { answers[result.sku ?? "", default: []].append(result) }
-            for (index, update) in sent {
-                guard let answer = answers[update.sku]?.popFirst() else {
-                    results[index] = .failed("eBay returned no result for SKU \(update.sku)")
-                    continue
+            // Forgotten while the call is out: if it is interrupted, the next read of these SKUs is
+            // live (getOffers), so whether the change landed is judged on eBay's price, not ours.
+            var before = try offerMemory?.rememberedOffers(marketplace: .ebay) ?? [:]
+            try offerMemory?.forgetOffers(marketplace: .ebay, skus: sent.map(\.update.sku))
+            var stale: [(index: Int, update: PriceQuantityUpdate)] = []
+            for (index, update, answer) in try await send(sent) {
+                if let answer, !answer.succeeded, offerMemory != nil, answer.errors.contains(where: { Self.staleOfferErrors.contains($0.errorId ?? 0) }) {
+                    stale.append((index, update))
+                } else {
+                    results[index] = Self.outcome(answer, sku: update.sku)
                 }
-                results[index] = answer.succeeded
-                    ? .applied
-                    : .failed(answer.errors.isEmpty ? "eBay answered \(answer.statusCode)" : answer.errors.map(\.description).joined(separator: "; "))
+            }
+            if !stale.isEmpty {
+                // The remembered offer id is no longer the SKU's offer: forget it, read the SKU's
+                // offer again (once) and send the change to that offer.
+                try offerMemory?.forgetOffers(marketplace: .ebay, skus: stale.map(\.update.sku))
+                let fresh = try await readOffers(stale.map(\.update.sku))
+                for offer in fresh.compactMap({ $0 }) { before[offer.sku] = remembering(offer) }
+                try offerMemory?.rememberOffers(marketplace: .ebay, fresh.compactMap { $0.map(remembering) })
+                var resend: [(index: Int, update: PriceQuantityUpdate)] = []
+                for ((index, update), offer) in zip(stale, fresh) {
+                    guard let offer else {
+                        results[index] = .failed("eBay no longer has a published offer for SKU \(update.sku)")
+                        continue
+                    }
+                    var again = update
+                    again.offers = update.offers.map { var o = $0; o.offerID = offer.offerID; return o }
+                    listingIDs[index] = offer.offerID
+                    resend.append((index, again))
+                }
+                for (index, update, answer) in try await send(resend) { results[index] = Self.outcome(answer, sku: update.sku) }
+            }
+            // Remembered again: what was applied is now the offer's price; what failed is as it was.
+            if let memory = offerMemory {
+                var again: [RememberedOffer] = []
+                for (index, _) in sent {
+                    let change = changes[index]
+                    guard var offer = before[change.sku], offer.offerID == listingIDs[index] else { continue }
+                    if results[index] == .applied {
+                        if let price = change.price { offer.price = price }
+                        if let quantity = change.quantity { offer.availableQuantity = quantity }
+                        offer.updatedAt = clock.wallMilliseconds()
+                    }
+                    again.append(offer)
+                }
+                try memory.rememberOffers(marketplace: .ebay, again)
             }
         }
-        return zip(changes, results).map { change, outcome in
-            ListingChangeResult(sku: change.sku, listingID: change.listingID, outcome: outcome ?? .failed("not sent"))
+        return changes.enumerated().map { index, change in
+            ListingChangeResult(sku: change.sku, listingID: listingIDs[index], outcome: results[index] ?? .failed("not sent"))
         }
+    }
+
+    /// eBay's answers for an offer id that is not (or no longer) the SKU's offer: 25713 "This
+    /// Offer is not available" (Inventory API error list, https://developer.ebay.com/api-docs/sell/inventory/static/error-codes.html).
+    static let staleOfferErrors: Set<Int> = [25713]
+
+    /// Sends `updates` with bulkUpdatePriceQuantity and pairs each with its answer (nil: none).
+    private func send(_ sent: [(index: Int, update: PriceQuantityUpdate)]) async throws -> [(Int, PriceQuantityUpdate, PriceQuantityResult?)] {
+        guard !sent.isEmpty else { return [] }
+        let outcome = try await client.bulkUpdatePriceQuantity(sent.map(\.update))
+        if let failure = outcome.failure { throw failure }
+        // eBay answers per SKU, not necessarily in request order; a SKU sent twice is answered twice.
+        var answers: [String: ArraySlice<PriceQuantityResult>] = [:]
+        for result in outcome.results { answers[result.sku ?? "", default: []].append(result) }
+        return sent.map { index, update in (index, update, answers[update.sku]?.popFirst()) }
+    }
+
+    private static func outcome(_ answer: PriceQuantityResult?, sku: String) -> ListingChangeResult.Outcome {
+        guard let answer else { return .failed("eBay returned no result for SKU \(sku)") }
+        return answer.succeeded
+            ? .applied
+            : .failed(answer.errors.isEmpty ? "eBay answered \(answer.statusCode)" : answer.errors.map(\.description).joined(separator: "; "))
     }
 
     // MARK: Orders
