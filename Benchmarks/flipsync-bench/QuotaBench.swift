@@ -606,6 +606,10 @@ final class JumpClock: SchedulerClock, Sendable {
         let key = Self.taskKey
         let deadline = state.withLock { s -> Int64 in
             let from = key.flatMap { s.lastRead.removeValue(forKey: $0) } ?? s.monotonic
+            // A timer (a job's timeout) runs from now: a task's last reading may be another,
+            // finished task's (task hash values are reused), nights old, which once timed a run
+            // out at once (night 4 of a 20,000-listing run, 0 virtual minutes).
+            if milliseconds > Self.timerThreshold { return s.monotonic + milliseconds }
             return min(from, s.monotonic) + max(0, milliseconds)
         }
         if milliseconds > Self.timerThreshold {
