@@ -447,8 +447,10 @@ public struct EbayMarketplace: Marketplace {
         if !sent.isEmpty {
             // Forgotten while the call is out: if it is interrupted, the next read of these SKUs is
             // live (getOffers), so whether the change landed is judged on eBay's price, not ours.
+            // Only price changes touch the memory: a quantity is never read from it (the inventory
+            // item's is), so a stock push (the sync's) leaves a concurrent sweep's rows alone.
             var before = try offerMemory?.rememberedOffers(marketplace: .ebay) ?? [:]
-            try offerMemory?.forgetOffers(marketplace: .ebay, skus: sent.map(\.update.sku))
+            try offerMemory?.forgetOffers(marketplace: .ebay, skus: sent.filter { changes[$0.index].price != nil }.map(\.update.sku))
             var stale: [(index: Int, update: PriceQuantityUpdate)] = []
             for (index, update, answer) in try await send(sent) {
                 if let answer, !answer.succeeded, offerMemory != nil, answer.errors.contains(where: { Self.staleOfferErrors.contains($0.errorId ?? 0) }) {
@@ -482,7 +484,8 @@ public struct EbayMarketplace: Marketplace {
                 var again: [RememberedOffer] = []
                 for (index, _) in sent {
                     let change = changes[index]
-                    guard var offer = before[change.sku], offer.offerID == listingIDs[index] else { continue }
+                    let stale = stale.contains { $0.index == index }
+                    guard change.price != nil || stale, var offer = before[change.sku], offer.offerID == listingIDs[index] else { continue }
                     if results[index] == .applied {
                         if let price = change.price { offer.price = price }
                         if let quantity = change.quantity { offer.availableQuantity = quantity }
