@@ -28,6 +28,9 @@ public final class ShopifyMarketplace: Marketplace {
 
     public var name: MarketplaceName { .shopify }
 
+    /// The sync pushes up to 250 changes at once: their quantities are one `inventorySetQuantities`.
+    public var pushBatchSize: Int { ShopifyClient.setQuantitiesLimit }
+
     public init(client: ShopifyClient, logger: Logger = Logger(label: "flipsync.marketplaces.shopify")) {
         self.client = client
         self.logger = logger
