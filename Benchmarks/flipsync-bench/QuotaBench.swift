@@ -46,10 +46,10 @@ enum QuotaBench {
         let catalog = SeededCatalog(seed: 1, listings: count, sharedGTINPercent: sharedGTINPercent)
         let gtins = Set(catalog.listings.map(\.gtin)).count
         let pairs = Set(catalog.listings.map { "\($0.gtin)|\($0.condition.inventoryEnum)" }).count
-        let inStockPairs = Set(catalog.listings.filter { $0.quantity > 0 }.map { "\($0.gtin)|\($0.condition.inventoryEnum)" }).count
+        let inStockGTINs = Set(catalog.listings.filter { $0.quantity > 0 }.map(\.gtin)).count
         table.notes.append("quota: a \(label) catalog (seed 1, \(sharedGTINPercent)% of listings another listing of a product already listed): "
-                           + "\(formatCount(Double(gtins))) distinct GTINs, \(formatCount(Double(pairs))) distinct GTIN-and-condition pairs "
-                           + "(\(formatCount(Double(inStockPairs))) of them with a listing in stock: the searches a full sweep makes); every product on eBay, Amazon and Shopify; sandbox limits `production`; "
+                           + "\(formatCount(Double(gtins))) distinct GTINs (\(formatCount(Double(inStockGTINs))) with a listing in stock: the searches a full sweep makes, "
+                           + "one per GTIN whatever the conditions), \(formatCount(Double(pairs))) distinct GTIN-and-condition pairs; every product on eBay, Amazon and Shopify; sandbox limits `production`; "
                            + "one virtual clock for FlipSync and the sandbox (a sleep advances it once no request is in flight); "
                            + "config as production.example.toml (eBay 5/s burst 10, Amazon 1/2s burst 1 then x-amzn-RateLimit-Limit) "
                            + "but Shopify rate_limit 50/s so that Shopify's cost bucket, not our own limit, is what binds; "
@@ -106,7 +106,7 @@ enum QuotaBench {
             let f = first!
             table.add(ResultRow(benchmark: bench, metric: "\(name): Browse calls per listing, night 1",
                                 value: format(Double(f.calls) / Double(count), digits: 3),
-                                reference: "naive 1.000", goal: "one search per distinct GTIN and condition"))
+                                reference: "naive 1.000", goal: "one search per distinct GTIN"))
             table.add(ResultRow(benchmark: bench, metric: "\(name): night 1 virtual time (whole sweep / decide wave)",
                                 value: "\(format(Double(f.run) / 60_000, digits: 1)) / \(format(Double(f.decide) / 60_000, digits: 1)) min",
                                 reference: "job timeout of jobs/nightly-repricing.toml: 45 min", goal: "within the job's timeout",
@@ -606,6 +606,10 @@ final class JumpClock: SchedulerClock, Sendable {
         let key = Self.taskKey
         let deadline = state.withLock { s -> Int64 in
             let from = key.flatMap { s.lastRead.removeValue(forKey: $0) } ?? s.monotonic
+            // A timer (a job's timeout) runs from now: a task's last reading may be another,
+            // finished task's (task hash values are reused), nights old, which once timed a run
+            // out at once (night 4 of a 20,000-listing run, 0 virtual minutes).
+            if milliseconds > Self.timerThreshold { return s.monotonic + milliseconds }
             return min(from, s.monotonic) + max(0, milliseconds)
         }
         if milliseconds > Self.timerThreshold {

@@ -35,7 +35,8 @@ public enum ChannelFactory {
 
     public static func services(config: FlipSyncConfig, secret: SecretLookup, transport: any HTTPTransport,
                                 recorder: any SpendRecorder, rateLimiters: RateLimiters, clock: any SchedulerClock,
-                                matchCache: (any MatchCache)? = nil, quota: (any QuotaLedger)? = nil, logger: Logger) -> WorkflowServices {
+                                matchCache: (any MatchCache)? = nil, quota: (any QuotaLedger)? = nil,
+                                offerMemory: (any OfferMemory)? = nil, logger: Logger) -> WorkflowServices {
         var services = WorkflowServices()
         let models = chatModels(config: config, secret: secret, transport: transport, recorder: recorder,
                                 rateLimiters: rateLimiters, quota: quota, logger: logger)
@@ -65,7 +66,8 @@ public enum ChannelFactory {
                     // Offers are read one SKU at a time (eBay's getOffers needs the SKU): as many at once
                     // as the daemon's pool allows, within the marketplace's rate limit.
                     services.marketplaces[name] = EbayMarketplace(client: client, ourUsername: m.sellerID,
-                                                                  offerReadsInFlight: min(64, config.poolSize))
+                                                                  offerReadsInFlight: min(64, config.poolSize),
+                                                                  offerMemory: offerMemory, clock: clock)
                 case .amazon:
                     guard let sellerID = m.sellerID else { throw ChannelSetupError("[marketplaces.amazon] needs seller_id") }
                     let rate = AmazonRate(requestsPerSecond: Double(m.rateLimit.requests) * 1000 / Double(max(1, m.rateLimit.per.milliseconds)),

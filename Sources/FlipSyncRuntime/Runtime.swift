@@ -31,7 +31,8 @@ public struct Runtime: Sendable {
                                onError: { logger.error("\($0)", metadata: ["event": "quota-ledger-error"]) })
         let services = ChannelFactory.services(
             config: config, secret: secret ?? credentials(config), transport: transport ?? URLSessionTransport(allowList: ChannelFactory.allowList(config), connectionsPerHost: config.poolSize),
-            recorder: spend, rateLimiters: RateLimiters(clock: clock), clock: clock, matchCache: store, quota: quota, logger: logger)
+            recorder: spend, rateLimiters: RateLimiters(clock: clock), clock: clock, matchCache: store, quota: quota,
+            offerMemory: store, logger: logger)
         let plans = WorkflowPlans(ledger: store, probe: store, repricing: store, sync: SyncStore(store: store), shipping: store,
                                   spend: SpendEvidence(store: store, spend: spend), services: services, clock: clock,
                                   quota: quota, competitors: store)

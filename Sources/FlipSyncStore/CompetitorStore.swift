@@ -4,7 +4,8 @@ import GRDB
 /// The competitor ids each search found, kept between sweeps: `competitor_searches` (one row per
 /// marketplace and search key, `searched_at` in milliseconds since the epoch) and
 /// `competitor_items` (the ids that search found, `position` in the order found). eBay's search
-/// key is the GTIN and the condition filter (`GTIN|conditionIds`).
+/// key is the GTIN and the condition filter (`GTIN|conditionIds`): one search per GTIN,
+/// filtered by every condition its listings needed.
 extension RunStore: CompetitorMemory {
     static func registerCompetitorMigrations(_ migrator: inout DatabaseMigrator) {
         migrator.registerMigration("v10-ebay-competitors: competitor item ids each search found, and when") { db in

@@ -175,6 +175,7 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
         registerRepricingShippingMigration(&migrator)
         QuotaStore.registerMigrations(&migrator)
         registerCompetitorMigrations(&migrator)
+        registerOfferMigrations(&migrator)
         return migrator
     }
 

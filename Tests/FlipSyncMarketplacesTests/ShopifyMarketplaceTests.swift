@@ -134,7 +134,7 @@ struct ShopifyMarketplaceTests {
             #expect(h.statuses("locations") == [200])
             #expect(h.statuses("productVariant") == [200, 200, 200])
             #expect(h.statuses("productVariantsBulkUpdate") == [200, 200])
-            #expect(h.statuses("inventorySetQuantities") == [200, 200])
+            #expect(h.statuses("inventorySetQuantities") == [200], "both quantities in one call")
         }
     }
 

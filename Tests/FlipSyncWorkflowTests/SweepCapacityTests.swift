@@ -23,14 +23,15 @@ struct CapacityWorld: Sendable {
     /// 2026-06-10 18:00 UTC is 11:00 in Los Angeles; eBay's day ends at 07:00 UTC.
     static let start = QuotaTests.at(2026, 6, 10, 18)
 
-    static func with(listings: Int = 40, limits: SandboxLimits, extraConfig: String = "", jobs: [String: String],
-                     _ body: @Sendable (CapacityWorld) async throws -> Void) async throws {
+    static func with(listings: Int = 40, seed: UInt64 = 11, sharedGTINPercent: Int = 0, limits: SandboxLimits, extraConfig: String = "",
+                     jobs: [String: String], _ body: @Sendable (CapacityWorld) async throws -> Void) async throws {
         let directory = NSTemporaryDirectory() + "flipsync-capacity-\(UInt64.random(in: 0...UInt64.max))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let clock = ManualClock(start)
-        var configuration = SandboxConfiguration(port: 0, seed: 11, listings: listings)
+        var configuration = SandboxConfiguration(port: 0, seed: seed, listings: listings)
         configuration.limits = limits
+        configuration.sharedGTINPercent = sharedGTINPercent
         let sandbox = try await SandboxServer.start(configuration, clock: clock, logger: WorkflowHarness.quietLogger)
         do {
             let harness = WorkflowHarness(sandbox: sandbox, store: try RunStore(path: directory + "/flipsync.sqlite"), directory: directory)
@@ -46,7 +47,7 @@ struct CapacityWorld: Sendable {
     /// with the config's limits and reserves, the channels' requests counted by it, and plans
     /// given the ledger and the competitor memory (as `Runtime.open` does).
     static func load(_ harness: WorkflowHarness, clock: ManualClock, runClock: (any SchedulerClock)? = nil, extraConfig: String,
-                     jobs: [String: String]) throws -> CapacityWorld {
+                     jobs: [String: String], offerMemory: Bool = true) throws -> CapacityWorld {
         let clock0 = clock
         let clock = runClock ?? clock0
         let base = try WorkflowWorld.load(harness, jobs: jobs, extraConfig: extraConfig, clock: clock)
@@ -60,7 +61,7 @@ struct CapacityWorld: Sendable {
             },
             transport: URLSessionTransport(allowList: ChannelFactory.allowList(base.config)), recorder: base.spend,
             rateLimiters: RateLimiters(clock: clock), clock: clock, matchCache: harness.store, quota: quota,
-            logger: WorkflowHarness.quietLogger)
+            offerMemory: offerMemory ? harness.store : nil, logger: WorkflowHarness.quietLogger)
         let world = WorkflowWorld(harness: harness, config: base.config, catalog: base.catalog, services: services, spend: base.spend, clock: clock)
         return CapacityWorld(world: world, quota: quota, events: EventLog(), clock: clock0, runClock: clock)
     }

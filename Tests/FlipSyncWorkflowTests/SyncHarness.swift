@@ -80,7 +80,7 @@ struct SyncRig: Sendable {
     /// Runs the sync once through a real coordinator (resuming `resumes` if given); the run and its status.
     @discardableResult
     func run(resumes: Int64? = nil, marketplaces override: [MarketplaceName: any Marketplace]? = nil,
-             batchSize: Int = 25) async throws -> (run: RunInfo, status: RunStatus) {
+             batchSize: Int? = 25) async throws -> (run: RunInfo, status: RunStatus) {
         let clock = SystemSchedulerClock()
         guard let run = try harness.store.recordFire(job: job.name, kind: job.kind.rawValue, trigger: .manual, requestedBy: 0,
                                                      scheduledAt: nil, status: .queued, skipReason: nil, summary: nil,

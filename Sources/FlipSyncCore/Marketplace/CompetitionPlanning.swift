@@ -94,3 +94,38 @@ public protocol CompetitorMemory: Sendable {
 public protocol QuotaAllowance: Sendable {
     func remaining(for job: String?) -> [QuotaKey: Int64]
 }
+
+/// A SKU's published offer on a channel as last read (or as FlipSync last set its price and
+/// quantity), so a channel whose offers are read one SKU at a time (eBay's getOffers) need not
+/// read them again every sweep.
+public struct RememberedOffer: Sendable, Hashable {
+    public var sku: String
+    public var offerID: String
+    public var marketplaceID: String?
+    public var price: Money?
+    public var availableQuantity: Int?
+    public var domesticShippingCost: Money?
+    public var fulfillmentPolicyID: String?
+    /// When it was read or last set (milliseconds since the epoch).
+    public var updatedAt: Int64
+
+    public init(sku: String, offerID: String, marketplaceID: String?, price: Money?, availableQuantity: Int?,
+                domesticShippingCost: Money?, fulfillmentPolicyID: String?, updatedAt: Int64) {
+        self.sku = sku
+        self.offerID = offerID
+        self.marketplaceID = marketplaceID
+        self.price = price
+        self.availableQuantity = availableQuantity
+        self.domesticShippingCost = domesticShippingCost
+        self.fulfillmentPolicyID = fulfillmentPolicyID
+        self.updatedAt = updatedAt
+    }
+}
+
+/// Each SKU's published offer, kept between runs (the run ledger's `listing_offers`).
+public protocol OfferMemory: Sendable {
+    func rememberedOffers(marketplace: MarketplaceName) throws -> [String: RememberedOffer]
+    /// Replaces what is remembered of these offers' SKUs.
+    func rememberOffers(marketplace: MarketplaceName, _ offers: [RememberedOffer]) throws
+    func forgetOffers(marketplace: MarketplaceName, skus: [String]) throws
+}

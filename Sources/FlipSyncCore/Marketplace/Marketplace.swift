@@ -48,6 +48,10 @@ public protocol Marketplace: Sendable {
     /// `getListingOffersBatch`), for the sweep's capacity within its timeout; nil when none.
     var competitionReadRate: CompetitionReadRate? { get }
 
+    /// How many changes the sync hands `apply` at once (each batch recorded before it is sent):
+    /// 25 by default; Shopify 250, what one `inventorySetQuantities` takes.
+    var pushBatchSize: Int { get }
+
     /// Applies price and/or quantity changes, batched as the API allows (eBay: 25 per call),
     /// and returns one result per change, in the same order.
     func apply(_ changes: [ListingChange]) async throws -> [ListingChangeResult]
@@ -86,6 +90,8 @@ extension Marketplace {
     public func competitionCallCounter(options: CompetitionOptions) -> (any CompetitionCallCounter)? { nil }
 
     public var competitionReadRate: CompetitionReadRate? { nil }
+
+    public var pushBatchSize: Int { 25 }
 
     public func listingShipping() async throws -> [ListingShipping] {
         throw UnsupportedByChannel(marketplace: name, operation: "reading listings' shipping settings",

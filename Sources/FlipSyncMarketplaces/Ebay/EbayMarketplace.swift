@@ -40,14 +40,21 @@ public struct EbayMarketplace: Marketplace {
     public let maxResultsPerSearch: Int
     /// How many `getOffers` calls `activeListings` keeps in flight (the rate limiter still applies).
     public let offerReadsInFlight: Int
+    /// Each SKU's published offer as last read or set; nil: every SKU's offer is read each time.
+    public let offerMemory: (any OfferMemory)?
+    /// The time remembered offers are stamped with.
+    public let clock: any SchedulerClock
 
     /// How far the orders cursor stays behind the newest order seen.
     public static let cursorOverlap = TimeSpan.seconds(5 * 60)
 
     public var name: MarketplaceName { .ebay }
 
-    public init(client: EbayClient, ourUsername: String? = nil, maxResultsPerSearch: Int = 400, offerReadsInFlight: Int = 8) {
+    public init(client: EbayClient, ourUsername: String? = nil, maxResultsPerSearch: Int = 400, offerReadsInFlight: Int = 8,
+                offerMemory: (any OfferMemory)? = nil, clock: any SchedulerClock = SystemSchedulerClock()) {
         self.client = client
+        self.offerMemory = offerMemory
+        self.clock = clock
         self.ourUsername = ourUsername
         self.maxResultsPerSearch = maxResultsPerSearch
         self.offerReadsInFlight = max(1, offerReadsInFlight)
@@ -83,7 +90,25 @@ public struct EbayMarketplace: Marketplace {
     }
 
     /// Each SKU's published offer on the client's marketplace (nil when it has none), in order.
+    /// With `offerMemory`, a SKU whose offer is remembered is not read again (offer ids are
+    /// stable; its price and quantity are as last read or as FlipSync last set them); the
+    /// others are read with getOffers and remembered.
     private func publishedOffers(for skus: [String]) async throws -> [SellerOffer?] {
+        let remembered = try offerMemory?.rememberedOffers(marketplace: .ebay) ?? [:]
+        var found = [SellerOffer?](repeating: nil, count: skus.count)
+        var toRead: [Int] = []
+        for (index, sku) in skus.enumerated() {
+            if let offer = remembered[sku] { found[index] = Self.sellerOffer(offer) } else { toRead.append(index) }
+        }
+        let read = try await readOffers(toRead.map { skus[$0] })
+        for (index, offer) in zip(toRead, read) { found[index] = offer }
+        try offerMemory?.rememberOffers(marketplace: .ebay, read.compactMap { $0.map(remembering) })
+        return found
+    }
+
+    /// getOffers for each SKU, up to `offerReadsInFlight` at once: its published offer on the
+    /// client's marketplace, or nil.
+    private func readOffers(_ skus: [String]) async throws -> [SellerOffer?] {
         let marketplaceID = client.configuration.marketplaceID
         return try await withThrowingTaskGroup(of: (Int, SellerOffer?).self) { group in
             var found = [SellerOffer?](repeating: nil, count: skus.count)
@@ -103,6 +128,19 @@ public struct EbayMarketplace: Marketplace {
             }
             return found
         }
+    }
+
+    private func remembering(_ offer: SellerOffer) -> RememberedOffer {
+        RememberedOffer(sku: offer.sku, offerID: offer.offerID, marketplaceID: offer.marketplaceID, price: offer.price,
+                        availableQuantity: offer.availableQuantity, domesticShippingCost: offer.domesticShippingCost,
+                        fulfillmentPolicyID: offer.fulfillmentPolicyID, updatedAt: clock.wallMilliseconds())
+    }
+
+    static func sellerOffer(_ offer: RememberedOffer) -> SellerOffer {
+        // Quantity: none, so the inventory item's (read every time, after sales) is the listing's.
+        SellerOffer(offerID: offer.offerID, sku: offer.sku, marketplaceID: offer.marketplaceID, price: offer.price,
+                    availableQuantity: nil, status: "PUBLISHED", domesticShippingCost: offer.domesticShippingCost,
+                    fulfillmentPolicyID: offer.fulfillmentPolicyID)
     }
 
     private func listing(_ item: InventoryItem, _ offer: SellerOffer, shippingCharged: Money?) throws -> MarketplaceListing {
@@ -183,53 +221,80 @@ public struct EbayMarketplace: Marketplace {
     // MARK: Competition
 
     public func competition(for listing: MarketplaceListing) async throws -> Competition {
-        var searches: [String: [CompetitorListing]] = [:]
-        return try await competition(for: listing, gtinSearches: &searches, titleSearch: true)
+        guard case .found(let competition)? = try await read([listing], titleSearch: { _ in true }).first else { return Competition(offers: []) }
+        return competition
     }
 
-    /// The listings together: one GTIN search per distinct GTIN and condition, shared by the
-    /// listings that have them; the keyword search per listing only when `titleMatches` (its
-    /// offers without our GTIN are title-only, and count only when a matcher accepts them) or
-    /// when the listing has no GTIN. Offers and their order are as `competition(for:)` gives,
-    /// less the title-only ones when the keyword search is skipped.
+    /// The listings together: one GTIN search per distinct GTIN, filtered by every condition
+    /// the listings of that GTIN are in, its results split by each item's `conditionId` so a
+    /// listing gets only the offers of its own condition; the keyword search per listing only
+    /// when `titleMatches` (its offers without our GTIN are title-only, and count only when a
+    /// matcher accepts them) or when the listing has no GTIN. Offers and their order are as
+    /// `competition(for:)` gives, less the title-only ones when the keyword search is skipped.
     public func competitions(for listings: [MarketplaceListing], titleMatches: Bool) async throws -> [CompetitionLookup] {
-        var searches: [String: [CompetitorListing]] = [:]
-        var results: [CompetitionLookup] = []
-        for listing in listings {
-            results.append(.found(try await competition(for: listing, gtinSearches: &searches,
-                                                        titleSearch: titleMatches || listing.gtin == nil)))
-        }
-        return results
+        try await read(listings, titleSearch: { titleMatches || $0.gtin == nil })
     }
 
     /// The sweep's read: as `competitions(for:titleMatches:)`, and every GTIN search made is
-    /// remembered in `options.memory` (its competitor ids, with `options.now`). In the refresh
-    /// group (`options.refresh`) a GTIN search remembered before is not repeated: its ids (all
-    /// of the group's, each once) are read with getItems, 20 a call, up to
-    /// `offerReadsInFlight` calls at once; the competition is the items still returned, and the
-    /// ids no longer returned (ended listings) are forgotten.
+    /// remembered in `options.memory` (its competitor ids, with `options.now`, under the GTIN and
+    /// the conditions it was filtered by). In the refresh group (`options.refresh`) a listing
+    /// whose GTIN has a remembered search covering its condition is not searched again: the
+    /// ids (all of the group's, each once) are read with getItems, 20 a call, up to
+    /// `offerReadsInFlight` calls at once; the competition is the items still returned, split
+    /// by condition the same way, and the ids no longer returned (ended listings) are forgotten.
     public func competitions(for listings: [MarketplaceListing], options: CompetitionOptions) async throws -> [CompetitionLookup] {
-        var searches: [String: [CompetitorListing]] = [:]
-        if options.refresh, let memory = options.memory {
-            let remembered = try memory.rememberedSearches(marketplace: .ebay)
-            var keys: [String] = [], ids: [String] = [], seenKeys = Set<String>(), seenIDs = Set<String>()
-            for listing in listings {
-                guard let key = Self.searchKey(listing), let search = remembered[key], seenKeys.insert(key).inserted else { continue }
-                keys.append(key)
-                for id in search.itemIDs where seenIDs.insert(id).inserted { ids.append(id) }
+        try await read(listings, titleSearch: { options.titleMatches || $0.gtin == nil }, refresh: options.refresh,
+                       memory: options.memory, now: options.now)
+    }
+
+    /// What one GTIN read found: the items, and the conditions the search was filtered by.
+    private struct GTINResults {
+        var items: [CompetitorListing]
+        var conditions: Set<ItemCondition>
+    }
+
+    private func read(_ listings: [MarketplaceListing], titleSearch: (MarketplaceListing) -> Bool, refresh: Bool = false,
+                      memory: (any CompetitorMemory)? = nil, now: Int64 = 0) async throws -> [CompetitionLookup] {
+        var results = [GTINResults?](repeating: nil, count: listings.count)
+        if refresh, let memory {
+            let remembered = RememberedGTINSearches(try memory.rememberedSearches(marketplace: .ebay))
+            var covering: [Int: RememberedGTINSearches.Entry] = [:], ids: [String] = [], seenKeys = Set<String>(), seenIDs = Set<String>()
+            for (index, listing) in listings.enumerated() {
+                guard let entry = remembered.newest(covering: listing) else { continue }
+                covering[index] = entry
+                guard seenKeys.insert(entry.key).inserted else { continue }
+                for id in entry.search.itemIDs where seenIDs.insert(id).inserted { ids.append(id) }
             }
             let found = try await refreshedItems(ids)
             let byID = Dictionary(found.map { ($0.itemID, $0) }, uniquingKeysWith: { a, _ in a })
             try memory.forgetItems(marketplace: .ebay, itemIDs: ids.filter { byID[$0] == nil })
-            for key in keys { searches[key] = remembered[key]?.itemIDs.compactMap { byID[$0] } ?? [] }
+            for (index, entry) in covering {
+                results[index] = GTINResults(items: entry.search.itemIDs.compactMap { byID[$0] }, conditions: entry.conditions)
+            }
         }
-        var results: [CompetitionLookup] = []
-        for listing in listings {
-            results.append(.found(try await competition(for: listing, gtinSearches: &searches,
-                                                        titleSearch: options.titleMatches || listing.gtin == nil,
-                                                        memory: options.memory, now: options.now)))
+        // The rest: one search per distinct GTIN, filtered by the conditions its listings need.
+        var order: [String] = [], needed: [String: Set<ItemCondition>] = [:]
+        for (index, listing) in listings.enumerated() where results[index] == nil {
+            guard let gtin = listing.gtin else { continue }
+            if needed[gtin] == nil { order.append(gtin) }
+            needed[gtin, default: []].insert(listing.condition)
         }
-        return results
+        var searched: [String: GTINResults] = [:]
+        for gtin in order {
+            let conditions = needed[gtin] ?? []
+            let conditionIDs = Self.conditionIDs(conditions)
+            let found = try await client.searchAll(BrowseQuery(.gtin(gtin), conditionIDs: conditionIDs, pageSize: 200),
+                                                   maxItems: maxResultsPerSearch)
+            searched[gtin] = GTINResults(items: found, conditions: conditions)
+            try memory?.rememberSearch(marketplace: .ebay, key: Self.searchKey(gtin: gtin, conditionIDs: conditionIDs),
+                                       RememberedSearch(itemIDs: found.map(\.itemID), searchedAt: now))
+        }
+        var lookups: [CompetitionLookup] = []
+        for (index, listing) in listings.enumerated() {
+            let gtinResults = results[index] ?? listing.gtin.flatMap { searched[$0] }
+            lookups.append(.found(try await competition(for: listing, gtinResults: gtinResults, titleSearch: titleSearch(listing))))
+        }
+        return lookups
     }
 
     /// getItems over `ids`, 20 a call, in order, up to `offerReadsInFlight` calls at once.
@@ -254,41 +319,49 @@ public struct EbayMarketplace: Marketplace {
         }
     }
 
-    /// A listing's GTIN search: its GTIN and the condition ids it is filtered by; nil without a GTIN.
-    static func searchKey(_ listing: MarketplaceListing) -> String? {
-        guard let gtin = listing.gtin else { return nil }
-        return "\(gtin)|\(EbayCondition.ids(for: listing.condition).map(String.init).sorted().joined(separator: ","))"
+    /// Every Browse `conditionId` of `conditions`, ascending (for `filter=conditionIds:{…}`).
+    static func conditionIDs(_ conditions: Set<ItemCondition>) -> [Int] {
+        Array(Set(conditions.flatMap { EbayCondition.ids(for: $0) })).sorted()
     }
 
-    /// As `competitionGroups(_:)`, except that the listings whose GTIN search was remembered at
-    /// or after `options.refreshSince` form one group read with getItems (`refresh`), so the
-    /// ids of all their GTINs share calls, 20 a call.
+    /// A GTIN search's key: the GTIN and the condition ids it was filtered by, `GTIN|id,id`.
+    static func searchKey(gtin: String, conditionIDs: [Int]) -> String {
+        "\(gtin)|\(conditionIDs.sorted().map(String.init).joined(separator: ","))"
+    }
+
+    /// The key of a search of a listing's GTIN in its condition alone; nil without a GTIN.
+    static func searchKey(_ listing: MarketplaceListing) -> String? {
+        guard let gtin = listing.gtin else { return nil }
+        return searchKey(gtin: gtin, conditionIDs: EbayCondition.ids(for: listing.condition))
+    }
+
+    /// As `competitionGroups(_:)`, except that the listings whose GTIN has a search remembered
+    /// at or after `options.refreshSince` covering their condition form one group read with
+    /// getItems (`refresh`), so the ids of all their GTINs share calls, 20 a call.
     public func competitionGroups(_ listings: [MarketplaceListing], options: CompetitionOptions) -> [CompetitionGroup] {
-        let fresh = Self.freshSearches(options)
-        let refreshed = listings.filter { l in Self.searchKey(l).map { fresh[$0] != nil } ?? false }
-        let rest = listings.filter { l in !(Self.searchKey(l).map { fresh[$0] != nil } ?? false) }
+        let remembered = Self.remembered(options)
+        let isFresh = { (l: MarketplaceListing) in options.refreshSince.map { remembered.newest(covering: l, since: $0) != nil } ?? false }
+        let refreshed = listings.filter(isFresh)
+        let rest = listings.filter { !isFresh($0) }
         var groups = refreshed.isEmpty ? [] : [CompetitionGroup(listings: refreshed, refresh: true)]
         groups += competitionGroups(rest).map { CompetitionGroup(listings: $0) }
         return groups
     }
 
-    /// The remembered searches made at or after `options.refreshSince`.
-    static func freshSearches(_ options: CompetitionOptions) -> [String: RememberedSearch] {
-        guard let memory = options.memory, let since = options.refreshSince,
-              let remembered = try? memory.rememberedSearches(marketplace: .ebay) else { return [:] }
-        return remembered.filter { $0.value.searchedAt >= since }
+    static func remembered(_ options: CompetitionOptions) -> RememberedGTINSearches {
+        RememberedGTINSearches((try? options.memory?.rememberedSearches(marketplace: .ebay)) ?? [:])
     }
 
     /// Browse calls (`ebay/browse`) and getItems calls (`ebay/browse_get_items`) a sweep's
-    /// listings take, as `competitions(for:options:)` makes them: a GTIN search per distinct GTIN
-    /// and condition, counted as the pages (200 results each, at most `maxResultsPerSearch`) its
-    /// last search read, one when never searched; 0 for a search already taken; a fresh
-    /// remembered search's ids instead, getItems counted as ⌈ids of all taken / 20⌉; a keyword
-    /// search (one call) per listing when `titleMatches` or the listing has no GTIN.
+    /// listings take, as `competitions(for:options:)` makes them: a GTIN search per distinct
+    /// GTIN (listings sharing it are free, whatever their condition), counted as the most pages
+    /// (200 results each, at most `maxResultsPerSearch`) a remembered search of that GTIN read,
+    /// one when never searched; instead, for a listing whose GTIN has a fresh remembered search
+    /// covering its condition, that search's ids, getItems counted as ⌈ids of all taken / 20⌉;
+    /// a keyword search (one call) per listing when `titleMatches` or the listing has no GTIN.
     public func competitionCallCounter(options: CompetitionOptions) -> (any CompetitionCallCounter)? {
-        let remembered = (try? options.memory?.rememberedSearches(marketplace: .ebay)) ?? [:]
-        return EbayCallCounter(remembered: remembered, refreshSince: options.refreshSince, titleMatches: options.titleMatches,
-                               maxResultsPerSearch: maxResultsPerSearch)
+        EbayCallCounter(remembered: Self.remembered(options), refreshSince: options.refreshSince, titleMatches: options.titleMatches,
+                        maxResultsPerSearch: maxResultsPerSearch)
     }
 
     /// Listings sharing a GTIN in one group (their competition comes from one search), in order
@@ -306,28 +379,25 @@ public struct EbayMarketplace: Marketplace {
         return groups
     }
 
-    private func competition(for listing: MarketplaceListing, gtinSearches: inout [String: [CompetitorListing]],
-                             titleSearch: Bool, memory: (any CompetitorMemory)? = nil, now: Int64 = 0) async throws -> Competition {
-        let conditionIDs = EbayCondition.ids(for: listing.condition)
+    /// One listing's competition: the items of its GTIN read that are in its condition (an
+    /// item's condition is its `conditionId`; one without a known `conditionId` is taken to be
+    /// in the condition searched for only when the search was for one condition, and is left
+    /// out otherwise), plus its keyword search when `titleSearch`.
+    private func competition(for listing: MarketplaceListing, gtinResults: GTINResults?, titleSearch: Bool) async throws -> Competition {
         var offers: [CompetitorOffer] = []
         var seen = Set<String>()
-        if let gtin = listing.gtin {
-            let key = "\(gtin)|\(conditionIDs.map(String.init).sorted().joined(separator: ","))"
-            let found: [CompetitorListing]
-            if let cached = gtinSearches[key] {
-                found = cached
-            } else {
-                found = try await client.searchAll(BrowseQuery(.gtin(gtin), conditionIDs: conditionIDs, pageSize: 200),
-                                                   maxItems: maxResultsPerSearch)
-                gtinSearches[key] = found
-                try memory?.rememberSearch(marketplace: .ebay, key: key, RememberedSearch(itemIDs: found.map(\.itemID), searchedAt: now))
-            }
-            for item in found where seen.insert(item.itemID).inserted {
+        if let gtinResults {
+            let only = gtinResults.conditions.count == 1 ? gtinResults.conditions.first : nil
+            for item in gtinResults.items where seen.insert(item.itemID).inserted {
+                // An item in a condition the search asked for on behalf of another listing is that listing's.
+                let condition = item.conditionID.flatMap(EbayCondition.condition(id:)) ?? only
+                guard let condition, condition == listing.condition || !gtinResults.conditions.contains(condition) else { continue }
                 if let offer = offer(item, byIdentifier: true, queried: listing.condition) { offers.append(offer) }
             }
         }
         let words = listing.title.split(whereSeparator: \.isWhitespace).joined(separator: " ")
-        if titleSearch && !words.isEmpty {            let found = try await client.searchAll(BrowseQuery(.keywords(words), conditionIDs: conditionIDs, pageSize: 200),
+        if titleSearch && !words.isEmpty {
+            let found = try await client.searchAll(BrowseQuery(.keywords(words), conditionIDs: EbayCondition.ids(for: listing.condition), pageSize: 200),
                                                    maxItems: maxResultsPerSearch)
             for item in found where seen.insert(item.itemID).inserted {
                 // A result with our GTIN is an identifier match found by title; one with another GTIN is another product.
@@ -373,25 +443,84 @@ public struct EbayMarketplace: Marketplace {
                 results[index] = .failed(error.description)
             }
         }
+        var listingIDs = changes.map(\.listingID)
         if !sent.isEmpty {
-            let outcome = try await client.bulkUpdatePriceQuantity(sent.map(\.update))
-            if let failure = outcome.failure { throw failure }
-            // eBay answers per SKU, not necessarily in request order; a SKU sent twice is answered twice.
-            var answers: [String: ArraySlice<PriceQuantityResult>] = [:]
-            for result in outcome.results { answers[result.sku ?? "", default: []].append(result) }
-            for (index, update) in sent {
-                guard let answer = answers[update.sku]?.popFirst() else {
-                    results[index] = .failed("eBay returned no result for SKU \(update.sku)")
-                    continue
+            // Forgotten while the call is out: if it is interrupted, the next read of these SKUs is
+            // live (getOffers), so whether the change landed is judged on eBay's price, not ours.
+            // Only price changes touch the memory: a quantity is never read from it (the inventory
+            // item's is), so a stock push (the sync's) leaves a concurrent sweep's rows alone.
+            var before = try offerMemory?.rememberedOffers(marketplace: .ebay) ?? [:]
+            try offerMemory?.forgetOffers(marketplace: .ebay, skus: sent.filter { changes[$0.index].price != nil }.map(\.update.sku))
+            var stale: [(index: Int, update: PriceQuantityUpdate)] = []
+            for (index, update, answer) in try await send(sent) {
+                if let answer, !answer.succeeded, offerMemory != nil, answer.errors.contains(where: { Self.staleOfferErrors.contains($0.errorId ?? 0) }) {
+                    stale.append((index, update))
+                } else {
+                    results[index] = Self.outcome(answer, sku: update.sku)
                 }
-                results[index] = answer.succeeded
-                    ? .applied
-                    : .failed(answer.errors.isEmpty ? "eBay answered \(answer.statusCode)" : answer.errors.map(\.description).joined(separator: "; "))
+            }
+            if !stale.isEmpty {
+                // The remembered offer id is no longer the SKU's offer: forget it, read the SKU's
+                // offer again (once) and send the change to that offer.
+                try offerMemory?.forgetOffers(marketplace: .ebay, skus: stale.map(\.update.sku))
+                let fresh = try await readOffers(stale.map(\.update.sku))
+                for offer in fresh.compactMap({ $0 }) { before[offer.sku] = remembering(offer) }
+                try offerMemory?.rememberOffers(marketplace: .ebay, fresh.compactMap { $0.map(remembering) })
+                var resend: [(index: Int, update: PriceQuantityUpdate)] = []
+                for ((index, update), offer) in zip(stale, fresh) {
+                    guard let offer else {
+                        results[index] = .failed("eBay no longer has a published offer for SKU \(update.sku)")
+                        continue
+                    }
+                    var again = update
+                    again.offers = update.offers.map { var o = $0; o.offerID = offer.offerID; return o }
+                    listingIDs[index] = offer.offerID
+                    resend.append((index, again))
+                }
+                for (index, update, answer) in try await send(resend) { results[index] = Self.outcome(answer, sku: update.sku) }
+            }
+            // Remembered again: what was applied is now the offer's price; what failed is as it was.
+            if let memory = offerMemory {
+                var again: [RememberedOffer] = []
+                for (index, _) in sent {
+                    let change = changes[index]
+                    let stale = stale.contains { $0.index == index }
+                    guard change.price != nil || stale, var offer = before[change.sku], offer.offerID == listingIDs[index] else { continue }
+                    if results[index] == .applied {
+                        if let price = change.price { offer.price = price }
+                        if let quantity = change.quantity { offer.availableQuantity = quantity }
+                        offer.updatedAt = clock.wallMilliseconds()
+                    }
+                    again.append(offer)
+                }
+                try memory.rememberOffers(marketplace: .ebay, again)
             }
         }
-        return zip(changes, results).map { change, outcome in
-            ListingChangeResult(sku: change.sku, listingID: change.listingID, outcome: outcome ?? .failed("not sent"))
+        return changes.enumerated().map { index, change in
+            ListingChangeResult(sku: change.sku, listingID: listingIDs[index], outcome: results[index] ?? .failed("not sent"))
         }
+    }
+
+    /// eBay's answers for an offer id that is not (or no longer) the SKU's offer: 25713 "This
+    /// Offer is not available" (Inventory API error list, https://developer.ebay.com/api-docs/sell/inventory/static/error-codes.html).
+    static let staleOfferErrors: Set<Int> = [25713]
+
+    /// Sends `updates` with bulkUpdatePriceQuantity and pairs each with its answer (nil: none).
+    private func send(_ sent: [(index: Int, update: PriceQuantityUpdate)]) async throws -> [(Int, PriceQuantityUpdate, PriceQuantityResult?)] {
+        guard !sent.isEmpty else { return [] }
+        let outcome = try await client.bulkUpdatePriceQuantity(sent.map(\.update))
+        if let failure = outcome.failure { throw failure }
+        // eBay answers per SKU, not necessarily in request order; a SKU sent twice is answered twice.
+        var answers: [String: ArraySlice<PriceQuantityResult>] = [:]
+        for result in outcome.results { answers[result.sku ?? "", default: []].append(result) }
+        return sent.map { index, update in (index, update, answers[update.sku]?.popFirst()) }
+    }
+
+    private static func outcome(_ answer: PriceQuantityResult?, sku: String) -> ListingChangeResult.Outcome {
+        guard let answer else { return .failed("eBay returned no result for SKU \(sku)") }
+        return answer.succeeded
+            ? .applied
+            : .failed(answer.errors.isEmpty ? "eBay answered \(answer.statusCode)" : answer.errors.map(\.description).joined(separator: "; "))
     }
 
     // MARK: Orders
@@ -438,40 +567,82 @@ public struct EbayMarketplace: Marketplace {
     }
 }
 
+/// The remembered GTIN searches by GTIN, each with the conditions its filter covered (its key
+/// is `GTIN|conditionIds`; an empty filter covers every condition).
+struct RememberedGTINSearches {
+    struct Entry {
+        var key: String
+        var conditions: Set<ItemCondition>
+        var coversAll: Bool
+        var search: RememberedSearch
+    }
+
+    private(set) var byGTIN: [String: [Entry]] = [:]
+
+    init(_ remembered: [String: RememberedSearch]) {
+        for (key, search) in remembered {
+            guard let bar = key.firstIndex(of: "|") else { continue }
+            let gtin = String(key[..<bar])
+            let ids = key[key.index(after: bar)...].split(separator: ",").compactMap { Int($0) }
+            byGTIN[gtin, default: []].append(Entry(key: key, conditions: Set(ids.compactMap(EbayCondition.condition(id:))),
+                                                   coversAll: ids.isEmpty, search: search))
+        }
+    }
+
+    /// The newest search of the listing's GTIN whose filter covered its condition, made at or after `since`.
+    func newest(covering listing: MarketplaceListing, since: Int64? = nil) -> Entry? {
+        guard let gtin = listing.gtin else { return nil }
+        let best = byGTIN[gtin]?.filter { $0.coversAll || $0.conditions.contains(listing.condition) }
+            .max { ($0.search.searchedAt, $0.key) < ($1.search.searchedAt, $1.key) }
+        guard let best, best.search.searchedAt >= (since ?? .min) else { return nil }
+        return best
+    }
+
+    /// The most results any remembered search of `gtin` found; nil when it was never searched.
+    func mostResults(gtin: String) -> Int? { byGTIN[gtin]?.map(\.search.itemIDs.count).max() }
+}
+
 /// `EbayMarketplace.competitionCallCounter`'s count, listing by listing.
 final class EbayCallCounter: CompetitionCallCounter {
     static let browse = QuotaKey(provider: "ebay", api: "browse")
     static let getItems = QuotaKey(provider: "ebay", api: "browse_get_items")
 
-    let remembered: [String: RememberedSearch]
+    let remembered: RememberedGTINSearches
     let refreshSince: Int64?
     let titleMatches: Bool
     let maxPages: Int64
-    private var searches = Set<String>()
+    /// GTINs whose search is taken, and remembered searches whose ids are taken.
+    private var searchedGTINs = Set<String>()
+    private var refreshedKeys = Set<String>()
     private var pooled = Set<String>()
 
-    init(remembered: [String: RememberedSearch], refreshSince: Int64?, titleMatches: Bool, maxResultsPerSearch: Int) {
+    convenience init(remembered: [String: RememberedSearch], refreshSince: Int64?, titleMatches: Bool, maxResultsPerSearch: Int) {
+        self.init(remembered: RememberedGTINSearches(remembered), refreshSince: refreshSince, titleMatches: titleMatches,
+                  maxResultsPerSearch: maxResultsPerSearch)
+    }
+
+    init(remembered: RememberedGTINSearches, refreshSince: Int64?, titleMatches: Bool, maxResultsPerSearch: Int) {
         self.remembered = remembered
         self.refreshSince = refreshSince
         self.titleMatches = titleMatches
         maxPages = Int64(max(1, (maxResultsPerSearch + 199) / 200))
     }
 
-    private func fresh(_ key: String) -> RememberedSearch? {
-        guard let since = refreshSince, let search = remembered[key], search.searchedAt >= since else { return nil }
-        return search
+    private func fresh(_ listing: MarketplaceListing) -> RememberedGTINSearches.Entry? {
+        guard let since = refreshSince else { return nil }
+        return remembered.newest(covering: listing, since: since)
     }
-
-    private func newIDs(_ search: RememberedSearch) -> Set<String> { Set(search.itemIDs).subtracting(pooled) }
 
     func adding(_ listing: MarketplaceListing) -> [QuotaKey: Int64] {
         var browse: Int64 = 0, getItems: Int64 = 0
-        if let key = EbayMarketplace.searchKey(listing), !searches.contains(key) {
-            if let search = fresh(key) {
-                let before = Int64(pooled.count), after = before + Int64(newIDs(search).count)
-                getItems = (after + 19) / 20 - (before + 19) / 20
-            } else {
-                let pages = remembered[key].map { Int64(($0.itemIDs.count + 199) / 200) } ?? 1
+        if let gtin = listing.gtin {
+            if let entry = fresh(listing) {
+                if !refreshedKeys.contains(entry.key) {
+                    let before = Int64(pooled.count), after = before + Int64(Set(entry.search.itemIDs).subtracting(pooled).count)
+                    getItems = (after + 19) / 20 - (before + 19) / 20
+                }
+            } else if !searchedGTINs.contains(gtin) {
+                let pages = remembered.mostResults(gtin: gtin).map { Int64(($0 + 199) / 200) } ?? 1
                 browse += min(maxPages, max(1, pages))
             }
         }
@@ -480,7 +651,11 @@ final class EbayCallCounter: CompetitionCallCounter {
     }
 
     func take(_ listing: MarketplaceListing) {
-        guard let key = EbayMarketplace.searchKey(listing), searches.insert(key).inserted else { return }
-        if let search = fresh(key) { pooled.formUnion(search.itemIDs) }
+        guard let gtin = listing.gtin else { return }
+        if let entry = fresh(listing) {
+            if refreshedKeys.insert(entry.key).inserted { pooled.formUnion(entry.search.itemIDs) }
+        } else {
+            searchedGTINs.insert(gtin)
+        }
     }
 }

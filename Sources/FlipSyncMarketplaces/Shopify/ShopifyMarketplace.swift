@@ -28,6 +28,9 @@ public final class ShopifyMarketplace: Marketplace {
 
     public var name: MarketplaceName { .shopify }
 
+    /// The sync pushes up to 250 changes at once: their quantities are one `inventorySetQuantities`.
+    public var pushBatchSize: Int { ShopifyClient.setQuantitiesLimit }
+
     public init(client: ShopifyClient, logger: Logger = Logger(label: "flipsync.marketplaces.shopify")) {
         self.client = client
         self.logger = logger
@@ -57,9 +60,10 @@ public final class ShopifyMarketplace: Marketplace {
     }
 
     /// Prices first, one `productVariantsBulkUpdate` per product (a variant Shopify refuses
-    /// fails alone, with Shopify's code and message); then each quantity through
-    /// `inventorySetQuantities`, compared with the quantity this marketplace last read for the
-    /// item (its last `activeListings`, else a read just before the push).
+    /// fails alone, with Shopify's code and message); then the quantities through
+    /// `inventorySetQuantities`, up to 250 items a call, each compared with the quantity this
+    /// marketplace last read for the item (its last `activeListings`, else a read just before
+    /// the push). Shopify applies one call all or nothing (see `setQuantities`).
     ///
     /// A stale compare (`COMPARE_QUANTITY_STALE`) means the quantity changed on Shopify since it
     /// was read, a concurrent sale: the item is read again, the units sold since (read − now,
@@ -103,53 +107,84 @@ public final class ShopifyMarketplace: Marketplace {
                 for entry in group.entries { failures[entry.index] = "price: \(message)" }
             }
         }
-        // Quantities, one compare-and-set each.
+        // Quantities, compare-and-set, up to 250 items an inventorySetQuantities (an item once a call).
+        var batches: [[PendingQuantity]] = [[]]
+        var inBatch = Set<Int64>()
         for (index, change) in changes.enumerated() {
             guard let quantity = change.quantity, failures[index] == nil, let id = variantIDs[index] else { continue }
-            do {
-                if let failure = try await setQuantity(variantID: id, known: info[id], target: quantity) {
-                    failures[index] = "quantity: \(failure)"
-                }
-            } catch MarketplaceError.refused(let message) {
-                failures[index] = "quantity: \(message)"
+            guard quantity >= 0 else { failures[index] = "quantity: quantity for variant \(id) is negative"; continue }
+            guard let item = info[id]?.inventoryItemID else { failures[index] = "quantity: variant \(id) has no inventory item"; continue }
+            let compare: Int
+            if let read = info[id]?.available { compare = read } else { compare = try await client.available(inventoryItemID: item) ?? 0 }
+            if batches[batches.count - 1].count == ShopifyClient.setQuantitiesLimit || inBatch.contains(item) {
+                batches.append([])
+                inBatch = []
             }
+            inBatch.insert(item)
+            batches[batches.count - 1].append(PendingQuantity(index: index, variantID: id, item: item, target: quantity, compare: compare))
+        }
+        for batch in batches where !batch.isEmpty {
+            for (index, failure) in try await setQuantities(batch) { failures[index] = "quantity: \(failure)" }
         }
         return changes.enumerated().map { index, change in
             ListingChangeResult(sku: change.sku, listingID: change.listingID, outcome: failures[index].map { .failed($0) } ?? .applied)
         }
     }
 
-    /// Sets one variant's available quantity to `target` with compare-and-set; nil when set,
-    /// else why not. See `apply`.
-    private func setQuantity(variantID: Int64, known: Known?, target: Int) async throws -> String? {
-        guard target >= 0 else { throw MarketplaceError.refused("quantity for variant \(variantID) is negative") }
-        guard let item = known?.inventoryItemID else { return "variant \(variantID) has no inventory item" }
+    struct PendingQuantity {
+        var index: Int
+        var variantID: Int64
+        var item: Int64
+        var target: Int
         var compare: Int
-        if let read = known?.available { compare = read } else { compare = try await client.available(inventoryItemID: item) ?? 0 }
-        var target = target
         var attempts = 0
-        while true {
-            switch try await client.setInventory(inventoryItemID: item, available: target, compareQuantity: compare) {
+    }
+
+    /// Sets a batch of quantities (at most 250, each inventory item once) with one
+    /// `inventorySetQuantities`, compare-and-set; the failures by change index. Shopify applies
+    /// the mutation all or nothing, so when some compares are stale nothing was written: only
+    /// those items are read again (the units sold since come off their targets, as in
+    /// `setQuantity`), and the batch is sent again with their new compares and everyone else's
+    /// unchanged; an item stale more than `compareRetries` times fails and leaves the batch. An
+    /// item Shopify refuses for another reason fails and leaves the batch; the rest is sent again.
+    private func setQuantities(_ batch: [PendingQuantity]) async throws -> [Int: String] {
+        var pending = batch
+        var failures: [Int: String] = [:]
+        while !pending.isEmpty {
+            switch try await client.setInventory(pending.map { ($0.item, $0.target, $0.compare) }) {
             case .applied:
-                remember(variantID) { $0.available = target }
-                return nil
-            case .refused(let message):
-                return "Shopify refused it: \(message)"
-            case .stale:
-                attempts += 1
-                let now = try await client.available(inventoryItemID: item) ?? 0
-                remember(variantID) { $0.available = now }
-                // Units sold on Shopify since the read are gone from the shelf too: list that many fewer.
-                let sold = compare - now
-                if sold > 0 { target = max(0, target - sold) }
-                logger.info("Shopify quantity changed since it was read; re-read",
-                            metadata: ["variant": "\(variantID)", "read": "\(compare)", "now": "\(now)", "target": "\(target)"])
-                compare = now
-                guard attempts <= client.configuration.compareRetries else {
-                    return "the quantity kept changing on Shopify (\(attempts) stale compares); not overwritten"
+                for entry in pending { remember(entry.variantID) { $0.available = entry.target } }
+                return failures
+            case .refused(let message, let at):
+                guard let at else {
+                    for entry in pending { failures[entry.index] = "Shopify refused it: \(message)" }
+                    return failures
                 }
+                failures[pending[at].index] = "Shopify refused it: \(message)"
+                pending.remove(at: at)
+            case .stale(let indices):
+                var dropped = Set<Int>()
+                for at in indices.sorted() {
+                    var entry = pending[at]
+                    entry.attempts += 1
+                    let now = try await client.available(inventoryItemID: entry.item) ?? 0
+                    remember(entry.variantID) { $0.available = now }
+                    // Units sold on Shopify since the read are gone from the shelf too: list that many fewer.
+                    let sold = entry.compare - now
+                    if sold > 0 { entry.target = max(0, entry.target - sold) }
+                    logger.info("Shopify quantity changed since it was read; re-read",
+                                metadata: ["variant": "\(entry.variantID)", "read": "\(entry.compare)", "now": "\(now)", "target": "\(entry.target)"])
+                    entry.compare = now
+                    if entry.attempts > client.configuration.compareRetries {
+                        failures[entry.index] = "the quantity kept changing on Shopify (\(entry.attempts) stale compares); not overwritten"
+                        dropped.insert(at)
+                    }
+                    pending[at] = entry
+                }
+                pending = pending.enumerated().filter { !dropped.contains($0.offset) }.map(\.element)
             }
         }
+        return failures
     }
 
     /// Lines of orders updated at or after `cursor` (an ISO 8601 `updated_at`; every order

@@ -50,6 +50,15 @@ public struct ShopifyVariantsPage: Sendable, Hashable {
     public var nextCursor: String?
 }
 
+/// What one batched `inventorySetQuantities` did: all applied; nothing, because the compares at
+/// these indices were stale; or nothing, refused for another reason.
+public enum ShopifyBatchInventorySet: Sendable, Hashable {
+    case applied
+    case stale(Set<Int>)
+    /// Another user error; `index` is the quantity it names, if it names one.
+    case refused(String, index: Int?)
+}
+
 /// What `inventorySetQuantities` did with one quantity.
 public enum ShopifyInventorySet: Sendable, Hashable {
     case applied

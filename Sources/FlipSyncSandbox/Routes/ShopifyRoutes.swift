@@ -444,6 +444,11 @@ struct ShopifyRoutes: Sendable {
               let quantities = input["quantities"] as? [Any] else {
             throw GQLError(message: "Variable $input of type InventorySetQuantitiesInput! was provided invalid value", code: "INVALID_VARIABLE")
         }
+        // shopify.dev/docs/api/usage/limits: "Input arguments that accept an array have a maximum size of 250".
+        guard quantities.count <= 250 else {
+            throw GQLError(message: "The input array size of \(quantities.count) is greater than the maximum allowed of 250.",
+                           code: "MAX_INPUT_SIZE_EXCEEDED")
+        }
         var errors: [[String: Any]] = []
         if name != "available" {
             errors.append(Self.userError(["input", "name"], "The quantity name must be available in the sandbox", "INVALID_NAME"))

@@ -110,12 +110,16 @@ public struct SandboxLimits: Sendable, Hashable {
             .getItems: SandboxLimit(dailyQuota: 5_000, quotaGroup: "ebay.browse_get_items", source: ebayBuyLimits),
             // Sell: "Account API: 25,000 API calls per day".
             .ebayFulfillmentPolicy: SandboxLimit(dailyQuota: 25_000, quotaGroup: "ebay.account", source: ebaySellLimits),
-            // Not limited: Inventory API (offers, inventory_items, bulk_update) and Fulfillment API
-            // (orders). ebaySellLimits has their default daily limits, but the copies of that page
-            // read for this table (2026-12-02, twice) stop after the Analytics API row, so no number
-            // is guessed. FlipSync counts them per operation (`ebay/inventory.offer.get_offers`, …);
-            // encoding one needs its row here, its key in QuotaPolicy.documentedLimits, and
-            // EbayClient.quotaKey mapping `inventory.*` / `fulfillment.*` to that key.
+            // Sell: "Inventory API: 2,000,000 API calls per day" (getOffers, getInventoryItems and
+            // bulkUpdatePriceQuantity share it) and "Fulfillment API: 100,000 API calls per day"
+            // (2,500,000 after the Application Growth Check). eBay publishes daily limits only, no
+            // per-second rate, for both. The copy of ebaySellLimits available here stops after the
+            // Analytics API row; these two rows are as that page's table is reproduced in several
+            // public repositories' notes on eBay's default limits (read 2026-12-02), which agree.
+            .offers: SandboxLimit(dailyQuota: 2_000_000, quotaGroup: "ebay.inventory", source: ebaySellLimits + " (Inventory API row, as reproduced)"),
+            .inventoryItems: SandboxLimit(dailyQuota: 2_000_000, quotaGroup: "ebay.inventory", source: ebaySellLimits + " (Inventory API row, as reproduced)"),
+            .bulkUpdate: SandboxLimit(dailyQuota: 2_000_000, quotaGroup: "ebay.inventory", source: ebaySellLimits + " (Inventory API row, as reproduced)"),
+            .orders: SandboxLimit(dailyQuota: 100_000, quotaGroup: "ebay.fulfillment", source: ebaySellLimits + " (Fulfillment API row, as reproduced)"),
             // OAuth token endpoint, per grant type (the `token` route counts under
             // `token.<grant_type>`): developer.ebay.com/api-docs/static/oauth-rate-limits.html,
             // "Client credentials grant … 1,000 requests/day", "Refresh token grant … 50,000 requests/day".

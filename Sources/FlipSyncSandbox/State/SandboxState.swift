@@ -262,6 +262,18 @@ public final class SandboxState: Sendable {
         inner.withLock { s in (Array(s.listings.dropFirst(start).prefix(limit)), s.listings.count) }
     }
     public var updates: [AppliedUpdate] { inner.withLock { $0.updates } }
+    /// Gives `sku` a new offer id (as eBay does when an offer is deleted and created again) and
+    /// returns it; the old id is then answered 25713 by bulkUpdatePriceQuantity.
+    @discardableResult
+    public func replaceOffer(sku: String) -> String? {
+        inner.withLock { s in
+            guard let index = s.indexBySKU[sku] else { return nil }
+            let fresh = String((Int64(s.listings[index].offerId) ?? 0) + 900_000_000_000)
+            s.listings[index].offerId = fresh
+            return fresh
+        }
+    }
+
     public func listing(sku: String) -> SandboxListing? { inner.withLock { s in s.indexBySKU[sku].map { s.listings[$0] } } }
     /// Tokens issued so far, by grant (`application`, `user`).
     public var tokensIssued: [String: Int] { inner.withLock { $0.tokensIssued } }

@@ -22,17 +22,18 @@
 public struct MarketplaceSyncPlan: WorkflowPlan {
     let marketplaces: [MarketplaceName: any Marketplace]
     let ledger: any SyncLedger
-    let batchSize: Int
+    let batchSize: Int?
     let unavailable: [MarketplaceName: String]
 
     /// `marketplaces`: a client per channel the jobs may name; `unavailable`: why a configured
     /// channel has none (its tasks fail with that reason). `batchSize`: changes per
-    /// `Marketplace.apply` call (the client splits further as its API requires).
-    public init(marketplaces: [MarketplaceName: any Marketplace], ledger: any SyncLedger, batchSize: Int = 25,
+    /// `Marketplace.apply` call (the client splits further as its API requires); nil: each
+    /// channel's `pushBatchSize`.
+    public init(marketplaces: [MarketplaceName: any Marketplace], ledger: any SyncLedger, batchSize: Int? = nil,
                 unavailable: [MarketplaceName: String] = [:]) {
         self.marketplaces = marketplaces
         self.ledger = ledger
-        self.batchSize = max(1, batchSize)
+        self.batchSize = batchSize.map { max(1, $0) }
         self.unavailable = unavailable
     }
 

@@ -30,7 +30,8 @@ struct Push: Agent {
     static let name = "sync-push"
     let channels: MarketplaceClients
     let ledger: any SyncLedger
-    let batchSize: Int
+    /// Changes per `apply`; nil: the channel's `pushBatchSize`.
+    let batchSize: Int?
     var name: String { Self.name }
 
     func perform(_ task: PlannedTask, context: AgentContext) async throws -> TaskOutput {
@@ -89,6 +90,7 @@ struct Push: Agent {
             try ledger.recordResults(results, marketplace: client.name, runID: context.runID, at: context.clock.wallMilliseconds())
         } else {
             var start = 0
+            let batchSize = max(1, self.batchSize ?? client.pushBatchSize)
             while start < plan.intents.count {
                 try Task.checkCancellation()
                 let batch = Array(plan.intents[start..<min(start + batchSize, plan.intents.count)].map(\.change))

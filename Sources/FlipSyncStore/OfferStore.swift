@@ -1,0 +1,70 @@
+import FlipSyncCore
+import GRDB
+
+/// Each SKU's published offer as last read or set (`listing_offers`: one row per marketplace
+/// and SKU; money as micro-units and a currency code; `updated_at` in milliseconds since the
+/// epoch), so eBay's listings read calls getOffers only for SKUs without one.
+extension RunStore: OfferMemory {
+    static func registerOfferMigrations(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("v11-ebay-offers: each SKU's published offer id, price and quantity as last read or set") { db in
+            try db.execute(sql: """
+                CREATE TABLE listing_offers (
+                    marketplace TEXT NOT NULL,
+                    sku TEXT NOT NULL,
+                    offer_id TEXT NOT NULL,
+                    marketplace_id TEXT,
+                    price_micros INTEGER,
+                    price_currency TEXT,
+                    available_quantity INTEGER,
+                    shipping_micros INTEGER,
+                    shipping_currency TEXT,
+                    fulfillment_policy_id TEXT,
+                    updated_at INTEGER NOT NULL,
+                    PRIMARY KEY (marketplace, sku)
+                ) WITHOUT ROWID;
+                """)
+        }
+    }
+
+    public func rememberedOffers(marketplace: MarketplaceName) throws -> [String: RememberedOffer] {
+        try read { db in
+            var result: [String: RememberedOffer] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT * FROM listing_offers WHERE marketplace = ?", arguments: [marketplace.rawValue]) {
+                func money(_ micros: String, _ currency: String) -> Money? {
+                    guard let m: Int64 = row[micros], let code: String = row[currency], let c = Currency(code: code) else { return nil }
+                    return Money(micros: m, currency: c)
+                }
+                let offer = RememberedOffer(sku: row["sku"], offerID: row["offer_id"], marketplaceID: row["marketplace_id"],
+                                            price: money("price_micros", "price_currency"), availableQuantity: row["available_quantity"],
+                                            domesticShippingCost: money("shipping_micros", "shipping_currency"),
+                                            fulfillmentPolicyID: row["fulfillment_policy_id"], updatedAt: row["updated_at"])
+                result[offer.sku] = offer
+            }
+            return result
+        }
+    }
+
+    public func rememberOffers(marketplace: MarketplaceName, _ offers: [RememberedOffer]) throws {
+        guard !offers.isEmpty else { return }
+        try write { db in
+            for o in offers {
+                try db.execute(sql: """
+                    INSERT OR REPLACE INTO listing_offers (marketplace, sku, offer_id, marketplace_id, price_micros, price_currency,
+                        available_quantity, shipping_micros, shipping_currency, fulfillment_policy_id, updated_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [marketplace.rawValue, o.sku, o.offerID, o.marketplaceID, o.price?.micros, o.price?.currency.code,
+                                     o.availableQuantity, o.domesticShippingCost?.micros, o.domesticShippingCost?.currency.code,
+                                     o.fulfillmentPolicyID, o.updatedAt])
+            }
+        }
+    }
+
+    public func forgetOffers(marketplace: MarketplaceName, skus: [String]) throws {
+        guard !skus.isEmpty else { return }
+        try write { db in
+            for sku in skus {
+                try db.execute(sql: "DELETE FROM listing_offers WHERE marketplace = ? AND sku = ?", arguments: [marketplace.rawValue, sku])
+            }
+        }
+    }
+}
