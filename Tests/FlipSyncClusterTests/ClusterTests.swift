@@ -28,7 +28,7 @@ struct ClusterEndpointTests {
 
 @Suite("Cluster on PostgreSQL", .postgres, .serialized, .timeLimit(.minutes(10)))
 struct ClusterTests {
-    @Test("two schedulers on one database, 1000 fires with the lease handed over 4 times: each fire recorded by exactly one node")
+    @Test("two schedulers on one database, 1000 fires with the lease handed over 3 times: each fire recorded by exactly one node")
     func thousandFiresNoDuplicates() async throws {
         let cluster = try await TestCluster(nodes: ["a", "b"], jobs: [everySecondJob("tick")], at: start)
         let (a, b) = (cluster["a"], cluster["b"])
@@ -38,8 +38,10 @@ struct ClusterTests {
         await b.start()
         await cluster.clock.waitForSleepers(2)
         var leader = a, other = b
-        for second in 1...1000 {
-            if second % 250 == 0 {
+        // Two seconds more than counted: a fire is claimed when its scheduler wakes, which may be
+        // one step of the virtual clock after its due time.
+        for second in 1...1002 {
+            if second % 250 == 0 && second <= 750 {
                 // A clean stop of the leader's lease: the other node takes it at its next try.
                 await leader.coordinator.release()
                 swap(&leader, &other)
@@ -48,18 +50,19 @@ struct ClusterTests {
             try await other.coordinator.tick()
             await cluster.second(live: 2)
         }
-        let firesA = try a.recordedFires("tick"), firesB = try b.recordedFires("tick")
+        let last = start.secondsSinceEpoch + 1000
+        let firesA = try a.recordedFires("tick").filter { $0 <= last }, firesB = try b.recordedFires("tick").filter { $0 <= last }
         let expected = Set((1...1000).map { start.secondsSinceEpoch + Int64($0) })
         #expect(firesA.count + firesB.count == 1000, "every fire recorded once in one of the two ledgers")
         #expect(Set(firesA).union(firesB) == expected, "no fire lost")
         #expect(Set(firesA).isDisjoint(with: firesB), "no fire recorded by both nodes")
         #expect(firesA.count > 0 && firesB.count > 0, "both nodes led for a while")
-        let table = try await cluster.fires()
+        let table = try await cluster.fires().filter { $0.at <= last }
         #expect(table.count == 1000)
-        #expect(Set(table.map(\.token)).count == 5, "one fencing token per leadership: a, b, a, b, a (handovers at 250, 500, 750, 1000 s)")
+        #expect(Set(table.map(\.token)).count == 4, "one fencing token per leadership: a, b, a, b (handovers at 250, 500, 750 s)")
         #expect(Set(table.filter { $0.node == "a" }.map(\.at)) == Set(firesA), "a recorded exactly the fires it claimed")
         // Runs started: none twice, across nodes.
-        for _ in 0..<10_000 where cluster.started.all.count < 1000 { await Task.yield() }
+        for _ in 0..<10_000 where cluster.started.all.filter({ $0.fire.scheduledAt <= last }).count < 1000 { await Task.yield() }
         let started = cluster.started.all
         #expect(Set(started.map(\.fire)).count == started.count, "no fire started twice")
         await a.scheduler.stop()
