@@ -181,7 +181,9 @@ public actor ClusterCoordinator: FireGate {
                 break
             }
         }
-        await release()
+        // In a task of its own: this one is cancelled (that is how it stops), and a cancelled
+        // task's queries are cancelled too.
+        await Task { await self.release() }.value
     }
 
     // MARK: - FireGate

@@ -39,24 +39,26 @@ public struct ClusterService: Service {
     }
 
     public func run() async throws {
-        await withDiscardingTaskGroup { group in
-            let client = self.client
-            group.addTask { await client.run() }
-            await cancelWhenGracefulShutdown {
-                // Migrations first (retried: the database may come up after this node).
-                while !Task.isCancelled {
-                    do {
-                        try await coordinator.migrate()
-                        break
-                    } catch {
-                        logger.error("cannot migrate the cluster database; retrying: \(String(reflecting: error))",
-                                     metadata: ["event": "cluster-unreachable"])
-                        try? await clock.sleep(milliseconds: coordinator.timing.acquireMilliseconds * 5)
-                    }
+        // Detached: PostgresClient.run() shuts its pool down on the group's graceful shutdown
+        // itself, which would come before this node has released its lease. It is cancelled
+        // once the lease is released.
+        let client = self.client
+        let clientTask = Task.detached { await client.run() }
+        await cancelWhenGracefulShutdown {
+            // Migrations first (retried: the database may come up after this node).
+            while !Task.isCancelled {
+                do {
+                    try await coordinator.migrate()
+                    break
+                } catch {
+                    logger.error("cannot migrate the cluster database; retrying: \(String(reflecting: error))",
+                                 metadata: ["event": "cluster-unreachable"])
+                    try? await clock.sleep(milliseconds: coordinator.timing.acquireMilliseconds * 5)
                 }
-                await coordinator.run(sleepingOn: clock)
             }
-            group.cancelAll()
+            await coordinator.run(sleepingOn: clock)
         }
+        clientTask.cancel()
+        await clientTask.value
     }
 }
