@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1"),
         .package(url: "https://github.com/apple/swift-metrics", exact: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", exact: "2.4.1"),
+        .package(url: "https://github.com/vapor/postgres-nio", exact: "1.33.2"),
     ],
     targets: [
         // A TOML 1.0 parser that keeps the line of every key and value, so job files
@@ -35,6 +36,14 @@ let package = Package(
             "FlipSyncCore",
             .product(name: "CoreMetrics", package: "swift-metrics"),
             .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+        // Several nodes on one PostgreSQL (postgres-nio): the node registry, the scheduler lease
+        // with its fencing token, and fires unique on (job, scheduled_at) across nodes.
+        .target(name: "FlipSyncCluster", dependencies: [
+            "FlipSyncCore",
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         // libsystemd, through pkg-config (Debian: libsystemd-dev).
@@ -99,6 +108,7 @@ let package = Package(
         .executableTarget(
             name: "flipsyncd",
             dependencies: [
+                "FlipSyncCluster",
                 "FlipSyncCore",
                 "FlipSyncStore",
                 "FlipSyncSystemd",
@@ -124,6 +134,10 @@ let package = Package(
         // Workflows end to end: the daemon's plans over the real clients, against the sandbox, into SQLite.
         .testTarget(name: "FlipSyncWorkflowTests", dependencies: ["FlipSyncCore", "FlipSyncStore", "FlipSyncMarketplaces",
                                                                   "FlipSyncSandbox", "FlipSyncTestKit"]),
+        // Several nodes on one real PostgreSQL (started by the tests in a temporary directory).
+        .testTarget(name: "FlipSyncClusterTests", dependencies: ["FlipSyncCluster", "FlipSyncCore", "FlipSyncStore", "FlipSyncTestKit",
+                                                                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                                                                 .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "FlipSyncMarketplacesTests", dependencies: ["FlipSyncMarketplaces", "FlipSyncSandbox", "FlipSyncCore", "FlipSyncTestKit"]),
     ],
     swiftLanguageModes: [.v6]

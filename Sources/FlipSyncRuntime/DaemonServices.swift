@@ -11,9 +11,9 @@ extension Runtime {
     /// The daemon's scheduler over this runtime's ledger and run coordinator: it pings the
     /// watchdog from its own loop and keeps `STATUS=` current (with the reload problem, if any).
     public func scheduler(catalog: JobCatalog, pool: PermitPool, clock: any SchedulerClock, notifier: Notifier,
-                          status: DaemonStatus, logger: Logger) -> Scheduler {
+                          status: DaemonStatus, logger: Logger, gate: (any FireGate)? = nil) -> Scheduler {
         Scheduler(catalog: catalog, ledger: store, clock: clock, executor: coordinator(pool: pool, clock: clock, logger: logger),
-                  logger: logger, watchdogInterval: notifier.watchdogInterval,
+                  logger: logger, watchdogInterval: notifier.watchdogInterval, gate: gate,
                   onAlive: { notifier.watchdog() },
                   onStatus: { line in notifier.status(status.line(line)) })
     }

@@ -8,6 +8,7 @@ extension BuildInfo {
         ResolvedPackage(identity: "async-http-client", version: "1.37.0"),
         ResolvedPackage(identity: "grdb.swift", version: "7.10.0"),
         ResolvedPackage(identity: "hummingbird", version: "2.28.1"),
+        ResolvedPackage(identity: "postgres-nio", version: "1.33.2"),
         ResolvedPackage(identity: "swift-algorithms", version: "1.2.1"),
         ResolvedPackage(identity: "swift-argument-parser", version: "1.8.2"),
         ResolvedPackage(identity: "swift-asn1", version: "1.7.4"),

@@ -17,7 +17,8 @@ struct FlipSyncCtl: AsyncParsableCommand {
         version: BuildInfo.versionText(program: "flipsyncctl"),
         subcommands: [ValidateCommand.self, NextCommand.self, ListCommand.self, StatusCommand.self, RunCommand.self,
                       PauseCommand.self, ResumeCommand.self, RunsCommand.self, ShowCommand.self,
-                      SpendCommand.self, QuotaCommand.self, ReadinessCommand.self, ReportCommand.self]
+                      SpendCommand.self, QuotaCommand.self, ReadinessCommand.self, ReportCommand.self,
+                      NodesCommand.self]
     )
 }
 

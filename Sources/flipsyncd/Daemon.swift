@@ -1,3 +1,4 @@
+import FlipSyncCluster
 import FlipSyncControl
 import FlipSyncCore
 import FlipSyncRuntime
@@ -52,16 +53,38 @@ struct Daemon {
         }
         logger.info("run ledger \(config.databasePath); marketplaces: \(runtime.services.marketplaces.keys.map(\.rawValue).sorted().joined(separator: ", "))")
 
+        // Several nodes on one PostgreSQL: fire only while holding the scheduler lease.
+        var cluster: ClusterService?
+        if let endpoint = config.cluster {
+            let password: String
+            do {
+                password = try Credentials.read(ClusterEndpoint.passwordCredential, credentialsDirectory: config.credentialsDirectory).reveal()
+            } catch {
+                logger.critical("cannot read the cluster database's password: \(error)", metadata: ["event": "config-invalid"])
+                return 1
+            }
+            let host = Self.hostName()
+            cluster = ClusterService(endpoint: endpoint, password: password, nodeID: config.nodeName ?? host, host: host,
+                                     pid: Int64(getpid()), clock: clock, logger: logger)
+            logger.info("cluster \(endpoint) as node \(config.nodeName ?? host)", metadata: ["event": "cluster-joined"])
+        }
+
         let status = DaemonStatus()
         let pool = PermitPool(permits: config.poolSize)
         let scheduler = runtime.scheduler(catalog: loaded.catalog, pool: pool, clock: clock,
-                                          notifier: notifier, status: status, logger: logger)
+                                          notifier: notifier, status: status, logger: logger, gate: cluster?.coordinator)
+        if let cluster {
+            await cluster.coordinator.observe(inFlight: { Int64(await scheduler.jobs().filter { $0.running != nil }.count) },
+                                              onLeadership: { _ in await scheduler.leadershipChanged() })
+        }
         await runtime.resumeInterrupted(in: scheduler, at: clock.wallMilliseconds(), logger: logger)
 
         let access = ControlAccess.resolving(users: config.controlUsers, group: config.controlGroup, daemonUID: geteuid(),
                                              warn: { logger.warning("\($0)") })
         let control = ControlServer(path: config.controlSocket, access: access,
-                                    handler: SchedulerControl(scheduler: scheduler, statusNote: { status.reloadProblem }), logger: logger)
+                                    handler: SchedulerControl(scheduler: scheduler, statusNote: { status.reloadProblem },
+                                                              nodes: Self.nodesReader(cluster)),
+                                    logger: logger)
         do {
             try FileSystem.makeDirectories(FileSystem.directory(of: config.controlSocket), mode: 0o750)
             try control.start()
@@ -76,27 +99,29 @@ struct Daemon {
         // after the group has trapped SIGTERM and SIGINT.
         let reloader = Reloader(setup: setup, running: config, scheduler: scheduler, spend: runtime.spend, notifier: notifier,
                                 status: status, logger: logger)
-        var metricsServices: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+                .init(service: GroupCommitService(store: runtime.store)),
+                .init(service: control)]
         if let metrics, let address = config.metrics {
             let metricsLogger = logger
-            metricsServices.append(.init(service: MetricsServer.service(
+            services.append(.init(service: MetricsServer.service(
                 address: address, metrics: metrics, pool: pool, quota: runtime.quota, logger: logger,
                 onBound: { port in
                     metricsLogger.notice("metrics on http://\(MetricsAddress(host: address.host, port: port))/metrics",
                                          metadata: ["event": "metrics-listening"])
                 })))
         }
-        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-            services: [
-                .init(service: GroupCommitService(store: runtime.store)),
-                .init(service: control),
-            ] + metricsServices + [
+        // Before the scheduler: it stops after the scheduler has drained, releasing the lease.
+        if let cluster { services.append(.init(service: cluster)) }
+        services += [
                 .init(service: SchedulerService(scheduler: scheduler, drain: config.drainTimeout, notifier: notifier,
                                                 status: status, logger: logger)),
                 RetentionPruner(ledger: runtime.store, clock: clock, retention: config.runRetention, logger: logger).service,
                 .init(service: ReloadService(hangups: hangups, reloader: reloader, status: status),
                       successTerminationBehavior: .ignore),
-            ],
+            ]
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
+            services: services,
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         do {
@@ -107,5 +132,16 @@ struct Daemon {
         }
         logger.notice("flipsyncd stopped", metadata: ["event": "daemon-stopped"])
         return 0
+    }
+
+    static func nodesReader(_ cluster: ClusterService?) -> (@Sendable () async throws -> [ClusterNodeStatus])? {
+        guard let coordinator = cluster?.coordinator else { return nil }
+        return { try await coordinator.nodes() }
+    }
+
+    static func hostName() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }

@@ -66,6 +66,8 @@ final class RecordingHandler: ControlHandler {
             return ControlResponse(run: Fixture.run, finalStatus: .succeeded)
         case .pause(let job), .resume(let job):
             return job == Fixture.jobName ? ControlResponse() : .failure("no job \"\(job)\"")
+        case .nodes:
+            return .failure("this daemon is not in a cluster ([daemon] cluster is not set)")
         }
     }
 }

@@ -50,7 +50,7 @@ struct WireFormatTests {
         ("", "malformed request: not valid JSON"),
         ("[1]", "malformed request: expected a JSON object"),
         ("{}", #"malformed request: missing "command""#),
-        (#"{"command":"fly"}"#, #"malformed request: unknown command "fly" (expected list, status, run, pause or resume)"#),
+        (#"{"command":"fly"}"#, #"malformed request: unknown command "fly" (expected list, status, run, pause, resume or nodes)"#),
         (#"{"command":"run"}"#, #"malformed request: missing "job""#),
         (#"{"command":"pause","job":null}"#, #"malformed request: "job" is null"#),
         (#"{"command":"run","job":"x","wait":"yes"}"#, #"malformed request: "wait" is not true or false"#),

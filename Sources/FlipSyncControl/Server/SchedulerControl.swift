@@ -8,10 +8,14 @@ public struct SchedulerControl: ControlHandler {
     let scheduler: Scheduler
     /// Extra words for `status` (e.g. that the last reload failed and why).
     let statusNote: @Sendable () -> String?
+    /// The cluster's nodes; `nil` when the daemon is not in a cluster.
+    let nodes: (@Sendable () async throws -> [ClusterNodeStatus])?
 
-    public init(scheduler: Scheduler, statusNote: @escaping @Sendable () -> String? = { nil }) {
+    public init(scheduler: Scheduler, statusNote: @escaping @Sendable () -> String? = { nil },
+                nodes: (@Sendable () async throws -> [ClusterNodeStatus])? = nil) {
         self.scheduler = scheduler
         self.statusNote = statusNote
+        self.nodes = nodes
     }
 
     public func handle(_ request: ControlRequest, from peer: PeerCredentials,
@@ -36,6 +40,13 @@ public struct SchedulerControl: ControlHandler {
             case .resume(let job):
                 try await scheduler.setPaused(false, job: job)
                 return ControlResponse(jobs: await scheduler.jobs().filter { $0.name == job })
+            case .nodes:
+                guard let nodes else { return .failure("this daemon is not in a cluster ([daemon] cluster is not set)") }
+                do {
+                    return ControlResponse(nodes: try await nodes())
+                } catch let error {
+                    return .failure("cannot read the cluster's nodes: \(error)")
+                }
             }
         } catch {
             return .failure(error.description)

@@ -8,6 +8,7 @@
 ///     {"command":"run","job":"nightly-repricing","wait":true}
 ///     {"command":"pause","job":"nightly-repricing"}
 ///     {"command":"resume","job":"nightly-repricing"}
+///     {"command":"nodes"}
 ///
 /// `wait` may be left out (it means `false`); unknown keys are ignored; a line longer than
 /// ``maxLineBytes`` is refused.
@@ -24,6 +25,8 @@ public enum ControlRequest: Codable, Sendable, Hashable {
     case pause(job: String)
     /// Undoes ``pause(job:)``.
     case resume(job: String)
+    /// The cluster's nodes (`[daemon] cluster`). Answered with ``ControlResponse/nodes``.
+    case nodes
 
     /// The longest request line the daemon reads, newline excluded: 64 KiB.
     public static let maxLineBytes = 64 * 1024
@@ -32,7 +35,7 @@ public enum ControlRequest: Codable, Sendable, Hashable {
         case command, job, wait
     }
 
-    private static let commands = "list, status, run, pause or resume"
+    private static let commands = "list, status, run, pause, resume or nodes"
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -45,6 +48,7 @@ public enum ControlRequest: Codable, Sendable, Hashable {
                         wait: try container.decodeIfPresent(Bool.self, forKey: .wait) ?? false)
         case "pause": self = .pause(job: try container.decode(String.self, forKey: .job))
         case "resume": self = .resume(job: try container.decode(String.self, forKey: .job))
+        case "nodes": self = .nodes
         default:
             throw DecodingError.dataCorruptedError(
                 forKey: .command, in: container,
@@ -69,6 +73,8 @@ public enum ControlRequest: Codable, Sendable, Hashable {
         case .resume(let job):
             try container.encode("resume", forKey: .command)
             try container.encode(job, forKey: .job)
+        case .nodes:
+            try container.encode("nodes", forKey: .command)
         }
     }
 }

@@ -21,17 +21,20 @@ public struct ControlResponse: Codable, Sendable, Hashable {
     public var finalStatus: RunStatus?
     /// For `status`: the daemon's status line, as `sd_notify` shows it.
     public var status: String?
+    /// For `nodes`: the cluster's nodes.
+    public var nodes: [ClusterNodeStatus]?
     /// The last line of this response stream.
     public var final: Bool
 
     public init(ok: Bool = true, error: String? = nil, jobs: [Scheduler.JobStatus]? = nil, run: RunInfo? = nil,
-                finalStatus: RunStatus? = nil, status: String? = nil, final: Bool = true) {
+                finalStatus: RunStatus? = nil, status: String? = nil, nodes: [ClusterNodeStatus]? = nil, final: Bool = true) {
         self.ok = ok
         self.error = error
         self.jobs = jobs
         self.run = run
         self.finalStatus = finalStatus
         self.status = status
+        self.nodes = nodes
         self.final = final
     }
 

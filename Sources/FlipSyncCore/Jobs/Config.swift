@@ -68,6 +68,11 @@ public struct FlipSyncConfig: Sendable {
     public var drainTimeout: TimeSpan
     /// Development only: a directory holding credential files when not run under systemd.
     public var credentialsDirectory: String?
+    /// `daemon.cluster`: the PostgreSQL database several nodes share (one scheduler elected,
+    /// each fire claimed once); `nil` for one node on its own.
+    public var cluster: ClusterEndpoint? = nil
+    /// `daemon.node_name`: this node's name in the cluster (default: the host name).
+    public var nodeName: String? = nil
     public var marketplaces: [MarketplaceName: Marketplace]
     /// Unit prices by provider and operation (per call, or per million units for keys ending in `_per_million`).
     public var prices: [String: [String: Money]]
@@ -163,6 +168,17 @@ public struct FlipSyncConfig: Sendable {
             case .failure(let problem): d.error(text.line, "\"daemon.metrics\": \(problem.message)")
             }
         }
+        var cluster: ClusterEndpoint?
+        if let text = d.string("cluster") {
+            switch ClusterEndpoint.parse(text.value) {
+            case .success(let endpoint): cluster = endpoint
+            case .failure(let problem): d.error(text.line, "\"daemon.cluster\" \(problem.message)")
+            }
+        }
+        let nodeName = d.string("node_name")
+        if let nodeName, nodeName.value.isEmpty || nodeName.value.count > 200 || nodeName.value.contains(where: { $0.isWhitespace }) {
+            d.error(nodeName.line, "\"daemon.node_name\" must be 1 to 200 characters without spaces")
+        }
         d.finish()
 
         var marketplaces: [MarketplaceName: Marketplace] = [:]
@@ -239,7 +255,7 @@ public struct FlipSyncConfig: Sendable {
         let socketPath = socket.map { resolve($0.value) }
             ?? environment.runtimeDirectory.map { $0 + "/control.sock" }
             ?? FileSystem.resolve("var/flipsyncd.sock", against: environment.workingDirectory)
-        return FlipSyncConfig(
+        var config = FlipSyncConfig(
             file: file, databasePath: databasePath,
             jobsDirectory: resolve(jobs?.value ?? "jobs"), rateCards: rateCards?.value.map { resolve($0.value) } ?? [], timezone: zone, poolSize: pool?.value ?? 64,
             controlSocket: socketPath, controlUsers: controlUsers?.value.map(\.value) ?? [],
@@ -248,6 +264,9 @@ public struct FlipSyncConfig: Sendable {
             credentialsDirectory: credentials.map { resolve($0.value) }, marketplaces: marketplaces, prices: prices,
             dailyBudget: daily?.value, monthlyBudget: monthly?.value, carriers: carriers, llm: llm, quotaReserves: reserves,
             metrics: metrics)
+        config.cluster = cluster
+        config.nodeName = nodeName?.value
+        return config
     }
 
     /// `[SECTION.NAME]` tables of endpoints, each with `base_url`, `credentials`, `rate_limit`,

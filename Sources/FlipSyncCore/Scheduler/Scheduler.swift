@@ -80,6 +80,12 @@ public actor Scheduler {
     private let watchdogInterval: TimeSpan?
     private let onAlive: @Sendable () -> Void
     private let onStatus: @Sendable (String) -> Void
+    /// Several nodes (`[daemon] cluster`): fires only while this node holds the scheduler lease,
+    /// each claimed cluster-wide first. `nil`: one node, fires as its own ledger says.
+    private let gate: (any FireGate)?
+    /// With a gate: this node does not hold the lease (or could not reach the cluster), so it
+    /// follows the cluster's fires instead of making its own.
+    private var standby = true
 
     private var catalog: JobCatalog
     private var states: [String: ScheduleState] = [:]
@@ -100,7 +106,7 @@ public actor Scheduler {
     private let eventSink: AsyncStream<Event>.Continuation
 
     public init(catalog: JobCatalog, ledger: any RunLedger, clock: any SchedulerClock, executor: any RunExecutor,
-                logger: Logger, watchdogInterval: TimeSpan? = nil,
+                logger: Logger, watchdogInterval: TimeSpan? = nil, gate: (any FireGate)? = nil,
                 onAlive: @escaping @Sendable () -> Void = {}, onStatus: @escaping @Sendable (String) -> Void = { _ in }) {
         self.catalog = catalog
         self.ledger = ledger
@@ -110,6 +116,7 @@ public actor Scheduler {
         self.watchdogInterval = watchdogInterval
         self.onAlive = onAlive
         self.onStatus = onStatus
+        self.gate = gate
         // Bounded: a daemon that never reads its events must not grow without end.
         (events, eventSink) = AsyncStream.makeStream(of: Event.self, bufferingPolicy: .bufferingNewest(4096))
     }
@@ -122,7 +129,7 @@ public actor Scheduler {
             loadState()
             while !stopping && !Task.isCancelled {
                 noticeClockJumps()
-                fireDue()
+                await fireDue()
                 for (run, job) in startQueue { start(run, job, in: &group) }
                 startQueue.removeAll()
                 onAlive()
@@ -140,6 +147,15 @@ public actor Scheduler {
         wake()
     }
 
+    /// The node gained (or lost) the scheduler lease: look at the due fires now rather than
+    /// after the standby wait.
+    public func leadershipChanged() {
+        wake()
+    }
+
+    /// Whether this scheduler fires (true without a gate) or stands by for another node.
+    public var isFiring: Bool { gate == nil || !standby }
+
     private func wake() {
         if let sleeper {
             sleeper.cancel()
@@ -156,6 +172,8 @@ public actor Scheduler {
         let nowMs = clock.wallMilliseconds()
         var delay: Int64 = 86_400_000  // nothing due: a day, unless the watchdog needs us sooner
         if let soonest = nextDue.values.min() { delay = max(0, soonest * 1000 - nowMs) }
+        // Standing by, a due fire is another node's to make: ask again after the standby wait.
+        if let gate, standby { delay = max(delay, gate.standbyRetryMilliseconds) }
         if let watchdogInterval { delay = min(delay, watchdogInterval.milliseconds) }
         eventSink.yield(.idle)
         let task = Task { [clock] in try await clock.sleep(milliseconds: delay) }
@@ -236,15 +254,44 @@ public actor Scheduler {
     /// turn of the loop, which pings the watchdog first; if it cannot commit, the scheduler's
     /// own state goes back to what the ledger holds, so the same fires are tried again (each is
     /// recorded at most once, by its unique key).
-    private func fireDue() {
+    ///
+    /// With a gate (several nodes), the due fires are first claimed cluster-wide: only those
+    /// this node claimed are handled (run, caught up or skipped, as above); fires another node
+    /// claimed are passed over; a node without the scheduler lease fires nothing and follows
+    /// the cluster's latest fires instead.
+    private func fireDue() async {
         let now = clock.now().secondsSinceEpoch
         guard nextDue.values.contains(where: { $0 <= now }) else { return }
+        var claimed: Set<FireKey>?
+        if let gate {
+            do {
+                if standby { try await followCluster(gate, now: now) }
+                let candidates = catalog.jobs.flatMap { job in dueFires(of: job, now: now).map { FireKey(job: job.name, scheduledAt: $0) } }
+                guard !candidates.isEmpty else { return }
+                guard let mine = try await gate.claim(candidates) else {
+                    if !standby {
+                        logger.notice("standing by: this node no longer holds the scheduler lease", metadata: ["event": "scheduler-standby"])
+                    }
+                    standby = true
+                    return
+                }
+                if standby {
+                    logger.notice("this node fires the schedules now (it holds the scheduler lease)", metadata: ["event": "scheduler-leader"])
+                }
+                standby = false
+                claimed = mine
+            } catch {
+                logger.error("cannot reach the cluster database; the fires due now wait: \(error)", metadata: ["event": "fires-deferred"])
+                standby = true
+                return
+            }
+        }
         let saved = (nextDue, states, running, queued, startQueue)
         var ran = false
         do {
             try ledger.batch {
                 ran = true
-                fireDueJobs(now: now)
+                fireDueJobs(now: now, claimed: claimed)
             }
         } catch {
             if ran { (nextDue, states, running, queued, startQueue) = saved }
@@ -252,19 +299,41 @@ public actor Scheduler {
         }
     }
 
-    private func fireDueJobs(now: Int64) {
+    /// Every fire time of `job` up to now, a bounded batch at a time.
+    private func dueFires(of job: JobDefinition, now: Int64) -> [Int64] {
+        guard job.enabled, var due = nextDue[job.name], due <= now else { return [] }
+        var fires: [Int64] = [due]
+        while fires.count < 1000, let next = job.nextFire(after: Timestamp(secondsSinceEpoch: due)), next.secondsSinceEpoch <= now {
+            due = next.secondsSinceEpoch
+            fires.append(due)
+        }
+        return fires
+    }
+
+    /// Standing by: moves each job on to the latest fire any node claimed, so that when this
+    /// node takes over it goes on from there (the fires after it, missed while no node held the
+    /// lease, are then claimed and handled by `catch_up`).
+    private func followCluster(_ gate: any FireGate, now: Int64) async throws {
+        let latest = try await gate.lastFires(jobs: catalog.jobs.map(\.name))
         for job in catalog.jobs {
-            guard job.enabled, var due = nextDue[job.name], due <= now else { continue }
-            // Every fire time up to now, a bounded batch at a time.
-            var fires: [Int64] = [due]
-            while fires.count < 1000, let next = job.nextFire(after: Timestamp(secondsSinceEpoch: due)), next.secondsSinceEpoch <= now {
-                due = next.secondsSinceEpoch
-                fires.append(due)
-            }
-            handle(fires, of: job, now: now)
+            guard let last = latest[job.name], var state = states[job.name], last > (state.lastScheduledAt ?? .min) else { continue }
+            state.lastScheduledAt = last
+            let next = job.enabled ? job.nextFire(after: Timestamp(secondsSinceEpoch: last)) : nil
+            nextDue[job.name] = next?.secondsSinceEpoch
+            state.nextDueAt = next?.secondsSinceEpoch
+            save(state)
+        }
+    }
+
+    private func fireDueJobs(now: Int64, claimed: Set<FireKey>?) {
+        for job in catalog.jobs {
+            var fires = dueFires(of: job, now: now)
+            guard let last = fires.last else { continue }
+            if let claimed { fires = fires.filter { claimed.contains(FireKey(job: job.name, scheduledAt: $0)) } }
+            if !fires.isEmpty { handle(fires, of: job, now: now) }
             var state = states[job.name] ?? ScheduleState(job: job.name)
-            state.lastScheduledAt = fires.last
-            let next = job.nextFire(after: Timestamp(secondsSinceEpoch: fires.last!))
+            state.lastScheduledAt = last
+            let next = job.nextFire(after: Timestamp(secondsSinceEpoch: last))
             nextDue[job.name] = next?.secondsSinceEpoch
             state.nextDueAt = next?.secondsSinceEpoch
             save(state)

@@ -1,0 +1,272 @@
+import FlipSyncCore
+import Logging
+import PostgresNIO
+
+/// Where the lease's time comes from. In production every lease decision is made on the
+/// database server's clock (`clock_timestamp()`), so the nodes' own clocks may disagree without
+/// harm; tests inject one virtual clock that stands for the database's.
+public enum ClusterTime: Sendable {
+    case database
+    case injected(any SchedulerClock)
+
+    /// The value bound for `now` in SQL: `nil` means "the database's clock".
+    var parameter: Int64? {
+        switch self {
+        case .database: return nil
+        case .injected(let clock): return clock.wallMilliseconds()
+        }
+    }
+}
+
+/// One node's part in a cluster of flipsyncd nodes on one PostgreSQL database: it registers the
+/// node and heartbeats, acquires and renews the scheduler lease, and — as the scheduler's
+/// ``FireGate`` — claims each fire once, cluster-wide, under its fencing token.
+///
+/// The lease: a row (`flipsync_cluster_leases`, name `scheduler`) with a holder, a fencing token
+/// and an expiry on the database's clock. The holder renews it every ``Timing/renewMilliseconds``
+/// for ``Timing/leaseMilliseconds``; a node without it tries to take it every
+/// ``Timing/acquireMilliseconds`` and succeeds once it has expired, raising the token by one.
+/// A claim of fires checks, in the same transaction that inserts them, that this node still holds
+/// the lease under its token and that the lease has not expired (locking the lease row
+/// `FOR SHARE`, so no takeover commits in between): a leader that was paused and wakes after a
+/// takeover inserts nothing. When the holder dies, another node fires within
+/// `leaseMilliseconds + acquireMilliseconds` (7 s with the defaults) of its last renewal.
+public actor ClusterCoordinator: FireGate {
+    public struct Timing: Sendable, Hashable {
+        public var leaseMilliseconds: Int64
+        public var renewMilliseconds: Int64
+        public var acquireMilliseconds: Int64
+
+        public init(leaseMilliseconds: Int64 = 6000, renewMilliseconds: Int64 = 2000, acquireMilliseconds: Int64 = 1000) {
+            self.leaseMilliseconds = leaseMilliseconds
+            self.renewMilliseconds = renewMilliseconds
+            self.acquireMilliseconds = acquireMilliseconds
+        }
+
+        /// The longest a cluster goes without a scheduler after its holder dies (ms).
+        public var failoverBoundMilliseconds: Int64 { leaseMilliseconds + acquireMilliseconds }
+    }
+
+    public static let schedulerLease = "scheduler"
+
+    public nonisolated let nodeID: String
+    public nonisolated let timing: Timing
+    private let host: String
+    private let pid: Int64
+    private let client: PostgresClient
+    private let time: ClusterTime
+    private let logger: Logger
+    private var inFlight: @Sendable () async -> Int64 = { 0 }
+    private var onLeadership: @Sendable (Bool) async -> Void = { _ in }
+    private var registered = false
+    /// The fencing token of the lease this node holds, as far as it knows; `nil` without it.
+    public private(set) var token: Int64?
+
+    public init(client: PostgresClient, nodeID: String, host: String, pid: Int64, timing: Timing = Timing(),
+                time: ClusterTime = .database, logger: Logger) {
+        self.client = client
+        self.nodeID = nodeID
+        self.host = host
+        self.pid = pid
+        self.timing = timing
+        self.time = time
+        self.logger = logger
+    }
+
+    /// `inFlight`: the runs this node has going (reported with each heartbeat).
+    /// `onLeadership`: called with `true` when this node gains the lease, `false` when it loses it.
+    public func observe(inFlight: @escaping @Sendable () async -> Int64, onLeadership: @escaping @Sendable (Bool) async -> Void) {
+        self.inFlight = inFlight
+        self.onLeadership = onLeadership
+    }
+
+    public nonisolated var standbyRetryMilliseconds: Int64 { timing.acquireMilliseconds }
+
+    /// Creates or updates the cluster's tables.
+    public func migrate() async throws {
+        let ran = try await ClusterSchema.migrate(client, logger: logger)
+        if ran > 0 { logger.notice("cluster database migrated to schema \(ClusterSchema.latestVersion)", metadata: ["event": "cluster-migrated"]) }
+    }
+
+    /// The database's time now (ms since the epoch), or the injected clock's.
+    private func now() async throws -> Int64 {
+        if let injected = time.parameter { return injected }
+        let rows = try await client.query("SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint", logger: logger)
+        for try await ms in rows.decode(Int64.self) { return ms }
+        throw ClusterError.noRow("clock_timestamp()")
+    }
+
+    // MARK: - Heartbeat and lease
+
+    /// One heartbeat: records this node as alive, then acquires or renews the scheduler lease.
+    /// Returns whether this node holds the lease afterwards.
+    @discardableResult
+    public func tick() async throws -> Bool {
+        let now = try await now()
+        let tasks = await inFlight()
+        let first = !registered
+        try await client.query("""
+            INSERT INTO flipsync_cluster_nodes (node_id, host, pid, started_at_ms, heartbeat_at_ms, tasks_in_flight, stopped_at_ms)
+            VALUES (\(nodeID), \(host), \(pid), \(now), \(now), \(tasks), NULL)
+            ON CONFLICT (node_id) DO UPDATE SET host = EXCLUDED.host, pid = EXCLUDED.pid,
+                started_at_ms = CASE WHEN \(first) THEN EXCLUDED.started_at_ms ELSE flipsync_cluster_nodes.started_at_ms END,
+                heartbeat_at_ms = EXCLUDED.heartbeat_at_ms, tasks_in_flight = EXCLUDED.tasks_in_flight, stopped_at_ms = NULL
+            """, logger: logger)
+        registered = true
+        let expires = now + timing.leaseMilliseconds
+        let rows = try await client.query("""
+            INSERT INTO flipsync_cluster_leases (name, holder, token, expires_at_ms)
+            VALUES (\(Self.schedulerLease), \(nodeID), 1, \(expires))
+            ON CONFLICT (name) DO UPDATE SET
+                token = CASE WHEN flipsync_cluster_leases.holder = EXCLUDED.holder AND flipsync_cluster_leases.expires_at_ms > \(now)
+                             THEN flipsync_cluster_leases.token ELSE flipsync_cluster_leases.token + 1 END,
+                holder = EXCLUDED.holder,
+                expires_at_ms = EXCLUDED.expires_at_ms
+            WHERE flipsync_cluster_leases.holder = EXCLUDED.holder OR flipsync_cluster_leases.expires_at_ms <= \(now)
+            RETURNING token
+            """, logger: logger)
+        var held: Int64?
+        for try await token in rows.decode(Int64.self) { held = token }
+        await settle(held)
+        return held != nil
+    }
+
+    private func settle(_ held: Int64?) async {
+        let before = token
+        token = held
+        if before == nil, let held {
+            logger.notice("node \(nodeID) holds the scheduler lease (fencing token \(held))", metadata: ["event": "lease-acquired"])
+            await onLeadership(true)
+        } else if before != nil, held == nil {
+            logger.warning("node \(nodeID) lost the scheduler lease", metadata: ["event": "lease-lost"])
+            await onLeadership(false)
+        } else if let before, let held, before != held {
+            // Expired and re-acquired: claims under the old token are refused from now on.
+            logger.notice("node \(nodeID) re-acquired the scheduler lease (fencing token \(held))", metadata: ["event": "lease-acquired"])
+        }
+    }
+
+    /// A clean stop: gives the lease up at once (another node takes it at its next try, without
+    /// waiting for the expiry) and marks this node stopped.
+    public func release() async {
+        do {
+            let now = try await now()
+            if let token {
+                try await client.query("""
+                    UPDATE flipsync_cluster_leases SET expires_at_ms = \(now)
+                    WHERE name = \(Self.schedulerLease) AND holder = \(nodeID) AND token = \(token)
+                    """, logger: logger)
+            }
+            try await client.query("UPDATE flipsync_cluster_nodes SET stopped_at_ms = \(now), tasks_in_flight = 0 WHERE node_id = \(nodeID)",
+                                   logger: logger)
+            await settle(nil)
+        } catch {
+            logger.error("cannot release the scheduler lease (it expires by itself): \(String(reflecting: error))")
+        }
+    }
+
+    /// Heartbeats and keeps the lease (renewing every `renewMilliseconds` while held, trying every
+    /// `acquireMilliseconds` otherwise) until cancelled, then releases it. `sleep` is the
+    /// scheduler's clock.
+    public func run(sleepingOn clock: any SchedulerClock) async {
+        while !Task.isCancelled {
+            do {
+                try await tick()
+            } catch {
+                logger.error("cluster heartbeat failed: \(String(reflecting: error))", metadata: ["event": "cluster-unreachable"])
+            }
+            do {
+                try await clock.sleep(milliseconds: token != nil ? timing.renewMilliseconds : timing.acquireMilliseconds)
+            } catch {
+                break
+            }
+        }
+        // In a task of its own: this one is cancelled (that is how it stops), and a cancelled
+        // task's queries are cancelled too.
+        await Task { await self.release() }.value
+    }
+
+    // MARK: - FireGate
+
+    public func claim(_ fires: [FireKey]) async throws -> Set<FireKey>? {
+        guard let token else { return nil }
+        let jobs = fires.map(\.job), times = fires.map(\.scheduledAt)
+        let now = time.parameter
+        let nodeID = self.nodeID, logger = self.logger
+        let claimed: Set<FireKey>? = try await client.withTransaction(logger: logger) { connection in
+            var held = false
+            let lease = try await connection.query("""
+                SELECT token FROM flipsync_cluster_leases
+                WHERE name = \(Self.schedulerLease) AND holder = \(nodeID) AND token = \(token)
+                  AND expires_at_ms > COALESCE(\(now)::bigint, (extract(epoch FROM clock_timestamp()) * 1000)::bigint)
+                FOR SHARE
+                """, logger: logger)
+            for try await _ in lease.decode(Int64.self) { held = true }
+            guard held else { return nil }
+            try await connection.query("""
+                INSERT INTO flipsync_cluster_fires (job, scheduled_at, node_id, token, claimed_at_ms)
+                SELECT f.job, f.at, \(nodeID), \(token), COALESCE(\(now)::bigint, (extract(epoch FROM clock_timestamp()) * 1000)::bigint)
+                FROM unnest(\(jobs)::text[], \(times)::bigint[]) AS f(job, at)
+                ON CONFLICT (job, scheduled_at) DO NOTHING
+                """, logger: logger)
+            // Those claimed now, and those this node claimed under this token before (a retry
+            // after its own ledger failed to record them).
+            let rows = try await connection.query("""
+                SELECT job, scheduled_at FROM flipsync_cluster_fires
+                WHERE node_id = \(nodeID) AND token = \(token)
+                  AND (job, scheduled_at) IN (SELECT * FROM unnest(\(jobs)::text[], \(times)::bigint[]))
+                """, logger: logger)
+            var mine = Set<FireKey>()
+            for try await (job, at) in rows.decode((String, Int64).self) { mine.insert(FireKey(job: job, scheduledAt: at)) }
+            return mine
+        }
+        if claimed == nil, self.token == token { await settle(nil) }
+        return claimed
+    }
+
+    public func lastFires(jobs: [String]) async throws -> [String: Int64] {
+        let rows = try await client.query("""
+            SELECT job, max(scheduled_at) FROM flipsync_cluster_fires WHERE job = ANY(\(jobs)::text[]) GROUP BY job
+            """, logger: logger)
+        var out: [String: Int64] = [:]
+        for try await (job, at) in rows.decode((String, Int64).self) { out[job] = at }
+        return out
+    }
+
+    // MARK: - What operators see
+
+    /// Every node the cluster has heard from in the last `horizonMilliseconds`, oldest first.
+    public func nodes(horizonMilliseconds: Int64 = 7 * 86_400_000) async throws -> [ClusterNodeStatus] {
+        let now = try await now()
+        let rows = try await client.query("""
+            SELECT n.node_id, n.host, n.pid, n.started_at_ms, n.heartbeat_at_ms, n.tasks_in_flight, n.stopped_at_ms,
+                   (l.holder = n.node_id AND l.expires_at_ms > \(now)) AS holds
+            FROM flipsync_cluster_nodes n LEFT JOIN flipsync_cluster_leases l ON l.name = \(Self.schedulerLease)
+            WHERE n.heartbeat_at_ms > \(now - horizonMilliseconds)
+            ORDER BY n.started_at_ms, n.node_id
+            """, logger: logger)
+        var out: [ClusterNodeStatus] = []
+        for try await (node, host, pid, started, heartbeat, tasks, stopped, holds)
+            in rows.decode((String, String, Int64, Int64, Int64, Int64, Int64?, Bool?).self) {
+            let age = max(0, now - heartbeat)
+            let role: ClusterNodeStatus.Role = stopped != nil ? .stopped
+                : holds == true ? .scheduler
+                : age > timing.leaseMilliseconds ? .lost : .standby
+            out.append(ClusterNodeStatus(node: node, host: host, pid: pid, startedAt: started, heartbeatAgeMilliseconds: age,
+                                         role: role, tasksInFlight: tasks))
+        }
+        return out
+    }
+}
+
+public enum ClusterError: Error, CustomStringConvertible {
+    case noRow(String)
+    case badURL(String)
+
+    public var description: String {
+        switch self {
+        case .noRow(let what): return "the cluster database returned no row for \(what)"
+        case .badURL(let why): return why
+        }
+    }
+}
