@@ -17,15 +17,20 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", exact: "2.13.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", exact: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", exact: "2.101.3"),
     ],
     targets: [
         // A TOML 1.0 parser that keeps the line of every key and value, so job files
         // can be validated with `PATH:LINE: error: message`.
         .target(name: "FlipSyncTOML"),
         // Pure domain logic: job files, schedules, money, the scheduler, the agent pool, workflows.
-        // No I/O beyond protocols (and reading the system's zoneinfo).
+        // No I/O beyond protocols (and reading the system's zoneinfo). The system clock sleeps
+        // on a SwiftNIO event loop's timer (one wake-up when due, none while idle).
         .target(name: "FlipSyncCore", dependencies: [
             "FlipSyncTOML",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         // The run ledger: SQLite through GRDB. The only module that knows SQL.
@@ -46,9 +51,13 @@ let package = Package(
             "FlipSyncCore",
             .product(name: "Logging", package: "swift-log"),
         ]),
-        // Marketplace, carrier and LLM clients over one HTTP transport (libcurl through FoundationNetworking).
+        // Marketplace, carrier and LLM clients over one HTTP transport protocol: URLSession (libcurl through
+        // FoundationNetworking), the default for now, or AsyncHTTPClient on SwiftNIO.
         .target(name: "FlipSyncMarketplaces", dependencies: [
             "FlipSyncCore",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         // The local sandbox marketplace: the real APIs' shapes on loopback, with seeded data and faults.
@@ -98,7 +107,9 @@ let package = Package(
         .executableTarget(name: "flipsync-bench", dependencies: ["FlipSyncCore", "FlipSyncStore", "FlipSyncMarketplaces", "FlipSyncSandbox", .product(name: "Logging", package: "swift-log")], path: "Benchmarks/flipsync-bench"),
         .testTarget(name: "FlipSyncTOMLTests", dependencies: ["FlipSyncTOML"], exclude: ["Vectors"]),
         .testTarget(name: "FlipSyncCoreTests", dependencies: ["FlipSyncCore", "FlipSyncStore", "FlipSyncTestKit",
-                                                              .product(name: "GRDB", package: "GRDB.swift")],
+                                                              .product(name: "GRDB", package: "GRDB.swift"),
+                                                              .product(name: "NIOCore", package: "swift-nio"),
+                                                              .product(name: "NIOEmbedded", package: "swift-nio")],
                     exclude: ["Vectors"]),
         .testTarget(name: "FlipSyncSystemdTests", dependencies: ["FlipSyncSystemd", "FlipSyncCore"]),
         .testTarget(name: "FlipSyncControlTests", dependencies: ["FlipSyncControl", "FlipSyncCore"]),
