@@ -112,8 +112,10 @@ struct Daemon {
             try await group.run()
         } catch {
             logger.critical("flipsyncd failed: \(error)")
+            await runtime.shutdown()
             return 1
         }
+        await runtime.shutdown()
         logger.notice("flipsyncd stopped", metadata: ["event": "daemon-stopped"])
         return 0
     }
