@@ -61,6 +61,9 @@ public struct SystemSchedulerClock: SchedulerClock {
 /// and nothing else, so a sleep costs one wake-up when it is due and none before. Cancelling the
 /// sleeping task cancels its scheduled task and throws `CancellationError` at once.
 public enum EventLoopTimer {
+    /// Longer sleeps are cut to this (about 10 years), so the nanoseconds of a deadline never overflow.
+    public static let longestMilliseconds: Int64 = 315_360_000_000
+
     /// Sleeps `milliseconds` of monotonic time (NIO's deadlines are `CLOCK_MONOTONIC`). Throws
     /// `CancellationError` if the task is cancelled before or while sleeping; a zero or negative
     /// duration returns at once (after the cancellation check).
@@ -71,7 +74,7 @@ public enum EventLoopTimer {
         let sleeper = Sleeper()
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                sleeper.start(continuation, on: loop, after: .milliseconds(milliseconds))
+                sleeper.start(continuation, on: loop, after: .milliseconds(min(milliseconds, longestMilliseconds)))
             }
         } onCancel: {
             sleeper.cancel()
