@@ -37,9 +37,12 @@ let package = Package(
         .target(name: "FlipSyncStore", dependencies: [
             "FlipSyncCore",
             .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         // libsystemd, through pkg-config (Debian: libsystemd-dev).
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+        // zlib, for Amazon's GZIP feed documents (Debian: zlib1g-dev).
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // The journal log handler, sd_notify and the watchdog, credentials.
         .target(name: "FlipSyncSystemd", dependencies: [
             "CSystemd",
@@ -50,10 +53,12 @@ let package = Package(
         .target(name: "FlipSyncControl", dependencies: [
             "FlipSyncCore",
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         // Marketplace, carrier and LLM clients over one HTTP transport protocol: URLSession (libcurl through
         // FoundationNetworking), the default for now, or AsyncHTTPClient on SwiftNIO.
         .target(name: "FlipSyncMarketplaces", dependencies: [
+            "CZlib",
             "FlipSyncCore",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -62,6 +67,7 @@ let package = Package(
         ]),
         // The local sandbox marketplace: the real APIs' shapes on loopback, with seeded data and faults.
         .target(name: "FlipSyncSandbox", dependencies: [
+            "CZlib",
             "FlipSyncCore",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
@@ -72,9 +78,13 @@ let package = Package(
             "FlipSyncSandbox",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        // Assembles a run's world from the config: ledger, spend ledger, channel clients, plans.
+        // Assembles a run's world from the config (ledger, spend ledger, channel clients, plans),
+        // starts one run (`runOnce`), and holds the daemon's decisions and services: the scheduler
+        // service, reload on SIGHUP, resuming interrupted runs.
         .target(name: "FlipSyncRuntime", dependencies: ["FlipSyncCore", "FlipSyncStore", "FlipSyncMarketplaces", "FlipSyncSystemd",
-                                                        .product(name: "Logging", package: "swift-log")]),
+                                                        .product(name: "Logging", package: "swift-log"),
+                                                        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                                                        .product(name: "UnixSignals", package: "swift-service-lifecycle")]),
         // Helpers for tests: a clock tests move by hand.
         .target(name: "FlipSyncTestKit", dependencies: ["FlipSyncCore"]),
         .executableTarget(
@@ -104,15 +114,19 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
-        .executableTarget(name: "flipsync-bench", dependencies: ["FlipSyncCore", "FlipSyncStore", "FlipSyncMarketplaces", "FlipSyncSandbox", .product(name: "Logging", package: "swift-log")], path: "Benchmarks/flipsync-bench"),
+        .executableTarget(name: "flipsync-bench", dependencies: ["FlipSyncCore", "FlipSyncStore", "FlipSyncMarketplaces", "FlipSyncSandbox", "FlipSyncRuntime", .product(name: "Logging", package: "swift-log")], path: "Benchmarks/flipsync-bench"),
         .testTarget(name: "FlipSyncTOMLTests", dependencies: ["FlipSyncTOML"], exclude: ["Vectors"]),
         .testTarget(name: "FlipSyncCoreTests", dependencies: ["FlipSyncCore", "FlipSyncStore", "FlipSyncTestKit",
                                                               .product(name: "GRDB", package: "GRDB.swift"),
                                                               .product(name: "NIOCore", package: "swift-nio"),
                                                               .product(name: "NIOEmbedded", package: "swift-nio")],
                     exclude: ["Vectors"]),
-        .testTarget(name: "FlipSyncSystemdTests", dependencies: ["FlipSyncSystemd", "FlipSyncCore"]),
+        .testTarget(name: "FlipSyncSystemdTests", dependencies: ["FlipSyncSystemd", "FlipSyncCore", "FlipSyncRuntime", "FlipSyncTestKit",
+                                                                 .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "FlipSyncControlTests", dependencies: ["FlipSyncControl", "FlipSyncCore"]),
+        .testTarget(name: "FlipSyncRuntimeTests", dependencies: ["FlipSyncRuntime", "FlipSyncCore", "FlipSyncStore", "FlipSyncSystemd",
+                                                                 "FlipSyncTestKit",
+                                                                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
         // Workflows end to end: the daemon's plans over the real clients, against the sandbox, into SQLite.
         .testTarget(name: "FlipSyncWorkflowTests", dependencies: ["FlipSyncCore", "FlipSyncStore", "FlipSyncMarketplaces",
                                                                   "FlipSyncSandbox", "FlipSyncTestKit"]),

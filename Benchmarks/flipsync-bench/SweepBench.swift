@@ -16,7 +16,7 @@ import Glibc
 ///
 /// The sandbox runs as its own process (`flipsync-sandbox` next to this binary), so the peak RSS
 /// reported is the sweep's alone. The sweep is the daemon's: config and job loaded with
-/// `DaemonSetup`, channels from `ChannelDirectory`, the real `RunCoordinator` and plans, a SQLite
+/// `DaemonSetup`, channels from `ChannelFactory`, the real `RunCoordinator` and plans, a SQLite
 /// ledger in a scratch directory. Unit costs are imported into the ledger before the run (the
 /// sandbox's cost of each SKU), so the job needs no `cost_source` and talks to eBay only.
 enum SweepBench {
@@ -371,9 +371,9 @@ enum SweepBench {
             var logger = Logger(label: "flipsync-bench")
             logger.logLevel = .critical
             let spend = try SpendLedger(store: store, budgets: SpendBudgets(config: loaded.config, jobs: loaded.catalog.jobs), clock: clock)
-            let (transport, close) = kind.make(allowList: ChannelDirectory.allowList(loaded.config))
+            let (transport, close) = kind.make(allowList: ChannelFactory.allowList(loaded.config))
             closeTransport = close
-            let services = ChannelDirectory.services(
+            let services = ChannelFactory.services(
                 config: loaded.config,
                 secret: { name in
                     guard let value = values[name] else { throw BenchError.setup("no development value for \(name)") }

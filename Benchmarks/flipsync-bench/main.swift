@@ -5,20 +5,27 @@ import Foundation
 // as a ratio, because the machine is noisy. Progress goes to stderr; the table to stdout.
 //
 //   swift run -c release flipsync-bench [--quick] [--only NAME]... [--sweep-listings N]
+//                                       [--quota-listings N] [--quota-nights N] [--quota-part P]...
 //
-// NAME: schedule, lateness, idle, pool, ledger, footprint, sweep, toml.
+// NAME: schedule, lateness, idle, pool, ledger, footprint, sweep, toml, quota.
 
 let usage = """
-    usage: flipsync-bench [--quick] [--only NAME]... [--sweep-listings N]
+    usage: flipsync-bench [--quick] [--only NAME]... [--sweep-listings N] [--quota-listings N] [--quota-nights N] [--quota-part P]...
       --quick             shorter runs (lateness 10 s instead of the issue's 60 s, fewer iterations,
                           a sweep of 1,000 listings instead of the issue's 100,000)
-      --only NAME         run only NAME (repeatable): schedule, lateness, idle, pool, ledger, footprint, sweep, toml
+      --only NAME         run only NAME (repeatable): schedule, lateness, idle, pool, ledger, footprint, sweep, toml, quota
       --sweep-listings N  the sweep's listings (1…100000), whatever --quick says
+      --quota-listings N  the quota item's catalog (100…100000; 20000, or 2000 with --quick)
+      --quota-nights N    the most nights the quota item runs eBay's sweep (1…30; 8)
+      --quota-part P      only part P of the quota item (repeatable): ebay-capped, ebay-uncapped, ebay-naive, amazon, shopify
     """
 
-let allBenchmarks = ["schedule", "lateness", "idle", "pool", "ledger", "sweep", "footprint", "toml"]
+let allBenchmarks = ["schedule", "lateness", "idle", "pool", "ledger", "sweep", "footprint", "toml", "quota"]
 var quick = false
 var sweepListings: Int?
+var quotaListings: Int?
+var quotaNights: Int?
+var quotaParts: [String] = []
 var only: [String] = []
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
 while let argument = arguments.next() {
@@ -36,6 +43,19 @@ while let argument = arguments.next() {
             exit(2)
         }
         sweepListings = count
+    case "--quota-part":
+        guard let part = arguments.next(), QuotaBench.parts.contains(part) else {
+            FileHandle.standardError.write(Data((usage + "\n").utf8))
+            exit(2)
+        }
+        quotaParts.append(part)
+    case "--quota-listings", "--quota-nights":
+        let range = argument == "--quota-listings" ? 100...100_000 : 1...30
+        guard let text = arguments.next(), let count = Int(text), range.contains(count) else {
+            FileHandle.standardError.write(Data((usage + "\n").utf8))
+            exit(2)
+        }
+        if argument == "--quota-listings" { quotaListings = count } else { quotaNights = count }
     case "-h", "--help":
         print(usage)
         exit(0)
@@ -65,6 +85,7 @@ for name in selected {
         case "sweep": try await SweepBench.run(quick: quick, listings: sweepListings, table: table)
         case "footprint": try FootprintBench.run(quick: quick, table: table)
         case "toml": try TOMLBench.run(quick: quick, table: table)
+        case "quota": try await QuotaBench.run(quick: quick, listings: quotaListings, nights: quotaNights, parts: quotaParts, table: table)
         default: break
         }
     } catch {

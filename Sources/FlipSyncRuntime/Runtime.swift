@@ -21,7 +21,7 @@ public struct Runtime: Sendable {
     /// Opens (creating if needed) the ledger and builds the channels. Channels whose credentials
     /// cannot be read are left out with the reason; a ledger that cannot be opened throws.
     public static func open(config: FlipSyncConfig, jobs: [JobDefinition], clock: any SchedulerClock, logger: Logger,
-                            secret: ChannelDirectory.SecretLookup? = nil,
+                            secret: ChannelFactory.SecretLookup? = nil,
                             transport: (any HTTPTransport)? = nil) throws -> Runtime {
         try FileSystem.makeDirectories(FileSystem.directory(of: config.databasePath), mode: 0o700)
         let store = try RunStore(path: config.databasePath)
@@ -31,11 +31,12 @@ public struct Runtime: Sendable {
                                onError: { logger.error("\($0)", metadata: ["event": "quota-ledger-error"]) })
         // One HTTP client for every channel, as many connections per host as the pool runs tasks.
         let owned = transport == nil ? defaultTransport(config) : nil
-        let services = ChannelDirectory.services(
+        let services = ChannelFactory.services(
             config: config, secret: secret ?? credentials(config), transport: transport ?? owned!.transport,
             recorder: spend, rateLimiters: RateLimiters(clock: clock), clock: clock, matchCache: store, quota: quota, logger: logger)
         let plans = WorkflowPlans(ledger: store, probe: store, repricing: store, sync: SyncStore(store: store), shipping: store,
-                                  spend: SpendEvidence(store: store, spend: spend), services: services, clock: clock)
+                                  spend: SpendEvidence(store: store, spend: spend), services: services, clock: clock,
+                                  quota: quota, competitors: store)
         return Runtime(store: store, spend: spend, quota: quota, services: services, plans: plans,
                        closeTransport: { await owned?.close() })
     }
@@ -45,7 +46,7 @@ public struct Runtime: Sendable {
     /// becomes the default once the sweep benchmark has compared the two in one run (issue 15,
     /// item 6; BENCHMARKS.md).
     static func defaultTransport(_ config: FlipSyncConfig) -> (transport: any HTTPTransport, close: @Sendable () async -> Void) {
-        let transport = URLSessionTransport(allowList: ChannelDirectory.allowList(config), connectionsPerHost: config.poolSize)
+        let transport = URLSessionTransport(allowList: ChannelFactory.allowList(config), connectionsPerHost: config.poolSize)
         return (transport, {})
     }
 
@@ -63,9 +64,27 @@ public struct Runtime: Sendable {
                               onProgress: onProgress, runSpend: { (try? spend.spent(runID: $0).micros) ?? 0 })
     }
 
+    /// One run of `job`, now, outside the scheduler — `flipsyncctl run --local` and anything
+    /// else that starts a single run: recorded as a `manual` run requested by `requestedBy` (a
+    /// uid), told to `onStarted` once recorded, executed by this runtime's run coordinator (same
+    /// plan, agents, limits and ledger as the daemon's runs) and read back once it has ended.
+    public func runOnce(job: JobDefinition, requestedBy: UInt32?, pool: PermitPool, clock: any SchedulerClock, logger: Logger,
+                        onStarted: (RunInfo) -> Void = { _ in },
+                        onProgress: (@Sendable (RunProgress) -> Void)? = nil) async throws(LedgerError) -> (run: RunInfo, status: RunStatus) {
+        guard let run = try store.recordFire(job: job.name, kind: job.kind.rawValue, trigger: .manual, requestedBy: requestedBy,
+                                             scheduledAt: nil, status: .queued, skipReason: nil, summary: nil,
+                                             at: clock.wallMilliseconds(), resumes: nil) else {
+            // Only a second record of one scheduled fire returns nil; a manual run has none.
+            throw .storage("could not record a run of \(job.name)")
+        }
+        onStarted(run)
+        let status = await coordinator(pool: pool, clock: clock, logger: logger, onProgress: onProgress).execute(run: run, job: job)
+        return (try store.run(id: run.id) ?? run, status)
+    }
+
     /// Credentials as the daemon reads them: `$CREDENTIALS_DIRECTORY` (systemd's
     /// `LoadCredential=`), else the config's `credentials_directory` (development).
-    public static func credentials(_ config: FlipSyncConfig) -> ChannelDirectory.SecretLookup {
+    public static func credentials(_ config: FlipSyncConfig) -> ChannelFactory.SecretLookup {
         let directory = config.credentialsDirectory
         return { name in SecretText(try Credentials.read(name, credentialsDirectory: directory).reveal()) }
     }

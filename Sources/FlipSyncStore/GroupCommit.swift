@@ -27,6 +27,8 @@ final class GroupCommit: Sendable {
     private struct State {
         var queue: [Pending] = []
         var draining = false
+        /// Callers of `flushed()` waiting for the queue to empty.
+        var flushWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
     private let writer: any DatabaseWriter
@@ -50,6 +52,19 @@ final class GroupCommit: Sendable {
     /// Writes waiting for the next transaction (for tests).
     var waiting: Int { state.withLock { $0.queue.count } }
 
+    /// Returns once every write queued so far, and any queued while waiting, is committed (or
+    /// failed): the drainer is idle with nothing queued. Returns at once when it already is.
+    func flushed() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let idle = state.withLock { s in
+                guard s.draining || !s.queue.isEmpty else { return true }
+                s.flushWaiters.append(continuation)
+                return false
+            }
+            if idle { continuation.resume() }
+        }
+    }
+
     private func enqueue(_ pending: Pending) {
         let start = state.withLock { s in
             s.queue.append(pending)
@@ -62,17 +77,21 @@ final class GroupCommit: Sendable {
 
     private func drain() {
         while true {
-            let batch = state.withLock { s -> [Pending] in
+            let (batch, flushed) = state.withLock { s -> ([Pending], [CheckedContinuation<Void, Never>]) in
                 guard !s.queue.isEmpty else {
                     s.draining = false
-                    return []
+                    defer { s.flushWaiters.removeAll() }
+                    return ([], s.flushWaiters)
                 }
                 let count = min(s.queue.count, Self.maxBatch)
                 let batch = Array(s.queue.prefix(count))
                 s.queue.removeFirst(count)
-                return batch
+                return (batch, [])
             }
-            guard !batch.isEmpty else { return }
+            guard !batch.isEmpty else {
+                for waiter in flushed { waiter.resume() }
+                return
+            }
             let results: [Result<any Sendable, any Error>]
             do {
                 results = try writer.write { db in

@@ -133,3 +133,8 @@ public final class QuotaStore: QuotaLedger, Sendable {
         }
     }
 }
+
+extension QuotaStore: QuotaAllowance {
+    /// What `job` may still use of each limited API now, under the current policy.
+    public func remaining(for job: String?) -> [QuotaKey: Int64] { remaining(for: job, policy: policy) }
+}

@@ -214,6 +214,10 @@ extension RunStore: RepricingLedger {
         }
     }
 
+    public func runStartedAt(runID: Int64) throws -> Int64? {
+        try read { db in try Int64.fetchOne(db, sql: "SELECT started_at FROM runs WHERE id = ?", arguments: [runID]) }
+    }
+
     public func sweepID(ofRun runID: Int64) throws -> Int64 {
         try read { db in
             // Follow `resumes` back to the first run; bounded, since a chain is short.

@@ -171,6 +171,7 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
         registerCoverageMigrations(&migrator)
         registerRepricingShippingMigration(&migrator)
         QuotaStore.registerMigrations(&migrator)
+        registerCompetitorMigrations(&migrator)
         return migrator
     }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FlipSyncCore
+import FlipSyncRuntime
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -13,6 +14,7 @@ struct FlipSyncCtl: AsyncParsableCommand {
             Job files live in the jobs directory named by the config file (default \
             config/flipsync.toml). Errors are printed as PATH:LINE: error: MESSAGE.
             """,
+        version: BuildInfo.versionText(program: "flipsyncctl"),
         subcommands: [ValidateCommand.self, NextCommand.self, ListCommand.self, StatusCommand.self, RunCommand.self,
                       PauseCommand.self, ResumeCommand.self, RunsCommand.self, ShowCommand.self,
                       SpendCommand.self, QuotaCommand.self, ReadinessCommand.self]

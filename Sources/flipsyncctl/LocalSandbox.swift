@@ -8,7 +8,7 @@ import Logging
 /// by the credential names the config uses. Never used against anything but loopback.
 struct LocalSandbox {
     let server: SandboxServer
-    let secret: ChannelDirectory.SecretLookup
+    let secret: ChannelFactory.SecretLookup
 
     struct Refused: Error, CustomStringConvertible {
         var description: String
@@ -36,12 +36,11 @@ struct LocalSandbox {
     }
 
     /// The address of a plain `http://HOST:PORT/…` URL whose host is loopback by
-    /// `LoopbackHost` (127.x.x.x, [::1], localhost), with its port written out.
+    /// `LoopbackHost` (127.x.x.x, [::1], localhost), with its port written out (the sandbox never
+    /// listens on 80); parsed by `HTTPURLAuthority`, like every URL the config names.
     static func loopbackAddress(_ url: String) -> Address? {
-        guard let parts = HTTPURLAuthority(url), parts.scheme == "http", LoopbackHost.isLoopback(host: parts.host) else { return nil }
-        // The port must be explicit: the sandbox never listens on 80.
-        let authority = url.dropFirst(7).prefix { $0 != "/" && $0 != "?" && $0 != "#" }
-        guard authority.hasSuffix(":\(parts.port)") else { return nil }
+        guard let parts = HTTPURLAuthority(url), parts.scheme == "http", parts.portIsExplicit,
+              LoopbackHost.isLoopback(host: parts.host) else { return nil }
         return Address(host: parts.host, port: parts.port)
     }
 }

@@ -14,6 +14,9 @@ struct NextCommand: ParsableCommand {
             YYYY-MM-DDTHH:MM:SSZ (UTC). Fire times equal systemd-analyze calendar's and Debian \
             cron's, daylight-saving days included (see README: "Schedules and daylight saving").
 
+            --json prints {"expression": EXPR, "timezone": ZONE, "after": FROM, "times": [...]} \
+            instead, with the same UTC times.
+
             Exit status: 0 on success (fewer lines if the expression stops firing), 2 if the \
             expression, the zone or --from is invalid.
             """
@@ -30,6 +33,9 @@ struct NextCommand: ParsableCommand {
 
     @Option(name: .long, help: "How many fire times to print (1...10000).")
     var count: Int = 5
+
+    @Flag(name: .long, help: "Print JSON.")
+    var json = false
 
     func run() throws {
         let zone: ZoneRules
@@ -64,11 +70,24 @@ struct NextCommand: ParsableCommand {
             throw ExitCode(2)
         }
         let times = ScheduleSet([schedule]).upcoming(after: start, in: zone, count: count)
-        var out = ""
-        for t in times { out += t.iso8601UTC + "\n" }
-        print(out, terminator: "")
+        if json {
+            print(try JSONOutput.encode(NextJSON(expression: expression, timezone: zone.identifier, after: start.iso8601UTC,
+                                                 times: times.map(\.iso8601UTC))))
+        } else {
+            var out = ""
+            for t in times { out += t.iso8601UTC + "\n" }
+            print(out, terminator: "")
+        }
         if times.count < count {
             printError("flipsyncctl: \"\(expression)\" fires \(times.isEmpty ? "never" : "only \(times.count) more times") after \(start)")
         }
     }
+}
+
+/// `flipsyncctl next --json`.
+struct NextJSON: Encodable {
+    var expression: String
+    var timezone: String
+    var after: String
+    var times: [String]
 }

@@ -97,24 +97,22 @@ struct RunCommand: AsyncParsableCommand {
             printError("flipsyncctl: \(error)")
             throw ExitCode(1)
         }
-        let store = runtime.store
         let bar = ProgressBar(enabled: isatty(2) == 1)
-        let coordinator = runtime.coordinator(pool: PermitPool(permits: config.poolSize), clock: clock, logger: logger,
-                                              onProgress: { bar.show($0) })
-        guard let run = try store.recordFire(job: definition.name, kind: definition.kind.rawValue, trigger: .manual,
-                                             requestedBy: getuid(), scheduledAt: nil, status: .queued, skipReason: nil,
-                                             summary: nil, at: clock.wallMilliseconds(), resumes: nil) else {
-            printError("flipsyncctl: could not record the run")
+        let run: RunInfo, status: RunStatus
+        do {
+            (run, status) = try await runtime.runOnce(
+                job: definition, requestedBy: getuid(), pool: PermitPool(permits: config.poolSize), clock: clock, logger: logger,
+                onStarted: { run in print("run \(run.id) of \(definition.name) (\(definition.kind.rawValue)), ledger \(config.databasePath)") },
+                onProgress: { bar.show($0) })
+        } catch {
+            printError("flipsyncctl: \(error)")
             throw ExitCode(1)
         }
-        print("run \(run.id) of \(definition.name) (\(definition.kind.rawValue)), ledger \(config.databasePath)")
-        let status = await coordinator.execute(run: run, job: definition)
         bar.finish()
-        let finished = try store.run(id: run.id) ?? run
-        let tasks = try store.tasks(runID: run.id)
+        let tasks = try runtime.store.tasks(runID: run.id)
         print(Table.render(taskTable(tasks, limit: 30)), terminator: "")
-        print("run \(run.id): \(status.rawValue) in \(duration(finished))\(finished.summary.map { " — \($0)" } ?? "")")
-        if let error = finished.error, status != .succeeded { print("error: \(error)") }
+        print("run \(run.id): \(status.rawValue) in \(duration(run))\(run.summary.map { " — \($0)" } ?? "")")
+        if let error = run.error, status != .succeeded { print("error: \(error)") }
         if status != .succeeded { throw ExitCode(1) }
     }
 }

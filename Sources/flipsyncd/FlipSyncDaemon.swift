@@ -1,5 +1,7 @@
 import ArgumentParser
 import FlipSyncCore
+import FlipSyncRuntime
+import UnixSignals
 
 /// The FlipSync daemon: the command line. `Daemon` does the wiring.
 @main
@@ -17,8 +19,10 @@ struct FlipSyncDaemon: AsyncParsableCommand {
             from `flipsyncctl` on its control socket.
 
             --check loads and validates everything, prints each job's next run and exits: 0 if \
-            valid, 1 if not.
-            """
+            valid, 1 if not. --version prints FlipSync's version and the exact version of every \
+            package it was built from.
+            """,
+        version: BuildInfo.versionText(program: "flipsyncd")
     )
 
     @Option(name: .long, help: "The config file.")
@@ -31,19 +35,29 @@ struct FlipSyncDaemon: AsyncParsableCommand {
     var journal = false
 
     func run() async throws {
-        let explicit = config ?? FileSystem.environment("CONFIGURATION_DIRECTORY").map { $0 + "/flipsync.toml" }
-        let setup = DaemonSetup(configPath: explicit, environment: .current)
-        if check {
-            let now = SystemClock.now()
-            let loaded = setup.load(now: now)
-            for diagnostic in loaded.diagnostics { FileSystem.writeToStandardError(diagnostic.description + "\n") }
-            for job in loaded.catalog.jobs {
-                print("\(job.name) (\(job.kind.rawValue)): next run \(job.nextFire(after: now).map(\.iso8601UTC) ?? "never")")
-            }
-            print("\(loaded.catalog.jobs.count) jobs, \(loaded.errors.count) errors")
-            throw ExitCode(loaded.errors.isEmpty ? 0 : 1)
-        }
-        let code = await Daemon(setup: setup, forceJournal: journal).run()
+        if check { try validate() }
+        // First thing: SIGHUP's default action is to end the process, and systemd (or anyone)
+        // may send one while the daemon is still starting. Trapped now, it waits in this
+        // sequence until the reload service handles it, after READY=1.
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
+        let code = await Daemon(setup: setup, forceJournal: journal, hangups: hangups).run()
         throw ExitCode(code)
+    }
+
+    private var setup: DaemonSetup {
+        let explicit = config ?? FileSystem.environment("CONFIGURATION_DIRECTORY").map { $0 + "/flipsync.toml" }
+        return DaemonSetup(configPath: explicit, environment: .current)
+    }
+
+    /// `--check`: always ends the process (0 valid, 1 not).
+    private func validate() throws -> Never {
+        let now = SystemClock.now()
+        let loaded = setup.load(now: now)
+        for diagnostic in loaded.diagnostics { FileSystem.writeToStandardError(diagnostic.description + "\n") }
+        for job in loaded.catalog.jobs {
+            print("\(job.name) (\(job.kind.rawValue)): next run \(job.nextFire(after: now).map(\.iso8601UTC) ?? "never")")
+        }
+        print("\(loaded.catalog.jobs.count) jobs, \(loaded.errors.count) errors")
+        throw ExitCode(loaded.errors.isEmpty ? 0 : 1)
     }
 }

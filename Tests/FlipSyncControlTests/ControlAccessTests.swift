@@ -19,4 +19,19 @@ struct ControlAccessTests {
     func allows(access: ControlAccess, peer: PeerCredentials, allowed: Bool) {
         #expect(access.allows(peer) == allowed)
     }
+
+    @Test("the config's users and group resolve: uids as written, names through the user database, unknown ones warned about and left out")
+    func resolving() {
+        var warnings: [String] = []
+        let access = ControlAccess.resolving(users: ["1234", "root", "no-such-user-flipsync"], group: "root", daemonUID: 4321,
+                                             warn: { warnings.append($0) })
+        #expect(access.allowedUIDs == [0, 4321, 1234])
+        #expect(access.allowedGroup == 0)
+        #expect(warnings == ["daemon.control_users: no user \"no-such-user-flipsync\"; ignoring it"])
+
+        warnings = []
+        let noGroup = ControlAccess.resolving(users: [], group: "no-such-group-flipsync", daemonUID: 0, warn: { warnings.append($0) })
+        #expect(noGroup.allowedUIDs == [0] && noGroup.allowedGroup == nil)
+        #expect(warnings == ["daemon.control_group: no group \"no-such-group-flipsync\"; only root and the daemon's user may use the control socket"])
+    }
 }

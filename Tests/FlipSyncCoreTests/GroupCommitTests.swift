@@ -103,4 +103,47 @@ struct GroupCommitTests {
         let info = try #require(try store.run(id: run.id))
         #expect(info.status == .succeeded && info.startedAt == 5 && info.finishedAt == 9 && info.spendMicros == 7)
     }
+
+    @Test("flushed() returns only once the writes queued before and while it waits are committed; at once when idle")
+    func flushedWaitsForTheQueue() async throws {
+        let scratch = Scratch()
+        let store = try RunStore(path: scratch.path + "/ledger.sqlite")
+        let run = try #require(try store.recordFire(job: "j", kind: "repricing-sweep", trigger: .manual, requestedBy: nil,
+                                                     scheduledAt: nil, status: .queued, skipReason: nil, summary: nil, at: 0,
+                                                     resumes: nil))
+        await store.group.flushed()  // idle: returns at once
+
+        let gate = DispatchSemaphore(value: 0)
+        let entered = Flag()
+        let first = Task {
+            try await store.groupWrite { db in
+                try db.execute(sql: "INSERT INTO tasks (run_id, key, agent, status) VALUES (?, 'gate', 'a', 'pending')", arguments: [run.id])
+                entered.value.store(true, ordering: .releasing)
+                gate.wait()
+            }
+        }
+        let deadline = ContinuousClock.now + .seconds(60)
+        while !entered.value.load(ordering: .acquiring), ContinuousClock.now < deadline { await Task.yield() }
+        let second = Task {
+            try await store.groupWrite { db in
+                try db.execute(sql: "INSERT INTO tasks (run_id, key, agent, status) VALUES (?, 'queued', 'a', 'pending')", arguments: [run.id])
+            }
+        }
+        while store.group.waiting < 1, ContinuousClock.now < deadline { await Task.yield() }
+        let flushedDone = Flag()
+        let flush = Task {
+            await store.group.flushed()
+            flushedDone.value.store(true, ordering: .releasing)
+        }
+        for _ in 0..<200 { await Task.yield() }
+        let returnedEarly = flushedDone.value.load(ordering: .acquiring)
+        #expect(!returnedEarly, "flushed() returned while a write was still queued")
+        gate.signal()
+        await flush.value
+        // Both writes are committed by the time flushed() returns.
+        #expect(Set(try store.tasks(runID: run.id).map(\.key)) == ["gate", "queued"])
+        #expect(store.group.waiting == 0)
+        try await first.value
+        try await second.value
+    }
 }

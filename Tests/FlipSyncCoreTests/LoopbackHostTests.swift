@@ -43,6 +43,14 @@ struct LoopbackHostTests {
         #expect(parts.host == host && parts.port == port && parts.scheme == "http")
     }
 
+    @Test("the port is explicit only when the URL writes it out, default number or not", arguments: [
+        ("http://127.0.0.1:8780/ebay", true), ("http://127.0.0.1:80/ebay", true), ("http://127.0.0.1/ebay", false),
+        ("http://[::1]:8780/x", true), ("http://[::1]/x", false), ("https://api.ebay.com/sell", false), ("https://api.ebay.com:443/", true),
+    ])
+    func explicitPort(_ url: String, _ explicit: Bool) throws {
+        #expect(try #require(HTTPURLAuthority(url)).portIsExplicit == explicit)
+    }
+
     @Test("config: plain http base_url and token_url only on a loopback host; the issue's URLs are refused at their lines")
     func configRefusesLookAlikes() {
         let scratch = Scratch()

@@ -295,7 +295,7 @@ struct SchedulerTests {
         h.clock.advance(bySeconds: 30)
         _ = await h.eventsUntilIdle()
         #expect(try h.runs("nightly").last?.skipReason == .paused)
-        await #expect(throws: Scheduler.ControlError.unknownJob("nope")) { try await h.scheduler.trigger(job: "nope", requestedBy: 0) }
+        await #expect(throws: Scheduler.RequestError.unknownJob("nope")) { try await h.scheduler.trigger(job: "nope", requestedBy: 0) }
         await h.stop()
     }
 

@@ -28,6 +28,29 @@ final class VirtualSleepClock: SchedulerClock {
     var slept: Int64 { offset.withLock { $0 } }
 }
 
+/// A transport that records each request (method, URL, header names) and passes it on.
+final class RecordingTransport: HTTPTransport {
+    struct Sent: Sendable {
+        var method: String
+        var url: String
+        var headerNames: [String]
+    }
+
+    let inner: URLSessionTransport
+    private let log = Mutex<[Sent]>([])
+
+    init(_ inner: URLSessionTransport) { self.inner = inner }
+
+    var requests: [Sent] { log.withLock { $0 } }
+
+    func send(_ request: HTTPRequest) async throws -> HTTPResponse {
+        log.withLock { $0.append(Sent(method: request.method.rawValue, url: request.url, headerNames: request.headers.map { $0.name.lowercased() })) }
+        return try await inner.send(request)
+    }
+
+    func admit(_ request: HTTPRequest) throws(HTTPTransportError) { try inner.admit(request) }
+}
+
 /// A sandbox on an ephemeral loopback port, and an `AmazonClient` and `AmazonMarketplace`
 /// pointed at it over real HTTP.
 struct AmazonHarness: Sendable {
@@ -37,6 +60,8 @@ struct AmazonHarness: Sendable {
     let recorder: InMemorySpendRecorder
     let transport: URLSessionTransport
     let clock: VirtualSleepClock
+    /// Every request the client sent, as it left the pipeline.
+    let sent: RecordingTransport
 
     static let credentials = SandboxCredentials(clientID: "amzn1.application-oa2-client.test",
                                                 clientSecret: "LWA-s3cr3t-CLIENT-value", refreshToken: "Atzr|r3fr3sh-TOKEN-value")
@@ -48,14 +73,17 @@ struct AmazonHarness: Sendable {
     /// Runs `body` with a fresh sandbox and client, and always stops the sandbox afterwards.
     static func with<T: Sendable>(listings: Int = 80, clientSecret: String = credentials.clientSecret,
                                   refreshToken: String = credentials.refreshToken, sellerID: String = SandboxState.amazonSellerID,
-                                  timeout: TimeSpan = .seconds(10), _ body: @Sendable (AmazonHarness) async throws -> T) async throws -> T {
+                                  timeout: TimeSpan = .seconds(10), sandboxOnClientClock: Bool = false,
+                                  _ body: @Sendable (AmazonHarness) async throws -> T) async throws -> T {
+        // On the client's clock, the sandbox's feed processing waits exactly as long as the client's polls.
+        let clock = VirtualSleepClock()
         let sandbox = try await SandboxServer.start(
             SandboxConfiguration(port: 0, seed: 7, listings: listings, tokenLifetime: .seconds(3600), amazonCredentials: credentials),
-            logger: Harness.quietLogger)
+            clock: sandboxOnClientClock ? clock : SystemSchedulerClock(), logger: Harness.quietLogger)
         do {
             let transport = URLSessionTransport(allowList: HostAllowList(["127.0.0.1:\(sandbox.port)"]))
+            let sent = RecordingTransport(transport)
             let recorder = InMemorySpendRecorder()
-            let clock = VirtualSleepClock()
             let client = AmazonClient(
                 configuration: AmazonClientConfiguration(
                     baseURL: sandbox.baseURL + "/amazon", tokenURL: sandbox.baseURL + "/amazon/auth/o2/token",
@@ -63,11 +91,11 @@ struct AmazonHarness: Sendable {
                     rates: AmazonClientConfiguration.uniformRates(generous)),
                 credentials: AmazonCredentials(clientID: credentials.clientID, clientSecret: SecretText(clientSecret),
                                                refreshToken: SecretText(refreshToken)),
-                transport: transport, recorder: recorder, rateLimiters: RateLimiters(clock: clock), clock: clock,
+                transport: sent, recorder: recorder, rateLimiters: RateLimiters(clock: clock), clock: clock,
                 logger: Harness.quietLogger)
             let harness = AmazonHarness(sandbox: sandbox, client: client,
                                         marketplace: AmazonMarketplace(client: client, clock: clock),
-                                        recorder: recorder, transport: transport, clock: clock)
+                                        recorder: recorder, transport: transport, clock: clock, sent: sent)
             let result = try await body(harness)
             await sandbox.stop()
             return result

@@ -231,8 +231,8 @@ struct RateCardConfigTests {
     static func services(_ config: FlipSyncConfig) -> WorkflowServices {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
-        return ChannelDirectory.services(config: config, secret: { _ in SecretText("") },
-                                         transport: URLSessionTransport(allowList: ChannelDirectory.allowList(config)),
+        return ChannelFactory.services(config: config, secret: { _ in SecretText("") },
+                                         transport: URLSessionTransport(allowList: ChannelFactory.allowList(config)),
                                          recorder: InMemorySpendRecorder(), rateLimiters: RateLimiters(clock: SystemSchedulerClock()),
                                          clock: SystemSchedulerClock(), logger: logger)
     }

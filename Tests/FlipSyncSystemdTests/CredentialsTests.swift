@@ -61,12 +61,50 @@ struct CredentialsTests {
         #expect(Credentials.isValidName(name))
     }
 
-    @Test("a missing file names the credential and the path")
+    @Test("a missing file names the credential, both file names looked for, and where to put it, not any secret")
     func missing() throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        #expect(throws: CredentialError.missing(name: "ebay-client-id", path: directory.path + "/ebay-client-id")) {
+        try directory.write("flipsync_ebay-client-secret", "TOPSECRET\n", mode: 0o600)
+        #expect(throws: CredentialError.missing(name: "ebay-client-id", directory: directory.path)) {
             try Credentials.read("ebay-client-id", systemdDirectory: directory.path, developmentDirectory: nil)
+        }
+        let message = CredentialError.missing(name: "ebay-client-id", directory: directory.path).description
+        #expect(message.contains(directory.path + "/flipsync_ebay-client-id") && message.contains(directory.path + "/ebay-client-id"))
+        #expect(message.contains("/etc/flipsync/credentials/ebay-client-id"))
+        #expect(!message.contains("TOPSECRET"))
+    }
+
+    /// `LoadCredential=flipsync:/etc/flipsync/credentials` (systemd 252) hands the service every file
+    /// of the directory as `flipsync_NAME`; a unit's single-file lines and the development directory
+    /// give `NAME`. Both are read, in either directory; `flipsync_NAME` wins when both exist.
+    @Test("a credential is flipsync_NAME (a loaded directory) or NAME, in the systemd and the development directory")
+    func prefixedAndPlainNames() throws {
+        let systemd = try TemporaryDirectory()
+        let development = try TemporaryDirectory()
+        defer { systemd.remove(); development.remove() }
+        try systemd.write("flipsync_ebay-client-id", "from-directory\n", mode: 0o440)
+        try systemd.write("shopify-access-token", "from-single-file\n", mode: 0o440)
+        try systemd.write("flipsync_amazon-refresh-token", "prefixed\n", mode: 0o440)
+        try systemd.write("amazon-refresh-token", "plain\n", mode: 0o440)
+        func underSystemd(_ name: String) throws -> String {
+            try Credentials.read(name, systemdDirectory: systemd.path, developmentDirectory: development.path).reveal()
+        }
+        #expect(try underSystemd("ebay-client-id") == "from-directory")
+        #expect(try underSystemd("shopify-access-token") == "from-single-file")
+        #expect(try underSystemd("amazon-refresh-token") == "prefixed")
+
+        try development.write("ebay-client-secret", "plain-dev\n", mode: 0o600)
+        try development.write("flipsync_openai-api-key", "prefixed-dev\n", mode: 0o600)
+        func inDevelopment(_ name: String) throws -> String {
+            try Credentials.read(name, systemdDirectory: nil, developmentDirectory: development.path).reveal()
+        }
+        #expect(try inDevelopment("ebay-client-secret") == "plain-dev")
+        #expect(try inDevelopment("openai-api-key") == "prefixed-dev")
+        // The prefixed form is checked like the plain one: a development file open to others is refused.
+        let open = try development.write("flipsync_easypost-api-key", "x\n", mode: 0o644)
+        #expect(throws: CredentialError.accessibleByOthers(name: "easypost-api-key", path: open, mode: 0o644)) {
+            try Credentials.read("easypost-api-key", systemdDirectory: nil, developmentDirectory: development.path)
         }
     }
 
@@ -75,7 +113,7 @@ struct CredentialsTests {
         #expect(throws: CredentialError.noDirectory(name: "ebay-client-id")) {
             try Credentials.read("ebay-client-id", systemdDirectory: nil, developmentDirectory: nil)
         }
-        #expect(CredentialError.noDirectory(name: "ebay-client-id").description.contains("LoadCredential=ebay-client-id:"))
+        #expect(CredentialError.noDirectory(name: "ebay-client-id").description.contains("LoadCredential=flipsync:/etc/flipsync/credentials"))
     }
 
     @Test("empty, binary and oversized files are refused without showing their content")

@@ -61,11 +61,12 @@ enum CommandError: Error, CustomStringConvertible {
     }
 }
 
-/// Runs `name` (looked up on PATH) with `arguments` and waits for it. Output goes through temp
+/// Runs `name` (looked up on PATH unless it is a path) with `arguments` and waits for it. Output goes through temp
 /// files, so a chatty command cannot fill a pipe and block.
 func runCommand(_ name: String, _ arguments: [String]) throws -> CommandResult {
     let directories = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":")
-    guard let executable = directories.map({ String($0) + "/" + name }).first(where: { access($0, X_OK) == 0 }) else {
+    let candidates = name.contains("/") ? [name] : directories.map { String($0) + "/" + name }
+    guard let executable = candidates.first(where: { access($0, X_OK) == 0 }) else {
         throw CommandError.notFound(name)
     }
     let scratch = try TemporaryDirectory()

@@ -22,12 +22,12 @@ struct UnitFileTests {
     }
 
     /// `verify` insists that ExecStart's binary exists; the unit names the installed path
-    /// (/usr/local/bin/flipsyncd), which does not exist on a build machine. So this verifies a copy
+    /// (/usr/bin/flipsyncd, where the package puts it), which may not exist on a build machine. So this verifies a copy
     /// whose ExecStart binary is /bin/true — everything else is the shipped unit, byte for byte.
     @Test("systemd-analyze verify finds nothing wrong (with ExecStart pointed at an existing binary)")
     func verify() throws {
         let unit = try String(contentsOfFile: unitPath, encoding: .utf8)
-        let installed = "ExecStart=/usr/local/bin/flipsyncd "
+        let installed = "ExecStart=/usr/bin/flipsyncd "
         #expect(unit.components(separatedBy: installed).count == 2, "exactly one ExecStart of the installed binary")
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
@@ -39,16 +39,14 @@ struct UnitFileTests {
                 "\(result.stdout)\(result.stderr)")
     }
 
-    @Test("LoadCredential= lists exactly the credentials named in config/flipsync.toml")
-    func credentialsMatchConfig() throws {
+    /// One line loads the whole directory (systemd 252: every file as `flipsync_NAME`), so a missing
+    /// file never stops the unit from starting and adding a marketplace needs no unit edit.
+    @Test("one LoadCredential= loads /etc/flipsync/credentials as flipsync_*, and the config's credential names are valid")
+    func credentialsDirectory() throws {
         let unit = try String(contentsOfFile: unitPath, encoding: .utf8)
-        var loaded: [String] = []
-        for line in unit.split(separator: "\n") where line.hasPrefix("LoadCredential=") {
-            let value = line.dropFirst("LoadCredential=".count)
-            let parts = value.split(separator: ":", maxSplits: 1).map(String.init)
-            #expect(parts.count == 2 && parts[1] == "/etc/flipsync/credentials/" + parts[0], "\(line)")
-            loaded.append(parts[0])
-        }
+        let lines = unit.split(separator: "\n").filter { $0.hasPrefix("LoadCredential") || $0.hasPrefix("SetCredential") }
+        #expect(lines == ["LoadCredential=flipsync:/etc/flipsync/credentials"])
+        #expect(Credentials.directoryPrefix == "flipsync_")
         let config = try String(contentsOfFile: repositoryRoot + "/config/flipsync.toml", encoding: .utf8)
         var named: [String] = []
         for line in config.split(separator: "\n") where line.hasPrefix("credentials = {") {
@@ -56,8 +54,7 @@ struct UnitFileTests {
             let quoted = line.split(separator: "\"", omittingEmptySubsequences: false)
             named += stride(from: 1, to: quoted.count, by: 2).map { String(quoted[$0]) }
         }
-        #expect(!named.isEmpty)
-        #expect(loaded.sorted() == named.sorted())
+        #expect(named.count >= 9)
         #expect(named.allSatisfy(Credentials.isValidName))
     }
 

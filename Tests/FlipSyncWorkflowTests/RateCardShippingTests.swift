@@ -7,7 +7,7 @@ import Testing
 
 /// Shipping arbitrage quoting from the shipped rate-card files alone: orders read from the
 /// sandbox through the real clients, quoted offline by the cards `daemon.rate_cards` names
-/// (registered by `ChannelDirectory`), decided into SQLite, with no paid call.
+/// (registered by `ChannelFactory`), decided into SQLite, with no paid call.
 @Suite("Shipping arbitrage from rate cards, end to end", .timeLimit(.minutes(1)))
 struct RateCardShippingTests {
     static let shippedCards = ["usps-ground-advantage.toml", "ups-ground.toml"].map {
@@ -29,9 +29,9 @@ struct RateCardShippingTests {
             config.rateCards = Self.shippedCards
             let spend = InMemorySpendRecorder()
             let values = h.sandbox.developmentCredentials(for: config)
-            let services = ChannelDirectory.services(
+            let services = ChannelFactory.services(
                 config: config, secret: { SecretText(values[$0] ?? "") },
-                transport: URLSessionTransport(allowList: ChannelDirectory.allowList(config)), recorder: spend,
+                transport: URLSessionTransport(allowList: ChannelFactory.allowList(config)), recorder: spend,
                 rateLimiters: RateLimiters(clock: world.clock), clock: world.clock, logger: WorkflowHarness.quietLogger)
             #expect(services.rateShoppers.keys.sorted() == ["rate-cards"])
             let plan = ShippingArbitragePlan(marketplaces: services.marketplaces, shoppers: services.rateShoppers, ledger: h.store,

@@ -34,9 +34,9 @@ struct ReadinessScanTests {
         let job = try #require(loaded.catalog["readiness-scan"])
         let spend = try SpendLedger(store: h.store, budgets: SpendBudgets(config: loaded.config, jobs: [job]), clock: clock)
         let values = h.sandbox.developmentCredentials(for: loaded.config)
-        let services = ChannelDirectory.services(
+        let services = ChannelFactory.services(
             config: loaded.config, secret: { SecretText(values[$0] ?? "") },
-            transport: URLSessionTransport(allowList: ChannelDirectory.allowList(loaded.config)), recorder: spend,
+            transport: URLSessionTransport(allowList: ChannelFactory.allowList(loaded.config)), recorder: spend,
             rateLimiters: RateLimiters(clock: clock), clock: clock, logger: WorkflowHarness.quietLogger)
         let plan = ReadinessScanPlan(ledger: h.store, database: h.store, services: services,
                                      spend: SpendEvidence(store: h.store, spend: spend), clock: clock)

@@ -36,7 +36,7 @@ struct WorkflowHarness: Sendable {
 }
 
 /// The daemon's world over the harness's sandbox: a real config file and job files, loaded as
-/// the daemon loads them, channels built by `ChannelDirectory` with the sandbox's development
+/// the daemon loads them, channels built by `ChannelFactory` with the sandbox's development
 /// credentials, and a `RunCoordinator` over the harness's SQLite ledger.
 struct WorkflowWorld: Sendable {
     let harness: WorkflowHarness
@@ -48,7 +48,7 @@ struct WorkflowWorld: Sendable {
     let clock: any SchedulerClock
 
     /// The config: every marketplace on the sandbox with generous rate limits.
-    static func configText(baseURL: String) -> String {
+    static func configText(baseURL: String, amazonRate: String = "1000/s") -> String {
         """
         [daemon]
         database = "flipsync.sqlite"
@@ -69,7 +69,7 @@ struct WorkflowWorld: Sendable {
         token_url = "\(baseURL)/amazon/auth/o2/token"
         seller_id = "A1SANDBOXSELLER"
         credentials = { client_id = "amazon-lwa-client-id", client_secret = "amazon-lwa-client-secret", refresh_token = "amazon-refresh-token" }
-        rate_limit = "1000/s"
+        rate_limit = "\(amazonRate)"
         burst = 1000
         fee_percent = "15%"
 
@@ -108,24 +108,24 @@ struct WorkflowWorld: Sendable {
     /// Writes the config (plus `extraConfig`) and `jobs` (file name without `.toml` → text),
     /// loads them and builds the channels.
     static func load(_ harness: WorkflowHarness, jobs: [String: String], extraConfig: String = "",
-                     clock: any SchedulerClock = SystemSchedulerClock()) throws -> WorkflowWorld {
+                     clock: any SchedulerClock = SystemSchedulerClock(), amazonRate: String = "1000/s") throws -> WorkflowWorld {
         let jobsDirectory = harness.directory + "/jobs"
         try FileManager.default.createDirectory(atPath: jobsDirectory, withIntermediateDirectories: true)
         for (name, text) in jobs { try text.write(toFile: "\(jobsDirectory)/\(name).toml", atomically: true, encoding: .utf8) }
         let configPath = harness.directory + "/flipsync.toml"
-        try (configText(baseURL: harness.sandbox.baseURL) + extraConfig).write(toFile: configPath, atomically: true, encoding: .utf8)
+        try (configText(baseURL: harness.sandbox.baseURL, amazonRate: amazonRate) + extraConfig).write(toFile: configPath, atomically: true, encoding: .utf8)
         let loaded = DaemonSetup(configPath: configPath, environment: .current).load(now: clock.now())
         guard loaded.errors.isEmpty else { throw LoadError(diagnostics: loaded.errors.map(\.description)) }
         let values = harness.sandbox.developmentCredentials(for: loaded.config)
         let spend = try SpendLedger(store: harness.store, budgets: SpendBudgets(config: loaded.config, jobs: loaded.catalog.jobs),
                                     clock: clock)
-        let services = ChannelDirectory.services(
+        let services = ChannelFactory.services(
             config: loaded.config,
             secret: { name in
                 guard let value = values[name] else { throw LoadError(diagnostics: ["no development value for \(name)"]) }
                 return SecretText(value)
             },
-            transport: URLSessionTransport(allowList: ChannelDirectory.allowList(loaded.config)), recorder: spend,
+            transport: URLSessionTransport(allowList: ChannelFactory.allowList(loaded.config)), recorder: spend,
             rateLimiters: RateLimiters(clock: clock), clock: clock, matchCache: harness.store, logger: WorkflowHarness.quietLogger)
         return WorkflowWorld(harness: harness, config: loaded.config, catalog: loaded.catalog, services: services, spend: spend, clock: clock)
     }

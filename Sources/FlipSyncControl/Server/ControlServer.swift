@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import Glibc
 import Logging
+import ServiceLifecycle
 import Synchronization
 
 /// The daemon's end of the control socket: a Unix stream socket through which `flipsyncctl`
@@ -429,5 +430,24 @@ public final class ControlServer: Sendable {
         logger.debug("cannot write a control response: \(String(cString: strerror(code)))",
                      metadata: ["event": "control-client-left"])
         return false
+    }
+}
+
+/// The control server as a service of the daemon's service group. The daemon starts it before
+/// `READY=1` (so a socket that cannot be opened stops the start with exit status 1, and clients
+/// can connect as soon as systemd says the daemon is up); `run` starts it only if nobody has. It
+/// serves until the group shuts down gracefully, then ``stop()``s. In the group it comes after
+/// the group-commit service and before the scheduler service, so it is stopped after the
+/// scheduler has drained: `run --wait` clients get their runs' final statuses.
+extension ControlServer: Service {
+    public func run() async throws {
+        switch state.withLock({ $0.phase }) {
+        case .idle: try start()
+        case .listening: break
+        case .stopped: return
+        }
+        // Cancellation (the group failing) ends the wait too; the server stops either way.
+        try? await gracefulShutdown()
+        stop()
     }
 }

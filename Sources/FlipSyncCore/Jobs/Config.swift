@@ -326,15 +326,21 @@ public struct FlipSyncConfig: Sendable {
         var quotas: [String: Int64] = [:]
         if var q = t.table("daily_quota") {
             let known = QuotaPolicy.documentedLimits.keys.filter { $0.provider == name.rawValue }.map(\.api).sorted()
-            for entry in q.table.entries {
-                guard let n = q.integer(entry.key, in: 1...1_000_000_000) else { continue }
-                if known.contains(entry.key) {
-                    quotas[entry.key] = Int64(n.value)
-                } else {
-                    q.error(n.line, Suggestion.unknown("API", entry.key, in: "[\(t.qualified("daily_quota"))]", options: known))
+            if known.isEmpty {
+                // Amazon's limits are rates and Shopify's a cost bucket, both followed from their answers.
+                let line = t.table.entries.first { $0.key == "daily_quota" }?.keyPosition.line ?? q.table.position.line
+                q.error(line, "\"\(t.qualified("daily_quota"))\": \(name.rawValue) has no daily call quotas; only eBay's APIs have them")
+            } else {
+                for entry in q.table.entries {
+                    guard let n = q.integer(entry.key, in: 1...1_000_000_000) else { continue }
+                    if known.contains(entry.key) {
+                        quotas[entry.key] = Int64(n.value)
+                    } else {
+                        q.error(n.line, Suggestion.unknown("API", entry.key, in: "[\(t.qualified("daily_quota"))]", options: known))
+                    }
                 }
+                q.finish()
             }
-            q.finish()
         }
         guard let url else { return nil }
         return Marketplace(name: name, baseURL: url, credentials: credentials, rateLimit: rate,

@@ -31,6 +31,23 @@ public protocol Marketplace: Sendable {
     /// sharing a GTIN. The default: each listing alone.
     func competitionGroups(_ listings: [MarketplaceListing]) -> [[MarketplaceListing]]
 
+    /// The competition as the repricing sweep reads it: `competitions(for:titleMatches:)`, with
+    /// the remembered searches a channel may refresh instead of repeating (eBay's getItems).
+    /// The default ignores the memory.
+    func competitions(for listings: [MarketplaceListing], options: CompetitionOptions) async throws -> [CompetitionLookup]
+
+    /// The sweep's groups with the same options; a group with `refresh` is read from the
+    /// remembered searches. The default: `competitionGroups(_:)`, none refreshed.
+    func competitionGroups(_ listings: [MarketplaceListing], options: CompetitionOptions) -> [CompetitionGroup]
+
+    /// Counts the quota calls reading competition takes, listing by listing, for the sweep's
+    /// capacity; nil when the channel's competition reads count against no daily quota.
+    func competitionCallCounter(options: CompetitionOptions) -> (any CompetitionCallCounter)?
+
+    /// The request rate the channel's competition reads are limited to (Amazon's
+    /// `getListingOffersBatch`), for the sweep's capacity within its timeout; nil when none.
+    var competitionReadRate: CompetitionReadRate? { get }
+
     /// Applies price and/or quantity changes, batched as the API allows (eBay: 25 per call),
     /// and returns one result per change, in the same order.
     func apply(_ changes: [ListingChange]) async throws -> [ListingChangeResult]
@@ -57,6 +74,18 @@ extension Marketplace {
     public func competitionGroups(_ listings: [MarketplaceListing]) -> [[MarketplaceListing]] {
         listings.map { [$0] }
     }
+
+    public func competitions(for listings: [MarketplaceListing], options: CompetitionOptions) async throws -> [CompetitionLookup] {
+        try await competitions(for: listings, titleMatches: options.titleMatches)
+    }
+
+    public func competitionGroups(_ listings: [MarketplaceListing], options: CompetitionOptions) -> [CompetitionGroup] {
+        competitionGroups(listings).map { CompetitionGroup(listings: $0) }
+    }
+
+    public func competitionCallCounter(options: CompetitionOptions) -> (any CompetitionCallCounter)? { nil }
+
+    public var competitionReadRate: CompetitionReadRate? { nil }
 
     public func listingShipping() async throws -> [ListingShipping] {
         throw UnsupportedByChannel(marketplace: name, operation: "reading listings' shipping settings",

@@ -49,7 +49,10 @@ public actor Scheduler {
         }
     }
 
-    public enum ControlError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// Why the scheduler refuses a request (`trigger`, `setPaused`); the control socket sends
+    /// ``description`` back as the refusal. (Not `FlipSyncControl.ControlError`, which is about
+    /// the socket itself.)
+    public enum RequestError: Error, Sendable, Hashable, CustomStringConvertible {
         case unknownJob(String)
         case alreadyRunning(job: String, runID: Int64)
         case stopping
@@ -439,7 +442,7 @@ public actor Scheduler {
     // MARK: - Control
 
     /// Starts a run now (recorded as manual, with the caller's uid).
-    public func trigger(job name: String, requestedBy uid: UInt32?) throws(ControlError) -> RunInfo {
+    public func trigger(job name: String, requestedBy uid: UInt32?) throws(RequestError) -> RunInfo {
         guard !stopping else { throw .stopping }
         guard let job = catalog[name] else { throw .unknownJob(name) }
         if let current = running[name], job.overlap == .skip { throw .alreadyRunning(job: name, runID: current.runID) }
@@ -480,7 +483,7 @@ public actor Scheduler {
         waiters[runID]?.remove(at: index).continuation.resume(returning: nil)
     }
 
-    public func setPaused(_ paused: Bool, job name: String) throws(ControlError) {
+    public func setPaused(_ paused: Bool, job name: String) throws(RequestError) {
         guard catalog[name] != nil else { throw .unknownJob(name) }
         var state = states[name] ?? ScheduleState(job: name)
         state.paused = paused

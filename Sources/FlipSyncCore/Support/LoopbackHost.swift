@@ -15,6 +15,8 @@ public struct HTTPURLAuthority: Sendable, Hashable {
     public var host: String
     /// The explicit port, else 80 for http and 443 for https.
     public var port: Int
+    /// Whether the URL writes its port out (`http://127.0.0.1:8780/…`, not `http://127.0.0.1/…`).
+    public var portIsExplicit: Bool
 
     public init?(_ url: String) {
         let lower = url.lowercased()
@@ -24,6 +26,7 @@ public struct HTTPURLAuthority: Sendable, Hashable {
         var hostBytes = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
         guard !hostBytes.isEmpty else { return nil }
         var port = scheme == "https" ? 443 : 80
+        var explicit = false
         func portValue(_ text: Substring) -> Int? {
             guard !text.isEmpty, text.utf8.count <= 5, text.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }),
                   let p = Int(text), (1...65535).contains(p) else { return nil }
@@ -38,11 +41,13 @@ public struct HTTPURLAuthority: Sendable, Hashable {
             if after.hasPrefix(":") {
                 guard let p = portValue(after.dropFirst()) else { return nil }
                 port = p
+                explicit = true
             } else if !after.isEmpty { return nil }
         } else {
             if let colon = hostBytes.lastIndex(of: ":") {
                 guard let p = portValue(hostBytes[hostBytes.index(after: colon)...]) else { return nil }
                 port = p
+                explicit = true
                 hostBytes = hostBytes[..<colon]
             }
             guard hostBytes.utf8.allSatisfy({ ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 45 || $0 == 46 })
@@ -52,6 +57,7 @@ public struct HTTPURLAuthority: Sendable, Hashable {
         self.scheme = scheme
         self.host = String(hostBytes)
         self.port = port
+        self.portIsExplicit = explicit
     }
 
     static func isHex(_ c: UInt8) -> Bool { (c >= 48 && c <= 57) || (c >= 97 && c <= 102) || (c >= 65 && c <= 70) }

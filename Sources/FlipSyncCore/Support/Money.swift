@@ -82,6 +82,8 @@ public struct Money: Hashable, Sendable, Comparable, CustomStringConvertible {
         "\(decimalString) \(currency.code)"
     }
 
+    /// The one money formatter: `19.99`, `-0.5`→`-0.50`, `0.125` (USD, a fraction of a cent):
+    /// the currency's digits, more only where the amount needs them.
     public var decimalString: String {
         let negative = micros < 0
         let magnitude = micros.magnitude
@@ -91,6 +93,12 @@ public struct Money: Hashable, Sendable, Comparable, CustomStringConvertible {
         while fraction.count > currency.minorUnitDigits, fraction.hasSuffix("0") { fraction.removeLast() }
         let sign = negative ? "-" : ""
         return fraction.isEmpty ? "\(sign)\(whole)" : "\(sign)\(whole).\(fraction)"
+    }
+
+    /// Exactly the currency's minor-unit digits (`12.50`, `1200` for JPY): ``decimalString`` of
+    /// the amount in whole minor units (rounded half away from zero), as marketplace APIs want.
+    public var fixedDecimalString: String {
+        Money(minorUnits: minorUnits, currency: currency).decimalString
     }
 
     /// Parses `"0.50 USD"`, `"USD 0.50"` or `"12 EUR"`. At most six decimal places; the currency

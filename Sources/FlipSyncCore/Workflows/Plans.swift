@@ -7,7 +7,8 @@ public protocol LedgerProbe: Sendable {
 }
 
 /// What the workflows act through: the configured channels and what they need besides.
-/// Built once from the config (`ChannelDirectory` in FlipSyncMarketplaces) and shared by every run.
+/// Built once from the config (`ChannelFactory` in FlipSyncMarketplaces) and shared by every run;
+/// a plan finds a marketplace's client in it through `MarketplaceClients`.
 public struct WorkflowServices: Sendable {
     public var marketplaces: [MarketplaceName: any Marketplace]
     public var fees: [MarketplaceName: MarketplaceFees]
@@ -49,9 +50,16 @@ public struct WorkflowPlans: Sendable {
     let spend: (any SpendEvidenceSource)?
     let services: WorkflowServices
     let clock: any SchedulerClock
+    /// The quota ledger the repricing sweep sizes its runs from (nil: only `max_listings_per_run`).
+    let quota: (any QuotaAllowance)?
+    /// Competitor ids remembered between sweeps (eBay's getItems refresh).
+    let competitors: (any CompetitorMemory)?
 
     public init(ledger: any RunLedger, probe: any LedgerProbe, repricing: any RepricingLedger, sync: any SyncLedger,
-                shipping: any ShippingLedger, spend: (any SpendEvidenceSource)?, services: WorkflowServices, clock: any SchedulerClock) {
+                shipping: any ShippingLedger, spend: (any SpendEvidenceSource)?, services: WorkflowServices, clock: any SchedulerClock,
+                quota: (any QuotaAllowance)? = nil, competitors: (any CompetitorMemory)? = nil) {
+        self.quota = quota
+        self.competitors = competitors
         self.shipping = shipping
         self.spend = spend
         self.sync = sync
@@ -67,7 +75,8 @@ public struct WorkflowPlans: Sendable {
         case .readinessScan: return ReadinessScanPlan(ledger: ledger, database: probe, services: services, spend: spend, clock: clock)
         case .repricingSweep:
             return RepricingSweepPlan(marketplaces: services.marketplaces, fees: services.fees, costSources: services.costSources,
-                                      ledger: repricing, clock: clock, matcher: services.matcher, unavailable: services.unavailable)
+                                      ledger: repricing, clock: clock, matcher: services.matcher, unavailable: services.unavailable,
+                                      quota: quota, competitors: competitors)
         case .marketplaceSync:
             return MarketplaceSyncPlan(marketplaces: services.marketplaces, ledger: sync, unavailable: services.unavailable)
         case .shippingArbitrage:

@@ -57,6 +57,10 @@ public enum RepricingSweep {
         /// first, then the longest since checked, then by SKU); the rest are carried to the
         /// next run. Nil: every listing.
         public var maxListingsPerRun: Int? = nil
+        /// eBay: a GTIN searched within this many days has its remembered competitors refreshed
+        /// with getItems instead of being searched again (new competitors are found only by a
+        /// search). Default 7.
+        public var researchDays: Int = 7
 
         static let oneHundredPercent: Int64 = 1_000_000
 
@@ -91,6 +95,7 @@ public enum RepricingSweep {
             let shippingCost = r.money("shipping_cost")
             let costSource: Located<MarketplaceName>? = r.choice("cost_source")
             let maxListings = r.integer("max_listings_per_run", in: 1...10_000_000)
+            let researchDays = r.integer("research_days", in: 0...90)
             r.finish()
             guard let marketplaces else { return nil }
             if strategy?.value == .matchBuyBox, !marketplaces.contains(where: { $0.value == .amazon }) {
@@ -115,6 +120,7 @@ public enum RepricingSweep {
             self.shippingCost = shippingCost?.value
             self.costSource = costSource?.value
             self.maxListingsPerRun = maxListings?.value
+            self.researchDays = researchDays?.value ?? 7
         }
     }
 }

@@ -38,6 +38,12 @@ public struct AmazonClientConfiguration: Sendable, Hashable {
     /// Usage plans by operation; missing operations use `AmazonOperation.defaultRate`. A
     /// response's `x-amzn-RateLimit-Limit` overrides the rate (not the burst).
     public var rates: [AmazonOperation: AmazonRate]
+    /// Feeds: the first `getFeed` is sent at once; then the waits between polls start at
+    /// `feedPollInterval` and double up to `feedPollMaxInterval`; a feed not finished within
+    /// `feedDeadline` of the first poll is a `transient` error (the feed id stays recorded).
+    public var feedPollInterval: TimeSpan = .seconds(5)
+    public var feedPollMaxInterval: TimeSpan = .seconds(60)
+    public var feedDeadline: TimeSpan = .seconds(1800)
 
     public static let northAmericaTokenURL = "https://api.amazon.com/auth/o2/token"
 
@@ -62,7 +68,7 @@ public struct AmazonClientConfiguration: Sendable, Hashable {
 /// Amazon's Selling Partner API: LWA tokens, Product Pricing v0 `getItemOffers` and
 /// `getListingOffersBatch`, Listings
 /// Items 2021-08-01 `searchListingsItems` and `patchListingsItem`, Orders v0 `getOrders` and
-/// `getOrderItems`.
+/// `getOrderItems`, and Feeds 2021-06-30 for JSON_LISTINGS_FEED price updates (`AmazonFeeds.swift`).
 ///
 /// Every request takes a token from its operation's bucket for this seller first
 /// (`AmazonOperationLimits`; a response's `x-amzn-RateLimit-Limit` sets the rate from then on),
@@ -77,8 +83,10 @@ public struct AmazonClientConfiguration: Sendable, Hashable {
 /// or an access token.
 public final class AmazonClient: Sendable {
     public let configuration: AmazonClientConfiguration
-    private let exchange: AmazonExchange
+    let exchange: AmazonExchange
     private let tokens: OAuthTokenCache
+    /// Waits between feed polls (`AmazonFeeds`).
+    let clock: any SchedulerClock
 
     public static let provider = "amazon"
 
@@ -86,6 +94,7 @@ public final class AmazonClient: Sendable {
                 recorder: any SpendRecorder, rateLimiters: RateLimiters, clock: any SchedulerClock = SystemSchedulerClock(),
                 quota: (any QuotaLedger)? = nil, logger: Logger = Logger(label: "flipsync.marketplaces.amazon")) {
         self.configuration = configuration
+        self.clock = clock
         let apiHost = URLParts(configuration.baseURL).map { "\($0.host):\($0.port)" } ?? configuration.baseURL
         let tokenHost = URLParts(configuration.tokenURL).map { "\($0.host):\($0.port)" } ?? configuration.tokenURL
         let limits = AmazonOperationLimits(
@@ -271,7 +280,7 @@ public final class AmazonClient: Sendable {
     /// `ACCEPTED` (queued for processing) or `INVALID` with `issues`; both are returned, not thrown.
     /// `productType` is the listing's Amazon product type; `PRODUCT` is accepted for offer-only changes.
     /// References: Listings Items API 2021-08-01, "patchListingsItem" (usage plan 5 requests/s,
-    /// burst 10; https://developer-docs.amazon.com/sp-api/docs/listings-items-api-v2021-08-01-reference#patchlistingsitem),
+    /// burst 5, as `listingsItems_2021-08-01.json`'s usage-plan table gives it; https://developer-docs.amazon.com/sp-api/docs/listings-items-api-v2021-08-01-reference#patchlistingsitem),
     /// types `ListingsItemPatchRequest`, `PatchOperation`, `ListingsItemSubmissionResponse`, `Issue`;
     /// tutorial "Manage purchasable offer" (https://developer-docs.amazon.com/sp-api/docs/manage-purchasable-offer)
     /// for the `purchasable_offer` value (`marketplace_id`, `currency`, `audience`,
@@ -279,22 +288,7 @@ public final class AmazonClient: Sendable {
     public func patchListing(sku: String, price: Money? = nil, quantity: Int? = nil,
                              productType: String = "PRODUCT") async throws -> AmazonSubmission {
         let operation = AmazonOperation.patchListingsItem
-        guard price != nil || quantity != nil else { throw MarketplaceError.refused("a patch for SKU \(sku) changes nothing") }
-        var patches: [AmazonWirePatchRequest.Patch] = []
-        if let price {
-            let step = Money(minorUnits: 1, currency: price.currency).micros
-            guard price.micros > 0, price.micros % step == 0, let amount = Decimal(string: price.fixedDecimalString) else {
-                throw MarketplaceError.refused("price \(price) for SKU \(sku) must be positive and in whole \(price.currency) minor units")
-            }
-            patches.append(.init(op: "replace", path: "/attributes/purchasable_offer",
-                                 value: [.purchasableOffer(marketplaceID: configuration.marketplaceID,
-                                                           currency: price.currency.code, ourPrice: amount)]))
-        }
-        if let quantity {
-            guard quantity >= 0 else { throw MarketplaceError.refused("quantity for SKU \(sku) is negative") }
-            patches.append(.init(op: "replace", path: "/attributes/fulfillment_availability",
-                                 value: [.fulfillmentAvailability(quantity: quantity)]))
-        }
+        let patches = try self.patches(sku: sku, price: price, quantity: quantity)
         let body = try JSONEncoder().encode(AmazonWirePatchRequest(productType: productType, patches: patches))
         let url = configuration.baseURL
             + "/listings/2021-08-01/items/\(FormEncoding.escape(configuration.sellerID))/\(FormEncoding.escape(sku))?"
@@ -389,7 +383,7 @@ public final class AmazonClient: Sendable {
 
     // MARK: Plumbing
 
-    private func request(_ method: HTTPRequest.Method, _ url: String, token: IssuedToken, body: [UInt8] = []) -> HTTPRequest {
+    func request(_ method: HTTPRequest.Method, _ url: String, token: IssuedToken, body: [UInt8] = []) -> HTTPRequest {
         var headers: [(name: String, value: String)] = [
             ("x-amz-access-token", token.accessToken.reveal()),
             ("Accept", "application/json"),
@@ -401,7 +395,7 @@ public final class AmazonClient: Sendable {
 
     /// Sends with a cached token; when Amazon refuses the token, drops it and retries once with
     /// a fresh one. Non-2xx statuses become `MarketplaceError`s.
-    private func authorized(_ operation: AmazonOperation, _ build: @Sendable (IssuedToken) -> HTTPRequest) async throws -> HTTPResponse {
+    func authorized(_ operation: AmazonOperation, _ build: @Sendable (IssuedToken) -> HTTPRequest) async throws -> HTTPResponse {
         var token = try await tokens.token()
         var response = try await exchange.send(build(token), operation)
         if Self.refusesToken(response) {
@@ -428,7 +422,7 @@ public final class AmazonClient: Sendable {
         }
     }
 
-    private func check(_ response: HTTPResponse, _ operation: AmazonOperation) throws {
+    func check(_ response: HTTPResponse, _ operation: AmazonOperation) throws {
         switch response.status {
         case 200...299: return
         case 401, 403: throw MarketplaceError.auth("Amazon refused \(operation.rawValue) (HTTP \(response.status)): \(Self.apiMessage(response))")
@@ -455,7 +449,7 @@ public final class AmazonClient: Sendable {
         return "HTTP \(response.status) without an Amazon error body"
     }
 
-    private func decode<T: Decodable>(_ type: T.Type, _ response: HTTPResponse, operation: AmazonOperation) throws -> T {
+    func decode<T: Decodable>(_ type: T.Type, _ response: HTTPResponse, operation: AmazonOperation) throws -> T {
         do {
             return try JSONDecoder().decode(type, from: Data(response.body))
         } catch {
@@ -482,19 +476,16 @@ public final class AmazonClient: Sendable {
     /// `2026-03-01T12:00:00Z` (whole seconds, rounded down).
     static func iso8601(_ milliseconds: Int64) -> String {
         let seconds = milliseconds >= 0 ? milliseconds / 1000 : (milliseconds - 999) / 1000
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter.string(from: Date(timeIntervalSince1970: TimeInterval(seconds)))
+        return Timestamp(secondsSinceEpoch: seconds).iso8601UTC
     }
 
-    /// An ISO 8601 date-time, with or without fractional seconds, as milliseconds since the epoch.
+    /// An ISO 8601 date-time, with or without fractional seconds, as milliseconds since the epoch
+    /// (`ISO8601.milliseconds`, the one reader).
     static func milliseconds(_ text: String, field: String) throws -> Int64 {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        if let date = formatter.date(from: text) { return Int64((date.timeIntervalSince1970 * 1000).rounded()) }
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let date = formatter.date(from: text) { return Int64((date.timeIntervalSince1970 * 1000).rounded()) }
-        throw MarketplaceError.malformed("\(field) is not an ISO 8601 date-time")
+        guard let milliseconds = ISO8601.milliseconds(text) else {
+            throw MarketplaceError.malformed("\(field) is not an ISO 8601 date-time")
+        }
+        return milliseconds
     }
 }
 

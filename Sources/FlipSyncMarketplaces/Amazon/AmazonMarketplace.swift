@@ -13,6 +13,8 @@ import FlipSyncCore
 ///   `ACCEPTED` is applied; `INVALID`, or a refusal of that one item (a 4xx), is failed with
 ///   Amazon's reasons. A rate limit, a transient or an auth error is thrown: the whole call can
 ///   be retried, since each patch replaces values and applying it twice is harmless.
+/// - `applyInBulk` (`BulkApplyingMarketplace`): the same changes as one JSON_LISTINGS_FEED, when
+///   the sweep's rule says the patches cannot fit the run's time left (see the extension below).
 /// - `orders(since:)`: the cursor is the ISO 8601 `CreatedAfter` to ask for next: the newest
 ///   `PurchaseDate` seen minus `overlap` (orders can show up in the API a little after they
 ///   were placed), never earlier than the cursor it started from. A nil cursor starts
@@ -210,6 +212,92 @@ public struct AmazonMarketplace: Marketplace {
         case "new_open_box", "new_oem": return .newOther
         case "refurbished_refurbished": return .refurbished
         default: return .used
+        }
+    }
+}
+
+/// Price updates in bulk: one JSON_LISTINGS_FEED (Feeds API 2021-06-30) instead of one
+/// `patchListingsItem` per change, when the patches cannot all be sent in the time the run has
+/// left (`prefersBulk`).
+extension AmazonMarketplace: BulkApplyingMarketplace {
+    /// `messages.maxItems` of listings-feed-schema-v2.json.
+    public var bulkLimit: Int { AmazonClient.feedMessageLimit }
+
+    /// The share of the run's remaining time the patches may use: the rest is left for the
+    /// calls after them and for retries.
+    public static let patchTimeShare = 0.5
+
+    /// How many patches `patchListingsItem` can send in `timeLeft`: ⌊rate × seconds left ×
+    /// `patchTimeShare`⌋, at the rate now in force (Amazon's 5/s once a response's
+    /// `x-amzn-RateLimit-Limit` said so, else the configured one).
+    public static func patchCapacity(rate: Double, timeLeft: TimeSpan) -> Int {
+        let seconds = Double(max(0, timeLeft.milliseconds)) / 1000
+        return Int((rate * seconds * patchTimeShare).rounded(.down))
+    }
+
+    /// One feed when there are more changes than `patchCapacity`; patches otherwise, and
+    /// always when the time left is unknown.
+    public func prefersBulk(changes: Int, timeLeft: TimeSpan?) -> Bool {
+        guard let timeLeft else { return false }
+        return changes > Self.patchCapacity(rate: client.rateLimit(for: .patchListingsItem), timeLeft: timeLeft)
+    }
+
+    /// Checks each change as `patchListingsItem` would (a refused one fails here, and is not
+    /// sent), submits the others as one feed (message `i + 1` is change `i`), reports the feed
+    /// id, then waits for the processing report.
+    public func applyInBulk(_ changes: [ListingChange],
+                            submitted: @Sendable (_ submission: String, _ messageIDs: [Int]) async throws -> Void) async throws -> [ListingChangeResult] {
+        guard changes.count <= bulkLimit else {
+            throw MarketplaceError.refused("a feed carries at most \(bulkLimit) changes, not \(changes.count)")
+        }
+        var results = [ListingChangeResult?](repeating: nil, count: changes.count)
+        var items: [BulkItem] = []
+        for (index, change) in changes.enumerated() {
+            do {
+                _ = try client.patches(sku: change.sku, price: change.price, quantity: change.quantity)
+                items.append(BulkItem(change: change, messageID: index + 1))
+            } catch let error as MarketplaceError {
+                results[index] = ListingChangeResult(sku: change.sku, listingID: change.listingID, outcome: .failed(error.description))
+            }
+        }
+        if !items.isEmpty {
+            let feedID = try await client.submitListingsFeed(items.map {
+                AmazonFeedMessage(messageID: $0.messageID, sku: $0.change.sku, price: $0.change.price, quantity: $0.change.quantity)
+            })
+            try await submitted(feedID, items.map(\.messageID))
+            for (item, result) in zip(items, try await bulkResults(submission: feedID, items: items)) {
+                results[item.messageID - 1] = result
+            }
+        }
+        return results.map { $0! }
+    }
+
+    /// The feed's processing report, per change: an `ERROR` issue for its `messageId` fails it
+    /// with the issues as the patch path writes them (`ERROR code: message`, joined by `; `);
+    /// an `ERROR` of the whole feed (no `messageId`) fails every change; otherwise it is
+    /// applied (warnings do not stop a message). A feed that ended `FATAL` or `CANCELLED`
+    /// throws `BulkSubmissionEnded`.
+    public func bulkResults(submission: String, items: [BulkItem]) async throws -> [ListingChangeResult] {
+        let report: AmazonFeedReport
+        do {
+            report = try await client.listingsFeedReport(submission)
+        } catch let ended as AmazonFeedEnded {
+            throw BulkSubmissionEnded(submission: submission, reason: ended.description)
+        }
+        let errors = report.issues.filter { $0.severity == "ERROR" }
+        let whole = errors.filter { $0.messageID == nil }
+        let byMessage = Dictionary(grouping: errors.filter { $0.messageID != nil }, by: { $0.messageID! })
+        let skus = Dictionary(items.map { ($0.messageID, $0.change.sku) }, uniquingKeysWith: { a, _ in a })
+        for issue in report.issues {
+            if let id = issue.messageID, let sku = issue.sku, let expected = skus[id], sku != expected {
+                throw MarketplaceError.malformed("feed \(submission)'s report gives message \(id) SKU \(sku), but it was \(expected)")
+            }
+        }
+        return items.map { item in
+            let issues = byMessage[item.messageID] ?? whole
+            let outcome: ListingChangeResult.Outcome = issues.isEmpty
+                ? .applied : .failed(issues.map(\.description).joined(separator: "; "))
+            return ListingChangeResult(sku: item.change.sku, listingID: item.change.listingID, outcome: outcome)
         }
     }
 }

@@ -17,6 +17,14 @@ public enum AmazonOperation: String, Sendable, Hashable, CaseIterable {
     case patchListingsItem = "listings.patchListingsItem"
     case getOrders = "orders.getOrders"
     case getOrderItems = "orders.getOrderItems"
+    /// Feeds API 2021-06-30 (JSON_LISTINGS_FEED price updates).
+    case createFeedDocument = "feeds.createFeedDocument"
+    case createFeed = "feeds.createFeed"
+    case getFeed = "feeds.getFeed"
+    case getFeedDocument = "feeds.getFeedDocument"
+    /// The upload to and download from a feed document's presigned URL (Amazon's document
+    /// store, not the SP-API host): no usage plan is published; ours is 5 a second, burst 5.
+    case feedDocumentTransfer = "feeds.documentTransfer"
 
     /// Amazon's documented default usage plan for the operation (its API reference's "Usage
     /// Plan" table). LWA publishes none; one request a second, burst 5, is our own cap.
@@ -26,9 +34,15 @@ public enum AmazonOperation: String, Sendable, Hashable, CaseIterable {
         case .getItemOffers: return AmazonRate(requestsPerSecond: 0.5, burst: 1)
         case .getListingOffersBatch: return AmazonRate(requestsPerSecond: 0.5, burst: 1)
         case .searchListingsItems: return AmazonRate(requestsPerSecond: 5, burst: 5)
-        case .patchListingsItem: return AmazonRate(requestsPerSecond: 5, burst: 10)
+        case .patchListingsItem: return AmazonRate(requestsPerSecond: 5, burst: 5)
         case .getOrders: return AmazonRate(requestsPerSecond: 0.0167, burst: 20)
         case .getOrderItems: return AmazonRate(requestsPerSecond: 0.5, burst: 30)
+        // models/feeds-api-model/feeds_2021-06-30.json, each operation's "Usage Plan" table.
+        case .createFeedDocument: return AmazonRate(requestsPerSecond: 0.5, burst: 15)
+        case .createFeed: return AmazonRate(requestsPerSecond: 0.0083, burst: 15)
+        case .getFeed: return AmazonRate(requestsPerSecond: 2, burst: 15)
+        case .getFeedDocument: return AmazonRate(requestsPerSecond: 0.0222, burst: 10)
+        case .feedDocumentTransfer: return AmazonRate(requestsPerSecond: 5, burst: 5)
         }
     }
 }

@@ -45,20 +45,6 @@ public struct WeightBreak: Sendable, Hashable {
     }
 }
 
-/// The weight a parcel is billed at: whole ounces (light parcels on services with ounce
-/// breaks) or whole pounds.
-public enum BillableWeight: Sendable, Hashable, CustomStringConvertible {
-    case ounces(Int)
-    case pounds(Int)
-
-    public var description: String {
-        switch self {
-        case .ounces(let oz): return "\(oz) oz"
-        case .pounds(let lb): return "\(lb) lb"
-        }
-    }
-}
-
 /// A rate card in the card's own words, and which part of it is wrong (so a card read from a
 /// file can be reported at that part's line).
 public struct RateCardError: Error, Sendable, Hashable, CustomStringConvertible {
@@ -96,9 +82,6 @@ public struct RateCard: Sendable, Hashable {
     /// Transit days by zone, 1…8, in business days (Mon–Fri), as shipping arbitrage counts them.
     public let transitDays: [Int]
     public let currency: Currency
-
-    /// 1,728 cubic inches in thousandths of a cubic inch (tenths of an inch cubed).
-    static let cubicFootThousandths: Int64 = 1_728_000
 
     public init(carrier: String, service: String, zones: ZoneChart, dimensionalDivisor: Int, dimensionalRule: DimensionalRule,
                 ounceBreaks: [WeightBreak] = [], poundBreaks: [WeightBreak], transitDays: [Int]) throws(RateCardError) {
@@ -138,22 +121,22 @@ public struct RateCard: Sendable, Hashable {
         self.currency = currency
     }
 
+    /// The card's dimensional-weight rule: its divisor and rule, billed by the ounce where it has
+    /// ounce breaks.
+    public var weightRule: DimensionalWeightRule {
+        DimensionalWeightRule(divisor: dimensionalDivisor, onlyOverCubicFoot: dimensionalRule == .overOneCubicFoot,
+                              ounceTier: !ounceBreaks.isEmpty)
+    }
+
     /// Dimensional weight in whole pounds (rounded up), or nil where the card's rule does not
     /// apply to this parcel.
     public func dimensionalPounds(_ parcel: Parcel) -> Int? {
-        let volume = parcel.volumeThousandthsCubicIn
-        if dimensionalRule == .overOneCubicFoot, volume <= Self.cubicFootThousandths { return nil }
-        return Int(Self.divideRoundingUp(volume, Int64(dimensionalDivisor) * 1000))
+        weightRule.dimensionalPounds(parcel)
     }
 
+    /// The weight this card bills `parcel` at: by the ounce up to its last ounce break.
     public func billableWeight(_ parcel: Parcel) -> BillableWeight {
-        let dimensional = dimensionalPounds(parcel)
-        if dimensional == nil, parcel.weightTenthsOz < 160, !ounceBreaks.isEmpty {
-            let ounces = Int(Self.divideRoundingUp(Int64(parcel.weightTenthsOz), 10))
-            if ounces <= ounceBreaks[ounceBreaks.count - 1].upTo { return .ounces(ounces) }
-        }
-        let actual = Int(Self.divideRoundingUp(Int64(parcel.weightTenthsOz), 160))
-        return .pounds(max(actual, dimensional ?? 0))
+        weightRule.billableWeight(parcel, ounceLimit: ounceBreaks.last?.upTo ?? 0)
     }
 
     /// This service's price for `shipment`, or nil when the card does not serve it.
@@ -170,9 +153,6 @@ public struct RateCard: Sendable, Hashable {
                            deliveryDays: transitDays[zone - 1])
     }
 
-    static func divideRoundingUp(_ value: Int64, _ divisor: Int64) -> Int64 {
-        (value + divisor - 1) / divisor
-    }
 }
 
 /// The offline rate cards of every service we may ship with.

@@ -129,7 +129,35 @@ public final class EbayClient: Sendable {
             self.request(.get, url, token: token)
         }
         let wire = try decode(WireSearchResponse.self, response, operation: "browse.item_summary.search")
-        let items = try (wire.itemSummaries ?? []).map { item in
+        let items = try (wire.itemSummaries ?? []).map { try competitor($0) }
+        return BrowsePage(items: items, total: wire.total ?? items.count, offset: wire.offset ?? offset,
+                          limit: wire.limit ?? query.pageSize, hasNext: wire.next != nil)
+    }
+
+    /// The most item ids one getItems call takes.
+    public static let getItemsLimit = 20
+
+    /// The current state of up to 20 items by id: the items eBay still returns (an ended or
+    /// unknown item is left out), in eBay's order.
+    ///
+    /// `GET /buy/browse/v1/item/?item_ids=ID1,ID2,…`; application token; its own daily quota
+    /// (`ebay/browse_get_items`). Reference: Browse API `getItems`
+    /// (https://developer.ebay.com/api-docs/buy/browse/resources/item/methods/getItems), response
+    /// type `Items` (`items`: array of `CoreItem` with `itemId`, `title`, `price`, `condition`,
+    /// `conditionId`, `gtin`, `seller`, `shippingOptions`; `total`; `warnings`).
+    public func items(ids: [String]) async throws -> [CompetitorListing] {
+        guard (1...Self.getItemsLimit).contains(ids.count) else {
+            throw MarketplaceError.refused("getItems takes 1…\(Self.getItemsLimit) item ids, not \(ids.count)")
+        }
+        let url = configuration.baseURL + "/buy/browse/v1/item/?" + FormEncoding.encode([("item_ids", ids.joined(separator: ","))])
+        let response = try await authorized("browse.item.get_items", tokens: applicationTokens) { token in
+            self.request(.get, url, token: token)
+        }
+        let wire = try decode(WireItemsResponse.self, response, operation: "browse.item.get_items")
+        return try (wire.items ?? []).map { try competitor($0) }
+    }
+
+    private func competitor(_ item: WireSearchResponse.Item) throws -> CompetitorListing {
             guard let price = item.price else { throw MarketplaceError.malformed("item \(item.itemId) has no price") }
             let seller = try item.seller.map { s in
                 let percentage = try s.feedbackPercentage.map { text in
@@ -143,9 +171,6 @@ public final class EbayClient: Sendable {
                 itemID: item.itemId, title: item.title ?? "", price: try money(price, field: "price of \(item.itemId)"),
                 shippingCost: try item.shippingOptions?.first?.shippingCost.map { try money($0, field: "shipping of \(item.itemId)") },
                 condition: item.condition, conditionID: item.conditionId.flatMap { Int($0) }, gtin: item.gtin, seller: seller)
-        }
-        return BrowsePage(items: items, total: wire.total ?? items.count, offset: wire.offset ?? offset,
-                          limit: wire.limit ?? query.pageSize, hasNext: wire.next != nil)
     }
 
     /// Every listing matching `query`, paging with `offset` until eBay has no `next` page or
@@ -511,21 +536,6 @@ public final class EbayClient: Sendable {
         } catch {
             throw MarketplaceError.malformed("\(field): \(error)")
         }
-    }
-}
-
-extension Money {
-    /// Exactly the currency's minor-unit digits (`12.50`, `1200`), for amounts already known to
-    /// be whole minor units.
-    var fixedDecimalString: String {
-        let digits = currency.minorUnitDigits
-        let minor = minorUnits
-        let scale = (0..<digits).reduce(Int64(1)) { value, _ in value * 10 }
-        let whole = minor.magnitude / UInt64(scale)
-        let sign = minor < 0 ? "-" : ""
-        guard digits > 0 else { return "\(sign)\(whole)" }
-        let fraction = String(minor.magnitude % UInt64(scale))
-        return "\(sign)\(whole).\(String(repeating: "0", count: digits - fraction.count))\(fraction)"
     }
 }
 

@@ -18,6 +18,10 @@ import FlipSyncCore
 /// - `competitions(for:titleMatches:)` (the repricing sweep): listings sharing a GTIN share one
 ///   GTIN search (`competitionGroups` puts them in one group); the keyword search is made only
 ///   when title-only offers can be used (`llm_matching` with a matcher) or there is no GTIN.
+/// - `competitions(for:options:)`: the same, remembering each GTIN search's competitor ids; in
+///   the refresh group (GTINs searched within `research_days`) those ids are read with getItems,
+///   20 a call across GTINs, instead of searching again. `competitionCallCounter` counts the
+///   Browse and getItems calls this takes, listing by listing, for the sweep's capacity.
 /// - `apply`: `bulkUpdatePriceQuantity`, 25 SKUs per call. A change eBay would not accept
 ///   (price finer than a cent, negative quantity, nothing to change) fails on its own without
 ///   being sent. A call that fails as a whole throws its error; earlier calls may have been
@@ -198,6 +202,95 @@ public struct EbayMarketplace: Marketplace {
         return results
     }
 
+    /// The sweep's read: as `competitions(for:titleMatches:)`, and every GTIN search made is
+    /// remembered in `options.memory` (its competitor ids, with `options.now`). In the refresh
+    /// group (`options.refresh`) a GTIN search remembered before is not repeated: its ids (all
+    /// of the group's, each once) are read with getItems, 20 a call, up to
+    /// `offerReadsInFlight` calls at once; the competition is the items still returned, and the
+    /// ids no longer returned (ended listings) are forgotten.
+    public func competitions(for listings: [MarketplaceListing], options: CompetitionOptions) async throws -> [CompetitionLookup] {
+        var searches: [String: [CompetitorListing]] = [:]
+        if options.refresh, let memory = options.memory {
+            let remembered = try memory.rememberedSearches(marketplace: .ebay)
+            var keys: [String] = [], ids: [String] = [], seenKeys = Set<String>(), seenIDs = Set<String>()
+            for listing in listings {
+                guard let key = Self.searchKey(listing), let search = remembered[key], seenKeys.insert(key).inserted else { continue }
+                keys.append(key)
+                for id in search.itemIDs where seenIDs.insert(id).inserted { ids.append(id) }
+            }
+            let found = try await refreshedItems(ids)
+            let byID = Dictionary(found.map { ($0.itemID, $0) }, uniquingKeysWith: { a, _ in a })
+            try memory.forgetItems(marketplace: .ebay, itemIDs: ids.filter { byID[$0] == nil })
+            for key in keys { searches[key] = remembered[key]?.itemIDs.compactMap { byID[$0] } ?? [] }
+        }
+        var results: [CompetitionLookup] = []
+        for listing in listings {
+            results.append(.found(try await competition(for: listing, gtinSearches: &searches,
+                                                        titleSearch: options.titleMatches || listing.gtin == nil,
+                                                        memory: options.memory, now: options.now)))
+        }
+        return results
+    }
+
+    /// getItems over `ids`, 20 a call, in order, up to `offerReadsInFlight` calls at once.
+    private func refreshedItems(_ ids: [String]) async throws -> [CompetitorListing] {
+        let batches = stride(from: 0, to: ids.count, by: EbayClient.getItemsLimit).map {
+            Array(ids[$0..<min($0 + EbayClient.getItemsLimit, ids.count)])
+        }
+        return try await withThrowingTaskGroup(of: (Int, [CompetitorListing]).self) { group in
+            var out = [[CompetitorListing]](repeating: [], count: batches.count)
+            var next = 0
+            func start() {
+                let index = next
+                next += 1
+                group.addTask { (index, try await client.items(ids: batches[index])) }
+            }
+            while next < min(offerReadsInFlight, batches.count) { start() }
+            while let (index, items) = try await group.next() {
+                out[index] = items
+                if next < batches.count { start() }
+            }
+            return out.flatMap { $0 }
+        }
+    }
+
+    /// A listing's GTIN search: its GTIN and the condition ids it is filtered by; nil without a GTIN.
+    static func searchKey(_ listing: MarketplaceListing) -> String? {
+        guard let gtin = listing.gtin else { return nil }
+        return "\(gtin)|\(EbayCondition.ids(for: listing.condition).map(String.init).sorted().joined(separator: ","))"
+    }
+
+    /// As `competitionGroups(_:)`, except that the listings whose GTIN search was remembered at
+    /// or after `options.refreshSince` form one group read with getItems (`refresh`), so the
+    /// ids of all their GTINs share calls, 20 a call.
+    public func competitionGroups(_ listings: [MarketplaceListing], options: CompetitionOptions) -> [CompetitionGroup] {
+        let fresh = Self.freshSearches(options)
+        let refreshed = listings.filter { l in Self.searchKey(l).map { fresh[$0] != nil } ?? false }
+        let rest = listings.filter { l in !(Self.searchKey(l).map { fresh[$0] != nil } ?? false) }
+        var groups = refreshed.isEmpty ? [] : [CompetitionGroup(listings: refreshed, refresh: true)]
+        groups += competitionGroups(rest).map { CompetitionGroup(listings: $0) }
+        return groups
+    }
+
+    /// The remembered searches made at or after `options.refreshSince`.
+    static func freshSearches(_ options: CompetitionOptions) -> [String: RememberedSearch] {
+        guard let memory = options.memory, let since = options.refreshSince,
+              let remembered = try? memory.rememberedSearches(marketplace: .ebay) else { return [:] }
+        return remembered.filter { $0.value.searchedAt >= since }
+    }
+
+    /// Browse calls (`ebay/browse`) and getItems calls (`ebay/browse_get_items`) a sweep's
+    /// listings take, as `competitions(for:options:)` makes them: a GTIN search per distinct GTIN
+    /// and condition, counted as the pages (200 results each, at most `maxResultsPerSearch`) its
+    /// last search read, one when never searched; 0 for a search already taken; a fresh
+    /// remembered search's ids instead, getItems counted as ⌈ids of all taken / 20⌉; a keyword
+    /// search (one call) per listing when `titleMatches` or the listing has no GTIN.
+    public func competitionCallCounter(options: CompetitionOptions) -> (any CompetitionCallCounter)? {
+        let remembered = (try? options.memory?.rememberedSearches(marketplace: .ebay)) ?? [:]
+        return EbayCallCounter(remembered: remembered, refreshSince: options.refreshSince, titleMatches: options.titleMatches,
+                               maxResultsPerSearch: maxResultsPerSearch)
+    }
+
     /// Listings sharing a GTIN in one group (their competition comes from one search), in order
     /// of each GTIN's first listing; a listing without a GTIN alone.
     public func competitionGroups(_ listings: [MarketplaceListing]) -> [[MarketplaceListing]] {
@@ -214,7 +307,7 @@ public struct EbayMarketplace: Marketplace {
     }
 
     private func competition(for listing: MarketplaceListing, gtinSearches: inout [String: [CompetitorListing]],
-                             titleSearch: Bool) async throws -> Competition {
+                             titleSearch: Bool, memory: (any CompetitorMemory)? = nil, now: Int64 = 0) async throws -> Competition {
         let conditionIDs = EbayCondition.ids(for: listing.condition)
         var offers: [CompetitorOffer] = []
         var seen = Set<String>()
@@ -227,6 +320,7 @@ public struct EbayMarketplace: Marketplace {
                 found = try await client.searchAll(BrowseQuery(.gtin(gtin), conditionIDs: conditionIDs, pageSize: 200),
                                                    maxItems: maxResultsPerSearch)
                 gtinSearches[key] = found
+                try memory?.rememberSearch(marketplace: .ebay, key: key, RememberedSearch(itemIDs: found.map(\.itemID), searchedAt: now))
             }
             for item in found where seen.insert(item.itemID).inserted {
                 if let offer = offer(item, byIdentifier: true, queried: listing.condition) { offers.append(offer) }
@@ -341,5 +435,52 @@ public struct EbayMarketplace: Marketplace {
                 placedAt: order.creationDate, itemPrice: line.lineItemCost, shippingPaid: line.shippingCost, destination: destination,
                 deliverBy: line.maxEstimatedDeliveryDate ?? order.maxEstimatedDeliveryDate, open: !fulfilled && !cancelled)
         }
+    }
+}
+
+/// `EbayMarketplace.competitionCallCounter`'s count, listing by listing.
+final class EbayCallCounter: CompetitionCallCounter {
+    static let browse = QuotaKey(provider: "ebay", api: "browse")
+    static let getItems = QuotaKey(provider: "ebay", api: "browse_get_items")
+
+    let remembered: [String: RememberedSearch]
+    let refreshSince: Int64?
+    let titleMatches: Bool
+    let maxPages: Int64
+    private var searches = Set<String>()
+    private var pooled = Set<String>()
+
+    init(remembered: [String: RememberedSearch], refreshSince: Int64?, titleMatches: Bool, maxResultsPerSearch: Int) {
+        self.remembered = remembered
+        self.refreshSince = refreshSince
+        self.titleMatches = titleMatches
+        maxPages = Int64(max(1, (maxResultsPerSearch + 199) / 200))
+    }
+
+    private func fresh(_ key: String) -> RememberedSearch? {
+        guard let since = refreshSince, let search = remembered[key], search.searchedAt >= since else { return nil }
+        return search
+    }
+
+    private func newIDs(_ search: RememberedSearch) -> Set<String> { Set(search.itemIDs).subtracting(pooled) }
+
+    func adding(_ listing: MarketplaceListing) -> [QuotaKey: Int64] {
+        var browse: Int64 = 0, getItems: Int64 = 0
+        if let key = EbayMarketplace.searchKey(listing), !searches.contains(key) {
+            if let search = fresh(key) {
+                let before = Int64(pooled.count), after = before + Int64(newIDs(search).count)
+                getItems = (after + 19) / 20 - (before + 19) / 20
+            } else {
+                let pages = remembered[key].map { Int64(($0.itemIDs.count + 199) / 200) } ?? 1
+                browse += min(maxPages, max(1, pages))
+            }
+        }
+        if (titleMatches || listing.gtin == nil) && !listing.title.split(whereSeparator: \.isWhitespace).isEmpty { browse += 1 }
+        return [Self.browse: browse, Self.getItems: getItems]
+    }
+
+    func take(_ listing: MarketplaceListing) {
+        guard let key = EbayMarketplace.searchKey(listing), searches.insert(key).inserted else { return }
+        if let search = fresh(key) { pooled.formUnion(search.itemIDs) }
     }
 }

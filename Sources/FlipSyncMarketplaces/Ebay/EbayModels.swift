@@ -298,6 +298,13 @@ struct WireSearchResponse: Decodable {
     var next: String?
 }
 
+/// Browse getItems' `Items`: the items still listed (each a `CoreItem`, read with the fields a
+/// search's `ItemSummary` has), `total`, and `warnings` for ids not returned.
+struct WireItemsResponse: Decodable {
+    var items: [WireSearchResponse.Item]?
+    var total: Int?
+}
+
 struct WireOffersResponse: Decodable {
     struct Offer: Decodable {
         struct PricingSummary: Decodable { var price: WireAmount? }

@@ -61,8 +61,10 @@ public struct SandboxAddress: Sendable, Hashable, Codable {
 
 extension SeededCatalog {
     /// The physical details and the Amazon and Shopify listings of `listings`, from a generator
-    /// of their own so the eBay listings stay what they were for a seed.
-    static func channels(for listings: [SandboxListing], seed: UInt64)
+    /// of their own so the eBay listings stay what they were for a seed. `amazonTenths` of ten
+    /// products are listed on Amazon (6 by default; the draw is the same whatever the share, so
+    /// the rest of the catalog does not change with it).
+    static func channels(for listings: [SandboxListing], seed: UInt64, amazonTenths: Int = 6)
         -> (products: [SandboxProduct], amazon: [SandboxChannelListing], shopify: [SandboxChannelListing]) {
         var rng = SeededGenerator(seed: seed ^ 0x5EED_C4A7_A106_0001)
         var products: [SandboxProduct] = []
@@ -70,7 +72,7 @@ extension SeededCatalog {
         var shopify: [SandboxChannelListing] = []
         let alphabet = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ")
         for (index, listing) in listings.enumerated() {
-            let onAmazon = Int.random(in: 0..<10, using: &rng) < 6
+            let onAmazon = Int.random(in: 0..<10, using: &rng) < amazonTenths
             let asin = onAmazon ? "B0" + String((0..<8).map { _ in alphabet[Int.random(in: 0..<alphabet.count, using: &rng)] }) : nil
             let small = Bool.random(using: &rng)
             let product = SandboxProduct(

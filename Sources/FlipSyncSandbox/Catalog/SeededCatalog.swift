@@ -72,19 +72,38 @@ public struct SeededCatalog: Sendable {
                            "Bluetooth Speaker", "Phone Case", "Backpack", "Travel Mug", "Webcam"]
     static let conditions: [ListingCondition] = [.new, .new, .new, .newOther, .usedExcellent, .forParts]
 
-    public init(seed: UInt64, listings count: Int) {
+    /// `sharedGTINPercent` (0 by default, which keeps every seed's catalog exactly as it was):
+    /// that share of listings, drawn at random, is another listing of a product already listed
+    /// (its GTIN, brand and title; its condition half the time, else drawn), as a reseller lists
+    /// several lots or conditions of one product. Each still has its own SKU, cost, price,
+    /// quantity and competitors.
+    public init(seed: UInt64, listings count: Int, sharedGTINPercent: Int = 0) {
         var rng = SeededGenerator(seed: seed)
         var listings: [SandboxListing] = []
         var competitors: [SandboxCompetitorOffer] = []
         var usedGTINs = Set<String>()
+        var names: [(product: String, model: String)] = []
         for index in 0..<count {
-            let brand = Self.brands[Int.random(in: 0..<Self.brands.count, using: &rng)]
-            let product = Self.products[Int.random(in: 0..<Self.products.count, using: &rng)]
-            let model = "\(Character(Unicode.Scalar(UInt8(65 + Int.random(in: 0..<26, using: &rng)))))\(Int.random(in: 100...999, using: &rng))"
-            var gtin = Self.upc(using: &rng)
-            while usedGTINs.contains(gtin) { gtin = Self.upc(using: &rng) }
-            usedGTINs.insert(gtin)
-            let condition = Self.conditions[Int.random(in: 0..<Self.conditions.count, using: &rng)]
+            let original: Int? = sharedGTINPercent > 0 && !listings.isEmpty && Int.random(in: 0..<100, using: &rng) < sharedGTINPercent
+                ? Int.random(in: 0..<listings.count, using: &rng) : nil
+            let brand: String, product: String, model: String, gtin: String, condition: ListingCondition
+            if let original {
+                brand = listings[original].brand
+                (product, model) = names[original]
+                gtin = listings[original].gtin
+                condition = Bool.random(using: &rng) ? listings[original].condition
+                    : Self.conditions[Int.random(in: 0..<Self.conditions.count, using: &rng)]
+            } else {
+                brand = Self.brands[Int.random(in: 0..<Self.brands.count, using: &rng)]
+                product = Self.products[Int.random(in: 0..<Self.products.count, using: &rng)]
+                model = "\(Character(Unicode.Scalar(UInt8(65 + Int.random(in: 0..<26, using: &rng)))))\(Int.random(in: 100...999, using: &rng))"
+                var fresh = Self.upc(using: &rng)
+                while usedGTINs.contains(fresh) { fresh = Self.upc(using: &rng) }
+                usedGTINs.insert(fresh)
+                gtin = fresh
+                condition = Self.conditions[Int.random(in: 0..<Self.conditions.count, using: &rng)]
+            }
+            names.append((product, model))
             let costCents = Int64.random(in: 300...8_000, using: &rng)
             // A markup of 20–80%, ending in .99 or .49 like real shelf prices.
             let rawCents = costCents + costCents * Int64.random(in: 20...80, using: &rng) / 100

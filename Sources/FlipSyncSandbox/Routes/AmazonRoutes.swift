@@ -45,6 +45,8 @@ extension SandboxState {
 ///   `/attributes/purchasable_offer` (`our_price`) and `/attributes/fulfillment_availability`
 ///   (channel `DEFAULT`); a bad value answers `INVALID` with issues (codes are the sandbox's
 ///   own) and changes nothing; `ACCEPTED` is applied at once (Amazon applies it within minutes).
+/// - Feeds API 2021-06-30 under `/amazon/feeds/2021-06-30` and its document store: see
+///   `AmazonFeedRoutes.swift` (processing: `SandboxAmazonFeeds`).
 /// - `GET /amazon/orders/v0/orders` (`CreatedAfter` or `LastUpdatedAfter`, `MaxResultsPerPage`
 ///   1…100, `NextToken`) and `GET /amazon/orders/v0/orders/{orderId}/orderItems`: Orders v0.
 ///
@@ -96,6 +98,7 @@ struct AmazonRoutes: Sendable {
                                         sku: context.parameters.get("sku") ?? "")
         }
         amazon.get("orders/v0/orders") { request, _ in await self.orders(request) }
+        registerFeeds(on: router)
         amazon.get("orders/v0/orders/:orderId/orderItems") { request, context in
             await self.orderItems(request, orderID: context.parameters.get("orderId") ?? "")
         }
@@ -105,7 +108,10 @@ struct AmazonRoutes: Sendable {
 
     /// Applies the route's fault, if any: the response to send instead, or nil to go on.
     /// `malformed` is returned separately because it replaces only a successful body.
-    private func fault(_ route: SandboxRoute) async -> (response: Response?, malformed: Bool) {
+    func fault(_ route: SandboxRoute) async -> (response: Response?, malformed: Bool) {
+        // Feeds are processed on the sandbox's clock, whoever calls next (as Amazon processes
+        // them whether or not anyone polls).
+        state.processDueAmazonFeeds()
         guard let fault = state.begin(route) else { return (nil, false) }
         if let latency = fault.latencyMilliseconds, latency > 0 { await state.hold(route, milliseconds: latency) }
         if fault.expireTokens == true { state.expireAllTokens() }
@@ -129,7 +135,7 @@ struct AmazonRoutes: Sendable {
     }
 
     /// Checks `x-amz-access-token` against the LWA tokens issued.
-    private func authorize(_ request: Request) -> Response? {
+    func authorize(_ request: Request) -> Response? {
         func denied(_ details: String) -> Response {
             Self.error(status: 403, code: "Unauthorized", message: "Access to requested resource is denied.", details: details)
         }
@@ -498,26 +504,10 @@ struct AmazonRoutes: Sendable {
         return item
     }
 
-    /// `ListingsItemPatchRequest`, with both supported attributes' keys in one value shape.
+    /// `ListingsItemPatchRequest`.
     private struct PatchRequest: Decodable {
-        struct Patch: Decodable {
-            struct Value: Decodable {
-                struct OurPrice: Decodable {
-                    struct Schedule: Decodable { var value_with_tax: Decimal? }
-                    var schedule: [Schedule]?
-                }
-                var marketplace_id: String?
-                var currency: String?
-                var our_price: [OurPrice]?
-                var fulfillment_channel_code: String?
-                var quantity: Int?
-            }
-            var op: String?
-            var path: String?
-            var value: [Value]?
-        }
         var productType: String?
-        var patches: [Patch]?
+        var patches: [SandboxAmazonPatch]?
     }
 
     func patchListing(_ request: Request, sellerID: String, sku rawSKU: String) async throws -> Response {
@@ -565,7 +555,12 @@ struct AmazonRoutes: Sendable {
                           attribute: "purchasable_offer", category: "INVALID_ATTRIBUTE")
                 } else if let money = try? Money(parsing: "\(amount) USD", allowNegative: true), money.micros > 0,
                           money.micros % 10_000 == 0 {
-                    priceMicros = money.micros
+                    if let minimum = state.amazonFeeds.minimumPriceMicros, money.micros < minimum {
+                        issue("SANDBOX_PRICE_BELOW_MINIMUM", "The price \(amount) is below the minimum \(Self.decimalText(minimum)) allowed for this listing.",
+                              attribute: "purchasable_offer", category: "INVALID_PRICE")
+                    } else {
+                        priceMicros = money.micros
+                    }
                 } else {
                     issue("SANDBOX_INVALID_PRICE", "The price \(amount) is not valid: it must be greater than 0 with at most 2 decimal places.",
                           attribute: "purchasable_offer", category: "INVALID_PRICE")
@@ -694,11 +689,9 @@ struct AmazonRoutes: Sendable {
 
     // MARK: Values
 
-    /// Whole cents as a decimal string: `12.99`.
+    /// Whole cents as a decimal string: `12.99` (`Money.fixedDecimalString`).
     static func decimalText(_ micros: Int64) -> String {
-        let cents = micros / 10_000
-        let fraction = String(cents % 100)
-        return "\(cents / 100).\(fraction.count == 1 ? "0" + fraction : fraction)"
+        Money(micros: micros, currency: .usd).fixedDecimalString
     }
 
     /// The same amount as an exact JSON number.
@@ -711,18 +704,11 @@ struct AmazonRoutes: Sendable {
     static func orderMoney(_ micros: Int64) -> [String: Any] { ["CurrencyCode": "USD", "Amount": decimalText(micros)] }
 
     static func iso8601(_ milliseconds: Int64) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter.string(from: Date(timeIntervalSince1970: TimeInterval(milliseconds / 1000)))
+        Timestamp(secondsSinceEpoch: milliseconds / 1000).iso8601UTC
     }
 
     static func milliseconds(_ text: String) -> Int64? {
-        let formatter = ISO8601DateFormatter()
-        for options: ISO8601DateFormatter.Options in [[.withInternetDateTime], [.withInternetDateTime, .withFractionalSeconds]] {
-            formatter.formatOptions = options
-            if let date = formatter.date(from: text) { return Int64((date.timeIntervalSince1970 * 1000).rounded()) }
-        }
-        return nil
+        ISO8601.milliseconds(text)
     }
 
     /// An opaque paging token: the kind and numbers, base64url.
@@ -747,4 +733,23 @@ extension String {
     fileprivate func leftPadded(_ width: Int) -> String {
         count >= width ? self : String(repeating: "0", count: width - count) + self
     }
+}
+
+/// One `PatchOperation` of `patchListingsItem` and of a `JSON_LISTINGS_FEED` message, with both
+/// supported attributes' keys in one value shape.
+struct SandboxAmazonPatch: Decodable {
+    struct Value: Decodable {
+        struct OurPrice: Decodable {
+            struct Schedule: Decodable { var value_with_tax: Decimal? }
+            var schedule: [Schedule]?
+        }
+        var marketplace_id: String?
+        var currency: String?
+        var our_price: [OurPrice]?
+        var fulfillment_channel_code: String?
+        var quantity: Int?
+    }
+    var op: String?
+    var path: String?
+    var value: [Value]?
 }

@@ -74,7 +74,7 @@ struct CarrierRoutes: Sendable {
                                                  weightTenthsOz: weight) else { return nil }
             return ["id": "rate_\(String(Self.fnv1a(Array((shipmentID + service.service).utf8)), radix: 16))", "object": "Rate",
                     "mode": "test", "shipment_id": shipmentID, "carrier": service.carrier, "service": service.service,
-                    "rate": "\(cents / 100).\(cents % 100 < 10 ? "0" : "")\(cents % 100)", "currency": "USD",
+                    "rate": Money(minorUnits: Int64(cents), currency: .usd).fixedDecimalString, "currency": "USD",
                     "delivery_days": service.deliveryDays(zone: zone), "delivery_date_guaranteed": false]
         }
         if malformed { return JSON.raw(Array(#"{"id":"shp_1","rates":[{"carrier":"USPS","rate":"#.utf8)) }

@@ -6,7 +6,7 @@ import Hummingbird
 ///
 /// Shapes follow eBay's documentation: the OAuth token endpoint (client-credentials and
 /// refresh-token grants), Browse `item_summary/search` (`SearchPagedCollection` of
-/// `ItemSummary`), Inventory `getOffers` (`Offers`), `getInventoryItems` (`InventoryItems`) and
+/// `ItemSummary`) and `getItems` (`Items` of `CoreItem`), Inventory `getOffers` (`Offers`), `getInventoryItems` (`InventoryItems`) and
 /// `bulkUpdatePriceQuantity` (`BulkPriceQuantityResponse`), and Fulfillment `getOrders`
 /// (`OrderSearchPagedCollection` of `Order`). Error ids are the sandbox's own except 1001
 /// (invalid access token) and 1100 (insufficient permissions), which are eBay's.
@@ -17,6 +17,8 @@ struct EbayRoutes: Sendable {
         let ebay = router.group("ebay")
         ebay.post("identity/v1/oauth2/token") { request, _ in try await self.token(request) }
         ebay.get("buy/browse/v1/item_summary/search") { request, _ in await self.search(request) }
+        // eBay's path is `item/?item_ids=…`; the router takes it with or without the slash.
+        ebay.get("buy/browse/v1/item") { request, _ in await self.getItems(request) }
         ebay.get("sell/inventory/v1/offer") { request, _ in await self.offers(request) }
         ebay.get("sell/inventory/v1/inventory_item") { request, _ in await self.inventoryItems(request) }
         ebay.post("sell/inventory/v1/bulk_update_price_quantity") { request, _ in try await self.bulkUpdate(request) }
@@ -157,17 +159,51 @@ struct EbayRoutes: Sendable {
         if offset + limit < matches.count { body["next"] = "\(base)?limit=\(limit)&offset=\(offset + limit)" }
         if offset > 0 { body["prev"] = "\(base)?limit=\(limit)&offset=\(max(0, offset - limit))" }
         if !page.isEmpty {
-            body["itemSummaries"] = page.map { offer -> [String: Any] in
-                var item: [String: Any] = [
-                    "itemId": offer.itemId, "title": offer.title, "price": JSON.amount(offer.priceMicros, offer.currency),
-                    "condition": offer.condition.text, "conditionId": String(offer.condition.id),
-                    "buyingOptions": ["FIXED_PRICE"],
-                    "seller": ["username": offer.sellerUsername, "feedbackPercentage": offer.feedbackPercentage,
-                               "feedbackScore": offer.feedbackScore],
-                    "shippingOptions": [["shippingCostType": "FIXED", "shippingCost": JSON.amount(offer.shippingMicros, offer.currency)]],
-                ]
-                if let gtin = offer.gtin { item["gtin"] = gtin }
-                return item
+            body["itemSummaries"] = page.map { Self.itemJSON($0) }
+        }
+        return JSON.response(body)
+    }
+
+    /// A competitor listing as search's `ItemSummary` and getItems' `CoreItem` show it.
+    static func itemJSON(_ offer: SandboxCompetitorOffer) -> [String: Any] {
+        var item: [String: Any] = [
+            "itemId": offer.itemId, "title": offer.title, "price": JSON.amount(offer.priceMicros, offer.currency),
+            "condition": offer.condition.text, "conditionId": String(offer.condition.id),
+            "buyingOptions": ["FIXED_PRICE"],
+            "seller": ["username": offer.sellerUsername, "feedbackPercentage": offer.feedbackPercentage,
+                       "feedbackScore": offer.feedbackScore],
+            "shippingOptions": [["shippingCostType": "FIXED", "shippingCost": JSON.amount(offer.shippingMicros, offer.currency)]],
+        ]
+        if let gtin = offer.gtin { item["gtin"] = gtin }
+        return item
+    }
+
+    /// Browse `getItems`: `item_ids` (1–20, comma-separated) → `Items` (`items`: each still
+    /// listed item as a `CoreItem` with the fields search's `ItemSummary` has, `total`); an id
+    /// not found or ended is left out, with a warning (errorId 11006) naming it.
+    func getItems(_ request: Request) async -> Response {
+        let (faulted, malformed) = await fault(.getItems)
+        if let faulted { return faulted }
+        if let denied = authorize(request, needsUser: false) { return denied }
+        let ids = (request.uri.queryParameters["item_ids"].map(String.init) ?? "").split(separator: ",").map(String.init)
+        guard !ids.isEmpty else {
+            return JSON.ebayError(status: 400, errorId: 11003, domain: "API_BROWSE", message: "The 'item_ids' query parameter is required.")
+        }
+        guard ids.count <= 20 else {
+            return JSON.ebayError(status: 400, errorId: 11004, domain: "API_BROWSE", message: "The maximum number of item IDs is 20.")
+        }
+        if malformed { return JSON.raw(Array(#"{"items":[{"itemId":"v1|1|0","price":{"value":"#.utf8)) }
+        var items: [[String: Any]] = [], missing: [String] = []
+        for id in ids {
+            guard let offer = state.competitorItem(id: id) else { missing.append(id); continue }
+            items.append(Self.itemJSON(offer))
+        }
+        var body: [String: Any] = ["total": items.count, "items": items]
+        if !missing.isEmpty {
+            body["warnings"] = missing.map { id -> [String: Any] in
+                ["errorId": 11006, "domain": "API_BROWSE", "category": "REQUEST",
+                 "message": "The item ID \(id) could not be found or the item is no longer available.",
+                 "parameters": [["name": "itemId", "value": id]]]
             }
         }
         return JSON.response(body)
@@ -394,12 +430,13 @@ struct EbayRoutes: Sendable {
         return CivilDateTime(utcSeconds: seconds).iso8601 + "." + String(repeating: "0", count: 3 - fraction.count) + fraction + "Z"
     }
 
-    /// Parses exactly `YYYY-MM-DDTHH:MM:SS.sssZ` (what eBay documents for these filters).
+    /// Reads exactly `YYYY-MM-DDTHH:MM:SS.sssZ` (what eBay documents for these filters): that
+    /// shape, then `ISO8601.milliseconds`.
     static func milliseconds(_ text: String) -> Int64? {
-        guard text.utf8.count == 24, text.hasSuffix("Z"), Array(text.utf8)[19] == UInt8(ascii: "."),
-              let fraction = Int64(text.dropFirst(20).dropLast()), fraction >= 0,
-              let seconds = Timestamp(parsing: String(text.prefix(19)) + "Z") else { return nil }
-        return seconds.secondsSinceEpoch * 1000 + fraction
+        let bytes = Array(text.utf8)
+        guard bytes.count == 24, text.hasSuffix("Z"), bytes[19] == UInt8(ascii: "."),
+              bytes[20..<23].allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) else { return nil }
+        return ISO8601.milliseconds(text)
     }
 }
 

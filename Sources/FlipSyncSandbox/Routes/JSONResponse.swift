@@ -1,3 +1,4 @@
+import FlipSyncCore
 import Foundation
 import Hummingbird
 
@@ -33,8 +34,6 @@ enum JSON {
 
     /// Micro-units as eBay's amount: `{"value":"12.99","currency":"USD"}` (two decimals, USD-style).
     static func amount(_ micros: Int64, _ currency: String) -> [String: Any] {
-        let cents = micros / 10_000
-        let fraction = String(cents % 100)
-        return ["value": "\(cents / 100).\(fraction.count == 1 ? "0" + fraction : fraction)", "currency": currency]
+        ["value": Money(micros: micros, currency: .usd).fixedDecimalString, "currency": currency]
     }
 }

@@ -202,6 +202,7 @@ struct ShopifyRoutes: Sendable {
         }
         let (admitted, status) = state.shopifyCost.take(cost)
         guard admitted else {
+            state.countShopifyThrottled()
             return Self.serialise(Reply(body: [
                 "errors": [GQLError(message: "Throttled", code: "THROTTLED",
                                     extra: ["documentation": "https://shopify.dev/api/usage/rate-limits"]).json],
@@ -243,7 +244,7 @@ struct ShopifyRoutes: Sendable {
             return (Self.gidNumber(argument("id"), "ProductVariant").flatMap(shopifyListing(variantID:)).map(variantNode) ?? NSNull(), "ProductVariant")
         case (false, "inventoryItem"):
             let id = Self.gidNumber(argument("id"), "InventoryItem").map(String.init)
-            let listing = state.channelListings(.shopify).first { $0.inventoryItemID == id }
+            let listing = id.flatMap(state.shopifyListing(inventoryItemID:))
             return (listing.map(itemNode) ?? NSNull(), "InventoryItem")
         case (false, "locations"):
             let first = try Self.pageSize(argument("first"))
@@ -260,7 +261,7 @@ struct ShopifyRoutes: Sendable {
                                    partial: argument("allowPartialUpdates") as? Bool ?? false), "ProductVariantsBulkUpdatePayload")
         case (true, "inventorySetQuantities"): return (try setQuantities(argument("input")), "InventorySetQuantitiesPayload")
         case (false, "productVariantsCount"):
-            return (["count": state.channelListings(.shopify).count, "precision": "EXACT"] as [String: Any], "Count")
+            return (["count": state.shopifyVariantCount, "precision": "EXACT"] as [String: Any], "Count")
         case (true, "bulkOperationRunQuery"): return (runBulk(argument("query") as? String ?? ""), "BulkOperationRunQueryPayload")
         case (false, "currentBulkOperation"):
             guard let (operation, done) = state.shopifyBulk.poll() else { return (NSNull(), "BulkOperation") }
@@ -335,7 +336,7 @@ struct ShopifyRoutes: Sendable {
     }
 
     private func shopifyListing(variantID: Int64) -> SandboxChannelListing? {
-        state.channelListings(.shopify).first { $0.listingID == String(variantID) }
+        state.shopifyListing(variantID: String(variantID))
     }
 
     private func productNode(_ listing: SandboxChannelListing) -> [String: Any] {
@@ -392,7 +393,7 @@ struct ShopifyRoutes: Sendable {
 
     private func bulkUpdate(productID: Any?, variants: Any?, partial: Bool) throws -> [String: Any] {
         guard let product = Self.gidNumber(productID, "Product"),
-              let listings = Optional(state.channelListings(.shopify).filter { $0.productID == String(product) }), !listings.isEmpty else {
+              let listings = Optional(state.shopifyListings(productID: String(product))), !listings.isEmpty else {
             return ["product": NSNull(), "productVariants": NSNull(),
                     "userErrors": [Self.userError(["productId"], "Product does not exist", "PRODUCT_DOES_NOT_EXIST")]]
         }
@@ -460,7 +461,7 @@ struct ShopifyRoutes: Sendable {
                 continue
             }
             let item = Self.gidNumber(entry["inventoryItemId"], "InventoryItem").map(String.init)
-            guard let listing = state.channelListings(.shopify).first(where: { $0.inventoryItemID == item }) else {
+            guard let listing = item.flatMap(state.shopifyListing(inventoryItemID:)) else {
                 errors.append(Self.userError(path + ["inventoryItemId"], "The specified inventory item could not be found.", "INVALID_INVENTORY_ITEM"))
                 continue
             }
@@ -618,11 +619,9 @@ struct ShopifyRoutes: Sendable {
         return values.count == parts.count - 1 ? values : []
     }
 
-    /// Micro-units as Shopify's decimal string, two places: `12.99`.
+    /// Micro-units as Shopify's decimal string, two places: `12.99` (`Money.fixedDecimalString`).
     static func decimal(_ micros: Int64) -> String {
-        let cents = micros / 10_000
-        let fraction = String(cents.magnitude % 100)
-        return "\(cents < 0 ? "-" : "")\(cents.magnitude / 100).\(fraction.count == 1 ? "0" + fraction : fraction)"
+        Money(micros: micros, currency: .usd).fixedDecimalString
     }
 
     // MARK: Schema

@@ -27,6 +27,11 @@ public struct SandboxConfiguration: Sendable, Hashable {
     /// How strict: `.generous` (the default, for quick demos) or `.production` (each
     /// operation's real rate, burst and daily quota; `SandboxLimits.production`).
     public var limits: SandboxLimits = .generous
+    /// The share of listings that are another listing of a product already listed (same GTIN):
+    /// 0 by default (every GTIN distinct, every seed's catalog as it always was). See `SeededCatalog`.
+    public var sharedGTINPercent: Int = 0
+    /// Of ten products, how many are also listed on Amazon (6 by default; 10: every one).
+    public var amazonTenths: Int = 6
 
     public init(host: String = "127.0.0.1", port: Int = 0, seed: UInt64 = 1, listings: Int = 200,
                 credentials: SandboxCredentials = .development, tokenLifetime: TimeSpan = .seconds(7200),
@@ -90,12 +95,13 @@ public final class SandboxServer: Sendable {
     }
 
     static func makeState(_ configuration: SandboxConfiguration, clock: any SchedulerClock) -> SandboxState {
-        SandboxState(catalog: SeededCatalog(seed: configuration.seed, listings: configuration.listings),
+        SandboxState(catalog: SeededCatalog(seed: configuration.seed, listings: configuration.listings,
+                                            sharedGTINPercent: configuration.sharedGTINPercent),
                      credentials: configuration.credentials, tokenLifetime: configuration.tokenLifetime, clock: clock,
                      ordersPerHour: configuration.ordersPerHour, seed: configuration.seed,
                      amazonCredentials: configuration.amazonCredentials, shopifyAccessToken: configuration.shopifyAccessToken,
                      easyPostAPIKey: configuration.easyPostAPIKey, openAIAPIKey: configuration.openAIAPIKey,
-                     limits: configuration.limits)
+                     limits: configuration.limits, amazonTenths: configuration.amazonTenths)
     }
 
     static func makeRouter(_ state: SandboxState) -> Router<BasicRequestContext> {

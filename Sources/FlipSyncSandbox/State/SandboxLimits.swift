@@ -72,6 +72,7 @@ public struct SandboxLimits: Sendable, Hashable {
                                                shopifyMaximumAvailable: 200_000, shopifyRestoreRate: 100_000)
 
     static let spapi = "github.com/amzn/selling-partner-api-models@34dc93fe"
+    static let spapiFeeds = spapi + " feeds_2021-06-30.json"
     static let ebayBuyLimits = "developer.ebay.com/develop/api/buy/api_call_limits"
     static let ebaySellLimits = "developer.ebay.com/develop/api/sell/api_call_limits"
     static let ebayOAuthLimits = "developer.ebay.com/api-docs/static/oauth-rate-limits.html"
@@ -93,14 +94,28 @@ public struct SandboxLimits: Sendable, Hashable {
             .amazonOrders: SandboxLimit(rate: 0.0167, burst: 20, source: spapi + " ordersV0.json getOrders"),
             // ordersV0.json, getOrderItems: 0.5 | 30
             .amazonOrderItems: SandboxLimit(rate: 0.5, burst: 30, source: spapi + " ordersV0.json getOrderItems"),
+            // models/feeds-api-model/feeds_2021-06-30.json, createFeedDocument: 0.5 | 15
+            .amazonCreateFeedDocument: SandboxLimit(rate: 0.5, burst: 15, source: spapiFeeds + " createFeedDocument"),
+            // feeds_2021-06-30.json, createFeed: 0.0083 | 15 (the model says JSON_LISTINGS_FEED's own
+            // limit may differ; the table's is the one encoded)
+            .amazonCreateFeed: SandboxLimit(rate: 0.0083, burst: 15, source: spapiFeeds + " createFeed"),
+            // feeds_2021-06-30.json, getFeed: 2 | 15
+            .amazonGetFeed: SandboxLimit(rate: 2, burst: 15, source: spapiFeeds + " getFeed"),
+            // feeds_2021-06-30.json, getFeedDocument: 0.0222 | 10
+            .amazonGetFeedDocument: SandboxLimit(rate: 0.0222, burst: 10, source: spapiFeeds + " getFeedDocument"),
             // eBay, default call limits a day (midnight to midnight Pacific).
-            // Buy: "Browse API: All methods except getItems: 5000 API calls per day" (getItems has
-            // its own 5,000; the sandbox serves only item_summary/search).
+            // Buy: "Browse API: All methods except getItems: 5000 API calls per day".
             .search: SandboxLimit(dailyQuota: 5_000, quotaGroup: "ebay.browse", source: ebayBuyLimits),
+            // Buy: "Browse API: getItems: 5000 API calls per day", its own quota.
+            .getItems: SandboxLimit(dailyQuota: 5_000, quotaGroup: "ebay.browse_get_items", source: ebayBuyLimits),
             // Sell: "Account API: 25,000 API calls per day".
             .ebayFulfillmentPolicy: SandboxLimit(dailyQuota: 25_000, quotaGroup: "ebay.account", source: ebaySellLimits),
-            // TODO: Inventory API (offers, inventory_items, bulk_update) and Fulfillment API
-            // (orders) rows: their numbers were cut off in the text of ebaySellLimits read here.
+            // Not limited: Inventory API (offers, inventory_items, bulk_update) and Fulfillment API
+            // (orders). ebaySellLimits has their default daily limits, but the copies of that page
+            // read for this table (2026-12-02, twice) stop after the Analytics API row, so no number
+            // is guessed. FlipSync counts them per operation (`ebay/inventory.offer.get_offers`, …);
+            // encoding one needs its row here, its key in QuotaPolicy.documentedLimits, and
+            // EbayClient.quotaKey mapping `inventory.*` / `fulfillment.*` to that key.
             // OAuth token endpoint, per grant type (the `token` route counts under
             // `token.<grant_type>`): developer.ebay.com/api-docs/static/oauth-rate-limits.html,
             // "Client credentials grant … 1,000 requests/day", "Refresh token grant … 50,000 requests/day".
@@ -110,6 +125,18 @@ public struct SandboxLimits: Sendable, Hashable {
         // shopify.dev/docs/apps/build/apis/graphql-admin/rate-limits: Standard plan 100 points/second.
         // The bucket's size is not in that table; 2,000 is the size the sandbox already serves.
         shopifyMaximumAvailable: 2_000, shopifyRestoreRate: 100)
+}
+
+/// How many requests one limit row refused: over its rate (bucket empty) or over its daily quota.
+public struct SandboxLimitRefusals: Sendable, Hashable {
+    public var rate = 0
+    public var daily = 0
+    public var total: Int { rate + daily }
+}
+
+extension SandboxState {
+    /// The 429s the production limits answered so far (not injected faults), by limit row.
+    public var limitRefusals: [SandboxRoute: SandboxLimitRefusals] { limiter.refusals }
 }
 
 /// Enforces `SandboxLimits` on the sandbox's clock: token buckets on its monotonic time, daily
@@ -127,6 +154,7 @@ final class SandboxLimiter: Sendable {
     private struct State {
         var buckets: [SandboxRoute: Bucket] = [:]
         var days: [String: Day] = [:]
+        var refusals: [SandboxRoute: SandboxLimitRefusals] = [:]
     }
 
     let limits: SandboxLimits
@@ -156,6 +184,7 @@ final class SandboxLimiter: Sendable {
             if !day.day.contains(wall) { day = Day(used: 0, day: pacific.day(containing: wall)) }
             if let quota = limit.dailyQuota, day.used >= quota {
                 s.days[key] = day
+                s.refusals[route, default: SandboxLimitRefusals()].daily += 1
                 return .daily(resetMilliseconds: day.day.upperBound)
             }
             if let rate = limit.rate {
@@ -164,6 +193,7 @@ final class SandboxLimiter: Sendable {
                 bucket.last = monotonic
                 guard bucket.tokens >= 1 else {
                     s.buckets[route] = bucket
+                    s.refusals[route, default: SandboxLimitRefusals()].rate += 1
                     let wait = Int64(((1 - bucket.tokens) / rate * 1000).rounded(.up))
                     return .rate(limit: limit.rateHeader, retryAfterMilliseconds: wait)
                 }
@@ -175,6 +205,9 @@ final class SandboxLimiter: Sendable {
             return nil
         }
     }
+
+    /// The 429s answered so far by the limits, by the table row that refused them.
+    var refusals: [SandboxRoute: SandboxLimitRefusals] { state.withLock { $0.refusals } }
 
     /// `x-amzn-RateLimit-Limit` for `route` under these limits; nil when it has no rate here.
     func rateHeader(_ route: SandboxRoute) -> String? { limits.routes[route]?.rateHeader }

@@ -62,6 +62,8 @@ public struct SandboxRoute: RawRepresentable, Sendable, Hashable, Codable, Custo
 extension SandboxRoute {
     public static let token = SandboxRoute("token")
     public static let search = SandboxRoute("search")
+    /// Browse `getItems` (`GET /buy/browse/v1/item/?item_ids=…`).
+    public static let getItems = SandboxRoute("get_items")
     public static let offers = SandboxRoute("offers")
     public static let inventoryItems = SandboxRoute("inventory_items")
     public static let bulkUpdate = SandboxRoute("bulk_update")
@@ -140,8 +142,9 @@ public final class SandboxState: Sendable {
         var listings: [SandboxListing]
         var indexBySKU: [String: Int]
         var products: [String: SandboxProduct]
-        /// Amazon's and Shopify's listings, by SKU (eBay's are `listings`).
-        var channels: [MarketplaceName: [String: SandboxChannelListing]]
+        /// Amazon's and Shopify's listings, by SKU (eBay's are `listings`). Any change drops the
+        /// sorted copies `channelListings` keeps.
+        var channels: [MarketplaceName: [String: SandboxChannelListing]] { didSet { sortedChannels = [:] } }
         /// Units on the shelf, by SKU: what every channel sells from.
         var stock: [String: Int]
         var orders: [SandboxOrder] = []
@@ -162,11 +165,23 @@ public final class SandboxState: Sendable {
         var inFlightWaiters: [(route: SandboxRoute, continuation: CheckedContinuation<Void, Never>)] = []
         var updateWaiters: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
         var stopping = false
+        /// Competitor listings ended (`endCompetitorItem`): no longer found by search or getItems.
+        var endedItems: Set<String> = []
+        /// Shopify's listings by variant id, by inventory item id, and a product's SKUs: the
+        /// GraphQL routes look them up without scanning every listing.
+        var shopifyIndex = ShopifyListingIndex()
+        /// Shopify GraphQL queries answered `THROTTLED`.
+        var shopifyThrottled = 0
+        /// `channels[marketplace]` in SKU order, kept until any channel's listings change
+        /// (`channelListings` is read per request: sorting 20,000 listings each time is not free).
+        var sortedChannels: [MarketplaceName: [SandboxChannelListing]] = [:]
     }
 
     let inner: Mutex<Inner>
     /// Competitor offers never change once seeded, so they and their search index live outside the lock.
     let competitorIndex: CompetitorIndex
+    /// Each competitor offer's index in `competitorIndex.offers`, by item id (getItems).
+    let competitorByID: [String: Int]
     /// eBay's credentials.
     public let credentials: SandboxCredentials
     public let amazonCredentials: SandboxCredentials
@@ -179,6 +194,8 @@ public final class SandboxState: Sendable {
     public let shopifyCost: ShopifyCostBucket
     /// The Shopify shop's bulk operations (`bulkOperationRunQuery`).
     public let shopifyBulk = ShopifyBulkStore()
+    /// Amazon's Feeds API documents and feeds (`SandboxAmazonFeeds`).
+    public let amazonFeeds = SandboxAmazonFeeds()
     public let tokenLifetime: TimeSpan
     let clock: any SchedulerClock
     /// The limits enforced (`SandboxLimits.generous` unless configured).
@@ -189,7 +206,7 @@ public final class SandboxState: Sendable {
                 ordersPerHour: Int = 0, seed: UInt64 = 1, amazonCredentials: SandboxCredentials = .amazonDevelopment,
                 shopifyAccessToken: String = "sandbox-shopify-token",
                 easyPostAPIKey: String = SandboxServer.easyPostAPIKey, openAIAPIKey: String = SandboxServer.openAIAPIKey,
-                limits: SandboxLimits = .generous) {
+                limits: SandboxLimits = .generous, amazonTenths: Int = 6) {
         limiter = SandboxLimiter(limits: limits, clock: clock)
         self.easyPostAPIKey = easyPostAPIKey
         self.openAIAPIKey = openAIAPIKey
@@ -201,8 +218,9 @@ public final class SandboxState: Sendable {
         self.tokenLifetime = tokenLifetime
         self.clock = clock
         let index = Dictionary(uniqueKeysWithValues: catalog.listings.enumerated().map { ($1.sku, $0) })
-        let channels = SeededCatalog.channels(for: catalog.listings, seed: seed)
+        let channels = SeededCatalog.channels(for: catalog.listings, seed: seed, amazonTenths: amazonTenths)
         competitorIndex = CompetitorIndex(catalog.competitors)
+        competitorByID = Dictionary(catalog.competitors.enumerated().map { ($1.itemId, $0) }, uniquingKeysWith: { a, _ in a })
         inner = Mutex(Inner(
             listings: catalog.listings, indexBySKU: index,
             products: Dictionary(uniqueKeysWithValues: channels.products.map { ($0.sku, $0) }),
@@ -210,7 +228,8 @@ public final class SandboxState: Sendable {
                        .shopify: Dictionary(uniqueKeysWithValues: channels.shopify.map { ($0.sku, $0) })],
             stock: Dictionary(uniqueKeysWithValues: channels.products.map { ($0.sku, $0.initialStock) }),
             feed: OrderFeed(seed: seed, ordersPerHour: ordersPerHour, startMilliseconds: clock.wallMilliseconds()),
-            faultRandom: SeededGenerator(seed: seed ^ 0xFA17_FA17_FA17_FA17)))
+            faultRandom: SeededGenerator(seed: seed ^ 0xFA17_FA17_FA17_FA17),
+            shopifyIndex: ShopifyListingIndex(channels.shopify)))
     }
 
     // MARK: Inspection
@@ -222,8 +241,17 @@ public final class SandboxState: Sendable {
     /// condition id is one of `conditionIDs` (nil: no constraint). Exactly what filtering
     /// `competitors` gives, without scanning them (see `CompetitorIndex`).
     public func searchCompetitors(gtin: String?, keywords: [String]?, conditionIDs: Set<Int>?) -> [SandboxCompetitorOffer] {
-        competitorIndex.matches(gtin: gtin, keywords: keywords, conditionIDs: conditionIDs).map { competitorIndex.offers[Int($0)] }
+        let ended = inner.withLock { $0.endedItems }
+        let found = competitorIndex.matches(gtin: gtin, keywords: keywords, conditionIDs: conditionIDs).map { competitorIndex.offers[Int($0)] }
+        return ended.isEmpty ? found : found.filter { !ended.contains($0.itemId) }
     }
+    /// The competitor listing with this item id, unless unknown or ended (Browse getItems).
+    public func competitorItem(id: String) -> SandboxCompetitorOffer? {
+        guard let index = competitorByID[id], !inner.withLock({ $0.endedItems.contains(id) }) else { return nil }
+        return competitorIndex.offers[index]
+    }
+    /// Ends a competitor listing: search and getItems no longer return it.
+    public func endCompetitorItem(_ id: String) { _ = inner.withLock { $0.endedItems.insert(id) } }
     /// The competitor offers with `gtin`, in catalog order.
     public func competitors(gtin: String) -> [SandboxCompetitorOffer] {
         searchCompetitors(gtin: gtin, keywords: nil, conditionIDs: nil)

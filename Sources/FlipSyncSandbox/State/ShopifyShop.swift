@@ -60,7 +60,48 @@ public final class ShopifyCostBucket: Sendable {
     }
 }
 
+/// Shopify's listings by their ids (which never change once listed): variant id → SKU,
+/// inventory item id → SKU, product id → SKUs.
+struct ShopifyListingIndex {
+    var byVariant: [String: String] = [:]
+    var byItem: [String: String] = [:]
+    var byProduct: [String: [String]] = [:]
+
+    init(_ listings: [SandboxChannelListing] = []) {
+        for listing in listings { add(listing) }
+    }
+
+    mutating func add(_ listing: SandboxChannelListing) {
+        byVariant[listing.listingID] = listing.sku
+        if let item = listing.inventoryItemID { byItem[item] = listing.sku }
+        if let product = listing.productID { byProduct[product, default: []].append(listing.sku) }
+    }
+}
+
 extension SandboxState {
+    /// The Shopify listing with this variant id, now.
+    func shopifyListing(variantID: String) -> SandboxChannelListing? {
+        inner.withLock { s in s.shopifyIndex.byVariant[variantID].flatMap { s.channels[.shopify]?[$0] } }
+    }
+
+    /// The Shopify listing with this inventory item id, now.
+    func shopifyListing(inventoryItemID: String) -> SandboxChannelListing? {
+        inner.withLock { s in s.shopifyIndex.byItem[inventoryItemID].flatMap { s.channels[.shopify]?[$0] } }
+    }
+
+    /// A Shopify product's variants, in SKU order.
+    func shopifyListings(productID: String) -> [SandboxChannelListing] {
+        inner.withLock { s in (s.shopifyIndex.byProduct[productID] ?? []).compactMap { s.channels[.shopify]?[$0] }.sorted { $0.sku < $1.sku } }
+    }
+
+    /// How many variants the shop lists.
+    var shopifyVariantCount: Int { inner.withLock { $0.channels[.shopify]?.count ?? 0 } }
+
+    /// Shopify GraphQL queries answered `THROTTLED` so far (the cost bucket did not hold their cost).
+    public var shopifyThrottledCount: Int { inner.withLock { $0.shopifyThrottled } }
+
+    func countShopifyThrottled() { inner.withLock { $0.shopifyThrottled += 1 } }
+
     /// Resizes the Shopify GraphQL cost bucket (tests use a tiny one to provoke `THROTTLED`).
     public func setShopifyThrottle(maximumAvailable: Double, restoreRate: Double) {
         shopifyCost.configure(maximumAvailable: maximumAvailable, restoreRate: restoreRate)
@@ -85,6 +126,7 @@ extension SandboxState {
                                                  lengthInches: 6, widthInches: 4, heightInches: 2, shippingChargedMicros: 0,
                                                  initialStock: quantity)
                 s.channels[.shopify, default: [:]][sku] = listing
+                s.shopifyIndex.add(listing)
                 s.stock[sku] = quantity
                 added.append(listing)
             }

@@ -74,7 +74,12 @@ extension SandboxState {
 
     /// Amazon's or Shopify's listings, in SKU order (eBay's are `listings`).
     public func channelListings(_ marketplace: MarketplaceName) -> [SandboxChannelListing] {
-        inner.withLock { ($0.channels[marketplace] ?? [:]).values.sorted { $0.sku < $1.sku } }
+        inner.withLock { s in
+            if let sorted = s.sortedChannels[marketplace] { return sorted }
+            let sorted = (s.channels[marketplace] ?? [:]).values.sorted { $0.sku < $1.sku }
+            s.sortedChannels[marketplace] = sorted
+            return sorted
+        }
     }
 
     public func channelListing(_ marketplace: MarketplaceName, sku: String) -> SandboxChannelListing? {

@@ -5,12 +5,20 @@ import Glibc
 
 /// Reads the daemon's secrets (marketplace tokens, client secrets) as systemd credentials.
 ///
-/// Under systemd, `LoadCredential=NAME:/etc/flipsync/credentials/NAME` makes each one a file in
-/// `$CREDENTIALS_DIRECTORY`, readable only by the service; outside systemd (development) they are
-/// files in the config's `credentials_directory`, which must be readable by their owner only.
+/// Under systemd, the unit's one line `LoadCredential=flipsync:/etc/flipsync/credentials` copies
+/// every file of that directory into `$CREDENTIALS_DIRECTORY` as `flipsync_NAME`, readable only by
+/// the service (a unit may also load single files, `LoadCredential=NAME:PATH`, which arrive as
+/// `NAME`); outside systemd (development) they are files in the config's `credentials_directory`,
+/// which must be readable by their owner only. In either directory the credential `NAME` is the
+/// file `flipsync_NAME` if there is one, else `NAME`. A credential whose file is absent is
+/// ``CredentialError/missing(name:directory:)``: the channel that needs it is unavailable, the
+/// others run.
 public enum Credentials {
     /// Credentials are short; anything bigger is a wrong file.
     static let maximumSize = 64 * 1024
+
+    /// What `LoadCredential=flipsync:DIRECTORY` puts before each file name of DIRECTORY.
+    public static let directoryPrefix = "flipsync_"
 
     /// The credential `name`, from `$CREDENTIALS_DIRECTORY` if set, else from
     /// `credentialsDirectory` (development). One trailing newline is removed.
@@ -27,14 +35,17 @@ public enum Credentials {
     static func read(_ name: String, systemdDirectory: String?, developmentDirectory: String?) throws(CredentialError) -> Secret {
         guard isValidName(name) else { throw .invalidName(name) }
         guard let directory = systemdDirectory ?? developmentDirectory else { throw .noDirectory(name: name) }
-        let path = directory.hasSuffix("/") ? directory + name : directory + "/" + name
+        let base = directory.hasSuffix("/") ? directory : directory + "/"
 
+        // `flipsync_NAME` (a whole directory loaded with LoadCredential=flipsync:DIR), else `NAME`.
         var st = stat()
-        guard stat(path, &st) == 0 else {
+        var found: String?
+        for candidate in [base + directoryPrefix + name, base + name] {
+            if stat(candidate, &st) == 0 { found = candidate; break }
             let code = errno
-            if code == ENOENT { throw .missing(name: name, path: path) }
-            throw .unreadable(name: name, path: path, reason: String(cString: strerror(code)))
+            if code != ENOENT { throw .unreadable(name: name, path: candidate, reason: String(cString: strerror(code))) }
         }
+        guard let path = found else { throw .missing(name: name, directory: directory) }
         // systemd makes its copies private to the service; a developer's file may be too open.
         // (Checked before opening: this guards against a mistake, not against someone who can
         // already replace files in the directory.)
@@ -76,7 +87,8 @@ public enum CredentialError: Error, Sendable, Hashable, CustomStringConvertible 
     case invalidName(String)
     /// Neither `$CREDENTIALS_DIRECTORY` nor a development directory is set.
     case noDirectory(name: String)
-    case missing(name: String, path: String)
+    /// Neither `DIRECTORY/flipsync_NAME` nor `DIRECTORY/NAME` exists.
+    case missing(name: String, directory: String)
     /// A development credential file whose group or others have permissions (`mode`, e.g. 0o644).
     case accessibleByOthers(name: String, path: String, mode: UInt32)
     case unreadable(name: String, path: String, reason: String)
@@ -91,9 +103,11 @@ public enum CredentialError: Error, Sendable, Hashable, CustomStringConvertible 
         case .invalidName(let name):
             return "invalid credential name \"\(name)\": use lowercase letters, digits, '.', '_' and '-', not starting with '.'"
         case .noDirectory(let name):
-            return "credential \"\(name)\": no credentials directory (under systemd add LoadCredential=\(name):/etc/flipsync/credentials/\(name) to the unit; in development set [daemon] credentials_directory)"
-        case .missing(let name, let path):
-            return "credential \"\(name)\": \(path) does not exist (under systemd: is there a LoadCredential=\(name):… line in the unit?)"
+            return "credential \"\(name)\": no credentials directory (under systemd the unit needs LoadCredential=flipsync:/etc/flipsync/credentials; in development set [daemon] credentials_directory)"
+        case .missing(let name, let directory):
+            let base = directory.hasSuffix("/") ? directory : directory + "/"
+            return "credential \"\(name)\": not provided (no \(base)\(Credentials.directoryPrefix)\(name) or \(base)\(name); "
+                + "under systemd put the secret in /etc/flipsync/credentials/\(name), mode 0600, and restart flipsyncd)"
         case .accessibleByOthers(let name, let path, let mode):
             return "credential \"\(name)\": \(path) is accessible by group or others (mode 0\(String(mode, radix: 8))); run chmod 600 \(path)"
         case .unreadable(let name, let path, let reason):

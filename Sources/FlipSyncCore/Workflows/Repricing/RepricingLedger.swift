@@ -91,11 +91,18 @@ public protocol RepricingLedger: Sendable {
                        results: [String: String]) async throws
     /// The sweep a run belongs to: the first run of its chain of resumes.
     func sweepID(ofRun runID: Int64) throws -> Int64
+    /// When the run started (milliseconds since the epoch), nil when unknown: with the job's
+    /// `timeout`, the time the run has left.
+    func runStartedAt(runID: Int64) throws -> Int64?
     /// When each listing of `marketplace` was last checked (decided by a sweep), milliseconds
     /// since the epoch, and the sweep that checked it; listings never checked are absent.
     func coverage(marketplace: MarketplaceName) throws -> [String: ListingCoverage]
     /// Records that `sweep` checked these listings at `at`.
     func markChecked(marketplace: MarketplaceName, skus: [String], sweep: Int64, at: Int64) throws
+}
+
+extension RepricingLedger {
+    public func runStartedAt(runID: Int64) throws -> Int64? { nil }
 }
 
 /// When a listing was last checked, and by which sweep.

@@ -19,7 +19,11 @@ public protocol UnitCostSource: Sendable {
 ///    `blocked` and the run fails with the reason), `apply:<marketplace>:<n>` sends the planned
 ///    changes in batches of `batchSize`. Each decision is marked `sending` before its call and
 ///    `applied`/`failed` after; after a crash, a `sending` decision is checked against the live
-///    price before anything is sent again, so no change is applied twice.
+///    price before anything is sent again, so no change is applied twice. A marketplace that
+///    `prefersBulk` for its changes in the run's time left (`BulkApplyingMarketplace`: Amazon's
+///    JSON_LISTINGS_FEED) gets `apply:<marketplace>:bulk-<n>` tasks instead, one submission each;
+///    the submission's id is written on its decisions before its outcome is waited for, and a
+///    resumed run waits for that submission rather than sending again.
 ///
 /// A resumed run continues the same sweep (its first run's id): tasks that succeeded are not
 /// repeated, and the batches keep their keys because they are cut from the stored decisions.
@@ -32,10 +36,18 @@ public struct RepricingSweepPlan: WorkflowPlan {
     let matcher: (any OfferMatcher)?
     let unavailable: [MarketplaceName: String]
     let batchSize: Int
+    /// The quota ledger: with it, each run is sized from what its job has left (quota calls,
+    /// the timeout); without it, only `max_listings_per_run` bounds a run.
+    let quota: (any QuotaAllowance)?
+    /// Competitor ids earlier searches found (eBay refreshes them with getItems).
+    let competitors: (any CompetitorMemory)?
 
     public init(marketplaces: [MarketplaceName: any Marketplace], fees: [MarketplaceName: MarketplaceFees],
                 costSources: [MarketplaceName: any UnitCostSource], ledger: any RepricingLedger, clock: any SchedulerClock,
-                matcher: (any OfferMatcher)? = nil, unavailable: [MarketplaceName: String] = [:], batchSize: Int = 25) {
+                matcher: (any OfferMatcher)? = nil, unavailable: [MarketplaceName: String] = [:], batchSize: Int = 25,
+                quota: (any QuotaAllowance)? = nil, competitors: (any CompetitorMemory)? = nil) {
+        self.quota = quota
+        self.competitors = competitors
         self.matcher = matcher
         self.unavailable = unavailable
         self.marketplaces = marketplaces
@@ -63,23 +75,43 @@ public struct RepricingSweepPlan: WorkflowPlan {
     public func followUp(after tasks: [TaskInfo], job: JobDefinition, runID: Int64) async throws -> [PlannedTask] {
         let p = try Self.parameters(job)
         let sweep = try ledger.sweepID(ofRun: runID)
-        if !tasks.contains(where: { $0.key.hasPrefix("decide:") }) {
+        if !tasks.contains(where: { $0.key.hasPrefix("decide:") || $0.key.hasPrefix("plan:") }) {
             // Without every listing and the costs, deciding on half the inputs is worse than not deciding.
             guard !tasks.contains(where: { $0.status != .succeeded }) else { return [] }
             var next: [PlannedTask] = []
+            let costs = quota == nil ? [:] : try ledger.unitCosts()
+            let left = quota?.remaining(for: job.name) ?? [:]
+            let now = clock.wallMilliseconds()
             for marketplace in p.marketplaces.map(\.value) {
-                let listings = try Self.selected(try ledger.sweepListings(sweep: sweep, marketplace: marketplace),
-                                                 coverage: try ledger.coverage(marketplace: marketplace), sweep: sweep,
-                                                 max: p.maxListingsPerRun)
+                let channel = try? self.marketplace(marketplace.rawValue)
+                let options = CompetitionOptions(titleMatches: p.llmMatching && matcher != nil, memory: competitors,
+                                                 refreshSince: p.researchDays == 0 ? nil : now - Int64(p.researchDays) * 86_400_000, now: now)
+                let snapshot = try ledger.sweepListings(sweep: sweep, marketplace: marketplace)
+                let capacity: Capacity
+                if quota != nil, let channel {
+                    capacity = Self.capacity(
+                        snapshot, coverage: try ledger.coverage(marketplace: marketplace), sweep: sweep, max: p.maxListingsPerRun,
+                        rate: channel.competitionReadRate, timeout: job.timeout, counter: channel.competitionCallCounter(options: options),
+                        remaining: left, needsRead: { costs[$0.sku] != nil && $0.quantity > 0 })
+                } else {
+                    capacity = Self.capacity(snapshot, coverage: try ledger.coverage(marketplace: marketplace), sweep: sweep,
+                                             max: p.maxListingsPerRun)
+                }
+                let listings = capacity.selected
+                if quota != nil {
+                    next.append(PlannedTask(key: "plan:\(marketplace.rawValue)", agent: "plan",
+                                            input: capacity.record(marketplace: marketplace)))
+                }
                 // Listings whose competition is read together are decided by one task; alone,
                 // a listing's task is keyed by its SKU. Groups are cut from the stored snapshot
                 // (SKU order), so a resumed sweep cuts the same ones.
-                let groups = (try? self.marketplace(marketplace.rawValue))?.competitionGroups(listings) ?? listings.map { [$0] }
-                for (index, group) in groups.enumerated() where !group.isEmpty {
-                    let key = group.count == 1 ? "decide:\(marketplace.rawValue):\(group[0].sku)"
-                                               : "decide:\(marketplace.rawValue):group-\(index + 1)"
+                let groups = channel?.competitionGroups(listings, options: options) ?? listings.map { CompetitionGroup(listings: [$0]) }
+                for (index, group) in groups.enumerated() where !group.listings.isEmpty {
+                    let key = group.refresh ? "decide:\(marketplace.rawValue):refresh"
+                        : group.listings.count == 1 ? "decide:\(marketplace.rawValue):\(group.listings[0].sku)"
+                        : "decide:\(marketplace.rawValue):group-\(index + 1)"
                     next.append(PlannedTask(key: key, agent: "decide",
-                                            input: ([marketplace.rawValue] + group.map(\.sku)).joined(separator: "\n")))
+                                            input: ([marketplace.rawValue] + group.listings.map(\.sku)).joined(separator: "\n")))
                 }
             }
             return next
@@ -92,7 +124,27 @@ public struct RepricingSweepPlan: WorkflowPlan {
             }
             throw TaskFailure.permanent("\(trip); nothing was applied")
         }
-        return Self.batches(of: decisions, size: batchSize)
+        return Self.batches(of: decisions, size: batchSize, bulk: try bulkMarketplaces(decisions, job: job, runID: runID))
+    }
+
+    /// The marketplaces whose changes go in bulk this run, with their submission size: those
+    /// whose channel `prefersBulk` for the changes still to send (planned or sending) in the
+    /// run's time left (the job's `timeout` less the time since the run started), and those
+    /// with a change in a pending bulk submission (a resumed run waits for it in bulk again).
+    func bulkMarketplaces(_ decisions: [DecisionRecord], job: JobDefinition, runID: Int64) throws -> [MarketplaceName: Int] {
+        let timeLeft = try ledger.runStartedAt(runID: runID).map {
+            TimeSpan(milliseconds: job.timeout.milliseconds - max(0, clock.wallMilliseconds() - $0))
+        }
+        var bulk: [MarketplaceName: Int] = [:]
+        for (name, group) in Dictionary(grouping: decisions, by: \.marketplace) {
+            guard let channel = (try? marketplace(name.rawValue)) as? any BulkApplyingMarketplace else { continue }
+            let toSend = group.filter { $0.state == .planned || $0.state == .sending }
+            let pending = toSend.contains { $0.state == .sending && BulkMarker.parse($0.apiResult) != nil }
+            if pending || (!toSend.isEmpty && channel.prefersBulk(changes: toSend.count, timeLeft: timeLeft)) {
+                bulk[name] = max(1, channel.bulkLimit)
+            }
+        }
+        return bulk
     }
 
     /// The listings this sweep checks, in SKU order: all of them, or with `max` the `max` that
@@ -102,15 +154,116 @@ public struct RepricingSweepPlan: WorkflowPlan {
     /// listing checked now: every listing is checked within ⌈listings / max⌉ runs.
     static func selected(_ listings: [MarketplaceListing], coverage: [String: ListingCoverage], sweep: Int64,
                          max: Int?) -> [MarketplaceListing] {
-        guard let max, listings.count > max else { return listings }
-        let ordered = listings.sorted { a, b in
-            func rank(_ l: MarketplaceListing) -> (Int, Int64, String) {
-                guard let c = coverage[l.sku] else { return (1, 0, l.sku) }
-                return c.sweep == sweep ? (0, 0, l.sku) : (2, c.lastChecked, l.sku)
+        capacity(listings, coverage: coverage, sweep: sweep, max: max).selected
+    }
+
+    /// The share of a run's timeout its competition reads may fill when the channel's reads
+    /// are rate-limited; the rest is left for reading listings and applying changes.
+    static let competitionShareOfTimeout: Int64 = 80
+
+    /// What one marketplace's part of a run checks, and what bounded it.
+    struct Capacity {
+        var selected: [MarketplaceListing]
+        var total: Int
+        /// The bound that stopped the walk, as the summary names it; nil when all were taken.
+        var limitedBy: String?
+        /// Quota calls the selection is planned to take, and what was left before it.
+        var planned: [QuotaKey: Int64] = [:]
+        var left: [QuotaKey: Int64] = [:]
+        /// Listings the timeout leaves room for, when the channel's reads are rate-limited.
+        var timeoutListings: Int?
+        var timeoutRequests: Int64?
+        var rate: CompetitionReadRate?
+        var timeout: TimeSpan?
+
+        /// The `plan` task's input: one `field=value` a line (its journal metadata).
+        func record(marketplace: MarketplaceName) -> String {
+            var fields: [(String, String)] = [("marketplace", marketplace.rawValue), ("selected", String(selected.count)),
+                                              ("listings", String(total)), ("limited_by", limitedBy ?? "")]
+            for (key, calls) in planned.sorted(by: { $0.key < $1.key }) {
+                fields.append(("calls_planned.\(key.provider)/\(key.api)", String(calls)))
+                if let before = left[key] { fields.append(("calls_left.\(key.provider)/\(key.api)", String(before))) }
             }
-            return rank(a) < rank(b)
+            if let timeoutListings, let timeoutRequests, let rate, let timeout {
+                fields.append(("timeout_listings", String(timeoutListings)))
+                fields.append(("timeout_requests", String(timeoutRequests)))
+                fields.append(("timeout_operation", rate.operation))
+                fields.append(("timeout", timeout.description))
+            }
+            return fields.map { "\($0)=\($1)" }.joined(separator: "\n")
         }
-        return ordered.prefix(max).sorted { $0.sku < $1.sku }
+    }
+
+    /// The listings one marketplace's part of this run checks, in SKU order, from its snapshot
+    /// in coverage order (this sweep's own first, never checked by SKU, oldest `last_checked`,
+    /// SKU). A listing is taken while every bound holds:
+    ///
+    /// - `max`: at most that many listings (`max_listings_per_run`);
+    /// - `rate` and `timeout`: at most as many listings as the requests that fit in
+    ///   `competitionShareOfTimeout`% of the timeout carry (`CompetitionReadRate.requests(in:)`
+    ///   × listings per request), every listing taken counted;
+    /// - `counter` and `remaining`: the quota calls the listings needing a read add (one search
+    ///   per distinct search, getItems batched) fit what the job has left of each quota.
+    ///
+    /// The walk stops at the first listing a count bound refuses. A listing whose calls do not
+    /// fit is carried, and from then on only listings adding no calls are taken (their search
+    /// is already taken, or they need no read), so no listing checked goes before an older one
+    /// that needed calls.
+    static func capacity(_ listings: [MarketplaceListing], coverage: [String: ListingCoverage], sweep: Int64, max: Int?,
+                         rate: CompetitionReadRate? = nil, timeout: TimeSpan? = nil, counter: (any CompetitionCallCounter)? = nil,
+                         remaining: [QuotaKey: Int64] = [:],
+                         needsRead: (MarketplaceListing) -> Bool = { _ in true }) -> Capacity {
+        var result = Capacity(selected: listings, total: listings.count)
+        var timeoutCap: Int?
+        if let rate, let timeout {
+            let requests = rate.requests(in: timeout.milliseconds * competitionShareOfTimeout / 100)
+            let listings = requests > Int64(Int.max / 2) / Int64(Swift.max(1, rate.listingsPerRequest))
+                ? Int.max / 2 : Int(requests) * Swift.max(1, rate.listingsPerRequest)
+            timeoutCap = listings
+            result.timeoutListings = listings
+            result.timeoutRequests = requests
+            result.rate = rate
+            result.timeout = timeout
+        }
+        if counter == nil, listings.count <= Swift.min(max ?? Int.max, timeoutCap ?? Int.max) { return result }
+        func rank(_ l: MarketplaceListing) -> (Int, Int64, String) {
+            guard let c = coverage[l.sku] else { return (1, 0, l.sku) }
+            return c.sweep == sweep ? (0, 0, l.sku) : (2, c.lastChecked, l.sku)
+        }
+        let ordered = listings.sorted { rank($0) < rank($1) }
+        var left = remaining
+        result.left = remaining
+        var taken: [MarketplaceListing] = []
+        var limitedBy: String?
+        var onlyFree = false
+        for listing in ordered {
+            if let max, taken.count >= max, max <= (timeoutCap ?? Int.max) {
+                limitedBy = limitedBy ?? "max_listings_per_run"
+                break
+            }
+            if let timeoutCap, taken.count >= timeoutCap {
+                limitedBy = limitedBy ?? "timeout"
+                break
+            }
+            if let counter, rank(listing).0 != 0, needsRead(listing) {
+                let adds = counter.adding(listing).filter { $0.value > 0 }
+                if let over = adds.sorted(by: { $0.key < $1.key }).first(where: { key, calls in left[key].map { calls > $0 } ?? false }) {
+                    limitedBy = limitedBy ?? "\(over.key.provider)/\(over.key.api) quota (\(remaining[over.key] ?? 0) calls left)"
+                    onlyFree = true
+                    continue
+                }
+                if onlyFree && !adds.isEmpty { continue }
+                counter.take(listing)
+                for (key, calls) in adds {
+                    left[key]? -= calls
+                    result.planned[key, default: 0] += calls
+                }
+            }
+            taken.append(listing)
+        }
+        result.selected = taken.sorted { $0.sku < $1.sku }
+        result.limitedBy = limitedBy
+        return result
     }
 
     /// "checked N of M listings; K carried to the next run; oldest unchecked: D nights" over the
@@ -141,14 +294,18 @@ public struct RepricingSweepPlan: WorkflowPlan {
 
     /// The apply tasks: every decision with a new price, by marketplace and SKU, cut into batches.
     /// Decisions already applied stay in their batch, so a resumed sweep cuts the same batches.
-    static func batches(of decisions: [DecisionRecord], size: Int) -> [PlannedTask] {
+    /// A marketplace in `bulk` is cut into submissions of that size instead
+    /// (`apply:<marketplace>:bulk-<n>`, agent `apply-bulk`).
+    static func batches(of decisions: [DecisionRecord], size: Int, bulk: [MarketplaceName: Int] = [:]) -> [PlannedTask] {
         let changing = decisions.filter { [.planned, .sending, .applied, .failed].contains($0.state) }
         var tasks: [PlannedTask] = []
         for (marketplace, group) in Dictionary(grouping: changing, by: \.marketplace).sorted(by: { $0.key < $1.key }) {
             let skus = group.map(\.sku).sorted()
-            for (index, start) in stride(from: 0, to: skus.count, by: size).enumerated() {
-                let batch = skus[start..<min(start + size, skus.count)]
-                tasks.append(PlannedTask(key: "apply:\(marketplace.rawValue):\(index + 1)", agent: "apply",
+            let step = bulk[marketplace] ?? size
+            for (index, start) in stride(from: 0, to: skus.count, by: step).enumerated() {
+                let batch = skus[start..<min(start + step, skus.count)]
+                tasks.append(PlannedTask(key: "apply:\(marketplace.rawValue):\(bulk[marketplace] == nil ? "" : "bulk-")\(index + 1)",
+                                         agent: bulk[marketplace] == nil ? "apply" : "apply-bulk",
                                          input: ([marketplace.rawValue] + batch).joined(separator: "\n")))
             }
         }
@@ -159,15 +316,18 @@ public struct RepricingSweepPlan: WorkflowPlan {
         switch name {
         case "listings": return ListingsReader(plan: self)
         case "costs": return CostReader(plan: self)
+        case "plan": return PlanRecorder()
         case "decide": return PriceDecider(plan: self)
         case "apply": return PriceApplier(plan: self)
+        case "apply-bulk": return PriceApplier(plan: self, bulk: true)
         default: return nil
         }
     }
 
     public func summarize(_ tasks: [TaskInfo]) -> String {
+        let planned = tasks.contains { $0.key.hasPrefix("plan:") }
         guard let runID = tasks.first?.runID, let sweep = try? ledger.sweepID(ofRun: runID),
-              let decisions = try? ledger.decisions(sweep: sweep), !decisions.isEmpty else {
+              let decisions = try? ledger.decisions(sweep: sweep), !decisions.isEmpty || planned else {
             let failed = tasks.filter { $0.status == .failed }.count
             return "\(tasks.count) task\(tasks.count == 1 ? "" : "s"), \(failed) failed, no decisions"
         }
@@ -175,12 +335,19 @@ public struct RepricingSweepPlan: WorkflowPlan {
         let order: [DecisionRecord.State] = [.applied, .failed, .sending, .planned, .dryRun, .blocked, .hold]
         let parts = order.compactMap { state in byState[state].map { "\($0) \(state.rawValue)" } }
         let marketplaces = tasks.compactMap { $0.key.hasPrefix("listings:") ? MarketplaceName(rawValue: String($0.key.dropFirst(9))) : nil }
-        let coverage = coverageSummary(sweep: sweep, marketplaces: marketplaces, decisions: decisions)
-        return "\(decisions.count) listings decided: " + parts.joined(separator: ", ") + (coverage.map { "; " + $0 } ?? "")
+        var coverage = coverageSummary(sweep: sweep, marketplaces: marketplaces, decisions: decisions)
+        // What bounded each marketplace's part (the plan tasks' records), each bound once.
+        var bounds: [String] = []
+        for task in tasks where task.key.hasPrefix("plan:") {
+            if let bound = PlanRecorder.limitedBy(inResult: task.result), !bound.isEmpty, !bounds.contains(bound) { bounds.append(bound) }
+        }
+        if !bounds.isEmpty, coverage != nil { coverage! += "; limited by " + bounds.joined(separator: ", ") }
+        return "\(decisions.count) listings decided" + (parts.isEmpty ? "" : ": " + parts.joined(separator: ", "))
+            + (coverage.map { "; " + $0 } ?? "")
     }
 
     func marketplace(_ name: String) throws -> any Marketplace {
-        try Channels(clients: marketplaces, unavailable: unavailable).client(name)
+        try MarketplaceClients(clients: marketplaces, unavailable: unavailable).client(name)
     }
 
     // MARK: Agents
@@ -212,6 +379,48 @@ public struct RepricingSweepPlan: WorkflowPlan {
         }
     }
 
+    /// Records and journals (event `sweep-plan`) how one marketplace's part of the run was
+    /// sized: listings taken of the snapshot, the bound that stopped it, the quota calls planned
+    /// and left, the timeout's room. Its result keeps `limited_by` for the run's summary.
+    struct PlanRecorder: Agent {
+        var name: String { "plan" }
+
+        func perform(_ task: PlannedTask, context: AgentContext) async throws -> TaskOutput {
+            var fields: [(String, String)] = []
+            for line in task.input.split(separator: "\n") {
+                guard let eq = line.firstIndex(of: "=") else { continue }
+                fields.append((String(line[..<eq]), String(line[line.index(after: eq)...])))
+            }
+            let field = Dictionary(fields, uniquingKeysWith: { a, _ in a })
+            let marketplace = field["marketplace"] ?? "?"
+            var message = "\(marketplace): checking \(field["selected"] ?? "?") of \(field["listings"] ?? "?") listings"
+            if let bound = field["limited_by"], !bound.isEmpty { message += "; limited by \(bound)" }
+            let calls = fields.filter { $0.0.hasPrefix("calls_planned.") }.map { key, value -> String in
+                let api = String(key.dropFirst("calls_planned.".count))
+                return "\(api) \(value)" + (field["calls_left.\(api)"].map { " of \($0) left" } ?? "")
+            }
+            if !calls.isEmpty { message += "; quota calls planned: " + calls.joined(separator: ", ") }
+            if let requests = field["timeout_requests"], let timeout = field["timeout"] {
+                message += "; timeout \(timeout): \(requests) \(field["timeout_operation"] ?? "") requests "
+                    + "(\(field["timeout_listings"] ?? "?") listings) in \(RepricingSweepPlan.competitionShareOfTimeout)%"
+            }
+            var metadata: Logger.Metadata = ["event": "sweep-plan"]
+            for (key, value) in fields { metadata[key] = "\(value)" }
+            context.logger.info("\(message)", metadata: metadata)
+            return TaskOutput(result: "{\"limited_by\":\(JSON.string(field["limited_by"] ?? "")),\"selected\":\(field["selected"] ?? "0"),"
+                                + "\"listings\":\(field["listings"] ?? "0")}",
+                              summary: message)
+        }
+
+        /// `limited_by` from a plan task's result (the first field, a JSON string without escapes).
+        static func limitedBy(inResult result: String?) -> String? {
+            guard let result, result.hasPrefix("{\"limited_by\":\"") else { return nil }
+            let rest = result.dropFirst("{\"limited_by\":\"".count)
+            guard let end = rest.firstIndex(of: "\"") else { return nil }
+            return String(rest[..<end])
+        }
+    }
+
     struct PriceDecider: Agent {
         let plan: RepricingSweepPlan
         var name: String { "decide" }
@@ -236,7 +445,9 @@ public struct RepricingSweepPlan: WorkflowPlan {
             let toRead = listings.filter { costs[$0.sku] != nil && $0.quantity > 0 }
             // Title-only offers count only when the matcher accepts them: without one, the searches
             // that find nothing else are not made.
-            let lookups = toRead.isEmpty ? [] : try await marketplace.competitions(for: toRead, titleMatches: p.llmMatching && plan.matcher != nil)
+            let options = CompetitionOptions(titleMatches: p.llmMatching && plan.matcher != nil, memory: plan.competitors,
+                                             refresh: task.key.hasSuffix(":refresh"), now: plan.clock.wallMilliseconds())
+            let lookups = toRead.isEmpty ? [] : try await marketplace.competitions(for: toRead, options: options)
             guard lookups.count == toRead.count else {
                 throw TaskFailure.permanent("\(marketplace.name.rawValue) gave \(lookups.count) competition results for \(toRead.count) listings")
             }
@@ -312,9 +523,16 @@ public struct RepricingSweepPlan: WorkflowPlan {
     /// A confident "same product" from the matcher is needed before a title-only offer counts.
     static let minimumMatchConfidence = 800
 
+    /// Sends one batch of planned changes. With `bulk` (agent `apply-bulk`), the batch goes as
+    /// one bulk submission of a `BulkApplyingMarketplace` (Amazon: one JSON_LISTINGS_FEED);
+    /// its id is written on every decision in it (`BulkMarker`, still `sending`) before the
+    /// outcome is waited for, so a resumed run waits for that submission instead of sending
+    /// again. Decisions already in a pending submission are resolved from it, whatever the
+    /// batch's agent.
     struct PriceApplier: Agent {
         let plan: RepricingSweepPlan
-        var name: String { "apply" }
+        var bulk = false
+        var name: String { bulk ? "apply-bulk" : "apply" }
 
         func perform(_ task: PlannedTask, context: AgentContext) async throws -> TaskOutput {
             let lines = task.input.split(separator: "\n").map(String.init)
@@ -324,7 +542,23 @@ public struct RepricingSweepPlan: WorkflowPlan {
             let decisions = try plan.ledger.decisions(sweep: sweep, marketplace: marketplace.name, skus: Array(lines.dropFirst()))
             var toSend = decisions.filter { $0.state == .planned }
             var reconciled = 0
-            let unsure = decisions.filter { $0.state == .sending }
+            var tally = Tally()
+            // Changes in a bulk submission made before an interruption: its outcome, never a resend.
+            let pending = decisions.filter { $0.state == .sending && BulkMarker.parse($0.apiResult) != nil }
+            if !pending.isEmpty {
+                guard let channel = marketplace as? any BulkApplyingMarketplace else {
+                    throw TaskFailure.permanent("\(marketplace.name.rawValue) has decisions in a bulk submission but cannot read one")
+                }
+                let bySubmission = Dictionary(grouping: pending, by: { BulkMarker.parse($0.apiResult)!.submission })
+                for (submission, group) in bySubmission.sorted(by: { $0.key < $1.key }) {
+                    let items = group.map { BulkItem(change: Self.change($0), messageID: BulkMarker.parse($0.apiResult)!.messageID) }
+                    let results = try await ended(group.map(\.sku), marketplace.name, sweep) {
+                        try await channel.bulkResults(submission: submission, items: items)
+                    }
+                    try await record(results, marketplace.name, sweep, &tally)
+                }
+            }
+            let unsure = decisions.filter { $0.state == .sending && BulkMarker.parse($0.apiResult) == nil }
             if !unsure.isEmpty {
                 // A call may have landed before a crash: the live price says whether it did.
                 let live = Dictionary(try await marketplace.activeListings().map { ($0.sku, $0.price.micros) }, uniquingKeysWith: { a, _ in a })
@@ -339,15 +573,62 @@ public struct RepricingSweepPlan: WorkflowPlan {
                 }
             }
             guard !toSend.isEmpty else {
-                return TaskOutput(result: "{\"sent\":0,\"reconciled\":\(reconciled)}", summary: "nothing left to send")
+                return output(sent: tally.sent, applied: tally.applied, failed: tally.failed, reconciled: reconciled,
+                              summary: tally.sent == 0 ? "nothing left to send" : nil)
             }
-            let changes = toSend.map { d in
-                ListingChange(sku: d.sku, listingID: d.listingID,
-                              price: Money(micros: d.newPriceMicros ?? d.oldPriceMicros, currency: Currency(code: d.currency) ?? .usd))
-            }
+            let changes = toSend.map(Self.change)
             // The intent first: after a crash from here on, the live price is checked before resending.
             try await plan.ledger.markDecisions(sweep: sweep, marketplace: marketplace.name, skus: toSend.map(\.sku), state: .sending, results: [:])
-            let results = try await marketplace.apply(changes)
+            let results: [ListingChangeResult]
+            if bulk, let channel = marketplace as? any BulkApplyingMarketplace {
+                let ledger = plan.ledger, name = marketplace.name, skus = changes.map(\.sku)
+                results = try await ended(skus, name, sweep) {
+                    try await channel.applyInBulk(changes) { submission, messageIDs in
+                        // Before waiting for the outcome: a resumed run asks for this submission's.
+                        let inIt = messageIDs.filter { (1...skus.count).contains($0) }
+                        let markers = Dictionary(inIt.map { (skus[$0 - 1], BulkMarker.text(submission: submission, messageID: $0)) },
+                                                 uniquingKeysWith: { a, _ in a })
+                        try await ledger.markDecisions(sweep: sweep, marketplace: name, skus: inIt.map { skus[$0 - 1] }, state: .sending,
+                                                       results: markers)
+                    }
+                }
+            } else {
+                results = try await marketplace.apply(changes)
+            }
+            try await record(results, marketplace.name, sweep, &tally)
+            if tally.failed > 0 {
+                context.logger.warning("\(tally.failed) of \(tally.sent) price changes refused by \(marketplace.name.rawValue)",
+                                       metadata: ["event": "price-update-refused", "marketplace": "\(marketplace.name.rawValue)"])
+            }
+            return output(sent: tally.sent, applied: tally.applied, failed: tally.failed, reconciled: reconciled, summary: nil)
+        }
+
+        struct Tally {
+            var sent = 0, applied = 0, failed = 0
+        }
+
+        static func change(_ d: DecisionRecord) -> ListingChange {
+            ListingChange(sku: d.sku, listingID: d.listingID,
+                          price: Money(micros: d.newPriceMicros ?? d.oldPriceMicros, currency: Currency(code: d.currency) ?? .usd))
+        }
+
+        /// Runs a bulk call; when its submission ended without results, its decisions stay
+        /// `sending` with the reason (no longer naming the submission, so a resumed run checks
+        /// their live prices), and the error is rethrown.
+        func ended(_ skus: [String], _ marketplace: MarketplaceName, _ sweep: Int64,
+                   _ body: () async throws -> [ListingChangeResult]) async throws -> [ListingChangeResult] {
+            do {
+                return try await body()
+            } catch let error as BulkSubmissionEnded {
+                let text = "\(error.reason); nothing counted as applied, the live price is checked before sending again"
+                try await plan.ledger.markDecisions(sweep: sweep, marketplace: marketplace, skus: skus, state: .sending,
+                                                    results: Dictionary(uniqueKeysWithValues: skus.map { ($0, text) }))
+                throw error
+            }
+        }
+
+        /// Marks each result's decision applied or failed, with the API's result.
+        func record(_ results: [ListingChangeResult], _ marketplace: MarketplaceName, _ sweep: Int64, _ tally: inout Tally) async throws {
             var applied: [String] = [], failed: [String] = [], messages: [String: String] = [:]
             for result in results {
                 switch result.outcome {
@@ -359,14 +640,17 @@ public struct RepricingSweepPlan: WorkflowPlan {
                     messages[result.sku] = message
                 }
             }
-            try await plan.ledger.markDecisions(sweep: sweep, marketplace: marketplace.name, skus: applied, state: .applied, results: messages)
-            try await plan.ledger.markDecisions(sweep: sweep, marketplace: marketplace.name, skus: failed, state: .failed, results: messages)
-            if !failed.isEmpty {
-                context.logger.warning("\(failed.count) of \(changes.count) price changes refused by \(marketplace.name.rawValue)",
-                                       metadata: ["event": "price-update-refused", "marketplace": "\(marketplace.name.rawValue)"])
-            }
-            return TaskOutput(result: "{\"sent\":\(changes.count),\"applied\":\(applied.count),\"failed\":\(failed.count),\"reconciled\":\(reconciled)}",
-                              summary: "\(applied.count) of \(changes.count) applied")
+            try await plan.ledger.markDecisions(sweep: sweep, marketplace: marketplace, skus: applied, state: .applied, results: messages)
+            try await plan.ledger.markDecisions(sweep: sweep, marketplace: marketplace, skus: failed, state: .failed, results: messages)
+            tally.sent += results.count
+            tally.applied += applied.count
+            tally.failed += failed.count
+        }
+
+        func output(sent: Int, applied: Int, failed: Int, reconciled: Int, summary: String?) -> TaskOutput {
+            TaskOutput(result: "{\"sent\":\(sent),\"applied\":\(applied),\"failed\":\(failed),\"reconciled\":\(reconciled)"
+                         + (bulk ? ",\"bulk\":true}" : "}"),
+                       summary: summary ?? "\(applied) of \(sent) applied")
         }
     }
 }

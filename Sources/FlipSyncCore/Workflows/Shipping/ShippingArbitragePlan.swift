@@ -121,7 +121,7 @@ public struct ShippingArbitragePlan: WorkflowPlan {
     }
 
     func marketplace(_ name: String) throws -> any Marketplace {
-        try Channels(clients: marketplaces, unavailable: unavailable).client(name)
+        try MarketplaceClients(clients: marketplaces, unavailable: unavailable).client(name)
     }
 
     // MARK: Agents

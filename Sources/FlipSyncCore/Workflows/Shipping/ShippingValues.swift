@@ -126,10 +126,33 @@ public protocol RateShopper: Sendable {
     func quotes(for request: ParcelRequest) async throws -> [RateQuote]
 }
 
-/// How a carrier turns a box into the weight it bills: the larger of the actual weight and the
-/// dimensional weight (L×W×H ÷ `divisor`, exact to the tenth of an inch), each rounded UP to
-/// the whole pound; where `ounceTier` holds, a box under 16 oz not billed by its dimensions is
-/// billed by the whole ounce instead (rounded up).
+/// The weight a parcel is billed at: whole ounces (light parcels on services billed by the
+/// ounce) or whole pounds.
+public enum BillableWeight: Sendable, Hashable, CustomStringConvertible {
+    case ounces(Int)
+    case pounds(Int)
+
+    /// The billed weight in whole ounces.
+    public var inOunces: Int {
+        switch self {
+        case .ounces(let oz): return oz
+        case .pounds(let lb): return lb * 16
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .ounces(let oz): return "\(oz) oz"
+        case .pounds(let lb): return "\(lb) lb"
+        }
+    }
+}
+
+/// How a carrier turns a box into the weight it bills — the one dimensional-weight rule, used by
+/// the rate-shopping quotes (`published`) and by the offline rate cards (`RateCard.weightRule`):
+/// the larger of the actual weight and the dimensional weight (L×W×H ÷ `divisor`, exact to the
+/// tenth of an inch), each rounded UP to the whole pound; where `ounceTier` holds, a box under
+/// 16 oz not billed by its dimensions is billed by the whole ounce instead (rounded up).
 public struct DimensionalWeightRule: Sendable, Hashable {
     /// Cubic inches per pound.
     public var divisor: Int
@@ -143,6 +166,7 @@ public struct DimensionalWeightRule: Sendable, Hashable {
         self.ounceTier = ounceTier
     }
 
+    /// 1,728 cubic inches in thousandths of a cubic inch (tenths of an inch cubed).
     static let cubicFootThousandths: Int64 = 1_728_000
 
     /// The dimensional weight in whole pounds (rounded up), or nil where the rule does not apply.
@@ -152,14 +176,22 @@ public struct DimensionalWeightRule: Sendable, Hashable {
         return Int(Self.divideRoundingUp(volume, Int64(divisor) * 1000))
     }
 
-    /// The billed weight in whole ounces.
-    public func billableOunces(_ size: ParcelSize) -> Int {
+    /// The billed weight: by the whole ounce where the ounce tier applies and the ounces are at
+    /// most `ounceLimit` (a rate card's last ounce break; 16 stands for "up to 15.99 oz"), else by
+    /// the whole pound.
+    public func billableWeight(_ size: ParcelSize, ounceLimit: Int = 16) -> BillableWeight {
         let dimensional = dimensionalPounds(size)
         if ounceTier, dimensional == nil, size.weightTenthsOz < 160 {
-            return Int(Self.divideRoundingUp(Int64(size.weightTenthsOz), 10))
+            let ounces = Int(Self.divideRoundingUp(Int64(size.weightTenthsOz), 10))
+            if ounces <= ounceLimit { return .ounces(ounces) }
         }
         let actual = Int(Self.divideRoundingUp(Int64(size.weightTenthsOz), 160))
-        return max(actual, dimensional ?? 0) * 16
+        return .pounds(max(actual, dimensional ?? 0))
+    }
+
+    /// The billed weight in whole ounces.
+    public func billableOunces(_ size: ParcelSize) -> Int {
+        billableWeight(size).inOunces
     }
 
     /// The published rules of the carriers we quote, by carrier and service as the APIs spell

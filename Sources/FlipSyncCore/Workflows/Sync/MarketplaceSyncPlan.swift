@@ -62,8 +62,8 @@ public struct MarketplaceSyncPlan: WorkflowPlan {
 
     public func agent(named name: String) -> (any Agent)? {
         switch name {
-        case OrderPull.name: return OrderPull(channels: Channels(clients: marketplaces, unavailable: unavailable), ledger: ledger)
-        case Push.name: return Push(channels: Channels(clients: marketplaces, unavailable: unavailable), ledger: ledger, batchSize: batchSize)
+        case OrderPull.name: return OrderPull(channels: MarketplaceClients(clients: marketplaces, unavailable: unavailable), ledger: ledger)
+        case Push.name: return Push(channels: MarketplaceClients(clients: marketplaces, unavailable: unavailable), ledger: ledger, batchSize: batchSize)
         default: return nil
         }
     }

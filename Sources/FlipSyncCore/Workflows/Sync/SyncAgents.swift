@@ -5,7 +5,7 @@ import Logging
 /// Input: the marketplace's name. Safe to repeat: lines already applied are ignored.
 struct OrderPull: Agent {
     static let name = "sync-orders"
-    let channels: Channels
+    let channels: MarketplaceClients
     let ledger: any SyncLedger
     var name: String { Self.name }
 
@@ -28,7 +28,7 @@ struct OrderPull: Agent {
 /// what differs, so a change that landed before a crash is not sent again.
 struct Push: Agent {
     static let name = "sync-push"
-    let channels: Channels
+    let channels: MarketplaceClients
     let ledger: any SyncLedger
     let batchSize: Int
     var name: String { Self.name }

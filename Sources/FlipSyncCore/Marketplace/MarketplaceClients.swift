@@ -1,5 +1,6 @@
-/// The channel clients a plan may use, and why each configured one that is missing is missing.
-struct Channels: Sendable {
+/// The marketplace clients a plan may use, by name, and why each configured one that is missing
+/// is missing: a plan's lookup into `WorkflowServices.marketplaces` and `.unavailable`.
+struct MarketplaceClients: Sendable {
     let clients: [MarketplaceName: any Marketplace]
     let unavailable: [MarketplaceName: String]
 

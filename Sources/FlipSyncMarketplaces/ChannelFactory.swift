@@ -1,22 +1,37 @@
 import FlipSyncCore
 import Logging
 
-/// Builds the channel clients the config names, over one transport whose allow-list is exactly
+/// Builds the `WorkflowServices` (the channel clients the config names, and what the workflows
+/// need besides) once from the config, over one transport whose allow-list is exactly
 /// the configured hosts, sharing one set of rate limiters and one spend recorder.
 ///
 /// A channel whose credentials cannot be read is left out with the reason (in
 /// `WorkflowServices.unavailable`), so the jobs that need it fail saying why, and the others run.
 /// Likewise a rate-card file with a problem is journaled at its `file:line` and left out.
-public enum ChannelDirectory {
+public enum ChannelFactory {
     /// Reads a credential by its name in the config (`ebay-client-secret`, …).
     public typealias SecretLookup = @Sendable (String) throws -> SecretText
 
-    /// The hosts of every configured base URL and token URL: the transport calls nothing else.
+    /// The hosts of every configured base URL and token URL: the transport calls nothing else —
+    /// but for Amazon's feed documents: with an SP-API base URL of North America, the document
+    /// store its presigned feed-document URLs name (`AmazonFeedDocumentHosts`); and, when Shopify
+    /// is configured on a real store (an https `base_url` that is not loopback),
+    /// `shopifyBulkFileURL`'s host: Shopify serves a bulk operation's result file from Google
+    /// Cloud Storage, not from the shop. A sandbox serves feed documents and bulk files from its
+    /// own host, already in the list.
     public static func allowList(_ config: FlipSyncConfig) -> HostAllowList {
         var urls = config.marketplaces.values.flatMap { [$0.baseURL] + ($0.tokenURL.map { [$0] } ?? []) }
         urls += config.carriers.values.map(\.baseURL) + config.llm.values.map(\.baseURL)
+        if let amazon = config.marketplaces[.amazon] { urls += AmazonFeedDocumentHosts.urls(forBaseURL: amazon.baseURL) }
+        if let shopify = config.marketplaces[.shopify], let parts = HTTPURLAuthority(shopify.baseURL),
+           parts.scheme == "https", !LoopbackHost.isLoopback(host: parts.host) {
+            urls.append(shopifyBulkFileURL)
+        }
         return HostAllowList(baseURLs: urls)
     }
+
+    /// Where Shopify's bulk operation result files are (signed Google Cloud Storage URLs).
+    public static let shopifyBulkFileURL = "https://storage.googleapis.com"
 
     public static func services(config: FlipSyncConfig, secret: SecretLookup, transport: any HTTPTransport,
                                 recorder: any SpendRecorder, rateLimiters: RateLimiters, clock: any SchedulerClock,
@@ -108,7 +123,7 @@ public enum ChannelDirectory {
     }
 }
 
-extension ChannelDirectory {
+extension ChannelFactory {
     /// The configured chat models, in the order `llm_matching` asks them: `[llm.ollama]` first,
     /// `[llm.openai]` for escalation (either alone works). An LLM whose credentials cannot be
     /// read is left out, said in the journal.

@@ -1,0 +1,96 @@
+/// How the repricing sweep asks a channel for competition.
+public struct CompetitionOptions: Sendable {
+    /// Title-only offers will be judged by a matcher (`llm_matching` with one configured): a
+    /// channel makes the searches that find only those (eBay's keyword search).
+    public var titleMatches: Bool
+    /// The competitor ids earlier searches found, per search; nil: nothing is remembered.
+    public var memory: (any CompetitorMemory)?
+    /// Remembered searches made at or after this time (milliseconds since the epoch) are
+    /// refreshed instead of repeated (`research_days` before the sweep's plan); nil: never.
+    public var refreshSince: Int64?
+    /// In `competitions(for:options:)`: this group is the one the plan cut to be refreshed.
+    public var refresh: Bool
+    /// When the reads happen (a search made now is remembered with this time).
+    public var now: Int64
+
+    public init(titleMatches: Bool, memory: (any CompetitorMemory)? = nil, refreshSince: Int64? = nil, refresh: Bool = false,
+                now: Int64 = 0) {
+        self.titleMatches = titleMatches
+        self.memory = memory
+        self.refreshSince = refreshSince
+        self.refresh = refresh
+        self.now = now
+    }
+}
+
+/// Listings whose competition one `decide` task reads together; `refresh` when it is read
+/// from remembered searches (eBay: getItems on the competitor ids, batched across GTINs).
+public struct CompetitionGroup: Sendable, Hashable {
+    public var listings: [MarketplaceListing]
+    public var refresh: Bool
+
+    public init(listings: [MarketplaceListing], refresh: Bool = false) {
+        self.listings = listings
+        self.refresh = refresh
+    }
+}
+
+/// Counts, listing by listing in the order a sweep takes them, the quota calls reading their
+/// competition takes. `adding` is what one more listing adds to the listings taken so far (0
+/// for one whose search is already taken); `take` counts it in.
+public protocol CompetitionCallCounter: AnyObject {
+    func adding(_ listing: MarketplaceListing) -> [QuotaKey: Int64]
+    func take(_ listing: MarketplaceListing)
+}
+
+/// The rate a channel's competition reads are held to: `requestsPerSecond` with a bucket of
+/// `burst`, each request carrying up to `listingsPerRequest` listings.
+public struct CompetitionReadRate: Sendable, Hashable {
+    public var operation: String
+    public var requestsPerSecond: Double
+    public var burst: Int
+    public var listingsPerRequest: Int
+
+    public init(operation: String, requestsPerSecond: Double, burst: Int, listingsPerRequest: Int) {
+        self.operation = operation
+        self.requestsPerSecond = requestsPerSecond
+        self.burst = burst
+        self.listingsPerRequest = listingsPerRequest
+    }
+
+    /// The requests that fit in `milliseconds` from a full bucket: the burst plus the rate's
+    /// whole requests over that time; at least one.
+    public func requests(in milliseconds: Int64) -> Int64 {
+        // Micro-requests per millisecond keeps the arithmetic whole: 0.5/s is 500 per ms.
+        let microPerSecond = Int64((requestsPerSecond * 1_000_000).rounded(.down))
+        return Swift.max(1, Int64(burst) + microPerSecond * Swift.max(0, milliseconds) / 1_000_000_000)
+    }
+}
+
+/// One remembered search: the competitor ids it found and when it was made.
+public struct RememberedSearch: Sendable, Hashable {
+    public var itemIDs: [String]
+    public var searchedAt: Int64
+
+    public init(itemIDs: [String], searchedAt: Int64) {
+        self.itemIDs = itemIDs
+        self.searchedAt = searchedAt
+    }
+}
+
+/// The competitor ids each search found, kept between sweeps (the run ledger's
+/// `competitor_searches` and `competitor_items`), so a later sweep can refresh them by id.
+public protocol CompetitorMemory: Sendable {
+    /// Every remembered search of `marketplace`, by search key.
+    func rememberedSearches(marketplace: MarketplaceName) throws -> [String: RememberedSearch]
+    /// Replaces what `key`'s search found (ids in the order found) and when it was made.
+    func rememberSearch(marketplace: MarketplaceName, key: String, _ search: RememberedSearch) throws
+    /// Drops ids a refresh no longer returned (ended listings) from every search of `marketplace`.
+    func forgetItems(marketplace: MarketplaceName, itemIDs: [String]) throws
+}
+
+/// What a plan may ask of the quota ledger: the calls its job may still use of each limited
+/// API today (the limit less what is used, less the reserves of other jobs).
+public protocol QuotaAllowance: Sendable {
+    func remaining(for job: String?) -> [QuotaKey: Int64]
+}

@@ -1,0 +1,70 @@
+import FlipSyncCore
+import GRDB
+
+/// The competitor ids each search found, kept between sweeps: `competitor_searches` (one row per
+/// marketplace and search key, `searched_at` in milliseconds since the epoch) and
+/// `competitor_items` (the ids that search found, `position` in the order found). eBay's search
+/// key is the GTIN and the condition filter (`GTIN|conditionIds`).
+extension RunStore: CompetitorMemory {
+    static func registerCompetitorMigrations(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("v10-ebay-competitors: competitor item ids each search found, and when") { db in
+            try db.execute(sql: """
+                CREATE TABLE competitor_searches (
+                    marketplace TEXT NOT NULL,
+                    search_key TEXT NOT NULL,
+                    searched_at INTEGER NOT NULL,
+                    PRIMARY KEY (marketplace, search_key)
+                ) WITHOUT ROWID;
+                CREATE TABLE competitor_items (
+                    marketplace TEXT NOT NULL,
+                    search_key TEXT NOT NULL,
+                    item_id TEXT NOT NULL,
+                    position INTEGER NOT NULL,
+                    PRIMARY KEY (marketplace, search_key, item_id)
+                ) WITHOUT ROWID;
+                CREATE INDEX competitor_items_by_item ON competitor_items (marketplace, item_id);
+                """)
+        }
+    }
+
+    public func rememberedSearches(marketplace: MarketplaceName) throws -> [String: RememberedSearch] {
+        try read { db in
+            var result: [String: RememberedSearch] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT search_key, searched_at FROM competitor_searches WHERE marketplace = ?",
+                                        arguments: [marketplace.rawValue]) {
+                result[row["search_key"]] = RememberedSearch(itemIDs: [], searchedAt: row["searched_at"])
+            }
+            for row in try Row.fetchAll(db, sql: """
+                SELECT search_key, item_id FROM competitor_items WHERE marketplace = ? ORDER BY search_key, position
+                """, arguments: [marketplace.rawValue]) {
+                let key: String = row["search_key"]
+                result[key]?.itemIDs.append(row["item_id"])
+            }
+            return result
+        }
+    }
+
+    public func rememberSearch(marketplace: MarketplaceName, key: String, _ search: RememberedSearch) throws {
+        try write { db in
+            try db.execute(sql: """
+                INSERT INTO competitor_searches (marketplace, search_key, searched_at) VALUES (?, ?, ?)
+                ON CONFLICT (marketplace, search_key) DO UPDATE SET searched_at = excluded.searched_at
+                """, arguments: [marketplace.rawValue, key, search.searchedAt])
+            try db.execute(sql: "DELETE FROM competitor_items WHERE marketplace = ? AND search_key = ?", arguments: [marketplace.rawValue, key])
+            var seen = Set<String>()
+            for (position, id) in search.itemIDs.enumerated() where seen.insert(id).inserted {
+                try db.execute(sql: "INSERT INTO competitor_items (marketplace, search_key, item_id, position) VALUES (?, ?, ?, ?)",
+                               arguments: [marketplace.rawValue, key, id, position])
+            }
+        }
+    }
+
+    public func forgetItems(marketplace: MarketplaceName, itemIDs: [String]) throws {
+        guard !itemIDs.isEmpty else { return }
+        try write { db in
+            for id in itemIDs {
+                try db.execute(sql: "DELETE FROM competitor_items WHERE marketplace = ? AND item_id = ?", arguments: [marketplace.rawValue, id])
+            }
+        }
+    }
+}

@@ -1,0 +1,62 @@
+import Testing
+@testable import FlipSyncCore
+
+@Suite("Repricing sweep capacity: research_days and the planner's walk", .timeLimit(.minutes(1)))
+struct SweepCapacityPlanTests {
+    @Test("research_days: default 7, 0…90 accepted (0: always search), -1 or 91 refused at its line")
+    func researchDaysValidation() {
+        func parse(_ extra: String) -> (RepricingSweep.Parameters?, [String]) {
+            let (jobs, errors) = check(minimalRepricing + "\n" + extra)
+            guard case .repricingSweep(let p)? = jobs.first?.parameters else { return (nil, errors) }
+            return (p, errors)
+        }
+        #expect(parse("").0?.researchDays == 7)
+        #expect(parse("research_days = 90").0?.researchDays == 90)
+        #expect(parse("research_days = 0").0?.researchDays == 0)
+        for bad in ["research_days = -1", "research_days = 91", "research_days = \"7\""] {
+            let (p, errors) = parse(bad)
+            #expect(p == nil && errors.count == 1 && errors.first?.hasPrefix("6: ") == true && errors.first?.contains("research_days") == true,
+                    "\(bad): \(errors)")
+        }
+    }
+
+    /// One call per distinct GTIN, as eBay's GTIN searches are counted.
+    final class PerGTIN: CompetitionCallCounter {
+        var taken = Set<String>()
+        func adding(_ l: MarketplaceListing) -> [QuotaKey: Int64] { [key: taken.contains(l.gtin ?? l.sku) ? 0 : 1] }
+        func take(_ l: MarketplaceListing) { taken.insert(l.gtin ?? l.sku) }
+        let key = QuotaKey(provider: "ebay", api: "browse")
+    }
+
+    static func listing(_ sku: String, _ gtin: String, quantity: Int = 1) -> MarketplaceListing {
+        MarketplaceListing(marketplace: .ebay, sku: sku, listingID: sku, gtin: gtin, title: sku, condition: .new,
+                           price: Money(micros: 10_000_000, currency: .usd), quantity: quantity)
+    }
+
+    @Test("the walk: listings sharing a taken GTIN and listings needing no read are free; after the first that does not fit only free ones; the first bound hit is named")
+    func walk() {
+        let listings = [Self.listing("A", "g1"), Self.listing("B", "g2"), Self.listing("C", "g1"), Self.listing("D", "g3"),
+                        Self.listing("E", "g5", quantity: 0), Self.listing("F", "g4")]
+        let browse = QuotaKey(provider: "ebay", api: "browse")
+        let quota = RepricingSweepPlan.capacity(listings, coverage: [:], sweep: 1, max: nil, counter: PerGTIN(),
+                                                remaining: [browse: 2], needsRead: { $0.quantity > 0 })
+        #expect(quota.selected.map(\.sku) == ["A", "B", "C", "E"])
+        #expect(quota.limitedBy == "ebay/browse quota (2 calls left)")
+        #expect(quota.planned == [browse: 2])
+        let capped = RepricingSweepPlan.capacity(listings, coverage: [:], sweep: 1, max: 3, counter: PerGTIN(),
+                                                 remaining: [browse: 10], needsRead: { $0.quantity > 0 })
+        #expect(capped.selected.map(\.sku) == ["A", "B", "C"] && capped.limitedBy == "max_listings_per_run")
+        let enough = RepricingSweepPlan.capacity(listings, coverage: [:], sweep: 1, max: nil, counter: PerGTIN(),
+                                                 remaining: [browse: 4], needsRead: { $0.quantity > 0 })
+        #expect(enough.selected.count == 6 && enough.limitedBy == nil && enough.planned == [browse: 4])
+        // 80% of 2.5 s at 0.5/s with a burst of 1: 1 + ⌊2 × 0.5⌋ = 2 requests of 2 listings.
+        let rate = CompetitionReadRate(operation: "batch", requestsPerSecond: 0.5, burst: 1, listingsPerRequest: 2)
+        #expect(rate.requests(in: 2_000) == 2 && rate.requests(in: 0) == 1)
+        let timed = RepricingSweepPlan.capacity(listings, coverage: [:], sweep: 1, max: nil, rate: rate, timeout: TimeSpan(milliseconds: 2_500))
+        #expect(timed.selected.map(\.sku) == ["A", "B", "C", "D"] && timed.limitedBy == "timeout" && timed.timeoutListings == 4)
+        // A checked listing goes after the never checked; A shares C's GTIN, so it is still free.
+        let later = RepricingSweepPlan.capacity(listings, coverage: ["A": ListingCoverage(lastChecked: 5, sweep: 0)], sweep: 1, max: nil,
+                                                counter: PerGTIN(), remaining: [browse: 2], needsRead: { $0.quantity > 0 })
+        #expect(later.selected.map(\.sku) == ["A", "B", "C", "E"] && later.planned == [browse: 2])
+    }
+}
