@@ -41,13 +41,13 @@ public struct Runtime: Sendable {
                        closeTransport: { await owned?.close() })
     }
 
-    /// The transport `open` makes when given none, and how to close it. Still URLSession:
-    /// `AsyncHTTPClientTransport` keeps the same rules (its tests are the transport suites') and
-    /// becomes the default once the sweep benchmark has compared the two in one run (issue 15,
-    /// item 6; BENCHMARKS.md).
+    /// The transport `open` makes when given none, and how to close it: AsyncHTTPClient on
+    /// SwiftNIO's event loops, as many connections per host as the pool runs tasks. It took
+    /// two thirds of URLSession's time and CPU for the same sweep, measured side by side in one
+    /// run (issue 15, item 6; BENCHMARKS.md).
     static func defaultTransport(_ config: FlipSyncConfig) -> (transport: any HTTPTransport, close: @Sendable () async -> Void) {
-        let transport = URLSessionTransport(allowList: ChannelFactory.allowList(config), connectionsPerHost: config.poolSize)
-        return (transport, {})
+        let transport = AsyncHTTPClientTransport(allowList: ChannelFactory.allowList(config), connectionsPerHost: config.poolSize)
+        return (transport, { await transport.shutdown() })
     }
 
     /// Closes the HTTP client's connections; the daemon calls it once it has stopped.
