@@ -112,9 +112,12 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                // NIO's event loops as Swift concurrency's global executor (Entry.swift).
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
-        .executableTarget(name: "flipsync-bench", dependencies: ["FlipSyncCore", "FlipSyncStore", "FlipSyncMarketplaces", "FlipSyncSandbox", "FlipSyncRuntime", .product(name: "Logging", package: "swift-log")], path: "Benchmarks/flipsync-bench"),
+        .executableTarget(name: "flipsync-bench", dependencies: ["FlipSyncCore", "FlipSyncStore", "FlipSyncMarketplaces", "FlipSyncSandbox", "FlipSyncRuntime", .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")], path: "Benchmarks/flipsync-bench"),
         .testTarget(name: "FlipSyncTOMLTests", dependencies: ["FlipSyncTOML"], exclude: ["Vectors"]),
         .testTarget(name: "FlipSyncCoreTests", dependencies: ["FlipSyncCore", "FlipSyncStore", "FlipSyncTestKit",
                                                               .product(name: "GRDB", package: "GRDB.swift"),

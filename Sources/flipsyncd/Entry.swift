@@ -1,0 +1,22 @@
+import NIOCore
+import NIOPosix
+
+/// The process's entry point. Before any task runs, SwiftNIO's event loops
+/// (`MultiThreadedEventLoopGroup.singleton`, the ones the HTTP client and the system clock's
+/// sleeps use) become Swift concurrency's global executor, so the daemon's tasks never run on
+/// libdispatch's global queues. Once a worker of those queues has run, libdispatch keeps a
+/// monitoring timer that fires every second for the life of the process (its pool monitor,
+/// `_dispatch_workq_monitor_pools`); without it an idle `flipsyncd` wakes only when something
+/// is due: a fire, a pruning, a watchdog ping, a signal or a control request. BENCHMARKS.md,
+/// issue 15, item 8.
+///
+/// The rest of the daemon keeps off those queues too: sleeps are event-loop timers
+/// (`SystemSchedulerClock`), blocking work runs on threads or serial queues of its own (the
+/// control server's threads, the group-commit drainer, the reload's reader).
+@main
+enum Entry {
+    static func main() async {
+        NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+        await FlipSyncDaemon.main()
+    }
+}
