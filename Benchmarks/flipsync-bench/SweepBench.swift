@@ -288,7 +288,8 @@ enum SweepBench {
 
         init(baseURL: String) {
             self.baseURL = baseURL
-            transport = URLSessionTransport(allowList: HostAllowList(baseURLs: [baseURL]))
+            // /_admin/listings is about 200 bytes a listing: past the 16 MiB default at 100,000.
+            transport = URLSessionTransport(allowList: HostAllowList(baseURLs: [baseURL]), maxResponseBytes: 256 << 20)
         }
 
         func get(_ path: String) async throws -> [UInt8] {
