@@ -55,8 +55,8 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
-        // Marketplace, carrier and LLM clients over one HTTP transport protocol: URLSession (libcurl through
-        // FoundationNetworking), the default for now, or AsyncHTTPClient on SwiftNIO.
+        // Marketplace, carrier and LLM clients over one HTTP transport protocol: AsyncHTTPClient on SwiftNIO
+        // (the default) or URLSession (libcurl through FoundationNetworking; the test harnesses use it).
         .target(name: "FlipSyncMarketplaces", dependencies: [
             "CZlib",
             "FlipSyncCore",
