@@ -16,7 +16,14 @@ import NIOPosix
 @main
 enum Entry {
     static func main() async {
-        NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+        _ = GlobalExecutor.installed
         await FlipSyncDaemon.main()
     }
+}
+
+/// Whether NIO's event loops became the global executor. NIO finds Swift's hook with `dlsym`
+/// and returns false when it cannot (another hook already set, say); the daemon then works as
+/// before but wakes once a second while idle, and says so in the journal at start.
+enum GlobalExecutor {
+    static let installed = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
 }
