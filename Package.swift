@@ -24,6 +24,9 @@ let package = Package(
         // A TOML 1.0 parser that keeps the line of every key and value, so job files
         // can be validated with `PATH:LINE: error: message`.
         .target(name: "FlipSyncTOML"),
+        // Swift concurrency's global-enqueue hook, for flipsyncd's executor when the runtime is
+        // linked statically (Sources/flipsyncd/Entry.swift).
+        .target(name: "CConcurrencyHook"),
         // Pure domain logic: job files, schedules, money, the scheduler, the agent pool, workflows.
         // No I/O beyond protocols (and reading the system's zoneinfo). The system clock sleeps
         // on a SwiftNIO event loop's timer (one wake-up when due, none while idle).
@@ -113,6 +116,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 // NIO's event loops as Swift concurrency's global executor (Entry.swift).
+                "CConcurrencyHook",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]

@@ -1,3 +1,4 @@
+import CConcurrencyHook
 import NIOCore
 import NIOPosix
 
@@ -21,9 +22,17 @@ enum Entry {
     }
 }
 
-/// Whether NIO's event loops became the global executor. NIO finds Swift's hook with `dlsym`
-/// and returns false when it cannot (another hook already set, say); the daemon then works as
-/// before but wakes once a second while idle, and says so in the journal at start.
+/// Whether NIO's event loops became the global executor. NIO finds Swift's hook with `dlsym`,
+/// which fails when the Swift runtime is linked statically (the .deb's build: the symbol is not
+/// in the dynamic symbol table); then the hook is set here, through its C declaration, which
+/// the static link resolves, to the same thing NIO's does: each job to an event loop of the
+/// singleton group (the current one when already on one). If neither works (another hook already
+/// set), the daemon works as before but wakes once a second while idle, and says so at start.
 enum GlobalExecutor {
-    static let installed = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+    static let installed: Bool = {
+        if NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor() { return true }
+        typealias Hook = @convention(thin) (UnownedJob, @convention(thin) (UnownedJob) -> Void) -> Void
+        let hook: Hook = { job, _ in MultiThreadedEventLoopGroup.singleton.any().executor.enqueue(job) }
+        return flipsync_install_enqueue_global_hook(unsafeBitCast(hook, to: UnsafeMutableRawPointer.self)) == 1
+    }()
 }
