@@ -20,15 +20,23 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", exact: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", exact: "2.4.1"),
         .package(url: "https://github.com/vapor/postgres-nio", exact: "1.33.2"),
+        .package(url: "https://github.com/swift-server/async-http-client", exact: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", exact: "2.101.3"),
     ],
     targets: [
         // A TOML 1.0 parser that keeps the line of every key and value, so job files
         // can be validated with `PATH:LINE: error: message`.
         .target(name: "FlipSyncTOML"),
+        // Swift concurrency's global-enqueue hook, for flipsyncd's executor when the runtime is
+        // linked statically (Sources/flipsyncd/Entry.swift).
+        .target(name: "CConcurrencyHook"),
         // Pure domain logic: job files, schedules, money, the scheduler, the agent pool, workflows.
-        // No I/O beyond protocols (and reading the system's zoneinfo).
+        // No I/O beyond protocols (and reading the system's zoneinfo). The system clock sleeps
+        // on a SwiftNIO event loop's timer (one wake-up when due, none while idle).
         .target(name: "FlipSyncCore", dependencies: [
             "FlipSyncTOML",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         // The run ledger: SQLite through GRDB. The only module that knows SQL.
@@ -62,10 +70,14 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
-        // Marketplace, carrier and LLM clients over one HTTP transport (libcurl through FoundationNetworking).
+        // Marketplace, carrier and LLM clients over one HTTP transport protocol: AsyncHTTPClient on SwiftNIO
+        // (the default) or URLSession (libcurl through FoundationNetworking; the test harnesses use it).
         .target(name: "FlipSyncMarketplaces", dependencies: [
             "CZlib",
             "FlipSyncCore",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         // The local sandbox marketplace: the real APIs' shapes on loopback, with seeded data and faults.
@@ -118,12 +130,18 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                // NIO's event loops as Swift concurrency's global executor (Entry.swift).
+                "CConcurrencyHook",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
-        .executableTarget(name: "flipsync-bench", dependencies: ["FlipSyncCore", "FlipSyncStore", "FlipSyncMarketplaces", "FlipSyncSandbox", "FlipSyncRuntime", .product(name: "Logging", package: "swift-log")], path: "Benchmarks/flipsync-bench"),
+        .executableTarget(name: "flipsync-bench", dependencies: ["FlipSyncCore", "FlipSyncStore", "FlipSyncMarketplaces", "FlipSyncSandbox", "FlipSyncRuntime", .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")], path: "Benchmarks/flipsync-bench"),
         .testTarget(name: "FlipSyncTOMLTests", dependencies: ["FlipSyncTOML"], exclude: ["Vectors"]),
         .testTarget(name: "FlipSyncCoreTests", dependencies: ["FlipSyncCore", "FlipSyncStore", "FlipSyncTestKit",
-                                                              .product(name: "GRDB", package: "GRDB.swift")],
+                                                              .product(name: "GRDB", package: "GRDB.swift"),
+                                                              .product(name: "NIOCore", package: "swift-nio"),
+                                                              .product(name: "NIOEmbedded", package: "swift-nio")],
                     exclude: ["Vectors"]),
         .testTarget(name: "FlipSyncSystemdTests", dependencies: ["FlipSyncSystemd", "FlipSyncCore", "FlipSyncRuntime", "FlipSyncTestKit",
                                                                  .product(name: "Logging", package: "swift-log")]),

@@ -122,7 +122,7 @@ enum FootprintBench {
         }
         let build = binary.contains("/release/") ? "release" : "debug"
         let rounds = quick ? 1 : 3
-        let idleWindow = quick ? 3 : 10
+        let idleWindow = quick ? 3 : 30
         for (label, generated) in [("4 shipped jobs", 0), ("1,000 job files", 996)] {
             var best: Measurement?
             var rssList: [Int64] = []

@@ -32,6 +32,40 @@ enum SweepBench {
     /// time by requests ÷ this (its row says so); 300,000 would take most of an hour.
     static let curlPerProcessSample = 15_000
 
+    /// The HTTP transports the sweep is run with, one after the other in one invocation (issue
+    /// 15, item 6): each gets a sandbox process and a ledger of its own.
+    enum TransportKind: String, CaseIterable {
+        case urlsession = "URLSession"
+        case ahc = "AsyncHTTPClient"
+
+        func make(allowList: HostAllowList) -> (transport: any HTTPTransport, close: @Sendable () async -> Void) {
+            switch self {
+            case .urlsession:
+                return (URLSessionTransport(allowList: allowList, connectionsPerHost: SweepBench.concurrency), {})
+            case .ahc:
+                let transport = AsyncHTTPClientTransport(allowList: allowList, connectionsPerHost: SweepBench.concurrency)
+                return (transport, { await transport.shutdown() })
+            }
+        }
+    }
+
+    /// One transport's sweep: what it took, and its sandbox (still running, for the baselines).
+    struct Outcome {
+        let kind: TransportKind
+        let wall: Double
+        let cpu: Double
+        let sandboxCPU: Double
+        let peakKiB: Int64
+        let rssAtStart: Int64
+        let sandboxPeakKiB: Int64
+        let made: Int
+        let counts: [String: Int]
+        let decisions: Int
+        let applied: Int
+        let phases: [(name: String, seconds: Double, tasks: Int)]
+        let summary: String
+    }
+
     static func run(quick: Bool, listings: Int?, table: ResultTable) async throws {
         let count = listings ?? (quick ? 1_000 : 100_000)
         let label = "\(formatCount(Double(count))) listings"
@@ -40,46 +74,38 @@ enum SweepBench {
                                 reference: "swift build -c release --product flipsync-sandbox"))
             return
         }
-        let scratch = try ScratchDirectory("sweep")
-        defer { scratch.remove() }
-        log("  starting \(binary) --listings \(count)")
-        let sandbox = try SandboxProcess(binary: binary, listings: count, logPath: scratch.file("sandbox.log"))
-        defer { sandbox.stop() }
-        let admin = Admin(baseURL: sandbox.baseURL)
-        for route in routes {
-            try await admin.post("/_admin/faults", json: "{\"route\":\"\(route.rawValue)\",\"latencyMilliseconds\":\(latencyMilliseconds)}")
+        // FLIPSYNC_BENCH_TRANSPORTS=ahc (or urlsession) runs one; both by default.
+        let wanted = ProcessInfo.processInfo.environment["FLIPSYNC_BENCH_TRANSPORTS"]?.split(separator: ",").map(String.init)
+        let kinds = TransportKind.allCases.filter { kind in
+            wanted.map { $0.contains(kind == .ahc ? "ahc" : "urlsession") } ?? true
         }
-
-        // The daemon's world: config and job files loaded as the daemon loads them.
-        let requests = try RequestRecorder(directory: scratch.file("curl"))
-        let world = try World(scratch: scratch, baseURL: sandbox.baseURL, recorder: requests)
-        let costs = try await admin.listingCosts()
-        try world.store.saveUnitCosts(costs, source: "bench", at: wallMilliseconds())
-        guard costs.count == count else { throw BenchError.setup("the sandbox has \(costs.count) listings, not \(count)") }
-
-        // The sweep, with our peak RSS and CPU time around it.
-        let countsBefore = try await admin.requestCounts()
-        let rssAtStart = resetPeakRSS()
-        let cpuBefore = processCPUSeconds(), sandboxCPUBefore = sandbox.cpuSeconds()
-        log("  sweeping \(label) (\(concurrency) in flight, \(latencyMilliseconds) ms per request)")
-        let start = nowNanoseconds()
-        let (run, status) = try await world.sweep()
-        let wall = Double(nowNanoseconds() - start) / 1e9
-        let peakKiB = procStatusValue("/proc/self/status", "VmHWM") ?? 0
-        let cpu = processCPUSeconds() - cpuBefore, sandboxCPU = sandbox.cpuSeconds() - sandboxCPUBefore
-        requests.finish()
-        let counts = try await admin.requestCounts().subtracting(countsBefore)
-        guard status == .succeeded else { throw BenchError.setup("the sweep ended \(status): \(run.error ?? "")") }
-        let made = counts.values.reduce(0, +)
-        guard made == requests.count else {
-            throw BenchError.setup("the sandbox counted \(made) requests but the sweep sent \(requests.count)")
+        var outcomes: [Outcome] = []
+        var last: (scratch: ScratchDirectory, sandbox: SandboxProcess, admin: Admin, requests: RequestRecorder)?
+        defer {
+            last?.sandbox.stop()
+            last?.scratch.remove()
         }
-        let bound = Double(made) * Double(latencyMilliseconds) / 1000 / Double(concurrency)
-        let decisions = try world.store.decisions(sweep: run.id)
-        let applied = decisions.filter { $0.state == .applied }.count
-        let phases = try world.phases(runID: run.id)
+        for kind in kinds {
+            last?.sandbox.stop()
+            last?.scratch.remove()
+            last = nil
+            let scratch = try ScratchDirectory("sweep")
+            log("  [\(kind.rawValue)] starting \(binary) --listings \(count)")
+            let sandbox: SandboxProcess
+            do { sandbox = try SandboxProcess(binary: binary, listings: count, logPath: scratch.file("sandbox.log")) } catch {
+                scratch.remove()
+                throw error
+            }
+            let admin = Admin(baseURL: sandbox.baseURL)
+            let requests = try RequestRecorder(directory: scratch.file("curl"))
+            last = (scratch, sandbox, admin, requests)
+            outcomes.append(try await sweepOnce(kind: kind, count: count, scratch: scratch, sandbox: sandbox, admin: admin, requests: requests))
+        }
+        guard let last, let reference = outcomes.last else { return }
+        let made = reference.made
+        let admin = last.admin, requests = last.requests
 
-        // The same requests through xargs and curl, against the same sandbox and latency.
+        // The same requests through xargs and curl, against the last sandbox and the same latency.
         var baselines: [(perProcess: Int, seconds: Double, sample: Int)] = []
         if commandExists("curl") && commandExists("xargs") {
             for perProcess in curlRequestsPerProcess {
@@ -98,32 +124,81 @@ enum SweepBench {
             }
         }
 
-        let breakdown = counts.sorted { $0.key < $1.key }.map { "\($0.key) \(formatCount(Double($0.value)))" }.joined(separator: ", ")
-        table.add(ResultRow(benchmark: "5 sweep", metric: "wall time, \(label), \(concurrency) in flight, \(latencyMilliseconds) ms/request, SQLite ledger",
-                            value: "\(format(wall, digits: 1)) s", reference: "bound \(formatCount(Double(made))) req × \(latencyMilliseconds) ms ÷ \(concurrency) = \(format(bound, digits: 1)) s",
-                            ratio: format(wall / bound, digits: 2) + "× the bound", goal: "near the bound (≤ 1.5×)",
-                            verdict: wall / bound <= 1.5 ? "meets" : "short"))
-        for (perProcess, seconds, sample) in baselines {
-            var name = perProcess == 1 ? "xargs -P \(concurrency) curl (1 request/process)" : "xargs -P \(concurrency) -L \(perProcess) curl (--next, \(perProcess) requests/process)"
-            if sample < made { name += "; the first \(formatCount(Double(sample))) sent, time × \(format(Double(made) / Double(sample), digits: 2))" }
-            table.add(ResultRow(benchmark: "5 sweep", metric: "same \(formatCount(Double(made))) requests, \(name)",
-                                value: "\(format(seconds, digits: 1)) s", reference: "ours \(format(wall, digits: 1)) s",
-                                ratio: ratioText(wall, seconds) + " (ours ÷ curl)", goal: "≤ 1× (we also decide and record)",
-                                verdict: wall <= seconds ? "meets" : "short"))
+        for outcome in outcomes {
+            let name = outcome.kind.rawValue
+            let bound = Double(outcome.made) * Double(latencyMilliseconds) / 1000 / Double(concurrency)
+            let wall = outcome.wall
+            table.add(ResultRow(benchmark: "5 sweep", metric: "\(name): wall time, \(label), \(concurrency) in flight, \(latencyMilliseconds) ms/request, SQLite ledger",
+                                value: "\(format(wall, digits: 1)) s", reference: "bound \(formatCount(Double(outcome.made))) req × \(latencyMilliseconds) ms ÷ \(concurrency) = \(format(bound, digits: 1)) s",
+                                ratio: format(wall / bound, digits: 2) + "× the bound", goal: "near the bound (≤ 1.5×)",
+                                verdict: wall / bound <= 1.5 ? "meets" : "short"))
+            for (perProcess, seconds, sample) in baselines {
+                var baseline = perProcess == 1 ? "xargs -P \(concurrency) curl (1 request/process)" : "xargs -P \(concurrency) -L \(perProcess) curl (--next, \(perProcess) requests/process)"
+                if sample < made { baseline += "; the first \(formatCount(Double(sample))) sent, time × \(format(Double(made) / Double(sample), digits: 2))" }
+                table.add(ResultRow(benchmark: "5 sweep", metric: "\(name): same \(formatCount(Double(made))) requests, \(baseline)",
+                                    value: "\(format(seconds, digits: 1)) s", reference: "ours \(format(wall, digits: 1)) s",
+                                    ratio: ratioText(wall, seconds) + " (ours ÷ curl)", goal: "≤ 1× (we also decide and record)",
+                                    verdict: wall <= seconds ? "meets" : "short"))
+            }
+            table.add(ResultRow(benchmark: "5 sweep", metric: "\(name): CPU per request in our process (\(formatCount(Double(outcome.made))) requests)",
+                                value: "\(format(outcome.cpu / Double(max(outcome.made, 1)) * 1000, digits: 3)) ms",
+                                reference: "ours \(format(outcome.cpu, digits: 1)) s, sandbox \(format(outcome.sandboxCPU, digits: 1)) s, wall \(format(wall, digits: 1)) s",
+                                goal: "≤ 0.3 ms", verdict: outcome.cpu / Double(max(outcome.made, 1)) <= 0.0003 ? "meets" : "short"))
+            table.add(ResultRow(benchmark: "5 sweep", metric: "\(name): peak RSS of the sweep (bench process; sandbox separate)",
+                                value: "\(format(Double(outcome.peakKiB) / 1024, digits: 1)) MiB",
+                                reference: "\(format(Double(outcome.rssAtStart) / 1024, digits: 1)) MiB before; sandbox peak \(format(Double(outcome.sandboxPeakKiB) / 1024, digits: 1)) MiB",
+                                goal: "bounded, not O(listings × payload)", verdict: ""))
+            let breakdown = outcome.counts.sorted { $0.key < $1.key }.map { "\($0.key) \(formatCount(Double($0.value)))" }.joined(separator: ", ")
+            let waves = outcome.phases.map { "\($0.name) \(format($0.seconds, digits: 1)) s (\($0.tasks) tasks)" }.joined(separator: ", ")
+            table.notes.append("sweep, \(label), \(name): \(breakdown) requests (tokens included); \(outcome.decisions) decisions, \(outcome.applied) applied; waves: \(waves); run summary: \(outcome.summary)")
         }
         if baselines.isEmpty {
             table.add(ResultRow(benchmark: "5 sweep", metric: "xargs -P \(concurrency) curl baseline", value: "curl missing",
                                 reference: "apt-get install -y curl"))
         }
-        table.add(ResultRow(benchmark: "5 sweep", metric: "peak RSS of the sweep (bench process; sandbox separate)",
-                            value: "\(format(Double(peakKiB) / 1024, digits: 1)) MiB",
-                            reference: "\(format(Double(rssAtStart) / 1024, digits: 1)) MiB before; sandbox peak \(format(Double(sandbox.peakKiB()) / 1024, digits: 1)) MiB",
-                            goal: "bounded, not O(listings × payload)", verdict: ""))
-        table.add(ResultRow(benchmark: "5 sweep", metric: "CPU time during the sweep (2 cores)",
-                            value: "ours \(format(cpu, digits: 1)) s", reference: "sandbox \(format(sandboxCPU, digits: 1)) s, wall \(format(wall, digits: 1)) s"))
-        let waves = phases.map { "\($0.name) \(format($0.seconds, digits: 1)) s (\($0.tasks) tasks)" }.joined(separator: ", ")
-        table.notes.append("sweep, \(label): \(breakdown) requests (tokens included); \(decisions.count) decisions, \(applied) applied; waves: \(waves); run summary: \(run.summary ?? "")")
+        table.notes.append("sweep: the transports ran one after the other, each against a fresh sandbox process and ledger (order: \(kinds.map(\.rawValue).joined(separator: ", "))); the curl baselines replay the last one's recorded requests against its sandbox")
         table.notes.append("sweep: the bound assumes every request waits its \(latencyMilliseconds) ms with \(concurrency) always in flight; the sandbox holds each request with Task.sleep, which itself overshoots by a little, so even a perfect client is above 1.00×. The curl baselines send the recorded requests (same method, URL, headers, bodies, the sweep's own tokens) as one flat list, without the sweep's three waves")
+    }
+
+    /// One sweep through `kind`'s transport against a fresh sandbox.
+    static func sweepOnce(kind: TransportKind, count: Int, scratch: ScratchDirectory, sandbox: SandboxProcess, admin: Admin,
+                          requests: RequestRecorder) async throws -> Outcome {
+        let label = "\(formatCount(Double(count))) listings"
+        for route in routes {
+            try await admin.post("/_admin/faults", json: "{\"route\":\"\(route.rawValue)\",\"latencyMilliseconds\":\(latencyMilliseconds)}")
+        }
+
+        // The daemon's world: config and job files loaded as the daemon loads them.
+        let world = try World(scratch: scratch, baseURL: sandbox.baseURL, recorder: requests, kind: kind)
+        let costs = try await admin.listingCosts()
+        try world.store.saveUnitCosts(costs, source: "bench", at: wallMilliseconds())
+        guard costs.count == count else { throw BenchError.setup("the sandbox has \(costs.count) listings, not \(count)") }
+
+        // The sweep, with our peak RSS and CPU time around it.
+        let countsBefore = try await admin.requestCounts()
+        let rssAtStart = resetPeakRSS()
+        let cpuBefore = processCPUSeconds(), sandboxCPUBefore = sandbox.cpuSeconds()
+        log("  [\(kind.rawValue)] sweeping \(label) (\(concurrency) in flight, \(latencyMilliseconds) ms per request)")
+        let start = nowNanoseconds()
+        let (run, status) = try await world.sweep()
+        let wall = Double(nowNanoseconds() - start) / 1e9
+        let peakKiB = procStatusValue("/proc/self/status", "VmHWM") ?? 0
+        let cpu = processCPUSeconds() - cpuBefore, sandboxCPU = sandbox.cpuSeconds() - sandboxCPUBefore
+        await world.close()
+        requests.finish()
+        let counts = try await admin.requestCounts().subtracting(countsBefore)
+        guard status == .succeeded else { throw BenchError.setup("the sweep ended \(status): \(run.error ?? "")") }
+        let made = counts.values.reduce(0, +)
+        guard made == requests.count else {
+            throw BenchError.setup("the sandbox counted \(made) requests but the sweep sent \(requests.count)")
+        }
+        let decisions = try world.store.decisions(sweep: run.id)
+        let applied = decisions.filter { $0.state == .applied }.count
+        let phases = try world.phases(runID: run.id)
+        log("  [\(kind.rawValue)] \(format(wall, digits: 1)) s, CPU \(format(cpu, digits: 1)) s for \(made) requests")
+        return Outcome(kind: kind, wall: wall, cpu: cpu, sandboxCPU: sandboxCPU, peakKiB: peakKiB, rssAtStart: rssAtStart,
+                       sandboxPeakKiB: sandbox.peakKiB(), made: made, counts: counts, decisions: decisions.count, applied: applied,
+                       phases: phases, summary: run.summary ?? "")
     }
 
     /// The sandbox binary next to this one (same build configuration), else the other configuration's.
@@ -213,7 +288,8 @@ enum SweepBench {
 
         init(baseURL: String) {
             self.baseURL = baseURL
-            transport = URLSessionTransport(allowList: HostAllowList(baseURLs: [baseURL]))
+            // /_admin/listings is about 200 bytes a listing: past the 16 MiB default at 100,000.
+            transport = URLSessionTransport(allowList: HostAllowList(baseURLs: [baseURL]), maxResponseBytes: 256 << 20)
         }
 
         func get(_ path: String) async throws -> [UInt8] {
@@ -250,8 +326,9 @@ enum SweepBench {
         let job: JobDefinition
         let coordinator: RunCoordinator
         let clock = SystemSchedulerClock()
+        let closeTransport: @Sendable () async -> Void
 
-        init(scratch: ScratchDirectory, baseURL: String, recorder: RequestRecorder) throws {
+        init(scratch: ScratchDirectory, baseURL: String, recorder: RequestRecorder, kind: TransportKind) throws {
             try FileManager.default.createDirectory(atPath: scratch.file("jobs"), withIntermediateDirectories: true)
             try scratch.write("flipsync.toml", """
                 [daemon]
@@ -295,14 +372,15 @@ enum SweepBench {
             var logger = Logger(label: "flipsync-bench")
             logger.logLevel = .critical
             let spend = try SpendLedger(store: store, budgets: SpendBudgets(config: loaded.config, jobs: loaded.catalog.jobs), clock: clock)
+            let (transport, close) = kind.make(allowList: ChannelFactory.allowList(loaded.config))
+            closeTransport = close
             let services = ChannelFactory.services(
                 config: loaded.config,
                 secret: { name in
                     guard let value = values[name] else { throw BenchError.setup("no development value for \(name)") }
                     return SecretText(value)
                 },
-                transport: RecordingTransport(inner: URLSessionTransport(allowList: ChannelFactory.allowList(loaded.config)),
-                                              recorder: recorder),
+                transport: RecordingTransport(inner: transport, recorder: recorder),
                 recorder: spend, rateLimiters: RateLimiters(clock: clock), clock: clock, matchCache: store, logger: logger)
             let plans = WorkflowPlans(ledger: store, probe: store, repricing: store, sync: SyncStore(store: store),
                                       shipping: store, spend: nil, services: services, clock: clock)
@@ -310,6 +388,9 @@ enum SweepBench {
                                          plan: { plans.plan(for: $0) }, logger: logger,
                                          runSpend: { (try? spend.spent(runID: $0).micros) ?? 0 })
         }
+
+        /// Closes the transport's connections.
+        func close() async { await closeTransport() }
 
         /// Records a manual run of the sweep and executes it.
         func sweep() async throws -> (run: RunInfo, status: RunStatus) {
@@ -341,8 +422,12 @@ enum SweepBench {
     /// Passes requests through to `inner`, writing each as one line of curl options for the
     /// baseline (bodies into files of their own).
     struct RecordingTransport: HTTPTransport {
-        let inner: URLSessionTransport
+        let inner: any HTTPTransport
         let recorder: RequestRecorder
+
+        func admit(_ request: HTTPRequest) throws(HTTPTransportError) {
+            try inner.admit(request)
+        }
 
         func send(_ request: HTTPRequest) async throws -> HTTPResponse {
             try recorder.record(request)

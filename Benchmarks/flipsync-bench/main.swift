@@ -1,4 +1,12 @@
 import Foundation
+import NIOCore
+import NIOPosix
+
+// FLIPSYNC_BENCH_EXECUTOR=nio: SwiftNIO's event loops as Swift concurrency's global executor, as
+// flipsyncd runs (its Entry.swift); first thing, before any task runs. Unset: Swift's own pool.
+if ProcessInfo.processInfo.environment["FLIPSYNC_BENCH_EXECUTOR"] == "nio" {
+    NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+}
 
 // flipsync-bench: where flipsyncd stands against its limits and against the tools people use
 // instead (issue 7). Every comparison runs side by side in this one invocation and is reported

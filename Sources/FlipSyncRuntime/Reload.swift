@@ -96,6 +96,8 @@ public struct Reloader: Sendable {
     let notifier: Notifier
     let status: DaemonStatus
     let logger: Logger
+    /// Where the config and jobs are read (a private serial queue: see `reload()`).
+    private static let reader = DispatchQueue(label: "flipsync.reload")
 
     public init(setup: DaemonSetup, running: FlipSyncConfig, scheduler: Scheduler, spend: SpendLedger, notifier: Notifier,
                 status: DaemonStatus, logger: Logger) {
@@ -112,10 +114,12 @@ public struct Reloader: Sendable {
         notifier.reloading()
         logger.info("reloading config and jobs", metadata: ["event": "reloading"])
         // Reading and parsing is plain blocking work: a thread of its own, so neither the signal
-        // loop nor the scheduler's threads wait for it.
+        // loop nor the scheduler's threads wait for it. A serial queue of its own, not a global
+        // one: a global queue's worker starts libdispatch's once-a-second pool monitor, which
+        // would wake the idle daemon every second from then on (Entry.swift in flipsyncd).
         let setup = self.setup
         let loaded = await withCheckedContinuation { (done: CheckedContinuation<DaemonSetup.Loaded, Never>) in
-            DispatchQueue.global(qos: .utility).async { done.resume(returning: setup.load(now: SystemClock.now())) }
+            Self.reader.async { done.resume(returning: setup.load(now: SystemClock.now())) }
         }
         guard !Task.isCancelled else {
             logger.notice("reload not applied: the daemon is stopping", metadata: ["event": "reload-abandoned"])

@@ -15,6 +15,8 @@ public struct Runtime: Sendable {
     public let quota: QuotaStore
     public let services: WorkflowServices
     public let plans: WorkflowPlans
+    /// Closes the HTTP transport `open` made (nothing when the caller passed its own).
+    private let closeTransport: @Sendable () async -> Void
 
     /// Opens (creating if needed) the ledger and builds the channels. Channels whose credentials
     /// cannot be read are left out with the reason; a ledger that cannot be opened throws.
@@ -29,14 +31,31 @@ public struct Runtime: Sendable {
                                     onEvent: { $0.log(to: logger) })
         let quota = QuotaStore(store: store, policy: QuotaPolicy(config: config, jobs: jobs), clock: clock,
                                onError: { logger.error("\($0)", metadata: ["event": "quota-ledger-error"]) })
+        // One HTTP client for every channel, as many connections per host as the pool runs tasks.
+        let owned = transport == nil ? defaultTransport(config) : nil
         let services = ChannelFactory.services(
-            config: config, secret: secret ?? credentials(config), transport: transport ?? URLSessionTransport(allowList: ChannelFactory.allowList(config), connectionsPerHost: config.poolSize),
+            config: config, secret: secret ?? credentials(config), transport: transport ?? owned!.transport,
             recorder: spend, rateLimiters: RateLimiters(clock: clock), clock: clock, matchCache: store, quota: quota,
             offerMemory: store, logger: logger)
         let plans = WorkflowPlans(ledger: store, probe: store, repricing: store, sync: SyncStore(store: store), shipping: store,
                                   spend: SpendEvidence(store: store, spend: spend), services: services, clock: clock,
                                   quota: quota, competitors: store)
-        return Runtime(store: store, spend: spend, quota: quota, services: services, plans: plans)
+        return Runtime(store: store, spend: spend, quota: quota, services: services, plans: plans,
+                       closeTransport: { await owned?.close() })
+    }
+
+    /// The transport `open` makes when given none, and how to close it: AsyncHTTPClient on
+    /// SwiftNIO's event loops, as many connections per host as the pool runs tasks. It took
+    /// two thirds of URLSession's time and CPU for the same sweep, measured side by side in one
+    /// run (issue 15, item 6; BENCHMARKS.md).
+    static func defaultTransport(_ config: FlipSyncConfig) -> (transport: any HTTPTransport, close: @Sendable () async -> Void) {
+        let transport = AsyncHTTPClientTransport(allowList: ChannelFactory.allowList(config), connectionsPerHost: config.poolSize)
+        return (transport, { await transport.shutdown() })
+    }
+
+    /// Closes the HTTP client's connections; the daemon calls it once it has stopped.
+    public func shutdown() async {
+        await closeTransport()
     }
 
     /// The run coordinator over this runtime's ledger and plans, its runs' spend read from the

@@ -108,6 +108,7 @@ struct RunCommand: AsyncParsableCommand {
             printError("flipsyncctl: \(error)")
             throw ExitCode(1)
         }
+        await runtime.shutdown()
         bar.finish()
         let tasks = try runtime.store.tasks(runID: run.id)
         print(Table.render(taskTable(tasks, limit: 30)), terminator: "")

@@ -29,6 +29,10 @@ struct Daemon {
         LogSetup.bootstrap(identifier: "flipsyncd", level: Logger.Level(loaded.config.logLevel), forceJournal: forceJournal)
         var logger = Logger(label: "flipsyncd")
         let notifier = Notifier.fromEnvironment()
+        if !GlobalExecutor.installed {
+            logger.warning("SwiftNIO could not become the global executor; idle, the daemon wakes about once a second",
+                           metadata: ["event": "executor-not-installed"])
+        }
 
         guard loaded.configIsValid else {
             for diagnostic in loaded.errors { logger.critical("\(diagnostic)", metadata: ["event": "config-invalid"]) }
@@ -128,8 +132,10 @@ struct Daemon {
             try await group.run()
         } catch {
             logger.critical("flipsyncd failed: \(error)")
+            await runtime.shutdown()
             return 1
         }
+        await runtime.shutdown()
         logger.notice("flipsyncd stopped", metadata: ["event": "daemon-stopped"])
         return 0
     }

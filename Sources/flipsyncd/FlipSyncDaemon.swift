@@ -3,8 +3,7 @@ import FlipSyncCore
 import FlipSyncRuntime
 import UnixSignals
 
-/// The FlipSync daemon: the command line. `Daemon` does the wiring.
-@main
+/// The FlipSync daemon: the command line (`Entry` starts it). `Daemon` does the wiring.
 struct FlipSyncDaemon: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "flipsyncd",

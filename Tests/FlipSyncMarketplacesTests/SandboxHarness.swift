@@ -9,7 +9,7 @@ struct Harness: Sendable {
     let sandbox: SandboxServer
     let client: EbayClient
     let recorder: InMemorySpendRecorder
-    let transport: URLSessionTransport
+    let transport: any HTTPTransport
 
     static let credentials = SandboxCredentials(clientID: "test-client", clientSecret: "s3cr3t-CLIENT-value",
                                                 refreshToken: "r3fr3sh-TOKEN-value")
@@ -26,14 +26,14 @@ struct Harness: Sendable {
     static func with<T: Sendable>(listings: Int = 80, clientSecret: String = credentials.clientSecret,
                                   refreshToken: String = credentials.refreshToken, allowList: HostAllowList? = nil,
                                   clock: (any SchedulerClock)? = nil, sandboxClock: (any SchedulerClock)? = nil,
-                                  timeout: TimeSpan = .seconds(10),
+                                  timeout: TimeSpan = .seconds(10), transport kind: TestTransport = .urlSession,
                                   requests: Int = 1000, per: TimeSpan = .seconds(1), burst: Int = 1000,
                                   _ body: @Sendable (Harness) async throws -> T) async throws -> T {
         let sandbox = try await SandboxServer.start(
             SandboxConfiguration(port: 0, seed: 7, listings: listings, credentials: credentials),
             clock: sandboxClock ?? SystemSchedulerClock(), logger: quietLogger)
         do {
-            let transport = URLSessionTransport(allowList: allowList ?? HostAllowList(["127.0.0.1:\(sandbox.port)"]))
+            let transport = kind.make(allowList ?? HostAllowList(["127.0.0.1:\(sandbox.port)"]))
             let recorder = InMemorySpendRecorder()
             let clock = clock ?? SystemSchedulerClock()
             let client = EbayClient(

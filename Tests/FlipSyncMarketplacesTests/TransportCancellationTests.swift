@@ -77,10 +77,10 @@ struct TransportCancellationTests {
         #expect(Self.isCancelled(outcome))
     }
 
-    @Test("requests cancelled at every moment from before sending to mid-flight all end promptly")
-    func cancelAtEveryMoment() async throws {
+    @Test("requests cancelled at every moment from before sending to mid-flight all end promptly", arguments: TestTransport.allCases)
+    func cancelAtEveryMoment(_ kind: TestTransport) async throws {
         let sandbox = try await SandboxServer.start(SandboxConfiguration(port: 0, seed: 3, listings: 4), logger: Harness.quietLogger)
-        let transport = URLSessionTransport(allowList: HostAllowList(["127.0.0.1:\(sandbox.port)"]))
+        let transport = kind.make(HostAllowList(["127.0.0.1:\(sandbox.port)"]))
         let url = sandbox.baseURL + "/_admin/updates"
         let outcome = await Self.within(.seconds(40)) { () -> (cancelled: Int, answered: Int, other: [String]) in
             var tally = (cancelled: 0, answered: 0, other: [String]())

@@ -4,6 +4,7 @@ import FlipSyncCore
 import FlipSyncSandbox
 import Foundation
 import Glibc
+import Synchronization
 import Testing
 
 /// A loopback HTTP server made of a bare socket, for responses no real server would send: one
@@ -72,8 +73,8 @@ final class RawHTTPServer: Sendable {
 
 @Suite("HTTP transport: limits and the loopback rule", .timeLimit(.minutes(1)))
 struct TransportLimitsTests {
-    @Test("a server trickling one byte every 100 ms cannot stretch the exchange past its timeout")
-    func trickleHitsTheDeadline() async throws {
+    @Test("a server trickling one byte every 100 ms cannot stretch the exchange past its timeout", arguments: TestTransport.allCases)
+    func trickleHitsTheDeadline(_ kind: TestTransport) async throws {
         let server = try RawHTTPServer { client in
             // 120 s of body if nobody stops it.
             guard RawHTTPServer.write(client, Array("HTTP/1.1 200 OK\r\nContent-Length: 1200\r\n\r\n".utf8)) else { return }
@@ -83,7 +84,7 @@ struct TransportLimitsTests {
             }
         }
         defer { server.stop() }
-        let transport = URLSessionTransport(allowList: HostAllowList(["127.0.0.1"]))
+        let transport = kind.make(HostAllowList(["127.0.0.1"]))
         let url = server.baseURL + "/slow"
         let started = ContinuousClock.now
         let error = await caught { _ = try await transport.send(HTTPRequest(method: .get, url: url, timeout: .seconds(1))) }
@@ -95,35 +96,79 @@ struct TransportLimitsTests {
         #expect(MarketplaceError(error as! HTTPTransportError).taskFailure.isTransientForTest)
     }
 
-    @Test("a body past the limit is abandoned with a typed, permanent error; one within it arrives whole")
-    func oversizedBody() async throws {
+    @Test("a body past the limit is abandoned with a typed, permanent error; one within it arrives whole", arguments: TestTransport.allCases)
+    func oversizedBody(_ kind: TestTransport) async throws {
         let size = 1 << 20
         let server = try RawHTTPServer { client in
             _ = RawHTTPServer.write(client, Array("HTTP/1.1 200 OK\r\nContent-Length: \(size)\r\n\r\n".utf8)
                                     + [UInt8](repeating: UInt8(ascii: "y"), count: size))
         }
         defer { server.stop() }
-        let small = URLSessionTransport(allowList: HostAllowList(["127.0.0.1"]), maxResponseBytes: 64 * 1024)
+        let small = kind.make(HostAllowList(["127.0.0.1"]), maxResponseBytes: 64 * 1024)
         let url = server.baseURL + "/big"
         let error = await caught { _ = try await small.send(HTTPRequest(method: .get, url: url, timeout: .seconds(20))) }
         #expect(error as? HTTPTransportError == .responseTooLarge(url: url, limit: 64 * 1024))
         let failure = MarketplaceError(try #require(error as? HTTPTransportError))
         #expect(!failure.taskFailure.isTransientForTest)
-        let roomy = URLSessionTransport(allowList: HostAllowList(["127.0.0.1"]))
-        #expect(roomy.maxResponseBytes == 16 << 20)
+        let roomy = kind.make(HostAllowList(["127.0.0.1"]))
+        #expect(kind.maxResponseBytes(of: roomy) == 16 << 20)
         let response = try await roomy.send(HTTPRequest(method: .get, url: url, timeout: .seconds(20)))
         #expect(response.body.count == size)
     }
 
-    @Test("plain http goes only to loopback hosts, whatever the allow-list holds")
-    func plainHTTPOnlyLoopback() async {
+    @Test("a body with no length, streamed in chunks past the limit, is abandoned while it streams", arguments: TestTransport.allCases)
+    func oversizedChunkedBody(_ kind: TestTransport) async throws {
+        // 64 chunks of 16 KiB (1 MiB) if the client reads them all; the server stops at the
+        // first write that fails, i.e. once the client has closed the connection.
+        let server = try RawHTTPServer { client in
+            guard RawHTTPServer.write(client, Array("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".utf8)) else { return }
+            let chunk = Array("4000\r\n".utf8) + [UInt8](repeating: UInt8(ascii: "z"), count: 16 * 1024) + Array("\r\n".utf8)
+            for _ in 0..<64 {
+                guard RawHTTPServer.write(client, chunk) else { return }
+            }
+            _ = RawHTTPServer.write(client, Array("0\r\n\r\n".utf8))
+        }
+        defer { server.stop() }
+        let url = server.baseURL + "/chunked"
+        let small = kind.make(HostAllowList(["127.0.0.1"]), maxResponseBytes: 64 * 1024)
+        let error = await caught { _ = try await small.send(HTTPRequest(method: .get, url: url, timeout: .seconds(20))) }
+        #expect(error as? HTTPTransportError == .responseTooLarge(url: url, limit: 64 * 1024))
+        let roomy = kind.make(HostAllowList(["127.0.0.1"]))
+        let response = try await roomy.send(HTTPRequest(method: .get, url: url, timeout: .seconds(20)))
+        #expect(response.body.count == 64 * 16 * 1024)
+    }
+
+    @Test("a redirect to another server comes back as the 3xx, and that server is never called", arguments: TestTransport.allCases)
+    func redirectToAnotherHostNotFollowed(_ kind: TestTransport) async throws {
+        let calls = HitCounter()
+        let other = try RawHTTPServer { client in
+            calls.add()
+            _ = RawHTTPServer.write(client, Array("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".utf8))
+        }
+        defer { other.stop() }
+        let target = other.baseURL + "/steal"
+        let first = try RawHTTPServer { client in
+            _ = RawHTTPServer.write(client, Array("HTTP/1.1 302 Found\r\nLocation: \(target)\r\nContent-Length: 0\r\n\r\n".utf8))
+        }
+        defer { first.stop() }
+        // Both servers allowed, so only the no-redirect rule stands between the credential and the other one.
+        let transport = kind.make(HostAllowList(["127.0.0.1"]))
+        let response = try await transport.send(HTTPRequest(method: .get, url: first.baseURL + "/start",
+                                                            headers: [("Authorization", "Bearer s3cret")], timeout: .seconds(10)))
+        #expect(response.status == 302)
+        #expect(response.header("Location") == target)
+        #expect(calls.value == 0)
+    }
+
+    @Test("plain http goes only to loopback hosts, whatever the allow-list holds", arguments: TestTransport.allCases)
+    func plainHTTPOnlyLoopback(_ kind: TestTransport) async {
         let fromConfig = HostAllowList(baseURLs: ["http://127.0.0.1.nip.io/ebay", "http://localhost.attacker.example/ebay",
                                                   "http://evil.example/x", "https://api.ebay.com", "http://127.0.0.1:8780/ebay"])
         #expect(fromConfig.entries == ["api.ebay.com:443", "127.0.0.1:8780"])
         let list = HostAllowList(["evil.example", "127.0.0.1.nip.io"])
         #expect(!list.allows(scheme: "http", host: "evil.example", port: 80))
         #expect(list.allows(scheme: "https", host: "evil.example", port: 443))
-        let transport = URLSessionTransport(allowList: list)
+        let transport = kind.make(list)
         for (url, host) in [("http://evil.example/x", "evil.example"), ("http://127.0.0.1.nip.io/ebay", "127.0.0.1.nip.io")] {
             let error = await caught { _ = try await transport.send(HTTPRequest(method: .get, url: url)) }
             #expect(error as? HTTPTransportError == .hostNotAllowed(host))
@@ -139,6 +184,13 @@ struct TransportLimitsTests {
         let error = await caught { _ = try await SandboxServer.start(SandboxConfiguration(host: host)) }
         #expect("\(String(describing: error))".contains("serves only on a loopback address"), "\(String(describing: error))")
     }
+}
+
+/// A count shared with a server thread.
+private final class HitCounter: Sendable {
+    private let count = Mutex(0)
+    func add() { count.withLock { $0 += 1 } }
+    var value: Int { count.withLock { $0 } }
 }
 
 extension TaskFailure {

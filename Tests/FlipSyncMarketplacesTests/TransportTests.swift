@@ -6,9 +6,9 @@ import Testing
 
 @Suite("HTTP transport", .timeLimit(.minutes(1)))
 struct TransportTests {
-    @Test("a request to a host outside the allow-list is refused without being sent")
-    func allowList() async throws {
-        try await Harness.with(allowList: HostAllowList(["api.ebay.com"])) { h in
+    @Test("a request to a host outside the allow-list is refused without being sent", arguments: TestTransport.allCases)
+    func allowList(_ kind: TestTransport) async throws {
+        try await Harness.with(allowList: HostAllowList(["api.ebay.com"]), transport: kind) { h in
             let error = await caught { _ = try await h.client.searchPage(BrowseQuery(.keywords("acme"))) }
             guard case .refused(let message)? = error as? MarketplaceError else {
                 Issue.record("expected .refused, got \(String(describing: error))")
@@ -32,18 +32,18 @@ struct TransportTests {
         #expect(!fromConfig.allows(host: "api.ebay.com", port: 80))
     }
 
-    @Test("a URL with credentials in it, or not http(s), is refused")
-    func invalidURLs() async {
-        let transport = URLSessionTransport(allowList: HostAllowList(["example.com"]))
+    @Test("a URL with credentials in it, or not http(s), is refused", arguments: TestTransport.allCases)
+    func invalidURLs(_ kind: TestTransport) async {
+        let transport = kind.make(HostAllowList(["example.com"]))
         for url in ["ftp://example.com/x", "http://user:pass@example.com/", "example.com/x", "http://:80/"] {
             let error = await caught { _ = try await transport.send(HTTPRequest(method: .get, url: url)) }
             #expect(error as? HTTPTransportError == .invalidURL(url), "\(url)")
         }
     }
 
-    @Test("a redirect is not followed: the 3xx comes back and becomes a permanent error")
-    func redirectNotFollowed() async throws {
-        try await Harness.with { h in
+    @Test("a redirect is not followed: the 3xx comes back and becomes a permanent error", arguments: TestTransport.allCases)
+    func redirectNotFollowed(_ kind: TestTransport) async throws {
+        try await Harness.with(transport: kind) { h in
             try await h.inject(SandboxFault(route: .search, remaining: 1,
                                             redirectTo: h.sandbox.baseURL + "/ebay/buy/browse/v1/item_summary/search?q=acme"))
             let error = await caught { _ = try await h.client.searchPage(BrowseQuery(.keywords("acme"))) }
@@ -72,9 +72,9 @@ struct TransportTests {
         }
     }
 
-    @Test("cancelling the task cancels a slow in-flight request promptly")
-    func cancellation() async throws {
-        try await Harness.with { h in
+    @Test("cancelling the task cancels a slow in-flight request promptly", arguments: TestTransport.allCases)
+    func cancellation(_ kind: TestTransport) async throws {
+        try await Harness.with(transport: kind) { h in
             _ = try await h.client.searchPage(BrowseQuery(.keywords("acme")))  // token already cached
             try await h.inject(SandboxFault(route: .search, remaining: 1, latencyMilliseconds: 30_000))
             let clock = ContinuousClock()

@@ -98,7 +98,7 @@ struct DaemonSignalTests {
 }
 
 /// A datagram socket bound at `path`, as systemd's `NOTIFY_SOCKET`.
-private final class NotificationListener {
+final class NotificationListener {
     let path: String
     private let fd: Int32
 

@@ -5,7 +5,10 @@ import FoundationNetworking
 #endif
 import Synchronization
 
-/// The production transport: `URLSession` (libcurl underneath on Linux).
+/// The other transport: `URLSession` (libcurl underneath on Linux), with the same rules as the
+/// default, `AsyncHTTPClientTransport`, and the same transport tests. The test harnesses and the
+/// benchmark's sandbox admin client use it; the daemon does not (it took about 1.5× the default's
+/// time and CPU for the same sweep: BENCHMARKS.md, issue 15, item 6).
 ///
 /// - Only hosts in `allowList` are called; any other URL is refused before anything is sent.
 /// - Redirects are never followed: the 3xx response itself is returned.
