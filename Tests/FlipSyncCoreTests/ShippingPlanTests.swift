@@ -94,8 +94,9 @@ struct ShippingPlanHarness {
     }
 
     func plan(_ marketplace: ScriptedOrders, _ shopper: FixedRates?) -> ShippingArbitragePlan {
-        ShippingArbitragePlan(marketplaces: [.ebay: marketplace], shoppers: shopper.map { ["fixed": $0] } ?? [:], ledger: store,
-                              clock: clock, currency: .usd)
+        guard case .shippingArbitrage(let parameters) = job.parameters else { fatalError("the job is not a shipping-arbitrage job") }
+        return ShippingArbitragePlan(parameters: parameters, marketplaces: [.ebay: marketplace],
+                                     shoppers: shopper.map { ["fixed": $0] } ?? [:], ledger: store, clock: clock, currency: .usd)
     }
 }
 
