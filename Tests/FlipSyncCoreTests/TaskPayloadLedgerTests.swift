@@ -50,7 +50,7 @@ struct TaskPayloadLedgerTests {
         #expect(try tasks["plan:ebay"]?.result(as: SweepPlanResult.self)
                 == SweepPlanResult(limitedBy: "ebay/browse quota (3 calls left)", selected: 3, listings: 5))
         #expect(try tasks["decide:ebay:A1"]?.result(as: ListingDecided.self)
-                == ListingDecided(state: .hold, reason: "no-cost", oldMicros: 1_990_000, newMicros: nil))
+                == ListingDecided(state: .hold, reason: .noCost, oldMicros: 1_990_000, newMicros: nil))
         #expect(try tasks["decide:ebay:group-1"]?.result(as: GroupDecided.self)
                 == GroupDecided(decided: 4, changing: 2, unread: 1, competitionReads: 3))
         #expect(try tasks["apply:ebay:1"]?.result(as: ApplyTally.self) == ApplyTally(sent: 2, applied: 2, failed: 0, reconciled: 0, bulk: nil))

@@ -117,7 +117,7 @@ public struct RepricingSweepPlan: WorkflowPlan {
         }
         guard !tasks.contains(where: { $0.key.hasPrefix("apply:") }), !p.dryRun else { return [] }
         let decisions = try ledger.decisions(sweep: sweep)
-        if let trip = CircuitBreaker.evaluate(records: decisions, share: p.breakerShare, drop: p.breakerDrop) {
+        if let trip = CircuitBreaker.evaluate(decisions: decisions, share: p.breakerShare, drop: p.breakerDrop) {
             for (marketplace, group) in Dictionary(grouping: decisions.filter { $0.state == .planned }, by: \.marketplace) {
                 try await ledger.markDecisions(sweep: sweep, marketplace: marketplace, skus: group.map(\.sku), state: .blocked, results: [:])
             }
@@ -130,7 +130,7 @@ public struct RepricingSweepPlan: WorkflowPlan {
     /// whose channel `prefersBulk` for the changes still to send (planned or sending) in the
     /// run's time left (the job's `timeout` less the time since the run started), and those
     /// with a change in a pending bulk submission (a resumed run waits for it in bulk again).
-    func bulkMarketplaces(_ decisions: [DecisionRecord], job: JobDefinition, runID: Int64) throws -> [MarketplaceName: Int] {
+    func bulkMarketplaces(_ decisions: [PricingDecision], job: JobDefinition, runID: Int64) throws -> [MarketplaceName: Int] {
         let timeLeft = try ledger.runStartedAt(runID: runID).map {
             TimeSpan(milliseconds: job.timeout.milliseconds - max(0, clock.wallMilliseconds() - $0))
         }
@@ -263,7 +263,7 @@ public struct RepricingSweepPlan: WorkflowPlan {
 
     /// "checked N of M listings; K carried to the next run; oldest unchecked: D nights" over the
     /// sweep's snapshot and decisions (a listing is checked when it has a decision).
-    func coverageSummary(sweep: Int64, marketplaces: [MarketplaceName], decisions: [DecisionRecord]) -> String? {
+    func coverageSummary(sweep: Int64, marketplaces: [MarketplaceName], decisions: [PricingDecision]) -> String? {
         let decided = Set(decisions.map { "\($0.marketplace.rawValue)/\($0.sku)" })
         var total = 0, checked = 0, never = 0
         var oldest: Int64?
@@ -291,7 +291,7 @@ public struct RepricingSweepPlan: WorkflowPlan {
     /// Decisions already applied stay in their batch, so a resumed sweep cuts the same batches.
     /// A marketplace in `bulk` is cut into submissions of that size instead
     /// (`apply:<marketplace>:bulk-<n>`, agent `apply-bulk`).
-    static func batches(of decisions: [DecisionRecord], size: Int, bulk: [MarketplaceName: Int] = [:]) -> [PlannedTask] {
+    static func batches(of decisions: [PricingDecision], size: Int, bulk: [MarketplaceName: Int] = [:]) -> [PlannedTask] {
         let changing = decisions.filter { [.planned, .sending, .applied, .failed].contains($0.state) }
         var tasks: [PlannedTask] = []
         for (marketplace, group) in Dictionary(grouping: changing, by: \.marketplace).sorted(by: { $0.key < $1.key }) {
@@ -327,7 +327,7 @@ public struct RepricingSweepPlan: WorkflowPlan {
             return "\(tasks.count) task\(tasks.count == 1 ? "" : "s"), \(failed) failed, no decisions"
         }
         let byState = Dictionary(grouping: decisions, by: \.state).mapValues(\.count)
-        let order: [DecisionRecord.State] = [.applied, .failed, .sending, .planned, .dryRun, .blocked, .hold]
+        let order: [PricingDecision.State] = [.applied, .failed, .sending, .planned, .dryRun, .blocked, .hold]
         let parts = order.compactMap { state in byState[state].map { "\($0) \(state.rawValue)" } }
         let marketplaces = tasks.compactMap { $0.key.hasPrefix("listings:") ? MarketplaceName(rawValue: String($0.key.dropFirst(9))) : nil }
         var coverage = coverageSummary(sweep: sweep, marketplaces: marketplaces, decisions: decisions)
@@ -432,9 +432,9 @@ public struct RepricingSweepPlan: WorkflowPlan {
                 throw TaskFailure.permanent("\(marketplace.name.rawValue) gave \(lookups.count) competition results for \(toRead.count) listings")
             }
             let found = Dictionary(zip(toRead.map(\.sku), lookups), uniquingKeysWith: { a, _ in a })
-            var records: [DecisionRecord] = [], failures: [String] = []
+            var records: [PricingDecision] = [], failures: [String] = []
             for listing in listings {
-                let record: DecisionRecord
+                var record: PricingDecision
                 if let cost = costs[listing.sku] {
                     let competition: Competition
                     switch found[listing.sku] {
@@ -447,17 +447,16 @@ public struct RepricingSweepPlan: WorkflowPlan {
                     }
                     let fees = plan.fees[marketplace.name] ?? MarketplaceFees(percent: Percent(partsPerMillion: 0), fixed: .zero(listing.price.currency))
                     let accepted = try await acceptedTitleMatches(listing, competition, p)
-                    let decision = Repricer.decide(listing: listing, cost: cost, shippingCost: p.shippingCost ?? .zero(listing.price.currency),
+                    record = Repricer.decide(listing: listing, cost: cost, shippingCost: p.shippingCost ?? .zero(listing.price.currency),
                                                    fees: fees, parameters: p, competition: competition, acceptedTitleMatches: accepted)
-                    record = DecisionRecord(decision, dryRun: p.dryRun)
+                    if p.dryRun, record.state == .planned { record.state = .dryRun }
                 } else {
                     // Never reprice without a floor, and the floor needs the cost.
-                    record = DecisionRecord(
-                        marketplace: marketplace.name, sku: listing.sku, listingID: listing.listingID, currency: listing.price.currency.code,
-                        oldPriceMicros: listing.price.micros, newPriceMicros: nil, floorMicros: nil, ceilingMicros: nil,
-                        lowestCompetitorMicros: nil, buyBoxMicros: nil, offersConsidered: 0, offersExcluded: [:],
-                        strategy: p.strategy.rawValue, reasonCode: "no-cost",
-                        reason: "no unit cost is known for \(listing.sku), so there is no floor; set cost_source or import costs", state: .hold)
+                    record = PricingDecision(
+                        sku: listing.sku, marketplace: marketplace.name, listingID: listing.listingID, oldPrice: listing.price, newPrice: nil,
+                        floor: nil, ceiling: nil, lowestCompetitorLanded: nil, buyBox: nil, offersConsidered: 0, offersExcluded: [:],
+                        strategy: p.strategy, reason: .noCost,
+                        explanation: "no unit cost is known for \(listing.sku), so there is no floor; set cost_source or import costs")
                 }
                 try await plan.ledger.saveDecision(record, sweep: sweep)
                 records.append(record)
@@ -472,11 +471,11 @@ public struct RepricingSweepPlan: WorkflowPlan {
                 throw TaskFailure.permanent("no competition could be read: " + failures.joined(separator: "; "))
             }
             if listings.count == 1, let record = records.first {
-                return TaskOutput(result: ListingDecided(state: record.state, reason: record.reasonCode, oldMicros: record.oldPriceMicros,
-                                                         newMicros: record.newPriceMicros),
-                                  summary: record.reason)
+                return TaskOutput(result: ListingDecided(state: record.state, reason: record.reason, oldMicros: record.oldPrice.micros,
+                                                         newMicros: record.newPrice?.micros),
+                                  summary: record.explanation)
             }
-            let changing = records.filter { $0.newPriceMicros != nil }.count
+            let changing = records.filter { $0.newPrice != nil }.count
             let unread = failures.isEmpty ? "" : "; not decided: " + failures.joined(separator: "; ")
             return TaskOutput(result: GroupDecided(decided: records.count, changing: changing, unread: failures.count,
                                                    competitionReads: toRead.count),
@@ -541,7 +540,7 @@ public struct RepricingSweepPlan: WorkflowPlan {
                 // A call may have landed before a crash: the live price says whether it did.
                 let live = Dictionary(try await marketplace.activeListings().map { ($0.sku, $0.price.micros) }, uniquingKeysWith: { a, _ in a })
                 for decision in unsure {
-                    if let price = live[decision.sku], price == decision.newPriceMicros {
+                    if let price = live[decision.sku], price == decision.newPrice?.micros {
                         try await plan.ledger.markDecisions(sweep: sweep, marketplace: marketplace.name, skus: [decision.sku], state: .applied,
                                                       results: [decision.sku: "already live (checked after an interrupted call)"])
                         reconciled += 1
@@ -585,9 +584,9 @@ public struct RepricingSweepPlan: WorkflowPlan {
             var sent = 0, applied = 0, failed = 0
         }
 
-        static func change(_ d: DecisionRecord) -> ListingChange {
+        static func change(_ d: PricingDecision) -> ListingChange {
             ListingChange(sku: d.sku, listingID: d.listingID,
-                          price: Money(micros: d.newPriceMicros ?? d.oldPriceMicros, currency: Currency(code: d.currency) ?? .usd))
+                          price: d.resultingPrice)
         }
 
         /// Runs a bulk call; when its submission ended without results, its decisions stay
@@ -629,35 +628,5 @@ public struct RepricingSweepPlan: WorkflowPlan {
             TaskOutput(result: ApplyTally(sent: sent, applied: applied, failed: failed, reconciled: reconciled, bulk: bulk ? true : nil),
                        summary: summary ?? "\(applied) of \(sent) applied")
         }
-    }
-}
-
-extension DecisionRecord {
-    /// The row for a decision: planned when it changes the price (or dry-run), hold otherwise.
-    init(_ d: PricingDecision, dryRun: Bool) {
-        self.init(marketplace: d.marketplace, sku: d.sku, listingID: d.listingID, currency: d.oldPrice.currency.code,
-                  oldPriceMicros: d.oldPrice.micros, newPriceMicros: d.newPrice?.micros, floorMicros: d.floor?.price.micros,
-                  ceilingMicros: d.ceiling?.price.micros, lowestCompetitorMicros: d.lowestCompetitorLanded?.micros,
-                  buyBoxMicros: d.buyBox?.micros, offersConsidered: d.offersConsidered,
-                  offersExcluded: Dictionary(uniqueKeysWithValues: d.offersExcluded.map { ($0.key.rawValue, $0.value) }),
-                  strategy: d.strategy.rawValue, reasonCode: d.reason.rawValue, reason: d.explanation,
-                  state: d.newPrice == nil ? .hold : (dryRun ? .dryRun : .planned),
-                  shippingChargedMicros: d.shippingCharged?.micros)
-    }
-}
-
-extension CircuitBreaker {
-    /// The breaker over recorded decisions (a resumed sweep has no decisions in memory).
-    static func evaluate(records: [DecisionRecord], share: Percent, drop: Percent) -> Trip? {
-        let decisions = records.map { r in
-            let currency = Currency(code: r.currency) ?? .usd
-            return PricingDecision(
-                sku: r.sku, marketplace: r.marketplace, listingID: r.listingID, oldPrice: Money(micros: r.oldPriceMicros, currency: currency),
-                newPrice: r.newPriceMicros.map { Money(micros: $0, currency: currency) }, floor: nil, ceiling: nil,
-                lowestCompetitorLanded: nil, buyBox: nil, offersConsidered: r.offersConsidered, offersExcluded: [:],
-                strategy: RepricingSweep.Strategy(rawValue: r.strategy) ?? .beatLowest,
-                reason: PricingDecision.Reason(rawValue: r.reasonCode) ?? .unchanged, explanation: r.reason)
-        }
-        return evaluate(decisions: decisions, share: share, drop: drop)
     }
 }

@@ -63,8 +63,8 @@ struct SweepPlanResult: Codable, Hashable, Sendable {
 
 /// A `decide:` task's result for one listing.
 struct ListingDecided: Codable, Hashable, Sendable {
-    var state: DecisionRecord.State
-    var reason: String
+    var state: PricingDecision.State
+    var reason: PricingDecision.Reason
     var oldMicros: Int64
     var newMicros: Int64?
 
