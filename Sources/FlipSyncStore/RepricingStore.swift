@@ -91,11 +91,18 @@ extension RunStore: RepricingLedger {
         }
     }
 
-    static func listing(_ row: Row) -> MarketplaceListing {
-        let currency = Currency(code: row["currency"]) ?? .usd
+    /// The snapshot listing a row holds; an unknown marketplace, currency or condition is an error
+    /// naming the row, never a guess.
+    static func listing(_ row: Row) throws -> MarketplaceListing {
+        let sweep: Int64 = row["sweep_id"], marketplaceText: String = row["marketplace"], sku: String = row["sku"]
+        func bad(_ what: String) -> LedgerError { .storage("sweep listing (sweep \(sweep), \(marketplaceText), SKU \(sku)): \(what)") }
+        let currencyCode: String = row["currency"], conditionText: String = row["condition"]
+        guard let currency = Currency(code: currencyCode) else { throw bad("unknown currency \"\(currencyCode)\"") }
+        guard let marketplace = MarketplaceName(rawValue: marketplaceText) else { throw bad("unknown marketplace") }
+        guard let condition = ItemCondition(rawValue: conditionText) else { throw bad("unknown condition \"\(conditionText)\"") }
         return MarketplaceListing(
-            marketplace: MarketplaceName(rawValue: row["marketplace"]) ?? .ebay, sku: row["sku"], listingID: row["listing_id"],
-            gtin: row["gtin"], asin: row["asin"], title: row["title"], condition: ItemCondition(rawValue: row["condition"]) ?? .new,
+            marketplace: marketplace, sku: sku, listingID: row["listing_id"],
+            gtin: row["gtin"], asin: row["asin"], title: row["title"], condition: condition,
             price: Money(micros: row["price_micros"], currency: currency), quantity: row["quantity"],
             shippingCharged: (row["shipping_micros"] as Int64?).map { Money(micros: $0, currency: currency) })
     }
@@ -151,11 +158,18 @@ extension RunStore: RepricingLedger {
         }
     }
 
+    /// A unit cost row's amount; an unknown currency is an error naming the SKU.
+    static func unitCost(_ row: Row) throws -> Money {
+        let sku: String = row["sku"], code: String = row["currency"]
+        guard let currency = Currency(code: code) else { throw LedgerError.storage("unit cost of SKU \(sku): unknown currency \"\(code)\"") }
+        return Money(micros: row["cost_micros"], currency: currency)
+    }
+
     public func unitCosts() throws -> [String: Money] {
         try read { db in
             var out: [String: Money] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT sku, cost_micros, currency FROM unit_costs") {
-                out[row["sku"]] = Money(micros: row["cost_micros"], currency: Currency(code: row["currency"]) ?? .usd)
+                out[row["sku"]] = try Self.unitCost(row)
             }
             return out
         }
@@ -163,9 +177,7 @@ extension RunStore: RepricingLedger {
 
     public func unitCost(sku: String) throws -> Money? {
         try read { db in
-            try Row.fetchOne(db, sql: "SELECT cost_micros, currency FROM unit_costs WHERE sku = ?", arguments: [sku]).map {
-                Money(micros: $0["cost_micros"], currency: Currency(code: $0["currency"]) ?? .usd)
-            }
+            try Row.fetchOne(db, sql: "SELECT sku, cost_micros, currency FROM unit_costs WHERE sku = ?", arguments: [sku]).map(Self.unitCost)
         }
     }
 

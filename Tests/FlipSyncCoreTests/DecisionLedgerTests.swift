@@ -80,4 +80,28 @@ struct DecisionLedgerTests {
         #expect(trip.sharpDrops == 2 && trip.evaluated == 3)
         #expect(trip.worst.map(\.sku) == ["A1", "A2"] && trip.worst.first?.newPrice == usd("12.00"))
     }
+
+    @Test("a snapshot listing or unit cost row in an unknown currency is an error naming the row, never USD")
+    func unknownCurrencyInListingsAndCosts() async throws {
+        let scratch = Scratch()
+        let path = scratch.path + "/ledger.sqlite"
+        do {
+            let store = try RunStore(path: path)
+            try store.saveSweepListings([MarketplaceListing(marketplace: .ebay, sku: "A1", listingID: "L1", title: "Lamp", condition: .new,
+                                                            price: usd("20.00"), quantity: 2)], sweep: 7, marketplace: .ebay)
+            try store.saveUnitCosts(["A1": usd("8.00")], source: "shopify", at: 1)
+            #expect(try store.sweepListings(sweep: 7, marketplace: .ebay).map(\.price) == [usd("20.00")])
+            #expect(try store.unitCost(sku: "A1") == usd("8.00"))
+        }
+        try await DatabaseQueue(path: path).write { db in
+            try db.execute(sql: "UPDATE sweep_listings SET currency = 'XYZ'")
+            try db.execute(sql: "UPDATE unit_costs SET currency = 'XYZ'")
+        }
+        let store = try RunStore(path: path)
+        let listing = #expect(throws: (any Error).self) { try store.sweepListings(sweep: 7, marketplace: .ebay) }
+        #expect("\(listing.map { "\($0)" } ?? "")".contains("sweep listing (sweep 7, ebay, SKU A1): unknown currency \"XYZ\""))
+        let cost = #expect(throws: (any Error).self) { try store.unitCosts() }
+        #expect("\(cost.map { "\($0)" } ?? "")".contains("unit cost of SKU A1: unknown currency \"XYZ\""))
+        #expect(throws: (any Error).self) { try store.unitCost(sku: "A1") }
+    }
 }
