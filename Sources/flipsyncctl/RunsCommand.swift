@@ -147,15 +147,17 @@ struct ShowCommand: ParsableCommand {
         return rows
     }
 
-    /// The run and its tasks, with each task's recorded result embedded as JSON, not as a string.
+    /// The run and its tasks, with each task's recorded input and result embedded as JSON, not as strings.
     private func showJSON(_ info: RunInfo, _ tasks: [TaskInfo], _ decisions: [PricingDecision], _ shipping: ShippingShow?) throws -> String {
         let encoder = JSONEncoder()
         func object(_ value: some Encodable) throws -> Any { try JSONSerialization.jsonObject(with: encoder.encode(value)) }
         var taskObjects: [Any] = []
         for task in tasks {
             var object = try object(task) as? [String: Any] ?? [:]
-            if let text = task.result, let parsed = try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed]) {
-                object["result"] = parsed
+            for (key, text) in [("result", task.result), ("input", task.input)] {
+                if let text, let parsed = try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed]) {
+                    object[key] = parsed
+                }
             }
             taskObjects.append(object)
         }
