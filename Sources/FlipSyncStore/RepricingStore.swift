@@ -91,11 +91,18 @@ extension RunStore: RepricingLedger {
         }
     }
 
-    static func listing(_ row: Row) -> MarketplaceListing {
-        let currency = Currency(code: row["currency"]) ?? .usd
+    /// The snapshot listing a row holds; an unknown marketplace, currency or condition is an error
+    /// naming the row, never a guess.
+    static func listing(_ row: Row) throws -> MarketplaceListing {
+        let sweep: Int64 = row["sweep_id"], marketplaceText: String = row["marketplace"], sku: String = row["sku"]
+        func bad(_ what: String) -> LedgerError { .storage("sweep listing (sweep \(sweep), \(marketplaceText), SKU \(sku)): \(what)") }
+        let currencyCode: String = row["currency"], conditionText: String = row["condition"]
+        guard let currency = Currency(code: currencyCode) else { throw bad("unknown currency \"\(currencyCode)\"") }
+        guard let marketplace = MarketplaceName(rawValue: marketplaceText) else { throw bad("unknown marketplace") }
+        guard let condition = ItemCondition(rawValue: conditionText) else { throw bad("unknown condition \"\(conditionText)\"") }
         return MarketplaceListing(
-            marketplace: MarketplaceName(rawValue: row["marketplace"]) ?? .ebay, sku: row["sku"], listingID: row["listing_id"],
-            gtin: row["gtin"], asin: row["asin"], title: row["title"], condition: ItemCondition(rawValue: row["condition"]) ?? .new,
+            marketplace: marketplace, sku: sku, listingID: row["listing_id"],
+            gtin: row["gtin"], asin: row["asin"], title: row["title"], condition: condition,
             price: Money(micros: row["price_micros"], currency: currency), quantity: row["quantity"],
             shippingCharged: (row["shipping_micros"] as Int64?).map { Money(micros: $0, currency: currency) })
     }
@@ -151,11 +158,18 @@ extension RunStore: RepricingLedger {
         }
     }
 
+    /// A unit cost row's amount; an unknown currency is an error naming the SKU.
+    static func unitCost(_ row: Row) throws -> Money {
+        let sku: String = row["sku"], code: String = row["currency"]
+        guard let currency = Currency(code: code) else { throw LedgerError.storage("unit cost of SKU \(sku): unknown currency \"\(code)\"") }
+        return Money(micros: row["cost_micros"], currency: currency)
+    }
+
     public func unitCosts() throws -> [String: Money] {
         try read { db in
             var out: [String: Money] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT sku, cost_micros, currency FROM unit_costs") {
-                out[row["sku"]] = Money(micros: row["cost_micros"], currency: Currency(code: row["currency"]) ?? .usd)
+                out[row["sku"]] = try Self.unitCost(row)
             }
             return out
         }
@@ -163,36 +177,35 @@ extension RunStore: RepricingLedger {
 
     public func unitCost(sku: String) throws -> Money? {
         try read { db in
-            try Row.fetchOne(db, sql: "SELECT cost_micros, currency FROM unit_costs WHERE sku = ?", arguments: [sku]).map {
-                Money(micros: $0["cost_micros"], currency: Currency(code: $0["currency"]) ?? .usd)
-            }
+            try Row.fetchOne(db, sql: "SELECT sku, cost_micros, currency FROM unit_costs WHERE sku = ?", arguments: [sku]).map(Self.unitCost)
         }
     }
 
-    public func saveDecision(_ d: DecisionRecord, sweep: Int64) async throws {
-        let excluded = String(decoding: try JSONEncoder.sorted.encode(d.offersExcluded), as: UTF8.self)
+    public func saveDecision(_ d: PricingDecision, sweep: Int64) async throws {
+        let codes = Dictionary(uniqueKeysWithValues: d.offersExcluded.map { ($0.key.rawValue, $0.value) })
+        let excluded = String(decoding: try JSONEncoder.sorted.encode(codes), as: UTF8.self)
         try await groupWrite { db in
             try db.execute(literal: """
                 INSERT OR REPLACE INTO decisions (sweep_id, marketplace, sku, listing_id, currency, old_price_micros, new_price_micros,
                     floor_micros, ceiling_micros, lowest_competitor_micros, buy_box_micros, offers_considered, offers_excluded,
                     strategy, reason_code, reason, state, api_result, shipping_charged_micros)
-                VALUES (\(sweep), \(d.marketplace.rawValue), \(d.sku), \(d.listingID), \(d.currency), \(d.oldPriceMicros),
-                    \(d.newPriceMicros), \(d.floorMicros), \(d.ceilingMicros), \(d.lowestCompetitorMicros), \(d.buyBoxMicros),
-                    \(d.offersConsidered), \(excluded), \(d.strategy), \(d.reasonCode), \(d.reason), \(d.state.rawValue), \(d.apiResult),
-                    \(d.shippingChargedMicros))
+                VALUES (\(sweep), \(d.marketplace.rawValue), \(d.sku), \(d.listingID), \(d.oldPrice.currency.code), \(d.oldPrice.micros),
+                    \(d.newPrice?.micros), \(d.floor?.micros), \(d.ceiling?.micros), \(d.lowestCompetitorLanded?.micros),
+                    \(d.buyBox?.micros), \(d.offersConsidered), \(excluded), \(d.strategy.rawValue), \(d.reason.rawValue),
+                    \(d.explanation), \(d.state.rawValue), \(d.apiResult), \(d.shippingCharged?.micros))
                 """)
         }
         metrics.decision(marketplace: d.marketplace.rawValue, reason: d.reasonCode)
     }
 
-    public func decisions(sweep: Int64) throws -> [DecisionRecord] {
+    public func decisions(sweep: Int64) throws -> [PricingDecision] {
         try read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM decisions WHERE sweep_id = ? ORDER BY marketplace, sku", arguments: [sweep])
                 .map(Self.decision)
         }
     }
 
-    public func decisions(sweep: Int64, marketplace: MarketplaceName, skus: [String]) throws -> [DecisionRecord] {
+    public func decisions(sweep: Int64, marketplace: MarketplaceName, skus: [String]) throws -> [PricingDecision] {
         try read { db in
             try Row.fetchAll(db, sql: """
                 SELECT * FROM decisions WHERE sweep_id = ? AND marketplace = ? AND sku IN (SELECT value FROM json_each(?))
@@ -202,7 +215,7 @@ extension RunStore: RepricingLedger {
         }
     }
 
-    public func markDecisions(sweep: Int64, marketplace: MarketplaceName, skus: [String], state: DecisionRecord.State,
+    public func markDecisions(sweep: Int64, marketplace: MarketplaceName, skus: [String], state: PricingDecision.State,
                               results: [String: String]) async throws {
         guard !skus.isEmpty else { return }
         try await groupWrite { db in
@@ -233,18 +246,39 @@ extension RunStore: RepricingLedger {
         }
     }
 
-    static func decision(_ row: Row) -> DecisionRecord {
+    /// The decision a row holds. A row this build cannot read as one (an unknown marketplace,
+    /// currency, strategy, reason code, state or exclusion code, or unreadable exclusions) is
+    /// `LedgerError.storage` naming the row: never a decision with a made-up field.
+    static func decision(_ row: Row) throws -> PricingDecision {
+        let sweep: Int64 = row["sweep_id"], marketplaceText: String = row["marketplace"], sku: String = row["sku"]
+        func bad(_ what: String) -> LedgerError {
+            .storage("decision (sweep \(sweep), \(marketplaceText), SKU \(sku)): \(what)")
+        }
+        func code<T: RawRepresentable>(_ column: String) throws -> T where T.RawValue == String {
+            let text: String = row[column]
+            guard let value = T(rawValue: text) else { throw bad("unknown \(column) \"\(text)\"") }
+            return value
+        }
+        let marketplace: MarketplaceName = try code("marketplace")
+        let currencyCode: String = row["currency"]
+        guard let currency = Currency(code: currencyCode) else { throw bad("unknown currency \"\(currencyCode)\"") }
+        func money(_ column: String) -> Money? { (row[column] as Int64?).map { Money(micros: $0, currency: currency) } }
         let excludedText: String = row["offers_excluded"]
-        let excluded = (try? JSONDecoder().decode([String: Int].self, from: Data(excludedText.utf8))) ?? [:]
-        return DecisionRecord(
-            marketplace: MarketplaceName(rawValue: row["marketplace"]) ?? .ebay, sku: row["sku"], listingID: row["listing_id"],
-            currency: row["currency"], oldPriceMicros: row["old_price_micros"], newPriceMicros: row["new_price_micros"],
-            floorMicros: row["floor_micros"], ceilingMicros: row["ceiling_micros"],
-            lowestCompetitorMicros: row["lowest_competitor_micros"], buyBoxMicros: row["buy_box_micros"],
-            offersConsidered: row["offers_considered"], offersExcluded: excluded, strategy: row["strategy"],
-            reasonCode: row["reason_code"], reason: row["reason"],
-            state: DecisionRecord.State(rawValue: row["state"]) ?? .failed, apiResult: row["api_result"],
-            shippingChargedMicros: row["shipping_charged_micros"])
+        guard let codes = try? JSONDecoder().decode([String: Int].self, from: Data(excludedText.utf8)) else {
+            throw bad("offers_excluded is not an object of counts: \(excludedText)")
+        }
+        var excluded: [CompetitorFilter.ExclusionReason: Int] = [:]
+        for (text, count) in codes {
+            guard let reason = CompetitorFilter.ExclusionReason(rawValue: text) else { throw bad("unknown exclusion \"\(text)\"") }
+            excluded[reason] = count
+        }
+        return PricingDecision(
+            sku: sku, marketplace: marketplace, listingID: row["listing_id"],
+            oldPrice: Money(micros: row["old_price_micros"], currency: currency), newPrice: money("new_price_micros"),
+            floor: money("floor_micros"), ceiling: money("ceiling_micros"), lowestCompetitorLanded: money("lowest_competitor_micros"),
+            buyBox: money("buy_box_micros"), offersConsidered: row["offers_considered"], offersExcluded: excluded,
+            strategy: try code("strategy"), reason: try code("reason_code"), explanation: row["reason"],
+            shippingCharged: money("shipping_charged_micros"), state: try code("state"), apiResult: row["api_result"])
     }
 }
 

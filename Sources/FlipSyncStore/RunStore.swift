@@ -176,6 +176,10 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
         QuotaStore.registerMigrations(&migrator)
         registerCompetitorMigrations(&migrator)
         registerOfferMigrations(&migrator)
+        migrator.registerMigration("v12-tasks: task inputs as JSON") { db in
+            // A task's input as JSON (`TaskPayload`); rows planned before this step keep NULL.
+            try db.execute(sql: "ALTER TABLE tasks ADD COLUMN input TEXT")
+        }
         return migrator
     }
 
@@ -373,15 +377,15 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
     private static func upsert(_ task: TaskInfo, _ db: Database) throws {
         try db.cachedStatement(
             sql: """
-                INSERT INTO tasks (run_id, key, agent, status, attempts, started_at, finished_at, result, error)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO tasks (run_id, key, agent, status, attempts, started_at, finished_at, result, error, input)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (run_id, key) DO UPDATE SET
                     agent = excluded.agent, status = excluded.status, attempts = excluded.attempts,
                     started_at = excluded.started_at, finished_at = excluded.finished_at,
-                    result = excluded.result, error = excluded.error
+                    result = excluded.result, error = excluded.error, input = coalesce(excluded.input, tasks.input)
                 """
         ).execute(arguments: [task.runID, task.key, task.agent, task.status.rawValue, task.attempts, task.startedAt,
-                              task.finishedAt, task.result, task.error])
+                              task.finishedAt, task.result, task.error, task.input])
     }
 
     // MARK: - Schedule state
@@ -486,9 +490,11 @@ private struct TaskRow: Codable, FetchableRecord, TableRecord {
     var finishedAt: Int64?
     var result: String?
     var error: String?
+    /// Absent (nil) in a ledger opened read-only before the `v12-tasks` step ran.
+    var input: String?
 
     var info: TaskInfo {
         TaskInfo(runID: runId, key: key, agent: agent, status: status, attempts: attempts, startedAt: startedAt,
-                 finishedAt: finishedAt, result: result, error: error)
+                 finishedAt: finishedAt, result: result, error: error, input: input)
     }
 }

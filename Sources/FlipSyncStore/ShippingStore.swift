@@ -260,14 +260,21 @@ extension RunStore: ShippingLedger {
         }
     }
 
-    static func orderLine(_ row: Row) -> OrderLine {
+    /// A row's marketplace; one this build does not know is an error naming the table, never eBay.
+    static func marketplace(_ row: Row, _ what: String) throws -> MarketplaceName {
+        let text: String = row["marketplace"]
+        guard let name = MarketplaceName(rawValue: text) else { throw LedgerError.storage("\(what) row: unknown marketplace \"\(text)\"") }
+        return name
+    }
+
+    static func orderLine(_ row: Row) throws -> OrderLine {
         func money(_ micros: String, _ currency: String) -> Money? {
             guard let amount = row[micros] as Int64?, let code = row[currency] as String?, let c = Currency(code: code) else { return nil }
             return Money(micros: amount, currency: c)
         }
         let postal: String? = row["postal_code"]
         return OrderLine(
-            marketplace: MarketplaceName(rawValue: row["marketplace"]) ?? .ebay, orderID: row["order_id"], lineID: row["line_id"],
+            marketplace: try Self.marketplace(row, "order line"), orderID: row["order_id"], lineID: row["line_id"],
             sku: row["sku"], quantity: row["quantity"], placedAt: row["placed_at"],
             itemPrice: money("item_price_micros", "item_currency"), shippingPaid: money("shipping_paid_micros", "shipping_currency"),
             destination: postal.map { Destination(postalCode: $0, country: row["country"] ?? "US", region: row["region"]) },
@@ -317,7 +324,7 @@ extension RunStore: ShippingLedger {
                 ORDER BY marketplace, order_id, line_id, amount_micros, carrier, service, source
                 """, arguments: [runID]).map { row in
                 ShippingQuoteRecord(
-                    marketplace: MarketplaceName(rawValue: row["marketplace"]) ?? .ebay, orderID: row["order_id"], lineID: row["line_id"],
+                    marketplace: try Self.marketplace(row, "shipping quote"), orderID: row["order_id"], lineID: row["line_id"],
                     source: row["source"], carrier: row["carrier"], service: row["service"], serviceKey: row["service_key"],
                     amountMicros: row["amount_micros"], currency: row["currency"], deliveryDays: row["delivery_days"],
                     deliveryDateGuaranteed: row["guaranteed"], billableOunces: row["billable_oz"], rateID: row["rate_id"],
@@ -346,7 +353,7 @@ extension RunStore: ShippingLedger {
             try Row.fetchAll(db, sql: "SELECT * FROM shipping_recommendations WHERE run_id = ? ORDER BY marketplace, order_id, line_id",
                              arguments: [runID]).map { row in
                 ShippingRecommendation(
-                    marketplace: MarketplaceName(rawValue: row["marketplace"]) ?? .ebay, orderID: row["order_id"], lineID: row["line_id"],
+                    marketplace: try Self.marketplace(row, "shipping recommendation"), orderID: row["order_id"], lineID: row["line_id"],
                     sku: row["sku"], quantity: row["quantity"], destinationPostalCode: row["postal_code"], shipAt: row["ship_at"],
                     deliverBy: row["deliver_by"], status: ShippingRecommendation.Status(rawValue: row["status"]) ?? .skipped,
                     reason: row["reason"], parcels: row["parcels"], carrier: row["carrier"], service: row["service"],
@@ -394,13 +401,13 @@ extension RunStore: ShippingLedger {
         }
     }
 
-    static func listing(_ row: Row) -> ListingShipping {
+    static func listing(_ row: Row) throws -> ListingShipping {
         func money(_ micros: String, _ currency: String) -> Money? {
             guard let amount = row[micros] as Int64?, let code = row[currency] as String?, let c = Currency(code: code) else { return nil }
             return Money(micros: amount, currency: c)
         }
         return ListingShipping(
-            marketplace: MarketplaceName(rawValue: row["marketplace"]) ?? .ebay, sku: row["sku"], listingID: row["listing_id"],
+            marketplace: try Self.marketplace(row, "listing shipping"), sku: row["sku"], listingID: row["listing_id"],
             price: money("price_micros", "price_currency"), charge: money("charge_micros", "charge_currency"),
             handlingDays: row["handling_days"], serviceKey: row["service_key"], policy: row["policy"], note: row["note"])
     }
@@ -426,7 +433,7 @@ extension RunStore: ShippingLedger {
                 ORDER BY marketplace, listing_id, postal_code, amount_micros, carrier, service, source
                 """, arguments: [sweep]).map { row in
                 ListingQuoteRecord(
-                    marketplace: MarketplaceName(rawValue: row["marketplace"]) ?? .ebay, listingID: row["listing_id"],
+                    marketplace: try Self.marketplace(row, "listing quote"), listingID: row["listing_id"],
                     destinationPostalCode: row["postal_code"], source: row["source"], carrier: row["carrier"], service: row["service"],
                     serviceKey: row["service_key"], amountMicros: row["amount_micros"], currency: row["currency"],
                     deliveryDays: row["delivery_days"], billableOunces: row["billable_oz"], adequate: row["adequate"])
@@ -474,9 +481,9 @@ extension RunStore: ShippingLedger {
         }
     }
 
-    static func verdict(_ row: Row) -> ListingShippingVerdict {
+    static func verdict(_ row: Row) throws -> ListingShippingVerdict {
         ListingShippingVerdict(
-            marketplace: MarketplaceName(rawValue: row["marketplace"]) ?? .ebay, listingID: row["listing_id"], sku: row["sku"],
+            marketplace: try Self.marketplace(row, "listing verdict"), listingID: row["listing_id"], sku: row["sku"],
             destinationPostalCode: row["postal_code"], status: ShippingRecommendation.Status(rawValue: row["status"]) ?? .skipped,
             reason: row["reason"], handlingDays: row["handling_days"], promiseDays: row["promise_days"], carrier: row["carrier"],
             service: row["service"], serviceKey: row["service_key"], source: row["source"], deliveryDays: row["delivery_days"],

@@ -135,30 +135,29 @@ struct ShowCommand: ParsableCommand {
     }
 
     /// Decisions that change a price first, then holds; at most `limit` rows.
-    private func decisionTable(_ decisions: [DecisionRecord], limit: Int) -> [[String]] {
+    private func decisionTable(_ decisions: [PricingDecision], limit: Int) -> [[String]] {
         var rows = [["MARKETPLACE", "SKU", "OLD", "NEW", "FLOOR", "CEILING", "LOWEST", "OFFERS", "STATE", "REASON"]]
-        func money(_ micros: Int64?, _ currency: String) -> String {
-            micros.map { Money(micros: $0, currency: Currency(code: currency) ?? .usd).decimalString } ?? "-"
-        }
-        let ordered = decisions.filter { $0.newPriceMicros != nil } + decisions.filter { $0.newPriceMicros == nil }
+        func money(_ amount: Money?) -> String { amount?.decimalString ?? "-" }
+        let ordered = decisions.filter { $0.newPrice != nil } + decisions.filter { $0.newPrice == nil }
         for d in ordered.prefix(limit) {
-            rows.append([d.marketplace.rawValue, d.sku, money(d.oldPriceMicros, d.currency), money(d.newPriceMicros, d.currency),
-                         money(d.floorMicros, d.currency), money(d.ceilingMicros, d.currency), money(d.lowestCompetitorMicros, d.currency),
-                         "\(d.offersConsidered)", d.state.rawValue, d.reasonCode])
+            rows.append([d.marketplace.rawValue, d.sku, money(d.oldPrice), money(d.newPrice), money(d.floor), money(d.ceiling),
+                         money(d.lowestCompetitorLanded), "\(d.offersConsidered)", d.state.rawValue, d.reason.rawValue])
         }
         if decisions.count > limit { rows.append(["…", "\(decisions.count - limit) more (--json shows all)", "", "", "", "", "", "", "", ""]) }
         return rows
     }
 
-    /// The run and its tasks, with each task's recorded result embedded as JSON, not as a string.
-    private func showJSON(_ info: RunInfo, _ tasks: [TaskInfo], _ decisions: [DecisionRecord], _ shipping: ShippingShow?) throws -> String {
+    /// The run and its tasks, with each task's recorded input and result embedded as JSON, not as strings.
+    private func showJSON(_ info: RunInfo, _ tasks: [TaskInfo], _ decisions: [PricingDecision], _ shipping: ShippingShow?) throws -> String {
         let encoder = JSONEncoder()
         func object(_ value: some Encodable) throws -> Any { try JSONSerialization.jsonObject(with: encoder.encode(value)) }
         var taskObjects: [Any] = []
         for task in tasks {
             var object = try object(task) as? [String: Any] ?? [:]
-            if let text = task.result, let parsed = try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed]) {
-                object["result"] = parsed
+            for (key, text) in [("result", task.result), ("input", task.input)] {
+                if let text, let parsed = try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed]) {
+                    object[key] = parsed
+                }
             }
             taskObjects.append(object)
         }

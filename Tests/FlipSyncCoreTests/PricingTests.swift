@@ -272,7 +272,7 @@ struct RepricerExampleTests {
     func recordsItsInputs() {
         let d = DecisionCase(name: "", offers: Self.lowest1950 + [pricingOffer("u", price: "1", condition: .used)],
                              expected: nil, reason: .followedCompetition).decide()
-        #expect(d.floor?.price == usd("14.45") && d.ceiling?.price == usd("25.00"))
+        #expect(d.floor == usd("14.45") && d.ceiling == usd("25.00"))
         #expect(d.lowestCompetitorLanded == usd("19.50") && d.offersConsidered == 2 && d.offersExcluded == [.otherCondition: 1])
         #expect(d.strategy == .beatLowest && d.sku == "SKU-1" && d.listingID == "L-1" && d.oldPrice == usd("20.00"))
         #expect(d.explanation == "lowest landed 19.50 USD − undercut 0.195 USD; target landed 19.305 USD − shipping charged 0.00 USD (the listing's shipping) → 19.30 USD; 20.00 USD → 19.30 USD")
@@ -302,7 +302,7 @@ struct RepricerReadmeExampleTests {
                       pricingOffer("us", price: "117.99", shipping: "4.99", ours: true)]
         let d = Self.amazon(price: "117.99", offers: offers)
         // L = 115.42; T = 115.42 − 1% × 115.42 = 114.2658; item 114.2658 − 4.99 = 109.2758 → 109.27; .99 → 108.99.
-        #expect(d.floor?.price == usd("86.48") && d.ceiling?.price == usd("117.99"))
+        #expect(d.floor == usd("86.48") && d.ceiling == usd("117.99"))
         #expect(d.newPrice == usd("108.99"), "\(d.explanation)")
         #expect(d.reason == .followedCompetition && d.shippingCharged == usd("4.99"))
         #expect(try #require(d.newPrice) + usd("4.99") < usd("115.42"))  // landed 113.98
@@ -365,7 +365,7 @@ struct RepricerReadmeExampleTests {
         }
         let d = decide("20%")
         // Ceiling 59.46 × 1.5 = 89.19; window 107.99 ± 21.598 → [86.40, 129.58]; floor 70.206 / 0.8675 → 80.93.
-        #expect(d.ceiling?.price == usd("89.19") && d.floor?.price == usd("80.93"))
+        #expect(d.ceiling == usd("89.19") && d.floor == usd("80.93"))
         #expect(d.newPrice == usd("89.19") && d.reason == .aboveCeiling, "\(d.explanation)")
         // 10%: the window's lower edge 97.20 is above the ceiling: no allowed price, held for review.
         #expect(decide("10%").reason == .outOfReach)

@@ -48,7 +48,7 @@ final class ScriptedAgent: Agent {
     }
 }
 
-let ok = TaskOutput(result: "{\"ok\":true}", summary: "ok")
+let ok = TaskOutput(result: ["ok": true], summary: "ok")
 
 /// A coordinator over a real SQLite ledger and a manual clock, running one job.
 struct CoordinatorHarness {
@@ -93,7 +93,7 @@ struct RunCoordinatorTests {
         #expect(status == .succeeded)
         let tasks = try h.store.tasks(runID: run.id)
         #expect(tasks.map(\.key) == plan.keys)
-        #expect(tasks.allSatisfy { $0.status == .succeeded && $0.attempts == 1 && $0.result == ok.result })
+        #expect(tasks.allSatisfy { $0.status == .succeeded && $0.attempts == 1 && $0.result == ok.result.json && $0.result == #"{"ok":true}"# })
         let recorded = try #require(try h.store.run(id: run.id))
         #expect(recorded.status == .succeeded)
         #expect(recorded.summary == "20 of 20 tasks succeeded")

@@ -94,8 +94,9 @@ struct ShippingPlanHarness {
     }
 
     func plan(_ marketplace: ScriptedOrders, _ shopper: FixedRates?) -> ShippingArbitragePlan {
-        ShippingArbitragePlan(marketplaces: [.ebay: marketplace], shoppers: shopper.map { ["fixed": $0] } ?? [:], ledger: store,
-                              clock: clock, currency: .usd)
+        guard case .shippingArbitrage(let parameters) = job.parameters else { fatalError("the job is not a shipping-arbitrage job") }
+        return ShippingArbitragePlan(parameters: parameters, marketplaces: [.ebay: marketplace],
+                                     shoppers: shopper.map { ["fixed": $0] } ?? [:], ledger: store, clock: clock, currency: .usd)
     }
 }
 
@@ -169,6 +170,24 @@ struct ShippingPlanTests {
         #expect(row.status == .skipped)
         #expect(row.reason.contains("promised delivery date passed"))
         #expect(rates.asked.isEmpty)
+    }
+
+    @Test("a shipping row with a marketplace this build does not know is an error naming its table, never eBay")
+    func unknownMarketplaceRow() throws {
+        let scratch = Scratch()
+        let path = scratch.path + "/ledger.sqlite"
+        let row = ShippingRecommendation(marketplace: .amazon, orderID: "o1", lineID: "o1-1", sku: "FS-1", quantity: 1,
+                                         destinationPostalCode: "94103", shipAt: 1, deliverBy: 2, status: .recommended, reason: "r",
+                                         parcels: 1, currency: "USD", labelMicros: 5_200_000)
+        do {
+            let store = try RunStore(path: path)
+            try store.saveRecommendation(row, job: "ship", runID: 1, at: 3)
+            #expect(try store.shippingRecommendations(runID: 1).map(\.marketplace) == [.amazon])
+        }
+        try DatabaseQueue(path: path).write { db in try db.execute(sql: "UPDATE shipping_recommendations SET marketplace = 'etsy'") }
+        let store = try RunStore(path: path)
+        let error = #expect(throws: (any Error).self) { try store.shippingRecommendations(runID: 1) }
+        #expect("\(error.map { "\($0)" } ?? "")".contains("shipping recommendation row: unknown marketplace \"etsy\""))
     }
 
     @Test("a ledger made before the new statuses keeps its rows and takes default-inadequate and no-rate after the v8 migration")

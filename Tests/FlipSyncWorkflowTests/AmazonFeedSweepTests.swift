@@ -19,8 +19,8 @@ struct AmazonFeedSweepTests {
             .replacingOccurrences(of: #"timeout = "5m""#, with: "timeout = \"\(timeout)\"")
     }
 
-    static func changing(_ decisions: [DecisionRecord]) -> [DecisionRecord] {
-        decisions.filter { $0.marketplace == .amazon && $0.newPriceMicros != nil }
+    static func changing(_ decisions: [PricingDecision]) -> [PricingDecision] {
+        decisions.filter { $0.marketplace == .amazon && $0.newPrice?.micros != nil }
     }
 
     @Test("below the threshold the sweep patches each change; above it the same changes go as one feed")
@@ -35,7 +35,7 @@ struct AmazonFeedSweepTests {
             #expect(h.sandbox.state.requestCounts["amazon.patch"] == changed.count)
             #expect(h.sandbox.state.amazonFeeds.feeds.isEmpty)
             #expect(try h.store.tasks(runID: run.id).contains { $0.key == "apply:amazon:1" })
-            return changed.map { "\($0.sku)=\($0.newPriceMicros!)" }
+            return changed.map { "\($0.sku)=\($0.newPrice!.micros)" }
         }
         try await WorkflowHarness.with(listings: 120) { h in
             let world = try WorkflowWorld.load(h, jobs: ["sweep": Self.job(timeout: "5m")], amazonRate: Self.amazonRate)
@@ -45,7 +45,7 @@ struct AmazonFeedSweepTests {
             #expect(status == .succeeded, "\(run.error ?? "")")
             let changed = Self.changing(try h.store.decisions(sweep: run.id))
             // The same decisions as the patched run (same seed), sent another way.
-            #expect(changed.map { "\($0.sku)=\($0.newPriceMicros!)" } == patched)
+            #expect(changed.map { "\($0.sku)=\($0.newPrice!.micros)" } == patched)
             #expect(changed.allSatisfy { $0.state == .applied && $0.apiResult == "applied" })
             #expect(h.sandbox.state.requestCounts["amazon.patch"] == nil)
             #expect(h.sandbox.state.amazonFeeds.feeds.map(\.status) == ["DONE"])
@@ -53,7 +53,7 @@ struct AmazonFeedSweepTests {
             #expect(keys == ["apply:amazon:bulk-1"])
             let amazon = try #require(world.services.marketplaces[.amazon])
             let live = Dictionary(uniqueKeysWithValues: try await amazon.activeListings().map { ($0.sku, $0.price.micros) })
-            for d in changed { #expect(live[d.sku] == d.newPriceMicros, "\(d.sku)") }
+            for d in changed { #expect(live[d.sku] == d.newPrice?.micros, "\(d.sku)") }
         }
     }
 
@@ -66,8 +66,8 @@ struct AmazonFeedSweepTests {
             // that some of them are under.
             let (dry, dryStatus) = try await world.run("dry")
             #expect(dryStatus == .succeeded, "\(dry.error ?? "")")
-            let planned = try h.store.decisions(sweep: dry.id).filter { $0.marketplace == .amazon && $0.newPriceMicros != nil }
-            let prices = planned.compactMap(\.newPriceMicros).sorted()
+            let planned = try h.store.decisions(sweep: dry.id).filter { $0.marketplace == .amazon && $0.newPrice?.micros != nil }
+            let prices = planned.compactMap(\.newPrice?.micros).sorted()
             try #require(prices.count >= 4 && prices.first! < prices.last!)
             let minimum = prices[prices.count / 2]
             h.sandbox.state.amazonFeeds.setMinimumPrice(micros: minimum)
@@ -81,12 +81,12 @@ struct AmazonFeedSweepTests {
             let live = Dictionary(uniqueKeysWithValues: try await amazon.activeListings().map { ($0.sku, $0.price.micros) })
             var failed = 0
             for d in changed {
-                let new = try #require(d.newPriceMicros)
+                let new = try #require(d.newPrice?.micros)
                 if new < minimum {
                     failed += 1
                     #expect(d.state == .failed, "\(d.sku): \(d.state)")
                     #expect(d.apiResult?.hasPrefix("ERROR SANDBOX_PRICE_BELOW_MINIMUM: The price ") == true, "\(d.apiResult ?? "")")
-                    #expect(live[d.sku] == d.oldPriceMicros, "\(d.sku) must keep its price")
+                    #expect(live[d.sku] == d.oldPrice.micros, "\(d.sku) must keep its price")
                 } else {
                     #expect(d.state == .applied, "\(d.sku): \(d.state) \(d.apiResult ?? "")")
                     #expect(live[d.sku] == new, "\(d.sku)")
@@ -148,7 +148,7 @@ struct AmazonFeedSweepTests {
             #expect(decisions.allSatisfy { $0.state == .applied })
             let perSKU = Dictionary(grouping: h.sandbox.state.updates, by: \.sku)
             #expect(perSKU.count == decisions.count && perSKU.values.allSatisfy { $0.count == 1 })
-            for d in decisions { #expect(h.sandbox.state.channelListing(.amazon, sku: d.sku)?.priceMicros == d.newPriceMicros) }
+            for d in decisions { #expect(h.sandbox.state.channelListing(.amazon, sku: d.sku)?.priceMicros == d.newPrice?.micros) }
         }
     }
 

@@ -52,7 +52,7 @@ struct LLMMatchingTests {
             let decisions = try h.store.decisions(sweep: run.id)
             // Title-only offers could not count, so the keyword searches that find them are not
             // made: one GTIN search per distinct GTIN, and no title-only offer is even seen.
-            #expect(decisions.allSatisfy { ($0.offersExcluded["title-only"] ?? 0) == 0 })
+            #expect(decisions.allSatisfy { ($0.offersExcluded[.titleOnly] ?? 0) == 0 })
             let searches = h.sandbox.state.requestCounts[SandboxRoute.search.rawValue] ?? 0
             #expect(searches > 0 && searches <= Set(h.sandbox.state.listings.map(\.gtin)).count)
         }

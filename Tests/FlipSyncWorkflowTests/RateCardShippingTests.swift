@@ -34,7 +34,7 @@ struct RateCardShippingTests {
                 transport: URLSessionTransport(allowList: ChannelFactory.allowList(config)), recorder: spend,
                 rateLimiters: RateLimiters(clock: world.clock), clock: world.clock, logger: WorkflowHarness.quietLogger)
             #expect(services.rateShoppers.keys.sorted() == ["rate-cards"])
-            let plan = ShippingArbitragePlan(marketplaces: services.marketplaces, shoppers: services.rateShoppers, ledger: h.store,
+            let plan = ShippingArbitragePlan(parameters: ShippingArbitrageTests.parameters(world), marketplaces: services.marketplaces, shoppers: services.rateShoppers, ledger: h.store,
                                              clock: world.clock, currency: config.currency, unavailable: services.unavailable)
             let cards = RateCardSet.load(config).cards
 

@@ -38,7 +38,8 @@ struct ReadinessScanTests {
             config: loaded.config, secret: { SecretText(values[$0] ?? "") },
             transport: URLSessionTransport(allowList: ChannelFactory.allowList(loaded.config)), recorder: spend,
             rateLimiters: RateLimiters(clock: clock), clock: clock, logger: WorkflowHarness.quietLogger)
-        let plan = ReadinessScanPlan(ledger: h.store, database: h.store, services: services,
+        guard case .readinessScan(let parameters) = job.parameters else { throw CancellationError() }
+        let plan = ReadinessScanPlan(parameters: parameters, ledger: h.store, database: h.store, services: services,
                                      spend: SpendEvidence(store: h.store, spend: spend), clock: clock)
         let coordinator = RunCoordinator(ledger: h.store, pool: PermitPool(permits: 8), clock: clock, plan: { _ in plan },
                                          logger: WorkflowHarness.quietLogger)

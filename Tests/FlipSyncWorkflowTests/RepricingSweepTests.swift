@@ -39,31 +39,31 @@ struct RepricingSweepTests {
             let decisions = try h.store.decisions(sweep: run.id)
             let ebay = h.sandbox.state.listings, amazon = h.sandbox.state.channelListings(.amazon)
             #expect(decisions.count == ebay.count + amazon.count)
-            let changed = decisions.filter { $0.newPriceMicros != nil }
+            let changed = decisions.filter { $0.newPrice?.micros != nil }
             #expect(!changed.isEmpty)
             for d in changed {
-                let new = try #require(d.newPriceMicros), floor = try #require(d.floorMicros), ceiling = try #require(d.ceilingMicros)
+                let new = try #require(d.newPrice?.micros), floor = try #require(d.floor?.micros), ceiling = try #require(d.ceiling?.micros)
                 #expect(floor <= new && new <= ceiling, "\(d.sku): \(floor) ≤ \(new) ≤ \(ceiling)")
-                #expect(abs(new - d.oldPriceMicros) * 10 <= d.oldPriceMicros, "\(d.sku): moved more than 10%")
+                #expect(abs(new - d.oldPrice.micros) * 10 <= d.oldPrice.micros, "\(d.sku): moved more than 10%")
                 #expect(new % 10_000 == 0, "\(d.sku): not whole cents")
                 #expect(d.state == .applied, "\(d.sku): \(d.state) \(d.apiResult ?? "")")
             }
             // The witness: one update per applied decision, to its new price, and nothing else.
             let updates = h.sandbox.state.updates
             #expect(updates.count == changed.count)
-            let applied = Dictionary(uniqueKeysWithValues: changed.map { ("\($0.marketplace.rawValue)/\($0.sku)", $0.newPriceMicros!) })
+            let applied = Dictionary(uniqueKeysWithValues: changed.map { ("\($0.marketplace.rawValue)/\($0.sku)", $0.newPrice!.micros) })
             for update in updates {
                 #expect(applied["\(update.marketplace.rawValue)/\(update.sku)"] == update.newPriceMicros)
             }
             for d in changed where d.marketplace == .ebay {
-                #expect(h.sandbox.state.listing(sku: d.sku)?.priceMicros == d.newPriceMicros)
+                #expect(h.sandbox.state.listing(sku: d.sku)?.priceMicros == d.newPrice?.micros)
             }
             for d in changed where d.marketplace == .amazon {
-                #expect(h.sandbox.state.channelListing(.amazon, sku: d.sku)?.priceMicros == d.newPriceMicros)
+                #expect(h.sandbox.state.channelListing(.amazon, sku: d.sku)?.priceMicros == d.newPrice?.micros)
             }
             // Holds say why, and every decision used the sandbox's cost (no "no-cost" holds).
-            #expect(!decisions.contains { $0.reasonCode == "no-cost" })
-            #expect(decisions.filter { $0.newPriceMicros == nil }.allSatisfy { $0.state == .hold && !$0.reason.isEmpty })
+            #expect(!decisions.contains { $0.reason.rawValue == "no-cost" })
+            #expect(decisions.filter { $0.newPrice?.micros == nil }.allSatisfy { $0.state == .hold && !$0.explanation.isEmpty })
         }
     }
 
@@ -119,7 +119,7 @@ struct RepricingSweepTests {
             let (resumed, resumedStatus) = try await world.run("sweep", resumes: cancelled.id)
             #expect(resumedStatus == .succeeded, "\(resumed.error ?? "")")
             let decisions = try h.store.decisions(sweep: cancelled.id)
-            let changed = decisions.filter { $0.newPriceMicros != nil }
+            let changed = decisions.filter { $0.newPrice?.micros != nil }
             #expect(changed.allSatisfy { $0.state == .applied })
             let perSKU = Dictionary(grouping: h.sandbox.state.updates, by: \.sku)
             #expect(perSKU.values.allSatisfy { $0.count == 1 }, "an update was applied twice")
@@ -139,27 +139,27 @@ struct RepricingSweepTests {
             let live = Dictionary(uniqueKeysWithValues: try await amazon.activeListings().map { ($0.sku, $0) })
             let filterFeedback = try Percent(parsing: "95%")
             var checked = 0
-            for d in decisions where d.reasonCode == "followed-competition" {
+            for d in decisions where d.reason == .followedCompetition {
                 // Every followed decision knew our shipping: Amazon's listings never say it, so it came from MyOffer.
-                let charged = try #require(d.shippingChargedMicros, "\(d.sku): followed competition without our shipping")
+                let charged = try #require(d.shippingCharged?.micros, "\(d.sku): followed competition without our shipping")
                 #expect(d.state == .applied, "\(d.sku): \(d.state)")
                 let listing = try #require(live[d.sku])
-                #expect(listing.price.micros == d.newPriceMicros)
+                #expect(listing.price.micros == d.newPrice?.micros)
                 let offers = try await amazon.competition(for: listing).offers
                 let ours = try #require(offers.first { $0.isOurs }, "\(d.sku): our offer is not shown after the change")
-                #expect(ours.price.micros == d.newPriceMicros && ours.shipping.micros == charged)
+                #expect(ours.price.micros == d.newPrice?.micros && ours.shipping.micros == charged)
                 let lowest = try #require(CompetitorFilter(condition: listing.condition, currency: listing.price.currency,
                                                            minSellerFeedback: filterFeedback, llmMatching: false,
                                                            acceptedTitleMatches: []).apply(to: offers).lowestLanded)
-                #expect(lowest.micros == d.lowestCompetitorMicros)
+                #expect(lowest.micros == d.lowestCompetitorLanded?.micros)
                 #expect(ours.landed < lowest, "\(d.sku): landed \(ours.landed) is not below the lowest competitor \(lowest)")
                 checked += 1
             }
             #expect(checked >= 5, "only \(checked) Amazon decisions followed the competition")
             // A listing whose own offer Amazon does not show holds rather than assuming free shipping.
-            for d in decisions where d.reasonCode == "own-shipping-unknown" { #expect(d.newPriceMicros == nil) }
+            for d in decisions where d.reason.rawValue == "own-shipping-unknown" { #expect(d.newPrice?.micros == nil) }
             // Out-of-stock listings are decided (a hold row) without reading their competition.
-            for d in decisions where d.reasonCode == "out-of-stock" { #expect(d.newPriceMicros == nil && d.offersConsidered == 0) }
+            for d in decisions where d.reason.rawValue == "out-of-stock" { #expect(d.newPrice?.micros == nil && d.offersConsidered == 0) }
         }
     }
 
@@ -186,10 +186,10 @@ struct RepricingSweepTests {
             #expect(h.sandbox.state.requestCounts[SandboxRoute.amazonListingOffersBatch.rawValue] == batchCalls)
             #expect(itemCalls > batchCalls * 10, "\(itemCalls) getItemOffers calls against \(batchCalls) batches")
 
-            func comparable(_ d: DecisionRecord) -> String {
-                [d.sku, "\(d.newPriceMicros ?? -1)", "\(d.floorMicros ?? -1)", "\(d.ceilingMicros ?? -1)", "\(d.lowestCompetitorMicros ?? -1)",
-                 "\(d.buyBoxMicros ?? -1)", "\(d.offersConsidered)", "\(d.offersExcluded.sorted { $0.key < $1.key })", d.reasonCode, d.reason,
-                 d.state.rawValue, "\(d.shippingChargedMicros ?? -1)"].joined(separator: "|")
+            func comparable(_ d: PricingDecision) -> String {
+                [d.sku, "\(d.newPrice?.micros ?? -1)", "\(d.floor?.micros ?? -1)", "\(d.ceiling?.micros ?? -1)", "\(d.lowestCompetitorLanded?.micros ?? -1)",
+                 "\(d.buyBox?.micros ?? -1)", "\(d.offersConsidered)", "\(d.offersExcluded.sorted { $0.key < $1.key })", d.reason.rawValue, d.explanation,
+                 d.state.rawValue, "\(d.shippingCharged?.micros ?? -1)"].joined(separator: "|")
             }
             let batched = try h.store.decisions(sweep: batchRun.id).sorted { $0.sku < $1.sku }.map(comparable)
             let perItem = try h.store.decisions(sweep: itemRun.id).sorted { $0.sku < $1.sku }.map(comparable)
@@ -263,12 +263,12 @@ extension RepricingSweepTests {
             let listings = Dictionary(uniqueKeysWithValues: try h.store.sweepListings(sweep: run.id, marketplace: .ebay).map { ($0.sku, $0) })
             let decisions = try h.store.decisions(sweep: run.id)
             #expect(decisions.count == listings.count)
-            let read = decisions.filter { !["no-cost", "out-of-stock"].contains($0.reasonCode) }.compactMap { listings[$0.sku] }
+            let read = decisions.filter { !["no-cost", "out-of-stock"].contains($0.reason.rawValue) }.compactMap { listings[$0.sku] }
             let gtins = Set(read.compactMap(\.gtin)), pairs = Set(read.map { "\($0.gtin ?? "")|\($0.condition)" })
             let searches = h.sandbox.state.requestCounts[SandboxRoute.search.rawValue] ?? 0
             #expect(gtins.count <= 5 && read.count > 10)
             #expect(searches >= gtins.count && searches <= pairs.count, "\(searches) searches, \(gtins.count) GTINs, \(read.count) listings read")
-            #expect(decisions.contains { $0.reasonCode == "followed-competition" || $0.offersConsidered > 0 })
+            #expect(decisions.contains { $0.reason.rawValue == "followed-competition" || $0.offersConsidered > 0 })
         }
     }
 }

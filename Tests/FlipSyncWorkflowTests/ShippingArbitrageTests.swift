@@ -54,8 +54,14 @@ struct ShippingArbitrageTests {
                       rateLimiters: RateLimiters(clock: clock), logger: WorkflowHarness.quietLogger)
     }
 
+    /// The world's shipping-arbitrage job's parameters (a plan is built for one job's).
+    static func parameters(_ world: WorkflowWorld) -> ShippingArbitrage.Parameters {
+        for job in world.catalog.jobs { if case .shippingArbitrage(let p) = job.parameters { return p } }
+        fatalError("the world has no shipping-arbitrage job")
+    }
+
     static func plan(_ world: WorkflowWorld, carrier: CarrierClient) -> ShippingArbitragePlan {
-        ShippingArbitragePlan(marketplaces: world.services.marketplaces, shoppers: ["easypost": CarrierRateShopper(client: carrier)],
+        ShippingArbitragePlan(parameters: parameters(world), marketplaces: world.services.marketplaces, shoppers: ["easypost": CarrierRateShopper(client: carrier)],
                               ledger: world.harness.store, clock: world.clock, currency: world.config.currency,
                               unavailable: world.services.unavailable)
     }

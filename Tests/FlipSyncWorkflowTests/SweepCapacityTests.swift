@@ -279,8 +279,8 @@ struct SweepCapacityTests {
             let (full, fullStatus) = try await other.run("sweep")
             #expect(fullStatus == .succeeded, "\(full.error ?? "")")
             #expect(w.requests(.search) == 2 * searches)
-            func comparable(_ d: DecisionRecord) -> String {
-                "\(d.sku) \(d.newPriceMicros ?? -1) \(d.lowestCompetitorMicros ?? -1) \(d.offersConsidered) \(d.offersExcluded) \(d.reasonCode)"
+            func comparable(_ d: PricingDecision) -> String {
+                "\(d.sku) \(d.newPrice?.micros ?? -1) \(d.lowestCompetitorLanded?.micros ?? -1) \(d.offersConsidered) \(d.offersExcluded.sorted { $0.key < $1.key }) \(d.reason.rawValue)"
             }
             let refreshed = try store.decisions(sweep: second.id).map(comparable)
             let searched = try fresh.store.decisions(sweep: full.id).map(comparable)
@@ -332,7 +332,7 @@ struct SweepCapacityTests {
     }
 }
 
-extension DecisionRecord {
+extension PricingDecision {
     func listing(in snapshot: [MarketplaceListing]) throws -> MarketplaceListing {
         try #require(snapshot.first { $0.sku == sku })
     }

@@ -85,7 +85,8 @@ struct SyncRig: Sendable {
         guard let run = try harness.store.recordFire(job: job.name, kind: job.kind.rawValue, trigger: .manual, requestedBy: 0,
                                                      scheduledAt: nil, status: .queued, skipReason: nil, summary: nil,
                                                      at: clock.wallMilliseconds(), resumes: resumes) else { throw RigError.noRun }
-        let plan = MarketplaceSyncPlan(marketplaces: override ?? marketplaces, ledger: ledger, batchSize: batchSize)
+        guard case .marketplaceSync(let parameters) = job.parameters else { throw RigError.badJob("not a marketplace-sync job") }
+        let plan = MarketplaceSyncPlan(parameters: parameters, marketplaces: override ?? marketplaces, ledger: ledger, batchSize: batchSize)
         let coordinator = RunCoordinator(ledger: harness.store, pool: PermitPool(permits: 16), clock: clock, plan: { _ in plan },
                                          logger: WorkflowHarness.quietLogger)
         let status = await coordinator.execute(run: run, job: job)

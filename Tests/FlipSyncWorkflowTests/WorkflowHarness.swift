@@ -135,7 +135,7 @@ struct WorkflowWorld: Sendable {
         var description: String { diagnostics.joined(separator: "\n") }
     }
 
-    func coordinator(plan: @escaping @Sendable (JobKind) -> any WorkflowPlan) -> RunCoordinator {
+    func coordinator(plan: @escaping @Sendable (JobDefinition) -> any WorkflowPlan) -> RunCoordinator {
         let spend = self.spend
         return RunCoordinator(ledger: harness.store, pool: PermitPool(permits: 64), clock: clock, plan: plan,
                               logger: WorkflowHarness.quietLogger, runSpend: { (try? spend.spent(runID: $0).micros) ?? 0 })

@@ -1,28 +1,98 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 import Logging
+
+/// A task's input or result: a `Codable` value of its workflow's own type, as the JSON the run
+/// ledger keeps (`tasks.input`, `tasks.result`). Written only by `JSONEncoder` and read only by
+/// `JSONDecoder`: no text is split or assembled by hand.
+public struct TaskPayload: Sendable, Hashable {
+    /// The JSON text (an object, with keys sorted, so the same value is always the same text).
+    public let json: String
+
+    /// The JSON of `value`. Encoding a workflow's plain values (strings, integers, booleans,
+    /// arrays and objects of them) cannot fail; if one ever did, that is a programming error.
+    public init<Value: Encodable>(_ value: Value) {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        do {
+            json = String(decoding: try encoder.encode(value), as: UTF8.self)
+        } catch {
+            preconditionFailure("a task payload of type \(Value.self) cannot be encoded: \(error)")
+        }
+    }
+
+    /// JSON as the ledger holds it.
+    public init(json: String) {
+        self.json = json
+    }
+
+    /// No input: `{}`.
+    public static let none = TaskPayload(json: "{}")
+
+    /// The value this JSON holds; `TaskFailure.permanent` naming `what` and the type when it holds
+    /// something else (a retry cannot make a malformed payload readable).
+    public func decode<Value: Decodable>(_ type: Value.Type, what: String) throws -> Value {
+        do {
+            return try JSONDecoder().decode(Value.self, from: Data(json.utf8))
+        } catch {
+            throw TaskFailure.permanent("\(what) is not a \(Value.self): \(error)")
+        }
+    }
+}
 
 /// One unit of a run's work. `key` is its idempotency key: stable for the same work, so a
 /// resumed run skips what already succeeded.
 public struct PlannedTask: Sendable, Hashable {
     public var key: String
     public var agent: String
-    /// What the agent needs, as text (JSON where structured).
-    public var input: String
+    /// What the agent needs: a value of the workflow's own input type (`input(as:)` reads it back).
+    public var input: TaskPayload
 
-    public init(key: String, agent: String, input: String = "") {
+    public init(key: String, agent: String) {
         self.key = key
         self.agent = agent
-        self.input = input
+        self.input = .none
+    }
+
+    public init<Input: Encodable>(key: String, agent: String, input: Input) {
+        self.key = key
+        self.agent = agent
+        self.input = TaskPayload(input)
+    }
+
+    /// The input as the agent's own type; a permanent failure naming the task when it is not one.
+    public func input<Input: Decodable>(as type: Input.Type) throws -> Input {
+        try input.decode(type, what: "task \(key)'s input")
     }
 }
 
-/// What a task produced: a JSON result for the ledger and a line for people.
+/// What a task produced: a result for the ledger (a `Codable` value of the workflow's own type)
+/// and a line for people.
 public struct TaskOutput: Sendable, Hashable {
-    public var result: String
+    public var result: TaskPayload
     public var summary: String
 
-    public init(result: String, summary: String) {
+    public init<Result: Encodable>(result: Result, summary: String) {
+        self.result = TaskPayload(result)
+        self.summary = summary
+    }
+
+    /// A result already in JSON (the readiness scan's evidence and report, which keep their order).
+    public init(result: TaskPayload, summary: String) {
         self.result = result
         self.summary = summary
+    }
+}
+
+extension TaskInfo {
+    /// The recorded result as the workflow's own type; nil when the task has none (it has not
+    /// succeeded). A result that is not a `Result` is an error naming the task, never a default.
+    public func result<Result: Decodable>(as type: Result.Type) throws -> Result? {
+        guard let result else { return nil }
+        return try TaskPayload(json: result).decode(type, what: "task \(key)'s result (run \(runID))")
     }
 }
 

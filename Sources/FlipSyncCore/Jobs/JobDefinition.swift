@@ -32,7 +32,6 @@ public struct RetrySettings: Sendable, Hashable {
 /// One validated job file.
 public struct JobDefinition: Sendable, Hashable {
     public var name: String
-    public var kind: JobKind
     public var description: String
     /// The expressions as written, in order.
     public var scheduleText: [String]
@@ -50,13 +49,17 @@ public struct JobDefinition: Sendable, Hashable {
     public var dailyBudget: Money?
     public var retry: RetrySettings
     public var resumeInterrupted: Bool
+    /// What the job does: its kind, with that kind's validated `[params]`.
     public var parameters: JobParameters
     /// Where the job was defined: file path and the line of its `name`.
     public var file: String
     public var line: Int
 
+    /// The job's kind, as its parameters say (the kind is stored once: in `parameters`).
+    public var kind: JobKind { parameters.kind }
+
     public static func == (a: JobDefinition, b: JobDefinition) -> Bool {
-        a.name == b.name && a.kind == b.kind && a.description == b.description && a.scheduleText == b.scheduleText
+        a.name == b.name && a.description == b.description && a.scheduleText == b.scheduleText
             && a.timezone.identifier == b.timezone.identifier && a.enabled == b.enabled && a.timeout == b.timeout
             && a.overlap == b.overlap && a.catchUp == b.catchUp && a.catchUpWindow == b.catchUpWindow
             && a.jitter == b.jitter && a.concurrency == b.concurrency && a.budget == b.budget
@@ -186,9 +189,9 @@ enum JobFileReader {
             r.error(amount.line, "amount \(amount.value) is in \(amount.value.currency) but the config's currency is \(defaults.currency)")
         }
 
-        guard let name, let kind, let scheduleList, let parameters, !log.hasErrors else { return nil }
+        guard let name, kind != nil, let scheduleList, let parameters, !log.hasErrors else { return nil }
         let job = JobDefinition(
-            name: name.value, kind: kind.value, description: description?.value ?? "",
+            name: name.value, description: description?.value ?? "",
             scheduleText: scheduleList.value.map(\.value), schedule: ScheduleSet(expressions), timezone: zone,
             enabled: enabled?.value ?? true, timeout: timeout?.value ?? .seconds(3600),
             overlap: overlap?.value ?? .skip, catchUp: catchUp?.value ?? .latest,

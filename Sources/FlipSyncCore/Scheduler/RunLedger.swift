@@ -84,12 +84,17 @@ public struct TaskInfo: Sendable, Hashable, Codable {
     public var attempts: Int
     public var startedAt: Int64?
     public var finishedAt: Int64?
-    /// JSON text.
+    /// The result's JSON (`TaskPayload`), once the task succeeded; `result(as:)` decodes it.
     public var result: String?
     public var error: String?
+    /// The input's JSON (`TaskPayload`), as planned. Nil in rows written before inputs were
+    /// recorded (a resumed run plans its tasks again, so it never needs an old row's input).
+    public var input: String?
 
     public init(runID: Int64, key: String, agent: String, status: TaskStatus, attempts: Int = 0,
-                startedAt: Int64? = nil, finishedAt: Int64? = nil, result: String? = nil, error: String? = nil) {
+                startedAt: Int64? = nil, finishedAt: Int64? = nil, result: String? = nil, error: String? = nil,
+                input: String? = nil) {
+        self.input = input
         self.runID = runID
         self.key = key
         self.agent = agent

@@ -13,12 +13,24 @@ public enum MarketplaceName: String, CaseIterable, Sendable, Hashable, Codable, 
     public static func < (a: MarketplaceName, b: MarketplaceName) -> Bool { a.rawValue < b.rawValue }
 }
 
-/// A job's `[params]`, validated by its kind's schema.
+/// What a job does: one case per kind, carrying that kind's `[params]` as its schema validated
+/// them. The kind is not stored beside it: `kind` reads it from the case, and a plan is built
+/// from the case's parameters (`WorkflowPlans.plan(for:)`), so no plan casts them at run time.
 public enum JobParameters: Sendable, Hashable {
     case repricingSweep(RepricingSweep.Parameters)
     case marketplaceSync(MarketplaceSync.Parameters)
     case shippingArbitrage(ShippingArbitrage.Parameters)
     case readinessScan(ReadinessScan.Parameters)
+
+    /// The kind these parameters are of.
+    public var kind: JobKind {
+        switch self {
+        case .repricingSweep: return .repricingSweep
+        case .marketplaceSync: return .marketplaceSync
+        case .shippingArbitrage: return .shippingArbitrage
+        case .readinessScan: return .readinessScan
+        }
+    }
 
     /// The marketplaces these parameters act on.
     public var marketplaces: [Located<MarketplaceName>] {

@@ -70,18 +70,20 @@ public struct WorkflowPlans: Sendable {
         self.clock = clock
     }
 
-    public func plan(for kind: JobKind) -> any WorkflowPlan {
-        switch kind {
-        case .readinessScan: return ReadinessScanPlan(ledger: ledger, database: probe, services: services, spend: spend, clock: clock)
-        case .repricingSweep:
-            return RepricingSweepPlan(marketplaces: services.marketplaces, fees: services.fees, costSources: services.costSources,
-                                      ledger: repricing, clock: clock, matcher: services.matcher, unavailable: services.unavailable,
-                                      quota: quota, competitors: competitors)
-        case .marketplaceSync:
-            return MarketplaceSyncPlan(marketplaces: services.marketplaces, ledger: sync, unavailable: services.unavailable)
-        case .shippingArbitrage:
-            return ShippingArbitragePlan(marketplaces: services.marketplaces, shoppers: services.rateShoppers, ledger: shipping,
-                                         clock: clock, currency: services.currency, unavailable: services.unavailable)
+    /// The plan for one job, built with the parameters its kind carries.
+    public func plan(for job: JobDefinition) -> any WorkflowPlan {
+        switch job.parameters {
+        case .readinessScan(let p):
+            return ReadinessScanPlan(parameters: p, ledger: ledger, database: probe, services: services, spend: spend, clock: clock)
+        case .repricingSweep(let p):
+            return RepricingSweepPlan(parameters: p, marketplaces: services.marketplaces, fees: services.fees,
+                                      costSources: services.costSources, ledger: repricing, clock: clock, matcher: services.matcher,
+                                      unavailable: services.unavailable, quota: quota, competitors: competitors)
+        case .marketplaceSync(let p):
+            return MarketplaceSyncPlan(parameters: p, marketplaces: services.marketplaces, ledger: sync, unavailable: services.unavailable)
+        case .shippingArbitrage(let p):
+            return ShippingArbitragePlan(parameters: p, marketplaces: services.marketplaces, shoppers: services.rateShoppers,
+                                         ledger: shipping, clock: clock, currency: services.currency, unavailable: services.unavailable)
         }
     }
 }
@@ -100,26 +102,11 @@ struct Percentiles {
     }
 }
 
-/// Just enough JSON writing for task results.
-enum JSON {
-    static func string(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
+/// A task that works on one marketplace: its input.
+public struct MarketplaceInput: Codable, Hashable, Sendable {
+    public var marketplace: MarketplaceName
+
+    public init(marketplace: MarketplaceName) {
+        self.marketplace = marketplace
     }
 }

@@ -21,7 +21,8 @@ public struct RunCoordinator: RunExecutor {
     let ledger: any RunLedger
     let pool: PermitPool
     let clock: any SchedulerClock
-    let plan: @Sendable (JobKind) -> any WorkflowPlan
+    /// The plan for a job (built from the parameters its kind carries).
+    let plan: @Sendable (JobDefinition) -> any WorkflowPlan
     let logger: Logger
     let onProgress: (@Sendable (RunProgress) -> Void)?
     let runSpend: @Sendable (Int64) -> Int64
@@ -31,7 +32,7 @@ public struct RunCoordinator: RunExecutor {
     /// also enforces the job's `budget`: a paid call over it fails its task with
     /// `TaskFailure.budgetExhausted`, and the run ends `budget_exhausted`).
     public init(ledger: any RunLedger, pool: PermitPool, clock: any SchedulerClock,
-                plan: @escaping @Sendable (JobKind) -> any WorkflowPlan, logger: Logger,
+                plan: @escaping @Sendable (JobDefinition) -> any WorkflowPlan, logger: Logger,
                 onProgress: (@Sendable (RunProgress) -> Void)? = nil, runSpend: @escaping @Sendable (Int64) -> Int64 = { _ in 0 }) {
         self.runSpend = runSpend
         self.ledger = ledger
@@ -60,7 +61,7 @@ public struct RunCoordinator: RunExecutor {
         }
         logger.info("run started (\(run.trigger.rawValue))", metadata: ["event": "run-started"])
         let context = AgentContext(job: job, runID: run.id, clock: clock, logger: logger)
-        let workflow = plan(job.kind)
+        let workflow = plan(job)
 
         var status: RunStatus
         var errorText: String?
@@ -218,7 +219,7 @@ public struct RunCoordinator: RunExecutor {
                 finished.runID = context.runID
                 rows.append(finished)
             } else {
-                rows.append(TaskInfo(runID: context.runID, key: task.key, agent: task.agent, status: .pending))
+                rows.append(TaskInfo(runID: context.runID, key: task.key, agent: task.agent, status: .pending, input: task.input.json))
                 remaining.append(task)
             }
         }
@@ -254,7 +255,7 @@ public struct RunCoordinator: RunExecutor {
     /// One task, with its retries; records each state. Throws only to end the whole run
     /// (cancellation, budget); an ordinary failure is recorded and the run goes on.
     private func perform(_ task: PlannedTask, workflow: any WorkflowPlan, policy: RetryPolicy, context: AgentContext) async throws {
-        var info = TaskInfo(runID: context.runID, key: task.key, agent: task.agent, status: .running)
+        var info = TaskInfo(runID: context.runID, key: task.key, agent: task.agent, status: .running, input: task.input.json)
         guard let agent = workflow.agent(named: task.agent) else {
             info.status = .failed
             info.error = "no agent \"\(task.agent)\""
@@ -307,7 +308,7 @@ public struct RunCoordinator: RunExecutor {
             // Outside the agent's `do`: a ledger error here is the ledger's, not a failure of
             // work that succeeded (which must not be redone as if it had failed).
             info.status = .succeeded
-            info.result = output.result
+            info.result = output.result.json
             info.error = nil
             info.finishedAt = clock.wallMilliseconds()
             try await ledger.commitTask(info)

@@ -72,9 +72,9 @@ public enum Repricer {
         guard let floor = PriceFloor(cost: cost, shipping: shippingCost, fees: fees, minMargin: p.minMargin) else {
             return hold(.floorUnreachable, "no price earns a \(p.minMargin) margin after a \(fees.percent) fee")
         }
-        decision.floor = floor
+        decision.floor = floor.price
         let ceiling = Ceiling(cost: cost, currentPrice: old, markup: p.ceilingMarkup, override: ceilingOverride)
-        decision.ceiling = ceiling
+        decision.ceiling = ceiling.price
         guard floor.price <= ceiling.price else {
             return hold(.floorAboveCeiling, "the floor \(floor.price) is above the ceiling \(ceiling.price); needs review")
         }
@@ -166,6 +166,7 @@ public enum Repricer {
             return hold(.belowThreshold, notes.joined(separator: "; "))
         }
         decision.newPrice = price
+        decision.state = .planned
         decision.reason = reason
         decision.explanation = (notes + ["\(old) → \(price)"]).joined(separator: "; ")
         return decision

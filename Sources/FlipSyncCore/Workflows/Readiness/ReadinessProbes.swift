@@ -74,10 +74,12 @@ extension ReadinessScanPlan {
     /// Database round trips (p50/p95/max of writes and reads, µs) and `PRAGMA quick_check`.
     struct DatabaseProbe: Agent {
         let database: any LedgerProbe
+        /// `database_operations`: timed writes and reads.
+        let operations: Int
         var name: String { "database-probe" }
 
         func perform(_ task: PlannedTask, context: AgentContext) async throws -> TaskOutput {
-            let count = ReadinessScanPlan.parameters(of: context.job).databaseOperations
+            let count = operations
             let (writes, reads) = try database.timedRoundTrips(count: count)
             let check = try database.integrityCheck(full: false)
             let w = Percentiles(writes), r = Percentiles(reads)
@@ -87,7 +89,7 @@ extension ReadinessScanPlan {
                 ("read_us.p50", .integer(r.p50)), ("read_us.p95", .integer(r.p95)), ("read_us.max", .integer(r.max)),
                 ("quick_check", .text(check)),
             ])
-            return TaskOutput(result: evidence.json, summary: "write p95 \(w.p95)µs, read p95 \(r.p95)µs, quick_check \(check)")
+            return TaskOutput(result: TaskPayload(json: evidence.json), summary: "write p95 \(w.p95)µs, read p95 \(r.p95)µs, quick_check \(check)")
         }
     }
 
@@ -98,6 +100,8 @@ extension ReadinessScanPlan {
         /// Why an endpoint has no client (a missing credential, say), by task key.
         let unavailable: [String: String]
         let spend: (any SpendEvidenceSource)?
+        /// The job's `window`: how far back call outcomes count.
+        let window: TimeSpan
         var name: String { "endpoint-probe" }
 
         func perform(_ task: PlannedTask, context: AgentContext) async throws -> TaskOutput {
@@ -121,8 +125,8 @@ extension ReadinessScanPlan {
                 throw TaskFailure.permanent("no endpoint \(task.key) to probe")
             }
             if let provider = task.key.split(separator: ":").last, task.key.hasPrefix("marketplace:") {
-                let since = context.clock.wallMilliseconds() - ReadinessScanPlan.parameters(of: context.job).window.milliseconds
-                evidence["window_ms"] = .integer(ReadinessScanPlan.parameters(of: context.job).window.milliseconds)
+                let since = context.clock.wallMilliseconds() - window.milliseconds
+                evidence["window_ms"] = .integer(window.milliseconds)
                 if let spend {
                     do {
                         let outcomes = try spend.callOutcomes(since: since)[String(provider)] ?? ProviderCallOutcomes(calls: 0, failed: 0)
@@ -136,7 +140,7 @@ extension ReadinessScanPlan {
                 }
             }
             let reachable = evidence["reachable"]?.flag == true
-            return TaskOutput(result: evidence.json,
+            return TaskOutput(result: TaskPayload(json: evidence.json),
                               summary: reachable ? "reachable in \(evidence["latency_ms"]?.integer ?? 0)ms" : "unreachable")
         }
     }
@@ -145,10 +149,11 @@ extension ReadinessScanPlan {
     /// and how many were skipped or missed.
     struct SchedulerProbe: Agent {
         let ledger: any RunLedger
+        let window: TimeSpan
         var name: String { "scheduler-probe" }
 
         func perform(_ task: PlannedTask, context: AgentContext) async throws -> TaskOutput {
-            let (window, runs) = try ReadinessScanPlan.otherRunsInWindow(ledger, context)
+            let (window, runs) = try ReadinessScanPlan.otherRunsInWindow(ledger, window, context)
             let lateness = runs.compactMap { run -> Int64? in
                 guard run.trigger == .schedule, let due = run.scheduledAt, let started = run.startedAt else { return nil }
                 return max(0, started - due * 1000)
@@ -161,7 +166,7 @@ extension ReadinessScanPlan {
                 ("lateness_ms.p50", .integer(p.p50)), ("lateness_ms.p95", .integer(p.p95)), ("lateness_ms.max", .integer(p.max)),
                 ("skipped", .integer(Int64(skipped))), ("missed", .integer(Int64(missed))),
             ])
-            return TaskOutput(result: evidence.json, summary: "\(lateness.count) fires, lateness p95 \(p.p95)ms, \(missed) missed")
+            return TaskOutput(result: TaskPayload(json: evidence.json), summary: "\(lateness.count) fires, lateness p95 \(p.p95)ms, \(missed) missed")
         }
     }
 
@@ -169,10 +174,11 @@ extension ReadinessScanPlan {
     /// succeeded, how many tasks needed a retry, task latency (ms, last attempt, p50/p95/max).
     struct PoolProbe: Agent {
         let ledger: any RunLedger
+        let window: TimeSpan
         var name: String { "pool-probe" }
 
         func perform(_ task: PlannedTask, context: AgentContext) async throws -> TaskOutput {
-            let (window, recent) = try ReadinessScanPlan.otherRunsInWindow(ledger, context)
+            let (window, recent) = try ReadinessScanPlan.otherRunsInWindow(ledger, window, context)
             let runs = recent.filter { $0.status.isFinal && $0.status != .skipped }
             var latencies: [Int64] = []
             var retried = 0
@@ -195,7 +201,7 @@ extension ReadinessScanPlan {
                 evidence["runs.\(kind.rawValue)"] = .integer(Int64(mine.count))
                 evidence["succeeded.\(kind.rawValue)"] = .integer(Int64(mine.filter { $0.status == .succeeded }.count))
             }
-            return TaskOutput(result: evidence.json,
+            return TaskOutput(result: TaskPayload(json: evidence.json),
                               summary: "\(evidence["succeeded"]!) of \(runs.count) runs succeeded, task p95 \(p.p95)ms")
         }
     }
@@ -213,13 +219,13 @@ extension ReadinessScanPlan {
                 ("today_micros", .integer(s.today.micros)), ("daily_limit_micros", s.daily.map { .integer($0.micros) } ?? .none),
                 ("month_micros", .integer(s.month.micros)), ("monthly_limit_micros", s.monthly.map { .integer($0.micros) } ?? .none),
             ])
-            return TaskOutput(result: evidence.json, summary: "spent \(s.today) today, \(s.month) this month")
+            return TaskOutput(result: TaskPayload(json: evidence.json), summary: "spent \(s.today) today, \(s.month) this month")
         }
     }
 
     /// The job's window (ms) and the runs created in it (up to 5000, newest first), this run excepted.
-    static func otherRunsInWindow(_ ledger: any RunLedger, _ context: AgentContext) throws -> (window: Int64, runs: [RunInfo]) {
-        let window = parameters(of: context.job).window.milliseconds
+    static func otherRunsInWindow(_ ledger: any RunLedger, _ window: TimeSpan, _ context: AgentContext) throws -> (window: Int64, runs: [RunInfo]) {
+        let window = window.milliseconds
         let since = context.clock.wallMilliseconds() - window
         return (window, try ledger.recentRuns(job: nil, limit: 5000).filter { $0.createdAt >= since && $0.id != context.runID })
     }

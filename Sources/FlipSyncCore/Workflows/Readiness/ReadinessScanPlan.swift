@@ -12,6 +12,8 @@ public struct ReadinessScanPlan: WorkflowPlan {
     /// The key of the task whose result is the report.
     public static let scoreKey = "score"
 
+    /// The job's `[params]`: the plan is built for one job's parameters.
+    let parameters: ReadinessScan.Parameters
     let ledger: any RunLedger
     let database: any LedgerProbe
     let marketplaces: [MarketplaceName: any ReachabilityProbe]
@@ -23,9 +25,11 @@ public struct ReadinessScanPlan: WorkflowPlan {
     /// `marketplaces`: a ping per marketplace set up; `unavailable`: marketplaces configured but
     /// not set up, with the reason (they are probed, and fail with it). `spend`: the spend
     /// ledger; without it the error-rate and spend checks fail saying so.
-    public init(ledger: any RunLedger, database: any LedgerProbe, marketplaces: [MarketplaceName: any ReachabilityProbe],
+    public init(parameters: ReadinessScan.Parameters, ledger: any RunLedger, database: any LedgerProbe,
+                marketplaces: [MarketplaceName: any ReachabilityProbe],
                 unavailable: [MarketplaceName: String] = [:], carriers: [String: any ReachabilityProbe] = [:],
                 llms: [String: any ReachabilityProbe] = [:], spend: (any SpendEvidenceSource)?) {
+        self.parameters = parameters
         self.ledger = ledger
         self.database = database
         self.marketplaces = marketplaces
@@ -37,17 +41,11 @@ public struct ReadinessScanPlan: WorkflowPlan {
 
     /// The services' marketplaces, each pinged with `RecentOrdersPing`, and their carrier and
     /// LLM probes.
-    public init(ledger: any RunLedger, database: any LedgerProbe, services: WorkflowServices,
-                spend: (any SpendEvidenceSource)?, clock: any SchedulerClock) {
-        self.init(ledger: ledger, database: database,
+    public init(parameters: ReadinessScan.Parameters, ledger: any RunLedger, database: any LedgerProbe,
+                services: WorkflowServices, spend: (any SpendEvidenceSource)?, clock: any SchedulerClock) {
+        self.init(parameters: parameters, ledger: ledger, database: database,
                   marketplaces: services.marketplaces.mapValues { RecentOrdersPing(marketplace: $0, clock: clock) },
                   unavailable: services.unavailable, carriers: services.carrierProbes, llms: services.llmProbes, spend: spend)
-    }
-
-    /// The job's readiness parameters (the defaults for a job of another kind).
-    static func parameters(of job: JobDefinition) -> ReadinessScan.Parameters {
-        if case .readinessScan(let p) = job.parameters { return p }
-        return ReadinessScan.Parameters()
     }
 
     var endpointPings: [String: any ReachabilityProbe] {
@@ -59,7 +57,7 @@ public struct ReadinessScanPlan: WorkflowPlan {
     }
 
     public func tasks(for job: JobDefinition, runID: Int64) async throws -> [PlannedTask] {
-        let enabled = Self.parameters(of: job).probes
+        let enabled = parameters.probes
         var tasks: [PlannedTask] = []
         for probe in ReadinessScan.Probe.allCases where enabled.contains(probe) {
             switch probe {
@@ -86,15 +84,15 @@ public struct ReadinessScanPlan: WorkflowPlan {
 
     public func agent(named name: String) -> (any Agent)? {
         switch name {
-        case "database-probe": return DatabaseProbe(database: database)
+        case "database-probe": return DatabaseProbe(database: database, operations: parameters.databaseOperations)
         case "endpoint-probe":
             return EndpointProbe(pings: endpointPings,
                                  unavailable: Dictionary(uniqueKeysWithValues: unavailable.map { ("marketplace:\($0.key.rawValue)", $0.value) }),
-                                 spend: spend)
-        case "scheduler-probe": return SchedulerProbe(ledger: ledger)
-        case "pool-probe": return PoolProbe(ledger: ledger)
+                                 spend: spend, window: parameters.window)
+        case "scheduler-probe": return SchedulerProbe(ledger: ledger, window: parameters.window)
+        case "pool-probe": return PoolProbe(ledger: ledger, window: parameters.window)
         case "spend-probe": return SpendProbe(spend: spend)
-        case "readiness-score": return Score(ledger: ledger, notes: notes)
+        case "readiness-score": return Score(ledger: ledger, parameters: parameters, notes: notes)
         default: return nil
         }
     }
@@ -123,11 +121,12 @@ public struct ReadinessScanPlan: WorkflowPlan {
     /// Reads the probes' recorded results and computes the report.
     struct Score: Agent {
         let ledger: any RunLedger
+        let parameters: ReadinessScan.Parameters
         let notes: @Sendable (ReadinessScan.Parameters) -> [String]
         var name: String { "readiness-score" }
 
         func perform(_ task: PlannedTask, context: AgentContext) async throws -> TaskOutput {
-            let p = ReadinessScanPlan.parameters(of: context.job)
+            let p = parameters
             let probes = try ledger.tasks(runID: context.runID).filter { $0.key != ReadinessScanPlan.scoreKey }.map { t in
                 guard t.status == .succeeded else {
                     return ProbeOutcome(key: t.key, evidence: nil, error: t.error ?? "ended \(t.status.rawValue)")
@@ -138,7 +137,7 @@ public struct ReadinessScanPlan: WorkflowPlan {
                 return ProbeOutcome(key: t.key, evidence: evidence)
             }
             let report = ReadinessScoring.report(probes, parameters: p, measuredAt: context.clock.wallMilliseconds(), notes: notes(p))
-            return TaskOutput(result: report.json,
+            return TaskOutput(result: TaskPayload(json: report.json),
                               summary: "readiness \(report.scoreText)/100 (\(report.checksPassed) of \(report.checksTotal) checks passed)")
         }
     }

@@ -28,6 +28,8 @@ public protocol UnitCostSource: Sendable {
 /// A resumed run continues the same sweep (its first run's id): tasks that succeeded are not
 /// repeated, and the batches keep their keys because they are cut from the stored decisions.
 public struct RepricingSweepPlan: WorkflowPlan {
+    /// The job's `[params]`: the plan is built for one job's parameters.
+    let parameters: RepricingSweep.Parameters
     let marketplaces: [MarketplaceName: any Marketplace]
     let fees: [MarketplaceName: MarketplaceFees]
     let costSources: [MarketplaceName: any UnitCostSource]
@@ -42,10 +44,12 @@ public struct RepricingSweepPlan: WorkflowPlan {
     /// Competitor ids earlier searches found (eBay refreshes them with getItems).
     let competitors: (any CompetitorMemory)?
 
-    public init(marketplaces: [MarketplaceName: any Marketplace], fees: [MarketplaceName: MarketplaceFees],
+    public init(parameters: RepricingSweep.Parameters, marketplaces: [MarketplaceName: any Marketplace],
+                fees: [MarketplaceName: MarketplaceFees],
                 costSources: [MarketplaceName: any UnitCostSource], ledger: any RepricingLedger, clock: any SchedulerClock,
                 matcher: (any OfferMatcher)? = nil, unavailable: [MarketplaceName: String] = [:], batchSize: Int = 25,
                 quota: (any QuotaAllowance)? = nil, competitors: (any CompetitorMemory)? = nil) {
+        self.parameters = parameters
         self.quota = quota
         self.competitors = competitors
         self.matcher = matcher
@@ -58,22 +62,17 @@ public struct RepricingSweepPlan: WorkflowPlan {
         self.batchSize = max(1, batchSize)
     }
 
-    static func parameters(_ job: JobDefinition) throws -> RepricingSweep.Parameters {
-        guard case .repricingSweep(let p) = job.parameters else {
-            throw TaskFailure.permanent("job \(job.name) is not a repricing sweep")
-        }
-        return p
-    }
-
     public func tasks(for job: JobDefinition, runID: Int64) async throws -> [PlannedTask] {
-        let p = try Self.parameters(job)
-        var tasks = p.marketplaces.map { PlannedTask(key: "listings:\($0.value.rawValue)", agent: "listings", input: $0.value.rawValue) }
-        if let source = p.costSource { tasks.insert(PlannedTask(key: "costs", agent: "costs", input: source.rawValue), at: 0) }
+        let p = parameters
+        var tasks = p.marketplaces.map {
+            PlannedTask(key: "listings:\($0.value.rawValue)", agent: "listings", input: MarketplaceInput(marketplace: $0.value))
+        }
+        if let source = p.costSource { tasks.insert(PlannedTask(key: "costs", agent: "costs", input: MarketplaceInput(marketplace: source)), at: 0) }
         return tasks
     }
 
     public func followUp(after tasks: [TaskInfo], job: JobDefinition, runID: Int64) async throws -> [PlannedTask] {
-        let p = try Self.parameters(job)
+        let p = parameters
         let sweep = try ledger.sweepID(ofRun: runID)
         if !tasks.contains(where: { $0.key.hasPrefix("decide:") || $0.key.hasPrefix("plan:") }) {
             // Without every listing and the costs, deciding on half the inputs is worse than not deciding.
@@ -111,14 +110,14 @@ public struct RepricingSweepPlan: WorkflowPlan {
                         : group.listings.count == 1 ? "decide:\(marketplace.rawValue):\(group.listings[0].sku)"
                         : "decide:\(marketplace.rawValue):group-\(index + 1)"
                     next.append(PlannedTask(key: key, agent: "decide",
-                                            input: ([marketplace.rawValue] + group.listings.map(\.sku)).joined(separator: "\n")))
+                                            input: ListingsInput(marketplace: marketplace, skus: group.listings.map(\.sku))))
                 }
             }
             return next
         }
         guard !tasks.contains(where: { $0.key.hasPrefix("apply:") }), !p.dryRun else { return [] }
         let decisions = try ledger.decisions(sweep: sweep)
-        if let trip = CircuitBreaker.evaluate(records: decisions, share: p.breakerShare, drop: p.breakerDrop) {
+        if let trip = CircuitBreaker.evaluate(decisions: decisions, share: p.breakerShare, drop: p.breakerDrop) {
             for (marketplace, group) in Dictionary(grouping: decisions.filter { $0.state == .planned }, by: \.marketplace) {
                 try await ledger.markDecisions(sweep: sweep, marketplace: marketplace, skus: group.map(\.sku), state: .blocked, results: [:])
             }
@@ -131,7 +130,7 @@ public struct RepricingSweepPlan: WorkflowPlan {
     /// whose channel `prefersBulk` for the changes still to send (planned or sending) in the
     /// run's time left (the job's `timeout` less the time since the run started), and those
     /// with a change in a pending bulk submission (a resumed run waits for it in bulk again).
-    func bulkMarketplaces(_ decisions: [DecisionRecord], job: JobDefinition, runID: Int64) throws -> [MarketplaceName: Int] {
+    func bulkMarketplaces(_ decisions: [PricingDecision], job: JobDefinition, runID: Int64) throws -> [MarketplaceName: Int] {
         let timeLeft = try ledger.runStartedAt(runID: runID).map {
             TimeSpan(milliseconds: job.timeout.milliseconds - max(0, clock.wallMilliseconds() - $0))
         }
@@ -176,21 +175,17 @@ public struct RepricingSweepPlan: WorkflowPlan {
         var rate: CompetitionReadRate?
         var timeout: TimeSpan?
 
-        /// The `plan` task's input: one `field=value` a line (its journal metadata).
-        func record(marketplace: MarketplaceName) -> String {
-            var fields: [(String, String)] = [("marketplace", marketplace.rawValue), ("selected", String(selected.count)),
-                                              ("listings", String(total)), ("limited_by", limitedBy ?? "")]
+        /// The `plan` task's input.
+        func record(marketplace: MarketplaceName) -> SweepPlanRecord {
+            var record = SweepPlanRecord(marketplace: marketplace, selected: selected.count, listings: total, limitedBy: limitedBy ?? "")
             for (key, calls) in planned.sorted(by: { $0.key < $1.key }) {
-                fields.append(("calls_planned.\(key.provider)/\(key.api)", String(calls)))
-                if let before = left[key] { fields.append(("calls_left.\(key.provider)/\(key.api)", String(before))) }
+                record.quotaCalls.append(.init(quota: "\(key.provider)/\(key.api)", planned: calls, left: left[key]))
             }
             if let timeoutListings, let timeoutRequests, let rate, let timeout {
-                fields.append(("timeout_listings", String(timeoutListings)))
-                fields.append(("timeout_requests", String(timeoutRequests)))
-                fields.append(("timeout_operation", rate.operation))
-                fields.append(("timeout", timeout.description))
+                record.timeout = .init(listings: timeoutListings, requests: timeoutRequests, operation: rate.operation,
+                                       timeout: timeout.description)
             }
-            return fields.map { "\($0)=\($1)" }.joined(separator: "\n")
+            return record
         }
     }
 
@@ -268,7 +263,7 @@ public struct RepricingSweepPlan: WorkflowPlan {
 
     /// "checked N of M listings; K carried to the next run; oldest unchecked: D nights" over the
     /// sweep's snapshot and decisions (a listing is checked when it has a decision).
-    func coverageSummary(sweep: Int64, marketplaces: [MarketplaceName], decisions: [DecisionRecord]) -> String? {
+    func coverageSummary(sweep: Int64, marketplaces: [MarketplaceName], decisions: [PricingDecision]) -> String? {
         let decided = Set(decisions.map { "\($0.marketplace.rawValue)/\($0.sku)" })
         var total = 0, checked = 0, never = 0
         var oldest: Int64?
@@ -296,7 +291,7 @@ public struct RepricingSweepPlan: WorkflowPlan {
     /// Decisions already applied stay in their batch, so a resumed sweep cuts the same batches.
     /// A marketplace in `bulk` is cut into submissions of that size instead
     /// (`apply:<marketplace>:bulk-<n>`, agent `apply-bulk`).
-    static func batches(of decisions: [DecisionRecord], size: Int, bulk: [MarketplaceName: Int] = [:]) -> [PlannedTask] {
+    static func batches(of decisions: [PricingDecision], size: Int, bulk: [MarketplaceName: Int] = [:]) -> [PlannedTask] {
         let changing = decisions.filter { [.planned, .sending, .applied, .failed].contains($0.state) }
         var tasks: [PlannedTask] = []
         for (marketplace, group) in Dictionary(grouping: changing, by: \.marketplace).sorted(by: { $0.key < $1.key }) {
@@ -306,7 +301,7 @@ public struct RepricingSweepPlan: WorkflowPlan {
                 let batch = skus[start..<min(start + step, skus.count)]
                 tasks.append(PlannedTask(key: "apply:\(marketplace.rawValue):\(bulk[marketplace] == nil ? "" : "bulk-")\(index + 1)",
                                          agent: bulk[marketplace] == nil ? "apply" : "apply-bulk",
-                                         input: ([marketplace.rawValue] + batch).joined(separator: "\n")))
+                                         input: ListingsInput(marketplace: marketplace, skus: Array(batch))))
             }
         }
         return tasks
@@ -332,14 +327,17 @@ public struct RepricingSweepPlan: WorkflowPlan {
             return "\(tasks.count) task\(tasks.count == 1 ? "" : "s"), \(failed) failed, no decisions"
         }
         let byState = Dictionary(grouping: decisions, by: \.state).mapValues(\.count)
-        let order: [DecisionRecord.State] = [.applied, .failed, .sending, .planned, .dryRun, .blocked, .hold]
+        let order: [PricingDecision.State] = [.applied, .failed, .sending, .planned, .dryRun, .blocked, .hold]
         let parts = order.compactMap { state in byState[state].map { "\($0) \(state.rawValue)" } }
         let marketplaces = tasks.compactMap { $0.key.hasPrefix("listings:") ? MarketplaceName(rawValue: String($0.key.dropFirst(9))) : nil }
         var coverage = coverageSummary(sweep: sweep, marketplaces: marketplaces, decisions: decisions)
         // What bounded each marketplace's part (the plan tasks' records), each bound once.
         var bounds: [String] = []
         for task in tasks where task.key.hasPrefix("plan:") {
-            if let bound = PlanRecorder.limitedBy(inResult: task.result), !bound.isEmpty, !bounds.contains(bound) { bounds.append(bound) }
+            // Summing up is best-effort: an unreadable record leaves its bound out of the line.
+            if let bound = (try? task.result(as: SweepPlanResult.self))??.limitedBy, !bound.isEmpty, !bounds.contains(bound) {
+                bounds.append(bound)
+            }
         }
         if !bounds.isEmpty, coverage != nil { coverage! += "; limited by " + bounds.joined(separator: ", ") }
         return "\(decisions.count) listings decided" + (parts.isEmpty ? "" : ": " + parts.joined(separator: ", "))
@@ -357,11 +355,11 @@ public struct RepricingSweepPlan: WorkflowPlan {
         var name: String { "listings" }
 
         func perform(_ task: PlannedTask, context: AgentContext) async throws -> TaskOutput {
-            let marketplace = try plan.marketplace(task.input)
+            let marketplace = try plan.marketplace(try task.input(as: MarketplaceInput.self).marketplace.rawValue)
             let listings = try await marketplace.activeListings()
             let sweep = try plan.ledger.sweepID(ofRun: context.runID)
             try plan.ledger.saveSweepListings(listings, sweep: sweep, marketplace: marketplace.name)
-            return TaskOutput(result: "{\"listings\":\(listings.count)}", summary: "\(listings.count) active listings")
+            return TaskOutput(result: ["listings": listings.count] as [String: Int], summary: "\(listings.count) active listings")
         }
     }
 
@@ -370,12 +368,13 @@ public struct RepricingSweepPlan: WorkflowPlan {
         var name: String { "costs" }
 
         func perform(_ task: PlannedTask, context: AgentContext) async throws -> TaskOutput {
-            guard let name = MarketplaceName(rawValue: task.input), let source = plan.costSources[name] else {
-                throw TaskFailure.permanent("cost_source \(task.input) cannot give unit costs (only a configured Shopify store can)")
+            let name = try task.input(as: MarketplaceInput.self).marketplace
+            guard let source = plan.costSources[name] else {
+                throw TaskFailure.permanent("cost_source \(name.rawValue) cannot give unit costs (only a configured Shopify store can)")
             }
             let costs = try await source.unitCosts()
             try plan.ledger.saveUnitCosts(costs, source: name.rawValue, at: plan.clock.wallMilliseconds())
-            return TaskOutput(result: "{\"costs\":\(costs.count)}", summary: "\(costs.count) unit costs from \(name.rawValue)")
+            return TaskOutput(result: ["costs": costs.count] as [String: Int], summary: "\(costs.count) unit costs from \(name.rawValue)")
         }
     }
 
@@ -386,38 +385,20 @@ public struct RepricingSweepPlan: WorkflowPlan {
         var name: String { "plan" }
 
         func perform(_ task: PlannedTask, context: AgentContext) async throws -> TaskOutput {
-            var fields: [(String, String)] = []
-            for line in task.input.split(separator: "\n") {
-                guard let eq = line.firstIndex(of: "=") else { continue }
-                fields.append((String(line[..<eq]), String(line[line.index(after: eq)...])))
-            }
-            let field = Dictionary(fields, uniquingKeysWith: { a, _ in a })
-            let marketplace = field["marketplace"] ?? "?"
-            var message = "\(marketplace): checking \(field["selected"] ?? "?") of \(field["listings"] ?? "?") listings"
-            if let bound = field["limited_by"], !bound.isEmpty { message += "; limited by \(bound)" }
-            let calls = fields.filter { $0.0.hasPrefix("calls_planned.") }.map { key, value -> String in
-                let api = String(key.dropFirst("calls_planned.".count))
-                return "\(api) \(value)" + (field["calls_left.\(api)"].map { " of \($0) left" } ?? "")
-            }
+            let record = try task.input(as: SweepPlanRecord.self)
+            var message = "\(record.marketplace.rawValue): checking \(record.selected) of \(record.listings) listings"
+            if !record.limitedBy.isEmpty { message += "; limited by \(record.limitedBy)" }
+            let calls = record.quotaCalls.map { "\($0.quota) \($0.planned)" + ($0.left.map { " of \($0) left" } ?? "") }
             if !calls.isEmpty { message += "; quota calls planned: " + calls.joined(separator: ", ") }
-            if let requests = field["timeout_requests"], let timeout = field["timeout"] {
-                message += "; timeout \(timeout): \(requests) \(field["timeout_operation"] ?? "") requests "
-                    + "(\(field["timeout_listings"] ?? "?") listings) in \(RepricingSweepPlan.competitionShareOfTimeout)%"
+            if let t = record.timeout {
+                message += "; timeout \(t.timeout): \(t.requests) \(t.operation) requests "
+                    + "(\(t.listings) listings) in \(RepricingSweepPlan.competitionShareOfTimeout)%"
             }
             var metadata: Logger.Metadata = ["event": "sweep-plan"]
-            for (key, value) in fields { metadata[key] = "\(value)" }
+            for (key, value) in record.journalFields { metadata[key] = "\(value)" }
             context.logger.info("\(message)", metadata: metadata)
-            return TaskOutput(result: "{\"limited_by\":\(JSON.string(field["limited_by"] ?? "")),\"selected\":\(field["selected"] ?? "0"),"
-                                + "\"listings\":\(field["listings"] ?? "0")}",
+            return TaskOutput(result: SweepPlanResult(limitedBy: record.limitedBy, selected: record.selected, listings: record.listings),
                               summary: message)
-        }
-
-        /// `limited_by` from a plan task's result (the first field, a JSON string without escapes).
-        static func limitedBy(inResult result: String?) -> String? {
-            guard let result, result.hasPrefix("{\"limited_by\":\"") else { return nil }
-            let rest = result.dropFirst("{\"limited_by\":\"".count)
-            guard let end = rest.firstIndex(of: "\"") else { return nil }
-            return String(rest[..<end])
         }
     }
 
@@ -426,13 +407,12 @@ public struct RepricingSweepPlan: WorkflowPlan {
         var name: String { "decide" }
 
         func perform(_ task: PlannedTask, context: AgentContext) async throws -> TaskOutput {
-            let lines = task.input.split(separator: "\n").map(String.init)
-            guard lines.count >= 2 else { throw TaskFailure.permanent("malformed decide task input") }
-            let marketplace = try plan.marketplace(lines[0])
-            let p = try RepricingSweepPlan.parameters(context.job)
+            let input = try task.input(as: ListingsInput.self)
+            let marketplace = try plan.marketplace(input.marketplace.rawValue)
+            let p = plan.parameters
             let sweep = try plan.ledger.sweepID(ofRun: context.runID)
             var listings: [MarketplaceListing] = [], costs: [String: Money] = [:]
-            for sku in lines.dropFirst() {
+            for sku in input.skus {
                 guard let listing = try plan.ledger.sweepListing(sweep: sweep, marketplace: marketplace.name, sku: sku) else {
                     throw TaskFailure.permanent("listing \(sku) is not in the sweep's snapshot")
                 }
@@ -452,9 +432,9 @@ public struct RepricingSweepPlan: WorkflowPlan {
                 throw TaskFailure.permanent("\(marketplace.name.rawValue) gave \(lookups.count) competition results for \(toRead.count) listings")
             }
             let found = Dictionary(zip(toRead.map(\.sku), lookups), uniquingKeysWith: { a, _ in a })
-            var records: [DecisionRecord] = [], failures: [String] = []
+            var records: [PricingDecision] = [], failures: [String] = []
             for listing in listings {
-                let record: DecisionRecord
+                var record: PricingDecision
                 if let cost = costs[listing.sku] {
                     let competition: Competition
                     switch found[listing.sku] {
@@ -467,17 +447,16 @@ public struct RepricingSweepPlan: WorkflowPlan {
                     }
                     let fees = plan.fees[marketplace.name] ?? MarketplaceFees(percent: Percent(partsPerMillion: 0), fixed: .zero(listing.price.currency))
                     let accepted = try await acceptedTitleMatches(listing, competition, p)
-                    let decision = Repricer.decide(listing: listing, cost: cost, shippingCost: p.shippingCost ?? .zero(listing.price.currency),
+                    record = Repricer.decide(listing: listing, cost: cost, shippingCost: p.shippingCost ?? .zero(listing.price.currency),
                                                    fees: fees, parameters: p, competition: competition, acceptedTitleMatches: accepted)
-                    record = DecisionRecord(decision, dryRun: p.dryRun)
+                    if p.dryRun, record.state == .planned { record.state = .dryRun }
                 } else {
                     // Never reprice without a floor, and the floor needs the cost.
-                    record = DecisionRecord(
-                        marketplace: marketplace.name, sku: listing.sku, listingID: listing.listingID, currency: listing.price.currency.code,
-                        oldPriceMicros: listing.price.micros, newPriceMicros: nil, floorMicros: nil, ceilingMicros: nil,
-                        lowestCompetitorMicros: nil, buyBoxMicros: nil, offersConsidered: 0, offersExcluded: [:],
-                        strategy: p.strategy.rawValue, reasonCode: "no-cost",
-                        reason: "no unit cost is known for \(listing.sku), so there is no floor; set cost_source or import costs", state: .hold)
+                    record = PricingDecision(
+                        sku: listing.sku, marketplace: marketplace.name, listingID: listing.listingID, oldPrice: listing.price, newPrice: nil,
+                        floor: nil, ceiling: nil, lowestCompetitorLanded: nil, buyBox: nil, offersConsidered: 0, offersExcluded: [:],
+                        strategy: p.strategy, reason: .noCost,
+                        explanation: "no unit cost is known for \(listing.sku), so there is no floor; set cost_source or import costs")
                 }
                 try await plan.ledger.saveDecision(record, sweep: sweep)
                 records.append(record)
@@ -492,15 +471,14 @@ public struct RepricingSweepPlan: WorkflowPlan {
                 throw TaskFailure.permanent("no competition could be read: " + failures.joined(separator: "; "))
             }
             if listings.count == 1, let record = records.first {
-                let new = record.newPriceMicros.map { String($0) } ?? "null"
-                return TaskOutput(result: "{\"state\":\(JSON.string(record.state.rawValue)),\"reason\":\(JSON.string(record.reasonCode)),"
-                                    + "\"old_micros\":\(record.oldPriceMicros),\"new_micros\":\(new)}",
-                                  summary: record.reason)
+                return TaskOutput(result: ListingDecided(state: record.state, reason: record.reason, oldMicros: record.oldPrice.micros,
+                                                         newMicros: record.newPrice?.micros),
+                                  summary: record.explanation)
             }
-            let changing = records.filter { $0.newPriceMicros != nil }.count
+            let changing = records.filter { $0.newPrice != nil }.count
             let unread = failures.isEmpty ? "" : "; not decided: " + failures.joined(separator: "; ")
-            return TaskOutput(result: "{\"decided\":\(records.count),\"changing\":\(changing),\"unread\":\(failures.count),"
-                                + "\"competition_reads\":\(toRead.count)}",
+            return TaskOutput(result: GroupDecided(decided: records.count, changing: changing, unread: failures.count,
+                                                   competitionReads: toRead.count),
                               summary: "\(records.count) of \(listings.count) listings decided, \(changing) changing\(unread)")
         }
 
@@ -535,11 +513,10 @@ public struct RepricingSweepPlan: WorkflowPlan {
         var name: String { bulk ? "apply-bulk" : "apply" }
 
         func perform(_ task: PlannedTask, context: AgentContext) async throws -> TaskOutput {
-            let lines = task.input.split(separator: "\n").map(String.init)
-            guard let first = lines.first else { throw TaskFailure.permanent("malformed apply task input") }
-            let marketplace = try plan.marketplace(first)
+            let input = try task.input(as: ListingsInput.self)
+            let marketplace = try plan.marketplace(input.marketplace.rawValue)
             let sweep = try plan.ledger.sweepID(ofRun: context.runID)
-            let decisions = try plan.ledger.decisions(sweep: sweep, marketplace: marketplace.name, skus: Array(lines.dropFirst()))
+            let decisions = try plan.ledger.decisions(sweep: sweep, marketplace: marketplace.name, skus: input.skus)
             var toSend = decisions.filter { $0.state == .planned }
             var reconciled = 0
             var tally = Tally()
@@ -563,7 +540,7 @@ public struct RepricingSweepPlan: WorkflowPlan {
                 // A call may have landed before a crash: the live price says whether it did.
                 let live = Dictionary(try await marketplace.activeListings().map { ($0.sku, $0.price.micros) }, uniquingKeysWith: { a, _ in a })
                 for decision in unsure {
-                    if let price = live[decision.sku], price == decision.newPriceMicros {
+                    if let price = live[decision.sku], price == decision.newPrice?.micros {
                         try await plan.ledger.markDecisions(sweep: sweep, marketplace: marketplace.name, skus: [decision.sku], state: .applied,
                                                       results: [decision.sku: "already live (checked after an interrupted call)"])
                         reconciled += 1
@@ -607,9 +584,9 @@ public struct RepricingSweepPlan: WorkflowPlan {
             var sent = 0, applied = 0, failed = 0
         }
 
-        static func change(_ d: DecisionRecord) -> ListingChange {
+        static func change(_ d: PricingDecision) -> ListingChange {
             ListingChange(sku: d.sku, listingID: d.listingID,
-                          price: Money(micros: d.newPriceMicros ?? d.oldPriceMicros, currency: Currency(code: d.currency) ?? .usd))
+                          price: d.resultingPrice)
         }
 
         /// Runs a bulk call; when its submission ended without results, its decisions stay
@@ -648,39 +625,8 @@ public struct RepricingSweepPlan: WorkflowPlan {
         }
 
         func output(sent: Int, applied: Int, failed: Int, reconciled: Int, summary: String?) -> TaskOutput {
-            TaskOutput(result: "{\"sent\":\(sent),\"applied\":\(applied),\"failed\":\(failed),\"reconciled\":\(reconciled)"
-                         + (bulk ? ",\"bulk\":true}" : "}"),
+            TaskOutput(result: ApplyTally(sent: sent, applied: applied, failed: failed, reconciled: reconciled, bulk: bulk ? true : nil),
                        summary: summary ?? "\(applied) of \(sent) applied")
         }
-    }
-}
-
-extension DecisionRecord {
-    /// The row for a decision: planned when it changes the price (or dry-run), hold otherwise.
-    init(_ d: PricingDecision, dryRun: Bool) {
-        self.init(marketplace: d.marketplace, sku: d.sku, listingID: d.listingID, currency: d.oldPrice.currency.code,
-                  oldPriceMicros: d.oldPrice.micros, newPriceMicros: d.newPrice?.micros, floorMicros: d.floor?.price.micros,
-                  ceilingMicros: d.ceiling?.price.micros, lowestCompetitorMicros: d.lowestCompetitorLanded?.micros,
-                  buyBoxMicros: d.buyBox?.micros, offersConsidered: d.offersConsidered,
-                  offersExcluded: Dictionary(uniqueKeysWithValues: d.offersExcluded.map { ($0.key.rawValue, $0.value) }),
-                  strategy: d.strategy.rawValue, reasonCode: d.reason.rawValue, reason: d.explanation,
-                  state: d.newPrice == nil ? .hold : (dryRun ? .dryRun : .planned),
-                  shippingChargedMicros: d.shippingCharged?.micros)
-    }
-}
-
-extension CircuitBreaker {
-    /// The breaker over recorded decisions (a resumed sweep has no decisions in memory).
-    static func evaluate(records: [DecisionRecord], share: Percent, drop: Percent) -> Trip? {
-        let decisions = records.map { r in
-            let currency = Currency(code: r.currency) ?? .usd
-            return PricingDecision(
-                sku: r.sku, marketplace: r.marketplace, listingID: r.listingID, oldPrice: Money(micros: r.oldPriceMicros, currency: currency),
-                newPrice: r.newPriceMicros.map { Money(micros: $0, currency: currency) }, floor: nil, ceiling: nil,
-                lowestCompetitorLanded: nil, buyBox: nil, offersConsidered: r.offersConsidered, offersExcluded: [:],
-                strategy: RepricingSweep.Strategy(rawValue: r.strategy) ?? .beatLowest,
-                reason: PricingDecision.Reason(rawValue: r.reasonCode) ?? .unchanged, explanation: r.reason)
-        }
-        return evaluate(decisions: decisions, share: share, drop: drop)
     }
 }

@@ -23,6 +23,8 @@
 /// one throws `TaskFailure.budgetExhausted`, which ends the run `budget_exhausted` with the rows
 /// recorded so far; the lines left pending are quoted by the next run. Nothing is ever bought.
 public struct ShippingArbitragePlan: WorkflowPlan {
+    /// The job's `[params]`: the plan is built for one job's parameters.
+    let parameters: ShippingArbitrage.Parameters
     let marketplaces: [MarketplaceName: any Marketplace]
     let shoppers: [String: any RateShopper]
     let ledger: any ShippingLedger
@@ -32,21 +34,16 @@ public struct ShippingArbitragePlan: WorkflowPlan {
 
     /// `shoppers` by name (`easypost`, `rate-cards`); `currency` is the config's, the only one
     /// whose quotes and payments are compared.
-    public init(marketplaces: [MarketplaceName: any Marketplace], shoppers: [String: any RateShopper], ledger: any ShippingLedger,
+    public init(parameters: ShippingArbitrage.Parameters, marketplaces: [MarketplaceName: any Marketplace],
+                shoppers: [String: any RateShopper], ledger: any ShippingLedger,
                 clock: any SchedulerClock, currency: Currency, unavailable: [MarketplaceName: String] = [:]) {
+        self.parameters = parameters
         self.marketplaces = marketplaces
         self.shoppers = shoppers
         self.ledger = ledger
         self.clock = clock
         self.currency = currency
         self.unavailable = unavailable
-    }
-
-    static func parameters(_ job: JobDefinition) throws -> ShippingArbitrage.Parameters {
-        guard case .shippingArbitrage(let p) = job.parameters else {
-            throw TaskFailure.permanent("job \(job.name) is not a shipping-arbitrage job")
-        }
-        return p
     }
 
     /// The shoppers for the job's rate sources, by name; every source must have one.
@@ -65,12 +62,14 @@ public struct ShippingArbitragePlan: WorkflowPlan {
     }
 
     public func tasks(for job: JobDefinition, runID: Int64) async throws -> [PlannedTask] {
-        let p = try Self.parameters(job)
+        let p = parameters
         _ = try shoppers(for: p)
         let listings = p.includeListings
-            ? p.marketplaces.map { PlannedTask(key: "listings:\($0.value.rawValue)", agent: "listings", input: $0.value.rawValue) } : []
-        return [PlannedTask(key: "packaging", agent: "packaging", input: p.packaging.value)]
-            + p.marketplaces.map { PlannedTask(key: "orders:\($0.value.rawValue)", agent: "orders", input: $0.value.rawValue) }
+            ? p.marketplaces.map {
+                PlannedTask(key: "listings:\($0.value.rawValue)", agent: "listings", input: MarketplaceInput(marketplace: $0.value))
+            } : []
+        return [PlannedTask(key: "packaging", agent: "packaging", input: PackagingInput(path: p.packaging.value))]
+            + p.marketplaces.map { PlannedTask(key: "orders:\($0.value.rawValue)", agent: "orders", input: MarketplaceInput(marketplace: $0.value)) }
             + listings
     }
 
@@ -78,17 +77,17 @@ public struct ShippingArbitragePlan: WorkflowPlan {
         guard !tasks.contains(where: { $0.key.hasPrefix("quote:") || $0.key.hasPrefix("listing:") }) else { return [] }
         // Without the packaging table every line would be skipped for want of data it may have.
         guard tasks.contains(where: { $0.key == "packaging" && $0.status == .succeeded }) else { return [] }
-        let p = try Self.parameters(job)
+        let p = parameters
         let wanted = Set(p.marketplaces.map(\.value))
         let lines = try ledger.pendingLines(job: job.name).filter { wanted.contains($0.marketplace) }.map { line in
             PlannedTask(key: "quote:\(line.marketplace.rawValue):\(line.orderID):\(line.lineID)", agent: "quote",
-                        input: [line.marketplace.rawValue, line.orderID, line.lineID].joined(separator: "\n"))
+                        input: OrderLineInput(marketplace: line.marketplace, orderID: line.orderID, lineID: line.lineID))
         }
         guard p.includeListings else { return lines }
         let listings = try ledger.unjudgedListings(sweep: ledger.sweepID(ofRun: runID)).filter { wanted.contains($0.marketplace) }
         return lines + listings.map { listing in
             PlannedTask(key: "listing:\(listing.marketplace.rawValue):\(listing.listingID)", agent: "listing",
-                        input: [listing.marketplace.rawValue, listing.listingID].joined(separator: "\n"))
+                        input: ListingInput(marketplace: listing.marketplace, listingID: listing.listingID))
         }
     }
 
@@ -131,8 +130,8 @@ public struct ShippingArbitragePlan: WorkflowPlan {
         var name: String { "packaging" }
 
         func perform(_ task: PlannedTask, context: AgentContext) async throws -> TaskOutput {
-            let p = try ShippingArbitragePlan.parameters(context.job)
-            let path = task.input
+            let p = plan.parameters
+            let path = try task.input(as: PackagingInput.self).path
             let bytes: [UInt8]
             switch FileSystem.readFile(path, limit: 16 << 20) {
             case .success(let read): bytes = read
@@ -149,7 +148,7 @@ public struct ShippingArbitragePlan: WorkflowPlan {
                 throw TaskFailure.permanent("packaging: \(error)")
             }
             try plan.ledger.replacePackaging(items, source: path, at: plan.clock.wallMilliseconds())
-            return TaskOutput(result: "{\"skus\":\(items.count)}", summary: "\(items.count) SKUs' packaging from \(path)")
+            return TaskOutput(result: ["skus": items.count] as [String: Int], summary: "\(items.count) SKUs' packaging from \(path)")
         }
     }
 
@@ -158,14 +157,14 @@ public struct ShippingArbitragePlan: WorkflowPlan {
         var name: String { "orders" }
 
         func perform(_ task: PlannedTask, context: AgentContext) async throws -> TaskOutput {
-            let marketplace = try plan.marketplace(task.input)
+            let marketplace = try plan.marketplace(try task.input(as: MarketplaceInput.self).marketplace.rawValue)
             let job = context.job.name
             let cursor = try plan.ledger.shippingCursor(job: job, marketplace: marketplace.name)
             let page = try await marketplace.orders(since: cursor)
             let open = page.lines.filter(\.open)
             let new = try plan.ledger.recordOrders(open, cursor: page.cursor ?? cursor, job: job, marketplace: marketplace.name,
                                                    runID: context.runID, at: plan.clock.wallMilliseconds())
-            return TaskOutput(result: "{\"lines\":\(page.lines.count),\"open\":\(open.count),\"new\":\(new)}",
+            return TaskOutput(result: ["lines": page.lines.count, "open": open.count, "new": new] as [String: Int],
                               summary: "\(page.lines.count) order lines, \(open.count) open, \(new) new")
         }
     }
@@ -175,12 +174,12 @@ public struct ShippingArbitragePlan: WorkflowPlan {
         var name: String { "listings" }
 
         func perform(_ task: PlannedTask, context: AgentContext) async throws -> TaskOutput {
-            let marketplace = try plan.marketplace(task.input)
+            let marketplace = try plan.marketplace(try task.input(as: MarketplaceInput.self).marketplace.rawValue)
             let listings = try await marketplace.listingShipping()
             let sweep = try plan.ledger.sweepID(ofRun: context.runID)
             try plan.ledger.recordListings(listings, sweep: sweep, runID: context.runID, at: plan.clock.wallMilliseconds())
             let free = listings.filter { $0.charge?.micros == 0 }.count
-            return TaskOutput(result: "{\"listings\":\(listings.count),\"free_shipping\":\(free)}",
+            return TaskOutput(result: ["listings": listings.count, "free_shipping": free] as [String: Int],
                               summary: "\(listings.count) listings' shipping settings, \(free) with free shipping")
         }
     }
@@ -190,14 +189,12 @@ public struct ShippingArbitragePlan: WorkflowPlan {
         var name: String { "listing" }
 
         func perform(_ task: PlannedTask, context: AgentContext) async throws -> TaskOutput {
-            let parts = task.input.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-            guard parts.count == 2, let marketplace = MarketplaceName(rawValue: parts[0]) else {
-                throw TaskFailure.permanent("malformed listing task input")
-            }
-            let p = try ShippingArbitragePlan.parameters(context.job)
+            let input = try task.input(as: ListingInput.self)
+            let marketplace = input.marketplace
+            let p = plan.parameters
             let sweep = try plan.ledger.sweepID(ofRun: context.runID)
-            guard let listing = try plan.ledger.recordedListing(sweep: sweep, marketplace: marketplace, listingID: parts[1]) else {
-                throw TaskFailure.permanent("listing \(parts[1]) on \(marketplace.rawValue) was not recorded by this sweep")
+            guard let listing = try plan.ledger.recordedListing(sweep: sweep, marketplace: marketplace, listingID: input.listingID) else {
+                throw TaskFailure.permanent("listing \(input.listingID) on \(marketplace.rawValue) was not recorded by this sweep")
             }
             let handling = listing.handlingDays ?? p.handlingDays
             let reference = listing.serviceKey ?? p.defaultService
@@ -237,10 +234,8 @@ public struct ShippingArbitragePlan: WorkflowPlan {
             }
             try plan.ledger.saveListingVerdict(verdict, destinations: rows, sweep: sweep, runID: context.runID,
                                                at: plan.clock.wallMilliseconds())
-            let margin = verdict.marginMicros.map(String.init) ?? "null"
-            let label = verdict.labelMicros.map(String.init) ?? "null"
-            return TaskOutput(result: "{\"status\":\(JSON.string(verdict.status.rawValue)),\"label_micros\":\(label),"
-                                + "\"margin_micros\":\(margin)}",
+            return TaskOutput(result: ShippingOutcome(status: verdict.status.rawValue, labelMicros: verdict.labelMicros,
+                                                      marginMicros: verdict.marginMicros),
                               summary: verdict.reason)
         }
     }
@@ -250,14 +245,12 @@ public struct ShippingArbitragePlan: WorkflowPlan {
         var name: String { "quote" }
 
         func perform(_ task: PlannedTask, context: AgentContext) async throws -> TaskOutput {
-            let parts = task.input.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-            guard parts.count == 3, let marketplace = MarketplaceName(rawValue: parts[0]) else {
-                throw TaskFailure.permanent("malformed quote task input")
-            }
-            let p = try ShippingArbitragePlan.parameters(context.job)
+            let input = try task.input(as: OrderLineInput.self)
+            let marketplace = input.marketplace
+            let p = plan.parameters
             let job = context.job.name
-            guard let line = try plan.ledger.pendingLine(job: job, marketplace: marketplace, orderID: parts[1], lineID: parts[2]) else {
-                return TaskOutput(result: "{\"status\":\"already-decided\"}", summary: "already decided")
+            guard let line = try plan.ledger.pendingLine(job: job, marketplace: marketplace, orderID: input.orderID, lineID: input.lineID) else {
+                return TaskOutput(result: ShippingOutcome(status: "already-decided"), summary: "already decided")
             }
             let now = plan.clock.wallMilliseconds()
             // The channel's promise, or the job's default where the channel gives none.
@@ -285,11 +278,8 @@ public struct ShippingArbitragePlan: WorkflowPlan {
                                                           currency: plan.currency, promiseNote: promiseNote)
             }
             try plan.ledger.saveRecommendation(recommendation, job: job, runID: context.runID, at: plan.clock.wallMilliseconds())
-            let label = recommendation.labelMicros.map(String.init) ?? "null"
-            let margin = recommendation.marginMicros.map(String.init) ?? "null"
-            let saving = recommendation.savingMicros.map(String.init) ?? "null"
-            return TaskOutput(result: "{\"status\":\(JSON.string(recommendation.status.rawValue)),\"label_micros\":\(label),"
-                                + "\"margin_micros\":\(margin),\"saving_micros\":\(saving)}",
+            return TaskOutput(result: ShippingOutcome(status: recommendation.status.rawValue, labelMicros: recommendation.labelMicros,
+                                                      marginMicros: recommendation.marginMicros, savingMicros: recommendation.savingMicros),
                               summary: recommendation.status == .skipped ? "skipped: \(recommendation.reason)" : recommendation.reason)
         }
 

@@ -20,6 +20,8 @@
 /// channels sell on their own between our pushes, so units sold on two or more channels
 /// between one push and the next can exceed on-hand; `safety_stock` is the buffer for that.
 public struct MarketplaceSyncPlan: WorkflowPlan {
+    /// The job's `[params]`: the plan is built for one job's parameters.
+    let parameters: MarketplaceSync.Parameters
     let marketplaces: [MarketplaceName: any Marketplace]
     let ledger: any SyncLedger
     let batchSize: Int?
@@ -29,8 +31,9 @@ public struct MarketplaceSyncPlan: WorkflowPlan {
     /// channel has none (its tasks fail with that reason). `batchSize`: changes per
     /// `Marketplace.apply` call (the client splits further as its API requires); nil: each
     /// channel's `pushBatchSize`.
-    public init(marketplaces: [MarketplaceName: any Marketplace], ledger: any SyncLedger, batchSize: Int? = nil,
-                unavailable: [MarketplaceName: String] = [:]) {
+    public init(parameters: MarketplaceSync.Parameters, marketplaces: [MarketplaceName: any Marketplace], ledger: any SyncLedger,
+                batchSize: Int? = nil, unavailable: [MarketplaceName: String] = [:]) {
+        self.parameters = parameters
         self.marketplaces = marketplaces
         self.ledger = ledger
         self.batchSize = batchSize.map { max(1, $0) }
@@ -38,33 +41,36 @@ public struct MarketplaceSyncPlan: WorkflowPlan {
     }
 
     public func tasks(for job: JobDefinition, runID: Int64) async throws -> [PlannedTask] {
-        try Self.parameters(job).marketplaces.map {
-            PlannedTask(key: "orders:\($0.value.rawValue)", agent: OrderPull.name, input: $0.value.rawValue)
+        parameters.marketplaces.map {
+            PlannedTask(key: "orders:\($0.value.rawValue)", agent: OrderPull.name, input: MarketplaceInput(marketplace: $0.value))
         }
     }
 
     public func followUp(after tasks: [TaskInfo], job: JobDefinition, runID: Int64) async throws -> [PlannedTask] {
-        let names = try Self.parameters(job).marketplaces.map(\.value.rawValue)
+        let names = parameters.marketplaces.map(\.value)
         func wave(_ prefix: String) -> [TaskInfo] { tasks.filter { $0.key.hasPrefix(prefix + ":") } }
         func allSucceeded(_ prefix: String) -> Bool { wave(prefix).allSatisfy { $0.status == .succeeded } }
         func push(_ prefix: String, lowerOnly: Bool) -> [PlannedTask] {
-            names.map { PlannedTask(key: "\(prefix):\($0)", agent: Push.name, input: PushInput(marketplace: $0, lowerOnly: lowerOnly).text) }
+            names.map { PlannedTask(key: "\(prefix):\($0.rawValue)", agent: Push.name, input: PushInput(marketplace: $0, lowerOnly: lowerOnly)) }
         }
         if wave("push").isEmpty { return push("push", lowerOnly: !allSucceeded("orders")) }
         if wave("recheck").isEmpty {
-            return names.map { PlannedTask(key: "recheck:\($0)", agent: OrderPull.name, input: $0) }
+            return names.map { PlannedTask(key: "recheck:\($0.rawValue)", agent: OrderPull.name, input: MarketplaceInput(marketplace: $0)) }
         }
         // Lines applied after the push wave began (by a push task's own pull, or the recheck) may
         // be missing from targets other push tasks had already computed.
-        let newLines = (wave("push") + wave("recheck")).reduce(0) { $0 + SyncCounts(json: $1.result).applied }
+        let newLines = try (wave("push") + wave("recheck")).reduce(0) { $0 + (try $1.result(as: SyncCounts.self)?.applied ?? 0) }
         if wave("repush").isEmpty, newLines > 0 { return push("repush", lowerOnly: !allSucceeded("recheck")) }
         return []
     }
 
     public func agent(named name: String) -> (any Agent)? {
         switch name {
-        case OrderPull.name: return OrderPull(channels: MarketplaceClients(clients: marketplaces, unavailable: unavailable), ledger: ledger)
-        case Push.name: return Push(channels: MarketplaceClients(clients: marketplaces, unavailable: unavailable), ledger: ledger, batchSize: batchSize)
+        case OrderPull.name:
+            return OrderPull(parameters: parameters, channels: MarketplaceClients(clients: marketplaces, unavailable: unavailable), ledger: ledger)
+        case Push.name:
+            return Push(parameters: parameters, channels: MarketplaceClients(clients: marketplaces, unavailable: unavailable), ledger: ledger,
+                        batchSize: batchSize)
         default: return nil
         }
     }
@@ -72,7 +78,8 @@ public struct MarketplaceSyncPlan: WorkflowPlan {
     /// "orders: 3 lines applied, 1 duplicate, 0 oversold; drift 2; pushed 5 ok, 0 failed" (+ " (dry run)").
     public func summarize(_ tasks: [TaskInfo]) -> String {
         var total = SyncCounts()
-        for task in tasks where task.status == .succeeded { total.add(SyncCounts(json: task.result)) }
+        // Summing up is best-effort: an unreadable result counts nothing (the run's tasks say why).
+        for task in tasks where task.status == .succeeded { if let counts = (try? task.result(as: SyncCounts.self)) ?? nil { total.add(counts) } }
         let failedTasks = tasks.filter { $0.status != .succeeded }.count
         var line = "orders: \(total.applied) line\(total.applied == 1 ? "" : "s") applied, \(total.duplicates) duplicate"
             + "\(total.duplicates == 1 ? "" : "s"), \(total.oversells) oversold; drift \(total.drift); "
@@ -82,67 +89,19 @@ public struct MarketplaceSyncPlan: WorkflowPlan {
         return line
     }
 
-    static func parameters(_ job: JobDefinition) throws -> MarketplaceSync.Parameters {
-        guard case .marketplaceSync(let parameters) = job.parameters else {
-            throw TaskFailure.permanent("job \(job.name) is not a marketplace-sync job")
-        }
-        return parameters
-    }
 }
 
-/// A push task's input: `"<marketplace>"`, or `"<marketplace> lower-only"` when on-hand may be
-/// too high (a pull failed), so quantities may only go down.
-struct PushInput: Hashable {
-    var marketplace: String
+/// A push task's input: the channel, and whether quantities may only go down (on-hand may be
+/// too high: a pull failed).
+struct PushInput: Codable, Hashable, Sendable {
+    var marketplace: MarketplaceName
     var lowerOnly: Bool
-
-    init(marketplace: String, lowerOnly: Bool) {
-        self.marketplace = marketplace
-        self.lowerOnly = lowerOnly
-    }
-
-    init(_ text: String) {
-        let words = text.split(separator: " ")
-        marketplace = words.first.map(String.init) ?? ""
-        lowerOnly = words.dropFirst().contains("lower-only")
-    }
-
-    var text: String { lowerOnly ? "\(marketplace) lower-only" : marketplace }
 }
 
-/// The counts every sync task reports, as its JSON result (a flat object of integers).
-struct SyncCounts: Hashable {
+/// The counts every sync task reports, as its result.
+struct SyncCounts: Codable, Hashable, Sendable {
     var applied = 0, duplicates = 0, oversells = 0, seeded = 0
     var seen = 0, unknown = 0, drift = 0, planned = 0, pushed = 0, failed = 0
-
-    private var fields: [(String, Int)] {
-        [("applied", applied), ("duplicates", duplicates), ("oversells", oversells), ("seeded", seeded), ("seen", seen),
-         ("unknown", unknown), ("drift", drift), ("planned", planned), ("pushed", pushed), ("failed", failed)]
-    }
-
-    init() {}
-
-    /// Reads a result written by `json`; absent or unreadable fields are 0.
-    init(json: String?) {
-        var values: [String: Int] = [:]
-        let body = (json ?? "").filter { !"{} \n\"".contains($0) }
-        for pair in body.split(separator: ",") {
-            let parts = pair.split(separator: ":", maxSplits: 1)
-            if parts.count == 2, let value = Int(parts[1]) { values[String(parts[0])] = value }
-        }
-        applied = values["applied"] ?? 0
-        duplicates = values["duplicates"] ?? 0
-        oversells = values["oversells"] ?? 0
-        seeded = values["seeded"] ?? 0
-        seen = values["seen"] ?? 0
-        unknown = values["unknown"] ?? 0
-        drift = values["drift"] ?? 0
-        planned = values["planned"] ?? 0
-        pushed = values["pushed"] ?? 0
-        failed = values["failed"] ?? 0
-    }
-
-    var json: String { "{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}" }
 
     mutating func add(_ other: SyncCounts) {
         applied += other.applied; duplicates += other.duplicates; oversells += other.oversells; seeded += other.seeded

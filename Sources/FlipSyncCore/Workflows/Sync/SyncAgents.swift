@@ -5,20 +5,20 @@ import Logging
 /// Input: the marketplace's name. Safe to repeat: lines already applied are ignored.
 struct OrderPull: Agent {
     static let name = "sync-orders"
+    let parameters: MarketplaceSync.Parameters
     let channels: MarketplaceClients
     let ledger: any SyncLedger
     var name: String { Self.name }
 
     func perform(_ task: PlannedTask, context: AgentContext) async throws -> TaskOutput {
-        let parameters = try MarketplaceSyncPlan.parameters(context.job)
-        let client = try channels.client(task.input)
+        let client = try channels.client(try task.input(as: MarketplaceInput.self).marketplace.rawValue)
         var counts = SyncCounts()
         if client.name == parameters.stockSource {
             let live = try await client.activeListings()
             counts.seeded = try SyncSteps.seed(live, ledger: ledger, source: client.name, context: context)
         }
         counts.add(try await SyncSteps.pullOrders(client, ledger: ledger, context: context))
-        return TaskOutput(result: counts.json, summary: "\(client.name.rawValue): \(counts.applied) new order lines, "
+        return TaskOutput(result: counts, summary: "\(client.name.rawValue): \(counts.applied) new order lines, "
                           + "\(counts.duplicates) already applied, \(counts.oversells) oversold")
     }
 }
@@ -28,6 +28,7 @@ struct OrderPull: Agent {
 /// what differs, so a change that landed before a crash is not sent again.
 struct Push: Agent {
     static let name = "sync-push"
+    let parameters: MarketplaceSync.Parameters
     let channels: MarketplaceClients
     let ledger: any SyncLedger
     /// Changes per `apply`; nil: the channel's `pushBatchSize`.
@@ -35,9 +36,8 @@ struct Push: Agent {
     var name: String { Self.name }
 
     func perform(_ task: PlannedTask, context: AgentContext) async throws -> TaskOutput {
-        let parameters = try MarketplaceSyncPlan.parameters(context.job)
-        let input = PushInput(task.input)
-        let client = try channels.client(input.marketplace)
+        let input = try task.input(as: PushInput.self)
+        let client = try channels.client(input.marketplace.rawValue)
         var counts = SyncCounts()
         // Live first, then this channel's orders: every sale the live quantities already show is
         // then in on-hand, so a target above live is never a unit this channel has sold.
@@ -117,7 +117,7 @@ struct Push: Agent {
         }
         var summary = "\(client.name.rawValue): \(counts.seen) listings, \(counts.drift) drifted, "
         summary += parameters.dryRun ? "\(counts.planned) changes not sent (dry run)" : "\(counts.pushed) pushed, \(counts.failed) refused"
-        return TaskOutput(result: counts.json, summary: summary)
+        return TaskOutput(result: counts, summary: summary)
     }
 }
 
