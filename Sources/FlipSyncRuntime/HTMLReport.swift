@@ -103,12 +103,12 @@ public enum HTML {
 /// of each, the reasons and the circuit breaker's verdict.
 public struct RunReport: Sendable {
     public var run: RunInfo
-    public var decisions: [DecisionRecord]
+    public var decisions: [PricingDecision]
     /// Listing titles by `marketplace/sku` (from the sweep's snapshot).
     public var titles: [String: String]
     public var timezone: ZoneRules
 
-    public init(run: RunInfo, decisions: [DecisionRecord], titles: [String: String], timezone: ZoneRules) {
+    public init(run: RunInfo, decisions: [PricingDecision], titles: [String: String], timezone: ZoneRules) {
         self.run = run
         self.decisions = decisions
         self.titles = titles
@@ -126,7 +126,7 @@ public struct RunReport: Sendable {
     }
 
     /// A decision's new price outside its floor or ceiling: never meant to happen, shown loudly.
-    public static func violates(_ d: DecisionRecord) -> Bool {
+    public static func violates(_ d: PricingDecision) -> Bool {
         guard let new = d.newPriceMicros else { return false }
         if let floor = d.floorMicros, new < floor { return true }
         if let ceiling = d.ceilingMicros, new > ceiling { return true }
@@ -134,7 +134,7 @@ public struct RunReport: Sendable {
     }
 
     /// The decisions that change a price, and the change in percent of the old price.
-    var changes: [(DecisionRecord, Double)] {
+    var changes: [(PricingDecision, Double)] {
         decisions.compactMap { d in
             guard let new = d.newPriceMicros, d.oldPriceMicros > 0 else { return nil }
             return (d, Double(new - d.oldPriceMicros) * 100 / Double(d.oldPriceMicros))
@@ -189,8 +189,8 @@ public struct RunReport: Sendable {
         return HTML.page(title: "FlipSync: repricing run \(run.id) (\(run.job))", body: body)
     }
 
-    func money(_ micros: Int64, _ d: DecisionRecord) -> String {
-        HTML.escape(Money(micros: micros, currency: Currency(code: d.currency) ?? .usd).decimalString)
+    func money(_ micros: Int64, _ d: PricingDecision) -> String {
+        HTML.escape(Money(micros: micros, currency: d.oldPrice.currency).decimalString)
     }
 
     static func local(_ milliseconds: Int64, _ zone: ZoneRules) -> String {
@@ -219,7 +219,7 @@ public struct RunReport: Sendable {
         svg += "<line x1=\"\(HTML.n(left))\" y1=\"\(HTML.n(top))\" x2=\"\(HTML.n(left))\" y2=\"\(HTML.n(height - bottom))\" stroke=\"#888\"/>"
         let l = Int64(lo), h = Int64(hi)
         svg += "<line class=\"diagonal\" x1=\"\(HTML.n(x(l)))\" y1=\"\(HTML.n(y(l)))\" x2=\"\(HTML.n(x(h)))\" y2=\"\(HTML.n(y(h)))\" stroke=\"#aaa\" stroke-dasharray=\"4 4\"/>"
-        let currency = Currency(code: decisions.first?.currency ?? "USD") ?? .usd
+        let currency = decisions.first?.oldPrice.currency ?? .usd
         let step = HTML.niceStep(h - l)
         for m in stride(from: (l + step - 1) / step * step, through: h, by: Int(step)) {
             let label = HTML.escape(Money(micros: m, currency: currency).decimalString)
@@ -499,4 +499,13 @@ extension String {
         guard let t = firstIndex(of: "T") else { return self }
         return String(self[..<t]) + " " + String(self[index(after: t)...])
     }
+}
+
+/// The decision's amounts as the charts draw them: micro-units of the listing's currency.
+private extension PricingDecision {
+    var oldPriceMicros: Int64 { oldPrice.micros }
+    var newPriceMicros: Int64? { newPrice?.micros }
+    var floorMicros: Int64? { floor?.micros }
+    var ceilingMicros: Int64? { ceiling?.micros }
+    var reasonCode: String { reason.rawValue }
 }

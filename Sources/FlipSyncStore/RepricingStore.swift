@@ -195,7 +195,7 @@ extension RunStore: RepricingLedger {
                     \(d.explanation), \(d.state.rawValue), \(d.apiResult), \(d.shippingCharged?.micros))
                 """)
         }
-        metrics.decision(marketplace: d.marketplace.rawValue, reason: d.reasonCode)
+        metrics.decision(marketplace: d.marketplace.rawValue, reason: d.reason.rawValue)
     }
 
     public func decisions(sweep: Int64) throws -> [PricingDecision] {

@@ -251,7 +251,7 @@ struct MetricsTests {
                 // Decisions: by reason code, exactly the sweep's recorded decisions.
                 let decisions = try runtime.store.decisions(sweep: sweepRun.id)
                 #expect(!decisions.isEmpty)
-                for (reason, group) in Dictionary(grouping: decisions, by: \.reasonCode) {
+                for (reason, group) in Dictionary(grouping: decisions, by: \.reason.rawValue) {
                     #expect(samples.sum(LedgerMetrics.Name.decisions, ["reason": reason]) == Double(group.count), "\(reason)")
                 }
                 #expect(samples.sum(LedgerMetrics.Name.decisions) == Double(decisions.count))
@@ -294,10 +294,11 @@ struct MetricsTests {
                                                         scheduledAt: fire, status: .queued, skipReason: nil, summary: nil,
                                                         at: fire * 1000 + 100, resumes: nil))
         try await store.commitRunning(runID: nightly.id, at: fire * 1000 + 2_500)
-        let d = DecisionRecord(marketplace: .ebay, sku: "SKU-SECRET-1", listingID: "L1", currency: "USD", oldPriceMicros: 10_000_000,
-                               newPriceMicros: 9_000_000, floorMicros: 8_000_000, ceilingMicros: 12_000_000, lowestCompetitorMicros: nil,
-                               buyBoxMicros: nil, offersConsidered: 1, offersExcluded: [:], strategy: "beat-lowest",
-                               reasonCode: "followed-competition", reason: "", state: .planned)
+        func usd(_ micros: Int64) -> Money { Money(micros: micros, currency: .usd) }
+        let d = PricingDecision(sku: "SKU-SECRET-1", marketplace: .ebay, listingID: "L1", oldPrice: usd(10_000_000),
+                                newPrice: usd(9_000_000), floor: usd(8_000_000), ceiling: usd(12_000_000), lowestCompetitorLanded: nil,
+                                buyBox: nil, offersConsidered: 1, offersExcluded: [:], strategy: .beatLowest,
+                                reason: .followedCompetition, explanation: "", state: .planned)
         try await store.saveDecision(d, sweep: nightly.id)
         try await store.markDecisions(sweep: nightly.id, marketplace: .ebay, skus: [d.sku], state: .blocked, results: [:])
         try await store.commitFinish(runID: nightly.id, status: .failed, summary: nil, error: "breaker", spendMicros: 0,

@@ -152,10 +152,10 @@ struct ReportTests {
             let decisions = try runtime.store.decisions(sweep: sweep.id)
             #expect(!decisions.isEmpty)
             #expect(runPage.occurrences(of: "<circle class=\"point ") == decisions.count)
-            let changes = decisions.filter { $0.newPriceMicros != nil }
+            let changes = decisions.filter { $0.newPrice?.micros != nil }
             #expect(!changes.isEmpty)
             #expect(runPage.attributeValues("data-count", on: "<rect class=\"bar\"").reduce(0, +) == Int64(changes.count))
-            let reasons = Dictionary(grouping: decisions, by: \.reasonCode)
+            let reasons = Dictionary(grouping: decisions, by: \.reason.rawValue)
             #expect(runPage.occurrences(of: "<rect class=\"reason\"") == reasons.count)
             #expect(runPage.attributeValues("data-count", on: "<rect class=\"reason\"").sorted()
                 == reasons.values.map { Int64($0.count) }.sorted())
@@ -220,16 +220,18 @@ struct ReportTests {
     @Test("untrusted SKUs and titles are escaped, and a price outside its floor or ceiling is a red point and a banner")
     func hostileTextAndViolations() throws {
         let hostile = "<script>alert(1)</script>\"'&"
-        func decision(_ sku: String, old: Int64, new: Int64?, floor: Int64, ceiling: Int64, reason: String) -> DecisionRecord {
-            DecisionRecord(marketplace: .ebay, sku: sku, listingID: "L-\(sku)", currency: "USD", oldPriceMicros: old, newPriceMicros: new,
-                           floorMicros: floor, ceilingMicros: ceiling, lowestCompetitorMicros: nil, buyBoxMicros: nil,
-                           offersConsidered: 0, offersExcluded: [:], strategy: "beat-lowest", reasonCode: reason, reason: "",
-                           state: .planned)
+        func decision(_ sku: String, old: Int64, new: Int64?, floor: Int64, ceiling: Int64,
+                      reason: PricingDecision.Reason) -> PricingDecision {
+            func usd(_ micros: Int64) -> Money { Money(micros: micros, currency: .usd) }
+            return PricingDecision(sku: sku, marketplace: .ebay, listingID: "L-\(sku)", oldPrice: usd(old), newPrice: new.map(usd),
+                                   floor: usd(floor), ceiling: usd(ceiling), lowestCompetitorLanded: nil, buyBox: nil,
+                                   offersConsidered: 0, offersExcluded: [:], strategy: .beatLowest, reason: reason,
+                                   explanation: "<b>hold</b>")
         }
         let decisions = [
-            decision(hostile, old: 20_000_000, new: 9_000_000, floor: 12_000_000, ceiling: 30_000_000, reason: "beat-lowest"),
-            decision("OK-1", old: 20_000_000, new: 19_500_000, floor: 12_000_000, ceiling: 30_000_000, reason: "beat-lowest"),
-            decision("OK-2", old: 25_000_000, new: nil, floor: 12_000_000, ceiling: 30_000_000, reason: "<b>hold</b>"),
+            decision(hostile, old: 20_000_000, new: 9_000_000, floor: 12_000_000, ceiling: 30_000_000, reason: .followedCompetition),
+            decision("OK-1", old: 20_000_000, new: 19_500_000, floor: 12_000_000, ceiling: 30_000_000, reason: .followedCompetition),
+            decision("OK-2", old: 25_000_000, new: nil, floor: 12_000_000, ceiling: 30_000_000, reason: .unchanged),
         ]
         let run = RunInfo(id: 7, job: "sweep<i>", kind: "repricing-sweep", trigger: .manual, scheduledAt: nil, createdAt: 0,
                           status: .succeeded)
@@ -247,10 +249,11 @@ struct ReportTests {
 
     @Test("a tripped breaker is a red verdict with the run's (escaped) error; a period shows each job's lateness and each day's spend against the budget")
     func breakerAndLateness() throws {
-        var blocked = DecisionRecord(marketplace: .amazon, sku: "B-1", listingID: "L", currency: "USD", oldPriceMicros: 30_000_000,
-                                     newPriceMicros: 20_000_000, floorMicros: 10_000_000, ceilingMicros: 40_000_000,
-                                     lowestCompetitorMicros: nil, buyBoxMicros: nil, offersConsidered: 0, offersExcluded: [:],
-                                     strategy: "beat-lowest", reasonCode: "followed-competition", reason: "", state: .blocked)
+        func usd(_ micros: Int64) -> Money { Money(micros: micros, currency: .usd) }
+        var blocked = PricingDecision(sku: "B-1", marketplace: .amazon, listingID: "L", oldPrice: usd(30_000_000),
+                                      newPrice: usd(20_000_000), floor: usd(10_000_000), ceiling: usd(40_000_000),
+                                      lowestCompetitorLanded: nil, buyBox: nil, offersConsidered: 0, offersExcluded: [:],
+                                      strategy: .beatLowest, reason: .followedCompetition, explanation: "", state: .blocked)
         let run = RunInfo(id: 9, job: "sweep", kind: "repricing-sweep", trigger: .schedule, scheduledAt: 1_000, createdAt: 1_000_000,
                           status: .failed, error: "circuit breaker: 60% of changes <drop> more than 20%")
         let tripped = RunReport(run: run, decisions: [blocked], titles: [:], timezone: .utc).html()

@@ -32,10 +32,10 @@ struct EbayConditionSplitTests {
                     EbayCondition.condition(id: $0.condition.id) == listing.condition
                         && (Double($0.feedbackPercentage) ?? 0) >= 95.0 && $0.currency == "USD"
                 }
-                #expect(decision.lowestCompetitorMicros == eligible.map(\.landedMicros).min(), "\(listing.sku) \(listing.condition)")
+                #expect(decision.lowestCompetitorLanded?.micros == eligible.map(\.landedMicros).min(), "\(listing.sku) \(listing.condition)")
                 #expect(decision.offersConsidered == eligible.count, "\(listing.sku)")
                 // Offers of the GTIN's other listings' conditions never reach this listing's decision.
-                #expect(decision.offersExcluded["other-condition", default: 0] == 0, "\(listing.sku): \(decision.offersExcluded)")
+                #expect(decision.offersExcluded[.otherCondition, default: 0] == 0, "\(listing.sku): \(decision.offersExcluded)")
                 let all = w.world.harness.sandbox.state.competitors(gtin: listing.gtin!)
                 if all.contains(where: { EbayCondition.condition(id: $0.condition.id) != listing.condition }) { differing += 1 }
             }
@@ -44,9 +44,9 @@ struct EbayConditionSplitTests {
             // every decided price stays at or above the floor.
             for listing in mixed.values.flatMap({ $0 }) {
                 let d = try #require(decisions[listing.sku])
-                if let new = d.newPriceMicros, let floor = d.floorMicros { #expect(new >= floor) }
-                if d.reasonCode == "followed-competition", let new = d.newPriceMicros, let low = d.lowestCompetitorMicros {
-                    #expect(new + (d.shippingChargedMicros ?? 0) <= low, "\(listing.sku)")
+                if let new = d.newPrice?.micros, let floor = d.floor?.micros { #expect(new >= floor) }
+                if d.reason == .followedCompetition, let new = d.newPrice?.micros, let low = d.lowestCompetitorLanded?.micros {
+                    #expect(new + (d.shippingCharged?.micros ?? 0) <= low, "\(listing.sku)")
                 }
             }
         }
