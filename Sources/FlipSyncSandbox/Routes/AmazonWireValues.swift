@@ -19,10 +19,12 @@ extension AmazonRoutes {
     /// Orders' `Money`: `{"CurrencyCode":"USD","Amount":"12.99"}` (a string).
     static func orderMoney(_ micros: Int64) -> [String: Any] { ["CurrencyCode": "USD", "Amount": decimalText(micros)] }
 
+    /// `2026-03-01T12:00:00Z` (whole seconds, rounded down: `Timestamp(milliseconds:)`).
     static func iso8601(_ milliseconds: Int64) -> String {
-        Timestamp(secondsSinceEpoch: milliseconds / 1000).iso8601UTC
+        Timestamp(milliseconds: milliseconds).iso8601UTC
     }
 
+    /// `ISO8601.milliseconds`, the one reader.
     static func milliseconds(_ text: String) -> Int64? {
         ISO8601.milliseconds(text)
     }
