@@ -473,10 +473,9 @@ public final class AmazonClient: Sendable {
         }
     }
 
-    /// `2026-03-01T12:00:00Z` (whole seconds, rounded down).
+    /// `2026-03-01T12:00:00Z` (whole seconds, rounded down: `Timestamp(milliseconds:)`).
     static func iso8601(_ milliseconds: Int64) -> String {
-        let seconds = milliseconds >= 0 ? milliseconds / 1000 : (milliseconds - 999) / 1000
-        return Timestamp(secondsSinceEpoch: seconds).iso8601UTC
+        Timestamp(milliseconds: milliseconds).iso8601UTC
     }
 
     /// An ISO 8601 date-time, with or without fractional seconds, as milliseconds since the epoch

@@ -140,17 +140,23 @@ struct SandboxCarrierService: Sendable {
               zonesPerExtraDay: 2),
     ]
 
+    /// The billed weight follows the one dimensional-weight rule (`DimensionalWeightRule`), with
+    /// this service's divisor; services with `ouncePrices` bill by the ounce under 16 oz.
+    var weightRule: DimensionalWeightRule {
+        DimensionalWeightRule(divisor: divisor, onlyOverCubicFoot: onlyOverCubicFoot, ounceTier: perOunceCents != nil)
+    }
+
     /// Nil when the parcel is heavier than the service takes.
     func priceCents(zone: Int, lengthTenths: Int, widthTenths: Int, heightTenths: Int, weightTenthsOz: Int) -> Int? {
-        let volume = Int64(lengthTenths) * Int64(widthTenths) * Int64(heightTenths)  // thousandths of a cubic inch
-        let dimensional: Int? = onlyOverCubicFoot && volume <= 1_728_000
-            ? nil : Int((volume + Int64(divisor) * 1000 - 1) / (Int64(divisor) * 1000))
-        if let perOunceCents, dimensional == nil, weightTenthsOz < 160 {
-            return baseCents + (weightTenthsOz + 9) / 10 * perOunceCents + (zone - 1) * perZoneCents
+        let size = ParcelSize(lengthTenthsIn: lengthTenths, widthTenthsIn: widthTenths, heightTenthsIn: heightTenths,
+                              weightTenthsOz: weightTenthsOz)
+        switch weightRule.billableWeight(size) {
+        case .ounces(let ounces):
+            return baseCents + ounces * (perOunceCents ?? 0) + (zone - 1) * perZoneCents
+        case .pounds(let pounds):
+            guard pounds <= maxPounds else { return nil }
+            return baseCents + pounds * perPoundCents + (zone - 1) * (perZoneCents + pounds * perPoundZoneCents)
         }
-        let pounds = max((weightTenthsOz + 159) / 160, dimensional ?? 0)
-        guard pounds <= maxPounds else { return nil }
-        return baseCents + pounds * perPoundCents + (zone - 1) * (perZoneCents + pounds * perPoundZoneCents)
     }
 
     func deliveryDays(zone: Int) -> Int { daysBase + (zone - 1) / zonesPerExtraDay }

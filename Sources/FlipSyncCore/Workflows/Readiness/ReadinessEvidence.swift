@@ -21,7 +21,7 @@ public enum EvidenceValue: Sendable, Hashable, Codable, CustomStringConvertible 
     var json: String {
         switch self {
         case .integer(let v): return "\(v)"
-        case .text(let v): return JSON.string(v)
+        case .text(let v): return ReadinessJSON.string(v)
         case .flag(let v): return v ? "true" : "false"
         case .none: return "null"
         }
@@ -70,7 +70,7 @@ public struct ReadinessEvidence: Sendable, Hashable {
     }
 
     public var json: String {
-        "{" + entries.map { JSON.string($0.name) + ":" + $0.value.json }.joined(separator: ",") + "}"
+        "{" + entries.map { ReadinessJSON.string($0.name) + ":" + $0.value.json }.joined(separator: ",") + "}"
     }
 
     /// Reads what `json` wrote; nil for anything else.
@@ -207,7 +207,7 @@ private struct FlatJSONReader {
 /// Just enough JSON writing for the readiness scan's flat evidence and its report (the other
 /// workflows' task values are `Codable`; these two keep their field order, which the report's
 /// `headline` reads).
-enum JSON {
+enum ReadinessJSON {
     static func string(_ s: String) -> String {
         var out = "\""
         for scalar in s.unicodeScalars {

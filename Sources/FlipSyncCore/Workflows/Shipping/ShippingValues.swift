@@ -149,7 +149,8 @@ public enum BillableWeight: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// How a carrier turns a box into the weight it bills — the one dimensional-weight rule, used by
-/// the rate-shopping quotes (`published`) and by the offline rate cards (`RateCard.weightRule`):
+/// the rate-shopping quotes (`published`), by the offline rate cards (`RateCard.weightRule`) and
+/// by the sandbox's carrier price list (`SandboxCarrierService.weightRule`):
 /// the larger of the actual weight and the dimensional weight (L×W×H ÷ `divisor`, exact to the
 /// tenth of an inch), each rounded UP to the whole pound; where `ounceTier` holds, a box under
 /// 16 oz not billed by its dimensions is billed by the whole ounce instead (rounded up).
