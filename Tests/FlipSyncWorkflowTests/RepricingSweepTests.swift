@@ -128,6 +128,47 @@ struct RepricingSweepTests {
         }
     }
 
+    @Test("a resumed sweep plans decide tasks for exactly the listings its chain left undecided, keyed by their listings; every listing ends decided once")
+    func resumedSweepPlansOnlyUndecided() async throws {
+        try await WorkflowHarness.with(listings: 60) { h in
+            let world = try WorkflowWorld.load(h, jobs: ["sweep": Self.job("", marketplaces: #"["ebay"]"#)])
+            // One search is held for 5 s: the run is cancelled while it waits, with the tasks that
+            // did not need it decided.
+            h.sandbox.state.inject(SandboxFault(route: .search, remaining: 1, latencyMilliseconds: 5_000))
+            let first = Task { try await world.run("sweep") }
+            await h.sandbox.state.waitUntilHeld(.search)
+            let deadline = ContinuousClock.now + .seconds(20)
+            let sweep = try #require(try h.store.recentRuns(job: "sweep", limit: 1).first).id
+            while try h.store.decisions(sweep: sweep).count < 20, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(10))  // real HTTP work, not a scheduler
+            }
+            first.cancel()
+            let (cancelled, status) = try await first.value
+            #expect(status == .cancelled)
+            let snapshot = Set(try h.store.sweepListings(sweep: cancelled.id, marketplace: .ebay).map(\.sku))
+            let decidedBefore = Set(try h.store.decisions(sweep: cancelled.id).map(\.sku))
+            #expect(decidedBefore.count >= 20 && decidedBefore.count < snapshot.count, "\(decidedBefore.count) of \(snapshot.count)")
+
+            let (resumed, resumedStatus) = try await world.run("sweep", resumes: cancelled.id)
+            #expect(resumedStatus == .succeeded, "\(resumed.error ?? "")")
+            var planned: [String] = []
+            for task in try h.store.tasks(runID: resumed.id) where task.key.hasPrefix("decide:") {
+                let input = try #require(task.input.flatMap { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] })
+                let skus = try #require(input["skus"] as? [String])
+                planned += skus
+                if skus.count > 1 || task.key.contains(":refresh-") {
+                    #expect(task.key.range(of: #"^decide:ebay:(group|refresh)-[0-9a-f]{16}$"#, options: .regularExpression) != nil, "\(task.key)")
+                } else {
+                    #expect(task.key == "decide:ebay:\(skus[0])")
+                }
+            }
+            #expect(planned.count == Set(planned).count)
+            #expect(Set(planned) == snapshot.subtracting(decidedBefore))
+            let decisions = try h.store.decisions(sweep: cancelled.id)
+            #expect(decisions.count == snapshot.count && Set(decisions.map(\.sku)) == snapshot)
+        }
+    }
+
     @Test("Amazon beat-lowest compares landed to landed: after applying, our price + our shipping re-read from getItemOffers is below the lowest competitor's landed price")
     func amazonBeatLowestBeatsLanded() async throws {
         try await WorkflowHarness.with(listings: 300, seed: 913_377) { h in

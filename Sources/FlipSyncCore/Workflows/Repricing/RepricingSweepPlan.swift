@@ -81,6 +81,7 @@ public struct RepricingSweepPlan: WorkflowPlan {
             let costs = quota == nil ? [:] : try ledger.unitCosts()
             let left = quota?.remaining(for: job.name) ?? [:]
             let now = clock.wallMilliseconds()
+            let decided = Set(try ledger.decisions(sweep: sweep).map { "\($0.marketplace.rawValue)/\($0.sku)" })
             for marketplace in p.marketplaces.map(\.value) {
                 let channel = try? self.marketplace(marketplace.rawValue)
                 let options = CompetitionOptions(titleMatches: p.llmMatching && matcher != nil, memory: competitors,
@@ -102,18 +103,23 @@ public struct RepricingSweepPlan: WorkflowPlan {
                                             input: capacity.record(marketplace: marketplace)))
                 }
                 // Listings whose competition is read together are decided by one task; alone,
-                // a listing's task is keyed by its SKU. Groups are cut from the stored snapshot
-                // (SKU order), so a resumed sweep cuts the same ones.
-                let groups = channel?.competitionGroups(listings, options: options) ?? listings.map { CompetitionGroup(listings: [$0]) }
-                for (index, group) in groups.enumerated() where !group.listings.isEmpty {
-                    let key = group.refresh ? "decide:\(marketplace.rawValue):refresh"
-                        : group.listings.count == 1 ? "decide:\(marketplace.rawValue):\(group.listings[0].sku)"
-                        : "decide:\(marketplace.rawValue):group-\(index + 1)"
-                    next.append(PlannedTask(key: key, agent: "decide",
-                                            input: ListingsInput(marketplace: marketplace, skus: group.listings.map(\.sku))))
+                // a listing's task is keyed by its SKU. A resumed sweep plans only the listings
+                // its chain has not decided yet: its groups can differ from the interrupted run's
+                // (competitor ids remembered since then move GTINs to the refresh task), so a
+                // group's key names its listings (`Self.decideKey`), and a finished task of the
+                // chain is reused only for exactly the same listings.
+                let undecided = listings.filter { !decided.contains("\(marketplace.rawValue)/\($0.sku)") }
+                let groups = channel?.competitionGroups(undecided, options: options) ?? undecided.map { CompetitionGroup(listings: [$0]) }
+                for group in groups where !group.listings.isEmpty {
+                    let skus = group.listings.map(\.sku)
+                    next.append(PlannedTask(key: Self.decideKey(marketplace: marketplace, skus: skus, refresh: group.refresh),
+                                            agent: "decide",
+                                            input: ListingsInput(marketplace: marketplace, skus: skus, refresh: group.refresh ? true : nil)))
                 }
             }
-            return next
+            // Nothing to plan (a resumed sweep whose chain decided every listing, without a
+            // quota's plan task): go on to apply.
+            if !next.isEmpty { return next }
         }
         guard !tasks.contains(where: { $0.key.hasPrefix("apply:") }), !p.dryRun else { return [] }
         let decisions = try ledger.decisions(sweep: sweep)
@@ -287,6 +293,24 @@ public struct RepricingSweepPlan: WorkflowPlan {
         return text
     }
 
+    /// A decide task's key: `decide:<marketplace>:<SKU>` for a listing alone,
+    /// `decide:<marketplace>:group-<h>` for listings read together and
+    /// `decide:<marketplace>:refresh-<h>` for the remembered-ids task, where `<h>` is the 64-bit
+    /// FNV-1a hash of the SKUs (in order, each followed by a newline) in 16 hex digits: the same
+    /// listings give the same key in every process, other listings another key.
+    static func decideKey(marketplace: MarketplaceName, skus: [String], refresh: Bool) -> String {
+        if !refresh, skus.count == 1 { return "decide:\(marketplace.rawValue):\(skus[0])" }
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for sku in skus {
+            for byte in sku.utf8 + [0x0A] {
+                hash ^= UInt64(byte)
+                hash &*= 0x0000_0100_0000_01B3
+            }
+        }
+        let hex = String(hash, radix: 16)
+        return "decide:\(marketplace.rawValue):\(refresh ? "refresh" : "group")-\(String(repeating: "0", count: 16 - hex.count))\(hex)"
+    }
+
     /// The apply tasks: every decision with a new price, by marketplace and SKU, cut into batches.
     /// Decisions already applied stay in their batch, so a resumed sweep cuts the same batches.
     /// A marketplace in `bulk` is cut into submissions of that size instead
@@ -426,7 +450,7 @@ public struct RepricingSweepPlan: WorkflowPlan {
             // Title-only offers count only when the matcher accepts them: without one, the searches
             // that find nothing else are not made.
             let options = CompetitionOptions(titleMatches: p.llmMatching && plan.matcher != nil, memory: plan.competitors,
-                                             refresh: task.key.hasSuffix(":refresh"), now: plan.clock.wallMilliseconds())
+                                             refresh: input.refresh ?? false, now: plan.clock.wallMilliseconds())
             let lookups = toRead.isEmpty ? [] : try await marketplace.competitions(for: toRead, options: options)
             guard lookups.count == toRead.count else {
                 throw TaskFailure.permanent("\(marketplace.name.rawValue) gave \(lookups.count) competition results for \(toRead.count) listings")

@@ -5,6 +5,8 @@
 struct ListingsInput: Codable, Hashable, Sendable {
     var marketplace: MarketplaceName
     var skus: [String]
+    /// True for the task that reads remembered competitor ids (eBay getItems) instead of searching.
+    var refresh: Bool? = nil
 }
 
 /// The `plan:<marketplace>` task's input: how one marketplace's part of the run was sized.
