@@ -190,7 +190,7 @@ extension Trait where Self == ConditionTrait {
     /// before `.postgres`, which would otherwise fail to start a server).
     static var postgresInstalled: Self {
         .enabled(if: TestPostgres.binDirectory() != nil,
-                 "skipped: PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb); scripts/setup installs it")
+                 "PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb); scripts/setup installs it")
     }
 }
 
