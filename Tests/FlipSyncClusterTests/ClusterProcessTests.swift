@@ -178,8 +178,12 @@ struct ClusterProcessTests {
         let endpoint = try await server.freshDatabase()
         let scratch = Scratch()
         let nodes = try Self.makeNodes(["node-a", "node-b", "node-c"], scratch: scratch, endpoint: endpoint, password: server.password)
-        // Every exit path, a failed #require included: no daemon is left running.
-        defer { for node in nodes { node.kill() } }
+        // Every exit path, a failed #require included: no daemon is left running (and their
+        // directory is removed only after that).
+        defer {
+            for node in nodes { node.kill() }
+            withExtendedLifetime(scratch) {}
+        }
         func node(_ name: String) -> DaemonNode? { nodes.first { $0.name == name } }
         func logs() -> String { nodes.map { "--- \($0.name)\n\($0.logTail())" }.joined(separator: "\n") }
 
