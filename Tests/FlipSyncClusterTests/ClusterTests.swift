@@ -26,7 +26,7 @@ struct ClusterEndpointTests {
     }
 }
 
-@Suite("Cluster on PostgreSQL", .postgres, .serialized, .timeLimit(.minutes(10)))
+@Suite("Cluster on PostgreSQL", .postgresInstalled, .postgres, .serialized, .timeLimit(.minutes(10)))
 struct ClusterTests {
     @Test("two schedulers on one database, 1000 fires with the lease handed over 3 times: each fire recorded by exactly one node")
     func thousandFiresNoDuplicates() async throws {

@@ -185,6 +185,15 @@ extension Trait where Self == PostgresServerTrait {
     static var postgres: Self { PostgresServerTrait() }
 }
 
+extension Trait where Self == ConditionTrait {
+    /// Skips a suite, saying why, on a machine without PostgreSQL's server binaries (put it
+    /// before `.postgres`, which would otherwise fail to start a server).
+    static var postgresInstalled: Self {
+        .enabled(if: TestPostgres.binDirectory() != nil,
+                 "PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb); scripts/setup installs it")
+    }
+}
+
 /// The suite's server (a test outside a `.postgres` suite fails here).
 func server() throws -> TestPostgres {
     try #require(TestPostgres.current, "the suite needs the .postgres trait")
