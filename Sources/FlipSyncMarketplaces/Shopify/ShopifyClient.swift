@@ -29,8 +29,8 @@ public struct ShopifyClientConfiguration: Sendable, Hashable {
     public var pageSize: Int
     /// Orders per `orders` page (each with its first 10 lines), 1…250; 25 costs about 900 points.
     public var orderPageSize: Int
-    /// Zones per `locationGroupZones` page, 1…25 (each with its first 25 rates): 5 costs about
-    /// 660 points.
+    /// Zones per `locationGroupZones` page, 1…8 (each with its first 25 rates, about 105 points
+    /// a zone): 5 requests about 530 points, 8 about 850, under Shopify's 1,000 for one query.
     public var zonePageSize: Int
     /// How many times a stale `compareQuantity` is re-read and retried before the change fails.
     public var compareRetries: Int
@@ -76,8 +76,8 @@ public struct ShopifyClientConfiguration: Sendable, Hashable {
 
 /// One shop's GraphQL Admin API (`POST /admin/api/{version}/graphql.json`): product variants
 /// with their inventory items and levels, locations, prices (`productVariantsBulkUpdate`),
-/// stock (`inventorySetQuantities` with `compareQuantity`) and orders; plus the REST shipping
-/// zones.
+/// stock (`inventorySetQuantities` with `compareQuantity`), orders and shipping zones (delivery
+/// profiles). Nothing is read over REST.
 ///
 /// Every request takes a token from our bucket for (host, token), then waits until Shopify's
 /// cost bucket holds the query's requested cost (`ShopifyCostLimit`, fed by every response's
@@ -557,7 +557,7 @@ public final class ShopifyClient: Sendable {
     /// of shopify.dev's pages, e.g. /objects/DeliveryCondition and /unions/DeliveryConditionCriteria).
     public func shippingZones() async throws -> [ShopifyShippingZone] {
         let first = configuration.zonePageSize
-        guard (1...25).contains(first) else { throw MarketplaceError.refused("Shopify zone page size must be 1…25, not \(first)") }
+        guard (1...8).contains(first) else { throw MarketplaceError.refused("Shopify zone page size must be 1…8, not \(first)") }
         var groups: [(profile: String, group: String)] = []
         var after: String?
         repeat {
@@ -747,12 +747,13 @@ public final class ShopifyClient: Sendable {
     // MARK: Plumbing
 
     /// What a query is assumed to cost before Shopify has said: a page of variants about 7
-    /// points a node, a page of orders about 36, anything else 10.
+    /// points a node, a page of orders about 36, a page of zones about 105, anything else 10.
     private func estimatedCost(_ operation: String) -> Double {
         if let known = requestedCosts.withLock({ $0[operation] }) { return known }
         switch operation {
         case "productVariants": return Double(2 + configuration.pageSize * 7)
         case "orders": return Double(2 + configuration.orderPageSize * 36)
+        case "deliveryProfile": return Double(3 + configuration.zonePageSize * 105)
         default: return 10
         }
     }

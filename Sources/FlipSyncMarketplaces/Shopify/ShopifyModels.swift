@@ -1,7 +1,6 @@
 import FlipSyncCore
 
-// Our values for the Shopify GraphQL Admin API's shapes (and the one REST resource still read,
-// shipping zones). The wire structs (`ShopifyWire.*`) mirror Shopify's JSON field names
+// Our values for the Shopify GraphQL Admin API's shapes. The wire structs (`ShopifyWire.*`) mirror Shopify's JSON field names
 // exactly; the public values are what callers use, with money parsed exactly (never via
 // Double) and ids as the numbers at the end of Shopify's GIDs (`gid://shopify/ProductVariant/N`).
 
@@ -124,7 +123,8 @@ public struct ShopifyOrdersPage: Sendable, Hashable {
     public var nextCursor: String?
 }
 
-/// A shipping zone (Shopify's `ShippingZone`, the fields we use): where it ships and its flat rates.
+/// A shipping zone (a delivery profile's `DeliveryLocationGroupZone`, the fields we use): where
+/// it ships and its flat rates (`ShopifyClient.shippingZones()` says how they are read).
 public struct ShopifyShippingZone: Sendable, Hashable {
     public var id: Int64
     public var name: String
