@@ -138,7 +138,7 @@ struct ListingShippingClientTests {
         #expect((shipping.charge == nil) == (shipping.note != nil))
     }
 
-    @Test("shipping_zones.json (still REST): zones, countries and rates with weights in grams and subtotals exact")
+    @Test("deliveryProfiles (GraphQL): zones, countries and rates with weights in grams and subtotals exact")
     func shopifyZones() async throws {
         try await ShopifyHarness.with(listings: 3) { h in
             let zones = try await h.client.shippingZones()
@@ -150,7 +150,7 @@ struct ListingShippingClientTests {
             #expect(us.weightRates.map(\.price) == [try Self.usd("0.00"), try Self.usd("5.99"), try Self.usd("12.99")])
             #expect(us.priceRates == [.init(name: "Free over $75", price: try Self.usd("0.00"), minSubtotal: try Self.usd("75.00"),
                                             maxSubtotal: nil)])
-            h.state.inject(SandboxFault(route: .shopifyShippingZones, remaining: 1, status: 503))
+            h.state.inject(SandboxFault(route: .shopifyDeliveryProfiles, remaining: 1, status: 503))
             await #expect(throws: MarketplaceError.self) { _ = try await h.client.shippingZones() }
         }
     }

@@ -218,7 +218,7 @@ struct ShopifyClientTests {
         }
     }
 
-    @Test("Shopify's REST error bodies (shipping zones, HTTP errors) read as one line", arguments: [
+    @Test("Shopify's error bodies of non-2xx answers read as one line", arguments: [
         (#"{"errors":"Not Found"}"#, "Not Found"),
         (#"{"errors":["Inventory item does not have inventory tracking enabled"]}"#, "Inventory item does not have inventory tracking enabled"),
         (#"{"errors":{"price":["must be greater than or equal to 0"],"base":["Variant is invalid"]}}"#,

@@ -29,6 +29,9 @@ public struct ShopifyClientConfiguration: Sendable, Hashable {
     public var pageSize: Int
     /// Orders per `orders` page (each with its first 10 lines), 1…250; 25 costs about 900 points.
     public var orderPageSize: Int
+    /// Zones per `locationGroupZones` page, 1…8 (each with its first 25 rates, about 105 points
+    /// a zone): 5 requests about 530 points, 8 about 850, under Shopify's 1,000 for one query.
+    public var zonePageSize: Int
     /// How many times a stale `compareQuantity` is re-read and retried before the change fails.
     public var compareRetries: Int
     /// How many times a `THROTTLED` query is sent again before `.rateLimited` is thrown.
@@ -43,7 +46,8 @@ public struct ShopifyClientConfiguration: Sendable, Hashable {
     public init(baseURL: String, apiVersion: String = ShopifyClientConfiguration.defaultAPIVersion, locationID: Int64? = nil,
                 currency: Currency = .usd, requests: Int = 2, per: TimeSpan = .seconds(1), burst: Int = 40,
                 callPrice: Money = .zero(.usd), timeout: TimeSpan = .seconds(30), pageSize: Int = 100, orderPageSize: Int = 25,
-                compareRetries: Int = 3, throttleRetries: Int = 5, bulkThreshold: Int = 2000, bulkPollInterval: TimeSpan = .seconds(1)) {
+                compareRetries: Int = 3, throttleRetries: Int = 5, bulkThreshold: Int = 2000, bulkPollInterval: TimeSpan = .seconds(1),
+                zonePageSize: Int = 5) {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.apiVersion = apiVersion
         self.locationID = locationID
@@ -55,6 +59,7 @@ public struct ShopifyClientConfiguration: Sendable, Hashable {
         self.timeout = timeout
         self.pageSize = pageSize
         self.orderPageSize = orderPageSize
+        self.zonePageSize = zonePageSize
         self.compareRetries = compareRetries
         self.throttleRetries = throttleRetries
         self.bulkThreshold = bulkThreshold
@@ -71,8 +76,8 @@ public struct ShopifyClientConfiguration: Sendable, Hashable {
 
 /// One shop's GraphQL Admin API (`POST /admin/api/{version}/graphql.json`): product variants
 /// with their inventory items and levels, locations, prices (`productVariantsBulkUpdate`),
-/// stock (`inventorySetQuantities` with `compareQuantity`) and orders; plus the REST shipping
-/// zones.
+/// stock (`inventorySetQuantities` with `compareQuantity`), orders and shipping zones (delivery
+/// profiles). Nothing is read over REST.
 ///
 /// Every request takes a token from our bucket for (host, token), then waits until Shopify's
 /// cost bucket holds the query's requested cost (`ShopifyCostLimit`, fed by every response's
@@ -485,36 +490,173 @@ public final class ShopifyClient: Sendable {
 
     // MARK: Shipping zones
 
-    /// The shop's shipping zones with their countries and flat rates. Still the REST resource:
-    /// moving it to GraphQL's `deliveryProfiles` is not done yet (see the README).
-    ///
-    /// `GET /admin/api/{version}/shipping_zones.json`; answers `{"shipping_zones":[…]}`, each
-    /// with `id`, `name`, `countries[]` (`code`, `provinces[].code`), `weight_based_shipping_rates[]`
-    /// (`name`, `price` as a string, `weight_low`/`weight_high` in kilograms),
-    /// `price_based_shipping_rates[]` (`name`, `price`, `min_order_subtotal`/`max_order_subtotal`
-    /// as strings or null) and `carrier_shipping_rate_providers[]`. Prices are in the shop's currency.
-    /// Reference: ShippingZone resource (https://shopify.dev/docs/api/admin-rest/2024-10/resources/shippingzone).
-    public func shippingZones() async throws -> [ShopifyShippingZone] {
-        let operation = "shipping_zones.list"
-        let response = try await sendREST("shipping_zones.json", operation: operation)
-        return try decode(ShopifyWire.ShippingZonesResponse.self, response, operation: operation).shipping_zones.map { zone in
-            let field = "shipping zone \(zone.id)"
-            func grams(_ kilograms: Double?) -> Int? { kilograms.map { Int(($0 * 1000).rounded()) } }
-            return ShopifyShippingZone(
-                id: zone.id, name: zone.name ?? "",
-                countries: (zone.countries ?? []).map { .init(code: $0.code, provinceCodes: ($0.provinces ?? []).compactMap(\.code)) },
-                weightRates: try (zone.weight_based_shipping_rates ?? []).map { rate in
-                    ShopifyShippingZone.WeightRate(name: rate.name ?? "", price: try money(rate.price, configuration.currency, field: field),
-                                                   lowGrams: grams(rate.weight_low) ?? 0, highGrams: grams(rate.weight_high))
-                },
-                priceRates: try (zone.price_based_shipping_rates ?? []).map { rate in
-                    ShopifyShippingZone.PriceRate(
-                        name: rate.name ?? "", price: try money(rate.price, configuration.currency, field: field),
-                        minSubtotal: try rate.min_order_subtotal.map { try money($0, configuration.currency, field: field) },
-                        maxSubtotal: try rate.max_order_subtotal.map { try money($0, configuration.currency, field: field) })
-                },
-                carrierRateProviders: zone.carrier_shipping_rate_providers?.count ?? 0)
+    static let deliveryProfilesQuery = """
+        query FlipSyncDeliveryProfiles($after: String) {
+          deliveryProfiles(first: 25, after: $after) {
+            nodes { id name profileLocationGroups { locationGroup { id } } }
+            pageInfo { hasNextPage endCursor }
+          }
         }
+        """
+
+    /// Rates read per zone: a zone with more is refused (`methodDefinitions` is not paged).
+    static let ratesPerZone = 25
+
+    static let deliveryZonesQuery = """
+        query FlipSyncDeliveryZones($profile: ID!, $group: ID!, $first: Int!, $after: String) {
+          deliveryProfile(id: $profile) {
+            profileLocationGroups(locationGroupId: $group) {
+              locationGroupZones(first: $first, after: $after) {
+                nodes {
+                  zone { id name countries { code { countryCode restOfWorld } provinces { code } } }
+                  methodDefinitions(first: \(ratesPerZone)) {
+                    nodes {
+                      id name active
+                      rateProvider { __typename ... on DeliveryRateDefinition { price { amount currencyCode } } }
+                      methodConditions {
+                        field operator
+                        conditionCriteria { __typename ... on Weight { unit value } ... on MoneyV2 { amount currencyCode } }
+                      }
+                    }
+                    pageInfo { hasNextPage endCursor }
+                  }
+                }
+                pageInfo { hasNextPage endCursor }
+              }
+            }
+          }
+        }
+        """
+
+    /// The shop's shipping zones with their countries and flat rates, from the GraphQL Admin
+    /// API's delivery profiles: every profile (`deliveryProfiles`, paged), each of its location
+    /// groups, and the group's zones (`deliveryProfile(id:) { profileLocationGroups(locationGroupId:)
+    /// { locationGroupZones(first:after:) } }`, paged), each with its first 25 method definitions.
+    ///
+    /// Mapping to `ShopifyShippingZone` (see `zone(_:)` and the README): an inactive method
+    /// definition is skipped; a `DeliveryParticipant` rate provider (carrier-calculated) counts
+    /// in `carrierRateProviders`; a `DeliveryRateDefinition` is a weight rate when its conditions
+    /// are on `TOTAL_WEIGHT` (`GREATER_THAN_OR_EQUAL_TO` is the low bound, `LESS_THAN_OR_EQUAL_TO`
+    /// the high one), a price rate when they are on `TOTAL_PRICE` (min and max subtotal), and a
+    /// price rate open at both ends when it has none. Anything else (another field, operator or
+    /// criteria type, a condition repeated, weight and price mixed, a price or bound in another
+    /// currency, more than 25 rates in a zone) is `MarketplaceError.malformed` naming the zone
+    /// and the rate: a charge computed from a misread rate would be wrong, not just missing.
+    ///
+    /// References (2025-01): https://shopify.dev/docs/api/admin-graphql/2025-01/queries/deliveryProfiles,
+    /// DeliveryProfile.profileLocationGroups (a list, `locationGroupId:` argument),
+    /// DeliveryProfileLocationGroup.locationGroupZones (DeliveryLocationGroupZoneConnection),
+    /// DeliveryLocationGroupZone (`zone`, `methodDefinitions`), DeliveryZone (`countries`:
+    /// DeliveryCountry { code: DeliveryCountryCodeOrRestOfWorld { countryCode restOfWorld } provinces }),
+    /// DeliveryMethodDefinition (`active`, `rateProvider`, `methodConditions`), the unions
+    /// `DeliveryRateProvider = DeliveryParticipant | DeliveryRateDefinition` and
+    /// `DeliveryConditionCriteria = MoneyV2 | Weight`, DeliveryCondition (`field`:
+    /// DeliveryConditionField TOTAL_PRICE | TOTAL_WEIGHT, `operator`: DeliveryConditionOperator
+    /// GREATER_THAN_OR_EQUAL_TO | LESS_THAN_OR_EQUAL_TO), all under
+    /// https://shopify.dev/docs/api/admin-graphql/2025-01/objects/ (read through the docs search
+    /// of shopify.dev's pages, e.g. /objects/DeliveryCondition and /unions/DeliveryConditionCriteria).
+    public func shippingZones() async throws -> [ShopifyShippingZone] {
+        let first = configuration.zonePageSize
+        guard (1...8).contains(first) else { throw MarketplaceError.refused("Shopify zone page size must be 1…8, not \(first)") }
+        var groups: [(profile: String, group: String)] = []
+        var after: String?
+        repeat {
+            let data = try await graphQL("deliveryProfiles", Self.deliveryProfilesQuery, ["after": after ?? NSNull()],
+                                         as: ShopifyWire.DeliveryProfilesData.self)
+            for profile in data.deliveryProfiles.nodes {
+                for group in profile.profileLocationGroups { groups.append((profile.id, group.locationGroup.id)) }
+            }
+            after = data.deliveryProfiles.pageInfo.hasNextPage ? try cursor(data.deliveryProfiles.pageInfo, "deliveryProfiles") : nil
+        } while after != nil
+        var zones: [ShopifyShippingZone] = []
+        for (profile, group) in groups {
+            var after: String?
+            repeat {
+                let data = try await graphQL("deliveryProfile", Self.deliveryZonesQuery,
+                                             ["profile": profile, "group": group, "first": first, "after": after ?? NSNull()],
+                                             as: ShopifyWire.DeliveryZonesData.self)
+                guard let found = data.deliveryProfile else { throw MarketplaceError.malformed("delivery profile \(profile) vanished while its zones were read") }
+                guard found.profileLocationGroups.count == 1, let connection = found.profileLocationGroups.first?.locationGroupZones else {
+                    throw MarketplaceError.malformed("delivery profile \(profile) answered \(found.profileLocationGroups.count) location groups for \(group), not 1")
+                }
+                zones += try connection.nodes.map { try zone($0) }
+                after = connection.pageInfo.hasNextPage ? try cursor(connection.pageInfo, "locationGroupZones") : nil
+            } while after != nil
+        }
+        return zones
+    }
+
+    /// Grams in one unit of Shopify's `WeightUnit`.
+    static let gramsPerWeightUnit: [String: Double] = ["GRAMS": 1, "KILOGRAMS": 1000, "OUNCES": 28.349523125, "POUNDS": 453.59237]
+
+    /// One location group zone as a `ShopifyShippingZone` (the rules: `shippingZones()`).
+    func zone(_ wire: ShopifyWire.LocationGroupZone) throws -> ShopifyShippingZone {
+        let zone = wire.zone
+        let currency = configuration.currency
+        func refuse(_ what: String) -> MarketplaceError { .malformed("Shopify shipping zone \"\(zone.name)\" (\(zone.id)): \(what)") }
+        guard !wire.methodDefinitions.pageInfo.hasNextPage else {
+            throw refuse("more than \(Self.ratesPerZone) rates; FlipSync reads at most \(Self.ratesPerZone) a zone")
+        }
+        let countries = try zone.countries.map { country -> ShopifyShippingZone.Country in
+            let code = country.code.restOfWorld ? "*" : country.code.countryCode
+            guard let code, !code.isEmpty else { throw refuse("a country without a code that is not the rest of the world") }
+            return .init(code: code, provinceCodes: (country.provinces ?? []).map(\.code))
+        }
+        var weightRates: [ShopifyShippingZone.WeightRate] = []
+        var priceRates: [ShopifyShippingZone.PriceRate] = []
+        var carriers = 0
+        for method in wire.methodDefinitions.nodes where method.active {
+            let rate = "rate \"\(method.name)\""
+            switch method.rateProvider.__typename {
+            case "DeliveryParticipant":
+                carriers += 1
+                continue
+            case "DeliveryRateDefinition": break
+            default: throw refuse("\(rate) has a rate provider of type \(method.rateProvider.__typename)")
+            }
+            guard let wirePrice = method.rateProvider.price else { throw refuse("\(rate) has no price") }
+            guard wirePrice.currencyCode == currency.code else { throw refuse("\(rate) is priced in \(wirePrice.currencyCode), not \(currency.code)") }
+            let price = try money(wirePrice.amount, currency, field: "\(rate) of zone \(zone.id)")
+            var low: Int?, high: Int?, minimum: Money?, maximum: Money?
+            var fields = Set<String>()
+            for condition in method.methodConditions {
+                fields.insert(condition.field)
+                let criteria = condition.conditionCriteria
+                let isLow: Bool
+                switch condition.operator {
+                case "GREATER_THAN_OR_EQUAL_TO": isLow = true
+                case "LESS_THAN_OR_EQUAL_TO": isLow = false
+                default: throw refuse("\(rate) has a condition with operator \(condition.operator)")
+                }
+                switch (condition.field, criteria.__typename) {
+                case ("TOTAL_WEIGHT", "Weight"):
+                    guard let value = criteria.value, value >= 0, let unit = criteria.unit, let perUnit = Self.gramsPerWeightUnit[unit] else {
+                        let shown: String = criteria.value.map { String($0) } ?? "no value"
+                        throw refuse("\(rate) has a weight condition of \(shown) \(criteria.unit ?? "without a unit")")
+                    }
+                    let grams = Int((value * perUnit).rounded())
+                    if isLow { guard low == nil else { throw refuse("\(rate) has two low weight bounds") }; low = grams }
+                    else { guard high == nil else { throw refuse("\(rate) has two high weight bounds") }; high = grams }
+                case ("TOTAL_PRICE", "MoneyV2"):
+                    guard let amount = criteria.amount, criteria.currencyCode == currency.code else {
+                        throw refuse("\(rate) has a price condition in \(criteria.currencyCode ?? "no currency"), not \(currency.code)")
+                    }
+                    let bound = try money(amount, currency, field: "\(rate) of zone \(zone.id)")
+                    if isLow { guard minimum == nil else { throw refuse("\(rate) has two minimum subtotals") }; minimum = bound }
+                    else { guard maximum == nil else { throw refuse("\(rate) has two maximum subtotals") }; maximum = bound }
+                default:
+                    throw refuse("\(rate) has a condition on \(condition.field) with a \(criteria.__typename) criterion")
+                }
+            }
+            if fields.count > 1 { throw refuse("\(rate) has conditions on both weight and price") }
+            if fields == ["TOTAL_WEIGHT"] {
+                weightRates.append(.init(name: method.name, price: price, lowGrams: low ?? 0, highGrams: high))
+            } else {
+                priceRates.append(.init(name: method.name, price: price, minSubtotal: minimum, maxSubtotal: maximum))
+            }
+        }
+        return ShopifyShippingZone(id: try Self.number(zone.id, "DeliveryZone"), name: zone.name, countries: countries,
+                                   weightRates: weightRates, priceRates: priceRates, carrierRateProviders: carriers)
     }
 
     // MARK: Wire values
@@ -605,12 +747,13 @@ public final class ShopifyClient: Sendable {
     // MARK: Plumbing
 
     /// What a query is assumed to cost before Shopify has said: a page of variants about 7
-    /// points a node, a page of orders about 36, anything else 10.
+    /// points a node, a page of orders about 36, a page of zones about 105, anything else 10.
     private func estimatedCost(_ operation: String) -> Double {
         if let known = requestedCosts.withLock({ $0[operation] }) { return known }
         switch operation {
         case "productVariants": return Double(2 + configuration.pageSize * 7)
         case "orders": return Double(2 + configuration.orderPageSize * 36)
+        case "deliveryProfile": return Double(3 + configuration.zonePageSize * 105)
         default: return 10
         }
     }
@@ -681,16 +824,6 @@ public final class ShopifyClient: Sendable {
         return try await exchange(request, call)
     }
 
-    /// Sends one REST request (shipping zones) through our bucket, records it, and checks its status.
-    private func sendREST(_ path: String, operation: String) async throws -> HTTPResponse {
-        let url = configuration.baseURL + "/admin/api/\(configuration.apiVersion)/" + path
-        let request = HTTPRequest(method: .get, url: url, headers: [("X-Shopify-Access-Token", accessToken.reveal()), ("Accept", "application/json")],
-                                  timeout: configuration.timeout)
-        let bucket = self.bucket
-        return try await exchange(request, PipelineCall(provider: Self.provider, operation: operation, price: configuration.callPrice,
-                                                        limit: { try await bucket.acquire() }))
-    }
-
     /// The quota-ledger key of every GraphQL call: its units are cost points.
     static let graphQLQuota = QuotaKey(provider: provider, api: "graphql")
 
@@ -736,13 +869,5 @@ public final class ShopifyClient: Sendable {
         guard let text = response.header("Retry-After"), let seconds = Double(text.trimmingCharacters(in: .whitespaces)),
               seconds >= 0, seconds < 86_400 else { return nil }
         return TimeSpan(milliseconds: Int64((seconds * 1000).rounded(.up)))
-    }
-
-    private func decode<T: Decodable>(_ type: T.Type, _ response: HTTPResponse, operation: String) throws -> T {
-        do {
-            return try JSONDecoder().decode(type, from: Data(response.body))
-        } catch {
-            throw MarketplaceError.malformed("\(operation): the body is not the documented JSON (\(EbayClient.decodingSummary(error)))")
-        }
     }
 }

@@ -235,8 +235,8 @@ public final class ShopifyMarketplace: Marketplace {
     /// Every SKU'd variant's domestic (US) shipping charge from the shop's shipping zones: the
     /// zones whose countries include `US`, their weight-based rates that take the variant's
     /// weight and their price-based rates that take its price, one unit as the whole order.
-    /// The buyer picks the cheapest rate offered, so that is the charge. The REST resource does
-    /// not say which delivery profile a product is in, so when several zones cover the US every
+    /// The buyer picks the cheapest rate offered, so that is the charge. FlipSync does not read
+    /// which delivery profile a product is in (the profiles' `profileItems`), so when several zones cover the US every
     /// one counts: the charge is the lowest any of them offers, never an overstatement.
     /// Shopify has no handling time and its rates name no carrier service (`handlingDays` and
     /// `serviceKey` are nil). Carrier-calculated rates are computed at checkout: without a flat

@@ -1,7 +1,6 @@
 import FlipSyncCore
 
-// Our values for the Shopify GraphQL Admin API's shapes (and the one REST resource still read,
-// shipping zones). The wire structs (`ShopifyWire.*`) mirror Shopify's JSON field names
+// Our values for the Shopify GraphQL Admin API's shapes. The wire structs (`ShopifyWire.*`) mirror Shopify's JSON field names
 // exactly; the public values are what callers use, with money parsed exactly (never via
 // Double) and ids as the numbers at the end of Shopify's GIDs (`gid://shopify/ProductVariant/N`).
 
@@ -124,7 +123,8 @@ public struct ShopifyOrdersPage: Sendable, Hashable {
     public var nextCursor: String?
 }
 
-/// A shipping zone (Shopify's `ShippingZone`, the fields we use): where it ships and its flat rates.
+/// A shipping zone (a delivery profile's `DeliveryLocationGroupZone`, the fields we use): where
+/// it ships and its flat rates (`ShopifyClient.shippingZones()` says how they are read).
 public struct ShopifyShippingZone: Sendable, Hashable {
     public var id: Int64
     public var name: String
@@ -302,32 +302,63 @@ enum ShopifyWire {
         var city: String?
     }
 
-    // REST (shipping zones only).
-    struct ShippingZonesResponse: Decodable { var shipping_zones: [ShippingZone] }
-    struct ShippingZone: Decodable {
-        struct Country: Decodable {
-            struct Province: Decodable { var code: String? }
-            var code: String
-            var provinces: [Province]?
+    // Delivery profiles (shipping zones).
+    struct DeliveryProfilesData: Decodable { var deliveryProfiles: Connection<DeliveryProfile> }
+    struct DeliveryProfile: Decodable {
+        struct LocationGroup: Decodable {
+            struct Group: Decodable { var id: String }
+            var locationGroup: Group
         }
-        struct WeightRate: Decodable {
-            var name: String?
-            var price: String
-            var weight_low: Double?
-            var weight_high: Double?
-        }
-        struct PriceRate: Decodable {
-            var name: String?
-            var price: String
-            var min_order_subtotal: String?
-            var max_order_subtotal: String?
-        }
-        struct CarrierProvider: Decodable { var id: Int64? }
-        var id: Int64
+        var id: String
         var name: String?
-        var countries: [Country]?
-        var weight_based_shipping_rates: [WeightRate]?
-        var price_based_shipping_rates: [PriceRate]?
-        var carrier_shipping_rate_providers: [CarrierProvider]?
+        var profileLocationGroups: [LocationGroup]
+    }
+    struct DeliveryZonesData: Decodable {
+        struct Profile: Decodable { var profileLocationGroups: [Group] }
+        struct Group: Decodable { var locationGroupZones: Connection<LocationGroupZone> }
+        var deliveryProfile: Profile?
+    }
+    struct LocationGroupZone: Decodable {
+        struct Zone: Decodable {
+            struct Country: Decodable {
+                struct Code: Decodable {
+                    var countryCode: String?
+                    var restOfWorld: Bool
+                }
+                struct Province: Decodable { var code: String }
+                var code: Code
+                var provinces: [Province]?
+            }
+            var id: String
+            var name: String
+            var countries: [Country]
+        }
+        var zone: Zone
+        var methodDefinitions: Connection<MethodDefinition>
+    }
+    struct MethodDefinition: Decodable {
+        /// `DeliveryRateProvider`: `DeliveryRateDefinition` (a flat `price`) or `DeliveryParticipant` (carrier-calculated).
+        struct RateProvider: Decodable {
+            var __typename: String
+            var price: MoneyV2?
+        }
+        struct Condition: Decodable {
+            /// `DeliveryConditionCriteria`: `Weight` (`unit`, `value`) or `MoneyV2` (`amount`, `currencyCode`).
+            struct Criteria: Decodable {
+                var __typename: String
+                var unit: String?
+                var value: Double?
+                var amount: String?
+                var currencyCode: String?
+            }
+            var field: String
+            var `operator`: String
+            var conditionCriteria: Criteria
+        }
+        var id: String
+        var name: String
+        var active: Bool
+        var rateProvider: RateProvider
+        var methodConditions: [Condition]
     }
 }

@@ -49,34 +49,47 @@ public enum SandboxShippingPolicies {
         ]
     }
 
-    /// The Shopify shop's `shipping_zones`: a US zone priced by weight (free under 1 lb, 5.99
-    /// to 5 lb, 12.99 above) with free shipping on orders of 75.00 or more, and a Canada zone.
-    static var shopifyZones: [[String: Any]] {
-        let usZone: Int64 = 410_000_001, caZone: Int64 = 410_000_002
-        func weightRate(_ id: Int64, _ zone: Int64, _ name: String, _ price: String, _ low: Double, _ high: Double) -> [String: Any] {
-            ["id": id, "shipping_zone_id": zone, "name": name, "price": price, "weight_low": low, "weight_high": high]
+    /// The Shopify shop's delivery profiles as the GraphQL Admin API's `deliveryProfiles` answers
+    /// them (before paging): one profile whose one location group has a US zone priced by
+    /// weight (free under 1 lb, 5.99 to 5 lb, 12.99 above) with free shipping on orders of 75.00
+    /// or more, and a Canada zone. Weights are in kilograms, as the shop's admin shows them.
+    static var shopifyDeliveryProfiles: [[String: Any]] {
+        func gid(_ type: String, _ id: Int64) -> String { "gid://shopify/\(type)/\(id)" }
+        func condition(_ id: Int64, _ field: String, _ op: String, _ criteria: [String: Any]) -> [String: Any] {
+            ["id": gid("DeliveryCondition", id), "field": field, "operator": op, "conditionCriteria": criteria]
         }
-        return [
-            ["id": usZone, "name": "Domestic", "profile_id": "gid://shopify/DeliveryProfile/1",
-             "location_group_id": "gid://shopify/DeliveryLocationGroup/1",
-             "countries": [["id": 800_000_001, "shipping_zone_id": usZone, "name": "United States", "code": "US", "tax": 0.0,
-                            "tax_name": "Federal Tax", "provinces": [] as [Any]]],
-             "weight_based_shipping_rates": [
-                weightRate(420_000_001, usZone, "Free under 1 lb", "0.00", 0, 0.45),
-                weightRate(420_000_002, usZone, "Standard", "5.99", 0.45, 2.27),
-                weightRate(420_000_003, usZone, "Heavy", "12.99", 2.27, 31.75),
-             ],
-             "price_based_shipping_rates": [
-                ["id": 430_000_001, "shipping_zone_id": usZone, "name": "Free over $75", "price": "0.00",
-                 "min_order_subtotal": "75.00", "max_order_subtotal": NSNull()],
-             ],
-             "carrier_shipping_rate_providers": [] as [Any]],
-            ["id": caZone, "name": "Canada", "profile_id": "gid://shopify/DeliveryProfile/1",
-             "location_group_id": "gid://shopify/DeliveryLocationGroup/1",
-             "countries": [["id": 800_000_002, "shipping_zone_id": caZone, "name": "Canada", "code": "CA", "tax": 0.05,
-                            "tax_name": "GST", "provinces": [] as [Any]]],
-             "weight_based_shipping_rates": [weightRate(420_000_004, caZone, "Canada Post", "19.99", 0, 31.75)],
-             "price_based_shipping_rates": [] as [Any], "carrier_shipping_rate_providers": [] as [Any]],
-        ]
+        func kilograms(_ value: Double) -> [String: Any] { ["__typename": "Weight", "unit": "KILOGRAMS", "value": value] }
+        func usd(_ amount: String) -> [String: Any] { ["__typename": "MoneyV2", "amount": amount, "currencyCode": "USD"] }
+        func rate(_ id: Int64, _ name: String, _ price: String, _ conditions: [[String: Any]]) -> [String: Any] {
+            ["id": gid("DeliveryMethodDefinition", id), "name": name, "active": true, "description": NSNull(),
+             "rateProvider": ["__typename": "DeliveryRateDefinition", "id": gid("DeliveryRateDefinition", id),
+                              "price": ["amount": price, "currencyCode": "USD"]] as [String: Any],
+             "methodConditions": conditions]
+        }
+        func weightRate(_ id: Int64, _ name: String, _ price: String, _ low: Double?, _ high: Double) -> [String: Any] {
+            var conditions: [[String: Any]] = []
+            if let low { conditions.append(condition(id * 10 + 1, "TOTAL_WEIGHT", "GREATER_THAN_OR_EQUAL_TO", kilograms(low))) }
+            conditions.append(condition(id * 10 + 2, "TOTAL_WEIGHT", "LESS_THAN_OR_EQUAL_TO", kilograms(high)))
+            return rate(id, name, price, conditions)
+        }
+        func zone(_ id: Int64, _ name: String, _ country: String, _ countryName: String, _ rates: [[String: Any]]) -> [String: Any] {
+            ["zone": ["id": gid("DeliveryZone", id), "name": name,
+                      "countries": [["id": gid("DeliveryCountry", id + 390_000_000), "name": countryName,
+                                     "code": ["countryCode": country, "restOfWorld": false] as [String: Any],
+                                     "provinces": [] as [Any]] as [String: Any]]] as [String: Any],
+             "methodDefinitions": rates]
+        }
+        let us = zone(410_000_001, "Domestic", "US", "United States", [
+            weightRate(420_000_001, "Free under 1 lb", "0.00", nil, 0.45),
+            weightRate(420_000_002, "Standard", "5.99", 0.45, 2.27),
+            weightRate(420_000_003, "Heavy", "12.99", 2.27, 31.75),
+            rate(430_000_001, "Free over $75", "0.00", [condition(4_300_000_011, "TOTAL_PRICE", "GREATER_THAN_OR_EQUAL_TO", usd("75.00"))]),
+        ])
+        let canada = zone(410_000_002, "Canada", "CA", "Canada", [weightRate(420_000_004, "Canada Post", "19.99", 0, 31.75)])
+        return [[
+            "id": gid("DeliveryProfile", 1), "name": "General profile", "default": true,
+            "profileLocationGroups": [["locationGroup": ["id": gid("DeliveryLocationGroup", 1)] as [String: Any],
+                                       "locationGroupZones": [us, canada]] as [String: Any]],
+        ]]
     }
 }

@@ -339,6 +339,8 @@ struct GQLResolver {
 struct GQLSchema {
     /// Type name → field name → field.
     var types: [String: [String: GQLSchemaField]]
+    /// Union name → its member types. A value of a union type names its member in `__typename`.
+    var unions: [String: Set<String>] = [:]
     let queryType = "QueryRoot"
     let mutationType = "Mutation"
 
@@ -369,6 +371,10 @@ struct GQLSchema {
         for selection in selections {
             switch selection {
             case .inline(let condition, let children):
+                if let condition, condition != typeName, unions[typeName]?.contains(condition) == true {
+                    cost += walk(children, on: condition, path: path, variables: variables, errors: &errors, defaults: defaults, bulk: bulk)
+                    continue
+                }
                 if let condition, condition != typeName {
                     errors.append(GQLError(message: "Fragment on \(condition) can't be spread inside \(typeName)", code: "cannotSpreadFragment",
                                            path: path))
@@ -435,14 +441,17 @@ struct GQLSchema {
         if let list = value as? [Any] { return list.map { project(selections, $0, typeName: typeName, variables: variables) } }
         guard let object = value as? [String: Any] else { return value }
         var out: [String: Any] = [:]
-        let fields = types[typeName] ?? [:]
+        // A union's value is one of its members, named by the value's `__typename`.
+        let concrete = unions[typeName] != nil ? object["__typename"] as? String ?? typeName : typeName
+        let fields = types[concrete] ?? [:]
         for selection in selections {
             switch selection {
-            case .inline(_, let children):
-                let inner = project(children, object, typeName: typeName, variables: variables)
+            case .inline(let condition, let children):
+                if let condition, condition != concrete { continue }
+                let inner = project(children, object, typeName: concrete, variables: variables)
                 if let inner = inner as? [String: Any] { out.merge(inner) { _, new in new } }
             case .field(let field):
-                if field.name == "__typename" { out[field.key] = typeName; continue }
+                if field.name == "__typename" { out[field.key] = concrete; continue }
                 var raw: Any = object[field.name] ?? NSNull()
                 if let resolver = raw as? GQLResolver {
                     var arguments: [String: Any] = [:]
@@ -461,7 +470,7 @@ struct GQLSchema {
     }
 
     /// Adds `<Node>Connection`, `<Node>Edge` and `PageInfo` for every connection's node type.
-    static func build(_ types: [String: [String: GQLSchemaField]]) -> GQLSchema {
+    static func build(_ types: [String: [String: GQLSchemaField]], unions: [String: Set<String>] = [:]) -> GQLSchema {
         var all = types
         all["PageInfo"] = ["hasNextPage": .init(type: .scalar, arguments: []), "hasPreviousPage": .init(type: .scalar, arguments: []),
                            "startCursor": .init(type: .scalar, arguments: []), "endCursor": .init(type: .scalar, arguments: [])]
@@ -473,7 +482,7 @@ struct GQLSchema {
                 all[node + "Edge"] = ["node": .init(type: .object(node), arguments: []), "cursor": .init(type: .scalar, arguments: [])]
             }
         }
-        return GQLSchema(types: all)
+        return GQLSchema(types: all, unions: unions)
     }
 
     /// A connection's value: `nodes`, `edges` (with `cursor`s) and `pageInfo`.

@@ -21,8 +21,10 @@ extension SandboxRoute {
     public static let shopifyCurrentBulkOperation = SandboxRoute("shopify.currentBulkOperation")
     /// `GET /shopify/bulk/{id}.jsonl`: a bulk operation's result file (no token, like Shopify's signed URLs).
     public static let shopifyBulkFile = SandboxRoute("shopify.bulk_file")
-    /// REST `GET shipping_zones.json` (still REST: see the README).
-    public static let shopifyShippingZones = SandboxRoute("shopify.shipping_zones")
+    /// `deliveryProfiles`: the shop's delivery profiles and their location groups.
+    public static let shopifyDeliveryProfiles = SandboxRoute("shopify.deliveryProfiles")
+    /// `deliveryProfile(id:)`: one profile, its location groups' zones and their rates.
+    public static let shopifyDeliveryProfile = SandboxRoute("shopify.deliveryProfile")
 }
 
 /// The sandbox shop's fixed facts.
@@ -36,16 +38,13 @@ public enum SandboxShopify {
     public static let maximumAvailable: Double = 2000
     public static let restoreRate: Double = 100
     public static let maxQueryCost = 1000
-    /// The REST bucket (shipping zones only): 40 calls, leaking 2 a second.
-    public static let bucketCapacity = 40
-    public static let leakPerSecond = 2
     /// The shop's UTC offset in REST times, fixed.
     public static let utcOffsetSeconds = -4 * 3600
 }
 
 /// Shopify's GraphQL Admin API (version 2025-01) at `POST /shopify/admin/api/2025-01/graphql.json`,
-/// over `SandboxState`'s Shopify listings, products, costs and orders, and the one REST
-/// resource FlipSync still reads (`GET shipping_zones.json`).
+/// over `SandboxState`'s Shopify listings, products, costs and orders, and the shop's delivery
+/// profiles (`SandboxShippingPolicies.shopifyDeliveryProfiles`). No REST resource is served.
 ///
 /// - A hand-rolled engine (`ShopifyGraphQL.swift`) parses the document, validates it against
 ///   a schema of exactly the fields served (an unknown field or argument is answered HTTP 200
@@ -57,7 +56,11 @@ public enum SandboxShopify {
 ///   `productVariantsBulkUpdate` (per-variant `userErrors`, applied only when all are valid
 ///   unless `allowPartialUpdates`) and `inventorySetQuantities` (`name: "available"`; a
 ///   `compareQuantity` that is not the quantity now answers `userErrors` code
-///   `COMPARE_QUANTITY_STALE` and changes nothing).
+///   `COMPARE_QUANTITY_STALE` and changes nothing); `deliveryProfiles` (`first`, `after`) and
+///   `deliveryProfile(id:)`, whose `profileLocationGroups(locationGroupId:)`,
+///   `locationGroupZones(first:after:)` and `methodDefinitions(first:after:)` page like the
+///   rest; the unions `DeliveryRateProvider` and `DeliveryConditionCriteria` are answered through
+///   inline fragments (a field selected on the union itself is `undefinedField`).
 /// - Cost: every answer carries `extensions.cost` (`requestedQueryCost`, `actualQueryCost`,
 ///   `throttleStatus`); a query over 1,000 points is `MAX_COST_EXCEEDED`; one that does not fit
 ///   the bucket is answered HTTP 200 with `{"errors":[{"message":"Throttled","extensions":{"code":"THROTTLED"}}]}`
@@ -69,12 +72,9 @@ public enum SandboxShopify {
 ///   then `malformed` (a successful body cut in half).
 struct ShopifyRoutes: Sendable {
     let state: SandboxState
-    let bucket: ShopifyCallBucket
 
     init(state: SandboxState) {
         self.state = state
-        bucket = ShopifyCallBucket(capacity: SandboxShopify.bucketCapacity, leakPerSecond: SandboxShopify.leakPerSecond,
-                                   clock: state.clock)
     }
 
     static let accessTokenHeader = "X-Shopify-Access-Token"
@@ -93,9 +93,6 @@ struct ShopifyRoutes: Sendable {
             }
             let body = malformed ? Array(bytes.prefix(bytes.count / 2)) : bytes
             return Response(status: .ok, headers: [.contentType: "application/jsonl"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
-        }
-        api.get("shipping_zones.json") { request, _ in
-            try await self.handleREST(.shopifyShippingZones, request) { Reply(body: ["shipping_zones": SandboxShippingPolicies.shopifyZones]) }
         }
     }
 
@@ -124,22 +121,7 @@ struct ShopifyRoutes: Sendable {
         return JSON.raw(bytes, status: reply.status, headers: reply.headers)
     }
 
-    private func handleREST(_ route: SandboxRoute, _ request: Request, _ work: () async throws -> Reply) async throws -> Response {
-        let (faulted, malformed) = await fault(route)
-        if let faulted { return faulted }
-        guard request.headers[named: Self.accessTokenHeader] == state.shopifyAccessToken else { return Self.unauthorized }
-        let admission = bucket.admit()
-        guard admission.admitted else {
-            var headers: HTTPFields = [.retryAfter: admission.retryAfter]
-            headers[named: Self.callLimitHeader] = admission.callLimit
-            return JSON.response(["errors": Self.throttledMessage], status: .tooManyRequests, headers: headers)
-        }
-        var reply = try await work()
-        reply.headers[named: Self.callLimitHeader] = admission.callLimit
-        return Self.serialise(reply, malformed: malformed)
-    }
-
-    static let throttledMessage = "Exceeded \(SandboxShopify.leakPerSecond) calls per second for api client. "
+    static let throttledMessage = "Exceeded 2 calls per second for api client. "
         + "Reduce request rates to resume uninterrupted service."
 
     static var unauthorized: Response {
@@ -260,6 +242,13 @@ struct ShopifyRoutes: Sendable {
             return (try bulkUpdate(productID: argument("productId"), variants: argument("variants"),
                                    partial: argument("allowPartialUpdates") as? Bool ?? false), "ProductVariantsBulkUpdatePayload")
         case (true, "inventorySetQuantities"): return (try setQuantities(argument("input")), "InventorySetQuantitiesPayload")
+        case (false, "deliveryProfiles"):
+            let profiles = SandboxShippingPolicies.shopifyDeliveryProfiles.map(Self.deliveryProfileNode)
+            return (try Self.page(profiles, kind: "dp", first: argument("first"), after: argument("after")), "DeliveryProfileConnection")
+        case (false, "deliveryProfile"):
+            let id = argument("id") as? String
+            let profile = SandboxShippingPolicies.shopifyDeliveryProfiles.first { $0["id"] as? String == id }
+            return (profile.map(Self.deliveryProfileNode) ?? NSNull(), "DeliveryProfile")
         case (false, "productVariantsCount"):
             return (["count": state.shopifyVariantCount, "precision": "EXACT"] as [String: Any], "Count")
         case (true, "bulkOperationRunQuery"): return (runBulk(argument("query") as? String ?? ""), "BulkOperationRunQueryPayload")
@@ -278,6 +267,50 @@ struct ShopifyRoutes: Sendable {
         default:
             throw GQLError(message: "Field '\(field.name)' doesn't exist on type '\(mutation ? "Mutation" : "QueryRoot")'", code: "undefinedField")
         }
+    }
+
+    // MARK: Delivery profiles
+
+    /// A profile of `SandboxShippingPolicies.shopifyDeliveryProfiles` with its nested lists as
+    /// GraphQL fields: `profileLocationGroups(locationGroupId:)` filters, `locationGroupZones`
+    /// and `methodDefinitions` are connections paged by `first`/`after`.
+    static func deliveryProfileNode(_ profile: [String: Any]) -> [String: Any] {
+        var node = profile
+        let groups = (profile["profileLocationGroups"] as? [[String: Any]] ?? []).map { group -> [String: Any] in
+            var group = group
+            let zones = (group["locationGroupZones"] as? [[String: Any]] ?? []).map { zone -> [String: Any] in
+                var zone = zone
+                let methods = zone["methodDefinitions"] as? [[String: Any]] ?? []
+                zone["methodDefinitions"] = GQLResolver { arguments in
+                    try? page(methods, kind: "md", first: arguments["first"], after: arguments["after"])
+                }
+                return zone
+            }
+            group["locationGroupZones"] = GQLResolver { arguments in
+                try? page(zones, kind: "lgz", first: arguments["first"], after: arguments["after"])
+            }
+            return group
+        }
+        node["profileLocationGroups"] = GQLResolver { arguments in
+            guard let wanted = arguments["locationGroupId"], !(wanted is NSNull) else { return groups }
+            return groups.filter { (($0["locationGroup"] as? [String: Any])?["id"] as? String) == wanted as? String }
+        }
+        return node
+    }
+
+    /// One page of `items` in their order: cursors are `kind` and the index.
+    static func page(_ items: [[String: Any]], kind: String, first: Any?, after: Any?) throws -> [String: Any] {
+        let limit = try pageSize(first)
+        var start = 0
+        if let after, !(after is NSNull) {
+            guard let token = after as? String, let last = decodeCursor(token, kind).first else {
+                throw GQLError(message: "Invalid cursor for current pagination sort.", code: "BAD_REQUEST")
+            }
+            start = Int(last) + 1
+        }
+        let slice = items.indices.dropFirst(start).prefix(limit)
+        return GQLSchema.connection(slice.map { (cursor(kind, [Int64($0)]), items[$0]) }, hasNextPage: slice.last.map { $0 < items.count - 1 } ?? false,
+                                    hasPreviousPage: start > 0)
     }
 
     // MARK: Bulk operations
@@ -644,6 +677,8 @@ struct ShopifyRoutes: Sendable {
                 "orders": f(.connection("Order"), "first", "after", "last", "before", "query", "sortKey", "reverse"),
                 "order": f(.object("Order"), "id"),
                 "productVariantsCount": f(.object("Count"), "query", "limit"),
+                "deliveryProfiles": f(.connection("DeliveryProfile"), "first", "after", "last", "before", "reverse", "merchantOwnedOnly"),
+                "deliveryProfile": f(.object("DeliveryProfile"), "id"),
                 "currentBulkOperation": f(.object("BulkOperation"), "type"),
             ],
             "Mutation": [
@@ -652,6 +687,23 @@ struct ShopifyRoutes: Sendable {
                 "bulkOperationRunQuery": f(.object("BulkOperationRunQueryPayload"), "query", "groupObjects"),
             ],
             "Count": ["count": s, "precision": s],
+            "DeliveryProfile": ["id": s, "name": s, "default": s,
+                                "profileLocationGroups": f(.list("DeliveryProfileLocationGroup"), "locationGroupId")],
+            "DeliveryProfileLocationGroup": ["locationGroup": f(.object("DeliveryLocationGroup")),
+                                             "locationGroupZones": f(.connection("DeliveryLocationGroupZone"), "first", "after", "last", "before", "reverse")],
+            "DeliveryLocationGroup": ["id": s],
+            "DeliveryLocationGroupZone": ["zone": f(.object("DeliveryZone")),
+                                          "methodDefinitions": f(.connection("DeliveryMethodDefinition"), "first", "after", "last", "before", "reverse",
+                                                                 "eligible", "type", "sortKey")],
+            "DeliveryZone": ["id": s, "name": s, "countries": f(.list("DeliveryCountry"))],
+            "DeliveryCountry": ["id": s, "name": s, "code": f(.object("DeliveryCountryCodeOrRestOfWorld")), "provinces": f(.list("DeliveryProvince"))],
+            "DeliveryCountryCodeOrRestOfWorld": ["countryCode": s, "restOfWorld": s],
+            "DeliveryProvince": ["id": s, "name": s, "code": s],
+            "DeliveryMethodDefinition": ["id": s, "name": s, "active": s, "description": s, "rateProvider": f(.object("DeliveryRateProvider")),
+                                         "methodConditions": f(.list("DeliveryCondition"))],
+            "DeliveryRateDefinition": ["id": s, "price": f(.object("MoneyV2"))],
+            "DeliveryParticipant": ["id": s, "fixedFee": f(.object("MoneyV2")), "percentageOfRateFee": s, "adaptToNewServicesFlag": s],
+            "DeliveryCondition": ["id": s, "field": s, "operator": s, "conditionCriteria": f(.object("DeliveryConditionCriteria"))],
             "BulkOperation": ["id": s, "status": s, "errorCode": s, "objectCount": s, "rootObjectCount": s, "url": s, "partialDataUrl": s,
                               "query": s, "type": s, "createdAt": s, "completedAt": s],
             "BulkOperationRunQueryPayload": ["bulkOperation": f(.object("BulkOperation")), "userErrors": f(.list("BulkOperationUserError"))],
@@ -685,51 +737,8 @@ struct ShopifyRoutes: Sendable {
             "InventoryAdjustmentGroup": ["id": s, "reason": s, "changes": f(.list("InventoryChange"))],
             "InventoryChange": ["name": s, "delta": s, "quantityAfterChange": s, "item": f(.object("InventoryItem")),
                                 "location": f(.object("Location"))],
-        ])
+        ], unions: ["DeliveryRateProvider": ["DeliveryRateDefinition", "DeliveryParticipant"], "DeliveryConditionCriteria": ["MoneyV2", "Weight"]])
     }()
-}
-
-/// The shop's leaky bucket: `capacity` calls, leaking `leakPerSecond` on the sandbox's clock.
-final class ShopifyCallBucket: Sendable {
-    struct Admission {
-        var admitted: Bool
-        /// `used/capacity` after this call (full when refused).
-        var callLimit: String
-        /// Seconds until one call fits, with one decimal (`0.5`), when refused.
-        var retryAfter: String
-    }
-
-    private struct State {
-        var level: Double = 0
-        var last: Int64
-    }
-
-    private let state: Mutex<State>
-    private let clock: any SchedulerClock
-    let capacity: Int
-    let leakPerSecond: Int
-
-    init(capacity: Int, leakPerSecond: Int, clock: any SchedulerClock) {
-        self.capacity = capacity
-        self.leakPerSecond = leakPerSecond
-        self.clock = clock
-        state = Mutex(State(last: clock.monotonicMilliseconds()))
-    }
-
-    /// Adds a call to the bucket if it fits.
-    func admit() -> Admission {
-        let now = clock.monotonicMilliseconds()
-        return state.withLock { s in
-            s.level = max(0, s.level - Double(now - s.last) / 1000 * Double(leakPerSecond))
-            s.last = now
-            if s.level + 1 <= Double(capacity) {
-                s.level += 1
-                return Admission(admitted: true, callLimit: "\(Int(s.level.rounded(.up)))/\(capacity)", retryAfter: "")
-            }
-            let tenths = Int(((s.level + 1 - Double(capacity)) / Double(leakPerSecond) * 10).rounded(.up))
-            return Admission(admitted: false, callLimit: "\(capacity)/\(capacity)", retryAfter: "\(tenths / 10).\(tenths % 10)")
-        }
-    }
 }
 
 extension HTTPFields {
