@@ -364,6 +364,17 @@ public struct EbayMarketplace: Marketplace {
                         maxResultsPerSearch: maxResultsPerSearch)
     }
 
+    /// The sweep's Browse calls (GTIN and keyword searches, getItems) go through the client's
+    /// one token bucket for eBay at its configured rate (`rate_limit`, `burst`; eBay publishes
+    /// daily quotas only): the sweep's time bound counts the calls `competitionCallCounter`
+    /// counts against it (`countsCalls`).
+    public var competitionReadRate: CompetitionReadRate? {
+        let c = client.configuration
+        let perSecond = Double(c.requests) * 1000 / Double(max(1, c.per.milliseconds))
+        return CompetitionReadRate(operation: "browse", requestsPerSecond: perSecond, burst: c.burst, listingsPerRequest: 1,
+                                   countsCalls: true)
+    }
+
     /// Listings sharing a GTIN in one group (their competition comes from one search), in order
     /// of each GTIN's first listing; a listing without a GTIN alone.
     public func competitionGroups(_ listings: [MarketplaceListing]) -> [[MarketplaceListing]] {
