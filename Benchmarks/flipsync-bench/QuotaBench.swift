@@ -38,7 +38,8 @@ enum QuotaBench {
     /// The parts, each on fresh sandboxes of its own: `--quota-part` picks some (all by default).
     static let parts = ["ebay-capped", "ebay-uncapped", "ebay-naive", "amazon", "amazon-naive", "shopify", "shopify-naive"]
 
-    static func run(quick: Bool, listings: Int?, nights: Int?, parts selected: [String], table: ResultTable) async throws {
+    static func run(quick: Bool, listings: Int?, nights: Int?, parts selected: [String], sweepTimeout: String = "12h",
+                    table: ResultTable) async throws {
         let selected = selected.isEmpty ? parts : selected
         let count = listings ?? (quick ? 2_000 : 20_000)
         let nightCap = nights ?? maxNights
@@ -53,8 +54,8 @@ enum QuotaBench {
                            + "one virtual clock for FlipSync and the sandbox (a sleep advances it once no request is in flight); "
                            + "config as production.example.toml (eBay 5/s burst 10, Amazon 1/2s burst 1 then x-amzn-RateLimit-Limit) "
                            + "but Shopify rate_limit 50/s so that Shopify's cost bucket, not our own limit, is what binds; "
-                           + "[quotas] reserve marketplace-sync \(syncReservePercent)%; jobs: concurrency \(concurrency), timeout 12h")
-        try await ebay(count: count, gtins: gtins, nightCap: nightCap, parts: selected, table: table)
+                           + "[quotas] reserve marketplace-sync \(syncReservePercent)%; jobs: concurrency \(concurrency), timeout \(sweepTimeout) (sweeps), 12h (sync)")
+        try await ebay(count: count, gtins: gtins, nightCap: nightCap, parts: selected, sweepTimeout: sweepTimeout, table: table)
         if selected.contains("amazon") || selected.contains("amazon-naive") {
             try await amazon(count: count, planner: selected.contains("amazon"), naive: selected.contains("amazon-naive"), table: table)
         }
@@ -65,7 +66,7 @@ enum QuotaBench {
 
     // MARK: eBay
 
-    static func ebay(count: Int, gtins: Int, nightCap: Int, parts: [String], table: ResultTable) async throws {
+    static func ebay(count: Int, gtins: Int, nightCap: Int, parts: [String], sweepTimeout: String = "12h", table: ResultTable) async throws {
         let goalNights = (gtins + sweepBrowseCeiling - 1) / sweepBrowseCeiling
         let bench = "Q ebay"
         // The planner, as README tells a large catalog to run today (max_listings_per_run at the
@@ -73,7 +74,7 @@ enum QuotaBench {
         for cap in [sweepBrowseCeiling, nil] as [Int?] where parts.contains(cap == nil ? "ebay-uncapped" : "ebay-capped") {
             let name = cap.map { "planner, max_listings_per_run = \($0)" } ?? "planner, no max_listings_per_run"
             log("  eBay \(name)")
-            let world = try await QuotaWorld(listings: count, sweepCap: cap)
+            let world = try await QuotaWorld(listings: count, sweepCap: cap, sweepTimeout: sweepTimeout)
             var nightsNeeded: Int?
             var first: (calls: Int, decide: Int64, run: Int64, status: RunStatus)?
             var maxUsed: Int64 = 0
@@ -340,7 +341,7 @@ final class QuotaWorld: @unchecked Sendable {
     let coordinator: RunCoordinator
     let scratch: ScratchDirectory
 
-    init(listings: Int, sweepCap: Int?) async throws {
+    init(listings: Int, sweepCap: Int?, sweepTimeout: String = "12h") async throws {
         clock = JumpClock(wallMilliseconds: QuotaBench.startWall)
         scratch = try ScratchDirectory("quota")
         var quiet = Logger(label: "flipsync-bench.sandbox")
@@ -401,7 +402,7 @@ final class QuotaWorld: @unchecked Sendable {
             name = "sweep-\(marketplace)"
             kind = "repricing-sweep"
             schedule = "daily"
-            timeout = "12h"
+            timeout = "\(sweepTimeout)"
             concurrency = \(QuotaBench.concurrency)
             [retry]
             attempts = 4

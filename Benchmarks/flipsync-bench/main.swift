@@ -1,3 +1,4 @@
+import FlipSyncCore
 import Foundation
 import NIOCore
 import NIOPosix
@@ -14,11 +15,13 @@ if ProcessInfo.processInfo.environment["FLIPSYNC_BENCH_EXECUTOR"] == "nio" {
 //
 //   swift run -c release flipsync-bench [--quick] [--only NAME]... [--sweep-listings N]
 //                                       [--quota-listings N] [--quota-nights N] [--quota-part P]...
+//                                       [--quota-sweep-timeout SPAN]
 //
 // NAME: schedule, lateness, idle, pool, ledger, footprint, sweep, toml, quota.
 
 let usage = """
     usage: flipsync-bench [--quick] [--only NAME]... [--sweep-listings N] [--quota-listings N] [--quota-nights N] [--quota-part P]...
+                          [--quota-sweep-timeout SPAN]
       --quick             shorter runs (lateness 10 s instead of the issue's 60 s, fewer iterations,
                           a sweep of 1,000 listings instead of the issue's 100,000)
       --only NAME         run only NAME (repeatable): schedule, lateness, idle, pool, ledger, footprint, sweep, toml, quota
@@ -26,6 +29,7 @@ let usage = """
       --quota-listings N  the quota item's catalog (100…100000; 20000, or 2000 with --quick)
       --quota-nights N    the most nights the quota item runs eBay's sweep (1…30; 8)
       --quota-part P      only part P of the quota item (repeatable): ebay-capped, ebay-uncapped, ebay-naive, amazon, shopify
+      --quota-sweep-timeout SPAN  the quota item's sweep jobs' timeout (12h; 45m is jobs/nightly-repricing.toml's)
     """
 
 let allBenchmarks = ["schedule", "lateness", "idle", "pool", "ledger", "sweep", "footprint", "toml", "quota"]
@@ -34,6 +38,7 @@ var sweepListings: Int?
 var quotaListings: Int?
 var quotaNights: Int?
 var quotaParts: [String] = []
+var quotaSweepTimeout = "12h"
 var only: [String] = []
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
 while let argument = arguments.next() {
@@ -57,6 +62,12 @@ while let argument = arguments.next() {
             exit(2)
         }
         quotaParts.append(part)
+    case "--quota-sweep-timeout":
+        guard let text = arguments.next(), let span = try? TimeSpan(parsing: text), span.milliseconds > 0 else {
+            FileHandle.standardError.write(Data((usage + "\n").utf8))
+            exit(2)
+        }
+        quotaSweepTimeout = text
     case "--quota-listings", "--quota-nights":
         let range = argument == "--quota-listings" ? 100...100_000 : 1...30
         guard let text = arguments.next(), let count = Int(text), range.contains(count) else {
@@ -93,7 +104,8 @@ for name in selected {
         case "sweep": try await SweepBench.run(quick: quick, listings: sweepListings, table: table)
         case "footprint": try FootprintBench.run(quick: quick, table: table)
         case "toml": try TOMLBench.run(quick: quick, table: table)
-        case "quota": try await QuotaBench.run(quick: quick, listings: quotaListings, nights: quotaNights, parts: quotaParts, table: table)
+        case "quota": try await QuotaBench.run(quick: quick, listings: quotaListings, nights: quotaNights, parts: quotaParts,
+                                                  sweepTimeout: quotaSweepTimeout, table: table)
         default: break
         }
     } catch {

@@ -54,6 +54,13 @@ struct SweepCapacityPlanTests {
         #expect(rate.requests(in: 2_000) == 2 && rate.requests(in: 0) == 1)
         let timed = RepricingSweepPlan.capacity(listings, coverage: [:], sweep: 1, max: nil, rate: rate, timeout: TimeSpan(milliseconds: 2_500))
         #expect(timed.selected.map(\.sku) == ["A", "B", "C", "D"] && timed.limitedBy == "timeout" && timed.timeoutListings == 4)
+        // A rate that counts calls (eBay's Browse): the same 2 requests bound the GTIN searches, not
+        // the listings; a listing sharing a taken GTIN or needing no read is free, as under a quota.
+        let browseRate = CompetitionReadRate(operation: "browse", requestsPerSecond: 0.5, burst: 1, listingsPerRequest: 1, countsCalls: true)
+        let calls = RepricingSweepPlan.capacity(listings, coverage: [:], sweep: 1, max: nil, rate: browseRate, timeout: TimeSpan(milliseconds: 2_500),
+                                                counter: PerGTIN(), remaining: [browse: 10], needsRead: { $0.quantity > 0 })
+        #expect(calls.selected.map(\.sku) == ["A", "B", "C", "E"] && calls.limitedBy == "timeout" && calls.timeoutRequests == 2
+                && calls.timeoutListings == 4 && calls.planned == [browse: 2])
         // A checked listing goes after the never checked; A shares C's GTIN, so it is still free.
         let later = RepricingSweepPlan.capacity(listings, coverage: ["A": ListingCoverage(lastChecked: 5, sweep: 0)], sweep: 1, max: nil,
                                                 counter: PerGTIN(), remaining: [browse: 2], needsRead: { $0.quantity > 0 })

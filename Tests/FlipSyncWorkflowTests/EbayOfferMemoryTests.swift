@@ -59,4 +59,38 @@ struct EbayOfferMemoryTests {
             #expect(w.requests(.offers) == offersBefore + 1)
         }
     }
+
+    @Test("a listings read cut off part way (a run's timeout) keeps the offers it read, so the next read makes getOffers only for the rest")
+    func offersRememberedAsRead() async throws {
+        try await CapacityWorld.with(listings: 30, limits: .generous, ebayRate: (requests: 5, burst: 10), jobs: ["sweep": CapacityWorld.job()]) { w in
+            let store = w.world.harness.store
+            let base = try #require(w.world.services.marketplaces[.ebay] as? EbayMarketplace)
+            let ebay = EbayMarketplace(client: base.client, offerReadsInFlight: 8, offerMemory: store, clock: w.clock, rememberEvery: 2)
+            // 5/s with a bucket of 10 on a clock that does not move: the read stops when the bucket
+            // is spent; once its 8 readers all wait for a token, no request is in flight.
+            let cut = Task { try await ebay.activeListings() }
+            await w.clock.waitForSleepers(8)
+            cut.cancel()
+            await #expect(throws: (any Error).self) { try await cut.value }
+            let total = w.world.harness.sandbox.state.listings.count
+            let readBefore = w.requests(.offers)
+            let kept = try store.rememberedOffers(marketplace: .ebay)
+            #expect(kept.count >= 2 && kept.count <= readBefore && readBefore < total, "read \(readBefore), kept \(kept.count)")
+
+            // The next read, with the clock moved to each wait's end: only the SKUs not kept are read.
+            let clock = w.clock
+            let pump = Task {
+                while !Task.isCancelled {
+                    await clock.waitForSleepers(1)
+                    if Task.isCancelled { return }
+                    if let next = clock.nextWakeWallMilliseconds { clock.advance(byMilliseconds: max(1, next - clock.wallMilliseconds())) }
+                }
+            }
+            let listings = try await ebay.activeListings()
+            pump.cancel()
+            #expect(listings.count == total)
+            #expect(w.requests(.offers) == readBefore + (total - kept.count))
+            #expect(try store.rememberedOffers(marketplace: .ebay).count == total)
+        }
+    }
 }

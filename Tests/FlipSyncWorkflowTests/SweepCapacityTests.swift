@@ -24,6 +24,7 @@ struct CapacityWorld: Sendable {
     static let start = QuotaTests.at(2026, 6, 10, 18)
 
     static func with(listings: Int = 40, seed: UInt64 = 11, sharedGTINPercent: Int = 0, limits: SandboxLimits, extraConfig: String = "",
+                     ebayRate: (requests: Int, burst: Int)? = nil,
                      jobs: [String: String], _ body: @Sendable (CapacityWorld) async throws -> Void) async throws {
         let directory = NSTemporaryDirectory() + "flipsync-capacity-\(UInt64.random(in: 0...UInt64.max))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -35,7 +36,7 @@ struct CapacityWorld: Sendable {
         let sandbox = try await SandboxServer.start(configuration, clock: clock, logger: WorkflowHarness.quietLogger)
         do {
             let harness = WorkflowHarness(sandbox: sandbox, store: try RunStore(path: directory + "/flipsync.sqlite"), directory: directory)
-            try await body(try load(harness, clock: clock, extraConfig: extraConfig, jobs: jobs))
+            try await body(try load(harness, clock: clock, extraConfig: extraConfig, jobs: jobs, ebayRate: ebayRate))
             await sandbox.stop()
         } catch {
             await sandbox.stop()
@@ -47,22 +48,29 @@ struct CapacityWorld: Sendable {
     /// with the config's limits and reserves, the channels' requests counted by it, and plans
     /// given the ledger and the competitor memory (as `Runtime.open` does).
     static func load(_ harness: WorkflowHarness, clock: ManualClock, runClock: (any SchedulerClock)? = nil, extraConfig: String,
-                     jobs: [String: String], offerMemory: Bool = true) throws -> CapacityWorld {
+                     jobs: [String: String], offerMemory: Bool = true, ebayRate: (requests: Int, burst: Int)? = nil) throws -> CapacityWorld {
         let clock0 = clock
         let clock = runClock ?? clock0
         let base = try WorkflowWorld.load(harness, jobs: jobs, extraConfig: extraConfig, clock: clock)
-        let quota = QuotaStore(store: harness.store, policy: QuotaPolicy(config: base.config, jobs: base.catalog.jobs), clock: clock)
-        let values = harness.sandbox.developmentCredentials(for: base.config)
+        // eBay's token bucket as production.example.toml has it (`rate_limit = "5/s"`, `burst = 10`), not the harness's 1000/s.
+        var config = base.config
+        if let ebayRate {
+            config.marketplaces[.ebay]?.rateLimit.requests = ebayRate.requests
+            config.marketplaces[.ebay]?.rateLimit.per = .seconds(1)
+            config.marketplaces[.ebay]?.rateLimit.burst = ebayRate.burst
+        }
+        let quota = QuotaStore(store: harness.store, policy: QuotaPolicy(config: config, jobs: base.catalog.jobs), clock: clock)
+        let values = harness.sandbox.developmentCredentials(for: config)
         let services = ChannelFactory.services(
-            config: base.config,
+            config: config,
             secret: { name in
                 guard let value = values[name] else { throw WorkflowWorld.LoadError(diagnostics: ["no development value for \(name)"]) }
                 return SecretText(value)
             },
-            transport: URLSessionTransport(allowList: ChannelFactory.allowList(base.config)), recorder: base.spend,
+            transport: URLSessionTransport(allowList: ChannelFactory.allowList(config)), recorder: base.spend,
             rateLimiters: RateLimiters(clock: clock), clock: clock, matchCache: harness.store, quota: quota,
             offerMemory: offerMemory ? harness.store : nil, logger: WorkflowHarness.quietLogger)
-        let world = WorkflowWorld(harness: harness, config: base.config, catalog: base.catalog, services: services, spend: base.spend, clock: clock)
+        let world = WorkflowWorld(harness: harness, config: config, catalog: base.catalog, services: services, spend: base.spend, clock: clock)
         return CapacityWorld(world: world, quota: quota, events: EventLog(), clock: clock0, runClock: clock)
     }
 
@@ -328,6 +336,53 @@ struct SweepCapacityTests {
             #expect(run.summary?.hasSuffix("; limited by timeout") == true, "\(run.summary ?? "")")
             let plan = try #require(w.events.named("sweep-plan").first)
             #expect(plan["timeout_requests"] == "2" && plan["timeout_listings"] == "40" && plan["limited_by"] == "timeout", "\(plan)")
+        }
+    }
+
+    @Test("eBay at its configured rate (5/s, burst 10): with a short timeout the sweep plans exactly the listings whose Browse searches fit in 80% of the time left, runs within the timeout and says limited by timeout")
+    func timeoutBoundsEbay() async throws {
+        try await CapacityWorld.with(listings: 120, limits: CapacityWorld.production(browse: 5_000),
+                                     extraConfig: CapacityWorld.quotaConfig(browse: 5_000), ebayRate: (requests: 5, burst: 10),
+                                     jobs: ["sweep": CapacityWorld.job("research_days = 0", timeout: "10s")]) { w in
+            // The offers are read and remembered first (as a first night does), so the sweep's
+            // listings read takes no wait and the whole 10 s are left when the decide wave is planned.
+            let ebay = try #require(w.world.services.marketplaces[.ebay] as? EbayMarketplace)
+            let clock = w.clock
+            let pump = Task {
+                while !Task.isCancelled {
+                    await clock.waitForSleepers(1)
+                    if Task.isCancelled { return }
+                    if let next = clock.nextWakeWallMilliseconds { clock.advance(byMilliseconds: max(1, next - clock.wallMilliseconds())) }
+                }
+            }
+            let live = try await SpendContext.$current.withValue(SpendContext(job: "warm-up", runID: 0, taskKey: "listings")) {
+                try await ebay.activeListings()
+            }
+            pump.cancel()
+            try #require(live.count == 120)
+            w.clock.advance(bySeconds: 3600)  // the token bucket full again
+
+            let (run, status) = try await w.runPumping("sweep")
+            #expect(status == .succeeded, "\(run.error ?? "")")
+            let store = w.world.harness.store
+            let snapshot = try store.sweepListings(sweep: run.id, marketplace: .ebay)
+            let reading = try snapshot.filter { try w.needsRead($0) }
+            // 80% of 10 s at 5 requests/s from a bucket of 10: 10 + ⌊8 × 5⌋ = 50 Browse calls, one GTIN search each.
+            let calls = 50
+            try #require(reading.count > calls, "the catalog must have more GTINs to search than the timeout has room for")
+            let decided = Set(try store.decisions(sweep: run.id).map(\.sku))
+            #expect(decided == (try Self.expected(snapshot, calls: calls, needsRead: w.needsRead)))
+            #expect(w.requests(.search) == calls)
+            #expect(run.summary?.hasSuffix("; limited by timeout") == true, "\(run.summary ?? "")")
+            let plan = try #require(w.events.named("sweep-plan").first)
+            #expect(plan["limited_by"] == "timeout" && plan["timeout_requests"] == "\(calls)" && plan["timeout_operation"] == "browse"
+                    && plan["calls_planned.ebay/browse"] == "\(calls)" && plan["selected"] == "\(decided.count)", "\(plan)")
+            // The carried listings lead the next night.
+            w.clock.advance(to: QuotaTests.at(2026, 6, 11, 7, 1))
+            let (next, _) = try await w.runPumping("sweep")
+            let second = Set(try store.decisions(sweep: next.id).map(\.sku))
+            let unread = reading.filter { !decided.contains($0.sku) }.sorted { $0.sku < $1.sku }
+            #expect(Set(unread.prefix(calls).map(\.sku)).isSubset(of: second), "the next night must start with the carried listings")
         }
     }
 }

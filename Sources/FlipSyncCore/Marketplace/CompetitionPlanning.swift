@@ -44,18 +44,23 @@ public protocol CompetitionCallCounter: AnyObject {
 }
 
 /// The rate a channel's competition reads are held to: `requestsPerSecond` with a bucket of
-/// `burst`, each request carrying up to `listingsPerRequest` listings.
+/// `burst`, each request carrying up to `listingsPerRequest` listings; or, with `countsCalls`,
+/// each request one of the calls the channel's `competitionCallCounter` counts (eBay: a GTIN
+/// search, a keyword search or a getItems call), so the time bound is on those calls rather
+/// than on listings.
 public struct CompetitionReadRate: Sendable, Hashable {
     public var operation: String
     public var requestsPerSecond: Double
     public var burst: Int
     public var listingsPerRequest: Int
+    public var countsCalls: Bool
 
-    public init(operation: String, requestsPerSecond: Double, burst: Int, listingsPerRequest: Int) {
+    public init(operation: String, requestsPerSecond: Double, burst: Int, listingsPerRequest: Int, countsCalls: Bool = false) {
         self.operation = operation
         self.requestsPerSecond = requestsPerSecond
         self.burst = burst
         self.listingsPerRequest = listingsPerRequest
+        self.countsCalls = countsCalls
     }
 
     /// The requests that fit in `milliseconds` from a full bucket: the burst plus the rate's

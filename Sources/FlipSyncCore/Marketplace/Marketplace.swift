@@ -45,7 +45,8 @@ public protocol Marketplace: Sendable {
     func competitionCallCounter(options: CompetitionOptions) -> (any CompetitionCallCounter)?
 
     /// The request rate the channel's competition reads are limited to (Amazon's
-    /// `getListingOffersBatch`), for the sweep's capacity within its timeout; nil when none.
+    /// `getListingOffersBatch`; eBay's Browse calls at the client's configured rate), for the
+    /// sweep's capacity within its timeout; nil when none.
     var competitionReadRate: CompetitionReadRate? { get }
 
     /// How many changes the sync hands `apply` at once (each batch recorded before it is sent):

@@ -44,6 +44,9 @@ public struct EbayMarketplace: Marketplace {
     public let offerMemory: (any OfferMemory)?
     /// The time remembered offers are stamped with.
     public let clock: any SchedulerClock
+    /// Offers read by getOffers are written to `offerMemory` this many at a time as they come,
+    /// so a read cut off (a run's timeout) keeps what it read and the next read goes on from there.
+    public let rememberEvery: Int
 
     /// How far the orders cursor stays behind the newest order seen.
     public static let cursorOverlap = TimeSpan.seconds(5 * 60)
@@ -51,8 +54,9 @@ public struct EbayMarketplace: Marketplace {
     public var name: MarketplaceName { .ebay }
 
     public init(client: EbayClient, ourUsername: String? = nil, maxResultsPerSearch: Int = 400, offerReadsInFlight: Int = 8,
-                offerMemory: (any OfferMemory)? = nil, clock: any SchedulerClock = SystemSchedulerClock()) {
+                offerMemory: (any OfferMemory)? = nil, clock: any SchedulerClock = SystemSchedulerClock(), rememberEvery: Int = 100) {
         self.client = client
+        self.rememberEvery = max(1, rememberEvery)
         self.offerMemory = offerMemory
         self.clock = clock
         self.ourUsername = ourUsername
@@ -92,7 +96,7 @@ public struct EbayMarketplace: Marketplace {
     /// Each SKU's published offer on the client's marketplace (nil when it has none), in order.
     /// With `offerMemory`, a SKU whose offer is remembered is not read again (offer ids are
     /// stable; its price and quantity are as last read or as FlipSync last set them); the
-    /// others are read with getOffers and remembered.
+    /// others are read with getOffers and remembered as they come (`rememberEvery` at a time).
     private func publishedOffers(for skus: [String]) async throws -> [SellerOffer?] {
         let remembered = try offerMemory?.rememberedOffers(marketplace: .ebay) ?? [:]
         var found = [SellerOffer?](repeating: nil, count: skus.count)
@@ -102,12 +106,13 @@ public struct EbayMarketplace: Marketplace {
         }
         let read = try await readOffers(toRead.map { skus[$0] })
         for (index, offer) in zip(toRead, read) { found[index] = offer }
-        try offerMemory?.rememberOffers(marketplace: .ebay, read.compactMap { $0.map(remembering) })
         return found
     }
 
     /// getOffers for each SKU, up to `offerReadsInFlight` at once: its published offer on the
-    /// client's marketplace, or nil.
+    /// client's marketplace, or nil. Each offer found is remembered (with `offerMemory`) once
+    /// `rememberEvery` have come, and the rest at the end, so a read that is cancelled or fails
+    /// part way keeps the offers it read.
     private func readOffers(_ skus: [String]) async throws -> [SellerOffer?] {
         let marketplaceID = client.configuration.marketplaceID
         return try await withThrowingTaskGroup(of: (Int, SellerOffer?).self) { group in
@@ -122,10 +127,17 @@ public struct EbayMarketplace: Marketplace {
                 }
             }
             while next < min(offerReadsInFlight, skus.count) { start() }
+            var unsaved: [RememberedOffer] = []
             while let (index, offer) = try await group.next() {
                 found[index] = offer
+                if let offer, offerMemory != nil { unsaved.append(remembering(offer)) }
+                if unsaved.count >= rememberEvery {
+                    try offerMemory?.rememberOffers(marketplace: .ebay, unsaved)
+                    unsaved = []
+                }
                 if next < skus.count { start() }
             }
+            try offerMemory?.rememberOffers(marketplace: .ebay, unsaved)
             return found
         }
     }
@@ -362,6 +374,17 @@ public struct EbayMarketplace: Marketplace {
     public func competitionCallCounter(options: CompetitionOptions) -> (any CompetitionCallCounter)? {
         EbayCallCounter(remembered: Self.remembered(options), refreshSince: options.refreshSince, titleMatches: options.titleMatches,
                         maxResultsPerSearch: maxResultsPerSearch)
+    }
+
+    /// The sweep's Browse calls (GTIN and keyword searches, getItems) go through the client's
+    /// one token bucket for eBay at its configured rate (`rate_limit`, `burst`; eBay publishes
+    /// daily quotas only): the sweep's time bound counts the calls `competitionCallCounter`
+    /// counts against it (`countsCalls`).
+    public var competitionReadRate: CompetitionReadRate? {
+        let c = client.configuration
+        let perSecond = Double(c.requests) * 1000 / Double(max(1, c.per.milliseconds))
+        return CompetitionReadRate(operation: "browse", requestsPerSecond: perSecond, burst: c.burst, listingsPerRequest: 1,
+                                   countsCalls: true)
     }
 
     /// Listings sharing a GTIN in one group (their competition comes from one search), in order

@@ -82,6 +82,9 @@ public struct RepricingSweepPlan: WorkflowPlan {
             let left = quota?.remaining(for: job.name) ?? [:]
             let now = clock.wallMilliseconds()
             let decided = Set(try ledger.decisions(sweep: sweep).map { "\($0.marketplace.rawValue)/\($0.sku)" })
+            // What is left of the job's timeout now that the listings and costs are read.
+            let started = try ledger.runStartedAt(runID: runID) ?? now
+            let timeLeft = TimeSpan(milliseconds: Swift.max(0, job.timeout.milliseconds - Swift.max(0, now - started)))
             for marketplace in p.marketplaces.map(\.value) {
                 let channel = try? self.marketplace(marketplace.rawValue)
                 let options = CompetitionOptions(titleMatches: p.llmMatching && matcher != nil, memory: competitors,
@@ -91,7 +94,7 @@ public struct RepricingSweepPlan: WorkflowPlan {
                 if quota != nil, let channel {
                     capacity = Self.capacity(
                         snapshot, coverage: try ledger.coverage(marketplace: marketplace), sweep: sweep, max: p.maxListingsPerRun,
-                        rate: channel.competitionReadRate, timeout: job.timeout, counter: channel.competitionCallCounter(options: options),
+                        rate: channel.competitionReadRate, timeout: timeLeft, counter: channel.competitionCallCounter(options: options),
                         remaining: left, needsRead: { costs[$0.sku] != nil && $0.quantity > 0 })
                 } else {
                     capacity = Self.capacity(snapshot, coverage: try ledger.coverage(marketplace: marketplace), sweep: sweep,
@@ -162,8 +165,9 @@ public struct RepricingSweepPlan: WorkflowPlan {
         capacity(listings, coverage: coverage, sweep: sweep, max: max).selected
     }
 
-    /// The share of a run's timeout its competition reads may fill when the channel's reads
-    /// are rate-limited; the rest is left for reading listings and applying changes.
+    /// The share of what is left of a run's timeout, once its listings are read, that its
+    /// competition reads may fill when the channel's reads are rate-limited; the rest is left
+    /// for applying changes.
     static let competitionShareOfTimeout: Int64 = 80
 
     /// What one marketplace's part of a run checks, and what bounded it.
@@ -175,7 +179,8 @@ public struct RepricingSweepPlan: WorkflowPlan {
         /// Quota calls the selection is planned to take, and what was left before it.
         var planned: [QuotaKey: Int64] = [:]
         var left: [QuotaKey: Int64] = [:]
-        /// Listings the timeout leaves room for, when the channel's reads are rate-limited.
+        /// Listings the timeout leaves room for, when the channel's reads are rate-limited (for a
+        /// rate that `countsCalls`: the listings taken, whose calls fit).
         var timeoutListings: Int?
         var timeoutRequests: Int64?
         var rate: CompetitionReadRate?
@@ -200,14 +205,16 @@ public struct RepricingSweepPlan: WorkflowPlan {
     /// SKU). A listing is taken while every bound holds:
     ///
     /// - `max`: at most that many listings (`max_listings_per_run`);
-    /// - `rate` and `timeout`: at most as many listings as the requests that fit in
-    ///   `competitionShareOfTimeout`% of the timeout carry (`CompetitionReadRate.requests(in:)`
-    ///   × listings per request), every listing taken counted;
+    /// - `rate` and `timeout` (what is left of the job's timeout): at most as many listings as
+    ///   the requests that fit in `competitionShareOfTimeout`% of it carry
+    ///   (`CompetitionReadRate.requests(in:)` × listings per request), every listing taken
+    ///   counted; or, for a rate that `countsCalls` (eBay) with a `counter`, the calls the
+    ///   listings needing a read add, all quotas together, fit those requests;
     /// - `counter` and `remaining`: the quota calls the listings needing a read add (one search
     ///   per distinct search, getItems batched) fit what the job has left of each quota.
     ///
     /// The walk stops at the first listing a count bound refuses. A listing whose calls do not
-    /// fit is carried, and from then on only listings adding no calls are taken (their search
+    /// fit (a quota's, or the timeout's when it counts calls) is carried, and from then on only listings adding no calls are taken (their search
     /// is already taken, or they need no read), so no listing checked goes before an older one
     /// that needed calls.
     static func capacity(_ listings: [MarketplaceListing], coverage: [String: ListingCoverage], sweep: Int64, max: Int?,
@@ -216,12 +223,18 @@ public struct RepricingSweepPlan: WorkflowPlan {
                          needsRead: (MarketplaceListing) -> Bool = { _ in true }) -> Capacity {
         var result = Capacity(selected: listings, total: listings.count)
         var timeoutCap: Int?
+        /// With a rate that counts calls: the calls the timeout still has room for.
+        var timeoutCalls: Int64?
         if let rate, let timeout {
             let requests = rate.requests(in: timeout.milliseconds * competitionShareOfTimeout / 100)
-            let listings = requests > Int64(Int.max / 2) / Int64(Swift.max(1, rate.listingsPerRequest))
-                ? Int.max / 2 : Int(requests) * Swift.max(1, rate.listingsPerRequest)
-            timeoutCap = listings
-            result.timeoutListings = listings
+            if rate.countsCalls, counter != nil {
+                timeoutCalls = requests
+            } else {
+                let listings = requests > Int64(Int.max / 2) / Int64(Swift.max(1, rate.listingsPerRequest))
+                    ? Int.max / 2 : Int(requests) * Swift.max(1, rate.listingsPerRequest)
+                timeoutCap = listings
+                result.timeoutListings = listings
+            }
             result.timeoutRequests = requests
             result.rate = rate
             result.timeout = timeout
@@ -253,8 +266,15 @@ public struct RepricingSweepPlan: WorkflowPlan {
                     onlyFree = true
                     continue
                 }
+                let calls = adds.values.reduce(0, +)
+                if let room = timeoutCalls, calls > room {
+                    limitedBy = limitedBy ?? "timeout"
+                    onlyFree = true
+                    continue
+                }
                 if onlyFree && !adds.isEmpty { continue }
                 counter.take(listing)
+                timeoutCalls? -= calls
                 for (key, calls) in adds {
                     left[key]? -= calls
                     result.planned[key, default: 0] += calls
@@ -263,6 +283,7 @@ public struct RepricingSweepPlan: WorkflowPlan {
             taken.append(listing)
         }
         result.selected = taken.sorted { $0.sku < $1.sku }
+        if timeoutCalls != nil { result.timeoutListings = taken.count }
         result.limitedBy = limitedBy
         return result
     }
@@ -415,7 +436,7 @@ public struct RepricingSweepPlan: WorkflowPlan {
             let calls = record.quotaCalls.map { "\($0.quota) \($0.planned)" + ($0.left.map { " of \($0) left" } ?? "") }
             if !calls.isEmpty { message += "; quota calls planned: " + calls.joined(separator: ", ") }
             if let t = record.timeout {
-                message += "; timeout \(t.timeout): \(t.requests) \(t.operation) requests "
+                message += "; timeout left \(t.timeout): \(t.requests) \(t.operation) requests "
                     + "(\(t.listings) listings) in \(RepricingSweepPlan.competitionShareOfTimeout)%"
             }
             var metadata: Logger.Metadata = ["event": "sweep-plan"]

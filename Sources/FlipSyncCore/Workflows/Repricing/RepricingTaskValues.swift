@@ -24,7 +24,8 @@ struct SweepPlanRecord: Codable, Hashable, Sendable {
         var listings: Int
         var requests: Int64
         var operation: String
-        /// The job's timeout, as written in messages (`1h`).
+        /// What was left of the job's timeout when the decide wave was planned, as written in
+        /// messages (`1h`, `43m20s`).
         var timeout: String
     }
 
