@@ -37,6 +37,7 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
                     try db.execute(sql: "PRAGMA foreign_keys = ON")
                 }
                 let pool = try DatabasePool(path: path, configuration: config)
+                try Self.renameFormerMigrations(pool)
                 try Self.migrator.migrate(pool)
                 // A read-only file with a -wal beside it opens "read-write" and then fails every
                 // write: refuse it now with a write that changes nothing.
@@ -58,7 +59,8 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
                 }
                 // Refuse a database from a newer FlipSync rather than misread it.
                 let applied = try queue.read { db in try Self.migrator.appliedIdentifiers(db) }
-                let known = Set(Self.migrator.migrations)
+                // A ledger not yet opened read-write since the steps were renamed keeps their former names.
+                let known = Set(Self.migrator.migrations).union(Self.formerMigrationNames.map(\.formerly))
                 guard applied.isSubset(of: known) else {
                     throw LedgerError.storage("\(path) was written by a newer FlipSync (migrations \(applied.subtracting(known).sorted()))")
                 }
@@ -116,10 +118,59 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
         return "file:\(escaped.joined())?immutable=1"
     }
 
-    /// Named schema steps; never edit one that has shipped, add another.
+    /// Every schema step, in the order it runs, with the name FlipSync gave it before the steps
+    /// were named `mNN-…` so that their names sort in that order.
+    static let formerMigrationNames: [(name: String, formerly: String)] = [
+        ("m01-runs: runs, tasks, schedule state", "v1: runs, tasks, schedule state"),
+        ("m02-spend: one row per metered call", "spend: one row per metered call"),
+        ("m03-sync: stock, order lines, cursors, pushes, drift, oversells",
+         "sync: stock, order lines, cursors, pushes, drift, oversells"),
+        ("m04-repricing: listings, decisions, unit costs", "v3: repricing listings, decisions, unit costs"),
+        ("m05-shipping: quotes and recommendations", "v5: shipping quotes and recommendations"),
+        ("m06-shipping: listings' shipping settings, quotes and verdicts",
+         "v7-shipping: listings' shipping settings, quotes and verdicts"),
+        ("m07-shipping: statuses default-inadequate and no-rate", "v8-shipping: statuses default-inadequate and no-rate"),
+        ("m08-matches: LLM product-match cache", "v6: LLM product-match cache"),
+        ("m09-coverage: when each listing was last checked", "v9-coverage: when each listing was last checked"),
+        ("m10-repricing: decisions record the shipping we charge", "v8-repricing: decisions record the shipping we charge"),
+        ("m11-quota: calls counted per provider, API and quota window",
+         "v9-quota: calls counted per provider, API and quota window"),
+        ("m12-ebay-competitors: competitor item ids each search found, and when",
+         "v10-ebay-competitors: competitor item ids each search found, and when"),
+        ("m13-ebay-offers: each SKU's published offer id, price and quantity as last read or set",
+         "v11-ebay-offers: each SKU's published offer id, price and quantity as last read or set"),
+        ("m14-tasks: task inputs as JSON", "v12-tasks: task inputs as JSON"),
+    ]
+
+    /// Rewrites, in one transaction before the migrator reads them, the step names a ledger
+    /// recorded under their former names (`formerMigrationNames`) to today's: those steps ran
+    /// and must not run again. The table is rewritten in run order, so it lists the names in the
+    /// order they ran. A ledger with no former name (new, or already rewritten) is not written.
+    static func renameFormerMigrations(_ writer: any DatabaseWriter) throws {
+        let newName = Dictionary(uniqueKeysWithValues: formerMigrationNames.map { ($0.formerly, $0.name) })
+        let position = Dictionary(uniqueKeysWithValues: formerMigrationNames.enumerated().map { ($1.name, $0) })
+        try writer.write { db in
+            guard try db.tableExists("grdb_migrations") else { return }
+            let applied = try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations ORDER BY rowid")
+            guard applied.contains(where: { newName[$0] != nil }) else { return }
+            var seen = Set<String>()
+            let renamed = applied.map { newName[$0] ?? $0 }.filter { seen.insert($0).inserted }
+            // Known steps in run order, then any other name (a newer FlipSync's) as it was.
+            let ordered = renamed.enumerated().sorted { a, b in
+                (position[a.element] ?? Int.max, a.offset) < (position[b.element] ?? Int.max, b.offset)
+            }.map(\.element)
+            try db.execute(sql: "DELETE FROM grdb_migrations")
+            for name in ordered {
+                try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES (?)", arguments: [name])
+            }
+        }
+    }
+
+    /// Named schema steps, `mNN-…` in the order they run; never edit one that has shipped, add
+    /// another (the next is `m15-…`).
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
-        migrator.registerMigration("v1: runs, tasks, schedule state") { db in
+        migrator.registerMigration("m01-runs: runs, tasks, schedule state") { db in
             try db.execute(sql: """
                 CREATE TABLE runs (
                     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -176,7 +227,7 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
         QuotaStore.registerMigrations(&migrator)
         registerCompetitorMigrations(&migrator)
         registerOfferMigrations(&migrator)
-        migrator.registerMigration("v12-tasks: task inputs as JSON") { db in
+        migrator.registerMigration("m14-tasks: task inputs as JSON") { db in
             // A task's input as JSON (`TaskPayload`); rows planned before this step keep NULL.
             try db.execute(sql: "ALTER TABLE tasks ADD COLUMN input TEXT")
         }
@@ -490,7 +541,7 @@ private struct TaskRow: Codable, FetchableRecord, TableRecord {
     var finishedAt: Int64?
     var result: String?
     var error: String?
-    /// Absent (nil) in a ledger opened read-only before the `v12-tasks` step ran.
+    /// Absent (nil) in a ledger opened read-only before the `m14-tasks` step (formerly `v12-tasks`) ran.
     var input: String?
 
     var info: TaskInfo {

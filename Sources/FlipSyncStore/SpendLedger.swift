@@ -52,7 +52,7 @@ public final class SpendLedger: SpendRecorder, Sendable {
 
     /// Registers the `spend` table's schema steps; `RunStore.migrator` calls it.
     static func registerMigrations(_ migrator: inout DatabaseMigrator) {
-        migrator.registerMigration("spend: one row per metered call") { db in
+        migrator.registerMigration("m02-spend: one row per metered call") { db in
             try db.execute(sql: """
                 CREATE TABLE spend (
                     id INTEGER PRIMARY KEY,

@@ -37,6 +37,7 @@ public final class SyncStore: SyncLedger, Sendable {
                 try db.execute(sql: "PRAGMA foreign_keys = ON")
             }
             let pool = try DatabasePool(path: path, configuration: config)
+            try RunStore.renameFormerMigrations(pool)
             try RunStore.migrator.migrate(pool)
             writer = pool
         } catch {
@@ -46,7 +47,7 @@ public final class SyncStore: SyncLedger, Sendable {
 
     /// Registers the sync tables' schema steps; `RunStore.migrator` calls it.
     static func registerMigrations(_ migrator: inout DatabaseMigrator) {
-        migrator.registerMigration("sync: stock, order lines, cursors, pushes, drift, oversells") { db in
+        migrator.registerMigration("m03-sync: stock, order lines, cursors, pushes, drift, oversells") { db in
             try db.execute(sql: """
                 CREATE TABLE sync_stock (
                     sku TEXT PRIMARY KEY,
