@@ -291,7 +291,7 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
                 arguments: [job, kind, trigger.rawValue, requestedBy.map { Int64($0) }, scheduledAt, at, status.rawValue,
                             skipReason?.rawValue, summary, status.isFinal ? at : nil, resumes])
             guard db.changesCount == 1 else { return nil }
-            return try RunRow.fetchOne(db, key: db.lastInsertedRowID)?.info
+            return try RunRow.fetchAllNamed(db, RunRow.filter(key: db.lastInsertedRowID), key: ["id"]).first?.info
         }
         if let run, run.status.isFinal { metrics.runFinished(job: run.job, status: run.status.rawValue, durationMilliseconds: nil) }
         return run
@@ -351,7 +351,7 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
 
     private func interruptLeftoverRows(at: Int64, reason: String) throws(LedgerError) -> [RunInfo] {
         try write { db in
-            let leftovers = try RunRow.filter(sql: "status IN ('queued', 'running')").order(sql: "id").fetchAll(db)
+            let leftovers = try RunRow.fetchAllNamed(db, RunRow.filter(sql: "status IN ('queued', 'running')").order(sql: "id"), key: ["id"])
             try db.execute(
                 sql: "UPDATE runs SET status = 'interrupted', error = ?, finished_at = ? WHERE status IN ('queued', 'running')",
                 arguments: [reason, at])
@@ -372,21 +372,21 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
     /// the next start resumes them.
     public func unresumedInterruptions(createdSince since: Int64) throws(LedgerError) -> [RunInfo] {
         try read { db in
-            try RunRow.filter(sql: """
+            try RunRow.fetchAllNamed(db, RunRow.filter(sql: """
                 status = 'interrupted' AND created_at >= ? AND NOT EXISTS (SELECT 1 FROM runs AS later WHERE later.resumes = runs.id)
-                """, arguments: [since]).order(sql: "id").fetchAll(db).map(\.info)
+                """, arguments: [since]).order(sql: "id"), key: ["id"]).map(\.info)
         }
     }
 
     public func run(id: Int64) throws(LedgerError) -> RunInfo? {
-        try read { db in try RunRow.fetchOne(db, key: id)?.info }
+        try read { db in try RunRow.fetchAllNamed(db, RunRow.filter(key: id), key: ["id"]).first?.info }
     }
 
     public func recentRuns(job: String?, limit: Int) throws(LedgerError) -> [RunInfo] {
         try read { db in
             var request = RunRow.order(sql: "id DESC").limit(limit)
             if let job { request = request.filter(sql: "job = ?", arguments: [job]) }
-            return try request.fetchAll(db).map(\.info)
+            return try RunRow.fetchAllNamed(db, request, key: ["id"]).map(\.info)
         }
     }
 
@@ -407,7 +407,7 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
 
     public func tasks(runID: Int64) throws(LedgerError) -> [TaskInfo] {
         try read { db in
-            try TaskRow.filter(sql: "run_id = ?", arguments: [runID]).order(sql: "rowid").fetchAll(db).map(\.info)
+            try TaskRow.fetchAllNamed(db, TaskRow.filter(sql: "run_id = ?", arguments: [runID]).order(sql: "rowid"), key: ["run_id", "key"]).map(\.info)
         }
     }
 

@@ -580,3 +580,12 @@ enum SpendLedgerCalls {
         try SpendHistory(store: store).calls(runID: runID).count
     }
 }
+
+extension MigrationNamesTests {
+    /// Runs raw SQL against the ledger file outside the store (to break a row on purpose).
+    static func corrupt(_ path: String, _ sql: String) throws {
+        let queue = try DatabaseQueue(path: path)
+        try queue.writeWithoutTransaction { db in try db.execute(sql: sql) }
+        try queue.close()
+    }
+}
