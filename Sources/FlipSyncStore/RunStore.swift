@@ -443,12 +443,8 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
 
     public func scheduleStates() throws(LedgerError) -> [String: ScheduleState] {
         try read { db in
-            let rows = try Row.fetchAll(db, sql: "SELECT job, last_scheduled_at, last_run_id, next_due_at, paused FROM schedule_state")
-            return Dictionary(uniqueKeysWithValues: rows.map { row in
-                let job: String = row["job"]
-                return (job, ScheduleState(job: job, lastScheduledAt: row["last_scheduled_at"], lastRunID: row["last_run_id"],
-                                           nextDueAt: row["next_due_at"], paused: row["paused"]))
-            })
+            let rows = try ScheduleStateRow.fetchAllNamed(db, ScheduleStateRow.all(), key: ["job"])
+            return Dictionary(uniqueKeysWithValues: rows.map { ($0.job, $0.state) })
         }
     }
 
@@ -496,56 +492,5 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
         try read { db in
             try String.fetchAll(db, sql: full ? "PRAGMA integrity_check" : "PRAGMA quick_check").joined(separator: "; ")
         }
-    }
-}
-
-// MARK: - Rows
-
-struct RunRow: Codable, FetchableRecord, TableRecord {
-    static let databaseTableName = "runs"
-    static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
-
-    var id: Int64
-    var job: String
-    var kind: String
-    var trigger: RunTrigger
-    var requestedBy: Int64?
-    var scheduledAt: Int64?
-    var createdAt: Int64
-    var startedAt: Int64?
-    var finishedAt: Int64?
-    var status: RunStatus
-    var skipReason: SkipReason?
-    var summary: String?
-    var error: String?
-    var spendMicros: Int64
-    var resumes: Int64?
-
-    var info: RunInfo {
-        RunInfo(id: id, job: job, kind: kind, trigger: trigger, requestedBy: requestedBy.map { UInt32(truncatingIfNeeded: $0) },
-                scheduledAt: scheduledAt, createdAt: createdAt, startedAt: startedAt, finishedAt: finishedAt, status: status,
-                skipReason: skipReason, summary: summary, error: error, spendMicros: spendMicros, resumes: resumes)
-    }
-}
-
-private struct TaskRow: Codable, FetchableRecord, TableRecord {
-    static let databaseTableName = "tasks"
-    static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
-
-    var runId: Int64
-    var key: String
-    var agent: String
-    var status: TaskStatus
-    var attempts: Int
-    var startedAt: Int64?
-    var finishedAt: Int64?
-    var result: String?
-    var error: String?
-    /// Absent (nil) in a ledger opened read-only before the `m14-tasks` step (formerly `v12-tasks`) ran.
-    var input: String?
-
-    var info: TaskInfo {
-        TaskInfo(runID: runId, key: key, agent: agent, status: status, attempts: attempts, startedAt: startedAt,
-                 finishedAt: finishedAt, result: result, error: error, input: input)
     }
 }

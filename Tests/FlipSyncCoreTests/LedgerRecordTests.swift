@@ -67,4 +67,13 @@ struct LedgerRecordTests {
         let error = #expect(throws: LedgerError.self) { try store.tasks(runID: 1) }
         #expect("\(String(describing: error))".contains("tasks row (run_id 1, key \"fetch\")"))
     }
+
+    @Test func aScheduleStateThatDoesNotDecodeIsAnErrorNamingTheJob() throws {
+        let (path, store) = try Self.ledger()
+        try store.saveScheduleState(ScheduleState(job: "sweep", lastScheduledAt: 1000, nextDueAt: 4600))
+        #expect(try store.scheduleStates()["sweep"]?.nextDueAt == 4600)
+        try MigrationNamesTests.corrupt(path, "UPDATE schedule_state SET next_due_at = 'soon' WHERE job = 'sweep'")
+        let error = #expect(throws: LedgerError.self) { try store.scheduleStates() }
+        #expect("\(String(describing: error))".contains("schedule_state row (job \"sweep\")"))
+    }
 }
