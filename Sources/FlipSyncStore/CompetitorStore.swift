@@ -8,7 +8,7 @@ import GRDB
 /// filtered by every condition its listings needed.
 extension RunStore: CompetitorMemory {
     static func registerCompetitorMigrations(_ migrator: inout DatabaseMigrator) {
-        migrator.registerMigration("v10-ebay-competitors: competitor item ids each search found, and when") { db in
+        migrator.registerMigration("m12-ebay-competitors: competitor item ids each search found, and when") { db in
             try db.execute(sql: """
                 CREATE TABLE competitor_searches (
                     marketplace TEXT NOT NULL,

@@ -4,7 +4,7 @@ import GRDB
 /// The LLM match cache: one judgement per (our SKU, their offer, their title's hash).
 extension RunStore: MatchCache {
     static func registerMatchMigrations(_ migrator: inout DatabaseMigrator) {
-        migrator.registerMigration("v6: LLM product-match cache") { db in
+        migrator.registerMigration("m08-matches: LLM product-match cache") { db in
             try db.execute(sql: """
                 CREATE TABLE llm_matches (
                     sku TEXT NOT NULL,

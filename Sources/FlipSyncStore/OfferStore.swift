@@ -6,7 +6,7 @@ import GRDB
 /// epoch), so eBay's listings read calls getOffers only for SKUs without one.
 extension RunStore: OfferMemory {
     static func registerOfferMigrations(_ migrator: inout DatabaseMigrator) {
-        migrator.registerMigration("v11-ebay-offers: each SKU's published offer id, price and quantity as last read or set") { db in
+        migrator.registerMigration("m13-ebay-offers: each SKU's published offer id, price and quantity as last read or set") { db in
             try db.execute(sql: """
                 CREATE TABLE listing_offers (
                     marketplace TEXT NOT NULL,

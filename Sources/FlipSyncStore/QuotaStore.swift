@@ -32,7 +32,7 @@ public final class QuotaStore: QuotaLedger, Sendable {
     public func setPolicy(_ policy: QuotaPolicy) { policyBox.withLock { $0 = policy } }
 
     static func registerMigrations(_ migrator: inout DatabaseMigrator) {
-        migrator.registerMigration("v9-quota: calls counted per provider, API and quota window") { db in
+        migrator.registerMigration("m11-quota: calls counted per provider, API and quota window") { db in
             try db.execute(sql: """
                 CREATE TABLE quota (
                     provider TEXT NOT NULL,

@@ -6,7 +6,7 @@ extension RunStore {
     /// Runs created at or after `since` (wall milliseconds), oldest first.
     public func runs(createdSince since: Int64) throws(LedgerError) -> [RunInfo] {
         try read { db in
-            try RunRow.filter(sql: "created_at >= ?", arguments: [since]).order(sql: "id").fetchAll(db).map(\.info)
+            try RunRow.fetchAllNamed(db, RunRow.filter(sql: "created_at >= ?", arguments: [since]).order(sql: "id"), key: ["id"]).map(\.info)
         }
     }
 

@@ -5,7 +5,7 @@ import GRDB
 /// The repricing tables: each sweep's listings snapshot and decisions, and unit costs.
 extension RunStore: RepricingLedger {
     static func registerRepricingMigrations(_ migrator: inout DatabaseMigrator) {
-        migrator.registerMigration("v3: repricing listings, decisions, unit costs") { db in
+        migrator.registerMigration("m04-repricing: listings, decisions, unit costs") { db in
             try db.execute(sql: """
                 CREATE TABLE sweep_listings (
                     sweep_id INTEGER NOT NULL,
@@ -58,7 +58,7 @@ extension RunStore: RepricingLedger {
 
     /// Appended after every other migration (see `RunStore.migrator`).
     static func registerRepricingShippingMigration(_ migrator: inout DatabaseMigrator) {
-        migrator.registerMigration("v8-repricing: decisions record the shipping we charge") { db in
+        migrator.registerMigration("m10-repricing: decisions record the shipping we charge") { db in
             try db.execute(sql: "ALTER TABLE decisions ADD COLUMN shipping_charged_micros INTEGER")
         }
     }
@@ -108,7 +108,7 @@ extension RunStore: RepricingLedger {
     }
 
     static func registerCoverageMigrations(_ migrator: inout DatabaseMigrator) {
-        migrator.registerMigration("v9-coverage: when each listing was last checked") { db in
+        migrator.registerMigration("m09-coverage: when each listing was last checked") { db in
             try db.execute(sql: """
                 CREATE TABLE listing_coverage (
                     marketplace TEXT NOT NULL,

@@ -37,6 +37,7 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
                     try db.execute(sql: "PRAGMA foreign_keys = ON")
                 }
                 let pool = try DatabasePool(path: path, configuration: config)
+                try Self.renameFormerMigrations(pool)
                 try Self.migrator.migrate(pool)
                 // A read-only file with a -wal beside it opens "read-write" and then fails every
                 // write: refuse it now with a write that changes nothing.
@@ -58,7 +59,8 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
                 }
                 // Refuse a database from a newer FlipSync rather than misread it.
                 let applied = try queue.read { db in try Self.migrator.appliedIdentifiers(db) }
-                let known = Set(Self.migrator.migrations)
+                // A ledger not yet opened read-write since the steps were renamed keeps their former names.
+                let known = Set(Self.migrator.migrations).union(Self.formerMigrationNames.map(\.formerly))
                 guard applied.isSubset(of: known) else {
                     throw LedgerError.storage("\(path) was written by a newer FlipSync (migrations \(applied.subtracting(known).sorted()))")
                 }
@@ -116,10 +118,59 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
         return "file:\(escaped.joined())?immutable=1"
     }
 
-    /// Named schema steps; never edit one that has shipped, add another.
+    /// Every schema step, in the order it runs, with the name FlipSync gave it before the steps
+    /// were named `mNN-…` so that their names sort in that order.
+    static let formerMigrationNames: [(name: String, formerly: String)] = [
+        ("m01-runs: runs, tasks, schedule state", "v1: runs, tasks, schedule state"),
+        ("m02-spend: one row per metered call", "spend: one row per metered call"),
+        ("m03-sync: stock, order lines, cursors, pushes, drift, oversells",
+         "sync: stock, order lines, cursors, pushes, drift, oversells"),
+        ("m04-repricing: listings, decisions, unit costs", "v3: repricing listings, decisions, unit costs"),
+        ("m05-shipping: quotes and recommendations", "v5: shipping quotes and recommendations"),
+        ("m06-shipping: listings' shipping settings, quotes and verdicts",
+         "v7-shipping: listings' shipping settings, quotes and verdicts"),
+        ("m07-shipping: statuses default-inadequate and no-rate", "v8-shipping: statuses default-inadequate and no-rate"),
+        ("m08-matches: LLM product-match cache", "v6: LLM product-match cache"),
+        ("m09-coverage: when each listing was last checked", "v9-coverage: when each listing was last checked"),
+        ("m10-repricing: decisions record the shipping we charge", "v8-repricing: decisions record the shipping we charge"),
+        ("m11-quota: calls counted per provider, API and quota window",
+         "v9-quota: calls counted per provider, API and quota window"),
+        ("m12-ebay-competitors: competitor item ids each search found, and when",
+         "v10-ebay-competitors: competitor item ids each search found, and when"),
+        ("m13-ebay-offers: each SKU's published offer id, price and quantity as last read or set",
+         "v11-ebay-offers: each SKU's published offer id, price and quantity as last read or set"),
+        ("m14-tasks: task inputs as JSON", "v12-tasks: task inputs as JSON"),
+    ]
+
+    /// Rewrites, in one transaction before the migrator reads them, the step names a ledger
+    /// recorded under their former names (`formerMigrationNames`) to today's: those steps ran
+    /// and must not run again. The table is rewritten in run order, so it lists the names in the
+    /// order they ran. A ledger with no former name (new, or already rewritten) is not written.
+    static func renameFormerMigrations(_ writer: any DatabaseWriter) throws {
+        let newName = Dictionary(uniqueKeysWithValues: formerMigrationNames.map { ($0.formerly, $0.name) })
+        let position = Dictionary(uniqueKeysWithValues: formerMigrationNames.enumerated().map { ($1.name, $0) })
+        try writer.write { db in
+            guard try db.tableExists("grdb_migrations") else { return }
+            let applied = try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations ORDER BY rowid")
+            guard applied.contains(where: { newName[$0] != nil }) else { return }
+            var seen = Set<String>()
+            let renamed = applied.map { newName[$0] ?? $0 }.filter { seen.insert($0).inserted }
+            // Known steps in run order, then any other name (a newer FlipSync's) as it was.
+            let ordered = renamed.enumerated().sorted { a, b in
+                (position[a.element] ?? Int.max, a.offset) < (position[b.element] ?? Int.max, b.offset)
+            }.map(\.element)
+            try db.execute(sql: "DELETE FROM grdb_migrations")
+            for name in ordered {
+                try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES (?)", arguments: [name])
+            }
+        }
+    }
+
+    /// Named schema steps, `mNN-…` in the order they run; never edit one that has shipped, add
+    /// another (the next is `m15-…`).
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
-        migrator.registerMigration("v1: runs, tasks, schedule state") { db in
+        migrator.registerMigration("m01-runs: runs, tasks, schedule state") { db in
             try db.execute(sql: """
                 CREATE TABLE runs (
                     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -176,7 +227,7 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
         QuotaStore.registerMigrations(&migrator)
         registerCompetitorMigrations(&migrator)
         registerOfferMigrations(&migrator)
-        migrator.registerMigration("v12-tasks: task inputs as JSON") { db in
+        migrator.registerMigration("m14-tasks: task inputs as JSON") { db in
             // A task's input as JSON (`TaskPayload`); rows planned before this step keep NULL.
             try db.execute(sql: "ALTER TABLE tasks ADD COLUMN input TEXT")
         }
@@ -240,7 +291,7 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
                 arguments: [job, kind, trigger.rawValue, requestedBy.map { Int64($0) }, scheduledAt, at, status.rawValue,
                             skipReason?.rawValue, summary, status.isFinal ? at : nil, resumes])
             guard db.changesCount == 1 else { return nil }
-            return try RunRow.fetchOne(db, key: db.lastInsertedRowID)?.info
+            return try RunRow.fetchAllNamed(db, RunRow.filter(key: db.lastInsertedRowID), key: ["id"]).first?.info
         }
         if let run, run.status.isFinal { metrics.runFinished(job: run.job, status: run.status.rawValue, durationMilliseconds: nil) }
         return run
@@ -300,7 +351,7 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
 
     private func interruptLeftoverRows(at: Int64, reason: String) throws(LedgerError) -> [RunInfo] {
         try write { db in
-            let leftovers = try RunRow.filter(sql: "status IN ('queued', 'running')").order(sql: "id").fetchAll(db)
+            let leftovers = try RunRow.fetchAllNamed(db, RunRow.filter(sql: "status IN ('queued', 'running')").order(sql: "id"), key: ["id"])
             try db.execute(
                 sql: "UPDATE runs SET status = 'interrupted', error = ?, finished_at = ? WHERE status IN ('queued', 'running')",
                 arguments: [reason, at])
@@ -321,21 +372,21 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
     /// the next start resumes them.
     public func unresumedInterruptions(createdSince since: Int64) throws(LedgerError) -> [RunInfo] {
         try read { db in
-            try RunRow.filter(sql: """
+            try RunRow.fetchAllNamed(db, RunRow.filter(sql: """
                 status = 'interrupted' AND created_at >= ? AND NOT EXISTS (SELECT 1 FROM runs AS later WHERE later.resumes = runs.id)
-                """, arguments: [since]).order(sql: "id").fetchAll(db).map(\.info)
+                """, arguments: [since]).order(sql: "id"), key: ["id"]).map(\.info)
         }
     }
 
     public func run(id: Int64) throws(LedgerError) -> RunInfo? {
-        try read { db in try RunRow.fetchOne(db, key: id)?.info }
+        try read { db in try RunRow.fetchAllNamed(db, RunRow.filter(key: id), key: ["id"]).first?.info }
     }
 
     public func recentRuns(job: String?, limit: Int) throws(LedgerError) -> [RunInfo] {
         try read { db in
             var request = RunRow.order(sql: "id DESC").limit(limit)
             if let job { request = request.filter(sql: "job = ?", arguments: [job]) }
-            return try request.fetchAll(db).map(\.info)
+            return try RunRow.fetchAllNamed(db, request, key: ["id"]).map(\.info)
         }
     }
 
@@ -356,7 +407,7 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
 
     public func tasks(runID: Int64) throws(LedgerError) -> [TaskInfo] {
         try read { db in
-            try TaskRow.filter(sql: "run_id = ?", arguments: [runID]).order(sql: "rowid").fetchAll(db).map(\.info)
+            try TaskRow.fetchAllNamed(db, TaskRow.filter(sql: "run_id = ?", arguments: [runID]).order(sql: "rowid"), key: ["run_id", "key"]).map(\.info)
         }
     }
 
@@ -392,12 +443,8 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
 
     public func scheduleStates() throws(LedgerError) -> [String: ScheduleState] {
         try read { db in
-            let rows = try Row.fetchAll(db, sql: "SELECT job, last_scheduled_at, last_run_id, next_due_at, paused FROM schedule_state")
-            return Dictionary(uniqueKeysWithValues: rows.map { row in
-                let job: String = row["job"]
-                return (job, ScheduleState(job: job, lastScheduledAt: row["last_scheduled_at"], lastRunID: row["last_run_id"],
-                                           nextDueAt: row["next_due_at"], paused: row["paused"]))
-            })
+            let rows = try ScheduleStateRow.fetchAllNamed(db, ScheduleStateRow.all(), key: ["job"])
+            return Dictionary(uniqueKeysWithValues: rows.map { ($0.job, $0.state) })
         }
     }
 
@@ -445,56 +492,5 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
         try read { db in
             try String.fetchAll(db, sql: full ? "PRAGMA integrity_check" : "PRAGMA quick_check").joined(separator: "; ")
         }
-    }
-}
-
-// MARK: - Rows
-
-struct RunRow: Codable, FetchableRecord, TableRecord {
-    static let databaseTableName = "runs"
-    static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
-
-    var id: Int64
-    var job: String
-    var kind: String
-    var trigger: RunTrigger
-    var requestedBy: Int64?
-    var scheduledAt: Int64?
-    var createdAt: Int64
-    var startedAt: Int64?
-    var finishedAt: Int64?
-    var status: RunStatus
-    var skipReason: SkipReason?
-    var summary: String?
-    var error: String?
-    var spendMicros: Int64
-    var resumes: Int64?
-
-    var info: RunInfo {
-        RunInfo(id: id, job: job, kind: kind, trigger: trigger, requestedBy: requestedBy.map { UInt32(truncatingIfNeeded: $0) },
-                scheduledAt: scheduledAt, createdAt: createdAt, startedAt: startedAt, finishedAt: finishedAt, status: status,
-                skipReason: skipReason, summary: summary, error: error, spendMicros: spendMicros, resumes: resumes)
-    }
-}
-
-private struct TaskRow: Codable, FetchableRecord, TableRecord {
-    static let databaseTableName = "tasks"
-    static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
-
-    var runId: Int64
-    var key: String
-    var agent: String
-    var status: TaskStatus
-    var attempts: Int
-    var startedAt: Int64?
-    var finishedAt: Int64?
-    var result: String?
-    var error: String?
-    /// Absent (nil) in a ledger opened read-only before the `v12-tasks` step ran.
-    var input: String?
-
-    var info: TaskInfo {
-        TaskInfo(runID: runId, key: key, agent: agent, status: status, attempts: attempts, startedAt: startedAt,
-                 finishedAt: finishedAt, result: result, error: error, input: input)
     }
 }

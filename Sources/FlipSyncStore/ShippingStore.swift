@@ -5,7 +5,7 @@ import GRDB
 /// quote and one recommendation per line.
 extension RunStore: ShippingLedger {
     static func registerShippingMigrations(_ migrator: inout DatabaseMigrator) {
-        migrator.registerMigration("v5: shipping quotes and recommendations") { db in
+        migrator.registerMigration("m05-shipping: quotes and recommendations") { db in
             try db.execute(sql: """
                 CREATE TABLE shipping_cursors (
                     job TEXT NOT NULL,
@@ -104,7 +104,7 @@ extension RunStore: ShippingLedger {
         }
         // Listings are kept per sweep (the first run of a chain of resumes): a resumed run
         // continues its sweep's listings and never records or counts one twice.
-        migrator.registerMigration("v7-shipping: listings' shipping settings, quotes and verdicts") { db in
+        migrator.registerMigration("m06-shipping: listings' shipping settings, quotes and verdicts") { db in
             try db.execute(sql: """
                 CREATE TABLE shipping_listings (
                     sweep_id INTEGER NOT NULL,
@@ -164,7 +164,7 @@ extension RunStore: ShippingLedger {
         }
         // Two more statuses (`default-inadequate`, `no-rate`): SQLite cannot alter a CHECK, so each
         // table is rebuilt from its own definition with the wider one, rows copied as they are.
-        migrator.registerMigration("v8-shipping: statuses default-inadequate and no-rate") { db in
+        migrator.registerMigration("m07-shipping: statuses default-inadequate and no-rate") { db in
             let old = "CHECK (status IN ('recommended', 'no-adequate-rate', 'skipped'))"
             let new = "CHECK (status IN ('recommended', 'default-inadequate', 'no-adequate-rate', 'no-rate', 'skipped'))"
             for table in ["shipping_recommendations", "shipping_listing_destinations", "shipping_listing_verdicts"] {

@@ -52,7 +52,7 @@ public final class SpendLedger: SpendRecorder, Sendable {
 
     /// Registers the `spend` table's schema steps; `RunStore.migrator` calls it.
     static func registerMigrations(_ migrator: inout DatabaseMigrator) {
-        migrator.registerMigration("spend: one row per metered call") { db in
+        migrator.registerMigration("m02-spend: one row per metered call") { db in
             try db.execute(sql: """
                 CREATE TABLE spend (
                     id INTEGER PRIMARY KEY,
@@ -478,16 +478,8 @@ public struct SpendHistory: Sendable {
         do {
             return try reader.read { db in
                 guard try db.tableExists("spend") else { return [] }
-                return try Row.fetchAll(db, sql: "SELECT * FROM spend WHERE run_id = ? ORDER BY id", arguments: [runID]).map { row in
-                    let code: String = row["currency"]
-                    guard let currency = Currency(code: code) else { throw LedgerError.storage("unknown currency \"\(code)\" in spend") }
-                    let call = MeteredCall(provider: row["provider"], operation: row["operation"], units: row["units"],
-                                           cost: Money(micros: row["cost_micros"], currency: currency),
-                                           servedFromCache: row["served_from_cache"], status: row["status"],
-                                           inputTokens: row["input_tokens"], cachedInputTokens: row["cached_input_tokens"],
-                                           outputTokens: row["output_tokens"])
-                    return SpendEntry(at: row["at_ms"], job: row["job"], runID: row["run_id"], taskKey: row["task_key"], call: call)
-                }
+                return try SpendRow.fetchAllNamed(db, SpendRow.filter(sql: "run_id = ?", arguments: [runID]).order(sql: "id"), key: ["id"])
+                    .map { try $0.entry() }
             }
         } catch let error as LedgerError {
             throw error

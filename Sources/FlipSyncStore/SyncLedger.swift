@@ -24,29 +24,15 @@ public final class SyncStore: SyncLedger, Sendable {
         metrics = store.metrics
     }
 
-    /// Opens (creating and migrating) the run ledger's database at `path`.
-    public init(path: String) throws(LedgerError) {
-        metrics = .off
-        do {
-            var config = Configuration()
-            config.busyMode = .timeout(5)
-            config.label = "flipsync-sync"
-            try RunStore.createPrivately(path)
-            config.prepareDatabase { db in
-                try db.execute(sql: "PRAGMA synchronous = NORMAL")
-                try db.execute(sql: "PRAGMA foreign_keys = ON")
-            }
-            let pool = try DatabasePool(path: path, configuration: config)
-            try RunStore.migrator.migrate(pool)
-            writer = pool
-        } catch {
-            throw .storage("cannot open \(path): \(error)")
-        }
+    /// Opens (creating and migrating) the run ledger's database at `path`: a `RunStore` opened
+    /// read-write, whose connection it shares (one way to open the ledger, not two).
+    public convenience init(path: String) throws(LedgerError) {
+        self.init(store: try RunStore(path: path))
     }
 
     /// Registers the sync tables' schema steps; `RunStore.migrator` calls it.
     static func registerMigrations(_ migrator: inout DatabaseMigrator) {
-        migrator.registerMigration("sync: stock, order lines, cursors, pushes, drift, oversells") { db in
+        migrator.registerMigration("m03-sync: stock, order lines, cursors, pushes, drift, oversells") { db in
             try db.execute(sql: """
                 CREATE TABLE sync_stock (
                     sku TEXT PRIMARY KEY,

@@ -214,7 +214,7 @@ struct ShippingPlanTests {
                 try db.execute(sql: "INSERT INTO shipping_recommendations_old SELECT * FROM shipping_recommendations")
                 try db.execute(sql: "DROP TABLE shipping_recommendations")
                 try db.execute(sql: "ALTER TABLE shipping_recommendations_old RENAME TO shipping_recommendations")
-                try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier LIKE 'v8-shipping:%'")
+                try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier LIKE 'm07-shipping:%'")
             }
             #expect(throws: (any Error).self) {
                 try queue.write { db in try db.execute(sql: "UPDATE shipping_recommendations SET status = 'no-rate'") }

@@ -7,13 +7,13 @@ import Testing
 /// written before inputs were recorded (string inputs, hand-written result JSON) keeps working.
 @Suite("Task inputs and results in the ledger", .timeLimit(.minutes(2)))
 struct TaskPayloadLedgerTests {
-    /// A ledger as the code before `v12-tasks` left it: every earlier migration, no `tasks.input`,
+    /// A ledger as the code before `m14-tasks` (formerly `v12-tasks`) left it: every earlier migration, no `tasks.input`,
     /// and task rows whose results are the JSON that code wrote by hand (field order included).
     static func oldLedger(_ path: String, results: [(key: String, status: String, result: String?)]) throws {
         let queue = try DatabaseQueue(path: path)
         let migrations = RunStore.migrator.migrations
-        let last = try #require(migrations.last { !$0.hasPrefix("v12-tasks") })
-        #expect(migrations.last?.hasPrefix("v12-tasks") == true)
+        let last = try #require(migrations.last { !$0.hasPrefix("m14-tasks") })
+        #expect(migrations.last?.hasPrefix("m14-tasks") == true)
         try RunStore.migrator.migrate(queue, upTo: last)
         try queue.write { db in
             #expect(try !db.columns(in: "tasks").map(\.name).contains("input"))

@@ -1,0 +1,79 @@
+import Foundation
+import GRDB
+import Testing
+@testable import FlipSyncCore
+@testable import FlipSyncStore
+
+/// The ledger's tables are read through records: a row that does not decode is an error, never
+/// a default.
+@Suite("Ledger records: a bad row is an error", .timeLimit(.minutes(2)))
+struct LedgerRecordTests {
+    static func ledger() throws -> (String, RunStore) {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("flipsync-records-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let path = dir.appendingPathComponent("ledger.sqlite").path
+        let store = try RunStore(path: path)
+        try MigrationNamesTests.corrupt(path, """
+            INSERT INTO runs (id, job, kind, trigger, created_at, status) VALUES (1, 'sweep', 'repricing-sweep', 'manual', 1000, 'succeeded');
+            INSERT INTO spend (id, at_ms, provider, operation, units, cost_micros, currency, run_id, served_from_cache)
+            VALUES (7, 1000, 'openai', 'match', 1, 2500, 'USD', 1, 0);
+            """)
+        return (path, store)
+    }
+
+    @Test func aSpendRowWithAnUnknownCurrencyIsAnErrorNamingTheRow() throws {
+        let (path, store) = try Self.ledger()
+        #expect(try SpendHistory(store: store).calls(runID: 1).map(\.call.cost.micros) == [2500])
+        try MigrationNamesTests.corrupt(path, "UPDATE spend SET currency = 'XQQ' WHERE id = 7")
+        let error = #expect(throws: LedgerError.self) { try SpendHistory(store: store).calls(runID: 1) }
+        #expect("\(String(describing: error))".contains("spend row 7"))
+    }
+
+    @Test func aSpendRowWithANullWhereAValueIsRequiredIsAnErrorNamingTheRow() throws {
+        let (path, store) = try Self.ledger()
+        // A column added NOT NULL can still hold a NULL in a hand-edited file: rebuild without the constraint.
+        try MigrationNamesTests.corrupt(path, """
+            PRAGMA writable_schema = ON;
+            UPDATE sqlite_master SET sql = replace(sql, 'units INTEGER NOT NULL', 'units INTEGER') WHERE name = 'spend';
+            """)
+        try MigrationNamesTests.corrupt(path, "UPDATE spend SET units = NULL WHERE id = 7")
+        let reopened = try RunStore(path: path, mode: .readOnly)
+        _ = store
+        let error = #expect(throws: LedgerError.self) { try SpendHistory(store: reopened).calls(runID: 1) }
+        #expect("\(String(describing: error))".contains("spend row (id 7)"))
+    }
+
+    @Test func aRunWithAnUnknownStatusIsAnError() throws {
+        let (path, store) = try Self.ledger()
+        #expect(try store.run(id: 1)?.status == .succeeded)
+        try MigrationNamesTests.corrupt(path, """
+            PRAGMA ignore_check_constraints = ON;
+            UPDATE runs SET status = 'exploded' WHERE id = 1;
+            """)
+        let error = #expect(throws: LedgerError.self) { try store.run(id: 1) }
+        #expect("\(String(describing: error))".contains("runs row (id 1)"))
+        #expect(throws: LedgerError.self) { try store.recentRuns(job: nil, limit: 5) }
+        #expect(throws: LedgerError.self) { try store.runs(createdSince: 0) }
+    }
+
+    @Test func aTaskWithAnUnknownStatusIsAnErrorNamingTheTask() throws {
+        let (path, store) = try Self.ledger()
+        try store.saveTask(TaskInfo(runID: 1, key: "fetch", agent: "ebay", status: .succeeded, attempts: 1))
+        #expect(try store.tasks(runID: 1).map(\.status) == [.succeeded])
+        try MigrationNamesTests.corrupt(path, """
+            PRAGMA ignore_check_constraints = ON;
+            UPDATE tasks SET status = 'exploded' WHERE run_id = 1;
+            """)
+        let error = #expect(throws: LedgerError.self) { try store.tasks(runID: 1) }
+        #expect("\(String(describing: error))".contains("tasks row (run_id 1, key \"fetch\")"))
+    }
+
+    @Test func aScheduleStateThatDoesNotDecodeIsAnErrorNamingTheJob() throws {
+        let (path, store) = try Self.ledger()
+        try store.saveScheduleState(ScheduleState(job: "sweep", lastScheduledAt: 1000, nextDueAt: 4600))
+        #expect(try store.scheduleStates()["sweep"]?.nextDueAt == 4600)
+        try MigrationNamesTests.corrupt(path, "UPDATE schedule_state SET next_due_at = 'soon' WHERE job = 'sweep'")
+        let error = #expect(throws: LedgerError.self) { try store.scheduleStates() }
+        #expect("\(String(describing: error))".contains("schedule_state row (job \"sweep\")"))
+    }
+}
