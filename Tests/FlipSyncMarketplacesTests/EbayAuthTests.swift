@@ -38,6 +38,26 @@ struct EbayAuthTests {
         }
     }
 
+    @Test("a fresh token revoked again is replaced up to twice per request; a third 401 in a row is an auth error")
+    func freshTokenRevokedAgain() async throws {
+        try await Harness.with { h in
+            _ = try await h.client.offers(sku: "FS-00001")
+            // Each of the next two offers requests expires every token first (so it answers 401):
+            // the request's own send and its first retry with a fresh token.
+            h.sandbox.state.inject(SandboxFault(route: .offers, remaining: 2, expireTokens: true))
+            _ = try await h.client.offers(sku: "FS-00002")
+            #expect(h.sandbox.state.tokensIssued == ["user": 3])
+            h.sandbox.state.inject(SandboxFault(route: .offers, remaining: 3, expireTokens: true))
+            await #expect {
+                _ = try await h.client.offers(sku: "FS-00003")
+            } throws: { error in
+                guard case MarketplaceError.auth(let message) = error else { return false }
+                return message.contains("freshly issued token")
+            }
+            #expect(h.sandbox.state.tokensIssued == ["user": 5])
+        }
+    }
+
     @Test("a cached token is renewed shortly before it expires, by the client's clock")
     func renewedBeforeExpiry() async throws {
         let clock = ManualClock(Timestamp(secondsSinceEpoch: 1_800_000_000))

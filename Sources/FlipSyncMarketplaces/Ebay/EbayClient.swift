@@ -453,24 +453,32 @@ public final class EbayClient: Sendable {
         return HTTPRequest(method: method, url: url, headers: headers, body: body, timeout: configuration.timeout)
     }
 
-    /// Sends with a cached token; on 401 drops it and retries once with a fresh one. Non-2xx
-    /// statuses become `MarketplaceError`s.
+    /// Sends with a cached token; on 401 drops it and retries with a fresh one, at most
+    /// `freshTokenRetries` times: a token can be revoked after it was issued (eBay revokes every
+    /// token of a user on a password change, and the sandbox's expired-token fault expires all
+    /// of them, also one another request just fetched), but a fresh token refused again and
+    /// again means the credentials are wrong. Non-2xx statuses become `MarketplaceError`s.
     private func authorized(_ operation: String, tokens: OAuthTokenCache,
                             _ build: @Sendable (IssuedToken) -> HTTPRequest) async throws -> HTTPResponse {
         var token = try await tokens.token()
         let call = Self.call(operation, bucket: bucket, price: configuration.callPrice)
         var response = try await pipeline.send(build(token), call)
-        if response.status == 401 {
-            await tokens.invalidate(token)
-            token = try await tokens.token()
-            response = try await pipeline.send(build(token), call)
-            if response.status == 401 {
+        var refreshes = 0
+        while response.status == 401 {
+            guard refreshes < Self.freshTokenRetries else {
                 throw MarketplaceError.auth("eBay rejected a freshly issued token for \(operation): \(Self.apiMessage(response))")
             }
+            await tokens.invalidate(token)
+            token = try await tokens.token()
+            refreshes += 1
+            response = try await pipeline.send(build(token), call)
         }
         try Self.check(response, operation: operation)
         return response
     }
+
+    /// How many fresh tokens one request tries after a 401 before it is an auth error.
+    static let freshTokenRetries = 2
 
     static func check(_ response: HTTPResponse, operation: String) throws {
         try StatusMapping.check(response, api: "eBay", operation: operation, apiMessage: { apiMessage($0) })
