@@ -11,69 +11,35 @@ import Glibc
 struct DaemonIdleTests {
     @Test("an idle flipsyncd, after READY=1, a reload and a control request, wakes at most once in 5 s (it woke every second)")
     func idleDaemonSleeps() throws {
-        let daemon = repositoryRoot + "/.build/debug/flipsyncd"
-        let control = repositoryRoot + "/.build/debug/flipsyncctl"
-        try #require(access(daemon, X_OK) == 0 && access(control, X_OK) == 0, "build first: swift build --build-tests")
-        let scratch = try TemporaryDirectory()
-        defer { scratch.remove() }
-        try FileManager.default.createDirectory(atPath: scratch.path + "/jobs", withIntermediateDirectories: true)
         // Jobs whose next fire is hours away (03:00 and 15:00 UTC are never both within the window).
         let hour = Calendar(identifier: .gregorian).dateComponents(in: TimeZone(identifier: "UTC")!, from: Date()).hour!
         let far = (hour + 6) % 24
+        var jobs: [String: String] = [:]
         for i in 0..<4 {
-            try scratch.write("jobs/job-\(i).toml", """
+            jobs["job-\(i)"] = """
                 name = "job-\(i)"
                 kind = "readiness-scan"
                 schedule = "*-*-* \(String(format: "%02d", far)):\(String(format: "%02d", i)):00"
                 [params]
                 probes = ["database"]
-                """)
+                """
         }
-        let socket = scratch.path + "/control.sock"
-        let config = try scratch.write("flipsync.toml", """
-            [daemon]
-            database = "\(scratch.path)/ledger.sqlite"
-            jobs_directory = "\(scratch.path)/jobs"
-            control_socket = "\(socket)"
-            drain_timeout = "5s"
-            """)
-        let notify = try NotificationListener(path: scratch.path + "/notify.sock")
-        defer { notify.close() }
-
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: daemon)
-        process.arguments = ["--config", config]
-        var environment = ProcessInfo.processInfo.environment
-        environment["NOTIFY_SOCKET"] = notify.path
-        environment.removeValue(forKey: "WATCHDOG_USEC")
-        process.environment = environment
-        let log = try scratch.write("stderr", "")
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
-        let pid = process.processIdentifier
+        let daemon = try DaemonProcess(jobs: jobs, notifications: true)
+        try daemon.start()
+        let pid = daemon.pid
         let deadline = Date().addingTimeInterval(90)
 
         // READY=1, then a reload (its reader ran on a global queue before) and READY=1 again.
-        var seen: [String] = []
-        while !seen.contains(where: { $0.contains("READY=1") }), process.isRunning, Date() < deadline {
-            seen += notify.messages(waiting: 100)
-        }
+        let seen = daemon.notifications(until: deadline) { $0.contains { $0.contains("READY=1") } }
         try #require(seen.contains { $0.contains("READY=1") }, "no READY=1: \(seen)")
         kill(pid, SIGHUP)
-        var afterHangup: [String] = []
-        func reloaded() -> Bool {
-            guard let reloading = afterHangup.firstIndex(where: { $0.contains("RELOADING=1") }) else { return false }
-            return afterHangup[(reloading + 1)...].contains { $0.contains("READY=1") }
-        }
-        while !reloaded(), process.isRunning, Date() < deadline { afterHangup += notify.messages(waiting: 100) }
-        try #require(reloaded(), "no reload: \(afterHangup)")
+        let afterHangup = daemon.notifications(until: deadline, readyAfterReload)
+        try #require(readyAfterReload(afterHangup), "no reload: \(afterHangup)")
 
         // A control request: the control server's threads and a handler task.
         let client = Process()
-        client.executableURL = URL(fileURLWithPath: control)
-        client.arguments = ["status", "--socket", socket]
+        client.executableURL = URL(fileURLWithPath: DaemonProcess.controlPath)
+        client.arguments = ["status", "--socket", daemon.socket]
         client.standardOutput = FileHandle.nullDevice
         client.standardError = FileHandle.nullDevice
         try client.run()
@@ -93,15 +59,12 @@ struct DaemonIdleTests {
         let before = Self.switches(pid)
         usleep(5_000_000)
         let after = Self.switches(pid)
-        let stderr = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-        #expect(process.isRunning, "flipsyncd died: \(stderr.suffix(2000))")
+        #expect(daemon.isRunning, "flipsyncd died: \(daemon.stderr.suffix(2000))")
         // Each thread's wake-ups in the window; a thread started in it counts from zero.
         let woke = after.reduce(0) { $0 + $1.value - (before[$1.key] ?? 0) }
         #expect(woke <= 1, "flipsyncd woke \(woke) times in 5 s idle; per thread before \(before), after \(after)")
 
-        kill(pid, SIGTERM)
-        process.waitUntilExit()
-        #expect(process.terminationReason == .exit && process.terminationStatus == 0)
+        #expect(daemon.terminate(), "flipsyncd did not exit 0 on SIGTERM: \(daemon.exitDescription)")
     }
 
     /// Voluntary context switches of each thread of `pid` ("TID NAME": a thread blocks, then

@@ -1,0 +1,143 @@
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The built `flipsyncd`, started as systemd would start it, for the suites that test the real
+/// process (`DaemonIdleTests`, `DaemonSignalTests`, `DaemonMetricsTests`): a scratch directory
+/// with `jobs/` and a `flipsync.toml`, stderr into a file, `NOTIFY_SOCKET` a listener of the
+/// test's own (or unset), never a watchdog. A daemon still running when the value is dropped
+/// is SIGKILLed, so a failed `#require` cannot leave one behind.
+final class DaemonProcess {
+    static let daemonPath = repositoryRoot + "/.build/debug/flipsyncd"
+    static let controlPath = repositoryRoot + "/.build/debug/flipsyncctl"
+
+    let scratch: TemporaryDirectory
+    /// The config file, `[daemon]` with the ledger, jobs and control socket in `scratch`.
+    let config: String
+    let socket: String
+    let database: String
+    let notify: NotificationListener?
+    private let process = Process()
+    private let log: String
+
+    /// Writes `jobs` (name → TOML text) and the config (`extraDaemonLines` appended to
+    /// `[daemon]`), but does not start the daemon: `start()` does.
+    init(jobs: [String: String], extraDaemonLines: [String] = [], notifications: Bool) throws {
+        try #require(access(Self.daemonPath, X_OK) == 0 && access(Self.controlPath, X_OK) == 0,
+                     "build first: swift build --build-tests")
+        scratch = try TemporaryDirectory()
+        try FileManager.default.createDirectory(atPath: scratch.path + "/jobs", withIntermediateDirectories: true)
+        for (name, text) in jobs { try scratch.write("jobs/\(name).toml", text) }
+        socket = scratch.path + "/control.sock"
+        database = scratch.path + "/ledger.sqlite"
+        config = try scratch.write("flipsync.toml", ([
+            "[daemon]",
+            "database = \"\(database)\"",
+            "jobs_directory = \"\(scratch.path)/jobs\"",
+            "control_socket = \"\(socket)\"",
+            "drain_timeout = \"5s\"",
+        ] + extraDaemonLines).joined(separator: "\n") + "\n")
+        notify = notifications ? try NotificationListener(path: scratch.path + "/notify.sock") : nil
+        log = try scratch.write("stderr", "")
+    }
+
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        notify?.close()
+        scratch.remove()
+    }
+
+    func start() throws {
+        process.executableURL = URL(fileURLWithPath: Self.daemonPath)
+        process.arguments = ["--config", config]
+        var environment = ProcessInfo.processInfo.environment
+        environment.removeValue(forKey: "NOTIFY_SOCKET")
+        environment.removeValue(forKey: "WATCHDOG_USEC")
+        if let notify { environment["NOTIFY_SOCKET"] = notify.path }
+        process.environment = environment
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+    }
+
+    var pid: Int32 { process.processIdentifier }
+    var isRunning: Bool { process.isRunning }
+    var stderr: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+
+    /// The notifications received, waiting until `done` says so, the daemon exits, or `deadline`.
+    func notifications(until deadline: Date, startingWith seen: [String] = [], _ done: ([String]) -> Bool) -> [String] {
+        guard let notify else { return seen }
+        var seen = seen
+        while !done(seen), process.isRunning, Date() < deadline { seen += notify.messages(waiting: 100) }
+        return seen
+    }
+
+    /// The rest of stderr's line after `marker`, once it shows (nil if it never did by `deadline`).
+    func waitForStderr(_ marker: String, until deadline: Date) -> Substring? {
+        while process.isRunning, Date() < deadline {
+            let text = stderr
+            if let range = text.range(of: marker) { return text[range.upperBound...].prefix { $0 != "\n" } }
+            usleep(20_000)
+        }
+        return nil
+    }
+
+    /// SIGTERM, then waits for the exit; whether it was a clean exit 0.
+    func terminate() -> Bool {
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        return process.terminationReason == .exit && process.terminationStatus == 0
+    }
+
+    /// How the daemon ended, for a failure message.
+    var exitDescription: String {
+        process.isRunning ? "running"
+            : "\(process.terminationReason == .uncaughtSignal ? "signal" : "exit") \(process.terminationStatus)"
+    }
+}
+
+/// A datagram socket bound at `path`, as systemd's `NOTIFY_SOCKET`.
+final class NotificationListener {
+    let path: String
+    private let fd: Int32
+
+    init(path: String) throws {
+        self.path = path
+        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw POSIXError(.EIO) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (i, byte) in path.utf8.enumerated() { raw[i] = byte }
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard bound == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+    }
+
+    /// The messages waiting, after waiting up to `milliseconds` for the first.
+    func messages(waiting milliseconds: Int32 = 0) -> [String] {
+        var out: [String] = []
+        var wait = milliseconds
+        while true {
+            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&poller, 1, wait) == 1 else { return out }
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            let count = recv(fd, &buffer, buffer.count, 0)
+            guard count > 0 else { return out }
+            out.append(String(decoding: buffer[0..<count], as: UTF8.self))
+            wait = 0
+        }
+    }
+
+    func close() { _ = Glibc.close(fd) }
+}
+
+/// Whether `seen` has a `RELOADING=1` followed (later) by a `READY=1`: a reload finished.
+func readyAfterReload(_ seen: [String]) -> Bool {
+    guard let reloading = seen.firstIndex(where: { $0.contains("RELOADING=1") }) else { return false }
+    return seen[(reloading + 1)...].contains { $0.contains("READY=1") }
+}
