@@ -9,6 +9,10 @@ import FlipSyncCore
 ///   policy's first domestic service as `listingShipping` reads it (zero for free shipping);
 ///   nil for calculated shipping, local pickup or an offer without a policy. The policies are
 ///   read (`getFulfillmentPolicies`, once) only when some offer has no override.
+/// - `sweepListings` (the repricing sweep's snapshot, `OfferDeferringMarketplace`): the same
+///   from inventory items and remembered offers only; a SKU without a remembered offer is
+///   pending (no offer id) until `completeListings` reads its offer for the decide task. getOffers
+///   go through the client's Inventory bucket (`offerReadRate`), Browse calls through their own.
 /// - `competition`: Browse search by our GTIN in our condition (`matchedByIdentifier`), plus a
 ///   keyword search by our title in our condition whose results without a GTIN are added as
 ///   title-only offers. Nothing is filtered for the repricer's sake; offers are left out only
