@@ -477,9 +477,9 @@ public struct EbayMarketplace: OfferDeferringMarketplace {
     }
 
     /// The sweep's Browse calls (GTIN and keyword searches, getItems) go through the client's
-    /// one token bucket for eBay at its configured rate (`rate_limit`, `burst`; eBay publishes
-    /// daily quotas only): the sweep's time bound counts the calls `competitionCallCounter`
-    /// counts against it (`countsCalls`).
+    /// Browse token bucket at its configured rate (`rate_limit`, `burst`; eBay publishes daily
+    /// quotas only): the sweep's time bound counts the calls `competitionCallCounter` counts
+    /// against it (`countsCalls`). getOffers have their own bucket (`offerReadRate`).
     public var competitionReadRate: CompetitionReadRate? {
         let c = client.configuration
         let perSecond = Double(c.requests) * 1000 / Double(max(1, c.per.milliseconds))
