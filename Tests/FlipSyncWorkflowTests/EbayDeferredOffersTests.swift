@@ -55,4 +55,29 @@ struct EbayDeferredOffersTests {
             #expect(try store.coverage(marketplace: .ebay).count == count, "every listing checked within two nights")
         }
     }
+
+    @Test("a SKU whose getOffers finds no published offer on the sweep's eBay site is not decided, leaves the snapshot, and waits its turn: the next run reads the never-checked SKUs first")
+    func skuWithoutPublishedOffer() async throws {
+        // The sandbox's offers are all on EBAY_US; the sweep's client asks for EBAY_GB.
+        try await CapacityWorld.with(listings: 20, limits: .generous, ebayMarketplaceID: "EBAY_GB",
+                                     jobs: ["sweep": CapacityWorld.job("max_listings_per_run = 10")]) { w in
+            let store = w.world.harness.store
+            let skus = w.world.harness.sandbox.state.listings.map(\.sku).sorted()
+            try #require(skus.count == 20)
+            let (first, status) = try await w.run("sweep")
+            #expect(status == .succeeded, "\(first.error ?? "")")
+            #expect(w.requests(.offers) == 10, "offers read only for the 10 selected")
+            #expect(try store.decisions(sweep: first.id).isEmpty)
+            let left = try store.sweepListings(sweep: first.id, marketplace: .ebay)
+            #expect(left.map(\.sku) == Array(skus.dropFirst(10)) && left.allSatisfy(\.offerPending), "the 10 without an offer left the snapshot")
+            #expect(Set(try store.coverage(marketplace: .ebay).keys) == Set(skus.prefix(10)))
+
+            w.clock.advance(bySeconds: 3600)
+            let (second, again) = try await w.run("sweep")
+            #expect(again == .succeeded, "\(second.error ?? "")")
+            #expect(w.requests(.offers) == 20, "the next run read the 10 never looked at, not the same 10 again")
+            #expect(Set(try store.coverage(marketplace: .ebay).keys) == Set(skus))
+            #expect(try store.sweepListings(sweep: second.id, marketplace: .ebay).map(\.sku) == Array(skus.prefix(10)))
+        }
+    }
 }
