@@ -8,8 +8,10 @@ public protocol UnitCostSource: Sendable {
 
 /// The repricing sweep as a run: three waves, so nothing is applied before everything is decided.
 ///
-/// 1. `listings:<marketplace>` reads our active listings into the ledger (the sweep's snapshot),
-///    and `costs` refreshes unit costs from the job's `cost_source`.
+/// 1. `listings:<marketplace>` reads our active listings into the ledger (the sweep's snapshot;
+///    an `OfferDeferringMarketplace`'s listings whose offer is not known yet are pending, their
+///    offers read by the decide task that checks them), and `costs` refreshes unit costs from
+///    the job's `cost_source`.
 /// 2. `decide:<marketplace>:<sku>` (one listing) or `decide:<marketplace>:group-<n>` (the
 ///    listings the marketplace's `competitionGroups` reads together: 20 Amazon SKUs per
 ///    `getListingOffersBatch`) gathers the competition, decides each listing with `Repricer`
@@ -221,6 +223,11 @@ public struct RepricingSweepPlan: WorkflowPlan {
     ///   listings needing a read add, all quotas together, fit those requests;
     /// - `counter` and `remaining`: the quota calls the listings needing a read add (one search
     ///   per distinct search, getItems batched) fit what the job has left of each quota.
+    /// - `offerRate` (a channel that defers its offer reads, `OfferDeferringMarketplace`) and
+    ///   `timeout`: each pending listing taken (`offerPending`) counts one offer read, and those
+    ///   reads fit the requests of `competitionShareOfTimeout`% of the time left at that rate
+    ///   (their own bucket). Not a quota call: under a spent quota a pending listing adding no
+    ///   quota call is still taken while this room lasts.
     ///
     /// The walk stops at the first listing a count bound refuses. A listing whose calls do not
     /// fit (a quota's, or the timeout's when it counts calls) is carried, and from then on only listings adding no calls are taken (their search
