@@ -86,11 +86,12 @@ enum QuotaBench {
                 let (run, status) = try await world.run("sweep-ebay")
                 let elapsed = world.clock.monotonicMilliseconds() - started
                 let searches = (world.sandbox.state.requestCounts["search"] ?? 0) - (before["search"] ?? 0)
+                let offerReads = (world.sandbox.state.requestCounts["offers"] ?? 0) - (before["offers"] ?? 0)
                 let used = world.runtime.quota.usage().first { $0.key == QuotaKey(provider: "ebay", api: "browse") }?.used ?? 0
                 maxUsed = max(maxUsed, used)
                 let covered = try world.runtime.store.coverage(marketplace: .ebay).count
                 if first == nil { first = (searches, try world.waveSpan(runID: run.id, agent: "decide"), elapsed, status) }
-                perNight.append("night \(night): \(status.rawValue), \(searches) searches, \(covered)/\(count) checked, \(format(Double(elapsed) / 60_000, digits: 0)) min")
+                perNight.append("night \(night): \(status.rawValue), \(searches) searches, \(offerReads) getOffers, \(covered)/\(count) checked, \(format(Double(elapsed) / 60_000, digits: 0)) min")
                 log("    " + perNight.last!)
                 if covered >= count { nightsNeeded = night; break }
                 // A night that checked nothing new will be followed by the same night again.

@@ -77,6 +77,23 @@ extension RunStore: RepricingLedger {
         }
     }
 
+    public func updateSweepListings(_ listings: [MarketplaceListing], removing: [String], sweep: Int64,
+                                    marketplace: MarketplaceName) throws {
+        try write { db in
+            for sku in removing + listings.map(\.sku) {
+                try db.execute(literal: "DELETE FROM sweep_listings WHERE sweep_id = \(sweep) AND marketplace = \(marketplace.rawValue) AND sku = \(sku)")
+            }
+            for l in listings {
+                try db.execute(literal: """
+                    INSERT INTO sweep_listings (sweep_id, marketplace, sku, listing_id, title, gtin, asin, condition,
+                                                price_micros, currency, quantity, shipping_micros)
+                    VALUES (\(sweep), \(marketplace.rawValue), \(l.sku), \(l.listingID), \(l.title), \(l.gtin), \(l.asin),
+                            \(l.condition.rawValue), \(l.price.micros), \(l.price.currency.code), \(l.quantity), \(l.shippingCharged?.micros))
+                    """)
+            }
+        }
+    }
+
     public func sweepListings(sweep: Int64, marketplace: MarketplaceName) throws -> [MarketplaceListing] {
         try read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM sweep_listings WHERE sweep_id = ? AND marketplace = ? ORDER BY sku",

@@ -66,4 +66,34 @@ struct SweepCapacityPlanTests {
                                                 counter: PerGTIN(), remaining: [browse: 2], needsRead: { $0.quantity > 0 })
         #expect(later.selected.map(\.sku) == ["A", "B", "C", "E"] && later.planned == [browse: 2])
     }
+
+    @Test("pending listings (eBay offers not read yet): each taken counts one offer read against its own room in the timeout; once one does not fit none does; a pending hold still fits under a spent quota")
+    func pendingOfferReads() {
+        func pending(_ sku: String, _ gtin: String, quantity: Int = 1) -> MarketplaceListing {
+            var l = Self.listing(sku, gtin, quantity: quantity)
+            l.listingID = ""
+            return l
+        }
+        let listings = [pending("A", "g1"), Self.listing("B", "g2"), pending("C", "g1"), pending("D", "g3"),
+                        pending("E", "g5", quantity: 0), Self.listing("F", "g4")]
+        #expect(listings.filter(\.offerPending).map(\.sku) == ["A", "C", "D", "E"])
+        let browse = QuotaKey(provider: "ebay", api: "browse")
+        // 80% of 2.5 s at 0.5/s with a burst of 1: 1 + ⌊2 × 0.5⌋ = 2 offer reads.
+        let offers = CompetitionReadRate(operation: "getOffers", requestsPerSecond: 0.5, burst: 1, listingsPerRequest: 1)
+        let timed = RepricingSweepPlan.capacity(listings, coverage: [:], sweep: 1, max: nil, timeout: TimeSpan(milliseconds: 2_500),
+                                                counter: PerGTIN(), offerRate: offers, remaining: [browse: 10], needsRead: { $0.quantity > 0 })
+        // A and C read their offers (C's search is A's); D does not fit, nor E; F would add a search after that.
+        #expect(timed.selected.map(\.sku) == ["A", "B", "C"] && timed.limitedBy == "timeout", "\(timed.selected.map(\.sku))")
+        #expect(timed.offerReads == 2 && timed.offerReadRoom == 2 && timed.planned == [browse: 2])
+        let record = timed.record(marketplace: .ebay)
+        #expect(record.offerReads == .init(planned: 2, room: 2, operation: "getOffers"))
+        #expect(record.journalFields.contains { $0 == ("offer_reads_planned", "2") } && record.journalFields.contains { $0 == ("offer_reads_room", "2") })
+        // With room for the reads but one Browse call left: the quota binds; pending listings adding
+        // no quota call (C shares A's search, E is out of stock) are still taken.
+        let quota = RepricingSweepPlan.capacity(listings, coverage: [:], sweep: 1, max: nil, timeout: TimeSpan(milliseconds: 60_000),
+                                                counter: PerGTIN(), offerRate: offers, remaining: [browse: 1], needsRead: { $0.quantity > 0 })
+        #expect(quota.selected.map(\.sku) == ["A", "C", "E"] && quota.limitedBy == "ebay/browse quota (1 calls left)",
+                "\(quota.selected.map(\.sku)) \(quota.limitedBy ?? "")")
+        #expect(quota.offerReads == 3)
+    }
 }

@@ -27,7 +27,10 @@ public struct EbayClientConfiguration: Sendable, Hashable {
     public var baseURL: String
     /// `X-EBAY-C-MARKETPLACE-ID`, e.g. `EBAY_US`.
     public var marketplaceID: String
-    /// The token bucket: `requests` per `per`, holding at most `burst`.
+    /// The token bucket: `requests` per `per`, holding at most `burst`. The Browse API's calls
+    /// and the rest (OAuth, Inventory, Fulfillment, Account) each have a bucket of this size:
+    /// eBay publishes daily call limits per API, no per-second rate, so the two APIs' calls do
+    /// not wait for each other.
     public var requests: Int
     public var per: TimeSpan
     public var burst: Int
@@ -70,7 +73,8 @@ public struct EbayClientConfiguration: Sendable, Hashable {
 /// eBay's REST APIs: OAuth tokens, Browse search, the Inventory API's offers, inventory items
 /// and bulk price/quantity updates, and the Fulfillment API's orders.
 ///
-/// Every request takes a token from the bucket for (host, client id) first, and is reported to
+/// Every request takes a token from its API's bucket for (host, client id) first — Browse calls
+/// from one, every other call from another, each at the configured rate — and is reported to
 /// the `SpendRecorder` once sent. Access tokens are cached per grant (`OAuthTokenCache`); a 401
 /// drops the token and the request is retried once with a fresh one.
 ///
@@ -81,6 +85,8 @@ public final class EbayClient: Sendable {
     private let credentials: EbayCredentials
     private let pipeline: RequestPipeline
     private let bucket: TokenBucket
+    /// The Browse API's calls (`browse.*`): their own bucket at the same configured rate.
+    private let browseBucket: TokenBucket
     private let logger: Logger
     private let applicationTokens: OAuthTokenCache
     private let userTokens: OAuthTokenCache
@@ -97,6 +103,8 @@ public final class EbayClient: Sendable {
         let host = URLParts(configuration.baseURL).map { "\($0.host):\($0.port)" } ?? configuration.baseURL
         bucket = rateLimiters.bucket("\(host)|\(credentials.clientID)", requests: configuration.requests,
                                      per: configuration.per, burst: configuration.burst)
+        browseBucket = rateLimiters.bucket("\(host)|\(credentials.clientID)|browse", requests: configuration.requests,
+                                           per: configuration.per, burst: configuration.burst)
         // The caches' fetch closures capture a `TokenMinter` value, not the client: no cycle.
         let mint = TokenMinter(configuration: configuration, credentials: credentials, pipeline: pipeline, bucket: bucket)
         applicationTokens = OAuthTokenCache(clock: clock) { try await mint.applicationToken() }
@@ -461,7 +469,7 @@ public final class EbayClient: Sendable {
     private func authorized(_ operation: String, tokens: OAuthTokenCache,
                             _ build: @Sendable (IssuedToken) -> HTTPRequest) async throws -> HTTPResponse {
         var token = try await tokens.token()
-        let call = Self.call(operation, bucket: bucket, price: configuration.callPrice)
+        let call = Self.call(operation, bucket: operation.hasPrefix("browse.") ? browseBucket : bucket, price: configuration.callPrice)
         var response = try await pipeline.send(build(token), call)
         var refreshes = 0
         while response.status == 401 {

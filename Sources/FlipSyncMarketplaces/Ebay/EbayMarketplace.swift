@@ -9,6 +9,10 @@ import FlipSyncCore
 ///   policy's first domestic service as `listingShipping` reads it (zero for free shipping);
 ///   nil for calculated shipping, local pickup or an offer without a policy. The policies are
 ///   read (`getFulfillmentPolicies`, once) only when some offer has no override.
+/// - `sweepListings` (the repricing sweep's snapshot, `OfferDeferringMarketplace`): the same
+///   from inventory items and remembered offers only; a SKU without a remembered offer is
+///   pending (no offer id) until `completeListings` reads its offer for the decide task. getOffers
+///   go through the client's Inventory bucket (`offerReadRate`), Browse calls through their own.
 /// - `competition`: Browse search by our GTIN in our condition (`matchedByIdentifier`), plus a
 ///   keyword search by our title in our condition whose results without a GTIN are added as
 ///   title-only offers. Nothing is filtered for the repricer's sake; offers are left out only
@@ -32,7 +36,7 @@ import FlipSyncCore
 /// - `orders`: `getOrders` by creation date, every page. The cursor is the ISO 8601
 ///   `creationDate` of the newest order seen minus `cursorOverlap` (five minutes), never moving
 ///   back; orders created at or after it are returned, so lines near the cursor come again.
-public struct EbayMarketplace: Marketplace {
+public struct EbayMarketplace: OfferDeferringMarketplace {
     public let client: EbayClient
     /// Our eBay username, to flag our own offers in search results.
     public let ourUsername: String?
@@ -47,6 +51,10 @@ public struct EbayMarketplace: Marketplace {
     /// Offers read by getOffers are written to `offerMemory` this many at a time as they come,
     /// so a read cut off (a run's timeout) keeps what it read and the next read goes on from there.
     public let rememberEvery: Int
+
+    /// Fulfillment policies read by `sweepListings` (all, once) and `completeListings` (by id),
+    /// so a decide task completing its pending listings does not read them again.
+    let policyCache = FulfillmentPolicyCache()
 
     /// How far the orders cursor stays behind the newest order seen.
     public static let cursorOverlap = TimeSpan.seconds(5 * 60)
@@ -91,6 +99,98 @@ public struct EbayMarketplace: Marketplace {
             listings.append(try listing(item, offer, shippingCharged: charge))
         }
         return listings
+    }
+
+    // MARK: The sweep's listings (offers read only for the listings it selects)
+
+    /// The sweep's snapshot (`OfferDeferringMarketplace`): every inventory item (200 a page);
+    /// one whose offer is remembered is a complete listing, as `activeListings` gives it; one
+    /// without is pending (no offer id, a zero price in the marketplace's currency, the item's
+    /// quantity), and no `getOffers` is made here. An item whose condition is missing or not
+    /// eBay's has its offer read now, as `activeListings` does (an error if it is published).
+    /// The fulfillment policies are read once (`getFulfillmentPolicies`) when a remembered offer
+    /// has no shipping-cost override.
+    public func sweepListings() async throws -> [MarketplaceListing] {
+        var items: [InventoryItem] = []
+        var offset: Int? = 0
+        while let current = offset {
+            let page = try await client.inventoryItems(limit: 200, offset: current)
+            items += page.items
+            offset = page.nextOffset
+        }
+        let remembered = try offerMemory?.rememberedOffers(marketplace: .ebay) ?? [:]
+        let unknownCondition = items.filter { remembered[$0.sku] == nil && $0.condition.flatMap(EbayCondition.condition(inventoryEnum:)) == nil }
+        let readNow = Dictionary(zip(unknownCondition.map(\.sku), try await readOffers(unknownCondition.map(\.sku))), uniquingKeysWith: { a, _ in a })
+        let known = remembered.values.map(Self.sellerOffer) + readNow.values.compactMap { $0 }
+        if known.contains(where: { $0.domesticShippingCost == nil && $0.fulfillmentPolicyID != nil }) {
+            await policyCache.replace(try await client.fulfillmentPolicies())
+        }
+        let currency = Self.currency(marketplaceID: client.configuration.marketplaceID)
+        var listings: [MarketplaceListing] = []
+        for item in items {
+            if let offer = remembered[item.sku].map(Self.sellerOffer) ?? readNow[item.sku] ?? nil {
+                listings.append(try listing(item, offer, shippingCharged: try await shippingCharged(offer)))
+            } else if readNow[item.sku] == nil, let conditionEnum = item.condition,
+                      let condition = EbayCondition.condition(inventoryEnum: conditionEnum) {
+                listings.append(MarketplaceListing(
+                    marketplace: .ebay, sku: item.sku, listingID: "", gtin: item.upc.first ?? item.ean.first, title: item.title ?? "",
+                    condition: condition, price: .zero(currency), quantity: item.quantity ?? 0))
+            }
+        }
+        return listings
+    }
+
+    /// Pending listings completed: each SKU's offer read with getOffers (up to
+    /// `offerReadsInFlight` at once, remembered with `offerMemory`), its price, offer id and
+    /// shipping charged as `activeListings` gives them; its quantity stays the inventory item's
+    /// (what the plan judged its stock by); nil for a SKU without a published offer on the
+    /// client's marketplace.
+    public func completeListings(_ pending: [MarketplaceListing]) async throws -> [MarketplaceListing?] {
+        let offers = try await readOffers(pending.map(\.sku))
+        var out: [MarketplaceListing?] = []
+        for (listing, offer) in zip(pending, offers) {
+            guard let offer else { out.append(nil); continue }
+            guard let price = offer.price else { throw MarketplaceError.malformed("published offer \(offer.offerID) has no price") }
+            var complete = listing
+            complete.listingID = offer.offerID
+            complete.price = price
+            complete.shippingCharged = try await shippingCharged(offer)
+            out.append(complete)
+        }
+        return out
+    }
+
+    /// getOffers goes through the client's Inventory bucket, at the configured rate.
+    public var offerReadRate: CompetitionReadRate {
+        let c = client.configuration
+        return CompetitionReadRate(operation: "getOffers", requestsPerSecond: Double(c.requests) * 1000 / Double(max(1, c.per.milliseconds)),
+                                   burst: c.burst, listingsPerRequest: 1)
+    }
+
+    /// What the buyer pays to ship one unit: the offer's override, else its policy's (from the
+    /// cache, else read by id and kept); nil without either.
+    private func shippingCharged(_ offer: SellerOffer) async throws -> Money? {
+        if let override = offer.domesticShippingCost { return override }
+        guard let policyID = offer.fulfillmentPolicyID else { return nil }
+        if let policy = await policyCache.policy(policyID) { return Self.shipping(offer, policy: policy).charge }
+        let policy = try await client.fulfillmentPolicy(id: policyID)
+        await policyCache.add(policy)
+        return Self.shipping(offer, policy: policy).charge
+    }
+
+    /// The currency of an eBay marketplace's prices (a pending listing's placeholder price).
+    static func currency(marketplaceID: String) -> Currency {
+        let code: String
+        switch marketplaceID {
+        case "EBAY_GB": code = "GBP"
+        case "EBAY_CA": code = "CAD"
+        case "EBAY_AU": code = "AUD"
+        case "EBAY_CH": code = "CHF"
+        case "EBAY_PL": code = "PLN"
+        case "EBAY_DE", "EBAY_FR", "EBAY_IT", "EBAY_ES", "EBAY_AT", "EBAY_BE", "EBAY_IE", "EBAY_NL": code = "EUR"
+        default: code = "USD"
+        }
+        return Currency(code: code) ?? .usd
     }
 
     /// Each SKU's published offer on the client's marketplace (nil when it has none), in order.
@@ -377,9 +477,9 @@ public struct EbayMarketplace: Marketplace {
     }
 
     /// The sweep's Browse calls (GTIN and keyword searches, getItems) go through the client's
-    /// one token bucket for eBay at its configured rate (`rate_limit`, `burst`; eBay publishes
-    /// daily quotas only): the sweep's time bound counts the calls `competitionCallCounter`
-    /// counts against it (`countsCalls`).
+    /// Browse token bucket at its configured rate (`rate_limit`, `burst`; eBay publishes daily
+    /// quotas only): the sweep's time bound counts the calls `competitionCallCounter` counts
+    /// against it (`countsCalls`). getOffers have their own bucket (`offerReadRate`).
     public var competitionReadRate: CompetitionReadRate? {
         let c = client.configuration
         let perSecond = Double(c.requests) * 1000 / Double(max(1, c.per.milliseconds))
@@ -623,6 +723,21 @@ struct RememberedGTINSearches {
 
     /// The most results any remembered search of `gtin` found; nil when it was never searched.
     func mostResults(gtin: String) -> Int? { byGTIN[gtin]?.map(\.search.itemIDs.count).max() }
+}
+
+/// Fulfillment policies by id, kept by one `EbayMarketplace` between its listings read and the
+/// decide tasks that complete pending listings.
+actor FulfillmentPolicyCache {
+    private var byID: [String: FulfillmentPolicy] = [:]
+
+    func replace(_ policies: [FulfillmentPolicy]) {
+        byID = [:]
+        for policy in policies { byID[policy.policyID] = policy }
+    }
+
+    func add(_ policy: FulfillmentPolicy) { byID[policy.policyID] = policy }
+
+    func policy(_ id: String) -> FulfillmentPolicy? { byID[id] }
 }
 
 /// `EbayMarketplace.competitionCallCounter`'s count, listing by listing.

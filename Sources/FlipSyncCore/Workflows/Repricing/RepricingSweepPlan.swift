@@ -8,8 +8,10 @@ public protocol UnitCostSource: Sendable {
 
 /// The repricing sweep as a run: three waves, so nothing is applied before everything is decided.
 ///
-/// 1. `listings:<marketplace>` reads our active listings into the ledger (the sweep's snapshot),
-///    and `costs` refreshes unit costs from the job's `cost_source`.
+/// 1. `listings:<marketplace>` reads our active listings into the ledger (the sweep's snapshot;
+///    an `OfferDeferringMarketplace`'s listings whose offer is not known yet are pending, their
+///    offers read by the decide task that checks them), and `costs` refreshes unit costs from
+///    the job's `cost_source`.
 /// 2. `decide:<marketplace>:<sku>` (one listing) or `decide:<marketplace>:group-<n>` (the
 ///    listings the marketplace's `competitionGroups` reads together: 20 Amazon SKUs per
 ///    `getListingOffersBatch`) gathers the competition, decides each listing with `Repricer`
@@ -95,6 +97,7 @@ public struct RepricingSweepPlan: WorkflowPlan {
                     capacity = Self.capacity(
                         snapshot, coverage: try ledger.coverage(marketplace: marketplace), sweep: sweep, max: p.maxListingsPerRun,
                         rate: channel.competitionReadRate, timeout: timeLeft, counter: channel.competitionCallCounter(options: options),
+                        offerRate: (channel as? any OfferDeferringMarketplace)?.offerReadRate,
                         remaining: left, needsRead: { costs[$0.sku] != nil && $0.quantity > 0 })
                 } else {
                     capacity = Self.capacity(snapshot, coverage: try ledger.coverage(marketplace: marketplace), sweep: sweep,
@@ -185,6 +188,11 @@ public struct RepricingSweepPlan: WorkflowPlan {
         var timeoutRequests: Int64?
         var rate: CompetitionReadRate?
         var timeout: TimeSpan?
+        /// Pending listings taken (each an offer read before deciding), and the offer reads the
+        /// timeout had room for, when the channel defers its offer reads.
+        var offerReads: Int64 = 0
+        var offerReadRoom: Int64?
+        var offerRate: CompetitionReadRate?
 
         /// The `plan` task's input.
         func record(marketplace: MarketplaceName) -> SweepPlanRecord {
@@ -195,6 +203,9 @@ public struct RepricingSweepPlan: WorkflowPlan {
             if let timeoutListings, let timeoutRequests, let rate, let timeout {
                 record.timeout = .init(listings: timeoutListings, requests: timeoutRequests, operation: rate.operation,
                                        timeout: timeout.description)
+            }
+            if let offerRate, offerReads > 0 || offerReadRoom != nil {
+                record.offerReads = .init(planned: offerReads, room: offerReadRoom, operation: offerRate.operation)
             }
             return record
         }
@@ -212,6 +223,11 @@ public struct RepricingSweepPlan: WorkflowPlan {
     ///   listings needing a read add, all quotas together, fit those requests;
     /// - `counter` and `remaining`: the quota calls the listings needing a read add (one search
     ///   per distinct search, getItems batched) fit what the job has left of each quota.
+    /// - `offerRate` (a channel that defers its offer reads, `OfferDeferringMarketplace`) and
+    ///   `timeout`: each pending listing taken (`offerPending`) counts one offer read, and those
+    ///   reads fit the requests of `competitionShareOfTimeout`% of the time left at that rate
+    ///   (their own bucket). Not a quota call: under a spent quota a pending listing adding no
+    ///   quota call is still taken while this room lasts.
     ///
     /// The walk stops at the first listing a count bound refuses. A listing whose calls do not
     /// fit (a quota's, or the timeout's when it counts calls) is carried, and from then on only listings adding no calls are taken (their search
@@ -219,9 +235,18 @@ public struct RepricingSweepPlan: WorkflowPlan {
     /// that needed calls.
     static func capacity(_ listings: [MarketplaceListing], coverage: [String: ListingCoverage], sweep: Int64, max: Int?,
                          rate: CompetitionReadRate? = nil, timeout: TimeSpan? = nil, counter: (any CompetitionCallCounter)? = nil,
-                         remaining: [QuotaKey: Int64] = [:],
+                         offerRate: CompetitionReadRate? = nil, remaining: [QuotaKey: Int64] = [:],
                          needsRead: (MarketplaceListing) -> Bool = { _ in true }) -> Capacity {
         var result = Capacity(selected: listings, total: listings.count)
+        /// With a channel deferring its offer reads: the reads its own bucket has room for.
+        var offerCalls: Int64?
+        if let offerRate {
+            result.offerRate = offerRate
+            if let timeout {
+                offerCalls = offerRate.requests(in: timeout.milliseconds * competitionShareOfTimeout / 100)
+                result.offerReadRoom = offerCalls
+            }
+        }
         var timeoutCap: Int?
         /// With a rate that counts calls: the calls the timeout still has room for.
         var timeoutCalls: Int64?
@@ -239,7 +264,11 @@ public struct RepricingSweepPlan: WorkflowPlan {
             result.rate = rate
             result.timeout = timeout
         }
-        if counter == nil, listings.count <= Swift.min(max ?? Int.max, timeoutCap ?? Int.max) { return result }
+        if counter == nil, !(offerCalls != nil && listings.contains(where: \.offerPending)),
+           listings.count <= Swift.min(max ?? Int.max, timeoutCap ?? Int.max) {
+            result.offerReads = Int64(listings.filter(\.offerPending).count)
+            return result
+        }
         func rank(_ l: MarketplaceListing) -> (Int, Int64, String) {
             guard let c = coverage[l.sku] else { return (1, 0, l.sku) }
             return c.sweep == sweep ? (0, 0, l.sku) : (2, c.lastChecked, l.sku)
@@ -258,6 +287,15 @@ public struct RepricingSweepPlan: WorkflowPlan {
             if let timeoutCap, taken.count >= timeoutCap {
                 limitedBy = limitedBy ?? "timeout"
                 break
+            }
+            // A pending listing's offer is read before it is decided: one call on its own bucket,
+            // bounded by its own room only (no daily quota; every pending listing needs one, so
+            // once one does not fit none does). "Only free listings" is about quota calls.
+            let offerRead: Int64 = listing.offerPending ? 1 : 0
+            if offerRead > 0, let room = offerCalls, offerRead > room {
+                limitedBy = limitedBy ?? "timeout"
+                onlyFree = true
+                continue
             }
             if let counter, rank(listing).0 != 0, needsRead(listing) {
                 let adds = counter.adding(listing).filter { $0.value > 0 }
@@ -280,6 +318,8 @@ public struct RepricingSweepPlan: WorkflowPlan {
                     result.planned[key, default: 0] += calls
                 }
             }
+            offerCalls? -= offerRead
+            result.offerReads += offerRead
             taken.append(listing)
         }
         result.selected = taken.sorted { $0.sku < $1.sku }
@@ -401,10 +441,16 @@ public struct RepricingSweepPlan: WorkflowPlan {
 
         func perform(_ task: PlannedTask, context: AgentContext) async throws -> TaskOutput {
             let marketplace = try plan.marketplace(try task.input(as: MarketplaceInput.self).marketplace.rawValue)
-            let listings = try await marketplace.activeListings()
+            // A channel reading offers one SKU a call (eBay) reads only those it remembers here;
+            // the rest are pending until a decide task reads them (`OfferDeferringMarketplace`).
+            let deferring = marketplace as? any OfferDeferringMarketplace
+            let listings: [MarketplaceListing]
+            if let deferring { listings = try await deferring.sweepListings() } else { listings = try await marketplace.activeListings() }
             let sweep = try plan.ledger.sweepID(ofRun: context.runID)
             try plan.ledger.saveSweepListings(listings, sweep: sweep, marketplace: marketplace.name)
-            return TaskOutput(result: ["listings": listings.count] as [String: Int], summary: "\(listings.count) active listings")
+            let pending = listings.filter(\.offerPending).count
+            return TaskOutput(result: ["listings": listings.count] as [String: Int],
+                              summary: "\(listings.count) active listings" + (pending == 0 ? "" : " (\(pending) with their offer still to read)"))
         }
     }
 
@@ -439,6 +485,9 @@ public struct RepricingSweepPlan: WorkflowPlan {
                 message += "; timeout left \(t.timeout): \(t.requests) \(t.operation) requests "
                     + "(\(t.listings) listings) in \(RepricingSweepPlan.competitionShareOfTimeout)%"
             }
+            if let o = record.offerReads {
+                message += "; offers to read first: \(o.planned) \(o.operation)" + (o.room.map { " of \($0) that fit" } ?? "")
+            }
             var metadata: Logger.Metadata = ["event": "sweep-plan"]
             for (key, value) in record.journalFields { metadata[key] = "\(value)" }
             context.logger.info("\(message)", metadata: metadata)
@@ -463,6 +512,30 @@ public struct RepricingSweepPlan: WorkflowPlan {
                 }
                 listings.append(listing)
                 if let cost = try plan.ledger.unitCost(sku: sku) { costs[sku] = cost }
+            }
+            // Pending listings (their offer not known when the listings were read): their offers
+            // first, written into the snapshot. A SKU without a published offer is not an active
+            // listing: it leaves the snapshot undecided, and its coverage is stamped so it waits
+            // its turn like a checked listing instead of leading every run.
+            let pending = listings.filter(\.offerPending)
+            if !pending.isEmpty {
+                guard let deferring = marketplace as? any OfferDeferringMarketplace else {
+                    throw TaskFailure.permanent("\(marketplace.name.rawValue) has listings without an offer id but cannot read offers")
+                }
+                let completed = try await deferring.completeListings(pending)
+                guard completed.count == pending.count else {
+                    throw TaskFailure.permanent("\(marketplace.name.rawValue) completed \(completed.count) of \(pending.count) listings")
+                }
+                var bySKU: [String: MarketplaceListing] = [:], withoutOffer: [String] = []
+                for (listing, complete) in zip(pending, completed) {
+                    if let complete { bySKU[listing.sku] = complete } else { withoutOffer.append(listing.sku) }
+                }
+                try plan.ledger.updateSweepListings(Array(bySKU.values), removing: withoutOffer, sweep: sweep, marketplace: marketplace.name)
+                if !withoutOffer.isEmpty {
+                    try plan.ledger.markChecked(marketplace: marketplace.name, skus: withoutOffer, sweep: sweep,
+                                                at: plan.clock.wallMilliseconds())
+                }
+                listings = listings.compactMap { $0.offerPending ? bySKU[$0.sku] : $0 }
             }
             // Competition is read (in one batch where the channel has one) only for listings that
             // can be repriced: an out-of-stock listing holds whatever the competition, and one

@@ -36,6 +36,15 @@ struct SweepPlanRecord: Codable, Hashable, Sendable {
     var limitedBy: String
     var quotaCalls: [QuotaCalls] = []
     var timeout: TimeoutRoom?
+    /// Offers the selection reads before deciding (eBay's getOffers for pending listings), and
+    /// the reads that fit in the timeout's share on their own bucket.
+    var offerReads: OfferReads?
+
+    struct OfferReads: Codable, Hashable, Sendable {
+        var planned: Int64
+        var room: Int64?
+        var operation: String
+    }
 
     /// The `sweep-plan` journal event's fields (README "Journal fields").
     var journalFields: [(String, String)] {
@@ -48,6 +57,10 @@ struct SweepPlanRecord: Codable, Hashable, Sendable {
         if let timeout {
             fields += [("timeout_listings", String(timeout.listings)), ("timeout_requests", String(timeout.requests)),
                        ("timeout_operation", timeout.operation), ("timeout", timeout.timeout)]
+        }
+        if let offerReads {
+            fields.append(("offer_reads_planned", String(offerReads.planned)))
+            if let room = offerReads.room { fields.append(("offer_reads_room", String(room))) }
         }
         return fields
     }

@@ -1,0 +1,24 @@
+/// A channel whose listings' offers are read one SKU a call (eBay's `getOffers`): the sweep's
+/// listings read takes what planning needs (SKU, GTIN, condition, stock) from the channel's
+/// cheap paged read, and a listing whose offer is not known yet is *pending* in the snapshot
+/// (`offerPending`: no offer id, a zero price). Only the pending listings the plan selects have
+/// their offer read, by their decide task before its competition read; the plan counts those
+/// reads against the time left at `offerReadRate`.
+public protocol OfferDeferringMarketplace: Marketplace {
+    /// The sweep's snapshot: every listing, complete when its offer is known (remembered),
+    /// pending otherwise.
+    func sweepListings() async throws -> [MarketplaceListing]
+
+    /// The pending listings with their offers read (and remembered): the complete listing, or
+    /// nil for a SKU that has no published offer (not an active listing), in order.
+    func completeListings(_ pending: [MarketplaceListing]) async throws -> [MarketplaceListing?]
+
+    /// The rate the offer reads go at (their own token bucket), for the sweep's time bound.
+    var offerReadRate: CompetitionReadRate { get }
+}
+
+extension MarketplaceListing {
+    /// A sweep snapshot's listing whose offer is not read yet (`OfferDeferringMarketplace`): it
+    /// has no offer id and its price is a placeholder zero.
+    public var offerPending: Bool { listingID.isEmpty }
+}
