@@ -29,8 +29,9 @@ public struct ShopifyClientConfiguration: Sendable, Hashable {
     public var pageSize: Int
     /// Orders per `orders` page (each with its first 10 lines), 1…250; 25 costs about 900 points.
     public var orderPageSize: Int
-    /// Zones per `locationGroupZones` page, 1…8 (each with its first 25 rates, about 105 points
-    /// a zone): 5 requests about 530 points, 8 about 850, under Shopify's 1,000 for one query.
+    /// Zones per `locationGroupZones` page, 1…8 (each with its first 25 rates, about 106 points
+    /// a zone): 5 requests about 533 points, 8 about 850, under Shopify's 1,000 for one query. A
+    /// zone with more rates has the rest read 100 at a time (about 407 points a query).
     public var zonePageSize: Int
     /// How many times a stale `compareQuantity` is re-read and retried before the change fails.
     public var compareRetries: Int
@@ -130,20 +131,27 @@ public final class ShopifyClient: Sendable {
     // MARK: Plumbing
 
     /// What a query is assumed to cost before Shopify has said: a page of variants about 7
-    /// points a node, a page of orders about 36, a page of zones about 105, anything else 10.
-    private func estimatedCost(_ operation: String) -> Double {
-        if let known = requestedCosts.withLock({ $0[operation] }) { return known }
-        switch operation {
+    /// points a node, a page of orders about 36, a page of zones about 106, a follow-up page of
+    /// one zone's rates about 4 a rate, anything else 10. `key`: the operation, or the
+    /// `costKey` of a second query on the same root field.
+    private func estimatedCost(_ key: String) -> Double {
+        if let known = requestedCosts.withLock({ $0[key] }) { return known }
+        switch key {
         case "productVariants": return Double(2 + configuration.pageSize * 7)
         case "orders": return Double(2 + configuration.orderPageSize * 36)
-        case "deliveryProfile": return Double(3 + configuration.zonePageSize * 105)
+        case "deliveryProfile": return Double(3 + configuration.zonePageSize * 106)
+        case "deliveryProfile.rates": return Double(7 + Self.ratesPerPage * 4)
         default: return 10
         }
     }
 
     /// Sends one GraphQL operation and decodes its `data`. Waits for the cost bucket before
     /// sending, retries `THROTTLED` after the wait it implies, and maps errors (see the type).
-    func graphQL<T: Decodable>(_ operation: String, _ document: String, _ variables: [String: Any], as type: T.Type) async throws -> T {
+    /// `costKey` (default: the operation) keys the requested cost remembered for the next
+    /// such query, for a second document on the same root field with another cost.
+    func graphQL<T: Decodable>(_ operation: String, _ document: String, _ variables: [String: Any], as type: T.Type,
+                               costKey: String? = nil) async throws -> T {
+        let costKey = costKey ?? operation
         let body: [UInt8]
         do {
             body = Array(try JSONSerialization.data(withJSONObject: ["query": document, "variables": variables] as [String: Any],
@@ -153,7 +161,7 @@ public final class ShopifyClient: Sendable {
         }
         var throttled = 0
         while true {
-            let cost = estimatedCost(operation)
+            let cost = estimatedCost(costKey)
             let response = try await send(body: body, cost: cost, operation: operation)
             let envelope: ShopifyWire.ErrorsEnvelope
             do {
@@ -162,7 +170,7 @@ public final class ShopifyClient: Sendable {
                 throw MarketplaceError.malformed("\(operation): the body is not the documented JSON (\(EbayClient.decodingSummary(error)))")
             }
             let reported = envelope.extensions?.cost
-            if let requested = reported?.requestedQueryCost { requestedCosts.withLock { $0[operation] = requested } }
+            if let requested = reported?.requestedQueryCost { requestedCosts.withLock { $0[costKey] = requested } }
             if let errors = envelope.errors, let first = errors.first {
                 let code = first.extensions?.code ?? "GRAPHQL_ERROR"
                 if errors.contains(where: { $0.extensions?.code == "THROTTLED" }) {

@@ -243,11 +243,11 @@ struct ShopifyRoutes: Sendable {
                                    partial: argument("allowPartialUpdates") as? Bool ?? false), "ProductVariantsBulkUpdatePayload")
         case (true, "inventorySetQuantities"): return (try setQuantities(argument("input")), "InventorySetQuantitiesPayload")
         case (false, "deliveryProfiles"):
-            let profiles = SandboxShippingPolicies.shopifyDeliveryProfiles.map(Self.deliveryProfileNode)
+            let profiles = state.shopifyDelivery.profiles.map(Self.deliveryProfileNode)
             return (try Self.page(profiles, kind: "dp", first: argument("first"), after: argument("after")), "DeliveryProfileConnection")
         case (false, "deliveryProfile"):
             let id = argument("id") as? String
-            let profile = SandboxShippingPolicies.shopifyDeliveryProfiles.first { $0["id"] as? String == id }
+            let profile = state.shopifyDelivery.profiles.first { $0["id"] as? String == id }
             return (profile.map(Self.deliveryProfileNode) ?? NSNull(), "DeliveryProfile")
         case (false, "productVariantsCount"):
             return (["count": state.shopifyVariantCount, "precision": "EXACT"] as [String: Any], "Count")
@@ -271,7 +271,7 @@ struct ShopifyRoutes: Sendable {
 
     // MARK: Delivery profiles
 
-    /// A profile of `SandboxShippingPolicies.shopifyDeliveryProfiles` with its nested lists as
+    /// A profile of `state.shopifyDelivery.profiles` with its nested lists as
     /// GraphQL fields: `profileLocationGroups(locationGroupId:)` filters, `locationGroupZones`
     /// and `methodDefinitions` are connections paged by `first`/`after`.
     static func deliveryProfileNode(_ profile: [String: Any]) -> [String: Any] {
