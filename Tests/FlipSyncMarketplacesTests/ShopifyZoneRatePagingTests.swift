@@ -85,6 +85,37 @@ struct ShopifyZoneRatePagingTests {
         }
     }
 
+    @Test("a follow-up that answers another zone (the zone moved between queries) is malformed naming the zone, never mixed in")
+    func followUpAnsweringAnotherZone() async throws {
+        try await ShopifyHarness.with(listings: 1) { h in
+            try h.state.shopifyDelivery.addZone(Self.zone(77, "Sixty", (1...60).map { Self.rate(77, $0) }))
+            // Zone 77's first page as read, but addressed after zone 0: the sandbox answers Canada.
+            let page = #"{"zone":{"id":"gid://shopify/DeliveryZone/77","name":"Sixty","countries":[]},"#
+                + #""methodDefinitions":{"nodes":[],"pageInfo":{"hasNextPage":true,"endCursor":"\#(Self.rateCursor(h, 24))"}}}"#
+            let wire = try JSONDecoder().decode(ShopifyWire.LocationGroupZone.self, from: Data(page.utf8))
+            do {
+                let rates = try await h.client.remainingRates(of: wire, profile: "gid://shopify/DeliveryProfile/1",
+                                                              group: "gid://shopify/DeliveryLocationGroup/1", zoneAfter: Self.zoneCursor(h, before: 1))
+                Issue.record("read \(rates.count) rates of another zone")
+            } catch let error as MarketplaceError {
+                guard case .malformed(let message) = error else { Issue.record("\(error)"); return }
+                #expect(message.contains("Shopify shipping zone \"Sixty\" (gid://shopify/DeliveryZone/77)"), "\(message)")
+                #expect(message.contains("no longer where it was read"), "\(message)")
+            }
+            // The same zone addressed right reads its 35 remaining rates.
+            let rest = try await h.client.remainingRates(of: wire, profile: "gid://shopify/DeliveryProfile/1",
+                                                         group: "gid://shopify/DeliveryLocationGroup/1", zoneAfter: Self.zoneCursor(h, before: 2))
+            #expect(rest.map(\.name) == (26...60).map { "R\($0)" })
+            // A cursor the sandbox never gave is a GraphQL error, as Shopify answers it, not a null page.
+            let bad = try await h.graphQL(ShopifyClient.zoneRatesQuery, variables: #"""
+                {"profile":"gid://shopify/DeliveryProfile/1","group":"gid://shopify/DeliveryLocationGroup/1","zoneAfter":null,"after":"not-a-cursor"}
+                """#)
+            let errors = try #require(bad.body["errors"] as? [[String: Any]])
+            #expect((errors.first?["extensions"] as? [String: Any])?["code"] as? String == "BAD_REQUEST")
+            #expect(errors.first?["message"] as? String == "Invalid cursor for current pagination sort.")
+        }
+    }
+
     /// The sandbox's cursor of zone `index - 1` of the group (the one before zone `index`).
     static func zoneCursor(_ h: ShopifyHarness, before index: Int) -> String { ShopifyRoutes.cursor("lgz", [Int64(index - 1)]) }
 
