@@ -94,7 +94,8 @@ extension ShopifyClient {
     ///
     /// References (2025-01): https://shopify.dev/docs/api/admin-graphql/2025-01/queries/deliveryProfiles,
     /// DeliveryProfile.profileLocationGroups (a list, `locationGroupId:` argument),
-    /// DeliveryProfileLocationGroup.locationGroupZones (DeliveryLocationGroupZoneConnection),
+    /// DeliveryProfileLocationGroup.locationGroupZones(first:after:last:before:reverse:)
+    /// (DeliveryLocationGroupZoneConnection; its DeliveryLocationGroupZoneEdge has `cursor` and `node`),
     /// DeliveryLocationGroupZone (`zone`, `methodDefinitions(first:after:)`, a
     /// DeliveryMethodDefinitionConnection), DeliveryZone (`countries`:
     /// DeliveryCountry { code: DeliveryCountryCodeOrRestOfWorld { countryCode restOfWorld } provinces }),
