@@ -196,6 +196,15 @@ enum ShopifyWire {
         var nodes: [Node]
         var pageInfo: PageInfo
     }
+    struct Edge<Node: Decodable>: Decodable {
+        var cursor: String
+        var node: Node
+    }
+    /// A connection read through `edges`, for the cursor of each node.
+    struct EdgeConnection<Node: Decodable>: Decodable {
+        var edges: [Edge<Node>]
+        var pageInfo: PageInfo
+    }
     struct MoneyV2: Decodable {
         var amount: String
         var currencyCode: String
@@ -315,7 +324,19 @@ enum ShopifyWire {
     }
     struct DeliveryZonesData: Decodable {
         struct Profile: Decodable { var profileLocationGroups: [Group] }
-        struct Group: Decodable { var locationGroupZones: Connection<LocationGroupZone> }
+        struct Group: Decodable { var locationGroupZones: EdgeConnection<LocationGroupZone> }
+        var deliveryProfile: Profile?
+    }
+    /// `zoneRatesQuery`: one zone's id and a page of its rates.
+    struct ZoneRatesData: Decodable {
+        struct Profile: Decodable { var profileLocationGroups: [Group] }
+        struct Group: Decodable { var locationGroupZones: Connections }
+        struct Connections: Decodable { var nodes: [ZoneRates] }
+        struct ZoneRates: Decodable {
+            struct Zone: Decodable { var id: String }
+            var zone: Zone
+            var methodDefinitions: Connection<MethodDefinition>
+        }
         var deliveryProfile: Profile?
     }
     struct LocationGroupZone: Decodable {

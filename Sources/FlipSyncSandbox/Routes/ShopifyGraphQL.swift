@@ -331,9 +331,10 @@ struct GQLError: Error, @unchecked Sendable {
     }
 }
 
-/// A field whose value depends on its arguments (e.g. `inventoryLevel(locationId:)`).
+/// A field whose value depends on its arguments (e.g. `inventoryLevel(locationId:)`); a
+/// `GQLError` it throws (e.g. a bad cursor) is the root field's error.
 struct GQLResolver {
-    let resolve: ([String: Any]) -> Any?
+    let resolve: ([String: Any]) throws -> Any?
 }
 
 struct GQLSchema {
@@ -436,9 +437,9 @@ struct GQLSchema {
     }
 
     /// `value` (a dictionary of field name → value, a list of them, or a scalar) shaped as `selections` ask.
-    func project(_ selections: [GQLSelection], _ value: Any, typeName: String, variables: [String: Any]) -> Any {
+    func project(_ selections: [GQLSelection], _ value: Any, typeName: String, variables: [String: Any]) throws -> Any {
         if value is NSNull { return NSNull() }
-        if let list = value as? [Any] { return list.map { project(selections, $0, typeName: typeName, variables: variables) } }
+        if let list = value as? [Any] { return try list.map { try project(selections, $0, typeName: typeName, variables: variables) } }
         guard let object = value as? [String: Any] else { return value }
         var out: [String: Any] = [:]
         // A union's value is one of its members, named by the value's `__typename`.
@@ -448,7 +449,7 @@ struct GQLSchema {
             switch selection {
             case .inline(let condition, let children):
                 if let condition, condition != concrete { continue }
-                let inner = project(children, object, typeName: concrete, variables: variables)
+                let inner = try project(children, object, typeName: concrete, variables: variables)
                 if let inner = inner as? [String: Any] { out.merge(inner) { _, new in new } }
             case .field(let field):
                 if field.name == "__typename" { out[field.key] = concrete; continue }
@@ -456,12 +457,12 @@ struct GQLSchema {
                 if let resolver = raw as? GQLResolver {
                     var arguments: [String: Any] = [:]
                     for (name, _) in field.arguments { arguments[name] = field.argument(name, variables) }
-                    raw = resolver.resolve(arguments) ?? NSNull()
+                    raw = try resolver.resolve(arguments) ?? NSNull()
                 }
                 switch fields[field.name]?.type {
-                case .object(let child)?, .list(let child)?: out[field.key] = project(field.selections, raw, typeName: child, variables: variables)
+                case .object(let child)?, .list(let child)?: out[field.key] = try project(field.selections, raw, typeName: child, variables: variables)
                 case .connection(let child)?:
-                    out[field.key] = project(field.selections, raw, typeName: child + "Connection", variables: variables)
+                    out[field.key] = try project(field.selections, raw, typeName: child + "Connection", variables: variables)
                 default: out[field.key] = raw
                 }
             }

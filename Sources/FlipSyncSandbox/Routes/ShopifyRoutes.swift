@@ -196,7 +196,7 @@ struct ShopifyRoutes: Sendable {
         for field in document.rootFields {
             do {
                 let (value, typeName) = try resolveRoot(field, mutation: document.kind == "mutation", variables: merged, request: request)
-                data[field.key] = Self.schema.project(field.selections, value, typeName: typeName, variables: merged)
+                data[field.key] = try Self.schema.project(field.selections, value, typeName: typeName, variables: merged)
             } catch let error as GQLError {
                 var located = error
                 located.line = field.line
@@ -243,11 +243,11 @@ struct ShopifyRoutes: Sendable {
                                    partial: argument("allowPartialUpdates") as? Bool ?? false), "ProductVariantsBulkUpdatePayload")
         case (true, "inventorySetQuantities"): return (try setQuantities(argument("input")), "InventorySetQuantitiesPayload")
         case (false, "deliveryProfiles"):
-            let profiles = SandboxShippingPolicies.shopifyDeliveryProfiles.map(Self.deliveryProfileNode)
+            let profiles = state.shopifyDelivery.profiles.map(Self.deliveryProfileNode)
             return (try Self.page(profiles, kind: "dp", first: argument("first"), after: argument("after")), "DeliveryProfileConnection")
         case (false, "deliveryProfile"):
             let id = argument("id") as? String
-            let profile = SandboxShippingPolicies.shopifyDeliveryProfiles.first { $0["id"] as? String == id }
+            let profile = state.shopifyDelivery.profiles.first { $0["id"] as? String == id }
             return (profile.map(Self.deliveryProfileNode) ?? NSNull(), "DeliveryProfile")
         case (false, "productVariantsCount"):
             return (["count": state.shopifyVariantCount, "precision": "EXACT"] as [String: Any], "Count")
@@ -271,9 +271,10 @@ struct ShopifyRoutes: Sendable {
 
     // MARK: Delivery profiles
 
-    /// A profile of `SandboxShippingPolicies.shopifyDeliveryProfiles` with its nested lists as
+    /// A profile of `state.shopifyDelivery.profiles` with its nested lists as
     /// GraphQL fields: `profileLocationGroups(locationGroupId:)` filters, `locationGroupZones`
-    /// and `methodDefinitions` are connections paged by `first`/`after`.
+    /// and `methodDefinitions` are connections paged by `first`/`after` (a bad cursor or page
+    /// size is the root field's GraphQL error, not a null connection).
     static func deliveryProfileNode(_ profile: [String: Any]) -> [String: Any] {
         var node = profile
         let groups = (profile["profileLocationGroups"] as? [[String: Any]] ?? []).map { group -> [String: Any] in
@@ -282,12 +283,12 @@ struct ShopifyRoutes: Sendable {
                 var zone = zone
                 let methods = zone["methodDefinitions"] as? [[String: Any]] ?? []
                 zone["methodDefinitions"] = GQLResolver { arguments in
-                    try? page(methods, kind: "md", first: arguments["first"], after: arguments["after"])
+                    try page(methods, kind: "md", first: arguments["first"], after: arguments["after"])
                 }
                 return zone
             }
             group["locationGroupZones"] = GQLResolver { arguments in
-                try? page(zones, kind: "lgz", first: arguments["first"], after: arguments["after"])
+                try page(zones, kind: "lgz", first: arguments["first"], after: arguments["after"])
             }
             return group
         }
@@ -332,7 +333,7 @@ struct ShopifyRoutes: Sendable {
               let all = try? productVariants(first: Int.max, after: nil, query: root.argument("query", [:])) else {
             return refused("The sandbox runs bulk queries over one productVariants connection only", "INVALID")
         }
-        let projected = Self.schema.project(root.selections, all, typeName: "ProductVariantConnection", variables: [:]) as? [String: Any] ?? [:]
+        let projected = (try? Self.schema.project(root.selections, all, typeName: "ProductVariantConnection", variables: [:])) as? [String: Any] ?? [:]
         var nodes = projected["nodes"] as? [Any] ?? []
         if nodes.isEmpty, let edges = projected["edges"] as? [[String: Any]] { nodes = edges.compactMap { $0["node"] } }
         let lines = nodes.map { Array((try? JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)) }

@@ -194,6 +194,8 @@ public final class SandboxState: Sendable {
     public let shopifyCost: ShopifyCostBucket
     /// The Shopify shop's bulk operations (`bulkOperationRunQuery`).
     public let shopifyBulk = ShopifyBulkStore()
+    /// The Shopify shop's delivery profiles (`deliveryProfiles`), with the zones tests add.
+    public let shopifyDelivery = ShopifyDeliveryStore()
     /// Amazon's Feeds API documents and feeds (`SandboxAmazonFeeds`).
     public let amazonFeeds = SandboxAmazonFeeds()
     public let tokenLifetime: TimeSpan

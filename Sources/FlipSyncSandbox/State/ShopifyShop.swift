@@ -1,4 +1,5 @@
 import FlipSyncCore
+import Foundation
 import Synchronization
 
 /// The sandbox shop's GraphQL cost bucket: `maximumAvailable` points, restored at
@@ -207,5 +208,31 @@ public final class ShopifyBulkStore: Sendable {
         state.withLock { s in
             s.operations.first { $0.id == id }.map { Array($0.lines.joined(separator: [UInt8(ascii: "\n")])) + ($0.lines.isEmpty ? [] : [UInt8(ascii: "\n")]) }
         }
+    }
+}
+
+/// The shop's delivery profiles as `deliveryProfiles` answers them before paging:
+/// `SandboxShippingPolicies.shopifyDeliveryProfiles` and the zones tests add (not seeded, so the
+/// default shop is unchanged). Added zones are kept as JSON, so the store is `Sendable`.
+public final class ShopifyDeliveryStore: Sendable {
+    private let added = Mutex<[[UInt8]]>([])
+
+    public init() {}
+
+    /// Appends a `DeliveryLocationGroupZone` (`zone` and `methodDefinitions` as a plain list, the
+    /// shapes of `SandboxShippingPolicies.shopifyDeliveryProfiles`) to the first profile's first
+    /// location group, after the zones already there.
+    public func addZone(_ zone: [String: Any]) throws {
+        let json = Array(try JSONSerialization.data(withJSONObject: zone, options: [.sortedKeys]))
+        added.withLock { $0.append(json) }
+    }
+
+    var profiles: [[String: Any]] {
+        var profiles = SandboxShippingPolicies.shopifyDeliveryProfiles
+        let zones = added.withLock { $0 }.compactMap { (try? JSONSerialization.jsonObject(with: Data($0))) as? [String: Any] }
+        guard !zones.isEmpty, var groups = profiles.first?["profileLocationGroups"] as? [[String: Any]], !groups.isEmpty else { return profiles }
+        groups[0]["locationGroupZones"] = (groups[0]["locationGroupZones"] as? [[String: Any]] ?? []) + zones
+        profiles[0]["profileLocationGroups"] = groups
+        return profiles
     }
 }
