@@ -288,6 +288,8 @@ public final class SandboxState: Sendable {
     // MARK: Tokens
 
     func issueToken(kind: IssuedToken.Kind) -> String {
+        // A malformed fault replaces the answer: the token is never handed out, so none is issued.
+        if SandboxFaultMiddleware.answerDiscarded { return "" }
         let now = clock.monotonicMilliseconds()
         return inner.withLock { s in
             s.tokenCounter += 1
