@@ -81,12 +81,60 @@ struct SandboxFaultMiddlewareTests {
         await sandbox.stop()
     }
 
-    @Test("the endpoint table is keyed by the router's endpoint paths (captures as {name}), one entry per faultable endpoint")
-    func tableMatchesRouter() {
-        let known = Set(SandboxFaultMiddleware.endpoints.keys)
-        #expect(known.contains("GET /amazon/products/pricing/v0/items/{asin}/offers"))
-        #expect(known.contains("POST /shopify/admin/api/\(SandboxShopify.apiVersion)/graphql.json"))
-        #expect(known.count == 27)
-        #expect(!known.contains { $0.contains("/_admin") })
+    @Test("every endpoint in the middleware's table is a served route it faults: an injected 503 comes back from each, counted once")
+    func everyEndpointIsFaulted() async throws {
+        let sandbox = try await SandboxServer.start(SandboxConfiguration(port: 0, seed: 3, listings: 10), logger: Harness.quietLogger)
+        do {
+            let transport = TestTransport.urlSession.make(HostAllowList(["127.0.0.1:\(sandbox.port)"]))
+            let endpoints = SandboxFaultMiddleware.endpoints.sorted { $0.key < $1.key }
+            #expect(endpoints.count == 27)
+            #expect(endpoints.contains { $0.key == "GET /amazon/products/pricing/v0/items/{asin}/offers" }, "keys are the router's endpoint paths")
+            for (key, endpoint) in endpoints {
+                let parts = key.split(separator: " ", maxSplits: 1).map(String.init)
+                let method = try #require(HTTPRequest.Method(rawValue: parts[0]), "\(key)")
+                // Captures (`{asin}`, `{file}`) filled in; an empty body (a GraphQL request's route is then `shopify.graphql`).
+                let path = parts[1].split(separator: "/").map { $0.hasPrefix("{") ? "x" : String($0) }.joined(separator: "/")
+                let route = key.hasSuffix("/graphql.json") ? SandboxRoute.shopifyGraphQL : endpoint.route
+                sandbox.state.inject(SandboxFault(route: route, remaining: 1, status: 503, kind: "each"))
+                let response = try await transport.send(HTTPRequest(method: method, url: sandbox.baseURL + "/" + path))
+                #expect(response.status == 503, "\(key): \(response.status) \(String(decoding: response.body, as: UTF8.self))")
+            }
+            #expect(sandbox.state.faultsApplied.byKind == ["each": 27])
+        } catch {
+            await sandbox.stop()
+            throw error
+        }
+        await sandbox.stop()
+    }
+
+    @Test("a malformed fault cuts off the answer and creates nothing the answer would have handed out (a feed document)")
+    func malformedCreatesNothing() async throws {
+        let sandbox = try await SandboxServer.start(SandboxConfiguration(port: 0, seed: 3, listings: 10), logger: Harness.quietLogger)
+        do {
+            let transport = TestTransport.urlSession.make(HostAllowList(["127.0.0.1:\(sandbox.port)"]))
+            let lwa = SandboxCredentials.amazonDevelopment
+            let form = "grant_type=refresh_token&refresh_token=\(lwa.refreshToken.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")"
+                + "&client_id=\(lwa.clientID)&client_secret=\(lwa.clientSecret)"
+            let tokenResponse = try await transport.send(HTTPRequest(method: .post, url: sandbox.baseURL + "/amazon/auth/o2/token",
+                                                                     headers: [("Content-Type", "application/x-www-form-urlencoded")],
+                                                                     body: Array(form.utf8)))
+            let token = try #require((try JSONSerialization.jsonObject(with: Data(tokenResponse.body)) as? [String: Any])?["access_token"] as? String)
+            let create = HTTPRequest(method: .post, url: sandbox.baseURL + "/" + AmazonRoutes.feedsPath + "/documents",
+                                     headers: [("x-amz-access-token", token), ("Content-Type", "application/json")],
+                                     body: Array(#"{"contentType":"application/json; charset=UTF-8"}"#.utf8))
+            sandbox.state.inject(SandboxFault(route: .amazonCreateFeedDocument, remaining: 1, malformed: true))
+            let cut = try await transport.send(create)
+            #expect(cut.status == 200)
+            #expect(String(decoding: cut.body, as: UTF8.self) == #"{"feedDocumentId":"#)
+            let whole = try await transport.send(create)
+            #expect(whole.status == 201)
+            let id = (try JSONSerialization.jsonObject(with: Data(whole.body)) as? [String: Any])?["feedDocumentId"] as? String
+            #expect(id == "amzn1.tortuga.4.na.sandbox1", "the cut-off answer created no document")
+            #expect(sandbox.state.tokensIssued["amazon"] == 1)
+        } catch {
+            await sandbox.stop()
+            throw error
+        }
+        await sandbox.stop()
     }
 }
