@@ -73,35 +73,22 @@ extension AmazonRoutes {
 
     func createFeedDocument(_ request: Request) async throws -> Response {
         let rate = state.limiter.rateHeader(.amazonCreateFeedDocument) ?? FeedRate.createFeedDocument
-        let (faulted, malformed) = await fault(.amazonCreateFeedDocument)
-        if let faulted { return faulted }
         if let denied = authorize(request) { return denied }
         struct Body: Decodable { var contentType: String? }
         guard let body = JSON.decode(Body.self, try await JSON.body(request)), let contentType = body.contentType, !contentType.isEmpty else {
             return Self.invalidInput("The body must be a CreateFeedDocumentSpecification: {\"contentType\": …}.", rate: rate)
         }
-        if malformed { return Self.malformed(#"{"feedDocumentId":"#) }
         let id = state.amazonFeeds.createDocument(contentType: contentType, at: state.clock.monotonicMilliseconds())
         return Self.answer(["feedDocumentId": id, "url": documentURL(request, id: id)], rate: rate, status: .created)
     }
 
     /// S3's XML error.
-    private static func storeError(_ status: HTTPResponse.Status, _ code: String, _ message: String) -> Response {
+    static func storeError(_ status: HTTPResponse.Status, _ code: String, _ message: String) -> Response {
         let xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>\(code)</Code><Message>\(message)</Message></Error>"
         return Response(status: status, headers: [.contentType: "application/xml"], body: .init(byteBuffer: ByteBuffer(string: xml)))
     }
 
-    /// A fault on the document store answers as S3 does: its status with an XML error.
-    private func storeFault() async -> Response? {
-        guard let fault = state.begin(.amazonFeedDocumentStore) else { return nil }
-        if let latency = fault.latencyMilliseconds, latency > 0 { await state.hold(.amazonFeedDocumentStore, milliseconds: latency) }
-        guard let status = fault.status else { return nil }
-        return Self.storeError(HTTPResponse.Status(code: status), status == 503 ? "SlowDown" : (status >= 500 ? "InternalError" : "AccessDenied"),
-                               fault.message ?? "The document store refused the request.")
-    }
-
     func upload(_ request: Request, id: String) async throws -> Response {
-        if let faulted = await storeFault() { return faulted }
         if request.headers[.init("x-amz-access-token")!] != nil {
             state.amazonFeeds.noteUploadWithToken()
             return Self.storeError(.badRequest, "InvalidArgument", "An SP-API access token was sent to the document store.")
@@ -121,7 +108,6 @@ extension AmazonRoutes {
     }
 
     func download(_ request: Request, id: String) async -> Response {
-        if let faulted = await storeFault() { return faulted }
         guard let document = state.amazonFeeds.document(id), let contents = document.contents else {
             return Self.storeError(.notFound, "NoSuchKey", "The specified key does not exist.")
         }
@@ -131,8 +117,6 @@ extension AmazonRoutes {
 
     func createFeed(_ request: Request) async throws -> Response {
         let rate = state.limiter.rateHeader(.amazonCreateFeed) ?? FeedRate.createFeed
-        let (faulted, malformed) = await fault(.amazonCreateFeed)
-        if let faulted { return faulted }
         if let denied = authorize(request) { return denied }
         struct Body: Decodable {
             var feedType: String?
@@ -152,7 +136,6 @@ extension AmazonRoutes {
         guard state.amazonFeeds.document(documentID) != nil else {
             return Self.invalidInput("inputFeedDocumentId \(documentID) is not a feed document of this selling partner.", rate: rate)
         }
-        if malformed { return Self.malformed(#"{"feedId":"#) }
         let id = state.amazonFeeds.createFeed(feedType: feedType, documentID: documentID, monotonic: state.clock.monotonicMilliseconds(),
                                               wall: state.clock.wallMilliseconds())
         return Self.answer(["feedId": id], rate: rate, status: .accepted)
@@ -160,11 +143,8 @@ extension AmazonRoutes {
 
     func getFeed(_ request: Request, id: String) async -> Response {
         let rate = state.limiter.rateHeader(.amazonGetFeed) ?? FeedRate.getFeed
-        let (faulted, malformed) = await fault(.amazonGetFeed)
-        if let faulted { return faulted }
         if let denied = authorize(request) { return denied }
         guard let feed = state.amazonFeeds.feed(id) else { return Self.notFound("Feed \(id) was not found.", rate: rate) }
-        if malformed { return Self.malformed(#"{"feedId":"#) }
         var body: [String: Any] = ["feedId": feed.id, "feedType": feed.feedType, "marketplaceIds": [SandboxState.amazonMarketplaceID],
                                    "createdTime": Self.iso8601(feed.createdAtWall), "processingStatus": feed.status]
         if feed.status != "IN_QUEUE" { body["processingStartTime"] = Self.iso8601(feed.createdAtWall) }
@@ -175,13 +155,10 @@ extension AmazonRoutes {
 
     func getFeedDocument(_ request: Request, id: String) async -> Response {
         let rate = state.limiter.rateHeader(.amazonGetFeedDocument) ?? FeedRate.getFeedDocument
-        let (faulted, malformed) = await fault(.amazonGetFeedDocument)
-        if let faulted { return faulted }
         if let denied = authorize(request) { return denied }
         guard let document = state.amazonFeeds.document(id) else {
             return Self.notFound("Feed document \(id) was not found.", rate: rate)
         }
-        if malformed { return Self.malformed(#"{"feedDocumentId":"#) }
         var body: [String: Any] = ["feedDocumentId": document.id, "url": documentURL(request, id: document.id)]
         if document.gzip { body["compressionAlgorithm"] = "GZIP" }
         return Self.answer(body, rate: rate)

@@ -13,8 +13,6 @@ extension AmazonRoutes {
 
     func searchListings(_ request: Request, sellerID: String) async -> Response {
         let rate = state.limiter.rateHeader(.amazonListings) ?? AdvertisedRate.searchListings
-        let (faulted, malformed) = await fault(.amazonListings)
-        if let faulted { return faulted }
         if let denied = authorize(request) { return denied }
         guard sellerID == SandboxState.amazonSellerID else {
             return Self.error(status: 403, code: "Unauthorized", message: "Access to requested resource is denied.")
@@ -38,7 +36,6 @@ extension AmazonRoutes {
             offset = Int(decoded[0])
         }
         let listings = state.channelListings(.amazon)
-        if malformed { return Self.malformed(#"{"numberOfResults":3,"items":[{"sku":"#) }
         let updates = state.updates
         let page = listings.dropFirst(offset).prefix(pageSize)
         var pagination: [String: Any] = [:]
@@ -102,8 +99,6 @@ extension AmazonRoutes {
 
     func patchListing(_ request: Request, sellerID: String, sku rawSKU: String) async throws -> Response {
         let rate = state.limiter.rateHeader(.amazonPatch) ?? AdvertisedRate.patchListing
-        let (faulted, malformed) = await fault(.amazonPatch)
-        if let faulted { return faulted }
         if let denied = authorize(request) { return denied }
         guard sellerID == SandboxState.amazonSellerID else {
             return Self.error(status: 403, code: "Unauthorized", message: "Access to requested resource is denied.")
@@ -174,7 +169,6 @@ extension AmazonRoutes {
         }
         let accepted = issues.isEmpty
         if accepted { state.applyChannel(.amazon, sku: sku, priceMicros: priceMicros, quantity: quantity) }
-        if malformed { return Self.malformed(#"{"sku":"#) }
         return Self.answer(["sku": sku, "status": accepted ? "ACCEPTED" : "INVALID",
                             "submissionId": Self.submissionID(sku: sku, sequence: state.updates.count), "issues": issues],
                            rate: rate)

@@ -8,8 +8,6 @@ extension AmazonRoutes {
 
     func orders(_ request: Request) async -> Response {
         let rate = state.limiter.rateHeader(.amazonOrders) ?? AdvertisedRate.orders
-        let (faulted, malformed) = await fault(.amazonOrders)
-        if let faulted { return faulted }
         if let denied = authorize(request) { return denied }
         let query = request.uri.queryParameters
         let marketplaces = (query["MarketplaceIds"].map(String.init) ?? "").split(separator: ",").map(String.init)
@@ -40,7 +38,6 @@ extension AmazonRoutes {
         state.arriveDueOrders()
         let matching = state.orders.filter { $0.marketplace == .amazon && $0.placedAtMilliseconds >= createdAfter }
             .sorted { ($0.placedAtMilliseconds, $0.orderID) < ($1.placedAtMilliseconds, $1.orderID) }
-        if malformed { return Self.malformed(#"{"payload":{"Orders":[{"AmazonOrderId":"#) }
         let page = matching.dropFirst(offset).prefix(pageSize)
         var payload: [String: Any] = [
             "Orders": page.map(orderJSON),
@@ -73,14 +70,11 @@ extension AmazonRoutes {
 
     func orderItems(_ request: Request, orderID rawOrderID: String) async -> Response {
         let rate = state.limiter.rateHeader(.amazonOrderItems) ?? AdvertisedRate.orderItems
-        let (faulted, malformed) = await fault(.amazonOrderItems)
-        if let faulted { return faulted }
         if let denied = authorize(request) { return denied }
         let orderID = rawOrderID.removingPercentEncoding ?? rawOrderID
         guard let order = state.orders.first(where: { $0.marketplace == .amazon && $0.orderID == orderID }) else {
             return Self.notFound("Order \(orderID) was not found.", rate: rate)
         }
-        if malformed { return Self.malformed(#"{"payload":{"OrderItems":[{"ASIN":"#) }
         let item: [String: Any] = [
             "ASIN": state.channelListing(.amazon, sku: order.sku)?.listingID ?? "", "SellerSKU": order.sku,
             "OrderItemId": order.lineID, "Title": state.product(sku: order.sku)?.title ?? order.sku,

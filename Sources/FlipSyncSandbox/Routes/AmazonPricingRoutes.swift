@@ -90,8 +90,6 @@ extension AmazonRoutes {
 
     func itemOffers(_ request: Request, asin: String) async -> Response {
         let rate = state.limiter.rateHeader(.amazonOffers) ?? AdvertisedRate.itemOffers
-        let (faulted, malformed) = await fault(.amazonOffers)
-        if let faulted { return faulted }
         if let denied = authorize(request) { return denied }
         let query = request.uri.queryParameters
         guard query["MarketplaceId"].map(String.init) == SandboxState.amazonMarketplaceID else {
@@ -104,7 +102,6 @@ extension AmazonRoutes {
         guard let found = self.offers(asin: asin, condition: condition) else {
             return Self.notFound("ASIN \(asin) is not in the sandbox's catalog.", rate: rate)
         }
-        if malformed { return Self.malformed(#"{"payload":{"ASIN":"#) }
         return Self.answer(["payload": payload(found, asin: asin, sku: nil, condition: condition)], rate: rate)
     }
 
@@ -164,8 +161,6 @@ extension AmazonRoutes {
     /// `getListingOffersBatch`: each request answered in its own entry, as Amazon does.
     func listingOffersBatch(_ request: Request) async throws -> Response {
         let rate = state.limiter.rateHeader(.amazonListingOffersBatch) ?? AdvertisedRate.listingOffersBatch
-        let (faulted, malformed) = await fault(.amazonListingOffersBatch)
-        if let faulted { return faulted }
         if let denied = authorize(request) { return denied }
         let bytes = try await JSON.body(request)
         guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any],
@@ -175,7 +170,6 @@ extension AmazonRoutes {
         guard (1...20).contains(requests.count) else {
             return Self.invalidInput("requests must have 1…20 items, not \(requests.count).", rate: rate)
         }
-        if malformed { return Self.malformed(#"{"responses":[{"status":"#) }
         let conditions = ["New", "Used", "Collectible", "Refurbished", "Club"]
         let prefix = "/products/pricing/v0/listings/", suffix = "/offers"
         var responses: [[String: Any]] = []

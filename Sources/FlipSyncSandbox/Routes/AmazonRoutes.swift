@@ -58,7 +58,7 @@ extension SandboxState {
 /// slow down in Amazon's proportions without making tests and demos wait minutes (getOrders'
 /// 0.0167/s would be one call a minute). Under `--limits production` the header is Amazon's own
 /// rate and the sandbox throttles each operation to it (`SandboxLimits.production`); otherwise
-/// it throttles nothing and 429s come from faults. Faults apply like eBay's (`EbayRoutes`): 429
+/// it throttles nothing and 429s come from faults. Faults (`SandboxFaultMiddleware`): 429
 /// answers `QuotaExceeded`, other statuses `InternalFailure` (5xx) or `InvalidInput` (4xx), with
 /// the fault's `message`; `errorId` is eBay's and ignored here.
 struct AmazonRoutes: Sendable {
@@ -104,35 +104,7 @@ struct AmazonRoutes: Sendable {
         }
     }
 
-    // MARK: Faults, auth, errors
-
-    /// Applies the route's fault, if any: the response to send instead, or nil to go on.
-    /// `malformed` is returned separately because it replaces only a successful body.
-    func fault(_ route: SandboxRoute) async -> (response: Response?, malformed: Bool) {
-        // Feeds are processed on the sandbox's clock, whoever calls next (as Amazon processes
-        // them whether or not anyone polls).
-        state.processDueAmazonFeeds()
-        guard let fault = state.begin(route) else { return (nil, false) }
-        if let latency = fault.latencyMilliseconds, latency > 0 { await state.hold(route, milliseconds: latency) }
-        if fault.expireTokens == true { state.expireAllTokens() }
-        if let status = fault.status {
-            if status == 429 {
-                var headers: HTTPFields = [:]
-                if let seconds = fault.retryAfterSeconds { headers[.retryAfter] = String(seconds) }
-                if let limit = fault.rateLimitLimit { headers[.init("x-amzn-RateLimit-Limit")!] = limit }
-                return (Self.error(status: 429, code: "QuotaExceeded",
-                                   message: fault.message ?? "You exceeded your quota for the requested resource.",
-                                   headers: headers), false)
-            }
-            return (Self.error(status: status, code: status >= 500 ? "InternalFailure" : "InvalidInput",
-                               message: fault.message ?? (status >= 500 ? "We encountered an internal error. Please try again."
-                                                                         : "The request has errors.")), false)
-        }
-        if let location = fault.redirectTo {
-            return (Response(status: .found, headers: [.location: location]), false)
-        }
-        return (nil, fault.malformed == true)
-    }
+    // MARK: Auth, errors
 
     /// Checks `x-amz-access-token` against the LWA tokens issued.
     func authorize(_ request: Request) -> Response? {
@@ -175,13 +147,9 @@ struct AmazonRoutes: Sendable {
         error(status: 404, code: "NotFound", message: message, headers: rateHeaders(rate))
     }
 
-    static func malformed(_ prefix: String) -> Response { JSON.raw(Array(prefix.utf8)) }
-
     // MARK: Login with Amazon
 
     func token(_ request: Request) async throws -> Response {
-        let (faulted, malformed) = await fault(.amazonToken)
-        if let faulted { return faulted }
         func oauthError(_ status: HTTPResponse.Status, _ error: String, _ description: String) -> Response {
             JSON.response(["error": error, "error_description": description], status: status)
         }
@@ -196,7 +164,6 @@ struct AmazonRoutes: Sendable {
         guard form["refresh_token"] == expected.refreshToken else {
             return oauthError(.badRequest, "invalid_grant", "The request has an invalid grant parameter : refresh_token")
         }
-        if malformed { return Self.malformed(#"{"access_token":"#) }
         return JSON.response(["access_token": state.issueToken(kind: .amazon), "refresh_token": expected.refreshToken,
                               "token_type": "bearer", "expires_in": Int(state.tokenLifetime.seconds)])
     }

@@ -47,11 +47,6 @@ struct CarrierRoutes: Sendable {
     }
 
     func createShipment(_ request: Request) async throws -> Response {
-        let (faulted, malformed) = await SandboxFaults.apply(.carrierRates, state: state) { status, message in
-            Self.error(status: status, code: status == 429 ? "RATE_LIMITED" : status >= 500 ? "INTERNAL_SERVER_ERROR" : "BAD_REQUEST",
-                       message: message ?? (status == 429 ? "Too many requests." : "The sandbox was asked to fail this request."))
-        }
-        if let faulted { return faulted }
         guard Self.authorized(request.headers[.authorization], key: state.easyPostAPIKey) else {
             return Self.error(status: 401, code: "APIKEY.INVALID", message: "Invalid or missing API key.")
         }
@@ -77,7 +72,6 @@ struct CarrierRoutes: Sendable {
                     "rate": Money(minorUnits: Int64(cents), currency: .usd).fixedDecimalString, "currency": "USD",
                     "delivery_days": service.deliveryDays(zone: zone), "delivery_date_guaranteed": false]
         }
-        if malformed { return JSON.raw(Array(#"{"id":"shp_1","rates":[{"carrier":"USPS","rate":"#.utf8)) }
         return JSON.response(["id": shipmentID, "object": "Shipment", "mode": "test", "rates": rates, "messages": [] as [Any]],
                              status: .created)
     }
@@ -160,26 +154,4 @@ struct SandboxCarrierService: Sendable {
     }
 
     func deliveryDays(zone: Int) -> Int { daysBase + (zone - 1) / zonesPerExtraDay }
-}
-
-/// The sandbox's fault handling for APIs with their own error bodies (the pattern of
-/// `EbayRoutes`' faults: latency, then status, then redirect, then malformed).
-enum SandboxFaults {
-    /// Applies `route`'s next fault: the response to send instead (an error body from
-    /// `errorBody(status, message)`, with `Retry-After` on a 429), or nil to go on; `malformed`
-    /// says to replace a successful body with cut-off JSON.
-    static func apply(_ route: SandboxRoute, state: SandboxState,
-                      errorBody: (Int, String?) -> Response) async -> (response: Response?, malformed: Bool) {
-        guard let fault = state.begin(route) else { return (nil, false) }
-        if let latency = fault.latencyMilliseconds, latency > 0 { await state.hold(route, milliseconds: latency) }
-        if let status = fault.status {
-            var response = errorBody(status, fault.message)
-            if status == 429, let seconds = fault.retryAfterSeconds { response.headers[.retryAfter] = String(seconds) }
-            return (response, false)
-        }
-        if let location = fault.redirectTo {
-            return (Response(status: .found, headers: [.location: location]), false)
-        }
-        return (nil, fault.malformed == true)
-    }
 }

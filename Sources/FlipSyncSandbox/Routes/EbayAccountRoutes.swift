@@ -14,8 +14,7 @@ extension SandboxRoute {
 /// - `GET sell/account/v1/fulfillment_policy/{fulfillmentPolicyId}`: one `FulfillmentPolicy`,
 ///   or 404 with an eBay error body.
 ///
-/// Both need a user token (as eBay's `sell.account` scopes do); faults as in `EbayRoutes`
-/// (latency, status, redirect, malformed).
+/// Both need a user token (as eBay's `sell.account` scopes do); faults: `SandboxFaultMiddleware`.
 /// Reference: https://developer.ebay.com/api-docs/sell/account/resources/fulfillment_policy/methods/getFulfillmentPolicies
 struct EbayAccountRoutes: Sendable {
     let state: SandboxState
@@ -26,43 +25,33 @@ struct EbayAccountRoutes: Sendable {
         account.get("fulfillment_policy/{id}") { request, context in await self.policy(request, id: context.parameters.get("id")) }
     }
 
-    private func begin(_ request: Request) async -> (response: Response?, malformed: Bool) {
-        let (faulted, malformed) = await SandboxFaults.apply(.ebayFulfillmentPolicy, state: state) { status, message in
-            JSON.ebayError(status: status, errorId: status >= 500 ? 2003 : 2004, category: status >= 500 ? "APPLICATION" : "REQUEST",
-                           message: message ?? "The sandbox was asked to fail this request.")
-        }
-        if let faulted { return (faulted, false) }
+    /// Checks the bearer token: a user token, as eBay's `sell.account` scopes need.
+    private func authorize(_ request: Request) -> Response? {
         switch state.check(bearer: request.headers[.authorization]) {
         case .valid(.user):
-            return (nil, malformed)
+            return nil
         case .valid:
-            return (JSON.ebayError(status: 403, errorId: 1100, domain: "ACCESS", category: "REQUEST",
-                                   message: "Access denied - Insufficient permissions to fulfill the request."), false)
+            return JSON.ebayError(status: 403, errorId: 1100, domain: "ACCESS", category: "REQUEST",
+                                  message: "Access denied - Insufficient permissions to fulfill the request.")
         case .missing, .invalid, .expired:
-            return (JSON.ebayError(status: 401, errorId: 1001, domain: "OAuth", category: "REQUEST", message: "Invalid access token"), false)
+            return JSON.ebayError(status: 401, errorId: 1001, domain: "OAuth", category: "REQUEST", message: "Invalid access token")
         }
     }
 
-    static let malformedBody = Array(#"{"fulfillmentPolicies":[{"fulfillmentPolicyId":"#.utf8)
-
     func policies(_ request: Request) async -> Response {
-        let (refused, malformed) = await begin(request)
-        if let refused { return refused }
+        if let refused = authorize(request) { return refused }
         guard let marketplace = request.uri.queryParameters["marketplace_id"], !marketplace.isEmpty else {
             return JSON.ebayError(status: 400, errorId: 20401, domain: "API_ACCOUNT", message: "The 'marketplace_id' query parameter is required.")
         }
-        if malformed { return JSON.raw(Self.malformedBody) }
         let policies = marketplace == "EBAY_US" ? SandboxShippingPolicies.ebay.map(SandboxShippingPolicies.ebayJSON) : []
         return JSON.response(["fulfillmentPolicies": policies, "total": policies.count])
     }
 
     func policy(_ request: Request, id: String?) async -> Response {
-        let (refused, malformed) = await begin(request)
-        if let refused { return refused }
+        if let refused = authorize(request) { return refused }
         guard let policy = SandboxShippingPolicies.ebay.first(where: { $0.id == id }) else {
             return JSON.ebayError(status: 404, errorId: 20404, domain: "API_ACCOUNT", message: "The specified fulfillment policy was not found.")
         }
-        if malformed { return JSON.raw(Self.malformedBody) }
         return JSON.response(SandboxShippingPolicies.ebayJSON(policy))
     }
 }

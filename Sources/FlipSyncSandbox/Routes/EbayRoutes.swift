@@ -25,35 +25,7 @@ struct EbayRoutes: Sendable {
         ebay.get("sell/fulfillment/v1/order") { request, _ in await self.orders(request) }
     }
 
-    // MARK: Faults and auth
-
-    /// Applies the route's fault, if any: the response to send instead, or nil to go on.
-    /// `malformed` is returned separately because it replaces only a successful body.
-    /// `limitAs` names the row of the limits table that counts the call, when not `route`'s own.
-    private func fault(_ route: SandboxRoute, limitAs: SandboxRoute? = nil) async -> (response: Response?, malformed: Bool) {
-        guard let fault = state.begin(route, limitAs: limitAs) else { return (nil, false) }
-        if let latency = fault.latencyMilliseconds, latency > 0 { await state.hold(route, milliseconds: latency) }
-        if fault.expireTokens == true { state.expireAllTokens() }
-        if let status = fault.status {
-            if status == 429 {
-                var headers: HTTPFields = [:]
-                if let seconds = fault.retryAfterSeconds { headers[.retryAfter] = String(seconds) }
-                return (JSON.ebayError(status: 429, errorId: fault.errorId ?? 2001, domain: "ACCESS", category: "REQUEST",
-                                       message: fault.message ?? "Too many requests. The request limit has been reached for the resource.",
-                                       headers: headers), false)
-            }
-            return (JSON.ebayError(status: status, errorId: fault.errorId ?? (status >= 500 ? 2003 : 2004),
-                                   category: status >= 500 ? "APPLICATION" : "REQUEST",
-                                   message: fault.message ?? (status >= 500 ? "There was a problem with an eBay internal system or process."
-                                                                             : "The request has errors.")), false)
-        }
-        if let location = fault.redirectTo {
-            return (Response(status: .found, headers: [.location: location]), false)
-        }
-        return (nil, fault.malformed == true)
-    }
-
-    private static let malformedBody = Array(#"{"itemSummaries":[{"itemId":"v1|1|0","price":{"value":"#.utf8)
+    // MARK: Auth
 
     /// Checks the bearer token; `needsUser` for the Sell APIs.
     private func authorize(_ request: Request, needsUser: Bool) -> Response? {
@@ -72,11 +44,8 @@ struct EbayRoutes: Sendable {
     // MARK: Token
 
     func token(_ request: Request) async throws -> Response {
-        // eBay's OAuth quotas are per grant type, so the body is read before the limits apply.
         let body = try await JSON.body(request)
         let form = Self.parseForm(String(decoding: body, as: UTF8.self))
-        let (faulted, malformed) = await fault(.token, limitAs: form["grant_type"].map { SandboxRoute("token.\($0)") })
-        if let faulted { return faulted }
         func oauthError(_ status: HTTPResponse.Status, _ error: String, _ description: String) -> Response {
             JSON.response(["error": error, "error_description": description], status: status)
         }
@@ -98,7 +67,6 @@ struct EbayRoutes: Sendable {
         default:
             return oauthError(.badRequest, "unsupported_grant_type", "grant type in request is not supported by the authorization server")
         }
-        if malformed { return JSON.raw(Array(#"{"access_token":"#.utf8)) }
         let token = state.issueToken(kind: kind)
         return JSON.response(["access_token": token, "expires_in": Int(state.tokenLifetime.seconds),
                               "token_type": kind == .user ? "User Access Token" : "Application Access Token"])
@@ -117,8 +85,6 @@ struct EbayRoutes: Sendable {
     // MARK: Browse
 
     func search(_ request: Request) async -> Response {
-        let (faulted, malformed) = await fault(.search)
-        if let faulted { return faulted }
         if let denied = authorize(request, needsUser: false) { return denied }
         let query = request.uri.queryParameters
         let gtin = query["gtin"].map(String.init)
@@ -152,7 +118,6 @@ struct EbayRoutes: Sendable {
             matches.sort { ($0.landedMicros, $0.itemId) < ($1.landedMicros, $1.itemId) }
         }
         let page = matches.dropFirst(offset).prefix(limit)
-        if malformed { return JSON.raw(Self.malformedBody) }
         let base = "/ebay/buy/browse/v1/item_summary/search"
         var body: [String: Any] = ["href": "\(base)?limit=\(limit)&offset=\(offset)", "total": matches.count,
                                    "limit": limit, "offset": offset]
@@ -182,8 +147,6 @@ struct EbayRoutes: Sendable {
     /// listed item as a `CoreItem` with the fields search's `ItemSummary` has, `total`); an id
     /// not found or ended is left out, with a warning (errorId 11006) naming it.
     func getItems(_ request: Request) async -> Response {
-        let (faulted, malformed) = await fault(.getItems)
-        if let faulted { return faulted }
         if let denied = authorize(request, needsUser: false) { return denied }
         let ids = (request.uri.queryParameters["item_ids"].map(String.init) ?? "").split(separator: ",").map(String.init)
         guard !ids.isEmpty else {
@@ -192,7 +155,6 @@ struct EbayRoutes: Sendable {
         guard ids.count <= 20 else {
             return JSON.ebayError(status: 400, errorId: 11004, domain: "API_BROWSE", message: "The maximum number of item IDs is 20.")
         }
-        if malformed { return JSON.raw(Array(#"{"items":[{"itemId":"v1|1|0","price":{"value":"#.utf8)) }
         var items: [[String: Any]] = [], missing: [String] = []
         for id in ids {
             guard let offer = state.competitorItem(id: id) else { missing.append(id); continue }
@@ -212,8 +174,6 @@ struct EbayRoutes: Sendable {
     // MARK: Inventory
 
     func offers(_ request: Request) async -> Response {
-        let (faulted, malformed) = await fault(.offers)
-        if let faulted { return faulted }
         if let denied = authorize(request, needsUser: true) { return denied }
         guard let sku = request.uri.queryParameters["sku"].map(String.init), !sku.isEmpty else {
             return JSON.ebayError(status: 400, errorId: 25707, domain: "API_INVENTORY", message: "The 'sku' query parameter is required.")
@@ -221,7 +181,6 @@ struct EbayRoutes: Sendable {
         guard let listing = state.listing(sku: sku) else {
             return JSON.ebayError(status: 404, errorId: 25713, domain: "API_INVENTORY", message: "This Offer is not available.")
         }
-        if malformed { return JSON.raw(Array(#"{"offers":[{"offerId":5"#.utf8)) }
         let offer: [String: Any] = [
             "offerId": listing.offerId, "sku": listing.sku, "marketplaceId": "EBAY_US", "format": "FIXED_PRICE",
             "availableQuantity": listing.quantity, "pricingSummary": ["price": JSON.amount(listing.priceMicros, listing.currency)],
@@ -234,8 +193,6 @@ struct EbayRoutes: Sendable {
     }
 
     func inventoryItems(_ request: Request) async -> Response {
-        let (faulted, malformed) = await fault(.inventoryItems)
-        if let faulted { return faulted }
         if let denied = authorize(request, needsUser: true) { return denied }
         let query = request.uri.queryParameters
         guard let limit = query["limit"].map({ Int($0) }) ?? 25, (1...200).contains(limit),
@@ -244,7 +201,6 @@ struct EbayRoutes: Sendable {
         }
         // eBay documents getInventoryItems' `offset` as a page number (0, 1, 2, …), not a record offset.
         let (page, total) = state.listingsPage(start: offset * limit, limit: limit)
-        if malformed { return JSON.raw(Array(#"{"inventoryItems":[{"sku":"#.utf8)) }
         let base = "/ebay/sell/inventory/v1/inventory_item"
         var body: [String: Any] = ["href": "\(base)?limit=\(limit)&offset=\(offset)", "limit": limit, "size": page.count,
                                    "total": total]
@@ -275,8 +231,6 @@ struct EbayRoutes: Sendable {
     }
 
     func bulkUpdate(_ request: Request) async throws -> Response {
-        let (faulted, malformed) = await fault(.bulkUpdate)
-        if let faulted { return faulted }
         if let denied = authorize(request, needsUser: true) { return denied }
         guard let body = JSON.decode(BulkRequest.self, try await JSON.body(request)) else {
             return JSON.ebayError(status: 400, errorId: 25709, domain: "API_INVENTORY", message: "The request body is not valid JSON for this call.")
@@ -322,7 +276,6 @@ struct EbayRoutes: Sendable {
             result["offerId"] = offer?.offerId
             results.append(result)
         }
-        if malformed { return JSON.raw(Array(#"{"responses":[{"statusCode":"#.utf8)) }
         let allSucceeded = results.allSatisfy { ($0["statusCode"] as? Int) == 200 }
         return JSON.response(["responses": results], status: allSucceeded ? .ok : HTTPResponse.Status(code: 207))
     }
@@ -334,8 +287,6 @@ struct EbayRoutes: Sendable {
     /// same here, since sandbox orders never change), paged by `limit` (1…200, default 50) and
     /// record `offset`. Orders are never fulfilled or cancelled in the sandbox.
     func orders(_ request: Request) async -> Response {
-        let (faulted, malformed) = await fault(.orders)
-        if let faulted { return faulted }
         if let denied = authorize(request, needsUser: true) { return denied }
         let query = request.uri.queryParameters
         guard let limit = query["limit"].map({ Int($0) }) ?? 50, (1...200).contains(limit) else {
@@ -358,7 +309,6 @@ struct EbayRoutes: Sendable {
             .filter { $0.element.marketplace == .ebay && range.contains($0.element.placedAtMilliseconds) }
             .sorted { ($0.element.placedAtMilliseconds, $0.offset) < ($1.element.placedAtMilliseconds, $1.offset) }
             .map(\.element)
-        if malformed { return JSON.raw(Array(#"{"orders":[{"orderId":"#.utf8)) }
         let page = matches.dropFirst(offset).prefix(limit)
         func href(_ offset: Int) -> String {
             var parameters = filter.map { "filter=\($0.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")&" } ?? ""

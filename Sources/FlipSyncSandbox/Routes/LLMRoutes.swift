@@ -57,17 +57,12 @@ struct LLMRoutes: Sendable {
     // MARK: Ollama
 
     func ollamaChat(_ request: Request) async throws -> Response {
-        let (faulted, malformed) = await SandboxFaults.apply(.ollamaChat, state: state) { status, message in
-            JSON.response(["error": message ?? "the sandbox was asked to fail this request"], status: HTTPResponse.Status(code: status))
-        }
-        if let faulted { return faulted }
         func error(_ status: HTTPResponse.Status, _ message: String) -> Response { JSON.response(["error": message], status: status) }
         guard let body = JSON.decode(ChatBody.self, try await JSON.body(request)) else { return error(.badRequest, "invalid JSON body") }
         guard let model = body.model, !model.isEmpty else { return error(.badRequest, "model is required") }
         guard body.stream == false else { return error(.badRequest, "the sandbox answers only \"stream\": false") }
         let messages = body.messages ?? []
         let answer = Self.answer(messages.last { $0.role == "user" }?.content ?? "", judge: Self.ollamaJudgement)
-        if malformed { return JSON.raw(Array(#"{"model":"x","message":{"role":"assistant","content":"#.utf8)) }
         return JSON.response([
             "model": model, "created_at": "2025-01-01T00:00:00Z",
             "message": ["role": "assistant", "content": answer], "done": true, "done_reason": "stop",
@@ -78,12 +73,6 @@ struct LLMRoutes: Sendable {
     // MARK: OpenAI
 
     func openAIChat(_ request: Request) async throws -> Response {
-        let (faulted, malformed) = await SandboxFaults.apply(.openAIChat, state: state) { status, message in
-            Self.openAIError(status: status, type: status == 429 ? "rate_limit_error" : status >= 500 ? "server_error" : "invalid_request_error",
-                             code: status == 429 ? "rate_limit_exceeded" : nil,
-                             message: message ?? "The sandbox was asked to fail this request.")
-        }
-        if let faulted { return faulted }
         guard request.headers[.authorization] == "Bearer \(state.openAIAPIKey)" else {
             // Unlike OpenAI, no part of the key is echoed.
             return Self.openAIError(status: 401, type: "invalid_request_error", code: "invalid_api_key", message: "Incorrect API key provided.")
@@ -100,7 +89,6 @@ struct LLMRoutes: Sendable {
         let completionTokens = Self.tokens(answer)
         let seenBefore = !seenPrompts.insert(prompt)
         let cached = seenBefore ? promptTokens / 8 * 8 : 0
-        if malformed { return JSON.raw(Array(#"{"id":"chatcmpl-1","choices":[{"message":{"content":"#.utf8)) }
         return JSON.response([
             "id": "chatcmpl-\(String(CarrierRoutes.fnv1a(Array(prompt.utf8)), radix: 16))", "object": "chat.completion",
             "created": 1_735_689_600, "model": model,

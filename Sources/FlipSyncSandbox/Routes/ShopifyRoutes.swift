@@ -67,9 +67,8 @@ public enum SandboxShopify {
 ///   and the cost, as Shopify does. The sandbox charges the requested cost (no refund).
 /// - Auth: `X-Shopify-Access-Token` must equal `state.shopifyAccessToken`, else 401 with
 ///   Shopify's `{"errors":"[API] Invalid API key or access token …"}`.
-/// - Faults, by route `shopify.<rootField>`, in eBay's order: latency, then `expireTokens` (401),
-///   then `status` (`{"errors": message}`; 429 with `Retry-After: N.0`), then `redirectTo`,
-///   then `malformed` (a successful body cut in half).
+/// - Faults, by route `shopify.<rootField>`: `SandboxFaultMiddleware` (`expireTokens` is a 401;
+///   `status` `{"errors": message}`, 429 with `Retry-After: N.0`; `malformed` cuts a successful body in half).
 struct ShopifyRoutes: Sendable {
     let state: SandboxState
 
@@ -85,14 +84,11 @@ struct ShopifyRoutes: Sendable {
         let api = router.group(RouterPath(String(Self.basePath.dropFirst())))
         api.post("graphql.json") { request, _ in try await self.graphQL(request) }
         router.get("shopify/bulk/{file}") { request, context in
-            let (faulted, malformed) = await self.fault(.shopifyBulkFile)
-            if let faulted { return faulted }
             guard let name = context.parameters.get("file"), name.hasSuffix(".jsonl"), let id = Int(name.dropLast(6)),
                   let bytes = self.state.shopifyBulk.file(id: id) else {
                 return JSON.response(["errors": "Not Found"], status: .notFound)
             }
-            let body = malformed ? Array(bytes.prefix(bytes.count / 2)) : bytes
-            return Response(status: .ok, headers: [.contentType: "application/jsonl"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
+            return Response(status: .ok, headers: [.contentType: "application/jsonl"], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
         }
     }
 
@@ -105,19 +101,8 @@ struct ShopifyRoutes: Sendable {
 
     // MARK: Faults and auth
 
-    /// Applies an injected fault; a response when the fault decides it, and whether to cut the body.
-    private func fault(_ route: SandboxRoute) async -> (response: Response?, malformed: Bool) {
-        guard let fault = state.begin(route) else { return (nil, false) }
-        if let latency = fault.latencyMilliseconds, latency > 0 { await state.hold(route, milliseconds: latency) }
-        if fault.expireTokens == true { return (Self.unauthorized, false) }
-        if let status = fault.status { return (Self.faultResponse(status: status, fault: fault), false) }
-        if let location = fault.redirectTo { return (Response(status: .found, headers: [.location: location]), false) }
-        return (nil, fault.malformed == true)
-    }
-
-    private static func serialise(_ reply: Reply, malformed: Bool) -> Response {
+    private static func serialise(_ reply: Reply) -> Response {
         let bytes = Array((try? JSONSerialization.data(withJSONObject: reply.body, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8))
-        if malformed, (200..<300).contains(reply.status.code) { return JSON.raw(Array(bytes.prefix(bytes.count / 2)), headers: reply.headers) }
         return JSON.raw(bytes, status: reply.status, headers: reply.headers)
     }
 
@@ -154,24 +139,21 @@ struct ShopifyRoutes: Sendable {
         if let parsed {
             do { document = try GQLParser.parse(parsed.query) } catch let error as GQLSyntaxError { syntaxError = error }
         }
-        let route = document?.rootFields.first.map { SandboxRoute("shopify.\($0.name)") } ?? .shopifyGraphQL
-        let (faulted, malformed) = await fault(route)
-        if let faulted { return faulted }
         guard request.headers[named: Self.accessTokenHeader] == state.shopifyAccessToken else { return Self.unauthorized }
         guard parsed != nil else {
-            return Self.serialise(Reply(status: .badRequest, body: ["errors": ["query": "Required parameter missing or invalid"]]), malformed: false)
+            return Self.serialise(Reply(status: .badRequest, body: ["errors": ["query": "Required parameter missing or invalid"]]))
         }
         guard let document else {
             let error = syntaxError ?? GQLSyntaxError(message: "Parse error", line: 1, column: 1)
             return Self.serialise(Reply(body: ["errors": [GQLError(message: error.message, code: "syntaxError", line: error.line,
-                                                                   column: error.column).json]]), malformed: malformed)
+                                                                   column: error.column).json]]))
         }
         var merged = variables
         for (name, value) in document.variableDefaults where merged[name] == nil { merged[name] = value.resolved([:]) }
         let invalid = Self.schema.validate(document)
         if !invalid.isEmpty {
             let errors = invalid
-            return Self.serialise(Reply(body: ["errors": errors.map(\.json)]), malformed: malformed)
+            return Self.serialise(Reply(body: ["errors": errors.map(\.json)]))
         }
         let cost = Self.schema.cost(document, variables: merged)
         if cost > SandboxShopify.maxQueryCost {
@@ -180,7 +162,7 @@ struct ShopifyRoutes: Sendable {
                 "errors": [GQLError(message: "Query cost is \(cost), which exceeds the single query max cost limit (\(SandboxShopify.maxQueryCost)).",
                                     code: "MAX_COST_EXCEEDED", extra: ["cost": cost, "maxCost": SandboxShopify.maxQueryCost]).json],
                 "extensions": Self.costJSON(requested: cost, actual: nil, status),
-            ]), malformed: malformed)
+            ]))
         }
         let (admitted, status) = state.shopifyCost.take(cost)
         guard admitted else {
@@ -189,7 +171,7 @@ struct ShopifyRoutes: Sendable {
                 "errors": [GQLError(message: "Throttled", code: "THROTTLED",
                                     extra: ["documentation": "https://shopify.dev/api/usage/rate-limits"]).json],
                 "extensions": Self.costJSON(requested: cost, actual: nil, status),
-            ]), malformed: malformed)
+            ]))
         }
         var data: [String: Any] = [:]
         var errors: [GQLError] = []
@@ -208,7 +190,7 @@ struct ShopifyRoutes: Sendable {
         }
         var reply: [String: Any] = ["data": data, "extensions": Self.costJSON(requested: cost, actual: cost, status)]
         if !errors.isEmpty { reply["errors"] = errors.map(\.json) }
-        return Self.serialise(Reply(body: reply), malformed: malformed)
+        return Self.serialise(Reply(body: reply))
     }
 
     static func costJSON(requested: Int, actual: Int?, _ status: ShopifyCostBucket.Status) -> [String: Any] {

@@ -106,6 +106,8 @@ public final class SandboxServer: Sendable {
 
     static func makeRouter(_ state: SandboxState) -> Router<BasicRequestContext> {
         let router = Router()
+        // Before the routes: a router's middleware applies to the routes added after it.
+        router.add(middleware: SandboxFaultMiddleware(state: state))
         EbayRoutes(state: state).register(on: router)
         EbayAccountRoutes(state: state).register(on: router)
         AmazonRoutes(state: state).register(on: router)

@@ -79,7 +79,9 @@ public final class SandboxAmazonFeeds: Sendable {
     func noteUploadWithToken() { state.withLock { $0.uploadsWithAccessToken += 1 } }
 
     func createDocument(contentType: String, at wall: Int64) -> String {
-        state.withLock { s in
+        // A malformed fault replaces the answer: nothing is created (`SandboxFaultMiddleware.answerDiscarded`).
+        if SandboxFaultMiddleware.answerDiscarded { return "" }
+        return state.withLock { s in
             s.counter += 1
             let id = "amzn1.tortuga.4.na.sandbox\(s.counter)"
             s.documents[id] = Document(id: id, contentType: contentType, contents: nil, createdAt: wall, gzip: false)
@@ -92,7 +94,9 @@ public final class SandboxAmazonFeeds: Sendable {
     func upload(_ id: String, contents: [UInt8]) { state.withLock { $0.documents[id]?.contents = contents } }
 
     func createFeed(feedType: String, documentID: String, monotonic: Int64, wall: Int64) -> String {
-        state.withLock { s in
+        // A malformed fault replaces the answer: nothing is created (`SandboxFaultMiddleware.answerDiscarded`).
+        if SandboxFaultMiddleware.answerDiscarded { return "" }
+        return state.withLock { s in
             s.counter += 1
             let id = String(50_000 + s.counter)
             let forced = s.forcedOutcomes.isEmpty ? nil : s.forcedOutcomes.removeFirst()

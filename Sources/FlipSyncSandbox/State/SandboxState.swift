@@ -76,10 +76,11 @@ extension SandboxRoute {
 /// `remaining`. The first of a route's faults that applies is the one used. `kind` is a free
 /// label: the sandbox counts the faults it applied by route and by kind (`faultsApplied`).
 ///
-/// Applied in this order: `latencyMilliseconds`, then `expireTokens` (every issued token
-/// expires, so the request fails authentication), then `status` (429 carries `Retry-After:
-/// retryAfterSeconds`; other statuses carry an eBay error body with `errorId`/`message`), then
-/// `redirectTo` (a 302 to that URL), then `malformed` (a 200 whose body is cut-off JSON).
+/// Applied by `SandboxFaultMiddleware`, in this order: `latencyMilliseconds`, then `expireTokens`
+/// (eBay's and Amazon's issued tokens expire, so the request fails authentication; Shopify answers
+/// 401), then `status` (in the provider's error shape; 429 carries `Retry-After: retryAfterSeconds`;
+/// `errorId` is eBay's), then `redirectTo` (a 302 to that URL), then `malformed` (a 2xx answer's
+/// body cut off).
 public struct SandboxFault: Sendable, Hashable, Codable {
     public var route: SandboxRoute
     public var remaining: Int?
@@ -290,6 +291,8 @@ public final class SandboxState: Sendable {
     // MARK: Tokens
 
     func issueToken(kind: IssuedToken.Kind) -> String {
+        // A malformed fault replaces the answer: the token is never handed out, so none is issued.
+        if SandboxFaultMiddleware.answerDiscarded { return "" }
         let now = clock.monotonicMilliseconds()
         return inner.withLock { s in
             s.tokenCounter += 1
@@ -329,8 +332,8 @@ public final class SandboxState: Sendable {
     /// answered as a 429 fault would be (eBay: errorId 2001; Amazon: `QuotaExceeded` with
     /// `x-amzn-RateLimit-Limit`), and uses up no injected fault. Otherwise takes the first fault
     /// for `route` that applies to it (a `percent` fault draws whether it does), using up one of
-    /// its `remaining`, and counts the fault applied. Every route's fault handling calls this, so
-    /// it is the one place limits and faults apply. `limitAs` is the table row that counts the
+    /// its `remaining`, and counts the fault applied. `SandboxFaultMiddleware` calls this for
+    /// every faultable request, so it is the one place limits and faults apply. `limitAs` is the table row that counts the
     /// call when it is not `route`'s own (eBay's token endpoint: `token.client_credentials`,
     /// `token.refresh_token`).
     func begin(_ route: SandboxRoute, limitAs: SandboxRoute? = nil) -> SandboxFault? {
