@@ -46,7 +46,9 @@ extension FetchableRecord where Self: TableRecord {
             return record
         } catch {
             let named = key.map { "\($0) \(row[$0] as DatabaseValue)" }.joined(separator: ", ")
-            throw LedgerError.storage("\(databaseTableName) row (\(named)) does not decode: \(error)")
+            // An unknown code says so itself ("unknown marketplace "etsy""); GRDB's own errors name the column.
+            let reason = if case DecodingError.dataCorrupted(let context) = error { context.debugDescription } else { "\(error)" }
+            throw LedgerError.storage("\(databaseTableName) row (\(named)) does not decode: \(reason)")
         }
     }
 }

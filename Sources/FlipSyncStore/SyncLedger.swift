@@ -125,7 +125,7 @@ public final class SyncStore: SyncLedger, Sendable {
     }
 
     private func read<T>(_ body: (Database) throws -> T) throws(LedgerError) -> T {
-        do { return try writer.read(body) } catch { throw .storage("\(error)") }
+        do { return try writer.read(body) } catch let error as LedgerError { throw error } catch { throw .storage("\(error)") }
     }
 
     // MARK: - SyncLedger
