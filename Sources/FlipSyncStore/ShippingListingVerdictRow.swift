@@ -27,7 +27,8 @@ typealias ShippingListingDestinationRow = ShippingVerdictRow<ShippingListingDest
 /// One row of a verdict table: what a sweep judged of a listing's shipping (to one destination,
 /// in `shipping_listing_destinations`). An unknown marketplace, status or currency is an error
 /// naming the table, sweep, marketplace and listing (and destination), never eBay, `skipped` or USD.
-struct ShippingVerdictRow<Table: ShippingVerdictTable>: Codable, LedgerRow {
+/// `RunStore.saveListingVerdict` writes one at a time through it (`INSERT OR REPLACE`).
+struct ShippingVerdictRow<Table: ShippingVerdictTable>: Codable, LedgerRow, PersistableRecord {
     static var databaseTableName: String { Table.name }
     static var databaseColumnDecodingStrategy: DatabaseColumnDecodingStrategy { .convertFromSnakeCase }
     static var databaseColumnEncodingStrategy: DatabaseColumnEncodingStrategy { .convertToSnakeCase }
@@ -58,6 +59,34 @@ struct ShippingVerdictRow<Table: ShippingVerdictTable>: Codable, LedgerRow {
     var actionable: Bool
     var runId: Int64
     var decidedAt: Int64
+
+    init(_ v: ListingShippingVerdict, sweep: Int64, runID: Int64, at: Int64) {
+        sweepId = sweep
+        marketplace = Coded(v.marketplace)
+        listingId = v.listingID
+        postalCode = v.destinationPostalCode
+        sku = v.sku
+        status = v.status
+        reason = v.reason
+        handlingDays = v.handlingDays
+        promiseDays = v.promiseDays
+        carrier = v.carrier
+        service = v.service
+        serviceKey = v.serviceKey
+        source = v.source
+        deliveryDays = v.deliveryDays
+        billableOz = v.billableOunces
+        currency = v.currency
+        chargedMicros = v.chargedMicros
+        labelMicros = v.labelMicros
+        marginMicros = v.marginMicros
+        defaultService = v.defaultService
+        defaultMicros = v.defaultMicros
+        savingMicros = v.savingMicros
+        actionable = v.actionable
+        runId = runID
+        decidedAt = at
+    }
 
     /// The currency is one this build knows (the verdict keeps it as its code).
     func check() throws {

@@ -335,23 +335,10 @@ extension RunStore: ShippingLedger {
             try db.execute(literal: "DELETE FROM shipping_listing_destinations WHERE sweep_id = \(sweep) "
                 + "AND marketplace = \(verdict.marketplace.rawValue) AND listing_id = \(verdict.listingID)")
             for row in destinations where row.destinationPostalCode != nil {
-                try Self.insertVerdict(row, table: "shipping_listing_destinations", sweep: sweep, runID: runID, at: at, db)
+                try ShippingListingDestinationRow(row, sweep: sweep, runID: runID, at: at).insert(db, onConflict: .replace)
             }
-            try Self.insertVerdict(verdict, table: "shipping_listing_verdicts", sweep: sweep, runID: runID, at: at, db)
+            try ShippingListingVerdictRow(verdict, sweep: sweep, runID: runID, at: at).insert(db, onConflict: .replace)
         }
-    }
-
-    private static func insertVerdict(_ v: ListingShippingVerdict, table: String, sweep: Int64, runID: Int64, at: Int64,
-                                      _ db: Database) throws {
-        try db.execute(literal: """
-            INSERT OR REPLACE INTO \(sql: table) (sweep_id, marketplace, listing_id, postal_code, sku, status, reason,
-                handling_days, promise_days, carrier, service, service_key, source, delivery_days, billable_oz, currency, charged_micros,
-                label_micros, margin_micros, default_service, default_micros, saving_micros, actionable, run_id, decided_at)
-            VALUES (\(sweep), \(v.marketplace.rawValue), \(v.listingID), \(v.destinationPostalCode), \(v.sku), \(v.status.rawValue),
-                \(v.reason), \(v.handlingDays), \(v.promiseDays), \(v.carrier), \(v.service), \(v.serviceKey), \(v.source), \(v.deliveryDays),
-                \(v.billableOunces), \(v.currency), \(v.chargedMicros), \(v.labelMicros), \(v.marginMicros), \(v.defaultService),
-                \(v.defaultMicros), \(v.savingMicros), \(v.actionable), \(runID), \(at))
-            """)
     }
 
     public func listingVerdicts(sweep: Int64) throws -> [ListingShippingVerdict] {

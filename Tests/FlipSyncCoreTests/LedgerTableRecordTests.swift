@@ -196,4 +196,37 @@ struct LedgerTableRecordTests {
         let text = "\(error.map { "\($0)" } ?? "")"
         #expect(text.contains(c.names + " does not decode"), "\(text)")
     }
+
+    @Test("rows written through a record store plain codes and read back as written")
+    func recordWritesStorePlainColumns() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("flipsync-records-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("ledger.sqlite").path
+        let store = try RunStore(path: path)
+        let recommendation = ShippingRecommendation(
+            marketplace: .amazon, orderID: "o1", lineID: "l1", sku: "A1", quantity: 2, destinationPostalCode: "94103", shipAt: 1,
+            deliverBy: 2, status: .defaultInadequate, reason: "r", parcels: 1, currency: "USD", labelMicros: 5_200_000, actionable: true)
+        try store.saveRecommendation(recommendation, job: "ship", runID: 1, at: 3)
+        let verdict = ListingShippingVerdict(marketplace: .shopify, listingID: "L1", sku: "A1", destinationPostalCode: nil,
+                                             status: .noRate, reason: "r", currency: "USD", chargedMicros: 4_000_000)
+        let destination = ListingShippingVerdict(marketplace: .shopify, listingID: "L1", sku: "A1", destinationPostalCode: "10001",
+                                                 status: .recommended, reason: "r", currency: "USD", actionable: true)
+        try store.saveListingVerdict(verdict, destinations: [destination], sweep: 4, runID: 4, at: 5)
+        let match = CachedMatch(sameProduct: true, confidencePerMille: 900, provider: "ollama", inputTokens: 10, outputTokens: 2,
+                                expiresAt: 100)
+        try store.saveMatch(match, sku: "A1", offerID: "O1", titleHash: "h1")
+
+        #expect(try store.shippingRecommendations(runID: 1) == [recommendation])
+        #expect(try store.listingVerdicts(sweep: 4) == [verdict])
+        #expect(try store.listingDestinationVerdicts(sweep: 4) == [destination])
+        #expect(try store.cachedMatch(sku: "A1", offerID: "O1", titleHash: "h1", now: 0) == match)
+        // Codes as the text the CHECKs and the other readers expect, not JSON strings.
+        let stored = try DatabaseQueue(path: path).read { db in
+            try [String.fetchOne(db, sql: "SELECT marketplace || '/' || status FROM shipping_recommendations"),
+                 String.fetchOne(db, sql: "SELECT marketplace || '/' || status FROM shipping_listing_verdicts"),
+                 String.fetchOne(db, sql: "SELECT typeof(same_product) || '/' || same_product FROM llm_matches")]
+        }
+        #expect(stored == ["amazon/default-inadequate", "shopify/no-rate", "integer/1"])
+    }
 }
