@@ -31,15 +31,11 @@ extension RunStore: CompetitorMemory {
     public func rememberedSearches(marketplace: MarketplaceName) throws -> [String: RememberedSearch] {
         try read { db in
             var result: [String: RememberedSearch] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT search_key, searched_at FROM competitor_searches WHERE marketplace = ?",
-                                        arguments: [marketplace.rawValue]) {
-                result[row["search_key"]] = RememberedSearch(itemIDs: [], searchedAt: row["searched_at"])
+            for search in try CompetitorSearchRow.searches(db, marketplace: marketplace) {
+                result[search.searchKey] = RememberedSearch(itemIDs: [], searchedAt: search.searchedAt)
             }
-            for row in try Row.fetchAll(db, sql: """
-                SELECT search_key, item_id FROM competitor_items WHERE marketplace = ? ORDER BY search_key, position
-                """, arguments: [marketplace.rawValue]) {
-                let key: String = row["search_key"]
-                result[key]?.itemIDs.append(row["item_id"])
+            for item in try CompetitorItemRow.items(db, marketplace: marketplace) {
+                result[item.searchKey]?.itemIDs.append(item.itemId)
             }
             return result
         }

@@ -1,18 +1,122 @@
 import FlipSyncCore
 import GRDB
 
+/// A ledger table's record. Every read of its table goes through `fetchAllNamed` or
+/// `fetchOneNamed`, so a row that does not decode (an unknown marketplace, currency or status, a
+/// NULL where a value is required, text where a number is) is an error naming the table and the
+/// row's key columns, never a default.
+protocol LedgerRow: FetchableRecord, TableRecord {
+    /// The columns that name a row in an error: its primary key.
+    static var keyColumns: [String] { get }
+    /// Throws when the columns decode but do not agree (an amount without its currency);
+    /// `named` names the row. None by default.
+    func check() throws
+}
+
+extension LedgerRow {
+    func check() throws {}
+
+    static func fetchAllNamed(_ db: Database, _ request: QueryInterfaceRequest<Self>) throws -> [Self] {
+        try fetchAllNamed(db, request, key: keyColumns)
+    }
+
+    static func fetchOneNamed(_ db: Database, _ request: QueryInterfaceRequest<Self>) throws -> Self? {
+        try fetchAllNamed(db, request.limit(1), key: keyColumns).first
+    }
+
+    /// The records a raw SELECT returns (a join selecting this table's columns, `l.*`).
+    static func fetchAllNamed(_ db: Database, sql: String, arguments: StatementArguments = StatementArguments()) throws -> [Self] {
+        try Row.fetchAll(db, sql: sql, arguments: arguments).map { try named($0, key: keyColumns) }
+    }
+}
+
 extension FetchableRecord where Self: TableRecord {
     /// Every record `request` selects. A row that does not decode (an unknown status, a NULL
     /// where a value is required) is an error naming the table and the row's `key` columns,
     /// never a default.
     static func fetchAllNamed(_ db: Database, _ request: QueryInterfaceRequest<Self>, key: [String]) throws -> [Self] {
-        try Row.fetchAll(db, request).map { row in
-            do {
-                return try Self(row: row)
-            } catch {
-                let named = key.map { "\($0) \(row[$0] as DatabaseValue)" }.joined(separator: ", ")
-                throw LedgerError.storage("\(databaseTableName) row (\(named)) does not decode: \(error)")
-            }
+        try Row.fetchAll(db, request).map { try named($0, key: key) }
+    }
+
+    /// `row` as a record, or an error naming the table and the row's `key` columns.
+    static func named(_ row: Row, key: [String]) throws -> Self {
+        do {
+            let record = try Self(row: row)
+            if let checked = record as? any LedgerRow { try checked.check() }
+            return record
+        } catch {
+            let named = key.map { "\($0) \(row[$0] as DatabaseValue)" }.joined(separator: ", ")
+            // An unknown code says so itself ("unknown marketplace "etsy""); GRDB's own errors name the column.
+            let reason = if case DecodingError.dataCorrupted(let context) = error { context.debugDescription } else { "\(error)" }
+            throw LedgerError.storage("\(databaseTableName) row (\(named)) does not decode: \(reason)")
         }
     }
+}
+
+/// The column a value is being decoded from, as the table names it (`reason_code`).
+private func columnName(_ path: [any CodingKey]) -> String {
+    guard let key = path.last?.stringValue else { return "value" }
+    return key.reduce(into: "") { name, c in
+        if c.isUppercase { name += "_" + c.lowercased() } else { name.append(c) }
+    }
+}
+
+/// A text column holding one of `T`'s raw values (a marketplace, strategy, status, reason). Any
+/// other text does not decode: "unknown <column> "<text>"", never a default.
+struct Coded<T: RawRepresentable & Sendable>: Codable, Sendable where T.RawValue == String {
+    var value: T
+
+    init(_ value: T) { self.value = value }
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let text = try container.decode(String.self)
+        guard let value = T(rawValue: text) else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "unknown \(columnName(decoder.codingPath)) \"\(text)\"")
+        }
+        self.value = value
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(value.rawValue)
+    }
+}
+
+/// A text column holding an ISO 4217 code this build knows (`Currency.known`). Any other code
+/// does not decode: "unknown currency "<code>"", never USD.
+struct CurrencyCode: Codable, Sendable {
+    var currency: Currency
+
+    init(_ currency: Currency) { self.currency = currency }
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let code = try container.decode(String.self)
+        guard let currency = Currency(code: code) else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "unknown \(columnName(decoder.codingPath)) \"\(code)\"")
+        }
+        self.currency = currency
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(currency.code)
+    }
+
+    var code: String { currency.code }
+}
+
+/// Throws unless an amount column and its currency column are both recorded or both NULL:
+/// the store never writes one without the other.
+func pair(_ micros: Int64?, _ currency: CurrencyCode?, _ column: String) throws {
+    guard (micros == nil) == (currency == nil) else {
+        throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "\(column): an amount without its currency, or a currency without an amount"))
+    }
+}
+
+/// `micros` in `currency`, when both are recorded (`pair` has checked they are both or neither).
+func money(_ micros: Int64?, _ currency: CurrencyCode?) -> Money? {
+    guard let micros, let currency else { return nil }
+    return Money(micros: micros, currency: currency.currency)
 }

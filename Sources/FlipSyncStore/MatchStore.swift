@@ -23,25 +23,11 @@ extension RunStore: MatchCache {
     }
 
     public func cachedMatch(sku: String, offerID: String, titleHash: String, now: Int64) throws -> CachedMatch? {
-        try read { db in
-            try Row.fetchOne(db, sql: """
-                SELECT * FROM llm_matches WHERE sku = ? AND offer_id = ? AND title_hash = ? AND expires_at > ?
-                """, arguments: [sku, offerID, titleHash, now]).map { row in
-                CachedMatch(sameProduct: row["same_product"], confidencePerMille: row["confidence_per_mille"], provider: row["provider"],
-                            inputTokens: row["input_tokens"], outputTokens: row["output_tokens"], expiresAt: row["expires_at"])
-            }
-        }
+        try read { db in try LLMMatchRow.match(db, sku: sku, offerID: offerID, titleHash: titleHash, now: now)?.match }
     }
 
     public func saveMatch(_ m: CachedMatch, sku: String, offerID: String, titleHash: String) throws {
-        try write { db in
-            try db.execute(sql: """
-                INSERT OR REPLACE INTO llm_matches (sku, offer_id, title_hash, same_product, confidence_per_mille, provider,
-                                                    input_tokens, output_tokens, expires_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [sku, offerID, titleHash, m.sameProduct, m.confidencePerMille, m.provider, m.inputTokens,
-                                 m.outputTokens, m.expiresAt])
-        }
+        try write { db in try LLMMatchRow(m, sku: sku, offerID: offerID, titleHash: titleHash).insert(db, onConflict: .replace) }
     }
 }
 

@@ -102,34 +102,51 @@ public final class QuotaStore: QuotaLedger, Sendable {
         }
     }
 
+    /// The current window of every API with a limit or a call counted. A ledger that cannot be
+    /// read (or a row that does not decode) is told through `onError` and counts no calls.
     public func usage() -> [QuotaUsage] {
-        Self.usage(reader: reader, policy: policy, now: clock.wallMilliseconds())
+        do {
+            return try Self.recordedUsage(reader: reader, policy: policy, now: clock.wallMilliseconds())
+        } catch {
+            onError("quota ledger: \(error)")
+            return Self.usage(rows: [], policy: policy, now: clock.wallMilliseconds())
+        }
     }
 
-    /// The current window of every API with a limit or a call counted (read-only: `flipsyncctl quota`).
+    /// The current window of every API with a limit or a call counted (read-only: `flipsyncctl
+    /// quota`); a ledger that cannot be read counts no calls. `recordedUsage` says why instead.
     public static func usage(store: RunStore, policy: QuotaPolicy, now: Int64) -> [QuotaUsage] {
-        usage(reader: store.reader, policy: policy, now: now)
+        (try? recordedUsage(store: store, policy: policy, now: now)) ?? usage(rows: [], policy: policy, now: now)
     }
 
-    static func usage(reader: any DatabaseReader, policy: QuotaPolicy, now: Int64) -> [QuotaUsage] {
+    /// As `usage(store:policy:now:)`, but a ledger that cannot be read, or a `quota` row that does
+    /// not decode, is an error naming the table and the row's provider, API and window.
+    public static func recordedUsage(store: RunStore, policy: QuotaPolicy, now: Int64) throws(LedgerError) -> [QuotaUsage] {
+        try recordedUsage(reader: store.reader, policy: policy, now: now)
+    }
+
+    static func recordedUsage(reader: any DatabaseReader, policy: QuotaPolicy, now: Int64) throws(LedgerError) -> [QuotaUsage] {
+        let rows: [QuotaRow]
+        do { rows = try reader.read { db in try QuotaRow.open(db, now: now) } } catch let error as LedgerError { throw error } catch {
+            throw .storage("\(error)")
+        }
+        return usage(rows: rows, policy: policy, now: now)
+    }
+
+    static func usage(rows all: [QuotaRow], policy: QuotaPolicy, now: Int64) -> [QuotaUsage] {
         var keys = Set(policy.limits.keys)
-        var rows: [QuotaKey: Row] = [:]
-        let all = (try? reader.read { db in try Row.fetchAll(db, sql: "SELECT * FROM quota WHERE window_end > ? ORDER BY window_start", arguments: [now]) }) ?? []
-        for row in all {
-            let key = QuotaKey(provider: row["provider"], api: row["api"])
-            let window = policy.window(key, at: now)
-            guard row["window_start"] as Int64 == window.lowerBound else { continue }
-            keys.insert(key)
-            rows[key] = row
+        var rows: [QuotaKey: QuotaRow] = [:]
+        for row in all where row.windowStart == policy.window(row.key, at: now).lowerBound {
+            keys.insert(row.key)
+            rows[row.key] = row
         }
         return keys.sorted().map { key in
             let window = policy.window(key, at: now)
             let row = rows[key]
             let limit = policy.limits[key]
-            let until: Int64? = row?["exhausted_until"]
-            return QuotaUsage(key: key, windowStart: window.lowerBound, windowEnd: window.upperBound, used: row?["used"] ?? 0,
+            return QuotaUsage(key: key, windowStart: window.lowerBound, windowEnd: window.upperBound, used: row?.used ?? 0,
                               limit: limit, reserved: limit.map { policy.reserved(limit: $0) } ?? 0,
-                              exhaustedUntil: until.flatMap { $0 > now ? $0 : nil })
+                              exhaustedUntil: row?.exhaustedUntil.flatMap { $0 > now ? $0 : nil })
         }
     }
 }

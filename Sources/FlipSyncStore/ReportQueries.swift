@@ -41,11 +41,7 @@ extension RunStore {
     /// The titles of a sweep's listings by marketplace and SKU (untrusted text from the channels).
     public func sweepTitles(sweep: Int64) throws(LedgerError) -> [String: String] {
         try read { db in
-            var titles: [String: String] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT marketplace, sku, title FROM sweep_listings WHERE sweep_id = ?", arguments: [sweep]) {
-                titles["\(row["marketplace"] as String)/\(row["sku"] as String)"] = row["title"]
-            }
-            return titles
+            Dictionary(uniqueKeysWithValues: try SweepListingRow.listings(db, sweep: sweep).map { ("\($0.marketplace.value.rawValue)/\($0.sku)", $0.title) })
         }
     }
 }

@@ -56,7 +56,8 @@ extension RunStore: RepricingLedger {
         }
     }
 
-    /// Appended after every other migration (see `RunStore.migrator`).
+    /// The tenth step (`m10-repricing`): `RunStore.migrator` registers it after the coverage
+    /// step (`m09-coverage`) and before the quota step (`m11-quota`), the order ledgers ran them in.
     static func registerRepricingShippingMigration(_ migrator: inout DatabaseMigrator) {
         migrator.registerMigration("m10-repricing: decisions record the shipping we charge") { db in
             try db.execute(sql: "ALTER TABLE decisions ADD COLUMN shipping_charged_micros INTEGER")
@@ -95,33 +96,11 @@ extension RunStore: RepricingLedger {
     }
 
     public func sweepListings(sweep: Int64, marketplace: MarketplaceName) throws -> [MarketplaceListing] {
-        try read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM sweep_listings WHERE sweep_id = ? AND marketplace = ? ORDER BY sku",
-                             arguments: [sweep, marketplace.rawValue]).map(Self.listing)
-        }
+        try read { db in try SweepListingRow.listings(db, sweep: sweep, marketplace: marketplace).map(\.listing) }
     }
 
     public func sweepListing(sweep: Int64, marketplace: MarketplaceName, sku: String) throws -> MarketplaceListing? {
-        try read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM sweep_listings WHERE sweep_id = ? AND marketplace = ? AND sku = ?",
-                             arguments: [sweep, marketplace.rawValue, sku]).map(Self.listing)
-        }
-    }
-
-    /// The snapshot listing a row holds; an unknown marketplace, currency or condition is an error
-    /// naming the row, never a guess.
-    static func listing(_ row: Row) throws -> MarketplaceListing {
-        let sweep: Int64 = row["sweep_id"], marketplaceText: String = row["marketplace"], sku: String = row["sku"]
-        func bad(_ what: String) -> LedgerError { .storage("sweep listing (sweep \(sweep), \(marketplaceText), SKU \(sku)): \(what)") }
-        let currencyCode: String = row["currency"], conditionText: String = row["condition"]
-        guard let currency = Currency(code: currencyCode) else { throw bad("unknown currency \"\(currencyCode)\"") }
-        guard let marketplace = MarketplaceName(rawValue: marketplaceText) else { throw bad("unknown marketplace") }
-        guard let condition = ItemCondition(rawValue: conditionText) else { throw bad("unknown condition \"\(conditionText)\"") }
-        return MarketplaceListing(
-            marketplace: marketplace, sku: sku, listingID: row["listing_id"],
-            gtin: row["gtin"], asin: row["asin"], title: row["title"], condition: condition,
-            price: Money(micros: row["price_micros"], currency: currency), quantity: row["quantity"],
-            shippingCharged: (row["shipping_micros"] as Int64?).map { Money(micros: $0, currency: currency) })
+        try read { db in try SweepListingRow.listing(db, sweep: sweep, marketplace: marketplace, sku: sku)?.listing }
     }
 
     static func registerCoverageMigrations(_ migrator: inout DatabaseMigrator) {
@@ -140,12 +119,7 @@ extension RunStore: RepricingLedger {
 
     public func coverage(marketplace: MarketplaceName) throws -> [String: ListingCoverage] {
         try read { db in
-            var result: [String: ListingCoverage] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT sku, last_checked, sweep_id FROM listing_coverage WHERE marketplace = ?",
-                                        arguments: [marketplace.rawValue]) {
-                result[row["sku"]] = ListingCoverage(lastChecked: row["last_checked"], sweep: row["sweep_id"])
-            }
-            return result
+            Dictionary(uniqueKeysWithValues: try ListingCoverageRow.coverage(db, marketplace: marketplace).map { ($0.sku, $0.coverage) })
         }
     }
 
@@ -175,27 +149,12 @@ extension RunStore: RepricingLedger {
         }
     }
 
-    /// A unit cost row's amount; an unknown currency is an error naming the SKU.
-    static func unitCost(_ row: Row) throws -> Money {
-        let sku: String = row["sku"], code: String = row["currency"]
-        guard let currency = Currency(code: code) else { throw LedgerError.storage("unit cost of SKU \(sku): unknown currency \"\(code)\"") }
-        return Money(micros: row["cost_micros"], currency: currency)
-    }
-
     public func unitCosts() throws -> [String: Money] {
-        try read { db in
-            var out: [String: Money] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT sku, cost_micros, currency FROM unit_costs") {
-                out[row["sku"]] = try Self.unitCost(row)
-            }
-            return out
-        }
+        try read { db in Dictionary(uniqueKeysWithValues: try UnitCostRow.all(db).map { ($0.sku, $0.cost) }) }
     }
 
     public func unitCost(sku: String) throws -> Money? {
-        try read { db in
-            try Row.fetchOne(db, sql: "SELECT sku, cost_micros, currency FROM unit_costs WHERE sku = ?", arguments: [sku]).map(Self.unitCost)
-        }
+        try read { db in try UnitCostRow.cost(db, sku: sku)?.cost }
     }
 
     public func saveDecision(_ d: PricingDecision, sweep: Int64) async throws {
@@ -216,20 +175,11 @@ extension RunStore: RepricingLedger {
     }
 
     public func decisions(sweep: Int64) throws -> [PricingDecision] {
-        try read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM decisions WHERE sweep_id = ? ORDER BY marketplace, sku", arguments: [sweep])
-                .map(Self.decision)
-        }
+        try read { db in try DecisionRow.decisions(db, sweep: sweep).map(\.decision) }
     }
 
     public func decisions(sweep: Int64, marketplace: MarketplaceName, skus: [String]) throws -> [PricingDecision] {
-        try read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT * FROM decisions WHERE sweep_id = ? AND marketplace = ? AND sku IN (SELECT value FROM json_each(?))
-                ORDER BY sku
-                """, arguments: [sweep, marketplace.rawValue, String(decoding: try JSONEncoder().encode(skus), as: UTF8.self)])
-                .map(Self.decision)
-        }
+        try read { db in try DecisionRow.decisions(db, sweep: sweep, marketplace: marketplace, skus: skus).map(\.decision) }
     }
 
     public func markDecisions(sweep: Int64, marketplace: MarketplaceName, skus: [String], state: PricingDecision.State,
@@ -261,41 +211,6 @@ extension RunStore: RepricingLedger {
             }
             return id
         }
-    }
-
-    /// The decision a row holds. A row this build cannot read as one (an unknown marketplace,
-    /// currency, strategy, reason code, state or exclusion code, or unreadable exclusions) is
-    /// `LedgerError.storage` naming the row: never a decision with a made-up field.
-    static func decision(_ row: Row) throws -> PricingDecision {
-        let sweep: Int64 = row["sweep_id"], marketplaceText: String = row["marketplace"], sku: String = row["sku"]
-        func bad(_ what: String) -> LedgerError {
-            .storage("decision (sweep \(sweep), \(marketplaceText), SKU \(sku)): \(what)")
-        }
-        func code<T: RawRepresentable>(_ column: String) throws -> T where T.RawValue == String {
-            let text: String = row[column]
-            guard let value = T(rawValue: text) else { throw bad("unknown \(column) \"\(text)\"") }
-            return value
-        }
-        let marketplace: MarketplaceName = try code("marketplace")
-        let currencyCode: String = row["currency"]
-        guard let currency = Currency(code: currencyCode) else { throw bad("unknown currency \"\(currencyCode)\"") }
-        func money(_ column: String) -> Money? { (row[column] as Int64?).map { Money(micros: $0, currency: currency) } }
-        let excludedText: String = row["offers_excluded"]
-        guard let codes = try? JSONDecoder().decode([String: Int].self, from: Data(excludedText.utf8)) else {
-            throw bad("offers_excluded is not an object of counts: \(excludedText)")
-        }
-        var excluded: [CompetitorFilter.ExclusionReason: Int] = [:]
-        for (text, count) in codes {
-            guard let reason = CompetitorFilter.ExclusionReason(rawValue: text) else { throw bad("unknown exclusion \"\(text)\"") }
-            excluded[reason] = count
-        }
-        return PricingDecision(
-            sku: sku, marketplace: marketplace, listingID: row["listing_id"],
-            oldPrice: Money(micros: row["old_price_micros"], currency: currency), newPrice: money("new_price_micros"),
-            floor: money("floor_micros"), ceiling: money("ceiling_micros"), lowestCompetitorLanded: money("lowest_competitor_micros"),
-            buyBox: money("buy_box_micros"), offersConsidered: row["offers_considered"], offersExcluded: excluded,
-            strategy: try code("strategy"), reason: try code("reason_code"), explanation: row["reason"],
-            shippingCharged: money("shipping_charged_micros"), state: try code("state"), apiResult: row["api_result"])
     }
 }
 

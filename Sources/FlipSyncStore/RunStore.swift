@@ -272,7 +272,13 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
     }
 
     func read<T>(_ body: (Database) throws -> T) throws(LedgerError) -> T {
-        do { return try reader.read(body) } catch { throw .storage("\(path): \(error)") }
+        do { return try reader.read(body) } catch { throw storageError(error) }
+    }
+
+    /// `error` as a storage error naming this ledger's file (once, however deep it was raised).
+    func storageError(_ error: any Error) -> LedgerError {
+        if case .storage(let message)? = error as? LedgerError { return .storage("\(path): \(message)") }
+        return .storage("\(path): \(error)")
     }
 
     // MARK: - Runs

@@ -208,10 +208,7 @@ extension RunStore: ShippingLedger {
         """
 
     public func shippingCursor(job: String, marketplace: MarketplaceName) throws -> String? {
-        try read { db in
-            try String.fetchOne(db, sql: "SELECT cursor FROM shipping_cursors WHERE job = ? AND marketplace = ?",
-                                arguments: [job, marketplace.rawValue])
-        }
+        try read { db in try ShippingCursorRow.cursor(db, job: job, marketplace: marketplace)?.cursor }
     }
 
     public func recordOrders(_ lines: [OrderLine], cursor: String?, job: String, marketplace: MarketplaceName, runID: Int64,
@@ -239,46 +236,12 @@ extension RunStore: ShippingLedger {
         }
     }
 
-    private static let pendingSQL = """
-        SELECT l.* FROM shipping_lines l
-        LEFT JOIN shipping_recommendations r
-          ON r.job = l.job AND r.marketplace = l.marketplace AND r.order_id = l.order_id AND r.line_id = l.line_id
-        WHERE r.job IS NULL AND l.job = ?
-        """
-
     public func pendingLines(job: String) throws -> [OrderLine] {
-        try read { db in
-            try Row.fetchAll(db, sql: Self.pendingSQL + " ORDER BY l.marketplace, l.order_id, l.line_id", arguments: [job])
-                .map(Self.orderLine)
-        }
+        try read { db in try ShippingLineRow.pending(db, job: job).map(\.line) }
     }
 
     public func pendingLine(job: String, marketplace: MarketplaceName, orderID: String, lineID: String) throws -> OrderLine? {
-        try read { db in
-            try Row.fetchOne(db, sql: Self.pendingSQL + " AND l.marketplace = ? AND l.order_id = ? AND l.line_id = ?",
-                             arguments: [job, marketplace.rawValue, orderID, lineID]).map(Self.orderLine)
-        }
-    }
-
-    /// A row's marketplace; one this build does not know is an error naming the table, never eBay.
-    static func marketplace(_ row: Row, _ what: String) throws -> MarketplaceName {
-        let text: String = row["marketplace"]
-        guard let name = MarketplaceName(rawValue: text) else { throw LedgerError.storage("\(what) row: unknown marketplace \"\(text)\"") }
-        return name
-    }
-
-    static func orderLine(_ row: Row) throws -> OrderLine {
-        func money(_ micros: String, _ currency: String) -> Money? {
-            guard let amount = row[micros] as Int64?, let code = row[currency] as String?, let c = Currency(code: code) else { return nil }
-            return Money(micros: amount, currency: c)
-        }
-        let postal: String? = row["postal_code"]
-        return OrderLine(
-            marketplace: try Self.marketplace(row, "order line"), orderID: row["order_id"], lineID: row["line_id"],
-            sku: row["sku"], quantity: row["quantity"], placedAt: row["placed_at"],
-            itemPrice: money("item_price_micros", "item_currency"), shippingPaid: money("shipping_paid_micros", "shipping_currency"),
-            destination: postal.map { Destination(postalCode: $0, country: row["country"] ?? "US", region: row["region"]) },
-            deliverBy: row["deliver_by"], open: true)
+        try read { db in try ShippingLineRow.pending(db, job: job, marketplace: marketplace, orderID: orderID, lineID: lineID)?.line }
     }
 
     public func replacePackaging(_ items: [PackedItem], source: String, at: Int64) throws {
@@ -295,12 +258,7 @@ extension RunStore: ShippingLedger {
     }
 
     public func packaging(sku: String) throws -> ParcelSize? {
-        try read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM shipping_packaging WHERE sku = ?", arguments: [sku]).map { row in
-                ParcelSize(lengthTenthsIn: row["length_tenths_in"], widthTenthsIn: row["width_tenths_in"],
-                           heightTenthsIn: row["height_tenths_in"], weightTenthsOz: row["weight_tenths_oz"])
-            }
-        }
+        try read { db in try ShippingPackagingRow.packaging(db, sku: sku)?.size }
     }
 
     public func saveQuotes(_ quotes: [ShippingQuoteRecord], job: String, runID: Int64, at: Int64) throws {
@@ -318,51 +276,15 @@ extension RunStore: ShippingLedger {
     }
 
     public func shippingQuotes(runID: Int64) throws -> [ShippingQuoteRecord] {
-        try read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT * FROM shipping_quotes WHERE run_id = ?
-                ORDER BY marketplace, order_id, line_id, amount_micros, carrier, service, source
-                """, arguments: [runID]).map { row in
-                ShippingQuoteRecord(
-                    marketplace: try Self.marketplace(row, "shipping quote"), orderID: row["order_id"], lineID: row["line_id"],
-                    source: row["source"], carrier: row["carrier"], service: row["service"], serviceKey: row["service_key"],
-                    amountMicros: row["amount_micros"], currency: row["currency"], deliveryDays: row["delivery_days"],
-                    deliveryDateGuaranteed: row["guaranteed"], billableOunces: row["billable_oz"], rateID: row["rate_id"],
-                    arrivesAt: row["arrives_at"], adequate: row["adequate"])
-            }
-        }
+        try read { db in try ShippingQuoteRow.quotes(db, runID: runID).map(\.record) }
     }
 
     public func saveRecommendation(_ r: ShippingRecommendation, job: String, runID: Int64, at: Int64) throws {
-        try write { db in
-            try db.execute(literal: """
-                INSERT OR REPLACE INTO shipping_recommendations (job, marketplace, order_id, line_id, run_id, sku, quantity, postal_code,
-                    ship_at, deliver_by, status, reason, parcels, carrier, service, service_key, source, delivery_days, billable_oz,
-                    currency, label_micros, buyer_paid_micros, margin_micros, default_service, default_micros, saving_micros, actionable,
-                    decided_at)
-                VALUES (\(job), \(r.marketplace.rawValue), \(r.orderID), \(r.lineID), \(runID), \(r.sku), \(r.quantity),
-                    \(r.destinationPostalCode), \(r.shipAt), \(r.deliverBy), \(r.status.rawValue), \(r.reason), \(r.parcels), \(r.carrier),
-                    \(r.service), \(r.serviceKey), \(r.source), \(r.deliveryDays), \(r.billableOunces), \(r.currency), \(r.labelMicros),
-                    \(r.buyerPaidMicros), \(r.marginMicros), \(r.defaultService), \(r.defaultMicros), \(r.savingMicros), \(r.actionable), \(at))
-                """)
-        }
+        try write { db in try ShippingRecommendationRow(r, job: job, runID: runID, at: at).insert(db, onConflict: .replace) }
     }
 
     public func shippingRecommendations(runID: Int64) throws -> [ShippingRecommendation] {
-        try read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM shipping_recommendations WHERE run_id = ? ORDER BY marketplace, order_id, line_id",
-                             arguments: [runID]).map { row in
-                ShippingRecommendation(
-                    marketplace: try Self.marketplace(row, "shipping recommendation"), orderID: row["order_id"], lineID: row["line_id"],
-                    sku: row["sku"], quantity: row["quantity"], destinationPostalCode: row["postal_code"], shipAt: row["ship_at"],
-                    deliverBy: row["deliver_by"], status: ShippingRecommendation.Status(rawValue: row["status"]) ?? .skipped,
-                    reason: row["reason"], parcels: row["parcels"], carrier: row["carrier"], service: row["service"],
-                    serviceKey: row["service_key"], source: row["source"], deliveryDays: row["delivery_days"],
-                    billableOunces: row["billable_oz"], currency: row["currency"], labelMicros: row["label_micros"],
-                    buyerPaidMicros: row["buyer_paid_micros"], marginMicros: row["margin_micros"], defaultService: row["default_service"],
-                    defaultMicros: row["default_micros"], savingMicros: row["saving_micros"], actionable: row["actionable"])
-            }
-        }
+        try read { db in try ShippingRecommendationRow.recommendations(db, runID: runID).map(\.recommendation) }
     }
 
     // MARK: Listings
@@ -381,35 +303,12 @@ extension RunStore: ShippingLedger {
         }
     }
 
-    private static let unjudgedSQL = """
-        SELECT l.* FROM shipping_listings l
-        LEFT JOIN shipping_listing_verdicts v
-          ON v.sweep_id = l.sweep_id AND v.marketplace = l.marketplace AND v.listing_id = l.listing_id
-        WHERE v.sweep_id IS NULL AND l.sweep_id = ?
-        """
-
     public func unjudgedListings(sweep: Int64) throws -> [ListingShipping] {
-        try read { db in
-            try Row.fetchAll(db, sql: Self.unjudgedSQL + " ORDER BY l.marketplace, l.listing_id", arguments: [sweep]).map(Self.listing)
-        }
+        try read { db in try ShippingListingRow.unjudged(db, sweep: sweep).map(\.listing) }
     }
 
     public func recordedListing(sweep: Int64, marketplace: MarketplaceName, listingID: String) throws -> ListingShipping? {
-        try read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM shipping_listings WHERE sweep_id = ? AND marketplace = ? AND listing_id = ?",
-                             arguments: [sweep, marketplace.rawValue, listingID]).map(Self.listing)
-        }
-    }
-
-    static func listing(_ row: Row) throws -> ListingShipping {
-        func money(_ micros: String, _ currency: String) -> Money? {
-            guard let amount = row[micros] as Int64?, let code = row[currency] as String?, let c = Currency(code: code) else { return nil }
-            return Money(micros: amount, currency: c)
-        }
-        return ListingShipping(
-            marketplace: try Self.marketplace(row, "listing shipping"), sku: row["sku"], listingID: row["listing_id"],
-            price: money("price_micros", "price_currency"), charge: money("charge_micros", "charge_currency"),
-            handlingDays: row["handling_days"], serviceKey: row["service_key"], policy: row["policy"], note: row["note"])
+        try read { db in try ShippingListingRow.listing(db, sweep: sweep, marketplace: marketplace, listingID: listingID)?.listing }
     }
 
     public func saveListingQuotes(_ quotes: [ListingQuoteRecord], sweep: Int64, runID: Int64, at: Int64) throws {
@@ -427,18 +326,7 @@ extension RunStore: ShippingLedger {
     }
 
     public func listingQuotes(sweep: Int64) throws -> [ListingQuoteRecord] {
-        try read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT * FROM shipping_listing_quotes WHERE sweep_id = ?
-                ORDER BY marketplace, listing_id, postal_code, amount_micros, carrier, service, source
-                """, arguments: [sweep]).map { row in
-                ListingQuoteRecord(
-                    marketplace: try Self.marketplace(row, "listing quote"), listingID: row["listing_id"],
-                    destinationPostalCode: row["postal_code"], source: row["source"], carrier: row["carrier"], service: row["service"],
-                    serviceKey: row["service_key"], amountMicros: row["amount_micros"], currency: row["currency"],
-                    deliveryDays: row["delivery_days"], billableOunces: row["billable_oz"], adequate: row["adequate"])
-            }
-        }
+        try read { db in try ShippingListingQuoteRow.quotes(db, sweep: sweep).map(\.record) }
     }
 
     public func saveListingVerdict(_ verdict: ListingShippingVerdict, destinations: [ListingShippingVerdict], sweep: Int64, runID: Int64,
@@ -447,48 +335,17 @@ extension RunStore: ShippingLedger {
             try db.execute(literal: "DELETE FROM shipping_listing_destinations WHERE sweep_id = \(sweep) "
                 + "AND marketplace = \(verdict.marketplace.rawValue) AND listing_id = \(verdict.listingID)")
             for row in destinations where row.destinationPostalCode != nil {
-                try Self.insertVerdict(row, table: "shipping_listing_destinations", sweep: sweep, runID: runID, at: at, db)
+                try ShippingListingDestinationRow(row, sweep: sweep, runID: runID, at: at).insert(db, onConflict: .replace)
             }
-            try Self.insertVerdict(verdict, table: "shipping_listing_verdicts", sweep: sweep, runID: runID, at: at, db)
+            try ShippingListingVerdictRow(verdict, sweep: sweep, runID: runID, at: at).insert(db, onConflict: .replace)
         }
-    }
-
-    private static func insertVerdict(_ v: ListingShippingVerdict, table: String, sweep: Int64, runID: Int64, at: Int64,
-                                      _ db: Database) throws {
-        try db.execute(literal: """
-            INSERT OR REPLACE INTO \(sql: table) (sweep_id, marketplace, listing_id, postal_code, sku, status, reason,
-                handling_days, promise_days, carrier, service, service_key, source, delivery_days, billable_oz, currency, charged_micros,
-                label_micros, margin_micros, default_service, default_micros, saving_micros, actionable, run_id, decided_at)
-            VALUES (\(sweep), \(v.marketplace.rawValue), \(v.listingID), \(v.destinationPostalCode), \(v.sku), \(v.status.rawValue),
-                \(v.reason), \(v.handlingDays), \(v.promiseDays), \(v.carrier), \(v.service), \(v.serviceKey), \(v.source), \(v.deliveryDays),
-                \(v.billableOunces), \(v.currency), \(v.chargedMicros), \(v.labelMicros), \(v.marginMicros), \(v.defaultService),
-                \(v.defaultMicros), \(v.savingMicros), \(v.actionable), \(runID), \(at))
-            """)
     }
 
     public func listingVerdicts(sweep: Int64) throws -> [ListingShippingVerdict] {
-        try read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM shipping_listing_verdicts WHERE sweep_id = ? ORDER BY marketplace, listing_id",
-                             arguments: [sweep]).map(Self.verdict)
-        }
+        try read { db in try ShippingListingVerdictRow.verdicts(db, sweep: sweep).map(\.verdict) }
     }
 
     public func listingDestinationVerdicts(sweep: Int64) throws -> [ListingShippingVerdict] {
-        try read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT * FROM shipping_listing_destinations WHERE sweep_id = ? ORDER BY marketplace, listing_id, postal_code
-                """, arguments: [sweep]).map(Self.verdict)
-        }
-    }
-
-    static func verdict(_ row: Row) throws -> ListingShippingVerdict {
-        ListingShippingVerdict(
-            marketplace: try Self.marketplace(row, "listing verdict"), listingID: row["listing_id"], sku: row["sku"],
-            destinationPostalCode: row["postal_code"], status: ShippingRecommendation.Status(rawValue: row["status"]) ?? .skipped,
-            reason: row["reason"], handlingDays: row["handling_days"], promiseDays: row["promise_days"], carrier: row["carrier"],
-            service: row["service"], serviceKey: row["service_key"], source: row["source"], deliveryDays: row["delivery_days"],
-            billableOunces: row["billable_oz"], currency: row["currency"], chargedMicros: row["charged_micros"],
-            labelMicros: row["label_micros"], marginMicros: row["margin_micros"], defaultService: row["default_service"],
-            defaultMicros: row["default_micros"], savingMicros: row["saving_micros"], actionable: row["actionable"])
+        try read { db in try ShippingListingDestinationRow.verdicts(db, sweep: sweep).map(\.verdict) }
     }
 }

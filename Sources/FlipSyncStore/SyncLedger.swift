@@ -125,16 +125,13 @@ public final class SyncStore: SyncLedger, Sendable {
     }
 
     private func read<T>(_ body: (Database) throws -> T) throws(LedgerError) -> T {
-        do { return try writer.read(body) } catch { throw .storage("\(error)") }
+        do { return try writer.read(body) } catch let error as LedgerError { throw error } catch { throw .storage("\(error)") }
     }
 
     // MARK: - SyncLedger
 
     public func cursor(job: String, marketplace: MarketplaceName) throws(LedgerError) -> String? {
-        try read { db in
-            try String.fetchOne(db, sql: "SELECT cursor FROM sync_cursors WHERE job = ? AND marketplace = ?",
-                                arguments: [job, marketplace.rawValue])
-        }
+        try read { db in try SyncCursorRow.cursor(db, job: job, marketplace: marketplace)?.cursor }
     }
 
     public func applyOrders(_ page: OrdersPage, job: String, marketplace: MarketplaceName, runID: Int64,
@@ -207,18 +204,12 @@ public final class SyncStore: SyncLedger, Sendable {
     }
 
     public func onHand() throws(LedgerError) -> [String: Int] {
-        try read { db in
-            Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT sku, on_hand FROM sync_stock").map {
-                (row: Row) -> (String, Int) in (row["sku"], row["on_hand"])
-            })
-        }
+        try read { db in Dictionary(uniqueKeysWithValues: try SyncStockRow.all(db).map { ($0.sku, $0.onHand) }) }
     }
 
     public func expectedQuantities(marketplace: MarketplaceName) throws(LedgerError) -> [String: Int] {
         try read { db in
-            Dictionary(uniqueKeysWithValues: try Row.fetchAll(
-                db, sql: "SELECT sku, expected FROM sync_channel_quantities WHERE marketplace = ?", arguments: [marketplace.rawValue]
-            ).map { (row: Row) -> (String, Int) in (row["sku"], row["expected"]) })
+            Dictionary(uniqueKeysWithValues: try SyncChannelQuantityRow.quantities(db, marketplace: marketplace).map { ($0.sku, $0.expected) })
         }
     }
 
@@ -292,40 +283,21 @@ public final class SyncStore: SyncLedger, Sendable {
 
     /// Pushes recorded, in the order decided (all runs when `runID` is nil).
     public func pushes(runID: Int64? = nil) throws(LedgerError) -> [PushRecord] {
-        try read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT run_id, marketplace, sku, live_quantity, quantity, price_micros, status, error FROM sync_pushes
-                WHERE ? IS NULL OR run_id = ? ORDER BY id
-                """, arguments: [runID, runID]).compactMap { row in
-                guard let marketplace = MarketplaceName(rawValue: row["marketplace"]) else { return nil }
-                return PushRecord(runID: row["run_id"], marketplace: marketplace, sku: row["sku"], liveQuantity: row["live_quantity"],
-                                  quantity: row["quantity"], priceMicros: row["price_micros"], status: row["status"], error: row["error"])
-            }
-        }
+        try read { db in try SyncPushRow.pushes(db, runID: runID).map(\.record) }
     }
 
     /// Drift recorded by run `runID`, by marketplace.
     public func drift(runID: Int64) throws(LedgerError) -> [MarketplaceName: [Drift]] {
         try read { db in
             var out: [MarketplaceName: [Drift]] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT marketplace, sku, live, expected, target FROM sync_drift WHERE run_id = ? ORDER BY id",
-                                        arguments: [runID]) {
-                guard let marketplace = MarketplaceName(rawValue: row["marketplace"]) else { continue }
-                out[marketplace, default: []].append(Drift(sku: row["sku"], live: row["live"], expected: row["expected"], target: row["target"]))
-            }
+            for row in try SyncDriftRow.drift(db, runID: runID) { out[row.marketplace.value, default: []].append(row.drift) }
             return out
         }
     }
 
     /// Every oversell recorded, oldest first.
     public func oversells() throws(LedgerError) -> [Oversell] {
-        try read { db in
-            try Row.fetchAll(db, sql: "SELECT marketplace, order_id, line_id, sku, ordered, on_hand FROM sync_oversells ORDER BY id").compactMap { row in
-                guard let marketplace = MarketplaceName(rawValue: row["marketplace"]) else { return nil }
-                return Oversell(marketplace: marketplace, orderID: row["order_id"], lineID: row["line_id"], sku: row["sku"],
-                                ordered: row["ordered"], onHand: row["on_hand"])
-            }
-        }
+        try read { db in try SyncOversellRow.all(db).map(\.oversell) }
     }
 
     /// How many order lines have been applied, in all.

@@ -65,7 +65,7 @@ struct DecisionLedgerTests {
         let store = try RunStore(path: path)
         let error = #expect(throws: (any Error).self) { try store.decisions(sweep: 7) }
         let text = "\(error.map { "\($0)" } ?? "")"
-        #expect(text.contains("decision (sweep 7, ") && text.contains("SKU A1") && text.contains(message), "\(text)")
+        #expect(text.contains("decisions row (sweep_id 7, ") && text.contains("sku \"A1\")") && text.contains(message), "\(text)")
     }
 
     @Test("the circuit breaker judges the decisions the ledger returns, with their own currency")
@@ -99,9 +99,11 @@ struct DecisionLedgerTests {
         }
         let store = try RunStore(path: path)
         let listing = #expect(throws: (any Error).self) { try store.sweepListings(sweep: 7, marketplace: .ebay) }
-        #expect("\(listing.map { "\($0)" } ?? "")".contains("sweep listing (sweep 7, ebay, SKU A1): unknown currency \"XYZ\""))
+        #expect("\(listing.map { "\($0)" } ?? "")".contains("sweep_listings row (sweep_id 7, marketplace \"ebay\", sku \"A1\") does not decode"))
+        #expect("\(listing.map { "\($0)" } ?? "")".contains("unknown currency \"XYZ\""))
         let cost = #expect(throws: (any Error).self) { try store.unitCosts() }
-        #expect("\(cost.map { "\($0)" } ?? "")".contains("unit cost of SKU A1: unknown currency \"XYZ\""))
+        #expect("\(cost.map { "\($0)" } ?? "")".contains("unit_costs row (sku \"A1\") does not decode"))
+        #expect("\(cost.map { "\($0)" } ?? "")".contains("unknown currency \"XYZ\""))
         #expect(throws: (any Error).self) { try store.unitCost(sku: "A1") }
     }
 }

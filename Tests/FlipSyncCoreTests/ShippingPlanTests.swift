@@ -187,7 +187,9 @@ struct ShippingPlanTests {
         try DatabaseQueue(path: path).write { db in try db.execute(sql: "UPDATE shipping_recommendations SET marketplace = 'etsy'") }
         let store = try RunStore(path: path)
         let error = #expect(throws: (any Error).self) { try store.shippingRecommendations(runID: 1) }
-        #expect("\(error.map { "\($0)" } ?? "")".contains("shipping recommendation row: unknown marketplace \"etsy\""))
+        let text = "\(error.map { "\($0)" } ?? "")"
+        #expect(text.contains("shipping_recommendations row (job \"ship\", marketplace \"etsy\", order_id \"o1\", line_id \"o1-1\")"))
+        #expect(text.contains("unknown marketplace \"etsy\""))
     }
 
     @Test("a ledger made before the new statuses keeps its rows and takes default-inadequate and no-rate after the v8 migration")

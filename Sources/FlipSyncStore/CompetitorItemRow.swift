@@ -1,0 +1,21 @@
+import FlipSyncCore
+import GRDB
+
+/// One row of `competitor_items`: one competitor id a search found, at its position. A row that
+/// does not decode is an error naming the marketplace, search key and item id.
+struct CompetitorItemRow: Codable, LedgerRow {
+    static let databaseTableName = "competitor_items"
+    static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
+    static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
+    static let keyColumns = ["marketplace", "search_key", "item_id"]
+
+    var marketplace: Coded<MarketplaceName>
+    var searchKey: String
+    var itemId: String
+    var position: Int
+
+    /// Every item a marketplace's searches found, by search key and in the order found.
+    static func items(_ db: Database, marketplace: MarketplaceName) throws -> [Self] {
+        try fetchAllNamed(db, filter(sql: "marketplace = ?", arguments: [marketplace.rawValue]).order(sql: "search_key, position"))
+    }
+}

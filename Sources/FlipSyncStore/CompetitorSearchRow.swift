@@ -1,0 +1,19 @@
+import FlipSyncCore
+import GRDB
+
+/// One row of `competitor_searches`: when a search (marketplace and search key) last ran. A row
+/// that does not decode is an error naming the marketplace and search key.
+struct CompetitorSearchRow: Codable, LedgerRow {
+    static let databaseTableName = "competitor_searches"
+    static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
+    static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
+    static let keyColumns = ["marketplace", "search_key"]
+
+    var marketplace: Coded<MarketplaceName>
+    var searchKey: String
+    var searchedAt: Int64
+
+    static func searches(_ db: Database, marketplace: MarketplaceName) throws -> [Self] {
+        try fetchAllNamed(db, filter(sql: "marketplace = ?", arguments: [marketplace.rawValue]))
+    }
+}

@@ -1,0 +1,45 @@
+import FlipSyncCore
+import GRDB
+
+/// One row of `sweep_listings`: a listing as a repricing sweep saw it. An unknown marketplace,
+/// currency or condition is an error naming the sweep, marketplace and SKU, never a guess.
+struct SweepListingRow: Codable, LedgerRow {
+    static let databaseTableName = "sweep_listings"
+    static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
+    static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
+    static let keyColumns = ["sweep_id", "marketplace", "sku"]
+
+    var sweepId: Int64
+    var marketplace: Coded<MarketplaceName>
+    var sku: String
+    var listingId: String
+    var title: String
+    var gtin: String?
+    var asin: String?
+    var condition: Coded<ItemCondition>
+    var priceMicros: Int64
+    var currency: CurrencyCode
+    var quantity: Int
+    var shippingMicros: Int64?
+
+    /// A sweep's listings on one marketplace, by SKU.
+    static func listings(_ db: Database, sweep: Int64, marketplace: MarketplaceName) throws -> [Self] {
+        try fetchAllNamed(db, filter(sql: "sweep_id = ? AND marketplace = ?", arguments: [sweep, marketplace.rawValue]).order(sql: "sku"))
+    }
+
+    static func listing(_ db: Database, sweep: Int64, marketplace: MarketplaceName, sku: String) throws -> Self? {
+        try fetchOneNamed(db, filter(sql: "sweep_id = ? AND marketplace = ? AND sku = ?", arguments: [sweep, marketplace.rawValue, sku]))
+    }
+
+    /// Every listing of a sweep, on every marketplace.
+    static func listings(_ db: Database, sweep: Int64) throws -> [Self] {
+        try fetchAllNamed(db, filter(sql: "sweep_id = ?", arguments: [sweep]).order(sql: "marketplace, sku"))
+    }
+
+    var listing: MarketplaceListing {
+        MarketplaceListing(
+            marketplace: marketplace.value, sku: sku, listingID: listingId, gtin: gtin, asin: asin, title: title,
+            condition: condition.value, price: Money(micros: priceMicros, currency: currency.currency), quantity: quantity,
+            shippingCharged: shippingMicros.map { Money(micros: $0, currency: currency.currency) })
+    }
+}
