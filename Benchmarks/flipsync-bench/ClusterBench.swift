@@ -171,7 +171,9 @@ enum ClusterBench {
                     UPDATE tasks SET state = 'claimed', lease_holder = ?, lease_expires_at_ms = ?, token = token + 1,
                         attempts = attempts + 1, started_at_ms = NULL
                     WHERE id IN (SELECT id FROM tasks
-                                 WHERE state = 'pending' OR (state = 'claimed' AND lease_expires_at_ms <= ?)
+                                 -- the first term lets SQLite's planner use the partial index
+                                 WHERE state IN ('pending', 'claimed')
+                                   AND (state = 'pending' OR (state = 'claimed' AND lease_expires_at_ms <= ?))
                                  ORDER BY id LIMIT ?)
                     RETURNING id, token
                     """, arguments: [node, now + lease, now, batch])
