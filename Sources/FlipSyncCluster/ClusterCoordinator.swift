@@ -1,4 +1,5 @@
 import FlipSyncCore
+import Foundation
 import Logging
 import PostgresNIO
 
@@ -50,6 +51,8 @@ public actor ClusterCoordinator: FireGate {
     public static let schedulerLease = "scheduler"
 
     public nonisolated let nodeID: String
+    /// This process's random id: which of two processes started with one `node_name` heartbeats.
+    public nonisolated let instanceID: String
     public nonisolated let timing: Timing
     private let host: String
     private let pid: Int64
@@ -63,9 +66,10 @@ public actor ClusterCoordinator: FireGate {
     public private(set) var token: Int64?
 
     public init(client: PostgresClient, nodeID: String, host: String, pid: Int64, timing: Timing = Timing(),
-                time: ClusterTime = .database, logger: Logger) {
+                time: ClusterTime = .database, instanceID: String = ClusterCoordinator.newInstanceID(), logger: Logger) {
         self.client = client
         self.nodeID = nodeID
+        self.instanceID = instanceID
         self.host = host
         self.pid = pid
         self.timing = timing
@@ -98,20 +102,28 @@ public actor ClusterCoordinator: FireGate {
 
     // MARK: - Heartbeat and lease
 
+    /// A random id for one process (128 bits, hex).
+    public static func newInstanceID() -> String {
+        (0..<4).map { _ in String(UInt32.random(in: .min ... .max), radix: 16) }.joined(separator: "-")
+    }
+
     /// One heartbeat: records this node as alive, then acquires or renews the scheduler lease.
     /// Returns whether this node holds the lease afterwards.
+    ///
+    /// The node's name is this process's only while no other process heartbeats under it: the
+    /// row is taken only when it is this instance's, or its last heartbeat is older than the lease
+    /// (``Timing/leaseMilliseconds``), or that node stopped cleanly, or (on the same host) its
+    /// process no longer exists. Otherwise it throws ``ClusterError/nodeNameInUse`` — at the first
+    /// heartbeat, so a second process started with the same `node_name` refuses to start; later,
+    /// when another process took the name while this one was paused past the lease, and then this
+    /// node drops the scheduler lease at once (the other holds it under this name now).
     @discardableResult
     public func tick() async throws -> Bool {
         let now = try await now()
         let tasks = await inFlight()
-        let first = !registered
-        try await client.query("""
-            INSERT INTO flipsync_cluster_nodes (node_id, host, pid, started_at_ms, heartbeat_at_ms, tasks_in_flight, stopped_at_ms)
-            VALUES (\(nodeID), \(host), \(pid), \(now), \(now), \(tasks), NULL)
-            ON CONFLICT (node_id) DO UPDATE SET host = EXCLUDED.host, pid = EXCLUDED.pid,
-                started_at_ms = CASE WHEN \(first) THEN EXCLUDED.started_at_ms ELSE flipsync_cluster_nodes.started_at_ms END,
-                heartbeat_at_ms = EXCLUDED.heartbeat_at_ms, tasks_in_flight = EXCLUDED.tasks_in_flight, stopped_at_ms = NULL
-            """, logger: logger)
+        if !(try await register(now: now, tasks: tasks, takingOver: nil)) {
+            try await refusedName(now: now, tasks: tasks)
+        }
         registered = true
         let expires = now + timing.leaseMilliseconds
         let rows = try await client.query("""
@@ -129,6 +141,56 @@ public actor ClusterCoordinator: FireGate {
         for try await token in rows.decode(Int64.self) { held = token }
         await settle(held)
         return held != nil
+    }
+
+    /// The node row's upsert, refused (false) while another live process heartbeats under the name.
+    private func register(now: Int64, tasks: Int64, takingOver other: String?) async throws -> Bool {
+        let first = !registered
+        let stale = now - timing.leaseMilliseconds
+        let rows = try await client.query("""
+            INSERT INTO flipsync_cluster_nodes (node_id, host, pid, instance_id, started_at_ms, heartbeat_at_ms, tasks_in_flight, stopped_at_ms)
+            VALUES (\(nodeID), \(host), \(pid), \(instanceID), \(now), \(now), \(tasks), NULL)
+            ON CONFLICT (node_id) DO UPDATE SET host = EXCLUDED.host, pid = EXCLUDED.pid, instance_id = EXCLUDED.instance_id,
+                started_at_ms = CASE WHEN \(first) THEN EXCLUDED.started_at_ms ELSE flipsync_cluster_nodes.started_at_ms END,
+                heartbeat_at_ms = EXCLUDED.heartbeat_at_ms, tasks_in_flight = EXCLUDED.tasks_in_flight, stopped_at_ms = NULL
+            WHERE flipsync_cluster_nodes.instance_id = EXCLUDED.instance_id
+               OR flipsync_cluster_nodes.instance_id = ''
+               OR flipsync_cluster_nodes.instance_id = \(other ?? "")
+               OR flipsync_cluster_nodes.stopped_at_ms IS NOT NULL
+               OR flipsync_cluster_nodes.heartbeat_at_ms <= \(stale)
+            RETURNING node_id
+            """, logger: logger)
+        var taken = false
+        for try await _ in rows.decode(String.self) { taken = true }
+        return taken
+    }
+
+    /// Another process heartbeats under this name. At start, on this host, a process that no
+    /// longer exists (SIGKILLed and restarted under the same name) gives its name up; else refused.
+    private func refusedName(now: Int64, tasks: Int64) async throws {
+        let rows = try await client.query("""
+            SELECT host, pid, instance_id, heartbeat_at_ms FROM flipsync_cluster_nodes WHERE node_id = \(nodeID)
+            """, logger: logger)
+        var holder: (host: String, pid: Int64, instance: String, heartbeat: Int64)?
+        for try await row in rows.decode((String, Int64, String, Int64).self) { holder = row }
+        if let holder {
+            if !registered, holder.host == host, !ProcessProbe.exists(pid: holder.pid),
+               try await register(now: now, tasks: tasks, takingOver: holder.instance) {
+                logger.notice("node name \(nodeID) was held by process \(holder.pid) on this host, which no longer exists: taken over",
+                              metadata: ["event": "node-name-taken-over"])
+                return
+            }
+        } else if try await register(now: now, tasks: tasks, takingOver: nil) {
+            return  // the row went away in between
+        }
+        let problem = ClusterError.nodeNameInUse(node: nodeID, host: holder?.host ?? "?", pid: holder?.pid ?? 0,
+                                                 heartbeatAgeMilliseconds: max(0, now - (holder?.heartbeat ?? now)),
+                                                 staleAfterMilliseconds: timing.leaseMilliseconds)
+        if registered {
+            logger.critical("\(problem)", metadata: ["event": "node-name-in-use"])
+            await settle(nil)
+        }
+        throw problem
     }
 
     private func settle(_ held: Int64?) async {
@@ -157,8 +219,10 @@ public actor ClusterCoordinator: FireGate {
                     WHERE name = \(Self.schedulerLease) AND holder = \(nodeID) AND token = \(token)
                     """, logger: logger)
             }
-            try await client.query("UPDATE flipsync_cluster_nodes SET stopped_at_ms = \(now), tasks_in_flight = 0 WHERE node_id = \(nodeID)",
-                                   logger: logger)
+            try await client.query("""
+                UPDATE flipsync_cluster_nodes SET stopped_at_ms = \(now), tasks_in_flight = 0
+                WHERE node_id = \(nodeID) AND instance_id = \(instanceID)
+                """, logger: logger)
             await settle(nil)
         } catch {
             logger.error("cannot release the scheduler lease (it expires by itself): \(String(reflecting: error))")
@@ -168,10 +232,15 @@ public actor ClusterCoordinator: FireGate {
     /// Heartbeats and keeps the lease (renewing every `renewMilliseconds` while held, trying every
     /// `acquireMilliseconds` otherwise) until cancelled, then releases it. `sleep` is the
     /// scheduler's clock.
-    public func run(sleepingOn clock: any SchedulerClock) async {
+    public func run(sleepingOn clock: any SchedulerClock) async throws {
+        var lostName: ClusterError?
         while !Task.isCancelled {
             do {
                 try await tick()
+            } catch let error as ClusterError where error.isNodeNameInUse {
+                // Another process heartbeats under this name: this node stops (the daemon with it).
+                lostName = error
+                break
             } catch {
                 logger.error("cluster heartbeat failed: \(String(reflecting: error))", metadata: ["event": "cluster-unreachable"])
             }
@@ -183,6 +252,7 @@ public actor ClusterCoordinator: FireGate {
         }
         // In a task of its own: this one is cancelled (that is how it stops), and a cancelled
         // task's queries are cancelled too.
+        if let lostName { throw lostName }
         await Task { await self.release() }.value
     }
 
@@ -259,14 +329,43 @@ public actor ClusterCoordinator: FireGate {
     }
 }
 
-public enum ClusterError: Error, CustomStringConvertible {
+public enum ClusterError: Error, CustomStringConvertible, Equatable {
     case noRow(String)
     case badURL(String)
+    /// Another live process heartbeats under this `node_name`.
+    case nodeNameInUse(node: String, host: String, pid: Int64, heartbeatAgeMilliseconds: Int64, staleAfterMilliseconds: Int64)
+
+    public var isNodeNameInUse: Bool {
+        if case .nodeNameInUse = self { return true }
+        return false
+    }
 
     public var description: String {
         switch self {
         case .noRow(let what): return "the cluster database returned no row for \(what)"
         case .badURL(let why): return why
+        case let .nodeNameInUse(node, host, pid, age, stale):
+            return """
+                node_name "\(node)" is in use by another flipsyncd (host \(host), pid \(pid), last heartbeat \(age) ms ago): \
+                give each node its own [daemon] node_name, or stop the other one (its name is free once it stops cleanly \
+                or has not heartbeated for \(stale) ms)
+                """
         }
+    }
+}
+
+/// Whether a process exists on this host (a zombie, or no /proc entry, counts as gone).
+enum ProcessProbe {
+    static func exists(pid: Int64) -> Bool {
+        guard pid > 0, pid <= Int64(Int32.max) else { return false }
+        #if os(Linux)
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return false }
+        // "pid (comm) S ...": the state follows the last ')'.
+        guard let close = stat.lastIndex(of: ")") else { return true }
+        let state = stat[stat.index(after: close)...].drop { $0 == " " }.first
+        return state != "Z" && state != "X"
+        #else
+        return kill(pid_t(pid), 0) == 0 || errno == EPERM
+        #endif
     }
 }

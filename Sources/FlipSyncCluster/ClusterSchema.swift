@@ -43,6 +43,43 @@ enum ClusterSchema {
             )
             """,
         ]),
+        (2, "tasks-buckets-instances", [
+            // Which process heartbeats under a node's name: a random id per start, so a second
+            // process started with the same `node_name` is recognised (and refused).
+            "ALTER TABLE flipsync_cluster_nodes ADD COLUMN instance_id TEXT NOT NULL DEFAULT ''",
+            // Tasks claimed, not assigned. `state`: pending, claimed, done, failed. `token` goes up
+            // by one at each claim (the task lease's fencing token); `attempts` counts claims that
+            // were not released unstarted. A claimed task whose lease expired is claimable again.
+            """
+            CREATE TABLE flipsync_cluster_tasks (
+                id BIGSERIAL PRIMARY KEY,
+                run_id TEXT NOT NULL,
+                task_key TEXT NOT NULL,
+                payload TEXT NOT NULL DEFAULT '',
+                state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'claimed', 'done', 'failed')),
+                lease_holder TEXT,
+                lease_expires_at_ms BIGINT,
+                token BIGINT NOT NULL DEFAULT 0,
+                attempts INTEGER NOT NULL DEFAULT 0,
+                started_at_ms BIGINT,
+                enqueued_at_ms BIGINT NOT NULL,
+                finished_at_ms BIGINT,
+                error TEXT,
+                UNIQUE (run_id, task_key)
+            )
+            """,
+            "CREATE INDEX flipsync_cluster_tasks_open ON flipsync_cluster_tasks (id) WHERE state IN ('pending', 'claimed')",
+            "CREATE INDEX flipsync_cluster_tasks_holder ON flipsync_cluster_tasks (lease_holder) WHERE state = 'claimed'",
+            // Token buckets shared by every node: one row per (provider, operation) key.
+            """
+            CREATE TABLE flipsync_cluster_buckets (
+                key TEXT PRIMARY KEY,
+                tokens DOUBLE PRECISION NOT NULL,
+                updated_at_ms BIGINT NOT NULL,
+                granted BOOLEAN NOT NULL
+            )
+            """,
+        ]),
     ]
 
     static var latestVersion: Int32 { migrations.last!.version }
@@ -72,5 +109,14 @@ enum ClusterSchema {
             }
             return ran
         }
+    }
+}
+
+/// The cluster database as a whole, for tools and tests that use its tables without a node.
+public enum ClusterDatabase {
+    /// Creates or updates the cluster's tables (every migration, each once); returns how many ran.
+    @discardableResult
+    public static func migrate(_ client: PostgresClient, logger: Logger) async throws -> Int {
+        try await ClusterSchema.migrate(client, logger: logger)
     }
 }

@@ -44,21 +44,32 @@ public struct ClusterService: Service {
         // once the lease is released.
         let client = self.client
         let clientTask = Task.detached { await client.run() }
-        await cancelWhenGracefulShutdown {
-            // Migrations first (retried: the database may come up after this node).
-            while !Task.isCancelled {
-                do {
-                    try await coordinator.migrate()
-                    break
-                } catch {
-                    logger.error("cannot migrate the cluster database; retrying: \(String(reflecting: error))",
-                                 metadata: ["event": "cluster-unreachable"])
-                    try? await clock.sleep(milliseconds: coordinator.timing.acquireMilliseconds * 5)
+        var failure: (any Error)?
+        do {
+            try await cancelWhenGracefulShutdown {
+                // Migrations first (retried: the database may come up after this node).
+                while !Task.isCancelled {
+                    do {
+                        try await coordinator.migrate()
+                        break
+                    } catch {
+                        logger.error("cannot migrate the cluster database; retrying: \(String(reflecting: error))",
+                                     metadata: ["event": "cluster-unreachable"])
+                        try? await clock.sleep(milliseconds: coordinator.timing.acquireMilliseconds * 5)
+                    }
                 }
+                // Heartbeats until the daemon stops; a `node_name` another live process
+                // heartbeats under ends this service with that error, and the daemon with it.
+                try await coordinator.run(sleepingOn: clock)
             }
-            await coordinator.run(sleepingOn: clock)
+        } catch {
+            failure = error
         }
         clientTask.cancel()
         await clientTask.value
+        if let failure {
+            logger.critical("\(failure)", metadata: ["event": "node-name-in-use"])
+            throw failure
+        }
     }
 }

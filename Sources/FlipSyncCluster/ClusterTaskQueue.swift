@@ -1,0 +1,228 @@
+import Logging
+import PostgresNIO
+
+/// One task as a node claimed it: what to do, and the lease it holds it under. `token` is the
+/// lease's fencing token: ``ClusterTaskQueue/complete(_:node:)`` and the others accept a task only
+/// from the node holding it under this very token.
+public struct ClaimedTask: Sendable, Hashable {
+    public var id: Int64
+    public var run: String
+    public var key: String
+    public var payload: String
+    public var token: Int64
+    /// Claims of this task so far, this one included (releases unstarted do not count).
+    public var attempts: Int32
+
+    public init(id: Int64, run: String, key: String, payload: String, token: Int64, attempts: Int32) {
+        (self.id, self.run, self.key, self.payload, self.token, self.attempts) = (id, run, key, payload, token, attempts)
+    }
+}
+
+/// A task's row as operators and tests see it.
+public struct ClusterTaskRow: Sendable, Hashable {
+    public enum State: String, Sendable { case pending, claimed, done, failed }
+    public var id: Int64
+    public var run: String
+    public var key: String
+    public var state: State
+    public var holder: String?
+    public var token: Int64
+    public var attempts: Int32
+    public var error: String?
+}
+
+/// Tasks claimed, not assigned: every node with room in its pool claims pending tasks from one
+/// PostgreSQL table with `FOR UPDATE SKIP LOCKED` (two nodes never claim the same task, and never
+/// wait on each other's rows), each under a lease (holder, expiry) that the node extends with
+/// ``heartbeat(node:leaseMilliseconds:)``. A node that dies stops extending its leases; once they
+/// have expired any node claims those tasks again, with a new fencing token, and the dead node's
+/// late `complete`/`fail` is refused. Every time is the database's clock (or the injected one in
+/// tests), so the nodes' clocks may disagree.
+///
+/// Draining (`systemctl stop`): ``drain(node:)`` stops this queue from claiming for the node and
+/// releases its claimed tasks not yet started (``markStarted(_:node:)``) to the others at once.
+public actor ClusterTaskQueue {
+    private let client: PostgresClient
+    private let time: ClusterTime
+    private let logger: Logger
+    private var draining = Set<String>()
+
+    public init(client: PostgresClient, time: ClusterTime = .database, logger: Logger) {
+        self.client = client
+        self.time = time
+        self.logger = logger
+    }
+
+    /// Adds a run's tasks (key → payload), once: a (run, key) already enqueued is left as it is.
+    /// Returns how many were new.
+    @discardableResult
+    public func enqueue(run: String, tasks: [(key: String, payload: String)]) async throws -> Int {
+        guard !tasks.isEmpty else { return 0 }
+        let keys = tasks.map(\.key), payloads = tasks.map(\.payload)
+        let now = time.parameter
+        let rows = try await client.query("""
+            INSERT INTO flipsync_cluster_tasks (run_id, task_key, payload, enqueued_at_ms)
+            SELECT \(run), t.key, t.payload, \(now: now)
+            FROM unnest(\(keys)::text[], \(payloads)::text[]) AS t(key, payload)
+            ON CONFLICT (run_id, task_key) DO NOTHING
+            RETURNING id
+            """, logger: logger)
+        var count = 0
+        for try await _ in rows.decode(Int64.self) { count += 1 }
+        return count
+    }
+
+    /// Claims up to `limit` tasks for `node`, oldest first: pending ones, and claimed ones whose
+    /// lease has expired (their holder is gone or cut off). Each gets a lease of
+    /// `leaseMilliseconds` from now, a new fencing token and one more attempt. Rows another node is
+    /// claiming at the same moment are skipped, not waited for. A draining node claims nothing.
+    public func claim(node: String, limit: Int, leaseMilliseconds: Int64) async throws -> [ClaimedTask] {
+        guard limit > 0, !draining.contains(node) else { return [] }
+        let now = time.parameter
+        let rows = try await client.query("""
+            WITH clock AS (SELECT \(now: now) AS ms)
+            UPDATE flipsync_cluster_tasks t
+            SET state = 'claimed', lease_holder = \(node), lease_expires_at_ms = (SELECT ms FROM clock) + \(leaseMilliseconds),
+                token = t.token + 1, attempts = t.attempts + 1, started_at_ms = NULL
+            WHERE t.id IN (
+                SELECT id FROM flipsync_cluster_tasks
+                WHERE state = 'pending' OR (state = 'claimed' AND lease_expires_at_ms <= (SELECT ms FROM clock))
+                ORDER BY id
+                LIMIT \(Int64(limit))
+                FOR UPDATE SKIP LOCKED)
+            RETURNING t.id, t.run_id, t.task_key, t.payload, t.token, t.attempts
+            """, logger: logger)
+        var out: [ClaimedTask] = []
+        for try await (id, run, key, payload, token, attempts) in rows.decode((Int64, String, String, String, Int64, Int32).self) {
+            out.append(ClaimedTask(id: id, run: run, key: key, payload: payload, token: token, attempts: attempts))
+        }
+        return out.sorted { $0.id < $1.id }
+    }
+
+    /// Extends every lease `node` holds to `leaseMilliseconds` from now; returns how many. A lease
+    /// that expired and was claimed by another node is no longer this node's: not extended.
+    @discardableResult
+    public func heartbeat(node: String, leaseMilliseconds: Int64) async throws -> Int {
+        let now = time.parameter
+        let rows = try await client.query("""
+            UPDATE flipsync_cluster_tasks SET lease_expires_at_ms = \(now: now) + \(leaseMilliseconds)
+            WHERE state = 'claimed' AND lease_holder = \(node)
+            RETURNING id
+            """, logger: logger)
+        var count = 0
+        for try await _ in rows.decode(Int64.self) { count += 1 }
+        return count
+    }
+
+    /// Notes that `node` has begun the task (a drain no longer releases it). False when the node
+    /// no longer holds it under its token.
+    public func markStarted(_ task: ClaimedTask, node: String) async throws -> Bool {
+        let now = time.parameter
+        return try await fenced("""
+            UPDATE flipsync_cluster_tasks SET started_at_ms = \(now: now)
+            WHERE id = \(task.id) AND state = 'claimed' AND lease_holder = \(node) AND token = \(task.token)
+            RETURNING id
+            """)
+    }
+
+    /// Marks the tasks done, each only if `node` still holds it under the token it was claimed
+    /// with; returns the ids accepted. A task re-claimed by another node after this node's lease
+    /// expired is refused (it is the other node's now). A lease that expired without anyone
+    /// claiming the task again is still this node's: accepted.
+    @discardableResult
+    public func complete(_ tasks: [ClaimedTask], node: String) async throws -> Set<Int64> {
+        guard !tasks.isEmpty else { return [] }
+        let ids = tasks.map(\.id), tokens = tasks.map(\.token)
+        let now = time.parameter
+        let rows = try await client.query("""
+            UPDATE flipsync_cluster_tasks t SET state = 'done', finished_at_ms = \(now: now), lease_expires_at_ms = NULL
+            FROM unnest(\(ids)::bigint[], \(tokens)::bigint[]) AS c(id, token)
+            WHERE t.id = c.id AND t.token = c.token AND t.state = 'claimed' AND t.lease_holder = \(node)
+            RETURNING t.id
+            """, logger: logger)
+        var accepted = Set<Int64>()
+        for try await id in rows.decode(Int64.self) { accepted.insert(id) }
+        return accepted
+    }
+
+    /// One task done; false when refused (see ``complete(_:node:)``).
+    public func complete(_ task: ClaimedTask, node: String) async throws -> Bool {
+        try await complete([task], node: node).contains(task.id)
+    }
+
+    /// A task that failed: back to pending for another claim when `retry`, else failed for good.
+    /// Only from the node holding it under its token; false when refused.
+    public func fail(_ task: ClaimedTask, node: String, error: String, retry: Bool) async throws -> Bool {
+        let now = time.parameter
+        return try await fenced("""
+            UPDATE flipsync_cluster_tasks
+            SET state = CASE WHEN \(retry) THEN 'pending' ELSE 'failed' END,
+                lease_holder = CASE WHEN \(retry) THEN NULL ELSE lease_holder END,
+                lease_expires_at_ms = NULL, started_at_ms = NULL, error = \(error),
+                finished_at_ms = CASE WHEN \(retry) THEN NULL ELSE \(now: now) END
+            WHERE id = \(task.id) AND state = 'claimed' AND lease_holder = \(node) AND token = \(task.token)
+            RETURNING id
+            """)
+    }
+
+    /// Draining: from now on this queue claims nothing for `node`, and every task the node holds
+    /// that it has not started goes back to pending at once (not counted as an attempt), for the
+    /// other nodes to claim without waiting for the lease to expire. Returns how many. The tasks
+    /// it has started it finishes (or their leases expire).
+    @discardableResult
+    public func drain(node: String) async throws -> Int {
+        draining.insert(node)
+        let rows = try await client.query("""
+            UPDATE flipsync_cluster_tasks
+            SET state = 'pending', lease_holder = NULL, lease_expires_at_ms = NULL, attempts = attempts - 1
+            WHERE state = 'claimed' AND lease_holder = \(node) AND started_at_ms IS NULL
+            RETURNING id
+            """, logger: logger)
+        var count = 0
+        for try await _ in rows.decode(Int64.self) { count += 1 }
+        if count > 0 { logger.notice("node \(node) draining: released \(count) unstarted tasks", metadata: ["event": "tasks-released"]) }
+        return count
+    }
+
+    /// Tasks claimed and not finished, by holder (what `flipsyncctl nodes` could show per node).
+    public func claimedByNode() async throws -> [String: Int] {
+        let rows = try await client.query("""
+            SELECT lease_holder, count(*) FROM flipsync_cluster_tasks WHERE state = 'claimed' GROUP BY lease_holder
+            """, logger: logger)
+        var out: [String: Int] = [:]
+        for try await (holder, count) in rows.decode((String, Int64).self) { out[holder] = Int(count) }
+        return out
+    }
+
+    /// Every task of a run, by id (for tests and operators).
+    public func tasks(run: String) async throws -> [ClusterTaskRow] {
+        let rows = try await client.query("""
+            SELECT id, run_id, task_key, state, lease_holder, token, attempts, error
+            FROM flipsync_cluster_tasks WHERE run_id = \(run) ORDER BY id
+            """, logger: logger)
+        var out: [ClusterTaskRow] = []
+        for try await (id, run, key, state, holder, token, attempts, error)
+            in rows.decode((Int64, String, String, String, String?, Int64, Int32, String?).self) {
+            out.append(ClusterTaskRow(id: id, run: run, key: key, state: ClusterTaskRow.State(rawValue: state) ?? .failed,
+                                      holder: holder, token: token, attempts: attempts, error: error))
+        }
+        return out
+    }
+
+    private func fenced(_ query: PostgresQuery) async throws -> Bool {
+        var hit = false
+        for try await _ in try await client.query(query, logger: logger).decode(Int64.self) { hit = true }
+        return hit
+    }
+
+}
+
+extension PostgresQuery.StringInterpolation {
+    /// `now` in SQL (ms since the epoch): the injected time when there is one, else the
+    /// database's own clock (`clock_timestamp()`), so the nodes' clocks never matter.
+    mutating func appendInterpolation(now: Int64?) {
+        appendInterpolation(unescaped: "COALESCE(")
+        appendInterpolation(now)
+        appendInterpolation(unescaped: "::bigint, (extract(epoch FROM clock_timestamp()) * 1000)::bigint)")
+    }
+}
