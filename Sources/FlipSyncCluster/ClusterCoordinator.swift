@@ -114,17 +114,14 @@ public actor ClusterCoordinator: FireGate {
     /// row is taken only when it is this instance's, or its last heartbeat is older than the lease
     /// (``Timing/leaseMilliseconds``), or that node stopped cleanly, or (on the same host) its
     /// process no longer exists. Otherwise it throws ``ClusterError/nodeNameInUse`` — at the first
-    /// heartbeat, so a second process started with the same `node_name` refuses to start; later,
+    /// heartbeat (or ``join()``, which flipsyncd calls before READY=1), so a second process
+    /// started with the same `node_name` refuses to start; later,
     /// when another process took the name while this one was paused past the lease, and then this
     /// node drops the scheduler lease at once (the other holds it under this name now).
     @discardableResult
     public func tick() async throws -> Bool {
         let now = try await now()
-        let tasks = await inFlight()
-        if !(try await register(now: now, tasks: tasks, takingOver: nil)) {
-            try await refusedName(now: now, tasks: tasks)
-        }
-        registered = true
+        try await registerOrRefuse(now: now)
         let expires = now + timing.leaseMilliseconds
         let rows = try await client.query("""
             INSERT INTO flipsync_cluster_leases (name, holder, token, expires_at_ms)
@@ -141,6 +138,22 @@ public actor ClusterCoordinator: FireGate {
         for try await token in rows.decode(Int64.self) { held = token }
         await settle(held)
         return held != nil
+    }
+
+    /// Registers this node (its first heartbeat, without the scheduler lease) or throws
+    /// ``ClusterError/nodeNameInUse``: what flipsyncd does at start, before it says READY=1 and
+    /// before its scheduler starts, so a refused process never says it is ready. The same rule as
+    /// ``tick()``'s (a dead process on this host gives its name up).
+    public func join() async throws {
+        try await registerOrRefuse(now: try await now())
+    }
+
+    private func registerOrRefuse(now: Int64) async throws {
+        let tasks = await inFlight()
+        if !(try await register(now: now, tasks: tasks, takingOver: nil)) {
+            try await refusedName(now: now, tasks: tasks)
+        }
+        registered = true
     }
 
     /// The node row's upsert, refused (false) while another live process heartbeats under the name.
