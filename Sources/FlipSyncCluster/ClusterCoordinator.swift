@@ -318,7 +318,8 @@ public actor ClusterCoordinator: FireGate {
 
     // MARK: - What operators see
 
-    /// Every node the cluster has heard from in the last `horizonMilliseconds`, oldest first.
+    /// Every node the cluster has heard from in the last `horizonMilliseconds`, oldest first, with
+    /// the tasks of the task queue each holds claimed (``ClusterTaskQueue/claimedByNode()``).
     public func nodes(horizonMilliseconds: Int64 = 7 * 86_400_000) async throws -> [ClusterNodeStatus] {
         let now = try await now()
         let rows = try await client.query("""
@@ -328,6 +329,7 @@ public actor ClusterCoordinator: FireGate {
             WHERE n.heartbeat_at_ms > \(now - horizonMilliseconds)
             ORDER BY n.started_at_ms, n.node_id
             """, logger: logger)
+        let claimed = try await ClusterTaskQueue(client: client, time: time, logger: logger).claimedByNode()
         var out: [ClusterNodeStatus] = []
         for try await (node, host, pid, started, heartbeat, tasks, stopped, holds)
             in rows.decode((String, String, Int64, Int64, Int64, Int64, Int64?, Bool?).self) {
@@ -336,7 +338,7 @@ public actor ClusterCoordinator: FireGate {
                 : holds == true ? .scheduler
                 : age > timing.leaseMilliseconds ? .lost : .standby
             out.append(ClusterNodeStatus(node: node, host: host, pid: pid, startedAt: started, heartbeatAgeMilliseconds: age,
-                                         role: role, tasksInFlight: tasks))
+                                         role: role, tasksInFlight: tasks, tasksClaimed: Int64(claimed[node] ?? 0)))
         }
         return out
     }

@@ -98,9 +98,23 @@ private final class NotifiedDaemon {
     }
 }
 
+/// Runs the built flipsyncctl; its exit status and stdout.
+private func flipsyncctl(_ arguments: [String]) throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: repositoryRoot + "/.build/debug/flipsyncctl")
+    process.arguments = arguments
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
 @Suite("flipsyncd's node_name check before READY=1, on PostgreSQL", .postgresInstalled, .postgres, .serialized, .timeLimit(.minutes(3)))
 struct ClusterNodeNameProcessTests {
-    @Test("a second flipsyncd under a live node's node_name exits 1 without ever sending READY=1, saying why; after a SIGKILL the name is free at once on the same host")
+    @Test("a second flipsyncd under a live node's node_name exits 1 without ever sending READY=1, saying why; `flipsyncctl nodes` shows the tasks the node holds claimed; after a SIGKILL the name is free at once on the same host")
     func duplicateNeverReady() async throws {
         let daemon = repositoryRoot + "/.build/debug/flipsyncd"
         try #require(access(daemon, X_OK) == 0, "build first: swift build --build-tests")
@@ -131,6 +145,21 @@ struct ClusterNodeNameProcessTests {
             return nil
         }
         #expect(try await registeredPID() == Int64(first.pid), "the name stays the first's")
+
+        // `flipsyncctl nodes` through the first's control socket: the tasks it holds claimed.
+        let queue = ClusterTaskQueue(client: client, logger: quietLogger)
+        _ = try await queue.enqueue(run: "run-1", tasks: (0..<3).map { (key: "k\($0)", payload: "{}") })
+        #expect(try await queue.claim(node: "shop-1", limit: 2, leaseMilliseconds: 60_000).count == 2)
+        let socket = a.directory + "/control.sock"
+        let json = try flipsyncctl(["nodes", "--json", "--socket", socket])
+        #expect(json.status == 0, "\(json.output)")
+        let nodes = try JSONDecoder().decode([ClusterNodeStatus].self, from: Data(json.output.utf8))
+        #expect(nodes.map(\.node) == ["shop-1"] && nodes.map(\.tasksClaimed) == [2], "\(json.output)")
+        #expect(json.output.contains("\"tasksClaimed\" : 2"), "\(json.output)")
+        let table = try flipsyncctl(["nodes", "--socket", socket])
+        let lines = table.output.split(separator: "\n")
+        #expect(lines.first?.hasSuffix("IN FLIGHT  CLAIMED") == true, "\(table.output)")
+        #expect(lines.dropFirst().first?.hasSuffix(" 2") == true, "\(table.output)")
 
         // SIGKILLed and restarted at once on the same host: the dead process's name is taken over.
         kill(first.pid, SIGKILL)
