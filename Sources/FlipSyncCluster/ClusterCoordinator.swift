@@ -114,17 +114,14 @@ public actor ClusterCoordinator: FireGate {
     /// row is taken only when it is this instance's, or its last heartbeat is older than the lease
     /// (``Timing/leaseMilliseconds``), or that node stopped cleanly, or (on the same host) its
     /// process no longer exists. Otherwise it throws ``ClusterError/nodeNameInUse`` — at the first
-    /// heartbeat, so a second process started with the same `node_name` refuses to start; later,
+    /// heartbeat (or ``join()``, which flipsyncd calls before READY=1), so a second process
+    /// started with the same `node_name` refuses to start; later,
     /// when another process took the name while this one was paused past the lease, and then this
     /// node drops the scheduler lease at once (the other holds it under this name now).
     @discardableResult
     public func tick() async throws -> Bool {
         let now = try await now()
-        let tasks = await inFlight()
-        if !(try await register(now: now, tasks: tasks, takingOver: nil)) {
-            try await refusedName(now: now, tasks: tasks)
-        }
-        registered = true
+        try await registerOrRefuse(now: now)
         let expires = now + timing.leaseMilliseconds
         let rows = try await client.query("""
             INSERT INTO flipsync_cluster_leases (name, holder, token, expires_at_ms)
@@ -141,6 +138,22 @@ public actor ClusterCoordinator: FireGate {
         for try await token in rows.decode(Int64.self) { held = token }
         await settle(held)
         return held != nil
+    }
+
+    /// Registers this node (its first heartbeat, without the scheduler lease) or throws
+    /// ``ClusterError/nodeNameInUse``: what flipsyncd does at start, before it says READY=1 and
+    /// before its scheduler starts, so a refused process never says it is ready. The same rule as
+    /// ``tick()``'s (a dead process on this host gives its name up).
+    public func join() async throws {
+        try await registerOrRefuse(now: try await now())
+    }
+
+    private func registerOrRefuse(now: Int64) async throws {
+        let tasks = await inFlight()
+        if !(try await register(now: now, tasks: tasks, takingOver: nil)) {
+            try await refusedName(now: now, tasks: tasks)
+        }
+        registered = true
     }
 
     /// The node row's upsert, refused (false) while another live process heartbeats under the name.
@@ -305,7 +318,8 @@ public actor ClusterCoordinator: FireGate {
 
     // MARK: - What operators see
 
-    /// Every node the cluster has heard from in the last `horizonMilliseconds`, oldest first.
+    /// Every node the cluster has heard from in the last `horizonMilliseconds`, oldest first, with
+    /// the tasks of the task queue each holds claimed (``ClusterTaskQueue/claimedByNode()``).
     public func nodes(horizonMilliseconds: Int64 = 7 * 86_400_000) async throws -> [ClusterNodeStatus] {
         let now = try await now()
         let rows = try await client.query("""
@@ -315,6 +329,7 @@ public actor ClusterCoordinator: FireGate {
             WHERE n.heartbeat_at_ms > \(now - horizonMilliseconds)
             ORDER BY n.started_at_ms, n.node_id
             """, logger: logger)
+        let claimed = try await ClusterTaskQueue(client: client, time: time, logger: logger).claimedByNode()
         var out: [ClusterNodeStatus] = []
         for try await (node, host, pid, started, heartbeat, tasks, stopped, holds)
             in rows.decode((String, String, Int64, Int64, Int64, Int64, Int64?, Bool?).self) {
@@ -323,7 +338,7 @@ public actor ClusterCoordinator: FireGate {
                 : holds == true ? .scheduler
                 : age > timing.leaseMilliseconds ? .lost : .standby
             out.append(ClusterNodeStatus(node: node, host: host, pid: pid, startedAt: started, heartbeatAgeMilliseconds: age,
-                                         role: role, tasksInFlight: tasks))
+                                         role: role, tasksInFlight: tasks, tasksClaimed: Int64(claimed[node] ?? 0)))
         }
         return out
     }

@@ -50,8 +50,11 @@ struct LedgerOptions: ParsableArguments {
     /// The config's currency: the unit of the ledger's spend figures.
     var currency: Currency { ConfigLocator.load(explicit: config, environment: .current).config.currency }
 
+    /// The ledger's file: `--database`, else the config's `database`.
+    var path: String { database ?? ConfigLocator.load(explicit: config, environment: .current).config.databasePath }
+
     func open() throws -> RunStore {
-        let path = database ?? ConfigLocator.load(explicit: config, environment: .current).config.databasePath
+        let path = self.path
         guard FileSystem.kind(of: path) == .file else {
             printError("flipsyncctl: no run ledger at \(path) (nothing has run yet, or pass --database)")
             throw ExitCode(1)

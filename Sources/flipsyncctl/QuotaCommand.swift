@@ -12,7 +12,9 @@ struct QuotaCommand: ParsableCommand {
             default or [marketplaces.ebay] daily_quota; - when the API has rates, not a daily \
             quota), REMAINING (0 while eBay says the quota is exhausted), RESETS (the window's \
             end, eBay's at midnight Pacific time, and how long until then), RESERVED (the calls \
-            [quotas] reserve keeps for its jobs). --json prints the same rows.
+            [quotas] reserve keeps for its jobs). --json prints the same rows. A quota table that \
+            cannot be read, or a row of it that does not decode, is an error (exit status 1) naming \
+            the file, the table and the row.
             """
     )
 
@@ -27,7 +29,16 @@ struct QuotaCommand: ParsableCommand {
         let loaded = DaemonSetup(configPath: ledger.config, environment: .current).load(now: clock.now())
         let now = clock.wallMilliseconds()
         let policy = QuotaPolicy(config: loaded.config, jobs: loaded.catalog.jobs)
-        let report = QuotaReport(QuotaStore.usage(store: store, policy: policy, now: now), now: now)
+        // A `quota` table that cannot be read, or a row that does not decode, is an error, never
+        // "no calls counted".
+        let usage: [QuotaUsage]
+        do {
+            usage = try QuotaStore.recordedUsage(store: store, policy: policy, now: now)
+        } catch {
+            printError("flipsyncctl: \(ledger.path): \(error)")
+            throw ExitCode(1)
+        }
+        let report = QuotaReport(usage, now: now)
         if json {
             print(try JSONOutput.encode(report))
             return

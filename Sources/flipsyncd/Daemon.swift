@@ -71,6 +71,15 @@ struct Daemon {
             cluster = ClusterService(endpoint: endpoint, password: password, nodeID: config.nodeName ?? host, host: host,
                                      pid: Int64(getpid()), clock: clock, logger: logger)
             logger.info("cluster \(endpoint) as node \(config.nodeName ?? host)", metadata: ["event": "cluster-joined"])
+            // The node_name check, before READY=1, the control socket and the scheduler: a
+            // process refused here never says it is ready.
+            do {
+                _ = try await cluster?.join()
+            } catch {
+                logger.critical("\(error)", metadata: ["event": "node-name-in-use"])
+                await runtime.shutdown()
+                return 1
+            }
         }
 
         let status = DaemonStatus()

@@ -1,0 +1,58 @@
+import FlipSyncCore
+import FlipSyncStore
+import Foundation
+import Testing
+
+/// The built flipsyncctl (`.build/debug/flipsyncctl`, from this file's path).
+private let flipsyncctlPath = URL(fileURLWithPath: #filePath)
+    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path + "/.build/debug/flipsyncctl"
+
+@Suite("flipsyncctl quota on a real ledger", .timeLimit(.minutes(1)))
+struct QuotaCommandTests {
+    /// Runs flipsyncctl; exit status, stdout, stderr.
+    private func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: flipsyncctlPath)
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+    }
+
+    @Test("a quota row that does not decode is an error (exit 1, the file, table and row named), never \"no calls counted\"")
+    func corruptRowIsAnError() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: flipsyncctlPath), "build first: swift build")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("flipsync-quota-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("ledger.sqlite").path
+        let store = try RunStore(path: path)
+        _ = store
+        // eBay Browse's current window (midnight to midnight Pacific), as the command reads it.
+        let now = Int64((Date().timeIntervalSince1970 * 1000).rounded())
+        let window = QuotaPolicy.standard().window(QuotaKey(provider: "ebay", api: "browse"), at: now)
+        try MigrationNamesTests.corrupt(path, """
+            INSERT INTO quota (provider, api, window_start, window_end, used, quota_limit)
+            VALUES ('ebay', 'browse', \(window.lowerBound), \(window.upperBound), 3, 5000)
+            """)
+        // The config does not exist: built-in defaults; the ledger from --database.
+        let arguments = ["quota", "--config", dir.path + "/none.toml", "--database", path]
+        let good = try run(arguments + ["--json"])
+        #expect(good.status == 0, "\(good.stderr)")
+        #expect(good.stdout.contains("\"used\" : 3"), "the row as written reads: \(good.stdout)")
+
+        try MigrationNamesTests.corrupt(path, "UPDATE quota SET used = 'many'")
+        for extra in [[], ["--json"]] {
+            let bad = try run(arguments + extra)
+            #expect(bad.status == 1, "exit 1 (got \(bad.status)); stdout: \(bad.stdout)")
+            #expect(bad.stdout.isEmpty, "no table printed: \(bad.stdout)")
+            #expect(bad.stderr.contains("flipsyncctl: \(path): "), "\(bad.stderr)")
+            #expect(bad.stderr.contains("quota row (provider \"ebay\", api \"browse\", window_start \(window.lowerBound)) does not decode: "), "\(bad.stderr)")
+        }
+    }
+}
