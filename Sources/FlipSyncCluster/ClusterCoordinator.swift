@@ -266,8 +266,19 @@ public actor ClusterCoordinator: FireGate {
         // In a task of its own: this one is cancelled (that is how it stops), and a cancelled
         // task's queries are cancelled too.
         if let lostName { throw lostName }
-        await Task { await self.release() }.value
+        let releasing = Task { await self.release() }
+        // Bounded: with the database unreachable, the release's queries would wait for a
+        // connection for as long as the pool retries. The lease expires by itself.
+        let bound = Task {
+            try? await Task.sleep(for: .milliseconds(Self.releaseBoundMilliseconds))
+            releasing.cancel()
+        }
+        await releasing.value
+        bound.cancel()
     }
+
+    /// How long a stopping node tries to give its lease up before leaving it to expire.
+    static let releaseBoundMilliseconds: Int64 = 3000
 
     // MARK: - FireGate
 

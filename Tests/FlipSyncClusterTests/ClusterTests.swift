@@ -185,3 +185,25 @@ struct ClusterTests {
         }
     }
 }
+
+@Suite("Cluster node stopping with its database unreachable", .timeLimit(.minutes(1)))
+struct ClusterUnreachableStopTests {
+    @Test("a node whose PostgreSQL refuses connections stops within the release bound (3 s) once cancelled, not after the pool's retries (it took ~48 s)")
+    func stopsPromptly() async throws {
+        // Port 1 on loopback: nothing listens, every connection is refused.
+        let endpoint = ClusterEndpoint(user: "flipsync", host: "127.0.0.1", port: 1, database: "flipsync", tls: .disable)
+        let client = PostgresClient(configuration: endpoint.clientConfiguration(password: "unused"), backgroundLogger: quietLogger)
+        let clientRun = Task { await client.run() }
+        let coordinator = ClusterCoordinator(client: client, nodeID: "n1", host: "test-host", pid: 1, logger: quietLogger)
+        let running = Task { try await coordinator.run(sleepingOn: SystemSchedulerClock()) }
+        try await Task.sleep(for: .milliseconds(1500))  // real time: heartbeats failing against a real refused port
+        let stopping = ContinuousClock.now
+        running.cancel()
+        _ = await running.result
+        let took = ContinuousClock.now - stopping
+        clientRun.cancel()
+        await clientRun.value
+        #expect(took < .seconds(5), "stopping took \(took)")
+        #expect(await coordinator.token == nil)
+    }
+}
