@@ -24,7 +24,8 @@ public struct Runtime: Sendable {
     /// has `daemon.metrics`).
     public static func open(config: FlipSyncConfig, jobs: [JobDefinition], clock: any SchedulerClock, logger: Logger,
                             secret: ChannelFactory.SecretLookup? = nil,
-                            transport: (any HTTPTransport)? = nil, metrics: LedgerMetrics = .off) throws -> Runtime {
+                            transport: (any HTTPTransport)? = nil, metrics: LedgerMetrics = .off,
+                            sharedRates: (any SharedRateGate)? = nil) throws -> Runtime {
         try FileSystem.makeDirectories(FileSystem.directory(of: config.databasePath), mode: 0o700)
         let store = try RunStore(path: config.databasePath, metrics: metrics)
         let spend = try SpendLedger(store: store, budgets: SpendBudgets(config: config, jobs: jobs), clock: clock,
@@ -35,7 +36,7 @@ public struct Runtime: Sendable {
         let owned = transport == nil ? defaultTransport(config) : nil
         let services = ChannelFactory.services(
             config: config, secret: secret ?? credentials(config), transport: transport ?? owned!.transport,
-            recorder: spend, rateLimiters: RateLimiters(clock: clock), clock: clock, matchCache: store, quota: quota,
+            recorder: spend, rateLimiters: RateLimiters(clock: clock, shared: sharedRates), clock: clock, matchCache: store, quota: quota,
             offerMemory: store, logger: logger)
         let plans = WorkflowPlans(ledger: store, probe: store, repricing: store, sync: SyncStore(store: store), shipping: store,
                                   spend: SpendEvidence(store: store, spend: spend), services: services, clock: clock,

@@ -47,18 +47,9 @@ struct Daemon {
 
         // Prometheus metrics only when `daemon.metrics` names a (loopback) address.
         let metrics = config.metrics.map { _ in DaemonMetrics() }
-        let runtime: Runtime
-        do {
-            runtime = try Runtime.open(config: config, jobs: loaded.catalog.jobs, clock: clock, logger: logger,
-                                       metrics: metrics?.ledger ?? .off)
-        } catch {
-            logger.critical("cannot open the run ledger: \(error)", metadata: ["event": "database-failed"])
-            return 1
-        }
-        logger.info("run ledger \(config.databasePath); marketplaces: \(runtime.services.marketplaces.keys.map(\.rawValue).sorted().joined(separator: ", "))")
-
         // Several nodes on one PostgreSQL: fire only while holding the scheduler lease.
         var cluster: ClusterService?
+        var sharedRates: (any SharedRateGate)?
         if let endpoint = config.cluster {
             let password: String
             do {
@@ -68,8 +59,11 @@ struct Daemon {
                 return 1
             }
             let host = Self.hostName()
-            cluster = ClusterService(endpoint: endpoint, password: password, nodeID: config.nodeName ?? host, host: host,
-                                     pid: Int64(getpid()), clock: clock, logger: logger)
+            let service = ClusterService(endpoint: endpoint, password: password, nodeID: config.nodeName ?? host, host: host,
+                                         pid: Int64(getpid()), clock: clock, logger: logger)
+            cluster = service
+            // Per-API rate limits shared by every node (issue 16, item 3).
+            sharedRates = ClusterRateGate(limiter: ClusterRateLimiter(client: service.client, logger: logger), clock: clock, logger: logger)
             logger.info("cluster \(endpoint) as node \(config.nodeName ?? host)", metadata: ["event": "cluster-joined"])
             // The node_name check, before READY=1, the control socket and the scheduler: a
             // process refused here never says it is ready.
@@ -81,6 +75,16 @@ struct Daemon {
                 return 1
             }
         }
+
+        let runtime: Runtime
+        do {
+            runtime = try Runtime.open(config: config, jobs: loaded.catalog.jobs, clock: clock, logger: logger,
+                                       metrics: metrics?.ledger ?? .off, sharedRates: sharedRates)
+        } catch {
+            logger.critical("cannot open the run ledger: \(error)", metadata: ["event": "database-failed"])
+            return 1
+        }
+        logger.info("run ledger \(config.databasePath); marketplaces: \(runtime.services.marketplaces.keys.map(\.rawValue).sorted().joined(separator: ", "))")
 
         let status = DaemonStatus()
         let pool = PermitPool(permits: config.poolSize)

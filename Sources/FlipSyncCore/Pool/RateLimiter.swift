@@ -52,9 +52,13 @@ public final class TokenBucket: Sendable {
 public final class RateLimiters: Sendable {
     private let buckets = Mutex<[String: TokenBucket]>([:])
     private let clock: any SchedulerClock
+    /// The cluster's shared rates (`[daemon] cluster`), consulted by the request pipeline after
+    /// these local buckets; nil on a single node.
+    public let shared: (any SharedRateGate)?
 
-    public init(clock: any SchedulerClock) {
+    public init(clock: any SchedulerClock, shared: (any SharedRateGate)? = nil) {
         self.clock = clock
+        self.shared = shared
     }
 
     public func bucket(_ key: String, requests: Int, per: TimeSpan, burst: Int) -> TokenBucket {

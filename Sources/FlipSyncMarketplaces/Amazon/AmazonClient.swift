@@ -104,7 +104,7 @@ public final class AmazonClient: Sendable {
                                     : "amazon|\(apiHost)|\(configuration.sellerID)|\(operation.rawValue)"
             },
             rates: configuration.rates, clock: clock)
-        exchange = AmazonExchange(pipeline: RequestPipeline(transport: transport, recorder: recorder, quota: quota, logger: logger),
+        exchange = AmazonExchange(pipeline: RequestPipeline(transport: transport, recorder: recorder, quota: quota, logger: logger, gate: rateLimiters.shared),
                                   limits: limits, price: configuration.callPrice)
         // The cache's fetch closure captures a minter value, not the client: no cycle.
         let minter = AmazonTokenMinter(tokenURL: configuration.tokenURL, timeout: configuration.timeout,
@@ -502,6 +502,7 @@ struct AmazonExchange: Sendable {
         return try await pipeline.send(request, PipelineCall(
             provider: AmazonClient.provider, operation: operation.rawValue, price: price,
             limit: { try await limits.bucket(operation).acquire() },
+            shared: limits.bucket(operation).shared("amazon/\(operation.rawValue)"),
             finish: { response in if let response { limits.adopt(operation, header: response.header("x-amzn-RateLimit-Limit")) } }))
     }
 }

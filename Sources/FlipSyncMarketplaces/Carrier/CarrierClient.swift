@@ -62,7 +62,7 @@ public final class CarrierClient: Sendable {
         let bucket = rateLimiters.bucket("\(host)|carrier|\(apiKey.reveal().hashValue)", requests: configuration.requests,
                                          per: configuration.per, burst: configuration.burst)
         self.bucket = bucket
-        exchange = RequestPipeline(transport: transport, recorder: recorder, quota: quota, logger: logger)
+        exchange = RequestPipeline(transport: transport, recorder: recorder, quota: quota, logger: logger, gate: rateLimiters.shared)
     }
 
     /// Every rate the carriers offer for `shipment`, cheapest first.
@@ -89,7 +89,8 @@ public final class CarrierClient: Sendable {
         let operation = Self.quoteOperation
         let price = configuration.quotePrice
         return try await exchange.send(request, PipelineCall(provider: Self.provider, operation: operation, price: price,
-                                                 limit: { [bucket] in try await bucket.acquire() })) { response in
+                                                 limit: { [bucket] in try await bucket.acquire() },
+                                                 shared: bucket.shared("carrier/easypost"))) { response in
             try StatusMapping.check(response, api: "EasyPost", operation: operation, apiMessage: Self.apiMessage)
             let wire = try StatusMapping.decode(WireShipmentResponse.self, response, operation: operation)
             let rates = try wire.rates.map { rate in

@@ -98,7 +98,7 @@ public final class EbayClient: Sendable {
                 quota: (any QuotaLedger)? = nil, logger: Logger = Logger(label: "flipsync.marketplaces.ebay")) {
         self.configuration = configuration
         self.credentials = credentials
-        pipeline = RequestPipeline(transport: transport, recorder: recorder, quota: quota, logger: logger)
+        pipeline = RequestPipeline(transport: transport, recorder: recorder, quota: quota, logger: logger, gate: rateLimiters.shared)
         self.logger = logger
         let host = URLParts(configuration.baseURL).map { "\($0.host):\($0.port)" } ?? configuration.baseURL
         bucket = rateLimiters.bucket("\(host)|\(credentials.clientID)", requests: configuration.requests,
@@ -613,7 +613,9 @@ extension EbayClient {
 
     static func call(_ operation: String, bucket: TokenBucket, price: Money) -> PipelineCall {
         PipelineCall(provider: provider, operation: operation, quota: quotaKey(operation), price: price,
-                     limit: { try await bucket.acquire() }, isQuotaExhausted: { isQuotaExhausted($0) })
+                     limit: { try await bucket.acquire() },
+                     shared: bucket.shared(operation.hasPrefix("browse.") ? "ebay/browse" : "ebay/api"),
+                     isQuotaExhausted: { isQuotaExhausted($0) })
     }
 }
 

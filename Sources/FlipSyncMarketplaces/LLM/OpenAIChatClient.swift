@@ -33,7 +33,7 @@ public final class OpenAIChatClient: ChatModel {
         let bucket = rateLimiters.bucket("\(host)|openai|\(apiKey.reveal().hashValue)", requests: configuration.requests,
                                          per: configuration.per, burst: configuration.burst)
         self.bucket = bucket
-        exchange = RequestPipeline(transport: transport, recorder: recorder, quota: quota, logger: logger)
+        exchange = RequestPipeline(transport: transport, recorder: recorder, quota: quota, logger: logger, gate: rateLimiters.shared)
     }
 
     /// `POST /v1/chat/completions` with `{"model", "messages": [{"role", "content"}],
@@ -59,7 +59,8 @@ public final class OpenAIChatClient: ChatModel {
         let estimate = prices.cost(of: ChatUsage(inputTokens: LLMEstimate.inputTokenBound(request.messages), outputTokens: Int64(maxOutput)))
         let operation = Self.operation
         return try await exchange.send(http, PipelineCall(provider: Self.provider, operation: operation, price: estimate,
-                                                 limit: { [bucket] in try await bucket.acquire() })) { response in
+                                                 limit: { [bucket] in try await bucket.acquire() },
+                                                 shared: bucket.shared("openai/chat"))) { response in
             try StatusMapping.check(response, api: "OpenAI", operation: operation, apiMessage: Self.apiMessage)
             let answer = try StatusMapping.decode(WireOpenAIChatResponse.self, response, operation: operation)
             guard let content = answer.choices.first?.message.content else {

@@ -142,7 +142,7 @@ extension ShopifyClient {
         let bucket = self.bucket
         let response = try await exchange(HTTPRequest(method: .get, url: url, headers: [("Accept", "application/jsonl")], timeout: configuration.timeout),
                                           PipelineCall(provider: Self.provider, operation: "bulk.file", price: configuration.callPrice,
-                                                       limit: { try await bucket.acquire() }))
+                                                       limit: { try await bucket.acquire() }, shared: bucket.shared("shopify/requests")))
         var variants: [ShopifyVariant] = []
         for (number, line) in response.body.split(separator: UInt8(ascii: "\n")).enumerated() where !line.isEmpty {
             do {

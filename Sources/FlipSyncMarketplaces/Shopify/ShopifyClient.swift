@@ -118,7 +118,7 @@ public final class ShopifyClient: Sendable {
                 quota: (any QuotaLedger)? = nil, logger: Logger = Logger(label: "flipsync.marketplaces.shopify")) {
         self.configuration = configuration
         self.accessToken = accessToken
-        pipeline = RequestPipeline(transport: transport, recorder: recorder, quota: quota, logger: logger)
+        pipeline = RequestPipeline(transport: transport, recorder: recorder, quota: quota, logger: logger, gate: rateLimiters.shared)
         self.logger = logger
         self.clock = clock
         let host = URLParts(configuration.baseURL).map { "\($0.host):\($0.port)" } ?? configuration.baseURL
@@ -211,6 +211,7 @@ public final class ShopifyClient: Sendable {
         let call = PipelineCall(provider: Self.provider, operation: operation, quota: Self.graphQLQuota,
                                 units: Int64(cost.rounded(.up)), price: configuration.callPrice,
                                 limit: { try await bucket.acquire(); try await costLimit.acquire(cost: cost) },
+                                shared: bucket.shared("shopify/requests"),
                                 finish: { response in costLimit.finish(cost: cost, reported: response.flatMap(Self.throttleStatus)) })
         return try await exchange(request, call)
     }

@@ -18,6 +18,9 @@ struct PipelineCall: Sendable {
     var price: Money
     /// The rate limiter for this operation: waits for its turn.
     var limit: @Sendable () async throws -> Void
+    /// The same limit as a rate every node of a cluster shares (`provider/bucket`), waited for after
+    /// `limit` when the pipeline has a ``SharedRateGate`` (`[daemon] cluster`); nil: this node only.
+    var shared: SharedRate? = nil
     /// Told the response (nil when none came) once the rate limiter let the request through:
     /// Amazon adopts `x-amzn-RateLimit-Limit`, Shopify settles its cost bucket.
     var finish: (@Sendable (HTTPResponse?) -> Void)? = nil
@@ -33,7 +36,10 @@ struct PipelineCall: Sendable {
 /// 2. quota ledger: the call is counted against its API's window, or refused without being
 ///    sent (`MarketplaceError.quotaExhausted`, not retried) when the quota, less other jobs'
 ///    reserves, is used or the provider said it is exhausted;
-/// 3. the operation's rate limiter (token bucket; Shopify's cost bucket too);
+/// 3. the operation's rate limiter (token bucket; Shopify's cost bucket too), then, on a
+///    cluster, the same rate shared by every node (`SharedRateGate`, for a call that names one):
+///    a turn further away than the request's timeout throws `MarketplaceError.rateLimited`
+///    (retried by the task's policy) without sending;
 /// 4. spend metering: an estimate is reserved before sending when the call has one, and the
 ///    call recorded with what it cost on every path;
 /// 5. the transport.
@@ -53,12 +59,16 @@ struct RequestPipeline: Sendable {
     let recorder: any SpendRecorder
     let quota: (any QuotaLedger)?
     let logger: Logger
+    /// The cluster's shared rates; nil on a single node.
+    let gate: (any SharedRateGate)?
 
-    init(transport: any HTTPTransport, recorder: any SpendRecorder, quota: (any QuotaLedger)?, logger: Logger) {
+    init(transport: any HTTPTransport, recorder: any SpendRecorder, quota: (any QuotaLedger)?, logger: Logger,
+         gate: (any SharedRateGate)? = nil) {
         self.transport = transport
         self.recorder = recorder
         self.quota = quota
         self.logger = logger
+        self.gate = gate
     }
 
     /// A usable answer: the value and the call to record for it.
@@ -71,7 +81,7 @@ struct RequestPipeline: Sendable {
     /// the call at its flat price.
     func send(_ request: HTTPRequest, _ call: PipelineCall) async throws -> HTTPResponse {
         try await admit(request, call, recordRefusal: false)
-        try await limit(call)
+        try await limit(request, call)
         let response: HTTPResponse
         do {
             response = try await transport.send(request)
@@ -92,7 +102,7 @@ struct RequestPipeline: Sendable {
     func send<Value>(_ request: HTTPRequest, _ call: PipelineCall,
                      interpret: (HTTPResponse) throws -> Outcome<Value>) async throws -> Value {
         try await admit(request, call, recordRefusal: true)
-        try await limit(call)
+        try await limit(request, call)
         let estimate = call.price
         let reservation: SpendReservation?
         do {
@@ -149,9 +159,21 @@ struct RequestPipeline: Sendable {
         }
     }
 
-    /// Stage 3.
-    private func limit(_ call: PipelineCall) async throws {
+    /// Stage 3: this node's bucket, then the cluster's.
+    private func limit(_ request: HTTPRequest, _ call: PipelineCall) async throws {
         try await call.limit()
+        guard let gate, let shared = call.shared else { return }
+        do {
+            try await gate.wait(for: shared, deadline: request.timeout)
+        } catch let late as SharedRateDeadline {
+            call.finish?(nil)
+            logger.debug("call refused by the cluster's rate", metadata: ["provider": "\(call.provider)", "operation": "\(call.operation)",
+                                                                          "error": "\(late)"])
+            throw MarketplaceError.rateLimited(retryAfter: late.retryAfter)
+        } catch {
+            call.finish?(nil)
+            throw error
+        }
     }
 
     /// A response that says the daily quota is spent: mark it, journal it once, stop.
