@@ -70,8 +70,8 @@ struct Daemon {
             do {
                 _ = try await cluster?.join()
             } catch {
+                // The ledger is not open yet; `join` stopped the database client.
                 logger.critical("\(error)", metadata: ["event": "node-name-in-use"])
-                await runtime.shutdown()
                 return 1
             }
         }
