@@ -19,3 +19,13 @@ struct CompetitorItemRow: Codable, LedgerRow {
         try fetchAllNamed(db, filter(sql: "marketplace = ?", arguments: [marketplace.rawValue]).order(sql: "search_key, position"))
     }
 }
+
+extension CompetitorItemRow {
+    /// Reads go through here, column by column (see `Row.code`), never through `Codable`.
+    init(row: Row) throws {
+        marketplace = try Coded(row: row, "marketplace")
+        searchKey = try row.decode(forColumn: "search_key")
+        itemId = try row.decode(forColumn: "item_id")
+        position = try row.decode(forColumn: "position")
+    }
+}

@@ -17,3 +17,12 @@ struct CompetitorSearchRow: Codable, LedgerRow {
         try fetchAllNamed(db, filter(sql: "marketplace = ?", arguments: [marketplace.rawValue]))
     }
 }
+
+extension CompetitorSearchRow {
+    /// Reads go through here, column by column (see `Row.code`), never through `Codable`.
+    init(row: Row) throws {
+        marketplace = try Coded(row: row, "marketplace")
+        searchKey = try row.decode(forColumn: "search_key")
+        searchedAt = try row.decode(forColumn: "searched_at")
+    }
+}

@@ -36,6 +36,21 @@ struct DecisionRow: Codable, LedgerRow {
     struct ExclusionCounts: Codable, Sendable {
         var counts: [CompetitorFilter.ExclusionReason: Int]
 
+        /// `offers_excluded` of `row`.
+        init(row: Row) throws {
+            let text: String = try row.decode(forColumn: "offers_excluded")
+            func bad(_ what: String) -> DecodingError { DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: what)) }
+            guard let codes = try? JSONDecoder().decode([String: Int].self, from: Data(text.utf8)) else {
+                throw bad("offers_excluded is not an object of counts: \(text)")
+            }
+            var counts: [CompetitorFilter.ExclusionReason: Int] = [:]
+            for (code, count) in codes {
+                guard let reason = CompetitorFilter.ExclusionReason(rawValue: code) else { throw bad("unknown exclusion \"\(code)\"") }
+                counts[reason] = count
+            }
+            self.counts = counts
+        }
+
         init(from decoder: any Decoder) throws {
             let container = try decoder.singleValueContainer()
             let text = try container.decode(String.self)
@@ -81,5 +96,30 @@ struct DecisionRow: Codable, LedgerRow {
             buyBox: money(buyBoxMicros), offersConsidered: offersConsidered, offersExcluded: offersExcluded.counts,
             strategy: strategy.value, reason: reasonCode.value, explanation: reason,
             shippingCharged: money(shippingChargedMicros), state: state.value, apiResult: apiResult)
+    }
+}
+
+extension DecisionRow {
+    /// Reads go through here, column by column (see `Row.code`), never through `Codable`.
+    init(row: Row) throws {
+        sweepId = try row.decode(forColumn: "sweep_id")
+        marketplace = try Coded(row: row, "marketplace")
+        sku = try row.decode(forColumn: "sku")
+        listingId = try row.decode(forColumn: "listing_id")
+        currency = try CurrencyCode(row: row, "currency")
+        oldPriceMicros = try row.decode(forColumn: "old_price_micros")
+        newPriceMicros = try row.decode(forColumn: "new_price_micros")
+        floorMicros = try row.decode(forColumn: "floor_micros")
+        ceilingMicros = try row.decode(forColumn: "ceiling_micros")
+        lowestCompetitorMicros = try row.decode(forColumn: "lowest_competitor_micros")
+        buyBoxMicros = try row.decode(forColumn: "buy_box_micros")
+        offersConsidered = try row.decode(forColumn: "offers_considered")
+        offersExcluded = try ExclusionCounts(row: row)
+        strategy = try Coded(row: row, "strategy")
+        reasonCode = try Coded(row: row, "reason_code")
+        reason = try row.decode(forColumn: "reason")
+        state = try Coded(row: row, "state")
+        apiResult = try row.decode(forColumn: "api_result")
+        shippingChargedMicros = try row.decode(forColumn: "shipping_charged_micros")
     }
 }

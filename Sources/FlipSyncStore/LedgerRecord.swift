@@ -61,12 +61,58 @@ private func columnName(_ path: [any CodingKey]) -> String {
     }
 }
 
+/// Reading a record's columns by name in its `init(row:)` (not through `Codable`, whose keyed
+/// containers cost several times the read itself). A NULL where a value is required, or text where
+/// a number is, is GRDB's error naming the column; a code no type knows is the same
+/// `DecodingError` the `Codable` path threw, so `named` words it the same way.
+extension Row {
+    /// The text `column` holds as one of `T`'s raw values, or "unknown <column> "<text>"".
+    func code<T: RawRepresentable>(_ column: String) throws -> T where T.RawValue == String {
+        let text: String = try decode(forColumn: column)
+        guard let value = T(rawValue: text) else { throw unknown(column, text) }
+        return value
+    }
+
+    /// As `code`, NULL being nil.
+    func code<T: RawRepresentable>(_ column: String) throws -> T? where T.RawValue == String {
+        guard let text: String = try decode(forColumn: column) else { return nil }
+        guard let value = T(rawValue: text) else { throw unknown(column, text) }
+        return value
+    }
+
+    /// A `String`-backed `Codable` enum (`RunStatus`, `TaskStatus`) with the message the
+    /// synthesized `Decodable` conformance gives an unknown value.
+    func rawEnum<T: RawRepresentable>(_ column: String) throws -> T where T.RawValue == String {
+        let text: String = try decode(forColumn: column)
+        guard let value = T(rawValue: text) else { throw invalidRaw(T.self, text) }
+        return value
+    }
+
+    /// As `rawEnum`, NULL being nil.
+    func rawEnum<T: RawRepresentable>(_ column: String) throws -> T? where T.RawValue == String {
+        guard let text: String = try decode(forColumn: column) else { return nil }
+        guard let value = T(rawValue: text) else { throw invalidRaw(T.self, text) }
+        return value
+    }
+}
+
+private func unknown(_ column: String, _ text: String) -> DecodingError {
+    DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "unknown \(column) \"\(text)\""))
+}
+
+private func invalidRaw<T>(_ type: T.Type, _ text: String) -> DecodingError {
+    DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "Cannot initialize \(T.self) from invalid String value \(text)"))
+}
+
 /// A text column holding one of `T`'s raw values (a marketplace, strategy, status, reason). Any
 /// other text does not decode: "unknown <column> "<text>"", never a default.
 struct Coded<T: RawRepresentable & Sendable>: Codable, Sendable where T.RawValue == String {
     var value: T
 
     init(_ value: T) { self.value = value }
+
+    /// `column` of `row`: "unknown <column> "<text>"" when no `T` has its text.
+    init(row: Row, _ column: String) throws { value = try row.code(column) }
 
     init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
@@ -89,6 +135,20 @@ struct CurrencyCode: Codable, Sendable {
     var currency: Currency
 
     init(_ currency: Currency) { self.currency = currency }
+
+    /// `column` of `row`: "unknown <column> "<code>"" when this build knows no such currency.
+    init(row: Row, _ column: String) throws {
+        let code: String = try row.decode(forColumn: column)
+        guard let currency = Currency(code: code) else { throw unknown(column, code) }
+        self.currency = currency
+    }
+
+    /// As `init(row:_:)`, NULL being nil.
+    static func optional(row: Row, _ column: String) throws -> CurrencyCode? {
+        guard let code: String = try row.decode(forColumn: column) else { return nil }
+        guard let currency = Currency(code: code) else { throw unknown(column, code) }
+        return CurrencyCode(currency)
+    }
 
     init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()

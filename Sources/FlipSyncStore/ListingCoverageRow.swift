@@ -19,3 +19,13 @@ struct ListingCoverageRow: Codable, LedgerRow {
 
     var coverage: ListingCoverage { ListingCoverage(lastChecked: lastChecked, sweep: sweepId) }
 }
+
+extension ListingCoverageRow {
+    /// Reads go through here, column by column (see `Row.code`), never through `Codable`.
+    init(row: Row) throws {
+        marketplace = try Coded(row: row, "marketplace")
+        sku = try row.decode(forColumn: "sku")
+        lastChecked = try row.decode(forColumn: "last_checked")
+        sweepId = try row.decode(forColumn: "sweep_id")
+    }
+}

@@ -30,3 +30,24 @@ struct RunRow: Codable, FetchableRecord, PersistableRecord {
                 skipReason: skipReason, summary: summary, error: error, spendMicros: spendMicros, resumes: resumes)
     }
 }
+
+extension RunRow {
+    /// Reads go through here, column by column (see `Row.rawEnum`), never through `Codable`.
+    init(row: Row) throws {
+        id = try row.decode(forColumn: "id")
+        job = try row.decode(forColumn: "job")
+        kind = try row.decode(forColumn: "kind")
+        trigger = try row.rawEnum("trigger")
+        requestedBy = try row.decode(forColumn: "requested_by")
+        scheduledAt = try row.decode(forColumn: "scheduled_at")
+        createdAt = try row.decode(forColumn: "created_at")
+        startedAt = try row.decode(forColumn: "started_at")
+        finishedAt = try row.decode(forColumn: "finished_at")
+        status = try row.rawEnum("status")
+        skipReason = try row.rawEnum("skip_reason")
+        summary = try row.decode(forColumn: "summary")
+        error = try row.decode(forColumn: "error")
+        spendMicros = try row.decode(forColumn: "spend_micros")
+        resumes = try row.decode(forColumn: "resumes")
+    }
+}

@@ -34,3 +34,24 @@ struct SpendRow: Codable, FetchableRecord, PersistableRecord {
         return SpendEntry(at: atMs, job: job, runID: runId, taskKey: taskKey, call: call)
     }
 }
+
+extension SpendRow {
+    /// Reads go through here, column by column, never through `Codable`.
+    init(row: Row) throws {
+        id = try row.decode(forColumn: "id")
+        atMs = try row.decode(forColumn: "at_ms")
+        provider = try row.decode(forColumn: "provider")
+        operation = try row.decode(forColumn: "operation")
+        units = try row.decode(forColumn: "units")
+        inputTokens = try row.decode(forColumn: "input_tokens")
+        cachedInputTokens = try row.decode(forColumn: "cached_input_tokens")
+        outputTokens = try row.decode(forColumn: "output_tokens")
+        costMicros = try row.decode(forColumn: "cost_micros")
+        currency = try row.decode(forColumn: "currency")
+        job = try row.decode(forColumn: "job")
+        runId = try row.decode(forColumn: "run_id")
+        taskKey = try row.decode(forColumn: "task_key")
+        servedFromCache = try row.decode(forColumn: "served_from_cache")
+        status = try row.decode(forColumn: "status")
+    }
+}

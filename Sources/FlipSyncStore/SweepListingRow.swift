@@ -43,3 +43,21 @@ struct SweepListingRow: Codable, LedgerRow {
             shippingCharged: shippingMicros.map { Money(micros: $0, currency: currency.currency) })
     }
 }
+
+extension SweepListingRow {
+    /// Reads go through here, column by column (see `Row.code`), never through `Codable`.
+    init(row: Row) throws {
+        sweepId = try row.decode(forColumn: "sweep_id")
+        marketplace = try Coded(row: row, "marketplace")
+        sku = try row.decode(forColumn: "sku")
+        listingId = try row.decode(forColumn: "listing_id")
+        title = try row.decode(forColumn: "title")
+        gtin = try row.decode(forColumn: "gtin")
+        asin = try row.decode(forColumn: "asin")
+        condition = try Coded(row: row, "condition")
+        priceMicros = try row.decode(forColumn: "price_micros")
+        currency = try CurrencyCode(row: row, "currency")
+        quantity = try row.decode(forColumn: "quantity")
+        shippingMicros = try row.decode(forColumn: "shipping_micros")
+    }
+}

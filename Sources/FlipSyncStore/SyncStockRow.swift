@@ -16,3 +16,14 @@ struct SyncStockRow: Codable, LedgerRow {
 
     static func all(_ db: Database) throws -> [Self] { try fetchAllNamed(db, all()) }
 }
+
+extension SyncStockRow {
+    /// Reads go through here, column by column, never through `Codable`.
+    init(row: Row) throws {
+        sku = try row.decode(forColumn: "sku")
+        onHand = try row.decode(forColumn: "on_hand")
+        seededFrom = try row.decode(forColumn: "seeded_from")
+        seededAt = try row.decode(forColumn: "seeded_at")
+        updatedAt = try row.decode(forColumn: "updated_at")
+    }
+}

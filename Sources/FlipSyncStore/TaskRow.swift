@@ -26,3 +26,19 @@ struct TaskRow: Codable, FetchableRecord, PersistableRecord {
                  finishedAt: finishedAt, result: result, error: error, input: input)
     }
 }
+
+extension TaskRow {
+    /// Reads go through here, column by column (see `Row.rawEnum`), never through `Codable`.
+    init(row: Row) throws {
+        runId = try row.decode(forColumn: "run_id")
+        key = try row.decode(forColumn: "key")
+        agent = try row.decode(forColumn: "agent")
+        status = try row.rawEnum("status")
+        attempts = try row.decode(forColumn: "attempts")
+        startedAt = try row.decode(forColumn: "started_at")
+        finishedAt = try row.decode(forColumn: "finished_at")
+        result = try row.decode(forColumn: "result")
+        error = try row.decode(forColumn: "error")
+        input = try row.decode(forColumn: "input")
+    }
+}
