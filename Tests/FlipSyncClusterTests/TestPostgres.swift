@@ -14,7 +14,8 @@ import Glibc
 /// its superuser `flipsync` (password auth over TCP, scram-sha-256), stopped and removed when
 /// the suite ends. As root, the server runs as `nobody` (`initdb` refuses root).
 ///
-/// Every wait is bounded: `pg_ctl -w -t 30` to start, `-t 10` to stop, then SIGKILL.
+/// Every wait is bounded: `pg_ctl -w -t 30` to start, `-t 10` to stop, then SIGKILL; a test process
+/// killed before it stops its server leaves a watcher that stops it (`reapOnExit`).
 final class TestPostgres: Sendable {
     let directory: String
     let port: Int
@@ -82,6 +83,28 @@ final class TestPostgres: Sendable {
             throw lastError ?? Failure.command("pg_ctl start", -1, "")
         }
         port = started
+        Self.reapOnExit(directory: directory)
+    }
+
+    /// A watcher that outlives a test process killed before `stop()` (SIGKILL, a timeout): once
+    /// this process is gone (checked every second, for at most 4 hours) it stops the server
+    /// (SIGQUIT to the postmaster: PostgreSQL's immediate shutdown) and removes its directory, so
+    /// no server is left behind. Not waited for; after a normal `stop()` it finds nothing to do.
+    private static func reapOnExit(directory: String) {
+        let script = """
+            i=0; while kill -0 "$1" 2>/dev/null && [ $i -lt 14400 ]; do sleep 1; i=$((i+1)); done
+            [ -f "$2/data/postmaster.pid" ] && kill -QUIT "$(head -n 1 "$2/data/postmaster.pid")" 2>/dev/null
+            sleep 2; rm -rf "$2"
+            """
+        let argv = ["/bin/sh", "-c", script, "flipsync-pg-reaper", String(getpid()), directory]
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        for fd: Int32 in [0, 1, 2] { posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", O_RDWR, 0) }
+        var cArgs = argv.map { strdup($0) } + [nil]
+        defer { for arg in cArgs { free(arg) } }
+        var pid: pid_t = 0
+        _ = posix_spawn(&pid, argv[0], &actions, nil, &cArgs, environ)
     }
 
     /// Stops the server (fast, then SIGKILL if it has not stopped in 10 s) and removes its files.
