@@ -19,7 +19,7 @@ public final class ManualClock: SchedulerClock, Sendable {
         var monotonic: Int64 = 1_000_000
         var nextID = 0
         var sleepers: [Sleeper] = []
-        var watchers: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
+        var watchers: [(id: Int, count: Int, continuation: CheckedContinuation<Void, Never>)] = []
     }
 
     private let state: Mutex<State>
@@ -91,13 +91,27 @@ public final class ManualClock: SchedulerClock, Sendable {
 
     /// Returns once at least `count` tasks are asleep on this clock.
     public func waitForSleepers(_ count: Int = 1) async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let ready = state.withLock { s -> Bool in
-                if s.sleepers.count >= count { return true }
-                s.watchers.append((count, continuation))
-                return false
+        let id = state.withLock { s in
+            s.nextID += 1
+            return s.nextID
+        }
+        // Cancellable, so a test whose code never sleeps fails at its time limit instead of
+        // waiting here for ever.
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let ready = state.withLock { s -> Bool in
+                    if s.sleepers.count >= count || Task.isCancelled { return true }
+                    s.watchers.append((id, count, continuation))
+                    return false
+                }
+                if ready { continuation.resume() }
             }
-            if ready { continuation.resume() }
+        } onCancel: {
+            let cancelled = state.withLock { s -> CheckedContinuation<Void, Never>? in
+                guard let index = s.watchers.firstIndex(where: { $0.id == id }) else { return nil }
+                return s.watchers.remove(at: index).continuation
+            }
+            cancelled?.resume()
         }
     }
 
