@@ -64,9 +64,8 @@ extension RunStore: RepricingLedger {
         }
     }
 
-    public func saveSweepListings(_ listings: [MarketplaceListing], sweep: Int64, marketplace: MarketplaceName) throws {
-        try write { db in
-            try db.execute(literal: "DELETE FROM sweep_listings WHERE sweep_id = \(sweep) AND marketplace = \(marketplace.rawValue)")
+    private static func insertSweepListings(_ listings: [MarketplaceListing], sweep: Int64, marketplace: MarketplaceName,
+                                            _ db: Database) throws {
             for l in listings {
                 try db.execute(literal: """
                     INSERT INTO sweep_listings (sweep_id, marketplace, sku, listing_id, title, gtin, asin, condition,
@@ -75,6 +74,12 @@ extension RunStore: RepricingLedger {
                             \(l.condition.rawValue), \(l.price.micros), \(l.price.currency.code), \(l.quantity), \(l.shippingCharged?.micros))
                     """)
             }
+    }
+
+    public func saveSweepListings(_ listings: [MarketplaceListing], sweep: Int64, marketplace: MarketplaceName) throws {
+        try write { db in
+            try db.execute(literal: "DELETE FROM sweep_listings WHERE sweep_id = \(sweep) AND marketplace = \(marketplace.rawValue)")
+            try Self.insertSweepListings(listings, sweep: sweep, marketplace: marketplace, db)
         }
     }
 
@@ -84,14 +89,7 @@ extension RunStore: RepricingLedger {
             for sku in removing + listings.map(\.sku) {
                 try db.execute(literal: "DELETE FROM sweep_listings WHERE sweep_id = \(sweep) AND marketplace = \(marketplace.rawValue) AND sku = \(sku)")
             }
-            for l in listings {
-                try db.execute(literal: """
-                    INSERT INTO sweep_listings (sweep_id, marketplace, sku, listing_id, title, gtin, asin, condition,
-                                                price_micros, currency, quantity, shipping_micros)
-                    VALUES (\(sweep), \(marketplace.rawValue), \(l.sku), \(l.listingID), \(l.title), \(l.gtin), \(l.asin),
-                            \(l.condition.rawValue), \(l.price.micros), \(l.price.currency.code), \(l.quantity), \(l.shippingCharged?.micros))
-                    """)
-            }
+            try Self.insertSweepListings(listings, sweep: sweep, marketplace: marketplace, db)
         }
     }
 

@@ -1,5 +1,6 @@
 import FlipSyncCluster
 import FlipSyncCore
+import FlipSyncTestKit
 import Foundation
 import PostgresNIO
 import Testing
@@ -11,54 +12,15 @@ import Glibc
 private let repositoryRoot = URL(fileURLWithPath: #filePath)
     .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 
-/// A datagram socket bound at `path`, as systemd's `NOTIFY_SOCKET` (as in the systemd tests).
-private final class NotifySocket {
-    let path: String
-    private let fd: Int32
-
-    init(path: String) throws {
-        self.path = path
-        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw POSIXError(.EIO) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        try #require(path.utf8.count < MemoryLayout.size(ofValue: address.sun_path), "socket path too long: \(path)")
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (i, byte) in path.utf8.enumerated() { raw[i] = byte }
-        }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard bound == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
-    }
-
-    deinit { _ = Glibc.close(fd) }
-
-    /// The messages waiting, after waiting up to `milliseconds` for the first.
-    func messages(waiting milliseconds: Int32 = 0) -> [String] {
-        var out: [String] = []
-        var wait = milliseconds
-        while true {
-            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            guard poll(&poller, 1, wait) == 1 else { return out }
-            var buffer = [UInt8](repeating: 0, count: 4096)
-            let count = recv(fd, &buffer, buffer.count, 0)
-            guard count > 0 else { return out }
-            out.append(String(decoding: buffer[0..<count], as: UTF8.self))
-            wait = 0
-        }
-    }
-}
-
 /// One real flipsyncd with a notify socket of the test's and its stderr in a file.
 private final class NotifiedDaemon {
     let process = Process()
-    let notify: NotifySocket
+    let notify: NotificationListener
     let log: String
     var seen: [String] = []
 
     init(daemon: String, config: String, directory: String, tag: String) throws {
-        notify = try NotifySocket(path: directory + "/\(tag).notify")
+        notify = try NotificationListener(path: directory + "/\(tag).notify")
         log = directory + "/\(tag).stderr"
         _ = FileManager.default.createFile(atPath: log, contents: nil)
         process.executableURL = URL(fileURLWithPath: daemon)

@@ -1,3 +1,4 @@
+import FlipSyncTestKit
 import Foundation
 import Testing
 #if canImport(Glibc)
@@ -45,7 +46,6 @@ final class DaemonProcess {
 
     deinit {
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        notify?.close()
         scratch.remove()
     }
 
@@ -96,44 +96,6 @@ final class DaemonProcess {
         process.isRunning ? "running"
             : "\(process.terminationReason == .uncaughtSignal ? "signal" : "exit") \(process.terminationStatus)"
     }
-}
-
-/// A datagram socket bound at `path`, as systemd's `NOTIFY_SOCKET`.
-final class NotificationListener {
-    let path: String
-    private let fd: Int32
-
-    init(path: String) throws {
-        self.path = path
-        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw POSIXError(.EIO) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (i, byte) in path.utf8.enumerated() { raw[i] = byte }
-        }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard bound == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
-    }
-
-    /// The messages waiting, after waiting up to `milliseconds` for the first.
-    func messages(waiting milliseconds: Int32 = 0) -> [String] {
-        var out: [String] = []
-        var wait = milliseconds
-        while true {
-            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            guard poll(&poller, 1, wait) == 1 else { return out }
-            var buffer = [UInt8](repeating: 0, count: 4096)
-            let count = recv(fd, &buffer, buffer.count, 0)
-            guard count > 0 else { return out }
-            out.append(String(decoding: buffer[0..<count], as: UTF8.self))
-            wait = 0
-        }
-    }
-
-    func close() { _ = Glibc.close(fd) }
 }
 
 /// Whether `seen` has a `RELOADING=1` followed (later) by a `READY=1`: a reload finished.

@@ -74,7 +74,8 @@ public struct EbayMarketplace: OfferDeferringMarketplace {
 
     // MARK: Listings
 
-    public func activeListings() async throws -> [MarketplaceListing] {
+    /// Every inventory item, 200 a page (`getInventoryItems`).
+    private func inventoryItems() async throws -> [InventoryItem] {
         var items: [InventoryItem] = []
         var offset: Int? = 0
         while let current = offset {
@@ -82,6 +83,11 @@ public struct EbayMarketplace: OfferDeferringMarketplace {
             items += page.items
             offset = page.nextOffset
         }
+        return items
+    }
+
+    public func activeListings() async throws -> [MarketplaceListing] {
+        let items = try await inventoryItems()
         let offers = try await publishedOffers(for: items.map(\.sku))
         // Only an offer without its own shipping-cost override needs its policy's cost.
         var policies: [String: FulfillmentPolicy] = [:]
@@ -111,13 +117,7 @@ public struct EbayMarketplace: OfferDeferringMarketplace {
     /// The fulfillment policies are read once (`getFulfillmentPolicies`) when a remembered offer
     /// has no shipping-cost override.
     public func sweepListings() async throws -> [MarketplaceListing] {
-        var items: [InventoryItem] = []
-        var offset: Int? = 0
-        while let current = offset {
-            let page = try await client.inventoryItems(limit: 200, offset: current)
-            items += page.items
-            offset = page.nextOffset
-        }
+        let items = try await inventoryItems()
         let remembered = try offerMemory?.rememberedOffers(marketplace: .ebay) ?? [:]
         let unknownCondition = items.filter { remembered[$0.sku] == nil && $0.condition.flatMap(EbayCondition.condition(inventoryEnum:)) == nil }
         let readNow = Dictionary(zip(unknownCondition.map(\.sku), try await readOffers(unknownCondition.map(\.sku))), uniquingKeysWith: { a, _ in a })
@@ -282,13 +282,7 @@ public struct EbayMarketplace: OfferDeferringMarketplace {
     /// (business days are taken as days). A listing whose offer names no policy is left out
     /// with nothing to judge.
     public func listingShipping() async throws -> [ListingShipping] {
-        var items: [InventoryItem] = []
-        var offset: Int? = 0
-        while let current = offset {
-            let page = try await client.inventoryItems(limit: 200, offset: current)
-            items += page.items
-            offset = page.nextOffset
-        }
+        let items = try await inventoryItems()
         let offers = try await publishedOffers(for: items.map(\.sku)).compactMap { $0 }
         var policies: [String: FulfillmentPolicy] = [:]
         for policy in try await client.fulfillmentPolicies() { policies[policy.policyID] = policy }
