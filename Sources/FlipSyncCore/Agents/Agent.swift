@@ -125,10 +125,50 @@ public protocol WorkflowPlan: Sendable {
     func followUp(after tasks: [TaskInfo], job: JobDefinition, runID: Int64) async throws -> [PlannedTask]
     /// Sums up finished tasks for the run's summary.
     func summarize(_ tasks: [TaskInfo]) -> String
+    /// The next wave as `followUp` plans it, handed to the coordinator page by page
+    /// (`PlannedWave`): a plan with waves of many tasks (the repricing sweep's decide wave)
+    /// builds each page when the coordinator asks for it, so the wave is never held whole. The
+    /// default: `followUp`'s tasks.
+    func followUpWave(after tasks: [TaskInfo], job: JobDefinition, runID: Int64) async throws -> PlannedWave
+    /// Agents whose succeeded tasks `followUp` and `summarize` need only one of (the first
+    /// planned): with a ledger that can leave the rest out (`CondensedTaskReading`), the
+    /// coordinator hands them the run's tasks without the others, so a wave of 100,000 tasks
+    /// is not read back whole. Failed and unfinished tasks of these agents are all kept.
+    var condensedAgents: Set<String> { get }
+}
+
+/// One wave of a run, given page by page: `count` tasks in all, `page(offset, limit)` the
+/// tasks from `offset` on, at most `limit` (fewer only at the end). Pages are asked for in
+/// order, each once.
+public struct PlannedWave: Sendable {
+    public var count: Int
+    public var page: @Sendable (_ offset: Int, _ limit: Int) async throws -> [PlannedTask]
+
+    public init(count: Int, page: @escaping @Sendable (_ offset: Int, _ limit: Int) async throws -> [PlannedTask]) {
+        self.count = count
+        self.page = page
+    }
+
+    /// A wave already planned whole.
+    public init(_ tasks: [PlannedTask]) {
+        count = tasks.count
+        page = { offset, limit in
+            let start = Swift.min(Swift.max(0, offset), tasks.count)
+            return Array(tasks[start..<Swift.min(tasks.count, start + Swift.max(0, limit))])
+        }
+    }
+
+    public static let empty = PlannedWave([])
 }
 
 extension WorkflowPlan {
     public func followUp(after tasks: [TaskInfo], job: JobDefinition, runID: Int64) async throws -> [PlannedTask] { [] }
+
+    public func followUpWave(after tasks: [TaskInfo], job: JobDefinition, runID: Int64) async throws -> PlannedWave {
+        PlannedWave(try await followUp(after: tasks, job: job, runID: runID))
+    }
+
+    public var condensedAgents: Set<String> { [] }
 
     public func summarize(_ tasks: [TaskInfo]) -> String {
         let ok = tasks.filter { $0.status == .succeeded }.count

@@ -1,3 +1,4 @@
+import Synchronization
 import Logging
 
 /// How far a run has got: tasks finished (whatever their outcome) of those planned.
@@ -26,6 +27,10 @@ public struct RunCoordinator: RunExecutor {
     let logger: Logger
     let onProgress: (@Sendable (RunProgress) -> Void)?
     let runSpend: @Sendable (Int64) -> Int64
+    /// Tasks of a wave planned, written and started at a time (`pageSize(concurrency:)` when nil).
+    let wavePageSize: Int?
+    /// Told how many of a wave's tasks the coordinator holds at once (see `WaveGauge`).
+    let gauge: WaveGauge?
 
     /// `onProgress` is told after the tasks are planned and after each task ends (for progress
     /// bars). `runSpend` says what a run has spent, in micro-units, from the spend ledger (which
@@ -33,8 +38,11 @@ public struct RunCoordinator: RunExecutor {
     /// `TaskFailure.budgetExhausted`, and the run ends `budget_exhausted`).
     public init(ledger: any RunLedger, pool: PermitPool, clock: any SchedulerClock,
                 plan: @escaping @Sendable (JobDefinition) -> any WorkflowPlan, logger: Logger,
-                onProgress: (@Sendable (RunProgress) -> Void)? = nil, runSpend: @escaping @Sendable (Int64) -> Int64 = { _ in 0 }) {
+                onProgress: (@Sendable (RunProgress) -> Void)? = nil, runSpend: @escaping @Sendable (Int64) -> Int64 = { _ in 0 },
+                wavePageSize: Int? = nil, gauge: WaveGauge? = nil) {
         self.runSpend = runSpend
+        self.wavePageSize = wavePageSize.map { Swift.max(1, $0) }
+        self.gauge = gauge
         self.ledger = ledger
         self.pool = pool
         self.clock = clock
@@ -69,7 +77,7 @@ public struct RunCoordinator: RunExecutor {
             try await withTimeout(job.timeout) {
                 try await runTasks(run: run, job: job, workflow: workflow, context: context)
             }
-            let tasks = try ledger.tasks(runID: run.id)
+            let tasks = try finishedTasks(runID: run.id, workflow: workflow)
             if let failed = tasks.first(where: { $0.status == .failed }) {
                 status = .failed
                 errorText = "task \(failed.key): \(failed.error ?? "failed")"
@@ -91,7 +99,7 @@ public struct RunCoordinator: RunExecutor {
         }
         let summary: String
         do {
-            summary = workflow.summarize(try ledger.tasks(runID: run.id))
+            summary = workflow.summarize(try finishedTasks(runID: run.id, workflow: workflow))
         } catch {
             // Without its task results the run cannot claim success.
             summary = "task results unreadable"
@@ -196,11 +204,12 @@ public struct RunCoordinator: RunExecutor {
             for task in try ledger.tasks(runID: id) where task.status == .succeeded && done[task.key] == nil { done[task.key] = task }
             previous = try ledger.run(id: id)?.resumes
         }
-        var wave = try await workflow.tasks(for: job, runID: run.id)
+        var wave = PlannedWave(try await workflow.tasks(for: job, runID: run.id))
         var progress = RunProgress(runID: run.id, total: 0, finished: 0)
-        for _ in 1...Self.maxWaves where !wave.isEmpty {
+        for _ in 1...Self.maxWaves where wave.count > 0 {
             try await runWave(wave, done: done, progress: &progress, job: job, workflow: workflow, context: context)
-            wave = try await workflow.followUp(after: try ledger.tasks(runID: run.id), job: job, runID: run.id)
+            wave = .empty  // the finished wave's pages (and what they captured) go before the next is planned
+            wave = try await workflow.followUpWave(after: try finishedTasks(runID: run.id, workflow: workflow), job: job, runID: run.id)
         }
     }
 
@@ -209,44 +218,84 @@ public struct RunCoordinator: RunExecutor {
     /// something else is wrong; the rest is redone, idempotently).
     static let maxResumeChain = 1000
 
-    private func runWave(_ planned: [PlannedTask], done: [String: TaskInfo], progress: inout RunProgress, job: JobDefinition,
-                         workflow: any WorkflowPlan, context: AgentContext) async throws {
-        var remaining: [PlannedTask] = []
-        var rows: [TaskInfo] = []
-        rows.reserveCapacity(planned.count)
-        for task in planned {
-            if var finished = done[task.key] {
-                finished.runID = context.runID
-                rows.append(finished)
-            } else {
-                rows.append(TaskInfo(runID: context.runID, key: task.key, agent: task.agent, status: .pending, input: task.input.json))
-                remaining.append(task)
-            }
+    /// Tasks of a wave planned, written and started at a time: four times the job's
+    /// `concurrency`, at least 256. With the tasks in flight (at most `concurrency`), the
+    /// coordinator holds at most this plus `concurrency` of a wave's tasks at once.
+    static func pageSize(concurrency: Int) -> Int { Swift.max(256, 4 * Swift.max(1, concurrency)) }
+
+    /// The run's tasks as `followUp` and `summarize` read them: with a ledger that can
+    /// (`CondensedTaskReading`), the succeeded tasks of the plan's `condensedAgents` after the
+    /// first of each left out; otherwise all of them.
+    private func finishedTasks(runID: Int64, workflow: any WorkflowPlan) throws -> [TaskInfo] {
+        let agents = workflow.condensedAgents
+        if !agents.isEmpty, let condensed = ledger as? any CondensedTaskReading {
+            return try condensed.tasks(runID: runID, condensing: agents)
         }
-        // The whole wave is planned in one transaction; each task's states then go through the
-        // ledger's group commit, shared with the other tasks in flight.
-        try ledger.saveTasks(rows)
+        return try ledger.tasks(runID: runID)
+    }
+
+    /// Runs one wave page by page: each page's rows are written in one transaction (a task
+    /// finished earlier in the run's chain of resumes is copied, not run again) and its tasks
+    /// started as permits of the job's `concurrency` free up; the next page is asked for only
+    /// when the last one's tasks have all started, so the coordinator never holds more than a
+    /// page and the tasks in flight.
+    private func runWave(_ wave: PlannedWave, done: [String: TaskInfo], progress: inout RunProgress, job: JobDefinition,
+                         workflow: any WorkflowPlan, context: AgentContext) async throws {
         let policy = RetryPolicy(job.retry)
-        progress.total += planned.count
-        progress.finished += planned.count - remaining.count
+        let pageSize = wavePageSize ?? Self.pageSize(concurrency: job.concurrency)
+        progress.total += wave.count
         onProgress?(progress)
         var finished = progress.finished
         let report = onProgress
         let total = progress.total
+        let gauge = self.gauge
+        let ledger = self.ledger
+        let runID = context.runID
         try await withThrowingTaskGroup(of: Void.self) { group in
-            var next = remaining.makeIterator()
+            var offset = 0, exhausted = false
+            var queue: [PlannedTask] = [], next = 0
             var inFlight = 0
-            func startNext() -> Bool {
-                guard let task = next.next() else { return false }
-                group.addTask { try await perform(task, workflow: workflow, policy: policy, context: context) }
-                return true
-            }
-            while inFlight < job.concurrency, startNext() { inFlight += 1 }
-            while try await group.next() != nil {
+            while true {
+                while inFlight < job.concurrency {
+                    if next == queue.count {
+                        guard !exhausted else { break }
+                        queue = []
+                        next = 0
+                        let page = try await wave.page(offset, pageSize)
+                        offset += page.count
+                        if page.count < pageSize || offset >= wave.count { exhausted = true }
+                        var rows: [TaskInfo] = []
+                        rows.reserveCapacity(page.count)
+                        var skipped = 0
+                        for task in page {
+                            if var earlier = done[task.key] {
+                                earlier.runID = runID
+                                rows.append(earlier)
+                                skipped += 1
+                            } else {
+                                rows.append(TaskInfo(runID: runID, key: task.key, agent: task.agent, status: .pending, input: task.input.json))
+                                queue.append(task)
+                            }
+                        }
+                        // The page is planned in one transaction; each task's states then go
+                        // through the ledger's group commit, shared with the other tasks in flight.
+                        try ledger.saveTasks(rows)
+                        gauge?.held(page.count + inFlight)
+                        if skipped > 0 {
+                            finished += skipped
+                            report?(RunProgress(runID: runID, total: total, finished: finished))
+                        }
+                        continue
+                    }
+                    let task = queue[next]
+                    next += 1
+                    group.addTask { try await perform(task, workflow: workflow, policy: policy, context: context) }
+                    inFlight += 1
+                }
+                guard inFlight > 0, try await group.next() != nil else { break }
                 inFlight -= 1
                 finished += 1
-                report?(RunProgress(runID: context.runID, total: total, finished: finished))
-                if startNext() { inFlight += 1 }
+                report?(RunProgress(runID: runID, total: total, finished: finished))
             }
         }
         progress.finished = finished
@@ -315,4 +364,28 @@ public struct RunCoordinator: RunExecutor {
             return
         }
     }
+}
+
+/// A ledger that can read a run's tasks leaving out the succeeded tasks of some agents after
+/// the first of each (what the coordinator hands `followUp` and `summarize` for a plan's
+/// `condensedAgents`).
+public protocol CondensedTaskReading: Sendable {
+    /// The run's tasks in the order they were planned, without the succeeded tasks of
+    /// `agents` other than the first planned of each agent.
+    func tasks(runID: Int64, condensing agents: Set<String>) throws -> [TaskInfo]
+}
+
+/// The most tasks of one wave a coordinator held at once (a page being planned plus the tasks
+/// in flight), for tests and benchmarks.
+public final class WaveGauge: Sendable {
+    private let state = Mutex((current: 0, highWater: 0))
+
+    public init() {}
+
+    func held(_ count: Int) {
+        state.withLock { $0.current = count; $0.highWater = Swift.max($0.highWater, count) }
+    }
+
+    /// The most a coordinator held at once since this gauge was made.
+    public var highWater: Int { state.withLock { $0.highWater } }
 }
