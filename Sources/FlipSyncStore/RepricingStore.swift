@@ -83,6 +83,11 @@ extension RunStore: RepricingLedger {
         }
     }
 
+    public func appendSweepListings(_ listings: [MarketplaceListing], sweep: Int64, marketplace: MarketplaceName) throws {
+        guard !listings.isEmpty else { return }
+        try write { db in try Self.insertSweepListings(listings, sweep: sweep, marketplace: marketplace, db) }
+    }
+
     public func updateSweepListings(_ listings: [MarketplaceListing], removing: [String], sweep: Int64,
                                     marketplace: MarketplaceName) throws {
         try write { db in
@@ -180,6 +185,58 @@ extension RunStore: RepricingLedger {
         try read { db in try DecisionRow.decisions(db, sweep: sweep, marketplace: marketplace, skus: skus).map(\.decision) }
     }
 
+    public func changingDecisions(sweep: Int64) throws -> [PricingDecision] {
+        try read { db in
+            try DecisionRow.fetchAllNamed(db, DecisionRow.filter(sql: """
+                sweep_id = ? AND (new_price_micros IS NOT NULL OR state IN ('planned', 'sending', 'applied', 'failed'))
+                """, arguments: [sweep]).order(sql: "marketplace, sku")).map(\.decision)
+        }
+    }
+
+    public func decisionCount(sweep: Int64) throws -> Int {
+        try read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM decisions WHERE sweep_id = ?", arguments: [sweep]) ?? 0 }
+    }
+
+    public func decisionStates(sweep: Int64) throws -> [PricingDecision.State: Int] {
+        try read { db in
+            var counts: [PricingDecision.State: Int] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS n FROM decisions WHERE sweep_id = ? GROUP BY state",
+                                        arguments: [sweep]) {
+                let text: String = try row.decode(forColumn: "state")
+                guard let state = PricingDecision.State(rawValue: text) else {
+                    throw LedgerError.storage("sweep \(sweep) has decisions in an unknown state \"\(text)\"")
+                }
+                let n: Int = try row.decode(forColumn: "n")
+                counts[state] = n
+            }
+            return counts
+        }
+    }
+
+    public func decidedListings(sweep: Int64) throws -> Set<String> {
+        try read { db in
+            Set(try String.fetchAll(db, sql: "SELECT marketplace || '/' || sku FROM decisions WHERE sweep_id = ?", arguments: [sweep]))
+        }
+    }
+
+    public func coverageCounts(sweep: Int64, marketplace: MarketplaceName) throws -> SweepCoverageCounts {
+        try read { db in
+            let row = try Row.fetchOne(db, sql: """
+                SELECT COUNT(*) AS listings,
+                       COALESCE(SUM(d.sku IS NOT NULL), 0) AS checked,
+                       COALESCE(SUM(d.sku IS NULL AND c.sku IS NULL), 0) AS never,
+                       MIN(CASE WHEN d.sku IS NULL THEN c.last_checked END) AS oldest
+                FROM sweep_listings l
+                LEFT JOIN decisions d ON d.sweep_id = l.sweep_id AND d.marketplace = l.marketplace AND d.sku = l.sku
+                LEFT JOIN listing_coverage c ON c.marketplace = l.marketplace AND c.sku = l.sku
+                WHERE l.sweep_id = ? AND l.marketplace = ?
+                """, arguments: [sweep, marketplace.rawValue])
+            guard let row else { return SweepCoverageCounts(listings: 0, checked: 0, neverChecked: 0, oldestUnchecked: nil) }
+            return SweepCoverageCounts(listings: try row.decode(forColumn: "listings"), checked: try row.decode(forColumn: "checked"),
+                                       neverChecked: try row.decode(forColumn: "never"), oldestUnchecked: try row.decode(forColumn: "oldest"))
+        }
+    }
+
     public func markDecisions(sweep: Int64, marketplace: MarketplaceName, skus: [String], state: PricingDecision.State,
                               results: [String: String]) async throws {
         guard !skus.isEmpty else { return }
@@ -217,5 +274,19 @@ extension JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         return encoder
+    }
+}
+
+/// A run's tasks without the bulk of its large waves (`CondensedTaskReading`).
+extension RunStore: CondensedTaskReading {
+    public func tasks(runID: Int64, condensing agents: Set<String>) throws -> [TaskInfo] {
+        let list = String(decoding: try JSONEncoder().encode(agents.sorted()), as: UTF8.self)
+        return try read { db in
+            try TaskRow.fetchAllNamed(db, TaskRow.filter(sql: """
+                run_id = ? AND (status != 'succeeded' OR agent NOT IN (SELECT value FROM json_each(?))
+                    OR rowid IN (SELECT MIN(rowid) FROM tasks WHERE run_id = ? AND status = 'succeeded'
+                                 AND agent IN (SELECT value FROM json_each(?)) GROUP BY agent))
+                """, arguments: [runID, list, runID, list]).order(sql: "rowid"), key: ["run_id", "key"]).map(\.info)
+        }
     }
 }

@@ -117,27 +117,46 @@ public struct EbayMarketplace: OfferDeferringMarketplace {
     /// The fulfillment policies are read once (`getFulfillmentPolicies`) when a remembered offer
     /// has no shipping-cost override.
     public func sweepListings() async throws -> [MarketplaceListing] {
-        let items = try await inventoryItems()
-        let remembered = try offerMemory?.rememberedOffers(marketplace: .ebay) ?? [:]
-        let unknownCondition = items.filter { remembered[$0.sku] == nil && $0.condition.flatMap(EbayCondition.condition(inventoryEnum:)) == nil }
-        let readNow = Dictionary(zip(unknownCondition.map(\.sku), try await readOffers(unknownCondition.map(\.sku))), uniquingKeysWith: { a, _ in a })
-        let known = remembered.values.map(Self.sellerOffer) + readNow.values.compactMap { $0 }
-        if known.contains(where: { $0.domesticShippingCost == nil && $0.fulfillmentPolicyID != nil }) {
-            await policyCache.replace(try await client.fulfillmentPolicies())
-        }
-        let currency = Self.currency(marketplaceID: client.configuration.marketplaceID)
         var listings: [MarketplaceListing] = []
-        for item in items {
-            if let offer = remembered[item.sku].map(Self.sellerOffer) ?? readNow[item.sku] ?? nil {
-                listings.append(try listing(item, offer, shippingCharged: try await shippingCharged(offer)))
-            } else if readNow[item.sku] == nil, let conditionEnum = item.condition,
-                      let condition = EbayCondition.condition(inventoryEnum: conditionEnum) {
-                listings.append(MarketplaceListing(
-                    marketplace: .ebay, sku: item.sku, listingID: "", gtin: item.upc.first ?? item.ean.first, title: item.title ?? "",
-                    condition: condition, price: .zero(currency), quantity: item.quantity ?? 0))
-            }
-        }
+        try await sweepListingPages { listings += $0 }
         return listings
+    }
+
+    /// `sweepListings` page by page: each page of inventory items (200) becomes its listings,
+    /// handed to `body` before the next page is read. The remembered offers are read once; the
+    /// fulfillment policies once, after the first page with a known offer needing them.
+    public func sweepListingPages(_ body: ([MarketplaceListing]) async throws -> Void) async throws {
+        let remembered = try offerMemory?.rememberedOffers(marketplace: .ebay) ?? [:]
+        let currency = Self.currency(marketplaceID: client.configuration.marketplaceID)
+        var policiesRead = false
+        var offset: Int? = 0
+        while let current = offset {
+            let page = try await client.inventoryItems(limit: 200, offset: current)
+            offset = page.nextOffset
+            let items = page.items
+            let unknownCondition = items.filter { remembered[$0.sku] == nil && $0.condition.flatMap(EbayCondition.condition(inventoryEnum:)) == nil }
+            let readNow = Dictionary(zip(unknownCondition.map(\.sku), try await readOffers(unknownCondition.map(\.sku))), uniquingKeysWith: { a, _ in a })
+            if !policiesRead {
+                let known = items.compactMap { remembered[$0.sku].map(Self.sellerOffer) } + readNow.values.compactMap { $0 }
+                if known.contains(where: { $0.domesticShippingCost == nil && $0.fulfillmentPolicyID != nil }) {
+                    await policyCache.replace(try await client.fulfillmentPolicies())
+                    policiesRead = true
+                }
+            }
+            var listings: [MarketplaceListing] = []
+            listings.reserveCapacity(items.count)
+            for item in items {
+                if let offer = remembered[item.sku].map(Self.sellerOffer) ?? readNow[item.sku] ?? nil {
+                    listings.append(try listing(item, offer, shippingCharged: try await shippingCharged(offer)))
+                } else if readNow[item.sku] == nil, let conditionEnum = item.condition,
+                          let condition = EbayCondition.condition(inventoryEnum: conditionEnum) {
+                    listings.append(MarketplaceListing(
+                        marketplace: .ebay, sku: item.sku, listingID: "", gtin: item.upc.first ?? item.ean.first, title: item.title ?? "",
+                        condition: condition, price: .zero(currency), quantity: item.quantity ?? 0))
+                }
+            }
+            try await body(listings)
+        }
     }
 
     /// Pending listings completed: each SKU's offer read with getOffers (up to
@@ -448,6 +467,8 @@ public struct EbayMarketplace: OfferDeferringMarketplace {
         let remembered = Self.remembered(options)
         let isFresh = { (l: MarketplaceListing) in options.refreshSince.map { remembered.newest(covering: l, since: $0) != nil } ?? false }
         let refreshed = listings.filter(isFresh)
+        // Nothing fresh (a first sweep, or `research_days = 0`): the listings as they are, not a copy.
+        if refreshed.isEmpty { return competitionGroups(listings).map { CompetitionGroup(listings: $0) } }
         let rest = listings.filter { !isFresh($0) }
         var groups = refreshed.isEmpty ? [] : [CompetitionGroup(listings: refreshed, refresh: true)]
         groups += competitionGroups(rest).map { CompetitionGroup(listings: $0) }

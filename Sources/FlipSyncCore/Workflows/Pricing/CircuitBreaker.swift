@@ -40,6 +40,13 @@ public enum CircuitBreaker {
 
     /// The trip, or `nil` when the decisions may be applied.
     public static func evaluate(decisions: [PricingDecision], share: Percent, drop: Percent) -> Trip? {
+        evaluate(decisions: decisions, evaluated: decisions.count, share: share, drop: drop)
+    }
+
+    /// The same, for a sweep whose decisions without a new price were counted, not read:
+    /// `decisions` holds at least every decision with a new price, `evaluated` is how many
+    /// decisions the sweep has in all.
+    public static func evaluate(decisions: [PricingDecision], evaluated: Int, share: Percent, drop: Percent) -> Trip? {
         let million: Int128 = 1_000_000  // parts per million in one whole
         var sharp: [Trip.Example] = []
         for d in decisions {
@@ -50,9 +57,9 @@ public enum CircuitBreaker {
             sharp.append(Trip.Example(sku: d.sku, marketplace: d.marketplace, oldPrice: d.oldPrice, newPrice: new,
                                       drop: Percent(partsPerMillion: Int64(cut * million / old))))
         }
-        guard Int128(sharp.count) * million > Int128(share.partsPerMillion) * Int128(decisions.count) else { return nil }
+        guard Int128(sharp.count) * million > Int128(share.partsPerMillion) * Int128(evaluated) else { return nil }
         sharp.sort { ($0.drop, $1.sku) > ($1.drop, $0.sku) }
-        return Trip(sharpDrops: sharp.count, evaluated: decisions.count, share: share, drop: drop,
+        return Trip(sharpDrops: sharp.count, evaluated: evaluated, share: share, drop: drop,
                     worst: Array(sharp.prefix(maxExamples)))
     }
 }

@@ -9,12 +9,24 @@ public protocol OfferDeferringMarketplace: Marketplace {
     /// pending otherwise.
     func sweepListings() async throws -> [MarketplaceListing]
 
+    /// The same snapshot page by page, in the same order: `body` is handed each page's listings
+    /// as the channel's paged read gives them (eBay: 200 inventory items a page), so the sweep
+    /// writes them and lets them go instead of holding every listing. The default hands
+    /// `sweepListings()` over as one page.
+    func sweepListingPages(_ body: ([MarketplaceListing]) async throws -> Void) async throws
+
     /// The pending listings with their offers read (and remembered): the complete listing, or
     /// nil for a SKU that has no published offer (not an active listing), in order.
     func completeListings(_ pending: [MarketplaceListing]) async throws -> [MarketplaceListing?]
 
     /// The rate the offer reads go at (their own token bucket), for the sweep's time bound.
     var offerReadRate: CompetitionReadRate { get }
+}
+
+extension OfferDeferringMarketplace {
+    public func sweepListingPages(_ body: ([MarketplaceListing]) async throws -> Void) async throws {
+        try await body(try await sweepListings())
+    }
 }
 
 extension MarketplaceListing {

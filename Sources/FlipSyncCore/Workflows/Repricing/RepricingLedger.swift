@@ -3,6 +3,8 @@
 public protocol RepricingLedger: Sendable {
     /// The listings a sweep works on, as read at its start (replacing any saved for that marketplace).
     func saveSweepListings(_ listings: [MarketplaceListing], sweep: Int64, marketplace: MarketplaceName) throws
+    /// Adds listings to a sweep's snapshot (a page of a paged read, after `saveSweepListings`).
+    func appendSweepListings(_ listings: [MarketplaceListing], sweep: Int64, marketplace: MarketplaceName) throws
     func sweepListings(sweep: Int64, marketplace: MarketplaceName) throws -> [MarketplaceListing]
     func sweepListing(sweep: Int64, marketplace: MarketplaceName, sku: String) throws -> MarketplaceListing?
     /// Replaces these listings' rows of a sweep's snapshot (pending listings completed) and
@@ -31,6 +33,33 @@ public protocol RepricingLedger: Sendable {
     func coverage(marketplace: MarketplaceName) throws -> [String: ListingCoverage]
     /// Records that `sweep` checked these listings at `at`.
     func markChecked(marketplace: MarketplaceName, skus: [String], sweep: Int64, at: Int64) throws
+    /// The decisions of a sweep with a change (a new price, or planned, sending, applied or
+    /// failed), by marketplace then SKU: what the circuit breaker and the apply wave need.
+    func changingDecisions(sweep: Int64) throws -> [PricingDecision]
+    /// How many decisions a sweep has.
+    func decisionCount(sweep: Int64) throws -> Int
+    /// How many decisions a sweep has in each state (states without any absent).
+    func decisionStates(sweep: Int64) throws -> [PricingDecision.State: Int]
+    /// `<marketplace>/<SKU>` of every listing a sweep has decided.
+    func decidedListings(sweep: Int64) throws -> Set<String>
+    /// One marketplace's snapshot of a sweep against its decisions and coverage, counted.
+    func coverageCounts(sweep: Int64, marketplace: MarketplaceName) throws -> SweepCoverageCounts
+}
+
+/// A sweep's listings on one marketplace: in its snapshot, decided by it, never checked by any
+/// sweep (and not decided), and the oldest `last_checked` of those not decided.
+public struct SweepCoverageCounts: Sendable, Hashable {
+    public var listings: Int
+    public var checked: Int
+    public var neverChecked: Int
+    public var oldestUnchecked: Int64?
+
+    public init(listings: Int, checked: Int, neverChecked: Int, oldestUnchecked: Int64?) {
+        self.listings = listings
+        self.checked = checked
+        self.neverChecked = neverChecked
+        self.oldestUnchecked = oldestUnchecked
+    }
 }
 
 extension RepricingLedger {

@@ -73,69 +73,132 @@ public struct RepricingSweepPlan: WorkflowPlan {
         return tasks
     }
 
+    /// Every task of the next wave at once (`followUpWave`'s pages together).
     public func followUp(after tasks: [TaskInfo], job: JobDefinition, runID: Int64) async throws -> [PlannedTask] {
+        let wave = try await followUpWave(after: tasks, job: job, runID: runID)
+        return try await wave.page(0, wave.count)
+    }
+
+    /// The decide and apply waves keep only their first succeeded task in what `followUp` and
+    /// `summarize` are handed (both look at the decide and apply tasks' keys only).
+    public var condensedAgents: Set<String> { ["decide", "apply", "apply-bulk"] }
+
+    /// The decide wave as it waits to be planned: each task's listings as a range of one flat
+    /// array of SKUs (no array or `PlannedTask` per task), and the `plan` tasks already built;
+    /// a task's `PlannedTask` is built only when the coordinator asks for its page.
+    struct DecideWave: Sendable {
+        struct Item: Sendable {
+            var marketplace: MarketplaceName
+            var start: Int
+            var end: Int
+            var refresh: Bool
+        }
+
+        var items: [Item] = []
+        var skus: [String] = []
+        /// The `plan` tasks, by their place in `items`.
+        var plans: [Int: PlannedTask] = [:]
+
+        var count: Int { items.count }
+
+        mutating func add(plan task: PlannedTask, marketplace: MarketplaceName) {
+            plans[items.count] = task
+            items.append(Item(marketplace: marketplace, start: skus.count, end: skus.count, refresh: false))
+        }
+
+        mutating func add(decide listings: [MarketplaceListing], marketplace: MarketplaceName, refresh: Bool) {
+            let start = skus.count
+            skus.append(contentsOf: listings.lazy.map(\.sku))
+            items.append(Item(marketplace: marketplace, start: start, end: skus.count, refresh: refresh))
+        }
+
+        func task(_ index: Int) -> PlannedTask {
+            if let plan = plans[index] { return plan }
+            let item = items[index]
+            let skus = Array(self.skus[item.start..<item.end])
+            return PlannedTask(key: RepricingSweepPlan.decideKey(marketplace: item.marketplace, skus: skus, refresh: item.refresh),
+                               agent: "decide", input: ListingsInput(marketplace: item.marketplace, skus: skus, refresh: item.refresh ? true : nil))
+        }
+    }
+
+    public func followUpWave(after tasks: [TaskInfo], job: JobDefinition, runID: Int64) async throws -> PlannedWave {
         let p = parameters
         let sweep = try ledger.sweepID(ofRun: runID)
         if !tasks.contains(where: { $0.key.hasPrefix("decide:") || $0.key.hasPrefix("plan:") }) {
             // Without every listing and the costs, deciding on half the inputs is worse than not deciding.
-            guard !tasks.contains(where: { $0.status != .succeeded }) else { return [] }
-            var next: [PlannedTask] = []
-            let costs = quota == nil ? [:] : try ledger.unitCosts()
-            let left = quota?.remaining(for: job.name) ?? [:]
-            let now = clock.wallMilliseconds()
-            let decided = Set(try ledger.decisions(sweep: sweep).map { "\($0.marketplace.rawValue)/\($0.sku)" })
-            // What is left of the job's timeout now that the listings and costs are read.
-            let started = try ledger.runStartedAt(runID: runID) ?? now
-            let timeLeft = TimeSpan(milliseconds: Swift.max(0, job.timeout.milliseconds - Swift.max(0, now - started)))
-            for marketplace in p.marketplaces.map(\.value) {
-                let channel = try? self.marketplace(marketplace.rawValue)
-                let options = CompetitionOptions(titleMatches: p.llmMatching && matcher != nil, memory: competitors,
-                                                 refreshSince: p.researchDays == 0 ? nil : now - Int64(p.researchDays) * 86_400_000, now: now)
-                let snapshot = try ledger.sweepListings(sweep: sweep, marketplace: marketplace)
-                let capacity: Capacity
-                if quota != nil, let channel {
-                    capacity = Self.capacity(
-                        snapshot, coverage: try ledger.coverage(marketplace: marketplace), sweep: sweep, max: p.maxListingsPerRun,
-                        rate: channel.competitionReadRate, timeout: timeLeft, counter: channel.competitionCallCounter(options: options),
-                        offerRate: (channel as? any OfferDeferringMarketplace)?.offerReadRate,
-                        remaining: left, needsRead: { costs[$0.sku] != nil && $0.quantity > 0 })
-                } else {
-                    capacity = Self.capacity(snapshot, coverage: try ledger.coverage(marketplace: marketplace), sweep: sweep,
-                                             max: p.maxListingsPerRun)
-                }
-                let listings = capacity.selected
-                if quota != nil {
-                    next.append(PlannedTask(key: "plan:\(marketplace.rawValue)", agent: "plan",
-                                            input: capacity.record(marketplace: marketplace)))
-                }
-                // Listings whose competition is read together are decided by one task; alone,
-                // a listing's task is keyed by its SKU. A resumed sweep plans only the listings
-                // its chain has not decided yet: its groups can differ from the interrupted run's
-                // (competitor ids remembered since then move GTINs to the refresh task), so a
-                // group's key names its listings (`Self.decideKey`), and a finished task of the
-                // chain is reused only for exactly the same listings.
-                let undecided = listings.filter { !decided.contains("\(marketplace.rawValue)/\($0.sku)") }
-                let groups = channel?.competitionGroups(undecided, options: options) ?? undecided.map { CompetitionGroup(listings: [$0]) }
-                for group in groups where !group.listings.isEmpty {
-                    let skus = group.listings.map(\.sku)
-                    next.append(PlannedTask(key: Self.decideKey(marketplace: marketplace, skus: skus, refresh: group.refresh),
-                                            agent: "decide",
-                                            input: ListingsInput(marketplace: marketplace, skus: skus, refresh: group.refresh ? true : nil)))
-                }
-            }
+            guard !tasks.contains(where: { $0.status != .succeeded }) else { return .empty }
+            let next = try decideWave(job: job, runID: runID, sweep: sweep)
             // Nothing to plan (a resumed sweep whose chain decided every listing, without a
             // quota's plan task): go on to apply.
-            if !next.isEmpty { return next }
+            if next.count > 0 {
+                // The wave holds each decide task's SKUs only; its tasks are built page by page.
+                return PlannedWave(count: next.count) { offset, limit in
+                    let start = Swift.min(Swift.max(0, offset), next.count)
+                    return (start..<Swift.min(next.count, start + Swift.max(0, limit))).map(next.task)
+                }
+            }
         }
-        guard !tasks.contains(where: { $0.key.hasPrefix("apply:") }), !p.dryRun else { return [] }
-        let decisions = try ledger.decisions(sweep: sweep)
-        if let trip = CircuitBreaker.evaluate(decisions: decisions, share: p.breakerShare, drop: p.breakerDrop) {
+        guard !tasks.contains(where: { $0.key.hasPrefix("apply:") }), !p.dryRun else { return .empty }
+        // Only the decisions with a change are read (a sweep's holds are counted, not read).
+        let decisions = try ledger.changingDecisions(sweep: sweep)
+        if let trip = CircuitBreaker.evaluate(decisions: decisions, evaluated: try ledger.decisionCount(sweep: sweep),
+                                              share: p.breakerShare, drop: p.breakerDrop) {
             for (marketplace, group) in Dictionary(grouping: decisions.filter { $0.state == .planned }, by: \.marketplace) {
                 try await ledger.markDecisions(sweep: sweep, marketplace: marketplace, skus: group.map(\.sku), state: .blocked, results: [:])
             }
             throw TaskFailure.permanent("\(trip); nothing was applied")
         }
-        return Self.batches(of: decisions, size: batchSize, bulk: try bulkMarketplaces(decisions, job: job, runID: runID))
+        return PlannedWave(Self.batches(of: decisions, size: batchSize, bulk: try bulkMarketplaces(decisions, job: job, runID: runID)))
+    }
+
+    /// The decide wave's items: per marketplace, its `plan` task (with a quota) and its decide
+    /// tasks' listings. The snapshot is read here and let go on return; only SKUs are kept.
+    func decideWave(job: JobDefinition, runID: Int64, sweep: Int64) throws -> DecideWave {
+        let p = parameters
+        var next = DecideWave()
+        let costs = quota == nil ? [:] : try ledger.unitCosts()
+        let left = quota?.remaining(for: job.name) ?? [:]
+        let now = clock.wallMilliseconds()
+        let decided = try ledger.decidedListings(sweep: sweep)
+        // What is left of the job's timeout now that the listings and costs are read.
+        let started = try ledger.runStartedAt(runID: runID) ?? now
+        let timeLeft = TimeSpan(milliseconds: Swift.max(0, job.timeout.milliseconds - Swift.max(0, now - started)))
+        for marketplace in p.marketplaces.map(\.value) {
+            let channel = try? self.marketplace(marketplace.rawValue)
+            let options = CompetitionOptions(titleMatches: p.llmMatching && matcher != nil, memory: competitors,
+                                             refreshSince: p.researchDays == 0 ? nil : now - Int64(p.researchDays) * 86_400_000, now: now)
+            let snapshot = try ledger.sweepListings(sweep: sweep, marketplace: marketplace)
+            let capacity: Capacity
+            if quota != nil, let channel {
+                capacity = Self.capacity(
+                    snapshot, coverage: try ledger.coverage(marketplace: marketplace), sweep: sweep, max: p.maxListingsPerRun,
+                    rate: channel.competitionReadRate, timeout: timeLeft, counter: channel.competitionCallCounter(options: options),
+                    offerRate: (channel as? any OfferDeferringMarketplace)?.offerReadRate,
+                    remaining: left, needsRead: { costs[$0.sku] != nil && $0.quantity > 0 })
+            } else {
+                capacity = Self.capacity(snapshot, coverage: try ledger.coverage(marketplace: marketplace), sweep: sweep,
+                                         max: p.maxListingsPerRun)
+            }
+            let listings = capacity.selected
+            if quota != nil {
+                next.add(plan: PlannedTask(key: "plan:\(marketplace.rawValue)", agent: "plan",
+                                           input: capacity.record(marketplace: marketplace)), marketplace: marketplace)
+            }
+            // Listings whose competition is read together are decided by one task; alone,
+            // a listing's task is keyed by its SKU. A resumed sweep plans only the listings
+            // its chain has not decided yet: its groups can differ from the interrupted run's
+            // (competitor ids remembered since then move GTINs to the refresh task), so a
+            // group's key names its listings (`Self.decideKey`), and a finished task of the
+            // chain is reused only for exactly the same listings.
+            let undecided = decided.isEmpty ? listings : listings.filter { !decided.contains("\(marketplace.rawValue)/\($0.sku)") }
+            let groups = channel?.competitionGroups(undecided, options: options) ?? undecided.map { CompetitionGroup(listings: [$0]) }
+            next.items.reserveCapacity(next.items.count + groups.count)
+            next.skus.reserveCapacity(next.skus.count + undecided.count)
+            for group in groups where !group.listings.isEmpty {
+                next.add(decide: group.listings, marketplace: marketplace, refresh: group.refresh)
+            }
+        }
+        return next
     }
 
     /// The marketplaces whose changes go in bulk this run, with their submission size: those
@@ -329,19 +392,17 @@ public struct RepricingSweepPlan: WorkflowPlan {
     }
 
     /// "checked N of M listings; K carried to the next run; oldest unchecked: D nights" over the
-    /// sweep's snapshot and decisions (a listing is checked when it has a decision).
-    func coverageSummary(sweep: Int64, marketplaces: [MarketplaceName], decisions: [PricingDecision]) -> String? {
-        let decided = Set(decisions.map { "\($0.marketplace.rawValue)/\($0.sku)" })
+    /// sweep's snapshot and decisions (a listing is checked when it has a decision), counted
+    /// in the ledger (`RepricingLedger.coverageCounts`).
+    func coverageSummary(sweep: Int64, marketplaces: [MarketplaceName]) -> String? {
         var total = 0, checked = 0, never = 0
         var oldest: Int64?
         for marketplace in marketplaces {
-            guard let listings = try? ledger.sweepListings(sweep: sweep, marketplace: marketplace),
-                  let coverage = try? ledger.coverage(marketplace: marketplace) else { return nil }
-            total += listings.count
-            for listing in listings {
-                if decided.contains("\(marketplace.rawValue)/\(listing.sku)") { checked += 1; continue }
-                if let c = coverage[listing.sku] { oldest = Swift.min(oldest ?? c.lastChecked, c.lastChecked) } else { never += 1 }
-            }
+            guard let counts = try? ledger.coverageCounts(sweep: sweep, marketplace: marketplace) else { return nil }
+            total += counts.listings
+            checked += counts.checked
+            never += counts.neverChecked
+            if let o = counts.oldestUnchecked { oldest = Swift.min(oldest ?? o, o) }
         }
         let carried = total - checked
         var text = "checked \(checked) of \(total) listings; \(carried) carried to the next run"
@@ -407,15 +468,15 @@ public struct RepricingSweepPlan: WorkflowPlan {
     public func summarize(_ tasks: [TaskInfo]) -> String {
         let planned = tasks.contains { $0.key.hasPrefix("plan:") }
         guard let runID = tasks.first?.runID, let sweep = try? ledger.sweepID(ofRun: runID),
-              let decisions = try? ledger.decisions(sweep: sweep), !decisions.isEmpty || planned else {
+              let byState = try? ledger.decisionStates(sweep: sweep), !byState.isEmpty || planned else {
             let failed = tasks.filter { $0.status == .failed }.count
             return "\(tasks.count) task\(tasks.count == 1 ? "" : "s"), \(failed) failed, no decisions"
         }
-        let byState = Dictionary(grouping: decisions, by: \.state).mapValues(\.count)
+        let decided = byState.values.reduce(0, +)
         let order: [PricingDecision.State] = [.applied, .failed, .sending, .planned, .dryRun, .blocked, .hold]
         let parts = order.compactMap { state in byState[state].map { "\($0) \(state.rawValue)" } }
         let marketplaces = tasks.compactMap { $0.key.hasPrefix("listings:") ? MarketplaceName(rawValue: String($0.key.dropFirst(9))) : nil }
-        var coverage = coverageSummary(sweep: sweep, marketplaces: marketplaces, decisions: decisions)
+        var coverage = coverageSummary(sweep: sweep, marketplaces: marketplaces)
         // What bounded each marketplace's part (the plan tasks' records), each bound once.
         var bounds: [String] = []
         for task in tasks where task.key.hasPrefix("plan:") {
@@ -425,7 +486,7 @@ public struct RepricingSweepPlan: WorkflowPlan {
             }
         }
         if !bounds.isEmpty, coverage != nil { coverage! += "; limited by " + bounds.joined(separator: ", ") }
-        return "\(decisions.count) listings decided" + (parts.isEmpty ? "" : ": " + parts.joined(separator: ", "))
+        return "\(decided) listings decided" + (parts.isEmpty ? "" : ": " + parts.joined(separator: ", "))
             + (coverage.map { "; " + $0 } ?? "")
     }
 
@@ -444,13 +505,24 @@ public struct RepricingSweepPlan: WorkflowPlan {
             // A channel reading offers one SKU a call (eBay) reads only those it remembers here;
             // the rest are pending until a decide task reads them (`OfferDeferringMarketplace`).
             let deferring = marketplace as? any OfferDeferringMarketplace
-            let listings: [MarketplaceListing]
-            if let deferring { listings = try await deferring.sweepListings() } else { listings = try await marketplace.activeListings() }
             let sweep = try plan.ledger.sweepID(ofRun: context.runID)
-            try plan.ledger.saveSweepListings(listings, sweep: sweep, marketplace: marketplace.name)
-            let pending = listings.filter(\.offerPending).count
-            return TaskOutput(result: ["listings": listings.count] as [String: Int],
-                              summary: "\(listings.count) active listings" + (pending == 0 ? "" : " (\(pending) with their offer still to read)"))
+            var count = 0, pending = 0
+            if let deferring {
+                // Written page by page as read, never held whole: the snapshot emptied first,
+                // so a retried read starts it over.
+                try plan.ledger.saveSweepListings([], sweep: sweep, marketplace: marketplace.name)
+                try await deferring.sweepListingPages { page in
+                    try plan.ledger.appendSweepListings(page, sweep: sweep, marketplace: marketplace.name)
+                    count += page.count
+                    pending += page.filter(\.offerPending).count
+                }
+            } else {
+                let listings = try await marketplace.activeListings()
+                try plan.ledger.saveSweepListings(listings, sweep: sweep, marketplace: marketplace.name)
+                count = listings.count
+            }
+            return TaskOutput(result: ["listings": count] as [String: Int],
+                              summary: "\(count) active listings" + (pending == 0 ? "" : " (\(pending) with their offer still to read)"))
         }
     }
 
