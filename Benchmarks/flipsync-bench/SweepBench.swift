@@ -107,7 +107,9 @@ enum SweepBench {
 
         // The same requests through xargs and curl, against the last sandbox and the same latency.
         var baselines: [(perProcess: Int, seconds: Double, sample: Int)] = []
-        if commandExists("curl") && commandExists("xargs") {
+        // `FLIPSYNC_BENCH_CURL=0` leaves the baselines out (a memory run needs only the sweep's rows).
+        let curlWanted = ProcessInfo.processInfo.environment["FLIPSYNC_BENCH_CURL"] != "0"
+        if curlWanted && commandExists("curl") && commandExists("xargs") {
             for perProcess in curlRequestsPerProcess {
                 let sample = perProcess == 1 ? min(made, curlPerProcessSample) : made
                 log("  xargs -P \(concurrency) -L \(perProcess) curl: \(sample) of \(made) requests")
@@ -153,7 +155,7 @@ enum SweepBench {
             table.notes.append("sweep, \(label), \(name): \(breakdown) requests (tokens included); \(outcome.decisions) decisions, \(outcome.applied) applied; waves: \(waves); run summary: \(outcome.summary)")
         }
         if baselines.isEmpty {
-            table.add(ResultRow(benchmark: "5 sweep", metric: "xargs -P \(concurrency) curl baseline", value: "curl missing",
+            table.add(ResultRow(benchmark: "5 sweep", metric: "xargs -P \(concurrency) curl baseline", value: curlWanted ? "curl missing" : "not run (FLIPSYNC_BENCH_CURL=0)",
                                 reference: "apt-get install -y curl"))
         }
         table.notes.append("sweep: the transports ran one after the other, each against a fresh sandbox process and ledger (order: \(kinds.map(\.rawValue).joined(separator: ", "))); the curl baselines replay the last one's recorded requests against its sandbox")
@@ -195,7 +197,8 @@ enum SweepBench {
         let decisions = try world.store.decisions(sweep: run.id)
         let applied = decisions.filter { $0.state == .applied }.count
         let phases = try world.phases(runID: run.id)
-        log("  [\(kind.rawValue)] \(format(wall, digits: 1)) s, CPU \(format(cpu, digits: 1)) s for \(made) requests")
+        log("  [\(kind.rawValue)] \(format(wall, digits: 1)) s, CPU \(format(cpu, digits: 1)) s for \(made) requests; "
+            + "peak RSS \(format(Double(peakKiB) / 1024, digits: 1)) MiB; at most \(world.gauge.highWater) tasks of a wave held at once")
         return Outcome(kind: kind, wall: wall, cpu: cpu, sandboxCPU: sandboxCPU, peakKiB: peakKiB, rssAtStart: rssAtStart,
                        sandboxPeakKiB: sandbox.peakKiB(), made: made, counts: counts, decisions: decisions.count, applied: applied,
                        phases: phases, summary: run.summary ?? "")
@@ -325,6 +328,8 @@ enum SweepBench {
         let store: RunStore
         let job: JobDefinition
         let coordinator: RunCoordinator
+        /// The most decide/apply tasks the coordinator held at once (a page and those in flight).
+        let gauge = WaveGauge()
         let clock = SystemSchedulerClock()
         let closeTransport: @Sendable () async -> Void
 
@@ -386,7 +391,7 @@ enum SweepBench {
                                       shipping: store, spend: nil, services: services, clock: clock)
             coordinator = RunCoordinator(ledger: store, pool: PermitPool(permits: SweepBench.concurrency), clock: clock,
                                          plan: { plans.plan(for: $0) }, logger: logger,
-                                         runSpend: { (try? spend.spent(runID: $0).micros) ?? 0 })
+                                         runSpend: { (try? spend.spent(runID: $0).micros) ?? 0 }, gauge: gauge)
         }
 
         /// Closes the transport's connections.
