@@ -125,22 +125,22 @@ struct ShopifyRoutes: Sendable {
 
     // MARK: GraphQL
 
-    private struct GraphQLRequest: Decodable {
-        var query: String
-        var operationName: String?
-    }
-
+    /// The request's document as `SandboxFaultMiddleware` parsed it (`ShopifyGraphQLRequest.current`),
+    /// parsed here only when no middleware did.
     func graphQL(_ request: Request) async throws -> Response {
         let body = try await JSON.body(request)
-        let parsed = JSON.decode(GraphQLRequest.self, body)
+        let parsed = ShopifyGraphQLRequest.current ?? ShopifyGraphQLRequest(body: body, state: state)
         let variables = ((try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any])?["variables"] as? [String: Any] ?? [:]
         var document: GQLDocument?
         var syntaxError: GQLSyntaxError?
-        if let parsed {
-            do { document = try GQLParser.parse(parsed.query) } catch let error as GQLSyntaxError { syntaxError = error }
+        switch parsed.document {
+        case .success(let parsed)?: document = parsed
+        case .failure(let error as GQLSyntaxError)?: syntaxError = error
+        case .failure(let error)?: throw error
+        case nil: break
         }
         guard request.headers[named: Self.accessTokenHeader] == state.shopifyAccessToken else { return Self.unauthorized }
-        guard parsed != nil else {
+        guard parsed.document != nil else {
             return Self.serialise(Reply(status: .badRequest, body: ["errors": ["query": "Required parameter missing or invalid"]]))
         }
         guard let document else {
