@@ -99,6 +99,29 @@ struct ClusterRateMismatchTests {
     }
 }
 
+extension ClusterRateMismatchTests {
+    @Test("a bucket row from before migration 3 (no settings) takes its next caller's, silently; the tokens it held are kept")
+    func rowFromBeforeTheSettings() async throws {
+        try await withClients(1) { clients in
+            let clock = ManualClock(Self.start)
+            let log = MismatchCapture()
+            let a = ClusterRateLimiter(client: clients[0], node: "node-a", time: .injected(clock), logger: Logger(label: "a") { _ in log })
+            // As migration 2 left it: tokens and time, no rate, burst or node.
+            try await clients[0].query("""
+                INSERT INTO flipsync_cluster_buckets (key, tokens, updated_at_ms, granted)
+                VALUES ('ebay/api', 1, \(clock.wallMilliseconds()), true)
+                """)
+            #expect(try await a.acquire("ebay/api", ratePerSecond: 2, burst: 5).granted)
+            #expect(try await a.acquire("ebay/api", ratePerSecond: 2, burst: 5) == RateDecision(granted: false, waitMilliseconds: 500))
+            #expect(log.messages.isEmpty)
+            var settings: [(Double?, String?, Int64?, String?)] = []
+            let rows = try await clients[0].query("SELECT rate_per_second, rate_node, burst, burst_node FROM flipsync_cluster_buckets")
+            for try await row in rows.decode((Double?, String?, Int64?, String?).self) { settings.append(row) }
+            #expect(settings.count == 1 && settings[0].0 == 2 && settings[0].1 == "node-a" && settings[0].2 == 5 && settings[0].3 == "node-a")
+        }
+    }
+}
+
 /// The `cluster-rate-mismatch` lines logged: key, other node and message.
 private final class MismatchCapture: LogHandler, Sendable {
     struct Line: Sendable {
