@@ -594,6 +594,9 @@ struct ClusterProcessTests {
                 \(resent.count) changing nothing (redundant pushes: \(resent.map { "\($0.marketplace.rawValue) \($0.sku) #\($0.sequence)" })), \(repeated.count) repeating the listing's previous update (applied twice); \(placed.count) orders placed, \
                 ledgers holding each \(placed.map { (linesPerOrder["\($0.marketplace.rawValue)/\($0.orderID)"] ?? []).count }); sandbox oversells \(oversells)
                 """)
+        } catch {
+            await sandbox.stop()
+            throw error
         }
         await sandbox.stop()
     }
