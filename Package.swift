@@ -154,7 +154,7 @@ let package = Package(
                                                                   "FlipSyncSandbox", "FlipSyncTestKit"]),
         // Several nodes on one real PostgreSQL (started by the tests in a temporary directory).
         .testTarget(name: "FlipSyncClusterTests", dependencies: ["FlipSyncCluster", "FlipSyncCore", "FlipSyncStore", "FlipSyncTestKit",
-                                                                 "FlipSyncMarketplaces", "FlipSyncSandbox",
+                                                                 "FlipSyncMarketplaces", "FlipSyncSandbox", .product(name: "GRDB", package: "GRDB.swift"),
                                                                  .product(name: "PostgresNIO", package: "postgres-nio"),
                                                                  .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "FlipSyncMarketplacesTests", dependencies: ["FlipSyncMarketplaces", "FlipSyncSandbox", "FlipSyncCore", "FlipSyncTestKit"]),

@@ -23,43 +23,89 @@ public struct RateDecision: Sendable, Hashable {
 /// Each ``acquire(_:ratePerSecond:burst:)`` is one statement (an upsert that refills, takes a token
 /// if there is a whole one, and returns the result), so concurrent nodes serialise on the row and
 /// over any window of `w` seconds the cluster gets at most `burst + ratePerSecond × w` grants per key.
+///
+/// Nodes configured differently: the row keeps the rate and the burst it refills at and holds,
+/// each with the node whose configuration it is. A caller whose rate (or burst) is lower than or
+/// equal to the row's, or whose value it already is, sets it (the row's value becomes its own); a
+/// higher one uses the row's. So the bucket runs at the lower of two nodes' settings (a mismatch
+/// can only slow the cluster, never exceed the slower node's promise), and a node can raise a
+/// value only while it is its own. A caller whose rate or burst differs from the row's (set by
+/// another node) is logged once per key for the life of the limiter (`event`
+/// `cluster-rate-mismatch`, naming the key, both settings and the other node).
 public struct ClusterRateLimiter: Sendable {
     private let client: PostgresClient
+    private let node: String
     private let time: ClusterTime
     private let logger: Logger
+    private let reported = ReportedKeys()
 
-    public init(client: PostgresClient, time: ClusterTime = .database, logger: Logger) {
+    /// `node`: this node's name (`node_name`), which the bucket rows record and the other nodes'
+    /// mismatch messages name.
+    public init(client: PostgresClient, node: String, time: ClusterTime = .database, logger: Logger) {
         self.client = client
+        self.node = node
         self.time = time
         self.logger = logger
     }
+
+    // The caller's values arrive as the row it would insert (EXCLUDED); `b` is the row as it is.
+    private static let takesRate = "(b.rate_per_second IS NULL OR b.rate_node IS NOT DISTINCT FROM EXCLUDED.rate_node "
+        + "OR EXCLUDED.rate_per_second <= b.rate_per_second)"
+    private static let takesBurst = "(b.burst IS NULL OR b.burst_node IS NOT DISTINCT FROM EXCLUDED.burst_node "
+        + "OR EXCLUDED.burst <= b.burst)"
+    /// The rate and burst the bucket runs at from this call on.
+    private static let rate = "(CASE WHEN \(takesRate) THEN EXCLUDED.rate_per_second ELSE b.rate_per_second END)"
+    private static let capacity = "(CASE WHEN \(takesBurst) THEN EXCLUDED.burst ELSE b.burst END)::float8"
+    /// The old tokens plus the refill since the last update, capped at the burst.
+    private static let available = "least(\(capacity), b.tokens + greatest(0, EXCLUDED.updated_at_ms - b.updated_at_ms) * \(rate) / 1000.0)"
 
     /// Takes one token from `key`'s bucket, or says how long to wait for one.
     public func acquire(_ key: String, ratePerSecond: Double, burst: Int) async throws -> RateDecision {
         precondition(ratePerSecond > 0 && burst >= 1, "a bucket needs a positive rate and a burst of at least 1")
         let now = time.parameter
         let capacity = Double(burst)
-        // `available`: the old tokens plus the refill since the last update, capped at the burst.
+        let burst = Int64(burst)
         let rows = try await client.query("""
-            WITH clock AS (SELECT \(now: now) AS ms)
-            INSERT INTO flipsync_cluster_buckets AS b (key, tokens, updated_at_ms, granted)
-            SELECT \(key), \(capacity)::float8 - 1, ms, true FROM clock
+            WITH clock AS (SELECT \(now: now) AS ms),
+            old AS (SELECT rate_per_second, rate_node, burst, burst_node FROM flipsync_cluster_buckets WHERE key = \(key))
+            INSERT INTO flipsync_cluster_buckets AS b (key, tokens, updated_at_ms, granted, rate_per_second, rate_node, burst, burst_node)
+            SELECT \(key), \(capacity)::float8 - 1, ms, true, \(ratePerSecond)::float8, \(node), \(burst)::bigint, \(node) FROM clock
             ON CONFLICT (key) DO UPDATE SET
-                tokens = CASE
-                    WHEN least(\(capacity)::float8, b.tokens + greatest(0, EXCLUDED.updated_at_ms - b.updated_at_ms) * \(ratePerSecond)::float8 / 1000.0) >= 1
-                    THEN least(\(capacity)::float8, b.tokens + greatest(0, EXCLUDED.updated_at_ms - b.updated_at_ms) * \(ratePerSecond)::float8 / 1000.0) - 1
-                    ELSE least(\(capacity)::float8, b.tokens + greatest(0, EXCLUDED.updated_at_ms - b.updated_at_ms) * \(ratePerSecond)::float8 / 1000.0)
-                END,
-                granted = least(\(capacity)::float8, b.tokens + greatest(0, EXCLUDED.updated_at_ms - b.updated_at_ms) * \(ratePerSecond)::float8 / 1000.0) >= 1,
-                updated_at_ms = greatest(b.updated_at_ms, EXCLUDED.updated_at_ms)
-            RETURNING granted, tokens
+                tokens = CASE WHEN \(unescaped: Self.available) >= 1 THEN \(unescaped: Self.available) - 1 ELSE \(unescaped: Self.available) END,
+                granted = \(unescaped: Self.available) >= 1,
+                updated_at_ms = greatest(b.updated_at_ms, EXCLUDED.updated_at_ms),
+                rate_per_second = \(unescaped: Self.rate),
+                rate_node = CASE WHEN \(unescaped: Self.takesRate) THEN EXCLUDED.rate_node ELSE b.rate_node END,
+                burst = CASE WHEN \(unescaped: Self.takesBurst) THEN EXCLUDED.burst ELSE b.burst END,
+                burst_node = CASE WHEN \(unescaped: Self.takesBurst) THEN EXCLUDED.burst_node ELSE b.burst_node END
+            RETURNING granted, tokens, rate_per_second,
+                (SELECT rate_per_second FROM old), (SELECT rate_node FROM old), (SELECT burst FROM old), (SELECT burst_node FROM old)
             """, logger: logger)
-        for try await (granted, tokens) in rows.decode((Bool, Double).self) {
+        for try await (granted, tokens, rate, oldRate, oldRateNode, oldBurst, oldBurstNode)
+            in rows.decode((Bool, Double, Double?, Double?, String?, Int64?, String?).self) {
+            var others: [String] = []
+            if let oldRate, let oldRateNode, oldRate != ratePerSecond, oldRateNode != node { others.append(oldRateNode) }
+            if let oldBurst, let oldBurstNode, oldBurst != burst, oldBurstNode != node, !others.contains(oldBurstNode) {
+                others.append(oldBurstNode)
+            }
+            if !others.isEmpty, reported.first(key) {
+                let theirs = "\(Self.number(oldRate ?? ratePerSecond))/s, burst \(oldBurst ?? burst)"
+                let lower = "\(Self.number(min(ratePerSecond, oldRate ?? ratePerSecond)))/s, burst \(min(burst, oldBurst ?? burst))"
+                logger.warning("""
+                    shared rate limit \(key): this node (\(node)) is configured for \(Self.number(ratePerSecond))/s, burst \(burst); \
+                    node \(others.joined(separator: " and ")) for \(theirs); the cluster uses the lower, \(lower): give every node the same rate_limit
+                    """, metadata: ["event": "cluster-rate-mismatch", "key": "\(key)", "other_node": "\(others.joined(separator: ","))"])
+            }
             if granted { return RateDecision(granted: true, waitMilliseconds: 0) }
-            let wait = ((1 - tokens) * 1000 / ratePerSecond).rounded(.up)
+            let wait = ((1 - tokens) * 1000 / (rate ?? ratePerSecond)).rounded(.up)
             return RateDecision(granted: false, waitMilliseconds: max(1, Int64(wait)))
         }
         throw ClusterError.noRow("the rate-limit bucket \(key)")
+    }
+
+    /// A rate as written in the configuration: `5`, `0.5`.
+    static func number(_ value: Double) -> String {
+        value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(value)
     }
 
     /// Takes a token, waiting (on `sleep`) as long as the bucket says each time it is empty.
@@ -188,6 +234,14 @@ public final class ClusterRateGate: SharedRateGate {
             race.finish(.failure(CancellationError()))
         }
     }
+}
+
+/// The keys a limiter has logged a `cluster-rate-mismatch` for.
+private final class ReportedKeys: Sendable {
+    private let keys = Mutex(Set<String>())
+
+    /// True the first time `key` is passed.
+    func first(_ key: String) -> Bool { keys.withLock { $0.insert(key).inserted } }
 }
 
 /// One continuation resumed once, by whichever of its tasks finishes first; the others cancelled.

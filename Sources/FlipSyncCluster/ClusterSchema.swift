@@ -80,6 +80,15 @@ enum ClusterSchema {
             )
             """,
         ]),
+        (3, "bucket-rates", [
+            // The rate and burst the bucket refills at and holds, and which node's configuration
+            // each is (`ClusterRateLimiter`: the lower of two nodes' wins; only the node whose value
+            // it is may raise it). NULL in rows from before: the next caller's configuration.
+            "ALTER TABLE flipsync_cluster_buckets ADD COLUMN rate_per_second DOUBLE PRECISION",
+            "ALTER TABLE flipsync_cluster_buckets ADD COLUMN rate_node TEXT",
+            "ALTER TABLE flipsync_cluster_buckets ADD COLUMN burst BIGINT",
+            "ALTER TABLE flipsync_cluster_buckets ADD COLUMN burst_node TEXT",
+        ]),
     ]
 
     static var latestVersion: Int32 { migrations.last!.version }

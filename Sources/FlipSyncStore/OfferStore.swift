@@ -29,17 +29,7 @@ extension RunStore: OfferMemory {
     public func rememberedOffers(marketplace: MarketplaceName) throws -> [String: RememberedOffer] {
         try read { db in
             var result: [String: RememberedOffer] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT * FROM listing_offers WHERE marketplace = ?", arguments: [marketplace.rawValue]) {
-                func money(_ micros: String, _ currency: String) -> Money? {
-                    guard let m: Int64 = row[micros], let code: String = row[currency], let c = Currency(code: code) else { return nil }
-                    return Money(micros: m, currency: c)
-                }
-                let offer = RememberedOffer(sku: row["sku"], offerID: row["offer_id"], marketplaceID: row["marketplace_id"],
-                                            price: money("price_micros", "price_currency"), availableQuantity: row["available_quantity"],
-                                            domesticShippingCost: money("shipping_micros", "shipping_currency"),
-                                            fulfillmentPolicyID: row["fulfillment_policy_id"], updatedAt: row["updated_at"])
-                result[offer.sku] = offer
-            }
+            for row in try ListingOfferRow.offers(db, marketplace: marketplace) { result[row.sku] = row.offer }
             return result
         }
     }

@@ -247,7 +247,7 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
                 return result!
             }
         } catch {
-            throw .storage("\(path): \(error)")
+            throw storageError(error)
         }
     }
 
@@ -268,7 +268,7 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
 
     /// `body` in the next group-commit transaction (`GroupCommit`), once that is committed.
     func groupWrite<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(LedgerError) -> T {
-        do { return try await group.commit(body) } catch { throw .storage("\(path): \(error)") }
+        do { return try await group.commit(body) } catch { throw storageError(error) }
     }
 
     func read<T>(_ body: (Database) throws -> T) throws(LedgerError) -> T {
@@ -276,9 +276,17 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
     }
 
     /// `error` as a storage error naming this ledger's file (once, however deep it was raised).
+    /// A `LedgerError` raised inside (a record's "row … does not decode", a nested write's own
+    /// error) keeps its message: never "run ledger: run ledger: …" nor the path twice.
     func storageError(_ error: any Error) -> LedgerError {
-        if case .storage(let message)? = error as? LedgerError { return .storage("\(path): \(message)") }
-        return .storage("\(path): \(error)")
+        switch error as? LedgerError {
+        case .storage(let message)?:
+            return message.hasPrefix("\(path): ") ? .storage(message) : .storage("\(path): \(message)")
+        case .notFound?:
+            return error as! LedgerError
+        case nil:
+            return .storage("\(path): \(error)")
+        }
     }
 
     // MARK: - Runs

@@ -208,7 +208,7 @@ extension RunStore: ShippingLedger {
         """
 
     public func shippingCursor(job: String, marketplace: MarketplaceName) throws -> String? {
-        try read { db in try ShippingCursorRow.cursor(db, job: job, marketplace: marketplace)?.cursor }
+        try read { db in try CursorRow<ShippingCursors>.cursor(db, job: job, marketplace: marketplace)?.cursor }
     }
 
     public func recordOrders(_ lines: [OrderLine], cursor: String?, job: String, marketplace: MarketplaceName, runID: Int64,

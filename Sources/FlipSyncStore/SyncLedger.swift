@@ -131,7 +131,7 @@ public final class SyncStore: SyncLedger, Sendable {
     // MARK: - SyncLedger
 
     public func cursor(job: String, marketplace: MarketplaceName) throws(LedgerError) -> String? {
-        try read { db in try SyncCursorRow.cursor(db, job: job, marketplace: marketplace)?.cursor }
+        try read { db in try CursorRow<SyncCursors>.cursor(db, job: job, marketplace: marketplace)?.cursor }
     }
 
     public func applyOrders(_ page: OrdersPage, job: String, marketplace: MarketplaceName, runID: Int64,

@@ -63,7 +63,7 @@ struct Daemon {
                                          pid: Int64(getpid()), clock: clock, logger: logger)
             cluster = service
             // Per-API rate limits shared by every node (issue 16, item 3).
-            sharedRates = ClusterRateGate(limiter: ClusterRateLimiter(client: service.client, logger: logger), clock: clock, logger: logger)
+            sharedRates = ClusterRateGate(limiter: ClusterRateLimiter(client: service.client, node: config.nodeName ?? host, logger: logger), clock: clock, logger: logger)
             logger.info("cluster \(endpoint) as node \(config.nodeName ?? host)", metadata: ["event": "cluster-joined"])
             // The node_name check, before READY=1, the control socket and the scheduler: a
             // process refused here never says it is ready.

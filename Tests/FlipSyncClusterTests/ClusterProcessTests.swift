@@ -1,7 +1,9 @@
 import FlipSyncCluster
 import FlipSyncCore
+import FlipSyncSandbox
 import FlipSyncStore
 import Foundation
+import GRDB
 import PostgresNIO
 import Synchronization
 import Testing
@@ -87,6 +89,13 @@ final class DaemonNode: Sendable {
         leader.withLock { $0 = nil }
         guard let status, status & 0x7f == 0 else { return nil }
         return (status >> 8) & 0xff
+    }
+
+    /// Sends SIGTERM without waiting (to stop several nodes at once; `terminate` then waits).
+    @discardableResult
+    func signalTerminate() -> Bool {
+        guard let pid = leader.withLock({ $0 }) else { return false }
+        return Glibc.kill(pid, SIGTERM) == 0
     }
 
     /// The raw wait status once `pid` has exited, polled until `seconds` have passed (nil then).
@@ -343,6 +352,318 @@ struct ClusterProcessTests {
         }
     }
 
+    static let marketKills = 4
+    static let resumableJobs: Set<String> = ["marketplace-sync", "nightly-repricing"]
+
+    @Test("three flipsyncd processes on one sandbox running copies of the shipped jobs every 5 s plus a job every 2 s, nodes (the scheduler's included) SIGKILLed and restarted mid-run at seeded moments: no fire twice, no price or stock update applied twice, each order line once per ledger, every fire run or skipped")
+    func shippedJobsUnderKills() async throws {
+        let daemon = repositoryRoot + "/.build/debug/flipsyncd"
+        try #require(access(daemon, X_OK) == 0, "build first: swift build --build-tests")
+        let seed = ProcessInfo.processInfo.environment["FLIPSYNC_CLUSTER_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 1...UInt64(UInt32.max))
+        var random = SplitMix64(state: seed)
+        print("cluster shipped jobs: seed \(seed) (FLIPSYNC_CLUSTER_SEED=\(seed) replays the plan)")
+
+        let server = try server()
+        let endpoint = try await server.freshDatabase()
+        let scratch = Scratch()
+        let credentials = scratch.path + "/credentials"
+        try Self.writeMarketCredentials(credentials, password: server.password)
+        var sandboxConfiguration = SandboxConfiguration(port: 0, seed: seed, listings: 80)
+        try SandboxCredentialFiles.load(directory: credentials, into: &sandboxConfiguration)
+        let sandbox = try await SandboxServer.start(sandboxConfiguration, logger: quietLogger)
+        let nodes: [DaemonNode]
+        do {
+            nodes = try Self.makeMarketNodes(["node-a", "node-b", "node-c"], scratch: scratch, endpoint: endpoint, baseURL: sandbox.baseURL)
+        } catch {
+            await sandbox.stop()
+            throw error
+        }
+        defer {
+            for node in nodes { node.kill() }
+            withExtendedLifetime(scratch) {}
+        }
+        func node(_ name: String) -> DaemonNode? { nodes.first { $0.name == name } }
+        func logs() -> String { nodes.map { "--- \($0.name)\n\($0.logTail())" }.joined(separator: "\n") }
+
+        let client = PostgresClient(configuration: endpoint.clientConfiguration(password: server.password), backgroundLogger: quietLogger)
+        let clientTask = Task { await client.run() }
+        defer { clientTask.cancel() }
+        do {
+            let db = ClusterDB(client: client)
+            let began = wallMilliseconds()
+            for node in nodes { try node.start(daemon: daemon) }
+            try await db.waitFor("three nodes heartbeating and a marketplace run's fires", seconds: 60, logs: logs) {
+                let live = try await db.liveNodes(since: began).count
+                let fired = try await db.fires(job: "nightly-repricing").count
+                return live == 3 && fired >= 1
+            }
+
+            // Buyers order while the nodes are killed: each line must be counted once per ledger.
+            let skus = sandbox.state.listings.map(\.sku)
+            var placed: [SandboxOrder] = []
+            func placeOrder() {
+                guard let sku = skus.randomElement(using: &random) else { return }
+                if let order = try? sandbox.state.placeOrder(.ebay, sku: sku, quantity: 1) { placed.append(order) }
+            }
+            // Runs execute on the node that fired them, the scheduler node: its kills are the
+            // mid-run ones (each waits for a marketplace run in its ledger, then a seeded delay).
+            var plan = Array(repeating: true, count: Self.marketKills - 1) + [false]
+            plan.shuffle(using: &random)
+            var kills: [Kill] = []
+            var inFlight: [(node: String, run: Int64, job: String)] = []
+            for killScheduler in plan {
+                placeOrder()
+                try await Task.sleep(for: .milliseconds(Int.random(in: 1000...3000, using: &random)))
+                placeOrder()
+                var holder: String?
+                try await db.waitFor("a scheduler among the live nodes", seconds: 20, logs: logs) {
+                    holder = try await db.holder()
+                    return holder.flatMap(node)?.isRunning == true
+                }
+                let others = nodes.filter { $0.name != holder && $0.isRunning }
+                let target = try #require(killScheduler ? holder.flatMap(node) : others.randomElement(using: &random))
+                var running: [RunInfo] = []
+                if killScheduler {
+                    try await db.waitFor("a marketplace run going on \(target.name)", seconds: 15, logs: logs) {
+                        running = try RunStore(path: target.ledger, mode: .readOnly).recentRuns(job: nil, limit: 50)
+                            .filter { Self.resumableJobs.contains($0.job) && $0.status == .running }
+                        return !running.isEmpty
+                    }
+                    try await Task.sleep(for: .milliseconds(Int.random(in: 0...600, using: &random)))
+                }
+                let at = wallMilliseconds()
+                target.kill()
+                kills.append(Kill(node: target.name, scheduler: killScheduler, at: at))
+                // Which of them the SIGKILL caught unfinished (still `running` in the ledger).
+                let left = try RunStore(path: target.ledger, mode: .readOnly).recentRuns(job: nil, limit: 50)
+                    .filter { Self.resumableJobs.contains($0.job) && $0.status == .running }
+                inFlight += left.map { (target.name, $0.id, $0.job) }
+                try await Task.sleep(for: .milliseconds(Int.random(in: 500...3000, using: &random)))
+                let restarted = wallMilliseconds()
+                try target.start(daemon: daemon)
+                try await db.waitFor("\(target.name) heartbeating again", seconds: 30, logs: logs) {
+                    try await db.liveNodes(since: restarted).contains(target.name)
+                }
+            }
+            let killedMidRun = Set(inFlight.map { "\($0.node) \($0.run)" }).count
+            placeOrder()
+            let lastOrder = wallMilliseconds()
+            // Two marketplace-sync fires after the last order, so some node pulls it.
+            try await db.waitFor("two marketplace-sync fires after the last order", seconds: 30, logs: logs) {
+                try await db.fires(job: "marketplace-sync").filter { $0.claimedAt >= lastOrder + 1000 }.count >= 2
+            }
+            // Stop all three at once (SIGTERM): no node takes the lease to fire more; each drains
+            // its runs (drain_timeout 60 s) and exits. This is the bounded wait for every run.
+            let stopAt = wallMilliseconds()
+            for node in nodes where node.isRunning { _ = node.signalTerminate() }
+            for node in nodes {
+                let code = node.terminate(seconds: 90)
+                #expect(code == 0, "SIGTERM: \(node.name) exited \(String(describing: code)): \(node.logTail())")
+            }
+            let drained = Double(wallMilliseconds() - stopAt) / 1000
+
+            // Fires: none twice; each recorded by the node that claimed it (or lost to a SIGKILL
+            // right after the claim, the known gap), in no other ledger.
+            let duplicates = try await db.duplicateFires()
+            #expect(duplicates == 0, "(job, scheduled_at) claimed twice: \(duplicates)")
+            let jobs = ["tick", "marketplace-sync", "nightly-repricing", "readiness-scan", "shipping-arbitrage"]
+            var runs: [String: [RunInfo]] = [:]
+            for node in nodes { runs[node.name] = try RunStore(path: node.ledger).recentRuns(job: nil, limit: 1_000_000) }
+            var statuses: [String: Int] = [:]
+            var firesByJob: [String: Int] = [:]
+            var lostToKill = 0
+            for job in jobs {
+                let fires = try await db.fires(job: job)
+                firesByJob[job] = fires.count
+                for fire in fires {
+                    var holders: [String] = []
+                    for node in nodes where runs[node.name, default: []].contains(where: { $0.job == job && $0.scheduledAt == fire.scheduledAt }) {
+                        holders.append(node.name)
+                    }
+                    #expect(holders.count <= 1, "\(job) slot \(fire.scheduledAt) in the ledgers of \(holders)")
+                    #expect(holders.allSatisfy { $0 == fire.node }, "\(job) slot \(fire.scheduledAt) claimed by \(fire.node), recorded by \(holders)")
+                    if holders.isEmpty {
+                        let killedRightAfter = kills.contains { $0.node == fire.node && $0.at >= fire.claimedAt && $0.at - fire.claimedAt <= 2000 }
+                        #expect(killedRightAfter, "\(fire.node) claimed \(job) slot \(fire.scheduledAt) and recorded no run, yet was not killed right after")
+                        lostToKill += 1
+                    }
+                }
+                for node in nodes {
+                    let mine = runs[node.name, default: []].filter { $0.job == job && $0.scheduledAt != nil }
+                    #expect(Set(mine.compactMap(\.scheduledAt)).count == mine.count, "\(node.name) recorded a \(job) slot twice")
+                }
+            }
+            for (name, list) in runs {
+                for run in list {
+                    statuses[run.job + " " + run.status.rawValue + (run.skipReason.map { " (\($0.rawValue))" } ?? ""), default: 0] += 1
+                    #expect(run.status.isFinal, "\(name)'s run \(run.id) (\(run.job)) is still \(run.status.rawValue) after every node drained")
+                }
+            }
+            let marketRuns = runs.values.joined().filter { Self.resumableJobs.contains($0.job) && $0.status != .skipped }
+            #expect(!marketRuns.isEmpty, "no marketplace run ran")
+            // Each marketplace run a SIGKILL caught is `interrupted` and resumed by a run of the
+            // restarted node (`resume_interrupted = true`), which finished before the drain ended.
+            #expect(killedMidRun >= 1, "no SIGKILL caught a marketplace run in flight")
+            var resumedStatuses: [String] = []
+            for caught in inFlight {
+                let list = runs[caught.node, default: []]
+                let run = list.first { $0.id == caught.run }
+                #expect(run?.status == .interrupted, "\(caught.node)'s \(caught.job) run \(caught.run), caught by a SIGKILL, is \(run?.status.rawValue ?? "gone")")
+                let resumer = list.first { $0.resumes == caught.run }
+                #expect(resumer?.status.isFinal == true, "\(caught.node)'s \(caught.job) run \(caught.run) not resumed to the end: \(resumer.map { "run \($0.id) \($0.status.rawValue)" } ?? "no run resumes it")")
+                resumedStatuses.append("\(caught.job) \(caught.run)→\(resumer.map { "\($0.id) \($0.status.rawValue)" } ?? "none")")
+            }
+            let durations = marketRuns.compactMap { run in run.finishedAt.flatMap { end in run.startedAt.map { end - $0 } } }
+
+            // The sandbox's update log (it carries no run id or idempotency key). "Applied twice"
+            // is RepricingSweepTests' and reliability-test's notion: the same change reaching a
+            // listing again, so the second update sets the values the listing's previous update
+            // set (new -> new). Successive runs re-pricing a listing change something, and the
+            // shipped sync (push_price from Shopify) and sweep legitimately move the same eBay
+            // price back and forth, so equal transitions at different times are not duplicates.
+            // An update changing nothing that is the listing's first (or follows an order's
+            // quantity change, outside the log) is a redundant push of the current value, not a
+            // second application: counted and printed, not failed.
+            let updates = sandbox.state.updates
+            let resent = updates.filter { $0.oldPriceMicros == $0.newPriceMicros && $0.oldQuantity == $0.newQuantity }
+            let priceUpdates = updates.filter { $0.oldPriceMicros != $0.newPriceMicros }
+            let stockUpdates = updates.filter { $0.oldQuantity != $0.newQuantity }
+            var repeated: [AppliedUpdate] = []
+            for (_, list) in Dictionary(grouping: updates, by: { "\($0.marketplace.rawValue)/\($0.sku)" }) {
+                let ordered = list.sorted { $0.sequence < $1.sequence }
+                for (a, b) in zip(ordered, ordered.dropFirst())
+                where a.newPriceMicros == b.newPriceMicros && a.newQuantity == b.newQuantity { repeated.append(b) }
+            }
+            // For each such update: the listing's whole history, the kills and the runs around it.
+            for update in resent + repeated {
+                let history = updates.filter { $0.marketplace == update.marketplace && $0.sku == update.sku }
+                    .map { "#\($0.sequence) \($0.oldPriceMicros)→\($0.newPriceMicros) qty \($0.oldQuantity)→\($0.newQuantity) at \($0.atMilliseconds - began) ms" }
+                let around = runs.flatMap { name, list in
+                    list.filter { run in (run.startedAt ?? .max) <= update.atMilliseconds + 100 && (run.finishedAt ?? .max) >= update.atMilliseconds - 100 && run.job != "tick" }
+                        .map { "\(name) \($0.job) run \($0.id) (resumes \($0.resumes.map(String.init) ?? "-")) \($0.status.rawValue) \(($0.startedAt ?? 0) - began)…\(($0.finishedAt ?? 0) - began) ms" }
+                }
+                let pushes = nodes.flatMap { node in
+                    ((try? SyncStore(store: RunStore(path: node.ledger, mode: .readOnly)).pushes()) ?? [])
+                        .filter { $0.marketplace == update.marketplace && $0.sku == update.sku }
+                        .map { "\(node.name) run \($0.runID) live qty \($0.liveQuantity) → qty \($0.quantity.map(String.init) ?? "-") price \($0.priceMicros.map(String.init) ?? "-") \($0.status)" }
+                }
+                print("cluster shipped jobs: update #\(update.sequence) \(update.marketplace.rawValue) \(update.sku): sync pushes \(pushes); history \(history); kills \(kills.map { "\($0.node) at \($0.at - began) ms" }); runs then \(around)")
+            }
+            // Known (README, Amazon feeds: "One window remains"): a SIGKILL after Amazon accepted
+            // a feed (the sandbox processes it 2 s later) and before its id reached the ledger; the
+            // resumed run re-reads the live value, the feed not processed yet, and sends the same
+            // change in a second feed. Seen here with the sync's stock/price push (run N's
+            // `intent`, the resuming run's `applied`, both landing). Not fixed here (the sync's and
+            // the Amazon client's owners); eBay and Shopify stay strict.
+            let amazonRepeated = repeated.filter { $0.marketplace == .amazon }
+            let otherRepeated = repeated.filter { $0.marketplace != .amazon }
+            #expect(otherRepeated.isEmpty, "a change applied twice: a listing's update setting the price and quantity its previous update set: \(otherRepeated.prefix(8).map { "\($0.marketplace.rawValue) \($0.sku) #\($0.sequence)" })")
+            withKnownIssue("Amazon: a feed accepted before a SIGKILL, its id not yet in the ledger, is sent again by the resumed run", isIntermittent: true) {
+                #expect(amazonRepeated.isEmpty, "an Amazon change applied twice: \(amazonRepeated.prefix(8).map { "\($0.sku) #\($0.sequence)" })")
+            }
+            #expect(!priceUpdates.isEmpty, "no price update reached the sandbox: the marketplace runs did nothing")
+
+            // Order lines: each placed order counted at most once in any ledger (primary key), and
+            // by at least one node (a marketplace-sync ran after it).
+            var linesPerOrder: [String: [Int]] = [:]
+            for node in nodes {
+                let queue = try DatabaseQueue(path: node.ledger)
+                let rows = try await queue.read { db in
+                    try Row.fetchAll(db, sql: "SELECT marketplace, order_id, count(*) AS n FROM sync_order_lines GROUP BY marketplace, order_id")
+                }
+                for row in rows {
+                    let key: String = row["marketplace"] + "/" + (row["order_id"] as String)
+                    linesPerOrder[key, default: []].append(row["n"])
+                }
+            }
+            for order in placed {
+                let counts = linesPerOrder["\(order.marketplace.rawValue)/\(order.orderID)"] ?? []
+                #expect(!counts.isEmpty, "order \(order.orderID) (\(order.sku)) counted by no node")
+                #expect(counts.allSatisfy { $0 == 1 }, "order \(order.orderID) counted \(counts) times in a ledger")
+            }
+            let oversells = sandbox.state.oversells.count
+
+            let took = Double(wallMilliseconds() - began) / 1000
+            print("""
+                cluster shipped jobs: \(kills.count) SIGKILLs (\(kills.filter(\.scheduler).count) of the scheduler node; \(killedMidRun) marketplace runs caught in flight) over \(String(format: "%.0f", took)) s, drain of all three \(String(format: "%.1f", drained)) s; \
+                fires \(jobs.map { "\($0) \(firesByJob[$0] ?? 0)" }.joined(separator: ", ")); \(duplicates) claimed twice; \(lostToKill) claimed but lost to a SIGKILL; \
+                runs \(runs.values.map(\.count).reduce(0, +)) (\(marketRuns.count) marketplace runs not skipped, longest \(durations.max() ?? 0) ms); \
+                caught in flight and resumed: \(resumedStatuses), by job and status \(statuses.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+                cluster shipped jobs: sandbox update log \(updates.count) updates (\(priceUpdates.count) changing a price, \(stockUpdates.count) a quantity; \
+                by marketplace \(Dictionary(grouping: updates, by: \.marketplace.rawValue).map { "\($0.key) \($0.value.count)" }.sorted().joined(separator: ", "))), \
+                \(resent.count) changing nothing (redundant pushes: \(resent.map { "\($0.marketplace.rawValue) \($0.sku) #\($0.sequence)" })), \(repeated.count) repeating the listing's previous update (applied twice); \(placed.count) orders placed, \
+                ledgers holding each \(placed.map { (linesPerOrder["\($0.marketplace.rawValue)/\($0.orderID)"] ?? []).count }); sandbox oversells \(oversells)
+                """)
+        } catch {
+            await sandbox.stop()
+            throw error
+        }
+        await sandbox.stop()
+    }
+
+    static func writeMarketCredentials(_ directory: String, password: String) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        var values = ["postgres-password": password]
+        for name in SandboxCredentialFiles.groups.joined() { values[name] = "\(name)-\(UUID().uuidString)" }
+        for (name, value) in values {
+            _ = FileManager.default.createFile(atPath: directory + "/" + name, contents: Data((value + "\n").utf8),
+                                               attributes: [.posixPermissions: 0o600])
+        }
+    }
+
+    /// Three nodes on `endpoint` with reliability-test's daemon config (every endpoint on the
+    /// sandbox at `baseURL`), and a jobs directory holding copies of the shipped `jobs/*.toml`,
+    /// each rewritten to fire every 5 s (no jitter), plus the 2 s job.
+    static func makeMarketNodes(_ names: [String], scratch: Scratch, endpoint: ClusterEndpoint, baseURL: String) throws -> [DaemonNode] {
+        let jobs = scratch.path + "/jobs", credentials = scratch.path + "/credentials"
+        try FileManager.default.createDirectory(atPath: jobs, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: scratch.path + "/config", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: repositoryRoot + "/config/packaging.csv", toPath: scratch.path + "/config/packaging.csv")
+        for file in try FileManager.default.contentsOfDirectory(atPath: repositoryRoot + "/jobs") where file.hasSuffix(".toml") {
+            let text = try String(contentsOfFile: repositoryRoot + "/jobs/" + file, encoding: .utf8)
+            let lines = text.split(separator: "\n", omittingEmptySubsequences: false).compactMap { line -> String? in
+                if line.hasPrefix("schedule ") || line.hasPrefix("schedule=") { return "schedule = \"*-*-* *:*:0/5\"" }
+                if line.hasPrefix("jitter") { return nil }
+                return String(line)
+            }
+            _ = scratch.write("jobs/" + file, lines.joined(separator: "\n"))
+        }
+        _ = scratch.write("jobs/tick.toml", """
+            name = "tick"
+            kind = "readiness-scan"
+            schedule = "*-*-* *:*:0/2"
+            timezone = "UTC"
+            overlap = "queue"
+            catch_up = "all"
+            catch_up_window = "1h"
+            timeout = "1m"
+            [params]
+            probes = ["database"]
+            database_operations = 10
+            """)
+        let template = try String(contentsOfFile: repositoryRoot + "/scripts/reliability/flipsync.toml.in", encoding: .utf8)
+        let rateCards = ["usps-ground-advantage", "ups-ground"].map { "\"\(repositoryRoot)/config/rate-cards/\($0).toml\"" }.joined(separator: ", ")
+        return try names.map { name in
+            let directory = scratch.path + "/" + name
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            let config = template
+                .replacingOccurrences(of: "\"@STATE@/flipsync.sqlite\"", with: "\"\(directory)/ledger.sqlite\"")
+                .replacingOccurrences(of: "\"@STATE@/flipsyncd.sock\"", with: "\"\(directory)/control.sock\"")
+                .replacingOccurrences(of: "@BASE@", with: baseURL)
+                .replacingOccurrences(of: "@JOBS@", with: jobs)
+                .replacingOccurrences(of: "@CREDENTIALS@", with: credentials)
+                .replacingOccurrences(of: "@LOG_LEVEL@", with: "info")
+                .replacingOccurrences(of: "drain_timeout = \"5s\"", with: """
+                    drain_timeout = "60s"
+                    rate_cards = [\(rateCards)]
+                    cluster = "postgres://\(endpoint.user)@\(endpoint.host):\(endpoint.port)/\(endpoint.database)?sslmode=disable"
+                    node_name = "\(name)"
+                    """)
+            let path = scratch.write("\(name)/flipsync.toml", config)
+            return DaemonNode(name: name, directory: directory, config: path)
+        }
+    }
+
     /// Three nodes' directories and configs, all on `endpoint`, with one job firing every 2 s
     /// and the credential `postgres-password`.
     static func makeNodes(_ names: [String], scratch: Scratch, endpoint: ClusterEndpoint, password: String) throws -> [DaemonNode] {
@@ -423,13 +744,18 @@ private struct ClusterDB {
         return 0
     }
 
-    func fires() async throws -> [Fire] {
+    func fires(job: String = "tick") async throws -> [Fire] {
         var out: [Fire] = []
-        let rows = try await client.query("SELECT scheduled_at, node_id, token, claimed_at_ms FROM flipsync_cluster_fires WHERE job = 'tick' ORDER BY scheduled_at")
+        let rows = try await client.query("SELECT scheduled_at, node_id, token, claimed_at_ms FROM flipsync_cluster_fires WHERE job = \(job) ORDER BY scheduled_at")
         for try await (at, node, token, claimed) in rows.decode((Int64, String, Int64, Int64).self) {
             out.append(Fire(scheduledAt: at, node: node, token: token, claimedAt: claimed))
         }
         return out
+    }
+
+    /// The marketplace jobs' fires (the sync and the sweep).
+    func marketFires() async throws -> [Fire] {
+        try await fires(job: "marketplace-sync") + fires(job: "nightly-repricing")
     }
 
     /// (job, scheduled_at) pairs with more than one row (the primary key should make it 0).

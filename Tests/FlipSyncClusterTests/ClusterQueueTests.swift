@@ -174,8 +174,8 @@ struct ClusterRateLimiterTests {
     func bucket() async throws {
         try await withClients(2) { clients in
             let clock = ManualClock(start)
-            let a = ClusterRateLimiter(client: clients[0], time: .injected(clock), logger: quietLogger)
-            let b = ClusterRateLimiter(client: clients[1], time: .injected(clock), logger: quietLogger)
+            let a = ClusterRateLimiter(client: clients[0], node: "a", time: .injected(clock), logger: quietLogger)
+            let b = ClusterRateLimiter(client: clients[1], node: "b", time: .injected(clock), logger: quietLogger)
             for limiter in [a, b, a] { #expect(try await limiter.acquire("ebay/revise", ratePerSecond: 4, burst: 3).granted) }
             let empty = try await b.acquire("ebay/revise", ratePerSecond: 4, burst: 3)
             #expect(empty == RateDecision(granted: false, waitMilliseconds: 250), "the burst is shared by both nodes")
@@ -206,7 +206,7 @@ struct ClusterRateLimiterTests {
             let counts = try await withThrowingTaskGroup(of: (Int, Int).self) { group in
                 for client in clients {
                     group.addTask {
-                        let limiter = ClusterRateLimiter(client: client, logger: quietLogger)
+                        let limiter = ClusterRateLimiter(client: client, node: "node-\(UUID().uuidString.prefix(8))", logger: quietLogger)
                         let deadline = ContinuousClock.now + .seconds(2)
                         var granted = 0, denied = 0
                         while ContinuousClock.now < deadline {

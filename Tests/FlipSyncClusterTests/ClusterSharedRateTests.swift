@@ -18,7 +18,7 @@ private struct Node {
 private func node(_ postgres: PostgresClient, sandbox: SandboxServer, transport: any HTTPTransport, requests: Int, burst: Int,
                   timeout: TimeSpan = .seconds(10), statementTimeout: TimeSpan = .seconds(2), logger: Logger = quietLogger) -> Node {
     let clock = SystemSchedulerClock()
-    let gate = ClusterRateGate(limiter: ClusterRateLimiter(client: postgres, logger: logger), clock: clock,
+    let gate = ClusterRateGate(limiter: ClusterRateLimiter(client: postgres, node: "node-\(UUID().uuidString.prefix(8))", logger: logger), clock: clock,
                                statementTimeout: statementTimeout, logger: logger)
     let client = CarrierClient(
         configuration: CarrierClientConfiguration(baseURL: sandbox.baseURL + "/easypost", requests: requests, per: .seconds(1), burst: burst,

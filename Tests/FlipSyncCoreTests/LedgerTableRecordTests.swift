@@ -4,7 +4,7 @@ import Testing
 @testable import FlipSyncCore
 @testable import FlipSyncStore
 
-/// Every table the store reads (but `listing_offers`) is read through a record: one corrupted
+/// Every table the store reads is read through a record: one corrupted
 /// row per table makes its read throw an error naming the table and the row's key, never a
 /// default, a skipped row or a crash.
 @Suite("Ledger records: a bad row in any table is an error naming it", .timeLimit(.minutes(3)))
@@ -170,6 +170,21 @@ struct LedgerTableRecordTests {
              corrupt: "UPDATE llm_matches SET confidence_per_mille = 'high'",
              read: { _ = try $0.cachedMatch(sku: "A1", offerID: "O1", titleHash: "h1", now: 0) },
              names: #"llm_matches row (sku "A1", offer_id "O1", title_hash "h1")"#),
+        Case(insert: """
+                INSERT INTO listing_offers (marketplace, sku, offer_id, price_micros, price_currency, available_quantity, updated_at)
+                VALUES ('ebay', 'A1', 'O1', 20000000, 'USD', 2, 1)
+                """,
+             corrupt: "UPDATE listing_offers SET price_currency = 'XQQ'",
+             read: { _ = try $0.rememberedOffers(marketplace: .ebay) },
+             names: #"listing_offers row (marketplace "ebay", sku "A1")"#),
+        // A price without its currency was read as no price before: now the row is an error.
+        Case(insert: """
+                INSERT INTO listing_offers (marketplace, sku, offer_id, shipping_micros, shipping_currency, updated_at)
+                VALUES ('ebay', 'A2', 'O2', 4000000, 'USD', 1)
+                """,
+             corrupt: "UPDATE listing_offers SET shipping_currency = NULL",
+             read: { _ = try $0.rememberedOffers(marketplace: .ebay) },
+             names: #"listing_offers row (marketplace "ebay", sku "A2")"#),
         Case(insert: "INSERT INTO competitor_searches (marketplace, search_key, searched_at) VALUES ('ebay', '0123|1000', 1)",
              corrupt: "UPDATE competitor_searches SET searched_at = 'yesterday'",
              read: { _ = try $0.rememberedSearches(marketplace: .ebay) },
@@ -195,6 +210,23 @@ struct LedgerTableRecordTests {
         let error = #expect(throws: LedgerError.self) { try c.read(store) }
         let text = "\(error.map { "\($0)" } ?? "")"
         #expect(text.contains(c.names + " does not decode"), "\(text)")
+    }
+
+    @Test("remembered offers read back through their record as written, amounts with their currencies")
+    func listingOffersRoundTrip() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("flipsync-records-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let store = try RunStore(path: dir.appendingPathComponent("ledger.sqlite").path)
+        let gbp = Currency(code: "GBP")!
+        let full = RememberedOffer(sku: "A1", offerID: "O1", marketplaceID: "EBAY_GB", price: Money(micros: 12_340_000, currency: gbp),
+                                   availableQuantity: 3, domesticShippingCost: Money(micros: 2_500_000, currency: gbp),
+                                   fulfillmentPolicyID: "F1", updatedAt: 7)
+        let bare = RememberedOffer(sku: "A2", offerID: "O2", marketplaceID: nil, price: nil, availableQuantity: nil,
+                                   domesticShippingCost: nil, fulfillmentPolicyID: nil, updatedAt: 8)
+        try store.rememberOffers(marketplace: .ebay, [full, bare])
+        #expect(try store.rememberedOffers(marketplace: .ebay) == ["A1": full, "A2": bare])
+        #expect(try store.rememberedOffers(marketplace: .shopify).isEmpty)
     }
 
     @Test("rows written through a record store plain codes and read back as written")

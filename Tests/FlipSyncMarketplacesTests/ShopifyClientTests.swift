@@ -26,6 +26,32 @@ struct ShopifyClientTests {
         }
     }
 
+    @Test("the sandbox parses each GraphQL body once: the fault middleware's parse (its route) is the handler's")
+    func graphQLParsedOncePerRequest() async throws {
+        try await ShopifyHarness.with(listings: 2) { h in
+            #expect(h.state.shopifyGraphQLParseCount == 0)
+            let ok = try await h.graphQL(Self.locationsQuery)
+            #expect(ok.status == 200 && ok.body["errors"] == nil)
+            #expect(h.state.requestCounts["shopify.locations"] == 1)
+            #expect(h.state.shopifyGraphQLParseCount == 1)
+            // A syntax error is still answered from the one parse, and counted as shopify.graphql.
+            let bad = try await h.graphQL("query { locations(first: 5) { nodes { id }")
+            #expect((bad.body["errors"] as? [[String: Any]])?.first.flatMap { ($0["extensions"] as? [String: Any])?["code"] as? String } == "syntaxError")
+            #expect(h.state.requestCounts["shopify.graphql"] == 1)
+            #expect(h.state.shopifyGraphQLParseCount == 2)
+            // A faulted request is parsed for its route only (the handler never runs).
+            h.state.inject(SandboxFault(route: .shopifyLocations, remaining: 1, status: 503))
+            let faulted = try await h.graphQL(Self.locationsQuery)
+            #expect(faulted.status == 503)
+            #expect(h.state.shopifyGraphQLParseCount == 3)
+            // Through the client, several pages: one parse per request.
+            _ = try await h.marketplace.activeListings()
+            let requests = h.state.requestCounts.filter { $0.key.hasPrefix("shopify.") && $0.key != "shopify.bulk_file" }.values.reduce(0, +)
+            #expect(requests > 3)
+            #expect(h.state.shopifyGraphQLParseCount == requests)
+        }
+    }
+
     @Test("an unknown field is Shopify's undefinedField error, before anything runs, and a typed error the client never retries")
     func unknownField() async throws {
         try await ShopifyHarness.with(listings: 2) { h in

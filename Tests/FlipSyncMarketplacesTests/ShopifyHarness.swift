@@ -19,7 +19,8 @@ struct ShopifyHarness: Sendable {
     /// `clock` (when given) drives both the sandbox and the client, so Shopify's bucket leaks
     /// only when the test advances it.
     static func with<T: Sendable>(listings: Int = 30, token: String = ShopifyHarness.token, clock: (any SchedulerClock)? = nil,
-                                  pageSize: Int = 100, orderPageSize: Int = 25, compareRetries: Int = 3, bulkThreshold: Int = 2000, zonePageSize: Int = 5, _ body: @Sendable (ShopifyHarness) async throws -> T) async throws -> T {
+                                  pageSize: Int = 100, orderPageSize: Int = 25, compareRetries: Int = 3, bulkThreshold: Int = 2000, zonePageSize: Int = 5,
+                                  zoneRatePageLimit: Int = ShopifyClient.maxRatePagesPerZone, _ body: @Sendable (ShopifyHarness) async throws -> T) async throws -> T {
         let clock = clock ?? SystemSchedulerClock()
         let sandbox = try await SandboxServer.start(
             SandboxConfiguration(port: 0, seed: 11, listings: listings, shopifyAccessToken: Self.token), clock: clock,
@@ -30,7 +31,8 @@ struct ShopifyHarness: Sendable {
             let client = ShopifyClient(
                 configuration: ShopifyClientConfiguration(baseURL: sandbox.baseURL + "/shopify", requests: 1000, burst: 1000,
                                                           timeout: .seconds(10), pageSize: pageSize, orderPageSize: orderPageSize,
-                                                          compareRetries: compareRetries, bulkThreshold: bulkThreshold, zonePageSize: zonePageSize),
+                                                          compareRetries: compareRetries, bulkThreshold: bulkThreshold, zonePageSize: zonePageSize,
+                                                          zoneRatePageLimit: zoneRatePageLimit),
                 accessToken: SecretText(token), transport: transport, recorder: recorder, rateLimiters: RateLimiters(clock: clock),
                 clock: clock, logger: Harness.quietLogger)
             let marketplace = ShopifyMarketplace(client: client, logger: Harness.quietLogger)

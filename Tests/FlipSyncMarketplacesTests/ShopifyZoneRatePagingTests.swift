@@ -85,6 +85,31 @@ struct ShopifyZoneRatePagingTests {
         }
     }
 
+    @Test("a zone needing more follow-up pages than the cap is refused naming the zone and the cap, after exactly the cap's pages; at the cap it reads whole")
+    func followUpPagesAreCapped() async throws {
+        #expect(ShopifyClientConfiguration(baseURL: "http://127.0.0.1:1").zoneRatePageLimit == 100)
+        // 260 rates: 25 with the zone, then 3 follow-ups of 100, 100 and 35. A cap of 2 stops before the third.
+        try await ShopifyHarness.with(listings: 1, zoneRatePageLimit: 2) { h in
+            try h.state.shopifyDelivery.addZone(Self.zone(78, "Two sixty", (1...260).map { Self.rate(78, $0) }))
+            do {
+                let zones = try await h.client.shippingZones()
+                Issue.record("read past the cap: \(zones.map { "\($0.name) \($0.priceRates.count)" })")
+            } catch let error as MarketplaceError {
+                guard case .refused(let message) = error else { Issue.record("\(error)"); return }
+                #expect(message.contains("Shopify shipping zone \"Two sixty\" (gid://shopify/DeliveryZone/78)"), "\(message)")
+                #expect(message.contains("more rates than 2 follow-up pages (the cap a zone) hold: 225 read"), "\(message)")
+            }
+            // The zones page and the 2 follow-ups the cap allows; no third.
+            #expect(h.state.requestCounts["shopify.deliveryProfile"] == 3)
+        }
+        try await ShopifyHarness.with(listings: 1, zoneRatePageLimit: 3) { h in
+            try h.state.shopifyDelivery.addZone(Self.zone(78, "Two sixty", (1...260).map { Self.rate(78, $0) }))
+            let zones = try await h.client.shippingZones()
+            #expect(zones.last?.priceRates.count == 260)
+            #expect(h.state.requestCounts["shopify.deliveryProfile"] == 4)
+        }
+    }
+
     @Test("a follow-up that answers another zone (the zone moved between queries) is malformed naming the zone, never mixed in")
     func followUpAnsweringAnotherZone() async throws {
         try await ShopifyHarness.with(listings: 1) { h in

@@ -18,6 +18,9 @@ extension ShopifyClient {
     static let ratesPerZone = 25
     /// Rates per follow-up page of one zone (about 4 points a rate: about 410 requested points).
     static let ratesPerPage = 100
+    /// Follow-up pages read for one zone at most (`ShopifyClientConfiguration.zoneRatePageLimit`'s
+    /// default): 25 + 100 × 100 = 10,025 rates.
+    public static let maxRatePagesPerZone = 100
 
     static let rateFields = """
         id name active
@@ -78,9 +81,11 @@ extension ShopifyClient {
     /// { locationGroupZones(first:after:) } }`, paged), each with its first 25 method definitions.
     /// A zone whose `methodDefinitions` has a next page has the rest read by `zoneRatesQuery`
     /// (`locationGroupZones(first: 1, after: <the cursor before the zone>) { methodDefinitions(first:
-    /// 100, after:) }`, paged until `hasNextPage` is false), each page through the cost bucket like
-    /// any query; the answered zone must be the same zone, and any malformed page is an error
-    /// naming the zone. Only zones with more than 25 rates cost follow-up queries.
+    /// 100, after:) }`, paged until `hasNextPage` is false, at most `zoneRatePageLimit` (100)
+    /// follow-ups a zone: a zone with more is an error naming the zone and the cap), each page
+    /// through the cost bucket like any query; the answered zone must be the same zone, and any
+    /// malformed page is an error naming the zone. Only zones with more than 25 rates cost
+    /// follow-up queries.
     ///
     /// Mapping to `ShopifyShippingZone` (see `zone(_:)` and the README): an inactive method
     /// definition is skipped; a `DeliveryParticipant` rate provider (carrier-calculated) counts
@@ -135,7 +140,8 @@ extension ShopifyClient {
                 for edge in connection.edges {
                     var methods = edge.node.methodDefinitions.nodes
                     if edge.node.methodDefinitions.pageInfo.hasNextPage {
-                        methods += try await remainingRates(of: edge.node, profile: profile, group: group, zoneAfter: before)
+                        methods += try await remainingRates(of: edge.node, profile: profile, group: group, zoneAfter: before,
+                                                            pageLimit: configuration.zoneRatePageLimit)
                     }
                     zones.append(try zone(edge.node, methods: methods))
                     before = edge.cursor
@@ -146,15 +152,22 @@ extension ShopifyClient {
         return zones
     }
 
-    /// The rates of `wire` after its first page, `ratesPerPage` a query (`zoneRatesQuery`).
-    func remainingRates(of wire: ShopifyWire.LocationGroupZone, profile: String, group: String,
-                        zoneAfter: String?) async throws -> [ShopifyWire.MethodDefinition] {
+    /// The rates of `wire` after its first page, `ratesPerPage` a query (`zoneRatesQuery`), at
+    /// most `pageLimit` queries: a zone with still more is `.refused` naming the zone and the cap.
+    func remainingRates(of wire: ShopifyWire.LocationGroupZone, profile: String, group: String, zoneAfter: String?,
+                        pageLimit: Int = ShopifyClient.maxRatePagesPerZone) async throws -> [ShopifyWire.MethodDefinition] {
         let zone = wire.zone
         func refuse(_ what: String) -> MarketplaceError { .malformed("Shopify shipping zone \"\(zone.name)\" (\(zone.id)): \(what)") }
         var rates: [ShopifyWire.MethodDefinition] = []
         var page = wire.methodDefinitions.pageInfo
         var read = wire.methodDefinitions.nodes.count
+        var pages = 0
         while page.hasNextPage {
+            guard pages < pageLimit else {
+                throw MarketplaceError.refused("Shopify shipping zone \"\(zone.name)\" (\(zone.id)) has more rates than \(pageLimit) "
+                    + "follow-up pages (the cap a zone) hold: \(read) read, more to come")
+            }
+            pages += 1
             guard let after = page.endCursor, !after.isEmpty else { throw refuse("rates after the first \(read): hasNextPage without an endCursor") }
             let data: ShopifyWire.ZoneRatesData
             do {

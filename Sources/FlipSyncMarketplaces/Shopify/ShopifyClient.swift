@@ -33,6 +33,10 @@ public struct ShopifyClientConfiguration: Sendable, Hashable {
     /// a zone): 5 requests about 533 points, 8 about 850, under Shopify's 1,000 for one query. A
     /// zone with more rates has the rest read 100 at a time (about 407 points a query).
     public var zonePageSize: Int
+    /// Follow-up rate pages read for one zone at most (100 rates a page, after the 25 read with
+    /// the zone): a zone that needs more is an error naming it and this cap, not a read bounded
+    /// only by the job's timeout. 100.
+    public var zoneRatePageLimit: Int
     /// How many times a stale `compareQuantity` is re-read and retried before the change fails.
     public var compareRetries: Int
     /// How many times a `THROTTLED` query is sent again before `.rateLimited` is thrown.
@@ -48,7 +52,7 @@ public struct ShopifyClientConfiguration: Sendable, Hashable {
                 currency: Currency = .usd, requests: Int = 2, per: TimeSpan = .seconds(1), burst: Int = 40,
                 callPrice: Money = .zero(.usd), timeout: TimeSpan = .seconds(30), pageSize: Int = 100, orderPageSize: Int = 25,
                 compareRetries: Int = 3, throttleRetries: Int = 5, bulkThreshold: Int = 2000, bulkPollInterval: TimeSpan = .seconds(1),
-                zonePageSize: Int = 5) {
+                zonePageSize: Int = 5, zoneRatePageLimit: Int = ShopifyClient.maxRatePagesPerZone) {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.apiVersion = apiVersion
         self.locationID = locationID
@@ -61,6 +65,7 @@ public struct ShopifyClientConfiguration: Sendable, Hashable {
         self.pageSize = pageSize
         self.orderPageSize = orderPageSize
         self.zonePageSize = zonePageSize
+        self.zoneRatePageLimit = zoneRatePageLimit
         self.compareRetries = compareRetries
         self.throttleRetries = throttleRetries
         self.bulkThreshold = bulkThreshold

@@ -56,7 +56,16 @@ struct SandboxFaultMiddleware: RouterMiddleware {
         var route: SandboxRoute
         var malformed: Malformed
         /// Routes decided by the request's body (eBay's token grant, Shopify's root field).
-        var resolve: (@Sendable (_ body: [UInt8]) -> (route: SandboxRoute, limitAs: SandboxRoute?))? = nil
+        var resolve: (@Sendable (_ body: [UInt8], _ state: SandboxState) -> Resolved)? = nil
+    }
+
+    /// A route decided by the request's body.
+    struct Resolved: Sendable {
+        var route: SandboxRoute
+        var limitAs: SandboxRoute? = nil
+        /// A Shopify GraphQL body as parsed for its route, handed on to the handler
+        /// (`ShopifyGraphQLRequest.current`) so it is parsed once.
+        var graphQL: ShopifyGraphQLRequest? = nil
     }
 
     func handle(_ input: Request, context: Context,
@@ -65,13 +74,20 @@ struct SandboxFaultMiddleware: RouterMiddleware {
             return try await next(input, context)
         }
         var request = input
-        var route = endpoint.route
-        var limitAs: SandboxRoute?
+        var resolved = Resolved(route: endpoint.route)
         if let resolve = endpoint.resolve {
             // Collected into the request, so the handler reads the same body again.
             let buffer = try await request.collectBody(upTo: 1 << 20)
-            (route, limitAs) = resolve(Array(buffer.readableBytesView))
+            resolved = resolve(Array(buffer.readableBytesView), state)
         }
+        return try await ShopifyGraphQLRequest.$current.withValue(resolved.graphQL) {
+            try await apply(endpoint, route: resolved.route, limitAs: resolved.limitAs, request, context: context, next: next)
+        }
+    }
+
+    /// The endpoint's limits and first applying fault (see the type's comment), then `next`.
+    private func apply(_ endpoint: Endpoint, route: SandboxRoute, limitAs: SandboxRoute?, _ request: Request, context: Context,
+                       next: (Request, Context) async throws -> Response) async throws -> Response {
         if case .amazon = endpoint.provider { state.processDueAmazonFeeds() }
         guard let fault = state.begin(route, limitAs: limitAs) else { return try await next(request, context) }
         if let latency = fault.latencyMilliseconds, latency > 0 { await state.hold(route, milliseconds: latency) }
@@ -188,12 +204,13 @@ struct SandboxFaultMiddleware: RouterMiddleware {
     static let endpoints: [String: Endpoint] = {
         var table: [String: Endpoint] = [:]
         func add(_ method: HTTPRequest.Method, _ path: String, _ provider: Provider, _ route: SandboxRoute,
-                 _ malformed: Malformed, resolve: (@Sendable ([UInt8]) -> (route: SandboxRoute, limitAs: SandboxRoute?))? = nil) {
+                 _ malformed: Malformed, resolve: (@Sendable ([UInt8], SandboxState) -> Resolved)? = nil) {
             table[key(method, RouterPath(path).description)] = Endpoint(provider: provider, route: route, malformed: malformed, resolve: resolve)
         }
         // eBay. The token endpoint's quotas are per grant type, so its body names the limit row.
-        add(.post, "ebay/identity/v1/oauth2/token", .ebay, .token, .prefix(#"{"access_token":"#)) { body in
-            (.token, EbayRoutes.parseForm(String(decoding: body, as: UTF8.self))["grant_type"].map { SandboxRoute("token.\($0)") })
+        add(.post, "ebay/identity/v1/oauth2/token", .ebay, .token, .prefix(#"{"access_token":"#)) { body, _ in
+            Resolved(route: .token,
+                     limitAs: EbayRoutes.parseForm(String(decoding: body, as: UTF8.self))["grant_type"].map { SandboxRoute("token.\($0)") })
         }
         add(.get, "ebay/buy/browse/v1/item_summary/search", .ebay, .search,
             .prefix(#"{"itemSummaries":[{"itemId":"v1|1|0","price":{"value":"#))
@@ -225,8 +242,9 @@ struct SandboxFaultMiddleware: RouterMiddleware {
         add(.put, "amazon-documents/:documentId", .amazonDocumentStore, .amazonFeedDocumentStore, .none)
         add(.get, "amazon-documents/:documentId", .amazonDocumentStore, .amazonFeedDocumentStore, .none)
         // Shopify: a GraphQL request's route is its first root field's, `shopify.<rootField>`.
-        add(.post, String(ShopifyRoutes.basePath.dropFirst()) + "/graphql.json", .shopify, .shopifyGraphQL, .half) { body in
-            (ShopifyRoutes.faultRoute(body), nil)
+        add(.post, String(ShopifyRoutes.basePath.dropFirst()) + "/graphql.json", .shopify, .shopifyGraphQL, .half) { body, state in
+            let parsed = ShopifyGraphQLRequest(body: body, state: state)
+            return Resolved(route: parsed.route, graphQL: parsed)
         }
         add(.get, "shopify/bulk/{file}", .shopify, .shopifyBulkFile, .half)
         // The carrier and the LLMs.
@@ -235,20 +253,4 @@ struct SandboxFaultMiddleware: RouterMiddleware {
         add(.post, "openai/v1/chat/completions", .openAI, .openAIChat, .prefix(#"{"id":"chatcmpl-1","choices":[{"message":{"content":"#))
         return table
     }()
-}
-
-extension ShopifyRoutes {
-    private struct FaultRouteQuery: Decodable {
-        var query: String
-        var operationName: String?
-    }
-
-    /// `shopify.<first root field>` of a GraphQL request body; `shopify.graphql` for one that
-    /// does not parse.
-    static func faultRoute(_ body: [UInt8]) -> SandboxRoute {
-        guard let parsed = JSON.decode(FaultRouteQuery.self, body), let document = try? GQLParser.parse(parsed.query) else {
-            return .shopifyGraphQL
-        }
-        return document.rootFields.first.map { SandboxRoute("shopify.\($0.name)") } ?? .shopifyGraphQL
-    }
 }

@@ -12,7 +12,7 @@ import Foundation
 // (https://shopify.dev/docs/api/usage/limits#graphql-admin-api-rate-limits).
 
 /// A value in a document: literals, variables, lists and input objects.
-indirect enum GQLValue {
+indirect enum GQLValue: Sendable {
     case variable(String)
     case int(Int64)
     case float(Double)
@@ -38,7 +38,7 @@ indirect enum GQLValue {
     }
 }
 
-struct GQLField {
+struct GQLField: Sendable {
     var alias: String?
     var name: String
     var arguments: [(String, GQLValue)]
@@ -53,12 +53,12 @@ struct GQLField {
     }
 }
 
-indirect enum GQLSelection {
+indirect enum GQLSelection: Sendable {
     case field(GQLField)
     case inline(typeCondition: String?, selections: [GQLSelection])
 }
 
-struct GQLDocument {
+struct GQLDocument: Sendable {
     /// `query` or `mutation`.
     var kind: String
     var name: String?
@@ -70,10 +70,42 @@ struct GQLDocument {
     }
 }
 
-struct GQLSyntaxError: Error {
+struct GQLSyntaxError: Error, Sendable {
     var message: String
     var line: Int
     var column: Int
+}
+
+/// A Shopify GraphQL request body (`{"query": …, "variables": …}`), its document parsed once:
+/// by `SandboxFaultMiddleware` (which needs its first root field for the request's route) and
+/// handed on to `ShopifyRoutes.graphQL` through `current`, which parses only when nothing did.
+struct ShopifyGraphQLRequest: Sendable {
+    private struct Body: Decodable {
+        var query: String
+        var operationName: String?
+    }
+
+    /// The document, or why it does not parse; nil when the body is not `{"query": "…"}`.
+    let document: Result<GQLDocument, any Error>?
+
+    /// Parses `body`, counting the parse in `state` (`SandboxState.shopifyGraphQLParseCount`).
+    init(body: [UInt8], state: SandboxState) {
+        state.countShopifyGraphQLParse()
+        guard let decoded = JSON.decode(Body.self, body) else {
+            document = nil
+            return
+        }
+        document = Result { try GQLParser.parse(decoded.query) }
+    }
+
+    /// `shopify.<first root field>`; `shopify.graphql` for a body that does not parse.
+    var route: SandboxRoute {
+        guard case .success(let document)? = document, let first = document.rootFields.first else { return .shopifyGraphQL }
+        return SandboxRoute("shopify.\(first.name)")
+    }
+
+    /// The request being handled, as the middleware parsed it.
+    @TaskLocal static var current: ShopifyGraphQLRequest?
 }
 
 /// Recursive-descent parser for one executable operation.

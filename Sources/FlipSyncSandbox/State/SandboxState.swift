@@ -173,6 +173,8 @@ public final class SandboxState: Sendable {
         var shopifyIndex = ShopifyListingIndex()
         /// Shopify GraphQL queries answered `THROTTLED`.
         var shopifyThrottled = 0
+        /// Shopify GraphQL request bodies parsed (`ShopifyGraphQLRequest`): one per request.
+        var shopifyGraphQLParses = 0
         /// `channels[marketplace]` in SKU order, kept until any channel's listings change
         /// (`channelListings` is read per request: sorting 20,000 listings each time is not free).
         var sortedChannels: [MarketplaceName: [SandboxChannelListing]] = [:]

@@ -103,6 +103,12 @@ extension SandboxState {
 
     func countShopifyThrottled() { inner.withLock { $0.shopifyThrottled += 1 } }
 
+    /// Shopify GraphQL request bodies parsed so far: one per request (the fault middleware's
+    /// parse is the handler's).
+    public var shopifyGraphQLParseCount: Int { inner.withLock { $0.shopifyGraphQLParses } }
+
+    func countShopifyGraphQLParse() { inner.withLock { $0.shopifyGraphQLParses += 1 } }
+
     /// Resizes the Shopify GraphQL cost bucket (tests use a tiny one to provoke `THROTTLED`).
     public func setShopifyThrottle(maximumAvailable: Double, restoreRate: Double) {
         shopifyCost.configure(maximumAvailable: maximumAvailable, restoreRate: restoreRate)
