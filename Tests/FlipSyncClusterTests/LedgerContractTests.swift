@@ -1,0 +1,205 @@
+import FlipSyncCore
+import FlipSyncPostgres
+import FlipSyncStore
+import Foundation
+import Testing
+
+/// The two run ledgers the daemon can be given.
+enum StoreKind: String, CustomTestStringConvertible, Sendable {
+    case sqlite, postgres
+
+    var testDescription: String { rawValue }
+
+    /// SQLite always; PostgreSQL where its server binaries are installed (else its cases are not run).
+    static var available: [StoreKind] { TestPostgres.binDirectory() == nil ? [.sqlite] : [.sqlite, .postgres] }
+
+    /// A new, empty ledger of this kind (a temporary SQLite file, or a fresh database on the suite's server).
+    func makeLedger() async throws -> any RunLedger & LedgerProbe {
+        switch self {
+        case .sqlite:
+            let path = FileManager.default.temporaryDirectory.appendingPathComponent("ledger-\(UUID().uuidString).sqlite").path
+            return try RunStore(path: path)
+        case .postgres:
+            let server = try server()
+            let endpoint = try await server.freshDatabase()
+            return try PostgresLedger(endpoint: endpoint, password: server.password)
+        }
+    }
+}
+
+/// Starts the suite's PostgreSQL only where it is installed, so the SQLite cases run everywhere.
+struct PostgresIfInstalledTrait: SuiteTrait, TestScoping {
+    var isRecursive: Bool { false }
+
+    func provideScope(for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void) async throws {
+        guard TestPostgres.binDirectory() != nil else { return try await function() }
+        let server = try TestPostgres()
+        defer { server.stop() }
+        try await TestPostgres.$current.withValue(server) { try await function() }
+    }
+}
+
+extension Trait where Self == PostgresIfInstalledTrait {
+    static var postgresIfInstalled: Self { PostgresIfInstalledTrait() }
+}
+
+/// The `RunLedger` contract, the same tests against both stores.
+@Suite("LedgerContractTests: the run ledger's contract on SQLite and PostgreSQL", .postgresIfInstalled, .timeLimit(.minutes(3)))
+struct LedgerContractTests {
+    @Test("recordFire records a fire at most once per (job, scheduledAt): the second call returns nil and adds nothing; manual runs (no fire time) are never merged", arguments: StoreKind.available)
+    func fireOnce(kind: StoreKind) async throws {
+        let ledger = try await kind.makeLedger()
+        let first = try #require(try ledger.recordFire(job: "sweep", kind: "repricing", trigger: .schedule, requestedBy: nil, scheduledAt: 1_000,
+                                                       status: .queued, skipReason: nil, summary: nil, at: 1_000_500, resumes: nil))
+        #expect(first.job == "sweep" && first.kind == "repricing" && first.trigger == .schedule && first.status == .queued)
+        #expect(first.scheduledAt == 1_000 && first.createdAt == 1_000_500 && first.finishedAt == nil && first.spendMicros == 0)
+        let again = try ledger.recordFire(job: "sweep", kind: "repricing", trigger: .catchUp, requestedBy: nil, scheduledAt: 1_000,
+                                          status: .skipped, skipReason: .missed, summary: "x", at: 2_000_000, resumes: nil)
+        #expect(again == nil)
+        #expect(try ledger.run(id: first.id) == first)
+        let next = try #require(try ledger.recordFire(job: "sweep", kind: "repricing", trigger: .schedule, requestedBy: nil, scheduledAt: 2_000,
+                                                      status: .skipped, skipReason: .overlap, summary: "still running", at: 2_000_100, resumes: nil))
+        #expect(next.id > first.id && next.status == .skipped && next.skipReason == .overlap && next.finishedAt == 2_000_100)
+        let otherJob = try ledger.recordFire(job: "sync", kind: "sync", trigger: .schedule, requestedBy: nil, scheduledAt: 1_000,
+                                             status: .queued, skipReason: nil, summary: nil, at: 1_000_600, resumes: nil)
+        #expect(otherJob != nil)
+        for _ in 0..<2 {
+            let manual = try ledger.recordFire(job: "sweep", kind: "repricing", trigger: .manual, requestedBy: 1000, scheduledAt: nil,
+                                               status: .queued, skipReason: nil, summary: nil, at: 3_000_000, resumes: first.id)
+            #expect(manual?.requestedBy == 1000 && manual?.resumes == first.id)
+        }
+        #expect(try ledger.recentRuns(job: "sweep", limit: 10).count == 4)
+    }
+
+    @Test("markRunning moves only a queued run; finishRun ends only a queued or running run, recording status, summary, error, spend and time", arguments: StoreKind.available)
+    func lifecycle(kind: StoreKind) async throws {
+        let ledger = try await kind.makeLedger()
+        let run = try #require(try ledger.recordFire(job: "j", kind: "k", trigger: .manual, requestedBy: 0, scheduledAt: nil, status: .queued,
+                                                     skipReason: nil, summary: nil, at: 10, resumes: nil))
+        try ledger.markRunning(runID: run.id, at: 20)
+        try ledger.markRunning(runID: run.id, at: 30)
+        var now = try #require(try ledger.run(id: run.id))
+        #expect(now.status == .running && now.startedAt == 20)
+        try await ledger.commitFinish(runID: run.id, status: .failed, summary: "2 of 3", error: "boom", spendMicros: 1_250_000, at: 40)
+        try ledger.finishRun(runID: run.id, status: .succeeded, summary: "later", error: nil, spendMicros: 9, at: 50)
+        now = try #require(try ledger.run(id: run.id))
+        #expect(now.status == .failed && now.summary == "2 of 3" && now.error == "boom" && now.spendMicros == 1_250_000 && now.finishedAt == 40)
+        #expect(try ledger.run(id: run.id + 1000) == nil)
+    }
+
+    @Test("interruptLeftovers marks queued and running runs interrupted (returned in id order, with the reason) and puts their running tasks back to pending", arguments: StoreKind.available)
+    func leftovers(kind: StoreKind) async throws {
+        let ledger = try await kind.makeLedger()
+        func fire(_ at: Int64, _ status: RunStatus) throws -> RunInfo {
+            try #require(try ledger.recordFire(job: "j", kind: "k", trigger: .schedule, requestedBy: nil, scheduledAt: at, status: status,
+                                               skipReason: nil, summary: nil, at: at * 1000, resumes: nil))
+        }
+        let queued = try fire(1, .queued), running = try fire(2, .queued), done = try fire(3, .queued)
+        try ledger.markRunning(runID: running.id, at: 2_500)
+        try ledger.markRunning(runID: done.id, at: 3_500)
+        try ledger.finishRun(runID: done.id, status: .succeeded, summary: nil, error: nil, spendMicros: 0, at: 3_600)
+        try ledger.saveTasks([TaskInfo(runID: running.id, key: "a", agent: "x", status: .running, attempts: 1),
+                              TaskInfo(runID: running.id, key: "b", agent: "x", status: .succeeded, attempts: 1, result: "{}"),
+                              TaskInfo(runID: done.id, key: "c", agent: "x", status: .running, attempts: 1)])
+        let interrupted = try ledger.interruptLeftovers(at: 9_000, reason: "daemon restarted")
+        #expect(interrupted.map(\.id) == [queued.id, running.id])
+        #expect(interrupted.allSatisfy { $0.status == .interrupted && $0.error == "daemon restarted" && $0.finishedAt == 9_000 })
+        #expect(try ledger.run(id: running.id)?.status == .interrupted)
+        #expect(try ledger.run(id: done.id)?.status == .succeeded)
+        #expect(try ledger.tasks(runID: running.id).map(\.status) == [.pending, .succeeded])
+        #expect(try ledger.tasks(runID: done.id).map(\.status) == [.running])
+        #expect(try ledger.interruptLeftovers(at: 9_500, reason: "again").isEmpty)
+    }
+
+    @Test("tasks: saveTask inserts then updates (keeping the input when the update has none), saveTasks and commitTask too; tasks list in the order they were planned", arguments: StoreKind.available)
+    func tasks(kind: StoreKind) async throws {
+        let ledger = try await kind.makeLedger()
+        let run = try #require(try ledger.recordFire(job: "j", kind: "k", trigger: .manual, requestedBy: nil, scheduledAt: nil, status: .queued,
+                                                     skipReason: nil, summary: nil, at: 1, resumes: nil))
+        try ledger.saveTasks(["m", "c", "x"].map { TaskInfo(runID: run.id, key: $0, agent: "quote", status: .pending, input: "{\"k\":\"\($0)\"}") })
+        try ledger.saveTask(TaskInfo(runID: run.id, key: "a", agent: "quote", status: .pending))
+        try ledger.saveTask(TaskInfo(runID: run.id, key: "c", agent: "quote", status: .running, attempts: 1, startedAt: 5))
+        try await ledger.commitTask(TaskInfo(runID: run.id, key: "m", agent: "quote", status: .succeeded, attempts: 2, startedAt: 6,
+                                             finishedAt: 7, result: "{\"ok\":true}"))
+        let tasks = try ledger.tasks(runID: run.id)
+        #expect(tasks.map(\.key) == ["m", "c", "x", "a"])
+        #expect(tasks[0] == TaskInfo(runID: run.id, key: "m", agent: "quote", status: .succeeded, attempts: 2, startedAt: 6, finishedAt: 7,
+                                     result: "{\"ok\":true}", input: "{\"k\":\"m\"}"))
+        #expect(tasks[1].status == .running && tasks[1].attempts == 1 && tasks[1].input == "{\"k\":\"c\"}")
+        #expect(tasks[3].input == nil)
+        #expect(try ledger.tasks(runID: run.id + 1).isEmpty)
+    }
+
+    @Test("batch: the writes made in its body commit together, and one failing write (a task of no run) fails alone", arguments: StoreKind.available)
+    func batch(kind: StoreKind) async throws {
+        let ledger = try await kind.makeLedger()
+        let run = try #require(try ledger.recordFire(job: "j", kind: "k", trigger: .manual, requestedBy: nil, scheduledAt: nil, status: .queued,
+                                                     skipReason: nil, summary: nil, at: 1, resumes: nil))
+        var failures: [any Error] = []
+        try ledger.batch {
+            do {
+                try ledger.saveTask(TaskInfo(runID: run.id, key: "a", agent: "x", status: .pending))
+                try ledger.markRunning(runID: run.id, at: 2)
+            } catch { failures.append(error) }
+            do { try ledger.saveTask(TaskInfo(runID: run.id + 99, key: "orphan", agent: "x", status: .pending)) } catch { failures.append(error) }
+            do { try ledger.saveScheduleState(ScheduleState(job: "j", lastScheduledAt: 5)) } catch { failures.append(error) }
+        }
+        #expect(failures.count == 1)
+        #expect(try ledger.tasks(runID: run.id).map(\.key) == ["a"])
+        #expect(try ledger.tasks(runID: run.id + 99).isEmpty)
+        #expect(try ledger.run(id: run.id)?.status == .running)
+        #expect(try ledger.scheduleStates()["j"]?.lastScheduledAt == 5)
+    }
+
+    @Test("schedule state round-trips, every field, and a second save replaces the first", arguments: StoreKind.available)
+    func scheduleState(kind: StoreKind) async throws {
+        let ledger = try await kind.makeLedger()
+        #expect(try ledger.scheduleStates().isEmpty)
+        let a = ScheduleState(job: "a", lastScheduledAt: 1_700_000_000, lastRunID: 7, nextDueAt: 1_700_000_060, paused: true)
+        try ledger.saveScheduleState(a)
+        try ledger.saveScheduleState(ScheduleState(job: "b"))
+        #expect(try ledger.scheduleStates() == ["a": a, "b": ScheduleState(job: "b")])
+        let a2 = ScheduleState(job: "a", lastScheduledAt: 1_700_000_060, lastRunID: nil, nextDueAt: nil, paused: false)
+        try ledger.saveScheduleState(a2)
+        #expect(try ledger.scheduleStates()["a"] == a2)
+    }
+
+    @Test("pruneRuns deletes up to `limit` finished runs created before the cutoff, oldest first, with their tasks; never a queued or running one", arguments: StoreKind.available)
+    func prune(kind: StoreKind) async throws {
+        let ledger = try await kind.makeLedger()
+        var ids: [Int64] = []
+        for (at, status) in [(100, RunStatus.succeeded), (200, .failed), (300, .skipped), (400, .queued), (900, .succeeded)] as [(Int64, RunStatus)] {
+            let run = try #require(try ledger.recordFire(job: "j", kind: "k", trigger: .schedule, requestedBy: nil, scheduledAt: at,
+                                                         status: status, skipReason: nil, summary: nil, at: at, resumes: nil))
+            try ledger.saveTask(TaskInfo(runID: run.id, key: "t", agent: "x", status: .succeeded))
+            ids.append(run.id)
+        }
+        #expect(try ledger.pruneRuns(createdBefore: 500, limit: 2) == 2)
+        #expect(try ledger.run(id: ids[0]) == nil && ledger.run(id: ids[1]) == nil && ledger.run(id: ids[2]) != nil)
+        #expect(try ledger.tasks(runID: ids[0]).isEmpty)
+        #expect(try ledger.pruneRuns(createdBefore: 500, limit: 2) == 1)
+        #expect(try ledger.pruneRuns(createdBefore: 500, limit: 2) == 0)
+        #expect(try ledger.recentRuns(job: nil, limit: 10).map(\.id) == [ids[4], ids[3]])
+        #expect(try ledger.tasks(runID: ids[3]).count == 1)
+    }
+
+    @Test("recentRuns: newest first, filtered by job, at most `limit`", arguments: StoreKind.available)
+    func recent(kind: StoreKind) async throws {
+        let ledger = try await kind.makeLedger()
+        for i in 0..<6 {
+            _ = try ledger.recordFire(job: i % 2 == 0 ? "even" : "odd", kind: "k", trigger: .schedule, requestedBy: nil, scheduledAt: Int64(i),
+                                      status: .succeeded, skipReason: nil, summary: "\(i)", at: Int64(i), resumes: nil)
+        }
+        #expect(try ledger.recentRuns(job: "even", limit: 2).map(\.summary) == ["4", "2"])
+        #expect(try ledger.recentRuns(job: nil, limit: 10).map(\.summary) == ["5", "4", "3", "2", "1", "0"])
+        #expect(try ledger.recentRuns(job: "none", limit: 10).isEmpty)
+    }
+
+    @Test("the probe: timed round trips return one figure per write and read; the integrity check says ok", arguments: StoreKind.available)
+    func probe(kind: StoreKind) async throws {
+        let ledger = try await kind.makeLedger()
+        let (writes, reads) = try ledger.timedRoundTrips(count: 5)
+        #expect(writes.count == 5 && reads.count == 5 && writes.allSatisfy { $0 >= 0 })
+        #expect(try ledger.integrityCheck(full: false) == "ok")
+    }
+}
