@@ -1,7 +1,9 @@
 import FlipSyncCore
 import FlipSyncPostgres
 import FlipSyncStore
+import FlipSyncTestKit
 import Foundation
+import Synchronization
 import Testing
 
 /// The two run ledgers the daemon can be given.
@@ -23,6 +25,19 @@ enum StoreKind: String, CustomTestStringConvertible, Sendable {
             let server = try server()
             let endpoint = try await server.freshDatabase()
             return try PostgresLedger(endpoint: endpoint, password: server.password)
+        }
+    }
+}
+
+extension StoreKind {
+    /// A new, empty quota ledger of this kind (in a new run ledger), on `clock`.
+    func makeQuotaLedger(policy: QuotaPolicy, clock: any SchedulerClock, onError: @escaping @Sendable (String) -> Void = { _ in })
+        async throws -> any QuotaLedger {
+        switch self {
+        case .sqlite:
+            return QuotaStore(store: try await makeLedger() as! RunStore, policy: policy, clock: clock, onError: onError)
+        case .postgres:
+            return PostgresQuotaLedger(ledger: try await makeLedger() as! PostgresLedger, policy: policy, clock: clock, onError: onError)
         }
     }
 }
@@ -202,4 +217,56 @@ struct LedgerContractTests {
         #expect(writes.count == 5 && reads.count == 5 && writes.allSatisfy { $0 >= 0 })
         #expect(try ledger.integrityCheck(full: false) == "ok")
     }
+
+    @Test("quota: calls are counted up to the limit, then refused (limitReached) without counting; other jobs' reserves are kept (reserved); a new window starts at zero", arguments: StoreKind.available)
+    func quotaLimits(kind: StoreKind) async throws {
+        let key = QuotaKey(provider: "acme", api: "search")
+        let clock = ManualClock(Timestamp(parsing: "2026-11-25T12:00:00Z")!)
+        let errors = ErrorsSeen()
+        let policy = QuotaPolicy(limits: [key: 10], reserves: ["nightly": .calls(3)])
+        let quota = try await kind.makeQuotaLedger(policy: policy, clock: clock, onError: { errors.add($0) })
+        try quota.consume(key, units: 4, job: "other")
+        try quota.consume(key, units: 3, job: "other")
+        // 7 used; "other" may reach 10 - 3 reserved for nightly = 7.
+        #expect(throws: QuotaRefusal(key: key, reason: .reserved, resetAt: policy.window(key, at: clock.wallMilliseconds()).upperBound)) {
+            try quota.consume(key, units: 1, job: "other")
+        }
+        try quota.consume(key, units: 3, job: "nightly")
+        #expect(throws: QuotaRefusal(key: key, reason: .limitReached, resetAt: policy.window(key, at: clock.wallMilliseconds()).upperBound)) {
+            try quota.consume(key, units: 1, job: "nightly")
+        }
+        let usage = try #require(quota.usage().first(where: { $0.key == key }))
+        #expect(usage.used == 10 && usage.limit == 10 && usage.reserved == 3 && usage.exhaustedUntil == nil)
+        try quota.consume(QuotaKey(provider: "acme", api: "unlimited"), units: 50, job: nil)
+        #expect(quota.usage().first(where: { $0.key.api == "unlimited" })?.used == 50)
+        clock.advance(bySeconds: 86_400)
+        try quota.consume(key, units: 2, job: "other")
+        #expect(quota.usage().first(where: { $0.key == key })?.used == 2)
+        #expect(errors.all.isEmpty)
+    }
+
+    @Test("quota: markExhausted refuses every call until the window's end and reports the first mark only", arguments: StoreKind.available)
+    func quotaExhausted(kind: StoreKind) async throws {
+        let key = QuotaKey(provider: "acme", api: "search")
+        let clock = ManualClock(Timestamp(parsing: "2026-11-25T12:00:00Z")!)
+        let policy = QuotaPolicy(limits: [key: 100])
+        let quota = try await kind.makeQuotaLedger(policy: policy, clock: clock)
+        try quota.consume(key, units: 1, job: nil)
+        let end = policy.window(key, at: clock.wallMilliseconds()).upperBound
+        let first = quota.markExhausted(key), second = quota.markExhausted(key)
+        #expect(first.resetAt == end && first.first && second.resetAt == end && !second.first)
+        #expect(throws: QuotaRefusal(key: key, reason: .exhausted, resetAt: end)) { try quota.consume(key, units: 1, job: nil) }
+        let usage = try #require(quota.usage().first(where: { $0.key == key }))
+        #expect(usage.used == 1 && usage.exhaustedUntil == end && usage.remaining == 0)
+        clock.advance(byMilliseconds: end - clock.wallMilliseconds())
+        try quota.consume(key, units: 1, job: nil)
+        #expect(quota.usage().first(where: { $0.key == key })?.exhaustedUntil == nil)
+    }
+}
+
+/// Storage errors a quota ledger told.
+final class ErrorsSeen: Sendable {
+    private let seen = Mutex<[String]>([])
+    func add(_ message: String) { seen.withLock { $0.append(message) } }
+    var all: [String] { seen.withLock { $0 } }
 }
