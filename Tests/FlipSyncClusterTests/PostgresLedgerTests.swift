@@ -1,6 +1,7 @@
 import FlipSyncCore
 import FlipSyncPostgres
 import FlipSyncStore
+import FlipSyncTestKit
 import Foundation
 import GRDB
 import PostgresNIO
@@ -179,6 +180,37 @@ struct PostgresLedgerTests {
         #expect(try ledger.recordFire(job: "j", kind: "k", trigger: .schedule, requestedBy: nil, scheduledAt: 2, status: .queued,
                                       skipReason: nil, summary: nil, at: 2, resumes: nil) != nil)
         #expect(session.connectionsOpened == opened + 1)
+    }
+
+    @Test("two nodes consuming one quota at once never go past its limit: 80 calls for a limit of 50, exactly 50 let through and counted")
+    func quotaAcrossNodes() async throws {
+        let server = try server()
+        let endpoint = try await server.freshDatabase(), password = server.password
+        let key = QuotaKey(provider: "acme", api: "search")
+        let clock = ManualClock(Timestamp(parsing: "2026-11-25T12:00:00Z")!)
+        let policy = QuotaPolicy(limits: [key: 50])
+        let nodes = try (0..<2).map { _ in
+            PostgresQuotaLedger(ledger: try PostgresLedger(endpoint: endpoint, password: password), policy: policy, clock: clock)
+        }
+        let granted = try await withThrowingTaskGroup(of: Int.self) { group in
+            for node in nodes {
+                group.addTask {
+                    var granted = 0
+                    for _ in 0..<40 {
+                        do {
+                            try node.consume(key, units: 1, job: nil)
+                            granted += 1
+                        } catch let refusal as QuotaRefusal {
+                            #expect(refusal.reason == QuotaRefusal.Reason.limitReached)
+                        }
+                    }
+                    return granted
+                }
+            }
+            return try await group.reduce(0, +)
+        }
+        #expect(granted == 50)
+        #expect(nodes[0].usage().first(where: { $0.key == key })?.used == 50)
     }
 
     @Test("flipsyncctl migrate-store copies an SQLite ledger with rows in every table: counts match table by table, values and task order survive, ids continue past the largest; a non-empty target is refused without --force and replaced with it; the password is never printed")
