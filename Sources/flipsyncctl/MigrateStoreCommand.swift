@@ -36,6 +36,9 @@ struct MigrateStoreCommand: ParsableCommand {
     @Flag(name: .long, help: "Replace the ledger rows the PostgreSQL database already holds.")
     var force = false
 
+    @Flag(name: .long, help: "Print JSON.")
+    var json = false
+
     func run() throws {
         let endpoint: ClusterEndpoint
         switch ClusterEndpoint.parse(to) {
@@ -72,17 +75,43 @@ struct MigrateStoreCommand: ParsableCommand {
             printError("flipsyncctl: \(error)")
             throw ExitCode(1)
         }
+        let mismatched = counts.filter { $0.source != $0.target }
+        if json {
+            print(try JSONOutput.encode(MigrateStoreReport(
+                from: source, to: "\(endpoint)", matched: mismatched.isEmpty,
+                tables: counts.map { .init(table: $0.table, sqlite: $0.source, postgresql: $0.target) })))
+        } else {
+            printTable(counts)
+        }
+        guard mismatched.isEmpty else {
+            printError("flipsyncctl: row counts differ in \(mismatched.map(\.table).joined(separator: ", "))")
+            throw ExitCode(1)
+        }
+        if !json {
+            let total = counts.reduce(0) { $0 + $1.source }
+            print("copied \(total) rows in \(counts.count) tables from \(source) to \(endpoint); every count matches")
+        }
+    }
+
+    private func printTable(_ counts: [LedgerStoreCopy.TableCount]) {
         var rows = [["TABLE", "SQLITE", "POSTGRESQL", ""]]
         for count in counts {
             rows.append([count.table, "\(count.source)", "\(count.target)", count.source == count.target ? "ok" : "MISMATCH"])
         }
         print(Table.render(rows), terminator: "")
-        let mismatched = counts.filter { $0.source != $0.target }
-        guard mismatched.isEmpty else {
-            printError("flipsyncctl: row counts differ in \(mismatched.map(\.table).joined(separator: ", "))")
-            throw ExitCode(1)
-        }
-        let total = counts.reduce(0) { $0 + $1.source }
-        print("copied \(total) rows in \(counts.count) tables from \(source) to \(endpoint); every count matches")
     }
+}
+
+/// `migrate-store --json`: each table's row count on both sides.
+private struct MigrateStoreReport: Encodable {
+    struct Table: Encodable {
+        var table: String
+        var sqlite: Int
+        var postgresql: Int
+    }
+
+    var from: String
+    var to: String
+    var matched: Bool
+    var tables: [Table]
 }

@@ -269,8 +269,13 @@ struct PostgresLedgerTests {
         #expect(refused.status == 1 && refused.error.contains("--force"), "\(refused.error)")
         #expect(try ledger.run(id: next.id) != nil)
 
-        let forced = try flipsyncctl(arguments + ["--force"])
+        let forced = try flipsyncctl(arguments + ["--force", "--json"])
         #expect(forced.status == 0, "\(forced.error)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(forced.output.utf8)) as? [String: Any])
+        #expect(report["matched"] as? Bool == true)
+        let tables = try #require(report["tables"] as? [[String: Any]])
+        #expect(tables.count == PostgresLedgerSchema.tables.count)
+        #expect(tables.allSatisfy { $0["sqlite"] as? Int == 3 && $0["postgresql"] as? Int == 3 })
         #expect(try ledger.run(id: next.id) == nil)
         #expect(try ledger.recentRuns(job: nil, limit: 10).count == 3)
     }
