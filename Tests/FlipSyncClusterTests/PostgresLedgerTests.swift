@@ -265,8 +265,14 @@ struct PostgresLedgerTests {
         let sprayed = try ledger.session.query("INSERT INTO spend (at_ms, provider, operation, units, cost_micros, currency, served_from_cache) VALUES (1, 'p', 'o', 1, 1, 'USD', 0) RETURNING id")
         #expect(try sprayed[0].decode(Int64.self, at: 0) == 4)
 
-        let refused = try flipsyncctl(arguments)
-        #expect(refused.status == 1 && refused.error.contains("--force"), "\(refused.error)")
+        // Without --password-file: the credential postgres-password (here from $CREDENTIALS_DIRECTORY).
+        let credentials = FileManager.default.temporaryDirectory.appendingPathComponent("creds-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: credentials, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+        defer { try? FileManager.default.removeItem(atPath: credentials) }
+        _ = FileManager.default.createFile(atPath: credentials + "/postgres-password", contents: Data((server.password + "\n").utf8),
+                                           attributes: [.posixPermissions: 0o600])
+        let refused = try flipsyncctl(Array(arguments.dropLast(2)), environment: ["CREDENTIALS_DIRECTORY": credentials])
+        #expect(refused.status == 1 && refused.error.contains("already holds rows") && refused.error.contains("--force"), "\(refused.error)")
         #expect(try ledger.run(id: next.id) != nil)
 
         let forced = try flipsyncctl(arguments + ["--force", "--json"])
@@ -282,8 +288,9 @@ struct PostgresLedgerTests {
 }
 
 /// Runs the built flipsyncctl; its exit status, stdout and stderr.
-private func flipsyncctl(_ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
+private func flipsyncctl(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String, error: String) {
     let process = Process()
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     process.executableURL = URL(fileURLWithPath: repositoryRoot + "/.build/debug/flipsyncctl")
     process.arguments = arguments
     let out = Pipe(), err = Pipe()
