@@ -15,7 +15,9 @@ public enum PostgresLedgerSchema {
     static let migrationLock: Int64 = 0x466C_6970_4C65_6467  // "FlipLedg"
 
     /// Tables that exist only in one store's bookkeeping (never compared nor copied).
-    public static let bookkeepingTables: Set<String> = ["flipsync_ledger_migrations", "grdb_migrations", "sqlite_sequence", "probe"]
+    public static let bookkeepingTables: Set<String> = [
+        "flipsync_ledger_migrations", "grdb_migrations", "sqlite_sequence", "probe", "flipsync_spend_reservations",
+    ]
 
     /// Columns PostgreSQL has that SQLite keeps implicitly (its rowid).
     public static let postgresOnlyColumns: [String: Set<String>] = ["tasks": ["seq"]]

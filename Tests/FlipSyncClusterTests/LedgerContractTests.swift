@@ -270,3 +270,123 @@ final class ErrorsSeen: Sendable {
     func add(_ message: String) { seen.withLock { $0.append(message) } }
     var all: [String] { seen.withLock { $0 } }
 }
+
+/// What the spend contract tests use of a spend ledger, on either store.
+protocol SpendLedgerUnderTest: SpendRecorder {
+    func spent(runID: Int64) throws(LedgerError) -> Money
+}
+
+extension SpendLedger: SpendLedgerUnderTest {}
+extension PostgresSpendLedger: SpendLedgerUnderTest {}
+
+/// Spend events a ledger told.
+final class SpendEventsSeen: Sendable {
+    private let seen = Mutex<[SpendEvent]>([])
+    func add(_ event: SpendEvent) { seen.withLock { $0.append(event) } }
+    var warnings: [BudgetWarning] { seen.withLock { $0.compactMap { if case .nearLimit(let w) = $0 { w } else { nil } } } }
+    var notCounted: [String] { seen.withLock { $0.compactMap { if case .notCounted(let m) = $0 { m } else { nil } } } }
+}
+
+extension StoreKind {
+    /// A spend ledger of this kind over `ledger` (made by `makeLedger`).
+    func openSpendLedger(on ledger: any RunLedger, budgets: SpendBudgets, clock: any SchedulerClock,
+                         events: SpendEventsSeen) throws -> any SpendLedgerUnderTest {
+        switch self {
+        case .sqlite: return try SpendLedger(store: ledger as! RunStore, budgets: budgets, clock: clock) { events.add($0) }
+        case .postgres: return try PostgresSpendLedger(ledger: ledger as! PostgresLedger, budgets: budgets, clock: clock) { events.add($0) }
+        }
+    }
+}
+
+private func dollars(_ micros: Int64) -> Money { Money(micros: micros, currency: .usd) }
+
+/// The budget whose refusal `body` threw (its message), nil when it did not refuse.
+private func refusal(_ body: () throws(TaskFailure) -> SpendReservation) -> String? {
+    do throws(TaskFailure) {
+        _ = try body()
+        return nil
+    } catch {
+        guard case .budgetExhausted(let message) = error else { return "not a budget refusal: \(error)" }
+        return message
+    }
+}
+
+extension LedgerContractTests {
+    @Test("spend: a reservation is refused when spent + reserved + estimate would exceed the daily, monthly, job-day or run budget (equal is allowed); record settles at the real cost; days and months start afresh; 80% is told once per budget", arguments: StoreKind.available)
+    func spendBudgets(kind: StoreKind) async throws {
+        let clock = ManualClock(Timestamp(parsing: "2026-11-25T12:00:00Z")!)
+        let budgets = SpendBudgets(currency: .usd, timezone: .utc, daily: dollars(10_000_000), monthly: dollars(25_000_000),
+                                   jobs: ["sweep": .init(perRun: dollars(3_000_000), perDay: dollars(5_000_000))])
+        let events = SpendEventsSeen()
+        let ledger = try kind.openSpendLedger(on: try await kind.makeLedger(), budgets: budgets, clock: clock, events: events)
+        func call(_ micros: Int64) -> MeteredCall { MeteredCall(provider: "carrier", operation: "rates.quote", cost: dollars(micros), status: 200) }
+
+        // Reservations in flight count: 6 held, 5 more would make 11 of 10.
+        let a = try ledger.reserve(provider: "carrier", operation: "rates.quote", estimate: dollars(6_000_000))
+        #expect(refusal { () throws(TaskFailure) in try ledger.reserve(provider: "carrier", operation: "rates.quote", estimate: dollars(5_000_000)) }?
+                    .hasPrefix("daily budget of 10.00 USD exhausted") == true)
+        await ledger.record(call(4_000_000), settling: a)
+        // Settled at 4: exactly the 6 left may be reserved, then nothing more.
+        let b = try ledger.reserve(provider: "carrier", operation: "rates.quote", estimate: dollars(6_000_000))
+        #expect(refusal { () throws(TaskFailure) in try ledger.reserve(provider: "carrier", operation: "rates.quote", estimate: dollars(1)) } != nil)
+        await ledger.record(call(0), settling: b)
+
+        let run7 = SpendContext(job: "sweep", runID: 7, taskKey: "t1"), run8 = SpendContext(job: "sweep", runID: 8, taskKey: "t1")
+        try await SpendContext.$current.withValue(run7) {
+            let r = try ledger.reserve(provider: "carrier", operation: "rates.quote", estimate: dollars(3_000_000))
+            #expect(refusal { () throws(TaskFailure) in try ledger.reserve(provider: "carrier", operation: "rates.quote", estimate: dollars(1)) }?
+                        .hasPrefix("budget of run 7 of job \"sweep\"") == true)
+            await ledger.record(call(2_500_000), settling: r)
+        }
+        try await SpendContext.$current.withValue(run8) {
+            let r = try ledger.reserve(provider: "carrier", operation: "rates.quote", estimate: dollars(2_500_000))
+            await ledger.record(call(2_500_000), settling: r)
+        }
+        await SpendContext.$current.withValue(SpendContext(job: "sweep", runID: 9, taskKey: "t1")) {
+            #expect(refusal { () throws(TaskFailure) in try ledger.reserve(provider: "carrier", operation: "rates.quote", estimate: dollars(1)) }?
+                        .hasPrefix("daily budget of job \"sweep\"") == true)
+        }
+        #expect(try ledger.spent(runID: 7) == dollars(2_500_000) && ledger.spent(runID: 8) == dollars(2_500_000) && ledger.spent(runID: 9) == dollars(0))
+        // Day 9 of 10 (80% crossed), job-day 5 of 5, run 7 2.5 of 3 and run 8 2.5 of 3: each told once.
+        let scopes = events.warnings.map(\.scope)
+        #expect(Set(scopes) == [.daily, .jobDaily(job: "sweep"), .run(job: "sweep", runID: 7), .run(job: "sweep", runID: 8)] && scopes.count == 4)
+        #expect(events.warnings.first(where: { $0.scope == .daily })?.spent == dollars(9_000_000))
+
+        // Next day: the day starts at zero, the month does not.
+        clock.advance(bySeconds: 86_400)
+        let c = try ledger.reserve(provider: "carrier", operation: "rates.quote", estimate: dollars(9_000_000))
+        await ledger.record(call(9_000_000), settling: c)
+        #expect(refusal { () throws(TaskFailure) in try ledger.reserve(provider: "carrier", operation: "rates.quote", estimate: dollars(1_000_001)) }?
+                    .hasPrefix("daily budget") == true)
+        clock.advance(bySeconds: 86_400)
+        #expect(refusal { () throws(TaskFailure) in try ledger.reserve(provider: "carrier", operation: "rates.quote", estimate: dollars(8_000_000)) }?
+                    .hasPrefix("monthly budget of 25.00 USD exhausted: 18.00 USD spent") == true)
+        // Another currency: refused outright (reserve), recorded but not counted (record).
+        do throws(TaskFailure) {
+            _ = try ledger.reserve(provider: "carrier", operation: "rates.quote", estimate: Money(micros: 1, currency: Currency(code: "EUR")!))
+            Issue.record("a reservation in EUR was accepted")
+        } catch {
+            guard case .permanent = error else { Issue.record("\(error)"); return }
+        }
+        await ledger.record(MeteredCall(provider: "carrier", operation: "rates.quote", cost: Money(micros: 5, currency: Currency(code: "EUR")!), status: 200))
+        #expect(events.notCounted.count == 1)
+    }
+
+    @Test("spend: totals live in the database, so a ledger opened again on it (a restart) refuses what the budget no longer has room for", arguments: StoreKind.available)
+    func spendSurvivesReopen(kind: StoreKind) async throws {
+        let clock = ManualClock(Timestamp(parsing: "2026-11-25T12:00:00Z")!)
+        let budgets = SpendBudgets(currency: .usd, timezone: .utc, daily: dollars(1_000_000))
+        let store = try await kind.makeLedger()
+        let first = try kind.openSpendLedger(on: store, budgets: budgets, clock: clock, events: SpendEventsSeen())
+        let r = try first.reserve(provider: "llm", operation: "chat", estimate: dollars(700_000))
+        await first.record(MeteredCall(provider: "llm", operation: "chat", cost: dollars(600_000), status: 200), settling: r)
+        let events = SpendEventsSeen()
+        let again = try kind.openSpendLedger(on: store, budgets: budgets, clock: clock, events: events)
+        #expect(refusal { () throws(TaskFailure) in try again.reserve(provider: "llm", operation: "chat", estimate: dollars(400_001)) }?
+                    .contains("0.60 USD spent") == true)
+        let s = try again.reserve(provider: "llm", operation: "chat", estimate: dollars(400_000))
+        await again.record(MeteredCall(provider: "llm", operation: "chat", cost: dollars(300_000), status: 200), settling: s)
+        // 60% before, 90% after: the reopened ledger tells the crossing.
+        #expect(events.warnings.map(\.scope) == [.daily] && events.warnings.first?.spent == dollars(900_000))
+    }
+}
