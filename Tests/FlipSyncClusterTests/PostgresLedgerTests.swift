@@ -213,6 +213,60 @@ struct PostgresLedgerTests {
         #expect(nodes[0].usage().first(where: { $0.key == key })?.used == 50)
     }
 
+    @Test("two nodes reserving against one daily budget at once never overshoot it: 60 reservations of 0.10 for a budget of 4.00, exactly 40 granted; each settled at 0.05, the day's spend is 2.00")
+    func spendAcrossNodes() async throws {
+        let server = try server()
+        let endpoint = try await server.freshDatabase(), password = server.password
+        let clock = ManualClock(Timestamp(parsing: "2026-11-25T12:00:00Z")!)
+        let budgets = SpendBudgets(currency: .usd, timezone: .utc, daily: Money(micros: 4_000_000, currency: .usd))
+        let nodes = try (0..<2).map { _ in
+            try PostgresSpendLedger(ledger: try PostgresLedger(endpoint: endpoint, password: password), budgets: budgets, clock: clock)
+        }
+        // Every reservation is held until all are tried, so only the budget can refuse.
+        let held = try await withThrowingTaskGroup(of: [(PostgresSpendLedger, SpendReservation)].self) { group in
+            for node in nodes {
+                group.addTask {
+                    var held: [(PostgresSpendLedger, SpendReservation)] = []
+                    for _ in 0..<30 {
+                        do throws(TaskFailure) {
+                            held.append((node, try node.reserve(provider: "carrier", operation: "label", estimate: Money(micros: 100_000, currency: .usd))))
+                        } catch {
+                            guard case .budgetExhausted = error else { Issue.record("\(error)"); continue }
+                        }
+                    }
+                    return held
+                }
+            }
+            return try await group.reduce(into: []) { $0 += $1 }
+        }
+        #expect(held.count == 40)
+        for (node, reservation) in held {
+            await node.record(MeteredCall(provider: "carrier", operation: "label", cost: Money(micros: 50_000, currency: .usd), status: 200),
+                              settling: reservation)
+        }
+        let ledger = try PostgresLedger(endpoint: endpoint, password: password)
+        let rows = try ledger.session.query("SELECT COALESCE(SUM(cost_micros), 0)::BIGINT, COUNT(*) FROM spend")
+        #expect(try rows[0].decode(Int64.self, at: 0) == 2_000_000 && rows[0].decode(Int64.self, at: 1) == 40)
+        #expect(try ledger.session.query("SELECT id FROM flipsync_spend_reservations").isEmpty)
+    }
+
+    @Test("a reservation never settled (its node died) stops counting after the reservation lifetime, and is deleted")
+    func spendReservationExpires() async throws {
+        let server = try server()
+        let endpoint = try await server.freshDatabase(), password = server.password
+        let clock = ManualClock(Timestamp(parsing: "2026-11-25T12:00:00Z")!)
+        let budgets = SpendBudgets(currency: .usd, timezone: .utc, daily: Money(micros: 1_000_000, currency: .usd))
+        let dead = try PostgresSpendLedger(ledger: try PostgresLedger(endpoint: endpoint, password: password), budgets: budgets, clock: clock,
+                                           reservationLifetime: 600_000)
+        _ = try dead.reserve(provider: "llm", operation: "chat", estimate: Money(micros: 1_000_000, currency: .usd))
+        let liveLedger = try PostgresLedger(endpoint: endpoint, password: password)
+        let live = try PostgresSpendLedger(ledger: liveLedger, budgets: budgets, clock: clock)
+        #expect(throws: TaskFailure.self) { try live.reserve(provider: "llm", operation: "chat", estimate: Money(micros: 1, currency: .usd)) }
+        clock.advance(byMilliseconds: 600_000)
+        let r = try live.reserve(provider: "llm", operation: "chat", estimate: Money(micros: 1_000_000, currency: .usd))
+        #expect(try liveLedger.session.query("SELECT id FROM flipsync_spend_reservations").count == 1 && r.estimate.micros == 1_000_000)
+    }
+
     @Test("flipsyncctl migrate-store copies an SQLite ledger with rows in every table: counts match table by table, values and task order survive, ids continue past the largest; a non-empty target is refused without --force and replaced with it; the password is never printed")
     func migrateStore() async throws {
         let server = try server()
