@@ -390,3 +390,71 @@ extension LedgerContractTests {
         #expect(events.warnings.map(\.scope) == [.daily] && events.warnings.first?.spent == dollars(900_000))
     }
 }
+
+/// What the sync contract tests use of a sync ledger, on either store.
+protocol SyncLedgerUnderTest: SyncLedger {
+    func orderLineCount() throws(LedgerError) -> Int
+    func pushStatuses(runID: Int64) throws(LedgerError) -> [String]
+}
+
+extension SyncStore: SyncLedgerUnderTest {
+    func pushStatuses(runID: Int64) throws(LedgerError) -> [String] { try pushes(runID: runID).map(\.status) }
+}
+
+extension PostgresSyncLedger: SyncLedgerUnderTest {
+    func pushStatuses(runID: Int64) throws(LedgerError) -> [String] { try pushes(runID: runID).map(\.status) }
+}
+
+extension StoreKind {
+    /// A new, empty sync ledger of this kind (in a new run ledger).
+    func makeSyncLedger() async throws -> any SyncLedgerUnderTest {
+        switch self {
+        case .sqlite: return SyncStore(store: try await makeLedger() as! RunStore)
+        case .postgres: return PostgresSyncLedger(ledger: try await makeLedger() as! PostgresLedger)
+        }
+    }
+}
+
+extension LedgerContractTests {
+    @Test("sync: each order line counts once; lines before the seed are held, and the seed subtracts only other channels' lines; oversells are recorded and on-hand may go negative; cursors move with their page; expected quantities follow plans, own orders and applied pushes", arguments: StoreKind.available)
+    func syncLedger(kind: StoreKind) async throws {
+        let sync = try await kind.makeSyncLedger()
+        func line(_ channel: MarketplaceName, _ order: String, _ sku: String, _ quantity: Int) -> OrderLine {
+            OrderLine(marketplace: channel, orderID: order, lineID: "1", sku: sku, quantity: quantity, placedAt: 1_000)
+        }
+        #expect(try sync.cursor(job: "sync", marketplace: .ebay) == nil)
+        var applied = try sync.applyOrders(OrdersPage(lines: [line(.ebay, "o1", "A", 2)], cursor: "c1"), job: "sync", marketplace: .ebay, runID: 1, at: 10)
+        #expect(applied == OrderApplication(applied: 1, duplicates: 0, oversells: []))
+        _ = try sync.applyOrders(OrdersPage(lines: [line(.amazon, "o3", "A", 3)], cursor: nil), job: "sync", marketplace: .amazon, runID: 1, at: 11)
+        #expect(try sync.cursor(job: "sync", marketplace: .ebay) == "c1" && sync.onHand().isEmpty)
+
+        // eBay is the stock source: its own earlier sale is already out of its live 10; Amazon's 3 is not.
+        #expect(try sync.seed(["A": 10, "B": 5], from: .ebay, at: 20) == ["A", "B"])
+        #expect(try sync.seed(["A": 99, "C": 4], from: .ebay, at: 21) == ["C"])
+        #expect(try sync.onHand() == ["A": 7, "B": 5, "C": 4])
+
+        applied = try sync.applyOrders(OrdersPage(lines: [line(.ebay, "o1", "A", 2), line(.ebay, "o4", "B", 6)], cursor: "c2"),
+                                       job: "sync", marketplace: .ebay, runID: 2, at: 30)
+        #expect(applied == OrderApplication(applied: 1, duplicates: 1,
+                                            oversells: [Oversell(marketplace: .ebay, orderID: "o4", lineID: "1", sku: "B", ordered: 6, onHand: 5)]))
+        #expect(try sync.onHand() == ["A": 7, "B": -1, "C": 4] && sync.cursor(job: "sync", marketplace: .ebay) == "c2")
+
+        let price = Money(micros: 1_000_000, currency: .usd)
+        try sync.recordPlan(PushPlan(marketplace: .ebay, observed: ["A": 7, "B": 3],
+                                     drift: [Drift(sku: "A", live: 7, expected: 9, target: 7)],
+                                     intents: [PushIntent(change: ListingChange(sku: "B", listingID: "L-B", quantity: 0), liveQuantity: 3, livePrice: price),
+                                               PushIntent(change: ListingChange(sku: "A", listingID: "L-A", quantity: 6), liveQuantity: 7, livePrice: price)],
+                                     dryRun: false), job: "sync", runID: 3, at: 40)
+        #expect(try sync.expectedQuantities(marketplace: .ebay) == ["A": 7, "B": 3] && sync.expectedQuantities(marketplace: .amazon).isEmpty)
+        // The channel's own order moves what it should show; another channel's does not.
+        _ = try sync.applyOrders(OrdersPage(lines: [line(.ebay, "o5", "A", 1)], cursor: "c3"), job: "sync", marketplace: .ebay, runID: 3, at: 41)
+        _ = try sync.applyOrders(OrdersPage(lines: [line(.amazon, "o6", "C", 1)], cursor: "a1"), job: "sync", marketplace: .amazon, runID: 3, at: 42)
+        #expect(try sync.expectedQuantities(marketplace: .ebay) == ["A": 6, "B": 3] && sync.onHand() == ["A": 6, "B": -1, "C": 3])
+
+        try sync.recordResults([PushResult(sku: "B", quantity: 0, outcome: .applied), PushResult(sku: "A", quantity: 5, outcome: .failed("HTTP 500"))],
+                               marketplace: .ebay, runID: 3, at: 50)
+        #expect(try sync.pushStatuses(runID: 3) == ["applied", "failed"])
+        #expect(try sync.expectedQuantities(marketplace: .ebay) == ["A": 6, "B": 0])
+        #expect(try sync.orderLineCount() == 5)
+    }
+}
