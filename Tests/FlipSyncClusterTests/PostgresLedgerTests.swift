@@ -267,6 +267,29 @@ struct PostgresLedgerTests {
         #expect(try liveLedger.session.query("SELECT id FROM flipsync_spend_reservations").count == 1 && r.estimate.micros == 1_000_000)
     }
 
+    @Test("two nodes applying the same order lines at once count each line once: 20 lines of 1 unit sent by both, on-hand 100 ends at 80 and 20 lines are stored")
+    func syncAcrossNodes() async throws {
+        let server = try server()
+        let endpoint = try await server.freshDatabase(), password = server.password
+        let nodes = try (0..<2).map { _ in PostgresSyncLedger(ledger: try PostgresLedger(endpoint: endpoint, password: password)) }
+        try nodes[0].seed(["A": 100], from: .ebay, at: 1)
+        let applied = try await withThrowingTaskGroup(of: Int.self) { group in
+            for node in nodes {
+                group.addTask {
+                    var applied = 0
+                    for i in 0..<20 {
+                        let line = OrderLine(marketplace: .amazon, orderID: "o\(i)", lineID: "1", sku: "A", quantity: 1, placedAt: 1)
+                        applied += try node.applyOrders(OrdersPage(lines: [line], cursor: "c\(i)"), job: "sync", marketplace: .amazon, runID: 1, at: 2).applied
+                    }
+                    return applied
+                }
+            }
+            return try await group.reduce(0, +)
+        }
+        #expect(applied == 20)
+        #expect(try nodes[1].onHand() == ["A": 80] && nodes[1].orderLineCount() == 20)
+    }
+
     @Test("flipsyncctl migrate-store copies an SQLite ledger with rows in every table: counts match table by table, values and task order survive, ids continue past the largest; a non-empty target is refused without --force and replaced with it; the password is never printed")
     func migrateStore() async throws {
         let server = try server()
