@@ -54,6 +54,16 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
+        // The run ledger in PostgreSQL (issue 16): the same schema steps as SQLite's, `PostgresLedger`
+        // behind Core's ledger protocols (synchronous, on an event loop of its own), and the copy
+        // of an SQLite ledger into PostgreSQL (`flipsyncctl migrate-store`).
+        .target(name: "FlipSyncPostgres", dependencies: [
+            "FlipSyncCore",
+            "FlipSyncStore",
+            .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // libsystemd, through pkg-config (Debian: libsystemd-dev).
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
         // zlib, for Amazon's GZIP feed documents (Debian: zlib1g-dev).
@@ -109,6 +119,8 @@ let package = Package(
             dependencies: [
                 "FlipSyncCore",
                 "FlipSyncStore",
+                "FlipSyncPostgres",
+                "FlipSyncSystemd",
                 "FlipSyncControl",
                 "FlipSyncRuntime",
                 "FlipSyncMarketplaces",
@@ -152,9 +164,11 @@ let package = Package(
         // Workflows end to end: the daemon's plans over the real clients, against the sandbox, into SQLite.
         .testTarget(name: "FlipSyncWorkflowTests", dependencies: ["FlipSyncCore", "FlipSyncStore", "FlipSyncMarketplaces",
                                                                   "FlipSyncSandbox", "FlipSyncTestKit"]),
-        // Several nodes on one real PostgreSQL (started by the tests in a temporary directory).
+        // Several nodes on one real PostgreSQL (started by the tests in a temporary directory), and the
+        // run ledger's contract suite over both stores (LedgerContractTests).
         .testTarget(name: "FlipSyncClusterTests", dependencies: ["FlipSyncCluster", "FlipSyncCore", "FlipSyncStore", "FlipSyncTestKit",
-                                                                 "FlipSyncMarketplaces", "FlipSyncSandbox", .product(name: "GRDB", package: "GRDB.swift"),
+                                                                 "FlipSyncPostgres", .product(name: "GRDB", package: "GRDB.swift"),
+                                                                 "FlipSyncMarketplaces", "FlipSyncSandbox",
                                                                  .product(name: "PostgresNIO", package: "postgres-nio"),
                                                                  .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "FlipSyncMarketplacesTests", dependencies: ["FlipSyncMarketplaces", "FlipSyncSandbox", "FlipSyncCore", "FlipSyncTestKit"]),

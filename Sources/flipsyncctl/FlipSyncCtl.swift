@@ -18,7 +18,7 @@ struct FlipSyncCtl: AsyncParsableCommand {
         subcommands: [ValidateCommand.self, NextCommand.self, ListCommand.self, StatusCommand.self, RunCommand.self,
                       PauseCommand.self, ResumeCommand.self, RunsCommand.self, ShowCommand.self,
                       SpendCommand.self, QuotaCommand.self, ReadinessCommand.self, ReportCommand.self,
-                      NodesCommand.self]
+                      NodesCommand.self, MigrateStoreCommand.self]
     )
 }
 

@@ -17,7 +17,7 @@ func builtProgram(_ name: String) throws -> String {
 struct OperatorKitTests {
     /// The subcommands that print data; run, pause and resume act (their result is then read with
     /// `show RUN --json`, `status --json`).
-    static let dataCommands = ["validate", "next", "list", "status", "runs", "show", "spend", "quota", "readiness", "nodes"]
+    static let dataCommands = ["validate", "next", "list", "status", "runs", "show", "spend", "quota", "readiness", "nodes", "migrate-store"]
 
     @Test("every flipsyncctl subcommand that prints data offers --json", arguments: dataCommands)
     func jsonFlag(command: String) throws {

@@ -1,0 +1,284 @@
+import FlipSyncCore
+import Logging
+import PostgresNIO
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The run ledger in PostgreSQL: runs, tasks and per-job schedule state, in the same tables as
+/// the SQLite ledger (`PostgresLedgerSchema`), behind the same protocols (`RunLedger`,
+/// `LedgerProbe`). Opening it migrates the schema (each step once, under an advisory lock).
+///
+/// Every call is synchronous and bounded (`PostgresSession`: its own event loop thread, a deadline
+/// per statement, a new connection after a broken one). A fire is recorded at most once by the
+/// database itself: `INSERT … ON CONFLICT DO NOTHING RETURNING` against the unique index on
+/// (job, scheduled_at).
+public final class PostgresLedger: RunLedger, LedgerProbe, Sendable {
+    public let session: PostgresSession
+
+    /// Connects to `endpoint` and migrates the ledger's schema.
+    public init(endpoint: ClusterEndpoint, password: String, timeout: Double = 10) throws(LedgerError) {
+        do {
+            session = try PostgresSession(endpoint: endpoint, password: password, timeout: timeout)
+        } catch {
+            throw .storage("\(endpoint): \(error)")
+        }
+        try Self.migrate(session)
+    }
+
+    public init(session: PostgresSession) throws(LedgerError) {
+        self.session = session
+        try Self.migrate(session)
+    }
+
+    // MARK: - Schema
+
+    /// Runs the schema steps this database has not had yet, each in its own transaction, while
+    /// holding a session advisory lock (nodes starting together wait, then find nothing to do).
+    /// Refuses a database migrated by a newer FlipSync. Returns the names of the steps it ran.
+    @discardableResult
+    public static func migrate(_ session: PostgresSession) throws(LedgerError) -> [String] {
+        try session.query("SELECT pg_advisory_lock($1)", [.integer(PostgresLedgerSchema.migrationLock)])
+        defer { _ = try? session.query("SELECT pg_advisory_unlock($1)", [.integer(PostgresLedgerSchema.migrationLock)]) }
+        try session.query("""
+            CREATE TABLE IF NOT EXISTS flipsync_ledger_migrations (
+                identifier TEXT PRIMARY KEY,
+                position INTEGER NOT NULL,
+                applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+            )
+            """)
+        var applied = Set<String>()
+        for row in try session.query("SELECT identifier FROM flipsync_ledger_migrations") {
+            applied.insert(try row.get("identifier", as: String.self))
+        }
+        let known = Set(PostgresLedgerSchema.migrations.map(\.name))
+        guard applied.isSubset(of: known) else {
+            throw .storage("\(session.endpoint) was migrated by a newer FlipSync (migrations \(applied.subtracting(known).sorted()))")
+        }
+        var ran: [String] = []
+        for (position, migration) in PostgresLedgerSchema.migrations.enumerated() where !applied.contains(migration.name) {
+            try session.transaction { () throws(LedgerError) in
+                for statement in migration.sql { try session.query(statement) }
+                try session.query("INSERT INTO flipsync_ledger_migrations (identifier, position) VALUES ($1, $2)",
+                                  [.text(migration.name), .integer(Int64(position + 1))])
+            }
+            ran.append(migration.name)
+        }
+        return ran
+    }
+
+    /// The steps applied to this database, in the order they ran.
+    public func appliedMigrations() throws(LedgerError) -> [String] {
+        try session.query("SELECT identifier FROM flipsync_ledger_migrations ORDER BY position").map { row throws(LedgerError) in
+            try row.get("identifier", as: String.self)
+        }
+    }
+
+    // MARK: - Runs
+
+    static let runColumns = """
+        id, job, kind, trigger, requested_by, scheduled_at, created_at, started_at, finished_at, status, skip_reason,
+        summary, error, spend_micros, resumes
+        """
+
+    static func runInfo(_ row: PostgresRow) throws(LedgerError) -> RunInfo {
+        let triggerText = try row.get("trigger", as: String.self), statusText = try row.get("status", as: String.self)
+        guard let trigger = RunTrigger(rawValue: triggerText), let status = RunStatus(rawValue: statusText) else {
+            throw .storage("a run with trigger \(triggerText) and status \(statusText)")
+        }
+        return RunInfo(id: try row.get("id"), job: try row.get("job"), kind: try row.get("kind"), trigger: trigger,
+                       requestedBy: try row.get("requested_by", as: Int64?.self).map { UInt32(truncatingIfNeeded: $0) },
+                       scheduledAt: try row.get("scheduled_at"), createdAt: try row.get("created_at"),
+                       startedAt: try row.get("started_at"), finishedAt: try row.get("finished_at"), status: status,
+                       skipReason: try row.get("skip_reason", as: String?.self).flatMap(SkipReason.init(rawValue:)),
+                       summary: try row.get("summary"), error: try row.get("error"), spendMicros: try row.get("spend_micros"),
+                       resumes: try row.get("resumes"))
+    }
+
+    static func optional(_ value: Int64?) -> LedgerValue { value.map { .integer($0) } ?? .null }
+    static func optional(_ value: String?) -> LedgerValue { value.map { .text($0) } ?? .null }
+
+    /// Several statements as one write: their own transaction, or a savepoint inside `batch`'s.
+    func write<T>(_ body: () throws(LedgerError) -> T) throws(LedgerError) -> T {
+        try session.transaction { () throws(LedgerError) -> T in try body() }
+    }
+
+    public func recordFire(job: String, kind: String, trigger: RunTrigger, requestedBy: UInt32?, scheduledAt: Int64?,
+                           status: RunStatus, skipReason: SkipReason?, summary: String?, at: Int64,
+                           resumes: Int64?) throws(LedgerError) -> RunInfo? {
+        let rows = try session.write(
+            """
+            INSERT INTO runs (job, kind, trigger, requested_by, scheduled_at, created_at, status, skip_reason,
+                              summary, finished_at, resumes)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+            ON CONFLICT DO NOTHING
+            RETURNING \(Self.runColumns)
+            """,
+            [.text(job), .text(kind), .text(trigger.rawValue), Self.optional(requestedBy.map { Int64($0) }), Self.optional(scheduledAt),
+             .integer(at), .text(status.rawValue), Self.optional(skipReason?.rawValue), Self.optional(summary),
+             status.isFinal ? .integer(at) : .null, Self.optional(resumes)])
+        return try rows.first.map { row throws(LedgerError) in try Self.runInfo(row) }
+    }
+
+    public func markRunning(runID: Int64, at: Int64) throws(LedgerError) {
+        try session.write("UPDATE runs SET status = 'running', started_at = $1 WHERE id = $2 AND status = 'queued'",
+                          [.integer(at), .integer(runID)])
+    }
+
+    public func finishRun(runID: Int64, status: RunStatus, summary: String?, error: String?, spendMicros: Int64,
+                          at: Int64) throws(LedgerError) {
+        try session.write(
+            """
+            UPDATE runs SET status = $1, summary = $2, error = $3, spend_micros = $4, finished_at = $5
+            WHERE id = $6 AND status IN ('queued', 'running')
+            """,
+            [.text(status.rawValue), Self.optional(summary), Self.optional(error), .integer(spendMicros), .integer(at), .integer(runID)])
+    }
+
+    public func interruptLeftovers(at: Int64, reason: String) throws(LedgerError) -> [RunInfo] {
+        try write { () throws(LedgerError) -> [RunInfo] in
+            let rows = try session.query(
+                """
+                UPDATE runs SET status = 'interrupted', error = $1, finished_at = $2
+                WHERE status IN ('queued', 'running')
+                RETURNING \(Self.runColumns)
+                """, [.text(reason), .integer(at)])
+            try session.query("""
+                UPDATE tasks SET status = 'pending' WHERE status = 'running'
+                AND run_id IN (SELECT id FROM runs WHERE status = 'interrupted')
+                """)
+            var runs: [RunInfo] = []
+            for row in rows { runs.append(try Self.runInfo(row)) }
+            return runs.sorted { $0.id < $1.id }
+        }
+    }
+
+    public func run(id: Int64) throws(LedgerError) -> RunInfo? {
+        try session.query("SELECT \(Self.runColumns) FROM runs WHERE id = $1", [.integer(id)]).first.map { row throws(LedgerError) in
+            try Self.runInfo(row)
+        }
+    }
+
+    public func recentRuns(job: String?, limit: Int) throws(LedgerError) -> [RunInfo] {
+        let rows: [PostgresRow]
+        if let job {
+            rows = try session.query("SELECT \(Self.runColumns) FROM runs WHERE job = $1 ORDER BY id DESC LIMIT $2",
+                                     [.text(job), .integer(Int64(limit))])
+        } else {
+            rows = try session.query("SELECT \(Self.runColumns) FROM runs ORDER BY id DESC LIMIT $1", [.integer(Int64(limit))])
+        }
+        return try rows.map { row throws(LedgerError) in try Self.runInfo(row) }
+    }
+
+    public func pruneRuns(createdBefore before: Int64, limit: Int) throws(LedgerError) -> Int {
+        try session.write(
+            """
+            DELETE FROM runs WHERE id IN (
+                SELECT id FROM runs WHERE created_at < $1 AND status NOT IN ('queued', 'running')
+                ORDER BY id LIMIT $2)
+            RETURNING id
+            """, [.integer(before), .integer(Int64(limit))]).count
+    }
+
+    // MARK: - Tasks
+
+    public func tasks(runID: Int64) throws(LedgerError) -> [TaskInfo] {
+        try session.query(
+            """
+            SELECT run_id, key, agent, status, attempts, started_at, finished_at, result, error, input
+            FROM tasks WHERE run_id = $1 ORDER BY seq
+            """, [.integer(runID)]).map { row throws(LedgerError) in
+            let statusText = try row.get("status", as: String.self)
+            guard let status = TaskStatus(rawValue: statusText) else { throw .storage("a task with status \(statusText)") }
+            return TaskInfo(runID: try row.get("run_id"), key: try row.get("key"), agent: try row.get("agent"), status: status,
+                            attempts: Int(try row.get("attempts", as: Int64.self)), startedAt: try row.get("started_at"),
+                            finishedAt: try row.get("finished_at"), result: try row.get("result"), error: try row.get("error"),
+                            input: try row.get("input"))
+        }
+    }
+
+    public func saveTask(_ task: TaskInfo) throws(LedgerError) {
+        try write { () throws(LedgerError) in try upsert(task) }
+    }
+
+    public func saveTasks(_ tasks: [TaskInfo]) throws(LedgerError) {
+        try write { () throws(LedgerError) in
+            for task in tasks { try upsert(task) }
+        }
+    }
+
+    private func upsert(_ task: TaskInfo) throws(LedgerError) {
+        try session.query(
+            """
+            INSERT INTO tasks (run_id, key, agent, status, attempts, started_at, finished_at, result, error, input)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+            ON CONFLICT (run_id, key) DO UPDATE SET
+                agent = excluded.agent, status = excluded.status, attempts = excluded.attempts,
+                started_at = excluded.started_at, finished_at = excluded.finished_at,
+                result = excluded.result, error = excluded.error, input = coalesce(excluded.input, tasks.input)
+            """,
+            [.integer(task.runID), .text(task.key), .text(task.agent), .text(task.status.rawValue), .integer(Int64(task.attempts)),
+             Self.optional(task.startedAt), Self.optional(task.finishedAt), Self.optional(task.result), Self.optional(task.error),
+             Self.optional(task.input)])
+    }
+
+    public func batch(_ body: () -> Void) throws(LedgerError) {
+        try session.transaction { body() }
+    }
+
+    // MARK: - Schedule state
+
+    public func scheduleStates() throws(LedgerError) -> [String: ScheduleState] {
+        var states: [String: ScheduleState] = [:]
+        for row in try session.query("SELECT job, last_scheduled_at, last_run_id, next_due_at, paused FROM schedule_state") {
+            let job = try row.get("job", as: String.self)
+            states[job] = ScheduleState(job: job, lastScheduledAt: try row.get("last_scheduled_at"), lastRunID: try row.get("last_run_id"),
+                                        nextDueAt: try row.get("next_due_at"), paused: try row.get("paused", as: Int64.self) != 0)
+        }
+        return states
+    }
+
+    public func saveScheduleState(_ state: ScheduleState) throws(LedgerError) {
+        try session.write(
+            """
+            INSERT INTO schedule_state (job, last_scheduled_at, last_run_id, next_due_at, paused) VALUES ($1, $2, $3, $4, $5)
+            ON CONFLICT (job) DO UPDATE SET last_scheduled_at = excluded.last_scheduled_at,
+                last_run_id = excluded.last_run_id, next_due_at = excluded.next_due_at, paused = excluded.paused
+            """,
+            [.text(state.job), Self.optional(state.lastScheduledAt), Self.optional(state.lastRunID), Self.optional(state.nextDueAt),
+             .integer(state.paused ? 1 : 0)])
+    }
+
+    // MARK: - Health
+
+    /// Times `count` single-row writes (each its own transaction) and reads against a scratch
+    /// table, in microseconds: round trips to the server included.
+    public func timedRoundTrips(count: Int) throws -> (writes: [Int64], reads: [Int64]) {
+        func micros() -> Int64 {
+            var ts = timespec()
+            clock_gettime(CLOCK_MONOTONIC, &ts)
+            return Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1000
+        }
+        try session.query("CREATE TABLE IF NOT EXISTS probe (id BIGINT PRIMARY KEY, value TEXT NOT NULL)")
+        try session.query("DELETE FROM probe")
+        var writes: [Int64] = [], reads: [Int64] = []
+        for i in 0..<count {
+            let start = micros()
+            try session.query("INSERT INTO probe (id, value) VALUES ($1, $2)", [.integer(Int64(i)), .text("probe \(i)")])
+            writes.append(micros() - start)
+            let readStart = micros()
+            try session.query("SELECT value FROM probe WHERE id = $1", [.integer(Int64(i))])
+            reads.append(micros() - readStart)
+        }
+        try session.query("DELETE FROM probe")
+        return (writes, reads)
+    }
+
+    /// PostgreSQL has no `PRAGMA quick_check`: "ok" when the server answers and every schema step
+    /// this FlipSync knows is applied; otherwise what is missing.
+    public func integrityCheck(full: Bool = false) throws(LedgerError) -> String {
+        let applied = Set(try appliedMigrations())
+        let missing = PostgresLedgerSchema.migrations.map(\.name).filter { !applied.contains($0) }
+        return missing.isEmpty ? "ok" : "missing schema steps: \(missing.joined(separator: ", "))"
+    }
+}
