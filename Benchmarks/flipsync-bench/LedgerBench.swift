@@ -109,7 +109,7 @@ enum LedgerBench {
         table.add(ResultRow(benchmark: "4 ledger", metric: "task rows/s, commitTask from \(writers) tasks in flight (group commit), \(rowCount) rows",
                             value: formatCount(ours) + " rows/s", reference: reference,
                             ratio: format(ours / ceiling, digits: 3) + "×", goal: "batched, near the ceiling",
-                            verdict: ours / ceiling >= 0.25 ? "meets" : "short"))
+                            verdict: ours / ceiling >= 0.5 ? "meets" : "short"))
         table.add(ResultRow(benchmark: "4 ledger", metric: "task rows/s, saveTasks (a wave planned, 1 txn), \(rowCount) rows",
                             value: formatCount(planned) + " rows/s", reference: reference,
                             ratio: format(planned / ceiling, digits: 3) + "×", goal: "batched, near the ceiling",
@@ -117,6 +117,6 @@ enum LedgerBench {
         table.add(ResultRow(benchmark: "4 ledger", metric: "task rows/s, saveTask (1 txn/row, for reference), \(rowCount) rows",
                             value: formatCount(perRow) + " rows/s", reference: reference,
                             ratio: format(perRow / ceiling, digits: 3) + "×", goal: "", verdict: ""))
-        table.notes.append("ledger: WAL, synchronous=NORMAL, the daemon's schema and statements; a run writes 3 rows per task (pending, running, result), so tasks/s ≈ rows/s ÷ 3. \"Near the ceiling\" is read as ≥ 0.5× for one transaction and ≥ 0.25× for group commit, which pays a savepoint and a task switch per row")
+        table.notes.append("ledger: WAL, synchronous=NORMAL, the daemon's schema and statements; a run writes 3 rows per task (pending, running, result), so tasks/s ≈ rows/s ÷ 3. \"Near the ceiling\" is read as ≥ 0.5× (issue 15's goal), for one transaction and for group commit, which pays a task switch per row (no savepoint unless a write fails; task rows go in multi-row upserts)")
     }
 }

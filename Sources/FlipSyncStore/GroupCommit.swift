@@ -1,4 +1,5 @@
 import Dispatch
+import FlipSyncCore
 import GRDB
 import Synchronization
 
@@ -8,13 +9,17 @@ import Synchronization
 /// it. The run coordinator has dozens of tasks each recording a few rows; written one transaction
 /// per row they saturate the writer (about 6,500 transactions a second here, see BENCHMARKS.md
 /// item 4). Here every write waits in one queue, and a single drainer commits everything waiting
-/// in one transaction, each write in its own savepoint: writes that arrive while a transaction is
-/// committing go into the next one. Nothing waits for a timer, so a lone write commits as fast as
-/// before; under load the batches grow by themselves.
+/// in one transaction: writes that arrive while a transaction is committing go into the next one.
+/// Nothing waits for a timer, so a lone write commits as fast as before; under load the batches
+/// grow by themselves.
 ///
 /// `commit` returns only once the transaction holding the write is committed, so a caller's
-/// durability is what it was with its own transaction. One write's error rolls back its own
-/// savepoint and fails only its caller; a failed commit fails every write of the batch.
+/// durability is what it was with its own transaction. One write's error fails only its caller:
+/// the writes go in with no savepoint each (a savepoint costs more than a row), and if one fails
+/// the transaction is rolled back and the batch written again with each write in its own
+/// savepoint, so the failing write's own changes are undone and the others commit. A failed
+/// commit fails every write of the batch. A write may therefore run twice: it must only write
+/// the database (no other effects) and write the same thing the second time.
 ///
 /// The drainer runs on its own dispatch queue, so blocking SQLite calls (a busy timeout, a slow
 /// disk) never hold Swift's cooperative threads.
@@ -22,6 +27,9 @@ final class GroupCommit: Sendable {
     private struct Pending: Sendable {
         let work: @Sendable (Database) throws -> any Sendable
         let done: @Sendable (Result<any Sendable, any Error>) -> Void
+        /// A task row to upsert (`commitTask`): `work` writes it alone, and the drainer writes
+        /// the task rows queued next to each other together, in multi-row statements.
+        var task: TaskInfo? = nil
     }
 
     private struct State {
@@ -51,6 +59,18 @@ final class GroupCommit: Sendable {
                             done: { result in continuation.resume(with: result.map { $0 as! T }) }))
         }
     }
+
+    /// `RunStore.upsert(task)` in the next group transaction, returning once that is committed.
+    func commitTask(_ task: TaskInfo) async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            enqueue(Pending(work: { db in try RunStore.upsert(task, db) },
+                            done: { result in continuation.resume(with: result.map { _ in () }) },
+                            task: task))
+        }
+    }
+
+    /// Batches written again with a savepoint per write after one of their writes failed (for tests).
+    let retries = Atomic(0)
 
     /// Writes waiting for the next transaction (for tests).
     var waiting: Int { state.withLock { $0.queue.count } }
@@ -95,29 +115,78 @@ final class GroupCommit: Sendable {
                 for waiter in flushed { waiter.resume() }
                 return
             }
-            let results: [Result<any Sendable, any Error>]
             let started = DispatchTime.now().uptimeNanoseconds
-            do {
-                results = try writer.write { db in
-                    // Alone in its transaction, a write needs no savepoint to keep others apart.
-                    if batch.count == 1 { return [.success(try batch[0].work(db))] }
-                    return batch.map { pending in
-                        Result {
-                            var value: any Sendable = ()
-                            try db.inSavepoint {
-                                value = try pending.work(db)
-                                return .commit
-                            }
-                            return value
-                        }
-                    }
-                }
-            } catch {
-                results = Array(repeating: .failure(error), count: batch.count)
-            }
+            let results = write(batch)
             // The transaction's time, from the drainer taking the batch to its commit.
             metrics.ledgerCommit(nanoseconds: Int64(DispatchTime.now().uptimeNanoseconds - started))
             for (pending, result) in zip(batch, results) { pending.done(result) }
         }
+    }
+
+    /// Writes `batch` in one transaction and returns each write's result.
+    ///
+    /// First straight through, with no savepoint: a write that fails takes back only the failing
+    /// statement (SQLite undoes a failed statement by itself), but one of several statements could
+    /// leave the others behind, so on any write's failure the whole transaction is rolled back and
+    /// the batch is written again, each write in its own savepoint (`isolated`), so that the
+    /// failing write fails alone and the others commit. A transaction that cannot commit fails
+    /// every write of the batch; none of them happened.
+    private func write(_ batch: [Pending]) -> [Result<any Sendable, any Error>] {
+        do {
+            return try writer.writeWithoutTransaction { db in
+                var values: [any Sendable] = []
+                values.reserveCapacity(batch.count)
+                var failure: (any Error)?
+                try db.inTransaction {
+                    var next = 0
+                    while next < batch.count {
+                        do {
+                            // Task rows queued one after another: one statement for many rows.
+                            var end = next
+                            while end < batch.count, batch[end].task != nil { end += 1 }
+                            if end - next > 1 {
+                                try RunStore.upsert(batch[next..<end].map { $0.task! }, db)
+                                values.append(contentsOf: repeatElement(() as any Sendable, count: end - next))
+                                next = end
+                                continue
+                            }
+                            values.append(try batch[next].work(db))
+                            next += 1
+                        } catch {
+                            failure = error
+                            return .rollback
+                        }
+                    }
+                    return .commit
+                }
+                guard let failure else { return values.map { .success($0) } }
+                // Alone in its transaction, the write's failure is its own and nothing is left of it.
+                if batch.count == 1 { return [.failure(failure)] }
+                retries.add(1, ordering: .relaxed)
+                return try isolated(batch, db)
+            }
+        } catch {
+            return Array(repeating: .failure(error), count: batch.count)
+        }
+    }
+
+    /// `batch` in one transaction, each write in its own savepoint.
+    private func isolated(_ batch: [Pending], _ db: Database) throws -> [Result<any Sendable, any Error>] {
+        var results: [Result<any Sendable, any Error>] = []
+        results.reserveCapacity(batch.count)
+        try db.inTransaction {
+            for pending in batch {
+                results.append(Result {
+                    var value: any Sendable = ()
+                    try db.inSavepoint {
+                        value = try pending.work(db)
+                        return .commit
+                    }
+                    return value
+                })
+            }
+            return .commit
+        }
+        return results
     }
 }

@@ -251,6 +251,17 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
         }
     }
 
+    /// `body`, one SQL statement, in its own transaction or, inside `batch`, in the batch's, with
+    /// no savepoint: SQLite undoes a failed statement by itself, so its failure stays its own all
+    /// the same, and the scheduler's thousand fires a second do not pay two more statements each.
+    func writeStatement<T>(_ body: (Database) throws -> T) throws(LedgerError) -> T {
+        do {
+            return try writer.unsafeReentrantWrite { db in try body(db) }
+        } catch {
+            throw .storage("\(path): \(error)")
+        }
+    }
+
     public func batch(_ body: () -> Void) throws(LedgerError) {
         do {
             try writer.writeWithoutTransaction { db in
@@ -294,25 +305,26 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
     public func recordFire(job: String, kind: String, trigger: RunTrigger, requestedBy: UInt32?, scheduledAt: Int64?,
                            status: RunStatus, skipReason: SkipReason?, summary: String?, at: Int64,
                            resumes: Int64?) throws(LedgerError) -> RunInfo? {
-        let run = try write { db -> RunInfo? in
-            try db.execute(
-                sql: """
-                    INSERT INTO runs (job, kind, trigger, requested_by, scheduled_at, created_at, status, skip_reason,
-                                      summary, finished_at, resumes)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT DO NOTHING
-                    """,
-                arguments: [job, kind, trigger.rawValue, requestedBy.map { Int64($0) }, scheduledAt, at, status.rawValue,
-                            skipReason?.rawValue, summary, status.isFinal ? at : nil, resumes])
-            guard db.changesCount == 1 else { return nil }
-            return try RunRow.fetchAllNamed(db, RunRow.filter(key: db.lastInsertedRowID), key: ["id"]).first?.info
+        // One statement (the row comes back from the insert itself), prepared once per connection.
+        let run = try writeStatement { db -> RunInfo? in
+            let statement = try db.cachedStatement(sql: """
+                INSERT INTO runs (job, kind, trigger, requested_by, scheduled_at, created_at, status, skip_reason,
+                                  summary, finished_at, resumes)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT DO NOTHING
+                RETURNING *
+                """)
+            let row = try Row.fetchOne(statement, arguments: [
+                job, kind, trigger.rawValue, requestedBy.map { Int64($0) }, scheduledAt, at, status.rawValue,
+                skipReason?.rawValue, summary, status.isFinal ? at : nil, resumes])
+            return try row.map { try RunRow.named($0, key: ["id"]).info }
         }
         if let run, run.status.isFinal { metrics.runFinished(job: run.job, status: run.status.rawValue, durationMilliseconds: nil) }
         return run
     }
 
     public func markRunning(runID: Int64, at: Int64) throws(LedgerError) {
-        let started = try write { db in try Self.markRunning(db, runID: runID, at: at) }
+        let started = try writeStatement { db in try Self.markRunning(db, runID: runID, at: at) }
         started.map { metrics.runStarted(job: $0.job, latenessMilliseconds: $0.scheduledAt.map { at - $0 * 1000 }) }
     }
 
@@ -323,13 +335,13 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
 
     /// The run's job and scheduled time when it went from queued to running, else nil.
     private static func markRunning(_ db: Database, runID: Int64, at: Int64) throws -> (job: String, scheduledAt: Int64?)? {
-        try Row.fetchOne(db, sql: "UPDATE runs SET status = 'running', started_at = ? WHERE id = ? AND status = 'queued' RETURNING job, scheduled_at",
+        try Row.fetchOne(db.cachedStatement(sql: "UPDATE runs SET status = 'running', started_at = ? WHERE id = ? AND status = 'queued' RETURNING job, scheduled_at"),
                          arguments: [at, runID]).map { ($0["job"], $0["scheduled_at"]) }
     }
 
     public func finishRun(runID: Int64, status: RunStatus, summary: String?, error: String?, spendMicros: Int64,
                           at: Int64) throws(LedgerError) {
-        let finished = try write { db in
+        let finished = try writeStatement { db in
             try Self.finishRun(db, runID: runID, status: status, summary: summary, error: error, spendMicros: spendMicros, at: at)
         }
         finished.map { metrics.runFinished(job: $0.job, status: status.rawValue, durationMilliseconds: $0.startedAt.map { at - $0 }) }
@@ -346,12 +358,11 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
     private static func finishRun(_ db: Database, runID: Int64, status: RunStatus, summary: String?, error: String?,
                                   spendMicros: Int64, at: Int64) throws -> (job: String, startedAt: Int64?)? {
         try Row.fetchOne(
-            db,
-            sql: """
+            db.cachedStatement(sql: """
                 UPDATE runs SET status = ?, summary = ?, error = ?, spend_micros = ?, finished_at = ?
                 WHERE id = ? AND status IN ('queued', 'running')
                 RETURNING job, started_at
-                """,
+                """),
             arguments: [status.rawValue, summary, error, spendMicros, at, runID]).map { ($0["job"], $0["started_at"]) }
     }
 
@@ -426,31 +437,53 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
     }
 
     public func saveTask(_ task: TaskInfo) throws(LedgerError) {
-        try write { db in try Self.upsert(task, db) }
+        try writeStatement { db in try Self.upsert(task, db) }
     }
 
     public func saveTasks(_ tasks: [TaskInfo]) throws(LedgerError) {
-        try write { db in
-            for task in tasks { try Self.upsert(task, db) }
-        }
+        try write { db in try Self.upsert(tasks, db) }
     }
 
     public func commitTask(_ task: TaskInfo) async throws(LedgerError) {
-        try await groupWrite { db in try Self.upsert(task, db) }
+        do { try await group.commitTask(task) } catch { throw .storage("\(path): \(error)") }
     }
 
-    private static func upsert(_ task: TaskInfo, _ db: Database) throws {
-        try db.cachedStatement(
-            sql: """
-                INSERT INTO tasks (run_id, key, agent, status, attempts, started_at, finished_at, result, error, input)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT (run_id, key) DO UPDATE SET
-                    agent = excluded.agent, status = excluded.status, attempts = excluded.attempts,
-                    started_at = excluded.started_at, finished_at = excluded.finished_at,
-                    result = excluded.result, error = excluded.error, input = coalesce(excluded.input, tasks.input)
-                """
-        ).execute(arguments: [task.runID, task.key, task.agent, task.status.rawValue, task.attempts, task.startedAt,
-                              task.finishedAt, task.result, task.error, task.input])
+    static func upsert(_ task: TaskInfo, _ db: Database) throws {
+        try db.cachedStatement(sql: upsertSQL[0]).execute(arguments: arguments(task))
+    }
+
+    /// `upsert` for each of `tasks` in turn, in statements of up to `upsertRows` rows: the same
+    /// rows as one statement each (a key given twice is inserted, then updated, in that order),
+    /// and the same row ids, but one statement fails for all of its rows.
+    static func upsert(_ tasks: [TaskInfo], _ db: Database) throws {
+        var start = 0
+        while start < tasks.count {
+            let end = min(tasks.count, start + upsertRows)
+            var arguments = StatementArguments()
+            for task in tasks[start..<end] { arguments += Self.arguments(task) }
+            try db.cachedStatement(sql: upsertSQL[end - start - 1]).execute(arguments: arguments)
+            start = end
+        }
+    }
+
+    private static func arguments(_ task: TaskInfo) -> StatementArguments {
+        [task.runID, task.key, task.agent, task.status.rawValue, task.attempts, task.startedAt, task.finishedAt, task.result,
+         task.error, task.input]
+    }
+
+    /// The most task rows one upsert statement takes (10 parameters each).
+    static let upsertRows = 64
+
+    /// The task upsert for 1 to `upsertRows` rows.
+    private static let upsertSQL: [String] = (1...upsertRows).map { rows in
+        """
+        INSERT INTO tasks (run_id, key, agent, status, attempts, started_at, finished_at, result, error, input)
+        VALUES \(Array(repeating: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", count: rows).joined(separator: ", "))
+        ON CONFLICT (run_id, key) DO UPDATE SET
+            agent = excluded.agent, status = excluded.status, attempts = excluded.attempts,
+            started_at = excluded.started_at, finished_at = excluded.finished_at,
+            result = excluded.result, error = excluded.error, input = coalesce(excluded.input, tasks.input)
+        """
     }
 
     // MARK: - Schedule state
@@ -463,14 +496,12 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
     }
 
     public func saveScheduleState(_ state: ScheduleState) throws(LedgerError) {
-        try write { db in
-            try db.execute(
-                sql: """
-                    INSERT INTO schedule_state (job, last_scheduled_at, last_run_id, next_due_at, paused) VALUES (?, ?, ?, ?, ?)
-                    ON CONFLICT (job) DO UPDATE SET last_scheduled_at = excluded.last_scheduled_at,
-                        last_run_id = excluded.last_run_id, next_due_at = excluded.next_due_at, paused = excluded.paused
-                    """,
-                arguments: [state.job, state.lastScheduledAt, state.lastRunID, state.nextDueAt, state.paused])
+        try writeStatement { db in
+            try db.cachedStatement(sql: """
+                INSERT INTO schedule_state (job, last_scheduled_at, last_run_id, next_due_at, paused) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT (job) DO UPDATE SET last_scheduled_at = excluded.last_scheduled_at,
+                    last_run_id = excluded.last_run_id, next_due_at = excluded.next_due_at, paused = excluded.paused
+                """).execute(arguments: [state.job, state.lastScheduledAt, state.lastRunID, state.nextDueAt, state.paused])
         }
     }
 

@@ -160,8 +160,9 @@ public protocol RunLedger: Sendable {
     /// `saveTask` for the run coordinator's tasks in flight: committed together with the other
     /// writes waiting at the same moment (group commit), returning once it is committed.
     func commitTask(_ task: TaskInfo) async throws
-    /// Runs `body`, committing the writes it makes through this ledger in one transaction (each
-    /// in its own savepoint, so one failing write fails alone). Throws without running `body`
+    /// Runs `body`, committing the writes it makes through this ledger in one transaction (one
+    /// failing write fails alone: a write of one statement is undone by SQLite itself, a write of
+    /// several has its own savepoint). Throws without running `body`
     /// when that transaction cannot begin (a lock held past the busy timeout), and after it when
     /// the transaction cannot commit, in which case none of its writes happened.
     func batch(_ body: () -> Void) throws
