@@ -34,14 +34,10 @@ struct EbayResumeResendTests {
             // the resend: otherwise the same price is sent again.
             let remembered = try store.rememberedOffers(marketplace: .ebay)[target.sku]
             let live = try await ebay.activeListings().first { $0.sku == target.sku }
-            // Known: EbayMarketplace.apply's stale-offer path remembers the re-read offer (its
-            // pre-change price) before the resend, through readOffers and rememberOffers, so an
-            // interrupted resend leaves the old price remembered. Not fixed here: EbayMarketplace.swift
-            // is another engineer's this session. Remove the wrapper once fixed (it then fails).
-            withKnownIssue("the stale-offer path remembers the pre-change price while the resend is out") {
-                #expect(remembered == nil || remembered?.price == newPrice, "remembered \(String(describing: remembered?.price)) while the call was out")
-                #expect(live?.price == newPrice)
-            }
+            // The stale-offer path must not remember the re-read (pre-change) offer while the
+            // resend is out: an interrupted resend would then look not yet live.
+            #expect(remembered == nil || remembered?.price == newPrice, "remembered \(String(describing: remembered?.price)) while the call was out")
+            #expect(live?.price == newPrice)
         }
     }
 }

@@ -231,8 +231,10 @@ public struct EbayMarketplace: OfferDeferringMarketplace {
     /// getOffers for each SKU, up to `offerReadsInFlight` at once: its published offer on the
     /// client's marketplace, or nil. Each offer found is remembered (with `offerMemory`) once
     /// `rememberEvery` have come, and the rest at the end, so a read that is cancelled or fails
-    /// part way keeps the offers it read.
-    private func readOffers(_ skus: [String]) async throws -> [SellerOffer?] {
+    /// part way keeps the offers it read. With `remember: false` nothing is remembered: the
+    /// stale-offer path reads offers whose price is about to change, and remembering the price
+    /// before the change would let an interrupted resend look not yet live (and be sent again).
+    private func readOffers(_ skus: [String], remember: Bool = true) async throws -> [SellerOffer?] {
         let marketplaceID = client.configuration.marketplaceID
         return try await withThrowingTaskGroup(of: (Int, SellerOffer?).self) { group in
             var found = [SellerOffer?](repeating: nil, count: skus.count)
@@ -249,7 +251,7 @@ public struct EbayMarketplace: OfferDeferringMarketplace {
             var unsaved: [RememberedOffer] = []
             while let (index, offer) = try await group.next() {
                 found[index] = offer
-                if let offer, offerMemory != nil { unsaved.append(remembering(offer)) }
+                if let offer, remember, offerMemory != nil { unsaved.append(remembering(offer)) }
                 if unsaved.count >= rememberEvery {
                     try offerMemory?.rememberOffers(marketplace: .ebay, unsaved)
                     unsaved = []
@@ -601,9 +603,10 @@ public struct EbayMarketplace: OfferDeferringMarketplace {
                 // The remembered offer id is no longer the SKU's offer: forget it, read the SKU's
                 // offer again (once) and send the change to that offer.
                 try offerMemory?.forgetOffers(marketplace: .ebay, skus: stale.map(\.update.sku))
-                let fresh = try await readOffers(stale.map(\.update.sku))
+                // Not remembered yet: the price read now is the one about to change. Once the
+                // resend is answered, the block below remembers the offer with what was applied.
+                let fresh = try await readOffers(stale.map(\.update.sku), remember: false)
                 for offer in fresh.compactMap({ $0 }) { before[offer.sku] = remembering(offer) }
-                try offerMemory?.rememberOffers(marketplace: .ebay, fresh.compactMap { $0.map(remembering) })
                 var resend: [(index: Int, update: PriceQuantityUpdate)] = []
                 for ((index, update), offer) in zip(stale, fresh) {
                     guard let offer else {
