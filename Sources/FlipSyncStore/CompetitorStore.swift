@@ -43,15 +43,15 @@ extension RunStore: CompetitorMemory {
 
     public func rememberSearch(marketplace: MarketplaceName, key: String, _ search: RememberedSearch) throws {
         try write { db in
-            try db.execute(sql: """
+            try db.cachedStatement(sql: """
                 INSERT INTO competitor_searches (marketplace, search_key, searched_at) VALUES (?, ?, ?)
                 ON CONFLICT (marketplace, search_key) DO UPDATE SET searched_at = excluded.searched_at
-                """, arguments: [marketplace.rawValue, key, search.searchedAt])
-            try db.execute(sql: "DELETE FROM competitor_items WHERE marketplace = ? AND search_key = ?", arguments: [marketplace.rawValue, key])
+                """).execute(arguments: [marketplace.rawValue, key, search.searchedAt])
+            try db.cachedStatement(sql: "DELETE FROM competitor_items WHERE marketplace = ? AND search_key = ?").execute(arguments: [marketplace.rawValue, key])
             var seen = Set<String>()
             for (position, id) in search.itemIDs.enumerated() where seen.insert(id).inserted {
-                try db.execute(sql: "INSERT INTO competitor_items (marketplace, search_key, item_id, position) VALUES (?, ?, ?, ?)",
-                               arguments: [marketplace.rawValue, key, id, position])
+                try db.cachedStatement(sql: "INSERT INTO competitor_items (marketplace, search_key, item_id, position) VALUES (?, ?, ?, ?)")
+                    .execute(arguments: [marketplace.rawValue, key, id, position])
             }
         }
     }
@@ -60,7 +60,7 @@ extension RunStore: CompetitorMemory {
         guard !itemIDs.isEmpty else { return }
         try write { db in
             for id in itemIDs {
-                try db.execute(sql: "DELETE FROM competitor_items WHERE marketplace = ? AND item_id = ?", arguments: [marketplace.rawValue, id])
+                try db.cachedStatement(sql: "DELETE FROM competitor_items WHERE marketplace = ? AND item_id = ?").execute(arguments: [marketplace.rawValue, id])
             }
         }
     }

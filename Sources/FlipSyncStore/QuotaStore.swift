@@ -56,7 +56,7 @@ public final class QuotaStore: QuotaLedger, Sendable {
         let outcome: Result<Void, QuotaRefusal>
         do {
             outcome = try writer.write { db -> Result<Void, QuotaRefusal> in
-                let row = try Row.fetchOne(db, sql: "SELECT used, exhausted_until FROM quota WHERE provider = ? AND api = ? AND window_start = ?",
+                let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT used, exhausted_until FROM quota WHERE provider = ? AND api = ? AND window_start = ?"),
                                            arguments: [key.provider, key.api, window.lowerBound])
                 let used: Int64 = row?["used"] ?? 0
                 if let until: Int64 = row?["exhausted_until"], until > now {
@@ -68,10 +68,10 @@ public final class QuotaStore: QuotaLedger, Sendable {
                         return .failure(QuotaRefusal(key: key, reason: .reserved, resetAt: window.upperBound))
                     }
                 }
-                try db.execute(sql: """
+                try db.cachedStatement(sql: """
                     INSERT INTO quota (provider, api, window_start, window_end, used, quota_limit) VALUES (?, ?, ?, ?, ?, ?)
                     ON CONFLICT (provider, api, window_start) DO UPDATE SET used = used + excluded.used, quota_limit = excluded.quota_limit
-                    """, arguments: [key.provider, key.api, window.lowerBound, window.upperBound, units, limit])
+                    """).execute(arguments: [key.provider, key.api, window.lowerBound, window.upperBound, units, limit])
                 return .success(())
             }
         } catch {

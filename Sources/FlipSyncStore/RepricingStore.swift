@@ -103,7 +103,7 @@ extension RunStore: RepricingLedger {
     }
 
     public func sweepListing(sweep: Int64, marketplace: MarketplaceName, sku: String) throws -> MarketplaceListing? {
-        try read { db in try SweepListingRow.listing(db, sweep: sweep, marketplace: marketplace, sku: sku)?.listing }
+        try read { db in try SweepListingRow.cachedListing(db, sweep: sweep, marketplace: marketplace, sku: sku)?.listing }
     }
 
     static func registerCoverageMigrations(_ migrator: inout DatabaseMigrator) {
@@ -130,11 +130,11 @@ extension RunStore: RepricingLedger {
         guard !skus.isEmpty else { return }
         try write { db in
             for sku in skus {
-                try db.execute(literal: """
+                try db.cachedStatement(literal: """
                     INSERT INTO listing_coverage (marketplace, sku, last_checked, sweep_id)
                     VALUES (\(marketplace.rawValue), \(sku), \(at), \(sweep))
                     ON CONFLICT (marketplace, sku) DO UPDATE SET last_checked = excluded.last_checked, sweep_id = excluded.sweep_id
-                    """)
+                    """).execute()
             }
         }
     }
@@ -157,14 +157,14 @@ extension RunStore: RepricingLedger {
     }
 
     public func unitCost(sku: String) throws -> Money? {
-        try read { db in try UnitCostRow.cost(db, sku: sku)?.cost }
+        try read { db in try UnitCostRow.cachedCost(db, sku: sku)?.cost }
     }
 
     public func saveDecision(_ d: PricingDecision, sweep: Int64) async throws {
         let codes = Dictionary(uniqueKeysWithValues: d.offersExcluded.map { ($0.key.rawValue, $0.value) })
         let excluded = String(decoding: try JSONEncoder.sorted.encode(codes), as: UTF8.self)
         try await groupWrite { db in
-            try db.execute(literal: """
+            try db.cachedStatement(literal: """
                 INSERT OR REPLACE INTO decisions (sweep_id, marketplace, sku, listing_id, currency, old_price_micros, new_price_micros,
                     floor_micros, ceiling_micros, lowest_competitor_micros, buy_box_micros, offers_considered, offers_excluded,
                     strategy, reason_code, reason, state, api_result, shipping_charged_micros)
@@ -172,7 +172,7 @@ extension RunStore: RepricingLedger {
                     \(d.newPrice?.micros), \(d.floor?.micros), \(d.ceiling?.micros), \(d.lowestCompetitorLanded?.micros),
                     \(d.buyBox?.micros), \(d.offersConsidered), \(excluded), \(d.strategy.rawValue), \(d.reason.rawValue),
                     \(d.explanation), \(d.state.rawValue), \(d.apiResult), \(d.shippingCharged?.micros))
-                """)
+                """).execute()
         }
         metrics.decision(marketplace: d.marketplace.rawValue, reason: d.reason.rawValue)
     }
@@ -253,7 +253,7 @@ extension RunStore: RepricingLedger {
     }
 
     public func runStartedAt(runID: Int64) throws -> Int64? {
-        try read { db in try Int64.fetchOne(db, sql: "SELECT started_at FROM runs WHERE id = ?", arguments: [runID]) }
+        try read { db in try Int64.fetchOne(db.cachedStatement(sql: "SELECT started_at FROM runs WHERE id = ?"), arguments: [runID]) }
     }
 
     public func sweepID(ofRun runID: Int64) throws -> Int64 {
@@ -261,7 +261,7 @@ extension RunStore: RepricingLedger {
             // Follow `resumes` back to the first run; bounded, since a chain is short.
             var id = runID
             for _ in 0..<1000 {
-                guard let previous = try Int64.fetchOne(db, sql: "SELECT resumes FROM runs WHERE id = ?", arguments: [id]) else { break }
+                guard let previous = try Int64.fetchOne(db.cachedStatement(sql: "SELECT resumes FROM runs WHERE id = ?"), arguments: [id]) else { break }
                 id = previous
             }
             return id

@@ -32,6 +32,13 @@ struct SweepListingRow: Codable, LedgerRow {
     }
 
     /// Every listing of a sweep, on every marketplace.
+    /// `listing(_:sweep:marketplace:sku:)` through a statement prepared once per connection: a
+    /// sweep's decide wave reads one listing per task.
+    static func cachedListing(_ db: Database, sweep: Int64, marketplace: MarketplaceName, sku: String) throws -> Self? {
+        let statement = try db.cachedStatement(sql: "SELECT * FROM sweep_listings WHERE sweep_id = ? AND marketplace = ? AND sku = ?")
+        return try Row.fetchOne(statement, arguments: [sweep, marketplace.rawValue, sku]).map { try named($0, key: keyColumns) }
+    }
+
     static func listings(_ db: Database, sweep: Int64) throws -> [Self] {
         try fetchAllNamed(db, filter(sql: "sweep_id = ?", arguments: [sweep]).order(sql: "marketplace, sku"))
     }

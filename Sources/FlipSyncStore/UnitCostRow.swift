@@ -19,5 +19,10 @@ struct UnitCostRow: Codable, LedgerRow {
 
     static func cost(_ db: Database, sku: String) throws -> Self? { try fetchOneNamed(db, filter(key: sku)) }
 
+    /// `cost(_:sku:)` through a statement prepared once per connection (one read per sweep task).
+    static func cachedCost(_ db: Database, sku: String) throws -> Self? {
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM unit_costs WHERE sku = ?"), arguments: [sku]).map { try named($0, key: keyColumns) }
+    }
+
     var cost: Money { Money(micros: costMicros, currency: currency.currency) }
 }

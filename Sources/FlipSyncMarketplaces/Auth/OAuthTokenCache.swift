@@ -1,4 +1,5 @@
 import FlipSyncCore
+import Synchronization
 
 /// An OAuth access token as issued: the value (redacted in descriptions) and its lifetime.
 public struct IssuedToken: Sendable, Hashable {
@@ -24,7 +25,7 @@ public struct IssuedToken: Sendable, Hashable {
 ///   cached one, so many requests failing with the same stale token cause a single refresh.
 /// - A failed token request is not cached: the next caller tries again.
 public actor OAuthTokenCache {
-    private struct Cached {
+    private struct Cached: Sendable {
         var token: IssuedToken
         var usableUntil: Int64
     }
@@ -32,7 +33,9 @@ public actor OAuthTokenCache {
     private let fetch: @Sendable () async throws -> IssuedToken
     private let clock: any SchedulerClock
     private let refreshEarly: TimeSpan
-    private var cached: Cached?
+    /// The usable token, behind a lock rather than the actor, so that a request finding it there
+    /// (nearly every request) takes it without hopping onto the actor and back.
+    private let cached = Mutex<Cached?>(nil)
     private var inFlight: Task<IssuedToken, any Error>?
 
     public init(refreshEarly: TimeSpan = .seconds(60), clock: any SchedulerClock,
@@ -43,8 +46,21 @@ public actor OAuthTokenCache {
     }
 
     /// A usable token: the cached one, or a fresh one from the single in-flight request.
-    public func token() async throws -> IssuedToken {
-        if let cached, clock.monotonicMilliseconds() < cached.usableUntil { return cached.token }
+    public nonisolated func token() async throws -> IssuedToken {
+        if let token = usable() { return token }
+        return try await fetched()
+    }
+
+    /// The cached token while it is usable.
+    private nonisolated func usable() -> IssuedToken? {
+        let now = clock.monotonicMilliseconds()
+        return cached.withLock { c in c.flatMap { now < $0.usableUntil ? $0.token : nil } }
+    }
+
+    /// On the actor: the cached token if another caller stored one meanwhile, else the one
+    /// request in flight, started here if there is none.
+    private func fetched() async throws -> IssuedToken {
+        if let token = usable() { return token }
         if let inFlight { return try await inFlight.value }
         let task = Task { try await self.fetchAndStore() }
         inFlight = task
@@ -53,7 +69,9 @@ public actor OAuthTokenCache {
 
     /// Forgets `token` if it is the cached one; a newer token is kept.
     public func invalidate(_ token: IssuedToken) {
-        if cached?.token == token { cached = nil }
+        cached.withLock { c in
+            if c?.token == token { c = nil }
+        }
     }
 
     private func fetchAndStore() async throws -> IssuedToken {
@@ -63,7 +81,8 @@ public actor OAuthTokenCache {
         // Measured from when we asked, so a slow token endpoint cannot make us overstay.
         // A token shorter-lived than twice the margin is used for half its life instead.
         let early = min(refreshEarly.milliseconds, token.expiresIn.milliseconds / 2)
-        cached = Cached(token: token, usableUntil: started + token.expiresIn.milliseconds - early)
+        let entry = Cached(token: token, usableUntil: started + token.expiresIn.milliseconds - early)
+        cached.withLock { $0 = entry }
         return token
     }
 }

@@ -70,64 +70,47 @@ public final class AsyncHTTPClientTransport: HTTPTransport, Sendable {
     }
 
     public func admit(_ request: HTTPRequest) throws(HTTPTransportError) {
-        guard let parts = URLParts(request.url), URL(string: request.url) != nil else { throw .invalidURL(request.url) }
-        guard allowList.allows(scheme: parts.scheme, host: parts.host, port: parts.port) else { throw .hostNotAllowed(parts.host) }
+        _ = try admitted(request)
     }
 
-    public func send(_ request: HTTPRequest) async throws -> HTTPResponse {
-        try admit(request)
-        try Task.checkCancellation()
-        var outgoing = HTTPClientRequest(url: request.url)
-        outgoing.method = HTTPMethod(rawValue: request.method.rawValue)
-        for header in request.headers {
-            outgoing.headers.add(name: header.name, value: header.value)
-        }
-        if !request.body.isEmpty { outgoing.body = .bytes(ByteBuffer(bytes: request.body)) }
+    /// The parsed URL of a request `admit` lets through.
+    private func admitted(_ request: HTTPRequest) throws(HTTPTransportError) -> URL {
+        guard let parts = URLParts(request.url), let url = URL(string: request.url) else { throw .invalidURL(request.url) }
+        guard allowList.allows(scheme: parts.scheme, host: parts.host, port: parts.port) else { throw .hostNotAllowed(parts.host) }
+        return url
+    }
 
-        // The whole exchange runs in a task of its own so that the deadline, a timer on an event
-        // loop, can cancel it wherever it is — AsyncHTTPClient's own deadline (passed too)
-        // covers only the wait for the response head, not the body.
-        let deadline = NIODeadline.now() + .milliseconds(max(request.timeout.milliseconds, 1))
-        let limit = maxResponseBytes
-        let client = self.client, prepared = outgoing, url = request.url
-        let exchange = Task { try await Self.exchange(prepared, client: client, deadline: deadline, url: url, limit: limit) }
-        let expired = Expiry()
-        let timer = client.eventLoopGroup.next().scheduleTask(deadline: deadline) {
-            expired.mark()
-            exchange.cancel()
+    /// One exchange, with no task of its own: AsyncHTTPClient's delegate API runs it on an event
+    /// loop and collects the body there (`BodyCollector`), and the caller waits once, for the whole
+    /// response. Its `deadline` covers the whole exchange — queueing for a connection, connecting,
+    /// sending and every byte of the body — and cancels the request when it passes.
+    public func send(_ request: HTTPRequest) async throws -> HTTPResponse {
+        let url = try admitted(request)
+        try Task.checkCancellation()
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(request.headers.count)
+        for header in request.headers {
+            headers.add(name: header.name, value: header.value)
         }
-        defer { timer.cancel() }
+        let outgoing: HTTPClient.Request
+        do {
+            outgoing = try HTTPClient.Request(url: url, method: HTTPMethod(rawValue: request.method.rawValue), headers: headers,
+                                              body: request.body.isEmpty ? nil : .bytes(request.body))
+        } catch {
+            throw HTTPTransportError.invalidURL(request.url)
+        }
+        let deadline = NIODeadline.now() + .milliseconds(max(request.timeout.milliseconds, 1))
+        let collector = BodyCollector(url: request.url, limit: maxResponseBytes)
+        let task = client.execute(request: outgoing, delegate: collector, eventLoop: .indifferent, deadline: deadline)
         do {
             return try await withTaskCancellationHandler {
-                try await exchange.value
+                try await task.futureResult.get()
             } onCancel: {
-                exchange.cancel()
+                task.cancel()
             }
         } catch {
-            throw Self.failure(error, request: request, expired: expired.happened)
+            throw Self.failure(error, request: request, expired: NIODeadline.now() >= deadline)
         }
-    }
-
-    /// Sends `request` and collects the body, at most `limit` bytes, as it streams in.
-    private static func exchange(_ request: HTTPClientRequest, client: HTTPClient, deadline: NIODeadline,
-                                 url: String, limit: Int) async throws -> HTTPResponse {
-        let response = try await client.execute(request, deadline: deadline)
-        let declared = response.headers.first(name: "content-length").flatMap { Int($0) }
-        if let declared, declared > limit { throw HTTPTransportError.responseTooLarge(url: url, limit: limit) }
-        var body: [UInt8] = []
-        body.reserveCapacity(min(declared ?? 0, limit))
-        // Leaving this loop early (too large, cancelled) drops the body stream, which makes
-        // AsyncHTTPClient cancel the request and close its connection.
-        for try await chunk in response.body {
-            guard body.count + chunk.readableBytes <= limit else { throw HTTPTransportError.responseTooLarge(url: url, limit: limit) }
-            body.append(contentsOf: chunk.readableBytesView)
-        }
-        var headers: [String: String] = [:]
-        for (name, value) in response.headers {
-            let key = name.lowercased()
-            if let earlier = headers[key] { headers[key] = earlier + ", " + value } else { headers[key] = value }
-        }
-        return HTTPResponse(status: Int(response.status.code), headers: headers, body: body)
     }
 
     /// The URLSession transport's errors for AsyncHTTPClient's failures.
@@ -153,9 +136,51 @@ public final class AsyncHTTPClientTransport: HTTPTransport, Sendable {
     }
 }
 
-/// Set by a request's deadline timer when it fires.
-private final class Expiry: Sendable {
-    private let state = Mutex(false)
-    func mark() { state.withLock { $0 = true } }
-    var happened: Bool { state.withLock { $0 } }
+/// Collects one response on its event loop: the status, the headers (names lower-cased, repeated
+/// ones joined with ", ") and the body, abandoning the exchange as soon as the body passes
+/// `limit` bytes (or at once when its `Content-Length` says it will). A failed future from a
+/// callback makes AsyncHTTPClient fail the request with that error and close its connection.
+///
+/// AsyncHTTPClient calls a delegate's methods one after the other, all on the request's event
+/// loop, so the mutable state is never touched concurrently.
+private final class BodyCollector: HTTPClientResponseDelegate, @unchecked Sendable {
+    typealias Response = HTTPResponse
+
+    private let url: String
+    private let limit: Int
+    private var status = 0
+    private var headers: [String: String] = [:]
+    private var body: [UInt8] = []
+
+    init(url: String, limit: Int) {
+        self.url = url
+        self.limit = limit
+    }
+
+    func didReceiveHead(task: HTTPClient.Task<HTTPResponse>, _ head: HTTPResponseHead) -> EventLoopFuture<Void> {
+        let declared = head.headers.first(name: "content-length").flatMap { Int($0) }
+        if let declared, declared > limit {
+            return task.eventLoop.makeFailedFuture(HTTPTransportError.responseTooLarge(url: url, limit: limit))
+        }
+        status = Int(head.status.code)
+        headers.reserveCapacity(head.headers.count)
+        for (name, value) in head.headers {
+            let key = name.lowercased()
+            if let earlier = headers[key] { headers[key] = earlier + ", " + value } else { headers[key] = value }
+        }
+        body.reserveCapacity(min(declared ?? 0, limit))
+        return task.eventLoop.makeSucceededVoidFuture()
+    }
+
+    func didReceiveBodyPart(task: HTTPClient.Task<HTTPResponse>, _ buffer: ByteBuffer) -> EventLoopFuture<Void> {
+        guard body.count + buffer.readableBytes <= limit else {
+            return task.eventLoop.makeFailedFuture(HTTPTransportError.responseTooLarge(url: url, limit: limit))
+        }
+        body.append(contentsOf: buffer.readableBytesView)
+        return task.eventLoop.makeSucceededVoidFuture()
+    }
+
+    func didFinishRequest(task: HTTPClient.Task<HTTPResponse>) throws -> HTTPResponse {
+        HTTPResponse(status: status, lowercasedHeaders: headers, body: body)
+    }
 }

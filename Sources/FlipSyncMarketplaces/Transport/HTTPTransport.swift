@@ -52,6 +52,13 @@ public struct HTTPResponse: Sendable {
         self.body = body
     }
 
+    /// Headers whose names the transport already lower-cased: no second dictionary is built.
+    init(status: Int, lowercasedHeaders: [String: String], body: [UInt8]) {
+        self.status = status
+        self.headers = lowercasedHeaders
+        self.body = body
+    }
+
     public func header(_ name: String) -> String? { headers[name.lowercased()] }
 }
 
