@@ -228,7 +228,8 @@ extension Scheduler {
             startQueue.append((next, catalog[job.name] ?? job))
             running[job.name] = (next.id, nil)
         }
-        publishStatus()
+        // The loop publishes the status line once it wakes (one line for all the runs that
+        // finished meanwhile, not a scan of every job and a notify per run).
         wake()
     }
 
