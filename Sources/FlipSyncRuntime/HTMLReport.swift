@@ -144,6 +144,9 @@ public struct RunReport: Sendable {
     /// The breaker's verdict: tripped when it blocked the run's decisions.
     public var breakerTripped: Bool { decisions.contains { $0.state == .blocked } }
 
+    // Not optimised, nor are the charts it calls: Swift 6.3.1's optimiser crashes on these in
+    // release builds ("Found ownership error?!" in CopyPropagation); a report needs no speed.
+    @_optimize(none)
     public func html() -> String {
         let e = HTML.escape
         let violations = decisions.filter(Self.violates)
@@ -201,6 +204,7 @@ public struct RunReport: Sendable {
     /// One `<circle class="point">` per decision at (old, new) — a hold at (old, old) — over
     /// the line new = old, with the decision's floor-to-ceiling range as a grey bar at its old
     /// price; a new price outside it is a large red `violation` point.
+    @_optimize(none)  // see html()
     func scatter() -> String {
         let width = 900.0, height = 560.0, left = 70.0, bottom = 40.0, top = 16.0, right = 20.0
         var values: [Int64] = []
@@ -250,6 +254,7 @@ public struct RunReport: Sendable {
 
     /// Bins of whole percents (wider when the spread is large), one `<rect class="bar">` per
     /// non-empty bin with `data-count`.
+    @_optimize(none)  // see html()
     func histogram() -> String {
         let pcts = changes.map(\.1)
         guard !pcts.isEmpty else { return "<p class=\"meta\" id=\"no-changes\">No price changed.</p>" }
@@ -365,6 +370,9 @@ public struct PeriodReport: Sendable {
         return out
     }
 
+    // Not optimised, nor are the charts it calls: Swift 6.3.1's optimiser crashes on these in
+    // release builds ("Found ownership error?!" in CopyPropagation); a report needs no speed.
+    @_optimize(none)
     public func html() -> String {
         let e = HTML.escape
         let periods = LocalPeriods(zone: timezone)
