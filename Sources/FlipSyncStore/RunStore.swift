@@ -254,11 +254,25 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
     /// `body`, one SQL statement, in its own transaction or, inside `batch`, in the batch's, with
     /// no savepoint: SQLite undoes a failed statement by itself, so its failure stays its own all
     /// the same, and the scheduler's thousand fires a second do not pay two more statements each.
+    ///
+    /// Outside `batch` the statement still gets a transaction of its own (BEGIN … COMMIT), never
+    /// SQLite's autocommit: a `RETURNING` statement read with `fetchOne` commits only when it is
+    /// reset, and a commit failing there (a full disk) would go unreported — the row returned,
+    /// the run "recorded", nothing written (`scripts/storage-fault-test`, "a run asked for while
+    /// the disk is full is refused").
     func writeStatement<T>(_ body: (Database) throws -> T) throws(LedgerError) -> T {
         do {
-            return try writer.unsafeReentrantWrite { db in try body(db) }
+            return try writer.unsafeReentrantWrite { db in
+                if db.isInsideTransaction { return try body(db) }
+                var result: T?
+                try db.inTransaction(.immediate) {
+                    result = try body(db)
+                    return .commit
+                }
+                return result!
+            }
         } catch {
-            throw .storage("\(path): \(error)")
+            throw storageError(error)
         }
     }
 
