@@ -117,6 +117,24 @@ struct LedgerWritePathTests {
         #expect(try (0..<50).allSatisfy { try Self.fire(store, job: $0, at: 1_800_000_000) == nil })
     }
 
+    @Test("a lone recordFire or markRunning whose commit fails throws and leaves nothing: the row a RETURNING statement gave back is not taken as recorded")
+    func loneStatementCommitRefused() async throws {
+        let scratch = Scratch()
+        let store = try RunStore(path: scratch.path + "/ledger.sqlite")
+        let watch = try await Self.watch(store)
+        watch.refuseNextCommit()
+        #expect(throws: LedgerError.self) { try Self.fire(store, job: 1, at: 1_800_000_000) }
+        #expect(try store.recentRuns(job: nil, limit: 10).isEmpty)
+        #expect(try store.run(id: 1) == nil)
+        // Not refused: recorded, and then a refused markRunning leaves it queued.
+        let run = try #require(try Self.fire(store, job: 1, at: 1_800_000_000))
+        watch.refuseNextCommit()
+        #expect(throws: LedgerError.self) { try store.markRunning(runID: run.id, at: 1_800_000_001_000) }
+        #expect(try store.run(id: run.id)?.status == .queued)
+        try store.markRunning(runID: run.id, at: 1_800_000_001_000)
+        #expect(try store.run(id: run.id)?.status == .running)
+    }
+
     @Test("writes that all succeed share one transaction with no savepoint; one failing write (after a statement of its own) fails alone, its statement undone, and the others commit")
     func groupCommitSavepointsOnlyOnFailure() async throws {
         let scratch = Scratch()
