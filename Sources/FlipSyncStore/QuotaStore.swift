@@ -1,6 +1,5 @@
 import FlipSyncCore
 import GRDB
-import Synchronization
 
 /// The quota ledger in the run store's database: one `quota` row per provider, API and window
 /// (`window_start`, `window_end` in milliseconds since the epoch, `used`, `quota_limit`,
@@ -10,26 +9,17 @@ import Synchronization
 /// Every call is counted when let through, before it is sent (a call that then fails is still
 /// counted: the provider counts it too). Storage errors do not stop calls: the call is let
 /// through and the error told through `onError`.
-public final class QuotaStore: QuotaLedger, Sendable {
+public final class QuotaStore: QuotaLedgerWithState, Sendable {
     private let writer: any DatabaseWriter
     private let reader: any DatabaseReader
-    private let clock: any SchedulerClock
-    private let policyBox: Mutex<QuotaPolicy>
-    private let onError: @Sendable (String) -> Void
+    public let state: QuotaLedgerState
 
     public init(store: RunStore, policy: QuotaPolicy, clock: any SchedulerClock,
                 onError: @escaping @Sendable (String) -> Void = { _ in }) {
         writer = store.writer
         reader = store.reader
-        self.clock = clock
-        policyBox = Mutex(policy)
-        self.onError = onError
+        state = QuotaLedgerState(policy: policy, clock: clock, onError: onError)
     }
-
-    public var policy: QuotaPolicy { policyBox.withLock { $0 } }
-
-    /// A reload's new limits and reserves, from the next call on.
-    public func setPolicy(_ policy: QuotaPolicy) { policyBox.withLock { $0 = policy } }
 
     static func registerMigrations(_ migrator: inout DatabaseMigrator) {
         migrator.registerMigration("m11-quota: calls counted per provider, API and quota window") { db in
@@ -49,42 +39,32 @@ public final class QuotaStore: QuotaLedger, Sendable {
     }
 
     public func consume(_ key: QuotaKey, units: Int64, job: String?) throws(QuotaRefusal) {
-        let policy = self.policy
-        let now = clock.wallMilliseconds()
-        let window = policy.window(key, at: now)
-        let limit = policy.limits[key]
-        let outcome: Result<Void, QuotaRefusal>
+        let m = state.moment(key)
+        let limit = m.policy.limits[key]
+        let verdict: QuotaVerdict
         do {
-            outcome = try writer.write { db -> Result<Void, QuotaRefusal> in
+            verdict = try writer.write { db -> QuotaVerdict in
                 let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT used, exhausted_until FROM quota WHERE provider = ? AND api = ? AND window_start = ?"),
-                                           arguments: [key.provider, key.api, window.lowerBound])
-                let used: Int64 = row?["used"] ?? 0
-                if let until: Int64 = row?["exhausted_until"], until > now {
-                    return .failure(QuotaRefusal(key: key, reason: .exhausted, resetAt: until))
-                }
-                if let limit {
-                    if used + units > limit { return .failure(QuotaRefusal(key: key, reason: .limitReached, resetAt: window.upperBound)) }
-                    if used + units > policy.ceiling(limit: limit, for: job) {
-                        return .failure(QuotaRefusal(key: key, reason: .reserved, resetAt: window.upperBound))
-                    }
-                }
+                                           arguments: [key.provider, key.api, m.window.lowerBound])
+                let verdict = m.policy.verdict(key, used: row?["used"] ?? 0, units: units, exhaustedUntil: row?["exhausted_until"], now: m.now,
+                                               windowEnd: m.window.upperBound, job: job)
+                guard verdict == .allowed else { return verdict }
                 try db.cachedStatement(sql: """
                     INSERT INTO quota (provider, api, window_start, window_end, used, quota_limit) VALUES (?, ?, ?, ?, ?, ?)
                     ON CONFLICT (provider, api, window_start) DO UPDATE SET used = used + excluded.used, quota_limit = excluded.quota_limit
-                    """).execute(arguments: [key.provider, key.api, window.lowerBound, window.upperBound, units, limit])
-                return .success(())
+                    """).execute(arguments: [key.provider, key.api, m.window.lowerBound, m.window.upperBound, units, limit])
+                return verdict
             }
         } catch {
-            onError("quota ledger: \(error)")
+            state.onError("quota ledger: \(error)")
             return
         }
-        try outcome.get()
+        if case .refused(let refusal) = verdict { throw refusal }
     }
 
     public func markExhausted(_ key: QuotaKey) -> (resetAt: Int64, first: Bool) {
-        let policy = self.policy
-        let now = clock.wallMilliseconds()
-        let window = policy.window(key, at: now)
+        let m = state.moment(key)
+        let (now, window) = (m.now, m.window)
         do {
             return try writer.write { db in
                 let until: Int64? = try Int64.fetchOne(db, sql: "SELECT exhausted_until FROM quota WHERE provider = ? AND api = ? AND window_start = ?",
@@ -93,11 +73,11 @@ public final class QuotaStore: QuotaLedger, Sendable {
                 try db.execute(sql: """
                     INSERT INTO quota (provider, api, window_start, window_end, used, quota_limit, exhausted_until) VALUES (?, ?, ?, ?, 0, ?, ?)
                     ON CONFLICT (provider, api, window_start) DO UPDATE SET exhausted_until = excluded.exhausted_until
-                    """, arguments: [key.provider, key.api, window.lowerBound, window.upperBound, policy.limits[key], window.upperBound])
+                    """, arguments: [key.provider, key.api, window.lowerBound, window.upperBound, m.policy.limits[key], window.upperBound])
                 return (window.upperBound, true)
             }
         } catch {
-            onError("quota ledger: \(error)")
+            state.onError("quota ledger: \(error)")
             return (window.upperBound, true)
         }
     }
@@ -105,11 +85,13 @@ public final class QuotaStore: QuotaLedger, Sendable {
     /// The current window of every API with a limit or a call counted. A ledger that cannot be
     /// read (or a row that does not decode) is told through `onError` and counts no calls.
     public func usage() -> [QuotaUsage] {
+        let policy = self.policy
+        let now = state.clock.wallMilliseconds()
         do {
-            return try Self.recordedUsage(reader: reader, policy: policy, now: clock.wallMilliseconds())
+            return try Self.recordedUsage(reader: reader, policy: policy, now: now)
         } catch {
-            onError("quota ledger: \(error)")
-            return Self.usage(rows: [], policy: policy, now: clock.wallMilliseconds())
+            state.onError("quota ledger: \(error)")
+            return Self.usage(rows: [], policy: policy, now: now)
         }
     }
 
@@ -133,25 +115,8 @@ public final class QuotaStore: QuotaLedger, Sendable {
         return usage(rows: rows, policy: policy, now: now)
     }
 
-    static func usage(rows all: [QuotaRow], policy: QuotaPolicy, now: Int64) -> [QuotaUsage] {
-        var keys = Set(policy.limits.keys)
-        var rows: [QuotaKey: QuotaRow] = [:]
-        for row in all where row.windowStart == policy.window(row.key, at: now).lowerBound {
-            keys.insert(row.key)
-            rows[row.key] = row
-        }
-        return keys.sorted().map { key in
-            let window = policy.window(key, at: now)
-            let row = rows[key]
-            let limit = policy.limits[key]
-            return QuotaUsage(key: key, windowStart: window.lowerBound, windowEnd: window.upperBound, used: row?.used ?? 0,
-                              limit: limit, reserved: limit.map { policy.reserved(limit: $0) } ?? 0,
-                              exhaustedUntil: row?.exhaustedUntil.flatMap { $0 > now ? $0 : nil })
-        }
+    static func usage(rows: [QuotaRow], policy: QuotaPolicy, now: Int64) -> [QuotaUsage] {
+        policy.usage(records: rows.map { QuotaRecord(key: $0.key, windowStart: $0.windowStart, used: $0.used, exhaustedUntil: $0.exhaustedUntil) },
+                     now: now)
     }
-}
-
-extension QuotaStore: QuotaAllowance {
-    /// What `job` may still use of each limited API now, under the current policy.
-    public func remaining(for job: String?) -> [QuotaKey: Int64] { remaining(for: job, policy: policy) }
 }

@@ -112,6 +112,66 @@ public struct QuotaPolicy: Sendable {
     }
 }
 
+/// What a quota ledger does with a call: count it, or refuse it (nothing counted) and why.
+public enum QuotaVerdict: Sendable, Hashable {
+    case allowed
+    case refused(QuotaRefusal)
+}
+
+extension QuotaPolicy {
+    /// The quota rule every ledger applies (SQLite's and PostgreSQL's), to `units` more calls
+    /// to `key` for `job` when its current window (ending at `windowEnd`) holds `used` calls and
+    /// the provider's exhaustion mark `exhaustedUntil`. In this order: refused `.exhausted`
+    /// while that mark is later than `now` (until the mark); then, for an API with a limit,
+    /// `.limitReached` when `used + units` would pass the limit, and `.reserved` when it would
+    /// pass the limit less the reserves that are not `job`'s own (both until the window's end).
+    /// Reaching a bound exactly is allowed. An API with no limit is refused only while exhausted.
+    public func verdict(_ key: QuotaKey, used: Int64, units: Int64, exhaustedUntil: Int64?, now: Int64, windowEnd: Int64,
+                        job: String?) -> QuotaVerdict {
+        if let exhaustedUntil, exhaustedUntil > now {
+            return .refused(QuotaRefusal(key: key, reason: .exhausted, resetAt: exhaustedUntil))
+        }
+        guard let limit = limits[key] else { return .allowed }
+        if used + units > limit { return .refused(QuotaRefusal(key: key, reason: .limitReached, resetAt: windowEnd)) }
+        if used + units > ceiling(limit: limit, for: job) {
+            return .refused(QuotaRefusal(key: key, reason: .reserved, resetAt: windowEnd))
+        }
+        return .allowed
+    }
+}
+
+/// What a quota ledger holds for one API's window: the calls counted and the exhaustion mark.
+public struct QuotaRecord: Sendable, Hashable {
+    public var key: QuotaKey
+    public var windowStart: Int64
+    public var used: Int64
+    public var exhaustedUntil: Int64?
+
+    public init(key: QuotaKey, windowStart: Int64, used: Int64, exhaustedUntil: Int64?) {
+        self.key = key
+        self.windowStart = windowStart
+        self.used = used
+        self.exhaustedUntil = exhaustedUntil
+    }
+}
+
+extension QuotaPolicy {
+    /// The current window of every API with a limit or a call counted, from a ledger's `records`
+    /// (those of other windows are passed over), sorted by key.
+    public func usage(records: [QuotaRecord], now: Int64) -> [QuotaUsage] {
+        var current: [QuotaKey: QuotaRecord] = [:]
+        for record in records where record.windowStart == window(record.key, at: now).lowerBound { current[record.key] = record }
+        return Set(limits.keys).union(current.keys).sorted().map { key in
+            let window = window(key, at: now)
+            let record = current[key]
+            let limit = limits[key]
+            return QuotaUsage(key: key, windowStart: window.lowerBound, windowEnd: window.upperBound, used: record?.used ?? 0,
+                              limit: limit, reserved: limit.map { reserved(limit: $0) } ?? 0,
+                              exhaustedUntil: record?.exhaustedUntil.flatMap { $0 > now ? $0 : nil })
+        }
+    }
+}
+
 /// Why a call was not let through the quota.
 public struct QuotaRefusal: Error, Sendable, Hashable, CustomStringConvertible {
     public enum Reason: Sendable, Hashable {
