@@ -71,23 +71,15 @@ public final class PostgresSpendLedger: SpendRecorder, Sendable {
     public func reserve(provider: String, operation: String, estimate: Money) throws(TaskFailure) -> SpendReservation {
         let context = SpendContext.current
         let budgets = self.budgets
-        guard estimate.currency == budgets.currency else {
-            throw .permanent("\(provider) \(operation) is priced in \(estimate.currency) but budgets are in \(budgets.currency)")
-        }
-        guard estimate.micros >= 0 else { throw .permanent("\(provider) \(operation): negative estimate \(estimate)") }
+        if let failure = budgets.unpriceable(provider: provider, operation: operation, estimate: estimate) { throw failure }
         let outcome: Result<Int64, TaskFailure>
         do {
             outcome = try session.transaction { () throws(LedgerError) -> Result<Int64, TaskFailure> in
                 try session.query("SELECT pg_advisory_xact_lock($1)", [.integer(Self.spendLock)])
                 let now = clock.wallMilliseconds()
                 try session.query("DELETE FROM flipsync_spend_reservations WHERE expires_at <= $1", [.integer(now)])
-                for budget in try applicable(budgets, context: context, now: now) {
-                    if Int128(budget.spent) + Int128(budget.reserved) + Int128(estimate.micros) > Int128(budget.limit) {
-                        let money = { (micros: Int64) in Money(micros: micros, currency: budgets.currency) }
-                        return .failure(.budgetExhausted(
-                            "\(budget.scope) of \(money(budget.limit)) exhausted: \(money(budget.spent)) spent, "
-                                + "\(money(budget.reserved)) reserved, \(estimate) requested for \(provider) \(operation)"))
-                    }
+                if case .exceeds(let budget) = SpendBudgets.verdict(try applicable(budgets, context: context, now: now), estimate: estimate.micros) {
+                    return .failure(budgets.refusal(by: budget, estimate: estimate, provider: provider, operation: operation))
                 }
                 let rows = try session.query("""
                     INSERT INTO flipsync_spend_reservations (micros, currency, job, run_id, expires_at) VALUES ($1, $2, $3, $4, $5) RETURNING id
@@ -115,7 +107,7 @@ public final class PostgresSpendLedger: SpendRecorder, Sendable {
                 if let reservation {
                     try session.query("DELETE FROM flipsync_spend_reservations WHERE id = $1", [.integer(reservation.id)])
                 }
-                var before: [Applicable] = []
+                var before: [ApplicableBudget] = []
                 if counted, call.cost.micros != 0 { before = try applicable(budgets, context: context, now: now) }
                 try session.query("""
                     INSERT INTO spend (at_ms, provider, operation, units, input_tokens, cached_input_tokens, output_tokens,
@@ -127,12 +119,8 @@ public final class PostgresSpendLedger: SpendRecorder, Sendable {
                      .text(call.cost.currency.code), PostgresLedger.optional(context?.job), PostgresLedger.optional(context?.runID),
                      PostgresLedger.optional(context?.taskKey), .integer(call.servedFromCache ? 1 : 0),
                      PostgresLedger.optional(call.status.map { Int64($0) })])
-                return before.compactMap { budget -> SpendEvent? in
-                    let after = budget.spent + call.cost.micros
-                    guard !Self.reachedWarning(spent: budget.spent, limit: budget.limit),
-                          Self.reachedWarning(spent: after, limit: budget.limit) else { return nil }
-                    return .nearLimit(BudgetWarning(scope: budget.scope, limit: Money(micros: budget.limit, currency: budgets.currency),
-                                                    spent: Money(micros: after, currency: budgets.currency)))
+                return before.compactMap { budget in
+                    budget.warning(adding: call.cost.micros, currency: budgets.currency, crossing: true).map(SpendEvent.nearLimit)
                 }
             }
             for event in events { onEvent(event) }
@@ -143,19 +131,9 @@ public final class PostgresSpendLedger: SpendRecorder, Sendable {
 
     // MARK: - Budgets
 
-    /// A budget that applies to a call, with what counts against it now.
-    struct Applicable {
-        var scope: BudgetScope
-        var limit: Int64
-        var spent: Int64
-        var reserved: Int64
-    }
-
-    static func reachedWarning(spent: Int64, limit: Int64) -> Bool { Int128(spent) * 5 >= Int128(limit) * 4 }
-
     /// The budgets that apply to a call made in `context` at `now`, with their spent and reserved
     /// money read from the tables (inside the caller's locked transaction).
-    private func applicable(_ budgets: SpendBudgets, context: SpendContext?, now: Int64) throws(LedgerError) -> [Applicable] {
+    private func applicable(_ budgets: SpendBudgets, context: SpendContext?, now: Int64) throws(LedgerError) -> [ApplicableBudget] {
         let periods = LocalPeriods(zone: budgets.timezone)
         let day = periods.day(containing: now), month = periods.month(containing: now)
         let currency = LedgerValue.text(budgets.currency.code)
@@ -174,26 +152,22 @@ public final class PostgresSpendLedger: SpendRecorder, Sendable {
                 WHERE expires_at > $1 AND currency = $2 AND ($3::TEXT IS NULL OR job = $3) AND ($4::BIGINT IS NULL OR run_id = $4)
                 """, [.integer(now), currency, PostgresLedger.optional(job), PostgresLedger.optional(runID)])
         }
-        var result: [Applicable] = []
-        if budgets.daily != nil || budgets.monthly != nil {
-            let inFlight = try reserved()
-            if let limit = budgets.daily {
-                result.append(Applicable(scope: .daily, limit: limit.micros, spent: try spent(day), reserved: inFlight))
+        var inFlight: Int64?  // the daily and monthly budgets' reservations: one query for both
+        var result: [ApplicableBudget] = []
+        for (scope, limit) in budgets.scopes(for: context) {
+            let spentNow: Int64, reservedNow: Int64
+            switch scope {
+            case .daily, .monthly:
+                spentNow = try spent(scope == .daily ? day : month)
+                if inFlight == nil { inFlight = try reserved() }
+                reservedNow = inFlight ?? 0
+            case .jobDaily(let job): (spentNow, reservedNow) = (try spent(day, job: job), try reserved(job: job))
+            case .run(_, let runID):
+                spentNow = try sum("SELECT COALESCE(SUM(cost_micros), 0)::BIGINT AS total FROM spend WHERE run_id = $1 AND currency = $2",
+                                   [.integer(runID), currency])
+                reservedNow = try reserved(runID: runID)
             }
-            if let limit = budgets.monthly {
-                result.append(Applicable(scope: .monthly, limit: limit.micros, spent: try spent(month), reserved: inFlight))
-            }
-        }
-        guard let context, let limits = budgets.jobs[context.job] else { return result }
-        if let limit = limits.perDay {
-            result.append(Applicable(scope: .jobDaily(job: context.job), limit: limit.micros, spent: try spent(day, job: context.job),
-                                     reserved: try reserved(job: context.job)))
-        }
-        if let limit = limits.perRun {
-            let runSpent = try sum("SELECT COALESCE(SUM(cost_micros), 0)::BIGINT AS total FROM spend WHERE run_id = $1 AND currency = $2",
-                                   [.integer(context.runID), currency])
-            result.append(Applicable(scope: .run(job: context.job, runID: context.runID), limit: limit.micros, spent: runSpent,
-                                     reserved: try reserved(runID: context.runID)))
+            result.append(ApplicableBudget(scope: scope, limit: limit, spent: spentNow, reserved: reservedNow))
         }
         return result
     }

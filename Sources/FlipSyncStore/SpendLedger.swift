@@ -108,23 +108,11 @@ public final class SpendLedger: SpendRecorder, Sendable {
         let context = SpendContext.current
         let outcome = tally.withLock { t -> Result<Int64, TaskFailure> in
             let now = clock.wallMilliseconds()  // read under the lock, so the periods only move forward
-            guard estimate.currency == t.budgets.currency else {
-                return .failure(.permanent("\(provider) \(operation) is priced in \(estimate.currency) but budgets are in \(t.budgets.currency)"))
-            }
-            guard estimate.micros >= 0 else {
-                return .failure(.permanent("\(provider) \(operation): negative estimate \(estimate)"))
-            }
+            if let failure = t.budgets.unpriceable(provider: provider, operation: operation, estimate: estimate) { return .failure(failure) }
             do {
                 try roll(&t, to: now)
-                for budget in try applicableBudgets(&t, context: context) {
-                    let committed = budget.spent + budget.reserved
-                    if Int128(committed) + Int128(estimate.micros) > Int128(budget.limit) {
-                        let currency = t.budgets.currency
-                        let money = { (micros: Int64) in Money(micros: micros, currency: currency) }
-                        return .failure(.budgetExhausted(
-                            "\(budget.scope) of \(money(budget.limit)) exhausted: \(money(budget.spent)) spent, "
-                                + "\(money(budget.reserved)) reserved, \(estimate) requested for \(provider) \(operation)"))
-                    }
+                if case .exceeds(let budget) = SpendBudgets.verdict(try applicableBudgets(&t, context: context), estimate: estimate.micros) {
+                    return .failure(t.budgets.refusal(by: budget, estimate: estimate, provider: provider, operation: operation))
                 }
             } catch {
                 return .failure(.transient("spend ledger unreadable, cannot check budgets: \(error)", retryAfter: nil))
@@ -153,7 +141,7 @@ public final class SpendLedger: SpendRecorder, Sendable {
                 if counted, call.cost.micros != 0 {
                     let budgets = try applicableBudgets(&t, context: context)
                     t.add(call.cost.micros, context: context)
-                    events += t.crossings(of: budgets)
+                    events += t.crossings(of: budgets, adding: call.cost.micros)
                 }
             } catch {
                 events.append(.notCounted("\(call.provider) \(call.operation) (\(call.cost)): \(error)"))
@@ -177,14 +165,6 @@ public final class SpendLedger: SpendRecorder, Sendable {
         var micros: Int64
         var job: String?
         var runID: Int64?
-    }
-
-    /// A budget that applies to a call, with what counts against it now.
-    private struct Applicable {
-        var scope: BudgetScope
-        var limit: Int64
-        var spent: Int64
-        var reserved: Int64
     }
 
     private struct Tally {
@@ -242,38 +222,21 @@ public final class SpendLedger: SpendRecorder, Sendable {
             }
         }
 
-        /// Spent as of now (after `add`), for each budget that was `applicable`.
-        func spent(_ scope: BudgetScope) -> Int64 {
-            switch scope {
-            case .daily: return daySpent
-            case .monthly: return monthSpent
-            case .jobDaily(let job): return jobDaySpent[job] ?? 0
-            case .run(_, let runID): return runSpent[runID] ?? 0
+        /// Marks and returns the budgets (as they were before `micros` was added) that have
+        /// reached 80% with it and were not told yet in their period.
+        mutating func crossings(of budgets: [ApplicableBudget], adding micros: Int64) -> [SpendEvent] {
+            budgets.compactMap { budget in
+                guard let warning = budget.warning(adding: micros, currency: self.budgets.currency, crossing: false),
+                      warned.insert(WarningKey(scope: budget.scope, limit: budget.limit)).inserted else { return nil }
+                return .nearLimit(warning)
             }
-        }
-
-        /// Marks and returns the budgets that have just reached 80%.
-        mutating func crossings(of budgets: [Applicable]) -> [SpendEvent] {
-            var events: [SpendEvent] = []
-            for budget in budgets {
-                let spent = spent(budget.scope)
-                guard Self.reachedWarning(spent: spent, limit: budget.limit),
-                      warned.insert(WarningKey(scope: budget.scope, limit: budget.limit)).inserted else { continue }
-                events.append(.nearLimit(BudgetWarning(scope: budget.scope, limit: Money(micros: budget.limit, currency: self.budgets.currency),
-                                                       spent: Money(micros: spent, currency: self.budgets.currency))))
-            }
-            return events
         }
 
         /// A budget already 80% spent when its total is loaded was told by whoever spent it.
         mutating func markWarnedIfReached(_ scope: BudgetScope, limit: Money?, spent: Int64) {
-            if let limit, Self.reachedWarning(spent: spent, limit: limit.micros) {
+            if let limit, BudgetWarning.isReached(spent: spent, limit: limit.micros) {
                 warned.insert(WarningKey(scope: scope, limit: limit.micros))
             }
-        }
-
-        static func reachedWarning(spent: Int64, limit: Int64) -> Bool {
-            Int128(spent) * 5 >= Int128(limit) * 4
         }
     }
 
@@ -318,33 +281,28 @@ public final class SpendLedger: SpendRecorder, Sendable {
     }
 
     /// The budgets that apply to a call made in `context`, loading its run's total if needed.
-    private func applicableBudgets(_ t: inout Tally, context: SpendContext?) throws(LedgerError) -> [Applicable] {
-        var result: [Applicable] = []
-        if let limit = t.budgets.daily {
-            result.append(Applicable(scope: .daily, limit: limit.micros, spent: t.daySpent, reserved: t.reserved))
-        }
-        if let limit = t.budgets.monthly {
-            result.append(Applicable(scope: .monthly, limit: limit.micros, spent: t.monthSpent, reserved: t.reserved))
-        }
-        guard let context, let limits = t.budgets.jobs[context.job] else { return result }
-        if let limit = limits.perDay {
-            result.append(Applicable(scope: .jobDaily(job: context.job), limit: limit.micros,
-                                     spent: t.jobDaySpent[context.job] ?? 0, reserved: t.reservedByJob[context.job] ?? 0))
-        }
-        if let limit = limits.perRun {
-            let scope = BudgetScope.run(job: context.job, runID: context.runID)
-            if t.runSpent[context.runID] == nil {
-                let currency = t.budgets.currency
-                do {
-                    let spent = try writer.read { db in try Self.runSpent(db, runID: context.runID, currency: currency) }
-                    t.runSpent[context.runID] = spent
-                    t.markWarnedIfReached(scope, limit: limit, spent: spent)
-                } catch {
-                    throw .storage("cannot load the spend of run \(context.runID): \(error)")
+    private func applicableBudgets(_ t: inout Tally, context: SpendContext?) throws(LedgerError) -> [ApplicableBudget] {
+        var result: [ApplicableBudget] = []
+        for (scope, limit) in t.budgets.scopes(for: context) {
+            let spent: Int64, reserved: Int64
+            switch scope {
+            case .daily: (spent, reserved) = (t.daySpent, t.reserved)
+            case .monthly: (spent, reserved) = (t.monthSpent, t.reserved)
+            case .jobDaily(let job): (spent, reserved) = (t.jobDaySpent[job] ?? 0, t.reservedByJob[job] ?? 0)
+            case .run(_, let runID):
+                if t.runSpent[runID] == nil {
+                    let currency = t.budgets.currency
+                    do {
+                        let loaded = try writer.read { db in try Self.runSpent(db, runID: runID, currency: currency) }
+                        t.runSpent[runID] = loaded
+                        t.markWarnedIfReached(scope, limit: Money(micros: limit, currency: currency), spent: loaded)
+                    } catch {
+                        throw .storage("cannot load the spend of run \(runID): \(error)")
+                    }
                 }
+                (spent, reserved) = (t.runSpent[runID] ?? 0, t.reservedByRun[runID] ?? 0)
             }
-            result.append(Applicable(scope: scope, limit: limit.micros, spent: t.runSpent[context.runID] ?? 0,
-                                     reserved: t.reservedByRun[context.runID] ?? 0))
+            result.append(ApplicableBudget(scope: scope, limit: limit, spent: spent, reserved: reserved))
         }
         return result
     }
