@@ -98,7 +98,7 @@ public final class SpendLedger: SpendRecorder, Sendable {
             let micros = try writer.read { db in try Self.runSpent(db, runID: runID, currency: currency) }
             return Money(micros: micros, currency: currency)
         } catch {
-            throw .storage("\(error)")
+            throw .wrapping(error)
         }
     }
 

@@ -121,11 +121,11 @@ public final class SyncStore: SyncLedger, Sendable {
     }
 
     private func write<T>(_ body: (Database) throws -> T) throws(LedgerError) -> T {
-        do { return try writer.write(body) } catch { throw .storage("\(error)") }
+        do { return try writer.write(body) } catch { throw .wrapping(error) }
     }
 
     private func read<T>(_ body: (Database) throws -> T) throws(LedgerError) -> T {
-        do { return try writer.read(body) } catch let error as LedgerError { throw error } catch { throw .storage("\(error)") }
+        do { return try writer.read(body) } catch { throw .wrapping(error) }
     }
 
     // MARK: - SyncLedger

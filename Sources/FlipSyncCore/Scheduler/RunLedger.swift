@@ -135,6 +135,13 @@ public enum LedgerError: Error, Sendable, CustomStringConvertible {
         case .notFound(let what): return "run ledger: no \(what)"
         }
     }
+
+    /// `error` as a ledger error: a `LedgerError` as it is (wrapping it again would read "run
+    /// ledger: run ledger: …", and turn a `notFound` into a storage error), anything else as
+    /// `.storage` with its description.
+    public static func wrapping(_ error: any Error) -> LedgerError {
+        (error as? LedgerError) ?? .storage("\(error)")
+    }
 }
 
 /// What the scheduler and the run coordinator record. One writer; every call is a transaction.
