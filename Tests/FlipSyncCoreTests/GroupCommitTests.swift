@@ -16,10 +16,6 @@ private final class CommitCounter: TransactionObserver, @unchecked Sendable {
     func databaseDidRollback(_ db: Database) {}
 }
 
-private final class Flag: Sendable {
-    let value = Atomic(false)
-}
-
 @Suite("Group commit", .timeLimit(.minutes(5)))
 struct GroupCommitTests {
     struct Refused: Error {}
@@ -36,38 +32,12 @@ struct GroupCommitTests {
         let before = counter.commits
 
         // The first write holds the writer until the other 100 are queued behind it.
-        let gate = DispatchSemaphore(value: 0)
-        let entered = Flag()
-        async let first: Void = store.groupWrite { db in
+        let results = try await groupBatch(store) { db in
             try db.execute(sql: "INSERT INTO tasks (run_id, key, agent, status) VALUES (?, 'gate', 'a', 'pending')", arguments: [run.id])
-            entered.value.store(true, ordering: .releasing)
-            gate.wait()
+        } write: { i, db in
+            try db.execute(sql: "INSERT INTO tasks (run_id, key, agent, status) VALUES (?, ?, 'a', 'pending')", arguments: [run.id, "t\(i)"])
+            if i == 42 { throw Refused() }
         }
-        // Bounded waits: a broken group commit fails the test instead of hanging it.
-        let deadline = ContinuousClock.now + .seconds(60)
-        while !entered.value.load(ordering: .acquiring), ContinuousClock.now < deadline { await Task.yield() }
-        let results = await withTaskGroup(of: (Int, Bool).self) { group -> [Int: Bool] in
-            for i in 0..<100 {
-                group.addTask {
-                    do {
-                        try await store.groupWrite { db in
-                            try db.execute(sql: "INSERT INTO tasks (run_id, key, agent, status) VALUES (?, ?, 'a', 'pending')",
-                                           arguments: [run.id, "t\(i)"])
-                            if i == 42 { throw Refused() }
-                        }
-                        return (i, true)
-                    } catch {
-                        return (i, false)
-                    }
-                }
-            }
-            while store.group.waiting < 100, ContinuousClock.now < deadline { await Task.yield() }
-            gate.signal()
-            var results: [Int: Bool] = [:]
-            for await (i, ok) in group { results[i] = ok }
-            return results
-        }
-        try await first
 
         #expect(results.count == 100)
         #expect(results.filter { !$0.value }.map(\.key) == [42])

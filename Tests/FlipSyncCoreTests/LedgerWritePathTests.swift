@@ -35,10 +35,6 @@ private final class StatementLog: @unchecked Sendable {
     func add(_ sql: String) { lines.withLock { $0.append(sql) } }
 }
 
-private final class Flag: Sendable {
-    let value = Atomic(false)
-}
-
 @Suite("Ledger write path: fires recorded together, group commit without a savepoint per row", .timeLimit(.minutes(3)))
 struct LedgerWritePathTests {
     struct Refused: Error {}
@@ -147,45 +143,20 @@ struct LedgerWritePathTests {
         try await store.writer.write { db in db.trace(options: .statement) { event in log.add("\(event)") } }
 
         /// 100 writes queued behind a held one, so that they are one batch; `failing` throws
-        /// after inserting its row.
+        /// after inserting its row and updating the held one's.
         func batchOf100(prefix: String, failing: Int?) async throws -> [Int: Bool] {
-            let gate = DispatchSemaphore(value: 0)
-            let entered = Flag()
-            async let first: Void = store.groupWrite { db in
+            try await groupBatch(store) { db in
                 try db.execute(sql: "INSERT INTO tasks (run_id, key, agent, status) VALUES (?, ?, 'a', 'pending')",
                                arguments: [run.id, "\(prefix)-gate"])
-                entered.value.store(true, ordering: .releasing)
-                gate.wait()
-            }
-            let deadline = ContinuousClock.now + .seconds(60)
-            while !entered.value.load(ordering: .acquiring), ContinuousClock.now < deadline { await Task.yield() }
-            let results = await withTaskGroup(of: (Int, Bool).self) { group -> [Int: Bool] in
-                for i in 0..<100 {
-                    group.addTask {
-                        do {
-                            try await store.groupWrite { db in
-                                try db.execute(sql: "INSERT INTO tasks (run_id, key, agent, status) VALUES (?, ?, 'a', 'pending')",
-                                               arguments: [run.id, "\(prefix)\(i)"])
-                                if i == failing {
-                                    try db.execute(sql: "UPDATE tasks SET status = 'failed' WHERE run_id = ? AND key = ?",
-                                                   arguments: [run.id, "\(prefix)-gate"])
-                                    throw Refused()
-                                }
-                            }
-                            return (i, true)
-                        } catch {
-                            return (i, false)
-                        }
-                    }
+            } write: { i, db in
+                try db.execute(sql: "INSERT INTO tasks (run_id, key, agent, status) VALUES (?, ?, 'a', 'pending')",
+                               arguments: [run.id, "\(prefix)\(i)"])
+                if i == failing {
+                    try db.execute(sql: "UPDATE tasks SET status = 'failed' WHERE run_id = ? AND key = ?",
+                                   arguments: [run.id, "\(prefix)-gate"])
+                    throw Refused()
                 }
-                while store.group.waiting < 100, ContinuousClock.now < deadline { await Task.yield() }
-                gate.signal()
-                var results: [Int: Bool] = [:]
-                for await (i, ok) in group { results[i] = ok }
-                return results
             }
-            try await first
-            return results
         }
 
         log.clear()
