@@ -127,6 +127,9 @@ public struct Reloader: Sendable {
         }
         let errors = loaded.errors
         if errors.isEmpty {
+            for diagnostic in loaded.diagnostics where diagnostic.severity == .warning {
+                logger.warning("\(diagnostic)", metadata: ["event": "job-warning"])
+            }
             for setting in running.restartOnlyChanges(comparedTo: loaded.config) {
                 logger.warning("\(setting) changed; it takes effect after a restart", metadata: ["event": "reloaded"])
             }

@@ -40,7 +40,11 @@ struct Daemon {
             return 1
         }
         for diagnostic in loaded.diagnostics {
-            logger.error("\(diagnostic) (this job is not loaded; the others run)", metadata: ["event": "job-invalid"])
+            if diagnostic.severity == .warning {
+                logger.warning("\(diagnostic)", metadata: ["event": "job-warning"])
+            } else {
+                logger.error("\(diagnostic) (this job is not loaded; the others run)", metadata: ["event": "job-invalid"])
+            }
         }
         let config = loaded.config
         logger[metadataKey: "config"] = "\(config.file)"

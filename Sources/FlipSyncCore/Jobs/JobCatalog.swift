@@ -81,6 +81,29 @@ public struct JobCatalog: Sendable {
             }
             diagnostics += log.entries
         }
-        return (JobCatalog(jobs: jobs), diagnostics)
+        return (JobCatalog(jobs: jobs), diagnostics + crossJobWarnings(jobs))
+    }
+
+    /// Warnings about valid jobs that work against each other (the jobs still load): a
+    /// `marketplace-sync` job with `push_price = true` (not `dry_run`) copying `price_source`'s
+    /// price onto a marketplace that an enabled `repricing-sweep` job (not `dry_run`) reprices
+    /// puts the old price back at each sync, undoing the sweep's. Told at the sync job's line.
+    public static func crossJobWarnings(_ jobs: [JobDefinition]) -> [Diagnostic] {
+        var warnings: [Diagnostic] = []
+        for sync in jobs {
+            guard case .marketplaceSync(let p) = sync.parameters, p.pushPrice, !p.dryRun, let source = p.priceSource else { continue }
+            let pushedTo = Set(p.marketplaces.map(\.value)).subtracting([source])
+            for sweep in jobs where sweep.enabled {
+                guard case .repricingSweep(let r) = sweep.parameters, !r.dryRun else { continue }
+                let both = pushedTo.intersection(r.marketplaces.map(\.value)).sorted()
+                guard !both.isEmpty else { continue }
+                warnings.append(Diagnostic(
+                    file: sync.file, line: sync.line, severity: .warning,
+                    message: "job \"\(sync.name)\" pushes \(source.rawValue)'s prices (params.push_price) to "
+                        + "\(both.map(\.rawValue).joined(separator: ", ")), which job \"\(sweep.name)\" (\(sweep.file):\(sweep.line)) reprices: "
+                        + "each sync undoes the sweep's prices; set push_price = false or leave those marketplaces to one job"))
+            }
+        }
+        return warnings
     }
 }
