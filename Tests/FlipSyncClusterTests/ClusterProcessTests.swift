@@ -177,32 +177,24 @@ struct ClusterProcessTests {
 
     @Test("three flipsyncd processes, a job every 2 s, the scheduler node SIGKILLed 5 times and the others 5 times at seeded random moments: no fire twice, every slot fired, the largest gap after a scheduler kill ≤ 10 s")
     func threeNodesUnderKills() async throws {
-        let daemon = repositoryRoot + "/.build/debug/flipsyncd"
-        try #require(access(daemon, X_OK) == 0, "build first: swift build --build-tests")
-        let seed = ProcessInfo.processInfo.environment["FLIPSYNC_CLUSTER_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 1...UInt64(UInt32.max))
+        let (daemon, seed) = try ClusterRig.daemonAndSeed()
         var random = SplitMix64(state: seed)
         print("cluster processes: seed \(seed) (FLIPSYNC_CLUSTER_SEED=\(seed) replays the plan)")
 
         let server = try server()
         let endpoint = try await server.freshDatabase()
         let scratch = Scratch()
-        let nodes = try Self.makeNodes(["node-a", "node-b", "node-c"], scratch: scratch, endpoint: endpoint, password: server.password)
+        let rig = ClusterRig(daemon: daemon, scratch: scratch, endpoint: endpoint, password: server.password,
+                             nodes: try Self.makeNodes(["node-a", "node-b", "node-c"], scratch: scratch, endpoint: endpoint, password: server.password))
         // Every exit path, a failed #require included: no daemon is left running (and their
         // directory is removed only after that).
-        defer {
-            for node in nodes { node.kill() }
-            withExtendedLifetime(scratch) {}
-        }
-        func node(_ name: String) -> DaemonNode? { nodes.first { $0.name == name } }
-        func logs() -> String { nodes.map { "--- \($0.name)\n\($0.logTail())" }.joined(separator: "\n") }
-
-        let client = PostgresClient(configuration: endpoint.clientConfiguration(password: server.password), backgroundLogger: quietLogger)
-        let clientTask = Task { await client.run() }
-        defer { clientTask.cancel() }
+        defer { rig.stop() }
+        let nodes = rig.nodes, db = rig.db
+        func node(_ name: String) -> DaemonNode? { rig.node(name) }
+        func logs() -> String { rig.logs() }
         do {
-            let db = ClusterDB(client: client)
             let began = wallMilliseconds()
-            for node in nodes { try node.start(daemon: daemon) }
+            try rig.startAll()
 
             // All three registered (heartbeating) and two fires claimed.
             try await db.waitFor("three nodes heartbeating and two fires", seconds: 60, logs: logs) {
@@ -217,31 +209,17 @@ struct ClusterProcessTests {
             for killScheduler in plan {
                 // A random moment, anywhere in the 2 s firing cycle.
                 try await Task.sleep(for: .milliseconds(Int.random(in: 1000...4000, using: &random)))
-                var holder: String?
-                try await db.waitFor("a scheduler among the live nodes", seconds: 20, logs: logs) {
-                    holder = try await db.holder()
-                    return holder.flatMap(node)?.isRunning == true
-                }
-                let others = nodes.filter { $0.name != holder && $0.isRunning }
-                let chosen = killScheduler ? holder.flatMap(node) : others.randomElement(using: &random)
-                let target = try #require(chosen)
-                let at = wallMilliseconds()
-                target.kill()
-                kills.append(Kill(node: target.name, scheduler: killScheduler, at: at))
-                if killScheduler {
-                    // Restarted only once another node fires: the gap is the failover's, not a restart's.
-                    try await db.waitFor("a fire by another node after \(target.name) was killed", seconds: 25, logs: logs) {
-                        try await db.fires().contains { $0.claimedAt >= at && $0.node != target.name }
+                kills.append(try await rig.killAndRestart(scheduler: killScheduler, random: &random, afterKill: { target, at, random in
+                    if killScheduler {
+                        // Restarted only once another node fires: the gap is the failover's, not a restart's.
+                        try await db.waitFor("a fire by another node after \(target.name) was killed", seconds: 25, logs: logs) {
+                            try await db.fires().contains { $0.claimedAt >= at && $0.node != target.name }
+                        }
+                        try await Task.sleep(for: .milliseconds(Int.random(in: 0...2000, using: &random)))
+                    } else {
+                        try await Task.sleep(for: .milliseconds(Int.random(in: 200...3000, using: &random)))
                     }
-                    try await Task.sleep(for: .milliseconds(Int.random(in: 0...2000, using: &random)))
-                } else {
-                    try await Task.sleep(for: .milliseconds(Int.random(in: 200...3000, using: &random)))
-                }
-                let restarted = wallMilliseconds()
-                try target.start(daemon: daemon)
-                try await db.waitFor("\(target.name) heartbeating again", seconds: 30, logs: logs) {
-                    try await db.liveNodes(since: restarted).contains(target.name)
-                }
+                }))
             }
 
             // Two more fires after the last restart, then a clean stop of the scheduler node
@@ -357,9 +335,7 @@ struct ClusterProcessTests {
 
     @Test("three flipsyncd processes on one sandbox running copies of the shipped jobs every 5 s plus a job every 2 s, nodes (the scheduler's included) SIGKILLed and restarted mid-run at seeded moments: no fire twice, no price or stock update applied twice, each order line once per ledger, every fire run or skipped")
     func shippedJobsUnderKills() async throws {
-        let daemon = repositoryRoot + "/.build/debug/flipsyncd"
-        try #require(access(daemon, X_OK) == 0, "build first: swift build --build-tests")
-        let seed = ProcessInfo.processInfo.environment["FLIPSYNC_CLUSTER_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 1...UInt64(UInt32.max))
+        let (daemon, seed) = try ClusterRig.daemonAndSeed()
         var random = SplitMix64(state: seed)
         print("cluster shipped jobs: seed \(seed) (FLIPSYNC_CLUSTER_SEED=\(seed) replays the plan)")
 
@@ -378,20 +354,13 @@ struct ClusterProcessTests {
             await sandbox.stop()
             throw error
         }
-        defer {
-            for node in nodes { node.kill() }
-            withExtendedLifetime(scratch) {}
-        }
-        func node(_ name: String) -> DaemonNode? { nodes.first { $0.name == name } }
-        func logs() -> String { nodes.map { "--- \($0.name)\n\($0.logTail())" }.joined(separator: "\n") }
-
-        let client = PostgresClient(configuration: endpoint.clientConfiguration(password: server.password), backgroundLogger: quietLogger)
-        let clientTask = Task { await client.run() }
-        defer { clientTask.cancel() }
+        let rig = ClusterRig(daemon: daemon, scratch: scratch, endpoint: endpoint, password: server.password, nodes: nodes)
+        defer { rig.stop() }
+        let db = rig.db
+        func logs() -> String { rig.logs() }
         do {
-            let db = ClusterDB(client: client)
             let began = wallMilliseconds()
-            for node in nodes { try node.start(daemon: daemon) }
+            try rig.startAll()
             try await db.waitFor("three nodes heartbeating and a marketplace run's fires", seconds: 60, logs: logs) {
                 let live = try await db.liveNodes(since: began).count
                 let fired = try await db.fires(job: "nightly-repricing").count
@@ -415,35 +384,21 @@ struct ClusterProcessTests {
                 placeOrder()
                 try await Task.sleep(for: .milliseconds(Int.random(in: 1000...3000, using: &random)))
                 placeOrder()
-                var holder: String?
-                try await db.waitFor("a scheduler among the live nodes", seconds: 20, logs: logs) {
-                    holder = try await db.holder()
-                    return holder.flatMap(node)?.isRunning == true
-                }
-                let others = nodes.filter { $0.name != holder && $0.isRunning }
-                let target = try #require(killScheduler ? holder.flatMap(node) : others.randomElement(using: &random))
-                var running: [RunInfo] = []
-                if killScheduler {
+                kills.append(try await rig.killAndRestart(scheduler: killScheduler, random: &random, beforeKill: { target, random in
+                    guard killScheduler else { return }
                     try await db.waitFor("a marketplace run going on \(target.name)", seconds: 15, logs: logs) {
-                        running = try RunStore(path: target.ledger, mode: .readOnly).recentRuns(job: nil, limit: 50)
+                        let running = try RunStore(path: target.ledger, mode: .readOnly).recentRuns(job: nil, limit: 50)
                             .filter { Self.resumableJobs.contains($0.job) && $0.status == .running }
                         return !running.isEmpty
                     }
                     try await Task.sleep(for: .milliseconds(Int.random(in: 0...600, using: &random)))
-                }
-                let at = wallMilliseconds()
-                target.kill()
-                kills.append(Kill(node: target.name, scheduler: killScheduler, at: at))
-                // Which of them the SIGKILL caught unfinished (still `running` in the ledger).
-                let left = try RunStore(path: target.ledger, mode: .readOnly).recentRuns(job: nil, limit: 50)
-                    .filter { Self.resumableJobs.contains($0.job) && $0.status == .running }
-                inFlight += left.map { (target.name, $0.id, $0.job) }
-                try await Task.sleep(for: .milliseconds(Int.random(in: 500...3000, using: &random)))
-                let restarted = wallMilliseconds()
-                try target.start(daemon: daemon)
-                try await db.waitFor("\(target.name) heartbeating again", seconds: 30, logs: logs) {
-                    try await db.liveNodes(since: restarted).contains(target.name)
-                }
+                }, afterKill: { target, _, random in
+                    // Which of them the SIGKILL caught unfinished (still `running` in the ledger).
+                    let left = try RunStore(path: target.ledger, mode: .readOnly).recentRuns(job: nil, limit: 50)
+                        .filter { Self.resumableJobs.contains($0.job) && $0.status == .running }
+                    inFlight += left.map { (target.name, $0.id, $0.job) }
+                    try await Task.sleep(for: .milliseconds(Int.random(in: 500...3000, using: &random)))
+                }))
             }
             let killedMidRun = Set(inFlight.map { "\($0.node) \($0.run)" }).count
             placeOrder()
@@ -701,6 +656,69 @@ struct ClusterProcessTests {
                 """)
             return DaemonNode(name: name, directory: directory, config: config)
         }
+    }
+}
+
+/// One test's daemon nodes, the test's PostgreSQL client and its reads (`db`), set up the same
+/// way by both tests; `stop()` on every exit path.
+private final class ClusterRig {
+    let daemon: String
+    let nodes: [DaemonNode]
+    let db: ClusterDB
+    private let scratch: Scratch
+    private let clientTask: Task<Void, Never>
+
+    init(daemon: String, scratch: Scratch, endpoint: ClusterEndpoint, password: String, nodes: [DaemonNode]) {
+        self.daemon = daemon
+        self.scratch = scratch
+        self.nodes = nodes
+        let client = PostgresClient(configuration: endpoint.clientConfiguration(password: password), backgroundLogger: quietLogger)
+        clientTask = Task { await client.run() }
+        db = ClusterDB(client: client)
+    }
+
+    /// The built `flipsyncd` (required) and the kill plan's seed (`FLIPSYNC_CLUSTER_SEED`, else random).
+    static func daemonAndSeed() throws -> (daemon: String, seed: UInt64) {
+        let daemon = repositoryRoot + "/.build/debug/flipsyncd"
+        try #require(access(daemon, X_OK) == 0, "build first: swift build --build-tests")
+        let seed = ProcessInfo.processInfo.environment["FLIPSYNC_CLUSTER_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 1...UInt64(UInt32.max))
+        return (daemon, seed)
+    }
+
+    func node(_ name: String) -> DaemonNode? { nodes.first { $0.name == name } }
+    func logs() -> String { nodes.map { "--- \($0.name)\n\($0.logTail())" }.joined(separator: "\n") }
+    func startAll() throws { for node in nodes { try node.start(daemon: daemon) } }
+
+    /// No daemon left running, then the client stopped (the nodes' directory outlives them).
+    func stop() {
+        clientTask.cancel()
+        for node in nodes { node.kill() }
+        withExtendedLifetime(scratch) {}
+    }
+
+    /// One kill of the plan: waits for a scheduler among the live nodes, picks the target (that
+    /// node, or else a seeded one of the other live nodes), runs `beforeKill`, SIGKILLs it, runs
+    /// `afterKill` (the wait before the restart), restarts it and waits until it heartbeats again.
+    func killAndRestart(scheduler killScheduler: Bool, random: inout SplitMix64,
+                        beforeKill: (DaemonNode, inout SplitMix64) async throws -> Void = { _, _ in },
+                        afterKill: (DaemonNode, Int64, inout SplitMix64) async throws -> Void) async throws -> Kill {
+        var holder: String?
+        try await db.waitFor("a scheduler among the live nodes", seconds: 20, logs: logs) {
+            holder = try await db.holder()
+            return holder.flatMap(node)?.isRunning == true
+        }
+        let others = nodes.filter { $0.name != holder && $0.isRunning }
+        let target = try #require(killScheduler ? holder.flatMap(node) : others.randomElement(using: &random))
+        try await beforeKill(target, &random)
+        let at = wallMilliseconds()
+        target.kill()
+        try await afterKill(target, at, &random)
+        let restarted = wallMilliseconds()
+        try target.start(daemon: daemon)
+        try await db.waitFor("\(target.name) heartbeating again", seconds: 30, logs: logs) {
+            try await db.liveNodes(since: restarted).contains(target.name)
+        }
+        return Kill(node: target.name, scheduler: killScheduler, at: at)
     }
 }
 
