@@ -566,6 +566,21 @@ struct ClusterProcessTests {
         }
     }
 
+    /// A cheap job that needs no network, firing every 2 s: the readiness scan's database probe alone.
+    static let tickJob = """
+        name = "tick"
+        kind = "readiness-scan"
+        schedule = "*-*-* *:*:0/2"
+        timezone = "UTC"
+        overlap = "queue"
+        catch_up = "all"
+        catch_up_window = "1h"
+        timeout = "1m"
+        [params]
+        probes = ["database"]
+        database_operations = 10
+        """
+
     /// Three nodes on `endpoint` with reliability-test's daemon config (every endpoint on the
     /// sandbox at `baseURL`), and a jobs directory holding copies of the shipped `jobs/*.toml`,
     /// each rewritten to fire every 5 s (no jitter), plus the 2 s job.
@@ -583,19 +598,7 @@ struct ClusterProcessTests {
             }
             _ = scratch.write("jobs/" + file, lines.joined(separator: "\n"))
         }
-        _ = scratch.write("jobs/tick.toml", """
-            name = "tick"
-            kind = "readiness-scan"
-            schedule = "*-*-* *:*:0/2"
-            timezone = "UTC"
-            overlap = "queue"
-            catch_up = "all"
-            catch_up_window = "1h"
-            timeout = "1m"
-            [params]
-            probes = ["database"]
-            database_operations = 10
-            """)
+        _ = scratch.write("jobs/tick.toml", Self.tickJob)
         let template = try String(contentsOfFile: repositoryRoot + "/scripts/reliability/flipsync.toml.in", encoding: .utf8)
         let rateCards = ["usps-ground-advantage", "ups-ground"].map { "\"\(repositoryRoot)/config/rate-cards/\($0).toml\"" }.joined(separator: ", ")
         return try names.map { name in
@@ -625,20 +628,7 @@ struct ClusterProcessTests {
         let jobs = scratch.path + "/jobs", credentials = scratch.path + "/credentials"
         try FileManager.default.createDirectory(atPath: jobs, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: credentials, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        // A cheap job that needs no network: the readiness scan's database probe alone.
-        _ = scratch.write("jobs/tick.toml", """
-            name = "tick"
-            kind = "readiness-scan"
-            schedule = "*-*-* *:*:0/2"
-            timezone = "UTC"
-            overlap = "queue"
-            catch_up = "all"
-            catch_up_window = "1h"
-            timeout = "1m"
-            [params]
-            probes = ["database"]
-            database_operations = 10
-            """)
+        _ = scratch.write("jobs/tick.toml", Self.tickJob)
         _ = FileManager.default.createFile(atPath: credentials + "/postgres-password", contents: Data((password + "\n").utf8),
                                            attributes: [.posixPermissions: 0o600])
         return try names.map { name in
