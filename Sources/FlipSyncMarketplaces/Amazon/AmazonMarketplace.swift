@@ -15,6 +15,9 @@ import FlipSyncCore
 ///   be retried, since each patch replaces values and applying it twice is harmless.
 /// - `applyInBulk` (`BulkApplyingMarketplace`): the same changes as one JSON_LISTINGS_FEED, when
 ///   the sweep's rule says the patches cannot fit the run's time left (see the extension below).
+/// - `settleSubmissions`: before a resumed sweep reads live prices of changes sent with no
+///   recorded answer, `getFeeds` finds the feeds still unfinished since then and `getFeed`
+///   waits for each to end (a feed accepted just before a crash, its id never recorded).
 /// - `orders(since:)`: the cursor is the ISO 8601 `CreatedAfter` to ask for next: the newest
 ///   `PurchaseDate` seen minus `overlap` (orders can show up in the API a little after they
 ///   were placed), never earlier than the cursor it started from. A nil cursor starts
