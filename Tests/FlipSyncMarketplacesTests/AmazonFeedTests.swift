@@ -234,4 +234,87 @@ struct AmazonFeedTests {
         #expect(sandboxList.allows(scheme: "http", host: "127.0.0.1", port: 8780))
         #expect(!sandboxList.entries.contains { $0.contains("tortuga") })
     }
+
+    @Test("getFeeds (GET /feeds/2021-06-30/feeds) on the sandbox: the model's Feed shape, oldest first, pageSize and nextToken paging (the token alone), the feedTypes/processingStatuses/createdSince filters; 400 InvalidInput for no feedTypes, nextToken with other parameters, an unknown status, pageSize 101 and a bad date; under production limits 0.0222/s burst 10")
+    func getFeedsRoute() async throws {
+        let clock = ManualClock(Timestamp(secondsSinceEpoch: 1_780_000_000))
+        try await SandboxLimitsTests.Raw.with(.production, clock: clock) { raw in
+            raw.sandbox.state.amazonFeeds.setProcessingDelay(milliseconds: 600_000)
+            let token = try await raw.amazonToken()
+            let auth = [(name: "x-amz-access-token", value: token)]
+            let created = try await raw.send(.post, "/amazon/feeds/2021-06-30/documents", headers: auth + [("Content-Type", "application/json")],
+                                             body: #"{"contentType":"application/json; charset=UTF-8"}"#)
+            let document = try #require(raw.json(created)["feedDocumentId"] as? String)
+            var ids: [String] = []
+            for _ in 0..<3 {
+                let feed = try await raw.send(.post, "/amazon/feeds/2021-06-30/feeds", headers: auth + [("Content-Type", "application/json")],
+                                              body: #"{"feedType":"JSON_LISTINGS_FEED","marketplaceIds":["ATVPDKIKX0DER"],"inputFeedDocumentId":"\#(document)"}"#)
+                #expect(feed.status == 202)
+                ids.append(try #require(raw.json(feed)["feedId"] as? String))
+                clock.advance(byMilliseconds: 1_000)
+            }
+            func list(_ query: String) async throws -> HTTPResponse {
+                try await raw.send(.get, "/amazon/feeds/2021-06-30/feeds?" + query, headers: auth)
+            }
+            let first = try await list("feedTypes=JSON_LISTINGS_FEED&pageSize=2&processingStatuses=IN_QUEUE,IN_PROGRESS")
+            #expect(first.status == 200 && first.header("x-amzn-RateLimit-Limit") == "0.0222")
+            let page1 = raw.json(first)
+            let feeds1 = try #require(page1["feeds"] as? [[String: Any]])
+            #expect(feeds1.map { $0["feedId"] as? String } == ids.prefix(2).map { $0 })
+            let feed = try #require(feeds1.first)
+            #expect(feed["feedType"] as? String == "JSON_LISTINGS_FEED" && feed["processingStatus"] as? String == "IN_QUEUE")
+            #expect(feed["marketplaceIds"] as? [String] == ["ATVPDKIKX0DER"] && (feed["createdTime"] as? String)?.hasSuffix("Z") == true)
+            let next = try #require(page1["nextToken"] as? String)
+            let second = raw.json(try await list("nextToken=" + next))
+            #expect((second["feeds"] as? [[String: Any]])?.map { $0["feedId"] as? String } == [ids[2]])
+            #expect(second["nextToken"] == nil)
+            // Filters: created since the second feed; a status none has; another feed type.
+            let since = Timestamp(milliseconds: 1_780_000_000_000 + 1_000).iso8601UTC
+            let recent = raw.json(try await list("feedTypes=JSON_LISTINGS_FEED&createdSince=" + since))
+            #expect((recent["feeds"] as? [[String: Any]])?.map { $0["feedId"] as? String } == ids.suffix(2).map { $0 })
+            #expect((raw.json(try await list("feedTypes=JSON_LISTINGS_FEED&processingStatuses=DONE"))["feeds"] as? [Any])?.isEmpty == true)
+            #expect((raw.json(try await list("feedTypes=POST_PRODUCT_DATA"))["feeds"] as? [Any])?.isEmpty == true)
+            // Bad parameters (five of getFeeds' burst of 10 are used: 300 s bring six back).
+            clock.advance(byMilliseconds: 300_000)
+            for query in ["pageSize=5", "nextToken=\(next)&pageSize=2", "feedTypes=JSON_LISTINGS_FEED&processingStatuses=BAD_VALUE",
+                          "feedTypes=JSON_LISTINGS_FEED&pageSize=101", "feedTypes=JSON_LISTINGS_FEED&createdSince=yesterday",
+                          "nextToken=not-a-token"] {
+                let refused = try await list(query)
+                #expect(refused.status == 400, "\(query)")
+                #expect(String(decoding: refused.body, as: UTF8.self).contains("InvalidInput"), "\(query)")
+            }
+            let row = try await raw.limitRow("amazon.get_feeds")
+            #expect(row["rate"] as? Double == 0.0222 && row["burst"] as? Int == 10)
+            #expect((row["source"] as? String)?.hasSuffix("feeds_2021-06-30.json getFeeds") == true)
+        }
+    }
+
+    @Test("the client's getFeeds (feeds.getFeeds) pages through every feed with nextToken alone, filters by createdSince and status, goes through the pipeline (counted as its own operation), and settleSubmissions waits on the shared clock for an unfinished feed to end")
+    func clientGetFeedsAndSettle() async throws {
+        try await AmazonHarness.with(sandboxOnClientClock: true) { h in
+            h.state.amazonFeeds.setProcessingDelay(milliseconds: 0)
+            let listing = try #require(h.state.channelListings(.amazon).first)
+            var done: [String] = []
+            for _ in 0..<101 {
+                done.append(try await h.client.submitListingsFeed([AmazonFeedMessage(messageID: 1, sku: listing.sku, price: Self.usd(listing.priceMicros))]))
+            }
+            let start = h.clock.wallMilliseconds()
+            let all = try await h.client.feeds(createdSince: start - 3_600_000)
+            // 101 feeds: two pages of at most 100.
+            #expect(all.map(\.feedID) == done)
+            #expect(h.recorder.count(operation: "feeds.getFeeds") == 2)
+            #expect(h.sent.requests.filter { $0.url.contains("/feeds/2021-06-30/feeds?nextToken=") }.count == 1)
+            h.state.amazonFeeds.setProcessingDelay(milliseconds: 90_000)
+            try await h.clock.sleep(milliseconds: 1_000)
+            let pending = try await h.client.submitListingsFeed([AmazonFeedMessage(messageID: 1, sku: listing.sku, price: Self.usd(listing.priceMicros + 10_000))])
+            let unfinished = try await h.client.feeds(createdSince: h.clock.wallMilliseconds() - 500, processingStatuses: ["IN_QUEUE", "IN_PROGRESS"])
+            #expect(unfinished.map(\.feedID) == [pending] && unfinished.allSatisfy(\.isUnfinished))
+            // Waiting: too little time is a transient error; enough time sees it end.
+            await #expect(throws: MarketplaceError.self) { try await h.marketplace.settleSubmissions(createdSince: start, within: .seconds(10)) }
+            let waited = try await h.marketplace.settleSubmissions(createdSince: start, within: .seconds(600))
+            #expect(waited == [pending])
+            #expect(h.state.channelListing(.amazon, sku: listing.sku)?.priceMicros == listing.priceMicros + 10_000)
+            #expect(try await h.marketplace.settleSubmissions(createdSince: start, within: .seconds(600)).isEmpty)
+        }
+    }
 }

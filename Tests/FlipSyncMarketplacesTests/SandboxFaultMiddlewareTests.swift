@@ -87,7 +87,7 @@ struct SandboxFaultMiddlewareTests {
         do {
             let transport = TestTransport.urlSession.make(HostAllowList(["127.0.0.1:\(sandbox.port)"]))
             let endpoints = SandboxFaultMiddleware.endpoints.sorted { $0.key < $1.key }
-            #expect(endpoints.count == 27)
+            #expect(endpoints.count == 28)
             #expect(endpoints.contains { $0.key == "GET /amazon/products/pricing/v0/items/{asin}/offers" }, "keys are the router's endpoint paths")
             for (key, endpoint) in endpoints {
                 let parts = key.split(separator: " ", maxSplits: 1).map(String.init)
@@ -99,7 +99,7 @@ struct SandboxFaultMiddlewareTests {
                 let response = try await transport.send(HTTPRequest(method: method, url: sandbox.baseURL + "/" + path))
                 #expect(response.status == 503, "\(key): \(response.status) \(String(decoding: response.body, as: UTF8.self))")
             }
-            #expect(sandbox.state.faultsApplied.byKind == ["each": 27])
+            #expect(sandbox.state.faultsApplied.byKind == ["each": 28])
         } catch {
             await sandbox.stop()
             throw error

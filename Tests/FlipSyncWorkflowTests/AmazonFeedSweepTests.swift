@@ -1,7 +1,35 @@
 import FlipSyncCore
+import FlipSyncMarketplaces
 import FlipSyncSandbox
 import Foundation
+import Synchronization
 import Testing
+
+/// A clock shared by the sandbox and the world whose waits shorter than `realFrom` return at
+/// once and move it forward (feed polls, retry backoffs: the sandbox's feed processing then
+/// meets the client's polling exactly), while longer ones (a run's `timeout`) are real waits,
+/// so a run is not timed out by its own watchdog. Wall time is the machine's plus the offset.
+final class PollSkippingClock: SchedulerClock {
+    private let offset = Mutex<Int64>(0)
+    private let system = SystemSchedulerClock()
+    private let start = SystemSchedulerClock().monotonicMilliseconds()
+    let realFrom: Int64
+
+    init(realFrom: Int64) { self.realFrom = realFrom }
+
+    func wallMilliseconds() -> Int64 { system.wallMilliseconds() + offset.withLock { $0 } }
+    func monotonicMilliseconds() -> Int64 { start + offset.withLock { $0 } }
+
+    func sleep(milliseconds: Int64) async throws {
+        try Task.checkCancellation()
+        guard milliseconds < realFrom else { return try await system.sleep(milliseconds: milliseconds) }
+        offset.withLock { $0 += max(0, milliseconds) }
+        await Task.yield()
+    }
+
+    /// Milliseconds the short waits moved the clock.
+    var skipped: Int64 { offset.withLock { $0 } }
+}
 
 /// The repricing sweep applying Amazon prices through one JSON_LISTINGS_FEED when the patches
 /// cannot fit the run's time left: the sandbox over real HTTP, decisions in SQLite.
@@ -168,6 +196,51 @@ struct AmazonFeedSweepTests {
             let changed = Self.changing(try h.store.decisions(sweep: run.id))
             #expect(!changed.isEmpty && changed.allSatisfy { $0.state == .applied })
             #expect(h.sandbox.state.updates.count == changed.count)
+        }
+    }
+
+    @Test("a createFeed Amazon accepted whose answer never reached the ledger (the crash between them, feed processed 2 minutes later): the resumed run lists the feeds created since the sweep began (getFeeds), waits for the unfinished one to end, then reads live prices: no second feed, each change applied once")
+    func lostFeedIDResumeWaitsForTheFeed() async throws {
+        let clock = PollSkippingClock(realFrom: 300_000)
+        try await WorkflowHarness.with(listings: 80, clock: clock) { h in
+            let world = try WorkflowWorld.load(h, jobs: ["sweep": Self.job()], clock: clock, amazonRate: Self.amazonRate)
+            let feeds = h.sandbox.state.amazonFeeds
+            // The interrupted run: its changes are marked `sending` and no createFeed answer ever
+            // reaches the ledger (every createFeed is refused here, so nothing is created yet).
+            h.sandbox.state.inject(SandboxFault(route: .amazonCreateFeed, remaining: 1_000, status: 503))
+            let (first, firstStatus) = try await world.run("sweep")
+            #expect(firstStatus == .failed, "\(first.error ?? "")")
+            h.sandbox.state.clearFaults()
+            let inFlight = Self.changing(try h.store.decisions(sweep: first.id))
+            try #require(inFlight.count >= 2)
+            #expect(inFlight.allSatisfy { $0.state == .sending && BulkMarker.parse($0.apiResult) == nil })
+            #expect(feeds.feeds.isEmpty && h.sandbox.state.updates.isEmpty)
+
+            // What Amazon accepted before the crash: the same changes as one feed, its id known
+            // only to Amazon. It is processed 2 minutes later on the shared clock.
+            feeds.setProcessingDelay(milliseconds: 120_000)
+            let amazon = try #require(world.services.marketplaces[.amazon] as? AmazonMarketplace)
+            let lost = try await amazon.client.submitListingsFeed(inFlight.enumerated().map { index, d in
+                AmazonFeedMessage(messageID: index + 1, sku: d.sku, price: d.newPrice)
+            })
+            #expect(feeds.feeds.map(\.status) == ["IN_QUEUE"])
+
+            let skippedBefore = clock.skipped
+            let (resumed, status) = try await world.run("sweep", resumes: first.id)
+            #expect(status == .succeeded, "\(resumed.error ?? "")")
+            // One feed, the lost one, found with getFeeds and waited for; none sent again.
+            #expect(feeds.feeds.map(\.id) == [lost] && feeds.feeds.map(\.status) == ["DONE"])
+            #expect((h.sandbox.state.requestCounts["amazon.get_feeds"] ?? 0) >= 1)
+            #expect(clock.skipped - skippedBefore >= 120_000, "the resumed run waited for the feed on the clock")
+            let decisions = Self.changing(try h.store.decisions(sweep: first.id))
+            #expect(decisions.count == inFlight.count)
+            #expect(decisions.allSatisfy { $0.state == .applied && $0.apiResult?.hasPrefix("already live") == true },
+                    "\(decisions.map { "\($0.sku) \($0.state) \($0.apiResult ?? "")" })")
+            // The sandbox's update log: each change applied exactly once.
+            let perSKU = Dictionary(grouping: h.sandbox.state.updates, by: \.sku)
+            #expect(perSKU.count == decisions.count)
+            #expect(perSKU.values.allSatisfy { $0.count == 1 }, "\(perSKU.filter { $0.value.count > 1 }.keys.sorted())")
+            for d in decisions { #expect(h.sandbox.state.channelListing(.amazon, sku: d.sku)?.priceMicros == d.newPrice?.micros) }
         }
     }
 }

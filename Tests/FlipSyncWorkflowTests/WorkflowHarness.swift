@@ -18,11 +18,14 @@ struct WorkflowHarness: Sendable {
         return logger
     }
 
-    static func with<T: Sendable>(listings: Int = 40, seed: UInt64 = 11, _ body: @Sendable (WorkflowHarness) async throws -> T) async throws -> T {
+    /// `clock`: the sandbox's (feed processing, token lifetimes); pass the world's to make them meet.
+    static func with<T: Sendable>(listings: Int = 40, seed: UInt64 = 11, clock: any SchedulerClock = SystemSchedulerClock(),
+                                  _ body: @Sendable (WorkflowHarness) async throws -> T) async throws -> T {
         let directory = NSTemporaryDirectory() + "flipsync-workflow-\(UInt64.random(in: 0...UInt64.max))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let sandbox = try await SandboxServer.start(SandboxConfiguration(port: 0, seed: seed, listings: listings), logger: quietLogger)
+        let sandbox = try await SandboxServer.start(SandboxConfiguration(port: 0, seed: seed, listings: listings), clock: clock,
+                                                    logger: quietLogger)
         do {
             let store = try RunStore(path: directory + "/flipsync.sqlite")
             let result = try await body(WorkflowHarness(sandbox: sandbox, store: store, directory: directory))

@@ -25,6 +25,19 @@ public protocol BulkApplyingMarketplace: Marketplace {
     /// The outcome of a submission made earlier: waits for it like `applyInBulk` does, and
     /// returns one result per item, in order.
     func bulkResults(submission: String, items: [BulkItem]) async throws -> [ListingChangeResult]
+
+    /// Called before the live values are read for changes whose earlier send has no recorded
+    /// answer (a crash after the channel accepted a submission and before its id reached the
+    /// ledger): waits until every submission created at or after `createdSince` (wall
+    /// milliseconds) has ended, at most `within`, so that what such a submission carried is
+    /// live when it is read. Returns the ids of the submissions it found unfinished and waited
+    /// for. Throws a transient error when one is still unfinished at `within`.
+    func settleSubmissions(createdSince: Int64, within: TimeSpan) async throws -> [String]
+}
+
+extension BulkApplyingMarketplace {
+    /// A channel whose submissions are never in flight after the call returns: nothing to wait for.
+    public func settleSubmissions(createdSince: Int64, within: TimeSpan) async throws -> [String] { [] }
 }
 
 /// One change of a bulk submission and its message number in it (1-based).

@@ -11,7 +11,10 @@ import Foundation
 //   inputFeedDocumentId}` → 202 `CreateFeedResponse {feedId}`; 0.0083/s, burst 15), `getFeed`
 //   (GET /feeds/2021-06-30/feeds/{feedId} → `Feed {feedId, feedType, processingStatus
 //   CANCELLED|DONE|FATAL|IN_PROGRESS|IN_QUEUE, resultFeedDocumentId}`; 2/s, burst 15),
-//   `getFeedDocument` (GET /feeds/2021-06-30/documents/{feedDocumentId} → `FeedDocument
+//   `getFeeds` (GET /feeds/2021-06-30/feeds?feedTypes&marketplaceIds&pageSize 1…100&
+//   processingStatuses&createdSince&createdUntil, or nextToken alone → `GetFeedsResponse {feeds
+//   [Feed], nextToken}`; lists comma-separated; 0.0222/s, burst 10; `Feed` carries no input
+//   document id), `getFeedDocument` (GET /feeds/2021-06-30/documents/{feedDocumentId} → `FeedDocument
 //   {feedDocumentId, url, compressionAlgorithm GZIP}`; 0.0222/s, burst 10). The `url`s are
 //   presigned and expire after 5 minutes.
 // - schemas/feeds/listings-feed-schema-v2.json: `{header {sellerId, version "2.0", issueLocale},
@@ -37,6 +40,11 @@ public struct AmazonFeedStatus: Sendable, Hashable {
     /// `IN_QUEUE`, `IN_PROGRESS`, `DONE`, `CANCELLED`, `FATAL`.
     public var processingStatus: String
     public var resultFeedDocumentID: String?
+    /// `createdTime` (wall milliseconds), when given.
+    public var createdAt: Int64? = nil
+
+    /// Not yet ended: `IN_QUEUE` or `IN_PROGRESS`.
+    public var isUnfinished: Bool { ["IN_QUEUE", "IN_PROGRESS"].contains(processingStatus) }
 }
 
 /// One issue of a processing report.
@@ -147,6 +155,50 @@ extension AmazonClient {
             throw MarketplaceError.malformed("\(operation.rawValue): asked for feed \(feedID), got \(wire.feedId)")
         }
         return AmazonFeedStatus(feedID: wire.feedId, processingStatus: wire.processingStatus, resultFeedDocumentID: wire.resultFeedDocumentId)
+    }
+
+    /// `getFeeds`, every page: our marketplace's JSON_LISTINGS_FEEDs created at or after
+    /// `createdSince` (wall milliseconds), in `processingStatuses` (any status when empty),
+    /// 100 a page; later pages are asked for with `nextToken` alone, as the model requires.
+    public func feeds(createdSince: Int64, processingStatuses: [String] = []) async throws -> [AmazonFeedStatus] {
+        let operation = AmazonOperation.getFeeds
+        var query = "feedTypes=\(Self.listingsFeedType)&marketplaceIds=\(FormEncoding.escape(configuration.marketplaceID))&pageSize=100"
+            + "&createdSince=\(FormEncoding.escape(Self.iso8601(createdSince)))"
+        if !processingStatuses.isEmpty { query += "&processingStatuses=" + processingStatuses.joined(separator: ",") }
+        var found: [AmazonFeedStatus] = []
+        var nextToken: String?
+        repeat {
+            let url = configuration.baseURL + "/feeds/2021-06-30/feeds?" + (nextToken.map { "nextToken=" + FormEncoding.escape($0) } ?? query)
+            let response = try await authorized(operation) { self.request(.get, url, token: $0) }
+            let wire = try decode(AmazonWireFeeds.self, response, operation: operation)
+            found += wire.feeds.map {
+                AmazonFeedStatus(feedID: $0.feedId, processingStatus: $0.processingStatus, resultFeedDocumentID: $0.resultFeedDocumentId,
+                                 createdAt: $0.createdTime.flatMap(ISO8601.milliseconds))
+            }
+            guard wire.nextToken == nil || wire.nextToken != nextToken else {
+                throw MarketplaceError.malformed("\(operation.rawValue): nextToken did not advance")
+            }
+            nextToken = wire.nextToken
+        } while nextToken != nil
+        return found
+    }
+
+    /// Polls `getFeed` until the feed has ended (`DONE`, `FATAL` or `CANCELLED`, all alike here),
+    /// at once and then as `waitForFeed` does; still unfinished when the next poll would come
+    /// after `within`, a `transient` error naming it.
+    public func waitUntilEnded(_ feedID: String, within: TimeSpan) async throws -> AmazonFeedStatus {
+        let start = clock.monotonicMilliseconds()
+        var wait = max(1, configuration.feedPollInterval.milliseconds)
+        while true {
+            let feed = try await feed(id: feedID)
+            guard feed.isUnfinished else { return feed }
+            let elapsed = clock.monotonicMilliseconds() - start
+            guard elapsed + wait <= within.milliseconds else {
+                throw MarketplaceError.transient("Amazon feed \(feedID) is still \(feed.processingStatus) after \(TimeSpan(milliseconds: elapsed))")
+            }
+            try await clock.sleep(milliseconds: wait)
+            wait = min(wait * 2, max(wait, configuration.feedPollMaxInterval.milliseconds))
+        }
     }
 
     /// `getFeedDocument`: where a result document is, and whether it is compressed.
@@ -326,6 +378,12 @@ struct AmazonWireFeed: Decodable {
     var feedType: String?
     var processingStatus: String
     var resultFeedDocumentId: String?
+    var createdTime: String?
+}
+
+struct AmazonWireFeeds: Decodable {
+    var feeds: [AmazonWireFeed]
+    var nextToken: String?
 }
 
 struct AmazonWireListingsFeed: Encodable {

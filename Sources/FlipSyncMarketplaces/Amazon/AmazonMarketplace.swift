@@ -15,6 +15,9 @@ import FlipSyncCore
 ///   be retried, since each patch replaces values and applying it twice is harmless.
 /// - `applyInBulk` (`BulkApplyingMarketplace`): the same changes as one JSON_LISTINGS_FEED, when
 ///   the sweep's rule says the patches cannot fit the run's time left (see the extension below).
+/// - `settleSubmissions`: before a resumed sweep reads live prices of changes sent with no
+///   recorded answer, `getFeeds` finds the feeds still unfinished since then and `getFeed`
+///   waits for each to end (a feed accepted just before a crash, its id never recorded).
 /// - `orders(since:)`: the cursor is the ISO 8601 `CreatedAfter` to ask for next: the newest
 ///   `PurchaseDate` seen minus `overlap` (orders can show up in the API a little after they
 ///   were placed), never earlier than the cursor it started from. A nil cursor starts
@@ -270,6 +273,28 @@ extension AmazonMarketplace: BulkApplyingMarketplace {
             }
         }
         return results.map { $0! }
+    }
+
+    /// How far before `createdSince` `settleSubmissions` looks: Amazon's `createdTime` is on
+    /// Amazon's clock, the intent's time on ours.
+    public static let feedWindowMargin: Int64 = 300_000
+
+    /// `getFeeds` for our JSON_LISTINGS_FEEDs created since `createdSince` less
+    /// `feedWindowMargin` that are `IN_QUEUE` or `IN_PROGRESS` (one call a page, at getFeeds'
+    /// rate), then `getFeed` on each until it has ended (`DONE`, `FATAL` or `CANCELLED`), polled
+    /// as `waitForFeed` polls, all within `within`. The Feeds API's `Feed` does not name its input
+    /// document, so a feed found this way cannot be tied to the changes it carried: once all
+    /// have ended, the live prices say what landed.
+    public func settleSubmissions(createdSince: Int64, within: TimeSpan) async throws -> [String] {
+        let start = clock.monotonicMilliseconds()
+        let unfinished = try await client.feeds(createdSince: createdSince - Self.feedWindowMargin,
+                                                processingStatuses: ["IN_QUEUE", "IN_PROGRESS"])
+            .filter(\.isUnfinished)
+        for feed in unfinished {
+            let left = within.milliseconds - (clock.monotonicMilliseconds() - start)
+            _ = try await client.waitUntilEnded(feed.feedID, within: TimeSpan(milliseconds: max(0, left)))
+        }
+        return unfinished.map(\.feedID)
     }
 
     /// The feed's processing report, per change: an `ERROR` issue for its `messageId` fails it

@@ -21,6 +21,7 @@ public enum AmazonOperation: String, Sendable, Hashable, CaseIterable {
     case createFeedDocument = "feeds.createFeedDocument"
     case createFeed = "feeds.createFeed"
     case getFeed = "feeds.getFeed"
+    case getFeeds = "feeds.getFeeds"
     case getFeedDocument = "feeds.getFeedDocument"
     /// The upload to and download from a feed document's presigned URL (Amazon's document
     /// store, not the SP-API host): no usage plan is published; ours is 5 a second, burst 5.
@@ -41,6 +42,7 @@ public enum AmazonOperation: String, Sendable, Hashable, CaseIterable {
         case .createFeedDocument: return AmazonRate(requestsPerSecond: 0.5, burst: 15)
         case .createFeed: return AmazonRate(requestsPerSecond: 0.0083, burst: 15)
         case .getFeed: return AmazonRate(requestsPerSecond: 2, burst: 15)
+        case .getFeeds: return AmazonRate(requestsPerSecond: 0.0222, burst: 10)
         case .getFeedDocument: return AmazonRate(requestsPerSecond: 0.0222, burst: 10)
         case .feedDocumentTransfer: return AmazonRate(requestsPerSecond: 5, burst: 5)
         }

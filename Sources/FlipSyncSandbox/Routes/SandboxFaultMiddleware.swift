@@ -238,6 +238,7 @@ struct SandboxFaultMiddleware: RouterMiddleware {
         add(.post, feeds + "/documents", .amazon, .amazonCreateFeedDocument, .prefix(#"{"feedDocumentId":"#))
         add(.get, feeds + "/documents/:documentId", .amazon, .amazonGetFeedDocument, .prefix(#"{"feedDocumentId":"#))
         add(.post, feeds + "/feeds", .amazon, .amazonCreateFeed, .prefix(#"{"feedId":"#))
+        add(.get, feeds + "/feeds", .amazon, .amazonGetFeeds, .prefix(#"{"feeds":[{"feedId":"#))
         add(.get, feeds + "/feeds/:feedId", .amazon, .amazonGetFeed, .prefix(#"{"feedId":"#))
         add(.put, "amazon-documents/:documentId", .amazonDocumentStore, .amazonFeedDocumentStore, .none)
         add(.get, "amazon-documents/:documentId", .amazonDocumentStore, .amazonFeedDocumentStore, .none)

@@ -109,6 +109,9 @@ public final class SandboxAmazonFeeds: Sendable {
 
     func feed(_ id: String) -> Feed? { state.withLock { $0.feeds[id] } }
 
+    /// Every feed, oldest first (`getFeeds` filters and pages them).
+    func allFeeds() -> [Feed] { state.withLock { s in s.feedOrder.compactMap { s.feeds[$0] } } }
+
     /// Moves feeds along by `monotonic` time and claims those due for processing (each once).
     func claimDue(monotonic: Int64) -> [Feed] {
         state.withLock { s in

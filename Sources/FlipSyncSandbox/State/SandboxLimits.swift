@@ -101,6 +101,8 @@ public struct SandboxLimits: Sendable, Hashable {
             .amazonCreateFeed: SandboxLimit(rate: 0.0083, burst: 15, source: spapiFeeds + " createFeed"),
             // feeds_2021-06-30.json, getFeed: 2 | 15
             .amazonGetFeed: SandboxLimit(rate: 2, burst: 15, source: spapiFeeds + " getFeed"),
+            // feeds_2021-06-30.json, getFeeds: 0.0222 | 10
+            .amazonGetFeeds: SandboxLimit(rate: 0.0222, burst: 10, source: spapiFeeds + " getFeeds"),
             // feeds_2021-06-30.json, getFeedDocument: 0.0222 | 10
             .amazonGetFeedDocument: SandboxLimit(rate: 0.0222, burst: 10, source: spapiFeeds + " getFeedDocument"),
             // eBay, default call limits a day (midnight to midnight Pacific).

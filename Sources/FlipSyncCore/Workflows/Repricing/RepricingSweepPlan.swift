@@ -727,6 +727,20 @@ public struct RepricingSweepPlan: WorkflowPlan {
             }
             let unsure = decisions.filter { $0.state == .sending && BulkMarker.parse($0.apiResult) == nil }
             if !unsure.isEmpty {
+                // A submission the channel accepted just before a crash, its id never recorded,
+                // may not be live yet: wait (within the run's time left) for every submission
+                // made since the sweep began to end before the live prices are read.
+                if let channel = marketplace as? any BulkApplyingMarketplace {
+                    let now = plan.clock.wallMilliseconds()
+                    let since = try plan.ledger.runStartedAt(runID: sweep) ?? plan.ledger.runStartedAt(runID: context.runID) ?? now
+                    let started = try plan.ledger.runStartedAt(runID: context.runID) ?? now
+                    let left = context.job.timeout.milliseconds - max(0, now - started)
+                    let waited = try await channel.settleSubmissions(createdSince: since, within: TimeSpan(milliseconds: max(0, left)))
+                    if !waited.isEmpty {
+                        context.logger.notice("waited for \(marketplace.name.rawValue) submissions \(waited.joined(separator: ", ")) to end before checking live prices",
+                                              metadata: ["event": "bulk-settled", "marketplace": "\(marketplace.name.rawValue)"])
+                    }
+                }
                 // A call may have landed before a crash: the live price says whether it did.
                 let live = Dictionary(try await marketplace.activeListings().map { ($0.sku, $0.price.micros) }, uniquingKeysWith: { a, _ in a })
                 for decision in unsure {
