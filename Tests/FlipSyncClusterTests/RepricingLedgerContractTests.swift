@@ -3,6 +3,7 @@ import FlipSyncPostgres
 import FlipSyncStore
 import Foundation
 import GRDB
+import PostgresNIO
 import Testing
 
 /// One store's repricing ledger, with its run ledger (for resumed chains and start times) and a
@@ -96,6 +97,32 @@ struct RepricingLedgerContractTests {
         #expect(try ledger.sweepListings(sweep: 1, marketplace: .ebay).count == 1_235)
         try ledger.updateSweepListings([], removing: ["e-5"], sweep: 1, marketplace: .ebay)
         #expect(try ledger.sweepListings(sweep: 1, marketplace: .ebay).count == 1_234)
+    }
+
+    @Test("order is by the bytes of the text, as SQLite's, even on a PostgreSQL column whose collation sorts otherwise (ICU English)", arguments: StoreKind.available)
+    func byteOrder(kind: StoreKind) async throws {
+        let stores = try await kind.makeRepricingStores()
+        if kind == .postgres {
+            // The suite's server runs in C.UTF-8 (already byte order): give the columns a collation that is not.
+            for (table, column) in [("sweep_listings", "sku"), ("decisions", "sku"), ("decisions", "marketplace")] {
+                try stores.execute("ALTER TABLE \(table) ALTER COLUMN \(column) TYPE TEXT COLLATE \"en-x-icu\"")
+            }
+        }
+        let skus = ["b", "B", "a", "_x", "A"], bytes = ["A", "B", "_x", "a", "b"]
+        try stores.ledger.saveSweepListings(skus.map { listing($0) }, sweep: 1, marketplace: .ebay)
+        for sku in skus { try await stores.ledger.saveDecision(decision(sku, newPrice: usd(1)), sweep: 1) }
+        if kind == .postgres {
+            // The column's own order differs, so byte order below is the ledger's doing.
+            var plain: [String] = []
+            for row in try (stores.runs as! PostgresLedger).session.query("SELECT sku FROM sweep_listings ORDER BY sku") {
+                plain.append(try row.makeRandomAccess()[0].decode(String.self))
+            }
+            #expect(plain == ["_x", "a", "A", "b", "B"])
+        }
+        #expect(try stores.ledger.sweepListings(sweep: 1, marketplace: .ebay).map(\.sku) == bytes)
+        #expect(try stores.ledger.decisions(sweep: 1).map(\.sku) == bytes)
+        #expect(try stores.ledger.decisions(sweep: 1, marketplace: .ebay, skus: skus).map(\.sku) == bytes)
+        #expect(try stores.ledger.changingDecisions(sweep: 1).map(\.sku) == bytes)
     }
 
     @Test("unit costs: saved by SKU with their currency, a second save replaces a SKU's cost and leaves the others; an unknown SKU has none", arguments: StoreKind.available)
