@@ -41,14 +41,14 @@ extension PostgresRepricingLedger {
 
     public func decisions(sweep: Int64) throws(LedgerError) -> [PricingDecision] {
         try session.query("\(Self.decisionSelect) WHERE sweep_id = $1 ORDER BY marketplace COLLATE \"C\", sku COLLATE \"C\"", [.integer(sweep)])
-            .map { row throws(LedgerError) in try Self.decision(row) }
+            .map { row throws(LedgerError) in try Self.decision(ColumnsByName(row)) }
     }
 
     public func decisions(sweep: Int64, marketplace: MarketplaceName, skus: [String]) throws(LedgerError) -> [PricingDecision] {
         try session.query("""
             \(Self.decisionSelect) WHERE sweep_id = $1 AND marketplace = $2 AND sku IN (SELECT json_array_elements_text($3::json))
             ORDER BY sku COLLATE "C"
-            """, [.integer(sweep), .text(marketplace.rawValue), try Self.jsonList(skus)]).map { row throws(LedgerError) in try Self.decision(row) }
+            """, [.integer(sweep), .text(marketplace.rawValue), try Self.jsonList(skus)]).map { row throws(LedgerError) in try Self.decision(ColumnsByName(row)) }
     }
 
     public func changingDecisions(sweep: Int64) throws(LedgerError) -> [PricingDecision] {
@@ -56,7 +56,7 @@ extension PostgresRepricingLedger {
             \(Self.decisionSelect)
             WHERE sweep_id = $1 AND (new_price_micros IS NOT NULL OR state IN ('planned', 'sending', 'applied', 'failed'))
             ORDER BY marketplace COLLATE "C", sku COLLATE "C"
-            """, [.integer(sweep)]).map { row throws(LedgerError) in try Self.decision(row) }
+            """, [.integer(sweep)]).map { row throws(LedgerError) in try Self.decision(ColumnsByName(row)) }
     }
 
     public func decisionCount(sweep: Int64) throws(LedgerError) -> Int {
@@ -65,7 +65,8 @@ extension PostgresRepricingLedger {
 
     public func decisionStates(sweep: Int64) throws(LedgerError) -> [PricingDecision.State: Int] {
         var counts: [PricingDecision.State: Int] = [:]
-        for row in try session.query("SELECT state, COUNT(*) AS n FROM decisions WHERE sweep_id = $1 GROUP BY state", [.integer(sweep)]) {
+        for raw in try session.query("SELECT state, COUNT(*) AS n FROM decisions WHERE sweep_id = $1 GROUP BY state", [.integer(sweep)]) {
+            let row = ColumnsByName(raw)
             let text = try row.get("state", as: String.self)
             guard let state = PricingDecision.State(rawValue: text) else {
                 throw .storage("sweep \(sweep) has decisions in an unknown state \"\(text)\"")
@@ -77,7 +78,8 @@ extension PostgresRepricingLedger {
 
     public func decidedListings(sweep: Int64) throws(LedgerError) -> Set<String> {
         var listings = Set<String>()
-        for row in try session.query("SELECT marketplace || '/' || sku AS listing FROM decisions WHERE sweep_id = $1", [.integer(sweep)]) {
+        for raw in try session.query("SELECT marketplace || '/' || sku AS listing FROM decisions WHERE sweep_id = $1", [.integer(sweep)]) {
+            let row = ColumnsByName(raw)
             listings.insert(try row.get("listing", as: String.self))
         }
         return listings
@@ -102,7 +104,7 @@ extension PostgresRepricingLedger {
             """, [.text(state.rawValue), .integer(sweep), .text(marketplace.rawValue), .text(targets)])
     }
 
-    static func decision(_ row: PostgresRow) throws(LedgerError) -> PricingDecision {
+    static func decision(_ row: ColumnsByName) throws(LedgerError) -> PricingDecision {
         try named("decisions", row, key: ["sweep_id", "marketplace", "sku"]) { () throws(LedgerError) in
             let currency = try currency(row, "currency")
             func money(_ column: String) throws(LedgerError) -> Money? {

@@ -63,16 +63,16 @@ public final class PostgresRepricingLedger: RepricingLedger, OfferMemory, Compet
         try session.query("""
             SELECT \(Self.listingColumns.joined(separator: ", ")) FROM sweep_listings WHERE sweep_id = $1 AND marketplace = $2
             ORDER BY sku COLLATE "C"
-            """, [.integer(sweep), .text(marketplace.rawValue)]).map { row throws(LedgerError) in try Self.listing(row) }
+            """, [.integer(sweep), .text(marketplace.rawValue)]).map { row throws(LedgerError) in try Self.listing(ColumnsByName(row)) }
     }
 
     public func sweepListing(sweep: Int64, marketplace: MarketplaceName, sku: String) throws(LedgerError) -> MarketplaceListing? {
         try session.query("""
             SELECT \(Self.listingColumns.joined(separator: ", ")) FROM sweep_listings WHERE sweep_id = $1 AND marketplace = $2 AND sku = $3
-            """, [.integer(sweep), .text(marketplace.rawValue), .text(sku)]).first.map { row throws(LedgerError) in try Self.listing(row) }
+            """, [.integer(sweep), .text(marketplace.rawValue), .text(sku)]).first.map { row throws(LedgerError) in try Self.listing(ColumnsByName(row)) }
     }
 
-    static func listing(_ row: PostgresRow) throws(LedgerError) -> MarketplaceListing {
+    static func listing(_ row: ColumnsByName) throws(LedgerError) -> MarketplaceListing {
         try named("sweep_listings", row, key: ["sweep_id", "marketplace", "sku"]) { () throws(LedgerError) in
             let currency = try currency(row, "currency")
             return MarketplaceListing(
@@ -98,8 +98,8 @@ public final class PostgresRepricingLedger: RepricingLedger, OfferMemory, Compet
 
     public func unitCosts() throws(LedgerError) -> [String: Money] {
         var costs: [String: Money] = [:]
-        for row in try session.query("SELECT sku, cost_micros, currency FROM unit_costs") {
-            let (sku, cost) = try Self.unitCost(row)
+        for raw in try session.query("SELECT sku, cost_micros, currency FROM unit_costs") {
+            let (sku, cost) = try Self.unitCost(ColumnsByName(raw))
             costs[sku] = cost
         }
         return costs
@@ -107,10 +107,10 @@ public final class PostgresRepricingLedger: RepricingLedger, OfferMemory, Compet
 
     public func unitCost(sku: String) throws(LedgerError) -> Money? {
         try session.query("SELECT sku, cost_micros, currency FROM unit_costs WHERE sku = $1", [.text(sku)]).first
-            .map { row throws(LedgerError) in try Self.unitCost(row).cost }
+            .map { row throws(LedgerError) in try Self.unitCost(ColumnsByName(row)).cost }
     }
 
-    static func unitCost(_ row: PostgresRow) throws(LedgerError) -> (sku: String, cost: Money) {
+    static func unitCost(_ row: ColumnsByName) throws(LedgerError) -> (sku: String, cost: Money) {
         try named("unit_costs", row, key: ["sku"]) { () throws(LedgerError) in
             (try row.get("sku"), Money(micros: try row.get("cost_micros"), currency: try currency(row, "currency")))
         }
@@ -120,8 +120,9 @@ public final class PostgresRepricingLedger: RepricingLedger, OfferMemory, Compet
 
     public func coverage(marketplace: MarketplaceName) throws(LedgerError) -> [String: ListingCoverage] {
         var result: [String: ListingCoverage] = [:]
-        for row in try session.query("SELECT marketplace, sku, last_checked, sweep_id FROM listing_coverage WHERE marketplace = $1",
+        for raw in try session.query("SELECT marketplace, sku, last_checked, sweep_id FROM listing_coverage WHERE marketplace = $1",
                                      [.text(marketplace.rawValue)]) {
+            let row = ColumnsByName(raw)
             try Self.named("listing_coverage", row, key: ["marketplace", "sku"]) { () throws(LedgerError) in
                 let _: MarketplaceName = try Self.code(row, "marketplace")
                 result[try row.get("sku")] = ListingCoverage(lastChecked: try row.get("last_checked"), sweep: try row.get("sweep_id"))
@@ -175,6 +176,19 @@ public final class PostgresRepricingLedger: RepricingLedger, OfferMemory, Compet
 
     // MARK: - Helpers
 
+    /// One row's columns by name, its lookup table built once per row (`PostgresRow.get` builds
+    /// one per column read: most of the time of reading thousands of listings).
+    struct ColumnsByName {
+        let columns: PostgresRandomAccessRow
+
+        init(_ row: PostgresRow) { columns = row.makeRandomAccess() }
+
+        /// The column `name`, decoded (a wrong type is a storage error naming the column).
+        func get<T: PostgresDecodable>(_ name: String, as type: T.Type = T.self) throws(LedgerError) -> T {
+            do { return try columns[name].decode(T.self) } catch { throw .storage("column \(name): \(error)") }
+        }
+    }
+
     /// One statement and its values.
     typealias Statement = (sql: String, values: [LedgerValue])
 
@@ -225,7 +239,7 @@ public final class PostgresRepricingLedger: RepricingLedger, OfferMemory, Compet
     }
 
     /// `body`'s value; a failure is an error naming `table` and the row's `key` columns.
-    static func named<T>(_ table: String, _ row: PostgresRow, key: [String], _ body: () throws(LedgerError) -> T) throws(LedgerError) -> T {
+    static func named<T>(_ table: String, _ row: ColumnsByName, key: [String], _ body: () throws(LedgerError) -> T) throws(LedgerError) -> T {
         do {
             return try body()
         } catch {
@@ -240,21 +254,21 @@ public final class PostgresRepricingLedger: RepricingLedger, OfferMemory, Compet
     }
 
     /// The text `column` holds as one of `T`'s raw values, or "unknown <column> "<text>"".
-    static func code<T: RawRepresentable>(_ row: PostgresRow, _ column: String) throws(LedgerError) -> T where T.RawValue == String {
+    static func code<T: RawRepresentable>(_ row: ColumnsByName, _ column: String) throws(LedgerError) -> T where T.RawValue == String {
         let text = try row.get(column, as: String.self)
         guard let value = T(rawValue: text) else { throw .storage("unknown \(column) \"\(text)\"") }
         return value
     }
 
     /// A currency this build knows (never USD for one it does not).
-    static func currency(_ row: PostgresRow, _ column: String) throws(LedgerError) -> Currency {
+    static func currency(_ row: ColumnsByName, _ column: String) throws(LedgerError) -> Currency {
         let code = try row.get(column, as: String.self)
         guard let currency = Currency(code: code) else { throw .storage("unknown \(column) \"\(code)\"") }
         return currency
     }
 
     /// `micros` in the currency of `currencyColumn`: both recorded or both NULL, never one alone.
-    static func money(_ row: PostgresRow, _ microsColumn: String, _ currencyColumn: String) throws(LedgerError) -> Money? {
+    static func money(_ row: ColumnsByName, _ microsColumn: String, _ currencyColumn: String) throws(LedgerError) -> Money? {
         let micros = try row.get(microsColumn, as: Int64?.self)
         let code = try row.get(currencyColumn, as: String?.self)
         guard (micros == nil) == (code == nil) else {

@@ -12,8 +12,9 @@ extension PostgresRepricingLedger {
 
     public func rememberedOffers(marketplace: MarketplaceName) throws(LedgerError) -> [String: RememberedOffer] {
         var result: [String: RememberedOffer] = [:]
-        for row in try session.query("SELECT \(Self.offerColumns.joined(separator: ", ")) FROM listing_offers WHERE marketplace = $1",
+        for raw in try session.query("SELECT \(Self.offerColumns.joined(separator: ", ")) FROM listing_offers WHERE marketplace = $1",
                                      [.text(marketplace.rawValue)]) {
+            let row = ColumnsByName(raw)
             let offer = try Self.named("listing_offers", row, key: ["marketplace", "sku"]) { () throws(LedgerError) -> RememberedOffer in
                 let _: MarketplaceName = try Self.code(row, "marketplace")
                 return RememberedOffer(
@@ -51,17 +52,19 @@ extension PostgresRepricingLedger {
 
     public func rememberedSearches(marketplace: MarketplaceName) throws(LedgerError) -> [String: RememberedSearch] {
         var result: [String: RememberedSearch] = [:]
-        for row in try session.query("SELECT marketplace, search_key, searched_at FROM competitor_searches WHERE marketplace = $1",
+        for raw in try session.query("SELECT marketplace, search_key, searched_at FROM competitor_searches WHERE marketplace = $1",
                                      [.text(marketplace.rawValue)]) {
+            let row = ColumnsByName(raw)
             try Self.named("competitor_searches", row, key: ["marketplace", "search_key"]) { () throws(LedgerError) in
                 let _: MarketplaceName = try Self.code(row, "marketplace")
                 result[try row.get("search_key")] = RememberedSearch(itemIDs: [], searchedAt: try row.get("searched_at"))
             }
         }
-        for row in try session.query("""
+        for raw in try session.query("""
             SELECT marketplace, search_key, item_id, position FROM competitor_items WHERE marketplace = $1
             ORDER BY search_key COLLATE "C", position
             """, [.text(marketplace.rawValue)]) {
+            let row = ColumnsByName(raw)
             try Self.named("competitor_items", row, key: ["marketplace", "search_key", "item_id"]) { () throws(LedgerError) in
                 let _: MarketplaceName = try Self.code(row, "marketplace")
                 _ = try row.get("position", as: Int64.self)
@@ -104,8 +107,9 @@ extension PostgresRepricingLedger {
         try session.query("""
             SELECT sku, offer_id, title_hash, same_product, confidence_per_mille, provider, input_tokens, output_tokens, expires_at
             FROM llm_matches WHERE sku = $1 AND offer_id = $2 AND title_hash = $3 AND expires_at > $4
-            """, [.text(sku), .text(offerID), .text(titleHash), .integer(now)]).first.map { row throws(LedgerError) in
-            try Self.named("llm_matches", row, key: ["sku", "offer_id", "title_hash"]) { () throws(LedgerError) in
+            """, [.text(sku), .text(offerID), .text(titleHash), .integer(now)]).first.map { raw throws(LedgerError) in
+            let row = ColumnsByName(raw)
+            return try Self.named("llm_matches", row, key: ["sku", "offer_id", "title_hash"]) { () throws(LedgerError) in
                 // Any non-zero is true, as GRDB reads SQLite's INTEGER into a Bool.
                 CachedMatch(sameProduct: try row.get("same_product", as: Int64.self) != 0,
                             confidencePerMille: Int(try row.get("confidence_per_mille", as: Int64.self)), provider: try row.get("provider"),
