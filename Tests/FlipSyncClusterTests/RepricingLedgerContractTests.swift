@@ -293,6 +293,35 @@ struct RepricingLedgerContractTests {
         #expect(try ledger.cachedMatch(sku: "A", offerID: "o1", titleHash: "h1", now: 1_500) == no)
     }
 
+    @Test("PostgreSQL, two nodes at once: marking the same 1,500 listings checked in opposite orders (three statements a transaction), upserting the same unit costs and replacing the same search, 10 rounds each: no deadlock nor duplicate key, and what is left is one node's", .enabled(if: TestPostgres.binDirectory() != nil))
+    func twoNodes() async throws {
+        let server = try server()
+        let endpoint = try await server.freshDatabase()
+        let nodes = [PostgresRepricingLedger(ledger: try PostgresLedger(endpoint: endpoint, password: server.password)),
+                     PostgresRepricingLedger(ledger: try PostgresLedger(endpoint: endpoint, password: server.password))]
+        let skus = (0..<1_500).map { String(format: "S%04d", $0) }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (node, ledger) in nodes.enumerated() {
+                group.addTask {
+                    let order = node == 0 ? skus : skus.reversed()
+                    for round in 0..<10 {
+                        try ledger.markChecked(marketplace: .ebay, skus: order, sweep: Int64(node), at: Int64(round))
+                        try ledger.saveUnitCosts(Dictionary(uniqueKeysWithValues: order.map { ($0, usd(Int64(node + 1))) }), source: "node \(node)",
+                                                 at: Int64(round))
+                        try ledger.rememberSearch(marketplace: .ebay, key: "0123|1000",
+                                                  RememberedSearch(itemIDs: ["n\(node)-a", "shared", "n\(node)-b"], searchedAt: Int64(round)))
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let coverage = try nodes[0].coverage(marketplace: .ebay)
+        #expect(coverage.count == 1_500 && coverage.values.allSatisfy { $0.lastChecked == 9 })
+        #expect(try nodes[1].unitCosts().count == 1_500)
+        let search = try #require(try nodes[1].rememberedSearches(marketplace: .ebay)["0123|1000"])
+        #expect(search.itemIDs == ["n0-a", "shared", "n0-b"] || search.itemIDs == ["n1-a", "shared", "n1-b"])
+    }
+
     @Test("a row that does not decode is an error naming its table and saying why, never a default", arguments: StoreKind.available)
     func badRows(kind: StoreKind) async throws {
         let stores = try await kind.makeRepricingStores()
