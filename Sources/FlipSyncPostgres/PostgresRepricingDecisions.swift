@@ -1,0 +1,137 @@
+import FlipSyncCore
+import Foundation
+import PostgresNIO
+
+/// A sweep's decisions (`decisions`), as `RunStore` keeps them: one row per (sweep, marketplace,
+/// SKU), replaced whole by a second save; the offers left out as a JSON object of counts keyed by
+/// exclusion code, keys sorted (the same text SQLite stores).
+extension PostgresRepricingLedger {
+    static let decisionColumns = [
+        "sweep_id", "marketplace", "sku", "listing_id", "currency", "old_price_micros", "new_price_micros", "floor_micros",
+        "ceiling_micros", "lowest_competitor_micros", "buy_box_micros", "offers_considered", "offers_excluded", "strategy",
+        "reason_code", "reason", "state", "api_result", "shipping_charged_micros",
+    ]
+
+    static var decisionSelect: String { "SELECT \(decisionColumns.joined(separator: ", ")) FROM decisions" }
+
+    public func saveDecision(_ d: PricingDecision, sweep: Int64) async throws(LedgerError) {
+        let codes = Dictionary(uniqueKeysWithValues: d.offersExcluded.map { ($0.key.rawValue, $0.value) })
+        let excluded: String
+        do {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            excluded = String(decoding: try encoder.encode(codes), as: UTF8.self)
+        } catch {
+            throw .storage("cannot encode the exclusions of \(d.marketplace.rawValue)/\(d.sku): \(error)")
+        }
+        let keys: Set<String> = ["sweep_id", "marketplace", "sku"]
+        // Every other column replaced: INSERT OR REPLACE's whole-row replacement.
+        let updates = Self.decisionColumns.filter { !keys.contains($0) }.map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
+        let statements = Self.inserts(
+            into: "decisions", columns: Self.decisionColumns,
+            rows: [[.integer(sweep), .text(d.marketplace.rawValue), .text(d.sku), .text(d.listingID), .text(d.oldPrice.currency.code),
+                    .integer(d.oldPrice.micros), PostgresLedger.optional(d.newPrice?.micros), PostgresLedger.optional(d.floor?.micros),
+                    PostgresLedger.optional(d.ceiling?.micros), PostgresLedger.optional(d.lowestCompetitorLanded?.micros),
+                    PostgresLedger.optional(d.buyBox?.micros), .integer(Int64(d.offersConsidered)), .text(excluded),
+                    .text(d.strategy.rawValue), .text(d.reason.rawValue), .text(d.explanation), .text(d.state.rawValue),
+                    PostgresLedger.optional(d.apiResult), PostgresLedger.optional(d.shippingCharged?.micros)]],
+            then: "ON CONFLICT (sweep_id, marketplace, sku) DO UPDATE SET \(updates)")
+        try write(statements)
+    }
+
+    public func decisions(sweep: Int64) throws(LedgerError) -> [PricingDecision] {
+        try session.query("\(Self.decisionSelect) WHERE sweep_id = $1 ORDER BY marketplace COLLATE \"C\", sku COLLATE \"C\"", [.integer(sweep)])
+            .map { row throws(LedgerError) in try Self.decision(ColumnsByName(row)) }
+    }
+
+    public func decisions(sweep: Int64, marketplace: MarketplaceName, skus: [String]) throws(LedgerError) -> [PricingDecision] {
+        try session.query("""
+            \(Self.decisionSelect) WHERE sweep_id = $1 AND marketplace = $2 AND sku IN (SELECT json_array_elements_text($3::json))
+            ORDER BY sku COLLATE "C"
+            """, [.integer(sweep), .text(marketplace.rawValue), try Self.jsonList(skus)]).map { row throws(LedgerError) in try Self.decision(ColumnsByName(row)) }
+    }
+
+    public func changingDecisions(sweep: Int64) throws(LedgerError) -> [PricingDecision] {
+        try session.query("""
+            \(Self.decisionSelect)
+            WHERE sweep_id = $1 AND (new_price_micros IS NOT NULL OR state IN ('planned', 'sending', 'applied', 'failed'))
+            ORDER BY marketplace COLLATE "C", sku COLLATE "C"
+            """, [.integer(sweep)]).map { row throws(LedgerError) in try Self.decision(ColumnsByName(row)) }
+    }
+
+    public func decisionCount(sweep: Int64) throws(LedgerError) -> Int {
+        Int(try session.query("SELECT COUNT(*) AS n FROM decisions WHERE sweep_id = $1", [.integer(sweep)]).first?.get("n", as: Int64.self) ?? 0)
+    }
+
+    public func decisionStates(sweep: Int64) throws(LedgerError) -> [PricingDecision.State: Int] {
+        var counts: [PricingDecision.State: Int] = [:]
+        for raw in try session.query("SELECT state, COUNT(*) AS n FROM decisions WHERE sweep_id = $1 GROUP BY state", [.integer(sweep)]) {
+            let row = ColumnsByName(raw)
+            let text = try row.get("state", as: String.self)
+            guard let state = PricingDecision.State(rawValue: text) else {
+                throw .storage("sweep \(sweep) has decisions in an unknown state \"\(text)\"")
+            }
+            counts[state] = Int(try row.get("n", as: Int64.self))
+        }
+        return counts
+    }
+
+    public func decidedListings(sweep: Int64) throws(LedgerError) -> Set<String> {
+        var listings = Set<String>()
+        for raw in try session.query("SELECT marketplace || '/' || sku AS listing FROM decisions WHERE sweep_id = $1", [.integer(sweep)]) {
+            let row = ColumnsByName(raw)
+            listings.insert(try row.get("listing", as: String.self))
+        }
+        return listings
+    }
+
+    /// One statement for every SKU: the state, and the API's result where `results` has one
+    /// (a SKU without keeps the result it had).
+    public func markDecisions(sweep: Int64, marketplace: MarketplaceName, skus: [String], state: PricingDecision.State,
+                              results: [String: String]) async throws(LedgerError) {
+        guard !skus.isEmpty else { return }
+        let targets: String
+        do {
+            let list = skus.map { sku -> [String: String?] in ["sku": sku, "result": results[sku]] }
+            targets = String(decoding: try JSONEncoder().encode(list), as: UTF8.self)
+        } catch {
+            throw .storage("cannot encode the results of \(skus.count) decisions: \(error)")
+        }
+        try session.write("""
+            UPDATE decisions d SET state = $1, api_result = COALESCE(x.result, d.api_result)
+            FROM (SELECT DISTINCT ON (sku) sku, result FROM json_to_recordset($4::json) AS t (sku TEXT, result TEXT)) x
+            WHERE d.sweep_id = $2 AND d.marketplace = $3 AND d.sku = x.sku
+            """, [.text(state.rawValue), .integer(sweep), .text(marketplace.rawValue), .text(targets)])
+    }
+
+    static func decision(_ row: ColumnsByName) throws(LedgerError) -> PricingDecision {
+        try named("decisions", row, key: ["sweep_id", "marketplace", "sku"]) { () throws(LedgerError) in
+            let currency = try currency(row, "currency")
+            func money(_ column: String) throws(LedgerError) -> Money? {
+                try row.get(column, as: Int64?.self).map { Money(micros: $0, currency: currency) }
+            }
+            return PricingDecision(
+                sku: try row.get("sku"), marketplace: try code(row, "marketplace"), listingID: try row.get("listing_id"),
+                oldPrice: Money(micros: try row.get("old_price_micros"), currency: currency), newPrice: try money("new_price_micros"),
+                floor: try money("floor_micros"), ceiling: try money("ceiling_micros"),
+                lowestCompetitorLanded: try money("lowest_competitor_micros"), buyBox: try money("buy_box_micros"),
+                offersConsidered: Int(try row.get("offers_considered", as: Int64.self)),
+                offersExcluded: try exclusions(try row.get("offers_excluded")), strategy: try code(row, "strategy"),
+                reason: try code(row, "reason_code"), explanation: try row.get("reason"), shippingCharged: try money("shipping_charged_micros"),
+                state: try code(row, "state"), apiResult: try row.get("api_result"))
+        }
+    }
+
+    /// `offers_excluded`: a JSON object of counts keyed by exclusion codes this build knows.
+    static func exclusions(_ text: String) throws(LedgerError) -> [CompetitorFilter.ExclusionReason: Int] {
+        guard let codes = try? JSONDecoder().decode([String: Int].self, from: Data(text.utf8)) else {
+            throw .storage("offers_excluded is not an object of counts: \(text)")
+        }
+        var counts: [CompetitorFilter.ExclusionReason: Int] = [:]
+        for (code, count) in codes {
+            guard let reason = CompetitorFilter.ExclusionReason(rawValue: code) else { throw .storage("unknown exclusion \"\(code)\"") }
+            counts[reason] = count
+        }
+        return counts
+    }
+}

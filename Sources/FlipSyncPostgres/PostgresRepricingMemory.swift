@@ -1,0 +1,133 @@
+import FlipSyncCore
+import PostgresNIO
+
+/// What a sweep remembers between runs, as `RunStore` does: each SKU's published offer
+/// (`listing_offers`), the competitor ids each search found (`competitor_searches`,
+/// `competitor_items`) and the LLM's product-match judgements (`llm_matches`).
+extension PostgresRepricingLedger {
+    // MARK: - OfferMemory
+
+    static let offerColumns = ["marketplace", "sku", "offer_id", "marketplace_id", "price_micros", "price_currency", "available_quantity",
+                               "shipping_micros", "shipping_currency", "fulfillment_policy_id", "updated_at"]
+
+    public func rememberedOffers(marketplace: MarketplaceName) throws(LedgerError) -> [String: RememberedOffer] {
+        var result: [String: RememberedOffer] = [:]
+        for raw in try session.query("SELECT \(Self.offerColumns.joined(separator: ", ")) FROM listing_offers WHERE marketplace = $1",
+                                     [.text(marketplace.rawValue)]) {
+            let row = ColumnsByName(raw)
+            let offer = try Self.named("listing_offers", row, key: ["marketplace", "sku"]) { () throws(LedgerError) -> RememberedOffer in
+                let _: MarketplaceName = try Self.code(row, "marketplace")
+                return RememberedOffer(
+                    sku: try row.get("sku"), offerID: try row.get("offer_id"), marketplaceID: try row.get("marketplace_id"),
+                    price: try Self.money(row, "price_micros", "price_currency"),
+                    availableQuantity: try row.get("available_quantity", as: Int64?.self).map { Int($0) },
+                    domesticShippingCost: try Self.money(row, "shipping_micros", "shipping_currency"),
+                    fulfillmentPolicyID: try row.get("fulfillment_policy_id"), updatedAt: try row.get("updated_at"))
+            }
+            result[offer.sku] = offer
+        }
+        return result
+    }
+
+    /// Replaces each offer's row whole (INSERT OR REPLACE); of one SKU given twice, the last.
+    public func rememberOffers(marketplace: MarketplaceName, _ offers: [RememberedOffer]) throws(LedgerError) {
+        var last: [String: RememberedOffer] = [:]
+        for offer in offers { last[offer.sku] = offer }
+        let updates = Self.offerColumns.dropFirst(2).map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
+        try write(Self.inserts(into: "listing_offers", columns: Self.offerColumns, rows: last.values.sorted { $0.sku < $1.sku }.map { o in
+            [.text(marketplace.rawValue), .text(o.sku), .text(o.offerID), PostgresLedger.optional(o.marketplaceID),
+             PostgresLedger.optional(o.price?.micros), PostgresLedger.optional(o.price?.currency.code),
+             PostgresLedger.optional(o.availableQuantity.map { Int64($0) }), PostgresLedger.optional(o.domesticShippingCost?.micros),
+             PostgresLedger.optional(o.domesticShippingCost?.currency.code), PostgresLedger.optional(o.fulfillmentPolicyID), .integer(o.updatedAt)]
+        }, then: "ON CONFLICT (marketplace, sku) DO UPDATE SET \(updates)"))
+    }
+
+    public func forgetOffers(marketplace: MarketplaceName, skus: [String]) throws(LedgerError) {
+        guard !skus.isEmpty else { return }
+        try session.write("DELETE FROM listing_offers WHERE marketplace = $1 AND sku IN (SELECT json_array_elements_text($2::json))",
+                          [.text(marketplace.rawValue), try Self.jsonList(skus)])
+    }
+
+    // MARK: - CompetitorMemory
+
+    public func rememberedSearches(marketplace: MarketplaceName) throws(LedgerError) -> [String: RememberedSearch] {
+        var result: [String: RememberedSearch] = [:]
+        for raw in try session.query("SELECT marketplace, search_key, searched_at FROM competitor_searches WHERE marketplace = $1",
+                                     [.text(marketplace.rawValue)]) {
+            let row = ColumnsByName(raw)
+            try Self.named("competitor_searches", row, key: ["marketplace", "search_key"]) { () throws(LedgerError) in
+                let _: MarketplaceName = try Self.code(row, "marketplace")
+                result[try row.get("search_key")] = RememberedSearch(itemIDs: [], searchedAt: try row.get("searched_at"))
+            }
+        }
+        for raw in try session.query("""
+            SELECT marketplace, search_key, item_id, position FROM competitor_items WHERE marketplace = $1
+            ORDER BY search_key COLLATE "C", position
+            """, [.text(marketplace.rawValue)]) {
+            let row = ColumnsByName(raw)
+            try Self.named("competitor_items", row, key: ["marketplace", "search_key", "item_id"]) { () throws(LedgerError) in
+                let _: MarketplaceName = try Self.code(row, "marketplace")
+                _ = try row.get("position", as: Int64.self)
+                result[try row.get("search_key", as: String.self)]?.itemIDs.append(try row.get("item_id"))
+            }
+        }
+        return result
+    }
+
+    /// The search's row first (its row lock makes two nodes replacing one search take turns),
+    /// then its ids replaced: each id once, at the position it was first found.
+    public func rememberSearch(marketplace: MarketplaceName, key: String, _ search: RememberedSearch) throws(LedgerError) {
+        var seen = Set<String>()
+        var items: [[LedgerValue]] = []
+        for (position, id) in search.itemIDs.enumerated() where seen.insert(id).inserted {
+            items.append([.text(marketplace.rawValue), .text(key), .text(id), .integer(Int64(position))])
+        }
+        try session.transaction { () throws(LedgerError) in
+            try session.query("""
+                INSERT INTO competitor_searches (marketplace, search_key, searched_at) VALUES ($1, $2, $3)
+                ON CONFLICT (marketplace, search_key) DO UPDATE SET searched_at = excluded.searched_at
+                """, [.text(marketplace.rawValue), .text(key), .integer(search.searchedAt)])
+            try session.query("DELETE FROM competitor_items WHERE marketplace = $1 AND search_key = $2", [.text(marketplace.rawValue), .text(key)])
+            for statement in Self.inserts(into: "competitor_items", columns: ["marketplace", "search_key", "item_id", "position"], rows: items) {
+                try session.query(statement.sql, statement.values)
+            }
+        }
+    }
+
+    public func forgetItems(marketplace: MarketplaceName, itemIDs: [String]) throws(LedgerError) {
+        guard !itemIDs.isEmpty else { return }
+        try session.write("DELETE FROM competitor_items WHERE marketplace = $1 AND item_id IN (SELECT json_array_elements_text($2::json))",
+                          [.text(marketplace.rawValue), try Self.jsonList(itemIDs)])
+    }
+
+    // MARK: - MatchCache
+
+    /// The judgement cached for this SKU, offer and title, unless it expired by `now`.
+    public func cachedMatch(sku: String, offerID: String, titleHash: String, now: Int64) throws(LedgerError) -> CachedMatch? {
+        try session.query("""
+            SELECT sku, offer_id, title_hash, same_product, confidence_per_mille, provider, input_tokens, output_tokens, expires_at
+            FROM llm_matches WHERE sku = $1 AND offer_id = $2 AND title_hash = $3 AND expires_at > $4
+            """, [.text(sku), .text(offerID), .text(titleHash), .integer(now)]).first.map { raw throws(LedgerError) in
+            let row = ColumnsByName(raw)
+            return try Self.named("llm_matches", row, key: ["sku", "offer_id", "title_hash"]) { () throws(LedgerError) in
+                // Any non-zero is true, as GRDB reads SQLite's INTEGER into a Bool.
+                CachedMatch(sameProduct: try row.get("same_product", as: Int64.self) != 0,
+                            confidencePerMille: Int(try row.get("confidence_per_mille", as: Int64.self)), provider: try row.get("provider"),
+                            inputTokens: try row.get("input_tokens"), outputTokens: try row.get("output_tokens"),
+                            expiresAt: try row.get("expires_at"))
+            }
+        }
+    }
+
+    public func saveMatch(_ m: CachedMatch, sku: String, offerID: String, titleHash: String) throws(LedgerError) {
+        try session.write("""
+            INSERT INTO llm_matches (sku, offer_id, title_hash, same_product, confidence_per_mille, provider, input_tokens, output_tokens,
+                                     expires_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+            ON CONFLICT (sku, offer_id, title_hash) DO UPDATE SET same_product = excluded.same_product,
+                confidence_per_mille = excluded.confidence_per_mille, provider = excluded.provider, input_tokens = excluded.input_tokens,
+                output_tokens = excluded.output_tokens, expires_at = excluded.expires_at
+            """, [.text(sku), .text(offerID), .text(titleHash), .integer(m.sameProduct ? 1 : 0), .integer(Int64(m.confidencePerMille)),
+                  .text(m.provider), .integer(m.inputTokens), .integer(m.outputTokens), .integer(m.expiresAt)])
+    }
+}

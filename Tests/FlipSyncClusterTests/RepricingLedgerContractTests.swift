@@ -1,0 +1,356 @@
+import FlipSyncCore
+import FlipSyncPostgres
+import FlipSyncStore
+import Foundation
+import GRDB
+import PostgresNIO
+import Testing
+
+/// One store's repricing ledger, with its run ledger (for resumed chains and start times) and a
+/// way to run one statement straight on its database (to plant a row FlipSync would never write).
+private struct RepricingStores: Sendable {
+    let runs: any RunLedger
+    let ledger: any RepricingLedger & OfferMemory & CompetitorMemory & MatchCache
+    let execute: @Sendable (String) throws -> Void
+}
+
+extension StoreKind {
+    /// A new, empty repricing ledger of this kind: the SQLite `RunStore`, or a
+    /// `PostgresRepricingLedger` on a fresh database of the suite's server.
+    fileprivate func makeRepricingStores() async throws -> RepricingStores {
+        switch self {
+        case .sqlite:
+            let path = FileManager.default.temporaryDirectory.appendingPathComponent("repricing-\(UUID().uuidString).sqlite").path
+            let store = try RunStore(path: path)
+            return RepricingStores(runs: store, ledger: store, execute: { sql in
+                try DatabaseQueue(path: path).write { db in try db.execute(sql: sql) }
+            })
+        case .postgres:
+            let server = try server()
+            let postgres = try PostgresLedger(endpoint: try await server.freshDatabase(), password: server.password)
+            return RepricingStores(runs: postgres, ledger: PostgresRepricingLedger(ledger: postgres), execute: { sql in
+                try postgres.session.query(sql)
+            })
+        }
+    }
+}
+
+private let eur = Currency(code: "EUR")!
+private func usd(_ micros: Int64) -> Money { Money(micros: micros, currency: .usd) }
+
+private func listing(_ sku: String, on marketplace: MarketplaceName = .ebay, price: Money = usd(10_000_000), quantity: Int = 3,
+                     gtin: String? = nil, asin: String? = nil, shipping: Money? = nil, condition: ItemCondition = .new) -> MarketplaceListing {
+    MarketplaceListing(marketplace: marketplace, sku: sku, listingID: "L-\(sku)", gtin: gtin, asin: asin, title: "Item \(sku)",
+                       condition: condition, price: price, quantity: quantity, shippingCharged: shipping)
+}
+
+private func decision(_ sku: String, on marketplace: MarketplaceName = .ebay, newPrice: Money? = nil, state: PricingDecision.State? = nil,
+                      reason: PricingDecision.Reason = .unchanged, explanation: String = "why") -> PricingDecision {
+    PricingDecision(sku: sku, marketplace: marketplace, listingID: "L-\(sku)", oldPrice: usd(10_000_000), newPrice: newPrice, floor: nil,
+                    ceiling: nil, lowestCompetitorLanded: nil, buyBox: nil, offersConsidered: 0, offersExcluded: [:], strategy: .beatLowest,
+                    reason: reason, explanation: explanation, state: state)
+}
+
+/// The repricing ledger's contract (`RepricingLedger`, `OfferMemory`, `CompetitorMemory`,
+/// `MatchCache`): the same tests against SQLite (the reference) and PostgreSQL.
+@Suite("RepricingLedgerContractTests: the repricing ledger's contract on SQLite and PostgreSQL", .postgresIfInstalled, .timeLimit(.minutes(3)))
+struct RepricingLedgerContractTests {
+    @Test("sweep snapshot: save replaces one marketplace of one sweep, append adds pages (1,234 listings, several statements), update replaces and removes rows in one go; every field reads back, ordered by SKU bytes", arguments: StoreKind.available)
+    func snapshot(kind: StoreKind) async throws {
+        let ledger = try await kind.makeRepricingStores().ledger
+        let full = listing("B-1", price: Money(micros: 12_340_000, currency: eur), quantity: 0, gtin: "0123456789012", asin: "B00X",
+                           shipping: Money(micros: 4_990_000, currency: eur), condition: .newOther)
+        try ledger.saveSweepListings([listing("b-2"), full, listing("a-3", condition: .used)], sweep: 1, marketplace: .ebay)
+        try ledger.saveSweepListings([listing("Z", on: .amazon)], sweep: 1, marketplace: .amazon)
+        try ledger.saveSweepListings([listing("old")], sweep: 2, marketplace: .ebay)
+        // Byte order: upper case before lower case, as SQLite sorts.
+        #expect(try ledger.sweepListings(sweep: 1, marketplace: .ebay) == [full, listing("a-3", condition: .used), listing("b-2")])
+        #expect(try ledger.sweepListing(sweep: 1, marketplace: .ebay, sku: "B-1") == full)
+        #expect(try ledger.sweepListing(sweep: 1, marketplace: .ebay, sku: "Z") == nil)
+
+        // Saving again replaces that marketplace's snapshot of that sweep only.
+        try ledger.saveSweepListings([listing("c-4")], sweep: 1, marketplace: .ebay)
+        #expect(try ledger.sweepListings(sweep: 1, marketplace: .ebay).map(\.sku) == ["c-4"])
+        #expect(try ledger.sweepListings(sweep: 1, marketplace: .amazon) == [listing("Z", on: .amazon)])
+        #expect(try ledger.sweepListings(sweep: 2, marketplace: .ebay).map(\.sku) == ["old"])
+
+        // A large page: more rows than one statement carries.
+        let page = (0..<1_234).map { listing(String(format: "p%05d", 1_233 - $0), quantity: $0) }
+        try ledger.appendSweepListings(page, sweep: 1, marketplace: .ebay)
+        try ledger.appendSweepListings([], sweep: 1, marketplace: .ebay)
+        let all = try ledger.sweepListings(sweep: 1, marketplace: .ebay)
+        #expect(all.count == 1_235 && all.first?.sku == "c-4" && all.last?.sku == "p01233" && all[1] == listing("p00000", quantity: 1_233))
+        #expect(all.map(\.sku) == all.map(\.sku).sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) })
+
+        // A duplicate SKU fails the whole save, and the snapshot stays as it was.
+        #expect(throws: (any Error).self) {
+            try ledger.saveSweepListings([listing("d"), listing("d")], sweep: 1, marketplace: .ebay)
+        }
+        #expect(try ledger.sweepListings(sweep: 1, marketplace: .ebay).count == 1_235)
+
+        // Update: replace c-4 (completed), drop p00001 (no offer), add a listing not there before.
+        let completed = listing("c-4", price: usd(8_000_000), shipping: usd(0))
+        try ledger.updateSweepListings([completed, listing("e-5")], removing: ["p00001", "never-there"], sweep: 1, marketplace: .ebay)
+        #expect(try ledger.sweepListing(sweep: 1, marketplace: .ebay, sku: "c-4") == completed)
+        #expect(try ledger.sweepListing(sweep: 1, marketplace: .ebay, sku: "p00001") == nil)
+        #expect(try ledger.sweepListing(sweep: 1, marketplace: .ebay, sku: "e-5") == listing("e-5"))
+        #expect(try ledger.sweepListings(sweep: 1, marketplace: .ebay).count == 1_235)
+        try ledger.updateSweepListings([], removing: ["e-5"], sweep: 1, marketplace: .ebay)
+        #expect(try ledger.sweepListings(sweep: 1, marketplace: .ebay).count == 1_234)
+    }
+
+    @Test("order is by the bytes of the text, as SQLite's, even on a PostgreSQL column whose collation sorts otherwise (ICU English)", arguments: StoreKind.available)
+    func byteOrder(kind: StoreKind) async throws {
+        let stores = try await kind.makeRepricingStores()
+        if kind == .postgres {
+            // The suite's server runs in C.UTF-8 (already byte order): give the columns a collation that is not.
+            for (table, column) in [("sweep_listings", "sku"), ("decisions", "sku"), ("decisions", "marketplace")] {
+                try stores.execute("ALTER TABLE \(table) ALTER COLUMN \(column) TYPE TEXT COLLATE \"en-x-icu\"")
+            }
+        }
+        let skus = ["b", "B", "a", "_x", "A"], bytes = ["A", "B", "_x", "a", "b"]
+        try stores.ledger.saveSweepListings(skus.map { listing($0) }, sweep: 1, marketplace: .ebay)
+        for sku in skus { try await stores.ledger.saveDecision(decision(sku, newPrice: usd(1)), sweep: 1) }
+        if kind == .postgres {
+            // The column's own order differs, so byte order below is the ledger's doing.
+            var plain: [String] = []
+            for row in try (stores.runs as! PostgresLedger).session.query("SELECT sku FROM sweep_listings ORDER BY sku") {
+                plain.append(try row.makeRandomAccess()[0].decode(String.self))
+            }
+            #expect(plain == ["_x", "a", "A", "b", "B"])
+        }
+        #expect(try stores.ledger.sweepListings(sweep: 1, marketplace: .ebay).map(\.sku) == bytes)
+        #expect(try stores.ledger.decisions(sweep: 1).map(\.sku) == bytes)
+        #expect(try stores.ledger.decisions(sweep: 1, marketplace: .ebay, skus: skus).map(\.sku) == bytes)
+        #expect(try stores.ledger.changingDecisions(sweep: 1).map(\.sku) == bytes)
+    }
+
+    @Test("unit costs: saved by SKU with their currency, a second save replaces a SKU's cost and leaves the others; an unknown SKU has none", arguments: StoreKind.available)
+    func unitCosts(kind: StoreKind) async throws {
+        let ledger = try await kind.makeRepricingStores().ledger
+        #expect(try ledger.unitCosts().isEmpty)
+        try ledger.saveUnitCosts(["A": usd(1_500_000), "B": Money(micros: 2_000_000, currency: eur)], source: "csv", at: 1)
+        try ledger.saveUnitCosts([:], source: "csv", at: 2)
+        #expect(try ledger.unitCosts() == ["A": usd(1_500_000), "B": Money(micros: 2_000_000, currency: eur)])
+        try ledger.saveUnitCosts(["A": usd(3_000_000)], source: "api", at: 3)
+        #expect(try ledger.unitCost(sku: "A") == usd(3_000_000))
+        #expect(try ledger.unitCost(sku: "B") == Money(micros: 2_000_000, currency: eur))
+        #expect(try ledger.unitCost(sku: "Z") == nil)
+    }
+
+    @Test("decisions: every field round-trips; a second save replaces; lists by marketplace then SKU, by SKUs of one marketplace, changing ones; mark moves states and keeps a result when none is given; counts and states; decided listings", arguments: StoreKind.available)
+    func decisions(kind: StoreKind) async throws {
+        let ledger = try await kind.makeRepricingStores().ledger
+        let full = PricingDecision(sku: "a", marketplace: .ebay, listingID: "L-a", oldPrice: usd(10_000_000), newPrice: usd(9_490_000),
+                                   floor: usd(7_000_000), ceiling: usd(20_000_000), lowestCompetitorLanded: usd(9_500_000),
+                                   buyBox: usd(9_990_000), offersConsidered: 7, offersExcluded: [.ours: 1, .titleOnly: 2, .lowFeedback: 3],
+                                   strategy: .matchBuyBox, reason: .followedCompetition, explanation: "9.50 landed less 0.01",
+                                   shippingCharged: usd(3_990_000), state: .planned, apiResult: "earlier")
+        let hold = decision("b"), other = decision("c", on: .amazon, newPrice: usd(11_000_000), reason: .aboveCeiling)
+        for d in [hold, other, full] { try await ledger.saveDecision(d, sweep: 5) }
+        try await ledger.saveDecision(decision("x"), sweep: 6)
+        #expect(try ledger.decisions(sweep: 5) == [other, full, hold])
+        #expect(try ledger.decisionCount(sweep: 5) == 3 && ledger.decisionCount(sweep: 7) == 0)
+
+        // Replaced whole: the new explanation and state, the old amounts gone.
+        let replaced = decision("a", state: .dryRun, explanation: "again")
+        try await ledger.saveDecision(replaced, sweep: 5)
+        #expect(try ledger.decisions(sweep: 5, marketplace: .ebay, skus: ["b", "zz", "a"]) == [replaced, hold])
+        #expect(try ledger.decisions(sweep: 5, marketplace: .ebay, skus: ["c"]).isEmpty)
+        try await ledger.saveDecision(full, sweep: 5)
+
+        try await ledger.markDecisions(sweep: 5, marketplace: .ebay, skus: ["a", "b", "c"], state: .sending, results: [:])
+        try await ledger.markDecisions(sweep: 5, marketplace: .ebay, skus: ["a", "b"], state: .applied, results: ["b": "200 OK"])
+        var now = try ledger.decisions(sweep: 5)
+        #expect(now.map(\.state) == [.planned, .applied, .applied])
+        #expect(now.map(\.apiResult) == [nil, "earlier", "200 OK"])
+        try await ledger.markDecisions(sweep: 5, marketplace: .ebay, skus: ["a"], state: .failed, results: ["a": "HTTP 500", "b": "ignored"])
+        try await ledger.markDecisions(sweep: 5, marketplace: .ebay, skus: [], state: .blocked, results: [:])
+        now = try ledger.decisions(sweep: 5)
+        #expect(now.map(\.state) == [.planned, .failed, .applied] && now.map(\.apiResult) == [nil, "HTTP 500", "200 OK"])
+        #expect(try ledger.decisions(sweep: 6).map(\.state) == [.hold])
+        #expect(try ledger.decisionStates(sweep: 5) == [.planned: 1, .failed: 1, .applied: 1])
+
+        // Changing: a new price, or planned, sending, applied or failed; a blocked or dry-run hold is not.
+        try await ledger.markDecisions(sweep: 5, marketplace: .ebay, skus: ["b"], state: .blocked, results: [:])
+        try await ledger.saveDecision(decision("d", state: .dryRun), sweep: 5)
+        try await ledger.saveDecision(decision("e", newPrice: usd(1), state: .dryRun), sweep: 5)
+        #expect(try ledger.changingDecisions(sweep: 5).map { "\($0.marketplace.rawValue)/\($0.sku)" } == ["amazon/c", "ebay/a", "ebay/e"])
+        #expect(try ledger.decisionStates(sweep: 5) == [.planned: 1, .failed: 1, .blocked: 1, .dryRun: 2])
+        #expect(try ledger.decidedListings(sweep: 5) == ["amazon/c", "ebay/a", "ebay/b", "ebay/d", "ebay/e"])
+        #expect(try ledger.decidedListings(sweep: 9).isEmpty)
+    }
+
+    @Test("runs: a resumed chain's sweep is its first run (an unknown run is its own); runStartedAt is nil until the run starts", arguments: StoreKind.available)
+    func sweepOfRun(kind: StoreKind) async throws {
+        let stores = try await kind.makeRepricingStores()
+        func fire(_ resumes: Int64?) throws -> RunInfo {
+            try #require(try stores.runs.recordFire(job: "nightly", kind: "repricing", trigger: .manual, requestedBy: nil, scheduledAt: nil,
+                                                    status: .queued, skipReason: nil, summary: nil, at: 1_000, resumes: resumes))
+        }
+        let first = try fire(nil), second = try fire(first.id), third = try fire(second.id), alone = try fire(nil)
+        #expect(try stores.ledger.sweepID(ofRun: third.id) == first.id)
+        #expect(try stores.ledger.sweepID(ofRun: second.id) == first.id)
+        #expect(try stores.ledger.sweepID(ofRun: first.id) == first.id)
+        #expect(try stores.ledger.sweepID(ofRun: alone.id) == alone.id)
+        #expect(try stores.ledger.sweepID(ofRun: third.id + 100) == third.id + 100)
+        #expect(try stores.ledger.runStartedAt(runID: third.id) == nil)
+        try stores.runs.markRunning(runID: third.id, at: 5_000)
+        #expect(try stores.ledger.runStartedAt(runID: third.id) == 5_000)
+        #expect(try stores.ledger.runStartedAt(runID: third.id + 100) == nil)
+    }
+
+    @Test("coverage: markChecked records (and moves) each listing's last check and sweep per marketplace; coverageCounts counts the snapshot's listings decided, never checked and the oldest check of those not decided", arguments: StoreKind.available)
+    func coverage(kind: StoreKind) async throws {
+        let ledger = try await kind.makeRepricingStores().ledger
+        try ledger.saveSweepListings(["A", "B", "C", "D", "E"].map { listing($0) }, sweep: 7, marketplace: .ebay)
+        try ledger.markChecked(marketplace: .ebay, skus: ["C"], sweep: 3, at: 100)
+        try ledger.markChecked(marketplace: .ebay, skus: ["D", "D"], sweep: 4, at: 50)
+        try ledger.markChecked(marketplace: .ebay, skus: ["A"], sweep: 2, at: 20)
+        try ledger.markChecked(marketplace: .amazon, skus: ["E"], sweep: 4, at: 10)
+        try ledger.markChecked(marketplace: .ebay, skus: [], sweep: 4, at: 10)
+        try await ledger.saveDecision(decision("A"), sweep: 7)
+        #expect(try ledger.coverage(marketplace: .ebay) == ["A": ListingCoverage(lastChecked: 20, sweep: 2),
+                                                           "C": ListingCoverage(lastChecked: 100, sweep: 3),
+                                                           "D": ListingCoverage(lastChecked: 50, sweep: 4)])
+        #expect(try ledger.coverage(marketplace: .amazon) == ["E": ListingCoverage(lastChecked: 10, sweep: 4)])
+        // A decided (its older check not counted), B and E never checked here, D the oldest of C and D.
+        #expect(try ledger.coverageCounts(sweep: 7, marketplace: .ebay)
+                    == SweepCoverageCounts(listings: 5, checked: 1, neverChecked: 2, oldestUnchecked: 50))
+        try ledger.markChecked(marketplace: .ebay, skus: ["D", "B"], sweep: 7, at: 300)
+        #expect(try ledger.coverage(marketplace: .ebay)["D"] == ListingCoverage(lastChecked: 300, sweep: 7))
+        #expect(try ledger.coverageCounts(sweep: 7, marketplace: .ebay)
+                    == SweepCoverageCounts(listings: 5, checked: 1, neverChecked: 1, oldestUnchecked: 100))
+        #expect(try ledger.coverageCounts(sweep: 7, marketplace: .amazon)
+                    == SweepCoverageCounts(listings: 0, checked: 0, neverChecked: 0, oldestUnchecked: nil))
+    }
+
+    @Test("remembered offers: every field round-trips per marketplace; remembering a SKU again replaces its whole row (the last of one call wins); forget drops only the SKUs named", arguments: StoreKind.available)
+    func offers(kind: StoreKind) async throws {
+        let ledger = try await kind.makeRepricingStores().ledger
+        let a = RememberedOffer(sku: "A", offerID: "O-1", marketplaceID: "EBAY_US", price: usd(19_990_000), availableQuantity: 4,
+                                domesticShippingCost: Money(micros: 5_000_000, currency: eur), fulfillmentPolicyID: "FP-9", updatedAt: 100)
+        let b = RememberedOffer(sku: "B", offerID: "O-2", marketplaceID: nil, price: nil, availableQuantity: nil, domesticShippingCost: nil,
+                                fulfillmentPolicyID: nil, updatedAt: 101)
+        let elsewhere = RememberedOffer(sku: "A", offerID: "S-1", marketplaceID: nil, price: usd(1), availableQuantity: 0,
+                                        domesticShippingCost: nil, fulfillmentPolicyID: nil, updatedAt: 5)
+        try ledger.rememberOffers(marketplace: .ebay, [a, b])
+        try ledger.rememberOffers(marketplace: .shopify, [elsewhere])
+        try ledger.rememberOffers(marketplace: .ebay, [])
+        #expect(try ledger.rememberedOffers(marketplace: .ebay) == ["A": a, "B": b])
+        let interim = RememberedOffer(sku: "A", offerID: "O-3", marketplaceID: nil, price: usd(2), availableQuantity: 1,
+                                      domesticShippingCost: nil, fulfillmentPolicyID: nil, updatedAt: 150)
+        let replaced = RememberedOffer(sku: "A", offerID: "O-1", marketplaceID: "EBAY_US", price: nil, availableQuantity: 2,
+                                       domesticShippingCost: nil, fulfillmentPolicyID: nil, updatedAt: 200)
+        try ledger.rememberOffers(marketplace: .ebay, [interim, replaced])
+        #expect(try ledger.rememberedOffers(marketplace: .ebay) == ["A": replaced, "B": b])
+        try ledger.forgetOffers(marketplace: .ebay, skus: ["B", "nope"])
+        try ledger.forgetOffers(marketplace: .ebay, skus: [])
+        #expect(try ledger.rememberedOffers(marketplace: .ebay) == ["A": replaced])
+        #expect(try ledger.rememberedOffers(marketplace: .shopify) == ["A": elsewhere])
+        #expect(try ledger.rememberedOffers(marketplace: .amazon).isEmpty)
+    }
+
+    @Test("remembered searches: ids in the order found, each once; remembering a key again replaces its ids and time; forgetItems drops ids from every search of that marketplace only", arguments: StoreKind.available)
+    func searches(kind: StoreKind) async throws {
+        let ledger = try await kind.makeRepricingStores().ledger
+        let many = (0..<12).map { "id\(11 - $0)" }
+        try ledger.rememberSearch(marketplace: .ebay, key: "0123|1000", RememberedSearch(itemIDs: ["x", "y", "x", "z"], searchedAt: 100))
+        try ledger.rememberSearch(marketplace: .ebay, key: "0456|1000", RememberedSearch(itemIDs: ["y", "w"], searchedAt: 110))
+        try ledger.rememberSearch(marketplace: .ebay, key: "0789|3000", RememberedSearch(itemIDs: many, searchedAt: 120))
+        try ledger.rememberSearch(marketplace: .ebay, key: "empty", RememberedSearch(itemIDs: [], searchedAt: 130))
+        try ledger.rememberSearch(marketplace: .amazon, key: "0123|1000", RememberedSearch(itemIDs: ["y"], searchedAt: 90))
+        #expect(try ledger.rememberedSearches(marketplace: .ebay) == [
+            "0123|1000": RememberedSearch(itemIDs: ["x", "y", "z"], searchedAt: 100),
+            "0456|1000": RememberedSearch(itemIDs: ["y", "w"], searchedAt: 110),
+            "0789|3000": RememberedSearch(itemIDs: many, searchedAt: 120),
+            "empty": RememberedSearch(itemIDs: [], searchedAt: 130),
+        ])
+        try ledger.forgetItems(marketplace: .ebay, itemIDs: ["y", "id3", "absent"])
+        try ledger.forgetItems(marketplace: .ebay, itemIDs: [])
+        var searches = try ledger.rememberedSearches(marketplace: .ebay)
+        #expect(searches["0123|1000"]?.itemIDs == ["x", "z"] && searches["0456|1000"]?.itemIDs == ["w"])
+        #expect(searches["0789|3000"]?.itemIDs == many.filter { $0 != "id3" })
+        #expect(try ledger.rememberedSearches(marketplace: .amazon) == ["0123|1000": RememberedSearch(itemIDs: ["y"], searchedAt: 90)])
+        try ledger.rememberSearch(marketplace: .ebay, key: "0123|1000", RememberedSearch(itemIDs: ["q", "x"], searchedAt: 200))
+        searches = try ledger.rememberedSearches(marketplace: .ebay)
+        #expect(searches["0123|1000"] == RememberedSearch(itemIDs: ["q", "x"], searchedAt: 200) && searches.count == 4)
+        #expect(try ledger.rememberedSearches(marketplace: .shopify).isEmpty)
+    }
+
+    @Test("match cache: a miss before saving; a hit (every field) until expiresAt, a miss from then on; another title hash misses; a second save replaces", arguments: StoreKind.available)
+    func matches(kind: StoreKind) async throws {
+        let ledger = try await kind.makeRepricingStores().ledger
+        #expect(try ledger.cachedMatch(sku: "A", offerID: "o1", titleHash: "h1", now: 0) == nil)
+        let yes = CachedMatch(sameProduct: true, confidencePerMille: 930, provider: "ollama", inputTokens: 412, outputTokens: 9, expiresAt: 1_000)
+        try ledger.saveMatch(yes, sku: "A", offerID: "o1", titleHash: "h1")
+        #expect(try ledger.cachedMatch(sku: "A", offerID: "o1", titleHash: "h1", now: 999) == yes)
+        #expect(try ledger.cachedMatch(sku: "A", offerID: "o1", titleHash: "h1", now: 1_000) == nil)
+        #expect(try ledger.cachedMatch(sku: "A", offerID: "o1", titleHash: "h2", now: 0) == nil)
+        #expect(try ledger.cachedMatch(sku: "B", offerID: "o1", titleHash: "h1", now: 0) == nil)
+        let no = CachedMatch(sameProduct: false, confidencePerMille: 120, provider: "openai", inputTokens: 500, outputTokens: 3, expiresAt: 2_000)
+        try ledger.saveMatch(no, sku: "A", offerID: "o1", titleHash: "h1")
+        #expect(try ledger.cachedMatch(sku: "A", offerID: "o1", titleHash: "h1", now: 1_500) == no)
+    }
+
+    @Test("PostgreSQL, two nodes at once: marking the same 1,500 listings checked in opposite orders (three statements a transaction), upserting the same unit costs and replacing the same search, 10 rounds each: no deadlock nor duplicate key, and what is left is one node's", .enabled(if: TestPostgres.binDirectory() != nil))
+    func twoNodes() async throws {
+        let server = try server()
+        let endpoint = try await server.freshDatabase()
+        let nodes = [PostgresRepricingLedger(ledger: try PostgresLedger(endpoint: endpoint, password: server.password)),
+                     PostgresRepricingLedger(ledger: try PostgresLedger(endpoint: endpoint, password: server.password))]
+        let skus = (0..<1_500).map { String(format: "S%04d", $0) }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (node, ledger) in nodes.enumerated() {
+                group.addTask {
+                    let order = node == 0 ? skus : skus.reversed()
+                    for round in 0..<10 {
+                        try ledger.markChecked(marketplace: .ebay, skus: order, sweep: Int64(node), at: Int64(round))
+                        try ledger.saveUnitCosts(Dictionary(uniqueKeysWithValues: order.map { ($0, usd(Int64(node + 1))) }), source: "node \(node)",
+                                                 at: Int64(round))
+                        try ledger.rememberSearch(marketplace: .ebay, key: "0123|1000",
+                                                  RememberedSearch(itemIDs: ["n\(node)-a", "shared", "n\(node)-b"], searchedAt: Int64(round)))
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let coverage = try nodes[0].coverage(marketplace: .ebay)
+        #expect(coverage.count == 1_500 && coverage.values.allSatisfy { $0.lastChecked == 9 })
+        #expect(try nodes[1].unitCosts().count == 1_500)
+        let search = try #require(try nodes[1].rememberedSearches(marketplace: .ebay)["0123|1000"])
+        #expect(search.itemIDs == ["n0-a", "shared", "n0-b"] || search.itemIDs == ["n1-a", "shared", "n1-b"])
+    }
+
+    @Test("a row that does not decode is an error naming its table and saying why, never a default", arguments: StoreKind.available)
+    func badRows(kind: StoreKind) async throws {
+        let stores = try await kind.makeRepricingStores()
+        let ledger = stores.ledger
+        try ledger.saveSweepListings([listing("A")], sweep: 1, marketplace: .ebay)
+        try await ledger.saveDecision(decision("A"), sweep: 1)
+        try await ledger.saveDecision(decision("B"), sweep: 2)
+        try ledger.saveUnitCosts(["A": usd(1)], source: "csv", at: 1)
+        try ledger.rememberOffers(marketplace: .ebay, [RememberedOffer(sku: "A", offerID: "O", marketplaceID: nil, price: usd(1),
+                                                                       availableQuantity: 1, domesticShippingCost: nil,
+                                                                       fulfillmentPolicyID: nil, updatedAt: 1)])
+        try stores.execute("UPDATE sweep_listings SET condition = 'mint'")
+        try stores.execute("UPDATE decisions SET strategy = 'guess' WHERE sweep_id = 1")
+        try stores.execute("UPDATE decisions SET offers_excluded = '{\"bogus\":1}' WHERE sweep_id = 2")
+        try stores.execute("UPDATE unit_costs SET currency = 'XXX'")
+        try stores.execute("UPDATE listing_offers SET price_currency = NULL")
+        func failure(_ body: () throws -> Void) -> String {
+            do { try body() } catch { return "\(error)" }
+            return "no error"
+        }
+        let listingError = failure { _ = try ledger.sweepListings(sweep: 1, marketplace: .ebay) }
+        #expect(listingError.contains("sweep_listings row") && listingError.contains("unknown condition \"mint\""), "\(listingError)")
+        #expect(failure { _ = try ledger.sweepListing(sweep: 1, marketplace: .ebay, sku: "A") }.contains("unknown condition \"mint\""))
+        let decisionError = failure { _ = try ledger.decisions(sweep: 1) }
+        #expect(decisionError.contains("decisions row") && decisionError.contains("unknown strategy \"guess\""), "\(decisionError)")
+        #expect(failure { _ = try ledger.decisions(sweep: 2) }.contains("unknown exclusion \"bogus\""))
+        #expect(failure { _ = try ledger.unitCost(sku: "A") }.contains("unknown currency \"XXX\""))
+        #expect(failure { _ = try ledger.unitCosts() }.contains("unit_costs row"))
+        let offerError = failure { _ = try ledger.rememberedOffers(marketplace: .ebay) }
+        #expect(offerError.contains("listing_offers row") && offerError.contains("price_micros: an amount without its currency"), "\(offerError)")
+    }
+}
