@@ -3,12 +3,30 @@ import FlipSyncPostgres
 import FlipSyncStore
 import FlipSyncTestKit
 import Foundation
+import PostgresNIO
 import Testing
 
 extension StoreKind {
+    /// A new, empty run ledger of this kind; on PostgreSQL in a database whose default collation
+    /// is not byte order (ICU's en-US, where "b1" sorts before "B2", as on many servers), so that
+    /// the lists are shown to follow SQLite's byte order whatever the server's collation.
+    func makeLedgerWithLocaleCollation() async throws -> any RunLedger {
+        guard self == .postgres else { return try await makeLedger() }
+        let server = try server()
+        let name = "icu_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        _ = try await server.withClient(database: "postgres") { client in
+            try await client.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name) TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.utf8'"))
+        }
+        let ledger = try PostgresLedger(endpoint: ClusterEndpoint(user: TestPostgres.user, host: "127.0.0.1", port: server.port, database: name,
+                                                                  tls: .disable), password: server.password)
+        let localeOrder = try ledger.session.query("SELECT ('b1' < 'B2') AS b_first").first?.makeRandomAccess()["b_first"].decode(Bool.self)
+        try #require(localeOrder == true, "the database's collation is byte order: the order tests would prove nothing")
+        return ledger
+    }
+
     /// A new, empty run ledger of this kind and the shipping ledger over it.
     func makeShippingLedger() async throws -> (runs: any RunLedger, shipping: any ShippingLedger) {
-        let ledger = try await makeLedger()
+        let ledger = try await makeLedgerWithLocaleCollation()
         switch self {
         case .sqlite: return (ledger, ledger as! RunStore)
         case .postgres: return (ledger, PostgresShippingLedger(ledger: ledger as! PostgresLedger))
@@ -93,7 +111,7 @@ private let spendBudgets = SpendBudgets(currency: .usd, timezone: newYork, daily
 extension StoreKind {
     /// A new ledger of this kind holding `spendCalls`, recorded through its spend ledger; both.
     func ledgerWithSpend() async throws -> (ledger: any RunLedger, spend: any SpendLedgerUnderTest) {
-        let ledger = try await makeLedger()
+        let ledger = try await makeLedgerWithLocaleCollation()
         let clock = ManualClock(Timestamp(parsing: "2026-10-30T00:00:00Z")!)
         let spend = try openSpendLedger(on: ledger, budgets: spendBudgets, clock: clock, events: SpendEventsSeen())
         for (at, context, call) in spendCalls {
