@@ -89,11 +89,11 @@ private let spendCalls: [(at: String, context: SpendContext?, call: MeteredCall)
      MeteredCall(provider: "carrier", operation: "rates", cost: usd(200_000), status: 200)),
     // 00:30 EDT Nov 1, outside any job; failed (500).
     ("2026-11-01T04:30:00Z", nil, MeteredCall(provider: "openai", operation: "chat", cost: usd(500_200), status: 500)),
-    // 01:30 EDT, then 01:30 EST: the same local time twice, both Nov 1.
+    // 01:30 EDT, then 01:30 EST: the same local time twice, both Nov 1 (the later one dearer).
     ("2026-11-01T05:30:00Z", SpendContext(job: "ship", runID: 13, taskKey: "q3"),
-     MeteredCall(provider: "carrier", operation: "rates", cost: usd(500_000), status: nil)),
+     MeteredCall(provider: "carrier", operation: "rates", cost: usd(1), status: nil)),
     ("2026-11-01T06:30:00Z", SpendContext(job: "ship", runID: 13, taskKey: "q4"),
-     MeteredCall(provider: "carrier", operation: "rates", cost: usd(1), status: 404)),
+     MeteredCall(provider: "carrier", operation: "rates", cost: usd(500_000), status: 404)),
     // 23:30 EST Nov 1 (an EDT offset would make it Nov 2), in euros.
     ("2026-11-02T04:30:00Z", SpendContext(job: "sweep", runID: 11, taskKey: "m2"),
      MeteredCall(provider: "openai", operation: "chat", cost: Money(micros: 250_000, currency: Currency(code: "EUR")!), status: 200)),
@@ -375,7 +375,7 @@ struct ShippingLedgerContractTests {
         #expect(try totals(.day) == Self.byDay)
         // From 01:30 EST on Nov 1: the later calls only.
         #expect(try totals(.day, since: ms("2026-11-01T06:30:00Z")) == [
-            Total("2026-11-01", "EUR", calls: 1, units: 1, 250_000), Total("2026-11-01", calls: 1, units: 1, 1),
+            Total("2026-11-01", "EUR", calls: 1, units: 1, 250_000), Total("2026-11-01", calls: 1, units: 1, 500_000),
             Total("2026-11-02", calls: 3, units: 3, 500_200),
         ])
         // In UTC the same calls fall on other days.
@@ -407,6 +407,7 @@ struct ShippingLedgerContractTests {
     @Test("spend calls(runID:): the run's calls in the order recorded, with when, job, run, task and the call as recorded", arguments: StoreKind.available)
     func spendCallsOfRun(kind: StoreKind) async throws {
         let history = kind.spendHistory(on: try await kind.ledgerWithSpend().ledger)
+        // Recorded order, not cost order: run 13's second call cost more than its first.
         let run13 = try history.calls(runID: 13)
         #expect(run13.map(\.call) == [spendCalls[4].call, spendCalls[5].call])
         #expect(run13.map(\.at) == [ms("2026-11-01T05:30:00Z"), ms("2026-11-01T06:30:00Z")])
