@@ -27,7 +27,7 @@ extension EbayMarketplace {
             // live (getOffers), so whether the change landed is judged on eBay's price, not ours.
             // Only price changes touch the memory: a quantity is never read from it (the inventory
             // item's is), so a stock push (the sync's) leaves a concurrent sweep's rows alone.
-            var before = try offerMemory?.rememberedOffers(marketplace: .ebay) ?? [:]
+            var before = try offerMemory?.rememberedOffers(marketplace: .ebay, skus: changes.map(\.sku)) ?? [:]
             try offerMemory?.forgetOffers(marketplace: .ebay, skus: sent.filter { changes[$0.index].price != nil }.map(\.update.sku))
             var stale: [(index: Int, update: PriceQuantityUpdate)] = []
             for (index, update, answer) in try await send(sent) {

@@ -52,10 +52,10 @@ extension EbayMarketplace {
     }
 
     /// `sweepListings` page by page: each page of inventory items (200) becomes its listings,
-    /// handed to `body` before the next page is read. The remembered offers are read once; the
-    /// fulfillment policies once, after the first page with a known offer needing them.
+    /// handed to `body` before the next page is read. The remembered offers are read for each
+    /// page's SKUs (not the marketplace's); the fulfillment policies once, after the first page
+    /// with a known offer needing them.
     public func sweepListingPages(_ body: ([MarketplaceListing]) async throws -> Void) async throws {
-        let remembered = try offerMemory?.rememberedOffers(marketplace: .ebay) ?? [:]
         let currency = Self.currency(marketplaceID: client.configuration.marketplaceID)
         var policiesRead = false
         var offset: Int? = 0
@@ -63,6 +63,7 @@ extension EbayMarketplace {
             let page = try await client.inventoryItems(limit: 200, offset: current)
             offset = page.nextOffset
             let items = page.items
+            let remembered = try offerMemory?.rememberedOffers(marketplace: .ebay, skus: items.map(\.sku)) ?? [:]
             let unknownCondition = items.filter { remembered[$0.sku] == nil && $0.condition.flatMap(EbayCondition.condition(inventoryEnum:)) == nil }
             let readNow = Dictionary(zip(unknownCondition.map(\.sku), try await readOffers(unknownCondition.map(\.sku))), uniquingKeysWith: { a, _ in a })
             if !policiesRead {
@@ -146,7 +147,7 @@ extension EbayMarketplace {
     /// stable; its price and quantity are as last read or as FlipSync last set them); the
     /// others are read with getOffers and remembered as they come (`rememberEvery` at a time).
     func publishedOffers(for skus: [String]) async throws -> [SellerOffer?] {
-        let remembered = try offerMemory?.rememberedOffers(marketplace: .ebay) ?? [:]
+        let remembered = try offerMemory?.rememberedOffers(marketplace: .ebay, skus: skus) ?? [:]
         var found = [SellerOffer?](repeating: nil, count: skus.count)
         var toRead: [Int] = []
         for (index, sku) in skus.enumerated() {
