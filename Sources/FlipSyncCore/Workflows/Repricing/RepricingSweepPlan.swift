@@ -152,7 +152,9 @@ public struct RepricingSweepPlan: WorkflowPlan {
     }
 
     /// The decide wave's items: per marketplace, its `plan` task (with a quota) and its decide
-    /// tasks' listings. The snapshot is read here and let go on return; only SKUs are kept.
+    /// tasks' listings. With a quota the snapshot and coverage are read whole here; without one
+    /// the selection is made in the ledger (`selectedWithoutQuota`). Both are let go on
+    /// return; only SKUs are kept.
     func decideWave(job: JobDefinition, runID: Int64, sweep: Int64) throws -> DecideWave {
         let p = parameters
         var next = DecideWave()
@@ -167,22 +169,22 @@ public struct RepricingSweepPlan: WorkflowPlan {
             let channel = try? self.marketplace(marketplace.rawValue)
             let options = CompetitionOptions(titleMatches: p.llmMatching && matcher != nil, memory: competitors,
                                              refreshSince: p.researchDays == 0 ? nil : now - Int64(p.researchDays) * 86_400_000, now: now)
-            let snapshot = try ledger.sweepListings(sweep: sweep, marketplace: marketplace)
-            let capacity: Capacity
-            if quota != nil, let channel {
-                capacity = Self.capacity(
-                    snapshot, coverage: try ledger.coverage(marketplace: marketplace), sweep: sweep, max: p.maxListingsPerRun,
-                    rate: channel.competitionReadRate, timeout: timeLeft, counter: channel.competitionCallCounter(options: options),
-                    offerRate: (channel as? any OfferDeferringMarketplace)?.offerReadRate,
-                    remaining: left, needsRead: { costs[$0.sku] != nil && $0.quantity > 0 })
-            } else {
-                capacity = Self.capacity(snapshot, coverage: try ledger.coverage(marketplace: marketplace), sweep: sweep,
-                                         max: p.maxListingsPerRun)
-            }
-            let listings = capacity.selected
+            let listings: [MarketplaceListing]
             if quota != nil {
+                let snapshot = try ledger.sweepListings(sweep: sweep, marketplace: marketplace)
+                let coverage = try ledger.coverage(marketplace: marketplace)
+                let capacity = channel.map { channel in
+                    Self.capacity(
+                        snapshot, coverage: coverage, sweep: sweep, max: p.maxListingsPerRun,
+                        rate: channel.competitionReadRate, timeout: timeLeft, counter: channel.competitionCallCounter(options: options),
+                        offerRate: (channel as? any OfferDeferringMarketplace)?.offerReadRate,
+                        remaining: left, needsRead: { costs[$0.sku] != nil && $0.quantity > 0 })
+                } ?? Self.capacity(snapshot, coverage: coverage, sweep: sweep, max: p.maxListingsPerRun)
+                listings = capacity.selected
                 next.add(plan: PlannedTask(key: "plan:\(marketplace.rawValue)", agent: "plan",
                                            input: capacity.record(marketplace: marketplace)), marketplace: marketplace)
+            } else {
+                listings = try selectedWithoutQuota(sweep: sweep, marketplace: marketplace, decided: decided)
             }
             // Listings whose competition is read together are decided by one task; alone,
             // a listing's task is keyed by its SKU. A resumed sweep plans only the listings
@@ -190,7 +192,8 @@ public struct RepricingSweepPlan: WorkflowPlan {
             // (competitor ids remembered since then move GTINs to the refresh task), so a
             // group's key names its listings (`Self.decideKey`), and a finished task of the
             // chain is reused only for exactly the same listings.
-            let undecided = decided.isEmpty ? listings : listings.filter { !decided.contains("\(marketplace.rawValue)/\($0.sku)") }
+            let undecided = decided.isEmpty || quota == nil
+                ? listings : listings.filter { !decided.contains("\(marketplace.rawValue)/\($0.sku)") }
             let groups = channel?.competitionGroups(undecided, options: options) ?? undecided.map { CompetitionGroup(listings: [$0]) }
             next.items.reserveCapacity(next.items.count + groups.count)
             next.skus.reserveCapacity(next.skus.count + undecided.count)
@@ -199,6 +202,34 @@ public struct RepricingSweepPlan: WorkflowPlan {
             }
         }
         return next
+    }
+
+    /// How many snapshot listings `selectedWithoutQuota` reads at a time.
+    static let snapshotPageSize = 1_000
+
+    /// Without a quota, `capacity` bounds a part by `max_listings_per_run` alone: every listing
+    /// when the snapshot has no more, else the first `max` in coverage order, in SKU order. The
+    /// same selection made in the ledger: the snapshot counted (`coverageCounts`), the `max`
+    /// SKUs in coverage order read when it has more (`sweepSKUsInCoverageOrder`, SKUs only), and
+    /// the snapshot read a page of `snapshotPageSize` at a time by SKU, keeping only the selected
+    /// listings that `decided` does not hold; no coverage map of every listing.
+    func selectedWithoutQuota(sweep: Int64, marketplace: MarketplaceName, decided: Set<String>) throws -> [MarketplaceListing] {
+        var chosen: Set<String>?
+        if let max = parameters.maxListingsPerRun, try ledger.coverageCounts(sweep: sweep, marketplace: marketplace).listings > max {
+            chosen = Set(try ledger.sweepSKUsInCoverageOrder(sweep: sweep, marketplace: marketplace, limit: max))
+        }
+        var listings: [MarketplaceListing] = []
+        var after: String?
+        while true {
+            let page = try ledger.sweepListings(sweep: sweep, marketplace: marketplace, after: after, limit: Self.snapshotPageSize)
+            for listing in page where chosen.map({ $0.contains(listing.sku) }) ?? true
+                && (decided.isEmpty || !decided.contains("\(marketplace.rawValue)/\(listing.sku)")) {
+                listings.append(listing)
+            }
+            guard page.count == Self.snapshotPageSize, let last = page.last else { break }
+            after = last.sku
+        }
+        return listings
     }
 
     /// The marketplaces whose changes go in bulk this run, with their submission size: those
