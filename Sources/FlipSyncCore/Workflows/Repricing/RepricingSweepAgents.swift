@@ -23,6 +23,13 @@ extension RepricingSweepPlan {
                     count += page.count
                     pending += page.filter(\.offerPending).count
                 }
+            } else if let paged = marketplace as? any PagedListingsMarketplace {
+                // Amazon: the same, a page of its listings read at a time.
+                try plan.ledger.saveSweepListings([], sweep: sweep, marketplace: marketplace.name)
+                try await paged.activeListingPages { page in
+                    try plan.ledger.appendSweepListings(page, sweep: sweep, marketplace: marketplace.name)
+                    count += page.count
+                }
             } else {
                 let listings = try await marketplace.activeListings()
                 try plan.ledger.saveSweepListings(listings, sweep: sweep, marketplace: marketplace.name)
