@@ -26,6 +26,12 @@ struct ListingOfferRow: Codable, LedgerRow {
         try fetchAllNamed(db, filter(sql: "marketplace = ?", arguments: [marketplace.rawValue]))
     }
 
+    static func offers(_ db: Database, marketplace: MarketplaceName, skus: [String]) throws -> [Self] {
+        let marks = Array(repeating: "?", count: skus.count).joined(separator: ", ")
+        return try fetchAllNamed(db, filter(sql: "marketplace = ? AND sku IN (\(marks))",
+                                            arguments: StatementArguments([marketplace.rawValue] + skus)))
+    }
+
     func check() throws {
         try pair(priceMicros, priceCurrency, "price_micros")
         try pair(shippingMicros, shippingCurrency, "shipping_micros")

@@ -34,6 +34,19 @@ extension RunStore: OfferMemory {
         }
     }
 
+    /// These SKUs' rows only (500 SKUs a statement), not the marketplace's.
+    public func rememberedOffers(marketplace: MarketplaceName, skus: [String]) throws -> [String: RememberedOffer] {
+        guard !skus.isEmpty else { return [:] }
+        return try read { db in
+            var result: [String: RememberedOffer] = [:]
+            for start in stride(from: 0, to: skus.count, by: 500) {
+                let chunk = Array(skus[start..<min(start + 500, skus.count)])
+                for row in try ListingOfferRow.offers(db, marketplace: marketplace, skus: chunk) { result[row.sku] = row.offer }
+            }
+            return result
+        }
+    }
+
     public func rememberOffers(marketplace: MarketplaceName, _ offers: [RememberedOffer]) throws {
         guard !offers.isEmpty else { return }
         try write { db in

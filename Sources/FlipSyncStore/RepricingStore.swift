@@ -102,6 +102,29 @@ extension RunStore: RepricingLedger {
         try read { db in try SweepListingRow.listings(db, sweep: sweep, marketplace: marketplace).map(\.listing) }
     }
 
+    /// A page by SKU from the `(sweep_id, marketplace, sku)` key, not the whole snapshot.
+    public func sweepListings(sweep: Int64, marketplace: MarketplaceName, after: String?, limit: Int) throws -> [MarketplaceListing] {
+        try read { db in
+            try SweepListingRow.listings(db, sweep: sweep, marketplace: marketplace, after: after, limit: limit).map(\.listing)
+        }
+    }
+
+    /// The selection's order computed in SQLite (SKUs only, `limit` of them), not over a
+    /// coverage map of every listing.
+    public func sweepSKUsInCoverageOrder(sweep: Int64, marketplace: MarketplaceName, limit: Int) throws -> [String] {
+        try read { db in
+            try String.fetchAll(db, sql: """
+                SELECT l.sku FROM sweep_listings l
+                LEFT JOIN listing_coverage c ON c.marketplace = l.marketplace AND c.sku = l.sku
+                WHERE l.sweep_id = ? AND l.marketplace = ?
+                ORDER BY CASE WHEN c.sku IS NULL THEN 1 WHEN c.sweep_id = ? THEN 0 ELSE 2 END,
+                         CASE WHEN c.sku IS NULL OR c.sweep_id = ? THEN 0 ELSE c.last_checked END,
+                         l.sku
+                LIMIT ?
+                """, arguments: [sweep, marketplace.rawValue, sweep, sweep, Swift.max(0, limit)])
+        }
+    }
+
     public func sweepListing(sweep: Int64, marketplace: MarketplaceName, sku: String) throws -> MarketplaceListing? {
         try read { db in try SweepListingRow.cachedListing(db, sweep: sweep, marketplace: marketplace, sku: sku)?.listing }
     }

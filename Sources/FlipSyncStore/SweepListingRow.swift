@@ -27,6 +27,13 @@ struct SweepListingRow: Codable, LedgerRow {
         try fetchAllNamed(db, filter(sql: "sweep_id = ? AND marketplace = ?", arguments: [sweep, marketplace.rawValue]).order(sql: "sku"))
     }
 
+    static func listings(_ db: Database, sweep: Int64, marketplace: MarketplaceName, after: String?, limit: Int) throws -> [Self] {
+        let request = after.map {
+            filter(sql: "sweep_id = ? AND marketplace = ? AND sku > ?", arguments: [sweep, marketplace.rawValue, $0])
+        } ?? filter(sql: "sweep_id = ? AND marketplace = ?", arguments: [sweep, marketplace.rawValue])
+        return try fetchAllNamed(db, request.order(sql: "sku").limit(Swift.max(0, limit)))
+    }
+
     static func listing(_ db: Database, sweep: Int64, marketplace: MarketplaceName, sku: String) throws -> Self? {
         try fetchOneNamed(db, filter(sql: "sweep_id = ? AND marketplace = ? AND sku = ?", arguments: [sweep, marketplace.rawValue, sku]))
     }

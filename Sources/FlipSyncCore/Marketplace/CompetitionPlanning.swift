@@ -130,7 +130,20 @@ public struct RememberedOffer: Sendable, Hashable {
 /// Each SKU's published offer, kept between runs (the run ledger's `listing_offers`).
 public protocol OfferMemory: Sendable {
     func rememberedOffers(marketplace: MarketplaceName) throws -> [String: RememberedOffer]
+    /// The remembered offers of these SKUs only (a page of listings, a batch of changes), by
+    /// SKU; SKUs without one are absent. The default filters `rememberedOffers(marketplace:)`.
+    func rememberedOffers(marketplace: MarketplaceName, skus: [String]) throws -> [String: RememberedOffer]
     /// Replaces what is remembered of these offers' SKUs.
     func rememberOffers(marketplace: MarketplaceName, _ offers: [RememberedOffer]) throws
     func forgetOffers(marketplace: MarketplaceName, skus: [String]) throws
+}
+
+extension OfferMemory {
+    public func rememberedOffers(marketplace: MarketplaceName, skus: [String]) throws -> [String: RememberedOffer] {
+        guard !skus.isEmpty else { return [:] }
+        let all = try rememberedOffers(marketplace: marketplace)
+        var found: [String: RememberedOffer] = [:]
+        for sku in skus { if let offer = all[sku] { found[sku] = offer } }
+        return found
+    }
 }

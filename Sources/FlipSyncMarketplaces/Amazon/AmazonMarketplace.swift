@@ -23,7 +23,7 @@ import FlipSyncCore
 ///   were placed), never earlier than the cursor it started from. A nil cursor starts
 ///   `firstLookback` ago. Lines come from `getOrderItems`; open means Pending, Unshipped or
 ///   PartiallyShipped.
-public struct AmazonMarketplace: Marketplace {
+public struct AmazonMarketplace: PagedListingsMarketplace {
     public let client: AmazonClient
     public let overlap: TimeSpan
     public let firstLookback: TimeSpan
@@ -41,9 +41,16 @@ public struct AmazonMarketplace: Marketplace {
 
     public func activeListings() async throws -> [MarketplaceListing] {
         var listings: [MarketplaceListing] = []
+        try await activeListingPages { listings += $0 }
+        return listings
+    }
+
+    /// `activeListings` a `searchListingsItems` page at a time (`PagedListingsMarketplace`).
+    public func activeListingPages(_ body: ([MarketplaceListing]) async throws -> Void) async throws {
         var pageToken: String?
         repeat {
             let page = try await client.listings(pageToken: pageToken)
+            var listings: [MarketplaceListing] = []
             for item in page.items {
                 guard let asin = item.asin, let price = item.price else { continue }
                 listings.append(MarketplaceListing(
@@ -54,9 +61,9 @@ public struct AmazonMarketplace: Marketplace {
             guard page.nextPageToken == nil || page.nextPageToken != pageToken else {
                 throw MarketplaceError.malformed("listings.searchListingsItems: pagination.nextToken did not advance")
             }
+            try await body(listings)
             pageToken = page.nextPageToken
         } while pageToken != nil
-        return listings
     }
 
     public func competition(for listing: MarketplaceListing) async throws -> Competition {

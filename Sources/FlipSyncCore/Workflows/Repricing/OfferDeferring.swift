@@ -34,3 +34,12 @@ extension MarketplaceListing {
     /// has no offer id and its price is a placeholder zero.
     public var offerPending: Bool { listingID.isEmpty }
 }
+
+/// A channel whose active listings come a page a call (Amazon's `searchListingsItems`, by page
+/// token): the sweep's listings read writes each page into the snapshot and lets it go instead
+/// of holding every listing.
+public protocol PagedListingsMarketplace: Marketplace {
+    /// `activeListings()` page by page, in the same order: `body` is handed each page's
+    /// listings before the next page is read.
+    func activeListingPages(_ body: ([MarketplaceListing]) async throws -> Void) async throws
+}

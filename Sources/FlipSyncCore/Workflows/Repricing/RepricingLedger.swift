@@ -44,6 +44,15 @@ public protocol RepricingLedger: Sendable {
     func decidedListings(sweep: Int64) throws -> Set<String>
     /// One marketplace's snapshot of a sweep against its decisions and coverage, counted.
     func coverageCounts(sweep: Int64, marketplace: MarketplaceName) throws -> SweepCoverageCounts
+    /// A page of a sweep's snapshot in the order `sweepListings(sweep:marketplace:)` gives it
+    /// (by SKU): at most `limit` listings after the SKU `after` (nil: from the first). The
+    /// default pages `sweepListings(sweep:marketplace:)`.
+    func sweepListings(sweep: Int64, marketplace: MarketplaceName, after: String?, limit: Int) throws -> [MarketplaceListing]
+    /// The SKUs of the first `limit` listings of a sweep's snapshot in coverage order: those
+    /// this sweep checked (`coverage`'s sweep is this one), then those never checked, then the
+    /// others by `last_checked`, oldest first; ties by SKU. The default reads
+    /// `sweepListings(sweep:marketplace:)` and `coverage(marketplace:)`.
+    func sweepSKUsInCoverageOrder(sweep: Int64, marketplace: MarketplaceName, limit: Int) throws -> [String]
 }
 
 /// A sweep's listings on one marketplace: in its snapshot, decided by it, never checked by any
@@ -64,6 +73,25 @@ public struct SweepCoverageCounts: Sendable, Hashable {
 
 extension RepricingLedger {
     public func runStartedAt(runID: Int64) throws -> Int64? { nil }
+
+    public func sweepListings(sweep: Int64, marketplace: MarketplaceName, after: String?, limit: Int) throws -> [MarketplaceListing] {
+        let all = try sweepListings(sweep: sweep, marketplace: marketplace)
+        var start = all.startIndex
+        if let after {
+            start = all.firstIndex { $0.sku == after }.map { $0 + 1 } ?? (all.firstIndex { $0.sku > after } ?? all.endIndex)
+        }
+        return Array(all[start..<Swift.min(all.endIndex, start + Swift.max(0, limit))])
+    }
+
+    public func sweepSKUsInCoverageOrder(sweep: Int64, marketplace: MarketplaceName, limit: Int) throws -> [String] {
+        let coverage = try coverage(marketplace: marketplace)
+        func rank(_ sku: String) -> (Int, Int64, String) {
+            guard let c = coverage[sku] else { return (1, 0, sku) }
+            return c.sweep == sweep ? (0, 0, sku) : (2, c.lastChecked, sku)
+        }
+        return Array(try sweepListings(sweep: sweep, marketplace: marketplace).map(\.sku).sorted { rank($0) < rank($1) }
+            .prefix(Swift.max(0, limit)))
+    }
 }
 
 /// When a listing was last checked, and by which sweep.

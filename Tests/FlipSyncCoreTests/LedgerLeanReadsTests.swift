@@ -1,0 +1,88 @@
+import Foundation
+import Testing
+@testable import FlipSyncCore
+@testable import FlipSyncStore
+
+/// The sweep's reads that hold a page, not the catalog: the selection's order made in SQLite,
+/// the snapshot read by SKU pages, and remembered offers read for given SKUs. Each must give
+/// what the whole-catalog read it replaces gives.
+@Suite("Ledger: the sweep's lean reads (selection in SQLite, snapshot pages, offers by SKU)", .timeLimit(.minutes(2)))
+struct LedgerLeanReadsTests {
+    static func listing(_ sku: String) -> MarketplaceListing {
+        MarketplaceListing(marketplace: .ebay, sku: sku, listingID: "L-" + sku, gtin: "0001", title: "Item " + sku, condition: .new,
+                           price: usd("10.00"), quantity: 1)
+    }
+
+    /// 40 listings: 10 never checked, 10 checked by this sweep (9), 20 by earlier sweeps at
+    /// times with ties (so SKU decides among them).
+    func ledger() throws -> (RunStore, [MarketplaceListing], Scratch) {
+        let scratch = Scratch()
+        let store = try RunStore(path: scratch.path + "/ledger.sqlite")
+        let listings = (0..<40).map { Self.listing(String(format: "SKU-%02d", ($0 * 17) % 40)) }.sorted { $0.sku < $1.sku }
+        try store.saveSweepListings(listings, sweep: 9, marketplace: .ebay)
+        for (index, listing) in listings.enumerated() where index % 4 != 0 {
+            let sweep: Int64 = index % 4 == 1 ? 9 : 3
+            try store.markChecked(marketplace: .ebay, skus: [listing.sku], sweep: sweep, at: Int64(1_000 + (index * 7) % 5))
+        }
+        // A listing checked but no longer in the snapshot is not selected.
+        try store.markChecked(marketplace: .ebay, skus: ["GONE"], sweep: 3, at: 1)
+        return (store, listings, scratch)
+    }
+
+    @Test("the SKUs selected in SQLite are capacity's selection for every max, in the README's coverage order")
+    func selectionMatchesCapacity() throws {
+        let (store, listings, scratch) = try ledger()
+        defer { _ = scratch }
+        let coverage = try store.coverage(marketplace: .ebay)
+        for max in 0...41 {
+            let lean = try store.sweepSKUsInCoverageOrder(sweep: 9, marketplace: .ebay, limit: max)
+            let reference = RepricingSweepPlan.selected(listings, coverage: coverage, sweep: 9, max: max).map(\.sku)
+            #expect(lean.sorted() == reference, "max \(max)")
+        }
+        func rank(_ sku: String) -> (Int, Int64, String) {
+            guard let c = coverage[sku] else { return (1, 0, sku) }
+            return c.sweep == 9 ? (0, 0, sku) : (2, c.lastChecked, sku)
+        }
+        let all = try store.sweepSKUsInCoverageOrder(sweep: 9, marketplace: .ebay, limit: 100)
+        #expect(all == listings.map(\.sku).sorted { rank($0) < rank($1) })
+        #expect(!all.contains("GONE") && all.count == 40)
+    }
+
+    @Test("the snapshot read in pages after a SKU is the whole snapshot, in the same order, once")
+    func snapshotPages() throws {
+        let (store, listings, scratch) = try ledger()
+        defer { _ = scratch }
+        for size in [1, 7, 40, 41] {
+            var read: [MarketplaceListing] = []
+            var after: String?
+            while true {
+                let page = try store.sweepListings(sweep: 9, marketplace: .ebay, after: after, limit: size)
+                #expect(page.count <= size)
+                read += page
+                guard page.count == size, let last = page.last else { break }
+                after = last.sku
+            }
+            #expect(read == listings, "page size \(size)")
+            #expect(try store.sweepListings(sweep: 9, marketplace: .ebay) == read)
+        }
+        #expect(try store.sweepListings(sweep: 8, marketplace: .ebay, after: nil, limit: 10).isEmpty)
+    }
+
+    @Test("remembered offers read for some SKUs are those of the whole map, across statements of 500 SKUs")
+    func offersBySKU() throws {
+        let scratch = Scratch()
+        let store = try RunStore(path: scratch.path + "/ledger.sqlite")
+        let offers = (0..<1_200).map {
+            RememberedOffer(sku: "S\($0)", offerID: "O\($0)", marketplaceID: "EBAY_US", price: usd("\($0 % 50 + 1).99"),
+                            availableQuantity: $0 % 3, domesticShippingCost: nil, fulfillmentPolicyID: "P1", updatedAt: Int64($0))
+        }
+        try store.rememberOffers(marketplace: .ebay, offers)
+        let whole = try store.rememberedOffers(marketplace: .ebay)
+        let asked = (0..<1_100).map { "S\($0 * 2)" } + ["missing"]
+        let some = try store.rememberedOffers(marketplace: .ebay, skus: asked)
+        #expect(some.count == 600)
+        #expect(some == whole.filter { asked.contains($0.key) })
+        #expect(try store.rememberedOffers(marketplace: .ebay, skus: []).isEmpty)
+        #expect(try store.rememberedOffers(marketplace: .amazon, skus: ["S1"]).isEmpty)
+    }
+}
