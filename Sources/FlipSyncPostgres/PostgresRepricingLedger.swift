@@ -66,6 +66,31 @@ public final class PostgresRepricingLedger: RepricingLedger, OfferMemory, Compet
             """, [.integer(sweep), .text(marketplace.rawValue)]).map { row throws(LedgerError) in try Self.listing(ColumnsByName(row)) }
     }
 
+    /// A page of the snapshot: the listings after `after` in SKU byte order, `limit` of them.
+    public func sweepListings(sweep: Int64, marketplace: MarketplaceName, after: String?, limit: Int) throws(LedgerError) -> [MarketplaceListing] {
+        try session.query("""
+            SELECT \(Self.listingColumns.joined(separator: ", ")) FROM sweep_listings
+            WHERE sweep_id = $1 AND marketplace = $2 AND ($3::text IS NULL OR sku COLLATE "C" > $3::text COLLATE "C")
+            ORDER BY sku COLLATE "C" LIMIT $4
+            """, [.integer(sweep), .text(marketplace.rawValue), PostgresLedger.optional(after), .integer(Int64(Swift.max(0, limit)))])
+            .map { row throws(LedgerError) in try Self.listing(ColumnsByName(row)) }
+    }
+
+    /// The selection's order computed in the database (SKUs only, `limit` of them), as SQLite's
+    /// `RepricingStore` does: this sweep's checked first, then never checked, then oldest checked.
+    public func sweepSKUsInCoverageOrder(sweep: Int64, marketplace: MarketplaceName, limit: Int) throws(LedgerError) -> [String] {
+        try session.query("""
+            SELECT l.sku FROM sweep_listings l
+            LEFT JOIN listing_coverage c ON c.marketplace = l.marketplace AND c.sku = l.sku
+            WHERE l.sweep_id = $1 AND l.marketplace = $2
+            ORDER BY CASE WHEN c.sku IS NULL THEN 1 WHEN c.sweep_id = $1 THEN 0 ELSE 2 END,
+                     CASE WHEN c.sku IS NULL OR c.sweep_id = $1 THEN 0 ELSE c.last_checked END,
+                     l.sku COLLATE "C"
+            LIMIT $3
+            """, [.integer(sweep), .text(marketplace.rawValue), .integer(Int64(Swift.max(0, limit)))])
+            .map { row throws(LedgerError) in try ColumnsByName(row).get("sku") }
+    }
+
     public func sweepListing(sweep: Int64, marketplace: MarketplaceName, sku: String) throws(LedgerError) -> MarketplaceListing? {
         try session.query("""
             SELECT \(Self.listingColumns.joined(separator: ", ")) FROM sweep_listings WHERE sweep_id = $1 AND marketplace = $2 AND sku = $3

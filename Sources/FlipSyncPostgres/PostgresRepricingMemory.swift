@@ -29,6 +29,29 @@ extension PostgresRepricingLedger {
         return result
     }
 
+    /// Only these SKUs' offers (a page of a sweep), one statement for any number of SKUs.
+    public func rememberedOffers(marketplace: MarketplaceName, skus: [String]) throws(LedgerError) -> [String: RememberedOffer] {
+        guard !skus.isEmpty else { return [:] }
+        var result: [String: RememberedOffer] = [:]
+        for raw in try session.query("""
+            SELECT \(Self.offerColumns.joined(separator: ", ")) FROM listing_offers
+            WHERE marketplace = $1 AND sku IN (SELECT json_array_elements_text($2::json))
+            """, [.text(marketplace.rawValue), try Self.jsonList(skus)]) {
+            let row = ColumnsByName(raw)
+            let offer = try Self.named("listing_offers", row, key: ["marketplace", "sku"]) { () throws(LedgerError) -> RememberedOffer in
+                let _: MarketplaceName = try Self.code(row, "marketplace")
+                return RememberedOffer(
+                    sku: try row.get("sku"), offerID: try row.get("offer_id"), marketplaceID: try row.get("marketplace_id"),
+                    price: try Self.money(row, "price_micros", "price_currency"),
+                    availableQuantity: try row.get("available_quantity", as: Int64?.self).map { Int($0) },
+                    domesticShippingCost: try Self.money(row, "shipping_micros", "shipping_currency"),
+                    fulfillmentPolicyID: try row.get("fulfillment_policy_id"), updatedAt: try row.get("updated_at"))
+            }
+            result[offer.sku] = offer
+        }
+        return result
+    }
+
     /// Replaces each offer's row whole (INSERT OR REPLACE); of one SKU given twice, the last.
     public func rememberOffers(marketplace: MarketplaceName, _ offers: [RememberedOffer]) throws(LedgerError) {
         var last: [String: RememberedOffer] = [:]

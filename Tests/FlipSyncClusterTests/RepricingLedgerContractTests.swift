@@ -353,4 +353,52 @@ struct RepricingLedgerContractTests {
         let offerError = failure { _ = try ledger.rememberedOffers(marketplace: .ebay) }
         #expect(offerError.contains("listing_offers row") && offerError.contains("price_micros: an amount without its currency"), "\(offerError)")
     }
+
+    @Test("lean reads: the snapshot in SKU pages, the selection in coverage order and offers by SKU equal what the whole-catalog reads give (mixed-case SKUs, byte order)", arguments: StoreKind.available)
+    func leanReads(kind: StoreKind) async throws {
+        let ledger = try await kind.makeRepricingStores().ledger
+        let skus = (0..<60).map { ($0 % 3 == 0 ? "a-" : $0 % 3 == 1 ? "B-" : "_c") + String(format: "%02d", ($0 * 37) % 60) }
+        try ledger.saveSweepListings(skus.map { listing($0) }, sweep: 7, marketplace: .ebay)
+        try ledger.saveSweepListings([listing("other", on: .amazon)], sweep: 7, marketplace: .amazon)
+        for (index, sku) in skus.enumerated() where index % 4 != 0 {
+            try ledger.markChecked(marketplace: .ebay, skus: [sku], sweep: index % 4 == 1 ? 7 : 3, at: Int64(1_000 + index % 5))
+        }
+        try ledger.markChecked(marketplace: .ebay, skus: ["gone"], sweep: 3, at: 1)
+        let whole = try ledger.sweepListings(sweep: 7, marketplace: .ebay)
+        for size in [1, 7, 60, 61] {
+            var read: [MarketplaceListing] = []
+            var after: String?
+            while true {
+                let page = try ledger.sweepListings(sweep: 7, marketplace: .ebay, after: after, limit: size)
+                #expect(page.count <= size)
+                read += page
+                guard page.count == size, let last = page.last else { break }
+                after = last.sku
+            }
+            #expect(read == whole, "pages of \(size)")
+        }
+        let coverage = try ledger.coverage(marketplace: .ebay)
+        func rank(_ sku: String) -> (Int, Int64, [UInt8]) {
+            guard let c = coverage[sku] else { return (1, 0, Array(sku.utf8)) }
+            return c.sweep == 7 ? (0, 0, Array(sku.utf8)) : (2, c.lastChecked, Array(sku.utf8))
+        }
+        let ordered = whole.map(\.sku).sorted { a, b in
+            let (x, y) = (rank(a), rank(b))
+            return x.0 != y.0 ? x.0 < y.0 : x.1 != y.1 ? x.1 < y.1 : x.2.lexicographicallyPrecedes(y.2)
+        }
+        for limit in [0, 1, 15, 16, 60, 100] {
+            #expect(try ledger.sweepSKUsInCoverageOrder(sweep: 7, marketplace: .ebay, limit: limit) == Array(ordered.prefix(limit)), "limit \(limit)")
+        }
+        let offers = skus.enumerated().map { index, sku in
+            RememberedOffer(sku: sku, offerID: "O-\(index)", marketplaceID: "EBAY_US", price: usd(Int64(index) * 1_000_000),
+                            availableQuantity: index, domesticShippingCost: nil, fulfillmentPolicyID: nil, updatedAt: Int64(index))
+        }
+        try ledger.rememberOffers(marketplace: .ebay, offers)
+        let all = try ledger.rememberedOffers(marketplace: .ebay)
+        let asked = Array(skus.prefix(25)) + ["missing"]
+        #expect(try ledger.rememberedOffers(marketplace: .ebay, skus: asked) == all.filter { asked.contains($0.key) })
+        #expect(try ledger.rememberedOffers(marketplace: .ebay, skus: asked).count == 25)
+        #expect(try ledger.rememberedOffers(marketplace: .amazon, skus: asked).isEmpty)
+        #expect(try ledger.rememberedOffers(marketplace: .ebay, skus: []).isEmpty)
+    }
 }
