@@ -296,6 +296,55 @@ struct PostgresRuntimeTests {
         #expect(try b.unresumedInterruptions(createdSince: now - 86_400_000).map(\.id) == [bEarlier.id, bRunning.id])
     }
 
+    @Test("flipsyncctl on a postgres:// ledger (from the config, or --database): runs and show read it, quota and readiness too; report and spend --llm-savings exit 1 with one line saying they read only SQLite")
+    func flipsyncctlReadCommands() async throws {
+        let server = try server()
+        let endpoint = try await server.freshDatabase()
+        let ledger = try PostgresLedger(endpoint: endpoint, password: server.password, node: "node-a")
+        defer { ledger.close() }
+        let run = try #require(try ledger.recordFire(job: "sync", kind: "marketplace-sync", trigger: .manual, requestedBy: 7,
+                                                     scheduledAt: nil, status: .queued, skipReason: nil, summary: nil,
+                                                     at: 1_780_000_000_000, resumes: nil))
+        try ledger.markRunning(runID: run.id, at: 1_780_000_001_000)
+        try ledger.saveTasks([TaskInfo(runID: run.id, key: "pull:amazon", agent: "pull", status: .succeeded, attempts: 1,
+                                       startedAt: 1_780_000_001_000, finishedAt: 1_780_000_002_000, result: "{}", error: nil)])
+        try ledger.finishRun(runID: run.id, status: .succeeded, summary: "3 pushed", error: nil, spendMicros: 0, at: 1_780_000_003_000)
+
+        let space = Workspace()
+        defer { space.remove() }
+        try FileManager.default.createDirectory(atPath: space.path + "/credentials", withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+        _ = FileManager.default.createFile(atPath: space.path + "/credentials/postgres-password",
+                                           contents: Data((server.password + "\n").utf8), attributes: [.posixPermissions: 0o600])
+        let config = space.write("flipsync.toml", "[daemon]\ndatabase = \"\(endpoint)\"\njobs_directory = \"jobs\"\n")
+        let environment = ["CREDENTIALS_DIRECTORY": space.path + "/credentials"]
+
+        let runs = try flipsyncctl(["runs", "--config", config, "--json"], environment: environment)
+        #expect(runs.status == 0, "\(runs.error)")
+        #expect(runs.output.contains("\"summary\" : \"3 pushed\"") || runs.output.contains("\"summary\":\"3 pushed\""), "\(runs.output)")
+        let byFlag = try flipsyncctl(["runs", "--database", "\(endpoint)"], environment: environment)
+        #expect(byFlag.status == 0 && byFlag.output.contains("3 pushed") && byFlag.output.contains("succeeded"), "\(byFlag.error)")
+        let show = try flipsyncctl(["show", "\(run.id)", "--config", config], environment: environment)
+        #expect(show.status == 0 && show.output.contains("pull:amazon") && show.output.contains("by uid 7"), "\(show.error)")
+        let quota = try flipsyncctl(["quota", "--config", config, "--json"], environment: environment)
+        #expect(quota.status == 0, "\(quota.error)")
+        let readiness = try flipsyncctl(["readiness", "--config", config], environment: environment)
+        #expect(readiness.status == 1 && readiness.error.contains("no readiness report yet"), "\(readiness.error)")
+
+        let html = space.path + "/report.html"
+        let report = try flipsyncctl(["report", "\(run.id)", "--html", html, "--config", config], environment: environment)
+        #expect(report.status == 1)
+        #expect(report.error == "flipsyncctl: report reads only an SQLite run ledger; the ledger is PostgreSQL (\(endpoint))\n")
+        #expect(!FileManager.default.fileExists(atPath: html))
+        let savings = try flipsyncctl(["spend", "--llm-savings", "--config", config], environment: environment)
+        #expect(savings.status == 1 && savings.error.contains("spend --llm-savings reads only an SQLite run ledger"), "\(savings.error)")
+
+        // Without the credential: one clear line, exit 1.
+        let noPassword = try flipsyncctl(["runs", "--config", config], environment: ["CREDENTIALS_DIRECTORY": space.path + "/jobs"])
+        #expect(noPassword.status == 1 && noPassword.error.contains("postgres-password"), "\(noPassword.error)")
+        #expect(!noPassword.error.contains(server.password))
+    }
+
     @Test("nightly-repricing (eBay and Amazon, costs from Shopify) on a PostgreSQL ledger: the run succeeds and its decisions and offer memory are in PostgreSQL",
           .disabled("needs PostgresRepricingLedger: enabled at merge"))
     func nightlyRepricingOnPostgres() async throws {
@@ -353,4 +402,24 @@ struct PostgresRuntimeTests {
         }
         await sandbox.stop()
     }
+}
+
+/// The repository root, from this file's path (Tests/FlipSyncClusterTests/…).
+private let repositoryRoot = URL(fileURLWithPath: #filePath)
+    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+
+/// Runs the built flipsyncctl; its exit status, stdout and stderr.
+private func flipsyncctl(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String, error: String) {
+    let process = Process()
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    process.executableURL = URL(fileURLWithPath: repositoryRoot + "/.build/debug/flipsyncctl")
+    process.arguments = arguments
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let output = out.fileHandleForReading.readDataToEndOfFile()
+    let error = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: output, as: UTF8.self), String(decoding: error, as: UTF8.self))
 }
