@@ -4,6 +4,9 @@ import FlipSyncPostgres
 import FlipSyncSandbox
 import FlipSyncStore
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import PostgresNIO
 import Testing
@@ -343,6 +346,57 @@ struct PostgresRuntimeTests {
         let noPassword = try flipsyncctl(["runs", "--config", config], environment: ["CREDENTIALS_DIRECTORY": space.path + "/jobs"])
         #expect(noPassword.status == 1 && noPassword.error.contains("postgres-password"), "\(noPassword.error)")
         #expect(!noPassword.error.contains(server.password))
+    }
+
+    @Test("two flipsyncd processes with [daemon] cluster and database on one PostgreSQL: every run of the 2 s job is recorded once in the shared ledger, under the name of a node, no SQLite file is made, and SIGTERM stops both with status 0")
+    func twoDaemonsOnePostgresLedger() async throws {
+        let daemon = repositoryRoot + "/.build/debug/flipsyncd"
+        try #require(access(daemon, X_OK) == 0, "build first: swift build --build-tests")
+        let server = try server()
+        let endpoint = try await server.freshDatabase()
+        let scratch = Scratch()
+        let nodes = try ClusterProcessTests.makeNodes(["pg-1", "pg-2"], scratch: scratch, endpoint: endpoint, password: server.password)
+        for node in nodes {
+            let text = try String(contentsOfFile: node.config, encoding: .utf8)
+            let shared = text.replacingOccurrences(of: "database = \"\(node.directory)/ledger.sqlite\"", with: "database = \"\(endpoint)\"")
+            #expect(shared != text)
+            try shared.write(toFile: node.config, atomically: true, encoding: .utf8)
+            try node.start(daemon: daemon)
+        }
+        defer { for node in nodes { node.kill() } }
+        func logs() -> String {
+            nodes.map { "--- \($0.name)\n" + ((try? String(contentsOfFile: $0.log, encoding: .utf8)) ?? "") }.joined(separator: "\n")
+        }
+        let reader = try PostgresLedger(endpoint: endpoint, password: server.password)
+        defer { reader.close() }
+        func runs() throws -> [(node: String?, status: String, scheduledAt: Int64?)] {
+            try reader.session.query("SELECT node, status, scheduled_at FROM runs WHERE job = 'tick' ORDER BY id").map { row in
+                let columns = row.makeRandomAccess()
+                return (try columns["node"].decode(String?.self), try columns["status"].decode(String.self),
+                        try columns["scheduled_at"].decode(Int64?.self))
+            }
+        }
+        // Real processes on the real clock: poll the shared ledger until three runs have ended.
+        let deadline = Date().addingTimeInterval(45)
+        var seen = try runs()
+        while seen.filter({ $0.status != "queued" && $0.status != "running" }).count < 3, Date() < deadline {
+            usleep(200_000)
+            seen = try runs()
+        }
+        let finished = seen.filter { $0.status != "queued" && $0.status != "running" }
+        #expect(finished.count >= 3, "runs: \(seen)\n\(logs())")
+        #expect(finished.allSatisfy { $0.status == "succeeded" }, "runs: \(seen)\n\(logs())")
+        #expect(seen.allSatisfy { $0.node == "pg-1" || $0.node == "pg-2" }, "runs: \(seen)")
+        let slots = seen.compactMap(\.scheduledAt)
+        #expect(slots.count == seen.count && Set(slots).count == slots.count, "each slot recorded once: \(seen)")
+        for node in nodes { #expect(!FileManager.default.fileExists(atPath: node.ledger), "no SQLite ledger for \(node.name)") }
+
+        for node in nodes { node.signalTerminate() }
+        for node in nodes { #expect(node.terminate(seconds: 30) == 0, "\(node.name) stops cleanly\n\(logs())") }
+        #expect(!logs().contains("database-failed") && !logs().contains("cannot open the run ledger"), "\(logs())")
+        // After the stop nothing of theirs is left running.
+        let after = try runs()
+        #expect(after.allSatisfy { $0.status != "queued" && $0.status != "running" }, "\(after)")
     }
 
     @Test("nightly-repricing (eBay and Amazon, costs from Shopify) on a PostgreSQL ledger: the run succeeds and its decisions and offer memory are in PostgreSQL",
