@@ -299,7 +299,7 @@ struct PostgresRuntimeTests {
         #expect(try b.unresumedInterruptions(createdSince: now - 86_400_000).map(\.id) == [bEarlier.id, bRunning.id])
     }
 
-    @Test("flipsyncctl on a postgres:// ledger (from the config, or --database): runs and show read it, quota and readiness too; report and spend --llm-savings exit 1 with one line saying they read only SQLite")
+    @Test("flipsyncctl on a postgres:// ledger (from the config, or --database): runs and show read it, quota and readiness too; report and spend --llm-savings exit 1 with one line saying they read only SQLite; run --local records its run there as this host's")
     func flipsyncctlReadCommands() async throws {
         let server = try server()
         let endpoint = try await server.freshDatabase()
@@ -341,6 +341,23 @@ struct PostgresRuntimeTests {
         #expect(!FileManager.default.fileExists(atPath: html))
         let savings = try flipsyncctl(["spend", "--llm-savings", "--config", config], environment: environment)
         #expect(savings.status == 1 && savings.error.contains("spend --llm-savings reads only an SQLite run ledger"), "\(savings.error)")
+
+        // `run --local` on the same ledger: recorded in PostgreSQL as this host's (no node_name set).
+        space.write("jobs/tick.toml", """
+            name = "tick"
+            kind = "readiness-scan"
+            schedule = "daily"
+            [params]
+            probes = ["database"]
+            database_operations = 10
+            """)
+        let local = try flipsyncctl(["run", "tick", "--local", "--config", config], environment: environment)
+        #expect(local.status == 0, "\(local.output)\n\(local.error)")
+        #expect(local.output.contains("of tick (readiness-scan), ledger \(endpoint)"), "\(local.output)")
+        let tick = try #require(try ledger.recentRuns(job: "tick", limit: 5).first)
+        #expect(tick.status == .succeeded && tick.trigger == .manual)
+        #expect(try ledger.node(ofRun: tick.id) == LedgerStores.hostName())
+        #expect(!FileManager.default.fileExists(atPath: space.path + "/var"))
 
         // Without the credential: one clear line, exit 1.
         let noPassword = try flipsyncctl(["runs", "--config", config], environment: ["CREDENTIALS_DIRECTORY": space.path + "/jobs"])
