@@ -106,7 +106,7 @@ let package = Package(
         // Assembles a run's world from the config (ledger, spend ledger, channel clients, plans),
         // starts one run (`runOnce`), and holds the daemon's decisions and services: the scheduler
         // service, reload on SIGHUP, resuming interrupted runs.
-        .target(name: "FlipSyncRuntime", dependencies: ["FlipSyncCore", "FlipSyncStore", "FlipSyncMarketplaces", "FlipSyncSystemd",
+        .target(name: "FlipSyncRuntime", dependencies: ["FlipSyncCore", "FlipSyncStore", "FlipSyncPostgres", "FlipSyncMarketplaces", "FlipSyncSystemd",
                                                         .product(name: "Hummingbird", package: "hummingbird"),
                                                         .product(name: "Prometheus", package: "swift-prometheus"),
                                                         .product(name: "Logging", package: "swift-log"),
@@ -166,7 +166,7 @@ let package = Package(
                                                                   "FlipSyncSandbox", "FlipSyncTestKit"]),
         // Several nodes on one real PostgreSQL (started by the tests in a temporary directory), and the
         // run ledger's contract suite over both stores (LedgerContractTests).
-        .testTarget(name: "FlipSyncClusterTests", dependencies: ["FlipSyncCluster", "FlipSyncCore", "FlipSyncStore", "FlipSyncTestKit",
+        .testTarget(name: "FlipSyncClusterTests", dependencies: ["FlipSyncCluster", "FlipSyncCore", "FlipSyncStore", "FlipSyncTestKit", "FlipSyncRuntime",
                                                                  "FlipSyncPostgres", .product(name: "GRDB", package: "GRDB.swift"),
                                                                  "FlipSyncMarketplaces", "FlipSyncSandbox",
                                                                  .product(name: "PostgresNIO", package: "postgres-nio"),

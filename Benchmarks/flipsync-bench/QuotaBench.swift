@@ -87,9 +87,9 @@ enum QuotaBench {
                 let elapsed = world.clock.monotonicMilliseconds() - started
                 let searches = (world.sandbox.state.requestCounts["search"] ?? 0) - (before["search"] ?? 0)
                 let offerReads = (world.sandbox.state.requestCounts["offers"] ?? 0) - (before["offers"] ?? 0)
-                let used = world.runtime.quota.usage().first { $0.key == QuotaKey(provider: "ebay", api: "browse") }?.used ?? 0
+                let used = world.runtime.ledger.quota.usage().first { $0.key == QuotaKey(provider: "ebay", api: "browse") }?.used ?? 0
                 maxUsed = max(maxUsed, used)
-                let covered = try world.runtime.store.coverage(marketplace: .ebay).count
+                let covered = try world.runtime.sqlite!.store.coverage(marketplace: .ebay).count
                 if first == nil { first = (searches, try world.waveSpan(runID: run.id, agent: "decide"), elapsed, status) }
                 perNight.append("night \(night): \(status.rawValue), \(searches) searches, \(offerReads) getOffers, \(covered)/\(count) checked, \(format(Double(elapsed) / 60_000, digits: 0)) min")
                 log("    " + perNight.last!)
@@ -153,7 +153,7 @@ enum QuotaBench {
             let done = Set(zip(Array(remaining), read).filter { $0.1 }.map { $0.0.sku })
             remaining = remaining.filter { !done.contains($0.sku) }[...]
             let calls = (world.sandbox.state.requestCounts["search"] ?? 0) - before
-            maxUsed = max(maxUsed, world.runtime.quota.usage().first { $0.key == QuotaKey(provider: "ebay", api: "browse") }?.used ?? 0)
+            maxUsed = max(maxUsed, world.runtime.ledger.quota.usage().first { $0.key == QuotaKey(provider: "ebay", api: "browse") }?.used ?? 0)
             if firstNight == nil { firstNight = (calls, done.count) }
             _ = elapsed
             log("    night \(night): \(calls) searches, \(listings.count - remaining.count)/\(listings.count) read")
@@ -188,7 +188,7 @@ enum QuotaBench {
         let batches = counts[SandboxRoute.amazonListingOffersBatch.rawValue] ?? 0
         let refusals = world.sandbox.state.limitRefusals
         let violations = refusals.values.reduce(0) { $0 + $1.total }
-        let checked = try world.runtime.store.coverage(marketplace: .amazon).count
+        let checked = try world.runtime.sqlite!.store.coverage(marketplace: .amazon).count
         await world.stop()
         table.add(ResultRow(benchmark: bench, metric: "planner (getListingOffersBatch): calls per listing",
                             value: format(Double(batches) / Double(count), digits: 3), reference: "naive 1.000; \(batches) calls",
@@ -256,9 +256,9 @@ enum QuotaBench {
         let calls = counts.values.reduce(0, +)
         let reads = counts.filter { !["shopify.productVariantsBulkUpdate", "shopify.inventorySetQuantities"].contains($0.key) }.values.reduce(0, +)
         let throttled = world.sandbox.state.shopifyThrottledCount
-        let points = world.runtime.quota.usage().first { $0.key == QuotaKey(provider: "shopify", api: "graphql") }?.used ?? 0
+        let points = world.runtime.ledger.quota.usage().first { $0.key == QuotaKey(provider: "shopify", api: "graphql") }?.used ?? 0
         let converged = world.shopifyConverged(targets)
-        let failed = try world.runtime.store.tasks(runID: run.id).filter { $0.status != .succeeded }
+        let failed = try world.runtime.sqlite!.store.tasks(runID: run.id).filter { $0.status != .succeeded }
             .map { "\($0.key) \($0.status.rawValue) after \($0.attempts) attempts: \($0.error ?? "")" }
         await world.stop()
         if !failed.isEmpty { table.notes.append("shopify planner: tasks not succeeded: " + failed.joined(separator: "; ")) }
@@ -296,7 +296,7 @@ enum QuotaBench {
         }
         let naiveCounts = naive.sandbox.state.requestCounts.filter { $0.key.hasPrefix("shopify.") }
         let naiveThrottled = naive.sandbox.state.shopifyThrottledCount
-        let naivePoints = naive.runtime.quota.usage().first { $0.key == QuotaKey(provider: "shopify", api: "graphql") }?.used ?? 0
+        let naivePoints = naive.runtime.ledger.quota.usage().first { $0.key == QuotaKey(provider: "shopify", api: "graphql") }?.used ?? 0
         await naive.stop()
         table.add(ResultRow(benchmark: bench, metric: "naive: calls per variant, reads / all; THROTTLED \(naiveThrottled)",
                             value: "\(format(Double(naiveCounts["shopify.productVariant"] ?? 0) / Double(count), digits: 3)) / \(format(Double(naiveCounts.values.reduce(0, +)) / Double(count), digits: 3))",
@@ -456,7 +456,7 @@ final class QuotaWorld: @unchecked Sendable {
         // Unit costs as a cost source would give them (the sandbox's), so every listing has a floor.
         let costs = Dictionary(sandbox.state.listings.map { ($0.sku, Money(micros: $0.costMicros, currency: .usd)) },
                                uniquingKeysWith: { a, _ in a })
-        try runtime.store.saveUnitCosts(costs, source: "bench", at: clock.wallMilliseconds())
+        try runtime.sqlite!.store.saveUnitCosts(costs, source: "bench", at: clock.wallMilliseconds())
     }
 
     func marketplace(_ name: MarketplaceName) throws -> any Marketplace {
@@ -469,13 +469,13 @@ final class QuotaWorld: @unchecked Sendable {
     /// Records a manual run of `job` and executes it.
     func run(_ job: String) async throws -> (run: RunInfo, status: RunStatus) {
         guard let definition = catalog[job] else { throw BenchError.setup("no job \(job)") }
-        guard let run = try runtime.store.recordFire(job: job, kind: definition.kind.rawValue, trigger: .manual, requestedBy: nil,
+        guard let run = try runtime.sqlite!.store.recordFire(job: job, kind: definition.kind.rawValue, trigger: .manual, requestedBy: nil,
                                                      scheduledAt: nil, status: .queued, skipReason: nil, summary: nil,
                                                      at: clock.wallMilliseconds(), resumes: nil) else {
             throw BenchError.setup("could not record the run")
         }
         let status = await coordinator.execute(run: run, job: definition)
-        return (try runtime.store.run(id: run.id) ?? run, status)
+        return (try runtime.sqlite!.store.run(id: run.id) ?? run, status)
     }
 
     /// The next night's start: `night` days after the first, 01:00 Pacific.
@@ -485,13 +485,13 @@ final class QuotaWorld: @unchecked Sendable {
 
     /// Virtual milliseconds from the first start to the last finish of `agent`'s tasks.
     func waveSpan(runID: Int64, agent: String) throws -> Int64 {
-        let tasks = try runtime.store.tasks(runID: runID).filter { $0.agent == agent }
+        let tasks = try runtime.sqlite!.store.tasks(runID: runID).filter { $0.agent == agent }
         guard let start = tasks.compactMap(\.startedAt).min(), let end = tasks.compactMap(\.finishedAt).max() else { return 0 }
         return end - start
     }
 
     func taskSpan(runID: Int64, key: String) throws -> Int64 {
-        guard let task = try runtime.store.tasks(runID: runID).first(where: { $0.key == key }),
+        guard let task = try runtime.sqlite!.store.tasks(runID: runID).first(where: { $0.key == key }),
               let start = task.startedAt, let end = task.finishedAt else { return 0 }
         return end - start
     }

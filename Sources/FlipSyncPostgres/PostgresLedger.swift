@@ -13,23 +13,33 @@ import Glibc
 /// per statement, a new connection after a broken one). A fire is recorded at most once by the
 /// database itself: `INSERT … ON CONFLICT DO NOTHING RETURNING` against the unique index on
 /// (job, scheduled_at).
-public final class PostgresLedger: RunLedger, LedgerProbe, Sendable {
+public final class PostgresLedger: ResumableRunLedger, LedgerProbe, Sendable {
     public let session: PostgresSession
+    /// The node this ledger records runs for (`runs.node`; `[daemon] node_name`, default the host
+    /// name): the runs it interrupts as leftovers and offers to resume at start are this node's
+    /// only, so a node starting on a shared database never touches another node's runs. `nil`
+    /// (tests, `migrate-store`) is the runs recorded without a node.
+    public let node: String?
 
     /// Connects to `endpoint` and migrates the ledger's schema.
-    public init(endpoint: ClusterEndpoint, password: String, timeout: Double = 10) throws(LedgerError) {
+    public init(endpoint: ClusterEndpoint, password: String, timeout: Double = 10, node: String? = nil) throws(LedgerError) {
         do {
             session = try PostgresSession(endpoint: endpoint, password: password, timeout: timeout)
         } catch {
             throw .storage("\(endpoint): \(error)")
         }
+        self.node = node
         try Self.migrate(session)
     }
 
-    public init(session: PostgresSession) throws(LedgerError) {
+    public init(session: PostgresSession, node: String? = nil) throws(LedgerError) {
         self.session = session
+        self.node = node
         try Self.migrate(session)
     }
+
+    /// Closes the connection (the ledger cannot be used after).
+    public func close() { session.close() }
 
     // MARK: - Schema
 
@@ -109,14 +119,14 @@ public final class PostgresLedger: RunLedger, LedgerProbe, Sendable {
         let rows = try session.write(
             """
             INSERT INTO runs (job, kind, trigger, requested_by, scheduled_at, created_at, status, skip_reason,
-                              summary, finished_at, resumes)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                              summary, finished_at, resumes, node)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
             ON CONFLICT DO NOTHING
             RETURNING \(Self.runColumns)
             """,
             [.text(job), .text(kind), .text(trigger.rawValue), Self.optional(requestedBy.map { Int64($0) }), Self.optional(scheduledAt),
              .integer(at), .text(status.rawValue), Self.optional(skipReason?.rawValue), Self.optional(summary),
-             status.isFinal ? .integer(at) : .null, Self.optional(resumes)])
+             status.isFinal ? .integer(at) : .null, Self.optional(resumes), Self.optional(node)])
         return try rows.first.map { row throws(LedgerError) in try Self.runInfo(row) }
     }
 
@@ -140,16 +150,34 @@ public final class PostgresLedger: RunLedger, LedgerProbe, Sendable {
             let rows = try session.query(
                 """
                 UPDATE runs SET status = 'interrupted', error = $1, finished_at = $2
-                WHERE status IN ('queued', 'running')
+                WHERE status IN ('queued', 'running') AND node IS NOT DISTINCT FROM $3
                 RETURNING \(Self.runColumns)
-                """, [.text(reason), .integer(at)])
+                """, [.text(reason), .integer(at), Self.optional(node)])
             try session.query("""
                 UPDATE tasks SET status = 'pending' WHERE status = 'running'
-                AND run_id IN (SELECT id FROM runs WHERE status = 'interrupted')
-                """)
+                AND run_id IN (SELECT id FROM runs WHERE status = 'interrupted' AND node IS NOT DISTINCT FROM $1)
+                """, [Self.optional(node)])
             var runs: [RunInfo] = []
             for row in rows { runs.append(try Self.runInfo(row)) }
             return runs.sorted { $0.id < $1.id }
+        }
+    }
+
+    /// This node's interrupted runs created at or after `since` that no run resumes, oldest first.
+    public func unresumedInterruptions(createdSince since: Int64) throws(LedgerError) -> [RunInfo] {
+        try session.query(
+            """
+            SELECT \(Self.runColumns) FROM runs
+            WHERE status = 'interrupted' AND created_at >= $1 AND node IS NOT DISTINCT FROM $2
+            AND NOT EXISTS (SELECT 1 FROM runs AS later WHERE later.resumes = runs.id)
+            ORDER BY id
+            """, [.integer(since), Self.optional(node)]).map { row throws(LedgerError) in try Self.runInfo(row) }
+    }
+
+    /// The node that recorded run `id` (`nil`: none, or no such run).
+    public func node(ofRun id: Int64) throws(LedgerError) -> String? {
+        try session.query("SELECT node FROM runs WHERE id = $1", [.integer(id)]).first.flatMap { row throws(LedgerError) in
+            try row.get("node", as: String?.self)
         }
     }
 

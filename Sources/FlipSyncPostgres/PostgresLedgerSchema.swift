@@ -1,4 +1,4 @@
-/// The run ledger's tables in PostgreSQL: the same fourteen steps as the SQLite ledger's
+/// The run ledger's tables in PostgreSQL: the same fifteen steps as the SQLite ledger's
 /// migrator (`RunStore.migrator`), with the same names in the same order, each run once in its own
 /// transaction and recorded in `flipsync_ledger_migrations`. Every process opening the ledger runs
 /// the steps it has not had yet, under a transaction-scoped advisory lock, so nodes starting at
@@ -9,7 +9,7 @@
 /// Flags stay BIGINT 0/1 with the same CHECKs, so rows copy across unchanged. One column exists
 /// only here: `tasks.seq`, the order tasks were planned in (SQLite lists them by rowid).
 /// CHECK constraints that a later step widens are named, so that step can replace them.
-/// Never edit a step that has shipped; add `m15-…` here and in `RunStore.migrator` together.
+/// Never edit a step that has shipped; add `m16-…` here and in `RunStore.migrator` together.
 public enum PostgresLedgerSchema {
     /// An arbitrary constant (not the cluster tables' lock): serialises the ledger's migrations.
     static let migrationLock: Int64 = 0x466C_6970_4C65_6467  // "FlipLedg"
@@ -524,6 +524,9 @@ public enum PostgresLedgerSchema {
         ]),
         ("m14-tasks: task inputs as JSON", [
             "ALTER TABLE tasks ADD COLUMN input TEXT",
+        ]),
+        ("m15-run-node: the node that ran each run", [
+            "ALTER TABLE runs ADD COLUMN node TEXT",
         ]),
     ]
 

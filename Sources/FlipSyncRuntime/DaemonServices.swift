@@ -12,19 +12,21 @@ extension Runtime {
     /// watchdog from its own loop and keeps `STATUS=` current (with the reload problem, if any).
     public func scheduler(catalog: JobCatalog, pool: PermitPool, clock: any SchedulerClock, notifier: Notifier,
                           status: DaemonStatus, logger: Logger, gate: (any FireGate)? = nil) -> Scheduler {
-        Scheduler(catalog: catalog, ledger: store, clock: clock, executor: coordinator(pool: pool, clock: clock, logger: logger),
+        Scheduler(catalog: catalog, ledger: ledger.runs, clock: clock, executor: coordinator(pool: pool, clock: clock, logger: logger),
                   logger: logger, watchdogInterval: notifier.watchdogInterval, gate: gate,
                   onAlive: { notifier.watchdog() },
                   onStatus: { line in notifier.status(status.line(line)) })
     }
 
-    /// At start: runs a previous process left `queued` or `running` become `interrupted`
+    /// At start: runs a previous process of this node left `queued` or `running` become `interrupted`
     /// (journaled), and those — with interrupted runs of the last `resumeHorizon` that no run
     /// resumes yet — are handed to the scheduler, which resumes the ones whose job has
-    /// `resume_interrupted = true`. Errors are journaled; the start goes on.
+    /// `resume_interrupted = true`. On a PostgreSQL ledger several nodes share, only this node's
+    /// runs (`runs.node`): another node's running runs are left alone. Errors are journaled; the
+    /// start goes on.
     public func resumeInterrupted(in scheduler: Scheduler, at now: Int64, logger: Logger) async {
         do {
-            let (leftovers, resume) = try Self.interruptedRuns(in: store, at: now)
+            let (leftovers, resume) = try Self.interruptedRuns(in: ledger.runs, at: now)
             for run in leftovers {
                 logger.warning("run \(run.id) of \(run.job) was interrupted by a restart",
                                metadata: ["event": "run-interrupted", "job": "\(run.job)", "run": "\(run.id)"])
@@ -38,7 +40,7 @@ extension Runtime {
     /// Marks the leftovers interrupted and returns them, and every run to resume: the leftovers,
     /// then the interrupted runs created since `now - resumeHorizon` that no run resumes (marking
     /// and recording the resumes are separate writes, so a start killed between them leaves some).
-    static func interruptedRuns(in store: RunStore, at now: Int64) throws(LedgerError)
+    static func interruptedRuns(in store: any ResumableRunLedger, at now: Int64) throws
         -> (leftovers: [RunInfo], resume: [RunInfo]) {
         let leftovers = try store.interruptLeftovers(at: now, reason: "the daemon stopped while the run was going")
         let marked = Set(leftovers.map(\.id))

@@ -30,7 +30,7 @@ public struct DaemonMetrics: Sendable {
     }
 
     /// The Prometheus text format (0.0.4), the gauges refreshed first.
-    public func scrape(pool: PermitPool?, quota: QuotaStore?) -> String {
+    public func scrape(pool: PermitPool?, quota: (any QuotaLedger)?) -> String {
         if let pool { ledger.setTasks(inFlight: pool.inUse, queued: pool.waiting) }
         if let quota { ledger.setQuota(quota.usage()) }
         return registry.emitToString()
@@ -44,7 +44,7 @@ public struct DaemonMetrics: Sendable {
 public struct MetricsServer {
     /// The server as a service; `onBound` is told the port once listening (port 0 asks the
     /// kernel for one).
-    public static func service(address: MetricsAddress, metrics: DaemonMetrics, pool: PermitPool?, quota: QuotaStore?,
+    public static func service(address: MetricsAddress, metrics: DaemonMetrics, pool: PermitPool?, quota: (any QuotaLedger)?,
                                logger: Logger, onBound: @escaping @Sendable (Int) -> Void = { _ in }) -> any Service {
         let router = Router()
         router.get("/metrics") { _, _ -> Response in

@@ -92,14 +92,14 @@ public struct Reloader: Sendable {
     let setup: DaemonSetup
     let running: FlipSyncConfig
     let scheduler: Scheduler
-    let spend: SpendLedger
+    let spend: any BudgetedSpendRecorder
     let notifier: Notifier
     let status: DaemonStatus
     let logger: Logger
     /// Where the config and jobs are read (a private serial queue: see `reload()`).
     private static let reader = DispatchQueue(label: "flipsync.reload")
 
-    public init(setup: DaemonSetup, running: FlipSyncConfig, scheduler: Scheduler, spend: SpendLedger, notifier: Notifier,
+    public init(setup: DaemonSetup, running: FlipSyncConfig, scheduler: Scheduler, spend: any BudgetedSpendRecorder, notifier: Notifier,
                 status: DaemonStatus, logger: Logger) {
         self.setup = setup
         self.running = running

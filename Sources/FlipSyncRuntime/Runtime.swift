@@ -8,41 +8,41 @@ import Logging
 /// enforces the budgets, the channel clients and the plans. `flipsyncd` and
 /// `flipsyncctl run --local` assemble the same thing, so a local run is the daemon's run.
 public struct Runtime: Sendable {
-    public let store: RunStore
-    public let spend: SpendLedger
-    /// Every call counted per provider, API and quota window; `quota.remaining(for:policy:)`
-    /// tells a run what its job may still use today.
-    public let quota: QuotaStore
+    /// The run ledger's stores, SQLite or PostgreSQL (`[daemon] database`).
+    public let ledger: LedgerStores
     public let services: WorkflowServices
     public let plans: WorkflowPlans
     /// Closes the HTTP transport `open` made (nothing when the caller passed its own).
     private let closeTransport: @Sendable () async -> Void
 
+    /// What exists only on an SQLite ledger (`nil` on PostgreSQL): see `LedgerStores`.
+    public var sqlite: LedgerStores.SQLiteOnly? { ledger.sqlite }
+
     /// Opens (creating if needed) the ledger and builds the channels. Channels whose credentials
     /// cannot be read are left out with the reason; a ledger that cannot be opened throws.
     /// `metrics` is told of what the ledger records (`DaemonMetrics.ledger` when the config
-    /// has `daemon.metrics`).
+    /// has `daemon.metrics`; SQLite only: a PostgreSQL ledger records no ledger metrics).
+    /// `[daemon] database = "postgres://…"` opens the PostgreSQL ledger (password: the
+    /// credential `postgres-password`, read through `secret`), its runs recorded as `node`'s
+    /// (default `[daemon] node_name`, else the host name).
     public static func open(config: FlipSyncConfig, jobs: [JobDefinition], clock: any SchedulerClock, logger: Logger,
                             secret: ChannelFactory.SecretLookup? = nil,
                             transport: (any HTTPTransport)? = nil, metrics: LedgerMetrics = .off,
-                            sharedRates: (any SharedRateGate)? = nil) throws -> Runtime {
-        try FileSystem.makeDirectories(FileSystem.directory(of: config.databasePath), mode: 0o700)
-        let store = try RunStore(path: config.databasePath, metrics: metrics)
-        let spend = try SpendLedger(store: store, budgets: SpendBudgets(config: config, jobs: jobs), clock: clock,
-                                    onEvent: { $0.log(to: logger) })
-        let quota = QuotaStore(store: store, policy: QuotaPolicy(config: config, jobs: jobs), clock: clock,
-                               onError: { logger.error("\($0)", metadata: ["event": "quota-ledger-error"]) })
+                            sharedRates: (any SharedRateGate)? = nil, node: String? = nil) throws -> Runtime {
+        let secret = secret ?? credentials(config)
+        let ledger = try LedgerStores.open(config: config, budgets: SpendBudgets(config: config, jobs: jobs),
+                                           policy: QuotaPolicy(config: config, jobs: jobs), clock: clock, logger: logger,
+                                           secret: secret, node: node, metrics: metrics)
         // One HTTP client for every channel, as many connections per host as the pool runs tasks.
         let owned = transport == nil ? defaultTransport(config) : nil
         let services = ChannelFactory.services(
-            config: config, secret: secret ?? credentials(config), transport: transport ?? owned!.transport,
-            recorder: spend, rateLimiters: RateLimiters(clock: clock, shared: sharedRates), clock: clock, matchCache: store, quota: quota,
-            offerMemory: store, logger: logger)
-        let plans = WorkflowPlans(ledger: store, probe: store, repricing: store, sync: SyncStore(store: store), shipping: store,
-                                  spend: SpendEvidence(store: store, spend: spend), services: services, clock: clock,
-                                  quota: quota, competitors: store)
-        return Runtime(store: store, spend: spend, quota: quota, services: services, plans: plans,
-                       closeTransport: { await owned?.close() })
+            config: config, secret: secret, transport: transport ?? owned!.transport,
+            recorder: ledger.spend, rateLimiters: RateLimiters(clock: clock, shared: sharedRates), clock: clock,
+            matchCache: ledger.matches, quota: ledger.quota, offerMemory: ledger.offers, logger: logger)
+        let plans = WorkflowPlans(ledger: ledger.runs, probe: ledger.probe, repricing: ledger.repricing, sync: ledger.sync,
+                                  shipping: ledger.shipping, spend: ledger.spendEvidence, services: services, clock: clock,
+                                  quota: ledger.quota, competitors: ledger.competitors)
+        return Runtime(ledger: ledger, services: services, plans: plans, closeTransport: { await owned?.close() })
     }
 
     /// The transport `open` makes when given none, and how to close it: AsyncHTTPClient on
@@ -54,17 +54,19 @@ public struct Runtime: Sendable {
         return (transport, { await transport.shutdown() })
     }
 
-    /// Closes the HTTP client's connections; the daemon calls it once it has stopped.
+    /// Closes the HTTP client's connections and the ledger's (PostgreSQL); the daemon calls it
+    /// once it has stopped.
     public func shutdown() async {
         await closeTransport()
+        ledger.close()
     }
 
     /// The run coordinator over this runtime's ledger and plans, its runs' spend read from the
     /// spend ledger.
     public func coordinator(pool: PermitPool, clock: any SchedulerClock, logger: Logger,
                             onProgress: (@Sendable (RunProgress) -> Void)? = nil) -> RunCoordinator {
-        let plans = self.plans, spend = self.spend
-        return RunCoordinator(ledger: store, pool: pool, clock: clock, plan: { plans.plan(for: $0) }, logger: logger,
+        let plans = self.plans, spend = ledger.spend
+        return RunCoordinator(ledger: ledger.runs, pool: pool, clock: clock, plan: { plans.plan(for: $0) }, logger: logger,
                               onProgress: onProgress, runSpend: { (try? spend.spent(runID: $0).micros) ?? 0 })
     }
 
@@ -75,15 +77,30 @@ public struct Runtime: Sendable {
     public func runOnce(job: JobDefinition, requestedBy: UInt32?, pool: PermitPool, clock: any SchedulerClock, logger: Logger,
                         onStarted: (RunInfo) -> Void = { _ in },
                         onProgress: (@Sendable (RunProgress) -> Void)? = nil) async throws(LedgerError) -> (run: RunInfo, status: RunStatus) {
-        guard let run = try store.recordFire(job: job.name, kind: job.kind.rawValue, trigger: .manual, requestedBy: requestedBy,
-                                             scheduledAt: nil, status: .queued, skipReason: nil, summary: nil,
-                                             at: clock.wallMilliseconds(), resumes: nil) else {
+        let recorded: RunInfo?
+        do {
+            recorded = try ledger.runs.recordFire(job: job.name, kind: job.kind.rawValue, trigger: .manual, requestedBy: requestedBy,
+                                                  scheduledAt: nil, status: .queued, skipReason: nil, summary: nil,
+                                                  at: clock.wallMilliseconds(), resumes: nil)
+        } catch {
+            throw Self.ledgerError(error)
+        }
+        guard let run = recorded else {
             // Only a second record of one scheduled fire returns nil; a manual run has none.
             throw .storage("could not record a run of \(job.name)")
         }
         onStarted(run)
         let status = await coordinator(pool: pool, clock: clock, logger: logger, onProgress: onProgress).execute(run: run, job: job)
-        return (try store.run(id: run.id) ?? run, status)
+        do {
+            return (try ledger.runs.run(id: run.id) ?? run, status)
+        } catch {
+            throw Self.ledgerError(error)
+        }
+    }
+
+    /// A ledger's error as `LedgerError` (both ledgers throw only that; anything else is wrapped).
+    static func ledgerError(_ error: any Error) -> LedgerError {
+        (error as? LedgerError) ?? .storage("\(error)")
     }
 
     /// Credentials as the daemon reads them: `$CREDENTIALS_DIRECTORY` (systemd's

@@ -167,7 +167,7 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
     }
 
     /// Named schema steps, `mNN-…` in the order they run; never edit one that has shipped, add
-    /// another (the next is `m15-…`).
+    /// another (the next is `m16-…`).
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("m01-runs: runs, tasks, schedule state") { db in
@@ -230,6 +230,11 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
         migrator.registerMigration("m14-tasks: task inputs as JSON") { db in
             // A task's input as JSON (`TaskPayload`); rows planned before this step keep NULL.
             try db.execute(sql: "ALTER TABLE tasks ADD COLUMN input TEXT")
+        }
+        migrator.registerMigration("m15-run-node: the node that ran each run") { db in
+            // The node that recorded the run, on a ledger several nodes share (PostgreSQL). An
+            // SQLite ledger has one node: its rows keep NULL, and every run is that node's.
+            try db.execute(sql: "ALTER TABLE runs ADD COLUMN node TEXT")
         }
         return migrator
     }

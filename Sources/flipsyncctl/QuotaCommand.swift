@@ -7,7 +7,7 @@ struct QuotaCommand: ParsableCommand {
         commandName: "quota",
         abstract: "Show the API quotas: used, limit, remaining, reset and reserved, per provider and API.",
         discussion: """
-            Reads the SQLite run ledger read-only, like `runs`. One row per provider/API counted \
+            Reads the run ledger (SQLite read-only, or PostgreSQL), like `runs`. One row per provider/API counted \
             today or with a daily limit: USED in the current window, LIMIT (eBay's documented \
             default or [marketplaces.ebay] daily_quota; - when the API has rates, not a daily \
             quota), REMAINING (0 while eBay says the quota is exhausted), RESETS (the window's \
@@ -33,7 +33,7 @@ struct QuotaCommand: ParsableCommand {
         // "no calls counted".
         let usage: [QuotaUsage]
         do {
-            usage = try QuotaStore.recordedUsage(store: store, policy: policy, now: now)
+            usage = try store.quotaUsage(policy, now)
         } catch {
             printError("flipsyncctl: \(ledger.path): \(error)")
             throw ExitCode(1)

@@ -23,7 +23,7 @@ struct ReadinessCommand: ParsableCommand {
 
     func run() throws {
         let store = try ledger.open()
-        guard let (run, text) = try ReadinessReport.latest(in: store) else {
+        guard let (run, text) = try ReadinessReport.latest(in: store.runs) else {
             printError("flipsyncctl: no readiness report yet (run the readiness-scan job: flipsyncctl run readiness-scan)")
             throw ExitCode(1)
         }

@@ -37,7 +37,7 @@ struct ReportCommand: ParsableCommand {
     }
 
     func run() throws {
-        let store = try ledger.open()
+        let store = try ledger.open(sqliteOnly: "report")
         let config = ConfigLocator.load(explicit: ledger.config, environment: .current).config
         let page: String
         do {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FlipSyncControl
 import FlipSyncCore
+import FlipSyncMarketplaces
 import FlipSyncRuntime
 import FlipSyncStore
 import Logging
@@ -92,7 +93,13 @@ struct RunCommand: AsyncParsableCommand {
         defer { if let server = local?.server { Task { await server.stop() } } }
         let runtime: Runtime
         do {
-            runtime = try Runtime.open(config: config, jobs: loaded.catalog.jobs, clock: clock, logger: logger, secret: local?.secret)
+            // With --sandbox, the channels' credentials are the sandbox's; a PostgreSQL ledger's
+            // password is still the credential postgres-password.
+            let secret: ChannelFactory.SecretLookup? = local.map { local in
+                let sandboxSecret = local.secret, credentials = Runtime.credentials(config)
+                return { name in name == ClusterEndpoint.passwordCredential ? try credentials(name) : try sandboxSecret(name) }
+            }
+            runtime = try Runtime.open(config: config, jobs: loaded.catalog.jobs, clock: clock, logger: logger, secret: secret)
         } catch {
             printError("flipsyncctl: \(error)")
             throw ExitCode(1)
@@ -108,9 +115,10 @@ struct RunCommand: AsyncParsableCommand {
             printError("flipsyncctl: \(error)")
             throw ExitCode(1)
         }
+        // Read before the shutdown closes the ledger (a PostgreSQL ledger's connection).
+        let tasks = try runtime.ledger.runs.tasks(runID: run.id)
         await runtime.shutdown()
         bar.finish()
-        let tasks = try runtime.store.tasks(runID: run.id)
         print(Table.render(taskTable(tasks, limit: 30)), terminator: "")
         print("run \(run.id): \(status.rawValue) in \(duration(run))\(run.summary.map { " — \($0)" } ?? "")")
         if let error = run.error, status != .succeeded { print("error: \(error)") }

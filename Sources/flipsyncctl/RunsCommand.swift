@@ -28,7 +28,7 @@ struct RunsCommand: ParsableCommand {
 
     func run() throws {
         let store = try ledger.open()
-        let runs = try store.recentRuns(job: job, limit: max(1, limit))
+        let runs = try store.runs.recentRuns(job: job, limit: max(1, limit))
         if json {
             print(try JSONOutput.encode(runs))
             return
@@ -79,13 +79,14 @@ struct ShowCommand: ParsableCommand {
 
     func run() throws {
         let store = try ledger.open()
-        guard let info = try store.run(id: runID) else {
+        guard let info = try store.runs.run(id: runID) else {
             printError("flipsyncctl: no run \(runID)")
             throw ExitCode(1)
         }
-        let tasks = try store.tasks(runID: runID)
-        let decisions = info.kind == JobKind.repricingSweep.rawValue ? try store.decisions(sweep: try store.sweepID(ofRun: runID)) : []
-        let shipping = info.kind == JobKind.shippingArbitrage.rawValue ? try ShippingShow(store: store, runID: runID) : nil
+        let tasks = try store.runs.tasks(runID: runID)
+        let decisions = info.kind == JobKind.repricingSweep.rawValue
+            ? try store.repricing.decisions(sweep: try store.repricing.sweepID(ofRun: runID)) : []
+        let shipping = info.kind == JobKind.shippingArbitrage.rawValue ? try ShippingShow(store: store.shipping, runID: runID) : nil
         if json {
             print(try showJSON(info, tasks, decisions, shipping))
             return
@@ -185,7 +186,7 @@ struct ShippingShow {
     var listingVerdicts: [ListingShippingVerdict]?
     var losingListings: [ListingShippingVerdict]
 
-    init(store: RunStore, runID: Int64) throws {
+    init(store: any ShippingLedger, runID: Int64) throws {
         recommendations = try store.shippingRecommendations(runID: runID)
         losingLines = ShippingRunSummary.worstFirst(recommendations.filter(\.losesMoney))
         let verdicts = try store.listingVerdicts(sweep: store.sweepID(ofRun: runID))

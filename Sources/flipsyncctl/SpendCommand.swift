@@ -50,12 +50,16 @@ struct SpendCommand: ParsableCommand {
             start = periods.month(containing: SystemSchedulerClock().wallMilliseconds()).lowerBound
         }
         if llmSavings {
-            try printLLMSavings(store: store, config: config, since: start)
+            guard let sqlite = store.sqlite else {
+                printError("flipsyncctl: spend --llm-savings reads only an SQLite run ledger; the ledger is PostgreSQL (\(ledger.path))")
+                throw ExitCode(1)
+            }
+            try printLLMSavings(store: sqlite, config: config, since: start)
             return
         }
         let totals: [SpendTotal]
         do {
-            totals = try SpendHistory(store: store).totals(since: start, by: by, timezone: config.timezone)
+            totals = try store.spendHistory.totals(since: start, by: by, timezone: config.timezone)
         } catch {
             printError("flipsyncctl: \(error)")
             throw ExitCode(1)

@@ -82,8 +82,10 @@ struct Daemon {
 
         let runtime: Runtime
         do {
+            // A PostgreSQL ledger (`database = "postgres://…"`) records runs as this node's.
             runtime = try Runtime.open(config: config, jobs: loaded.catalog.jobs, clock: clock, logger: logger,
-                                       metrics: metrics?.ledger ?? .off, sharedRates: sharedRates)
+                                       metrics: metrics?.ledger ?? .off, sharedRates: sharedRates,
+                                       node: config.nodeName ?? Self.hostName())
         } catch {
             logger.critical("cannot open the run ledger: \(error)", metadata: ["event": "database-failed"])
             return 1
@@ -118,15 +120,17 @@ struct Daemon {
         // first, the scheduler drains its runs, then the control socket closes and the ledger's
         // last group commit is flushed. The scheduler service sends READY=1 when it starts,
         // after the group has trapped SIGTERM and SIGINT.
-        let reloader = Reloader(setup: setup, running: config, scheduler: scheduler, spend: runtime.spend, notifier: notifier,
+        let reloader = Reloader(setup: setup, running: config, scheduler: scheduler, spend: runtime.ledger.spend, notifier: notifier,
                                 status: status, logger: logger)
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-                .init(service: GroupCommitService(store: runtime.store)),
-                .init(service: control)]
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        // SQLite only: its group commit's drainer. A PostgreSQL ledger writes synchronously,
+        // each write its own transaction, so it has none.
+        if let sqlite = runtime.sqlite { services.append(.init(service: GroupCommitService(store: sqlite.store))) }
+        services.append(.init(service: control))
         if let metrics, let address = config.metrics {
             let metricsLogger = logger
             services.append(.init(service: MetricsServer.service(
-                address: address, metrics: metrics, pool: pool, quota: runtime.quota, logger: logger,
+                address: address, metrics: metrics, pool: pool, quota: runtime.ledger.quota, logger: logger,
                 onBound: { port in
                     metricsLogger.notice("metrics on http://\(MetricsAddress(host: address.host, port: port))/metrics",
                                          metadata: ["event": "metrics-listening"])
@@ -137,7 +141,7 @@ struct Daemon {
         services += [
                 .init(service: SchedulerService(scheduler: scheduler, drain: config.drainTimeout, notifier: notifier,
                                                 status: status, logger: logger)),
-                RetentionPruner(ledger: runtime.store, clock: clock, retention: config.runRetention, logger: logger).service,
+                RetentionPruner(ledger: runtime.ledger.runs, clock: clock, retention: config.runRetention, logger: logger).service,
                 .init(service: ReloadService(hangups: hangups, reloader: reloader, status: status),
                       successTerminationBehavior: .ignore),
             ]
@@ -162,9 +166,5 @@ struct Daemon {
         return { try await coordinator.nodes() }
     }
 
-    static func hostName() -> String {
-        var buffer = [CChar](repeating: 0, count: 256)
-        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
-        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
+    static func hostName() -> String { LedgerStores.hostName() }
 }

@@ -141,7 +141,7 @@ struct PostgresLedgerTests {
         }
         let sqliteNames = try sqliteMigrationNames(path)
         #expect(try ledger.appliedMigrations() == sqliteNames)
-        #expect(sqliteNames.count == 14)
+        #expect(sqliteNames.count == 15)
     }
 
     @Test("nodes opening one database at once migrate it once: every step recorded once, all of them opened")
@@ -155,7 +155,7 @@ struct PostgresLedgerTests {
         let ledger = try PostgresLedger(endpoint: endpoint, password: password)
         #expect(try ledger.appliedMigrations() == PostgresLedgerSchema.migrations.map(\.name))
         let rows = try ledger.session.query("SELECT count(*) FROM flipsync_ledger_migrations")
-        #expect(try rows[0].decode(Int64.self, at: 0) == 14)
+        #expect(try rows[0].decode(Int64.self, at: 0) == 15)
         #expect(try PostgresLedger.migrate(ledger.session).isEmpty)
     }
 

@@ -12,8 +12,8 @@ struct TaskPayloadLedgerTests {
     static func oldLedger(_ path: String, results: [(key: String, status: String, result: String?)]) throws {
         let queue = try DatabaseQueue(path: path)
         let migrations = RunStore.migrator.migrations
-        let last = try #require(migrations.last { !$0.hasPrefix("m14-tasks") })
-        #expect(migrations.last?.hasPrefix("m14-tasks") == true)
+        let m14 = try #require(migrations.firstIndex { $0.hasPrefix("m14-tasks") })
+        let last = migrations[m14 - 1]
         try RunStore.migrator.migrate(queue, upTo: last)
         try queue.write { db in
             #expect(try !db.columns(in: "tasks").map(\.name).contains("input"))

@@ -158,7 +158,7 @@ struct MetricsTests {
 
     /// The daemon's metrics server on an ephemeral loopback port, run in its own service group
     /// until `body` returns.
-    static func serving(_ metrics: DaemonMetrics, address: MetricsAddress, pool: PermitPool, quota: QuotaStore, logger: Logger,
+    static func serving(_ metrics: DaemonMetrics, address: MetricsAddress, pool: PermitPool, quota: any QuotaLedger, logger: Logger,
                         _ body: (Int) async throws -> Void) async throws {
         let (bound, continuation) = AsyncStream<Int>.makeStream()
         let service = MetricsServer.service(address: address, metrics: metrics, pool: pool, quota: quota, logger: logger,
@@ -206,7 +206,7 @@ struct MetricsTests {
             let runtime = try Runtime.open(config: loaded.config, jobs: loaded.catalog.jobs, clock: clock, logger: logger,
                                            secret: { name in SecretText(try #require(values[name])) }, metrics: metrics.ledger)
             let pool = PermitPool(permits: 8)
-            try await Self.serving(metrics, address: address, pool: pool, quota: runtime.quota, logger: logger) { port in
+            try await Self.serving(metrics, address: address, pool: pool, quota: runtime.ledger.quota, logger: logger) { port in
                 // Before any run: no run, call or decision counted.
                 let before = try PrometheusText.parse(try await Self.scrape(port: port).text).samples
                 #expect(before.sum(LedgerMetrics.Name.runs) == 0 && before.sum(LedgerMetrics.Name.apiCalls) == 0)
@@ -224,7 +224,7 @@ struct MetricsTests {
                 let (samples, types) = try PrometheusText.parse(text)
 
                 // Runs: by job and status, exactly the ledger's rows.
-                let runs = try runtime.store.recentRuns(job: nil, limit: 100)
+                let runs = try runtime.sqlite!.store.recentRuns(job: nil, limit: 100)
                 #expect(runs.count == 2)
                 for run in runs {
                     #expect(samples.sum(LedgerMetrics.Name.runs, ["job": run.job, "status": run.status.rawValue]) == 1, "\(run.job)")
@@ -236,7 +236,7 @@ struct MetricsTests {
                 #expect(types[LedgerMetrics.Name.runDuration] == "histogram")
 
                 // Calls and spend: per provider, exactly the spend ledger's rows and micros.
-                let byProvider = try runtime.spend.history.totals(since: 0, by: .provider, timezone: .utc)
+                let byProvider = try runtime.sqlite!.spend.history.totals(since: 0, by: .provider, timezone: .utc)
                 #expect(byProvider.count >= 3, "\(byProvider.map { $0.key ?? "-" })")
                 for total in byProvider {
                     let provider = try #require(total.key)
@@ -249,7 +249,7 @@ struct MetricsTests {
                     .allSatisfy { ["2xx", "3xx", "4xx", "5xx", "cached", "none"].contains($0.labels["status_class"] ?? "") })
 
                 // Decisions: by reason code, exactly the sweep's recorded decisions.
-                let decisions = try runtime.store.decisions(sweep: sweepRun.id)
+                let decisions = try runtime.sqlite!.store.decisions(sweep: sweepRun.id)
                 #expect(!decisions.isEmpty)
                 for (reason, group) in Dictionary(grouping: decisions, by: \.reason.rawValue) {
                     #expect(samples.sum(LedgerMetrics.Name.decisions, ["reason": reason]) == Double(group.count), "\(reason)")

@@ -149,7 +149,7 @@ struct ReportTests {
             let periodPage = try String(contentsOfFile: periodHTML, encoding: .utf8)
 
             // Run report: one point per decision, one histogram count per change, one bar per reason.
-            let decisions = try runtime.store.decisions(sweep: sweep.id)
+            let decisions = try runtime.sqlite!.store.decisions(sweep: sweep.id)
             #expect(!decisions.isEmpty)
             #expect(runPage.occurrences(of: "<circle class=\"point ") == decisions.count)
             let changes = decisions.filter { $0.newPrice?.micros != nil }
@@ -165,20 +165,20 @@ struct ReportTests {
 
             // Period report: one mark per run, the spend bars add up to the ledger's micros, the
             // daily budget line, one coverage bar per sweep and marketplace with its checked count.
-            let runs = try runtime.store.runs(createdSince: 0)
+            let runs = try runtime.sqlite!.store.runs(createdSince: 0)
             #expect(periodPage.occurrences(of: "<circle class=\"run ") == runs.count)
-            let spent = try runtime.spend.history.totals(since: 0, by: .provider, timezone: .utc).reduce(Int64(0)) { $0 + $1.cost.micros }
+            let spent = try runtime.sqlite!.spend.history.totals(since: 0, by: .provider, timezone: .utc).reduce(Int64(0)) { $0 + $1.cost.micros }
             #expect(spent > 0)
             #expect(periodPage.attributeValues("data-micros", on: "<rect class=\"spend\"").reduce(0, +) == spent)
             #expect(periodPage.occurrences(of: "<line class=\"budget\"") == 1)
             // One stack per night with spend (four nights), one bar per provider with spend in it.
             let days = Set(periodPage.components(separatedBy: "<rect class=\"spend\" data-day=\"").dropFirst().map { String($0.prefix(10)) })
             #expect(days == ["2026-11-20", "2026-11-21", "2026-11-22", "2026-11-23"])
-            let providers = try runtime.spend.history.totals(since: 0, by: .provider, timezone: .utc).filter { $0.cost.micros > 0 }.count
+            let providers = try runtime.sqlite!.spend.history.totals(since: 0, by: .provider, timezone: .utc).filter { $0.cost.micros > 0 }.count
             #expect(periodPage.occurrences(of: "<rect class=\"spend\"") == 4 * providers)
             var checked: [Int64] = []
             for s in sweeps {
-                checked += Dictionary(grouping: try runtime.store.decisions(sweep: s.id), by: \.marketplace.rawValue).values.map { Int64($0.count) }
+                checked += Dictionary(grouping: try runtime.sqlite!.store.decisions(sweep: s.id), by: \.marketplace.rawValue).values.map { Int64($0.count) }
             }
             #expect(periodPage.occurrences(of: "<rect class=\"coverage\"") == checked.count)
             #expect(periodPage.attributeValues("data-checked", on: "<rect class=\"coverage\"").sorted() == checked.sorted())
@@ -191,7 +191,7 @@ struct ReportTests {
 
             // The scrape as a page too, for the README's picture.
             let scrapeHTML = outputDirectory + "/metrics-scrape.html"
-            let scrape = metrics.scrape(pool: pool, quota: runtime.quota)
+            let scrape = metrics.scrape(pool: pool, quota: runtime.ledger.quota)
             try Data(HTML.page(title: "flipsyncd /metrics", body: "<h1>curl http://127.0.0.1:9466/metrics</h1><pre style=\"font-size:11px\">\(HTML.escape(scrape))</pre>",
                                footer: "flipsyncd's metrics after the test's four sweeps and scans.").utf8)
                 .write(to: URL(fileURLWithPath: scrapeHTML))

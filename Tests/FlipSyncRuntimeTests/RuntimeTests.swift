@@ -93,8 +93,8 @@ struct RuntimeTests {
         #expect(started.id == run.id)
         #expect(run.job == "scan" && run.trigger == .manual && run.requestedBy == 4242 && run.scheduledAt == nil)
         #expect(run.status == status && status.isFinal)
-        #expect(try runtime.store.run(id: run.id)?.status == status)
-        #expect(try !runtime.store.tasks(runID: run.id).isEmpty)
+        #expect(try runtime.sqlite!.store.run(id: run.id)?.status == status)
+        #expect(try !runtime.sqlite!.store.tasks(runID: run.id).isEmpty)
     }
 }
 

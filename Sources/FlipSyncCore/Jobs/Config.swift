@@ -71,6 +71,10 @@ public struct FlipSyncConfig: Sendable {
     /// `daemon.cluster`: the PostgreSQL database several nodes share (one scheduler elected,
     /// each fire claimed once); `nil` for one node on its own.
     public var cluster: ClusterEndpoint? = nil
+    /// `daemon.database = "postgres://…"`: the run ledger is in this PostgreSQL database (its
+    /// password the credential `postgres-password`, as for `cluster`); `nil`: the SQLite file at
+    /// `databasePath`. When set, `databasePath` is the URL as written (for logs), not a file.
+    public var databaseEndpoint: ClusterEndpoint? = nil
     /// `daemon.node_name`: this node's name in the cluster (default: the host name).
     public var nodeName: String? = nil
     public var marketplaces: [MarketplaceName: Marketplace]
@@ -168,6 +172,15 @@ public struct FlipSyncConfig: Sendable {
             case .failure(let problem): d.error(text.line, "\"daemon.metrics\": \(problem.message)")
             }
         }
+        // `database`: a path is the SQLite ledger; `postgres://…` (or `postgresql://…`) is a
+        // PostgreSQL ledger, parsed by the same rules as `cluster` (no password in the URL).
+        var databaseEndpoint: ClusterEndpoint?
+        if let database, database.value.hasPrefix("postgres://") || database.value.hasPrefix("postgresql://") {
+            switch ClusterEndpoint.parse(database.value) {
+            case .success(let endpoint): databaseEndpoint = endpoint
+            case .failure(let problem): d.error(database.line, "\"daemon.database\" \(problem.message)")
+            }
+        }
         var cluster: ClusterEndpoint?
         if let text = d.string("cluster") {
             switch ClusterEndpoint.parse(text.value) {
@@ -249,7 +262,7 @@ public struct FlipSyncConfig: Sendable {
         r.finish()
         guard !log.hasErrors else { return nil }
 
-        let databasePath = database.map { resolve($0.value) }
+        let databasePath = databaseEndpoint.map { "\($0)" } ?? database.map { resolve($0.value) }
             ?? environment.stateDirectory.map { $0 + "/flipsync.sqlite" }
             ?? FileSystem.resolve("var/flipsync.sqlite", against: environment.workingDirectory)
         let socketPath = socket.map { resolve($0.value) }
@@ -265,6 +278,7 @@ public struct FlipSyncConfig: Sendable {
             dailyBudget: daily?.value, monthlyBudget: monthly?.value, carriers: carriers, llm: llm, quotaReserves: reserves,
             metrics: metrics)
         config.cluster = cluster
+        config.databaseEndpoint = databaseEndpoint
         config.nodeName = nodeName?.value
         return config
     }

@@ -1,0 +1,3 @@
+import FlipSyncCore
+
+extension PostgresSpendLedger: BudgetedSpendRecorder {}

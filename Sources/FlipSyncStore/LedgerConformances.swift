@@ -1,0 +1,4 @@
+import FlipSyncCore
+
+extension SpendLedger: BudgetedSpendRecorder {}
+extension RunStore: ResumableRunLedger {}
