@@ -93,12 +93,19 @@ public struct PostgresSpendHistory: SpendHistoryReading {
 public struct PostgresSpendEvidence: SpendEvidenceSource {
     private let session: PostgresSession
     private let history: PostgresSpendHistory
-    private let budgets: SpendBudgets
+    /// The budgets in force now (a reload replaces the spend ledger's).
+    private let currentBudgets: @Sendable () -> SpendBudgets
 
     public init(ledger: PostgresLedger, budgets: SpendBudgets) {
+        self.init(ledger: ledger, budgets: { budgets })
+    }
+
+    /// Standing against whatever `budgets` says at each call: the daemon passes its spend
+    /// ledger's, so a reload's new budgets show at the next scan.
+    public init(ledger: PostgresLedger, budgets: @escaping @Sendable () -> SpendBudgets) {
         session = ledger.session
         history = PostgresSpendHistory(ledger: ledger)
-        self.budgets = budgets
+        currentBudgets = budgets
     }
 
     public func callOutcomes(since: Int64) throws -> [String: ProviderCallOutcomes] {
@@ -115,6 +122,7 @@ public struct PostgresSpendEvidence: SpendEvidenceSource {
     }
 
     public func standing(at now: Int64) throws -> SpendStanding {
+        let budgets = currentBudgets()
         let periods = LocalPeriods(zone: budgets.timezone)
         func spent(since: Int64) throws -> Money {
             let sums = SpendTotal.sums(of: try history.totals(since: since, by: .provider, timezone: budgets.timezone))

@@ -53,8 +53,9 @@ public struct LedgerStores: Sendable {
     public let matches: any MatchCache
     public let sync: any SyncLedger
     public let shipping: any ShippingLedger
-    /// The quota ledger (its `usage()` for the metrics' gauges) and what plans may still use.
-    public let quota: any QuotaLedger & QuotaAllowance
+    /// The quota ledger (its `usage()` for the metrics' gauges), what plans may still use, and
+    /// its policy (limits, reserves, job kinds) replaced by a reload.
+    public let quota: any QuotaLedgerWithState
     /// Every metered call, the budgets enforced, a run's spend read back, budgets reloaded.
     public let spend: any BudgetedSpendRecorder
     public let spendHistory: any SpendHistoryReading
@@ -95,7 +96,7 @@ public struct LedgerStores: Sendable {
                                 competitors: repricing, matches: repricing, sync: PostgresSyncLedger(ledger: ledger),
                                 shipping: PostgresShippingLedger(ledger: ledger), quota: quota, spend: spend,
                                 spendHistory: PostgresSpendHistory(ledger: ledger),
-                                spendEvidence: PostgresSpendEvidence(ledger: ledger, budgets: budgets),
+                                spendEvidence: PostgresSpendEvidence(ledger: ledger, budgets: { spend.budgets }),
                                 sqlite: nil, closeLedger: { ledger.close() })
         } catch {
             ledger.close()

@@ -93,18 +93,21 @@ public struct Reloader: Sendable {
     let running: FlipSyncConfig
     let scheduler: Scheduler
     let spend: any BudgetedSpendRecorder
+    /// The quota ledger, whose reserves and job kinds a reload replaces (nil: none to update).
+    let quota: (any QuotaLedgerWithState)?
     let notifier: Notifier
     let status: DaemonStatus
     let logger: Logger
     /// Where the config and jobs are read (a private serial queue: see `reload()`).
     private static let reader = DispatchQueue(label: "flipsync.reload")
 
-    public init(setup: DaemonSetup, running: FlipSyncConfig, scheduler: Scheduler, spend: any BudgetedSpendRecorder, notifier: Notifier,
-                status: DaemonStatus, logger: Logger) {
+    public init(setup: DaemonSetup, running: FlipSyncConfig, scheduler: Scheduler, spend: any BudgetedSpendRecorder,
+                quota: (any QuotaLedgerWithState)? = nil, notifier: Notifier, status: DaemonStatus, logger: Logger) {
         self.setup = setup
         self.running = running
         self.scheduler = scheduler
         self.spend = spend
+        self.quota = quota
         self.notifier = notifier
         self.status = status
         self.logger = logger
@@ -136,6 +139,9 @@ public struct Reloader: Sendable {
             await scheduler.reload(loaded.catalog)
             // Budgets (the config's and each job's) take effect at once.
             spend.setBudgets(SpendBudgets(config: loaded.config, jobs: loaded.catalog.jobs))
+            // So do `[quotas] reserve` and the jobs' kinds (a job added now has its own reserve);
+            // the daily limits come from `[marketplaces]`, which takes a restart (warned above).
+            quota?.setPolicy(QuotaPolicy(config: loaded.config, jobs: loaded.catalog.jobs))
             status.reloadProblem = nil
             logger.notice("reloaded: \(loaded.catalog.jobs.count) jobs", metadata: ["event": "reloaded"])
         } else {

@@ -120,7 +120,8 @@ struct Daemon {
         // first, the scheduler drains its runs, then the control socket closes and the ledger's
         // last group commit is flushed. The scheduler service sends READY=1 when it starts,
         // after the group has trapped SIGTERM and SIGINT.
-        let reloader = Reloader(setup: setup, running: config, scheduler: scheduler, spend: runtime.ledger.spend, notifier: notifier,
+        let reloader = Reloader(setup: setup, running: config, scheduler: scheduler, spend: runtime.ledger.spend,
+                                quota: runtime.ledger.quota, notifier: notifier,
                                 status: status, logger: logger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         // SQLite only: its group commit's drainer. A PostgreSQL ledger writes synchronously,

@@ -45,7 +45,10 @@ extension StoreKind {
     func spendEvidence(on ledger: any RunLedger, spend: any SpendLedgerUnderTest, budgets: SpendBudgets) -> any SpendEvidenceSource {
         switch self {
         case .sqlite: return SpendEvidence(store: ledger as! RunStore, spend: spend as! SpendLedger)
-        case .postgres: return PostgresSpendEvidence(ledger: ledger as! PostgresLedger, budgets: budgets)
+        // As the daemon builds it: the budgets in force are the spend ledger's, read at each call.
+        case .postgres:
+            let spend = spend as! PostgresSpendLedger
+            return PostgresSpendEvidence(ledger: ledger as! PostgresLedger, budgets: { spend.budgets })
         }
     }
 }
@@ -442,5 +445,11 @@ struct ShippingLedgerContractTests {
         #expect(earlier.today == usd(1_500_401) && earlier.month == usd(1_500_401))
         let october = try evidence.standing(at: ms("2026-10-31T12:00:00Z"))
         #expect(october.today == usd(2_000_401) && october.month == usd(3_250_401))
+
+        // A reload's new budgets show at the next call.
+        (spend as? SpendLedger)?.setBudgets(SpendBudgets(currency: .usd, timezone: newYork, daily: usd(7_000_000), monthly: nil))
+        (spend as? PostgresSpendLedger)?.setBudgets(SpendBudgets(currency: .usd, timezone: newYork, daily: usd(7_000_000), monthly: nil))
+        let reloaded = try evidence.standing(at: ms("2026-11-02T12:00:00Z"))
+        #expect(reloaded.daily == usd(7_000_000) && reloaded.monthly == nil && reloaded.today == usd(500_200))
     }
 }

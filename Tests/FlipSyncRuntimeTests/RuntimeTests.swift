@@ -98,6 +98,60 @@ struct RuntimeTests {
     }
 }
 
+@Suite("Reload: quota reserves and job kinds", .timeLimit(.minutes(1)))
+struct ReloadQuotaTests {
+    @Test("a reload applies changed [quotas] reserve and an added job's kind to the quota ledger (before, they stayed as at start)")
+    func reloadReplacesQuotaPolicy() async throws {
+        let scratch = Scratch()
+        defer { scratch.remove() }
+        func config(_ share: String) -> String {
+            """
+            [daemon]
+            database = "ledger.sqlite"
+            jobs_directory = "jobs"
+            control_socket = "control.sock"
+            [quotas]
+            reserve = { scan = "\(share)" }
+            """
+        }
+        func job(_ name: String) -> String {
+            """
+            name = "\(name)"
+            kind = "readiness-scan"
+            schedule = "daily"
+            [params]
+            probes = ["database"]
+            """
+        }
+        let configFile = scratch.write("flipsync.toml", config("20%"))
+        scratch.write("jobs/scan.toml", job("scan"))
+        let clock = ManualClock(Timestamp(secondsSinceEpoch: 1_780_000_000))
+        let setup = DaemonSetup(configPath: configFile, environment: .init(workingDirectory: scratch.path))
+        let loaded = setup.load(now: clock.now())
+        #expect(loaded.errors.isEmpty, "\(loaded.errors)")
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let runtime = try Runtime.open(config: loaded.config, jobs: loaded.catalog.jobs, clock: clock, logger: logger)
+        let quota = runtime.ledger.quota
+        #expect(quota.policy.reserves["scan"]?.description == "20%")
+        #expect(quota.policy.jobKinds["later"] == nil)
+
+        let notifier = Notifier.fromEnvironment()
+        let status = DaemonStatus()
+        let scheduler = runtime.scheduler(catalog: loaded.catalog, pool: PermitPool(permits: 2), clock: clock, notifier: notifier,
+                                          status: status, logger: logger)
+        let reloader = Reloader(setup: setup, running: loaded.config, scheduler: scheduler, spend: runtime.ledger.spend,
+                                quota: quota, notifier: notifier, status: status, logger: logger)
+        scratch.write("flipsync.toml", config("50%"))
+        scratch.write("jobs/later.toml", job("later"))
+        await reloader.reload()
+        #expect(status.reloadProblem == nil)
+        #expect(quota.policy.reserves["scan"]?.description == "50%")
+        #expect(quota.policy.jobKinds["later"] == "readiness-scan")
+        await runtime.shutdown()
+    }
+}
+
 private final class Started: @unchecked Sendable {
     var id: Int64?
 }
