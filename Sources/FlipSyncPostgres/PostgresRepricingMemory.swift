@@ -11,32 +11,20 @@ extension PostgresRepricingLedger {
                                "shipping_micros", "shipping_currency", "fulfillment_policy_id", "updated_at"]
 
     public func rememberedOffers(marketplace: MarketplaceName) throws(LedgerError) -> [String: RememberedOffer] {
-        var result: [String: RememberedOffer] = [:]
-        for raw in try session.query("SELECT \(Self.offerColumns.joined(separator: ", ")) FROM listing_offers WHERE marketplace = $1",
-                                     [.text(marketplace.rawValue)]) {
-            let row = ColumnsByName(raw)
-            let offer = try Self.named("listing_offers", row, key: ["marketplace", "sku"]) { () throws(LedgerError) -> RememberedOffer in
-                let _: MarketplaceName = try Self.code(row, "marketplace")
-                return RememberedOffer(
-                    sku: try row.get("sku"), offerID: try row.get("offer_id"), marketplaceID: try row.get("marketplace_id"),
-                    price: try Self.money(row, "price_micros", "price_currency"),
-                    availableQuantity: try row.get("available_quantity", as: Int64?.self).map { Int($0) },
-                    domesticShippingCost: try Self.money(row, "shipping_micros", "shipping_currency"),
-                    fulfillmentPolicyID: try row.get("fulfillment_policy_id"), updatedAt: try row.get("updated_at"))
-            }
-            result[offer.sku] = offer
-        }
-        return result
+        try offers(where: "marketplace = $1", [.text(marketplace.rawValue)])
     }
 
     /// Only these SKUs' offers (a page of a sweep), one statement for any number of SKUs.
     public func rememberedOffers(marketplace: MarketplaceName, skus: [String]) throws(LedgerError) -> [String: RememberedOffer] {
         guard !skus.isEmpty else { return [:] }
+        return try offers(where: "marketplace = $1 AND sku IN (SELECT json_array_elements_text($2::json))",
+                          [.text(marketplace.rawValue), try Self.jsonList(skus)])
+    }
+
+    /// The `listing_offers` rows matching `condition`, by SKU; a row that does not decode is an error.
+    private func offers(where condition: String, _ values: [LedgerValue]) throws(LedgerError) -> [String: RememberedOffer] {
         var result: [String: RememberedOffer] = [:]
-        for raw in try session.query("""
-            SELECT \(Self.offerColumns.joined(separator: ", ")) FROM listing_offers
-            WHERE marketplace = $1 AND sku IN (SELECT json_array_elements_text($2::json))
-            """, [.text(marketplace.rawValue), try Self.jsonList(skus)]) {
+        for raw in try session.query("SELECT \(Self.offerColumns.joined(separator: ", ")) FROM listing_offers WHERE \(condition)", values) {
             let row = ColumnsByName(raw)
             let offer = try Self.named("listing_offers", row, key: ["marketplace", "sku"]) { () throws(LedgerError) -> RememberedOffer in
                 let _: MarketplaceName = try Self.code(row, "marketplace")
