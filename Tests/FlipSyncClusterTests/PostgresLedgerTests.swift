@@ -364,8 +364,8 @@ struct PostgresLedgerTests {
     }
 }
 
-/// Runs the built flipsyncctl; its exit status, stdout and stderr.
-private func flipsyncctl(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String, error: String) {
+/// Runs the built flipsyncctl; its exit status, stdout and stderr (the cluster suites share it).
+func flipsyncctl(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String, error: String) {
     let process = Process()
     process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     process.executableURL = URL(fileURLWithPath: repositoryRoot + "/.build/debug/flipsyncctl")
