@@ -56,14 +56,22 @@ public actor ClusterCoordinator: FireGate {
     public nonisolated let timing: Timing
     private let host: String
     private let pid: Int64
-    private let client: PostgresClient
-    private let time: ClusterTime
-    private let logger: Logger
+    let client: PostgresClient
+    let time: ClusterTime
+    let logger: Logger
     private var inFlight: @Sendable () async -> Int64 = { 0 }
     private var onLeadership: @Sendable (Bool) async -> Void = { _ in }
     private var registered = false
     /// The fencing token of the lease this node holds, as far as it knows; `nil` without it.
     public private(set) var token: Int64?
+    /// Job run leases (``JobRunGate``): when this node last heartbeated (monotonic ms), the
+    /// releases still to be written, and the leases another node asked to cancel.
+    var lastHeartbeat: Int64?
+    var pendingReleases: Set<JobRunLease> = []
+    var cancelRequested: Set<JobRunLease> = []
+    /// Whether run ids are one sequence cluster-wide (a shared PostgreSQL ledger), so a resume can
+    /// tell whether another node's run started after the run it resumes (``acquire(job:run:)``).
+    var sharedRunIDs = false
 
     public init(client: PostgresClient, nodeID: String, host: String, pid: Int64, timing: Timing = Timing(),
                 time: ClusterTime = .database, instanceID: String = ClusterCoordinator.newInstanceID(), logger: Logger) {
@@ -93,7 +101,7 @@ public actor ClusterCoordinator: FireGate {
     }
 
     /// The database's time now (ms since the epoch), or the injected clock's.
-    private func now() async throws -> Int64 {
+    func now() async throws -> Int64 {
         if let injected = time.parameter { return injected }
         let rows = try await client.query("SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint", logger: logger)
         for try await ms in rows.decode(Int64.self) { return ms }
@@ -120,8 +128,9 @@ public actor ClusterCoordinator: FireGate {
     /// node drops the scheduler lease at once (the other holds it under this name now).
     @discardableResult
     public func tick() async throws -> Bool {
+        let sent = monotonicNow()
         let now = try await now()
-        try await registerOrRefuse(now: now)
+        try await registerOrRefuse(now: now, sent: sent)
         let expires = now + timing.leaseMilliseconds
         let rows = try await client.query("""
             INSERT INTO flipsync_cluster_leases (name, holder, token, expires_at_ms)
@@ -137,6 +146,7 @@ public actor ClusterCoordinator: FireGate {
         var held: Int64?
         for try await token in rows.decode(Int64.self) { held = token }
         await settle(held)
+        try await tendJobRunLeases()
         return held != nil
     }
 
@@ -145,15 +155,18 @@ public actor ClusterCoordinator: FireGate {
     /// before its scheduler starts, so a refused process never says it is ready. The same rule as
     /// ``tick()``'s (a dead process on this host gives its name up).
     public func join() async throws {
-        try await registerOrRefuse(now: try await now())
+        let sent = monotonicNow()
+        try await registerOrRefuse(now: try await now(), sent: sent)
     }
 
-    private func registerOrRefuse(now: Int64) async throws {
+    /// `sent`: the monotonic time before `now` was read, so the heartbeat written is no older.
+    private func registerOrRefuse(now: Int64, sent: Int64) async throws {
         let tasks = await inFlight()
         if !(try await register(now: now, tasks: tasks, takingOver: nil)) {
             try await refusedName(now: now, tasks: tasks)
         }
         registered = true
+        lastHeartbeat = sent
     }
 
     /// The node row's upsert, refused (false) while another live process heartbeats under the name.

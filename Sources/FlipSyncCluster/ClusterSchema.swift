@@ -89,6 +89,24 @@ enum ClusterSchema {
             "ALTER TABLE flipsync_cluster_buckets ADD COLUMN burst BIGINT",
             "ALTER TABLE flipsync_cluster_buckets ADD COLUMN burst_node TEXT",
         ]),
+        (4, "job-runs", [
+            // Each job's run lease (`ClusterCoordinator` as `JobRunGate`): the node and process
+            // (instance) whose run holds it, that run (its node-local id), and the generation, one
+            // more at each acquisition. Held while `released` is false and the holding process is
+            // the node's live one (heartbeat within the lease, not stopped).
+            """
+            CREATE TABLE flipsync_cluster_job_runs (
+                job TEXT PRIMARY KEY,
+                node_id TEXT NOT NULL,
+                instance_id TEXT NOT NULL,
+                run_id BIGINT NOT NULL,
+                generation BIGINT NOT NULL,
+                acquired_at_ms BIGINT NOT NULL,
+                released BOOLEAN NOT NULL DEFAULT false,
+                cancel_requested BOOLEAN NOT NULL DEFAULT false
+            )
+            """,
+        ]),
     ]
 
     static var latestVersion: Int32 { migrations.last!.version }

@@ -10,9 +10,16 @@ extension Runtime {
 
     /// The daemon's scheduler over this runtime's ledger and run coordinator: it pings the
     /// watchdog from its own loop and keeps `STATUS=` current (with the reload problem, if any).
+    /// In a cluster, `gate` lets it fire only while it holds the scheduler lease, and `runGate`
+    /// makes each run hold its job's cluster-wide run lease (``GatedRunExecutor``).
     public func scheduler(catalog: JobCatalog, pool: PermitPool, clock: any SchedulerClock, notifier: Notifier,
-                          status: DaemonStatus, logger: Logger, gate: (any FireGate)? = nil) -> Scheduler {
-        Scheduler(catalog: catalog, ledger: ledger.runs, clock: clock, executor: coordinator(pool: pool, clock: clock, logger: logger),
+                          status: DaemonStatus, logger: Logger, gate: (any FireGate)? = nil,
+                          runGate: (any JobRunGate)? = nil) -> Scheduler {
+        var executor: any RunExecutor = coordinator(pool: pool, clock: clock, logger: logger)
+        if let runGate {
+            executor = GatedRunExecutor(inner: executor, gate: runGate, ledger: ledger.runs, clock: clock, logger: logger)
+        }
+        return Scheduler(catalog: catalog, ledger: ledger.runs, clock: clock, executor: executor,
                   logger: logger, watchdogInterval: notifier.watchdogInterval, gate: gate,
                   onAlive: { notifier.watchdog() },
                   onStatus: { line in notifier.status(status.line(line)) })

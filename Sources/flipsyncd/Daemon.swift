@@ -95,8 +95,12 @@ struct Daemon {
         let status = DaemonStatus()
         let pool = PermitPool(permits: config.poolSize)
         let scheduler = runtime.scheduler(catalog: loaded.catalog, pool: pool, clock: clock,
-                                          notifier: notifier, status: status, logger: logger, gate: cluster?.coordinator)
+                                          notifier: notifier, status: status, logger: logger, gate: cluster?.coordinator,
+                                          runGate: cluster?.coordinator)
         if let cluster {
+            // One PostgreSQL run ledger for every node: run ids are one sequence, so a resume
+            // can tell whether another node's run of its job started after it.
+            await cluster.coordinator.shareRunIDs(runtime.sqlite == nil)
             await cluster.coordinator.observe(inFlight: { Int64(await scheduler.jobs().filter { $0.running != nil }.count) },
                                               onLeadership: { _ in await scheduler.leadershipChanged() })
         }

@@ -617,18 +617,11 @@ struct ClusterProcessTests {
             }
             // Every marketplace strict (README, Amazon price updates; the shipped sync pushes stock only).
             #expect(byOneRun.isEmpty, "a change applied twice by one run (its chain of resumes): a listing's update setting the price and quantity its previous update set: \(byOneRun.prefix(8).map { "\($0.marketplace.rawValue) \($0.sku) #\($0.sequence)" })")
-            // Known issue (seed 66940014, first run on the shared ledger: 294 such updates): two
-            // nightly-repricing sweeps, on different nodes, decide the same new price from the same
-            // live price; the one resumed later (a SIGKILLed sweep resumed on its restarted node
-            // while the new scheduler node's sweep ran) sends its `planned` decision without
-            // re-reading the live price, so the listing gets the same price again. `overlap = "skip"`
-            // is kept per node, not across the cluster, and a resumed sweep checks live prices only
-            // for decisions left `sending`.
-            // The same with two marketplace-sync runs (seed 492050385): a node's resumed sync and the
-            // new scheduler node's sync running at once, both pushing the same quantity.
-            withKnownIssue("the same change made by two runs of one job on different nodes (overlap is per node; a resumed sweep sends planned decisions without a live check)", isIntermittent: true) {
-                #expect(bySeveralSweeps.isEmpty, "\(bySeveralSweeps.count) updates repeating the listing's previous update, each price decided and applied by two or more sweeps or each quantity pushed by two or more sync runs: \(bySeveralSweeps.prefix(8).map { "\($0.marketplace.rawValue) \($0.sku) #\($0.sequence) sweeps \(sweepsSetting["\($0.marketplace.rawValue)/\($0.sku)/\($0.newPriceMicros)", default: []].sorted())" })")
-            }
+            // Two runs of one job on different nodes made the same change (seed 66940014: 294
+            // updates) before each run held its job's cluster-wide run lease (`ClusterJobRunTests`):
+            // a SIGKILLed node, restarted, resumed its sweep or sync while the new scheduler node's
+            // run of the job went, or after it had applied the same change.
+            #expect(bySeveralSweeps.isEmpty, "\(bySeveralSweeps.count) updates repeating the listing's previous update, each price decided and applied by two or more sweeps or each quantity pushed by two or more sync runs: \(bySeveralSweeps.prefix(8).map { "\($0.marketplace.rawValue) \($0.sku) #\($0.sequence) sweeps \(sweepsSetting["\($0.marketplace.rawValue)/\($0.sku)/\($0.newPriceMicros)", default: []].sorted())" })")
             #expect(!priceUpdates.isEmpty, "no price update reached the sandbox: the marketplace runs did nothing")
 
             // Order lines: each placed order counted exactly once in the shared ledger (primary
