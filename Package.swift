@@ -161,6 +161,7 @@ let package = Package(
         .testTarget(name: "FlipSyncControlTests", dependencies: ["FlipSyncControl", "FlipSyncCore"]),
         .testTarget(name: "FlipSyncRuntimeTests", dependencies: ["FlipSyncRuntime", "FlipSyncCore", "FlipSyncStore", "FlipSyncSystemd",
                                                                  "FlipSyncTestKit", "FlipSyncSandbox", "FlipSyncMarketplaces",
+                                                                 .product(name: "InMemoryLogging", package: "swift-log"),
                                                                  .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
         // Workflows end to end: the daemon's plans over the real clients, against the sandbox, into SQLite.
         .testTarget(name: "FlipSyncWorkflowTests", dependencies: ["FlipSyncCore", "FlipSyncStore", "FlipSyncMarketplaces",
