@@ -112,7 +112,8 @@ let package = Package(
                                                         .product(name: "Logging", package: "swift-log"),
                                                         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                                                         .product(name: "UnixSignals", package: "swift-service-lifecycle")]),
-        // Helpers for tests: a clock tests move by hand.
+        // Helpers for tests (and the bench): a clock tests move by hand, a NOTIFY_SOCKET listener, the
+        // sandbox's [marketplaces.*] config text.
         .target(name: "FlipSyncTestKit", dependencies: ["FlipSyncCore"]),
         .executableTarget(
             name: "flipsyncctl",
@@ -148,7 +149,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
-        .executableTarget(name: "flipsync-bench", dependencies: ["FlipSyncCore", "FlipSyncStore", "FlipSyncMarketplaces", "FlipSyncSandbox", "FlipSyncRuntime", "FlipSyncCluster", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")], path: "Benchmarks/flipsync-bench"),
+        .executableTarget(name: "flipsync-bench", dependencies: ["FlipSyncCore", "FlipSyncStore", "FlipSyncMarketplaces", "FlipSyncSandbox", "FlipSyncRuntime", "FlipSyncCluster", "FlipSyncTestKit", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")], path: "Benchmarks/flipsync-bench"),
         .testTarget(name: "FlipSyncTOMLTests", dependencies: ["FlipSyncTOML"], exclude: ["Vectors"]),
         .testTarget(name: "FlipSyncCoreTests", dependencies: ["FlipSyncCore", "FlipSyncStore", "FlipSyncTestKit",
                                                               .product(name: "GRDB", package: "GRDB.swift"),
@@ -160,6 +161,7 @@ let package = Package(
         .testTarget(name: "FlipSyncControlTests", dependencies: ["FlipSyncControl", "FlipSyncCore"]),
         .testTarget(name: "FlipSyncRuntimeTests", dependencies: ["FlipSyncRuntime", "FlipSyncCore", "FlipSyncStore", "FlipSyncSystemd",
                                                                  "FlipSyncTestKit", "FlipSyncSandbox", "FlipSyncMarketplaces",
+                                                                 .product(name: "InMemoryLogging", package: "swift-log"),
                                                                  .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
         // Workflows end to end: the daemon's plans over the real clients, against the sandbox, into SQLite.
         .testTarget(name: "FlipSyncWorkflowTests", dependencies: ["FlipSyncCore", "FlipSyncStore", "FlipSyncMarketplaces",

@@ -3,6 +3,7 @@ import FlipSyncMarketplaces
 import FlipSyncRuntime
 import FlipSyncSandbox
 import FlipSyncStore
+import FlipSyncTestKit
 import Foundation
 import Logging
 import Synchronization
@@ -354,6 +355,9 @@ final class QuotaWorld: @unchecked Sendable {
         sandbox = try await SandboxServer.start(configuration, clock: clock, logger: quiet)
         let base = sandbox.baseURL
         try FileManager.default.createDirectory(atPath: scratch.file("jobs"), withIntermediateDirectories: true)
+        let channels = SandboxConfigText.marketplaces(baseURL: base, rates: [
+            .ebay: .init("5/s", burst: 10), .amazon: .init("1/2s", burst: 1), .shopify: .init("50/s", burst: 50),
+        ])
         try scratch.write("flipsync.toml", """
             [daemon]
             database = "\(scratch.file("flipsync.sqlite"))"
@@ -362,31 +366,7 @@ final class QuotaWorld: @unchecked Sendable {
             currency = "USD"
             pool_size = 64
 
-            [marketplaces.ebay]
-            base_url = "\(base)/ebay"
-            credentials = { client_id = "ebay-client-id", client_secret = "ebay-client-secret", refresh_token = "ebay-refresh-token" }
-            rate_limit = "5/s"
-            burst = 10
-            fee_percent = "13.25%"
-            fee_fixed = "0.30 USD"
-
-            [marketplaces.amazon]
-            base_url = "\(base)/amazon"
-            token_url = "\(base)/amazon/auth/o2/token"
-            seller_id = "\(SandboxState.amazonSellerID)"
-            credentials = { client_id = "amazon-lwa-client-id", client_secret = "amazon-lwa-client-secret", refresh_token = "amazon-refresh-token" }
-            rate_limit = "1/2s"
-            burst = 1
-            fee_percent = "15%"
-
-            [marketplaces.shopify]
-            base_url = "\(base)/shopify"
-            credentials = { access_token = "shopify-access-token" }
-            rate_limit = "50/s"
-            burst = 50
-            fee_percent = "2.9%"
-            fee_fixed = "0.30 USD"
-
+            \(channels)
             [quotas]
             reserve = { marketplace-sync = "\(QuotaBench.syncReservePercent)%" }
             """)

@@ -2,6 +2,7 @@ import FlipSyncCore
 import FlipSyncMarketplaces
 import FlipSyncSandbox
 import FlipSyncStore
+import FlipSyncTestKit
 import Foundation
 import Logging
 import Synchronization
@@ -342,13 +343,7 @@ enum SweepBench {
                 timezone = "UTC"
                 currency = "USD"
 
-                [marketplaces.ebay]
-                base_url = "\(baseURL)/ebay"
-                credentials = { client_id = "ebay-client-id", client_secret = "ebay-client-secret", refresh_token = "ebay-refresh-token" }
-                rate_limit = "100000/s"
-                burst = 100000
-                fee_percent = "13.25%"
-                fee_fixed = "0.30 USD"
+                \(SandboxConfigText.marketplaces(baseURL: baseURL, rates: [.ebay: .init("100000/s", burst: 100000)]))
                 """)
             try scratch.write("jobs/sweep.toml", """
                 name = "sweep"

@@ -130,9 +130,7 @@ public struct Reloader: Sendable {
         }
         let errors = loaded.errors
         if errors.isEmpty {
-            for diagnostic in loaded.diagnostics where diagnostic.severity == .warning {
-                logger.warning("\(diagnostic)", metadata: ["event": "job-warning"])
-            }
+            Diagnostic.log(loaded.diagnostics, to: logger)
             for setting in running.restartOnlyChanges(comparedTo: loaded.config) {
                 logger.warning("\(setting) changed; it takes effect after a restart", metadata: ["event": "reloaded"])
             }
@@ -154,5 +152,20 @@ public struct Reloader: Sendable {
             logger.error("\(note)", metadata: ["event": "reload-failed"])
         }
         notifier.ready(status: status.line(await scheduler.statusLine()))
+    }
+}
+
+extension Diagnostic {
+    /// Journals the problems of config and job files that are being applied (at start, or a
+    /// reload without errors): a warning as event `job-warning`, an error, whose job is not
+    /// loaded while the others run, as `job-invalid`.
+    public static func log(_ diagnostics: [Diagnostic], to logger: Logger) {
+        for diagnostic in diagnostics {
+            if diagnostic.severity == .warning {
+                logger.warning("\(diagnostic)", metadata: ["event": "job-warning"])
+            } else {
+                logger.error("\(diagnostic) (this job is not loaded; the others run)", metadata: ["event": "job-invalid"])
+            }
+        }
     }
 }

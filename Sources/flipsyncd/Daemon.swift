@@ -39,13 +39,7 @@ struct Daemon {
             logger.critical("\(loaded.config.file) is invalid; not starting", metadata: ["event": "config-invalid"])
             return 1
         }
-        for diagnostic in loaded.diagnostics {
-            if diagnostic.severity == .warning {
-                logger.warning("\(diagnostic)", metadata: ["event": "job-warning"])
-            } else {
-                logger.error("\(diagnostic) (this job is not loaded; the others run)", metadata: ["event": "job-invalid"])
-            }
-        }
+        Diagnostic.log(loaded.diagnostics, to: logger)
         let config = loaded.config
         logger[metadataKey: "config"] = "\(config.file)"
 

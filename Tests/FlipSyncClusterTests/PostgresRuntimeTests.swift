@@ -3,6 +3,7 @@ import FlipSyncMarketplaces
 import FlipSyncPostgres
 import FlipSyncSandbox
 import FlipSyncStore
+import FlipSyncTestKit
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -118,60 +119,21 @@ struct LedgerDatabaseConfigTests {
 struct PostgresRuntimeTests {
     /// A config on the PostgreSQL `endpoint` with the sandbox's channels in `marketplaces`.
     static func config(endpoint: ClusterEndpoint, baseURL: String, marketplaces: [MarketplaceName], node: String) -> String {
-        var text = """
-            [daemon]
-            database = "\(endpoint)"
-            node_name = "\(node)"
-            jobs_directory = "jobs"
-            control_socket = "control.sock"
+        """
+        [daemon]
+        database = "\(endpoint)"
+        node_name = "\(node)"
+        jobs_directory = "jobs"
+        control_socket = "control.sock"
 
-            [prices.amazon]
-            call = "0.0013 USD"
+        [prices.amazon]
+        call = "0.0013 USD"
 
-            [prices.shopify]
-            call = "0.0007 USD"
+        [prices.shopify]
+        call = "0.0007 USD"
 
-            """
-        if marketplaces.contains(.ebay) {
-            text += """
-
-                [marketplaces.ebay]
-                base_url = "\(baseURL)/ebay"
-                credentials = { client_id = "ebay-client-id", client_secret = "ebay-client-secret", refresh_token = "ebay-refresh-token" }
-                rate_limit = "1000/s"
-                burst = 1000
-                fee_percent = "13.25%"
-                fee_fixed = "0.30 USD"
-
-                """
-        }
-        if marketplaces.contains(.amazon) {
-            text += """
-
-                [marketplaces.amazon]
-                base_url = "\(baseURL)/amazon"
-                token_url = "\(baseURL)/amazon/auth/o2/token"
-                seller_id = "A1SANDBOXSELLER"
-                credentials = { client_id = "amazon-lwa-client-id", client_secret = "amazon-lwa-client-secret", refresh_token = "amazon-refresh-token" }
-                rate_limit = "1000/s"
-                burst = 1000
-                fee_percent = "15%"
-
-                """
-        }
-        if marketplaces.contains(.shopify) {
-            text += """
-
-                [marketplaces.shopify]
-                base_url = "\(baseURL)/shopify"
-                credentials = { access_token = "shopify-access-token" }
-                rate_limit = "1000/s"
-                burst = 1000
-                fee_percent = "2.9%"
-
-                """
-        }
-        return text
+        \(SandboxConfigText.marketplaces(baseURL: baseURL, rates: Dictionary(uniqueKeysWithValues: marketplaces.map { ($0, .generous) })))
+        """
     }
 
     /// The sandbox's development credentials and the PostgreSQL password, by credential name.

@@ -2,6 +2,7 @@ import FlipSyncCore
 import FlipSyncMarketplaces
 import FlipSyncSandbox
 import FlipSyncStore
+import FlipSyncTestKit
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -94,30 +95,7 @@ struct MetricsTests {
         timezone = "America/New_York"
         metrics = "127.0.0.1:0"
 
-        [marketplaces.ebay]
-        base_url = "\(baseURL)/ebay"
-        credentials = { client_id = "ebay-client-id", client_secret = "ebay-client-secret", refresh_token = "ebay-refresh-token" }
-        rate_limit = "1000/s"
-        burst = 1000
-        fee_percent = "13.25%"
-        fee_fixed = "0.30 USD"
-
-        [marketplaces.amazon]
-        base_url = "\(baseURL)/amazon"
-        token_url = "\(baseURL)/amazon/auth/o2/token"
-        seller_id = "A1SANDBOXSELLER"
-        credentials = { client_id = "amazon-lwa-client-id", client_secret = "amazon-lwa-client-secret", refresh_token = "amazon-refresh-token" }
-        rate_limit = "1000/s"
-        burst = 1000
-        fee_percent = "15%"
-
-        [marketplaces.shopify]
-        base_url = "\(baseURL)/shopify"
-        credentials = { access_token = "shopify-access-token" }
-        rate_limit = "1000/s"
-        burst = 1000
-        fee_percent = "2.9%"
-
+        \(SandboxConfigText.marketplaces(baseURL: baseURL))
         [prices.ebay]
         call = "0.0025 USD"
 

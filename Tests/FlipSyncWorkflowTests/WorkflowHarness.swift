@@ -2,6 +2,7 @@ import FlipSyncCore
 import FlipSyncMarketplaces
 import FlipSyncSandbox
 import FlipSyncStore
+import FlipSyncTestKit
 import Foundation
 import Logging
 
@@ -50,7 +51,7 @@ struct WorkflowWorld: Sendable {
     let spend: SpendLedger
     let clock: any SchedulerClock
 
-    /// The config: every marketplace on the sandbox with generous rate limits.
+    /// The config: every marketplace on the sandbox with generous rate limits (Amazon's `amazonRate`).
     static func configText(baseURL: String, amazonRate: String = "1000/s") -> String {
         """
         [daemon]
@@ -59,30 +60,7 @@ struct WorkflowWorld: Sendable {
         timezone = "America/New_York"
         currency = "USD"
 
-        [marketplaces.ebay]
-        base_url = "\(baseURL)/ebay"
-        credentials = { client_id = "ebay-client-id", client_secret = "ebay-client-secret", refresh_token = "ebay-refresh-token" }
-        rate_limit = "1000/s"
-        burst = 1000
-        fee_percent = "13.25%"
-        fee_fixed = "0.30 USD"
-
-        [marketplaces.amazon]
-        base_url = "\(baseURL)/amazon"
-        token_url = "\(baseURL)/amazon/auth/o2/token"
-        seller_id = "A1SANDBOXSELLER"
-        credentials = { client_id = "amazon-lwa-client-id", client_secret = "amazon-lwa-client-secret", refresh_token = "amazon-refresh-token" }
-        rate_limit = "\(amazonRate)"
-        burst = 1000
-        fee_percent = "15%"
-
-        [marketplaces.shopify]
-        base_url = "\(baseURL)/shopify"
-        credentials = { access_token = "shopify-access-token" }
-        rate_limit = "1000/s"
-        burst = 1000
-        fee_percent = "2.9%"
-        fee_fixed = "0.30 USD"
+        \(SandboxConfigText.marketplaces(baseURL: baseURL, rates: [.ebay: .generous, .amazon: .init(amazonRate, burst: 1000), .shopify: .generous]))
         """
     }
 
