@@ -63,7 +63,7 @@ public enum LedgerStoreCopy {
             return counts
         }
         return try tables.map { table in
-            let rows = try session.query("SELECT count(*) AS n FROM \(table)")
+            let rows = try session.rows("SELECT count(*) AS n FROM \(table)")
             return TableCount(table: table, source: sourceCounts[table] ?? 0, target: Int(try rows[0].get("n", as: Int64.self)))
         }
     }
@@ -74,7 +74,7 @@ public enum LedgerStoreCopy {
         let sqliteColumns = try db.columns(in: table).map(\.name)
         let postgresColumns = try session.query(
             "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position",
-            [.text(table)]).map { try $0.get("column_name", as: String.self) }
+            [.text(table)]).map { try PostgresColumns($0).get("column_name", as: String.self) }
         let postgresOnly = PostgresLedgerSchema.postgresOnlyColumns[table] ?? []
         let missing = postgresColumns.filter { !postgresOnly.contains($0) && !sqliteColumns.contains($0) }
         guard missing.isEmpty else { throw Failure.sourceIncomplete("has no column \(missing.joined(separator: ", ")) in \(table)") }
@@ -83,30 +83,20 @@ public enum LedgerStoreCopy {
         let columns = postgresColumns.filter { !postgresOnly.contains($0) }
         let selected = (copiesRowID ? ["rowid AS seq"] : []) + columns.map { "\"\($0)\"" }
         let inserted = (copiesRowID ? ["seq"] : []) + columns
-        let width = inserted.count
-        let perStatement = max(1, min(rowsPerStatement, 60_000 / width))
         let hasRowID = (try? db.execute(sql: "SELECT rowid FROM \(table) LIMIT 0")) != nil
         let order = hasRowID ? " ORDER BY rowid" : ""
 
-        var pending: [LedgerValue] = []
-        var pendingRows = 0
+        var pending: [[LedgerValue]] = []
         func flush() throws {
-            guard pendingRows > 0 else { return }
-            var placeholders: [String] = []
-            for row in 0..<pendingRows {
-                placeholders.append("(" + (1...width).map { "$\(row * width + $0)" }.joined(separator: ", ") + ")")
-            }
-            let overriding = PostgresLedgerSchema.identityTables[table] != nil ? " OVERRIDING SYSTEM VALUE" : ""
-            try session.query("INSERT INTO \(table) (\(inserted.map { "\"\($0)\"" }.joined(separator: ", ")))\(overriding) VALUES "
-                              + placeholders.joined(separator: ", "), pending)
+            try session.query(PostgresSession.inserts(
+                into: table, columns: inserted.map { "\"\($0)\"" }, rows: pending, rowsPerStatement: rowsPerStatement,
+                overridingSystemValue: PostgresLedgerSchema.identityTables[table] != nil))
             pending.removeAll(keepingCapacity: true)
-            pendingRows = 0
         }
         let cursor = try Row.fetchCursor(db, sql: "SELECT \(selected.joined(separator: ", ")) FROM \(table)\(order)")
         while let row = try cursor.next() {
-            for index in 0..<width { pending.append(value(row[index] as DatabaseValue)) }
-            pendingRows += 1
-            if pendingRows == perStatement { try flush() }
+            pending.append((0..<inserted.count).map { value(row[$0] as DatabaseValue) })
+            if pending.count == rowsPerStatement { try flush() }
         }
         try flush()
 

@@ -222,9 +222,134 @@ public final class PostgresSession: @unchecked Sendable {
     var inTransaction: Bool { locked { transactionDepth > 0 } }
 }
 
-extension PostgresRow {
-    /// The column `name`, decoded (a wrong type is a storage error naming the column).
+/// One statement and its values.
+typealias SQLStatement = (sql: String, values: [LedgerValue])
+
+extension PostgresSession {
+    /// Runs one statement; its rows, read by column name.
+    func rows(_ sql: String, _ values: [LedgerValue] = []) throws(LedgerError) -> [PostgresColumns] {
+        try query(sql, values).map(PostgresColumns.init)
+    }
+
+    /// Runs `statements` in order (inside the caller's transaction, if any); every row they returned.
+    @discardableResult
+    func query(_ statements: [SQLStatement]) throws(LedgerError) -> [PostgresRow] {
+        var rows: [PostgresRow] = []
+        for statement in statements { rows += try query(statement.sql, statement.values) }
+        return rows
+    }
+
+    /// The multi-row INSERTs that write `rows` (`columns.count` values each, bound as `$1`, `$2`, …)
+    /// into `table`, `then` (an `ON CONFLICT` or `RETURNING` clause) after each:
+    ///
+    /// - a statement carries at most `rowsPerStatement` rows (the repricing store's and the copy's
+    ///   500; the default sets no cap), and never more than 60,000 bound values (PostgreSQL's
+    ///   protocol allows 65,535 a statement), so a row wider than that is a statement of its own;
+    /// - the rows keep their order, within and across statements;
+    /// - `overridingSystemValue` writes identity columns as given (`migrate-store` keeps ids).
+    ///
+    /// No rows, no statements. A row whose width is not `columns.count` is a programming error.
+    static func inserts(into table: String, columns: [String], rows: [[LedgerValue]], rowsPerStatement: Int = .max,
+                        overridingSystemValue: Bool = false, then clause: String = "") -> [SQLStatement] {
+        let width = columns.count
+        let perStatement = max(1, min(rowsPerStatement, 60_000 / width))
+        let head = "INSERT INTO \(table) (\(columns.joined(separator: ", ")))\(overridingSystemValue ? " OVERRIDING SYSTEM VALUE" : "") VALUES "
+        let tail = clause.isEmpty ? "" : " \(clause)"
+        var statements: [SQLStatement] = []
+        var start = 0
+        while start < rows.count {
+            let end = min(start + perStatement, rows.count)
+            var placeholders: [String] = []
+            var values: [LedgerValue] = []
+            values.reserveCapacity((end - start) * width)
+            for (index, row) in rows[start..<end].enumerated() {
+                precondition(row.count == width, "\(table): a row of \(row.count) values for \(width) columns")
+                placeholders.append("(" + (1...width).map { "$\(index * width + $0)" }.joined(separator: ", ") + ")")
+                values += row
+            }
+            statements.append((head + placeholders.joined(separator: ", ") + tail, values))
+            start = end
+        }
+        return statements
+    }
+}
+
+/// One result row's columns, read by name: the row's cells are copied once (postgres-nio's
+/// name→index table is built once per result and shared by its rows), so each read is one
+/// look-up. Every store in this module reads its rows through it.
+///
+/// A missing column, a NULL where a value is required, a value of another type, an unknown code
+/// or an amount without its currency is a `LedgerError.storage` naming the column.
+struct PostgresColumns {
+    private let cells: PostgresRandomAccessRow
+
+    init(_ row: PostgresRow) { cells = row.makeRandomAccess() }
+
+    /// The column `name`, decoded as `T` (an optional `T` reads NULL as `nil`).
     func get<T: PostgresDecodable>(_ name: String, as type: T.Type = T.self) throws(LedgerError) -> T {
-        do { return try makeRandomAccess()[name].decode(T.self) } catch { throw .storage("column \(name): \(error)") }
+        // postgres-nio's subscript traps on a column the result does not have.
+        guard cells.contains(name) else { throw .storage("no column \(name)") }
+        let cell = cells[name]
+        do {
+            return try cell.decode(T.self)
+        } catch {
+            if cell.bytes == nil { throw .storage("column \(name) is NULL") }
+            // The types, never the value (postgres-nio's debug description would include it).
+            let why = (error as? PostgresDecodingError).map { "\($0.code): \($0.postgresType) read as \($0.targetType)" } ?? "\(error)"
+            throw .storage("column \(name): \(why)")
+        }
+    }
+
+    /// The text `column` holds as one of `T`'s raw values, or "unknown <column> "<text>"".
+    func code<T: RawRepresentable>(_ column: String, as type: T.Type = T.self) throws(LedgerError) -> T where T.RawValue == String {
+        let text = try get(column, as: String.self)
+        guard let value = T(rawValue: text) else { throw .storage("unknown \(column) \"\(text)\"") }
+        return value
+    }
+
+    /// A currency this build knows (never USD for one it does not).
+    func currency(_ column: String) throws(LedgerError) -> Currency {
+        let code = try get(column, as: String.self)
+        guard let currency = Currency(code: code) else { throw .storage("unknown \(column) \"\(code)\"") }
+        return currency
+    }
+
+    /// `micros` in the currency of `currencyColumn`: both recorded or both NULL, never one alone.
+    func money(_ microsColumn: String, _ currencyColumn: String) throws(LedgerError) -> Money? {
+        let micros = try get(microsColumn, as: Int64?.self)
+        let unit = try get(currencyColumn, as: String?.self) != nil ? try currency(currencyColumn) : nil
+        guard (micros == nil) == (unit == nil) else {
+            throw .storage("\(microsColumn): an amount without its currency, or a currency without an amount")
+        }
+        guard let micros, let unit else { return nil }
+        return Money(micros: micros, currency: unit)
+    }
+
+    /// A flag stored as 0 or 1 (anything else is an error).
+    func flag(_ column: String) throws(LedgerError) -> Bool {
+        let flag = try get(column, as: Int64.self)
+        guard flag == 0 || flag == 1 else { throw .storage("column \(column) is \(flag), not 0 or 1") }
+        return flag == 1
+    }
+
+    /// The column's value for an error message: 'text', a number, NULL, or ? (absent or neither).
+    func display(_ column: String) -> String {
+        guard cells.contains(column) else { return "?" }
+        if cells[column].bytes == nil { return "NULL" }
+        if let text = try? cells[column].decode(String.self) { return "'\(text)'" }
+        if let number = try? cells[column].decode(Int64.self) { return "\(number)" }
+        return "?"
+    }
+
+    /// `body`'s value read from this row of `table`; a failure is an error naming the table and
+    /// the row's `key` columns, and saying why.
+    func decoding<T>(_ table: String, key: [String], _ body: (PostgresColumns) throws(LedgerError) -> T) throws(LedgerError) -> T {
+        do {
+            return try body(self)
+        } catch {
+            let named = key.map { "\($0) \(display($0))" }.joined(separator: ", ")
+            let reason = if case .storage(let message) = error { message } else { "\(error)" }
+            throw .storage("\(table) row (\(named)) does not decode: \(reason)")
+        }
     }
 }

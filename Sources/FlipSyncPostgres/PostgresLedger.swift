@@ -58,7 +58,7 @@ public final class PostgresLedger: ResumableRunLedger, LedgerProbe, Sendable {
             )
             """)
         var applied = Set<String>()
-        for row in try session.query("SELECT identifier FROM flipsync_ledger_migrations") {
+        for row in try session.rows("SELECT identifier FROM flipsync_ledger_migrations") {
             applied.insert(try row.get("identifier", as: String.self))
         }
         let known = Set(PostgresLedgerSchema.migrations.map(\.name))
@@ -80,7 +80,7 @@ public final class PostgresLedger: ResumableRunLedger, LedgerProbe, Sendable {
     /// The steps applied to this database, in the order they ran.
     public func appliedMigrations() throws(LedgerError) -> [String] {
         try session.query("SELECT identifier FROM flipsync_ledger_migrations ORDER BY position").map { row throws(LedgerError) in
-            try row.get("identifier", as: String.self)
+            try PostgresColumns(row).get("identifier", as: String.self)
         }
     }
 
@@ -91,7 +91,8 @@ public final class PostgresLedger: ResumableRunLedger, LedgerProbe, Sendable {
         summary, error, spend_micros, resumes
         """
 
-    static func runInfo(_ row: PostgresRow) throws(LedgerError) -> RunInfo {
+    static func runInfo(_ raw: PostgresRow) throws(LedgerError) -> RunInfo {
+        let row = PostgresColumns(raw)
         let triggerText = try row.get("trigger", as: String.self), statusText = try row.get("status", as: String.self)
         guard let trigger = RunTrigger(rawValue: triggerText), let status = RunStatus(rawValue: statusText) else {
             throw .storage("a run with trigger \(triggerText) and status \(statusText)")
@@ -103,6 +104,22 @@ public final class PostgresLedger: ResumableRunLedger, LedgerProbe, Sendable {
                        skipReason: try row.get("skip_reason", as: String?.self).flatMap(SkipReason.init(rawValue:)),
                        summary: try row.get("summary"), error: try row.get("error"), spendMicros: try row.get("spend_micros"),
                        resumes: try row.get("resumes"))
+    }
+
+    /// The sweep run `runID` belongs to: `resumes` followed back to the first run of the chain, in
+    /// one statement, at most 1,000 steps (as SQLite's `RunStore`). A run that does not exist is its
+    /// own sweep. The repricing and shipping stores both answer `sweepID(ofRun:)` with it.
+    static func sweepID(ofRun runID: Int64, in session: PostgresSession) throws(LedgerError) -> Int64 {
+        let rows = try session.rows("""
+            WITH RECURSIVE chain (id, depth) AS (
+                SELECT $1::BIGINT, 0
+                UNION ALL
+                SELECT r.resumes, c.depth + 1 FROM chain c JOIN runs r ON r.id = c.id
+                WHERE r.resumes IS NOT NULL AND c.depth < 1000
+            )
+            SELECT id FROM chain ORDER BY depth DESC LIMIT 1
+            """, [.integer(runID)])
+        return try rows.first?.get("id", as: Int64.self) ?? runID
     }
 
     static func optional(_ value: Int64?) -> LedgerValue { value.map { .integer($0) } ?? .null }
@@ -177,7 +194,7 @@ public final class PostgresLedger: ResumableRunLedger, LedgerProbe, Sendable {
     /// The node that recorded run `id` (`nil`: none, or no such run).
     public func node(ofRun id: Int64) throws(LedgerError) -> String? {
         try session.query("SELECT node FROM runs WHERE id = $1", [.integer(id)]).first.flatMap { row throws(LedgerError) in
-            try row.get("node", as: String?.self)
+            try PostgresColumns(row).get("node", as: String?.self)
         }
     }
 
@@ -211,7 +228,7 @@ public final class PostgresLedger: ResumableRunLedger, LedgerProbe, Sendable {
     // MARK: - Tasks
 
     public func tasks(runID: Int64) throws(LedgerError) -> [TaskInfo] {
-        try session.query(
+        try session.rows(
             """
             SELECT run_id, key, agent, status, attempts, started_at, finished_at, result, error, input
             FROM tasks WHERE run_id = $1 ORDER BY seq
@@ -258,7 +275,7 @@ public final class PostgresLedger: ResumableRunLedger, LedgerProbe, Sendable {
 
     public func scheduleStates() throws(LedgerError) -> [String: ScheduleState] {
         var states: [String: ScheduleState] = [:]
-        for row in try session.query("SELECT job, last_scheduled_at, last_run_id, next_due_at, paused FROM schedule_state") {
+        for row in try session.rows("SELECT job, last_scheduled_at, last_run_id, next_due_at, paused FROM schedule_state") {
             let job = try row.get("job", as: String.self)
             states[job] = ScheduleState(job: job, lastScheduledAt: try row.get("last_scheduled_at"), lastRunID: try row.get("last_run_id"),
                                         nextDueAt: try row.get("next_due_at"), paused: try row.get("paused", as: Int64.self) != 0)

@@ -27,8 +27,8 @@ public final class PostgresQuotaLedger: QuotaLedgerWithState, Sendable {
                     INSERT INTO quota (provider, api, window_start, window_end, used, quota_limit) VALUES ($1, $2, $3, $4, 0, $5)
                     ON CONFLICT (provider, api, window_start) DO NOTHING
                     """, keyValues + [.integer(m.window.upperBound), limit.map { .integer($0) } ?? .null])
-                let rows = try session.query("SELECT used, exhausted_until FROM quota WHERE provider = $1 AND api = $2 AND window_start = $3 FOR UPDATE",
-                                             keyValues)
+                let rows = try session.rows("SELECT used, exhausted_until FROM quota WHERE provider = $1 AND api = $2 AND window_start = $3 FOR UPDATE",
+                                            keyValues)
                 let verdict = m.policy.verdict(key, used: try rows.first?.get("used") ?? 0, units: units,
                                                exhaustedUntil: try rows.first?.get("exhausted_until", as: Int64?.self), now: m.now,
                                                windowEnd: m.window.upperBound, job: job)
@@ -54,8 +54,8 @@ public final class PostgresQuotaLedger: QuotaLedgerWithState, Sendable {
                     INSERT INTO quota (provider, api, window_start, window_end, used, quota_limit) VALUES ($1, $2, $3, $4, 0, $5)
                     ON CONFLICT (provider, api, window_start) DO NOTHING
                     """, keyValues + [.integer(window.upperBound), policy.limits[key].map { .integer($0) } ?? .null])
-                let rows = try session.query("SELECT exhausted_until FROM quota WHERE provider = $1 AND api = $2 AND window_start = $3 FOR UPDATE",
-                                             keyValues)
+                let rows = try session.rows("SELECT exhausted_until FROM quota WHERE provider = $1 AND api = $2 AND window_start = $3 FOR UPDATE",
+                                            keyValues)
                 if let until: Int64 = try rows.first?.get("exhausted_until", as: Int64?.self), until > now { return (until, false) }
                 try session.query("UPDATE quota SET exhausted_until = $4 WHERE provider = $1 AND api = $2 AND window_start = $3",
                                   keyValues + [.integer(window.upperBound)])
@@ -74,8 +74,8 @@ public final class PostgresQuotaLedger: QuotaLedgerWithState, Sendable {
         let now = state.clock.wallMilliseconds()
         var records: [QuotaRecord] = []
         do {
-            let rows = try session.query("SELECT provider, api, window_start, used, exhausted_until FROM quota WHERE window_end > $1 ORDER BY window_start",
-                                         [.integer(now)])
+            let rows = try session.rows("SELECT provider, api, window_start, used, exhausted_until FROM quota WHERE window_end > $1 ORDER BY window_start",
+                                        [.integer(now)])
             for row in rows {
                 records.append(QuotaRecord(key: QuotaKey(provider: try row.get("provider"), api: try row.get("api")),
                                            windowStart: try row.get("window_start"), used: try row.get("used"),

@@ -27,7 +27,7 @@ extension PostgresRepricingLedger {
         let keys: Set<String> = ["sweep_id", "marketplace", "sku"]
         // Every other column replaced: INSERT OR REPLACE's whole-row replacement.
         let updates = Self.decisionColumns.filter { !keys.contains($0) }.map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
-        let statements = Self.inserts(
+        let statements = PostgresSession.inserts(
             into: "decisions", columns: Self.decisionColumns,
             rows: [[.integer(sweep), .text(d.marketplace.rawValue), .text(d.sku), .text(d.listingID), .text(d.oldPrice.currency.code),
                     .integer(d.oldPrice.micros), PostgresLedger.optional(d.newPrice?.micros), PostgresLedger.optional(d.floor?.micros),
@@ -35,20 +35,20 @@ extension PostgresRepricingLedger {
                     PostgresLedger.optional(d.buyBox?.micros), .integer(Int64(d.offersConsidered)), .text(excluded),
                     .text(d.strategy.rawValue), .text(d.reason.rawValue), .text(d.explanation), .text(d.state.rawValue),
                     PostgresLedger.optional(d.apiResult), PostgresLedger.optional(d.shippingCharged?.micros)]],
-            then: "ON CONFLICT (sweep_id, marketplace, sku) DO UPDATE SET \(updates)")
+            rowsPerStatement: Self.rowsPerStatement, then: "ON CONFLICT (sweep_id, marketplace, sku) DO UPDATE SET \(updates)")
         try write(statements)
     }
 
     public func decisions(sweep: Int64) throws(LedgerError) -> [PricingDecision] {
         try session.query("\(Self.decisionSelect) WHERE sweep_id = $1 ORDER BY marketplace COLLATE \"C\", sku COLLATE \"C\"", [.integer(sweep)])
-            .map { row throws(LedgerError) in try Self.decision(ColumnsByName(row)) }
+            .map { row throws(LedgerError) in try Self.decision(row) }
     }
 
     public func decisions(sweep: Int64, marketplace: MarketplaceName, skus: [String]) throws(LedgerError) -> [PricingDecision] {
         try session.query("""
             \(Self.decisionSelect) WHERE sweep_id = $1 AND marketplace = $2 AND sku IN (SELECT json_array_elements_text($3::json))
             ORDER BY sku COLLATE "C"
-            """, [.integer(sweep), .text(marketplace.rawValue), try Self.jsonList(skus)]).map { row throws(LedgerError) in try Self.decision(ColumnsByName(row)) }
+            """, [.integer(sweep), .text(marketplace.rawValue), try Self.jsonList(skus)]).map { row throws(LedgerError) in try Self.decision(row) }
     }
 
     public func changingDecisions(sweep: Int64) throws(LedgerError) -> [PricingDecision] {
@@ -56,17 +56,16 @@ extension PostgresRepricingLedger {
             \(Self.decisionSelect)
             WHERE sweep_id = $1 AND (new_price_micros IS NOT NULL OR state IN ('planned', 'sending', 'applied', 'failed'))
             ORDER BY marketplace COLLATE "C", sku COLLATE "C"
-            """, [.integer(sweep)]).map { row throws(LedgerError) in try Self.decision(ColumnsByName(row)) }
+            """, [.integer(sweep)]).map { row throws(LedgerError) in try Self.decision(row) }
     }
 
     public func decisionCount(sweep: Int64) throws(LedgerError) -> Int {
-        Int(try session.query("SELECT COUNT(*) AS n FROM decisions WHERE sweep_id = $1", [.integer(sweep)]).first?.get("n", as: Int64.self) ?? 0)
+        Int(try session.rows("SELECT COUNT(*) AS n FROM decisions WHERE sweep_id = $1", [.integer(sweep)]).first?.get("n", as: Int64.self) ?? 0)
     }
 
     public func decisionStates(sweep: Int64) throws(LedgerError) -> [PricingDecision.State: Int] {
         var counts: [PricingDecision.State: Int] = [:]
-        for raw in try session.query("SELECT state, COUNT(*) AS n FROM decisions WHERE sweep_id = $1 GROUP BY state", [.integer(sweep)]) {
-            let row = ColumnsByName(raw)
+        for row in try session.rows("SELECT state, COUNT(*) AS n FROM decisions WHERE sweep_id = $1 GROUP BY state", [.integer(sweep)]) {
             let text = try row.get("state", as: String.self)
             guard let state = PricingDecision.State(rawValue: text) else {
                 throw .storage("sweep \(sweep) has decisions in an unknown state \"\(text)\"")
@@ -78,8 +77,7 @@ extension PostgresRepricingLedger {
 
     public func decidedListings(sweep: Int64) throws(LedgerError) -> Set<String> {
         var listings = Set<String>()
-        for raw in try session.query("SELECT marketplace || '/' || sku AS listing FROM decisions WHERE sweep_id = $1", [.integer(sweep)]) {
-            let row = ColumnsByName(raw)
+        for row in try session.rows("SELECT marketplace || '/' || sku AS listing FROM decisions WHERE sweep_id = $1", [.integer(sweep)]) {
             listings.insert(try row.get("listing", as: String.self))
         }
         return listings
@@ -104,21 +102,21 @@ extension PostgresRepricingLedger {
             """, [.text(state.rawValue), .integer(sweep), .text(marketplace.rawValue), .text(targets)])
     }
 
-    static func decision(_ row: ColumnsByName) throws(LedgerError) -> PricingDecision {
-        try named("decisions", row, key: ["sweep_id", "marketplace", "sku"]) { () throws(LedgerError) in
-            let currency = try currency(row, "currency")
+    static func decision(_ row: PostgresRow) throws(LedgerError) -> PricingDecision {
+        try PostgresColumns(row).decoding("decisions", key: ["sweep_id", "marketplace", "sku"]) { row throws(LedgerError) in
+            let currency = try row.currency("currency")
             func money(_ column: String) throws(LedgerError) -> Money? {
                 try row.get(column, as: Int64?.self).map { Money(micros: $0, currency: currency) }
             }
             return PricingDecision(
-                sku: try row.get("sku"), marketplace: try code(row, "marketplace"), listingID: try row.get("listing_id"),
+                sku: try row.get("sku"), marketplace: try row.code("marketplace"), listingID: try row.get("listing_id"),
                 oldPrice: Money(micros: try row.get("old_price_micros"), currency: currency), newPrice: try money("new_price_micros"),
                 floor: try money("floor_micros"), ceiling: try money("ceiling_micros"),
                 lowestCompetitorLanded: try money("lowest_competitor_micros"), buyBox: try money("buy_box_micros"),
                 offersConsidered: Int(try row.get("offers_considered", as: Int64.self)),
-                offersExcluded: try exclusions(try row.get("offers_excluded")), strategy: try code(row, "strategy"),
-                reason: try code(row, "reason_code"), explanation: try row.get("reason"), shippingCharged: try money("shipping_charged_micros"),
-                state: try code(row, "state"), apiResult: try row.get("api_result"))
+                offersExcluded: try exclusions(try row.get("offers_excluded")), strategy: try row.code("strategy"),
+                reason: try row.code("reason_code"), explanation: try row.get("reason"), shippingCharged: try money("shipping_charged_micros"),
+                state: try row.code("state"), apiResult: try row.get("api_result"))
         }
     }
 

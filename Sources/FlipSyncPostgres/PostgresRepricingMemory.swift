@@ -24,15 +24,14 @@ extension PostgresRepricingLedger {
     /// The `listing_offers` rows matching `condition`, by SKU; a row that does not decode is an error.
     private func offers(where condition: String, _ values: [LedgerValue]) throws(LedgerError) -> [String: RememberedOffer] {
         var result: [String: RememberedOffer] = [:]
-        for raw in try session.query("SELECT \(Self.offerColumns.joined(separator: ", ")) FROM listing_offers WHERE \(condition)", values) {
-            let row = ColumnsByName(raw)
-            let offer = try Self.named("listing_offers", row, key: ["marketplace", "sku"]) { () throws(LedgerError) -> RememberedOffer in
-                let _: MarketplaceName = try Self.code(row, "marketplace")
+        for row in try session.rows("SELECT \(Self.offerColumns.joined(separator: ", ")) FROM listing_offers WHERE \(condition)", values) {
+            let offer = try row.decoding("listing_offers", key: ["marketplace", "sku"]) { row throws(LedgerError) -> RememberedOffer in
+                let _: MarketplaceName = try row.code("marketplace")
                 return RememberedOffer(
                     sku: try row.get("sku"), offerID: try row.get("offer_id"), marketplaceID: try row.get("marketplace_id"),
-                    price: try Self.money(row, "price_micros", "price_currency"),
+                    price: try row.money("price_micros", "price_currency"),
                     availableQuantity: try row.get("available_quantity", as: Int64?.self).map { Int($0) },
-                    domesticShippingCost: try Self.money(row, "shipping_micros", "shipping_currency"),
+                    domesticShippingCost: try row.money("shipping_micros", "shipping_currency"),
                     fulfillmentPolicyID: try row.get("fulfillment_policy_id"), updatedAt: try row.get("updated_at"))
             }
             result[offer.sku] = offer
@@ -45,12 +44,12 @@ extension PostgresRepricingLedger {
         var last: [String: RememberedOffer] = [:]
         for offer in offers { last[offer.sku] = offer }
         let updates = Self.offerColumns.dropFirst(2).map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
-        try write(Self.inserts(into: "listing_offers", columns: Self.offerColumns, rows: last.values.sorted { $0.sku < $1.sku }.map { o in
+        try write(PostgresSession.inserts(into: "listing_offers", columns: Self.offerColumns, rows: last.values.sorted { $0.sku < $1.sku }.map { o in
             [.text(marketplace.rawValue), .text(o.sku), .text(o.offerID), PostgresLedger.optional(o.marketplaceID),
              PostgresLedger.optional(o.price?.micros), PostgresLedger.optional(o.price?.currency.code),
              PostgresLedger.optional(o.availableQuantity.map { Int64($0) }), PostgresLedger.optional(o.domesticShippingCost?.micros),
              PostgresLedger.optional(o.domesticShippingCost?.currency.code), PostgresLedger.optional(o.fulfillmentPolicyID), .integer(o.updatedAt)]
-        }, then: "ON CONFLICT (marketplace, sku) DO UPDATE SET \(updates)"))
+        }, rowsPerStatement: Self.rowsPerStatement, then: "ON CONFLICT (marketplace, sku) DO UPDATE SET \(updates)"))
     }
 
     public func forgetOffers(marketplace: MarketplaceName, skus: [String]) throws(LedgerError) {
@@ -63,21 +62,19 @@ extension PostgresRepricingLedger {
 
     public func rememberedSearches(marketplace: MarketplaceName) throws(LedgerError) -> [String: RememberedSearch] {
         var result: [String: RememberedSearch] = [:]
-        for raw in try session.query("SELECT marketplace, search_key, searched_at FROM competitor_searches WHERE marketplace = $1",
-                                     [.text(marketplace.rawValue)]) {
-            let row = ColumnsByName(raw)
-            try Self.named("competitor_searches", row, key: ["marketplace", "search_key"]) { () throws(LedgerError) in
-                let _: MarketplaceName = try Self.code(row, "marketplace")
+        for row in try session.rows("SELECT marketplace, search_key, searched_at FROM competitor_searches WHERE marketplace = $1",
+                                    [.text(marketplace.rawValue)]) {
+            try row.decoding("competitor_searches", key: ["marketplace", "search_key"]) { row throws(LedgerError) in
+                let _: MarketplaceName = try row.code("marketplace")
                 result[try row.get("search_key")] = RememberedSearch(itemIDs: [], searchedAt: try row.get("searched_at"))
             }
         }
-        for raw in try session.query("""
+        for row in try session.rows("""
             SELECT marketplace, search_key, item_id, position FROM competitor_items WHERE marketplace = $1
             ORDER BY search_key COLLATE "C", position
             """, [.text(marketplace.rawValue)]) {
-            let row = ColumnsByName(raw)
-            try Self.named("competitor_items", row, key: ["marketplace", "search_key", "item_id"]) { () throws(LedgerError) in
-                let _: MarketplaceName = try Self.code(row, "marketplace")
+            try row.decoding("competitor_items", key: ["marketplace", "search_key", "item_id"]) { row throws(LedgerError) in
+                let _: MarketplaceName = try row.code("marketplace")
                 _ = try row.get("position", as: Int64.self)
                 result[try row.get("search_key", as: String.self)]?.itemIDs.append(try row.get("item_id"))
             }
@@ -99,9 +96,8 @@ extension PostgresRepricingLedger {
                 ON CONFLICT (marketplace, search_key) DO UPDATE SET searched_at = excluded.searched_at
                 """, [.text(marketplace.rawValue), .text(key), .integer(search.searchedAt)])
             try session.query("DELETE FROM competitor_items WHERE marketplace = $1 AND search_key = $2", [.text(marketplace.rawValue), .text(key)])
-            for statement in Self.inserts(into: "competitor_items", columns: ["marketplace", "search_key", "item_id", "position"], rows: items) {
-                try session.query(statement.sql, statement.values)
-            }
+            try session.query(PostgresSession.inserts(into: "competitor_items", columns: ["marketplace", "search_key", "item_id", "position"],
+                                                      rows: items, rowsPerStatement: Self.rowsPerStatement))
         }
     }
 
@@ -119,8 +115,8 @@ extension PostgresRepricingLedger {
             SELECT sku, offer_id, title_hash, same_product, confidence_per_mille, provider, input_tokens, output_tokens, expires_at
             FROM llm_matches WHERE sku = $1 AND offer_id = $2 AND title_hash = $3 AND expires_at > $4
             """, [.text(sku), .text(offerID), .text(titleHash), .integer(now)]).first.map { raw throws(LedgerError) in
-            let row = ColumnsByName(raw)
-            return try Self.named("llm_matches", row, key: ["sku", "offer_id", "title_hash"]) { () throws(LedgerError) in
+            let row = PostgresColumns(raw)
+            return try row.decoding("llm_matches", key: ["sku", "offer_id", "title_hash"]) { row throws(LedgerError) in
                 // Any non-zero is true, as GRDB reads SQLite's INTEGER into a Bool.
                 CachedMatch(sameProduct: try row.get("same_product", as: Int64.self) != 0,
                             confidencePerMille: Int(try row.get("confidence_per_mille", as: Int64.self)), provider: try row.get("provider"),

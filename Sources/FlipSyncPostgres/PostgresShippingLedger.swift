@@ -14,8 +14,8 @@ import PostgresNIO
 ///   repeated SKU or a size of zero fails it whole, leaving the old table).
 /// - `saveListingVerdict` replaces the listing's per-destination rows and its verdict in one
 ///   transaction.
-/// - Rows go in with multi-row `INSERT`s (as many rows per statement as 60,000 parameters allow),
-///   not one round trip per row. Text orders as SQLite's (bytes: `COLLATE "C"`).
+/// - Rows go in with multi-row `INSERT`s (`PostgresSession.inserts`: as many rows a statement as
+///   60,000 parameters allow), not one round trip per row. Text orders as SQLite's (bytes: `COLLATE "C"`).
 /// - A row that does not decode (an unknown marketplace, status or currency, an amount without its
 ///   currency) is a storage error naming the table and the row's key, never a default.
 public final class PostgresShippingLedger: ShippingLedger, Sendable {
@@ -26,8 +26,8 @@ public final class PostgresShippingLedger: ShippingLedger, Sendable {
     // MARK: - Order lines
 
     public func shippingCursor(job: String, marketplace: MarketplaceName) throws(LedgerError) -> String? {
-        let rows = try session.query("SELECT cursor FROM shipping_cursors WHERE job = $1 AND marketplace = $2",
-                                     [.text(job), .text(marketplace.rawValue)])
+        let rows = try session.rows("SELECT cursor FROM shipping_cursors WHERE job = $1 AND marketplace = $2",
+                                    [.text(job), .text(marketplace.rawValue)])
         guard let row = rows.first else { return nil }
         return try row.get("cursor", as: String?.self)
     }
@@ -41,11 +41,11 @@ public final class PostgresShippingLedger: ShippingLedger, Sendable {
              opt(l.destination?.region), opt(l.deliverBy), .integer(runID), .integer(at)]
         }
         return try session.transaction { () throws(LedgerError) -> Int in
-            let inserted = try insertRows(
-                "shipping_lines",
-                ["job", "marketplace", "order_id", "line_id", "sku", "quantity", "placed_at", "item_price_micros", "item_currency",
+            let inserted = try session.query(PostgresSession.inserts(
+                into: "shipping_lines",
+                columns: ["job", "marketplace", "order_id", "line_id", "sku", "quantity", "placed_at", "item_price_micros", "item_currency",
                  "shipping_paid_micros", "shipping_currency", "postal_code", "country", "region", "deliver_by", "run_id", "recorded_at"],
-                rows, then: "ON CONFLICT DO NOTHING RETURNING 1 AS new")
+                rows: rows, then: "ON CONFLICT DO NOTHING RETURNING 1 AS new"))
             try session.query("""
                 INSERT INTO shipping_cursors (job, marketplace, cursor, updated_at) VALUES ($1, $2, $3, $4)
                 ON CONFLICT (job, marketplace) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at
@@ -74,17 +74,17 @@ public final class PostgresShippingLedger: ShippingLedger, Sendable {
     }
 
     private static func line(_ row: PostgresRow) throws(LedgerError) -> OrderLine {
-        try decode(row, "shipping_lines", key: ["job", "marketplace", "order_id", "line_id"]) { c in
-            let postal: String? = try c.optText("postal_code"), country: String? = try c.optText("country")
-            let region: String? = try c.optText("region")
-            if postal != nil, country == nil { throw Undecodable("postal_code without a country") }
+        try PostgresColumns(row).decoding("shipping_lines", key: ["job", "marketplace", "order_id", "line_id"]) { c throws(LedgerError) in
+            let postal: String? = try c.get("postal_code"), country: String? = try c.get("country")
+            let region: String? = try c.get("region")
+            if postal != nil, country == nil { throw LedgerError.storage("postal_code without a country") }
             return OrderLine(
-                marketplace: try c.marketplace("marketplace"), orderID: try c.text("order_id"), lineID: try c.text("line_id"),
-                sku: try c.text("sku"), quantity: try c.int("quantity"), placedAt: try c.int64("placed_at"),
+                marketplace: try c.code("marketplace"), orderID: try c.get("order_id"), lineID: try c.get("line_id"),
+                sku: try c.get("sku"), quantity: try c.get("quantity"), placedAt: try c.get("placed_at"),
                 itemPrice: try c.money("item_price_micros", "item_currency"),
                 shippingPaid: try c.money("shipping_paid_micros", "shipping_currency"),
                 destination: postal.flatMap { postal in country.map { Destination(postalCode: postal, country: $0, region: region) } },
-                deliverBy: try c.optInt64("deliver_by"), open: true)
+                deliverBy: try c.get("deliver_by"), open: true)
         }
     }
 
@@ -98,17 +98,18 @@ public final class PostgresShippingLedger: ShippingLedger, Sendable {
         }
         try session.transaction { () throws(LedgerError) -> Void in
             try session.query("DELETE FROM shipping_packaging")
-            try insertRows("shipping_packaging",
-                           ["sku", "weight_tenths_oz", "length_tenths_in", "width_tenths_in", "height_tenths_in", "source", "imported_at"],
-                           rows, then: "")
+            try session.query(PostgresSession.inserts(
+                into: "shipping_packaging",
+                columns: ["sku", "weight_tenths_oz", "length_tenths_in", "width_tenths_in", "height_tenths_in", "source", "imported_at"],
+                rows: rows))
         }
     }
 
     public func packaging(sku: String) throws(LedgerError) -> ParcelSize? {
         try session.query("SELECT * FROM shipping_packaging WHERE sku = $1", [.text(sku)]).first.map { row throws(LedgerError) in
-            try Self.decode(row, "shipping_packaging", key: ["sku"]) { c in
-                ParcelSize(lengthTenthsIn: try c.int("length_tenths_in"), widthTenthsIn: try c.int("width_tenths_in"),
-                           heightTenthsIn: try c.int("height_tenths_in"), weightTenthsOz: try c.int("weight_tenths_oz"))
+            try PostgresColumns(row).decoding("shipping_packaging", key: ["sku"]) { c throws(LedgerError) in
+                ParcelSize(lengthTenthsIn: try c.get("length_tenths_in"), widthTenthsIn: try c.get("width_tenths_in"),
+                           heightTenthsIn: try c.get("height_tenths_in"), weightTenthsOz: try c.get("weight_tenths_oz"))
             }
         }
     }
@@ -127,11 +128,12 @@ public final class PostgresShippingLedger: ShippingLedger, Sendable {
         let columns = key + ["job", "service_key", "amount_micros", "currency", "delivery_days", "guaranteed", "billable_oz", "rate_id",
                              "arrives_at", "adequate", "quoted_at"]
         try session.transaction { () throws(LedgerError) -> Void in
-            try insertRows("shipping_quotes",
-                           ["run_id", "job", "marketplace", "order_id", "line_id", "source", "carrier", "service", "service_key",
-                            "amount_micros", "currency", "delivery_days", "guaranteed", "billable_oz", "rate_id", "arrives_at", "adequate",
-                            "quoted_at"],
-                           rows, then: replacing(key: key, columns: columns))
+            try session.query(PostgresSession.inserts(
+                into: "shipping_quotes",
+                columns: ["run_id", "job", "marketplace", "order_id", "line_id", "source", "carrier", "service", "service_key",
+                          "amount_micros", "currency", "delivery_days", "guaranteed", "billable_oz", "rate_id", "arrives_at", "adequate",
+                          "quoted_at"],
+                rows: rows, then: replacing(key: key, columns: columns)))
         }
     }
 
@@ -141,14 +143,15 @@ public final class PostgresShippingLedger: ShippingLedger, Sendable {
             ORDER BY marketplace COLLATE "C", order_id COLLATE "C", line_id COLLATE "C", amount_micros, carrier COLLATE "C",
                      service COLLATE "C", source COLLATE "C"
             """, [.integer(runID)]).map { row throws(LedgerError) in
-            try Self.decode(row, "shipping_quotes", key: ["run_id", "marketplace", "order_id", "line_id", "source", "carrier", "service"]) { c in
+            let key = ["run_id", "marketplace", "order_id", "line_id", "source", "carrier", "service"]
+            return try PostgresColumns(row).decoding("shipping_quotes", key: key) { c throws(LedgerError) in
                 ShippingQuoteRecord(
-                    marketplace: try c.marketplace("marketplace"), orderID: try c.text("order_id"), lineID: try c.text("line_id"),
-                    source: try c.text("source"), carrier: try c.text("carrier"), service: try c.text("service"),
-                    serviceKey: try c.text("service_key"), amountMicros: try c.int64("amount_micros"), currency: try c.currency("currency").code,
-                    deliveryDays: try c.optInt("delivery_days"), deliveryDateGuaranteed: try c.bool("guaranteed"),
-                    billableOunces: try c.optInt("billable_oz"), rateID: try c.optText("rate_id"), arrivesAt: try c.optInt64("arrives_at"),
-                    adequate: try c.bool("adequate"))
+                    marketplace: try c.code("marketplace"), orderID: try c.get("order_id"), lineID: try c.get("line_id"),
+                    source: try c.get("source"), carrier: try c.get("carrier"), service: try c.get("service"),
+                    serviceKey: try c.get("service_key"), amountMicros: try c.get("amount_micros"), currency: try c.currency("currency").code,
+                    deliveryDays: try c.get("delivery_days"), deliveryDateGuaranteed: try c.flag("guaranteed"),
+                    billableOunces: try c.get("billable_oz"), rateID: try c.get("rate_id"), arrivesAt: try c.get("arrives_at"),
+                    adequate: try c.flag("adequate"))
             }
         }
     }
@@ -166,7 +169,8 @@ public final class PostgresShippingLedger: ShippingLedger, Sendable {
             opt(r.deliveryDays), opt(r.billableOunces), .text(r.currency), opt(r.labelMicros), opt(r.buyerPaidMicros), opt(r.marginMicros),
             opt(r.defaultService), opt(r.defaultMicros), opt(r.savingMicros), flag(r.actionable), .integer(at)]
         try session.transaction { () throws(LedgerError) -> Void in
-            try insertRows("shipping_recommendations", columns, [values], then: replacing(key: key, columns: columns))
+            try session.query(PostgresSession.inserts(into: "shipping_recommendations", columns: columns, rows: [values],
+                                                      then: replacing(key: key, columns: columns)))
         }
     }
 
@@ -175,18 +179,19 @@ public final class PostgresShippingLedger: ShippingLedger, Sendable {
             SELECT * FROM shipping_recommendations WHERE run_id = $1
             ORDER BY marketplace COLLATE "C", order_id COLLATE "C", line_id COLLATE "C"
             """, [.integer(runID)]).map { row throws(LedgerError) in
-            try Self.decode(row, "shipping_recommendations", key: ["job", "marketplace", "order_id", "line_id"]) { c in
+            try PostgresColumns(row).decoding("shipping_recommendations",
+                                              key: ["job", "marketplace", "order_id", "line_id"]) { c throws(LedgerError) in
                 ShippingRecommendation(
-                    marketplace: try c.marketplace("marketplace"), orderID: try c.text("order_id"), lineID: try c.text("line_id"),
-                    sku: try c.text("sku"), quantity: try c.int("quantity"), destinationPostalCode: try c.optText("postal_code"),
-                    shipAt: try c.optInt64("ship_at"), deliverBy: try c.optInt64("deliver_by"), status: try c.status("status"),
-                    reason: try c.text("reason"), parcels: try c.int("parcels"), carrier: try c.optText("carrier"),
-                    service: try c.optText("service"), serviceKey: try c.optText("service_key"), source: try c.optText("source"),
-                    deliveryDays: try c.optInt("delivery_days"), billableOunces: try c.optInt("billable_oz"),
-                    currency: try c.currency("currency").code, labelMicros: try c.optInt64("label_micros"),
-                    buyerPaidMicros: try c.optInt64("buyer_paid_micros"), marginMicros: try c.optInt64("margin_micros"),
-                    defaultService: try c.optText("default_service"), defaultMicros: try c.optInt64("default_micros"),
-                    savingMicros: try c.optInt64("saving_micros"), actionable: try c.bool("actionable"))
+                    marketplace: try c.code("marketplace"), orderID: try c.get("order_id"), lineID: try c.get("line_id"),
+                    sku: try c.get("sku"), quantity: try c.get("quantity"), destinationPostalCode: try c.get("postal_code"),
+                    shipAt: try c.get("ship_at"), deliverBy: try c.get("deliver_by"), status: try c.code("status"),
+                    reason: try c.get("reason"), parcels: try c.get("parcels"), carrier: try c.get("carrier"),
+                    service: try c.get("service"), serviceKey: try c.get("service_key"), source: try c.get("source"),
+                    deliveryDays: try c.get("delivery_days"), billableOunces: try c.get("billable_oz"),
+                    currency: try c.currency("currency").code, labelMicros: try c.get("label_micros"),
+                    buyerPaidMicros: try c.get("buyer_paid_micros"), marginMicros: try c.get("margin_micros"),
+                    defaultService: try c.get("default_service"), defaultMicros: try c.get("default_micros"),
+                    savingMicros: try c.get("saving_micros"), actionable: try c.flag("actionable"))
             }
         }
     }
@@ -194,17 +199,7 @@ public final class PostgresShippingLedger: ShippingLedger, Sendable {
     // MARK: - Listings
 
     public func sweepID(ofRun runID: Int64) throws(LedgerError) -> Int64 {
-        // Follow `resumes` back to the first run, at most 1,000 steps (as SQLite): the last id reached.
-        let rows = try session.query("""
-            WITH RECURSIVE chain (id, depth) AS (
-                SELECT $1::BIGINT, 0
-                UNION ALL
-                SELECT r.resumes, c.depth + 1 FROM chain c JOIN runs r ON r.id = c.id
-                WHERE r.resumes IS NOT NULL AND c.depth < 1000
-            )
-            SELECT id FROM chain ORDER BY depth DESC LIMIT 1
-            """, [.integer(runID)])
-        return try rows.first?.get("id", as: Int64.self) ?? runID
+        try PostgresLedger.sweepID(ofRun: runID, in: session)
     }
 
     public func recordListings(_ listings: [ListingShipping], sweep: Int64, runID: Int64, at: Int64) throws(LedgerError) {
@@ -217,7 +212,8 @@ public final class PostgresShippingLedger: ShippingLedger, Sendable {
         let columns = key + ["sku", "price_micros", "price_currency", "charge_micros", "charge_currency", "handling_days", "service_key",
                              "policy", "note", "run_id", "recorded_at"]
         try session.transaction { () throws(LedgerError) -> Void in
-            try insertRows("shipping_listings", columns, rows, then: replacing(key: key, columns: columns))
+            try session.query(PostgresSession.inserts(into: "shipping_listings", columns: columns, rows: rows,
+                                                      then: replacing(key: key, columns: columns)))
         }
     }
 
@@ -238,12 +234,12 @@ public final class PostgresShippingLedger: ShippingLedger, Sendable {
     }
 
     private static func listing(_ row: PostgresRow) throws(LedgerError) -> ListingShipping {
-        try decode(row, "shipping_listings", key: ["sweep_id", "marketplace", "listing_id"]) { c in
+        try PostgresColumns(row).decoding("shipping_listings", key: ["sweep_id", "marketplace", "listing_id"]) { c throws(LedgerError) in
             ListingShipping(
-                marketplace: try c.marketplace("marketplace"), sku: try c.text("sku"), listingID: try c.text("listing_id"),
+                marketplace: try c.code("marketplace"), sku: try c.get("sku"), listingID: try c.get("listing_id"),
                 price: try c.money("price_micros", "price_currency"), charge: try c.money("charge_micros", "charge_currency"),
-                handlingDays: try c.optInt("handling_days"), serviceKey: try c.optText("service_key"), policy: try c.text("policy"),
-                note: try c.optText("note"))
+                handlingDays: try c.get("handling_days"), serviceKey: try c.get("service_key"), policy: try c.get("policy"),
+                note: try c.get("note"))
         }
     }
 
@@ -258,7 +254,8 @@ public final class PostgresShippingLedger: ShippingLedger, Sendable {
         let key = ["sweep_id", "marketplace", "listing_id", "postal_code", "source", "carrier", "service"]
         let columns = key + ["service_key", "amount_micros", "currency", "delivery_days", "billable_oz", "adequate", "run_id", "quoted_at"]
         try session.transaction { () throws(LedgerError) -> Void in
-            try insertRows("shipping_listing_quotes", columns, rows, then: replacing(key: key, columns: columns))
+            try session.query(PostgresSession.inserts(into: "shipping_listing_quotes", columns: columns, rows: rows,
+                                                      then: replacing(key: key, columns: columns)))
         }
     }
 
@@ -268,14 +265,14 @@ public final class PostgresShippingLedger: ShippingLedger, Sendable {
             ORDER BY marketplace COLLATE "C", listing_id COLLATE "C", postal_code COLLATE "C", amount_micros, carrier COLLATE "C",
                      service COLLATE "C", source COLLATE "C"
             """, [.integer(sweep)]).map { row throws(LedgerError) in
-            try Self.decode(row, "shipping_listing_quotes",
-                            key: ["sweep_id", "marketplace", "listing_id", "postal_code", "source", "carrier", "service"]) { c in
+            try PostgresColumns(row).decoding("shipping_listing_quotes",
+                                              key: ["sweep_id", "marketplace", "listing_id", "postal_code", "source", "carrier", "service"]) { c throws(LedgerError) in
                 ListingQuoteRecord(
-                    marketplace: try c.marketplace("marketplace"), listingID: try c.text("listing_id"),
-                    destinationPostalCode: try c.text("postal_code"), source: try c.text("source"), carrier: try c.text("carrier"),
-                    service: try c.text("service"), serviceKey: try c.text("service_key"), amountMicros: try c.int64("amount_micros"),
-                    currency: try c.currency("currency").code, deliveryDays: try c.optInt("delivery_days"),
-                    billableOunces: try c.optInt("billable_oz"), adequate: try c.bool("adequate"))
+                    marketplace: try c.code("marketplace"), listingID: try c.get("listing_id"),
+                    destinationPostalCode: try c.get("postal_code"), source: try c.get("source"), carrier: try c.get("carrier"),
+                    service: try c.get("service"), serviceKey: try c.get("service_key"), amountMicros: try c.get("amount_micros"),
+                    currency: try c.currency("currency").code, deliveryDays: try c.get("delivery_days"),
+                    billableOunces: try c.get("billable_oz"), adequate: try c.flag("adequate"))
             }
         }
     }
@@ -306,11 +303,13 @@ public final class PostgresShippingLedger: ShippingLedger, Sendable {
         try session.transaction { () throws(LedgerError) -> Void in
             try session.query("DELETE FROM shipping_listing_destinations WHERE sweep_id = $1 AND marketplace = $2 AND listing_id = $3",
                               [.integer(sweep), .text(verdict.marketplace.rawValue), .text(verdict.listingID)])
-            try insertRows("shipping_listing_destinations", destinationKey + Self.verdictColumns, destinationRows,
-                           then: replacing(key: destinationKey, columns: destinationKey + Self.verdictColumns))
-            try insertRows("shipping_listing_verdicts", destinationKey + Self.verdictColumns,
-                           [Self.verdictValues(verdict, sweep: sweep, runID: runID, at: at)],
-                           then: replacing(key: verdictKey, columns: destinationKey + Self.verdictColumns))
+            try session.query(PostgresSession.inserts(
+                into: "shipping_listing_destinations", columns: destinationKey + Self.verdictColumns, rows: destinationRows,
+                then: replacing(key: destinationKey, columns: destinationKey + Self.verdictColumns)))
+            try session.query(PostgresSession.inserts(
+                into: "shipping_listing_verdicts", columns: destinationKey + Self.verdictColumns,
+                rows: [Self.verdictValues(verdict, sweep: sweep, runID: runID, at: at)],
+                then: replacing(key: verdictKey, columns: destinationKey + Self.verdictColumns)))
         }
     }
 
@@ -325,142 +324,27 @@ public final class PostgresShippingLedger: ShippingLedger, Sendable {
     private func verdicts(_ table: String, key: [String], sweep: Int64) throws(LedgerError) -> [ListingShippingVerdict] {
         let order = key.dropFirst().map { #"\#($0) COLLATE "C""# }.joined(separator: ", ")
         return try session.query("SELECT * FROM \(table) WHERE sweep_id = $1 ORDER BY \(order)", [.integer(sweep)]).map { row throws(LedgerError) in
-            try Self.decode(row, table, key: key) { c in
+            try PostgresColumns(row).decoding(table, key: key) { c throws(LedgerError) in
                 ListingShippingVerdict(
-                    marketplace: try c.marketplace("marketplace"), listingID: try c.text("listing_id"), sku: try c.text("sku"),
-                    destinationPostalCode: try c.optText("postal_code"), status: try c.status("status"), reason: try c.text("reason"),
-                    handlingDays: try c.optInt("handling_days"), promiseDays: try c.optInt("promise_days"), carrier: try c.optText("carrier"),
-                    service: try c.optText("service"), serviceKey: try c.optText("service_key"), source: try c.optText("source"),
-                    deliveryDays: try c.optInt("delivery_days"), billableOunces: try c.optInt("billable_oz"),
-                    currency: try c.currency("currency").code, chargedMicros: try c.optInt64("charged_micros"),
-                    labelMicros: try c.optInt64("label_micros"), marginMicros: try c.optInt64("margin_micros"),
-                    defaultService: try c.optText("default_service"), defaultMicros: try c.optInt64("default_micros"),
-                    savingMicros: try c.optInt64("saving_micros"), actionable: try c.bool("actionable"))
+                    marketplace: try c.code("marketplace"), listingID: try c.get("listing_id"), sku: try c.get("sku"),
+                    destinationPostalCode: try c.get("postal_code"), status: try c.code("status"), reason: try c.get("reason"),
+                    handlingDays: try c.get("handling_days"), promiseDays: try c.get("promise_days"), carrier: try c.get("carrier"),
+                    service: try c.get("service"), serviceKey: try c.get("service_key"), source: try c.get("source"),
+                    deliveryDays: try c.get("delivery_days"), billableOunces: try c.get("billable_oz"),
+                    currency: try c.currency("currency").code, chargedMicros: try c.get("charged_micros"),
+                    labelMicros: try c.get("label_micros"), marginMicros: try c.get("margin_micros"),
+                    defaultService: try c.get("default_service"), defaultMicros: try c.get("default_micros"),
+                    savingMicros: try c.get("saving_micros"), actionable: try c.flag("actionable"))
             }
         }
     }
 
     // MARK: - Statements
 
-    /// `INSERT INTO table (columns) VALUES (…), (…) then`, as few statements as the protocol's
-    /// 65,535 parameters allow (inside the caller's transaction); the rows every statement returned.
-    @discardableResult
-    private func insertRows(_ table: String, _ columns: [String], _ rows: [[LedgerValue]], then suffix: String) throws(LedgerError) -> [PostgresRow] {
-        guard !rows.isEmpty else { return [] }
-        let perStatement = max(1, 60_000 / columns.count)
-        var returned: [PostgresRow] = []
-        var start = 0
-        while start < rows.count {
-            let chunk = rows[start..<min(start + perStatement, rows.count)]
-            var values: [LedgerValue] = []
-            values.reserveCapacity(chunk.count * columns.count)
-            var tuples: [String] = []
-            for row in chunk {
-                precondition(row.count == columns.count, "\(table): \(row.count) values for \(columns.count) columns")
-                let first = values.count
-                tuples.append("(" + (1...row.count).map { "$\(first + $0)" }.joined(separator: ", ") + ")")
-                values.append(contentsOf: row)
-            }
-            returned += try session.query("INSERT INTO \(table) (\(columns.joined(separator: ", "))) VALUES \(tuples.joined(separator: ", ")) \(suffix)",
-                                          values)
-            start += chunk.count
-        }
-        return returned
-    }
-
     /// SQLite's `INSERT OR REPLACE` for a row whose `key` exists: every other column replaced.
     private func replacing(key: [String], columns: [String]) -> String {
         let set = columns.filter { !key.contains($0) }.map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
         return "ON CONFLICT (\(key.joined(separator: ", "))) DO UPDATE SET \(set)"
-    }
-
-    // MARK: - Reading rows
-
-    /// `row` read by `body`, or an error naming the table and the row's `key` columns (as SQLite's).
-    private static func decode<T>(_ row: PostgresRow, _ table: String, key: [String], _ body: (Columns) throws -> T) throws(LedgerError) -> T {
-        let columns = Columns(row: row.makeRandomAccess())
-        do {
-            return try body(columns)
-        } catch {
-            let named = key.map { "\($0) \(columns.display($0))" }.joined(separator: ", ")
-            let reason = (error as? Undecodable)?.reason ?? "\(error)"
-            throw .storage("\(table) row (\(named)) does not decode: \(reason)")
-        }
-    }
-}
-
-/// Why a row does not decode.
-private struct Undecodable: Error {
-    let reason: String
-    init(_ reason: String) { self.reason = reason }
-}
-
-/// A row's columns by name: a NULL where a value is required, an unknown code, or an amount
-/// without its currency is an `Undecodable` naming the column.
-private struct Columns {
-    let row: PostgresRandomAccessRow
-
-    private func value<T: PostgresDecodable>(_ column: String, as type: T.Type) throws -> T {
-        guard row.contains(column) else { throw Undecodable("no column \(column)") }
-        do { return try row[column].decode(T.self) } catch { throw Undecodable("column \(column): \(String(reflecting: error))") }
-    }
-
-    func text(_ column: String) throws -> String {
-        guard let value = try value(column, as: String?.self) else { throw Undecodable("column \(column) is NULL") }
-        return value
-    }
-    func optText(_ column: String) throws -> String? { try value(column, as: String?.self) }
-    func int64(_ column: String) throws -> Int64 {
-        guard let value = try value(column, as: Int64?.self) else { throw Undecodable("column \(column) is NULL") }
-        return value
-    }
-    func optInt64(_ column: String) throws -> Int64? { try value(column, as: Int64?.self) }
-    func int(_ column: String) throws -> Int { Int(try int64(column)) }
-    func optInt(_ column: String) throws -> Int? { try optInt64(column).map { Int($0) } }
-    func bool(_ column: String) throws -> Bool {
-        let flag = try int64(column)
-        guard flag == 0 || flag == 1 else { throw Undecodable("column \(column) is \(flag), not 0 or 1") }
-        return flag == 1
-    }
-
-    func marketplace(_ column: String) throws -> MarketplaceName {
-        let text = try text(column)
-        guard let value = MarketplaceName(rawValue: text) else { throw Undecodable("unknown \(column) \"\(text)\"") }
-        return value
-    }
-    func status(_ column: String) throws -> ShippingRecommendation.Status {
-        let text = try text(column)
-        guard let value = ShippingRecommendation.Status(rawValue: text) else { throw Undecodable("unknown \(column) \"\(text)\"") }
-        return value
-    }
-    func currency(_ column: String) throws -> Currency {
-        let code = try text(column)
-        guard let value = Currency(code: code) else { throw Undecodable("unknown \(column) \"\(code)\"") }
-        return value
-    }
-    /// An amount and its currency: both or neither.
-    func money(_ micros: String, _ currency: String) throws -> Money? {
-        let amount = try optInt64(micros)
-        let code = try optText(currency) != nil ? try self.currency(currency) : nil
-        guard (amount == nil) == (code == nil) else {
-            throw Undecodable("\(micros): an amount without its currency, or a currency without an amount")
-        }
-        guard let amount, let code else { return nil }
-        return Money(micros: amount, currency: code)
-    }
-
-    /// The column's value for an error message.
-    func display(_ column: String) -> String {
-        guard row.contains(column) else { return "?" }
-        do {
-            let text = try row[column].decode(String?.self)
-            return text.map { "'\($0)'" } ?? "NULL"
-        } catch {}
-        do {
-            let number = try row[column].decode(Int64?.self)
-            return number.map { "\($0)" } ?? "NULL"
-        } catch {}
-        return "?"
     }
 }
 

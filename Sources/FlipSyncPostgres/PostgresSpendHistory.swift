@@ -20,7 +20,7 @@ public struct PostgresSpendHistory: SpendHistoryReading {
         case .job: key = "job"
         case .provider: key = "provider"
         case .day:
-            let span = try session.query("SELECT MIN(at_ms) AS first, MAX(at_ms) AS last FROM spend WHERE at_ms >= $1", [.integer(since)])
+            let span = try session.rows("SELECT MIN(at_ms) AS first, MAX(at_ms) AS last FROM spend WHERE at_ms >= $1", [.integer(since)])
             guard let first = try span.first?.get("first", as: Int64?.self), let last = try span.first?.get("last", as: Int64?.self) else {
                 return []
             }
@@ -28,7 +28,7 @@ public struct PostgresSpendHistory: SpendHistoryReading {
         }
         let order = grouping == .day ? #"grouping_key, currency COLLATE "C""#
                                      : #"cost DESC, grouping_key COLLATE "C" NULLS FIRST, currency COLLATE "C""#
-        let rows = try session.query("""
+        let rows = try session.rows("""
             SELECT * FROM (
                 SELECT \(key) AS grouping_key, currency, COUNT(*)::BIGINT AS calls, SUM(served_from_cache)::BIGINT AS cached_calls,
                        SUM(units)::BIGINT AS units, SUM(input_tokens)::BIGINT AS input_tokens,
@@ -52,7 +52,7 @@ public struct PostgresSpendHistory: SpendHistoryReading {
     }
 
     public func calls(runID: Int64) throws(LedgerError) -> [SpendEntry] {
-        try session.query("""
+        try session.rows("""
             SELECT id, at_ms, provider, operation, units, input_tokens, cached_input_tokens, output_tokens, cost_micros, currency, job,
                    run_id, task_key, served_from_cache, status
             FROM spend WHERE run_id = $1 ORDER BY id
@@ -109,7 +109,7 @@ public struct PostgresSpendEvidence: SpendEvidenceSource {
     }
 
     public func callOutcomes(since: Int64) throws -> [String: ProviderCallOutcomes] {
-        let rows = try session.query("""
+        let rows = try session.rows("""
             SELECT provider, COUNT(*)::BIGINT AS calls,
                    SUM(CASE WHEN status IS NULL OR status >= 400 THEN 1 ELSE 0 END)::BIGINT AS failed
             FROM spend WHERE at_ms >= $1 AND served_from_cache = 0 GROUP BY provider

@@ -61,8 +61,8 @@ public final class PostgresSpendLedger: SpendRecorder, Sendable {
     /// What run `runID` has spent, from the table (for the run's `spend_micros`).
     public func spent(runID: Int64) throws(LedgerError) -> Money {
         let currency = budgets.currency
-        let rows = try session.query("SELECT COALESCE(SUM(cost_micros), 0)::BIGINT AS spent FROM spend WHERE run_id = $1 AND currency = $2",
-                                     [.integer(runID), .text(currency.code)])
+        let rows = try session.rows("SELECT COALESCE(SUM(cost_micros), 0)::BIGINT AS spent FROM spend WHERE run_id = $1 AND currency = $2",
+                                    [.integer(runID), .text(currency.code)])
         return Money(micros: try rows.first?.get("spent") ?? 0, currency: currency)
     }
 
@@ -81,7 +81,7 @@ public final class PostgresSpendLedger: SpendRecorder, Sendable {
                 if case .exceeds(let budget) = SpendBudgets.verdict(try applicable(budgets, context: context, now: now), estimate: estimate.micros) {
                     return .failure(budgets.refusal(by: budget, estimate: estimate, provider: provider, operation: operation))
                 }
-                let rows = try session.query("""
+                let rows = try session.rows("""
                     INSERT INTO flipsync_spend_reservations (micros, currency, job, run_id, expires_at) VALUES ($1, $2, $3, $4, $5) RETURNING id
                     """, [.integer(estimate.micros), .text(budgets.currency.code), PostgresLedger.optional(context?.job),
                           PostgresLedger.optional(context?.runID), .integer(now + reservationLifetime)])
@@ -138,7 +138,7 @@ public final class PostgresSpendLedger: SpendRecorder, Sendable {
         let day = periods.day(containing: now), month = periods.month(containing: now)
         let currency = LedgerValue.text(budgets.currency.code)
         func sum(_ sql: String, _ values: [LedgerValue]) throws(LedgerError) -> Int64 {
-            try session.query(sql, values).first?.get("total") ?? 0
+            try session.rows(sql, values).first?.get("total") ?? 0
         }
         func spent(_ range: Range<Int64>, job: String? = nil) throws(LedgerError) -> Int64 {
             try sum("""

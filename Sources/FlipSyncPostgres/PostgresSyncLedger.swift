@@ -24,8 +24,8 @@ public final class PostgresSyncLedger: SyncLedger, Sendable {
     // MARK: - SyncLedger
 
     public func cursor(job: String, marketplace: MarketplaceName) throws(LedgerError) -> String? {
-        let rows = try session.query("SELECT cursor FROM sync_cursors WHERE job = $1 AND marketplace = $2",
-                                     [.text(job), .text(marketplace.rawValue)])
+        let rows = try session.rows("SELECT cursor FROM sync_cursors WHERE job = $1 AND marketplace = $2",
+                                    [.text(job), .text(marketplace.rawValue)])
         guard let row = rows.first else { return nil }
         return try row.get("cursor", as: String?.self)
     }
@@ -36,7 +36,7 @@ public final class PostgresSyncLedger: SyncLedger, Sendable {
         return try write { () throws(LedgerError) -> OrderApplication in
             var outcome = OrderApplication()
             for line in page.lines {
-                let stock = try session.query("SELECT on_hand FROM sync_stock WHERE sku = $1 FOR UPDATE", [.text(line.sku)])
+                let stock = try session.rows("SELECT on_hand FROM sync_stock WHERE sku = $1 FOR UPDATE", [.text(line.sku)])
                 let onHand: Int? = try stock.first.map { row throws(LedgerError) in Int(try row.get("on_hand", as: Int64.self)) }
                 let inserted = try session.query("""
                     INSERT INTO sync_order_lines (marketplace, order_id, line_id, sku, quantity, counted, job, run_id, applied_at)
@@ -78,11 +78,11 @@ public final class PostgresSyncLedger: SyncLedger, Sendable {
     public func seed(_ liveQuantities: [String: Int], from source: MarketplaceName, at: Int64) throws(LedgerError) -> [String] {
         try write { () throws(LedgerError) -> [String] in
             var known = Set<String>()
-            for row in try session.query("SELECT sku FROM sync_stock") { known.insert(try row.get("sku", as: String.self)) }
+            for row in try session.rows("SELECT sku FROM sync_stock") { known.insert(try row.get("sku", as: String.self)) }
             var seeded: [String] = []
             for (sku, live) in liveQuantities.sorted(by: { $0.key < $1.key }) where !known.contains(sku) {
                 // The source's own earlier sales are already out of its live quantity; others' are not.
-                let elsewhere: Int64 = try session.query("""
+                let elsewhere: Int64 = try session.rows("""
                     SELECT COALESCE(SUM(quantity), 0)::BIGINT AS elsewhere FROM sync_order_lines
                     WHERE sku = $1 AND counted = 0 AND marketplace <> $2
                     """, [.text(sku), .text(source.rawValue)]).first?.get("elsewhere") ?? 0
@@ -97,7 +97,7 @@ public final class PostgresSyncLedger: SyncLedger, Sendable {
 
     public func onHand() throws(LedgerError) -> [String: Int] {
         var out: [String: Int] = [:]
-        for row in try session.query("SELECT sku, on_hand FROM sync_stock") {
+        for row in try session.rows("SELECT sku, on_hand FROM sync_stock") {
             out[try row.get("sku", as: String.self)] = Int(try row.get("on_hand", as: Int64.self))
         }
         return out
@@ -105,7 +105,7 @@ public final class PostgresSyncLedger: SyncLedger, Sendable {
 
     public func expectedQuantities(marketplace: MarketplaceName) throws(LedgerError) -> [String: Int] {
         var out: [String: Int] = [:]
-        for row in try session.query("SELECT sku, expected FROM sync_channel_quantities WHERE marketplace = $1", [.text(marketplace.rawValue)]) {
+        for row in try session.rows("SELECT sku, expected FROM sync_channel_quantities WHERE marketplace = $1", [.text(marketplace.rawValue)]) {
             out[try row.get("sku", as: String.self)] = Int(try row.get("expected", as: Int64.self))
         }
         return out
@@ -164,7 +164,7 @@ public final class PostgresSyncLedger: SyncLedger, Sendable {
 
     /// Pushes recorded (sku, status, quantity), in the order decided, for run `runID`.
     public func pushes(runID: Int64) throws(LedgerError) -> [(sku: String, status: String, quantity: Int?)] {
-        try session.query("SELECT sku, status, quantity FROM sync_pushes WHERE run_id = $1 ORDER BY id", [.integer(runID)])
+        try session.rows("SELECT sku, status, quantity FROM sync_pushes WHERE run_id = $1 ORDER BY id", [.integer(runID)])
             .map { row throws(LedgerError) in
                 (try row.get("sku"), try row.get("status"), try row.get("quantity", as: Int64?.self).map { Int($0) })
             }
@@ -172,6 +172,6 @@ public final class PostgresSyncLedger: SyncLedger, Sendable {
 
     /// How many order lines have been applied, in all.
     public func orderLineCount() throws(LedgerError) -> Int {
-        Int(try session.query("SELECT COUNT(*)::BIGINT AS n FROM sync_order_lines").first?.get("n", as: Int64.self) ?? 0)
+        Int(try session.rows("SELECT COUNT(*)::BIGINT AS n FROM sync_order_lines").first?.get("n", as: Int64.self) ?? 0)
     }
 }
