@@ -11,8 +11,9 @@ import PostgresNIO
 /// one: the node's heartbeat is older than ``Timing/leaseMilliseconds``, the node stopped, or
 /// another process now heartbeats under its name (a restart). The taking is one `INSERT … ON
 /// CONFLICT DO UPDATE … WHERE free`, so two nodes racing for a job cannot both win. A node whose
-/// own heartbeat has not been written for `leaseMilliseconds - renewMilliseconds` stops its
-/// runs (``stillHeld(_:)``), before any other node can see the lease as free.
+/// own heartbeat has not been written for `leaseMilliseconds - acquireMilliseconds` (5 s) stops
+/// its runs (``stillHeld(_:)``, checked every half second), before any other node can see the
+/// lease as free.
 extension ClusterCoordinator: JobRunGate {
     public nonisolated var retryMilliseconds: Int64 { timing.acquireMilliseconds }
 
@@ -77,7 +78,7 @@ extension ClusterCoordinator: JobRunGate {
     public func stillHeld(_ lease: JobRunLease) async -> Bool {
         if cancelRequested.contains(lease) { return false }
         guard let lastHeartbeat else { return false }
-        return monotonicNow() - lastHeartbeat < timing.leaseMilliseconds - timing.renewMilliseconds
+        return monotonicNow() - lastHeartbeat < timing.leaseMilliseconds - timing.acquireMilliseconds
     }
 
     public func requestCancel(_ holder: JobRunHolder) async throws {

@@ -187,6 +187,27 @@ struct RunCoordinatorTests {
         #expect(try h.store.tasks(runID: run.id).map(\.status) == [.cancelled, .cancelled])
     }
 
+    @Test("a run that ends other than succeeded leaves no task pending: the planned tasks it never started are cancelled, saying why")
+    func endedRunClosesItsTasks() async throws {
+        let h = try CoordinatorHarness("timeout = \"5m\"\nconcurrency = 1")
+        let agent = ScriptedAgent { key, _, context in
+            if key == "first" { return ok }
+            try await context.clock.sleep(milliseconds: 3_600_000)  // a request that never answers
+            return ok
+        }
+        let run = try h.newRun()
+        let coordinator = h.coordinator(ScriptedPlan(keys: ["first", "stuck", "never-1", "never-2"], agent: agent), pool: 1)
+        let job = h.job
+        let result = Task { await coordinator.execute(run: run, job: job) }
+        await h.clock.waitForSleepers(2)  // the timeout and the stuck task
+        h.clock.advance(bySeconds: 300)
+        #expect(await result.value == .timedOut)
+        let tasks = try h.store.tasks(runID: run.id)
+        #expect(tasks.map(\.key) == ["first", "stuck", "never-1", "never-2"])
+        #expect(tasks.map(\.status) == [.succeeded, .cancelled, .cancelled, .cancelled])
+        #expect(tasks.suffix(2).allSatisfy { $0.error == "the run ended timed_out before this task did" && $0.finishedAt != nil })
+    }
+
     @Test("a spend budget reached ends the run budget_exhausted with the results it has, and its spend recorded")
     func budgetExhausted() async throws {
         let h = try CoordinatorHarness("budget = \"0.03 USD\"\nconcurrency = 1")

@@ -18,7 +18,7 @@ public protocol JobRunGate: Sendable {
     /// Asks the node running `holder`'s run to cancel it (`overlap = "replace"`); it does at its
     /// next heartbeat.
     func requestCancel(_ holder: JobRunHolder) async throws
-    /// How often (ms) a waiting run asks again, and a running one checks ``stillHeld(_:)``.
+    /// How often (ms) a waiting run asks again; a running one checks ``stillHeld(_:)`` twice as often.
     var retryMilliseconds: Int64 { get }
 }
 
@@ -150,7 +150,7 @@ public struct GatedRunExecutor: RunExecutor {
             group.addTask { await inner.execute(run: run, job: job) }
             group.addTask {
                 while !Task.isCancelled {
-                    do { try await clock.sleep(milliseconds: gate.retryMilliseconds) } catch { return nil }
+                    do { try await clock.sleep(milliseconds: max(1, gate.retryMilliseconds / 2)) } catch { return nil }
                     if !(await gate.stillHeld(lease)) {
                         logger.warning("lost the job's cluster run lease (heartbeat failing past the lease, or replaced by another node's run): cancelling",
                                        metadata: ["event": "run-lease-lost"])

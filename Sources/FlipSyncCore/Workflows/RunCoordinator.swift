@@ -97,6 +97,7 @@ public struct RunCoordinator: RunExecutor {
             status = .failed
             errorText = "\(error)"
         }
+        if status != .succeeded { closeUnfinishedTasks(runID: run.id, status: status, logger: logger) }
         let summary: String
         do {
             summary = workflow.summarize(try finishedTasks(runID: run.id, workflow: workflow))
@@ -117,6 +118,26 @@ public struct RunCoordinator: RunExecutor {
             logger.error("run \(status.rawValue): \(errorText ?? summary)", metadata: metadata)
         }
         return status
+    }
+
+    /// A run that ends other than succeeded (cancelled, timed out, out of budget, failed) leaves
+    /// no task `pending` or `running`: those it planned and never finished become `cancelled`,
+    /// with why. (A run killed with its process keeps them: it is `interrupted`, and a resume
+    /// picks them up.) A failed write is journaled; the run's end is recorded regardless.
+    private func closeUnfinishedTasks(runID: Int64, status: RunStatus, logger: Logger) {
+        do {
+            let now = clock.wallMilliseconds()
+            let open = try ledger.tasks(runID: runID).filter { $0.status == .pending || $0.status == .running }.map { task in
+                var task = task
+                task.status = .cancelled
+                task.finishedAt = now
+                task.error = "the run ended \(status.rawValue) before this task did" + (task.error.map { " (last: \($0))" } ?? "")
+                return task
+            }
+            if !open.isEmpty { try ledger.saveTasks(open) }
+        } catch {
+            logger.error("cannot close the run's unfinished tasks: \(error)")
+        }
     }
 
     /// Waits between attempts to record a run's end, in milliseconds: six attempts over ~31 s (plus
