@@ -26,7 +26,9 @@ public enum LedgerValue: Sendable, Hashable {
 /// loop (or on a cooperative thread) would deadlock. Here the caller only waits on a semaphore for
 /// work that this private loop alone does, and never longer than `timeout`: a statement with no
 /// answer in time fails with an error naming it, and the connection is closed (its state is
-/// unknown). A closed or broken connection is replaced at the next call.
+/// unknown). The server is told the same bound (`statement_timeout`), so it cancels such a
+/// statement itself rather than running it on. A closed or broken connection is replaced at the
+/// next call.
 ///
 /// Calls are serialised by a recursive lock: one statement at a time, and a transaction holds the
 /// connection from BEGIN to COMMIT. The lock is recursive so that `batch`'s body can call the
@@ -59,6 +61,9 @@ public final class PostgresSession: @unchecked Sendable {
         var configuration = PostgresConnection.Configuration(host: endpoint.host, port: endpoint.port, username: endpoint.user,
                                                              password: password, database: endpoint.database, tls: tls)
         configuration.options.connectTimeout = .milliseconds(Int64(timeout * 1000))
+        // The server gives up on a statement when this side does: without it, a statement the
+        // caller stopped waiting for (its connection dropped) would run on, holding its locks.
+        configuration.options.additionalStartupParameters = [("statement_timeout", "\(max(1, Int64(timeout * 1000)))")]
         self.configuration = configuration
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         var attributes = pthread_mutexattr_t()
@@ -133,6 +138,10 @@ public final class PostgresSession: @unchecked Sendable {
             // leaves the connection unusable: the next call opens another.
             if let psql = error as? PSQLError {
                 let state = psql.serverInfo?[.sqlState] ?? ""
+                if state == "57014" {
+                    // Cancelled by the server at `statement_timeout`: the same deadline as ours.
+                    throw .storage("\(endpoint): \(what): no answer from PostgreSQL within \(Int(timeout)) s (the server cancelled it)")
+                }
                 if psql.code != .server || state.hasPrefix("57") || state.hasPrefix("08") {
                     if let connection { Self.discard(connection) }
                     connection = nil

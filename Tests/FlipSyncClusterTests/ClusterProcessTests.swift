@@ -638,7 +638,14 @@ struct ClusterProcessTests {
             let oversells = sandbox.state.oversells.count
 
             let took = Double(wallMilliseconds() - began) / 1000
+            // What the job run leases did, from the nodes' journals (stderr), and why runs were cancelled.
+            let journals = nodes.map { (try? String(contentsOfFile: $0.log, encoding: .utf8)) ?? "" }
+            let leaseEvents = ["run-superseded", "run-lease-waiting", "run-lease-lost", "run-lease-failed", "run-replaced"].map { event in
+                "\(event) \(journals.map { $0.components(separatedBy: event).count - 1 }.reduce(0, +))"
+            }
+            let cancelled = all.filter { $0.status == .cancelled }.map { "\($0.job) run \($0.id): \($0.error ?? "-")" }
             print("""
+                cluster shipped jobs: job run leases: \(leaseEvents.joined(separator: ", ")); runs skipped by another node's run \(all.filter { $0.status == .skipped && ($0.summary ?? "").hasPrefix("overlap: run ") }.count), resumes superseded \(all.filter { $0.status == .skipped && ($0.summary ?? "").hasPrefix("superseded: ") }.count); cancelled runs \(cancelled)
                 cluster shipped jobs: \(kills.count) SIGKILLs (\(kills.filter(\.scheduler).count) of the scheduler node, \(notMidRun) of them with no marketplace run going within 8 s; \
                 \(kills.filter { !$0.scheduler }.count) of others; \(killedMidRun) marketplace runs caught in flight) over \(String(format: "%.0f", took)) s, drain of all three \(String(format: "%.1f", drained)) s; \
                 fires \(jobs.map { "\($0) \(firesByJob[$0] ?? 0)" }.joined(separator: ", ")); \(duplicates) claimed twice; \(lostToKill) claimed but lost to a SIGKILL; \

@@ -169,6 +169,17 @@ struct PostgresLedgerTests {
         let error = #expect(throws: LedgerError.self) { try session.query("SELECT pg_sleep(5)") }
         #expect("\(error.map { "\($0)" } ?? "")".contains("SELECT pg_sleep(5): no answer from PostgreSQL within 1 s"))
         #expect(ContinuousClock.now - started < .seconds(3))
+        // The server gave up on it too (`statement_timeout`): it is not left running for 4 s more.
+        let observer = try PostgresSession(endpoint: endpoint, password: server.password)
+        var stillRunning: Int64 = -1
+        for _ in 0..<20 {
+            stillRunning = try observer.query("SELECT count(*)::BIGINT FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(5)' AND state = 'active'")
+                .first.map { try $0.makeRandomAccess()["count"].decode(Int64.self) } ?? -1
+            if stillRunning == 0 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(stillRunning == 0, "the abandoned statement still runs on the server")
+        #expect(ContinuousClock.now - started < .seconds(4))
         // The next call opens a new connection and works.
         #expect(try ledger.recordFire(job: "j", kind: "k", trigger: .schedule, requestedBy: nil, scheduledAt: 1, status: .queued,
                                       skipReason: nil, summary: nil, at: 1, resumes: nil) != nil)
