@@ -16,8 +16,10 @@ import Synchronization
 ///
 /// A reservation whose call is never recorded (its process died) stops counting after
 /// `reservationLifetime` milliseconds (and is deleted at the next reservation). Reaching 80% of a
-/// budget is told by the node whose recorded call crossed it (spent before the call below 80%,
-/// after it at or above), so once per period and limit across all nodes. Costs in a currency
+/// budget is told once per budget, period and limit, cluster-wide (`flipsync_spend_warnings`), by
+/// the node whose recorded call reached it, as the SQLite ledger tells it once per period and
+/// limit: a reload that lowers a limit below what is already spent is told at the next call.
+/// Costs in a currency
 /// other than the budgets' are recorded but not counted, and told through `onEvent`.
 public final class PostgresSpendLedger: SpendRecorder, Sendable {
     private let session: PostgresSession
@@ -48,6 +50,15 @@ public final class PostgresSpendLedger: SpendRecorder, Sendable {
                 job TEXT,
                 run_id BIGINT,
                 expires_at BIGINT NOT NULL
+            )
+            """)
+            // The 80% warnings told: once per budget, period and limit, whichever node's call reached it.
+            try session.query("""
+            CREATE TABLE IF NOT EXISTS flipsync_spend_warnings (
+                budget TEXT NOT NULL,
+                limit_micros BIGINT NOT NULL,
+                told_at BIGINT NOT NULL,
+                PRIMARY KEY (budget, limit_micros)
             )
             """)
         }
@@ -119,9 +130,16 @@ public final class PostgresSpendLedger: SpendRecorder, Sendable {
                      .text(call.cost.currency.code), PostgresLedger.optional(context?.job), PostgresLedger.optional(context?.runID),
                      PostgresLedger.optional(context?.taskKey), .integer(call.servedFromCache ? 1 : 0),
                      PostgresLedger.optional(call.status.map { Int64($0) })])
-                return before.compactMap { budget in
-                    budget.warning(adding: call.cost.micros, currency: budgets.currency, crossing: true).map(SpendEvent.nearLimit)
+                var events: [SpendEvent] = []
+                for budget in before {
+                    guard let warning = budget.warning(adding: call.cost.micros, currency: budgets.currency, crossing: false) else { continue }
+                    let told = try session.query("""
+                        INSERT INTO flipsync_spend_warnings (budget, limit_micros, told_at) VALUES ($1, $2, $3)
+                        ON CONFLICT DO NOTHING RETURNING told_at
+                        """, [.text(Self.period(of: budget.scope, at: now, zone: budgets.timezone)), .integer(budget.limit), .integer(now)])
+                    if !told.isEmpty { events.append(.nearLimit(warning)) }
                 }
+                return events
             }
             for event in events { onEvent(event) }
         } catch {
@@ -130,6 +148,18 @@ public final class PostgresSpendLedger: SpendRecorder, Sendable {
     }
 
     // MARK: - Budgets
+
+    /// A budget's current period, as the key its 80% warning is told under: the local day or
+    /// month's start for `daily`, `monthly` and a job's day; the run for a run's budget.
+    static func period(of scope: BudgetScope, at now: Int64, zone: ZoneRules) -> String {
+        let periods = LocalPeriods(zone: zone)
+        switch scope {
+        case .daily: return "daily/\(periods.day(containing: now).lowerBound)"
+        case .monthly: return "monthly/\(periods.month(containing: now).lowerBound)"
+        case .jobDaily(let job): return "job-daily/\(periods.day(containing: now).lowerBound)/\(job)"
+        case .run(_, let runID): return "run/\(runID)"
+        }
+    }
 
     /// The budgets that apply to a call made in `context` at `now`, with their spent and reserved
     /// money read from the tables (inside the caller's locked transaction).

@@ -274,6 +274,7 @@ final class ErrorsSeen: Sendable {
 /// What the spend contract tests use of a spend ledger, on either store.
 protocol SpendLedgerUnderTest: SpendRecorder {
     func spent(runID: Int64) throws(LedgerError) -> Money
+    func setBudgets(_ budgets: SpendBudgets)
 }
 
 extension SpendLedger: SpendLedgerUnderTest {}
@@ -370,6 +371,31 @@ extension LedgerContractTests {
         }
         await ledger.record(MeteredCall(provider: "carrier", operation: "rates.quote", cost: Money(micros: 5, currency: Currency(code: "EUR")!), status: 200))
         #expect(events.notCounted.count == 1)
+    }
+
+    @Test("spend: 80% is told once per budget, period and limit — a reload lowering the limit below what is spent is told at the next call, once; a reopened ledger does not tell it again; the next day does", arguments: StoreKind.available)
+    func warningAfterLoweredLimit(kind: StoreKind) async throws {
+        let clock = ManualClock(Timestamp(parsing: "2026-11-25T12:00:00Z")!)
+        func daily(_ micros: Int64) -> SpendBudgets { SpendBudgets(currency: .usd, timezone: .utc, daily: dollars(micros)) }
+        func call(_ micros: Int64) -> MeteredCall { MeteredCall(provider: "llm", operation: "chat", cost: dollars(micros), status: 200) }
+        let store = try await kind.makeLedger()
+        let events = SpendEventsSeen()
+        let ledger = try kind.openSpendLedger(on: store, budgets: daily(10_000_000), clock: clock, events: events)
+        await ledger.record(call(5_000_000))
+        #expect(events.warnings.isEmpty, "5.00 of 10.00")
+        ledger.setBudgets(daily(6_000_000))  // a reload: 5.00 is now 83% of the day's budget
+        await ledger.record(call(100_000))
+        #expect(events.warnings.map(\.scope) == [.daily])
+        #expect(events.warnings.first?.limit == dollars(6_000_000) && events.warnings.first?.spent == dollars(5_100_000))
+        await ledger.record(call(100_000))
+        #expect(events.warnings.count == 1, "told once for this day and limit")
+        let reopenedEvents = SpendEventsSeen()
+        let reopened = try kind.openSpendLedger(on: store, budgets: daily(6_000_000), clock: clock, events: reopenedEvents)
+        await reopened.record(call(100_000))
+        #expect(reopenedEvents.warnings.isEmpty, "already told today (a restart, or another node)")
+        clock.advance(bySeconds: 86_400)
+        await reopened.record(call(5_000_000))
+        #expect(reopenedEvents.warnings.map(\.scope) == [.daily], "a new day: told again when reached")
     }
 
     @Test("spend: totals live in the database, so a ledger opened again on it (a restart) refuses what the budget no longer has room for", arguments: StoreKind.available)
