@@ -116,7 +116,7 @@ public struct RunReport: Sendable {
     }
 
     /// Reads run `id` and its decisions from the ledger.
-    public static func load(store: RunStore, runID: Int64, timezone: ZoneRules) throws -> RunReport {
+    public static func load(store: any ReportReading, runID: Int64, timezone: ZoneRules) throws -> RunReport {
         guard let run = try store.run(id: runID) else { throw ReportError("no run \(runID) in the ledger") }
         guard run.kind == JobKind.repricingSweep.rawValue else {
             throw ReportError("run \(runID) is a \(run.kind) run; a run report is for repricing-sweep runs (use --since for the others)")
@@ -333,7 +333,7 @@ public struct PeriodReport: Sendable {
     }
 
     /// Reads the period from `since` to `until` (wall milliseconds) from the ledger.
-    public static func load(store: RunStore, config: FlipSyncConfig, since: Int64, until: Int64) throws -> PeriodReport {
+    public static func load(store: any ReportReading, config: FlipSyncConfig, since: Int64, until: Int64) throws -> PeriodReport {
         let periods = LocalPeriods(zone: config.timezone)
         var spend: [String: SpendDay] = [:]
         for q in try store.spendQuarterHours(since: since) where q.currency == config.currency.code {

@@ -16,9 +16,7 @@ import Glibc
 /// - the group-commit drainer (`GroupCommitService`): PostgreSQL's writes are synchronous, each
 ///   its own transaction, so there is nothing to drain;
 /// - ledger metrics (`LedgerMetrics`: group-commit sizes and latencies, runs, fire lateness):
-///   recorded by the SQLite ledger only; a PostgreSQL ledger records none;
-/// - the report queries (`flipsyncctl report`, `flipsyncctl spend --llm-savings`), which are SQL
-///   over SQLite's tables.
+///   recorded by the SQLite ledger only; a PostgreSQL ledger records none.
 public struct LedgerStores: Sendable {
     /// Which ledger: the SQLite file's path, or the PostgreSQL URL (no password).
     public enum Location: Sendable, Hashable, CustomStringConvertible {
@@ -35,7 +33,7 @@ public struct LedgerStores: Sendable {
 
     /// What exists only on an SQLite ledger (see the type's comment).
     public struct SQLiteOnly: Sendable {
-        /// The ledger file: its group commit and its report queries.
+        /// The ledger file: its group commit.
         public let store: RunStore
         /// The spend ledger over it (its `history` for reports).
         public let spend: SpendLedger
@@ -60,6 +58,8 @@ public struct LedgerStores: Sendable {
     public let spend: any BudgetedSpendRecorder
     public let spendHistory: any SpendHistoryReading
     public let spendEvidence: any SpendEvidenceSource
+    /// What `flipsyncctl report` and `spend --llm-savings` read.
+    public let reports: any ReportReading
     /// `nil` on PostgreSQL.
     public let sqlite: SQLiteOnly?
     private let closeLedger: @Sendable () -> Void
@@ -79,7 +79,7 @@ public struct LedgerStores: Sendable {
         return LedgerStores(location: .sqlite(path: path), runs: store, probe: store, repricing: store, offers: store,
                             competitors: store, matches: store, sync: SyncStore(store: store), shipping: store, quota: quota,
                             spend: spend, spendHistory: spend.history, spendEvidence: SpendEvidence(store: store, spend: spend),
-                            sqlite: SQLiteOnly(store: store, spend: spend, quota: quota), closeLedger: {})
+                            reports: store, sqlite: SQLiteOnly(store: store, spend: spend, quota: quota), closeLedger: {})
     }
 
     /// The PostgreSQL ledger at `endpoint` (migrated on open), recording its runs as `node`'s.
@@ -97,7 +97,7 @@ public struct LedgerStores: Sendable {
                                 shipping: PostgresShippingLedger(ledger: ledger), quota: quota, spend: spend,
                                 spendHistory: PostgresSpendHistory(ledger: ledger),
                                 spendEvidence: PostgresSpendEvidence(ledger: ledger, budgets: { spend.budgets }),
-                                sqlite: nil, closeLedger: { ledger.close() })
+                                reports: PostgresReports(ledger: ledger), sqlite: nil, closeLedger: { ledger.close() })
         } catch {
             ledger.close()
             throw error

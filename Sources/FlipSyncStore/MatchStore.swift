@@ -46,34 +46,65 @@ public struct LLMSavings: Sendable, Hashable, Codable {
     public var savedMicros: Int64 { premiumMicros - actualMicros }
 }
 
+extension LLMSavings {
+    /// The spend rows `llmSavings` counts: product-match calls, and the local and premium models'
+    /// chat calls. `at` is the placeholder of `since`.
+    public static func matchCallsFilter(at placeholder: String) -> String {
+        "at_ms >= \(placeholder) AND (operation = 'product-match'"
+            + " OR (provider IN ('ollama', 'openai') AND operation IN ('api.chat', 'chat.completions')))"
+    }
+
+    /// One spend row `matchCallsFilter` selects.
+    public struct Call: Sendable {
+        public var provider: String
+        public var servedFromCache: Bool
+        public var inputTokens: Int64
+        public var outputTokens: Int64
+        public var costMicros: Int64
+
+        public init(provider: String, servedFromCache: Bool, inputTokens: Int64, outputTokens: Int64, costMicros: Int64) {
+            (self.provider, self.servedFromCache, self.inputTokens, self.outputTokens) = (provider, servedFromCache, inputTokens, outputTokens)
+            self.costMicros = costMicros
+        }
+    }
+
+    /// The savings over `calls`: each counted as it cost, and as a premium call at `premium`
+    /// per-million prices, rounded up once over the total.
+    public init(calls: [Call], premiumInputPerMillion: Money, premiumOutputPerMillion: Money) {
+        self.init(modelCalls: [:], cacheHits: 0, inputTokens: 0, outputTokens: 0, actualMicros: 0, premiumMicros: 0,
+                  currency: premiumInputPerMillion.currency.code)
+        // Premium cost in micro-units per token, kept exact: sum tokens × price, divide once.
+        var premiumNumerator: Int64 = 0
+        for call in calls {
+            inputTokens += call.inputTokens
+            outputTokens += call.outputTokens
+            actualMicros += call.costMicros
+            if call.servedFromCache {
+                cacheHits += 1
+            } else {
+                modelCalls[call.provider, default: 0] += 1
+            }
+            premiumNumerator += call.inputTokens * premiumInputPerMillion.micros + call.outputTokens * premiumOutputPerMillion.micros
+        }
+        premiumMicros = (premiumNumerator + 999_999) / 1_000_000
+    }
+}
+
 extension RunStore {
     /// Product-match spend since `since` (ms): the chat calls the matcher made and its cache
     /// hits, costed as they were, and as premium calls (`premium` per-million prices).
     public func llmSavings(since: Int64, premiumInputPerMillion: Money, premiumOutputPerMillion: Money) throws -> LLMSavings {
         try read { db in
-            var savings = LLMSavings(modelCalls: [:], cacheHits: 0, inputTokens: 0, outputTokens: 0, actualMicros: 0, premiumMicros: 0,
-                                     currency: premiumInputPerMillion.currency.code)
-            guard try db.tableExists("spend") else { return savings }
-            let rows = try Row.fetchAll(db, sql: """
+            let rows = try db.tableExists("spend") ? try Row.fetchAll(db, sql: """
                 SELECT provider, served_from_cache, input_tokens, output_tokens, cost_micros FROM spend
-                WHERE at_ms >= ? AND (operation = ? OR (provider IN ('ollama', 'openai') AND operation IN ('api.chat', 'chat.completions')))
-                """, arguments: [since, "product-match"])
-            // Premium cost in micro-units per token, kept exact: sum tokens × price, divide once.
-            var premiumNumerator: Int64 = 0
-            for row in rows {
-                let input: Int64 = row["input_tokens"], output: Int64 = row["output_tokens"]
-                savings.inputTokens += input
-                savings.outputTokens += output
-                savings.actualMicros += row["cost_micros"] as Int64
-                if row["served_from_cache"] as Bool {
-                    savings.cacheHits += 1
-                } else {
-                    savings.modelCalls[row["provider"], default: 0] += 1
-                }
-                premiumNumerator += input * premiumInputPerMillion.micros + output * premiumOutputPerMillion.micros
+                WHERE \(LLMSavings.matchCallsFilter(at: "?"))
+                """, arguments: [since]) : []
+            let calls = rows.map {
+                LLMSavings.Call(provider: $0["provider"] as String, servedFromCache: $0["served_from_cache"] as Bool,
+                                inputTokens: $0["input_tokens"] as Int64, outputTokens: $0["output_tokens"] as Int64,
+                                costMicros: $0["cost_micros"] as Int64)
             }
-            savings.premiumMicros = (premiumNumerator + 999_999) / 1_000_000
-            return savings
+            return LLMSavings(calls: calls, premiumInputPerMillion: premiumInputPerMillion, premiumOutputPerMillion: premiumOutputPerMillion)
         }
     }
 }

@@ -70,16 +70,6 @@ struct LedgerOptions: ParsableArguments {
         }
     }
 
-    /// The SQLite ledger, for the commands that read it with SQLite-only queries: on a
-    /// PostgreSQL ledger they end with one line saying so (status 1).
-    func open(sqliteOnly command: String) throws -> RunStore {
-        if let endpoint = try postgresEndpoint() {
-            printError("flipsyncctl: \(command) reads only an SQLite run ledger; the ledger is PostgreSQL (\(endpoint))")
-            throw ExitCode(1)
-        }
-        return try openSQLite()
-    }
-
     private func openSQLite() throws -> RunStore {
         let path = self.path
         guard FileSystem.kind(of: path) == .file else {
@@ -114,8 +104,7 @@ struct LedgerReader {
     let repricing: any RepricingLedger
     let shipping: any ShippingLedger
     let spendHistory: any SpendHistoryReading
-    /// The SQLite file, for SQLite-only queries; `nil` on PostgreSQL.
-    let sqlite: RunStore?
+    let reports: any ReportReading
     /// The quota's current windows under `policy` at `now`; a table that cannot be read throws.
     let quotaUsage: (QuotaPolicy, Int64) throws -> [QuotaUsage]
 
@@ -124,7 +113,7 @@ struct LedgerReader {
         repricing = store
         shipping = store
         spendHistory = SpendHistory(store: store)
-        sqlite = store
+        reports = store
         quotaUsage = { policy, now in try QuotaStore.recordedUsage(store: store, policy: policy, now: now) }
     }
 
@@ -133,7 +122,7 @@ struct LedgerReader {
         repricing = PostgresRepricingLedger(ledger: ledger)
         shipping = PostgresShippingLedger(ledger: ledger)
         spendHistory = PostgresSpendHistory(ledger: ledger)
-        sqlite = nil
+        reports = PostgresReports(ledger: ledger)
         quotaUsage = { policy, now in
             // `usage()` tells a table it cannot read through `onError`: here an error, never "no calls".
             let failure = FailureNote()

@@ -9,7 +9,7 @@ struct ReportCommand: ParsableCommand {
         commandName: "report",
         abstract: "Write an HTML report with charts: one repricing run, or a period.",
         discussion: """
-            Reads the SQLite run ledger read-only and writes one self-contained HTML file (inline \
+            Reads the run ledger (SQLite or PostgreSQL) read-only and writes one self-contained HTML file (inline \
             SVG charts drawn by FlipSync; no JavaScript, nothing loaded from the network). With \
             RUN (a repricing-sweep run id): a histogram of its price changes in percent, old \
             against new price with every floor/ceiling violation in red, decisions by reason and \
@@ -37,7 +37,7 @@ struct ReportCommand: ParsableCommand {
     }
 
     func run() throws {
-        let store = try ledger.open(sqliteOnly: "report")
+        let store = try ledger.open().reports
         let config = ConfigLocator.load(explicit: ledger.config, environment: .current).config
         let page: String
         do {

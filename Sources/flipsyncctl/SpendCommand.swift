@@ -9,7 +9,7 @@ struct SpendCommand: ParsableCommand {
         commandName: "spend",
         abstract: "Show what the API calls cost, by day, job or provider, from the spend ledger.",
         discussion: """
-            Reads the SQLite run ledger read-only, so it works while the daemon is down. Every \
+            Reads the run ledger (SQLite or PostgreSQL) read-only, so it works while the daemon is down. Every \
             metered call the daemon made since --since (a local date in the daemon's time zone; \
             default: the first of the current month) is summed by local day, job or provider: \
             CALLS, CACHED (the share answered from a local cache, no request sent), UNITS, input, \
@@ -50,11 +50,7 @@ struct SpendCommand: ParsableCommand {
             start = periods.month(containing: SystemSchedulerClock().wallMilliseconds()).lowerBound
         }
         if llmSavings {
-            guard let sqlite = store.sqlite else {
-                printError("flipsyncctl: spend --llm-savings reads only an SQLite run ledger; the ledger is PostgreSQL (\(ledger.path))")
-                throw ExitCode(1)
-            }
-            try printLLMSavings(store: sqlite, config: config, since: start)
+            try printLLMSavings(store: store.reports, config: config, since: start)
             return
         }
         let totals: [SpendTotal]
@@ -85,7 +81,7 @@ struct SpendCommand: ParsableCommand {
 
 extension SpendCommand {
     /// Model calls and cache hits since `since`, what they cost, and the premium-model cost.
-    func printLLMSavings(store: RunStore, config: FlipSyncConfig, since: Int64) throws {
+    func printLLMSavings(store: any ReportReading, config: FlipSyncConfig, since: Int64) throws {
         let prices = config.prices["openai"] ?? [:]
         guard let input = prices["input_tokens_per_million"], let output = prices["output_tokens_per_million"] else {
             printError("flipsyncctl: --llm-savings needs [prices.openai] input_tokens_per_million and output_tokens_per_million in the config")

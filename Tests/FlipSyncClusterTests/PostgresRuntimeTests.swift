@@ -261,7 +261,7 @@ struct PostgresRuntimeTests {
         #expect(try b.unresumedInterruptions(createdSince: now - 86_400_000).map(\.id) == [bEarlier.id, bRunning.id])
     }
 
-    @Test("flipsyncctl on a postgres:// ledger (from the config, or --database): runs and show read it, quota and readiness too; report and spend --llm-savings exit 1 with one line saying they read only SQLite; run --local records its run there as this host's")
+    @Test("flipsyncctl on a postgres:// ledger (from the config, or --database): runs and show read it, quota and readiness too; report writes a sweep's and a period's HTML and spend --llm-savings counts the model calls and cache hits; run --local records its run there as this host's")
     func flipsyncctlReadCommands() async throws {
         let server = try server()
         let endpoint = try await server.freshDatabase()
@@ -274,6 +274,26 @@ struct PostgresRuntimeTests {
         try ledger.saveTasks([TaskInfo(runID: run.id, key: "pull:amazon", agent: "pull", status: .succeeded, attempts: 1,
                                        startedAt: 1_780_000_001_000, finishedAt: 1_780_000_002_000, result: "{}", error: nil)])
         try ledger.finishRun(runID: run.id, status: .succeeded, summary: "3 pushed", error: nil, spendMicros: 0, at: 1_780_000_003_000)
+        // A repricing sweep with one decision, and product matching's spend: one model call, one cache hit.
+        let sweep = try #require(try ledger.recordFire(job: "nightly-sweep", kind: "repricing-sweep", trigger: .manual, requestedBy: nil,
+                                                       scheduledAt: nil, status: .queued, skipReason: nil, summary: nil,
+                                                       at: 1_780_000_004_000, resumes: nil))
+        let repricing = PostgresRepricingLedger(ledger: ledger)
+        try repricing.saveSweepListings([MarketplaceListing(marketplace: .ebay, sku: "MUG-1", listingID: "L1", gtin: nil, asin: nil,
+                                                            title: "Blue mug", condition: .new, price: Money(micros: 9_990_000, currency: .usd),
+                                                            quantity: 2, shippingCharged: nil)], sweep: sweep.id, marketplace: .ebay)
+        try await repricing.saveDecision(PricingDecision(sku: "MUG-1", marketplace: .ebay, listingID: "L1", oldPrice: Money(micros: 9_990_000, currency: .usd),
+                                                         newPrice: Money(micros: 9_490_000, currency: .usd), floor: nil, ceiling: nil,
+                                                         lowestCompetitorLanded: nil, buyBox: nil, offersConsidered: 1, offersExcluded: [:],
+                                                         strategy: .beatLowest, reason: .followedCompetition, explanation: "", state: .applied),
+                                         sweep: sweep.id)
+        try ledger.finishRun(runID: sweep.id, status: .succeeded, summary: "1 changed", error: nil, spendMicros: 135, at: 1_780_000_005_000)
+        let spend = try PostgresSpendLedger(ledger: ledger, budgets: SpendBudgets(currency: .usd, timezone: .utc),
+                                            clock: ManualClock(Timestamp(milliseconds: 1_780_000_004_500)), onEvent: { _ in })
+        await spend.record(MeteredCall(provider: "openai", operation: "chat.completions", cost: Money(micros: 135, currency: .usd), status: 200,
+                                       inputTokens: 500, outputTokens: 100))
+        await spend.record(MeteredCall(provider: "openai", operation: "product-match", cost: Money(micros: 0, currency: .usd), servedFromCache: true,
+                                       status: 200, inputTokens: 300, outputTokens: 50))
 
         let space = Workspace()
         defer { space.remove() }
@@ -281,7 +301,14 @@ struct PostgresRuntimeTests {
                                                 attributes: [.posixPermissions: 0o700])
         _ = FileManager.default.createFile(atPath: space.path + "/credentials/postgres-password",
                                            contents: Data((server.password + "\n").utf8), attributes: [.posixPermissions: 0o600])
-        let config = space.write("flipsync.toml", "[daemon]\ndatabase = \"\(endpoint)\"\njobs_directory = \"jobs\"\n")
+        let config = space.write("flipsync.toml", """
+            [daemon]
+            database = "\(endpoint)"
+            jobs_directory = "jobs"
+            [prices.openai]
+            input_tokens_per_million = "0.15 USD"
+            output_tokens_per_million = "0.60 USD"
+            """)
         let environment = ["CREDENTIALS_DIRECTORY": space.path + "/credentials"]
 
         let runs = try flipsyncctl(["runs", "--config", config, "--json"], environment: environment)
@@ -296,13 +323,24 @@ struct PostgresRuntimeTests {
         let readiness = try flipsyncctl(["readiness", "--config", config], environment: environment)
         #expect(readiness.status == 1 && readiness.error.contains("no readiness report yet"), "\(readiness.error)")
 
+        // `report` and `spend --llm-savings` read the PostgreSQL ledger as they read SQLite's.
         let html = space.path + "/report.html"
-        let report = try flipsyncctl(["report", "\(run.id)", "--html", html, "--config", config], environment: environment)
-        #expect(report.status == 1)
-        #expect(report.error == "flipsyncctl: report reads only an SQLite run ledger; the ledger is PostgreSQL (\(endpoint))\n")
-        #expect(!FileManager.default.fileExists(atPath: html))
-        let savings = try flipsyncctl(["spend", "--llm-savings", "--config", config], environment: environment)
-        #expect(savings.status == 1 && savings.error.contains("spend --llm-savings reads only an SQLite run ledger"), "\(savings.error)")
+        let report = try flipsyncctl(["report", "\(sweep.id)", "--html", html, "--config", config], environment: environment)
+        #expect(report.status == 0, "\(report.error)")
+        let page = try String(contentsOfFile: html, encoding: .utf8)
+        #expect(page.contains("Repricing run \(sweep.id): nightly-sweep") && page.contains("1 decisions") && page.contains("class=\"point change\""))
+        let period = try flipsyncctl(["report", "--since", "2026-05-01", "--html", html, "--config", config], environment: environment)
+        #expect(period.status == 0, "\(period.error)")
+        let periodPage = try String(contentsOfFile: html, encoding: .utf8)
+        #expect(periodPage.contains("2 runs") && periodPage.contains("nightly-sweep") && periodPage.contains("data-checked=\"1\" data-listings=\"1\""))
+        let savings = try flipsyncctl(["spend", "--llm-savings", "--since", "2026-05-01", "--config", config], environment: environment)
+        #expect(savings.status == 0, "\(savings.error)")
+        let lines = savings.output.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ") }
+        #expect(lines.contains("model calls openai 1") && lines.contains("answered from the cache 1") && lines.contains("tokens in / out 800 / 150"),
+                "\(savings.output)")
+        // (800 × 0.15 + 150 × 0.60) / 1,000,000 USD uncached on the premium model, against 0.000135 USD measured.
+        #expect(lines.contains("cost, measured 0.000135 USD") && lines.contains("premium model, uncached 0.00021 USD")
+                && lines.contains("saved 0.000075 USD"), "\(savings.output)")
 
         // `run --local` on the same ledger: recorded in PostgreSQL as this host's (no node_name set).
         space.write("jobs/tick.toml", """
