@@ -7,7 +7,7 @@ struct ReadinessCommand: ParsableCommand {
         commandName: "readiness",
         abstract: "Show the latest readiness report: the score, each category, each check with its evidence.",
         discussion: """
-            Reads the SQLite run ledger read-only and shows the report of the newest finished \
+            Reads the run ledger (SQLite or PostgreSQL) read-only and shows the report of the newest finished \
             readiness-scan run that has one: the 0-100 score, each category with its weight and \
             score, and each check (failed first) with what was measured, its threshold and \
             pass/fail. --json prints the report as the scan recorded it: "score", "score_bp" \

@@ -8,7 +8,7 @@ struct RunsCommand: ParsableCommand {
         commandName: "runs",
         abstract: "List recent runs from the run ledger (works while the daemon is down).",
         discussion: """
-            Reads the SQLite run ledger read-only. Newest first: RUN, JOB, TRIGGER (schedule, \
+            Reads the run ledger (SQLite or PostgreSQL) read-only. Newest first: RUN, JOB, TRIGGER (schedule, \
             catch-up, manual by uid N), SCHEDULED (the fire time the run is for), STARTED, \
             DURATION, STATUS (queued, running, succeeded, failed, cancelled, timed_out, \
             interrupted, skipped, budget_exhausted), SUMMARY.
@@ -56,7 +56,7 @@ struct ShowCommand: ParsableCommand {
         commandName: "show",
         abstract: "Show one run and every task of it, from the run ledger.",
         discussion: """
-            Reads the SQLite run ledger read-only, so it works while the daemon is down. --json \
+            Reads the run ledger (SQLite or PostgreSQL) read-only, so it works while the daemon is down. --json \
             prints {"run": {...}, "tasks": [...]}, each task's result as the JSON its agent \
             recorded (the evidence behind the run's outcome), and for a repricing sweep \
             "decisions": every listing's decision with its old and new price, floor, ceiling, \
