@@ -2,7 +2,7 @@ import FlipSyncCore
 @testable import FlipSyncPostgres
 import Testing
 
-@Suite("PostgresInsertsTests: one multi-row INSERT builder for every PostgreSQL store")
+@Suite("PostgresInsertsTests: one multi-row INSERT builder for every PostgreSQL store", .timeLimit(.minutes(1)))
 struct PostgresInsertsTests {
     /// Rows of `width` columns whose values count up from 0, so order and placement are visible.
     static func rows(_ count: Int, width: Int) -> [[LedgerValue]] {
