@@ -1,4 +1,5 @@
 import FlipSyncCore
+import FlipSyncStore
 import Logging
 import PostgresNIO
 #if canImport(Glibc)
@@ -20,21 +21,27 @@ public final class PostgresLedger: ResumableRunLedger, LedgerProbe, Sendable {
     /// only, so a node starting on a shared database never touches another node's runs. `nil`
     /// (tests, `migrate-store`) is the runs recorded without a node.
     public let node: String?
+    /// Where this ledger, and the stores built on it (`init(ledger:)`), record what they write as
+    /// metrics (`LedgerMetrics`), at the same points as the SQLite stores; `.off` records nothing.
+    public let metrics: LedgerMetrics
 
     /// Connects to `endpoint` and migrates the ledger's schema.
-    public init(endpoint: ClusterEndpoint, password: String, timeout: Double = 10, node: String? = nil) throws(LedgerError) {
+    public init(endpoint: ClusterEndpoint, password: String, timeout: Double = 10, node: String? = nil,
+                metrics: LedgerMetrics = .off) throws(LedgerError) {
         do {
             session = try PostgresSession(endpoint: endpoint, password: password, timeout: timeout)
         } catch {
             throw .storage("\(endpoint): \(error)")
         }
         self.node = node
+        self.metrics = metrics
         try Self.migrate(session)
     }
 
-    public init(session: PostgresSession, node: String? = nil) throws(LedgerError) {
+    public init(session: PostgresSession, node: String? = nil, metrics: LedgerMetrics = .off) throws(LedgerError) {
         self.session = session
         self.node = node
+        self.metrics = metrics
         try Self.migrate(session)
     }
 
@@ -144,26 +151,40 @@ public final class PostgresLedger: ResumableRunLedger, LedgerProbe, Sendable {
             [.text(job), .text(kind), .text(trigger.rawValue), Self.optional(requestedBy.map { Int64($0) }), Self.optional(scheduledAt),
              .integer(at), .text(status.rawValue), Self.optional(skipReason?.rawValue), Self.optional(summary),
              status.isFinal ? .integer(at) : .null, Self.optional(resumes), Self.optional(node)])
-        return try rows.first.map { row throws(LedgerError) in try Self.runInfo(row) }
+        let run = try rows.first.map { row throws(LedgerError) in try Self.runInfo(row) }
+        if let run, run.status.isFinal { metrics.runFinished(job: run.job, status: run.status.rawValue, durationMilliseconds: nil) }
+        return run
     }
 
     public func markRunning(runID: Int64, at: Int64) throws(LedgerError) {
-        try session.write("UPDATE runs SET status = 'running', started_at = $1 WHERE id = $2 AND status = 'queued'",
-                          [.integer(at), .integer(runID)])
+        let started = try session.write(
+            "UPDATE runs SET status = 'running', started_at = $1 WHERE id = $2 AND status = 'queued' RETURNING job, scheduled_at",
+            [.integer(at), .integer(runID)])
+        if let row = started.first {
+            let columns = PostgresColumns(row)
+            let scheduledAt: Int64? = try columns.get("scheduled_at")
+            metrics.runStarted(job: try columns.get("job"), latenessMilliseconds: scheduledAt.map { at - $0 * 1000 })
+        }
     }
 
     public func finishRun(runID: Int64, status: RunStatus, summary: String?, error: String?, spendMicros: Int64,
                           at: Int64) throws(LedgerError) {
-        try session.write(
+        let finished = try session.write(
             """
             UPDATE runs SET status = $1, summary = $2, error = $3, spend_micros = $4, finished_at = $5
             WHERE id = $6 AND status IN ('queued', 'running')
+            RETURNING job, started_at
             """,
             [.text(status.rawValue), Self.optional(summary), Self.optional(error), .integer(spendMicros), .integer(at), .integer(runID)])
+        if let row = finished.first {
+            let columns = PostgresColumns(row)
+            let startedAt: Int64? = try columns.get("started_at")
+            metrics.runFinished(job: try columns.get("job"), status: status.rawValue, durationMilliseconds: startedAt.map { at - $0 })
+        }
     }
 
     public func interruptLeftovers(at: Int64, reason: String) throws(LedgerError) -> [RunInfo] {
-        try write { () throws(LedgerError) -> [RunInfo] in
+        let leftovers = try write { () throws(LedgerError) -> [RunInfo] in
             let rows = try session.query(
                 """
                 UPDATE runs SET status = 'interrupted', error = $1, finished_at = $2
@@ -178,6 +199,10 @@ public final class PostgresLedger: ResumableRunLedger, LedgerProbe, Sendable {
             for row in rows { runs.append(try Self.runInfo(row)) }
             return runs.sorted { $0.id < $1.id }
         }
+        for run in leftovers {
+            metrics.runFinished(job: run.job, status: RunStatus.interrupted.rawValue, durationMilliseconds: run.startedAt.map { at - $0 })
+        }
+        return leftovers
     }
 
     /// This node's interrupted runs created at or after `since` that no run resumes, oldest first.

@@ -37,6 +37,7 @@ extension PostgresRepricingLedger {
                     PostgresLedger.optional(d.apiResult), PostgresLedger.optional(d.shippingCharged?.micros)]],
             rowsPerStatement: Self.rowsPerStatement, then: "ON CONFLICT (sweep_id, marketplace, sku) DO UPDATE SET \(updates)")
         try write(statements)
+        metrics.decision(marketplace: d.marketplace.rawValue, reason: d.reason.rawValue)
     }
 
     public func decisions(sweep: Int64) throws(LedgerError) -> [PricingDecision] {
@@ -100,6 +101,8 @@ extension PostgresRepricingLedger {
             FROM (SELECT DISTINCT ON (sku) sku, result FROM json_to_recordset($4::json) AS t (sku TEXT, result TEXT)) x
             WHERE d.sweep_id = $2 AND d.marketplace = $3 AND d.sku = x.sku
             """, [.text(state.rawValue), .integer(sweep), .text(marketplace.rawValue), .text(targets)])
+        // Only the circuit breaker blocks a sweep's decisions: once per marketplace it stopped.
+        if state == .blocked { metrics.breakerTrip(marketplace: marketplace.rawValue) }
     }
 
     static func decision(_ row: PostgresRow) throws(LedgerError) -> PricingDecision {

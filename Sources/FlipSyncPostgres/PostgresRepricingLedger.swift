@@ -1,4 +1,5 @@
 import FlipSyncCore
+import FlipSyncStore
 import Foundation
 import PostgresNIO
 
@@ -18,11 +19,15 @@ import PostgresNIO
 /// the row's key, never a default.
 public final class PostgresRepricingLedger: RepricingLedger, OfferMemory, CompetitorMemory, MatchCache, Sendable {
     let session: PostgresSession
+    let metrics: LedgerMetrics
 
     /// The most rows one INSERT carries (and never more than 60,000 bound values).
     static let rowsPerStatement = 500
 
-    public init(ledger: PostgresLedger) { session = ledger.session }
+    public init(ledger: PostgresLedger) {
+        session = ledger.session
+        metrics = ledger.metrics
+    }
 
     // MARK: - Sweep listings
 

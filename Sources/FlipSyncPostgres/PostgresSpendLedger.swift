@@ -1,4 +1,5 @@
 import FlipSyncCore
+import FlipSyncStore
 import PostgresNIO
 import Synchronization
 
@@ -23,6 +24,7 @@ import Synchronization
 /// other than the budgets' are recorded but not counted, and told through `onEvent`.
 public final class PostgresSpendLedger: SpendRecorder, Sendable {
     private let session: PostgresSession
+    private let metrics: LedgerMetrics
     private let clock: any SchedulerClock
     private let onEvent: @Sendable (SpendEvent) -> Void
     private let budgetsBox: Mutex<SpendBudgets>
@@ -35,6 +37,7 @@ public final class PostgresSpendLedger: SpendRecorder, Sendable {
     public init(ledger: PostgresLedger, budgets: SpendBudgets, clock: any SchedulerClock, reservationLifetime: Int64 = 3_600_000,
                 onEvent: @escaping @Sendable (SpendEvent) -> Void = { _ in }) throws(LedgerError) {
         session = ledger.session
+        metrics = ledger.metrics
         self.clock = clock
         self.onEvent = onEvent
         self.reservationLifetime = reservationLifetime
@@ -141,6 +144,7 @@ public final class PostgresSpendLedger: SpendRecorder, Sendable {
                 }
                 return events
             }
+            metrics.apiCall(call)
             for event in events { onEvent(event) }
         } catch {
             onEvent(.notCounted("\(call.provider) \(call.operation) (\(call.cost)) not recorded: \(error)"))

@@ -1,4 +1,5 @@
 import FlipSyncCore
+import FlipSyncStore
 import PostgresNIO
 
 /// The marketplace sync's state in PostgreSQL: the same `sync_*` tables and the same invariants
@@ -8,11 +9,15 @@ import PostgresNIO
 /// is counted once, on-hand is never read stale, and a seed never races a line for its SKU.
 public final class PostgresSyncLedger: SyncLedger, Sendable {
     private let session: PostgresSession
+    private let metrics: LedgerMetrics
 
     /// An arbitrary constant (not the migrations', the cluster's or the spend ledger's lock).
     static let syncLock: Int64 = 0x466C_6970_5379_6E63  // "FlipSync"
 
-    public init(ledger: PostgresLedger) { session = ledger.session }
+    public init(ledger: PostgresLedger) {
+        session = ledger.session
+        metrics = ledger.metrics
+    }
 
     private func write<T>(_ body: () throws(LedgerError) -> T) throws(LedgerError) -> T {
         try session.transaction { () throws(LedgerError) -> T in
@@ -33,7 +38,7 @@ public final class PostgresSyncLedger: SyncLedger, Sendable {
     public func applyOrders(_ page: OrdersPage, job: String, marketplace: MarketplaceName, runID: Int64,
                             at: Int64) throws(LedgerError) -> OrderApplication {
         let channel = LedgerValue.text(marketplace.rawValue)
-        return try write { () throws(LedgerError) -> OrderApplication in
+        let outcome = try write { () throws(LedgerError) -> OrderApplication in
             var outcome = OrderApplication()
             for line in page.lines {
                 let stock = try session.rows("SELECT on_hand FROM sync_stock WHERE sku = $1 FOR UPDATE", [.text(line.sku)])
@@ -72,6 +77,8 @@ public final class PostgresSyncLedger: SyncLedger, Sendable {
                 """, [.text(job), channel, PostgresLedger.optional(page.cursor), .integer(at)])
             return outcome
         }
+        metrics.oversells(marketplace: marketplace.rawValue, count: outcome.oversells.count)
+        return outcome
     }
 
     @discardableResult
@@ -137,6 +144,7 @@ public final class PostgresSyncLedger: SyncLedger, Sendable {
                           .text(intent.livePrice.currency.code), .integer(at)])
             }
         }
+        metrics.driftCorrections(marketplace: plan.marketplace.rawValue, count: plan.drift.count)
     }
 
     public func recordResults(_ results: [PushResult], marketplace: MarketplaceName, runID: Int64, at: Int64) throws(LedgerError) {

@@ -15,8 +15,9 @@ import Glibc
 ///
 /// - the group-commit drainer (`GroupCommitService`): PostgreSQL's writes are synchronous, each
 ///   its own transaction, so there is nothing to drain;
-/// - ledger metrics (`LedgerMetrics`: group-commit sizes and latencies, runs, fire lateness):
-///   recorded by the SQLite ledger only; a PostgreSQL ledger records none.
+/// - the group commit's metric (`flipsync_ledger_commit_seconds`); every other ledger metric
+///   (runs, fire lateness, API calls and spend, decisions, breaker trips, oversells, drift) is
+///   recorded by both stores at the same points.
 public struct LedgerStores: Sendable {
     /// Which ledger: the SQLite file's path, or the PostgreSQL URL (no password).
     public enum Location: Sendable, Hashable, CustomStringConvertible {
@@ -82,11 +83,12 @@ public struct LedgerStores: Sendable {
                             reports: store, sqlite: SQLiteOnly(store: store, spend: spend, quota: quota), closeLedger: {})
     }
 
-    /// The PostgreSQL ledger at `endpoint` (migrated on open), recording its runs as `node`'s.
-    /// No ledger metrics.
+    /// The PostgreSQL ledger at `endpoint` (migrated on open), recording its runs as `node`'s and
+    /// its facts as `metrics` (the SQLite store's, but no group commit's).
     public static func postgres(endpoint: ClusterEndpoint, password: String, node: String, budgets: SpendBudgets,
-                                policy: QuotaPolicy, clock: any SchedulerClock, logger: Logger) throws -> LedgerStores {
-        let ledger = try PostgresLedger(endpoint: endpoint, password: password, node: node)
+                                policy: QuotaPolicy, clock: any SchedulerClock, logger: Logger,
+                                metrics: LedgerMetrics = .off) throws -> LedgerStores {
+        let ledger = try PostgresLedger(endpoint: endpoint, password: password, node: node, metrics: metrics)
         do {
             let spend = try PostgresSpendLedger(ledger: ledger, budgets: budgets, clock: clock, onEvent: { $0.log(to: logger) })
             let quota = PostgresQuotaLedger(ledger: ledger, policy: policy, clock: clock,
@@ -121,7 +123,7 @@ public struct LedgerStores: Sendable {
             throw LedgerError.storage("cannot read the password of \(endpoint) (the credential \"\(ClusterEndpoint.passwordCredential)\"): \(error)")
         }
         return try postgres(endpoint: endpoint, password: password, node: node ?? config.nodeName ?? hostName(), budgets: budgets,
-                            policy: policy, clock: clock, logger: logger)
+                            policy: policy, clock: clock, logger: logger, metrics: metrics)
     }
 
     /// This machine's host name (a node's default name).

@@ -51,7 +51,7 @@ public final class LedgerMetrics: Sendable {
 
     /// A run went from queued to running; `lateness` is how long after its scheduled time it
     /// started (scheduled and catch-up fires only).
-    func runStarted(job: String, latenessMilliseconds: Int64?) {
+    public func runStarted(job: String, latenessMilliseconds: Int64?) {
         guard enabled else { return }
         Counter(label: Name.runsStarted, dimensions: [("job", job)], factory: factory).increment()
         if let latenessMilliseconds {
@@ -62,7 +62,7 @@ public final class LedgerMetrics: Sendable {
 
     /// A run reached a final status (`skipped` and `interrupted` included); `duration` from its
     /// start when it started.
-    func runFinished(job: String, status: String, durationMilliseconds: Int64?) {
+    public func runFinished(job: String, status: String, durationMilliseconds: Int64?) {
         guard enabled else { return }
         Counter(label: Name.runs, dimensions: [("job", job), ("status", status)], factory: factory).increment()
         if let durationMilliseconds {
@@ -72,7 +72,7 @@ public final class LedgerMetrics: Sendable {
     }
 
     /// One metered call, once its spend row is committed.
-    func apiCall(_ call: MeteredCall) {
+    public func apiCall(_ call: MeteredCall) {
         guard enabled else { return }
         Counter(label: Name.apiCalls, dimensions: [("provider", call.provider), ("operation", call.operation),
                                                    ("status_class", Self.statusClass(call))], factory: factory).increment()
@@ -89,22 +89,22 @@ public final class LedgerMetrics: Sendable {
         return "\(status / 100)xx"
     }
 
-    func decision(marketplace: String, reason: String) {
+    public func decision(marketplace: String, reason: String) {
         guard enabled else { return }
         Counter(label: Name.decisions, dimensions: [("marketplace", marketplace), ("reason", reason)], factory: factory).increment()
     }
 
-    func breakerTrip(marketplace: String) {
+    public func breakerTrip(marketplace: String) {
         guard enabled else { return }
         Counter(label: Name.breakerTrips, dimensions: [("marketplace", marketplace)], factory: factory).increment()
     }
 
-    func oversells(marketplace: String, count: Int) {
+    public func oversells(marketplace: String, count: Int) {
         guard enabled, count > 0 else { return }
         Counter(label: Name.oversells, dimensions: [("marketplace", marketplace)], factory: factory).increment(by: count)
     }
 
-    func driftCorrections(marketplace: String, count: Int) {
+    public func driftCorrections(marketplace: String, count: Int) {
         guard enabled, count > 0 else { return }
         Counter(label: Name.driftCorrections, dimensions: [("marketplace", marketplace)], factory: factory).increment(by: count)
     }

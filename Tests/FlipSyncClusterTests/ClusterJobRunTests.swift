@@ -133,6 +133,20 @@ struct ClusterJobRunTests {
         }
     }
 
+    @Test("a clean stop (systemctl stop) frees the node's run leases at once: another node takes the job without waiting 6 s for a stale heartbeat")
+    func cleanStopFrees() async throws {
+        try await withClients(2) { clients in
+            let clock = ManualClock(start)
+            let a = node(clients[0], "a", clock: clock), b = node(clients[1], "b", clock: clock)
+            try await a.tick()
+            try await b.tick()
+            guard case .acquired = try await a.acquire(job: "sweep", run: run(1)) else { Issue.record("not taken"); return }
+            #expect(try await b.acquire(job: "sweep", run: run(2)) == .held(by: JobRunHolder(job: "sweep", node: "a", runID: 1, generation: 1)))
+            await a.release()  // the node stops cleanly (its run was cancelled by the drain and its release lost)
+            #expect(try await b.acquire(job: "sweep", run: run(2)) == .acquired(JobRunLease(job: "sweep", generation: 2)))
+        }
+    }
+
     @Test("a resume is superseded by any run of its job that took the lease after it; resumed when none did")
     func resumeSuperseded() async throws {
         try await withClients(2) { clients in

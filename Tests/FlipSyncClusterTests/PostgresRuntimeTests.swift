@@ -173,8 +173,9 @@ struct PostgresRuntimeTests {
             #expect(loaded.errors.isEmpty, "\(loaded.errors)")
             let job = try #require(loaded.catalog["sync"])
             let clock = SystemSchedulerClock()
+            let metrics = DaemonMetrics()
             let runtime = try Runtime.open(config: loaded.config, jobs: loaded.catalog.jobs, clock: clock, logger: quietLogger,
-                                           secret: Self.secrets(sandbox, loaded.config, password: server.password))
+                                           secret: Self.secrets(sandbox, loaded.config, password: server.password), metrics: metrics.ledger)
             #expect(runtime.sqlite == nil)
             #expect(runtime.ledger.location == .postgres(endpoint))
             #expect(Set(runtime.services.marketplaces.keys) == [.amazon, .shopify])
@@ -198,7 +199,18 @@ struct PostgresRuntimeTests {
             #expect(!onHand.isEmpty)
             #expect(try !sync.pushes(runID: run.id).isEmpty)
             let calls = try reader.session.query("SELECT COUNT(*)::BIGINT AS n FROM spend WHERE run_id = $1", [.integer(run.id)])
-            #expect(try calls[0].makeRandomAccess()["n"].decode(Int64.self) > 0)
+            let callCount = try calls[0].makeRandomAccess()["n"].decode(Int64.self)
+            #expect(callCount > 0)
+            // The ledger's facts as metrics, as on SQLite: the run started and ended once, each call counted.
+            let scrape = metrics.scrape(pool: nil, quota: nil)
+            func sum(_ name: String, _ label: String = "") -> Double {
+                scrape.split(separator: "\n").filter { line in
+                    (line.hasPrefix(name + "{") || line.hasPrefix(name + " ")) && (label.isEmpty || line.contains(label))
+                }.compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }.reduce(0, +)
+            }
+            #expect(sum(LedgerMetrics.Name.runsStarted, "job=\"sync\"") == 1)
+            #expect(sum(LedgerMetrics.Name.runs, "status=\"succeeded\"") == 1 && sum(LedgerMetrics.Name.runs) == 1, "\(scrape)")
+            #expect(sum(LedgerMetrics.Name.apiCalls) == Double(callCount), "\(scrape)")
             // No SQLite ledger was made anywhere in the workspace.
             let files = FileManager.default.enumerator(atPath: space.path)?.allObjects as? [String] ?? []
             #expect(!files.contains { $0.hasSuffix(".sqlite") })
