@@ -68,10 +68,11 @@ final class TestNode: Sendable {
     let scheduler: Scheduler
     private let tasks = Mutex<[Task<Void, Never>]>([])
 
+    /// `shared`: one ledger the nodes share (as on PostgreSQL), else the node's own SQLite file.
     init(name: String, endpoint: ClusterEndpoint, password: String, catalog: JobCatalog, clock: ManualClock, scratch: Scratch,
-         started: StartedRuns) throws {
+         started: StartedRuns, shared: RunStore? = nil) throws {
         self.name = name
-        store = try RunStore(path: scratch.path + "/\(name).sqlite")
+        store = try shared ?? RunStore(path: scratch.path + "/\(name).sqlite")
         client = PostgresClient(configuration: endpoint.clientConfiguration(password: password), backgroundLogger: quietLogger)
         coordinator = ClusterCoordinator(client: client, nodeID: name, host: "test-host", pid: 1, time: .injected(clock), logger: quietLogger)
         scheduler = Scheduler(catalog: catalog, ledger: store, clock: clock,
@@ -117,7 +118,7 @@ final class TestCluster: Sendable {
     let nodes: [TestNode]
     let started = StartedRuns()
 
-    init(nodes names: [String], jobs: [String], at start: Timestamp) async throws {
+    init(nodes names: [String], jobs: [String], at start: Timestamp, sharedLedger: Bool = false) async throws {
         let server = try server()
         endpoint = try await server.freshDatabase()
         password = server.password
@@ -129,9 +130,10 @@ final class TestCluster: Sendable {
                                                      now: start)
         precondition(diagnostics.isEmpty, "\(diagnostics)")
         var nodes: [TestNode] = []
+        let shared = sharedLedger ? try RunStore(path: scratch.path + "/shared.sqlite") : nil
         for name in names {
             nodes.append(try TestNode(name: name, endpoint: endpoint, password: password, catalog: catalog, clock: clock,
-                                      scratch: scratch, started: started))
+                                      scratch: scratch, started: started, shared: shared))
         }
         self.nodes = nodes
         try await nodes[0].coordinator.migrate()

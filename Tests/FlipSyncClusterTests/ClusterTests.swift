@@ -70,6 +70,43 @@ struct ClusterTests {
         await cluster.shutdown()
     }
 
+    @Test("on one shared ledger, a pause set through a standby node is obeyed by the scheduler node from its next fire, and no node's save clears it; a resume through the scheduler node runs the job again")
+    func pauseAcrossNodes() async throws {
+        let cluster = try await TestCluster(nodes: ["a", "b"], jobs: [everySecondJob("tick")], at: start, sharedLedger: true)
+        let (a, b) = (cluster["a"], cluster["b"])
+        try await a.coordinator.tick()
+        try await b.coordinator.tick()
+        await a.start()
+        await b.start()
+        await cluster.clock.waitForSleepers(2)
+        func seconds(_ n: Int) async throws {
+            for _ in 0..<n {
+                try await a.coordinator.tick()
+                try await b.coordinator.tick()
+                await cluster.second(live: 2)
+            }
+        }
+        try await seconds(5)
+        try await b.scheduler.setPaused(true, job: "tick")  // through the standby
+        let pausedAt = cluster.clock.now().secondsSinceEpoch
+        try await seconds(6)
+        let whilePaused = try a.store.recentRuns(job: "tick", limit: 1000).filter { ($0.scheduledAt ?? 0) > pausedAt }
+        #expect(whilePaused.count >= 4, "the scheduler node kept handling the fires")
+        #expect(whilePaused.allSatisfy { $0.status == .skipped && $0.skipReason == .paused },
+                "\(whilePaused.map { "\($0.scheduledAt ?? 0) \($0.status.rawValue) \($0.skipReason?.rawValue ?? "-")" })")
+        #expect(try a.store.scheduleStates()["tick"]?.paused == true, "no node's save cleared the pause")
+        #expect(await a.scheduler.jobs().first { $0.name == "tick" }?.paused == true, "the scheduler node knows it")
+        try await a.scheduler.setPaused(false, job: "tick")
+        let resumedAt = cluster.clock.now().secondsSinceEpoch
+        try await seconds(4)
+        let afterResume = try a.store.recentRuns(job: "tick", limit: 1000).filter { ($0.scheduledAt ?? 0) > resumedAt }
+        #expect(!afterResume.isEmpty && afterResume.allSatisfy { $0.skipReason != .paused }, "runs again after the resume")
+        #expect(try a.store.scheduleStates()["tick"]?.paused == false)
+        await a.scheduler.stop()
+        await b.scheduler.stop()
+        await cluster.shutdown()
+    }
+
     @Test("the leader dies: the standby takes the lease within lease + acquire interval (7 s) and runs the fires missed meanwhile")
     func failover() async throws {
         let cluster = try await TestCluster(nodes: ["a", "b"], jobs: [everySecondJob("tick")], at: start)

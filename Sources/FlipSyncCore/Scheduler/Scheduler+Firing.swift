@@ -19,6 +19,7 @@ extension Scheduler {
         guard nextDue.values.contains(where: { $0 <= now }) else { return }
         var claimed: Set<FireKey>?
         if let gate {
+            refreshPauses()
             do {
                 if standby { try await followCluster(gate, now: now) }
                 let candidates = catalog.jobs.flatMap { job in dueFires(of: job, now: now).map { FireKey(job: job.name, scheduledAt: $0) } }
@@ -51,6 +52,24 @@ extension Scheduler {
         } catch {
             if ran { (nextDue, states, running, queued, startQueue) = saved }
             logger.error("cannot record the fires due now; they wait for the next turn: \(error)", metadata: ["event": "fires-deferred"])
+        }
+    }
+
+    /// Several nodes (with a gate) may share one ledger (PostgreSQL): a job paused or resumed
+    /// through another node is in the ledger, not in this node's memory. Before it fires or saves
+    /// a job's state, this node takes the stored pause flags, so it obeys them and its save does
+    /// not put back the old flag. (On a node's own SQLite ledger the flags read are its own.)
+    private func refreshPauses() {
+        let stored: [String: ScheduleState]
+        do {
+            stored = try ledger.scheduleStates()
+        } catch {
+            logger.error("cannot read the jobs' pause flags; firing with the ones this node knows: \(error)")
+            return
+        }
+        for (name, state) in stored where states[name] != nil && states[name]?.paused != state.paused {
+            states[name]?.paused = state.paused
+            logger.notice("\(name) \(state.paused ? "paused" : "resumed") through another node", metadata: ["job": "\(name)"])
         }
     }
 
