@@ -64,15 +64,22 @@ private func node(_ client: PostgresClient, _ name: String, clock: ManualClock, 
     ClusterCoordinator(client: client, nodeID: name, host: "test-host", pid: pid, time: .injected(clock), logger: quietLogger)
 }
 
+/// Nodes "a" and "b" on the test's database, each registered by one heartbeat. `deadPID`: a's
+/// process id is one that does not exist, so a restart of "a" on this host may take its name.
+private func twoNodes(_ clients: [PostgresClient], clock: ManualClock, deadPID: Bool = false) async throws -> (ClusterCoordinator, ClusterCoordinator) {
+    let a = node(clients[0], "a", clock: clock, pid: deadPID ? Int64(Int32.max) : 1), b = node(clients[1], "b", clock: clock)
+    try await a.tick()
+    try await b.tick()
+    return (a, b)
+}
+
 @Suite("Cluster job run leases on PostgreSQL", .postgresInstalled, .postgres, .serialized, .timeLimit(.minutes(5)))
 struct ClusterJobRunTests {
     @Test("two nodes race 40 times for one job's run lease: exactly one holds it at a time; released, the other takes it under the next generation")
     func oneHolderAtATime() async throws {
         try await withClients(2) { clients in
             let clock = ManualClock(start)
-            let a = node(clients[0], "a", clock: clock), b = node(clients[1], "b", clock: clock)
-            try await a.tick()
-            try await b.tick()
+            let (a, b) = try await twoNodes(clients, clock: clock)
             var generations: [Int64] = []
             for round in 0..<20 {
                 // Both ask at once, each twice (a node's own second run is refused too).
@@ -104,9 +111,7 @@ struct ClusterJobRunTests {
     func deadHolderFreed() async throws {
         try await withClients(2) { clients in
             let clock = ManualClock(start)
-            let a = node(clients[0], "a", clock: clock, pid: Int64(Int32.max)), b = node(clients[1], "b", clock: clock)
-            try await a.tick()
-            try await b.tick()
+            let (a, b) = try await twoNodes(clients, clock: clock, deadPID: true)
             guard case .acquired = try await a.acquire(job: "sweep", run: run(7)) else { Issue.record("a could not take a free lease"); return }
             // a dies (no more heartbeats).
             clock.advance(byMilliseconds: 5000)
@@ -137,9 +142,7 @@ struct ClusterJobRunTests {
     func cleanStopFrees() async throws {
         try await withClients(2) { clients in
             let clock = ManualClock(start)
-            let a = node(clients[0], "a", clock: clock), b = node(clients[1], "b", clock: clock)
-            try await a.tick()
-            try await b.tick()
+            let (a, b) = try await twoNodes(clients, clock: clock)
             guard case .acquired = try await a.acquire(job: "sweep", run: run(1)) else { Issue.record("not taken"); return }
             #expect(try await b.acquire(job: "sweep", run: run(2)) == .held(by: JobRunHolder(job: "sweep", node: "a", runID: 1, generation: 1)))
             await a.release()  // the node stops cleanly (its run was cancelled by the drain and its release lost)
@@ -151,11 +154,9 @@ struct ClusterJobRunTests {
     func resumeSuperseded() async throws {
         try await withClients(2) { clients in
             let clock = ManualClock(start)
-            let a = node(clients[0], "a", clock: clock, pid: Int64(Int32.max)), b = node(clients[1], "b", clock: clock)
+            let (a, b) = try await twoNodes(clients, clock: clock, deadPID: true)
             await a.shareRunIDs(true)
             await b.shareRunIDs(true)
-            try await a.tick()
-            try await b.tick()
             guard case .acquired = try await a.acquire(job: "sweep", run: run(10)) else { Issue.record("not taken"); return }
             // a dies mid-run and restarts: nobody ran the job since, so its run 10 is resumed.
             let a2 = node(clients[0], "a", clock: clock, pid: Int64(getpid()))
@@ -192,9 +193,7 @@ struct ClusterJobRunTests {
     func stillHeld() async throws {
         try await withClients(2) { clients in
             let clock = ManualClock(start)
-            let a = node(clients[0], "a", clock: clock), b = node(clients[1], "b", clock: clock)
-            try await a.tick()
-            try await b.tick()
+            let (a, b) = try await twoNodes(clients, clock: clock)
             guard case .acquired(let lease) = try await a.acquire(job: "sweep", run: run(1)) else { Issue.record("not taken"); return }
             #expect(await a.stillHeld(lease))
             clock.advance(byMilliseconds: 4999)
@@ -216,9 +215,7 @@ struct ClusterJobRunTests {
         try await withClients(2) { clients in
             let clock = ManualClock(start)
             let scratch = Scratch()
-            let a = node(clients[0], "a", clock: clock), b = node(clients[1], "b", clock: clock)
-            try await a.tick()
-            try await b.tick()
+            let (a, b) = try await twoNodes(clients, clock: clock)
             let ledgerA = try RunStore(path: scratch.path + "/a.sqlite"), ledgerB = try RunStore(path: scratch.path + "/b.sqlite")
             let innerA = HeldExecutor(ledger: ledgerA, clock: clock), innerB = HeldExecutor(ledger: ledgerB, clock: clock)
             let gatedA = GatedRunExecutor(inner: innerA, gate: a, ledger: ledgerA, clock: clock, logger: quietLogger)
