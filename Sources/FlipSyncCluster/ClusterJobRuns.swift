@@ -25,21 +25,31 @@ extension ClusterCoordinator: JobRunGate {
         sharedRunIDs = shared
     }
 
+    /// SQL: whether the lease row `r` is free: released, or its holder is no longer its node's
+    /// live process (heartbeat older than the lease, stopped, or replaced by a restart). Reads
+    /// `now` from the statement's `clock` (``acquire(job:run:)``).
+    private var freeCondition: String {
+        """
+        (r.released OR NOT EXISTS (
+            SELECT 1 FROM flipsync_cluster_nodes n
+            WHERE n.node_id = r.node_id AND n.instance_id = r.instance_id
+              AND n.stopped_at_ms IS NULL AND n.heartbeat_at_ms > (SELECT ms FROM clock) - \(timing.leaseMilliseconds)))
+        """
+    }
+
     public func acquire(job: String, run: RunInfo) async throws -> JobRunVerdict {
         for _ in 0..<3 {
-            let now = try await now()
-            let stale = now - timing.leaseMilliseconds
+            // One statement takes the lease where it is free, on the database's clock.
+            let now = time.parameter
             let resumes = run.resumes
             let rows = try await client.query("""
+                WITH clock AS (SELECT \(now: now) AS ms)
                 INSERT INTO flipsync_cluster_job_runs AS r (job, node_id, instance_id, run_id, generation, acquired_at_ms)
-                VALUES (\(job), \(nodeID), \(instanceID), \(run.id), 1, \(now))
+                VALUES (\(job), \(nodeID), \(instanceID), \(run.id), 1, (SELECT ms FROM clock))
                 ON CONFLICT (job) DO UPDATE SET node_id = EXCLUDED.node_id, instance_id = EXCLUDED.instance_id,
                     run_id = EXCLUDED.run_id, generation = r.generation + 1, acquired_at_ms = EXCLUDED.acquired_at_ms,
                     released = false, cancel_requested = false
-                WHERE (r.released OR NOT EXISTS (
-                          SELECT 1 FROM flipsync_cluster_nodes n
-                          WHERE n.node_id = r.node_id AND n.instance_id = r.instance_id
-                            AND n.stopped_at_ms IS NULL AND n.heartbeat_at_ms > \(stale)))
+                WHERE \(unescaped: freeCondition)
                   AND (\(resumes)::bigint IS NULL
                        OR (r.run_id <= \(resumes)::bigint AND (r.node_id = \(nodeID) OR \(sharedRunIDs))))
                 RETURNING generation
@@ -49,11 +59,8 @@ extension ClusterCoordinator: JobRunGate {
             }
             // Refused: held by a live run, or (a resume) a newer run took it since.
             let holder = try await client.query("""
-                SELECT r.node_id, r.run_id, r.generation,
-                       (r.released OR NOT EXISTS (
-                           SELECT 1 FROM flipsync_cluster_nodes n
-                           WHERE n.node_id = r.node_id AND n.instance_id = r.instance_id
-                             AND n.stopped_at_ms IS NULL AND n.heartbeat_at_ms > \(stale))) AS free
+                WITH clock AS (SELECT \(now: now) AS ms)
+                SELECT r.node_id, r.run_id, r.generation, \(unescaped: freeCondition) AS free
                 FROM flipsync_cluster_job_runs r WHERE r.job = \(job)
                 """, logger: logger)
             for try await (node, runID, generation, free) in holder.decode((String, Int64, Int64, Bool).self) {

@@ -107,6 +107,15 @@ enum ClusterSchema {
             )
             """,
         ]),
+        (5, "dispatched-tasks", [
+            // Runs' tasks on the queue (`ClusterTaskDispatcher`, `ClusterTaskWorker`): the node whose
+            // run enqueued the task (a draining node claims only its own runs' tasks), a request from
+            // that run to stop it (its holder sees it at its next lease renewal), and how it ended
+            // where it ran (`finished`, `budget_exhausted`, `abandoned`, `cancelled`).
+            "ALTER TABLE flipsync_cluster_tasks ADD COLUMN origin_node TEXT",
+            "ALTER TABLE flipsync_cluster_tasks ADD COLUMN cancel_requested BOOLEAN NOT NULL DEFAULT false",
+            "ALTER TABLE flipsync_cluster_tasks ADD COLUMN outcome TEXT",
+        ]),
     ]
 
     static var latestVersion: Int32 { migrations.last!.version }

@@ -18,6 +18,26 @@ public struct ClaimedTask: Sendable, Hashable {
     }
 }
 
+/// How a queued task ended (``ClusterTaskQueue/endings(_:)``).
+public struct TaskEnding: Sendable, Hashable {
+    /// `failed` in the queue: never run to its end (cancelled, or its payload unreadable).
+    public var failed: Bool
+    /// How it ended where it ran: `finished`, `budget_exhausted`, `abandoned`, `cancelled`.
+    public var outcome: String?
+    public var message: String?
+}
+
+public enum ClusterTaskQueueError: Error, CustomStringConvertible {
+    case noRow
+    case badState(Int64, String)
+    public var description: String {
+        switch self {
+        case .noRow: return "the task queue returned no row"
+        case .badState(let id, let state): return "task \(id) has an unknown state \"\(state)\""
+        }
+    }
+}
+
 /// A task's row as operators and tests see it.
 public struct ClusterTaskRow: Sendable, Hashable {
     public enum State: String, Sendable { case pending, claimed, done, failed }
@@ -29,6 +49,10 @@ public struct ClusterTaskRow: Sendable, Hashable {
     public var token: Int64
     public var attempts: Int32
     public var error: String?
+    /// The node whose run enqueued it (nil: enqueued by `enqueue(run:tasks:)`).
+    public var origin: String? = nil
+    /// How it ended where it ran (see ``TaskEnding``).
+    public var outcome: String? = nil
 }
 
 /// Tasks claimed, not assigned: every node with room in its pool claims pending tasks from one
@@ -184,6 +208,148 @@ public actor ClusterTaskQueue {
         return count
     }
 
+    // MARK: Runs' tasks (ClusterTaskDispatcher, ClusterTaskWorker)
+
+    /// Adds one task of a run enqueued by `origin`'s coordinator and returns its id (the id it
+    /// already has when this (run, key) was enqueued before).
+    public func enqueue(run: String, key: String, payload: String, origin: String) async throws -> Int64 {
+        let now = time.parameter
+        let rows = try await client.query("""
+            INSERT INTO flipsync_cluster_tasks (run_id, task_key, payload, enqueued_at_ms, origin_node)
+            VALUES (\(run), \(key), \(payload), \(now: now), \(origin))
+            ON CONFLICT (run_id, task_key) DO UPDATE SET task_key = EXCLUDED.task_key
+            RETURNING id
+            """, logger: logger)
+        for try await id in rows.decode(Int64.self) { return id }
+        throw ClusterTaskQueueError.noRow
+    }
+
+    /// Claims like ``claim(node:limit:leaseMilliseconds:)``, but only tasks `origin`'s runs
+    /// enqueued: what a node claims while it drains (its own runs finish; others' work is left
+    /// to the other nodes).
+    public func claim(node: String, limit: Int, leaseMilliseconds: Int64, onlyFrom origin: String) async throws -> [ClaimedTask] {
+        guard limit > 0 else { return [] }
+        let now = time.parameter
+        let rows = try await client.query("""
+            WITH clock AS (SELECT \(now: now) AS ms)
+            UPDATE flipsync_cluster_tasks t
+            SET state = 'claimed', lease_holder = \(node), lease_expires_at_ms = (SELECT ms FROM clock) + \(leaseMilliseconds),
+                token = t.token + 1, attempts = t.attempts + 1, started_at_ms = NULL
+            WHERE t.id IN (
+                SELECT id FROM flipsync_cluster_tasks
+                WHERE (state = 'pending' OR (state = 'claimed' AND lease_expires_at_ms <= (SELECT ms FROM clock)))
+                  AND origin_node = \(origin)
+                ORDER BY id
+                LIMIT \(Int64(limit))
+                FOR UPDATE SKIP LOCKED)
+            RETURNING t.id, t.run_id, t.task_key, t.payload, t.token, t.attempts
+            """, logger: logger)
+        var out: [ClaimedTask] = []
+        for try await (id, run, key, payload, token, attempts) in rows.decode((Int64, String, String, String, Int64, Int32).self) {
+            out.append(ClaimedTask(id: id, run: run, key: key, payload: payload, token: token, attempts: attempts))
+        }
+        return out.sorted { $0.id < $1.id }
+    }
+
+    /// Extends `node`'s leases like ``heartbeat(node:leaseMilliseconds:)`` and returns, of the
+    /// tasks it holds, those whose run asked to stop them (``requestCancel(_:)``).
+    public func renew(node: String, leaseMilliseconds: Int64) async throws -> (held: Int, cancel: Set<Int64>) {
+        let now = time.parameter
+        let rows = try await client.query("""
+            UPDATE flipsync_cluster_tasks SET lease_expires_at_ms = \(now: now) + \(leaseMilliseconds)
+            WHERE state = 'claimed' AND lease_holder = \(node)
+            RETURNING id, cancel_requested
+            """, logger: logger)
+        var held = 0, cancel = Set<Int64>()
+        for try await (id, requested) in rows.decode((Int64, Bool).self) {
+            held += 1
+            if requested { cancel.insert(id) }
+        }
+        return (held, cancel)
+    }
+
+    /// A node's process starting: the tasks its node name still holds are a dead process's
+    /// (one live process per node name), so they go back to pending at once, for any node to
+    /// claim without waiting for their leases to expire. Returns how many.
+    @discardableResult
+    public func releaseHeld(node: String) async throws -> Int {
+        var count = 0
+        for try await _ in try await client.query("""
+            UPDATE flipsync_cluster_tasks
+            SET state = 'pending', lease_holder = NULL, lease_expires_at_ms = NULL, started_at_ms = NULL
+            WHERE state = 'claimed' AND lease_holder = \(node)
+            RETURNING id
+            """, logger: logger).decode(Int64.self) { count += 1 }
+        return count
+    }
+
+    /// Ends a task `node` ran: `done`, with how it ended there (`outcome`) and why. Fenced by
+    /// the token like ``complete(_:node:)``; false when refused.
+    public func finish(_ task: ClaimedTask, node: String, outcome: String, message: String?) async throws -> Bool {
+        let now = time.parameter
+        return try await fenced("""
+            UPDATE flipsync_cluster_tasks SET state = 'done', outcome = \(outcome), error = \(message),
+                finished_at_ms = \(now: now), lease_expires_at_ms = NULL
+            WHERE id = \(task.id) AND state = 'claimed' AND lease_holder = \(node) AND token = \(task.token)
+            RETURNING id
+            """)
+    }
+
+    /// Gives a claimed task back to the queue at once (the node is stopping, or it stopped the
+    /// task before it ended), not counted as an attempt. Fenced by the token.
+    public func release(_ task: ClaimedTask, node: String) async throws -> Bool {
+        try await fenced("""
+            UPDATE flipsync_cluster_tasks
+            SET state = 'pending', lease_holder = NULL, lease_expires_at_ms = NULL, started_at_ms = NULL,
+                attempts = GREATEST(attempts - 1, 0)
+            WHERE id = \(task.id) AND state = 'claimed' AND lease_holder = \(node) AND token = \(task.token)
+            RETURNING id
+            """)
+    }
+
+    /// A run no longer waits for this task: unclaimed, it ends `failed` (`cancelled`) at once and
+    /// is never claimed; claimed, its holder is asked to stop it (seen at its next renewal).
+    public func requestCancel(_ id: Int64) async throws {
+        let now = time.parameter
+        for try await _ in try await client.query("""
+            UPDATE flipsync_cluster_tasks
+            SET cancel_requested = true,
+                state = CASE WHEN state = 'pending' THEN 'failed' ELSE state END,
+                outcome = CASE WHEN state = 'pending' THEN 'cancelled' ELSE outcome END,
+                finished_at_ms = CASE WHEN state = 'pending' THEN \(now: now) ELSE finished_at_ms END
+            WHERE id = \(id) AND state IN ('pending', 'claimed')
+            RETURNING id
+            """, logger: logger).decode(Int64.self) {}
+    }
+
+    /// How each of these tasks ended, for those that have (`done` or `failed`): state, outcome
+    /// and message. The rest are left out.
+    public func endings(_ ids: [Int64]) async throws -> [Int64: TaskEnding] {
+        guard !ids.isEmpty else { return [:] }
+        let rows = try await client.query("""
+            SELECT id, state, outcome, error FROM flipsync_cluster_tasks
+            WHERE id = ANY(\(ids)::bigint[]) AND state IN ('done', 'failed')
+            """, logger: logger)
+        var out: [Int64: TaskEnding] = [:]
+        for try await (id, state, outcome, error) in rows.decode((Int64, String, String?, String?).self) {
+            out[id] = TaskEnding(failed: state == "failed", outcome: outcome, message: error)
+        }
+        return out
+    }
+
+    /// Deletes ended tasks that ended more than `olderThanMilliseconds` ago. Returns how many.
+    @discardableResult
+    public func prune(olderThanMilliseconds age: Int64) async throws -> Int {
+        let now = time.parameter
+        var count = 0
+        for try await _ in try await client.query("""
+            DELETE FROM flipsync_cluster_tasks
+            WHERE state IN ('done', 'failed') AND COALESCE(finished_at_ms, enqueued_at_ms) < \(now: now) - \(age)
+            RETURNING id
+            """, logger: logger).decode(Int64.self) { count += 1 }
+        return count
+    }
+
     /// Tasks claimed and not finished, by holder (what `flipsyncctl nodes` could show per node).
     public func claimedByNode() async throws -> [String: Int] {
         let rows = try await client.query("""
@@ -197,14 +363,15 @@ public actor ClusterTaskQueue {
     /// Every task of a run, by id (for tests and operators).
     public func tasks(run: String) async throws -> [ClusterTaskRow] {
         let rows = try await client.query("""
-            SELECT id, run_id, task_key, state, lease_holder, token, attempts, error
+            SELECT id, run_id, task_key, state, lease_holder, token, attempts, error, origin_node, outcome
             FROM flipsync_cluster_tasks WHERE run_id = \(run) ORDER BY id
             """, logger: logger)
         var out: [ClusterTaskRow] = []
-        for try await (id, run, key, state, holder, token, attempts, error)
-            in rows.decode((Int64, String, String, String, String?, Int64, Int32, String?).self) {
-            out.append(ClusterTaskRow(id: id, run: run, key: key, state: ClusterTaskRow.State(rawValue: state) ?? .failed,
-                                      holder: holder, token: token, attempts: attempts, error: error))
+        for try await (id, run, key, state, holder, token, attempts, error, origin, outcome)
+            in rows.decode((Int64, String, String, String, String?, Int64, Int32, String?, String?, String?).self) {
+            guard let state = ClusterTaskRow.State(rawValue: state) else { throw ClusterTaskQueueError.badState(id, state) }
+            out.append(ClusterTaskRow(id: id, run: run, key: key, state: state,
+                                      holder: holder, token: token, attempts: attempts, error: error, origin: origin, outcome: outcome))
         }
         return out
     }

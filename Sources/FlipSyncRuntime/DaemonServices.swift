@@ -14,8 +14,8 @@ extension Runtime {
     /// makes each run hold its job's cluster-wide run lease (``GatedRunExecutor``).
     public func scheduler(catalog: JobCatalog, pool: PermitPool, clock: any SchedulerClock, notifier: Notifier,
                           status: DaemonStatus, logger: Logger, gate: (any FireGate)? = nil,
-                          runGate: (any JobRunGate)? = nil) -> Scheduler {
-        var executor: any RunExecutor = coordinator(pool: pool, clock: clock, logger: logger)
+                          runGate: (any JobRunGate)? = nil, dispatch: (any TaskDispatch)? = nil) -> Scheduler {
+        var executor: any RunExecutor = coordinator(pool: pool, clock: clock, logger: logger, dispatch: dispatch)
         if let runGate {
             executor = GatedRunExecutor(inner: executor, gate: runGate, ledger: ledger.runs, clock: clock, logger: logger)
         }
@@ -68,8 +68,13 @@ public struct SchedulerService: Service, CustomStringConvertible {
     let notifier: Notifier
     let status: DaemonStatus
     let logger: Logger
+    /// Told when the daemon begins to stop (before the runs drain): the cluster's task worker
+    /// stops taking other nodes' tasks.
+    let onStopping: @Sendable () -> Void
 
-    public init(scheduler: Scheduler, drain: TimeSpan, notifier: Notifier, status: DaemonStatus, logger: Logger) {
+    public init(scheduler: Scheduler, drain: TimeSpan, notifier: Notifier, status: DaemonStatus, logger: Logger,
+                onStopping: @escaping @Sendable () -> Void = {}) {
+        self.onStopping = onStopping
         self.scheduler = scheduler
         self.drain = drain
         self.notifier = notifier
@@ -84,13 +89,14 @@ public struct SchedulerService: Service, CustomStringConvertible {
         notifier.ready(status: line)
         logger.notice("flipsyncd ready: \(line)", metadata: ["event": "daemon-ready"])
         status.markReady()
-        let (scheduler, drain, notifier, logger) = (self.scheduler, self.drain, self.notifier, self.logger)
+        let (scheduler, drain, notifier, logger, onStopping) = (self.scheduler, self.drain, self.notifier, self.logger, self.onStopping)
         await withGracefulShutdownHandler {
             await scheduler.run(drain: drain)
         } onGracefulShutdown: {
             notifier.stopping(status: "stopping: draining running runs (up to \(drain))")
             notifier.extendTimeout(microseconds: UInt64(drain.milliseconds + 5000) * 1000)
             logger.notice("stopping: no new runs; waiting up to \(drain) for running ones", metadata: ["event": "daemon-stopping"])
+            onStopping()
             Task { await scheduler.stop() }
         }
     }

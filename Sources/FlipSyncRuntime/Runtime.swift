@@ -63,11 +63,15 @@ public struct Runtime: Sendable {
 
     /// The run coordinator over this runtime's ledger and plans, its runs' spend read from the
     /// spend ledger.
+    /// With `dispatch` (a cluster on a shared PostgreSQL ledger), the tasks of each plan's
+    /// `distributedAgents` go to the cluster's task queue.
     public func coordinator(pool: PermitPool, clock: any SchedulerClock, logger: Logger,
-                            onProgress: (@Sendable (RunProgress) -> Void)? = nil) -> RunCoordinator {
+                            onProgress: (@Sendable (RunProgress) -> Void)? = nil,
+                            dispatch: (any TaskDispatch)? = nil) -> RunCoordinator {
         let plans = self.plans, spend = ledger.spend
         return RunCoordinator(ledger: ledger.runs, pool: pool, clock: clock, plan: { plans.plan(for: $0) }, logger: logger,
-                              onProgress: onProgress, runSpend: { (try? spend.spent(runID: $0).micros) ?? 0 })
+                              onProgress: onProgress, runSpend: { (try? spend.spent(runID: $0).micros) ?? 0 },
+                              dispatch: dispatch)
     }
 
     /// One run of `job`, now, outside the scheduler — `flipsyncctl run --local` and anything
@@ -76,7 +80,8 @@ public struct Runtime: Sendable {
     /// plan, agents, limits and ledger as the daemon's runs) and read back once it has ended.
     public func runOnce(job: JobDefinition, requestedBy: UInt32?, pool: PermitPool, clock: any SchedulerClock, logger: Logger,
                         onStarted: (RunInfo) -> Void = { _ in },
-                        onProgress: (@Sendable (RunProgress) -> Void)? = nil) async throws(LedgerError) -> (run: RunInfo, status: RunStatus) {
+                        onProgress: (@Sendable (RunProgress) -> Void)? = nil,
+                        dispatch: (any TaskDispatch)? = nil) async throws(LedgerError) -> (run: RunInfo, status: RunStatus) {
         let recorded: RunInfo?
         do {
             recorded = try ledger.runs.recordFire(job: job.name, kind: job.kind.rawValue, trigger: .manual, requestedBy: requestedBy,
@@ -90,7 +95,8 @@ public struct Runtime: Sendable {
             throw .storage("could not record a run of \(job.name)")
         }
         onStarted(run)
-        let status = await coordinator(pool: pool, clock: clock, logger: logger, onProgress: onProgress).execute(run: run, job: job)
+        let status = await coordinator(pool: pool, clock: clock, logger: logger, onProgress: onProgress, dispatch: dispatch)
+            .execute(run: run, job: job)
         do {
             return (try ledger.runs.run(id: run.id) ?? run, status)
         } catch {

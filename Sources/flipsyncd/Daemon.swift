@@ -88,9 +88,21 @@ struct Daemon {
 
         let status = DaemonStatus()
         let pool = PermitPool(permits: config.poolSize)
+        // A cluster on a shared PostgreSQL ledger: runs dispatch their plans' distributed tasks
+        // to the cluster's queue, and every node claims them (issue 16, item 3).
+        let nodeName = config.nodeName ?? Self.hostName()
+        let queue = cluster.flatMap { runtime.sqlite == nil ? ClusterTaskQueue(client: $0.client, logger: logger) : nil }
+        let dispatcher = queue.map { ClusterTaskDispatcher(queue: $0, node: nodeName, clock: clock, logger: logger) }
         let scheduler = runtime.scheduler(catalog: loaded.catalog, pool: pool, clock: clock,
                                           notifier: notifier, status: status, logger: logger, gate: cluster?.coordinator,
-                                          runGate: cluster?.coordinator)
+                                          runGate: cluster?.coordinator, dispatch: dispatcher)
+        let worker = queue.map { queue in
+            // Runs claimed tasks here, as their run's own coordinator would, with this node's jobs.
+            let here = runtime.coordinator(pool: pool, clock: clock, logger: logger)
+            return ClusterTaskWorker(queue: queue, node: nodeName, room: { max(0, pool.capacity - pool.inUse - pool.waiting) },
+                                     perform: { task in try await here.performDispatched(task, job: await scheduler.definition(named: task.job)) },
+                                     clock: clock, logger: logger)
+        }
         if let cluster {
             // One PostgreSQL run ledger for every node: run ids are one sequence, so a resume
             // can tell whether another node's run of its job started after it.
@@ -137,9 +149,12 @@ struct Daemon {
         }
         // Before the scheduler: it stops after the scheduler has drained, releasing the lease.
         if let cluster { services.append(.init(service: cluster)) }
+        // Between the two: it claims tasks while the scheduler drains (its own runs' only), and
+        // hands back what it has not finished before the cluster client stops.
+        if let worker { services.append(.init(service: worker)) }
         services += [
                 .init(service: SchedulerService(scheduler: scheduler, drain: config.drainTimeout, notifier: notifier,
-                                                status: status, logger: logger)),
+                                                status: status, logger: logger, onStopping: { worker?.beginDrain() })),
                 RetentionPruner(ledger: runtime.ledger.runs, clock: clock, retention: config.runRetention, logger: logger).service,
                 .init(service: ReloadService(hangups: hangups, reloader: reloader, status: status),
                       successTerminationBehavior: .ignore),

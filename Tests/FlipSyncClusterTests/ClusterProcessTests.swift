@@ -644,6 +644,25 @@ struct ClusterProcessTests {
                 "\(event) \(journals.map { $0.components(separatedBy: event).count - 1 }.reduce(0, +))"
             }
             let cancelled = all.filter { $0.status == .cancelled }.map { "\($0.job) run \($0.id): \($0.error ?? "-")" }
+            // The sweeps' decide tasks went through the task queue (kept an hour): which node ran
+            // each, whose run it was, how many were claimed again after their node died.
+            var queued = 0, elsewhere = 0, reclaimed = 0, byHolder: [String: Int] = [:], byEnding: [String: Int] = [:]
+            for row in try ledger.session.query("""
+                SELECT COALESCE(lease_holder, '') AS holder, COALESCE(origin_node, '') AS origin, attempts::BIGINT AS attempts,
+                       state, COALESCE(outcome, '') AS outcome FROM flipsync_cluster_tasks
+                """) {
+                let columns = row.makeRandomAccess()
+                let holder = try columns["holder"].decode(String.self), origin = try columns["origin"].decode(String.self)
+                queued += 1
+                if !holder.isEmpty && holder != origin { elsewhere += 1 }
+                if try columns["attempts"].decode(Int64.self) > 1 { reclaimed += 1 }
+                byHolder[holder.isEmpty ? "-" : holder, default: 0] += 1
+                byEnding[try columns["state"].decode(String.self) + "/" + columns["outcome"].decode(String.self), default: 0] += 1
+            }
+            #expect(queued > 0 && elsewhere > 0, "the sweeps' decide tasks ran on other nodes than their run's: \(elsewhere) of \(queued)")
+            print("""
+                cluster shipped jobs: task queue \(queued) decide tasks, \(elsewhere) run on another node than their run's, \(reclaimed) claimed again after their node died; by node \(byHolder.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")); by ending \(byEnding.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+                """)
             print("""
                 cluster shipped jobs: job run leases: \(leaseEvents.joined(separator: ", ")); runs skipped by another node's run \(all.filter { $0.status == .skipped && ($0.summary ?? "").hasPrefix("overlap: run ") }.count), resumes superseded \(all.filter { $0.status == .skipped && ($0.summary ?? "").hasPrefix("superseded: ") }.count); cancelled runs \(cancelled)
                 cluster shipped jobs: \(kills.count) SIGKILLs (\(kills.filter(\.scheduler).count) of the scheduler node, \(notMidRun) of them with no marketplace run going within 8 s; \

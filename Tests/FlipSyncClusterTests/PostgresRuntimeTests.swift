@@ -14,7 +14,7 @@ import Testing
 @testable import FlipSyncRuntime
 
 /// A fresh directory for a config, its jobs and (for SQLite) its ledger.
-private struct Workspace {
+struct Workspace {
     let path: String
 
     init() {

@@ -135,6 +135,10 @@ public protocol WorkflowPlan: Sendable {
     /// coordinator hands them the run's tasks without the others, so a wave of 100,000 tasks
     /// is not read back whole. Failed and unfinished tasks of these agents are all kept.
     var condensedAgents: Set<String> { get }
+    /// Agents whose tasks may run on any node of a cluster (``TaskDispatch``): each reads what
+    /// it needs from its input and the shared ledger, never from the planning process's memory,
+    /// and is safe to run again on another node. The default: none.
+    var distributedAgents: Set<String> { get }
 }
 
 /// One wave of a run, given page by page: `count` tasks in all, `page(offset, limit)` the
@@ -169,6 +173,8 @@ extension WorkflowPlan {
     }
 
     public var condensedAgents: Set<String> { [] }
+
+    public var distributedAgents: Set<String> { [] }
 
     public func summarize(_ tasks: [TaskInfo]) -> String {
         let ok = tasks.filter { $0.status == .succeeded }.count

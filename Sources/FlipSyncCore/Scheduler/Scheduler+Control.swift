@@ -53,6 +53,9 @@ extension Scheduler {
         logger.notice("\(paused ? "paused" : "resumed") \(name)", metadata: ["job": "\(name)"])
     }
 
+    /// The job of this name in the catalog the scheduler holds now (nil: none).
+    public func definition(named name: String) -> JobDefinition? { catalog[name] }
+
     public func jobs() -> [JobStatus] {
         catalog.jobs.map { job in
             let state = states[job.name]

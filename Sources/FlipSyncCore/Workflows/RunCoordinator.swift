@@ -31,6 +31,9 @@ public struct RunCoordinator: RunExecutor {
     let wavePageSize: Int?
     /// Told how many of a wave's tasks the coordinator holds at once (see `WaveGauge`).
     let gauge: WaveGauge?
+    /// Where the tasks of a plan's `distributedAgents` go (a cluster's task queue); nil: every
+    /// task runs here.
+    let dispatch: (any TaskDispatch)?
 
     /// `onProgress` is told after the tasks are planned and after each task ends (for progress
     /// bars). `runSpend` says what a run has spent, in micro-units, from the spend ledger (which
@@ -39,7 +42,8 @@ public struct RunCoordinator: RunExecutor {
     public init(ledger: any RunLedger, pool: PermitPool, clock: any SchedulerClock,
                 plan: @escaping @Sendable (JobDefinition) -> any WorkflowPlan, logger: Logger,
                 onProgress: (@Sendable (RunProgress) -> Void)? = nil, runSpend: @escaping @Sendable (Int64) -> Int64 = { _ in 0 },
-                wavePageSize: Int? = nil, gauge: WaveGauge? = nil) {
+                wavePageSize: Int? = nil, gauge: WaveGauge? = nil, dispatch: (any TaskDispatch)? = nil) {
+        self.dispatch = dispatch
         self.runSpend = runSpend
         self.wavePageSize = wavePageSize.map { Swift.max(1, $0) }
         self.gauge = gauge
@@ -51,7 +55,7 @@ public struct RunCoordinator: RunExecutor {
         self.onProgress = onProgress
     }
 
-    private enum Ending: Error {
+    enum Ending: Error {
         case timedOut
         case budget(String)
     }
@@ -322,9 +326,41 @@ public struct RunCoordinator: RunExecutor {
         progress.finished = finished
     }
 
-    /// One task, with its retries; records each state. Throws only to end the whole run
-    /// (cancellation, budget); an ordinary failure is recorded and the run goes on.
+    /// One task: dispatched to the cluster's queue when its agent is one of the plan's
+    /// `distributedAgents` and there is a queue, else run here. Throws only to end the whole
+    /// run (cancellation, budget); an ordinary failure is recorded and the run goes on.
     private func perform(_ task: PlannedTask, workflow: any WorkflowPlan, policy: RetryPolicy, context: AgentContext) async throws {
+        guard let dispatch, workflow.distributedAgents.contains(task.agent) else {
+            return try await performHere(task, workflow: workflow, policy: policy, context: context)
+        }
+        let outcome: DispatchOutcome
+        do {
+            outcome = try await dispatch.dispatch(DispatchedTask(job: context.job.name, runID: context.runID, task: task))
+        } catch let unavailable as TaskDispatchUnavailable {
+            context.logger.warning("task \(task.key) runs here: \(unavailable)", metadata: ["task": "\(task.key)", "event": "dispatch-unavailable"])
+            return try await performHere(task, workflow: workflow, policy: policy, context: context)
+        }
+        switch outcome {
+        case .finished:
+            return
+        case .budgetExhausted(let message):
+            throw Ending.budget(message)
+        case .abandoned(let why):
+            // Its run ended while it waited in the queue (this run is ending too), or the node
+            // that claimed it has no such job (it recorded the failure).
+            context.logger.notice("task \(task.key) not run: \(why)", metadata: ["task": "\(task.key)"])
+            let current = try ledger.tasks(runID: context.runID).first { $0.key == task.key }
+            if current.map({ $0.status == .pending || $0.status == .running }) ?? true {
+                try await ledger.commitTask(TaskInfo(runID: context.runID, key: task.key, agent: task.agent, status: .failed,
+                                                     attempts: current?.attempts ?? 0, finishedAt: clock.wallMilliseconds(),
+                                                     error: "not run: \(why)", input: task.input.json))
+            }
+        }
+    }
+
+    /// One task, here, with its retries; records each state. Throws only to end the whole run
+    /// (cancellation, budget); an ordinary failure is recorded and the run goes on.
+    func performHere(_ task: PlannedTask, workflow: any WorkflowPlan, policy: RetryPolicy, context: AgentContext) async throws {
         var info = TaskInfo(runID: context.runID, key: task.key, agent: task.agent, status: .running, input: task.input.json)
         guard let agent = workflow.agent(named: task.agent) else {
             info.status = .failed

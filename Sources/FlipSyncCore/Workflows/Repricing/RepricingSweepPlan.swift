@@ -83,6 +83,13 @@ public struct RepricingSweepPlan: WorkflowPlan {
     /// `summarize` are handed (both look at the decide and apply tasks' keys only).
     public var condensedAgents: Set<String> { ["decide", "apply", "apply-bulk"] }
 
+    /// In a cluster on a shared ledger, the decide tasks (the sweep's bulk: competition reads,
+    /// each listing's decision) run on whichever node claims them: each reads its listings from
+    /// the sweep's snapshot in the ledger and writes its decisions there, and deciding again is
+    /// harmless (nothing is sent). Reading the listings, planning and applying stay with the
+    /// run's own node.
+    public var distributedAgents: Set<String> { ["decide"] }
+
     /// The decide wave as it waits to be planned: each task's listings as a range of one flat
     /// array of SKUs (no array or `PlannedTask` per task), and the `plan` tasks already built;
     /// a task's `PlannedTask` is built only when the coordinator asks for its page.

@@ -1,0 +1,328 @@
+import FlipSyncCluster
+import FlipSyncCore
+import FlipSyncRuntime
+import FlipSyncSandbox
+import FlipSyncStore
+import FlipSyncTestKit
+import Foundation
+import Logging
+import PostgresNIO
+import Synchronization
+import Testing
+
+/// One node of a test cluster on a shared PostgreSQL ledger: its runtime, its client of the
+/// cluster's tables, its task worker (running) and its dispatcher.
+private final class DispatchNode: Sendable {
+    let name: String
+    let runtime: Runtime
+    let client: PostgresClient
+    let queue: ClusterTaskQueue
+    let worker: ClusterTaskWorker
+    let dispatcher: ClusterTaskDispatcher
+    let job: JobDefinition
+    private let tasks = Mutex<[Task<Void, Never>]>([])
+
+    init(name: String, space: Workspace, endpoint: ClusterEndpoint, server: TestPostgres, sandbox: SandboxServer, jobText: String,
+         timing: ClusterTaskWorker.Timing, pool: PermitPool,
+         perform: (@Sendable (DispatchedTask, DispatchNode) async throws -> DispatchOutcome)? = nil) throws {
+        self.name = name
+        space.write("flipsync.toml", PostgresRuntimeTests.config(endpoint: endpoint, baseURL: sandbox.baseURL,
+                                                                   marketplaces: [.ebay, .amazon, .shopify], node: name)
+                    + "\n[prices.ebay]\ncall = \"0.0025 USD\"\n")
+        space.write("jobs/repricing.toml", jobText)
+        let loaded = space.load()
+        guard loaded.errors.isEmpty, let job = loaded.catalog["nightly-repricing"] else { throw LedgerError.notFound("\(loaded.errors)") }
+        self.job = job
+        let clock = SystemSchedulerClock()
+        runtime = try Runtime.open(config: loaded.config, jobs: loaded.catalog.jobs, clock: clock, logger: quietLogger,
+                                   secret: PostgresRuntimeTests.secrets(sandbox, loaded.config, password: server.password), node: name)
+        client = PostgresClient(configuration: endpoint.clientConfiguration(password: server.password), backgroundLogger: quietLogger)
+        queue = ClusterTaskQueue(client: client, logger: quietLogger)
+        dispatcher = ClusterTaskDispatcher(queue: queue, node: name, clock: clock, logger: quietLogger, pollMilliseconds: 50)
+        let here = runtime.coordinator(pool: pool, clock: clock, logger: quietLogger)
+        let box = Mutex<DispatchNode?>(nil)
+        worker = ClusterTaskWorker(queue: queue, node: name, room: { max(0, pool.capacity - pool.inUse - pool.waiting) },
+                                   perform: { task in
+                                       if let perform, let node = box.withLock({ $0 }) { return try await perform(task, node) }
+                                       return try await here.performDispatched(task, job: job)
+                                   },
+                                   clock: clock, logger: quietLogger, timing: timing)
+        box.withLock { $0 = self }
+        let client = self.client
+        tasks.withLock { $0.append(Task { await client.run() }) }
+    }
+
+    func startWorker() {
+        let worker = self.worker
+        tasks.withLock { $0.append(Task { try? await worker.run() }) }
+    }
+
+    /// Stops the worker by cancelling it (its tasks handed back), then the client.
+    func stop() async {
+        let all = tasks.withLock { $0 }
+        for task in all.reversed() {
+            task.cancel()
+            await task.value
+        }
+        await runtime.shutdown()
+    }
+}
+
+/// A value several tasks of a test share.
+private final class Shared<Value: Sendable>: Sendable {
+    private let value: Mutex<Value>
+    init(_ value: Value) { self.value = Mutex(value) }
+    func withLock<R>(_ body: (inout Value) -> R) -> R { value.withLock { body(&$0) } }
+}
+
+private func repricingJob(dryRun: Bool) -> String {
+    """
+    name = "nightly-repricing"
+    kind = "repricing-sweep"
+    schedule = "daily"
+    timeout = "4m"
+    concurrency = 8
+
+    [params]
+    marketplaces = ["ebay", "amazon"]
+    strategy = "beat-lowest"
+    undercut = "1%"
+    min_margin = "15%"
+    max_change = "10%"
+    rounding = ".99"
+    cost_source = "shopify"
+    shipping_cost = "4.50 USD"
+    dry_run = \(dryRun)
+    """
+}
+
+/// What a decision decided, for comparing two sweeps.
+private struct Decided: Hashable, CustomStringConvertible {
+    var marketplace: MarketplaceName, sku: String, state: PricingDecision.State, reason: String, newMicros: Int64?
+    init(_ d: PricingDecision) {
+        (marketplace, sku, state, reason, newMicros) = (d.marketplace, d.sku, d.state, "\(d.reason)", d.newPrice?.micros)
+    }
+    var description: String { "\(marketplace.rawValue)/\(sku) \(state.rawValue) \(reason) \(newMicros.map(String.init) ?? "-")" }
+}
+
+@Suite("ClusterDispatchTests: a run's decide tasks claimed from the queue by any node, on a shared PostgreSQL ledger",
+       .postgresInstalled, .postgres, .serialized, .timeLimit(.minutes(5)))
+struct ClusterDispatchTests {
+    static let fast: ClusterTaskWorker.Timing = {
+        var t = ClusterTaskWorker.Timing()
+        t.pollMilliseconds = 50
+        t.renewMilliseconds = 300
+        t.leaseMilliseconds = 1_500
+        t.fenceMilliseconds = 1_000
+        t.handBackMilliseconds = 2_000
+        return t
+    }()
+
+    /// A fresh database with the cluster's tables.
+    static func database(_ server: TestPostgres) async throws -> ClusterEndpoint {
+        let endpoint = try await server.freshDatabase()
+        try await TestPostgres.withClient(endpoint, password: server.password) { client in
+            try await ClusterDatabase.migrate(client, logger: quietLogger)
+        }
+        return endpoint
+    }
+
+    @Test("a sweep on node a with nodes a and b claiming: every decide task runs once, both nodes run some, the run succeeds, the queue's rows say which node ran each, and its decisions are exactly those of the same sweep run on one node against a sandbox of the same seed")
+    func decideTasksShared() async throws {
+        let server = try server()
+        let sandboxes = (try await SandboxServer.start(SandboxConfiguration(port: 0, seed: 23, listings: 60), logger: quietLogger),
+                         try await SandboxServer.start(SandboxConfiguration(port: 0, seed: 23, listings: 60), logger: quietLogger))
+        let spaces = (Workspace(), Workspace(), Workspace())
+        defer { spaces.0.remove(); spaces.1.remove(); spaces.2.remove() }
+        do {
+            // The cluster: two nodes on one database, both claiming, a's run dispatching.
+            let shared = try await Self.database(server)
+            let poolA = PermitPool(permits: 8), poolB = PermitPool(permits: 8)
+            let a = try DispatchNode(name: "node-a", space: spaces.0, endpoint: shared, server: server, sandbox: sandboxes.0,
+                                     jobText: repricingJob(dryRun: false), timing: Self.fast, pool: poolA)
+            let b = try DispatchNode(name: "node-b", space: spaces.1, endpoint: shared, server: server, sandbox: sandboxes.0,
+                                     jobText: repricingJob(dryRun: false), timing: Self.fast, pool: poolB)
+            a.startWorker()
+            b.startWorker()
+            let (run, status) = try await a.runtime.runOnce(job: a.job, requestedBy: nil, pool: poolA, clock: SystemSchedulerClock(),
+                                                            logger: quietLogger, dispatch: a.dispatcher)
+            let tasks = try a.runtime.ledger.runs.tasks(runID: run.id)
+            let decided = try a.runtime.ledger.repricing.decisions(sweep: run.id)
+            let left = try await a.queue.tasks(run: String(run.id))
+            let (countA, countB) = (a.worker.counts, b.worker.counts)
+            await a.stop()
+            await b.stop()
+
+            // The same sweep on one node, no queue, against a sandbox of the same seed.
+            let solo = try await Self.database(server)
+            let c = try DispatchNode(name: "node-solo", space: spaces.2, endpoint: solo, server: server, sandbox: sandboxes.1,
+                                     jobText: repricingJob(dryRun: false), timing: Self.fast, pool: PermitPool(permits: 8))
+            let (soloRun, soloStatus) = try await c.runtime.runOnce(job: c.job, requestedBy: nil, pool: PermitPool(permits: 8),
+                                                                    clock: SystemSchedulerClock(), logger: quietLogger)
+            let soloDecided = try c.runtime.ledger.repricing.decisions(sweep: soloRun.id)
+            await c.stop()
+
+            #expect(status == .succeeded && soloStatus == .succeeded, "\(run.error ?? "") \(soloRun.error ?? "")")
+            let decide = tasks.filter { $0.agent == "decide" }
+            #expect(decide.count >= 20, "enough decide tasks to share: \(decide.count)")
+            #expect(tasks.allSatisfy { $0.status == .succeeded }, "\(tasks.filter { $0.status != .succeeded })")
+            #expect(countA.claimed + countB.claimed == decide.count, "each decide task claimed once: a \(countA) b \(countB), \(decide.count) tasks")
+            #expect(countA.finished + countB.finished == decide.count)
+            #expect(countB.finished > 0, "node b ran some of a's tasks: \(countB)")
+            // The queue's rows (kept an hour): one per decide task, each claimed once, run by a or b, finished.
+            #expect(left.count == decide.count && Set(left.map(\.key)) == Set(decide.map(\.key)), "\(left.count) rows")
+            #expect(left.allSatisfy { $0.state == .done && $0.outcome == "finished" && $0.attempts == 1 && $0.origin == "node-a" }, "\(left)")
+            #expect(left.filter { $0.holder == "node-b" }.count == countB.finished && left.filter { $0.holder == "node-a" }.count == countA.finished)
+            #expect(!decided.isEmpty)
+            #expect(Set(decided.map(Decided.init)) == Set(soloDecided.map(Decided.init)),
+                    "distributed \(decided.count) vs one node \(soloDecided.count)")
+        } catch {
+            await sandboxes.0.stop()
+            await sandboxes.1.stop()
+            throw error
+        }
+        await sandboxes.0.stop()
+        await sandboxes.1.stop()
+    }
+
+    @Test("a node that claims tasks and dies (its worker never renews again): its leases expire and the other node runs those tasks; the run succeeds with every decide task succeeded")
+    func deadNodesTasksReclaimed() async throws {
+        let server = try server()
+        let sandbox = try await SandboxServer.start(SandboxConfiguration(port: 0, seed: 29, listings: 30), logger: quietLogger)
+        let spaces = (Workspace(), Workspace())
+        defer { spaces.0.remove(); spaces.1.remove() }
+        do {
+            let shared = try await Self.database(server)
+            let poolA = PermitPool(permits: 4)
+            let a = try DispatchNode(name: "node-a", space: spaces.0, endpoint: shared, server: server, sandbox: sandbox,
+                                     jobText: repricingJob(dryRun: true), timing: Self.fast, pool: poolA)
+            // "node-dead" claims straight from the queue, as a node's worker would, then never
+            // renews nor ends what it claimed: a SIGKILL after the claim.
+            let dead = ClusterTaskQueue(client: a.client, logger: quietLogger)
+            let grabbed = Shared<[ClaimedTask]>([])
+            let grabber = Task {
+                while !Task.isCancelled && grabbed.withLock({ $0.count }) < 5 {
+                    let got = (try? await dead.claim(node: "node-dead", limit: 5 - grabbed.withLock({ $0.count }), leaseMilliseconds: 1_500)) ?? []
+                    grabbed.withLock { $0 += got }
+                    try? await Task.sleep(for: .milliseconds(5))
+                }
+            }
+            // a's worker starts once the dead node holds its five.
+            let starter = Task {
+                while !Task.isCancelled && grabbed.withLock({ $0.count }) < 5 { try? await Task.sleep(for: .milliseconds(10)) }
+                a.startWorker()
+            }
+            let (run, status) = try await a.runtime.runOnce(job: a.job, requestedBy: nil, pool: poolA, clock: SystemSchedulerClock(),
+                                                            logger: quietLogger, dispatch: a.dispatcher)
+            grabber.cancel()
+            starter.cancel()
+            await starter.value
+            let tasks = try a.runtime.ledger.runs.tasks(runID: run.id)
+            let counts = a.worker.counts
+
+            let stolen = grabbed.withLock { $0 }
+            #expect(stolen.count == 5, "the dead node held five tasks")
+            #expect(status == .succeeded, "\(run.error ?? "")")
+            let decide = tasks.filter { $0.agent == "decide" }
+            #expect(decide.allSatisfy { $0.status == .succeeded }, "\(decide.filter { $0.status != .succeeded })")
+            #expect(counts.finished == decide.count, "node a ran every decide task, the dead node's five after their leases expired: \(counts)")
+            let rows = try await a.queue.tasks(run: String(run.id))
+            #expect(rows.filter { $0.attempts == 2 }.map(\.key).sorted() == stolen.map(\.key).sorted(), "the five were claimed twice, the rest once")
+            #expect(rows.allSatisfy { $0.holder == "node-a" && $0.state == .done })
+            #expect(Set(stolen.map(\.key)).isSubset(of: Set(decide.map(\.key))))
+            await a.stop()
+        } catch {
+            await sandbox.stop()
+            throw error
+        }
+        await sandbox.stop()
+    }
+
+    @Test("a node's new process frees the tasks its dead predecessor (same node name) still held: pending again at once, not kept alive by the new process's renewals")
+    func restartFreesPredecessorsTasks() async throws {
+        let server = try server()
+        let sandbox = try await SandboxServer.start(SandboxConfiguration(port: 0, seed: 37, listings: 5), logger: quietLogger)
+        let space = Workspace()
+        defer { space.remove() }
+        do {
+            let shared = try await Self.database(server)
+            // A worker with no room (its one permit taken): it claims nothing, so what it does to
+            // the old claims shows.
+            let full = PermitPool(permits: 1)
+            try await full.acquire()
+            let b = try DispatchNode(name: "node-b", space: space, endpoint: shared, server: server, sandbox: sandbox,
+                                     jobText: repricingJob(dryRun: true), timing: Self.fast, pool: full,
+                                     perform: { _, _ in .finished })
+            #expect(try await b.queue.enqueue(run: "7", tasks: [(key: "k1", payload: "{}"), (key: "k2", payload: "{}")]) == 2)
+            let held = try await b.queue.claim(node: "node-b", limit: 2, leaseMilliseconds: 600_000)
+            #expect(held.count == 2)
+            let other = try await b.queue.enqueue(run: "7", key: "k3", payload: "{}", origin: "node-c")
+            #expect(try await b.queue.claim(node: "node-c", limit: 5, leaseMilliseconds: 600_000).map(\.id) == [other])
+            b.startWorker()
+            let deadline = ContinuousClock.now + .seconds(10)
+            var rows = try await b.queue.tasks(run: "7")
+            while rows.contains(where: { $0.holder == "node-b" }) && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+                rows = try await b.queue.tasks(run: "7")
+            }
+            await b.stop()
+            full.release()
+            #expect(rows.filter { $0.state == .pending }.map(\.key).sorted() == ["k1", "k2"], "\(rows)")
+            #expect(rows.first { $0.key == "k3" }?.holder == "node-c", "another node's claim is left alone")
+        } catch {
+            await sandbox.stop()
+            throw error
+        }
+        await sandbox.stop()
+    }
+
+    @Test("a run that ends while its tasks wait: cancelled, its unclaimed tasks are never claimed and a task another node runs is stopped there at its next renewal")
+    func cancelReachesTheHolder() async throws {
+        let server = try server()
+        let sandbox = try await SandboxServer.start(SandboxConfiguration(port: 0, seed: 31, listings: 30), logger: quietLogger)
+        let spaces = (Workspace(), Workspace())
+        defer { spaces.0.remove(); spaces.1.remove() }
+        do {
+            let shared = try await Self.database(server)
+            let poolA = PermitPool(permits: 4), poolB = PermitPool(permits: 2)
+            let a = try DispatchNode(name: "node-a", space: spaces.0, endpoint: shared, server: server, sandbox: sandbox,
+                                     jobText: repricingJob(dryRun: true), timing: Self.fast, pool: poolA)
+            // b's tasks never end by themselves: they wait until stopped.
+            let stopped = Shared(0)
+            let b = try DispatchNode(name: "node-b", space: spaces.1, endpoint: shared, server: server, sandbox: sandbox,
+                                     jobText: repricingJob(dryRun: true), timing: Self.fast, pool: poolB,
+                                     perform: { _, _ in
+                                         do { try await Task.sleep(for: .seconds(120)) } catch {
+                                             stopped.withLock { $0 += 1 }
+                                             throw error
+                                         }
+                                         return .finished
+                                     })
+            b.startWorker()
+            let runTask = Task {
+                try await a.runtime.runOnce(job: a.job, requestedBy: nil, pool: poolA, clock: SystemSchedulerClock(),
+                                            logger: quietLogger, dispatch: a.dispatcher)
+            }
+            // Wait (bounded) until b holds its two.
+            let deadline = ContinuousClock.now + .seconds(60)
+            while b.worker.running < 2 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+            #expect(b.worker.running == 2, "node b holds two tasks")
+            runTask.cancel()
+            let (run, status) = try await runTask.value
+            // b sees the requests at its next renewal (300 ms here).
+            let stopDeadline = ContinuousClock.now + .seconds(10)
+            while stopped.withLock({ $0 }) < 2 && ContinuousClock.now < stopDeadline { try await Task.sleep(for: .milliseconds(20)) }
+            let rows = try await a.queue.tasks(run: String(run.id))
+            await a.stop()
+            await b.stop()
+
+            #expect(status == .cancelled)
+            #expect(stopped.withLock { $0 } == 2, "both of b's tasks stopped at their run's request")
+            #expect(!rows.contains { $0.state == .pending || $0.state == .claimed }, "nothing of the run is left to claim: \(rows)")
+        } catch {
+            await sandbox.stop()
+            throw error
+        }
+        await sandbox.stop()
+    }
+}
