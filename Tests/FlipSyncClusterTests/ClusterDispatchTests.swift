@@ -7,6 +7,7 @@ import FlipSyncTestKit
 import Foundation
 import Logging
 import PostgresNIO
+import ServiceLifecycle
 import Synchronization
 import Testing
 
@@ -269,6 +270,68 @@ struct ClusterDispatchTests {
             full.release()
             #expect(rows.filter { $0.state == .pending }.map(\.key).sorted() == ["k1", "k2"], "\(rows)")
             #expect(rows.first { $0.key == "k3" }?.holder == "node-c", "another node's claim is left alone")
+        } catch {
+            await sandbox.stop()
+            throw error
+        }
+        await sandbox.stop()
+    }
+
+    @Test("systemctl stop on a node: draining, it claims no other node's task; stopping, it waits up to its hand-back time for the tasks it runs, then gives them back and another node runs them; the run succeeds")
+    func stopDrainsAndHandsBack() async throws {
+        let server = try server()
+        let sandbox = try await SandboxServer.start(SandboxConfiguration(port: 0, seed: 41, listings: 30), logger: quietLogger)
+        let spaces = (Workspace(), Workspace())
+        defer { spaces.0.remove(); spaces.1.remove() }
+        do {
+            let shared = try await Self.database(server)
+            let poolA = PermitPool(permits: 4)
+            let a = try DispatchNode(name: "node-a", space: spaces.0, endpoint: shared, server: server, sandbox: sandbox,
+                                     jobText: repricingJob(dryRun: true), timing: Self.fast, pool: poolA)
+            // b's tasks take two minutes unless stopped.
+            let stopped = Shared(0)
+            let b = try DispatchNode(name: "node-b", space: spaces.1, endpoint: shared, server: server, sandbox: sandbox,
+                                     jobText: repricingJob(dryRun: true), timing: Self.fast, pool: PermitPool(permits: 2),
+                                     perform: { _, _ in
+                                         do { try await Task.sleep(for: .seconds(120)) } catch {
+                                             stopped.withLock { $0 += 1 }
+                                             throw error
+                                         }
+                                         return .finished
+                                     })
+            // b's worker in a service group, as in flipsyncd, so its stop is a graceful shutdown.
+            let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: [b.worker], logger: quietLogger))
+            let groupRun = Task { try await group.run() }
+            let runTask = Task {
+                try await a.runtime.runOnce(job: a.job, requestedBy: nil, pool: poolA, clock: SystemSchedulerClock(),
+                                            logger: quietLogger, dispatch: a.dispatcher)
+            }
+            let deadline = ContinuousClock.now + .seconds(60)
+            while b.worker.running < 2 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+            #expect(b.worker.running == 2, "node b holds two tasks")
+            b.worker.beginDrain()
+            a.startWorker()
+            // Draining: b claims nothing more while a runs the rest (b's two still wait).
+            let quiet = ContinuousClock.now + .seconds(1)
+            while ContinuousClock.now < quiet { try await Task.sleep(for: .milliseconds(50)) }
+            let claimedWhileDraining = b.worker.counts.claimed
+            let began = ContinuousClock.now
+            await group.triggerGracefulShutdown()
+            try await groupRun.value
+            let stoppedAfter = ContinuousClock.now - began
+            let (run, status) = try await runTask.value
+            let tasks = try a.runtime.ledger.runs.tasks(runID: run.id)
+            let rows = try await a.queue.tasks(run: String(run.id))
+            await a.stop()
+            await b.stop()
+
+            #expect(claimedWhileDraining == 2, "draining, b claimed nothing more: \(claimedWhileDraining)")
+            #expect(stopped.withLock { $0 } == 2, "b stopped its two tasks at the end of its hand-back time")
+            #expect(stoppedAfter >= .milliseconds(1_900) && stoppedAfter < .seconds(10), "b waited its 2 s hand-back time: \(stoppedAfter)")
+            #expect(status == .succeeded, "\(run.error ?? "")")
+            #expect(tasks.filter { $0.agent == "decide" }.allSatisfy { $0.status == .succeeded })
+            #expect(rows.allSatisfy { $0.holder == "node-a" && $0.state == .done && $0.attempts == 1 },
+                    "b's two given back (not counted as attempts) and run by a: \(rows.filter { $0.holder != "node-a" || $0.attempts != 1 })")
         } catch {
             await sandbox.stop()
             throw error
