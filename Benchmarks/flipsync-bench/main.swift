@@ -17,14 +17,14 @@ if ProcessInfo.processInfo.environment["FLIPSYNC_BENCH_EXECUTOR"] == "nio" {
 //                                       [--quota-listings N] [--quota-nights N] [--quota-part P]...
 //                                       [--quota-sweep-timeout SPAN]
 //
-// NAME: schedule, lateness, idle, pool, ledger, footprint, sweep, toml, quota, cluster.
+// NAME: schedule, lateness, idle, pool, ledger, footprint, sweep, toml, quota, cluster, cluster-sweep.
 
 let usage = """
     usage: flipsync-bench [--quick] [--only NAME]... [--sweep-listings N] [--quota-listings N] [--quota-nights N] [--quota-part P]...
                           [--quota-sweep-timeout SPAN]
       --quick             shorter runs (lateness 10 s instead of the issue's 60 s, fewer iterations,
                           a sweep of 1,000 listings instead of the issue's 100,000)
-      --only NAME         run only NAME (repeatable): schedule, lateness, idle, pool, ledger, footprint, sweep, toml, quota, cluster
+      --only NAME         run only NAME (repeatable): schedule, lateness, idle, pool, ledger, footprint, sweep, toml, quota, cluster, cluster-sweep
       --sweep-listings N  the sweep's listings (1…100000), whatever --quick says
       --quota-listings N  the quota item's catalog (100…100000; 20000, or 2000 with --quick)
       --quota-nights N    the most nights the quota item runs eBay's sweep (1…30; 8)
@@ -32,7 +32,7 @@ let usage = """
       --quota-sweep-timeout SPAN  the quota item's sweep jobs' timeout (12h; 45m is jobs/nightly-repricing.toml's)
     """
 
-let allBenchmarks = ["schedule", "lateness", "idle", "pool", "ledger", "sweep", "footprint", "toml", "quota", "cluster"]
+let allBenchmarks = ["schedule", "lateness", "idle", "pool", "ledger", "sweep", "footprint", "toml", "quota", "cluster", "cluster-sweep"]
 var quick = false
 var sweepListings: Int?
 var quotaListings: Int?
@@ -107,6 +107,7 @@ for name in selected {
         case "quota": try await QuotaBench.run(quick: quick, listings: quotaListings, nights: quotaNights, parts: quotaParts,
                                                   sweepTimeout: quotaSweepTimeout, table: table)
         case "cluster": try await ClusterBench.run(quick: quick, table: table)
+        case "cluster-sweep": try await ClusterSweepBench.run(quick: quick, table: table)
         default: break
         }
     } catch {

@@ -18,6 +18,7 @@ public final class ClusterTaskDispatcher: TaskDispatch {
     private let clock: any SchedulerClock
     private let logger: Logger
     private let pollMilliseconds: Int64
+    private let signals: ClusterTaskSignals
 
     private struct Waiting {
         var continuation: CheckedContinuation<TaskEnding, any Error>
@@ -29,7 +30,10 @@ public final class ClusterTaskDispatcher: TaskDispatch {
     }
     private let state = Mutex(State())
 
-    public init(queue: ClusterTaskQueue, node: String, clock: any SchedulerClock, logger: Logger, pollMilliseconds: Int64 = 100) {
+    /// `signals`: shared with this node's worker (``ClusterTaskSignals``).
+    public init(queue: ClusterTaskQueue, node: String, clock: any SchedulerClock, logger: Logger, pollMilliseconds: Int64 = 100,
+                signals: ClusterTaskSignals = ClusterTaskSignals()) {
+        self.signals = signals
         self.queue = queue
         self.node = node
         self.clock = clock
@@ -49,6 +53,7 @@ public final class ClusterTaskDispatcher: TaskDispatch {
         } catch {
             throw TaskDispatchUnavailable(reason: String(reflecting: error))
         }
+        signals.enqueued.signal()
         let ending: TaskEnding
         do {
             ending = try await wait(for: id)
@@ -116,7 +121,7 @@ public final class ClusterTaskDispatcher: TaskDispatch {
                                  metadata: ["event": "cluster-unreachable"])
                 }
             }
-            do { try await clock.sleep(milliseconds: pollMilliseconds) } catch { break }
+            await signals.ended.wait(milliseconds: pollMilliseconds, clock: clock)
         }
         // Cancelled (the dispatcher is going away): nobody will answer the waiters.
         let left = state.withLock { s -> [Waiting] in
@@ -124,5 +129,71 @@ public final class ClusterTaskDispatcher: TaskDispatch {
             return Array(s.waiting.values)
         }
         for waiter in left { waiter.continuation.resume(throwing: CancellationError()) }
+    }
+}
+
+/// What one node's dispatcher and worker tell each other in-process, so neither waits for its
+/// poll when the other just did something: a task enqueued here wakes this node's worker to
+/// claim; a task ended here wakes this node's dispatcher to read the ending. (Other nodes see it
+/// at their next poll.)
+public final class ClusterTaskSignals: Sendable {
+    /// Signalled when a task was enqueued.
+    public let enqueued = Wakeup()
+    /// Signalled when a task ended.
+    public let ended = Wakeup()
+
+    public init() {}
+}
+
+/// A wait that ends at a deadline or as soon as it is signalled. A signal with no one waiting
+/// is kept for the next wait (one, not counted).
+public final class Wakeup: Sendable {
+    private let state = Mutex<(pending: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
+
+    public init() {}
+
+    public func signal() {
+        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            guard let waiter = s.waiter else {
+                s.pending = true
+                return nil
+            }
+            s.waiter = nil
+            return waiter
+        }
+        waiter?.resume()
+    }
+
+    /// Waits up to `milliseconds` on `clock`, less if signalled (or cancelled).
+    public func wait(milliseconds: Int64, clock: any SchedulerClock) async {
+        if state.withLock({ s -> Bool in defer { s.pending = false }; return s.pending }) { return }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { try? await clock.sleep(milliseconds: milliseconds) }
+            group.addTask { await self.signalled() }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    private func signalled() async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let now = state.withLock { s -> Bool in
+                    if s.pending || Task.isCancelled {
+                        s.pending = false
+                        return true
+                    }
+                    s.waiter = continuation
+                    return false
+                }
+                if now { continuation.resume() }
+            }
+        } onCancel: {
+            let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+                defer { s.waiter = nil }
+                return s.waiter
+            }
+            waiter?.resume()
+        }
     }
 }

@@ -39,6 +39,7 @@ public final class ClusterTaskWorker: Service, Sendable, CustomStringConvertible
     private let perform: @Sendable (DispatchedTask) async throws -> DispatchOutcome
     private let clock: any SchedulerClock
     private let logger: Logger
+    private let signals: ClusterTaskSignals
     public let timing: Timing
 
     private struct Running {
@@ -58,10 +59,13 @@ public final class ClusterTaskWorker: Service, Sendable, CustomStringConvertible
     }
     private let state: Mutex<State>
 
-    /// `room` says how many more tasks this node can run now (its pool's free permits).
+    /// `room` says how many more tasks this node can run now (its pool's free permits);
+    /// `signals` is shared with this node's dispatcher (``ClusterTaskSignals``).
     public init(queue: ClusterTaskQueue, node: String, room: @escaping @Sendable () -> Int,
                 perform: @escaping @Sendable (DispatchedTask) async throws -> DispatchOutcome,
-                clock: any SchedulerClock, logger: Logger, timing: Timing = .init()) {
+                clock: any SchedulerClock, logger: Logger, timing: Timing = .init(),
+                signals: ClusterTaskSignals = ClusterTaskSignals()) {
+        self.signals = signals
         self.queue = queue
         self.node = node
         self.room = room
@@ -140,7 +144,9 @@ public final class ClusterTaskWorker: Service, Sendable, CustomStringConvertible
                         }
                     }
                     if !full {
-                        do { try await clock.sleep(milliseconds: timing.pollMilliseconds) } catch { break }
+                        // Woken early by a task enqueued or ended on this node (room again).
+                        await signals.enqueued.wait(milliseconds: timing.pollMilliseconds, clock: clock)
+                        if Task.isCancelled { break }
                     }
                 }
                 await handBack()
@@ -223,6 +229,10 @@ public final class ClusterTaskWorker: Service, Sendable, CustomStringConvertible
         let entry = state.withLock { s -> Running? in
             s.finished += 1
             return s.running.removeValue(forKey: claimed.id)
+        }
+        defer {
+            signals.ended.signal()
+            signals.enqueued.signal()  // room for another claim
         }
         do {
             switch result {

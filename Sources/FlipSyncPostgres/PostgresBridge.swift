@@ -17,41 +17,40 @@ public enum LedgerValue: Sendable, Hashable {
     case blob([UInt8])
 }
 
-/// One PostgreSQL connection used synchronously, for protocols whose methods are synchronous
-/// (`RunLedger` and the others are `throws`, not `async`).
+/// PostgreSQL used synchronously, for protocols whose methods are synchronous (`RunLedger` and
+/// the others are `throws`, not `async`): up to `connections` connections, each a `lane` used by
+/// one caller at a time, so several tasks of a node reach the database at once (one connection
+/// for the whole node made every statement wait for the one before it).
 ///
-/// The connection lives on an event loop group of its own (one thread), never on the caller's:
-/// flipsyncd installs NIO's event loops as Swift concurrency's global executor, so a ledger call
-/// may run on one of those threads, and blocking it while waiting for work scheduled on the same
-/// loop (or on a cooperative thread) would deadlock. Here the caller only waits on a semaphore for
-/// work that this private loop alone does, and never longer than `timeout`: a statement with no
-/// answer in time fails with an error naming it, and the connection is closed (its state is
-/// unknown). The server is told the same bound (`statement_timeout`), so it cancels such a
-/// statement itself rather than running it on. A closed or broken connection is replaced at the
-/// next call.
+/// A statement takes the first lane free (lanes open their connection when first used, so a
+/// caller alone uses one), or waits for one. A transaction holds its lane from BEGIN to COMMIT,
+/// and every statement the same thread makes inside it (`batch`'s body calls the ledger's writes)
+/// runs on that lane, in a savepoint of the transaction. Statements outside a transaction are
+/// each committed when they return, so a caller's next statement, on whichever lane, sees them.
 ///
-/// Calls are serialised by a recursive lock: one statement at a time, and a transaction holds the
-/// connection from BEGIN to COMMIT. The lock is recursive so that `batch`'s body can call the
-/// ledger's writes on the same thread (each then runs in a savepoint of the batch's transaction).
+/// The connections live on an event loop group of their own (one thread), never on the
+/// caller's: flipsyncd installs NIO's event loops as Swift concurrency's global executor, so a
+/// ledger call may run on one of those threads, and blocking it while waiting for work scheduled
+/// on the same loop (or on a cooperative thread) would deadlock. Here the caller only waits on a
+/// semaphore for work that this private loop alone does, and never longer than `timeout`: a
+/// statement with no answer in time fails with an error naming it, and its connection is closed
+/// (its state is unknown). The server is told the same bound (`statement_timeout`), so it cancels
+/// such a statement itself rather than running it on. A closed or broken connection is replaced
+/// at its lane's next call.
 public final class PostgresSession: @unchecked Sendable {
     public let endpoint: ClusterEndpoint
     /// How long one statement (or the connection's setup) may take.
     public let timeout: Double
     private let group: MultiThreadedEventLoopGroup
-    private let configuration: PostgresConnection.Configuration
-    private let logger: Logger
-    private var mutex = pthread_mutex_t()
-    // Guarded by `mutex`:
-    private var connection: PostgresConnection?
-    private var transactionDepth = 0
-    private var savepoints = 0
-    private var connectionCount = 0
+    private let lanes: [Lane]
+    /// The lane (index + 1) the calling thread holds a transaction on; 0: none.
+    private var laneKey = pthread_key_t()
 
-    public init(endpoint: ClusterEndpoint, password: String, timeout: Double = 10,
+    /// `connections`: at most this many connections at once (at least 1).
+    public init(endpoint: ClusterEndpoint, password: String, timeout: Double = 10, connections: Int = 4,
                 logger: Logger = Logger(label: "flipsync.ledger", factory: { _ in SwiftLogNoOpLogHandler() })) throws {
         self.endpoint = endpoint
         self.timeout = timeout
-        self.logger = logger
         let tls: PostgresConnection.Configuration.TLS
         switch endpoint.tls {
         case .disable: tls = .disable
@@ -64,119 +63,202 @@ public final class PostgresSession: @unchecked Sendable {
         // The server gives up on a statement when this side does: without it, a statement the
         // caller stopped waiting for (its connection dropped) would run on, holding its locks.
         configuration.options.additionalStartupParameters = [("statement_timeout", "\(max(1, Int64(timeout * 1000)))")]
-        self.configuration = configuration
-        group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        var attributes = pthread_mutexattr_t()
-        pthread_mutexattr_init(&attributes)
-        pthread_mutexattr_settype(&attributes, Int32(PTHREAD_MUTEX_RECURSIVE))
-        pthread_mutex_init(&mutex, &attributes)
-        pthread_mutexattr_destroy(&attributes)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        self.group = group
+        lanes = (0..<max(1, connections)).map { _ in
+            Lane(endpoint: endpoint, timeout: timeout, configuration: configuration, group: group, logger: logger)
+        }
+        pthread_key_create(&laneKey, nil)
     }
 
     deinit {
-        if let connection { let closing: EventLoopFuture<Void> = connection.close(); _ = try? closing.wait() }
+        for lane in lanes { lane.closeNow() }
         try? group.syncShutdownGracefully()
-        pthread_mutex_destroy(&mutex)
+        pthread_key_delete(laneKey)
     }
 
-    /// Closes the connection (the next call opens another).
+    /// Closes the connections (the next call opens another).
     public func close() {
-        locked {
-            if let connection {
-                let closing: EventLoopFuture<Void> = connection.close(); _ = try? wait(closing, what: "closing the connection")
-            }
-            connection = nil
-        }
-    }
-
-    /// Closes `connection` without waiting, keeping it alive until it is closed (postgres-nio
-    /// asserts that a connection is closed when it is freed).
-    private static func discard(_ connection: PostgresConnection) {
-        let closing: EventLoopFuture<Void> = connection.close()
-        closing.whenComplete { _ in withExtendedLifetime(connection) {} }
+        for lane in lanes { lane.locked { lane.close() } }
     }
 
     /// How many connections this session has opened (a reconnect opens another).
-    public var connectionsOpened: Int { locked { connectionCount } }
+    public var connectionsOpened: Int { lanes.reduce(0) { total, lane in total + lane.locked { lane.connectionCount } } }
 
-    private func locked<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
-        return try body()
-    }
-
-    private func storageError(_ what: String, _ error: any Error) -> LedgerError {
-        if case .storage? = error as? LedgerError { return error as! LedgerError }
-        let text: String
-        if let psql = error as? PSQLError {
-            text = psql.serverInfo?[.message].map { "\($0) (\(psql.serverInfo?[.sqlState] ?? ""))" } ?? "\(psql.code)"
-        } else {
-            text = "\(error)"
+    /// Runs `body` on the calling thread's transaction lane, or else on a free lane (waiting for
+    /// one when all are busy), holding it.
+    private func onLane<T, E: Error>(_ body: (Lane) throws(E) -> T) throws(E) -> T {
+        let held = Int(bitPattern: pthread_getspecific(laneKey))
+        if held > 0 {
+            let lane = lanes[held - 1]
+            return try lane.locked { () throws(E) -> T in try body(lane) }
         }
-        return .storage("\(endpoint): \(what): \(text)")
-    }
-
-    /// Blocks until `future` completes or `timeout` passes.
-    private func wait<T: Sendable>(_ future: EventLoopFuture<T>, what: String) throws(LedgerError) -> T {
-        precondition(!future.eventLoop.inEventLoop, "a PostgreSQL ledger call on its own event loop")
-        let done = DispatchSemaphore(value: 0)
-        let box = NIOLockedValueBox<Result<T, any Error>?>(nil)
-        future.whenComplete { result in
-            box.withLockedValue { $0 = result }
-            done.signal()
+        for lane in lanes where lane.tryLock() {
+            defer { lane.unlock() }
+            return try body(lane)
         }
-        if done.wait(timeout: .now() + timeout) == .timedOut {
-            // The connection's state is unknown: drop it (the next call opens another).
-            if let connection { Self.discard(connection) }
-            connection = nil
-            throw .storage("\(endpoint): \(what): no answer from PostgreSQL within \(Int(timeout)) s")
-        }
-        do {
-            return try box.withLockedValue { $0! }.get()
-        } catch {
-            // Anything but an SQL error (or the server ending the session: classes 57 and 08)
-            // leaves the connection unusable: the next call opens another.
-            if let psql = error as? PSQLError {
-                let state = psql.serverInfo?[.sqlState] ?? ""
-                if state == "57014" {
-                    // Cancelled by the server at `statement_timeout`: the same deadline as ours.
-                    throw .storage("\(endpoint): \(what): no answer from PostgreSQL within \(Int(timeout)) s (the server cancelled it)")
-                }
-                if psql.code != .server || state.hasPrefix("57") || state.hasPrefix("08") {
-                    if let connection { Self.discard(connection) }
-                    connection = nil
-                }
-            }
-            throw storageError(what, error)
-        }
-    }
-
-    /// The open connection, opening one if there is none or it was closed.
-    private func open() throws(LedgerError) -> PostgresConnection {
-        if let connection, !connection.isClosed { return connection }
-        connection = nil
-        // A new connection would run the rest of a transaction outside it (and COMMIT nothing).
-        if transactionDepth > 0 {
-            throw .storage("\(endpoint): the connection was lost inside a transaction (none of it was committed)")
-        }
-        connectionCount += 1
-        let connecting = PostgresConnection.connect(on: group.next(), configuration: configuration, id: connectionCount, logger: logger)
-        let opened: PostgresConnection
-        do {
-            opened = try wait(connecting, what: "connecting")
-        } catch {
-            // Given up on: if it connects after all, close it.
-            connecting.whenSuccess { Self.discard($0) }
-            throw error
-        }
-        connection = opened
-        return opened
+        // All busy: wait for one, spreading the waiters.
+        let lane = lanes[Int.random(in: 0..<lanes.count)]
+        return try lane.locked { () throws(E) -> T in try body(lane) }
     }
 
     /// Runs one statement; its rows.
     @discardableResult
     public func query(_ sql: String, _ values: [LedgerValue] = []) throws(LedgerError) -> [PostgresRow] {
-        try locked { () throws(LedgerError) -> [PostgresRow] in
+        try onLane { (lane: Lane) throws(LedgerError) -> [PostgresRow] in try lane.query(sql, values) }
+    }
+
+    /// `body` in a transaction (or, inside one, in a savepoint of it, so its failure stays its
+    /// own): committed when it returns, rolled back when it throws. The thread's statements in
+    /// `body` run inside it.
+    public func transaction<T>(_ body: () throws(LedgerError) -> T) throws(LedgerError) -> T {
+        try onLane { (lane: Lane) throws(LedgerError) -> T in
+            let index = lanes.firstIndex { $0 === lane }! + 1
+            let outer = Int(bitPattern: pthread_getspecific(laneKey))
+            pthread_setspecific(laneKey, UnsafeRawPointer(bitPattern: index))
+            defer { pthread_setspecific(laneKey, UnsafeRawPointer(bitPattern: outer)) }
+            return try lane.transaction(body)
+        }
+    }
+
+    /// One writing statement: on its own (committed at once), or inside the thread's transaction
+    /// (a `batch`) in a savepoint of it, so that its failure stays its own.
+    @discardableResult
+    public func write(_ sql: String, _ values: [LedgerValue] = []) throws(LedgerError) -> [PostgresRow] {
+        guard inTransaction else { return try query(sql, values) }
+        return try transaction { () throws(LedgerError) -> [PostgresRow] in try query(sql, values) }
+    }
+
+    /// Whether the calling thread is inside `transaction` (a `batch`).
+    var inTransaction: Bool { Int(bitPattern: pthread_getspecific(laneKey)) > 0 }
+
+    /// One connection, used by one caller at a time (a recursive lock: a transaction's body
+    /// calls back in on the same thread).
+    private final class Lane: @unchecked Sendable {
+        let endpoint: ClusterEndpoint
+        let timeout: Double
+        let configuration: PostgresConnection.Configuration
+        let group: MultiThreadedEventLoopGroup
+        let logger: Logger
+        private var mutex = pthread_mutex_t()
+        // Guarded by `mutex`:
+        private var connection: PostgresConnection?
+        private var transactionDepth = 0
+        private var savepoints = 0
+        var connectionCount = 0
+
+        init(endpoint: ClusterEndpoint, timeout: Double, configuration: PostgresConnection.Configuration,
+             group: MultiThreadedEventLoopGroup, logger: Logger) {
+            (self.endpoint, self.timeout, self.configuration, self.group, self.logger) = (endpoint, timeout, configuration, group, logger)
+            var attributes = pthread_mutexattr_t()
+            pthread_mutexattr_init(&attributes)
+            pthread_mutexattr_settype(&attributes, Int32(PTHREAD_MUTEX_RECURSIVE))
+            pthread_mutex_init(&mutex, &attributes)
+            pthread_mutexattr_destroy(&attributes)
+        }
+
+        deinit { pthread_mutex_destroy(&mutex) }
+
+        func tryLock() -> Bool { pthread_mutex_trylock(&mutex) == 0 }
+        func unlock() { pthread_mutex_unlock(&mutex) }
+
+        func locked<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
+            pthread_mutex_lock(&mutex)
+            defer { pthread_mutex_unlock(&mutex) }
+            return try body()
+        }
+
+        /// At the session's end: closes the connection, waiting for it.
+        func closeNow() {
+            if let connection { let closing: EventLoopFuture<Void> = connection.close(); _ = try? closing.wait() }
+            connection = nil
+        }
+
+        /// Closes the connection (the lane's next call opens another). Called holding the lock.
+        func close() {
+            if let connection {
+                let closing: EventLoopFuture<Void> = connection.close(); _ = try? wait(closing, what: "closing the connection")
+            }
+            connection = nil
+        }
+
+        /// Closes `connection` without waiting, keeping it alive until it is closed (postgres-nio
+        /// asserts that a connection is closed when it is freed).
+        private static func discard(_ connection: PostgresConnection) {
+            let closing: EventLoopFuture<Void> = connection.close()
+            closing.whenComplete { _ in withExtendedLifetime(connection) {} }
+        }
+
+        private func storageError(_ what: String, _ error: any Error) -> LedgerError {
+            if case .storage? = error as? LedgerError { return error as! LedgerError }
+            let text: String
+            if let psql = error as? PSQLError {
+                text = psql.serverInfo?[.message].map { "\($0) (\(psql.serverInfo?[.sqlState] ?? ""))" } ?? "\(psql.code)"
+            } else {
+                text = "\(error)"
+            }
+            return .storage("\(endpoint): \(what): \(text)")
+        }
+
+        /// Blocks until `future` completes or `timeout` passes.
+        private func wait<T: Sendable>(_ future: EventLoopFuture<T>, what: String) throws(LedgerError) -> T {
+            precondition(!future.eventLoop.inEventLoop, "a PostgreSQL ledger call on its own event loop")
+            let done = DispatchSemaphore(value: 0)
+            let box = NIOLockedValueBox<Result<T, any Error>?>(nil)
+            future.whenComplete { result in
+                box.withLockedValue { $0 = result }
+                done.signal()
+            }
+            if done.wait(timeout: .now() + timeout) == .timedOut {
+                // The connection's state is unknown: drop it (the next call opens another).
+                if let connection { Self.discard(connection) }
+                connection = nil
+                throw .storage("\(endpoint): \(what): no answer from PostgreSQL within \(Int(timeout)) s")
+            }
+            do {
+                return try box.withLockedValue { $0! }.get()
+            } catch {
+                // Anything but an SQL error (or the server ending the session: classes 57 and 08)
+                // leaves the connection unusable: the next call opens another.
+                if let psql = error as? PSQLError {
+                    let state = psql.serverInfo?[.sqlState] ?? ""
+                    if state == "57014" {
+                        // Cancelled by the server at `statement_timeout`: the same deadline as ours.
+                        throw .storage("\(endpoint): \(what): no answer from PostgreSQL within \(Int(timeout)) s (the server cancelled it)")
+                    }
+                    if psql.code != .server || state.hasPrefix("57") || state.hasPrefix("08") {
+                        if let connection { Self.discard(connection) }
+                        connection = nil
+                    }
+                }
+                throw storageError(what, error)
+            }
+        }
+
+        /// The open connection, opening one if there is none or it was closed.
+        private func open() throws(LedgerError) -> PostgresConnection {
+            if let connection, !connection.isClosed { return connection }
+            connection = nil
+            // A new connection would run the rest of a transaction outside it (and COMMIT nothing).
+            if transactionDepth > 0 {
+                throw .storage("\(endpoint): the connection was lost inside a transaction (none of it was committed)")
+            }
+            connectionCount += 1
+            let connecting = PostgresConnection.connect(on: group.next(), configuration: configuration, id: connectionCount, logger: logger)
+            let opened: PostgresConnection
+            do {
+                opened = try wait(connecting, what: "connecting")
+            } catch {
+                // Given up on: if it connects after all, close it.
+                connecting.whenSuccess { Self.discard($0) }
+                throw error
+            }
+            connection = opened
+            return opened
+        }
+
+        /// Runs one statement; its rows. Called holding the lock.
+        func query(_ sql: String, _ values: [LedgerValue]) throws(LedgerError) -> [PostgresRow] {
             var binds = PostgresBindings(capacity: values.count)
             for value in values {
                 switch value {
@@ -192,16 +274,13 @@ public final class PostgresSession: @unchecked Sendable {
             let result = try wait(connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger), what: String(what.prefix(120)))
             return result.rows
         }
-    }
 
-    /// `body` in a transaction (or, inside one, in a savepoint of it, so its failure stays its
-    /// own): committed when it returns, rolled back when it throws.
-    public func transaction<T>(_ body: () throws(LedgerError) -> T) throws(LedgerError) -> T {
-        try locked { () throws(LedgerError) -> T in
+        /// `body` in a transaction on this lane (a savepoint inside one). Called holding the lock.
+        func transaction<T>(_ body: () throws(LedgerError) -> T) throws(LedgerError) -> T {
             let nested = transactionDepth > 0
             savepoints += 1
             let name = "s\(savepoints)"
-            try query(nested ? "SAVEPOINT \(name)" : "BEGIN")
+            _ = try query(nested ? "SAVEPOINT \(name)" : "BEGIN", [])
             transactionDepth += 1
             // The depth drops only after COMMIT or ROLLBACK, so neither can run on a new connection.
             defer { transactionDepth -= 1 }
@@ -209,26 +288,13 @@ public final class PostgresSession: @unchecked Sendable {
             do throws(LedgerError) {
                 result = try body()
             } catch {
-                _ = try? query(nested ? "ROLLBACK TO SAVEPOINT \(name)" : "ROLLBACK")
+                _ = try? query(nested ? "ROLLBACK TO SAVEPOINT \(name)" : "ROLLBACK", [])
                 throw error
             }
-            try query(nested ? "RELEASE SAVEPOINT \(name)" : "COMMIT")
+            _ = try query(nested ? "RELEASE SAVEPOINT \(name)" : "COMMIT", [])
             return result
         }
     }
-
-    /// One writing statement: on its own (committed at once), or inside a transaction (a
-    /// `batch`) in a savepoint of it, so that its failure stays its own.
-    @discardableResult
-    public func write(_ sql: String, _ values: [LedgerValue] = []) throws(LedgerError) -> [PostgresRow] {
-        try locked { () throws(LedgerError) -> [PostgresRow] in
-            guard transactionDepth > 0 else { return try query(sql, values) }
-            return try transaction { () throws(LedgerError) -> [PostgresRow] in try query(sql, values) }
-        }
-    }
-
-    /// Whether the calling thread is inside `transaction` (a `batch`).
-    var inTransaction: Bool { locked { transactionDepth > 0 } }
 }
 
 /// One statement and its values.

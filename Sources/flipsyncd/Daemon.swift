@@ -92,7 +92,8 @@ struct Daemon {
         // to the cluster's queue, and every node claims them (issue 16, item 3).
         let nodeName = config.nodeName ?? Self.hostName()
         let queue = cluster.flatMap { runtime.sqlite == nil ? ClusterTaskQueue(client: $0.client, logger: logger) : nil }
-        let dispatcher = queue.map { ClusterTaskDispatcher(queue: $0, node: nodeName, clock: clock, logger: logger) }
+        let signals = ClusterTaskSignals()
+        let dispatcher = queue.map { ClusterTaskDispatcher(queue: $0, node: nodeName, clock: clock, logger: logger, signals: signals) }
         let scheduler = runtime.scheduler(catalog: loaded.catalog, pool: pool, clock: clock,
                                           notifier: notifier, status: status, logger: logger, gate: cluster?.coordinator,
                                           runGate: cluster?.coordinator, dispatch: dispatcher)
@@ -101,7 +102,7 @@ struct Daemon {
             let here = runtime.coordinator(pool: pool, clock: clock, logger: logger)
             return ClusterTaskWorker(queue: queue, node: nodeName, room: { max(0, pool.capacity - pool.inUse - pool.waiting) },
                                      perform: { task in try await here.performDispatched(task, job: await scheduler.definition(named: task.job)) },
-                                     clock: clock, logger: logger)
+                                     clock: clock, logger: logger, signals: signals)
         }
         if let cluster {
             // One PostgreSQL run ledger for every node: run ids are one sequence, so a resume

@@ -39,7 +39,9 @@ private final class DispatchNode: Sendable {
                                    secret: PostgresRuntimeTests.secrets(sandbox, loaded.config, password: server.password), node: name)
         client = PostgresClient(configuration: endpoint.clientConfiguration(password: server.password), backgroundLogger: quietLogger)
         queue = ClusterTaskQueue(client: client, logger: quietLogger)
-        dispatcher = ClusterTaskDispatcher(queue: queue, node: name, clock: clock, logger: quietLogger, pollMilliseconds: 50)
+        let signals = ClusterTaskSignals()
+        dispatcher = ClusterTaskDispatcher(queue: queue, node: name, clock: clock, logger: quietLogger, pollMilliseconds: 50,
+                                           signals: signals)
         let here = runtime.coordinator(pool: pool, clock: clock, logger: quietLogger)
         let box = Mutex<DispatchNode?>(nil)
         worker = ClusterTaskWorker(queue: queue, node: name, room: { max(0, pool.capacity - pool.inUse - pool.waiting) },
@@ -47,7 +49,7 @@ private final class DispatchNode: Sendable {
                                        if let perform, let node = box.withLock({ $0 }) { return try await perform(task, node) }
                                        return try await here.performDispatched(task, job: job)
                                    },
-                                   clock: clock, logger: quietLogger, timing: timing)
+                                   clock: clock, logger: quietLogger, timing: timing, signals: signals)
         box.withLock { $0 = self }
         let client = self.client
         tasks.withLock { $0.append(Task { await client.run() }) }
@@ -373,9 +375,14 @@ struct ClusterDispatchTests {
             runTask.cancel()
             let (run, status) = try await runTask.value
             // b sees the requests at its next renewal (300 ms here).
+            // (The ending is written just after the task stops: wait for both.)
             let stopDeadline = ContinuousClock.now + .seconds(10)
-            while stopped.withLock({ $0 }) < 2 && ContinuousClock.now < stopDeadline { try await Task.sleep(for: .milliseconds(20)) }
-            let rows = try await a.queue.tasks(run: String(run.id))
+            var rows = try await a.queue.tasks(run: String(run.id))
+            while (stopped.withLock({ $0 }) < 2 || rows.contains { $0.state == .pending || $0.state == .claimed })
+                    && ContinuousClock.now < stopDeadline {
+                try await Task.sleep(for: .milliseconds(20))
+                rows = try await a.queue.tasks(run: String(run.id))
+            }
             await a.stop()
             await b.stop()
 
