@@ -21,7 +21,10 @@ struct RunCommand: AsyncParsableCommand {
             With --local, runs the job here, in the foreground, without a daemon: same plan, same \
             agents, same limits (timeout, retries, concurrency, budget), recorded in the same run \
             ledger (the config's database). A progress bar shows on a terminal, and a summary of \
-            every task at the end.
+            every task at the end. With [daemon] cluster in the config, --local is refused: a \
+            run here would not take the job's cluster-wide run lease, and could run beside the \
+            cluster's run of the same job. Start it through a node's daemon, or add \
+            --outside-cluster to run it here anyway.
 
             Exit status: 0 if the run succeeded (or, without --wait, was started), 1 otherwise.
             """
@@ -43,8 +46,12 @@ struct RunCommand: AsyncParsableCommand {
         """)
     var sandbox = false
 
+    @Flag(name: .long, help: "With --local and [daemon] cluster: run here anyway, without the job's cluster-wide run lease.")
+    var outsideCluster = false
+
     func validate() throws {
         if sandbox && !local { throw ValidationError("--sandbox works with --local only (the daemon talks to the endpoints its config names)") }
+        if outsideCluster && !local { throw ValidationError("--outside-cluster works with --local only") }
     }
 
     func run() async throws {
@@ -78,6 +85,14 @@ struct RunCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let config = loaded.config
+        if config.cluster != nil && !outsideCluster {
+            printError("""
+                flipsyncctl: \(config.file) has [daemon] cluster: a --local run would not take \(job)'s cluster-wide run lease \
+                and could run beside the cluster's run of it; start it through a node's daemon (flipsyncctl run \(job)), \
+                or add --outside-cluster to run it here anyway
+                """)
+            throw ExitCode(1)
+        }
         var logger = Logger(label: "flipsyncctl", factory: { StreamLogHandler.standardError(label: $0) })
         logger.logLevel = .warning
         var local: LocalSandbox?

@@ -273,7 +273,7 @@ struct PostgresRuntimeTests {
         #expect(try b.unresumedInterruptions(createdSince: now - 86_400_000).map(\.id) == [bEarlier.id, bRunning.id])
     }
 
-    @Test("flipsyncctl on a postgres:// ledger (from the config, or --database): runs and show read it, quota and readiness too; report writes a sweep's and a period's HTML and spend --llm-savings counts the model calls and cache hits; run --local records its run there as this host's")
+    @Test("flipsyncctl on a postgres:// ledger (from the config, or --database): runs and show read it, quota and readiness too; report writes a sweep's and a period's HTML and spend --llm-savings counts the model calls and cache hits; run --local records its run there as this host's, and is refused with [daemon] cluster unless --outside-cluster")
     func flipsyncctlReadCommands() async throws {
         let server = try server()
         let endpoint = try await server.freshDatabase()
@@ -370,6 +370,17 @@ struct PostgresRuntimeTests {
         #expect(tick.status == .succeeded && tick.trigger == .manual)
         #expect(try ledger.node(ofRun: tick.id) == LedgerStores.hostName())
         #expect(!FileManager.default.fileExists(atPath: space.path + "/var"))
+
+        // With [daemon] cluster, --local is refused (no cluster-wide run lease), unless --outside-cluster.
+        let clusterConfig = space.write("flipsync-cluster.toml", (try String(contentsOfFile: config, encoding: .utf8))
+            .replacingOccurrences(of: "jobs_directory = \"jobs\"", with: "jobs_directory = \"jobs\"\ncluster = \"\(endpoint)\""))
+        let refused = try flipsyncctl(["run", "tick", "--local", "--config", clusterConfig], environment: environment)
+        #expect(refused.status == 1 && refused.error.contains("has [daemon] cluster: a --local run would not take tick's cluster-wide run lease")
+                && refused.error.contains("--outside-cluster"), "\(refused.output)\n\(refused.error)")
+        #expect(try ledger.recentRuns(job: "tick", limit: 5).count == 1, "nothing was run")
+        let outside = try flipsyncctl(["run", "tick", "--local", "--outside-cluster", "--config", clusterConfig], environment: environment)
+        #expect(outside.status == 0, "\(outside.output)\n\(outside.error)")
+        #expect(try ledger.recentRuns(job: "tick", limit: 5).count == 2)
 
         // Without the credential: one clear line, exit 1.
         let noPassword = try flipsyncctl(["runs", "--config", config], environment: ["CREDENTIALS_DIRECTORY": space.path + "/jobs"])
