@@ -31,7 +31,16 @@ final class MemoryLedger: RunLedger {
     func tasks(runID: Int64) throws -> [TaskInfo] { [] }
     func saveTask(_ task: TaskInfo) throws {}
     func scheduleStates() throws -> [String: ScheduleState] { state.withLock { $0.states } }
-    func saveScheduleState(_ scheduleState: ScheduleState) throws { state.withLock { $0.states[scheduleState.job] = scheduleState } }
+    func saveScheduleState(_ scheduleState: ScheduleState) throws {
+        state.withLock { s in
+            var saved = scheduleState
+            if let old = s.states[scheduleState.job] { saved.paused = old.paused }
+            s.states[scheduleState.job] = saved
+        }
+    }
+    func setPaused(_ paused: Bool, job: String) throws {
+        state.withLock { $0.states[job, default: ScheduleState(job: job)].paused = paused }
+    }
     func pruneRuns(createdBefore before: Int64, limit: Int) throws -> Int { 0 }
     func recentRuns(job: String?, limit: Int) throws -> [RunInfo] { [] }
 }

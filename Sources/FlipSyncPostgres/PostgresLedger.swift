@@ -313,10 +313,19 @@ public final class PostgresLedger: ResumableRunLedger, LedgerProbe, Sendable {
             """
             INSERT INTO schedule_state (job, last_scheduled_at, last_run_id, next_due_at, paused) VALUES ($1, $2, $3, $4, $5)
             ON CONFLICT (job) DO UPDATE SET last_scheduled_at = excluded.last_scheduled_at,
-                last_run_id = excluded.last_run_id, next_due_at = excluded.next_due_at, paused = excluded.paused
+                last_run_id = excluded.last_run_id, next_due_at = excluded.next_due_at
             """,
             [.text(state.job), Self.optional(state.lastScheduledAt), Self.optional(state.lastRunID), Self.optional(state.nextDueAt),
              .integer(state.paused ? 1 : 0)])
+    }
+
+    public func setPaused(_ paused: Bool, job: String) throws(LedgerError) {
+        try session.write(
+            """
+            INSERT INTO schedule_state (job, paused) VALUES ($1, $2)
+            ON CONFLICT (job) DO UPDATE SET paused = excluded.paused
+            """,
+            [.text(job), .integer(paused ? 1 : 0)])
     }
 
     // MARK: - Health

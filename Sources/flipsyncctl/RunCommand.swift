@@ -42,7 +42,7 @@ struct RunCommand: AsyncParsableCommand {
     var local = false
 
     @Flag(name: .long, help: """
-        With --local: serve the built-in sandbox marketplace in-process on the loopback address         the config's base URLs name, with its development credentials, for the run's duration.
+        With --local: serve the built-in sandbox marketplace in-process on the loopback address the config's base URLs name, with its development credentials, for the run's duration.
         """)
     var sandbox = false
 

@@ -166,7 +166,7 @@ struct LedgerContractTests {
         #expect(try ledger.scheduleStates()["j"]?.lastScheduledAt == 5)
     }
 
-    @Test("schedule state round-trips, every field, and a second save replaces the first", arguments: StoreKind.available)
+    @Test("schedule state round-trips, every field; a second save replaces the first but an existing row's pause flag, which only setPaused changes (a row made if none)", arguments: StoreKind.available)
     func scheduleState(kind: StoreKind) async throws {
         let ledger = try await kind.makeLedger()
         #expect(try ledger.scheduleStates().isEmpty)
@@ -174,9 +174,16 @@ struct LedgerContractTests {
         try ledger.saveScheduleState(a)
         try ledger.saveScheduleState(ScheduleState(job: "b"))
         #expect(try ledger.scheduleStates() == ["a": a, "b": ScheduleState(job: "b")])
+        // Another node's save of what it fired, with the flag it read before this pause: the pause stays.
         let a2 = ScheduleState(job: "a", lastScheduledAt: 1_700_000_060, lastRunID: nil, nextDueAt: nil, paused: false)
         try ledger.saveScheduleState(a2)
+        var expected = a2
+        expected.paused = true
+        #expect(try ledger.scheduleStates()["a"] == expected)
+        try ledger.setPaused(false, job: "a")
         #expect(try ledger.scheduleStates()["a"] == a2)
+        try ledger.setPaused(true, job: "c")
+        #expect(try ledger.scheduleStates()["c"] == ScheduleState(job: "c", paused: true))
     }
 
     @Test("pruneRuns deletes up to `limit` finished runs created before the cutoff, oldest first, with their tasks; never a queued or running one", arguments: StoreKind.available)

@@ -177,7 +177,12 @@ public protocol RunLedger: Sendable {
     func commitRunning(runID: Int64, at: Int64) async throws
     func commitFinish(runID: Int64, status: RunStatus, summary: String?, error: String?, spendMicros: Int64, at: Int64) async throws
     func scheduleStates() throws -> [String: ScheduleState]
+    /// Saves a job's schedule state. Its `paused` is written only for a job with no row yet: an
+    /// existing row's flag changes only through `setPaused`, so a node saving what it fired never
+    /// puts back a flag another node (sharing the ledger) has just changed.
     func saveScheduleState(_ state: ScheduleState) throws
+    /// Pauses or resumes a job: its `paused` flag alone (a row made if it has none).
+    func setPaused(_ paused: Bool, job: String) throws
     /// Deletes up to `limit` finished runs (and their tasks) created before `before`; returns how many.
     func pruneRuns(createdBefore before: Int64, limit: Int) throws -> Int
     /// Recent finished runs, newest first (for the readiness scan and `flipsyncctl runs`).

@@ -47,9 +47,12 @@ extension Scheduler {
 
     public func setPaused(_ paused: Bool, job name: String) throws(RequestError) {
         guard catalog[name] != nil else { throw .unknownJob(name) }
-        var state = states[name] ?? ScheduleState(job: name)
-        state.paused = paused
-        save(state)
+        states[name, default: ScheduleState(job: name)].paused = paused
+        do {
+            try ledger.setPaused(paused, job: name)
+        } catch {
+            logger.error("cannot save \(name)'s pause flag (this node obeys it until it restarts): \(error)", metadata: ["job": "\(name)"])
+        }
         logger.notice("\(paused ? "paused" : "resumed") \(name)", metadata: ["job": "\(name)"])
     }
 

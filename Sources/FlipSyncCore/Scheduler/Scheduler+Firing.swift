@@ -56,9 +56,9 @@ extension Scheduler {
     }
 
     /// Several nodes (with a gate) may share one ledger (PostgreSQL): a job paused or resumed
-    /// through another node is in the ledger, not in this node's memory. Before it fires or saves
-    /// a job's state, this node takes the stored pause flags, so it obeys them and its save does
-    /// not put back the old flag. (On a node's own SQLite ledger the flags read are its own.)
+    /// through another node is in the ledger, not in this node's memory. Before it fires, this
+    /// node takes the stored pause flags, so it obeys them. (Its saves never write an existing
+    /// row's flag: only `setPaused` does. On a node's own SQLite ledger the flags read are its own.)
     private func refreshPauses() {
         let stored: [String: ScheduleState]
         do {
