@@ -180,7 +180,7 @@ enum ClusterSweepBench {
                 let here = runtimes[index].coordinator(pool: pools[index], clock: clock, logger: quiet)
                 let job = jobs[index], pool = pools[index]
                 let worker = ClusterTaskWorker(queue: queues[index], node: "node-\(index + 1)",
-                                               room: { max(0, pool.capacity - pool.inUse - pool.waiting) },
+                                               pool: pool,
                                                perform: { task in try await here.performDispatched(task, job: job) },
                                                clock: clock, logger: quiet, timing: timing,
                                                signals: index == 0 ? signals : ClusterTaskSignals())

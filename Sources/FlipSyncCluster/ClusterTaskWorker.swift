@@ -35,7 +35,7 @@ public final class ClusterTaskWorker: Service, Sendable, CustomStringConvertible
 
     private let queue: ClusterTaskQueue
     private let node: String
-    private let room: @Sendable () -> Int
+    private let pool: PermitPool
     private let perform: @Sendable (DispatchedTask) async throws -> DispatchOutcome
     private let clock: any SchedulerClock
     private let logger: Logger
@@ -59,16 +59,17 @@ public final class ClusterTaskWorker: Service, Sendable, CustomStringConvertible
     }
     private let state: Mutex<State>
 
-    /// `room` says how many more tasks this node can run now (its pool's free permits);
-    /// `signals` is shared with this node's dispatcher (``ClusterTaskSignals``).
-    public init(queue: ClusterTaskQueue, node: String, room: @escaping @Sendable () -> Int,
+    /// `pool` is the node's pool (`pool_size`): the worker claims while it has free permits, and
+    /// never holds more tasks than it has permits; `signals` is shared with this node's
+    /// dispatcher (``ClusterTaskSignals``).
+    public init(queue: ClusterTaskQueue, node: String, pool: PermitPool,
                 perform: @escaping @Sendable (DispatchedTask) async throws -> DispatchOutcome,
                 clock: any SchedulerClock, logger: Logger, timing: Timing = .init(),
                 signals: ClusterTaskSignals = ClusterTaskSignals()) {
         self.signals = signals
         self.queue = queue
         self.node = node
-        self.room = room
+        self.pool = pool
         self.perform = perform
         self.clock = clock
         self.logger = logger
@@ -125,7 +126,9 @@ public final class ClusterTaskWorker: Service, Sendable, CustomStringConvertible
                         nextPrune = now + timing.pruneEveryMilliseconds
                     }
                     let (free, draining, fenced) = state.withLock { s in
-                        (max(0, min(room(), 1024) - s.running.count), s.draining, s.fenced)
+                        // Free permits now (the node's own runs use the pool too), and never more
+                        // tasks held than permits: a task claimed has not always taken its permit yet.
+                        (max(0, min(pool.capacity - pool.inUse - pool.waiting, pool.capacity - s.running.count)), s.draining, s.fenced)
                     }
                     var full = false
                     if free > 0 && !fenced {

@@ -100,7 +100,7 @@ struct Daemon {
         let worker = queue.map { queue in
             // Runs claimed tasks here, as their run's own coordinator would, with this node's jobs.
             let here = runtime.coordinator(pool: pool, clock: clock, logger: logger)
-            return ClusterTaskWorker(queue: queue, node: nodeName, room: { max(0, pool.capacity - pool.inUse - pool.waiting) },
+            return ClusterTaskWorker(queue: queue, node: nodeName, pool: pool,
                                      perform: { task in try await here.performDispatched(task, job: await scheduler.definition(named: task.job)) },
                                      clock: clock, logger: logger, signals: signals)
         }

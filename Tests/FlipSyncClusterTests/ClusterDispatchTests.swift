@@ -44,7 +44,7 @@ private final class DispatchNode: Sendable {
                                            signals: signals)
         let here = runtime.coordinator(pool: pool, clock: clock, logger: quietLogger)
         let box = Mutex<DispatchNode?>(nil)
-        worker = ClusterTaskWorker(queue: queue, node: name, room: { max(0, pool.capacity - pool.inUse - pool.waiting) },
+        worker = ClusterTaskWorker(queue: queue, node: name, pool: pool,
                                    perform: { task in
                                        if let perform, let node = box.withLock({ $0 }) { return try await perform(task, node) }
                                        return try await here.performDispatched(task, job: job)
