@@ -100,7 +100,9 @@ public actor ClusterTaskQueue {
     /// lease has expired (their holder is gone or cut off). Each gets a lease of
     /// `leaseMilliseconds` from now, a new fencing token and one more attempt. Rows another node is
     /// claiming at the same moment are skipped, not waited for. A draining node claims nothing.
-    public func claim(node: String, limit: Int, leaseMilliseconds: Int64) async throws -> [ClaimedTask] {
+    /// With `origin`, only tasks that node's runs enqueued (what a worker claims while its node
+    /// drains: its own runs finish, others' work is left to the other nodes).
+    public func claim(node: String, limit: Int, leaseMilliseconds: Int64, onlyFrom origin: String? = nil) async throws -> [ClaimedTask] {
         guard limit > 0, !draining.contains(node) else { return [] }
         let now = time.parameter
         let rows = try await client.query("""
@@ -110,7 +112,8 @@ public actor ClusterTaskQueue {
                 token = t.token + 1, attempts = t.attempts + 1, started_at_ms = NULL
             WHERE t.id IN (
                 SELECT id FROM flipsync_cluster_tasks
-                WHERE state = 'pending' OR (state = 'claimed' AND lease_expires_at_ms <= (SELECT ms FROM clock))
+                WHERE (state = 'pending' OR (state = 'claimed' AND lease_expires_at_ms <= (SELECT ms FROM clock)))
+                  AND (\(origin)::text IS NULL OR origin_node = \(origin)::text)
                 ORDER BY id
                 LIMIT \(Int64(limit))
                 FOR UPDATE SKIP LOCKED)
@@ -222,33 +225,6 @@ public actor ClusterTaskQueue {
             """, logger: logger)
         for try await id in rows.decode(Int64.self) { return id }
         throw ClusterTaskQueueError.noRow
-    }
-
-    /// Claims like ``claim(node:limit:leaseMilliseconds:)``, but only tasks `origin`'s runs
-    /// enqueued: what a node claims while it drains (its own runs finish; others' work is left
-    /// to the other nodes).
-    public func claim(node: String, limit: Int, leaseMilliseconds: Int64, onlyFrom origin: String) async throws -> [ClaimedTask] {
-        guard limit > 0 else { return [] }
-        let now = time.parameter
-        let rows = try await client.query("""
-            WITH clock AS (SELECT \(now: now) AS ms)
-            UPDATE flipsync_cluster_tasks t
-            SET state = 'claimed', lease_holder = \(node), lease_expires_at_ms = (SELECT ms FROM clock) + \(leaseMilliseconds),
-                token = t.token + 1, attempts = t.attempts + 1, started_at_ms = NULL
-            WHERE t.id IN (
-                SELECT id FROM flipsync_cluster_tasks
-                WHERE (state = 'pending' OR (state = 'claimed' AND lease_expires_at_ms <= (SELECT ms FROM clock)))
-                  AND origin_node = \(origin)
-                ORDER BY id
-                LIMIT \(Int64(limit))
-                FOR UPDATE SKIP LOCKED)
-            RETURNING t.id, t.run_id, t.task_key, t.payload, t.token, t.attempts
-            """, logger: logger)
-        var out: [ClaimedTask] = []
-        for try await (id, run, key, payload, token, attempts) in rows.decode((Int64, String, String, String, Int64, Int32).self) {
-            out.append(ClaimedTask(id: id, run: run, key: key, payload: payload, token: token, attempts: attempts))
-        }
-        return out.sorted { $0.id < $1.id }
     }
 
     /// Extends `node`'s leases like ``heartbeat(node:leaseMilliseconds:)`` and returns, of the

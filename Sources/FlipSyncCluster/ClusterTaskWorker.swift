@@ -133,9 +133,8 @@ public final class ClusterTaskWorker: Service, Sendable, CustomStringConvertible
                     var full = false
                     if free > 0 && !fenced {
                         do {
-                            let claimed = draining
-                                ? try await queue.claim(node: node, limit: free, leaseMilliseconds: timing.leaseMilliseconds, onlyFrom: node)
-                                : try await queue.claim(node: node, limit: free, leaseMilliseconds: timing.leaseMilliseconds)
+                            let claimed = try await queue.claim(node: node, limit: free, leaseMilliseconds: timing.leaseMilliseconds,
+                                                                onlyFrom: draining ? node : nil)
                             state.withLock { s in
                                 s.claimed += claimed.count
                                 for task in claimed { s.running[task.id] = Running(task: task) }

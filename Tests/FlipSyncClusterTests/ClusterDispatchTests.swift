@@ -78,6 +78,35 @@ private final class Shared<Value: Sendable>: Sendable {
     func withLock<R>(_ body: (inout Value) -> R) -> R { value.withLock { body(&$0) } }
 }
 
+/// Runs `body` with a loopback sandbox of `seed` and `listings`, stopped afterwards whatever happens.
+private func withSandbox(seed: UInt64, listings: Int, _ body: (SandboxServer) async throws -> Void) async throws {
+    let sandbox = try await SandboxServer.start(SandboxConfiguration(port: 0, seed: seed, listings: listings), logger: quietLogger)
+    do {
+        try await body(sandbox)
+    } catch {
+        await sandbox.stop()
+        throw error
+    }
+    await sandbox.stop()
+}
+
+/// A node whose tasks never end by themselves: each waits until stopped, and the count of
+/// those stopped is kept.
+private func stallingNode(_ name: String, space: Workspace, endpoint: ClusterEndpoint, server: TestPostgres, sandbox: SandboxServer,
+                          permits: Int) throws -> (node: DispatchNode, stopped: Shared<Int>) {
+    let stopped = Shared(0)
+    let node = try DispatchNode(name: name, space: space, endpoint: endpoint, server: server, sandbox: sandbox,
+                                jobText: repricingJob(dryRun: true), timing: ClusterDispatchTests.fast, pool: PermitPool(permits: permits),
+                                perform: { _, _ in
+                                    do { try await Task.sleep(for: .seconds(120)) } catch {
+                                        stopped.withLock { $0 += 1 }
+                                        throw error
+                                    }
+                                    return .finished
+                                })
+    return (node, stopped)
+}
+
 private func repricingJob(dryRun: Bool) -> String {
     """
     name = "nightly-repricing"
@@ -120,6 +149,17 @@ struct ClusterDispatchTests {
         t.handBackMilliseconds = 2_000
         return t
     }()
+
+    /// Node a (pool 4, its worker not started) and a stalling node b (two permits) on a fresh database.
+    fileprivate static func dispatcherAndStaller(server: TestPostgres, spaces: (Workspace, Workspace), sandbox: SandboxServer) async throws
+        -> (a: DispatchNode, poolA: PermitPool, b: DispatchNode, stopped: Shared<Int>) {
+        let shared = try await database(server)
+        let poolA = PermitPool(permits: 4)
+        let a = try DispatchNode(name: "node-a", space: spaces.0, endpoint: shared, server: server, sandbox: sandbox,
+                                 jobText: repricingJob(dryRun: true), timing: fast, pool: poolA)
+        let (b, stopped) = try stallingNode("node-b", space: spaces.1, endpoint: shared, server: server, sandbox: sandbox, permits: 2)
+        return (a, poolA, b, stopped)
+    }
 
     /// A fresh database with the cluster's tables.
     static func database(_ server: TestPostgres) async throws -> ClusterEndpoint {
@@ -191,10 +231,9 @@ struct ClusterDispatchTests {
     @Test("a node that claims tasks and dies (its worker never renews again): its leases expire and the other node runs those tasks; the run succeeds with every decide task succeeded")
     func deadNodesTasksReclaimed() async throws {
         let server = try server()
-        let sandbox = try await SandboxServer.start(SandboxConfiguration(port: 0, seed: 29, listings: 30), logger: quietLogger)
         let spaces = (Workspace(), Workspace())
         defer { spaces.0.remove(); spaces.1.remove() }
-        do {
+        try await withSandbox(seed: 29, listings: 30) { sandbox in
             let shared = try await Self.database(server)
             let poolA = PermitPool(permits: 4)
             let a = try DispatchNode(name: "node-a", space: spaces.0, endpoint: shared, server: server, sandbox: sandbox,
@@ -234,20 +273,15 @@ struct ClusterDispatchTests {
             #expect(rows.allSatisfy { $0.holder == "node-a" && $0.state == .done })
             #expect(Set(stolen.map(\.key)).isSubset(of: Set(decide.map(\.key))))
             await a.stop()
-        } catch {
-            await sandbox.stop()
-            throw error
         }
-        await sandbox.stop()
     }
 
     @Test("a node's new process frees the tasks its dead predecessor (same node name) still held: pending again at once, not kept alive by the new process's renewals")
     func restartFreesPredecessorsTasks() async throws {
         let server = try server()
-        let sandbox = try await SandboxServer.start(SandboxConfiguration(port: 0, seed: 37, listings: 5), logger: quietLogger)
         let space = Workspace()
         defer { space.remove() }
-        do {
+        try await withSandbox(seed: 37, listings: 5) { sandbox in
             let shared = try await Self.database(server)
             // A worker with no room (its one permit taken): it claims nothing, so what it does to
             // the old claims shows.
@@ -272,35 +306,17 @@ struct ClusterDispatchTests {
             full.release()
             #expect(rows.filter { $0.state == .pending }.map(\.key).sorted() == ["k1", "k2"], "\(rows)")
             #expect(rows.first { $0.key == "k3" }?.holder == "node-c", "another node's claim is left alone")
-        } catch {
-            await sandbox.stop()
-            throw error
         }
-        await sandbox.stop()
     }
 
     @Test("systemctl stop on a node: draining, it claims no other node's task; stopping, it waits up to its hand-back time for the tasks it runs, then gives them back and another node runs them; the run succeeds")
     func stopDrainsAndHandsBack() async throws {
         let server = try server()
-        let sandbox = try await SandboxServer.start(SandboxConfiguration(port: 0, seed: 41, listings: 30), logger: quietLogger)
         let spaces = (Workspace(), Workspace())
         defer { spaces.0.remove(); spaces.1.remove() }
-        do {
-            let shared = try await Self.database(server)
-            let poolA = PermitPool(permits: 4)
-            let a = try DispatchNode(name: "node-a", space: spaces.0, endpoint: shared, server: server, sandbox: sandbox,
-                                     jobText: repricingJob(dryRun: true), timing: Self.fast, pool: poolA)
-            // b's tasks take two minutes unless stopped.
-            let stopped = Shared(0)
-            let b = try DispatchNode(name: "node-b", space: spaces.1, endpoint: shared, server: server, sandbox: sandbox,
-                                     jobText: repricingJob(dryRun: true), timing: Self.fast, pool: PermitPool(permits: 2),
-                                     perform: { _, _ in
-                                         do { try await Task.sleep(for: .seconds(120)) } catch {
-                                             stopped.withLock { $0 += 1 }
-                                             throw error
-                                         }
-                                         return .finished
-                                     })
+        try await withSandbox(seed: 41, listings: 30) { sandbox in
+            // a dispatches (its worker not started); b's two tasks take two minutes unless stopped.
+            let (a, poolA, b, stopped) = try await Self.dispatcherAndStaller(server: server, spaces: spaces, sandbox: sandbox)
             // b's worker in a service group, as in flipsyncd, so its stop is a graceful shutdown.
             let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: [b.worker], logger: quietLogger))
             let groupRun = Task { try await group.run() }
@@ -334,35 +350,17 @@ struct ClusterDispatchTests {
             #expect(tasks.filter { $0.agent == "decide" }.allSatisfy { $0.status == .succeeded })
             #expect(rows.allSatisfy { $0.holder == "node-a" && $0.state == .done && $0.attempts == 1 },
                     "b's two given back (not counted as attempts) and run by a: \(rows.filter { $0.holder != "node-a" || $0.attempts != 1 })")
-        } catch {
-            await sandbox.stop()
-            throw error
         }
-        await sandbox.stop()
     }
 
     @Test("a run that ends while its tasks wait: cancelled, its unclaimed tasks are never claimed and a task another node runs is stopped there at its next renewal")
     func cancelReachesTheHolder() async throws {
         let server = try server()
-        let sandbox = try await SandboxServer.start(SandboxConfiguration(port: 0, seed: 31, listings: 30), logger: quietLogger)
         let spaces = (Workspace(), Workspace())
         defer { spaces.0.remove(); spaces.1.remove() }
-        do {
-            let shared = try await Self.database(server)
-            let poolA = PermitPool(permits: 4), poolB = PermitPool(permits: 2)
-            let a = try DispatchNode(name: "node-a", space: spaces.0, endpoint: shared, server: server, sandbox: sandbox,
-                                     jobText: repricingJob(dryRun: true), timing: Self.fast, pool: poolA)
-            // b's tasks never end by themselves: they wait until stopped.
-            let stopped = Shared(0)
-            let b = try DispatchNode(name: "node-b", space: spaces.1, endpoint: shared, server: server, sandbox: sandbox,
-                                     jobText: repricingJob(dryRun: true), timing: Self.fast, pool: poolB,
-                                     perform: { _, _ in
-                                         do { try await Task.sleep(for: .seconds(120)) } catch {
-                                             stopped.withLock { $0 += 1 }
-                                             throw error
-                                         }
-                                         return .finished
-                                     })
+        try await withSandbox(seed: 31, listings: 30) { sandbox in
+            // a dispatches (its worker not started); b's two tasks never end by themselves: they wait until stopped.
+            let (a, poolA, b, stopped) = try await Self.dispatcherAndStaller(server: server, spaces: spaces, sandbox: sandbox)
             b.startWorker()
             let runTask = Task {
                 try await a.runtime.runOnce(job: a.job, requestedBy: nil, pool: poolA, clock: SystemSchedulerClock(),
@@ -389,10 +387,6 @@ struct ClusterDispatchTests {
             #expect(status == .cancelled)
             #expect(stopped.withLock { $0 } == 2, "both of b's tasks stopped at their run's request")
             #expect(!rows.contains { $0.state == .pending || $0.state == .claimed }, "nothing of the run is left to claim: \(rows)")
-        } catch {
-            await sandbox.stop()
-            throw error
         }
-        await sandbox.stop()
     }
 }
