@@ -46,8 +46,10 @@ public final class PostgresSession: @unchecked Sendable {
     /// The lane (index + 1) the calling thread holds a transaction on; 0: none.
     private var laneKey = pthread_key_t()
 
-    /// `connections`: at most this many connections at once (at least 1).
-    public init(endpoint: ClusterEndpoint, password: String, timeout: Double = 10, connections: Int = 4,
+    /// `connections`: at most this many connections at once (at least 1). `readOnly`: every
+    /// transaction of these connections is read-only (`default_transaction_read_only`): a write
+    /// fails on the server.
+    public init(endpoint: ClusterEndpoint, password: String, timeout: Double = 10, connections: Int = 4, readOnly: Bool = false,
                 logger: Logger = Logger(label: "flipsync.ledger", factory: { _ in SwiftLogNoOpLogHandler() })) throws {
         self.endpoint = endpoint
         self.timeout = timeout
@@ -63,6 +65,7 @@ public final class PostgresSession: @unchecked Sendable {
         // The server gives up on a statement when this side does: without it, a statement the
         // caller stopped waiting for (its connection dropped) would run on, holding its locks.
         configuration.options.additionalStartupParameters = [("statement_timeout", "\(max(1, Int64(timeout * 1000)))")]
+        if readOnly { configuration.options.additionalStartupParameters.append(("default_transaction_read_only", "on")) }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         self.group = group
         lanes = (0..<max(1, connections)).map { _ in

@@ -26,16 +26,19 @@ public final class PostgresLedger: ResumableRunLedger, LedgerProbe, Sendable {
     public let metrics: LedgerMetrics
 
     /// Connects to `endpoint` and migrates the ledger's schema.
+    /// `readOnly` (the read commands of `flipsyncctl`): the session's transactions are read-only
+    /// and nothing is migrated; a database without the ledger, or at an older schema step, is an
+    /// error saying so (the daemon, or a run, brings it up to date).
     public init(endpoint: ClusterEndpoint, password: String, timeout: Double = 10, node: String? = nil,
-                metrics: LedgerMetrics = .off) throws(LedgerError) {
+                metrics: LedgerMetrics = .off, readOnly: Bool = false) throws(LedgerError) {
         do {
-            session = try PostgresSession(endpoint: endpoint, password: password, timeout: timeout)
+            session = try PostgresSession(endpoint: endpoint, password: password, timeout: timeout, readOnly: readOnly)
         } catch {
             throw .storage("\(endpoint): \(error)")
         }
         self.node = node
         self.metrics = metrics
-        try Self.migrate(session)
+        if readOnly { try Self.checkSchema(session) } else { try Self.migrate(session) }
     }
 
     public init(session: PostgresSession, node: String? = nil, metrics: LedgerMetrics = .off) throws(LedgerError) {
@@ -82,6 +85,29 @@ public final class PostgresLedger: ResumableRunLedger, LedgerProbe, Sendable {
             ran.append(migration.name)
         }
         return ran
+    }
+
+    /// For a reader that changes nothing: the database must hold this build's whole schema.
+    static func checkSchema(_ session: PostgresSession) throws(LedgerError) {
+        let present = try session.rows("SELECT to_regclass('flipsync_ledger_migrations') IS NOT NULL AS present")
+        guard try present.first?.get("present", as: Bool.self) == true else {
+            throw .storage("\(session.endpoint) holds no FlipSync ledger yet (flipsyncd, or a run, creates it)")
+        }
+        var applied = Set<String>()
+        for row in try session.rows("SELECT identifier FROM flipsync_ledger_migrations") {
+            applied.insert(try row.get("identifier", as: String.self))
+        }
+        let known = PostgresLedgerSchema.migrations.map(\.name)
+        guard applied.isSubset(of: Set(known)) else {
+            throw .storage("\(session.endpoint) was migrated by a newer FlipSync (migrations \(applied.subtracting(known).sorted()))")
+        }
+        let missing = known.filter { !applied.contains($0) }
+        guard missing.isEmpty else {
+            throw .storage("""
+                \(session.endpoint): the ledger has \(applied.count) of this FlipSync's \(known.count) schema steps \
+                (missing \(missing.joined(separator: ", "))); start flipsyncd, or a run, to bring it up to date (a read command changes nothing)
+                """)
+        }
     }
 
     /// The steps applied to this database, in the order they ran.

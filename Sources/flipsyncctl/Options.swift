@@ -90,7 +90,8 @@ struct LedgerOptions: ParsableArguments {
         let loaded = ConfigLocator.load(explicit: config, environment: .current).config
         do {
             let password = try Runtime.credentials(loaded)(ClusterEndpoint.passwordCredential).reveal()
-            return LedgerReader(postgres: try PostgresLedger(endpoint: endpoint, password: password))
+            // Read-only: nothing migrated, every transaction read-only on the server.
+            return LedgerReader(postgres: try PostgresLedger(endpoint: endpoint, password: password, readOnly: true))
         } catch {
             printError("flipsyncctl: \(endpoint): \(error)")
             throw ExitCode(1)

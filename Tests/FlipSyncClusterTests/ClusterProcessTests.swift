@@ -358,10 +358,14 @@ struct ClusterProcessTests {
         do {
             let began = wallMilliseconds()
             try rig.startAll()
-            try await db.waitFor("three nodes heartbeating and a marketplace run's fires", seconds: 60, logs: logs) {
+            // A fire of the 2 s job too: the gap around each scheduler kill is measured from the
+            // last one before it (a first kill right after a sweep's fire at second 5 could come
+            // before the 2 s job's first fire at second 6).
+            try await db.waitFor("three nodes heartbeating, a marketplace run's fires and the 2 s job's", seconds: 60, logs: logs) {
                 let live = try await db.liveNodes(since: began).count
                 let fired = try await db.fires(job: "nightly-repricing").count
-                return live == 3 && fired >= 1
+                let ticked = try await db.fires().count
+                return live == 3 && fired >= 1 && ticked >= 1
             }
             // The one run ledger the three nodes share (the nodes have migrated it by now).
             let ledger = try PostgresLedger(endpoint: endpoint, password: server.password)

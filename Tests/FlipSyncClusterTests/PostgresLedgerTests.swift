@@ -159,6 +159,52 @@ struct PostgresLedgerTests {
         #expect(try PostgresLedger.migrate(ledger.session).isEmpty)
     }
 
+    @Test("a read-only ledger (flipsyncctl's read commands) migrates nothing and writes nothing: no ledger yet, or one at an older schema step, is an error saying so; a write through it fails on the server")
+    func readOnlyChangesNothing() async throws {
+        let server = try server()
+        let endpoint = try await server.freshDatabase(), password = server.password
+        let observer = try PostgresSession(endpoint: endpoint, password: password)
+        func tableExists() throws -> Bool {
+            try observer.query("SELECT to_regclass('flipsync_ledger_migrations') IS NOT NULL AS present")[0]
+                .makeRandomAccess()["present"].decode(Bool.self)
+        }
+        // No ledger yet: refused, and nothing created.
+        let none = #expect(throws: LedgerError.self) { _ = try PostgresLedger(endpoint: endpoint, password: password, readOnly: true) }
+        #expect("\(none.map { "\($0)" } ?? "")".contains("holds no FlipSync ledger yet"))
+        #expect(try !tableExists())
+        let credentials = FileManager.default.temporaryDirectory.appendingPathComponent("creds-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: credentials, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+        defer { try? FileManager.default.removeItem(atPath: credentials) }
+        _ = FileManager.default.createFile(atPath: credentials + "/postgres-password", contents: Data(password.utf8),
+                                           attributes: [.posixPermissions: 0o600])
+        let cli = try flipsyncctl(["runs", "--database", "\(endpoint)"], environment: ["CREDENTIALS_DIRECTORY": credentials])
+        #expect(cli.status == 1 && cli.error.contains("holds no FlipSync ledger yet"), "\(cli.output)\n\(cli.error)")
+        #expect(!cli.error.contains(password))
+        #expect(try !tableExists(), "flipsyncctl runs created nothing")
+
+        // Migrated: a reader opens it and reads; a write through it fails on the server.
+        let writer = try PostgresLedger(endpoint: endpoint, password: password)
+        _ = try writer.recordFire(job: "j", kind: "k", trigger: .schedule, requestedBy: nil, scheduledAt: 1, status: .queued,
+                                  skipReason: nil, summary: nil, at: 1, resumes: nil)
+        let reader = try PostgresLedger(endpoint: endpoint, password: password, readOnly: true)
+        #expect(try reader.recentRuns(job: nil, limit: 5).map(\.job) == ["j"], "the reader reads what the writer recorded")
+        #expect(try reader.scheduleStates().isEmpty)
+        let write = #expect(throws: LedgerError.self) {
+            _ = try reader.recordFire(job: "j", kind: "k", trigger: .schedule, requestedBy: nil, scheduledAt: 2, status: .queued,
+                                      skipReason: nil, summary: nil, at: 2, resumes: nil)
+        }
+        #expect("\(write.map { "\($0)" } ?? "")".contains("read-only transaction"), "\(String(describing: write))")
+
+        // One schema step short (an older FlipSync's database): refused, naming the step; nothing migrated.
+        let last = try #require(PostgresLedgerSchema.migrations.last?.name)
+        try observer.query("DELETE FROM flipsync_ledger_migrations WHERE identifier = $1", [.text(last)])
+        let older = #expect(throws: LedgerError.self) { _ = try PostgresLedger(endpoint: endpoint, password: password, readOnly: true) }
+        #expect("\(older.map { "\($0)" } ?? "")".contains("the ledger has 14 of this FlipSync's 15 schema steps (missing \(last))"),
+                "\(String(describing: older))")
+        let count = try observer.query("SELECT count(*)::BIGINT FROM flipsync_ledger_migrations")[0].decode(Int64.self, at: 0)
+        #expect(count == 14)
+    }
+
     @Test("a statement with no answer within the deadline fails naming it; a connection the server killed is replaced at the next call")
     func deadlineAndReconnect() async throws {
         let server = try server()
