@@ -58,18 +58,18 @@ public struct ClusterTaskRow: Sendable, Hashable {
 /// Tasks claimed, not assigned: every node with room in its pool claims pending tasks from one
 /// PostgreSQL table with `FOR UPDATE SKIP LOCKED` (two nodes never claim the same task, and never
 /// wait on each other's rows), each under a lease (holder, expiry) that the node extends with
-/// ``heartbeat(node:leaseMilliseconds:)``. A node that dies stops extending its leases; once they
+/// ``renew(node:leaseMilliseconds:)``. A node that dies stops extending its leases; once they
 /// have expired any node claims those tasks again, with a new fencing token, and the dead node's
-/// late `complete`/`fail` is refused. Every time is the database's clock (or the injected one in
-/// tests), so the nodes' clocks may disagree.
+/// late `complete`/`fail`/`finish` is refused. Every time is the database's clock (or the
+/// injected one in tests), so the nodes' clocks may disagree.
 ///
-/// Draining (`systemctl stop`): ``drain(node:)`` stops this queue from claiming for the node and
-/// releases its claimed tasks not yet started (``markStarted(_:node:)``) to the others at once.
+/// A node stopping (`systemctl stop`) gives back what it will not finish with
+/// ``release(_:node:)``; a node's new process frees what its dead predecessor held with
+/// ``releaseHeld(node:)`` (both in ``ClusterTaskWorker``).
 public actor ClusterTaskQueue {
     private let client: PostgresClient
     private let time: ClusterTime
     private let logger: Logger
-    private var draining = Set<String>()
 
     public init(client: PostgresClient, time: ClusterTime = .database, logger: Logger) {
         self.client = client
@@ -99,17 +99,16 @@ public actor ClusterTaskQueue {
     /// Claims up to `limit` tasks for `node`, oldest first: pending ones, and claimed ones whose
     /// lease has expired (their holder is gone or cut off). Each gets a lease of
     /// `leaseMilliseconds` from now, a new fencing token and one more attempt. Rows another node is
-    /// claiming at the same moment are skipped, not waited for. A draining node claims nothing.
-    /// With `origin`, only tasks that node's runs enqueued (what a worker claims while its node
+    /// claiming at the same moment are skipped, not waited for. With `origin`, only tasks that node's runs enqueued (what a worker claims while its node
     /// drains: its own runs finish, others' work is left to the other nodes).
     public func claim(node: String, limit: Int, leaseMilliseconds: Int64, onlyFrom origin: String? = nil) async throws -> [ClaimedTask] {
-        guard limit > 0, !draining.contains(node) else { return [] }
+        guard limit > 0 else { return [] }
         let now = time.parameter
         let rows = try await client.query("""
             WITH clock AS (SELECT \(now: now) AS ms)
             UPDATE flipsync_cluster_tasks t
             SET state = 'claimed', lease_holder = \(node), lease_expires_at_ms = (SELECT ms FROM clock) + \(leaseMilliseconds),
-                token = t.token + 1, attempts = t.attempts + 1, started_at_ms = NULL
+                token = t.token + 1, attempts = t.attempts + 1
             WHERE t.id IN (
                 SELECT id FROM flipsync_cluster_tasks
                 WHERE (state = 'pending' OR (state = 'claimed' AND lease_expires_at_ms <= (SELECT ms FROM clock)))
@@ -130,26 +129,7 @@ public actor ClusterTaskQueue {
     /// that expired and was claimed by another node is no longer this node's: not extended.
     @discardableResult
     public func heartbeat(node: String, leaseMilliseconds: Int64) async throws -> Int {
-        let now = time.parameter
-        let rows = try await client.query("""
-            UPDATE flipsync_cluster_tasks SET lease_expires_at_ms = \(now: now) + \(leaseMilliseconds)
-            WHERE state = 'claimed' AND lease_holder = \(node)
-            RETURNING id
-            """, logger: logger)
-        var count = 0
-        for try await _ in rows.decode(Int64.self) { count += 1 }
-        return count
-    }
-
-    /// Notes that `node` has begun the task (a drain no longer releases it). False when the node
-    /// no longer holds it under its token.
-    public func markStarted(_ task: ClaimedTask, node: String) async throws -> Bool {
-        let now = time.parameter
-        return try await fenced("""
-            UPDATE flipsync_cluster_tasks SET started_at_ms = \(now: now)
-            WHERE id = \(task.id) AND state = 'claimed' AND lease_holder = \(node) AND token = \(task.token)
-            RETURNING id
-            """)
+        try await renew(node: node, leaseMilliseconds: leaseMilliseconds).held
     }
 
     /// Marks the tasks done, each only if `node` still holds it under the token it was claimed
@@ -185,30 +165,11 @@ public actor ClusterTaskQueue {
             UPDATE flipsync_cluster_tasks
             SET state = CASE WHEN \(retry) THEN 'pending' ELSE 'failed' END,
                 lease_holder = CASE WHEN \(retry) THEN NULL ELSE lease_holder END,
-                lease_expires_at_ms = NULL, started_at_ms = NULL, error = \(error),
+                lease_expires_at_ms = NULL, error = \(error),
                 finished_at_ms = CASE WHEN \(retry) THEN NULL ELSE \(now: now) END
             WHERE id = \(task.id) AND state = 'claimed' AND lease_holder = \(node) AND token = \(task.token)
             RETURNING id
             """)
-    }
-
-    /// Draining: from now on this queue claims nothing for `node`, and every task the node holds
-    /// that it has not started goes back to pending at once (not counted as an attempt), for the
-    /// other nodes to claim without waiting for the lease to expire. Returns how many. The tasks
-    /// it has started it finishes (or their leases expire).
-    @discardableResult
-    public func drain(node: String) async throws -> Int {
-        draining.insert(node)
-        let rows = try await client.query("""
-            UPDATE flipsync_cluster_tasks
-            SET state = 'pending', lease_holder = NULL, lease_expires_at_ms = NULL, attempts = attempts - 1
-            WHERE state = 'claimed' AND lease_holder = \(node) AND started_at_ms IS NULL
-            RETURNING id
-            """, logger: logger)
-        var count = 0
-        for try await _ in rows.decode(Int64.self) { count += 1 }
-        if count > 0 { logger.notice("node \(node) draining: released \(count) unstarted tasks", metadata: ["event": "tasks-released"]) }
-        return count
     }
 
     // MARK: Runs' tasks (ClusterTaskDispatcher, ClusterTaskWorker)
@@ -227,8 +188,9 @@ public actor ClusterTaskQueue {
         throw ClusterTaskQueueError.noRow
     }
 
-    /// Extends `node`'s leases like ``heartbeat(node:leaseMilliseconds:)`` and returns, of the
-    /// tasks it holds, those whose run asked to stop them (``requestCancel(_:)``).
+    /// Extends every lease `node` holds to `leaseMilliseconds` from now (a lease that expired and
+    /// was claimed by another node is no longer this node's: not extended). Returns how many, and
+    /// of them those whose run asked to stop them (``requestCancel(_:)``).
     public func renew(node: String, leaseMilliseconds: Int64) async throws -> (held: Int, cancel: Set<Int64>) {
         let now = time.parameter
         let rows = try await client.query("""
@@ -252,7 +214,7 @@ public actor ClusterTaskQueue {
         var count = 0
         for try await _ in try await client.query("""
             UPDATE flipsync_cluster_tasks
-            SET state = 'pending', lease_holder = NULL, lease_expires_at_ms = NULL, started_at_ms = NULL
+            SET state = 'pending', lease_holder = NULL, lease_expires_at_ms = NULL
             WHERE state = 'claimed' AND lease_holder = \(node)
             RETURNING id
             """, logger: logger).decode(Int64.self) { count += 1 }
@@ -276,7 +238,7 @@ public actor ClusterTaskQueue {
     public func release(_ task: ClaimedTask, node: String) async throws -> Bool {
         try await fenced("""
             UPDATE flipsync_cluster_tasks
-            SET state = 'pending', lease_holder = NULL, lease_expires_at_ms = NULL, started_at_ms = NULL,
+            SET state = 'pending', lease_holder = NULL, lease_expires_at_ms = NULL,
                 attempts = GREATEST(attempts - 1, 0)
             WHERE id = \(task.id) AND state = 'claimed' AND lease_holder = \(node) AND token = \(task.token)
             RETURNING id

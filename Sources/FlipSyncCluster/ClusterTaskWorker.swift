@@ -53,6 +53,9 @@ public final class ClusterTaskWorker: Service, Sendable, CustomStringConvertible
         var draining = false
         var stopping = false
         var fenced = false
+        /// The last claim took as many tasks as there was room for: more may be pending, so a
+        /// task ending here (room again) wakes the loop for another claim at once.
+        var saturated = false
         var lastRenewal: Int64
         var claimed = 0
         var finished = 0
@@ -135,12 +138,13 @@ public final class ClusterTaskWorker: Service, Sendable, CustomStringConvertible
                         do {
                             let claimed = try await queue.claim(node: node, limit: free, leaseMilliseconds: timing.leaseMilliseconds,
                                                                 onlyFrom: draining ? node : nil)
+                            full = claimed.count == free
                             state.withLock { s in
                                 s.claimed += claimed.count
+                                s.saturated = full
                                 for task in claimed { s.running[task.id] = Running(task: task) }
                             }
                             for task in claimed { group.addTask { await self.execute(task) } }
-                            full = claimed.count == free
                         } catch {
                             logger.warning("cannot claim tasks: \(String(reflecting: error))", metadata: ["event": "cluster-unreachable"])
                         }
@@ -219,7 +223,6 @@ public final class ClusterTaskWorker: Service, Sendable, CustomStringConvertible
             _ = state.withLock { $0.running.removeValue(forKey: claimed.id) }
             return
         }
-        _ = try? await queue.markStarted(claimed, node: node)
         let perform = self.perform
         let handle = Task { try await perform(dispatched) }
         let early = state.withLock { s -> Bool in
@@ -228,13 +231,14 @@ public final class ClusterTaskWorker: Service, Sendable, CustomStringConvertible
         }
         if early { handle.cancel() }
         let result = await withTaskCancellationHandler { await handle.result } onCancel: { handle.cancel() }
-        let entry = state.withLock { s -> Running? in
+        let (entry, saturated) = state.withLock { s -> (Running?, Bool) in
             s.finished += 1
-            return s.running.removeValue(forKey: claimed.id)
+            return (s.running.removeValue(forKey: claimed.id), s.saturated)
         }
         defer {
             signals.ended.signal()
-            signals.enqueued.signal()  // room for another claim
+            // Room for another claim; only worth a query when the last claim left tasks behind.
+            if saturated { signals.enqueued.signal() }
         }
         do {
             switch result {

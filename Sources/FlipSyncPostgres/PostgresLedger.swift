@@ -283,14 +283,24 @@ public final class PostgresLedger: ResumableRunLedger, LedgerProbe, Sendable {
             """
             SELECT run_id, key, agent, status, attempts, started_at, finished_at, result, error, input
             FROM tasks WHERE run_id = $1 ORDER BY seq
-            """, [.integer(runID)]).map { row throws(LedgerError) in
-            let statusText = try row.get("status", as: String.self)
-            guard let status = TaskStatus(rawValue: statusText) else { throw .storage("a task with status \(statusText)") }
-            return TaskInfo(runID: try row.get("run_id"), key: try row.get("key"), agent: try row.get("agent"), status: status,
-                            attempts: Int(try row.get("attempts", as: Int64.self)), startedAt: try row.get("started_at"),
-                            finishedAt: try row.get("finished_at"), result: try row.get("result"), error: try row.get("error"),
-                            input: try row.get("input"))
-        }
+            """, [.integer(runID)]).map(Self.taskInfo)
+    }
+
+    public func task(runID: Int64, key: String) throws(LedgerError) -> TaskInfo? {
+        try session.rows(
+            """
+            SELECT run_id, key, agent, status, attempts, started_at, finished_at, result, error, input
+            FROM tasks WHERE run_id = $1 AND key = $2
+            """, [.integer(runID), .text(key)]).first.map(Self.taskInfo)
+    }
+
+    private static func taskInfo(_ row: PostgresColumns) throws(LedgerError) -> TaskInfo {
+        let statusText = try row.get("status", as: String.self)
+        guard let status = TaskStatus(rawValue: statusText) else { throw .storage("a task with status \(statusText)") }
+        return TaskInfo(runID: try row.get("run_id"), key: try row.get("key"), agent: try row.get("agent"), status: status,
+                        attempts: Int(try row.get("attempts", as: Int64.self)), startedAt: try row.get("started_at"),
+                        finishedAt: try row.get("finished_at"), result: try row.get("result"), error: try row.get("error"),
+                        input: try row.get("input"))
     }
 
     public func saveTask(_ task: TaskInfo) throws(LedgerError) {

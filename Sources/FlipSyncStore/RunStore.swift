@@ -455,6 +455,10 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
         }
     }
 
+    public func task(runID: Int64, key: String) throws(LedgerError) -> TaskInfo? {
+        try read { db in try TaskRow.fetchAllNamed(db, TaskRow.filter(sql: "run_id = ? AND key = ?", arguments: [runID, key]), key: ["run_id", "key"]).first?.info }
+    }
+
     public func saveTask(_ task: TaskInfo) throws(LedgerError) {
         try writeStatement { db in try Self.upsert(task, db) }
     }

@@ -127,26 +127,24 @@ struct ClusterTaskQueueTests {
         }
     }
 
-    @Test("draining: the node claims nothing more and its unstarted tasks go back at once (not counted as attempts); started ones it still completes")
-    func drainReleasesUnstarted() async throws {
+    @Test("handing back: a released task is claimable by another node at once (not counted as an attempt), and its releaser can no longer end it; a stale releaser is refused")
+    func releaseHandsBackAtOnce() async throws {
         try await withClients(2) { clients in
             let clock = ManualClock(start)
             let a = ClusterTaskQueue(client: clients[0], time: .injected(clock), logger: quietLogger)
             let b = ClusterTaskQueue(client: clients[1], time: .injected(clock), logger: quietLogger)
             try await a.enqueue(run: "r", tasks: keys(8))
             let mine = try await a.claim(node: "a", limit: 5, leaseMilliseconds: 60_000)
-            #expect(try await a.markStarted(mine[0], node: "a"))
-            #expect(try await a.markStarted(mine[1], node: "a"))
-            #expect(try await !b.markStarted(mine[2], node: "b"), "only the holder starts a task")
-            #expect(try await a.drain(node: "a") == 3)
-            #expect(try await a.claim(node: "a", limit: 5, leaseMilliseconds: 60_000).isEmpty, "a draining node claims nothing")
+            #expect(try await !b.release(mine[2], node: "b"), "only the holder releases a task")
+            for task in mine[2...] { #expect(try await a.release(task, node: "a")) }
+            #expect(try await !a.release(mine[2], node: "a"), "released already: no longer a's")
             let others = try await b.claim(node: "b", limit: 10, leaseMilliseconds: 60_000)
             let neverClaimed = try await a.tasks(run: "r").suffix(3).map(\.id)
             #expect(Set(others.map(\.id)) == Set(mine[2...].map(\.id)).union(neverClaimed),
                     "b gets a's three released tasks without waiting for their leases, and the three never claimed")
-            #expect(others.allSatisfy { $0.attempts == 1 }, "a release unstarted is no attempt")
+            #expect(others.allSatisfy { $0.attempts == 1 }, "a release is no attempt")
             #expect(try await !a.complete(mine[2], node: "a"), "a released it: no longer a's")
-            #expect(try await a.complete(Array(mine[0...1]), node: "a") == Set(mine[0...1].map(\.id)), "a finishes what it started")
+            #expect(try await a.complete(Array(mine[0...1]), node: "a") == Set(mine[0...1].map(\.id)), "a finishes what it kept")
             #expect(try await b.complete(others, node: "b").count == 6)
             #expect(try await a.tasks(run: "r").allSatisfy { $0.state == .done })
         }

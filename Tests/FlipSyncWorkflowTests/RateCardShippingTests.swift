@@ -38,9 +38,17 @@ struct RateCardShippingTests {
                                              clock: world.clock, currency: config.currency, unavailable: services.unavailable)
             let cards = RateCardSet.load(config).cards
 
+            // Each channel's first order goes across town (zone 1–2, one business day by every
+            // card, so at least one line has a choice whatever the weekday); the rest go where
+            // the sandbox draws.
+            let acrossTown = try #require(SandboxAddress.destinations.first { $0.postalCode == "10013" })
             var orders: [SandboxOrder] = []
-            for product in ShippingArbitrageTests.listed(h, on: .ebay).prefix(3) { orders.append(try h.sandbox.state.placeOrder(.ebay, sku: product.sku, quantity: 1)) }
-            for product in ShippingArbitrageTests.listed(h, on: .amazon).prefix(3) { orders.append(try h.sandbox.state.placeOrder(.amazon, sku: product.sku, quantity: 2)) }
+            for (i, product) in ShippingArbitrageTests.listed(h, on: .ebay).prefix(3).enumerated() {
+                orders.append(try h.sandbox.state.placeOrder(.ebay, sku: product.sku, quantity: 1, shipTo: i == 0 ? acrossTown : nil))
+            }
+            for (i, product) in ShippingArbitrageTests.listed(h, on: .amazon).prefix(3).enumerated() {
+                orders.append(try h.sandbox.state.placeOrder(.amazon, sku: product.sku, quantity: 2, shipTo: i == 0 ? acrossTown : nil))
+            }
 
             let (run, status) = try await world.run("ship", coordinator: world.coordinator(plan: { _ in plan }))
             #expect(status == .succeeded, "\(run.error ?? "")")

@@ -160,6 +160,8 @@ public protocol RunLedger: Sendable {
     func interruptLeftovers(at: Int64, reason: String) throws -> [RunInfo]
     func run(id: Int64) throws -> RunInfo?
     func tasks(runID: Int64) throws -> [TaskInfo]
+    /// The task `(runID, key)`, or nil.
+    func task(runID: Int64, key: String) throws -> TaskInfo?
     /// Inserts or updates the task `(runID, key)`.
     func saveTask(_ task: TaskInfo) throws
     /// `saveTask` for many tasks, in one transaction.
@@ -191,6 +193,10 @@ public protocol RunLedger: Sendable {
 
 extension RunLedger {
     public func batch(_ body: () -> Void) throws { body() }
+
+    public func task(runID: Int64, key: String) throws -> TaskInfo? {
+        try tasks(runID: runID).first { $0.key == key }
+    }
 
     public func saveTasks(_ tasks: [TaskInfo]) throws {
         for task in tasks { try saveTask(task) }

@@ -349,7 +349,7 @@ public struct RunCoordinator: RunExecutor {
             // Its run ended while it waited in the queue (this run is ending too), or the node
             // that claimed it has no such job (it recorded the failure).
             context.logger.notice("task \(task.key) not run: \(why)", metadata: ["task": "\(task.key)"])
-            let current = try ledger.tasks(runID: context.runID).first { $0.key == task.key }
+            let current = try ledger.task(runID: context.runID, key: task.key)
             if current.map({ $0.status == .pending || $0.status == .running }) ?? true {
                 try await ledger.commitTask(TaskInfo(runID: context.runID, key: task.key, agent: task.agent, status: .failed,
                                                      attempts: current?.attempts ?? 0, finishedAt: clock.wallMilliseconds(),

@@ -42,7 +42,7 @@ public struct SandboxAddress: Sendable, Hashable, Codable {
     public var country: String
 
     /// Real US ZIP codes spread over the carriers' zones from our warehouse (ZIP 10001, New York).
-    static let destinations: [SandboxAddress] = [
+    public static let destinations: [SandboxAddress] = [
         SandboxAddress(postalCode: "10013", city: "New York", region: "NY", country: "US"),
         SandboxAddress(postalCode: "19103", city: "Philadelphia", region: "PA", country: "US"),
         SandboxAddress(postalCode: "30303", city: "Atlanta", region: "GA", country: "US"),

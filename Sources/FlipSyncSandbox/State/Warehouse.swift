@@ -121,11 +121,12 @@ extension SandboxState {
 
     /// A buyer orders `quantity` of `sku` on `marketplace` now. The channel refuses to sell more
     /// than it lists; the shelf, shared by every channel, may hold less than was sold (an
-    /// oversell, recorded).
+    /// oversell, recorded). `shipTo`: the buyer's address; one of `SandboxAddress.destinations`
+    /// drawn at random when nil.
     @discardableResult
-    public func placeOrder(_ marketplace: MarketplaceName, sku: String, quantity: Int) throws(OrderRefusal) -> SandboxOrder {
+    public func placeOrder(_ marketplace: MarketplaceName, sku: String, quantity: Int, shipTo: SandboxAddress? = nil) throws(OrderRefusal) -> SandboxOrder {
         let now = clock.wallMilliseconds()
-        let result = inner.withLock { s in Self.place(&s, marketplace, sku: sku, quantity: quantity, at: now) }
+        let result = inner.withLock { s in Self.place(&s, marketplace, sku: sku, quantity: quantity, at: now, shipTo: shipTo) }
         return try result.get()
     }
 
@@ -152,14 +153,14 @@ extension SandboxState {
         }
     }
 
-    private static func place(_ s: inout Inner, _ marketplace: MarketplaceName, sku: String, quantity: Int, at now: Int64)
-        -> Result<SandboxOrder, OrderRefusal> {
+    private static func place(_ s: inout Inner, _ marketplace: MarketplaceName, sku: String, quantity: Int, at now: Int64,
+                              shipTo: SandboxAddress?) -> Result<SandboxOrder, OrderRefusal> {
         var rng = SeededGenerator(seed: UInt64(bitPattern: now) ^ UInt64(s.orders.count + 1) &* 0xA24B_AED4_963E_E407)
-        return place(&s, marketplace, sku: sku, quantity: quantity, at: now, rng: &rng)
+        return place(&s, marketplace, sku: sku, quantity: quantity, at: now, shipTo: shipTo, rng: &rng)
     }
 
     private static func place(_ s: inout Inner, _ marketplace: MarketplaceName, sku: String, quantity: Int, at now: Int64,
-                              rng: inout SeededGenerator) -> Result<SandboxOrder, OrderRefusal> {
+                              shipTo: SandboxAddress? = nil, rng: inout SeededGenerator) -> Result<SandboxOrder, OrderRefusal> {
         guard let product = s.products[sku] else { return .failure(.unknownSKU(sku)) }
         let listedPrice: Int64
         switch marketplace {
@@ -190,7 +191,7 @@ extension SandboxState {
             marketplace: marketplace, orderID: orderID, lineID: "\(orderID)-1", sku: sku, quantity: quantity,
             placedAtMilliseconds: now, itemTotalMicros: listedPrice * Int64(quantity),
             shippingPaidMicros: product.shippingChargedMicros,
-            shipTo: SandboxAddress.destinations[Int.random(in: 0..<SandboxAddress.destinations.count, using: &rng)],
+            shipTo: shipTo ?? SandboxAddress.destinations[Int.random(in: 0..<SandboxAddress.destinations.count, using: &rng)],
             deliverByMilliseconds: now + promiseMilliseconds, oversold: onShelf < quantity)
         s.stock[sku] = onShelf - quantity
         if order.oversold {
