@@ -327,6 +327,25 @@ extension PostgresSession {
     /// - `overridingSystemValue` writes identity columns as given (`migrate-store` keeps ids).
     ///
     /// No rows, no statements. A row whose width is not `columns.count` is a programming error.
+    /// `sql` (as `inserts` writes it: no `$` but its placeholders) with every placeholder `$n`
+    /// made `$(n + offset)`, to follow another statement's values in one statement.
+    static func renumbered(_ sql: String, by offset: Int) -> String {
+        var out = "", digits = "", inPlaceholder = false
+        out.reserveCapacity(sql.utf8.count + 16)
+        func flush() {
+            if inPlaceholder { out += "$" + String((Int(digits) ?? 0) + offset) }
+            digits = ""
+            inPlaceholder = false
+        }
+        for ch in sql {
+            if inPlaceholder, ch.isASCII, ch.isNumber { digits.append(ch); continue }
+            flush()
+            if ch == "$" { inPlaceholder = true } else { out.append(ch) }
+        }
+        flush()
+        return out
+    }
+
     static func inserts(into table: String, columns: [String], rows: [[LedgerValue]], rowsPerStatement: Int = .max,
                         overridingSystemValue: Bool = false, then clause: String = "") -> [SQLStatement] {
         let width = columns.count

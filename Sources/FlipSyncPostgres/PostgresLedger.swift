@@ -143,6 +143,11 @@ public final class PostgresLedger: ResumableRunLedger, LedgerProbe, Sendable {
     /// one statement, at most 1,000 steps (as SQLite's `RunStore`). A run that does not exist is its
     /// own sweep. The repricing and shipping stores both answer `sweepID(ofRun:)` with it.
     static func sweepID(ofRun runID: Int64, in session: PostgresSession) throws(LedgerError) -> Int64 {
+        try sweepIDLookup(runID, in: session).sweep
+    }
+
+    /// The first run of `runID`'s chain of resumes, and whether `runID` has a row at all.
+    static func sweepIDLookup(_ runID: Int64, in session: PostgresSession) throws(LedgerError) -> (sweep: Int64, found: Bool) {
         let rows = try session.rows("""
             WITH RECURSIVE chain (id, depth) AS (
                 SELECT $1::BIGINT, 0
@@ -150,9 +155,10 @@ public final class PostgresLedger: ResumableRunLedger, LedgerProbe, Sendable {
                 SELECT r.resumes, c.depth + 1 FROM chain c JOIN runs r ON r.id = c.id
                 WHERE r.resumes IS NOT NULL AND c.depth < 1000
             )
-            SELECT id FROM chain ORDER BY depth DESC LIMIT 1
+            SELECT id, EXISTS (SELECT 1 FROM runs WHERE id = $1) AS found FROM chain ORDER BY depth DESC LIMIT 1
             """, [.integer(runID)])
-        return try rows.first?.get("id", as: Int64.self) ?? runID
+        guard let row = rows.first else { return (runID, false) }
+        return (try row.get("id", as: Int64.self), try row.get("found", as: Bool.self))
     }
 
     static func optional(_ value: Int64?) -> LedgerValue { value.map { .integer($0) } ?? .null }

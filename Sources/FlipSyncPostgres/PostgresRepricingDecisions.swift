@@ -15,29 +15,62 @@ extension PostgresRepricingLedger {
     static var decisionSelect: String { "SELECT \(decisionColumns.joined(separator: ", ")) FROM decisions" }
 
     public func saveDecision(_ d: PricingDecision, sweep: Int64) async throws(LedgerError) {
-        let codes = Dictionary(uniqueKeysWithValues: d.offersExcluded.map { ($0.key.rawValue, $0.value) })
-        let excluded: String
-        do {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            excluded = String(decoding: try encoder.encode(codes), as: UTF8.self)
-        } catch {
-            throw .storage("cannot encode the exclusions of \(d.marketplace.rawValue)/\(d.sku): \(error)")
+        try write(Self.decisionInserts([d], sweep: sweep))
+        metrics.decision(marketplace: d.marketplace.rawValue, reason: d.reason.rawValue)
+    }
+
+    /// One statement where the rows fit (the decisions' INSERT and the coverage's, as two
+    /// data-modifying CTEs: one round trip, one transaction); else the two in one transaction.
+    public func saveDecisions(_ decisions: [PricingDecision], sweep: Int64, checkedAt: Int64) async throws(LedgerError) {
+        guard !decisions.isEmpty else { return }
+        let inserts = try Self.decisionInserts(decisions, sweep: sweep)
+        // Each listing once (an upsert may not touch a row twice), sorted (the lock order).
+        let checked = Set(decisions.map { "\($0.marketplace.rawValue)\u{0}\($0.sku)" }).sorted().map { key -> [LedgerValue] in
+            let parts = key.split(separator: "\u{0}", maxSplits: 1).map(String.init)
+            return [.text(parts[0]), .text(parts[1]), .integer(checkedAt), .integer(sweep)]
+        }
+        let coverage = PostgresSession.inserts(into: "listing_coverage", columns: ["marketplace", "sku", "last_checked", "sweep_id"],
+                                               rows: checked, rowsPerStatement: Self.rowsPerStatement,
+                                               then: "ON CONFLICT (marketplace, sku) DO UPDATE SET last_checked = excluded.last_checked, sweep_id = excluded.sweep_id")
+        if inserts.count == 1, coverage.count == 1 {
+            let offset = inserts[0].values.count
+            _ = try session.write("""
+                WITH d AS (\(inserts[0].sql) RETURNING 1), c AS (\(PostgresSession.renumbered(coverage[0].sql, by: offset)) RETURNING 1)
+                SELECT (SELECT COUNT(*) FROM d) AS decided, (SELECT COUNT(*) FROM c) AS checked
+                """, inserts[0].values + coverage[0].values)
+        } else {
+            try write(inserts + coverage)
+        }
+        for d in decisions { metrics.decision(marketplace: d.marketplace.rawValue, reason: d.reason.rawValue) }
+    }
+
+    /// The INSERTs of `decisions` (each row replacing the one of its key whole, as SQLite's
+    /// INSERT OR REPLACE does).
+    static func decisionInserts(_ decisions: [PricingDecision], sweep: Int64) throws(LedgerError) -> [SQLStatement] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        var rows: [[LedgerValue]] = []
+        rows.reserveCapacity(decisions.count)
+        for d in decisions {
+            let codes = Dictionary(uniqueKeysWithValues: d.offersExcluded.map { ($0.key.rawValue, $0.value) })
+            let excluded: String
+            do {
+                excluded = String(decoding: try encoder.encode(codes), as: UTF8.self)
+            } catch {
+                throw .storage("cannot encode the exclusions of \(d.marketplace.rawValue)/\(d.sku): \(error)")
+            }
+            rows.append([.integer(sweep), .text(d.marketplace.rawValue), .text(d.sku), .text(d.listingID), .text(d.oldPrice.currency.code),
+                         .integer(d.oldPrice.micros), PostgresLedger.optional(d.newPrice?.micros), PostgresLedger.optional(d.floor?.micros),
+                         PostgresLedger.optional(d.ceiling?.micros), PostgresLedger.optional(d.lowestCompetitorLanded?.micros),
+                         PostgresLedger.optional(d.buyBox?.micros), .integer(Int64(d.offersConsidered)), .text(excluded),
+                         .text(d.strategy.rawValue), .text(d.reason.rawValue), .text(d.explanation), .text(d.state.rawValue),
+                         PostgresLedger.optional(d.apiResult), PostgresLedger.optional(d.shippingCharged?.micros)])
         }
         let keys: Set<String> = ["sweep_id", "marketplace", "sku"]
         // Every other column replaced: INSERT OR REPLACE's whole-row replacement.
-        let updates = Self.decisionColumns.filter { !keys.contains($0) }.map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
-        let statements = PostgresSession.inserts(
-            into: "decisions", columns: Self.decisionColumns,
-            rows: [[.integer(sweep), .text(d.marketplace.rawValue), .text(d.sku), .text(d.listingID), .text(d.oldPrice.currency.code),
-                    .integer(d.oldPrice.micros), PostgresLedger.optional(d.newPrice?.micros), PostgresLedger.optional(d.floor?.micros),
-                    PostgresLedger.optional(d.ceiling?.micros), PostgresLedger.optional(d.lowestCompetitorLanded?.micros),
-                    PostgresLedger.optional(d.buyBox?.micros), .integer(Int64(d.offersConsidered)), .text(excluded),
-                    .text(d.strategy.rawValue), .text(d.reason.rawValue), .text(d.explanation), .text(d.state.rawValue),
-                    PostgresLedger.optional(d.apiResult), PostgresLedger.optional(d.shippingCharged?.micros)]],
-            rowsPerStatement: Self.rowsPerStatement, then: "ON CONFLICT (sweep_id, marketplace, sku) DO UPDATE SET \(updates)")
-        try write(statements)
-        metrics.decision(marketplace: d.marketplace.rawValue, reason: d.reason.rawValue)
+        let updates = decisionColumns.filter { !keys.contains($0) }.map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
+        return PostgresSession.inserts(into: "decisions", columns: decisionColumns, rows: rows, rowsPerStatement: rowsPerStatement,
+                                       then: "ON CONFLICT (sweep_id, marketplace, sku) DO UPDATE SET \(updates)")
     }
 
     public func decisions(sweep: Int64) throws(LedgerError) -> [PricingDecision] {

@@ -20,6 +20,8 @@ import PostgresNIO
 public final class PostgresRepricingLedger: RepricingLedger, OfferMemory, CompetitorMemory, MatchCache, Sendable {
     let session: PostgresSession
     let metrics: LedgerMetrics
+    /// Each run's sweep, once looked up.
+    let sweeps = SweepIDCache()
 
     /// The most rows one INSERT carries (and never more than 60,000 bound values).
     static let rowsPerStatement = 500
@@ -100,6 +102,28 @@ public final class PostgresRepricingLedger: RepricingLedger, OfferMemory, Compet
         try session.query("""
             SELECT \(Self.listingColumns.joined(separator: ", ")) FROM sweep_listings WHERE sweep_id = $1 AND marketplace = $2 AND sku = $3
             """, [.integer(sweep), .text(marketplace.rawValue), .text(sku)]).first.map { row throws(LedgerError) in try Self.listing(row) }
+    }
+
+    /// One statement: the SKUs in their order, each joined to its snapshot row and unit cost.
+    public func decideInputs(sweep: Int64, marketplace: MarketplaceName, skus: [String]) throws(LedgerError) -> [DecideInput] {
+        guard !skus.isEmpty else { return [] }
+        let columns = Self.listingColumns.filter { $0 != "sku" }.map { "l.\($0)" }.joined(separator: ", ")
+        return try session.query("""
+            SELECT s.sku, \(columns), l.sku IS NOT NULL AS listed, u.cost_micros AS unit_cost_micros, u.currency AS unit_cost_currency
+            FROM json_array_elements_text($3::json) WITH ORDINALITY AS s(sku, n)
+            LEFT JOIN sweep_listings l ON l.sweep_id = $1 AND l.marketplace = $2 AND l.sku = s.sku
+            LEFT JOIN unit_costs u ON u.sku = s.sku
+            ORDER BY s.n
+            """, [.integer(sweep), .text(marketplace.rawValue), try Self.jsonList(skus)]).map { row throws(LedgerError) in
+            let columns = PostgresColumns(row)
+            let sku: String = try columns.get("sku")
+            let listing = try columns.get("listed", as: Bool.self) ? try Self.listing(row) : nil
+            var cost: Money?
+            if let micros = try columns.get("unit_cost_micros", as: Int64?.self) {
+                cost = Money(micros: micros, currency: try columns.currency("unit_cost_currency"))
+            }
+            return DecideInput(sku: sku, listing: listing, cost: cost)
+        }
     }
 
     static func listing(_ row: PostgresRow) throws(LedgerError) -> MarketplaceListing {
@@ -191,7 +215,7 @@ public final class PostgresRepricingLedger: RepricingLedger, OfferMemory, Compet
     }
 
     public func sweepID(ofRun runID: Int64) throws(LedgerError) -> Int64 {
-        try PostgresLedger.sweepID(ofRun: runID, in: session)
+        try sweeps.sweepID(ofRun: runID) { runID throws(LedgerError) in try PostgresLedger.sweepIDLookup(runID, in: session) }
     }
 
     // MARK: - Helpers

@@ -152,14 +152,16 @@ extension RunStore: RepricingLedger {
     public func markChecked(marketplace: MarketplaceName, skus: [String], sweep: Int64, at: Int64) throws {
         guard !skus.isEmpty else { return }
         try write { db in
-            for sku in skus {
-                try db.cachedStatement(literal: """
-                    INSERT INTO listing_coverage (marketplace, sku, last_checked, sweep_id)
-                    VALUES (\(marketplace.rawValue), \(sku), \(at), \(sweep))
-                    ON CONFLICT (marketplace, sku) DO UPDATE SET last_checked = excluded.last_checked, sweep_id = excluded.sweep_id
-                    """).execute()
-            }
+            for sku in skus { try Self.markChecked(db, marketplace: marketplace, sku: sku, sweep: sweep, at: at) }
         }
+    }
+
+    static func markChecked(_ db: Database, marketplace: MarketplaceName, sku: String, sweep: Int64, at: Int64) throws {
+        try db.cachedStatement(literal: """
+            INSERT INTO listing_coverage (marketplace, sku, last_checked, sweep_id)
+            VALUES (\(marketplace.rawValue), \(sku), \(at), \(sweep))
+            ON CONFLICT (marketplace, sku) DO UPDATE SET last_checked = excluded.last_checked, sweep_id = excluded.sweep_id
+            """).execute()
     }
 
     public func saveUnitCosts(_ costs: [String: Money], source: String, at: Int64) throws {
@@ -184,20 +186,48 @@ extension RunStore: RepricingLedger {
     }
 
     public func saveDecision(_ d: PricingDecision, sweep: Int64) async throws {
-        let codes = Dictionary(uniqueKeysWithValues: d.offersExcluded.map { ($0.key.rawValue, $0.value) })
-        let excluded = String(decoding: try JSONEncoder.sorted.encode(codes), as: UTF8.self)
-        try await groupWrite { db in
-            try db.cachedStatement(literal: """
-                INSERT OR REPLACE INTO decisions (sweep_id, marketplace, sku, listing_id, currency, old_price_micros, new_price_micros,
-                    floor_micros, ceiling_micros, lowest_competitor_micros, buy_box_micros, offers_considered, offers_excluded,
-                    strategy, reason_code, reason, state, api_result, shipping_charged_micros)
-                VALUES (\(sweep), \(d.marketplace.rawValue), \(d.sku), \(d.listingID), \(d.oldPrice.currency.code), \(d.oldPrice.micros),
-                    \(d.newPrice?.micros), \(d.floor?.micros), \(d.ceiling?.micros), \(d.lowestCompetitorLanded?.micros),
-                    \(d.buyBox?.micros), \(d.offersConsidered), \(excluded), \(d.strategy.rawValue), \(d.reason.rawValue),
-                    \(d.explanation), \(d.state.rawValue), \(d.apiResult), \(d.shippingCharged?.micros))
-                """).execute()
-        }
+        let excluded = try Self.exclusions(d)
+        try await groupWrite { db in try Self.insert(d, excluded: excluded, sweep: sweep, db) }
         metrics.decision(marketplace: d.marketplace.rawValue, reason: d.reason.rawValue)
+    }
+
+    /// One read transaction: each SKU's snapshot row and unit cost, by prepared statements.
+    public func decideInputs(sweep: Int64, marketplace: MarketplaceName, skus: [String]) throws -> [DecideInput] {
+        try read { db in
+            try skus.map { sku in
+                DecideInput(sku: sku, listing: try SweepListingRow.cachedListing(db, sweep: sweep, marketplace: marketplace, sku: sku)?.listing,
+                            cost: try UnitCostRow.cachedCost(db, sku: sku)?.cost)
+            }
+        }
+    }
+
+    /// The decisions and their coverage rows in one group-committed write.
+    public func saveDecisions(_ decisions: [PricingDecision], sweep: Int64, checkedAt: Int64) async throws {
+        guard !decisions.isEmpty else { return }
+        let excluded = try decisions.map(Self.exclusions)
+        try await groupWrite { db in
+            for (d, text) in zip(decisions, excluded) { try Self.insert(d, excluded: text, sweep: sweep, db) }
+            for d in decisions { try Self.markChecked(db, marketplace: d.marketplace, sku: d.sku, sweep: sweep, at: checkedAt) }
+        }
+        for d in decisions { metrics.decision(marketplace: d.marketplace.rawValue, reason: d.reason.rawValue) }
+    }
+
+    /// The offers left out, as stored: a JSON object of counts keyed by exclusion code, keys sorted.
+    static func exclusions(_ d: PricingDecision) throws -> String {
+        let codes = Dictionary(uniqueKeysWithValues: d.offersExcluded.map { ($0.key.rawValue, $0.value) })
+        return String(decoding: try JSONEncoder.sorted.encode(codes), as: UTF8.self)
+    }
+
+    static func insert(_ d: PricingDecision, excluded: String, sweep: Int64, _ db: Database) throws {
+        try db.cachedStatement(literal: """
+            INSERT OR REPLACE INTO decisions (sweep_id, marketplace, sku, listing_id, currency, old_price_micros, new_price_micros,
+                floor_micros, ceiling_micros, lowest_competitor_micros, buy_box_micros, offers_considered, offers_excluded,
+                strategy, reason_code, reason, state, api_result, shipping_charged_micros)
+            VALUES (\(sweep), \(d.marketplace.rawValue), \(d.sku), \(d.listingID), \(d.oldPrice.currency.code), \(d.oldPrice.micros),
+                \(d.newPrice?.micros), \(d.floor?.micros), \(d.ceiling?.micros), \(d.lowestCompetitorLanded?.micros),
+                \(d.buyBox?.micros), \(d.offersConsidered), \(excluded), \(d.strategy.rawValue), \(d.reason.rawValue),
+                \(d.explanation), \(d.state.rawValue), \(d.apiResult), \(d.shippingCharged?.micros))
+            """).execute()
     }
 
     public func decisions(sweep: Int64) throws -> [PricingDecision] {
@@ -280,14 +310,19 @@ extension RunStore: RepricingLedger {
     }
 
     public func sweepID(ofRun runID: Int64) throws -> Int64 {
-        try read { db in
-            // Follow `resumes` back to the first run; bounded, since a chain is short.
-            var id = runID
-            for _ in 0..<1000 {
-                guard let previous = try Int64.fetchOne(db.cachedStatement(sql: "SELECT resumes FROM runs WHERE id = ?"), arguments: [id]) else { break }
-                id = previous
+        try sweeps.sweepID(ofRun: runID) { runID throws(LedgerError) in
+            try read { db in
+                // Follow `resumes` back to the first run; bounded, since a chain is short.
+                let statement = try db.cachedStatement(sql: "SELECT resumes FROM runs WHERE id = ?")
+                guard let first = try Row.fetchOne(statement, arguments: [runID]) else { return (runID, false) }
+                var id = runID, previous: Int64? = first["resumes"]
+                for _ in 0..<1000 {
+                    guard let next = previous else { break }
+                    id = next
+                    previous = try Int64.fetchOne(statement, arguments: [id])
+                }
+                return (id, true)
             }
-            return id
         }
     }
 }

@@ -18,6 +18,8 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
     let group: GroupCommit
     /// Told of each run's start and end, each metered call, decision and commit as it is recorded.
     public let metrics: LedgerMetrics
+    /// Each run's sweep, once looked up (`sweepID(ofRun:)`).
+    let sweeps = SweepIDCache()
 
     public enum Mode: Sendable { case readWrite, readOnly }
 

@@ -181,6 +181,38 @@ struct RepricingLedgerContractTests {
         #expect(try ledger.decidedListings(sweep: 9).isEmpty)
     }
 
+    @Test("a decide task's one read and one write: decideInputs gives each SKU, in the order asked, its snapshot listing and unit cost (nil where none); saveDecisions saves each decision as saveDecision does and marks each listing checked by the sweep, as markChecked does", arguments: StoreKind.available)
+    func decideReadAndWrite(kind: StoreKind) async throws {
+        let ledger = try await kind.makeRepricingStores().ledger
+        let a = listing("a", gtin: "0001", shipping: usd(2_500_000)), b = listing("b", price: Money(micros: 5_000_000, currency: eur))
+        try ledger.saveSweepListings([a, b], sweep: 7, marketplace: .ebay)
+        try ledger.saveSweepListings([listing("c", on: .amazon)], sweep: 7, marketplace: .amazon)
+        try ledger.saveSweepListings([listing("a", price: usd(1))], sweep: 8, marketplace: .ebay)
+        try ledger.saveUnitCosts(["a": usd(4_000_000), "c": Money(micros: 3_000_000, currency: eur)], source: "test", at: 1)
+        #expect(try ledger.decideInputs(sweep: 7, marketplace: .ebay, skus: ["b", "zz", "a", "c"]) == [
+            DecideInput(sku: "b", listing: b, cost: nil), DecideInput(sku: "zz", listing: nil, cost: nil),
+            DecideInput(sku: "a", listing: a, cost: usd(4_000_000)),
+            DecideInput(sku: "c", listing: nil, cost: Money(micros: 3_000_000, currency: eur)),
+        ])
+        #expect(try ledger.decideInputs(sweep: 7, marketplace: .ebay, skus: []).isEmpty)
+
+        try await ledger.saveDecision(decision("a", explanation: "before"), sweep: 7)
+        try ledger.markChecked(marketplace: .ebay, skus: ["a"], sweep: 3, at: 10)
+        let full = PricingDecision(sku: "a", marketplace: .ebay, listingID: "L-a", oldPrice: usd(10_000_000), newPrice: usd(9_490_000),
+                                   floor: usd(7_000_000), ceiling: usd(20_000_000), lowestCompetitorLanded: usd(9_500_000),
+                                   buyBox: nil, offersConsidered: 4, offersExcluded: [.ours: 1, .lowFeedback: 2],
+                                   strategy: .beatLowest, reason: .followedCompetition, explanation: "9.50 landed less 0.01",
+                                   shippingCharged: usd(2_500_000), state: .planned)
+        let hold = decision("b", reason: .noCost)
+        try await ledger.saveDecisions([full, hold], sweep: 7, checkedAt: 500)
+        try await ledger.saveDecisions([], sweep: 7, checkedAt: 900)
+        #expect(try ledger.decisions(sweep: 7) == [full, hold], "the earlier decision of a replaced whole")
+        #expect(try ledger.coverage(marketplace: .ebay) == ["a": ListingCoverage(lastChecked: 500, sweep: 7),
+                                                           "b": ListingCoverage(lastChecked: 500, sweep: 7)])
+        #expect(try ledger.coverageCounts(sweep: 7, marketplace: .ebay)
+                    == SweepCoverageCounts(listings: 2, checked: 2, neverChecked: 0, oldestUnchecked: nil))
+    }
+
     @Test("runs: a resumed chain's sweep is its first run (an unknown run is its own); runStartedAt is nil until the run starts", arguments: StoreKind.available)
     func sweepOfRun(kind: StoreKind) async throws {
         let stores = try await kind.makeRepricingStores()
@@ -194,6 +226,12 @@ struct RepricingLedgerContractTests {
         #expect(try stores.ledger.sweepID(ofRun: first.id) == first.id)
         #expect(try stores.ledger.sweepID(ofRun: alone.id) == alone.id)
         #expect(try stores.ledger.sweepID(ofRun: third.id + 100) == third.id + 100)
+        // Asked before its row exists, a run is its own sweep; once recorded resuming, its chain's
+        // (an unknown run's answer is not remembered).
+        #expect(try stores.ledger.sweepID(ofRun: alone.id + 1) == alone.id + 1)
+        let late = try fire(second.id)
+        try #require(late.id == alone.id + 1)
+        #expect(try stores.ledger.sweepID(ofRun: late.id) == first.id)
         #expect(try stores.ledger.runStartedAt(runID: third.id) == nil)
         try stores.runs.markRunning(runID: third.id, at: 5_000)
         #expect(try stores.ledger.runStartedAt(runID: third.id) == 5_000)

@@ -16,6 +16,14 @@ public protocol RepricingLedger: Sendable {
     func unitCost(sku: String) throws -> Money?
     /// Inserts or replaces the decision for (sweep, marketplace, sku).
     func saveDecision(_ decision: PricingDecision, sweep: Int64) async throws
+    /// A decide task's inputs in one read: for each of `skus`, in their order, its listing in
+    /// the sweep's snapshot (nil when absent) and its unit cost (nil when unknown). The default
+    /// reads them one by one (`sweepListing`, `unitCost`).
+    func decideInputs(sweep: Int64, marketplace: MarketplaceName, skus: [String]) throws -> [DecideInput]
+    /// A decide task's results in one write: each decision saved as `saveDecision` saves it, and
+    /// their listings marked checked by `sweep` at `checkedAt` as `markChecked` marks them. The
+    /// default does the two in turn.
+    func saveDecisions(_ decisions: [PricingDecision], sweep: Int64, checkedAt: Int64) async throws
     /// Every decision of a sweep, by marketplace then SKU.
     func decisions(sweep: Int64) throws -> [PricingDecision]
     /// The decisions of a sweep for these SKUs of one marketplace, by SKU.
@@ -74,6 +82,20 @@ public struct SweepCoverageCounts: Sendable, Hashable {
 extension RepricingLedger {
     public func runStartedAt(runID: Int64) throws -> Int64? { nil }
 
+    public func decideInputs(sweep: Int64, marketplace: MarketplaceName, skus: [String]) throws -> [DecideInput] {
+        try skus.map { sku in
+            DecideInput(sku: sku, listing: try sweepListing(sweep: sweep, marketplace: marketplace, sku: sku), cost: try unitCost(sku: sku))
+        }
+    }
+
+    public func saveDecisions(_ decisions: [PricingDecision], sweep: Int64, checkedAt: Int64) async throws {
+        for decision in decisions { try await saveDecision(decision, sweep: sweep) }
+        let byMarketplace = Dictionary(grouping: decisions, by: \.marketplace)
+        for (marketplace, decided) in byMarketplace.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+            try markChecked(marketplace: marketplace, skus: decided.map(\.sku), sweep: sweep, at: checkedAt)
+        }
+    }
+
     public func sweepListings(sweep: Int64, marketplace: MarketplaceName, after: String?, limit: Int) throws -> [MarketplaceListing] {
         let all = try sweepListings(sweep: sweep, marketplace: marketplace)
         var start = all.startIndex
@@ -91,6 +113,19 @@ extension RepricingLedger {
         }
         return Array(try sweepListings(sweep: sweep, marketplace: marketplace).map(\.sku).sorted { rank($0) < rank($1) }
             .prefix(Swift.max(0, limit)))
+    }
+}
+
+/// One listing's inputs to a decide task (``RepricingLedger/decideInputs(sweep:marketplace:skus:)``).
+public struct DecideInput: Sendable, Hashable {
+    public var sku: String
+    /// The listing in the sweep's snapshot; nil when the snapshot has no such SKU.
+    public var listing: MarketplaceListing?
+    /// Its unit cost; nil when none is known (no floor: never repriced).
+    public var cost: Money?
+
+    public init(sku: String, listing: MarketplaceListing?, cost: Money?) {
+        (self.sku, self.listing, self.cost) = (sku, listing, cost)
     }
 }
 

@@ -92,12 +92,10 @@ extension RepricingSweepPlan {
             let p = plan.parameters
             let sweep = try plan.ledger.sweepID(ofRun: context.runID)
             var listings: [MarketplaceListing] = [], costs: [String: Money] = [:]
-            for sku in input.skus {
-                guard let listing = try plan.ledger.sweepListing(sweep: sweep, marketplace: marketplace.name, sku: sku) else {
-                    throw TaskFailure.permanent("listing \(sku) is not in the sweep's snapshot")
-                }
+            for read in try plan.ledger.decideInputs(sweep: sweep, marketplace: marketplace.name, skus: input.skus) {
+                guard let listing = read.listing else { throw TaskFailure.permanent("listing \(read.sku) is not in the sweep's snapshot") }
                 listings.append(listing)
-                if let cost = try plan.ledger.unitCost(sku: sku) { costs[sku] = cost }
+                if let cost = read.cost { costs[read.sku] = cost }
             }
             // Pending listings (their offer not known when the listings were read): their offers
             // first, written into the snapshot. A SKU without a published offer is not an active
@@ -162,11 +160,10 @@ extension RepricingSweepPlan {
                         strategy: p.strategy, reason: .noCost,
                         explanation: "no unit cost is known for \(listing.sku), so there is no floor; set cost_source or import costs")
                 }
-                try await plan.ledger.saveDecision(record, sweep: sweep)
                 records.append(record)
             }
-            try plan.ledger.markChecked(marketplace: marketplace.name, skus: records.map(\.sku), sweep: sweep,
-                                        at: plan.clock.wallMilliseconds())
+            // The decisions and their coverage in one write.
+            try await plan.ledger.saveDecisions(records, sweep: sweep, checkedAt: plan.clock.wallMilliseconds())
             if !failures.isEmpty {
                 context.logger.warning("\(failures.count) of \(listings.count) listings' competition could not be read",
                                        metadata: ["event": "competition-unreadable", "marketplace": "\(marketplace.name.rawValue)"])
