@@ -3,6 +3,7 @@ import FlipSyncCore
 import Logging
 import NIOConcurrencyHelpers
 import PostgresNIO
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -45,6 +46,13 @@ public final class PostgresSession: @unchecked Sendable {
     private let lanes: [Lane]
     /// The lane (index + 1) the calling thread holds a transaction on; 0: none.
     private var laneKey = pthread_key_t()
+    /// Statements made from async code (``queryAsync(_:_:)``): postgres-nio's connection pool,
+    /// started on first use, so a task waiting for PostgreSQL suspends instead of blocking its
+    /// thread (a node has as many threads as cores; blocked, they bounded its statements in
+    /// flight to that number whatever the lanes).
+    private let asyncClient = Mutex<(client: PostgresClient, run: Task<Void, Never>)?>(nil)
+    private let clientConfiguration: PostgresClient.Configuration
+    private let logger: Logger
 
     /// `connections`: at most this many connections at once (at least 1). `readOnly`: every
     /// transaction of these connections is read-only (`default_transaction_read_only`): a write
@@ -66,6 +74,13 @@ public final class PostgresSession: @unchecked Sendable {
         // caller stopped waiting for (its connection dropped) would run on, holding its locks.
         configuration.options.additionalStartupParameters = [("statement_timeout", "\(max(1, Int64(timeout * 1000)))")]
         if readOnly { configuration.options.additionalStartupParameters.append(("default_transaction_read_only", "on")) }
+        var client = PostgresClient.Configuration(host: endpoint.host, port: endpoint.port, username: endpoint.user, password: password,
+                                                  database: endpoint.database, tls: Self.clientTLS(endpoint.tls))
+        client.options.connectTimeout = .milliseconds(Int64(timeout * 1000))
+        client.options.maximumConnections = max(1, connections)
+        client.options.additionalStartupParameters = configuration.options.additionalStartupParameters
+        clientConfiguration = client
+        self.logger = logger
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         self.group = group
         lanes = (0..<max(1, connections)).map { _ in
@@ -75,6 +90,7 @@ public final class PostgresSession: @unchecked Sendable {
     }
 
     deinit {
+        asyncClient.withLock { $0?.run.cancel() }
         for lane in lanes { lane.closeNow() }
         try? group.syncShutdownGracefully()
         pthread_key_delete(laneKey)
@@ -103,6 +119,130 @@ public final class PostgresSession: @unchecked Sendable {
         // All busy: wait for one, spreading the waiters.
         let lane = lanes[Int.random(in: 0..<lanes.count)]
         return try lane.locked { () throws(E) -> T in try body(lane) }
+    }
+
+    private static func clientTLS(_ tls: ClusterEndpoint.TLSMode) -> PostgresClient.Configuration.TLS {
+        switch tls {
+        case .disable: return .disable
+        case .prefer: return .prefer(.makeClientConfiguration())
+        case .require: return .require(.makeClientConfiguration())
+        }
+    }
+
+    /// Runs one statement from async code; its rows. Outside a transaction it goes through the
+    /// connection pool and the caller suspends until the answer (or `timeout`: an error naming
+    /// the statement; the server, told the same bound, cancels it). Inside the calling thread's
+    /// transaction it runs there, as ``query(_:_:)``.
+    @discardableResult
+    public func queryAsync(_ sql: String, _ values: [LedgerValue] = []) async throws(LedgerError) -> [PostgresRow] {
+        if inTransaction { return try query(sql, values) }
+        let logger = self.logger
+        let client = asyncClient.withLock { state -> PostgresClient in
+            if let state { return state.client }
+            let client = PostgresClient(configuration: clientConfiguration, backgroundLogger: logger)
+            state = (client, Task.detached { await client.run() })
+            return client
+        }
+        let query = PostgresQuery(unsafeSQL: sql, binds: Self.bindings(values))
+        let what = Self.firstLine(sql)
+        let result = await Self.withDeadline(seconds: timeout) { () async throws -> [PostgresRow] in
+            var rows: [PostgresRow] = []
+            for try await row in try await client.query(query, logger: logger) { rows.append(row) }
+            return rows
+        }
+        switch result {
+        case .success(let rows): return rows
+        case .failure(let error):
+            if error is DeadlineExceeded { throw .storage("\(endpoint): \(what): no answer from PostgreSQL within \(Int(timeout)) s") }
+            throw Self.storageError(endpoint: endpoint, what: what, error)
+        }
+    }
+
+    /// ``write(_:_:)`` from async code: through the pool (committed at once), or inside the
+    /// calling thread's transaction in a savepoint of it.
+    @discardableResult
+    public func writeAsync(_ sql: String, _ values: [LedgerValue] = []) async throws(LedgerError) -> [PostgresRow] {
+        if inTransaction { return try write(sql, values) }
+        return try await queryAsync(sql, values)
+    }
+
+    private struct DeadlineExceeded: Error {}
+
+    /// `body`'s result, or `DeadlineExceeded` once `seconds` have passed, whichever is first;
+    /// `body` is then cancelled and left to end on its own (never waited for).
+    private static func withDeadline<T: Sendable>(seconds: Double, _ body: @escaping @Sendable () async throws -> T) async -> Result<T, any Error> {
+        let once = ResumeOnce<Result<T, any Error>>()
+        return await withCheckedContinuation { (continuation: CheckedContinuation<Result<T, any Error>, Never>) in
+            once.set(continuation)
+            let work = Task {
+                let result: Result<T, any Error>
+                do { result = .success(try await body()) } catch { result = .failure(error) }
+                once.resume(result)
+            }
+            // Cancelled as soon as the answer comes (no sleeping timer left per statement).
+            once.setTimer(Task {
+                guard (try? await Task.sleep(for: .milliseconds(Int64(seconds * 1000)))) != nil else { return }
+                if once.resume(.failure(DeadlineExceeded())) { work.cancel() }
+            })
+        }
+    }
+
+    /// A continuation resumed by the first of several callers.
+    private final class ResumeOnce<R: Sendable>: Sendable {
+        private let state = Mutex<(continuation: CheckedContinuation<R, Never>?, done: Bool, timer: Task<Void, Never>?)>((nil, false, nil))
+        func set(_ continuation: CheckedContinuation<R, Never>) { state.withLock { $0.continuation = continuation } }
+        /// The deadline's timer: cancelled on the first resume (at once if that came first).
+        func setTimer(_ timer: Task<Void, Never>) {
+            let done = state.withLock { s -> Bool in
+                if !s.done { s.timer = timer }
+                return s.done
+            }
+            if done { timer.cancel() }
+        }
+        /// True when this call resumed it.
+        @discardableResult
+        func resume(_ value: R) -> Bool {
+            let (continuation, timer) = state.withLock { s -> (CheckedContinuation<R, Never>?, Task<Void, Never>?) in
+                guard !s.done else { return (nil, nil) }
+                s.done = true
+                defer { s.timer = nil }
+                return (s.continuation, s.timer)
+            }
+            timer?.cancel()
+            continuation?.resume(returning: value)
+            return continuation != nil
+        }
+    }
+
+    /// `values` bound in order as `$1`, `$2`, …
+    static func bindings(_ values: [LedgerValue]) -> PostgresBindings {
+        var binds = PostgresBindings(capacity: values.count)
+        for value in values {
+            switch value {
+            case .null: binds.appendNull()
+            case .integer(let v): binds.append(v)
+            case .real(let v): binds.append(v)
+            case .text(let v): binds.append(v)
+            case .blob(let v): binds.append(ByteBuffer(bytes: v))
+            }
+        }
+        return binds
+    }
+
+    /// A statement's first line, as errors name it.
+    static func firstLine(_ sql: String) -> String {
+        String(String(sql.split(whereSeparator: \.isNewline).first.map { $0.trimmingPrefix(while: \.isWhitespace) } ?? "").prefix(120))
+    }
+
+    static func storageError(endpoint: ClusterEndpoint, what: String, _ error: any Error) -> LedgerError {
+        if case .storage? = error as? LedgerError { return error as! LedgerError }
+        let text: String
+        if let psql = error as? PSQLError {
+            text = psql.serverInfo?[.message].map { "\($0) (\(psql.serverInfo?[.sqlState] ?? ""))" } ?? "\(psql.code)"
+        } else {
+            text = "\(error)"
+        }
+        return .storage("\(endpoint): \(what): \(text)")
     }
 
     /// Runs one statement; its rows.
@@ -193,14 +333,7 @@ public final class PostgresSession: @unchecked Sendable {
         }
 
         private func storageError(_ what: String, _ error: any Error) -> LedgerError {
-            if case .storage? = error as? LedgerError { return error as! LedgerError }
-            let text: String
-            if let psql = error as? PSQLError {
-                text = psql.serverInfo?[.message].map { "\($0) (\(psql.serverInfo?[.sqlState] ?? ""))" } ?? "\(psql.code)"
-            } else {
-                text = "\(error)"
-            }
-            return .storage("\(endpoint): \(what): \(text)")
+            PostgresSession.storageError(endpoint: endpoint, what: what, error)
         }
 
         /// Blocks until `future` completes or `timeout` passes.
@@ -262,19 +395,9 @@ public final class PostgresSession: @unchecked Sendable {
 
         /// Runs one statement; its rows. Called holding the lock.
         func query(_ sql: String, _ values: [LedgerValue]) throws(LedgerError) -> [PostgresRow] {
-            var binds = PostgresBindings(capacity: values.count)
-            for value in values {
-                switch value {
-                case .null: binds.appendNull()
-                case .integer(let v): binds.append(v)
-                case .real(let v): binds.append(v)
-                case .text(let v): binds.append(v)
-                case .blob(let v): binds.append(ByteBuffer(bytes: v))
-                }
-            }
             let connection = try open()
-            let what = String(sql.split(whereSeparator: \.isNewline).first.map { $0.trimmingPrefix(while: \.isWhitespace) } ?? "")
-            let result = try wait(connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger), what: String(what.prefix(120)))
+            let result = try wait(connection.query(PostgresQuery(unsafeSQL: sql, binds: PostgresSession.bindings(values)), logger: logger),
+                                  what: PostgresSession.firstLine(sql))
             return result.rows
         }
 

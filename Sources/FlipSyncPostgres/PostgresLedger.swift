@@ -310,7 +310,12 @@ public final class PostgresLedger: ResumableRunLedger, LedgerProbe, Sendable {
     }
 
     public func saveTask(_ task: TaskInfo) throws(LedgerError) {
-        try write { () throws(LedgerError) in try upsert(task) }
+        try session.write(Self.upsertTaskSQL, Self.upsertValues(task))
+    }
+
+    /// One statement through the session's pool: the task waits without holding a thread.
+    public func commitTask(_ task: TaskInfo) async throws(LedgerError) {
+        try await session.writeAsync(Self.upsertTaskSQL, Self.upsertValues(task))
     }
 
     public func saveTasks(_ tasks: [TaskInfo]) throws(LedgerError) {
@@ -320,18 +325,21 @@ public final class PostgresLedger: ResumableRunLedger, LedgerProbe, Sendable {
     }
 
     private func upsert(_ task: TaskInfo) throws(LedgerError) {
-        try session.query(
-            """
-            INSERT INTO tasks (run_id, key, agent, status, attempts, started_at, finished_at, result, error, input)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-            ON CONFLICT (run_id, key) DO UPDATE SET
-                agent = excluded.agent, status = excluded.status, attempts = excluded.attempts,
-                started_at = excluded.started_at, finished_at = excluded.finished_at,
-                result = excluded.result, error = excluded.error, input = coalesce(excluded.input, tasks.input)
-            """,
-            [.integer(task.runID), .text(task.key), .text(task.agent), .text(task.status.rawValue), .integer(Int64(task.attempts)),
-             Self.optional(task.startedAt), Self.optional(task.finishedAt), Self.optional(task.result), Self.optional(task.error),
-             Self.optional(task.input)])
+        try session.query(Self.upsertTaskSQL, Self.upsertValues(task))
+    }
+
+    static let upsertTaskSQL = """
+        INSERT INTO tasks (run_id, key, agent, status, attempts, started_at, finished_at, result, error, input)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+        ON CONFLICT (run_id, key) DO UPDATE SET
+            agent = excluded.agent, status = excluded.status, attempts = excluded.attempts,
+            started_at = excluded.started_at, finished_at = excluded.finished_at,
+            result = excluded.result, error = excluded.error, input = coalesce(excluded.input, tasks.input)
+        """
+
+    static func upsertValues(_ task: TaskInfo) -> [LedgerValue] {
+        [.integer(task.runID), .text(task.key), .text(task.agent), .text(task.status.rawValue), .integer(Int64(task.attempts)),
+         optional(task.startedAt), optional(task.finishedAt), optional(task.result), optional(task.error), optional(task.input)]
     }
 
     public func batch(_ body: () -> Void) throws(LedgerError) {

@@ -15,7 +15,7 @@ extension PostgresRepricingLedger {
     static var decisionSelect: String { "SELECT \(decisionColumns.joined(separator: ", ")) FROM decisions" }
 
     public func saveDecision(_ d: PricingDecision, sweep: Int64) async throws(LedgerError) {
-        try write(Self.decisionInserts([d], sweep: sweep))
+        try await writeAsync(Self.decisionInserts([d], sweep: sweep))
         metrics.decision(marketplace: d.marketplace.rawValue, reason: d.reason.rawValue)
     }
 
@@ -34,12 +34,12 @@ extension PostgresRepricingLedger {
                                                then: "ON CONFLICT (marketplace, sku) DO UPDATE SET last_checked = excluded.last_checked, sweep_id = excluded.sweep_id")
         if inserts.count == 1, coverage.count == 1 {
             let offset = inserts[0].values.count
-            _ = try session.write("""
+            try await session.writeAsync("""
                 WITH d AS (\(inserts[0].sql) RETURNING 1), c AS (\(PostgresSession.renumbered(coverage[0].sql, by: offset)) RETURNING 1)
                 SELECT (SELECT COUNT(*) FROM d) AS decided, (SELECT COUNT(*) FROM c) AS checked
                 """, inserts[0].values + coverage[0].values)
         } else {
-            try write(inserts + coverage)
+            try await writeAsync(inserts + coverage)
         }
         for d in decisions { metrics.decision(marketplace: d.marketplace.rawValue, reason: d.reason.rawValue) }
     }
@@ -129,7 +129,7 @@ extension PostgresRepricingLedger {
         } catch {
             throw .storage("cannot encode the results of \(skus.count) decisions: \(error)")
         }
-        try session.write("""
+        try await session.writeAsync("""
             UPDATE decisions d SET state = $1, api_result = COALESCE(x.result, d.api_result)
             FROM (SELECT DISTINCT ON (sku) sku, result FROM json_to_recordset($4::json) AS t (sku TEXT, result TEXT)) x
             WHERE d.sweep_id = $2 AND d.marketplace = $3 AND d.sku = x.sku

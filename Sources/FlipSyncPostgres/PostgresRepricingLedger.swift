@@ -105,10 +105,10 @@ public final class PostgresRepricingLedger: RepricingLedger, OfferMemory, Compet
     }
 
     /// One statement: the SKUs in their order, each joined to its snapshot row and unit cost.
-    public func decideInputs(sweep: Int64, marketplace: MarketplaceName, skus: [String]) throws(LedgerError) -> [DecideInput] {
+    public func decideInputs(sweep: Int64, marketplace: MarketplaceName, skus: [String]) async throws(LedgerError) -> [DecideInput] {
         guard !skus.isEmpty else { return [] }
         let columns = Self.listingColumns.filter { $0 != "sku" }.map { "l.\($0)" }.joined(separator: ", ")
-        return try session.query("""
+        return try await session.queryAsync("""
             SELECT s.sku, \(columns), l.sku IS NOT NULL AS listed, u.cost_micros AS unit_cost_micros, u.currency AS unit_cost_currency
             FROM json_array_elements_text($3::json) WITH ORDINALITY AS s(sku, n)
             LEFT JOIN sweep_listings l ON l.sweep_id = $1 AND l.marketplace = $2 AND l.sku = s.sku
@@ -219,6 +219,12 @@ public final class PostgresRepricingLedger: RepricingLedger, OfferMemory, Compet
     }
 
     // MARK: - Helpers
+
+    /// ``write(_:)`` from async code: a lone statement through the session's pool (the caller
+    /// suspends, holding no thread); several in one transaction as `write` runs them.
+    func writeAsync(_ statements: [SQLStatement]) async throws(LedgerError) {
+        if statements.count == 1 { try await session.writeAsync(statements[0].sql, statements[0].values) } else { try write(statements) }
+    }
 
     /// Runs `statements` as one write: a lone one as it is (in a savepoint inside a `batch`),
     /// several in one transaction.

@@ -114,6 +114,24 @@ public final class PostgresSpendLedger: SpendRecorder, Sendable {
         if !counted {
             onEvent(.notCounted("\(call.provider) \(call.operation) cost \(call.cost) but budgets are in \(budgets.currency)"))
         }
+        func row(_ now: Int64) -> [LedgerValue] {
+            [.integer(now), .text(call.provider), .text(call.operation), .integer(call.units), .integer(call.inputTokens),
+             .integer(call.cachedInputTokens), .integer(call.outputTokens), .integer(call.cost.micros),
+             .text(call.cost.currency.code), PostgresLedger.optional(context?.job), PostgresLedger.optional(context?.runID),
+             PostgresLedger.optional(context?.taskKey), .integer(call.servedFromCache ? 1 : 0),
+             PostgresLedger.optional(call.status.map { Int64($0) })]
+        }
+        // A call that moves no budget's money (free, or in another currency) and settles no
+        // reservation needs neither the lock nor the budgets: one INSERT, the caller suspended.
+        if reservation == nil, !counted || call.cost.micros == 0 {
+            do {
+                try await session.writeAsync(Self.insertSpend, row(clock.wallMilliseconds()))
+                metrics.apiCall(call)
+            } catch {
+                onEvent(.notCounted("\(call.provider) \(call.operation) (\(call.cost)) not recorded: \(error)"))
+            }
+            return
+        }
         do {
             let events = try session.transaction { () throws(LedgerError) -> [SpendEvent] in
                 try session.query("SELECT pg_advisory_xact_lock($1)", [.integer(Self.spendLock)])
@@ -123,16 +141,7 @@ public final class PostgresSpendLedger: SpendRecorder, Sendable {
                 }
                 var before: [ApplicableBudget] = []
                 if counted, call.cost.micros != 0 { before = try applicable(budgets, context: context, now: now) }
-                try session.query("""
-                    INSERT INTO spend (at_ms, provider, operation, units, input_tokens, cached_input_tokens, output_tokens,
-                                       cost_micros, currency, job, run_id, task_key, served_from_cache, status)
-                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-                    """,
-                    [.integer(now), .text(call.provider), .text(call.operation), .integer(call.units), .integer(call.inputTokens),
-                     .integer(call.cachedInputTokens), .integer(call.outputTokens), .integer(call.cost.micros),
-                     .text(call.cost.currency.code), PostgresLedger.optional(context?.job), PostgresLedger.optional(context?.runID),
-                     PostgresLedger.optional(context?.taskKey), .integer(call.servedFromCache ? 1 : 0),
-                     PostgresLedger.optional(call.status.map { Int64($0) })])
+                try session.query(Self.insertSpend, row(now))
                 var events: [SpendEvent] = []
                 for budget in before {
                     guard let warning = budget.warning(adding: call.cost.micros, currency: budgets.currency, crossing: false) else { continue }
@@ -150,6 +159,12 @@ public final class PostgresSpendLedger: SpendRecorder, Sendable {
             onEvent(.notCounted("\(call.provider) \(call.operation) (\(call.cost)) not recorded: \(error)"))
         }
     }
+
+    static let insertSpend = """
+        INSERT INTO spend (at_ms, provider, operation, units, input_tokens, cached_input_tokens, output_tokens,
+                           cost_micros, currency, job, run_id, task_key, served_from_cache, status)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+        """
 
     // MARK: - Budgets
 

@@ -189,12 +189,12 @@ struct RepricingLedgerContractTests {
         try ledger.saveSweepListings([listing("c", on: .amazon)], sweep: 7, marketplace: .amazon)
         try ledger.saveSweepListings([listing("a", price: usd(1))], sweep: 8, marketplace: .ebay)
         try ledger.saveUnitCosts(["a": usd(4_000_000), "c": Money(micros: 3_000_000, currency: eur)], source: "test", at: 1)
-        #expect(try ledger.decideInputs(sweep: 7, marketplace: .ebay, skus: ["b", "zz", "a", "c"]) == [
+        #expect(try await ledger.decideInputs(sweep: 7, marketplace: .ebay, skus: ["b", "zz", "a", "c"]) == [
             DecideInput(sku: "b", listing: b, cost: nil), DecideInput(sku: "zz", listing: nil, cost: nil),
             DecideInput(sku: "a", listing: a, cost: usd(4_000_000)),
             DecideInput(sku: "c", listing: nil, cost: Money(micros: 3_000_000, currency: eur)),
         ])
-        #expect(try ledger.decideInputs(sweep: 7, marketplace: .ebay, skus: []).isEmpty)
+        #expect(try await ledger.decideInputs(sweep: 7, marketplace: .ebay, skus: []).isEmpty)
 
         try await ledger.saveDecision(decision("a", explanation: "before"), sweep: 7)
         try ledger.markChecked(marketplace: .ebay, skus: ["a"], sweep: 3, at: 10)

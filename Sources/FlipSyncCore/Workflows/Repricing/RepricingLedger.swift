@@ -19,7 +19,7 @@ public protocol RepricingLedger: Sendable {
     /// A decide task's inputs in one read: for each of `skus`, in their order, its listing in
     /// the sweep's snapshot (nil when absent) and its unit cost (nil when unknown). The default
     /// reads them one by one (`sweepListing`, `unitCost`).
-    func decideInputs(sweep: Int64, marketplace: MarketplaceName, skus: [String]) throws -> [DecideInput]
+    func decideInputs(sweep: Int64, marketplace: MarketplaceName, skus: [String]) async throws -> [DecideInput]
     /// A decide task's results in one write: each decision saved as `saveDecision` saves it, and
     /// their listings marked checked by `sweep` at `checkedAt` as `markChecked` marks them. The
     /// default does the two in turn.
@@ -82,7 +82,7 @@ public struct SweepCoverageCounts: Sendable, Hashable {
 extension RepricingLedger {
     public func runStartedAt(runID: Int64) throws -> Int64? { nil }
 
-    public func decideInputs(sweep: Int64, marketplace: MarketplaceName, skus: [String]) throws -> [DecideInput] {
+    public func decideInputs(sweep: Int64, marketplace: MarketplaceName, skus: [String]) async throws -> [DecideInput] {
         try skus.map { sku in
             DecideInput(sku: sku, listing: try sweepListing(sweep: sweep, marketplace: marketplace, sku: sku), cost: try unitCost(sku: sku))
         }

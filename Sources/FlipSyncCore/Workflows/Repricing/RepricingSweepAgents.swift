@@ -92,7 +92,7 @@ extension RepricingSweepPlan {
             let p = plan.parameters
             let sweep = try plan.ledger.sweepID(ofRun: context.runID)
             var listings: [MarketplaceListing] = [], costs: [String: Money] = [:]
-            for read in try plan.ledger.decideInputs(sweep: sweep, marketplace: marketplace.name, skus: input.skus) {
+            for read in try await plan.ledger.decideInputs(sweep: sweep, marketplace: marketplace.name, skus: input.skus) {
                 guard let listing = read.listing else { throw TaskFailure.permanent("listing \(read.sku) is not in the sweep's snapshot") }
                 listings.append(listing)
                 if let cost = read.cost { costs[read.sku] = cost }
