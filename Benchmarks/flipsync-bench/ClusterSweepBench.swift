@@ -16,8 +16,7 @@ import PostgresNIO
 /// PostgreSQL on one node without the queue; PostgreSQL with the queue and 1, 2, 3 nodes (each
 /// node its own runtime, HTTP client, database client and worker; all in this process, on this
 /// machine's cores). Claim latency is a decide task's wait on the queue: from its enqueueing to
-/// the start of its run on the node that claimed it (the queue's `enqueued_at_ms` and
-/// `started_at_ms`).
+/// its claim by a node (the queue's `enqueued_at_ms` and `started_at_ms`, set by the claim).
 enum ClusterSweepBench {
     static let concurrency = 16
     static let poolSize = 16

@@ -98,7 +98,8 @@ public actor ClusterTaskQueue {
 
     /// Claims up to `limit` tasks for `node`, oldest first: pending ones, and claimed ones whose
     /// lease has expired (their holder is gone or cut off). Each gets a lease of
-    /// `leaseMilliseconds` from now, a new fencing token and one more attempt. Rows another node is
+    /// `leaseMilliseconds` from now, a new fencing token, one more attempt and `started_at_ms`
+    /// now (when this claim took it: enqueued to started is its wait on the queue). Rows another node is
     /// claiming at the same moment are skipped, not waited for. With `origin`, only tasks that node's runs enqueued (what a worker claims while its node
     /// drains: its own runs finish, others' work is left to the other nodes).
     public func claim(node: String, limit: Int, leaseMilliseconds: Int64, onlyFrom origin: String? = nil) async throws -> [ClaimedTask] {
@@ -108,7 +109,7 @@ public actor ClusterTaskQueue {
             WITH clock AS (SELECT \(now: now) AS ms)
             UPDATE flipsync_cluster_tasks t
             SET state = 'claimed', lease_holder = \(node), lease_expires_at_ms = (SELECT ms FROM clock) + \(leaseMilliseconds),
-                token = t.token + 1, attempts = t.attempts + 1
+                token = t.token + 1, attempts = t.attempts + 1, started_at_ms = (SELECT ms FROM clock)
             WHERE t.id IN (
                 SELECT id FROM flipsync_cluster_tasks
                 WHERE (state = 'pending' OR (state = 'claimed' AND lease_expires_at_ms <= (SELECT ms FROM clock)))
