@@ -6,6 +6,12 @@ import PostgresNIO
 /// errors let the call through and are told through `onError`). Each `consume` checks and counts
 /// in one transaction holding the window's row locked (`SELECT … FOR UPDATE` after creating it if
 /// absent), so nodes sharing the database cannot go past a limit together.
+///
+/// The common case is one statement: an `UPDATE … WHERE` the window's row is not exhausted and
+/// the call fits the job's cap (the limit less the reserves not its own), `RETURNING` the count.
+/// PostgreSQL takes the row's lock and re-checks the condition on its newest version, so two
+/// nodes updating at once cannot both pass the cap. No row back (no row yet, exhausted, or not
+/// fitting) goes the transaction's way above, which creates the row and says why it refuses.
 public final class PostgresQuotaLedger: QuotaLedgerWithState, Sendable {
     private let session: PostgresSession
     public let state: QuotaLedgerState
@@ -20,6 +26,19 @@ public final class PostgresQuotaLedger: QuotaLedgerWithState, Sendable {
         let m = state.moment(key)
         let limit = m.policy.limits[key]
         let keyValues: [LedgerValue] = [.text(key.provider), .text(key.api), .integer(m.window.lowerBound)]
+        let cap = limit.map { Swift.min($0, m.policy.ceiling(limit: $0, for: job)) }
+        do {
+            let counted = try session.query("""
+                UPDATE quota SET used = used + $4, quota_limit = $5
+                WHERE provider = $1 AND api = $2 AND window_start = $3
+                  AND (exhausted_until IS NULL OR exhausted_until <= $6) AND ($7::BIGINT IS NULL OR used + $4 <= $7::BIGINT)
+                RETURNING used
+                """, keyValues + [.integer(units), limit.map { .integer($0) } ?? .null, .integer(m.now), cap.map { .integer($0) } ?? .null])
+            if !counted.isEmpty { return }
+        } catch {
+            state.onError("quota ledger: \(error)")
+            return
+        }
         let verdict: QuotaVerdict
         do {
             verdict = try session.transaction { () throws(LedgerError) -> QuotaVerdict in

@@ -239,6 +239,34 @@ struct PostgresLedgerTests {
         #expect(session.connectionsOpened == opened + 1)
     }
 
+    @Test("from async code a statement waits without holding a thread: four at once on a 2-core machine (they were two, the threads, when they blocked); past the deadline it fails naming the statement, and the pool goes on")
+    func asyncStatements() async throws {
+        let server = try server()
+        let endpoint = try await server.freshDatabase()
+        let session = try PostgresSession(endpoint: endpoint, password: server.password, timeout: 2)
+        let observer = try PostgresSession(endpoint: endpoint, password: server.password)
+        func sleeping() throws -> Int64 {
+            try observer.query("SELECT count(*)::BIGINT FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(1.5)' AND state = 'active'")
+                .first.map { try $0.makeRandomAccess()["count"].decode(Int64.self) } ?? -1
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<4 { group.addTask { try await session.queryAsync("SELECT pg_sleep(1.5)") } }
+            var most: Int64 = 0
+            for _ in 0..<28 where most < 4 {
+                most = max(most, try sleeping())
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(most == 4, "statements in flight at once")
+            try await group.waitForAll()
+        }
+        let started = ContinuousClock.now
+        let error = await #expect(throws: LedgerError.self) { try await session.queryAsync("SELECT pg_sleep(5)") }
+        #expect("\(error.map { "\($0)" } ?? "")".contains("SELECT pg_sleep(5)"))
+        #expect(ContinuousClock.now - started < .seconds(4))
+        let one = try await session.queryAsync("SELECT $1::BIGINT AS one", [.integer(1)])
+        #expect(try one.first.map { try $0.makeRandomAccess()["one"].decode(Int64.self) } == 1)
+    }
+
     @Test("two nodes consuming one quota at once never go past its limit: 80 calls for a limit of 50, exactly 50 let through and counted")
     func quotaAcrossNodes() async throws {
         let server = try server()
