@@ -54,8 +54,28 @@ public final class PostgresRepricingLedger: RepricingLedger, OfferMemory, Compet
         try write(Self.listingInserts(listings, sweep: sweep, marketplace: marketplace))
     }
 
+    /// One statement when the rows fit one INSERT and no SKU is both replaced and removed: the
+    /// listings upserted, the removed deleted in a data-modifying CTE (disjoint rows); else a
+    /// transaction deleting then inserting.
     public func updateSweepListings(_ listings: [MarketplaceListing], removing: [String], sweep: Int64,
-                                    marketplace: MarketplaceName) throws(LedgerError) {
+                                    marketplace: MarketplaceName) async throws(LedgerError) {
+        guard !listings.isEmpty || !removing.isEmpty else { return }
+        let inserts = Self.listingInserts(listings, sweep: sweep, marketplace: marketplace)
+        if inserts.count <= 1, Set(removing).isDisjoint(with: listings.map(\.sku)), Set(listings.map(\.sku)).count == listings.count {
+            let updates = Self.listingColumns.filter { !["sweep_id", "marketplace", "sku"].contains($0) }
+                .map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
+            let deleting = "DELETE FROM sweep_listings WHERE sweep_id = $1 AND marketplace = $2 AND sku IN (SELECT json_array_elements_text($3::json))"
+            let removal: [LedgerValue] = [.integer(sweep), .text(marketplace.rawValue), try Self.jsonList(removing)]
+            if let insert = inserts.first {
+                try await session.writeAsync("""
+                    WITH removed AS (\(deleting) RETURNING 1)
+                    \(PostgresSession.renumbered(insert.sql, by: removal.count)) ON CONFLICT (sweep_id, marketplace, sku) DO UPDATE SET \(updates)
+                    """, removal + insert.values)
+            } else {
+                try await session.writeAsync(deleting, removal)
+            }
+            return
+        }
         let skus = removing + listings.map(\.sku)
         var statements: [SQLStatement] = []
         if !skus.isEmpty {

@@ -66,13 +66,14 @@ extension RunStore: RepricingLedger {
 
     private static func insertSweepListings(_ listings: [MarketplaceListing], sweep: Int64, marketplace: MarketplaceName,
                                             _ db: Database) throws {
+            // One prepared statement for every row (a listings read writes the whole catalog).
             for l in listings {
-                try db.execute(literal: """
+                try db.cachedStatement(literal: """
                     INSERT INTO sweep_listings (sweep_id, marketplace, sku, listing_id, title, gtin, asin, condition,
                                                 price_micros, currency, quantity, shipping_micros)
                     VALUES (\(sweep), \(marketplace.rawValue), \(l.sku), \(l.listingID), \(l.title), \(l.gtin), \(l.asin),
                             \(l.condition.rawValue), \(l.price.micros), \(l.price.currency.code), \(l.quantity), \(l.shippingCharged?.micros))
-                    """)
+                    """).execute()
             }
     }
 
@@ -88,11 +89,15 @@ extension RunStore: RepricingLedger {
         try write { db in try Self.insertSweepListings(listings, sweep: sweep, marketplace: marketplace, db) }
     }
 
+    /// Group-committed with the other writes waiting at the same moment (a decide task's
+    /// completed listings, one each).
     public func updateSweepListings(_ listings: [MarketplaceListing], removing: [String], sweep: Int64,
-                                    marketplace: MarketplaceName) throws {
-        try write { db in
+                                    marketplace: MarketplaceName) async throws {
+        guard !listings.isEmpty || !removing.isEmpty else { return }
+        try await groupWrite { db in
             for sku in removing + listings.map(\.sku) {
-                try db.execute(literal: "DELETE FROM sweep_listings WHERE sweep_id = \(sweep) AND marketplace = \(marketplace.rawValue) AND sku = \(sku)")
+                try db.cachedStatement(literal: "DELETE FROM sweep_listings WHERE sweep_id = \(sweep) AND marketplace = \(marketplace.rawValue) AND sku = \(sku)")
+                    .execute()
             }
             try Self.insertSweepListings(listings, sweep: sweep, marketplace: marketplace, db)
         }

@@ -90,12 +90,12 @@ struct RepricingLedgerContractTests {
 
         // Update: replace c-4 (completed), drop p00001 (no offer), add a listing not there before.
         let completed = listing("c-4", price: usd(8_000_000), shipping: usd(0))
-        try ledger.updateSweepListings([completed, listing("e-5")], removing: ["p00001", "never-there"], sweep: 1, marketplace: .ebay)
+        try await ledger.updateSweepListings([completed, listing("e-5")], removing: ["p00001", "never-there"], sweep: 1, marketplace: .ebay)
         #expect(try ledger.sweepListing(sweep: 1, marketplace: .ebay, sku: "c-4") == completed)
         #expect(try ledger.sweepListing(sweep: 1, marketplace: .ebay, sku: "p00001") == nil)
         #expect(try ledger.sweepListing(sweep: 1, marketplace: .ebay, sku: "e-5") == listing("e-5"))
         #expect(try ledger.sweepListings(sweep: 1, marketplace: .ebay).count == 1_235)
-        try ledger.updateSweepListings([], removing: ["e-5"], sweep: 1, marketplace: .ebay)
+        try await ledger.updateSweepListings([], removing: ["e-5"], sweep: 1, marketplace: .ebay)
         #expect(try ledger.sweepListings(sweep: 1, marketplace: .ebay).count == 1_234)
     }
 

@@ -15,7 +15,7 @@ struct LedgerStatementCacheTests {
     }
 
     @Test("repeated reads of one listing, one unit cost and a run's sweep see each call's arguments and every later write")
-    func readsSeeWrites() throws {
+    func readsSeeWrites() async throws {
         let scratch = Scratch()
         let store = try RunStore(path: scratch.path + "/ledger.sqlite")
         try store.saveSweepListings([Self.listing("A1", price: "20.00"), Self.listing("B2", price: "12.00")], sweep: 7, marketplace: .ebay)
@@ -24,7 +24,7 @@ struct LedgerStatementCacheTests {
             #expect(try store.sweepListing(sweep: 7, marketplace: .ebay, sku: "B2") == Self.listing("B2", price: "12.00"))
             #expect(try store.sweepListing(sweep: 8, marketplace: .ebay, sku: "A1") == nil)
         }
-        try store.updateSweepListings([Self.listing("A1", price: "19.50")], removing: ["B2"], sweep: 7, marketplace: .ebay)
+        try await store.updateSweepListings([Self.listing("A1", price: "19.50")], removing: ["B2"], sweep: 7, marketplace: .ebay)
         #expect(try store.sweepListing(sweep: 7, marketplace: .ebay, sku: "A1") == Self.listing("A1", price: "19.50"))
         #expect(try store.sweepListing(sweep: 7, marketplace: .ebay, sku: "B2") == nil)
 

@@ -9,7 +9,7 @@ public protocol RepricingLedger: Sendable {
     func sweepListing(sweep: Int64, marketplace: MarketplaceName, sku: String) throws -> MarketplaceListing?
     /// Replaces these listings' rows of a sweep's snapshot (pending listings completed) and
     /// deletes the rows of the SKUs in `removing` (no published offer), in one transaction.
-    func updateSweepListings(_ listings: [MarketplaceListing], removing: [String], sweep: Int64, marketplace: MarketplaceName) throws
+    func updateSweepListings(_ listings: [MarketplaceListing], removing: [String], sweep: Int64, marketplace: MarketplaceName) async throws
     /// Unit costs by SKU, from the configured cost source.
     func saveUnitCosts(_ costs: [String: Money], source: String, at: Int64) throws
     func unitCosts() throws -> [String: Money]

@@ -114,7 +114,7 @@ extension RepricingSweepPlan {
                 for (listing, complete) in zip(pending, completed) {
                     if let complete { bySKU[listing.sku] = complete } else { withoutOffer.append(listing.sku) }
                 }
-                try plan.ledger.updateSweepListings(Array(bySKU.values), removing: withoutOffer, sweep: sweep, marketplace: marketplace.name)
+                try await plan.ledger.updateSweepListings(Array(bySKU.values), removing: withoutOffer, sweep: sweep, marketplace: marketplace.name)
                 if !withoutOffer.isEmpty {
                     try plan.ledger.markChecked(marketplace: marketplace.name, skus: withoutOffer, sweep: sweep,
                                                 at: plan.clock.wallMilliseconds())
