@@ -763,6 +763,10 @@ struct ClusterProcessTests {
                 .replacingOccurrences(of: "@JOBS@", with: jobs)
                 .replacingOccurrences(of: "@CREDENTIALS@", with: credentials)
                 .replacingOccurrences(of: "@LOG_LEVEL@", with: "info")
+                // A pool smaller than a sweep's concurrency (16): a node holds at most 6 tasks,
+                // so a sweep's decide tasks overflow to the other nodes whatever the timing (with
+                // 64, the run's own node, woken in-process, could take every one).
+                .replacingOccurrences(of: "pool_size = 64", with: "pool_size = 6")
                 .replacingOccurrences(of: "drain_timeout = \"5s\"", with: """
                     drain_timeout = "60s"
                     rate_cards = [\(rateCards)]
