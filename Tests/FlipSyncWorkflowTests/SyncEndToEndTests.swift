@@ -46,6 +46,8 @@ extension SyncEndToEndTests {
         try await WorkflowHarness.with(listings: Self.listings) { harness in
             let rig = try SyncRig(harness, params: "safety_stock = 0")
             #expect(try await rig.run().status == .succeeded)
+            // Stock pushes only: the sandbox logs each request's fields, and none set a price.
+            #expect(!rig.state.updates.isEmpty && rig.state.updates.allSatisfy { $0.quantitySent && !$0.priceSent })
             let onHand = try rig.ledger.onHand()
             let sku = try #require(rig.skusOnEveryChannel.first { (onHand[$0] ?? 0) > 0 })
             // Shopify sells the last units.

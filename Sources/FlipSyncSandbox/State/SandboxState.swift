@@ -128,6 +128,10 @@ public struct AppliedUpdate: Sendable, Hashable, Codable {
     public var oldQuantity: Int
     public var newQuantity: Int
     public var atMilliseconds: Int64
+    /// Whether the request set a price / a quantity (a field it carried, even one equal to
+    /// what the listing had): a resent price shows as a price sent that changed nothing.
+    public var priceSent: Bool
+    public var quantitySent: Bool
 }
 
 /// Everything the sandbox knows, behind one lock. Reads return copies.
@@ -439,7 +443,7 @@ public final class SandboxState: Sendable {
             s.updates.append(AppliedUpdate(sequence: s.updates.count + 1, marketplace: .ebay, sku: sku, offerId: offerId,
                                            oldPriceMicros: old.priceMicros, newPriceMicros: s.listings[index].priceMicros,
                                            oldQuantity: old.quantity, newQuantity: s.listings[index].quantity,
-                                           atMilliseconds: now))
+                                           atMilliseconds: now, priceSent: priceMicros != nil, quantitySent: quantity != nil))
         }
     }
 }

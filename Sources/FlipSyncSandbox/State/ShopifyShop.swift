@@ -161,7 +161,8 @@ extension SandboxState {
                 s.channels[.shopify]?[item.sku] = new
                 s.updates.append(AppliedUpdate(sequence: s.updates.count + 1, marketplace: .shopify, sku: item.sku, offerId: old.listingID,
                                                oldPriceMicros: old.priceMicros, newPriceMicros: new.priceMicros,
-                                               oldQuantity: old.quantity, newQuantity: new.quantity, atMilliseconds: now))
+                                               oldQuantity: old.quantity, newQuantity: new.quantity, atMilliseconds: now,
+                                               priceSent: false, quantitySent: true))
             }
             return nil
         }

@@ -112,7 +112,8 @@ extension SandboxState {
             s.channels[marketplace]?[sku] = new
             s.updates.append(AppliedUpdate(sequence: s.updates.count + 1, marketplace: marketplace, sku: sku, offerId: old.listingID,
                                            oldPriceMicros: old.priceMicros, newPriceMicros: new.priceMicros,
-                                           oldQuantity: old.quantity, newQuantity: new.quantity, atMilliseconds: now))
+                                           oldQuantity: old.quantity, newQuantity: new.quantity, atMilliseconds: now,
+                                           priceSent: priceMicros != nil, quantitySent: quantity != nil))
             return true
         }
     }
