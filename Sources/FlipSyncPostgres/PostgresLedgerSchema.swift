@@ -528,6 +528,17 @@ public enum PostgresLedgerSchema {
         ("m15-run-node: the node that ran each run", [
             "ALTER TABLE runs ADD COLUMN node TEXT",
         ]),
+        ("m16-offer-changes: price changes in flight, so a read that may predate one is not remembered", [
+            """
+            CREATE TABLE listing_offer_changes (
+                marketplace TEXT NOT NULL,
+                sku TEXT NOT NULL,
+                sent_at BIGINT NOT NULL,
+                settled_at BIGINT,
+                PRIMARY KEY (marketplace, sku)
+            )
+            """,
+        ]),
     ]
 
     /// The ledger's tables (the order they are created in, so parents before children).
@@ -538,6 +549,7 @@ public enum PostgresLedgerSchema {
         "shipping_cursors", "shipping_lines", "shipping_packaging", "shipping_quotes", "shipping_recommendations",
         "shipping_listings", "shipping_listing_quotes", "shipping_listing_destinations", "shipping_listing_verdicts",
         "llm_matches", "listing_coverage", "quota", "competitor_searches", "competitor_items", "listing_offers",
+        "listing_offer_changes",
     ]
 
     /// Tables whose `id` is an identity column (its sequence is set past the largest id after a copy).

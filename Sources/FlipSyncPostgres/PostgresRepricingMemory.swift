@@ -39,23 +39,79 @@ extension PostgresRepricingLedger {
         return result
     }
 
-    /// Replaces each offer's row whole (INSERT OR REPLACE); of one SKU given twice, the last.
+    /// Each column's type, for the typed VALUES list `rememberOffers` filters.
+    static let offerColumnTypes = ["text", "text", "text", "text", "bigint", "text", "bigint", "bigint", "text", "text", "bigint"]
+
+    /// A read's offers (`OfferMemory.rememberOffers`): each row replaced whole unless its SKU had
+    /// a price change in flight when its read was asked; of one SKU given twice, the last. The
+    /// table of changes is locked in SHARE mode first, so a `forgetOffers` committing meanwhile
+    /// either is seen or waits for this transaction (and then deletes what it wrote).
     public func rememberOffers(marketplace: MarketplaceName, _ offers: [RememberedOffer]) throws(LedgerError) {
+        let rows = offerRows(marketplace: marketplace, offers)
+        guard !rows.isEmpty else { return }
+        let width = Self.offerColumns.count
+        let columns = Self.offerColumns.joined(separator: ", ")
+        let updates = Self.offerColumns.dropFirst(2).map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
+        var statements: [SQLStatement] = [("LOCK TABLE listing_offer_changes IN SHARE MODE", [])]
+        let perStatement = max(1, min(Self.rowsPerStatement, 60_000 / width))
+        for start in stride(from: 0, to: rows.count, by: perStatement) {
+            let chunk = rows[start..<min(start + perStatement, rows.count)]
+            var tuples: [String] = [], values: [LedgerValue] = []
+            for (index, row) in chunk.enumerated() {
+                tuples.append("(" + Self.offerColumnTypes.enumerated().map { "$\(index * width + $0.offset + 1)::\($0.element)" }
+                    .joined(separator: ", ") + ")")
+                values += row
+            }
+            statements.append(("""
+                INSERT INTO listing_offers (\(columns))
+                SELECT \(Self.offerColumns.map { "v.\($0)" }.joined(separator: ", ")) FROM (VALUES \(tuples.joined(separator: ", "))) AS v(\(columns))
+                WHERE NOT EXISTS (SELECT 1 FROM listing_offer_changes c WHERE c.marketplace = v.marketplace AND c.sku = v.sku
+                    AND v.updated_at < c.sent_at + \(OfferChanges.inFlightBound) AND (c.settled_at IS NULL OR v.updated_at < c.settled_at))
+                ON CONFLICT (marketplace, sku) DO UPDATE SET \(updates)
+                """, values))
+        }
+        try write(statements)
+    }
+
+    /// The change recorded first, then the rows deleted: `listing_offer_changes` is always taken
+    /// before `listing_offers` (as `rememberOffers` and `settleOffers` do), so they cannot deadlock.
+    public func forgetOffers(marketplace: MarketplaceName, skus: [String], sentAt: Int64) throws(LedgerError) {
+        guard !skus.isEmpty else { return }
+        let list = try Self.jsonList(skus)
+        try write([
+            ("""
+             INSERT INTO listing_offer_changes (marketplace, sku, sent_at, settled_at)
+             SELECT DISTINCT $1::text, sku, $3::bigint, NULL::bigint FROM json_array_elements_text($2::json) AS sku
+             ON CONFLICT (marketplace, sku) DO UPDATE SET sent_at = excluded.sent_at, settled_at = NULL
+             """, [.text(marketplace.rawValue), list, .integer(sentAt)]),
+            ("DELETE FROM listing_offers WHERE marketplace = $1 AND sku IN (SELECT json_array_elements_text($2::json))",
+             [.text(marketplace.rawValue), list]),
+        ])
+    }
+
+    /// The answered changes settled and `offers` replaced whole, in one transaction.
+    public func settleOffers(marketplace: MarketplaceName, skus: [String], offers: [RememberedOffer], at: Int64) throws(LedgerError) {
+        var statements: [SQLStatement] = []
+        if !skus.isEmpty {
+            statements.append(("UPDATE listing_offer_changes SET settled_at = $3 WHERE marketplace = $1 AND sku IN (SELECT json_array_elements_text($2::json))",
+                               [.text(marketplace.rawValue), try Self.jsonList(skus), .integer(at)]))
+        }
+        let updates = Self.offerColumns.dropFirst(2).map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
+        statements += PostgresSession.inserts(into: "listing_offers", columns: Self.offerColumns, rows: offerRows(marketplace: marketplace, offers),
+                                              rowsPerStatement: Self.rowsPerStatement, then: "ON CONFLICT (marketplace, sku) DO UPDATE SET \(updates)")
+        try write(statements)
+    }
+
+    /// The offers' rows in `offerColumns` order, the last of a SKU given twice, by SKU.
+    private func offerRows(marketplace: MarketplaceName, _ offers: [RememberedOffer]) -> [[LedgerValue]] {
         var last: [String: RememberedOffer] = [:]
         for offer in offers { last[offer.sku] = offer }
-        let updates = Self.offerColumns.dropFirst(2).map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
-        try write(PostgresSession.inserts(into: "listing_offers", columns: Self.offerColumns, rows: last.values.sorted { $0.sku < $1.sku }.map { o in
+        return last.values.sorted { $0.sku < $1.sku }.map { o in
             [.text(marketplace.rawValue), .text(o.sku), .text(o.offerID), PostgresLedger.optional(o.marketplaceID),
              PostgresLedger.optional(o.price?.micros), PostgresLedger.optional(o.price?.currency.code),
              PostgresLedger.optional(o.availableQuantity.map { Int64($0) }), PostgresLedger.optional(o.domesticShippingCost?.micros),
              PostgresLedger.optional(o.domesticShippingCost?.currency.code), PostgresLedger.optional(o.fulfillmentPolicyID), .integer(o.updatedAt)]
-        }, rowsPerStatement: Self.rowsPerStatement, then: "ON CONFLICT (marketplace, sku) DO UPDATE SET \(updates)"))
-    }
-
-    public func forgetOffers(marketplace: MarketplaceName, skus: [String]) throws(LedgerError) {
-        guard !skus.isEmpty else { return }
-        try session.write("DELETE FROM listing_offers WHERE marketplace = $1 AND sku IN (SELECT json_array_elements_text($2::json))",
-                          [.text(marketplace.rawValue), try Self.jsonList(skus)])
+        }
     }
 
     // MARK: - CompetitorMemory

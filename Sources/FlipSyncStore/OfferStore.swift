@@ -26,6 +26,21 @@ extension RunStore: OfferMemory {
         }
     }
 
+    /// After m15 (registered from `RunStore`'s list, in order).
+    static func registerOfferChangeMigrations(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("m16-offer-changes: price changes in flight, so a read that may predate one is not remembered") { db in
+            try db.execute(sql: """
+                CREATE TABLE listing_offer_changes (
+                    marketplace TEXT NOT NULL,
+                    sku TEXT NOT NULL,
+                    sent_at INTEGER NOT NULL,
+                    settled_at INTEGER,
+                    PRIMARY KEY (marketplace, sku)
+                ) WITHOUT ROWID;
+                """)
+        }
+    }
+
     public func rememberedOffers(marketplace: MarketplaceName) throws -> [String: RememberedOffer] {
         try read { db in
             var result: [String: RememberedOffer] = [:]
@@ -51,23 +66,44 @@ extension RunStore: OfferMemory {
         guard !offers.isEmpty else { return }
         try write { db in
             for o in offers {
-                try db.execute(sql: """
-                    INSERT OR REPLACE INTO listing_offers (marketplace, sku, offer_id, marketplace_id, price_micros, price_currency,
-                        available_quantity, shipping_micros, shipping_currency, fulfillment_policy_id, updated_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """, arguments: [marketplace.rawValue, o.sku, o.offerID, o.marketplaceID, o.price?.micros, o.price?.currency.code,
-                                     o.availableQuantity, o.domesticShippingCost?.micros, o.domesticShippingCost?.currency.code,
-                                     o.fulfillmentPolicyID, o.updatedAt])
+                let inFlight = try Bool.fetchOne(db, sql: """
+                    SELECT EXISTS (SELECT 1 FROM listing_offer_changes WHERE marketplace = ? AND sku = ?
+                        AND ? < sent_at + ? AND (settled_at IS NULL OR ? < settled_at))
+                    """, arguments: [marketplace.rawValue, o.sku, o.updatedAt, OfferChanges.inFlightBound, o.updatedAt]) ?? false
+                if !inFlight { try Self.replaceOffer(o, marketplace: marketplace, db) }
             }
         }
     }
 
-    public func forgetOffers(marketplace: MarketplaceName, skus: [String]) throws {
+    public func forgetOffers(marketplace: MarketplaceName, skus: [String], sentAt: Int64) throws {
         guard !skus.isEmpty else { return }
         try write { db in
             for sku in skus {
                 try db.execute(sql: "DELETE FROM listing_offers WHERE marketplace = ? AND sku = ?", arguments: [marketplace.rawValue, sku])
+                try db.execute(sql: "INSERT OR REPLACE INTO listing_offer_changes (marketplace, sku, sent_at, settled_at) VALUES (?, ?, ?, NULL)",
+                               arguments: [marketplace.rawValue, sku, sentAt])
             }
         }
+    }
+
+    public func settleOffers(marketplace: MarketplaceName, skus: [String], offers: [RememberedOffer], at: Int64) throws {
+        guard !skus.isEmpty || !offers.isEmpty else { return }
+        try write { db in
+            for sku in skus {
+                try db.execute(sql: "UPDATE listing_offer_changes SET settled_at = ? WHERE marketplace = ? AND sku = ?",
+                               arguments: [at, marketplace.rawValue, sku])
+            }
+            for o in offers { try Self.replaceOffer(o, marketplace: marketplace, db) }
+        }
+    }
+
+    static func replaceOffer(_ o: RememberedOffer, marketplace: MarketplaceName, _ db: Database) throws {
+        try db.execute(sql: """
+            INSERT OR REPLACE INTO listing_offers (marketplace, sku, offer_id, marketplace_id, price_micros, price_currency,
+                available_quantity, shipping_micros, shipping_currency, fulfillment_policy_id, updated_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [marketplace.rawValue, o.sku, o.offerID, o.marketplaceID, o.price?.micros, o.price?.currency.code,
+                             o.availableQuantity, o.domesticShippingCost?.micros, o.domesticShippingCost?.currency.code,
+                             o.fulfillmentPolicyID, o.updatedAt])
     }
 }

@@ -238,6 +238,7 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
             // SQLite ledger has one node: its rows keep NULL, and every run is that node's.
             try db.execute(sql: "ALTER TABLE runs ADD COLUMN node TEXT")
         }
+        registerOfferChangeMigrations(&migrator)
         return migrator
     }
 

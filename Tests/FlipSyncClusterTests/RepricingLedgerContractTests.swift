@@ -282,11 +282,49 @@ struct RepricingLedgerContractTests {
                                        domesticShippingCost: nil, fulfillmentPolicyID: nil, updatedAt: 200)
         try ledger.rememberOffers(marketplace: .ebay, [interim, replaced])
         #expect(try ledger.rememberedOffers(marketplace: .ebay) == ["A": replaced, "B": b])
-        try ledger.forgetOffers(marketplace: .ebay, skus: ["B", "nope"])
-        try ledger.forgetOffers(marketplace: .ebay, skus: [])
+        try ledger.forgetOffers(marketplace: .ebay, skus: ["B", "nope"], sentAt: 300)
+        try ledger.forgetOffers(marketplace: .ebay, skus: [], sentAt: 300)
         #expect(try ledger.rememberedOffers(marketplace: .ebay) == ["A": replaced])
         #expect(try ledger.rememberedOffers(marketplace: .shopify) == ["A": elsewhere])
         #expect(try ledger.rememberedOffers(marketplace: .amazon).isEmpty)
+    }
+
+    @Test("a price change in flight: a read asked before it settles is not remembered, one asked after is; settling remembers what it is given; an unsettled change stops counting after the bound", arguments: StoreKind.available)
+    func offersInFlight(kind: StoreKind) async throws {
+        let ledger = try await kind.makeRepricingStores().ledger
+        func offer(_ sku: String, _ micros: Int64, at: Int64) -> RememberedOffer {
+            RememberedOffer(sku: sku, offerID: "O-\(sku)", marketplaceID: "EBAY_US", price: usd(micros), availableQuantity: nil,
+                            domesticShippingCost: nil, fulfillmentPolicyID: nil, updatedAt: at)
+        }
+        try ledger.rememberOffers(marketplace: .ebay, [offer("A", 10, at: 100), offer("B", 10, at: 100), offer("C", 10, at: 100)])
+        try ledger.forgetOffers(marketplace: .ebay, skus: ["A", "B", "A"], sentAt: 1_000)
+        #expect(try ledger.rememberedOffers(marketplace: .ebay).keys.sorted() == ["C"])
+        // Reads asked before the send, and after it while it is out, may hold the old price.
+        try ledger.rememberOffers(marketplace: .ebay, [offer("A", 10, at: 900), offer("B", 10, at: 1_500), offer("C", 11, at: 1_500)])
+        #expect(try ledger.rememberedOffers(marketplace: .ebay) == ["C": offer("C", 11, at: 1_500)])
+        // A's change answered at 2,000: what it set is remembered; B's sender died.
+        try ledger.settleOffers(marketplace: .ebay, skus: ["A"], offers: [offer("A", 20, at: 2_000)], at: 2_000)
+        #expect(try ledger.rememberedOffers(marketplace: .ebay)["A"] == offer("A", 20, at: 2_000))
+        // A read of A asked before the answer is not remembered over it; one asked after is.
+        try ledger.rememberOffers(marketplace: .ebay, [offer("A", 10, at: 1_999), offer("B", 10, at: 2_500)])
+        #expect(try ledger.rememberedOffers(marketplace: .ebay)["A"] == offer("A", 20, at: 2_000))
+        #expect(try ledger.rememberedOffers(marketplace: .ebay)["B"] == nil)
+        try ledger.rememberOffers(marketplace: .ebay, [offer("A", 21, at: 2_000)])
+        #expect(try ledger.rememberedOffers(marketplace: .ebay)["A"] == offer("A", 21, at: 2_000))
+        // B: unsettled, so in flight until the bound has passed since it was sent.
+        let bound = OfferChanges.inFlightBound
+        try ledger.rememberOffers(marketplace: .ebay, [offer("B", 10, at: 1_000 + bound - 1)])
+        #expect(try ledger.rememberedOffers(marketplace: .ebay)["B"] == nil)
+        try ledger.rememberOffers(marketplace: .ebay, [offer("B", 12, at: 1_000 + bound)])
+        #expect(try ledger.rememberedOffers(marketplace: .ebay)["B"] == offer("B", 12, at: 1_000 + bound))
+        // Another marketplace's SKU of the same name is not held back by eBay's change.
+        try ledger.forgetOffers(marketplace: .ebay, skus: ["S"], sentAt: 5_000)
+        try ledger.rememberOffers(marketplace: .shopify, [offer("S", 1, at: 4_000)])
+        #expect(try ledger.rememberedOffers(marketplace: .shopify)["S"] == offer("S", 1, at: 4_000))
+        // A new change to A is in flight again, whatever was settled before.
+        try ledger.forgetOffers(marketplace: .ebay, skus: ["A"], sentAt: 6_000)
+        try ledger.rememberOffers(marketplace: .ebay, [offer("A", 21, at: 6_500)])
+        #expect(try ledger.rememberedOffers(marketplace: .ebay)["A"] == nil)
     }
 
     @Test("remembered searches: ids in the order found, each once; remembering a key again replaces its ids and time; forgetItems drops ids from every search of that marketplace only", arguments: StoreKind.available)

@@ -512,7 +512,10 @@ COMMIT;
         #expect(names.allSatisfy { $0.wholeMatch(of: /m\d\d-[a-z-]+: .+/) != nil })
         // Every step up to m14 had a former name; later steps (m15-run-node on) never did.
         #expect(RunStore.formerMigrationNames.map(\.name) == Array(names.prefix(RunStore.formerMigrationNames.count)))
-        #expect(names.dropFirst(RunStore.formerMigrationNames.count) == ["m15-run-node: the node that ran each run"])
+        #expect(names.dropFirst(RunStore.formerMigrationNames.count) == [
+            "m15-run-node: the node that ran each run",
+            "m16-offer-changes: price changes in flight, so a read that may predate one is not remembered",
+        ])
         #expect(RunStore.formerMigrationNames.map(\.formerly) == Self.todaysNames)
     }
 
@@ -529,10 +532,12 @@ COMMIT;
         let store = try RunStore(path: path)
         #expect(try Self.identifiers(path) == RunStore.migrator.migrations)
         // Nothing ran again: the schema is byte for byte the one today's code made, but for the
-        // one step added since (m15-run-node: `runs.node`).
+        // steps added since (m15-run-node: `runs.node`; m16-offer-changes: its table).
         let migrated = try Self.schema(path)
-        #expect(migrated.filter { !$0.hasPrefix("table runs:") } == before.filter { !$0.hasPrefix("table runs:") })
+        let added = { (entry: String) in entry.hasPrefix("table runs:") || entry.hasPrefix("table listing_offer_changes:") }
+        #expect(migrated.filter { !added($0) } == before.filter { !added($0) })
         #expect(migrated.first { $0.hasPrefix("table runs:") }?.contains("node TEXT") == true)
+        #expect(migrated.contains { $0.hasPrefix("table listing_offer_changes:") } && !before.contains { $0.hasPrefix("table listing_offer_changes:") })
 
         let runs = try store.recentRuns(job: nil, limit: 10)
         #expect(runs.map(\.id) == [2, 1])

@@ -128,6 +128,44 @@ struct RepricingSweepTests {
         }
     }
 
+    @Test("an interrupted change is judged on eBay's live price, not on an offer remembered from before it landed")
+    func resumedSweepIgnoresStaleRememberedOffers() async throws {
+        try await WorkflowHarness.with(listings: 60) { h in
+            let world = try WorkflowWorld.load(h, jobs: ["sweep": Self.job("", marketplaces: #"["ebay"]"#)], offerMemory: true)
+            h.sandbox.state.inject(SandboxFault(route: .bulkUpdate, remaining: 1, latencyMilliseconds: 300))
+            let first = Task { try await world.run("sweep") }
+            await h.sandbox.state.waitUntilHeld(.bulkUpdate)
+            first.cancel()
+            let (cancelled, status) = try await first.value
+            #expect(status == .cancelled)
+            let sending = try h.store.decisions(sweep: cancelled.id).filter { $0.state == .sending }
+            try #require(!sending.isEmpty)
+            await h.sandbox.state.waitForUpdates(count: sending.count)
+            // Another reader (a sync's listings read) asked for these offers before the held
+            // batch landed: the memory does not take its answers, the change being in flight.
+            let stale = sending.map { d in
+                RememberedOffer(sku: d.sku, offerID: d.listingID, marketplaceID: "EBAY_US", price: d.oldPrice,
+                                availableQuantity: nil, domesticShippingCost: nil, fulfillmentPolicyID: nil, updatedAt: 1)
+            }
+            try h.store.rememberOffers(marketplace: .ebay, stale)
+            #expect(try h.store.rememberedOffers(marketplace: .ebay, skus: sending.map(\.sku)).isEmpty)
+            // However the memory came to hold the old prices, the check reads eBay's.
+            try h.store.settleOffers(marketplace: .ebay, skus: [], offers: stale, at: 1)
+            #expect(try h.store.rememberedOffers(marketplace: .ebay, skus: sending.map(\.sku)).count == sending.count)
+            for d in sending { #expect(h.sandbox.state.listing(sku: d.sku)?.priceMicros == d.newPrice?.micros, "\(d.sku) landed") }
+
+            let (resumed, resumedStatus) = try await world.run("sweep", resumes: cancelled.id)
+            #expect(resumedStatus == .succeeded, "\(resumed.error ?? "")")
+            let decisions = try h.store.decisions(sweep: cancelled.id)
+            let perSKU = Dictionary(grouping: h.sandbox.state.updates, by: \.sku)
+            for d in sending {
+                #expect(perSKU[d.sku]?.count == 1, "\(d.sku) updated \(perSKU[d.sku]?.count ?? 0) times")
+                #expect(decisions.first { $0.sku == d.sku }?.apiResult?.hasPrefix("already live") == true)
+            }
+            #expect(h.sandbox.state.updates.allSatisfy { $0.priceSent && !$0.quantitySent })
+        }
+    }
+
     @Test("a resumed sweep plans decide tasks for exactly the listings its chain left undecided, keyed by their listings; every listing ends decided once")
     func resumedSweepPlansOnlyUndecided() async throws {
         try await WorkflowHarness.with(listings: 60) { h in

@@ -89,7 +89,8 @@ struct WorkflowWorld: Sendable {
     /// Writes the config (plus `extraConfig`) and `jobs` (file name without `.toml` → text),
     /// loads them and builds the channels.
     static func load(_ harness: WorkflowHarness, jobs: [String: String], extraConfig: String = "",
-                     clock: any SchedulerClock = SystemSchedulerClock(), amazonRate: String = "1000/s") throws -> WorkflowWorld {
+                     clock: any SchedulerClock = SystemSchedulerClock(), amazonRate: String = "1000/s",
+                     offerMemory: Bool = false) throws -> WorkflowWorld {
         let jobsDirectory = harness.directory + "/jobs"
         try FileManager.default.createDirectory(atPath: jobsDirectory, withIntermediateDirectories: true)
         for (name, text) in jobs { try text.write(toFile: "\(jobsDirectory)/\(name).toml", atomically: true, encoding: .utf8) }
@@ -107,7 +108,8 @@ struct WorkflowWorld: Sendable {
                 return SecretText(value)
             },
             transport: URLSessionTransport(allowList: ChannelFactory.allowList(loaded.config)), recorder: spend,
-            rateLimiters: RateLimiters(clock: clock), clock: clock, matchCache: harness.store, logger: WorkflowHarness.quietLogger)
+            rateLimiters: RateLimiters(clock: clock), clock: clock, matchCache: harness.store,
+            offerMemory: offerMemory ? harness.store : nil, logger: WorkflowHarness.quietLogger)
         return WorkflowWorld(harness: harness, config: loaded.config, catalog: loaded.catalog, services: services, spend: spend, clock: clock)
     }
 

@@ -133,9 +133,25 @@ public protocol OfferMemory: Sendable {
     /// The remembered offers of these SKUs only (a page of listings, a batch of changes), by
     /// SKU; SKUs without one are absent. The default filters `rememberedOffers(marketplace:)`.
     func rememberedOffers(marketplace: MarketplaceName, skus: [String]) throws -> [String: RememberedOffer]
-    /// Replaces what is remembered of these offers' SKUs.
+    /// Replaces what is remembered of these offers' SKUs with what a read found, each offer's
+    /// `updatedAt` the time its read was asked. An offer whose SKU had a price change in flight
+    /// when its read was asked is left out: the answer may predate the change. In flight = sent
+    /// (`forgetOffers`) and neither settled before the read was asked (`settleOffers`) nor sent
+    /// more than `OfferChanges.inFlightBound` before it (a sender that died never settles).
     func rememberOffers(marketplace: MarketplaceName, _ offers: [RememberedOffer]) throws
-    func forgetOffers(marketplace: MarketplaceName, skus: [String]) throws
+    /// A price change to these SKUs is about to be sent, at `sentAt`: their offers are
+    /// forgotten (the next read is eBay's), and the change is recorded in flight.
+    func forgetOffers(marketplace: MarketplaceName, skus: [String], sentAt: Int64) throws
+    /// The changes to `skus` were answered at `at`: `offers` (as the answers left them) are
+    /// remembered whatever their reads, and from `at` on a read of these SKUs is remembered again.
+    func settleOffers(marketplace: MarketplaceName, skus: [String], offers: [RememberedOffer], at: Int64) throws
+}
+
+/// How long a price change counts as in flight when its sender never settles it (killed
+/// mid-call): far longer than one bulk update with its retries can take, so a read asked
+/// within it is never remembered; after it, reads are remembered again.
+public enum OfferChanges {
+    public static let inFlightBound: Int64 = 3_600_000
 }
 
 extension OfferMemory {

@@ -13,6 +13,13 @@ public protocol Marketplace: Sendable {
     /// Our active listings on this channel, every page.
     func activeListings() async throws -> [MarketplaceListing]
 
+    /// The price each of `skus` has on the channel now, read from the channel itself and never
+    /// from anything remembered: what says whether a price change interrupted mid-call landed
+    /// (a remembered price can predate it, whoever remembered it). A SKU without a live
+    /// listing is absent. The default reads `activeListings()`; eBay reads only these SKUs'
+    /// offers (getOffers), bypassing its offer memory.
+    func livePrices(skus: [String]) async throws -> [String: Money]
+
     /// Other sellers' offers for the same item (by identifier, and where the API can, by
     /// similar title), cheapest landed price first, plus the Buy Box where the channel has one.
     /// Our own offers may be included, flagged `isOurs`.
@@ -70,6 +77,15 @@ public protocol Marketplace: Sendable {
 }
 
 extension Marketplace {
+    public func livePrices(skus: [String]) async throws -> [String: Money] {
+        let wanted = Set(skus)
+        var prices: [String: Money] = [:]
+        for listing in try await activeListings() where wanted.contains(listing.sku) && prices[listing.sku] == nil {
+            prices[listing.sku] = listing.price
+        }
+        return prices
+    }
+
     public func competitions(for listings: [MarketplaceListing], titleMatches: Bool) async throws -> [CompetitionLookup] {
         var results: [CompetitionLookup] = []
         for listing in listings { results.append(.found(try await competition(for: listing))) }

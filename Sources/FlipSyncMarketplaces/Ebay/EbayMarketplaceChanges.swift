@@ -28,7 +28,8 @@ extension EbayMarketplace {
             // Only price changes touch the memory: a quantity is never read from it (the inventory
             // item's is), so a stock push (the sync's) leaves a concurrent sweep's rows alone.
             var before = try offerMemory?.rememberedOffers(marketplace: .ebay, skus: changes.map(\.sku)) ?? [:]
-            try offerMemory?.forgetOffers(marketplace: .ebay, skus: sent.filter { changes[$0.index].price != nil }.map(\.update.sku))
+            let priced = sent.filter { changes[$0.index].price != nil }.map(\.update.sku)
+            try offerMemory?.forgetOffers(marketplace: .ebay, skus: priced, sentAt: clock.wallMilliseconds())
             var stale: [(index: Int, update: PriceQuantityUpdate)] = []
             for (index, update, answer) in try await send(sent) {
                 if let answer, !answer.succeeded, offerMemory != nil, answer.errors.contains(where: { Self.staleOfferErrors.contains($0.errorId ?? 0) }) {
@@ -40,11 +41,11 @@ extension EbayMarketplace {
             if !stale.isEmpty {
                 // The remembered offer id is no longer the SKU's offer: forget it, read the SKU's
                 // offer again (once) and send the change to that offer.
-                try offerMemory?.forgetOffers(marketplace: .ebay, skus: stale.map(\.update.sku))
+                try offerMemory?.forgetOffers(marketplace: .ebay, skus: stale.map(\.update.sku), sentAt: clock.wallMilliseconds())
                 // Not remembered yet: the price read now is the one about to change. Once the
                 // resend is answered, the block below remembers the offer with what was applied.
                 let fresh = try await readOffers(stale.map(\.update.sku), remember: false)
-                for offer in fresh.compactMap({ $0 }) { before[offer.sku] = remembering(offer) }
+                for offer in fresh.compactMap({ $0 }) { before[offer.sku] = remembering(offer, at: clock.wallMilliseconds()) }
                 var resend: [(index: Int, update: PriceQuantityUpdate)] = []
                 for ((index, update), offer) in zip(stale, fresh) {
                     guard let offer else {
@@ -58,8 +59,10 @@ extension EbayMarketplace {
                 }
                 for (index, update, answer) in try await send(resend) { results[index] = Self.outcome(answer, sku: update.sku) }
             }
-            // Remembered again: what was applied is now the offer's price; what failed is as it was.
+            // Remembered again: what was applied is now the offer's price; what failed is as it
+            // was. Every answered change is settled, so reads asked from now on are remembered.
             if let memory = offerMemory {
+                let now = clock.wallMilliseconds()
                 var again: [RememberedOffer] = []
                 for (index, _) in sent {
                     let change = changes[index]
@@ -68,11 +71,12 @@ extension EbayMarketplace {
                     if results[index] == .applied {
                         if let price = change.price { offer.price = price }
                         if let quantity = change.quantity { offer.availableQuantity = quantity }
-                        offer.updatedAt = clock.wallMilliseconds()
+                        offer.updatedAt = now
                     }
                     again.append(offer)
                 }
-                try memory.rememberOffers(marketplace: .ebay, again)
+                let answered = Set(priced + stale.map(\.update.sku))
+                try memory.settleOffers(marketplace: .ebay, skus: answered.sorted(), offers: again, at: now)
             }
         }
         return changes.enumerated().map { index, change in

@@ -36,6 +36,18 @@ extension EbayMarketplace {
         return listings
     }
 
+    /// These SKUs' published offers read now (getOffers, one a SKU, up to `offerReadsInFlight`
+    /// at once), never the offer memory, and nothing remembered: the check of a price change
+    /// interrupted mid-call, whose SKUs were forgotten when it was sent but may have been
+    /// remembered since by a read that answered before the change landed.
+    public func livePrices(skus: [String]) async throws -> [String: Money] {
+        var prices: [String: Money] = [:]
+        for (sku, offer) in zip(skus, try await readOffers(skus, remember: false)) {
+            if let price = offer?.price { prices[sku] = price }
+        }
+        return prices
+    }
+
     // MARK: The sweep's listings (offers read only for the listings it selects)
 
     /// The sweep's snapshot (`OfferDeferringMarketplace`): every inventory item (200 a page);
@@ -166,22 +178,26 @@ extension EbayMarketplace {
     /// before the change would let an interrupted resend look not yet live (and be sent again).
     func readOffers(_ skus: [String], remember: Bool = true) async throws -> [SellerOffer?] {
         let marketplaceID = client.configuration.marketplaceID
-        return try await withThrowingTaskGroup(of: (Int, SellerOffer?).self) { group in
+        let clock = self.clock
+        return try await withThrowingTaskGroup(of: (Int, SellerOffer?, Int64).self) { group in
             var found = [SellerOffer?](repeating: nil, count: skus.count)
             var next = 0
             func start() {
                 let index = next
                 next += 1
                 group.addTask {
+                    // When it was asked: what the memory judges the answer's age by (a price
+                    // change sent before then may not be in it).
+                    let asked = clock.wallMilliseconds()
                     let offers = try await client.offers(sku: skus[index])
-                    return (index, offers.first { $0.status == "PUBLISHED" && ($0.marketplaceID ?? marketplaceID) == marketplaceID })
+                    return (index, offers.first { $0.status == "PUBLISHED" && ($0.marketplaceID ?? marketplaceID) == marketplaceID }, asked)
                 }
             }
             while next < min(offerReadsInFlight, skus.count) { start() }
             var unsaved: [RememberedOffer] = []
-            while let (index, offer) = try await group.next() {
+            while let (index, offer, asked) = try await group.next() {
                 found[index] = offer
-                if let offer, remember, offerMemory != nil { unsaved.append(remembering(offer)) }
+                if let offer, remember, offerMemory != nil { unsaved.append(remembering(offer, at: asked)) }
                 if unsaved.count >= rememberEvery {
                     try offerMemory?.rememberOffers(marketplace: .ebay, unsaved)
                     unsaved = []
@@ -193,10 +209,12 @@ extension EbayMarketplace {
         }
     }
 
-    func remembering(_ offer: SellerOffer) -> RememberedOffer {
+    /// `offer` as remembered: `at` is when its read was asked (the memory leaves out an answer
+    /// that may predate a price change in flight), or when a change to it was answered.
+    func remembering(_ offer: SellerOffer, at: Int64) -> RememberedOffer {
         RememberedOffer(sku: offer.sku, offerID: offer.offerID, marketplaceID: offer.marketplaceID, price: offer.price,
                         availableQuantity: offer.availableQuantity, domesticShippingCost: offer.domesticShippingCost,
-                        fulfillmentPolicyID: offer.fulfillmentPolicyID, updatedAt: clock.wallMilliseconds())
+                        fulfillmentPolicyID: offer.fulfillmentPolicyID, updatedAt: at)
     }
 
     static func sellerOffer(_ offer: RememberedOffer) -> SellerOffer {

@@ -252,10 +252,12 @@ extension RepricingSweepPlan {
                                               metadata: ["event": "bulk-settled", "marketplace": "\(marketplace.name.rawValue)"])
                     }
                 }
-                // A call may have landed before a crash: the live price says whether it did.
-                let live = Dictionary(try await marketplace.activeListings().map { ($0.sku, $0.price.micros) }, uniquingKeysWith: { a, _ in a })
+                // A call may have landed before a crash: the live price says whether it did. Read
+                // from the channel, never from a remembered offer (which another reader may have
+                // remembered from before the call landed).
+                let live = try await marketplace.livePrices(skus: unsure.map(\.sku))
                 for decision in unsure {
-                    if let price = live[decision.sku], price == decision.newPrice?.micros {
+                    if let price = live[decision.sku]?.micros, price == decision.newPrice?.micros {
                         try await plan.ledger.markDecisions(sweep: sweep, marketplace: marketplace.name, skus: [decision.sku], state: .applied,
                                                       results: [decision.sku: "already live (checked after an interrupted call)"])
                         reconciled += 1
