@@ -23,21 +23,28 @@ private final class DispatchNode: Sendable {
     let job: JobDefinition
     private let tasks = Mutex<[Task<Void, Never>]>([])
 
+    /// `config`: the node's flipsync.toml (default: the sandbox's channels at generous rates);
+    /// `sharedRates`: its channels' rate limits kept in the database with the other nodes'
+    /// (`ClusterRateGate`, as flipsyncd does on a cluster).
     init(name: String, space: Workspace, endpoint: ClusterEndpoint, server: TestPostgres, sandbox: SandboxServer, jobText: String,
-         timing: ClusterTaskWorker.Timing, pool: PermitPool,
+         timing: ClusterTaskWorker.Timing, pool: PermitPool, config: String? = nil, sharedRates: Bool = false,
          perform: (@Sendable (DispatchedTask, DispatchNode) async throws -> DispatchOutcome)? = nil) throws {
         self.name = name
-        space.write("flipsync.toml", PostgresRuntimeTests.config(endpoint: endpoint, baseURL: sandbox.baseURL,
-                                                                   marketplaces: [.ebay, .amazon, .shopify], node: name)
-                    + "\n[prices.ebay]\ncall = \"0.0025 USD\"\n")
+        space.write("flipsync.toml", config ?? (PostgresRuntimeTests.config(endpoint: endpoint, baseURL: sandbox.baseURL,
+                                                                              marketplaces: [.ebay, .amazon, .shopify], node: name)
+                    + "\n[prices.ebay]\ncall = \"0.0025 USD\"\n"))
         space.write("jobs/repricing.toml", jobText)
         let loaded = space.load()
         guard loaded.errors.isEmpty, let job = loaded.catalog["nightly-repricing"] else { throw LedgerError.notFound("\(loaded.errors)") }
         self.job = job
         let clock = SystemSchedulerClock()
-        runtime = try Runtime.open(config: loaded.config, jobs: loaded.catalog.jobs, clock: clock, logger: quietLogger,
-                                   secret: PostgresRuntimeTests.secrets(sandbox, loaded.config, password: server.password), node: name)
         client = PostgresClient(configuration: endpoint.clientConfiguration(password: server.password), backgroundLogger: quietLogger)
+        let gate: (any SharedRateGate)? = sharedRates
+            ? ClusterRateGate(limiter: ClusterRateLimiter(client: client, node: name, logger: quietLogger), clock: clock, logger: quietLogger)
+            : nil
+        runtime = try Runtime.open(config: loaded.config, jobs: loaded.catalog.jobs, clock: clock, logger: quietLogger,
+                                   secret: PostgresRuntimeTests.secrets(sandbox, loaded.config, password: server.password),
+                                   sharedRates: gate, node: name)
         queue = ClusterTaskQueue(client: client, logger: quietLogger)
         let signals = ClusterTaskSignals()
         dispatcher = ClusterTaskDispatcher(queue: queue, node: name, clock: clock, logger: quietLogger, pollMilliseconds: 50,
@@ -226,6 +233,80 @@ struct ClusterDispatchTests {
         }
         await sandboxes.0.stop()
         await sandboxes.1.stop()
+    }
+
+    @Test("at production limits (eBay Browse's daily quota shrunk to 30, Amazon's getListingOffersBatch at 0.5/s), a sweep shared by two nodes with shared rate limits: it succeeds, both nodes decide, the quota is counted once across nodes for every search sent and eBay is never sent a search over it")
+    func dispatchedSweepAtProductionLimits() async throws {
+        let server = try server()
+        let spaces = (Workspace(), Workspace())
+        defer { spaces.0.remove(); spaces.1.remove() }
+        var configuration = SandboxConfiguration(port: 0, seed: 31, listings: 60)
+        var limits = SandboxLimits.production
+        limits.routes[.search]?.dailyQuota = 30
+        configuration.limits = limits
+        let sandbox = try await SandboxServer.start(configuration, logger: quietLogger)
+        do {
+            let shared = try await Self.database(server)
+            // production.example.toml's rates; Browse's daily quota as the sandbox's.
+            func config(_ node: String) -> String {
+                """
+                [daemon]
+                database = "\(shared)"
+                node_name = "\(node)"
+                jobs_directory = "jobs"
+                control_socket = "control.sock"
+
+                [prices.ebay]
+                call = "0.0025 USD"
+
+                [prices.amazon]
+                call = "0.0013 USD"
+
+                [marketplaces.ebay]
+                base_url = "\(sandbox.baseURL)/ebay"
+                credentials = { client_id = "ebay-client-id", client_secret = "ebay-client-secret", refresh_token = "ebay-refresh-token" }
+                rate_limit = "5/s"
+                burst = 10
+                daily_quota = { browse = 30 }
+                fee_percent = "13.25%"
+                fee_fixed = "0.30 USD"
+
+                """ + SandboxConfigText.marketplaces(baseURL: sandbox.baseURL, rates: [.amazon: .init("1/2s", burst: 1), .shopify: .init("2/s", burst: 2)])
+            }
+            // Node a's pool under the job's concurrency (8): what it has no room for, b claims.
+            let poolA = PermitPool(permits: 3), poolB = PermitPool(permits: 8)
+            let a = try DispatchNode(name: "node-a", space: spaces.0, endpoint: shared, server: server, sandbox: sandbox,
+                                     jobText: repricingJob(dryRun: false), timing: Self.fast, pool: poolA, config: config("node-a"), sharedRates: true)
+            let b = try DispatchNode(name: "node-b", space: spaces.1, endpoint: shared, server: server, sandbox: sandbox,
+                                     jobText: repricingJob(dryRun: false), timing: Self.fast, pool: poolB, config: config("node-b"), sharedRates: true)
+            a.startWorker()
+            b.startWorker()
+            let (run, status) = try await a.runtime.runOnce(job: a.job, requestedBy: nil, pool: poolA, clock: SystemSchedulerClock(),
+                                                            logger: quietLogger, dispatch: a.dispatcher)
+            let tasks = try a.runtime.ledger.runs.tasks(runID: run.id)
+            let (countA, countB) = (a.worker.counts, b.worker.counts)
+            var counted: Int64 = -1
+            for try await used in try await a.client.query(
+                "SELECT COALESCE(SUM(used), 0)::BIGINT FROM quota WHERE provider = 'ebay' AND api = 'browse'", logger: quietLogger
+            ).decode(Int64.self) { counted = used }
+            await a.stop()
+            await b.stop()
+
+            #expect(status == .succeeded, "\(run.error ?? "")")
+            let decide = tasks.filter { $0.agent == "decide" }
+            #expect(decide.allSatisfy { $0.status == .succeeded }, "\(decide.filter { $0.status != .succeeded })")
+            #expect(countA.finished > 0 && countB.finished > 0, "both nodes decided: a \(countA), b \(countB)")
+            let searches = sandbox.state.requestCounts[SandboxRoute.search.rawValue] ?? 0
+            #expect(searches > 0 && searches <= 30, "\(searches) searches")
+            #expect(counted == Int64(searches), "the shared quota counted \(counted) for \(searches) searches sent")
+            #expect((sandbox.state.limitRefusals[.search]?.daily ?? 0) == 0, "no search was sent over eBay's day")
+            let plan = tasks.first { $0.key == "plan:ebay" }
+            #expect(plan?.result?.contains("browse quota") == true, "the plan says the quota bounded it: \(plan?.result ?? "")")
+        } catch {
+            await sandbox.stop()
+            throw error
+        }
+        await sandbox.stop()
     }
 
     @Test("a node that claims tasks and dies (its worker never renews again): its leases expire and the other node runs those tasks; the run succeeds with every decide task succeeded")
