@@ -116,6 +116,29 @@ enum ClusterSchema {
             "ALTER TABLE flipsync_cluster_tasks ADD COLUMN cancel_requested BOOLEAN NOT NULL DEFAULT false",
             "ALTER TABLE flipsync_cluster_tasks ADD COLUMN outcome TEXT",
         ]),
+        (6, "task-notify", [
+            // Every node LISTENs on `flipsync_cluster_tasks` (`ClusterTaskListener`): a task that
+            // becomes claimable (enqueued, handed back, failed to retry) says `pending`; one that
+            // ends says `ended <origin node>`, for the node whose run waits on it. Only changes
+            // of `state` fire it (lease renewals do not), and PostgreSQL folds identical
+            // notifications of one transaction into one, delivered at its commit.
+            """
+            CREATE FUNCTION flipsync_cluster_tasks_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF NEW.state = 'pending' AND (TG_OP = 'INSERT' OR OLD.state <> 'pending') THEN
+                    PERFORM pg_notify('flipsync_cluster_tasks', 'pending');
+                ELSIF NEW.state IN ('done', 'failed') AND (TG_OP = 'INSERT' OR OLD.state NOT IN ('done', 'failed')) THEN
+                    PERFORM pg_notify('flipsync_cluster_tasks', 'ended ' || COALESCE(NEW.origin_node, ''));
+                END IF;
+                RETURN NULL;
+            END
+            $$
+            """,
+            """
+            CREATE TRIGGER flipsync_cluster_tasks_notify AFTER INSERT OR UPDATE OF state ON flipsync_cluster_tasks
+            FOR EACH ROW EXECUTE FUNCTION flipsync_cluster_tasks_notify()
+            """,
+        ]),
     ]
 
     static var latestVersion: Int32 { migrations.last!.version }

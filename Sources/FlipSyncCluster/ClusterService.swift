@@ -21,6 +21,22 @@ extension ClusterEndpoint {
     }
 }
 
+extension ClusterEndpoint {
+    /// One connection's configuration for this endpoint (``ClusterTaskListener``'s own).
+    public func connectionConfiguration(password: String) throws -> PostgresConnection.Configuration {
+        let tlsMode: PostgresConnection.Configuration.TLS
+        switch tls {
+        case .disable: tlsMode = .disable
+        case .prefer: tlsMode = .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        case .require: tlsMode = .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        }
+        var configuration = PostgresConnection.Configuration(host: host, port: port, username: user, password: password,
+                                                             database: database, tls: tlsMode)
+        configuration.options.connectTimeout = .seconds(5)
+        return configuration
+    }
+}
+
 /// The cluster's part of the daemon, as one `Service`: runs the database client, migrates the
 /// cluster's tables, then heartbeats and holds (or waits for) the scheduler lease until the
 /// daemon stops, when it gives the lease up at once. Listed before the scheduler in the service

@@ -150,8 +150,10 @@ public final class ClusterTaskWorker: Service, Sendable, CustomStringConvertible
                         }
                     }
                     if !full {
-                        // Woken early by a task enqueued or ended on this node (room again).
-                        await signals.enqueued.wait(milliseconds: timing.pollMilliseconds, clock: clock)
+                        // Woken early by a task enqueued or ended on this node (room again), or by
+                        // the listener for any node's; never past the next renewal.
+                        let untilRenewal = max(1, nextRenewal - clock.monotonicMilliseconds())
+                        await signals.enqueued.wait(milliseconds: min(timing.pollMilliseconds, untilRenewal), clock: clock)
                         if Task.isCancelled { break }
                     }
                 }

@@ -48,6 +48,7 @@ struct Daemon {
         // Several nodes on one PostgreSQL: fire only while holding the scheduler lease.
         var cluster: ClusterService?
         var sharedRates: (any SharedRateGate)?
+        var listenTo: (endpoint: ClusterEndpoint, password: String)?
         if let endpoint = config.cluster {
             let password: String
             do {
@@ -60,6 +61,7 @@ struct Daemon {
             let service = ClusterService(endpoint: endpoint, password: password, nodeID: config.nodeName ?? host, host: host,
                                          pid: Int64(getpid()), clock: clock, logger: logger)
             cluster = service
+            listenTo = (endpoint, password)
             // Per-API rate limits shared by every node (issue 16, item 3).
             sharedRates = ClusterRateGate(limiter: ClusterRateLimiter(client: service.client, node: config.nodeName ?? host, logger: logger), clock: clock, logger: logger)
             logger.info("cluster \(endpoint) as node \(config.nodeName ?? host)", metadata: ["event": "cluster-joined"])
@@ -153,6 +155,16 @@ struct Daemon {
         // Between the two: it claims tasks while the scheduler drains (its own runs' only), and
         // hands back what it has not finished before the cluster client stops.
         if let worker { services.append(.init(service: worker)) }
+        // Wakes the worker and the dispatcher when any node's queue changes (else they poll).
+        if queue != nil, let listenTo {
+            do {
+                services.append(.init(service: try ClusterTaskListener(endpoint: listenTo.endpoint, password: listenTo.password, node: nodeName,
+                                                                       signals: signals, clock: clock, logger: logger)))
+            } catch {
+                logger.error("cannot configure the cluster queue's listening connection (the polls go on): \(error)",
+                             metadata: ["event": "cluster-listen-lost"])
+            }
+        }
         services += [
                 .init(service: SchedulerService(scheduler: scheduler, drain: config.drainTimeout, notifier: notifier,
                                                 status: status, logger: logger, onStopping: { worker?.beginDrain() })),

@@ -28,6 +28,7 @@ private final class DispatchNode: Sendable {
     /// (`ClusterRateGate`, as flipsyncd does on a cluster).
     init(name: String, space: Workspace, endpoint: ClusterEndpoint, server: TestPostgres, sandbox: SandboxServer, jobText: String,
          timing: ClusterTaskWorker.Timing, pool: PermitPool, config: String? = nil, sharedRates: Bool = false,
+         dispatchPollMilliseconds: Int64 = 50, listen: Bool = false,
          perform: (@Sendable (DispatchedTask, DispatchNode) async throws -> DispatchOutcome)? = nil) throws {
         self.name = name
         space.write("flipsync.toml", config ?? (PostgresRuntimeTests.config(endpoint: endpoint, baseURL: sandbox.baseURL,
@@ -47,8 +48,8 @@ private final class DispatchNode: Sendable {
                                    sharedRates: gate, node: name)
         queue = ClusterTaskQueue(client: client, logger: quietLogger)
         let signals = ClusterTaskSignals()
-        dispatcher = ClusterTaskDispatcher(queue: queue, node: name, clock: clock, logger: quietLogger, pollMilliseconds: 50,
-                                           signals: signals)
+        dispatcher = ClusterTaskDispatcher(queue: queue, node: name, clock: clock, logger: quietLogger,
+                                           pollMilliseconds: dispatchPollMilliseconds, signals: signals)
         let here = runtime.coordinator(pool: pool, clock: clock, logger: quietLogger)
         let box = Mutex<DispatchNode?>(nil)
         worker = ClusterTaskWorker(queue: queue, node: name, pool: pool,
@@ -60,6 +61,11 @@ private final class DispatchNode: Sendable {
         box.withLock { $0 = self }
         let client = self.client
         tasks.withLock { $0.append(Task { await client.run() }) }
+        if listen {
+            let listener = try ClusterTaskListener(endpoint: endpoint, password: server.password, node: name, signals: signals,
+                                                   clock: clock, logger: quietLogger)
+            tasks.withLock { $0.append(Task { await listener.listen() }) }
+        }
     }
 
     func startWorker() {
@@ -307,6 +313,39 @@ struct ClusterDispatchTests {
             throw error
         }
         await sandbox.stop()
+    }
+
+    @Test("nodes hear of the queue at once (LISTEN/NOTIFY): with every poll 10 minutes apart, node b claims each task a's run enqueues and a's run learns of each ending, and the run succeeds within its 60 s timeout")
+    func listenersWakeWithoutPolls() async throws {
+        let server = try server()
+        let spaces = (Workspace(), Workspace())
+        defer { spaces.0.remove(); spaces.1.remove() }
+        try await withSandbox(seed: 37, listings: 40) { sandbox in
+            let shared = try await Self.database(server)
+            var slow = Self.fast
+            slow.pollMilliseconds = 600_000
+            let job = repricingJob(dryRun: true).replacingOccurrences(of: #"timeout = "4m""#, with: #"timeout = "60s""#)
+            // a's worker never runs: every decide task is b's, claimed on a `pending`, and a's run
+            // hears of each ending by an `ended node-a`. Neither polls again within the run.
+            let poolA = PermitPool(permits: 4)
+            let a = try DispatchNode(name: "node-a", space: spaces.0, endpoint: shared, server: server, sandbox: sandbox,
+                                     jobText: job, timing: slow, pool: poolA, dispatchPollMilliseconds: 600_000, listen: true)
+            let b = try DispatchNode(name: "node-b", space: spaces.1, endpoint: shared, server: server, sandbox: sandbox,
+                                     jobText: job, timing: slow, pool: PermitPool(permits: 8), listen: true)
+            // b's first claim, at its start, comes before the run has read its listings and
+            // enqueued a decide task; from then on only a notification wakes it.
+            b.startWorker()
+            let (run, status) = try await a.runtime.runOnce(job: a.job, requestedBy: nil, pool: poolA, clock: SystemSchedulerClock(),
+                                                            logger: quietLogger, dispatch: a.dispatcher)
+            let tasks = try a.runtime.ledger.runs.tasks(runID: run.id)
+            let counts = b.worker.counts
+            await a.stop()
+            await b.stop()
+            #expect(status == .succeeded, "\(run.error ?? "")")
+            let decide = tasks.filter { $0.agent == "decide" }
+            #expect(decide.count >= 5 && decide.allSatisfy { $0.status == .succeeded }, "\(decide.count) decide tasks")
+            #expect(counts.finished == decide.count, "b ran every decide task: \(counts)")
+        }
     }
 
     @Test("a node that claims tasks and dies (its worker never renews again): its leases expire and the other node runs those tasks; the run succeeds with every decide task succeeded")
