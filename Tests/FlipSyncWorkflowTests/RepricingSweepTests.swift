@@ -100,21 +100,27 @@ struct RepricingSweepTests {
         }
     }
 
+    /// Runs the sweep until the sandbox holds its first bulk update (long enough to cancel the
+    /// run while it is in flight), cancels it, and waits for the held batch to land anyway:
+    /// the cancelled run and its decisions left `sending`.
+    static func cancelWhileBatchHeld(_ h: WorkflowHarness, _ world: WorkflowWorld) async throws -> (RunInfo, [PricingDecision]) {
+        h.sandbox.state.inject(SandboxFault(route: .bulkUpdate, remaining: 1, latencyMilliseconds: 300))
+        let first = Task { try await world.run("sweep") }
+        await h.sandbox.state.waitUntilHeld(.bulkUpdate)
+        first.cancel()
+        let (cancelled, status) = try await first.value
+        #expect(status == .cancelled)
+        let sending = try h.store.decisions(sweep: cancelled.id).filter { $0.state == .sending }
+        try #require(!sending.isEmpty)
+        await h.sandbox.state.waitForUpdates(count: sending.count)
+        return (cancelled, sending)
+    }
+
     @Test("a sweep cancelled while a batch is in flight, then resumed, applies no change twice")
     func resumedSweepAppliesNoChangeTwice() async throws {
         try await WorkflowHarness.with(listings: 60) { h in
             let world = try WorkflowWorld.load(h, jobs: ["sweep": Self.job("", marketplaces: #"["ebay"]"#)])
-            // The first bulk update is held long enough to cancel the run while it is in flight.
-            h.sandbox.state.inject(SandboxFault(route: .bulkUpdate, remaining: 1, latencyMilliseconds: 300))
-            let first = Task { try await world.run("sweep") }
-            await h.sandbox.state.waitUntilHeld(.bulkUpdate)
-            first.cancel()
-            let (cancelled, status) = try await first.value
-            #expect(status == .cancelled)
-            // The held batch still lands on the marketplace after we stopped listening.
-            let sending = try h.store.decisions(sweep: cancelled.id).filter { $0.state == .sending }
-            #expect(!sending.isEmpty)
-            await h.sandbox.state.waitForUpdates(count: sending.count)
+            let (cancelled, _) = try await Self.cancelWhileBatchHeld(h, world)
 
             let (resumed, resumedStatus) = try await world.run("sweep", resumes: cancelled.id)
             #expect(resumedStatus == .succeeded, "\(resumed.error ?? "")")
@@ -132,15 +138,7 @@ struct RepricingSweepTests {
     func resumedSweepIgnoresStaleRememberedOffers() async throws {
         try await WorkflowHarness.with(listings: 60) { h in
             let world = try WorkflowWorld.load(h, jobs: ["sweep": Self.job("", marketplaces: #"["ebay"]"#)], offerMemory: true)
-            h.sandbox.state.inject(SandboxFault(route: .bulkUpdate, remaining: 1, latencyMilliseconds: 300))
-            let first = Task { try await world.run("sweep") }
-            await h.sandbox.state.waitUntilHeld(.bulkUpdate)
-            first.cancel()
-            let (cancelled, status) = try await first.value
-            #expect(status == .cancelled)
-            let sending = try h.store.decisions(sweep: cancelled.id).filter { $0.state == .sending }
-            try #require(!sending.isEmpty)
-            await h.sandbox.state.waitForUpdates(count: sending.count)
+            let (cancelled, sending) = try await Self.cancelWhileBatchHeld(h, world)
             // Another reader (a sync's listings read) asked for these offers before the held
             // batch landed: the memory does not take its answers, the change being in flight.
             let stale = sending.map { d in
