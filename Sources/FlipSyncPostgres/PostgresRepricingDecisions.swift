@@ -47,18 +47,10 @@ extension PostgresRepricingLedger {
     /// The INSERTs of `decisions` (each row replacing the one of its key whole, as SQLite's
     /// INSERT OR REPLACE does).
     static func decisionInserts(_ decisions: [PricingDecision], sweep: Int64) throws(LedgerError) -> [SQLStatement] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
         var rows: [[LedgerValue]] = []
         rows.reserveCapacity(decisions.count)
         for d in decisions {
-            let codes = Dictionary(uniqueKeysWithValues: d.offersExcluded.map { ($0.key.rawValue, $0.value) })
-            let excluded: String
-            do {
-                excluded = String(decoding: try encoder.encode(codes), as: UTF8.self)
-            } catch {
-                throw .storage("cannot encode the exclusions of \(d.marketplace.rawValue)/\(d.sku): \(error)")
-            }
+            let excluded = CompetitorFilter.ExclusionReason.storedJSON(d.offersExcluded)
             rows.append([.integer(sweep), .text(d.marketplace.rawValue), .text(d.sku), .text(d.listingID), .text(d.oldPrice.currency.code),
                          .integer(d.oldPrice.micros), PostgresLedger.optional(d.newPrice?.micros), PostgresLedger.optional(d.floor?.micros),
                          PostgresLedger.optional(d.ceiling?.micros), PostgresLedger.optional(d.lowestCompetitorLanded?.micros),

@@ -68,9 +68,8 @@ struct DecisionRow: Codable, LedgerRow {
         }
 
         func encode(to encoder: any Encoder) throws {
-            let codes = Dictionary(uniqueKeysWithValues: counts.map { ($0.key.rawValue, $0.value) })
             var container = encoder.singleValueContainer()
-            try container.encode(String(decoding: try JSONEncoder.sorted.encode(codes), as: UTF8.self))
+            try container.encode(CompetitorFilter.ExclusionReason.storedJSON(counts))
         }
     }
 

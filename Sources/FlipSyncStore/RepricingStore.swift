@@ -219,8 +219,7 @@ extension RunStore: RepricingLedger {
 
     /// The offers left out, as stored: a JSON object of counts keyed by exclusion code, keys sorted.
     static func exclusions(_ d: PricingDecision) throws -> String {
-        let codes = Dictionary(uniqueKeysWithValues: d.offersExcluded.map { ($0.key.rawValue, $0.value) })
-        return String(decoding: try JSONEncoder.sorted.encode(codes), as: UTF8.self)
+        CompetitorFilter.ExclusionReason.storedJSON(d.offersExcluded)
     }
 
     static func insert(_ d: PricingDecision, excluded: String, sweep: Int64, _ db: Database) throws {
@@ -329,14 +328,6 @@ extension RunStore: RepricingLedger {
                 return (id, true)
             }
         }
-    }
-}
-
-extension JSONEncoder {
-    static var sorted: JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return encoder
     }
 }
 

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import FlipSyncCore
 
@@ -86,6 +87,19 @@ struct PriceFloorTests {
 
 @Suite("Pricing: which competitor offers count", .timeLimit(.minutes(2)))
 struct CompetitorFilterTests {
+    @Test("the stored exclusions are exactly what JSONEncoder with sorted keys writes, for every subset of reasons")
+    func storedExclusionsJSON() throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let reasons = CompetitorFilter.ExclusionReason.allCases
+        for mask in 0..<(1 << reasons.count) {
+            var counts: [CompetitorFilter.ExclusionReason: Int] = [:]
+            for (index, reason) in reasons.enumerated() where mask & (1 << index) != 0 { counts[reason] = index * 7 + mask % 5 }
+            let codes = Dictionary(uniqueKeysWithValues: counts.map { ($0.key.rawValue, $0.value) })
+            #expect(CompetitorFilter.ExclusionReason.storedJSON(counts) == String(decoding: try encoder.encode(codes), as: UTF8.self))
+        }
+    }
+
     static let offers = [
         pricingOffer("ours", price: "5", ours: true),
         pricingOffer("euro", price: "5", currency: "EUR"),

@@ -24,6 +24,15 @@ public struct CompetitorFilter: Sendable, Hashable {
         public static func < (a: Self, b: Self) -> Bool {
             allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
         }
+
+        /// Counts by reason as the ledgers store them: one JSON object keyed by code, keys in
+        /// byte order, no spaces (`{"low-feedback":1,"ours":2}`: what `JSONEncoder` with
+        /// `.sortedKeys` writes), built without an encoder (codes are plain ASCII, never escaped).
+        public static func storedJSON(_ counts: [Self: Int]) -> String {
+            guard !counts.isEmpty else { return "{}" }
+            let entries = counts.map { ($0.key.rawValue, $0.value) }.sorted { $0.0.utf8.lexicographicallyPrecedes($1.0.utf8) }
+            return "{" + entries.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
+        }
     }
 
     /// The offers that passed, in the order given, and how many were excluded for each reason.
