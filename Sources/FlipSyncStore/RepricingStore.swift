@@ -191,7 +191,7 @@ extension RunStore: RepricingLedger {
     }
 
     public func saveDecision(_ d: PricingDecision, sweep: Int64) async throws {
-        let excluded = try Self.exclusions(d)
+        let excluded = CompetitorFilter.ExclusionReason.storedJSON(d.offersExcluded)
         try await groupWrite { db in try Self.insert(d, excluded: excluded, sweep: sweep, db) }
         metrics.decision(marketplace: d.marketplace.rawValue, reason: d.reason.rawValue)
     }
@@ -209,17 +209,12 @@ extension RunStore: RepricingLedger {
     /// The decisions and their coverage rows in one group-committed write.
     public func saveDecisions(_ decisions: [PricingDecision], sweep: Int64, checkedAt: Int64) async throws {
         guard !decisions.isEmpty else { return }
-        let excluded = try decisions.map(Self.exclusions)
+        let excluded = decisions.map { CompetitorFilter.ExclusionReason.storedJSON($0.offersExcluded) }
         try await groupWrite { db in
             for (d, text) in zip(decisions, excluded) { try Self.insert(d, excluded: text, sweep: sweep, db) }
             for d in decisions { try Self.markChecked(db, marketplace: d.marketplace, sku: d.sku, sweep: sweep, at: checkedAt) }
         }
         for d in decisions { metrics.decision(marketplace: d.marketplace.rawValue, reason: d.reason.rawValue) }
-    }
-
-    /// The offers left out, as stored: a JSON object of counts keyed by exclusion code, keys sorted.
-    static func exclusions(_ d: PricingDecision) throws -> String {
-        CompetitorFilter.ExclusionReason.storedJSON(d.offersExcluded)
     }
 
     static func insert(_ d: PricingDecision, excluded: String, sweep: Int64, _ db: Database) throws {
