@@ -471,11 +471,21 @@ extension PostgresSession {
 
     static func inserts(into table: String, columns: [String], rows: [[LedgerValue]], rowsPerStatement: Int = .max,
                         overridingSystemValue: Bool = false, then clause: String = "") -> [SQLStatement] {
-        let width = columns.count
-        let perStatement = max(1, min(rowsPerStatement, 60_000 / width))
         let head = "INSERT INTO \(table) (\(columns.joined(separator: ", ")))\(overridingSystemValue ? " OVERRIDING SYSTEM VALUE" : "") VALUES "
         let tail = clause.isEmpty ? "" : " \(clause)"
-        var statements: [SQLStatement] = []
+        return valueLists(table: table, width: columns.count, rows: rows, rowsPerStatement: rowsPerStatement)
+            .map { (head + $0.sql + tail, $0.values) }
+    }
+
+    /// `rows` cut into VALUES lists of at most `rowsPerStatement` rows (and 60,000 values, under
+    /// PostgreSQL's 65,535 parameters): each list `($1, $2, …), (…)` with its values. With
+    /// `casts` (one type per column), each placeholder is cast (`$1::text`), as a VALUES list
+    /// outside an INSERT's own needs to be.
+    static func valueLists(table: String, width: Int, rows: [[LedgerValue]], rowsPerStatement: Int = .max,
+                           casts: [String]? = nil) -> [SQLStatement] {
+        precondition(casts.map { $0.count == width } ?? true, "\(table): \(casts?.count ?? 0) casts for \(width) columns")
+        let perStatement = max(1, min(rowsPerStatement, 60_000 / width))
+        var lists: [SQLStatement] = []
         var start = 0
         while start < rows.count {
             let end = min(start + perStatement, rows.count)
@@ -484,13 +494,14 @@ extension PostgresSession {
             values.reserveCapacity((end - start) * width)
             for (index, row) in rows[start..<end].enumerated() {
                 precondition(row.count == width, "\(table): a row of \(row.count) values for \(width) columns")
-                placeholders.append("(" + (1...width).map { "$\(index * width + $0)" }.joined(separator: ", ") + ")")
+                placeholders.append("(" + (1...width).map { column in "$\(index * width + column)" + (casts.map { "::\($0[column - 1])" } ?? "") }
+                    .joined(separator: ", ") + ")")
                 values += row
             }
-            statements.append((head + placeholders.joined(separator: ", ") + tail, values))
+            lists.append((placeholders.joined(separator: ", "), values))
             start = end
         }
-        return statements
+        return lists
     }
 }
 

@@ -49,29 +49,21 @@ extension PostgresRepricingLedger {
     public func rememberOffers(marketplace: MarketplaceName, _ offers: [RememberedOffer]) throws(LedgerError) {
         let rows = offerRows(marketplace: marketplace, offers)
         guard !rows.isEmpty else { return }
-        let width = Self.offerColumns.count
         let columns = Self.offerColumns.joined(separator: ", ")
-        let updates = Self.offerColumns.dropFirst(2).map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
-        var statements: [SQLStatement] = [("LOCK TABLE listing_offer_changes IN SHARE MODE", [])]
-        let perStatement = max(1, min(Self.rowsPerStatement, 60_000 / width))
-        for start in stride(from: 0, to: rows.count, by: perStatement) {
-            let chunk = rows[start..<min(start + perStatement, rows.count)]
-            var tuples: [String] = [], values: [LedgerValue] = []
-            for (index, row) in chunk.enumerated() {
-                tuples.append("(" + Self.offerColumnTypes.enumerated().map { "$\(index * width + $0.offset + 1)::\($0.element)" }
-                    .joined(separator: ", ") + ")")
-                values += row
-            }
-            statements.append(("""
-                INSERT INTO listing_offers (\(columns))
-                SELECT \(Self.offerColumns.map { "v.\($0)" }.joined(separator: ", ")) FROM (VALUES \(tuples.joined(separator: ", "))) AS v(\(columns))
-                WHERE NOT EXISTS (SELECT 1 FROM listing_offer_changes c WHERE c.marketplace = v.marketplace AND c.sku = v.sku
-                    AND v.updated_at < c.sent_at + \(OfferChanges.inFlightBound) AND (c.settled_at IS NULL OR v.updated_at < c.settled_at))
-                ON CONFLICT (marketplace, sku) DO UPDATE SET \(updates)
-                """, values))
-        }
-        try write(statements)
+        let lists = PostgresSession.valueLists(table: "listing_offers", width: Self.offerColumns.count, rows: rows,
+                                               rowsPerStatement: Self.rowsPerStatement, casts: Self.offerColumnTypes)
+        try write([("LOCK TABLE listing_offer_changes IN SHARE MODE", [])] + lists.map { list in ("""
+            INSERT INTO listing_offers (\(columns))
+            SELECT \(Self.offerColumns.map { "v.\($0)" }.joined(separator: ", ")) FROM (VALUES \(list.sql)) AS v(\(columns))
+            WHERE NOT EXISTS (SELECT 1 FROM listing_offer_changes c WHERE c.marketplace = v.marketplace AND c.sku = v.sku
+                AND v.updated_at < c.sent_at + \(OfferChanges.inFlightBound) AND (c.settled_at IS NULL OR v.updated_at < c.settled_at))
+            \(Self.offerUpsert)
+            """, list.values) })
     }
+
+    /// What replaces a remembered offer's row whole.
+    static let offerUpsert = "ON CONFLICT (marketplace, sku) DO UPDATE SET "
+        + offerColumns.dropFirst(2).map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
 
     /// The change recorded first, then the rows deleted: `listing_offer_changes` is always taken
     /// before `listing_offers` (as `rememberOffers` and `settleOffers` do), so they cannot deadlock.
@@ -96,9 +88,8 @@ extension PostgresRepricingLedger {
             statements.append(("UPDATE listing_offer_changes SET settled_at = $3 WHERE marketplace = $1 AND sku IN (SELECT json_array_elements_text($2::json))",
                                [.text(marketplace.rawValue), try Self.jsonList(skus), .integer(at)]))
         }
-        let updates = Self.offerColumns.dropFirst(2).map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
         statements += PostgresSession.inserts(into: "listing_offers", columns: Self.offerColumns, rows: offerRows(marketplace: marketplace, offers),
-                                              rowsPerStatement: Self.rowsPerStatement, then: "ON CONFLICT (marketplace, sku) DO UPDATE SET \(updates)")
+                                              rowsPerStatement: Self.rowsPerStatement, then: Self.offerUpsert)
         try write(statements)
     }
 

@@ -66,11 +66,12 @@ extension RunStore: OfferMemory {
         guard !offers.isEmpty else { return }
         try write { db in
             for o in offers {
-                let inFlight = try Bool.fetchOne(db, sql: """
-                    SELECT EXISTS (SELECT 1 FROM listing_offer_changes WHERE marketplace = ? AND sku = ?
-                        AND ? < sent_at + ? AND (settled_at IS NULL OR ? < settled_at))
-                    """, arguments: [marketplace.rawValue, o.sku, o.updatedAt, OfferChanges.inFlightBound, o.updatedAt]) ?? false
-                if !inFlight { try Self.replaceOffer(o, marketplace: marketplace, db) }
+                // ?1…?11 the row (?2 the SKU, ?11 when its read was asked), ?12 the bound.
+                try db.cachedStatement(sql: Self.offerInsert + """
+                    SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11
+                    WHERE NOT EXISTS (SELECT 1 FROM listing_offer_changes WHERE marketplace = ?1 AND sku = ?2
+                        AND ?11 < sent_at + ?12 AND (settled_at IS NULL OR ?11 < settled_at))
+                    """).execute(arguments: Self.offerArguments(o, marketplace: marketplace) + [OfferChanges.inFlightBound])
             }
         }
     }
@@ -98,12 +99,20 @@ extension RunStore: OfferMemory {
     }
 
     static func replaceOffer(_ o: RememberedOffer, marketplace: MarketplaceName, _ db: Database) throws {
-        try db.execute(sql: """
-            INSERT OR REPLACE INTO listing_offers (marketplace, sku, offer_id, marketplace_id, price_micros, price_currency,
-                available_quantity, shipping_micros, shipping_currency, fulfillment_policy_id, updated_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [marketplace.rawValue, o.sku, o.offerID, o.marketplaceID, o.price?.micros, o.price?.currency.code,
-                             o.availableQuantity, o.domesticShippingCost?.micros, o.domesticShippingCost?.currency.code,
-                             o.fulfillmentPolicyID, o.updatedAt])
+        try db.cachedStatement(sql: offerInsert + "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+            .execute(arguments: offerArguments(o, marketplace: marketplace))
+    }
+
+    static let offerInsert = """
+        INSERT OR REPLACE INTO listing_offers (marketplace, sku, offer_id, marketplace_id, price_micros, price_currency,
+            available_quantity, shipping_micros, shipping_currency, fulfillment_policy_id, updated_at)
+
+        """
+
+    /// An offer's row, in `offerInsert`'s column order.
+    static func offerArguments(_ o: RememberedOffer, marketplace: MarketplaceName) -> StatementArguments {
+        [marketplace.rawValue, o.sku, o.offerID, o.marketplaceID, o.price?.micros, o.price?.currency.code,
+         o.availableQuantity, o.domesticShippingCost?.micros, o.domesticShippingCost?.currency.code,
+         o.fulfillmentPolicyID, o.updatedAt]
     }
 }
