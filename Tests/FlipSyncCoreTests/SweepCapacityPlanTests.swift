@@ -33,6 +33,51 @@ struct SweepCapacityPlanTests {
                            price: Money(micros: 10_000_000, currency: .usd), quantity: quantity)
     }
 
+    /// Keys as eBay cuts: by GTIN, a GTIN starting with "r" refreshed, none alone; every
+    /// third key closed at 2 listings (as Amazon's batches are).
+    struct TestGrouper: CompetitionGrouper {
+        func key(for listing: MarketplaceListing) -> CompetitionGroupKey? {
+            guard let gtin = listing.gtin, gtin != "none" else { return nil }
+            if gtin.hasPrefix("r") { return CompetitionGroupKey("", refresh: true) }
+            return CompetitionGroupKey(gtin, limit: gtin.hasSuffix("0") ? 2 : nil)
+        }
+    }
+
+    @Test("the decide wave's cut, listing by listing: refresh groups first, then each group in order of its first listing, a key's group closed at its limit; the same cut as grouping the whole list at once")
+    func groupBuilder() {
+        let gtins = ["g1", "g2", "g1", "none", "r1", "g10", "g10", "g10", "g2", "r2", "none", "g10"]
+        let listings = gtins.enumerated().map { Self.listing("S\($0.offset)", $0.element) }
+        var builder = CompetitionGroupBuilder<String>()
+        for listing in listings { builder.add(listing.sku, key: TestGrouper().key(for: listing)) }
+        let (skus, groups) = builder.build()
+        let cut = groups.map { (Array(skus[$0.range]), $0.refresh) }
+        #expect(cut.map(\.0) == [["S4", "S9"], ["S0", "S2"], ["S1", "S8"], ["S3"], ["S5", "S6"], ["S7", "S11"], ["S10"]])
+        #expect(cut.map(\.1) == [true, false, false, false, false, false, false])
+
+        // Random lists: the same groups as a reference cut of the whole list (by key, in order
+        // of first listing, limits closing a group, refresh first).
+        var rng = SplitMix64(state: 7)
+        for _ in 0..<200 {
+            let count = Int(rng.next() % 60)
+            let list = (0..<count).map { i in Self.listing("K\(i)", ["g1", "g2", "g30", "g40", "none", "r5", "r6"][Int(rng.next() % 7)]) }
+            var reference: [(key: CompetitionGroupKey?, skus: [String])] = []
+            for listing in list {
+                let key = TestGrouper().key(for: listing)
+                if let key, let at = reference.lastIndex(where: { $0.key == key }),
+                   key.limit.map({ reference[at].skus.count < $0 }) ?? true {
+                    reference[at].skus.append(listing.sku)
+                } else {
+                    reference.append((key, [listing.sku]))
+                }
+            }
+            let expected = reference.filter { $0.key?.refresh == true }.map(\.skus) + reference.filter { $0.key?.refresh != true }.map(\.skus)
+            var builder = CompetitionGroupBuilder<String>()
+            for listing in list { builder.add(listing.sku, key: TestGrouper().key(for: listing)) }
+            let (skus, groups) = builder.build()
+            #expect(groups.map { Array(skus[$0.range]) } == expected)
+        }
+    }
+
     @Test("the walk: listings sharing a taken GTIN and listings needing no read are free; after the first that does not fit only free ones; the first bound hit is named")
     func walk() {
         let listings = [Self.listing("A", "g1"), Self.listing("B", "g2"), Self.listing("C", "g1"), Self.listing("D", "g3"),

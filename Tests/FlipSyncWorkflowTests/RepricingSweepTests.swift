@@ -368,7 +368,9 @@ struct SharedGTINMarketplace: Marketplace {
     func competitions(for listings: [MarketplaceListing], titleMatches: Bool) async throws -> [CompetitionLookup] {
         try await base.competitions(for: listings, titleMatches: titleMatches)
     }
-    func competitionGroups(_ listings: [MarketplaceListing]) -> [[MarketplaceListing]] { base.competitionGroups(listings) }
+    func competitionGrouper(options: CompetitionOptions) -> any CompetitionGrouper {
+        base.competitionGrouper(options: CompetitionOptions(titleMatches: options.titleMatches))
+    }
     func apply(_ changes: [ListingChange]) async throws -> [ListingChangeResult] { try await base.apply(changes) }
     func orders(since cursor: String?) async throws -> OrdersPage { try await base.orders(since: cursor) }
 }

@@ -33,19 +33,16 @@ public protocol Marketplace: Sendable {
     /// keyword search). The default reads each listing with `competition(for:)`.
     func competitions(for listings: [MarketplaceListing], titleMatches: Bool) async throws -> [CompetitionLookup]
 
-    /// How the repricing sweep cuts listings into groups whose competition is read together
-    /// (one `decide` task each): Amazon, 20 SKUs (`getListingOffersBatch`); eBay, the listings
-    /// sharing a GTIN. The default: each listing alone.
-    func competitionGroups(_ listings: [MarketplaceListing]) -> [[MarketplaceListing]]
-
     /// The competition as the repricing sweep reads it: `competitions(for:titleMatches:)`, with
     /// the remembered searches a channel may refresh instead of repeating (eBay's getItems).
     /// The default ignores the memory.
     func competitions(for listings: [MarketplaceListing], options: CompetitionOptions) async throws -> [CompetitionLookup]
 
-    /// The sweep's groups with the same options; a group with `refresh` is read from the
-    /// remembered searches. The default: `competitionGroups(_:)`, none refreshed.
-    func competitionGroups(_ listings: [MarketplaceListing], options: CompetitionOptions) -> [CompetitionGroup]
+    /// How the repricing sweep cuts listings into groups whose competition is read together
+    /// (one `decide` task each), listing by listing (`CompetitionGrouper`): Amazon, 20 SKUs
+    /// (`getListingOffersBatch`); eBay, the listings sharing a GTIN, and those with a fresh
+    /// remembered search in one `refresh` group. The default: each listing alone.
+    func competitionGrouper(options: CompetitionOptions) -> any CompetitionGrouper
 
     /// Counts the quota calls reading competition takes, listing by listing, for the sweep's
     /// capacity; nil when the channel's competition reads count against no daily quota.
@@ -92,17 +89,11 @@ extension Marketplace {
         return results
     }
 
-    public func competitionGroups(_ listings: [MarketplaceListing]) -> [[MarketplaceListing]] {
-        listings.map { [$0] }
-    }
-
     public func competitions(for listings: [MarketplaceListing], options: CompetitionOptions) async throws -> [CompetitionLookup] {
         try await competitions(for: listings, titleMatches: options.titleMatches)
     }
 
-    public func competitionGroups(_ listings: [MarketplaceListing], options: CompetitionOptions) -> [CompetitionGroup] {
-        competitionGroups(listings).map { CompetitionGroup(listings: $0) }
-    }
+    public func competitionGrouper(options: CompetitionOptions) -> any CompetitionGrouper { SingleListingGrouper() }
 
     public func competitionCallCounter(options: CompetitionOptions) -> (any CompetitionCallCounter)? { nil }
 

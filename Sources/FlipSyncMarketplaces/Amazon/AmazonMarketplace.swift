@@ -108,11 +108,7 @@ public struct AmazonMarketplace: PagedListingsMarketplace {
     }
 
     /// 20 listings a group, in the order given (the sweep gives SKU order).
-    public func competitionGroups(_ listings: [MarketplaceListing]) -> [[MarketplaceListing]] {
-        stride(from: 0, to: listings.count, by: AmazonClient.listingOffersBatchLimit).map {
-            Array(listings[$0..<min($0 + AmazonClient.listingOffersBatchLimit, listings.count)])
-        }
-    }
+    public func competitionGrouper(options: CompetitionOptions) -> any CompetitionGrouper { AmazonBatchGrouper() }
 
     /// Offers on the listing's ASIN as competition: our own flagged `isOurs` (`MyOffer`), the
     /// Buy Box that of the requested condition (else the first).
@@ -331,5 +327,12 @@ extension AmazonMarketplace: BulkApplyingMarketplace {
                 ? .applied : .failed(issues.map(\.description).joined(separator: "; "))
             return ListingChangeResult(sku: item.change.sku, listingID: item.change.listingID, outcome: outcome)
         }
+    }
+}
+
+/// One key for every listing, closed at `getListingOffersBatch`'s 20: batches in the order given.
+struct AmazonBatchGrouper: CompetitionGrouper {
+    func key(for listing: MarketplaceListing) -> CompetitionGroupKey? {
+        CompetitionGroupKey("listing-offers-batch", limit: AmazonClient.listingOffersBatchLimit)
     }
 }

@@ -118,19 +118,13 @@ extension EbayMarketplace {
         return searchKey(gtin: gtin, conditionIDs: EbayCondition.ids(for: listing.condition))
     }
 
-    /// As `competitionGroups(_:)`, except that the listings whose GTIN has a search remembered
-    /// at or after `options.refreshSince` covering their condition form one group read with
-    /// getItems (`refresh`), so the ids of all their GTINs share calls, 20 a call.
-    public func competitionGroups(_ listings: [MarketplaceListing], options: CompetitionOptions) -> [CompetitionGroup] {
-        let remembered = Self.remembered(options)
-        let isFresh = { (l: MarketplaceListing) in options.refreshSince.map { remembered.newest(covering: l, since: $0) != nil } ?? false }
-        let refreshed = listings.filter(isFresh)
-        // Nothing fresh (a first sweep, or `research_days = 0`): the listings as they are, not a copy.
-        if refreshed.isEmpty { return competitionGroups(listings).map { CompetitionGroup(listings: $0) } }
-        let rest = listings.filter { !isFresh($0) }
-        var groups = refreshed.isEmpty ? [] : [CompetitionGroup(listings: refreshed, refresh: true)]
-        groups += competitionGroups(rest).map { CompetitionGroup(listings: $0) }
-        return groups
+    /// Listings sharing a GTIN in one group (their competition comes from one search), in order
+    /// of each GTIN's first listing; a listing without a GTIN alone. Except that the listings
+    /// whose GTIN has a search remembered at or after `options.refreshSince` covering their
+    /// condition form one group read with getItems (`refresh`), first, so the ids of all their
+    /// GTINs share calls, 20 a call.
+    public func competitionGrouper(options: CompetitionOptions) -> any CompetitionGrouper {
+        EbayGTINGrouper(remembered: Self.remembered(options), refreshSince: options.refreshSince)
     }
 
     static func remembered(_ options: CompetitionOptions) -> RememberedGTINSearches {
@@ -158,21 +152,6 @@ extension EbayMarketplace {
         let perSecond = Double(c.requests) * 1000 / Double(max(1, c.per.milliseconds))
         return CompetitionReadRate(operation: "browse", requestsPerSecond: perSecond, burst: c.burst, listingsPerRequest: 1,
                                    countsCalls: true)
-    }
-
-    /// Listings sharing a GTIN in one group (their competition comes from one search), in order
-    /// of each GTIN's first listing; a listing without a GTIN alone.
-    public func competitionGroups(_ listings: [MarketplaceListing]) -> [[MarketplaceListing]] {
-        var groups: [[MarketplaceListing]] = [], index: [String: Int] = [:]
-        for listing in listings {
-            if let gtin = listing.gtin, let at = index[gtin] {
-                groups[at].append(listing)
-            } else {
-                if let gtin = listing.gtin { index[gtin] = groups.count }
-                groups.append([listing])
-            }
-        }
-        return groups
     }
 
     /// One listing's competition: the items of its GTIN read that are in its condition (an
@@ -217,5 +196,18 @@ extension EbayMarketplace {
             offerID: item.itemID, title: item.title, matchedByIdentifier: byIdentifier, price: item.price, shipping: shipping,
             condition: item.conditionID.flatMap(EbayCondition.condition(id:)) ?? queried, sellerID: username,
             sellerFeedback: item.seller?.feedbackPercentage, isOurs: isOurs)
+    }
+}
+
+/// eBay's cut: by GTIN, with the listings a fresh remembered search covers in one refresh group.
+struct EbayGTINGrouper: CompetitionGrouper {
+    let remembered: RememberedGTINSearches
+    let refreshSince: Int64?
+
+    func key(for listing: MarketplaceListing) -> CompetitionGroupKey? {
+        if let since = refreshSince, remembered.newest(covering: listing, since: since) != nil {
+            return CompetitionGroupKey("", refresh: true)
+        }
+        return listing.gtin.map { CompetitionGroupKey($0) }
     }
 }

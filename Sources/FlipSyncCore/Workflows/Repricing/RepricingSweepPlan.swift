@@ -13,7 +13,7 @@ public protocol UnitCostSource: Sendable {
 ///    offers read by the decide task that checks them), and `costs` refreshes unit costs from
 ///    the job's `cost_source`.
 /// 2. `decide:<marketplace>:<sku>` (one listing) or `decide:<marketplace>:group-<n>` (the
-///    listings the marketplace's `competitionGroups` reads together: 20 Amazon SKUs per
+///    listings the marketplace's `competitionGrouper` puts together: 20 Amazon SKUs per
 ///    `getListingOffersBatch`) gathers the competition, decides each listing with `Repricer`
 ///    and records each decision (a row whatever the outcome: hold, planned, dry run). Only when
 ///    every task of wave 1 succeeded; a listing whose decision fails is left as it is.
@@ -113,10 +113,16 @@ public struct RepricingSweepPlan: WorkflowPlan {
             items.append(Item(marketplace: marketplace, start: skus.count, end: skus.count, refresh: false))
         }
 
-        mutating func add(decide listings: [MarketplaceListing], marketplace: MarketplaceName, refresh: Bool) {
-            let start = skus.count
-            skus.append(contentsOf: listings.lazy.map(\.sku))
-            items.append(Item(marketplace: marketplace, start: start, end: skus.count, refresh: refresh))
+        /// One marketplace's decide tasks: its SKUs cut into groups (`CompetitionGroupBuilder`).
+        mutating func add(decide builder: consuming CompetitionGroupBuilder<String>, marketplace: MarketplaceName) {
+            let (grouped, groups) = builder.build()
+            let base = skus.count
+            skus.append(contentsOf: grouped)
+            items.reserveCapacity(items.count + groups.count)
+            for group in groups where !group.range.isEmpty {
+                items.append(Item(marketplace: marketplace, start: base + group.range.lowerBound, end: base + group.range.upperBound,
+                                  refresh: group.refresh))
+            }
         }
 
         func task(_ index: Int) -> PlannedTask {
@@ -159,9 +165,10 @@ public struct RepricingSweepPlan: WorkflowPlan {
     }
 
     /// The decide wave's items: per marketplace, its `plan` task (with a quota) and its decide
-    /// tasks' listings. With a quota the snapshot and coverage are read whole here; without one
-    /// the selection is made in the ledger (`selectedWithoutQuota`). Both are let go on
-    /// return; only SKUs are kept.
+    /// tasks' SKUs, cut into groups by the channel's `competitionGrouper` listing by listing.
+    /// With a quota the snapshot and coverage are read whole here (`capacity` walks them);
+    /// without one the snapshot is paged through (`forEachSelectedWithoutQuota`) and only SKUs
+    /// are kept.
     func decideWave(job: JobDefinition, runID: Int64, sweep: Int64) throws -> DecideWave {
         let p = parameters
         var next = DecideWave()
@@ -176,7 +183,17 @@ public struct RepricingSweepPlan: WorkflowPlan {
             let channel = try? self.marketplace(marketplace.rawValue)
             let options = CompetitionOptions(titleMatches: p.llmMatching && matcher != nil, memory: competitors,
                                              refreshSince: p.researchDays == 0 ? nil : now - Int64(p.researchDays) * 86_400_000, now: now)
-            let listings: [MarketplaceListing]
+            // Listings whose competition is read together are decided by one task; alone,
+            // a listing's task is keyed by its SKU. A resumed sweep plans only the listings
+            // its chain has not decided yet: its groups can differ from the interrupted run's
+            // (competitor ids remembered since then move GTINs to the refresh task), so a
+            // group's key names its listings (`Self.decideKey`), and a finished task of the
+            // chain is reused only for exactly the same listings.
+            let grouper = channel?.competitionGrouper(options: options) ?? SingleListingGrouper()
+            var groups = CompetitionGroupBuilder<String>()
+            func undecided(_ listing: MarketplaceListing) -> Bool {
+                decided.isEmpty || !decided.contains("\(marketplace.rawValue)/\(listing.sku)")
+            }
             if quota != nil {
                 let snapshot = try ledger.sweepListings(sweep: sweep, marketplace: marketplace)
                 let coverage = try ledger.coverage(marketplace: marketplace)
@@ -187,56 +204,44 @@ public struct RepricingSweepPlan: WorkflowPlan {
                         offerRate: (channel as? any OfferDeferringMarketplace)?.offerReadRate,
                         remaining: left, needsRead: { costs[$0.sku] != nil && $0.quantity > 0 })
                 } ?? Self.capacity(snapshot, coverage: coverage, sweep: sweep, max: p.maxListingsPerRun)
-                listings = capacity.selected
                 next.add(plan: PlannedTask(key: "plan:\(marketplace.rawValue)", agent: "plan",
                                            input: capacity.record(marketplace: marketplace)), marketplace: marketplace)
+                for listing in capacity.selected where undecided(listing) {
+                    groups.add(listing.sku, key: grouper.key(for: listing))
+                }
             } else {
-                listings = try selectedWithoutQuota(sweep: sweep, marketplace: marketplace, decided: decided)
+                try forEachSelectedWithoutQuota(sweep: sweep, marketplace: marketplace) { listing in
+                    if undecided(listing) { groups.add(listing.sku, key: grouper.key(for: listing)) }
+                }
             }
-            // Listings whose competition is read together are decided by one task; alone,
-            // a listing's task is keyed by its SKU. A resumed sweep plans only the listings
-            // its chain has not decided yet: its groups can differ from the interrupted run's
-            // (competitor ids remembered since then move GTINs to the refresh task), so a
-            // group's key names its listings (`Self.decideKey`), and a finished task of the
-            // chain is reused only for exactly the same listings.
-            let undecided = decided.isEmpty || quota == nil
-                ? listings : listings.filter { !decided.contains("\(marketplace.rawValue)/\($0.sku)") }
-            let groups = channel?.competitionGroups(undecided, options: options) ?? undecided.map { CompetitionGroup(listings: [$0]) }
-            next.items.reserveCapacity(next.items.count + groups.count)
-            next.skus.reserveCapacity(next.skus.count + undecided.count)
-            for group in groups where !group.listings.isEmpty {
-                next.add(decide: group.listings, marketplace: marketplace, refresh: group.refresh)
-            }
+            next.add(decide: groups, marketplace: marketplace)
         }
         return next
     }
 
-    /// How many snapshot listings `selectedWithoutQuota` reads at a time.
+    /// How many snapshot listings `forEachSelectedWithoutQuota` reads at a time.
     static let snapshotPageSize = 1_000
 
     /// Without a quota, `capacity` bounds a part by `max_listings_per_run` alone: every listing
-    /// when the snapshot has no more, else the first `max` in coverage order, in SKU order. The
-    /// same selection made in the ledger: the snapshot counted (`coverageCounts`), the `max`
-    /// SKUs in coverage order read when it has more (`sweepSKUsInCoverageOrder`, SKUs only), and
-    /// the snapshot read a page of `snapshotPageSize` at a time by SKU, keeping only the selected
-    /// listings that `decided` does not hold; no coverage map of every listing.
-    func selectedWithoutQuota(sweep: Int64, marketplace: MarketplaceName, decided: Set<String>) throws -> [MarketplaceListing] {
+    /// when the snapshot has no more, else the first `max` in coverage order; each handed to
+    /// `body` in SKU order. The same selection made in the ledger: the snapshot counted
+    /// (`coverageCounts`), the `max` SKUs in coverage order read when it has more
+    /// (`sweepSKUsInCoverageOrder`, SKUs only), and the snapshot read a page of
+    /// `snapshotPageSize` at a time by SKU; no listing is held past its page, and no coverage
+    /// map of every listing is read.
+    func forEachSelectedWithoutQuota(sweep: Int64, marketplace: MarketplaceName,
+                                     _ body: (MarketplaceListing) throws -> Void) throws {
         var chosen: Set<String>?
         if let max = parameters.maxListingsPerRun, try ledger.coverageCounts(sweep: sweep, marketplace: marketplace).listings > max {
             chosen = Set(try ledger.sweepSKUsInCoverageOrder(sweep: sweep, marketplace: marketplace, limit: max))
         }
-        var listings: [MarketplaceListing] = []
         var after: String?
         while true {
             let page = try ledger.sweepListings(sweep: sweep, marketplace: marketplace, after: after, limit: Self.snapshotPageSize)
-            for listing in page where chosen.map({ $0.contains(listing.sku) }) ?? true
-                && (decided.isEmpty || !decided.contains("\(marketplace.rawValue)/\(listing.sku)")) {
-                listings.append(listing)
-            }
+            for listing in page where chosen.map({ $0.contains(listing.sku) }) ?? true { try body(listing) }
             guard page.count == Self.snapshotPageSize, let last = page.last else { break }
             after = last.sku
         }
-        return listings
     }
 
     /// The marketplaces whose changes go in bulk this run, with their submission size: those

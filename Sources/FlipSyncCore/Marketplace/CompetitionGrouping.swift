@@ -1,0 +1,101 @@
+/// Which of a sweep's listings read their competition together, told one listing at a time, so
+/// a decide wave is cut while its listings are paged through rather than held.
+public protocol CompetitionGrouper {
+    /// The group `listing` joins; nil: a group of its own.
+    func key(for listing: MarketplaceListing) -> CompetitionGroupKey?
+}
+
+/// Listings with equal keys share a group, at most `limit` listings a group (a full group is
+/// closed and the next listing with that key opens another); `refresh` groups are read from the
+/// remembered searches (`CompetitionGroup.refresh`).
+public struct CompetitionGroupKey: Hashable, Sendable {
+    public var name: String
+    public var refresh: Bool
+    public var limit: Int?
+
+    public init(_ name: String, refresh: Bool = false, limit: Int? = nil) {
+        self.name = name
+        self.refresh = refresh
+        self.limit = limit
+    }
+}
+
+/// The default grouper: each listing alone.
+public struct SingleListingGrouper: CompetitionGrouper {
+    public init() {}
+    public func key(for listing: MarketplaceListing) -> CompetitionGroupKey? { nil }
+}
+
+/// Cuts elements added one at a time (with their listing's key) into groups: the `refresh`
+/// groups first, then the others, each in the order of its first element; within a group, the
+/// order added. Holds the elements (the sweep adds SKUs) and 4 bytes each for the cut, never
+/// the listings.
+public struct CompetitionGroupBuilder<Element> {
+    private var elements: [Element] = []
+    private var groupOfElement: [Int32] = []
+    private var sizes: [Int] = []
+    private var refresh: [Bool] = []
+    private var open: [CompetitionGroupKey: Int] = [:]
+
+    public init() {}
+
+    public var isEmpty: Bool { elements.isEmpty }
+
+    public mutating func add(_ element: Element, key: CompetitionGroupKey?) {
+        let group: Int
+        if let key, let at = open[key] {
+            group = at
+        } else {
+            group = sizes.count
+            sizes.append(0)
+            refresh.append(key?.refresh ?? false)
+            if let key { open[key] = group }
+        }
+        sizes[group] += 1
+        if let key, let limit = key.limit, sizes[group] >= limit { open[key] = nil }
+        elements.append(element)
+        groupOfElement.append(Int32(group))
+    }
+
+    /// The elements in group order, and each group's range of them.
+    public consuming func build() -> (elements: [Element], groups: [(range: Range<Int>, refresh: Bool)]) {
+        let order = sizes.indices.filter { refresh[$0] } + sizes.indices.filter { !refresh[$0] }
+        var start = [Int](repeating: 0, count: sizes.count)
+        var groups: [(range: Range<Int>, refresh: Bool)] = []
+        groups.reserveCapacity(order.count)
+        var offset = 0
+        for group in order {
+            start[group] = offset
+            groups.append((offset..<offset + sizes[group], refresh[group]))
+            offset += sizes[group]
+        }
+        open = [:]
+        sizes = []
+        // Each element to its group's next free place (a counting sort, stable within a group).
+        var placed = [Element?](repeating: nil, count: elements.count)
+        for (index, element) in elements.enumerated() {
+            let group = Int(groupOfElement[index])
+            placed[start[group]] = element
+            start[group] += 1
+        }
+        elements = []
+        groupOfElement = []
+        return (placed.map { $0! }, groups)
+    }
+}
+
+extension Marketplace {
+    /// `listings` cut into groups by `competitionGrouper(options:)`, as the sweep cuts them.
+    public func competitionGroups(_ listings: [MarketplaceListing], options: CompetitionOptions) -> [CompetitionGroup] {
+        let grouper = competitionGrouper(options: options)
+        var builder = CompetitionGroupBuilder<MarketplaceListing>()
+        for listing in listings { builder.add(listing, key: grouper.key(for: listing)) }
+        let (placed, groups) = builder.build()
+        return groups.map { CompetitionGroup(listings: Array(placed[$0.range]), refresh: $0.refresh) }
+    }
+
+    /// The groups with nothing remembered (no refresh group).
+    public func competitionGroups(_ listings: [MarketplaceListing]) -> [[MarketplaceListing]] {
+        competitionGroups(listings, options: CompetitionOptions(titleMatches: false)).map(\.listings)
+    }
+}
