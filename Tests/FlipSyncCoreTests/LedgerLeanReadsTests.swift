@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import FlipSyncCore
 @testable import FlipSyncStore
+import FlipSyncTestKit
 
 /// The sweep's reads that hold a page, not the catalog: the selection's order made in SQLite,
 /// the snapshot read by SKU pages, and remembered offers read for given SKUs. Each must give
@@ -46,6 +47,61 @@ struct LedgerLeanReadsTests {
         let all = try store.sweepSKUsInCoverageOrder(sweep: 9, marketplace: .ebay, limit: 100)
         #expect(all == listings.map(\.sku).sorted { rank($0) < rank($1) })
         #expect(!all.contains("GONE") && all.count == 40)
+    }
+
+    /// One quota call per distinct GTIN (as eBay's GTIN searches count).
+    final class PerGTIN: CompetitionCallCounter {
+        var taken = Set<String>()
+        func adding(_ l: MarketplaceListing) -> [QuotaKey: Int64] { [Self.browse: taken.contains(l.gtin ?? l.sku) ? 0 : 1] }
+        func take(_ l: MarketplaceListing) { taken.insert(l.gtin ?? l.sku) }
+        static let browse = QuotaKey(provider: "ebay", api: "browse")
+    }
+
+    @Test("the quota-sized walk through the ledger (coverage order, 1,000 listings a read, SKUs and group keys kept) selects and groups what capacity does on the whole list, for every quota and max")
+    func quotaWalkMatchesCapacity() async throws {
+        let (store, base, scratch) = try ledger()
+        defer { _ = scratch }
+        // GTINs shared by 1–3 listings, some without a unit cost or out of stock (no read needed).
+        let listings = base.enumerated().map { index, listing -> MarketplaceListing in
+            var copy = listing
+            copy.gtin = "G\(index % 17)"
+            copy.quantity = index % 9 == 0 ? 0 : 1
+            return copy
+        }
+        try store.saveSweepListings(listings, sweep: 9, marketplace: .ebay)
+        let costs = Dictionary(uniqueKeysWithValues: listings.enumerated().filter { $0.offset % 7 != 3 }.map { ($0.element.sku, usd("4.00")) })
+        try store.saveUnitCosts(costs, source: "test", at: 1)
+        let coverage = try store.coverage(marketplace: .ebay)
+        let (jobs, errors) = check(minimalRepricing)
+        guard case .repricingSweep(let parameters)? = jobs.first?.parameters else {
+            Issue.record("the job did not load: \(errors)")
+            return
+        }
+        let plan = RepricingSweepPlan(parameters: parameters, marketplaces: [:], fees: [:], costSources: [:], ledger: store,
+                                      clock: ManualClock(Timestamp(parsing: "2026-11-25T12:00:00Z")!))
+        for calls in [0, 1, 3, 8, 17, 100] {
+            for max in [nil, 5, 30] {
+                let reference = RepricingSweepPlan.capacity(listings, coverage: coverage, sweep: 9, max: max, counter: PerGTIN(),
+                                                            remaining: [PerGTIN.browse: Int64(calls)],
+                                                            needsRead: { costs[$0.sku] != nil && $0.quantity > 0 })
+                var groups = CompetitionGroupBuilder<String>()
+                let walked = try await plan.quotaSizedGroups(sweep: 9, marketplace: .ebay, into: &groups, grouper: ByGTIN(),
+                                                             undecided: { _ in true }) { total in
+                    CapacityWalk(total: total, max: max, counter: PerGTIN(), remaining: [PerGTIN.browse: Int64(calls)])
+                }
+                let (skus, cut) = groups.build()
+                var expected = CompetitionGroupBuilder<String>()
+                for listing in reference.selected { expected.add(listing.sku, key: ByGTIN().key(for: listing)) }
+                let (expectedSKUs, expectedCut) = expected.build()
+                #expect(skus == expectedSKUs && cut.map(\.range) == expectedCut.map(\.range), "calls \(calls), max \(String(describing: max))")
+                #expect(walked.selectedCount == reference.selected.count && walked.limitedBy == reference.limitedBy
+                        && walked.planned == reference.planned && walked.total == 40, "calls \(calls), max \(String(describing: max))")
+            }
+        }
+    }
+
+    struct ByGTIN: CompetitionGrouper {
+        func key(for listing: MarketplaceListing) -> CompetitionGroupKey? { listing.gtin.map { CompetitionGroupKey($0) } }
     }
 
     @Test("the snapshot read in pages after a SKU is the whole snapshot, in the same order, once")

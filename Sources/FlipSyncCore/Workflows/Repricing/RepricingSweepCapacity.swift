@@ -16,7 +16,11 @@ extension RepricingSweepPlan {
 
     /// What one marketplace's part of a run checks, and what bounded it.
     struct Capacity {
-        var selected: [MarketplaceListing]
+        /// The listings taken, in SKU order (`capacity(_:…)`; the sweep's own walk keeps
+        /// SKUs only and leaves this empty).
+        var selected: [MarketplaceListing] = []
+        /// How many listings were taken.
+        var selectedCount = 0
         var total: Int
         /// The bound that stopped the walk, as the summary names it; nil when all were taken.
         var limitedBy: String?
@@ -37,7 +41,7 @@ extension RepricingSweepPlan {
 
         /// The `plan` task's input.
         func record(marketplace: MarketplaceName) -> SweepPlanRecord {
-            var record = SweepPlanRecord(marketplace: marketplace, selected: selected.count, listings: total, limitedBy: limitedBy ?? "")
+            var record = SweepPlanRecord(marketplace: marketplace, selected: selectedCount, listings: total, limitedBy: limitedBy ?? "")
             for (key, calls) in planned.sorted(by: { $0.key < $1.key }) {
                 record.quotaCalls.append(.init(quota: "\(key.provider)/\(key.api)", planned: calls, left: left[key]))
             }
@@ -54,45 +58,87 @@ extension RepricingSweepPlan {
 
     /// The listings one marketplace's part of this run checks, in SKU order, from its snapshot
     /// in coverage order (this sweep's own first, never checked by SKU, oldest `last_checked`,
-    /// SKU). A listing is taken while every bound holds:
-    ///
-    /// - `max`: at most that many listings (`max_listings_per_run`);
-    /// - `rate` and `timeout` (what is left of the job's timeout): at most as many listings as
-    ///   the requests that fit in `competitionShareOfTimeout`% of it carry
-    ///   (`CompetitionReadRate.requests(in:)` × listings per request), every listing taken
-    ///   counted; or, for a rate that `countsCalls` (eBay) with a `counter`, the calls the
-    ///   listings needing a read add, all quotas together, fit those requests;
-    /// - `counter` and `remaining`: the quota calls the listings needing a read add (one search
-    ///   per distinct search, getItems batched) fit what the job has left of each quota.
-    /// - `offerRate` (a channel that defers its offer reads, `OfferDeferringMarketplace`) and
-    ///   `timeout`: each pending listing taken (`offerPending`) counts one offer read, and those
-    ///   reads fit the requests of `competitionShareOfTimeout`% of the time left at that rate
-    ///   (their own bucket). Not a quota call: under a spent quota a pending listing adding no
-    ///   quota call is still taken while this room lasts.
-    ///
-    /// The walk stops at the first listing a count bound refuses. A listing whose calls do not
-    /// fit (a quota's, or the timeout's when it counts calls) is carried, and from then on only listings adding no calls are taken (their search
-    /// is already taken, or they need no read), so no listing checked goes before an older one
-    /// that needed calls.
+    /// SKU), walked by `CapacityWalk`. The sweep itself walks the snapshot a page at a time in
+    /// the ledger's coverage order (`RepricingSweepPlan.quotaSizedGroups`); this whole-list form
+    /// is the same walk.
     static func capacity(_ listings: [MarketplaceListing], coverage: [String: ListingCoverage], sweep: Int64, max: Int?,
                          rate: CompetitionReadRate? = nil, timeout: TimeSpan? = nil, counter: (any CompetitionCallCounter)? = nil,
                          offerRate: CompetitionReadRate? = nil, remaining: [QuotaKey: Int64] = [:],
                          needsRead: (MarketplaceListing) -> Bool = { _ in true }) -> Capacity {
-        var result = Capacity(selected: listings, total: listings.count)
-        /// With a channel deferring its offer reads: the reads its own bucket has room for.
-        var offerCalls: Int64?
+        func rank(_ l: MarketplaceListing) -> (Int, Int64, String) {
+            guard let c = coverage[l.sku] else { return (1, 0, l.sku) }
+            return c.sweep == sweep ? (0, 0, l.sku) : (2, c.lastChecked, l.sku)
+        }
+        var walk = CapacityWalk(total: listings.count, max: max, rate: rate, timeout: timeout, counter: counter,
+                                offerRate: offerRate, remaining: remaining)
+        var taken: [MarketplaceListing] = []
+        for listing in listings.sorted(by: { rank($0) < rank($1) }) {
+            if walk.visit(listing, checkedByThisSweep: rank(listing).0 == 0, needsRead: needsRead(listing)) { taken.append(listing) }
+            if walk.stopped { break }
+        }
+        var result = walk.finish()
+        result.selected = taken.sorted { $0.sku < $1.sku }
+        return result
+    }
+}
+
+/// The walk that sizes one marketplace's part of a run, listing by listing in coverage order.
+/// A listing is taken while every bound holds:
+///
+/// - `max`: at most that many listings (`max_listings_per_run`);
+/// - `rate` and `timeout` (what is left of the job's timeout): at most as many listings as
+///   the requests that fit in `competitionShareOfTimeout`% of it carry
+///   (`CompetitionReadRate.requests(in:)` × listings per request), every listing taken
+///   counted; or, for a rate that `countsCalls` (eBay) with a `counter`, the calls the
+///   listings needing a read add, all quotas together, fit those requests;
+/// - `counter` and `remaining`: the quota calls the listings needing a read add (one search
+///   per distinct search, getItems batched) fit what the job has left of each quota.
+/// - `offerRate` (a channel that defers its offer reads, `OfferDeferringMarketplace`) and
+///   `timeout`: each pending listing taken (`offerPending`) counts one offer read, and those
+///   reads fit the requests of `competitionShareOfTimeout`% of the time left at that rate
+///   (their own bucket). Not a quota call: under a spent quota a pending listing adding no
+///   quota call is still taken while this room lasts.
+///
+/// The walk stops at the first listing a count bound refuses (`stopped`). A listing whose calls
+/// do not fit (a quota's, or the timeout's when it counts calls) is carried, and from then on
+/// only listings adding no calls are taken (their search is already taken, or they need no
+/// read), so no listing checked goes before an older one that needed calls. A listing this
+/// sweep already checked (before a resume) adds no quota call.
+struct CapacityWalk {
+    private var result: RepricingSweepPlan.Capacity
+    private let max: Int?
+    private let counter: (any CompetitionCallCounter)?
+    private let remaining: [QuotaKey: Int64]
+    /// With a channel deferring its offer reads: the reads its own bucket has room for.
+    private var offerCalls: Int64?
+    private var timeoutCap: Int?
+    /// With a rate that counts calls: the calls the timeout still has room for.
+    private var timeoutCalls: Int64?
+    private var left: [QuotaKey: Int64]
+    private var taken = 0
+    private var onlyFree = false
+    private var limitedBy: String?
+    /// A count bound refused a listing: no later listing is taken.
+    private(set) var stopped = false
+
+    init(total: Int, max: Int?, rate: CompetitionReadRate? = nil, timeout: TimeSpan? = nil,
+         counter: (any CompetitionCallCounter)? = nil, offerRate: CompetitionReadRate? = nil, remaining: [QuotaKey: Int64] = [:]) {
+        result = RepricingSweepPlan.Capacity(total: total)
+        self.max = max
+        self.counter = counter
+        self.remaining = remaining
+        left = remaining
+        result.left = remaining
+        let share = RepricingSweepPlan.competitionShareOfTimeout
         if let offerRate {
             result.offerRate = offerRate
             if let timeout {
-                offerCalls = offerRate.requests(in: timeout.milliseconds * competitionShareOfTimeout / 100)
+                offerCalls = offerRate.requests(in: timeout.milliseconds * share / 100)
                 result.offerReadRoom = offerCalls
             }
         }
-        var timeoutCap: Int?
-        /// With a rate that counts calls: the calls the timeout still has room for.
-        var timeoutCalls: Int64?
         if let rate, let timeout {
-            let requests = rate.requests(in: timeout.milliseconds * competitionShareOfTimeout / 100)
+            let requests = rate.requests(in: timeout.milliseconds * share / 100)
             if rate.countsCalls, counter != nil {
                 timeoutCalls = requests
             } else {
@@ -105,67 +151,63 @@ extension RepricingSweepPlan {
             result.rate = rate
             result.timeout = timeout
         }
-        if counter == nil, !(offerCalls != nil && listings.contains(where: \.offerPending)),
-           listings.count <= Swift.min(max ?? Int.max, timeoutCap ?? Int.max) {
-            result.offerReads = Int64(listings.filter(\.offerPending).count)
-            return result
+    }
+
+    /// The next listing in coverage order; true when it is taken.
+    mutating func visit(_ listing: MarketplaceListing, checkedByThisSweep: Bool, needsRead: Bool) -> Bool {
+        if stopped { return false }
+        if let max, taken >= max, max <= (timeoutCap ?? Int.max) {
+            limitedBy = limitedBy ?? "max_listings_per_run"
+            stopped = true
+            return false
         }
-        func rank(_ l: MarketplaceListing) -> (Int, Int64, String) {
-            guard let c = coverage[l.sku] else { return (1, 0, l.sku) }
-            return c.sweep == sweep ? (0, 0, l.sku) : (2, c.lastChecked, l.sku)
+        if let timeoutCap, taken >= timeoutCap {
+            limitedBy = limitedBy ?? "timeout"
+            stopped = true
+            return false
         }
-        let ordered = listings.sorted { rank($0) < rank($1) }
-        var left = remaining
-        result.left = remaining
-        var taken: [MarketplaceListing] = []
-        var limitedBy: String?
-        var onlyFree = false
-        for listing in ordered {
-            if let max, taken.count >= max, max <= (timeoutCap ?? Int.max) {
-                limitedBy = limitedBy ?? "max_listings_per_run"
-                break
+        // A pending listing's offer is read before it is decided: one call on its own bucket,
+        // bounded by its own room only (no daily quota; every pending listing needs one, so
+        // once one does not fit none does). "Only free listings" is about quota calls.
+        let offerRead: Int64 = listing.offerPending ? 1 : 0
+        if offerRead > 0, let room = offerCalls, offerRead > room {
+            limitedBy = limitedBy ?? "timeout"
+            onlyFree = true
+            return false
+        }
+        if let counter, !checkedByThisSweep, needsRead {
+            let adds = counter.adding(listing).filter { $0.value > 0 }
+            if let over = adds.sorted(by: { $0.key < $1.key }).first(where: { key, calls in left[key].map { calls > $0 } ?? false }) {
+                limitedBy = limitedBy ?? "\(over.key.provider)/\(over.key.api) quota (\(remaining[over.key] ?? 0) calls left)"
+                onlyFree = true
+                return false
             }
-            if let timeoutCap, taken.count >= timeoutCap {
-                limitedBy = limitedBy ?? "timeout"
-                break
-            }
-            // A pending listing's offer is read before it is decided: one call on its own bucket,
-            // bounded by its own room only (no daily quota; every pending listing needs one, so
-            // once one does not fit none does). "Only free listings" is about quota calls.
-            let offerRead: Int64 = listing.offerPending ? 1 : 0
-            if offerRead > 0, let room = offerCalls, offerRead > room {
+            let calls = adds.values.reduce(0, +)
+            if let room = timeoutCalls, calls > room {
                 limitedBy = limitedBy ?? "timeout"
                 onlyFree = true
-                continue
+                return false
             }
-            if let counter, rank(listing).0 != 0, needsRead(listing) {
-                let adds = counter.adding(listing).filter { $0.value > 0 }
-                if let over = adds.sorted(by: { $0.key < $1.key }).first(where: { key, calls in left[key].map { calls > $0 } ?? false }) {
-                    limitedBy = limitedBy ?? "\(over.key.provider)/\(over.key.api) quota (\(remaining[over.key] ?? 0) calls left)"
-                    onlyFree = true
-                    continue
-                }
-                let calls = adds.values.reduce(0, +)
-                if let room = timeoutCalls, calls > room {
-                    limitedBy = limitedBy ?? "timeout"
-                    onlyFree = true
-                    continue
-                }
-                if onlyFree && !adds.isEmpty { continue }
-                counter.take(listing)
-                timeoutCalls? -= calls
-                for (key, calls) in adds {
-                    left[key]? -= calls
-                    result.planned[key, default: 0] += calls
-                }
+            if onlyFree && !adds.isEmpty { return false }
+            counter.take(listing)
+            timeoutCalls? -= calls
+            for (key, calls) in adds {
+                left[key]? -= calls
+                result.planned[key, default: 0] += calls
             }
-            offerCalls? -= offerRead
-            result.offerReads += offerRead
-            taken.append(listing)
         }
-        result.selected = taken.sorted { $0.sku < $1.sku }
-        if timeoutCalls != nil { result.timeoutListings = taken.count }
-        result.limitedBy = limitedBy
-        return result
+        offerCalls? -= offerRead
+        result.offerReads += offerRead
+        taken += 1
+        return true
+    }
+
+    /// What the walk took and what bounded it (`selected` left empty: the caller kept what it needs).
+    func finish() -> RepricingSweepPlan.Capacity {
+        var final = result
+        final.selectedCount = taken
+        if timeoutCalls != nil { final.timeoutListings = taken }
+        final.limitedBy = limitedBy
+        return final
     }
 }

@@ -140,7 +140,7 @@ public struct RepricingSweepPlan: WorkflowPlan {
         if !tasks.contains(where: { $0.key.hasPrefix("decide:") || $0.key.hasPrefix("plan:") }) {
             // Without every listing and the costs, deciding on half the inputs is worse than not deciding.
             guard !tasks.contains(where: { $0.status != .succeeded }) else { return .empty }
-            let next = try decideWave(job: job, runID: runID, sweep: sweep)
+            let next = try await decideWave(job: job, runID: runID, sweep: sweep)
             // Nothing to plan (a resumed sweep whose chain decided every listing, without a
             // quota's plan task): go on to apply.
             if next.count > 0 {
@@ -166,13 +166,12 @@ public struct RepricingSweepPlan: WorkflowPlan {
 
     /// The decide wave's items: per marketplace, its `plan` task (with a quota) and its decide
     /// tasks' SKUs, cut into groups by the channel's `competitionGrouper` listing by listing.
-    /// With a quota the snapshot and coverage are read whole here (`capacity` walks them);
-    /// without one the snapshot is paged through (`forEachSelectedWithoutQuota`) and only SKUs
-    /// are kept.
-    func decideWave(job: JobDefinition, runID: Int64, sweep: Int64) throws -> DecideWave {
+    /// With a quota the listings are walked in coverage order (`quotaSizedGroups`), without
+    /// one the snapshot is paged through (`forEachSelectedWithoutQuota`); either way only SKUs
+    /// (and the coverage map, with a quota) are kept, never the listings.
+    func decideWave(job: JobDefinition, runID: Int64, sweep: Int64) async throws -> DecideWave {
         let p = parameters
         var next = DecideWave()
-        let costs = quota == nil ? [:] : try ledger.unitCosts()
         let left = quota?.remaining(for: job.name) ?? [:]
         let now = clock.wallMilliseconds()
         let decided = try ledger.decidedListings(sweep: sweep)
@@ -195,20 +194,16 @@ public struct RepricingSweepPlan: WorkflowPlan {
                 decided.isEmpty || !decided.contains("\(marketplace.rawValue)/\(listing.sku)")
             }
             if quota != nil {
-                let snapshot = try ledger.sweepListings(sweep: sweep, marketplace: marketplace)
-                let coverage = try ledger.coverage(marketplace: marketplace)
-                let capacity = channel.map { channel in
-                    Self.capacity(
-                        snapshot, coverage: coverage, sweep: sweep, max: p.maxListingsPerRun,
-                        rate: channel.competitionReadRate, timeout: timeLeft, counter: channel.competitionCallCounter(options: options),
-                        offerRate: (channel as? any OfferDeferringMarketplace)?.offerReadRate,
-                        remaining: left, needsRead: { costs[$0.sku] != nil && $0.quantity > 0 })
-                } ?? Self.capacity(snapshot, coverage: coverage, sweep: sweep, max: p.maxListingsPerRun)
+                let counter = channel?.competitionCallCounter(options: options)
+                let capacity = try await quotaSizedGroups(sweep: sweep, marketplace: marketplace, into: &groups, grouper: grouper,
+                                                          undecided: undecided) { total in
+                    guard let channel else { return CapacityWalk(total: total, max: p.maxListingsPerRun) }
+                    return CapacityWalk(total: total, max: p.maxListingsPerRun, rate: channel.competitionReadRate, timeout: timeLeft,
+                                        counter: counter, offerRate: (channel as? any OfferDeferringMarketplace)?.offerReadRate,
+                                        remaining: left)
+                }
                 next.add(plan: PlannedTask(key: "plan:\(marketplace.rawValue)", agent: "plan",
                                            input: capacity.record(marketplace: marketplace)), marketplace: marketplace)
-                for listing in capacity.selected where undecided(listing) {
-                    groups.add(listing.sku, key: grouper.key(for: listing))
-                }
             } else {
                 try forEachSelectedWithoutQuota(sweep: sweep, marketplace: marketplace) { listing in
                     if undecided(listing) { groups.add(listing.sku, key: grouper.key(for: listing)) }
@@ -219,7 +214,39 @@ public struct RepricingSweepPlan: WorkflowPlan {
         return next
     }
 
-    /// How many snapshot listings `forEachSelectedWithoutQuota` reads at a time.
+    /// With a quota: a `CapacityWalk` (made by `walk` for the snapshot's size) over the snapshot
+    /// in coverage order, the SKUs read in that order from the ledger
+    /// (`sweepSKUsInCoverageOrder`) and their listings and unit costs `snapshotPageSize` at a
+    /// time (`decideInputs`; a listing needs a read when it has a cost and a quantity), until a
+    /// count bound stops it. The listings taken that are `undecided` go into `groups` in SKU
+    /// order; meanwhile only their SKUs and grouping keys are kept, never the listings. The
+    /// walk's outcome is returned for the `plan` task.
+    func quotaSizedGroups(sweep: Int64, marketplace: MarketplaceName, into groups: inout CompetitionGroupBuilder<String>,
+                          grouper: any CompetitionGrouper, undecided: (MarketplaceListing) -> Bool,
+                          walk makeWalk: (Int) -> CapacityWalk) async throws -> Capacity {
+        let coverage = try ledger.coverage(marketplace: marketplace)
+        let order = try ledger.sweepSKUsInCoverageOrder(sweep: sweep, marketplace: marketplace, limit: Int.max)
+        var walk = makeWalk(order.count)
+        var taken: [(sku: String, key: CompetitionGroupKey?)] = []
+        var start = 0
+        pages: while start < order.count {
+            let page = Array(order[start..<Swift.min(order.count, start + Self.snapshotPageSize)])
+            start += page.count
+            for input in try await ledger.decideInputs(sweep: sweep, marketplace: marketplace, skus: page) {
+                guard let listing = input.listing else { continue }
+                if walk.visit(listing, checkedByThisSweep: coverage[listing.sku]?.sweep == sweep,
+                              needsRead: input.cost != nil && listing.quantity > 0), undecided(listing) {
+                    taken.append((listing.sku, grouper.key(for: listing)))
+                }
+                if walk.stopped { break pages }
+            }
+        }
+        taken.sort { $0.sku < $1.sku }
+        for listing in taken { groups.add(listing.sku, key: listing.key) }
+        return walk.finish()
+    }
+
+    /// How many snapshot listings `forEachSelectedWithoutQuota` and `quotaSizedGroups` read at a time.
     static let snapshotPageSize = 1_000
 
     /// Without a quota, `capacity` bounds a part by `max_listings_per_run` alone: every listing
