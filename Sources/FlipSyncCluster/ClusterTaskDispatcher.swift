@@ -164,6 +164,11 @@ public final class Wakeup: Sendable {
         waiter?.resume()
     }
 
+    /// Whether a signal is kept for the next wait; clears it (for tests).
+    func takePendingSignal() -> Bool {
+        state.withLock { s -> Bool in defer { s.pending = false }; return s.pending }
+    }
+
     /// Waits up to `milliseconds` on `clock`, less if signalled (or cancelled).
     public func wait(milliseconds: Int64, clock: any SchedulerClock) async {
         if state.withLock({ s -> Bool in defer { s.pending = false }; return s.pending }) { return }

@@ -137,12 +137,7 @@ public final class PostgresSession: @unchecked Sendable {
     public func queryAsync(_ sql: String, _ values: [LedgerValue] = []) async throws(LedgerError) -> [PostgresRow] {
         if inTransaction { return try query(sql, values) }
         let logger = self.logger
-        let client = asyncClient.withLock { state -> PostgresClient in
-            if let state { return state.client }
-            let client = PostgresClient(configuration: clientConfiguration, backgroundLogger: logger)
-            state = (client, Task.detached { await client.run() })
-            return client
-        }
+        let client = pooledClient()
         let query = PostgresQuery(unsafeSQL: sql, binds: Self.bindings(values))
         let what = Self.firstLine(sql)
         let result = await Self.withDeadline(seconds: timeout) { () async throws -> [PostgresRow] in
@@ -155,6 +150,49 @@ public final class PostgresSession: @unchecked Sendable {
         case .failure(let error):
             if error is DeadlineExceeded { throw .storage("\(endpoint): \(what): no answer from PostgreSQL within \(Int(timeout)) s") }
             throw Self.storageError(endpoint: endpoint, what: what, error)
+        }
+    }
+
+    /// Statements in one transaction from async code: through the pool, on one connection leased
+    /// from `BEGIN` to `COMMIT` (rolled back if one fails) while the caller suspends, all within
+    /// `timeout` (else an error naming the first statement; the transaction is abandoned and rolled
+    /// back by the server). Inside the calling thread's transaction they run there, in a
+    /// savepoint of it, as ``transaction(_:)`` runs them.
+    public func transactionAsync(_ statements: [(sql: String, values: [LedgerValue])]) async throws(LedgerError) {
+        if inTransaction {
+            try transaction { () throws(LedgerError) in
+                for statement in statements { try query(statement.sql, statement.values) }
+            }
+            return
+        }
+        let logger = self.logger
+        let client = pooledClient()
+        let queries = statements.map { PostgresQuery(unsafeSQL: $0.sql, binds: Self.bindings($0.values)) }
+        let what = Self.firstLine(statements.first?.sql ?? "")
+        let result = await Self.withDeadline(seconds: timeout) { () async throws -> Bool in
+            try await client.withTransaction(logger: logger) { connection in
+                for query in queries { try await connection.query(query, logger: logger) }
+            }
+            return true
+        }
+        switch result {
+        case .success: return
+        case .failure(let error):
+            if error is DeadlineExceeded { throw .storage("\(endpoint): \(what): no answer from PostgreSQL within \(Int(timeout)) s") }
+            throw Self.storageError(endpoint: endpoint, what: what, (error as? PostgresTransactionError).flatMap {
+                $0.closureError ?? $0.beginError ?? $0.commitError
+            } ?? error)
+        }
+    }
+
+    /// postgres-nio's connection pool for async callers, started on first use.
+    private func pooledClient() -> PostgresClient {
+        let logger = self.logger
+        return asyncClient.withLock { state -> PostgresClient in
+            if let state { return state.client }
+            let client = PostgresClient(configuration: clientConfiguration, backgroundLogger: logger)
+            state = (client, Task.detached { await client.run() })
+            return client
         }
     }
 

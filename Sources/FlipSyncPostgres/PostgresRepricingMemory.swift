@@ -129,23 +129,38 @@ extension PostgresRepricingLedger {
         return result
     }
 
-    /// The search's row first (its row lock makes two nodes replacing one search take turns),
-    /// then its ids replaced: each id once, at the position it was first found.
-    public func rememberSearch(marketplace: MarketplaceName, key: String, _ search: RememberedSearch) throws(LedgerError) {
+    /// One transaction of two statements, from async code (the caller suspends): the search
+    /// upserted first, which holds its row until the commit, so two nodes replacing the same
+    /// search take turns; then, in one statement, the ids it no longer found deleted and the ids
+    /// found upserted at the position each was first found (the two touch different rows). What
+    /// is left is one caller's list, never a mix.
+    public func rememberSearch(marketplace: MarketplaceName, key: String, _ search: RememberedSearch) async throws(LedgerError) {
         var seen = Set<String>()
-        var items: [[LedgerValue]] = []
+        var ids: [String] = [], positions: [String] = []
         for (position, id) in search.itemIDs.enumerated() where seen.insert(id).inserted {
-            items.append([.text(marketplace.rawValue), .text(key), .text(id), .integer(Int64(position))])
+            ids.append(id)
+            positions.append(String(position))
         }
-        try session.transaction { () throws(LedgerError) in
-            try session.query("""
-                INSERT INTO competitor_searches (marketplace, search_key, searched_at) VALUES ($1, $2, $3)
-                ON CONFLICT (marketplace, search_key) DO UPDATE SET searched_at = excluded.searched_at
-                """, [.text(marketplace.rawValue), .text(key), .integer(search.searchedAt)])
-            try session.query("DELETE FROM competitor_items WHERE marketplace = $1 AND search_key = $2", [.text(marketplace.rawValue), .text(key)])
-            try session.query(PostgresSession.inserts(into: "competitor_items", columns: ["marketplace", "search_key", "item_id", "position"],
-                                                      rows: items, rowsPerStatement: Self.rowsPerStatement))
-        }
+        let idList = try Self.jsonList(ids), positionList = LedgerValue.text("[" + positions.joined(separator: ",") + "]")
+        try await session.transactionAsync([
+            ("""
+             INSERT INTO competitor_searches (marketplace, search_key, searched_at) VALUES ($1, $2, $3)
+             ON CONFLICT (marketplace, search_key) DO UPDATE SET searched_at = excluded.searched_at
+             """, [.text(marketplace.rawValue), .text(key), .integer(search.searchedAt)]),
+            ("""
+             WITH found AS (
+                 SELECT id.item_id, position.value::bigint AS position
+                 FROM json_array_elements_text($3::json) WITH ORDINALITY AS id(item_id, n)
+                 JOIN json_array_elements_text($4::json) WITH ORDINALITY AS position(value, n) USING (n)
+             ), gone AS (
+                 DELETE FROM competitor_items
+                 WHERE marketplace = $1 AND search_key = $2 AND item_id NOT IN (SELECT item_id FROM found)
+             )
+             INSERT INTO competitor_items (marketplace, search_key, item_id, position)
+             SELECT $1, $2, item_id, position FROM found
+             ON CONFLICT (marketplace, search_key, item_id) DO UPDATE SET position = excluded.position
+             """, [.text(marketplace.rawValue), .text(key), idList, positionList]),
+        ])
     }
 
     public func forgetItems(marketplace: MarketplaceName, itemIDs: [String]) throws(LedgerError) {

@@ -56,3 +56,27 @@ extension PostgresLedgerTests {
         #expect(failure { _ = try row.money("n", "missing") }.contains("n: an amount without its currency"))
     }
 }
+
+extension PostgresLedgerTests {
+    @Test("transactionAsync: its statements commit together, or none does when one fails (the error carries PostgreSQL's reason)")
+    func asyncTransaction() async throws {
+        let server = try server()
+        let session = try PostgresLedger(endpoint: try await server.freshDatabase(), password: server.password).session
+        try session.query("CREATE TABLE t (k TEXT PRIMARY KEY, v BIGINT NOT NULL)")
+        func count() throws -> Int64 { try PostgresColumns(try session.query("SELECT count(*) AS n FROM t")[0]).get("n", as: Int64.self) }
+
+        try await session.transactionAsync([("INSERT INTO t VALUES ($1, $2)", [.text("a"), .integer(1)]),
+                                            ("INSERT INTO t VALUES ($1, $2)", [.text("b"), .integer(2)])])
+        #expect(try count() == 2)
+
+        var failure = ""
+        do {
+            try await session.transactionAsync([("INSERT INTO t VALUES ($1, $2)", [.text("c"), .integer(3)]),
+                                                ("INSERT INTO t VALUES ($1, $2)", [.text("a"), .integer(4)])])
+        } catch {
+            failure = "\(error)"
+        }
+        #expect(failure.contains("duplicate key"), "\(failure)")
+        #expect(try count() == 2, "the first statement of the failed transaction was rolled back")
+    }
+}

@@ -331,11 +331,11 @@ struct RepricingLedgerContractTests {
     func searches(kind: StoreKind) async throws {
         let ledger = try await kind.makeRepricingStores().ledger
         let many = (0..<12).map { "id\(11 - $0)" }
-        try ledger.rememberSearch(marketplace: .ebay, key: "0123|1000", RememberedSearch(itemIDs: ["x", "y", "x", "z"], searchedAt: 100))
-        try ledger.rememberSearch(marketplace: .ebay, key: "0456|1000", RememberedSearch(itemIDs: ["y", "w"], searchedAt: 110))
-        try ledger.rememberSearch(marketplace: .ebay, key: "0789|3000", RememberedSearch(itemIDs: many, searchedAt: 120))
-        try ledger.rememberSearch(marketplace: .ebay, key: "empty", RememberedSearch(itemIDs: [], searchedAt: 130))
-        try ledger.rememberSearch(marketplace: .amazon, key: "0123|1000", RememberedSearch(itemIDs: ["y"], searchedAt: 90))
+        try await ledger.rememberSearch(marketplace: .ebay, key: "0123|1000", RememberedSearch(itemIDs: ["x", "y", "x", "z"], searchedAt: 100))
+        try await ledger.rememberSearch(marketplace: .ebay, key: "0456|1000", RememberedSearch(itemIDs: ["y", "w"], searchedAt: 110))
+        try await ledger.rememberSearch(marketplace: .ebay, key: "0789|3000", RememberedSearch(itemIDs: many, searchedAt: 120))
+        try await ledger.rememberSearch(marketplace: .ebay, key: "empty", RememberedSearch(itemIDs: [], searchedAt: 130))
+        try await ledger.rememberSearch(marketplace: .amazon, key: "0123|1000", RememberedSearch(itemIDs: ["y"], searchedAt: 90))
         #expect(try ledger.rememberedSearches(marketplace: .ebay) == [
             "0123|1000": RememberedSearch(itemIDs: ["x", "y", "z"], searchedAt: 100),
             "0456|1000": RememberedSearch(itemIDs: ["y", "w"], searchedAt: 110),
@@ -348,7 +348,7 @@ struct RepricingLedgerContractTests {
         #expect(searches["0123|1000"]?.itemIDs == ["x", "z"] && searches["0456|1000"]?.itemIDs == ["w"])
         #expect(searches["0789|3000"]?.itemIDs == many.filter { $0 != "id3" })
         #expect(try ledger.rememberedSearches(marketplace: .amazon) == ["0123|1000": RememberedSearch(itemIDs: ["y"], searchedAt: 90)])
-        try ledger.rememberSearch(marketplace: .ebay, key: "0123|1000", RememberedSearch(itemIDs: ["q", "x"], searchedAt: 200))
+        try await ledger.rememberSearch(marketplace: .ebay, key: "0123|1000", RememberedSearch(itemIDs: ["q", "x"], searchedAt: 200))
         searches = try ledger.rememberedSearches(marketplace: .ebay)
         #expect(searches["0123|1000"] == RememberedSearch(itemIDs: ["q", "x"], searchedAt: 200) && searches.count == 4)
         #expect(try ledger.rememberedSearches(marketplace: .shopify).isEmpty)
@@ -384,7 +384,7 @@ struct RepricingLedgerContractTests {
                         try ledger.markChecked(marketplace: .ebay, skus: order, sweep: Int64(node), at: Int64(round))
                         try ledger.saveUnitCosts(Dictionary(uniqueKeysWithValues: order.map { ($0, usd(Int64(node + 1))) }), source: "node \(node)",
                                                  at: Int64(round))
-                        try ledger.rememberSearch(marketplace: .ebay, key: "0123|1000",
+                        try await ledger.rememberSearch(marketplace: .ebay, key: "0123|1000",
                                                   RememberedSearch(itemIDs: ["n\(node)-a", "shared", "n\(node)-b"], searchedAt: Int64(round)))
                     }
                 }

@@ -89,7 +89,7 @@ public protocol CompetitorMemory: Sendable {
     /// Every remembered search of `marketplace`, by search key.
     func rememberedSearches(marketplace: MarketplaceName) throws -> [String: RememberedSearch]
     /// Replaces what `key`'s search found (ids in the order found) and when it was made.
-    func rememberSearch(marketplace: MarketplaceName, key: String, _ search: RememberedSearch) throws
+    func rememberSearch(marketplace: MarketplaceName, key: String, _ search: RememberedSearch) async throws
     /// Drops ids a refresh no longer returned (ended listings) from every search of `marketplace`.
     func forgetItems(marketplace: MarketplaceName, itemIDs: [String]) throws
 }

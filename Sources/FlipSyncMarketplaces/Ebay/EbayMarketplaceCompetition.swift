@@ -69,7 +69,7 @@ extension EbayMarketplace {
             let found = try await client.searchAll(BrowseQuery(.gtin(gtin), conditionIDs: conditionIDs, pageSize: 200),
                                                    maxItems: maxResultsPerSearch)
             searched[gtin] = GTINResults(items: found, conditions: conditions)
-            try memory?.rememberSearch(marketplace: .ebay, key: Self.searchKey(gtin: gtin, conditionIDs: conditionIDs),
+            try await memory?.rememberSearch(marketplace: .ebay, key: Self.searchKey(gtin: gtin, conditionIDs: conditionIDs),
                                        RememberedSearch(itemIDs: found.map(\.itemID), searchedAt: now))
         }
         var lookups: [CompetitionLookup] = []
