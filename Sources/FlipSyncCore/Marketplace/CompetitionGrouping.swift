@@ -71,16 +71,19 @@ public struct CompetitionGroupBuilder<Element> {
         }
         open = [:]
         sizes = []
-        // Each element to its group's next free place (a counting sort, stable within a group).
-        var placed = [Element?](repeating: nil, count: elements.count)
-        for (index, element) in elements.enumerated() {
-            let group = Int(groupOfElement[index])
-            placed[start[group]] = element
-            start[group] += 1
+        // Each element to its group's next free place (a counting sort, stable within a group):
+        // the groups' ranges partition 0..<count, so every place is written exactly once.
+        let placed = [Element](unsafeUninitializedCapacity: elements.count) { buffer, initialized in
+            for (index, element) in elements.enumerated() {
+                let group = Int(groupOfElement[index])
+                (buffer.baseAddress! + start[group]).initialize(to: element)
+                start[group] += 1
+            }
+            initialized = elements.count
         }
         elements = []
         groupOfElement = []
-        return (placed.map { $0! }, groups)
+        return (placed, groups)
     }
 }
 
