@@ -1,5 +1,6 @@
 import FlipSyncCore
 import FlipSyncMarketplaces
+import FlipSyncRuntime
 import FlipSyncSandbox
 import FlipSyncStore
 import FlipSyncTestKit
@@ -172,11 +173,24 @@ enum SweepBench {
         }
 
         // The daemon's world: config and job files loaded as the daemon loads them.
-        let world = try World(scratch: scratch, baseURL: sandbox.baseURL, recorder: requests, kind: kind)
+        // `FLIPSYNC_BENCH_NIGHTS=2` measures a second night: a first sweep on the same ledger and
+        // sandbox (its requests recorded apart, not replayed by curl), then the measured one, which
+        // refreshes the searches the first remembered with getItems (the job's `research_days` is 7).
+        let nights = max(1, Int(ProcessInfo.processInfo.environment["FLIPSYNC_BENCH_NIGHTS"] ?? "") ?? 1)
+        var world = try World(scratch: scratch, baseURL: sandbox.baseURL, recorder: nights > 1 ? try RequestRecorder(directory: scratch.file("curl-earlier")) : requests,
+                              kind: kind)
         do {
             let costs = try await admin.listingCosts()
             try world.store.saveUnitCosts(costs, source: "bench", at: wallMilliseconds())
             guard costs.count == count else { throw BenchError.setup("the sandbox has \(costs.count) listings, not \(count)") }
+        }
+        for night in 1..<nights {
+            log("  [\(kind.rawValue)] night \(night) of \(nights) (not measured): sweeping \(label)")
+            let (run, status) = try await world.sweep()
+            guard status == .succeeded else { throw BenchError.setup("night \(night) ended \(status): \(run.error ?? "")") }
+            await world.close()
+            world = try World(scratch: scratch, baseURL: sandbox.baseURL, recorder: night + 1 == nights ? requests : try RequestRecorder(directory: scratch.file("curl-earlier")),
+                              kind: kind)
         }
 
         // The sweep, with our peak RSS and CPU time around it. The harness's own setup (every
@@ -340,6 +354,7 @@ enum SweepBench {
 
     /// Config, job, ledger, channels and coordinator, as the daemon builds them.
     struct World {
+        let runtime: Runtime
         let store: RunStore
         let job: JobDefinition
         let coordinator: RunCoordinator
@@ -358,6 +373,7 @@ enum SweepBench {
                 currency = "USD"
 
                 \(SandboxConfigText.marketplaces(baseURL: baseURL, rates: [.ebay: .init("100000/s", burst: 100000)]))
+                daily_quota = { browse = 10000000, browse_get_items = 10000000 }
                 """)
             try scratch.write("jobs/sweep.toml", """
                 name = "sweep"
@@ -378,33 +394,36 @@ enum SweepBench {
             let loaded = try Fixtures.load(configPath: scratch.file("flipsync.toml"))
             guard let job = loaded.catalog["sweep"] else { throw BenchError.setup("the sweep job did not load") }
             self.job = job
-            store = try RunStore(path: scratch.file("flipsync.sqlite"))
             let clock = self.clock
             let development = SandboxCredentials.development
             let values = ["ebay-client-id": development.clientID, "ebay-client-secret": development.clientSecret,
                           "ebay-refresh-token": development.refreshToken]
             var logger = Logger(label: "flipsync-bench")
             logger.logLevel = .critical
-            let spend = try SpendLedger(store: store, budgets: SpendBudgets(config: loaded.config, jobs: loaded.catalog.jobs), clock: clock)
             let (transport, close) = kind.make(allowList: ChannelFactory.allowList(loaded.config))
+            // The daemon's own assembly (`Runtime.open`): the ledger with its quota ledger, offer
+            // memory and remembered searches, the channels and the plans, so the sweep takes the
+            // path a daemon's sweep takes (the quota-sized plan, remembered offers and searches).
+            runtime = try Runtime.open(config: loaded.config, jobs: loaded.catalog.jobs, clock: clock, logger: logger,
+                                       secret: { name in
+                                           guard let value = values[name] else { throw BenchError.setup("no development value for \(name)") }
+                                           return SecretText(value)
+                                       },
+                                       transport: RecordingTransport(inner: transport, recorder: recorder))
+            guard let sqlite = runtime.sqlite else { throw BenchError.setup("the bench's ledger is not SQLite") }
+            store = sqlite.store
             closeTransport = close
-            let services = ChannelFactory.services(
-                config: loaded.config,
-                secret: { name in
-                    guard let value = values[name] else { throw BenchError.setup("no development value for \(name)") }
-                    return SecretText(value)
-                },
-                transport: RecordingTransport(inner: transport, recorder: recorder),
-                recorder: spend, rateLimiters: RateLimiters(clock: clock), clock: clock, matchCache: store, logger: logger)
-            let plans = WorkflowPlans(ledger: store, probe: store, repricing: store, sync: SyncStore(store: store),
-                                      shipping: store, spend: nil, services: services, clock: clock)
-            coordinator = RunCoordinator(ledger: store, pool: PermitPool(permits: SweepBench.concurrency), clock: clock,
+            let plans = runtime.plans, spend = runtime.ledger.spend
+            coordinator = RunCoordinator(ledger: runtime.ledger.runs, pool: PermitPool(permits: SweepBench.concurrency), clock: clock,
                                          plan: { plans.plan(for: $0) }, logger: logger,
                                          runSpend: { (try? spend.spent(runID: $0).micros) ?? 0 }, gauge: gauge)
         }
 
         /// Closes the transport's connections.
-        func close() async { await closeTransport() }
+        func close() async {
+            await runtime.shutdown()
+            await closeTransport()
+        }
 
         /// Records a manual run of the sweep and executes it.
         func sweep() async throws -> (run: RunInfo, status: RunStatus) {
