@@ -18,8 +18,8 @@ import Glibc
 ///
 /// The sandbox runs as its own process (`flipsync-sandbox` next to this binary), so the peak RSS
 /// reported is the sweep's alone. The sweep is the daemon's: config and job loaded with
-/// `DaemonSetup`, channels from `ChannelFactory`, the real `RunCoordinator` and plans, a SQLite
-/// ledger in a scratch directory. Unit costs are imported into the ledger before the run (the
+/// `DaemonSetup`, ledger, channels and plans from `Runtime.open` (quota ledger, offer memory,
+/// remembered searches), the real `RunCoordinator`, a SQLite ledger in a scratch directory. Unit costs are imported into the ledger before the run (the
 /// sandbox's cost of each SKU), so the job needs no `cost_source` and talks to eBay only.
 enum SweepBench {
     static let latencyMilliseconds = 20
