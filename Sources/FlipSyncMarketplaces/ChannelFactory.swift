@@ -67,6 +67,7 @@ public enum ChannelFactory {
                     // as the daemon's pool allows, within the marketplace's rate limit.
                     services.marketplaces[name] = EbayMarketplace(client: client, ourUsername: m.sellerID,
                                                                   offerReadsInFlight: min(64, config.poolSize),
+                                                                  refreshTaskListings: m.refreshTaskListings ?? EbayMarketplace.defaultRefreshTaskListings,
                                                                   offerMemory: offerMemory, clock: clock)
                 case .amazon:
                     guard let sellerID = m.sellerID else { throw ChannelSetupError("[marketplaces.amazon] needs seller_id") }

@@ -108,18 +108,33 @@ extension PostgresRepricingLedger {
     // MARK: - CompetitorMemory
 
     public func rememberedSearches(marketplace: MarketplaceName) throws(LedgerError) -> [String: RememberedSearch] {
+        try searches(where: "marketplace = $1", [.text(marketplace.rawValue)])
+    }
+
+    /// One statement per table for any number of subjects (`split_part` is the key's text
+    /// before its first `|`, the whole key without one).
+    public func rememberedSearches(marketplace: MarketplaceName, subjects: [String]) throws(LedgerError) -> [String: RememberedSearch] {
+        let wanted = Array(Set(subjects.filter { !$0.utf8.contains(UInt8(ascii: "|")) })).sorted()
+        guard !wanted.isEmpty else { return [:] }
+        return try searches(where: "marketplace = $1 AND split_part(search_key, '|', 1) IN (SELECT json_array_elements_text($2::json))",
+                            [.text(marketplace.rawValue), try Self.jsonList(wanted)])
+    }
+
+    /// The searches matching `condition` (on `marketplace` and `search_key`, columns of both
+    /// tables), with their ids in the order found; a row that does not decode is an error.
+    private func searches(where condition: String, _ values: [LedgerValue]) throws(LedgerError) -> [String: RememberedSearch] {
         var result: [String: RememberedSearch] = [:]
-        for row in try session.rows("SELECT marketplace, search_key, searched_at FROM competitor_searches WHERE marketplace = $1",
-                                    [.text(marketplace.rawValue)]) {
+        for row in try session.rows("SELECT marketplace, search_key, searched_at FROM competitor_searches WHERE \(condition)",
+                                    values) {
             try row.decoding("competitor_searches", key: ["marketplace", "search_key"]) { row throws(LedgerError) in
                 let _: MarketplaceName = try row.code("marketplace")
                 result[try row.get("search_key")] = RememberedSearch(itemIDs: [], searchedAt: try row.get("searched_at"))
             }
         }
         for row in try session.rows("""
-            SELECT marketplace, search_key, item_id, position FROM competitor_items WHERE marketplace = $1
+            SELECT marketplace, search_key, item_id, position FROM competitor_items WHERE \(condition)
             ORDER BY search_key COLLATE "C", position
-            """, [.text(marketplace.rawValue)]) {
+            """, values) {
             try row.decoding("competitor_items", key: ["marketplace", "search_key", "item_id"]) { row throws(LedgerError) in
                 let _: MarketplaceName = try row.code("marketplace")
                 _ = try row.get("position", as: Int64.self)

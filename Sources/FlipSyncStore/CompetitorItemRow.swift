@@ -18,6 +18,12 @@ struct CompetitorItemRow: Codable, LedgerRow {
     static func items(_ db: Database, marketplace: MarketplaceName) throws -> [Self] {
         try fetchAllNamed(db, filter(sql: "marketplace = ?", arguments: [marketplace.rawValue]).order(sql: "search_key, position"))
     }
+
+    /// The items one search found, in the order found.
+    static func items(_ db: Database, marketplace: MarketplaceName, searchKey: String) throws -> [Self] {
+        try fetchAllNamed(db, filter(sql: "marketplace = ? AND search_key = ?", arguments: [marketplace.rawValue, searchKey])
+            .order(sql: "position"))
+    }
 }
 
 extension CompetitorItemRow {

@@ -16,6 +16,14 @@ struct CompetitorSearchRow: Codable, LedgerRow {
     static func searches(_ db: Database, marketplace: MarketplaceName) throws -> [Self] {
         try fetchAllNamed(db, filter(sql: "marketplace = ?", arguments: [marketplace.rawValue]))
     }
+
+    /// The searches whose key's subject (its text before the first `|`, the whole key without
+    /// one) is `subject`: the key itself, or a range of the primary key (`subject|` up to
+    /// `subject}`, `}` being the byte after `|`, keys compared bytewise).
+    static func searches(_ db: Database, marketplace: MarketplaceName, subject: String) throws -> [Self] {
+        try fetchAllNamed(db, filter(sql: "marketplace = ? AND (search_key = ? OR (search_key >= ? AND search_key < ?))",
+                                     arguments: [marketplace.rawValue, subject, subject + "|", subject + "}"]))
+    }
 }
 
 extension CompetitorSearchRow {

@@ -41,6 +41,22 @@ extension RunStore: CompetitorMemory {
         }
     }
 
+    public func rememberedSearches(marketplace: MarketplaceName, subjects: [String]) throws -> [String: RememberedSearch] {
+        // A subject never holds a `|` (a key's subject ends at its first one).
+        let wanted = Set(subjects.filter { !$0.utf8.contains(UInt8(ascii: "|")) })
+        guard !wanted.isEmpty else { return [:] }
+        return try read { db in
+            var result: [String: RememberedSearch] = [:]
+            for subject in wanted {
+                for search in try CompetitorSearchRow.searches(db, marketplace: marketplace, subject: subject) {
+                    let ids = try CompetitorItemRow.items(db, marketplace: marketplace, searchKey: search.searchKey).map(\.itemId)
+                    result[search.searchKey] = RememberedSearch(itemIDs: ids, searchedAt: search.searchedAt)
+                }
+            }
+            return result
+        }
+    }
+
     public func rememberSearch(marketplace: MarketplaceName, key: String, _ search: RememberedSearch) throws {
         try write { db in
             try db.cachedStatement(sql: """

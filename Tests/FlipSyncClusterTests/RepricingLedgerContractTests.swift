@@ -354,6 +354,32 @@ struct RepricingLedgerContractTests {
         #expect(try ledger.rememberedSearches(marketplace: .shopify).isEmpty)
     }
 
+    @Test("remembered searches by subject: the keys before their first | (or whole) among the subjects, with their ids in order; no other subject, marketplace or prefix", arguments: StoreKind.available)
+    func searchesBySubject(kind: StoreKind) async throws {
+        let ledger = try await kind.makeRepricingStores().ledger
+        try await ledger.rememberSearch(marketplace: .ebay, key: "0123|1000", RememberedSearch(itemIDs: ["b", "a"], searchedAt: 100))
+        try await ledger.rememberSearch(marketplace: .ebay, key: "0123|1000,3000", RememberedSearch(itemIDs: ["c"], searchedAt: 101))
+        try await ledger.rememberSearch(marketplace: .ebay, key: "0123", RememberedSearch(itemIDs: [], searchedAt: 102))
+        try await ledger.rememberSearch(marketplace: .ebay, key: "01234|1000", RememberedSearch(itemIDs: ["d"], searchedAt: 103))
+        try await ledger.rememberSearch(marketplace: .ebay, key: "012|1000", RememberedSearch(itemIDs: ["e"], searchedAt: 104))
+        try await ledger.rememberSearch(marketplace: .ebay, key: "0123}", RememberedSearch(itemIDs: ["f"], searchedAt: 105))
+        try await ledger.rememberSearch(marketplace: .ebay, key: "0456|3000", RememberedSearch(itemIDs: ["g", "h"], searchedAt: 106))
+        try await ledger.rememberSearch(marketplace: .amazon, key: "0123|1000", RememberedSearch(itemIDs: ["z"], searchedAt: 90))
+        #expect(try ledger.rememberedSearches(marketplace: .ebay, subjects: ["0123"]) == [
+            "0123|1000": RememberedSearch(itemIDs: ["b", "a"], searchedAt: 100),
+            "0123|1000,3000": RememberedSearch(itemIDs: ["c"], searchedAt: 101),
+            "0123": RememberedSearch(itemIDs: [], searchedAt: 102),
+        ])
+        let two = try ledger.rememberedSearches(marketplace: .ebay, subjects: ["0456", "0123", "0456", "9999"])
+        #expect(Set(two.keys) == ["0123|1000", "0123|1000,3000", "0123", "0456|3000"] && two["0456|3000"]?.itemIDs == ["g", "h"])
+        #expect(try ledger.rememberedSearches(marketplace: .ebay, subjects: []).isEmpty)
+        #expect(try ledger.rememberedSearches(marketplace: .ebay, subjects: ["0123|1000", "01"]).isEmpty)
+        #expect(try ledger.rememberedSearches(marketplace: .amazon, subjects: ["0123"]) == ["0123|1000": RememberedSearch(itemIDs: ["z"], searchedAt: 90)])
+        // What the whole marketplace's read gives for those keys.
+        let all = try ledger.rememberedSearches(marketplace: .ebay)
+        #expect(two.allSatisfy { all[$0.key] == $0.value })
+    }
+
     @Test("match cache: a miss before saving; a hit (every field) until expiresAt, a miss from then on; another title hash misses; a second save replaces", arguments: StoreKind.available)
     func matches(kind: StoreKind) async throws {
         let ledger = try await kind.makeRepricingStores().ledger

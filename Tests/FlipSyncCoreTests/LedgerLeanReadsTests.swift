@@ -52,8 +52,8 @@ struct LedgerLeanReadsTests {
     /// One quota call per distinct GTIN (as eBay's GTIN searches count).
     final class PerGTIN: CompetitionCallCounter {
         var taken = Set<String>()
-        func adding(_ l: MarketplaceListing) -> [QuotaKey: Int64] { [Self.browse: taken.contains(l.gtin ?? l.sku) ? 0 : 1] }
-        func take(_ l: MarketplaceListing) { taken.insert(l.gtin ?? l.sku) }
+        func adding(_ l: MarketplaceListing, refreshGroup: Int) -> [QuotaKey: Int64] { [Self.browse: taken.contains(l.gtin ?? l.sku) ? 0 : 1] }
+        func take(_ l: MarketplaceListing, refreshGroup: Int) { taken.insert(l.gtin ?? l.sku) }
         static let browse = QuotaKey(provider: "ebay", api: "browse")
     }
 

@@ -51,6 +51,29 @@ struct QuotaConfigTests {
         #expect(QuotaPolicy(config: loaded, jobs: []).limits == QuotaPolicy.documentedLimits)
     }
 
+    @Test("refresh_task_listings: eBay only, 1…100000, absent = the channel's default; errors at their line")
+    func refreshTaskListings() throws {
+        let (config, diagnostics, _) = Self.load(Self.ebay + "\nrefresh_task_listings = 250\n")
+        #expect(diagnostics.isEmpty, "\(diagnostics)")
+        #expect(try #require(config).marketplaces[.ebay]?.refreshTaskListings == 250)
+        #expect(try #require(Self.load(Self.ebay).config).marketplaces[.ebay]?.refreshTaskListings == nil)
+        let (bad, errors, file) = Self.load(Self.ebay + """
+
+            refresh_task_listings = 0
+
+            [marketplaces.amazon]
+            base_url = "https://sellingpartnerapi-na.amazon.com"
+            seller_id = "A1SELLER"
+            credentials = { client_id = "a", client_secret = "b", refresh_token = "c" }
+            refresh_task_listings = 20
+            """)
+        #expect(bad == nil)
+        #expect(errors == [
+            "\(file):4: \"marketplaces.ebay.refresh_task_listings\" is 0; allowed: 1…100000",
+            "\(file):10: \"marketplaces.amazon.refresh_task_listings\": only eBay refreshes remembered searches",
+        ])
+    }
+
     @Test("reserves adding up to exactly 100% are accepted")
     func exactlyAll() throws {
         let (config, diagnostics, _) = Self.load("""

@@ -23,8 +23,8 @@ struct SweepCapacityPlanTests {
     /// One call per distinct GTIN, as eBay's GTIN searches are counted.
     final class PerGTIN: CompetitionCallCounter {
         var taken = Set<String>()
-        func adding(_ l: MarketplaceListing) -> [QuotaKey: Int64] { [key: taken.contains(l.gtin ?? l.sku) ? 0 : 1] }
-        func take(_ l: MarketplaceListing) { taken.insert(l.gtin ?? l.sku) }
+        func adding(_ l: MarketplaceListing, refreshGroup: Int) -> [QuotaKey: Int64] { [key: taken.contains(l.gtin ?? l.sku) ? 0 : 1] }
+        func take(_ l: MarketplaceListing, refreshGroup: Int) { taken.insert(l.gtin ?? l.sku) }
         let key = QuotaKey(provider: "ebay", api: "browse")
     }
 
@@ -41,6 +41,27 @@ struct SweepCapacityPlanTests {
             if gtin.hasPrefix("r") { return CompetitionGroupKey("", refresh: true) }
             return CompetitionGroupKey(gtin, limit: gtin.hasSuffix("0") ? 2 : nil)
         }
+    }
+
+    @Test("refresh groups with a limit are cut in the order listings are taken (NAME#n, n = taken ÷ limit); other keys pass unchanged")
+    func refreshGroupCut() {
+        var cut = RefreshGroupCut()
+        let refresh = CompetitionGroupKey("", refresh: true, limit: 3), gtin = CompetitionGroupKey("G1"), batch = CompetitionGroupKey("B", limit: 2)
+        var ordinals: [Int] = [], names: [String] = []
+        for index in 0..<8 {
+            let place = cut.place(refresh)
+            #expect(place.key?.refresh == true && place.key?.limit == nil)
+            ordinals.append(place.ordinal)
+            names.append(place.key?.name ?? "-")
+            // A listing not taken (index 4) does not fill its group.
+            if index != 4 { cut.take(refresh) }
+            #expect(cut.place(gtin).key == gtin && cut.place(gtin).ordinal == 0)
+            #expect(cut.place(batch).key == batch && cut.place(nil).key == nil)
+            cut.take(gtin)
+            cut.take(batch)
+        }
+        #expect(ordinals == [0, 0, 0, 1, 1, 1, 1, 2])
+        #expect(names == ["#0", "#0", "#0", "#1", "#1", "#1", "#1", "#2"])
     }
 
     @Test("the decide wave's cut, listing by listing: refresh groups first, then each group in order of its first listing, a key's group closed at its limit; the same cut as grouping the whole list at once")

@@ -5,6 +5,7 @@ import FlipSyncStore
 import FlipSyncTestKit
 import Foundation
 import Logging
+import Synchronization
 import Testing
 
 /// The sweep sized from what its job has left: the real sandbox (production-equivalent eBay
@@ -24,7 +25,7 @@ struct CapacityWorld: Sendable {
     static let start = QuotaTests.at(2026, 6, 10, 18)
 
     static func with(listings: Int = 40, seed: UInt64 = 11, sharedGTINPercent: Int = 0, limits: SandboxLimits, extraConfig: String = "",
-                     ebayRate: (requests: Int, burst: Int)? = nil, ebayMarketplaceID: String? = nil,
+                     ebayRate: (requests: Int, burst: Int)? = nil, ebayMarketplaceID: String? = nil, ebayRefreshTaskListings: Int? = nil,
                      jobs: [String: String], _ body: @Sendable (CapacityWorld) async throws -> Void) async throws {
         let directory = NSTemporaryDirectory() + "flipsync-capacity-\(UInt64.random(in: 0...UInt64.max))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -36,7 +37,8 @@ struct CapacityWorld: Sendable {
         let sandbox = try await SandboxServer.start(configuration, clock: clock, logger: WorkflowHarness.quietLogger)
         do {
             let harness = WorkflowHarness(sandbox: sandbox, store: try RunStore(path: directory + "/flipsync.sqlite"), directory: directory)
-            try await body(try load(harness, clock: clock, extraConfig: extraConfig, jobs: jobs, ebayRate: ebayRate, ebayMarketplaceID: ebayMarketplaceID))
+            try await body(try load(harness, clock: clock, extraConfig: extraConfig, jobs: jobs, ebayRate: ebayRate, ebayMarketplaceID: ebayMarketplaceID,
+                                    ebayRefreshTaskListings: ebayRefreshTaskListings))
             await sandbox.stop()
         } catch {
             await sandbox.stop()
@@ -49,7 +51,7 @@ struct CapacityWorld: Sendable {
     /// given the ledger and the competitor memory (as `Runtime.open` does).
     static func load(_ harness: WorkflowHarness, clock: ManualClock, runClock: (any SchedulerClock)? = nil, extraConfig: String,
                      jobs: [String: String], offerMemory: Bool = true, ebayRate: (requests: Int, burst: Int)? = nil,
-                     ebayMarketplaceID: String? = nil) throws -> CapacityWorld {
+                     ebayMarketplaceID: String? = nil, ebayRefreshTaskListings: Int? = nil) throws -> CapacityWorld {
         let clock0 = clock
         let clock = runClock ?? clock0
         let base = try WorkflowWorld.load(harness, jobs: jobs, extraConfig: extraConfig, clock: clock)
@@ -62,6 +64,7 @@ struct CapacityWorld: Sendable {
         }
         // Another eBay site than the sandbox's offers (EBAY_US): no SKU has a published offer there.
         if let ebayMarketplaceID { config.marketplaces[.ebay]?.marketplaceID = ebayMarketplaceID }
+        if let ebayRefreshTaskListings { config.marketplaces[.ebay]?.refreshTaskListings = ebayRefreshTaskListings }
         let quota = QuotaStore(store: harness.store, policy: QuotaPolicy(config: config, jobs: base.catalog.jobs), clock: clock)
         let values = harness.sandbox.developmentCredentials(for: config)
         let services = ChannelFactory.services(
@@ -303,6 +306,55 @@ struct SweepCapacityTests {
             #expect(third.error == nil)
             #expect(w.requests(.search) == 3 * searches)
         }
+    }
+
+    @Test("a refresh is cut into tasks of refresh_task_listings listings, each reading only its GTINs' searches: getItems pooled per task exactly as the plan counted, the same decisions as one task")
+    func refreshCutIntoTasks() async throws {
+        struct Night: Sendable {
+            var decisions: [String] = [], tasks: [[String]] = [], getItems = 0, planned: String?, ids: [String: [String]] = [:]
+        }
+        func night(_ refreshTask: Int?) async throws -> Night {
+            let result = Mutex(Night())
+            try await CapacityWorld.with(limits: CapacityWorld.production(browse: 5_000), extraConfig: CapacityWorld.quotaConfig(browse: 5_000),
+                                         ebayRefreshTaskListings: refreshTask, jobs: ["sweep": CapacityWorld.job("research_days = 3")]) { w in
+                var out = Night()
+                defer { result.withLock { $0 = out } }
+                let store = w.world.harness.store
+                let (first, status) = try await w.run("sweep")
+                #expect(status == .succeeded, "\(first.error ?? "")")
+                let remembered = try store.rememberedSearches(marketplace: .ebay)
+                w.clock.advance(byMilliseconds: 86_400_000)
+                let (second, secondStatus) = try await w.run("sweep")
+                #expect(secondStatus == .succeeded, "\(second.error ?? "")")
+                for task in try store.tasks(runID: second.id) where task.key.contains(":refresh-") {
+                    let input = try #require(task.input.flatMap { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] })
+                    out.tasks.append(try #require(input["skus"] as? [String]))
+                }
+                // Each listing's remembered ids (every sandbox listing has a GTIN of its own, searched once).
+                for listing in try store.sweepListings(sweep: second.id, marketplace: .ebay) where try w.needsRead(listing) {
+                    let gtin = try #require(listing.gtin)
+                    let searches = remembered.filter { $0.key.hasPrefix(gtin + "|") }
+                    #expect(searches.count == 1, "\(gtin): \(searches.keys.sorted())")
+                    out.ids[listing.sku] = searches.first?.value.itemIDs
+                }
+                out.getItems = w.requests(.getItems)
+                out.planned = try #require(w.events.named("sweep-plan").last)["calls_planned.ebay/browse_get_items"]
+                out.decisions = try store.decisions(sweep: second.id).map {
+                    "\($0.sku) \($0.newPrice?.micros ?? -1) \($0.lowestCompetitorLanded?.micros ?? -1) \($0.offersConsidered) \($0.reason.rawValue)"
+                }.sorted()
+            }
+            return result.withLock { $0 }
+        }
+        let cut = try await night(7)
+        #expect(cut.tasks.count >= 3 && cut.tasks.allSatisfy { $0.count <= 7 }, "\(cut.tasks.map(\.count))")
+        // Each task pools its own listings' ids, 20 a call; the plan counted the same.
+        let expected = cut.tasks.map { skus in (Set(skus.flatMap { cut.ids[$0] ?? [] }).count + 19) / 20 }.reduce(0, +)
+        #expect(expected > (Set(cut.ids.values.flatMap { $0 }).count + 19) / 20, "the cut should cost calls a single pool would not")
+        #expect(cut.getItems == expected && cut.planned == "\(expected)", "made \(cut.getItems), planned \(cut.planned ?? "-"), expected \(expected)")
+        let whole = try await night(nil)
+        #expect(whole.tasks.count == 1)
+        #expect(whole.getItems == (Set(whole.ids.values.flatMap { $0 }).count + 19) / 20)
+        #expect(cut.decisions == whole.decisions && cut.decisions.count == 40)
     }
 
     @Test("research_days = 0: every sweep searches every GTIN again and never calls getItems")

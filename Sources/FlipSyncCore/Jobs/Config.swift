@@ -35,6 +35,9 @@ public struct FlipSyncConfig: Sendable {
         /// `daily_quota = { browse = 5000, … }` (eBay only): the API's daily call limit when eBay
         /// raised it (Application Growth Check); absent keys keep eBay's documented defaults.
         public var dailyQuota: [String: Int64] = [:]
+        /// `refresh_task_listings = 500` (eBay only): the most listings one decide task refreshes
+        /// from remembered searches (getItems); nil: the channel's default.
+        public var refreshTaskListings: Int?
     }
 
     /// A carrier rate-shopping API or an LLM endpoint: where it is, its credentials (names, not
@@ -386,11 +389,16 @@ public struct FlipSyncConfig: Sendable {
                 q.finish()
             }
         }
+        let refreshTask = t.integer("refresh_task_listings", in: 1...100_000)
+        if let refreshTask, name != .ebay {
+            t.error(refreshTask.line, "\"\(t.qualified("refresh_task_listings"))\": only eBay refreshes remembered searches")
+        }
         guard let url else { return nil }
         return Marketplace(name: name, baseURL: url, credentials: credentials, rateLimit: rate,
                            feePercent: feePercent?.value ?? Percent(partsPerMillion: 0),
                            feeFixed: feeFixed?.value ?? .zero(currency), marketplaceID: id?.value,
-                           tokenURL: tokenURL?.value, sellerID: sellerID?.value, dailyQuota: quotas)
+                           tokenURL: tokenURL?.value, sellerID: sellerID?.value, dailyQuota: quotas,
+                           refreshTaskListings: name == .ebay ? refreshTask?.value : nil)
     }
 
     /// `"5/s"`, `"100/min"`, `"1/2s"`.

@@ -20,6 +20,29 @@ public struct CompetitionGroupKey: Hashable, Sendable {
     }
 }
 
+/// Cuts refresh groups in the order listings are taken (a quota-sized sweep takes them in
+/// coverage order, then hands the builder their SKUs in SKU order): a refresh key with a
+/// `limit` becomes the key of its chunk, `NAME#n` without a limit, n = the listings taken
+/// with it so far ÷ `limit`. The quota counter is told n (`CompetitionCallCounter`), so what
+/// it pools per refresh task is exactly what each task reads.
+struct RefreshGroupCut {
+    private var taken: [String: Int] = [:]
+
+    /// The key a listing with `key` has if taken now, and its refresh group's ordinal (0 for
+    /// any key that is not a refresh key with a limit, which is kept as it is).
+    func place(_ key: CompetitionGroupKey?) -> (key: CompetitionGroupKey?, ordinal: Int) {
+        guard let key, key.refresh, let limit = key.limit, limit > 0 else { return (key, 0) }
+        let ordinal = (taken[key.name] ?? 0) / limit
+        return (CompetitionGroupKey("\(key.name)#\(ordinal)", refresh: true), ordinal)
+    }
+
+    /// A listing with `key` was taken into its group.
+    mutating func take(_ key: CompetitionGroupKey?) {
+        guard let key, key.refresh, key.limit != nil else { return }
+        taken[key.name, default: 0] += 1
+    }
+}
+
 /// The default grouper: each listing alone.
 public struct SingleListingGrouper: CompetitionGrouper {
     public init() {}

@@ -37,10 +37,19 @@ public struct CompetitionGroup: Sendable, Hashable {
 
 /// Counts, listing by listing in the order a sweep takes them, the quota calls reading their
 /// competition takes. `adding` is what one more listing adds to the listings taken so far (0
-/// for one whose search is already taken); `take` counts it in.
+/// for one whose search is already taken); `take` counts it in. `refreshGroup` is the ordinal
+/// of the refresh group the listing joins if the channel's grouper puts it in one (refresh
+/// groups with a `limit` are cut in the order listings are taken, `RefreshGroupCut`): calls
+/// pooled by one refresh task (eBay's getItems, 20 ids a call) are pooled within its group only.
 public protocol CompetitionCallCounter: AnyObject {
-    func adding(_ listing: MarketplaceListing) -> [QuotaKey: Int64]
-    func take(_ listing: MarketplaceListing)
+    func adding(_ listing: MarketplaceListing, refreshGroup: Int) -> [QuotaKey: Int64]
+    func take(_ listing: MarketplaceListing, refreshGroup: Int)
+}
+
+extension CompetitionCallCounter {
+    /// In refresh group 0 (a walk with one refresh group).
+    public func adding(_ listing: MarketplaceListing) -> [QuotaKey: Int64] { adding(listing, refreshGroup: 0) }
+    public func take(_ listing: MarketplaceListing) { take(listing, refreshGroup: 0) }
 }
 
 /// The rate a channel's competition reads are held to: `requestsPerSecond` with a bucket of
@@ -88,6 +97,10 @@ public struct RememberedSearch: Sendable, Hashable {
 public protocol CompetitorMemory: Sendable {
     /// Every remembered search of `marketplace`, by search key.
     func rememberedSearches(marketplace: MarketplaceName) throws -> [String: RememberedSearch]
+    /// The remembered searches of `marketplace` whose subject is one of `subjects`, by search
+    /// key. A key's subject is its text before the first `|` (eBay's GTIN), the whole key
+    /// when it has none.
+    func rememberedSearches(marketplace: MarketplaceName, subjects: [String]) throws -> [String: RememberedSearch]
     /// Replaces what `key`'s search found (ids in the order found) and when it was made.
     func rememberSearch(marketplace: MarketplaceName, key: String, _ search: RememberedSearch) async throws
     /// Drops ids a refresh no longer returned (ended listings) from every search of `marketplace`.

@@ -59,10 +59,12 @@ final class EbayCallCounter: CompetitionCallCounter {
     let refreshSince: Int64?
     let titleMatches: Bool
     let maxPages: Int64
-    /// GTINs whose search is taken, and remembered searches whose ids are taken.
+    /// GTINs whose search is taken, and, in the current refresh group, remembered searches
+    /// whose ids are taken and those ids.
     private var searchedGTINs = Set<String>()
     private var refreshedKeys = Set<String>()
     private var pooled = Set<String>()
+    private var refreshGroup = 0
 
     convenience init(remembered: [String: RememberedSearch], refreshSince: Int64?, titleMatches: Bool, maxResultsPerSearch: Int) {
         self.init(remembered: RememberedGTINSearches(remembered), refreshSince: refreshSince, titleMatches: titleMatches,
@@ -81,11 +83,16 @@ final class EbayCallCounter: CompetitionCallCounter {
         return remembered.newest(covering: listing, since: since)
     }
 
-    func adding(_ listing: MarketplaceListing) -> [QuotaKey: Int64] {
+    /// Each refresh group is one task's getItems calls: ids are pooled within it, 20 a call,
+    /// and a group starts with an empty pool.
+    func adding(_ listing: MarketplaceListing, refreshGroup group: Int) -> [QuotaKey: Int64] {
         var browse: Int64 = 0, getItems: Int64 = 0
         if let gtin = listing.gtin {
             if let entry = fresh(listing) {
-                if !refreshedKeys.contains(entry.key) {
+                let sameGroup = group == refreshGroup
+                if !sameGroup {
+                    getItems = Int64((Set(entry.search.itemIDs).count + 19) / 20)
+                } else if !refreshedKeys.contains(entry.key) {
                     // The ids not pooled yet, each once: a pass over this search's ids (the
                     // pool's own size must not matter — `Set.subtracting(pooled)` made the
                     // walk quadratic, 86 % of a second night's CPU at 20,000 listings).
@@ -103,9 +110,14 @@ final class EbayCallCounter: CompetitionCallCounter {
         return [Self.browse: browse, Self.getItems: getItems]
     }
 
-    func take(_ listing: MarketplaceListing) {
+    func take(_ listing: MarketplaceListing, refreshGroup group: Int) {
         guard let gtin = listing.gtin else { return }
         if let entry = fresh(listing) {
+            if group != refreshGroup {
+                refreshGroup = group
+                refreshedKeys = []
+                pooled = []
+            }
             if refreshedKeys.insert(entry.key).inserted { pooled.formUnion(entry.search.itemIDs) }
         } else {
             searchedGTINs.insert(gtin)

@@ -44,6 +44,11 @@ public struct EbayMarketplace: OfferDeferringMarketplace {
     public let maxResultsPerSearch: Int
     /// How many `getOffers` calls `activeListings` keeps in flight (the rate limiter still applies).
     public let offerReadsInFlight: Int
+    /// The most listings one decide task refreshes from remembered searches: the refresh group
+    /// is cut into tasks of this many (`competitionGrouper`), so a night that refreshes the
+    /// whole catalog holds one task's listings at a time, not the catalog's.
+    public let refreshTaskListings: Int
+    public static let defaultRefreshTaskListings = 500
     /// Each SKU's published offer as last read or set; nil: every SKU's offer is read each time.
     public let offerMemory: (any OfferMemory)?
     /// The time remembered offers are stamped with.
@@ -62,8 +67,10 @@ public struct EbayMarketplace: OfferDeferringMarketplace {
     public var name: MarketplaceName { .ebay }
 
     public init(client: EbayClient, ourUsername: String? = nil, maxResultsPerSearch: Int = 400, offerReadsInFlight: Int = 8,
+                refreshTaskListings: Int = EbayMarketplace.defaultRefreshTaskListings,
                 offerMemory: (any OfferMemory)? = nil, clock: any SchedulerClock = SystemSchedulerClock(), rememberEvery: Int = 100) {
         self.client = client
+        self.refreshTaskListings = max(1, refreshTaskListings)
         self.rememberEvery = max(1, rememberEvery)
         self.offerMemory = offerMemory
         self.clock = clock

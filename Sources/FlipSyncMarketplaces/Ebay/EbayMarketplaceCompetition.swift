@@ -40,7 +40,11 @@ extension EbayMarketplace {
                       memory: (any CompetitorMemory)? = nil, now: Int64 = 0) async throws -> [CompetitionLookup] {
         var results = [GTINResults?](repeating: nil, count: listings.count)
         if refresh, let memory {
-            let remembered = RememberedGTINSearches(try memory.rememberedSearches(marketplace: .ebay))
+            // Only the searches of this group's GTINs (a refresh task holds at most
+            // `refreshTaskListings` listings; the catalog's searches are not read).
+            var gtins: [String] = [], seenGTINs = Set<String>()
+            for listing in listings { if let gtin = listing.gtin, seenGTINs.insert(gtin).inserted { gtins.append(gtin) } }
+            let remembered = RememberedGTINSearches(try memory.rememberedSearches(marketplace: .ebay, subjects: gtins))
             var covering: [Int: RememberedGTINSearches.Entry] = [:], ids: [String] = [], seenKeys = Set<String>(), seenIDs = Set<String>()
             for (index, listing) in listings.enumerated() {
                 guard let entry = remembered.newest(covering: listing) else { continue }
@@ -121,10 +125,10 @@ extension EbayMarketplace {
     /// Listings sharing a GTIN in one group (their competition comes from one search), in order
     /// of each GTIN's first listing; a listing without a GTIN alone. Except that the listings
     /// whose GTIN has a search remembered at or after `options.refreshSince` covering their
-    /// condition form one group read with getItems (`refresh`), first, so the ids of all their
-    /// GTINs share calls, 20 a call.
+    /// condition are refreshed with getItems (`refresh`), first, in groups of at most
+    /// `refreshTaskListings`, so the ids of a group's GTINs share calls, 20 a call.
     public func competitionGrouper(options: CompetitionOptions) -> any CompetitionGrouper {
-        EbayGTINGrouper(remembered: Self.remembered(options), refreshSince: options.refreshSince)
+        EbayGTINGrouper(remembered: Self.remembered(options), refreshSince: options.refreshSince, refreshLimit: refreshTaskListings)
     }
 
     static func remembered(_ options: CompetitionOptions) -> RememberedGTINSearches {
@@ -136,7 +140,8 @@ extension EbayMarketplace {
     /// GTIN (listings sharing it are free, whatever their condition), counted as the most pages
     /// (200 results each, at most `maxResultsPerSearch`) a remembered search of that GTIN read,
     /// one when never searched; instead, for a listing whose GTIN has a fresh remembered search
-    /// covering its condition, that search's ids, getItems counted as ⌈ids of all taken / 20⌉;
+    /// covering its condition, that search's ids, getItems counted as ⌈ids of all taken / 20⌉
+    /// within each refresh group (each its own task's calls, `CompetitionCallCounter`);
     /// a keyword search (one call) per listing when `titleMatches` or the listing has no GTIN.
     public func competitionCallCounter(options: CompetitionOptions) -> (any CompetitionCallCounter)? {
         EbayCallCounter(remembered: Self.remembered(options), refreshSince: options.refreshSince, titleMatches: options.titleMatches,
@@ -203,10 +208,11 @@ extension EbayMarketplace {
 struct EbayGTINGrouper: CompetitionGrouper {
     let remembered: RememberedGTINSearches
     let refreshSince: Int64?
+    let refreshLimit: Int
 
     func key(for listing: MarketplaceListing) -> CompetitionGroupKey? {
         if let since = refreshSince, remembered.newest(covering: listing, since: since) != nil {
-            return CompetitionGroupKey("", refresh: true)
+            return CompetitionGroupKey("", refresh: true, limit: refreshLimit)
         }
         return listing.gtin.map { CompetitionGroupKey($0) }
     }

@@ -64,7 +64,7 @@ extension RepricingSweepPlan {
     static func capacity(_ listings: [MarketplaceListing], coverage: [String: ListingCoverage], sweep: Int64, max: Int?,
                          rate: CompetitionReadRate? = nil, timeout: TimeSpan? = nil, counter: (any CompetitionCallCounter)? = nil,
                          offerRate: CompetitionReadRate? = nil, remaining: [QuotaKey: Int64] = [:],
-                         needsRead: (MarketplaceListing) -> Bool = { _ in true }) -> Capacity {
+                         needsRead: (MarketplaceListing) -> Bool = { _ in true }, grouper: (any CompetitionGrouper)? = nil) -> Capacity {
         func rank(_ l: MarketplaceListing) -> (Int, Int64, String) {
             guard let c = coverage[l.sku] else { return (1, 0, l.sku) }
             return c.sweep == sweep ? (0, 0, l.sku) : (2, c.lastChecked, l.sku)
@@ -72,8 +72,14 @@ extension RepricingSweepPlan {
         var walk = CapacityWalk(total: listings.count, max: max, rate: rate, timeout: timeout, counter: counter,
                                 offerRate: offerRate, remaining: remaining)
         var taken: [MarketplaceListing] = []
+        var cut = RefreshGroupCut()
         for listing in listings.sorted(by: { rank($0) < rank($1) }) {
-            if walk.visit(listing, checkedByThisSweep: rank(listing).0 == 0, needsRead: needsRead(listing)) { taken.append(listing) }
+            let key = grouper?.key(for: listing)
+            if walk.visit(listing, checkedByThisSweep: rank(listing).0 == 0, needsRead: needsRead(listing),
+                          refreshGroup: cut.place(key).ordinal) {
+                taken.append(listing)
+                cut.take(key)
+            }
             if walk.stopped { break }
         }
         var result = walk.finish()
@@ -153,8 +159,9 @@ struct CapacityWalk {
         }
     }
 
-    /// The next listing in coverage order; true when it is taken.
-    mutating func visit(_ listing: MarketplaceListing, checkedByThisSweep: Bool, needsRead: Bool) -> Bool {
+    /// The next listing in coverage order; true when it is taken. `refreshGroup`: the ordinal
+    /// of the refresh group it joins if taken (`RefreshGroupCut`), told to the counter.
+    mutating func visit(_ listing: MarketplaceListing, checkedByThisSweep: Bool, needsRead: Bool, refreshGroup: Int = 0) -> Bool {
         if stopped { return false }
         if let max, taken >= max, max <= (timeoutCap ?? Int.max) {
             limitedBy = limitedBy ?? "max_listings_per_run"
@@ -176,7 +183,7 @@ struct CapacityWalk {
             return false
         }
         if let counter, !checkedByThisSweep, needsRead {
-            let adds = counter.adding(listing).filter { $0.value > 0 }
+            let adds = counter.adding(listing, refreshGroup: refreshGroup).filter { $0.value > 0 }
             if let over = adds.sorted(by: { $0.key < $1.key }).first(where: { key, calls in left[key].map { calls > $0 } ?? false }) {
                 limitedBy = limitedBy ?? "\(over.key.provider)/\(over.key.api) quota (\(remaining[over.key] ?? 0) calls left)"
                 onlyFree = true
@@ -189,7 +196,7 @@ struct CapacityWalk {
                 return false
             }
             if onlyFree && !adds.isEmpty { return false }
-            counter.take(listing)
+            counter.take(listing, refreshGroup: refreshGroup)
             timeoutCalls? -= calls
             for (key, calls) in adds {
                 left[key]? -= calls

@@ -219,8 +219,10 @@ public struct RepricingSweepPlan: WorkflowPlan {
     /// (`sweepSKUsInCoverageOrder`) and their listings and unit costs `snapshotPageSize` at a
     /// time (`decideInputs`; a listing needs a read when it has a cost and a quantity), until a
     /// count bound stops it. The listings taken that are `undecided` go into `groups` in SKU
-    /// order; meanwhile only their SKUs and grouping keys are kept, never the listings. The
-    /// walk's outcome is returned for the `plan` task.
+    /// order, a refresh group with a limit cut in coverage order (`RefreshGroupCut`, so the
+    /// walk's counter pools each refresh task's calls as the task makes them); meanwhile only
+    /// their SKUs and grouping keys are kept, never the listings. The walk's outcome is
+    /// returned for the `plan` task.
     func quotaSizedGroups(sweep: Int64, marketplace: MarketplaceName, into groups: inout CompetitionGroupBuilder<String>,
                           grouper: any CompetitionGrouper, undecided: (MarketplaceListing) -> Bool,
                           walk makeWalk: (Int) -> CapacityWalk) async throws -> Capacity {
@@ -228,15 +230,19 @@ public struct RepricingSweepPlan: WorkflowPlan {
         let order = try ledger.sweepSKUsInCoverageOrder(sweep: sweep, marketplace: marketplace, limit: Int.max)
         var walk = makeWalk(order.count)
         var taken: [(sku: String, key: CompetitionGroupKey?)] = []
+        // Refresh groups are cut here, in coverage order, so the counter pools per refresh task.
+        var cut = RefreshGroupCut()
         var start = 0
         pages: while start < order.count {
             let page = Array(order[start..<Swift.min(order.count, start + Self.snapshotPageSize)])
             start += page.count
             for input in try await ledger.decideInputs(sweep: sweep, marketplace: marketplace, skus: page) {
                 guard let listing = input.listing else { continue }
+                let key = grouper.key(for: listing), place = cut.place(key)
                 if walk.visit(listing, checkedByThisSweep: coverage[listing.sku]?.sweep == sweep,
-                              needsRead: input.cost != nil && listing.quantity > 0), undecided(listing) {
-                    taken.append((listing.sku, grouper.key(for: listing)))
+                              needsRead: input.cost != nil && listing.quantity > 0, refreshGroup: place.ordinal), undecided(listing) {
+                    taken.append((listing.sku, place.key))
+                    cut.take(key)
                 }
                 if walk.stopped { break pages }
             }
