@@ -1,4 +1,5 @@
 import FlipSyncCore
+import Foundation
 import GRDB
 
 /// One row of `competitor_items`: one competitor id a search found, at its position. A row that
@@ -19,10 +20,14 @@ struct CompetitorItemRow: Codable, LedgerRow {
         try fetchAllNamed(db, filter(sql: "marketplace = ?", arguments: [marketplace.rawValue]).order(sql: "search_key, position"))
     }
 
-    /// The items one search found, in the order found.
-    static func items(_ db: Database, marketplace: MarketplaceName, searchKey: String) throws -> [Self] {
-        try fetchAllNamed(db, filter(sql: "marketplace = ? AND search_key = ?", arguments: [marketplace.rawValue, searchKey])
-            .order(sql: "position"))
+    /// The items these searches found, by search key and in the order found; one statement.
+    static func items(_ db: Database, marketplace: MarketplaceName, searchKeys: [String]) throws -> [Self] {
+        let list = String(decoding: try JSONEncoder().encode(searchKeys), as: UTF8.self)
+        return try fetchAllNamed(db, sql: """
+            SELECT i.* FROM json_each(?) AS k CROSS JOIN competitor_items AS i
+              ON i.marketplace = ? AND i.search_key = k.value
+            ORDER BY i.search_key, i.position
+            """, arguments: [list, marketplace.rawValue])
     }
 }
 

@@ -1,4 +1,5 @@
 import FlipSyncCore
+import Foundation
 import GRDB
 
 /// One row of `competitor_searches`: when a search (marketplace and search key) last ran. A row
@@ -18,11 +19,19 @@ struct CompetitorSearchRow: Codable, LedgerRow {
     }
 
     /// The searches whose key's subject (its text before the first `|`, the whole key without
-    /// one) is `subject`: the key itself, or a range of the primary key (`subject|` up to
-    /// `subject}`, `}` being the byte after `|`, keys compared bytewise).
-    static func searches(_ db: Database, marketplace: MarketplaceName, subject: String) throws -> [Self] {
-        try fetchAllNamed(db, filter(sql: "marketplace = ? AND (search_key = ? OR (search_key >= ? AND search_key < ?))",
-                                     arguments: [marketplace.rawValue, subject, subject + "|", subject + "}"]))
+    /// one) is one of `subjects`: for each subject, the key itself and a range of the primary
+    /// key (`subject|` up to `subject}`, `}` being the byte after `|`, keys compared bytewise).
+    /// One statement; `CROSS JOIN` keeps the subjects the outer loop, so each is a search of
+    /// the primary key (an `OR` of the two, or the planner's own order, scans every key).
+    static func searches(_ db: Database, marketplace: MarketplaceName, subjects: [String]) throws -> [Self] {
+        let list = String(decoding: try JSONEncoder().encode(subjects), as: UTF8.self)
+        return try fetchAllNamed(db, sql: """
+            SELECT s.* FROM json_each(?) AS j CROSS JOIN competitor_searches AS s
+              ON s.marketplace = ? AND s.search_key = j.value
+            UNION ALL
+            SELECT s.* FROM json_each(?) AS j CROSS JOIN competitor_searches AS s
+              ON s.marketplace = ? AND s.search_key >= j.value || '|' AND s.search_key < j.value || '}'
+            """, arguments: [list, marketplace.rawValue, list, marketplace.rawValue])
     }
 }
 

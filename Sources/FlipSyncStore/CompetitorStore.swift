@@ -47,11 +47,11 @@ extension RunStore: CompetitorMemory {
         guard !wanted.isEmpty else { return [:] }
         return try read { db in
             var result: [String: RememberedSearch] = [:]
-            for subject in wanted {
-                for search in try CompetitorSearchRow.searches(db, marketplace: marketplace, subject: subject) {
-                    let ids = try CompetitorItemRow.items(db, marketplace: marketplace, searchKey: search.searchKey).map(\.itemId)
-                    result[search.searchKey] = RememberedSearch(itemIDs: ids, searchedAt: search.searchedAt)
-                }
+            for search in try CompetitorSearchRow.searches(db, marketplace: marketplace, subjects: wanted.sorted()) {
+                result[search.searchKey] = RememberedSearch(itemIDs: [], searchedAt: search.searchedAt)
+            }
+            for item in try CompetitorItemRow.items(db, marketplace: marketplace, searchKeys: result.keys.sorted()) {
+                result[item.searchKey]?.itemIDs.append(item.itemId)
             }
             return result
         }

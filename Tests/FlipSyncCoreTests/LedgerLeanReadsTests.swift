@@ -81,7 +81,7 @@ struct LedgerLeanReadsTests {
                                       clock: ManualClock(Timestamp(parsing: "2026-11-25T12:00:00Z")!))
         for calls in [0, 1, 3, 8, 17, 100] {
             for max in [nil, 5, 30] {
-                let reference = RepricingSweepPlan.capacity(listings, coverage: coverage, sweep: 9, max: max, counter: PerGTIN(),
+                let reference = try RepricingSweepPlan.capacity(listings, coverage: coverage, sweep: 9, max: max, counter: PerGTIN(),
                                                             remaining: [PerGTIN.browse: Int64(calls)],
                                                             needsRead: { costs[$0.sku] != nil && $0.quantity > 0 })
                 var groups = CompetitionGroupBuilder<String>()

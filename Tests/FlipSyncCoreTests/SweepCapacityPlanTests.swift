@@ -100,41 +100,41 @@ struct SweepCapacityPlanTests {
     }
 
     @Test("the walk: listings sharing a taken GTIN and listings needing no read are free; after the first that does not fit only free ones; the first bound hit is named")
-    func walk() {
+    func walk() throws {
         let listings = [Self.listing("A", "g1"), Self.listing("B", "g2"), Self.listing("C", "g1"), Self.listing("D", "g3"),
                         Self.listing("E", "g5", quantity: 0), Self.listing("F", "g4")]
         let browse = QuotaKey(provider: "ebay", api: "browse")
-        let quota = RepricingSweepPlan.capacity(listings, coverage: [:], sweep: 1, max: nil, counter: PerGTIN(),
+        let quota = try RepricingSweepPlan.capacity(listings, coverage: [:], sweep: 1, max: nil, counter: PerGTIN(),
                                                 remaining: [browse: 2], needsRead: { $0.quantity > 0 })
         #expect(quota.selected.map(\.sku) == ["A", "B", "C", "E"])
         #expect(quota.limitedBy == "ebay/browse quota (2 calls left)")
         #expect(quota.planned == [browse: 2])
-        let capped = RepricingSweepPlan.capacity(listings, coverage: [:], sweep: 1, max: 3, counter: PerGTIN(),
+        let capped = try RepricingSweepPlan.capacity(listings, coverage: [:], sweep: 1, max: 3, counter: PerGTIN(),
                                                  remaining: [browse: 10], needsRead: { $0.quantity > 0 })
         #expect(capped.selected.map(\.sku) == ["A", "B", "C"] && capped.limitedBy == "max_listings_per_run")
-        let enough = RepricingSweepPlan.capacity(listings, coverage: [:], sweep: 1, max: nil, counter: PerGTIN(),
+        let enough = try RepricingSweepPlan.capacity(listings, coverage: [:], sweep: 1, max: nil, counter: PerGTIN(),
                                                  remaining: [browse: 4], needsRead: { $0.quantity > 0 })
         #expect(enough.selected.count == 6 && enough.limitedBy == nil && enough.planned == [browse: 4])
         // 80% of 2.5 s at 0.5/s with a burst of 1: 1 + ⌊2 × 0.5⌋ = 2 requests of 2 listings.
         let rate = CompetitionReadRate(operation: "batch", requestsPerSecond: 0.5, burst: 1, listingsPerRequest: 2)
         #expect(rate.requests(in: 2_000) == 2 && rate.requests(in: 0) == 1)
-        let timed = RepricingSweepPlan.capacity(listings, coverage: [:], sweep: 1, max: nil, rate: rate, timeout: TimeSpan(milliseconds: 2_500))
+        let timed = try RepricingSweepPlan.capacity(listings, coverage: [:], sweep: 1, max: nil, rate: rate, timeout: TimeSpan(milliseconds: 2_500))
         #expect(timed.selected.map(\.sku) == ["A", "B", "C", "D"] && timed.limitedBy == "timeout" && timed.timeoutListings == 4)
         // A rate that counts calls (eBay's Browse): the same 2 requests bound the GTIN searches, not
         // the listings; a listing sharing a taken GTIN or needing no read is free, as under a quota.
         let browseRate = CompetitionReadRate(operation: "browse", requestsPerSecond: 0.5, burst: 1, listingsPerRequest: 1, countsCalls: true)
-        let calls = RepricingSweepPlan.capacity(listings, coverage: [:], sweep: 1, max: nil, rate: browseRate, timeout: TimeSpan(milliseconds: 2_500),
+        let calls = try RepricingSweepPlan.capacity(listings, coverage: [:], sweep: 1, max: nil, rate: browseRate, timeout: TimeSpan(milliseconds: 2_500),
                                                 counter: PerGTIN(), remaining: [browse: 10], needsRead: { $0.quantity > 0 })
         #expect(calls.selected.map(\.sku) == ["A", "B", "C", "E"] && calls.limitedBy == "timeout" && calls.timeoutRequests == 2
                 && calls.timeoutListings == 4 && calls.planned == [browse: 2])
         // A checked listing goes after the never checked; A shares C's GTIN, so it is still free.
-        let later = RepricingSweepPlan.capacity(listings, coverage: ["A": ListingCoverage(lastChecked: 5, sweep: 0)], sweep: 1, max: nil,
+        let later = try RepricingSweepPlan.capacity(listings, coverage: ["A": ListingCoverage(lastChecked: 5, sweep: 0)], sweep: 1, max: nil,
                                                 counter: PerGTIN(), remaining: [browse: 2], needsRead: { $0.quantity > 0 })
         #expect(later.selected.map(\.sku) == ["A", "B", "C", "E"] && later.planned == [browse: 2])
     }
 
     @Test("pending listings (eBay offers not read yet): each taken counts one offer read against its own room in the timeout; once one does not fit none does; a pending hold still fits under a spent quota")
-    func pendingOfferReads() {
+    func pendingOfferReads() throws {
         func pending(_ sku: String, _ gtin: String, quantity: Int = 1) -> MarketplaceListing {
             var l = Self.listing(sku, gtin, quantity: quantity)
             l.listingID = ""
@@ -146,7 +146,7 @@ struct SweepCapacityPlanTests {
         let browse = QuotaKey(provider: "ebay", api: "browse")
         // 80% of 2.5 s at 0.5/s with a burst of 1: 1 + ⌊2 × 0.5⌋ = 2 offer reads.
         let offers = CompetitionReadRate(operation: "getOffers", requestsPerSecond: 0.5, burst: 1, listingsPerRequest: 1)
-        let timed = RepricingSweepPlan.capacity(listings, coverage: [:], sweep: 1, max: nil, timeout: TimeSpan(milliseconds: 2_500),
+        let timed = try RepricingSweepPlan.capacity(listings, coverage: [:], sweep: 1, max: nil, timeout: TimeSpan(milliseconds: 2_500),
                                                 counter: PerGTIN(), offerRate: offers, remaining: [browse: 10], needsRead: { $0.quantity > 0 })
         // A and C read their offers (C's search is A's); D does not fit, nor E; F would add a search after that.
         #expect(timed.selected.map(\.sku) == ["A", "B", "C"] && timed.limitedBy == "timeout", "\(timed.selected.map(\.sku))")
@@ -156,7 +156,7 @@ struct SweepCapacityPlanTests {
         #expect(record.journalFields.contains { $0 == ("offer_reads_planned", "2") } && record.journalFields.contains { $0 == ("offer_reads_room", "2") })
         // With room for the reads but one Browse call left: the quota binds; pending listings adding
         // no quota call (C shares A's search, E is out of stock) are still taken.
-        let quota = RepricingSweepPlan.capacity(listings, coverage: [:], sweep: 1, max: nil, timeout: TimeSpan(milliseconds: 60_000),
+        let quota = try RepricingSweepPlan.capacity(listings, coverage: [:], sweep: 1, max: nil, timeout: TimeSpan(milliseconds: 60_000),
                                                 counter: PerGTIN(), offerRate: offers, remaining: [browse: 1], needsRead: { $0.quantity > 0 })
         #expect(quota.selected.map(\.sku) == ["A", "C", "E"] && quota.limitedBy == "ebay/browse quota (1 calls left)",
                 "\(quota.selected.map(\.sku)) \(quota.limitedBy ?? "")")

@@ -70,7 +70,7 @@ struct AmazonBatchPricingTests {
             #expect(h.state.requestCounts[SandboxRoute.amazonListingOffersBatch.rawValue] == nil)
             let active = try await h.marketplace.activeListings()
             try #require(active.count >= 45)
-            let groups = h.marketplace.competitionGroups(Array(active.prefix(45)))
+            let groups = try h.marketplace.competitionGroups(Array(active.prefix(45)))
             #expect(groups.map(\.count) == [20, 20, 5])
             _ = try await h.marketplace.competitions(for: Array(active.prefix(45)))
             #expect(h.state.requestCounts[SandboxRoute.amazonListingOffersBatch.rawValue] == 3)

@@ -20,7 +20,7 @@ struct EbayGTINSharingTests {
                 listing.condition = .new
                 return listing
             }
-            let groups = marketplace.competitionGroups(listings)
+            let groups = try marketplace.competitionGroups(listings)
             #expect(groups.count == 4 && groups.allSatisfy { $0.count == 3 && Set($0.map(\.gtin)).count == 1 })
 
             let before = h.sandbox.state.requestCounts[SandboxRoute.search.rawValue] ?? 0

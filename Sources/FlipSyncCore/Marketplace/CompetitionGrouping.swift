@@ -3,6 +3,14 @@
 public protocol CompetitionGrouper {
     /// The group `listing` joins; nil: a group of its own.
     func key(for listing: MarketplaceListing) -> CompetitionGroupKey?
+    /// Told each page of listings before their keys are asked: a grouper that reads remembered
+    /// searches reads those of the page's listings only, never the catalog's. An error (the
+    /// ledger unreadable) fails the plan.
+    func prepare(_ listings: [MarketplaceListing]) throws
+}
+
+extension CompetitionGrouper {
+    public func prepare(_ listings: [MarketplaceListing]) throws {}
 }
 
 /// Listings with equal keys share a group, at most `limit` listings a group (a full group is
@@ -112,8 +120,9 @@ public struct CompetitionGroupBuilder<Element> {
 
 extension Marketplace {
     /// `listings` cut into groups by `competitionGrouper(options:)`, as the sweep cuts them.
-    public func competitionGroups(_ listings: [MarketplaceListing], options: CompetitionOptions) -> [CompetitionGroup] {
+    public func competitionGroups(_ listings: [MarketplaceListing], options: CompetitionOptions) throws -> [CompetitionGroup] {
         let grouper = competitionGrouper(options: options)
+        try grouper.prepare(listings)
         var builder = CompetitionGroupBuilder<MarketplaceListing>()
         for listing in listings { builder.add(listing, key: grouper.key(for: listing)) }
         let (placed, groups) = builder.build()
@@ -121,7 +130,7 @@ extension Marketplace {
     }
 
     /// The groups with nothing remembered (no refresh group).
-    public func competitionGroups(_ listings: [MarketplaceListing]) -> [[MarketplaceListing]] {
-        competitionGroups(listings, options: CompetitionOptions(titleMatches: false)).map(\.listings)
+    public func competitionGroups(_ listings: [MarketplaceListing]) throws -> [[MarketplaceListing]] {
+        try competitionGroups(listings, options: CompetitionOptions(titleMatches: false)).map(\.listings)
     }
 }

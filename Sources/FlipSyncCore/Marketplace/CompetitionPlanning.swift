@@ -44,9 +44,12 @@ public struct CompetitionGroup: Sendable, Hashable {
 public protocol CompetitionCallCounter: AnyObject {
     func adding(_ listing: MarketplaceListing, refreshGroup: Int) -> [QuotaKey: Int64]
     func take(_ listing: MarketplaceListing, refreshGroup: Int)
+    /// Told each page of listings before they are counted (see `CompetitionGrouper.prepare`).
+    func prepare(_ listings: [MarketplaceListing]) throws
 }
 
 extension CompetitionCallCounter {
+    public func prepare(_ listings: [MarketplaceListing]) throws {}
     /// In refresh group 0 (a walk with one refresh group).
     public func adding(_ listing: MarketplaceListing) -> [QuotaKey: Int64] { adding(listing, refreshGroup: 0) }
     public func take(_ listing: MarketplaceListing) { take(listing, refreshGroup: 0) }

@@ -22,6 +22,13 @@ struct RememberedGTINSearches {
         }
     }
 
+    /// The remembered searches of the GTINs of `listings` (one read, whatever their number).
+    init(memory: any CompetitorMemory, listings: [MarketplaceListing]) throws {
+        var gtins: [String] = [], seen = Set<String>()
+        for listing in listings { if let gtin = listing.gtin, seen.insert(gtin).inserted { gtins.append(gtin) } }
+        self.init(gtins.isEmpty ? [:] : try memory.rememberedSearches(marketplace: .ebay, subjects: gtins))
+    }
+
     /// The newest search of the listing's GTIN whose filter covered its condition, made at or after `since`.
     func newest(covering listing: MarketplaceListing, since: Int64? = nil) -> Entry? {
         guard let gtin = listing.gtin else { return nil }
@@ -55,7 +62,9 @@ final class EbayCallCounter: CompetitionCallCounter {
     static let browse = QuotaKey(provider: "ebay", api: "browse")
     static let getItems = QuotaKey(provider: "ebay", api: "browse_get_items")
 
-    let remembered: RememberedGTINSearches
+    /// Every remembered search (tests), or those of the page `prepare` was last told.
+    private var remembered: RememberedGTINSearches
+    let memory: (any CompetitorMemory)?
     let refreshSince: Int64?
     let titleMatches: Bool
     let maxPages: Int64
@@ -66,16 +75,30 @@ final class EbayCallCounter: CompetitionCallCounter {
     private var pooled = Set<String>()
     private var refreshGroup = 0
 
+    /// Over `remembered`, whatever the listings (`prepare` reads nothing).
     convenience init(remembered: [String: RememberedSearch], refreshSince: Int64?, titleMatches: Bool, maxResultsPerSearch: Int) {
-        self.init(remembered: RememberedGTINSearches(remembered), refreshSince: refreshSince, titleMatches: titleMatches,
+        self.init(remembered: RememberedGTINSearches(remembered), memory: nil, refreshSince: refreshSince, titleMatches: titleMatches,
                   maxResultsPerSearch: maxResultsPerSearch)
     }
 
-    init(remembered: RememberedGTINSearches, refreshSince: Int64?, titleMatches: Bool, maxResultsPerSearch: Int) {
+    /// Over `memory`'s searches of each page it is told (`prepare`).
+    convenience init(memory: (any CompetitorMemory)?, refreshSince: Int64?, titleMatches: Bool, maxResultsPerSearch: Int) {
+        self.init(remembered: RememberedGTINSearches([:]), memory: memory, refreshSince: refreshSince, titleMatches: titleMatches,
+                  maxResultsPerSearch: maxResultsPerSearch)
+    }
+
+    private init(remembered: RememberedGTINSearches, memory: (any CompetitorMemory)?, refreshSince: Int64?, titleMatches: Bool,
+                 maxResultsPerSearch: Int) {
         self.remembered = remembered
+        self.memory = memory
         self.refreshSince = refreshSince
         self.titleMatches = titleMatches
         maxPages = Int64(max(1, (maxResultsPerSearch + 199) / 200))
+    }
+
+    func prepare(_ listings: [MarketplaceListing]) throws {
+        guard let memory else { return }
+        remembered = try RememberedGTINSearches(memory: memory, listings: listings)
     }
 
     private func fresh(_ listing: MarketplaceListing) -> RememberedGTINSearches.Entry? {

@@ -42,9 +42,7 @@ extension EbayMarketplace {
         if refresh, let memory {
             // Only the searches of this group's GTINs (a refresh task holds at most
             // `refreshTaskListings` listings; the catalog's searches are not read).
-            var gtins: [String] = [], seenGTINs = Set<String>()
-            for listing in listings { if let gtin = listing.gtin, seenGTINs.insert(gtin).inserted { gtins.append(gtin) } }
-            let remembered = RememberedGTINSearches(try memory.rememberedSearches(marketplace: .ebay, subjects: gtins))
+            let remembered = try RememberedGTINSearches(memory: memory, listings: listings)
             var covering: [Int: RememberedGTINSearches.Entry] = [:], ids: [String] = [], seenKeys = Set<String>(), seenIDs = Set<String>()
             for (index, listing) in listings.enumerated() {
                 guard let entry = remembered.newest(covering: listing) else { continue }
@@ -127,12 +125,10 @@ extension EbayMarketplace {
     /// whose GTIN has a search remembered at or after `options.refreshSince` covering their
     /// condition are refreshed with getItems (`refresh`), first, in groups of at most
     /// `refreshTaskListings`, so the ids of a group's GTINs share calls, 20 a call.
+    /// The remembered searches it looks at are those of the page of listings it was last told
+    /// (`prepare`), never the catalog's.
     public func competitionGrouper(options: CompetitionOptions) -> any CompetitionGrouper {
-        EbayGTINGrouper(remembered: Self.remembered(options), refreshSince: options.refreshSince, refreshLimit: refreshTaskListings)
-    }
-
-    static func remembered(_ options: CompetitionOptions) -> RememberedGTINSearches {
-        RememberedGTINSearches((try? options.memory?.rememberedSearches(marketplace: .ebay)) ?? [:])
+        EbayGTINGrouper(memory: options.memory, refreshSince: options.refreshSince, refreshLimit: refreshTaskListings)
     }
 
     /// Browse calls (`ebay/browse`) and getItems calls (`ebay/browse_get_items`) a sweep's
@@ -144,7 +140,7 @@ extension EbayMarketplace {
     /// within each refresh group (each its own task's calls, `CompetitionCallCounter`);
     /// a keyword search (one call) per listing when `titleMatches` or the listing has no GTIN.
     public func competitionCallCounter(options: CompetitionOptions) -> (any CompetitionCallCounter)? {
-        EbayCallCounter(remembered: Self.remembered(options), refreshSince: options.refreshSince, titleMatches: options.titleMatches,
+        EbayCallCounter(memory: options.memory, refreshSince: options.refreshSince, titleMatches: options.titleMatches,
                         maxResultsPerSearch: maxResultsPerSearch)
     }
 
@@ -205,10 +201,23 @@ extension EbayMarketplace {
 }
 
 /// eBay's cut: by GTIN, with the listings a fresh remembered search covers in one refresh group.
-struct EbayGTINGrouper: CompetitionGrouper {
-    let remembered: RememberedGTINSearches
+final class EbayGTINGrouper: CompetitionGrouper {
+    let memory: (any CompetitorMemory)?
     let refreshSince: Int64?
     let refreshLimit: Int
+    /// The remembered searches of the page `prepare` was last told.
+    private var remembered = RememberedGTINSearches([:])
+
+    init(memory: (any CompetitorMemory)?, refreshSince: Int64?, refreshLimit: Int) {
+        self.memory = memory
+        self.refreshSince = refreshSince
+        self.refreshLimit = refreshLimit
+    }
+
+    func prepare(_ listings: [MarketplaceListing]) throws {
+        guard let memory, refreshSince != nil else { return }
+        remembered = try RememberedGTINSearches(memory: memory, listings: listings)
+    }
 
     func key(for listing: MarketplaceListing) -> CompetitionGroupKey? {
         if let since = refreshSince, remembered.newest(covering: listing, since: since) != nil {

@@ -6,7 +6,8 @@ extension RepricingSweepPlan {
     /// listing checked now: every listing is checked within ⌈listings / max⌉ runs.
     static func selected(_ listings: [MarketplaceListing], coverage: [String: ListingCoverage], sweep: Int64,
                          max: Int?) -> [MarketplaceListing] {
-        capacity(listings, coverage: coverage, sweep: sweep, max: max).selected
+        // Without a counter or grouper nothing is read, so nothing can throw.
+        (try? capacity(listings, coverage: coverage, sweep: sweep, max: max).selected) ?? []
     }
 
     /// The share of what is left of a run's timeout, once its listings are read, that its
@@ -64,13 +65,15 @@ extension RepricingSweepPlan {
     static func capacity(_ listings: [MarketplaceListing], coverage: [String: ListingCoverage], sweep: Int64, max: Int?,
                          rate: CompetitionReadRate? = nil, timeout: TimeSpan? = nil, counter: (any CompetitionCallCounter)? = nil,
                          offerRate: CompetitionReadRate? = nil, remaining: [QuotaKey: Int64] = [:],
-                         needsRead: (MarketplaceListing) -> Bool = { _ in true }, grouper: (any CompetitionGrouper)? = nil) -> Capacity {
+                         needsRead: (MarketplaceListing) -> Bool = { _ in true }, grouper: (any CompetitionGrouper)? = nil) throws -> Capacity {
         func rank(_ l: MarketplaceListing) -> (Int, Int64, String) {
             guard let c = coverage[l.sku] else { return (1, 0, l.sku) }
             return c.sweep == sweep ? (0, 0, l.sku) : (2, c.lastChecked, l.sku)
         }
         var walk = CapacityWalk(total: listings.count, max: max, rate: rate, timeout: timeout, counter: counter,
                                 offerRate: offerRate, remaining: remaining)
+        try walk.prepare(listings)
+        try grouper?.prepare(listings)
         var taken: [MarketplaceListing] = []
         var cut = RefreshGroupCut()
         for listing in listings.sorted(by: { rank($0) < rank($1) }) {
@@ -157,6 +160,11 @@ struct CapacityWalk {
             result.rate = rate
             result.timeout = timeout
         }
+    }
+
+    /// Tells the counter the next page of listings before they are visited.
+    func prepare(_ listings: [MarketplaceListing]) throws {
+        try counter?.prepare(listings)
     }
 
     /// The next listing in coverage order; true when it is taken. `refreshGroup`: the ordinal

@@ -205,7 +205,7 @@ public struct RepricingSweepPlan: WorkflowPlan {
                 next.add(plan: PlannedTask(key: "plan:\(marketplace.rawValue)", agent: "plan",
                                            input: capacity.record(marketplace: marketplace)), marketplace: marketplace)
             } else {
-                try forEachSelectedWithoutQuota(sweep: sweep, marketplace: marketplace) { listing in
+                try forEachSelectedWithoutQuota(sweep: sweep, marketplace: marketplace, page: grouper.prepare) { listing in
                     if undecided(listing) { groups.add(listing.sku, key: grouper.key(for: listing)) }
                 }
             }
@@ -236,7 +236,12 @@ public struct RepricingSweepPlan: WorkflowPlan {
         pages: while start < order.count {
             let page = Array(order[start..<Swift.min(order.count, start + Self.snapshotPageSize)])
             start += page.count
-            for input in try await ledger.decideInputs(sweep: sweep, marketplace: marketplace, skus: page) {
+            let inputs = try await ledger.decideInputs(sweep: sweep, marketplace: marketplace, skus: page)
+            // The grouper and the counter read what they need of this page (remembered searches).
+            let listings = inputs.compactMap(\.listing)
+            try grouper.prepare(listings)
+            try walk.prepare(listings)
+            for input in inputs {
                 guard let listing = input.listing else { continue }
                 let key = grouper.key(for: listing), place = cut.place(key)
                 if walk.visit(listing, checkedByThisSweep: coverage[listing.sku]?.sweep == sweep,
@@ -260,9 +265,10 @@ public struct RepricingSweepPlan: WorkflowPlan {
     /// `body` in SKU order. The same selection made in the ledger: the snapshot counted
     /// (`coverageCounts`), the `max` SKUs in coverage order read when it has more
     /// (`sweepSKUsInCoverageOrder`, SKUs only), and the snapshot read a page of
-    /// `snapshotPageSize` at a time by SKU; no listing is held past its page, and no coverage
-    /// map of every listing is read.
+    /// `snapshotPageSize` at a time by SKU, each page told to `pageRead` first; no listing is
+    /// held past its page, and no coverage map of every listing is read.
     func forEachSelectedWithoutQuota(sweep: Int64, marketplace: MarketplaceName,
+                                     page pageRead: ([MarketplaceListing]) throws -> Void = { _ in },
                                      _ body: (MarketplaceListing) throws -> Void) throws {
         var chosen: Set<String>?
         if let max = parameters.maxListingsPerRun, try ledger.coverageCounts(sweep: sweep, marketplace: marketplace).listings > max {
@@ -271,6 +277,7 @@ public struct RepricingSweepPlan: WorkflowPlan {
         var after: String?
         while true {
             let page = try ledger.sweepListings(sweep: sweep, marketplace: marketplace, after: after, limit: Self.snapshotPageSize)
+            try pageRead(page)
             for listing in page where chosen.map({ $0.contains(listing.sku) }) ?? true { try body(listing) }
             guard page.count == Self.snapshotPageSize, let last = page.last else { break }
             after = last.sku
