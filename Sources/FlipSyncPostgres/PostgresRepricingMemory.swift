@@ -108,20 +108,27 @@ extension PostgresRepricingLedger {
     // MARK: - CompetitorMemory
 
     public func rememberedSearches(marketplace: MarketplaceName) throws(LedgerError) -> [String: RememberedSearch] {
-        try searches(where: "marketplace = $1", [.text(marketplace.rawValue)])
+        var result = try searches(where: "marketplace = $1", [.text(marketplace.rawValue)])
+        try addItems(to: &result, where: "marketplace = $1", [.text(marketplace.rawValue)])
+        return result
     }
 
-    /// One statement per table for any number of subjects (`split_part` is the key's text
-    /// before its first `|`, the whole key without one).
+    /// Two statements for any number of subjects: the searches (`split_part` is the key's text
+    /// before its first `|`, the whole key without one; no index has it, so this one reads the
+    /// marketplace's searches), then their ids by exact key (the primary key of
+    /// `competitor_items`, never a scan of every id).
     public func rememberedSearches(marketplace: MarketplaceName, subjects: [String]) throws(LedgerError) -> [String: RememberedSearch] {
         let wanted = Array(Set(subjects.filter { !$0.utf8.contains(UInt8(ascii: "|")) })).sorted()
         guard !wanted.isEmpty else { return [:] }
-        return try searches(where: "marketplace = $1 AND split_part(search_key, '|', 1) IN (SELECT json_array_elements_text($2::json))",
-                            [.text(marketplace.rawValue), try Self.jsonList(wanted)])
+        var result = try searches(where: "marketplace = $1 AND split_part(search_key, '|', 1) IN (SELECT json_array_elements_text($2::json))",
+                                  [.text(marketplace.rawValue), try Self.jsonList(wanted)])
+        guard !result.isEmpty else { return [:] }
+        try addItems(to: &result, where: "marketplace = $1 AND search_key IN (SELECT json_array_elements_text($2::json))",
+                     [.text(marketplace.rawValue), try Self.jsonList(result.keys.sorted())])
+        return result
     }
 
-    /// The searches matching `condition` (on `marketplace` and `search_key`, columns of both
-    /// tables), with their ids in the order found; a row that does not decode is an error.
+    /// The searches matching `condition`, without their ids; a row that does not decode is an error.
     private func searches(where condition: String, _ values: [LedgerValue]) throws(LedgerError) -> [String: RememberedSearch] {
         var result: [String: RememberedSearch] = [:]
         for row in try session.rows("SELECT marketplace, search_key, searched_at FROM competitor_searches WHERE \(condition)",
@@ -131,6 +138,13 @@ extension PostgresRepricingLedger {
                 result[try row.get("search_key")] = RememberedSearch(itemIDs: [], searchedAt: try row.get("searched_at"))
             }
         }
+        return result
+    }
+
+    /// The ids of the `competitor_items` rows matching `condition`, appended to their searches
+    /// in `result` in the order found; a row that does not decode is an error.
+    private func addItems(to result: inout [String: RememberedSearch], where condition: String,
+                          _ values: [LedgerValue]) throws(LedgerError) {
         for row in try session.rows("""
             SELECT marketplace, search_key, item_id, position FROM competitor_items WHERE \(condition)
             ORDER BY search_key COLLATE "C", position
@@ -141,7 +155,6 @@ extension PostgresRepricingLedger {
                 result[try row.get("search_key", as: String.self)]?.itemIDs.append(try row.get("item_id"))
             }
         }
-        return result
     }
 
     /// One transaction of two statements, from async code (the caller suspends): the search
