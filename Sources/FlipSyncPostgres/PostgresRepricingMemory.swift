@@ -118,7 +118,7 @@ extension PostgresRepricingLedger {
     /// marketplace's searches), then their ids by exact key (the primary key of
     /// `competitor_items`, never a scan of every id).
     public func rememberedSearches(marketplace: MarketplaceName, subjects: [String]) throws(LedgerError) -> [String: RememberedSearch] {
-        let wanted = Array(Set(subjects.filter { !$0.utf8.contains(UInt8(ascii: "|")) })).sorted()
+        let wanted = searchSubjects(subjects)
         guard !wanted.isEmpty else { return [:] }
         var result = try searches(where: "marketplace = $1 AND split_part(search_key, '|', 1) IN (SELECT json_array_elements_text($2::json))",
                                   [.text(marketplace.rawValue), try Self.jsonList(wanted)])

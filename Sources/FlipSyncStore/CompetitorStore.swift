@@ -42,12 +42,11 @@ extension RunStore: CompetitorMemory {
     }
 
     public func rememberedSearches(marketplace: MarketplaceName, subjects: [String]) throws -> [String: RememberedSearch] {
-        // A subject never holds a `|` (a key's subject ends at its first one).
-        let wanted = Set(subjects.filter { !$0.utf8.contains(UInt8(ascii: "|")) })
+        let wanted = searchSubjects(subjects)
         guard !wanted.isEmpty else { return [:] }
         return try read { db in
             var result: [String: RememberedSearch] = [:]
-            for search in try CompetitorSearchRow.searches(db, marketplace: marketplace, subjects: wanted.sorted()) {
+            for search in try CompetitorSearchRow.searches(db, marketplace: marketplace, subjects: wanted) {
                 result[search.searchKey] = RememberedSearch(itemIDs: [], searchedAt: search.searchedAt)
             }
             for item in try CompetitorItemRow.items(db, marketplace: marketplace, searchKeys: result.keys.sorted()) {

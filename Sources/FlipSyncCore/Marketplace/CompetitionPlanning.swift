@@ -48,6 +48,12 @@ public protocol CompetitionCallCounter: AnyObject {
     func prepare(_ listings: [MarketplaceListing]) throws
 }
 
+/// The subjects a `rememberedSearches(marketplace:subjects:)` looks for: each once, sorted, and
+/// none holding a `|` (a key's subject ends at its first one, so such a subject has no search).
+public func searchSubjects(_ subjects: [String]) -> [String] {
+    Array(Set(subjects.filter { !$0.utf8.contains(UInt8(ascii: "|")) })).sorted()
+}
+
 extension CompetitionCallCounter {
     public func prepare(_ listings: [MarketplaceListing]) throws {}
     /// In refresh group 0 (a walk with one refresh group).

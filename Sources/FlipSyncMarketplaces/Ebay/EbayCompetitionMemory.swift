@@ -112,16 +112,15 @@ final class EbayCallCounter: CompetitionCallCounter {
         var browse: Int64 = 0, getItems: Int64 = 0
         if let gtin = listing.gtin {
             if let entry = fresh(listing) {
-                let sameGroup = group == refreshGroup
-                if !sameGroup {
-                    getItems = Int64((Set(entry.search.itemIDs).count + 19) / 20)
-                } else if !refreshedKeys.contains(entry.key) {
+                // Another group than the current one starts with an empty pool.
+                let sameGroup = group == refreshGroup, pool = sameGroup ? pooled : []
+                if !sameGroup || !refreshedKeys.contains(entry.key) {
                     // The ids not pooled yet, each once: a pass over this search's ids (the
                     // pool's own size must not matter — `Set.subtracting(pooled)` made the
                     // walk quadratic, 86 % of a second night's CPU at 20,000 listings).
                     var new = Set<String>()
-                    for id in entry.search.itemIDs where !pooled.contains(id) { new.insert(id) }
-                    let before = Int64(pooled.count), after = before + Int64(new.count)
+                    for id in entry.search.itemIDs where !pool.contains(id) { new.insert(id) }
+                    let before = Int64(pool.count), after = before + Int64(new.count)
                     getItems = (after + 19) / 20 - (before + 19) / 20
                 }
             } else if !searchedGTINs.contains(gtin) {
