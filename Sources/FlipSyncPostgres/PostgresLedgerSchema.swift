@@ -539,7 +539,18 @@ public enum PostgresLedgerSchema {
             )
             """,
         ]),
+        // A search's subject is its key's text before the first `|` (the GTIN of eBay's
+        // `GTIN|conditionIds`). Without this index a task's lookup by subject reads every
+        // search of the marketplace; SQLite's step is empty (a primary-key range does it there).
+        ("m17-search-subjects: remembered searches found by subject", [
+            "CREATE INDEX competitor_searches_by_subject ON competitor_searches (marketplace, split_part(search_key, '|', 1))",
+        ]),
     ]
+
+    /// Indexes only the PostgreSQL ledger has (name → table), and why: every other index is in
+    /// both dialects. `competitor_searches_by_subject` (m17) answers a lookup by subject, which
+    /// SQLite makes as a range of the primary key (`CompetitorSearchRow.searches`).
+    public static let postgresOnlyIndexes: [String: String] = ["competitor_searches_by_subject": "competitor_searches"]
 
     /// The ledger's tables (the order they are created in, so parents before children).
     public static let tables: [String] = [

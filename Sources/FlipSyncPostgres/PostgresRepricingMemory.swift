@@ -114,24 +114,32 @@ extension PostgresRepricingLedger {
     }
 
     /// Two statements for any number of subjects: the searches (`split_part` is the key's text
-    /// before its first `|`, the whole key without one; no index has it, so this one reads the
-    /// marketplace's searches), then their ids by exact key (the primary key of
-    /// `competitor_items`, never a scan of every id).
+    /// before its first `|`, the whole key without one; the index `competitor_searches_by_subject`
+    /// of `m17-search-subjects` has it, and `= ANY(array)` lets the planner look each subject up
+    /// there), then their ids by exact key (the primary key of `competitor_items`, never a scan of
+    /// every id).
     public func rememberedSearches(marketplace: MarketplaceName, subjects: [String]) throws(LedgerError) -> [String: RememberedSearch] {
         let wanted = searchSubjects(subjects)
         guard !wanted.isEmpty else { return [:] }
-        var result = try searches(where: "marketplace = $1 AND split_part(search_key, '|', 1) IN (SELECT json_array_elements_text($2::json))",
-                                  [.text(marketplace.rawValue), try Self.jsonList(wanted)])
+        var result = try searches(where: Self.bySubject, [.text(marketplace.rawValue), try Self.jsonList(wanted)])
         guard !result.isEmpty else { return [:] }
         try addItems(to: &result, where: "marketplace = $1 AND search_key IN (SELECT json_array_elements_text($2::json))",
                      [.text(marketplace.rawValue), try Self.jsonList(result.keys.sorted())])
         return result
     }
 
+    static func searchesSQL(where condition: String) -> String {
+        "SELECT marketplace, search_key, searched_at FROM competitor_searches WHERE \(condition)"
+    }
+
+    /// A search whose subject is in the JSON list `$2`, on marketplace `$1` (the expression of
+    /// `competitor_searches_by_subject`, so the index answers it).
+    static let bySubject = "marketplace = $1 AND split_part(search_key, '|', 1) = ANY(ARRAY(SELECT json_array_elements_text($2::json)))"
+
     /// The searches matching `condition`, without their ids; a row that does not decode is an error.
     private func searches(where condition: String, _ values: [LedgerValue]) throws(LedgerError) -> [String: RememberedSearch] {
         var result: [String: RememberedSearch] = [:]
-        for row in try session.rows("SELECT marketplace, search_key, searched_at FROM competitor_searches WHERE \(condition)",
+        for row in try session.rows(Self.searchesSQL(where: condition),
                                     values) {
             try row.decoding("competitor_searches", key: ["marketplace", "search_key"]) { row throws(LedgerError) in
                 let _: MarketplaceName = try row.code("marketplace")

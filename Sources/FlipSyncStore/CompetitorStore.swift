@@ -28,6 +28,15 @@ extension RunStore: CompetitorMemory {
         }
     }
 
+    /// After m16 (registered from `RunStore`'s list, in order). PostgreSQL indexes each search's
+    /// subject here (`competitor_searches_by_subject`); SQLite needs nothing: its keys sort
+    /// bytewise, so a subject's searches are one range of the primary key (`subject|` up to
+    /// `subject}`, see `CompetitorSearchRow.searches(_:marketplace:subjects:)`). The step is kept
+    /// so both dialects have the same steps under the same names.
+    static func registerSearchSubjectMigrations(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("m17-search-subjects: remembered searches found by subject") { _ in }
+    }
+
     public func rememberedSearches(marketplace: MarketplaceName) throws -> [String: RememberedSearch] {
         try read { db in
             var result: [String: RememberedSearch] = [:]

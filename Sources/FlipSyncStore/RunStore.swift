@@ -239,6 +239,7 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
             try db.execute(sql: "ALTER TABLE runs ADD COLUMN node TEXT")
         }
         registerOfferChangeMigrations(&migrator)
+        registerSearchSubjectMigrations(&migrator)
         return migrator
     }
 

@@ -1,5 +1,5 @@
 import FlipSyncCore
-import FlipSyncPostgres
+@testable import FlipSyncPostgres
 import FlipSyncStore
 import Foundation
 import GRDB
@@ -378,6 +378,24 @@ struct RepricingLedgerContractTests {
         // What the whole marketplace's read gives for those keys.
         let all = try ledger.rememberedSearches(marketplace: .ebay)
         #expect(two.allSatisfy { all[$0.key] == $0.value })
+    }
+
+    @Test("PostgreSQL finds a subject's searches through the index of m17-search-subjects, not by reading the marketplace's 20,000 searches", .enabled(if: TestPostgres.binDirectory() != nil))
+    func subjectIndex() async throws {
+        let server = try server()
+        let postgres = try PostgresLedger(endpoint: try await server.freshDatabase(), password: server.password)
+        let ledger = PostgresRepricingLedger(ledger: postgres)
+        try postgres.session.query("""
+            INSERT INTO competitor_searches (marketplace, search_key, searched_at)
+            SELECT 'ebay', lpad(i::text, 13, '0') || '|1000', i FROM generate_series(1, 20000) AS i
+            """)
+        try postgres.session.query("ANALYZE competitor_searches")
+        let subjects: [LedgerValue] = [.text("ebay"), .text(#"["0000000000017","0000000019999","9"]"#)]
+        let plan = try postgres.session.query("EXPLAIN " + PostgresRepricingLedger.searchesSQL(where: PostgresRepricingLedger.bySubject), subjects)
+            .map { row in try row.makeRandomAccess()[0].decode(String.self) }.joined(separator: "\n")
+        #expect(plan.contains("competitor_searches_by_subject") && !plan.contains("Seq Scan"), "\(plan)")
+        #expect(try Set(ledger.rememberedSearches(marketplace: .ebay, subjects: ["0000000000017", "0000000019999", "9"]).keys)
+                == ["0000000000017|1000", "0000000019999|1000"])
     }
 
     @Test("match cache: a miss before saving; a hit (every field) until expiresAt, a miss from then on; another title hash misses; a second save replaces", arguments: StoreKind.available)

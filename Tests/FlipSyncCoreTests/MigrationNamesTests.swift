@@ -515,6 +515,7 @@ COMMIT;
         #expect(names.dropFirst(RunStore.formerMigrationNames.count) == [
             "m15-run-node: the node that ran each run",
             "m16-offer-changes: price changes in flight, so a read that may predate one is not remembered",
+            "m17-search-subjects: remembered searches found by subject",
         ])
         #expect(RunStore.formerMigrationNames.map(\.formerly) == Self.todaysNames)
     }
@@ -532,7 +533,8 @@ COMMIT;
         let store = try RunStore(path: path)
         #expect(try Self.identifiers(path) == RunStore.migrator.migrations)
         // Nothing ran again: the schema is byte for byte the one today's code made, but for the
-        // steps added since (m15-run-node: `runs.node`; m16-offer-changes: its table).
+        // steps added since (m15-run-node: `runs.node`; m16-offer-changes: its table; m17-search-subjects
+        // changes nothing in SQLite).
         let migrated = try Self.schema(path)
         let added = { (entry: String) in entry.hasPrefix("table runs:") || entry.hasPrefix("table listing_offer_changes:") }
         #expect(migrated.filter { !added($0) } == before.filter { !added($0) })
