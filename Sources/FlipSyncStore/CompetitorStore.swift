@@ -65,8 +65,11 @@ extension RunStore: CompetitorMemory {
         }
     }
 
-    public func rememberSearch(marketplace: MarketplaceName, key: String, _ search: RememberedSearch) throws {
-        try write { db in
+    /// Group-committed (a search's answer, one each, with the other writes waiting at the same
+    /// moment): no write transaction of its own and no thread blocked on the writer. Writes the
+    /// same rows when run again after a rollback.
+    public func rememberSearch(marketplace: MarketplaceName, key: String, _ search: RememberedSearch) async throws {
+        try await groupWrite { db in
             try db.cachedStatement(sql: """
                 INSERT INTO competitor_searches (marketplace, search_key, searched_at) VALUES (?, ?, ?)
                 ON CONFLICT (marketplace, search_key) DO UPDATE SET searched_at = excluded.searched_at

@@ -3,19 +3,22 @@ import GRDB
 
 /// The quota ledger in the run store's database: one `quota` row per provider, API and window
 /// (`window_start`, `window_end` in milliseconds since the epoch, `used`, `quota_limit`,
-/// `exhausted_until`). Each `consume` checks and counts in one write transaction, so concurrent
+/// `exhausted_until`). Each `consume` checks and counts in one write transaction (`consumeCommitted`:
+/// in the next group-commit transaction), so concurrent
 /// tasks and a restart cannot go past the limit.
 ///
 /// Every call is counted when let through, before it is sent (a call that then fails is still
 /// counted: the provider counts it too). Storage errors do not stop calls: the call is let
 /// through and the error told through `onError`.
 public final class QuotaStore: QuotaLedgerWithState, Sendable {
+    private let store: RunStore
     private let writer: any DatabaseWriter
     private let reader: any DatabaseReader
     public let state: QuotaLedgerState
 
     public init(store: RunStore, policy: QuotaPolicy, clock: any SchedulerClock,
                 onError: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.store = store
         writer = store.writer
         reader = store.reader
         state = QuotaLedgerState(policy: policy, clock: clock, onError: onError)
@@ -40,26 +43,45 @@ public final class QuotaStore: QuotaLedgerWithState, Sendable {
 
     public func consume(_ key: QuotaKey, units: Int64, job: String?) throws(QuotaRefusal) {
         let m = state.moment(key)
-        let limit = m.policy.limits[key]
         let verdict: QuotaVerdict
         do {
-            verdict = try writer.write { db -> QuotaVerdict in
-                let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT used, exhausted_until FROM quota WHERE provider = ? AND api = ? AND window_start = ?"),
-                                           arguments: [key.provider, key.api, m.window.lowerBound])
-                let verdict = m.policy.verdict(key, used: row?["used"] ?? 0, units: units, exhaustedUntil: row?["exhausted_until"], now: m.now,
-                                               windowEnd: m.window.upperBound, job: job)
-                guard verdict == .allowed else { return verdict }
-                try db.cachedStatement(sql: """
-                    INSERT INTO quota (provider, api, window_start, window_end, used, quota_limit) VALUES (?, ?, ?, ?, ?, ?)
-                    ON CONFLICT (provider, api, window_start) DO UPDATE SET used = used + excluded.used, quota_limit = excluded.quota_limit
-                    """).execute(arguments: [key.provider, key.api, m.window.lowerBound, m.window.upperBound, units, limit])
-                return verdict
-            }
+            verdict = try writer.write { db in try Self.consume(key, units: units, job: job, at: m, db) }
         } catch {
             state.onError("quota ledger: \(error)")
             return
         }
         if case .refused(let refusal) = verdict { throw refusal }
+    }
+
+    /// The same check and count in the next group-commit transaction (`GroupCommit`): no write
+    /// transaction of its own per call, and no thread blocked on the writer while it waits.
+    public func consumeCommitted(_ key: QuotaKey, units: Int64, job: String?) async throws(QuotaRefusal) {
+        let m = state.moment(key)
+        let verdict: QuotaVerdict
+        do {
+            verdict = try await store.groupWrite { db in try Self.consume(key, units: units, job: job, at: m, db) }
+        } catch {
+            state.onError("quota ledger: \(error)")
+            return
+        }
+        if case .refused(let refusal) = verdict { throw refusal }
+    }
+
+    /// Checks `units` of `key` against the row of `m`'s window and, when allowed, counts them:
+    /// inside one write transaction, so no other writer counts in between. Writes the same thing
+    /// when run again after a rollback (group commit's retry), since it reads what it changes.
+    private static func consume(_ key: QuotaKey, units: Int64, job: String?, at m: QuotaMoment,
+                                _ db: Database) throws -> QuotaVerdict {
+        let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT used, exhausted_until FROM quota WHERE provider = ? AND api = ? AND window_start = ?"),
+                                   arguments: [key.provider, key.api, m.window.lowerBound])
+        let verdict = m.policy.verdict(key, used: row?["used"] ?? 0, units: units, exhaustedUntil: row?["exhausted_until"], now: m.now,
+                                       windowEnd: m.window.upperBound, job: job)
+        guard verdict == .allowed else { return verdict }
+        try db.cachedStatement(sql: """
+            INSERT INTO quota (provider, api, window_start, window_end, used, quota_limit) VALUES (?, ?, ?, ?, ?, ?)
+            ON CONFLICT (provider, api, window_start) DO UPDATE SET used = used + excluded.used, quota_limit = excluded.quota_limit
+            """).execute(arguments: [key.provider, key.api, m.window.lowerBound, m.window.upperBound, units, m.policy.limits[key]])
+        return verdict
     }
 
     public func markExhausted(_ key: QuotaKey) -> (resetAt: Int64, first: Bool) {

@@ -252,6 +252,34 @@ struct LedgerContractTests {
         #expect(errors.all.isEmpty)
     }
 
+    @Test("quota: consumeCommitted (the pipeline's path; SQLite counts in group-commit transactions) under 300 concurrent calls lets exactly what fits through: 80 of 'other' (20 reserved for nightly), then 20 of 40 nightly ones; nothing refused is counted", arguments: StoreKind.available)
+    func quotaCommittedConcurrently(kind: StoreKind) async throws {
+        let key = QuotaKey(provider: "acme", api: "search")
+        let clock = ManualClock(Timestamp(parsing: "2026-11-25T12:00:00Z")!)
+        let errors = ErrorsSeen()
+        let policy = QuotaPolicy(limits: [key: 100], reserves: ["nightly": .calls(20)])
+        let quota = try await kind.makeQuotaLedger(policy: policy, clock: clock, onError: { errors.add($0) })
+        func race(_ calls: Int, job: String) async -> (allowed: Int, refusals: [QuotaRefusal.Reason]) {
+            await withTaskGroup(of: QuotaRefusal?.self) { group in
+                for _ in 0..<calls {
+                    group.addTask {
+                        do throws(QuotaRefusal) { try await quota.consumeCommitted(key, units: 1, job: job); return nil } catch { return error }
+                    }
+                }
+                var allowed = 0, refusals: [QuotaRefusal.Reason] = []
+                for await refusal in group { if let refusal { refusals.append(refusal.reason) } else { allowed += 1 } }
+                return (allowed, refusals)
+            }
+        }
+        let other = await race(300, job: "other")
+        #expect(other.allowed == 80 && other.refusals.count == 220 && other.refusals.allSatisfy { $0 == .reserved })
+        #expect(quota.usage().first(where: { $0.key == key })?.used == 80)
+        let nightly = await race(40, job: "nightly")
+        #expect(nightly.allowed == 20 && nightly.refusals.allSatisfy { $0 == .limitReached })
+        #expect(quota.usage().first(where: { $0.key == key })?.used == 100)
+        #expect(errors.all.isEmpty)
+    }
+
     @Test("quota: markExhausted refuses every call until the window's end and reports the first mark only", arguments: StoreKind.available)
     func quotaExhausted(kind: StoreKind) async throws {
         let key = QuotaKey(provider: "acme", api: "search")

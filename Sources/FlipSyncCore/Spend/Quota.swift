@@ -240,6 +240,11 @@ public protocol QuotaLedger: Sendable {
     /// Counts `units` against `key`'s current window for `job` (a job name, nil outside a job),
     /// or throws why not; nothing is counted when refused.
     func consume(_ key: QuotaKey, units: Int64, job: String?) throws(QuotaRefusal)
+    /// As `consume`, for a caller that may suspend (the request pipeline): a ledger whose writes
+    /// are group-committed counts the call in the next group transaction instead of a write
+    /// transaction of its own, and the caller's thread is free while it waits. The same check
+    /// and count, in one transaction; by default, `consume` itself.
+    func consumeCommitted(_ key: QuotaKey, units: Int64, job: String?) async throws(QuotaRefusal)
     /// Marks `key` exhausted until its window's end. Returns the reset time, and whether this
     /// call marked it (false when it already was), so the event is journaled once.
     func markExhausted(_ key: QuotaKey) -> (resetAt: Int64, first: Bool)
@@ -248,6 +253,10 @@ public protocol QuotaLedger: Sendable {
 }
 
 extension QuotaLedger {
+    public func consumeCommitted(_ key: QuotaKey, units: Int64, job: String?) async throws(QuotaRefusal) {
+        try consume(key, units: units, job: job)
+    }
+
     /// What `job` may still use of each limited API in the current window: the limit less what
     /// is used, less the reserves of other jobs (0 while exhausted).
     public func remaining(for job: String?, policy: QuotaPolicy) -> [QuotaKey: Int64] {

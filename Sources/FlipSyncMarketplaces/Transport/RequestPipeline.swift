@@ -151,7 +151,7 @@ struct RequestPipeline: Sendable {
         }
         guard let quota else { return }
         do {
-            try quota.consume(call.quotaKey, units: call.units, job: SpendContext.current?.job)
+            try await quota.consumeCommitted(call.quotaKey, units: call.units, job: SpendContext.current?.job)
         } catch {
             logger.debug("call refused by the quota", metadata: ["provider": "\(call.provider)", "operation": "\(call.operation)",
                                                                   "error": "\(error)"])
