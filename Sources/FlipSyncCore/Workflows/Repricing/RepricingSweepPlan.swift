@@ -180,7 +180,7 @@ public struct RepricingSweepPlan: WorkflowPlan {
         let timeLeft = TimeSpan(milliseconds: Swift.max(0, job.timeout.milliseconds - Swift.max(0, now - started)))
         for marketplace in p.marketplaces.map(\.value) {
             let channel = try? self.marketplace(marketplace.rawValue)
-            let options = CompetitionOptions(titleMatches: p.llmMatching && matcher != nil, memory: competitors,
+            let options = CompetitionOptions(titleMatches: p.llmMatching && matcher != nil, memory: competitors.map(PlanningSearchMemo.init),
                                              refreshSince: p.researchDays == 0 ? nil : now - Int64(p.researchDays) * 86_400_000, now: now)
             // Listings whose competition is read together are decided by one task; alone,
             // a listing's task is keyed by its SKU. A resumed sweep plans only the listings
