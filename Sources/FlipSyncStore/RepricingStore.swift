@@ -68,12 +68,12 @@ extension RunStore: RepricingLedger {
                                             _ db: Database) throws {
             // One prepared statement for every row (a listings read writes the whole catalog).
             for l in listings {
-                try db.cachedStatement(literal: """
+                try db.cachedStatement(sql: """
                     INSERT INTO sweep_listings (sweep_id, marketplace, sku, listing_id, title, gtin, asin, condition,
                                                 price_micros, currency, quantity, shipping_micros)
-                    VALUES (\(sweep), \(marketplace.rawValue), \(l.sku), \(l.listingID), \(l.title), \(l.gtin), \(l.asin),
-                            \(l.condition.rawValue), \(l.price.micros), \(l.price.currency.code), \(l.quantity), \(l.shippingCharged?.micros))
-                    """).execute()
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """).execute(arguments: [sweep, marketplace.rawValue, l.sku, l.listingID, l.title, l.gtin, l.asin,
+                                               l.condition.rawValue, l.price.micros, l.price.currency.code, l.quantity, l.shippingCharged?.micros])
             }
     }
 
@@ -96,8 +96,8 @@ extension RunStore: RepricingLedger {
         guard !listings.isEmpty || !removing.isEmpty else { return }
         try await groupWrite { db in
             for sku in removing + listings.map(\.sku) {
-                try db.cachedStatement(literal: "DELETE FROM sweep_listings WHERE sweep_id = \(sweep) AND marketplace = \(marketplace.rawValue) AND sku = \(sku)")
-                    .execute()
+                try db.cachedStatement(sql: "DELETE FROM sweep_listings WHERE sweep_id = ? AND marketplace = ? AND sku = ?")
+                    .execute(arguments: [sweep, marketplace.rawValue, sku])
             }
             try Self.insertSweepListings(listings, sweep: sweep, marketplace: marketplace, db)
         }
@@ -162,11 +162,10 @@ extension RunStore: RepricingLedger {
     }
 
     static func markChecked(_ db: Database, marketplace: MarketplaceName, sku: String, sweep: Int64, at: Int64) throws {
-        try db.cachedStatement(literal: """
-            INSERT INTO listing_coverage (marketplace, sku, last_checked, sweep_id)
-            VALUES (\(marketplace.rawValue), \(sku), \(at), \(sweep))
+        try db.cachedStatement(sql: """
+            INSERT INTO listing_coverage (marketplace, sku, last_checked, sweep_id) VALUES (?, ?, ?, ?)
             ON CONFLICT (marketplace, sku) DO UPDATE SET last_checked = excluded.last_checked, sweep_id = excluded.sweep_id
-            """).execute()
+            """).execute(arguments: [marketplace.rawValue, sku, at, sweep])
     }
 
     public func saveUnitCosts(_ costs: [String: Money], source: String, at: Int64) throws {
@@ -218,15 +217,15 @@ extension RunStore: RepricingLedger {
     }
 
     static func insert(_ d: PricingDecision, excluded: String, sweep: Int64, _ db: Database) throws {
-        try db.cachedStatement(literal: """
+        try db.cachedStatement(sql: """
             INSERT OR REPLACE INTO decisions (sweep_id, marketplace, sku, listing_id, currency, old_price_micros, new_price_micros,
                 floor_micros, ceiling_micros, lowest_competitor_micros, buy_box_micros, offers_considered, offers_excluded,
                 strategy, reason_code, reason, state, api_result, shipping_charged_micros)
-            VALUES (\(sweep), \(d.marketplace.rawValue), \(d.sku), \(d.listingID), \(d.oldPrice.currency.code), \(d.oldPrice.micros),
-                \(d.newPrice?.micros), \(d.floor?.micros), \(d.ceiling?.micros), \(d.lowestCompetitorLanded?.micros),
-                \(d.buyBox?.micros), \(d.offersConsidered), \(excluded), \(d.strategy.rawValue), \(d.reason.rawValue),
-                \(d.explanation), \(d.state.rawValue), \(d.apiResult), \(d.shippingCharged?.micros))
-            """).execute()
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """).execute(arguments: [sweep, d.marketplace.rawValue, d.sku, d.listingID, d.oldPrice.currency.code, d.oldPrice.micros,
+                                       d.newPrice?.micros, d.floor?.micros, d.ceiling?.micros, d.lowestCompetitorLanded?.micros,
+                                       d.buyBox?.micros, d.offersConsidered, excluded, d.strategy.rawValue, d.reason.rawValue,
+                                       d.explanation, d.state.rawValue, d.apiResult, d.shippingCharged?.micros])
     }
 
     public func decisions(sweep: Int64) throws -> [PricingDecision] {
