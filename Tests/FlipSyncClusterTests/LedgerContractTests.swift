@@ -254,11 +254,9 @@ struct LedgerContractTests {
 
     @Test("quota: consumeCommitted (the pipeline's path; SQLite counts in group-commit transactions) under 300 concurrent calls lets exactly what fits through: 80 of 'other' (20 reserved for nightly), then 20 of 40 nightly ones; nothing refused is counted", arguments: StoreKind.available)
     func quotaCommittedConcurrently(kind: StoreKind) async throws {
-        let key = QuotaKey(provider: "acme", api: "search")
-        let clock = ManualClock(Timestamp(parsing: "2026-11-25T12:00:00Z")!)
-        let errors = ErrorsSeen()
-        let policy = QuotaPolicy(limits: [key: 100], reserves: ["nightly": .calls(20)])
-        let quota = try await kind.makeQuotaLedger(policy: policy, clock: clock, onError: { errors.add($0) })
+        let key = QuotaKey(provider: "acme", api: "search"), errors = ErrorsSeen()
+        let quota = try await kind.makeQuotaLedger(policy: QuotaPolicy(limits: [key: 100], reserves: ["nightly": .calls(20)]),
+                                                   clock: ManualClock(Timestamp(parsing: "2026-11-25T12:00:00Z")!), onError: { errors.add($0) })
         func race(_ calls: Int, job: String) async -> (allowed: Int, refusals: [QuotaRefusal.Reason]) {
             await withTaskGroup(of: QuotaRefusal?.self) { group in
                 for _ in 0..<calls {
