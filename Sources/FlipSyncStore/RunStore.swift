@@ -240,6 +240,7 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
         }
         registerOfferChangeMigrations(&migrator)
         registerSearchSubjectMigrations(&migrator)
+        registerItemIndexMigration(&migrator)
         return migrator
     }
 
