@@ -545,11 +545,6 @@ public enum PostgresLedgerSchema {
         ("m17-search-subjects: remembered searches found by subject", [
             "CREATE INDEX competitor_searches_by_subject ON competitor_searches (marketplace, split_part(search_key, '|', 1))",
         ]),
-        // `forgetItems` deletes by the primary key: the index of every remembered id only cost
-        // each search's insert.
-        ("m18-competitor-items: no index of every remembered id", [
-            "DROP INDEX IF EXISTS competitor_items_by_item",
-        ]),
     ]
 
     /// Indexes only the PostgreSQL ledger has (name → table), and why: every other index is in

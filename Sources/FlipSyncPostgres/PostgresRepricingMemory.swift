@@ -199,19 +199,10 @@ extension PostgresRepricingLedger {
         ])
     }
 
-    /// One statement: the (search, id) pairs, as two JSON lists of the same length, deleted by the
-    /// primary key.
-    public func forgetItems(marketplace: MarketplaceName, ended: [String: [String]]) throws(LedgerError) {
-        var keys: [String] = [], ids: [String] = []
-        for (key, ended) in ended.sorted(by: { $0.key < $1.key }) {
-            for id in ended { keys.append(key); ids.append(id) }
-        }
-        guard !ids.isEmpty else { return }
-        try session.write("""
-            DELETE FROM competitor_items WHERE marketplace = $1 AND (search_key, item_id) IN (
-                SELECT k.value, i.value FROM json_array_elements_text($2::json) WITH ORDINALITY AS k(value, n)
-                JOIN json_array_elements_text($3::json) WITH ORDINALITY AS i(value, n) USING (n))
-            """, [.text(marketplace.rawValue), try Self.jsonList(keys), try Self.jsonList(ids)])
+    public func forgetItems(marketplace: MarketplaceName, itemIDs: [String]) throws(LedgerError) {
+        guard !itemIDs.isEmpty else { return }
+        try session.write("DELETE FROM competitor_items WHERE marketplace = $1 AND item_id IN (SELECT json_array_elements_text($2::json))",
+                          [.text(marketplace.rawValue), try Self.jsonList(itemIDs)])
     }
 
     // MARK: - MatchCache

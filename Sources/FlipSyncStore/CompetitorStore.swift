@@ -37,15 +37,6 @@ extension RunStore: CompetitorMemory {
         migrator.registerMigration("m17-search-subjects: remembered searches found by subject") { _ in }
     }
 
-    /// After m17. The index of every remembered id (`competitor_items_by_item`) made each of a
-    /// search's ids a random insert into a second B-tree; `forgetItems` deletes by the primary
-    /// key (the search and the id), so nothing reads it.
-    static func registerItemIndexMigration(_ migrator: inout DatabaseMigrator) {
-        migrator.registerMigration("m18-competitor-items: no index of every remembered id") { db in
-            try db.execute(sql: "DROP INDEX IF EXISTS competitor_items_by_item")
-        }
-    }
-
     public func rememberedSearches(marketplace: MarketplaceName) throws -> [String: RememberedSearch] {
         try read { db in
             var result: [String: RememberedSearch] = [:]
@@ -92,13 +83,11 @@ extension RunStore: CompetitorMemory {
         }
     }
 
-    /// Each (search, id) pair deleted by the primary key.
-    public func forgetItems(marketplace: MarketplaceName, ended: [String: [String]]) throws {
-        guard ended.values.contains(where: { !$0.isEmpty }) else { return }
+    public func forgetItems(marketplace: MarketplaceName, itemIDs: [String]) throws {
+        guard !itemIDs.isEmpty else { return }
         try write { db in
-            let statement = try db.cachedStatement(sql: "DELETE FROM competitor_items WHERE marketplace = ? AND search_key = ? AND item_id = ?")
-            for (key, ids) in ended.sorted(by: { $0.key < $1.key }) {
-                for id in ids { try statement.execute(arguments: [marketplace.rawValue, key, id]) }
+            for id in itemIDs {
+                try db.cachedStatement(sql: "DELETE FROM competitor_items WHERE marketplace = ? AND item_id = ?").execute(arguments: [marketplace.rawValue, id])
             }
         }
     }

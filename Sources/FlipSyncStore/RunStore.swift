@@ -240,7 +240,6 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
         }
         registerOfferChangeMigrations(&migrator)
         registerSearchSubjectMigrations(&migrator)
-        registerItemIndexMigration(&migrator)
         return migrator
     }
 

@@ -19,8 +19,8 @@ private final class CountingMemory: CompetitorMemory, Sendable {
     func rememberSearch(marketplace: MarketplaceName, key: String, _ search: RememberedSearch) async throws {
         try await store.rememberSearch(marketplace: marketplace, key: key, search)
     }
-    func forgetItems(marketplace: MarketplaceName, ended: [String: [String]]) throws {
-        try store.forgetItems(marketplace: marketplace, ended: ended)
+    func forgetItems(marketplace: MarketplaceName, itemIDs: [String]) throws {
+        try store.forgetItems(marketplace: marketplace, itemIDs: itemIDs)
     }
 }
 
@@ -49,7 +49,7 @@ struct PlanningSearchMemoTests {
         try await memo.rememberSearch(marketplace: .ebay, key: "0123|1000", RememberedSearch(itemIDs: ["z"], searchedAt: 20))
         let after = try memo.rememberedSearches(marketplace: .ebay, subjects: ["0123", "0456"])
         #expect(counting.lookups.load(ordering: .relaxed) == 5 && after["0123|1000"] == RememberedSearch(itemIDs: ["z"], searchedAt: 20))
-        try memo.forgetItems(marketplace: .ebay, ended: ["0456|1000": ["c"]])
+        try memo.forgetItems(marketplace: .ebay, itemIDs: ["c"])
         #expect(try memo.rememberedSearches(marketplace: .ebay, subjects: ["0123", "0456"])["0456|1000"]?.itemIDs == [])
         #expect(counting.lookups.load(ordering: .relaxed) == 6)
     }

@@ -112,12 +112,8 @@ public protocol CompetitorMemory: Sendable {
     func rememberedSearches(marketplace: MarketplaceName, subjects: [String]) throws -> [String: RememberedSearch]
     /// Replaces what `key`'s search found (ids in the order found) and when it was made.
     func rememberSearch(marketplace: MarketplaceName, key: String, _ search: RememberedSearch) async throws
-    /// Drops the ids a refresh no longer returned (ended listings) from the searches it read them
-    /// from: `ended` maps a search key to its ids that ended. Another search holding the same id
-    /// keeps it until it is refreshed in turn (its getItems finds it ended then): dropping it
-    /// everywhere would need an index of every remembered id, which costs every search's
-    /// insert more than the stale id costs its refresh (BENCHMARKS.md).
-    func forgetItems(marketplace: MarketplaceName, ended: [String: [String]]) throws
+    /// Drops ids a refresh no longer returned (ended listings) from every search of `marketplace`.
+    func forgetItems(marketplace: MarketplaceName, itemIDs: [String]) throws
 }
 
 /// What a plan may ask of the quota ledger: the calls its job may still use of each limited

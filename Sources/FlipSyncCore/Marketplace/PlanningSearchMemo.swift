@@ -39,8 +39,8 @@ public final class PlanningSearchMemo: CompetitorMemory, Sendable {
         try await memory.rememberSearch(marketplace: marketplace, key: key, search)
     }
 
-    public func forgetItems(marketplace: MarketplaceName, ended: [String: [String]]) throws {
+    public func forgetItems(marketplace: MarketplaceName, itemIDs: [String]) throws {
         last.withLock { $0 = nil }
-        try memory.forgetItems(marketplace: marketplace, ended: ended)
+        try memory.forgetItems(marketplace: marketplace, itemIDs: itemIDs)
     }
 }

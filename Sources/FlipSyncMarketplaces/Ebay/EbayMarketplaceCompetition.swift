@@ -52,11 +52,7 @@ extension EbayMarketplace {
             }
             let found = try await refreshedItems(ids)
             let byID = Dictionary(found.map { ($0.itemID, $0) }, uniquingKeysWith: { a, _ in a })
-            var ended: [String: [String]] = [:]
-            for entry in covering.values where ended[entry.key] == nil {
-                ended[entry.key] = entry.search.itemIDs.filter { byID[$0] == nil }
-            }
-            try memory.forgetItems(marketplace: .ebay, ended: ended)
+            try memory.forgetItems(marketplace: .ebay, itemIDs: ids.filter { byID[$0] == nil })
             for (index, entry) in covering {
                 results[index] = GTINResults(items: entry.search.itemIDs.compactMap { byID[$0] }, conditions: entry.conditions)
             }
