@@ -12,15 +12,11 @@ import GRDB
 /// through and the error told through `onError`.
 public final class QuotaStore: QuotaLedgerWithState, Sendable {
     private let store: RunStore
-    private let writer: any DatabaseWriter
-    private let reader: any DatabaseReader
     public let state: QuotaLedgerState
 
     public init(store: RunStore, policy: QuotaPolicy, clock: any SchedulerClock,
                 onError: @escaping @Sendable (String) -> Void = { _ in }) {
         self.store = store
-        writer = store.writer
-        reader = store.reader
         state = QuotaLedgerState(policy: policy, clock: clock, onError: onError)
     }
 
@@ -43,28 +39,27 @@ public final class QuotaStore: QuotaLedgerWithState, Sendable {
 
     public func consume(_ key: QuotaKey, units: Int64, job: String?) throws(QuotaRefusal) {
         let m = state.moment(key)
-        let verdict: QuotaVerdict
-        do {
-            verdict = try writer.write { db in try Self.consume(key, units: units, job: job, at: m, db) }
-        } catch {
-            state.onError("quota ledger: \(error)")
-            return
-        }
-        if case .refused(let refusal) = verdict { throw refusal }
+        try settle(Result { try store.writer.write { db in try Self.consume(key, units: units, job: job, at: m, db) } })
     }
 
     /// The same check and count in the next group-commit transaction (`GroupCommit`): no write
     /// transaction of its own per call, and no thread blocked on the writer while it waits.
     public func consumeCommitted(_ key: QuotaKey, units: Int64, job: String?) async throws(QuotaRefusal) {
         let m = state.moment(key)
-        let verdict: QuotaVerdict
-        do {
-            verdict = try await store.groupWrite { db in try Self.consume(key, units: units, job: job, at: m, db) }
-        } catch {
-            state.onError("quota ledger: \(error)")
-            return
+        let outcome: Result<QuotaVerdict, any Error>
+        do { outcome = .success(try await store.groupWrite { db in try Self.consume(key, units: units, job: job, at: m, db) }) } catch {
+            outcome = .failure(error)
         }
-        if case .refused(let refusal) = verdict { throw refusal }
+        try settle(outcome)
+    }
+
+    /// A refusal is thrown; a storage error lets the call through and is told through `onError`.
+    private func settle(_ outcome: Result<QuotaVerdict, any Error>) throws(QuotaRefusal) {
+        switch outcome {
+        case .success(.refused(let refusal)): throw refusal
+        case .success: return
+        case .failure(let error): state.onError("quota ledger: \(error)")
+        }
     }
 
     /// Checks `units` of `key` against the row of `m`'s window and, when allowed, counts them:
@@ -72,9 +67,12 @@ public final class QuotaStore: QuotaLedgerWithState, Sendable {
     /// when run again after a rollback (group commit's retry), since it reads what it changes.
     private static func consume(_ key: QuotaKey, units: Int64, job: String?, at m: QuotaMoment,
                                 _ db: Database) throws -> QuotaVerdict {
+        // By position (two named columns); a value of the wrong type is an error, not a zero.
         let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT used, exhausted_until FROM quota WHERE provider = ? AND api = ? AND window_start = ?"),
                                    arguments: [key.provider, key.api, m.window.lowerBound])
-        let verdict = m.policy.verdict(key, used: row?["used"] ?? 0, units: units, exhaustedUntil: row?["exhausted_until"], now: m.now,
+        let used = try row?.decode(Int64.self, atIndex: 0) ?? 0
+        let exhaustedUntil = try row?.decode(Int64?.self, atIndex: 1) ?? nil
+        let verdict = m.policy.verdict(key, used: used, units: units, exhaustedUntil: exhaustedUntil, now: m.now,
                                        windowEnd: m.window.upperBound, job: job)
         guard verdict == .allowed else { return verdict }
         try db.cachedStatement(sql: """
@@ -88,7 +86,7 @@ public final class QuotaStore: QuotaLedgerWithState, Sendable {
         let m = state.moment(key)
         let (now, window) = (m.now, m.window)
         do {
-            return try writer.write { db in
+            return try store.writer.write { db in
                 let until: Int64? = try Int64.fetchOne(db, sql: "SELECT exhausted_until FROM quota WHERE provider = ? AND api = ? AND window_start = ?",
                                                        arguments: [key.provider, key.api, window.lowerBound])
                 if let until, until > now { return (until, false) }
@@ -110,7 +108,7 @@ public final class QuotaStore: QuotaLedgerWithState, Sendable {
         let policy = self.policy
         let now = state.clock.wallMilliseconds()
         do {
-            return try Self.recordedUsage(reader: reader, policy: policy, now: now)
+            return try Self.recordedUsage(reader: store.reader, policy: policy, now: now)
         } catch {
             state.onError("quota ledger: \(error)")
             return Self.usage(rows: [], policy: policy, now: now)

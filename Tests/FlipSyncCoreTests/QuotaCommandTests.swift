@@ -1,6 +1,7 @@
 import FlipSyncCore
 import FlipSyncStore
 import Foundation
+import Synchronization
 import Testing
 
 /// The built flipsyncctl (`.build/debug/flipsyncctl`, from this file's path).
@@ -55,4 +56,30 @@ struct QuotaCommandTests {
             #expect(bad.stderr.contains("quota row (provider \"ebay\", api \"browse\", window_start \(window.lowerBound)) does not decode: "), "\(bad.stderr)")
         }
     }
+
+    @Test("a call whose quota row does not decode is let through and the error told (never counted from zero, never a crash), by consume and consumeCommitted alike")
+    func corruptRowLetsTheCallThrough() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("flipsync-quota-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("ledger.sqlite").path
+        let store = try RunStore(path: path)
+        let told = Told()
+        let key = QuotaKey(provider: "ebay", api: "browse")
+        let quota = QuotaStore(store: store, policy: .standard(limits: [key: 5]), clock: SystemSchedulerClock(), onError: told.add)
+        try quota.consume(key, units: 2, job: nil)
+        #expect(told.all.isEmpty)
+        try MigrationNamesTests.corrupt(path, "UPDATE quota SET used = 'many'")
+        try quota.consume(key, units: 1, job: nil)
+        try await quota.consumeCommitted(key, units: 1, job: nil)
+        #expect(told.all.count == 2, "\(told.all)")
+        #expect(told.all.allSatisfy { $0.hasPrefix("quota ledger: ") && $0.contains("used") }, "\(told.all)")
+    }
+}
+
+/// What `onError` was told, in order.
+private final class Told: Sendable {
+    private let messages = Mutex<[String]>([])
+    var all: [String] { messages.withLock { $0 } }
+    @Sendable func add(_ message: String) { messages.withLock { $0.append(message) } }
 }
