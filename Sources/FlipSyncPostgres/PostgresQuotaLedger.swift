@@ -23,22 +23,63 @@ public final class PostgresQuotaLedger: QuotaLedgerWithState, Sendable {
     }
 
     public func consume(_ key: QuotaKey, units: Int64, job: String?) throws(QuotaRefusal) {
-        let m = state.moment(key)
-        let limit = m.policy.limits[key]
-        let keyValues: [LedgerValue] = [.text(key.provider), .text(key.api), .integer(m.window.lowerBound)]
-        let cap = limit.map { Swift.min($0, m.policy.ceiling(limit: $0, for: job)) }
+        let count = Count(key, units: units, job: job, at: state.moment(key))
         do {
-            let counted = try session.query("""
-                UPDATE quota SET used = used + $4, quota_limit = $5
-                WHERE provider = $1 AND api = $2 AND window_start = $3
-                  AND (exhausted_until IS NULL OR exhausted_until <= $6) AND ($7::BIGINT IS NULL OR used + $4 <= $7::BIGINT)
-                RETURNING used
-                """, keyValues + [.integer(units), limit.map { .integer($0) } ?? .null, .integer(m.now), cap.map { .integer($0) } ?? .null])
-            if !counted.isEmpty { return }
+            if !(try session.query(Count.sql, count.values)).isEmpty { return }
         } catch {
             state.onError("quota ledger: \(error)")
             return
         }
+        try consumeLocked(count)
+    }
+
+    /// The common case (the window's row exists, is not exhausted, and the call fits) as one
+    /// statement through the connection pool, the caller suspended rather than blocked; the
+    /// rest (no row yet, a refusal) as `consume`, in a transaction.
+    public func consumeCommitted(_ key: QuotaKey, units: Int64, job: String?) async throws(QuotaRefusal) {
+        let count = Count(key, units: units, job: job, at: state.moment(key))
+        do {
+            if !(try await session.queryAsync(Count.sql, count.values)).isEmpty { return }
+        } catch {
+            state.onError("quota ledger: \(error)")
+            return
+        }
+        try consumeLocked(count)
+    }
+
+    /// One call's count: its window's key, and the one-statement `UPDATE` of the common case.
+    private struct Count {
+        static let sql = """
+            UPDATE quota SET used = used + $4, quota_limit = $5
+            WHERE provider = $1 AND api = $2 AND window_start = $3
+              AND (exhausted_until IS NULL OR exhausted_until <= $6) AND ($7::BIGINT IS NULL OR used + $4 <= $7::BIGINT)
+            RETURNING used
+            """
+        let key: QuotaKey
+        let units: Int64
+        let job: String?
+        let moment: QuotaMoment
+        let keyValues: [LedgerValue]
+        let limit: Int64?
+
+        init(_ key: QuotaKey, units: Int64, job: String?, at m: QuotaMoment) {
+            (self.key, self.units, self.job, moment) = (key, units, job, m)
+            limit = m.policy.limits[key]
+            keyValues = [.text(key.provider), .text(key.api), .integer(m.window.lowerBound)]
+        }
+
+        /// `sql`'s values: the key, the units, the limit, now, and the job's cap (the limit less
+        /// the reserves not its own).
+        var values: [LedgerValue] {
+            let cap = limit.map { Swift.min($0, moment.policy.ceiling(limit: $0, for: job)) }
+            return keyValues + [.integer(units), limit.map { .integer($0) } ?? .null, .integer(moment.now), cap.map { .integer($0) } ?? .null]
+        }
+    }
+
+    /// The check and count in a transaction holding the window's row locked (created first if
+    /// absent): the way of a call the one-statement `UPDATE` did not count.
+    private func consumeLocked(_ count: Count) throws(QuotaRefusal) {
+        let (m, keyValues, limit) = (count.moment, count.keyValues, count.limit)
         let verdict: QuotaVerdict
         do {
             verdict = try session.transaction { () throws(LedgerError) -> QuotaVerdict in
@@ -48,12 +89,12 @@ public final class PostgresQuotaLedger: QuotaLedgerWithState, Sendable {
                     """, keyValues + [.integer(m.window.upperBound), limit.map { .integer($0) } ?? .null])
                 let rows = try session.rows("SELECT used, exhausted_until FROM quota WHERE provider = $1 AND api = $2 AND window_start = $3 FOR UPDATE",
                                             keyValues)
-                let verdict = m.policy.verdict(key, used: try rows.first?.get("used") ?? 0, units: units,
+                let verdict = m.policy.verdict(count.key, used: try rows.first?.get("used") ?? 0, units: count.units,
                                                exhaustedUntil: try rows.first?.get("exhausted_until", as: Int64?.self), now: m.now,
-                                               windowEnd: m.window.upperBound, job: job)
+                                               windowEnd: m.window.upperBound, job: count.job)
                 guard verdict == .allowed else { return verdict }
                 try session.query("UPDATE quota SET used = used + $4, quota_limit = $5 WHERE provider = $1 AND api = $2 AND window_start = $3",
-                                  keyValues + [.integer(units), limit.map { .integer($0) } ?? .null])
+                                  keyValues + [.integer(count.units), limit.map { .integer($0) } ?? .null])
                 return verdict
             }
         } catch {

@@ -139,8 +139,7 @@ extension PostgresRepricingLedger {
     /// The searches matching `condition`, without their ids; a row that does not decode is an error.
     private func searches(where condition: String, _ values: [LedgerValue]) throws(LedgerError) -> [String: RememberedSearch] {
         var result: [String: RememberedSearch] = [:]
-        for row in try session.rows(Self.searchesSQL(where: condition),
-                                    values) {
+        for row in try session.rows(Self.searchesSQL(where: condition), values) {
             try row.decoding("competitor_searches", key: ["marketplace", "search_key"]) { row throws(LedgerError) in
                 let _: MarketplaceName = try row.code("marketplace")
                 result[try row.get("search_key")] = RememberedSearch(itemIDs: [], searchedAt: try row.get("searched_at"))
