@@ -24,5 +24,16 @@ struct UnitCostRow: Codable, LedgerRow {
         try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM unit_costs WHERE sku = ?"), arguments: [sku]).map { try named($0, key: keyColumns) }
     }
 
+    /// The columns by name, not through `Codable` (a sweep reads one row per listing, and
+    /// `Codable`'s keyed containers cost several times the read). Text where a number is, or a
+    /// NULL, is GRDB's error naming the column, as through `Codable`.
+    init(row: Row) throws {
+        sku = try row.decode(forColumn: "sku")
+        costMicros = try row.decode(forColumn: "cost_micros")
+        currency = try CurrencyCode(row: row, "currency")
+        source = try row.decode(forColumn: "source")
+        updatedAt = try row.decode(forColumn: "updated_at")
+    }
+
     var cost: Money { Money(micros: costMicros, currency: currency.currency) }
 }
