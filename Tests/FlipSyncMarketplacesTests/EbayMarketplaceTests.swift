@@ -136,3 +136,53 @@ struct EbayMarketplaceTests {
         }
     }
 }
+
+@Suite("eBay: the sweep's inventory pages read one ahead", .timeLimit(.minutes(1)))
+struct EbayInventoryPrefetchTests {
+    /// Waits (at most 10 s) until the sandbox has answered `count` inventory pages' requests.
+    static func inventoryRequests(_ h: Harness, reach count: Int) async throws -> Bool {
+        for _ in 0..<2_000 {
+            if h.sandbox.state.requestCounts["inventory_items"] ?? 0 >= count { return true }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        return false
+    }
+
+    @Test("while the sweep handles one page of 200 inventory items, the next page's request is already made; every page comes once, in order")
+    func nextPageInFlight() async throws {
+        try await Harness.with(listings: 450) { h in
+            var pages: [[String]] = []
+            try await EbayMarketplace(client: h.client).sweepListingPages { page in
+                if pages.isEmpty {
+                    // Page 1 is being handled: page 2 is asked for meanwhile, not after.
+                    let asked = try await Self.inventoryRequests(h, reach: 2)
+                    #expect(asked, "page 2 was not requested while page 1 was handled")
+                    #expect(h.sandbox.state.requestCounts["inventory_items"] == 2, "one page ahead, never more")
+                }
+                pages.append(page.map(\.sku))
+            }
+            #expect(pages.map(\.count) == [200, 200, 50])
+            #expect(pages.flatMap { $0 } == h.sandbox.state.listings.map(\.sku))
+            #expect(h.sandbox.state.requestCounts["inventory_items"] == 3)
+        }
+    }
+
+    @Test("a page whose handling fails ends the read with that error: the page asked for ahead is dropped, and nothing more is asked")
+    func failingPageStopsTheRead() async throws {
+        struct Stop: Error {}
+        try await Harness.with(listings: 450) { h in
+            var handled = 0
+            let error = await caught {
+                try await EbayMarketplace(client: h.client).sweepListingPages { _ in
+                    handled += 1
+                    let asked = try await Self.inventoryRequests(h, reach: 2)
+                    #expect(asked)
+                    throw Stop()
+                }
+            }
+            #expect(error is Stop)
+            #expect(handled == 1)
+            #expect(h.sandbox.state.requestCounts["inventory_items"] == 2, "page 3 never asked for")
+        }
+    }
+}

@@ -6,13 +6,23 @@ extension EbayMarketplace {
     /// Every inventory item, 200 a page (`getInventoryItems`).
     func inventoryItems() async throws -> [InventoryItem] {
         var items: [InventoryItem] = []
-        var offset: Int? = 0
-        while let current = offset {
-            let page = try await client.inventoryItems(limit: 200, offset: current)
-            items += page.items
-            offset = page.nextOffset
-        }
+        try await forEachInventoryPage { items += $0.items }
         return items
+    }
+
+    /// Every page of inventory items (200 a page), handed to `body` in order. The next page is
+    /// asked for as soon as a page arrives, so its round trip overlaps `body`'s handling of
+    /// this one: one page ahead, never more (a child task, cancelled if `body` throws; that
+    /// page's call is then made and counted for nothing).
+    func forEachInventoryPage(_ body: (InventoryPage) async throws -> Void) async throws {
+        let client = self.client
+        try await withThrowingTaskGroup(of: InventoryPage.self) { group in
+            group.addTask { try await client.inventoryItems(limit: 200, offset: 0) }
+            while let page = try await group.next() {
+                if let next = page.nextOffset { group.addTask { try await client.inventoryItems(limit: 200, offset: next) } }
+                try await body(page)
+            }
+        }
     }
 
     public func activeListings() async throws -> [MarketplaceListing] {
@@ -64,16 +74,13 @@ extension EbayMarketplace {
     }
 
     /// `sweepListings` page by page: each page of inventory items (200) becomes its listings,
-    /// handed to `body` before the next page is read. The remembered offers are read for each
+    /// handed to `body` while the next page is on its way (`forEachInventoryPage`). The remembered offers are read for each
     /// page's SKUs (not the marketplace's); the fulfillment policies once, after the first page
     /// with a known offer needing them.
     public func sweepListingPages(_ body: ([MarketplaceListing]) async throws -> Void) async throws {
         let currency = Self.currency(marketplaceID: client.configuration.marketplaceID)
         var policiesRead = false
-        var offset: Int? = 0
-        while let current = offset {
-            let page = try await client.inventoryItems(limit: 200, offset: current)
-            offset = page.nextOffset
+        try await forEachInventoryPage { page in
             let items = page.items
             let remembered = try offerMemory?.rememberedOffers(marketplace: .ebay, skus: items.map(\.sku)) ?? [:]
             let unknownCondition = items.filter { remembered[$0.sku] == nil && $0.condition.flatMap(EbayCondition.condition(inventoryEnum:)) == nil }
