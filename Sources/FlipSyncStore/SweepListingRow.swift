@@ -38,7 +38,6 @@ struct SweepListingRow: Codable, LedgerRow {
         try fetchOneNamed(db, filter(sql: "sweep_id = ? AND marketplace = ? AND sku = ?", arguments: [sweep, marketplace.rawValue, sku]))
     }
 
-    /// Every listing of a sweep, on every marketplace.
     /// `listing(_:sweep:marketplace:sku:)` through a statement prepared once per connection: a
     /// sweep's decide wave reads one listing per task.
     static func cachedListing(_ db: Database, sweep: Int64, marketplace: MarketplaceName, sku: String) throws -> Self? {
