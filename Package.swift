@@ -30,6 +30,8 @@ let package = Package(
         // Swift concurrency's global-enqueue hook, for flipsyncd's executor when the runtime is
         // linked statically (Sources/flipsyncd/Entry.swift).
         .target(name: "CConcurrencyHook"),
+        // glibc's mallopt, to cap malloc's arenas first thing in every executable (FlipSyncRuntime's ProcessMemory).
+        .target(name: "CMalloc"),
         // Pure domain logic: job files, schedules, money, the scheduler, the agent pool, workflows.
         // No I/O beyond protocols (and reading the system's zoneinfo). The system clock sleeps
         // on a SwiftNIO event loop's timer (one wake-up when due, none while idle).
@@ -106,7 +108,7 @@ let package = Package(
         // Assembles a run's world from the config (ledger, spend ledger, channel clients, plans),
         // starts one run (`runOnce`), and holds the daemon's decisions and services: the scheduler
         // service, reload on SIGHUP, resuming interrupted runs.
-        .target(name: "FlipSyncRuntime", dependencies: ["FlipSyncCore", "FlipSyncStore", "FlipSyncPostgres", "FlipSyncMarketplaces", "FlipSyncSystemd",
+        .target(name: "FlipSyncRuntime", dependencies: ["FlipSyncCore", "FlipSyncStore", "FlipSyncPostgres", "FlipSyncMarketplaces", "FlipSyncSystemd", "CMalloc",
                                                         .product(name: "Hummingbird", package: "hummingbird"),
                                                         .product(name: "Prometheus", package: "swift-prometheus"),
                                                         .product(name: "Logging", package: "swift-log"),

@@ -1,7 +1,12 @@
 import FlipSyncCore
+import FlipSyncRuntime
 import Foundation
 import NIOCore
 import NIOPosix
+
+// Malloc's arenas capped as flipsyncd caps them, first thing (`MALLOC_ARENA_MAX` in the
+// environment wins: `MALLOC_ARENA_MAX=16` is glibc's default on 2 cores, for a comparison).
+ProcessMemory.capMallocArenas()
 
 // FLIPSYNC_BENCH_EXECUTOR=nio: SwiftNIO's event loops as Swift concurrency's global executor, as
 // flipsyncd runs (its Entry.swift); first thing, before any task runs. Unset: Swift's own pool.

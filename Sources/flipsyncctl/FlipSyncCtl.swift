@@ -7,6 +7,13 @@ import Glibc
 
 @main
 struct FlipSyncCtl: AsyncParsableCommand {
+    /// Malloc's arenas capped first (`ProcessMemory`: `run --local` sweeps in this process), then
+    /// ArgumentParser's own entry point.
+    static func main() async {
+        ProcessMemory.capMallocArenas()
+        await main(nil)
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "flipsyncctl",
         abstract: "Operate FlipSync: check job files, preview schedules, control the daemon, read the run ledger.",

@@ -1,4 +1,5 @@
 import CConcurrencyHook
+import FlipSyncRuntime
 import NIOCore
 import NIOPosix
 
@@ -17,6 +18,7 @@ import NIOPosix
 @main
 enum Entry {
     static func main() async {
+        ProcessMemory.capMallocArenas()
         _ = GlobalExecutor.installed
         await FlipSyncDaemon.main()
     }
