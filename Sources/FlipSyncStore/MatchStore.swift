@@ -99,10 +99,10 @@ extension RunStore {
                 SELECT provider, served_from_cache, input_tokens, output_tokens, cost_micros FROM spend
                 WHERE \(LLMSavings.matchCallsFilter(at: "?"))
                 """, arguments: [since]) : []
-            let calls = rows.map {
-                LLMSavings.Call(provider: $0["provider"] as String, servedFromCache: $0["served_from_cache"] as Bool,
-                                inputTokens: $0["input_tokens"] as Int64, outputTokens: $0["output_tokens"] as Int64,
-                                costMicros: $0["cost_micros"] as Int64)
+            let calls = try rows.map {
+                LLMSavings.Call(provider: try $0.decode(forColumn: "provider"), servedFromCache: try $0.decode(forColumn: "served_from_cache"),
+                                inputTokens: try $0.decode(forColumn: "input_tokens"), outputTokens: try $0.decode(forColumn: "output_tokens"),
+                                costMicros: try $0.decode(forColumn: "cost_micros"))
             }
             return LLMSavings(calls: calls, premiumInputPerMillion: premiumInputPerMillion, premiumOutputPerMillion: premiumOutputPerMillion)
         }

@@ -16,8 +16,9 @@ extension RunStore {
                 SELECT at_ms / 900000 AS q, provider, COUNT(*) AS calls, SUM(cost_micros) AS micros, currency
                 FROM spend WHERE at_ms >= ? GROUP BY q, provider, currency ORDER BY q, provider, currency
                 """, arguments: [since]).map {
-                SpendQuarterHour(quarterHour: $0["q"] as Int64, provider: $0["provider"] as String, calls: $0["calls"] as Int64,
-                                 micros: $0["micros"] as Int64, currency: $0["currency"] as String)
+                SpendQuarterHour(quarterHour: try $0.decode(forColumn: "q"), provider: try $0.decode(forColumn: "provider"),
+                                 calls: try $0.decode(forColumn: "calls"), micros: try $0.decode(forColumn: "micros"),
+                                 currency: try $0.decode(forColumn: "currency"))
             }
         }
     }
@@ -32,8 +33,8 @@ extension RunStore {
                 LEFT JOIN decisions d ON d.sweep_id = s.sweep_id AND d.marketplace = s.marketplace AND d.sku = s.sku
                 GROUP BY s.sweep_id, s.marketplace ORDER BY s.sweep_id, s.marketplace
                 """, arguments: [since]).map {
-                SweepCoverage(sweep: $0["sweep"] as Int64, marketplace: $0["marketplace"] as String, listings: $0["listings"] as Int,
-                              checked: $0["checked"] as Int)
+                SweepCoverage(sweep: try $0.decode(forColumn: "sweep"), marketplace: try $0.decode(forColumn: "marketplace"),
+                              listings: try $0.decode(forColumn: "listings"), checked: try $0.decode(forColumn: "checked"))
             }
         }
     }

@@ -313,7 +313,7 @@ extension RunStore: RepricingLedger {
                 // Follow `resumes` back to the first run; bounded, since a chain is short.
                 let statement = try db.cachedStatement(sql: "SELECT resumes FROM runs WHERE id = ?")
                 guard let first = try Row.fetchOne(statement, arguments: [runID]) else { return (runID, false) }
-                var id = runID, previous: Int64? = first["resumes"]
+                var id = runID, previous: Int64? = try first.decode(forColumn: "resumes")
                 for _ in 0..<1000 {
                     guard let next = previous else { break }
                     id = next

@@ -359,7 +359,7 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
     /// The run's job and scheduled time when it went from queued to running, else nil.
     private static func markRunning(_ db: Database, runID: Int64, at: Int64) throws -> (job: String, scheduledAt: Int64?)? {
         try Row.fetchOne(db.cachedStatement(sql: "UPDATE runs SET status = 'running', started_at = ? WHERE id = ? AND status = 'queued' RETURNING job, scheduled_at"),
-                         arguments: [at, runID]).map { ($0["job"], $0["scheduled_at"]) }
+                         arguments: [at, runID]).map { (try $0.decode(forColumn: "job"), try $0.decode(forColumn: "scheduled_at")) }
     }
 
     public func finishRun(runID: Int64, status: RunStatus, summary: String?, error: String?, spendMicros: Int64,
@@ -386,7 +386,7 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
                 WHERE id = ? AND status IN ('queued', 'running')
                 RETURNING job, started_at
                 """),
-            arguments: [status.rawValue, summary, error, spendMicros, at, runID]).map { ($0["job"], $0["started_at"]) }
+            arguments: [status.rawValue, summary, error, spendMicros, at, runID]).map { (try $0.decode(forColumn: "job"), try $0.decode(forColumn: "started_at")) }
     }
 
     public func interruptLeftovers(at: Int64, reason: String) throws(LedgerError) -> [RunInfo] {

@@ -21,8 +21,9 @@ public struct SpendEvidence: SpendEvidenceSource {
                        SUM(CASE WHEN status IS NULL OR status >= 400 THEN 1 ELSE 0 END) AS failed
                 FROM spend WHERE at_ms >= ? AND served_from_cache = 0 GROUP BY provider
                 """, arguments: [since])
-            return Dictionary(uniqueKeysWithValues: rows.map {
-                ($0["provider"] as String, ProviderCallOutcomes(calls: $0["calls"], failed: $0["failed"]))
+            return Dictionary(uniqueKeysWithValues: try rows.map {
+                (try $0.decode(String.self, forColumn: "provider"),
+                 ProviderCallOutcomes(calls: try $0.decode(forColumn: "calls"), failed: try $0.decode(forColumn: "failed")))
             })
         }
     }

@@ -259,7 +259,7 @@ public final class SpendLedger: SpendRecorder, Sendable {
                     SELECT job, SUM(cost_micros) AS spent FROM spend
                     WHERE at_ms >= ? AND at_ms < ? AND currency = ? AND job IS NOT NULL GROUP BY job
                     """, arguments: [day.lowerBound, day.upperBound, currency])
-                let jobs = Dictionary(uniqueKeysWithValues: rows.map { ($0["job"] as String, $0["spent"] as Int64) })
+                let jobs = Dictionary(uniqueKeysWithValues: try rows.map { (try $0.decode(String.self, forColumn: "job"), try $0.decode(Int64.self, forColumn: "spent")) })
                 return (try sum(day), try sum(month), jobs)
             }
         } catch {
@@ -415,14 +415,15 @@ public struct SpendHistory: Sendable {
                     GROUP BY grouping_key, currency ORDER BY \(order), currency
                     """)
                 return try request.fetchAll(db).map { row throws -> SpendTotal in
-                    let code: String = row["currency"]
+                    let code: String = try row.decode(forColumn: "currency")
                     guard let currency = Currency(code: code) else { throw LedgerError.storage("unknown currency \"\(code)\" in spend") }
                     let key: String? = grouping == .day
-                        ? String(CivilDateTime(utcSeconds: (row["grouping_key"] as Int64) * 86_400).iso8601.prefix(10))
-                        : row["grouping_key"] as String?
-                    return SpendTotal(key: key, calls: row["calls"], cachedCalls: row["cached_calls"], units: row["units"],
-                                      inputTokens: row["input_tokens"], cachedInputTokens: row["cached_input_tokens"],
-                                      outputTokens: row["output_tokens"], cost: Money(micros: row["cost"], currency: currency))
+                        ? String(CivilDateTime(utcSeconds: try row.decode(Int64.self, forColumn: "grouping_key") * 86_400).iso8601.prefix(10))
+                        : try row.decode(String?.self, forColumn: "grouping_key")
+                    return SpendTotal(key: key, calls: try row.decode(forColumn: "calls"), cachedCalls: try row.decode(forColumn: "cached_calls"),
+                                      units: try row.decode(forColumn: "units"),
+                                      inputTokens: try row.decode(forColumn: "input_tokens"), cachedInputTokens: try row.decode(forColumn: "cached_input_tokens"),
+                                      outputTokens: try row.decode(forColumn: "output_tokens"), cost: Money(micros: try row.decode(forColumn: "cost"), currency: currency))
                 }
             }
         } catch let error as LedgerError {

@@ -43,6 +43,21 @@ struct LedgerRecordTests {
         #expect("\(String(describing: error))".contains("spend row (id 7)"))
     }
 
+    @Test("a value of the wrong type in a column read by name (a report's sum, a run's start) is an error, never a trap that stops the process")
+    func wrongTypeInNamedColumnsIsAnError() throws {
+        let (path, store) = try Self.ledger()
+        #expect(try store.spendQuarterHours(since: 0).map(\.micros) == [2500])
+        // A provider that is bytes, not text (a blob keeps its type in a TEXT column).
+        try MigrationNamesTests.corrupt(path, "UPDATE spend SET provider = X'FF' WHERE id = 7")
+        #expect(throws: LedgerError.self) { try store.spendQuarterHours(since: 0) }
+        try MigrationNamesTests.corrupt(path, """
+            INSERT INTO runs (id, job, kind, trigger, created_at, status, started_at) VALUES (2, 'sweep', 'repricing-sweep', 'manual', 1000, 'running', 'soon');
+            """)
+        #expect(throws: LedgerError.self) {
+            try store.finishRun(runID: 2, status: .succeeded, summary: nil, error: nil, spendMicros: 0, at: 2000)
+        }
+    }
+
     @Test func aRunWithAnUnknownStatusIsAnError() throws {
         let (path, store) = try Self.ledger()
         #expect(try store.run(id: 1)?.status == .succeeded)
