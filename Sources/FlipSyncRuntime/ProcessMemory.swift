@@ -11,8 +11,8 @@ public enum ProcessMemory {
     /// not reused by another's, so a sweep's work moving between the event loops, Swift's
     /// cooperative threads and GRDB's queues left each arena at its high-water mark: at 100,000
     /// listings the process held 112–137 MiB after a first night (after `malloc_trim`) and
-    /// peaked at 169–200 MiB in the second, against 69–81 and 137–138 MiB with two arenas
-    /// (two runs each, BENCHMARKS.md). Returns whether it set the cap.
+    /// peaked at 169–200 MiB in the second, against 69–97 and 137–140 MiB with two arenas
+    /// (two and three runs, BENCHMARKS.md). Returns whether it set the cap.
     @discardableResult
     public static func capMallocArenas() -> Bool {
         flipsync_cap_malloc_arenas(mallocArenas) == 1
