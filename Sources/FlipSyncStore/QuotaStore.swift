@@ -87,9 +87,10 @@ public final class QuotaStore: QuotaLedgerWithState, Sendable {
         let (now, window) = (m.now, m.window)
         do {
             return try store.writer.write { db in
-                let until: Int64? = try Int64.fetchOne(db, sql: "SELECT exhausted_until FROM quota WHERE provider = ? AND api = ? AND window_start = ?",
-                                                       arguments: [key.provider, key.api, window.lowerBound])
-                if let until, until > now { return (until, false) }
+                // Type-checked, as in `consume` (`Int64.fetchOne` would read text as 0).
+                let row = try Row.fetchOne(db, sql: "SELECT exhausted_until FROM quota WHERE provider = ? AND api = ? AND window_start = ?",
+                                           arguments: [key.provider, key.api, window.lowerBound])
+                if let until = try row?.decode(Int64?.self, atIndex: 0), until > now { return (until, false) }
                 try db.execute(sql: """
                     INSERT INTO quota (provider, api, window_start, window_end, used, quota_limit, exhausted_until) VALUES (?, ?, ?, ?, 0, ?, ?)
                     ON CONFLICT (provider, api, window_start) DO UPDATE SET exhausted_until = excluded.exhausted_until

@@ -74,6 +74,10 @@ struct QuotaCommandTests {
         try await quota.consumeCommitted(key, units: 1, job: nil)
         #expect(told.all.count == 2, "\(told.all)")
         #expect(told.all.allSatisfy { $0.hasPrefix("quota ledger: ") && $0.contains("used") }, "\(told.all)")
+        // Marking the window exhausted reads its own column the same way: text there is told, not taken as 0.
+        try MigrationNamesTests.corrupt(path, "UPDATE quota SET used = 2, exhausted_until = 'soon'")
+        _ = quota.markExhausted(key)
+        #expect(told.all.count == 3 && told.all.last?.contains("exhausted_until") == true, "\(told.all)")
     }
 }
 
