@@ -74,9 +74,9 @@ extension EbayMarketplace {
     }
 
     /// `sweepListings` page by page: each page of inventory items (200) becomes its listings,
-    /// handed to `body` while the next page is on its way (`forEachInventoryPage`). The remembered offers are read for each
-    /// page's SKUs (not the marketplace's); the fulfillment policies once, after the first page
-    /// with a known offer needing them.
+    /// handed to `body` while the next page is on its way (`forEachInventoryPage`). The
+    /// remembered offers are read for each page's SKUs (not the marketplace's); the fulfillment
+    /// policies once, after the first page with a known offer needing them.
     public func sweepListingPages(_ body: ([MarketplaceListing]) async throws -> Void) async throws {
         let currency = Self.currency(marketplaceID: client.configuration.marketplaceID)
         var policiesRead = false
