@@ -13,12 +13,14 @@ extension RunStore {
         try read { db in
             guard try db.tableExists("spend") else { return [] }
             return try Row.fetchAll(db, sql: """
-                SELECT at_ms / 900000 AS q, provider, COUNT(*) AS calls, SUM(cost_micros) AS micros, currency
+                SELECT at_ms / 900000 AS q, provider, COUNT(*) AS calls, SUM(cost_micros) AS micros, currency,
+                       SUM(typeof(cost_micros) != 'integer') AS not_integers
                 FROM spend WHERE at_ms >= ? GROUP BY q, provider, currency ORDER BY q, provider, currency
                 """, arguments: [since]).map {
-                SpendQuarterHour(quarterHour: try $0.decode(forColumn: "q"), provider: try $0.decode(forColumn: "provider"),
-                                 calls: try $0.decode(forColumn: "calls"), micros: try $0.decode(forColumn: "micros"),
-                                 currency: try $0.decode(forColumn: "currency"))
+                try NotIntegers.check($0, table: "spend", column: "cost_micros")
+                return SpendQuarterHour(quarterHour: try $0.decode(forColumn: "q"), provider: try $0.decode(forColumn: "provider"),
+                                        calls: try $0.decode(forColumn: "calls"), micros: try $0.decode(forColumn: "micros"),
+                                        currency: try $0.decode(forColumn: "currency"))
             }
         }
     }

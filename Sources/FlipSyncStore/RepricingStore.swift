@@ -304,7 +304,10 @@ extension RunStore: RepricingLedger {
     }
 
     public func runStartedAt(runID: Int64) throws -> Int64? {
-        try read { db in try Int64.fetchOne(db.cachedStatement(sql: "SELECT started_at FROM runs WHERE id = ?"), arguments: [runID]) }
+        try read { db in
+            try Row.fetchOne(db.cachedStatement(sql: "SELECT started_at FROM runs WHERE id = ?"), arguments: [runID])?
+                .decode(Int64?.self, atIndex: 0)
+        }
     }
 
     public func sweepID(ofRun runID: Int64) throws -> Int64 {
@@ -317,7 +320,7 @@ extension RunStore: RepricingLedger {
                 for _ in 0..<1000 {
                     guard let next = previous else { break }
                     id = next
-                    previous = try Int64.fetchOne(statement, arguments: [id])
+                    previous = try Row.fetchOne(statement, arguments: [id])?.decode(Int64?.self, atIndex: 0)
                 }
                 return (id, true)
             }

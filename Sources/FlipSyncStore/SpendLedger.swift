@@ -251,9 +251,8 @@ public final class SpendLedger: SpendRecorder, Sendable {
         do {
             loaded = try writer.read { db in
                 func sum(_ range: Range<Int64>) throws -> Int64 {
-                    try Int64.fetchOne(db, sql: """
-                        SELECT COALESCE(SUM(cost_micros), 0) FROM spend WHERE at_ms >= ? AND at_ms < ? AND currency = ?
-                        """, arguments: [range.lowerBound, range.upperBound, currency]) ?? 0
+                    try checkedSum(db, of: "cost_micros", from: "spend", where: "at_ms >= ? AND at_ms < ? AND currency = ?",
+                                   arguments: [range.lowerBound, range.upperBound, currency])
                 }
                 let rows = try Row.fetchAll(db, sql: """
                     SELECT job, SUM(cost_micros) AS spent FROM spend
@@ -310,8 +309,7 @@ public final class SpendLedger: SpendRecorder, Sendable {
     // MARK: - SQL
 
     private static func runSpent(_ db: Database, runID: Int64, currency: Currency) throws -> Int64 {
-        try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(cost_micros), 0) FROM spend WHERE run_id = ? AND currency = ?",
-                           arguments: [runID, currency.code]) ?? 0
+        try checkedSum(db, of: "cost_micros", from: "spend", where: "run_id = ? AND currency = ?", arguments: [runID, currency.code])
     }
 
     /// One row per call, through a statement prepared once per connection.
@@ -402,7 +400,8 @@ public struct SpendHistory: Sendable {
                 case .day:
                     let span = try Row.fetchOne(db, sql: "SELECT MIN(at_ms) AS first, MAX(at_ms) AS last FROM spend WHERE at_ms >= ?",
                                                 arguments: [since])
-                    guard let first: Int64 = span?["first"], let last: Int64 = span?["last"] else { return [] }
+                    guard let first = try span?.decode(Int64?.self, forColumn: "first"),
+                          let last = try span?.decode(Int64?.self, forColumn: "last") else { return [] }
                     key = Self.localDayNumber(timezone, from: first, through: last)
                 }
                 let order: SQL = grouping == .day ? "grouping_key" : "cost DESC, grouping_key"
@@ -410,11 +409,12 @@ public struct SpendHistory: Sendable {
                     SELECT \(key) AS grouping_key, currency, COUNT(*) AS calls, SUM(served_from_cache) AS cached_calls,
                            SUM(units) AS units, SUM(input_tokens) AS input_tokens,
                            SUM(cached_input_tokens) AS cached_input_tokens, SUM(output_tokens) AS output_tokens,
-                           SUM(cost_micros) AS cost
+                           SUM(cost_micros) AS cost, SUM(typeof(cost_micros) != 'integer') AS not_integers
                     FROM spend WHERE at_ms >= \(since)
                     GROUP BY grouping_key, currency ORDER BY \(order), currency
                     """)
                 return try request.fetchAll(db).map { row throws -> SpendTotal in
+                    try NotIntegers.check(row, table: "spend", column: "cost_micros")
                     let code: String = try row.decode(forColumn: "currency")
                     guard let currency = Currency(code: code) else { throw LedgerError.storage("unknown currency \"\(code)\" in spend") }
                     let key: String? = grouping == .day

@@ -139,7 +139,9 @@ public final class SyncStore: SyncLedger, Sendable {
         let outcome = try write { db in
             var outcome = OrderApplication()
             for line in page.lines {
-                let onHand = try Int.fetchOne(db, sql: "SELECT on_hand FROM sync_stock WHERE sku = ?", arguments: [line.sku])
+                // Read as a row and decoded, so a corrupted on-hand is an error, not 0 (`Int.fetchOne` reads text as 0).
+                let onHand = try Row.fetchOne(db, sql: "SELECT on_hand FROM sync_stock WHERE sku = ?", arguments: [line.sku])?
+                    .decode(Int.self, atIndex: 0)
                 try db.execute(
                     sql: """
                         INSERT INTO sync_order_lines (marketplace, order_id, line_id, sku, quantity, counted, job, run_id, applied_at)
@@ -190,13 +192,12 @@ public final class SyncStore: SyncLedger, Sendable {
             var seeded: [String] = []
             for (sku, live) in liveQuantities.sorted(by: { $0.key < $1.key }) where !known.contains(sku) {
                 // The source's own earlier sales are already out of its live quantity; others' are not.
-                let elsewhere = try Int.fetchOne(
-                    db, sql: "SELECT COALESCE(SUM(quantity), 0) FROM sync_order_lines WHERE sku = ? AND counted = 0 AND marketplace != ?",
-                    arguments: [sku, source.rawValue]) ?? 0
+                let elsewhere = try checkedSum(db, of: "quantity", from: "sync_order_lines",
+                                               where: "sku = ? AND counted = 0 AND marketplace != ?", arguments: [sku, source.rawValue])
                 try db.execute(sql: "UPDATE sync_order_lines SET counted = 1 WHERE sku = ? AND counted = 0", arguments: [sku])
                 try db.execute(
                     sql: "INSERT INTO sync_stock (sku, on_hand, seeded_from, seeded_at, updated_at) VALUES (?, ?, ?, ?, ?)",
-                    arguments: [sku, live - elsewhere, source.rawValue, at, at])
+                    arguments: [sku, Int64(live) - elsewhere, source.rawValue, at, at])
                 seeded.append(sku)
             }
             return seeded
