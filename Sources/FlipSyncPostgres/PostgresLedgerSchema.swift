@@ -1,4 +1,4 @@
-/// The run ledger's tables in PostgreSQL: the same fifteen steps as the SQLite ledger's
+/// The run ledger's tables in PostgreSQL: the same eighteen steps as the SQLite ledger's
 /// migrator (`RunStore.migrator`), with the same names in the same order, each run once in its own
 /// transaction and recorded in `flipsync_ledger_migrations`. Every process opening the ledger runs
 /// the steps it has not had yet, under a transaction-scoped advisory lock, so nodes starting at
@@ -9,7 +9,7 @@
 /// Flags stay BIGINT 0/1 with the same CHECKs, so rows copy across unchanged. One column exists
 /// only here: `tasks.seq`, the order tasks were planned in (SQLite lists them by rowid).
 /// CHECK constraints that a later step widens are named, so that step can replace them.
-/// Never edit a step that has shipped; add `m16-…` here and in `RunStore.migrator` together.
+/// Never edit a step that has shipped; add `m19-…` here and in `RunStore.migrator` together.
 public enum PostgresLedgerSchema {
     /// An arbitrary constant (not the cluster tables' lock): serialises the ledger's migrations.
     static let migrationLock: Int64 = 0x466C_6970_4C65_6467  // "FlipLedg"
@@ -544,6 +544,35 @@ public enum PostgresLedgerSchema {
         // search of the marketplace; SQLite's step is empty (a primary-key range does it there).
         ("m17-search-subjects: remembered searches found by subject", [
             "CREATE INDEX competitor_searches_by_subject ON competitor_searches (marketplace, split_part(search_key, '|', 1))",
+        ]),
+        // One round trip for a search remembered (it was four: BEGIN, two statements, COMMIT).
+        // A VOLATILE function's statements each take a fresh snapshot under READ COMMITTED, so
+        // the ids' statement runs after the search's row lock is held and sees any concurrent
+        // remembering of the same key committed: never a mix of two calls' ids (one statement
+        // with both as CTEs shares one snapshot taken before the lock wait, and would mix).
+        // SQLite's step is empty: its write transactions are serial.
+        ("m18-remember-search: a search and its ids remembered in one call", [
+            """
+            CREATE OR REPLACE FUNCTION flipsync_remember_search(p_marketplace TEXT, p_key TEXT, p_searched_at BIGINT, p_ids JSON, p_positions JSON)
+            RETURNS void LANGUAGE plpgsql VOLATILE AS $$
+            BEGIN
+                INSERT INTO competitor_searches (marketplace, search_key, searched_at) VALUES (p_marketplace, p_key, p_searched_at)
+                ON CONFLICT (marketplace, search_key) DO UPDATE SET searched_at = excluded.searched_at;
+                WITH listed AS (
+                    SELECT id.item_id, ord.value::bigint AS item_position
+                    FROM json_array_elements_text(p_ids) WITH ORDINALITY AS id(item_id, n)
+                    JOIN json_array_elements_text(p_positions) WITH ORDINALITY AS ord(value, n) USING (n)
+                ), gone AS (
+                    DELETE FROM competitor_items AS c
+                    WHERE c.marketplace = p_marketplace AND c.search_key = p_key
+                      AND c.item_id NOT IN (SELECT listed.item_id FROM listed)
+                )
+                INSERT INTO competitor_items AS c (marketplace, search_key, item_id, position)
+                SELECT p_marketplace, p_key, listed.item_id, listed.item_position FROM listed
+                ON CONFLICT (marketplace, search_key, item_id) DO UPDATE SET position = excluded.position;
+            END
+            $$
+            """,
         ]),
     ]
 

@@ -164,11 +164,11 @@ extension PostgresRepricingLedger {
         }
     }
 
-    /// One transaction of two statements, from async code (the caller suspends): the search
-    /// upserted first, which holds its row until the commit, so two nodes replacing the same
-    /// search take turns; then, in one statement, the ids it no longer found deleted and the ids
-    /// found upserted at the position each was first found (the two touch different rows). What
-    /// is left is one caller's list, never a mix.
+    /// One round trip from async code (the caller suspends): `flipsync_remember_search` (m18)
+    /// upserts the search first, which holds its row until the statement commits, so two nodes
+    /// replacing the same search take turns; then, with a fresh snapshot, deletes the ids it no
+    /// longer found and upserts the ids found at the position each was first found (the two
+    /// touch different rows). What is left is one caller's list, never a mix.
     public func rememberSearch(marketplace: MarketplaceName, key: String, _ search: RememberedSearch) async throws(LedgerError) {
         var seen = Set<String>()
         var ids: [String] = [], positions: [String] = []
@@ -177,25 +177,9 @@ extension PostgresRepricingLedger {
             positions.append(String(position))
         }
         let idList = try Self.jsonList(ids), positionList = LedgerValue.text("[" + positions.joined(separator: ",") + "]")
-        try await session.transactionAsync([
-            ("""
-             INSERT INTO competitor_searches (marketplace, search_key, searched_at) VALUES ($1, $2, $3)
-             ON CONFLICT (marketplace, search_key) DO UPDATE SET searched_at = excluded.searched_at
-             """, [.text(marketplace.rawValue), .text(key), .integer(search.searchedAt)]),
-            ("""
-             WITH found AS (
-                 SELECT id.item_id, position.value::bigint AS position
-                 FROM json_array_elements_text($3::json) WITH ORDINALITY AS id(item_id, n)
-                 JOIN json_array_elements_text($4::json) WITH ORDINALITY AS position(value, n) USING (n)
-             ), gone AS (
-                 DELETE FROM competitor_items
-                 WHERE marketplace = $1 AND search_key = $2 AND item_id NOT IN (SELECT item_id FROM found)
-             )
-             INSERT INTO competitor_items (marketplace, search_key, item_id, position)
-             SELECT $1, $2, item_id, position FROM found
-             ON CONFLICT (marketplace, search_key, item_id) DO UPDATE SET position = excluded.position
-             """, [.text(marketplace.rawValue), .text(key), idList, positionList]),
-        ])
+        // One statement (m18's function): the search's row, then its ids, each with its own snapshot.
+        try await session.writeAsync("SELECT flipsync_remember_search($1, $2, $3, $4::json, $5::json)",
+                                     [.text(marketplace.rawValue), .text(key), .integer(search.searchedAt), idList, positionList])
     }
 
     public func forgetItems(marketplace: MarketplaceName, itemIDs: [String]) throws(LedgerError) {

@@ -35,6 +35,9 @@ extension RunStore: CompetitorMemory {
     /// so both dialects have the same steps under the same names.
     static func registerSearchSubjectMigrations(_ migrator: inout DatabaseMigrator) {
         migrator.registerMigration("m17-search-subjects: remembered searches found by subject") { _ in }
+        // PostgreSQL's `flipsync_remember_search` function (one round trip there); SQLite's
+        // write transactions are serial, so its step is empty.
+        migrator.registerMigration("m18-remember-search: a search and its ids remembered in one call") { _ in }
     }
 
     public func rememberedSearches(marketplace: MarketplaceName) throws -> [String: RememberedSearch] {

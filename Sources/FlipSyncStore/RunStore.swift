@@ -169,7 +169,7 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
     }
 
     /// Named schema steps, `mNN-…` in the order they run; never edit one that has shipped, add
-    /// another (the next is `m16-…`).
+    /// another (the next is `m19-…`).
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("m01-runs: runs, tasks, schedule state") { db in

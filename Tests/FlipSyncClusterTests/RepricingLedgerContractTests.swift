@@ -354,6 +354,28 @@ struct RepricingLedgerContractTests {
         #expect(try ledger.rememberedSearches(marketplace: .shopify).isEmpty)
     }
 
+    @Test("searches remembered at once: 8 callers replacing the same search with lists of their own, 25 rounds; each round leaves one caller's ids, in its order, with its time: never a mix", arguments: StoreKind.available)
+    func searchesRememberedAtOnce(kind: StoreKind) async throws {
+        let ledger = try await kind.makeRepricingStores().ledger
+        func ids(_ caller: Int) -> [String] { (0..<(3 + caller)).map { "c\(caller)-\($0)" } }
+        for round in 0..<25 {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for caller in 0..<8 {
+                    group.addTask {
+                        try await ledger.rememberSearch(marketplace: .ebay, key: "0123|1000",
+                                                        RememberedSearch(itemIDs: ids(caller), searchedAt: Int64(round * 100 + caller)))
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let found = try #require(try ledger.rememberedSearches(marketplace: .ebay)["0123|1000"])
+            let callers = Set(found.itemIDs.map { $0.prefix { $0 != "-" } })
+            try #require(callers.count == 1, "round \(round): ids of several callers: \(found.itemIDs)")
+            let caller = try #require(Int(callers.first!.dropFirst()))
+            #expect(found == RememberedSearch(itemIDs: ids(caller), searchedAt: Int64(round * 100 + caller)), "round \(round)")
+        }
+    }
+
     @Test("remembered searches by subject: the keys before their first | (or whole) among the subjects, with their ids in order; no other subject, marketplace or prefix", arguments: StoreKind.available)
     func searchesBySubject(kind: StoreKind) async throws {
         let ledger = try await kind.makeRepricingStores().ledger

@@ -516,6 +516,7 @@ COMMIT;
             "m15-run-node: the node that ran each run",
             "m16-offer-changes: price changes in flight, so a read that may predate one is not remembered",
             "m17-search-subjects: remembered searches found by subject",
+            "m18-remember-search: a search and its ids remembered in one call",
         ])
         #expect(RunStore.formerMigrationNames.map(\.formerly) == Self.todaysNames)
     }
