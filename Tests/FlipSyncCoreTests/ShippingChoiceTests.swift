@@ -232,6 +232,19 @@ struct ShippingChoiceTests {
         #expect(foreign.reason.contains("no quote in USD"))
     }
 
+    @Test("a quote whose labels for every parcel pass one billion (or overflow) is not counted, never a trap; run totals saturate")
+    func hugeQuotesAreNotCounted() throws {
+        let huge = RateQuote(source: "x", carrier: "UPS", service: "Ground", amount: Money(micros: 4_000_000_000_000_000_000, currency: .usd),
+                             deliveryDays: 2)
+        let alone = Self.recommend(Self.line(quantity: 3), [huge], shipAt: Self.placed + Self.day, defaultService: huge.serviceKey)
+        #expect(alone.status == .noRate && alone.labelMicros == nil && alone.defaultMicros == nil)
+        #expect(alone.reason.contains("between 0 and"), "\(alone.reason)")
+        let cheap = Self.quote("USPS", "Priority", cents: 800, days: 2)
+        let both = Self.recommend(Self.line(quantity: 3), [huge, cheap], shipAt: Self.placed + Self.day, defaultService: huge.serviceKey)
+        #expect(both.status == .recommended && both.labelMicros == 3 * 8_000_000 && both.defaultMicros == nil)
+        #expect(Int64.max.saturatingAdd(1) == .max && Int64.min.saturatingAdd(-1) == .min && Int64(2).saturatingAdd(-5) == -3)
+    }
+
     @Test("quotes in another currency are never compared")
     func otherCurrencyIgnored() throws {
         let eur = try #require(Currency(code: "EUR"))

@@ -266,4 +266,28 @@ struct ShopifyClientTests {
         // More than the whole bucket: wait for a full one, not forever.
         #expect(ShopifyCostLimit.throttledWait(requested: 5000, status: status) == TimeSpan(milliseconds: 19_480))
     }
+
+    @Test("an order line with a quantity outside 0…1,000,000, or whose price × quantity does not fit in an amount, is a malformed answer, never a trap")
+    func orderLineBounds() async throws {
+        try await ShopifyHarness.with(listings: 1) { h in
+            let order = try JSONDecoder().decode(ShopifyWire.Order.self, from: Data("""
+                {"id": "gid://shopify/Order/7", "createdAt": "2026-12-01T10:00:00Z", "updatedAt": "2026-12-01T10:00:00Z",
+                 "currencyCode": "USD", "lineItems": {"nodes": [], "pageInfo": {"hasNextPage": false}}}
+                """.utf8))
+            func line(quantity: Int, price: String) throws -> ShopifyWire.LineItem {
+                try JSONDecoder().decode(ShopifyWire.LineItem.self, from: Data("""
+                    {"id": "gid://shopify/LineItem/3", "sku": "A", "quantity": \(quantity),
+                     "originalUnitPriceSet": {"shopMoney": {"amount": "\(price)", "currencyCode": "USD"}}}
+                    """.utf8))
+            }
+            #expect(try h.client.order(order, lines: [try line(quantity: 2, price: "19.99")]).lineItems.map(\.quantity) == [2])
+            #expect(try h.client.order(order, lines: [try line(quantity: 0, price: "19.99")]).lineItems.map(\.quantity) == [0])
+            for (quantity, price, says) in [(-1, "19.99", "quantity -1 is outside 0…1000000"),
+                                            (1_000_001, "19.99", "quantity 1000001 is outside 0…1000000"),
+                                            (1_000_000, "999999999999.99", "does not fit in an amount")] {
+                let error = #expect(throws: MarketplaceError.self) { try h.client.order(order, lines: [try line(quantity: quantity, price: price)]) }
+                #expect("\(String(describing: error))".contains(says), "\(quantity) × \(price): \(String(describing: error))")
+            }
+        }
+    }
 }

@@ -348,4 +348,20 @@ public struct OrdersPage: Sendable, Hashable {
         self.lines = lines
         self.cursor = cursor
     }
+
+    /// The most units one order line may carry. A channel's answer with a line outside
+    /// `0...maxLineQuantity` is malformed: a negative quantity would add stock, a huge one
+    /// overflow a label's cost.
+    public static let maxLineQuantity = 1_000_000
+
+    /// This page, unless a line's quantity is outside `0...maxLineQuantity`: then a permanent
+    /// task failure naming the first such line, so nothing of the page is applied and its
+    /// cursor is not moved.
+    public func checked() throws(TaskFailure) -> OrdersPage {
+        if let bad = lines.first(where: { !(0...Self.maxLineQuantity).contains($0.quantity) }) {
+            throw .permanent("\(bad.marketplace.rawValue) order \(bad.orderID) line \(bad.lineID): quantity \(bad.quantity) is outside "
+                + "0…\(Self.maxLineQuantity); the page of \(lines.count) lines is not applied")
+        }
+        return self
+    }
 }

@@ -266,6 +266,15 @@ public struct TimeSpan: Hashable, Sendable, Comparable, CustomStringConvertible 
 }
 
 /// A value that does not parse; the message says what was expected and what was found.
+extension Int64 {
+    /// `self + other`, held at `Int64.max` (or `.min`) instead of overflowing: for a run's
+    /// totals of amounts channels and carriers answered, never for a value the ledger keeps.
+    public func saturatingAdd(_ other: Int64) -> Int64 {
+        let (sum, overflow) = addingReportingOverflow(other)
+        return overflow ? (other > 0 ? .max : .min) : sum
+    }
+}
+
 public struct ValueError: Error, Hashable, Sendable, CustomStringConvertible {
     public var message: String
     public init(_ message: String) { self.message = message }

@@ -60,8 +60,15 @@ extension ShopifyClient {
         _ = try time(wire.updatedAt, "updatedAt")
         let lines = try wireLines.map { line in
             let lineID = try Self.number(line.id, "LineItem")
-            return ShopifyLineItem(id: lineID, variantID: nil, sku: line.sku, quantity: line.quantity,
-                                   price: try money(line.originalUnitPriceSet.shopMoney, field: "price of line \(lineID) of order \(id)"),
+            // The line's total (price × quantity) is computed from these: both bounded first.
+            guard (0...OrdersPage.maxLineQuantity).contains(line.quantity) else {
+                throw MarketplaceError.malformed("line \(lineID) of order \(id): quantity \(line.quantity) is outside 0…\(OrdersPage.maxLineQuantity)")
+            }
+            let price = try money(line.originalUnitPriceSet.shopMoney, field: "price of line \(lineID) of order \(id)")
+            guard !price.micros.multipliedReportingOverflow(by: Int64(line.quantity)).overflow else {
+                throw MarketplaceError.malformed("line \(lineID) of order \(id): \(price) × \(line.quantity) does not fit in an amount")
+            }
+            return ShopifyLineItem(id: lineID, variantID: nil, sku: line.sku, quantity: line.quantity, price: price,
                                    fulfillmentStatus: line.unfulfilledQuantity == 0 ? "fulfilled" : nil)
         }
         let shipping = try wire.totalShippingPriceSet.map { try money($0.shopMoney, field: "shipping of order \(id)") } ?? .zero(currency)

@@ -249,9 +249,9 @@ public struct ListingShippingSummary: Sendable, Hashable {
         skipped = mine.filter { $0.status == .skipped }.count
         let acting = mine.filter(\.actionable)
         actionable = acting.count
-        totalSaving = Money(micros: acting.reduce(0) { $0 + ($1.savingMicros ?? 0) }, currency: currency)
+        totalSaving = Money(micros: acting.reduce(0) { $0.saturatingAdd($1.savingMicros ?? 0) }, currency: currency)
         losing = Self.worstFirst(mine.filter(\.losesMoney))
-        totalShortfall = Money(micros: losing.reduce(0) { $0 - ($1.marginMicros ?? 0) }, currency: currency)
+        totalShortfall = Money(micros: losing.reduce(0) { $0.saturatingAdd(-($1.marginMicros ?? 0)) }, currency: currency)
         self.runID = runID
     }
 

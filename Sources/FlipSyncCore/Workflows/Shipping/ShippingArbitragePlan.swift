@@ -160,7 +160,7 @@ public struct ShippingArbitragePlan: WorkflowPlan {
             let marketplace = try plan.marketplace(try task.input(as: MarketplaceInput.self).marketplace.rawValue)
             let job = context.job.name
             let cursor = try plan.ledger.shippingCursor(job: job, marketplace: marketplace.name)
-            let page = try await marketplace.orders(since: cursor)
+            let page = try await marketplace.orders(since: cursor).checked()
             let open = page.lines.filter(\.open)
             let new = try plan.ledger.recordOrders(open, cursor: page.cursor ?? cursor, job: job, marketplace: marketplace.name,
                                                    runID: context.runID, at: plan.clock.wallMilliseconds())
@@ -334,9 +334,9 @@ public struct ShippingRunSummary: Sendable, Hashable {
         skipped = mine.filter { $0.status == .skipped }.count
         let acting = mine.filter(\.actionable)
         actionable = acting.count
-        totalSaving = Money(micros: acting.reduce(0) { $0 + ($1.savingMicros ?? 0) }, currency: currency)
+        totalSaving = Money(micros: acting.reduce(0) { $0.saturatingAdd($1.savingMicros ?? 0) }, currency: currency)
         losingLines = Self.worstFirst(mine.filter(\.losesMoney))
-        totalShortfall = Money(micros: losingLines.reduce(0) { $0 - ($1.marginMicros ?? 0) }, currency: currency)
+        totalShortfall = Money(micros: losingLines.reduce(0) { $0.saturatingAdd(-($1.marginMicros ?? 0)) }, currency: currency)
         self.currency = currency
         self.runID = runID
     }

@@ -250,6 +250,9 @@ public enum ShippingChoice {
     /// `default-inadequate` and saving 0. A saving is actionable when it is positive and at least
     /// `minSaving`. With quotes but none adequate: `no-adequate-rate`, with the fastest quote
     /// recorded and its lateness in the reason; with no quote in the currency: `no-rate`.
+    /// The most one line's labels may cost together (one billion in the currency's units).
+    public static let maxLabelsMicros: Int64 = 1_000_000_000 * 1_000_000
+
     public static func recommend(line: OrderLine, quotes: [RateQuote], shipAt: Int64, deliverBy: Int64?, defaultService: String?,
                                  minSaving: Money?, currency: Currency, promiseNote: String? = nil) -> ShippingRecommendation {
         let parcels = Int64(max(1, line.quantity))
@@ -261,7 +264,12 @@ public enum ShippingChoice {
         row.buyerPaidMicros = paid?.micros
         let money = { (micros: Int64) in Money(micros: micros, currency: currency).description }
         let promiseText = deliverBy.map { "the promise \(dateText($0))" + (promiseNote.map { " (\($0))" } ?? "") } ?? "no promise"
-        let usable = quotes.filter { $0.amount.currency == currency }
+        // A quote whose labels for every parcel would pass `maxLabelsMicros` (or overflow) is
+        // not counted: a carrier's answer that large is malformed, and would overflow the sums.
+        let usable = quotes.filter { quote in
+            let (total, overflow) = quote.amount.micros.multipliedReportingOverflow(by: parcels)
+            return quote.amount.currency == currency && quote.amount.micros >= 0 && !overflow && total <= maxLabelsMicros
+        }
         let ordered = usable.sorted {
             ($0.amount.micros, $0.deliveryDays ?? Int.max, $0.carrier, $0.service, $0.source)
                 < ($1.amount.micros, $1.deliveryDays ?? Int.max, $1.carrier, $1.service, $1.source)
@@ -271,7 +279,7 @@ public enum ShippingChoice {
             guard !usable.isEmpty else {
                 row.status = .noRate
                 row.reason = quotes.isEmpty ? "no source quoted this parcel to \(line.destination?.postalCode ?? "?")"
-                    : "no quote in \(currency.code) (of \(quotes.count))"
+                    : "no quote in \(currency.code) between 0 and \(Money(micros: maxLabelsMicros, currency: currency)) for \(parcels) parcel\(parcels == 1 ? "" : "s") (of \(quotes.count))"
                 return row
             }
             // The fastest: the earliest arrival (quotes without transit days last), then the cheapest.

@@ -138,7 +138,7 @@ enum SyncSteps {
     /// One channel's order lines since its cursor, applied with the new cursor in one step.
     static func pullOrders(_ client: any Marketplace, ledger: any SyncLedger, context: AgentContext) async throws -> SyncCounts {
         let job = context.job.name
-        let page = try await client.orders(since: try ledger.cursor(job: job, marketplace: client.name))
+        let page = try await client.orders(since: try ledger.cursor(job: job, marketplace: client.name)).checked()
         let applied = try ledger.applyOrders(page, job: job, marketplace: client.name, runID: context.runID,
                                              at: context.clock.wallMilliseconds())
         for oversell in applied.oversells {
