@@ -6,22 +6,26 @@ import GRDB
 /// so a corrupted row would otherwise change a budget or a stock figure without a word.
 func checkedSum(_ db: Database, of column: String, from table: String, where condition: String,
                 arguments: StatementArguments) throws -> Int64 {
-    let sql = "SELECT COALESCE(SUM(\(column)), 0), COALESCE(SUM(typeof(\(column)) != 'integer'), 0) FROM \(table) WHERE \(condition)"
+    let sql = "SELECT COALESCE(SUM(\(column)), 0) AS total, \(NotIntegers.counted(column)) FROM \(table) WHERE \(condition)"
     guard let row = try Row.fetchOne(db.cachedStatement(sql: sql), arguments: arguments) else { return 0 }
-    let notIntegers = try row.decode(Int64.self, atIndex: 1)
-    guard notIntegers == 0 else { throw NotIntegers(table: table, column: column, count: notIntegers, condition: "where \(condition)") }
-    return try row.decode(Int64.self, atIndex: 0)
+    try NotIntegers.check(row, table: table, column: column, condition: "where \(condition)")
+    return try row.decode(Int64.self, forColumn: "total")
 }
 
 /// Values summed that are not integers; the ledger's error wraps it with the file's path.
 struct NotIntegers: Error, CustomStringConvertible {
     let table: String, column: String, count: Int64, condition: String
 
-    /// Throws when `row`'s `not_integers` column (`SUM(typeof(column) != 'integer')` in a
-    /// grouped SELECT) counts any value of its group.
-    static func check(_ row: Row, table: String, column: String) throws {
+    /// The result column `check` reads, to select next to a sum of `column`: how many of the
+    /// values summed are not integers (0 over no rows).
+    static func counted(_ column: String) -> String {
+        "COALESCE(SUM(typeof(\(column)) != 'integer'), 0) AS not_integers"
+    }
+
+    /// Throws when `row`'s `not_integers` column (``counted(_:)``) counts any value.
+    static func check(_ row: Row, table: String, column: String, condition: String = "in a total") throws {
         let count = try row.decode(Int64.self, forColumn: "not_integers")
-        guard count == 0 else { throw NotIntegers(table: table, column: column, count: count, condition: "in a total") }
+        guard count == 0 else { throw NotIntegers(table: table, column: column, count: count, condition: condition) }
     }
 
     var description: String {

@@ -14,7 +14,7 @@ extension RunStore {
             guard try db.tableExists("spend") else { return [] }
             return try Row.fetchAll(db, sql: """
                 SELECT at_ms / 900000 AS q, provider, COUNT(*) AS calls, SUM(cost_micros) AS micros, currency,
-                       SUM(typeof(cost_micros) != 'integer') AS not_integers
+                       \(NotIntegers.counted("cost_micros"))
                 FROM spend WHERE at_ms >= ? GROUP BY q, provider, currency ORDER BY q, provider, currency
                 """, arguments: [since]).map {
                 try NotIntegers.check($0, table: "spend", column: "cost_micros")

@@ -409,7 +409,7 @@ public struct SpendHistory: Sendable {
                     SELECT \(key) AS grouping_key, currency, COUNT(*) AS calls, SUM(served_from_cache) AS cached_calls,
                            SUM(units) AS units, SUM(input_tokens) AS input_tokens,
                            SUM(cached_input_tokens) AS cached_input_tokens, SUM(output_tokens) AS output_tokens,
-                           SUM(cost_micros) AS cost, SUM(typeof(cost_micros) != 'integer') AS not_integers
+                           SUM(cost_micros) AS cost, \(sql: NotIntegers.counted("cost_micros"))
                     FROM spend WHERE at_ms >= \(since)
                     GROUP BY grouping_key, currency ORDER BY \(order), currency
                     """)
