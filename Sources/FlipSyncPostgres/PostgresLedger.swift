@@ -24,6 +24,10 @@ public final class PostgresLedger: ResumableRunLedger, LedgerProbe, Sendable {
     /// Where this ledger, and the stores built on it (`init(ledger:)`), record what they write as
     /// metrics (`LedgerMetrics`), at the same points as the SQLite stores; `.off` records nothing.
     public let metrics: LedgerMetrics
+    /// `commitTask`'s rows, several to a statement under load.
+    let taskCommits: PostgresTaskCommits
+    /// Statements `commitTask` has written so far (for tests and the bench).
+    public var taskStatements: Int { taskCommits.statements }
 
     /// Connects to `endpoint` and migrates the ledger's schema.
     /// `readOnly` (the read commands of `flipsyncctl`): the session's transactions are read-only
@@ -38,6 +42,7 @@ public final class PostgresLedger: ResumableRunLedger, LedgerProbe, Sendable {
         }
         self.node = node
         self.metrics = metrics
+        taskCommits = PostgresTaskCommits(session: session)
         if readOnly { try Self.checkSchema(session) } else { try Self.migrate(session) }
     }
 
@@ -45,6 +50,7 @@ public final class PostgresLedger: ResumableRunLedger, LedgerProbe, Sendable {
         self.session = session
         self.node = node
         self.metrics = metrics
+        taskCommits = PostgresTaskCommits(session: session)
         try Self.migrate(session)
     }
 
@@ -313,9 +319,12 @@ public final class PostgresLedger: ResumableRunLedger, LedgerProbe, Sendable {
         try session.write(Self.upsertTaskSQL, Self.upsertValues(task))
     }
 
-    /// One statement through the session's pool: the task waits without holding a thread.
+    /// Through the session's pool, the task waiting without holding a thread; rows committed by
+    /// several tasks at once share one statement (`PostgresTaskCommits`). Inside the calling
+    /// thread's transaction (a `batch`), written there.
     public func commitTask(_ task: TaskInfo) async throws(LedgerError) {
-        try await session.writeAsync(Self.upsertTaskSQL, Self.upsertValues(task))
+        if session.inTransaction { return try saveTask(task) }
+        try await taskCommits.commit(task)
     }
 
     public func saveTasks(_ tasks: [TaskInfo]) throws(LedgerError) {
@@ -328,13 +337,20 @@ public final class PostgresLedger: ResumableRunLedger, LedgerProbe, Sendable {
         try session.query(Self.upsertTaskSQL, Self.upsertValues(task))
     }
 
-    static let upsertTaskSQL = """
-        INSERT INTO tasks (run_id, key, agent, status, attempts, started_at, finished_at, result, error, input)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+    static let taskColumns = ["run_id", "key", "agent", "status", "attempts", "started_at", "finished_at", "result", "error", "input"]
+
+    /// What a task's row written again keeps: its `input` when the new one has none.
+    static let taskUpsert = """
         ON CONFLICT (run_id, key) DO UPDATE SET
             agent = excluded.agent, status = excluded.status, attempts = excluded.attempts,
             started_at = excluded.started_at, finished_at = excluded.finished_at,
             result = excluded.result, error = excluded.error, input = coalesce(excluded.input, tasks.input)
+        """
+
+    static let upsertTaskSQL = """
+        INSERT INTO tasks (\(taskColumns.joined(separator: ", ")))
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+        \(taskUpsert)
         """
 
     static func upsertValues(_ task: TaskInfo) -> [LedgerValue] {

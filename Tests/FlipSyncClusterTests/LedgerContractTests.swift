@@ -145,6 +145,51 @@ struct LedgerContractTests {
         #expect(try ledger.tasks(runID: run.id + 1).isEmpty)
     }
 
+    @Test("commitTask from many tasks at once: 60 rows all written; the same task committed twice at once keeps its input; a row of no run fails alone, the 10 beside it written; on PostgreSQL the 60 share statements", arguments: StoreKind.available)
+    func concurrentTaskCommits(kind: StoreKind) async throws {
+        let ledger = try await kind.makeLedger()
+        let run = try #require(try ledger.recordFire(job: "j", kind: "k", trigger: .manual, requestedBy: nil, scheduledAt: nil, status: .queued,
+                                                     skipReason: nil, summary: nil, at: 1, resumes: nil))
+        func commitAll(_ tasks: [TaskInfo]) async -> [String] {
+            await withTaskGroup(of: String?.self) { group in
+                for task in tasks {
+                    group.addTask {
+                        do { try await ledger.commitTask(task) } catch { return task.key }
+                        return nil
+                    }
+                }
+                var failed: [String] = []
+                for await key in group { if let key { failed.append(key) } }
+                return failed
+            }
+        }
+        let before = (ledger as? PostgresLedger)?.taskStatements ?? 0
+        let sixty = (0..<60).map { TaskInfo(runID: run.id, key: "t\($0)", agent: "a", status: .running, attempts: 1, startedAt: Int64($0),
+                                            input: "{\"i\":\($0)}") }
+        #expect(await commitAll(sixty).isEmpty)
+        if let postgres = ledger as? PostgresLedger {
+            // One statement a row before; the first row goes alone, the rest arrive while it is on its way.
+            #expect(postgres.taskStatements - before <= 30)
+        }
+        var tasks = try ledger.tasks(runID: run.id)
+        #expect(tasks.count == 60)
+        #expect(Set(tasks.map(\.key)) == Set(sixty.map(\.key)))
+        #expect(tasks.allSatisfy { $0.status == .running && $0.input == "{\"i\":\($0.startedAt ?? -1)}" })
+
+        let twice = [TaskInfo(runID: run.id, key: "d", agent: "a", status: .running, attempts: 1, startedAt: 5, input: "{\"d\":1}"),
+                     TaskInfo(runID: run.id, key: "d", agent: "a", status: .succeeded, attempts: 1, startedAt: 5, finishedAt: 6, result: "{}")]
+        let orphan = TaskInfo(runID: run.id + 99, key: "orphan", agent: "a", status: .running)
+        let ten = (0..<10).map { TaskInfo(runID: run.id, key: "u\($0)", agent: "a", status: .succeeded, attempts: 1, result: "{}") }
+        #expect(await commitAll(twice + [orphan] + ten) == ["orphan"])
+        tasks = try ledger.tasks(runID: run.id)
+        #expect(tasks.count == 60 + 1 + 10)
+        let d = try #require(tasks.first { $0.key == "d" })
+        #expect(d.input == "{\"d\":1}")
+        #expect(d.status == .running || d.status == .succeeded)
+        #expect(tasks.filter { $0.key.hasPrefix("u") }.allSatisfy { $0.status == .succeeded })
+        #expect(try ledger.tasks(runID: run.id + 99).isEmpty)
+    }
+
     @Test("batch: the writes made in its body commit together, and one failing write (a task of no run) fails alone", arguments: StoreKind.available)
     func batch(kind: StoreKind) async throws {
         let ledger = try await kind.makeLedger()

@@ -80,3 +80,23 @@ extension PostgresLedgerTests {
         #expect(try count() == 2, "the first statement of the failed transaction was rolled back")
     }
 }
+
+@Suite("PostgresTaskCommitsTests: task rows committed together leave what they would one after the other", .timeLimit(.minutes(1)))
+struct PostgresTaskCommitsTests {
+    @Test("merged: one row per (run, key), at its first place, with its last values and the last input given; other keys and runs apart")
+    func merged() {
+        let rows = PostgresTaskCommits.merged([
+            TaskInfo(runID: 1, key: "a", agent: "x", status: .pending, input: "{\"a\":1}"),
+            TaskInfo(runID: 1, key: "b", agent: "x", status: .running, attempts: 1, input: "{\"b\":1}"),
+            TaskInfo(runID: 2, key: "a", agent: "x", status: .running),
+            TaskInfo(runID: 1, key: "a", agent: "x", status: .running, attempts: 1, startedAt: 3),
+            TaskInfo(runID: 1, key: "b", agent: "x", status: .running, attempts: 2, input: "{\"b\":2}"),
+            TaskInfo(runID: 1, key: "a", agent: "x", status: .succeeded, attempts: 1, startedAt: 3, finishedAt: 4, result: "{}"),
+        ])
+        #expect(rows == [
+            TaskInfo(runID: 1, key: "a", agent: "x", status: .succeeded, attempts: 1, startedAt: 3, finishedAt: 4, result: "{}", input: "{\"a\":1}"),
+            TaskInfo(runID: 1, key: "b", agent: "x", status: .running, attempts: 2, input: "{\"b\":2}"),
+            TaskInfo(runID: 2, key: "a", agent: "x", status: .running),
+        ])
+    }
+}
