@@ -30,14 +30,26 @@ public final class PostgresSpendLedger: SpendRecorder, Sendable {
     private let budgetsBox: Mutex<SpendBudgets>
     /// How long a reservation counts without its call being recorded (milliseconds).
     public let reservationLifetime: Int64
+    /// The rows of calls that move no money, several to a statement under load (a sweep makes
+    /// two such calls a listing; each was a round trip of its own).
+    private let freeCalls: WriteCoalescer<[LedgerValue], Void>
 
     /// An arbitrary constant (neither the migrations' nor the cluster's lock): serialises budget checks.
     static let spendLock: Int64 = 0x466C_6970_5370_6E64  // "FlipSpnd"
 
     public init(ledger: PostgresLedger, budgets: SpendBudgets, clock: any SchedulerClock, reservationLifetime: Int64 = 3_600_000,
                 onEvent: @escaping @Sendable (SpendEvent) -> Void = { _ in }) throws(LedgerError) {
-        session = ledger.session
+        let session = ledger.session
+        self.session = session
         metrics = ledger.metrics
+        freeCalls = WriteCoalescer(maxBatch: 500) { rows in
+            await WriteCoalescer<[LedgerValue], Void>.allOrEach(rows, all: { rows in
+                for statement in PostgresSession.inserts(into: "spend", columns: Self.spendColumns, rows: rows) {
+                    try await session.writeAsync(statement.sql, statement.values)
+                }
+                return rows.map { _ in () }
+            }, one: { row in try await session.writeAsync(Self.insertSpend, row) })
+        }
         self.clock = clock
         self.onEvent = onEvent
         self.reservationLifetime = reservationLifetime
@@ -122,10 +134,17 @@ public final class PostgresSpendLedger: SpendRecorder, Sendable {
              PostgresLedger.optional(call.status.map { Int64($0) })]
         }
         // A call that moves no budget's money (free, or in another currency) and settles no
-        // reservation needs neither the lock nor the budgets: one INSERT, the caller suspended.
+        // reservation needs neither the lock nor the budgets: its row, the caller suspended,
+        // in one multi-row INSERT with the others' that arrive meanwhile (alone, inside the
+        // calling thread's transaction).
         if reservation == nil, !counted || call.cost.micros == 0 {
             do {
-                try await session.writeAsync(Self.insertSpend, row(clock.wallMilliseconds()))
+                let row = row(clock.wallMilliseconds())
+                if session.inTransaction {
+                    try await session.writeAsync(Self.insertSpend, row)
+                } else {
+                    try await freeCalls.submit(row)
+                }
                 metrics.apiCall(call)
             } catch {
                 onEvent(.notCounted("\(call.provider) \(call.operation) (\(call.cost)) not recorded: \(error)"))
@@ -160,11 +179,16 @@ public final class PostgresSpendLedger: SpendRecorder, Sendable {
         }
     }
 
+    static let spendColumns = ["at_ms", "provider", "operation", "units", "input_tokens", "cached_input_tokens", "output_tokens",
+                               "cost_micros", "currency", "job", "run_id", "task_key", "served_from_cache", "status"]
+
     static let insertSpend = """
-        INSERT INTO spend (at_ms, provider, operation, units, input_tokens, cached_input_tokens, output_tokens,
-                           cost_micros, currency, job, run_id, task_key, served_from_cache, status)
+        INSERT INTO spend (\(spendColumns.joined(separator: ", ")))
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
         """
+
+    /// Statements that wrote the rows of calls moving no money so far (for tests and the bench).
+    public var freeCallStatements: Int { freeCalls.batchesWritten }
 
     // MARK: - Budgets
 
