@@ -1,3 +1,4 @@
+import FlipSyncCore
 import Logging
 import PostgresNIO
 
@@ -71,10 +72,19 @@ public actor ClusterTaskQueue {
     private let time: ClusterTime
     private let logger: Logger
 
+    /// Enqueues and endings, several to a statement under load.
+    private let writes: QueueWrites
+
     public init(client: PostgresClient, time: ClusterTime = .database, logger: Logger) {
         self.client = client
         self.time = time
         self.logger = logger
+        writes = QueueWrites(client: client, time: time, logger: logger)
+    }
+
+    /// Statements written for enqueues and endings so far (for tests and the bench).
+    public nonisolated var coalescedStatements: (enqueues: Int, finishes: Int) {
+        (writes.enqueues.batchesWritten, writes.finishes.batchesWritten)
     }
 
     /// Adds a run's tasks (key → payload), once: a (run, key) already enqueued is left as it is.
@@ -176,17 +186,38 @@ public actor ClusterTaskQueue {
     // MARK: Runs' tasks (ClusterTaskDispatcher, ClusterTaskWorker)
 
     /// Adds one task of a run enqueued by `origin`'s coordinator and returns its id (the id it
-    /// already has when this (run, key) was enqueued before).
-    public func enqueue(run: String, key: String, payload: String, origin: String) async throws -> Int64 {
+    /// already has when this (run, key) was enqueued before). The tasks enqueued while one
+    /// statement is on its way go together in the next (``QueueWrites``).
+    public nonisolated func enqueue(run: String, key: String, payload: String, origin: String) async throws -> Int64 {
+        try await writes.enqueues.submit(.init(run: run, key: key, payload: payload, origin: origin))
+    }
+
+    /// One statement for several tasks' enqueues: each (run, key) once (given twice, one row,
+    /// the first payload); every caller gets its (run, key)'s id.
+    static func enqueue(_ tasks: [PendingEnqueue], client: PostgresClient, time: ClusterTime, logger: Logger) async throws -> [Int64] {
+        var seen = Set<TaskKey>()
+        var runs: [String] = [], keys: [String] = [], payloads: [String] = [], origins: [String] = []
+        for task in tasks where seen.insert(TaskKey(run: task.run, key: task.key)).inserted {
+            runs.append(task.run)
+            keys.append(task.key)
+            payloads.append(task.payload)
+            origins.append(task.origin)
+        }
         let now = time.parameter
         let rows = try await client.query("""
             INSERT INTO flipsync_cluster_tasks (run_id, task_key, payload, enqueued_at_ms, origin_node)
-            VALUES (\(run), \(key), \(payload), \(now: now), \(origin))
+            SELECT t.run, t.key, t.payload, \(now: now), t.origin
+            FROM unnest(\(runs)::text[], \(keys)::text[], \(payloads)::text[], \(origins)::text[]) WITH ORDINALITY AS t(run, key, payload, origin, n)
+            ORDER BY t.n
             ON CONFLICT (run_id, task_key) DO UPDATE SET task_key = EXCLUDED.task_key
-            RETURNING id
+            RETURNING id, run_id, task_key
             """, logger: logger)
-        for try await id in rows.decode(Int64.self) { return id }
-        throw ClusterTaskQueueError.noRow
+        var ids: [TaskKey: Int64] = [:]
+        for try await (id, run, key) in rows.decode((Int64, String, String).self) { ids[TaskKey(run: run, key: key)] = id }
+        return try tasks.map { task in
+            guard let id = ids[TaskKey(run: task.run, key: task.key)] else { throw ClusterTaskQueueError.noRow }
+            return id
+        }
     }
 
     /// Extends every lease `node` holds to `leaseMilliseconds` from now (a lease that expired and
@@ -223,15 +254,43 @@ public actor ClusterTaskQueue {
     }
 
     /// Ends a task `node` ran: `done`, with how it ended there (`outcome`) and why. Fenced by
-    /// the token like ``complete(_:node:)``; false when refused.
-    public func finish(_ task: ClaimedTask, node: String, outcome: String, message: String?) async throws -> Bool {
+    /// the token like ``complete(_:node:)``; false when refused. The tasks ending while one
+    /// statement is on its way go together in the next (``QueueWrites``).
+    public nonisolated func finish(_ task: ClaimedTask, node: String, outcome: String, message: String?) async throws -> Bool {
+        try await writes.finishes.submit(.init(id: task.id, token: task.token, node: node, outcome: outcome, message: message))
+    }
+
+    /// One statement for several tasks' endings, each fenced by its own token and node; whether
+    /// each was accepted. (A task given twice: its first ending; the second is refused, as it
+    /// would be after the first.)
+    static func finish(_ endings: [PendingFinish], client: PostgresClient, time: ClusterTime, logger: Logger) async throws -> [Bool] {
+        var seen = Set<Int64>()
+        var ids: [Int64] = [], tokens: [Int64] = [], nodes: [String] = [], outcomes: [String] = [], messages: [String] = [], hasMessage: [Bool] = []
+        var firstOf: [Int] = []
+        for (index, ending) in endings.enumerated() where seen.insert(ending.id).inserted {
+            firstOf.append(index)
+            ids.append(ending.id)
+            tokens.append(ending.token)
+            nodes.append(ending.node)
+            outcomes.append(ending.outcome)
+            messages.append(ending.message ?? "")
+            hasMessage.append(ending.message != nil)
+        }
         let now = time.parameter
-        return try await fenced("""
-            UPDATE flipsync_cluster_tasks SET state = 'done', outcome = \(outcome), error = \(message),
+        let rows = try await client.query("""
+            UPDATE flipsync_cluster_tasks t SET state = 'done', outcome = e.outcome,
+                error = CASE WHEN e.has_message THEN e.message END,
                 finished_at_ms = \(now: now), lease_expires_at_ms = NULL
-            WHERE id = \(task.id) AND state = 'claimed' AND lease_holder = \(node) AND token = \(task.token)
-            RETURNING id
-            """)
+            FROM unnest(\(ids)::bigint[], \(tokens)::bigint[], \(nodes)::text[], \(outcomes)::text[], \(messages)::text[],
+                        \(hasMessage)::boolean[])
+                AS e(id, token, node, outcome, message, has_message)
+            WHERE t.id = e.id AND t.state = 'claimed' AND t.lease_holder = e.node AND t.token = e.token
+            RETURNING t.id
+            """, logger: logger)
+        var accepted = Set<Int64>()
+        for try await id in rows.decode(Int64.self) { accepted.insert(id) }
+        let first = Set(firstOf)
+        return endings.enumerated().map { index, ending in first.contains(index) && accepted.contains(ending.id) }
     }
 
     /// Gives a claimed task back to the queue at once (the node is stopping, or it stopped the
@@ -321,6 +380,50 @@ public actor ClusterTaskQueue {
         return hit
     }
 
+}
+
+struct TaskKey: Hashable {
+    var run: String
+    var key: String
+}
+
+struct PendingEnqueue: Sendable {
+    var run: String
+    var key: String
+    var payload: String
+    var origin: String
+}
+
+struct PendingFinish: Sendable {
+    var id: Int64
+    var token: Int64
+    var node: String
+    var outcome: String
+    var message: String?
+}
+
+/// The queue's two writes every dispatched task makes, its enqueue and its ending, coalesced
+/// (`WriteCoalescer`): those that arrive while one statement is on its way go together in the
+/// next, one `unnest` statement. A batch that fails is written again one statement an item, so
+/// a bad item (text PostgreSQL refuses) fails alone.
+final class QueueWrites: Sendable {
+    let enqueues: WriteCoalescer<PendingEnqueue, Int64>
+    let finishes: WriteCoalescer<PendingFinish, Bool>
+    /// Items a statement takes at most.
+    static let maxBatch = 500
+
+    init(client: PostgresClient, time: ClusterTime, logger: Logger) {
+        enqueues = WriteCoalescer(maxBatch: Self.maxBatch) { tasks in
+            await WriteCoalescer<PendingEnqueue, Int64>.allOrEach(tasks, all: { tasks in
+                try await ClusterTaskQueue.enqueue(tasks, client: client, time: time, logger: logger)
+            }, one: { task in try await ClusterTaskQueue.enqueue([task], client: client, time: time, logger: logger)[0] })
+        }
+        finishes = WriteCoalescer(maxBatch: Self.maxBatch) { endings in
+            await WriteCoalescer<PendingFinish, Bool>.allOrEach(endings, all: { endings in
+                try await ClusterTaskQueue.finish(endings, client: client, time: time, logger: logger)
+            }, one: { ending in try await ClusterTaskQueue.finish([ending], client: client, time: time, logger: logger)[0] })
+        }
+    }
 }
 
 extension PostgresQuery.StringInterpolation {

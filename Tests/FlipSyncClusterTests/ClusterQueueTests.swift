@@ -150,6 +150,59 @@ struct ClusterTaskQueueTests {
         }
     }
 
+    @Test("80 dispatches at once share statements: each gets its task's id (one (run, key) given twice: one row, one id), a key PostgreSQL refuses (a NUL) fails alone; 80 endings at once: each fenced by its own token, a stale one refused, a missing message NULL")
+    func coalescedEnqueuesAndEndings() async throws {
+        try await withClients(1) { clients in
+            let queue = ClusterTaskQueue(client: clients[0], logger: quietLogger)
+            let keys = (0..<78).map { "k\($0)" } + ["k5", "bad\u{0}key"]
+            let ids = await withTaskGroup(of: (Int, Result<Int64, any Error>).self) { group in
+                for (index, key) in keys.enumerated() {
+                    group.addTask {
+                        do { return (index, .success(try await queue.enqueue(run: "r", key: key, payload: "{\"i\":\(index)}", origin: "a"))) } catch {
+                            return (index, .failure(error))
+                        }
+                    }
+                }
+                var out: [Int: Result<Int64, any Error>] = [:]
+                for await (index, result) in group { out[index] = result }
+                return out
+            }
+            let failed = ids.filter { if case .failure = $0.value { return true } else { return false } }.map(\.key)
+            #expect(failed == [79], "only the NUL key fails")
+            let got = try (0..<79).map { try ids[$0]!.get() }
+            #expect(got[5] == got[78], "k5 twice: one task")
+            #expect(Set(got).count == 78)
+            let rows = try await queue.tasks(run: "r")
+            #expect(rows.count == 78)
+            #expect(Dictionary(uniqueKeysWithValues: rows.map { ($0.key, $0.id) }) == Dictionary(uniqueKeysWithValues: (0..<78).map { ("k\($0)", got[$0]) }))
+            let enqueueStatements = queue.coalescedStatements.enqueues
+            #expect(enqueueStatements < 40, "\(enqueueStatements) statements for 80 enqueues")
+
+            var claimed: [ClaimedTask] = []
+            while claimed.count < 78 { claimed += try await queue.claim(node: "a", limit: 78, leaseMilliseconds: 60_000) }
+            var stale = claimed[3]
+            stale.token += 1
+            let endings = [stale] + claimed.enumerated().filter { $0.offset != 3 }.map(\.element)
+            let accepted = try await withThrowingTaskGroup(of: (Int64, Int64, Bool).self) { group in
+                for (index, task) in endings.enumerated() {
+                    group.addTask {
+                        (task.id, task.token, try await queue.finish(task, node: "a", outcome: "finished", message: index % 2 == 0 ? nil : "why \(index)"))
+                    }
+                }
+                var out: [(Int64, Int64, Bool)] = []
+                for try await result in group { out.append(result) }
+                return out
+            }
+            #expect(accepted.filter { !$0.2 }.map(\.0) == [stale.id], "only the stale token is refused")
+            #expect(queue.coalescedStatements.finishes < 40, "\(queue.coalescedStatements.finishes) statements for 77 endings")
+            let ended = try await queue.tasks(run: "r")
+            #expect(ended.filter { $0.state == .done }.count == 77)
+            #expect(ended.first { $0.id == stale.id }?.state == .claimed)
+            #expect(ended.filter { $0.error != nil }.count == 39, "the messages given (odd places), NULL where none")
+            #expect(ended.filter { $0.error != nil }.allSatisfy { $0.error!.hasPrefix("why ") })
+        }
+    }
+
     @Test("a failed task to retry goes back to pending and is claimed again as attempt 2")
     func failRetry() async throws {
         try await withClients(1) { clients in
