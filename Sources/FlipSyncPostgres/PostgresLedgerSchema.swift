@@ -574,6 +574,35 @@ public enum PostgresLedgerSchema {
             $$
             """,
         ]),
+        // One round trip for a read's offers remembered (it was four: BEGIN, the lock, the
+        // INSERT, COMMIT). The lock is taken first and held to the statement's end, and the
+        // INSERT, a statement of its own in a VOLATILE function, takes its snapshot after it, as
+        // it did in the transaction: a `forgetOffers` committing meanwhile is either seen or
+        // waited for. SQLite's step is empty: its write transactions are serial.
+        ("m19-remember-offers: a read's offers remembered in one call", [
+            """
+            CREATE OR REPLACE FUNCTION flipsync_remember_offers(p_marketplace TEXT, p_offers JSON, p_in_flight BIGINT)
+            RETURNS void LANGUAGE plpgsql VOLATILE AS $$
+            BEGIN
+                LOCK TABLE listing_offer_changes IN SHARE MODE;
+                INSERT INTO listing_offers AS o (marketplace, sku, offer_id, marketplace_id, price_micros, price_currency,
+                                                 available_quantity, shipping_micros, shipping_currency, fulfillment_policy_id, updated_at)
+                SELECT p_marketplace, v.sku, v.offer_id, v.marketplace_id, v.price_micros, v.price_currency,
+                       v.available_quantity, v.shipping_micros, v.shipping_currency, v.fulfillment_policy_id, v.updated_at
+                FROM json_to_recordset(p_offers) AS v(sku TEXT, offer_id TEXT, marketplace_id TEXT, price_micros BIGINT,
+                    price_currency TEXT, available_quantity BIGINT, shipping_micros BIGINT, shipping_currency TEXT,
+                    fulfillment_policy_id TEXT, updated_at BIGINT)
+                WHERE NOT EXISTS (SELECT 1 FROM listing_offer_changes c WHERE c.marketplace = p_marketplace AND c.sku = v.sku
+                    AND v.updated_at < c.sent_at + p_in_flight AND (c.settled_at IS NULL OR v.updated_at < c.settled_at))
+                ON CONFLICT (marketplace, sku) DO UPDATE SET offer_id = excluded.offer_id, marketplace_id = excluded.marketplace_id,
+                    price_micros = excluded.price_micros, price_currency = excluded.price_currency,
+                    available_quantity = excluded.available_quantity, shipping_micros = excluded.shipping_micros,
+                    shipping_currency = excluded.shipping_currency, fulfillment_policy_id = excluded.fulfillment_policy_id,
+                    updated_at = excluded.updated_at;
+            END
+            $$
+            """,
+        ]),
     ]
 
     /// Indexes only the PostgreSQL ledger has (name → table), and why: every other index is in

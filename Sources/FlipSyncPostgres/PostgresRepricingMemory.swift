@@ -1,4 +1,5 @@
 import FlipSyncCore
+import Foundation
 import PostgresNIO
 
 /// What a sweep remembers between runs, as `RunStore` does: each SKU's published offer
@@ -39,26 +40,46 @@ extension PostgresRepricingLedger {
         return result
     }
 
-    /// Each column's type, for the typed VALUES list `rememberOffers` filters.
-    static let offerColumnTypes = ["text", "text", "text", "text", "bigint", "text", "bigint", "bigint", "text", "text", "bigint"]
-
     /// A read's offers (`OfferMemory.rememberOffers`): each row replaced whole unless its SKU had
-    /// a price change in flight when its read was asked; of one SKU given twice, the last. The
-    /// table of changes is locked in SHARE mode first, so a `forgetOffers` committing meanwhile
-    /// either is seen or waits for this transaction (and then deletes what it wrote).
+    /// a price change in flight when its read was asked; of one SKU given twice, the last. One
+    /// statement, m19's `flipsync_remember_offers`: the table of changes locked in SHARE mode
+    /// first, so a `forgetOffers` committing meanwhile either is seen or waits for this statement
+    /// (and then deletes what it wrote); then the rows, with a snapshot taken after the lock.
     public func rememberOffers(marketplace: MarketplaceName, _ offers: [RememberedOffer]) throws(LedgerError) {
-        let rows = offerRows(marketplace: marketplace, offers)
-        guard !rows.isEmpty else { return }
-        let columns = Self.offerColumns.joined(separator: ", ")
-        let lists = PostgresSession.valueLists(table: "listing_offers", width: Self.offerColumns.count, rows: rows,
-                                               rowsPerStatement: Self.rowsPerStatement, casts: Self.offerColumnTypes)
-        try write([("LOCK TABLE listing_offer_changes IN SHARE MODE", [])] + lists.map { list in ("""
-            INSERT INTO listing_offers (\(columns))
-            SELECT \(Self.offerColumns.map { "v.\($0)" }.joined(separator: ", ")) FROM (VALUES \(list.sql)) AS v(\(columns))
-            WHERE NOT EXISTS (SELECT 1 FROM listing_offer_changes c WHERE c.marketplace = v.marketplace AND c.sku = v.sku
-                AND v.updated_at < c.sent_at + \(OfferChanges.inFlightBound) AND (c.settled_at IS NULL OR v.updated_at < c.settled_at))
-            \(Self.offerUpsert)
-            """, list.values) })
+        var last: [String: RememberedOffer] = [:]
+        for offer in offers { last[offer.sku] = offer }
+        guard !last.isEmpty else { return }
+        let records = last.values.sorted { $0.sku < $1.sku }.map(OfferRecord.init)
+        let json: String
+        do {
+            json = String(decoding: try JSONEncoder().encode(records), as: UTF8.self)
+        } catch {
+            throw .storage("cannot encode \(records.count) offers: \(error)")
+        }
+        try session.write("SELECT flipsync_remember_offers($1, $2::json, $3)",
+                          [.text(marketplace.rawValue), .text(json), .integer(OfferChanges.inFlightBound)])
+    }
+
+    /// One offer as `flipsync_remember_offers` reads it (`json_to_recordset`: a key left out is NULL).
+    private struct OfferRecord: Encodable {
+        var sku: String
+        var offer_id: String
+        var marketplace_id: String?
+        var price_micros: Int64?
+        var price_currency: String?
+        var available_quantity: Int64?
+        var shipping_micros: Int64?
+        var shipping_currency: String?
+        var fulfillment_policy_id: String?
+        var updated_at: Int64
+
+        init(_ o: RememberedOffer) {
+            (sku, offer_id, marketplace_id, updated_at) = (o.sku, o.offerID, o.marketplaceID, o.updatedAt)
+            (price_micros, price_currency) = (o.price?.micros, o.price?.currency.code)
+            available_quantity = o.availableQuantity.map { Int64($0) }
+            (shipping_micros, shipping_currency) = (o.domesticShippingCost?.micros, o.domesticShippingCost?.currency.code)
+            fulfillment_policy_id = o.fulfillmentPolicyID
+        }
     }
 
     /// What replaces a remembered offer's row whole.

@@ -38,6 +38,8 @@ extension RunStore: CompetitorMemory {
         // PostgreSQL's `flipsync_remember_search` function (one round trip there); SQLite's
         // write transactions are serial, so its step is empty.
         migrator.registerMigration("m18-remember-search: a search and its ids remembered in one call") { _ in }
+        // PostgreSQL's `flipsync_remember_offers` function (one round trip there); empty here too.
+        migrator.registerMigration("m19-remember-offers: a read's offers remembered in one call") { _ in }
     }
 
     public func rememberedSearches(marketplace: MarketplaceName) throws -> [String: RememberedSearch] {

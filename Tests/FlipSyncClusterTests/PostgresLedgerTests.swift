@@ -5,6 +5,7 @@ import FlipSyncTestKit
 import Foundation
 import GRDB
 import PostgresNIO
+import Synchronization
 import Testing
 
 private let repositoryRoot = URL(fileURLWithPath: #filePath)
@@ -147,10 +148,12 @@ struct PostgresLedgerTests {
         }
         let sqliteNames = try sqliteMigrationNames(path)
         #expect(try ledger.appliedMigrations() == sqliteNames)
-        #expect(sqliteNames.count == 18)
-        // PostgreSQL's own function (m18): one round trip for a remembered search.
-        let functions = try ledger.session.query("SELECT count(*)::BIGINT FROM pg_proc WHERE proname = 'flipsync_remember_search'")
-        #expect(try functions[0].decode(Int64.self, at: 0) == 1)
+        #expect(sqliteNames.count == 19)
+        // PostgreSQL's own functions (m18, m19): one round trip for a remembered search, and for a read's offers.
+        for function in ["flipsync_remember_search", "flipsync_remember_offers"] {
+            let functions = try ledger.session.query("SELECT count(*)::BIGINT FROM pg_proc WHERE proname = $1", [.text(function)])
+            #expect(try functions[0].decode(Int64.self, at: 0) == 1, "\(function)")
+        }
     }
 
     @Test("nodes opening one database at once migrate it once: every step recorded once, all of them opened")
@@ -164,7 +167,7 @@ struct PostgresLedgerTests {
         let ledger = try PostgresLedger(endpoint: endpoint, password: password)
         #expect(try ledger.appliedMigrations() == PostgresLedgerSchema.migrations.map(\.name))
         let rows = try ledger.session.query("SELECT count(*) FROM flipsync_ledger_migrations")
-        #expect(try rows[0].decode(Int64.self, at: 0) == 18)
+        #expect(try rows[0].decode(Int64.self, at: 0) == 19)
         #expect(try PostgresLedger.migrate(ledger.session).isEmpty)
     }
 
@@ -208,10 +211,10 @@ struct PostgresLedgerTests {
         let last = try #require(PostgresLedgerSchema.migrations.last?.name)
         try observer.query("DELETE FROM flipsync_ledger_migrations WHERE identifier = $1", [.text(last)])
         let older = #expect(throws: LedgerError.self) { _ = try PostgresLedger(endpoint: endpoint, password: password, readOnly: true) }
-        #expect("\(older.map { "\($0)" } ?? "")".contains("the ledger has 17 of this FlipSync's 18 schema steps (missing \(last))"),
+        #expect("\(older.map { "\($0)" } ?? "")".contains("the ledger has 18 of this FlipSync's 19 schema steps (missing \(last))"),
                 "\(String(describing: older))")
         let count = try observer.query("SELECT count(*)::BIGINT FROM flipsync_ledger_migrations")[0].decode(Int64.self, at: 0)
-        #expect(count == 17)
+        #expect(count == 18)
     }
 
     @Test("a statement with no answer within the deadline fails naming it; a connection the server killed is replaced at the next call")
@@ -359,6 +362,48 @@ struct PostgresLedgerTests {
         clock.advance(byMilliseconds: 600_000)
         let r = try live.reserve(provider: "llm", operation: "chat", estimate: Money(micros: 1_000_000, currency: .usd))
         #expect(try liveLedger.session.query("SELECT id FROM flipsync_spend_reservations").count == 1 && r.estimate.micros == 1_000_000)
+    }
+
+    @Test("60 calls that move no money recorded at once share statements, every row as given; a row PostgreSQL refuses (a NUL in its operation) is told not recorded, alone")
+    func freeCallsCoalesced() async throws {
+        let server = try server()
+        let endpoint = try await server.freshDatabase(), password = server.password
+        let clock = ManualClock(Timestamp(parsing: "2026-11-25T12:00:00Z")!)
+        let told = Mutex<[String]>([])
+        let ledger = try PostgresLedger(endpoint: endpoint, password: password)
+        let spend = try PostgresSpendLedger(ledger: ledger, budgets: SpendBudgets(currency: .usd, timezone: .utc), clock: clock,
+                                            onEvent: { event in
+                                                if case .notCounted(let why) = event { told.withLock { $0.append(why) } }
+                                            })
+        await withTaskGroup(of: Void.self) { group in
+            for i in 0..<60 {
+                group.addTask {
+                    await spend.record(MeteredCall(provider: "ebay", operation: "search-\(i)", units: Int64(i + 1), cost: Money(micros: 0, currency: .usd),
+                                                   status: 200), settling: nil)
+                }
+            }
+        }
+        #expect(spend.freeCallStatements <= 30, "\(spend.freeCallStatements) statements for 60 rows")
+        let rows = try ledger.session.query("SELECT operation, units, cost_micros, status FROM spend ORDER BY units")
+        #expect(rows.count == 60)
+        #expect(try rows.enumerated().allSatisfy { i, row in
+            try row.decode(String.self, at: 0) == "search-\(i)" && row.decode(Int64.self, at: 1) == Int64(i + 1)
+                && row.decode(Int64.self, at: 2) == 0 && row.decode(Int64.self, at: 3) == 200
+        })
+        #expect(told.withLock { $0 }.isEmpty)
+
+        await withTaskGroup(of: Void.self) { group in
+            for operation in ["a", "b\u{0}c", "d", "e"] {
+                group.addTask {
+                    await spend.record(MeteredCall(provider: "amazon", operation: operation, cost: Money(micros: 0, currency: .usd), status: 200),
+                                       settling: nil)
+                }
+            }
+        }
+        #expect(try ledger.session.query("SELECT operation FROM spend WHERE provider = 'amazon'").map { try $0.decode(String.self, at: 0) }.sorted()
+                == ["a", "d", "e"])
+        let notRecorded = told.withLock { $0 }
+        #expect(notRecorded.count == 1 && notRecorded[0].contains("not recorded"), "\(notRecorded)")
     }
 
     @Test("two nodes applying the same order lines at once count each line once: 20 lines of 1 unit sent by both, on-hand 100 ends at 80 and 20 lines are stored")

@@ -4,6 +4,7 @@ import FlipSyncStore
 import Foundation
 import GRDB
 import PostgresNIO
+import Synchronization
 import Testing
 
 /// One store's repricing ledger, with its run ledger (for resumed chains and start times) and a
@@ -325,6 +326,44 @@ struct RepricingLedgerContractTests {
         try ledger.forgetOffers(marketplace: .ebay, skus: ["A"], sentAt: 6_000)
         try ledger.rememberOffers(marketplace: .ebay, [offer("A", 21, at: 6_500)])
         #expect(try ledger.rememberedOffers(marketplace: .ebay)["A"] == nil)
+    }
+
+    @Test("PostgreSQL: a read remembered while a price change to its SKU is being recorded (that transaction open on another connection) waits for it, and is then not remembered", .enabled(if: TestPostgres.binDirectory() != nil))
+    func offerReadWaitsForChangeInFlight() async throws {
+        let server = try server()
+        let endpoint = try await server.freshDatabase()
+        let postgres = try PostgresLedger(endpoint: endpoint, password: server.password)
+        let ledger = PostgresRepricingLedger(ledger: postgres)
+        let sender = try PostgresLedger(endpoint: endpoint, password: server.password)
+        let observer = try PostgresLedger(endpoint: endpoint, password: server.password)
+        let read = RememberedOffer(sku: "A", offerID: "O", marketplaceID: "EBAY_US", price: usd(10), availableQuantity: 1,
+                                   domesticShippingCost: nil, fulfillmentPolicyID: nil, updatedAt: 999)
+        final class Flag: Sendable { let raised = Atomic(false) }
+        let done = Flag()
+        var remembering: Task<Void, any Error>?
+        var waited = false
+        try sender.session.transaction { () throws(LedgerError) in
+            // The change to A recorded (sent at 1,000, after the read was asked), not committed yet.
+            try PostgresRepricingLedger(ledger: sender).forgetOffers(marketplace: .ebay, skus: ["A"], sentAt: 1_000)
+            remembering = Task.detached {
+                defer { done.raised.store(true, ordering: .sequentiallyConsistent) }
+                try ledger.rememberOffers(marketplace: .ebay, [read])
+            }
+            // Until the read waits on the lock, or has ended without waiting (at most 10 s).
+            for _ in 0..<1_000 where !done.raised.load(ordering: .sequentiallyConsistent) {
+                let waiting = try observer.session.query("""
+                    SELECT count(*)::BIGINT FROM pg_locks WHERE NOT granted AND relation = 'listing_offer_changes'::regclass
+                    """)[0]
+                if (try? waiting.makeRandomAccess()[0].decode(Int64.self)) ?? 0 > 0 {
+                    waited = true
+                    break
+                }
+                usleep(10_000)
+            }
+        }
+        try await remembering?.value
+        #expect(waited, "the read waited for the change's transaction")
+        #expect(try ledger.rememberedOffers(marketplace: .ebay).isEmpty, "the read, older than the change, is not remembered")
     }
 
     @Test("remembered searches: ids in the order found, each once; remembering a key again replaces its ids and time; forgetItems drops ids from every search of that marketplace only", arguments: StoreKind.available)

@@ -517,6 +517,7 @@ COMMIT;
             "m16-offer-changes: price changes in flight, so a read that may predate one is not remembered",
             "m17-search-subjects: remembered searches found by subject",
             "m18-remember-search: a search and its ids remembered in one call",
+            "m19-remember-offers: a read's offers remembered in one call",
         ])
         #expect(RunStore.formerMigrationNames.map(\.formerly) == Self.todaysNames)
     }
