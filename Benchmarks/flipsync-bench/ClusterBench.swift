@@ -212,6 +212,9 @@ final class BenchPostgres {
     let directory: String
     let port: Int
     private let asNobody: Bool
+    /// Whether `pg_stat_statements` counts the statements (its library is installed: Debian's
+    /// `postgresql` package has it), so a benchmark can say how many statements a task costs.
+    let countsStatements: Bool
 
     static func binDirectory() -> String? {
         let root = "/usr/lib/postgresql"
@@ -227,10 +230,14 @@ final class BenchPostgres {
         if asNobody { try Self.sh("chown -R nobody \(scratch.path)", asNobody: false) }
         try Self.sh("\(bin)/initdb -D \(directory)/data -U bench --auth=trust -E UTF8 --no-sync", asNobody: asNobody)
         port = Int.random(in: 20_000...40_000)
+        countsStatements = FileManager.default.fileExists(atPath: bin + "/../lib/pg_stat_statements.so")
+        let counting = countsStatements ? " -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=top" : ""
         try Self.sh("""
             \(bin)/pg_ctl -D \(directory)/data -l \(directory)/server.log -w -t 30 \
-            -o '-c listen_addresses=127.0.0.1 -p \(port) -k \(directory) -c synchronous_commit=off -c max_connections=50' start
+            -o '-c listen_addresses=127.0.0.1 -p \(port) -k \(directory) -c synchronous_commit=off -c max_connections=50\(counting)' start
             """, asNobody: asNobody)
+        // In template1, so every database created after has the view.
+        if countsStatements { try psql("CREATE EXTENSION pg_stat_statements", database: "template1") }
         log("  PostgreSQL \(bin) on 127.0.0.1:\(port)")
     }
 
@@ -239,6 +246,23 @@ final class BenchPostgres {
                                                          database: database, tls: .disable)
         configuration.options.maximumConnections = 4
         return configuration
+    }
+
+    /// Statements run in `database` so far (every statement, BEGIN and COMMIT included), or nil
+    /// when they are not counted.
+    func statementsRun(database: String) async throws -> Int64? {
+        guard countsStatements else { return nil }
+        let logger = Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() })
+        let client = PostgresClient(configuration: configuration(database: database), backgroundLogger: logger)
+        return try await withThrowingTaskGroup(of: Int64?.self) { group in
+            group.addTask { await client.run(); return nil }
+            defer { group.cancelAll() }
+            for try await count in try await client.query("""
+                SELECT COALESCE(sum(calls), 0)::bigint FROM pg_stat_statements
+                WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+                """, logger: logger).decode(Int64.self) { return count }
+            return nil
+        }
     }
 
     func psql(_ sql: String, database: String = "postgres") throws {

@@ -49,6 +49,8 @@ enum ClusterSweepBench {
             table.add(ResultRow(benchmark: "cluster-sweep", metric: "sweep of \(label), PostgreSQL, 1 node, no queue: decide tasks/s (run)",
                                 value: "\(formatCount(rate(pgLocal))) (\(format(pgLocal.runSeconds, digits: 1)) s)",
                                 reference: "SQLite \(formatCount(rate(sqlite)))", ratio: ratioText(rate(pgLocal), rate(sqlite))))
+            table.add(ResultRow(benchmark: "cluster-sweep", metric: "… no queue: PostgreSQL statements per listing",
+                                value: pgLocal.perListing(listings)))
             for (nodes, outcome) in results {
                 table.add(ResultRow(benchmark: "cluster-sweep",
                                     metric: "sweep of \(label), PostgreSQL + queue, \(nodes) node\(nodes == 1 ? "" : "s"): decide tasks/s (run)",
@@ -57,8 +59,9 @@ enum ClusterSweepBench {
                                     goal: nodes == 1 ? "" : "more nodes, more tasks/s",
                                     verdict: nodes == 1 ? "" : (rate(outcome) > rate(results[0].outcome) ? "yes" : "no: one machine's cores")))
                 table.add(ResultRow(benchmark: "cluster-sweep",
-                                    metric: "… \(nodes) node\(nodes == 1 ? "" : "s"): claim latency p50 / p99; tasks per node",
-                                    value: "\(outcome.claimP50) / \(outcome.claimP99) ms; \(outcome.perNode.map(String.init).joined(separator: " / "))"))
+                                    metric: "… \(nodes) node\(nodes == 1 ? "" : "s"): claim latency p50 / p99; tasks per node; statements per listing",
+                                    value: "\(outcome.claimP50) / \(outcome.claimP99) ms; \(outcome.perNode.map(String.init).joined(separator: " / ")); "
+                                        + outcome.perListing(listings)))
             }
             table.notes.append("""
                 cluster-sweep: one eBay sweep (dry run) of \(label), one decide task per listing, concurrency \(concurrency), \
@@ -84,6 +87,13 @@ enum ClusterSweepBench {
         var claimP50: Int64 = 0
         var claimP99: Int64 = 0
         var perNode: [Int] = []
+        /// Statements PostgreSQL ran in the configuration's database, the whole sweep (nil: not counted).
+        var statements: Int64? = nil
+
+        /// Statements per listing, as the table shows them.
+        func perListing(_ listings: Int) -> String {
+            statements.map { format(Double($0) / Double(max(listings, 1)), digits: 1) } ?? "not counted"
+        }
     }
 
     /// One sweep in one configuration, on a fresh database.
@@ -159,7 +169,9 @@ enum ClusterSweepBench {
             let seconds = Double(nowNanoseconds() - began) / 1e9
             guard status == .succeeded else { throw BenchError.setup("\(tag): the sweep ended \(status.rawValue): \(run.error ?? "")") }
             let (count, span) = try decideSpan(runtimes[0], run.id)
-            return Outcome(runSeconds: seconds, decideTasks: count, decideSeconds: span)
+            var outcome = Outcome(runSeconds: seconds, decideTasks: count, decideSeconds: span)
+            if case .postgres = store { outcome.statements = try await server.statementsRun(database: "sweep_\(tag)") }
+            return outcome
         }
 
         // The queue: a client per node, migrated once, a worker per node.
@@ -203,7 +215,8 @@ enum ClusterSweepBench {
             }
             log("  cluster-sweep \(tag): \(format(seconds, digits: 1)) s, per node \(perNode)")
             return Outcome(runSeconds: seconds, decideTasks: count, decideSeconds: span,
-                           claimP50: percentile(latencies, 0.5), claimP99: percentile(latencies, 0.99), perNode: perNode)
+                           claimP50: percentile(latencies, 0.5), claimP99: percentile(latencies, 0.99), perNode: perNode,
+                           statements: try await server.statementsRun(database: "sweep_\(tag)"))
         }
     }
 
