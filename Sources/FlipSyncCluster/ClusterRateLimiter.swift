@@ -207,7 +207,7 @@ public final class ClusterRateGate: SharedRateGate {
         if was { logger.notice("the cluster's shared rate limits are back", metadata: ["event": "cluster-rate-restored"]) }
     }
 
-    private struct StatementTimedOut: Error, CustomStringConvertible {
+    struct StatementTimedOut: Error, CustomStringConvertible {
         var milliseconds: Int64
         var description: String { "no answer within \(milliseconds) ms" }
     }
@@ -215,7 +215,7 @@ public final class ClusterRateGate: SharedRateGate {
     /// `operation`'s result, or `StatementTimedOut` after `milliseconds`, or `CancellationError`
     /// when the caller is cancelled — whichever comes first. The loser is cancelled and not
     /// waited for, so a client that does not answer cancellation cannot hold the call.
-    private static func race<T: Sendable>(_ milliseconds: Int64, clock: any SchedulerClock,
+    static func race<T: Sendable>(_ milliseconds: Int64, clock: any SchedulerClock,
                                           _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
         let race = Race<T>()
         return try await withTaskCancellationHandler {

@@ -75,11 +75,12 @@ public actor ClusterTaskQueue {
     /// Enqueues and endings, several to a statement under load.
     private let writes: QueueWrites
 
-    public init(client: PostgresClient, time: ClusterTime = .database, logger: Logger) {
+    /// `statementMilliseconds`: how long a coalesced enqueue or ending statement may take.
+    public init(client: PostgresClient, time: ClusterTime = .database, logger: Logger, statementMilliseconds: Int64 = 10_000) {
         self.client = client
         self.time = time
         self.logger = logger
-        writes = QueueWrites(client: client, time: time, logger: logger)
+        writes = QueueWrites(client: client, time: time, logger: logger, statementMilliseconds: statementMilliseconds)
     }
 
     /// Statements written for enqueues and endings so far (for tests and the bench).
@@ -405,23 +406,29 @@ struct PendingFinish: Sendable {
 /// The queue's two writes every dispatched task makes, its enqueue and its ending, coalesced
 /// (`WriteCoalescer`): those that arrive while one statement is on its way go together in the
 /// next, one `unnest` statement. A batch that fails is written again one statement an item, so
-/// a bad item (text PostgreSQL refuses) fails alone.
+/// a bad item (text PostgreSQL refuses) fails alone. Each statement is given up after
+/// `statementMilliseconds` (10 s in the daemon; an error for its callers; the statement may still commit, as one a
+/// caller stopped waiting for could), so a connection that stops answering cannot hold the
+/// node's later enqueues and endings behind it.
 final class QueueWrites: Sendable {
     let enqueues: WriteCoalescer<PendingEnqueue, Int64>
     let finishes: WriteCoalescer<PendingFinish, Bool>
     /// Items a statement takes at most.
     static let maxBatch = 500
-
-    init(client: PostgresClient, time: ClusterTime, logger: Logger) {
+    init(client: PostgresClient, time: ClusterTime, logger: Logger, statementMilliseconds: Int64) {
+        let clock = SystemSchedulerClock()
+        @Sendable func bounded<T: Sendable>(_ statement: @escaping @Sendable () async throws -> T) async throws -> T {
+            try await ClusterRateGate.race(statementMilliseconds, clock: clock, statement)
+        }
         enqueues = WriteCoalescer(maxBatch: Self.maxBatch) { tasks in
             await WriteCoalescer<PendingEnqueue, Int64>.allOrEach(tasks, all: { tasks in
-                try await ClusterTaskQueue.enqueue(tasks, client: client, time: time, logger: logger)
-            }, one: { task in try await ClusterTaskQueue.enqueue([task], client: client, time: time, logger: logger)[0] })
+                try await bounded { try await ClusterTaskQueue.enqueue(tasks, client: client, time: time, logger: logger) }
+            }, one: { task in try await bounded { try await ClusterTaskQueue.enqueue([task], client: client, time: time, logger: logger)[0] } })
         }
         finishes = WriteCoalescer(maxBatch: Self.maxBatch) { endings in
             await WriteCoalescer<PendingFinish, Bool>.allOrEach(endings, all: { endings in
-                try await ClusterTaskQueue.finish(endings, client: client, time: time, logger: logger)
-            }, one: { ending in try await ClusterTaskQueue.finish([ending], client: client, time: time, logger: logger)[0] })
+                try await bounded { try await ClusterTaskQueue.finish(endings, client: client, time: time, logger: logger) }
+            }, one: { ending in try await bounded { try await ClusterTaskQueue.finish([ending], client: client, time: time, logger: logger)[0] } })
         }
     }
 }

@@ -203,6 +203,28 @@ struct ClusterTaskQueueTests {
         }
     }
 
+    @Test("an enqueue whose statement does not answer (the table locked by another connection) fails after the statement bound, and the enqueues behind it go on once the lock is gone")
+    func stuckEnqueueGivenUp() async throws {
+        try await withClients(2) { clients in
+            let queue = ClusterTaskQueue(client: clients[0], logger: quietLogger, statementMilliseconds: 300)
+            let first = try await queue.enqueue(run: "r", key: "before", payload: "{}", origin: "a")
+            let stuck = try await clients[1].withTransaction(logger: quietLogger) { connection in
+                try await connection.query("LOCK TABLE flipsync_cluster_tasks IN ACCESS EXCLUSIVE MODE", logger: quietLogger)
+                do {
+                    _ = try await queue.enqueue(run: "r", key: "during", payload: "{}", origin: "a")
+                    return "answered"
+                } catch {
+                    return "\(error)"
+                }
+            }
+            #expect(stuck.contains("no answer within 300 ms"), "\(stuck)")
+            let after = try await queue.enqueue(run: "r", key: "after", payload: "{}", origin: "a")
+            #expect(after > first)
+            let keys = try await queue.tasks(run: "r").map(\.key)
+            #expect(keys.contains("before") && keys.contains("after"))
+        }
+    }
+
     @Test("a failed task to retry goes back to pending and is claimed again as attempt 2")
     func failRetry() async throws {
         try await withClients(1) { clients in
