@@ -2,6 +2,7 @@ import FlipSyncCore
 import FlipSyncMarketplaces
 import FlipSyncSandbox
 import FlipSyncStore
+import FlipSyncTestKit
 import Foundation
 import Testing
 
@@ -45,6 +46,11 @@ struct ShippingArbitrageTests {
     }
 
     static let quotePrice = Money(micros: 5_000, currency: .usd)
+
+    /// Real time from a Tuesday afternoon (14:00 UTC, 09:00 in New York): which rates arrive in
+    /// time depends on the weekday the orders are placed (a Friday night's ship on Monday), so
+    /// the end-to-end runs start on the same day whenever they run (one failed on a Saturday).
+    static func tuesday() -> FixedStartClock { FixedStartClock(Timestamp(parsing: "2026-11-24T14:00:00Z")!) }
 
     static func carrier(_ h: WorkflowHarness, recorder: any SpendRecorder, clock: any SchedulerClock) -> CarrierClient {
         CarrierClient(configuration: CarrierClientConfiguration(baseURL: h.sandbox.baseURL + "/easypost", requests: 1000, burst: 1000,
@@ -90,8 +96,9 @@ struct ShippingArbitrageTests {
 
     @Test("one recommendation per open line on two channels at the sandbox's real rates; the free-shipping heavy item is listed as losing money; nothing is bought")
     func recommendsEveryLine() async throws {
-        try await WorkflowHarness.with(listings: 200, seed: 1) { h in
-            let world = try WorkflowWorld.load(h, jobs: ["ship": Self.job()])
+        let clock = Self.tuesday()
+        try await WorkflowHarness.with(listings: 200, seed: 1, clock: clock) { h in
+            let world = try WorkflowWorld.load(h, jobs: ["ship": Self.job()], clock: clock)
             let spend = InMemorySpendRecorder()
             let plan = Self.plan(world, carrier: Self.carrier(h, recorder: spend, clock: world.clock))
 
@@ -99,9 +106,14 @@ struct ShippingArbitrageTests {
             let heavyFree = try #require(ebay.filter { $0.shippingChargedMicros == 0 }.max { $0.weightOunces < $1.weightOunces })
             #expect(heavyFree.weightOunces >= 100)
             let paidLight = try #require(ebay.first { $0.shippingChargedMicros > 0 && $0.weightOunces < 16 })
-            var orders = [try h.sandbox.state.placeOrder(.ebay, sku: heavyFree.sku, quantity: 1),
-                          try h.sandbox.state.placeOrder(.ebay, sku: paidLight.sku, quantity: 2)]
-            for product in amazon.prefix(4) { orders.append(try h.sandbox.state.placeOrder(.amazon, sku: product.sku, quantity: 1)) }
+            // Destinations named, near and far (drawn at random, from the order time, a run could
+            // draw none where a saving exists).
+            let to = SandboxAddress.destinations
+            var orders = [try h.sandbox.state.placeOrder(.ebay, sku: heavyFree.sku, quantity: 1, shipTo: to[0]),
+                          try h.sandbox.state.placeOrder(.ebay, sku: paidLight.sku, quantity: 2, shipTo: to[7])]
+            for (index, product) in amazon.prefix(4).enumerated() {
+                orders.append(try h.sandbox.state.placeOrder(.amazon, sku: product.sku, quantity: 1, shipTo: to[[1, 3, 5, 8][index]]))
+            }
 
             let (run, status) = try await world.run("ship", coordinator: world.coordinator(plan: { _ in plan }))
             #expect(status == .succeeded, "\(run.error ?? "")")
@@ -165,9 +177,11 @@ struct ShippingArbitrageTests {
 
     @Test("a budget exhausted mid-run ends it budget_exhausted, keeps the quotes recorded so far, and leaves the rest pending")
     func budgetExhausted() async throws {
-        try await WorkflowHarness.with(listings: 200, seed: 1) { h in
+        let clock = Self.tuesday()
+        try await WorkflowHarness.with(listings: 200, seed: 1, clock: clock) { h in
             // Two quotes at 0.005 fit in 0.012; the third cannot be reserved.
-            let world = try WorkflowWorld.load(h, jobs: ["ship": Self.job(budget: "0.012 USD", concurrency: 1, marketplaces: #"["ebay"]"#)])
+            let world = try WorkflowWorld.load(h, jobs: ["ship": Self.job(budget: "0.012 USD", concurrency: 1, marketplaces: #"["ebay"]"#)],
+                                               clock: clock)
             let ledger = try SpendLedger(store: h.store, budgets: SpendBudgets(config: world.config, jobs: world.catalog.jobs),
                                          clock: world.clock)
             let plan = Self.plan(world, carrier: Self.carrier(h, recorder: ledger, clock: world.clock))
@@ -188,9 +202,10 @@ struct ShippingArbitrageTests {
 
     @Test("Shopify orders carry no delivery date: each line is held to default_promise_days business days from the order, no label arriving later is chosen, and with more than 20 losing lines the summary names the 20 worst, says how many of how many, and points at the full list")
     func shopifyDefaultPromiseAndEveryLoser() async throws {
-        try await WorkflowHarness.with(listings: 200, seed: 1) { h in
+        let clock = Self.tuesday()
+        try await WorkflowHarness.with(listings: 200, seed: 1, clock: clock) { h in
             let world = try WorkflowWorld.load(h, jobs: ["ship": Self.job(budget: "5.00 USD", marketplaces: #"["shopify"]"#,
-                                                                           extra: "default_promise_days = 3")])
+                                                                           extra: "default_promise_days = 3")], clock: clock)
             let plan = Self.plan(world, carrier: Self.carrier(h, recorder: InMemorySpendRecorder(), clock: world.clock))
             // Every Shopify listing once: free and cheap shipping on heavy boxes loses money on many.
             var orders: [SandboxOrder] = []
