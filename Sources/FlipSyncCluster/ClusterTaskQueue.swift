@@ -267,9 +267,9 @@ public actor ClusterTaskQueue {
     static func finish(_ endings: [PendingFinish], client: PostgresClient, time: ClusterTime, logger: Logger) async throws -> [Bool] {
         var seen = Set<Int64>()
         var ids: [Int64] = [], tokens: [Int64] = [], nodes: [String] = [], outcomes: [String] = [], messages: [String] = [], hasMessage: [Bool] = []
-        var firstOf: [Int] = []
-        for (index, ending) in endings.enumerated() where seen.insert(ending.id).inserted {
-            firstOf.append(index)
+        // Per ending: whether it is its task's first in this batch (a later one is refused).
+        let first = endings.map { seen.insert($0.id).inserted }
+        for (ending, isFirst) in zip(endings, first) where isFirst {
             ids.append(ending.id)
             tokens.append(ending.token)
             nodes.append(ending.node)
@@ -290,8 +290,7 @@ public actor ClusterTaskQueue {
             """, logger: logger)
         var accepted = Set<Int64>()
         for try await id in rows.decode(Int64.self) { accepted.insert(id) }
-        let first = Set(firstOf)
-        return endings.enumerated().map { index, ending in first.contains(index) && accepted.contains(ending.id) }
+        return zip(endings, first).map { ending, isFirst in isFirst && accepted.contains(ending.id) }
     }
 
     /// Gives a claimed task back to the queue at once (the node is stopping, or it stopped the

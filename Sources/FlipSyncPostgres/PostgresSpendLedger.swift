@@ -44,9 +44,11 @@ public final class PostgresSpendLedger: SpendRecorder, Sendable {
         metrics = ledger.metrics
         freeCalls = WriteCoalescer(maxBatch: 500) { rows in
             await WriteCoalescer<[LedgerValue], Void>.allOrEach(rows, all: { rows in
-                for statement in PostgresSession.inserts(into: "spend", columns: Self.spendColumns, rows: rows) {
-                    try await session.writeAsync(statement.sql, statement.values)
-                }
+                // One statement (500 rows of 14 values): a batch split in two could commit its
+                // first half, fail its second and have the first written again by the retry.
+                let statement = PostgresSession.inserts(into: "spend", columns: Self.spendColumns, rows: rows)
+                precondition(statement.count == 1, "\(rows.count) spend rows in \(statement.count) statements")
+                try await session.writeAsync(statement[0].sql, statement[0].values)
                 return rows.map { _ in () }
             }, one: { row in try await session.writeAsync(Self.insertSpend, row) })
         }
