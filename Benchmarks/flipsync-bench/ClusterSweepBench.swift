@@ -207,7 +207,9 @@ enum ClusterSweepBench {
             let seconds = Double(nowNanoseconds() - began) / 1e9
             guard status == .succeeded else { throw BenchError.setup("\(tag): the sweep ended \(status.rawValue): \(run.error ?? "")") }
             let (count, span) = try decideSpan(runtimes[0], run.id)
-            let rows = try await queues[0].tasks(run: String(run.id))
+            // The sweep's other distributed tasks (its listings read) go through the queue too;
+            // the figures are the decide wave's.
+            let rows = try await queues[0].tasks(run: String(run.id)).filter { $0.key.hasPrefix("decide:") }
             let latencies = try await claimLatencies(clients[0], run: String(run.id)).sorted()
             let perNode = (1...nodes).map { node in rows.filter { $0.holder == "node-\(node)" }.count }
             guard rows.count == count, rows.allSatisfy({ $0.state == .done && $0.attempts == 1 }) else {
@@ -234,7 +236,8 @@ enum ClusterSweepBench {
     static func claimLatencies(_ client: PostgresClient, run: String) async throws -> [Int64] {
         let logger = Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() })
         let rows = try await client.query("""
-            SELECT started_at_ms - enqueued_at_ms FROM flipsync_cluster_tasks WHERE run_id = \(run) AND started_at_ms IS NOT NULL
+            SELECT started_at_ms - enqueued_at_ms FROM flipsync_cluster_tasks
+            WHERE run_id = \(run) AND started_at_ms IS NOT NULL AND task_key LIKE 'decide:%'
             """, logger: logger)
         var out: [Int64] = []
         for try await wait in rows.decode(Int64.self) { out.append(wait) }

@@ -648,24 +648,37 @@ struct ClusterProcessTests {
                 "\(event) \(journals.map { $0.components(separatedBy: event).count - 1 }.reduce(0, +))"
             }
             let cancelled = all.filter { $0.status == .cancelled }.map { "\($0.job) run \($0.id): \($0.error ?? "-")" }
-            // The sweeps' decide tasks went through the task queue (kept an hour): which node ran
-            // each, whose run it was, how many were claimed again after their node died.
+            // The runs' tasks went through the task queue (kept an hour): which node ran each,
+            // whose run it was, how many were claimed again after their node died, by kind (the
+            // key up to its first colon: decide, apply, orders, push, quote, …).
             var queued = 0, elsewhere = 0, reclaimed = 0, byHolder: [String: Int] = [:], byEnding: [String: Int] = [:]
+            var byKind: [String: (queued: Int, elsewhere: Int)] = [:]
             for row in try ledger.session.query("""
                 SELECT COALESCE(lease_holder, '') AS holder, COALESCE(origin_node, '') AS origin, attempts::BIGINT AS attempts,
-                       state, COALESCE(outcome, '') AS outcome FROM flipsync_cluster_tasks
+                       state, COALESCE(outcome, '') AS outcome, task_key FROM flipsync_cluster_tasks
                 """) {
                 let columns = row.makeRandomAccess()
                 let holder = try columns["holder"].decode(String.self), origin = try columns["origin"].decode(String.self)
+                let kind = String(try columns["task_key"].decode(String.self).prefix { $0 != ":" })
                 queued += 1
-                if !holder.isEmpty && holder != origin { elsewhere += 1 }
+                byKind[kind, default: (0, 0)].queued += 1
+                if !holder.isEmpty && holder != origin {
+                    elsewhere += 1
+                    byKind[kind, default: (0, 0)].elsewhere += 1
+                }
                 if try columns["attempts"].decode(Int64.self) > 1 { reclaimed += 1 }
                 byHolder[holder.isEmpty ? "-" : holder, default: 0] += 1
                 byEnding[try columns["state"].decode(String.self) + "/" + columns["outcome"].decode(String.self), default: 0] += 1
             }
-            #expect(queued > 0 && elsewhere > 0, "the sweeps' decide tasks ran on other nodes than their run's: \(elsewhere) of \(queued)")
+            #expect(queued > 0 && elsewhere > 0, "the runs' tasks ran on other nodes than their run's: \(elsewhere) of \(queued)")
+            // Every job kind but the readiness scan sends its tasks through the queue: the
+            // sweep's reads, decisions and price changes, the sync's pulls and pushes, the
+            // shipping run's orders and quotes.
+            let kinds = Set(byKind.keys)
+            #expect(kinds.isSuperset(of: ["listings", "decide", "apply", "orders", "push", "recheck"]), "queued kinds: \(kinds.sorted())")
+            #expect(kinds.isDisjoint(with: ["packaging", "plan", "score", "database", "marketplace", "scheduler", "pool", "spend"]), "queued kinds: \(kinds.sorted())")
             print("""
-                cluster shipped jobs: task queue \(queued) decide tasks, \(elsewhere) run on another node than their run's, \(reclaimed) claimed again after their node died; by node \(byHolder.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")); by ending \(byEnding.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+                cluster shipped jobs: task queue \(queued) tasks (by kind, queued/run elsewhere: \(byKind.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value.queued)/\($0.value.elsewhere)" }.joined(separator: ", "))), \(elsewhere) run on another node than their run's, \(reclaimed) claimed again after their node died; by node \(byHolder.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")); by ending \(byEnding.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
                 """)
             print("""
                 cluster shipped jobs: job run leases: \(leaseEvents.joined(separator: ", ")); runs skipped by another node's run \(all.filter { $0.status == .skipped && ($0.summary ?? "").hasPrefix("overlap: run ") }.count), resumes superseded \(all.filter { $0.status == .skipped && ($0.summary ?? "").hasPrefix("superseded: ") }.count); cancelled runs \(cancelled)

@@ -83,12 +83,15 @@ public struct RepricingSweepPlan: WorkflowPlan {
     /// `summarize` are handed (both look at the decide and apply tasks' keys only).
     public var condensedAgents: Set<String> { ["decide", "apply", "apply-bulk"] }
 
-    /// In a cluster on a shared ledger, the decide tasks (the sweep's bulk: competition reads,
-    /// each listing's decision) run on whichever node claims them: each reads its listings from
-    /// the sweep's snapshot in the ledger and writes its decisions there, and deciding again is
-    /// harmless (nothing is sent). Reading the listings, planning and applying stay with the
-    /// run's own node.
-    public var distributedAgents: Set<String> { ["decide"] }
+    /// In a cluster on a shared ledger, every task but the plan record runs on whichever node
+    /// claims it. Each works from its input and the shared ledger alone: `listings` writes the
+    /// sweep's snapshot there, `costs` the unit costs, `decide` reads the snapshot and writes
+    /// its decisions (deciding again sends nothing), `apply` and `apply-bulk` read their
+    /// decisions and write each intent (`sending`, a bulk submission's id) before the call, so
+    /// a node that claims one after its holder died checks the live price, or waits for the
+    /// submission, before sending again. The `plan` task only journals how the run was sized,
+    /// which belongs in the run's own node's journal.
+    public var distributedAgents: Set<String> { ["listings", "costs", "decide", "apply", "apply-bulk"] }
 
     /// The decide wave as it waits to be planned: each task's listings as a range of one flat
     /// array of SKUs (no array or `PlannedTask` per task), and the `plan` tasks already built;

@@ -91,6 +91,13 @@ public struct ShippingArbitragePlan: WorkflowPlan {
         }
     }
 
+    /// In a cluster on a shared ledger, every task but `packaging` runs on whichever node
+    /// claims it: orders and listings are read into the shared ledger, and each line's quote
+    /// and each listing's judgement reads its line or listing and the packaging sizes from
+    /// there and writes its rows (upserts, so a repeat replaces them). `packaging` reads a file
+    /// on the run's own node.
+    public var distributedAgents: Set<String> { ["orders", "listings", "quote", "listing"] }
+
     public func agent(named name: String) -> (any Agent)? {
         switch name {
         case "packaging": return PackagingImporter(plan: self)

@@ -75,6 +75,11 @@ public struct MarketplaceSyncPlan: WorkflowPlan {
         }
     }
 
+    /// In a cluster on a shared ledger, every task runs on whichever node claims it: each works
+    /// from its input and the shared sync ledger alone, and both are safe to repeat (a line
+    /// applied twice counts once; a push sends only what differs from live).
+    public var distributedAgents: Set<String> { [OrderPull.name, Push.name] }
+
     /// "orders: 3 lines applied, 1 duplicate, 0 oversold; drift 2; pushed 5 ok, 0 failed" (+ " (dry run)").
     public func summarize(_ tasks: [TaskInfo]) -> String {
         var total = SyncCounts()
