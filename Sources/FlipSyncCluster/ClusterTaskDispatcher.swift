@@ -30,9 +30,15 @@ public final class ClusterTaskDispatcher: TaskDispatch {
     }
     private let state = Mutex(State())
 
+    /// How long a resumed run waits for its predecessors' tasks still held elsewhere
+    /// (``settle(runs:logger:)``): past the workers' 15 s task lease, so a dead holder's lease
+    /// has expired by then and a live one has seen the stop at one of its renewals.
+    private let settleMilliseconds: Int64
+
     /// `signals`: shared with this node's worker (``ClusterTaskSignals``).
     public init(queue: ClusterTaskQueue, node: String, clock: any SchedulerClock, logger: Logger, pollMilliseconds: Int64 = 100,
-                signals: ClusterTaskSignals = ClusterTaskSignals()) {
+                signals: ClusterTaskSignals = ClusterTaskSignals(), settleMilliseconds: Int64 = 20_000) {
+        self.settleMilliseconds = max(0, settleMilliseconds)
         self.signals = signals
         self.queue = queue
         self.node = node
@@ -72,6 +78,32 @@ public final class ClusterTaskDispatcher: TaskDispatch {
         case "budget_exhausted"?: return .budgetExhausted(ending.message ?? "budget exhausted")
         default:
             return .abandoned(ending.message ?? (ending.failed ? "its queued task failed" : "its queued task ended \(ending.outcome ?? "")"))
+        }
+    }
+
+    public func settle(runs: [Int64], logger: Logger) async {
+        let ids = runs.map(String.init)
+        do {
+            let open = try await queue.cancelRuns(ids)
+            guard open > 0 else { return }
+            logger.notice("resuming: \(open) tasks of the earlier runs \(ids.joined(separator: ", ")) were still queued or running; stopping them first",
+                          metadata: ["event": "resume-settling"])
+            let deadline = clock.monotonicMilliseconds() + settleMilliseconds
+            while true {
+                let held = try await queue.held(runs: ids)
+                if held == 0 { return }
+                if clock.monotonicMilliseconds() >= deadline {
+                    logger.warning("resuming: \(held) tasks of the earlier runs \(ids.joined(separator: ", ")) still held elsewhere after \(settleMilliseconds) ms; the resume goes on and may run them again",
+                                   metadata: ["event": "resume-unsettled"])
+                    return
+                }
+                try await clock.sleep(milliseconds: pollMilliseconds)
+            }
+        } catch is CancellationError {
+            return
+        } catch {
+            logger.warning("resuming: cannot stop the earlier runs' queued tasks (\(String(reflecting: error))); the resume goes on",
+                           metadata: ["event": "resume-unsettled"])
         }
     }
 

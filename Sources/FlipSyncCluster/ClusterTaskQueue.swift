@@ -320,6 +320,39 @@ public actor ClusterTaskQueue {
             """, logger: logger).decode(Int64.self) {}
     }
 
+    /// Earlier runs of a chain of resumes no longer wait for their tasks (their node died or
+    /// stopped): every unclaimed task of `runs` ends `failed` (`cancelled`) at once and is never
+    /// claimed, and every holder of one is asked to stop it (seen at its next renewal). Returns
+    /// how many tasks were still pending or claimed.
+    @discardableResult
+    public func cancelRuns(_ runs: [String]) async throws -> Int {
+        guard !runs.isEmpty else { return 0 }
+        let now = time.parameter
+        var count = 0
+        for try await _ in try await client.query("""
+            UPDATE flipsync_cluster_tasks
+            SET cancel_requested = true,
+                state = CASE WHEN state = 'pending' THEN 'failed' ELSE state END,
+                outcome = CASE WHEN state = 'pending' THEN 'cancelled' ELSE outcome END,
+                finished_at_ms = CASE WHEN state = 'pending' THEN \(now: now) ELSE finished_at_ms END
+            WHERE run_id = ANY(\(runs)) AND state IN ('pending', 'claimed')
+            RETURNING id
+            """, logger: logger).decode(Int64.self) { count += 1 }
+        return count
+    }
+
+    /// Tasks of `runs` a node holds now: claimed, their lease not expired (a holder that died
+    /// holds nothing once its lease has expired; one cut off stops its tasks before then).
+    public func held(runs: [String]) async throws -> Int {
+        guard !runs.isEmpty else { return 0 }
+        let now = time.parameter
+        for try await count in try await client.query("""
+            SELECT count(*) FROM flipsync_cluster_tasks
+            WHERE run_id = ANY(\(runs)) AND state = 'claimed' AND lease_expires_at_ms > \(now: now)
+            """, logger: logger).decode(Int64.self) { return Int(count) }
+        return 0
+    }
+
     /// How each of these tasks ended, for those that have (`done` or `failed`): state, outcome
     /// and message. The rest are left out.
     public func endings(_ ids: [Int64]) async throws -> [Int64: TaskEnding] {

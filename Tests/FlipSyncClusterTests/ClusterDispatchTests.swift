@@ -602,6 +602,69 @@ struct ClusterDispatchTests {
         }
     }
 
+    @Test("a resume first stops what its interrupted predecessor still has in the queue: the predecessor's unclaimed task is never claimed, the two another node runs are stopped there, and only then does the resume start its own tasks; it succeeds")
+    func resumeSettlesPredecessorsTasks() async throws {
+        let server = try server()
+        let spaces = (Workspace(), Workspace())
+        defer { spaces.0.remove(); spaces.1.remove() }
+        try await withSandbox(seed: 43, listings: 20) { sandbox in
+            let shared = try await Self.database(server)
+            let poolA = PermitPool(permits: 4)
+            let a = try DispatchNode(name: "node-a", space: spaces.0, endpoint: shared, server: server, sandbox: sandbox,
+                                     jobText: repricingJob(dryRun: true), timing: Self.fast, pool: poolA)
+            // The predecessor: a run of node a's that its node's death left interrupted, with
+            // three decide tasks still in the queue.
+            let runs = a.runtime.ledger.runs
+            let first = try #require(try runs.recordFire(job: a.job.name, kind: a.job.kind.rawValue, trigger: .manual, requestedBy: nil,
+                                                         scheduledAt: nil, status: .queued, skipReason: nil, summary: nil,
+                                                         at: SystemSchedulerClock().wallMilliseconds(), resumes: nil))
+            #expect(try runs.interruptLeftovers(at: SystemSchedulerClock().wallMilliseconds(), reason: "test").map(\.id) == [first.id])
+            let stale = (1...3).map { DispatchedTask(job: a.job.name, runID: first.id, task: PlannedTask(key: "decide:ebay:stale-\($0)", agent: "decide")) }
+            #expect(try await a.queue.enqueue(run: String(first.id), tasks: stale.map { (key: $0.key, payload: $0.json) }) == 3)
+            // Node b (two permits) holds two of them until it is told to stop; its other tasks it runs.
+            let stoppedAt = Shared<[Int64]>([])
+            let b = try DispatchNode(name: "node-b", space: spaces.1, endpoint: shared, server: server, sandbox: sandbox,
+                                     jobText: repricingJob(dryRun: true), timing: Self.fast, pool: PermitPool(permits: 2),
+                                     perform: { task, node in
+                                         guard task.runID == first.id else {
+                                             return try await node.runtime.coordinator(pool: PermitPool(permits: 2), clock: SystemSchedulerClock(),
+                                                                                       logger: quietLogger).performDispatched(task, job: node.job)
+                                         }
+                                         do { try await Task.sleep(for: .seconds(120)) } catch {
+                                             stoppedAt.withLock { $0.append(SystemSchedulerClock().wallMilliseconds()) }
+                                             throw error
+                                         }
+                                         return .finished
+                                     })
+            b.startWorker()
+            let deadline = ContinuousClock.now + .seconds(30)
+            while b.worker.running < 2 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+            #expect(b.worker.running == 2, "node b holds two of the predecessor's tasks")
+            // a's worker stays off: b alone claims, so the third of them is claimed by nobody.
+
+            let second = try #require(try runs.recordFire(job: a.job.name, kind: a.job.kind.rawValue, trigger: .manual, requestedBy: nil,
+                                                          scheduledAt: nil, status: .queued, skipReason: nil, summary: nil,
+                                                          at: SystemSchedulerClock().wallMilliseconds(), resumes: first.id))
+            let status = await a.runtime.coordinator(pool: poolA, clock: SystemSchedulerClock(), logger: quietLogger, dispatch: a.dispatcher)
+                .execute(run: second, job: a.job)
+            let tasks = try runs.tasks(runID: second.id)
+            let staleRows = try await a.queue.tasks(run: String(first.id))
+            await a.stop()
+            await b.stop()
+
+            #expect(status == .succeeded)
+            let stopped = stoppedAt.withLock { $0 }
+            #expect(stopped.count == 2, "b stopped both of the predecessor's tasks it held: \(stopped)")
+            #expect(staleRows.count == 3 && !staleRows.contains { $0.state == .pending || $0.state == .claimed }, "\(staleRows)")
+            let unclaimed = staleRows.filter { $0.holder == nil }
+            #expect(unclaimed.count == 1 && unclaimed.first?.outcome == "cancelled" && unclaimed.first?.attempts == 0,
+                    "the third was never claimed: \(unclaimed)")
+            let firstStart = tasks.compactMap(\.startedAt).min() ?? 0
+            #expect(!tasks.isEmpty && firstStart >= (stopped.max() ?? .max),
+                    "the resume started its first task at \(firstStart), after b stopped the predecessor's at \(stopped)")
+        }
+    }
+
     @Test("a run that ends while its tasks wait: cancelled, its unclaimed tasks are never claimed and a task another node runs is stopped there at its next renewal")
     func cancelReachesTheHolder() async throws {
         let server = try server()

@@ -222,12 +222,19 @@ public struct RunCoordinator: RunExecutor {
     private func runTasks(run: RunInfo, job: JobDefinition, workflow: any WorkflowPlan, context: AgentContext) async throws {
         // A resumed run keeps what already succeeded anywhere in its chain of resumes: a run
         // killed before it copied its predecessor's tasks must not make the next one start over.
-        var done: [String: TaskInfo] = [:]
+        var chain: [Int64] = []
         var previous = run.resumes
         for _ in 0..<Self.maxResumeChain {
             guard let id = previous else { break }
-            for task in try ledger.tasks(runID: id) where task.status == .succeeded && done[task.key] == nil { done[task.key] = task }
+            chain.append(id)
             previous = try ledger.run(id: id)?.resumes
+        }
+        // Tasks a predecessor dispatched may still be running on other nodes: stopped (or
+        // finished) before what succeeded is read, so none runs twice at once.
+        if let dispatch, !chain.isEmpty { await dispatch.settle(runs: chain, logger: context.logger) }
+        var done: [String: TaskInfo] = [:]
+        for id in chain {
+            for task in try ledger.tasks(runID: id) where task.status == .succeeded && done[task.key] == nil { done[task.key] = task }
         }
         var wave = PlannedWave(try await workflow.tasks(for: job, runID: run.id))
         var progress = RunProgress(runID: run.id, total: 0, finished: 0)

@@ -1,3 +1,5 @@
+import Logging
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -56,6 +58,18 @@ public protocol TaskDispatch: Sendable {
     /// (the run timed out, was cancelled or its daemon is stopping), it asks that node to stop
     /// the task and throws `CancellationError` without waiting for it.
     func dispatch(_ task: DispatchedTask) async throws -> DispatchOutcome
+
+    /// Before a resumed run plans: `runs` (the earlier runs of its chain of resumes) no longer
+    /// wait for their dispatched tasks. Their unclaimed tasks are never claimed again, a node
+    /// running one is asked to stop it, and this returns once none is held any more, or after
+    /// the dispatcher's bound (what is still held then is journaled, and may run again). So
+    /// the resume reads what its predecessors finished after they have finished, and never
+    /// runs a task that another node is still running for a predecessor.
+    func settle(runs: [Int64], logger: Logger) async
+}
+
+extension TaskDispatch {
+    public func settle(runs: [Int64], logger: Logger) async {}
 }
 
 /// The queue could not take the task (its database unreachable): the coordinator runs it itself.
