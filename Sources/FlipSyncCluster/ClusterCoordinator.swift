@@ -340,6 +340,23 @@ public actor ClusterCoordinator: FireGate {
         return out
     }
 
+    /// Nodes other than this one heard from in the last `horizonMilliseconds` that are no
+    /// longer live: stopped, or no heartbeat for longer than the lease (on the database's clock).
+    /// Their job run leases are free by then (``freeCondition``), and a node cut off from the
+    /// database has stopped its runs (``stillHeld(_:)``) before it looks lost here.
+    public func lostNodes(horizonMilliseconds: Int64 = 7 * 86_400_000) async throws -> [String] {
+        let now = try await now()
+        let rows = try await client.query("""
+            SELECT node_id FROM flipsync_cluster_nodes
+            WHERE node_id <> \(nodeID) AND heartbeat_at_ms > \(now - horizonMilliseconds)
+              AND (stopped_at_ms IS NOT NULL OR heartbeat_at_ms <= \(now - timing.leaseMilliseconds))
+            ORDER BY node_id
+            """, logger: logger)
+        var out: [String] = []
+        for try await node in rows.decode(String.self) { out.append(node) }
+        return out
+    }
+
     // MARK: - What operators see
 
     /// Every node the cluster has heard from in the last `horizonMilliseconds`, oldest first, with

@@ -14,7 +14,7 @@ import Glibc
 /// per statement, a new connection after a broken one). A fire is recorded at most once by the
 /// database itself: `INSERT … ON CONFLICT DO NOTHING RETURNING` against the unique index on
 /// (job, scheduled_at).
-public final class PostgresLedger: ResumableRunLedger, LedgerProbe, Sendable {
+public final class PostgresLedger: ResumableRunLedger, RunAdopting, LedgerProbe, Sendable {
     public let session: PostgresSession
     /// The node this ledger records runs for (`runs.node`; `[daemon] node_name`, default the host
     /// name): the runs it interrupts as leftovers and offers to resume at start are this node's
@@ -241,6 +241,35 @@ public final class PostgresLedger: ResumableRunLedger, LedgerProbe, Sendable {
             metrics.runFinished(job: run.job, status: RunStatus.interrupted.rawValue, durationMilliseconds: run.startedAt.map { at - $0 })
         }
         return leftovers
+    }
+
+    public func adoptRuns(of nodes: [String], createdBefore: Int64, at: Int64) throws(LedgerError) -> [RunInfo] {
+        let others = Set(nodes).subtracting(node.map { [$0] } ?? []).sorted()
+        guard !others.isEmpty else { return [] }
+        let adopted = try write { () throws(LedgerError) -> [RunInfo] in
+            var runs: [RunInfo] = []
+            // A few nodes and runs at most: one statement each.
+            for other in others {
+                // In SET, `node` is the row's value before the update: the error names the node
+                // that ran it, which the row keeps.
+                let rows = try session.query(
+                    """
+                    UPDATE runs SET status = 'interrupted', finished_at = $1,
+                        error = 'node ' || node || ' stopped heartbeating while the run was going; taken over by node ' || $2
+                    WHERE status IN ('queued', 'running') AND node = $3 AND created_at < $4
+                    RETURNING \(Self.runColumns)
+                    """, [.integer(at), .text(node ?? "?"), .text(other), .integer(createdBefore)])
+                for row in rows { runs.append(try Self.runInfo(row)) }
+            }
+            for run in runs {
+                try session.query("UPDATE tasks SET status = 'pending' WHERE status = 'running' AND run_id = $1", [.integer(run.id)])
+            }
+            return runs.sorted { $0.id < $1.id }
+        }
+        for run in adopted {
+            metrics.runFinished(job: run.job, status: RunStatus.interrupted.rawValue, durationMilliseconds: run.startedAt.map { at - $0 })
+        }
+        return adopted
     }
 
     /// This node's interrupted runs created at or after `since` that no run resumes, oldest first.

@@ -152,6 +152,11 @@ struct Daemon {
         }
         // Before the scheduler: it stops after the scheduler has drained, releasing the lease.
         if let cluster { services.append(.init(service: cluster)) }
+        // On a shared PostgreSQL ledger the scheduler node takes over the runs of nodes that died.
+        if let cluster, let adopting = runtime.ledger.runs as? any RunAdopting {
+            services.append(.init(service: ClusterRunAdopter(coordinator: cluster.coordinator, ledger: adopting, clock: clock, logger: logger,
+                                                             resume: { run in await scheduler.resume(interrupted: run) })))
+        }
         // Between the two: it claims tasks while the scheduler drains (its own runs' only), and
         // hands back what it has not finished before the cluster client stops.
         if let worker { services.append(.init(service: worker)) }

@@ -536,17 +536,24 @@ struct ClusterProcessTests {
 
             let marketRuns = all.filter { Self.resumableJobs.contains($0.job) && $0.status != .skipped }
             #expect(!marketRuns.isEmpty, "no marketplace run ran")
-            // Each marketplace run a SIGKILL caught is `interrupted` and resumed by a run of the
-            // restarted node (`resume_interrupted = true`), which finished before the drain ended.
+            // Each marketplace run a SIGKILL caught is `interrupted` and resumed
+            // (`resume_interrupted = true`) by the scheduler node, which took it over while its
+            // node was down, or by its own node's restart; the resume finished before the drain
+            // ended.
             #expect(killedMidRun >= 1, "no SIGKILL caught a marketplace run in flight")
             var resumedStatuses: [String] = []
+            var takenOver = 0
             for caught in inFlight {
                 let run = byID[caught.run]
                 #expect(run?.status == .interrupted, "\(caught.node)'s \(caught.job) run \(caught.run), caught by a SIGKILL, is \(run?.status.rawValue ?? "gone")")
                 let resumer = all.first { $0.resumes == caught.run }
                 #expect(resumer?.status.isFinal == true, "\(caught.node)'s \(caught.job) run \(caught.run) not resumed to the end: \(resumer.map { "run \($0.id) \($0.status.rawValue)" } ?? "no run resumes it")")
-                #expect(resumer.map { nodeOfRun[$0.id] == caught.node } != false, "\(caught.node)'s run \(caught.run) resumed by another node's run")
-                resumedStatuses.append("\(caught.job) \(caught.run)→\(resumer.map { "\($0.id) \($0.status.rawValue)" } ?? "none")")
+                let adopted = run?.error?.contains("taken over by node") == true
+                if adopted { takenOver += 1 }
+                #expect(resumer.map { nodeOfRun[$0.id] == caught.node || adopted } != false,
+                        "\(caught.node)'s run \(caught.run) resumed by another node's run (\(resumer.flatMap { nodeOfRun[$0.id] } ?? "?")) without being taken over: \(run?.error ?? "-")")
+                resumedStatuses.append("\(caught.job) \(caught.run)→\(resumer.map { "\($0.id) \($0.status.rawValue)" } ?? "none")"
+                                       + (adopted ? " on \(resumer.flatMap { nodeOfRun[$0.id] } ?? "?") (taken over)" : ""))
             }
             let durations = marketRuns.compactMap { run in run.finishedAt.flatMap { end in run.startedAt.map { end - $0 } } }
 
@@ -688,7 +695,7 @@ struct ClusterProcessTests {
                 runs \(all.count) in the shared ledger (by node \(runs.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value.count)" }.joined(separator: ", ")); \
                 \(marketRuns.count) marketplace runs not skipped, longest \(durations.max() ?? 0) ms); \
                 tasks \(taskRows.count), \(lostTasks.count) lost, \(carried) left pending in an interrupted run and finished by its resumer, \(dropped) left with an interrupted run of a job that does not resume, \(replanned) left in an interrupted run whose resumed chain finished without that key (\(replannedJobs.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))); \
-                caught in flight and resumed: \(resumedStatuses), by job and status \(statuses.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+                caught in flight and resumed: \(resumedStatuses) (\(takenOver) taken over by the scheduler node), by job and status \(statuses.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
                 cluster shipped jobs: after each scheduler SIGKILL, gap between fires of the 2 s job (ms) \(failovers.map(\.gap)), first fire after the kill (ms) \(failovers.map(\.takeover)); \
                 max gap \(failovers.map(\.gap).max() ?? 0) ms (bound \(Self.gapBoundMilliseconds)), max kill-to-fire \(failovers.map(\.takeover).max() ?? 0) ms
                 cluster shipped jobs: sandbox update log \(updates.count) updates (\(priceUpdates.count) changing a price, \(stockUpdates.count) a quantity; \
@@ -701,6 +708,116 @@ struct ClusterProcessTests {
             throw error
         }
         await sandbox.stop()
+    }
+
+    @Test("two flipsyncd processes on one PostgreSQL ledger: a node SIGKILLed in the middle of a sweep and never restarted; the scheduler node takes its run over (interrupted, its node kept, the error naming both) and resumes it to the end, within 20 s of the kill")
+    func deadNodesRunTakenOver() async throws {
+        let (daemon, seed) = try ClusterRig.daemonAndSeed()
+        let server = try server()
+        let endpoint = try await server.freshDatabase()
+        let scratch = Scratch()
+        let credentials = scratch.path + "/credentials"
+        try Self.writeMarketCredentials(credentials, password: server.password)
+        var sandboxConfiguration = SandboxConfiguration(port: 0, seed: seed, listings: 80)
+        try SandboxCredentialFiles.load(directory: credentials, into: &sandboxConfiguration)
+        let sandbox = try await SandboxServer.start(sandboxConfiguration, logger: quietLogger)
+        do {
+            let nodes = try Self.makeMarketNodes(["node-a", "node-b"], scratch: scratch, endpoint: endpoint, baseURL: sandbox.baseURL)
+            // No fire of the shipped jobs during the test (1 January only): the one sweep is
+            // started by hand, and no newer run of it supersedes the resume.
+            for file in try FileManager.default.contentsOfDirectory(atPath: scratch.path + "/jobs") where file != "tick.toml" {
+                let path = scratch.path + "/jobs/" + file
+                let text = try String(contentsOfFile: path, encoding: .utf8)
+                try text.replacingOccurrences(of: "schedule = \"*-*-* *:*:0/5\"", with: "schedule = \"*-01-01 00:00:00\"")
+                    .write(toFile: path, atomically: true, encoding: .utf8)
+            }
+            let rig = ClusterRig(daemon: daemon, scratch: scratch, endpoint: endpoint, password: server.password, nodes: nodes)
+            defer { rig.stop() }
+            let db = rig.db
+            func logs() -> String { rig.logs() }
+            let began = wallMilliseconds()
+            try rig.startAll()
+            try await db.waitFor("two nodes heartbeating and a scheduler", seconds: 60, logs: logs) {
+                let live = try await db.liveNodes(since: began).count
+                let holder = try await db.holder()
+                return live == 2 && holder != nil
+            }
+            let ledger = try PostgresLedger(endpoint: endpoint, password: server.password)
+            defer { ledger.close() }
+            // The node that will die is the one that does not schedule: the scheduler node takes
+            // its run over. (A dead scheduler node's runs are taken over the same way, once
+            // another node holds the lease; `shippedJobsUnderKills` counts those.)
+            let survivorName = try #require(try await db.holder())
+            let survivor = try #require(nodes.first { $0.name == survivorName })
+            let doomed = try #require(nodes.first { $0.name != survivorName })
+            let asked = try Self.flipsyncctl(["run", "nightly-repricing", "--config", doomed.config])
+            #expect(asked.status == 0, "flipsyncctl run: \(asked.output)")
+            var caught: [Int64] = []
+            try await db.waitFor("the sweep going on \(doomed.name)", seconds: 30, logs: logs) {
+                caught = try ledger.session.query("""
+                    SELECT id FROM runs WHERE node = $1 AND status = 'running' AND job = 'nightly-repricing'
+                    """, [.text(doomed.name)]).map { try $0.makeRandomAccess()["id"].decode(Int64.self) }
+                return !caught.isEmpty
+            }
+            // Into the sweep: its listings read, some decide tasks done.
+            try await Task.sleep(for: .milliseconds(700))
+            let killedAt = wallMilliseconds()
+            doomed.kill()
+            let stillRunning = try ledger.session.query("SELECT id FROM runs WHERE node = $1 AND status = 'running'", [.text(doomed.name)])
+                .map { try $0.makeRandomAccess()["id"].decode(Int64.self) }
+            let interrupted = Set(caught).intersection(stillRunning)
+            try #require(!interrupted.isEmpty, "the kill came after the run ended; nothing to take over")
+            // Each run the kill caught: resumed by the survivor, to the end.
+            var resumers: [Int64: RunInfo] = [:]
+            func takeoverLines() -> String {
+                logs() + "\n--- \(survivor.name), lines about the takeover:\n"
+                    + survivor.logTail(2_000_000).split(separator: "\n")
+                    .filter { $0.contains("adopt") || $0.contains("resum") || $0.contains("superseded") || $0.contains("run-lease") }
+                    .joined(separator: "\n")
+            }
+            try await db.waitFor("the dead node's runs resumed to the end by \(survivor.name)", seconds: 60, logs: takeoverLines) {
+                for id in interrupted where resumers[id]?.status.isFinal != true {
+                    if let resumer = try ledger.recentRuns(job: nil, limit: 10_000).first(where: { $0.resumes == id }) { resumers[id] = resumer }
+                }
+                return interrupted.allSatisfy { resumers[$0]?.status.isFinal == true }
+            }
+            #expect(survivor.terminate(seconds: 90) == 0, "SIGTERM: \(survivor.logTail())")
+            var latencies: [Int64] = []
+            for id in interrupted.sorted() {
+                let run = try #require(try ledger.run(id: id))
+                let resumer = try #require(resumers[id])
+                let node = try ledger.node(ofRun: id)
+                #expect(run.status == .interrupted && node == doomed.name, "run \(id): \(run.status.rawValue) on \(node ?? "-")")
+                #expect(run.error == "node \(doomed.name) stopped heartbeating while the run was going; taken over by node \(survivor.name)",
+                        "run \(id): \(run.error ?? "-")")
+                #expect(try ledger.node(ofRun: resumer.id) == survivor.name)
+                #expect(resumer.status == .succeeded, "the resume \(resumer.id): \(resumer.status.rawValue) \(resumer.error ?? "")")
+                latencies.append(resumer.createdAt - killedAt)
+            }
+            #expect(latencies.allSatisfy { $0 <= 20_000 }, "kill to resume (ms): \(latencies)")
+            #expect(survivor.logTail(200_000).contains("run-adopted"), "the survivor journaled the takeover")
+            let carried = try interrupted.reduce(0) { $0 + (try ledger.tasks(runID: $1).filter { $0.status == .succeeded }.count) }
+            print("cluster takeover: \(interrupted.count) run(s) of \(doomed.name) caught by the SIGKILL with \(carried) tasks succeeded, resumed by \(survivor.name) "
+                  + "\(latencies.map { "\($0) ms" }) after the kill, each to the end")
+        } catch {
+            await sandbox.stop()
+            throw error
+        }
+        await sandbox.stop()
+    }
+
+    /// Runs the built flipsyncctl; its exit status and stdout.
+    static func flipsyncctl(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: repositoryRoot + "/.build/debug/flipsyncctl")
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
     /// The gap in firing around each SIGKILL of the scheduler node, from the claims of the 2 s job

@@ -406,6 +406,45 @@ struct PostgresLedgerTests {
         #expect(notRecorded.count == 1 && notRecorded[0].contains("not recorded"), "\(notRecorded)")
     }
 
+    @Test("a lost node's runs taken over: its queued and running runs created before the moment become interrupted in one step (its node kept, the error naming both nodes, their running tasks pending again); its ended runs, a later run and another node's are untouched; a second look takes nothing")
+    func adoptRunsOfALostNode() async throws {
+        let server = try server()
+        let endpoint = try await server.freshDatabase(), password = server.password
+        let dead = try PostgresLedger(endpoint: endpoint, password: password, node: "node-dead")
+        let live = try PostgresLedger(endpoint: endpoint, password: password, node: "node-live")
+        let adopter = try PostgresLedger(endpoint: endpoint, password: password, node: "node-a")
+        defer { dead.close(); live.close(); adopter.close() }
+        func fire(_ ledger: PostgresLedger, _ job: String, at: Int64) throws -> RunInfo {
+            try #require(try ledger.recordFire(job: job, kind: "marketplace-sync", trigger: .manual, requestedBy: nil, scheduledAt: nil,
+                                               status: .queued, skipReason: nil, summary: nil, at: at, resumes: nil))
+        }
+        let running = try fire(dead, "sync", at: 1_000)
+        try dead.markRunning(runID: running.id, at: 1_001)
+        try dead.saveTasks([TaskInfo(runID: running.id, key: "t1", agent: "a", status: .running, input: "{}"),
+                            TaskInfo(runID: running.id, key: "t2", agent: "a", status: .succeeded, input: "{}")])
+        let queued = try fire(dead, "ship", at: 1_100)
+        let ended = try fire(dead, "scan", at: 1_200)
+        try dead.finishRun(runID: ended.id, status: .succeeded, summary: "ok", error: nil, spendMicros: 0, at: 1_300)
+        let later = try fire(dead, "tick", at: 5_000)
+        let others = try fire(live, "sync2", at: 1_000)
+        try live.markRunning(runID: others.id, at: 1_001)
+
+        let adopted = try adopter.adoptRuns(of: ["node-dead", "node-a"], createdBefore: 2_000, at: 3_000)
+        #expect(adopted.map(\.id) == [running.id, queued.id], "\(adopted.map(\.id))")
+        #expect(adopted.allSatisfy { $0.status == .interrupted && $0.finishedAt == 3_000 })
+        #expect(adopted.allSatisfy { $0.error == "node node-dead stopped heartbeating while the run was going; taken over by node node-a" },
+                "\(adopted.map { $0.error ?? "-" })")
+        #expect(try adopter.node(ofRun: running.id) == "node-dead" && adopter.node(ofRun: queued.id) == "node-dead")
+        #expect(try adopter.tasks(runID: running.id).map(\.status) == [.pending, .succeeded])
+        #expect(try adopter.run(id: ended.id)?.status == .succeeded)
+        #expect(try adopter.run(id: later.id)?.status == .queued, "a run created after the moment is a live process's")
+        #expect(try adopter.run(id: others.id)?.status == .running)
+        #expect(try adopter.adoptRuns(of: ["node-dead"], createdBefore: 2_000, at: 3_100).isEmpty)
+        // Its node, restarting, finds nothing left to interrupt; the interrupted run is there to resume once.
+        #expect(try dead.interruptLeftovers(at: 4_000, reason: "restart").map(\.id) == [later.id])
+        #expect(try adopter.adoptRuns(of: ["node-a"], createdBefore: 9_000, at: 9_000).isEmpty, "its own node is never adopted")
+    }
+
     @Test("two nodes applying the same order lines at once count each line once: 20 lines of 1 unit sent by both, on-hand 100 ends at 80 and 20 lines are stored")
     func syncAcrossNodes() async throws {
         let server = try server()

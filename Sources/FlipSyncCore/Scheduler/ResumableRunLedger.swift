@@ -6,3 +6,15 @@ public protocol ResumableRunLedger: RunLedger {
     /// Interrupted runs created at or after `since` that no run resumes, oldest first.
     func unresumedInterruptions(createdSince since: Int64) throws(LedgerError) -> [RunInfo]
 }
+
+/// A run ledger several nodes share (PostgreSQL), from which one node takes over the runs
+/// another left going when it died: the cluster's scheduler node marks them interrupted, then
+/// resumes them itself (`ClusterRunAdopter`), instead of their waiting for that node's restart.
+public protocol RunAdopting: Sendable {
+    /// In one transaction: the `queued` and `running` runs of `nodes` created before
+    /// `createdBefore` become `interrupted` (finished `at`, the error naming their node and
+    /// this one), their `running` tasks `pending` again; returns them, oldest first. Their
+    /// `node` stays the one that ran them. A run already interrupted or ended (its node's
+    /// restart got there first) is not returned.
+    func adoptRuns(of nodes: [String], createdBefore: Int64, at: Int64) throws(LedgerError) -> [RunInfo]
+}
