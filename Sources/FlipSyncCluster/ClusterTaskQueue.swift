@@ -308,16 +308,7 @@ public actor ClusterTaskQueue {
     /// A run no longer waits for this task: unclaimed, it ends `failed` (`cancelled`) at once and
     /// is never claimed; claimed, its holder is asked to stop it (seen at its next renewal).
     public func requestCancel(_ id: Int64) async throws {
-        let now = time.parameter
-        for try await _ in try await client.query("""
-            UPDATE flipsync_cluster_tasks
-            SET cancel_requested = true,
-                state = CASE WHEN state = 'pending' THEN 'failed' ELSE state END,
-                outcome = CASE WHEN state = 'pending' THEN 'cancelled' ELSE outcome END,
-                finished_at_ms = CASE WHEN state = 'pending' THEN \(now: now) ELSE finished_at_ms END
-            WHERE id = \(id) AND state IN ('pending', 'claimed')
-            RETURNING id
-            """, logger: logger).decode(Int64.self) {}
+        try await cancelOpen(id: id, runs: [])
     }
 
     /// Earlier runs of a chain of resumes no longer wait for their tasks (their node died or
@@ -327,6 +318,13 @@ public actor ClusterTaskQueue {
     @discardableResult
     public func cancelRuns(_ runs: [String]) async throws -> Int {
         guard !runs.isEmpty else { return 0 }
+        return try await cancelOpen(id: nil, runs: runs)
+    }
+
+    /// The task `id` and every task of `runs`, where still pending or claimed: the pending ones
+    /// end `failed` (`cancelled`), the claimed ones are marked for their holder to stop.
+    @discardableResult
+    private func cancelOpen(id: Int64?, runs: [String]) async throws -> Int {
         let now = time.parameter
         var count = 0
         for try await _ in try await client.query("""
@@ -335,7 +333,7 @@ public actor ClusterTaskQueue {
                 state = CASE WHEN state = 'pending' THEN 'failed' ELSE state END,
                 outcome = CASE WHEN state = 'pending' THEN 'cancelled' ELSE outcome END,
                 finished_at_ms = CASE WHEN state = 'pending' THEN \(now: now) ELSE finished_at_ms END
-            WHERE run_id = ANY(\(runs)) AND state IN ('pending', 'claimed')
+            WHERE (id = \(id) OR run_id = ANY(\(runs))) AND state IN ('pending', 'claimed')
             RETURNING id
             """, logger: logger).decode(Int64.self) { count += 1 }
         return count

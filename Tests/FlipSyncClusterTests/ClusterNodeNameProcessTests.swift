@@ -60,20 +60,6 @@ private final class NotifiedDaemon {
     }
 }
 
-/// Runs the built flipsyncctl; its exit status and stdout.
-private func flipsyncctl(_ arguments: [String]) throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: repositoryRoot + "/.build/debug/flipsyncctl")
-    process.arguments = arguments
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = FileHandle.nullDevice
-    try process.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-}
-
 @Suite("flipsyncd's node_name check before READY=1, on PostgreSQL", .postgresInstalled, .postgres, .serialized, .timeLimit(.minutes(3)))
 struct ClusterNodeNameProcessTests {
     @Test("a second flipsyncd under a live node's node_name exits 1 without ever sending READY=1, saying why; `flipsyncctl nodes` shows the tasks the node holds claimed; after a SIGKILL the name is free at once on the same host")

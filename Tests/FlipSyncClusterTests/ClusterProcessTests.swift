@@ -337,13 +337,7 @@ struct ClusterProcessTests {
         print("cluster shipped jobs: seed \(seed) (FLIPSYNC_CLUSTER_SEED=\(seed) replays the plan)")
 
         let server = try server()
-        let endpoint = try await server.freshDatabase()
-        let scratch = Scratch()
-        let credentials = scratch.path + "/credentials"
-        try Self.writeMarketCredentials(credentials, password: server.password)
-        var sandboxConfiguration = SandboxConfiguration(port: 0, seed: seed, listings: 80)
-        try SandboxCredentialFiles.load(directory: credentials, into: &sandboxConfiguration)
-        let sandbox = try await SandboxServer.start(sandboxConfiguration, logger: quietLogger)
+        let (endpoint, scratch, sandbox) = try await Self.marketWorld(server, seed: seed)
         let nodes: [DaemonNode]
         do {
             nodes = try Self.makeMarketNodes(["node-a", "node-b", "node-c"], scratch: scratch, endpoint: endpoint, baseURL: sandbox.baseURL)
@@ -714,13 +708,7 @@ struct ClusterProcessTests {
     func deadNodesRunTakenOver() async throws {
         let (daemon, seed) = try ClusterRig.daemonAndSeed()
         let server = try server()
-        let endpoint = try await server.freshDatabase()
-        let scratch = Scratch()
-        let credentials = scratch.path + "/credentials"
-        try Self.writeMarketCredentials(credentials, password: server.password)
-        var sandboxConfiguration = SandboxConfiguration(port: 0, seed: seed, listings: 80)
-        try SandboxCredentialFiles.load(directory: credentials, into: &sandboxConfiguration)
-        let sandbox = try await SandboxServer.start(sandboxConfiguration, logger: quietLogger)
+        let (endpoint, scratch, sandbox) = try await Self.marketWorld(server, seed: seed)
         do {
             let nodes = try Self.makeMarketNodes(["node-a", "node-b"], scratch: scratch, endpoint: endpoint, baseURL: sandbox.baseURL)
             // No fire of the shipped jobs during the test (1 January only): the one sweep is
@@ -750,8 +738,8 @@ struct ClusterProcessTests {
             let survivorName = try #require(try await db.holder())
             let survivor = try #require(nodes.first { $0.name == survivorName })
             let doomed = try #require(nodes.first { $0.name != survivorName })
-            let asked = try Self.flipsyncctl(["run", "nightly-repricing", "--config", doomed.config])
-            #expect(asked.status == 0, "flipsyncctl run: \(asked.output)")
+            let asked = try flipsyncctl(["run", "nightly-repricing", "--config", doomed.config])
+            #expect(asked.status == 0, "flipsyncctl run: \(asked.output) \(asked.error)")
             var caught: [Int64] = []
             try await db.waitFor("the sweep going on \(doomed.name)", seconds: 30, logs: logs) {
                 caught = try ledger.session.query("""
@@ -806,18 +794,17 @@ struct ClusterProcessTests {
         await sandbox.stop()
     }
 
-    /// Runs the built flipsyncctl; its exit status and stdout.
-    static func flipsyncctl(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: repositoryRoot + "/.build/debug/flipsyncctl")
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    /// A fresh database, a scratch directory holding the market credentials (the PostgreSQL
+    /// password among them), and a loopback sandbox of 80 listings of `seed` using them.
+    static func marketWorld(_ server: TestPostgres, seed: UInt64) async throws
+        -> (endpoint: ClusterEndpoint, scratch: Scratch, sandbox: SandboxServer) {
+        let endpoint = try await server.freshDatabase()
+        let scratch = Scratch()
+        let credentials = scratch.path + "/credentials"
+        try Self.writeMarketCredentials(credentials, password: server.password)
+        var sandboxConfiguration = SandboxConfiguration(port: 0, seed: seed, listings: 80)
+        try SandboxCredentialFiles.load(directory: credentials, into: &sandboxConfiguration)
+        return (endpoint, scratch, try await SandboxServer.start(sandboxConfiguration, logger: quietLogger))
     }
 
     /// The gap in firing around each SIGKILL of the scheduler node, from the claims of the 2 s job
