@@ -6,7 +6,7 @@ import ServiceLifecycle
 /// run ledger the nodes share, the node holding the scheduler lease looks every
 /// `everyMilliseconds` for nodes that are no longer live (``ClusterCoordinator/lostNodes(horizonMilliseconds:)``:
 /// stopped, or no heartbeat for longer than the 6 s lease), marks their `queued` and `running`
-/// runs `interrupted` in one transaction (``RunAdopting/adoptRuns(of:createdBefore:at:)``) and
+/// runs `interrupted` in one transaction (``RunAdopting/adoptRuns(of:upTo:at:)``) and
 /// hands each to `resume` (the scheduler's, which resumes those whose job has
 /// `resume_interrupted = true` as runs of this node).
 ///
@@ -16,8 +16,8 @@ import ServiceLifecycle
 /// still has in the task queue (``ClusterTaskDispatcher/settle(runs:logger:)``). If the node
 /// restarts before the adoption, its own start interrupts and resumes its runs and the
 /// adoption finds nothing; if the two race, the run is marked once and a second resume of it
-/// is superseded. Runs created after the moment the node was found lost (a restarted process's)
-/// are never taken.
+/// is superseded. Runs recorded after the look began (a restarted process's) are never taken:
+/// the look reads the last run id first, and run ids are one sequence, so no clock is compared.
 public struct ClusterRunAdopter: Service, CustomStringConvertible {
     let coordinator: ClusterCoordinator
     let ledger: any RunAdopting
@@ -64,11 +64,12 @@ public struct ClusterRunAdopter: Service, CustomStringConvertible {
     @discardableResult
     public func adoptOnce() async throws -> [RunInfo] {
         guard await coordinator.token != nil else { return [] }
-        // Read before the lost nodes: a run created after this is a live process's.
-        let now = clock.wallMilliseconds()
+        // Read before the lost nodes: a process that joins after that look, under a lost
+        // node's name, records its runs with larger ids.
+        let last = try ledger.lastRunID()
         let lost = try await coordinator.lostNodes()
         guard !lost.isEmpty else { return [] }
-        let adopted = try ledger.adoptRuns(of: lost, createdBefore: now, at: clock.wallMilliseconds())
+        let adopted = try ledger.adoptRuns(of: lost, upTo: last, at: clock.wallMilliseconds())
         for run in adopted {
             logger.warning("run \(run.id) of \(run.job): \(run.error ?? "its node is lost"); resuming it here if its job resumes interrupted runs",
                            metadata: ["event": "run-adopted", "job": "\(run.job)", "run": "\(run.id)"])

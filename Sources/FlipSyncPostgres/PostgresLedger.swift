@@ -243,22 +243,34 @@ public final class PostgresLedger: ResumableRunLedger, RunAdopting, LedgerProbe,
         return leftovers
     }
 
-    public func adoptRuns(of nodes: [String], createdBefore: Int64, at: Int64) throws(LedgerError) -> [RunInfo] {
-        let others = Set(nodes).subtracting(node.map { [$0] } ?? []).sorted()
+    public func lastRunID() throws(LedgerError) -> Int64 {
+        let rows = try session.query("SELECT COALESCE(MAX(id), 0)::BIGINT AS id FROM runs")
+        guard let row = rows.first else { return 0 }
+        return try PostgresColumns(row).get("id")
+    }
+
+    public func adoptRuns(of nodes: [String], upTo lastRunID: Int64, at: Int64) throws(LedgerError) -> [RunInfo] {
+        let others = Set(nodes).subtracting(node.map { [$0] } ?? [])
         guard !others.isEmpty else { return [] }
         let adopted = try write { () throws(LedgerError) -> [RunInfo] in
+            // Which of them have runs still open (the partial index `runs_status`): usually
+            // none, so a look costs one small read, however many nodes have stopped this week.
+            var open = Set<String>()
+            for row in try session.query("""
+                SELECT DISTINCT node FROM runs WHERE status IN ('queued', 'running') AND node IS NOT NULL AND id <= $1
+                """, [.integer(lastRunID)]) { open.insert(try PostgresColumns(row).get("node")) }
             var runs: [RunInfo] = []
             // A few nodes and runs at most: one statement each.
-            for other in others {
+            for other in open.intersection(others).sorted() {
                 // In SET, `node` is the row's value before the update: the error names the node
                 // that ran it, which the row keeps.
                 let rows = try session.query(
                     """
                     UPDATE runs SET status = 'interrupted', finished_at = $1,
                         error = 'node ' || node || ' stopped heartbeating while the run was going; taken over by node ' || $2
-                    WHERE status IN ('queued', 'running') AND node = $3 AND created_at < $4
+                    WHERE status IN ('queued', 'running') AND node = $3 AND id <= $4
                     RETURNING \(Self.runColumns)
-                    """, [.integer(at), .text(node ?? "?"), .text(other), .integer(createdBefore)])
+                    """, [.integer(at), .text(node ?? "?"), .text(other), .integer(lastRunID)])
                 for row in rows { runs.append(try Self.runInfo(row)) }
             }
             for run in runs {

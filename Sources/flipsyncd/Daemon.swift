@@ -152,11 +152,6 @@ struct Daemon {
         }
         // Before the scheduler: it stops after the scheduler has drained, releasing the lease.
         if let cluster { services.append(.init(service: cluster)) }
-        // On a shared PostgreSQL ledger the scheduler node takes over the runs of nodes that died.
-        if let cluster, let adopting = runtime.ledger.runs as? any RunAdopting {
-            services.append(.init(service: ClusterRunAdopter(coordinator: cluster.coordinator, ledger: adopting, clock: clock, logger: logger,
-                                                             resume: { run in await scheduler.resume(interrupted: run) })))
-        }
         // Between the two: it claims tasks while the scheduler drains (its own runs' only), and
         // hands back what it has not finished before the cluster client stops.
         if let worker { services.append(.init(service: worker)) }
@@ -170,9 +165,16 @@ struct Daemon {
                              metadata: ["event": "cluster-listen-lost"])
             }
         }
+        services.append(.init(service: SchedulerService(scheduler: scheduler, drain: config.drainTimeout, notifier: notifier,
+                                                        status: status, logger: logger, onStopping: { worker?.beginDrain() })))
+        // On a shared PostgreSQL ledger the scheduler node takes over the runs of nodes that
+        // died. After the scheduler, so it stops first: a stopping node takes nothing over that
+        // its draining scheduler would not resume.
+        if let cluster, let adopting = runtime.ledger.runs as? any RunAdopting {
+            services.append(.init(service: ClusterRunAdopter(coordinator: cluster.coordinator, ledger: adopting, clock: clock, logger: logger,
+                                                             resume: { run in await scheduler.resume(interrupted: run) })))
+        }
         services += [
-                .init(service: SchedulerService(scheduler: scheduler, drain: config.drainTimeout, notifier: notifier,
-                                                status: status, logger: logger, onStopping: { worker?.beginDrain() })),
                 RetentionPruner(ledger: runtime.ledger.runs, clock: clock, retention: config.runRetention, logger: logger).service,
                 .init(service: ReloadService(hangups: hangups, reloader: reloader, status: status),
                       successTerminationBehavior: .ignore),

@@ -196,9 +196,11 @@ struct ClusterDispatchTests {
         let spaces = (Workspace(), Workspace(), Workspace())
         defer { spaces.0.remove(); spaces.1.remove(); spaces.2.remove() }
         do {
-            // The cluster: two nodes on one database, both claiming, a's run dispatching.
+            // The cluster: two nodes on one database, both claiming, a's run dispatching. a's
+            // pool is under the job's concurrency (8), so what a has no room for overflows to b
+            // whatever the timing (a's worker, woken in-process, could otherwise take them all).
             let shared = try await Self.database(server)
-            let poolA = PermitPool(permits: 8), poolB = PermitPool(permits: 8)
+            let poolA = PermitPool(permits: 3), poolB = PermitPool(permits: 8)
             let a = try DispatchNode(name: "node-a", space: spaces.0, endpoint: shared, server: server, sandbox: sandboxes.0,
                                      jobText: repricingJob(dryRun: false), timing: Self.fast, pool: poolA)
             let b = try DispatchNode(name: "node-b", space: spaces.1, endpoint: shared, server: server, sandbox: sandboxes.0,

@@ -406,7 +406,7 @@ struct PostgresLedgerTests {
         #expect(notRecorded.count == 1 && notRecorded[0].contains("not recorded"), "\(notRecorded)")
     }
 
-    @Test("a lost node's runs taken over: its queued and running runs created before the moment become interrupted in one step (its node kept, the error naming both nodes, their running tasks pending again); its ended runs, a later run and another node's are untouched; a second look takes nothing")
+    @Test("a lost node's runs taken over: its queued and running runs recorded before the look become interrupted in one step (its node kept, the error naming both nodes, their running tasks pending again); its ended runs, a later run and another node's are untouched; a second look takes nothing")
     func adoptRunsOfALostNode() async throws {
         let server = try server()
         let endpoint = try await server.freshDatabase(), password = server.password
@@ -425,11 +425,14 @@ struct PostgresLedgerTests {
         let queued = try fire(dead, "ship", at: 1_100)
         let ended = try fire(dead, "scan", at: 1_200)
         try dead.finishRun(runID: ended.id, status: .succeeded, summary: "ok", error: nil, spendMicros: 0, at: 1_300)
-        let later = try fire(dead, "tick", at: 5_000)
         let others = try fire(live, "sync2", at: 1_000)
         try live.markRunning(runID: others.id, at: 1_001)
+        let look = try adopter.lastRunID()
+        #expect(look == others.id)
+        // Recorded after the look (a restarted process of the lost node's): left alone, whatever its clock says.
+        let later = try fire(dead, "tick", at: 500)
 
-        let adopted = try adopter.adoptRuns(of: ["node-dead", "node-a"], createdBefore: 2_000, at: 3_000)
+        let adopted = try adopter.adoptRuns(of: ["node-dead", "node-a"], upTo: look, at: 3_000)
         #expect(adopted.map(\.id) == [running.id, queued.id], "\(adopted.map(\.id))")
         #expect(adopted.allSatisfy { $0.status == .interrupted && $0.finishedAt == 3_000 })
         #expect(adopted.allSatisfy { $0.error == "node node-dead stopped heartbeating while the run was going; taken over by node node-a" },
@@ -437,12 +440,12 @@ struct PostgresLedgerTests {
         #expect(try adopter.node(ofRun: running.id) == "node-dead" && adopter.node(ofRun: queued.id) == "node-dead")
         #expect(try adopter.tasks(runID: running.id).map(\.status) == [.pending, .succeeded])
         #expect(try adopter.run(id: ended.id)?.status == .succeeded)
-        #expect(try adopter.run(id: later.id)?.status == .queued, "a run created after the moment is a live process's")
+        #expect(try adopter.run(id: later.id)?.status == .queued, "a run recorded after the look is a live process's")
         #expect(try adopter.run(id: others.id)?.status == .running)
-        #expect(try adopter.adoptRuns(of: ["node-dead"], createdBefore: 2_000, at: 3_100).isEmpty)
+        #expect(try adopter.adoptRuns(of: ["node-dead"], upTo: look, at: 3_100).isEmpty)
         // Its node, restarting, finds nothing left to interrupt; the interrupted run is there to resume once.
         #expect(try dead.interruptLeftovers(at: 4_000, reason: "restart").map(\.id) == [later.id])
-        #expect(try adopter.adoptRuns(of: ["node-a"], createdBefore: 9_000, at: 9_000).isEmpty, "its own node is never adopted")
+        #expect(try adopter.adoptRuns(of: ["node-a"], upTo: .max, at: 9_000).isEmpty, "its own node is never adopted")
     }
 
     @Test("two nodes applying the same order lines at once count each line once: 20 lines of 1 unit sent by both, on-hand 100 ends at 80 and 20 lines are stored")

@@ -11,10 +11,13 @@ public protocol ResumableRunLedger: RunLedger {
 /// another left going when it died: the cluster's scheduler node marks them interrupted, then
 /// resumes them itself (`ClusterRunAdopter`), instead of their waiting for that node's restart.
 public protocol RunAdopting: Sendable {
-    /// In one transaction: the `queued` and `running` runs of `nodes` created before
-    /// `createdBefore` become `interrupted` (finished `at`, the error naming their node and
-    /// this one), their `running` tasks `pending` again; returns them, oldest first. Their
-    /// `node` stays the one that ran them. A run already interrupted or ended (its node's
-    /// restart got there first) is not returned.
-    func adoptRuns(of nodes: [String], createdBefore: Int64, at: Int64) throws(LedgerError) -> [RunInfo]
+    /// The largest run id so far (0: none). Run ids are one sequence the nodes share, so a run
+    /// recorded after this was read has a larger one, whatever the nodes' clocks say.
+    func lastRunID() throws(LedgerError) -> Int64
+    /// In one transaction: the `queued` and `running` runs of `nodes` with an id up to
+    /// `lastRunID` become `interrupted` (finished `at`, the error naming their node and this
+    /// one), their `running` tasks `pending` again; returns them, oldest first. Their `node`
+    /// stays the one that ran them. A run already interrupted or ended (its node's restart got
+    /// there first) is not returned.
+    func adoptRuns(of nodes: [String], upTo lastRunID: Int64, at: Int64) throws(LedgerError) -> [RunInfo]
 }
