@@ -108,7 +108,7 @@ enum SweepBench {
         let admin = last.admin, requests = last.requests
 
         // The same requests through xargs and curl, against the last sandbox and the same latency.
-        var baselines: [(perProcess: Int, seconds: Double, sample: Int)] = []
+        var baselines: [(perProcess: Int, seconds: Double, sample: Int, cpuPerRequest: Double)] = []
         // `FLIPSYNC_BENCH_CURL=0` leaves the baselines out (a memory run needs only the sweep's rows).
         let curlWanted = ProcessInfo.processInfo.environment["FLIPSYNC_BENCH_CURL"] != "0"
         if curlWanted && commandExists("curl") && commandExists("xargs") {
@@ -116,6 +116,7 @@ enum SweepBench {
                 let sample = perProcess == 1 ? min(made, curlPerProcessSample) : made
                 log("  xargs -P \(concurrency) -L \(perProcess) curl: \(sample) of \(made) requests")
                 let before = try await admin.requestCounts()
+                let childCPUBefore = childrenCPUSeconds()
                 let result = try runCommand(["sh", "-c", "head -n \(sample) \(requests.listPath) | xargs -P \(concurrency) -L \(perProcess) curl -s"],
                                             timeout: 3600)
                 let sent = try await admin.requestCounts().subtracting(before).values.reduce(0, +)
@@ -124,8 +125,21 @@ enum SweepBench {
                 guard result.status == 0, sent == sample, ok == sample else {
                     throw BenchError.setup("curl baseline: exit \(result.status), \(sent) of \(sample) requests reached the sandbox, \(ok) answered 2xx")
                 }
-                baselines.append((perProcess, Double(result.nanoseconds) / 1e9 * Double(made) / Double(sample), sample))
+                // xargs, sh and every curl it started, all waited for: their CPU per request sent.
+                let childCPU = childrenCPUSeconds() - childCPUBefore
+                baselines.append((perProcess, Double(result.nanoseconds) / 1e9 * Double(made) / Double(sample), sample, childCPU / Double(sample)))
             }
+        }
+        // The same requests through AsyncHTTPClient alone: no pipeline, decoding or ledger, so
+        // the CPU a request costs the transport by itself, the floor under ours.
+        var replay: TransportReplay.Outcome?
+        if curlWanted && outcomes.contains(where: { $0.kind == .ahc }) {
+            log("  AsyncHTTPClient alone: \(made) requests, \(concurrency) in flight")
+            let outcome = try await TransportReplay.run(listPath: requests.listPath, baseURL: admin.baseURL, concurrency: concurrency)
+            guard outcome.sent == made, outcome.ok == made else {
+                throw BenchError.setup("transport replay: \(outcome.ok) of \(outcome.sent) requests answered 2xx, \(made) recorded")
+            }
+            replay = outcome
         }
 
         for outcome in outcomes {
@@ -136,11 +150,12 @@ enum SweepBench {
                                 value: "\(format(wall, digits: 1)) s", reference: "bound \(formatCount(Double(outcome.made))) req × \(latencyMilliseconds) ms ÷ \(concurrency) = \(format(bound, digits: 1)) s",
                                 ratio: format(wall / bound, digits: 2) + "× the bound", goal: "near the bound (≤ 1.5×)",
                                 verdict: wall / bound <= 1.5 ? "meets" : "short"))
-            for (perProcess, seconds, sample) in baselines {
+            for (perProcess, seconds, sample, cpuPerRequest) in baselines {
                 var baseline = perProcess == 1 ? "xargs -P \(concurrency) curl (1 request/process)" : "xargs -P \(concurrency) -L \(perProcess) curl (--next, \(perProcess) requests/process)"
                 if sample < made { baseline += "; the first \(formatCount(Double(sample))) sent, time × \(format(Double(made) / Double(sample), digits: 2))" }
                 table.add(ResultRow(benchmark: "5 sweep", metric: "\(name): same \(formatCount(Double(made))) requests, \(baseline)",
-                                    value: "\(format(seconds, digits: 1)) s", reference: "ours \(format(wall, digits: 1)) s",
+                                    value: "\(format(seconds, digits: 1)) s; its CPU \(format(cpuPerRequest * 1000, digits: 3)) ms a request",
+                                    reference: "ours \(format(wall, digits: 1)) s",
                                     ratio: ratioText(wall, seconds) + " (ours ÷ curl)", goal: "≤ 1× (we also decide and record)",
                                     verdict: wall <= seconds ? "meets" : "short"))
             }
@@ -148,6 +163,13 @@ enum SweepBench {
                                 value: "\(format(outcome.cpu / Double(max(outcome.made, 1)) * 1000, digits: 3)) ms",
                                 reference: "ours \(format(outcome.cpu, digits: 1)) s, sandbox \(format(outcome.sandboxCPU, digits: 1)) s, wall \(format(wall, digits: 1)) s",
                                 goal: "≤ 0.3 ms", verdict: outcome.cpu / Double(max(outcome.made, 1)) <= 0.0003 ? "meets" : "short"))
+            if let replay, outcome.kind == .ahc {
+                table.add(ResultRow(benchmark: "5 sweep", metric: "\(name) alone: the same \(formatCount(Double(replay.sent))) requests, \(concurrency) in flight (no pipeline, decoding or ledger)",
+                                    value: "\(format(replay.cpu / Double(max(replay.sent, 1)) * 1000, digits: 3)) ms CPU a request",
+                                    reference: "wall \(format(replay.seconds, digits: 1)) s; the sweep's \(format(outcome.cpu / Double(max(outcome.made, 1)) * 1000, digits: 3)) ms",
+                                    ratio: ratioText(outcome.cpu / Double(max(outcome.made, 1)), replay.cpu / Double(max(replay.sent, 1))) + " (sweep ÷ transport)",
+                                    goal: "the floor under the ≤ 0.3 ms goal", verdict: ""))
+            }
             table.add(ResultRow(benchmark: "5 sweep", metric: "\(name): peak RSS of the sweep (bench process; sandbox separate)",
                                 value: "\(format(Double(outcome.peakKiB) / 1024, digits: 1)) MiB",
                                 reference: "\(format(Double(outcome.rssAtStart) / 1024, digits: 1)) MiB before; sandbox peak \(format(Double(outcome.sandboxPeakKiB) / 1024, digits: 1)) MiB",
@@ -246,6 +268,13 @@ enum SweepBench {
     static func resetPeakRSS() -> Int64 {
         try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
         return procStatusValue("/proc/self/status", "VmRSS") ?? 0
+    }
+
+    /// CPU of this process's children that have been waited for (`RUSAGE_CHILDREN`), in seconds.
+    static func childrenCPUSeconds() -> Double {
+        var usage = rusage()
+        getrusage(__rusage_who_t(RUSAGE_CHILDREN.rawValue), &usage)
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
     }
 
     static func processCPUSeconds() -> Double {

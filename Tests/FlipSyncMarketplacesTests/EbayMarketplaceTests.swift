@@ -1,6 +1,7 @@
 import FlipSyncCore
 import FlipSyncMarketplaces
 import FlipSyncSandbox
+import Synchronization
 import Testing
 
 @Suite("eBay as a Marketplace over HTTP", .timeLimit(.minutes(1)))
@@ -137,7 +138,7 @@ struct EbayMarketplaceTests {
     }
 }
 
-@Suite("eBay: the sweep's inventory pages read one ahead", .timeLimit(.minutes(1)))
+@Suite("eBay: the sweep's inventory pages read ahead by number", .timeLimit(.minutes(1)))
 struct EbayInventoryPrefetchTests {
     /// Waits (at most 10 s) until the sandbox has answered `count` inventory pages' requests.
     static func inventoryRequests(_ h: Harness, reach count: Int) async throws -> Bool {
@@ -148,41 +149,101 @@ struct EbayInventoryPrefetchTests {
         return false
     }
 
-    @Test("while the sweep handles one page of 200 inventory items, the next page's request is already made; every page comes once, in order")
-    func nextPageInFlight() async throws {
-        try await Harness.with(listings: 450) { h in
+    @Test("while the sweep handles the first of 6 pages of inventory items, pages 2 to 5 are already asked for, page 6 not; every page comes once, in order")
+    func pagesInFlight() async throws {
+        try await Harness.with(listings: 1_050) { h in
             var pages: [[String]] = []
             try await EbayMarketplace(client: h.client).sweepListingPages { page in
                 if pages.isEmpty {
-                    // Page 1 is being handled: page 2 is asked for meanwhile, not after.
-                    let asked = try await Self.inventoryRequests(h, reach: 2)
-                    #expect(asked, "page 2 was not requested while page 1 was handled")
-                    #expect(h.sandbox.state.requestCounts["inventory_items"] == 2, "one page ahead, never more")
+                    // Page 1 is being handled: pages 2 to 5 are asked for meanwhile, not after.
+                    let asked = try await Self.inventoryRequests(h, reach: 5)
+                    #expect(asked, "pages 2 to 5 were not requested while page 1 was handled")
+                    #expect(h.sandbox.state.requestCounts["inventory_items"] == 5, "four pages ahead, never more")
                 }
                 pages.append(page.map(\.sku))
             }
-            #expect(pages.map(\.count) == [200, 200, 50])
+            #expect(pages.map(\.count) == [200, 200, 200, 200, 200, 50])
             #expect(pages.flatMap { $0 } == h.sandbox.state.listings.map(\.sku))
-            #expect(h.sandbox.state.requestCounts["inventory_items"] == 3)
+            #expect(h.sandbox.state.requestCounts["inventory_items"] == 6)
+            #expect(h.sandbox.state.requestCounts["offers"] == nil)
         }
     }
 
-    @Test("a page whose handling fails ends the read with that error: the page asked for ahead is dropped, and nothing more is asked")
+    @Test("a page whose handling fails ends the read with that error: the pages asked for ahead are dropped, and nothing more is asked")
     func failingPageStopsTheRead() async throws {
         struct Stop: Error {}
-        try await Harness.with(listings: 450) { h in
+        try await Harness.with(listings: 1_250) { h in
             var handled = 0
             let error = await caught {
                 try await EbayMarketplace(client: h.client).sweepListingPages { _ in
                     handled += 1
-                    let asked = try await Self.inventoryRequests(h, reach: 2)
+                    let asked = try await Self.inventoryRequests(h, reach: 5)
                     #expect(asked)
                     throw Stop()
                 }
             }
             #expect(error is Stop)
             #expect(handled == 1)
-            #expect(h.sandbox.state.requestCounts["inventory_items"] == 2, "page 3 never asked for")
+            #expect(h.sandbox.state.requestCounts["inventory_items"] == 5, "pages 6 and 7 never asked for")
+        }
+    }
+
+    @Test("one page (no next link): one call")
+    func onePage() async throws {
+        try await Harness.with(listings: 120) { h in
+            var skus: [String] = []
+            try await EbayMarketplace(client: h.client).sweepListingPages { skus += $0.map(\.sku) }
+            #expect(skus == h.sandbox.state.listings.map(\.sku))
+            #expect(h.sandbox.state.requestCounts["inventory_items"] == 1)
+        }
+    }
+
+    @Test("items listed while the pages are read: the last counted page's next link is followed, every SKU read once")
+    func sweepPagesCatalogGrew() async throws {
+        try await Harness.with(listings: 400) { h in
+            let state = h.sandbox.state
+            let template = try #require(state.listings.last)
+            // 250 items listed as soon as the first page (total 400: two pages) has answered.
+            let growing = GrowingTransport(inner: h.transport) {
+                for n in 0..<250 {
+                    var added = template
+                    added.sku = "ADDED-\(n)"
+                    state.appendListing(added)
+                }
+            }
+            let client = EbayClient(
+                configuration: EbayClientConfiguration(baseURL: h.sandbox.baseURL + "/ebay", requests: 1000, per: .seconds(1), burst: 1000),
+                credentials: EbayCredentials(clientID: Harness.credentials.clientID, clientSecret: SecretText(Harness.credentials.clientSecret),
+                                             refreshToken: SecretText(Harness.credentials.refreshToken)),
+                transport: growing, recorder: InMemorySpendRecorder(), rateLimiters: RateLimiters(clock: SystemSchedulerClock()),
+                clock: SystemSchedulerClock(), logger: Harness.quietLogger)
+            var skus: [String] = []
+            try await EbayMarketplace(client: client).sweepListingPages { skus += $0.map(\.sku) }
+            #expect(skus.count == 650)
+            #expect(skus == state.listings.map(\.sku))
+            // Pages 0 and 1 as counted, then 2 and 3 by their next links.
+            #expect(state.requestCounts["inventory_items"] == 4)
+        }
+    }
+
+    /// The sandbox over HTTP, with `grow` run once, after the first inventory page answered and
+    /// before the caller sees it.
+    final class GrowingTransport: HTTPTransport {
+        let inner: any HTTPTransport
+        let grow: @Sendable () -> Void
+        let grown = Mutex(false)
+
+        init(inner: any HTTPTransport, grow: @escaping @Sendable () -> Void) {
+            self.inner = inner
+            self.grow = grow
+        }
+
+        func admit(_ request: HTTPRequest) throws(HTTPTransportError) { try inner.admit(request) }
+
+        func send(_ request: HTTPRequest) async throws -> HTTPResponse {
+            let response = try await inner.send(request)
+            if request.url.contains("/inventory_item?"), grown.withLock({ done in defer { done = true }; return !done }) { grow() }
+            return response
         }
     }
 }

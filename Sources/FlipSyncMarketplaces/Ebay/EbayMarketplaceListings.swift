@@ -10,18 +10,53 @@ extension EbayMarketplace {
         return items
     }
 
-    /// Every page of inventory items (200 a page), handed to `body` in order. The next page is
-    /// asked for as soon as a page arrives, so its round trip overlaps `body`'s handling of
-    /// this one: one page ahead, never more (a child task, cancelled if `body` throws; that
-    /// page's call is then made and counted for nothing).
+    /// Inventory items asked for a page.
+    static let inventoryPageSize = 200
+    /// Pages asked for ahead of the one `body` is handling.
+    static let inventoryPagesAhead = 4
+
+    /// Every page of inventory items (200 a page), handed to `body` in order. eBay documents
+    /// this call's `offset` as a page number, so once the first page's `total` says how many
+    /// pages there are, the next `inventoryPagesAhead` are asked for by number while `body`
+    /// handles the current one (their round trips overlap; child tasks, cancelled if `body`
+    /// throws, their calls then made and counted for nothing). At most that many pages are in
+    /// flight or waiting their turn. A catalog that grew while it was read: the last page's
+    /// `next` link is followed from there, a page at a time; one that shrank: the pages past its
+    /// end come back empty.
     func forEachInventoryPage(_ body: (InventoryPage) async throws -> Void) async throws {
-        let client = self.client
-        try await withThrowingTaskGroup(of: InventoryPage.self) { group in
-            group.addTask { try await client.inventoryItems(limit: 200, offset: 0) }
-            while let page = try await group.next() {
-                if let next = page.nextOffset { group.addTask { try await client.inventoryItems(limit: 200, offset: next) } }
-                try await body(page)
+        let client = self.client, limit = Self.inventoryPageSize
+        let first = try await client.inventoryItems(limit: limit, offset: 0)
+        let pages = first.hasNext ? Swift.max(1, (first.total + limit - 1) / limit) : 1
+        var last = first
+        try await withThrowingTaskGroup(of: (Int, InventoryPage).self) { group in
+            var asked = 1
+            func ask() {
+                let number = asked
+                asked += 1
+                group.addTask { (number, try await client.inventoryItems(limit: limit, offset: number)) }
             }
+            while asked < Swift.min(pages, 1 + Self.inventoryPagesAhead) { ask() }
+            try await body(first)
+            var arrived: [Int: InventoryPage] = [:], next = 1
+            while next < pages {
+                guard let page = arrived.removeValue(forKey: next) else {
+                    guard let (number, page) = try await group.next() else { break }
+                    arrived[number] = page
+                    continue
+                }
+                if asked < pages { ask() }
+                try await body(page)
+                last = page
+                next += 1
+            }
+        }
+        // Pages past the count the first page gave (items added while reading), one at a time.
+        var offset = last.nextOffset.flatMap { $0 >= pages ? $0 : nil }
+        while let current = offset {
+            let page = try await client.inventoryItems(limit: limit, offset: current)
+            try await body(page)
+            guard let following = page.nextOffset, following > current else { break }
+            offset = following
         }
     }
 

@@ -283,6 +283,16 @@ public final class SandboxState: Sendable {
         }
     }
 
+    /// Adds `listing` at the end of the eBay catalog, as a seller listing an item while a sweep
+    /// reads the inventory; a SKU already listed is left as it is.
+    public func appendListing(_ listing: SandboxListing) {
+        inner.withLock { s in
+            guard s.indexBySKU[listing.sku] == nil else { return }
+            s.indexBySKU[listing.sku] = s.listings.count
+            s.listings.append(listing)
+        }
+    }
+
     public func listing(sku: String) -> SandboxListing? { inner.withLock { s in s.indexBySKU[sku].map { s.listings[$0] } } }
     /// Tokens issued so far, by grant (`application`, `user`).
     public var tokensIssued: [String: Int] { inner.withLock { $0.tokensIssued } }
