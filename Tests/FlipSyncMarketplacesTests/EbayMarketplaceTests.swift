@@ -1,6 +1,7 @@
 import FlipSyncCore
 import FlipSyncMarketplaces
 import FlipSyncSandbox
+import Foundation
 import Synchronization
 import Testing
 
@@ -211,14 +212,8 @@ struct EbayInventoryPrefetchTests {
                     state.appendListing(added)
                 }
             }
-            let client = EbayClient(
-                configuration: EbayClientConfiguration(baseURL: h.sandbox.baseURL + "/ebay", requests: 1000, per: .seconds(1), burst: 1000),
-                credentials: EbayCredentials(clientID: Harness.credentials.clientID, clientSecret: SecretText(Harness.credentials.clientSecret),
-                                             refreshToken: SecretText(Harness.credentials.refreshToken)),
-                transport: growing, recorder: InMemorySpendRecorder(), rateLimiters: RateLimiters(clock: SystemSchedulerClock()),
-                clock: SystemSchedulerClock(), logger: Harness.quietLogger)
             var skus: [String] = []
-            try await EbayMarketplace(client: client).sweepListingPages { skus += $0.map(\.sku) }
+            try await EbayMarketplace(client: Self.client(h, transport: growing)).sweepListingPages { skus += $0.map(\.sku) }
             #expect(skus.count == 650)
             #expect(skus == state.listings.map(\.sku))
             // Pages 0 and 1 as counted, then 2 and 3 by their next links.
@@ -226,24 +221,58 @@ struct EbayInventoryPrefetchTests {
         }
     }
 
-    /// The sandbox over HTTP, with `grow` run once, after the first inventory page answered and
-    /// before the caller sees it.
+    @Test("a first page whose total is far too large: the read ends at the first page without a next link, a few pages asked past it at most")
+    func totalTooLarge() async throws {
+        try await Harness.with(listings: 1_050) { h in
+            let state = h.sandbox.state
+            let lying = GrowingTransport(inner: h.transport, grow: {}) { response in
+                guard var body = try? JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any] else { return response }
+                body["total"] = 999_999_999
+                var changed = response
+                changed.body = Array((try? JSONSerialization.data(withJSONObject: body)) ?? Data())
+                return changed
+            }
+            var skus: [String] = []
+            try await EbayMarketplace(client: Self.client(h, transport: lying)).sweepListingPages { skus += $0.map(\.sku) }
+            #expect(skus == state.listings.map(\.sku))
+            // Pages 1–6 hold the items; 7–9 may have been asked for ahead of page 6.
+            let calls = state.requestCounts["inventory_items"] ?? 0
+            #expect((6...9).contains(calls), "\(calls) inventory calls")
+        }
+    }
+
+    /// An `EbayClient` on the harness's sandbox sending through `transport`.
+    static func client(_ h: Harness, transport: any HTTPTransport) -> EbayClient {
+        EbayClient(
+            configuration: EbayClientConfiguration(baseURL: h.sandbox.baseURL + "/ebay", requests: 1000, per: .seconds(1), burst: 1000),
+            credentials: EbayCredentials(clientID: Harness.credentials.clientID, clientSecret: SecretText(Harness.credentials.clientSecret),
+                                         refreshToken: SecretText(Harness.credentials.refreshToken)),
+            transport: transport, recorder: InMemorySpendRecorder(), rateLimiters: RateLimiters(clock: SystemSchedulerClock()),
+            clock: SystemSchedulerClock(), logger: Harness.quietLogger)
+    }
+
+    /// The sandbox over HTTP; the first inventory page's answer goes through `rewrite`, and
+    /// `grow` runs once after it arrived, before the caller sees it.
     final class GrowingTransport: HTTPTransport {
         let inner: any HTTPTransport
         let grow: @Sendable () -> Void
+        let rewrite: @Sendable (HTTPResponse) -> HTTPResponse
         let grown = Mutex(false)
 
-        init(inner: any HTTPTransport, grow: @escaping @Sendable () -> Void) {
+        init(inner: any HTTPTransport, grow: @escaping @Sendable () -> Void,
+             rewrite: @escaping @Sendable (HTTPResponse) -> HTTPResponse = { $0 }) {
             self.inner = inner
             self.grow = grow
+            self.rewrite = rewrite
         }
 
         func admit(_ request: HTTPRequest) throws(HTTPTransportError) { try inner.admit(request) }
 
         func send(_ request: HTTPRequest) async throws -> HTTPResponse {
             let response = try await inner.send(request)
-            if request.url.contains("/inventory_item?"), grown.withLock({ done in defer { done = true }; return !done }) { grow() }
-            return response
+            guard request.url.contains("/inventory_item?"), grown.withLock({ done in defer { done = true }; return !done }) else { return response }
+            grow()
+            return rewrite(response)
         }
     }
 }

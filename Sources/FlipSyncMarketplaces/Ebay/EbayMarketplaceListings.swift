@@ -21,12 +21,13 @@ extension EbayMarketplace {
     /// handles the current one (their round trips overlap; child tasks, cancelled if `body`
     /// throws, their calls then made and counted for nothing). At most that many pages are in
     /// flight or waiting their turn. A catalog that grew while it was read: the last page's
-    /// `next` link is followed from there, a page at a time; one that shrank: the pages past its
-    /// end come back empty.
+    /// `next` link is followed from there, a page at a time. A page without a `next` link is the
+    /// last whatever `total` said (a catalog that shrank, or a `total` too large): nothing past
+    /// it is handed over or asked for, and the pages asked for past it are cancelled.
     func forEachInventoryPage(_ body: (InventoryPage) async throws -> Void) async throws {
         let client = self.client, limit = Self.inventoryPageSize
         let first = try await client.inventoryItems(limit: limit, offset: 0)
-        let pages = first.hasNext ? Swift.max(1, (first.total + limit - 1) / limit) : 1
+        var pages = first.hasNext ? Swift.max(1, first.total / limit + (first.total % limit == 0 ? 0 : 1)) : 1
         var last = first
         try await withThrowingTaskGroup(of: (Int, InventoryPage).self) { group in
             var asked = 1
@@ -44,18 +45,24 @@ extension EbayMarketplace {
                     arrived[number] = page
                     continue
                 }
-                if asked < pages { ask() }
+                if !page.hasNext {
+                    pages = next + 1
+                } else if asked < pages {
+                    ask()
+                }
                 try await body(page)
                 last = page
                 next += 1
             }
+            group.cancelAll()
         }
         // Pages past the count the first page gave (items added while reading), one at a time.
         var offset = last.nextOffset.flatMap { $0 >= pages ? $0 : nil }
         while let current = offset {
             let page = try await client.inventoryItems(limit: limit, offset: current)
             try await body(page)
-            guard let following = page.nextOffset, following > current else { break }
+            // An empty page is the end, whatever link it carries.
+            guard !page.items.isEmpty, let following = page.nextOffset, following > current else { break }
             offset = following
         }
     }
