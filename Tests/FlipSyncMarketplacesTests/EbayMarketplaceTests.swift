@@ -205,7 +205,7 @@ struct EbayInventoryPrefetchTests {
             let state = h.sandbox.state
             let template = try #require(state.listings.last)
             // 250 items listed as soon as the first page (total 400: two pages) has answered.
-            let growing = GrowingTransport(inner: h.transport) {
+            let growing = FirstInventoryPageTransport(inner: h.transport) {
                 for n in 0..<250 {
                     var added = template
                     added.sku = "ADDED-\(n)"
@@ -213,7 +213,7 @@ struct EbayInventoryPrefetchTests {
                 }
             }
             var skus: [String] = []
-            try await EbayMarketplace(client: Self.client(h, transport: growing)).sweepListingPages { skus += $0.map(\.sku) }
+            try await EbayMarketplace(client: Harness.makeClient(sandbox: h.sandbox, transport: growing)).sweepListingPages { skus += $0.map(\.sku) }
             #expect(skus.count == 650)
             #expect(skus == state.listings.map(\.sku))
             // Pages 0 and 1 as counted, then 2 and 3 by their next links.
@@ -225,7 +225,7 @@ struct EbayInventoryPrefetchTests {
     func totalTooLarge() async throws {
         try await Harness.with(listings: 1_050) { h in
             let state = h.sandbox.state
-            let lying = GrowingTransport(inner: h.transport, grow: {}) { response in
+            let lying = FirstInventoryPageTransport(inner: h.transport, grow: {}) { response in
                 guard var body = try? JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any] else { return response }
                 body["total"] = 999_999_999
                 var changed = response
@@ -233,7 +233,7 @@ struct EbayInventoryPrefetchTests {
                 return changed
             }
             var skus: [String] = []
-            try await EbayMarketplace(client: Self.client(h, transport: lying)).sweepListingPages { skus += $0.map(\.sku) }
+            try await EbayMarketplace(client: Harness.makeClient(sandbox: h.sandbox, transport: lying)).sweepListingPages { skus += $0.map(\.sku) }
             #expect(skus == state.listings.map(\.sku))
             // Pages 1–6 hold the items; 7–9 may have been asked for ahead of page 6.
             let calls = state.requestCounts["inventory_items"] ?? 0
@@ -241,19 +241,9 @@ struct EbayInventoryPrefetchTests {
         }
     }
 
-    /// An `EbayClient` on the harness's sandbox sending through `transport`.
-    static func client(_ h: Harness, transport: any HTTPTransport) -> EbayClient {
-        EbayClient(
-            configuration: EbayClientConfiguration(baseURL: h.sandbox.baseURL + "/ebay", requests: 1000, per: .seconds(1), burst: 1000),
-            credentials: EbayCredentials(clientID: Harness.credentials.clientID, clientSecret: SecretText(Harness.credentials.clientSecret),
-                                         refreshToken: SecretText(Harness.credentials.refreshToken)),
-            transport: transport, recorder: InMemorySpendRecorder(), rateLimiters: RateLimiters(clock: SystemSchedulerClock()),
-            clock: SystemSchedulerClock(), logger: Harness.quietLogger)
-    }
-
     /// The sandbox over HTTP; the first inventory page's answer goes through `rewrite`, and
     /// `grow` runs once after it arrived, before the caller sees it.
-    final class GrowingTransport: HTTPTransport {
+    final class FirstInventoryPageTransport: HTTPTransport {
         let inner: any HTTPTransport
         let grow: @Sendable () -> Void
         let rewrite: @Sendable (HTTPResponse) -> HTTPResponse

@@ -36,13 +36,8 @@ struct Harness: Sendable {
             let transport = kind.make(allowList ?? HostAllowList(["127.0.0.1:\(sandbox.port)"]))
             let recorder = InMemorySpendRecorder()
             let clock = clock ?? SystemSchedulerClock()
-            let client = EbayClient(
-                configuration: EbayClientConfiguration(baseURL: sandbox.baseURL + "/ebay", requests: requests, per: per,
-                                                       burst: burst, timeout: timeout),
-                credentials: EbayCredentials(clientID: credentials.clientID, clientSecret: SecretText(clientSecret),
-                                             refreshToken: SecretText(refreshToken)),
-                transport: transport, recorder: recorder, rateLimiters: RateLimiters(clock: clock), clock: clock,
-                logger: quietLogger)
+            let client = makeClient(sandbox: sandbox, transport: transport, recorder: recorder, clock: clock, clientSecret: clientSecret,
+                                    refreshToken: refreshToken, timeout: timeout, requests: requests, per: per, burst: burst)
             let result = try await body(Harness(sandbox: sandbox, client: client, recorder: recorder, transport: transport))
             await sandbox.stop()
             return result
@@ -50,6 +45,20 @@ struct Harness: Sendable {
             await sandbox.stop()
             throw error
         }
+    }
+
+    /// An `EbayClient` of the sandbox's eBay, sending through `transport`.
+    static func makeClient(sandbox: SandboxServer, transport: any HTTPTransport, recorder: any SpendRecorder = InMemorySpendRecorder(),
+                           clock: any SchedulerClock = SystemSchedulerClock(), clientSecret: String = credentials.clientSecret,
+                           refreshToken: String = credentials.refreshToken, timeout: TimeSpan = .seconds(10),
+                           requests: Int = 1000, per: TimeSpan = .seconds(1), burst: Int = 1000) -> EbayClient {
+        EbayClient(
+            configuration: EbayClientConfiguration(baseURL: sandbox.baseURL + "/ebay", requests: requests, per: per,
+                                                   burst: burst, timeout: timeout),
+            credentials: EbayCredentials(clientID: credentials.clientID, clientSecret: SecretText(clientSecret),
+                                         refreshToken: SecretText(refreshToken)),
+            transport: transport, recorder: recorder, rateLimiters: RateLimiters(clock: clock), clock: clock,
+            logger: quietLogger)
     }
 
     /// An admin call over HTTP, decoded.
