@@ -322,10 +322,14 @@ public final class PostgresLedger: ResumableRunLedger, RunAdopting, LedgerProbe,
     public func pruneRuns(createdBefore before: Int64, limit: Int) throws(LedgerError) -> Int {
         try session.write(
             """
-            DELETE FROM runs WHERE id IN (
-                SELECT id FROM runs WHERE created_at < $1 AND status NOT IN ('queued', 'running')
-                ORDER BY id LIMIT $2)
-            RETURNING id
+            WITH pruned AS (
+                DELETE FROM runs WHERE id IN (
+                    SELECT id FROM runs WHERE created_at < $1 AND status NOT IN ('queued', 'running')
+                    ORDER BY id LIMIT $2)
+                RETURNING id),
+            -- A decide cut left by a sweep that never finished its decide wave goes with its first run.
+            cut AS (DELETE FROM decide_cut WHERE sweep_id IN (SELECT id FROM pruned))
+            SELECT id FROM pruned
             """, [.integer(before), .integer(Int64(limit))]).count
     }
 

@@ -9,7 +9,7 @@
 /// Flags stay BIGINT 0/1 with the same CHECKs, so rows copy across unchanged. One column exists
 /// only here: `tasks.seq`, the order tasks were planned in (SQLite lists them by rowid).
 /// CHECK constraints that a later step widens are named, so that step can replace them.
-/// Never edit a step that has shipped; add `m19-…` here and in `RunStore.migrator` together.
+/// Never edit a step that has shipped; add `m21-…` here and in `RunStore.migrator` together.
 public enum PostgresLedgerSchema {
     /// An arbitrary constant (not the cluster tables' lock): serialises the ledger's migrations.
     static let migrationLock: Int64 = 0x466C_6970_4C65_6467  // "FlipLedg"
@@ -603,6 +603,21 @@ public enum PostgresLedgerSchema {
             $$
             """,
         ]),
+        ("m20-decide-cut: a sweep's decide wave cut into tasks in the ledger", [
+            """
+            CREATE TABLE decide_cut (
+                sweep_id BIGINT NOT NULL,
+                marketplace TEXT NOT NULL,
+                sku TEXT NOT NULL,
+                group_key TEXT,
+                refresh BIGINT NOT NULL,
+                group_limit BIGINT,
+                task BIGINT,
+                PRIMARY KEY (sweep_id, marketplace, sku)
+            )
+            """,
+            "CREATE INDEX decide_cut_by_task ON decide_cut (sweep_id, marketplace, task, sku)",
+        ]),
     ]
 
     /// Indexes only the PostgreSQL ledger has (name → table), and why: every other index is in
@@ -618,7 +633,7 @@ public enum PostgresLedgerSchema {
         "shipping_cursors", "shipping_lines", "shipping_packaging", "shipping_quotes", "shipping_recommendations",
         "shipping_listings", "shipping_listing_quotes", "shipping_listing_destinations", "shipping_listing_verdicts",
         "llm_matches", "listing_coverage", "quota", "competitor_searches", "competitor_items", "listing_offers",
-        "listing_offer_changes",
+        "listing_offer_changes", "decide_cut",
     ]
 
     /// Tables whose `id` is an identity column (its sequence is set past the largest id after a copy).

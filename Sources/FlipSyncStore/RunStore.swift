@@ -169,7 +169,7 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
     }
 
     /// Named schema steps, `mNN-…` in the order they run; never edit one that has shipped, add
-    /// another (the next is `m19-…`).
+    /// another (the next is `m21-…`).
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("m01-runs: runs, tasks, schedule state") { db in
@@ -240,6 +240,7 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
         }
         registerOfferChangeMigrations(&migrator)
         registerSearchSubjectMigrations(&migrator)
+        registerDecideCutMigration(&migrator)
         return migrator
     }
 
@@ -447,7 +448,10 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
                         ORDER BY id LIMIT ?)
                     """,
                 arguments: [before, limit])
-            return db.changesCount
+            let deleted = db.changesCount
+            // A decide cut left by a sweep that never finished its decide wave goes with its first run.
+            if deleted > 0 { try db.execute(sql: "DELETE FROM decide_cut WHERE sweep_id NOT IN (SELECT id FROM runs)") }
+            return deleted
         }
     }
 

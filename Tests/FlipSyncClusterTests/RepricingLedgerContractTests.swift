@@ -582,4 +582,72 @@ struct RepricingLedgerContractTests {
         #expect(try ledger.rememberedOffers(marketplace: .amazon, skus: asked).isEmpty)
         #expect(try ledger.rememberedOffers(marketplace: .ebay, skus: []).isEmpty)
     }
+
+    @Test("decide cut: 700 listings added in a shuffled order, in pages, one re-added with another key, are cut into the tasks CompetitionGroupBuilder makes of them in SKU byte order (shared keys, limits, a limit of 0, refresh tasks first, no key alone); a range of tasks reads back; other sweeps and marketplaces are untouched; clearing empties one marketplace, then the sweep", arguments: StoreKind.available)
+    func decideCut(kind: StoreKind) async throws {
+        let ledger = try await kind.makeRepricingStores().ledger
+        let skus = (0..<700).map { ($0 % 3 == 0 ? "a-" : $0 % 3 == 1 ? "B-" : "_\u{e9}") + String(format: "%03d", ($0 * 37) % 700) }
+        func key(_ index: Int) -> CompetitionGroupKey? {
+            switch index % 7 {
+            case 0, 1: return nil
+            case 2: return CompetitionGroupKey("G\(index % 23)")
+            case 3: return CompetitionGroupKey("G\(index % 23)", limit: 4)
+            case 4: return CompetitionGroupKey("R\(index % 5)", refresh: true)
+            case 5: return CompetitionGroupKey("batch", limit: 20)
+            default: return CompetitionGroupKey("tiny", limit: 0)
+            }
+        }
+        var keys = Dictionary(uniqueKeysWithValues: skus.enumerated().map { ($0.element, key($0.offset)) })
+        let shuffled = (0..<700).map { skus[($0 * 389) % 700] }
+        for start in stride(from: 0, to: shuffled.count, by: 97) {
+            let page = shuffled[start..<min(start + 97, shuffled.count)].map { DecideCutEntry(sku: $0, key: keys[$0]!) }
+            try await ledger.addToDecideCut(page, sweep: 7, marketplace: .ebay)
+        }
+        keys[skus[10]] = CompetitionGroupKey("R1", refresh: true)
+        try await ledger.addToDecideCut([DecideCutEntry(sku: skus[10], key: keys[skus[10]]!)], sweep: 7, marketplace: .ebay)
+        try await ledger.addToDecideCut([DecideCutEntry(sku: skus[0], key: nil)], sweep: 8, marketplace: .ebay)
+        try await ledger.addToDecideCut([DecideCutEntry(sku: "A1", key: nil), DecideCutEntry(sku: "A2", key: CompetitionGroupKey("x"))],
+                                        sweep: 7, marketplace: .amazon)
+
+        var builder = CompetitionGroupBuilder<String>()
+        for sku in skus.sorted(by: { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }) { builder.add(sku, key: keys[sku]!) }
+        let (placed, groups) = builder.build()
+        let expected = groups.map { (skus: Array(placed[$0.range]), refresh: $0.refresh) }
+
+        let count = try await ledger.cutDecideWave(sweep: 7, marketplace: .ebay)
+        #expect(count == expected.count)
+        let cut = try await ledger.decideCutTasks(sweep: 7, marketplace: .ebay, tasks: 0..<count)
+        #expect(cut.map(\.task) == Array(0..<count))
+        #expect(cut.map(\.skus) == expected.map(\.skus))
+        #expect(cut.map(\.refresh) == expected.map(\.refresh))
+        #expect(expected.prefix { $0.refresh }.count == 5 && expected.contains { $0.skus.count == 20 } && expected.contains { $0.skus.count == 4 })
+        #expect(try await ledger.decideCutTasks(sweep: 7, marketplace: .ebay, tasks: 3..<10) == Array(cut[3..<10]))
+        #expect(try await ledger.decideCutTasks(sweep: 7, marketplace: .ebay, tasks: count..<(count + 5)).isEmpty)
+        // The other sweep and marketplace are not numbered by this cut, and cut on their own.
+        #expect(try await ledger.decideCutTasks(sweep: 8, marketplace: .ebay, tasks: 0..<10).isEmpty)
+        #expect(try await ledger.cutDecideWave(sweep: 7, marketplace: .amazon) == 2)
+        #expect(try await ledger.decideCutTasks(sweep: 7, marketplace: .amazon, tasks: 0..<2).map(\.skus) == [["A1"], ["A2"]])
+
+        try await ledger.clearDecideCut(sweep: 7, marketplace: .ebay)
+        #expect(try await ledger.cutDecideWave(sweep: 7, marketplace: .ebay) == 0)
+        #expect(try await ledger.cutDecideWave(sweep: 7, marketplace: .amazon) == 2)
+        try await ledger.clearDecideCut(sweep: 7, marketplace: nil)
+        #expect(try await ledger.cutDecideWave(sweep: 7, marketplace: .amazon) == 0)
+        #expect(try await ledger.cutDecideWave(sweep: 8, marketplace: .ebay) == 1)
+    }
+
+    @Test("a decide cut left by a sweep that never finished its decide wave is deleted when the sweep's first run is pruned, and no other", arguments: StoreKind.available)
+    func decideCutPruned(kind: StoreKind) async throws {
+        let stores = try await kind.makeRepricingStores()
+        let old = try #require(try stores.runs.recordFire(job: "j", kind: "repricing-sweep", trigger: .schedule, requestedBy: nil, scheduledAt: 1,
+                                                          status: .interrupted, skipReason: nil, summary: nil, at: 1, resumes: nil))
+        let new = try #require(try stores.runs.recordFire(job: "j", kind: "repricing-sweep", trigger: .schedule, requestedBy: nil, scheduledAt: 2,
+                                                          status: .interrupted, skipReason: nil, summary: nil, at: 5_000, resumes: nil))
+        for run in [old, new] {
+            try await stores.ledger.addToDecideCut([DecideCutEntry(sku: "S", key: nil)], sweep: run.id, marketplace: .ebay)
+        }
+        #expect(try stores.runs.pruneRuns(createdBefore: 1_000, limit: 10) == 1)
+        #expect(try await stores.ledger.cutDecideWave(sweep: old.id, marketplace: .ebay) == 0)
+        #expect(try await stores.ledger.cutDecideWave(sweep: new.id, marketplace: .ebay) == 1)
+    }
 }

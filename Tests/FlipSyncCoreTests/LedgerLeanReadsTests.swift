@@ -57,7 +57,7 @@ struct LedgerLeanReadsTests {
         static let browse = QuotaKey(provider: "ebay", api: "browse")
     }
 
-    @Test("the quota-sized walk through the ledger (coverage order, 1,000 listings a read, SKUs and group keys kept) selects and groups what capacity does on the whole list, for every quota and max")
+    @Test("the quota-sized walk through the ledger (coverage order, 1,000 listings a read, each page's SKUs and group keys added to the ledger's cut) selects what capacity does on the whole list, and the ledger cuts it as CompetitionGroupBuilder does, for every quota and max")
     func quotaWalkMatchesCapacity() async throws {
         let (store, base, scratch) = try ledger()
         defer { _ = scratch }
@@ -84,16 +84,17 @@ struct LedgerLeanReadsTests {
                 let reference = try RepricingSweepPlan.capacity(listings, coverage: coverage, sweep: 9, max: max, counter: PerGTIN(),
                                                             remaining: [PerGTIN.browse: Int64(calls)],
                                                             needsRead: { costs[$0.sku] != nil && $0.quantity > 0 })
-                var groups = CompetitionGroupBuilder<String>()
-                let walked = try await plan.quotaSizedGroups(sweep: 9, marketplace: .ebay, into: &groups, grouper: ByGTIN(),
-                                                             undecided: { _ in true }) { total in
+                try store.clearDecideCut(sweep: 9, marketplace: .ebay)
+                let walked = try await plan.quotaSizedCut(sweep: 9, marketplace: .ebay, grouper: ByGTIN(), undecided: { _ in true }) { total in
                     CapacityWalk(total: total, max: max, counter: PerGTIN(), remaining: [PerGTIN.browse: Int64(calls)])
                 }
-                let (skus, cut) = groups.build()
+                let count = try store.cutDecideWave(sweep: 9, marketplace: .ebay)
+                let cut = try store.decideCutTasks(sweep: 9, marketplace: .ebay, tasks: 0..<count)
                 var expected = CompetitionGroupBuilder<String>()
-                for listing in reference.selected { expected.add(listing.sku, key: ByGTIN().key(for: listing)) }
+                for listing in reference.selected.sorted(by: { $0.sku < $1.sku }) { expected.add(listing.sku, key: ByGTIN().key(for: listing)) }
                 let (expectedSKUs, expectedCut) = expected.build()
-                #expect(skus == expectedSKUs && cut.map(\.range) == expectedCut.map(\.range), "calls \(calls), max \(String(describing: max))")
+                #expect(cut.map(\.skus) == expectedCut.map { Array(expectedSKUs[$0.range]) } && cut.map(\.task) == Array(0..<count),
+                        "calls \(calls), max \(String(describing: max))")
                 #expect(walked.selectedCount == reference.selected.count && walked.limitedBy == reference.limitedBy
                         && walked.planned == reference.planned && walked.total == 40, "calls \(calls), max \(String(describing: max))")
             }

@@ -64,6 +64,9 @@ struct RepricingSweepTests {
             // Holds say why, and every decision used the sandbox's cost (no "no-cost" holds).
             #expect(!decisions.contains { $0.reason.rawValue == "no-cost" })
             #expect(decisions.filter { $0.newPrice?.micros == nil }.allSatisfy { $0.state == .hold && !$0.explanation.isEmpty })
+            // The decide wave's cut was in the ledger only while the wave ran.
+            #expect(try h.store.cutDecideWave(sweep: run.id, marketplace: .ebay) == 0)
+            #expect(try h.store.cutDecideWave(sweep: run.id, marketplace: .amazon) == 0)
         }
     }
 
@@ -77,6 +80,7 @@ struct RepricingSweepTests {
             #expect(decisions.contains { $0.state == .dryRun })
             #expect(decisions.allSatisfy { $0.state == .dryRun || $0.state == .hold })
             #expect(h.sandbox.state.updates.isEmpty)
+            #expect(try h.store.cutDecideWave(sweep: run.id, marketplace: .ebay) == 0)
         }
     }
 
@@ -184,6 +188,8 @@ struct RepricingSweepTests {
             let snapshot = Set(try h.store.sweepListings(sweep: cancelled.id, marketplace: .ebay).map(\.sku))
             let decidedBefore = Set(try h.store.decisions(sweep: cancelled.id).map(\.sku))
             #expect(decidedBefore.count >= 20 && decidedBefore.count < snapshot.count, "\(decidedBefore.count) of \(snapshot.count)")
+            // Cancelled inside its decide wave: the wave's cut is still in the ledger, and the resume replaces it.
+            #expect(try h.store.decideCutTasks(sweep: cancelled.id, marketplace: .ebay, tasks: 0..<1_000).count > 0)
 
             let (resumed, resumedStatus) = try await world.run("sweep", resumes: cancelled.id)
             #expect(resumedStatus == .succeeded, "\(resumed.error ?? "")")
@@ -202,6 +208,7 @@ struct RepricingSweepTests {
             #expect(Set(planned) == snapshot.subtracting(decidedBefore))
             let decisions = try h.store.decisions(sweep: cancelled.id)
             #expect(decisions.count == snapshot.count && Set(decisions.map(\.sku)) == snapshot)
+            #expect(try h.store.decideCutTasks(sweep: cancelled.id, marketplace: .ebay, tasks: 0..<1_000).isEmpty)
         }
     }
 

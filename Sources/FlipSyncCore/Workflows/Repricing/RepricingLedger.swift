@@ -61,6 +61,46 @@ public protocol RepricingLedger: Sendable {
     /// others by `last_checked`, oldest first; ties by SKU. The default reads
     /// `sweepListings(sweep:marketplace:)` and `coverage(marketplace:)`.
     func sweepSKUsInCoverageOrder(sweep: Int64, marketplace: MarketplaceName, limit: Int) throws -> [String]
+    /// Deletes a sweep's decide cut on `marketplace` (nil: on every marketplace): before it is
+    /// planned again, and once its decide wave is over.
+    func clearDecideCut(sweep: Int64, marketplace: MarketplaceName?) async throws
+    /// Adds listings taken into a sweep's decide wave on `marketplace` to its cut, each with the
+    /// key of the competition group it joins (a page of them at a time; a SKU added again
+    /// replaces its entry).
+    func addToDecideCut(_ entries: [DecideCutEntry], sweep: Int64, marketplace: MarketplaceName) async throws
+    /// Cuts the listings added into decide tasks, numbered from 0, exactly as
+    /// `CompetitionGroupBuilder` cuts them when given them in SKU order: listings with equal
+    /// keys share a task, `limit` at most (the first `limit` SKUs, then the next); a listing
+    /// without a key is alone; the refresh tasks first, then the others, each in the order of
+    /// its first SKU. Returns how many tasks there are.
+    func cutDecideWave(sweep: Int64, marketplace: MarketplaceName) async throws -> Int
+    /// The cut's tasks whose numbers are in `tasks`, in order, each with its SKUs in SKU order.
+    func decideCutTasks(sweep: Int64, marketplace: MarketplaceName, tasks: Range<Int>) async throws -> [DecideCutTask]
+}
+
+/// A listing taken into a decide wave (``RepricingLedger/addToDecideCut(_:sweep:marketplace:)``)
+/// and the competition group it joins (nil: alone).
+public struct DecideCutEntry: Sendable, Hashable {
+    public var sku: String
+    public var key: CompetitionGroupKey?
+
+    public init(sku: String, key: CompetitionGroupKey?) {
+        (self.sku, self.key) = (sku, key)
+    }
+}
+
+/// One decide task of a cut (``RepricingLedger/decideCutTasks(sweep:marketplace:tasks:)``).
+public struct DecideCutTask: Sendable, Hashable {
+    /// Its number in the marketplace's decide tasks.
+    public var task: Int
+    /// Its listings, in SKU order.
+    public var skus: [String]
+    /// Read from remembered searches (`CompetitionGroupKey.refresh`).
+    public var refresh: Bool
+
+    public init(task: Int, skus: [String], refresh: Bool) {
+        (self.task, self.skus, self.refresh) = (task, skus, refresh)
+    }
 }
 
 /// A sweep's listings on one marketplace: in its snapshot, decided by it, never checked by any

@@ -60,7 +60,7 @@ extension RepricingSweepPlan {
     /// The listings one marketplace's part of this run checks, in SKU order, from its snapshot
     /// in coverage order (this sweep's own first, never checked by SKU, oldest `last_checked`,
     /// SKU), walked by `CapacityWalk`. The sweep itself walks the snapshot a page at a time in
-    /// the ledger's coverage order (`RepricingSweepPlan.quotaSizedGroups`); this whole-list form
+    /// the ledger's coverage order (`RepricingSweepPlan.quotaSizedCut`); this whole-list form
     /// is the same walk.
     static func capacity(_ listings: [MarketplaceListing], coverage: [String: ListingCoverage], sweep: Int64, max: Int?,
                          rate: CompetitionReadRate? = nil, timeout: TimeSpan? = nil, counter: (any CompetitionCallCounter)? = nil,

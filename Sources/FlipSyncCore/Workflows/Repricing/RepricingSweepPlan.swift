@@ -93,47 +93,50 @@ public struct RepricingSweepPlan: WorkflowPlan {
     /// which belongs in the run's own node's journal.
     public var distributedAgents: Set<String> { ["listings", "costs", "decide", "apply", "apply-bulk"] }
 
-    /// The decide wave as it waits to be planned: each task's listings as a range of one flat
-    /// array of SKUs (no array or `PlannedTask` per task), and the `plan` tasks already built;
-    /// a task's `PlannedTask` is built only when the coordinator asks for its page.
+    /// The decide wave as it waits to be planned: per marketplace, its `plan` task (with a
+    /// quota) and how many decide tasks its cut has. The cut itself is in the ledger
+    /// (`RepricingLedger.cutDecideWave`), so the wave holds no SKU: a task's `PlannedTask` is
+    /// built from the ledger's rows when the coordinator asks for its page.
     struct DecideWave: Sendable {
-        struct Item: Sendable {
+        struct Part: Sendable {
             var marketplace: MarketplaceName
-            var start: Int
-            var end: Int
-            var refresh: Bool
+            var plan: PlannedTask?
+            var tasks: Int
         }
 
-        var items: [Item] = []
-        var skus: [String] = []
-        /// The `plan` tasks, by their place in `items`.
-        var plans: [Int: PlannedTask] = [:]
+        var parts: [Part] = []
 
-        var count: Int { items.count }
+        var count: Int { parts.reduce(0) { $0 + ($1.plan == nil ? 0 : 1) + $1.tasks } }
 
-        mutating func add(plan task: PlannedTask, marketplace: MarketplaceName) {
-            plans[items.count] = task
-            items.append(Item(marketplace: marketplace, start: skus.count, end: skus.count, refresh: false))
-        }
-
-        /// One marketplace's decide tasks: its SKUs cut into groups (`CompetitionGroupBuilder`).
-        mutating func add(decide builder: consuming CompetitionGroupBuilder<String>, marketplace: MarketplaceName) {
-            let (grouped, groups) = builder.build()
-            let base = skus.count
-            skus.append(contentsOf: grouped)
-            items.reserveCapacity(items.count + groups.count)
-            for group in groups where !group.range.isEmpty {
-                items.append(Item(marketplace: marketplace, start: base + group.range.lowerBound, end: base + group.range.upperBound,
-                                  refresh: group.refresh))
+        /// The wave's tasks from `offset` on, at most `limit`: each part's `plan` task, then its
+        /// decide tasks read from the cut.
+        func page(_ offset: Int, _ limit: Int, sweep: Int64, ledger: any RepricingLedger) async throws -> [PlannedTask] {
+            let total = count
+            let start = Swift.min(Swift.max(0, offset), total)
+            let end = Swift.max(0, limit) >= total - start ? total : start + Swift.max(0, limit)
+            var tasks: [PlannedTask] = []
+            var base = 0
+            for part in parts where base < end {
+                if let plan = part.plan {
+                    if base >= start { tasks.append(plan) }
+                    base += 1
+                }
+                let low = Swift.max(start, base), high = Swift.min(end, base + part.tasks)
+                if low < high {
+                    let cut = try await ledger.decideCutTasks(sweep: sweep, marketplace: part.marketplace, tasks: (low - base)..<(high - base))
+                    // The cut is the sweep's alone; fewer tasks than it counted means it was replaced under the wave.
+                    guard cut.count == high - low else {
+                        throw TaskFailure.permanent("the decide wave of \(part.marketplace.rawValue) changed in the ledger while it ran")
+                    }
+                    for task in cut {
+                        tasks.append(PlannedTask(key: RepricingSweepPlan.decideKey(marketplace: part.marketplace, skus: task.skus, refresh: task.refresh),
+                                                 agent: "decide",
+                                                 input: ListingsInput(marketplace: part.marketplace, skus: task.skus, refresh: task.refresh ? true : nil)))
+                    }
+                }
+                base += part.tasks
             }
-        }
-
-        func task(_ index: Int) -> PlannedTask {
-            if let plan = plans[index] { return plan }
-            let item = items[index]
-            let skus = Array(self.skus[item.start..<item.end])
-            return PlannedTask(key: RepricingSweepPlan.decideKey(marketplace: item.marketplace, skus: skus, refresh: item.refresh),
-                               agent: "decide", input: ListingsInput(marketplace: item.marketplace, skus: skus, refresh: item.refresh ? true : nil))
+            return tasks
         }
     }
 
@@ -147,13 +150,15 @@ public struct RepricingSweepPlan: WorkflowPlan {
             // Nothing to plan (a resumed sweep whose chain decided every listing, without a
             // quota's plan task): go on to apply.
             if next.count > 0 {
-                // The wave holds each decide task's SKUs only; its tasks are built page by page.
+                // The wave's tasks are built page by page from the cut in the ledger.
+                let ledger = self.ledger
                 return PlannedWave(count: next.count) { offset, limit in
-                    let start = Swift.min(Swift.max(0, offset), next.count)
-                    return (start..<Swift.min(next.count, start + Swift.max(0, limit))).map(next.task)
+                    try await next.page(offset, limit, sweep: sweep, ledger: ledger)
                 }
             }
         }
+        // The decide wave is over (or had nothing to decide): its cut is not needed any more.
+        try await ledger.clearDecideCut(sweep: sweep, marketplace: nil)
         guard !tasks.contains(where: { $0.key.hasPrefix("apply:") }), !p.dryRun else { return .empty }
         // Only the decisions with a change are read (a sweep's holds are counted, not read).
         let decisions = try ledger.changingDecisions(sweep: sweep)
@@ -167,11 +172,13 @@ public struct RepricingSweepPlan: WorkflowPlan {
         return PlannedWave(Self.batches(of: decisions, size: batchSize, bulk: try bulkMarketplaces(decisions, job: job, runID: runID)))
     }
 
-    /// The decide wave's items: per marketplace, its `plan` task (with a quota) and its decide
-    /// tasks' SKUs, cut into groups by the channel's `competitionGrouper` listing by listing.
-    /// With a quota the listings are walked in coverage order (`quotaSizedGroups`), without
-    /// one the snapshot is paged through (`forEachSelectedWithoutQuota`); either way only SKUs
-    /// (and the coverage map, with a quota) are kept, never the listings.
+    /// The decide wave: per marketplace, its `plan` task (with a quota) and its decide tasks,
+    /// cut in the ledger. The listings taken are told the channel's `competitionGrouper` page by
+    /// page, and each page's SKUs with their group keys are added to the sweep's cut
+    /// (`RepricingLedger.addToDecideCut`); the ledger then cuts them into tasks
+    /// (`cutDecideWave`). With a quota the listings are walked in coverage order
+    /// (`quotaSizedCut`), without one the snapshot is paged through
+    /// (`forEachSelectedWithoutQuota`); either way no listing, SKU or group is held past its page.
     func decideWave(job: JobDefinition, runID: Int64, sweep: Int64) async throws -> DecideWave {
         let p = parameters
         var next = DecideWave()
@@ -192,27 +199,29 @@ public struct RepricingSweepPlan: WorkflowPlan {
             // group's key names its listings (`Self.decideKey`), and a finished task of the
             // chain is reused only for exactly the same listings.
             let grouper = channel?.competitionGrouper(options: options) ?? SingleListingGrouper()
-            var groups = CompetitionGroupBuilder<String>()
             func undecided(_ listing: MarketplaceListing) -> Bool {
                 decided.isEmpty || !decided.contains("\(marketplace.rawValue)/\(listing.sku)")
             }
+            try await ledger.clearDecideCut(sweep: sweep, marketplace: marketplace)
+            var plan: PlannedTask?
             if quota != nil {
                 let counter = channel?.competitionCallCounter(options: options)
-                let capacity = try await quotaSizedGroups(sweep: sweep, marketplace: marketplace, into: &groups, grouper: grouper,
-                                                          undecided: undecided) { total in
+                let capacity = try await quotaSizedCut(sweep: sweep, marketplace: marketplace, grouper: grouper, undecided: undecided) { total in
                     guard let channel else { return CapacityWalk(total: total, max: p.maxListingsPerRun) }
                     return CapacityWalk(total: total, max: p.maxListingsPerRun, rate: channel.competitionReadRate, timeout: timeLeft,
                                         counter: counter, offerRate: (channel as? any OfferDeferringMarketplace)?.offerReadRate,
                                         remaining: left)
                 }
-                next.add(plan: PlannedTask(key: "plan:\(marketplace.rawValue)", agent: "plan",
-                                           input: capacity.record(marketplace: marketplace)), marketplace: marketplace)
+                plan = PlannedTask(key: "plan:\(marketplace.rawValue)", agent: "plan", input: capacity.record(marketplace: marketplace))
             } else {
-                try forEachSelectedWithoutQuota(sweep: sweep, marketplace: marketplace, page: grouper.prepare) { listing in
-                    if undecided(listing) { groups.add(listing.sku, key: grouper.key(for: listing)) }
+                try await forEachSelectedWithoutQuota(sweep: sweep, marketplace: marketplace) { page, selected in
+                    try grouper.prepare(page)
+                    let taken = selected.filter(undecided).map { DecideCutEntry(sku: $0.sku, key: grouper.key(for: $0)) }
+                    try await ledger.addToDecideCut(taken, sweep: sweep, marketplace: marketplace)
                 }
             }
-            next.add(decide: groups, marketplace: marketplace)
+            next.parts.append(DecideWave.Part(marketplace: marketplace, plan: plan,
+                                              tasks: try await ledger.cutDecideWave(sweep: sweep, marketplace: marketplace)))
         }
         return next
     }
@@ -221,22 +230,20 @@ public struct RepricingSweepPlan: WorkflowPlan {
     /// in coverage order, the SKUs read in that order from the ledger
     /// (`sweepSKUsInCoverageOrder`) and their listings and unit costs `snapshotPageSize` at a
     /// time (`decideInputs`; a listing needs a read when it has a cost and a quantity), until a
-    /// count bound stops it. The listings taken that are `undecided` go into `groups` in SKU
-    /// order, a refresh group with a limit cut in coverage order (`RefreshGroupCut`, so the
-    /// walk's counter pools each refresh task's calls as the task makes them); meanwhile only
-    /// their SKUs and grouping keys are kept, never the listings. The walk's outcome is
+    /// count bound stops it. The listings taken that are `undecided` are added to the sweep's
+    /// decide cut page by page with their group keys, a refresh group with a limit cut in
+    /// coverage order (`RefreshGroupCut`, so the walk's counter pools each refresh task's calls
+    /// as the task makes them); no listing is kept past its page. The walk's outcome is
     /// returned for the `plan` task.
-    func quotaSizedGroups(sweep: Int64, marketplace: MarketplaceName, into groups: inout CompetitionGroupBuilder<String>,
-                          grouper: any CompetitionGrouper, undecided: (MarketplaceListing) -> Bool,
-                          walk makeWalk: (Int) -> CapacityWalk) async throws -> Capacity {
+    func quotaSizedCut(sweep: Int64, marketplace: MarketplaceName, grouper: any CompetitionGrouper,
+                       undecided: (MarketplaceListing) -> Bool, walk makeWalk: (Int) -> CapacityWalk) async throws -> Capacity {
         let coverage = try ledger.coverage(marketplace: marketplace)
         let order = try ledger.sweepSKUsInCoverageOrder(sweep: sweep, marketplace: marketplace, limit: Int.max)
         var walk = makeWalk(order.count)
-        var taken: [(sku: String, key: CompetitionGroupKey?)] = []
         // Refresh groups are cut here, in coverage order, so the counter pools per refresh task.
         var cut = RefreshGroupCut()
         var start = 0
-        pages: while start < order.count {
+        while start < order.count, !walk.stopped {
             let page = Array(order[start..<Swift.min(order.count, start + Self.snapshotPageSize)])
             start += page.count
             let inputs = try await ledger.decideInputs(sweep: sweep, marketplace: marketplace, skus: page)
@@ -244,35 +251,34 @@ public struct RepricingSweepPlan: WorkflowPlan {
             let listings = inputs.compactMap(\.listing)
             try grouper.prepare(listings)
             try walk.prepare(listings)
+            var taken: [DecideCutEntry] = []
             for input in inputs {
                 guard let listing = input.listing else { continue }
                 let key = grouper.key(for: listing), place = cut.place(key)
                 if walk.visit(listing, checkedByThisSweep: coverage[listing.sku]?.sweep == sweep,
                               needsRead: input.cost != nil && listing.quantity > 0, refreshGroup: place.ordinal), undecided(listing) {
-                    taken.append((listing.sku, place.key))
+                    taken.append(DecideCutEntry(sku: listing.sku, key: place.key))
                     cut.take(key)
                 }
-                if walk.stopped { break pages }
+                if walk.stopped { break }
             }
+            try await ledger.addToDecideCut(taken, sweep: sweep, marketplace: marketplace)
         }
-        taken.sort { $0.sku < $1.sku }
-        for listing in taken { groups.add(listing.sku, key: listing.key) }
         return walk.finish()
     }
 
-    /// How many snapshot listings `forEachSelectedWithoutQuota` and `quotaSizedGroups` read at a time.
+    /// How many snapshot listings `forEachSelectedWithoutQuota` and `quotaSizedCut` read at a time.
     static let snapshotPageSize = 1_000
 
     /// Without a quota, `capacity` bounds a part by `max_listings_per_run` alone: every listing
-    /// when the snapshot has no more, else the first `max` in coverage order; each handed to
-    /// `body` in SKU order. The same selection made in the ledger: the snapshot counted
-    /// (`coverageCounts`), the `max` SKUs in coverage order read when it has more
-    /// (`sweepSKUsInCoverageOrder`, SKUs only), and the snapshot read a page of
-    /// `snapshotPageSize` at a time by SKU, each page told to `pageRead` first; no listing is
-    /// held past its page, and no coverage map of every listing is read.
+    /// when the snapshot has no more, else the first `max` in coverage order. The same selection
+    /// made in the ledger: the snapshot counted (`coverageCounts`), the `max` SKUs in coverage
+    /// order read when it has more (`sweepSKUsInCoverageOrder`, SKUs only), and the snapshot
+    /// read a page of `snapshotPageSize` at a time by SKU, each page handed to `body` with its
+    /// selected listings (in SKU order); no listing is held past its page, and no coverage map
+    /// of every listing is read.
     func forEachSelectedWithoutQuota(sweep: Int64, marketplace: MarketplaceName,
-                                     page pageRead: ([MarketplaceListing]) throws -> Void = { _ in },
-                                     _ body: (MarketplaceListing) throws -> Void) throws {
+                                     _ body: (_ page: [MarketplaceListing], _ selected: [MarketplaceListing]) async throws -> Void) async throws {
         var chosen: Set<String>?
         if let max = parameters.maxListingsPerRun, try ledger.coverageCounts(sweep: sweep, marketplace: marketplace).listings > max {
             chosen = Set(try ledger.sweepSKUsInCoverageOrder(sweep: sweep, marketplace: marketplace, limit: max))
@@ -280,8 +286,7 @@ public struct RepricingSweepPlan: WorkflowPlan {
         var after: String?
         while true {
             let page = try ledger.sweepListings(sweep: sweep, marketplace: marketplace, after: after, limit: Self.snapshotPageSize)
-            try pageRead(page)
-            for listing in page where chosen.map({ $0.contains(listing.sku) }) ?? true { try body(listing) }
+            try await body(page, chosen.map { chosen in page.filter { chosen.contains($0.sku) } } ?? page)
             guard page.count == Self.snapshotPageSize, let last = page.last else { break }
             after = last.sku
         }
