@@ -77,12 +77,15 @@ extension PostgresRepricingLedger {
             """, [.integer(sweep), .text(marketplace.rawValue), try Self.jsonList(skus)]).map { row throws(LedgerError) in try Self.decision(row) }
     }
 
-    public func changingDecisions(sweep: Int64) throws(LedgerError) -> [PricingDecision] {
+    public func changingDecisions(sweep: Int64, after: DecisionKey?, limit: Int) throws(LedgerError) -> [PricingDecision] {
         try session.query("""
             \(Self.decisionSelect)
             WHERE sweep_id = $1 AND (new_price_micros IS NOT NULL OR state IN ('planned', 'sending', 'applied', 'failed'))
-            ORDER BY marketplace COLLATE "C", sku COLLATE "C"
-            """, [.integer(sweep)]).map { row throws(LedgerError) in try Self.decision(row) }
+            AND ($2::text IS NULL OR marketplace COLLATE "C" > $2::text COLLATE "C"
+                 OR (marketplace = $2::text AND sku COLLATE "C" > $3::text COLLATE "C"))
+            ORDER BY marketplace COLLATE "C", sku COLLATE "C" LIMIT $4
+            """, [.integer(sweep), PostgresLedger.optional(after?.marketplace.rawValue), PostgresLedger.optional(after?.sku),
+                  .integer(Int64(Swift.max(0, limit)))]).map { row throws(LedgerError) in try Self.decision(row) }
     }
 
     public func decisionCount(sweep: Int64) throws(LedgerError) -> Int {

@@ -236,11 +236,14 @@ extension RunStore: RepricingLedger {
         try read { db in try DecisionRow.decisions(db, sweep: sweep, marketplace: marketplace, skus: skus).map(\.decision) }
     }
 
-    public func changingDecisions(sweep: Int64) throws -> [PricingDecision] {
+    /// A range of the `(sweep_id, marketplace, sku)` key, `limit` rows after `after`.
+    public func changingDecisions(sweep: Int64, after: DecisionKey?, limit: Int) throws -> [PricingDecision] {
         try read { db in
             try DecisionRow.fetchAllNamed(db, DecisionRow.filter(sql: """
                 sweep_id = ? AND (new_price_micros IS NOT NULL OR state IN ('planned', 'sending', 'applied', 'failed'))
-                """, arguments: [sweep]).order(sql: "marketplace, sku")).map(\.decision)
+                AND (? IS NULL OR marketplace > ? OR (marketplace = ? AND sku > ?))
+                """, arguments: [sweep, after?.marketplace.rawValue, after?.marketplace.rawValue, after?.marketplace.rawValue, after?.sku])
+                .order(sql: "marketplace, sku").limit(Swift.max(0, limit))).map(\.decision)
         }
     }
 

@@ -124,6 +124,34 @@ struct RepricingLedgerContractTests {
         #expect(try stores.ledger.decisions(sweep: 1).map(\.sku) == bytes)
         #expect(try stores.ledger.decisions(sweep: 1, marketplace: .ebay, skus: skus).map(\.sku) == bytes)
         #expect(try stores.ledger.changingDecisions(sweep: 1).map(\.sku) == bytes)
+        #expect(try stores.ledger.changingDecisions(sweep: 1, after: DecisionKey(marketplace: .ebay, sku: "_x"), limit: 2).map(\.sku) == ["a", "b"])
+    }
+
+    @Test("decisions with a change read a page at a time (after a marketplace and SKU) are those read whole, in the same order, once: holds left out, across marketplaces", arguments: StoreKind.available)
+    func changingDecisionPages(kind: StoreKind) async throws {
+        let ledger = try await kind.makeRepricingStores().ledger
+        for (index, sku) in (0..<300).map({ ($0 % 2 == 0 ? "s-" : "S-") + String(format: "%03d", ($0 * 7) % 300) }).enumerated() {
+            let marketplace: MarketplaceName = index % 3 == 0 ? .amazon : .ebay
+            let changing = index % 4 != 1
+            try await ledger.saveDecision(decision(sku, on: marketplace, newPrice: changing ? usd(9_000_000) : nil,
+                                                   state: changing ? (index % 5 == 0 ? .applied : .planned) : .hold), sweep: 4)
+        }
+        try await ledger.saveDecision(decision("other", newPrice: usd(1)), sweep: 5)
+        let whole = try ledger.changingDecisions(sweep: 4)
+        #expect(whole.count == 225)
+        #expect(whole.allSatisfy { $0.newPrice != nil })
+        for size in [1, 7, 225, 226] {
+            var read: [PricingDecision] = []
+            var after: DecisionKey?
+            while true {
+                let page = try ledger.changingDecisions(sweep: 4, after: after, limit: size)
+                #expect(page.count <= size)
+                read += page
+                guard page.count == size, let last = page.last else { break }
+                after = DecisionKey(marketplace: last.marketplace, sku: last.sku)
+            }
+            #expect(read == whole, "pages of \(size)")
+        }
     }
 
     @Test("unit costs: saved by SKU with their currency, a second save replaces a SKU's cost and leaves the others; an unknown SKU has none", arguments: StoreKind.available)

@@ -47,19 +47,41 @@ public enum CircuitBreaker {
     /// `decisions` holds at least every decision with a new price, `evaluated` is how many
     /// decisions the sweep has in all.
     public static func evaluate(decisions: [PricingDecision], evaluated: Int, share: Percent, drop: Percent) -> Trip? {
-        let million: Int128 = 1_000_000  // parts per million in one whole
-        var sharp: [Trip.Example] = []
-        for d in decisions {
-            guard let new = d.newPrice, d.oldPrice.micros > 0, new < d.oldPrice else { continue }
+        var tally = Tally(drop: drop)
+        for d in decisions { tally.add(d) }
+        return tally.trip(evaluated: evaluated, share: share)
+    }
+
+    /// The breaker's count over decisions told one at a time (a sweep's decisions read a page at
+    /// a time): the sharp drops counted, only the deepest `maxExamples` kept.
+    public struct Tally: Sendable {
+        public let drop: Percent
+        public private(set) var sharpDrops = 0
+        /// The deepest drops so far, deepest first (by `drop`, then SKU).
+        private var worst: [Trip.Example] = []
+
+        public init(drop: Percent) {
+            self.drop = drop
+        }
+
+        public mutating func add(_ d: PricingDecision) {
+            let million: Int128 = 1_000_000  // parts per million in one whole
+            guard let new = d.newPrice, d.oldPrice.micros > 0, new < d.oldPrice else { return }
             let cut = Int128((d.oldPrice - new).micros)
             let old = Int128(d.oldPrice.micros)
-            guard cut * million > Int128(drop.partsPerMillion) * old else { continue }
-            sharp.append(Trip.Example(sku: d.sku, marketplace: d.marketplace, oldPrice: d.oldPrice, newPrice: new,
+            guard cut * million > Int128(drop.partsPerMillion) * old else { return }
+            sharpDrops += 1
+            worst.append(Trip.Example(sku: d.sku, marketplace: d.marketplace, oldPrice: d.oldPrice, newPrice: new,
                                       drop: Percent(partsPerMillion: Int64(cut * million / old))))
+            worst.sort { ($0.drop, $1.sku) > ($1.drop, $0.sku) }
+            if worst.count > CircuitBreaker.maxExamples { worst.removeLast() }
         }
-        guard Int128(sharp.count) * million > Int128(share.partsPerMillion) * Int128(evaluated) else { return nil }
-        sharp.sort { ($0.drop, $1.sku) > ($1.drop, $0.sku) }
-        return Trip(sharpDrops: sharp.count, evaluated: evaluated, share: share, drop: drop,
-                    worst: Array(sharp.prefix(maxExamples)))
+
+        /// The trip when the sharp drops are more than `share` of `evaluated` decisions.
+        public func trip(evaluated: Int, share: Percent) -> Trip? {
+            let million: Int128 = 1_000_000
+            guard Int128(sharpDrops) * million > Int128(share.partsPerMillion) * Int128(evaluated) else { return nil }
+            return Trip(sharpDrops: sharpDrops, evaluated: evaluated, share: share, drop: drop, worst: worst)
+        }
     }
 }

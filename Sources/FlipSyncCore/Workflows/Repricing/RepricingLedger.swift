@@ -41,9 +41,11 @@ public protocol RepricingLedger: Sendable {
     func coverage(marketplace: MarketplaceName) throws -> [String: ListingCoverage]
     /// Records that `sweep` checked these listings at `at`.
     func markChecked(marketplace: MarketplaceName, skus: [String], sweep: Int64, at: Int64) throws
-    /// The decisions of a sweep with a change (a new price, or planned, sending, applied or
-    /// failed), by marketplace then SKU: what the circuit breaker and the apply wave need.
-    func changingDecisions(sweep: Int64) throws -> [PricingDecision]
+    /// A page of the decisions of a sweep with a change (a new price, or planned, sending,
+    /// applied or failed), by marketplace then SKU (their bytes): at most `limit` after the
+    /// decision `after` (its marketplace and SKU; nil: from the first). What the circuit breaker
+    /// and the apply wave read, a page at a time.
+    func changingDecisions(sweep: Int64, after: DecisionKey?, limit: Int) throws -> [PricingDecision]
     /// How many decisions a sweep has.
     func decisionCount(sweep: Int64) throws -> Int
     /// How many decisions a sweep has in each state (states without any absent).
@@ -119,8 +121,31 @@ public struct SweepCoverageCounts: Sendable, Hashable {
     }
 }
 
+/// A decision's place in a sweep: its marketplace and SKU.
+public struct DecisionKey: Sendable, Hashable {
+    public var marketplace: MarketplaceName
+    public var sku: String
+
+    public init(marketplace: MarketplaceName, sku: String) {
+        (self.marketplace, self.sku) = (marketplace, sku)
+    }
+}
+
 extension RepricingLedger {
     public func runStartedAt(runID: Int64) throws -> Int64? { nil }
+
+    /// Every decision of a sweep with a change, by marketplace then SKU (`changingDecisions`'
+    /// pages, read whole).
+    public func changingDecisions(sweep: Int64) throws -> [PricingDecision] {
+        var all: [PricingDecision] = []
+        var after: DecisionKey?
+        while true {
+            let page = try changingDecisions(sweep: sweep, after: after, limit: 1_000)
+            all += page
+            guard page.count == 1_000, let last = page.last else { return all }
+            after = DecisionKey(marketplace: last.marketplace, sku: last.sku)
+        }
+    }
 
     public func decideInputs(sweep: Int64, marketplace: MarketplaceName, skus: [String]) async throws -> [DecideInput] {
         try skus.map { sku in

@@ -160,16 +160,52 @@ public struct RepricingSweepPlan: WorkflowPlan {
         // The decide wave is over (or had nothing to decide): its cut is not needed any more.
         try await ledger.clearDecideCut(sweep: sweep, marketplace: nil)
         guard !tasks.contains(where: { $0.key.hasPrefix("apply:") }), !p.dryRun else { return .empty }
-        // Only the decisions with a change are read (a sweep's holds are counted, not read).
-        let decisions = try ledger.changingDecisions(sweep: sweep)
-        if let trip = CircuitBreaker.evaluate(decisions: decisions, evaluated: try ledger.decisionCount(sweep: sweep),
-                                              share: p.breakerShare, drop: p.breakerDrop) {
-            for (marketplace, group) in Dictionary(grouping: decisions.filter { $0.state == .planned }, by: \.marketplace) {
-                try await ledger.markDecisions(sweep: sweep, marketplace: marketplace, skus: group.map(\.sku), state: .blocked, results: [:])
+        // Only the decisions with a change are read (a sweep's holds are counted, not read), a
+        // page at a time: what the wave keeps of each is its SKU.
+        var changes = Changes(drop: p.breakerDrop)
+        var after: DecisionKey?
+        while true {
+            let page = try ledger.changingDecisions(sweep: sweep, after: after, limit: Self.decisionPageSize)
+            for decision in page { changes.add(decision) }
+            guard page.count == Self.decisionPageSize, let last = page.last else { break }
+            after = DecisionKey(marketplace: last.marketplace, sku: last.sku)
+        }
+        if let trip = changes.breaker.trip(evaluated: try ledger.decisionCount(sweep: sweep), share: p.breakerShare) {
+            for (marketplace, skus) in changes.planned.sorted(by: { $0.key < $1.key }) {
+                try await ledger.markDecisions(sweep: sweep, marketplace: marketplace, skus: skus, state: .blocked, results: [:])
             }
             throw TaskFailure.permanent("\(trip); nothing was applied")
         }
-        return PlannedWave(Self.batches(of: decisions, size: batchSize, bulk: try bulkMarketplaces(decisions, job: job, runID: runID)))
+        return PlannedWave(Self.batches(of: changes.batched, size: batchSize, bulk: try bulkMarketplaces(changes, job: job, runID: runID)))
+    }
+
+    /// How many decisions with a change the apply wave's plan reads at a time.
+    static let decisionPageSize = 1_000
+
+    /// What the apply wave's plan keeps of a sweep's decisions with a change, told one at a
+    /// time: the circuit breaker's tally, and per marketplace the SKUs to batch (planned,
+    /// sending, applied or failed, in the order told), the planned SKUs (blocked if the breaker
+    /// trips), how many are still to send (planned or sending) and whether one is in a bulk
+    /// submission still pending.
+    struct Changes {
+        var breaker: CircuitBreaker.Tally
+        var batched: [MarketplaceName: [String]] = [:]
+        var planned: [MarketplaceName: [String]] = [:]
+        var toSend: [MarketplaceName: Int] = [:]
+        var pendingBulk: Set<MarketplaceName> = []
+
+        init(drop: Percent) {
+            breaker = CircuitBreaker.Tally(drop: drop)
+        }
+
+        mutating func add(_ decision: PricingDecision) {
+            breaker.add(decision)
+            let state = decision.state, marketplace = decision.marketplace
+            if [.planned, .sending, .applied, .failed].contains(state) { batched[marketplace, default: []].append(decision.sku) }
+            if state == .planned { planned[marketplace, default: []].append(decision.sku) }
+            if state == .planned || state == .sending { toSend[marketplace, default: 0] += 1 }
+            if state == .sending && BulkMarker.parse(decision.apiResult) != nil { pendingBulk.insert(marketplace) }
+        }
     }
 
     /// The decide wave: per marketplace, its `plan` task (with a quota) and its decide tasks,
@@ -296,16 +332,15 @@ public struct RepricingSweepPlan: WorkflowPlan {
     /// whose channel `prefersBulk` for the changes still to send (planned or sending) in the
     /// run's time left (the job's `timeout` less the time since the run started), and those
     /// with a change in a pending bulk submission (a resumed run waits for it in bulk again).
-    func bulkMarketplaces(_ decisions: [PricingDecision], job: JobDefinition, runID: Int64) throws -> [MarketplaceName: Int] {
+    func bulkMarketplaces(_ changes: Changes, job: JobDefinition, runID: Int64) throws -> [MarketplaceName: Int] {
         let timeLeft = try ledger.runStartedAt(runID: runID).map {
             TimeSpan(milliseconds: job.timeout.milliseconds - max(0, clock.wallMilliseconds() - $0))
         }
         var bulk: [MarketplaceName: Int] = [:]
-        for (name, group) in Dictionary(grouping: decisions, by: \.marketplace) {
+        for name in Set(changes.batched.keys) {
             guard let channel = (try? marketplace(name.rawValue)) as? any BulkApplyingMarketplace else { continue }
-            let toSend = group.filter { $0.state == .planned || $0.state == .sending }
-            let pending = toSend.contains { $0.state == .sending && BulkMarker.parse($0.apiResult) != nil }
-            if pending || (!toSend.isEmpty && channel.prefersBulk(changes: toSend.count, timeLeft: timeLeft)) {
+            let toSend = changes.toSend[name] ?? 0
+            if changes.pendingBulk.contains(name) || (toSend > 0 && channel.prefersBulk(changes: toSend, timeLeft: timeLeft)) {
                 bulk[name] = max(1, channel.bulkLimit)
             }
         }
@@ -354,15 +389,15 @@ public struct RepricingSweepPlan: WorkflowPlan {
         return "decide:\(marketplace.rawValue):\(refresh ? "refresh" : "group")-\(String(repeating: "0", count: 16 - hex.count))\(hex)"
     }
 
-    /// The apply tasks: every decision with a new price, by marketplace and SKU, cut into batches.
-    /// Decisions already applied stay in their batch, so a resumed sweep cuts the same batches.
+    /// The apply tasks: the SKUs of the decisions to apply (planned, sending, applied or failed;
+    /// `Changes.batched`), by marketplace and SKU, cut into batches. Decisions already applied
+    /// stay in their batch, so a resumed sweep cuts the same batches.
     /// A marketplace in `bulk` is cut into submissions of that size instead
     /// (`apply:<marketplace>:bulk-<n>`, agent `apply-bulk`).
-    static func batches(of decisions: [PricingDecision], size: Int, bulk: [MarketplaceName: Int] = [:]) -> [PlannedTask] {
-        let changing = decisions.filter { [.planned, .sending, .applied, .failed].contains($0.state) }
+    static func batches(of changing: [MarketplaceName: [String]], size: Int, bulk: [MarketplaceName: Int] = [:]) -> [PlannedTask] {
         var tasks: [PlannedTask] = []
-        for (marketplace, group) in Dictionary(grouping: changing, by: \.marketplace).sorted(by: { $0.key < $1.key }) {
-            let skus = group.map(\.sku).sorted()
+        for (marketplace, group) in changing.sorted(by: { $0.key < $1.key }) {
+            let skus = group.sorted()
             let step = bulk[marketplace] ?? size
             for (index, start) in stride(from: 0, to: skus.count, by: step).enumerated() {
                 let batch = skus[start..<min(start + step, skus.count)]
