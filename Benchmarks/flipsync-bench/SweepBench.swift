@@ -371,10 +371,19 @@ enum SweepBench {
         }
 
         /// What each eBay listing cost us, as the sandbox generated it.
+        /// Every listing's unit cost, read 5,000 listings at a time: the harness's setup stays
+        /// small, so the RSS the sweep starts from is about the same at 10,000 and 100,000 listings.
         func listingCosts() async throws -> [String: Money] {
-            let listings = try JSONDecoder().decode([SandboxListing].self, from: Data(try await get("/_admin/listings")))
-            return Dictionary(listings.map { ($0.sku, Money(micros: $0.costMicros, currency: Currency(code: $0.currency) ?? .usd)) },
-                              uniquingKeysWith: { first, _ in first })
+            var costs: [String: Money] = [:]
+            var offset = 0
+            while true {
+                let page = try JSONDecoder().decode([SandboxListing].self, from: Data(try await get("/_admin/listings?offset=\(offset)&limit=5000")))
+                offset += page.count
+                for listing in page where costs[listing.sku] == nil {
+                    costs[listing.sku] = Money(micros: listing.costMicros, currency: Currency(code: listing.currency) ?? .usd)
+                }
+                if page.count < 5_000 { return costs }
+            }
         }
     }
 

@@ -247,4 +247,23 @@ struct SandboxLimitsTests {
             #expect(raw.json(try await raw.send(.get, "/_admin/limits"))["profile"] as? String == "production")
         }
     }
+
+    @Test("GET /_admin/listings pages with offset and limit: the pages together are the whole list, in order; a bad offset or limit is 400")
+    func adminListingPages() async throws {
+        try await Raw.with(.generous, clock: ManualClock(Timestamp(secondsSinceEpoch: 1_780_000_000))) { raw in
+            func skus(_ path: String) async throws -> [String] {
+                let body = try await raw.send(.get, path).body
+                return ((try? JSONSerialization.jsonObject(with: Data(body))) as? [[String: Any]] ?? []).compactMap { $0["sku"] as? String }
+            }
+            let whole = try await skus("/_admin/listings")
+            #expect(whole.count == 20)
+            var paged: [String] = []
+            for offset in stride(from: 0, to: 21, by: 7) { paged += try await skus("/_admin/listings?offset=\(offset)&limit=7") }
+            #expect(paged == whole)
+            #expect(try await skus("/_admin/listings?offset=40&limit=7").isEmpty)
+            for bad in ["offset=-1&limit=5", "offset=0&limit=0", "offset=0&limit=10001", "offset=x"] {
+                #expect(try await raw.send(.get, "/_admin/listings?\(bad)").status == 400, "\(bad)")
+            }
+        }
+    }
 }

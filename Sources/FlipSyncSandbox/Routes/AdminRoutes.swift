@@ -6,7 +6,8 @@ import Hummingbird
 ///
 /// - `GET /_admin/state`: counts (listings, tokens issued by grant, requests by route, updates,
 ///   faults applied by route and by kind).
-/// - `GET /_admin/listings`, `GET /_admin/listings/{sku}`: our listings as they are now.
+/// - `GET /_admin/listings` (`?offset=N&limit=M`: a page of them, M at most 10,000), `GET /_admin/listings/{sku}`:
+///   our listings as they are now.
 /// - `GET /_admin/competitors`: every competitor offer Browse can return.
 /// - `GET /_admin/updates`: the full log of applied price/quantity updates, in order.
 /// - `POST /_admin/tokens/expire`: every issued token expires now.
@@ -29,7 +30,16 @@ struct AdminRoutes: Sendable {
                                   "requests": self.state.requestCounts, "updates": self.state.updates.count,
                                   "faults": faults.byRoute, "faultKinds": faults.byKind])
         }
-        admin.get("listings") { _, _ in Self.encode(self.state.listings) }
+        admin.get("listings") { request, _ in
+            // `?offset=N&limit=M`: a page of them (a harness reading 100,000 listings need not hold them at once).
+            let query = request.uri.queryParameters
+            guard query["offset"] != nil || query["limit"] != nil else { return Self.encode(self.state.listings) }
+            guard let offset = Int(query["offset"].map(String.init) ?? "0"), let limit = Int(query["limit"].map(String.init) ?? "1000"),
+                  offset >= 0, (1...10_000).contains(limit) else {
+                return JSON.response(["error": "offset is a whole number ≥ 0, limit one from 1 to 10000"], status: .badRequest)
+            }
+            return Self.encode(self.state.listingsPage(start: offset, limit: limit).page)
+        }
         admin.get("listings/:sku") { _, context in
             guard let sku = context.parameters.get("sku"), let listing = self.state.listing(sku: sku) else {
                 return JSON.response(["error": "no such SKU"], status: .notFound)
