@@ -118,6 +118,15 @@ public final class PostgresRepricingLedger: RepricingLedger, OfferMemory, Compet
             .map { row throws(LedgerError) in try PostgresColumns(row).get("sku") }
     }
 
+    public func sweepCheckedCount(sweep: Int64, marketplace: MarketplaceName) throws(LedgerError) -> Int {
+        let rows = try session.query("""
+            SELECT COUNT(*) AS checked FROM sweep_listings l
+            JOIN listing_coverage c ON c.marketplace = l.marketplace AND c.sku = l.sku AND c.sweep_id = $1
+            WHERE l.sweep_id = $1 AND l.marketplace = $2
+            """, [.integer(sweep), .text(marketplace.rawValue)])
+        return Int(try rows.first.map { row throws(LedgerError) in try PostgresColumns(row).get("checked", as: Int64.self) } ?? 0)
+    }
+
     public func sweepListing(sweep: Int64, marketplace: MarketplaceName, sku: String) throws(LedgerError) -> MarketplaceListing? {
         try session.query("""
             SELECT \(Self.listingColumns.joined(separator: ", ")) FROM sweep_listings WHERE sweep_id = $1 AND marketplace = $2 AND sku = $3

@@ -130,6 +130,16 @@ extension RunStore: RepricingLedger {
         }
     }
 
+    public func sweepCheckedCount(sweep: Int64, marketplace: MarketplaceName) throws -> Int {
+        try read { db in
+            try Int.fetchOne(db, sql: """
+                SELECT COUNT(*) FROM sweep_listings l
+                JOIN listing_coverage c ON c.marketplace = l.marketplace AND c.sku = l.sku AND c.sweep_id = ?
+                WHERE l.sweep_id = ? AND l.marketplace = ?
+                """, arguments: [sweep, sweep, marketplace.rawValue]) ?? 0
+        }
+    }
+
     public func sweepListing(sweep: Int64, marketplace: MarketplaceName, sku: String) throws -> MarketplaceListing? {
         try read { db in try SweepListingRow.cachedListing(db, sweep: sweep, marketplace: marketplace, sku: sku)?.listing }
     }

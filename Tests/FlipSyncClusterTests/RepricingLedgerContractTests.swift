@@ -595,6 +595,11 @@ struct RepricingLedgerContractTests {
             let (x, y) = (rank(a), rank(b))
             return x.0 != y.0 ? x.0 < y.0 : x.1 != y.1 ? x.1 < y.1 : x.2.lexicographicallyPrecedes(y.2)
         }
+        let checkedBy7 = whole.filter { coverage[$0.sku]?.sweep == 7 }.count
+        #expect(checkedBy7 == 15)
+        #expect(try ledger.sweepCheckedCount(sweep: 7, marketplace: .ebay) == checkedBy7)
+        #expect(Set(ordered.prefix(checkedBy7)) == Set(whole.map(\.sku).filter { coverage[$0]?.sweep == 7 }))
+        #expect(try ledger.sweepCheckedCount(sweep: 7, marketplace: .amazon) == 0)
         for limit in [0, 1, 15, 16, 60, 100] {
             #expect(try ledger.sweepSKUsInCoverageOrder(sweep: 7, marketplace: .ebay, limit: limit) == Array(ordered.prefix(limit)), "limit \(limit)")
         }

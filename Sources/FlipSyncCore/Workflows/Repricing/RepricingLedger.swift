@@ -63,6 +63,9 @@ public protocol RepricingLedger: Sendable {
     /// others by `last_checked`, oldest first; ties by SKU. The default reads
     /// `sweepListings(sweep:marketplace:)` and `coverage(marketplace:)`.
     func sweepSKUsInCoverageOrder(sweep: Int64, marketplace: MarketplaceName, limit: Int) throws -> [String]
+    /// How many listings of a sweep's snapshot on `marketplace` this sweep last checked
+    /// (`coverage`'s sweep is this one): the first that many of `sweepSKUsInCoverageOrder`.
+    func sweepCheckedCount(sweep: Int64, marketplace: MarketplaceName) throws -> Int
     /// Deletes a sweep's decide cut on `marketplace` (nil: on every marketplace): before it is
     /// planned again, and once its decide wave is over.
     func clearDecideCut(sweep: Int64, marketplace: MarketplaceName?) async throws

@@ -264,7 +264,8 @@ public struct RepricingSweepPlan: WorkflowPlan {
 
     /// With a quota: a `CapacityWalk` (made by `walk` for the snapshot's size) over the snapshot
     /// in coverage order, the SKUs read in that order from the ledger
-    /// (`sweepSKUsInCoverageOrder`) and their listings and unit costs `snapshotPageSize` at a
+    /// (`sweepSKUsInCoverageOrder`, the first `sweepCheckedCount` of them those this sweep
+    /// checked already) and their listings and unit costs `snapshotPageSize` at a
     /// time (`decideInputs`; a listing needs a read when it has a cost and a quantity), until a
     /// count bound stops it. The listings taken that are `undecided` are added to the sweep's
     /// decide cut page by page with their group keys, a refresh group with a limit cut in
@@ -273,8 +274,9 @@ public struct RepricingSweepPlan: WorkflowPlan {
     /// returned for the `plan` task.
     func quotaSizedCut(sweep: Int64, marketplace: MarketplaceName, grouper: any CompetitionGrouper,
                        undecided: (MarketplaceListing) -> Bool, walk makeWalk: (Int) -> CapacityWalk) async throws -> Capacity {
-        let coverage = try ledger.coverage(marketplace: marketplace)
         let order = try ledger.sweepSKUsInCoverageOrder(sweep: sweep, marketplace: marketplace, limit: Int.max)
+        // The listings this sweep already checked come first in coverage order: no coverage map is read.
+        let checkedByThisSweep = try ledger.sweepCheckedCount(sweep: sweep, marketplace: marketplace)
         var walk = makeWalk(order.count)
         // Refresh groups are cut here, in coverage order, so the counter pools per refresh task.
         var cut = RefreshGroupCut()
@@ -288,10 +290,10 @@ public struct RepricingSweepPlan: WorkflowPlan {
             try grouper.prepare(listings)
             try walk.prepare(listings)
             var taken: [DecideCutEntry] = []
-            for input in inputs {
+            for (offset, input) in inputs.enumerated() {
                 guard let listing = input.listing else { continue }
                 let key = grouper.key(for: listing), place = cut.place(key)
-                if walk.visit(listing, checkedByThisSweep: coverage[listing.sku]?.sweep == sweep,
+                if walk.visit(listing, checkedByThisSweep: start - page.count + offset < checkedByThisSweep,
                               needsRead: input.cost != nil && listing.quantity > 0, refreshGroup: place.ordinal), undecided(listing) {
                     taken.append(DecideCutEntry(sku: listing.sku, key: place.key))
                     cut.take(key)
