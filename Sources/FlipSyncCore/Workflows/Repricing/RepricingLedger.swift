@@ -137,17 +137,24 @@ public struct DecisionKey: Sendable, Hashable {
 extension RepricingLedger {
     public func runStartedAt(runID: Int64) throws -> Int64? { nil }
 
-    /// Every decision of a sweep with a change, by marketplace then SKU (`changingDecisions`'
-    /// pages, read whole).
-    public func changingDecisions(sweep: Int64) throws -> [PricingDecision] {
-        var all: [PricingDecision] = []
+    /// Each decision of a sweep with a change, by marketplace then SKU, handed to `body` as
+    /// `changingDecisions`' pages of `pageSize` are read: no more than a page is held at once.
+    public func forEachChangingDecision(sweep: Int64, pageSize: Int = 1_000, _ body: (PricingDecision) throws -> Void) throws {
+        let size = Swift.max(1, pageSize)
         var after: DecisionKey?
         while true {
-            let page = try changingDecisions(sweep: sweep, after: after, limit: 1_000)
-            all += page
-            guard page.count == 1_000, let last = page.last else { return all }
+            let page = try changingDecisions(sweep: sweep, after: after, limit: size)
+            for decision in page { try body(decision) }
+            guard page.count == size, let last = page.last else { return }
             after = DecisionKey(marketplace: last.marketplace, sku: last.sku)
         }
+    }
+
+    /// Every decision of a sweep with a change, by marketplace then SKU, read whole.
+    public func changingDecisions(sweep: Int64) throws -> [PricingDecision] {
+        var all: [PricingDecision] = []
+        try forEachChangingDecision(sweep: sweep) { all.append($0) }
+        return all
     }
 
     public func decideInputs(sweep: Int64, marketplace: MarketplaceName, skus: [String]) async throws -> [DecideInput] {

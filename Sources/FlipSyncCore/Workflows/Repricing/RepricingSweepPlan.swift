@@ -163,13 +163,7 @@ public struct RepricingSweepPlan: WorkflowPlan {
         // Only the decisions with a change are read (a sweep's holds are counted, not read), a
         // page at a time: what the wave keeps of each is its SKU.
         var changes = Changes(drop: p.breakerDrop)
-        var after: DecisionKey?
-        while true {
-            let page = try ledger.changingDecisions(sweep: sweep, after: after, limit: Self.decisionPageSize)
-            for decision in page { changes.add(decision) }
-            guard page.count == Self.decisionPageSize, let last = page.last else { break }
-            after = DecisionKey(marketplace: last.marketplace, sku: last.sku)
-        }
+        try ledger.forEachChangingDecision(sweep: sweep) { changes.add($0) }
         if let trip = changes.breaker.trip(evaluated: try ledger.decisionCount(sweep: sweep), share: p.breakerShare) {
             for (marketplace, skus) in changes.planned.sorted(by: { $0.key < $1.key }) {
                 try await ledger.markDecisions(sweep: sweep, marketplace: marketplace, skus: skus, state: .blocked, results: [:])
@@ -178,9 +172,6 @@ public struct RepricingSweepPlan: WorkflowPlan {
         }
         return PlannedWave(Self.batches(of: changes.batched, size: batchSize, bulk: try bulkMarketplaces(changes, job: job, runID: runID)))
     }
-
-    /// How many decisions with a change the apply wave's plan reads at a time.
-    static let decisionPageSize = 1_000
 
     /// What the apply wave's plan keeps of a sweep's decisions with a change, told one at a
     /// time: the circuit breaker's tally, and per marketplace the SKUs to batch (planned,
@@ -339,7 +330,7 @@ public struct RepricingSweepPlan: WorkflowPlan {
             TimeSpan(milliseconds: job.timeout.milliseconds - max(0, clock.wallMilliseconds() - $0))
         }
         var bulk: [MarketplaceName: Int] = [:]
-        for name in Set(changes.batched.keys) {
+        for name in changes.batched.keys {
             guard let channel = (try? marketplace(name.rawValue)) as? any BulkApplyingMarketplace else { continue }
             let toSend = changes.toSend[name] ?? 0
             if changes.pendingBulk.contains(name) || (toSend > 0 && channel.prefersBulk(changes: toSend, timeLeft: timeLeft)) {
