@@ -267,3 +267,88 @@ struct RunCoordinatorTests {
         #expect(result.contains("\"quick_check\":\"ok\""))
     }
 }
+
+/// A plan whose second wave's tasks hold what the test says (`PlannedTask.holds`), under a
+/// wave's `holdLimit`; the agent records what the tasks in flight held at once.
+struct HoldingPlan: WorkflowPlan {
+    let holds: [Int]
+    let limit: Int
+    let agent: HoldingAgent
+
+    func tasks(for job: JobDefinition, runID: Int64) async throws -> [PlannedTask] {
+        [PlannedTask(key: "start", agent: "holding", input: "start")]
+    }
+
+    func followUpWave(after tasks: [TaskInfo], job: JobDefinition, runID: Int64) async throws -> PlannedWave {
+        guard tasks.count == 1 else { return .empty }
+        let planned = holds.enumerated().map { PlannedTask(key: "t\($0.offset)", agent: "holding", input: "t", holds: $0.element) }
+        return PlannedWave(count: planned.count, holdLimit: limit) { offset, limit in
+            Array(planned[min(offset, planned.count)..<min(planned.count, offset + limit)])
+        }
+    }
+
+    func agent(named name: String) -> (any Agent)? { name == "holding" ? agent : nil }
+}
+
+final class HoldingAgent: Agent {
+    struct State {
+        var inFlight = 0, held = 0, maxInFlight = 0, maxHeld = 0
+        /// The most held at once while more than one task was in flight.
+        var maxHeldShared = 0
+        var started: [String] = []
+    }
+
+    let state = Mutex(State())
+    var name: String { "holding" }
+
+    func perform(_ task: PlannedTask, context: AgentContext) async throws -> TaskOutput {
+        state.withLock { s in
+            s.inFlight += 1
+            s.held += task.holds
+            s.started.append(task.key)
+            s.maxInFlight = max(s.maxInFlight, s.inFlight)
+            s.maxHeld = max(s.maxHeld, s.held)
+            if s.inFlight > 1 { s.maxHeldShared = max(s.maxHeldShared, s.held) }
+        }
+        for _ in 0..<5 { await Task.yield() }
+        state.withLock { s in
+            s.inFlight -= 1
+            s.held -= task.holds
+        }
+        return ok
+    }
+}
+
+@Suite("Run coordinator: what the tasks in flight hold", .timeLimit(.minutes(2)))
+struct RunCoordinatorHoldTests {
+    @Test("a wave's tasks in flight never hold more than its limit together; one larger than the limit runs alone; every task runs once")
+    func holdLimit() async throws {
+        let h = try CoordinatorHarness("concurrency = 16")
+        // Small tasks (many fit side by side), tasks that fill the limit, and two larger than it.
+        var holds = Array(repeating: 1, count: 40) + Array(repeating: 7, count: 12) + [25, 3, 3, 40] + Array(repeating: 2, count: 30)
+        holds.shuffle()
+        let agent = HoldingAgent()
+        let plan = HoldingPlan(holds: holds, limit: 20, agent: agent)
+        let run = try h.newRun()
+        #expect(await h.coordinator(plan).execute(run: run, job: h.job) == .succeeded)
+        let s = agent.state.withLock { $0 }
+        #expect(s.maxHeldShared <= 20, "tasks side by side held \(s.maxHeldShared) > 20")
+        #expect(s.maxHeld == 40, "the task of 40 ran, alone")
+        #expect(s.maxInFlight > 1 && s.maxInFlight <= 16)
+        #expect(s.started.sorted() == (["start"] + holds.indices.map { "t\($0)" }).sorted(), "every task ran once")
+        let tasks = try h.store.tasks(runID: run.id)
+        #expect(tasks.map(\.key) == ["start"] + holds.indices.map { "t\($0)" })
+        #expect(tasks.allSatisfy { $0.status == .succeeded })
+    }
+
+    @Test("without a limit, only the job's concurrency bounds the tasks in flight")
+    func noLimit() async throws {
+        let h = try CoordinatorHarness("concurrency = 8")
+        let agent = HoldingAgent()
+        let plan = HoldingPlan(holds: Array(repeating: 500, count: 64), limit: .max, agent: agent)
+        #expect(await h.coordinator(plan).execute(run: try h.newRun(), job: h.job) == .succeeded)
+        let s = agent.state.withLock { $0 }
+        #expect(s.maxInFlight > 1 && s.maxInFlight <= 8)
+        #expect(s.maxHeld == 500 * s.maxInFlight)
+    }
+}

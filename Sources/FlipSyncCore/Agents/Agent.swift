@@ -50,17 +50,23 @@ public struct PlannedTask: Sendable, Hashable {
     public var agent: String
     /// What the agent needs: a value of the workflow's own input type (`input(as:)` reads it back).
     public var input: TaskPayload
+    /// What the task holds in memory while it runs, in its wave's unit (``PlannedWave/holdLimit``;
+    /// the repricing sweep's decide tasks: their listings). Never stored: a task read back from
+    /// the ledger holds 1.
+    public var holds: Int
 
     public init(key: String, agent: String) {
         self.key = key
         self.agent = agent
         self.input = .none
+        self.holds = 1
     }
 
-    public init<Input: Encodable>(key: String, agent: String, input: Input) {
+    public init<Input: Encodable>(key: String, agent: String, input: Input, holds: Int = 1) {
         self.key = key
         self.agent = agent
         self.input = TaskPayload(input)
+        self.holds = Swift.max(1, holds)
     }
 
     /// The input as the agent's own type; a permanent failure naming the task when it is not one.
@@ -144,18 +150,27 @@ public protocol WorkflowPlan: Sendable {
 /// One wave of a run, given page by page: `count` tasks in all, `page(offset, limit)` the
 /// tasks from `offset` on, at most `limit` (fewer only at the end). Pages are asked for in
 /// order, each once.
+///
+/// `holdLimit` bounds what the wave's tasks in flight hold together (``PlannedTask/holds``): a
+/// task starts only while the tasks in flight and it hold at most `holdLimit`, or when nothing
+/// else is in flight (a task holding more than the limit runs alone). Tasks still start in the
+/// wave's order; the job's `concurrency` bounds their number as before.
 public struct PlannedWave: Sendable {
     public var count: Int
     public var page: @Sendable (_ offset: Int, _ limit: Int) async throws -> [PlannedTask]
+    public var holdLimit: Int
 
-    public init(count: Int, page: @escaping @Sendable (_ offset: Int, _ limit: Int) async throws -> [PlannedTask]) {
+    public init(count: Int, holdLimit: Int = .max,
+                page: @escaping @Sendable (_ offset: Int, _ limit: Int) async throws -> [PlannedTask]) {
         self.count = count
         self.page = page
+        self.holdLimit = Swift.max(1, holdLimit)
     }
 
     /// A wave already planned whole.
     public init(_ tasks: [PlannedTask]) {
         count = tasks.count
+        holdLimit = .max
         page = { offset, limit in
             let start = Swift.min(Swift.max(0, offset), tasks.count)
             return Array(tasks[start..<Swift.min(tasks.count, start + Swift.max(0, limit))])

@@ -283,11 +283,11 @@ public struct RunCoordinator: RunExecutor {
         let gauge = self.gauge
         let ledger = self.ledger
         let runID = context.runID
-        try await withThrowingTaskGroup(of: Void.self) { group in
+        try await withThrowingTaskGroup(of: Int.self) { group in
             var offset = 0, exhausted = false
             var queue: [PlannedTask] = [], next = 0
-            var inFlight = 0
-            while true {
+            var inFlight = 0, held = 0
+            admitting: while true {
                 while inFlight < job.concurrency {
                     if next == queue.count {
                         guard !exhausted else { break }
@@ -320,12 +320,19 @@ public struct RunCoordinator: RunExecutor {
                         continue
                     }
                     let task = queue[next]
+                    // What the tasks in flight hold is bounded too: this one waits for room.
+                    if inFlight > 0, task.holds > wave.holdLimit - held { break }
                     next += 1
-                    group.addTask { try await perform(task, workflow: workflow, policy: policy, context: context) }
+                    group.addTask {
+                        try await perform(task, workflow: workflow, policy: policy, context: context)
+                        return task.holds
+                    }
                     inFlight += 1
+                    held += task.holds
                 }
-                guard inFlight > 0, try await group.next() != nil else { break }
+                guard inFlight > 0, let released = try await group.next() else { break admitting }
                 inFlight -= 1
+                held -= released
                 finished += 1
                 report?(RunProgress(runID: runID, total: total, finished: finished))
             }

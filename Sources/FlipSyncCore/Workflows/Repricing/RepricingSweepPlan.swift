@@ -131,7 +131,8 @@ public struct RepricingSweepPlan: WorkflowPlan {
                     for task in cut {
                         tasks.append(PlannedTask(key: RepricingSweepPlan.decideKey(marketplace: part.marketplace, skus: task.skus, refresh: task.refresh),
                                                  agent: "decide",
-                                                 input: ListingsInput(marketplace: part.marketplace, skus: task.skus, refresh: task.refresh ? true : nil)))
+                                                 input: ListingsInput(marketplace: part.marketplace, skus: task.skus, refresh: task.refresh ? true : nil),
+                                                 holds: task.skus.count))
                     }
                 }
                 base += part.tasks
@@ -139,6 +140,12 @@ public struct RepricingSweepPlan: WorkflowPlan {
             return tasks
         }
     }
+
+    /// The most listings the decide tasks in flight hold at once (``PlannedWave/holdLimit``): with
+    /// the job's `concurrency` of 64 and refresh tasks of 500 listings, eight refresh tasks run
+    /// side by side (each already sends up to `min(64, pool_size)` getItems calls at once), not 64 holding
+    /// 32,000 listings and their competition. A task larger than this runs alone.
+    static let listingsInFlight = 4_000
 
     public func followUpWave(after tasks: [TaskInfo], job: JobDefinition, runID: Int64) async throws -> PlannedWave {
         let p = parameters
@@ -152,7 +159,7 @@ public struct RepricingSweepPlan: WorkflowPlan {
             if next.count > 0 {
                 // The wave's tasks are built page by page from the cut in the ledger.
                 let ledger = self.ledger
-                return PlannedWave(count: next.count) { offset, limit in
+                return PlannedWave(count: next.count, holdLimit: Self.listingsInFlight) { offset, limit in
                     try await next.page(offset, limit, sweep: sweep, ledger: ledger)
                 }
             }
