@@ -42,5 +42,6 @@ final class MemoryLedger: RunLedger {
         state.withLock { $0.states[job, default: ScheduleState(job: job)].paused = paused }
     }
     func pruneRuns(createdBefore before: Int64, limit: Int) throws -> Int { 0 }
+    func pruneSweepRows(limit: Int) throws -> Int { 0 }
     func recentRuns(job: String?, limit: Int) throws -> [RunInfo] { [] }
 }

@@ -333,6 +333,28 @@ public final class PostgresLedger: ResumableRunLedger, RunAdopting, LedgerProbe,
             """, [.integer(before), .integer(Int64(limit))]).count
     }
 
+    public func pruneSweepRows(limit: Int) throws(LedgerError) -> Int {
+        try write { () throws(LedgerError) -> Int in try pruneSweepRowsInTransaction(limit: limit) }
+    }
+
+    private func pruneSweepRowsInTransaction(limit: Int) throws(LedgerError) -> Int {
+        var left = Int64(max(0, limit))
+        for table in ["sweep_listings", "decisions"] where left > 0 {
+            // By the primary key (sweep_id, marketplace, sku): the oldest sweep's rows first.
+            left -= Int64(try session.write(
+                """
+                WITH gone AS (
+                    DELETE FROM \(table) WHERE (sweep_id, marketplace, sku) IN (
+                        SELECT sweep_id, marketplace, sku FROM \(table)
+                        WHERE sweep_id < (SELECT COALESCE(MIN(id), 9223372036854775807) FROM runs)
+                        ORDER BY sweep_id, marketplace, sku LIMIT $1)
+                    RETURNING 1)
+                SELECT 1 FROM gone
+                """, [.integer(left)]).count)
+        }
+        return max(0, limit) - Int(left)
+    }
+
     // MARK: - Tasks
 
     public func tasks(runID: Int64) throws(LedgerError) -> [TaskInfo] {

@@ -455,6 +455,23 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
         }
     }
 
+    public func pruneSweepRows(limit: Int) throws(LedgerError) -> Int {
+        try write { db in
+            var left = max(0, limit)
+            for table in ["sweep_listings", "decisions"] where left > 0 {
+                // By the primary key (sweep_id, marketplace, sku): the oldest sweep's rows first.
+                try db.execute(sql: """
+                    DELETE FROM \(table) WHERE (sweep_id, marketplace, sku) IN (
+                        SELECT sweep_id, marketplace, sku FROM \(table)
+                        WHERE sweep_id < (SELECT COALESCE(MIN(id), 9223372036854775807) FROM runs)
+                        ORDER BY sweep_id, marketplace, sku LIMIT ?)
+                    """, arguments: [left])
+                left -= db.changesCount
+            }
+            return max(0, limit) - left
+        }
+    }
+
     // MARK: - Tasks
 
     public func tasks(runID: Int64) throws(LedgerError) -> [TaskInfo] {

@@ -683,4 +683,51 @@ struct RepricingLedgerContractTests {
         #expect(try await stores.ledger.cutDecideWave(sweep: old.id, marketplace: .ebay) == 0)
         #expect(try await stores.ledger.cutDecideWave(sweep: new.id, marketplace: .ebay) == 1)
     }
+
+    @Test("pruneSweepRows deletes the snapshot and decisions of sweeps whose first run is gone, oldest sweep first, up to `limit` rows a call; a sweep whose first run is there is never touched", arguments: StoreKind.available)
+    func sweepRowsPruned(kind: StoreKind) async throws {
+        let stores = try await kind.makeRepricingStores()
+        func run(at: Int64, resumes: Int64? = nil) throws -> Int64 {
+            try #require(try stores.runs.recordFire(job: "j", kind: "repricing-sweep", trigger: .schedule, requestedBy: nil, scheduledAt: at,
+                                                    status: .succeeded, skipReason: nil, summary: nil, at: at, resumes: resumes)).id
+        }
+        let old = try run(at: 1), middle = try run(at: 2), resume = try run(at: 5_000, resumes: middle), new = try run(at: 6_000)
+        #expect(try stores.ledger.sweepID(ofRun: resume) == middle)
+        // Sweeps of 5, 4 and 3 listings; each listing decided on eBay, one on Amazon too.
+        for (sweep, count) in [(old, 5), (middle, 4), (new, 3)] {
+            let skus = (0..<count).map { "S\(sweep)-\($0)" }
+            try stores.ledger.saveSweepListings(skus.map { listing($0) }, sweep: sweep, marketplace: .ebay)
+            try stores.ledger.saveSweepListings([listing("A\(sweep)", on: .amazon)], sweep: sweep, marketplace: .amazon)
+            try await stores.ledger.saveDecisions(skus.map { decision($0) } + [decision("A\(sweep)", on: .amazon)], sweep: sweep, checkedAt: 10)
+        }
+        #expect(try stores.runs.pruneSweepRows(limit: 100) == 0, "every sweep's first run is there")
+
+        // The oldest run goes: its sweep's 6 snapshot and 6 decision rows go, 5 at a time.
+        #expect(try stores.runs.pruneRuns(createdBefore: 2, limit: 10) == 1)
+        #expect(try stores.runs.pruneSweepRows(limit: 5) == 5)
+        #expect(try stores.ledger.sweepListings(sweep: old, marketplace: .ebay).count + stores.ledger.sweepListings(sweep: old, marketplace: .amazon).count == 1)
+        #expect(try stores.ledger.decisionCount(sweep: old) == 6, "the snapshot goes before the decisions")
+        #expect(try stores.runs.pruneSweepRows(limit: 5) == 5)
+        #expect(try stores.runs.pruneSweepRows(limit: 5) == 2)
+        #expect(try stores.runs.pruneSweepRows(limit: 5) == 0)
+        #expect(try stores.ledger.sweepListings(sweep: old, marketplace: .ebay).isEmpty)
+        #expect(try stores.ledger.decisionCount(sweep: old) == 0)
+        for sweep in [middle, new] {
+            #expect(try stores.ledger.sweepListings(sweep: sweep, marketplace: .ebay).count == (sweep == middle ? 4 : 3))
+            #expect(try stores.ledger.decisionCount(sweep: sweep) == (sweep == middle ? 5 : 4))
+        }
+
+        // The middle sweep's first run goes while its resume stays: pruning the first run
+        // cleared the resume's link to it, so nothing reaches the sweep and its rows go too.
+        #expect(try stores.runs.pruneRuns(createdBefore: 3, limit: 10) == 1)
+        #expect(try stores.runs.run(id: resume)?.resumes == nil)
+        #expect(try stores.runs.pruneSweepRows(limit: 1_000) == 10)
+        #expect(try stores.ledger.decisionCount(sweep: middle) == 0)
+        #expect(try stores.ledger.decisionCount(sweep: new) == 4)
+
+        // With no run left at all, nothing is reachable: every sweep's rows go.
+        #expect(try stores.runs.pruneRuns(createdBefore: 10_000, limit: 10) == 2)
+        #expect(try stores.runs.pruneSweepRows(limit: 1_000) == 8)
+        #expect(try stores.ledger.sweepListings(sweep: new, marketplace: .ebay).isEmpty)
+    }
 }

@@ -127,4 +127,46 @@ struct DaemonSetupTests {
         #expect(try store.tasks(runID: left.last!.id).count == 1)
         #expect(try store.integrityCheck(full: true) == "ok")
     }
+
+    @Test("pruning then deletes the snapshots and decisions of sweeps whose first run is gone, also those a ledger kept from before, ten times the batch a transaction")
+    func pruneSweeps() async throws {
+        let scratch = Scratch()
+        let store = try RunStore(path: scratch.path + "/ledger.sqlite")
+        let clock = ManualClock(Timestamp(parsing: "2026-11-25T12:00:00Z")!)
+        let day: Int64 = 86_400_000
+        let now = clock.wallMilliseconds()
+        func sweep(at: Int64, listings: Int) async throws -> Int64 {
+            let run = try #require(try store.recordFire(job: "nightly", kind: "repricing-sweep", trigger: .schedule, requestedBy: nil,
+                                                        scheduledAt: at, status: .succeeded, skipReason: nil, summary: nil, at: at, resumes: nil))
+            let listings = (0..<listings).map {
+                MarketplaceListing(marketplace: .ebay, sku: "S\($0)", listingID: "L\($0)", gtin: nil, asin: nil, title: "t", condition: .new,
+                                   price: Money(micros: 1_000_000, currency: .usd), quantity: 1, shippingCharged: nil)
+            }
+            try store.saveSweepListings(listings, sweep: run.id, marketplace: .ebay)
+            try await store.saveDecisions(listings.map {
+                PricingDecision(sku: $0.sku, marketplace: .ebay, listingID: $0.listingID, oldPrice: $0.price, newPrice: nil, floor: nil,
+                                ceiling: nil, lowestCompetitorLanded: nil, buyBox: nil, offersConsidered: 0, offersExcluded: [:],
+                                strategy: .beatLowest, reason: .unchanged, explanation: "x")
+            }, sweep: run.id, checkedAt: at)
+            return run.id
+        }
+        // A sweep whose run an older build pruned without its rows (`pruneRuns` alone), one
+        // past the retention, and one within it.
+        let orphan = try await sweep(at: now - 200 * day, listings: 1_234)
+        #expect(try store.pruneRuns(createdBefore: now - 150 * day, limit: 10) == 1)
+        let old = try await sweep(at: now - 100 * day, listings: 700)
+        let kept = try await sweep(at: now - day, listings: 300)
+        let pruner = RetentionPruner(ledger: store, clock: clock, retention: .seconds(90 * 86_400), batchSize: 50,
+                                     logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        #expect(pruner.sweepRowsPerBatch == 500)
+        #expect(try await pruner.pruneOnce() == 1)
+        for gone in [orphan, old] {
+            #expect(try store.sweepListings(sweep: gone, marketplace: .ebay).isEmpty)
+            #expect(try store.decisionCount(sweep: gone) == 0)
+        }
+        #expect(try store.sweepListings(sweep: kept, marketplace: .ebay).count == 300)
+        #expect(try store.decisionCount(sweep: kept) == 300)
+        #expect(try store.pruneSweepRows(limit: 10_000) == 0)
+        #expect(try store.integrityCheck(full: true) == "ok")
+    }
 }

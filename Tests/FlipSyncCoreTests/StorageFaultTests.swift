@@ -202,5 +202,6 @@ final class FinishFailingLedger: RunLedger {
     func saveScheduleState(_ state: ScheduleState) throws { try store.saveScheduleState(state) }
     func setPaused(_ paused: Bool, job: String) throws { try store.setPaused(paused, job: job) }
     func pruneRuns(createdBefore before: Int64, limit: Int) throws -> Int { try store.pruneRuns(createdBefore: before, limit: limit) }
+    func pruneSweepRows(limit: Int) throws -> Int { try store.pruneSweepRows(limit: limit) }
     func recentRuns(job: String?, limit: Int) throws -> [RunInfo] { try store.recentRuns(job: job, limit: limit) }
 }

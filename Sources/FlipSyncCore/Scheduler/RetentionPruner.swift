@@ -5,7 +5,9 @@ import Logging
 ///
 /// Contract: `pruneOnce` deletes every finished run created before `now - retention` (and,
 /// through the schema, its tasks), `batchSize` rows per transaction, yielding between batches;
-/// it never touches queued or running runs. `run` does that at start (after `initialDelay`) and
+/// it never touches queued or running runs. Then it deletes the listings snapshot and the
+/// decisions of every repricing sweep whose first run is gone (`RunLedger.pruneSweepRows`),
+/// ten times `batchSize` rows per transaction. `run` does that at start (after `initialDelay`) and
 /// then every `interval`, until cancelled.
 public struct RetentionPruner: Sendable {
     public var ledger: any RunLedger
@@ -40,8 +42,24 @@ public struct RetentionPruner: Sendable {
         if total > 0 {
             logger.info("pruned \(total) runs older than \(retention)", metadata: ["event": "runs-pruned"])
         }
+        // The snapshots and decisions of sweeps whose first run is gone (now or before: a ledger
+        // from before this pruning catches up), `sweepRowsPerBatch` rows per transaction.
+        var rows = 0
+        while true {
+            try Task.checkCancellation()
+            let deleted = try ledger.pruneSweepRows(limit: sweepRowsPerBatch)
+            rows += deleted
+            if deleted < sweepRowsPerBatch { break }
+            await Task.yield()
+        }
+        if rows > 0 {
+            logger.info("pruned \(rows) listing and decision rows of sweeps whose runs are gone", metadata: ["event": "sweeps-pruned"])
+        }
         return total
     }
+
+    /// Rows of gone sweeps deleted per transaction: ten times `batchSize`.
+    var sweepRowsPerBatch: Int { batchSize * 10 }
 
     public func run(initialDelay: TimeSpan = .seconds(60)) async {
         var delay = initialDelay
