@@ -50,6 +50,9 @@ public final class AsyncHTTPClientTransport: HTTPTransport, Sendable {
             proxy: nil,
             decompression: .disabled)
         configuration.httpVersion = .automatic
+        // No request spans: FlipSync bootstraps no tracer, and the default (the global no-op
+        // tracer) still starts and ends a span, with its attributes, for every request.
+        configuration.tracing.tracer = nil
         client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
     }
 
