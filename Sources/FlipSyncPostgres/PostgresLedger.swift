@@ -341,7 +341,7 @@ public final class PostgresLedger: ResumableRunLedger, RunAdopting, LedgerProbe,
         var left = Int64(max(0, limit))
         for table in ["sweep_listings", "decisions"] where left > 0 {
             // By the primary key (sweep_id, marketplace, sku): the oldest sweep's rows first.
-            left -= Int64(try session.write(
+            let counted = try session.write(
                 """
                 WITH gone AS (
                     DELETE FROM \(table) WHERE (sweep_id, marketplace, sku) IN (
@@ -349,8 +349,9 @@ public final class PostgresLedger: ResumableRunLedger, RunAdopting, LedgerProbe,
                         WHERE sweep_id < (SELECT COALESCE(MIN(id), 9223372036854775807) FROM runs)
                         ORDER BY sweep_id, marketplace, sku LIMIT $1)
                     RETURNING 1)
-                SELECT 1 FROM gone
-                """, [.integer(left)]).count)
+                SELECT COUNT(*)::BIGINT AS n FROM gone
+                """, [.integer(left)])
+            left -= try counted.first.map { row throws(LedgerError) in try PostgresColumns(row).get("n", as: Int64.self) } ?? 0
         }
         return max(0, limit) - Int(left)
     }

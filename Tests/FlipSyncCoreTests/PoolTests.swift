@@ -104,18 +104,24 @@ struct DaemonSetupTests {
         #expect(before.restartOnlyChanges(comparedTo: after) == ["daemon.database", "daemon.pool_size"])
     }
 
+    static let day: Int64 = 86_400_000
+
+    /// A fresh SQLite ledger (its scratch directory kept alive by the caller) and a clock to prune by.
+    static func pruneLedger() throws -> (Scratch, RunStore, ManualClock) {
+        let scratch = Scratch()
+        return (scratch, try RunStore(path: scratch.path + "/ledger.sqlite"), ManualClock(Timestamp(parsing: "2026-11-25T12:00:00Z")!))
+    }
+
     @Test("pruning deletes finished runs older than the retention, in batches, and keeps the rest")
     func prune() async throws {
-        let scratch = Scratch()
-        let store = try RunStore(path: scratch.path + "/ledger.sqlite")
-        let clock = ManualClock(Timestamp(parsing: "2026-11-25T12:00:00Z")!)
-        let day: Int64 = 86_400_000
+        let (scratch, store, clock) = try Self.pruneLedger()
+        defer { withExtendedLifetime(scratch) {} }
         let now = clock.wallMilliseconds()
         for i in 0..<1_203 {
             let old = i < 1_200
             let run = try #require(try store.recordFire(job: "j", kind: "readiness-scan", trigger: .manual, requestedBy: nil,
                                                         scheduledAt: nil, status: .queued, skipReason: nil, summary: nil,
-                                                        at: old ? now - 100 * day : now - day, resumes: nil))
+                                                        at: old ? now - 100 * Self.day : now - Self.day, resumes: nil))
             try store.saveTask(TaskInfo(runID: run.id, key: "t", agent: "a", status: .succeeded))
             if i != 0 { try store.finishRun(runID: run.id, status: .succeeded, summary: nil, error: nil, spendMicros: 0, at: run.createdAt) }
         }
@@ -130,10 +136,8 @@ struct DaemonSetupTests {
 
     @Test("pruning then deletes the snapshots and decisions of sweeps whose first run is gone, also those a ledger kept from before, ten times the batch a transaction")
     func pruneSweeps() async throws {
-        let scratch = Scratch()
-        let store = try RunStore(path: scratch.path + "/ledger.sqlite")
-        let clock = ManualClock(Timestamp(parsing: "2026-11-25T12:00:00Z")!)
-        let day: Int64 = 86_400_000
+        let (scratch, store, clock) = try Self.pruneLedger()
+        defer { withExtendedLifetime(scratch) {} }
         let now = clock.wallMilliseconds()
         func sweep(at: Int64, listings: Int) async throws -> Int64 {
             let run = try #require(try store.recordFire(job: "nightly", kind: "repricing-sweep", trigger: .schedule, requestedBy: nil,
@@ -152,10 +156,10 @@ struct DaemonSetupTests {
         }
         // A sweep whose run an older build pruned without its rows (`pruneRuns` alone), one
         // past the retention, and one within it.
-        let orphan = try await sweep(at: now - 200 * day, listings: 1_234)
-        #expect(try store.pruneRuns(createdBefore: now - 150 * day, limit: 10) == 1)
-        let old = try await sweep(at: now - 100 * day, listings: 700)
-        let kept = try await sweep(at: now - day, listings: 300)
+        let orphan = try await sweep(at: now - 200 * Self.day, listings: 1_234)
+        #expect(try store.pruneRuns(createdBefore: now - 150 * Self.day, limit: 10) == 1)
+        let old = try await sweep(at: now - 100 * Self.day, listings: 700)
+        let kept = try await sweep(at: now - Self.day, listings: 300)
         let pruner = RetentionPruner(ledger: store, clock: clock, retention: .seconds(90 * 86_400), batchSize: 50,
                                      logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         #expect(pruner.sweepRowsPerBatch == 500)

@@ -143,8 +143,8 @@ public struct RepricingSweepPlan: WorkflowPlan {
 
     /// The most listings the decide tasks in flight hold at once (``PlannedWave/holdLimit``): with
     /// the job's `concurrency` of 64 and refresh tasks of 500 listings, eight refresh tasks run
-    /// side by side (each already sends up to `min(64, pool_size)` getItems calls at once), not 64 holding
-    /// 32,000 listings and their competition. A task larger than this runs alone.
+    /// side by side (each already sends up to `min(64, pool_size)` getItems calls at once), not
+    /// 64 holding 32,000 listings and their competition. A task larger than this runs alone.
     static let listingsInFlight = 4_000
 
     public func followUpWave(after tasks: [TaskInfo], job: JobDefinition, runID: Int64) async throws -> PlannedWave {
