@@ -322,14 +322,10 @@ public final class PostgresLedger: ResumableRunLedger, RunAdopting, LedgerProbe,
     public func pruneRuns(createdBefore before: Int64, limit: Int) throws(LedgerError) -> Int {
         try session.write(
             """
-            WITH pruned AS (
-                DELETE FROM runs WHERE id IN (
-                    SELECT id FROM runs WHERE created_at < $1 AND status NOT IN ('queued', 'running')
-                    ORDER BY id LIMIT $2)
-                RETURNING id),
-            -- A decide cut left by a sweep that never finished its decide wave goes with its first run.
-            cut AS (DELETE FROM decide_cut WHERE sweep_id IN (SELECT id FROM pruned))
-            SELECT id FROM pruned
+            DELETE FROM runs WHERE id IN (
+                SELECT id FROM runs WHERE created_at < $1 AND status NOT IN ('queued', 'running')
+                ORDER BY id LIMIT $2)
+            RETURNING id
             """, [.integer(before), .integer(Int64(limit))]).count
     }
 
@@ -339,7 +335,7 @@ public final class PostgresLedger: ResumableRunLedger, RunAdopting, LedgerProbe,
 
     private func pruneSweepRowsInTransaction(limit: Int) throws(LedgerError) -> Int {
         var left = Int64(max(0, limit))
-        for table in ["sweep_listings", "decisions"] where left > 0 {
+        for table in RunStore.sweepTables where left > 0 {
             // By the primary key (sweep_id, marketplace, sku): the oldest sweep's rows first.
             let counted = try session.write(
                 """

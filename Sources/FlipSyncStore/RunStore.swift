@@ -448,17 +448,18 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
                         ORDER BY id LIMIT ?)
                     """,
                 arguments: [before, limit])
-            let deleted = db.changesCount
-            // A decide cut left by a sweep that never finished its decide wave goes with its first run.
-            if deleted > 0 { try db.execute(sql: "DELETE FROM decide_cut WHERE sweep_id NOT IN (SELECT id FROM runs)") }
-            return deleted
+            return db.changesCount
         }
     }
+
+    /// The tables holding a sweep's rows, keyed `(sweep_id, marketplace, sku)`, in the order
+    /// `pruneSweepRows` empties them.
+    public static let sweepTables = ["decide_cut", "sweep_listings", "decisions"]
 
     public func pruneSweepRows(limit: Int) throws(LedgerError) -> Int {
         try write { db in
             var left = max(0, limit)
-            for table in ["sweep_listings", "decisions"] where left > 0 {
+            for table in RunStore.sweepTables where left > 0 {
                 // By the primary key (sweep_id, marketplace, sku): the oldest sweep's rows first.
                 try db.execute(sql: """
                     DELETE FROM \(table) WHERE (sweep_id, marketplace, sku) IN (

@@ -680,6 +680,7 @@ struct RepricingLedgerContractTests {
             try await stores.ledger.addToDecideCut([DecideCutEntry(sku: "S", key: nil)], sweep: run.id, marketplace: .ebay)
         }
         #expect(try stores.runs.pruneRuns(createdBefore: 1_000, limit: 10) == 1)
+        #expect(try stores.runs.pruneSweepRows(limit: 10) == 1)
         #expect(try await stores.ledger.cutDecideWave(sweep: old.id, marketplace: .ebay) == 0)
         #expect(try await stores.ledger.cutDecideWave(sweep: new.id, marketplace: .ebay) == 1)
     }

@@ -5,8 +5,9 @@ import Logging
 ///
 /// Contract: `pruneOnce` deletes every finished run created before `now - retention` (and,
 /// through the schema, its tasks), `batchSize` rows per transaction, yielding between batches;
-/// it never touches queued or running runs. Then it deletes the listings snapshot and the
-/// decisions of every repricing sweep whose first run is gone (`RunLedger.pruneSweepRows`),
+/// it never touches queued or running runs. Then it deletes the leftover decide cut, the
+/// listings snapshot and the decisions of every repricing sweep whose first run is gone
+/// (`RunLedger.pruneSweepRows`),
 /// ten times `batchSize` rows per transaction. `run` does that at start (after `initialDelay`) and
 /// then every `interval`, until cancelled.
 public struct RetentionPruner: Sendable {

@@ -188,8 +188,8 @@ public protocol RunLedger: Sendable {
     /// Deletes up to `limit` finished runs (and their tasks) created before `before`; returns how many.
     func pruneRuns(createdBefore before: Int64, limit: Int) throws -> Int
     /// Deletes up to `limit` rows, in one transaction, of the repricing sweeps whose first run
-    /// is gone: their listings snapshot (`sweep_listings`), then their decisions, oldest sweep
-    /// first. A sweep's id is its first run's id, and pruning that run clears its resumes' link
+    /// is gone: a decide cut left by a run that ended inside its decide wave (`decide_cut`),
+    /// their listings snapshot (`sweep_listings`), then their decisions, oldest sweep first. A sweep's id is its first run's id, and pruning that run clears its resumes' link
     /// to it (`resumes … ON DELETE SET NULL`), so no run reaches the sweep any more. A sweep
     /// counts as gone when its id is below every run's id left (or no run is left), so a sweep
     /// whose first run is still there is never touched. Returns how many rows.
