@@ -168,6 +168,25 @@ struct RepricingSweepTests {
         }
     }
 
+    @Test("a pending eBay listing's offer and its competition are read at the same time: with one task at a time, a getOffers and a Browse search are held together")
+    func offerReadOverlapsCompetitionRead() async throws {
+        try await WorkflowHarness.with(listings: 4) { h in
+            let job = Self.job("", marketplaces: #"["ebay"]"#).replacingOccurrences(of: "concurrency = 16", with: "concurrency = 1")
+            let world = try WorkflowWorld.load(h, jobs: ["sweep": job])
+            // Every offer read and every search is held 10 s. One task at a time, so the only way
+            // both are held at once is one task's two calls in flight together; read one after
+            // the other, a search is held only once its offer read has ended.
+            h.sandbox.state.inject(SandboxFault(route: .offers, latencyMilliseconds: 10_000))
+            h.sandbox.state.inject(SandboxFault(route: .search, latencyMilliseconds: 10_000))
+            let run = Task { try await world.run("sweep") }
+            await h.sandbox.state.waitUntilHeld(.search)
+            #expect(h.sandbox.state.heldCount(.offers) == 1, "the listing's offer is still being read while its competition is searched")
+            run.cancel()
+            let (cancelled, status) = try await run.value
+            #expect(status == .cancelled, "\(cancelled.error ?? "")")
+        }
+    }
+
     @Test("a resumed sweep plans decide tasks for exactly the listings its chain left undecided, keyed by their listings; every listing ends decided once")
     func resumedSweepPlansOnlyUndecided() async throws {
         try await WorkflowHarness.with(listings: 60) { h in

@@ -394,6 +394,10 @@ public final class SandboxState: Sendable {
         }
     }
 
+    /// Requests to `route` being held by an injected latency right now (for tests that check
+    /// which calls are in flight together).
+    public func heldCount(_ route: SandboxRoute) -> Int { inner.withLock { $0.inFlight[route, default: 0] } }
+
     /// Returns once a request to `route` is being held by an injected latency (for tests that
     /// must act while a request is in flight, without sleeping).
     public func waitUntilHeld(_ route: SandboxRoute) async {

@@ -17,6 +17,11 @@ public protocol OfferDeferringMarketplace: Marketplace {
 
     /// The pending listings with their offers read (and remembered): the complete listing, or
     /// nil for a SKU that has no published offer (not an active listing), in order.
+    ///
+    /// The decide task reads a pending listing's competition while its offer is read, so this
+    /// channel's `competitions(for:options:)` must read only what a pending listing already
+    /// holds: its SKU, GTIN, title, condition and quantity (never its price, offer id or
+    /// shipping charged).
     func completeListings(_ pending: [MarketplaceListing]) async throws -> [MarketplaceListing?]
 
     /// The rate the offer reads go at (their own token bucket), for the sweep's time bound.

@@ -97,11 +97,25 @@ extension RepricingSweepPlan {
                 listings.append(listing)
                 if let cost = read.cost { costs[read.sku] = cost }
             }
+            // Competition is read (in one batch where the channel has one) only for listings that
+            // can be repriced: an out-of-stock listing holds whatever the competition, and one
+            // without a cost has no floor, so no call is spent on either. A pending listing's
+            // quantity is its inventory item's, so this is known before its offer is.
+            let toRead = listings.filter { costs[$0.sku] != nil && $0.quantity > 0 }
+            // Title-only offers count only when the matcher accepts them: without one, the searches
+            // that find nothing else are not made.
+            let options = CompetitionOptions(titleMatches: p.llmMatching && plan.matcher != nil, memory: plan.competitors,
+                                             refresh: input.refresh ?? false, now: plan.clock.wallMilliseconds())
             // Pending listings (their offer not known when the listings were read): their offers
-            // first, written into the snapshot. A SKU without a published offer is not an active
-            // listing: it leaves the snapshot undecided, and its coverage is stamped so it waits
-            // its turn like a checked listing instead of leading every run.
+            // are read at the same time as the competition (the channel's competition read needs
+            // no offer: `OfferDeferringMarketplace`), so a task's calls overlap instead of
+            // following each other; the completed listings are written into the snapshot. A SKU
+            // without a published offer is not an active listing: it leaves the snapshot
+            // undecided (its competition, read all the same, is not used), and its coverage is
+            // stamped so it waits its turn like a checked listing instead of leading every run.
             let pending = listings.filter(\.offerPending)
+            async let competitionReads = toRead.isEmpty ? [] : marketplace.competitions(for: toRead, options: options)
+            var withoutOffer: Set<String> = []
             if !pending.isEmpty {
                 guard let deferring = marketplace as? any OfferDeferringMarketplace else {
                     throw TaskFailure.permanent("\(marketplace.name.rawValue) has listings without an offer id but cannot read offers")
@@ -110,30 +124,26 @@ extension RepricingSweepPlan {
                 guard completed.count == pending.count else {
                     throw TaskFailure.permanent("\(marketplace.name.rawValue) completed \(completed.count) of \(pending.count) listings")
                 }
-                var bySKU: [String: MarketplaceListing] = [:], withoutOffer: [String] = []
+                var bySKU: [String: MarketplaceListing] = [:]
                 for (listing, complete) in zip(pending, completed) {
-                    if let complete { bySKU[listing.sku] = complete } else { withoutOffer.append(listing.sku) }
+                    if let complete { bySKU[listing.sku] = complete } else { withoutOffer.insert(listing.sku) }
                 }
-                try await plan.ledger.updateSweepListings(Array(bySKU.values), removing: withoutOffer, sweep: sweep, marketplace: marketplace.name)
-                if !withoutOffer.isEmpty {
-                    try plan.ledger.markChecked(marketplace: marketplace.name, skus: withoutOffer, sweep: sweep,
-                                                at: plan.clock.wallMilliseconds())
+                // Written before the competition is waited for: a task retried after its
+                // competition read failed does not read these offers again.
+                let removing = pending.map(\.sku).filter(withoutOffer.contains)
+                try await plan.ledger.updateSweepListings(Array(bySKU.values), removing: removing, sweep: sweep, marketplace: marketplace.name)
+                if !removing.isEmpty {
+                    try plan.ledger.markChecked(marketplace: marketplace.name, skus: removing, sweep: sweep, at: plan.clock.wallMilliseconds())
                 }
                 listings = listings.compactMap { $0.offerPending ? bySKU[$0.sku] : $0 }
             }
-            // Competition is read (in one batch where the channel has one) only for listings that
-            // can be repriced: an out-of-stock listing holds whatever the competition, and one
-            // without a cost has no floor, so no call is spent on either.
-            let toRead = listings.filter { costs[$0.sku] != nil && $0.quantity > 0 }
-            // Title-only offers count only when the matcher accepts them: without one, the searches
-            // that find nothing else are not made.
-            let options = CompetitionOptions(titleMatches: p.llmMatching && plan.matcher != nil, memory: plan.competitors,
-                                             refresh: input.refresh ?? false, now: plan.clock.wallMilliseconds())
-            let lookups = toRead.isEmpty ? [] : try await marketplace.competitions(for: toRead, options: options)
+            let lookups = try await competitionReads
             guard lookups.count == toRead.count else {
                 throw TaskFailure.permanent("\(marketplace.name.rawValue) gave \(lookups.count) competition results for \(toRead.count) listings")
             }
-            let found = Dictionary(zip(toRead.map(\.sku), lookups), uniquingKeysWith: { a, _ in a })
+            // A SKU found to have no published offer is not decided: its competition is dropped.
+            let read = zip(toRead.map(\.sku), lookups).filter { !withoutOffer.contains($0.0) }
+            let found = Dictionary(read, uniquingKeysWith: { a, _ in a })
             var records: [PricingDecision] = [], failures: [String] = []
             for listing in listings {
                 var record: PricingDecision
@@ -179,7 +189,7 @@ extension RepricingSweepPlan {
             let changing = records.filter { $0.newPrice != nil }.count
             let unread = failures.isEmpty ? "" : "; not decided: " + failures.joined(separator: "; ")
             return TaskOutput(result: GroupDecided(decided: records.count, changing: changing, unread: failures.count,
-                                                   competitionReads: toRead.count),
+                                                   competitionReads: read.count),
                               summary: "\(records.count) of \(listings.count) listings decided, \(changing) changing\(unread)")
         }
 
