@@ -64,7 +64,7 @@ enum SweepBench {
         let counts: [String: Int]
         let decisions: Int
         let applied: Int
-        let phases: [(name: String, seconds: Double, tasks: Int)]
+        let phases: [(name: String, from: Double, seconds: Double, tasks: Int)]
         let summary: String
     }
 
@@ -175,7 +175,7 @@ enum SweepBench {
                                 reference: "\(format(Double(outcome.rssAtStart) / 1024, digits: 1)) MiB before; sandbox peak \(format(Double(outcome.sandboxPeakKiB) / 1024, digits: 1)) MiB",
                                 goal: "bounded, not O(listings × payload)", verdict: ""))
             let breakdown = outcome.counts.sorted { $0.key < $1.key }.map { "\($0.key) \(formatCount(Double($0.value)))" }.joined(separator: ", ")
-            let waves = outcome.phases.map { "\($0.name) \(format($0.seconds, digits: 1)) s (\($0.tasks) tasks)" }.joined(separator: ", ")
+            let waves = outcome.phases.map { "\($0.name) \(format($0.seconds, digits: 1)) s from \(format($0.from, digits: 1)) s (\($0.tasks) tasks)" }.joined(separator: ", ")
             table.notes.append("sweep, \(label), \(name): \(breakdown) requests (tokens included); \(outcome.decisions) decisions, \(outcome.applied) applied; waves: \(waves); run summary: \(outcome.summary)")
         }
         if baselines.isEmpty {
@@ -474,7 +474,10 @@ enum SweepBench {
         }
 
         /// Each wave's span (first start to last finish) by agent, in the order the waves ran.
-        func phases(runID: Int64) throws -> [(name: String, seconds: Double, tasks: Int)] {
+        /// Each agent's tasks: when the first started (seconds after the run started), how long
+        /// from then until the last ended, and how many; the gaps between them are the planning
+        /// the coordinator does between waves.
+        func phases(runID: Int64) throws -> [(name: String, from: Double, seconds: Double, tasks: Int)] {
             let tasks = try store.tasks(runID: runID)
             var spans: [String: (start: Int64, end: Int64, count: Int)] = [:]
             for task in tasks {
@@ -482,8 +485,10 @@ enum SweepBench {
                 let old = spans[task.agent] ?? (started, finished, 0)
                 spans[task.agent] = (min(old.start, started), max(old.end, finished), old.count + 1)
             }
+            let runStart = try store.run(id: runID)?.startedAt ?? spans.values.map(\.start).min() ?? 0
             return spans.sorted { $0.value.start < $1.value.start }
-                .map { (name: $0.key, seconds: Double($0.value.end - $0.value.start) / 1000, tasks: $0.value.count) }
+                .map { (name: $0.key, from: Double($0.value.start - runStart) / 1000, seconds: Double($0.value.end - $0.value.start) / 1000,
+                        tasks: $0.value.count) }
         }
     }
 
