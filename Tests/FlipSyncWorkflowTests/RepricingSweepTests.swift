@@ -179,8 +179,11 @@ struct RepricingSweepTests {
             h.sandbox.state.inject(SandboxFault(route: .offers, latencyMilliseconds: 10_000))
             h.sandbox.state.inject(SandboxFault(route: .search, latencyMilliseconds: 10_000))
             let run = Task { try await world.run("sweep") }
+            // Whichever reaches the sandbox first, the other is held while it still is.
             await h.sandbox.state.waitUntilHeld(.search)
-            #expect(h.sandbox.state.heldCount(.offers) == 1, "the listing's offer is still being read while its competition is searched")
+            await h.sandbox.state.waitUntilHeld(.offers)
+            #expect(h.sandbox.state.heldCount(.search) == 1 && h.sandbox.state.heldCount(.offers) == 1,
+                    "the listing's offer is being read while its competition is searched")
             run.cancel()
             let (cancelled, status) = try await run.value
             #expect(status == .cancelled, "\(cancelled.error ?? "")")
