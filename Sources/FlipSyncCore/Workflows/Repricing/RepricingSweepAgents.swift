@@ -115,7 +115,7 @@ extension RepricingSweepPlan {
             // stamped so it waits its turn like a checked listing instead of leading every run.
             let pending = listings.filter(\.offerPending)
             async let competitionReads = toRead.isEmpty ? [] : marketplace.competitions(for: toRead, options: options)
-            var withoutOffer: Set<String> = []
+            var dropped: Set<String> = []
             if !pending.isEmpty {
                 guard let deferring = marketplace as? any OfferDeferringMarketplace else {
                     throw TaskFailure.permanent("\(marketplace.name.rawValue) has listings without an offer id but cannot read offers")
@@ -124,16 +124,17 @@ extension RepricingSweepPlan {
                 guard completed.count == pending.count else {
                     throw TaskFailure.permanent("\(marketplace.name.rawValue) completed \(completed.count) of \(pending.count) listings")
                 }
-                var bySKU: [String: MarketplaceListing] = [:]
+                var bySKU: [String: MarketplaceListing] = [:], withoutOffer: [String] = []
                 for (listing, complete) in zip(pending, completed) {
-                    if let complete { bySKU[listing.sku] = complete } else { withoutOffer.insert(listing.sku) }
+                    if let complete { bySKU[listing.sku] = complete } else { withoutOffer.append(listing.sku) }
                 }
                 // Written before the competition is waited for: a task retried after its
                 // competition read failed does not read these offers again.
-                let removing = pending.map(\.sku).filter(withoutOffer.contains)
-                try await plan.ledger.updateSweepListings(Array(bySKU.values), removing: removing, sweep: sweep, marketplace: marketplace.name)
-                if !removing.isEmpty {
-                    try plan.ledger.markChecked(marketplace: marketplace.name, skus: removing, sweep: sweep, at: plan.clock.wallMilliseconds())
+                try await plan.ledger.updateSweepListings(Array(bySKU.values), removing: withoutOffer, sweep: sweep, marketplace: marketplace.name)
+                if !withoutOffer.isEmpty {
+                    try plan.ledger.markChecked(marketplace: marketplace.name, skus: withoutOffer, sweep: sweep,
+                                                at: plan.clock.wallMilliseconds())
+                    dropped = Set(withoutOffer)
                 }
                 listings = listings.compactMap { $0.offerPending ? bySKU[$0.sku] : $0 }
             }
@@ -142,7 +143,7 @@ extension RepricingSweepPlan {
                 throw TaskFailure.permanent("\(marketplace.name.rawValue) gave \(lookups.count) competition results for \(toRead.count) listings")
             }
             // A SKU found to have no published offer is not decided: its competition is dropped.
-            let read = zip(toRead.map(\.sku), lookups).filter { !withoutOffer.contains($0.0) }
+            let read = zip(toRead.map(\.sku), lookups).filter { !dropped.contains($0.0) }
             let found = Dictionary(read, uniquingKeysWith: { a, _ in a })
             var records: [PricingDecision] = [], failures: [String] = []
             for listing in listings {
