@@ -9,13 +9,13 @@ import Testing
 /// as the witness of what was applied.
 @Suite("Repricing sweep, end to end", .timeLimit(.minutes(1)))
 struct RepricingSweepTests {
-    static func job(_ extra: String = "", marketplaces: String = #"["ebay", "amazon"]"#) -> String {
+    static func job(_ extra: String = "", marketplaces: String = #"["ebay", "amazon"]"#, concurrency: Int = 16) -> String {
         """
         name = "sweep"
         kind = "repricing-sweep"
         schedule = "daily"
         timeout = "5m"
-        concurrency = 16
+        concurrency = \(concurrency)
 
         [params]
         marketplaces = \(marketplaces)
@@ -171,8 +171,7 @@ struct RepricingSweepTests {
     @Test("a pending eBay listing's offer and its competition are read at the same time: with one task at a time, a getOffers and a Browse search are held together")
     func offerReadOverlapsCompetitionRead() async throws {
         try await WorkflowHarness.with(listings: 4) { h in
-            let job = Self.job("", marketplaces: #"["ebay"]"#).replacingOccurrences(of: "concurrency = 16", with: "concurrency = 1")
-            let world = try WorkflowWorld.load(h, jobs: ["sweep": job])
+            let world = try WorkflowWorld.load(h, jobs: ["sweep": Self.job(marketplaces: #"["ebay"]"#, concurrency: 1)])
             // Every offer read and every search is held 10 s. One task at a time, so the only way
             // both are held at once is one task's two calls in flight together; read one after
             // the other, a search is held only once its offer read has ended.
