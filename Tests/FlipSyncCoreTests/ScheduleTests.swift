@@ -69,6 +69,12 @@ struct DaylightSavingExamples {
         Example(rule: "Lord Howe's half-hour jump skips 02:15 and keeps 02:45",
                 expression: "*-*-* 02:15,45", zone: "Australia/Lord_Howe", from: "2026-10-03T12:00:00Z",
                 expected: ["2026-10-03T15:45:00Z", "2026-10-04T15:15:00Z", "2026-10-04T15:45:00Z"]),
+        // Chatham: 2025-09-28 02:45 (+12:45) jumps to 03:45 (+13:45). From 02:44:52 the next
+        // second of 1/17 is 69, which glibc normalises to 03:45:09 daylight time; systemd then
+        // restarts that hour from 03:00, which is 02:00 standard time, and lands on 04:05:01.
+        Example(rule: "seconds carried into Chatham's jump land where systemd's do (04:05:01, not 03:45:01)",
+                expression: "*-*-* *:05..45:1/17 Pacific/Chatham", zone: "UTC", from: "2025-09-27T13:59:52Z",
+                expected: ["2025-09-27T14:20:01Z", "2025-09-27T14:20:18Z"]),
         Example(rule: "a leap day fires only in leap years",
                 expression: "*-02-29 12:00", zone: "UTC", from: "2026-01-01T00:00:00Z",
                 expected: ["2028-02-29T12:00:00Z", "2032-02-29T12:00:00Z"]),

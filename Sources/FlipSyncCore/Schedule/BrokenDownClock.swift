@@ -25,7 +25,8 @@ struct BrokenDownClock {
     private var lastInput = BrokenDownTime(year: .min)  // no call has this year
     private var lastOutput = BrokenDownTime(year: .min)
     private var lastOutputIsSameWall = false
-    private var lastWall: Int64 = 0
+    /// The offset the last call left remembered: its probe's result minus its wall time.
+    private var lastOffset: Int64 = 0
     private var lastGuess: Int64 = 0
     private var lastResult: Int64?
 
@@ -55,27 +56,42 @@ struct BrokenDownClock {
         if lastGuess == offsetGuess, lastInput.isDST == tm.isDST,
            Self.sameFields(tm, lastInput) || (lastOutputIsSameWall && Self.sameFields(tm, lastOutput)) {
             if let result = lastResult {
-                offsetGuess = result - lastWall
+                offsetGuess = lastOffset
                 tm = lastOutput
             }
             return lastResult
         }
-        // Out-of-range fields carry over linearly; L is the requested wall time as if UTC.
+        // Out-of-range fields carry over linearly; L is the requested wall time as if UTC. The
+        // seconds are probed clamped to 0…59 (glibc's guard for leap seconds) and the requested
+        // ones are added back to the result afterwards.
+        let second = min(max(tm.second, 0), 59)
         let wall = calendar.secondsAsIfUTC(year: tm.year, month: tm.month + 1, day: tm.day, hour: tm.hour,
-                                           minute: tm.minute, second: min(max(tm.second, 0), 59))
+                                           minute: tm.minute, second: second)
+        let requestedSecond = tm.second
         lastInput = tm
-        lastWall = wall
         lastGuess = offsetGuess
-        lastResult = probe(wall: wall, requested: tm.isDST)
-        guard let result = lastResult else {
+        guard var result = probe(wall: wall, requested: tm.isDST) else {
+            lastResult = nil
             lastOutputIsSameWall = false
             return nil
         }
+        // The offset remembered is the probe's, before the seconds are added back.
         offsetGuess = result - wall
-        let type = zone.offsetAndDST(at: result)
+        lastOffset = offsetGuess
+        var type = zone.offsetAndDST(at: result)
         tm = fields(result, type)
+        if tm.second != requestedSecond {
+            // `02:44:69` is probed as `02:44:59` and then moved 10 s on, which in Pacific/Chatham
+            // is across the jump: 03:45:09 daylight time, not 02:45:09.
+            result += Int64(requestedSecond - second)
+            type = zone.offsetAndDST(at: result)
+            tm = fields(result, type)
+        }
+        lastResult = result
         lastOutput = tm
-        lastOutputIsSameWall = result + Int64(type.utcOffset) == wall
+        // A call with the fields it normalised to has the same result only when it did not have
+        // to add seconds back (then both probe the same wall time).
+        lastOutputIsSameWall = requestedSecond == second && result + Int64(type.utcOffset) == wall
         return result
     }
 
