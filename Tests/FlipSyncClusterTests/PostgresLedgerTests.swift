@@ -26,7 +26,7 @@ private func temporarySQLite() -> String {
 }
 
 private func sqliteShapes(_ path: String) throws -> [String: TableShape] {
-    let queue = try DatabaseQueue(path: path)
+    let queue = try ledgerConnection(path)
     return try queue.read { db in
         var shapes: [String: TableShape] = [:]
         let tables = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
@@ -108,12 +108,12 @@ private func syntheticValue(table: String, column: String, type: String, notNull
 }
 
 private func sqliteMigrationNames(_ path: String) throws -> [String] {
-    try DatabaseQueue(path: path).read { db in try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations ORDER BY rowid") }
+    try ledgerConnection(path).read { db in try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations ORDER BY rowid") }
 }
 
 /// Three synthetic rows in every ledger table but runs, tasks and schedule state.
 private func fillEveryOtherTable(_ path: String) throws {
-        let queue = try DatabaseQueue(path: path)
+        let queue = try ledgerConnection(path)
         try queue.write { db in
             for table in PostgresLedgerSchema.tables where !["runs", "tasks", "schedule_state"].contains(table) {
                 let columns = try db.columns(in: table)

@@ -61,7 +61,7 @@ struct DecisionLedgerTests {
             let store = try RunStore(path: path)
             try await store.saveDecision(Self.decision("A1", old: "20.00", new: "18.50"), sweep: 7)
         }
-        try await DatabaseQueue(path: path).write { db in try db.execute(sql: "UPDATE decisions SET \(column) = \(value)") }
+        try await ledgerConnection(path).write { db in try db.execute(sql: "UPDATE decisions SET \(column) = \(value)") }
         let store = try RunStore(path: path)
         let error = #expect(throws: (any Error).self) { try store.decisions(sweep: 7) }
         let text = "\(error.map { "\($0)" } ?? "")"
@@ -93,7 +93,7 @@ struct DecisionLedgerTests {
             #expect(try store.sweepListings(sweep: 7, marketplace: .ebay).map(\.price) == [usd("20.00")])
             #expect(try store.unitCost(sku: "A1") == usd("8.00"))
         }
-        try await DatabaseQueue(path: path).write { db in
+        try await ledgerConnection(path).write { db in
             try db.execute(sql: "UPDATE sweep_listings SET currency = 'XYZ'")
             try db.execute(sql: "UPDATE unit_costs SET currency = 'XYZ'")
         }

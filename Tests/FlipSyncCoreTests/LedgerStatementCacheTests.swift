@@ -69,7 +69,7 @@ struct LedgerStatementCacheTests {
             try store.saveSweepListings([Self.listing("A1", price: "20.00")], sweep: 7, marketplace: .ebay)
             #expect(try store.sweepListing(sweep: 7, marketplace: .ebay, sku: "A1") != nil)
         }
-        try DatabaseQueue(path: path).write { db in try db.execute(sql: "UPDATE sweep_listings SET condition = 'mint'") }
+        try ledgerConnection(path).write { db in try db.execute(sql: "UPDATE sweep_listings SET condition = 'mint'") }
         let store = try RunStore(path: path)
         let error = #expect(throws: (any Error).self) { try store.sweepListing(sweep: 7, marketplace: .ebay, sku: "A1") }
         let text = "\(error.map { "\($0)" } ?? "")"

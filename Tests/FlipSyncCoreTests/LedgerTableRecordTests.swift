@@ -254,7 +254,7 @@ struct LedgerTableRecordTests {
         #expect(try store.listingDestinationVerdicts(sweep: 4) == [destination])
         #expect(try store.cachedMatch(sku: "A1", offerID: "O1", titleHash: "h1", now: 0) == match)
         // Codes as the text the CHECKs and the other readers expect, not JSON strings.
-        let stored = try DatabaseQueue(path: path).read { db in
+        let stored = try ledgerConnection(path).read { db in
             try [String.fetchOne(db, sql: "SELECT marketplace || '/' || status FROM shipping_recommendations"),
                  String.fetchOne(db, sql: "SELECT marketplace || '/' || status FROM shipping_listing_verdicts"),
                  String.fetchOne(db, sql: "SELECT typeof(same_product) || '/' || same_product FROM llm_matches")]

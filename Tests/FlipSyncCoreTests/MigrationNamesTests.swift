@@ -486,20 +486,20 @@ COMMIT;
     /// A ledger file as today's code left it.
     static func todaysLedger() throws -> String {
         let path = scratch("old.sqlite")
-        let queue = try DatabaseQueue(path: path)
+        let queue = try ledgerConnection(path)
         try queue.writeWithoutTransaction { db in try db.execute(sql: todaysLedgerDump) }
         try queue.close()
         return path
     }
 
     static func identifiers(_ path: String) throws -> [String] {
-        let queue = try DatabaseQueue(path: path)
+        let queue = try ledgerConnection(path)
         defer { try? queue.close() }
         return try queue.read { db in try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations ORDER BY rowid") }
     }
 
     static func schema(_ path: String) throws -> [String] {
-        let queue = try DatabaseQueue(path: path)
+        let queue = try ledgerConnection(path)
         defer { try? queue.close() }
         return try queue.read { db in
             try String.fetchAll(db, sql: "SELECT type || ' ' || name || ': ' || coalesce(sql, '') FROM sqlite_master ORDER BY type, name")
@@ -584,7 +584,7 @@ COMMIT;
 
     @Test func aNameFromANewerFlipSyncIsKeptAfterTheKnownOnes() throws {
         let path = try Self.todaysLedger()
-        let queue = try DatabaseQueue(path: path)
+        let queue = try ledgerConnection(path)
         try queue.write { db in try db.execute(sql: "INSERT INTO grdb_migrations VALUES ('m99-future: unknown')") }
         try queue.close()
         #expect(throws: LedgerError.self) { try RunStore(path: path, mode: .readOnly) }
@@ -605,8 +605,18 @@ enum SpendLedgerCalls {
 extension MigrationNamesTests {
     /// Runs raw SQL against the ledger file outside the store (to break a row on purpose).
     static func corrupt(_ path: String, _ sql: String) throws {
-        let queue = try DatabaseQueue(path: path)
+        let queue = try ledgerConnection(path)
         try queue.writeWithoutTransaction { db in try db.execute(sql: sql) }
         try queue.close()
     }
+}
+
+/// A connection of the test's own to a ledger file, to read or tamper with it. It waits (up to
+/// 10 s) for a lock rather than failing at once: a `RunStore` just released may still be closing
+/// its pool on another thread, and the last connection to close checkpoints the WAL under an
+/// exclusive lock.
+func ledgerConnection(_ path: String) throws -> DatabaseQueue {
+    var config = Configuration()
+    config.busyMode = .timeout(10)
+    return try DatabaseQueue(path: path, configuration: config)
 }

@@ -184,7 +184,7 @@ struct ShippingPlanTests {
             try store.saveRecommendation(row, job: "ship", runID: 1, at: 3)
             #expect(try store.shippingRecommendations(runID: 1).map(\.marketplace) == [.amazon])
         }
-        try DatabaseQueue(path: path).write { db in try db.execute(sql: "UPDATE shipping_recommendations SET marketplace = 'etsy'") }
+        try ledgerConnection(path).write { db in try db.execute(sql: "UPDATE shipping_recommendations SET marketplace = 'etsy'") }
         let store = try RunStore(path: path)
         let error = #expect(throws: (any Error).self) { try store.shippingRecommendations(runID: 1) }
         let text = "\(error.map { "\($0)" } ?? "")"
@@ -207,7 +207,7 @@ struct ShippingPlanTests {
         let old = "CHECK (status IN ('recommended', 'no-adequate-rate', 'skipped'))"
         let new = "CHECK (status IN ('recommended', 'default-inadequate', 'no-adequate-rate', 'no-rate', 'skipped'))"
         do {
-            let queue = try DatabaseQueue(path: path)
+            let queue = try ledgerConnection(path)
             try queue.write { db in
                 let sql = try #require(try String.fetchOne(db, sql: "SELECT sql FROM sqlite_master WHERE name = 'shipping_recommendations'"))
                 #expect(sql.contains(new))

@@ -10,7 +10,7 @@ struct TaskPayloadLedgerTests {
     /// A ledger as the code before `m14-tasks` (formerly `v12-tasks`) left it: every earlier migration, no `tasks.input`,
     /// and task rows whose results are the JSON that code wrote by hand (field order included).
     static func oldLedger(_ path: String, results: [(key: String, status: String, result: String?)]) throws {
-        let queue = try DatabaseQueue(path: path)
+        let queue = try ledgerConnection(path)
         let migrations = RunStore.migrator.migrations
         let m14 = try #require(migrations.firstIndex { $0.hasPrefix("m14-tasks") })
         let last = migrations[m14 - 1]
