@@ -147,9 +147,12 @@ public final class PostgresRepricingLedger: RepricingLedger, OfferMemory, Compet
             let columns = PostgresColumns(row)
             let sku: String = try columns.get("sku")
             let listing = try columns.get("listed", as: Bool.self) ? try Self.listing(row) : nil
-            var cost: Money?
-            if let micros = try columns.get("unit_cost_micros", as: Int64?.self) {
-                cost = Money(micros: micros, currency: try columns.currency("unit_cost_currency"))
+            // A cost that does not decode names its table and SKU, as `unitCost(sku:)` does.
+            let cost = try columns.decoding("unit_costs", key: ["sku"]) { row throws(LedgerError) -> Money? in
+                guard let micros = try row.get("unit_cost_micros", as: Int64?.self) else { return nil }
+                let code = try row.get("unit_cost_currency", as: String.self)
+                guard let currency = Currency(code: code) else { throw .storage("unknown currency \"\(code)\"") }
+                return Money(micros: micros, currency: currency)
             }
             return DecideInput(sku: sku, listing: listing, cost: cost)
         }

@@ -24,7 +24,7 @@ extension StoreKind {
             let path = FileManager.default.temporaryDirectory.appendingPathComponent("repricing-\(UUID().uuidString).sqlite").path
             let store = try RunStore(path: path)
             return RepricingStores(runs: store, ledger: store, execute: { sql in
-                try DatabaseQueue(path: path).write { db in try db.execute(sql: sql) }
+                try ledgerConnection(path).write { db in try db.execute(sql: sql) }
             })
         case .postgres:
             let server = try server()
@@ -224,6 +224,13 @@ struct RepricingLedgerContractTests {
             DecideInput(sku: "c", listing: nil, cost: Money(micros: 3_000_000, currency: eur)),
         ])
         #expect(try await ledger.decideInputs(sweep: 7, marketplace: .ebay, skus: []).isEmpty)
+        // A SKU asked twice is answered twice; a SKU JSON must escape is looked up as itself.
+        let odd = listing("q\"u\\o/té\n")
+        try ledger.saveSweepListings([a, odd], sweep: 17, marketplace: .ebay)
+        #expect(try await ledger.decideInputs(sweep: 17, marketplace: .ebay, skus: ["a", odd.sku, "a"]) == [
+            DecideInput(sku: "a", listing: a, cost: usd(4_000_000)), DecideInput(sku: odd.sku, listing: odd, cost: nil),
+            DecideInput(sku: "a", listing: a, cost: usd(4_000_000)),
+        ])
 
         try await ledger.saveDecision(decision("a", explanation: "before"), sweep: 7)
         try ledger.markChecked(marketplace: .ebay, skus: ["a"], sweep: 3, at: 10)
@@ -554,6 +561,13 @@ struct RepricingLedgerContractTests {
         let listingError = failure { _ = try ledger.sweepListings(sweep: 1, marketplace: .ebay) }
         #expect(listingError.contains("sweep_listings row") && listingError.contains("unknown condition \"mint\""), "\(listingError)")
         #expect(failure { _ = try ledger.sweepListing(sweep: 1, marketplace: .ebay, sku: "A") }.contains("unknown condition \"mint\""))
+        var decideError = "no error"
+        do { _ = try await ledger.decideInputs(sweep: 1, marketplace: .ebay, skus: ["A"]) } catch { decideError = "\(error)" }
+        #expect(decideError.contains("sweep_listings row") && decideError.contains("unknown condition \"mint\""), "\(decideError)")
+        // No listing in sweep 9, so only the cost does not decode: the error names unit_costs.
+        var costError = "no error"
+        do { _ = try await ledger.decideInputs(sweep: 9, marketplace: .ebay, skus: ["A"]) } catch { costError = "\(error)" }
+        #expect(costError.contains("unit_costs row") && costError.contains("unknown currency \"XXX\""), "\(costError)")
         let decisionError = failure { _ = try ledger.decisions(sweep: 1) }
         #expect(decisionError.contains("decisions row") && decisionError.contains("unknown strategy \"guess\""), "\(decisionError)")
         #expect(failure { _ = try ledger.decisions(sweep: 2) }.contains("unknown exclusion \"bogus\""))
