@@ -189,6 +189,31 @@ struct RepricingSweepTests {
         }
     }
 
+    @Test("a decide task retried after its competition search failed does not read its listing's offer again: one getOffers a listing")
+    func retryAfterFailedSearchKeepsTheOffer() async throws {
+        try await WorkflowHarness.with(listings: 4) { h in
+            let retry = """
+
+                [retry]
+                attempts = 3
+                backoff = "50ms"
+                max_backoff = "100ms"
+                """
+            let world = try WorkflowWorld.load(h, jobs: ["sweep": Self.job(retry, marketplaces: #"["ebay"]"#, concurrency: 1)])
+            // The first Browse search answers 500: its task fails after its offer read, and is retried.
+            h.sandbox.state.inject(SandboxFault(route: .search, remaining: 1, status: 500))
+            let (run, status) = try await world.run("sweep")
+            #expect(status == .succeeded, "\(run.error ?? "")")
+            #expect(h.sandbox.state.faultsApplied.byRoute["search"] == 1)
+            let retried = try h.store.tasks(runID: run.id).filter { $0.key.hasPrefix("decide:") && $0.attempts > 1 }
+            #expect(retried.count == 1 && retried.allSatisfy { $0.attempts == 2 && $0.status == .succeeded }, "\(retried)")
+            // Every listing was pending on this first night: each offer read once, none again on the retry.
+            let listings = h.sandbox.state.listings.count
+            #expect(h.sandbox.state.requestCounts["offers"] == listings, "\(h.sandbox.state.requestCounts)")
+            #expect(try h.store.decisions(sweep: run.id).count == listings)
+        }
+    }
+
     @Test("a resumed sweep plans decide tasks for exactly the listings its chain left undecided, keyed by their listings; every listing ends decided once")
     func resumedSweepPlansOnlyUndecided() async throws {
         try await WorkflowHarness.with(listings: 60) { h in
