@@ -308,15 +308,15 @@ struct RepricingLedgerContractTests {
                                 fulfillmentPolicyID: nil, updatedAt: 101)
         let elsewhere = RememberedOffer(sku: "A", offerID: "S-1", marketplaceID: nil, price: usd(1), availableQuantity: 0,
                                         domesticShippingCost: nil, fulfillmentPolicyID: nil, updatedAt: 5)
-        try ledger.rememberOffers(marketplace: .ebay, [a, b])
-        try ledger.rememberOffers(marketplace: .shopify, [elsewhere])
-        try ledger.rememberOffers(marketplace: .ebay, [])
+        try await ledger.rememberOffers(marketplace: .ebay, [a, b])
+        try await ledger.rememberOffers(marketplace: .shopify, [elsewhere])
+        try await ledger.rememberOffers(marketplace: .ebay, [])
         #expect(try ledger.rememberedOffers(marketplace: .ebay) == ["A": a, "B": b])
         let interim = RememberedOffer(sku: "A", offerID: "O-3", marketplaceID: nil, price: usd(2), availableQuantity: 1,
                                       domesticShippingCost: nil, fulfillmentPolicyID: nil, updatedAt: 150)
         let replaced = RememberedOffer(sku: "A", offerID: "O-1", marketplaceID: "EBAY_US", price: nil, availableQuantity: 2,
                                        domesticShippingCost: nil, fulfillmentPolicyID: nil, updatedAt: 200)
-        try ledger.rememberOffers(marketplace: .ebay, [interim, replaced])
+        try await ledger.rememberOffers(marketplace: .ebay, [interim, replaced])
         #expect(try ledger.rememberedOffers(marketplace: .ebay) == ["A": replaced, "B": b])
         try ledger.forgetOffers(marketplace: .ebay, skus: ["B", "nope"], sentAt: 300)
         try ledger.forgetOffers(marketplace: .ebay, skus: [], sentAt: 300)
@@ -332,34 +332,34 @@ struct RepricingLedgerContractTests {
             RememberedOffer(sku: sku, offerID: "O-\(sku)", marketplaceID: "EBAY_US", price: usd(micros), availableQuantity: nil,
                             domesticShippingCost: nil, fulfillmentPolicyID: nil, updatedAt: at)
         }
-        try ledger.rememberOffers(marketplace: .ebay, [offer("A", 10, at: 100), offer("B", 10, at: 100), offer("C", 10, at: 100)])
+        try await ledger.rememberOffers(marketplace: .ebay, [offer("A", 10, at: 100), offer("B", 10, at: 100), offer("C", 10, at: 100)])
         try ledger.forgetOffers(marketplace: .ebay, skus: ["A", "B", "A"], sentAt: 1_000)
         #expect(try ledger.rememberedOffers(marketplace: .ebay).keys.sorted() == ["C"])
         // Reads asked before the send, and after it while it is out, may hold the old price.
-        try ledger.rememberOffers(marketplace: .ebay, [offer("A", 10, at: 900), offer("B", 10, at: 1_500), offer("C", 11, at: 1_500)])
+        try await ledger.rememberOffers(marketplace: .ebay, [offer("A", 10, at: 900), offer("B", 10, at: 1_500), offer("C", 11, at: 1_500)])
         #expect(try ledger.rememberedOffers(marketplace: .ebay) == ["C": offer("C", 11, at: 1_500)])
         // A's change answered at 2,000: what it set is remembered; B's sender died.
         try ledger.settleOffers(marketplace: .ebay, skus: ["A"], offers: [offer("A", 20, at: 2_000)], at: 2_000)
         #expect(try ledger.rememberedOffers(marketplace: .ebay)["A"] == offer("A", 20, at: 2_000))
         // A read of A asked before the answer is not remembered over it; one asked after is.
-        try ledger.rememberOffers(marketplace: .ebay, [offer("A", 10, at: 1_999), offer("B", 10, at: 2_500)])
+        try await ledger.rememberOffers(marketplace: .ebay, [offer("A", 10, at: 1_999), offer("B", 10, at: 2_500)])
         #expect(try ledger.rememberedOffers(marketplace: .ebay)["A"] == offer("A", 20, at: 2_000))
         #expect(try ledger.rememberedOffers(marketplace: .ebay)["B"] == nil)
-        try ledger.rememberOffers(marketplace: .ebay, [offer("A", 21, at: 2_000)])
+        try await ledger.rememberOffers(marketplace: .ebay, [offer("A", 21, at: 2_000)])
         #expect(try ledger.rememberedOffers(marketplace: .ebay)["A"] == offer("A", 21, at: 2_000))
         // B: unsettled, so in flight until the bound has passed since it was sent.
         let bound = OfferChanges.inFlightBound
-        try ledger.rememberOffers(marketplace: .ebay, [offer("B", 10, at: 1_000 + bound - 1)])
+        try await ledger.rememberOffers(marketplace: .ebay, [offer("B", 10, at: 1_000 + bound - 1)])
         #expect(try ledger.rememberedOffers(marketplace: .ebay)["B"] == nil)
-        try ledger.rememberOffers(marketplace: .ebay, [offer("B", 12, at: 1_000 + bound)])
+        try await ledger.rememberOffers(marketplace: .ebay, [offer("B", 12, at: 1_000 + bound)])
         #expect(try ledger.rememberedOffers(marketplace: .ebay)["B"] == offer("B", 12, at: 1_000 + bound))
         // Another marketplace's SKU of the same name is not held back by eBay's change.
         try ledger.forgetOffers(marketplace: .ebay, skus: ["S"], sentAt: 5_000)
-        try ledger.rememberOffers(marketplace: .shopify, [offer("S", 1, at: 4_000)])
+        try await ledger.rememberOffers(marketplace: .shopify, [offer("S", 1, at: 4_000)])
         #expect(try ledger.rememberedOffers(marketplace: .shopify)["S"] == offer("S", 1, at: 4_000))
         // A new change to A is in flight again, whatever was settled before.
         try ledger.forgetOffers(marketplace: .ebay, skus: ["A"], sentAt: 6_000)
-        try ledger.rememberOffers(marketplace: .ebay, [offer("A", 21, at: 6_500)])
+        try await ledger.rememberOffers(marketplace: .ebay, [offer("A", 21, at: 6_500)])
         #expect(try ledger.rememberedOffers(marketplace: .ebay)["A"] == nil)
     }
 
@@ -382,7 +382,7 @@ struct RepricingLedgerContractTests {
             try PostgresRepricingLedger(ledger: sender).forgetOffers(marketplace: .ebay, skus: ["A"], sentAt: 1_000)
             remembering = Task.detached {
                 defer { done.raised.store(true, ordering: .sequentiallyConsistent) }
-                try ledger.rememberOffers(marketplace: .ebay, [read])
+                try await ledger.rememberOffers(marketplace: .ebay, [read])
             }
             // Until the read waits on the lock, or has ended without waiting (at most 10 s).
             for _ in 0..<1_000 where !done.raised.load(ordering: .sequentiallyConsistent) {
@@ -546,7 +546,7 @@ struct RepricingLedgerContractTests {
         try await ledger.saveDecision(decision("A"), sweep: 1)
         try await ledger.saveDecision(decision("B"), sweep: 2)
         try ledger.saveUnitCosts(["A": usd(1)], source: "csv", at: 1)
-        try ledger.rememberOffers(marketplace: .ebay, [RememberedOffer(sku: "A", offerID: "O", marketplaceID: nil, price: usd(1),
+        try await ledger.rememberOffers(marketplace: .ebay, [RememberedOffer(sku: "A", offerID: "O", marketplaceID: nil, price: usd(1),
                                                                        availableQuantity: 1, domesticShippingCost: nil,
                                                                        fulfillmentPolicyID: nil, updatedAt: 1)])
         try stores.execute("UPDATE sweep_listings SET condition = 'mint'")
@@ -621,7 +621,7 @@ struct RepricingLedgerContractTests {
             RememberedOffer(sku: sku, offerID: "O-\(index)", marketplaceID: "EBAY_US", price: usd(Int64(index) * 1_000_000),
                             availableQuantity: index, domesticShippingCost: nil, fulfillmentPolicyID: nil, updatedAt: Int64(index))
         }
-        try ledger.rememberOffers(marketplace: .ebay, offers)
+        try await ledger.rememberOffers(marketplace: .ebay, offers)
         let all = try ledger.rememberedOffers(marketplace: .ebay)
         let asked = Array(skus.prefix(25)) + ["missing"]
         #expect(try ledger.rememberedOffers(marketplace: .ebay, skus: asked) == all.filter { asked.contains($0.key) })

@@ -63,7 +63,7 @@ struct LedgerErrorMessageTests {
             let readOnly = try RunStore(path: path, mode: .readOnly)
             let offer = RememberedOffer(sku: "A1", offerID: "O1", marketplaceID: nil, price: nil, availableQuantity: nil,
                                         domesticShippingCost: nil, fulfillmentPolicyID: nil, updatedAt: 1)
-            let error = #expect(throws: LedgerError.self) { try readOnly.rememberOffers(marketplace: .ebay, [offer]) }
+            let error = await #expect(throws: LedgerError.self) { try await readOnly.rememberOffers(marketplace: .ebay, [offer]) }
             let text = error.map { "\($0)" } ?? ""
             #expect(text.hasPrefix("run ledger: \(path): "), "\(text)")
             #expect(Self.occurrences(of: "run ledger:", in: text) == 1, "\(text)")

@@ -126,14 +126,14 @@ struct LedgerLeanReadsTests {
     }
 
     @Test("remembered offers read for some SKUs are those of the whole map, across statements of 500 SKUs")
-    func offersBySKU() throws {
+    func offersBySKU() async throws {
         let scratch = Scratch()
         let store = try RunStore(path: scratch.path + "/ledger.sqlite")
         let offers = (0..<1_200).map {
             RememberedOffer(sku: "S\($0)", offerID: "O\($0)", marketplaceID: "EBAY_US", price: usd("\($0 % 50 + 1).99"),
                             availableQuantity: $0 % 3, domesticShippingCost: nil, fulfillmentPolicyID: "P1", updatedAt: Int64($0))
         }
-        try store.rememberOffers(marketplace: .ebay, offers)
+        try await store.rememberOffers(marketplace: .ebay, offers)
         let whole = try store.rememberedOffers(marketplace: .ebay)
         let asked = (0..<1_100).map { "S\($0 * 2)" } + ["missing"]
         let some = try store.rememberedOffers(marketplace: .ebay, skus: asked)

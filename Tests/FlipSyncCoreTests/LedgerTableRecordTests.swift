@@ -213,7 +213,7 @@ struct LedgerTableRecordTests {
     }
 
     @Test("remembered offers read back through their record as written, amounts with their currencies")
-    func listingOffersRoundTrip() throws {
+    func listingOffersRoundTrip() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("flipsync-records-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -224,7 +224,7 @@ struct LedgerTableRecordTests {
                                    fulfillmentPolicyID: "F1", updatedAt: 7)
         let bare = RememberedOffer(sku: "A2", offerID: "O2", marketplaceID: nil, price: nil, availableQuantity: nil,
                                    domesticShippingCost: nil, fulfillmentPolicyID: nil, updatedAt: 8)
-        try store.rememberOffers(marketplace: .ebay, [full, bare])
+        try await store.rememberOffers(marketplace: .ebay, [full, bare])
         #expect(try store.rememberedOffers(marketplace: .ebay) == ["A1": full, "A2": bare])
         #expect(try store.rememberedOffers(marketplace: .shopify).isEmpty)
     }

@@ -149,7 +149,7 @@ struct RepricingSweepTests {
                 RememberedOffer(sku: d.sku, offerID: d.listingID, marketplaceID: "EBAY_US", price: d.oldPrice,
                                 availableQuantity: nil, domesticShippingCost: nil, fulfillmentPolicyID: nil, updatedAt: 1)
             }
-            try h.store.rememberOffers(marketplace: .ebay, stale)
+            try await h.store.rememberOffers(marketplace: .ebay, stale)
             #expect(try h.store.rememberedOffers(marketplace: .ebay, skus: sending.map(\.sku)).isEmpty)
             // However the memory came to hold the old prices, the check reads eBay's.
             try h.store.settleOffers(marketplace: .ebay, skus: [], offers: stale, at: 1)

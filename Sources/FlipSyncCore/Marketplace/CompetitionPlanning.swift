@@ -160,7 +160,7 @@ public protocol OfferMemory: Sendable {
     /// when its read was asked is left out: the answer may predate the change. In flight = sent
     /// (`forgetOffers`) and neither settled before the read was asked (`settleOffers`) nor sent
     /// more than `OfferChanges.inFlightBound` before it (a sender that died never settles).
-    func rememberOffers(marketplace: MarketplaceName, _ offers: [RememberedOffer]) throws
+    func rememberOffers(marketplace: MarketplaceName, _ offers: [RememberedOffer]) async throws
     /// A price change to these SKUs is about to be sent, at `sentAt`: their offers are
     /// forgotten (the next read is eBay's), and the change is recorded in flight.
     func forgetOffers(marketplace: MarketplaceName, skus: [String], sentAt: Int64) throws

@@ -248,12 +248,12 @@ extension EbayMarketplace {
                 found[index] = offer
                 if let offer, remember, offerMemory != nil { unsaved.append(remembering(offer, at: asked)) }
                 if unsaved.count >= rememberEvery {
-                    try offerMemory?.rememberOffers(marketplace: .ebay, unsaved)
+                    try await offerMemory?.rememberOffers(marketplace: .ebay, unsaved)
                     unsaved = []
                 }
                 if next < skus.count { start() }
             }
-            try offerMemory?.rememberOffers(marketplace: .ebay, unsaved)
+            try await offerMemory?.rememberOffers(marketplace: .ebay, unsaved)
             return found
         }
     }
