@@ -96,6 +96,36 @@ extension Row {
     }
 }
 
+/// One record's columns in a row, read by name (a SELECT of its table) or, for a join that
+/// selects them in the record's `columns` order, by position from `start`: a record's `init`
+/// reads through this, so both ways of reading it are one piece of code. `i` is a column's place
+/// in `names`; an unknown code's error names the column either way.
+struct RecordColumns {
+    let row: Row
+    let names: [String]
+    /// Where the record's first column is; nil: by name.
+    let start: Int?
+
+    func decode<V: DatabaseValueConvertible & StatementColumnConvertible>(_ i: Int) throws -> V {
+        if let start { return try row.decode(atIndex: start + i) }
+        return try row.decode(forColumn: names[i])
+    }
+
+    /// The text column `i` holds as one of `T`'s raw values, or "unknown <column> "<text>"".
+    func code<T: RawRepresentable>(_ i: Int) throws -> T where T.RawValue == String {
+        let text: String = try decode(i)
+        guard let value = T(rawValue: text) else { throw unknown(names[i], text) }
+        return value
+    }
+
+    /// A currency code this build knows, or "unknown <column> "<code>"" (never USD).
+    func currency(_ i: Int) throws -> Currency {
+        let code: String = try decode(i)
+        guard let currency = Currency(code: code) else { throw unknown(names[i], code) }
+        return currency
+    }
+}
+
 private func unknown(_ column: String, _ text: String) -> DecodingError {
     DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "unknown \(column) \"\(text)\""))
 }

@@ -206,28 +206,22 @@ extension RunStore: RepricingLedger {
     }
 
     /// One statement: the SKUs in the order asked (a JSON array walked by `json_each`, the outer
-    /// loop), each joined to its snapshot row and unit cost by their primary keys, the columns read
-    /// by position. The decide wave's cut reads 1,000 SKUs a page this way (it was two point
-    /// reads a SKU). A row that does not decode is read again by name, which throws the error
-    /// naming its table and key.
+    /// loop), each joined to its snapshot row and unit cost by their primary keys, each record's
+    /// columns read by position (`SweepListingRow.init(row:startingAt:)`,
+    /// `UnitCostRow.init(row:startingAt:)`, the same code as their reads by name). The decide
+    /// wave's cut reads 1,000 SKUs a page this way (it was two point reads a SKU). A row that does
+    /// not decode is read again by name, which throws the error naming its table and key.
     public func decideInputs(sweep: Int64, marketplace: MarketplaceName, skus: [String]) throws -> [DecideInput] {
         guard !skus.isEmpty else { return [] }
         let list = String(decoding: try JSONEncoder().encode(skus), as: UTF8.self)
         return try read { db in
-            let statement = try db.cachedStatement(sql: """
-                SELECT j.value, l.sku IS NOT NULL, l.listing_id, l.title, l.gtin, l.asin, l.condition, l.price_micros,
-                       l.currency, l.quantity, l.shipping_micros, u.sku IS NOT NULL, u.cost_micros, u.currency, u.source, u.updated_at
-                FROM json_each(?) AS j
-                LEFT JOIN sweep_listings AS l ON l.sweep_id = ? AND l.marketplace = ? AND l.sku = j.value
-                LEFT JOIN unit_costs AS u ON u.sku = j.value
-                ORDER BY j.key
-                """)
+            let statement = try db.cachedStatement(sql: Self.decideInputsSQL)
             var inputs: [DecideInput] = []
             inputs.reserveCapacity(skus.count)
             let rows = try Row.fetchCursor(statement, arguments: [list, sweep, marketplace.rawValue])
             while let row = try rows.next() {
                 let sku: String = try row.decode(atIndex: 0)
-                if let input = try? Self.decideInput(row, sku: sku, marketplace: marketplace) {
+                if let input = try? Self.decideInput(row, sku: sku) {
                     inputs.append(input)
                 } else {
                     // The named reads throw what does not decode, and its row's key.
@@ -240,29 +234,24 @@ extension RunStore: RepricingLedger {
         }
     }
 
-    /// A `decideInputs` row by position; throws where a column does not decode.
-    private static func decideInput(_ row: Row, sku: String, marketplace: MarketplaceName) throws -> DecideInput {
-        var listing: MarketplaceListing?
-        if try row.decode(Bool.self, atIndex: 1) {
-            let conditionText: String = try row.decode(atIndex: 6), currencyCode: String = try row.decode(atIndex: 8)
-            guard let condition = ItemCondition(rawValue: conditionText), let currency = Currency(code: currencyCode) else {
-                throw LedgerError.storage("sweep_listings row does not decode")
-            }
-            listing = MarketplaceListing(
-                marketplace: marketplace, sku: sku, listingID: try row.decode(atIndex: 2), gtin: try row.decode(atIndex: 4),
-                asin: try row.decode(atIndex: 5), title: try row.decode(atIndex: 3), condition: condition,
-                price: Money(micros: try row.decode(atIndex: 7), currency: currency), quantity: try row.decode(atIndex: 9),
-                shippingCharged: (try row.decode(Int64?.self, atIndex: 10)).map { Money(micros: $0, currency: currency) })
-        }
-        var cost: Money?
-        if try row.decode(Bool.self, atIndex: 11) {
-            let code: String = try row.decode(atIndex: 13)
-            // Not used here, but a row without them is as bad as the named read finds it.
-            _ = try row.decode(String.self, atIndex: 14)
-            _ = try row.decode(Int64.self, atIndex: 15)
-            guard let currency = Currency(code: code) else { throw LedgerError.storage("unit_costs row does not decode") }
-            cost = Money(micros: try row.decode(atIndex: 12), currency: currency)
-        }
+    /// The SKU, then `sweep_listings`' columns from 1 (`SweepListingRow.columns`), then
+    /// `unit_costs`' (`UnitCostRow.columns`). Each record's first column is part of its primary
+    /// key: NULL only when its LEFT JOIN found no row.
+    private static let decideInputsSQL = """
+        SELECT j.value, \(SweepListingRow.columns.map { "l." + $0 }.joined(separator: ", ")),
+               \(UnitCostRow.columns.map { "u." + $0 }.joined(separator: ", "))
+        FROM json_each(?) AS j
+        LEFT JOIN sweep_listings AS l ON l.sweep_id = ? AND l.marketplace = ? AND l.sku = j.value
+        LEFT JOIN unit_costs AS u ON u.sku = j.value
+        ORDER BY j.key
+        """
+
+    /// A `decideInputs` row: each record read by position where its first column is not NULL;
+    /// throws where a column does not decode.
+    private static func decideInput(_ row: Row, sku: String) throws -> DecideInput {
+        let listingAt = 1, costAt = 1 + SweepListingRow.columns.count
+        let listing = row.hasNull(atIndex: listingAt) ? nil : try SweepListingRow(row: row, startingAt: listingAt).listing
+        let cost = row.hasNull(atIndex: costAt) ? nil : try UnitCostRow(row: row, startingAt: costAt).cost
         return DecideInput(sku: sku, listing: listing, cost: cost)
     }
 

@@ -58,19 +58,28 @@ struct SweepListingRow: Codable, LedgerRow {
 }
 
 extension SweepListingRow {
+    /// The columns in the order `init(row:startingAt:)` reads them.
+    static let columns = ["sweep_id", "marketplace", "sku", "listing_id", "title", "gtin", "asin", "condition", "price_micros",
+                          "currency", "quantity", "shipping_micros"]
+
     /// Reads go through here, column by column (see `Row.code`), never through `Codable`.
-    init(row: Row) throws {
-        sweepId = try row.decode(forColumn: "sweep_id")
-        marketplace = try Coded(row: row, "marketplace")
-        sku = try row.decode(forColumn: "sku")
-        listingId = try row.decode(forColumn: "listing_id")
-        title = try row.decode(forColumn: "title")
-        gtin = try row.decode(forColumn: "gtin")
-        asin = try row.decode(forColumn: "asin")
-        condition = try Coded(row: row, "condition")
-        priceMicros = try row.decode(forColumn: "price_micros")
-        currency = try CurrencyCode(row: row, "currency")
-        quantity = try row.decode(forColumn: "quantity")
-        shippingMicros = try row.decode(forColumn: "shipping_micros")
+    init(row: Row) throws { try self.init(RecordColumns(row: row, names: Self.columns, start: nil)) }
+
+    /// The `columns` at `index` onwards of a join's row (`RepricingStore.decideInputs`).
+    init(row: Row, startingAt index: Int) throws { try self.init(RecordColumns(row: row, names: Self.columns, start: index)) }
+
+    private init(_ c: RecordColumns) throws {
+        sweepId = try c.decode(0)
+        marketplace = Coded(try c.code(1))
+        sku = try c.decode(2)
+        listingId = try c.decode(3)
+        title = try c.decode(4)
+        gtin = try c.decode(5)
+        asin = try c.decode(6)
+        condition = Coded(try c.code(7))
+        priceMicros = try c.decode(8)
+        currency = CurrencyCode(try c.currency(9))
+        quantity = try c.decode(10)
+        shippingMicros = try c.decode(11)
     }
 }

@@ -27,12 +27,20 @@ struct UnitCostRow: Codable, LedgerRow {
     /// The columns by name, not through `Codable` (a sweep reads one row per listing, and
     /// `Codable`'s keyed containers cost several times the read). Text where a number is, or a
     /// NULL, is GRDB's error naming the column, as through `Codable`.
-    init(row: Row) throws {
-        sku = try row.decode(forColumn: "sku")
-        costMicros = try row.decode(forColumn: "cost_micros")
-        currency = try CurrencyCode(row: row, "currency")
-        source = try row.decode(forColumn: "source")
-        updatedAt = try row.decode(forColumn: "updated_at")
+    init(row: Row) throws { try self.init(RecordColumns(row: row, names: Self.columns, start: nil)) }
+
+    /// The columns in the order `init(row:startingAt:)` reads them.
+    static let columns = ["sku", "cost_micros", "currency", "source", "updated_at"]
+
+    /// The `columns` at `index` onwards of a join's row (`RepricingStore.decideInputs`).
+    init(row: Row, startingAt index: Int) throws { try self.init(RecordColumns(row: row, names: Self.columns, start: index)) }
+
+    private init(_ c: RecordColumns) throws {
+        sku = try c.decode(0)
+        costMicros = try c.decode(1)
+        currency = CurrencyCode(try c.currency(2))
+        source = try c.decode(3)
+        updatedAt = try c.decode(4)
     }
 
     var cost: Money { Money(micros: costMicros, currency: currency.currency) }
