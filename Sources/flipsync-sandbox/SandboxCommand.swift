@@ -26,7 +26,8 @@ struct SandboxCommand: AsyncParsableCommand {
             (Amazon 429 QuotaExceeded with x-amzn-RateLimit-Limit, eBay 429 errorId 2001, eBay
             days from midnight America/Los_Angeles); --limits generous (the default) limits
             nothing but the Shopify cost bucket. GET /_admin/limits shows them.
-            Stops on SIGINT or SIGTERM.
+            Stops on SIGINT or SIGTERM, and with --exit-with-parent when the process that
+            started it ends.
             """)
 
     @Option(help: "The loopback address to listen on: 127.x.x.x, ::1 or localhost; anything else is refused.")
@@ -50,17 +51,21 @@ struct SandboxCommand: AsyncParsableCommand {
     @Option(help: "generous (default: nothing throttled but Shopify's cost bucket) or production (real rates, bursts and daily quotas).")
     var limits = "generous"
 
+    @Flag(help: "Stop when the process that started this one ends (benchmarks and test harnesses pass it, so one killed by a signal leaves no sandbox behind).")
+    var exitWithParent = false
+
     func validate() throws {
         guard SandboxLimits(named: limits) != nil else { throw ValidationError("--limits must be generous or production, not \"\(limits)\"") }
         guard LoopbackHost.isLoopback(host: host) else {
             throw ValidationError("--host must be a loopback address (127.x.x.x, ::1 or localhost), not \"\(host)\": the sandbox accepts well-known development credentials")
         }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0…65535") }
-        guard (1...100_000).contains(listings) else { throw ValidationError("--listings must be 1…100000") }
+        guard (1...1_000_000).contains(listings) else { throw ValidationError("--listings must be 1…1000000") }
         guard (0...360_000).contains(ordersPerHour) else { throw ValidationError("--orders-per-hour must be 0…360000") }
     }
 
     func run() async throws {
+        if exitWithParent { ParentWatch.start() }
         var configuration = SandboxConfiguration(host: host, port: port, seed: seed, listings: listings, ordersPerHour: ordersPerHour)
         configuration.limits = SandboxLimits(named: limits) ?? .generous
         if let credentialsDirectory {
