@@ -59,6 +59,9 @@ enum SweepBench {
         let sandboxCPU: Double
         let peakKiB: Int64
         let rssAtStart: Int64
+        /// SQLite's own heap (page caches, statements, schema) at the start and at its peak, in bytes.
+        let sqliteAtStart: Int64
+        let sqlitePeak: Int64
         let sandboxPeakKiB: Int64
         let made: Int
         let counts: [String: Int]
@@ -172,7 +175,7 @@ enum SweepBench {
             }
             table.add(ResultRow(benchmark: "5 sweep", metric: "\(name): peak RSS of the sweep (bench process; sandbox separate)",
                                 value: "\(format(Double(outcome.peakKiB) / 1024, digits: 1)) MiB",
-                                reference: "\(format(Double(outcome.rssAtStart) / 1024, digits: 1)) MiB before; sandbox peak \(format(Double(outcome.sandboxPeakKiB) / 1024, digits: 1)) MiB",
+                                reference: "\(format(Double(outcome.rssAtStart) / 1024, digits: 1)) MiB before; of them SQLite's heap \(format(Double(outcome.sqliteAtStart) / 1_048_576, digits: 1)) MiB, at most \(format(Double(outcome.sqlitePeak) / 1_048_576, digits: 1)) MiB in the sweep; sandbox peak \(format(Double(outcome.sandboxPeakKiB) / 1024, digits: 1)) MiB",
                                 goal: "bounded, not O(listings × payload)", verdict: ""))
             let breakdown = outcome.counts.sorted { $0.key < $1.key }.map { "\($0.key) \(formatCount(Double($0.value)))" }.joined(separator: ", ")
             let waves = outcome.phases.map { "\($0.name) \(format($0.seconds, digits: 1)) s from \(format($0.from, digits: 1)) s (\($0.tasks) tasks)" }.joined(separator: ", ")
@@ -222,12 +225,15 @@ enum SweepBench {
         let countsBefore = try await admin.requestCounts()
         trimHeap()
         let rssAtStart = resetPeakRSS()
+        let sqliteAtStart = SQLiteHeap.used()
+        SQLiteHeap.resetHighwater()
         let cpuBefore = processCPUSeconds(), sandboxCPUBefore = sandbox.cpuSeconds()
         log("  [\(kind.rawValue)] sweeping \(label) (\(concurrency) in flight, \(latencyMilliseconds) ms per request)")
         let start = nowNanoseconds()
         let (run, status) = try await world.sweep()
         let wall = Double(nowNanoseconds() - start) / 1e9
         let peakKiB = procStatusValue("/proc/self/status", "VmHWM") ?? 0
+        let sqlitePeak = SQLiteHeap.highwater()
         let cpu = processCPUSeconds() - cpuBefore, sandboxCPU = sandbox.cpuSeconds() - sandboxCPUBefore
         await world.close()
         requests.finish()
@@ -242,7 +248,7 @@ enum SweepBench {
         let phases = try world.phases(runID: run.id)
         log("  [\(kind.rawValue)] \(format(wall, digits: 1)) s, CPU \(format(cpu, digits: 1)) s for \(made) requests; "
             + "peak RSS \(format(Double(peakKiB) / 1024, digits: 1)) MiB; at most \(world.gauge.highWater) tasks of a wave held at once")
-        return Outcome(kind: kind, wall: wall, cpu: cpu, sandboxCPU: sandboxCPU, peakKiB: peakKiB, rssAtStart: rssAtStart,
+        return Outcome(kind: kind, wall: wall, cpu: cpu, sandboxCPU: sandboxCPU, peakKiB: peakKiB, rssAtStart: rssAtStart, sqliteAtStart: sqliteAtStart, sqlitePeak: sqlitePeak,
                        sandboxPeakKiB: sandbox.peakKiB(), made: made, counts: counts, decisions: decisions.count, applied: applied,
                        phases: phases, summary: run.summary ?? "")
     }
@@ -262,6 +268,30 @@ enum SweepBench {
         typealias MallocTrim = @convention(c) (Int) -> Int32
         guard let symbol = dlsym(nil, "malloc_trim") else { return }
         _ = unsafeBitCast(symbol, to: MallocTrim.self)(0)
+    }
+
+    /// SQLite's own count of the heap it holds (`sqlite3_memory_used`, `sqlite3_memory_highwater`;
+    /// looked up by name, as `malloc_trim` is): how much of the process's RSS is the ledger's page
+    /// caches, bounded by `cache_size` per connection whatever the catalog's size.
+    enum SQLiteHeap {
+        typealias Used = @convention(c) () -> Int64
+        typealias Highwater = @convention(c) (Int32) -> Int64
+
+        static func used() -> Int64 {
+            guard let symbol = dlsym(nil, "sqlite3_memory_used") else { return 0 }
+            return unsafeBitCast(symbol, to: Used.self)()
+        }
+
+        static func highwater() -> Int64 {
+            guard let symbol = dlsym(nil, "sqlite3_memory_highwater") else { return 0 }
+            return unsafeBitCast(symbol, to: Highwater.self)(0)
+        }
+
+        /// From now on the high-water mark is what SQLite holds now.
+        static func resetHighwater() {
+            guard let symbol = dlsym(nil, "sqlite3_memory_highwater") else { return }
+            _ = unsafeBitCast(symbol, to: Highwater.self)(1)
+        }
     }
 
     /// Resets this process's peak RSS (`VmHWM`) to its current RSS, which it returns (KiB).
@@ -284,8 +314,9 @@ enum SweepBench {
 
     // MARK: The sandbox process
 
-    /// `flipsync-sandbox --listings N --port 0`, its output in a file; the port is read from its
-    /// "listening on" line. Stopped with SIGTERM (SIGKILL after 10 s).
+    /// `flipsync-sandbox --listings N --port 0 --exit-with-parent`, its output in a file; the port
+    /// is read from its "listening on" line. Stopped with SIGTERM (SIGKILL after 10 s), and by
+    /// itself when the bench ends any other way (killed by a signal).
     final class SandboxProcess {
         let process = Process()
         let baseURL: String
@@ -294,7 +325,7 @@ enum SweepBench {
             _ = FileManager.default.createFile(atPath: logPath, contents: nil)
             let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
             process.executableURL = URL(fileURLWithPath: binary)
-            process.arguments = ["--listings", String(listings), "--port", "0"]
+            process.arguments = ["--listings", String(listings), "--port", "0", "--exit-with-parent"]
             process.standardOutput = log
             process.standardError = log
             process.standardInput = FileHandle.nullDevice

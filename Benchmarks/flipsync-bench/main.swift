@@ -30,7 +30,7 @@ let usage = """
       --quick             shorter runs (lateness 10 s instead of the issue's 60 s, fewer iterations,
                           a sweep of 1,000 listings instead of the issue's 100,000)
       --only NAME         run only NAME (repeatable): schedule, lateness, idle, pool, ledger, footprint, sweep, toml, quota, cluster, cluster-sweep
-      --sweep-listings N  the sweep's listings (1…100000), whatever --quick says
+      --sweep-listings N  the sweep's listings (1…1000000), whatever --quick says
       --quota-listings N  the quota item's catalog (100…100000; 20000, or 2000 with --quick)
       --quota-nights N    the most nights the quota item runs eBay's sweep (1…30; 8)
       --quota-part P      only part P of the quota item (repeatable): ebay-capped, ebay-uncapped, ebay-naive, amazon, shopify
@@ -56,7 +56,7 @@ while let argument = arguments.next() {
         }
         only.append(name)
     case "--sweep-listings":
-        guard let text = arguments.next(), let count = Int(text), (1...100_000).contains(count) else {
+        guard let text = arguments.next(), let count = Int(text), (1...1_000_000).contains(count) else {
             FileHandle.standardError.write(Data((usage + "\n").utf8))
             exit(2)
         }
