@@ -320,13 +320,7 @@ public final class PostgresLedger: ResumableRunLedger, RunAdopting, LedgerProbe,
     }
 
     public func pruneRuns(createdBefore before: Int64, limit: Int) throws(LedgerError) -> Int {
-        try session.write(
-            """
-            DELETE FROM runs WHERE id IN (
-                SELECT id FROM runs WHERE created_at < $1 AND status NOT IN ('queued', 'running')
-                ORDER BY id LIMIT $2)
-            RETURNING id
-            """, [.integer(before), .integer(Int64(limit))]).count
+        try session.write(RunStore.pruneRunsSQL(parameter: { "$\($0)" }) + " RETURNING id", [.integer(before), .integer(Int64(limit))]).count
     }
 
     public func pruneSweepRows(limit: Int) throws(LedgerError) -> Int {

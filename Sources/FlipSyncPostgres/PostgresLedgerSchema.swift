@@ -618,6 +618,9 @@ public enum PostgresLedgerSchema {
             """,
             "CREATE INDEX decide_cut_by_task ON decide_cut (sweep_id, marketplace, task, sku)",
         ]),
+        ("m21-runs-resumes: runs found by the run they resume", [
+            "CREATE INDEX runs_resumes ON runs(resumes) WHERE resumes IS NOT NULL",
+        ]),
     ]
 
     /// Indexes only the PostgreSQL ledger has (name → table), and why: every other index is in

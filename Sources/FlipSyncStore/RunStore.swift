@@ -241,6 +241,12 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
         registerOfferChangeMigrations(&migrator)
         registerSearchSubjectMigrations(&migrator)
         registerDecideCutMigration(&migrator)
+        migrator.registerMigration("m21-runs-resumes: runs found by the run they resume") { db in
+            // `resumes` references `runs(id) ON DELETE SET NULL`: without an index every run the
+            // pruner deletes is a scan of `runs` (12 s for 500 of 300,000 runs; 2 ms with it),
+            // and `pruneRuns` walks chains by it.
+            try db.execute(sql: "CREATE INDEX runs_resumes ON runs(resumes) WHERE resumes IS NOT NULL")
+        }
         return migrator
     }
 
@@ -441,15 +447,32 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
 
     public func pruneRuns(createdBefore before: Int64, limit: Int) throws(LedgerError) -> Int {
         try write { db in
-            try db.execute(
-                sql: """
-                    DELETE FROM runs WHERE id IN (
-                        SELECT id FROM runs WHERE created_at < ? AND status NOT IN ('queued', 'running')
-                        ORDER BY id LIMIT ?)
-                    """,
-                arguments: [before, limit])
+            try db.execute(sql: RunStore.pruneRunsSQL(parameter: { "?\($0)" }), arguments: [before, limit])
             return db.changesCount
         }
+    }
+
+    /// The runs `pruneRuns` deletes, the same in both dialects but for how parameters are
+    /// written (1: created before, 2: the limit): finished runs created before the cutoff, the
+    /// oldest first, but for every run a kept run resumes, directly or along its chain (a kept
+    /// run: created since the cutoff, or queued or running). So a chain is pruned only once all
+    /// of it is old and finished, and a kept run never loses the first run of its sweep, nor,
+    /// through it, its sweep's snapshot and decisions (`pruneSweepRows`) — a resumed sweep still
+    /// running keeps its rows. The walk starts from the runs that resume another (the partial
+    /// index `runs_resumes`, m21), a few.
+    public static func pruneRunsSQL(parameter: (Int) -> String) -> String {
+        let (before, limit) = (parameter(1), parameter(2))
+        return """
+            WITH RECURSIVE kept_chain(id) AS (
+                SELECT resumes FROM runs WHERE resumes IS NOT NULL AND (created_at >= \(before) OR status IN ('queued', 'running'))
+                UNION
+                SELECT runs.resumes FROM runs JOIN kept_chain ON runs.id = kept_chain.id WHERE runs.resumes IS NOT NULL
+            )
+            DELETE FROM runs WHERE id IN (
+                SELECT id FROM runs WHERE created_at < \(before) AND status NOT IN ('queued', 'running')
+                    AND id NOT IN (SELECT id FROM kept_chain)
+                ORDER BY id LIMIT \(limit))
+            """
     }
 
     /// The tables holding a sweep's rows, keyed `(sweep_id, marketplace, sku)`, in the order

@@ -250,6 +250,37 @@ struct LedgerContractTests {
         #expect(try ledger.tasks(runID: ids[3]).count == 1)
     }
 
+    @Test("pruneRuns keeps every run a kept run resumes, along its chain (kept: created since the cutoff, or queued or running); a chain goes whole, in one call, once all of it is old and finished", arguments: StoreKind.available)
+    func pruneKeepsChains(kind: StoreKind) async throws {
+        let ledger = try await kind.makeLedger()
+        func run(_ at: Int64, _ status: RunStatus, resumes: Int64? = nil) throws -> Int64 {
+            try #require(try ledger.recordFire(job: "j\(at)", kind: "k", trigger: .schedule, requestedBy: nil, scheduledAt: at,
+                                               status: status, skipReason: nil, summary: nil, at: at, resumes: resumes)).id
+        }
+        // A chain of three, all old and finished; one whose last run is still running; one whose
+        // last run is newer than the cutoff; and an old run alone.
+        let a1 = try run(10, .interrupted), a2 = try run(20, .interrupted, resumes: a1), a3 = try run(30, .succeeded, resumes: a2)
+        let b1 = try run(40, .interrupted), b2 = try run(50, .interrupted, resumes: b1), b3 = try run(60, .running, resumes: b2)
+        let c1 = try run(70, .interrupted), c2 = try run(900, .succeeded, resumes: c1)
+        let alone = try run(80, .failed)
+        func left() throws -> Set<Int64> { Set(try ledger.recentRuns(job: nil, limit: 100).map(\.id)) }
+
+        #expect(try ledger.pruneRuns(createdBefore: 500, limit: 100) == 4)
+        #expect(try left() == [b1, b2, b3, c1, c2])
+        #expect(try ledger.run(id: b3)?.resumes == b2 && ledger.run(id: b2)?.resumes == b1 && ledger.run(id: c2)?.resumes == c1)
+        #expect(try [a1, a2, a3, alone].allSatisfy { try ledger.run(id: $0) == nil })
+
+        // The running run ends: its chain is all old and finished, and goes whole.
+        try ledger.finishRun(runID: b3, status: .succeeded, summary: nil, error: nil, spendMicros: 0, at: 100)
+        #expect(try ledger.pruneRuns(createdBefore: 500, limit: 100) == 3)
+        #expect(try left() == [c1, c2])
+        // With a limit smaller than a chain, the oldest go first, the rest at the next call.
+        #expect(try ledger.pruneRuns(createdBefore: 1_000, limit: 1) == 1)
+        #expect(try left() == [c2])
+        #expect(try ledger.pruneRuns(createdBefore: 1_000, limit: 1) == 1)
+        #expect(try left().isEmpty)
+    }
+
     @Test("recentRuns: newest first, filtered by job, at most `limit`", arguments: StoreKind.available)
     func recent(kind: StoreKind) async throws {
         let ledger = try await kind.makeLedger()

@@ -148,7 +148,7 @@ struct PostgresLedgerTests {
         }
         let sqliteNames = try sqliteMigrationNames(path)
         #expect(try ledger.appliedMigrations() == sqliteNames)
-        #expect(sqliteNames.count == 20)
+        #expect(sqliteNames.count == 21)
         // PostgreSQL's own functions (m18, m19): one round trip for a remembered search, and for a read's offers.
         for function in ["flipsync_remember_search", "flipsync_remember_offers"] {
             let functions = try ledger.session.query("SELECT count(*)::BIGINT FROM pg_proc WHERE proname = $1", [.text(function)])
@@ -167,7 +167,7 @@ struct PostgresLedgerTests {
         let ledger = try PostgresLedger(endpoint: endpoint, password: password)
         #expect(try ledger.appliedMigrations() == PostgresLedgerSchema.migrations.map(\.name))
         let rows = try ledger.session.query("SELECT count(*) FROM flipsync_ledger_migrations")
-        #expect(try rows[0].decode(Int64.self, at: 0) == 20)
+        #expect(try rows[0].decode(Int64.self, at: 0) == 21)
         #expect(try PostgresLedger.migrate(ledger.session).isEmpty)
     }
 
@@ -211,10 +211,10 @@ struct PostgresLedgerTests {
         let last = try #require(PostgresLedgerSchema.migrations.last?.name)
         try observer.query("DELETE FROM flipsync_ledger_migrations WHERE identifier = $1", [.text(last)])
         let older = #expect(throws: LedgerError.self) { _ = try PostgresLedger(endpoint: endpoint, password: password, readOnly: true) }
-        #expect("\(older.map { "\($0)" } ?? "")".contains("the ledger has 19 of this FlipSync's 20 schema steps (missing \(last))"),
+        #expect("\(older.map { "\($0)" } ?? "")".contains("the ledger has 20 of this FlipSync's 21 schema steps (missing \(last))"),
                 "\(String(describing: older))")
         let count = try observer.query("SELECT count(*)::BIGINT FROM flipsync_ledger_migrations")[0].decode(Int64.self, at: 0)
-        #expect(count == 19)
+        #expect(count == 20)
     }
 
     @Test("a statement with no answer within the deadline fails naming it; a connection the server killed is replaced at the next call")

@@ -732,16 +732,21 @@ struct RepricingLedgerContractTests {
             #expect(try stores.ledger.decisionCount(sweep: sweep) == (sweep == middle ? 5 : 4))
         }
 
-        // The middle sweep's first run goes while its resume stays: pruning the first run
-        // cleared the resume's link to it, so nothing reaches the sweep and its rows go too.
-        #expect(try stores.runs.pruneRuns(createdBefore: 3, limit: 10) == 1)
-        #expect(try stores.runs.run(id: resume)?.resumes == nil)
+        // The middle sweep's first run is old, but its resume is not: the first run stays, and
+        // with it the sweep's rows, while the resume is kept.
+        #expect(try stores.runs.pruneRuns(createdBefore: 3, limit: 10) == 0)
+        #expect(try stores.runs.run(id: resume)?.resumes == middle)
+        #expect(try stores.runs.pruneSweepRows(limit: 1_000) == 0)
+        #expect(try stores.ledger.decisionCount(sweep: middle) == 5)
+
+        // Once the resume is old too, the chain goes whole, and nothing reaches the sweep.
+        #expect(try stores.runs.pruneRuns(createdBefore: 5_001, limit: 10) == 2)
         #expect(try stores.runs.pruneSweepRows(limit: 1_000) == 10)
         #expect(try stores.ledger.decisionCount(sweep: middle) == 0)
         #expect(try stores.ledger.decisionCount(sweep: new) == 4)
 
         // With no run left at all, nothing is reachable: every sweep's rows go.
-        #expect(try stores.runs.pruneRuns(createdBefore: 10_000, limit: 10) == 2)
+        #expect(try stores.runs.pruneRuns(createdBefore: 10_000, limit: 10) == 1)
         #expect(try stores.runs.pruneSweepRows(limit: 1_000) == 8)
         #expect(try stores.ledger.sweepListings(sweep: new, marketplace: .ebay).isEmpty)
     }

@@ -519,6 +519,7 @@ COMMIT;
             "m18-remember-search: a search and its ids remembered in one call",
             "m19-remember-offers: a read's offers remembered in one call",
             "m20-decide-cut: a sweep's decide wave cut into tasks in the ledger",
+            "m21-runs-resumes: runs found by the run they resume",
         ])
         #expect(RunStore.formerMigrationNames.map(\.formerly) == Self.todaysNames)
     }
@@ -537,15 +538,16 @@ COMMIT;
         #expect(try Self.identifiers(path) == RunStore.migrator.migrations)
         // Nothing ran again: the schema is byte for byte the one today's code made, but for the
         // steps added since (m15-run-node: `runs.node`; m16-offer-changes: its table; m17-search-subjects
-        // changes nothing in SQLite; m20-decide-cut: its table and index).
+        // changes nothing in SQLite; m20-decide-cut: its table and index; m21-runs-resumes: its index).
         let migrated = try Self.schema(path)
         let added = { (entry: String) in
-            ["table runs:", "table listing_offer_changes:", "table decide_cut:", "index decide_cut_by_task:"].contains { entry.hasPrefix($0) }
+            ["table runs:", "table listing_offer_changes:", "table decide_cut:", "index decide_cut_by_task:", "index runs_resumes:"].contains { entry.hasPrefix($0) }
         }
         #expect(migrated.filter { !added($0) } == before.filter { !added($0) })
         #expect(migrated.first { $0.hasPrefix("table runs:") }?.contains("node TEXT") == true)
         #expect(migrated.contains { $0.hasPrefix("table listing_offer_changes:") } && !before.contains { $0.hasPrefix("table listing_offer_changes:") })
         #expect(migrated.contains { $0.hasPrefix("table decide_cut:") } && !before.contains { $0.hasPrefix("table decide_cut:") })
+        #expect(migrated.contains { $0.hasPrefix("index runs_resumes:") } && !before.contains { $0.hasPrefix("index runs_resumes:") })
 
         let runs = try store.recentRuns(job: nil, limit: 10)
         #expect(runs.map(\.id) == [2, 1])
