@@ -7,13 +7,13 @@ import Glibc
 /// test harness killed by a signal leaves no sandbox behind.
 ///
 /// A thread waits in `poll` on a pidfd of the parent (Linux 5.3+), readable once the parent has
-/// exited: no wake-ups meanwhile. Where `pidfd_open` is refused, the thread checks the parent's
-/// pid once a second instead (an orphan is re-parented, so its parent pid changes). A parent
-/// already gone when the watch starts (re-parented to pid 1) ends the process at once.
+/// exited: no wake-ups meanwhile. Where `pidfd_open` is refused (or `poll` fails), the thread
+/// checks the parent's pid once a second instead: an orphan is re-parented, so its parent pid
+/// changes, and the kernel re-parents before it marks the pidfd readable. The parent is the one
+/// at start-up, whatever its pid (a harness may be pid 1 in a container).
 enum ParentWatch {
     static func start() {
         let parent = getppid()
-        guard parent > 1 else { stop(parent) }
         let thread = Thread {
             let fd = pidfdOpen(parent)
             // Still our parent once its pidfd is open: the pidfd is of the live parent, not of a
@@ -21,9 +21,8 @@ enum ParentWatch {
             if fd >= 0, getppid() == parent {
                 var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
                 while poll(&entry, 1, -1) < 0, errno == EINTR {}
-            } else {
-                while getppid() == parent { sleep(1) }
             }
+            while getppid() == parent { sleep(1) }
             stop(parent)
         }
         thread.name = "parent-watch"
