@@ -19,7 +19,7 @@ enum StoreKind: String, CustomTestStringConvertible, Sendable {
     func makeLedger() async throws -> any RunLedger & LedgerProbe {
         switch self {
         case .sqlite:
-            let path = FileManager.default.temporaryDirectory.appendingPathComponent("ledger-\(UUID().uuidString).sqlite").path
+            let path = TestScratch.file("ledger.sqlite")
             return try RunStore(path: path)
         case .postgres:
             let server = try server()

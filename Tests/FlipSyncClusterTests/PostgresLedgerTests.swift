@@ -22,7 +22,7 @@ private struct TableShape: Equatable, CustomStringConvertible {
 }
 
 private func temporarySQLite() -> String {
-    FileManager.default.temporaryDirectory.appendingPathComponent("ledger-\(UUID().uuidString).sqlite").path
+    TestScratch.file("ledger.sqlite")
 }
 
 private func sqliteShapes(_ path: String) throws -> [String: TableShape] {

@@ -1,6 +1,7 @@
 import FlipSyncCore
 @testable import FlipSyncPostgres
 import FlipSyncStore
+import FlipSyncTestKit
 import Foundation
 import GRDB
 import PostgresNIO
@@ -21,7 +22,7 @@ extension StoreKind {
     fileprivate func makeRepricingStores() async throws -> RepricingStores {
         switch self {
         case .sqlite:
-            let path = FileManager.default.temporaryDirectory.appendingPathComponent("repricing-\(UUID().uuidString).sqlite").path
+            let path = TestScratch.file("repricing.sqlite")
             let store = try RunStore(path: path)
             return RepricingStores(runs: store, ledger: store, execute: { sql in
                 try ledgerConnection(path).write { db in try db.execute(sql: sql) }

@@ -10,9 +10,7 @@ import FlipSyncTestKit
 @Suite("Ledger records: a bad row is an error", .timeLimit(.minutes(2)))
 struct LedgerRecordTests {
     static func ledger() throws -> (String, RunStore) {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("flipsync-records-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let path = dir.appendingPathComponent("ledger.sqlite").path
+        let path = TestScratch.file("ledger.sqlite")
         let store = try RunStore(path: path)
         try MigrationNamesTests.corrupt(path, """
             INSERT INTO runs (id, job, kind, trigger, created_at, status) VALUES (1, 'sweep', 'repricing-sweep', 'manual', 1000, 'succeeded');

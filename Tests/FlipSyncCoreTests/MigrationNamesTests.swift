@@ -1,4 +1,5 @@
 import Foundation
+import FlipSyncTestKit
 import GRDB
 import Testing
 @testable import FlipSyncCore
@@ -478,9 +479,7 @@ COMMIT;
 """#
 
     static func scratch(_ name: String) -> String {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("flipsync-mnames-\(UUID().uuidString)")
-        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        return dir.appendingPathComponent(name).path
+        TestScratch.directory("mnames") + "/" + name
     }
 
     /// A ledger file as today's code left it.

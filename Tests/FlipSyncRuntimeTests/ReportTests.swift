@@ -45,7 +45,7 @@ enum Chromium {
 
     static func arguments(_ extra: [String], _ file: String) -> [String] {
         ["90", program!, "--headless", "--disable-gpu", "--no-sandbox", "--hide-scrollbars",
-         "--user-data-dir=\(NSTemporaryDirectory())flipsync-chromium-\(UInt64.random(in: 0...UInt64.max))"] + extra + ["file://" + file]
+         "--user-data-dir=\(TestScratch.directory("chromium"))"] + extra + ["file://" + file]
     }
 
     /// A screenshot of `file` at 1200×1600 in `png`; returns the PNG's bytes.

@@ -1,5 +1,6 @@
 import FlipSyncCore
 import FlipSyncStore
+import FlipSyncTestKit
 import Foundation
 import Synchronization
 import Testing
@@ -28,8 +29,7 @@ private final class CountingMemory: CompetitorMemory, Sendable {
 struct PlanningSearchMemoTests {
     @Test("the same question twice is read once; another question, another marketplace, or a write in between read again, and the answer is the ledger's")
     func answersTheRepeatOnly() async throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("memo-\(UUID().uuidString).sqlite").path
-        defer { try? FileManager.default.removeItem(atPath: path) }
+        let path = TestScratch.file("memo.sqlite")
         let store = try RunStore(path: path)
         try await store.rememberSearch(marketplace: .ebay, key: "0123|1000", RememberedSearch(itemIDs: ["a", "b"], searchedAt: 10))
         try await store.rememberSearch(marketplace: .ebay, key: "0456|1000", RememberedSearch(itemIDs: ["c"], searchedAt: 11))

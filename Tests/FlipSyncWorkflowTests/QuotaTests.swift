@@ -57,9 +57,7 @@ struct QuotaTests {
     static let browse = QuotaKey(provider: "ebay", api: "browse")
 
     static func store() throws -> RunStore {
-        let directory = NSTemporaryDirectory() + "flipsync-quota-\(UInt64.random(in: 0...UInt64.max))"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        return try RunStore(path: directory + "/flipsync.sqlite")
+        try RunStore(path: TestScratch.directory("quota") + "/flipsync.sqlite")
     }
 
     static func at(_ year: Int, _ month: Int, _ day: Int, _ hour: Int, _ minute: Int = 0) -> Timestamp {
