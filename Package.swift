@@ -61,6 +61,7 @@ let package = Package(
         // of an SQLite ledger into PostgreSQL (`flipsyncctl migrate-store`).
         .target(name: "FlipSyncPostgres", dependencies: [
             "FlipSyncCore",
+            "FlipSyncCluster",
             "FlipSyncStore",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "PostgresNIO", package: "postgres-nio"),

@@ -4,17 +4,33 @@ import PostgresNIO
 import ServiceLifecycle
 import Synchronization
 
+extension ClusterEndpoint.TLSMode {
+    /// This mode for a `PostgresClient`: `prefer` and `require` with NIOSSL's client defaults
+    /// (the system's trust roots, the certificate and host name verified). The one place the
+    /// mode becomes a TLS configuration, for the cluster's connections and the PostgreSQL ledger's.
+    public var clientTLS: PostgresClient.Configuration.TLS {
+        switch self {
+        case .disable: return .disable
+        case .prefer: return .prefer(.makeClientConfiguration())
+        case .require: return .require(.makeClientConfiguration())
+        }
+    }
+
+    /// This mode for one `PostgresConnection`: the same configuration in an SSL context of its own.
+    public func connectionTLS() throws -> PostgresConnection.Configuration.TLS {
+        switch self {
+        case .disable: return .disable
+        case .prefer: return .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        case .require: return .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        }
+    }
+}
+
 extension ClusterEndpoint {
     /// The client configuration for this endpoint, with the password from the credential.
     public func clientConfiguration(password: String) -> PostgresClient.Configuration {
-        let tlsMode: PostgresClient.Configuration.TLS
-        switch tls {
-        case .disable: tlsMode = .disable
-        case .prefer: tlsMode = .prefer(.makeClientConfiguration())
-        case .require: tlsMode = .require(.makeClientConfiguration())
-        }
         var configuration = PostgresClient.Configuration(host: host, port: port, username: user, password: password,
-                                                         database: database, tls: tlsMode)
+                                                         database: database, tls: tls.clientTLS)
         configuration.options.connectTimeout = .seconds(5)
         configuration.options.maximumConnections = 4
         return configuration
@@ -24,14 +40,8 @@ extension ClusterEndpoint {
 extension ClusterEndpoint {
     /// One connection's configuration for this endpoint (``ClusterTaskListener``'s own).
     public func connectionConfiguration(password: String) throws -> PostgresConnection.Configuration {
-        let tlsMode: PostgresConnection.Configuration.TLS
-        switch tls {
-        case .disable: tlsMode = .disable
-        case .prefer: tlsMode = .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
-        case .require: tlsMode = .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
-        }
         var configuration = PostgresConnection.Configuration(host: host, port: port, username: user, password: password,
-                                                             database: database, tls: tlsMode)
+                                                             database: database, tls: try tls.connectionTLS())
         configuration.options.connectTimeout = .seconds(5)
         return configuration
     }

@@ -1,4 +1,5 @@
 import Dispatch
+import FlipSyncCluster
 import FlipSyncCore
 import Logging
 import NIOConcurrencyHelpers
@@ -61,21 +62,15 @@ public final class PostgresSession: @unchecked Sendable {
                 logger: Logger = Logger(label: "flipsync.ledger", factory: { _ in SwiftLogNoOpLogHandler() })) throws {
         self.endpoint = endpoint
         self.timeout = timeout
-        let tls: PostgresConnection.Configuration.TLS
-        switch endpoint.tls {
-        case .disable: tls = .disable
-        case .prefer: tls = .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
-        case .require: tls = .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
-        }
         var configuration = PostgresConnection.Configuration(host: endpoint.host, port: endpoint.port, username: endpoint.user,
-                                                             password: password, database: endpoint.database, tls: tls)
+                                                             password: password, database: endpoint.database, tls: try endpoint.tls.connectionTLS())
         configuration.options.connectTimeout = .milliseconds(Int64(timeout * 1000))
         // The server gives up on a statement when this side does: without it, a statement the
         // caller stopped waiting for (its connection dropped) would run on, holding its locks.
         configuration.options.additionalStartupParameters = [("statement_timeout", "\(max(1, Int64(timeout * 1000)))")]
         if readOnly { configuration.options.additionalStartupParameters.append(("default_transaction_read_only", "on")) }
         var client = PostgresClient.Configuration(host: endpoint.host, port: endpoint.port, username: endpoint.user, password: password,
-                                                  database: endpoint.database, tls: Self.clientTLS(endpoint.tls))
+                                                  database: endpoint.database, tls: endpoint.tls.clientTLS)
         client.options.connectTimeout = .milliseconds(Int64(timeout * 1000))
         client.options.maximumConnections = max(1, connections)
         client.options.additionalStartupParameters = configuration.options.additionalStartupParameters
@@ -119,14 +114,6 @@ public final class PostgresSession: @unchecked Sendable {
         // All busy: wait for one, spreading the waiters.
         let lane = lanes[Int.random(in: 0..<lanes.count)]
         return try lane.locked { () throws(E) -> T in try body(lane) }
-    }
-
-    private static func clientTLS(_ tls: ClusterEndpoint.TLSMode) -> PostgresClient.Configuration.TLS {
-        switch tls {
-        case .disable: return .disable
-        case .prefer: return .prefer(.makeClientConfiguration())
-        case .require: return .require(.makeClientConfiguration())
-        }
     }
 
     /// Runs one statement from async code; its rows. Outside a transaction it goes through the
