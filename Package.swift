@@ -117,7 +117,7 @@ let package = Package(
                                                         .product(name: "UnixSignals", package: "swift-service-lifecycle")]),
         // Helpers for tests (and the bench): a clock tests move by hand, a NOTIFY_SOCKET listener, the
         // sandbox's [marketplaces.*] config text.
-        .target(name: "FlipSyncTestKit", dependencies: ["FlipSyncCore"]),
+        .target(name: "FlipSyncTestKit", dependencies: ["FlipSyncCore", .product(name: "GRDB", package: "GRDB.swift")]),
         .executableTarget(
             name: "flipsyncctl",
             dependencies: [

@@ -176,11 +176,3 @@ func everySecondJob(_ name: String, _ extra: String = "") -> String {
     """
 }
 
-/// A connection of the test's own to a SQLite ledger file. It waits (up to 10 s) for a lock
-/// rather than failing at once: a store just released may still be closing its pool, and the
-/// last connection to close checkpoints the WAL under an exclusive lock.
-func ledgerConnection(_ path: String) throws -> DatabaseQueue {
-    var config = Configuration()
-    config.busyMode = .timeout(10)
-    return try DatabaseQueue(path: path, configuration: config)
-}

@@ -3,6 +3,7 @@ import GRDB
 import Testing
 @testable import FlipSyncCore
 @testable import FlipSyncStore
+import FlipSyncTestKit
 
 /// One decision type from the repricer to the ledger, `show --json` and the circuit breaker.
 @Suite("Pricing decisions in the ledger", .timeLimit(.minutes(2)))

@@ -3,6 +3,7 @@ import GRDB
 import Testing
 @testable import FlipSyncCore
 @testable import FlipSyncStore
+import FlipSyncTestKit
 
 /// The sweep's per-task ledger reads and writes go through statements prepared once per
 /// connection (`Database.cachedStatement`): a reused statement must bind each call's own

@@ -3,6 +3,7 @@ import GRDB
 import Testing
 @testable import FlipSyncCore
 @testable import FlipSyncStore
+import FlipSyncTestKit
 
 /// Every table the store reads is read through a record: one corrupted
 /// row per table makes its read throw an error naming the table and the row's key, never a

@@ -2,6 +2,7 @@ import GRDB
 import Testing
 @testable import FlipSyncCore
 @testable import FlipSyncStore
+import FlipSyncTestKit
 
 /// Task inputs and results are the workflows' own `Codable` values, kept as JSON; a ledger
 /// written before inputs were recorded (string inputs, hand-written result JSON) keeps working.
