@@ -14,14 +14,14 @@ struct LocalSandbox {
         var description: String
     }
 
-    static func start(config: FlipSyncConfig, logger: Logger) async throws -> LocalSandbox {
+    static func start(config: FlipSyncConfig, seed: UInt64 = 1, listings: Int = 200, logger: Logger) async throws -> LocalSandbox {
         var urls = config.marketplaces.values.map(\.baseURL) + config.carriers.values.map(\.baseURL) + config.llm.values.map(\.baseURL)
         urls += config.marketplaces.values.compactMap(\.tokenURL)
         let addresses = Set(urls.compactMap(Self.loopbackAddress))
         guard addresses.count == 1, let address = addresses.first, urls.allSatisfy({ Self.loopbackAddress($0) != nil }) else {
             throw Refused(description: "--sandbox needs every base_url in \(config.file) on one loopback address and port (the sandbox's), e.g. http://127.0.0.1:8780/ebay")
         }
-        let server = try await SandboxServer.start(SandboxConfiguration(host: address.host, port: address.port), logger: logger)
+        let server = try await SandboxServer.start(SandboxConfiguration(host: address.host, port: address.port, seed: seed, listings: listings), logger: logger)
         let values = server.developmentCredentials(for: config)
         let known = values
         return LocalSandbox(server: server, secret: { name in

@@ -46,11 +46,19 @@ struct RunCommand: AsyncParsableCommand {
         """)
     var sandbox = false
 
+    @Option(name: .long, help: "With --sandbox: the seed of the sandbox's generated catalog (as flipsync-sandbox --seed).")
+    var sandboxSeed: UInt64?
+
+    @Option(name: .long, help: "With --sandbox: how many of our listings the sandbox generates, 1 to 1000000 (as flipsync-sandbox --listings).")
+    var sandboxListings: Int?
+
     @Flag(name: .long, help: "With --local and [daemon] cluster: run here anyway, without the job's cluster-wide run lease.")
     var outsideCluster = false
 
     func validate() throws {
         if sandbox && !local { throw ValidationError("--sandbox works with --local only (the daemon talks to the endpoints its config names)") }
+        if (sandboxSeed != nil || sandboxListings != nil) && !sandbox { throw ValidationError("--sandbox-seed and --sandbox-listings work with --sandbox only") }
+        if let listings = sandboxListings, !(1...1_000_000).contains(listings) { throw ValidationError("--sandbox-listings must be 1…1000000") }
         if outsideCluster && !local { throw ValidationError("--outside-cluster works with --local only") }
     }
 
@@ -98,7 +106,7 @@ struct RunCommand: AsyncParsableCommand {
         var local: LocalSandbox?
         if sandbox {
             do {
-                local = try await LocalSandbox.start(config: config, logger: logger)
+                local = try await LocalSandbox.start(config: config, seed: sandboxSeed ?? 1, listings: sandboxListings ?? 200, logger: logger)
                 print("sandbox marketplace serving on \(local!.server.baseURL)")
             } catch {
                 printError("flipsyncctl: \(error)")
