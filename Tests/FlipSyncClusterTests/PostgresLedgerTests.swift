@@ -547,16 +547,6 @@ struct PostgresLedgerTests {
 
 /// Runs the built flipsyncctl; its exit status, stdout and stderr (the cluster suites share it).
 func flipsyncctl(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String, error: String) {
-    let process = Process()
-    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-    process.executableURL = URL(fileURLWithPath: repositoryRoot + "/.build/debug/flipsyncctl")
-    process.arguments = arguments
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    let output = out.fileHandleForReading.readDataToEndOfFile()
-    let error = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: output, as: UTF8.self), String(decoding: error, as: UTF8.self))
+    let run = try runProgram(repositoryRoot + "/.build/debug/flipsyncctl", arguments, environment: environment)
+    return (run.status, run.stdout, run.stderr)
 }

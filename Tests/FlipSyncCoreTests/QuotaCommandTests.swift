@@ -1,5 +1,6 @@
 import FlipSyncCore
 import FlipSyncStore
+import FlipSyncTestKit
 import Foundation
 import Synchronization
 import Testing
@@ -11,19 +12,7 @@ private let flipsyncctlPath = URL(fileURLWithPath: #filePath)
 @Suite("flipsyncctl quota on a real ledger", .timeLimit(.minutes(1)))
 struct QuotaCommandTests {
     /// Runs flipsyncctl; exit status, stdout, stderr.
-    private func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: flipsyncctlPath)
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
-    }
+    private func run(_ arguments: [String]) throws -> ProgramRun { try runProgram(flipsyncctlPath, arguments) }
 
     @Test("a quota row that does not decode is an error (exit 1, the file, table and row named), never \"no calls counted\"")
     func corruptRowIsAnError() throws {

@@ -10,19 +10,7 @@ private let flipsyncctlPath = packageRoot + "/.build/debug/flipsyncctl"
 /// sandbox's catalog chosen on the command line (what `scripts/pricing-oracle` sweeps).
 @Suite("flipsyncctl run --sandbox-seed and --sandbox-listings", .timeLimit(.minutes(3)))
 struct RunSandboxOptionsTests {
-    private func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: flipsyncctlPath)
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
-    }
+    private func run(_ arguments: [String]) throws -> ProgramRun { try runProgram(flipsyncctlPath, arguments) }
 
     /// The shipped config in a scratch directory, its ledger there too, and one small dry-run sweep job.
     private func scratchConfig() throws -> String {

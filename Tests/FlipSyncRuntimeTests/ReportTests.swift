@@ -21,18 +21,7 @@ private let outputDirectory: String = {
     return directory
 }()
 
-private func run(_ program: String, _ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: program)
-    process.arguments = arguments
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    let stdout = out.fileHandleForReading.readDataToEndOfFile(), stderr = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
-}
+private func run(_ program: String, _ arguments: [String]) throws -> ProgramRun { try runProgram(program, arguments) }
 
 /// Headless Chromium (Debian's `chromium`, installed by scripts/setup). Absent, the test fails,
 /// unless FLIPSYNC_NO_CHROMIUM=1 says explicitly to skip the browser checks.
