@@ -407,10 +407,9 @@ enum SweepBench {
             return try JSONDecoder().decode(State.self, from: Data(try await get("/_admin/state"))).requests
         }
 
-        /// What each eBay listing cost us, as the sandbox generated it.
-        /// Every listing's unit cost, read 5,000 listings at a time: the harness's setup stays
-        /// small, so the RSS the sweep starts from is about the same at 10,000 and 100,000 listings.
-        /// Every listing's unit cost, `body` called with each page's (5,000 listings, by SKU).
+        /// What each eBay listing cost us, as the sandbox generated it: `body` is called with each
+        /// page's unit costs (5,000 listings, by SKU), so the harness never holds the catalog's and
+        /// the RSS the sweep starts from is about the same at 10,000 and 100,000 listings.
         func forEachCostPage(_ body: ([String: Money]) throws -> Void) async throws {
             var offset = 0
             while true {
