@@ -1,3 +1,4 @@
+import FlipSyncTestKit
 import Foundation
 import Testing
 
@@ -6,7 +7,7 @@ import Testing
 /// in that row (by its short name, Core for FlipSyncCore, or in full).
 @Suite("README's architecture table names every import", .timeLimit(.minutes(1)))
 struct ArchitectureTableTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let root = URL(fileURLWithPath: packageRoot)
 
     /// The toolchain's own modules, which any module may import.
     static let toolchain: Set<String> = ["Foundation", "FoundationEssentials", "Dispatch", "Synchronization", "Glibc", "Musl", "Darwin",

@@ -2,8 +2,7 @@ import FlipSyncTestKit
 import Foundation
 import Testing
 
-/// The package's root and the built flipsyncctl (`.build/debug/flipsyncctl`), from this file's path.
-private let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+/// The built flipsyncctl.
 private let flipsyncctlPath = packageRoot + "/.build/debug/flipsyncctl"
 
 /// `flipsyncctl run JOB --local --sandbox --sandbox-seed N --sandbox-listings N`: the in-process

@@ -1,5 +1,6 @@
 import FlipSyncCore
 @testable import FlipSyncMarketplaces
+import FlipSyncTestKit
 import Foundation
 import Testing
 
@@ -7,8 +8,7 @@ import Testing
 /// `ConditionEnum` and `conditionId` in the row of the condition it is, and nothing else.
 @Suite("README's eBay condition table is the one the clients use", .timeLimit(.minutes(1)))
 struct EbayConditionTableTests {
-    static let readme = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("README.md")
+    static let readme = URL(fileURLWithPath: packageRoot).appendingPathComponent("README.md")
 
     /// condition → (ConditionEnum values, conditionIds), from README's table.
     static func readmeTable() throws -> [ItemCondition: (enums: Set<String>, ids: Set<Int>)] {
