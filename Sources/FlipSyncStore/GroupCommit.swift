@@ -137,7 +137,7 @@ final class GroupCommit: Sendable {
                 var values: [any Sendable] = []
                 values.reserveCapacity(batch.count)
                 var failure: (any Error)?
-                try db.inTransaction {
+                try Self.transaction(db) {
                     var next = 0
                     while next < batch.count {
                         do {
@@ -146,11 +146,13 @@ final class GroupCommit: Sendable {
                             while end < batch.count, batch[end].task != nil { end += 1 }
                             if end - next > 1 {
                                 try RunStore.upsert(batch[next..<end].map { $0.task! }, db)
+                                try Self.checkStillInTransaction(db)
                                 values.append(contentsOf: repeatElement(() as any Sendable, count: end - next))
                                 next = end
                                 continue
                             }
                             values.append(try batch[next].work(db))
+                            try Self.checkStillInTransaction(db)
                             next += 1
                         } catch {
                             failure = error
@@ -168,6 +170,35 @@ final class GroupCommit: Sendable {
         } catch {
             return Array(repeating: .failure(error), count: batch.count)
         }
+    }
+
+    /// `body` in one IMMEDIATE transaction, as GRDB's `Database.inTransaction` runs it: rolled
+    /// back when `body` throws or answers `.rollback`, or when the commit fails, and the first
+    /// error is thrown. Its BEGIN and COMMIT are prepared once per connection (GRDB's prepares
+    /// them again for every transaction: two parses per commit, see BENCHMARKS.md). GRDB's block
+    /// also refuses statements once SQLite has rolled the transaction back by itself (a full
+    /// disk, an I/O error); here the drainer checks that after each write instead
+    /// (`checkStillInTransaction`), and the COMMIT of a transaction that is gone fails.
+    static func transaction(_ db: Database, _ body: () throws -> Database.TransactionCompletion) throws {
+        try db.cachedStatement(sql: "BEGIN IMMEDIATE TRANSACTION").execute()
+        var firstError: (any Error)?
+        do {
+            if try body() == .commit {
+                try checkStillInTransaction(db)
+                try db.cachedStatement(sql: "COMMIT TRANSACTION").execute()
+                return
+            }
+        } catch {
+            firstError = error
+        }
+        do { try db.rollback() } catch { firstError = firstError ?? error }
+        if let firstError { throw firstError }
+    }
+
+    /// Throws SQLITE_ABORT when SQLite has left the transaction (rolled it back after an error
+    /// a write did not pass on): the writes after it would otherwise each commit on their own.
+    static func checkStillInTransaction(_ db: Database) throws {
+        guard db.isInsideTransaction else { throw DatabaseError(resultCode: .SQLITE_ABORT, message: "Transaction was aborted") }
     }
 
     /// `batch` in one transaction, each write in its own savepoint.

@@ -83,9 +83,9 @@ extension RunStore: OfferMemory {
         guard !skus.isEmpty else { return }
         try write { db in
             for sku in skus {
-                try db.execute(sql: "DELETE FROM listing_offers WHERE marketplace = ? AND sku = ?", arguments: [marketplace.rawValue, sku])
-                try db.execute(sql: "INSERT OR REPLACE INTO listing_offer_changes (marketplace, sku, sent_at, settled_at) VALUES (?, ?, ?, NULL)",
-                               arguments: [marketplace.rawValue, sku, sentAt])
+                try db.cachedStatement(sql: "DELETE FROM listing_offers WHERE marketplace = ? AND sku = ?").execute(arguments: [marketplace.rawValue, sku])
+                try db.cachedStatement(sql: "INSERT OR REPLACE INTO listing_offer_changes (marketplace, sku, sent_at, settled_at) VALUES (?, ?, ?, NULL)")
+                    .execute(arguments: [marketplace.rawValue, sku, sentAt])
             }
         }
     }
@@ -94,8 +94,8 @@ extension RunStore: OfferMemory {
         guard !skus.isEmpty || !offers.isEmpty else { return }
         try write { db in
             for sku in skus {
-                try db.execute(sql: "UPDATE listing_offer_changes SET settled_at = ? WHERE marketplace = ? AND sku = ?",
-                               arguments: [at, marketplace.rawValue, sku])
+                try db.cachedStatement(sql: "UPDATE listing_offer_changes SET settled_at = ? WHERE marketplace = ? AND sku = ?")
+                    .execute(arguments: [at, marketplace.rawValue, sku])
             }
             for o in offers { try Self.replaceOffer(o, marketplace: marketplace, db) }
         }

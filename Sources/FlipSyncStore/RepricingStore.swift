@@ -181,12 +181,11 @@ extension RunStore: RepricingLedger {
     public func saveUnitCosts(_ costs: [String: Money], source: String, at: Int64) throws {
         try write { db in
             for (sku, cost) in costs {
-                try db.execute(literal: """
-                    INSERT INTO unit_costs (sku, cost_micros, currency, source, updated_at)
-                    VALUES (\(sku), \(cost.micros), \(cost.currency.code), \(source), \(at))
+                try db.cachedStatement(sql: """
+                    INSERT INTO unit_costs (sku, cost_micros, currency, source, updated_at) VALUES (?, ?, ?, ?, ?)
                     ON CONFLICT (sku) DO UPDATE SET cost_micros = excluded.cost_micros, currency = excluded.currency,
                         source = excluded.source, updated_at = excluded.updated_at
-                    """)
+                    """).execute(arguments: [sku, cost.micros, cost.currency.code, source, at])
             }
         }
     }
@@ -206,19 +205,23 @@ extension RunStore: RepricingLedger {
     }
 
     /// One statement: the SKUs in the order asked (a JSON array walked by `json_each`, the outer
-    /// loop), each joined to its snapshot row and unit cost by their primary keys, each record's
-    /// columns read by position (`SweepListingRow.init(row:startingAt:)`,
+    /// loop; one SKU is bound as it is), each joined to its snapshot row and unit cost by their
+    /// primary keys, each record's columns read by position (`SweepListingRow.init(row:startingAt:)`,
     /// `UnitCostRow.init(row:startingAt:)`, the same code as their reads by name). The decide
-    /// wave's cut reads 1,000 SKUs a page this way (it was two point reads a SKU). A row that does
-    /// not decode is read again by name, which throws the error naming its table and key.
+    /// wave's cut reads 1,000 SKUs a page this way (it was two point reads a SKU), and each decide
+    /// task its own listings. One statement sees one state of the ledger, so it runs without the
+    /// read transaction GRDB wraps a read in (`readStatement`). A row that does not decode is read
+    /// again by name, which throws the error naming its table and key.
     public func decideInputs(sweep: Int64, marketplace: MarketplaceName, skus: [String]) throws -> [DecideInput] {
         guard !skus.isEmpty else { return [] }
-        let list = String(decoding: try JSONEncoder().encode(skus), as: UTF8.self)
-        return try read { db in
-            let statement = try db.cachedStatement(sql: Self.decideInputsSQL)
+        let (sql, skuArgument) = skus.count == 1
+            ? (Self.decideInputSQL, skus[0])
+            : (Self.decideInputsSQL, String(decoding: try JSONEncoder().encode(skus), as: UTF8.self))
+        return try readStatement { db in
+            let statement = try db.cachedStatement(sql: sql)
             var inputs: [DecideInput] = []
             inputs.reserveCapacity(skus.count)
-            let rows = try Row.fetchCursor(statement, arguments: [list, sweep, marketplace.rawValue])
+            let rows = try Row.fetchCursor(statement, arguments: [skuArgument, sweep, marketplace.rawValue])
             while let row = try rows.next() {
                 let sku: String = try row.decode(atIndex: 0)
                 if let input = try? Self.decideInput(row, sku: sku) {
@@ -237,14 +240,19 @@ extension RunStore: RepricingLedger {
     /// The SKU, then `sweep_listings`' columns from 1 (`SweepListingRow.columns`), then
     /// `unit_costs`' (`UnitCostRow.columns`). Each record's first column is part of its primary
     /// key: NULL only when its LEFT JOIN found no row.
-    private static let decideInputsSQL = """
+    private static let decideInputsSQL = decideInputSQL(skus: "json_each(?)") + "\nORDER BY j.key"
+    /// The same for one SKU, bound as it is.
+    private static let decideInputSQL = decideInputSQL(skus: "(SELECT ? AS value)")
+
+    private static func decideInputSQL(skus: String) -> String {
+        """
         SELECT j.value, \(SweepListingRow.columns.map { "l." + $0 }.joined(separator: ", ")),
                \(UnitCostRow.columns.map { "u." + $0 }.joined(separator: ", "))
-        FROM json_each(?) AS j
+        FROM \(skus) AS j
         LEFT JOIN sweep_listings AS l ON l.sweep_id = ? AND l.marketplace = ? AND l.sku = j.value
         LEFT JOIN unit_costs AS u ON u.sku = j.value
-        ORDER BY j.key
         """
+    }
 
     /// A `decideInputs` row: each record read by position where its first column is not NULL;
     /// throws where a column does not decode.
@@ -346,10 +354,10 @@ extension RunStore: RepricingLedger {
         guard !skus.isEmpty else { return }
         try await groupWrite { db in
             for sku in skus {
-                try db.execute(literal: """
-                    UPDATE decisions SET state = \(state.rawValue), api_result = COALESCE(\(results[sku]), api_result)
-                    WHERE sweep_id = \(sweep) AND marketplace = \(marketplace.rawValue) AND sku = \(sku)
-                    """)
+                try db.cachedStatement(sql: """
+                    UPDATE decisions SET state = ?, api_result = COALESCE(?, api_result)
+                    WHERE sweep_id = ? AND marketplace = ? AND sku = ?
+                    """).execute(arguments: [state.rawValue, results[sku], sweep, marketplace.rawValue, sku])
             }
         }
         // Only the circuit breaker blocks a sweep's decisions: once per marketplace it stopped.

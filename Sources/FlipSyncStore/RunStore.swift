@@ -316,6 +316,13 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
         do { return try reader.read(body) } catch { throw storageError(error) }
     }
 
+    /// A read of one statement: without the transaction `read` wraps its body in (GRDB's BEGIN
+    /// and COMMIT, prepared afresh each time), since one statement always sees one state of the
+    /// ledger. Only for a body that reads with one statement (more would each see their own).
+    func readStatement<T>(_ body: (Database) throws -> T) throws(LedgerError) -> T {
+        do { return try reader.unsafeRead(body) } catch { throw storageError(error) }
+    }
+
     /// `error` as a storage error naming this ledger's file (once, however deep it was raised).
     /// A `LedgerError` raised inside (a record's "row … does not decode", a nested write's own
     /// error) keeps its message: never "run ledger: run ledger: …" nor the path twice.

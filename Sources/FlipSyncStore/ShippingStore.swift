@@ -216,22 +216,22 @@ extension RunStore: ShippingLedger {
         try write { db in
             var new = 0
             for l in lines {
-                try db.execute(literal: """
+                try db.cachedStatement(sql: """
                     INSERT INTO shipping_lines (job, marketplace, order_id, line_id, sku, quantity, placed_at, item_price_micros,
                                                 item_currency, shipping_paid_micros, shipping_currency, postal_code, country, region,
                                                 deliver_by, run_id, recorded_at)
-                    VALUES (\(job), \(l.marketplace.rawValue), \(l.orderID), \(l.lineID), \(l.sku), \(l.quantity), \(l.placedAt),
-                            \(l.itemPrice?.micros), \(l.itemPrice?.currency.code), \(l.shippingPaid?.micros),
-                            \(l.shippingPaid?.currency.code), \(l.destination?.postalCode), \(l.destination?.country),
-                            \(l.destination?.region), \(l.deliverBy), \(runID), \(at))
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     ON CONFLICT DO NOTHING
-                    """)
+                    """).execute(arguments: [job, l.marketplace.rawValue, l.orderID, l.lineID, l.sku, l.quantity, l.placedAt,
+                                                 l.itemPrice?.micros, l.itemPrice?.currency.code, l.shippingPaid?.micros,
+                                                 l.shippingPaid?.currency.code, l.destination?.postalCode, l.destination?.country,
+                                                 l.destination?.region, l.deliverBy, runID, at])
                 new += db.changesCount
             }
-            try db.execute(literal: """
-                INSERT INTO shipping_cursors (job, marketplace, cursor, updated_at) VALUES (\(job), \(marketplace.rawValue), \(cursor), \(at))
+            try db.cachedStatement(sql: """
+                INSERT INTO shipping_cursors (job, marketplace, cursor, updated_at) VALUES (?, ?, ?, ?)
                 ON CONFLICT (job, marketplace) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at
-                """)
+                """).execute(arguments: [job, marketplace.rawValue, cursor, at])
             return new
         }
     }
@@ -249,10 +249,11 @@ extension RunStore: ShippingLedger {
             try db.execute(sql: "DELETE FROM shipping_packaging")
             for item in items {
                 let s = item.size
-                try db.execute(literal: """
+                try db.cachedStatement(sql: """
                     INSERT INTO shipping_packaging (sku, weight_tenths_oz, length_tenths_in, width_tenths_in, height_tenths_in, source, imported_at)
-                    VALUES (\(item.sku), \(s.weightTenthsOz), \(s.lengthTenthsIn), \(s.widthTenthsIn), \(s.heightTenthsIn), \(source), \(at))
-                    """)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """).execute(arguments: [item.sku, s.weightTenthsOz, s.lengthTenthsIn, s.widthTenthsIn, s.heightTenthsIn,
+                                                 source, at])
             }
         }
     }
@@ -264,13 +265,13 @@ extension RunStore: ShippingLedger {
     public func saveQuotes(_ quotes: [ShippingQuoteRecord], job: String, runID: Int64, at: Int64) throws {
         try write { db in
             for q in quotes {
-                try db.execute(literal: """
+                try db.cachedStatement(sql: """
                     INSERT OR REPLACE INTO shipping_quotes (run_id, job, marketplace, order_id, line_id, source, carrier, service,
                         service_key, amount_micros, currency, delivery_days, guaranteed, billable_oz, rate_id, arrives_at, adequate, quoted_at)
-                    VALUES (\(runID), \(job), \(q.marketplace.rawValue), \(q.orderID), \(q.lineID), \(q.source), \(q.carrier), \(q.service),
-                        \(q.serviceKey), \(q.amountMicros), \(q.currency), \(q.deliveryDays), \(q.deliveryDateGuaranteed), \(q.billableOunces),
-                        \(q.rateID), \(q.arrivesAt), \(q.adequate), \(at))
-                    """)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """).execute(arguments: [runID, job, q.marketplace.rawValue, q.orderID, q.lineID, q.source, q.carrier,
+                                                 q.service, q.serviceKey, q.amountMicros, q.currency, q.deliveryDays,
+                                                 q.deliveryDateGuaranteed, q.billableOunces, q.rateID, q.arrivesAt, q.adequate, at])
             }
         }
     }
@@ -292,13 +293,13 @@ extension RunStore: ShippingLedger {
     public func recordListings(_ listings: [ListingShipping], sweep: Int64, runID: Int64, at: Int64) throws {
         try write { db in
             for l in listings {
-                try db.execute(literal: """
+                try db.cachedStatement(sql: """
                     INSERT OR REPLACE INTO shipping_listings (sweep_id, marketplace, listing_id, sku, price_micros, price_currency,
                         charge_micros, charge_currency, handling_days, service_key, policy, note, run_id, recorded_at)
-                    VALUES (\(sweep), \(l.marketplace.rawValue), \(l.listingID), \(l.sku), \(l.price?.micros), \(l.price?.currency.code),
-                        \(l.charge?.micros), \(l.charge?.currency.code), \(l.handlingDays), \(l.serviceKey), \(l.policy), \(l.note),
-                        \(runID), \(at))
-                    """)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """).execute(arguments: [sweep, l.marketplace.rawValue, l.listingID, l.sku, l.price?.micros,
+                                                 l.price?.currency.code, l.charge?.micros, l.charge?.currency.code,
+                                                 l.handlingDays, l.serviceKey, l.policy, l.note, runID, at])
             }
         }
     }
@@ -314,13 +315,13 @@ extension RunStore: ShippingLedger {
     public func saveListingQuotes(_ quotes: [ListingQuoteRecord], sweep: Int64, runID: Int64, at: Int64) throws {
         try write { db in
             for q in quotes {
-                try db.execute(literal: """
+                try db.cachedStatement(sql: """
                     INSERT OR REPLACE INTO shipping_listing_quotes (sweep_id, marketplace, listing_id, postal_code, source, carrier, service,
                         service_key, amount_micros, currency, delivery_days, billable_oz, adequate, run_id, quoted_at)
-                    VALUES (\(sweep), \(q.marketplace.rawValue), \(q.listingID), \(q.destinationPostalCode), \(q.source), \(q.carrier),
-                        \(q.service), \(q.serviceKey), \(q.amountMicros), \(q.currency), \(q.deliveryDays), \(q.billableOunces), \(q.adequate),
-                        \(runID), \(at))
-                    """)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """).execute(arguments: [sweep, q.marketplace.rawValue, q.listingID, q.destinationPostalCode, q.source,
+                                                 q.carrier, q.service, q.serviceKey, q.amountMicros, q.currency, q.deliveryDays,
+                                                 q.billableOunces, q.adequate, runID, at])
             }
         }
     }
@@ -332,8 +333,8 @@ extension RunStore: ShippingLedger {
     public func saveListingVerdict(_ verdict: ListingShippingVerdict, destinations: [ListingShippingVerdict], sweep: Int64, runID: Int64,
                                    at: Int64) throws {
         try write { db in
-            try db.execute(literal: "DELETE FROM shipping_listing_destinations WHERE sweep_id = \(sweep) "
-                + "AND marketplace = \(verdict.marketplace.rawValue) AND listing_id = \(verdict.listingID)")
+            try db.cachedStatement(sql: "DELETE FROM shipping_listing_destinations WHERE sweep_id = ? AND marketplace = ? AND listing_id = ?")
+                .execute(arguments: [sweep, verdict.marketplace.rawValue, verdict.listingID])
             for row in destinations where row.destinationPostalCode != nil {
                 try ShippingListingDestinationRow(row, sweep: sweep, runID: runID, at: at).insert(db, onConflict: .replace)
             }

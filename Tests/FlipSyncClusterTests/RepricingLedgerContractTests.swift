@@ -232,6 +232,14 @@ struct RepricingLedgerContractTests {
             DecideInput(sku: "a", listing: a, cost: usd(4_000_000)), DecideInput(sku: odd.sku, listing: odd, cost: nil),
             DecideInput(sku: "a", listing: a, cost: usd(4_000_000)),
         ])
+        // One SKU (a decide task's usual read, bound as it is): the same answers one by one.
+        for sku in ["b", "zz", "a", "c"] {
+            #expect(try await ledger.decideInputs(sweep: 7, marketplace: .ebay, skus: [sku])
+                    == ledger.decideInputs(sweep: 7, marketplace: .ebay, skus: [sku, sku]).prefix(1).map { $0 })
+        }
+        #expect(try await ledger.decideInputs(sweep: 17, marketplace: .ebay, skus: [odd.sku]) == [DecideInput(sku: odd.sku, listing: odd, cost: nil)])
+        #expect(try await ledger.decideInputs(sweep: 7, marketplace: .amazon, skus: ["c"])
+                == [DecideInput(sku: "c", listing: listing("c", on: .amazon), cost: Money(micros: 3_000_000, currency: eur))])
 
         try await ledger.saveDecision(decision("a", explanation: "before"), sweep: 7)
         try ledger.markChecked(marketplace: .ebay, skus: ["a"], sweep: 3, at: 10)
@@ -565,6 +573,9 @@ struct RepricingLedgerContractTests {
         var decideError = "no error"
         do { _ = try await ledger.decideInputs(sweep: 1, marketplace: .ebay, skus: ["A"]) } catch { decideError = "\(error)" }
         #expect(decideError.contains("sweep_listings row") && decideError.contains("unknown condition \"mint\""), "\(decideError)")
+        var pageError = "no error"  // several SKUs: the json_each statement
+        do { _ = try await ledger.decideInputs(sweep: 1, marketplace: .ebay, skus: ["Z", "A"]) } catch { pageError = "\(error)" }
+        #expect(pageError.contains("sweep_listings row") && pageError.contains("unknown condition \"mint\""), "\(pageError)")
         // No listing in sweep 9, so only the cost does not decode: the error names unit_costs.
         var costError = "no error"
         do { _ = try await ledger.decideInputs(sweep: 9, marketplace: .ebay, skus: ["A"]) } catch { costError = "\(error)" }

@@ -49,6 +49,36 @@ struct GroupCommitTests {
         #expect(counter.commits - before == 2)
     }
 
+    @Test("a write that leaves the group's transaction (as SQLite does after a full disk) fails, and every write reported committed is in the ledger")
+    func writeThatLeavesTheTransaction() async throws {
+        let scratch = Scratch()
+        let store = try RunStore(path: scratch.path + "/ledger.sqlite")
+        let run = try #require(try store.recordFire(job: "j", kind: "repricing-sweep", trigger: .manual, requestedBy: nil,
+                                                     scheduledAt: nil, status: .queued, skipReason: nil, summary: nil, at: 0,
+                                                     resumes: nil))
+        // Write 42 ends the transaction and returns as if nothing happened: without the drainer's
+        // check, the writes after it would each commit on their own, outside the group's
+        // transaction, and the writes before it would be reported committed though rolled back.
+        let results = try await groupBatch(store) { db in
+            try db.execute(sql: "INSERT INTO tasks (run_id, key, agent, status) VALUES (?, 'gate', 'a', 'pending')", arguments: [run.id])
+        } write: { i, db in
+            try db.execute(sql: "INSERT INTO tasks (run_id, key, agent, status) VALUES (?, ?, 'a', 'pending')", arguments: [run.id, "t\(i)"])
+            if i == 42 { try db.execute(sql: "ROLLBACK") }
+        }
+        #expect(results.count == 100)
+        #expect(results[42] == false, "the write that left the transaction is not reported committed")
+        let keys = Set(try store.tasks(runID: run.id).map(\.key))
+        #expect(!keys.contains("t42"))
+        for (i, committed) in results {
+            #expect(keys.contains("t\(i)") == committed, "write \(i) reported \(committed ? "committed" : "failed")")
+        }
+        // The drainer goes on: a later write commits in a transaction of its own.
+        try await store.groupWrite { db in
+            try db.execute(sql: "INSERT INTO tasks (run_id, key, agent, status) VALUES (?, 'after', 'a', 'pending')", arguments: [run.id])
+        }
+        #expect(try store.tasks(runID: run.id).contains { $0.key == "after" })
+    }
+
     @Test("a run's task states committed through the group are read back as saved")
     func commitTaskRoundTrip() async throws {
         let scratch = Scratch()
