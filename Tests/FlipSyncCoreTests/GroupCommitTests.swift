@@ -79,6 +79,23 @@ struct GroupCommitTests {
         #expect(try store.tasks(runID: run.id).contains { $0.key == "after" })
     }
 
+    @Test("the writer copies the WAL back every 10,000 pages, not SQLite's 1,000: 5,000 pages written stay in the WAL until then")
+    func walCheckpointInterval() async throws {
+        let scratch = Scratch()
+        let path = scratch.path + "/ledger.sqlite"
+        let store = try RunStore(path: path)
+        #expect(try await store.writer.write { db in try Int.fetchOne(db, sql: "PRAGMA wal_autocheckpoint") } == 10_000)
+        // 5,000 transactions of a fresh page each (a 4 KiB blob): past SQLite's 1,000, short of ours.
+        try await store.writer.write { db in try db.execute(sql: "CREATE TABLE filler (id INTEGER PRIMARY KEY, data BLOB)") }
+        for i in 0..<5_000 {
+            try await store.groupWrite { db in
+                try db.execute(sql: "INSERT INTO filler (id, data) VALUES (?, zeroblob(4000))", arguments: [i])
+            }
+        }
+        let wal = try FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int ?? 0
+        #expect(wal > 5_000 * 4_096, "the WAL holds every page written since the last checkpoint: \(wal) bytes")
+    }
+
     @Test("a run's task states committed through the group are read back as saved")
     func commitTaskRoundTrip() async throws {
         let scratch = Scratch()
