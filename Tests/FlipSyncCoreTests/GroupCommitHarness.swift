@@ -1,6 +1,8 @@
 import Dispatch
 import GRDB
 import Synchronization
+import Testing
+@testable import FlipSyncCore
 @testable import FlipSyncStore
 
 /// A one-way flag shared between a held write and the test.
@@ -43,4 +45,13 @@ func groupBatch(_ store: RunStore, count: Int = 100, held: @escaping @Sendable (
     }
     try await first
     return results
+}
+
+/// A fresh ledger in `scratch` with one queued manual run of job "j": where the group-commit tests start.
+func ledgerWithRun(_ scratch: Scratch) throws -> (RunStore, RunInfo) {
+    let store = try RunStore(path: scratch.path + "/ledger.sqlite")
+    let run = try #require(try store.recordFire(job: "j", kind: "repricing-sweep", trigger: .manual, requestedBy: nil,
+                                                 scheduledAt: nil, status: .queued, skipReason: nil, summary: nil, at: 0,
+                                                 resumes: nil))
+    return (store, run)
 }

@@ -23,10 +23,7 @@ struct GroupCommitTests {
     @Test("writes that wait while a transaction commits go into the next one together; one write's error fails only that write")
     func batchesAndIsolates() async throws {
         let scratch = Scratch()
-        let store = try RunStore(path: scratch.path + "/ledger.sqlite")
-        let run = try #require(try store.recordFire(job: "j", kind: "repricing-sweep", trigger: .manual, requestedBy: nil,
-                                                     scheduledAt: nil, status: .queued, skipReason: nil, summary: nil, at: 0,
-                                                     resumes: nil))
+        let (store, run) = try ledgerWithRun(scratch)
         let counter = CommitCounter()
         try await store.writer.write { db in db.add(transactionObserver: counter, extent: .databaseLifetime) }
         let before = counter.commits
@@ -52,10 +49,7 @@ struct GroupCommitTests {
     @Test("a write that leaves the group's transaction (as SQLite does after a full disk) fails, and every write reported committed is in the ledger")
     func writeThatLeavesTheTransaction() async throws {
         let scratch = Scratch()
-        let store = try RunStore(path: scratch.path + "/ledger.sqlite")
-        let run = try #require(try store.recordFire(job: "j", kind: "repricing-sweep", trigger: .manual, requestedBy: nil,
-                                                     scheduledAt: nil, status: .queued, skipReason: nil, summary: nil, at: 0,
-                                                     resumes: nil))
+        let (store, run) = try ledgerWithRun(scratch)
         // Write 42 ends the transaction and returns as if nothing happened: without the drainer's
         // check, the writes after it would each commit on their own, outside the group's
         // transaction, and the writes before it would be reported committed though rolled back.
@@ -99,10 +93,7 @@ struct GroupCommitTests {
     @Test("a run's task states committed through the group are read back as saved")
     func commitTaskRoundTrip() async throws {
         let scratch = Scratch()
-        let store = try RunStore(path: scratch.path + "/ledger.sqlite")
-        let run = try #require(try store.recordFire(job: "j", kind: "repricing-sweep", trigger: .manual, requestedBy: nil,
-                                                     scheduledAt: nil, status: .queued, skipReason: nil, summary: nil, at: 0,
-                                                     resumes: nil))
+        let (store, run) = try ledgerWithRun(scratch)
         try store.saveTasks((0..<50).map { TaskInfo(runID: run.id, key: "k\($0)", agent: "a", status: .pending) })
         await withThrowingTaskGroup(of: Void.self) { group in
             for i in 0..<50 {
@@ -124,10 +115,7 @@ struct GroupCommitTests {
     @Test("flushed() returns only once the writes queued before and while it waits are committed; at once when idle")
     func flushedWaitsForTheQueue() async throws {
         let scratch = Scratch()
-        let store = try RunStore(path: scratch.path + "/ledger.sqlite")
-        let run = try #require(try store.recordFire(job: "j", kind: "repricing-sweep", trigger: .manual, requestedBy: nil,
-                                                     scheduledAt: nil, status: .queued, skipReason: nil, summary: nil, at: 0,
-                                                     resumes: nil))
+        let (store, run) = try ledgerWithRun(scratch)
         await store.group.flushed()  // idle: returns at once
 
         let gate = DispatchSemaphore(value: 0)

@@ -134,10 +134,7 @@ struct LedgerWritePathTests {
     @Test("writes that all succeed share one transaction with no savepoint; one failing write (after a statement of its own) fails alone, its statement undone, and the others commit")
     func groupCommitSavepointsOnlyOnFailure() async throws {
         let scratch = Scratch()
-        let store = try RunStore(path: scratch.path + "/ledger.sqlite")
-        let run = try #require(try store.recordFire(job: "j", kind: "repricing-sweep", trigger: .manual, requestedBy: nil,
-                                                     scheduledAt: nil, status: .queued, skipReason: nil, summary: nil, at: 0,
-                                                     resumes: nil))
+        let (store, run) = try ledgerWithRun(scratch)
         let watch = try await Self.watch(store)
         let log = StatementLog()
         try await store.writer.write { db in db.trace(options: .statement) { event in log.add("\(event)") } }
@@ -185,10 +182,7 @@ struct LedgerWritePathTests {
     @Test("a lone failing group write fails without being written again; the next write commits")
     func loneFailure() async throws {
         let scratch = Scratch()
-        let store = try RunStore(path: scratch.path + "/ledger.sqlite")
-        let run = try #require(try store.recordFire(job: "j", kind: "repricing-sweep", trigger: .manual, requestedBy: nil,
-                                                     scheduledAt: nil, status: .queued, skipReason: nil, summary: nil, at: 0,
-                                                     resumes: nil))
+        let (store, run) = try ledgerWithRun(scratch)
         let attempts = Atomic(0)
         await #expect(throws: LedgerError.self) {
             try await store.groupWrite { db in
@@ -207,10 +201,7 @@ struct LedgerWritePathTests {
     @Test("task rows queued together are written in multi-row statements as if one by one: a key given twice ends as its later state, planned order kept, a row breaking a constraint fails alone")
     func taskRowsTogether() async throws {
         let scratch = Scratch()
-        let store = try RunStore(path: scratch.path + "/ledger.sqlite")
-        let run = try #require(try store.recordFire(job: "j", kind: "repricing-sweep", trigger: .manual, requestedBy: nil,
-                                                     scheduledAt: nil, status: .queued, skipReason: nil, summary: nil, at: 0,
-                                                     resumes: nil))
+        let (store, run) = try ledgerWithRun(scratch)
         try store.saveTasks((0..<3).map { TaskInfo(runID: run.id, key: "planned\($0)", agent: "a", status: .pending, input: "{\"i\":\($0)}") })
         let watch = try await Self.watch(store)
         let before = watch.commits
