@@ -211,7 +211,8 @@ extension RunStore: RepricingLedger {
     /// wave's cut reads 1,000 SKUs a page this way (it was two point reads a SKU), and each decide
     /// task its own listings. One statement sees one state of the ledger, so it runs without the
     /// read transaction GRDB wraps a read in (`readStatement`). A row that does not decode is read
-    /// again by name, which throws the error naming its table and key.
+    /// again by name, which throws the error naming its table and key (those two reads are only
+    /// for the error: a row changed in between is read as it now is).
     public func decideInputs(sweep: Int64, marketplace: MarketplaceName, skus: [String]) throws -> [DecideInput] {
         guard !skus.isEmpty else { return [] }
         let (sql, skuArgument) = skus.count == 1

@@ -408,7 +408,7 @@ struct ClusterDispatchTests {
                     placed += 1
                 }
             }
-            let rateCards = ["usps-ground-advantage", "ups-ground"].map { "\"\(repositoryRoot)/config/rate-cards/\($0).toml\"" }
+            let rateCards = ["usps-ground-advantage", "ups-ground"].map { "\"\(packageRoot)/config/rate-cards/\($0).toml\"" }
             let ship = try await Self.runClaimedByB(server: server, sandbox: sandbox, spaces: spaces, jobName: "ship", jobText: """
                 name = "ship"
                 kind = "shipping-arbitrage"
@@ -423,7 +423,7 @@ struct ClusterDispatchTests {
                 default_promise_days = 5
                 origin_postal_code = "\(SandboxAddress.warehouse.postalCode)"
                 default_service = "usps-ground-advantage"
-                packaging = "\(repositoryRoot)/config/packaging.csv"
+                packaging = "\(packageRoot)/config/packaging.csv"
                 buy_labels = false
                 """, extraDaemon: "rate_cards = [\(rateCards.joined(separator: ", "))]\n") { ledger, run in
                 try ledger.shipping.shippingRecommendations(runID: run.id)
@@ -706,5 +706,3 @@ struct ClusterDispatchTests {
 }
 
 /// The repository root, from this file's path (Tests/FlipSyncClusterTests/…).
-private let repositoryRoot = URL(fileURLWithPath: #filePath)
-    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path

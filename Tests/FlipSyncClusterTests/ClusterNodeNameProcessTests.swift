@@ -9,8 +9,6 @@ import Glibc
 #endif
 
 /// The repository root, from this file's path (Tests/FlipSyncClusterTests/…).
-private let repositoryRoot = URL(fileURLWithPath: #filePath)
-    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 
 /// One real flipsyncd with a notify socket of the test's and its stderr in a file.
 private final class NotifiedDaemon {
@@ -64,7 +62,7 @@ private final class NotifiedDaemon {
 struct ClusterNodeNameProcessTests {
     @Test("a second flipsyncd under a live node's node_name exits 1 without ever sending READY=1, saying why; `flipsyncctl nodes` shows the tasks the node holds claimed; after a SIGKILL the name is free at once on the same host")
     func duplicateNeverReady() async throws {
-        let daemon = repositoryRoot + "/.build/debug/flipsyncd"
+        let daemon = packageRoot + "/.build/debug/flipsyncd"
         try #require(access(daemon, X_OK) == 0, "build first: swift build --build-tests")
         let server = try server()
         let endpoint = try await server.freshDatabase()

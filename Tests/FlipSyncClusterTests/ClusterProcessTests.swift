@@ -10,11 +10,10 @@ import Synchronization
 import Testing
 #if canImport(Glibc)
 import Glibc
+import FlipSyncTestKit
 #endif
 
 /// The repository root, from this file's path (Tests/FlipSyncClusterTests/ClusterProcessTests.swift).
-private let repositoryRoot = URL(fileURLWithPath: #filePath)
-    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 
 /// A seeded generator: the kill plan and its moments are reproducible from the printed seed
 /// (the processes' own timing is real, so a rerun is similar, not identical).
@@ -857,9 +856,9 @@ struct ClusterProcessTests {
         let jobs = scratch.path + "/jobs", credentials = scratch.path + "/credentials"
         try FileManager.default.createDirectory(atPath: jobs, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: scratch.path + "/config", withIntermediateDirectories: true)
-        try FileManager.default.copyItem(atPath: repositoryRoot + "/config/packaging.csv", toPath: scratch.path + "/config/packaging.csv")
-        for file in try FileManager.default.contentsOfDirectory(atPath: repositoryRoot + "/jobs") where file.hasSuffix(".toml") {
-            let text = try String(contentsOfFile: repositoryRoot + "/jobs/" + file, encoding: .utf8)
+        try FileManager.default.copyItem(atPath: packageRoot + "/config/packaging.csv", toPath: scratch.path + "/config/packaging.csv")
+        for file in try FileManager.default.contentsOfDirectory(atPath: packageRoot + "/jobs") where file.hasSuffix(".toml") {
+            let text = try String(contentsOfFile: packageRoot + "/jobs/" + file, encoding: .utf8)
             let lines = text.split(separator: "\n", omittingEmptySubsequences: false).compactMap { line -> String? in
                 if line.hasPrefix("schedule ") || line.hasPrefix("schedule=") { return "schedule = \"*-*-* *:*:0/5\"" }
                 if line.hasPrefix("jitter") { return nil }
@@ -868,8 +867,8 @@ struct ClusterProcessTests {
             _ = scratch.write("jobs/" + file, lines.joined(separator: "\n"))
         }
         _ = scratch.write("jobs/tick.toml", Self.tickJob)
-        let template = try String(contentsOfFile: repositoryRoot + "/scripts/reliability/flipsync.toml.in", encoding: .utf8)
-        let rateCards = ["usps-ground-advantage", "ups-ground"].map { "\"\(repositoryRoot)/config/rate-cards/\($0).toml\"" }.joined(separator: ", ")
+        let template = try String(contentsOfFile: packageRoot + "/scripts/reliability/flipsync.toml.in", encoding: .utf8)
+        let rateCards = ["usps-ground-advantage", "ups-ground"].map { "\"\(packageRoot)/config/rate-cards/\($0).toml\"" }.joined(separator: ", ")
         return try names.map { name in
             let directory = scratch.path + "/" + name
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
@@ -942,7 +941,7 @@ private final class ClusterRig {
 
     /// The built `flipsyncd` (required) and the kill plan's seed (`FLIPSYNC_CLUSTER_SEED`, else random).
     static func daemonAndSeed() throws -> (daemon: String, seed: UInt64) {
-        let daemon = repositoryRoot + "/.build/debug/flipsyncd"
+        let daemon = packageRoot + "/.build/debug/flipsyncd"
         try #require(access(daemon, X_OK) == 0, "build first: swift build --build-tests")
         let seed = ProcessInfo.processInfo.environment["FLIPSYNC_CLUSTER_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 1...UInt64(UInt32.max))
         return (daemon, seed)

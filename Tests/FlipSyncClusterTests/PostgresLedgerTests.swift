@@ -8,8 +8,6 @@ import PostgresNIO
 import Synchronization
 import Testing
 
-private let repositoryRoot = URL(fileURLWithPath: #filePath)
-    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 
 /// One table's shape, as both stores are compared: column names with whether each may be NULL
 /// and whether it holds integers, the primary key's columns, and every other index.
@@ -547,6 +545,6 @@ struct PostgresLedgerTests {
 
 /// Runs the built flipsyncctl; its exit status, stdout and stderr (the cluster suites share it).
 func flipsyncctl(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String, error: String) {
-    let run = try runProgram(repositoryRoot + "/.build/debug/flipsyncctl", arguments, environment: environment)
+    let run = try runProgram(packageRoot + "/.build/debug/flipsyncctl", arguments, environment: environment)
     return (run.status, run.stdout, run.stderr)
 }

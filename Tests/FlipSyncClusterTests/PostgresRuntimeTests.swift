@@ -390,7 +390,7 @@ struct PostgresRuntimeTests {
 
     @Test("two flipsyncd processes with [daemon] cluster and database on one PostgreSQL: every run of the 2 s job is recorded once in the shared ledger, under the name of a node, no SQLite file is made, and SIGTERM stops both with status 0")
     func twoDaemonsOnePostgresLedger() async throws {
-        let daemon = repositoryRoot + "/.build/debug/flipsyncd"
+        let daemon = packageRoot + "/.build/debug/flipsyncd"
         try #require(access(daemon, X_OK) == 0, "build first: swift build --build-tests")
         let server = try server()
         let endpoint = try await server.freshDatabase()
@@ -498,6 +498,4 @@ struct PostgresRuntimeTests {
 }
 
 /// The repository root, from this file's path (Tests/FlipSyncClusterTests/…).
-private let repositoryRoot = URL(fileURLWithPath: #filePath)
-    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import FlipSyncCore
 import FlipSyncTOML
+import FlipSyncTestKit
 
 /// 5 minutes for the CI run; a soak (`FLIPSYNC_FUZZ_CASES`) gets a minute per 10,000 cases more.
 let fuzzTimeLimit: TimeLimitTrait.Duration = .minutes(5 + (ProcessInfo.processInfo.environment["FLIPSYNC_FUZZ_CASES"].flatMap(Int.init) ?? 0) / 10_000)
@@ -11,7 +12,7 @@ let fuzzTimeLimit: TimeLimitTrait.Duration = .minutes(5 + (ProcessInfo.processIn
 /// at a line inside the file.
 @Suite("Job and config files under random mutation", .timeLimit(fuzzTimeLimit))
 struct JobFileFuzzTests {
-    static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let repo = URL(fileURLWithPath: packageRoot)
 
     static func shipped() throws -> [(name: String, bytes: [UInt8], isConfig: Bool)] {
         var files: [(String, [UInt8], Bool)] = []

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import FlipSyncCore
+import FlipSyncTestKit
 
 /// A scratch directory with real files, removed when the value goes away.
 final class Scratch {
@@ -210,7 +211,7 @@ struct JobValidationTests {
 
 @Suite("The shipped config and jobs", .timeLimit(.minutes(2)))
 struct ShippedFilesTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    static let root = packageRoot
 
     @Test("config/flipsync.toml and every file in jobs/ validate, covering all four kinds")
     func shippedFilesValidate() throws {

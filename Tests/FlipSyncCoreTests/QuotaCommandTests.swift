@@ -6,8 +6,7 @@ import Synchronization
 import Testing
 
 /// The built flipsyncctl (`.build/debug/flipsyncctl`, from this file's path).
-private let flipsyncctlPath = URL(fileURLWithPath: #filePath)
-    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path + "/.build/debug/flipsyncctl"
+private let flipsyncctlPath = packageRoot + "/.build/debug/flipsyncctl"
 
 @Suite("flipsyncctl quota on a real ledger", .timeLimit(.minutes(1)))
 struct QuotaCommandTests {

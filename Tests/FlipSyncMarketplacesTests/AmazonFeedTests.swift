@@ -221,7 +221,7 @@ struct AmazonFeedTests {
 
     @Test("the allow-list built from config/production.example.toml holds Amazon's North America feed-document hosts; the sandbox config's does not (its documents are on the sandbox's own host)")
     func documentHostsInTheAllowList() throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        let root = packageRoot
         let production = ConfigLocator.load(explicit: root + "/config/production.example.toml", environment: .init(workingDirectory: "/"))
         try #require(production.config.marketplaces[.amazon]?.baseURL == "https://sellingpartnerapi-na.amazon.com")
         let list = ChannelFactory.allowList(production.config)

@@ -3,6 +3,7 @@ import FlipSyncMarketplaces
 import Foundation
 import Logging
 import Testing
+import FlipSyncTestKit
 
 /// Rate-card files on disk, in a temporary directory removed afterwards.
 struct RateCardDirectory {
@@ -65,7 +66,7 @@ enum SampleCard {
 
 /// The shipped example cards and config, from the repository.
 enum ShippedConfig {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let root = URL(fileURLWithPath: packageRoot)
     static func path(_ relative: String) -> String { root.appendingPathComponent(relative).path }
 }
 

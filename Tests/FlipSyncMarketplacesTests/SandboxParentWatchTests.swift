@@ -2,11 +2,11 @@ import Foundation
 import Testing
 #if canImport(Glibc)
 import Glibc
+import FlipSyncTestKit
 #endif
 
 /// The built sandbox (`.build/debug/flipsync-sandbox`, from this file's path).
-private let sandboxPath = URL(fileURLWithPath: #filePath)
-    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path + "/.build/debug/flipsync-sandbox"
+private let sandboxPath = packageRoot + "/.build/debug/flipsync-sandbox"
 
 @Suite("flipsync-sandbox --exit-with-parent", .timeLimit(.minutes(1)))
 struct SandboxParentWatchTests {

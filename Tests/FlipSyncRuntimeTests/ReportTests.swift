@@ -9,13 +9,11 @@ import Testing
 @testable import FlipSyncRuntime
 
 /// The repository (this file is Tests/FlipSyncRuntimeTests/ReportTests.swift).
-private let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    .deletingLastPathComponent().path
 
 /// Where the reports' HTML and screenshots are kept for a person to look at:
 /// `$FLIPSYNC_TEST_OUTPUT/reports`, else `.build/test-output/reports`.
 private let outputDirectory: String = {
-    let base = ProcessInfo.processInfo.environment["FLIPSYNC_TEST_OUTPUT"] ?? repositoryRoot + "/.build/test-output"
+    let base = ProcessInfo.processInfo.environment["FLIPSYNC_TEST_OUTPUT"] ?? packageRoot + "/.build/test-output"
     let directory = base + "/reports"
     try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     return directory
@@ -128,7 +126,7 @@ struct ReportTests {
             await sandbox.stop()
 
             // The command, as an operator runs it, against the ledger just written.
-            let ctl = repositoryRoot + "/.build/debug/flipsyncctl"
+            let ctl = packageRoot + "/.build/debug/flipsyncctl"
             let runHTML = outputDirectory + "/run-report.html", periodHTML = outputDirectory + "/period-report.html"
             for arguments in [["report", "\(sweep.id)", "--html", runHTML], ["report", "--since", "2026-11-20", "--html", periodHTML]] {
                 let result = try run(ctl, arguments + ["--config", configFile])

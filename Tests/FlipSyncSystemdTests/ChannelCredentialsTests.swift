@@ -28,8 +28,8 @@ struct ChannelCredentialsTests {
         }
 
         let log = DiagnosticLog()
-        var config = try #require(FlipSyncConfig.load(path: repositoryRoot + "/config/flipsync.toml",
-                                                      environment: .init(workingDirectory: repositoryRoot), log: log), "\(log.entries)")
+        var config = try #require(FlipSyncConfig.load(path: packageRoot + "/config/flipsync.toml",
+                                                      environment: .init(workingDirectory: packageRoot), log: log), "\(log.entries)")
         config.credentialsDirectory = credentials
         config.databasePath = scratch.path + "/ledger.sqlite"
         let messages = CapturedLog()

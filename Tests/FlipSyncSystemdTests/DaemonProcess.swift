@@ -11,8 +11,8 @@ import Glibc
 /// test's own (or unset), never a watchdog. A daemon still running when the value is dropped
 /// is SIGKILLed, so a failed `#require` cannot leave one behind.
 final class DaemonProcess {
-    static let daemonPath = repositoryRoot + "/.build/debug/flipsyncd"
-    static let controlPath = repositoryRoot + "/.build/debug/flipsyncctl"
+    static let daemonPath = packageRoot + "/.build/debug/flipsyncd"
+    static let controlPath = packageRoot + "/.build/debug/flipsyncctl"
 
     let scratch: TemporaryDirectory
     /// The config file, `[daemon]` with the ledger, jobs and control socket in `scratch`.

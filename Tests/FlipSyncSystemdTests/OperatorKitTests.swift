@@ -1,12 +1,13 @@
 import Foundation
 import Testing
 import FlipSyncRuntime
+import FlipSyncTestKit
 
 /// A program this package builds, beside the test bundle (`.build/debug/NAME`).
 func builtProgram(_ name: String) throws -> String {
     let here = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? "")
         .deletingLastPathComponent().path
-    for directory in [here, repositoryRoot + "/.build/debug"] where FileManager.default.isExecutableFile(atPath: directory + "/" + name) {
+    for directory in [here, packageRoot + "/.build/debug"] where FileManager.default.isExecutableFile(atPath: directory + "/" + name) {
         return directory + "/" + name
     }
     throw CommandError.notFound("\(name) (build it first: swift build)")
@@ -43,11 +44,11 @@ struct OperatorKitTests {
     @Test("flipsyncctl validate --json lists the shipped jobs with their next run and no diagnostics")
     func validateJSON() throws {
         let result = try runCommand(try builtProgram("flipsyncctl"),
-                                    ["validate", "--config", repositoryRoot + "/config/flipsync.toml", "--now", "2026-03-07T12:00:00Z", "--json"])
+                                    ["validate", "--config", packageRoot + "/config/flipsync.toml", "--now", "2026-03-07T12:00:00Z", "--json"])
         #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
         let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any], "\(result.stdout)")
         let jobs = try #require(object["jobs"] as? [[String: Any]])
-        let files = try FileManager.default.contentsOfDirectory(atPath: repositoryRoot + "/jobs").filter { $0.hasSuffix(".toml") }
+        let files = try FileManager.default.contentsOfDirectory(atPath: packageRoot + "/jobs").filter { $0.hasSuffix(".toml") }
         #expect(jobs.count == files.count)
         #expect(jobs.allSatisfy { ($0["next_run"] as? String)?.hasSuffix("Z") == true && $0["kind"] is String })
         #expect(object["errors"] as? Int == 0)
@@ -58,7 +59,7 @@ struct OperatorKitTests {
     /// prints must be the ones it was built from.
     @Test("BuildInfo.packages is Package.resolved, and Package.swift pins each direct dependency exactly at its resolved version")
     func packagesMatchResolved() throws {
-        let data = try Data(contentsOf: URL(fileURLWithPath: repositoryRoot + "/Package.resolved"))
+        let data = try Data(contentsOf: URL(fileURLWithPath: packageRoot + "/Package.resolved"))
         let pins = try #require((try JSONSerialization.jsonObject(with: data) as? [String: Any])?["pins"] as? [[String: Any]])
         let resolved = pins.compactMap { pin -> ResolvedPackage? in
             guard let identity = pin["identity"] as? String, let state = pin["state"] as? [String: Any] else { return nil }
@@ -69,7 +70,7 @@ struct OperatorKitTests {
                 "Sources/FlipSyncRuntime/PackageVersions.swift is stale: run scripts/package-versions")
 
         // Every direct dependency: .package(url: "https://…/NAME", exact: "X.Y.Z"), and X.Y.Z is what resolved.
-        let manifest = try String(contentsOfFile: repositoryRoot + "/Package.swift", encoding: .utf8)
+        let manifest = try String(contentsOfFile: packageRoot + "/Package.swift", encoding: .utf8)
         let lines = manifest.split(separator: "\n").filter { $0.contains(".package(url:") }
         #expect(lines.count >= 5)
         for line in lines {
@@ -104,7 +105,7 @@ struct OperatorKitTests {
         let dump = try runCommand(try builtProgram("flipsyncctl"), ["--experimental-dump-help"])
         #expect(dump.status == 0, "\(dump.stderr)")
         let root = try #require((try JSONSerialization.jsonObject(with: Data(dump.stdout.utf8)) as? [String: Any])?["command"] as? [String: Any])
-        let page = try String(contentsOfFile: repositoryRoot + "/man/flipsyncctl.1", encoding: .utf8)
+        let page = try String(contentsOfFile: packageRoot + "/man/flipsyncctl.1", encoding: .utf8)
         let subcommands = try #require(root["subcommands"] as? [[String: Any]])
         #expect(subcommands.count >= OperatorKitTests.dataCommands.count)
         for command in subcommands {
@@ -119,7 +120,7 @@ struct OperatorKitTests {
             }
         }
         for page in ["flipsyncd.8", "flipsync.toml.5"] {
-            #expect(FileManager.default.fileExists(atPath: repositoryRoot + "/man/" + page), "\(page)")
+            #expect(FileManager.default.fileExists(atPath: packageRoot + "/man/" + page), "\(page)")
         }
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 #if canImport(Glibc)
 import Glibc
+import FlipSyncTestKit
 #endif
 
 /// A fresh directory under the system temp directory, removed with everything in it by `remove()`.
@@ -42,9 +43,6 @@ struct TemporaryDirectory {
     }
 }
 
-/// The repository root, found from this file's path (Tests/FlipSyncSystemdTests/TestSupport.swift).
-let repositoryRoot: String = URL(fileURLWithPath: #filePath)
-    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 
 struct CommandResult {
     var status: Int32

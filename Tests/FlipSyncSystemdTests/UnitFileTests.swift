@@ -1,9 +1,10 @@
 import Foundation
 import Testing
 @testable import FlipSyncSystemd
+import FlipSyncTestKit
 
-private let unitPath = repositoryRoot + "/systemd/flipsyncd.service"
-private let catalogPath = repositoryRoot + "/systemd/flipsyncd.catalog"
+private let unitPath = packageRoot + "/systemd/flipsyncd.service"
+private let catalogPath = packageRoot + "/systemd/flipsyncd.catalog"
 
 /// The shipped unit and catalog, checked with systemd's own tools. These fail (rather than skip)
 /// when `systemd-analyze` or `journalctl` is missing: CI installs systemd.
@@ -47,7 +48,7 @@ struct UnitFileTests {
         let lines = unit.split(separator: "\n").filter { $0.hasPrefix("LoadCredential") || $0.hasPrefix("SetCredential") }
         #expect(lines == ["LoadCredential=flipsync:/etc/flipsync/credentials"])
         #expect(Credentials.directoryPrefix == "flipsync_")
-        let config = try String(contentsOfFile: repositoryRoot + "/config/flipsync.toml", encoding: .utf8)
+        let config = try String(contentsOfFile: packageRoot + "/config/flipsync.toml", encoding: .utf8)
         var named: [String] = []
         for line in config.split(separator: "\n") where line.hasPrefix("credentials = {") {
             // credentials = { client_id = "ebay-client-id", ... }: every quoted value is a credential name.
@@ -62,7 +63,7 @@ struct UnitFileTests {
     func sysusers() throws {
         let root = try TemporaryDirectory()
         defer { root.remove() }
-        try root.install(repositoryRoot + "/systemd/flipsync.sysusers.conf", at: "usr/lib/sysusers.d/flipsync.conf",
+        try root.install(packageRoot + "/systemd/flipsync.sysusers.conf", at: "usr/lib/sysusers.d/flipsync.conf",
                          alsoCreating: ["etc"])
         let result = try runCommand("systemd-sysusers", ["--root=" + root.path])
         #expect(result.status == 0, "\(result.stderr)")

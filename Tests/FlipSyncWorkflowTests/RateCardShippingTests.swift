@@ -4,6 +4,7 @@ import FlipSyncSandbox
 import FlipSyncStore
 import Foundation
 import Testing
+import FlipSyncTestKit
 
 /// Shipping arbitrage quoting from the shipped rate-card files alone: orders read from the
 /// sandbox through the real clients, quoted offline by the cards `daemon.rate_cards` names
@@ -11,7 +12,7 @@ import Testing
 @Suite("Shipping arbitrage from rate cards, end to end", .timeLimit(.minutes(1)))
 struct RateCardShippingTests {
     static let shippedCards = ["usps-ground-advantage.toml", "ups-ground.toml"].map {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        URL(fileURLWithPath: packageRoot)
             .appendingPathComponent("config/rate-cards/\($0)").path
     }
 

@@ -5,13 +5,14 @@ import FlipSyncStore
 import Foundation
 import Logging
 import Testing
+import FlipSyncTestKit
 
 /// The readiness scan end to end: the shipped job file, the three sandbox marketplaces over
 /// real HTTP, the SQLite run and spend ledgers, the report read back as `flipsyncctl
 /// readiness --json` prints it.
 @Suite("Readiness scan, end to end", .timeLimit(.minutes(1)))
 struct ReadinessScanTests {
-    static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let repo = URL(fileURLWithPath: packageRoot)
 
     /// Runs the shipped readiness-scan job once against the harness's sandbox; returns the run
     /// and the report as `flipsyncctl readiness --json` prints it (from a read-only ledger).

@@ -12,8 +12,7 @@ import Testing
 @Suite("Shipping arbitrage, end to end", .timeLimit(.minutes(1)))
 struct ShippingArbitrageTests {
     /// The repository's `config/packaging.csv`.
-    static let packagingPath = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("config/packaging.csv").path
+    static let packagingPath = URL(fileURLWithPath: packageRoot).appendingPathComponent("config/packaging.csv").path
 
     static func job(budget: String = "1.00 USD", concurrency: Int = 8, handlingDays: Int = 1,
                     marketplaces: String = #"["ebay", "amazon"]"#, extra: String = "") -> String {
