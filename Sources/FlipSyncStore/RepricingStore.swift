@@ -241,11 +241,12 @@ extension RunStore: RepricingLedger {
     /// The SKU, then `sweep_listings`' columns from 1 (`SweepListingRow.columns`), then
     /// `unit_costs`' (`UnitCostRow.columns`). Each record's first column is part of its primary
     /// key: NULL only when its LEFT JOIN found no row.
-    private static let decideInputsSQL = decideInputSQL(skus: "json_each(?)") + "\nORDER BY j.key"
+    private static let decideInputsSQL = decideInputsStatement(skusFrom: "json_each(?)") + "\nORDER BY j.key"
     /// The same for one SKU, bound as it is.
-    private static let decideInputSQL = decideInputSQL(skus: "(SELECT ? AS value)")
+    private static let decideInputSQL = decideInputsStatement(skusFrom: "(SELECT ? AS value)")
 
-    private static func decideInputSQL(skus: String) -> String {
+    /// The statement, its SKUs (column `value`) read `from` the table given.
+    private static func decideInputsStatement(skusFrom skus: String) -> String {
         """
         SELECT j.value, \(SweepListingRow.columns.map { "l." + $0 }.joined(separator: ", ")),
                \(UnitCostRow.columns.map { "u." + $0 }.joined(separator: ", "))
