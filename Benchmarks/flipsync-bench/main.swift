@@ -18,19 +18,21 @@ if ProcessInfo.processInfo.environment["FLIPSYNC_BENCH_EXECUTOR"] == "nio" {
 // instead (issue 7). Every comparison runs side by side in this one invocation and is reported
 // as a ratio, because the machine is noisy. Progress goes to stderr; the table to stdout.
 //
-//   swift run -c release flipsync-bench [--quick] [--only NAME]... [--sweep-listings N]
+//   swift run -c release flipsync-bench [--quick] [--only NAME]... [--sweep-listings N] [--sweep-rounds N]
 //                                       [--quota-listings N] [--quota-nights N] [--quota-part P]...
 //                                       [--quota-sweep-timeout SPAN]
 //
 // NAME: schedule, lateness, idle, pool, ledger, footprint, sweep, toml, quota, cluster, cluster-sweep.
 
 let usage = """
-    usage: flipsync-bench [--quick] [--only NAME]... [--sweep-listings N] [--quota-listings N] [--quota-nights N] [--quota-part P]...
+    usage: flipsync-bench [--quick] [--only NAME]... [--sweep-listings N] [--sweep-rounds N] [--quota-listings N] [--quota-nights N] [--quota-part P]...
                           [--quota-sweep-timeout SPAN]
       --quick             shorter runs (lateness 10 s instead of the issue's 60 s, fewer iterations,
                           a sweep of 1,000 listings instead of the issue's 100,000)
       --only NAME         run only NAME (repeatable): schedule, lateness, idle, pool, ledger, footprint, sweep, toml, quota, cluster, cluster-sweep
       --sweep-listings N  the sweep's listings (1…1000000), whatever --quick says
+      --sweep-rounds N    sweeps per transport (1…20; 1), alternated, each on a fresh sandbox and ledger:
+                          the rows show the round with the median CPU per request and list every round's
       --quota-listings N  the quota item's catalog (100…100000; 20000, or 2000 with --quick)
       --quota-nights N    the most nights the quota item runs eBay's sweep (1…30; 8)
       --quota-part P      only part P of the quota item (repeatable): ebay-capped, ebay-uncapped, ebay-naive, amazon, shopify
@@ -40,6 +42,7 @@ let usage = """
 let allBenchmarks = ["schedule", "lateness", "idle", "pool", "ledger", "sweep", "footprint", "toml", "quota", "cluster", "cluster-sweep"]
 var quick = false
 var sweepListings: Int?
+var sweepRounds = 1
 var quotaListings: Int?
 var quotaNights: Int?
 var quotaParts: [String] = []
@@ -61,6 +64,12 @@ while let argument = arguments.next() {
             exit(2)
         }
         sweepListings = count
+    case "--sweep-rounds":
+        guard let text = arguments.next(), let count = Int(text), (1...20).contains(count) else {
+            FileHandle.standardError.write(Data((usage + "\n").utf8))
+            exit(2)
+        }
+        sweepRounds = count
     case "--quota-part":
         guard let part = arguments.next(), QuotaBench.parts.contains(part) else {
             FileHandle.standardError.write(Data((usage + "\n").utf8))
@@ -106,7 +115,7 @@ for name in selected {
         case "idle": try await SchedulerBench.idleWakeups(quick: quick, table: table)
         case "pool": try await PoolBench.run(quick: quick, table: table)
         case "ledger": try await LedgerBench.run(quick: quick, table: table)
-        case "sweep": try await SweepBench.run(quick: quick, listings: sweepListings, table: table)
+        case "sweep": try await SweepBench.run(quick: quick, listings: sweepListings, rounds: sweepRounds, table: table)
         case "footprint": try FootprintBench.run(quick: quick, table: table)
         case "toml": try TOMLBench.run(quick: quick, table: table)
         case "quota": try await QuotaBench.run(quick: quick, listings: quotaListings, nights: quotaNights, parts: quotaParts,
