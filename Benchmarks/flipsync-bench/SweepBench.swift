@@ -456,6 +456,10 @@ enum SweepBench {
         let clock = SystemSchedulerClock()
         let closeTransport: @Sendable () async -> Void
 
+        /// `FLIPSYNC_BENCH_SEARCH_TASK_GTINS=N`: the eBay `search_task_gtins` the sweep runs with
+        /// (absent: the channel's default).
+        static let searchTaskGTINs = ProcessInfo.processInfo.environment["FLIPSYNC_BENCH_SEARCH_TASK_GTINS"].flatMap { Int($0) }
+
         init(scratch: ScratchDirectory, baseURL: String, recorder: RequestRecorder, kind: TransportKind) throws {
             try FileManager.default.createDirectory(atPath: scratch.file("jobs"), withIntermediateDirectories: true)
             try scratch.write("flipsync.toml", """
@@ -467,6 +471,7 @@ enum SweepBench {
 
                 \(SandboxConfigText.marketplaces(baseURL: baseURL, rates: [.ebay: .init("100000/s", burst: 100000)]))
                 daily_quota = { browse = 10000000, browse_get_items = 10000000 }
+                \(Self.searchTaskGTINs.map { "search_task_gtins = \($0)" } ?? "")
                 """)
             try scratch.write("jobs/sweep.toml", """
                 name = "sweep"

@@ -68,6 +68,7 @@ public enum ChannelFactory {
                     services.marketplaces[name] = EbayMarketplace(client: client, ourUsername: m.sellerID,
                                                                   offerReadsInFlight: min(64, config.poolSize),
                                                                   refreshTaskListings: m.refreshTaskListings ?? EbayMarketplace.defaultRefreshTaskListings,
+                                                                  searchTaskGTINs: m.searchTaskGTINs ?? EbayMarketplace.defaultSearchTaskGTINs,
                                                                   offerMemory: offerMemory, clock: clock)
                 case .amazon:
                     guard let sellerID = m.sellerID else { throw ChannelSetupError("[marketplaces.amazon] needs seller_id") }

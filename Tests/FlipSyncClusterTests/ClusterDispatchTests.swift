@@ -229,7 +229,7 @@ struct ClusterDispatchTests {
             #expect(status == .succeeded && soloStatus == .succeeded, "\(run.error ?? "") \(soloRun.error ?? "")")
             let decide = tasks.filter { $0.agent == "decide" }
             let distributed = tasks.filter { Self.sweepDistributed.contains($0.agent) }
-            #expect(decide.count >= 20, "enough decide tasks to share: \(decide.count)")
+            #expect(decide.count >= 10, "enough decide tasks to share (eBay's take 8 GTINs each): \(decide.count)")
             #expect(Set(distributed.map(\.agent)).isSuperset(of: ["listings", "costs", "decide"])
                     && distributed.contains { $0.agent.hasPrefix("apply") }, "\(Set(distributed.map(\.agent)))")
             #expect(tasks.allSatisfy { $0.status == .succeeded }, "\(tasks.filter { $0.status != .succeeded })")

@@ -74,6 +74,29 @@ struct QuotaConfigTests {
         ])
     }
 
+    @Test("search_task_gtins: eBay only, 1…64, absent = the channel's default; errors at their line")
+    func searchTaskGTINs() throws {
+        let (config, diagnostics, _) = Self.load(Self.ebay + "\nsearch_task_gtins = 16\n")
+        #expect(diagnostics.isEmpty, "\(diagnostics)")
+        #expect(try #require(config).marketplaces[.ebay]?.searchTaskGTINs == 16)
+        #expect(try #require(Self.load(Self.ebay).config).marketplaces[.ebay]?.searchTaskGTINs == nil)
+        let (bad, errors, file) = Self.load(Self.ebay + """
+
+            search_task_gtins = 65
+
+            [marketplaces.amazon]
+            base_url = "https://sellingpartnerapi-na.amazon.com"
+            seller_id = "A1SELLER"
+            credentials = { client_id = "a", client_secret = "b", refresh_token = "c" }
+            search_task_gtins = 2
+            """)
+        #expect(bad == nil)
+        #expect(errors == [
+            "\(file):4: \"marketplaces.ebay.search_task_gtins\" is 65; allowed: 1…64",
+            "\(file):10: \"marketplaces.amazon.search_task_gtins\": only eBay searches by GTIN",
+        ])
+    }
+
     @Test("reserves adding up to exactly 100% are accepted")
     func exactlyAll() throws {
         let (config, diagnostics, _) = Self.load("""

@@ -214,6 +214,67 @@ struct RepricingSweepTests {
         }
     }
 
+    @Test("eBay decide tasks take search_task_gtins GTINs each and search them one after the other: one Browse search a GTIN, and a task retried after its second search failed searches only what it had not decided")
+    func packedSearchTasks() async throws {
+        try await WorkflowHarness.with(listings: 30) { h in
+            let retry = """
+
+                [retry]
+                attempts = 3
+                backoff = "50ms"
+                max_backoff = "100ms"
+                """
+            let world = try WorkflowWorld.load(h, jobs: ["sweep": Self.job(retry, marketplaces: #"["ebay"]"#, concurrency: 1)],
+                                               ebaySearchTaskGTINs: 4)
+            // The first search is held until the second fault is in place: the first task's
+            // first GTIN is searched, decided and saved, and its second search answers 500.
+            h.sandbox.state.inject(SandboxFault(route: .search, remaining: 1, latencyMilliseconds: 300))
+            let running = Task { try await world.run("sweep") }
+            await h.sandbox.state.waitUntilHeld(.search)
+            h.sandbox.state.inject(SandboxFault(route: .search, remaining: 1, status: 500))
+            let (run, status) = try await running.value
+            #expect(status == .succeeded, "\(run.error ?? "")")
+            #expect(h.sandbox.state.faultsApplied.byRoute["search"] == 2)
+            let listings = h.sandbox.state.listings
+            // Listings sharing a GTIN are one group; searched are the GTINs of listings in stock.
+            let groups = Set(listings.map(\.gtin)).count
+            let searched = Set(listings.filter { $0.quantity > 0 }.map(\.gtin)).count
+            let decide = try h.store.tasks(runID: run.id).filter { $0.key.hasPrefix("decide:") }
+            #expect(decide.count == (groups + 3) / 4, "\(decide.count) tasks for \(groups) GTINs")
+            #expect(decide.allSatisfy { $0.key.range(of: #"^decide:ebay:group-[0-9a-f]{16}$"#, options: .regularExpression) != nil })
+            let retried = decide.filter { $0.attempts > 1 }
+            #expect(retried.count == 1 && retried.allSatisfy { $0.attempts == 2 && $0.status == .succeeded }, "\(retried)")
+            // Every GTIN searched once, but the one whose search failed: the retry did not search
+            // the GTIN its first attempt had decided (a retried task searching all of its GTINs
+            // again would make it searched + 2).
+            #expect(h.sandbox.state.requestCounts["search"] == searched + 1, "\(h.sandbox.state.requestCounts), \(searched) GTINs in stock")
+            #expect(h.sandbox.state.requestCounts["offers"] == listings.count, "\(h.sandbox.state.requestCounts)")
+            let decisions = try h.store.decisions(sweep: run.id)
+            #expect(decisions.count == listings.count && Set(decisions.map(\.sku)).count == listings.count)
+        }
+    }
+
+    @Test("packing GTINs into tasks changes no decision: search_task_gtins 1 and 7 decide every listing the same over the same sandbox")
+    func packedTasksDecideTheSame() async throws {
+        var byPack: [Int: [String: String]] = [:]
+        for pack in [1, 7] {
+            byPack[pack] = try await WorkflowHarness.with(listings: 40, seed: 424_242) { h in
+                let world = try WorkflowWorld.load(h, jobs: ["sweep": Self.job("dry_run = true", marketplaces: #"["ebay"]"#)],
+                                                   ebaySearchTaskGTINs: pack)
+                let (run, status) = try await world.run("sweep")
+                #expect(status == .succeeded, "\(run.error ?? "")")
+                let decide = try h.store.tasks(runID: run.id).filter { $0.key.hasPrefix("decide:") }
+                let groups = Set(h.sandbox.state.listings.map(\.gtin)).count
+                #expect(decide.count == (groups + pack - 1) / pack, "\(decide.count) tasks for \(groups) GTINs, \(pack) a task")
+                return Dictionary(uniqueKeysWithValues: try h.store.decisions(sweep: run.id).map {
+                    ($0.sku, "\($0.state) \($0.reason) \($0.newPrice?.micros ?? -1) \($0.explanation)")
+                })
+            }
+        }
+        #expect(byPack[1]?.count == 40)
+        #expect(byPack[1] == byPack[7])
+    }
+
     @Test("a resumed sweep plans decide tasks for exactly the listings its chain left undecided, keyed by their listings; every listing ends decided once")
     func resumedSweepPlansOnlyUndecided() async throws {
         try await WorkflowHarness.with(listings: 60) { h in

@@ -29,7 +29,8 @@ struct StreamingSweepTests {
 
     @Test("a sweep over 450 listings holds at most one page (40) and the tasks in flight (16) of a wave at once, decides every listing, and searches each GTIN once in the wave")
     func boundedWaves() async throws {
-        try await CapacityWorld.with(listings: Self.listings, seed: 11, sharedGTINPercent: 40, limits: .generous,
+        // A task a GTIN: a wave of many tasks, paged.
+        try await CapacityWorld.with(listings: Self.listings, seed: 11, sharedGTINPercent: 40, limits: .generous, ebaySearchTaskGTINs: 1,
                                      jobs: ["sweep": Self.job]) { w in
             let store = w.world.harness.store
             let gauge = WaveGauge()

@@ -25,7 +25,7 @@ struct CapacityWorld: Sendable {
     static let start = QuotaTests.at(2026, 6, 10, 18)
 
     static func with(listings: Int = 40, seed: UInt64 = 11, sharedGTINPercent: Int = 0, limits: SandboxLimits, extraConfig: String = "",
-                     ebayRate: (requests: Int, burst: Int)? = nil, ebayMarketplaceID: String? = nil, ebayRefreshTaskListings: Int? = nil,
+                     ebayRate: (requests: Int, burst: Int)? = nil, ebayMarketplaceID: String? = nil, ebayRefreshTaskListings: Int? = nil, ebaySearchTaskGTINs: Int? = nil,
                      jobs: [String: String], _ body: @Sendable (CapacityWorld) async throws -> Void) async throws {
         let directory = NSTemporaryDirectory() + "flipsync-capacity-\(UInt64.random(in: 0...UInt64.max))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -38,7 +38,7 @@ struct CapacityWorld: Sendable {
         do {
             let harness = WorkflowHarness(sandbox: sandbox, store: try RunStore(path: directory + "/flipsync.sqlite"), directory: directory)
             try await body(try load(harness, clock: clock, extraConfig: extraConfig, jobs: jobs, ebayRate: ebayRate, ebayMarketplaceID: ebayMarketplaceID,
-                                    ebayRefreshTaskListings: ebayRefreshTaskListings))
+                                    ebayRefreshTaskListings: ebayRefreshTaskListings, ebaySearchTaskGTINs: ebaySearchTaskGTINs))
             await sandbox.stop()
         } catch {
             await sandbox.stop()
@@ -51,7 +51,7 @@ struct CapacityWorld: Sendable {
     /// given the ledger and the competitor memory (as `Runtime.open` does).
     static func load(_ harness: WorkflowHarness, clock: ManualClock, runClock: (any SchedulerClock)? = nil, extraConfig: String,
                      jobs: [String: String], offerMemory: Bool = true, ebayRate: (requests: Int, burst: Int)? = nil,
-                     ebayMarketplaceID: String? = nil, ebayRefreshTaskListings: Int? = nil) throws -> CapacityWorld {
+                     ebayMarketplaceID: String? = nil, ebayRefreshTaskListings: Int? = nil, ebaySearchTaskGTINs: Int? = nil) throws -> CapacityWorld {
         let clock0 = clock
         let clock = runClock ?? clock0
         let base = try WorkflowWorld.load(harness, jobs: jobs, extraConfig: extraConfig, clock: clock)
@@ -65,6 +65,7 @@ struct CapacityWorld: Sendable {
         // Another eBay site than the sandbox's offers (EBAY_US): no SKU has a published offer there.
         if let ebayMarketplaceID { config.marketplaces[.ebay]?.marketplaceID = ebayMarketplaceID }
         if let ebayRefreshTaskListings { config.marketplaces[.ebay]?.refreshTaskListings = ebayRefreshTaskListings }
+        if let ebaySearchTaskGTINs { config.marketplaces[.ebay]?.searchTaskGTINs = ebaySearchTaskGTINs }
         let quota = QuotaStore(store: harness.store, policy: QuotaPolicy(config: config, jobs: base.catalog.jobs), clock: clock)
         let values = harness.sandbox.developmentCredentials(for: config)
         let services = ChannelFactory.services(

@@ -90,7 +90,7 @@ struct WorkflowWorld: Sendable {
     /// loads them and builds the channels.
     static func load(_ harness: WorkflowHarness, jobs: [String: String], extraConfig: String = "",
                      clock: any SchedulerClock = SystemSchedulerClock(), amazonRate: String = "1000/s",
-                     offerMemory: Bool = false) throws -> WorkflowWorld {
+                     offerMemory: Bool = false, ebaySearchTaskGTINs: Int? = nil) throws -> WorkflowWorld {
         let jobsDirectory = harness.directory + "/jobs"
         try FileManager.default.createDirectory(atPath: jobsDirectory, withIntermediateDirectories: true)
         for (name, text) in jobs { try text.write(toFile: "\(jobsDirectory)/\(name).toml", atomically: true, encoding: .utf8) }
@@ -98,19 +98,21 @@ struct WorkflowWorld: Sendable {
         try (configText(baseURL: harness.sandbox.baseURL, amazonRate: amazonRate) + extraConfig).write(toFile: configPath, atomically: true, encoding: .utf8)
         let loaded = DaemonSetup(configPath: configPath, environment: .current).load(now: clock.now())
         guard loaded.errors.isEmpty else { throw LoadError(diagnostics: loaded.errors.map(\.description)) }
-        let values = harness.sandbox.developmentCredentials(for: loaded.config)
-        let spend = try SpendLedger(store: harness.store, budgets: SpendBudgets(config: loaded.config, jobs: loaded.catalog.jobs),
+        var config = loaded.config
+        if let ebaySearchTaskGTINs { config.marketplaces[.ebay]?.searchTaskGTINs = ebaySearchTaskGTINs }
+        let values = harness.sandbox.developmentCredentials(for: config)
+        let spend = try SpendLedger(store: harness.store, budgets: SpendBudgets(config: config, jobs: loaded.catalog.jobs),
                                     clock: clock)
         let services = ChannelFactory.services(
-            config: loaded.config,
+            config: config,
             secret: { name in
                 guard let value = values[name] else { throw LoadError(diagnostics: ["no development value for \(name)"]) }
                 return SecretText(value)
             },
-            transport: URLSessionTransport(allowList: ChannelFactory.allowList(loaded.config)), recorder: spend,
+            transport: URLSessionTransport(allowList: ChannelFactory.allowList(config)), recorder: spend,
             rateLimiters: RateLimiters(clock: clock), clock: clock, matchCache: harness.store,
             offerMemory: offerMemory ? harness.store : nil, logger: WorkflowHarness.quietLogger)
-        return WorkflowWorld(harness: harness, config: loaded.config, catalog: loaded.catalog, services: services, spend: spend, clock: clock)
+        return WorkflowWorld(harness: harness, config: config, catalog: loaded.catalog, services: services, spend: spend, clock: clock)
     }
 
     struct LoadError: Error, CustomStringConvertible {

@@ -38,6 +38,9 @@ public struct FlipSyncConfig: Sendable {
         /// `refresh_task_listings = 500` (eBay only): the most listings one decide task refreshes
         /// from remembered searches (getItems); nil: the channel's default.
         public var refreshTaskListings: Int?
+        /// `search_task_gtins = 8` (eBay only): the most GTINs (Browse searches) one decide task
+        /// searches and decides, one after the other; nil: the channel's default.
+        public var searchTaskGTINs: Int?
     }
 
     /// A carrier rate-shopping API or an LLM endpoint: where it is, its credentials (names, not
@@ -393,12 +396,17 @@ public struct FlipSyncConfig: Sendable {
         if let refreshTask, name != .ebay {
             t.error(refreshTask.line, "\"\(t.qualified("refresh_task_listings"))\": only eBay refreshes remembered searches")
         }
+        let searchTask = t.integer("search_task_gtins", in: 1...64)
+        if let searchTask, name != .ebay {
+            t.error(searchTask.line, "\"\(t.qualified("search_task_gtins"))\": only eBay searches by GTIN")
+        }
         guard let url else { return nil }
         return Marketplace(name: name, baseURL: url, credentials: credentials, rateLimit: rate,
                            feePercent: feePercent?.value ?? Percent(partsPerMillion: 0),
                            feeFixed: feeFixed?.value ?? .zero(currency), marketplaceID: id?.value,
                            tokenURL: tokenURL?.value, sellerID: sellerID?.value, dailyQuota: quotas,
-                           refreshTaskListings: name == .ebay ? refreshTask?.value : nil)
+                           refreshTaskListings: name == .ebay ? refreshTask?.value : nil,
+                           searchTaskGTINs: name == .ebay ? searchTask?.value : nil)
     }
 
     /// `"5/s"`, `"100/min"`, `"1/2s"`.

@@ -44,6 +44,13 @@ public protocol Marketplace: Sendable {
     /// remembered search in one `refresh` group. The default: each listing alone.
     func competitionGrouper(options: CompetitionOptions) -> any CompetitionGrouper
 
+    /// How many of the sweep's competition groups one `decide` task takes, refresh groups
+    /// apart (each stays a task of its own): the task reads, decides and saves its groups one
+    /// after the other, so it spends no more calls than a task per group would and a retry
+    /// repeats no group already decided, while the sweep records one task, not one per group.
+    /// 1 by default; eBay's `search_task_gtins`.
+    var decideTaskGroups: Int { get }
+
     /// Counts the quota calls reading competition takes, listing by listing, for the sweep's
     /// capacity; nil when the channel's competition reads count against no daily quota.
     func competitionCallCounter(options: CompetitionOptions) -> (any CompetitionCallCounter)?
@@ -94,6 +101,8 @@ extension Marketplace {
     }
 
     public func competitionGrouper(options: CompetitionOptions) -> any CompetitionGrouper { SingleListingGrouper() }
+
+    public var decideTaskGroups: Int { 1 }
 
     public func competitionCallCounter(options: CompetitionOptions) -> (any CompetitionCallCounter)? { nil }
 

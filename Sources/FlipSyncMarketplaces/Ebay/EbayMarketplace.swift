@@ -49,6 +49,10 @@ public struct EbayMarketplace: OfferDeferringMarketplace {
     /// whole catalog holds one task's listings at a time, not the catalog's.
     public let refreshTaskListings: Int
     public static let defaultRefreshTaskListings = 500
+    /// The most GTIN groups (the listings sharing a GTIN, one Browse search) one decide task
+    /// searches and decides, one after the other (`decideTaskGroups`, `search_task_gtins`).
+    public let searchTaskGTINs: Int
+    public static let defaultSearchTaskGTINs = 8
     /// Each SKU's published offer as last read or set; nil: every SKU's offer is read each time.
     public let offerMemory: (any OfferMemory)?
     /// The time remembered offers are stamped with.
@@ -68,9 +72,11 @@ public struct EbayMarketplace: OfferDeferringMarketplace {
 
     public init(client: EbayClient, ourUsername: String? = nil, maxResultsPerSearch: Int = 400, offerReadsInFlight: Int = 8,
                 refreshTaskListings: Int = EbayMarketplace.defaultRefreshTaskListings,
+                searchTaskGTINs: Int = EbayMarketplace.defaultSearchTaskGTINs,
                 offerMemory: (any OfferMemory)? = nil, clock: any SchedulerClock = SystemSchedulerClock(), rememberEvery: Int = 100) {
         self.client = client
         self.refreshTaskListings = max(1, refreshTaskListings)
+        self.searchTaskGTINs = max(1, searchTaskGTINs)
         self.rememberEvery = max(1, rememberEvery)
         self.offerMemory = offerMemory
         self.clock = clock

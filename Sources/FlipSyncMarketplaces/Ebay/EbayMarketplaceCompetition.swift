@@ -131,6 +131,9 @@ extension EbayMarketplace {
         EbayGTINGrouper(memory: options.memory, refreshSince: options.refreshSince, refreshLimit: refreshTaskListings)
     }
 
+    /// `searchTaskGTINs` GTIN groups a decide task (refresh groups are tasks of their own).
+    public var decideTaskGroups: Int { searchTaskGTINs }
+
     /// Browse calls (`ebay/browse`) and getItems calls (`ebay/browse_get_items`) a sweep's
     /// listings take, as `competitions(for:options:)` makes them: a GTIN search per distinct
     /// GTIN (listings sharing it are free, whatever their condition), counted as the most pages

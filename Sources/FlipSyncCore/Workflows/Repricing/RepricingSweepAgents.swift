@@ -89,14 +89,71 @@ extension RepricingSweepPlan {
         func perform(_ task: PlannedTask, context: AgentContext) async throws -> TaskOutput {
             let input = try task.input(as: ListingsInput.self)
             let marketplace = try plan.marketplace(input.marketplace.rawValue)
-            let p = plan.parameters
             let sweep = try plan.ledger.sweepID(ofRun: context.runID)
+            var skus = input.skus
+            // A task of several listings leaves out those its sweep has decided: a retried task
+            // decides only what its earlier attempts did not (each group is saved as it is decided).
+            if skus.count > 1 {
+                let decided = Set(try plan.ledger.decisions(sweep: sweep, marketplace: marketplace.name, skus: skus).map(\.sku))
+                if !decided.isEmpty { skus.removeAll { decided.contains($0) } }
+            }
             var listings: [MarketplaceListing] = [], costs: [String: Money] = [:]
-            for read in try await plan.ledger.decideInputs(sweep: sweep, marketplace: marketplace.name, skus: input.skus) {
+            for read in skus.isEmpty ? [] : try await plan.ledger.decideInputs(sweep: sweep, marketplace: marketplace.name, skus: skus) {
                 guard let listing = read.listing else { throw TaskFailure.permanent("listing \(read.sku) is not in the sweep's snapshot") }
                 listings.append(listing)
                 if let cost = read.cost { costs[read.sku] = cost }
             }
+            let refresh = input.refresh ?? false
+            // Several competition groups (eBay's `search_task_gtins`): one after the other, each
+            // read, decided and saved before the next. A refresh task is one group (its getItems
+            // calls are pooled across its listings).
+            let groups = refresh || listings.count < 2
+                ? [listings] : try marketplace.competitionGroups(listings, options: CompetitionOptions(titleMatches: false)).map(\.listings)
+            var decided = GroupOutcome()
+            for group in groups where !group.isEmpty {
+                decided.add(try await decide(group, costs: costs, refresh: refresh, marketplace: marketplace, sweep: sweep))
+            }
+            let failures = decided.failures
+            if !failures.isEmpty {
+                context.logger.warning("\(failures.count) of \(listings.count) listings' competition could not be read",
+                                       metadata: ["event": "competition-unreadable", "marketplace": "\(marketplace.name.rawValue)"])
+            }
+            if decided.records.isEmpty && !failures.isEmpty {
+                throw TaskFailure.permanent("no competition could be read: " + failures.joined(separator: "; "))
+            }
+            if input.skus.count == 1, let record = decided.records.first {
+                return TaskOutput(result: ListingDecided(state: record.state, reason: record.reason, oldMicros: record.oldPrice.micros,
+                                                         newMicros: record.newPrice?.micros),
+                                  summary: record.explanation)
+            }
+            let changing = decided.records.filter { $0.newPrice != nil }.count
+            let unread = failures.isEmpty ? "" : "; not decided: " + failures.joined(separator: "; ")
+            let earlier = input.skus.count - skus.count
+            return TaskOutput(result: GroupDecided(decided: decided.records.count, changing: changing, unread: failures.count,
+                                                   competitionReads: decided.reads),
+                              summary: "\(decided.records.count) of \(listings.count) listings decided, \(changing) changing\(unread)"
+                                + (earlier == 0 ? "" : " (\(earlier) decided by an earlier attempt)"))
+        }
+
+        /// What the groups of one task came to.
+        struct GroupOutcome {
+            var records: [PricingDecision] = []
+            var failures: [String] = []
+            var reads = 0
+
+            mutating func add(_ other: GroupOutcome) {
+                records += other.records
+                failures += other.failures
+                reads += other.reads
+            }
+        }
+
+        /// One competition group: its competition read, its listings decided, and their
+        /// decisions and coverage saved in one write.
+        func decide(_ group: [MarketplaceListing], costs: [String: Money], refresh: Bool, marketplace: any Marketplace,
+                    sweep: Int64) async throws -> GroupOutcome {
+            let p = plan.parameters
+            var listings = group
             // Competition is read (in one batch where the channel has one) only for listings that
             // can be repriced: an out-of-stock listing holds whatever the competition, and one
             // without a cost has no floor, so no call is spent on either. A pending listing's
@@ -105,7 +162,7 @@ extension RepricingSweepPlan {
             // Title-only offers count only when the matcher accepts them: without one, the searches
             // that find nothing else are not made.
             let options = CompetitionOptions(titleMatches: p.llmMatching && plan.matcher != nil, memory: plan.competitors,
-                                             refresh: input.refresh ?? false, now: plan.clock.wallMilliseconds())
+                                             refresh: refresh, now: plan.clock.wallMilliseconds())
             // Pending listings (their offer not known when the listings were read): their offers
             // are read at the same time as the competition (the channel's competition read needs
             // no offer: `OfferDeferringMarketplace`), so a task's calls overlap instead of
@@ -145,7 +202,8 @@ extension RepricingSweepPlan {
             // A SKU found to have no published offer is not decided: its competition is dropped.
             let read = zip(toRead.map(\.sku), lookups).filter { !dropped.contains($0.0) }
             let found = Dictionary(read, uniquingKeysWith: { a, _ in a })
-            var records: [PricingDecision] = [], failures: [String] = []
+            var outcome = GroupOutcome()
+            outcome.reads = read.count
             for listing in listings {
                 var record: PricingDecision
                 if let cost = costs[listing.sku] {
@@ -154,7 +212,7 @@ extension RepricingSweepPlan {
                     case .found(let read): competition = read
                     case .failed(let reason):
                         // That listing's part of the batch failed: it is left as it is, undecided.
-                        failures.append("\(listing.sku): \(reason)")
+                        outcome.failures.append("\(listing.sku): \(reason)")
                         continue
                     case nil: competition = Competition(offers: [])
                     }
@@ -171,27 +229,11 @@ extension RepricingSweepPlan {
                         strategy: p.strategy, reason: .noCost,
                         explanation: "no unit cost is known for \(listing.sku), so there is no floor; set cost_source or import costs")
                 }
-                records.append(record)
+                outcome.records.append(record)
             }
             // The decisions and their coverage in one write.
-            try await plan.ledger.saveDecisions(records, sweep: sweep, checkedAt: plan.clock.wallMilliseconds())
-            if !failures.isEmpty {
-                context.logger.warning("\(failures.count) of \(listings.count) listings' competition could not be read",
-                                       metadata: ["event": "competition-unreadable", "marketplace": "\(marketplace.name.rawValue)"])
-            }
-            if records.isEmpty && !failures.isEmpty {
-                throw TaskFailure.permanent("no competition could be read: " + failures.joined(separator: "; "))
-            }
-            if listings.count == 1, let record = records.first {
-                return TaskOutput(result: ListingDecided(state: record.state, reason: record.reason, oldMicros: record.oldPrice.micros,
-                                                         newMicros: record.newPrice?.micros),
-                                  summary: record.explanation)
-            }
-            let changing = records.filter { $0.newPrice != nil }.count
-            let unread = failures.isEmpty ? "" : "; not decided: " + failures.joined(separator: "; ")
-            return TaskOutput(result: GroupDecided(decided: records.count, changing: changing, unread: failures.count,
-                                                   competitionReads: read.count),
-                              summary: "\(records.count) of \(listings.count) listings decided, \(changing) changing\(unread)")
+            try await plan.ledger.saveDecisions(outcome.records, sweep: sweep, checkedAt: plan.clock.wallMilliseconds())
+            return outcome
         }
 
         /// The title-only offers the matcher judges the same product, with confidence: only

@@ -101,15 +101,35 @@ public struct RepricingSweepPlan: WorkflowPlan {
         struct Part: Sendable {
             var marketplace: MarketplaceName
             var plan: PlannedTask?
+            /// The cut's tasks (`cutDecideWave`): its refresh tasks first, then the others.
             var tasks: Int
+            /// How many of `tasks` are refresh tasks: each stays a decide task of its own.
+            var refreshTasks: Int = 0
+            /// How many of the other cut tasks (competition groups) one decide task takes, in
+            /// cut order (the channel's `decideTaskGroups`).
+            var pack: Int = 1
+
+            /// The decide tasks the cut's tasks make.
+            var decideTasks: Int {
+                let others = tasks - refreshTasks
+                return refreshTasks + (others + pack - 1) / pack
+            }
+
+            /// The cut's tasks decide task `unit` takes.
+            func cutTasks(ofUnit unit: Int) -> Range<Int> {
+                guard unit >= refreshTasks else { return unit..<unit + 1 }
+                let start = refreshTasks + (unit - refreshTasks) * pack
+                return start..<Swift.min(tasks, start + pack)
+            }
         }
 
         var parts: [Part] = []
 
-        var count: Int { parts.reduce(0) { $0 + ($1.plan == nil ? 0 : 1) + $1.tasks } }
+        var count: Int { parts.reduce(0) { $0 + ($1.plan == nil ? 0 : 1) + $1.decideTasks } }
 
         /// The wave's tasks from `offset` on, at most `limit`: each part's `plan` task, then its
-        /// decide tasks read from the cut.
+        /// decide tasks read from the cut (a refresh task alone, the others `pack` cut tasks each,
+        /// their SKUs one after the other).
         func page(_ offset: Int, _ limit: Int, sweep: Int64, ledger: any RepricingLedger) async throws -> [PlannedTask] {
             let total = count
             let start = Swift.min(Swift.max(0, offset), total)
@@ -121,21 +141,26 @@ public struct RepricingSweepPlan: WorkflowPlan {
                     if base >= start { tasks.append(plan) }
                     base += 1
                 }
-                let low = Swift.max(start, base), high = Swift.min(end, base + part.tasks)
+                let units = part.decideTasks
+                let low = Swift.max(start, base), high = Swift.min(end, base + units)
                 if low < high {
-                    let cut = try await ledger.decideCutTasks(sweep: sweep, marketplace: part.marketplace, tasks: (low - base)..<(high - base))
+                    let first = part.cutTasks(ofUnit: low - base).lowerBound, last = part.cutTasks(ofUnit: high - base - 1).upperBound
+                    let cut = try await ledger.decideCutTasks(sweep: sweep, marketplace: part.marketplace, tasks: first..<last)
                     // The cut is the sweep's alone; fewer tasks than it counted means it was replaced under the wave.
-                    guard cut.count == high - low else {
+                    guard cut.count == last - first else {
                         throw TaskFailure.permanent("the decide wave of \(part.marketplace.rawValue) changed in the ledger while it ran")
                     }
-                    for task in cut {
-                        tasks.append(PlannedTask(key: RepricingSweepPlan.decideKey(marketplace: part.marketplace, skus: task.skus, refresh: task.refresh),
+                    for unit in (low - base)..<(high - base) {
+                        let taken = cut[(part.cutTasks(ofUnit: unit).lowerBound - first)..<(part.cutTasks(ofUnit: unit).upperBound - first)]
+                        let refresh = taken.first?.refresh ?? false
+                        let skus = taken.count == 1 ? taken[taken.startIndex].skus : taken.flatMap(\.skus)
+                        tasks.append(PlannedTask(key: RepricingSweepPlan.decideKey(marketplace: part.marketplace, skus: skus, refresh: refresh),
                                                  agent: "decide",
-                                                 input: ListingsInput(marketplace: part.marketplace, skus: task.skus, refresh: task.refresh ? true : nil),
-                                                 holds: task.skus.count))
+                                                 input: ListingsInput(marketplace: part.marketplace, skus: skus, refresh: refresh ? true : nil),
+                                                 holds: skus.count))
                     }
                 }
-                base += part.tasks
+                base += units
             }
             return tasks
         }
@@ -254,10 +279,27 @@ public struct RepricingSweepPlan: WorkflowPlan {
                     try await ledger.addToDecideCut(taken, sweep: sweep, marketplace: marketplace)
                 }
             }
-            next.parts.append(DecideWave.Part(marketplace: marketplace, plan: plan,
-                                              tasks: try await ledger.cutDecideWave(sweep: sweep, marketplace: marketplace)))
+            let tasks = try await ledger.cutDecideWave(sweep: sweep, marketplace: marketplace)
+            let pack = Swift.max(1, channel?.decideTaskGroups ?? 1)
+            next.parts.append(DecideWave.Part(marketplace: marketplace, plan: plan, tasks: tasks,
+                                              refreshTasks: pack > 1 ? try await refreshTaskCount(sweep: sweep, marketplace: marketplace, tasks: tasks) : 0,
+                                              pack: pack))
         }
         return next
+    }
+
+    /// How many of a cut's `tasks` are refresh tasks. They come first in the cut, so the first
+    /// task that is not one is found by bisection, reading one task of the cut at a time.
+    func refreshTaskCount(sweep: Int64, marketplace: MarketplaceName, tasks: Int) async throws -> Int {
+        var low = 0, high = tasks  // the count is in low...high
+        while low < high {
+            let middle = (low + high) / 2
+            guard let task = try await ledger.decideCutTasks(sweep: sweep, marketplace: marketplace, tasks: middle..<middle + 1).first else {
+                throw TaskFailure.permanent("the decide wave of \(marketplace.rawValue) changed in the ledger while it was planned")
+            }
+            if task.refresh { low = middle + 1 } else { high = middle }
+        }
+        return low
     }
 
     /// With a quota: a `CapacityWalk` (made by `walk` for the snapshot's size) over the snapshot
