@@ -51,49 +51,48 @@ struct QuotaConfigTests {
         #expect(QuotaPolicy(config: loaded, jobs: []).limits == QuotaPolicy.documentedLimits)
     }
 
-    @Test("refresh_task_listings: eBay only, 1…100000, absent = the channel's default; errors at their line")
-    func refreshTaskListings() throws {
-        let (config, diagnostics, _) = Self.load(Self.ebay + "\nrefresh_task_listings = 250\n")
-        #expect(diagnostics.isEmpty, "\(diagnostics)")
-        #expect(try #require(config).marketplaces[.ebay]?.refreshTaskListings == 250)
-        #expect(try #require(Self.load(Self.ebay).config).marketplaces[.ebay]?.refreshTaskListings == nil)
-        let (bad, errors, file) = Self.load(Self.ebay + """
-
-            refresh_task_listings = 0
-
-            [marketplaces.amazon]
-            base_url = "https://sellingpartnerapi-na.amazon.com"
-            seller_id = "A1SELLER"
-            credentials = { client_id = "a", client_secret = "b", refresh_token = "c" }
-            refresh_task_listings = 20
-            """)
-        #expect(bad == nil)
-        #expect(errors == [
-            "\(file):4: \"marketplaces.ebay.refresh_task_listings\" is 0; allowed: 1…100000",
-            "\(file):10: \"marketplaces.amazon.refresh_task_listings\": only eBay refreshes remembered searches",
-        ])
+    /// An eBay-only task size: its key, a valid value, one out of range, the range as errors
+    /// give it, the error for another marketplace, and where the loaded config keeps it.
+    struct TaskSizeKey: Sendable, CustomStringConvertible {
+        var key: String
+        var valid: Int
+        var outOfRange: Int
+        var allowed: String
+        var elsewhere: String
+        var value: @Sendable (FlipSyncConfig.Marketplace) -> Int?
+        var description: String { key }
     }
 
-    @Test("search_task_gtins: eBay only, 1…64, absent = the channel's default; errors at their line")
-    func searchTaskGTINs() throws {
-        let (config, diagnostics, _) = Self.load(Self.ebay + "\nsearch_task_gtins = 16\n")
+    static let taskSizeKeys = [
+        TaskSizeKey(key: "refresh_task_listings", valid: 250, outOfRange: 0, allowed: "1…100000",
+                    elsewhere: "only eBay refreshes remembered searches", value: { $0.refreshTaskListings }),
+        TaskSizeKey(key: "search_task_gtins", valid: 16, outOfRange: 65, allowed: "1…64",
+                    elsewhere: "only eBay searches by GTIN", value: { $0.searchTaskGTINs }),
+    ]
+
+    @Test("refresh_task_listings and search_task_gtins: eBay only, in range, absent = the channel's default; errors at their line",
+          arguments: taskSizeKeys)
+    func taskSizes(_ size: TaskSizeKey) throws {
+        let (config, diagnostics, _) = Self.load(Self.ebay + "\n\(size.key) = \(size.valid)\n")
         #expect(diagnostics.isEmpty, "\(diagnostics)")
-        #expect(try #require(config).marketplaces[.ebay]?.searchTaskGTINs == 16)
-        #expect(try #require(Self.load(Self.ebay).config).marketplaces[.ebay]?.searchTaskGTINs == nil)
+        let ebay = try #require(config?.marketplaces[.ebay])
+        #expect(size.value(ebay) == size.valid)
+        let absent = try #require(Self.load(Self.ebay).config?.marketplaces[.ebay])
+        #expect(size.value(absent) == nil)
         let (bad, errors, file) = Self.load(Self.ebay + """
 
-            search_task_gtins = 65
+            \(size.key) = \(size.outOfRange)
 
             [marketplaces.amazon]
             base_url = "https://sellingpartnerapi-na.amazon.com"
             seller_id = "A1SELLER"
             credentials = { client_id = "a", client_secret = "b", refresh_token = "c" }
-            search_task_gtins = 2
+            \(size.key) = 2
             """)
         #expect(bad == nil)
         #expect(errors == [
-            "\(file):4: \"marketplaces.ebay.search_task_gtins\" is 65; allowed: 1…64",
-            "\(file):10: \"marketplaces.amazon.search_task_gtins\": only eBay searches by GTIN",
+            "\(file):4: \"marketplaces.ebay.\(size.key)\" is \(size.outOfRange); allowed: \(size.allowed)",
+            "\(file):10: \"marketplaces.amazon.\(size.key)\": \(size.elsewhere)",
         ])
     }
 

@@ -30,6 +30,15 @@ struct RepricingSweepTests {
         """
     }
 
+    /// Three attempts, 50–100 ms apart: a failed decide task is retried at once.
+    static let quickRetry = """
+
+        [retry]
+        attempts = 3
+        backoff = "50ms"
+        max_backoff = "100ms"
+        """
+
     @Test("every listing gets a decision within its bounds, and exactly the changes decided are applied, once each")
     func sweepAppliesExactlyItsDecisions() async throws {
         try await WorkflowHarness.with(listings: 60) { h in
@@ -192,14 +201,7 @@ struct RepricingSweepTests {
     @Test("a decide task retried after its competition search failed does not read its listing's offer again: one getOffers a listing")
     func retryAfterFailedSearchKeepsTheOffer() async throws {
         try await WorkflowHarness.with(listings: 4) { h in
-            let retry = """
-
-                [retry]
-                attempts = 3
-                backoff = "50ms"
-                max_backoff = "100ms"
-                """
-            let world = try WorkflowWorld.load(h, jobs: ["sweep": Self.job(retry, marketplaces: #"["ebay"]"#, concurrency: 1)])
+            let world = try WorkflowWorld.load(h, jobs: ["sweep": Self.job(Self.quickRetry, marketplaces: #"["ebay"]"#, concurrency: 1)])
             // The first Browse search answers 500: its task fails after its offer read, and is retried.
             h.sandbox.state.inject(SandboxFault(route: .search, remaining: 1, status: 500))
             let (run, status) = try await world.run("sweep")
@@ -217,14 +219,7 @@ struct RepricingSweepTests {
     @Test("eBay decide tasks take search_task_gtins GTINs each and search them one after the other: one Browse search a GTIN, and a task retried after its second search failed searches only what it had not decided")
     func packedSearchTasks() async throws {
         try await WorkflowHarness.with(listings: 30) { h in
-            let retry = """
-
-                [retry]
-                attempts = 3
-                backoff = "50ms"
-                max_backoff = "100ms"
-                """
-            let world = try WorkflowWorld.load(h, jobs: ["sweep": Self.job(retry, marketplaces: #"["ebay"]"#, concurrency: 1)],
+            let world = try WorkflowWorld.load(h, jobs: ["sweep": Self.job(Self.quickRetry, marketplaces: #"["ebay"]"#, concurrency: 1)],
                                                ebaySearchTaskGTINs: 4)
             // The first search is held until the second fault is in place: the first task's
             // first GTIN is searched, decided and saved, and its second search answers 500.

@@ -104,10 +104,11 @@ extension RepricingSweepPlan {
                 if let cost = read.cost { costs[read.sku] = cost }
             }
             let refresh = input.refresh ?? false
-            // Several competition groups (eBay's `search_task_gtins`): one after the other, each
-            // read, decided and saved before the next. A refresh task is one group (its getItems
-            // calls are pooled across its listings).
-            let groups = refresh || listings.count < 2
+            // Several competition groups (a channel packing them, eBay's `search_task_gtins`): one
+            // after the other, each read, decided and saved before the next. A refresh task is one
+            // group (its getItems calls are pooled across its listings), and so is every task of a
+            // channel that does not pack (Amazon's 20 SKUs are one batch request).
+            let groups = refresh || listings.count < 2 || marketplace.decideTaskGroups < 2
                 ? [listings] : try marketplace.competitionGroups(listings, options: CompetitionOptions(titleMatches: false)).map(\.listings)
             var decided = GroupOutcome()
             for group in groups where !group.isEmpty {
