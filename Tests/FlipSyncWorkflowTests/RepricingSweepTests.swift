@@ -249,12 +249,34 @@ struct RepricingSweepTests {
         }
     }
 
+    @Test("a decide task packs search_task_gtins groups only while the job's concurrency stays busy: ⌊groups ÷ concurrency⌋, within 1…search_task_gtins")
+    func packKeepsConcurrencyBusy() async throws {
+        #expect(RepricingSweepPlan.pack(8, of: 10_000, concurrency: 64) == 8)
+        #expect(RepricingSweepPlan.pack(8, of: 300, concurrency: 64) == 4)
+        #expect(RepricingSweepPlan.pack(8, of: 100, concurrency: 64) == 1)
+        #expect(RepricingSweepPlan.pack(8, of: 0, concurrency: 64) == 1)
+        #expect(RepricingSweepPlan.pack(1, of: 10_000, concurrency: 1) == 1)
+        // End to end: 40 listings, 16 at once, 8 a task allowed: 2 groups a task, so 16 or more tasks.
+        try await WorkflowHarness.with(listings: 40) { h in
+            let world = try WorkflowWorld.load(h, jobs: ["sweep": Self.job("dry_run = true", marketplaces: #"["ebay"]"#, concurrency: 16)],
+                                               ebaySearchTaskGTINs: 8)
+            let (run, status) = try await world.run("sweep")
+            #expect(status == .succeeded, "\(run.error ?? "")")
+            let groups = Set(h.sandbox.state.listings.map(\.gtin)).count
+            let decide = try h.store.tasks(runID: run.id).filter { $0.key.hasPrefix("decide:") }
+            let pack = Swift.max(1, Swift.min(8, groups / 16))
+            #expect(decide.count == (groups + pack - 1) / pack && decide.count >= 16, "\(decide.count) tasks for \(groups) GTINs, \(pack) a task")
+            #expect(groups < 32 || pack == 2)
+            #expect(try h.store.decisions(sweep: run.id).count == 40)
+        }
+    }
+
     @Test("packing GTINs into tasks changes no decision: search_task_gtins 1 and 7 decide every listing the same over the same sandbox")
     func packedTasksDecideTheSame() async throws {
         var byPack: [Int: [String: String]] = [:]
         for pack in [1, 7] {
             byPack[pack] = try await WorkflowHarness.with(listings: 40, seed: 424_242) { h in
-                let world = try WorkflowWorld.load(h, jobs: ["sweep": Self.job("dry_run = true", marketplaces: #"["ebay"]"#)],
+                let world = try WorkflowWorld.load(h, jobs: ["sweep": Self.job("dry_run = true", marketplaces: #"["ebay"]"#, concurrency: 1)],
                                                    ebaySearchTaskGTINs: pack)
                 let (run, status) = try await world.run("sweep")
                 #expect(status == .succeeded, "\(run.error ?? "")")

@@ -280,12 +280,21 @@ public struct RepricingSweepPlan: WorkflowPlan {
                 }
             }
             let tasks = try await ledger.cutDecideWave(sweep: sweep, marketplace: marketplace)
-            let pack = Swift.max(1, channel?.decideTaskGroups ?? 1)
-            next.parts.append(DecideWave.Part(marketplace: marketplace, plan: plan, tasks: tasks,
-                                              refreshTasks: pack > 1 ? try await refreshTaskCount(sweep: sweep, marketplace: marketplace, tasks: tasks) : 0,
-                                              pack: pack))
+            let groups = Swift.max(1, channel?.decideTaskGroups ?? 1)
+            let refresh = groups > 1 ? try await refreshTaskCount(sweep: sweep, marketplace: marketplace, tasks: tasks) : 0
+            next.parts.append(DecideWave.Part(marketplace: marketplace, plan: plan, tasks: tasks, refreshTasks: refresh,
+                                              pack: Self.pack(groups, of: tasks - refresh, concurrency: job.concurrency)))
         }
         return next
+    }
+
+    /// How many of `groups` competition groups (the cut's tasks that are not refresh tasks) one
+    /// decide task takes when the channel packs up to `channel` a task: as many as leave the
+    /// job's `concurrency` tasks to run side by side, `channel` at most and 1 at least
+    /// (⌊groups ÷ concurrency⌋), so a sweep of fewer than `channel` × `concurrency` groups is not
+    /// made slower by packing.
+    public static func pack(_ channel: Int, of groups: Int, concurrency: Int) -> Int {
+        Swift.max(1, Swift.min(channel, groups / Swift.max(1, concurrency)))
     }
 
     /// How many of a cut's `tasks` are refresh tasks. They come first in the cut, so the first
