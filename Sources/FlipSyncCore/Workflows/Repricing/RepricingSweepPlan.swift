@@ -151,9 +151,10 @@ public struct RepricingSweepPlan: WorkflowPlan {
                         throw TaskFailure.permanent("the decide wave of \(part.marketplace.rawValue) changed in the ledger while it ran")
                     }
                     for unit in (low - base)..<(high - base) {
-                        let taken = cut[(part.cutTasks(ofUnit: unit).lowerBound - first)..<(part.cutTasks(ofUnit: unit).upperBound - first)]
+                        let range = part.cutTasks(ofUnit: unit)
+                        let taken = cut[(range.lowerBound - first)..<(range.upperBound - first)]
                         let refresh = taken.first?.refresh ?? false
-                        let skus = taken.count == 1 ? taken[taken.startIndex].skus : taken.flatMap(\.skus)
+                        let skus = taken.flatMap(\.skus)
                         tasks.append(PlannedTask(key: RepricingSweepPlan.decideKey(marketplace: part.marketplace, skus: skus, refresh: refresh),
                                                  agent: "decide",
                                                  input: ListingsInput(marketplace: part.marketplace, skus: skus, refresh: refresh ? true : nil),
