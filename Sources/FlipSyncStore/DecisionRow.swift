@@ -78,11 +78,21 @@ struct DecisionRow: Codable, LedgerRow {
         try fetchAllNamed(db, filter(sql: "sweep_id = ?", arguments: [sweep]).order(sql: "marketplace, sku"))
     }
 
-    /// A sweep's decisions on one marketplace for `skus`, by SKU.
+    /// A sweep's decisions on one marketplace for `skus`, by SKU. One prepared statement (each
+    /// apply task reads its SKUs' decisions).
     static func decisions(_ db: Database, sweep: Int64, marketplace: MarketplaceName, skus: [String]) throws -> [Self] {
         let list = String(decoding: try JSONEncoder().encode(skus), as: UTF8.self)
-        return try fetchAllNamed(db, filter(sql: "sweep_id = ? AND marketplace = ? AND sku IN (SELECT value FROM json_each(?))",
-                                            arguments: [sweep, marketplace.rawValue, list]).order(sql: "sku"))
+        return try fetchAllNamed(db, cachedSQL: """
+            SELECT * FROM decisions WHERE sweep_id = ? AND marketplace = ? AND sku IN (SELECT value FROM json_each(?)) ORDER BY sku
+            """, arguments: [sweep, marketplace.rawValue, list])
+    }
+
+    /// Which of `skus` a sweep has decided on one marketplace (their keys only, no row decoded).
+    static func decidedSKUs(_ db: Database, sweep: Int64, marketplace: MarketplaceName, skus: [String]) throws -> [String] {
+        let list = String(decoding: try JSONEncoder().encode(skus), as: UTF8.self)
+        return try String.fetchAll(db.cachedStatement(sql: """
+            SELECT sku FROM decisions WHERE sweep_id = ? AND marketplace = ? AND sku IN (SELECT value FROM json_each(?)) ORDER BY sku
+            """), arguments: [sweep, marketplace.rawValue, list])
     }
 
     var decision: PricingDecision {

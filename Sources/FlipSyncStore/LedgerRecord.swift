@@ -28,6 +28,12 @@ extension LedgerRow {
     static func fetchAllNamed(_ db: Database, sql: String, arguments: StatementArguments = StatementArguments()) throws -> [Self] {
         try Row.fetchAll(db, sql: sql, arguments: arguments).map { try named($0, key: keyColumns) }
     }
+
+    /// As `fetchAllNamed(_:sql:arguments:)`, through the connection's prepared statement for
+    /// `sql` (prepared once, not on every read): for reads on a task's path.
+    static func fetchAllNamed(_ db: Database, cachedSQL sql: String, arguments: StatementArguments) throws -> [Self] {
+        try Row.fetchAll(db.cachedStatement(sql: sql), arguments: arguments).map { try named($0, key: keyColumns) }
+    }
 }
 
 extension FetchableRecord where Self: TableRecord {

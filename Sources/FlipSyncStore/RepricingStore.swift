@@ -296,6 +296,10 @@ extension RunStore: RepricingLedger {
         try read { db in try DecisionRow.decisions(db, sweep: sweep, marketplace: marketplace, skus: skus).map(\.decision) }
     }
 
+    public func decidedSKUs(sweep: Int64, marketplace: MarketplaceName, skus: [String]) throws -> [String] {
+        try read { db in try DecisionRow.decidedSKUs(db, sweep: sweep, marketplace: marketplace, skus: skus) }
+    }
+
     /// A range of the `(sweep_id, marketplace, sku)` key, `limit` rows after `after`.
     public func changingDecisions(sweep: Int64, after: DecisionKey?, limit: Int) throws -> [PricingDecision] {
         try read { db in

@@ -124,6 +124,7 @@ struct RepricingLedgerContractTests {
         #expect(try stores.ledger.sweepListings(sweep: 1, marketplace: .ebay).map(\.sku) == bytes)
         #expect(try stores.ledger.decisions(sweep: 1).map(\.sku) == bytes)
         #expect(try stores.ledger.decisions(sweep: 1, marketplace: .ebay, skus: skus).map(\.sku) == bytes)
+        #expect(try stores.ledger.decidedSKUs(sweep: 1, marketplace: .ebay, skus: skus) == bytes)
         #expect(try stores.ledger.changingDecisions(sweep: 1).map(\.sku) == bytes)
         #expect(try stores.ledger.changingDecisions(sweep: 1, after: DecisionKey(marketplace: .ebay, sku: "_x"), limit: 2).map(\.sku) == ["a", "b"])
     }
@@ -187,6 +188,8 @@ struct RepricingLedgerContractTests {
         try await ledger.saveDecision(replaced, sweep: 5)
         #expect(try ledger.decisions(sweep: 5, marketplace: .ebay, skus: ["b", "zz", "a"]) == [replaced, hold])
         #expect(try ledger.decisions(sweep: 5, marketplace: .ebay, skus: ["c"]).isEmpty)
+        #expect(try ledger.decidedSKUs(sweep: 5, marketplace: .ebay, skus: ["b", "zz", "a"]) == ["a", "b"])
+        #expect(try ledger.decidedSKUs(sweep: 5, marketplace: .ebay, skus: ["c"]).isEmpty)
         try await ledger.saveDecision(full, sweep: 5)
 
         try await ledger.markDecisions(sweep: 5, marketplace: .ebay, skus: ["a", "b", "c"], state: .sending, results: [:])

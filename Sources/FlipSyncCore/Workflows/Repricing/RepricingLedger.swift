@@ -28,6 +28,9 @@ public protocol RepricingLedger: Sendable {
     func decisions(sweep: Int64) throws -> [PricingDecision]
     /// The decisions of a sweep for these SKUs of one marketplace, by SKU.
     func decisions(sweep: Int64, marketplace: MarketplaceName, skus: [String]) throws -> [PricingDecision]
+    /// Which of `skus` a sweep has decided on one marketplace, by SKU (a retried decide task
+    /// leaves them out). By default the SKUs of `decisions(sweep:marketplace:skus:)`.
+    func decidedSKUs(sweep: Int64, marketplace: MarketplaceName, skus: [String]) throws -> [String]
     /// Moves decisions to `state`, with the API's result for each SKU when given.
     func markDecisions(sweep: Int64, marketplace: MarketplaceName, skus: [String], state: PricingDecision.State,
                        results: [String: String]) async throws
@@ -136,6 +139,10 @@ public struct DecisionKey: Sendable, Hashable {
 
 extension RepricingLedger {
     public func runStartedAt(runID: Int64) throws -> Int64? { nil }
+
+    public func decidedSKUs(sweep: Int64, marketplace: MarketplaceName, skus: [String]) throws -> [String] {
+        try decisions(sweep: sweep, marketplace: marketplace, skus: skus).map(\.sku)
+    }
 
     /// Each decision of a sweep with a change, by marketplace then SKU, handed to `body` as
     /// `changingDecisions`' pages of `pageSize` are read: no more than a page is held at once.

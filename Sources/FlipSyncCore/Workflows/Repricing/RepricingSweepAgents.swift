@@ -94,7 +94,7 @@ extension RepricingSweepPlan {
             // A task of several listings leaves out those its sweep has decided: a retried task
             // decides only what its earlier attempts did not (each group is saved as it is decided).
             if skus.count > 1 {
-                let decided = Set(try plan.ledger.decisions(sweep: sweep, marketplace: marketplace.name, skus: skus).map(\.sku))
+                let decided = Set(try plan.ledger.decidedSKUs(sweep: sweep, marketplace: marketplace.name, skus: skus))
                 if !decided.isEmpty { skus.removeAll { decided.contains($0) } }
             }
             var listings: [MarketplaceListing] = [], costs: [String: Money] = [:]
