@@ -58,6 +58,8 @@ public struct Runtime: Sendable {
     /// once it has stopped.
     public func shutdown() async {
         await closeTransport()
+        // Calls counted ahead (the quota's leases) and not sent go back to the ledger.
+        ledger.sqlite?.quota.returnLeases()
         ledger.close()
     }
 

@@ -53,10 +53,17 @@ final class GroupCommit: Sendable {
     }
 
     /// Runs `work` in the next group transaction and returns its value once that is committed.
-    func commit<T: Sendable>(_ work: @escaping @Sendable (Database) throws -> T) async throws -> T {
+    /// `settled`, when given, is told the write's outcome on the drainer's thread before any
+    /// later write's caller resumes (writes queued after this one see what it did in memory).
+    func commit<T: Sendable>(_ work: @escaping @Sendable (Database) throws -> T,
+                             settled: (@Sendable (Result<T, any Error>) -> Void)? = nil) async throws -> T {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
             enqueue(Pending(work: { db in try work(db) },
-                            done: { result in continuation.resume(with: result.map { $0 as! T }) }))
+                            done: { result in
+                                let typed = result.map { $0 as! T }
+                                settled?(typed)
+                                continuation.resume(with: typed)
+                            }))
         }
     }
 

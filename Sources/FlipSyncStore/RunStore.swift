@@ -316,8 +316,9 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
     }
 
     /// `body` in the next group-commit transaction (`GroupCommit`), once that is committed.
-    func groupWrite<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(LedgerError) -> T {
-        do { return try await group.commit(body) } catch { throw storageError(error) }
+    func groupWrite<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T,
+                                 settled: (@Sendable (Result<T, any Error>) -> Void)? = nil) async throws(LedgerError) -> T {
+        do { return try await group.commit(body, settled: settled) } catch { throw storageError(error) }
     }
 
     func read<T>(_ body: (Database) throws -> T) throws(LedgerError) -> T {

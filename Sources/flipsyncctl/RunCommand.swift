@@ -135,12 +135,15 @@ struct RunCommand: AsyncParsableCommand {
                 onStarted: { run in print("run \(run.id) of \(definition.name) (\(definition.kind.rawValue)), ledger \(config.databasePath)") },
                 onProgress: { bar.show($0) })
         } catch {
+            // Still shut down: the quota's calls counted ahead go back to the ledger.
+            await runtime.shutdown()
             printError("flipsyncctl: \(error)")
             throw ExitCode(1)
         }
         // Read before the shutdown closes the ledger (a PostgreSQL ledger's connection).
-        let tasks = try runtime.ledger.runs.tasks(runID: run.id)
+        let read = Result { try runtime.ledger.runs.tasks(runID: run.id) }
         await runtime.shutdown()
+        let tasks = try read.get()
         bar.finish()
         print(Table.render(taskTable(tasks, limit: 30)), terminator: "")
         print("run \(run.id): \(status.rawValue) in \(duration(run))\(run.summary.map { " — \($0)" } ?? "")")

@@ -1,5 +1,6 @@
 import FlipSyncTestKit
 import Foundation
+import GRDB
 import Testing
 
 /// The built flipsyncctl.
@@ -59,6 +60,24 @@ struct RunSandboxOptionsTests {
         #expect(try sweep(seed: 5, listings: 20) == first)
         let other = try sweep(seed: 6, listings: 20)
         #expect(!other.isEmpty && other != first)
+    }
+
+    @Test("run --local gives back the quota's calls counted ahead when it ends: the ledger's eBay Browse and getOffers counts equal the calls their spend rows record")
+    func quotaCountsTheCallsMade() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: flipsyncctlPath), "build first: swift build")
+        let config = try scratchConfig()
+        let result = try run(["run", "tiny-sweep", "--local", "--sandbox", "--sandbox-seed", "9", "--sandbox-listings", "60",
+                              "--config", config])
+        #expect(result.status == 0, "\(result.stdout.suffix(800)) \(result.stderr.suffix(800))")
+        let ledger = try DatabaseQueue(path: URL(fileURLWithPath: config).deletingLastPathComponent().deletingLastPathComponent().path
+                                       + "/ledger.sqlite")
+        for (api, operation) in [("browse", "browse.item_summary.search"), ("inventory.offer.get_offers", "inventory.offer.get_offers")] {
+            let (used, calls) = try ledger.read { db in
+                (try Int.fetchOne(db, sql: "SELECT COALESCE(SUM(used), 0) FROM quota WHERE provider = 'ebay' AND api = ?", arguments: [api]) ?? -1,
+                 try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM spend WHERE provider = 'ebay' AND operation = ?", arguments: [operation]) ?? -1)
+            }
+            #expect(calls > 0 && used == calls, "ebay/\(api): used \(used), calls \(calls)")
+        }
     }
 
     @Test("the options are refused without --sandbox, and a size outside 1 to 1000000")
