@@ -87,14 +87,6 @@ struct DecisionRow: Codable, LedgerRow {
             """, arguments: [sweep, marketplace.rawValue, list])
     }
 
-    /// Which of `skus` a sweep has decided on one marketplace (their keys only, no row decoded).
-    static func decidedSKUs(_ db: Database, sweep: Int64, marketplace: MarketplaceName, skus: [String]) throws -> [String] {
-        let list = String(decoding: try JSONEncoder().encode(skus), as: UTF8.self)
-        return try String.fetchAll(db.cachedStatement(sql: """
-            SELECT sku FROM decisions WHERE sweep_id = ? AND marketplace = ? AND sku IN (SELECT value FROM json_each(?)) ORDER BY sku
-            """), arguments: [sweep, marketplace.rawValue, list])
-    }
-
     var decision: PricingDecision {
         let currency = currency.currency
         func money(_ micros: Int64?) -> Money? { micros.map { Money(micros: $0, currency: currency) } }

@@ -214,15 +214,29 @@ extension RunStore: RepricingLedger {
     /// again by name, which throws the error naming its table and key (those two reads are only
     /// for the error: a row changed in between is read as it now is).
     public func decideInputs(sweep: Int64, marketplace: MarketplaceName, skus: [String]) throws -> [DecideInput] {
+        try decideInputs(sweep: sweep, marketplace: marketplace, skus: skus, undecided: false)
+    }
+
+    /// The same statement, leaving out the SKUs the sweep has decided on `marketplace` (a point
+    /// read of `decisions`' primary key each): no read of its own for what a retried task decided.
+    public func undecidedInputs(sweep: Int64, marketplace: MarketplaceName, skus: [String]) throws -> [DecideInput] {
+        try decideInputs(sweep: sweep, marketplace: marketplace, skus: skus, undecided: true)
+    }
+
+    private func decideInputs(sweep: Int64, marketplace: MarketplaceName, skus: [String], undecided: Bool) throws -> [DecideInput] {
         guard !skus.isEmpty else { return [] }
-        let (sql, skuArgument) = skus.count == 1
+        let (sql, skuArgument) = undecided
+            ? (Self.undecidedInputsSQL, String(decoding: try JSONEncoder().encode(skus), as: UTF8.self))
+            : skus.count == 1
             ? (Self.decideInputSQL, skus[0])
             : (Self.decideInputsSQL, String(decoding: try JSONEncoder().encode(skus), as: UTF8.self))
+        var arguments: StatementArguments = [skuArgument, sweep, marketplace.rawValue]
+        if undecided { arguments += [sweep, marketplace.rawValue] }
         return try readStatement { db in
             let statement = try db.cachedStatement(sql: sql)
             var inputs: [DecideInput] = []
             inputs.reserveCapacity(skus.count)
-            let rows = try Row.fetchCursor(statement, arguments: [skuArgument, sweep, marketplace.rawValue])
+            let rows = try Row.fetchCursor(statement, arguments: arguments)
             while let row = try rows.next() {
                 let sku: String = try row.decode(atIndex: 0)
                 if let input = try? Self.decideInput(row, sku: sku) {
@@ -242,6 +256,12 @@ extension RunStore: RepricingLedger {
     /// `unit_costs`' (`UnitCostRow.columns`). Each record's first column is part of its primary
     /// key: NULL only when its LEFT JOIN found no row.
     private static let decideInputsSQL = decideInputsStatement(skusFrom: "json_each(?)") + "\nORDER BY j.key"
+    /// The same, without the SKUs `decisions` holds for the sweep and marketplace.
+    private static let undecidedInputsSQL = decideInputsStatement(skusFrom: "json_each(?)") + """
+
+        WHERE NOT EXISTS (SELECT 1 FROM decisions AS d WHERE d.sweep_id = ? AND d.marketplace = ? AND d.sku = j.value)
+        ORDER BY j.key
+        """
     /// The same for one SKU, bound as it is.
     private static let decideInputSQL = decideInputsStatement(skusFrom: "(SELECT ? AS value)")
 
@@ -292,12 +312,9 @@ extension RunStore: RepricingLedger {
         try read { db in try DecisionRow.decisions(db, sweep: sweep).map(\.decision) }
     }
 
+    /// One statement, read without a transaction around it (`readStatement`).
     public func decisions(sweep: Int64, marketplace: MarketplaceName, skus: [String]) throws -> [PricingDecision] {
-        try read { db in try DecisionRow.decisions(db, sweep: sweep, marketplace: marketplace, skus: skus).map(\.decision) }
-    }
-
-    public func decidedSKUs(sweep: Int64, marketplace: MarketplaceName, skus: [String]) throws -> [String] {
-        try read { db in try DecisionRow.decidedSKUs(db, sweep: sweep, marketplace: marketplace, skus: skus) }
+        try readStatement { db in try DecisionRow.decisions(db, sweep: sweep, marketplace: marketplace, skus: skus).map(\.decision) }
     }
 
     /// A range of the `(sweep_id, marketplace, sku)` key, `limit` rows after `after`.

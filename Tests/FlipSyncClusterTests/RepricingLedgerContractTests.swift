@@ -124,7 +124,6 @@ struct RepricingLedgerContractTests {
         #expect(try stores.ledger.sweepListings(sweep: 1, marketplace: .ebay).map(\.sku) == bytes)
         #expect(try stores.ledger.decisions(sweep: 1).map(\.sku) == bytes)
         #expect(try stores.ledger.decisions(sweep: 1, marketplace: .ebay, skus: skus).map(\.sku) == bytes)
-        #expect(try stores.ledger.decidedSKUs(sweep: 1, marketplace: .ebay, skus: skus) == bytes)
         #expect(try stores.ledger.changingDecisions(sweep: 1).map(\.sku) == bytes)
         #expect(try stores.ledger.changingDecisions(sweep: 1, after: DecisionKey(marketplace: .ebay, sku: "_x"), limit: 2).map(\.sku) == ["a", "b"])
     }
@@ -188,8 +187,6 @@ struct RepricingLedgerContractTests {
         try await ledger.saveDecision(replaced, sweep: 5)
         #expect(try ledger.decisions(sweep: 5, marketplace: .ebay, skus: ["b", "zz", "a"]) == [replaced, hold])
         #expect(try ledger.decisions(sweep: 5, marketplace: .ebay, skus: ["c"]).isEmpty)
-        #expect(try ledger.decidedSKUs(sweep: 5, marketplace: .ebay, skus: ["b", "zz", "a"]) == ["a", "b"])
-        #expect(try ledger.decidedSKUs(sweep: 5, marketplace: .ebay, skus: ["c"]).isEmpty)
         try await ledger.saveDecision(full, sweep: 5)
 
         try await ledger.markDecisions(sweep: 5, marketplace: .ebay, skus: ["a", "b", "c"], state: .sending, results: [:])
@@ -214,7 +211,7 @@ struct RepricingLedgerContractTests {
         #expect(try ledger.decidedListings(sweep: 9).isEmpty)
     }
 
-    @Test("a decide task's one read and one write: decideInputs gives each SKU, in the order asked, its snapshot listing and unit cost (nil where none); saveDecisions saves each decision as saveDecision does and marks each listing checked by the sweep, as markChecked does", arguments: StoreKind.available)
+    @Test("a decide task's one read and one write: decideInputs gives each SKU, in the order asked, its snapshot listing and unit cost (nil where none), undecidedInputs the same less what the sweep decided on that marketplace; saveDecisions saves each decision as saveDecision does and marks each listing checked by the sweep, as markChecked does", arguments: StoreKind.available)
     func decideReadAndWrite(kind: StoreKind) async throws {
         let ledger = try await kind.makeRepricingStores().ledger
         let a = listing("a", gtin: "0001", shipping: usd(2_500_000)), b = listing("b", price: Money(micros: 5_000_000, currency: eur))
@@ -244,6 +241,18 @@ struct RepricingLedgerContractTests {
         #expect(try await ledger.decideInputs(sweep: 7, marketplace: .amazon, skus: ["c"])
                 == [DecideInput(sku: "c", listing: listing("c", on: .amazon), cost: Money(micros: 3_000_000, currency: eur))])
 
+        // Undecided only: the same answers in the order asked, less what the sweep decided on
+        // that marketplace (a decision of another sweep or marketplace does not count).
+        let asked = ["zz", odd.sku, "a"]
+        #expect(try await ledger.undecidedInputs(sweep: 17, marketplace: .ebay, skus: asked)
+                == ledger.decideInputs(sweep: 17, marketplace: .ebay, skus: asked))
+        try await ledger.saveDecision(decision("a"), sweep: 17)
+        try await ledger.saveDecision(decision(odd.sku), sweep: 18)
+        try await ledger.saveDecision(decision("zz", on: .amazon), sweep: 17)
+        #expect(try await ledger.undecidedInputs(sweep: 17, marketplace: .ebay, skus: asked)
+                == ledger.decideInputs(sweep: 17, marketplace: .ebay, skus: ["zz", odd.sku]))
+        #expect(try await ledger.undecidedInputs(sweep: 17, marketplace: .ebay, skus: ["a", "a"]).isEmpty)
+        #expect(try await ledger.undecidedInputs(sweep: 17, marketplace: .ebay, skus: []).isEmpty)
         try await ledger.saveDecision(decision("a", explanation: "before"), sweep: 7)
         try ledger.markChecked(marketplace: .ebay, skus: ["a"], sweep: 3, at: 10)
         let full = PricingDecision(sku: "a", marketplace: .ebay, listingID: "L-a", oldPrice: usd(10_000_000), newPrice: usd(9_490_000),

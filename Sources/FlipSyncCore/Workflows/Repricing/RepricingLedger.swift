@@ -20,6 +20,11 @@ public protocol RepricingLedger: Sendable {
     /// the sweep's snapshot (nil when absent) and its unit cost (nil when unknown). The default
     /// reads them one by one (`sweepListing`, `unitCost`).
     func decideInputs(sweep: Int64, marketplace: MarketplaceName, skus: [String]) async throws -> [DecideInput]
+    /// `decideInputs` of those of `skus` the sweep has not decided on `marketplace`, in the order
+    /// asked: what a decide task of several listings works on (retried or resumed, it leaves out
+    /// what its earlier attempts decided). By default `decisions(sweep:marketplace:skus:)`'s SKUs
+    /// left out of `decideInputs`.
+    func undecidedInputs(sweep: Int64, marketplace: MarketplaceName, skus: [String]) async throws -> [DecideInput]
     /// A decide task's results in one write: each decision saved as `saveDecision` saves it, and
     /// their listings marked checked by `sweep` at `checkedAt` as `markChecked` marks them. The
     /// default does the two in turn.
@@ -28,9 +33,6 @@ public protocol RepricingLedger: Sendable {
     func decisions(sweep: Int64) throws -> [PricingDecision]
     /// The decisions of a sweep for these SKUs of one marketplace, by SKU.
     func decisions(sweep: Int64, marketplace: MarketplaceName, skus: [String]) throws -> [PricingDecision]
-    /// Which of `skus` a sweep has decided on one marketplace, by SKU (a retried decide task
-    /// leaves them out). By default the SKUs of `decisions(sweep:marketplace:skus:)`.
-    func decidedSKUs(sweep: Int64, marketplace: MarketplaceName, skus: [String]) throws -> [String]
     /// Moves decisions to `state`, with the API's result for each SKU when given.
     func markDecisions(sweep: Int64, marketplace: MarketplaceName, skus: [String], state: PricingDecision.State,
                        results: [String: String]) async throws
@@ -140,8 +142,10 @@ public struct DecisionKey: Sendable, Hashable {
 extension RepricingLedger {
     public func runStartedAt(runID: Int64) throws -> Int64? { nil }
 
-    public func decidedSKUs(sweep: Int64, marketplace: MarketplaceName, skus: [String]) throws -> [String] {
-        try decisions(sweep: sweep, marketplace: marketplace, skus: skus).map(\.sku)
+    public func undecidedInputs(sweep: Int64, marketplace: MarketplaceName, skus: [String]) async throws -> [DecideInput] {
+        let decided = Set(try decisions(sweep: sweep, marketplace: marketplace, skus: skus).map(\.sku))
+        let left = decided.isEmpty ? skus : skus.filter { !decided.contains($0) }
+        return left.isEmpty ? [] : try await decideInputs(sweep: sweep, marketplace: marketplace, skus: left)
     }
 
     /// Each decision of a sweep with a change, by marketplace then SKU, handed to `body` as

@@ -90,15 +90,14 @@ extension RepricingSweepPlan {
             let input = try task.input(as: ListingsInput.self)
             let marketplace = try plan.marketplace(input.marketplace.rawValue)
             let sweep = try plan.ledger.sweepID(ofRun: context.runID)
-            var skus = input.skus
-            // A task of several listings leaves out those its sweep has decided: a retried task
-            // decides only what its earlier attempts did not (each group is saved as it is decided).
-            if skus.count > 1 {
-                let decided = Set(try plan.ledger.decidedSKUs(sweep: sweep, marketplace: marketplace.name, skus: skus))
-                if !decided.isEmpty { skus.removeAll { decided.contains($0) } }
-            }
+            // A task of several listings leaves out those its sweep has decided (in the same read):
+            // a retried task decides only what its earlier attempts did not (each group is saved
+            // as it is decided).
+            let reads = input.skus.count > 1
+                ? try await plan.ledger.undecidedInputs(sweep: sweep, marketplace: marketplace.name, skus: input.skus)
+                : try await plan.ledger.decideInputs(sweep: sweep, marketplace: marketplace.name, skus: input.skus)
             var listings: [MarketplaceListing] = [], costs: [String: Money] = [:]
-            for read in skus.isEmpty ? [] : try await plan.ledger.decideInputs(sweep: sweep, marketplace: marketplace.name, skus: skus) {
+            for read in reads {
                 guard let listing = read.listing else { throw TaskFailure.permanent("listing \(read.sku) is not in the sweep's snapshot") }
                 listings.append(listing)
                 if let cost = read.cost { costs[read.sku] = cost }
@@ -129,7 +128,7 @@ extension RepricingSweepPlan {
             }
             let changing = decided.records.filter { $0.newPrice != nil }.count
             let unread = failures.isEmpty ? "" : "; not decided: " + failures.joined(separator: "; ")
-            let earlier = input.skus.count - skus.count
+            let earlier = input.skus.count - reads.count
             return TaskOutput(result: GroupDecided(decided: decided.records.count, changing: changing, unread: failures.count,
                                                    competitionReads: decided.reads),
                               summary: "\(decided.records.count) of \(listings.count) listings decided, \(changing) changing\(unread)"
