@@ -19,6 +19,14 @@ struct QuotaLeaseTests {
         return rows.first { $0.key == browse && (window == nil || $0.windowStart == window) }?.used ?? 0
     }
 
+    /// A fresh ledger and a quota ledger over it with eBay's 5,000 Browse calls a day (or `limits`).
+    static func world(limits: [QuotaKey: Int64] = [browse: 5_000], at now: Timestamp = start)
+        throws -> (store: RunStore, policy: QuotaPolicy, quota: QuotaStore) {
+        let store = try QuotaTests.store()
+        let policy = QuotaPolicy.standard(limits: limits)
+        return (store, policy, QuotaStore(store: store, policy: policy, clock: ManualClock(now)))
+    }
+
     /// Calls of `job` through the pipeline's path until `count` or the first refusal.
     static func calls(_ quota: QuotaStore, _ count: Int, job: String? = nil) async -> (allowed: Int, refusal: QuotaRefusal?) {
         for made in 0..<count {
@@ -29,9 +37,7 @@ struct QuotaLeaseTests {
 
     @Test("calls are counted ahead a block at a time: the ledger holds at most 1.5 blocks more than were let through, usage() shows the calls, and returnLeases gives the rest back")
     func blocksCountedAhead() async throws {
-        let store = try QuotaTests.store()
-        let policy = QuotaPolicy.standard(limits: [Self.browse: 5_000])
-        let quota = QuotaStore(store: store, policy: policy, clock: ManualClock(Self.start))
+        let (store, policy, quota) = try Self.world()
         #expect(await Self.calls(quota, 100).allowed == 100)
         let ahead = try Self.recorded(store, policy, at: Self.start) - 100
         #expect(ahead > 0 && ahead <= QuotaStore.leaseBlock * 3 / 2, "counted ahead: \(ahead)")
@@ -88,7 +94,7 @@ struct QuotaLeaseTests {
         let store = try QuotaTests.store()
         let policy = QuotaPolicy.standard(limits: [Self.browse: 5_000])
         let clock = ManualClock(QuotaTests.at(2026, 6, 11, 6, 59))
-        let quota = QuotaStore(store: store, policy: policy, clock: clock)
+        let quota = QuotaStore(store: store, policy: policy, clock: clock)  // the clock is driven
         #expect(await Self.calls(quota, 10).allowed == 10)
         let yesterday = try #require(quota.usage().first { $0.key == Self.browse }).windowStart
         clock.advance(to: Self.reset)
@@ -114,9 +120,7 @@ struct QuotaLeaseTests {
 
     @Test("marked exhausted: the block goes back and the next call is refused")
     func exhaustedGivesBack() async throws {
-        let store = try QuotaTests.store()
-        let policy = QuotaPolicy.standard(limits: [Self.browse: 5_000])
-        let quota = QuotaStore(store: store, policy: policy, clock: ManualClock(Self.start))
+        let (store, policy, quota) = try Self.world()
         #expect(await Self.calls(quota, 10).allowed == 10)
         #expect(quota.markExhausted(Self.browse).first)
         #expect(try Self.recorded(store, policy, at: Self.start) == 10)
@@ -125,12 +129,11 @@ struct QuotaLeaseTests {
 
     @Test("an API without a limit is counted ahead too, and shows its calls")
     func countingOnly() async throws {
-        let store = try QuotaTests.store()
-        let quota = QuotaStore(store: store, policy: .standard(limits: [:]), clock: ManualClock(Self.start))
+        let (store, policy, quota) = try Self.world(limits: [:])
         #expect(await Self.calls(quota, 50).allowed == 50)
         #expect(quota.usage().first { $0.key == Self.browse }?.used == 50)
-        #expect(try Self.recorded(store, .standard(limits: [:]), at: Self.start) > 50)
+        #expect(try Self.recorded(store, policy, at: Self.start) > 50)
         quota.returnLeases()
-        #expect(try Self.recorded(store, .standard(limits: [:]), at: Self.start) == 50)
+        #expect(try Self.recorded(store, policy, at: Self.start) == 50)
     }
 }
