@@ -18,7 +18,8 @@ import Synchronization
 /// taken only while the window's count is at least four blocks below the lowest ceiling any job
 /// has (the limit less every reserve) and the API is not exhausted; closer to a bound each call is
 /// checked and counted on its own as before, so limits and reserves stop calls exactly where they
-/// did. The next block is taken when half of the current one is left, by one call at a time.
+/// did. The next block is taken once fewer than half of the current one are left, by one call
+/// at a time.
 /// What is counted ahead and not used goes back to the ledger when the process stops
 /// (`returnLeases`), when the window has ended, when the API is marked exhausted, or when a reload
 /// leaves no room for it; only a crash leaves it counted (at most 1.5 blocks per API, never more
