@@ -196,17 +196,21 @@ public final class QuotaStore: QuotaLedgerWithState, Sendable {
         var top: Int64
     }
 
-    /// One write: gives back what `returning` holds, then checks and counts `units` (0 for a call
-    /// already let through from the lease), and with `lease` counts a block more when the window
-    /// has room for it (see the type's comment).
+    /// One write: gives back what `returning` holds, then checks and counts `units` (0 with
+    /// `lease` for a call already let through from the lease: not checked again), and with `lease`
+    /// counts a block more when the window has room for it (see the type's comment). Without
+    /// `lease` it is the plain check and count (`consume`), whose row is written even for 0 units.
     private static func count(_ key: QuotaKey, units: Int64, lease: Bool, returning: (window: Range<Int64>, units: Int64)?,
                               job: String?, at m: QuotaMoment, _ db: Database) throws -> Counted {
         if let returning { try giveBack(key, returning.units, windowStart: returning.window.lowerBound, db) }
         let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT used, exhausted_until FROM quota WHERE provider = ? AND api = ? AND window_start = ?"),
                                    arguments: [key.provider, key.api, m.window.lowerBound])
+        // By position (two named columns); a value of the wrong type is an error, not a zero.
         let used = try row?.decode(Int64.self, atIndex: 0) ?? 0
         let exhaustedUntil = try row?.decode(Int64?.self, atIndex: 1) ?? nil
-        if units > 0 {
+        // A call already let through from the lease, whose write only takes the next block.
+        let letThrough = lease && units == 0
+        if !letThrough {
             let verdict = m.policy.verdict(key, used: used, units: units, exhaustedUntil: exhaustedUntil, now: m.now,
                                            windowEnd: m.window.upperBound, job: job)
             guard verdict == .allowed else { return Counted(verdict: verdict, leased: 0, top: used) }
@@ -216,7 +220,7 @@ public final class QuotaStore: QuotaLedgerWithState, Sendable {
             let floor = lowestCeiling(key, m.policy)
             if floor == .max || floor - (used + units) >= 4 * leaseBlock { block = leaseBlock }
         }
-        if units + block > 0 {
+        if !letThrough || block > 0 {
             try db.cachedStatement(sql: """
                 INSERT INTO quota (provider, api, window_start, window_end, used, quota_limit) VALUES (?, ?, ?, ?, ?, ?)
                 ON CONFLICT (provider, api, window_start) DO UPDATE SET used = used + excluded.used, quota_limit = excluded.quota_limit
@@ -267,19 +271,7 @@ public final class QuotaStore: QuotaLedgerWithState, Sendable {
     /// when run again after a rollback (group commit's retry), since it reads what it changes.
     private static func consume(_ key: QuotaKey, units: Int64, job: String?, at m: QuotaMoment,
                                 _ db: Database) throws -> QuotaVerdict {
-        // By position (two named columns); a value of the wrong type is an error, not a zero.
-        let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT used, exhausted_until FROM quota WHERE provider = ? AND api = ? AND window_start = ?"),
-                                   arguments: [key.provider, key.api, m.window.lowerBound])
-        let used = try row?.decode(Int64.self, atIndex: 0) ?? 0
-        let exhaustedUntil = try row?.decode(Int64?.self, atIndex: 1) ?? nil
-        let verdict = m.policy.verdict(key, used: used, units: units, exhaustedUntil: exhaustedUntil, now: m.now,
-                                       windowEnd: m.window.upperBound, job: job)
-        guard verdict == .allowed else { return verdict }
-        try db.cachedStatement(sql: """
-            INSERT INTO quota (provider, api, window_start, window_end, used, quota_limit) VALUES (?, ?, ?, ?, ?, ?)
-            ON CONFLICT (provider, api, window_start) DO UPDATE SET used = used + excluded.used, quota_limit = excluded.quota_limit
-            """).execute(arguments: [key.provider, key.api, m.window.lowerBound, m.window.upperBound, units, m.policy.limits[key]])
-        return verdict
+        try count(key, units: units, lease: false, returning: nil, job: job, at: m, db).verdict
     }
 
     public func markExhausted(_ key: QuotaKey) -> (resetAt: Int64, first: Bool) {
@@ -316,10 +308,7 @@ public final class QuotaStore: QuotaLedgerWithState, Sendable {
         let now = state.clock.wallMilliseconds()
         let leased = leased()
         do {
-            let rows: [QuotaRow]
-            do { rows = try store.reader.read { db in try QuotaRow.open(db, now: now) } } catch let error as LedgerError { throw error } catch {
-                throw LedgerError.storage("\(error)")
-            }
+            let rows = try Self.rows(reader: store.reader, now: now)
             // This process's calls, not the block it holds counted ahead.
             return Self.usage(rows: rows.map { row in
                 var row = row
@@ -345,11 +334,14 @@ public final class QuotaStore: QuotaLedgerWithState, Sendable {
     }
 
     static func recordedUsage(reader: any DatabaseReader, policy: QuotaPolicy, now: Int64) throws(LedgerError) -> [QuotaUsage] {
-        let rows: [QuotaRow]
-        do { rows = try reader.read { db in try QuotaRow.open(db, now: now) } } catch let error as LedgerError { throw error } catch {
+        usage(rows: try rows(reader: reader, now: now), policy: policy, now: now)
+    }
+
+    /// The rows of the windows open at `now`; a row that does not decode is an error naming it.
+    private static func rows(reader: any DatabaseReader, now: Int64) throws(LedgerError) -> [QuotaRow] {
+        do { return try reader.read { db in try QuotaRow.open(db, now: now) } } catch let error as LedgerError { throw error } catch {
             throw .storage("\(error)")
         }
-        return usage(rows: rows, policy: policy, now: now)
     }
 
     static func usage(rows: [QuotaRow], policy: QuotaPolicy, now: Int64) -> [QuotaUsage] {
