@@ -430,7 +430,7 @@ public final class AmazonClient: Sendable {
             // Amazon rarely sends Retry-After; one request's worth of the operation's rate is the
             // earliest a retry can be admitted by its bucket.
             let perRequest = TimeSpan(milliseconds: Int64((1000 / exchange.limits.rate(operation)).rounded(.up)))
-            throw MarketplaceError.rateLimited(retryAfter: EbayClient.retryAfter(response) ?? perRequest)
+            throw MarketplaceError.rateLimited(retryAfter: StatusMapping.retryAfter(response) ?? perRequest)
         case 300...399:
             throw MarketplaceError.permanent(status: response.status, message: "\(operation.rawValue) answered with a redirect, which is not followed")
         case 500...599:
@@ -449,12 +449,8 @@ public final class AmazonClient: Sendable {
         return "HTTP \(response.status) without an Amazon error body"
     }
 
-    func decode<T: Decodable>(_ type: T.Type, _ response: HTTPResponse, operation: AmazonOperation) throws -> T {
-        do {
-            return try JSONDecoder().decode(type, from: Data(response.body))
-        } catch {
-            throw MarketplaceError.malformed("\(operation.rawValue): the body is not the documented JSON (\(EbayClient.decodingSummary(error)))")
-        }
+    func decode<T: Decodable>(_ type: T.Type, _ response: HTTPResponse, operation: AmazonOperation) throws(MarketplaceError) -> T {
+        try StatusMapping.decode(type, response, operation: operation.rawValue)
     }
 
     static func money(_ amount: AmazonWireNumberMoney, field: String) throws -> Money {
@@ -538,7 +534,7 @@ struct AmazonTokenMinter: Sendable {
             return IssuedToken(accessToken: SecretText(wire.access_token), expiresIn: .seconds(Int64(wire.expires_in)),
                                tokenType: wire.token_type ?? "")
         case 429:
-            throw MarketplaceError.rateLimited(retryAfter: EbayClient.retryAfter(response))
+            throw MarketplaceError.rateLimited(retryAfter: StatusMapping.retryAfter(response))
         case 500...599:
             throw MarketplaceError.transient("the LWA token endpoint answered HTTP \(response.status)")
         default:

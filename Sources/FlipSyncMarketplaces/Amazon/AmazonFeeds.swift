@@ -317,7 +317,7 @@ extension AmazonClient {
         do {
             wire = try JSONDecoder().decode(AmazonWireProcessingReport.self, from: Data(bytes))
         } catch {
-            throw MarketplaceError.malformed("feed \(feedID)'s processing report is not the documented JSON (\(EbayClient.decodingSummary(error)))")
+            throw MarketplaceError.malformed("feed \(feedID)'s processing report is not the documented JSON (\(StatusMapping.decodingSummary(error)))")
         }
         if let reported = wire.header?.feedId, reported != feedID {
             throw MarketplaceError.malformed("the processing report of feed \(feedID) is for feed \(reported)")

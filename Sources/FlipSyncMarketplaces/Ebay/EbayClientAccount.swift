@@ -20,7 +20,7 @@ extension EbayClient {
         let url = configuration.baseURL + "/sell/account/v1/fulfillment_policy?"
             + FormEncoding.encode([("marketplace_id", configuration.marketplaceID)])
         let response = try await authorized(operation, tokens: userTokens) { token in self.request(.get, url, token: token) }
-        return try (decode(WireFulfillmentPoliciesResponse.self, response, operation: operation).fulfillmentPolicies ?? [])
+        return try (StatusMapping.decode(WireFulfillmentPoliciesResponse.self, response, operation: operation).fulfillmentPolicies ?? [])
             .map(fulfillmentPolicy)
     }
 
@@ -37,7 +37,7 @@ extension EbayClient {
         }
         let url = configuration.baseURL + "/sell/account/v1/fulfillment_policy/" + id
         let response = try await authorized(operation, tokens: userTokens) { token in self.request(.get, url, token: token) }
-        return try fulfillmentPolicy(decode(WireFulfillmentPolicy.self, response, operation: operation))
+        return try fulfillmentPolicy(StatusMapping.decode(WireFulfillmentPolicy.self, response, operation: operation))
     }
 
     func fulfillmentPolicy(_ wire: WireFulfillmentPolicy) throws -> FulfillmentPolicy {

@@ -28,7 +28,7 @@ extension EbayClient {
         let response = try await authorized("browse.item_summary.search", tokens: applicationTokens) { token in
             self.request(.get, url, token: token)
         }
-        let wire = try decode(WireSearchResponse.self, response, operation: "browse.item_summary.search")
+        let wire = try StatusMapping.decode(WireSearchResponse.self, response, operation: "browse.item_summary.search")
         let items = try (wire.itemSummaries ?? []).map { try competitor($0) }
         return BrowsePage(items: items, total: wire.total ?? items.count, offset: wire.offset ?? offset,
                           limit: wire.limit ?? query.pageSize, hasNext: wire.next != nil)
@@ -53,7 +53,7 @@ extension EbayClient {
         let response = try await authorized("browse.item.get_items", tokens: applicationTokens) { token in
             self.request(.get, url, token: token)
         }
-        let wire = try decode(WireItemsResponse.self, response, operation: "browse.item.get_items")
+        let wire = try StatusMapping.decode(WireItemsResponse.self, response, operation: "browse.item.get_items")
         return try (wire.items ?? []).map { try competitor($0) }
     }
 

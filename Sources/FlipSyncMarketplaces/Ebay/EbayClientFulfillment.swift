@@ -36,7 +36,7 @@ extension EbayClient {
         let response = try await authorized(operation, tokens: userTokens) { token in
             self.request(.get, url, token: token)
         }
-        let wire = try decode(WireOrdersResponse.self, response, operation: operation)
+        let wire = try StatusMapping.decode(WireOrdersResponse.self, response, operation: operation)
         let orders = try (wire.orders ?? []).map { order in
             guard let created = EbayTimestamp.milliseconds(order.creationDate) else {
                 throw MarketplaceError.malformed("\(operation): order \(order.orderId) has no valid creationDate")

@@ -18,7 +18,7 @@ extension EbayClient {
         let response = try await authorized("inventory.offer.get_offers", tokens: userTokens) { token in
             self.request(.get, url, token: token)
         }
-        let wire = try decode(WireOffersResponse.self, response, operation: "inventory.offer.get_offers")
+        let wire = try StatusMapping.decode(WireOffersResponse.self, response, operation: "inventory.offer.get_offers")
         return try (wire.offers ?? []).map { offer in
             let domestic = offer.listingPolicies?.shippingCostOverrides?
                 .first { $0.shippingServiceType == "DOMESTIC" && ($0.priority ?? 1) == 1 }?.shippingCost
@@ -45,7 +45,7 @@ extension EbayClient {
         let response = try await authorized("inventory.inventory_item.get_inventory_items", tokens: userTokens) { token in
             self.request(.get, url, token: token)
         }
-        let wire = try decode(WireInventoryResponse.self, response, operation: "inventory.inventory_item.get_inventory_items")
+        let wire = try StatusMapping.decode(WireInventoryResponse.self, response, operation: "inventory.inventory_item.get_inventory_items")
         let items = (wire.inventoryItems ?? []).map { item in
             InventoryItem(sku: item.sku, title: item.product?.title, condition: item.condition,
                           quantity: item.availability?.shipToLocationAvailability?.quantity,
@@ -53,7 +53,7 @@ extension EbayClient {
         }
         var nextOffset: Int?
         if let next = wire.next {
-            guard let value = Self.queryValue("offset", in: next).flatMap({ Int($0) }) else {
+            guard let value = FormEncoding.queryValue("offset", in: next).flatMap({ Int($0) }) else {
                 throw MarketplaceError.malformed("inventory.inventory_item.get_inventory_items: \"next\" has no numeric offset")
             }
             nextOffset = value
@@ -88,7 +88,7 @@ extension EbayClient {
                 let response = try await authorized("inventory.bulk_update_price_quantity", tokens: userTokens) { token in
                     self.request(.post, url, token: token, body: Array(body))
                 }
-                let wire = try decode(WireBulkResponse.self, response, operation: "inventory.bulk_update_price_quantity")
+                let wire = try StatusMapping.decode(WireBulkResponse.self, response, operation: "inventory.bulk_update_price_quantity")
                 guard let items = wire.responses else {
                     throw MarketplaceError.malformed("bulk_update_price_quantity answered \(response.status) without \"responses\"")
                 }

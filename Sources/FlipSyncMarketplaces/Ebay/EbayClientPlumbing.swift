@@ -54,47 +54,6 @@ extension EbayClient {
         return "HTTP \(response.status) without an eBay error body"
     }
 
-    /// A query parameter's value in a URL (unescaped), or nil.
-    static func queryValue(_ name: String, in url: String) -> String? {
-        guard let query = url.split(separator: "?", maxSplits: 1).dropFirst().first else { return nil }
-        for pair in query.split(separator: "&") {
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            if parts.first.map(String.init)?.removingPercentEncoding == name {
-                return parts.count > 1 ? String(parts[1]).removingPercentEncoding : ""
-            }
-        }
-        return nil
-    }
-
-    /// `Retry-After` in seconds. (The HTTP-date form is not used by eBay and is ignored.)
-    static func retryAfter(_ response: HTTPResponse) -> TimeSpan? {
-        guard let text = response.header("Retry-After"), let seconds = Int64(text.trimmingCharacters(in: .whitespaces)), seconds >= 0 else { return nil }
-        return .seconds(seconds)
-    }
-
-    func decode<T: Decodable>(_ type: T.Type, _ response: HTTPResponse, operation: String) throws -> T {
-        do {
-            return try JSONDecoder().decode(type, from: Data(response.body))
-        } catch {
-            throw MarketplaceError.malformed("\(operation): the body is not the documented JSON (\(Self.decodingSummary(error)))")
-        }
-    }
-
-    /// Where decoding failed, without echoing any of the body.
-    static func decodingSummary(_ error: any Error) -> String {
-        guard let error = error as? DecodingError else { return "not JSON" }
-        func path(_ context: DecodingError.Context) -> String {
-            let p = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
-            return p.isEmpty ? "top level" : p
-        }
-        switch error {
-        case .keyNotFound(let key, let context): return "missing \"\(key.stringValue)\" at \(path(context))"
-        case .typeMismatch(_, let context), .valueNotFound(_, let context): return "wrong type at \(path(context))"
-        case .dataCorrupted(let context): return "not valid JSON at \(path(context))"
-        @unknown default: return "undecodable"
-        }
-    }
-
     func timestamp(_ text: String, field: String) throws -> Int64 {
         guard let milliseconds = EbayTimestamp.milliseconds(text) else { throw MarketplaceError.malformed("\(field) is not an ISO 8601 timestamp") }
         return milliseconds
@@ -106,29 +65,6 @@ extension EbayClient {
         } catch {
             throw MarketplaceError.malformed("\(field): \(error)")
         }
-    }
-}
-
-/// `application/x-www-form-urlencoded` and query strings: everything but RFC 3986 unreserved
-/// characters is percent-encoded.
-enum FormEncoding {
-    static func encode(_ pairs: [(String, String)]) -> String {
-        pairs.map { "\(escape($0.0))=\(escape($0.1))" }.joined(separator: "&")
-    }
-
-    static func escape(_ text: String) -> String {
-        var out = ""
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
-                out.unicodeScalars.append(Unicode.Scalar(byte))
-            default:
-                let hex = Array("0123456789ABCDEF".utf8)
-                out += "%" + String(decoding: [hex[Int(byte >> 4)], hex[Int(byte & 15)]], as: UTF8.self)
-            }
-        }
-        return out
     }
 }
 
@@ -225,7 +161,7 @@ struct TokenMinter: Sendable {
             return IssuedToken(accessToken: SecretText(wire.access_token), expiresIn: .seconds(Int64(wire.expires_in)),
                                tokenType: wire.token_type ?? "")
         case 429:
-            throw MarketplaceError.rateLimited(retryAfter: EbayClient.retryAfter(response))
+            throw MarketplaceError.rateLimited(retryAfter: StatusMapping.retryAfter(response))
         case 500...599:
             throw MarketplaceError.transient("eBay's token endpoint answered HTTP \(response.status)")
         default:

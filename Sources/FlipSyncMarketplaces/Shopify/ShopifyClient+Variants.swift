@@ -150,7 +150,7 @@ extension ShopifyClient {
             } catch let error as MarketplaceError {
                 throw error
             } catch {
-                throw MarketplaceError.malformed("bulk.file: line \(number + 1) is not a variant (\(EbayClient.decodingSummary(error)))")
+                throw MarketplaceError.malformed("bulk.file: line \(number + 1) is not a variant (\(StatusMapping.decodingSummary(error)))")
             }
         }
         return variants

@@ -172,7 +172,7 @@ public final class ShopifyClient: Sendable {
             do {
                 envelope = try JSONDecoder().decode(ShopifyWire.ErrorsEnvelope.self, from: Data(response.body))
             } catch {
-                throw MarketplaceError.malformed("\(operation): the body is not the documented JSON (\(EbayClient.decodingSummary(error)))")
+                throw MarketplaceError.malformed("\(operation): the body is not the documented JSON (\(StatusMapping.decodingSummary(error)))")
             }
             let reported = envelope.extensions?.cost
             if let requested = reported?.requestedQueryCost { requestedCosts.withLock { $0[costKey] = requested } }
@@ -198,7 +198,7 @@ public final class ShopifyClient: Sendable {
             do {
                 return try JSONDecoder().decode(ShopifyWire.DataEnvelope<T>.self, from: Data(response.body)).data
             } catch {
-                throw MarketplaceError.malformed("\(operation): the body is not the documented JSON (\(EbayClient.decodingSummary(error)))")
+                throw MarketplaceError.malformed("\(operation): the body is not the documented JSON (\(StatusMapping.decodingSummary(error)))")
             }
         }
     }

@@ -210,32 +210,3 @@ struct RequestPipeline: Sendable {
         throw error
     }
 }
-
-/// HTTP statuses as `MarketplaceError`s, the same way for every JSON API: 401/403 are auth,
-/// 429 is rate limited (with `Retry-After` seconds), 5xx transient, 3xx (never followed) and
-/// other 4xx permanent. `apiMessage` extracts the API's own error text from the body.
-enum StatusMapping {
-    /// `retryAfter` reads a 429's wait (whole seconds by default; Shopify sends fractions).
-    static func check(_ response: HTTPResponse, api: String, operation: String,
-                      apiMessage: (HTTPResponse) -> String?,
-                      retryAfter: (HTTPResponse) -> TimeSpan? = EbayClient.retryAfter) throws(MarketplaceError) {
-        func message() -> String { apiMessage(response) ?? "HTTP \(response.status) without a \(api) error body" }
-        switch response.status {
-        case 200...299: return
-        case 401, 403: throw .auth("\(api) refused \(operation) (HTTP \(response.status)): \(message())")
-        case 429: throw .rateLimited(retryAfter: retryAfter(response))
-        case 300...399: throw .permanent(status: response.status, message: "\(operation) answered with a redirect, which is not followed")
-        case 500...599: throw .transient("\(api) \(operation) answered HTTP \(response.status): \(message())")
-        default: throw .permanent(status: response.status, message: message())
-        }
-    }
-
-    /// The documented JSON, or `.malformed` saying where decoding failed (never echoing the body).
-    static func decode<T: Decodable>(_ type: T.Type, _ response: HTTPResponse, operation: String) throws(MarketplaceError) -> T {
-        do {
-            return try JSONDecoder().decode(type, from: Data(response.body))
-        } catch {
-            throw .malformed("\(operation): the body is not the documented JSON (\(EbayClient.decodingSummary(error)))")
-        }
-    }
-}
