@@ -1,3 +1,4 @@
+import NIOCore
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -200,5 +201,10 @@ func machineDescription() -> String {
         .map { $0.split(separator: ":", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) } ?? "?" } ?? "?"
     let memKB = procStatusValue("/proc/meminfo", "MemTotal") ?? 0
     let load = ((try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? "?").split(separator: " ").prefix(3).joined(separator: " ")
-    return "\(ProcessInfo.processInfo.activeProcessorCount) CPUs (nproc), \(model), \(memKB / 1024 / 1024) GiB RAM, load average \(load)"
+    let executor = switch benchExecutor {
+    case "daemon": "executor: as flipsyncd (NIO, \(NIOSingletons.groupLoopCountSuggestion) event loop(s))"
+    case "nio": "executor: NIO (\(NIOSingletons.groupLoopCountSuggestion) event loops)"
+    default: "executor: Swift's pool"
+    }
+    return "\(ProcessInfo.processInfo.activeProcessorCount) CPUs (nproc), \(model), \(memKB / 1024 / 1024) GiB RAM, load average \(load), \(executor)"
 }

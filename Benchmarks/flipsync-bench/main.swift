@@ -8,9 +8,15 @@ import NIOPosix
 // environment wins: `MALLOC_ARENA_MAX=16` is glibc's default on 2 cores, for a comparison).
 ProcessMemory.capMallocArenas()
 
-// FLIPSYNC_BENCH_EXECUTOR=nio: SwiftNIO's event loops as Swift concurrency's global executor, as
-// flipsyncd runs (its Entry.swift); first thing, before any task runs. Unset: Swift's own pool.
-if ProcessInfo.processInfo.environment["FLIPSYNC_BENCH_EXECUTOR"] == "nio" {
+// FLIPSYNC_BENCH_EXECUTOR=nio: SwiftNIO's event loops (one per core) as Swift concurrency's
+// global executor; first thing, before any task runs. Unset: Swift's own pool.
+// FLIPSYNC_BENCH_EXECUTOR=daemon: as flipsyncd runs since issue 15's last step, on one event
+// loop (unless NIO_SINGLETON_GROUP_LOOP_COUNT says otherwise; flipsyncd's GlobalExecutor).
+let benchExecutor = ProcessInfo.processInfo.environment["FLIPSYNC_BENCH_EXECUTOR"] ?? "pool"
+if benchExecutor == "daemon", ProcessInfo.processInfo.environment["NIO_SINGLETON_GROUP_LOOP_COUNT"] == nil {
+    NIOSingletons.groupLoopCountSuggestion = 1
+}
+if benchExecutor == "nio" || benchExecutor == "daemon" {
     NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
 }
 

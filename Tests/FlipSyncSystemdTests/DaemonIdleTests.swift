@@ -67,6 +67,21 @@ struct DaemonIdleTests {
         #expect(daemon.terminate(), "flipsyncd did not exit 0 on SIGTERM: \(daemon.exitDescription)")
     }
 
+    @Test("flipsyncd runs one event loop, or as many as NIO_SINGLETON_GROUP_LOOP_COUNT says",
+          arguments: [(nil, 1), ("3", 3), ("many", ProcessInfo.processInfo.activeProcessorCount)] as [(String?, Int)])
+    func eventLoops(setting: String?, expected: Int) throws {
+        let daemon = try DaemonProcess(jobs: [:], notifications: true)
+        try daemon.start(extraEnvironment: setting.map { ["NIO_SINGLETON_GROUP_LOOP_COUNT": $0] } ?? [:])
+        let seen = daemon.notifications(until: Date().addingTimeInterval(60)) { $0.contains { $0.contains("READY=1") } }
+        try #require(seen.contains { $0.contains("READY=1") }, "no READY=1: \(seen) \(daemon.stderr.suffix(2000))")
+        // SwiftNIO names its singleton group's threads NIO-SGLTN-<group>-#<loop>; a thread started
+        // from a loop's thread inherits its name, so the loops are the distinct names.
+        let names = Self.switches(daemon.pid).keys.compactMap { $0.split(separator: " ", maxSplits: 1).last.map(String.init) }
+        let loops = Set(names.filter { $0.hasPrefix("NIO-SGLTN-") })
+        #expect(loops.count == expected, "event loops with NIO_SINGLETON_GROUP_LOOP_COUNT=\(setting ?? "unset"): \(loops.sorted())")
+        #expect(daemon.terminate(), "flipsyncd did not exit 0 on SIGTERM: \(daemon.exitDescription)")
+    }
+
     /// Voluntary context switches of each thread of `pid` ("TID NAME": a thread blocks, then
     /// wakes: one switch per wake-up).
     static func switches(_ pid: Int32) -> [String: Int] {

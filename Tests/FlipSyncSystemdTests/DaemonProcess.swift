@@ -49,12 +49,16 @@ final class DaemonProcess {
         scratch.remove()
     }
 
-    func start() throws {
+    /// Starts flipsyncd with this test's environment, less the variables that would change what
+    /// it is tested for, plus `extraEnvironment`.
+    func start(extraEnvironment: [String: String] = [:]) throws {
         process.executableURL = URL(fileURLWithPath: Self.daemonPath)
         process.arguments = ["--config", config]
         var environment = ProcessInfo.processInfo.environment
         environment.removeValue(forKey: "NOTIFY_SOCKET")
         environment.removeValue(forKey: "WATCHDOG_USEC")
+        environment.removeValue(forKey: "NIO_SINGLETON_GROUP_LOOP_COUNT")
+        environment.merge(extraEnvironment) { _, new in new }
         if let notify { environment["NOTIFY_SOCKET"] = notify.path }
         process.environment = environment
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
