@@ -168,12 +168,7 @@ public final class ShopifyClient: Sendable {
         while true {
             let cost = estimatedCost(costKey)
             let response = try await send(body: body, cost: cost, operation: operation)
-            let envelope: ShopifyWire.ErrorsEnvelope
-            do {
-                envelope = try JSONDecoder().decode(ShopifyWire.ErrorsEnvelope.self, from: Data(response.body))
-            } catch {
-                throw MarketplaceError.malformed("\(operation): the body is not the documented JSON (\(StatusMapping.decodingSummary(error)))")
-            }
+            let envelope = try StatusMapping.decode(ShopifyWire.ErrorsEnvelope.self, response, operation: operation)
             let reported = envelope.extensions?.cost
             if let requested = reported?.requestedQueryCost { requestedCosts.withLock { $0[costKey] = requested } }
             if let errors = envelope.errors, let first = errors.first {
@@ -195,11 +190,7 @@ public final class ShopifyClient: Sendable {
                 default: throw MarketplaceError.permanent(status: response.status, message: message)
                 }
             }
-            do {
-                return try JSONDecoder().decode(ShopifyWire.DataEnvelope<T>.self, from: Data(response.body)).data
-            } catch {
-                throw MarketplaceError.malformed("\(operation): the body is not the documented JSON (\(StatusMapping.decodingSummary(error)))")
-            }
+            return try StatusMapping.decode(ShopifyWire.DataEnvelope<T>.self, response, operation: operation).data
         }
     }
 
