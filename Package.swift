@@ -114,7 +114,8 @@ let package = Package(
                                                         .product(name: "Prometheus", package: "swift-prometheus"),
                                                         .product(name: "Logging", package: "swift-log"),
                                                         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                                                        .product(name: "UnixSignals", package: "swift-service-lifecycle")]),
+                                                        .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                                                        .product(name: "NIOCore", package: "swift-nio")]),
         // Helpers for tests (and the bench): a clock tests move by hand, a NOTIFY_SOCKET listener, the
         // sandbox's [marketplaces.*] config text.
         .target(name: "FlipSyncTestKit", dependencies: ["FlipSyncCore", .product(name: "GRDB", package: "GRDB.swift")]),
@@ -160,7 +161,8 @@ let package = Package(
                                                               .product(name: "NIOEmbedded", package: "swift-nio")],
                     exclude: ["Vectors"]),
         .testTarget(name: "FlipSyncSystemdTests", dependencies: ["FlipSyncSystemd", "FlipSyncCore", "FlipSyncRuntime", "FlipSyncTestKit",
-                                                                 .product(name: "Logging", package: "swift-log")]),
+                                                                 .product(name: "Logging", package: "swift-log"),
+                                                                 .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "FlipSyncControlTests", dependencies: ["FlipSyncControl", "FlipSyncCore"]),
         .testTarget(name: "FlipSyncRuntimeTests", dependencies: ["FlipSyncRuntime", "FlipSyncCore", "FlipSyncStore", "FlipSyncSystemd",
                                                                  "FlipSyncTestKit", "FlipSyncSandbox", "FlipSyncMarketplaces",

@@ -11,11 +11,9 @@ ProcessMemory.capMallocArenas()
 // FLIPSYNC_BENCH_EXECUTOR=nio: SwiftNIO's event loops (one per core) as Swift concurrency's
 // global executor; first thing, before any task runs. Unset: Swift's own pool.
 // FLIPSYNC_BENCH_EXECUTOR=daemon: as flipsyncd runs since issue 15's last step, on one event
-// loop (unless NIO_SINGLETON_GROUP_LOOP_COUNT says otherwise; flipsyncd's GlobalExecutor).
+// loop (unless NIO_SINGLETON_GROUP_LOOP_COUNT says otherwise; `EventLoops.useOneUnlessConfigured`).
 let benchExecutor = ProcessInfo.processInfo.environment["FLIPSYNC_BENCH_EXECUTOR"] ?? "pool"
-if benchExecutor == "daemon", ProcessInfo.processInfo.environment["NIO_SINGLETON_GROUP_LOOP_COUNT"] == nil {
-    NIOSingletons.groupLoopCountSuggestion = 1
-}
+if benchExecutor == "daemon" { EventLoops.useOneUnlessConfigured() }
 if benchExecutor == "nio" || benchExecutor == "daemon" {
     NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
 }

@@ -17,13 +17,13 @@ import NIOPosix
 /// (`SystemSchedulerClock`), blocking work runs on threads or serial queues of its own (the
 /// control server's threads, the group-commit drainer, the reload's reader).
 ///
-/// One event loop (`GlobalExecutor.useOneEventLoop`), so the tasks and their HTTP connections
+/// One event loop (`EventLoops.useOneUnlessConfigured`), so the tasks and their HTTP connections
 /// share one thread and a response resumes its task without a hop to another thread.
 @main
 enum Entry {
     static func main() async {
         ProcessMemory.capMallocArenas()
-        GlobalExecutor.useOneEventLoop()
+        EventLoops.useOneUnlessConfigured()
         _ = GlobalExecutor.installed
         await FlipSyncDaemon.main()
     }
@@ -36,18 +36,6 @@ enum Entry {
 /// singleton group (the current one when already on one). If neither works (another hook already
 /// set), the daemon works as before but wakes once a second while idle, and says so at start.
 enum GlobalExecutor {
-    /// SwiftNIO's singleton group gets one event loop instead of one per core, unless the
-    /// operator set SwiftNIO's own `NIO_SINGLETON_GROUP_LOOP_COUNT` (read by SwiftNIO; a value
-    /// that is not a number means one per core, and it is held to 1–1024). The daemon's work is
-    /// paced by the marketplaces' rate limits, not by its CPU: on one loop a sweep's tasks, their
-    /// requests and the responses that resume them stay on one thread, and a sweep takes about
-    /// 10 % less CPU per request than on two loops (BENCHMARKS.md, issue 15). SQLite writes
-    /// keep their own thread (the group-commit drainer). First thing, before the group is used.
-    static func useOneEventLoop() {
-        guard getenv("NIO_SINGLETON_GROUP_LOOP_COUNT") == nil else { return }
-        NIOSingletons.groupLoopCountSuggestion = 1
-    }
-
     static let installed: Bool = {
         if NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor() { return true }
         typealias Hook = @convention(thin) (UnownedJob, @convention(thin) (UnownedJob) -> Void) -> Void

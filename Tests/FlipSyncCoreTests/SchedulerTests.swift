@@ -293,7 +293,11 @@ struct SchedulerTests {
         #expect(try h.store.run(id: run.id)?.requestedBy == 1000)
         try await h.scheduler.setPaused(true, job: "nightly")
         h.clock.advance(bySeconds: 30)
-        _ = await h.eventsUntilIdle()
+        // `setPaused` may have left an `.idle` of its own turn in the stream: read events until
+        // the paused fire's skip has come, not just until the next idle.
+        let due = Timestamp(parsing: "2026-11-25T12:01:00Z")!.secondsSinceEpoch
+        var seen: [Scheduler.Event] = []
+        while !seen.contains(.skipped(job: "nightly", scheduledAt: due, reason: .paused)) { seen += await h.eventsUntilIdle() }
         #expect(try h.runs("nightly").last?.skipReason == .paused)
         await #expect(throws: Scheduler.RequestError.unknownJob("nope")) { try await h.scheduler.trigger(job: "nope", requestedBy: 0) }
         await h.stop()

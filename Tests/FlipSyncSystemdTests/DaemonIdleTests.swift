@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -68,7 +69,7 @@ struct DaemonIdleTests {
     }
 
     @Test("flipsyncd runs one event loop, or as many as NIO_SINGLETON_GROUP_LOOP_COUNT says",
-          arguments: [(nil, 1), ("3", 3), ("many", ProcessInfo.processInfo.activeProcessorCount)] as [(String?, Int)])
+          arguments: [(nil, 1), ("3", 3), ("many", System.coreCount)] as [(String?, Int)])
     func eventLoops(setting: String?, expected: Int) throws {
         let daemon = try DaemonProcess(jobs: [:], notifications: true)
         try daemon.start(extraEnvironment: setting.map { ["NIO_SINGLETON_GROUP_LOOP_COUNT": $0] } ?? [:])
