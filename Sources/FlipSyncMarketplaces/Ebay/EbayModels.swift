@@ -466,3 +466,76 @@ struct WireOAuthError: Decodable {
     var error: String?
     var error_description: String?
 }
+
+// MARK: The fast path's readers (Transport/JSONFastPath.swift), field for field as the
+// synthesized `init(from:)` above reads them.
+
+extension WireAmount: FastJSONDecodable {
+    init(fast object: JSONFastPath.Object) throws(JSONFastPath.GiveUp) {
+        value = try object.string("value")
+        currency = try object.string("currency")
+    }
+}
+
+extension WireSearchResponse.Item: FastJSONDecodable {
+    init(fast object: JSONFastPath.Object) throws(JSONFastPath.GiveUp) {
+        itemId = try object.string("itemId")
+        title = try object.optionalString("title")
+        price = try object.optionalObject("price", WireAmount.init(fast:))
+        condition = try object.optionalString("condition")
+        conditionId = try object.optionalString("conditionId")
+        gtin = try object.optionalString("gtin")
+        seller = try object.optionalObject("seller") { (seller) throws(JSONFastPath.GiveUp) in
+            Seller(username: try seller.optionalString("username"), feedbackPercentage: try seller.optionalString("feedbackPercentage"),
+                   feedbackScore: try seller.optionalInt("feedbackScore"))
+        }
+        shippingOptions = try object.optionalArray("shippingOptions") { (option) throws(JSONFastPath.GiveUp) in
+            ShippingOption(shippingCost: try option.optionalObject("shippingCost", WireAmount.init(fast:)))
+        }
+    }
+}
+
+extension WireSearchResponse: FastJSONDecodable {
+    init(fast object: JSONFastPath.Object) throws(JSONFastPath.GiveUp) {
+        itemSummaries = try object.optionalArray("itemSummaries", Item.init(fast:))
+        total = try object.optionalInt("total")
+        offset = try object.optionalInt("offset")
+        limit = try object.optionalInt("limit")
+        next = try object.optionalString("next")
+    }
+}
+
+extension WireItemsResponse: FastJSONDecodable {
+    init(fast object: JSONFastPath.Object) throws(JSONFastPath.GiveUp) {
+        items = try object.optionalArray("items", WireSearchResponse.Item.init(fast:))
+        total = try object.optionalInt("total")
+    }
+}
+
+extension WireOffersResponse.Offer: FastJSONDecodable {
+    init(fast object: JSONFastPath.Object) throws(JSONFastPath.GiveUp) {
+        offerId = try object.string("offerId")
+        listingPolicies = try object.optionalObject("listingPolicies") { (policies) throws(JSONFastPath.GiveUp) in
+            ListingPolicies(
+                shippingCostOverrides: try policies.optionalArray("shippingCostOverrides") { (override) throws(JSONFastPath.GiveUp) in
+                    ListingPolicies.ShippingCostOverride(priority: try override.optionalInt("priority"),
+                                                         shippingServiceType: try override.optionalString("shippingServiceType"),
+                                                         shippingCost: try override.optionalObject("shippingCost", WireAmount.init(fast:)))
+                },
+                fulfillmentPolicyId: try policies.optionalString("fulfillmentPolicyId"))
+        }
+        sku = try object.string("sku")
+        marketplaceId = try object.optionalString("marketplaceId")
+        pricingSummary = try object.optionalObject("pricingSummary") { (summary) throws(JSONFastPath.GiveUp) in
+            PricingSummary(price: try summary.optionalObject("price", WireAmount.init(fast:)))
+        }
+        availableQuantity = try object.optionalInt("availableQuantity")
+        status = try object.optionalString("status")
+    }
+}
+
+extension WireOffersResponse: FastJSONDecodable {
+    init(fast object: JSONFastPath.Object) throws(JSONFastPath.GiveUp) {
+        offers = try object.optionalArray("offers", Offer.init(fast:))
+    }
+}

@@ -23,6 +23,17 @@ enum StatusMapping {
 
     /// The documented JSON, or `.malformed` saying where decoding failed (never echoing the body).
     static func decode<T: Decodable>(_ type: T.Type, _ response: HTTPResponse, operation: String) throws(MarketplaceError) -> T {
+        try decodeWithJSONDecoder(type, response, operation: operation)
+    }
+
+    /// The same for the wire types the fast path reads (`JSONFastPath`): its answer when it has
+    /// one, `JSONDecoder`'s (value or error) when it gives up.
+    static func decode<T: FastJSONDecodable>(_ type: T.Type, _ response: HTTPResponse, operation: String) throws(MarketplaceError) -> T {
+        if let value = T.fast(response.body) { return value }
+        return try decodeWithJSONDecoder(type, response, operation: operation)
+    }
+
+    static func decodeWithJSONDecoder<T: Decodable>(_ type: T.Type, _ response: HTTPResponse, operation: String) throws(MarketplaceError) -> T {
         do {
             return try JSONDecoder().decode(type, from: Data(response.body))
         } catch {

@@ -1,0 +1,319 @@
+/// A fast reader for the JSON bodies a sweep receives by the thousand (eBay's getOffers and
+/// Browse search and getItems), used before `JSONDecoder` and never instead of it.
+///
+/// It reads only the plain documents those APIs send: UTF-8 without a byte-order mark, at most
+/// 64 levels deep, integers where the wire type has an `Int`, no key that the wire type reads
+/// given twice, every value of the type the wire type expects. On anything else — invalid JSON,
+/// a missing or mistyped field, a number like `1.0` or `1e3` in an `Int` field, a duplicate key,
+/// a lone surrogate — it gives up (`nil`) and `StatusMapping.decode` decodes the same bytes with
+/// `JSONDecoder`, so every error, and every value it would have read differently, is
+/// `JSONDecoder`'s, message for message. Where it answers, it answers what `JSONDecoder` would:
+/// unknown keys ignored, `null` and an absent key both `nil` for an optional field, escapes
+/// (`\n`, `\"`, `\u00e9`, surrogate pairs) decoded. Tests/FlipSyncMarketplacesTests compare the
+/// two on generated and mutated bodies.
+///
+/// Why: `JSONDecoder` built a dictionary for every object and went through `Decoder`'s generic
+/// containers for every field, 8–10 % of a sweep's CPU (BENCHMARKS.md, issue 15).
+enum JSONFastPath {
+    /// The reader gave up: the caller decodes with `JSONDecoder`.
+    struct GiveUp: Error {}
+
+    /// The parsed document, or nil when it is not one the fast path reads.
+    static func parse(_ bytes: [UInt8]) -> Value? {
+        bytes.withUnsafeBufferPointer { buffer -> Value? in
+            var parser = Parser(bytes: buffer)
+            guard let value = try? parser.document() else { return nil }
+            return value
+        }
+    }
+
+    /// A JSON value. Strings are decoded (escapes resolved) when parsed; numbers keep their text.
+    enum Value {
+        case null
+        case bool(Bool)
+        case number(String)
+        case string(String)
+        case array([Value])
+        case object(Object)
+    }
+
+    /// An object's members in document order.
+    struct Object {
+        var members: [(key: String, value: Value)]
+
+        /// The value of `key`: nil when absent. Gives up when the key is there twice (which one
+        /// `JSONDecoder` takes is its business).
+        func value(_ key: String) throws(GiveUp) -> Value? {
+            var found: Value?
+            for member in members where member.key == key {
+                guard found == nil else { throw GiveUp() }
+                found = member.value
+            }
+            return found
+        }
+
+        /// An optional field: nil when absent or null.
+        func optional(_ key: String) throws(GiveUp) -> Value? {
+            guard let value = try value(key) else { return nil }
+            if case .null = value { return nil }
+            return value
+        }
+
+        func string(_ key: String) throws(GiveUp) -> String {
+            guard let value = try value(key), case .string(let text) = value else { throw GiveUp() }
+            return text
+        }
+
+        func optionalString(_ key: String) throws(GiveUp) -> String? {
+            guard let value = try optional(key) else { return nil }
+            guard case .string(let text) = value else { throw GiveUp() }
+            return text
+        }
+
+        /// An `Int` field: the number's text a plain integer that fits (`-0` is 0).
+        func optionalInt(_ key: String) throws(GiveUp) -> Int? {
+            guard let value = try optional(key) else { return nil }
+            guard case .number(let text) = value, let number = Int(text) else { throw GiveUp() }
+            return number
+        }
+
+        func optionalObject<T>(_ key: String, _ read: (Object) throws(GiveUp) -> T) throws(GiveUp) -> T? {
+            guard let value = try optional(key) else { return nil }
+            guard case .object(let object) = value else { throw GiveUp() }
+            return try read(object)
+        }
+
+        func optionalArray<T>(_ key: String, _ read: (Object) throws(GiveUp) -> T) throws(GiveUp) -> [T]? {
+            guard let value = try optional(key) else { return nil }
+            guard case .array(let elements) = value else { throw GiveUp() }
+            var out: [T] = []
+            out.reserveCapacity(elements.count)
+            for element in elements {
+                guard case .object(let object) = element else { throw GiveUp() }
+                out.append(try read(object))
+            }
+            return out
+        }
+    }
+
+    /// A recursive-descent parser over the body's bytes (RFC 8259), strict: anything it does not
+    /// accept throws `GiveUp`, including what is valid JSON but outside the fast path.
+    struct Parser {
+        let bytes: UnsafeBufferPointer<UInt8>
+        var index = 0
+        var depth = 0
+        static let maximumDepth = 64
+
+        init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
+
+        mutating func document() throws(GiveUp) -> Value {
+            let value = try self.value()
+            skipWhitespace()
+            guard index == bytes.count else { throw GiveUp() }
+            return value
+        }
+
+        mutating func skipWhitespace() {
+            while index < bytes.count {
+                switch bytes[index] {
+                case 0x20, 0x09, 0x0A, 0x0D: index += 1
+                default: return
+                }
+            }
+        }
+
+        mutating func value() throws(GiveUp) -> Value {
+            skipWhitespace()
+            guard index < bytes.count else { throw GiveUp() }
+            switch bytes[index] {
+            case UInt8(ascii: "{"): return .object(try object())
+            case UInt8(ascii: "["): return .array(try array())
+            case UInt8(ascii: "\""): return .string(try string())
+            case UInt8(ascii: "t"): try literal("true"); return .bool(true)
+            case UInt8(ascii: "f"): try literal("false"); return .bool(false)
+            case UInt8(ascii: "n"): try literal("null"); return .null
+            default: return .number(try number())
+            }
+        }
+
+        mutating func literal(_ word: StaticString) throws(GiveUp) {
+            let count = word.utf8CodeUnitCount
+            guard bytes.count - index >= count else { throw GiveUp() }
+            for offset in 0..<count where bytes[index + offset] != word.utf8Start[offset] { throw GiveUp() }
+            index += count
+        }
+
+        mutating func object() throws(GiveUp) -> Object {
+            depth += 1
+            guard depth <= Self.maximumDepth else { throw GiveUp() }
+            defer { depth -= 1 }
+            index += 1  // {
+            var members: [(key: String, value: Value)] = []
+            skipWhitespace()
+            if index < bytes.count, bytes[index] == UInt8(ascii: "}") { index += 1; return Object(members: members) }
+            while true {
+                skipWhitespace()
+                guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw GiveUp() }
+                let key = try string()
+                skipWhitespace()
+                guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw GiveUp() }
+                index += 1
+                members.append((key, try value()))
+                skipWhitespace()
+                guard index < bytes.count else { throw GiveUp() }
+                switch bytes[index] {
+                case UInt8(ascii: ","): index += 1
+                case UInt8(ascii: "}"): index += 1; return Object(members: members)
+                default: throw GiveUp()
+                }
+            }
+        }
+
+        mutating func array() throws(GiveUp) -> [Value] {
+            depth += 1
+            guard depth <= Self.maximumDepth else { throw GiveUp() }
+            defer { depth -= 1 }
+            index += 1  // [
+            var elements: [Value] = []
+            skipWhitespace()
+            if index < bytes.count, bytes[index] == UInt8(ascii: "]") { index += 1; return elements }
+            while true {
+                elements.append(try value())
+                skipWhitespace()
+                guard index < bytes.count else { throw GiveUp() }
+                switch bytes[index] {
+                case UInt8(ascii: ","): index += 1
+                case UInt8(ascii: "]"): index += 1; return elements
+                default: throw GiveUp()
+                }
+            }
+        }
+
+        /// A string from its opening quote: its bytes as they are when it has no escape, decoded
+        /// otherwise. Control characters and invalid UTF-8 give up.
+        mutating func string() throws(GiveUp) -> String {
+            index += 1  // "
+            let start = index
+            var ascii = true
+            while index < bytes.count {
+                let byte = bytes[index]
+                if byte == UInt8(ascii: "\"") {
+                    let run = UnsafeBufferPointer(rebasing: bytes[start..<index])
+                    index += 1
+                    if ascii { return String(decoding: run, as: UTF8.self) }
+                    guard let text = String(validating: run, as: UTF8.self) else { throw GiveUp() }
+                    return text
+                }
+                if byte == UInt8(ascii: "\\") { return try escapedString(from: start) }
+                guard byte >= 0x20 else { throw GiveUp() }
+                if byte >= 0x80 { ascii = false }
+                index += 1
+            }
+            throw GiveUp()
+        }
+
+        /// The rest of a string with escapes, from its first byte at `start`.
+        mutating func escapedString(from start: Int) throws(GiveUp) -> String {
+            var utf8: [UInt8] = Array(UnsafeBufferPointer(rebasing: bytes[start..<index]))
+            while index < bytes.count {
+                let byte = bytes[index]
+                switch byte {
+                case UInt8(ascii: "\""):
+                    index += 1
+                    guard let text = String(validating: utf8, as: UTF8.self) else { throw GiveUp() }
+                    return text
+                case UInt8(ascii: "\\"):
+                    index += 1
+                    guard index < bytes.count else { throw GiveUp() }
+                    let escape = bytes[index]
+                    index += 1
+                    switch escape {
+                    case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): utf8.append(escape)
+                    case UInt8(ascii: "b"): utf8.append(0x08)
+                    case UInt8(ascii: "f"): utf8.append(0x0C)
+                    case UInt8(ascii: "n"): utf8.append(0x0A)
+                    case UInt8(ascii: "r"): utf8.append(0x0D)
+                    case UInt8(ascii: "t"): utf8.append(0x09)
+                    case UInt8(ascii: "u"):
+                        var scalar = try hex4()
+                        if (0xD800...0xDBFF).contains(scalar) {
+                            // A high surrogate must be followed by an escaped low one.
+                            guard bytes.count - index >= 6, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") else { throw GiveUp() }
+                            index += 2
+                            let low = try hex4()
+                            guard (0xDC00...0xDFFF).contains(low) else { throw GiveUp() }
+                            scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                        } else if (0xDC00...0xDFFF).contains(scalar) {
+                            throw GiveUp()
+                        }
+                        guard let unicode = Unicode.Scalar(scalar) else { throw GiveUp() }
+                        utf8.append(contentsOf: UTF8.encode(unicode)!)
+                    default: throw GiveUp()
+                    }
+                default:
+                    guard byte >= 0x20 else { throw GiveUp() }
+                    utf8.append(byte)
+                    index += 1
+                }
+            }
+            throw GiveUp()
+        }
+
+        mutating func hex4() throws(GiveUp) -> UInt32 {
+            guard bytes.count - index >= 4 else { throw GiveUp() }
+            var value: UInt32 = 0
+            for _ in 0..<4 {
+                let byte = bytes[index]
+                let digit: UInt8
+                switch byte {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
+                case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
+                case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte - UInt8(ascii: "A") + 10
+                default: throw GiveUp()
+                }
+                value = value << 4 | UInt32(digit)
+                index += 1
+            }
+            return value
+        }
+
+        /// A number's text, checked against JSON's grammar: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
+        mutating func number() throws(GiveUp) -> String {
+            let start = index
+            func digit(_ i: Int) -> Bool { i < bytes.count && bytes[i] >= UInt8(ascii: "0") && bytes[i] <= UInt8(ascii: "9") }
+            if index < bytes.count, bytes[index] == UInt8(ascii: "-") { index += 1 }
+            guard digit(index) else { throw GiveUp() }
+            if bytes[index] == UInt8(ascii: "0") {
+                index += 1
+            } else {
+                while digit(index) { index += 1 }
+            }
+            if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
+                index += 1
+                guard digit(index) else { throw GiveUp() }
+                while digit(index) { index += 1 }
+            }
+            if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
+                index += 1
+                if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
+                guard digit(index) else { throw GiveUp() }
+                while digit(index) { index += 1 }
+            }
+            return String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+        }
+    }
+}
+
+/// A wire type the fast path can read: `init(fast:)` gives up (throws) wherever `JSONDecoder`
+/// might read the object differently or fail.
+protocol FastJSONDecodable: Decodable {
+    init(fast object: JSONFastPath.Object) throws(JSONFastPath.GiveUp)
+}
+
+extension FastJSONDecodable {
+    /// The body read by the fast path, or nil when it gave up.
+    static func fast(_ bytes: [UInt8]) -> Self? {
+        guard let value = JSONFastPath.parse(bytes), case .object(let object) = value else { return nil }
+        return try? Self(fast: object)
+    }
+}
