@@ -96,3 +96,73 @@ struct LoopbackHostTests {
         #expect(FlipSyncConfig.load(path: file, environment: .init(workingDirectory: scratch.path), log: log) != nil, "\(log.entries.map(\.message))")
     }
 }
+
+/// The allocation-free readers (issue 15: they run twice a request) answer what the former
+/// ones did: a URL lower-cased only through its authority parses as the whole URL lower-cased,
+/// a host is loopback as its lower-cased self is, and the byte-by-byte dotted quad reads as the
+/// former split on dots.
+@Suite("Loopback: the fast readers answer as the former ones", .timeLimit(.minutes(1)))
+struct LoopbackFastReaderTests {
+    struct SplitMix64: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    /// The former reader, split on dots.
+    static func formerIPv4(_ text: Substring) -> [UInt8]? {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 4 else { return nil }
+        var bytes: [UInt8] = []
+        for part in parts {
+            guard !part.isEmpty, part.utf8.count <= 3, part.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }),
+                  part == "0" || part.first != "0", let value = Int(part), value <= 255 else { return nil }
+            bytes.append(UInt8(value))
+        }
+        return bytes
+    }
+
+    static let pieces = ["http://", "https://", "HTTPS://", "HtTp://", "127", ".", "0", "00", "1", "255", "256", "09", "localhost", "LOCALHOST",
+                         "Example.COM", ":", ":8080", ":0", ":65536", "/", "/Path/X", "?", "?Q=A", "#", "#F", "[", "]", "::1", "[::1]",
+                         "@", "user@", "\u{212A}", "\u{130}", "é", "É", "\u{301}", " ", "\\", "%41", "-", "a", "Z"]
+
+    @Test("10,000 generated URLs and hosts")
+    func generated() {
+        var random = SplitMix64(state: 2026_12_06)
+        var parsed = 0, quads = 0
+        for _ in 0..<10_000 {
+            let text = (0..<Int.random(in: 1...8, using: &random)).map { _ in Self.pieces.randomElement(using: &random)! }.joined()
+            let authority = HTTPURLAuthority(text)
+            #expect(authority == HTTPURLAuthority(lowercasedURL: text.lowercased()), "\(text)")
+            if authority != nil { parsed += 1 }
+            #expect(LoopbackHost.isLoopback(host: text) == LoopbackHost.isLoopback(host: text.lowercased()), "\(text)")
+            // Dotted quads and near misses: 3–5 numbers (some with leading zeros or over 255), now
+            // and then a stray piece.
+            let numbers = ["0", "1", "9", "10", "127", "199", "255", "256", "300", "00", "01", "007", "1000", "", "a"]
+            var quadText = (0..<Int.random(in: 3...5, using: &random)).map { _ in
+                Int.random(in: 0..<3, using: &random) == 0 ? numbers.randomElement(using: &random)! : String(Int.random(in: 0...255, using: &random))
+            }.joined(separator: ".")
+            if Int.random(in: 0..<8, using: &random) == 0 { quadText += Self.pieces.randomElement(using: &random)! }
+            for candidate in [text, quadText] {
+                let quad = LoopbackHost.ipv4Bytes(Substring(candidate))
+                #expect(quad == Self.formerIPv4(Substring(candidate)), "\(candidate)")
+                if quad != nil { quads += 1 }
+                #expect(LoopbackHost.isLoopback(host: candidate) == LoopbackHost.isLoopback(host: candidate.lowercased()), "\(candidate)")
+            }
+        }
+        // The generator reaches both answers, not only refusals.
+        #expect(parsed > 100)
+        #expect(quads > 1_000)
+    }
+
+    @Test("dotted quads: the edges", arguments: ["0.0.0.0", "255.255.255.255", "127.0.0.1", "256.0.0.1", "01.0.0.1", "1.00.0.1", "1.0.0.",
+                                                  ".1.0.0", "1..0.1", "1.0.0.1.", "1.0.0.1.2", "1234.0.0.1", "١.0.0.1", "1.0.0.1\r\n", ""])
+    func quads(_ text: String) {
+        #expect(LoopbackHost.ipv4Bytes(Substring(text)) == Self.formerIPv4(Substring(text)))
+    }
+}

@@ -19,7 +19,11 @@ public struct HTTPURLAuthority: Sendable, Hashable {
     public var portIsExplicit: Bool
 
     public init?(_ url: String) {
-        let lower = url.lowercased()
+        self.init(lowercasedURL: Self.lowercasedThroughAuthority(url))
+    }
+
+    /// The parse of a URL already lower-cased (through its authority at least).
+    init?(lowercasedURL lower: String) {
         let scheme: String
         if lower.hasPrefix("https://") { scheme = "https" } else if lower.hasPrefix("http://") { scheme = "http" } else { return nil }
         let rest = lower.dropFirst(scheme.count + 3)
@@ -60,6 +64,24 @@ public struct HTTPURLAuthority: Sendable, Hashable {
         self.portIsExplicit = explicit
     }
 
+    /// `url` lower-cased, or, when it is ASCII, only its first part: through the authority's end
+    /// (the first `/`, `?` or `#` from its ninth byte on, past `https://`), which is all `init`
+    /// reads. The same answer as lower-casing the whole URL, without copying a long path and
+    /// query for every request. (Not ASCII: the whole URL, as before; some letters outside ASCII
+    /// lower-case to ASCII ones.)
+    static func lowercasedThroughAuthority(_ url: String) -> String {
+        var cut: String.Index?
+        var offset = 0
+        for index in url.utf8.indices {
+            let byte = url.utf8[index]
+            if byte >= 0x80 { return url.lowercased() }
+            if cut == nil, offset >= 8, byte == UInt8(ascii: "/") || byte == UInt8(ascii: "?") || byte == UInt8(ascii: "#") { cut = index }
+            offset += 1
+        }
+        guard let cut else { return url.lowercased() }
+        return url[..<cut].lowercased()
+    }
+
     static func isHex(_ c: UInt8) -> Bool { (c >= 48 && c <= 57) || (c >= 97 && c <= 102) || (c >= 65 && c <= 70) }
 }
 
@@ -74,10 +96,12 @@ public struct HTTPURLAuthority: Sendable, Hashable {
 /// `localhost.example`, and any name a DNS server answers with 127.0.0.1.
 public enum LoopbackHost {
     public static func isLoopback(host: String) -> Bool {
-        var text = Substring(host.lowercased())
+        // A host already lower-case ASCII (what `HTTPURLAuthority` gives) is read in place.
+        let lowered = host.utf8.contains { ($0 >= 0x41 && $0 <= 0x5A) || $0 >= 0x80 }
+        var text = lowered ? Substring(host.lowercased()) : Substring(host)
         if text.hasPrefix("[") && text.hasSuffix("]") && text.count >= 2 { text = text.dropFirst().dropLast() }
         if text == "localhost" { return true }
-        if let v4 = ipv4Bytes(text) { return v4[0] == 127 }
+        if let v4 = ipv4(text) { return v4 >> 24 == 127 }
         if text.contains(":"), let v6 = ipv6Bytes(text) { return v6 == [UInt8](repeating: 0, count: 15) + [1] }
         return false
     }
@@ -96,15 +120,31 @@ public enum LoopbackHost {
 
     /// Four decimal numbers 0…255 separated by dots, no leading zeros, nothing else.
     static func ipv4Bytes(_ text: Substring) -> [UInt8]? {
-        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 4 else { return nil }
-        var bytes: [UInt8] = []
-        for part in parts {
-            guard !part.isEmpty, part.utf8.count <= 3, part.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }),
-                  part == "0" || part.first != "0", let value = Int(part), value <= 255 else { return nil }
-            bytes.append(UInt8(value))
+        ipv4(text).map { [UInt8($0 >> 24), UInt8($0 >> 16 & 0xFF), UInt8($0 >> 8 & 0xFF), UInt8($0 & 0xFF)] }
+    }
+
+    /// ``ipv4Bytes(_:)`` as one number (the first byte highest), read byte by byte.
+    static func ipv4(_ text: Substring) -> UInt32? {
+        var address: UInt32 = 0, part: UInt32 = 0, digits = 0, parts = 0, leadingZero = false
+        for byte in text.utf8 {
+            if byte == UInt8(ascii: ".") {
+                guard digits > 0, parts < 3 else { return nil }
+                address = address << 8 | part
+                parts += 1
+                part = 0
+                digits = 0
+                leadingZero = false
+                continue
+            }
+            // A digit after a part's leading 0 is refused ("0" alone is a part; "01" is not).
+            guard byte >= 48, byte <= 57, digits < 3, !leadingZero else { return nil }
+            if digits == 0 && byte == 48 { leadingZero = true }
+            part = part * 10 + UInt32(byte - 48)
+            guard part <= 255 else { return nil }
+            digits += 1
         }
-        return bytes
+        guard digits > 0, parts == 3 else { return nil }
+        return address << 8 | part
     }
 
     /// An IPv6 address (RFC 4291 text forms, `::` compression, optional trailing dotted quad) as
