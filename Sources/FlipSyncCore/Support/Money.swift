@@ -101,6 +101,19 @@ public struct Money: Hashable, Sendable, Comparable, CustomStringConvertible {
         Money(minorUnits: minorUnits, currency: currency).decimalString
     }
 
+    /// `Money(parsing: amount + " " + currencyCode)` where that simply succeeds — an amount that
+    /// starts with a digit, both parts printable ASCII without spaces — without building and
+    /// splitting the text (a marketplace's amounts arrive as these two fields, by the thousand in
+    /// a sweep); nil wherever that parse would read them otherwise or throw, so the caller can
+    /// ask it for its answer and its error.
+    public init?(amount: String, currencyCode: String) {
+        func plain(_ text: String) -> Bool { !text.isEmpty && text.utf8.allSatisfy { $0 >= 0x21 && $0 <= 0x7E } }
+        guard let first = amount.utf8.first, first >= UInt8(ascii: "0"), first <= UInt8(ascii: "9"), plain(amount), plain(currencyCode),
+              let currency = Currency(code: currencyCode), let micros = Self.parseDecimal(amount, scaleDigits: 6), micros >= 0
+        else { return nil }
+        self.init(micros: micros, currency: currency)
+    }
+
     /// Parses `"0.50 USD"`, `"USD 0.50"` or `"12 EUR"`. At most six decimal places; the currency
     /// must be known. A negative amount is allowed only if `allowNegative`.
     public init(parsing text: String, allowNegative: Bool = false) throws(ValueError) {

@@ -60,6 +60,7 @@ extension EbayClient {
     }
 
     func money(_ amount: WireAmount, field: String) throws -> Money {
+        if let money = Money(amount: amount.value, currencyCode: amount.currency) { return money }
         do {
             return try Money(parsing: "\(amount.value) \(amount.currency)")
         } catch {
