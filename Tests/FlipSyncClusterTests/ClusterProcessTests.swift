@@ -15,19 +15,6 @@ import FlipSyncTestKit
 
 /// The repository root, from this file's path (Tests/FlipSyncClusterTests/ClusterProcessTests.swift).
 
-/// A seeded generator: the kill plan and its moments are reproducible from the printed seed
-/// (the processes' own timing is real, so a rerun is similar, not identical).
-private struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 private func wallMilliseconds() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded()) }
 
 /// One real `flipsyncd` process, restartable, with its own config, SQLite ledger and control

@@ -1,4 +1,5 @@
 import Foundation
+import FlipSyncTestKit
 import Testing
 @testable import FlipSyncCore
 

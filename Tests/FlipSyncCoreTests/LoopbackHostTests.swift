@@ -1,3 +1,4 @@
+import FlipSyncTestKit
 import Testing
 @testable import FlipSyncCore
 
@@ -103,16 +104,6 @@ struct LoopbackHostTests {
 /// former split on dots.
 @Suite("Loopback: the fast readers answer as the former ones", .timeLimit(.minutes(1)))
 struct LoopbackFastReaderTests {
-    struct SplitMix64: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
 
     /// The former reader, split on dots.
     static func formerIPv4(_ text: Substring) -> [UInt8]? {

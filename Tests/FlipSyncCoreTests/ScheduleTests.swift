@@ -1,3 +1,4 @@
+import FlipSyncTestKit
 import Testing
 @testable import FlipSyncCore
 
@@ -14,18 +15,6 @@ func zone(_ name: String) -> ZoneRules {
 func upcoming(_ expression: String, _ zoneName: String, from: String, count: Int) throws -> [String] {
     let schedule = try ScheduleExpression(parsing: expression)
     return ScheduleSet([schedule]).upcoming(after: at(from), in: zone(zoneName), count: count).map(\.iso8601UTC)
-}
-
-/// A small deterministic PRNG (SplitMix64), so property tests are reproducible.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }
 
 @Suite("Schedules: the daylight-saving rules, written down as examples", .timeLimit(.minutes(2)))

@@ -1,3 +1,4 @@
+import FlipSyncTestKit
 import Testing
 @testable import FlipSyncCore
 

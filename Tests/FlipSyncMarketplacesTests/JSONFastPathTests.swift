@@ -1,5 +1,6 @@
 import Foundation
 @testable import FlipSyncMarketplaces
+import FlipSyncTestKit
 import Testing
 
 /// The fast JSON path (`JSONFastPath`) must answer what `JSONDecoder` answers: the same value
@@ -8,16 +9,6 @@ import Testing
 /// form) and on mutations of them (truncated, bytes changed, keys doubled, types swapped).
 @Suite("The fast JSON path answers what JSONDecoder answers", .timeLimit(.minutes(2)))
 struct JSONFastPathTests {
-    struct SplitMix64: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
 
     /// What `StatusMapping.decode` gives for `body` (the fast path first), and what
     /// `JSONDecoder` alone gives, as comparable text: the value's full description or the error.
