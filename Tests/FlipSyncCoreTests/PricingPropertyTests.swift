@@ -1,4 +1,3 @@
-import FlipSyncTestKit
 import Testing
 @testable import FlipSyncCore
 

@@ -1,5 +1,4 @@
 import Foundation
-import FlipSyncTestKit
 import Testing
 @testable import FlipSyncCore
 

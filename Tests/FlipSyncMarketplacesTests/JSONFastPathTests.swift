@@ -1,6 +1,6 @@
 import Foundation
 @testable import FlipSyncMarketplaces
-import FlipSyncTestKit
+import FlipSyncCore
 import Testing
 
 /// The fast JSON path (`JSONFastPath`) must answer what `JSONDecoder` answers: the same value

@@ -1,19 +1,7 @@
 import FlipSyncCore
 
-/// SplitMix64: a tiny, fast generator whose sequence depends only on the seed, on every platform.
-public struct SeededGenerator: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-
-    public init(seed: UInt64) { state = seed }
-
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+/// The catalog's generator: FlipSyncCore's `SplitMix64`, whose sequence depends only on the seed.
+public typealias SeededGenerator = SplitMix64
 
 /// An eBay item condition in both of eBay's vocabularies: Browse's numeric id and display text,
 /// and the Inventory API's enum.

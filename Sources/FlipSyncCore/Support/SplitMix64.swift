@@ -1,9 +1,12 @@
-/// A small deterministic PRNG (SplitMix64), so property tests and generated inputs are
-/// reproducible from their seed.
+/// SplitMix64: a tiny, fast generator whose sequence depends only on its seed, on every
+/// platform. The sandbox's seeded catalog (`SeededGenerator`) and every seeded test use it, so a
+/// seed printed by a failing test or given to `--sandbox-seed` reproduces the same values.
 public struct SplitMix64: RandomNumberGenerator, Sendable {
     public var state: UInt64
 
     public init(state: UInt64) { self.state = state }
+
+    public init(seed: UInt64) { state = seed }
 
     public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
