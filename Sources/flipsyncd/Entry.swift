@@ -1,5 +1,4 @@
 import CConcurrencyHook
-import Glibc
 import FlipSyncRuntime
 import NIOCore
 import NIOPosix

@@ -22,8 +22,7 @@ enum JSONFastPath {
     static func parse(_ bytes: [UInt8]) -> Value? {
         bytes.withUnsafeBufferPointer { buffer -> Value? in
             var parser = Parser(bytes: buffer)
-            guard let value = try? parser.document() else { return nil }
-            return value
+            return try? parser.document()
         }
     }
 
