@@ -351,19 +351,25 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
     public func recordFire(job: String, kind: String, trigger: RunTrigger, requestedBy: UInt32?, scheduledAt: Int64?,
                            status: RunStatus, skipReason: SkipReason?, summary: String?, at: Int64,
                            resumes: Int64?) throws(LedgerError) -> RunInfo? {
-        // One statement (the row comes back from the insert itself), prepared once per connection.
+        // One statement, prepared once per connection. The run is built from what was inserted,
+        // not read back: `RETURNING` costs SQLite an ephemeral table per execution (a third of
+        // the fire's cost when a thousand jobs fire in the same second, BENCHMARKS.md).
         let run = try writeStatement { db -> RunInfo? in
             let statement = try db.cachedStatement(sql: """
                 INSERT INTO runs (job, kind, trigger, requested_by, scheduled_at, created_at, status, skip_reason,
                                   summary, finished_at, resumes)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT DO NOTHING
-                RETURNING *
                 """)
-            let row = try Row.fetchOne(statement, arguments: [
+            let finishedAt = status.isFinal ? at : nil
+            try statement.execute(arguments: [
                 job, kind, trigger.rawValue, requestedBy.map { Int64($0) }, scheduledAt, at, status.rawValue,
-                skipReason?.rawValue, summary, status.isFinal ? at : nil, resumes])
-            return try row.map { try RunRow.named($0, key: ["id"]).info }
+                skipReason?.rawValue, summary, finishedAt, resumes])
+            // No row when the fire was recorded before (the unique `runs_fire`).
+            guard db.changesCount == 1 else { return nil }
+            return RunInfo(id: db.lastInsertedRowID, job: job, kind: kind, trigger: trigger, requestedBy: requestedBy,
+                           scheduledAt: scheduledAt, createdAt: at, finishedAt: finishedAt, status: status,
+                           skipReason: skipReason, summary: summary, resumes: resumes)
         }
         if let run, run.status.isFinal { metrics.runFinished(job: run.job, status: run.status.rawValue, durationMilliseconds: nil) }
         return run

@@ -61,7 +61,7 @@ extension Trait where Self == PostgresIfInstalledTrait {
 /// The `RunLedger` contract, the same tests against both stores.
 @Suite("LedgerContractTests: the run ledger's contract on SQLite and PostgreSQL", .postgresIfInstalled, .timeLimit(.minutes(3)))
 struct LedgerContractTests {
-    @Test("recordFire records a fire at most once per (job, scheduledAt): the second call returns nil and adds nothing; manual runs (no fire time) are never merged", arguments: StoreKind.available)
+    @Test("recordFire records a fire at most once per (job, scheduledAt): the second call returns nil and adds nothing; manual runs (no fire time) are never merged; what it returns is the stored row", arguments: StoreKind.available)
     func fireOnce(kind: StoreKind) async throws {
         let ledger = try await kind.makeLedger()
         let first = try #require(try ledger.recordFire(job: "sweep", kind: "repricing", trigger: .schedule, requestedBy: nil, scheduledAt: 1_000,
@@ -75,6 +75,8 @@ struct LedgerContractTests {
         let next = try #require(try ledger.recordFire(job: "sweep", kind: "repricing", trigger: .schedule, requestedBy: nil, scheduledAt: 2_000,
                                                       status: .skipped, skipReason: .overlap, summary: "still running", at: 2_000_100, resumes: nil))
         #expect(next.id > first.id && next.status == .skipped && next.skipReason == .overlap && next.finishedAt == 2_000_100)
+        // What recordFire returns is the row as stored, field for field (SQLite builds it from what it inserted).
+        #expect(try ledger.run(id: next.id) == next)
         let otherJob = try ledger.recordFire(job: "sync", kind: "sync", trigger: .schedule, requestedBy: nil, scheduledAt: 1_000,
                                              status: .queued, skipReason: nil, summary: nil, at: 1_000_600, resumes: nil)
         #expect(otherJob != nil)
@@ -82,6 +84,7 @@ struct LedgerContractTests {
             let manual = try ledger.recordFire(job: "sweep", kind: "repricing", trigger: .manual, requestedBy: 1000, scheduledAt: nil,
                                                status: .queued, skipReason: nil, summary: nil, at: 3_000_000, resumes: first.id)
             #expect(manual?.requestedBy == 1000 && manual?.resumes == first.id)
+            #expect(try manual.flatMap { try ledger.run(id: $0.id) } == manual)
         }
         #expect(try ledger.recentRuns(job: "sweep", limit: 10).count == 4)
     }
