@@ -46,6 +46,8 @@ let package = Package(
             "FlipSyncCore",
             .product(name: "CoreMetrics", package: "swift-metrics"),
             .product(name: "GRDB", package: "GRDB.swift"),
+            // SQLite's C API itself, for the one call GRDB has no Swift for (`sqlite3_wal_hook`).
+            .product(name: "GRDBSQLite", package: "GRDB.swift"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         // Several nodes on one PostgreSQL (postgres-nio): the node registry, the scheduler lease

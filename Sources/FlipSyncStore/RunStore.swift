@@ -23,13 +23,25 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
 
     public enum Mode: Sendable { case readWrite, readOnly }
 
-    /// The WAL pages after which a commit copies them back into the database file.
+    /// The WAL pages after which they are copied back into the database file (by
+    /// `checkpointer`, off the writer's thread). 10,000 (about 40 MiB) instead of SQLite's
+    /// 1,000: the pages a sweep writes over and over (the tasks', spend's and quota's last
+    /// leaves) are copied back once per checkpoint, whatever times they were written.
     static let walCheckpointPages = 10_000
 
+    /// Copies the WAL back into the file without a commit waiting for it (read-write mode only).
+    let checkpointer: WALCheckpointer?
+
     /// Opens (creating and migrating, in read-write mode) the database at `path`.
-    public init(path: String, mode: Mode = .readWrite, metrics: LedgerMetrics = .off) throws(LedgerError) {
+    public convenience init(path: String, mode: Mode = .readWrite, metrics: LedgerMetrics = .off) throws(LedgerError) {
+        try self.init(path: path, mode: mode, metrics: metrics, walCheckpointPages: Self.walCheckpointPages)
+    }
+
+    /// `walCheckpointPages` other than the daemon's, for tests.
+    init(path: String, mode: Mode = .readWrite, metrics: LedgerMetrics = .off, walCheckpointPages: Int) throws(LedgerError) {
         self.path = path
         self.metrics = metrics
+        var checkpointer: WALCheckpointer?
         do {
             var config = Configuration()
             config.busyMode = .timeout(5)
@@ -39,14 +51,14 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
                 try Self.createPrivately(path)
                 config.prepareDatabase { db in
                     try db.execute(sql: "PRAGMA synchronous = NORMAL")
-                    // The WAL is copied back into the file every 10,000 pages (about 40 MiB)
-                    // instead of SQLite's 1,000: the pages a sweep writes over and over (the
-                    // tasks', spend's and quota's last leaves) are copied back once per
-                    // checkpoint, whatever times they were written (BENCHMARKS.md).
-                    try db.execute(sql: "PRAGMA wal_autocheckpoint = \(Self.walCheckpointPages)")
                     try db.execute(sql: "PRAGMA foreign_keys = ON")
                 }
                 let pool = try DatabasePool(path: path, configuration: config)
+                // The writer's checkpoints go to a thread of their own (SQLite's automatic
+                // checkpoint would run inside a commit; BENCHMARKS.md).
+                let background = WALCheckpointer(path: path, pages: walCheckpointPages)
+                pool.writeWithoutTransaction { db in background.install(on: db) }
+                checkpointer = background
                 try Self.renameFormerMigrations(pool)
                 try Self.migrator.migrate(pool)
                 // A read-only file with a -wal beside it opens "read-write" and then fails every
@@ -83,6 +95,7 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
             let hint = mode == .readWrite && Self.isOnReadOnlyFileSystem(path) ? " (the file system is read-only)" : ""
             throw .storage("cannot open \(path)\(hint): \(error)")
         }
+        self.checkpointer = checkpointer
         group = GroupCommit(writer: writer, metrics: metrics)
     }
 

@@ -1,0 +1,68 @@
+import Foundation
+import GRDB
+import Testing
+@testable import FlipSyncCore
+@testable import FlipSyncStore
+
+/// The ledger's WAL is copied back beside the writer, not inside its commits (`WALCheckpointer`).
+@Suite("WAL checkpoints off the writer's commits", .timeLimit(.minutes(3)))
+struct WALCheckpointerTests {
+    /// A WAL frame: a page and its 24-byte header; the file has a 32-byte header.
+    static func walFrames(_ path: String) throws -> Int {
+        let size = try FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int ?? 0
+        return max(0, size - 32) / (4096 + 24)
+    }
+
+    /// `count` transactions of a fresh page each (a 4,000-byte blob), one after the other.
+    static func writePages(_ store: RunStore, count: Int) async throws {
+        try await store.writer.write { db in try db.execute(sql: "CREATE TABLE filler (id INTEGER PRIMARY KEY, data BLOB)") }
+        for i in 0..<count {
+            try await store.groupWrite { db in
+                try db.execute(sql: "INSERT INTO filler (id, data) VALUES (?, zeroblob(4000))", arguments: [i])
+            }
+        }
+    }
+
+    @Test("past its pages the WAL is copied back on the checkpointer's thread, the writer then copies the few pages written meanwhile, and the WAL starts over: 3,000 commits keep it under 4 × 200 pages")
+    func background() async throws {
+        let scratch = Scratch()
+        let path = scratch.path + "/ledger.sqlite"
+        let store = try RunStore(path: path, walCheckpointPages: 200)
+        let checkpointer = try #require(store.checkpointer)
+        try await Self.writePages(store, count: 3_000)
+        await checkpointer.settled()
+        let counts = checkpointer.checkpoints
+        #expect(counts.background >= 1 && counts.tail >= 1 && counts.failed == 0, "\(counts)")
+        // Without the tail step the WAL never starts over beside a busy writer and grows to the
+        // 4 × 200 pages where the writer must checkpoint it all itself.
+        let frames = try Self.walFrames(path)
+        #expect(frames < 4 * 200, "the WAL grew to \(frames) frames (\(counts))")
+        #expect(try store.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM filler") } == 3_000)
+    }
+
+    @Test("with the checkpointer's thread held back, the writer checkpoints itself at 4 × pages, as SQLite would: the WAL stays bounded")
+    func overdue() async throws {
+        let scratch = Scratch()
+        let path = scratch.path + "/ledger.sqlite"
+        let store = try RunStore(path: path, walCheckpointPages: 100)
+        let checkpointer = try #require(store.checkpointer)
+        await checkpointer.settled()  // creating the schema may have written 100 pages already
+        let before = checkpointer.checkpoints
+        checkpointer.suspend()
+        try await Self.writePages(store, count: 1_500)
+        let held = checkpointer.checkpoints
+        checkpointer.resume()
+        await checkpointer.settled()
+        #expect(held.background == before.background && held.overdue > before.overdue, "\(before) → \(held)")
+        let frames = try Self.walFrames(path)
+        #expect(frames <= 4 * 100 + 10, "the WAL grew to \(frames) frames (\(held))")
+    }
+
+    @Test("a ledger opened read-only has no checkpointer (it never writes)")
+    func readOnly() throws {
+        let scratch = Scratch()
+        let path = scratch.path + "/ledger.sqlite"
+        _ = try RunStore(path: path)
+        #expect(try RunStore(path: path, mode: .readOnly).checkpointer == nil)
+    }
+}
