@@ -48,7 +48,7 @@ final class RecordingTransport: HTTPTransport {
         return try await inner.send(request)
     }
 
-    func admit(_ request: HTTPRequest) throws(HTTPTransportError) { try inner.admit(request) }
+    func admit(_ request: HTTPRequest) throws(HTTPTransportError) -> AdmittedRequest { try inner.admit(request) }
 }
 
 /// A sandbox on an ephemeral loopback port, and an `AmazonClient` and `AmazonMarketplace`

@@ -256,7 +256,7 @@ struct EbayInventoryPrefetchTests {
             self.rewrite = rewrite
         }
 
-        func admit(_ request: HTTPRequest) throws(HTTPTransportError) { try inner.admit(request) }
+        func admit(_ request: HTTPRequest) throws(HTTPTransportError) -> AdmittedRequest { try inner.admit(request) }
 
         func send(_ request: HTTPRequest) async throws -> HTTPResponse {
             let response = try await inner.send(request)

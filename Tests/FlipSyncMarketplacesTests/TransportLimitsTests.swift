@@ -172,11 +172,37 @@ struct TransportLimitsTests {
         for (url, host) in [("http://evil.example/x", "evil.example"), ("http://127.0.0.1.nip.io/ebay", "127.0.0.1.nip.io")] {
             let error = await caught { _ = try await transport.send(HTTPRequest(method: .get, url: url)) }
             #expect(error as? HTTPTransportError == .hostNotAllowed(host))
+            // `admit` (the request pipeline's first stage) refuses the same, before any quota.
+            #expect(throws: HTTPTransportError.hostNotAllowed(host)) { _ = try transport.admit(HTTPRequest(method: .get, url: url)) }
         }
         for url in ["http://127.0.0.1@evil.example/", "http://evil.example\\@127.0.0.1/", "http://127.1/"] {
             let error = await caught { _ = try await transport.send(HTTPRequest(method: .get, url: url)) }
             #expect(error is HTTPTransportError, "\(url)")
+            #expect(throws: HTTPTransportError.self) { _ = try transport.admit(HTTPRequest(method: .get, url: url)) }
         }
+    }
+
+    @Test("a request admit let through is sent as admitted; admitted by another transport, the sending one's allow-list decides again", arguments: TestTransport.allCases)
+    func admittedThenSent(_ kind: TestTransport) async throws {
+        let calls = HitCounter()
+        let server = try RawHTTPServer { client in
+            calls.add()
+            _ = RawHTTPServer.write(client, Array("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello".utf8))
+        }
+        defer { server.stop() }
+        let request = HTTPRequest(method: .get, url: server.baseURL + "/x", timeout: .seconds(10))
+        let allowing = kind.make(HostAllowList(["127.0.0.1"]))
+        let admitted = try allowing.admit(request)
+        let response = try await allowing.send(admitted)
+        #expect(response.status == 200 && response.body == Array("hello".utf8))
+        #expect(calls.value == 1)
+        // The same admission shown to a transport that allows nothing: refused there, nothing sent.
+        for other in TestTransport.allCases {
+            let refusing = other.make(HostAllowList([]))
+            let error = await caught { _ = try await refusing.send(admitted) }
+            #expect(error as? HTTPTransportError == .hostNotAllowed("127.0.0.1"), "\(other)")
+        }
+        #expect(calls.value == 1)
     }
 
     @Test("the sandbox refuses to serve on anything but loopback", arguments: ["0.0.0.0", "10.0.0.1", "localhost.attacker.example", "127.1", "::"])

@@ -41,7 +41,7 @@ final class CountingTransport: HTTPTransport, Sendable {
         count.withLock { $0 += 1 }
         return try await inner.send(request)
     }
-    func admit(_ request: HTTPRequest) throws(HTTPTransportError) { try inner.admit(request) }
+    func admit(_ request: HTTPRequest) throws(HTTPTransportError) -> AdmittedRequest { try inner.admit(request) }
     var sent: Int { count.withLock { $0 } }
 }
 

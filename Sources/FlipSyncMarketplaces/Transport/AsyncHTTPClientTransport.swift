@@ -72,36 +72,53 @@ public final class AsyncHTTPClientTransport: HTTPTransport, Sendable {
         try? await client.shutdown()
     }
 
-    public func admit(_ request: HTTPRequest) throws(HTTPTransportError) {
-        _ = try admitted(request)
+    /// The allow-list, then AsyncHTTPClient's own request: its URL is parsed here once, and
+    /// `send(_: AdmittedRequest)` sends it as it is.
+    public func admit(_ request: HTTPRequest) throws(HTTPTransportError) -> AdmittedRequest {
+        AdmittedRequest(request, prepared: Prepared(owner: ObjectIdentifier(self), request: try prepared(request)))
     }
 
-    /// The parsed URL of a request `admit` lets through.
-    private func admitted(_ request: HTTPRequest) throws(HTTPTransportError) -> URL {
+    /// What `admit` keeps: AsyncHTTPClient's request, and the transport whose allow-list let it through.
+    private struct Prepared: Sendable {
+        let owner: ObjectIdentifier
+        let request: HTTPClient.Request
+    }
+
+    /// AsyncHTTPClient's request for `request`, if the allow-list lets it through.
+    private func prepared(_ request: HTTPRequest) throws(HTTPTransportError) -> HTTPClient.Request {
         guard let parts = URLParts(request.url), let url = URL(string: request.url) else { throw .invalidURL(request.url) }
         guard allowList.allows(scheme: parts.scheme, host: parts.host, port: parts.port) else { throw .hostNotAllowed(parts.host) }
-        return url
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(request.headers.count)
+        for header in request.headers {
+            headers.add(name: header.name, value: header.value)
+        }
+        do {
+            return try HTTPClient.Request(url: url, method: HTTPMethod(rawValue: request.method.rawValue), headers: headers,
+                                          body: request.body.isEmpty ? nil : .bytes(request.body))
+        } catch {
+            throw .invalidURL(request.url)
+        }
+    }
+
+    public func send(_ request: HTTPRequest) async throws -> HTTPResponse {
+        try await send(request, prepared: prepared(request))
+    }
+
+    public func send(_ admitted: AdmittedRequest) async throws -> HTTPResponse {
+        // Made by this transport's `admit`; another transport's admission is checked again here.
+        guard let prepared = admitted.prepared as? Prepared, prepared.owner == ObjectIdentifier(self) else {
+            return try await send(admitted.request)
+        }
+        return try await send(admitted.request, prepared: prepared.request)
     }
 
     /// One exchange, with no task of its own: AsyncHTTPClient's delegate API runs it on an event
     /// loop and collects the body there (`BodyCollector`), and the caller waits once, for the whole
     /// response. Its `deadline` covers the whole exchange — queueing for a connection, connecting,
     /// sending and every byte of the body — and cancels the request when it passes.
-    public func send(_ request: HTTPRequest) async throws -> HTTPResponse {
-        let url = try admitted(request)
+    private func send(_ request: HTTPRequest, prepared outgoing: HTTPClient.Request) async throws -> HTTPResponse {
         try Task.checkCancellation()
-        var headers = HTTPHeaders()
-        headers.reserveCapacity(request.headers.count)
-        for header in request.headers {
-            headers.add(name: header.name, value: header.value)
-        }
-        let outgoing: HTTPClient.Request
-        do {
-            outgoing = try HTTPClient.Request(url: url, method: HTTPMethod(rawValue: request.method.rawValue), headers: headers,
-                                              body: request.body.isEmpty ? nil : .bytes(request.body))
-        } catch {
-            throw HTTPTransportError.invalidURL(request.url)
-        }
         let deadline = NIODeadline.now() + .milliseconds(max(request.timeout.milliseconds, 1))
         let collector = BodyCollector(url: request.url, limit: maxResponseBytes)
         let task = client.execute(request: outgoing, delegate: collector, eventLoop: .indifferent, deadline: deadline)

@@ -98,11 +98,33 @@ public protocol HTTPTransport: Sendable {
     /// Throws when `send` would refuse `request` before sending it (a host not in the
     /// allow-list, an invalid URL): the request pipeline asks first, so a refused request never
     /// counts against a quota. The default admits everything.
-    func admit(_ request: HTTPRequest) throws(HTTPTransportError)
+    func admit(_ request: HTTPRequest) throws(HTTPTransportError) -> AdmittedRequest
+    /// Sends a request `admit` let through, without reading its URL again. The default sends
+    /// `admitted.request`.
+    func send(_ admitted: AdmittedRequest) async throws -> HTTPResponse
 }
 
 extension HTTPTransport {
-    public func admit(_ request: HTTPRequest) throws(HTTPTransportError) {}
+    public func admit(_ request: HTTPRequest) throws(HTTPTransportError) -> AdmittedRequest {
+        AdmittedRequest(request, prepared: nil)
+    }
+
+    public func send(_ admitted: AdmittedRequest) async throws -> HTTPResponse {
+        try await send(admitted.request)
+    }
+}
+
+/// A request a transport's `admit` let through, with what the transport made of it to decide
+/// (AsyncHTTPClient's request, its URL parsed), so that `send` does not parse the URL again.
+/// Only a transport of this module makes one with something in it.
+public struct AdmittedRequest: Sendable {
+    public let request: HTTPRequest
+    let prepared: (any Sendable)?
+
+    init(_ request: HTTPRequest, prepared: (any Sendable)?) {
+        self.request = request
+        self.prepared = prepared
+    }
 }
 
 /// The hosts a transport may call: `host` (any port) or `host:port`, compared case-insensitively.

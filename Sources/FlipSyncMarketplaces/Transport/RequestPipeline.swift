@@ -80,11 +80,11 @@ struct RequestPipeline: Sendable {
     /// Sends `request` and returns whatever status came back (the client checks it), recording
     /// the call at its flat price.
     func send(_ request: HTTPRequest, _ call: PipelineCall) async throws -> HTTPResponse {
-        try await admit(request, call, recordRefusal: false)
+        let admitted = try await admit(request, call, recordRefusal: false)
         try await limit(request, call)
         let response: HTTPResponse
         do {
-            response = try await transport.send(request)
+            response = try await transport.send(admitted)
         } catch {
             call.finish?(nil)
             try await failed(error, call, reservation: nil)
@@ -101,7 +101,7 @@ struct RequestPipeline: Sendable {
     /// turns the response into a value and the call to record, or throws a `MarketplaceError`.
     func send<Value>(_ request: HTTPRequest, _ call: PipelineCall,
                      interpret: (HTTPResponse) throws -> Outcome<Value>) async throws -> Value {
-        try await admit(request, call, recordRefusal: true)
+        let admitted = try await admit(request, call, recordRefusal: true)
         try await limit(request, call)
         let estimate = call.price
         let reservation: SpendReservation?
@@ -115,7 +115,7 @@ struct RequestPipeline: Sendable {
         let zero = Money.zero(estimate.currency)
         let response: HTTPResponse
         do {
-            response = try await transport.send(request)
+            response = try await transport.send(admitted)
         } catch {
             call.finish?(nil)
             try await failed(error, call, reservation: reservation)
@@ -138,9 +138,10 @@ struct RequestPipeline: Sendable {
     // MARK: Stages
 
     /// Stages 1 and 2: the allow-list, then the quota.
-    private func admit(_ request: HTTPRequest, _ call: PipelineCall, recordRefusal: Bool) async throws {
+    private func admit(_ request: HTTPRequest, _ call: PipelineCall, recordRefusal: Bool) async throws -> AdmittedRequest {
+        let admitted: AdmittedRequest
         do {
-            try transport.admit(request)
+            admitted = try transport.admit(request)
         } catch {
             if recordRefusal {
                 await recorder.record(MeteredCall(provider: call.provider, operation: call.operation, units: 0,
@@ -149,7 +150,7 @@ struct RequestPipeline: Sendable {
             logger.debug("call refused", metadata: ["provider": "\(call.provider)", "operation": "\(call.operation)", "error": "\(error)"])
             throw MarketplaceError(error)
         }
-        guard let quota else { return }
+        guard let quota else { return admitted }
         do {
             try await quota.consumeCommitted(call.quotaKey, units: call.units, job: SpendContext.current?.job)
         } catch {
@@ -157,6 +158,7 @@ struct RequestPipeline: Sendable {
                                                                   "error": "\(error)"])
             throw MarketplaceError.quotaExhausted(error)
         }
+        return admitted
     }
 
     /// Stage 3: this node's bucket, then the cluster's.

@@ -49,9 +49,10 @@ public final class URLSessionTransport: HTTPTransport, Sendable {
         session.invalidateAndCancel()
     }
 
-    public func admit(_ request: HTTPRequest) throws(HTTPTransportError) {
+    public func admit(_ request: HTTPRequest) throws(HTTPTransportError) -> AdmittedRequest {
         guard let parts = URLParts(request.url), URL(string: request.url) != nil else { throw .invalidURL(request.url) }
         guard allowList.allows(scheme: parts.scheme, host: parts.host, port: parts.port) else { throw .hostNotAllowed(parts.host) }
+        return AdmittedRequest(request, prepared: nil)
     }
 
     public func send(_ request: HTTPRequest) async throws -> HTTPResponse {
