@@ -23,12 +23,17 @@ struct WALCheckpointerTests {
         }
     }
 
+    /// A new ledger whose WAL is checkpointed past `pages`, and its checkpointer.
+    static func ledger(pages: Int, in scratch: Scratch) throws -> (path: String, store: RunStore, checkpointer: WALCheckpointer) {
+        let path = scratch.path + "/ledger.sqlite"
+        let store = try RunStore(path: path, walCheckpointPages: pages)
+        return (path, store, try #require(store.checkpointer))
+    }
+
     @Test("past its pages the WAL is copied back on the checkpointer's thread, the writer then copies the few pages written meanwhile, and the WAL starts over: 3,000 commits keep it under 4 × 200 pages")
     func background() async throws {
         let scratch = Scratch()
-        let path = scratch.path + "/ledger.sqlite"
-        let store = try RunStore(path: path, walCheckpointPages: 200)
-        let checkpointer = try #require(store.checkpointer)
+        let (path, store, checkpointer) = try Self.ledger(pages: 200, in: scratch)
         try await Self.writePages(store, count: 3_000)
         await checkpointer.settled()
         let counts = checkpointer.checkpoints
@@ -43,9 +48,7 @@ struct WALCheckpointerTests {
     @Test("with the checkpointer's thread held back, the writer checkpoints itself at 4 × pages, as SQLite would: the WAL stays bounded")
     func overdue() async throws {
         let scratch = Scratch()
-        let path = scratch.path + "/ledger.sqlite"
-        let store = try RunStore(path: path, walCheckpointPages: 100)
-        let checkpointer = try #require(store.checkpointer)
+        let (path, store, checkpointer) = try Self.ledger(pages: 100, in: scratch)
         await checkpointer.settled()  // creating the schema may have written 100 pages already
         let before = checkpointer.checkpoints
         checkpointer.suspend()

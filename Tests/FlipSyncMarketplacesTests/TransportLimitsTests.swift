@@ -141,10 +141,7 @@ struct TransportLimitsTests {
     @Test("a redirect to another server comes back as the 3xx, and that server is never called", arguments: TestTransport.allCases)
     func redirectToAnotherHostNotFollowed(_ kind: TestTransport) async throws {
         let calls = HitCounter()
-        let other = try RawHTTPServer { client in
-            calls.add()
-            _ = RawHTTPServer.write(client, Array("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".utf8))
-        }
+        let other = try calls.server(answering: "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
         defer { other.stop() }
         let target = other.baseURL + "/steal"
         let first = try RawHTTPServer { client in
@@ -185,10 +182,7 @@ struct TransportLimitsTests {
     @Test("a request admit let through is sent as admitted; admitted by another transport, the sending one's allow-list decides again", arguments: TestTransport.allCases)
     func admittedThenSent(_ kind: TestTransport) async throws {
         let calls = HitCounter()
-        let server = try RawHTTPServer { client in
-            calls.add()
-            _ = RawHTTPServer.write(client, Array("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello".utf8))
-        }
+        let server = try calls.server(answering: "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello")
         defer { server.stop() }
         let request = HTTPRequest(method: .get, url: server.baseURL + "/x", timeout: .seconds(10))
         let allowing = kind.make(HostAllowList(["127.0.0.1"]))
@@ -217,6 +211,14 @@ private final class HitCounter: Sendable {
     private let count = Mutex(0)
     func add() { count.withLock { $0 += 1 } }
     var value: Int { count.withLock { $0 } }
+
+    /// A server that counts each connection here and answers it with `response`.
+    func server(answering response: String) throws -> RawHTTPServer {
+        try RawHTTPServer { client in
+            self.add()
+            _ = RawHTTPServer.write(client, Array(response.utf8))
+        }
+    }
 }
 
 extension TaskFailure {
