@@ -39,6 +39,8 @@ final class WALCheckpointer: Sendable {
     private let scheduled = Atomic(false)
     /// A background checkpoint succeeded since the WAL last started over: its tail is the writer's.
     private let caughtUp = Atomic(false)
+    /// The WAL's length after the writer's last commit, in pages.
+    private let lastWALPages = Atomic(0)
     private let counts = Mutex(Counts())
     /// The checkpointer's own connection, opened at its first checkpoint; used only on `queue`.
     private let connection = Mutex<OpaquePointer?>(nil)
@@ -65,6 +67,10 @@ final class WALCheckpointer: Sendable {
 
     var checkpoints: Counts { counts.withLock { $0 } }
 
+    /// The WAL's length after the writer's last commit, in pages (it falls back to the pages of
+    /// one transaction when the WAL starts over).
+    var walPages: Int { lastWALPages.load(ordering: .relaxed) }
+
     /// Returns once the queued or running background checkpoint, if any, has ended.
     func settled() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
@@ -79,6 +85,7 @@ final class WALCheckpointer: Sendable {
 
     /// After each commit of the writer, with the WAL's length in pages (on the writer's thread).
     fileprivate func committed(_ db: OpaquePointer?, walPages: Int) {
+        lastWALPages.store(walPages, ordering: .relaxed)
         guard walPages >= pages else {
             // The WAL started over (or never grew): a later checkpoint's tail is a new one.
             if caughtUp.load(ordering: .relaxed) { caughtUp.store(false, ordering: .relaxed) }
