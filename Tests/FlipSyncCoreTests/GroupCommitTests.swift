@@ -82,12 +82,7 @@ struct GroupCommitTests {
         // SQLite's own automatic checkpoint is off on the writer: the checkpointer's hook replaced it.
         #expect(try await store.writer.write { db in try Int.fetchOne(db, sql: "PRAGMA wal_autocheckpoint") } == 0)
         // 5,000 transactions of a fresh page each (a 4 KiB blob): past SQLite's 1,000, short of ours.
-        try await store.writer.write { db in try db.execute(sql: "CREATE TABLE filler (id INTEGER PRIMARY KEY, data BLOB)") }
-        for i in 0..<5_000 {
-            try await store.groupWrite { db in
-                try db.execute(sql: "INSERT INTO filler (id, data) VALUES (?, zeroblob(4000))", arguments: [i])
-            }
-        }
+        try await WALCheckpointerTests.writePages(store, count: 5_000)
         let wal = try FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int ?? 0
         #expect(wal > 5_000 * 4_096, "the WAL holds every page written since the last checkpoint: \(wal) bytes")
     }

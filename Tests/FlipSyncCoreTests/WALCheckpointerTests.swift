@@ -13,14 +13,22 @@ struct WALCheckpointerTests {
         return max(0, size - 32) / (4096 + 24)
     }
 
-    /// `count` transactions of a fresh page each (a 4,000-byte blob), one after the other.
-    static func writePages(_ store: RunStore, count: Int) async throws {
+    /// The table `writePage` fills.
+    static func createFiller(_ store: RunStore) async throws {
         try await store.writer.write { db in try db.execute(sql: "CREATE TABLE filler (id INTEGER PRIMARY KEY, data BLOB)") }
-        for i in 0..<count {
-            try await store.groupWrite { db in
-                try db.execute(sql: "INSERT INTO filler (id, data) VALUES (?, zeroblob(4000))", arguments: [i])
-            }
+    }
+
+    /// One group transaction of a fresh page (a 4,000-byte blob).
+    static func writePage(_ store: RunStore, id: Int) async throws {
+        try await store.groupWrite { db in
+            try db.execute(sql: "INSERT INTO filler (id, data) VALUES (?, zeroblob(4000))", arguments: [id])
         }
+    }
+
+    /// `count` transactions of a fresh page each, one after the other, into a new `filler`.
+    static func writePages(_ store: RunStore, count: Int) async throws {
+        try await createFiller(store)
+        for i in 0..<count { try await writePage(store, id: i) }
     }
 
     /// A new ledger whose WAL is checkpointed past `pages`, and its checkpointer.
@@ -34,15 +42,13 @@ struct WALCheckpointerTests {
     func backgroundThenTail() async throws {
         let scratch = Scratch()
         let (path, store, checkpointer) = try Self.ledger(pages: 200, in: scratch)
-        try await store.writer.write { db in try db.execute(sql: "CREATE TABLE filler (id INTEGER PRIMARY KEY, data BLOB)") }
+        try await Self.createFiller(store)
         await checkpointer.settled()  // creating the schema may have written 200 pages already
         let before = checkpointer.checkpoints
         var id = 0
         func write(until pages: Int) async throws {
             repeat {
-                try await store.groupWrite { [id] db in
-                    try db.execute(sql: "INSERT INTO filler (id, data) VALUES (?, zeroblob(4000))", arguments: [id])
-                }
+                try await Self.writePage(store, id: id)
                 id += 1
             } while checkpointer.walPages < pages && id < 700
         }
