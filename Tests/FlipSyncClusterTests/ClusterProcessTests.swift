@@ -13,8 +13,6 @@ import Glibc
 import FlipSyncTestKit
 #endif
 
-/// The repository root, from this file's path (Tests/FlipSyncClusterTests/ClusterProcessTests.swift).
-
 private func wallMilliseconds() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded()) }
 
 /// One real `flipsyncd` process, restartable, with its own config, SQLite ledger and control
@@ -166,7 +164,7 @@ struct ClusterProcessTests {
     @Test("three flipsyncd processes, a job every 2 s, the scheduler node SIGKILLed 5 times and the others 5 times at seeded random moments: no fire twice, every slot fired, the largest gap after a scheduler kill ≤ 10 s")
     func threeNodesUnderKills() async throws {
         let (daemon, seed) = try ClusterRig.daemonAndSeed()
-        var random = SplitMix64(state: seed)
+        var random = SplitMix64(seed: seed)
         print("cluster processes: seed \(seed) (FLIPSYNC_CLUSTER_SEED=\(seed) replays the plan)")
 
         let server = try server()
@@ -319,7 +317,7 @@ struct ClusterProcessTests {
     @Test("three flipsyncd processes on one PostgreSQL ledger and one sandbox running copies of the shipped jobs every 5 s plus a job every 2 s, the scheduler node SIGKILLed 10 times (mid-run where a run is going) and the others 20 times at seeded moments: no fire twice, no price or stock update applied twice, each order line once, no task lost, every fire run or skipped, the largest gap after a scheduler kill ≤ 10 s")
     func shippedJobsUnderKills() async throws {
         let (daemon, seed) = try ClusterRig.daemonAndSeed()
-        var random = SplitMix64(state: seed)
+        var random = SplitMix64(seed: seed)
         print("cluster shipped jobs: seed \(seed) (FLIPSYNC_CLUSTER_SEED=\(seed) replays the plan)")
 
         let server = try server()

@@ -57,7 +57,7 @@ struct GlibcMktimeTests {
     /// A search's kind of calls: mostly near a jump, with fields out of range on either side
     /// (seconds past 59 included, as `*:*:1/17` gives 69), the DST flag unknown or carried.
     static func calls(count: Int, seed: UInt64, zone: ZoneRules) -> [BrokenDownTime] {
-        var rng = SplitMix64(state: seed)
+        var rng = SplitMix64(seed: seed)
         // Each zone's transitions of 2026, 2027 and one past its table (POSIX rule), as wall times.
         var clock = BrokenDownClock(zone: zone)
         var anchors: [BrokenDownTime] = []

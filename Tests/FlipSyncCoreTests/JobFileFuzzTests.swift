@@ -81,7 +81,7 @@ struct JobFileFuzzTests {
 
     @Test("10,000 mutated files: no crash, and every error names a line inside its file")
     func mutatedFiles() throws {
-        var random = SplitMix64(state: Self.seed)  // fixed seed: a failure reproduces
+        var random = SplitMix64(seed: Self.seed)  // fixed seed: a failure reproduces
         let seeds = try Self.shipped()
         let defaults = JobDefaults(timezone: .utc, currency: .usd, configuredMarketplaces: Set(MarketplaceName.allCases),
                                    configFile: "config/flipsync.toml")

@@ -103,7 +103,6 @@ struct LoopbackHostTests {
 /// former split on dots.
 @Suite("Loopback: the fast readers answer as the former ones", .timeLimit(.minutes(1)))
 struct LoopbackFastReaderTests {
-
     /// The former reader, split on dots.
     static func formerIPv4(_ text: Substring) -> [UInt8]? {
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
@@ -123,7 +122,7 @@ struct LoopbackFastReaderTests {
 
     @Test("10,000 generated URLs and hosts")
     func generated() {
-        var random = SplitMix64(state: 2026_12_06)
+        var random = SplitMix64(seed: 2026_12_06)
         var parsed = 0, quads = 0
         for _ in 0..<10_000 {
             let text = (0..<Int.random(in: 1...8, using: &random)).map { _ in Self.pieces.randomElement(using: &random)! }.joined()

@@ -92,7 +92,7 @@ struct PricingPropertyTests {
 
     @Test("20,000 random decisions keep every invariant, and every reason occurs")
     func invariants() {
-        var rng = SplitMix64(state: 0x5EED_F10B)
+        var rng = SplitMix64(seed: 0x5EED_F10B)
         var reasons: [PricingDecision.Reason: Int] = [:]
         let million = Int128(1_000_000)
         for i in 0..<20_000 {
@@ -126,7 +126,7 @@ struct PricingPropertyTests {
 
     @Test("10,000 random floors are the smallest whole-cent prices that earn the margin")
     func floorsAreMinimal() {
-        var rng = SplitMix64(state: 0xF100_4)
+        var rng = SplitMix64(seed: 0xF100_4)
         let million = Int128(1_000_000)
         for i in 0..<10_000 {
             let currency = Self.currencies.randomElement(using: &rng)!
@@ -162,7 +162,7 @@ struct PricingPropertyTests {
 
     @Test("beat-lowest with no rounding lands exactly at the undercut price when no bound applies")
     func beatLowestLandsBelowCompetition() {
-        var rng = SplitMix64(state: 0xBEA7)
+        var rng = SplitMix64(seed: 0xBEA7)
         var checked = 0
         for _ in 0..<10_000 {
             var inputs = Self.randomInputs(&rng)
@@ -189,7 +189,7 @@ struct PricingPropertyTests {
 
     @Test("beat-lowest, any rounding: landed price after the change ≤ lowest landed − undercut whenever not clamped")
     func beatLowestLandedNeverAboveTarget() {
-        var rng = SplitMix64(state: 0x1A4D_ED)
+        var rng = SplitMix64(seed: 0x1A4D_ED)
         var checked = 0
         for _ in 0..<20_000 {
             var inputs = Self.randomInputs(&rng)

@@ -40,7 +40,7 @@ struct ScheduleCacheTests {
 
     @Test("every zone's period table answers type(at:) and transition(after:) as its file and rule do")
     func periodTables() {
-        var rng = SplitMix64(state: 7)
+        var rng = SplitMix64(seed: 7)
         let names = Self.allZoneNames()
         #expect(names.count > 300, "the system zone database looks incomplete")
         for name in names {
@@ -58,7 +58,7 @@ struct ScheduleCacheTests {
 
     @Test("a zone cursor walking forwards, backwards and jumping answers as the zone does")
     func zoneCursor() {
-        var rng = SplitMix64(state: 11)
+        var rng = SplitMix64(seed: 11)
         for name in Self.zones {
             let zone = zone(name)
             var cursor = ZoneCursor(zone: zone)
@@ -84,7 +84,7 @@ struct ScheduleCacheTests {
 
     @Test("mktime remembering its last call returns what computing afresh returns")
     func mktimeMemory() {
-        var rng = SplitMix64(state: 13)
+        var rng = SplitMix64(seed: 13)
         for name in Self.zones {
             let zone = zone(name)
             var remembering = BrokenDownClock(zone: zone)
@@ -120,7 +120,7 @@ struct ScheduleCacheTests {
 
     @Test("the day cache converts as CivilDate and CivilDateTime do")
     func dayCache() {
-        var rng = SplitMix64(state: 17)
+        var rng = SplitMix64(seed: 17)
         var cache = CivilDayCache()
         var seconds: Int64 = 0
         var mismatches = 0

@@ -185,7 +185,7 @@ struct ScheduleProperties {
 
     @Test("next() is strictly increasing and every fire time matches the expression")
     func increasingAndMatching() throws {
-        var rng = SplitMix64(state: 42)
+        var rng = SplitMix64(seed: 42)
         var checked = 0
         for i in 0..<600 {
             let zoneName = Self.zones[i % Self.zones.count]
@@ -220,7 +220,7 @@ struct ScheduleProperties {
 
     @Test("in UTC, next() equals a minute-by-minute brute-force search")
     func equalsBruteForceInUTC() throws {
-        var rng = SplitMix64(state: 7)
+        var rng = SplitMix64(seed: 7)
         var compared = 0
         for i in 0..<600 {
             let base = Timestamp(secondsSinceEpoch: Int64.random(in: 1_767_225_600...2_082_758_400, using: &rng) / 60 * 60)
@@ -256,7 +256,7 @@ struct ScheduleProperties {
 
     @Test("the normalised form parses back to the same schedule")
     func normalisedFormRoundTrips() throws {
-        var rng = SplitMix64(state: 99)
+        var rng = SplitMix64(seed: 99)
         for _ in 0..<500 {
             guard let event = try? CalendarEvent(parsing: Self.randomCalendar(&rng)) else { continue }
             let again = try CalendarEvent(parsing: event.description)

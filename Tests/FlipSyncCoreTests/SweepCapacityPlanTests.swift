@@ -77,7 +77,7 @@ struct SweepCapacityPlanTests {
 
         // Random lists: the same groups as a reference cut of the whole list (by key, in order
         // of first listing, limits closing a group, refresh first).
-        var rng = SplitMix64(state: 7)
+        var rng = SplitMix64(seed: 7)
         for _ in 0..<200 {
             let count = Int(rng.next() % 60)
             let list = (0..<count).map { i in Self.listing("K\(i)", ["g1", "g2", "g30", "g40", "none", "r5", "r6"][Int(rng.next() % 7)]) }

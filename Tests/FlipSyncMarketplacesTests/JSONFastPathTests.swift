@@ -9,7 +9,6 @@ import Testing
 /// form) and on mutations of them (truncated, bytes changed, keys doubled, types swapped).
 @Suite("The fast JSON path answers what JSONDecoder answers", .timeLimit(.minutes(2)))
 struct JSONFastPathTests {
-
     /// What `StatusMapping.decode` gives for `body` (the fast path first), and what
     /// `JSONDecoder` alone gives, as comparable text: the value's full description or the error.
     static func outcomes<T: FastJSONDecodable>(_ type: T.Type, _ body: [UInt8]) -> (ours: String, reference: String, fast: Bool) {
@@ -133,7 +132,7 @@ struct JSONFastPathTests {
 
     @Test("generated and mutated bodies: the same value or the same error, for search, getItems and getOffers")
     func differential() {
-        var random = SplitMix64(state: 20_261_206)
+        var random = SplitMix64(seed: 20_261_206)
         var compared = 0, fastAnswers = 0, plainFast = 0, plain = 0
         for round in 0..<4_000 {
             let generated: [UInt8]

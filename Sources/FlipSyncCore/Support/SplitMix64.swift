@@ -4,8 +4,6 @@
 public struct SplitMix64: RandomNumberGenerator, Sendable {
     public var state: UInt64
 
-    public init(state: UInt64) { self.state = state }
-
     public init(seed: UInt64) { state = seed }
 
     public mutating func next() -> UInt64 {
