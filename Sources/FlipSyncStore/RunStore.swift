@@ -37,8 +37,9 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
         try self.init(path: path, mode: mode, metrics: metrics, walCheckpointPages: Self.walCheckpointPages)
     }
 
-    /// `walCheckpointPages` other than the daemon's, for tests.
-    init(path: String, mode: Mode = .readWrite, metrics: LedgerMetrics = .off, walCheckpointPages: Int) throws(LedgerError) {
+    /// `walCheckpointPages` or a group-commit wait other than the daemon's, for tests.
+    init(path: String, mode: Mode = .readWrite, metrics: LedgerMetrics = .off, walCheckpointPages: Int,
+         commitLinger: GroupCommit.Linger = .standard) throws(LedgerError) {
         self.path = path
         self.metrics = metrics
         var checkpointer: WALCheckpointer?
@@ -96,7 +97,7 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
             throw .storage("cannot open \(path)\(hint): \(error)")
         }
         self.checkpointer = checkpointer
-        group = GroupCommit(writer: writer, metrics: metrics)
+        group = GroupCommit(writer: writer, metrics: metrics, linger: commitLinger)
     }
 
     /// Creates the ledger file, if it does not exist yet, with mode 0600 whatever the umask:

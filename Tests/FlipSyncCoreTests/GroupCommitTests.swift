@@ -148,4 +148,76 @@ struct GroupCommitTests {
         try await first.value
         try await second.value
     }
+
+    /// A ledger whose drainer waits up to `wait` for `company` writes, with one queued run.
+    private func lingeringLedger(_ scratch: Scratch, wait: Duration, company: Int) throws -> (RunStore, RunInfo) {
+        let store = try RunStore(path: scratch.path + "/ledger.sqlite", walCheckpointPages: RunStore.walCheckpointPages,
+                                 commitLinger: .init(wait: wait, company: company))
+        let run = try #require(try store.recordFire(job: "j", kind: "repricing-sweep", trigger: .manual, requestedBy: nil,
+                                                     scheduledAt: nil, status: .queued, skipReason: nil, summary: nil, at: 0,
+                                                     resumes: nil))
+        return (store, run)
+    }
+
+    private static func insert(_ key: String, _ run: RunInfo) -> @Sendable (Database) throws -> Void {
+        { db in try db.execute(sql: "INSERT INTO tasks (run_id, key, agent, status) VALUES (?, ?, 'a', 'pending')", arguments: [run.id, key]) }
+    }
+
+    /// Two writes committed together (behind a held one): the drainer then waits for company.
+    private func twoTogether(_ store: RunStore, _ run: RunInfo) async throws {
+        let results = try await groupBatch(store, count: 2, held: Self.insert("gate", run)) { i, db in try Self.insert("pair\(i)", run)(db) }
+        #expect(results == [0: true, 1: true])
+        #expect(store.group.transactions.load(ordering: .relaxed) == 2, "the held write alone, then the two together")
+        let deadline = ContinuousClock.now + .seconds(60)
+        while !store.group.isLingering, ContinuousClock.now < deadline { await Task.yield() }
+        #expect(store.group.isLingering, "after a transaction of two writes the drainer waits for company")
+    }
+
+    @Test("under load the next transaction waits for company: after one of two writes, 7 queued writes wait and the 8th starts their transaction")
+    func waitsForCompany() async throws {
+        let scratch = Scratch()
+        let started = ContinuousClock.now
+        // A wait far longer than the test may take: only the eighth write can end it.
+        let (store, run) = try lingeringLedger(scratch, wait: .seconds(600), company: 8)
+        try await twoTogether(store, run)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 0..<7 { group.addTask { try await store.groupWrite(Self.insert("w\(i)", run)) } }
+            let deadline = ContinuousClock.now + .seconds(60)
+            while store.group.waiting < 7, ContinuousClock.now < deadline { await Task.yield() }
+            for _ in 0..<200 { await Task.yield() }
+            #expect(store.group.waiting == 7, "seven writes are short of company: they wait")
+            #expect(store.group.transactions.load(ordering: .relaxed) == 2)
+            group.addTask { try await store.groupWrite(Self.insert("w7", run)) }
+            try await group.waitForAll()
+        }
+        #expect(store.group.transactions.load(ordering: .relaxed) == 3, "the eight in one transaction")
+        #expect(Set(try store.tasks(runID: run.id).map(\.key)) == Set(["gate", "pair0", "pair1"] + (0..<8).map { "w\($0)" }))
+        #expect(ContinuousClock.now - started < .seconds(120), "the eighth write ended the wait, not its 600 s limit")
+    }
+
+    @Test("a lone writer never waits: 30 writes one after another, 30 transactions, none delayed")
+    func loneWriterDoesNotWait() async throws {
+        let scratch = Scratch()
+        let started = ContinuousClock.now
+        // Were a lone write to wait, 30 of them would take 150 s.
+        let (store, run) = try lingeringLedger(scratch, wait: .seconds(5), company: 8)
+        for i in 0..<30 { try await store.groupWrite(Self.insert("s\(i)", run)) }
+        #expect(store.group.transactions.load(ordering: .relaxed) == 30)
+        #expect(!store.group.isLingering)
+        #expect(try store.tasks(runID: run.id).count == 30)
+        #expect(ContinuousClock.now - started < .seconds(60), "no write waited for company")
+    }
+
+    @Test("the wait for company ends at its limit: a write queued alone during it commits in a transaction of its own")
+    func waitEndsAtItsLimit() async throws {
+        let scratch = Scratch()
+        let (store, run) = try lingeringLedger(scratch, wait: .milliseconds(20), company: 1_000)
+        try await twoTogether(store, run)
+        try await store.groupWrite(Self.insert("late", run))
+        #expect(store.group.transactions.load(ordering: .relaxed) == 3)
+        #expect(try store.tasks(runID: run.id).contains { $0.key == "late" })
+        // The drainer is idle again: a flush returns, nothing is queued.
+        await store.group.flushed()
+        #expect(store.group.waiting == 0 && !store.group.isLingering)
+    }
 }
