@@ -80,7 +80,9 @@ final class GroupCommit: Sendable {
     /// later write's caller resumes (writes queued after this one see what it did in memory).
     func commit<T: Sendable>(_ work: @escaping @Sendable (Database) throws -> T,
                              settled: (@Sendable (Result<T, any Error>) -> Void)? = nil) async throws -> T {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+        // Unchecked: `drain` calls each write's `done` exactly once (one result a write, whatever
+        // happens to its transaction), and a checked continuation costs an allocation a write.
+        try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<T, any Error>) in
             enqueue(Pending(work: { db in try work(db) },
                             done: { result in
                                 let typed = result.map { $0 as! T }
@@ -92,7 +94,7 @@ final class GroupCommit: Sendable {
 
     /// `RunStore.upsert(task)` in the next group transaction, returning once that is committed.
     func commitTask(_ task: TaskInfo) async throws {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+        try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
             enqueue(Pending(work: { db in try RunStore.upsert(task, db) },
                             done: { result in continuation.resume(with: result.map { _ in () }) },
                             task: task))
