@@ -86,8 +86,7 @@ public final class AsyncHTTPClientTransport: HTTPTransport, Sendable {
 
     /// AsyncHTTPClient's request for `request`, if the allow-list lets it through.
     private func prepared(_ request: HTTPRequest) throws(HTTPTransportError) -> HTTPClient.Request {
-        guard let parts = URLParts(request.url), let url = URL(string: request.url) else { throw .invalidURL(request.url) }
-        guard allowList.allows(scheme: parts.scheme, host: parts.host, port: parts.port) else { throw .hostNotAllowed(parts.host) }
+        let url = try allowList.admittedURL(request.url)
         var headers = HTTPHeaders()
         headers.reserveCapacity(request.headers.count)
         for header in request.headers {

@@ -1,4 +1,5 @@
 import FlipSyncCore
+import Foundation
 
 /// One HTTP exchange to send: an absolute URL, headers, a body and a time limit.
 ///
@@ -154,6 +155,14 @@ public struct HostAllowList: Sendable, Hashable {
     public func allows(scheme: String, host: String, port: Int) -> Bool {
         guard scheme == "https" || LoopbackHost.isLoopback(host: host) else { return false }
         return allows(host: host, port: port)
+    }
+
+    /// `url` parsed, when it is a URL a transport can send and ``allows(scheme:host:port:)``
+    /// lets it through: every transport's check before a request leaves.
+    func admittedURL(_ url: String) throws(HTTPTransportError) -> URL {
+        guard let parts = URLParts(url), let parsed = URL(string: url) else { throw .invalidURL(url) }
+        guard allows(scheme: parts.scheme, host: parts.host, port: parts.port) else { throw .hostNotAllowed(parts.host) }
+        return parsed
     }
 }
 

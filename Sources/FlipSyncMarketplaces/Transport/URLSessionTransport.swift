@@ -50,18 +50,12 @@ public final class URLSessionTransport: HTTPTransport, Sendable {
     }
 
     public func admit(_ request: HTTPRequest) throws(HTTPTransportError) -> AdmittedRequest {
-        guard let parts = URLParts(request.url), URL(string: request.url) != nil else { throw .invalidURL(request.url) }
-        guard allowList.allows(scheme: parts.scheme, host: parts.host, port: parts.port) else { throw .hostNotAllowed(parts.host) }
+        _ = try allowList.admittedURL(request.url)
         return AdmittedRequest(request, prepared: nil)
     }
 
     public func send(_ request: HTTPRequest) async throws -> HTTPResponse {
-        guard let parts = URLParts(request.url), let url = URL(string: request.url) else {
-            throw HTTPTransportError.invalidURL(request.url)
-        }
-        guard allowList.allows(scheme: parts.scheme, host: parts.host, port: parts.port) else {
-            throw HTTPTransportError.hostNotAllowed(parts.host)
-        }
+        let url = try allowList.admittedURL(request.url)
         try Task.checkCancellation()
         var urlRequest = URLRequest(url: url)
         urlRequest.httpMethod = request.method.rawValue
