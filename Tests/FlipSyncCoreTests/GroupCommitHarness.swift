@@ -47,9 +47,11 @@ func groupBatch(_ store: RunStore, count: Int = 100, held: @escaping @Sendable (
     return results
 }
 
-/// A fresh ledger in `scratch` with one queued manual run of job "j": where the group-commit tests start.
-func ledgerWithRun(_ scratch: Scratch) throws -> (RunStore, RunInfo) {
-    let store = try RunStore(path: scratch.path + "/ledger.sqlite")
+/// A fresh ledger in `scratch` with one queued manual run of job "j": where the group-commit
+/// tests start. `linger`: how its group commit waits for company (the daemon's by default).
+func ledgerWithRun(_ scratch: Scratch, linger: GroupCommit.Linger = .standard) throws -> (RunStore, RunInfo) {
+    let store = try RunStore(path: scratch.path + "/ledger.sqlite", walCheckpointPages: RunStore.walCheckpointPages,
+                             commitLinger: linger)
     let run = try #require(try store.recordFire(job: "j", kind: "repricing-sweep", trigger: .manual, requestedBy: nil,
                                                  scheduledAt: nil, status: .queued, skipReason: nil, summary: nil, at: 0,
                                                  resumes: nil))

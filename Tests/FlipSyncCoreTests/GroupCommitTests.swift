@@ -149,16 +149,6 @@ struct GroupCommitTests {
         try await second.value
     }
 
-    /// A ledger whose drainer waits up to `wait` for `company` writes, with one queued run.
-    private func lingeringLedger(_ scratch: Scratch, wait: Duration, company: Int) throws -> (RunStore, RunInfo) {
-        let store = try RunStore(path: scratch.path + "/ledger.sqlite", walCheckpointPages: RunStore.walCheckpointPages,
-                                 commitLinger: .init(wait: wait, company: company))
-        let run = try #require(try store.recordFire(job: "j", kind: "repricing-sweep", trigger: .manual, requestedBy: nil,
-                                                     scheduledAt: nil, status: .queued, skipReason: nil, summary: nil, at: 0,
-                                                     resumes: nil))
-        return (store, run)
-    }
-
     private static func insert(_ key: String, _ run: RunInfo) -> @Sendable (Database) throws -> Void {
         { db in try db.execute(sql: "INSERT INTO tasks (run_id, key, agent, status) VALUES (?, ?, 'a', 'pending')", arguments: [run.id, key]) }
     }
@@ -178,7 +168,7 @@ struct GroupCommitTests {
         let scratch = Scratch()
         let started = ContinuousClock.now
         // A wait far longer than the test may take: only the eighth write can end it.
-        let (store, run) = try lingeringLedger(scratch, wait: .seconds(600), company: 8)
+        let (store, run) = try ledgerWithRun(scratch, linger: .init(wait: .seconds(600), company: 8))
         try await twoTogether(store, run)
         try await withThrowingTaskGroup(of: Void.self) { group in
             for i in 0..<7 { group.addTask { try await store.groupWrite(Self.insert("w\(i)", run)) } }
@@ -200,7 +190,7 @@ struct GroupCommitTests {
         let scratch = Scratch()
         let started = ContinuousClock.now
         // Were a lone write to wait, 30 of them would take 150 s.
-        let (store, run) = try lingeringLedger(scratch, wait: .seconds(5), company: 8)
+        let (store, run) = try ledgerWithRun(scratch, linger: .init(wait: .seconds(5), company: 8))
         for i in 0..<30 { try await store.groupWrite(Self.insert("s\(i)", run)) }
         #expect(store.group.transactions.load(ordering: .relaxed) == 30)
         #expect(!store.group.isLingering)
@@ -211,7 +201,7 @@ struct GroupCommitTests {
     @Test("the wait for company ends at its limit: a write queued alone during it commits in a transaction of its own")
     func waitEndsAtItsLimit() async throws {
         let scratch = Scratch()
-        let (store, run) = try lingeringLedger(scratch, wait: .milliseconds(20), company: 1_000)
+        let (store, run) = try ledgerWithRun(scratch, linger: .init(wait: .milliseconds(20), company: 1_000))
         try await twoTogether(store, run)
         try await store.groupWrite(Self.insert("late", run))
         #expect(store.group.transactions.load(ordering: .relaxed) == 3)
