@@ -27,8 +27,8 @@ let package = Package(
         // A TOML 1.0 parser that keeps the line of every key and value, so job files
         // can be validated with `PATH:LINE: error: message`.
         .target(name: "FlipSyncTOML"),
-        // Swift concurrency's global-enqueue hook, for flipsyncd's executor when the runtime is
-        // linked statically (Sources/flipsyncd/Entry.swift).
+        // Swift concurrency's global-enqueue hook, declared in C so that it also resolves with the
+        // runtime linked statically (FlipSyncRuntime's GlobalExecutor, flipsyncd's executor).
         .target(name: "CConcurrencyHook"),
         // glibc's mallopt, to cap malloc's arenas first thing in every executable (FlipSyncRuntime's ProcessMemory).
         .target(name: "CMalloc"),
@@ -111,13 +111,14 @@ let package = Package(
         // Assembles a run's world from the config (ledger, spend ledger, channel clients, plans),
         // starts one run (`runOnce`), and holds the daemon's decisions and services: the scheduler
         // service, reload on SIGHUP, resuming interrupted runs.
-        .target(name: "FlipSyncRuntime", dependencies: ["FlipSyncCore", "FlipSyncStore", "FlipSyncPostgres", "FlipSyncMarketplaces", "FlipSyncSystemd", "CMalloc",
+        .target(name: "FlipSyncRuntime", dependencies: ["FlipSyncCore", "FlipSyncStore", "FlipSyncPostgres", "FlipSyncMarketplaces", "FlipSyncSystemd", "CMalloc", "CConcurrencyHook",
                                                         .product(name: "Hummingbird", package: "hummingbird"),
                                                         .product(name: "Prometheus", package: "swift-prometheus"),
                                                         .product(name: "Logging", package: "swift-log"),
                                                         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                                                         .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-                                                        .product(name: "NIOCore", package: "swift-nio")]),
+                                                        .product(name: "NIOCore", package: "swift-nio"),
+                                                        .product(name: "NIOPosix", package: "swift-nio")]),
         // Helpers for tests (and the bench): a clock tests move by hand, a NOTIFY_SOCKET listener, the
         // sandbox's [marketplaces.*] config text.
         .target(name: "FlipSyncTestKit", dependencies: ["FlipSyncCore", .product(name: "GRDB", package: "GRDB.swift")]),
@@ -149,10 +150,6 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-                // NIO's event loops as Swift concurrency's global executor (Entry.swift).
-                "CConcurrencyHook",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         .executableTarget(name: "flipsync-bench", dependencies: ["FlipSyncCore", "FlipSyncStore", "FlipSyncMarketplaces", "FlipSyncSandbox", "FlipSyncRuntime", "FlipSyncCluster", "FlipSyncTestKit", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")], path: "Benchmarks/flipsync-bench"),

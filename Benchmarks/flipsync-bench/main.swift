@@ -9,12 +9,17 @@ import NIOPosix
 ProcessMemory.capMallocArenas()
 
 // FLIPSYNC_BENCH_EXECUTOR=nio: SwiftNIO's event loops (one per core) as Swift concurrency's
-// global executor; first thing, before any task runs. Unset: Swift's own pool.
-// FLIPSYNC_BENCH_EXECUTOR=daemon: as flipsyncd runs since issue 15's last step, on one event
-// loop (unless NIO_SINGLETON_GROUP_LOOP_COUNT says otherwise; `EventLoops.useOneUnlessConfigured`).
+// global executor by SwiftNIO's own takeover (each job run as its loop's serial executor); first
+// thing, before any task runs. Unset: Swift's own pool.
+// FLIPSYNC_BENCH_EXECUTOR=daemon: as flipsyncd runs: one event loop (unless
+// NIO_SINGLETON_GROUP_LOOP_COUNT says otherwise; `EventLoops.useOneUnlessConfigured`), installed
+// by `GlobalExecutor` (each job run on the generic executor).
 let benchExecutor = ProcessInfo.processInfo.environment["FLIPSYNC_BENCH_EXECUTOR"] ?? "pool"
-if benchExecutor == "daemon" { EventLoops.useOneUnlessConfigured() }
-if benchExecutor == "nio" || benchExecutor == "daemon" {
+if benchExecutor == "daemon" {
+    EventLoops.useOneUnlessConfigured()
+    _ = GlobalExecutor.installed
+}
+if benchExecutor == "nio" {
     NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
 }
 
