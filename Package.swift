@@ -166,7 +166,9 @@ let package = Package(
         .testTarget(name: "FlipSyncRuntimeTests", dependencies: ["FlipSyncRuntime", "FlipSyncCore", "FlipSyncStore", "FlipSyncSystemd",
                                                                  "FlipSyncTestKit", "FlipSyncSandbox", "FlipSyncMarketplaces",
                                                                  .product(name: "InMemoryLogging", package: "swift-log"),
-                                                                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
+                                                                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                                                                 .product(name: "NIOCore", package: "swift-nio"),
+                                                                 .product(name: "NIOPosix", package: "swift-nio")]),
         // Workflows end to end: the daemon's plans over the real clients, against the sandbox, into SQLite.
         .testTarget(name: "FlipSyncWorkflowTests", dependencies: ["FlipSyncCore", "FlipSyncStore", "FlipSyncMarketplaces",
                                                                   "FlipSyncSandbox", "FlipSyncTestKit"]),

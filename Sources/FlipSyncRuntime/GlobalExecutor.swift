@@ -1,6 +1,7 @@
 import CConcurrencyHook
 import NIOCore
 import NIOPosix
+import Synchronization
 
 /// SwiftNIO's event loops (`MultiThreadedEventLoopGroup.singleton`, the ones the HTTP client and
 /// the system clock's sleeps use) as Swift concurrency's global executor. Installed first thing by
@@ -28,10 +29,15 @@ public enum GlobalExecutor {
     public static let installed: Bool = {
         typealias Hook = @convention(thin) (UnownedJob, @convention(thin) (UnownedJob) -> Void) -> Void
         let hook: Hook = { job, _ in
+            jobs.add(1, ordering: .relaxed)
             MultiThreadedEventLoopGroup.singleton.any().execute { runOnGenericExecutor(job) }
         }
         return flipsync_install_enqueue_global_hook(unsafeBitCast(hook, to: UnsafeMutableRawPointer.self)) == 1
     }()
+
+    /// The jobs the hook has handed to the event loops (a task's start, and each resumption or
+    /// hop that is not run inline). For the tests.
+    public static let jobs = Atomic<Int>(0)
 
     /// Runs `job` on the current thread as the generic executor: what libdispatch's pool does
     /// with a global job (`swift_job_run(job, SerialExecutorRef::generic())`).
