@@ -73,19 +73,63 @@ extension RunStore: CompetitorMemory {
     /// Group-committed (a search's answer, one each, with the other writes waiting at the same
     /// moment): no write transaction of its own and no thread blocked on the writer. Writes the
     /// same rows when run again after a rollback.
+    ///
+    /// The search's time is written every time; its ids (each once, at the position it was
+    /// first found) only when they differ from the ones remembered. A search found again with
+    /// the same ids, as most are night after night, rewrites no id, where deleting and inserting
+    /// the same rows in the table and its `competitor_items_by_item` index were about an eighth
+    /// of the group-commit drainer's work (BENCHMARKS.md, issue 15). A new search's ids are
+    /// inserted with no delete before them.
     public func rememberSearch(marketplace: MarketplaceName, key: String, _ search: RememberedSearch) async throws {
         try await groupWrite { db in
             try db.cachedStatement(sql: """
                 INSERT INTO competitor_searches (marketplace, search_key, searched_at) VALUES (?, ?, ?)
                 ON CONFLICT (marketplace, search_key) DO UPDATE SET searched_at = excluded.searched_at
                 """).execute(arguments: [marketplace.rawValue, key, search.searchedAt])
-            try db.cachedStatement(sql: "DELETE FROM competitor_items WHERE marketplace = ? AND search_key = ?").execute(arguments: [marketplace.rawValue, key])
-            var seen = Set<String>()
-            for (position, id) in search.itemIDs.enumerated() where seen.insert(id).inserted {
+            // Each id at the position it was first found.
+            var positions: [String: Int] = [:]
+            var items: [(id: String, position: Int)] = []
+            for (position, id) in search.itemIDs.enumerated() where positions[id] == nil {
+                positions[id] = position
+                items.append((id, position))
+            }
+            switch try Self.held(db, marketplace: marketplace, key: key, positions) {
+            case .same: return
+            case .nothing: break
+            case .other:
+                try db.cachedStatement(sql: "DELETE FROM competitor_items WHERE marketplace = ? AND search_key = ?").execute(arguments: [marketplace.rawValue, key])
+            }
+            for item in items {
                 try db.cachedStatement(sql: "INSERT INTO competitor_items (marketplace, search_key, item_id, position) VALUES (?, ?, ?, ?)")
-                    .execute(arguments: [marketplace.rawValue, key, id, position])
+                    .execute(arguments: [marketplace.rawValue, key, item.id, item.position])
             }
         }
+    }
+
+    /// What `competitor_items` holds under `key`, against `items`.
+    private enum Held {
+        /// No id: the search is new (every search of a first night).
+        case nothing
+        /// Exactly the ids given, at their positions.
+        case same
+        case other
+    }
+
+    private static func held(_ db: Database, marketplace: MarketplaceName, key: String, _ positions: [String: Int]) throws -> Held {
+        // In the primary key's order: no sort.
+        let rows = try Row.fetchCursor(db.cachedStatement(sql: """
+            SELECT item_id, position FROM competitor_items WHERE marketplace = ? AND search_key = ?
+            """), arguments: [marketplace.rawValue, key])
+        var count = 0
+        while let row = try rows.next() {
+            // Read as stored, with no conversion: a row that is not text and an integer is not
+            // the same, and is rewritten (as every row was before).
+            guard case .string(let id) = (row[0] as DatabaseValue).storage, case .int64(let position) = (row[1] as DatabaseValue).storage,
+                  positions[id].map(Int64.init) == position else { return .other }
+            count += 1
+        }
+        if count == 0 { return positions.isEmpty ? .same : .nothing }
+        return count == positions.count ? .same : .other
     }
 
     public func forgetItems(marketplace: MarketplaceName, itemIDs: [String]) throws {
