@@ -32,6 +32,56 @@ struct TransportTests {
         #expect(!fromConfig.allows(host: "api.ebay.com", port: 80))
     }
 
+    @Test("a URL is admitted by its authority alone: an allowed origin followed by its end, /, ? or #; a longer port, a user part, a longer host or another scheme after the same bytes is not")
+    func admittedByAuthority() async throws {
+        let transport = AsyncHTTPClientTransport(allowList: HostAllowList(["127.0.0.1:8780", "api.ebay.com:443", "example.com"]))
+        defer { Task { await transport.shutdown() } }
+        func outcome(_ url: String) -> String {
+            do {
+                _ = try transport.admit(HTTPRequest(method: .get, url: url))
+                return "admitted"
+            } catch .hostNotAllowed(let host) {
+                return "refused \(host)"
+            } catch .invalidURL {
+                return "invalid"
+            } catch {
+                return "\(error)"
+            }
+        }
+        let expected: [(String, String)] = [
+            ("http://127.0.0.1:8780", "admitted"),
+            ("http://127.0.0.1:8780/ebay/sell?x=1", "admitted"),
+            ("http://127.0.0.1:8780?x=1", "admitted"),
+            ("http://127.0.0.1:8780#top", "admitted"),
+            ("https://127.0.0.1:8780/ebay", "admitted"),
+            ("http://127.0.0.1:87801/ebay", "invalid"),
+            ("http://127.0.0.1:8780123/ebay", "invalid"),
+            ("http://127.0.0.1:87800/ebay", "invalid"),
+            ("http://127.0.0.1:878/ebay", "refused 127.0.0.1"),
+            ("http://127.0.0.1:8781/ebay", "refused 127.0.0.1"),
+            ("http://127.0.0.1:8780@evil.example/", "invalid"),
+            ("http://127.0.0.1:8780.evil.example/", "invalid"),
+            ("http://127.0.0.1:8780:8780/", "invalid"),
+            ("https://api.ebay.com/sell/inventory/v1/offer?sku=A", "admitted"),
+            ("https://api.ebay.com:443/sell", "admitted"),
+            ("https://API.eBay.com/sell", "admitted"),
+            ("http://api.ebay.com/sell", "refused api.ebay.com"),
+            ("https://api.ebay.com.evil.example/sell", "refused api.ebay.com.evil.example"),
+            ("https://api.ebay.comx/sell", "refused api.ebay.comx"),
+            ("https://api.ebay.com:444/sell", "refused api.ebay.com"),
+            ("https://example.com:8443/x", "admitted"),
+            ("http://example.com/x", "refused example.com"),
+        ]
+        for (url, want) in expected {
+            #expect(outcome(url) == want, "\(url)")
+        }
+        // An allowed port that is the start of another: the other is not let through.
+        let shortPort = AsyncHTTPClientTransport(allowList: HostAllowList(["127.0.0.1:878"]))
+        defer { Task { await shortPort.shutdown() } }
+        #expect(throws: HTTPTransportError.hostNotAllowed("127.0.0.1")) { try shortPort.admit(HTTPRequest(method: .get, url: "http://127.0.0.1:8780/ebay")) }
+        #expect(throws: Never.self) { try shortPort.admit(HTTPRequest(method: .get, url: "http://127.0.0.1:878/ebay")) }
+    }
+
     @Test("a URL with credentials in it, or not http(s), is refused", arguments: TestTransport.allCases)
     func invalidURLs(_ kind: TestTransport) async {
         let transport = kind.make(HostAllowList(["example.com"]))

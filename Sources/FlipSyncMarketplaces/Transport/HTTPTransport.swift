@@ -130,10 +130,16 @@ public struct AdmittedRequest: Sendable {
 
 /// The hosts a transport may call: `host` (any port) or `host:port`, compared case-insensitively.
 public struct HostAllowList: Sendable, Hashable {
-    public private(set) var entries: Set<String>
+    public let entries: Set<String>
+    /// `scheme://host:port` of every `host:port` entry with a name or IPv4 host, for each scheme
+    /// the list lets through to it, and `scheme://host` when the port is the scheme's own: the
+    /// URL prefixes ``admittedURL(_:)`` admits without reading the authority again. Derived
+    /// from `entries`.
+    private let origins: [[UInt8]]
 
     public init(_ entries: some Sequence<String>) {
         self.entries = Set(entries.map { $0.lowercased() })
+        origins = Self.origins(of: self.entries)
     }
 
     /// The host (and port) of every base URL, e.g. from `[marketplaces.*] base_url`. A plain
@@ -159,10 +165,60 @@ public struct HostAllowList: Sendable, Hashable {
 
     /// `url` parsed, when it is a URL a transport can send and ``allows(scheme:host:port:)``
     /// lets it through: every transport's check before a request leaves.
+    ///
+    /// A URL that starts with one of the list's own origins (`http://127.0.0.1:8780`, then `/`,
+    /// `?`, `#` or nothing) is not read again for its authority: byte for byte, that authority
+    /// is one this list was checked, when it was made, to allow. The daemon's requests all take
+    /// this way; any other spelling (upper case, a default port written out) is parsed as before.
     func admittedURL(_ url: String) throws(HTTPTransportError) -> URL {
+        if startsWithOrigin(url) {
+            guard let parsed = URL(string: url) else { throw .invalidURL(url) }
+            return parsed
+        }
         guard let parts = URLParts(url), let parsed = URL(string: url) else { throw .invalidURL(url) }
         guard allows(scheme: parts.scheme, host: parts.host, port: parts.port) else { throw .hostNotAllowed(parts.host) }
         return parsed
+    }
+
+    /// Whether `url` is one of `origins` followed by its end, `/`, `?` or `#`.
+    private func startsWithOrigin(_ url: String) -> Bool {
+        var url = url
+        return url.withUTF8 { bytes in
+            origins.contains { origin in
+                guard bytes.count >= origin.count, bytes.starts(with: origin) else { return false }
+                guard bytes.count > origin.count else { return true }
+                let next = bytes[origin.count]
+                return next == UInt8(ascii: "/") || next == UInt8(ascii: "?") || next == UInt8(ascii: "#")
+            }
+        }
+    }
+
+    /// The origins of `entries` (see `origins`), each kept only if the full check admits it.
+    private static func origins(of entries: Set<String>) -> [[UInt8]] {
+        var origins: [[UInt8]] = []
+        for entry in entries.sorted() {
+            guard let colon = entry.lastIndex(of: ":"), let port = Int(entry[entry.index(after: colon)...]) else { continue }
+            let host = entry[..<colon]
+            // Names and IPv4 only: an IPv6 host is written in brackets, which the entry does not say.
+            guard !host.isEmpty, host.utf8.allSatisfy({ ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 45 || $0 == 46 }) else { continue }
+            for (scheme, standard) in [("https", 443), ("http", 80)] {
+                var spellings = ["\(scheme)://\(host):\(port)"]
+                if port == standard { spellings.append("\(scheme)://\(host)") }
+                for origin in spellings {
+                    guard let parts = URLParts(origin + "/"), parts.host == host, parts.port == port,
+                          HostAllowList(checking: entries).allows(scheme: parts.scheme, host: parts.host, port: parts.port)
+                    else { continue }
+                    origins.append(Array(origin.utf8))
+                }
+            }
+        }
+        return origins
+    }
+
+    /// A list for the check alone, with no origins of its own.
+    private init(checking entries: Set<String>) {
+        self.entries = entries
+        origins = []
     }
 }
 
