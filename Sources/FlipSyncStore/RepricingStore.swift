@@ -64,16 +64,19 @@ extension RunStore: RepricingLedger {
         }
     }
 
+    /// `replacing`: a row already there for the SKU is replaced (one statement a row, where a
+    /// DELETE and an INSERT were two); else such a row is an error.
     private static func insertSweepListings(_ listings: [MarketplaceListing], sweep: Int64, marketplace: MarketplaceName,
-                                            _ db: Database) throws {
+                                            replacing: Bool = false, _ db: Database) throws {
             // One prepared statement for every row (a listings read writes the whole catalog).
+            let statement = try db.cachedStatement(sql: (replacing ? "INSERT OR REPLACE" : "INSERT") + """
+                 INTO sweep_listings (sweep_id, marketplace, sku, listing_id, title, gtin, asin, condition,
+                                      price_micros, currency, quantity, shipping_micros)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """)
             for l in listings {
-                try db.cachedStatement(sql: """
-                    INSERT INTO sweep_listings (sweep_id, marketplace, sku, listing_id, title, gtin, asin, condition,
-                                                price_micros, currency, quantity, shipping_micros)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """).execute(arguments: [sweep, marketplace.rawValue, l.sku, l.listingID, l.title, l.gtin, l.asin,
-                                               l.condition.rawValue, l.price.micros, l.price.currency.code, l.quantity, l.shippingCharged?.micros])
+                try statement.execute(arguments: [sweep, marketplace.rawValue, l.sku, l.listingID, l.title, l.gtin, l.asin,
+                                                  l.condition.rawValue, l.price.micros, l.price.currency.code, l.quantity, l.shippingCharged?.micros])
             }
     }
 
@@ -95,11 +98,11 @@ extension RunStore: RepricingLedger {
                                     marketplace: MarketplaceName) async throws {
         guard !listings.isEmpty || !removing.isEmpty else { return }
         try await groupWrite { db in
-            for sku in removing + listings.map(\.sku) {
+            for sku in removing {
                 try db.cachedStatement(sql: "DELETE FROM sweep_listings WHERE sweep_id = ? AND marketplace = ? AND sku = ?")
                     .execute(arguments: [sweep, marketplace.rawValue, sku])
             }
-            try Self.insertSweepListings(listings, sweep: sweep, marketplace: marketplace, db)
+            try Self.insertSweepListings(listings, sweep: sweep, marketplace: marketplace, replacing: true, db)
         }
     }
 
