@@ -31,8 +31,11 @@ enum EbayCondition {
 
     /// The condition of an Inventory API `condition` value, or nil for one not in eBay's list.
     static func condition(inventoryEnum: String) -> ItemCondition? {
-        table.first { $0.inventoryEnum == inventoryEnum }?.condition
+        byInventoryEnum[inventoryEnum]
     }
+
+    /// `table` by Inventory API value, made once (a listings read asks for every listing).
+    private static let byInventoryEnum = Dictionary(table.map { ($0.inventoryEnum, $0.condition) }, uniquingKeysWith: { first, _ in first })
 
     /// The condition of a Browse `conditionId`, or nil for one not in eBay's list.
     static func condition(id: Int) -> ItemCondition? {
@@ -41,6 +44,9 @@ enum EbayCondition {
 
     /// Every Browse `conditionId` that is `condition` to us, ascending (for `filter=conditionIds:{…}`).
     static func ids(for condition: ItemCondition) -> [Int] {
-        Array(Set(table.filter { $0.condition == condition }.map(\.id))).sorted()
+        idsByCondition[condition] ?? []
     }
+
+    /// `ids(for:)` of every condition, made once (a sweep asks for every GTIN it searches).
+    private static let idsByCondition = Dictionary(grouping: table, by: \.condition).mapValues { Array(Set($0.map(\.id))).sorted() }
 }

@@ -106,7 +106,9 @@ extension EbayMarketplace {
 
     /// Every Browse `conditionId` of `conditions`, ascending (for `filter=conditionIds:{…}`).
     static func conditionIDs(_ conditions: Set<ItemCondition>) -> [Int] {
-        Array(Set(conditions.flatMap { EbayCondition.ids(for: $0) })).sorted()
+        // Most GTINs are searched for one condition, whose ids are already sorted and distinct.
+        if conditions.count == 1, let only = conditions.first { return EbayCondition.ids(for: only) }
+        return Array(Set(conditions.flatMap { EbayCondition.ids(for: $0) })).sorted()
     }
 
     /// A GTIN search's key: the GTIN and the condition ids it was filtered by, `GTIN|id,id`.
