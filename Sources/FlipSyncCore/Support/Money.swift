@@ -84,15 +84,47 @@ public struct Money: Hashable, Sendable, Comparable, CustomStringConvertible {
 
     /// The one money formatter: `19.99`, `-0.5`→`-0.50`, `0.125` (USD, a fraction of a cent):
     /// the currency's digits, more only where the amount needs them.
+    ///
+    /// Written digit by digit into one buffer (a sweep formats several amounts for each
+    /// decision's explanation): the sign, the whole units, then the six digits of the fraction
+    /// less its trailing zeros beyond the currency's digits.
     public var decimalString: String {
-        let negative = micros < 0
-        let magnitude = micros.magnitude
-        let whole = magnitude / UInt64(Self.microsPerUnit)
-        var fraction = String(magnitude % UInt64(Self.microsPerUnit))
-        fraction = String(repeating: "0", count: 6 - fraction.count) + fraction
-        while fraction.count > currency.minorUnitDigits, fraction.hasSuffix("0") { fraction.removeLast() }
-        let sign = negative ? "-" : ""
-        return fraction.isEmpty ? "\(sign)\(whole)" : "\(sign)\(whole).\(fraction)"
+        let whole = micros.magnitude / UInt64(Self.microsPerUnit)
+        var fraction = micros.magnitude % UInt64(Self.microsPerUnit)
+        var places = 6
+        while places > currency.minorUnitDigits, fraction % 10 == 0 {
+            fraction /= 10
+            places -= 1
+        }
+        var wholeDigits = 1
+        var rest = whole
+        while rest >= 10 {
+            rest /= 10
+            wholeDigits += 1
+        }
+        // At most "-", 14 whole digits (Int64's range in micro-units), "." and 6 fraction digits.
+        return String(unsafeUninitializedCapacity: 24) { buffer in
+            var end = 0
+            if micros < 0 {
+                buffer[0] = UInt8(ascii: "-")
+                end = 1
+            }
+            func write(_ value: UInt64, digits: Int) {
+                var value = value
+                for index in stride(from: end + digits - 1, through: end, by: -1) {
+                    buffer[index] = UInt8(ascii: "0") + UInt8(value % 10)
+                    value /= 10
+                }
+                end += digits
+            }
+            write(whole, digits: wholeDigits)
+            if places > 0 {
+                buffer[end] = UInt8(ascii: ".")
+                end += 1
+                write(fraction, digits: places)
+            }
+            return end
+        }
     }
 
     /// Exactly the currency's minor-unit digits (`12.50`, `1200` for JPY): ``decimalString`` of
