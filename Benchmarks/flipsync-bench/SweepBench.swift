@@ -460,6 +460,11 @@ enum SweepBench {
         /// (absent: the channel's default).
         static let searchTaskGTINs = ProcessInfo.processInfo.environment["FLIPSYNC_BENCH_SEARCH_TASK_GTINS"].flatMap { Int($0) }
 
+        /// `FLIPSYNC_BENCH_RESEARCH_DAYS=N`: the job's `research_days` (absent: its default, 7).
+        /// With `0` and `FLIPSYNC_BENCH_NIGHTS=2` the measured night searches every GTIN again,
+        /// finding the competitors the first night remembered.
+        static let researchDays = ProcessInfo.processInfo.environment["FLIPSYNC_BENCH_RESEARCH_DAYS"].flatMap { Int($0) }
+
         init(scratch: ScratchDirectory, baseURL: String, recorder: RequestRecorder, kind: TransportKind) throws {
             try FileManager.default.createDirectory(atPath: scratch.file("jobs"), withIntermediateDirectories: true)
             try scratch.write("flipsync.toml", """
@@ -488,6 +493,7 @@ enum SweepBench {
                 min_margin = "15%"
                 max_change = "10%"
                 rounding = ".99"
+                \(Self.researchDays.map { "research_days = \($0)" } ?? "")
                 """)
             let loaded = try Fixtures.load(configPath: scratch.file("flipsync.toml"))
             guard let job = loaded.catalog["sweep"] else { throw BenchError.setup("the sweep job did not load") }
