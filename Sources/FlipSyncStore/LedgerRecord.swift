@@ -113,8 +113,15 @@ struct RecordColumns {
     let start: Int?
 
     func decode<V: DatabaseValueConvertible & StatementColumnConvertible>(_ i: Int) throws -> V {
-        if let start { return try row.decode(atIndex: start + i) }
-        return try row.decode(forColumn: names[i])
+        guard let start else { return try row.decode(forColumn: names[i]) }
+        // A join read by position comes from a cursor, straight from its statement, where GRDB
+        // converts whatever SQLite holds with no check (text in an integer column would read as
+        // 0). So the value is read as stored and converted as a copied row converts it.
+        let stored = row[start + i] as DatabaseValue
+        guard let value = V.fromDatabaseValue(stored) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "\(names[i]) holds \(stored), not a \(V.self)"))
+        }
+        return value
     }
 
     /// The text column `i` holds as one of `T`'s raw values, or "unknown <column> "<text>"".

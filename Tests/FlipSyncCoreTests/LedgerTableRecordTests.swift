@@ -31,6 +31,19 @@ struct LedgerTableRecordTests {
              corrupt: "UPDATE sweep_listings SET currency = 'XQQ'",
              read: { _ = try $0.sweepListings(sweep: 1, marketplace: .ebay) },
              names: #"sweep_listings row (sweep_id 1, marketplace "ebay", sku "A1")"#),
+        // A decide task's one read of its listings and costs (a join, read by position from a
+        // cursor): an amount stored as text is an error, not 0.
+        Case(insert: """
+                INSERT INTO sweep_listings (sweep_id, marketplace, sku, listing_id, title, condition, price_micros, currency, quantity)
+                VALUES (1, 'ebay', 'A1', 'L1', 'Lamp', 'new', 20000000, 'USD', 2)
+                """,
+             corrupt: "UPDATE sweep_listings SET price_micros = 'cheap'",
+             read: { _ = try $0.undecidedInputs(sweep: 1, marketplace: .ebay, skus: ["A1", "A2"]) },
+             names: #"sweep_listings row (sweep_id 1, marketplace "ebay", sku "A1")"#),
+        Case(insert: "INSERT INTO unit_costs (sku, cost_micros, currency, source, updated_at) VALUES ('A1', 8000000, 'USD', 'shopify', 1)",
+             corrupt: "UPDATE unit_costs SET cost_micros = 'free'",
+             read: { _ = try $0.decideInputs(sweep: 1, marketplace: .ebay, skus: ["A1"]) },
+             names: #"unit_costs row (sku "A1")"#),
         Case(insert: """
                 INSERT INTO decisions (sweep_id, marketplace, sku, listing_id, currency, old_price_micros, offers_considered,
                                        offers_excluded, strategy, reason_code, reason, state)
