@@ -12,13 +12,14 @@ import Synchronization
 /// in one transaction: writes that arrive while a transaction is committing go into the next one.
 /// A lone write commits at once. Under load the drainer waits a little for company before each
 /// transaction (`Linger`, as PostgreSQL's `commit_delay`): after a transaction that held two or
-/// more writes, it waits until 64 writes are queued or 4 ms have passed, whichever comes first.
+/// more writes, it waits until 32 writes are queued or 2 ms have passed, whichever comes first.
 /// A commit costs about the same for 5 writes as for 30 (the pages it writes to the WAL are
-/// mostly the same few leaves): a wait of 2 ms (32 writes) took a sweep's CPU a request down by
-/// about 6 %, and 4 ms (64) by about 7 % more, for 2 % more wall time; 8 ms (128) cost 25 % more
-/// wall time for no more gain (BENCHMARKS.md, issue 15). A transaction of one write means
-/// nobody else is writing: then there is no wait, and a single caller writing one row after
-/// another is never delayed.
+/// mostly the same few leaves): the wait took a sweep's CPU a request down by about 6 %. A
+/// longer one takes more CPU off but adds to the sweep's time, since a decide task waits for
+/// its writes: 4 ms (64 writes) about 7 % less CPU again, but 4 % more wall time at 10,000
+/// listings and up to 14 % at 100,000, where the sweep then lost its lead on curl; 8 ms, 25 %
+/// more (BENCHMARKS.md, issue 15). A transaction of one write means nobody else is writing:
+/// then there is no wait, and a single caller writing one row after another is never delayed.
 ///
 /// `commit` returns only once the transaction holding the write is committed, so a caller's
 /// durability is what it was with its own transaction. One write's error fails only its caller:
@@ -38,8 +39,8 @@ final class GroupCommit: Sendable {
         /// The writes queued that end the wait at once.
         var company: Int
 
-        /// The daemon's: 4 ms, 64 writes.
-        static let standard = Linger(wait: .milliseconds(4), company: 64)
+        /// The daemon's: 2 ms, 32 writes.
+        static let standard = Linger(wait: .milliseconds(2), company: 32)
     }
 
     private struct Pending: Sendable {
