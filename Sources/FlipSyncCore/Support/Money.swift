@@ -102,7 +102,7 @@ public struct Money: Hashable, Sendable, Comparable, CustomStringConvertible {
             rest /= 10
             wholeDigits += 1
         }
-        // At most "-", 14 whole digits (Int64's range in micro-units), "." and 6 fraction digits.
+        // At most "-", 13 whole digits (Int64's range in micro-units), "." and 6 fraction digits.
         return String(unsafeUninitializedCapacity: 24) { buffer in
             var end = 0
             if micros < 0 {

@@ -185,7 +185,7 @@ public struct HostAllowList: Sendable, Hashable {
         var url = url
         return url.withUTF8 { bytes in
             origins.contains { origin in
-                guard bytes.count >= origin.count, bytes.starts(with: origin) else { return false }
+                guard bytes.starts(with: origin) else { return false }
                 guard bytes.count > origin.count else { return true }
                 let next = bytes[origin.count]
                 return next == UInt8(ascii: "/") || next == UInt8(ascii: "?") || next == UInt8(ascii: "#")
@@ -195,18 +195,20 @@ public struct HostAllowList: Sendable, Hashable {
 
     /// The origins of `entries` (see `origins`), each kept only if the full check admits it.
     private static func origins(of entries: Set<String>) -> [[UInt8]] {
+        let checking = HostAllowList(checking: entries)
         var origins: [[UInt8]] = []
         for entry in entries.sorted() {
             guard let colon = entry.lastIndex(of: ":"), let port = Int(entry[entry.index(after: colon)...]) else { continue }
             let host = entry[..<colon]
-            // Names and IPv4 only: an IPv6 host is written in brackets, which the entry does not say.
+            // Names and IPv4 only: an IPv6 host is written in brackets, which the entry does not
+            // say. (The full parse below refuses such hosts too; this says which are meant.)
             guard !host.isEmpty, host.utf8.allSatisfy({ ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 45 || $0 == 46 }) else { continue }
             for (scheme, standard) in [("https", 443), ("http", 80)] {
                 var spellings = ["\(scheme)://\(host):\(port)"]
                 if port == standard { spellings.append("\(scheme)://\(host)") }
                 for origin in spellings {
                     guard let parts = URLParts(origin + "/"), parts.host == host, parts.port == port,
-                          HostAllowList(checking: entries).allows(scheme: parts.scheme, host: parts.host, port: parts.port)
+                          checking.allows(scheme: parts.scheme, host: parts.host, port: parts.port)
                     else { continue }
                     origins.append(Array(origin.utf8))
                 }
