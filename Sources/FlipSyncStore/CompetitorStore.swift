@@ -79,9 +79,10 @@ extension RunStore: CompetitorMemory {
     /// the same ids, as most are night after night, rewrites no id, where deleting and inserting
     /// the same rows in the table and its `competitor_items_by_item` index were about an eighth
     /// of the group-commit drainer's work (BENCHMARKS.md, issue 15). A new search's ids are
-    /// inserted with no delete before them.
+    /// inserted with no delete before them. Behind a decide task (`WriteBehind`): it does not
+    /// wait for the commit.
     public func rememberSearch(marketplace: MarketplaceName, key: String, _ search: RememberedSearch) async throws {
-        try await groupWrite { db in
+        try await writeBehind { db in
             try db.cachedStatement(sql: """
                 INSERT INTO competitor_searches (marketplace, search_key, searched_at) VALUES (?, ?, ?)
                 ON CONFLICT (marketplace, search_key) DO UPDATE SET searched_at = excluded.searched_at

@@ -12,13 +12,18 @@ import Synchronization
 /// in one transaction: writes that arrive while a transaction is committing go into the next one.
 /// A lone write commits at once. Under load the drainer waits a little for company before each
 /// transaction (`Linger`, as PostgreSQL's `commit_delay`): after a transaction that held two or
-/// more writes, it waits until 32 writes are queued or 2 ms have passed, whichever comes first.
-/// A commit costs about the same for 5 writes as for 30 (the pages it writes to the WAL are
-/// mostly the same few leaves): the wait took a sweep's CPU a request down by about 6 %. A
-/// longer one takes more CPU off but adds to the sweep's time, since a decide task waits for
-/// its writes: 4 ms (64 writes) about 7 % less CPU again, but 4 % more wall time at 10,000
-/// listings and up to 14 % at 100,000, where the sweep then lost its lead on curl; 8 ms, 25 %
-/// more (BENCHMARKS.md, issue 15). A transaction of one write means nobody else is writing:
+/// more writes, it waits until 32 writes with a caller waiting for them, or 128 writes in all,
+/// are queued, or 8 ms have passed, whichever comes first. A commit costs about the same for 5
+/// writes as for 30 (the pages it writes to the WAL are mostly the same few leaves). The wait is
+/// on the path of every caller that waits for its write, so the writes a task does not read
+/// back go behind it (`WriteBehind`, queued by `submit`: a repricing decide task's decisions,
+/// remembered offers and searches, snapshot updates and spend rows), and the task waits once,
+/// at its end. They do not count towards the 32: a wait that 64 callers each waiting for one
+/// write end at once is not held by them. Measured against the build that waited for every
+/// write with 2 ms or 32 writes (BENCHMARKS.md, issue 15): a sweep's CPU a request 2–5 % lower
+/// at 10,000 listings, at 100,000 0.249 against 0.254 ms in a fast hour and 0.272 against
+/// 0.316 ms in a slow one, with the sweep's time no longer (before, with every write waited
+/// for, 4 ms had cost 4–14 % more wall time). A transaction of one write means nobody else is writing:
 /// then there is no wait, and a single caller writing one row after another is never delayed.
 ///
 /// `commit` returns only once the transaction holding the write is committed, so a caller's
@@ -34,13 +39,22 @@ import Synchronization
 final class GroupCommit: Sendable {
     /// How long the drainer waits for company before the next transaction, under load.
     struct Linger: Sendable {
-        /// The longest wait: what it may add to a write's commit.
+        /// The longest wait: what it may add to a waited-for write's commit.
         var wait: Duration
-        /// The writes queued that end the wait at once.
+        /// The waited-for writes queued (callers of `commit`) that end the wait at once.
         var company: Int
+        /// The writes queued in all, waited-for or behind their tasks (`submit`), that end it.
+        var writes: Int
 
-        /// The daemon's: 2 ms, 32 writes.
-        static let standard = Linger(wait: .milliseconds(2), company: 32)
+        /// `writes` is `company` unless given.
+        init(wait: Duration, company: Int, writes: Int? = nil) {
+            self.wait = wait
+            self.company = company
+            self.writes = writes ?? company
+        }
+
+        /// The daemon's: 8 ms, or 32 waited-for writes, or 128 in all.
+        static let standard = Linger(wait: .milliseconds(8), company: 32, writes: 128)
     }
 
     private struct Pending: Sendable {
@@ -49,13 +63,17 @@ final class GroupCommit: Sendable {
         /// A task row to upsert (`commitTask`): `work` writes it alone, and the drainer writes
         /// the task rows queued next to each other together, in multi-row statements.
         var task: TaskInfo? = nil
+        /// Queued by `submit`: nobody waits for it.
+        var behind = false
     }
 
     private struct State {
         var queue: [Pending] = []
         var draining = false
-        /// The drainer waits for company (`linger`); `enqueue` wakes it once `company` are queued.
+        /// The drainer waits for company (`linger`); `enqueue` wakes it once there is enough.
         var lingering = false
+        /// Writes queued that a caller waits for.
+        var waitedFor = 0
         /// Callers of `flushed()` waiting for the queue to empty.
         var flushWaiters: [CheckedContinuation<Void, Never>] = []
     }
@@ -92,6 +110,16 @@ final class GroupCommit: Sendable {
                                 continuation.resume(with: typed)
                             }))
         }
+    }
+
+    /// `work` in the next group transaction, not waited for: `done` is told its error (nil once
+    /// it is committed) on the drainer's thread, before any later write's caller resumes.
+    func submit(_ work: @escaping @Sendable (Database) throws -> Void, done: @escaping @Sendable ((any Error)?) -> Void) {
+        enqueue(Pending(work: { db in try work(db) },
+                        done: { result in
+                            if case .failure(let error) = result { done(error) } else { done(nil) }
+                        },
+                        behind: true))
     }
 
     /// `RunStore.upsert(task)` in the next group transaction, returning once that is committed.
@@ -131,7 +159,8 @@ final class GroupCommit: Sendable {
     private func enqueue(_ pending: Pending) {
         let (start, wake) = state.withLock { s -> (Bool, Bool) in
             s.queue.append(pending)
-            if s.lingering, s.queue.count >= linger.company {
+            if !pending.behind { s.waitedFor += 1 }
+            if s.lingering, s.waitedFor >= linger.company || s.queue.count >= linger.writes {
                 s.lingering = false
                 return (false, true)
             }
@@ -143,12 +172,13 @@ final class GroupCommit: Sendable {
         if start { drainer.async { self.drain() } }
     }
 
-    /// After a transaction of `written` writes: when it held two or more and fewer than
-    /// `linger.company` are queued, waits until that many are or `linger.wait` has passed.
+    /// After a transaction of `written` writes: when it held two or more, waits until
+    /// `linger.company` waited-for writes or `linger.writes` in all are queued, or `linger.wait`
+    /// has passed.
     private func waitForCompany(after written: Int) {
         guard written >= 2, linger.wait > .zero else { return }
         let wait = state.withLock { s -> Bool in
-            guard s.queue.count < linger.company else { return false }
+            guard s.waitedFor < linger.company, s.queue.count < linger.writes else { return false }
             s.lingering = true
             return true
         }
@@ -179,6 +209,7 @@ final class GroupCommit: Sendable {
                 let count = min(s.queue.count, Self.maxBatch)
                 let batch = Array(s.queue.prefix(count))
                 s.queue.removeFirst(count)
+                s.waitedFor -= batch.count(where: { !$0.behind })
                 return (batch, [])
             }
             guard !batch.isEmpty else {

@@ -65,9 +65,10 @@ extension RunStore: OfferMemory {
     /// In the next group-commit transaction (`GroupCommit`), with the run's other writes: a
     /// sweep's decide tasks read one offer each, and a transaction of its own per offer (on a
     /// Swift thread, waiting on the writer the drainer holds) cost more than the read's decoding.
+    /// Behind a decide task (`WriteBehind`): it does not wait for the commit.
     public func rememberOffers(marketplace: MarketplaceName, _ offers: [RememberedOffer]) async throws {
         guard !offers.isEmpty else { return }
-        try await groupWrite { db in
+        try await writeBehind { db in
             for o in offers {
                 // ?1…?11 the row (?2 the SKU, ?11 when its read was asked), ?12 the bound.
                 try db.cachedStatement(sql: Self.offerInsert + """

@@ -93,11 +93,11 @@ extension RunStore: RepricingLedger {
     }
 
     /// Group-committed with the other writes waiting at the same moment (a decide task's
-    /// completed listings, one each).
+    /// completed listings, one each), and behind the task (`WriteBehind`).
     public func updateSweepListings(_ listings: [MarketplaceListing], removing: [String], sweep: Int64,
                                     marketplace: MarketplaceName) async throws {
         guard !listings.isEmpty || !removing.isEmpty else { return }
-        try await groupWrite { db in
+        try await writeBehind { db in
             for sku in removing {
                 try db.cachedStatement(sql: "DELETE FROM sweep_listings WHERE sweep_id = ? AND marketplace = ? AND sku = ?")
                     .execute(arguments: [sweep, marketplace.rawValue, sku])
@@ -288,15 +288,17 @@ extension RunStore: RepricingLedger {
         return DecideInput(sku: sku, listing: listing, cost: cost)
     }
 
-    /// The decisions and their coverage rows in one group-committed write.
+    /// The decisions and their coverage rows in one group-committed write; behind a decide task
+    /// (`WriteBehind`), which waits for it with its other writes before it ends.
     public func saveDecisions(_ decisions: [PricingDecision], sweep: Int64, checkedAt: Int64) async throws {
         guard !decisions.isEmpty else { return }
         let excluded = decisions.map { CompetitorFilter.ExclusionReason.storedJSON($0.offersExcluded) }
-        try await groupWrite { db in
+        try await writeBehind({ db in
             for (d, text) in zip(decisions, excluded) { try Self.insert(d, excluded: text, sweep: sweep, db) }
             for d in decisions { try Self.markChecked(db, marketplace: d.marketplace, sku: d.sku, sweep: sweep, at: checkedAt) }
-        }
-        for d in decisions { metrics.decision(marketplace: d.marketplace.rawValue, reason: d.reason.rawValue) }
+        }, committed: { [metrics] in
+            for d in decisions { metrics.decision(marketplace: d.marketplace.rawValue, reason: d.reason.rawValue) }
+        })
     }
 
     static func insert(_ d: PricingDecision, excluded: String, sweep: Int64, _ db: Database) throws {

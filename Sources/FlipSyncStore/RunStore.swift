@@ -335,6 +335,22 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
         do { return try await group.commit(body, settled: settled) } catch { throw storageError(error) }
     }
 
+    /// A write nothing in its task reads back (`WriteBehind`): queued and not waited for when
+    /// the task runs under `WriteBehind.run`, else `groupWrite`. `committed` runs once it is.
+    func writeBehind(_ body: @escaping @Sendable (Database) throws -> Void,
+                     committed: (@Sendable () -> Void)? = nil) async throws(LedgerError) {
+        guard let behind = WriteBehind.current else {
+            try await groupWrite(body)
+            committed?()
+            return
+        }
+        behind.started()
+        group.submit(body) { [self] error in
+            if error == nil { committed?() }
+            behind.finished(error.map { storageError($0) })
+        }
+    }
+
     func read<T>(_ body: (Database) throws -> T) throws(LedgerError) -> T {
         do { return try reader.read(body) } catch { throw storageError(error) }
     }

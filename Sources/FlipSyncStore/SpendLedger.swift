@@ -13,7 +13,8 @@ import Synchronization
 /// together, and a restart cannot reset a budget. `record` settles the reservation at the real
 /// cost under the same lock, then writes the row through the store's group commit and returns
 /// once it is committed (the totals move first, so a total loaded from the table meanwhile never
-/// counts the call twice).
+/// counts the call twice); in a task that runs under `WriteBehind.run`, once it is queued, and
+/// the task waits for it with its other writes.
 ///
 /// The job, run and task of a call come from `SpendContext.current`, bound by the run
 /// coordinator around each task. Limits are looked up at each reservation: `setBudgets` (on a
@@ -149,14 +150,32 @@ public final class SpendLedger: SpendRecorder, Sendable {
             return (now, events)
         }
         for event in early { onEvent(event) }
+        let write: @Sendable (Database) throws -> Void = { db in try Self.insert(db, call, context: context, at: now) }
+        // Behind a task that runs under `WriteBehind.run` (a repricing decide task): queued, and
+        // the task waits for it with its other writes, not after each call.
+        if let behind = WriteBehind.current {
+            behind.started()
+            group.submit(write) { [metrics, onEvent] error in
+                Self.recorded(call, error, metrics: metrics, onEvent: onEvent)
+                behind.finished(nil)
+            }
+            return
+        }
         // Committed with the other writes waiting (group commit); returns once it is on disk.
         do {
-            try await group.commit { db in try Self.insert(db, call, context: context, at: now) }
-            metrics.apiCall(call)
+            try await group.commit(write)
+            Self.recorded(call, nil, metrics: metrics, onEvent: onEvent)
         } catch {
-            // The money is spent all the same: it still counts in memory until the next reload.
-            onEvent(.notCounted("\(call.provider) \(call.operation) (\(call.cost)) not recorded: \(error)"))
+            Self.recorded(call, error, metrics: metrics, onEvent: onEvent)
         }
+    }
+
+    /// After a call's row is committed (`error` nil) or has failed.
+    private static func recorded(_ call: MeteredCall, _ error: (any Error)?, metrics: LedgerMetrics,
+                                 onEvent: @Sendable (SpendEvent) -> Void) {
+        guard let error else { return metrics.apiCall(call) }
+        // The money is spent all the same: it still counts in memory until the next reload.
+        onEvent(.notCounted("\(call.provider) \(call.operation) (\(call.cost)) not recorded: \(error)"))
     }
 
     // MARK: - Totals in memory

@@ -210,4 +210,62 @@ struct GroupCommitTests {
         await store.group.flushed()
         #expect(store.group.waiting == 0 && !store.group.isLingering)
     }
+
+    /// Counts the writes behind committed.
+    private final class Committed: Sendable {
+        let value = Atomic(0)
+    }
+
+    /// A ledger waiting for company by `linger` after `twoTogether`, with `count` writes behind
+    /// their tasks (task rows "b0"…) queued, not waited for.
+    private struct Behind {
+        let scratch: Scratch
+        let started = ContinuousClock.now
+        let store: RunStore
+        let run: RunInfo
+        let done = Committed()
+    }
+
+    private func behindTwoTogether(_ linger: GroupCommit.Linger, count: Int) async throws -> Behind {
+        let scratch = Scratch()
+        let (store, run) = try ledgerWithRun(scratch, linger: linger)
+        let behind = Behind(scratch: scratch, store: store, run: run)
+        try await twoTogether(store, run)
+        for i in 0..<count {
+            store.group.submit(Self.insert("b\(i)", run)) { [done = behind.done] error in
+                if error == nil { done.value.add(1, ordering: .relaxed) }
+            }
+        }
+        return behind
+    }
+
+    @Test("writes behind their tasks do not count as waited-for company: 5 queued leave the wait on, 2 waited-for writes end it")
+    func behindWritesAreNotCompany() async throws {
+        // A wait far longer than the test may take: only company can end it.
+        let b = try await behindTwoTogether(.init(wait: .seconds(600), company: 2, writes: 1_000), count: 5)
+        let (store, run, done, started) = (b.store, b.run, b.done, b.started)
+        for _ in 0..<200 { await Task.yield() }
+        #expect(store.group.isLingering && store.group.waiting == 5 && done.value.load(ordering: .relaxed) == 0)
+        #expect(store.group.transactions.load(ordering: .relaxed) == 2)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 0..<2 { group.addTask { try await store.groupWrite(Self.insert("w\(i)", run)) } }
+            try await group.waitForAll()
+        }
+        #expect(store.group.transactions.load(ordering: .relaxed) == 3, "the five behind and the two waited-for in one transaction")
+        #expect(done.value.load(ordering: .relaxed) == 5)
+        #expect(Set(try store.tasks(runID: run.id).map(\.key)) == ["gate", "pair0", "pair1", "b0", "b1", "b2", "b3", "b4", "w0", "w1"])
+        #expect(ContinuousClock.now - started < .seconds(120), "company ended the wait, not its 600 s limit")
+    }
+
+    @Test("writes behind their tasks end the wait once `writes` are queued in all")
+    func enoughBehindWritesEndTheWait() async throws {
+        let b = try await behindTwoTogether(.init(wait: .seconds(600), company: 1_000, writes: 4), count: 4)
+        let (store, run, done, started) = (b.store, b.run, b.done, b.started)
+        let deadline = ContinuousClock.now + .seconds(60)
+        while done.value.load(ordering: .relaxed) < 4, ContinuousClock.now < deadline { await Task.yield() }
+        #expect(done.value.load(ordering: .relaxed) == 4)
+        #expect(store.group.transactions.load(ordering: .relaxed) == 3)
+        #expect(Set(try store.tasks(runID: run.id).map(\.key)).isSuperset(of: ["b0", "b1", "b2", "b3"]))
+        #expect(ContinuousClock.now - started < .seconds(120))
+    }
 }

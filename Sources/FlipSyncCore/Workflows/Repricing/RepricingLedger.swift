@@ -27,7 +27,8 @@ public protocol RepricingLedger: Sendable {
     func undecidedInputs(sweep: Int64, marketplace: MarketplaceName, skus: [String]) async throws -> [DecideInput]
     /// A decide task's results in one write: each decision saved as `saveDecision` saves it, and
     /// their listings marked checked by `sweep` at `checkedAt` as `markChecked` marks them. The
-    /// default does the two in turn.
+    /// default does the two in turn. A ledger may leave it behind the task (`WriteBehind`), as
+    /// it may `updateSweepListings`: committed before `WriteBehind.run` returns.
     func saveDecisions(_ decisions: [PricingDecision], sweep: Int64, checkedAt: Int64) async throws
     /// Every decision of a sweep, by marketplace then SKU.
     func decisions(sweep: Int64) throws -> [PricingDecision]

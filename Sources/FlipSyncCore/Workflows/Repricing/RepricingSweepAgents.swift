@@ -86,7 +86,16 @@ extension RepricingSweepPlan {
         let plan: RepricingSweepPlan
         var name: String { "decide" }
 
+        /// A task's writes go behind it (`WriteBehind`): its decisions, the offers, searches and
+        /// snapshot updates it remembers on the way, and its calls' spend rows are queued in the
+        /// ledger's group commit as they come, and the task waits once, at its end, for all of
+        /// them (a failed one fails the task). So its next call is never held by a commit, and
+        /// a retried task still finds every group its failed attempt decided.
         func perform(_ task: PlannedTask, context: AgentContext) async throws -> TaskOutput {
+            try await WriteBehind.run { try await decideTask(task, context: context) }
+        }
+
+        func decideTask(_ task: PlannedTask, context: AgentContext) async throws -> TaskOutput {
             let input = try task.input(as: ListingsInput.self)
             let marketplace = try plan.marketplace(input.marketplace.rawValue)
             let sweep = try plan.ledger.sweepID(ofRun: context.runID)
