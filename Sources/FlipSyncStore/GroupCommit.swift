@@ -20,7 +20,7 @@ import Synchronization
 /// remembered offers and searches, snapshot updates and spend rows), and the task waits once,
 /// at its end. They do not count towards the 32: a wait that 64 callers each waiting for one
 /// write end at once is not held by them. Measured against the build that waited for every
-/// write with 2 ms or 32 writes (BENCHMARKS.md, issue 15): a sweep's CPU a request 2–5 % lower
+/// write with 2 ms or 32 writes (BENCHMARKS.md, issue 15): a sweep's CPU a request 0–5 % lower
 /// at 10,000 listings, at 100,000 0.249 against 0.254 ms in a fast hour and 0.272 against
 /// 0.316 ms in a slow one, with the sweep's time no longer (before, with every write waited
 /// for, 4 ms had cost 4–14 % more wall time). A transaction of one write means nobody else is writing:
