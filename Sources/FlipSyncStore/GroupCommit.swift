@@ -122,6 +122,15 @@ final class GroupCommit: Sendable {
                         behind: true))
     }
 
+    /// `work` behind the task `behind` stands for (`WriteBehind`): counted as started, queued
+    /// (`submit`), and counted as finished with what `settle` makes of its outcome (the error
+    /// the task is to fail with, or nil), after `settle` has run.
+    func submit(behind: WriteBehind, _ work: @escaping @Sendable (Database) throws -> Void,
+                settle: @escaping @Sendable ((any Error)?) -> (any Error)?) {
+        behind.started()
+        submit(work) { error in behind.finished(settle(error)) }
+    }
+
     /// `RunStore.upsert(task)` in the next group transaction, returning once that is committed.
     func commitTask(_ task: TaskInfo) async throws {
         try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in

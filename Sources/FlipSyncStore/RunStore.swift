@@ -344,10 +344,9 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
             committed?()
             return
         }
-        behind.started()
-        group.submit(body) { [self] error in
+        group.submit(behind: behind, body) { [self] error in
             if error == nil { committed?() }
-            behind.finished(error.map { storageError($0) })
+            return error.map { storageError($0) }
         }
     }
 

@@ -154,10 +154,10 @@ public final class SpendLedger: SpendRecorder, Sendable {
         // Behind a task that runs under `WriteBehind.run` (a repricing decide task): queued, and
         // the task waits for it with its other writes, not after each call.
         if let behind = WriteBehind.current {
-            behind.started()
-            group.submit(write) { [metrics, onEvent] error in
+            // A row that fails is told (`recorded`), never the task's error.
+            group.submit(behind: behind, write) { [metrics, onEvent] error in
                 Self.recorded(call, error, metrics: metrics, onEvent: onEvent)
-                behind.finished(nil)
+                return nil
             }
             return
         }

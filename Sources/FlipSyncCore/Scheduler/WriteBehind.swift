@@ -24,7 +24,7 @@ public final class WriteBehind: Sendable {
 
     private let state = Mutex(State())
 
-    public init() {}
+    private init() {}
 
     /// `body` with its writes behind it: every write it hands over is committed or failed when
     /// this returns. `body`'s own error comes first; else a write's.
@@ -55,10 +55,10 @@ public final class WriteBehind: Sendable {
     }
 
     /// The first write's error, if one failed.
-    public var failure: (any Error)? { state.withLock { $0.failure } }
+    private var failure: (any Error)? { state.withLock { $0.failure } }
 
     /// Returns once every write handed over so far is committed or has failed.
-    public func settled() async {
+    private func settled() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let now = state.withLock { s -> Bool in
                 guard s.pending > 0 else { return true }
