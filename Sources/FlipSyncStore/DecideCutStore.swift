@@ -62,7 +62,8 @@ extension RunStore {
         }
     }
 
-    /// A range of the `decide_cut_by_task` index.
+    /// A range of the `decide_cut_by_task` index. A row whose values are not of their columns'
+    /// types (text in `refresh`, say) is an error naming the column, never a default.
     public func decideCutTasks(sweep: Int64, marketplace: MarketplaceName, tasks: Range<Int>) throws(LedgerError) -> [DecideCutTask] {
         guard !tasks.isEmpty else { return [] }
         return try read { db in
@@ -71,7 +72,10 @@ extension RunStore {
                 WHERE sweep_id = ? AND marketplace = ? AND task >= ? AND task < ? ORDER BY task, sku
                 """, arguments: [sweep, marketplace.rawValue, tasks.lowerBound, tasks.upperBound])
             var cut = DecideCutTasks()
-            while let row = try rows.next() { cut.add(task: row["task"], sku: row["sku"], refresh: row["refresh"]) }
+            while let row = try rows.next() {
+                let columns = RecordColumns(row: row, names: ["task", "sku", "refresh"], start: 0)
+                cut.add(task: try columns.decode(0), sku: try columns.decode(1), refresh: try columns.decode(2))
+            }
             return cut.tasks
         }
     }

@@ -105,6 +105,23 @@ struct LedgerLeanReadsTests {
         func key(for listing: MarketplaceListing) -> CompetitionGroupKey? { listing.gtin.map { CompetitionGroupKey($0) } }
     }
 
+    @Test("a decide-cut row whose refresh holds text is an error naming the column, not a task read as refresh = false")
+    func decideCutBadRowIsAnError() async throws {
+        let (store, listings, scratch) = try ledger()
+        defer { _ = scratch }
+        try store.addToDecideCut(listings.prefix(3).map { DecideCutEntry(sku: $0.sku, key: nil) }, sweep: 9, marketplace: .ebay)
+        let count = try store.cutDecideWave(sweep: 9, marketplace: .ebay)
+        #expect(try store.decideCutTasks(sweep: 9, marketplace: .ebay, tasks: 0..<count).map(\.skus) == listings.prefix(3).map { [$0.sku] })
+        try await store.writer.write { db in
+            try db.execute(sql: "UPDATE decide_cut SET refresh = 'yes' WHERE sku = ?", arguments: [listings[1].sku])
+        }
+        #expect {
+            try store.decideCutTasks(sweep: 9, marketplace: .ebay, tasks: 0..<count)
+        } throws: { error in
+            "\(error)".contains("refresh holds \"yes\"") && "\(error)".contains(scratch.path)
+        }
+    }
+
     @Test("the snapshot read in pages after a SKU is the whole snapshot, in the same order, once")
     func snapshotPages() throws {
         let (store, listings, scratch) = try ledger()
