@@ -201,7 +201,9 @@ struct GroupCommitTests {
     @Test("the wait for company ends at its limit: a write queued alone during it commits in a transaction of its own")
     func waitEndsAtItsLimit() async throws {
         let scratch = Scratch()
-        let (store, run) = try ledgerWithRun(scratch, linger: .init(wait: .milliseconds(20), company: 1_000))
+        // 1 s, not a few ms: under parallel tests a shorter wait could end before `twoTogether`
+        // sees it begin. Only the limit can end it (1,000 writes never come).
+        let (store, run) = try ledgerWithRun(scratch, linger: .init(wait: .seconds(1), company: 1_000))
         try await twoTogether(store, run)
         try await store.groupWrite(Self.insert("late", run))
         #expect(store.group.transactions.load(ordering: .relaxed) == 3)
