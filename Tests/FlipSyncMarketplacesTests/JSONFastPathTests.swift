@@ -21,6 +21,19 @@ struct JSONFastPathTests {
         return (ours, reference, T.fast(body) != nil)
     }
 
+    /// The same for a wire type whose values are compared with `==` (a dictionary's description
+    /// follows its storage, not its contents): equal values read as the same text.
+    static func outcomes<T: FastJSONDecodable & Equatable>(_ type: T.Type, _ body: [UInt8]) -> (ours: String, reference: String, fast: Bool) {
+        let response = HTTPResponse(status: 200, body: body)
+        let ours = Result { () throws(MarketplaceError) -> T in try StatusMapping.decode(type, response, operation: "op") }
+        let reference = Result { () throws(MarketplaceError) -> T in try StatusMapping.decodeWithJSONDecoder(type, response, operation: "op") }
+        switch (ours, reference) {
+        case (.success(let a), .success(let b)) where a == b: return ("equal values", "equal values", T.fast(body) != nil)
+        case (.failure(let a), .failure(let b)): return ("error \(a)", "error \(b)", T.fast(body) != nil)
+        default: return ("\(ours)", "\(reference)", T.fast(body) != nil)
+        }
+    }
+
     // MARK: Generated bodies
 
     static let strings = ["", "Acme", "caf\u{e9}", "\u{1F600} grin", "a \\\"quoted\\\" word", "back\\\\slash", "line\\nbreak",
@@ -106,6 +119,24 @@ struct JSONFastPathTests {
                        optional("total", integer(&random), &random)], &random)
     }
 
+    static func inventory<R: RandomNumberGenerator>(_ random: inout R) -> String {
+        func strings(_ random: inout R) -> String {
+            array(Int.random(in: 0...2, using: &random), { Int.random(in: 0..<12, using: &$0) == 0 ? "null" : string(&$0) }, &random)
+        }
+        func item(_ random: inout R) -> String {
+            let aspects = object((0..<Int.random(in: 0...3, using: &random)).map { _ in "\(string(&random)): \(strings(&random))" }, &random)
+            let shipTo = object([optional("quantity", integer(&random), &random)], &random)
+            return object([Int.random(in: 0..<15, using: &random) == 0 ? nil : "\"sku\": \(string(&random))",
+                           optional("product", object([optional("title", string(&random), &random), optional("aspects", aspects, &random),
+                                                       optional("upc", strings(&random), &random), optional("ean", strings(&random), &random)],
+                                                      &random), &random),
+                           optional("availability", object([optional("shipToLocationAvailability", shipTo, &random)], &random), &random),
+                           optional("condition", "\"NEW\"", &random)], &random)
+        }
+        return object([optional("inventoryItems", array(Int.random(in: 0...4, using: &random), item, &random), &random),
+                       optional("total", integer(&random), &random), optional("next", string(&random), &random)], &random)
+    }
+
     // MARK: Mutations
 
     static func mutate<R: RandomNumberGenerator>(_ body: [UInt8], _ random: inout R) -> [UInt8] {
@@ -130,23 +161,30 @@ struct JSONFastPathTests {
 
     // MARK: Tests
 
-    @Test("generated and mutated bodies: the same value or the same error, for search, getItems and getOffers")
+    @Test("generated and mutated bodies: the same value or the same error, for search, getItems, getOffers and getInventoryItems")
     func differential() {
         var random = SplitMix64(seed: 20_261_206)
         var compared = 0, fastAnswers = 0, plainFast = 0, plain = 0
+        var inventoryPlain = 0, inventoryFast = 0
         for round in 0..<4_000 {
             let generated: [UInt8]
-            let kind = round % 3
+            let kind = round % 4
             switch kind {
             case 0: generated = Array(Self.search(&random).utf8)
             case 1: generated = Array(Self.items(&random).utf8)
-            default: generated = Array(Self.offers(&random).utf8)
+            case 2: generated = Array(Self.offers(&random).utf8)
+            default: generated = Array(Self.inventory(&random).utf8)
             }
             for body in [generated, Self.mutate(generated, &random), Self.mutate(Self.mutate(generated, &random), &random)] {
                 let (ours, reference, fast) = switch kind {
                 case 0: Self.outcomes(WireSearchResponse.self, body)
                 case 1: Self.outcomes(WireItemsResponse.self, body)
-                default: Self.outcomes(WireOffersResponse.self, body)
+                case 2: Self.outcomes(WireOffersResponse.self, body)
+                default: Self.outcomes(WireInventoryResponse.self, body)
+                }
+                if kind == 3, body == generated, !ours.hasPrefix("error") {
+                    inventoryPlain += 1
+                    if fast { inventoryFast += 1 }
                 }
                 #expect(ours == reference, "body: \(String(decoding: body, as: UTF8.self))")
                 compared += 1
@@ -163,6 +201,7 @@ struct JSONFastPathTests {
         #expect(plain > 1_000)
         #expect(Double(plainFast) > 0.5 * Double(plain), "the fast path read \(plainFast) of \(plain) decodable generated bodies")
         #expect(fastAnswers > 0)
+        #expect(inventoryPlain > 100 && inventoryFast > 0, "getInventoryItems: \(inventoryFast) of \(inventoryPlain) decodable bodies read fast")
     }
 
     @Test("a typical getOffers body is read by the fast path, with escapes and non-ASCII decoded")
@@ -180,6 +219,26 @@ struct JSONFastPathTests {
         #expect(offer.pricingSummary?.price == WireAmount(value: "19.99", currency: "USD"))
         #expect(offer.listingPolicies?.shippingCostOverrides?.first?.shippingCost?.value == "4.50")
         #expect(String(reflecting: offers) == String(reflecting: try JSONDecoder().decode(WireOffersResponse.self, from: Data(body.utf8))))
+    }
+
+    @Test("a typical getInventoryItems page is read by the fast path, aspects and all")
+    func typicalInventoryPage() throws {
+        let body = #"""
+            {"total":2,"size":2,"href":"x","next":"https://api.ebay.com/sell/inventory/v1/inventory_item?offset=2&limit=2",
+            "inventoryItems":[{"sku":"SKU-1","locale":"en_US","condition":"NEW","product":{"title":"Caf\u00e9 mug",
+            "aspects":{"Brand":["Acme"],"Colour":["Red","Blue"]},"upc":["012345678905"],"imageUrls":["https://i/1.jpg"]},
+            "availability":{"shipToLocationAvailability":{"quantity":4}}},{"sku":"SKU-2","product":{"ean":[]}}]}
+            """#
+        let page = try #require(WireInventoryResponse.fast(Array(body.utf8)))
+        #expect(page.inventoryItems?.map(\.sku) == ["SKU-1", "SKU-2"])
+        #expect(page.inventoryItems?.first?.product?.title == "Café mug")
+        #expect(page.inventoryItems?.first?.product?.aspects == ["Brand": ["Acme"], "Colour": ["Red", "Blue"]])
+        #expect(page.inventoryItems?.first?.availability?.shipToLocationAvailability?.quantity == 4)
+        #expect(page.inventoryItems?.last?.product?.ean == [])
+        #expect(page == (try JSONDecoder().decode(WireInventoryResponse.self, from: Data(body.utf8))))
+        // An aspect named twice, and a null among an aspect's values: left to JSONDecoder.
+        #expect(WireInventoryResponse.fast(Array(#"{"inventoryItems":[{"sku":"a","product":{"aspects":{"B":["x"],"B":["y"]}}}]}"#.utf8)) == nil)
+        #expect(WireInventoryResponse.fast(Array(#"{"inventoryItems":[{"sku":"a","product":{"aspects":{"B":["x",null]}}}]}"#.utf8)) == nil)
     }
 
     @Test("what the fast path leaves to JSONDecoder", arguments: [

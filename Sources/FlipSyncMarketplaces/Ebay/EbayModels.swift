@@ -404,16 +404,16 @@ struct WireOrdersResponse: Decodable {
     var next: String?
 }
 
-struct WireInventoryResponse: Decodable {
-    struct Item: Decodable {
-        struct Product: Decodable {
+struct WireInventoryResponse: Decodable, Equatable {
+    struct Item: Decodable, Equatable {
+        struct Product: Decodable, Equatable {
             var title: String?
             var aspects: [String: [String]]?
             var upc: [String]?
             var ean: [String]?
         }
-        struct Availability: Decodable {
-            struct ShipTo: Decodable { var quantity: Int? }
+        struct Availability: Decodable, Equatable {
+            struct ShipTo: Decodable, Equatable { var quantity: Int? }
             var shipToLocationAvailability: ShipTo?
         }
         var sku: String
@@ -537,5 +537,29 @@ extension WireOffersResponse.Offer: FastJSONDecodable {
 extension WireOffersResponse: FastJSONDecodable {
     init(fast object: JSONFastPath.Object) throws(JSONFastPath.GiveUp) {
         offers = try object.optionalArray("offers", Offer.init(fast:))
+    }
+}
+
+extension WireInventoryResponse.Item: FastJSONDecodable {
+    init(fast object: JSONFastPath.Object) throws(JSONFastPath.GiveUp) {
+        sku = try object.string("sku")
+        product = try object.optionalObject("product") { (product) throws(JSONFastPath.GiveUp) in
+            Product(title: try product.optionalString("title"), aspects: try product.optionalStringArrays("aspects"),
+                    upc: try product.optionalStrings("upc"), ean: try product.optionalStrings("ean"))
+        }
+        availability = try object.optionalObject("availability") { (availability) throws(JSONFastPath.GiveUp) in
+            Availability(shipToLocationAvailability: try availability.optionalObject("shipToLocationAvailability") { (shipTo) throws(JSONFastPath.GiveUp) in
+                Availability.ShipTo(quantity: try shipTo.optionalInt("quantity"))
+            })
+        }
+        condition = try object.optionalString("condition")
+    }
+}
+
+extension WireInventoryResponse: FastJSONDecodable {
+    init(fast object: JSONFastPath.Object) throws(JSONFastPath.GiveUp) {
+        inventoryItems = try object.optionalArray("inventoryItems", Item.init(fast:))
+        total = try object.optionalInt("total")
+        next = try object.optionalString("next")
     }
 }

@@ -1,5 +1,6 @@
-/// A fast reader for the JSON bodies a sweep receives by the thousand (eBay's getOffers and
-/// Browse search and getItems), used before `JSONDecoder` and never instead of it.
+/// A fast reader for the JSON bodies a sweep receives by the thousand (eBay's getOffers,
+/// getInventoryItems and Browse search and getItems), used before `JSONDecoder` and never
+/// instead of it.
 ///
 /// It reads only the plain documents those APIs send: UTF-8 without a byte-order mark, at most
 /// 64 levels deep, integers where the wire type has an `Int`, no key that the wire type reads
@@ -74,6 +75,37 @@ enum JSONFastPath {
             guard let value = try optional(key) else { return nil }
             guard case .number(let text) = value, let number = Int(text) else { throw GiveUp() }
             return number
+        }
+
+        /// A `[String]` field: an array of strings only (a `null` in it gives up, as `JSONDecoder`
+        /// fails there).
+        func optionalStrings(_ key: String) throws(GiveUp) -> [String]? {
+            guard let value = try optional(key) else { return nil }
+            return try Self.strings(value)
+        }
+
+        /// A `[String: [String]]` field. A key given twice (or two keys Swift holds equal) gives
+        /// up: which one `JSONDecoder` keeps is its business.
+        func optionalStringArrays(_ key: String) throws(GiveUp) -> [String: [String]]? {
+            guard let value = try optional(key) else { return nil }
+            guard case .object(let object) = value else { throw GiveUp() }
+            var out: [String: [String]] = [:]
+            out.reserveCapacity(object.members.count)
+            for member in object.members {
+                guard out.updateValue(try Self.strings(member.value), forKey: member.key) == nil else { throw GiveUp() }
+            }
+            return out
+        }
+
+        private static func strings(_ value: Value) throws(GiveUp) -> [String] {
+            guard case .array(let elements) = value else { throw GiveUp() }
+            var out: [String] = []
+            out.reserveCapacity(elements.count)
+            for element in elements {
+                guard case .string(let text) = element else { throw GiveUp() }
+                out.append(text)
+            }
+            return out
         }
 
         func optionalObject<T>(_ key: String, _ read: (Object) throws(GiveUp) -> T) throws(GiveUp) -> T? {
