@@ -16,15 +16,16 @@ import Synchronization
 /// are queued, or 8 ms have passed, whichever comes first. A commit costs about the same for 5
 /// writes as for 30 (the pages it writes to the WAL are mostly the same few leaves). The wait is
 /// on the path of every caller that waits for its write, so the writes a task does not read
-/// back go behind it (`WriteBehind`, queued by `submit`: a repricing decide task's decisions,
+/// back go behind it (`WriteBehind`, queued by `write`: a repricing decide task's decisions,
 /// remembered offers and searches, snapshot updates and spend rows), and the task waits once,
 /// at its end. They do not count towards the 32: a wait that 64 callers each waiting for one
 /// write end at once is not held by them. Measured against the build that waited for every
 /// write with 2 ms or 32 writes (BENCHMARKS.md, issue 15): a sweep's CPU a request 0–5 % lower
 /// at 10,000 listings, at 100,000 0.249 against 0.254 ms in a fast hour and 0.272 against
 /// 0.316 ms in a slow one, with the sweep's time no longer (before, with every write waited
-/// for, 4 ms had cost 4–14 % more wall time). A transaction of one write means nobody else is writing:
-/// then there is no wait, and a single caller writing one row after another is never delayed.
+/// for, 4 ms had cost 4–14 % more wall time). A transaction of one write means nobody else is
+/// writing: then there is no wait, and a single caller writing one row after another is never
+/// delayed.
 ///
 /// `commit` returns only once the transaction holding the write is committed, so a caller's
 /// durability is what it was with its own transaction. One write's error fails only its caller:
@@ -122,13 +123,21 @@ final class GroupCommit: Sendable {
                         behind: true))
     }
 
-    /// `work` behind the task `behind` stands for (`WriteBehind`): counted as started, queued
-    /// (`submit`), and counted as finished with what `settle` makes of its outcome (the error
-    /// the task is to fail with, or nil), after `settle` has run.
-    func submit(behind: WriteBehind, _ work: @escaping @Sendable (Database) throws -> Void,
-                settle: @escaping @Sendable ((any Error)?) -> (any Error)?) {
-        behind.started()
-        submit(work) { error in behind.finished(settle(error)) }
+    /// A write nothing in its task reads back. Under `WriteBehind.run` it goes behind the task
+    /// (`WriteBehind.current`): counted as started, queued (`submit`), and counted as finished
+    /// with what `settle` makes of its outcome (the error the task is to fail with, or nil),
+    /// after `settle` has run; this returns at once. Otherwise it is committed here (`commit`),
+    /// and what `settle` makes of the outcome is thrown.
+    func write<E: Error>(_ work: @escaping @Sendable (Database) throws -> Void,
+                         settle: @escaping @Sendable ((any Error)?) -> E?) async throws(E) {
+        if let behind = WriteBehind.current {
+            behind.started()
+            submit(work) { error in behind.finished(settle(error)) }
+            return
+        }
+        var failure: (any Error)?
+        do { try await commit(work) } catch { failure = error }
+        if let error = settle(failure) { throw error }
     }
 
     /// `RunStore.upsert(task)` in the next group transaction, returning once that is committed.

@@ -339,12 +339,7 @@ public final class RunStore: RunLedger, LedgerProbe, Sendable {
     /// the task runs under `WriteBehind.run`, else `groupWrite`. `committed` runs once it is.
     func writeBehind(_ body: @escaping @Sendable (Database) throws -> Void,
                      committed: (@Sendable () -> Void)? = nil) async throws(LedgerError) {
-        guard let behind = WriteBehind.current else {
-            try await groupWrite(body)
-            committed?()
-            return
-        }
-        group.submit(behind: behind, body) { [self] error in
+        try await group.write(body) { [self] error in
             if error == nil { committed?() }
             return error.map { storageError($0) }
         }

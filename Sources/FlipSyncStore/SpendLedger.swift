@@ -150,23 +150,13 @@ public final class SpendLedger: SpendRecorder, Sendable {
             return (now, events)
         }
         for event in early { onEvent(event) }
-        let write: @Sendable (Database) throws -> Void = { db in try Self.insert(db, call, context: context, at: now) }
-        // Behind a task that runs under `WriteBehind.run` (a repricing decide task): queued, and
-        // the task waits for it with its other writes, not after each call.
-        if let behind = WriteBehind.current {
-            // A row that fails is told (`recorded`), never the task's error.
-            group.submit(behind: behind, write) { [metrics, onEvent] error in
-                Self.recorded(call, error, metrics: metrics, onEvent: onEvent)
-                return nil
-            }
-            return
-        }
-        // Committed with the other writes waiting (group commit); returns once it is on disk.
-        do {
-            try await group.commit(write)
-            Self.recorded(call, nil, metrics: metrics, onEvent: onEvent)
-        } catch {
+        // Committed with the other writes waiting (group commit), returning once it is on disk;
+        // behind a task that runs under `WriteBehind.run` (a repricing decide task), queued, and
+        // the task waits for it with its other writes, not after each call. A row that fails is
+        // told (`recorded`), never the task's error.
+        await group.write({ db in try Self.insert(db, call, context: context, at: now) }) { [metrics, onEvent] error -> Never? in
             Self.recorded(call, error, metrics: metrics, onEvent: onEvent)
+            return nil
         }
     }
 
