@@ -86,7 +86,7 @@ extension RunStore: CompetitorMemory {
             try db.cachedStatement(sql: """
                 INSERT INTO competitor_searches (marketplace, search_key, searched_at) VALUES (?, ?, ?)
                 ON CONFLICT (marketplace, search_key) DO UPDATE SET searched_at = excluded.searched_at
-                """).execute(arguments: [marketplace.rawValue, key, search.searchedAt])
+                """).executeBound(marketplace.rawValue, key, search.searchedAt)
             // Each id at the position it was first found.
             var positions: [String: Int] = [:]
             var items: [(id: String, position: Int)] = []
@@ -102,7 +102,7 @@ extension RunStore: CompetitorMemory {
             }
             for item in items {
                 try db.cachedStatement(sql: "INSERT INTO competitor_items (marketplace, search_key, item_id, position) VALUES (?, ?, ?, ?)")
-                    .execute(arguments: [marketplace.rawValue, key, item.id, item.position])
+                    .executeBound(marketplace.rawValue, key, item.id, item.position)
             }
         }
     }

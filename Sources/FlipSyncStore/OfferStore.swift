@@ -75,7 +75,7 @@ extension RunStore: OfferMemory {
                     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11
                     WHERE NOT EXISTS (SELECT 1 FROM listing_offer_changes WHERE marketplace = ?1 AND sku = ?2
                         AND ?11 < sent_at + ?12 AND (settled_at IS NULL OR ?11 < settled_at))
-                    """).execute(arguments: Self.offerArguments(o, marketplace: marketplace) + [OfferChanges.inFlightBound])
+                    """).executeOffer(o, marketplace: marketplace, OfferChanges.inFlightBound)
             }
         }
     }
@@ -104,7 +104,7 @@ extension RunStore: OfferMemory {
 
     static func replaceOffer(_ o: RememberedOffer, marketplace: MarketplaceName, _ db: Database) throws {
         try db.cachedStatement(sql: offerInsert + "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-            .execute(arguments: offerArguments(o, marketplace: marketplace))
+            .executeOffer(o, marketplace: marketplace)
     }
 
     static let offerInsert = """
@@ -112,11 +112,13 @@ extension RunStore: OfferMemory {
             available_quantity, shipping_micros, shipping_currency, fulfillment_policy_id, updated_at)
 
         """
+}
 
-    /// An offer's row, in `offerInsert`'s column order.
-    static func offerArguments(_ o: RememberedOffer, marketplace: MarketplaceName) -> StatementArguments {
-        [marketplace.rawValue, o.sku, o.offerID, o.marketplaceID, o.price?.micros, o.price?.currency.code,
-         o.availableQuantity, o.domesticShippingCost?.micros, o.domesticShippingCost?.currency.code,
-         o.fulfillmentPolicyID, o.updatedAt]
+extension Statement {
+    /// `offerInsert`'s statement with an offer's row bound in its column order, then `extra`.
+    func executeOffer<each Extra: DirectBindable>(_ o: RememberedOffer, marketplace: MarketplaceName, _ extra: repeat each Extra) throws {
+        try executeBound(marketplace.rawValue, o.sku, o.offerID, o.marketplaceID, o.price?.micros, o.price?.currency.code,
+                         o.availableQuantity, o.domesticShippingCost?.micros, o.domesticShippingCost?.currency.code,
+                         o.fulfillmentPolicyID, o.updatedAt, repeat each extra)
     }
 }

@@ -75,8 +75,8 @@ extension RunStore: RepricingLedger {
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
             for l in listings {
-                try statement.execute(arguments: [sweep, marketplace.rawValue, l.sku, l.listingID, l.title, l.gtin, l.asin,
-                                                  l.condition.rawValue, l.price.micros, l.price.currency.code, l.quantity, l.shippingCharged?.micros])
+                try statement.executeBound(sweep, marketplace.rawValue, l.sku, l.listingID, l.title, l.gtin, l.asin,
+                                           l.condition.rawValue, l.price.micros, l.price.currency.code, l.quantity, l.shippingCharged?.micros)
             }
     }
 
@@ -178,7 +178,7 @@ extension RunStore: RepricingLedger {
         try db.cachedStatement(sql: """
             INSERT INTO listing_coverage (marketplace, sku, last_checked, sweep_id) VALUES (?, ?, ?, ?)
             ON CONFLICT (marketplace, sku) DO UPDATE SET last_checked = excluded.last_checked, sweep_id = excluded.sweep_id
-            """).execute(arguments: [marketplace.rawValue, sku, at, sweep])
+            """).executeBound(marketplace.rawValue, sku, at, sweep)
     }
 
     public func saveUnitCosts(_ costs: [String: Money], source: String, at: Int64) throws {
@@ -307,10 +307,10 @@ extension RunStore: RepricingLedger {
                 floor_micros, ceiling_micros, lowest_competitor_micros, buy_box_micros, offers_considered, offers_excluded,
                 strategy, reason_code, reason, state, api_result, shipping_charged_micros)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """).execute(arguments: [sweep, d.marketplace.rawValue, d.sku, d.listingID, d.oldPrice.currency.code, d.oldPrice.micros,
-                                       d.newPrice?.micros, d.floor?.micros, d.ceiling?.micros, d.lowestCompetitorLanded?.micros,
-                                       d.buyBox?.micros, d.offersConsidered, excluded, d.strategy.rawValue, d.reason.rawValue,
-                                       d.explanation, d.state.rawValue, d.apiResult, d.shippingCharged?.micros])
+            """).executeBound(sweep, d.marketplace.rawValue, d.sku, d.listingID, d.oldPrice.currency.code, d.oldPrice.micros,
+                              d.newPrice?.micros, d.floor?.micros, d.ceiling?.micros, d.lowestCompetitorLanded?.micros,
+                              d.buyBox?.micros, d.offersConsidered, excluded, d.strategy.rawValue, d.reason.rawValue,
+                              d.explanation, d.state.rawValue, d.apiResult, d.shippingCharged?.micros)
     }
 
     public func decisions(sweep: Int64) throws -> [PricingDecision] {

@@ -1,0 +1,87 @@
+import Foundation
+import GRDB
+import Testing
+@testable import FlipSyncCore
+@testable import FlipSyncStore
+import FlipSyncTestKit
+
+/// `Statement.executeBound`: the hot writes' values bound through SQLite's C API. What it stores
+/// must be what `execute(arguments:)` stores for the same values, on the same cached statement,
+/// in either order.
+@Suite("Ledger: values bound directly store what GRDB's arguments store", .timeLimit(.minutes(1)))
+struct DirectBindingTests {
+    static let insert = "INSERT INTO t (i, n, b, s, o) VALUES (?, ?, ?, ?, ?)"
+
+    func database() throws -> (DatabaseQueue, Scratch) {
+        let scratch = Scratch()
+        let db = try DatabaseQueue(path: scratch.path + "/bound.sqlite")
+        try db.write { db in
+            try db.execute(sql: "CREATE TABLE t (k INTEGER PRIMARY KEY, i INTEGER, n INTEGER, b INTEGER, s TEXT NOT NULL, o TEXT)")
+        }
+        return (db, scratch)
+    }
+
+    /// Every column of every row, as stored (type and value).
+    func rows(_ db: DatabaseQueue) throws -> [[DatabaseValue]] {
+        try db.read { db in
+            try Row.fetchAll(db, sql: "SELECT i, n, b, s, o FROM t ORDER BY k").map { row in (0..<5).map { row[$0] as DatabaseValue } }
+        }
+    }
+
+    @Test("each kind of value (Int64, Int, Bool, text, nil and a value of an optional) is stored as execute(arguments:) stores it, alternating on one cached statement")
+    func sameAsArguments() throws {
+        let (direct, s1) = try database(), (grdb, s2) = try database()
+        defer { _ = (s1, s2) }
+        let values: [(Int64, Int?, Bool, String, String?)] = [
+            (Int64.min, 0, true, "", nil), (Int64.max, -7, false, "é ✓ 𝄞", "x"), (42, nil, true, "a\u{0}b", "tail\u{0}"),
+            (-1, Int.max, false, String(repeating: "long ", count: 1_000), ""),
+        ]
+        try direct.write { db in
+            for (index, v) in values.enumerated() {
+                let statement = try db.cachedStatement(sql: Self.insert)
+                // Every other row through GRDB's arguments on the same statement: neither way
+                // may leave bindings or state that the other picks up.
+                if index % 2 == 0 {
+                    try statement.executeBound(v.0, v.1, v.2, v.3, v.4)
+                } else {
+                    try statement.execute(arguments: [v.0, v.1, v.2, v.3, v.4])
+                }
+            }
+        }
+        try grdb.write { db in
+            for v in values { try db.cachedStatement(sql: Self.insert).execute(arguments: [v.0, v.1, v.2, v.3, v.4]) }
+        }
+        let stored = try rows(direct)
+        #expect(stored == (try rows(grdb)))
+        #expect(stored.count == values.count)
+        // Text as GRDB binds it: up to a NUL.
+        #expect(stored[2][3] == "a".databaseValue)
+        #expect(stored[0][4] == .null && stored[1][1] == (-7).databaseValue)
+    }
+
+    @Test("a count of values other than the statement's parameters is an error, and nothing is written")
+    func wrongCount() throws {
+        let (queue, scratch) = try database()
+        defer { _ = scratch }
+        try queue.write { db in
+            let statement = try db.cachedStatement(sql: Self.insert)
+            #expect(throws: DatabaseError.self) { try statement.executeBound(Int64(1), 2, true, "four") }
+            #expect(throws: DatabaseError.self) { try statement.executeBound(Int64(1), 2, true, "four", "five", "six") }
+        }
+        #expect(try rows(queue).isEmpty)
+    }
+
+    @Test("a failed execution (a constraint) is SQLite's error, and the next write on the statement's SQL succeeds")
+    func failureThenReuse() throws {
+        let (queue, scratch) = try database()
+        defer { _ = scratch }
+        try queue.write { db in
+            let missing: String? = nil
+            #expect(throws: DatabaseError.self) {
+                try db.cachedStatement(sql: "INSERT INTO t (i, n, b, s, o) VALUES (?, ?, ?, ?, ?)").executeBound(Int64(1), 2, true, missing, missing)
+            }
+            try db.cachedStatement(sql: Self.insert).executeBound(Int64(3), 4, false, "ok", missing)
+        }
+        #expect(try rows(queue) == [[3.databaseValue, 4.databaseValue, 0.databaseValue, "ok".databaseValue, .null]])
+    }
+}
