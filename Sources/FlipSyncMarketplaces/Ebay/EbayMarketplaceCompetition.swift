@@ -176,8 +176,9 @@ extension EbayMarketplace {
                 if let offer = offer(item, byIdentifier: true, queried: listing.condition) { offers.append(offer) }
             }
         }
-        let words = listing.title.split(whereSeparator: \.isWhitespace).joined(separator: " ")
-        if titleSearch && !words.isEmpty {
+        // The keywords (the title's words, one space between) only for a title search.
+        let words = titleSearch ? listing.title.split(whereSeparator: \.isWhitespace).joined(separator: " ") : ""
+        if !words.isEmpty {
             let found = try await client.searchAll(BrowseQuery(.keywords(words), conditionIDs: EbayCondition.ids(for: listing.condition), pageSize: 200),
                                                    maxItems: maxResultsPerSearch)
             for item in found where seen.insert(item.itemID).inserted {
