@@ -120,7 +120,7 @@ extension RunStore: CompetitorMemory {
         // In the primary key's order: no sort.
         let rows = try Row.fetchCursor(db.cachedStatement(sql: """
             SELECT item_id, position FROM competitor_items WHERE marketplace = ? AND search_key = ?
-            """), arguments: [marketplace.rawValue, key])
+            """).bound(marketplace.rawValue, key))
         var count = 0
         while let row = try rows.next() {
             // Read as stored, with no conversion: a row that is not text and an integer is not

@@ -14,8 +14,15 @@ extension Statement {
     ///
     /// Throws, and runs nothing, if the count of `values` is not the statement's parameters'.
     func executeBound<each Value: DirectBindable>(_ values: repeat each Value) throws {
-        // Resets the statement and clears its bindings: GRDB's `execute()` then runs what is
-        // bound here instead of binding arguments of its own.
+        try bound(repeat each values).execute()
+    }
+
+    /// The statement with `values` bound in order, as `executeBound` binds them, for a cursor
+    /// fetched from it without arguments of its own (`Row.fetchCursor(statement)`, which then
+    /// only resets it). Throws if the count of `values` is not the statement's parameters'.
+    func bound<each Value: DirectBindable>(_ values: repeat each Value) throws -> Statement {
+        // Resets the statement and clears its bindings: GRDB then runs what is bound here
+        // instead of binding arguments of its own.
         setUncheckedArguments(StatementArguments())
         let statement = sqliteStatement
         var index: Int32 = 0
@@ -27,7 +34,7 @@ extension Statement {
         guard index == expected else {
             throw DatabaseError(resultCode: .SQLITE_MISUSE, message: "\(index) values bound for \(expected) parameters", sql: sql)
         }
-        try execute()
+        return self
     }
 }
 

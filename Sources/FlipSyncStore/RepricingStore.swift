@@ -229,17 +229,16 @@ extension RunStore: RepricingLedger {
     private func decideInputs(sweep: Int64, marketplace: MarketplaceName, skus: [String], undecided: Bool) throws -> [DecideInput] {
         guard !skus.isEmpty else { return [] }
         let (sql, skuArgument) = undecided
-            ? (Self.undecidedInputsSQL, String(decoding: try JSONEncoder().encode(skus), as: UTF8.self))
+            ? (Self.undecidedInputsSQL, JSONTextList.encode(skus))
             : skus.count == 1
             ? (Self.decideInputSQL, skus[0])
-            : (Self.decideInputsSQL, String(decoding: try JSONEncoder().encode(skus), as: UTF8.self))
-        var arguments: StatementArguments = [skuArgument, sweep, marketplace.rawValue]
-        if undecided { arguments += [sweep, marketplace.rawValue] }
+            : (Self.decideInputsSQL, JSONTextList.encode(skus))
         return try readStatement { db in
             let statement = try db.cachedStatement(sql: sql)
             var inputs: [DecideInput] = []
             inputs.reserveCapacity(skus.count)
-            let rows = try Row.fetchCursor(statement, arguments: arguments)
+            let rows = try Row.fetchCursor(undecided ? statement.bound(skuArgument, sweep, marketplace.rawValue, sweep, marketplace.rawValue)
+                                                     : statement.bound(skuArgument, sweep, marketplace.rawValue))
             while let row = try rows.next() {
                 let sku: String = try row.decode(atIndex: 0)
                 if let input = try? Self.decideInput(row, sku: sku) {
@@ -420,7 +419,7 @@ extension RunStore: RepricingLedger {
 /// A run's tasks without the bulk of its large waves (`CondensedTaskReading`).
 extension RunStore: CondensedTaskReading {
     public func tasks(runID: Int64, condensing agents: Set<String>) throws -> [TaskInfo] {
-        let list = String(decoding: try JSONEncoder().encode(agents.sorted()), as: UTF8.self)
+        let list = JSONTextList.encode(agents.sorted())
         return try read { db in
             try TaskRow.fetchAllNamed(db, TaskRow.filter(sql: """
                 run_id = ? AND (status != 'succeeded' OR agent NOT IN (SELECT value FROM json_each(?))

@@ -59,6 +59,28 @@ struct DirectBindingTests {
         #expect(stored[0][4] == .null && stored[1][1] == (-7).databaseValue)
     }
 
+    @Test("a cursor over a statement bound directly reads what one with GRDB's arguments reads, alternating on one cached statement")
+    func boundRead() throws {
+        let (queue, scratch) = try database()
+        defer { _ = scratch }
+        try queue.write { db in
+            for k in 0..<20 { try db.execute(sql: Self.insert, arguments: [k % 4, k, k % 2 == 0, "s\(k % 3)", nil]) }
+        }
+        try queue.read { db in
+            let sql = "SELECT n FROM t WHERE i = ? AND s = ? ORDER BY n"
+            for round in 0..<12 {
+                let (i, s) = (Int64(round % 4), "s\(round % 3)")
+                let reference = try Int.fetchAll(db.cachedStatement(sql: sql), arguments: [i, s])
+                var direct: [Int] = []
+                let rows = try Row.fetchCursor(db.cachedStatement(sql: sql).bound(i, s))
+                while let row = try rows.next() { direct.append(row[0]) }
+                #expect(direct == reference, "round \(round)")
+                #expect(!reference.isEmpty)
+            }
+            #expect(throws: DatabaseError.self) { _ = try db.cachedStatement(sql: sql).bound(Int64(1)) }
+        }
+    }
+
     @Test("a count of values other than the statement's parameters is an error, and nothing is written")
     func wrongCount() throws {
         let (queue, scratch) = try database()
@@ -83,5 +105,33 @@ struct DirectBindingTests {
             try db.cachedStatement(sql: Self.insert).executeBound(Int64(3), 4, false, "ok", missing)
         }
         #expect(try rows(queue) == [[3.databaseValue, 4.databaseValue, 0.databaseValue, "ok".databaseValue, .null]])
+    }
+}
+
+/// `JSONTextList`: the list parameter `json_each(?)` reads. SQLite must read back exactly the
+/// strings given, as it does from `JSONEncoder`'s text.
+@Suite("Ledger: a list of strings as json_each's JSON text", .timeLimit(.minutes(1)))
+struct JSONTextListTests {
+    @Test("json_each reads back every string as given (quotes, backslashes, every control character, slashes, non-ASCII), in order, as from JSONEncoder's text")
+    func roundTrip() throws {
+        let scratch = Scratch()
+        defer { _ = scratch }
+        let queue = try DatabaseQueue(path: scratch.path + "/list.sqlite")
+        let controls = (1..<0x20).map { String(UnicodeScalar(UInt8($0))) }
+        let lists: [[String]] = [
+            [], [""], ["SKU-1", "SKU-2"], ["a\"b", "c\\d", "\\\"", "e/f", "</script>"], controls, [controls.joined()],
+            ["é", "日本語", "𝄞 clef", "\u{7f}", "\u{2028}\u{2029}"], Array(repeating: "same", count: 3),
+        ]
+        for list in lists {
+            let text = JSONTextList.encode(list)
+            let reference = String(decoding: try JSONEncoder().encode(list), as: UTF8.self)
+            let (read, fromEncoder) = try queue.read { db in
+                (try String.fetchAll(db, sql: "SELECT value FROM json_each(?) ORDER BY key", arguments: [text]),
+                 try String.fetchAll(db, sql: "SELECT value FROM json_each(?) ORDER BY key", arguments: [reference]))
+            }
+            #expect(read == list, "\(text)")
+            #expect(read == fromEncoder)
+            #expect(try JSONDecoder().decode([String].self, from: Data(text.utf8)) == list)
+        }
     }
 }
