@@ -25,46 +25,53 @@ extension Statement {
         // instead of binding arguments of its own.
         setUncheckedArguments(StatementArguments())
         let statement = sqliteStatement
-        var index: Int32 = 0
+        var index: Int32 = 0, failed = SQLITE_OK
         for value in repeat each values {
             index += 1
-            value.bind(to: statement, at: index)
+            let code = value.bind(to: statement, at: index)
+            if code != SQLITE_OK && failed == SQLITE_OK { failed = code }
         }
         let expected = sqlite3_bind_parameter_count(statement)
         guard index == expected else {
             throw DatabaseError(resultCode: .SQLITE_MISUSE, message: "\(index) values bound for \(expected) parameters", sql: sql)
         }
+        // A value SQLite could not take (out of memory copying a text): an error, never a NULL
+        // in its place.
+        guard failed == SQLITE_OK else {
+            throw DatabaseError(resultCode: ResultCode(rawValue: failed), message: String(cString: sqlite3_errstr(failed)), sql: sql)
+        }
         return self
     }
 }
 
-/// A value `Statement.executeBound` binds: as GRDB binds the same Swift type.
+/// A value `Statement.executeBound` binds: as GRDB binds the same Swift type. Returns SQLite's
+/// result code.
 protocol DirectBindable {
-    func bind(to statement: SQLiteStatement, at index: Int32)
+    func bind(to statement: SQLiteStatement, at index: Int32) -> Int32
 }
 
 /// SQLite copies the text before `sqlite3_bind_text` returns.
 private let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 
 extension Int64: DirectBindable {
-    func bind(to statement: SQLiteStatement, at index: Int32) { sqlite3_bind_int64(statement, index, self) }
+    func bind(to statement: SQLiteStatement, at index: Int32) -> Int32 { sqlite3_bind_int64(statement, index, self) }
 }
 
 extension Int: DirectBindable {
-    func bind(to statement: SQLiteStatement, at index: Int32) { sqlite3_bind_int64(statement, index, Int64(self)) }
+    func bind(to statement: SQLiteStatement, at index: Int32) -> Int32 { sqlite3_bind_int64(statement, index, Int64(self)) }
 }
 
 extension Bool: DirectBindable {
-    func bind(to statement: SQLiteStatement, at index: Int32) { sqlite3_bind_int64(statement, index, self ? 1 : 0) }
+    func bind(to statement: SQLiteStatement, at index: Int32) -> Int32 { sqlite3_bind_int64(statement, index, self ? 1 : 0) }
 }
 
 extension String: DirectBindable {
     /// As GRDB binds text: up to a NUL, so that lookups GRDB binds find the same text.
-    func bind(to statement: SQLiteStatement, at index: Int32) { sqlite3_bind_text(statement, index, self, -1, transient) }
+    func bind(to statement: SQLiteStatement, at index: Int32) -> Int32 { sqlite3_bind_text(statement, index, self, -1, transient) }
 }
 
 extension Optional: DirectBindable where Wrapped: DirectBindable {
-    func bind(to statement: SQLiteStatement, at index: Int32) {
+    func bind(to statement: SQLiteStatement, at index: Int32) -> Int32 {
         if let self { self.bind(to: statement, at: index) } else { sqlite3_bind_null(statement, index) }
     }
 }
