@@ -323,15 +323,14 @@ public final class SpendLedger: SpendRecorder, Sendable {
 
     /// One row per call, through a statement prepared once per connection.
     private static func insert(_ db: Database, _ call: MeteredCall, context: SpendContext?, at: Int64) throws {
-        let statement = try db.cachedStatement(
+        try db.cachedStatement(
             sql: """
                 INSERT INTO spend (at_ms, provider, operation, units, input_tokens, cached_input_tokens, output_tokens,
                                    cost_micros, currency, job, run_id, task_key, served_from_cache, status)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """)
-        try statement.executeBound(at, call.provider, call.operation, call.units, call.inputTokens, call.cachedInputTokens,
-                                   call.outputTokens, call.cost.micros, call.cost.currency.code, context?.job, context?.runID,
-                                   context?.taskKey, call.servedFromCache, call.status)
+                """).executeBound(at, call.provider, call.operation, call.units, call.inputTokens, call.cachedInputTokens,
+                                  call.outputTokens, call.cost.micros, call.cost.currency.code, context?.job, context?.runID,
+                                  context?.taskKey, call.servedFromCache, call.status)
     }
 }
 
