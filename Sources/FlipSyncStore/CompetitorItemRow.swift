@@ -22,7 +22,7 @@ struct CompetitorItemRow: Codable, LedgerRow {
 
     /// The items these searches found, by search key and in the order found; one statement.
     static func items(_ db: Database, marketplace: MarketplaceName, searchKeys: [String]) throws -> [Self] {
-        let list = JSONTextList.encode(searchKeys)
+        let list = JSONText.array(searchKeys)
         return try fetchAllNamed(db, sql: """
             SELECT i.* FROM json_each(?) AS k CROSS JOIN competitor_items AS i
               ON i.marketplace = ? AND i.search_key = k.value

@@ -24,7 +24,7 @@ struct CompetitorSearchRow: Codable, LedgerRow {
     /// One statement; `CROSS JOIN` keeps the subjects the outer loop, so each is a search of
     /// the primary key (an `OR` of the two, or the planner's own order, scans every key).
     static func searches(_ db: Database, marketplace: MarketplaceName, subjects: [String]) throws -> [Self] {
-        let list = JSONTextList.encode(subjects)
+        let list = JSONText.array(subjects)
         return try fetchAllNamed(db, sql: """
             SELECT s.* FROM json_each(?) AS j CROSS JOIN competitor_searches AS s
               ON s.marketplace = ? AND s.search_key = j.value

@@ -81,7 +81,7 @@ struct DecisionRow: Codable, LedgerRow {
     /// A sweep's decisions on one marketplace for `skus`, by SKU. One prepared statement (each
     /// apply task reads its SKUs' decisions).
     static func decisions(_ db: Database, sweep: Int64, marketplace: MarketplaceName, skus: [String]) throws -> [Self] {
-        let list = JSONTextList.encode(skus)
+        let list = JSONText.array(skus)
         return try fetchAllNamed(db, cachedSQL: """
             SELECT * FROM decisions WHERE sweep_id = ? AND marketplace = ? AND sku IN (SELECT value FROM json_each(?)) ORDER BY sku
             """, arguments: [sweep, marketplace.rawValue, list])

@@ -229,10 +229,10 @@ extension RunStore: RepricingLedger {
     private func decideInputs(sweep: Int64, marketplace: MarketplaceName, skus: [String], undecided: Bool) throws -> [DecideInput] {
         guard !skus.isEmpty else { return [] }
         let (sql, skuArgument) = undecided
-            ? (Self.undecidedInputsSQL, JSONTextList.encode(skus))
+            ? (Self.undecidedInputsSQL, JSONText.array(skus))
             : skus.count == 1
             ? (Self.decideInputSQL, skus[0])
-            : (Self.decideInputsSQL, JSONTextList.encode(skus))
+            : (Self.decideInputsSQL, JSONText.array(skus))
         return try readStatement { db in
             let statement = try db.cachedStatement(sql: sql)
             var inputs: [DecideInput] = []
@@ -419,7 +419,7 @@ extension RunStore: RepricingLedger {
 /// A run's tasks without the bulk of its large waves (`CondensedTaskReading`).
 extension RunStore: CondensedTaskReading {
     public func tasks(runID: Int64, condensing agents: Set<String>) throws -> [TaskInfo] {
-        let list = JSONTextList.encode(agents.sorted())
+        let list = JSONText.array(agents.sorted())
         return try read { db in
             try TaskRow.fetchAllNamed(db, TaskRow.filter(sql: """
                 run_id = ? AND (status != 'succeeded' OR agent NOT IN (SELECT value FROM json_each(?))

@@ -108,10 +108,10 @@ struct DirectBindingTests {
     }
 }
 
-/// `JSONTextList`: the list parameter `json_each(?)` reads. SQLite must read back exactly the
+/// `JSONText.array`: the list parameter `json_each(?)` reads. SQLite must read back exactly the
 /// strings given, as it does from `JSONEncoder`'s text.
 @Suite("Ledger: a list of strings as json_each's JSON text", .timeLimit(.minutes(1)))
-struct JSONTextListTests {
+struct JSONTextArrayTests {
     @Test("json_each reads back every string as given (quotes, backslashes, every control character, slashes, non-ASCII), in order, as from JSONEncoder's text")
     func roundTrip() throws {
         let scratch = Scratch()
@@ -123,7 +123,7 @@ struct JSONTextListTests {
             ["é", "日本語", "𝄞 clef", "\u{7f}", "\u{2028}\u{2029}"], Array(repeating: "same", count: 3),
         ]
         for list in lists {
-            let text = JSONTextList.encode(list)
+            let text = JSONText.array(list)
             let reference = String(decoding: try JSONEncoder().encode(list), as: UTF8.self)
             let (read, fromEncoder) = try queue.read { db in
                 (try String.fetchAll(db, sql: "SELECT value FROM json_each(?) ORDER BY key", arguments: [text]),

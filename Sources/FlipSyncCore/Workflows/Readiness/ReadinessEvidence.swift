@@ -21,7 +21,7 @@ public enum EvidenceValue: Sendable, Hashable, Codable, CustomStringConvertible 
     var json: String {
         switch self {
         case .integer(let v): return "\(v)"
-        case .text(let v): return ReadinessJSON.string(v)
+        case .text(let v): return JSONText.string(v)
         case .flag(let v): return v ? "true" : "false"
         case .none: return "null"
         }
@@ -70,7 +70,7 @@ public struct ReadinessEvidence: Sendable, Hashable {
     }
 
     public var json: String {
-        "{" + entries.map { ReadinessJSON.string($0.name) + ":" + $0.value.json }.joined(separator: ",") + "}"
+        "{" + entries.map { JSONText.string($0.name) + ":" + $0.value.json }.joined(separator: ",") + "}"
     }
 
     /// Reads what `json` wrote; nil for anything else.
@@ -201,31 +201,5 @@ private struct FlatJSONReader {
             }
         }
         return nil
-    }
-}
-
-/// Just enough JSON writing for the readiness scan's flat evidence and its report (the other
-/// workflows' task values are `Codable`; these two keep their field order, which the report's
-/// `headline` reads).
-enum ReadinessJSON {
-    static func string(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
     }
 }

@@ -69,20 +69,20 @@ public struct ReadinessReport: Sendable, Hashable, Codable {
     /// The report as JSON, keys as `CodingKeys` name them (plus `score`, the whole points).
     public var json: String {
         func object(_ fields: [(String, String)]) -> String {
-            "{" + fields.map { ReadinessJSON.string($0.0) + ":" + $0.1 }.joined(separator: ",") + "}"
+            "{" + fields.map { JSONText.string($0.0) + ":" + $0.1 }.joined(separator: ",") + "}"
         }
-        func optional(_ s: String?) -> String { s.map(ReadinessJSON.string) ?? "null" }
+        func optional(_ s: String?) -> String { s.map(JSONText.string) ?? "null" }
         let categories = self.categories.map { c in
-            object([("category", ReadinessJSON.string(c.category.rawValue)), ("weight", "\(c.weight)"), ("share_bp", "\(c.shareBasisPoints)"),
+            object([("category", JSONText.string(c.category.rawValue)), ("weight", "\(c.weight)"), ("share_bp", "\(c.shareBasisPoints)"),
                     ("passed", "\(c.passed)"), ("checks", "\(c.checks)"), ("score_bp", "\(c.scoreBasisPoints)")])
         }
         let checks = self.checks.map { c in
-            object([("id", ReadinessJSON.string(c.id)), ("category", ReadinessJSON.string(c.category.rawValue)), ("probe", ReadinessJSON.string(c.probe)),
-                    ("passed", c.passed ? "true" : "false"), ("measured", ReadinessJSON.string(c.measured)),
-                    ("threshold", ReadinessJSON.string(c.threshold)), ("detail", optional(c.detail))])
+            object([("id", JSONText.string(c.id)), ("category", JSONText.string(c.category.rawValue)), ("probe", JSONText.string(c.probe)),
+                    ("passed", c.passed ? "true" : "false"), ("measured", JSONText.string(c.measured)),
+                    ("threshold", JSONText.string(c.threshold)), ("detail", optional(c.detail))])
         }
         let probes = self.probes.map { p in
-            object([("key", ReadinessJSON.string(p.key)), ("error", optional(p.error)), ("evidence", p.evidence.json)])
+            object([("key", JSONText.string(p.key)), ("error", optional(p.error)), ("evidence", p.evidence.json)])
         }
         return object([
             ("score", "\(scoreBasisPoints / 100)"), ("score_bp", "\(scoreBasisPoints)"),
@@ -90,7 +90,7 @@ public struct ReadinessReport: Sendable, Hashable, Codable {
             ("categories", "[" + categories.joined(separator: ",") + "]"),
             ("checks", "[" + checks.joined(separator: ",") + "]"),
             ("probes", "[" + probes.joined(separator: ",") + "]"),
-            ("notes", "[" + notes.map(ReadinessJSON.string).joined(separator: ",") + "]"),
+            ("notes", "[" + notes.map(JSONText.string).joined(separator: ",") + "]"),
         ])
     }
 
