@@ -241,6 +241,28 @@ struct JSONFastPathTests {
         #expect(WireInventoryResponse.fast(Array(#"{"inventoryItems":[{"sku":"a","product":{"aspects":{"B":["x",null]}}}]}"#.utf8)) == nil)
     }
 
+    @Test("keys written with escapes or outside ASCII are compared as Swift compares strings", arguments: [
+        #"{"offers":[{"offerI\u0064":"1","s\u006bu":"a"}]}"#,                     // escaped ASCII keys: read
+        #"{"offers":[{"offerId":"1","sku":"a","s\u006bu":"b"}]}"#,                 // a key twice, once escaped: given up
+        #"{"offers":[{"offerId":"1","sku":"a","availableQuantit\u0079":2}]}"#,
+        #"{"inventoryItems":[{"sku":"a","product":{"aspects":{"K":["x"],"\u212A":["y"]}}}]}"#,  // the Kelvin sign is "K"
+        #"{"inventoryItems":[{"sku":"a","product":{"aspects":{"Gr\u00f6\u00dfe":["M"],"Größe":["L"]}}}]}"#,
+        #"{"inventoryItems":[{"sku":"a","product":{"aspects":{"Caf\u0065\u0301":["x"],"Café":["y"]}}}]}"#,  // canonically equal
+        #"{"inventoryItems":[{"sku":"a","product":{"aspects":{"Größe":["L"],"Farbe":["rot"]}}}]}"#,
+    ])
+    func escapedKeys(_ body: String) {
+        let bytes = Array(body.utf8)
+        let (ours, reference, _) = body.contains("inventoryItems")
+            ? Self.outcomes(WireInventoryResponse.self, bytes) : Self.outcomes(WireOffersResponse.self, bytes)
+        #expect(ours == reference)
+        if body.hasPrefix(#"{"offers":[{"offerI\u0064""#) {
+            #expect(WireOffersResponse.fast(bytes)?.offers?.first?.sku == "a")
+        }
+        if body.contains("Farbe") {
+            #expect(WireInventoryResponse.fast(bytes)?.inventoryItems?.first?.product?.aspects == ["Größe": ["L"], "Farbe": ["rot"]])
+        }
+    }
+
     @Test("what the fast path leaves to JSONDecoder", arguments: [
         #"{"offers":[{"offerId":"1","sku":"a","availableQuantity":1.0}]}"#,          // an Int written as a decimal
         #"{"offers":[{"offerId":"1","sku":"a","sku":"b"}]}"#,                        // a key read twice

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A fast reader for the JSON bodies a sweep receives by the thousand (eBay's getOffers,
 /// getInventoryItems and Browse search and getItems), used before `JSONDecoder` and never
 /// instead of it.
@@ -19,37 +23,105 @@ enum JSONFastPath {
     /// The reader gave up: the caller decodes with `JSONDecoder`.
     struct GiveUp: Error {}
 
-    /// The parsed document, or nil when it is not one the fast path reads.
-    static func parse(_ bytes: [UInt8]) -> Value? {
-        bytes.withUnsafeBufferPointer { buffer -> Value? in
+    /// `read` given the body's document when it is an object the fast path reads, or nil. The
+    /// object points into `bytes`: it is read inside, never kept.
+    static func read<T>(_ bytes: [UInt8], _ read: (Object) throws(GiveUp) -> T) -> T? {
+        bytes.withUnsafeBufferPointer { buffer -> T? in
             var parser = Parser(bytes: buffer)
-            return try? parser.document()
+            guard let value = try? parser.document(), case .object(let object) = value else { return nil }
+            return try? read(object)
         }
     }
 
-    /// A JSON value. Strings are decoded (escapes resolved) when parsed; numbers keep their text.
+    /// A JSON value, pointing into the body it was parsed from. A string that is ASCII without
+    /// escapes (nearly all of eBay's, keys and values) and a number keep their place in the body
+    /// and are made into Swift strings only when a wire type reads them: most of a body's fields
+    /// are never read. Any other string is decoded (escapes resolved, UTF-8 checked) when parsed.
     enum Value {
         case null
         case bool(Bool)
-        case number(String)
+        /// A number's text.
+        case number(Range<Int>)
+        /// An ASCII string without escapes: its bytes between the quotes.
+        case text(Range<Int>)
+        /// Any other string, decoded.
         case string(String)
         case array([Value])
         case object(Object)
     }
 
-    /// An object's members in document order.
+    /// An object's key: its bytes when ASCII without escapes, decoded otherwise.
+    enum Key {
+        case text(Range<Int>)
+        case string(String)
+    }
+
+    /// An object's members in document order, and the body they point into.
     struct Object {
-        var members: [(key: String, value: Value)]
+        let body: UnsafeBufferPointer<UInt8>
+        var members: [(key: Key, value: Value)]
+
+        /// The text of `range` in the body (ASCII, checked when parsed).
+        private func text(_ range: Range<Int>) -> String {
+            String(decoding: UnsafeBufferPointer(rebasing: body[range]), as: UTF8.self)
+        }
+
+        /// A string value as Swift text, or nil when `value` is not a string.
+        private func string(of value: Value) -> String? {
+            switch value {
+            case .text(let range): text(range)
+            case .string(let decoded): decoded
+            default: nil
+            }
+        }
 
         /// The value of `key`: nil when absent. Gives up when the key is there twice (which one
         /// `JSONDecoder` takes is its business).
+        ///
+        /// Keys are compared as Swift compares strings, as `JSONDecoder`'s are: a key of ASCII
+        /// bytes byte for byte with an ASCII `key` (two ASCII strings are equal exactly when
+        /// their bytes are), anything else as `String`s, by canonical equivalence ("\u212A", the
+        /// Kelvin sign, is "K").
         func value(_ key: String) throws(GiveUp) -> Value? {
-            var found: Value?
-            for member in members where member.key == key {
-                guard found == nil else { throw GiveUp() }
-                found = member.value
+            let found = key.utf8.withContiguousStorageIfAvailable { wanted -> (index: Int?, twice: Bool) in
+                let ascii = wanted.allSatisfy { $0 < 0x80 }
+                var index: Int?
+                for i in members.indices {
+                    let equal: Bool
+                    switch members[i].key {
+                    case .text(let range):
+                        if ascii {
+                            equal = range.count == wanted.count
+                                && (wanted.isEmpty || memcmp(body.baseAddress! + range.lowerBound, wanted.baseAddress!, wanted.count) == 0)
+                        } else {
+                            equal = text(range) == key
+                        }
+                    case .string(let decoded):
+                        equal = decoded == key
+                    }
+                    guard equal else { continue }
+                    if index != nil { return (index, true) }
+                    index = i
+                }
+                return (index, false)
+            } ?? slowIndex(key)
+            guard !found.twice else { throw GiveUp() }
+            return found.index.map { members[$0].value }
+        }
+
+        /// `value`'s search for a key whose bytes are not contiguous (a bridged string).
+        private func slowIndex(_ key: String) -> (index: Int?, twice: Bool) {
+            var index: Int?
+            for i in members.indices {
+                let name = switch members[i].key {
+                case .text(let range): text(range)
+                case .string(let decoded): decoded
+                }
+                guard name == key else { continue }
+                if index != nil { return (index, true) }
+                index = i
             }
-            return found
+            return (index, false)
         }
 
         /// An optional field: nil when absent or null.
@@ -60,20 +132,20 @@ enum JSONFastPath {
         }
 
         func string(_ key: String) throws(GiveUp) -> String {
-            guard let value = try value(key), case .string(let text) = value else { throw GiveUp() }
+            guard let value = try value(key), let text = string(of: value) else { throw GiveUp() }
             return text
         }
 
         func optionalString(_ key: String) throws(GiveUp) -> String? {
             guard let value = try optional(key) else { return nil }
-            guard case .string(let text) = value else { throw GiveUp() }
+            guard let text = string(of: value) else { throw GiveUp() }
             return text
         }
 
         /// An `Int` field: the number's text a plain integer that fits (`-0` is 0).
         func optionalInt(_ key: String) throws(GiveUp) -> Int? {
             guard let value = try optional(key) else { return nil }
-            guard case .number(let text) = value, let number = Int(text) else { throw GiveUp() }
+            guard case .number(let range) = value, let number = Int(text(range)) else { throw GiveUp() }
             return number
         }
 
@@ -81,7 +153,7 @@ enum JSONFastPath {
         /// fails there).
         func optionalStrings(_ key: String) throws(GiveUp) -> [String]? {
             guard let value = try optional(key) else { return nil }
-            return try Self.strings(value)
+            return try strings(value)
         }
 
         /// A `[String: [String]]` field. A key given twice (or two keys Swift holds equal) gives
@@ -92,17 +164,21 @@ enum JSONFastPath {
             var out: [String: [String]] = [:]
             out.reserveCapacity(object.members.count)
             for member in object.members {
-                guard out.updateValue(try Self.strings(member.value), forKey: member.key) == nil else { throw GiveUp() }
+                let name = switch member.key {
+                case .text(let range): text(range)
+                case .string(let decoded): decoded
+                }
+                guard out.updateValue(try strings(member.value), forKey: name) == nil else { throw GiveUp() }
             }
             return out
         }
 
-        private static func strings(_ value: Value) throws(GiveUp) -> [String] {
+        private func strings(_ value: Value) throws(GiveUp) -> [String] {
             guard case .array(let elements) = value else { throw GiveUp() }
             var out: [String] = []
             out.reserveCapacity(elements.count)
             for element in elements {
-                guard case .string(let text) = element else { throw GiveUp() }
+                guard let text = string(of: element) else { throw GiveUp() }
                 out.append(text)
             }
             return out
@@ -159,7 +235,11 @@ enum JSONFastPath {
             switch bytes[index] {
             case UInt8(ascii: "{"): return .object(try object())
             case UInt8(ascii: "["): return .array(try array())
-            case UInt8(ascii: "\""): return .string(try string())
+            case UInt8(ascii: "\""):
+                switch try string() {
+                case .text(let range): return .text(range)
+                case .string(let decoded): return .string(decoded)
+                }
             case UInt8(ascii: "t"): try literal("true"); return .bool(true)
             case UInt8(ascii: "f"): try literal("false"); return .bool(false)
             case UInt8(ascii: "n"): try literal("null"); return .null
@@ -179,9 +259,9 @@ enum JSONFastPath {
             guard depth <= Self.maximumDepth else { throw GiveUp() }
             defer { depth -= 1 }
             index += 1  // {
-            var members: [(key: String, value: Value)] = []
+            var members: [(key: Key, value: Value)] = []
             skipWhitespace()
-            if index < bytes.count, bytes[index] == UInt8(ascii: "}") { index += 1; return Object(members: members) }
+            if index < bytes.count, bytes[index] == UInt8(ascii: "}") { index += 1; return Object(body: bytes, members: members) }
             while true {
                 skipWhitespace()
                 guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw GiveUp() }
@@ -194,7 +274,7 @@ enum JSONFastPath {
                 guard index < bytes.count else { throw GiveUp() }
                 switch bytes[index] {
                 case UInt8(ascii: ","): index += 1
-                case UInt8(ascii: "}"): index += 1; return Object(members: members)
+                case UInt8(ascii: "}"): index += 1; return Object(body: bytes, members: members)
                 default: throw GiveUp()
                 }
             }
@@ -220,22 +300,22 @@ enum JSONFastPath {
             }
         }
 
-        /// A string from its opening quote: its bytes as they are when it has no escape, decoded
-        /// otherwise. Control characters and invalid UTF-8 give up.
-        mutating func string() throws(GiveUp) -> String {
+        /// A string from its opening quote: its place in the body when it is ASCII without
+        /// escapes, decoded otherwise. Control characters and invalid UTF-8 give up.
+        mutating func string() throws(GiveUp) -> Key {
             index += 1  // "
             let start = index
             var ascii = true
             while index < bytes.count {
                 let byte = bytes[index]
                 if byte == UInt8(ascii: "\"") {
-                    let run = UnsafeBufferPointer(rebasing: bytes[start..<index])
+                    let end = index
                     index += 1
-                    if ascii { return String(decoding: run, as: UTF8.self) }
-                    guard let text = String(validating: run, as: UTF8.self) else { throw GiveUp() }
-                    return text
+                    if ascii { return .text(start..<end) }
+                    guard let text = String(validating: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self) else { throw GiveUp() }
+                    return .string(text)
                 }
-                if byte == UInt8(ascii: "\\") { return try escapedString(from: start) }
+                if byte == UInt8(ascii: "\\") { return .string(try escapedString(from: start)) }
                 guard byte >= 0x20 else { throw GiveUp() }
                 if byte >= 0x80 { ascii = false }
                 index += 1
@@ -309,7 +389,7 @@ enum JSONFastPath {
         }
 
         /// A number's text, checked against JSON's grammar: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
-        mutating func number() throws(GiveUp) -> String {
+        mutating func number() throws(GiveUp) -> Range<Int> {
             let start = index
             func digit(_ i: Int) -> Bool { i < bytes.count && bytes[i] >= UInt8(ascii: "0") && bytes[i] <= UInt8(ascii: "9") }
             if index < bytes.count, bytes[index] == UInt8(ascii: "-") { index += 1 }
@@ -330,7 +410,7 @@ enum JSONFastPath {
                 guard digit(index) else { throw GiveUp() }
                 while digit(index) { index += 1 }
             }
-            return String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+            return start..<index
         }
     }
 }
@@ -344,7 +424,6 @@ protocol FastJSONDecodable: Decodable {
 extension FastJSONDecodable {
     /// The body read by the fast path, or nil when it gave up.
     static func fast(_ bytes: [UInt8]) -> Self? {
-        guard let value = JSONFastPath.parse(bytes), case .object(let object) = value else { return nil }
-        return try? Self(fast: object)
+        JSONFastPath.read(bytes) { (object) throws(JSONFastPath.GiveUp) in try Self(fast: object) }
     }
 }
