@@ -224,9 +224,16 @@ final class GroupCommit: Sendable {
                     defer { s.flushWaiters.removeAll() }
                     return ([], s.flushWaiters)
                 }
-                let count = min(s.queue.count, Self.maxBatch)
-                let batch = Array(s.queue.prefix(count))
-                s.queue.removeFirst(count)
+                let batch: [Pending]
+                if s.queue.count <= Self.maxBatch {
+                    // The whole queue: taken as it is, not copied write by write.
+                    batch = s.queue
+                    s.queue = []
+                    s.queue.reserveCapacity(batch.count)
+                } else {
+                    batch = Array(s.queue.prefix(Self.maxBatch))
+                    s.queue.removeFirst(Self.maxBatch)
+                }
                 s.waitedFor -= batch.count(where: { !$0.behind })
                 return (batch, [])
             }
@@ -240,7 +247,7 @@ final class GroupCommit: Sendable {
             written = batch.count
             // The transaction's time, from the drainer taking the batch to its commit.
             metrics.ledgerCommit(nanoseconds: Int64(DispatchTime.now().uptimeNanoseconds - started))
-            for (pending, result) in zip(batch, results) { pending.done(result) }
+            for i in batch.indices { batch[i].done(results[i]) }
         }
     }
 
