@@ -2,19 +2,43 @@ import GRDB
 import GRDBSQLite
 
 extension Statement {
-    /// Executes the statement with `values` bound in order through SQLite's C API, then run by
-    /// GRDB's `execute()` (so its transaction tracking and errors are those of
-    /// `execute(arguments:)`).
+    /// Executes the statement with `values` bound in order through SQLite's C API, and steps it
+    /// to its end with `sqlite3_step`.
     ///
     /// For the writes a sweep makes per listing and per call (spend rows, decisions, coverage,
-    /// remembered offers and searches, the snapshot's rows): `execute(arguments:)` builds a
-    /// `StatementArguments` of existentials and converts each value to a `DatabaseValue` before
-    /// binding it, which was 3–4 % of a sweep's CPU samples. Here an `Int64` is one
-    /// `sqlite3_bind_int64`.
+    /// remembered offers and searches, the snapshot's rows), all made by the group-commit drainer
+    /// inside its own transaction. GRDB's `execute(arguments:)` builds a `StatementArguments` of
+    /// existentials and converts each value to a `DatabaseValue` before binding it (3–4 % of a
+    /// sweep's CPU samples), and its `execute()` then resets the statement and clears its
+    /// bindings, checks the scheduling queue, the transaction's abort, suspension and observed
+    /// regions, and the autocommit state around each step (a sixth of the drainer's samples). None
+    /// of those applies to an INSERT or UPDATE inside a transaction on a connection nothing
+    /// observes: here an `Int64` is one `sqlite3_bind_int64`, and the statement is one
+    /// `sqlite3_step`. Whether SQLite left the transaction after a failure is the drainer's check
+    /// (`GroupCommit.checkStillInTransaction`), as before.
     ///
-    /// Throws, and runs nothing, if the count of `values` is not the statement's parameters'.
+    /// Throws, and runs nothing, if the count of `values` is not the statement's parameters'. A
+    /// failed step throws SQLite's error (its extended code and message, and the SQL); the
+    /// statement is reset at once, so it stays in GRDB's cache ready for the next execution.
+    /// GRDB's own ways of running the statement (`execute(arguments:)`, `bound`) reset it and
+    /// bind their own values before they run, so the two may alternate on one cached statement.
     func executeBound<each Value: DirectBindable>(_ values: repeat each Value) throws {
-        try bound(repeat each values).execute()
+        let statement = sqliteStatement
+        // The previous execution's error (if its step failed) was thrown by it.
+        sqlite3_reset(statement)
+        try bind(statement, repeat each values)
+        while true {
+            switch sqlite3_step(statement) {
+            case SQLITE_DONE:
+                return
+            case SQLITE_ROW:
+                continue
+            case let code:
+                let message = String(cString: sqlite3_errmsg(sqlite3_db_handle(statement)))
+                sqlite3_reset(statement)
+                throw DatabaseError(resultCode: ResultCode(rawValue: code), message: message, sql: sql)
+            }
+        }
     }
 
     /// The statement with `values` bound in order, as `executeBound` binds them, for a cursor
@@ -24,7 +48,14 @@ extension Statement {
         // Resets the statement and clears its bindings: GRDB then runs what is bound here
         // instead of binding arguments of its own.
         setUncheckedArguments(StatementArguments())
-        let statement = sqliteStatement
+        try bind(sqliteStatement, repeat each values)
+        return self
+    }
+
+    /// Binds `values` to parameters 1, 2, … of `statement`. Throws when their count is not the
+    /// statement's parameters', or when SQLite could not take one (out of memory copying a text):
+    /// an error, never a NULL in its place.
+    private func bind<each Value: DirectBindable>(_ statement: SQLiteStatement, _ values: repeat each Value) throws {
         var index: Int32 = 0, failed = SQLITE_OK
         for value in repeat each values {
             index += 1
@@ -35,12 +66,9 @@ extension Statement {
         guard index == expected else {
             throw DatabaseError(resultCode: .SQLITE_MISUSE, message: "\(index) values bound for \(expected) parameters", sql: sql)
         }
-        // A value SQLite could not take (out of memory copying a text): an error, never a NULL
-        // in its place.
         guard failed == SQLITE_OK else {
             throw DatabaseError(resultCode: ResultCode(rawValue: failed), message: String(cString: sqlite3_errstr(failed)), sql: sql)
         }
-        return self
     }
 }
 

@@ -99,12 +99,20 @@ struct DirectBindingTests {
         defer { _ = scratch }
         try queue.write { db in
             let missing: String? = nil
-            #expect(throws: DatabaseError.self) {
+            let error = #expect(throws: DatabaseError.self) {
                 try db.cachedStatement(sql: "INSERT INTO t (i, n, b, s, o) VALUES (?, ?, ?, ?, ?)").executeBound(Int64(1), 2, true, missing, missing)
             }
+            #expect(error?.resultCode == .SQLITE_CONSTRAINT)
+            #expect(error?.extendedResultCode == .SQLITE_CONSTRAINT_NOTNULL)
+            #expect(error?.message?.contains("NOT NULL constraint failed: t.s") == true)
+            #expect(error?.sql == Self.insert)
             try db.cachedStatement(sql: Self.insert).executeBound(Int64(3), 4, false, "ok", missing)
+            // GRDB's own execution of the same cached statement after a failed direct one.
+            #expect(throws: DatabaseError.self) { try db.cachedStatement(sql: Self.insert).executeBound(Int64(5), 6, true, missing, missing) }
+            try db.cachedStatement(sql: Self.insert).execute(arguments: [7, 8, true, "grdb", nil])
         }
-        #expect(try rows(queue) == [[3.databaseValue, 4.databaseValue, 0.databaseValue, "ok".databaseValue, .null]])
+        #expect(try rows(queue) == [[3.databaseValue, 4.databaseValue, 0.databaseValue, "ok".databaseValue, .null],
+                                    [7.databaseValue, 8.databaseValue, 1.databaseValue, "grdb".databaseValue, .null]])
     }
 }
 
