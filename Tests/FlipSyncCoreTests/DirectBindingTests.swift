@@ -35,6 +35,7 @@ struct DirectBindingTests {
         let values: [(Int64, Int?, Bool, String, String?)] = [
             (Int64.min, 0, true, "", nil), (Int64.max, -7, false, "é ✓ 𝄞", "x"), (42, nil, true, "a\u{0}b", "tail\u{0}"),
             (-1, Int.max, false, String(repeating: "long ", count: 1_000), ""),
+            (0, 1, true, "\u{0}lead", "short\u{0}but not this, and long enough not to be stored inline"),
         ]
         try direct.write { db in
             for (index, v) in values.enumerated() {
@@ -57,6 +58,7 @@ struct DirectBindingTests {
         // Text as GRDB binds it: up to a NUL.
         #expect(stored[2][3] == "a".databaseValue)
         #expect(stored[0][4] == .null && stored[1][1] == (-7).databaseValue)
+        #expect(stored[4][3] == "".databaseValue && stored[4][4] == "short".databaseValue)
     }
 
     @Test("a cursor over a statement bound directly reads what one with GRDB's arguments reads, alternating on one cached statement")
