@@ -26,11 +26,18 @@ struct ListingOfferRow: Codable, LedgerRow {
         try fetchAllNamed(db, filter(sql: "marketplace = ?", arguments: [marketplace.rawValue]))
     }
 
+    /// These SKUs' rows (a SKU given twice, its row twice), through one prepared statement
+    /// whatever their count: a decide task reads its listings' offers on its path, and an
+    /// `IN (?, …)` of its own length was a statement prepared on every read.
     static func offers(_ db: Database, marketplace: MarketplaceName, skus: [String]) throws -> [Self] {
-        let marks = Array(repeating: "?", count: skus.count).joined(separator: ", ")
-        return try fetchAllNamed(db, filter(sql: "marketplace = ? AND sku IN (\(marks))",
-                                            arguments: StatementArguments([marketplace.rawValue] + skus)))
+        try fetchAllNamed(db, cachedSQL: offersOfSKUs, arguments: [JSONText.array(skus), marketplace.rawValue])
     }
+
+    /// `CROSS JOIN` keeps the SKUs' list the outer loop, each SKU one primary-key lookup; with a
+    /// plain `JOIN` SQLite walked every offer of the marketplace and the list for each.
+    static let offersOfSKUs = """
+        SELECT o.* FROM json_each(?) AS j CROSS JOIN listing_offers AS o WHERE o.marketplace = ? AND o.sku = j.value
+        """
 
     func check() throws {
         try pair(priceMicros, priceCurrency, "price_micros")

@@ -145,3 +145,26 @@ struct JSONTextArrayTests {
         }
     }
 }
+
+/// The reads on a decide task's path go by primary key, whatever the table's size.
+@Suite("Ledger: a task's reads by primary key", .timeLimit(.minutes(1)))
+struct TaskPathQueryPlanTests {
+    @Test("a task's remembered offers: the SKUs' list outside, one primary-key lookup each, never a walk of the marketplace's offers")
+    func offersOfSKUs() async throws {
+        let scratch = Scratch()
+        defer { _ = scratch }
+        let store = try RunStore(path: scratch.path + "/plan.sqlite")
+        let offers = (0..<300).map { RememberedOffer(sku: "SKU-\($0)", offerID: "O\($0)", marketplaceID: "EBAY_US", price: nil, availableQuantity: 1, domesticShippingCost: nil, fulfillmentPolicyID: nil, updatedAt: 1) }
+        try await store.rememberOffers(marketplace: .ebay, offers)
+        let plan = try await store.reader.read { db in
+            try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + ListingOfferRow.offersOfSKUs, arguments: [#"["SKU-1"]"#, "ebay"])
+                .map { $0["detail"] as String }
+        }
+        #expect(plan.count == 2)
+        #expect(plan.first?.hasPrefix("SCAN j") == true, "\(plan)")
+        #expect(plan.last == "SEARCH o USING PRIMARY KEY (marketplace=? AND sku=?)", "\(plan)")
+        let read = try store.rememberedOffers(marketplace: .ebay, skus: ["SKU-7", "SKU-7", "missing", "SKU-299"])
+        #expect(read.keys.sorted() == ["SKU-299", "SKU-7"])
+        #expect(read["SKU-7"]?.offerID == "O7")
+    }
+}
