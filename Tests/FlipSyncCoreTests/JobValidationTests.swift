@@ -290,6 +290,20 @@ struct ValueTests {
         #expect(Money(micros: 2_998_500, currency: .usd).minorUnits == 300)
     }
 
+    @Test("a bare number read as a percentage is what the same text with a % appended reads, accepted or refused", arguments: [
+        "98.5", "100", "100.0", "0", " 99.1", "99.1 ", "\t97\t", "1,000", "1_0", "-2.5", "+3", "99.12345", "99.", ".5", "", " ",
+        "98.5%", "ninety", "9 8", "98.5\u{301}", " \u{301}98", "١٢", "12345678901234", "98.5\n",
+    ])
+    func percentFromNumber(_ text: String) {
+        let appended = Result { () throws(ValueError) -> Percent in try Percent(parsing: text + "%") }
+        let bare = Result { () throws(ValueError) -> Percent in try Percent(parsingNumber: text) }
+        switch (appended, bare) {
+        case (.success(let a), .success(let b)): #expect(a == b)
+        case (.failure, .failure): break
+        default: Issue.record("\(text.debugDescription): \(appended) against \(bare)")
+        }
+    }
+
     @Test(arguments: [("45m", 2_700_000), ("2s", 2000), ("1h30m", 5_400_000), ("1h 30min", 5_400_000),
                       ("500ms", 500), ("1.5s", 1500), ("1d", 86_400_000), ("2w", 1_209_600_000), ("0", 0)] as [(String, Int64)])
     func durations(_ text: String, _ ms: Int64) throws {

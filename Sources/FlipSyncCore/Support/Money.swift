@@ -220,6 +220,20 @@ public struct Percent: Hashable, Sendable, Comparable, CustomStringConvertible {
         self.init(partsPerMillion: ppm)
     }
 
+    /// A percentage written as a bare number (eBay's `feedbackPercentage`, "98.5" for 98.5 %):
+    /// exactly what `Percent(parsing: text + "%")` reads, without building and trimming that
+    /// text (a competitor's seller is read per search item, thousands a sweep).
+    public init(parsingNumber text: String) throws(ValueError) {
+        var bytes = Substring(text).utf8[...]
+        while let first = bytes.first, first == 0x20 || first == 0x09 { bytes.removeFirst() }
+        while let last = bytes.last, last == 0x20 || last == 0x09 { bytes.removeLast() }
+        let number = bytes.count == text.utf8.count ? text : String(Substring(bytes))
+        guard let ppm = Money.parseDecimal(number, scaleDigits: 4) else {
+            throw ValueError("expected a percentage like \"15%\" or \"0.5%\", found \"\(text)%\"")
+        }
+        self.init(partsPerMillion: ppm)
+    }
+
     /// `amount × self`, rounded half away from zero to a micro-unit.
     public func of(_ amount: Money) -> Money {
         let product = amount.micros.multipliedFullWidth(by: partsPerMillion)

@@ -61,7 +61,7 @@ extension EbayClient {
             guard let price = item.price else { throw MarketplaceError.malformed("item \(item.itemId) has no price") }
             let seller = try item.seller.map { s in
                 let percentage = try s.feedbackPercentage.map { text in
-                    do { return try Percent(parsing: text + "%") } catch {
+                    do { return try Percent(parsingNumber: text) } catch {
                         throw MarketplaceError.malformed("item \(item.itemId): seller feedbackPercentage is not a number")
                     }
                 }
