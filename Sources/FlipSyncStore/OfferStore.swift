@@ -49,17 +49,19 @@ extension RunStore: OfferMemory {
         }
     }
 
-    /// These SKUs' rows only (500 SKUs a statement), not the marketplace's.
+    /// These SKUs' rows only (500 SKUs a statement), not the marketplace's. One statement (a
+    /// decide task's few SKUs) is read without a transaction around it (`readStatement`).
     public func rememberedOffers(marketplace: MarketplaceName, skus: [String]) throws -> [String: RememberedOffer] {
         guard !skus.isEmpty else { return [:] }
-        return try read { db in
+        let chunks = stride(from: 0, to: skus.count, by: 500).map { Array(skus[$0..<min($0 + 500, skus.count)]) }
+        func readAll(_ db: Database) throws -> [String: RememberedOffer] {
             var result: [String: RememberedOffer] = [:]
-            for start in stride(from: 0, to: skus.count, by: 500) {
-                let chunk = Array(skus[start..<min(start + 500, skus.count)])
+            for chunk in chunks {
                 for row in try ListingOfferRow.offers(db, marketplace: marketplace, skus: chunk) { result[row.sku] = row.offer }
             }
             return result
         }
+        return chunks.count == 1 ? try readStatement(readAll) : try read(readAll)
     }
 
     /// In the next group-commit transaction (`GroupCommit`), with the run's other writes: a

@@ -166,5 +166,8 @@ struct TaskPathQueryPlanTests {
         let read = try store.rememberedOffers(marketplace: .ebay, skus: ["SKU-7", "SKU-7", "missing", "SKU-299"])
         #expect(read.keys.sorted() == ["SKU-299", "SKU-7"])
         #expect(read["SKU-7"]?.offerID == "O7")
+        // More than one statement's SKUs (500 each), read in one transaction.
+        let many = try store.rememberedOffers(marketplace: .ebay, skus: (0..<1_200).map { "SKU-\($0 % 400)" })
+        #expect(many.count == 300 && many["SKU-299"]?.offerID == "O299")
     }
 }
