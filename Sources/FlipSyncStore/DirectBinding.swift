@@ -6,8 +6,9 @@ extension Statement {
     /// to its end with `sqlite3_step`.
     ///
     /// For the writes a sweep makes per listing and per call (spend rows, decisions, coverage,
-    /// remembered offers and searches, the snapshot's rows), all made by the group-commit drainer
-    /// inside its own transaction. GRDB's `execute(arguments:)` builds a `StatementArguments` of
+    /// remembered offers and searches, the snapshot's rows), all made inside a write transaction
+    /// (the group-commit drainer's, or one of the store's `write`s), and none going on after a
+    /// failed statement: its error ends the write and the transaction is rolled back. GRDB's `execute(arguments:)` builds a `StatementArguments` of
     /// existentials and converts each value to a `DatabaseValue` before binding it (3–4 % of a
     /// sweep's CPU samples), and its `execute()` then resets the statement and clears its
     /// bindings, checks the scheduling queue, the transaction's abort, suspension and observed
