@@ -66,6 +66,14 @@ enum JSONFastPath {
             String(decoding: UnsafeBufferPointer(rebasing: body[range]), as: UTF8.self)
         }
 
+        /// A member's key as Swift text.
+        private func name(_ key: Key) -> String {
+            switch key {
+            case .text(let range): text(range)
+            case .string(let decoded): decoded
+            }
+        }
+
         /// A string value as Swift text, or nil when `value` is not a string.
         private func string(of value: Value) -> String? {
             switch value {
@@ -113,11 +121,7 @@ enum JSONFastPath {
         private func slowIndex(_ key: String) -> (index: Int?, twice: Bool) {
             var index: Int?
             for i in members.indices {
-                let name = switch members[i].key {
-                case .text(let range): text(range)
-                case .string(let decoded): decoded
-                }
-                guard name == key else { continue }
+                guard name(members[i].key) == key else { continue }
                 if index != nil { return (index, true) }
                 index = i
             }
@@ -164,11 +168,7 @@ enum JSONFastPath {
             var out: [String: [String]] = [:]
             out.reserveCapacity(object.members.count)
             for member in object.members {
-                let name = switch member.key {
-                case .text(let range): text(range)
-                case .string(let decoded): decoded
-                }
-                guard out.updateValue(try strings(member.value), forKey: name) == nil else { throw GiveUp() }
+                guard out.updateValue(try strings(member.value), forKey: object.name(member.key)) == nil else { throw GiveUp() }
             }
             return out
         }
