@@ -15,14 +15,22 @@ public struct TaskPayload: Sendable, Hashable {
     /// The JSON of `value`. Encoding a workflow's plain values (strings, integers, booleans,
     /// arrays and objects of them) cannot fail; if one ever did, that is a programming error.
     public init<Value: Encodable>(_ value: Value) {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
         do {
-            json = String(decoding: try encoder.encode(value), as: UTF8.self)
+            json = String(decoding: try Self.encoder.encode(value), as: UTF8.self)
         } catch {
             preconditionFailure("a task payload of type \(Value.self) cannot be encoded: \(error)")
         }
     }
+
+    /// One encoder and one decoder for every payload: their options never change after this, and
+    /// Foundation's coders may encode and decode on several threads at once (each call copies the
+    /// options it reads), so no payload pays for a coder of its own.
+    private static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return encoder
+    }()
+    private static let decoder = JSONDecoder()
 
     /// JSON as the ledger holds it.
     public init(json: String) {
@@ -36,7 +44,7 @@ public struct TaskPayload: Sendable, Hashable {
     /// something else (a retry cannot make a malformed payload readable).
     public func decode<Value: Decodable>(_ type: Value.Type, what: String) throws -> Value {
         do {
-            return try JSONDecoder().decode(Value.self, from: Data(json.utf8))
+            return try Self.decoder.decode(Value.self, from: Data(json.utf8))
         } catch {
             throw TaskFailure.permanent("\(what) is not a \(Value.self): \(error)")
         }
