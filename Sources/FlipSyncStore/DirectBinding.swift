@@ -8,15 +8,16 @@ extension Statement {
     /// For the writes a sweep makes per listing and per call (spend rows, decisions, coverage,
     /// remembered offers and searches, the snapshot's rows), all made inside a write transaction
     /// (the group-commit drainer's, or one of the store's `write`s), and none going on after a
-    /// failed statement: its error ends the write and the transaction is rolled back. GRDB's `execute(arguments:)` builds a `StatementArguments` of
-    /// existentials and converts each value to a `DatabaseValue` before binding it (3–4 % of a
-    /// sweep's CPU samples), and its `execute()` then resets the statement and clears its
-    /// bindings, checks the scheduling queue, the transaction's abort, suspension and observed
-    /// regions, and the autocommit state around each step (a sixth of the drainer's samples). None
-    /// of those applies to an INSERT or UPDATE inside a transaction on a connection nothing
-    /// observes: here an `Int64` is one `sqlite3_bind_int64`, and the statement is one
-    /// `sqlite3_step`. Whether SQLite left the transaction after a failure is the drainer's check
-    /// (`GroupCommit.checkStillInTransaction`), as before.
+    /// failed statement: its error ends the write and the transaction is rolled back. GRDB's
+    /// `execute(arguments:)` builds a `StatementArguments` of existentials and converts each
+    /// value to a `DatabaseValue` before binding it (3–4 % of a sweep's CPU samples), and its
+    /// `execute()` then resets the statement and clears its bindings, checks the scheduling
+    /// queue, the transaction's abort, suspension and observed regions, and the autocommit state
+    /// around each step (a sixth of the drainer's samples). None of those applies to an INSERT
+    /// or UPDATE inside a transaction on a connection nothing observes: here an `Int64` is one
+    /// `sqlite3_bind_int64`, and the statement is one `sqlite3_step`. Whether SQLite left the
+    /// transaction after a failure is the drainer's check (`GroupCommit.checkStillInTransaction`),
+    /// as before.
     ///
     /// Throws, and runs nothing, if the count of `values` is not the statement's parameters'. A
     /// failed step throws SQLite's error (its extended code and message, and the SQL); the
