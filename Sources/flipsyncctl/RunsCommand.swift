@@ -188,9 +188,9 @@ struct ShippingShow {
 
     init(store: any ShippingLedger, runID: Int64) throws {
         recommendations = try store.shippingRecommendations(runID: runID)
-        losingLines = ShippingRunSummary.worstFirst(recommendations.filter(\.losesMoney))
+        losingLines = ShippingTally.worstFirst(recommendations.filter(\.losesMoney))
         let verdicts = try store.listingVerdicts(sweep: store.sweepID(ofRun: runID))
         listingVerdicts = verdicts.isEmpty ? nil : verdicts
-        losingListings = ListingShippingSummary.worstFirst(verdicts.filter(\.losesMoney))
+        losingListings = ShippingTally.worstFirst(verdicts.filter(\.losesMoney))
     }
 }

@@ -216,7 +216,7 @@ struct ShippingChoiceTests {
         #expect(r.reason.contains("none of 4 quotes arrives by"), "\(r.reason)")
         #expect(r.reason.contains("2 days late"), "\(r.reason)")
         let summary = ShippingRunSummary([r], currency: .usd)
-        #expect(summary.noAdequateRate == 1 && summary.losingLines.isEmpty && summary.totalSaving.micros == 0)
+        #expect(summary.tally.count(.noAdequateRate) == 1 && summary.tally.losing.isEmpty && summary.tally.totalSaving.micros == 0)
         #expect(summary.text.contains("1 without an adequate rate"))
     }
 
@@ -291,9 +291,9 @@ struct ShippingChoiceTests {
         }
         rows.append(ShippingChoice.skipped(Self.line(), reason: "no packaging data for FS-00001", currency: .usd))
         let summary = ShippingRunSummary(rows, currency: .usd, runID: 7)
-        #expect(summary.totalSaving == Money(micros: 1_500_000_000, currency: .usd))
-        #expect(summary.recommended == 10_000 && summary.skipped == 1 && summary.actionable == 10_000)
-        #expect(summary.losingLines.map(\.orderID) == ["o0", "o1", "o2"])
+        #expect(summary.tally.totalSaving == Money(micros: 1_500_000_000, currency: .usd))
+        #expect(summary.tally.count(.recommended) == 10_000 && summary.tally.count(.skipped) == 1 && summary.tally.actionable == 10_000)
+        #expect(summary.tally.losing.map(\.orderID) == ["o0", "o1", "o2"])
         #expect(summary.text.contains("saving 1500.00 USD"))
         #expect(summary.text.contains("3 losing money, 2.70 USD short in all (3 of 3 shown, worst first): ebay o0/l0 S short 1.00 USD, "
                                       + "ebay o1/l1 S short 0.90 USD, ebay o2/l2 S short 0.80 USD"), "\(summary.text)")
@@ -306,8 +306,8 @@ struct ShippingChoiceTests {
         var rows = (1...25).map { Self.losing($0, shortCents: Int64($0)) }
         rows.append(Self.losing(99, shortCents: 6106))
         let summary = ShippingRunSummary(rows, currency: .usd, runID: 42)
-        #expect(summary.losingLines.count == 26)
-        #expect(summary.losingLines.first?.orderID == "o99")
+        #expect(summary.tally.losing.count == 26)
+        #expect(summary.tally.losing.first?.orderID == "o99")
         let text = summary.text
         #expect(text.contains("26 losing money"))
         #expect(text.contains("(20 of 26 shown, worst first; all in `flipsyncctl show 42 --json`, field `shipping.losing_lines`)"), "\(text)")
@@ -315,7 +315,7 @@ struct ShippingChoiceTests {
         // The 20 named are the 20 largest shortfalls: 61.06, then 0.25 down to 0.07.
         for i in 7...25 { #expect(text.contains("o\(i)/l\(i) "), "o\(i)") }
         for i in 1...6 { #expect(!text.contains("o\(i)/l\(i) "), "o\(i)") }
-        #expect(summary.totalShortfall == Money(micros: (6106 + (1...25).reduce(0, +)) * 10_000, currency: .usd))
+        #expect(summary.tally.totalShortfall == Money(micros: (6106 + (1...25).reduce(0, +)) * 10_000, currency: .usd))
     }
 
     @Test("listings: at most 20 losing listings named, worst first, with 'N of M shown' and the pointer to shipping.losing_listings")
@@ -325,7 +325,7 @@ struct ShippingChoiceTests {
                                    reason: "", currency: "USD", chargedMicros: 0, labelMicros: Int64(i) * 10_000, marginMicros: -Int64(i) * 10_000)
         }
         let summary = ListingShippingSummary(verdicts, currency: .usd, runID: 9)
-        #expect(summary.losing.first?.listingID == "L22")
+        #expect(summary.tally.losing.first?.listingID == "L22")
         #expect(summary.text.contains("(20 of 22 shown, worst first; all in `flipsyncctl show 9 --json`, field `shipping.losing_listings`)"),
                 "\(summary.text)")
         #expect(!summary.text.contains("L1 ") && !summary.text.contains("L2 ") && summary.text.contains("L3 "))

@@ -242,7 +242,7 @@ struct ShippingArbitrageTests {
 
             // Losing lines: the ledger holds every one (what show --json's shipping.losing_lines prints); the
             // summary names the 20 worst and says where the rest are.
-            let losing = ShippingRunSummary.worstFirst(rows.filter(\.losesMoney))
+            let losing = ShippingTally.worstFirst(rows.filter(\.losesMoney))
             #expect(losing.count > 20, "\(losing.count) losing lines")
             let summary = try #require(run.summary)
             #expect(summary.contains("\(losing.count) losing money"), "\(summary)")

@@ -227,64 +227,30 @@ public enum ListingShippingJudgement {
 /// shown", and, when some are left out, points at `flipsyncctl show RUN --json`, field
 /// `shipping.losing_listings`.
 public struct ListingShippingSummary: Sendable, Hashable {
-    public var judged: Int
-    public var defaultInadequate: Int
-    public var noAdequateRate: Int
-    public var noRate: Int
-    public var skipped: Int
-    public var actionable: Int
-    public var totalSaving: Money
-    /// Every losing listing, worst first.
-    public var losing: [ListingShippingVerdict]
-    /// Σ (label − charge) over `losing`: lost per sale of each.
-    public var totalShortfall: Money
+    /// The verdicts in the currency counted (`ShippingTally`): every losing listing in `tally.losing`.
+    public var tally: ShippingTally<ListingShippingVerdict>
     public var runID: Int64?
 
     public init(_ verdicts: [ListingShippingVerdict], currency: Currency, runID: Int64? = nil) {
-        let mine = verdicts.filter { $0.currency == currency.code }
-        judged = mine.filter { $0.status == .recommended }.count
-        defaultInadequate = mine.filter { $0.status == .defaultInadequate }.count
-        noAdequateRate = mine.filter { $0.status == .noAdequateRate }.count
-        noRate = mine.filter { $0.status == .noRate }.count
-        skipped = mine.filter { $0.status == .skipped }.count
-        let acting = mine.filter(\.actionable)
-        actionable = acting.count
-        totalSaving = Money(micros: acting.reduce(0) { $0.saturatingAdd($1.savingMicros ?? 0) }, currency: currency)
-        losing = Self.worstFirst(mine.filter(\.losesMoney))
-        totalShortfall = Money(micros: losing.reduce(0) { $0.saturatingAdd(-($1.marginMicros ?? 0)) }, currency: currency)
+        tally = ShippingTally(verdicts, currency: currency)
         self.runID = runID
     }
 
-    /// Losing listings, the largest shortfall first, then by marketplace, listing id.
-    public static func worstFirst(_ verdicts: [ListingShippingVerdict]) -> [ListingShippingVerdict] {
-        verdicts.sorted { a, b in
-            let (ma, mb) = (a.marginMicros ?? 0, b.marginMicros ?? 0)
-            if ma != mb { return ma < mb }
-            return (a.marketplace.rawValue, a.listingID) < (b.marketplace.rawValue, b.listingID)
-        }
-    }
-
     public var text: String {
-        let currency = totalSaving.currency
-        var parts = ["\(judged + defaultInadequate + noAdequateRate + noRate + skipped) listings: \(judged) judged"]
-        if defaultInadequate > 0 { parts.append("\(defaultInadequate) judged with the reference service inadequate") }
-        if noAdequateRate > 0 { parts.append("\(noAdequateRate) without an adequate rate") }
-        if noRate > 0 { parts.append("\(noRate) without a rate") }
-        if skipped > 0 { parts.append("\(skipped) skipped") }
+        let currency = tally.totalSaving.currency
+        var parts = ["\(tally.total) listings: \(tally.count(.recommended)) judged"]
+        parts += tally.otherStatuses(defaultInadequate: "judged with the reference service inadequate")
         var text = parts.joined(separator: ", ")
-        text += "; saving \(totalSaving) per sale on \(actionable) listing\(actionable == 1 ? "" : "s")"
-        if losing.isEmpty {
+        text += "; saving \(tally.totalSaving) per sale on \(tally.actionable) listing\(tally.actionable == 1 ? "" : "s")"
+        if tally.losing.isEmpty {
             text += "; no listing loses money on shipping"
         } else {
-            let shown = losing.prefix(ShippingRunSummary.shownLimit)
-            let listed = shown.map { v in
-                "\(v.marketplace.rawValue) \(v.listingID) \(v.sku) to \(v.destinationPostalCode ?? "?") short "
-                    + "\(Money(micros: -(v.marginMicros ?? 0), currency: currency))"
-            }
-            text += "; \(losing.count) listing\(losing.count == 1 ? "" : "s") losing money on every sale, \(totalShortfall) in all "
-                + "(\(shown.count) of \(losing.count) shown, worst first"
-            if shown.count < losing.count { text += "; " + ShippingRunSummary.pointer(runID: runID, field: "losing_listings") }
-            text += "): " + listed.joined(separator: ", ")
+            let losing = tally.losing.count
+            text += "; \(losing) listing\(losing == 1 ? "" : "s") losing money on every sale, \(tally.totalShortfall) in all "
+                + tally.namedLosing(runID: runID, field: "losing_listings") { v in
+                    "\(v.marketplace.rawValue) \(v.listingID) \(v.sku) to \(v.destinationPostalCode ?? "?") short "
+                        + "\(Money(micros: -(v.marginMicros ?? 0), currency: currency))"
+                }
         }
         return text
     }

@@ -316,71 +316,32 @@ public struct ShippingArbitragePlan: WorkflowPlan {
 /// marketplace, order, line), says "N of M shown", and, when some are left out, where the full
 /// list is: `flipsyncctl show RUN --json`, field `shipping.losing_lines`.
 public struct ShippingRunSummary: Sendable, Hashable {
+    /// Losing rows a summary's text names at most (both summaries).
     public static let shownLimit = 20
 
-    public var recommended: Int
-    public var defaultInadequate: Int
-    public var noAdequateRate: Int
-    public var noRate: Int
-    public var skipped: Int
-    public var actionable: Int
-    public var totalSaving: Money
-    /// Every losing line, worst first.
-    public var losingLines: [ShippingRecommendation]
-    /// Σ (label − buyer paid) over `losingLines`.
-    public var totalShortfall: Money
+    /// The lines in `currency` counted (`ShippingTally`): every losing line in `tally.losing`.
+    public var tally: ShippingTally<ShippingRecommendation>
     public var currency: Currency
     public var runID: Int64?
 
     public init(_ rows: [ShippingRecommendation], currency: Currency, runID: Int64? = nil) {
-        let mine = rows.filter { $0.currency == currency.code }
-        recommended = mine.filter { $0.status == .recommended }.count
-        defaultInadequate = mine.filter { $0.status == .defaultInadequate }.count
-        noAdequateRate = mine.filter { $0.status == .noAdequateRate }.count
-        noRate = mine.filter { $0.status == .noRate }.count
-        skipped = mine.filter { $0.status == .skipped }.count
-        let acting = mine.filter(\.actionable)
-        actionable = acting.count
-        totalSaving = Money(micros: acting.reduce(0) { $0.saturatingAdd($1.savingMicros ?? 0) }, currency: currency)
-        losingLines = Self.worstFirst(mine.filter(\.losesMoney))
-        totalShortfall = Money(micros: losingLines.reduce(0) { $0.saturatingAdd(-($1.marginMicros ?? 0)) }, currency: currency)
+        tally = ShippingTally(rows, currency: currency)
         self.currency = currency
         self.runID = runID
     }
 
-    /// Losing lines, the largest shortfall first, then by marketplace, order, line.
-    public static func worstFirst(_ rows: [ShippingRecommendation]) -> [ShippingRecommendation] {
-        rows.sorted { a, b in
-            let (ma, mb) = (a.marginMicros ?? 0, b.marginMicros ?? 0)
-            if ma != mb { return ma < mb }
-            return (a.marketplace.rawValue, a.orderID, a.lineID) < (b.marketplace.rawValue, b.orderID, b.lineID)
-        }
-    }
-
-    /// Where the full lists are, for a summary that leaves some out.
-    static func pointer(runID: Int64?, field: String) -> String {
-        "all in `flipsyncctl show \(runID.map(String.init) ?? "RUN") --json`, field `shipping.\(field)`"
-    }
-
     public var text: String {
-        let total = recommended + defaultInadequate + noAdequateRate + noRate + skipped
-        var parts = ["\(total) lines: \(recommended) recommended"]
-        if defaultInadequate > 0 { parts.append("\(defaultInadequate) recommended with the default service inadequate") }
-        if noAdequateRate > 0 { parts.append("\(noAdequateRate) without an adequate rate") }
-        if noRate > 0 { parts.append("\(noRate) without a rate") }
-        if skipped > 0 { parts.append("\(skipped) skipped") }
+        var parts = ["\(tally.total) lines: \(tally.count(.recommended)) recommended"]
+        parts += tally.otherStatuses(defaultInadequate: "recommended with the default service inadequate")
         var text = parts.joined(separator: ", ")
-        text += "; saving \(totalSaving) on \(actionable) line\(actionable == 1 ? "" : "s")"
-        if losingLines.isEmpty {
+        text += "; saving \(tally.totalSaving) on \(tally.actionable) line\(tally.actionable == 1 ? "" : "s")"
+        if tally.losing.isEmpty {
             text += "; no line loses money on shipping"
         } else {
-            let shown = losingLines.prefix(Self.shownLimit)
-            let listed = shown.map { r in
-                "\(r.marketplace.rawValue) \(r.orderID)/\(r.lineID) \(r.sku) short \(Money(micros: -(r.marginMicros ?? 0), currency: currency))"
-            }
-            text += "; \(losingLines.count) losing money, \(totalShortfall) short in all (\(shown.count) of \(losingLines.count) shown, worst first"
-            if shown.count < losingLines.count { text += "; " + Self.pointer(runID: runID, field: "losing_lines") }
-            text += "): " + listed.joined(separator: ", ")
+            text += "; \(tally.losing.count) losing money, \(tally.totalShortfall) short in all "
+                + tally.namedLosing(runID: runID, field: "losing_lines") { r in
+                    "\(r.marketplace.rawValue) \(r.orderID)/\(r.lineID) \(r.sku) short \(Money(micros: -(r.marginMicros ?? 0), currency: currency))"
+                }
         }
         return text
     }
