@@ -39,7 +39,7 @@ public struct ClusterRunAdopter: Service, CustomStringConvertible {
     public var description: String { "run-adopter" }
 
     public func run() async throws {
-        try await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             var failing = false
             while !Task.isCancelled {
                 do {

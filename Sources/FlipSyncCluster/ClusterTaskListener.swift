@@ -41,7 +41,7 @@ public struct ClusterTaskListener: Service {
     }
 
     public func run() async throws {
-        try? await cancelWhenGracefulShutdown { await self.listen() }
+        await cancelWhenGracefulShutdown { await self.listen() }
     }
 
     /// Listens until cancelled, reconnecting after every failure.

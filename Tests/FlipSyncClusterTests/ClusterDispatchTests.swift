@@ -179,7 +179,7 @@ struct ClusterDispatchTests {
     /// A fresh database with the cluster's tables.
     static func database(_ server: TestPostgres) async throws -> ClusterEndpoint {
         let endpoint = try await server.freshDatabase()
-        try await TestPostgres.withClient(endpoint, password: server.password) { client in
+        _ = try await TestPostgres.withClient(endpoint, password: server.password) { client in
             try await ClusterDatabase.migrate(client, logger: quietLogger)
         }
         return endpoint

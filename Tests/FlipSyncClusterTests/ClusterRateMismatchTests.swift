@@ -144,9 +144,10 @@ private final class MismatchCapture: LogHandler, Sendable {
         get { nil }
         set {}
     }
-    func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {
+    func log(event: LogEvent) {
+        let metadata = event.metadata
         guard case .string("cluster-rate-mismatch")? = metadata?["event"] else { return }
         let key = metadata?["key"].map { "\($0)" } ?? "", other = metadata?["other_node"].map { "\($0)" } ?? ""
-        store.withLock { $0.append(Line(key: key, other: other, text: "\(message)")) }
+        store.withLock { $0.append(Line(key: key, other: other, text: "\(event.message)")) }
     }
 }

@@ -173,7 +173,7 @@ private final class LogCapture: LogHandler, Sendable {
         get { nil }
         set {}
     }
-    func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {
-        if case .string(let event)? = metadata?["event"] { store.withLock { $0.append(event) } }
+    func log(event: LogEvent) {
+        if case .string(let name)? = event.metadata?["event"] { store.withLock { $0.append(name) } }
     }
 }

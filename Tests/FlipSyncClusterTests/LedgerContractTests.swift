@@ -455,7 +455,7 @@ extension LedgerContractTests {
             let r = try ledger.reserve(provider: "carrier", operation: "rates.quote", estimate: dollars(2_500_000))
             await ledger.record(call(2_500_000), settling: r)
         }
-        await SpendContext.$current.withValue(SpendContext(job: "sweep", runID: 9, taskKey: "t1")) {
+        SpendContext.$current.withValue(SpendContext(job: "sweep", runID: 9, taskKey: "t1")) {
             #expect(refusal { () throws(TaskFailure) in try ledger.reserve(provider: "carrier", operation: "rates.quote", estimate: dollars(1)) }?
                         .hasPrefix("daily budget of job \"sweep\"") == true)
         }

@@ -403,7 +403,7 @@ struct RepricingLedgerContractTests {
             try PostgresRepricingLedger(ledger: sender).forgetOffers(marketplace: .ebay, skus: ["A"], sentAt: 1_000)
             remembering = Task.detached {
                 defer { done.raised.store(true, ordering: .sequentiallyConsistent) }
-                try await ledger.rememberOffers(marketplace: .ebay, [read])
+                try ledger.rememberOffers(marketplace: .ebay, [read])
             }
             // Until the read waits on the lock, or has ended without waiting (at most 10 s).
             for _ in 0..<1_000 where !done.raised.load(ordering: .sequentiallyConsistent) {

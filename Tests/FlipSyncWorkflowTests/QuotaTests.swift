@@ -24,9 +24,8 @@ final class EventLog: Sendable {
             get { metadata[key] }
             set { metadata[key] = newValue }
         }
-        func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String,
-                 function: String, line: UInt) {
-            let fields = (metadata ?? [:]).mapValues { "\($0)" }
+        func log(event: LogEvent) {
+            let fields = (event.metadata ?? [:]).mapValues { "\($0)" }
             log.events.withLock { $0.append(fields) }
         }
     }

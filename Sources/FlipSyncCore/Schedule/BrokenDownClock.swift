@@ -55,7 +55,7 @@ struct BrokenDownClock {
     mutating func mktime(_ tm: inout BrokenDownTime) -> Int64? {
         if lastGuess == offsetGuess, lastInput.isDST == tm.isDST,
            Self.sameFields(tm, lastInput) || (lastOutputIsSameWall && Self.sameFields(tm, lastOutput)) {
-            if let result = lastResult {
+            if lastResult != nil {
                 offsetGuess = lastOffset
                 tm = lastOutput
             }

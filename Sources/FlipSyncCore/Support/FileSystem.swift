@@ -14,8 +14,9 @@ public enum FileSystem {
 
     public static func currentDirectory() -> String {
         var buffer = [CChar](repeating: 0, count: 4096)
-        guard getcwd(&buffer, buffer.count) != nil else { return "." }
-        return String(cString: buffer)
+        return buffer.withUnsafeMutableBufferPointer { b in
+            getcwd(b.baseAddress, b.count) != nil ? String(cString: b.baseAddress!) : "."
+        }
     }
 
     public static func directory(of path: String) -> String {
@@ -156,8 +157,7 @@ public enum FileSystem {
         var buffer = [CChar](repeating: 0, count: 4097)
         let n = readlink("/proc/self/fd/\(fd)", &buffer, 4096)
         guard n > 0, buffer[0] == CChar(UInt8(ascii: "/")) else { return nil }
-        buffer[n] = 0
-        return String(cString: buffer)
+        return String(decoding: buffer[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }
 
