@@ -83,7 +83,7 @@ enum FootprintBench {
         environment["JOURNAL_STREAM"] = nil
         environment["WATCHDOG_USEC"] = nil
         process.environment = environment
-        FileManager.default.createFile(atPath: scratch.file("daemon.log"), contents: nil)
+        _ = FileManager.default.createFile(atPath: scratch.file("daemon.log"), contents: nil)
         let logHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: scratch.file("daemon.log")))
         process.standardOutput = logHandle
         process.standardError = logHandle

@@ -519,7 +519,13 @@ struct VirtualTimeTransport: HTTPTransport {
         return try await inner.send(request)
     }
 
-    func admit(_ request: HTTPRequest) throws(HTTPTransportError) { try inner.admit(request) }
+    func admit(_ request: HTTPRequest) throws(HTTPTransportError) -> AdmittedRequest { try inner.admit(request) }
+
+    func send(_ admitted: AdmittedRequest) async throws -> HTTPResponse {
+        clock.requestStarted()
+        defer { clock.requestFinished() }
+        return try await inner.send(admitted)
+    }
 }
 
 // MARK: - The virtual clock

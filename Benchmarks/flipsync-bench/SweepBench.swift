@@ -567,8 +567,15 @@ enum SweepBench {
         let inner: any HTTPTransport
         let recorder: RequestRecorder
 
-        func admit(_ request: HTTPRequest) throws(HTTPTransportError) {
+        /// `inner`'s own admission (its allow-list, its URL parsed once), as the daemon's
+        /// pipeline gets it; `send(_: AdmittedRequest)` records the request and sends it on.
+        func admit(_ request: HTTPRequest) throws(HTTPTransportError) -> AdmittedRequest {
             try inner.admit(request)
+        }
+
+        func send(_ admitted: AdmittedRequest) async throws -> HTTPResponse {
+            try recorder.record(admitted.request)
+            return try await inner.send(admitted)
         }
 
         func send(_ request: HTTPRequest) async throws -> HTTPResponse {
