@@ -33,6 +33,15 @@ struct LoopbackHostTests {
         #expect(!LoopbackHost.isSecureOrLoopback(url: url) || url.hasPrefix("https://"))
     }
 
+    @Test("a server's host key: host lower-cased, the port always written out; a URL these rules refuse is its own key", arguments: [
+        ("https://API.eBay.com/sell/inventory/v1", "api.ebay.com:443"), ("http://127.0.0.1:8780/ebay", "127.0.0.1:8780"),
+        ("http://localhost/x", "localhost:80"), ("https://[::1]:9/", "::1:9"), ("https://sellingpartnerapi-na.amazon.com", "sellingpartnerapi-na.amazon.com:443"),
+        ("ftp://127.0.0.1/", "ftp://127.0.0.1/"), ("http://user@127.0.0.1/", "http://user@127.0.0.1/"), ("", ""),
+    ])
+    func hostKey(_ url: String, _ key: String) {
+        #expect(HTTPURLAuthority.hostKey(of: url) == key)
+    }
+
     @Test("loopback URLs parse to their host and port", arguments: [
         ("http://127.0.0.1:8780/ebay", "127.0.0.1", 8780), ("http://localhost/x", "localhost", 80),
         ("http://[::1]:8780/ollama", "::1", 8780), ("HTTP://LOCALHOST:9/", "localhost", 9), ("http://127.9.8.7?q", "127.9.8.7", 80),

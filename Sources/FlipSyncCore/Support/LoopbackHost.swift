@@ -83,6 +83,15 @@ public struct HTTPURLAuthority: Sendable, Hashable {
     }
 
     static func isHex(_ c: UInt8) -> Bool { (c >= 48 && c <= 57) || (c >= 97 && c <= 102) || (c >= 65 && c <= 70) }
+
+    /// `host:port` (the port always written out): how the transport's allow-list and the rate
+    /// limiters' keys name a server.
+    public var hostKey: String { "\(host):\(port)" }
+
+    /// `url`'s `hostKey`, or `url` itself where it is not an absolute http(s) URL by these rules
+    /// (a client's rate-limiter key then still names its own server; the config check and the
+    /// allow-list refuse such a URL before any request).
+    public static func hostKey(of url: String) -> String { HTTPURLAuthority(url)?.hostKey ?? url }
 }
 
 /// Whether a host is the local machine's loopback interface.

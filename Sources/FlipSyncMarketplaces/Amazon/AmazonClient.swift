@@ -97,8 +97,8 @@ public final class AmazonClient: Sendable {
                 quota: (any QuotaLedger)? = nil, logger: Logger = Logger(label: "flipsync.marketplaces.amazon")) {
         self.configuration = configuration
         self.clock = clock
-        let apiHost = URLParts(configuration.baseURL).map { "\($0.host):\($0.port)" } ?? configuration.baseURL
-        let tokenHost = URLParts(configuration.tokenURL).map { "\($0.host):\($0.port)" } ?? configuration.tokenURL
+        let apiHost = HTTPURLAuthority.hostKey(of: configuration.baseURL)
+        let tokenHost = HTTPURLAuthority.hostKey(of: configuration.tokenURL)
         let limits = AmazonOperationLimits(
             rateLimiters: rateLimiters,
             key: { operation in

@@ -57,7 +57,7 @@ public final class CarrierClient: Sendable {
                 logger: Logger = Logger(label: "flipsync.marketplaces.carrier")) {
         self.configuration = configuration
         self.apiKey = apiKey
-        let host = URLParts(configuration.baseURL).map { "\($0.host):\($0.port)" } ?? configuration.baseURL
+        let host = HTTPURLAuthority.hostKey(of: configuration.baseURL)
         // One bucket per host and key; the key is named by its hash, never spelled out.
         let bucket = rateLimiters.bucket("\(host)|carrier|\(apiKey.reveal().hashValue)", requests: configuration.requests,
                                          per: configuration.per, burst: configuration.burst)

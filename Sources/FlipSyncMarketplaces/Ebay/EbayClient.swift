@@ -100,7 +100,7 @@ public final class EbayClient: Sendable {
         self.credentials = credentials
         pipeline = RequestPipeline(transport: transport, recorder: recorder, quota: quota, logger: logger, gate: rateLimiters.shared)
         self.logger = logger
-        let host = URLParts(configuration.baseURL).map { "\($0.host):\($0.port)" } ?? configuration.baseURL
+        let host = HTTPURLAuthority.hostKey(of: configuration.baseURL)
         bucket = rateLimiters.bucket("\(host)|\(credentials.clientID)", requests: configuration.requests,
                                      per: configuration.per, burst: configuration.burst)
         browseBucket = rateLimiters.bucket("\(host)|\(credentials.clientID)|browse", requests: configuration.requests,

@@ -28,7 +28,7 @@ public final class OllamaClient: ChatModel {
     public init(configuration: OllamaConfiguration, transport: any HTTPTransport, recorder: any SpendRecorder,
                 rateLimiters: RateLimiters, quota: (any QuotaLedger)? = nil, logger: Logger = Logger(label: "flipsync.llm.ollama")) {
         self.configuration = configuration
-        let host = URLParts(configuration.baseURL).map { "\($0.host):\($0.port)" } ?? configuration.baseURL
+        let host = HTTPURLAuthority.hostKey(of: configuration.baseURL)
         let bucket = rateLimiters.bucket("\(host)|ollama", requests: configuration.requests, per: configuration.per,
                                          burst: configuration.burst)
         self.bucket = bucket

@@ -28,7 +28,7 @@ public final class OpenAIChatClient: ChatModel {
                 recorder: any SpendRecorder, rateLimiters: RateLimiters, quota: (any QuotaLedger)? = nil, logger: Logger = Logger(label: "flipsync.llm.openai")) {
         self.configuration = configuration
         self.apiKey = apiKey
-        let host = URLParts(configuration.baseURL).map { "\($0.host):\($0.port)" } ?? configuration.baseURL
+        let host = HTTPURLAuthority.hostKey(of: configuration.baseURL)
         // One bucket per host and key; the key is named by its hash, never spelled out.
         let bucket = rateLimiters.bucket("\(host)|openai|\(apiKey.reveal().hashValue)", requests: configuration.requests,
                                          per: configuration.per, burst: configuration.burst)

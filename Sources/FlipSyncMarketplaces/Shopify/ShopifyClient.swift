@@ -126,7 +126,7 @@ public final class ShopifyClient: Sendable {
         pipeline = RequestPipeline(transport: transport, recorder: recorder, quota: quota, logger: logger, gate: rateLimiters.shared)
         self.logger = logger
         self.clock = clock
-        let host = URLParts(configuration.baseURL).map { "\($0.host):\($0.port)" } ?? configuration.baseURL
+        let host = HTTPURLAuthority.hostKey(of: configuration.baseURL)
         // One shop per host; the key must not hold the token.
         bucket = rateLimiters.bucket("\(host)|shopify", requests: configuration.requests, per: configuration.per,
                                      burst: configuration.burst)

@@ -147,7 +147,7 @@ public struct HostAllowList: Sendable, Hashable {
     /// out, so credentials never go to them unencrypted.
     public init(baseURLs: some Sequence<String>) {
         self.init(baseURLs.compactMap { url in
-            URLParts(url).flatMap { $0.scheme == "https" || LoopbackHost.isLoopback(host: $0.host) ? "\($0.host):\($0.port)" : nil }
+            HTTPURLAuthority(url).flatMap { $0.scheme == "https" || LoopbackHost.isLoopback(host: $0.host) ? $0.hostKey : nil }
         })
     }
 
@@ -175,7 +175,7 @@ public struct HostAllowList: Sendable, Hashable {
             guard let parsed = URL(string: url) else { throw .invalidURL(url) }
             return parsed
         }
-        guard let parts = URLParts(url), let parsed = URL(string: url) else { throw .invalidURL(url) }
+        guard let parts = HTTPURLAuthority(url), let parsed = URL(string: url) else { throw .invalidURL(url) }
         guard allows(scheme: parts.scheme, host: parts.host, port: parts.port) else { throw .hostNotAllowed(parts.host) }
         return parsed
     }
@@ -207,7 +207,7 @@ public struct HostAllowList: Sendable, Hashable {
                 var spellings = ["\(scheme)://\(host):\(port)"]
                 if port == standard { spellings.append("\(scheme)://\(host)") }
                 for origin in spellings {
-                    guard let parts = URLParts(origin + "/"), parts.host == host, parts.port == port,
+                    guard let parts = HTTPURLAuthority(origin + "/"), parts.host == host, parts.port == port,
                           checking.allows(scheme: parts.scheme, host: parts.host, port: parts.port)
                     else { continue }
                     origins.append(Array(origin.utf8))
@@ -223,7 +223,3 @@ public struct HostAllowList: Sendable, Hashable {
         origins = []
     }
 }
-
-/// The scheme, host and port of an absolute http(s) URL: `HTTPURLAuthority`'s strict parse
-/// (FlipSyncCore), so the allow-list, config validation and the loopback rule read a URL alike.
-typealias URLParts = HTTPURLAuthority
