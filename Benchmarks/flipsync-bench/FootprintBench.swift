@@ -48,12 +48,20 @@ enum FootprintBench {
         deinit { close(fd) }
     }
 
-    /// The daemon binary next to this one (same build configuration), else the other configuration's.
-    static func daemonBinary() -> String? {
+    /// The daemon binary next to this one (taken to be of this bench's build configuration:
+    /// both are built together, wherever they are copied), else the package's release, else its
+    /// debug build; with the configuration named in the table.
+    static func daemonBinary() -> (path: String, build: String)? {
         let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
         let here = (exe as NSString).deletingLastPathComponent
-        let candidates = [here + "/flipsyncd", Fixtures.packageRoot + "/.build/release/flipsyncd", Fixtures.packageRoot + "/.build/debug/flipsyncd"]
-        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
+        #if DEBUG
+        let own = "debug"
+        #else
+        let own = "release"
+        #endif
+        let candidates = [(here + "/flipsyncd", own), (Fixtures.packageRoot + "/.build/release/flipsyncd", "release"),
+                          (Fixtures.packageRoot + "/.build/debug/flipsyncd", "debug")]
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0.0) }.map { (path: $0.0, build: $0.1) }
     }
 
     struct Measurement {
@@ -115,12 +123,11 @@ enum FootprintBench {
     }
 
     static func run(quick: Bool, table: ResultTable) throws {
-        guard let binary = daemonBinary() else {
+        guard let (binary, build) = daemonBinary() else {
             table.add(ResultRow(benchmark: "6 footprint", metric: "flipsyncd start-up", value: "not built",
                                 reference: "swift build -c release --product flipsyncd"))
             return
         }
-        let build = binary.contains("/release/") ? "release" : "debug"
         let rounds = quick ? 1 : 3
         let idleWindow = quick ? 3 : 30
         for (label, generated) in [("4 shipped jobs", 0), ("1,000 job files", 996)] {
