@@ -109,14 +109,19 @@ final class WALCheckpointer: Sendable {
             if connection == nil {
                 var opened: OpaquePointer?
                 // Read-write, never create: the ledger exists, its writer just committed to it.
-                guard sqlite3_open_v2(path, &opened, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nil) == SQLITE_OK else {
+                // Then one read: a connection learns that the file is in WAL mode only when it
+                // first reads it, and until then a checkpoint on it copies nothing and still
+                // answers SQLITE_OK (with -1 frames logged and copied).
+                guard sqlite3_open_v2(path, &opened, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nil) == SQLITE_OK,
+                      sqlite3_exec(opened, "PRAGMA schema_version", nil, nil, nil) == SQLITE_OK else {
                     sqlite3_close_v2(opened)
                     return false
                 }
                 connection = opened
             }
-            var logged: Int32 = 0, copied: Int32 = 0
-            return sqlite3_wal_checkpoint_v2(connection, nil, SQLITE_CHECKPOINT_PASSIVE, &logged, &copied) == SQLITE_OK
+            var logged: Int32 = -1, copied: Int32 = -1
+            // -1 frames logged: the checkpoint did not run, which SQLite does not call an error.
+            return sqlite3_wal_checkpoint_v2(connection, nil, SQLITE_CHECKPOINT_PASSIVE, &logged, &copied) == SQLITE_OK && logged >= 0
         }
         counts.withLock { done ? ($0.background += 1) : ($0.failed += 1) }
         if done { caughtUp.store(true, ordering: .releasing) }

@@ -13,6 +13,11 @@ struct WALCheckpointerTests {
         return max(0, size - 32) / (4096 + 24)
     }
 
+    /// The database file's length in pages (what checkpoints have copied into it).
+    static func databasePages(_ path: String) throws -> Int {
+        (try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int ?? 0) / 4096
+    }
+
     /// The table `writePage` fills.
     static func createFiller(_ store: RunStore) async throws {
         try await store.writer.write { db in try db.execute(sql: "CREATE TABLE filler (id INTEGER PRIMARY KEY, data BLOB)") }
@@ -65,9 +70,16 @@ struct WALCheckpointerTests {
         }
         try await write(until: 200 + 20)
         #expect(checkpointer.checkpoints == before, "held back: \(checkpointer.checkpoints)")
+        let fileBefore = try Self.databasePages(path)
         checkpointer.resume()
         await checkpointer.settled()
         #expect(checkpointer.checkpoints.background == before.background + 1)
+        // It copied the WAL up to the reader's snapshot into the database file, not merely
+        // answered: a checkpoint on a connection that has not read the file yet copies nothing
+        // and still succeeds (the file stayed at 1 page). Those 100 frames are about 50 pages:
+        // each commit writes its fresh page and the table's root again.
+        let fileAfter = try Self.databasePages(path)
+        #expect(fileAfter >= fileBefore + 30, "the database file grew from \(fileBefore) to \(fileAfter) pages")
         try await reader.writeWithoutTransaction { db in try db.execute(sql: "COMMIT") }
         let grown = checkpointer.walPages
         try await write(until: 0)  // one commit: it copies the rest
