@@ -93,8 +93,7 @@ final class WALCheckpointer: Sendable {
         }
         let tail = caughtUp.exchange(false, ordering: .acquiringAndReleasing)
         if tail || walPages >= 4 * pages {
-            var logged: Int32 = 0, copied: Int32 = 0
-            if sqlite3_wal_checkpoint_v2(db, nil, SQLITE_CHECKPOINT_PASSIVE, &logged, &copied) == SQLITE_OK {
+            if Self.copyBack(db) {
                 counts.withLock { tail ? ($0.tail += 1) : ($0.overdue += 1) }
             }
             return
@@ -119,12 +118,17 @@ final class WALCheckpointer: Sendable {
                 }
                 connection = opened
             }
-            var logged: Int32 = -1, copied: Int32 = -1
-            // -1 frames logged: the checkpoint did not run, which SQLite does not call an error.
-            return sqlite3_wal_checkpoint_v2(connection, nil, SQLITE_CHECKPOINT_PASSIVE, &logged, &copied) == SQLITE_OK && logged >= 0
+            return Self.copyBack(connection)
         }
         counts.withLock { done ? ($0.background += 1) : ($0.failed += 1) }
         if done { caughtUp.store(true, ordering: .releasing) }
+    }
+
+    /// A PASSIVE checkpoint on `db`; whether it ran. SQLite answers SQLITE_OK with -1 frames
+    /// logged when it did not (a connection not in WAL mode), which counts as not done here.
+    private static func copyBack(_ db: OpaquePointer?) -> Bool {
+        var logged: Int32 = -1, copied: Int32 = -1
+        return sqlite3_wal_checkpoint_v2(db, nil, SQLITE_CHECKPOINT_PASSIVE, &logged, &copied) == SQLITE_OK && logged >= 0
     }
 
     // MARK: - The hook's way back to its checkpointer
